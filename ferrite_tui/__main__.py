@@ -1,0 +1,3 @@
+from ferrite_tui.cli import main
+
+raise SystemExit(main())
