@@ -1,0 +1,192 @@
+"""Find the queues: SCAN (never KEYS) and classify keys into the seed's layouts.
+
+Cost: one SCAN and one pipelined TYPE per batch of `scan_count` keys, plus one pipelined
+ZREVRANGE per batch of candidate sorted sets. Only keys that can be queues are kept in memory,
+so a keyspace of a million unrelated keys costs time in the background, not memory.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Callable, Iterable
+
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.envelopes import is_job_envelope, key_text
+from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
+from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
+
+PROBE_KEY = "__ferrite_tui_probe__"
+_QUEUE_TYPES = {"list", "zset", "stream"}
+
+
+def _strip(key: str, suffix: str) -> str | None:
+    return key[: -len(suffix)] if suffix and key.endswith(suffix) and len(key) > len(suffix) else None
+
+
+def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConfig,
+             decls: Iterable[QueueDecl] = ()) -> list[QueueRef]:
+    """Turn {key: type} into queues. Pure: the tests drive it directly too.
+
+    `priority_zsets` are the sorted sets whose top member is a job envelope; other sorted
+    sets are left out unless declared.
+    """
+    decls = list(decls)
+    declared = {d.key for d in decls}
+    claimed: set[str] = set()  # keys that belong to a declared queue
+    refs: dict[str, QueueRef] = {}
+
+    for d in decls:
+        if d.kind == "ignore":
+            claimed.add(d.key)
+            continue
+        ref = _declared_ref(d, cfg)
+        refs[ref.ident] = ref
+        claimed.update(ref.keys)
+
+    lists = {k for k, t in types.items() if t == "list" and k not in claimed}
+    zsets = {k for k, t in types.items() if t == "zset" and k not in claimed}
+    streams = {k for k, t in types.items() if t == "stream" and k not in claimed}
+
+    for key in sorted(zsets):
+        base = _strip(key, cfg.scheduled_suffix)
+        if base is not None:
+            ready = base + cfg.ready_suffix
+            if types.get(ready, "list") == "list" and ready not in declared:
+                lists.discard(ready)
+                ref = QueueRef(QueueKind.DELAYED, key, ready_key=ready)
+                refs[ref.ident] = ref
+        elif key in priority_zsets:
+            ref = QueueRef(QueueKind.PRIORITY, key)
+            refs[ref.ident] = ref
+
+    # A ready list whose scheduled set is empty right now (so absent) is still delayed.
+    for key in sorted(lists):
+        base = _strip(key, cfg.ready_suffix)
+        if base is not None and base.startswith(cfg.reliable_prefix):
+            scheduled = base + cfg.scheduled_suffix
+            if scheduled not in types and scheduled not in claimed:
+                ref = QueueRef(QueueKind.DELAYED, scheduled, ready_key=key)
+                refs[ref.ident] = ref
+                lists.discard(key)
+
+    for key in sorted(lists):
+        base = _strip(key, cfg.processing_suffix)
+        if base is not None and base not in claimed:
+            ref = QueueRef(QueueKind.RELIABLE, base, processing_key=key)
+            refs[ref.ident] = ref
+    reliable_keys = {r.key for r in refs.values() if r.kind is QueueKind.RELIABLE}
+    reliable_keys |= {r.processing_key for r in refs.values() if r.processing_key}
+
+    for key in sorted(lists):
+        if key in reliable_keys:
+            continue
+        target = _strip(key, cfg.dlq_suffix)
+        if target is not None:
+            ref = QueueRef(QueueKind.DLQ, key, target_key=target)
+        else:
+            ref = QueueRef(QueueKind.WORK, key)
+        refs[ref.ident] = ref
+
+    for key in sorted(streams):
+        ref = QueueRef(QueueKind.STREAM, key)
+        refs[ref.ident] = ref
+
+    return sorted(refs.values(), key=lambda r: (r.kind.value, r.key))
+
+
+def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
+    kind = QueueKind(d.kind)
+    if kind is QueueKind.RELIABLE:
+        return QueueRef(kind, d.key, processing_key=d.processing_key or d.key + cfg.processing_suffix,
+                        declared=True)
+    if kind is QueueKind.DELAYED:
+        base = _strip(d.key, cfg.scheduled_suffix) or d.key
+        return QueueRef(kind, d.key, ready_key=d.ready_key or base + cfg.ready_suffix,
+                        declared=True)
+    if kind is QueueKind.DLQ:
+        return QueueRef(kind, d.key, target_key=d.target_key or _strip(d.key, cfg.dlq_suffix),
+                        declared=True)
+    return QueueRef(kind, d.key, declared=True)
+
+
+class Discovery:
+    """Runs SCAN passes and remembers what it found.
+
+    Queues stay known between passes even when their keys vanish (Redis deletes empty
+    lists), so a queue drained to zero shows depth 0 instead of disappearing.
+    """
+
+    def __init__(self, client: Client, config: Config, match: tuple[str, ...] | None = None):
+        self.client = client
+        self.config = config
+        self.match = match or config.discovery.match
+        self.refs: list[QueueRef] = []
+        self.passes = 0
+        self.scanned = 0
+
+    def _ignored(self, key: str) -> bool:
+        return key == PROBE_KEY or any(
+            fnmatch.fnmatchcase(key, pat) for pat in self.config.discovery.ignore
+        )
+
+    async def run(self, progress: Callable[[DiscoveryProgress], None] | None = None) -> list[QueueRef]:
+        cfg = self.config.discovery
+        r = self.client.redis
+        types: dict[str, str] = {}
+        scanned = 0
+        seen: set[bytes] = set() if len(self.match) > 1 else None  # type: ignore[assignment]
+        for pattern in self.match:
+            cursor = 0
+            while True:
+                cursor, batch = await r.scan(cursor=cursor, match=pattern, count=cfg.scan_count)
+                if seen is not None:
+                    batch = [k for k in batch if k not in seen]
+                    seen.update(batch)
+                if batch:
+                    scanned += len(batch)
+                    pipe = r.pipeline(transaction=False)
+                    for key in batch:
+                        pipe.type(key)
+                    for key, kind in zip(batch, await pipe.execute(raise_on_error=False)):
+                        if isinstance(kind, bytes):
+                            kind = kind.decode()
+                        if kind in _QUEUE_TYPES:
+                            name = key_text(key)
+                            if not self._ignored(name):
+                                types[name] = kind
+                if progress:
+                    progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
+                if cursor == 0:
+                    break
+
+        candidates = [k for k, t in types.items()
+                      if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
+        priority: set[str] = set()
+        for start in range(0, len(candidates), cfg.scan_count):
+            chunk = candidates[start:start + cfg.scan_count]
+            pipe = r.pipeline(transaction=False)
+            for key in chunk:
+                pipe.zrevrange(key, 0, 0)
+            for key, top in zip(chunk, await pipe.execute(raise_on_error=False)):
+                if isinstance(top, list) and top and is_job_envelope(top[0]):
+                    priority.add(key)
+
+        # A priority queue seen before keeps its kind while it is momentarily empty.
+        for ref in self.refs:
+            if ref.kind is QueueKind.PRIORITY and ref.key not in types:
+                priority.add(ref.key)
+        found = classify(types, priority, cfg, self.config.queues)
+        merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, found)}
+        merged.update({ref.ident: ref for ref in found})
+        self.refs = sorted(merged.values(), key=lambda r: (r.kind.value, r.key))[: cfg.max_queues]
+        self.passes += 1
+        self.scanned = scanned
+        if progress:
+            progress(DiscoveryProgress(scanned=scanned, found=len(self.refs), done=True))
+        return self.refs
+
+
+def _superseded(old: QueueRef, found: list[QueueRef]) -> bool:
+    """An old ref whose key now belongs to a different queue (a work list that gained a
+    processing list becomes a reliable queue) is dropped."""
+    return any(old.key in ref.keys and ref.ident != old.ident for ref in found)

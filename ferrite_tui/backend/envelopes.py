@@ -1,0 +1,193 @@
+"""Decode and encode the seed's JSON envelopes, binary-safe.
+
+Anything that is not one of the seed's envelopes is still decoded into an `Envelope` of kind
+"json", "text" or "binary", so every panel can list and inspect it as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Values larger than this are not parsed as JSON on the poll path (a preview only).
+MAX_PARSE_BYTES = 1 << 20
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(value: str | bytes, limit: int | None = None) -> str:
+    """A single-line, literal form of any server string.
+
+    Control characters (ESC included, so no ANSI sequence can reach the terminal) become
+    visible escapes; invalid UTF-8 is shown as \\xNN. Rich markup needs no escaping here
+    because the UI renders these strings as Text, never as markup.
+    """
+    if isinstance(value, str) and _has_surrogates(value):
+        value = value.encode("utf-8", "surrogateescape")
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="backslashreplace")
+    value = value.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
+    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    if limit is not None and len(value) > limit:
+        value = value[: max(limit - 1, 0)] + "…"
+    return value
+
+
+def _has_surrogates(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def key_text(raw: bytes | str) -> str:
+    """A key name as str that encodes back to the same bytes (surrogateescape)."""
+    return raw if isinstance(raw, str) else raw.decode("utf-8", "surrogateescape")
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as serde_json::to_string writes it (the seed's producers)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    raw: bytes
+    kind: str  # job / retry / scheduled / dead / json / text / binary
+    data: Any = None  # the parsed JSON, if any
+    id: str | None = None
+    payload: Any = None
+    time_ms: int | None = None  # enqueued_at / scheduled_at / first_attempt (the job's time)
+    retry_count: int | None = None
+    last_error: str | None = None
+    reason: str | None = None
+    dead_at: int | None = None
+    first_attempt: int | None = None
+
+    @property
+    def is_envelope(self) -> bool:
+        return self.kind in ("job", "retry", "scheduled", "dead")
+
+    @property
+    def size(self) -> int:
+        return len(self.raw)
+
+    def preview(self, limit: int = 80) -> str:
+        """One line for a table cell: the payload where there is one, else the value."""
+        if self.is_envelope:
+            return printable(dumps(self.payload), limit)
+        if self.kind == "json":
+            return printable(dumps(self.data), limit)
+        if self.kind == "binary":
+            return printable(f"<binary {len(self.raw)} B> ") + printable(self.raw[:48], limit)
+        return printable(self.raw, limit)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else dumps(value)
+
+
+def decode(raw: bytes | str) -> Envelope:
+    if isinstance(raw, str):
+        raw = raw.encode()
+    if len(raw) > MAX_PARSE_BYTES:
+        return Envelope(raw=raw, kind=_text_or_binary(raw))
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Envelope(raw=raw, kind="binary")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return Envelope(raw=raw, kind="text")
+    if not isinstance(data, dict):
+        return Envelope(raw=raw, kind="json", data=data)
+    job = data.get("job")
+    if isinstance(job, dict) and "id" in job and "payload" in job and "reason" in data:
+        return Envelope(
+            raw=raw,
+            kind="dead",
+            data=data,
+            id=_str(job.get("id")),
+            payload=job.get("payload"),
+            time_ms=_int(job.get("first_attempt")),
+            retry_count=_int(job.get("retry_count")),
+            last_error=_str(job.get("last_error")),
+            reason=_str(data.get("reason")),
+            dead_at=_int(data.get("dead_at")),
+            first_attempt=_int(job.get("first_attempt")),
+        )
+    if "id" in data and "payload" in data:
+        if "retry_count" in data or "first_attempt" in data:
+            return Envelope(
+                raw=raw,
+                kind="retry",
+                data=data,
+                id=_str(data.get("id")),
+                payload=data.get("payload"),
+                time_ms=_int(data.get("first_attempt")),
+                retry_count=_int(data.get("retry_count")),
+                last_error=_str(data.get("last_error")),
+                first_attempt=_int(data.get("first_attempt")),
+            )
+        if "scheduled_at" in data:
+            return Envelope(
+                raw=raw,
+                kind="scheduled",
+                data=data,
+                id=_str(data.get("id")),
+                payload=data.get("payload"),
+                time_ms=_int(data.get("scheduled_at")),
+            )
+        return Envelope(
+            raw=raw,
+            kind="job",
+            data=data,
+            id=_str(data.get("id")),
+            payload=data.get("payload"),
+            time_ms=_int(data.get("enqueued_at")),
+        )
+    return Envelope(raw=raw, kind="json", data=data)
+
+
+def _text_or_binary(raw: bytes) -> str:
+    try:
+        raw[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut at the 4096 boundary is still text.
+        if exc.start < 4090:
+            return "binary"
+    return "text"
+
+
+def is_job_envelope(raw: bytes | str) -> bool:
+    """True for the seed's job envelopes (the test discovery uses on sorted-set members)."""
+    return decode(raw).kind in ("job", "retry", "scheduled")
+
+
+def requeued_job(dead: Envelope, now_ms: int) -> bytes | None:
+    """The seed's retry_dead_letter: same id and payload, retry_count 0, last_error null,
+    first_attempt now. None when the value is not a dead-letter envelope (it moves as is)."""
+    if dead.kind != "dead":
+        return None
+    job = dead.data["job"]
+    return dumps(
+        {
+            "id": job.get("id"),
+            "payload": job.get("payload"),
+            "retry_count": 0,
+            "last_error": None,
+            "first_attempt": now_ms,
+        }
+    ).encode()

@@ -1,0 +1,178 @@
+"""Plain, frozen data the backend hands to the UI. No I/O here."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class QueueKind(str, enum.Enum):
+    WORK = "work"
+    RELIABLE = "reliable"
+    PRIORITY = "priority"
+    DELAYED = "delayed"
+    DLQ = "dlq"
+    STREAM = "stream"
+
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    QueueKind.WORK: "work",
+    QueueKind.RELIABLE: "reliable",
+    QueueKind.PRIORITY: "priority",
+    QueueKind.DELAYED: "delayed",
+    QueueKind.DLQ: "dead letters",
+    QueueKind.STREAM: "stream",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRef:
+    """One logical queue and the keys it is made of.
+
+    `key` is the main key (the list, sorted set or stream). Companion keys are set only for
+    the kinds that have them: a reliable queue's processing list, a delayed queue's ready list,
+    a dead-letter queue's target queue.
+    """
+
+    kind: QueueKind
+    key: str
+    processing_key: str | None = None
+    ready_key: str | None = None
+    target_key: str | None = None
+    declared: bool = False  # from a [[queues]] entry rather than found by discovery
+
+    @property
+    def ident(self) -> str:
+        """Stable identity used as a row key in every table."""
+        return f"{self.kind.value}:{self.key}"
+
+    @property
+    def name(self) -> str:
+        """Short human name: the seed's NAME part where the layout has one."""
+        key = self.key
+        if self.kind is QueueKind.DELAYED and key.endswith(":scheduled"):
+            key = key[: -len(":scheduled")]
+        if key.startswith("queue:") and self.kind in (QueueKind.RELIABLE, QueueKind.DELAYED):
+            key = key[len("queue:"):]
+        return key
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(
+            k for k in (self.key, self.processing_key, self.ready_key) if k is not None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    name: str
+    consumers: int
+    pending: int
+    last_delivered_id: str
+    lag: int | None  # None: the server does not report it (Ferrite, Redis < 7)
+    entries_read: int | None = None
+    oldest_pending_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """What one poll learned about one queue."""
+
+    ref: QueueRef
+    depth: int = 0
+    processing: int | None = None  # reliable: processing list depth
+    ready: int | None = None  # delayed: ready list depth
+    overdue: int | None = None  # delayed: scheduled jobs due at or before now
+    oldest_ms: int | None = None  # age of the oldest job where the envelope carries a time
+    groups: tuple[GroupStats, ...] = ()
+    pending: int | None = None  # stream: sum of group pending
+    last_id: str | None = None  # stream: last generated id
+    in_rate: float | None = None
+    out_rate: float | None = None
+    net_rate: float | None = None
+    error: str | None = None  # one line: wrong type, vanished key, ...
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def severity(self) -> int:
+        if self.error:
+            return 1
+        return 2 if self.alerts else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    server_kind: str = "unknown"  # redis / valkey / ferrite / unknown
+    version: str = ""
+    lua: bool = False
+    xautoclaim: bool = False
+    xinfo_lag: bool = False
+    scan_type: bool = False
+    subscribe: bool = False
+    lpos: bool = False
+    notes: tuple[str, ...] = ()
+
+    def as_rows(self) -> list[tuple[str, bool]]:
+        return [
+            ("Lua scripting (EVAL)", self.lua),
+            ("XAUTOCLAIM", self.xautoclaim),
+            ("lag in XINFO GROUPS", self.xinfo_lag),
+            ("SCAN ... TYPE", self.scan_type),
+            ("SUBSCRIBE / PSUBSCRIBE", self.subscribe),
+            ("LPOS (list in/out rates)", self.lpos),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    name: str
+    subscribers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    info: dict = field(default_factory=dict)
+    ops_per_sec: float | None = None
+    used_memory: int | None = None
+    clients: int | None = None
+    uptime_s: int | None = None
+    keyspace: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One poll's worth of data: everything the panels draw."""
+
+    taken_at: float  # time.time() when the poll finished
+    queues: tuple[QueueStats, ...]
+    server: ServerStats
+    channels: tuple[ChannelStats, ...] = ()
+    numpat: int | None = None
+    round_trips: int = 0
+    poll_ms: float = 0.0
+
+    def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
+        return [q for q in self.queues if q.ref.kind in kinds]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryProgress:
+    scanned: int
+    found: int
+    done: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionState:
+    """Where the connection stands, for the header."""
+
+    status: str  # connecting / live / reconnecting / failed
+    attempt: int = 0
+    next_retry_s: float = 0.0
+    error: str | None = None
+    last_ok: float | None = None

@@ -1,0 +1,201 @@
+"""The backend as the UI sees it: connect, discover, poll on a loop, reconnect with backoff.
+
+One Monitor per connection. Its loop never has two polls in flight: the next poll is armed
+only when the last one finished. Discovery runs beside it as its own task, so a large
+keyspace slows neither the poll nor the UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.client import (
+    BackendError, Client, ConnectionSettings, describe_error, is_connection_failure,
+)
+from ferrite_tui.backend.discovery import Discovery
+from ferrite_tui.backend.history import History
+from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, Snapshot
+from ferrite_tui.backend.poll import Poller
+from ferrite_tui.config import Config
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S = (1, 2, 4, 8, 10)
+
+
+@dataclass
+class Listener:
+    """Callbacks the loop calls; the UI turns each into a message."""
+
+    on_snapshot: Callable[[Snapshot], None] = lambda s: None
+    on_state: Callable[[ConnectionState], None] = lambda s: None
+    on_discovery: Callable[[DiscoveryProgress], None] = lambda p: None
+
+
+class Monitor:
+    def __init__(self, settings: ConnectionSettings, config: Config, *,
+                 audit: AuditLog | None = None, match: tuple[str, ...] | None = None,
+                 refresh: float | None = None) -> None:
+        self.settings = settings
+        self.config = config
+        self.refresh = refresh or config.refresh
+        self.client = Client(settings, audit)
+        self.discovery = Discovery(self.client, config, match or _profile_match(config, settings))
+        self.history = History(config.history_minutes * 60)
+        self.poller = Poller(
+            self.client, config.alerts, self.history,
+            {q.key: q.visibility_timeout for q in config.queues if q.visibility_timeout},
+        )
+        self.state = ConnectionState("connecting")
+        self.snapshot: Snapshot | None = None
+        self.discovering = False
+        self._wake = asyncio.Event()
+        self._rescan = asyncio.Event()
+        self._discovery_task: asyncio.Task | None = None
+
+    @property
+    def capabilities(self):
+        return self.client.capabilities
+
+    # -- one-shot use (status command, tests) ------------------------------------------
+
+    async def connect(self) -> None:
+        await self.client.connect()
+        self.state = ConnectionState("live", last_ok=time.time())
+
+    async def discover(self, progress: Callable[[DiscoveryProgress], None] | None = None):
+        return await self.discovery.run(progress)
+
+    async def poll(self) -> Snapshot:
+        self.snapshot = await self.poller.snapshot(self.discovery.refs)
+        return self.snapshot
+
+    async def aclose(self) -> None:
+        if self._discovery_task is not None:
+            self._discovery_task.cancel()
+            try:
+                await self._discovery_task
+            except BaseException:
+                pass
+        await self.client.aclose()
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def poll_now(self) -> None:
+        self._wake.set()
+
+    def rescan_now(self) -> None:
+        self._rescan.set()
+        self._wake.set()
+
+    async def run(self, listener: Listener) -> None:
+        """Poll until cancelled. Never raises for server trouble; it reports states."""
+        attempt = 0
+        connected = False
+        try:
+            while True:
+                if not connected:
+                    try:
+                        await self.client.connect()
+                    except BackendError as exc:
+                        cause = exc.__cause__
+                        if cause is not None and not is_connection_failure(cause):
+                            # Wrong password, TLS refusal: retrying will not help. Wait for
+                            # ctrl+r (poll_now) before trying again.
+                            self._set_state(listener, ConnectionState(
+                                "failed", error=str(exc), last_ok=self.state.last_ok))
+                            await self._wait(None)
+                            continue
+                        attempt += 1
+                        await self._backoff(listener, attempt, str(exc))
+                        continue
+                    connected = True
+                    attempt = 0
+                    self._start_discovery(listener)
+                try:
+                    snap = await asyncio.wait_for(
+                        self.poller.snapshot(self.discovery.refs),
+                        self.settings.command_timeout + 2,
+                    )
+                except Exception as exc:
+                    if is_connection_failure(exc):
+                        connected = False
+                        attempt += 1
+                        await self._backoff(listener, attempt, describe_error(exc, self.settings))
+                        continue
+                    # A reply we could not read is reported and the loop goes on.
+                    log.debug("poll failed", exc_info=True)
+                    self._set_state(listener, ConnectionState(
+                        "live", error=describe_error(exc, self.settings),
+                        last_ok=self.state.last_ok))
+                    await self._wait(self.refresh)
+                    continue
+                self.snapshot = snap
+                self._set_state(listener, ConnectionState("live", last_ok=snap.taken_at))
+                listener.on_snapshot(snap)
+                await self._wait(self.refresh)
+        finally:
+            if self._discovery_task is not None:
+                self._discovery_task.cancel()
+
+    def _set_state(self, listener: Listener, state: ConnectionState) -> None:
+        if state != self.state:
+            self.state = state
+            listener.on_state(state)
+
+    async def _wait(self, seconds: float | None) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _backoff(self, listener: Listener, attempt: int, error: str) -> None:
+        delay = BACKOFF_S[min(attempt - 1, len(BACKOFF_S) - 1)]
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            self._set_state(listener, ConnectionState(
+                "reconnecting", attempt=attempt, next_retry_s=round(left),
+                error=error, last_ok=self.state.last_ok))
+            await self._wait(min(1.0, left))
+            if self._rescan.is_set():  # ctrl+r: try now
+                break
+
+    def _start_discovery(self, listener: Listener) -> None:
+        if self._discovery_task is not None and not self._discovery_task.done():
+            return
+        self._discovery_task = asyncio.create_task(self._discover_loop(listener))
+
+    async def _discover_loop(self, listener: Listener) -> None:
+        """Discover now, then again every rescan_seconds or when asked."""
+        while True:
+            self._rescan.clear()
+            self.discovering = True
+            try:
+                await self.discovery.run(listener.on_discovery)
+                self._wake.set()  # poll the new queues right away
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                listener.on_discovery(DiscoveryProgress(
+                    scanned=0, found=len(self.discovery.refs), done=True,
+                    error=describe_error(exc, self.settings)))
+                if is_connection_failure(exc):
+                    return  # the poll loop reconnects and restarts discovery
+            finally:
+                self.discovering = False
+            try:
+                await asyncio.wait_for(self._rescan.wait(),
+                                       self.config.discovery.rescan_seconds or None)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _profile_match(config: Config, settings: ConnectionSettings) -> tuple[str, ...] | None:
+    profile = config.profiles.get(settings.profile)
+    return profile.match if profile is not None else None

@@ -1,0 +1,346 @@
+"""Configuration: TOML in the platform config dir, profiles, and what the app saves.
+
+The user's config.toml is never rewritten. What the app saves (theme, refresh interval,
+profiles made on the connect screen) goes to `saved.toml` beside it and is merged over the
+user's file on load. No secret is ever written: passwords come from the URL given on the
+command line, REDISCLI_AUTH, a profile's password_env or its password_command.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import tomli_w
+
+APP_NAME = "ferrite-tui"
+SAVED_NAME = "saved.toml"
+
+
+class ConfigError(Exception):
+    """A config problem, phrased as one line naming the file (and line where known)."""
+
+
+def config_dir() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def state_dir() -> Path:
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
+def default_config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = "default"
+    url: str = "redis://127.0.0.1:6379/0"
+    username: str | None = None
+    password_env: str | None = None
+    password_command: str | None = None
+    read_only: bool = False
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_verify: bool = True
+    connect_timeout: float = 5.0
+    command_timeout: float = 5.0
+    match: tuple[str, ...] | None = None  # overrides [discovery].match for this profile
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    match: tuple[str, ...] = ("*",)
+    scan_count: int = 1000
+    rescan_seconds: float = 30.0
+    reliable_prefix: str = "queue:"
+    processing_suffix: str = ":processing"
+    dlq_suffix: str = ":dlq"
+    scheduled_suffix: str = ":scheduled"
+    ready_suffix: str = ":ready"
+    max_queues: int = 5000
+    ignore: tuple[str, ...] = ()  # glob patterns of keys never treated as queues
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    depth: int = 10_000
+    oldest_age_seconds: float = 300.0
+    processing_stale_seconds: float = 300.0
+    dlq_nonempty: bool = True
+    dlq_growing: bool = True
+    overdue_seconds: float = 60.0
+    stream_pending: int = 1_000
+    stream_lag: int = 10_000
+
+
+@dataclass(frozen=True)
+class QueueDecl:
+    key: str
+    kind: str  # work / reliable / priority / delayed / dlq / stream / ignore
+    processing_key: str | None = None
+    ready_key: str | None = None
+    target_key: str | None = None
+    visibility_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    default_profile: str | None = None
+    refresh: float = 1.0
+    history_minutes: float = 10.0
+    theme: str = "textual-dark"
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    discovery: DiscoveryConfig = DiscoveryConfig()
+    alerts: AlertConfig = AlertConfig()
+    queues: tuple[QueueDecl, ...] = ()
+    keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
+
+    @property
+    def saved_path(self) -> Path | None:
+        return self.path.with_name(SAVED_NAME) if self.path else None
+
+    def profile(self, name: str | None) -> Profile | None:
+        name = name or self.default_profile
+        if name is None:
+            return None
+        return self.profiles.get(name)
+
+
+_KIND_NAMES = {"work", "reliable", "priority", "delayed", "dlq", "stream", "ignore"}
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def _coerce(cls: type, table: Any, where: str, text: str, path: Path, **extra: Any) -> Any:
+    """Build dataclass `cls` from a TOML table, checking every key and type."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{where}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = dict(extra)
+    for key, value in table.items():
+        spec = known.get(key)
+        if spec is None or key in extra:
+            line = _line_of(text, key)
+            at = f":{line}" if line else ""
+            raise ConfigError(f"{path}{at}: unknown setting '{key}' in [{where}]")
+        values[key] = _check_type(value, spec.type, f"{where}.{key}", text, path, key)
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: [{where}] {exc}") from None
+
+
+def _check_type(value, type_text, where, text, path, key):
+    def fail(expected: str) -> None:
+        line = _line_of(text, key)
+        at = f":{line}" if line else ""
+        raise ConfigError(f"{path}{at}: '{where}' must be {expected}, not {value!r}")
+
+    type_text = str(type_text)
+    if "tuple" in type_text:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail("a list of strings")
+        return tuple(value)
+    if type_text.startswith("bool"):
+        if not isinstance(value, bool):
+            fail("true or false")
+        return value
+    if type_text.startswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            fail("a non-negative number")
+        return float(value)
+    if type_text.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            fail("a non-negative integer")
+        return value
+    if "str" in type_text:
+        if not isinstance(value, str):
+            fail("a string")
+        return value
+    return value
+
+
+def _parse(text: str, path: Path, base: Config | None = None) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    cfg = base or Config(path=path)
+    updates: dict[str, Any] = {}
+    top = {"default_profile": str, "refresh": float, "history_minutes": float, "theme": str}
+    for key, value in data.items():
+        if key in top:
+            updates[key] = _check_type(value, top[key].__name__, key, text, path, key)
+            if key == "refresh" and updates[key] < 0.1:
+                raise ConfigError(f"{path}: 'refresh' must be at least 0.1 seconds")
+        elif key == "profiles":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: [profiles] must be a table of tables")
+            profiles = dict(cfg.profiles)
+            for name, table in value.items():
+                profiles[name] = _coerce(
+                    Profile, table, f"profiles.{name}", text, path, name=name
+                )
+            updates["profiles"] = profiles
+        elif key == "discovery":
+            updates["discovery"] = _coerce(DiscoveryConfig, value, "discovery", text, path)
+        elif key == "alerts":
+            updates["alerts"] = _coerce(AlertConfig, value, "alerts", text, path)
+        elif key == "queues":
+            if not isinstance(value, list):
+                raise ConfigError(f"{path}: 'queues' must be an array of tables ([[queues]])")
+            decls = []
+            for i, table in enumerate(value):
+                if not isinstance(table, dict) or "key" not in table or "kind" not in table:
+                    raise ConfigError(f"{path}: [[queues]] entry {i + 1} needs 'key' and 'kind'")
+                decl = _coerce(QueueDecl, table, f"queues[{i + 1}]", text, path)
+                if decl.kind not in _KIND_NAMES:
+                    line = _line_of(text, "kind")
+                    raise ConfigError(
+                        f"{path}{':' + str(line) if line else ''}: [[queues]] kind "
+                        f"'{decl.kind}' is not one of {', '.join(sorted(_KIND_NAMES))}"
+                    )
+                decls.append(decl)
+            updates["queues"] = tuple(decls)
+        elif key == "keys":
+            if not isinstance(value, dict) or not all(
+                isinstance(v, str) for v in value.values()
+            ):
+                raise ConfigError(f"{path}: [keys] maps binding ids to key names (strings)")
+            updates["keys"] = {**cfg.keys, **value}
+        else:
+            line = _line_of(text, key)
+            raise ConfigError(f"{path}{':' + str(line) if line else ''}: unknown setting '{key}'")
+    return replace(cfg, **updates)
+
+
+def load(path: Path | str | None = None) -> Config:
+    """Load config.toml (if present) and the app's saved.toml beside it."""
+    explicit = path is not None
+    path = Path(path) if path is not None else default_config_path()
+    cfg = Config(path=path)
+    if path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        cfg = _parse(text, path, cfg)
+    elif explicit:
+        raise ConfigError(f"{path}: no such file")
+    saved = cfg.saved_path
+    if saved is not None and saved.exists():
+        try:
+            cfg = _parse(saved.read_text(encoding="utf-8"), saved, cfg)
+        except (ConfigError, OSError):
+            pass  # a damaged saved.toml must not keep the console from starting
+    return cfg
+
+
+def _saved_data(cfg: Config) -> dict[str, Any]:
+    saved = cfg.saved_path
+    if saved is None or not saved.exists():
+        return {}
+    try:
+        return tomllib.loads(saved.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError):
+        return {}
+
+
+def save_setting(cfg: Config, **values: Any) -> Config:
+    """Persist top-level settings (theme, refresh) to saved.toml; returns the new config."""
+    data = _saved_data(cfg)
+    data.update(values)
+    _write_saved(cfg, data)
+    return replace(cfg, **values)
+
+
+_SECRET_FIELDS = {"password"}
+
+
+def save_profile(cfg: Config, profile: Profile, make_default: bool = False) -> Config:
+    """Persist a profile made on the connect screen. The URL is stored without password."""
+    from ferrite_tui.backend.client import redact_url  # plain module, no UI
+
+    data = _saved_data(cfg)
+    table = {
+        f.name: getattr(profile, f.name)
+        for f in fields(Profile)
+        if f.name != "name" and getattr(profile, f.name) is not None
+        and getattr(profile, f.name) != getattr(Profile(), f.name)
+    }
+    table["url"] = redact_url(profile.url, keep_user=True, mask="")
+    for secret in _SECRET_FIELDS:
+        table.pop(secret, None)
+    if "match" in table:
+        table["match"] = list(table["match"])
+    data.setdefault("profiles", {})[profile.name] = table
+    if make_default:
+        data["default_profile"] = profile.name
+    _write_saved(cfg, data)
+    profiles = dict(cfg.profiles)
+    profiles[profile.name] = replace(profile, url=table["url"])
+    return replace(
+        cfg,
+        profiles=profiles,
+        default_profile=profile.name if make_default else cfg.default_profile,
+    )
+
+
+def _write_saved(cfg: Config, data: dict[str, Any]) -> None:
+    saved = cfg.saved_path
+    if saved is None:
+        return
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_suffix(".tmp")
+    tmp.write_text(
+        "# Written by ferrite-tui; your own settings belong in config.toml.\n"
+        + tomli_w.dumps(data),
+        encoding="utf-8",
+    )
+    os.replace(tmp, saved)
+
+
+STARTER = """\
+# ferrite-tui configuration. See config.example.toml in the project for every key.
+default_profile = "local"
+refresh = 1.0
+
+[profiles.local]
+url = "redis://127.0.0.1:6379/0"
+read_only = false
+# password_env = "REDIS_PASSWORD"      # the password never goes in this file
+# password_command = "pass show redis"
+
+[discovery]
+match = ["*"]
+rescan_seconds = 30.0
+
+[alerts]
+depth = 10000
+oldest_age_seconds = 300.0
+"""
+
+
+def init_config(path: Path | None = None) -> Path:
+    """Write a starter config.toml; refuses to overwrite an existing one."""
+    path = path or default_config_path()
+    if path.exists():
+        raise ConfigError(f"{path}: already exists; not overwriting it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(STARTER, encoding="utf-8")
+    return path
