@@ -1,0 +1,284 @@
+"""The Textual application: tabs of panels over one Monitor."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Input, TabbedContent, TabPane
+
+from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.monitor import Listener, Monitor
+from ferrite_tui.config import Config, save_setting, state_dir
+from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
+from ferrite_tui.ui.panels.overview import OverviewPanel
+from ferrite_tui.ui.panels.server import ServerPanel
+from ferrite_tui.ui.panels.summary import (
+    DeadLettersPanel, PriorityPanel, PubSubPanel, QueuesPanel, ScheduledPanel, StreamsPanel,
+)
+from ferrite_tui.ui.widgets.status import StatusLine
+
+# (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
+PANELS = (
+    ("overview", "1", OverviewPanel),
+    ("queues", "2", QueuesPanel),
+    ("priority", "3", PriorityPanel),
+    ("scheduled", "4", ScheduledPanel),
+    ("streams", "5", StreamsPanel),
+    ("dlq", "6", DeadLettersPanel),
+    ("pubsub", "7", PubSubPanel),
+    ("server", "8", ServerPanel),
+)
+
+TAB_OF_KIND = {
+    QueueKind.WORK: "queues",
+    QueueKind.RELIABLE: "queues",
+    QueueKind.PRIORITY: "priority",
+    QueueKind.DELAYED: "scheduled",
+    QueueKind.STREAM: "streams",
+    QueueKind.DLQ: "dlq",
+}
+
+# Keys that change data. Panels that implement them bind them themselves; these app-level
+# fallbacks say why nothing happens (read-only, or nothing selected to act on).
+MUTATING_KEYS = (
+    ("r", "requeue / retry"), ("R", "requeue all shown"), ("d", "delete"),
+    ("D", "delete all shown"), ("c", "claim"), ("a", "ack"), ("x", "run now"),
+    ("n", "new message"), ("e", "edit"),
+)
+
+
+class FerriteApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "ferrite-tui"
+
+    BINDINGS = [
+        *(Binding(key, f"show_panel('{tab}')", cls.TITLE, id=f"panel.{tab}", show=False)
+          for tab, key, cls in PANELS),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("slash", "filter", "Filter", id="filter"),
+        Binding("ctrl+r", "rescan", "Refresh", id="rescan"),
+        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", id="quit.ctrl", show=False, priority=True),
+        *(Binding(key, f"mutate('{label}')", label, id=f"mutate.{key}", show=False)
+          for key, label in MUTATING_KEYS),
+    ]
+
+    def __init__(self, config: Config, settings: ConnectionSettings | None = None, *,
+                 refresh: float | None = None, match: tuple[str, ...] | None = None,
+                 clock: Callable[[], float] = time.time, poll: bool = True,
+                 audit_path: Path | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.settings = settings
+        self.refresh_s = refresh or config.refresh
+        self.match = match
+        self.clock = clock
+        self.poll_enabled = poll
+        self.audit_path = audit_path or state_dir() / "audit.log"
+        self.monitor: Monitor | None = None
+        self.crash_log = state_dir() / "crash.log"
+        if config.theme:
+            self.theme = config.theme if config.theme in self.available_themes else self.theme
+        if config.keys:
+            self.set_keymap(dict(config.keys))
+
+    # -- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        url = self.settings.display_url if self.settings else "not connected"
+        read_only = bool(self.settings and self.settings.read_only)
+        yield StatusLine(url, read_only, clock=self.clock, id="status")
+        with TabbedContent(initial="overview", id="tabs"):
+            for tab, key, cls in PANELS:
+                with TabPane(f"{key} {cls.TITLE}", id=tab):
+                    yield cls(id=f"panel-{tab}")
+        yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#filter", Input).display = False
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.call_after_refresh(self._focus_active_table)
+        if self.settings is not None:
+            self.start_monitor(self.settings)
+        elif self.poll_enabled:
+            from ferrite_tui.ui.screens.connect import ConnectScreen
+
+            self.push_screen(ConnectScreen(self.config), self._connected)
+
+    def _connected(self, settings: ConnectionSettings | None) -> None:
+        if settings is None:
+            self.exit()
+            return
+        self.settings = settings
+        status = self.query_one(StatusLine)
+        status.url = settings.display_url
+        status.read_only = settings.read_only
+        self.start_monitor(settings)
+
+    def start_monitor(self, settings: ConnectionSettings) -> None:
+        self.monitor = Monitor(
+            settings, self.config, audit=AuditLog(self.audit_path), match=self.match,
+            refresh=self.refresh_s,
+        )
+        if self.poll_enabled:
+            self._poll_worker()
+
+    @work(group="poll", exit_on_error=False)
+    async def _poll_worker(self) -> None:
+        monitor = self.monitor
+        assert monitor is not None
+        try:
+            await monitor.run(Listener(
+                on_snapshot=lambda s: self.post_message(SnapshotReady(s)),
+                on_state=lambda s: self.post_message(ConnectionChanged(s)),
+                on_discovery=lambda p: self.post_message(DiscoveryProgressed(p)),
+            ))
+        finally:
+            await monitor.aclose()
+
+    # -- data in ------------------------------------------------------------------------
+
+    def panels(self):
+        return [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
+
+    @on(SnapshotReady)
+    def _snapshot(self, message: SnapshotReady) -> None:
+        snap = message.snapshot
+        history = self.monitor.history if self.monitor else None
+        caps = self.monitor.capabilities if self.monitor else None
+        with self.batch_update():
+            server = self.query_one(ServerPanel)
+            if caps is not None:
+                server.set_capabilities(caps)
+                self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
+            for panel in self.panels():
+                panel.update_snapshot(snap, history)
+
+    @on(ConnectionChanged)
+    def _state(self, message: ConnectionChanged) -> None:
+        self.query_one(StatusLine).set_state(message.state)
+        if message.state.status == "live" and message.state.error:
+            self.notify(message.state.error, severity="warning", timeout=4)
+
+    @on(DiscoveryProgressed)
+    def _discovery(self, message: DiscoveryProgressed) -> None:
+        self.query_one(StatusLine).set_discovery(message.progress)
+
+    @on(OpenQueue)
+    def _open_queue(self, message: OpenQueue) -> None:
+        kind = QueueKind(message.ident.split(":", 1)[0])
+        tab = TAB_OF_KIND[kind]
+        self.query_one("#tabs", TabbedContent).active = tab
+        panel = self.query_one(f"#panel-{tab}")
+        self.call_after_refresh(panel.focus_ident, message.ident)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self.call_after_refresh(self._focus_active_table)
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.display:
+            self.active_panel().set_filter(filter_input.value)
+
+    def _focus_active_table(self) -> None:
+        tables = self.active_panel().query("DataTable")
+        if tables:
+            tables.first().focus()
+
+    def active_panel(self):
+        tab = self.query_one("#tabs", TabbedContent).active or "overview"
+        return self.query_one(f"#panel-{tab}")
+
+    # -- actions ------------------------------------------------------------------------
+
+    def action_show_panel(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        from ferrite_tui.ui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self))
+
+    def action_rescan(self) -> None:
+        if self.monitor is not None:
+            self.monitor.rescan_now()
+            self.notify("Rescanning keys and polling now", timeout=2)
+
+    def action_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        filter_input.display = True
+        filter_input.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.active_panel().set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self._focus_active_table()
+
+    def action_back(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.display:
+            filter_input.value = ""
+            filter_input.display = False
+            self.active_panel().set_filter("")
+            self._focus_active_table()
+        elif self.query_one("#tabs", TabbedContent).active != "overview":
+            self.action_show_panel("overview")
+
+    def action_mutate(self, label: str) -> None:
+        if self.settings is not None and self.settings.read_only:
+            self.notify(f"read-only mode: '{label}' is disabled (started read-only)",
+                        severity="warning", timeout=4)
+        else:
+            self.notify(f"'{label}': nothing here to act on; open a queue's items first",
+                        timeout=3)
+
+    def set_refresh(self, seconds: float) -> None:
+        self.refresh_s = seconds
+        if self.monitor is not None:
+            self.monitor.refresh = seconds
+            self.monitor.poll_now()
+        if self.config.path is not None:
+            self.config = save_setting(self.config, refresh=seconds)
+        self.notify(f"Refreshing every {seconds:g} s", timeout=2)
+
+    def _remember_theme(self, theme) -> None:
+        if self.config.path is not None and theme.name != self.config.theme:
+            try:
+                self.config = save_setting(self.config, theme=theme.name)
+            except OSError:
+                pass
+
+    # -- never show a traceback -----------------------------------------------------------
+
+    def _fatal_error(self) -> None:
+        """An internal error exits with one line; the traceback goes to a file."""
+        try:
+            self.crash_log.parent.mkdir(parents=True, exist_ok=True)
+            self.crash_log.write_text(traceback.format_exc())
+            where = str(self.crash_log)
+        except OSError:
+            where = "(could not write the crash log)"
+        self._exit_renderables.append(
+            Text(f"ferrite-tui stopped on an internal error; details in {where}")
+        )
+        self._close_messages_no_wait()
+
+
+from ferrite_tui.ui.commands import PanelCommands  # noqa: E402  (needs PANELS)
+
+FerriteApp.COMMANDS = App.COMMANDS | {PanelCommands}
+
+

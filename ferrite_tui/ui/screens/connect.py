@@ -1,0 +1,106 @@
+"""Shown when there is no URL and no default profile: try a server, save it as a profile."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings
+from ferrite_tui.config import Config, ConfigError, Profile, save_profile
+
+
+class ConnectScreen(Screen):
+    BINDINGS = [Binding("escape", "cancel", "Quit"), Binding("ctrl+q", "cancel", "Quit")]
+    DEFAULT_CSS = """
+    ConnectScreen { align: center middle; }
+    ConnectScreen > Vertical {
+        width: 80; height: auto; border: round $accent; padding: 1 2; background: $surface;
+    }
+    ConnectScreen Input { margin-bottom: 1; }
+    ConnectScreen #connect-error { color: $error; height: auto; }
+    ConnectScreen Horizontal { height: auto; }
+    """
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.config = config
+
+    def compose(self) -> ComposeResult:
+        profiles = ", ".join(sorted(self.config.profiles)) or "none yet"
+        with Vertical():
+            yield Static(Text("Connect to a server", style="bold"))
+            yield Static(Text(f"Saved profiles: {profiles} (start with --profile NAME)",
+                              style="dim"))
+            yield Label("URL (redis://, rediss:// or unix://)")
+            yield Input("redis://127.0.0.1:6379/0", id="url")
+            yield Label("User name (optional)")
+            yield Input(id="username")
+            yield Label("Password (used now, never saved)")
+            yield Input(password=True, id="password")
+            yield Label("Password environment variable for the saved profile (optional)")
+            yield Input(id="password_env")
+            yield Label("TLS CA file (optional)")
+            yield Input(id="tls_ca_file")
+            with Horizontal():
+                yield Checkbox("Verify TLS certificates", True, id="tls_verify")
+                yield Checkbox("Read-only", False, id="read_only")
+            yield Label("Save as profile (name; empty: don't save)")
+            yield Input(id="profile")
+            yield Static(id="connect-error")
+            with Horizontal():
+                yield Button("Connect", variant="primary", id="connect")
+                yield Button("Quit", id="quit")
+
+    def _value(self, ident: str) -> str | None:
+        return self.query_one(f"#{ident}", Input).value.strip() or None
+
+    def profile(self) -> Profile:
+        return Profile(
+            name=self._value("profile") or "default",
+            url=self._value("url") or "redis://127.0.0.1:6379/0",
+            username=self._value("username"),
+            password_env=self._value("password_env"),
+            tls_ca_file=self._value("tls_ca_file"),
+            tls_verify=self.query_one("#tls_verify", Checkbox).value,
+            read_only=self.query_one("#read_only", Checkbox).value,
+        )
+
+    @on(Button.Pressed, "#connect")
+    @on(Input.Submitted)
+    def _try(self) -> None:
+        self.query_one("#connect-error", Static).update(Text("connecting…"))
+        self._attempt(self.profile(), self.query_one("#password", Input).value or None)
+
+    @on(Button.Pressed, "#quit")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def _attempt(self, profile: Profile, password: str | None) -> None:
+        error = self.query_one("#connect-error", Static)
+        try:
+            settings = ConnectionSettings.from_profile(profile)
+            if password:
+                settings = replace(settings, password=password)
+            client = Client(settings)
+            try:
+                await client.connect()
+            finally:
+                await client.aclose()
+        except BackendError as exc:
+            error.update(Text(str(exc)))
+            return
+        if self._value("profile"):
+            try:
+                self.config = save_profile(self.config, profile, make_default=True)
+                self.app.config = self.config
+            except (ConfigError, OSError) as exc:
+                self.app.notify(f"profile not saved: {exc}", severity="warning")
+        self.dismiss(settings)

@@ -1,0 +1,64 @@
+"""? : every binding that is active here, from the bindings themselves."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+GENERAL = [
+    ("1 … 8", "panels: Overview, Queues, Priority, Scheduled, Streams, Dead letters, "
+              "Pub/Sub, Server"),
+    ("enter", "inspect / open the selected row"),
+    ("escape", "back (closes filter, dialogs, detail views)"),
+    ("/", "filter the current table"),
+    ("?", "this help"),
+    ("ctrl+p", "command palette"),
+    ("ctrl+r", "rescan keys and refresh now"),
+    ("q / ctrl+q", "quit"),
+    ("space", "mark the selected item"),
+    ("r / R", "requeue or retry the selected item / all shown (asks with the count)"),
+    ("d / D", "delete the selected item / all shown (asks; D wants the name typed)"),
+    ("c  a  x", "claim, ack, run now"),
+    ("n  e", "new message (publish, enqueue, schedule), edit"),
+]
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 100; height: 80%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+
+    def __init__(self, app) -> None:
+        super().__init__()
+        self.target = app
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, text in GENERAL:
+            table.add_row(key, text)
+        panel = self.target.active_panel()
+        extra = [b for b in getattr(panel, "BINDINGS", []) if isinstance(b, Binding)]
+        if extra:
+            table.add_row("", "")
+            table.add_row(Text(f"{panel.TITLE} panel", style="bold"), "")
+            for b in extra:
+                table.add_row(b.key_display or b.key, b.description)
+        if self.target.settings is not None and self.target.settings.read_only:
+            table.add_row("", "")
+            table.add_row(Text("READ-ONLY", style="bold magenta"),
+                          "keys that change data say so and do nothing")
+        with VerticalScroll():
+            yield Static(Text("Keys", style="bold"))
+            yield Static(table)

@@ -1,0 +1,118 @@
+"""A DataTable that takes whole row sets and applies only the difference.
+
+Rows have stable keys (the queue's ident), so the cursor stays on the same queue while the
+order changes, and unchanged cells are not touched. Columns carry a priority: on a narrow
+terminal the least important ones are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from rich.text import Text
+from textual.events import Resize
+from textual.widgets import DataTable
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    priority: int = 0  # 0 is always shown; higher numbers go first when space runs out
+    justify: str = "left"
+
+
+def cell(value: object, justify: str = "left", style: str = "") -> Text:
+    """Every cell is Text, so server strings are never read as markup."""
+    if isinstance(value, Text):
+        if justify != "left":
+            value.justify = justify  # type: ignore[assignment]
+        return value
+    return Text(str(value), style=style, justify=justify, no_wrap=True, overflow="ellipsis")
+
+
+def _signature(text: Text | None) -> tuple | None:
+    return None if text is None else (text.plain, str(text.style), tuple(text.spans))
+
+
+class KeyedTable(DataTable):
+    DEFAULT_CSS = """
+    KeyedTable { height: 1fr; }
+    """
+
+    def __init__(self, columns: Iterable[Column], **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.all_columns = list(columns)
+        self.shown: list[Column] = []
+        self._rows: dict[str, dict[str, Text]] = {}
+        self._order: list[str] = []
+
+    def on_mount(self) -> None:
+        self._layout_columns(self.size.width or 120)
+
+    def on_resize(self, event: Resize) -> None:
+        self._layout_columns(event.size.width)
+
+    def _layout_columns(self, width: int) -> None:
+        budget = max(width - 2, 20)
+        chosen: list[Column] = []
+        used = 0
+        for col in sorted(self.all_columns, key=lambda c: c.priority):
+            need = col.width + 2  # cell padding
+            if col.priority == 0 or used + need <= budget:
+                chosen.append(col)
+                used += need
+        chosen.sort(key=self.all_columns.index)
+        if chosen == self.shown:
+            return
+        self.shown = chosen
+        cursor = self.cursor_key
+        self.clear(columns=True)
+        for col in chosen:
+            self.add_column(Text(col.label, justify=col.justify), key=col.key, width=col.width)
+        self._order = []
+        self._apply(dict(self._rows), list(self._rows), cursor)
+
+    @property
+    def cursor_key(self) -> str | None:
+        if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
+            return None
+        return self._order[self.cursor_row]
+
+    def select_key(self, key: str) -> bool:
+        if key in self._order:
+            self.move_cursor(row=self._order.index(key))
+            return True
+        return False
+
+    def set_rows(self, rows: list[tuple[str, dict[str, object]]]) -> None:
+        """Show exactly these rows, in this order."""
+        cells: dict[str, dict[str, Text]] = {}
+        for key, values in rows:
+            cells[key] = {
+                col.key: cell(values.get(col.key, ""), col.justify) for col in self.all_columns
+            }
+        self._apply(cells, [k for k, _ in rows], self.cursor_key)
+
+    def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
+               cursor: str | None) -> None:
+        if not self.shown:
+            self._rows, self._order = cells, []
+            return
+        if order == self._order:
+            for key in order:
+                old = self._rows.get(key, {})
+                for col in self.shown:
+                    new = cells[key][col.key]
+                    if _signature(old.get(col.key)) != _signature(new):
+                        self.update_cell(key, col.key, new)
+        else:
+            self.clear(columns=False)
+            for key in order:
+                self.add_row(*(cells[key][c.key] for c in self.shown), key=key)
+            if cursor in order:
+                self.move_cursor(row=order.index(cursor), animate=False)
+        self._rows = cells
+        self._order = order
