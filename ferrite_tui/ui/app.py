@@ -21,9 +21,12 @@ from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.server import ServerPanel
-from ferrite_tui.ui.panels.summary import (
-    DeadLettersPanel, PriorityPanel, PubSubPanel, QueuesPanel, ScheduledPanel, StreamsPanel,
-)
+from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+from ferrite_tui.ui.panels.priority import PriorityPanel
+from ferrite_tui.ui.panels.pubsub import PubSubPanel
+from ferrite_tui.ui.panels.queues import QueuesPanel
+from ferrite_tui.ui.panels.scheduled import ScheduledPanel
+from ferrite_tui.ui.panels.streams import StreamsPanel
 from ferrite_tui.ui.widgets.status import StatusLine
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
@@ -237,11 +240,16 @@ class FerriteApp(App):
         elif self.query_one("#tabs", TabbedContent).active != "overview":
             self.action_show_panel("overview")
 
-    def action_mutate(self, label: str) -> None:
+    def writable(self, action: str) -> bool:
+        """Checked by every key that changes data, before any dialog opens."""
         if self.settings is not None and self.settings.read_only:
-            self.notify(f"read-only mode: '{label}' is disabled (started read-only)",
+            self.notify(f"read-only mode: '{action}' is disabled (started read-only)",
                         severity="warning", timeout=4)
-        else:
+            return False
+        return True
+
+    def action_mutate(self, label: str) -> None:
+        if self.writable(label):
             self.notify(f"'{label}': nothing here to act on; open a queue's items first",
                         timeout=3)
 

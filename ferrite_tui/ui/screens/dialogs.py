@@ -1,0 +1,160 @@
+"""Small modal dialogs every panel uses: confirm, typed confirm, and a form.
+
+All text passed in is shown literally (Text, never markup).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+DIALOG_CSS = """
+{name} { align: center middle; }
+{name} > Vertical {
+    width: 76; max-width: 95%; height: auto; max-height: 90%;
+    border: thick $warning 60%; background: $surface; padding: 1 2;
+}
+{name} .dialog-title { text-style: bold; margin-bottom: 1; }
+{name} .dialog-error { color: $error; height: auto; }
+{name} Horizontal { height: auto; margin-top: 1; }
+{name} Button { margin-right: 2; }
+{name} Input { margin-bottom: 1; }
+"""
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no. `y` or enter on the button confirms; `n` or escape cancels."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ConfirmScreen")
+    BINDINGS = [Binding("escape,n", "cancel", "Cancel"), Binding("y", "confirm", "Yes")]
+
+    def __init__(self, title: str, body: str | Text, confirm_label: str = "Yes") -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body if isinstance(body, Text) else Text(body)
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.title_text), classes="dialog-title")
+            yield Static(self.body)
+            with Horizontal():
+                yield Button(f"{self.confirm_label} (y)", variant="warning", id="yes")
+                yield Button("Cancel (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe choice has focus
+
+    @on(Button.Pressed, "#yes")
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    """For irreversible bulk actions: the operator types `expected` (e.g. the key name)."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "TypedConfirmScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, body: str | Text, expected: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body if isinstance(body, Text) else Text(body)
+        self.expected = expected
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.title_text), classes="dialog-title")
+            yield Static(self.body)
+            yield Label(Text(f"Type {self.expected!r} to confirm:"))
+            yield Input(id="typed")
+            yield Static(classes="dialog-error", id="error")
+            with Horizontal():
+                yield Button("Confirm", variant="error", id="yes")
+                yield Button("Cancel", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed", Input).focus()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#yes")
+    def _submit(self) -> None:
+        if self.query_one("#typed", Input).value == self.expected:
+            self.dismiss(True)
+        else:
+            self.query_one("#error", Static).update(Text("That is not the text asked for."))
+
+    @on(Button.Pressed, "#no")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    value: str = ""
+    placeholder: str = ""
+    password: bool = False
+    # Returns an error message, or None when the value is fine.
+    check: Callable[[str], str | None] | None = None
+
+
+class FormScreen(ModalScreen[dict[str, str] | None]):
+    """A few labelled inputs; dismisses with {name: value} or None on escape."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "FormScreen")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: list[Field], submit_label: str = "OK",
+                 body: str | Text | None = None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.fields = fields
+        self.submit_label = submit_label
+        self.body = body
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.title_text), classes="dialog-title")
+            if self.body is not None:
+                yield Static(self.body if isinstance(self.body, Text) else Text(self.body))
+            for f in self.fields:
+                yield Label(Text(f.label))
+                yield Input(f.value, placeholder=f.placeholder, password=f.password,
+                            id=f"field-{f.name}")
+            yield Static(classes="dialog-error", id="error")
+            with Horizontal():
+                yield Button(self.submit_label, variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def values(self) -> dict[str, str]:
+        return {f.name: self.query_one(f"#field-{f.name}", Input).value for f in self.fields}
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def _submit(self) -> None:
+        values = self.values()
+        for f in self.fields:
+            problem = f.check(values[f.name]) if f.check else None
+            if problem:
+                self.query_one("#error", Static).update(Text(f"{f.label}: {problem}"))
+                self.query_one(f"#field-{f.name}", Input).focus()
+                return
+        self.dismiss(values)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
