@@ -1,0 +1,51 @@
+"""A modal progress bar for bulk work, with cancel (escape or c)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, ProgressBar, Static
+
+from ferrite_tui.backend.bulk import BulkReport, Cancel
+from ferrite_tui.ui.screens.dialogs import DIALOG_CSS
+
+
+class ProgressScreen(ModalScreen[None]):
+    """Shows a BulkRunner's progress. The caller runs the work in a worker, calls
+    `update(report)` from its progress callback and `finish(report)` at the end."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ProgressScreen")
+    BINDINGS = [Binding("escape,c", "cancel", "Cancel")]
+
+    def __init__(self, title: str, total: int, cancel: Cancel) -> None:
+        super().__init__()
+        self.title_text = title
+        self.total = total
+        self.cancel = cancel
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(self.title_text), classes="dialog-title")
+            yield ProgressBar(total=max(self.total, 1), id="bar")
+            yield Static(Text(f"0 of {self.total}"), id="counts")
+            yield Button("Cancel (c)", id="cancel")
+
+    def update(self, report: BulkReport) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#bar", ProgressBar).update(progress=report.processed)
+        self.query_one("#counts", Static).update(
+            Text(f"{report.processed} of {report.total}: {report.summary()}"))
+
+    def finish(self, report: BulkReport) -> None:
+        if self.is_mounted:
+            self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.cancel.set()
+        self.query_one("#counts", Static).update(Text("cancelling after this chunk…"))
