@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.models import Capabilities
@@ -216,6 +218,11 @@ class Client:
             "encoding_errors": "surrogateescape",
             "retry_on_timeout": False,
             "max_connections": 16,
+            # RESP2 everywhere: Ferrite speaks it, and replies parse the same on every server.
+            "protocol": 2,
+            # The Monitor owns reconnects (with visible backoff); redis-py must not retry
+            # on its own, or a wrong password takes seconds to report.
+            "retry": Retry(NoBackoff(), 0),
             # CLIENT SETINFO is noise on Ferrite; skip it.
             "driver_info": None,
         }

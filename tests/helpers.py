@@ -1,0 +1,108 @@
+"""Test helpers: the suite's server settings, and waiting on a condition.
+
+Server settings (read once from the environment):
+- ``SERVER_BINARY``: ``$FERRITE_TUI_TEST_SERVER`` if set, else ``find_server_binary()``.
+- ``REDUCED``: ``FERRITE_TUI_TEST_REDUCED=1``, every test server gets ``reduced_args()``.
+
+Never sleep a fixed time in a test; wait on the condition you need:
+
+    from helpers import wait_until, async_wait_until
+
+    wait_until(lambda: client.llen("q") == 3, message="queue never reached 3")
+    await async_wait_until(lambda: app.screen.query_one(Table).row_count == 3)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from ferrite_tui.demo.server import find_server_binary
+
+T = TypeVar("T")
+
+__all__ = ["REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV", "async_wait_until",
+           "wait_until"]
+
+SERVER_ENV = "FERRITE_TUI_TEST_SERVER"
+REDUCED_ENV = "FERRITE_TUI_TEST_REDUCED"
+
+#: The binary every test server runs (None if none was found).
+SERVER_BINARY: str | None = find_server_binary(os.environ.get(SERVER_ENV) or None)
+#: True when the suite runs against the reduced command set (Ferrite stand-in).
+REDUCED: bool = os.environ.get(REDUCED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _failure(predicate: Callable[..., Any], timeout: float, message: str, last: Any,
+             error: BaseException | None) -> AssertionError:
+    name = getattr(predicate, "__qualname__", repr(predicate))
+    text = message or f"condition {name} not met"
+    detail = f" within {timeout:g}s (last value: {last!r})"
+    if error is not None:
+        detail += f" (last error: {error!r})"
+    return AssertionError(text + detail)
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "",
+    ignore_exceptions: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Call ``predicate`` until it returns a truthy value; return that value.
+
+    Raises AssertionError(``message``) once ``timeout`` seconds pass. Exceptions of the
+    types in ``ignore_exceptions`` count as "not yet" (e.g. ConnectionError while a
+    server restarts); any other exception propagates.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            last = predicate()
+            error = None
+        except ignore_exceptions as exc:  # type: ignore[misc]
+            last, error = None, exc
+        if last:
+            return last
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _failure(predicate, timeout, message, last, error)
+        time.sleep(min(interval, remaining))
+
+
+async def async_wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    message: str = "",
+    ignore_exceptions: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Async :func:`wait_until`: ``predicate`` may be sync or return an awaitable.
+
+    Yields to the event loop between polls (``asyncio.sleep``), so the app under
+    test (e.g. a Textual Pilot) keeps running while we wait.
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            result = predicate()
+            if inspect.isawaitable(result):
+                result = await result
+            last, error = result, None
+        except ignore_exceptions as exc:  # type: ignore[misc]
+            last, error = None, exc
+        if last:
+            return last
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _failure(predicate, timeout, message, last, error)
+        await asyncio.sleep(min(interval, remaining))
