@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import shlex
 import ssl
 import subprocess
@@ -128,12 +129,12 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, BackendError):
         return text
+    if "NOAUTH" in text or "Authentication required" in text:
+        return f"authentication required by {where}: give a password (URL, REDISCLI_AUTH or profile)"
     if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "invalid password" in text:
         return f"authentication failed at {where}: wrong user name or password"
     if isinstance(exc, rexc.AuthenticationWrongNumberOfArgsError):
         return f"authentication failed at {where}: the server takes no user name"
-    if "NOAUTH" in text or "Authentication required" in text:
-        return f"authentication required by {where}: give a password (URL, REDISCLI_AUTH or profile)"
     if isinstance(exc, ssl.SSLError) or "SSL" in text or "CERTIFICATE" in text.upper():
         return f"TLS failure with {where}: {text}"
     if isinstance(exc, (rexc.TimeoutError, asyncio.TimeoutError, TimeoutError)):
@@ -141,10 +142,17 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
         after = f" within {timeout:g} s" if timeout else ""
         return f"{where} did not answer{after}"
     if isinstance(exc, (rexc.ConnectionError, OSError)):
-        if "refused" in text.lower():
+        code = re.match(r"Error (-?\d+) connecting", text)
+        errno_ = int(code.group(1)) if code else getattr(exc, "errno", None)
+        if errno_ == 111 or "refused" in text.lower():
             return f"cannot reach {where}: connection refused"
-        if "Name or service not known" in text or "nodename" in text:
+        if errno_ in (-2, -3, -5) or "Name or service not known" in text or "nodename" in text:
             return f"cannot reach {where}: unknown host"
+        if "Timeout connecting" in text:
+            return f"cannot reach {where}: no answer within {settings.connect_timeout:g} s" \
+                if settings else f"cannot reach {where}: connect timed out"
+        if errno_ and errno_ > 0:
+            return f"cannot reach {where}: {os.strerror(errno_).lower()}"
         return f"cannot reach {where}: {text}"
     if isinstance(exc, rexc.ResponseError):
         return f"server error: {text}"

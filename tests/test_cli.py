@@ -1,0 +1,106 @@
+"""The command line as scripts use it: status, exit codes, one-line errors, config init."""
+
+import json
+import subprocess
+import sys
+
+import redis
+
+from ferrite_tui.demo.workload import seed
+
+
+def run(*args, env=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "ferrite_tui", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+async def test_status_json_lists_every_queue(redis_url):
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await seed(client)
+    await client.aclose()
+    out = run("status", redis_url, "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    kinds = {q["kind"] for q in data["queues"]}
+    assert kinds == {"work", "reliable", "priority", "delayed", "dlq", "stream"}
+    by_key = {q["key"]: q for q in data["queues"]}
+    r = redis.Redis.from_url(redis_url)
+    try:
+        dlq = by_key["queue:main:dlq"]
+        assert dlq["keys"]["target"] == "queue:main"
+        assert dlq["depth"] == r.llen("queue:main:dlq")
+        orders = by_key["queue:orders"]
+        assert orders["processing"] == r.llen("queue:orders:processing")
+        sched = by_key["queue:reports:scheduled"]
+        assert sched["depth"] == r.zcard("queue:reports:scheduled")
+        assert sched["overdue"] >= 1
+        stream = by_key["events:main"]
+        assert {g["name"] for g in stream["groups"]} == {"workers", "analytics"}
+    finally:
+        r.close()
+    assert data["server"]["version"]
+    assert data["round_trips"] <= 3
+
+
+def test_status_table(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    r.rpush("queue:main:dlq", "x")
+    r.close()
+    out = run("status", redis_url)
+    assert out.returncode == 0, out.stderr
+    assert "queue:main:dlq" in out.stdout and "dead letters" in out.stdout
+
+
+def test_status_unreachable_is_exit_2_and_one_line(server_factory):
+    server = server_factory()
+    url = server.url
+    server.stop()
+    out = run("status", url)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "connection refused" in out.stderr
+
+
+def test_status_wrong_password_is_exit_2(server_factory):
+    server = server_factory(password="secret")
+    out = run("status", server.url.replace("secret", "nope"))
+    assert out.returncode == 2
+    assert "authentication failed" in out.stderr and "nope" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = run("status", f"redis://127.0.0.1:{server.port}/0")
+    assert out.returncode == 2 and "authentication required" in out.stderr
+
+
+def test_tls_failure_is_one_line(redis_url):
+    # A plain server spoken to with TLS fails the handshake.
+    out = run("status", redis_url.replace("redis://", "rediss://"), timeout=60)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr
+
+
+def test_malformed_config_is_one_line(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[profiles.x]\nurl = 3\n")
+    out = run("--config", str(cfg), "status")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        f"ferrite-tui: {cfg}:2: 'profiles.x.url' must be a string, not 3")
+
+
+def test_unknown_profile_is_one_line(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("")
+    out = run("status", "--config", str(cfg), "--profile", "nope")
+    assert out.returncode == 2 and "no profile named 'nope'" in out.stderr
+
+
+def test_config_init(tmp_path):
+    path = tmp_path / "c" / "config.toml"
+    out = run("config", "init", "--config", str(path))
+    assert out.returncode == 0 and path.exists()
+    again = run("config", "init", "--config", str(path))
+    assert again.returncode == 2 and "already exists" in again.stderr

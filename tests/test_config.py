@@ -1,0 +1,86 @@
+import tomllib
+
+import pytest
+
+from ferrite_tui.config import (
+    Config, ConfigError, Profile, init_config, load, save_profile, save_setting,
+)
+
+EXAMPLE = __import__("pathlib").Path(__file__).parent.parent / "config.example.toml"
+
+
+def test_example_config_documents_and_parses(tmp_path):
+    cfg = load(EXAMPLE)
+    assert cfg.default_profile == "local"
+    assert cfg.profiles["prod"].read_only is True
+    assert cfg.profiles["prod"].password_env == "PROD_REDIS_PASSWORD"
+    assert {q.kind for q in cfg.queues} == {"reliable", "dlq", "ignore"}
+    assert cfg.discovery.match == ("*",)
+    # Every setting the loader knows appears in the example.
+    text = EXAMPLE.read_text()
+    from dataclasses import fields
+
+    from ferrite_tui.config import AlertConfig, DiscoveryConfig
+
+    for cls in (DiscoveryConfig, AlertConfig, Profile):
+        for f in fields(cls):
+            if f.name != "name":
+                assert f.name in text, f"{cls.__name__}.{f.name} not documented"
+
+
+@pytest.mark.parametrize("body,fragment", [
+    ('refresh = "fast"\n', ":1: 'refresh' must be a non-negative number"),
+    ("[alerts]\ndepth = 10\nbogus = 1\n", ":3: unknown setting 'bogus' in [alerts]"),
+    ("[profiles.a]\nurl = 5\n", ":2: 'profiles.a.url' must be a string"),
+    ("refresh = 1.0\n[discovery\n", "line 2"),
+    ('[[queues]]\nkey = "x"\nkind = "weird"\n', ":3: [[queues]] kind 'weird'"),
+])
+def test_malformed_config_is_one_line_with_file_and_line(tmp_path, body, fragment):
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert fragment in message
+
+
+def test_saved_settings_go_beside_and_merge_over(tmp_path):
+    path = tmp_path / "config.toml"
+    user_text = 'refresh = 2.0\ntheme = "nord"\n'
+    path.write_text(user_text)
+    cfg = load(path)
+    cfg = save_setting(cfg, theme="gruvbox")
+    assert path.read_text() == user_text  # the hand-edited file is never rewritten
+    again = load(path)
+    assert again.theme == "gruvbox" and again.refresh == 2.0
+
+
+def test_saved_profile_holds_no_secret(tmp_path, monkeypatch):
+    path = tmp_path / "config.toml"
+    path.write_text("# empty\n")
+    cfg = load(path)
+    profile = Profile(name="staging", url="redis://ops:s3cret@db:6379/1", password_env="PW")
+    cfg = save_profile(cfg, profile, make_default=True)
+    saved = (tmp_path / "saved.toml").read_text()
+    assert "s3cret" not in saved
+    data = tomllib.loads(saved)
+    assert data["profiles"]["staging"]["url"] == "redis://ops@db:6379/1"
+    assert data["default_profile"] == "staging"
+    loaded = load(path)
+    assert loaded.profile(None).password_env == "PW"
+
+
+def test_init_writes_a_starter_and_never_overwrites(tmp_path):
+    path = tmp_path / "sub" / "config.toml"
+    init_config(path)
+    assert load(path).default_profile == "local"
+    with pytest.raises(ConfigError):
+        init_config(path)
+
+
+def test_missing_explicit_config_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load(tmp_path / "nope.toml")
+
