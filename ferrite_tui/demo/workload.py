@@ -484,10 +484,14 @@ class Workload:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then cancel every task and close connections."""
         self._stop = stop
+        # socket_timeout=None (redis-py's default is 5 s): with a timeout, redis-py wraps
+        # every send in asyncio.wait_for, which on Python 3.11 can swallow a cancellation,
+        # so a stopping task would carry on. Blocking reads are bounded by their own
+        # timeouts (1 s), and a lost server resets the socket.
         self._client = Redis.from_url(
             self.url,
+            socket_timeout=None,
             socket_connect_timeout=3.0,
-            socket_timeout=10.0,  # above every BLOCK/timeout used here
             retry=Retry(NoBackoff(), 0),  # the loops back off and retry themselves
         )
         jobs: list[tuple[str, Callable[..., Awaitable[None]], tuple[Any, ...]]] = [
@@ -516,14 +520,26 @@ class Workload:
         try:
             await stop.wait()
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._cancel_all(tasks)
             client, self._client = self._client, None
             try:
                 await client.aclose()
             except Exception as exc:  # noqa: BLE001 - the server may be going away
                 log.debug("workload: closing the client failed: %r", exc)
+
+    @staticmethod
+    async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+        """Cancel ``tasks`` and wait for them, cancelling again any that swallowed it."""
+        pending = {t for t in tasks if not t.done()}
+        while pending:
+            for task in pending:
+                task.cancel()
+            _done, pending = await asyncio.wait(pending, timeout=0.5)
+            if pending:
+                log.debug("workload: cancelling again: %s", sorted(t.get_name() for t in pending))
+        for task in tasks:  # retrieve results, so none is reported as never retrieved
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("workload task %s ended with %r", task.get_name(), task.exception())
 
     @property
     def _r(self) -> Redis:
