@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import os
 import re
 import shlex
@@ -16,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.retry import Retry
@@ -263,6 +265,45 @@ class Client:
         pool.connection_class = _counting_class(pool.connection_class, self.round_trips)
         return aioredis.Redis(connection_pool=pool)
 
+    async def raw_pipeline(self, commands: list[tuple]) -> list[Any]:
+        """Send many commands in one write and read every reply, without redis-py's
+        per-command machinery (the poll sends thousands per tick; this keeps it cheap).
+
+        Replies are raw RESP2 values (bytes, int, list, None); a command the server refused
+        comes back as its ResponseError instead of raising. One round trip, whatever the
+        number of commands.
+        """
+        if not commands:
+            return []
+        packed = b"".join(_pack(c) for c in commands)
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        try:
+            async with asyncio.timeout(self.settings.command_timeout):
+                await conn.send_packed_command(packed, check_health=False)
+                # Parse every reply in hiredis (C) straight from the connection's stream;
+                # error replies come back as ResponseError instances, not raised.
+                reader = hiredis.Reader(replyError=rexc.ResponseError)
+                stream = conn._reader  # redis-py's asyncio StreamReader for this socket
+                replies: list[Any] = []
+                want = len(commands)
+                while len(replies) < want:
+                    reply = reader.gets()
+                    if reply is False:
+                        data = await stream.read(1 << 16)
+                        if not data:
+                            raise rexc.ConnectionError("server closed the connection")
+                        reader.feed(data)
+                    else:
+                        replies.append(reply)
+            return replies
+        except BaseException:
+            # A half-read connection must never be reused.
+            await conn.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(conn)
+
     def pubsub_connection(self) -> aioredis.Redis:
         """A separate client for SUBSCRIBE (its connection cannot run other commands)."""
         return self._build()
@@ -359,6 +400,16 @@ class Client:
             except Exception:
                 pass
             self._redis = None
+
+
+def _pack(command: tuple) -> bytes:
+    try:
+        return hiredis.pack_command(command)
+    except UnicodeEncodeError:
+        # str keys may carry surrogateescape bytes (key_text): send the original bytes.
+        return hiredis.pack_command(tuple(
+            a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
+            for a in command))
 
 
 def server_identity(info: dict) -> tuple[str, str]:

@@ -2,16 +2,18 @@
 
 Round trip 1 is a single pipeline holding every per-queue command, INFO and PUBSUB CHANNELS /
 NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed (skipped when there are
-none). The count does not grow with the number of queues.
+none). The count does not grow with the number of queues. The poll runs every second over
+possibly thousands of queues, so the per-queue Python work here is kept lean: commands and
+their readers are plain tuples, replies are parsed by hiredis.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from redis import exceptions as rexc
+from redis._parsers.helpers import parse_info
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
@@ -25,6 +27,10 @@ from ferrite_tui.config import AlertConfig
 # of the in/out measurement on a list that grew by more than this in one tick.
 LPOS_MAXLEN = 1000
 RATE_SPAN_S = 10.0
+# An envelope time further than this in the future is not a plausible enqueue time.
+FUTURE_SLACK_MS = 86_400_000
+
+LIST_KINDS = (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ)
 
 
 def stream_id_ms(stream_id: str | bytes | None) -> int | None:
@@ -42,6 +48,11 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else str(value)
 
 
+def _pairs(flat: list) -> dict[str, Any]:
+    """A RESP2 field/value list as a dict with str keys."""
+    return {_text(k): v for k, v in zip(flat[::2], flat[1::2])}
+
+
 def _int_or_none(value: Any) -> int | None:
     try:
         return int(value)
@@ -56,8 +67,19 @@ def _error_line(exc: Exception) -> str:
     return printable(text.splitlines()[0] if text else type(exc).__name__, 120)
 
 
-@dataclass
-class _QueueTally:
+def _age(raw: bytes | None, now_ms: int) -> int | None:
+    """Age of an item from its envelope's time (dead_at for dead letters)."""
+    if raw is None:
+        return None
+    env = decode(raw)
+    t = env.dead_at if env.kind == "dead" else env.time_ms
+    if t is None or t <= 0 or t > now_ms + FUTURE_SLACK_MS:
+        return None
+    return max(now_ms - t, 0)
+
+
+@dataclass(slots=True)
+class _Tally:
     """Mutable scratch for one queue while the replies are read."""
 
     ref: QueueRef
@@ -66,12 +88,14 @@ class _QueueTally:
     ready: int | None = None
     overdue: int | None = None
     oldest_ms: int | None = None
+    processing_oldest_ms: int | None = None
     groups: list[GroupStats] = field(default_factory=list)
     last_id: str | None = None
-    in_rate: float | None = None
-    out_rate: float | None = None
+    added: int | None = None
+    tail: bytes | None = None
+    tail_pos: int | None = None  # where last poll's tail is now (-1: gone)
+    prev_depth: int | None = None
     errors: list[str] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
 
 
 class Poller:
@@ -84,269 +108,239 @@ class Poller:
         self.history = history
         self.visibility_timeouts = visibility_timeouts or {}
         self._tails: dict[str, tuple[bytes, int]] = {}  # list key -> (tail value, depth)
-        self._counters: dict[tuple[str, str], tuple[float, int]] = {}
+        self._totals: dict[tuple[str, str], int] = {}  # cumulative in/out per list
         self._groups: dict[str, list[str]] = {}
-        self._last_poll: float | None = None
+        self._last_mono: float | None = None  # when the last poll finished
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
         rt_before = self.client.round_trips.count
         now_ms = int(time.time() * 1000)
-        r = self.client.redis
-        pipe = r.pipeline(transaction=False)
-        readers: list[Callable[[Any], None]] = []
-        tallies = [_QueueTally(ref) for ref in refs]
-
-        def add(reader: Callable[[Any], None], command: Callable[..., Any], *args: Any,
-                **kwargs: Any) -> None:
-            command(*args, **kwargs)
-            readers.append(reader)
-
+        commands: list[tuple] = []
+        readers: list[tuple[_Tally | None, str]] = []
+        tallies = [_Tally(ref) for ref in refs]
+        lpos = self.client.capabilities.lpos
         for tally in tallies:
-            self._queue_commands(pipe, add, tally, now_ms)
+            self._commands(commands, readers, tally, now_ms, lpos)
+        commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT")]
+        replies = await self.client.raw_pipeline(commands)
 
-        info: dict = {}
-        channels: list[bytes] = []
-        numpat: list[int | None] = [None]
-        add(lambda v: info.update(v), pipe.info)
-        add(lambda v: channels.extend(v), pipe.pubsub_channels)
-        add(lambda v: numpat.__setitem__(0, int(v)), pipe.pubsub_numpat)
-
-        replies = await pipe.execute(raise_on_error=False)
-        for reader, reply in zip(readers, replies):
+        apply = self._apply
+        for (tally, what), reply in zip(readers, replies):
             if isinstance(reply, Exception):
-                owner = getattr(reader, "tally", None)
-                if owner is not None:
-                    owner.errors.append(_error_line(reply))
+                tally.errors.append(_error_line(reply))
                 continue
             try:
-                reader(reply)
+                apply(tally, what, reply, now_ms)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-                owner = getattr(reader, "tally", None)
-                if owner is not None:
-                    owner.errors.append("unexpected reply from server")
+                tally.errors.append("unexpected reply from server")
+        info_raw, channels, numpat = replies[-3:]
+        info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
+        channels = channels if isinstance(channels, list) else []
 
         channel_stats: list[ChannelStats] = []
         if channels:
-            try:
-                counts = await r.pubsub_numsub(*channels[:1000])
-                channel_stats = [ChannelStats(key_text(c), int(n)) for c, n in counts]
-            except rexc.ResponseError:
+            (counts,) = await self.client.raw_pipeline([("PUBSUB", "NUMSUB", *channels[:1000])])
+            if isinstance(counts, list):
+                channel_stats = [ChannelStats(key_text(c), int(n))
+                                 for c, n in zip(counts[::2], counts[1::2])]
+            else:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
-        stats = tuple(self._finish(t, mono, now_ms) for t in tallies)
+        stats = tuple(self._finish(t, mono) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
-        self._last_poll = mono
+        self._last_mono = mono
         return Snapshot(
             taken_at=time.time(),
             queues=stats,
             server=server,
             channels=tuple(sorted(channel_stats, key=lambda c: c.name)),
-            numpat=numpat[0],
+            numpat=numpat if isinstance(numpat, int) else None,
             round_trips=self.client.round_trips.count - rt_before,
             poll_ms=(time.monotonic() - started) * 1000,
         )
 
-    # -- per-kind commands -------------------------------------------------------------
+    # -- what each kind asks ---------------------------------------------------------------
 
-    def _queue_commands(self, pipe, add, tally: _QueueTally, now_ms: int) -> None:
-        ref = tally.ref
-
-        def reader(fn: Callable[[Any], None]) -> Callable[[Any], None]:
-            fn.tally = tally  # type: ignore[attr-defined]
-            return fn
-
-        def set_depth(v: Any) -> None:
-            tally.depth = int(v)
-
-        def head_time(v: Any) -> None:
-            if v is not None:
-                env = decode(v)
-                t = env.dead_at if env.kind == "dead" else env.time_ms
-                if t is not None and 0 < t <= now_ms + 86_400_000:
-                    tally.oldest_ms = max(now_ms - t, 0)
-
+    def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
+                  lpos: bool) -> None:
+        ref = t.ref
+        key = ref.key
         kind = ref.kind
-        if kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ):
-            add(reader(set_depth), pipe.llen, ref.key)
-            add(reader(head_time), pipe.lindex, ref.key, 0)
-            self._list_flow_commands(pipe, add, reader, tally, ref.key)
+        if kind in LIST_KINDS:
+            commands += [("LLEN", key), ("LINDEX", key, 0)]
+            readers += [(t, "depth"), (t, "head")]
+            # In/out: where did the last poll's tail element go? (see _list_flow)
+            prev = self._tails.get(key)
+            if prev is not None and lpos:
+                commands.append(("LPOS", key, prev[0], "RANK", -1, "MAXLEN", LPOS_MAXLEN))
+                readers.append((t, "tail_pos"))
+                t.prev_depth = prev[1]
+            commands.append(("LINDEX", key, -1))
+            readers.append((t, "tail"))
             if ref.processing_key:
-                def set_processing(v: Any) -> None:
-                    tally.processing = int(v)
-
-                def processing_oldest(v: Any) -> None:
-                    if v is not None:
-                        t = decode(v).time_ms
-                        if t is not None and 0 < t <= now_ms + 86_400_000:
-                            tally.counters["processing_oldest_ms"] = max(now_ms - t, 0)
-                add(reader(set_processing), pipe.llen, ref.processing_key)
                 # BRPOPLPUSH pushes to the head of the processing list: the tail is oldest.
-                add(reader(processing_oldest), pipe.lindex, ref.processing_key, -1)
+                commands += [("LLEN", ref.processing_key), ("LINDEX", ref.processing_key, -1)]
+                readers += [(t, "processing"), (t, "processing_oldest")]
         elif kind is QueueKind.PRIORITY:
-            def top(v: Any) -> None:
-                if v:
-                    head_time(v[0])
-            add(reader(set_depth), pipe.zcard, ref.key)
-            add(reader(top), pipe.zrevrange, ref.key, 0, 0)
+            commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
+            readers += [(t, "depth"), (t, "top")]
         elif kind is QueueKind.DELAYED:
-            def set_overdue(v: Any) -> None:
-                tally.overdue = int(v)
-
-            def earliest(v: Any) -> None:
-                if v:
-                    due = int(float(v[0][1]))
-                    if due <= now_ms:
-                        tally.oldest_ms = now_ms - due
-
-            def set_ready(v: Any) -> None:
-                tally.ready = int(v)
-            add(reader(set_depth), pipe.zcard, ref.key)
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
-            add(reader(set_overdue), pipe.zcount, ref.key, "-inf", now_ms)
-            add(reader(earliest), pipe.zrangebyscore, ref.key, "-inf", "+inf",
-                start=0, num=1, withscores=True)
+            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
+                         ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
+            readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
             if ref.ready_key:
-                add(reader(set_ready), pipe.llen, ref.ready_key)
+                commands.append(("LLEN", ref.ready_key))
+                readers.append((t, "ready"))
         elif kind is QueueKind.STREAM:
-            def groups(v: Any) -> None:
-                self._read_groups(tally, v)
-
-            def stream_info(v: Any) -> None:
-                last = v.get("last-generated-id")
-                tally.last_id = _text(last) if last is not None else None
-                added = _int_or_none(v.get("entries-added"))
-                if added is not None:
-                    tally.counters["added"] = added
-
-            def pending_summary(v: Any) -> None:
-                lowest = v.get("min") if isinstance(v, dict) else None
-                t = stream_id_ms(lowest)
-                if t is not None:
-                    age = max(now_ms - t, 0)
-                    tally.oldest_ms = max(tally.oldest_ms or 0, age)
-            add(reader(set_depth), pipe.xlen, ref.key)
-            add(reader(groups), pipe.xinfo_groups, ref.key)
-            add(reader(stream_info), pipe.xinfo_stream, ref.key)
+            commands += [("XLEN", key), ("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
+            readers += [(t, "depth"), (t, "groups"), (t, "stream")]
             # Groups known from the last poll: their oldest pending entry gives the age.
-            for group in self._groups.get(ref.key, []):
-                add(reader(pending_summary), pipe.xpending, ref.key, group)
+            for group in self._groups.get(key, ()):
+                commands.append(("XPENDING", key, group))
+                readers.append((t, "pending_summary"))
 
-    def _list_flow_commands(self, pipe, add, reader, tally: _QueueTally, key: str) -> None:
-        """In/out counts for a list: where did last poll's tail element go?"""
-        def set_tail(v: Any) -> None:
-            if v is None:
-                self._tails.pop(key, None)
-            else:
-                self._tails[key] = (v, -1)  # depth filled in by _finish
+    def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
+        if what == "depth":
+            t.depth = v
+        elif what == "head":
+            t.oldest_ms = _age(v, now_ms)
+        elif what == "tail":
+            t.tail = v
+        elif what == "tail_pos":
+            t.tail_pos = -1 if v is None else v
+        elif what == "processing":
+            t.processing = v
+        elif what == "processing_oldest":
+            t.processing_oldest_ms = _age(v, now_ms)
+        elif what == "top":
+            t.oldest_ms = _age(v[0], now_ms) if v else None
+        elif what == "overdue":
+            t.overdue = v
+        elif what == "earliest":
+            if v:
+                due = int(float(v[1]))
+                if due <= now_ms:
+                    t.oldest_ms = now_ms - due
+        elif what == "ready":
+            t.ready = v
+        elif what == "groups":
+            self._read_groups(t, v)
+        elif what == "stream":
+            info = _pairs(v)
+            last = info.get("last-generated-id")
+            t.last_id = _text(last) if last is not None else None
+            t.added = _int_or_none(info.get("entries-added"))
+        elif what == "pending_summary":
+            first = stream_id_ms(v[1])  # [count, lowest id, highest id, consumers]
+            if first is not None:
+                t.oldest_ms = max(t.oldest_ms or 0, max(now_ms - first, 0))
 
-        def tail_position(v: Any) -> None:
-            tally.counters["tail_pos"] = -1 if v is None else int(v)
-
-        prev = self._tails.get(key)
-        if prev is not None and self.client.capabilities.lpos:
-            add(reader(tail_position), pipe.execute_command, "LPOS", key, prev[0],
-                "RANK", -1, "MAXLEN", LPOS_MAXLEN)
-            tally.counters["prev_depth"] = prev[1]
-        add(reader(set_tail), pipe.lindex, key, -1)
-
-    def _read_groups(self, tally: _QueueTally, reply: Any) -> None:
+    def _read_groups(self, t: _Tally, reply: list) -> None:
         names = []
         lag_seen = False
-        for g in reply:
+        for raw in reply:
+            g = _pairs(raw)
             name = key_text(g.get("name", b""))
             names.append(name)
-            lag = g.get("lag")
             lag_seen = lag_seen or "lag" in g
-            tally.groups.append(GroupStats(
+            t.groups.append(GroupStats(
                 name=name,
                 consumers=int(g.get("consumers", 0)),
                 pending=int(g.get("pending", 0)),
                 last_delivered_id=_text(g.get("last-delivered-id", b"")),
-                lag=_int_or_none(lag),
+                lag=_int_or_none(g.get("lag")),
                 entries_read=_int_or_none(g.get("entries-read")),
             ))
         if reply:
             self.client.note_lag_seen(lag_seen)
-        self._groups[tally.ref.key] = names
+        self._groups[t.ref.key] = names
 
     # -- turning tallies into stats ------------------------------------------------------
 
-    def _finish(self, t: _QueueTally, mono: float, now_ms: int) -> QueueStats:
+    def _list_flow(self, t: _Tally) -> tuple[int, int] | None:
+        """Items pushed and popped since the last poll, from where the old tail went.
+
+        Pushes go to the right of the old tail, pops take from the head; an old tail gone
+        means every old item left. Left pushes (nack) count as fewer pops, so the balance
+        in - out always equals the depth change.
+        """
+        key = t.ref.key
+        if t.tail is None:
+            self._tails.pop(key, None)
+        else:
+            self._tails[key] = (t.tail, t.depth)
+        if t.tail_pos is None or t.prev_depth is None:
+            return None
+        if t.tail_pos >= 0:
+            return max(t.depth - 1 - t.tail_pos, 0), max(t.prev_depth - 1 - t.tail_pos, 0)
+        if t.depth <= LPOS_MAXLEN:
+            return t.depth, t.prev_depth
+        return None  # the old tail may be buried deeper than LPOS looked
+
+    def _finish(self, t: _Tally, mono: float) -> QueueStats:
         ref = t.ref
         ident = ref.ident
-        depth_series = self.history.series(ident, "depth")
+        history = self.history
+        depth_series = history.series(ident, "depth")
         depth_series.add(mono, t.depth)
         net = depth_series.rate(RATE_SPAN_S)
-        elapsed = mono - self._last_poll if self._last_poll else None
+        in_rate = out_rate = None
+        pending = None
 
-        if ref.kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ):
-            prev_depth = t.counters.get("prev_depth")
-            pos = t.counters.get("tail_pos")
-            if elapsed and prev_depth is not None and prev_depth >= 0 and pos is not None:
-                if pos >= 0:
-                    pushed = max(t.depth - 1 - pos, 0)
-                    popped = max(prev_depth - 1 - pos, 0)
-                elif t.depth <= LPOS_MAXLEN:
-                    pushed, popped = t.depth, prev_depth  # all old items left
-                else:
-                    pushed = popped = None
-                if pushed is not None:
-                    self.history.series(ident, "in").add(mono, pushed / elapsed)
-                    self.history.series(ident, "out").add(mono, popped / elapsed)
-            if ref.key in self._tails:
-                self._tails[ref.key] = (self._tails[ref.key][0], t.depth)
-            t.in_rate = _mean_recent(self.history.get(ident, "in"), mono)
-            t.out_rate = _mean_recent(self.history.get(ident, "out"), mono)
+        if ref.kind in LIST_KINDS:
+            flow = self._list_flow(t)
+            if flow is not None:
+                in_rate = self._cumulative_rate(ident, "in", flow[0], mono)
+                out_rate = self._cumulative_rate(ident, "out", flow[1], mono)
             if t.processing is not None:
-                self.history.series(ident, "processing").add(mono, t.processing)
+                history.series(ident, "processing").add(mono, t.processing)
         elif ref.kind is QueueKind.STREAM:
-            added = t.counters.get("added")
-            if added is not None:
-                t.in_rate = self._counter_rate(ident, "added", added, mono)
+            if t.added is not None:
+                in_rate = self._counter_rate(ident, "added", t.added, mono)
             reads = [g.entries_read for g in t.groups]
-            if reads and all(r is not None for r in reads):
-                t.out_rate = self._counter_rate(ident, "read", sum(reads), mono)
+            if reads and None not in reads:
+                out_rate = self._counter_rate(ident, "read", sum(reads), mono)
             pending = sum(g.pending for g in t.groups)
-            self.history.series(ident, "pending").add(mono, pending)
+            history.series(ident, "pending").add(mono, pending)
             for g in t.groups:
-                self.history.series(ident, f"pending:{g.name}").add(mono, g.pending)
+                history.series(ident, f"pending:{g.name}").add(mono, g.pending)
                 if g.lag is not None:
-                    self.history.series(ident, f"lag:{g.name}").add(mono, g.lag)
+                    history.series(ident, f"lag:{g.name}").add(mono, g.lag)
         elif ref.kind is QueueKind.DELAYED and t.overdue is not None:
-            self.history.series(ident, "overdue").add(mono, t.overdue)
+            history.series(ident, "overdue").add(mono, t.overdue)
 
-        stats = QueueStats(
-            ref=ref,
-            depth=t.depth,
-            processing=t.processing,
-            ready=t.ready,
-            overdue=t.overdue,
-            oldest_ms=t.oldest_ms,
-            groups=tuple(t.groups),
-            pending=sum(g.pending for g in t.groups) if ref.kind is QueueKind.STREAM else None,
-            last_id=t.last_id,
-            in_rate=t.in_rate,
-            out_rate=t.out_rate,
-            net_rate=net,
-            error="; ".join(dict.fromkeys(t.errors)) or None,
+        error = "; ".join(dict.fromkeys(t.errors)) or None
+        alerts = alerts_for(
+            ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
+            t.processing_oldest_ms, self.visibility_timeouts.get(ref.key))
+        return QueueStats(
+            ref=ref, depth=t.depth, processing=t.processing, ready=t.ready, overdue=t.overdue,
+            oldest_ms=t.oldest_ms, groups=tuple(t.groups), pending=pending, last_id=t.last_id,
+            in_rate=in_rate, out_rate=out_rate, net_rate=net, error=error, alerts=alerts,
         )
-        return replace(stats, alerts=alerts_for(
-            stats, self.alerts, t.counters.get("processing_oldest_ms"),
-            self.visibility_timeouts.get(ref.key),
-        ))
+
+    def _cumulative_rate(self, ident: str, name: str, moved: int, mono: float) -> float | None:
+        total = self._totals.get((ident, name), 0) + moved
+        self._totals[(ident, name)] = total
+        series = self.history.series(ident, name)
+        if not series.samples and self._last_mono is not None:
+            series.add(self._last_mono, 0)  # the flow measured covers the last interval
+        series.add(mono, total)
+        return series.rate(RATE_SPAN_S)
 
     def _counter_rate(self, ident: str, name: str, value: int, mono: float) -> float | None:
-        prev = self._counters.get((ident, name))
-        self._counters[(ident, name)] = (mono, value)
-        if prev is None or mono <= prev[0] or value < prev[1]:
-            return None
-        rate = (value - prev[1]) / (mono - prev[0])
+        """Rate of a server counter (entries-added, commands processed); a counter that
+        went backwards (server restart) starts the series again."""
         series = self.history.series(ident, name)
-        series.add(mono, rate)
-        return _mean_recent(series, mono)
+        last = series.last()
+        if last is not None and value < last.value:
+            series.samples.clear()
+        series.add(mono, value)
+        return series.rate(RATE_SPAN_S)
 
     def _server_stats(self, info: dict, mono: float) -> ServerStats:
         total = _int_or_none(info.get("total_commands_processed"))
@@ -371,38 +365,32 @@ class Poller:
         )
 
 
-def _mean_recent(series, mono: float, span: float = RATE_SPAN_S) -> float | None:
-    if series is None or not series.samples:
-        return None
-    recent = [s.value for s in series.samples if mono - s.t <= span]
-    return sum(recent) / len(recent) if recent else None
-
-
-def alerts_for(q: QueueStats, cfg: AlertConfig, processing_oldest_ms: int | None = None,
+def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: float | None,
+               overdue: int | None, pending: int | None, groups: list[GroupStats],
+               cfg: AlertConfig, processing_oldest_ms: int | None = None,
                visibility_timeout: float | None = None) -> tuple[str, ...]:
     """The thresholds of [alerts] this queue crosses, worded for the table."""
     out: list[str] = []
-    kind = q.ref.kind
     if kind is QueueKind.DLQ:
-        if cfg.dlq_nonempty and q.depth > 0:
-            out.append(f"{q.depth} dead")
-        if cfg.dlq_growing and (q.net_rate or 0) > 0.05:
+        if cfg.dlq_nonempty and depth > 0:
+            out.append(f"{depth} dead")
+        if cfg.dlq_growing and (net_rate or 0) > 0.05:
             out.append("growing")
-    elif q.depth >= cfg.depth > 0:
+    elif depth >= cfg.depth > 0:
         out.append(f"depth ≥ {cfg.depth}")
     if kind is QueueKind.DELAYED:
-        if q.oldest_ms is not None and q.oldest_ms >= cfg.overdue_seconds * 1000:
-            out.append(f"{q.overdue} overdue")
-    elif kind not in (QueueKind.DLQ,) and q.oldest_ms is not None \
-            and q.oldest_ms >= cfg.oldest_age_seconds * 1000:
+        if oldest_ms is not None and oldest_ms >= cfg.overdue_seconds * 1000:
+            out.append(f"{overdue} overdue")
+    elif kind is not QueueKind.DLQ and oldest_ms is not None \
+            and oldest_ms >= cfg.oldest_age_seconds * 1000:
         out.append("old jobs")
     stale_s = visibility_timeout or cfg.processing_stale_seconds
     if processing_oldest_ms is not None and processing_oldest_ms >= stale_s * 1000:
         out.append("stale processing")
     if kind is QueueKind.STREAM:
-        if (q.pending or 0) >= cfg.stream_pending > 0:
-            out.append(f"{q.pending} pending")
-        lags = [g.lag for g in q.groups if g.lag is not None]
+        if (pending or 0) >= cfg.stream_pending > 0:
+            out.append(f"{pending} pending")
+        lags = [g.lag for g in groups if g.lag is not None]
         if lags and max(lags) >= cfg.stream_lag > 0:
             out.append(f"lag {max(lags)}")
     return tuple(out)

@@ -42,23 +42,26 @@ class HelpScreen(ModalScreen):
         super().__init__()
         self.target = app
 
+    def rows(self) -> list[tuple[str | Text, str]]:
+        rows: list[tuple[str | Text, str]] = list(GENERAL)
+        panel = self.target.active_panel()
+        extra = [b for b in getattr(panel, "BINDINGS", []) if isinstance(b, Binding)]
+        if extra:
+            rows.append(("", ""))
+            rows.append((Text(f"{panel.TITLE} panel", style="bold"), ""))
+            rows.extend((b.key_display or b.key, b.description) for b in extra)
+        if self.target.settings is not None and self.target.settings.read_only:
+            rows.append(("", ""))
+            rows.append((Text("READ-ONLY", style="bold magenta"),
+                         "keys that change data say so and do nothing"))
+        return rows
+
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 2), expand=True)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for key, text in GENERAL:
+        for key, text in self.rows():
             table.add_row(key, text)
-        panel = self.target.active_panel()
-        extra = [b for b in getattr(panel, "BINDINGS", []) if isinstance(b, Binding)]
-        if extra:
-            table.add_row("", "")
-            table.add_row(Text(f"{panel.TITLE} panel", style="bold"), "")
-            for b in extra:
-                table.add_row(b.key_display or b.key, b.description)
-        if self.target.settings is not None and self.target.settings.read_only:
-            table.add_row("", "")
-            table.add_row(Text("READ-ONLY", style="bold magenta"),
-                          "keys that change data say so and do nothing")
         with VerticalScroll():
             yield Static(Text("Keys", style="bold"))
             yield Static(table)

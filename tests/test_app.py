@@ -1,0 +1,196 @@
+"""The console driven through Textual's Pilot against a real server with the demo's data."""
+
+import redis
+import redis.asyncio as aioredis
+from rich.text import Text
+from textual.widgets import TabbedContent
+
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.config import Config
+from ferrite_tui.demo.workload import seed
+from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.screens.help import HelpScreen
+from ferrite_tui.ui.widgets.status import StatusLine
+from ferrite_tui.ui.widgets.table import KeyedTable
+from helpers import async_wait_until
+
+ALL_KINDS = set(QueueKind)
+
+
+async def seeded(url):
+    client = aioredis.Redis.from_url(url)
+    await seed(client)
+    await client.aclose()
+
+
+def make_app(url, tmp_path, **settings):
+    return FerriteApp(Config(), ConnectionSettings(url=url, **settings), refresh=0.2,
+                      audit_path=tmp_path / "audit.log")
+
+
+async def wait_for_queues(app, pilot, count):
+    await async_wait_until(
+        lambda: app.monitor and app.monitor.snapshot
+        and len(app.monitor.snapshot.queues) >= count, timeout=15)
+    await pilot.pause()
+    await async_wait_until(lambda: overview_table(app).row_count >= count, timeout=10)
+
+
+def overview_table(app):
+    return app.query_one("#panel-overview").table
+
+
+def row_keys(table: KeyedTable):
+    return [str(k.value) for k in table.rows]
+
+
+async def test_overview_lists_every_kind_and_keys_switch_panels(redis_url, tmp_path):
+    await seeded(redis_url)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 7)
+        kinds = {QueueKind(k.split(":", 1)[0]) for k in row_keys(overview_table(app))}
+        assert kinds == ALL_KINDS
+        tabs = app.query_one("#tabs", TabbedContent)
+        for key, tab in zip("12345678", ["overview", "queues", "priority", "scheduled",
+                                         "streams", "dlq", "pubsub", "server"]):
+            await pilot.press(key)
+            await pilot.pause()
+            assert tabs.active == tab
+        await pilot.press("1")
+        await pilot.pause()
+        status = app.query_one(StatusLine).status_text().plain
+        assert "live" in status
+
+
+async def test_enter_opens_the_queue_in_its_panel(redis_url, tmp_path):
+    await seeded(redis_url)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 7)
+        table = overview_table(app)
+        table.focus()
+        target = "dlq:queue:main:dlq"
+        assert table.select_key(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        tabs = app.query_one("#tabs", TabbedContent)
+        assert tabs.active == "dlq"
+        panel = app.query_one("#panel-dlq")
+        await async_wait_until(lambda: panel.table.cursor_key == target, timeout=5)
+
+
+async def test_help_lists_bindings_and_closes(redis_url, tmp_path):
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(str(key) for key, _ in app.screen.rows())
+        for key in ("ctrl+r", "ctrl+p", "escape", "1 … 8"):
+            assert key in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_read_only_says_so_on_mutating_keys(redis_url, tmp_path):
+    await seeded(redis_url)
+    before = redis.Redis.from_url(redis_url).llen("queue:main:dlq")
+    app = make_app(redis_url, tmp_path, read_only=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 7)
+        assert "READ-ONLY" in app.query_one(StatusLine).render().plain
+        await pilot.press("6")
+        await pilot.pause()
+        await pilot.press("R")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("read-only" in m for m in messages), messages
+    assert redis.Redis.from_url(redis_url).llen("queue:main:dlq") == before
+    assert not (tmp_path / "audit.log").exists()
+
+
+async def test_filter_narrows_the_table_and_escape_clears(redis_url, tmp_path):
+    await seeded(redis_url)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 7)
+        await pilot.press("slash")
+        await pilot.press(*"orders")
+        await pilot.pause()
+        assert row_keys(overview_table(app)) == ["reliable:queue:orders"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(row_keys(overview_table(app))) >= 7
+
+
+async def test_narrow_terminal_keeps_the_essential_columns(redis_url, tmp_path):
+    await seeded(redis_url)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_queues(app, pilot, 7)
+        shown = [c.key for c in overview_table(app).shown]
+        assert {"key", "depth", "alerts"} <= set(shown)
+        assert "detail" not in shown
+        width = sum(c.width + 2 for c in overview_table(app).shown)
+        assert width <= 80
+
+
+async def test_hostile_names_render_literally(redis_url, tmp_path):
+    r = redis.Redis.from_url(redis_url)
+    r.rpush(b"\x1b[31m[bold]evil[/bold]\x07", "x")
+    r.close()
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 1)
+        table = overview_table(app)
+        key_col = [c.key for c in table.shown].index("key")
+        cell = table.get_row_at(0)[key_col]
+        assert isinstance(cell, Text)
+        assert cell.plain == "\\x1b[31m[bold]evil[/bold]\\x07"
+        assert not cell.spans  # nothing was read as markup
+
+
+async def test_header_shows_reconnecting_and_recovers(fresh_server, tmp_path):
+    r = redis.Redis.from_url(fresh_server.url)
+    r.rpush("emails", "x")
+    r.close()
+    app = FerriteApp(Config(), ConnectionSettings(url=fresh_server.url, command_timeout=1,
+                                                  connect_timeout=1),
+                     refresh=0.2, audit_path=tmp_path / "audit.log")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 1)
+        fresh_server.kill()
+        status = app.query_one(StatusLine)
+        await async_wait_until(lambda: "reconnecting (attempt" in status.status_text().plain,
+                               timeout=15)
+        assert overview_table(app).row_count == 1  # last data stays on screen
+        await pilot.press("2")  # keys still answer while the server is away
+        await pilot.pause()
+        assert app.query_one("#tabs", TabbedContent).active == "queues"
+        fresh_server.start()
+        await async_wait_until(lambda: "live" in status.status_text().plain, timeout=20)
+
+
+async def test_connect_screen_when_no_url(redis_url, tmp_path):
+    from ferrite_tui.ui.screens.connect import ConnectScreen
+
+    app = FerriteApp(Config(), None, refresh=0.2, audit_path=tmp_path / "audit.log")
+    async with app.run_test(size=(100, 50)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectScreen)
+        url_input = app.screen.query_one("#url")
+        url_input.value = "redis://127.0.0.1:1/0"
+        await pilot.click("#connect")
+        error = app.screen.query_one("#connect-error")
+        await async_wait_until(lambda: "cannot reach" in str(error.content), timeout=10)
+        url_input.value = redis_url
+        url_input.focus()
+        await pilot.press("enter")  # enter in any field connects, as a keyboard user would
+        await async_wait_until(lambda: not isinstance(app.screen, ConnectScreen), timeout=10,
+                               message=repr(error.content))
+        assert app.settings.url == redis_url
+        await async_wait_until(lambda: app.monitor.snapshot is not None, timeout=10)
