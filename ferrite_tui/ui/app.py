@@ -15,7 +15,8 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.history import History
+from ferrite_tui.backend.models import Capabilities, QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
@@ -89,6 +90,10 @@ class FerriteApp(App):
         self.poll_enabled = poll
         self.audit_path = audit_path or state_dir() / "audit.log"
         self.monitor: Monitor | None = None
+        # With poll=False (snapshot tests, screenshots) there is no Monitor and no server
+        # I/O: snapshots are posted by the caller, with this history and these capabilities.
+        self.offline_history = History()
+        self.offline_capabilities = Capabilities()
         self.crash_log = state_dir() / "crash.log"
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
@@ -108,13 +113,25 @@ class FerriteApp(App):
         yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
         yield Footer()
 
+    # Short tab labels for narrow terminals, so all eight stay visible at 80 columns.
+    SHORT_TITLES = {"scheduled": "Sched", "dlq": "DLQ"}
+
+    def on_resize(self, event) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        narrow = event.size.width < 100
+        for tab, key, cls in PANELS:
+            title = self.SHORT_TITLES.get(tab, cls.TITLE) if narrow else cls.TITLE
+            tabs.get_tab(tab).label = f"{key} {title}"
+
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self._focus_active_table)
+        if not self.poll_enabled:
+            return
         if self.settings is not None:
             self.start_monitor(self.settings)
-        elif self.poll_enabled:
+        else:
             from ferrite_tui.ui.screens.connect import ConnectScreen
 
             self.push_screen(ConnectScreen(self.config), self._connected)
@@ -134,8 +151,7 @@ class FerriteApp(App):
             settings, self.config, audit=AuditLog(self.audit_path), match=self.match,
             refresh=self.refresh_s,
         )
-        if self.poll_enabled:
-            self._poll_worker()
+        self._poll_worker()
 
     @work(group="poll", exit_on_error=False)
     async def _poll_worker(self) -> None:
@@ -155,27 +171,35 @@ class FerriteApp(App):
     def panels(self):
         return [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
 
+    def _shutting_down(self) -> bool:
+        """True while the app shuts down: widgets go away, so late poll messages are dropped."""
+        return not self._running or not self.query("#status") or not self.query("#panel-server")
+
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
+        if self._shutting_down():
+            return
         snap = message.snapshot
-        history = self.monitor.history if self.monitor else None
-        caps = self.monitor.capabilities if self.monitor else None
+        history = self.monitor.history if self.monitor else self.offline_history
+        caps = self.monitor.capabilities if self.monitor else self.offline_capabilities
         with self.batch_update():
-            server = self.query_one(ServerPanel)
-            if caps is not None:
-                server.set_capabilities(caps)
-                self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
+            self.query_one(ServerPanel).set_capabilities(caps)
+            self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
             for panel in self.panels():
                 panel.update_snapshot(snap, history)
 
     @on(ConnectionChanged)
     def _state(self, message: ConnectionChanged) -> None:
+        if self._shutting_down():
+            return
         self.query_one(StatusLine).set_state(message.state)
         if message.state.status == "live" and message.state.error:
             self.notify(message.state.error, severity="warning", timeout=4)
 
     @on(DiscoveryProgressed)
     def _discovery(self, message: DiscoveryProgressed) -> None:
+        if self._shutting_down():
+            return
         self.query_one(StatusLine).set_discovery(message.progress)
 
     @on(OpenQueue)

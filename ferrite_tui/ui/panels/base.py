@@ -24,7 +24,7 @@ class Panel(Vertical):
 
     DEFAULT_CSS = """
     Panel { height: 1fr; }
-    Panel > .panel-note { height: auto; color: $text-muted; padding: 0 1; }
+    Panel > .panel-note { height: 1; color: $text-muted; padding: 0 1; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -40,7 +40,8 @@ class Panel(Vertical):
         raise NotImplementedError
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.EMPTY), classes="panel-note", id="note")
+        yield Static(Text(self.EMPTY, no_wrap=True, overflow="ellipsis"), classes="panel-note",
+                     id="note")
         yield KeyedTable(self.columns(), id="table")
 
     @property

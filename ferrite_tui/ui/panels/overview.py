@@ -35,14 +35,14 @@ class OverviewPanel(Panel):
         return [
             Column("mark", "", 1),
             Column("kind", "kind", 12, priority=2),
-            Column("key", "key", 28),
+            Column("key", "key", 26),
             Column("depth", "depth", 8, justify="right"),
             Column("in", "in/s", 7, priority=1, justify="right"),
             Column("out", "out/s", 7, priority=1, justify="right"),
             Column("trend", "trend", 12, priority=3),
             Column("oldest", "oldest", 7, priority=1, justify="right"),
             Column("detail", "detail", 24, priority=4),
-            Column("alerts", "alerts", 22),
+            Column("alerts", "alerts", 20),
         ]
 
     def items(self, snap: Snapshot) -> list[QueueStats]:
