@@ -83,8 +83,8 @@ class ServerPanel(Vertical):
              + ("" if "instantaneous_ops_per_sec" in info or s.ops_per_sec is None
                 else " (from command count)")),
             ("commands", fmt.count(_int(info.get("total_commands_processed")))),
-            ("poll", f"{snap.poll_ms:.0f} ms, {snap.round_trips} round trips, "
-                     f"{len(snap.queues)} queues"),
+            ("poll", f"{snap.poll_ms:.0f} ms, {snap.round_trips} round trip"
+                     + ("s" if snap.round_trips != 1 else "") + f", {len(snap.queues)} queues"),
         ):
             if value is not None:
                 table.add_row(label, _t(value))

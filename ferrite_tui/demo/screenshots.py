@@ -1,0 +1,74 @@
+"""Regenerate the SVGs in screenshots/ from the demo's deterministic seed data.
+
+    python -m ferrite_tui.demo.screenshots [OUTPUT_DIR]
+
+Starts a private server, writes the demo seed (fixed random seed, so the same jobs every
+time; ages follow the clock), runs the console headless at 120x36 and saves one SVG per
+panel, plus the help screen. No live traffic, so the pictures are stable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.config import Config
+from ferrite_tui.demo.server import RedisServer
+from ferrite_tui.demo.workload import seed
+from ferrite_tui.ui.app import PANELS, FerriteApp
+
+SIZE = (120, 36)
+
+
+async def capture(url: str, out: Path, state: Path) -> list[Path]:
+    client = aioredis.Redis.from_url(url)
+    await seed(client, now_ms=int(time.time() * 1000))
+    await client.aclose()
+    app = FerriteApp(Config(), ConnectionSettings(url=url, profile="demo"), refresh=0.5,
+                     audit_path=state / "audit.log")
+    saved: list[Path] = []
+    async with app.run_test(size=SIZE) as pilot:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            snap = app.monitor.snapshot if app.monitor else None
+            if snap is not None and len(snap.queues) >= 7 and len(snap.channels) >= 0:
+                break
+            await asyncio.sleep(0.1)
+        # A few polls so rates and sparklines have something to show.
+        for _ in range(6):
+            await asyncio.sleep(0.5)
+        await pilot.pause()
+        for index, (tab, key, _cls) in enumerate(PANELS, start=1):
+            await pilot.press(key)
+            await pilot.pause()
+            await asyncio.sleep(0.6)  # panels that load items do so on activation
+            await pilot.pause()
+            path = out / f"{index}-{tab}.svg"
+            app.save_screenshot(filename=path.name, path=str(out))
+            saved.append(path)
+        await pilot.press("1")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        app.save_screenshot(filename="help.svg", path=str(out))
+        saved.append(out / "help.svg")
+    return saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "screenshots").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with RedisServer() as server:
+        saved = asyncio.run(capture(server.url, out, Path(server.dir)))
+    for path in saved:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
