@@ -73,6 +73,8 @@ class FerriteApp(App):
         Binding("escape", "back", "Back", id="back", show=False),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+q", "quit", "Quit", id="quit.ctrl", show=False, priority=True),
+        # Over SSH, ctrl+c is how people leave a terminal program.
+        Binding("ctrl+c", "quit", "Quit", id="quit.interrupt", show=False, priority=True),
         *(Binding(key, f"mutate('{label}')", label, id=f"mutate.{key}", show=False)
           for key, label in MUTATING_KEYS),
     ]
