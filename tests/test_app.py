@@ -194,3 +194,20 @@ async def test_connect_screen_when_no_url(redis_url, tmp_path):
                                message=repr(error.content))
         assert app.settings.url == redis_url
         await async_wait_until(lambda: app.monitor.snapshot is not None, timeout=10)
+
+
+async def test_theme_and_refresh_choices_persist_beside_the_config(redis_url, tmp_path):
+    from ferrite_tui.config import load
+
+    path = tmp_path / "config.toml"
+    path.write_text('refresh = 2.0\n')
+    app = FerriteApp(load(path), ConnectionSettings(url=redis_url), poll=False,
+                     audit_path=tmp_path / "audit.log")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.theme = "nord"
+        app.set_refresh(5.0)
+        await pilot.pause()
+    assert path.read_text() == 'refresh = 2.0\n'
+    again = load(path)
+    assert (again.theme, again.refresh) == ("nord", 5.0)

@@ -163,3 +163,21 @@ async def test_pubsub_channels_are_listed(r, redis_url):
         p.close()
     assert [(c.name, c.subscribers) for c in snap.channels] == [("orders.created", 1)]
     assert snap.numpat == 0
+
+
+async def test_right_end_consumers_fall_back_to_the_net_change(r, redis_url):
+    """RPUSH + RPOP (the seed's reliable queue pops the right end): in and out are not
+    separable, so no false figures; the net change stands instead."""
+    r.rpush("queue:lifo", *[f"old{i}" for i in range(20)])
+    m = await monitor_for(redis_url)
+    try:
+        await m.poll()
+        r.rpop("queue:lifo", 5)
+        r.rpush("queue:lifo", *[f"new{i}" for i in range(3)])
+        r.rpop("queue:lifo", 3)  # the old tail is gone, the head never moved
+        snap = await m.poll()
+    finally:
+        await m.aclose()
+    lifo = by_key(snap)["queue:lifo"]
+    assert lifo.in_rate is None and lifo.out_rate is None
+    assert lifo.net_rate is not None and lifo.net_rate < 0

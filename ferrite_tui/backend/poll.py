@@ -92,7 +92,9 @@ class _Tally:
     groups: list[GroupStats] = field(default_factory=list)
     last_id: str | None = None
     added: int | None = None
+    head: bytes | None = None
     tail: bytes | None = None
+    prev_head: bytes | None = None
     tail_pos: int | None = None  # where last poll's tail is now (-1: gone)
     prev_depth: int | None = None
     errors: list[str] = field(default_factory=list)
@@ -107,7 +109,8 @@ class Poller:
         self.alerts = alerts
         self.history = history
         self.visibility_timeouts = visibility_timeouts or {}
-        self._tails: dict[str, tuple[bytes, int]] = {}  # list key -> (tail value, depth)
+        # list key -> (tail value, depth, head value) as the last poll saw them
+        self._tails: dict[str, tuple[bytes, int, bytes | None]] = {}
         self._totals: dict[tuple[str, str], int] = {}  # cumulative in/out per list
         self._groups: dict[str, list[str]] = {}
         self._last_mono: float | None = None  # when the last poll finished
@@ -178,6 +181,7 @@ class Poller:
                 commands.append(("LPOS", key, prev[0], "RANK", -1, "MAXLEN", LPOS_MAXLEN))
                 readers.append((t, "tail_pos"))
                 t.prev_depth = prev[1]
+                t.prev_head = prev[2]
             commands.append(("LINDEX", key, -1))
             readers.append((t, "tail"))
             if ref.processing_key:
@@ -207,6 +211,7 @@ class Poller:
         if what == "depth":
             t.depth = v
         elif what == "head":
+            t.head = v
             t.oldest_ms = _age(v, now_ms)
         elif what == "tail":
             t.tail = v
@@ -265,21 +270,24 @@ class Poller:
         """Items pushed and popped since the last poll, from where the old tail went.
 
         Pushes go to the right of the old tail, pops take from the head; an old tail gone
-        means every old item left. Left pushes (nack) count as fewer pops, so the balance
-        in - out always equals the depth change.
+        while the head moved too means every old item left. Left pushes (nack) count as
+        fewer pops, so the balance in - out always equals the depth change. A queue whose
+        consumers pop the right end (RPUSH + BRPOPLPUSH, as the seed's reliable queue) keeps
+        its head and loses its tail: there pushes and pops cannot be told apart, and the
+        caller falls back to the net change.
         """
         key = t.ref.key
         if t.tail is None:
             self._tails.pop(key, None)
         else:
-            self._tails[key] = (t.tail, t.depth)
+            self._tails[key] = (t.tail, t.depth, t.head)
         if t.tail_pos is None or t.prev_depth is None:
             return None
         if t.tail_pos >= 0:
             return max(t.depth - 1 - t.tail_pos, 0), max(t.prev_depth - 1 - t.tail_pos, 0)
-        if t.depth <= LPOS_MAXLEN:
+        if t.depth <= LPOS_MAXLEN and (t.head != t.prev_head or t.head is None):
             return t.depth, t.prev_depth
-        return None  # the old tail may be buried deeper than LPOS looked
+        return None  # popped at the tail, or the old tail is buried deeper than LPOS looked
 
     def _finish(self, t: _Tally, mono: float) -> QueueStats:
         ref = t.ref
