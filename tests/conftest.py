@@ -116,3 +116,27 @@ def server_factory() -> Iterator[Callable[..., RedisServer]]:
 def fresh_server(server_factory: Callable[..., RedisServer]) -> RedisServer:
     """A private server for this test (free to kill, restart or flush)."""
     return server_factory()
+
+
+@pytest.fixture
+async def client(redis_url: str, tmp_path):
+    """A connected backend Client on the session server, auditing to a temp file."""
+    from ferrite_tui.backend.audit import AuditLog
+    from ferrite_tui.backend.client import Client, ConnectionSettings
+
+    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
+    await c.connect()
+    try:
+        yield c
+    finally:
+        await c.aclose()
+
+
+@pytest.fixture
+def sync(redis_url: str) -> Iterator[redis.Redis]:
+    """A plain synchronous redis-py client, for arranging and checking data."""
+    r = redis.Redis.from_url(redis_url)
+    try:
+        yield r
+    finally:
+        r.close()
