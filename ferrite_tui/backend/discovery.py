@@ -131,23 +131,24 @@ class Discovery:
 
     async def run(self, progress: Callable[[DiscoveryProgress], None] | None = None) -> list[QueueRef]:
         cfg = self.config.discovery
-        r = self.client.redis
         types: dict[str, str] = {}
         scanned = 0
         seen: set[bytes] = set() if len(self.match) > 1 else None  # type: ignore[assignment]
         for pattern in self.match:
-            cursor = 0
+            cursor = b"0"
             while True:
-                cursor, batch = await r.scan(cursor=cursor, match=pattern, count=cfg.scan_count)
+                (reply,) = await self.client.raw_pipeline(
+                    [("SCAN", cursor, "MATCH", pattern, "COUNT", cfg.scan_count)])
+                if isinstance(reply, Exception):
+                    raise reply
+                cursor, batch = reply
                 if seen is not None:
                     batch = [k for k in batch if k not in seen]
                     seen.update(batch)
                 if batch:
                     scanned += len(batch)
-                    pipe = r.pipeline(transaction=False)
-                    for key in batch:
-                        pipe.type(key)
-                    for key, kind in zip(batch, await pipe.execute(raise_on_error=False)):
+                    kinds = await self.client.raw_pipeline([("TYPE", key) for key in batch])
+                    for key, kind in zip(batch, kinds):
                         if isinstance(kind, bytes):
                             kind = kind.decode()
                         if kind in _QUEUE_TYPES:
@@ -156,7 +157,7 @@ class Discovery:
                                 types[name] = kind
                 if progress:
                     progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
-                if cursor == 0:
+                if cursor in (b"0", 0):
                     break
 
         candidates = [k for k, t in types.items()
@@ -164,10 +165,8 @@ class Discovery:
         priority: set[str] = set()
         for start in range(0, len(candidates), cfg.scan_count):
             chunk = candidates[start:start + cfg.scan_count]
-            pipe = r.pipeline(transaction=False)
-            for key in chunk:
-                pipe.zrevrange(key, 0, 0)
-            for key, top in zip(chunk, await pipe.execute(raise_on_error=False)):
+            tops = await self.client.raw_pipeline([("ZREVRANGE", key, 0, 0) for key in chunk])
+            for key, top in zip(chunk, tops):
                 if isinstance(top, list) and top and is_job_envelope(top[0]):
                     priority.add(key)
 
