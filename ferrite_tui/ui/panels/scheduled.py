@@ -1,19 +1,89 @@
-"""Panel 4: delayed queues (scheduled sorted set + ready list)."""
+"""Panel 4: delayed queues (scheduled sorted set, score = due ms, + ready list).
+
+The queue table is on top (scheduled, overdue, oldest overdue, ready, overdue trend); the
+selected queue's jobs in due order below ("in 4m10s", "overdue 2m05s"), beside a timeline
+of due times over the coming hour. A scheduler that stopped shows as a growing overdue count
+with an alert.
+"""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from rich.text import Text
+from textual import work
+from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
-from ferrite_tui.ui.panels.base import Panel, alert_cell, key_cell, rate_cells, trend_cell
+from ferrite_tui.backend.delayed import (
+    HOUR_MS, Cursor, DelayedQueue, DelayedView, clock_text, due_text, parse_due,
+    parse_duration,
+)
+from ferrite_tui.backend.envelopes import decode, printable
+from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.priority import PAGE_SIZE, ZItem, format_score, now_ms, parse_payload, plausible_ms
+from ferrite_tui.ui.panels.base import alert_cell, key_cell, trend_cell
+from ferrite_tui.ui.panels.priority import (
+    SortedSetPanel, _check_json_or_text, id_cell, preview_cell,
+)
 from ferrite_tui.ui.widgets.table import Column
 
+TIMELINE_BUCKETS = 30  # two minutes each over the coming hour
+#: Polls over which a rising overdue count means "the scheduler is not keeping up".
+GROWING_SAMPLES = 5
 
-class ScheduledPanel(Panel):
+
+def _check_duration(text: str) -> str | None:
+    try:
+        if parse_duration(text) <= 0:
+            return "must be more than zero"
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_due(text: str) -> str | None:
+    try:
+        parse_due(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def overdue_growing(values: list[float]) -> bool:
+    """The last samples never fall and end higher than they started (and above zero)."""
+    recent = values[-GROWING_SAMPLES:]
+    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
+        return False
+    return all(b >= a for a, b in zip(recent, recent[1:])) and recent[-1] > recent[0]
+
+
+class ScheduledPanel(SortedSetPanel):
     TITLE = "Scheduled"
     KINDS = (QueueKind.DELAYED,)
+    JOB_NOUN = "job"
+
+    BINDINGS = [
+        Binding("x", "run_now", "Run now", id="scheduled.run"),
+        Binding("X", "run_overdue", "Run all overdue", id="scheduled.run_all"),
+        Binding("plus", "postpone", "Postpone", key_display="+", id="scheduled.postpone"),
+        Binding("e", "set_due", "Set due time", id="scheduled.edit"),
+        Binding("d", "cancel_job", "Cancel job", id="scheduled.cancel"),
+        Binding("n", "new_job", "Schedule job", id="scheduled.new"),
+        Binding("space", "mark", "Mark", id="scheduled.mark"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]",
+                id="scheduled.next"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
+                id="scheduled.prev"),
+        Binding("D", "bulk_hint", "Bulk", show=False, id="scheduled.bulk"),
+        Binding("escape", "back", "Back", show=False, id="scheduled.back"),
+    ]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.cursors: list[Cursor | None] = [None]
+
+    # -- queue table -----------------------------------------------------------------------
 
     def columns(self) -> list[Column]:
         return [
@@ -23,12 +93,272 @@ class ScheduledPanel(Panel):
             Column("oldest", "oldest overdue", 14, priority=1, justify="right"),
             Column("ready", "ready", 7, priority=1, justify="right"),
             Column("trend", "overdue trend", 13, priority=2),
-            Column("alerts", "alerts", 20),
+            Column("alerts", "alerts", 24),
         ]
 
+    def growing(self, q: QueueStats) -> bool:
+        series = self.history.get(q.ref.ident, "overdue") if self.history else None
+        return bool(series) and overdue_growing(list(series.values()))
+
     def row(self, q: QueueStats) -> dict[str, object]:
+        alerts = alert_cell(q)
+        if not q.error and self.growing(q):
+            alerts = Text("overdue growing: scheduler stopped?", style="bold yellow")
+            if q.alerts:
+                alerts = Text(", ".join(q.alerts) + ", growing: scheduler stopped?",
+                              style="bold yellow")
         return {
             "key": key_cell(q), "depth": fmt.count(q.depth), "overdue": fmt.count(q.overdue),
             "oldest": fmt.duration(q.oldest_ms), "ready": fmt.count(q.ready),
-            "trend": trend_cell(q, self.history, "overdue"), "alerts": alert_cell(q),
+            "trend": trend_cell(q, self.history, "overdue"), "alerts": alerts,
         }
+
+    # -- jobs table ---------------------------------------------------------------------------
+
+    def job_columns(self) -> list[Column]:
+        return [
+            Column("mark", "", 1),
+            Column("due", "due", 15, justify="right"),
+            Column("at", "due at", 19, priority=2),
+            Column("id", "id", 24),
+            Column("payload", "payload", 30, priority=1),
+        ]
+
+    def job_row(self, item: ZItem, now: int) -> dict[str, object]:
+        due = due_text(item.score, now)
+        style = "bold red" if plausible_ms(item.score) and item.score <= now else ""
+        return {
+            "mark": self.mark_cell(item), "due": Text(due, style=style),
+            "at": clock_text(item.score), "id": id_cell(item), "payload": preview_cell(item),
+        }
+
+    def score_meta(self, item: ZItem) -> list[tuple[str, str]]:
+        now = now_ms()
+        return [("due", f"{clock_text(item.score)} ({due_text(item.score, now)})"),
+                ("score", format_score(item.score))]
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def reset_paging(self) -> None:
+        self.cursors = [None]
+
+    def _dq(self, ref: QueueRef | None = None) -> DelayedQueue:
+        ref = ref or self.selected
+        return DelayedQueue(self.app.monitor.client, ref.key, ref.ready_key)
+
+    async def fetch(self, ref: QueueRef) -> DelayedView:
+        return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE,
+                                        buckets=TIMELINE_BUCKETS, horizon_ms=HOUR_MS)
+
+    def view_items(self, view: DelayedView) -> Sequence[ZItem]:
+        return view.items
+
+    def title_text(self, view: DelayedView) -> Text:
+        key = printable(self.selected.key if self.selected else "", 50)
+        first = (len(self.cursors) - 1) * PAGE_SIZE + 1
+        if not view.items:
+            text = Text(f"{key}: no scheduled jobs" if len(self.cursors) == 1
+                        else f"{key}: no more jobs")
+        else:
+            last = first + len(view.items) - 1
+            text = Text(f"{key}: {first:,}–{last:,} of {view.card:,} in due order ([ ] page)")
+        ready = "n/a" if view.ready is None else f"{view.ready:,}"
+        text.append(f" · ready {ready}")
+        if view.overdue:
+            oldest = view.oldest_overdue_ms
+            limit = self.app.config.alerts.overdue_seconds * 1000 if self.app.config else 60_000
+            style = "bold red" if oldest is not None and oldest >= limit else "yellow"
+            text.append(f" · {view.overdue:,} overdue", style=style)
+            if oldest is not None:
+                text.append(f", oldest {fmt.duration(oldest)}", style=style)
+        text.append(self.marks_text())
+        return text
+
+    def draw_plot(self, plt, view: DelayedView) -> None:
+        tl = view.timeline
+        if tl is None:
+            return
+        minutes = tl.width_ms / 60_000
+        plt.title(f"next hour · {tl.overdue:,} overdue")
+        plt.bar([round((i + 1) * minutes, 1) for i in range(len(tl.counts))], list(tl.counts),
+                width=0.8)
+        plt.xlabel("minutes from now")
+
+    def action_page(self, step: int) -> None:
+        if self.jobs_view is None:
+            return
+        if step > 0 and self.jobs_view.next_cursor is not None:
+            self.cursors.append(self.jobs_view.next_cursor)
+        elif step < 0 and len(self.cursors) > 1:
+            self.cursors.pop()
+        else:
+            return
+        self.reload()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_run_now(self) -> None:
+        items = self.need_targets("run now")
+        if items:
+            self._run_now(items)
+
+    @work(group="scheduled-action", exit_on_error=False)
+    async def _run_now(self, items: list[ZItem]) -> None:
+        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+
+        dq = self._dq()
+        if len(items) > 1:
+            body = Text(f"Move {len(items)} marked jobs from {printable(dq.key, 60)} to "
+                        f"{printable(dq.ready_key, 60)} now, unchanged?")
+            if not await self.app.push_screen_wait(ConfirmScreen("Run now", body, "Run")):
+                return
+        await self.run_checked("moved to the ready list", items, dq.run_now,
+                               lambda its, **kw: dq.run_now_many(its, **kw), "run now")
+
+    def action_run_overdue(self) -> None:
+        if not self.app.writable("run all overdue"):
+            return
+        if self.selected is None:
+            self.notify("'run all overdue': select a delayed queue first", timeout=3)
+            return
+        self._run_overdue(self.selected)
+
+    @work(group="scheduled-action", exit_on_error=False)
+    async def _run_overdue(self, ref: QueueRef) -> None:
+        from ferrite_tui.backend.bulk import Cancel
+        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+        from ferrite_tui.ui.screens.progress import ProgressScreen
+
+        dq = self._dq(ref)
+        cutoff = now_ms()
+        try:
+            count = await dq.overdue_count(cutoff)
+        except Exception as exc:
+            self.fail("run all overdue", exc)
+            return
+        if not count:
+            self.notify("Nothing is overdue", timeout=3)
+            return
+        body = Text(f"Move {count:,} overdue job{'s' if count != 1 else ''} (due at or before "
+                    f"{clock_text(cutoff)}) from {printable(dq.key, 60)} to "
+                    f"{printable(dq.ready_key, 60)}, in due order, unchanged?\n"
+                    "Works in chunks; you can cancel between them.")
+        if not await self.app.push_screen_wait(
+                ConfirmScreen(f"Run all {count:,} overdue jobs", body, f"Run {count:,}")):
+            return
+        cancel = Cancel()
+        screen = ProgressScreen(f"Running {count:,} overdue jobs", count, cancel)
+        await self.app.push_screen(screen)
+        try:
+            report = await dq.run_overdue(cutoff, count, progress=screen.update, cancel=cancel)
+        except Exception as exc:
+            self.fail("run all overdue", exc)
+            report = None
+        finally:
+            screen.finish(None)
+        if report is not None:
+            note = " (skipped: taken by the application's scheduler first)" \
+                if report.skipped else ""
+            self.notify(f"run all overdue: {report.summary('moved')}{note}")
+        self.marks.clear()
+        self.after_change()
+
+    def action_postpone(self) -> None:
+        items = self.need_targets("postpone")
+        if items:
+            self._postpone(items)
+
+    @work(group="scheduled-action", exit_on_error=False)
+    async def _postpone(self, items: list[ZItem]) -> None:
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+
+        values = await self.app.push_screen_wait(FormScreen(
+            f"Postpone {self.target_words(items)}",
+            [Field("by", "by (e.g. 5m, 1h30m, 90s)", "5m", check=_check_duration)],
+            submit_label="Postpone",
+            body=Text("From the due time; an overdue job from now. Only jobs still due when "
+                      "shown are changed.")))
+        if values is None:
+            return
+        delta = parse_duration(values["by"])
+        dq = self._dq()
+        await self.run_checked(
+            "postponed", items, lambda it: dq.postpone(it, delta),
+            lambda its, **kw: dq.postpone_many(its, delta, **kw),
+            f"postpone by {fmt.duration(delta)}")
+
+    def action_set_due(self) -> None:
+        items = self.need_targets("set due time")
+        if items:
+            self._set_due(items)
+
+    @work(group="scheduled-action", exit_on_error=False)
+    async def _set_due(self, items: list[ZItem]) -> None:
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+
+        current = clock_text(items[0].score) if len(items) == 1 and plausible_ms(
+            items[0].score) else "+10m"
+        values = await self.app.push_screen_wait(FormScreen(
+            f"Set the due time of {self.target_words(items)}",
+            [Field("due", "due (now, +10m, 14:30, 2026-01-31 14:30, epoch ms)", current,
+                   check=_check_due)],
+            submit_label="Set"))
+        if values is None:
+            return
+        due = parse_due(values["due"])
+        dq = self._dq()
+        await self.run_checked(
+            "rescheduled", items, lambda it: dq.set_due(it, due),
+            lambda its, **kw: dq.set_due_many(its, due, **kw), f"due {clock_text(due)}")
+
+    def action_cancel_job(self) -> None:
+        items = self.need_targets("cancel job")
+        if items:
+            self._cancel(items)
+
+    @work(group="scheduled-action", exit_on_error=False)
+    async def _cancel(self, items: list[ZItem]) -> None:
+        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+
+        dq = self._dq()
+        body = Text(f"Cancel {self.target_words(items)}: remove from {printable(dq.key, 80)}? "
+                    "It will not run. This cannot be undone.")
+        if len(items) == 1:
+            body.append(f"\n\n{items[0].env.preview(200)}", style="dim")
+        if not await self.app.push_screen_wait(ConfirmScreen("Cancel job", body, "Cancel job")):
+            return
+        await self.run_checked("cancelled", items, dq.cancel,
+                               lambda its, **kw: dq.cancel_many(its, **kw), "cancel")
+
+    def action_new_job(self) -> None:
+        if not self.app.writable("schedule job"):
+            return
+        if self.selected is None:
+            self.notify("'schedule job': select a delayed queue first", timeout=3)
+            return
+        self._new_job(self.selected)
+
+    @work(group="scheduled-action", exit_on_error=False)
+    async def _new_job(self, ref: QueueRef) -> None:
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+
+        values = await self.app.push_screen_wait(FormScreen(
+            f"Schedule a job in {printable(ref.key, 60)}",
+            [Field("payload", "payload (JSON; anything else is sent as a string)", "",
+                   '{"report":"daily"}', check=_check_json_or_text),
+             Field("due", "when (+10m, 14:30, 2026-01-31 14:30, now)", "+10m",
+                   check=_check_due)],
+            submit_label="Schedule",
+            body=Text('Added as the seed does: {"id": <uuid>, "payload": …, '
+                      '"scheduled_at": <due ms>}, score = due ms')))
+        if values is None:
+            return
+        due = parse_due(values["due"])
+        try:
+            member = await self._dq(ref).schedule(parse_payload(values["payload"]), due)
+        except Exception as exc:
+            self.fail("schedule", exc)
+            return
+        self.notify(f"scheduled job {printable(decode(member).id or '', 60)} "
+                    f"{due_text(due, now_ms())} ({clock_text(due)})")
+        self.after_change()
