@@ -79,6 +79,8 @@ class AlertConfig:
     overdue_seconds: float = 60.0
     stream_pending: int = 1_000
     stream_lag: int = 10_000
+    stream_poison_deliveries: int = 5  # pending entries delivered this often are poison
+    stream_dead_consumer_seconds: float = 300.0  # idle this long holding entries: dead?
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Config:
     default_profile: str | None = None
     refresh: float = 1.0
     history_minutes: float = 10.0
+    pubsub_buffer: int = 10_000  # messages the Pub/Sub tail keeps (what falls off is counted)
     theme: str = "textual-dark"
     profiles: dict[str, Profile] = field(default_factory=dict)
     discovery: DiscoveryConfig = DiscoveryConfig()
@@ -182,7 +185,8 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
         raise ConfigError(f"{path}: {exc}") from None
     cfg = base or Config(path=path)
     updates: dict[str, Any] = {}
-    top = {"default_profile": str, "refresh": float, "history_minutes": float, "theme": str}
+    top = {"default_profile": str, "refresh": float, "history_minutes": float, "theme": str,
+           "pubsub_buffer": int}
     for key, value in data.items():
         if key in top:
             updates[key] = _check_type(value, top[key].__name__, key, text, path, key)

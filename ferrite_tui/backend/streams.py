@@ -1,0 +1,860 @@
+"""Streams and consumer groups: reads with Ferrite fallbacks, paged pending entries, and the
+operator's actions (claim, ack, dead-letter, publish, group and consumer admin).
+
+Plain asyncio + redis.asyncio; nothing here imports Textual.
+
+Replies are read raw: commands are sent with a bytes name, which redis-py's reply callbacks
+do not match, so every server's reply shape (Redis 6.2, 7, Ferrite) is parsed here.
+
+Ferrite (design.md): XINFO GROUPS may lack lag / entries-read, XINFO CONSUMERS may lack
+inactive, XINFO STREAM FULL is ignored (never used here), and the per-consumer order of
+the XPENDING summary is arbitrary (sorted here). XAUTOCLAIM may be missing: claims then use
+XPENDING + XCLAIM with the same min-idle check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from redis import exceptions as rexc
+
+from ferrite_tui.backend.bulk import BulkReport, Cancel
+from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+
+MAX_SEQ = 18446744073709551615
+POISON_DELIVERIES = 5
+DEAD_CONSUMER_IDLE_MS = 300_000
+# Lag counted by reading ids after the group's last-delivered-id, at most this many.
+LAG_COUNT_CAP = 1000
+PAGE_SIZE = 100
+CLAIM_CHUNK = 500
+ACK_CHUNK = 500  # ids per ack call from the UI's bulk runner
+DLQ_CHUNK = 100
+DLQ_REASON = "max deliveries exceeded"
+# Without server-side IDLE filtering, how many XPENDING pages one page request may read.
+LOCAL_FILTER_PAGES = 10
+
+
+# -- stream ids ------------------------------------------------------------------------
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def parse_id(value: str | bytes | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    text = _text(value)
+    ms, _, seq = text.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return None
+
+
+def format_id(parts: tuple[int, int]) -> str:
+    return f"{parts[0]}-{parts[1]}"
+
+
+def next_id(value: str) -> str:
+    """The smallest id after `value` (an exclusive start that works on every server)."""
+    parts = parse_id(value)
+    if parts is None:
+        raise BackendError(f"not a stream id: {printable(value, 60)}")
+    ms, seq = parts
+    return f"{ms + 1}-0" if seq >= MAX_SEQ else f"{ms}-{seq + 1}"
+
+
+def prev_id(value: str) -> str | None:
+    """The largest id before `value`; None when there is none."""
+    parts = parse_id(value)
+    if parts is None:
+        raise BackendError(f"not a stream id: {printable(value, 60)}")
+    ms, seq = parts
+    if seq > 0:
+        return f"{ms}-{seq - 1}"
+    if ms > 0:
+        return f"{ms - 1}-{MAX_SEQ}"
+    return None
+
+
+def id_ms(value: str | bytes | None) -> int | None:
+    parts = parse_id(value)
+    return parts[0] if parts else None
+
+
+def check_id(text: str, *, allow: Iterable[str] = ()) -> str | None:
+    """A form check: None when `text` is a usable explicit id (or one of `allow`)."""
+    text = text.strip()
+    if text in allow:
+        return None
+    if parse_id(text) is None or text.count("-") > 1:
+        return "expected an id such as 1700000000000-0" + (
+            f" or one of {', '.join(allow)}" if allow else "")
+    return None
+
+
+# -- data ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StreamEntry:
+    id: str
+    fields: tuple[tuple[bytes, bytes], ...]
+
+    @property
+    def data(self) -> bytes | None:
+        for name, value in self.fields:
+            if name == b"data":
+                return value
+        return None
+
+    def preview(self, limit: int = 80) -> str:
+        data = self.data
+        if data is not None and len(self.fields) == 1:
+            return decode(data).preview(limit)
+        if not self.fields:
+            return "(no fields)"
+        parts = []
+        for name, value in self.fields:
+            parts.append(f"{printable(name, 24)}={decode(value).preview(40)}")
+        return printable(" ".join(parts), limit)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSummary:
+    key: str
+    length: int | None = None
+    first_id: str | None = None
+    last_id: str | None = None
+    last_generated_id: str | None = None
+    groups: int | None = None
+    memory: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    name: str
+    consumers: int
+    pending: int
+    last_delivered_id: str
+    entries_read: int | None = None
+    lag: int | None = None
+    # "xinfo": reported by the server; "counted": counted here, exact; "estimate": counted
+    # up to LAG_COUNT_CAP then interpolated from ids (a lower bound is at least the cap);
+    # None: unknown.
+    lag_kind: str | None = None
+    oldest_pending_id: str | None = None
+    oldest_idle_ms: int | None = None  # idle of the lowest pending id
+
+    @property
+    def lag_text(self) -> str:
+        if self.lag is None:
+            return "n/a"
+        if self.lag_kind == "estimate":
+            return f"≈{self.lag:,}"
+        return f"{self.lag:,}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerInfo:
+    name: str  # surrogateescape str: encodes back to the server's bytes
+    pending: int
+    idle_ms: int | None
+    inactive_ms: int | None = None  # Redis 7.2+; None elsewhere (Ferrite)
+
+    def dead(self, threshold_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
+        idle = self.inactive_ms if self.inactive_ms is not None and self.inactive_ms >= 0 \
+            else self.idle_ms
+        return self.pending > 0 and idle is not None and idle >= threshold_ms
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    id: str
+    consumer: str
+    idle_ms: int
+    deliveries: int
+    seen_at: float = 0.0  # time.monotonic() when the server's reply arrived
+
+    def is_poison(self, threshold: int = POISON_DELIVERIES) -> bool:
+        return self.deliveries >= threshold
+
+    def min_idle_now(self, now: float | None = None) -> int:
+        """The idle this entry must have now if nobody took it since it was seen.
+
+        The server measured `idle_ms` before the reply reached us, so an untouched entry's
+        idle now is at least idle_ms + (now - seen_at). An entry re-delivered meanwhile has
+        an idle below the time elapsed since it was seen, which is below this bound, so a
+        min-idle claim or check with it skips the entry. A few ms are given back for clock
+        granularity, never more than half the idle seen.
+        """
+        now = time.monotonic() if now is None else now
+        elapsed = max(int((now - self.seen_at) * 1000), 0) if self.seen_at else 0
+        margin = min(5, self.idle_ms // 2)
+        return max(self.idle_ms + elapsed - margin, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSummary:
+    count: int
+    min_id: str | None
+    max_id: str | None
+    consumers: tuple[tuple[str, int], ...]  # sorted by name (Ferrite's order is arbitrary)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPage:
+    entries: tuple[PendingEntry, ...]
+    next_start: str | None  # None: this was the last page
+    server_idle_filter: bool = True  # False: IDLE was filtered here, not by the server
+    round_trips: int = 0
+
+
+@dataclass
+class ActionResult:
+    """Outcome of one action on a set of entries."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)  # id -> why skipped
+
+    def skip(self, entry_id: str, reason: str) -> None:
+        self.skipped.append(entry_id)
+        self.reasons[entry_id] = reason
+
+    def summary(self, verb: str) -> str:
+        text = f"{len(self.done)} {verb}"
+        if self.skipped:
+            why = sorted(set(self.reasons.values()))
+            text += f", {len(self.skipped)} skipped"
+            if why:
+                text += f" ({'; '.join(why[:3])})"
+        return text
+
+
+# -- reply parsing ---------------------------------------------------------------------
+
+def _pairs(reply: Any) -> dict[str, Any]:
+    """A flat [k, v, k, v] (RESP2) or a dict reply as {str: value}."""
+    if isinstance(reply, dict):
+        return {_text(k): v for k, v in reply.items()}
+    out: dict[str, Any] = {}
+    if isinstance(reply, (list, tuple)):
+        for i in range(0, len(reply) - 1, 2):
+            out[_text(reply[i])] = reply[i + 1]
+    return out
+
+
+def _int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _entries(reply: Any) -> list[StreamEntry]:
+    out: list[StreamEntry] = []
+    for item in reply or ():
+        if not isinstance(item, (list, tuple)) or not item:
+            continue
+        entry_id = _text(item[0])
+        raw = item[1] if len(item) > 1 and item[1] is not None else []
+        if isinstance(raw, dict):
+            flds = tuple(raw.items())
+        else:
+            flds = tuple((raw[i], raw[i + 1]) for i in range(0, len(raw) - 1, 2))
+        out.append(StreamEntry(entry_id, tuple((bytes(a), bytes(b)) for a, b in flds)))
+    return out
+
+
+def _pending_rows(reply: Any, seen_at: float) -> list[PendingEntry]:
+    out = []
+    for row in reply or ():
+        if isinstance(row, (list, tuple)) and len(row) >= 4:
+            out.append(PendingEntry(
+                id=_text(row[0]), consumer=key_text(row[1]), idle_ms=int(row[2]),
+                deliveries=int(row[3]), seen_at=seen_at,
+            ))
+    return out
+
+
+def _friendly(exc: Exception, key: str, group: str | None = None) -> BackendError:
+    text = str(exc)
+    if "NOGROUP" in text:
+        what = f"group {printable(group, 60)!s}" if group else "the group"
+        return BackendError(
+            f"{what} on {printable(key, 80)} no longer exists (destroyed while viewed?)")
+    if "no such key" in text.lower():
+        return BackendError(f"stream {printable(key, 80)} no longer exists (deleted?)")
+    if "WRONGTYPE" in text:
+        return BackendError(f"{printable(key, 80)} is no longer a stream")
+    if "BUSYGROUP" in text:
+        return BackendError(f"group {printable(group or '', 60)} already exists")
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return BackendError(f"server error: {printable(first, 160)}")
+
+
+def json_payload(raw: bytes) -> Any:
+    """A field value as JSON: parsed when it is JSON, else text, else base64 (lossless)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(raw).decode("ascii")}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int) -> bytes:
+    """The seed's DeadLetter envelope for a poison stream entry.
+
+    job.id is the stream entry id; job.payload is the `data` field's JSON when the entry has
+    only that field, else every field as [name, value] pairs (nothing is dropped);
+    retry_count is the delivery count; first_attempt is the entry's creation time.
+    """
+    data = entry.data
+    if data is not None and len(entry.fields) == 1:
+        payload = json_payload(data)
+    else:
+        payload = {"stream_fields": [[json_payload(n), json_payload(v)] for n, v in entry.fields]}
+    job = {
+        "id": entry.id,
+        "payload": payload,
+        "retry_count": pending.deliveries,
+        "last_error": f"delivered {pending.deliveries} times without ack "
+                      f"(last consumer {printable(pending.consumer, 80)})",
+        "first_attempt": id_ms(entry.id),
+    }
+    return dumps({"job": job, "dead_at": now_ms, "reason": DLQ_REASON}).encode()
+
+
+def validate_json(text: str) -> str | None:
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        return f"not valid JSON: {exc}"
+    return None
+
+
+# -- the backend -----------------------------------------------------------------------
+
+class Streams:
+    """Everything the Streams panel reads and does, for one Client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.server_idle_filter: bool | None = None  # learnt on first use of XPENDING IDLE
+
+    @property
+    def r(self):
+        return self.client.redis
+
+    # -- reads -------------------------------------------------------------------------
+
+    async def overview(self, keys: Sequence[str]) -> dict[str, StreamSummary]:
+        """Length, first/last id, group count and memory of every stream: one round trip."""
+        if not keys:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command(b"XLEN", key)
+            pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
+            pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
+            pipe.execute_command(b"XINFO", "STREAM", key)
+            pipe.execute_command(b"MEMORY", "USAGE", key)
+        replies = await pipe.execute(raise_on_error=False)
+        out: dict[str, StreamSummary] = {}
+        for i, key in enumerate(keys):
+            xlen, first, last, info, memory = replies[i * 5:(i + 1) * 5]
+            if isinstance(xlen, Exception):
+                out[key] = StreamSummary(key, error=_friendly(xlen, key).args[0])
+                continue
+            firsts = _entries(first) if not isinstance(first, Exception) else []
+            lasts = _entries(last) if not isinstance(last, Exception) else []
+            info_d = _pairs(info) if not isinstance(info, Exception) else {}
+            lg = info_d.get("last-generated-id")
+            out[key] = StreamSummary(
+                key=key,
+                length=int(xlen),
+                first_id=firsts[0].id if firsts else None,
+                last_id=lasts[0].id if lasts else None,
+                last_generated_id=_text(lg) if lg is not None else None,
+                groups=_int(info_d.get("groups")),
+                memory=None if isinstance(memory, Exception) else _int(memory),
+            )
+        return out
+
+    async def groups(self, key: str, *, trust_server_lag: bool = True) -> list[GroupInfo]:
+        """The groups of one stream with lag (exact, counted or estimated) and the idle of
+        each group's oldest pending entry. Two round trips whatever the group count.
+
+        `trust_server_lag=False` ignores XINFO's lag (tests use it to check the count)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.execute_command(b"XINFO", "GROUPS", key)
+        pipe.execute_command(b"XLEN", key)
+        pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
+        pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
+        reply, xlen, first, last = await pipe.execute(raise_on_error=False)
+        for part in (reply, xlen):
+            if isinstance(part, Exception):
+                raise _friendly(part, key)
+        length = int(xlen)
+        first_id = (_entries(first) or [None])[0] if not isinstance(first, Exception) else None
+        last_id = (_entries(last) or [None])[0] if not isinstance(last, Exception) else None
+        first_p = parse_id(first_id.id) if first_id else None
+        last_p = parse_id(last_id.id) if last_id else None
+
+        raw_groups = [_pairs(g) for g in reply or ()]
+        pipe = self.r.pipeline(transaction=False)
+        plan: list[tuple[str, int]] = []  # (what, group index)
+        for i, g in enumerate(raw_groups):
+            name = key_text(g.get("name", b""))
+            pipe.execute_command(b"XPENDING", key, name, "-", "+", 1)
+            plan.append(("oldest", i))
+            if not trust_server_lag:
+                g.pop("lag", None)
+            if _int(g.get("lag")) is None and self._needs_count(g, length, first_p, last_p):
+                ldid = _text(g.get("last-delivered-id", b"0-0"))
+                pipe.execute_command(b"XRANGE", key, next_id(ldid), "+", "COUNT", LAG_COUNT_CAP)
+                plan.append(("count", i))
+        replies = await pipe.execute(raise_on_error=False) if plan else []
+        oldest: dict[int, PendingEntry] = {}
+        counted: dict[int, int] = {}
+        now = time.monotonic()
+        for (what, i), rep in zip(plan, replies):
+            if isinstance(rep, Exception):
+                continue  # a group destroyed between the two round trips
+            if what == "oldest":
+                rows = _pending_rows(rep, now)
+                if rows:
+                    oldest[i] = rows[0]
+            else:
+                counted[i] = len(rep or ())
+
+        out = []
+        for i, g in enumerate(raw_groups):
+            ldid = _text(g.get("last-delivered-id", b"0-0"))
+            lag = _int(g.get("lag"))
+            kind = "xinfo" if lag is not None else None
+            if lag is None:
+                lag, kind = self._computed_lag(ldid, length, first_p, last_p, counted.get(i))
+            old = oldest.get(i)
+            out.append(GroupInfo(
+                name=key_text(g.get("name", b"")),
+                consumers=_int(g.get("consumers")) or 0,
+                pending=_int(g.get("pending")) or 0,
+                last_delivered_id=ldid,
+                entries_read=_int(g.get("entries-read")),
+                lag=lag,
+                lag_kind=kind,
+                oldest_pending_id=old.id if old else None,
+                oldest_idle_ms=old.idle_ms if old else None,
+            ))
+        return out
+
+    @staticmethod
+    def _needs_count(g: dict, length: int, first_p, last_p) -> bool:
+        ldid = parse_id(g.get("last-delivered-id"))
+        if length == 0 or ldid is None or first_p is None or last_p is None:
+            return False
+        return first_p <= ldid < last_p
+
+    @staticmethod
+    def _computed_lag(ldid_text: str, length: int, first_p, last_p,
+                      counted: int | None) -> tuple[int | None, str | None]:
+        ldid = parse_id(ldid_text)
+        if length == 0:
+            return 0, "counted"
+        if ldid is None or first_p is None or last_p is None:
+            return None, None
+        if ldid >= last_p:
+            return 0, "counted"
+        if ldid < first_p:
+            return length, "counted"
+        if counted is None:
+            return None, None
+        if counted < LAG_COUNT_CAP:
+            return counted, "counted"
+        # More than the cap: interpolate on the id times, never below what was counted.
+        span = last_p[0] - first_p[0]
+        guess = length * (last_p[0] - ldid[0]) // span if span > 0 else length
+        return max(counted, min(guess, length)), "estimate"
+
+    async def consumers(self, key: str, group: str) -> list[ConsumerInfo]:
+        try:
+            reply = await self.r.execute_command(b"XINFO", "CONSUMERS", key, group)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key, group) from None
+        out = []
+        for raw in reply or ():
+            c = _pairs(raw)
+            out.append(ConsumerInfo(
+                name=key_text(c.get("name", b"")),
+                pending=_int(c.get("pending")) or 0,
+                idle_ms=_int(c.get("idle")),
+                inactive_ms=_int(c.get("inactive")),
+            ))
+        return sorted(out, key=lambda c: c.name)
+
+    async def pending_summary(self, key: str, group: str) -> PendingSummary:
+        try:
+            reply = await self.r.execute_command(b"XPENDING", key, group)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key, group) from None
+        count = _int(reply[0]) if reply else 0
+        consumers = []
+        for row in (reply[3] if reply and len(reply) > 3 and reply[3] else ()):
+            consumers.append((key_text(row[0]), int(row[1])))
+        return PendingSummary(
+            count=count or 0,
+            min_id=_text(reply[1]) if reply and len(reply) > 1 and reply[1] else None,
+            max_id=_text(reply[2]) if reply and len(reply) > 2 and reply[2] else None,
+            consumers=tuple(sorted(consumers)),
+        )
+
+    async def pending_page(self, key: str, group: str, *, start: str = "-",
+                           count: int = PAGE_SIZE, min_idle_ms: int = 0,
+                           consumer: str | None = None) -> PendingPage:
+        """One page of pending entries from `start` (inclusive), in id order.
+
+        Pass the returned `next_start` to get the next page: each entry comes once. The
+        minimum-idle filter runs on the server (XPENDING IDLE) where it is supported, else
+        here over at most LOCAL_FILTER_PAGES reads.
+        """
+        tail = [consumer] if consumer is not None else []
+        if min_idle_ms > 0 and self.server_idle_filter is not False:
+            try:
+                reply = await self.r.execute_command(
+                    b"XPENDING", key, group, "IDLE", int(min_idle_ms), start, "+", count, *tail)
+                self.server_idle_filter = True
+                rows = _pending_rows(reply, time.monotonic())
+                nxt = next_id(rows[-1].id) if len(rows) >= count else None
+                return PendingPage(tuple(rows), nxt, True, 1)
+            except rexc.ResponseError as exc:
+                if "NOGROUP" in str(exc) or "no such key" in str(exc).lower():
+                    raise _friendly(exc, key, group) from None
+                self.server_idle_filter = False  # an older server: filter here
+        rows: list[PendingEntry] = []
+        cursor: str | None = start
+        trips = 0
+        while cursor is not None and len(rows) < count and trips < LOCAL_FILTER_PAGES:
+            try:
+                reply = await self.r.execute_command(
+                    b"XPENDING", key, group, cursor, "+", count, *tail)
+            except rexc.ResponseError as exc:
+                raise _friendly(exc, key, group) from None
+            trips += 1
+            got = _pending_rows(reply, time.monotonic())
+            cursor = next_id(got[-1].id) if len(got) >= count else None
+            for row in got:
+                if row.idle_ms >= min_idle_ms and len(rows) < count:
+                    rows.append(row)
+                    if len(rows) == count:
+                        cursor = next_id(row.id)
+        return PendingPage(tuple(rows), cursor, min_idle_ms <= 0, trips)
+
+    async def entries(self, key: str, ids: Sequence[str]) -> dict[str, StreamEntry | None]:
+        """The entries with these ids (None for ids no longer in the stream): one round trip."""
+        if not ids:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.execute_command(b"XRANGE", key, entry_id, entry_id)
+        replies = await pipe.execute(raise_on_error=False)
+        out: dict[str, StreamEntry | None] = {}
+        for entry_id, rep in zip(ids, replies):
+            if isinstance(rep, Exception):
+                if "WRONGTYPE" in str(rep):
+                    raise _friendly(rep, key)
+                out[entry_id] = None
+                continue
+            found = _entries(rep)
+            out[entry_id] = found[0] if found else None
+        return out
+
+    async def browse(self, key: str, *, end: str = "+", count: int = 50) -> list[StreamEntry]:
+        """Entries newest first, from `end` (inclusive) back."""
+        try:
+            reply = await self.r.execute_command(b"XREVRANGE", key, end, "-", "COUNT", count)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key) from None
+        return _entries(reply)
+
+    async def older(self, key: str, oldest_shown: str, count: int = 50) -> list[StreamEntry]:
+        before = prev_id(oldest_shown)
+        return [] if before is None else await self.browse(key, end=before, count=count)
+
+    async def newer(self, key: str, newest_shown: str | None,
+                    count: int = 200) -> list[StreamEntry]:
+        """Entries after `newest_shown`, newest first (the live tail)."""
+        if newest_shown is None:
+            return await self.browse(key, count=count)
+        try:
+            reply = await self.r.execute_command(
+                b"XRANGE", key, next_id(newest_shown), "+", "COUNT", count)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key) from None
+        return list(reversed(_entries(reply)))
+
+    @staticmethod
+    def time_end(ms: int) -> str:
+        """The browse `end` that shows entries at or before this time."""
+        return f"{ms}-{MAX_SEQ}"
+
+    # -- mutations ---------------------------------------------------------------------
+
+    @mutation("stream claim")
+    async def claim(self, key: str, group: str, consumer: str,
+                    entries: Sequence[PendingEntry], now: float | None = None) -> ActionResult:
+        """XCLAIM each entry with min-idle = the idle it must have if untouched since seen.
+
+        An entry another worker re-took (or that was acked) after the operator saw it fails
+        the check and is skipped, not stolen. JUSTID: the delivery count is not raised."""
+        result = ActionResult()
+        if not entries:
+            return result
+        now = time.monotonic() if now is None else now
+        pipe = self.r.pipeline(transaction=False)
+        for e in entries:
+            pipe.execute_command(b"XCLAIM", key, group, consumer, e.min_idle_now(now), e.id,
+                                 "JUSTID")
+        replies = await pipe.execute(raise_on_error=False)
+        for e, rep in zip(entries, replies):
+            if isinstance(rep, Exception):
+                result.skip(e.id, _friendly(rep, key, group).args[0])
+            elif rep:
+                result.done.append(e.id)
+            else:
+                result.skip(e.id, "taken, acked or deleted since you looked")
+        if result.done:
+            self.client.audit("stream claim", [key], len(result.done), result.done)
+        return result
+
+    @mutation("stream claim idle")
+    async def claim_idle(self, key: str, group: str, consumer: str, min_idle_ms: int, *,
+                         chunk: int = CLAIM_CHUNK, total: int | None = None,
+                         progress: Callable[[BulkReport], None] | None = None,
+                         cancel: Cancel | None = None) -> BulkReport:
+        """Claim every entry idle at least `min_idle_ms` to `consumer`, in chunks.
+
+        XAUTOCLAIM ... JUSTID in a cursor loop where the server has it; else XPENDING IDLE
+        + XCLAIM (same min-idle, so an entry re-taken between the two is skipped). One audit
+        line per chunk."""
+        cancel = cancel or Cancel()
+        if total is None:
+            total = (await self.pending_summary(key, group)).count
+        report = BulkReport(total=total)
+        if self.client.capabilities.xautoclaim:
+            cursor = "0-0"
+            while True:
+                if cancel.requested:
+                    report.cancelled = True
+                    break
+                try:
+                    reply = await self.r.execute_command(
+                        b"XAUTOCLAIM", key, group, consumer, int(min_idle_ms), cursor,
+                        "COUNT", chunk, "JUSTID")
+                except rexc.ResponseError as exc:
+                    raise _friendly(exc, key, group) from None
+                cursor = _text(reply[0])
+                ids = [_text(i) for i in reply[1] or ()]
+                deleted = [_text(i) for i in reply[2] or ()] if len(reply) > 2 else []
+                self._tally(report, key, ids, len(deleted))
+                if progress:
+                    progress(report)
+                if cursor in ("0-0", "0"):
+                    break
+        else:
+            start = "-"
+            while start is not None:
+                if cancel.requested:
+                    report.cancelled = True
+                    break
+                page = await self.pending_page(key, group, start=start, count=chunk,
+                                               min_idle_ms=min_idle_ms)
+                start = page.next_start
+                if not page.entries:
+                    if progress:
+                        progress(report)
+                    continue
+                try:
+                    reply = await self.r.execute_command(
+                        b"XCLAIM", key, group, consumer, int(min_idle_ms),
+                        *[e.id for e in page.entries], "JUSTID")
+                except rexc.ResponseError as exc:
+                    raise _friendly(exc, key, group) from None
+                ids = [_text(i) for i in reply or ()]
+                self._tally(report, key, ids, len(page.entries) - len(ids))
+                if progress:
+                    progress(report)
+        report.total = max(report.total, report.processed)
+        return report
+
+    def _tally(self, report: BulkReport, key: str, ids: list[str], skipped: int) -> None:
+        report.done += len(ids)
+        report.skipped += skipped
+        if ids:
+            self.client.audit("stream claim idle", [key], len(ids), ids)
+
+    @mutation("stream ack")
+    async def ack(self, key: str, group: str, ids: Sequence[str]) -> ActionResult:
+        """XACK each id (one pipeline, one round trip); ids no longer pending are skipped."""
+        result = ActionResult()
+        ids = list(dict.fromkeys(ids))
+        if not ids:
+            return result
+        pipe = self.r.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.execute_command(b"XACK", key, group, entry_id)
+        replies = await pipe.execute(raise_on_error=False)
+        for entry_id, rep in zip(ids, replies):
+            if isinstance(rep, Exception):
+                result.skip(entry_id, _friendly(rep, key, group).args[0])
+            elif int(rep):
+                result.done.append(entry_id)
+            else:
+                result.skip(entry_id, "no longer pending")
+        if result.done:
+            self.client.audit("stream ack", [key], len(result.done), result.done)
+        return result
+
+    @mutation("stream dead-letter")
+    async def dead_letter(self, key: str, group: str, entries: Sequence[PendingEntry],
+                          dlq_key: str, *, now_ms: int | None = None,
+                          now: float | None = None) -> ActionResult:
+        """Move entries to `dlq_key` as the seed's DeadLetter envelope and ack them.
+
+        Per entry, RPUSH to the DLQ and XACK run in one MULTI/EXEC, so an entry is either
+        still pending, or in the DLQ and acked; never both. Entries re-delivered, acked or
+        deleted since the operator saw them are skipped. Should another client ack an entry
+        between the check and EXEC (XACK answers 0), its DLQ copy is removed again."""
+        result = ActionResult()
+        if not entries:
+            return result
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now = time.monotonic() if now is None else now
+        for start in range(0, len(entries), DLQ_CHUNK):
+            part = list(entries[start:start + DLQ_CHUNK])
+            pipe = self.r.pipeline(transaction=False)
+            for e in part:
+                pipe.execute_command(b"XRANGE", key, e.id, e.id)
+                pipe.execute_command(b"XPENDING", key, group, e.id, e.id, 1)
+            replies = await pipe.execute(raise_on_error=False)
+            moves: list[tuple[PendingEntry, bytes]] = []
+            for n, e in enumerate(part):
+                body, pend = replies[2 * n], replies[2 * n + 1]
+                for rep in (body, pend):
+                    if isinstance(rep, Exception):
+                        raise _friendly(rep, key, group)
+                current = _pending_rows(pend, now)
+                found = _entries(body)
+                if not current:
+                    result.skip(e.id, "no longer pending")
+                elif current[0].idle_ms < e.min_idle_now(now):
+                    result.skip(e.id, "re-delivered since you looked")
+                elif not found:
+                    result.skip(e.id, "entry deleted from the stream (ack it instead)")
+                else:
+                    moves.append((current[0], dead_letter_envelope(found[0], current[0], now_ms)))
+            if not moves:
+                continue
+            tx = self.r.pipeline(transaction=True)
+            for e, value in moves:
+                tx.execute_command(b"RPUSH", dlq_key, value)
+                tx.execute_command(b"XACK", key, group, e.id)
+            replies = await tx.execute(raise_on_error=False)
+            undo = []
+            for n, (e, value) in enumerate(moves):
+                pushed, acked = replies[2 * n], replies[2 * n + 1]
+                if isinstance(pushed, Exception):
+                    if not isinstance(acked, Exception) and int(acked):
+                        # Acked but not pushed cannot be undone: report it loudly.
+                        result.skip(e.id, f"acked but DLQ push failed: {pushed}")
+                    else:
+                        result.skip(e.id, f"DLQ push failed: {printable(str(pushed), 80)}")
+                    continue
+                if isinstance(acked, Exception) or not int(acked):
+                    undo.append(value)
+                    result.skip(e.id, "acked by another client meanwhile")
+                else:
+                    result.done.append(e.id)
+            if undo:
+                pipe = self.r.pipeline(transaction=False)
+                for value in undo:
+                    pipe.execute_command(b"LREM", dlq_key, -1, value)
+                await pipe.execute(raise_on_error=False)
+        if result.done:
+            self.client.audit("stream dead-letter", [key, dlq_key], len(result.done),
+                              result.done)
+        return result
+
+    @mutation("stream delete consumer")
+    async def delete_consumer(self, key: str, group: str, consumer: str, *,
+                              allow_pending: int = 0) -> int:
+        """XGROUP DELCONSUMER, refused when the consumer now holds more pending entries
+        than the operator agreed to drop. Returns the number of pending entries dropped."""
+        current = {c.name: c for c in await self.consumers(key, group)}.get(consumer)
+        if current is None:
+            raise BackendError(f"consumer {printable(consumer, 60)} no longer exists")
+        if current.pending > allow_pending:
+            raise BackendError(
+                f"consumer {printable(consumer, 60)} now holds {current.pending} pending "
+                f"entries (you agreed to {allow_pending}); nothing deleted")
+        try:
+            dropped = await self.r.execute_command(b"XGROUP", "DELCONSUMER", key, group,
+                                                   consumer)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key, group) from None
+        self.client.audit("stream delete consumer", [key], int(dropped or 0),
+                          [f"{group}/{consumer}"])
+        return int(dropped or 0)
+
+    @mutation("stream create group")
+    async def create_group(self, key: str, group: str, start_id: str = "$", *,
+                           mkstream: bool = False) -> None:
+        args = [b"XGROUP", "CREATE", key, group, start_id]
+        if mkstream:
+            args.append("MKSTREAM")
+        try:
+            await self.r.execute_command(*args)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key, group) from None
+        self.client.audit("stream create group", [key], 1, [f"{group}@{start_id}"])
+
+    @mutation("stream set group id")
+    async def set_group_id(self, key: str, group: str, last_id: str) -> None:
+        try:
+            await self.r.execute_command(b"XGROUP", "SETID", key, group, last_id)
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key, group) from None
+        self.client.audit("stream set group id", [key], 1, [f"{group}@{last_id}"])
+
+    @mutation("stream publish")
+    async def publish(self, key: str, fields: Sequence[tuple[str | bytes, str | bytes]], *,
+                      maxlen: int | None = None) -> str:
+        """XADD (optionally MAXLEN ~ n). Returns the new entry's id."""
+        if not fields:
+            raise BackendError("an entry needs at least one field")
+        args: list[Any] = [b"XADD", key]
+        if maxlen is not None:
+            args += ["MAXLEN", "~", int(maxlen)]
+        args.append("*")
+        for name, value in fields:
+            args += [name, value]
+        try:
+            new_id = _text(await self.r.execute_command(*args))
+        except rexc.ResponseError as exc:
+            raise _friendly(exc, key) from None
+        self.client.audit("stream publish", [key], 1, [new_id])
+        return new_id

@@ -1,0 +1,281 @@
+"""The message inspector every panel opens with `enter` on an item.
+
+    InspectorScreen(title, value, meta=[(label, text), ...], fields=[(field, value), ...])
+
+Shows the metadata, the size, and the value in one of four views: pretty-printed,
+highlighted JSON (`p`), raw text (`w`), hex (`h`), and a stream entry's field list (`f`).
+`c` copies the value to the clipboard (OSC 52, so it works over SSH), `s` saves the raw bytes
+to a file, `escape` closes. Values over 1 MB are shown truncated, with a note.
+
+Everything from the server is shown literally: control characters (ESC and the C1 range
+included) become visible escapes, so no value can drive the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static, TextArea
+
+from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.envelopes import decode, printable
+
+#: Values larger than this are shown truncated.
+SHOW_LIMIT = 1 << 20
+#: The hex view covers at most this many bytes (16 per line).
+HEX_LIMIT = 64 << 10
+
+_CONTROL_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_controls(text: str) -> str:
+    """Control and bidi-override characters as visible escapes; newlines and tabs kept."""
+    return _CONTROL_KEEP_NL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def pretty_json(raw: bytes) -> str | None:
+    """The value pretty-printed as JSON, or None when it is not JSON."""
+    try:
+        data = json.loads(raw.decode("utf-8"), strict=False)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    try:
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
+    # json.dumps escapes C0 controls but not DEL/C1 or bidi overrides: escape those too
+    # (they can only occur inside strings, where \uXXXX is a valid JSON escape).
+    return _escape_controls(text)
+
+
+def raw_text(raw: bytes) -> str:
+    text = raw.decode("utf-8", errors="backslashreplace")
+    return _escape_controls(text.replace("\r", "\\r"))
+
+
+def hex_dump(raw: bytes, limit: int = HEX_LIMIT) -> str:
+    lines = []
+    for offset in range(0, min(len(raw), limit), 16):
+        chunk = raw[offset:offset + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        ascii_ = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hexes:<47}  {ascii_}")
+    if len(raw) > limit:
+        lines.append(f"… {len(raw) - limit:,} more bytes not shown in the hex view")
+    return "\n".join(lines)
+
+
+def fields_text(fields: list[tuple[bytes, bytes]]) -> str:
+    out = []
+    for name, value in fields:
+        pretty = pretty_json(value[:SHOW_LIMIT]) if len(value) <= SHOW_LIMIT else None
+        head = printable(name, 200)
+        if pretty is not None and ("\n" in pretty):
+            out.append(f"{head} =")
+            out.extend("    " + line for line in pretty.splitlines())
+        else:
+            out.append(f"{head} = {printable(value[:SHOW_LIMIT])}")
+    return "\n".join(out)
+
+
+def _is_binary(raw: bytes) -> bool:
+    try:
+        raw[:4096].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < 4090
+    return b"\x00" in raw[:4096]
+
+
+class InspectorScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    InspectorScreen { align: center middle; }
+    InspectorScreen > Vertical {
+        width: 96%; height: 92%; border: thick $accent 60%; background: $surface;
+        padding: 0 1;
+    }
+    InspectorScreen .insp-title { text-style: bold; height: auto; }
+    InspectorScreen #insp-meta { height: auto; max-height: 12; overflow-y: auto; }
+    InspectorScreen #insp-info { height: auto; color: $text-muted; }
+    InspectorScreen #insp-note { height: auto; color: $warning; }
+    InspectorScreen TextArea { height: 1fr; }
+    InspectorScreen #insp-keys { height: 1; color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="inspector.close"),
+        Binding("p", "view('pretty')", "Pretty JSON", id="inspector.pretty"),
+        Binding("w", "view('raw')", "Raw", id="inspector.raw"),
+        Binding("h", "view('hex')", "Hex", id="inspector.hex"),
+        Binding("f", "view('fields')", "Fields", id="inspector.fields"),
+        Binding("c,y", "copy", "Copy", id="inspector.copy"),
+        Binding("s", "save", "Save", id="inspector.save"),
+    ]
+
+    def __init__(self, title: str, value: bytes, *, meta: list[tuple[str, str]] | tuple = (),
+                 fields: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__()
+        if isinstance(value, str):
+            value = value.encode("utf-8", "surrogateescape")
+        self.title_text = title
+        self.value = value or b""
+        self.meta = list(meta)
+        self.fields = fields
+        self.truncated = len(self.value) > SHOW_LIMIT
+        self.shown = self.value[:SHOW_LIMIT]
+        self.binary = _is_binary(self.shown)
+        self._pretty = None if self.truncated or self.binary else pretty_json(self.shown)
+        if fields is not None and not self.value:
+            self.mode = "fields"
+        elif self._pretty is not None:
+            self.mode = "pretty"
+        elif self.binary:
+            self.mode = "hex"
+        else:
+            self.mode = "raw"
+
+    # -- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text(printable(self.title_text, 300)), classes="insp-title")
+            yield Static(self._meta_text(), id="insp-meta")
+            yield Static(id="insp-info")
+            yield Static(id="insp-note")
+            yield TextArea("", read_only=True, soft_wrap=True, show_line_numbers=False,
+                           id="insp-body")
+            yield Static(Text("p pretty · w raw · h hex" + (" · f fields" if self.fields
+                                                            is not None else "")
+                              + " · c copy · s save · escape close"), id="insp-keys")
+
+    def on_mount(self) -> None:
+        self._show()
+        self.query_one(TextArea).focus()
+
+    def _meta_text(self) -> Text:
+        out = Text()
+        width = max((len(k) for k, _ in self.meta), default=0)
+        for i, (label, value) in enumerate(self.meta):
+            if i:
+                out.append("\n")
+            out.append(f"{printable(label):<{width}}  ", style="bold")
+            out.append(printable(value, 400))
+        return out
+
+    def _kind_label(self) -> str:
+        if self.fields is not None and not self.value:
+            return "stream entry"
+        if self.truncated:
+            return "large value"
+        env = decode(self.shown)
+        return {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
+                "dead": "dead letter", "json": "JSON", "text": "text",
+                "binary": "binary"}.get(env.kind, env.kind)
+
+    def body_text(self) -> str:
+        """The text of the current view (what the body shows)."""
+        if self.mode == "fields" and self.fields is not None:
+            return fields_text(self.fields)
+        if self.mode == "pretty" and self._pretty is not None:
+            return self._pretty
+        if self.mode == "hex":
+            return hex_dump(self.shown)
+        return raw_text(self.shown)
+
+    def _show(self) -> None:
+        info = Text(f"{self._kind_label()} · {fmt.size(len(self.value))}"
+                    f" ({len(self.value):,} bytes) · view: {self.mode}")
+        self.query_one("#insp-info", Static).update(info)
+        notes = []
+        if self.truncated:
+            notes.append(f"Value is {fmt.size(len(self.value))}: only the first "
+                         f"{fmt.size(SHOW_LIMIT)} is shown (copy and save use the whole value).")
+        if self.mode == "pretty" and self._pretty is None:
+            notes.append("Not JSON: showing the raw value.")
+        if self.mode == "hex" and len(self.shown) > HEX_LIMIT:
+            notes.append(f"The hex view covers the first {fmt.size(HEX_LIMIT)}.")
+        note = self.query_one("#insp-note", Static)
+        note.update(Text(" ".join(notes)))
+        note.display = bool(notes)
+        area = self.query_one(TextArea)
+        language = "json" if self.mode == "pretty" and self._pretty is not None else None
+        if language and language not in area.available_languages:
+            language = None
+        try:
+            area.language = language
+        except Exception:  # highlighting is a nicety; never fail the inspector over it
+            area.language = None
+        area.load_text(self.body_text())
+
+    # -- actions -----------------------------------------------------------------------
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_view(self, mode: str) -> None:
+        if mode == "fields" and self.fields is None:
+            self.notify("No field list for this item", timeout=2)
+            return
+        if mode == "pretty" and self._pretty is None:
+            reason = ("it is over 1 MB" if self.truncated else "it is binary" if self.binary
+                      else "it is not JSON")
+            self.notify(f"No JSON view: {reason}", timeout=2)
+            return
+        self.mode = mode
+        self._show()
+
+    def copy_text(self) -> str:
+        if self.fields is not None and not self.value:
+            return fields_text(self.fields)
+        return self.value.decode("utf-8", errors="backslashreplace")
+
+    def action_copy(self) -> None:
+        text = self.copy_text()
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text):,} characters (OSC 52)", timeout=2)
+
+    def action_save(self) -> None:
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+
+        def check(path: str) -> str | None:
+            if not path.strip():
+                return "give a file name"
+            p = Path(path).expanduser()
+            if p.is_dir():
+                return "that is a directory"
+            if not p.parent.exists():
+                return "the directory does not exist"
+            return None
+
+        self.app.push_screen(
+            FormScreen("Save the raw value to a file",
+                       [Field("path", "File", "", "e.g. /tmp/message.json", check=check)],
+                       submit_label="Save"),
+            self._save_to,
+        )
+
+    def save_to(self, path: str) -> Path:
+        target = Path(path).expanduser()
+        data = self.value
+        if self.fields is not None and not self.value:
+            data = self.copy_text().encode("utf-8")
+        target.write_bytes(data)
+        return target
+
+    def _save_to(self, values: dict[str, str] | None) -> None:
+        if not values:
+            return
+        try:
+            target = self.save_to(values["path"])
+        except OSError as exc:
+            self.notify(f"Cannot save: {exc.strerror or exc}", severity="error")
+            return
+        self.notify(f"Saved {len(self.value):,} bytes to {printable(str(target), 200)}",
+                    timeout=3)
