@@ -98,7 +98,8 @@ async def test_help_lists_bindings_and_closes(redis_url, tmp_path):
 
 async def test_read_only_says_so_on_mutating_keys(redis_url, tmp_path):
     await seeded(redis_url)
-    before = redis.Redis.from_url(redis_url).llen("queue:main:dlq")
+    with redis.Redis.from_url(redis_url) as r:
+        before = r.llen("queue:main:dlq")
     app = make_app(redis_url, tmp_path, read_only=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for_queues(app, pilot, 7)
@@ -109,7 +110,8 @@ async def test_read_only_says_so_on_mutating_keys(redis_url, tmp_path):
         await pilot.pause()
         messages = [n.message for n in app._notifications]
         assert any("read-only" in m for m in messages), messages
-    assert redis.Redis.from_url(redis_url).llen("queue:main:dlq") == before
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.llen("queue:main:dlq") == before
     assert not (tmp_path / "audit.log").exists()
 
 

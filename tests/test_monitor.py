@@ -169,7 +169,8 @@ async def test_read_only_guard_refuses_before_sending(redis_url, tmp_path):
             with pytest.raises(ReadOnlyError):
                 await fn(instance, *([None] * len(params)))
         assert client.round_trips.count == before
-        assert redis.Redis.from_url(redis_url).dbsize() == 0
+        with redis.Redis.from_url(redis_url) as r:
+            assert r.dbsize() == 0
     finally:
         await client.aclose()
     assert audit.read() == []
