@@ -11,10 +11,8 @@ from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
 
-NOW = int(time.time() * 1000)
-
-
-def job(i, t=NOW):
+def job(i, t=None):
+    t = int(time.time() * 1000) if t is None else t
     return json.dumps({"id": f"j{i}", "payload": {"n": i}, "enqueued_at": t})
 
 
@@ -37,6 +35,7 @@ def by_key(snap):
 
 
 async def test_figures_of_every_kind(r, redis_url):
+    NOW = int(time.time() * 1000)  # ages below are measured from here
     r.rpush("queue:orders", job(1, NOW - 60_000), job(2))
     r.lpush("queue:orders:processing", job(3, NOW - 400_000))
     r.zadd("jobs:priority", {job(4, NOW - 5_000): 100, job(5): 1})
