@@ -26,6 +26,7 @@ class ProgressScreen(ModalScreen[None]):
         self.title_text = title
         self.total = total
         self.cancel = cancel
+        self.finished = False
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -41,7 +42,12 @@ class ProgressScreen(ModalScreen[None]):
         self.query_one("#counts", Static).update(
             Text(f"{report.processed} of {report.total}: {report.summary()}"))
 
+    def on_mount(self) -> None:
+        if self.finished:  # the work ended before the dialog was even shown
+            self.dismiss(None)
+
     def finish(self, report: BulkReport) -> None:
+        self.finished = True
         if self.is_mounted:
             self.dismiss(None)
 

@@ -1,0 +1,119 @@
+"""Work-queue items: paged reads, and exact-value delete, purge and move.
+
+Reads are windows (LLEN + LRANGE start stop in one MULTI, so the window and its length agree);
+nothing ever reads a whole list. Mutations name the raw values the operator saw and go
+through `moves` (WATCH + MULTI/EXEC; no Lua), so a value is never in two places.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from ferrite_tui.backend.bulk import ChunkResult
+from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.envelopes import Envelope, decode
+from ferrite_tui.backend.moves import Item, MoveResult, move_values, remove_values
+
+#: The largest window one read asks for.
+MAX_WINDOW = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    key: str
+    start: int  # index of the first item (from the head)
+    length: int  # the list's length when read
+    items: tuple[Item, ...]
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.items)
+
+    def decoded(self) -> list[tuple[Item, Envelope]]:
+        return [(it, decode(it.raw)) for it in self.items]
+
+
+def item_id(raw: bytes, env: Envelope | None = None) -> str:
+    """The id an audit line names: the envelope's id, else a hash of the value."""
+    env = env or decode(raw)
+    if env.id is not None:
+        return env.id
+    return "sha1:" + hashlib.sha1(raw).hexdigest()[:12]
+
+
+def ids_of(items: Sequence[Item]) -> list[str]:
+    return [item_id(it.raw) for it in items]
+
+
+def chunk_result(res: MoveResult) -> ChunkResult:
+    return ChunkResult(done=len(res.moved), skipped=len(res.missing), failed=len(res.failed),
+                       errors=list(res.errors))
+
+
+async def read_page(client: Client, key: str, start: int, count: int) -> Page:
+    """`count` items from index `start`; a negative start counts from the tail (-count is the
+    last page). The start is clamped so the window is always inside the list."""
+    count = max(1, min(count, MAX_WINDOW))
+    r = client.redis
+    async with r.pipeline(transaction=True) as pipe:
+        pipe.llen(key)
+        if start < 0:
+            pipe.lrange(key, start, start + count - 1 if start + count - 1 < 0 else -1)
+        else:
+            pipe.lrange(key, start, start + count - 1)
+        length, values = await pipe.execute()
+    length = int(length)
+    if start < 0:
+        first = max(length + start, 0)
+    else:
+        first = start
+        if not values and length and start >= length:
+            # Past the end (the list shrank): show the last window instead.
+            return await read_page(client, key, -count, count)
+    items = tuple(Item(v, first + i, length) for i, v in enumerate(values))
+    return Page(key, first, length, items)
+
+
+class ListItems:
+    """Items of work queues (plain lists)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def page(self, key: str, start: int, count: int) -> Page:
+        return await read_page(self.client, key, start, count)
+
+    @mutation("delete items")
+    async def delete(self, key: str, items: Sequence[Item]) -> ChunkResult:
+        res = await remove_values(self.client, key, items)
+        if res.moved:
+            self.client.audit("delete items", [key], len(res.moved),
+                              ids_of([it for it, _ in res.moved]))
+        return chunk_result(res)
+
+    @mutation("purge queue")
+    async def purge(self, key: str) -> int:
+        """Delete the whole list (UNLINK frees memory in the background where supported)."""
+        r = self.client.redis
+        length = int(await r.llen(key))
+        try:
+            await r.unlink(key)
+        except Exception as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            await r.delete(key)
+        self.client.audit("purge queue", [key], length)
+        return length
+
+    @mutation("move items")
+    async def move(self, src: str, dst: str, items: Sequence[Item]) -> ChunkResult:
+        """Move exactly these values to the tail of dst, unchanged."""
+        if src == dst:
+            raise BackendError("source and target are the same list")
+        res = await move_values(self.client, src, dst, items)
+        if res.moved:
+            self.client.audit("move items", [src, dst], len(res.moved),
+                              ids_of([it for it, _ in res.moved]))
+        return chunk_result(res)

@@ -1,0 +1,503 @@
+"""Exactly-once moves of exact list values, without Lua.
+
+Every move names the raw values the operator saw. One chunk is one optimistic transaction
+on a connection of its own:
+
+    round trip 1:  WATCH src ; TYPE dst ; LPOS src <raw> RANK ±1 COUNT n MAXLEN m  (per value)
+    round trip 2:  MULTI ; LREM src ±n <raw> ... ; RPUSH|LPUSH dst <new> ... ; EXEC
+
+Only the values LPOS found are named in the MULTI, and EXEC runs only if nobody touched `src`
+since WATCH (otherwise it answers nil and the chunk is re-checked and retried). So at every
+moment each item is either in `src` or in `dst`: never both, never neither. Consumers popping
+`dst` do not disturb it (`dst` is not watched). A value no longer in `src` is skipped and
+reported. If the console dies between chunks, or even between the two round trips, nothing
+has moved for the chunk in flight (EXEC never ran).
+
+Cost: LPOS and LREM scan from the nearer end of the list, bounded by the position where the
+value was seen (MAXLEN), so commands stay short near either end; callers size chunks with
+`chunk_budget` so that one transaction scans a bounded number of elements.
+
+`take_head` is the fast path for "everything from the head": WATCH ; LRANGE 0 k-1, then
+MULTI ; LTRIM src k -1 ; RPUSH dst ... ; EXEC. No value is compared at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from redis import exceptions as rexc
+
+from ferrite_tui.backend.client import BackendError, Client
+
+#: Extra elements LPOS may look past the position where a value was seen.
+SLACK = 1000
+#: Extra elements when looking from the tail (the list may have grown at the tail since).
+TAIL_SLACK = 10_000
+#: Optimistic transactions retried this many times when others keep touching the list.
+MAX_ATTEMPTS = 60
+#: Elements one transaction may scan in total (LPOS + LREM), which keeps it in the low ms.
+SCAN_BUDGET = 400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One list value as the operator saw it: the raw bytes and where it was."""
+
+    raw: bytes
+    pos: int | None = None  # index from the head when seen
+    seen_len: int | None = None  # list length when seen
+
+    def from_tail(self) -> bool:
+        if self.pos is None or self.seen_len is None:
+            return False
+        return self.pos > (self.seen_len - 1 - self.pos)
+
+    def distance(self) -> int:
+        """Elements a scan from the nearer end passes before reaching this one."""
+        if self.pos is None:
+            return 1 << 30
+        if self.from_tail():
+            return max(self.seen_len - self.pos, 1)  # type: ignore[operator]
+        return self.pos + 1
+
+
+@dataclass
+class MoveResult:
+    moved: list[tuple[Item, bytes]] = field(default_factory=list)  # (item, value pushed)
+    missing: list[Item] = field(default_factory=list)  # gone (or moved far) since seen
+    failed: list[Item] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    attempts: int = 0
+    reached_stop: bool = False  # take_head: the stop_at value was among those moved
+
+
+def chunk_budget(items: Sequence[Item], max_items: int = 500,
+                 budget: int = SCAN_BUDGET) -> list[list[Item]]:
+    """Split items into chunks of at most max_items whose scan distances fit the budget."""
+    chunks: list[list[Item]] = []
+    current: list[Item] = []
+    cost = 0
+    for item in items:
+        d = 2 * min(item.distance(), budget)
+        if current and (len(current) >= max_items or cost + d > budget):
+            chunks.append(current)
+            current, cost = [], 0
+        current.append(item)
+        cost += d
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+class PositionalPlan:
+    """Chunks for a bulk run over items of one list, planned lazily in list order.
+
+    Items are taken in order of the position they were seen at. Every item a chunk handles
+    has left the list (moved, removed, or already gone), so each later item now sits that
+    many places nearer the head: its position is shifted before its chunk is planned, which
+    keeps LPOS/LREM bounds tight (a run over 100,000 entries scans hundreds, not tens of
+    thousands, of elements per command)."""
+
+    def __init__(self, items: Sequence[Item], max_items: int = 200,
+                 budget: int = SCAN_BUDGET) -> None:
+        self.items = sorted(items, key=lambda i: (i.pos is None, i.pos or 0))
+        self.max_items = max_items
+        self.budget = budget
+        self.index = 0
+        self.shift = 0
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    def next_chunk(self) -> list[Item]:
+        """The next chunk (positions shifted); empty when done. Call `handled` after it."""
+        rest = self.items[self.index:self.index + self.max_items]
+        shifted = [
+            it if it.pos is None else
+            Item(it.raw, max(it.pos - self.shift, 0),
+                 None if it.seen_len is None else max(it.seen_len - self.shift, 1))
+            for it in rest
+        ]
+        chunks = chunk_budget(shifted, self.max_items, self.budget)
+        return chunks[0] if chunks else []
+
+    def handled(self, n: int) -> None:
+        self.index += n
+        self.shift += n
+
+
+class _Conn:
+    """A pooled connection pinned for one optimistic transaction."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def exchange(self, commands: list[tuple]) -> list[Any]:
+        """Send all commands in one write; return each reply (or its exception)."""
+        conn = self.conn
+        await conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await conn.read_response())
+            except rexc.ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+
+@asynccontextmanager
+async def pinned(client: Client) -> AsyncIterator[_Conn]:
+    pool = client.redis.connection_pool
+    conn = await pool.get_connection()
+    ok = False
+    try:
+        yield _Conn(conn)
+        ok = True
+    finally:
+        if not ok:
+            # WATCH or MULTI may still be open on it: drop the connection rather than reuse it.
+            try:
+                await conn.disconnect()
+            except Exception:
+                pass
+        await pool.release(conn)
+
+
+def _type_ok(reply: Any) -> bool:
+    if isinstance(reply, Exception):
+        return True  # TYPE itself unsupported: the push will tell
+    name = reply.decode() if isinstance(reply, bytes) else str(reply)
+    return name in ("list", "none")
+
+
+def _check_exec(reply: Any) -> None:
+    if isinstance(reply, Exception):
+        raise BackendError(f"transaction refused: {reply}")
+
+
+async def _backoff(attempt: int) -> None:
+    # Jittered, short: another writer's single command finishes in microseconds.
+    await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+
+
+def _lpos_args(src: str, item: Item, count: int) -> tuple:
+    if item.pos is None:
+        return ("LPOS", src, item.raw, "COUNT", count)
+    if item.from_tail():
+        maxlen = (item.seen_len - item.pos) + TAIL_SLACK  # type: ignore[operator]
+        return ("LPOS", src, item.raw, "RANK", -1, "COUNT", count, "MAXLEN", maxlen)
+    return ("LPOS", src, item.raw, "COUNT", count, "MAXLEN", item.pos + 1 + SLACK)
+
+
+#: Padding either side of a dense chunk's positions for the one-LRANGE check.
+DENSE_PAD = 256
+
+
+def _dense_window(items: Sequence[Item]) -> tuple[int, int] | None:
+    """For items seen close together near the head: the LRANGE bounds that cover them."""
+    if any(i.pos is None or i.from_tail() for i in items):
+        return None
+    lo = min(i.pos for i in items)  # type: ignore[type-var]
+    hi = max(i.pos for i in items)  # type: ignore[type-var]
+    if hi - lo > 4 * len(items) + DENSE_PAD:
+        return None
+    return max(0, lo - DENSE_PAD), hi + DENSE_PAD
+
+
+#: Attempts a chunk of several items gets before it is split in two (under contention a
+#: smaller chunk holds its WATCH for less time, so it gets through).
+SPLIT_AFTER = 4
+
+
+async def move_values(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
+                      transform: Callable[[Item], bytes] = lambda it: it.raw,
+                      push_left: bool = False) -> MoveResult:
+    """Move (or, with dst None, remove) exactly these values: one atomic transaction, or,
+    while other writers keep invalidating its WATCH, halves of it (each atomic)."""
+    several = len(items) > 1
+    res = await _move_chunk(client, src, dst, items, transform=transform,
+                            push_left=push_left,
+                            max_attempts=SPLIT_AFTER if several else MAX_ATTEMPTS)
+    if res is not None:
+        return res
+    if not several:
+        if client.capabilities.lua:
+            # A list this busy starves optimistic transactions: where the server runs Lua,
+            # the same conditional move runs as one script (probed fast path).
+            return await lua_move(client, src, dst, items, transform=transform,
+                                  push_left=push_left)
+        res = MoveResult(failed=list(items), attempts=MAX_ATTEMPTS)
+        res.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts "
+                          "(the values were left where they were)")
+        return res
+    half = len(items) // 2
+    first = await move_values(client, src, dst, items[:half], transform=transform,
+                              push_left=push_left)
+    second = await move_values(client, src, dst, items[half:], transform=transform,
+                               push_left=push_left)
+    return MoveResult(moved=first.moved + second.moved, missing=first.missing + second.missing,
+                      failed=first.failed + second.failed, errors=first.errors + second.errors,
+                      attempts=first.attempts + second.attempts + SPLIT_AFTER)
+
+
+async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
+                      transform: Callable[[Item], bytes], push_left: bool,
+                      max_attempts: int) -> MoveResult | None:
+    """One chunk, atomically; None when the WATCH kept failing max_attempts times.
+
+    Check (after WATCH): one LRANGE over the window where a dense chunk was seen, else one
+    LPOS per value bounded by where it was seen (LRANGE windows on servers without LPOS).
+    Move: LTRIM when the values are exactly the head of the list, else LREM per value from
+    the nearer end; then one RPUSH/LPUSH of the new values; all in one MULTI/EXEC."""
+    result = MoveResult()
+    if not items:
+        return result
+    wanted: dict[bytes, list[Item]] = {}
+    for item in items:
+        wanted.setdefault(item.raw, []).append(item)
+    groups = list(wanted.items())
+    use_lpos = client.capabilities.lpos
+    dense = _dense_window(items)
+    for attempt in range(1, max_attempts + 1):
+        result.attempts = attempt
+        async with pinned(client) as c:
+            cmds: list[tuple] = [("WATCH", src), ("TYPE", dst or src)]
+            if dense is not None:
+                cmds.append(("LRANGE", src, dense[0], dense[1]))
+            elif use_lpos:
+                # The nearest item of each value decides the direction and bound.
+                for raw, its in groups:
+                    first = min(its, key=lambda i: i.distance())
+                    cmds.append(_lpos_args(src, first, len(its)))
+            else:
+                lo, hi = _window(items)
+                cmds.append(("LRANGE", src, lo, hi))
+            replies = await c.exchange(cmds)
+            if dst is not None and not _type_ok(replies[1]):
+                await c.exchange([("UNWATCH",)])
+                raise BackendError(f"{dst} is not a list: nothing was moved")
+            window: list[bytes] | None = None
+            if dense is not None:
+                window = replies[2]
+                if isinstance(window, Exception):
+                    raise BackendError(f"LRANGE failed: {window}")
+                found = _found_counts(groups, [window], False)
+                short = [(raw, its) for raw, its in groups if found[raw] < len(its)]
+                if short and use_lpos:
+                    # Not where they were seen: look further (WATCH still holds).
+                    # Others removed entries ahead of them: they can only be nearer the
+                    # head, so the search stays bounded by the window's end.
+                    extra = await c.exchange([("LPOS", src, raw, "COUNT", len(its),
+                                               "MAXLEN", dense[1] + 1) for raw, its in short])
+                    found.update(_found_counts(short, extra, True))
+            else:
+                found = _found_counts(groups, replies[2:], use_lpos)
+            present: list[tuple[Item, bool]] = []  # (item, from_tail)
+            missing: list[Item] = []
+            for raw, its in groups:
+                n = found.get(raw, 0)
+                present.extend((it, it.from_tail()) for it in its[:n])
+                missing.extend(its[n:])
+            if not present:
+                await c.exchange([("UNWATCH",)])
+                result.missing = missing
+                return result
+            counts: Counter = Counter(it.raw for it, _ in present)
+            removal: list[tuple]
+            if window is not None and dense is not None and dense[0] == 0 \
+                    and Counter(window[:len(present)]) == counts:
+                removal = [("LTRIM", src, len(present), -1)]  # exactly the head: cut it off
+            else:
+                tails: dict[bytes, bool] = {}
+                for it, tail in present:
+                    tails.setdefault(it.raw, tail)
+                removal = [("LREM", src, -n if tails[raw] else n, raw)
+                           for raw, n in counts.items()]
+            new_values = [transform(it) for it, _ in present] if dst is not None else []
+            tx: list[tuple] = [("MULTI",), *removal]
+            if dst is not None:
+                tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
+            tx.append(("EXEC",))
+            replies = await c.exchange(tx)
+            for reply in replies[:-1]:
+                _check_exec(reply)
+            exec_reply = replies[-1]
+            if exec_reply is None:  # someone touched src: re-check and retry
+                await _backoff(attempt)
+                continue
+            if isinstance(exec_reply, Exception):
+                raise BackendError(f"transaction failed: {exec_reply}")
+            removed = exec_reply[: len(removal)]
+            pushed = exec_reply[len(removal)] if dst is not None else None
+            if isinstance(pushed, Exception):
+                # The values left src but the push failed: put them back where they were.
+                await client.redis.rpush(src, *[it.raw for it, _ in present])
+                result.failed = [it for it, _ in present]
+                result.errors.append(f"push to {dst} failed: {pushed}; values restored")
+                result.missing = missing
+                return result
+            bad = [r for r in removed if isinstance(r, Exception)]
+            if bad:
+                raise BackendError(f"removal failed: {bad[0]}")
+            result.moved = [(it, new) for (it, _), new in
+                            zip(present, new_values or [it.raw for it, _ in present])]
+            result.missing = missing
+            return result
+    return None
+
+
+# KEYS: src, dst. ARGV: push mode (R, L or -), then per item: LREM count (1 or -1), LPOS
+# RANK (1 or -1), LPOS MAXLEN (0: none), raw value, new value. Returns 1/0 per item.
+# The target's type is checked first, so a removal is never left without its push.
+LUA_MOVE = """
+local t = redis.call('TYPE', KEYS[2]).ok
+if ARGV[1] ~= '-' and t ~= 'list' and t ~= 'none' then
+  return redis.error_reply('target is not a list')
+end
+local out = {}
+for i = 2, #ARGV, 5 do
+  local found = redis.call('LPOS', KEYS[1], ARGV[i + 3], 'RANK', tonumber(ARGV[i + 1]),
+                           'MAXLEN', tonumber(ARGV[i + 2]))
+  local n = 0
+  if found then
+    n = redis.call('LREM', KEYS[1], tonumber(ARGV[i]), ARGV[i + 3])
+    if n > 0 then
+      if ARGV[1] == 'R' then redis.call('RPUSH', KEYS[2], ARGV[i + 4])
+      elseif ARGV[1] == 'L' then redis.call('LPUSH', KEYS[2], ARGV[i + 4]) end
+    end
+  end
+  out[#out + 1] = n
+end
+return out
+"""
+
+
+async def lua_move(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
+                   transform: Callable[[Item], bytes] = lambda it: it.raw,
+                   push_left: bool = False) -> MoveResult:
+    """The conditional move as one Lua script (only where `capabilities.lua` and LPOS)."""
+    result = MoveResult(attempts=1)
+    if not client.capabilities.lpos:
+        result.failed = list(items)
+        result.errors.append(f"{src} kept changing and this server has no LPOS for Lua")
+        return result
+    args: list[Any] = ["-" if dst is None else ("L" if push_left else "R")]
+    news = []
+    for it in items:
+        tail = it.from_tail()
+        if it.pos is None:
+            maxlen = 0
+        elif tail:
+            maxlen = (it.seen_len - it.pos) + TAIL_SLACK  # type: ignore[operator]
+        else:
+            maxlen = it.pos + 1 + SLACK
+        new = transform(it) if dst is not None else it.raw
+        news.append(new)
+        args += [-1 if tail else 1, -1 if tail else 1, maxlen, it.raw, new]
+    try:
+        out = await client.redis.eval(LUA_MOVE, 2, src, dst or src, *args)
+    except rexc.ResponseError as exc:
+        raise BackendError(f"move script failed: {exc}") from None
+    for it, new, n in zip(items, news, out):
+        if int(n):
+            result.moved.append((it, new))
+        else:
+            result.missing.append(it)
+    return result
+
+
+def _window(items: Sequence[Item]) -> tuple[int, int]:
+    """LRANGE bounds covering where the items were seen (fallback without LPOS)."""
+    positions = [i.pos for i in items if i.pos is not None]
+    if len(positions) < len(items):
+        return 0, -1
+    return max(0, min(positions) - SLACK), max(positions) + SLACK
+
+
+def _found_counts(groups: list[tuple[bytes, list[Item]]], replies: list[Any],
+                  use_lpos: bool) -> dict[bytes, int]:
+    found: dict[bytes, int] = {}
+    if use_lpos:
+        for (raw, its), reply in zip(groups, replies):
+            if isinstance(reply, Exception):
+                raise BackendError(f"LPOS failed: {reply}")
+            found[raw] = min(len(reply or []), len(its))
+        return found
+    window = replies[0]
+    if isinstance(window, Exception):
+        raise BackendError(f"LRANGE failed: {window}")
+    have = Counter(window)
+    for raw, its in groups:
+        found[raw] = min(have.get(raw, 0), len(its))
+    return found
+
+
+async def take_head(client: Client, src: str, dst: str | None, count: int, *,
+                    transform: Callable[[Item], bytes] = lambda it: it.raw,
+                    push_left: bool = False, stop_at: bytes | None = None) -> MoveResult:
+    """Move (dst None: delete) up to `count` values from the head of src, atomically. With
+    `stop_at`, stop after (and including) the first element equal to it."""
+    result = MoveResult()
+    if count <= 0:
+        return result
+    limit = SPLIT_AFTER if count > 1 else MAX_ATTEMPTS
+    for attempt in range(1, limit + 1):
+        result.attempts = attempt
+        async with pinned(client) as c:
+            replies = await c.exchange([("WATCH", src), ("TYPE", dst or src),
+                                        ("LRANGE", src, 0, count - 1)])
+            if dst is not None and not _type_ok(replies[1]):
+                await c.exchange([("UNWATCH",)])
+                raise BackendError(f"{dst} is not a list: nothing was moved")
+            values = replies[2]
+            if isinstance(values, Exception):
+                await c.exchange([("UNWATCH",)])
+                raise BackendError(f"cannot read {src}: {values}")
+            if stop_at is not None and stop_at in values:
+                values = values[: values.index(stop_at) + 1]
+                result.reached_stop = True
+            if not values:
+                await c.exchange([("UNWATCH",)])
+                return result
+            items = [Item(v, i) for i, v in enumerate(values)]
+            new_values = [transform(it) for it in items] if dst is not None else values
+            tx = [("MULTI",), ("LTRIM", src, len(values), -1)]
+            if dst is not None:
+                tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
+            replies = await c.exchange(tx + [("EXEC",)])
+            for reply in replies[:-1]:
+                _check_exec(reply)
+            exec_reply = replies[-1]
+            if exec_reply is None:
+                result.reached_stop = False
+                await _backoff(attempt)
+                continue
+            if isinstance(exec_reply, Exception):
+                raise BackendError(f"transaction failed: {exec_reply}")
+            if dst is not None and isinstance(exec_reply[1], Exception):
+                # Trimmed but not pushed: put the values back at the head, in order.
+                await client.redis.lpush(src, *reversed(values))
+                result.failed = items
+                result.reached_stop = False
+                result.errors.append(f"push to {dst} failed: {exec_reply[1]}; values restored")
+                return result
+            result.moved = list(zip(items, new_values))
+            return result
+    if count > 1:
+        # Others keep touching src: a smaller chunk holds its WATCH for less time.
+        return await take_head(client, src, dst, count // 2, transform=transform,
+                               push_left=push_left, stop_at=stop_at)
+    result.reached_stop = False
+    result.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts")
+    return result
+
+
+async def remove_values(client: Client, key: str, items: Sequence[Item]) -> MoveResult:
+    """Delete exactly these values (LREM each; a value already gone is reported missing)."""
+    return await move_values(client, key, None, items)

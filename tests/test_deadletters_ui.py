@@ -1,0 +1,226 @@
+"""Panel 6 end to end through Pilot against a real server."""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+
+import pytest
+import redis
+
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.config import Config
+from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+from ferrite_tui.ui.screens.inspector import InspectorScreen
+
+from helpers import async_wait_until
+
+DLQ, TARGET = "queue:main:dlq", "queue:main"
+
+
+def dead(i: int, reason: str) -> bytes:
+    return json.dumps({"job": {"id": f"job-{i}", "payload": {"n": i}, "retry_count": 3,
+                               "last_error": reason, "first_attempt": 1000},
+                       "dead_at": 2000 + i, "reason": reason}).encode()
+
+
+@pytest.fixture
+def sync(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    yield r
+    r.close()
+
+
+@asynccontextmanager
+async def running(app):
+    """run_test that stops the poll worker first on the way out (no message in flight
+    reaches a screen being torn down)."""
+    async with app.run_test(size=(120, 36)) as pilot:
+        try:
+            yield pilot
+        finally:
+            app.workers.cancel_group(app, "poll")
+            await pilot.pause()
+
+
+def make_app(redis_url, tmp_path, read_only=False):
+    return FerriteApp(Config(), ConnectionSettings(url=redis_url, read_only=read_only),
+                      refresh=0.2, audit_path=tmp_path / "audit.log")
+
+
+async def open_dlq(app, pilot) -> DeadLettersPanel:
+    await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot is not None
+                           and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS))
+    await pilot.press("6")
+    panel = app.query_one(DeadLettersPanel)
+    await async_wait_until(lambda: panel.items_table.page is not None
+                           and panel.items_table.row_count > 0)
+    panel.items_table.focus()
+    await pilot.pause()
+    return panel
+
+
+def ids(sync, key):
+    return [json.loads(v).get("id") or json.loads(v)["job"]["id"] for v in sync.lrange(key, 0, -1)]
+
+
+async def test_requeue_one_marked_and_delete(redis_url, sync, tmp_path):
+    sync.rpush(DLQ, *[dead(i, f"timeout after {i}s") for i in range(10)])
+    sync.rpush(TARGET, b'{"id":"x","payload":1,"retry_count":0}')
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        await pilot.press("r")  # cursor on job-0: requeued, no confirmation for one
+        await async_wait_until(lambda: sync.llen(DLQ) == 9)
+        assert ids(sync, TARGET)[-1] == "job-0"
+        await async_wait_until(lambda: panel.items_table.page.length == 9
+                               and panel.items_table.row_count == 9)
+        panel.items_table.move_cursor(row=0)
+        await pilot.press("space", "space")  # marks job-1 and job-2
+        assert len(panel.items_table.marks) == 2
+        await pilot.press("r")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(DLQ) == 7)
+        assert ids(sync, TARGET)[-2:] == ["job-1", "job-2"]
+        await async_wait_until(lambda: panel.items_table.page.length == 7)
+        panel.items_table.move_cursor(row=0)
+        await pilot.press("d")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(DLQ) == 6)
+        assert "job-3" not in ids(sync, DLQ) and "job-3" not in ids(sync, TARGET)
+    log = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [e["action"] for e in log] == ["requeue dead letters"] * 2 + ["delete dead letters"]
+
+
+async def test_filter_group_and_requeue_all_shown(redis_url, sync, tmp_path):
+    values = [dead(i, f"SMTP timeout after {i}ms" if i % 2 else f"card {i} declined")
+              for i in range(40)]
+    sync.rpush(DLQ, *values)
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        await pilot.press("g")
+        await async_wait_until(lambda: panel.groups_table.row_count == 2)
+        panel.groups_table.select_key("SMTP timeout after #ms")
+        await pilot.press("enter")
+        await async_wait_until(lambda: panel.scan_state is not None and panel.scan_state.complete
+                               and panel.flt.group == "SMTP timeout after #ms")
+        assert len(panel.scan_state.matches) == 20
+        await pilot.press("R")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        assert "20" in str(app.screen.body)
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(TARGET) == 20)
+        assert sorted(ids(sync, TARGET)) == sorted(f"job-{i}" for i in range(1, 40, 2))
+        # escape drops the group; `/` filters by substring over the rest
+        await pilot.press("escape")
+        assert panel.flt.group is None
+        await pilot.press("slash")
+        await pilot.press(*"card 1")
+        await async_wait_until(lambda: panel.scan_state is not None and panel.scan_state.complete
+                               and panel.flt.text == "card 1")
+        assert sorted(json.loads(i.raw)["job"]["id"] for i in panel.scan_state.matches) == \
+            ["job-10", "job-12", "job-14", "job-16", "job-18"]
+
+
+async def test_requeue_all_unfiltered_and_non_envelopes(redis_url, sync, tmp_path):
+    sync.rpush(DLQ, *[dead(i, "boom") for i in range(30)], b"plain text", b"\xff\xfe")
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        await pilot.press("R")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        assert "32" in str(app.screen.body)
+        sync.rpush(DLQ, dead(99, "late"))  # arrives after the count: stays
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(TARGET) == 32)
+        assert sync.lrange(DLQ, 0, -1) == [dead(99, "late")]
+        assert sync.lrange(TARGET, -2, -1) == [b"plain text", b"\xff\xfe"]
+        await async_wait_until(lambda: any("moved unchanged" in str(n.message)
+                                           for n in app._notifications))
+
+
+async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
+    hostile = b'{"job":{"id":"\\u001b[2J[red]x","payload":"\\u009b31m"},"reason":"[b]r\\u001b","dead_at":1}'
+    sync.rpush(DLQ, hostile)
+    app = make_app(redis_url, tmp_path, read_only=True)
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        cells = [str(c) for c in panel.items_table.get_row_at(0)]
+        assert any("[red]x" in c for c in cells) and not any("\x1b" in c for c in cells)
+        for key in ("r", "R", "d", "D", "e"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.screen.__class__.__name__ != "ConfirmScreen"
+        assert sync.llen(DLQ) == 1 and not sync.exists(TARGET)
+        assert sum("read-only" in str(n.message) for n in app._notifications) >= 5
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
+        from textual.widgets import TextArea
+        text = app.screen.query_one(TextArea).text
+        assert "\x1b" not in text and "\x9b" not in text and "[red]x" in text
+        await pilot.press("escape")
+    assert not (tmp_path / "audit.log").exists()
+
+
+async def test_unknown_target_is_asked(redis_url, sync, tmp_path):
+    from ferrite_tui.config import QueueDecl
+    from dataclasses import replace
+    from textual.widgets import Input
+    sync.rpush("failed-jobs", dead(1, "x"))
+    cfg = replace(Config(), queues=(QueueDecl(key="failed-jobs", kind="dlq"),))
+    app = FerriteApp(cfg, ConnectionSettings(url=redis_url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        assert panel.target_of(panel.current_ref) is None
+        await pilot.press("r")
+        await async_wait_until(lambda: app.screen.query("#field-target"))
+        app.screen.query_one("#field-target", Input).value = "jobs"
+        await pilot.press("enter")
+        await async_wait_until(lambda: sync.llen("jobs") == 1)
+        assert json.loads(sync.lindex("jobs", 0))["retry_count"] == 0
+
+
+async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
+    import subprocess
+    import sys
+
+    from ferrite_tui.backend.journal import BulkRecord, Journal
+
+    sync.rpush(DLQ, *[dead(i, "SMTP timeout after 5ms" if i < 6 else "other") for i in range(10)])
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    rec = BulkRecord("requeue dead letters", DLQ, TARGET, 8, group="SMTP timeout after #ms",
+                     done=2, pid=gone.pid)
+    Journal(tmp_path / "bulk").save(rec)
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        assert panel.interrupted and "2 of 8" in panel.interrupted[0].describe()
+        assert "interrupted" in str(panel.query_one("#items-title").render())
+        await pilot.press("F")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen",
+                               timeout=15)
+        assert "6 entries" in str(app.screen.body)
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(TARGET) == 6)
+        await async_wait_until(lambda: not panel.interrupted)
+    assert not list((tmp_path / "bulk").glob("bulk-*.json"))
+
+
+async def test_hostile_key_names_in_notifications_are_literal(redis_url, sync, tmp_path):
+    key = "jobs[/x][b]:dlq"
+    sync.rpush(key, dead(1, "boom"))
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_dlq(app, pilot)
+        assert panel.current_ref.key == key
+        await pilot.press("r")
+        await async_wait_until(lambda: sync.llen("jobs[/x][b]") == 1)
+        await async_wait_until(lambda: any("requeued" in str(n.message)
+                                           for n in app._notifications))
+        assert all(not n.markup for n in app._notifications if "requeued" in str(n.message))
