@@ -213,3 +213,13 @@ async def test_theme_and_refresh_choices_persist_beside_the_config(redis_url, tm
     assert path.read_text() == 'refresh = 2.0\n'
     again = load(path)
     assert (again.theme, again.refresh) == ("nord", 5.0)
+
+
+async def test_notifications_never_read_markup(redis_url, tmp_path):
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.query_one("#panel-overview").notify("key [bold]x[/bold] \x1b[31m")
+        await pilot.pause()
+        (note,) = [n for n in app._notifications if "key" in n.message]
+        assert note.markup is False

@@ -295,6 +295,12 @@ class FerriteApp(App):
             except OSError:
                 pass
 
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification is literal text: messages carry key names, values and server
+        errors, which must never be read as markup (widgets pass markup=True by default)."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # -- never show a traceback -----------------------------------------------------------
 
     def _fatal_error(self) -> None:

@@ -214,6 +214,12 @@ class InspectorScreen(ModalScreen[None]):
             area.language = None
         area.load_text(self.body_text())
 
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        # File names and errors are shown literally, never as markup.
+        super().notify(message, title=title, severity=severity, timeout=timeout,
+                       markup=markup)
+
     # -- actions -----------------------------------------------------------------------
 
     def action_close(self) -> None:
