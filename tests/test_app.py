@@ -223,3 +223,28 @@ async def test_notifications_never_read_markup(redis_url, tmp_path):
         await pilot.pause()
         (note,) = [n for n in app._notifications if "key" in n.message]
         assert note.markup is False
+
+
+async def test_every_panel_switches_to_every_other(redis_url, tmp_path):
+    """A panel that keeps focus inside itself would pull its tab back; number keys must
+    leave every panel for every other one."""
+    await seeded(redis_url)
+    app = make_app(redis_url, tmp_path)
+    tabs_by_key = dict(zip("12345678", ["overview", "queues", "priority", "scheduled",
+                                         "streams", "dlq", "pubsub", "server"]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for_queues(app, pilot, 7)
+        tabs = app.query_one("#tabs", TabbedContent)
+        stuck = []
+        keys = list(tabs_by_key)
+        # From every panel to its neighbour and to the panel four away: every panel is
+        # left at least twice, to targets on both sides.
+        pairs = [(a, keys[(i + step) % 8]) for i, a in enumerate(keys) for step in (1, 4, 7)]
+        for a, b in pairs:
+            await pilot.press(a)
+            await pilot.pause()
+            await pilot.press(b)
+            await pilot.pause()
+            if tabs.active != tabs_by_key[b]:
+                stuck.append(f"{a}->{b} stayed on {tabs.active}")
+        assert not stuck, "; ".join(stuck)

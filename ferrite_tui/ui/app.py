@@ -208,7 +208,7 @@ class FerriteApp(App):
     def _open_queue(self, message: OpenQueue) -> None:
         kind = QueueKind(message.ident.split(":", 1)[0])
         tab = TAB_OF_KIND[kind]
-        self.query_one("#tabs", TabbedContent).active = tab
+        self.action_show_panel(tab)
         panel = self.query_one(f"#panel-{tab}")
         self.call_after_refresh(panel.focus_ident, message.ident)
 
@@ -231,7 +231,13 @@ class FerriteApp(App):
     # -- actions ------------------------------------------------------------------------
 
     def action_show_panel(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.active == tab:
+            return
+        # Drop focus first: a widget left focused inside the pane being hidden would hand
+        # focus to a sibling in that pane, and TabbedContent would switch back to it.
+        self.set_focus(None)
+        tabs.active = tab
 
     def action_help(self) -> None:
         from ferrite_tui.ui.screens.help import HelpScreen
