@@ -22,6 +22,12 @@ def test_example_config_documents_and_parses(tmp_path):
 
     from ferrite_tui.config import AlertConfig, DiscoveryConfig
 
+    from ferrite_tui.config import Config as TopLevel
+
+    top = [f for f in fields(TopLevel) if f.name not in ("path", "profiles", "discovery",
+                                                          "alerts", "queues", "keys")]
+    for f in top:
+        assert f"\n{f.name} = " in text, f"{f.name} not documented"
     for cls in (DiscoveryConfig, AlertConfig, Profile):
         for f in fields(cls):
             if f.name != "name":
