@@ -27,7 +27,8 @@ from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import decode, dumps, printable
 from ferrite_tui.backend.priority import (
-    CHUNK_SIZE, MAX_ATTEMPTS, PAGE_SIZE, CheckResult, ZItem, backoff, checked_transaction,
+    CHUNK_SIZE, MAX_ATTEMPTS, PAGE_SIZE, CheckResult, ZItem, backoff, checked_in_chunks,
+    checked_transaction,
     format_score,
     now_ms, plausible_ms,
 )
@@ -286,58 +287,37 @@ class DelayedQueue:
     # -- marked jobs and all overdue, in chunks ------------------------------------------------
 
     @mutation("run now (marked)")
-    async def run_now_many(self, items: Sequence[ZItem], *, chunk_size: int = CHUNK_SIZE,
-                           progress: Callable[[BulkReport], None] | None = None,
-                           cancel: Cancel | None = None) -> BulkReport:
-        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
-            result = await checked_transaction(self.client, self.key, part, self._move)
-            self._audit("run now", result, both=True)
-            return result.as_chunk()
-
-        return await BulkRunner(sorted(items, key=lambda it: it.score), chunk,
-                                chunk_size=chunk_size, progress=progress, cancel=cancel).run()
+    async def run_now_many(self, items: Sequence[ZItem], **bulk: Any) -> BulkReport:
+        return await checked_in_chunks(
+            self.client, self.key, sorted(items, key=lambda it: it.score), self._move,
+            lambda result: self._audit("run now", result, both=True), **bulk)
 
     @mutation("postpone (marked)")
     async def postpone_many(self, items: Sequence[ZItem], delta_ms: int, *,
-                            now: int | None = None, chunk_size: int = CHUNK_SIZE,
-                            progress: Callable[[BulkReport], None] | None = None,
-                            cancel: Cancel | None = None) -> BulkReport:
+                            now: int | None = None, **bulk: Any) -> BulkReport:
         now = now_ms() if now is None else now
-
-        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
-            return (await self._postpone(part, delta_ms, now)).as_chunk()
-
-        return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                                cancel=cancel).run()
+        return await checked_in_chunks(
+            self.client, self.key, items,
+            lambda pipe, ok: pipe.zadd(
+                self.key, {it.member: self.new_due_after(it, delta_ms, now) for it in ok},
+                xx=True),
+            lambda result: self._audit("postpone", result, f"by {fmt.duration(delta_ms)}"),
+            **bulk)
 
     @mutation("set due time (marked)")
-    async def set_due_many(self, items: Sequence[ZItem], due: float, *,
-                           chunk_size: int = CHUNK_SIZE,
-                           progress: Callable[[BulkReport], None] | None = None,
-                           cancel: Cancel | None = None) -> BulkReport:
-        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
-            result = await checked_transaction(
-                self.client, self.key, part,
-                lambda pipe, ok: pipe.zadd(self.key, {it.member: due for it in ok}, xx=True))
-            self._audit("set due time", result, f"due {format_score(due)}")
-            return result.as_chunk()
-
-        return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                                cancel=cancel).run()
+    async def set_due_many(self, items: Sequence[ZItem], due: float, **bulk: Any) -> BulkReport:
+        return await checked_in_chunks(
+            self.client, self.key, items,
+            lambda pipe, ok: pipe.zadd(self.key, {it.member: due for it in ok}, xx=True),
+            lambda result: self._audit("set due time", result, f"due {format_score(due)}"),
+            **bulk)
 
     @mutation("cancel marked jobs")
-    async def cancel_many(self, items: Sequence[ZItem], *, chunk_size: int = CHUNK_SIZE,
-                          progress: Callable[[BulkReport], None] | None = None,
-                          cancel: Cancel | None = None) -> BulkReport:
-        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
-            result = await checked_transaction(
-                self.client, self.key, part,
-                lambda pipe, ok: pipe.zrem(self.key, *(it.member for it in ok)))
-            self._audit("cancel job", result)
-            return result.as_chunk()
-
-        return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                                cancel=cancel).run()
+    async def cancel_many(self, items: Sequence[ZItem], **bulk: Any) -> BulkReport:
+        return await checked_in_chunks(
+            self.client, self.key, items,
+            lambda pipe, ok: pipe.zrem(self.key, *(it.member for it in ok)),
+            lambda result: self._audit("cancel job", result), **bulk)
 
     @mutation("run all overdue")
     async def run_overdue(self, cutoff: int, expected: int, *, chunk_size: int = CHUNK_SIZE,

@@ -186,6 +186,23 @@ async def checked_transaction(
         "(nothing was changed)")
 
 
+async def checked_in_chunks(
+    client: Client, key: str, items: Sequence[ZItem],
+    build: Callable[[Any, list[ZItem]], None], on_done: Callable[[CheckResult], None], *,
+    chunk_size: int = CHUNK_SIZE, progress: Callable[[BulkReport], None] | None = None,
+    cancel: Cancel | None = None,
+) -> BulkReport:
+    """checked_transaction over `items`, `chunk_size` at a time, with progress and cancel;
+    `on_done` sees each chunk's result (for the audit log)."""
+    async def chunk(part: Sequence[ZItem]) -> ChunkResult:
+        result = await checked_transaction(client, key, part, build)
+        on_done(result)
+        return result.as_chunk()
+
+    return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
+                            cancel=cancel).run()
+
+
 def _pairs(reply: Sequence) -> list[ZItem]:
     return [ZItem.of(m, s) for m, s in reply]
 
@@ -346,34 +363,21 @@ class PriorityQueue:
     # -- marked jobs, in chunks ----------------------------------------------------------
 
     @mutation("change priority (marked)")
-    async def set_priority_many(self, items: Sequence[ZItem], priority: float, *,
-                                chunk_size: int = CHUNK_SIZE,
-                                progress: Callable[[BulkReport], None] | None = None,
-                                cancel: Cancel | None = None) -> BulkReport:
-        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
-            result = await checked_transaction(
-                self.client, self.key, part,
-                lambda pipe, ok: pipe.zadd(self.key, {it.member: priority for it in ok},
-                                           xx=True))
-            self._audit("change priority", result, f"priority {format_score(priority)}")
-            return result.as_chunk()
-
-        return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                                cancel=cancel).run()
+    async def set_priority_many(self, items: Sequence[ZItem], priority: float,
+                                **bulk: Any) -> BulkReport:
+        return await checked_in_chunks(
+            self.client, self.key, items,
+            lambda pipe, ok: pipe.zadd(self.key, {it.member: priority for it in ok}, xx=True),
+            lambda result: self._audit("change priority", result,
+                                       f"priority {format_score(priority)}"),
+            **bulk)
 
     @mutation("remove marked jobs")
-    async def remove_many(self, items: Sequence[ZItem], *, chunk_size: int = CHUNK_SIZE,
-                          progress: Callable[[BulkReport], None] | None = None,
-                          cancel: Cancel | None = None) -> BulkReport:
-        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
-            result = await checked_transaction(
-                self.client, self.key, part,
-                lambda pipe, ok: pipe.zrem(self.key, *(it.member for it in ok)))
-            self._audit("remove job", result)
-            return result.as_chunk()
-
-        return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                                cancel=cancel).run()
+    async def remove_many(self, items: Sequence[ZItem], **bulk: Any) -> BulkReport:
+        return await checked_in_chunks(
+            self.client, self.key, items,
+            lambda pipe, ok: pipe.zrem(self.key, *(it.member for it in ok)),
+            lambda result: self._audit("remove job", result), **bulk)
 
     def _audit(self, action: str, result: CheckResult, detail: str = "") -> None:
         if result.done:

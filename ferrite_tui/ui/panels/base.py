@@ -5,12 +5,13 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
@@ -79,6 +80,22 @@ class Panel(Vertical):
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self.redraw()
+
+    def active(self) -> bool:
+        """Whether this panel's tab is the one shown (panels read items only while shown)."""
+        try:
+            return self.app.active_panel() is self
+        except NoMatches:  # the app is still composing or already tearing down
+            return False
+
+    def ref_of(self, ident: str | None) -> QueueRef | None:
+        """The queue with this row key in the last snapshot."""
+        if ident is None or self.snapshot is None:
+            return None
+        for q in self.snapshot.queues:
+            if q.ref.ident == ident:
+                return q.ref
+        return None
 
     def focus_ident(self, ident: str) -> bool:
         table = self.table

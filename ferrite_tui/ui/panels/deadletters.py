@@ -154,20 +154,6 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
 
     # -- selection ------------------------------------------------------------------------
 
-    def active(self) -> bool:
-        try:
-            return self.app.active_panel() is self
-        except Exception:
-            return False
-
-    def ref_of(self, ident: str | None) -> QueueRef | None:
-        if ident is None or self.snapshot is None:
-            return None
-        for q in self.snapshot.queues:
-            if q.ref.ident == ident:
-                return q.ref
-        return None
-
     @on(DataTable.RowHighlighted, "#table")
     def _dlq_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.select_dlq(self.ref_of(str(event.row_key.value)))

@@ -134,14 +134,8 @@ class SortedSetPanel(Panel):
 
     def update_snapshot(self, snap: Snapshot, history) -> None:
         super().update_snapshot(snap, history)
-        if self.selected is not None and self._active():
+        if self.selected is not None and self.active():
             self.reload(force=False)
-
-    def _active(self) -> bool:
-        try:
-            return self.app.active_panel() is self
-        except Exception:
-            return False
 
     def stats(self) -> QueueStats | None:
         if self.snapshot is None or self.selected is None:
@@ -174,7 +168,7 @@ class SortedSetPanel(Panel):
         self.jobs.set_rows([])
         self.query_one("#jobs-title", Static).update(
             Text(f"{printable(ref.key, 60)}: loading…"))
-        if self._active():  # a hidden panel loads when it is shown (on_show)
+        if self.active():  # a hidden panel loads when it is shown (on_show)
             self.reload()
 
     def on_show(self) -> None:

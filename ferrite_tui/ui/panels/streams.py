@@ -403,12 +403,6 @@ class StreamsPanel(Panel):
                 return q.ref.key
         return None
 
-    def active(self) -> bool:
-        try:
-            return self.app.active_panel() is self
-        except Exception:
-            return False
-
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
         super().update_snapshot(snap, history)
         keys = [q.ref.key for q in self.items(snap)]
