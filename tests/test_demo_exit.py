@@ -75,6 +75,7 @@ def demo():
                            message="the demo never started its server")
         wait_until(lambda: drain() and b"queue" in output, timeout=30,
                    message="the demo never drew its queues")
+        drain.output = output
         yield proc, master, found, drain
     finally:
         if proc.poll() is None:
@@ -87,10 +88,15 @@ def test_q_stops_the_server_and_removes_its_dir(demo):
     proc, master, (server_pid, data_dir), drain = demo
     assert data_dir.exists()
     os.write(master, b"q")
-    wait_until(lambda: drain() and proc.poll() is not None, timeout=20)
+    wait_until(lambda: drain() and proc.poll() is not None, timeout=20,
+               message=f"still running; screen tail: {bytes(demo_output(demo))[-400:]!r}")
     assert proc.returncode == 0
     wait_until(lambda: not alive(server_pid), timeout=10)
     assert not data_dir.exists()
+
+
+def demo_output(demo):
+    return demo[3].output
 
 
 def test_sigterm_stops_the_server_and_removes_its_dir(demo):

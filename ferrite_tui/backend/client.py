@@ -327,7 +327,8 @@ class Client:
     async def connect(self) -> Capabilities:
         """Open the connection and probe what the server can do. Raises BackendError."""
         try:
-            await asyncio.wait_for(self.redis.ping(), self.settings.connect_timeout + 1)
+            async with asyncio.timeout(self.settings.connect_timeout + 1):
+                await self.redis.ping()
             self.capabilities = await self.probe()
         except BackendError:
             raise
@@ -373,10 +374,9 @@ class Client:
         client = self.pubsub_connection()
         pubsub = client.pubsub()
         try:
-            await asyncio.wait_for(pubsub.subscribe("__ferrite_tui_probe__"), 3)
-            msg = await asyncio.wait_for(
-                pubsub.get_message(ignore_subscribe_messages=False, timeout=2), 3
-            )
+            async with asyncio.timeout(3):
+                await pubsub.subscribe("__ferrite_tui_probe__")
+                msg = await pubsub.get_message(ignore_subscribe_messages=False, timeout=2)
             return bool(msg) and msg.get("type") == "subscribe"
         except Exception:
             return False

@@ -57,6 +57,7 @@ class Monitor:
         self._wake = asyncio.Event()
         self._rescan = asyncio.Event()
         self._discovery_task: asyncio.Task | None = None
+        self._stopped = False
 
     @property
     def capabilities(self):
@@ -76,17 +77,22 @@ class Monitor:
         return self.snapshot
 
     async def aclose(self) -> None:
+        self.stop()
         if self._discovery_task is not None:
             self._discovery_task.cancel()
-            try:
-                await self._discovery_task
-            except BaseException:
-                pass
+            # The task's own CancelledError comes back as a result; ours still propagates.
+            await asyncio.gather(self._discovery_task, return_exceptions=True)
         await self.client.aclose()
 
     # -- the loop ---------------------------------------------------------------------
 
     def poll_now(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End run() at its next step. Cancelling alone is not enough on Python 3.11, where
+        a cancel that meets a finishing wait can be lost."""
+        self._stopped = True
         self._wake.set()
 
     def rescan_now(self) -> None:
@@ -98,7 +104,7 @@ class Monitor:
         attempt = 0
         connected = False
         try:
-            while True:
+            while not self._stopped:
                 if not connected:
                     try:
                         await self.client.connect()
@@ -118,10 +124,8 @@ class Monitor:
                     attempt = 0
                     self._start_discovery(listener)
                 try:
-                    snap = await asyncio.wait_for(
-                        self.poller.snapshot(self.discovery.refs),
-                        self.settings.command_timeout + 2,
-                    )
+                    async with asyncio.timeout(self.settings.command_timeout + 2):
+                        snap = await self.poller.snapshot(self.discovery.refs)
                 except Exception as exc:
                     if is_connection_failure(exc):
                         connected = False
@@ -150,8 +154,9 @@ class Monitor:
 
     async def _wait(self, seconds: float | None) -> None:
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
             pass
         self._wake.clear()
 
@@ -190,9 +195,9 @@ class Monitor:
             finally:
                 self.discovering = False
             try:
-                await asyncio.wait_for(self._rescan.wait(),
-                                       self.config.discovery.rescan_seconds or None)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.config.discovery.rescan_seconds or None):
+                    await self._rescan.wait()
+            except TimeoutError:
                 pass
 
 

@@ -285,6 +285,12 @@ class FerriteApp(App):
             self.notify(f"'{label}': nothing here to act on; open a queue's items first",
                         timeout=3)
 
+    def exit(self, *args, **kwargs) -> None:
+        # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.
+        if self.monitor is not None:
+            self.monitor.stop()
+        super().exit(*args, **kwargs)
+
     def set_refresh(self, seconds: float) -> None:
         self.refresh_s = seconds
         if self.monitor is not None:
