@@ -18,7 +18,7 @@ from ferrite_tui.backend.delayed import (
 )
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.backend.priority import ZItem
-from helpers import REDUCED
+from helpers import REDUCED, async_wait_until
 
 KEY = "queue:reports:scheduled"
 READY = "queue:reports:ready"
@@ -261,11 +261,18 @@ async def test_a_running_promoter_racing_run_all_never_duplicates_or_drops(
             added[m] = when
             await asyncio.sleep(0)
 
-    # the promoter starts once X has moved its first chunk, so both really run at once
+    # Both must really run at once. The Lua promoter moves everything due in one call, so
+    # it starts once X has moved its first chunk; the WATCH promoter loses every race
+    # against X's chunks, so X starts once it has moved its first batch.
     started = asyncio.Event()
+    if not lua:
+        started.set()
     tasks = [asyncio.create_task(_promoter(redis_url, stop, lua, moved, started)),
              asyncio.create_task(producer())]
     try:
+        if not lua:
+            await async_wait_until(lambda: moved["n"] > 0, timeout=10,
+                                   message="the promoter never moved a job")
         report = await dq.run_overdue(NOW, len(due), chunk_size=40,
                                       progress=lambda r: started.set())
     finally:
