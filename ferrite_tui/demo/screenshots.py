@@ -47,6 +47,9 @@ async def capture(url: str, out: Path, state: Path) -> list[Path]:
             await pilot.press(key)
             await pilot.pause()
             await asyncio.sleep(0.6)  # panels that load items do so on activation
+            if tab == "pubsub":
+                await publish_events(url)  # the tail is up now: give it traffic to show
+                await asyncio.sleep(1.2)
             await pilot.pause()
             path = out / f"{index}-{tab}.svg"
             app.save_screenshot(filename=path.name, path=str(out))
@@ -57,6 +60,21 @@ async def capture(url: str, out: Path, state: Path) -> list[Path]:
         app.save_screenshot(filename="help.svg", path=str(out))
         saved.append(out / "help.svg")
     return saved
+
+
+async def publish_events(url: str) -> None:
+    """A fixed burst of order events, as the demo's EventBus publishes them."""
+    import json
+
+    client = aioredis.Redis.from_url(url)
+    try:
+        for i in range(24):
+            channel = ("orders.created", "orders.paid", "orders.cancelled")[i % 3]
+            event = {"order_id": f"ORD-{10400 + i}", "user_id": f"user_{i % 7}",
+                     "total": round(19.99 + i * 3.5, 2)}
+            await client.publish(channel, json.dumps(event, separators=(",", ":")))
+    finally:
+        await client.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
