@@ -3,7 +3,7 @@ import tomllib
 import pytest
 
 from ferrite_tui.config import (
-    Config, ConfigError, Profile, init_config, load, save_profile, save_setting,
+    ConfigError, Profile, init_config, load, save_profile, save_setting,
 )
 
 EXAMPLE = __import__("pathlib").Path(__file__).parent.parent / "config.example.toml"

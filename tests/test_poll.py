@@ -7,7 +7,6 @@ import pytest
 import redis
 
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from textual.widgets import Input, Static
 
 from ferrite_tui.backend.client import ConnectionSettings

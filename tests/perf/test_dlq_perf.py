@@ -26,10 +26,7 @@ import redis.asyncio as aioredis
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, ScanState
 from ferrite_tui.backend.moves import PositionalPlan
-from ferrite_tui.config import Config
-from ferrite_tui.ui.app import FerriteApp
-from ferrite_tui.ui.panels.deadletters import HEAD_CHUNK, DeadLettersPanel
-from helpers import async_wait_until
+from ferrite_tui.ui.panels.deadletters import HEAD_CHUNK
 
 pytestmark = pytest.mark.perf
 
