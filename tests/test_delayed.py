@@ -30,14 +30,6 @@ def job(i: int, due: int) -> bytes:
 
 
 @pytest.fixture
-async def client(redis_url, tmp_path):
-    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
-    await c.connect()
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
 def dq(client):
     return DelayedQueue(client, KEY, READY)
 

@@ -41,21 +41,6 @@ def job_id(raw: bytes) -> str:
     return data["job"]["id"] if "job" in data else data["id"]
 
 
-@pytest.fixture
-async def client(redis_url, tmp_path):
-    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
-    await c.connect()
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def sync(redis_url):
-    r = redis.Redis.from_url(redis_url)
-    yield r
-    r.close()
-
-
 def fill(sync, n: int, key: str = DLQ) -> list[bytes]:
     values = [dead(i) for i in range(n)]
     for s in range(0, n, 1000):

@@ -16,21 +16,6 @@ from ferrite_tui.backend.moves import Item, chunk_budget, move_values
 from ferrite_tui.backend.reliable import ReliableQueue
 
 
-@pytest.fixture
-async def client(redis_url, tmp_path):
-    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
-    await c.connect()
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def sync(redis_url):
-    r = redis.Redis.from_url(redis_url)
-    yield r
-    r.close()
-
-
 def fill(sync, key, n, fmt="v{}"):
     values = [fmt.format(i).encode() for i in range(n)]
     for start in range(0, n, 1000):

@@ -24,14 +24,6 @@ def job(i: int, at: int = NOW) -> bytes:
 
 
 @pytest.fixture
-async def client(redis_url, tmp_path):
-    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
-    await c.connect()
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
 def pq(client):
     return PriorityQueue(client, KEY)
 

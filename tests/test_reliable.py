@@ -5,32 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 import redis
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import BulkRunner
-from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import chunk_budget
 from ferrite_tui.backend.reliable import ReliableQueue
 
 REF = QueueRef(QueueKind.RELIABLE, "queue:orders", processing_key="queue:orders:processing")
-
-
-@pytest.fixture
-async def client(redis_url, tmp_path):
-    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
-    await c.connect()
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-def sync(redis_url):
-    r = redis.Redis.from_url(redis_url)
-    yield r
-    r.close()
 
 
 def job(i: int, enqueued_at: int) -> bytes:

@@ -743,7 +743,7 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
 
     @work(group="dlq-export", exit_on_error=False)
     async def _export_worker(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
         ref = self.current_ref
         matches, problem = self._shown()
@@ -753,20 +753,8 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         what = f"{len(matches):,} entries ({self.flt.describe()})" if matches is not None \
             else "every entry"
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in ref.key)
-        def check(path: str) -> str | None:
-            from pathlib import Path
-
-            if not path.strip():
-                return "give a file name"
-            p = Path(path).expanduser()
-            if p.is_dir():
-                return "that is a directory"
-            if not p.parent.exists():
-                return "the directory does not exist"
-            return None
-
         values = await self.app.push_screen_wait(FormScreen(
-            f"Export {what} as NDJSON", [Field("path", "File", f"{safe}.ndjson", check=check)],
+            f"Export {what} as NDJSON", [Field("path", "File", f"{safe}.ndjson", check=check_output_path)],
             submit_label="Export"))
         if not values:
             return

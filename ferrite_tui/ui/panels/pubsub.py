@@ -698,13 +698,13 @@ class PubSubPanel(Panel):
 
     @work(group="pubsub-record", exit_on_error=False)
     async def _record_worker(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
         default = Path.cwd() / time.strftime("pubsub-%Y%m%d-%H%M%S.ndjson")
         values = await self.app.push_screen_wait(FormScreen(
             "Record the tail",
             [Field("path", "NDJSON file (a new file; existing files are never overwritten)",
-                   str(default), check=lambda v: None if v.strip() else "give a file name")],
+                   str(default), check=check_output_path)],
             submit_label="Record",
             body="Every message from now on is written as {time, channel, message}, "
                  "paused or not, until w again.",

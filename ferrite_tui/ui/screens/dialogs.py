@@ -112,6 +112,20 @@ class Field:
     check: Callable[[str], str | None] | None = None
 
 
+def check_output_path(path: str) -> str | None:
+    """A Field check for a file to write (save, export, record)."""
+    from pathlib import Path
+
+    if not path.strip():
+        return "give a file name"
+    target = Path(path).expanduser()
+    if target.is_dir():
+        return "that is a directory"
+    if not target.parent.exists():
+        return "the directory does not exist"
+    return None
+
+
 class FormScreen(ModalScreen[dict[str, str] | None]):
     """A few labelled inputs; dismisses with {name: value} or None on escape."""
 

@@ -248,21 +248,11 @@ class InspectorScreen(ModalScreen[None]):
         self.notify(f"Copied {len(text):,} characters (OSC 52)", timeout=2)
 
     def action_save(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        def check(path: str) -> str | None:
-            if not path.strip():
-                return "give a file name"
-            p = Path(path).expanduser()
-            if p.is_dir():
-                return "that is a directory"
-            if not p.parent.exists():
-                return "the directory does not exist"
-            return None
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
         self.app.push_screen(
             FormScreen("Save the raw value to a file",
-                       [Field("path", "File", "", "e.g. /tmp/message.json", check=check)],
+                       [Field("path", "File", "", "e.g. /tmp/message.json", check=check_output_path)],
                        submit_label="Save"),
             self._save_to,
         )
