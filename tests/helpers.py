@@ -106,3 +106,33 @@ async def async_wait_until(
         if remaining <= 0:
             raise _failure(predicate, timeout, message, last, error)
         await asyncio.sleep(min(interval, remaining))
+
+
+# -- benchmarks: the server's own timing of every command (SLOWLOG) ---------------------
+
+async def slowlog_on(r: Any, max_len: int = 200_000) -> None:
+    """Log every command with its duration, from now on (async redis client)."""
+    await r.config_set("slowlog-log-slower-than", 0)
+    await r.config_set("slowlog-max-len", max_len)
+    await r.slowlog_reset()
+
+
+async def slowlog_read(r: Any, max_len: int = 200_000) -> list[tuple[str, int]]:
+    """(command name, microseconds) for every entry since the reset, oldest first."""
+    entries = await r.slowlog_get(max_len)
+    out = []
+    for e in reversed(entries):
+        cmd = e["command"]
+        name = (cmd.split()[0] if cmd else b"?").decode(errors="replace").upper()
+        out.append((name, int(e["duration"])))
+    return out
+
+
+def longest(entries: list[tuple[str, int]],
+            exclude: tuple[str, ...] = ("SLOWLOG", "CONFIG")) -> tuple[int, str]:
+    """The slowest entry's (microseconds, command name), leaving out the benchmark's own."""
+    best = (0, "-")
+    for name, us in entries:
+        if name not in exclude and us > best[0]:
+            best = (us, name)
+    return best

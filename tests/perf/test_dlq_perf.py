@@ -27,6 +27,7 @@ from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, ScanState
 from ferrite_tui.backend.moves import PositionalPlan
 from ferrite_tui.ui.panels.deadletters import HEAD_CHUNK
+from helpers import longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
 
@@ -47,30 +48,6 @@ def dead(i: int) -> bytes:
 async def fill(r, key: str, n: int, batch: int = 10_000) -> None:
     for start in range(0, n, batch):
         await r.rpush(key, *[dead(i) for i in range(start, min(n, start + batch))])
-
-
-async def slowlog_on(r) -> None:
-    await r.config_set("slowlog-log-slower-than", 0)
-    await r.config_set("slowlog-max-len", 200_000)
-    await r.slowlog_reset()
-
-
-async def slowlog_read(r) -> list[tuple[str, int]]:
-    entries = await r.slowlog_get(200_000)
-    out = []
-    for e in reversed(entries):
-        cmd = e["command"]
-        name = (cmd.split()[0] if cmd else b"?").decode(errors="replace").upper()
-        out.append((name, int(e["duration"])))
-    return out
-
-
-def longest(entries, exclude=("SLOWLOG", "CONFIG")) -> tuple[int, str]:
-    best = (0, "-")
-    for name, us in entries:
-        if name not in exclude and us > best[0]:
-            best = (us, name)
-    return best
 
 
 def p99(entries, exclude=("SLOWLOG", "CONFIG")) -> int:

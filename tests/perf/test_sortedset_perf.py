@@ -26,7 +26,7 @@ from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.priority import CHUNK_SIZE, PAGE_SIZE, PriorityQueue
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
-from helpers import async_wait_until
+from helpers import async_wait_until, longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
 
@@ -58,31 +58,6 @@ async def fill(r, key: str, n: int, score, batch: int = 10_000) -> None:
         pipe = r.pipeline(transaction=False)
         pipe.zadd(key, {member(i, score(i)): score(i) for i in range(start, min(n, start + batch))})
         await pipe.execute()
-
-
-async def slowlog_on(r) -> None:
-    await r.config_set("slowlog-log-slower-than", 0)
-    await r.config_set("slowlog-max-len", 200_000)
-    await r.slowlog_reset()
-
-
-async def slowlog_read(r) -> list[tuple[str, int]]:
-    """(command name, microseconds) for every entry since the reset, oldest first."""
-    entries = await r.slowlog_get(200_000)
-    out = []
-    for e in reversed(entries):
-        cmd = e["command"]
-        name = (cmd.split()[0] if cmd else b"?").decode(errors="replace").upper()
-        out.append((name, int(e["duration"])))
-    return out
-
-
-def longest(entries, exclude=("SLOWLOG", "CONFIG")) -> tuple[int, str]:
-    best = (0, "-")
-    for name, us in entries:
-        if name not in exclude and us > best[0]:
-            best = (us, name)
-    return best
 
 
 def longest_multi_block(entries) -> int:
