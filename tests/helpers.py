@@ -18,7 +18,8 @@ import asyncio
 import inspect
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from ferrite_tui.demo.server import find_server_binary
@@ -26,7 +27,7 @@ from ferrite_tui.demo.server import find_server_binary
 T = TypeVar("T")
 
 __all__ = ["REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV", "async_wait_until",
-           "wait_until"]
+           "longest", "running", "slowlog_on", "slowlog_read", "wait_until"]
 
 SERVER_ENV = "FERRITE_TUI_TEST_SERVER"
 REDUCED_ENV = "FERRITE_TUI_TEST_REDUCED"
@@ -136,3 +137,17 @@ def longest(entries: list[tuple[str, int]],
         if name not in exclude and us > best[0]:
             best = (us, name)
     return best
+
+
+# -- Pilot: run the app against a real server ---------------------------------------------
+
+@asynccontextmanager
+async def running(app: Any, size: tuple[int, int] = (120, 36)) -> AsyncIterator[Any]:
+    """app.run_test that stops the poll worker first on the way out, so no poll message
+    in flight reaches a screen being torn down."""
+    async with app.run_test(size=size) as pilot:
+        try:
+            yield pilot
+        finally:
+            app.workers.cancel_group(app, "poll")
+            await pilot.pause()

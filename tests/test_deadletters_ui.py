@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from contextlib import asynccontextmanager
 
-import pytest
-import redis
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
@@ -14,7 +11,7 @@ from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
 from ferrite_tui.ui.screens.inspector import InspectorScreen
 
-from helpers import async_wait_until
+from helpers import async_wait_until, running
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
 
@@ -23,25 +20,6 @@ def dead(i: int, reason: str) -> bytes:
     return json.dumps({"job": {"id": f"job-{i}", "payload": {"n": i}, "retry_count": 3,
                                "last_error": reason, "first_attempt": 1000},
                        "dead_at": 2000 + i, "reason": reason}).encode()
-
-
-@pytest.fixture
-def sync(redis_url):
-    r = redis.Redis.from_url(redis_url)
-    yield r
-    r.close()
-
-
-@asynccontextmanager
-async def running(app):
-    """run_test that stops the poll worker first on the way out (no message in flight
-    reaches a screen being torn down)."""
-    async with app.run_test(size=(120, 36)) as pilot:
-        try:
-            yield pilot
-        finally:
-            app.workers.cancel_group(app, "poll")
-            await pilot.pause()
 
 
 def make_app(redis_url, tmp_path, read_only=False):

@@ -3,7 +3,6 @@ record, publish, patterns, read-only, and a server that refuses SUBSCRIBE."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -17,7 +16,7 @@ from ferrite_tui.ui.panels.pubsub import LogView, PubSubPanel
 from ferrite_tui.ui.screens.dialogs import FormScreen
 from ferrite_tui.ui.screens.inspector import InspectorScreen
 
-from helpers import async_wait_until
+from helpers import async_wait_until, running
 
 HOSTILE = [
     b"\x1b[31mred\x1b[0m \x1b]0;title\x07",
@@ -39,16 +38,6 @@ def sync(redis_url):
 def make_app(url, tmp_path, read_only=False):
     return FerriteApp(Config(), ConnectionSettings(url=url, read_only=read_only),
                       refresh=0.2, audit_path=tmp_path / "audit.log")
-
-
-@asynccontextmanager
-async def running(app, size=(120, 36)):
-    async with app.run_test(size=size) as pilot:
-        try:
-            yield pilot
-        finally:
-            app.workers.cancel_group(app, "poll")
-            await pilot.pause()
 
 
 async def open_panel(app, pilot) -> PubSubPanel:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -17,7 +16,7 @@ from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.screens.inspector import InspectorScreen
 
-from helpers import async_wait_until
+from helpers import async_wait_until, running
 
 Q, P = "queue:orders", "queue:orders:processing"
 
@@ -32,16 +31,6 @@ def sync(redis_url):
 def job(i: int, enqueued_at: int) -> bytes:
     return json.dumps({"id": f"job-{i}", "payload": {"n": i}, "enqueued_at": enqueued_at},
                       separators=(",", ":")).encode()
-
-
-@asynccontextmanager
-async def running(app, size=(120, 36)):
-    async with app.run_test(size=size) as pilot:
-        try:
-            yield pilot
-        finally:
-            app.workers.cancel_group(app, "poll")
-            await pilot.pause()
 
 
 def make_app(redis_url, tmp_path, read_only=False):

@@ -61,10 +61,16 @@ class ReliableQueue:
 
     @mutation("nack")
     async def nack(self, ref: QueueRef, items: Sequence[Item]) -> ChunkResult:
+        return await self._back_to_head(ref, items, "nack")
+
+    async def _back_to_head(self, ref: QueueRef, items: Sequence[Item],
+                            action: str) -> ChunkResult:
+        """Nack and stale recovery alike: the exact jobs from the processing list to the
+        head of the main queue, unchanged (the seed pushes them back to the left)."""
         key = _processing(ref)
         res = await move_values(self.client, key, ref.key, items, push_left=True)
         if res.moved:
-            self.client.audit("nack", [key, ref.key], len(res.moved),
+            self.client.audit(action, [key, ref.key], len(res.moved),
                               ids_of([i for i, _ in res.moved]))
         return chunk_result(res)
 
@@ -98,9 +104,4 @@ class ReliableQueue:
     @mutation("recover stale")
     async def recover(self, ref: QueueRef, items: Sequence[Item]) -> ChunkResult:
         """Move these (stale) jobs back to the head of the main queue, unchanged."""
-        key = _processing(ref)
-        res = await move_values(self.client, key, ref.key, items, push_left=True)
-        if res.moved:
-            self.client.audit("recover stale", [key, ref.key], len(res.moved),
-                              ids_of([i for i, _ in res.moved]))
-        return chunk_result(res)
+        return await self._back_to_head(ref, items, "recover stale")

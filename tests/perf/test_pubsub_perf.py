@@ -22,7 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -33,7 +32,7 @@ from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
 
-from helpers import async_wait_until
+from helpers import async_wait_until, running
 
 pytestmark = pytest.mark.perf
 
@@ -177,16 +176,6 @@ async def test_tail_absorbs_floods_with_exact_counts(server_factory):
             assert got == total, f"tail lost messages at {rate}/s: {got} of {total}"
             assert cli_got == total, f"redis-cli lost messages at {rate}/s"
     assert rows[-1][-1] == 0, "the tail was disconnected (gap) during a flood"
-
-
-@asynccontextmanager
-async def running(app, size=(120, 36)):
-    async with app.run_test(size=size) as pilot:
-        try:
-            yield pilot
-        finally:
-            app.workers.cancel_group(app, "poll")
-            await pilot.pause()
 
 
 async def press_and_time(pilot, panel: PubSubPanel, key: str, count: int,
