@@ -90,10 +90,12 @@ class Monitor:
         self._wake.set()
 
     def stop(self) -> None:
-        """End run() at its next step. Cancelling alone is not enough on Python 3.11, where
-        a cancel that meets a finishing wait can be lost."""
+        """End run() and the discovery loop at their next step. Cancelling alone is not
+        enough on Python 3.11, where a cancel that meets a finishing wait (redis-py wraps
+        its socket writes in one) can be lost."""
         self._stopped = True
         self._wake.set()
+        self._rescan.set()
 
     def rescan_now(self) -> None:
         self._rescan.set()
@@ -178,7 +180,7 @@ class Monitor:
 
     async def _discover_loop(self, listener: Listener) -> None:
         """Discover now, then again every rescan_seconds or when asked."""
-        while True:
+        while not self._stopped:
             self._rescan.clear()
             self.discovering = True
             try:
