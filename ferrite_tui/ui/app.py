@@ -15,8 +15,7 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import Capabilities, QueueKind
+from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
@@ -116,14 +115,6 @@ class FerriteApp(App):
     @property
     def clock(self) -> Callable[[], float]:
         return self.session.clock
-
-    @property
-    def offline_history(self) -> History:
-        return self.session.offline_history
-
-    @property
-    def offline_capabilities(self) -> Capabilities:
-        return self.session.offline_capabilities
 
     # -- layout -------------------------------------------------------------------------
 
