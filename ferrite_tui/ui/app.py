@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
@@ -19,13 +24,14 @@ from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
-from ferrite_tui.ui.panels.overview import OverviewPanel
-from ferrite_tui.ui.panels.server import ServerPanel
+from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.priority import PriorityPanel
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
+from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.status import StatusLine
@@ -60,7 +66,16 @@ MUTATING_KEYS = (
 )
 
 
-class FerriteApp(App):
+@dataclass(frozen=True)
+class Notice:
+    """One notification as shown: always literal text (markup is never read)."""
+
+    message: str
+    severity: str
+    markup: bool = False
+
+
+class FerriteApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
 
@@ -70,7 +85,7 @@ class FerriteApp(App):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("ctrl+r", "rescan", "Refresh", id="rescan"),
-        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("escape", "step_back", "Back", id="back", show=False),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+q", "quit", "Quit", id="quit.ctrl", show=False, priority=True),
         # Over SSH, ctrl+c is how people leave a terminal program.
@@ -93,6 +108,7 @@ class FerriteApp(App):
         # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
         # caller, with the session's offline history and capabilities.
         self.session = Session(config, settings, clock, self.audit_path)
+        self.notices: deque[Notice] = deque(maxlen=500)
         self.crash_log = state_dir() / "crash.log"
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
@@ -176,17 +192,22 @@ class FerriteApp(App):
         assert monitor is not None
         try:
             await monitor.run(Listener(
-                on_snapshot=lambda s: self.post_message(SnapshotReady(s)),
-                on_state=lambda s: self.post_message(ConnectionChanged(s)),
-                on_discovery=lambda p: self.post_message(DiscoveryProgressed(p)),
+                on_snapshot=lambda s: self.send(SnapshotReady(s)),
+                on_state=lambda s: self.send(ConnectionChanged(s)),
+                on_discovery=lambda p: self.send(DiscoveryProgressed(p)),
             ))
         finally:
             await monitor.aclose()
 
+    def send(self, message: Message) -> None:
+        """Post from the poll loop (its callbacks return nothing)."""
+        self.post_message(message)
+
     # -- data in ------------------------------------------------------------------------
 
-    def panels(self):
-        return [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
+    def panels(self) -> list[Panel | ServerPanel]:
+        return [cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
+                for tab, _, _ in PANELS]
 
     def _shutting_down(self) -> bool:
         """True while the app shuts down: widgets go away, so late poll messages are dropped."""
@@ -224,7 +245,7 @@ class FerriteApp(App):
         kind = QueueKind(message.ident.split(":", 1)[0])
         tab = TAB_OF_KIND[kind]
         self.action_show_panel(tab)
-        panel = self.query_one(f"#panel-{tab}")
+        panel = self.query_one(f"#panel-{tab}", Panel)
         self.call_after_refresh(panel.focus_ident, message.ident)
 
     @on(TabbedContent.TabActivated)
@@ -239,9 +260,9 @@ class FerriteApp(App):
         if tables:
             tables.first().focus()
 
-    def active_panel(self):
+    def active_panel(self) -> Panel | ServerPanel:
         tab = self.query_one("#tabs", TabbedContent).active or "overview"
-        return self.query_one(f"#panel-{tab}")
+        return cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -277,7 +298,8 @@ class FerriteApp(App):
     def _filter_done(self, event: Input.Submitted) -> None:
         self._focus_active_table()
 
-    def action_back(self) -> None:
+    def action_step_back(self) -> None:
+        """escape: close the filter, else go back to the Overview."""
         filter_input = self.query_one("#filter", Input)
         if filter_input.display:
             filter_input.value = ""
@@ -325,10 +347,12 @@ class FerriteApp(App):
             except OSError:
                 pass
 
-    def notify(self, message: str, *, title: str = "", severity="information",
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification is literal text: messages carry key names, values and server
-        errors, which must never be read as markup (widgets pass markup=True by default)."""
+        errors, which must never be read as markup (widgets pass markup=True by default).
+        The last few are kept in `notices` (what the operator was told; tests read it)."""
+        self.notices.append(Notice(message, severity))
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     # -- never show a traceback -----------------------------------------------------------

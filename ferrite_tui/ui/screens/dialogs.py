@@ -5,8 +5,8 @@ All text passed in is shown literally (Text, never markup).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual import on

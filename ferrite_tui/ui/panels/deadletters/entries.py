@@ -184,7 +184,6 @@ class DeadLetterEntries(ItemPagerPanel):
         item = table.by_key.get(key)
         if item is None or self.current_ref is None:
             return
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         env = decode(item.raw)
         now = self.now_ms()
@@ -198,8 +197,7 @@ class DeadLetterEntries(ItemPagerPanel):
                      ("first_attempt", f"{age_text(env, now, env.first_attempt)} ago")]
         target = self.target_of(self.current_ref)
         meta.append(("target", target or "(unknown)"))
-        self.app.push_screen(InspectorScreen(f"{self.current_ref.key} #{item.pos}", item.raw,
-                                             meta=meta))
+        self.inspect_value(f"{self.current_ref.key} #{item.pos}", item.raw, meta)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
         self._update_title()
