@@ -1,0 +1,128 @@
+"""The one bulk runner: plans, progress, cancel, failures, the journal, the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult, HeadPlan
+from ferrite_tui.backend.journal import BulkRecord, Journal
+
+
+async def test_items_in_chunks_with_progress_and_the_unchanged_count():
+    seen: list[list[int]] = []
+    reports: list[tuple[int, int]] = []
+
+    async def chunk(part: Sequence[int]) -> ChunkResult:
+        seen.append(list(part))
+        odd = sum(1 for i in part if i % 2)
+        return ChunkResult(done=len(part) - 1, skipped=1, unchanged=odd)
+
+    runner = BulkRunner(list(range(450)), chunk, chunk_size=200,
+                        progress=lambda r: reports.append((r.done, r.skipped)))
+    report = await runner.run()
+    assert [len(p) for p in seen] == [200, 200, 50]
+    assert [i for p in seen for i in p] == list(range(450))
+    assert (report.total, report.done, report.skipped, report.failed) == (450, 447, 3, 0)
+    assert report.unchanged == 225 and not report.cancelled and not report.clean
+    assert reports == [(199, 1), (398, 2), (447, 3)]
+    assert report.summary("moved") == "447 moved, 3 skipped, 0 failed"
+
+
+async def test_cancel_between_chunks_says_what_was_not_touched():
+    cancel = Cancel()
+
+    async def chunk(part: Sequence[int]) -> ChunkResult:
+        return ChunkResult(done=len(part))
+
+    runner = BulkRunner(list(range(500)), chunk, chunk_size=100,
+                        progress=lambda r: cancel.set() if r.done >= 200 else None,
+                        cancel=cancel)
+    report = await runner.run()
+    assert report.cancelled and report.done == 200
+    assert report.summary() == "200 done, 0 skipped, 0 failed (cancelled; 300 not touched)"
+
+
+async def test_a_failing_chunk_counts_as_failed_and_stops_the_run():
+    calls = 0
+
+    async def chunk(part: Sequence[int]) -> ChunkResult:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionError("server went away")
+        return ChunkResult(done=len(part))
+
+    report = await BulkRunner(list(range(30)), chunk, chunk_size=10).run()
+    assert calls == 2  # the third chunk never ran
+    assert (report.done, report.failed, report.processed) == (10, 10, 20)
+    assert len(report.errors) == 1 and "server went away" in report.errors[0]
+    assert "first error" in report.summary()
+
+
+async def test_head_plan_stops_at_the_counted_last_item():
+    asked: list[int] = []
+
+    async def take(n: int) -> ChunkResult:
+        asked.append(n)
+        return ChunkResult(done=n, reached_stop=len(asked) == 3)
+
+    report = await BulkRunner(HeadPlan(1200, size=500), take).run()
+    assert asked == [500, 500, 200] and report.done == 1200
+
+
+async def test_head_plan_stops_when_the_list_ran_dry():
+    asked: list[int] = []
+
+    async def take(n: int) -> ChunkResult:
+        asked.append(n)
+        return ChunkResult(done=min(n, 70) if len(asked) == 1 else 0)
+
+    report = await BulkRunner(HeadPlan(1000, size=100), take).run()
+    assert asked == [100, 100] and report.done == 70
+
+
+async def test_the_journal_is_kept_per_chunk_and_removed_at_the_end(tmp_path):
+    journal = Journal(tmp_path)
+    record = BulkRecord("requeue dead letters", "q:dlq", "q", 30)
+    on_disk: list[int] = []
+
+    async def chunk(part: Sequence[int]) -> ChunkResult:
+        (path,) = tmp_path.glob("bulk-*.json")
+        on_disk.append(json.loads(path.read_text())["done"])
+        return ChunkResult(done=len(part))
+
+    report = await BulkRunner(list(range(30)), chunk, chunk_size=10, journal=journal,
+                              record=record).run()
+    assert report.done == 30 and on_disk == [0, 10, 20]
+    assert not list(tmp_path.glob("bulk-*.json"))
+
+
+async def test_a_run_killed_mid_way_leaves_its_journal(tmp_path):
+    journal = Journal(tmp_path)
+    record = BulkRecord("requeue dead letters", "q:dlq", "q", 30)
+    started = asyncio.Event()
+
+    async def chunk(part: Sequence[int]) -> ChunkResult:
+        if part[0] >= 10:
+            started.set()
+            await asyncio.Event().wait()  # hangs until the task is cancelled
+        return ChunkResult(done=len(part))
+
+    task = asyncio.create_task(BulkRunner(list(range(30)), chunk, chunk_size=10,
+                                          journal=journal, record=record).run())
+    await asyncio.wait_for(started.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    (path,) = tmp_path.glob("bulk-*.json")
+    assert json.loads(path.read_text())["done"] == 10
+
+
+def test_a_report_is_clean_only_when_everything_was_done():
+    assert BulkReport(total=3, done=3).clean
+    assert not BulkReport(total=3, done=2, skipped=1).clean
+    assert not BulkReport(total=3, done=3, cancelled=True).clean
