@@ -410,8 +410,6 @@ class StreamDetail(StreamTables):
             self.browser_stack = []
             self.browser_end = parse_when(values["when"], self.session.now_ms()) or "+"
             self.browser_table.focus()
-            self.draw_detail()
-            self.refresh_detail()
         return None
 
     def page_to(self, where: str) -> None:
@@ -423,11 +421,11 @@ class StreamDetail(StreamTables):
             self.action_prev_page()
         elif where == "head":
             if self.mode == "browser":
-                self.browser_end, self.browser_stack = "+", []
+                self.browser_stack = []
+                self.browser_end = "+"
             else:
-                self.page_start, self.page_stack = "-", []
-            self.draw_detail()
-            self.refresh_detail()
+                self.page_stack = []
+                self.page_start = "-"
         elif where == "jump" and self.mode == "browser":
             self.action_goto()
         elif where in ("tail", "jump"):
@@ -450,13 +448,9 @@ class StreamDetail(StreamTables):
                 return
             self.page_stack.append(self.page_start)
             self.page_start = self.page.next_start
-        self.draw_detail()
-        self.refresh_detail()
 
     def action_prev_page(self) -> None:
         if self.mode == "browser":
             self.browser_end = self.browser_stack.pop() if self.browser_stack else "+"
         else:
             self.page_start = self.page_stack.pop() if self.page_stack else "-"
-        self.draw_detail()
-        self.refresh_detail()

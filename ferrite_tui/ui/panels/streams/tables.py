@@ -109,6 +109,9 @@ class StreamTables(Panel):
     sort: reactive[str] = reactive("id", init=False)  # order of the pending entries shown
     min_idle_ms: reactive[int] = reactive(0, init=False)  # pending filter
     tail: reactive[bool] = reactive(False, init=False)  # browser follows the newest
+    consumer: reactive[str | None] = reactive(None, init=False)  # pending of one consumer
+    page_start: reactive[str] = reactive("-", init=False)  # pending page: XPENDING start id
+    browser_end: reactive[str] = reactive("+", init=False)  # browser page: newest id shown
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -116,8 +119,7 @@ class StreamTables(Panel):
         self.stream: str | None = None
         self.group: str | None = None
         self.consumer: str | None = None  # pending filtered to this consumer
-        self.page_start = "-"
-        self.page_stack: list[str] = []
+        self.page_stack: list[str] = []  # starts of the pages before this one
         self.page: PendingPage | None = None
         self.bodies: dict[str, StreamEntry | None] = {}
         self.summaries: dict[str, StreamSummary] = {}
@@ -125,8 +127,7 @@ class StreamTables(Panel):
         self.group_rows: list[GroupInfo] = []
         self.consumer_rows: list[ConsumerInfo] = []
         self.browser_rows: list[StreamEntry] = []
-        self.browser_end = "+"
-        self.browser_stack: list[str] = []
+        self.browser_stack: list[str] = []  # ends of the newer browser pages
         self.detail_error: str | None = None
         self._refreshing = False
         self._again = False
@@ -319,7 +320,8 @@ class StreamTables(Panel):
         self.groups_table.set_rows([])
         self.consumers_table.set_rows([])
         self._reset_pages()
-        self.browser_rows, self.browser_end, self.browser_stack = [], "+", []
+        self.browser_rows, self.browser_stack = [], []
+        self.browser_end = "+"
         self.detail_error = None
         self.draw_detail()
         self.draw_plot()
@@ -336,8 +338,9 @@ class StreamTables(Panel):
         self.draw_plot()
 
     def _reset_pages(self) -> None:
-        self.page, self.page_start, self.page_stack = None, "-", []
+        self.page, self.page_stack = None, []
         self.pending_table.set_rows([])
+        self.page_start = "-"
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -367,11 +370,8 @@ class StreamTables(Panel):
             self.refresh_detail()
         elif table_id == "consumers":
             self.consumer = None if self.consumer == key else key
-            self._reset_pages()
             self._show_mode("pending")
             self.pending_table.focus()
-            self.draw_detail()
-            self.refresh_detail()
         elif table_id in ("pending", "browser"):
             self.inspect(key)
 
@@ -379,11 +379,7 @@ class StreamTables(Panel):
         focused = self.app.focused
         fid = focused.id if focused is not None else None
         if fid in ("pending", "browser"):
-            if self.consumer is not None:
-                self.consumer = None
-                self._reset_pages()
-                self.draw_detail()
-                self.refresh_detail()
+            self.consumer = None
             (self.consumers_table if self.consumer_rows else self.groups_table).focus()
         elif fid == "consumers":
             self.groups_table.focus()
@@ -409,7 +405,22 @@ class StreamTables(Panel):
 
     def watch_tail(self, tail: bool) -> None:
         if tail:
-            self.browser_end, self.browser_stack = "+", []
+            self.browser_stack = []
+            self.browser_end = "+"
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_consumer(self) -> None:
+        self._reset_pages()
+        self._draw_consumers()
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_page_start(self) -> None:
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_browser_end(self) -> None:
         self.draw_detail()
         self.refresh_detail()
 
