@@ -39,6 +39,7 @@ from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 if TYPE_CHECKING:
     from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.screens.dialogs import Field
 
 T = TypeVar("T")
 
@@ -257,7 +258,7 @@ class Panel(Vertical):
         answer: bool | None = await self.app.push_screen_wait(screen)
         return bool(answer)
 
-    async def ask(self, title: str, fields: list[Any], submit_label: str = "OK",
+    async def ask(self, title: str, fields: list[Field], submit_label: str = "OK",
                   body: str | Text | None = None) -> dict[str, str] | None:
         """A form in the worker; None when the operator cancels."""
         from ferrite_tui.ui.screens.dialogs import FormScreen

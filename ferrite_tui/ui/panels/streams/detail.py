@@ -367,6 +367,39 @@ class StreamDetail(StreamTables):
             self.min_idle_ms = int(float(values["idle"] or 0) * 1000)
         return None
 
+    # -- view state: each change redraws what shows it -------------------------------
+
+    def watch_mode(self, mode: str) -> None:
+        self.pending_table.display = mode == "pending"
+        self.browser_table.display = mode == "browser"
+        self.draw_detail()
+
+    def watch_min_idle_ms(self) -> None:
+        self._reset_pages()
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_tail(self, tail: bool) -> None:
+        if tail:
+            self.browser_stack = []
+            self.browser_end = "+"
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_consumer(self) -> None:
+        self._reset_pages()
+        self._draw_consumers()
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_page_start(self) -> None:
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_browser_end(self) -> None:
+        self.draw_detail()
+        self.refresh_detail()
+
     def watch_sort(self) -> None:
         self._draw_pending()
         self.draw_detail()

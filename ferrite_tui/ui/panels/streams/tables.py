@@ -104,7 +104,7 @@ def parse_when(text: str, now_ms: int) -> str | None:
 class StreamTables(Panel):
     """State, layout and the top tables; StreamDetail and StreamsPanel build on it."""
 
-    #: View state; the watchers below redraw (and re-read) what depends on it.
+    #: View state; its watchers (detail.py) redraw and re-read what depends on it.
     mode: reactive[str] = reactive("pending", init=False)  # pending entries, or browser
     sort: reactive[str] = reactive("id", init=False)  # order of the pending entries shown
     min_idle_ms: reactive[int] = reactive(0, init=False)  # pending filter
@@ -390,39 +390,6 @@ class StreamTables(Panel):
 
     def _show_mode(self, mode: str) -> None:
         self.mode = mode
-
-    # -- view state: each change redraws what shows it -------------------------------
-
-    def watch_mode(self, mode: str) -> None:
-        self.pending_table.display = mode == "pending"
-        self.browser_table.display = mode == "browser"
-        self.draw_detail()
-
-    def watch_min_idle_ms(self) -> None:
-        self._reset_pages()
-        self.draw_detail()
-        self.refresh_detail()
-
-    def watch_tail(self, tail: bool) -> None:
-        if tail:
-            self.browser_stack = []
-            self.browser_end = "+"
-        self.draw_detail()
-        self.refresh_detail()
-
-    def watch_consumer(self) -> None:
-        self._reset_pages()
-        self._draw_consumers()
-        self.draw_detail()
-        self.refresh_detail()
-
-    def watch_page_start(self) -> None:
-        self.draw_detail()
-        self.refresh_detail()
-
-    def watch_browser_end(self) -> None:
-        self.draw_detail()
-        self.refresh_detail()
 
     # -- drawing -----------------------------------------------------------------------
 
