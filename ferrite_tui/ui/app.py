@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.notifications import SeverityLevel
-from textual.widgets import Footer, Input, TabbedContent, TabPane
+from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
@@ -34,6 +34,7 @@ from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
 from ferrite_tui.ui.session import Session
+from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.status import StatusLine
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
@@ -143,7 +144,7 @@ class FerriteApp(App[None]):
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
                     yield cls(id=f"panel-{tab}")
         yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
-        yield Footer()
+        yield KeyFooter()
 
     # Short tab labels for narrow terminals, so all eight stay visible at 80 columns.
     SHORT_TITLES = {"scheduled": "Sched", "dlq": "DLQ"}
