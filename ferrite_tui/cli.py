@@ -188,6 +188,8 @@ def queue_json(q: QueueStats) -> dict:
         "alerts": list(q.alerts),
         "error": q.error,
     }
+    if ref.library is not None:
+        out.update(library_json(q))
     if q.processing is not None:
         out["processing"] = q.processing
     if q.ready is not None:
@@ -204,6 +206,24 @@ def queue_json(q: QueueStats) -> dict:
             for g in q.groups
         ]
     return out
+
+
+def library_json(q: QueueStats) -> dict:
+    """A library queue's name and every state's count ("?" as null), key by key."""
+    lib = q.ref.library
+    return {
+        "library": lib.library,
+        "name": lib.name,
+        "read_only": lib.read_only,
+        "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.count,
+                    **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
+                    **({"past": c.past} if c.past is not None else {}),
+                    **({"shared": True} if c.shared else {})}
+                   for c in q.states],
+        "totals": {state: sum(c.count for c in q.states
+                              if c.state.value == state and c.count is not None)
+                   for state in dict.fromkeys(c.state.value for c in q.states)},
+    }
 
 
 def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Callable, Iterable
 
+from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
@@ -155,11 +156,16 @@ class Discovery:
                             name = key_text(key)
                             if not self._ignored(name):
                                 types[name] = kind
+                        elif kind in ("set", "hash"):
+                            name = key_text(key)
+                            if libraries.keeps(name, kind) and not self._ignored(name):
+                                types[name] = kind
                 if progress:
                     progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
                 if cursor in (b"0", 0):
                     break
 
+        library_refs, types = await self._recognise(types)
         candidates = [k for k, t in types.items()
                       if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
         priority: set[str] = set()
@@ -174,7 +180,7 @@ class Discovery:
         for ref in self.refs:
             if ref.kind is QueueKind.PRIORITY and ref.key not in types:
                 priority.add(ref.key)
-        found = classify(types, priority, cfg, self.config.queues)
+        found = classify(types, priority, cfg, self.config.queues) + library_refs
         merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, found)}
         merged.update({ref.ident: ref for ref in found})
         self.refs = sorted(merged.values(), key=lambda r: (r.kind.value, r.key))[: cfg.max_queues]
@@ -183,6 +189,23 @@ class Discovery:
         if progress:
             progress(DiscoveryProgress(scanned=scanned, found=len(self.refs), done=True))
         return self.refs
+
+
+    async def _recognise(self, types: dict[str, str]) -> tuple[list[QueueRef], dict[str, str]]:
+        """Queue libraries first: their queues, and the queue-typed keys nobody claimed.
+        One pipelined SMEMBERS reads the signature sets that name queues (small sets)."""
+        sets = [k for k, t in types.items() if t == "set"]
+        members: dict[str, list[str]] = {}
+        if sets:
+            replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
+            members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
+                       if isinstance(reply, list)}
+        queues, claimed = libraries.recognise(types, members)
+        declared = {d.key for d in self.config.queues}
+        refs = [libraries.queue_ref(q) for q in queues
+                if not declared.intersection(q.keys)]  # a declaration wins over a guess
+        rest = {k: t for k, t in types.items() if t in _QUEUE_TYPES and k not in claimed}
+        return refs, rest
 
 
 def _superseded(old: QueueRef, found: list[QueueRef]) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount
+
 
 class QueueKind(str, enum.Enum):
     WORK = "work"
@@ -44,6 +46,9 @@ class QueueRef:
     ready_key: str | None = None
     target_key: str | None = None
     declared: bool = False  # from a [[queues]] entry rather than found by discovery
+    # A queue library's queue (RQ, Celery, ...): its states and their keys. `key` is then
+    # the key of its first pending state and `kind` that key's panel kind.
+    library: LibraryQueue | None = None
 
     @property
     def ident(self) -> str:
@@ -53,6 +58,8 @@ class QueueRef:
     @property
     def name(self) -> str:
         """Short human name: the seed's NAME part where the layout has one."""
+        if self.library is not None:
+            return self.library.name
         key = self.key
         if self.kind is QueueKind.DELAYED and key.endswith(":scheduled"):
             key = key[: -len(":scheduled")]
@@ -62,6 +69,8 @@ class QueueRef:
 
     @property
     def keys(self) -> tuple[str, ...]:
+        if self.library is not None:
+            return self.library.keys
         return tuple(
             k for k in (self.key, self.processing_key, self.ready_key) if k is not None
         )
@@ -96,6 +105,7 @@ class QueueStats:
     net_rate: float | None = None
     error: str | None = None  # one line: wrong type, vanished key, ...
     alerts: tuple[str, ...] = ()
+    states: tuple[StateCount, ...] = ()  # library queues: the count of every state key
 
     @property
     def severity(self) -> int:

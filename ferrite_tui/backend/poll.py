@@ -18,6 +18,7 @@ from redis._parsers.helpers import parse_info
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.history import History
+from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.models import (
     ChannelStats, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats, Snapshot,
 )
@@ -78,6 +79,12 @@ def _age(raw: bytes | None, now_ms: int) -> int | None:
     return max(now_ms - t, 0)
 
 
+def _by_states(ref: QueueRef) -> bool:
+    """Library queues are polled state by state; a library's stream (taskiq) is a plain
+    stream with consumer groups, whose pending and lag are the figures."""
+    return ref.library is not None and ref.kind is not QueueKind.STREAM
+
+
 @dataclass(slots=True)
 class _Tally:
     """Mutable scratch for one queue while the replies are read."""
@@ -98,6 +105,7 @@ class _Tally:
     tail_pos: int | None = None  # where last poll's tail is now (-1: gone)
     prev_depth: int | None = None
     errors: list[str] = field(default_factory=list)
+    lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
 
 
 class Poller:
@@ -130,7 +138,7 @@ class Poller:
 
         apply = self._apply
         for (tally, what), reply in zip(readers, replies):
-            if isinstance(reply, Exception):
+            if isinstance(reply, Exception) and what != "lib":
                 tally.errors.append(_error_line(reply))
                 continue
             try:
@@ -151,7 +159,8 @@ class Poller:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
-        stats = tuple(self._finish(t, mono) for t in tallies)
+        stats = tuple(self._finish_library(t, mono, now_ms) if _by_states(t.ref)
+                      else self._finish(t, mono) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
         self._last_mono = mono
@@ -172,6 +181,11 @@ class Poller:
         ref = t.ref
         key = ref.key
         kind = ref.kind
+        if _by_states(ref):
+            ops = library_poll.commands(ref.library, now_ms)
+            commands += ops
+            readers += [(t, "lib")] * len(ops)
+            return
         if kind in LIST_KINDS:
             commands += [("LLEN", key), ("LINDEX", key, 0)]
             readers += [(t, "depth"), (t, "head")]
@@ -208,7 +222,9 @@ class Poller:
                 readers.append((t, "pending_summary"))
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
-        if what == "depth":
+        if what == "lib":
+            t.lib.append(v)
+        elif what == "depth":
             t.depth = v
         elif what == "head":
             t.head = v
@@ -330,6 +346,36 @@ class Poller:
             oldest_ms=t.oldest_ms, groups=tuple(t.groups), pending=pending, last_id=t.last_id,
             in_rate=in_rate, out_rate=out_rate, net_rate=net, error=error, alerts=alerts,
         )
+
+    def _finish_library(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
+        """A library queue: counts per state, ages from the library's own times and units,
+        and its alerts (see libraries.poll)."""
+        ref = t.ref
+        cfg = self.alerts
+        fig = library_poll.read(ref.library, t.lib, now_ms, cfg.overdue_seconds,
+                                self.client.capabilities.lua)
+        series = self.history.series(ref.ident, "depth")
+        series.add(mono, fig.depth)
+        net = series.rate(RATE_SPAN_S)
+        alerts: list[str] = []
+        if fig.depth >= cfg.depth > 0:
+            alerts.append(f"depth ≥ {cfg.depth}")
+        if fig.oldest_ms is not None and fig.oldest_ms >= cfg.oldest_age_seconds * 1000:
+            alerts.append("old jobs")
+        if fig.failed:
+            failed = self.history.series(ref.ident, "failed")
+            failed.add(mono, fig.failed)
+            if cfg.dlq_nonempty:
+                alerts.append(f"{fig.failed} failed")
+            if cfg.dlq_growing and (failed.rate(RATE_SPAN_S) or 0) > 0.05:
+                alerts.append("failed growing")
+        if fig.processing is not None:
+            self.history.series(ref.ident, "processing").add(mono, fig.processing)
+        alerts += fig.alerts
+        error = "; ".join(dict.fromkeys(printable(e, 120) for e in fig.errors)) or None
+        return QueueStats(ref=ref, depth=fig.depth, processing=fig.processing,
+                          oldest_ms=fig.oldest_ms, net_rate=net, error=error,
+                          alerts=tuple(alerts), states=fig.states)
 
     def _cumulative_rate(self, ident: str, name: str, moved: int, mono: float) -> float | None:
         total = self._totals.get((ident, name), 0) + moved
