@@ -468,3 +468,44 @@ async def test_seed_keys_are_never_mistaken(redis_url, tmp_path):
     assert after == before
     assert {q["library"] for q in data["queues"] if "library" in q} == {"rq", "celery", "huey"}
     conn.close()
+
+
+# -- a library that needs Lua, on a server without it --------------------------------------
+
+async def test_lua_libraries_are_flagged_on_a_server_without_lua(tmp_path):
+    """dramatiq's own keys, made on a server with Lua, copied (DUMP/RESTORE) to one
+    without: the console flags the queue there, and only there."""
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    import libjobs
+    from ferrite_tui.demo.server import RedisServer, reduced_args
+    from helpers import SERVER_BINARY
+
+    full = RedisServer(binary=SERVER_BINARY)
+    reduced = RedisServer(binary=SERVER_BINARY, extra_args=reduced_args())
+    full.start()
+    try:
+        reduced.start()
+        try:
+            broker = RedisBroker(url=full.url)
+            ok = dramatiq.actor(libjobs.ok, queue_name="default", broker=broker,
+                                actor_name="ok")
+            ok.send(1)
+            ok.send(2)
+            src = redis.Redis.from_url(full.url)
+            dst = redis.Redis.from_url(reduced.url)
+            for key in src.scan_iter(count=1000):
+                dst.restore(key, 0, src.dump(key))
+            src.close()
+            dst.close()
+            on_full = library_queues(status(full.url), "dramatiq")["default"]
+            on_reduced = library_queues(status(reduced.url), "dramatiq")["default"]
+            broker.close()
+        finally:
+            reduced.stop()
+    finally:
+        full.stop()
+    warning = "dramatiq needs Lua; this server has none"
+    assert on_full["depth"] == on_reduced["depth"] == 2
+    assert warning in on_reduced["alerts"] and warning not in on_full["alerts"]
