@@ -57,6 +57,21 @@ async def monitor_snapshot(url: str):
         await m.aclose()
 
 
+async def describe(url: str, library: str, label: str, member: bytes) -> dict[str, str]:
+    """The inspector's library fields of `member` in the state labelled `label`."""
+    from ferrite_tui.backend.libraries.items import describe as describe_member
+
+    snap, _ = await monitor_snapshot(url)
+    ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == library)
+    state = next(s for s in ref.library.states if s.name == label)
+    client = Client(ConnectionSettings(url=url))
+    await client.connect()
+    try:
+        return dict(await describe_member(client, ref.library, state, member))
+    finally:
+        await client.aclose()
+
+
 # -- RQ ------------------------------------------------------------------------------------
 
 def rq_layout(url: str, flag) -> tuple:
@@ -94,6 +109,12 @@ async def test_rq_states_and_requeue_from_failed(redis_url, tmp_path):
     assert 3_000_000 < sched["next_at_ms"] - time.time() * 1000 < 3_700_000
     assert not any("overdue" in a for a in rq_queues["default"]["alerts"])
     assert "1 failed" in rq_queues["default"]["alerts"]
+    fields = await describe(redis_url, "rq", "failed", failed_id.encode())
+    assert fields["description"].startswith("libjobs.flaky(")
+    assert fields["status"] == "failed"
+    # RQ's exc_string (base64 of zlib) decoded: the traceback's last line, as text.
+    assert "ValueError: flaky:" in fields["traceback"]
+    assert fields["data"].startswith("pickle, ") and "libjobs.flaky" in fields["data"]
 
     # Requeue from failed with the console, then RQ's own worker runs it successfully.
     snap, _ = await monitor_snapshot(redis_url)
@@ -193,6 +214,26 @@ async def test_celery_priority_sublists_are_one_queue_and_purge(redis_url):
     assert set(celery) == {"celery", "other"}
     assert celery["celery"]["depth"] == 3  # 1 + 2 in the priority-5 sublist
     assert counts(celery["celery"])["priority 5"] == 2
+    r = redis.Redis.from_url(redis_url)
+    fields = await describe(redis_url, "celery", "queued", r.lindex("celery", -1))
+    r.close()
+    assert (fields["task"], fields["argsrepr"]) == ("jobs.add", "(1, 2)")
+    # LPUSH producer: row 0 of a next-first window is the next job, the newest is last.
+    from ferrite_tui.backend.libraries.items import next_index, read_next_first
+
+    add.apply_async((9, 9))
+    client = Client(ConnectionSettings(url=redis_url))
+    await client.connect()
+    try:
+        page = await read_next_first(client, "celery", 0, 10)
+        tail_page = await read_next_first(client, "celery", 1, 1)
+    finally:
+        await client.aclose()
+    assert [json.loads(it.raw)["headers"]["argsrepr"] for it in page.items] == ["(1, 2)", "(9, 9)"]
+    assert [next_index(it) for it in page.items] == [0, 1] and page.start == 0
+    assert [json.loads(it.raw)["headers"]["argsrepr"] for it in tail_page.items] == ["(9, 9)"]
+    assert tail_page.start == 1
+    redis.Redis.from_url(redis_url).lpop("celery")  # back to the counts below
     assert not any(k.startswith("celery") or k.startswith("_kombu") or k == "other"
                    for k in generic_keys(data))
     snap, _ = await monitor_snapshot(redis_url)
@@ -247,6 +288,9 @@ async def test_dramatiq_states_and_requeue_dead(redis_url, tmp_path):
     assert (c["queued"], c["dead"]) == (1, 1)
     assert sum(s["count"] for s in q["states"] if s["state"] == "scheduled") == 1
     assert not any(k.startswith("dramatiq:") for k in generic_keys(data))
+    fields = await describe(redis_url, "dramatiq", "dead",
+                            conn.zrange("dramatiq:default.XQ", 0, 0)[0])
+    assert fields["actor_name"] == "flaky"
 
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library)
@@ -318,6 +362,9 @@ async def test_bullmq_states_delayed_scores_and_read_only(redis_url):
     assert not any(k.startswith("bull:") for k in generic_keys(data))
     # LPUSH producer: the next job is at the tail.
     assert conn.lindex("bull:mail:wait", -1).decode() == first.id
+    failed_id = conn.zrange("bull:mail:failed", 0, 0)[0]
+    fields = await describe(redis_url, "bullmq", "failed", failed_id)
+    assert fields["failedReason"] == "boom" and "ValueError: boom" in fields["traceback"]
     conn.close()
 
 
@@ -380,6 +427,11 @@ async def test_huey_queue_schedule_and_results(redis_url):
     assert 3_000_000 < sched["next_at_ms"] - time.time() * 1000 < 3_700_000
     assert not any("overdue" in a for a in q["alerts"])
     assert not any(k.startswith("huey.") for k in generic_keys(data))
+    r = redis.Redis.from_url(redis_url)
+    fields = await describe(redis_url, "huey", "queued", r.lindex("huey.redis.jobs", -1))
+    r.close()
+    # A pickle is summarised from its opcodes, never loaded.
+    assert fields["body"].startswith("pickle, ") and "libjobs.ok" in fields["body"]
 
 
 @needs_lua
