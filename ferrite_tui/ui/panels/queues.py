@@ -30,6 +30,8 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, Cancel, ChunkResult
 from ferrite_tui.backend.client import describe_error
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.libraries.items import describe as describe_library_item
+from ferrite_tui.backend.libraries.items import next_index, read_next_first
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item, PositionalPlan
@@ -64,8 +66,11 @@ class Source:
 
     key: str
     items: list[Item] | None = None
+    tail_next: bool = False  # consumers take the tail (LPUSH producers): show it first
 
     async def load(self, client, start: int, count: int) -> Page:
+        if self.items is None and self.tail_next:
+            return await read_next_first(client, self.key, start, count)
         if self.items is None:
             return await ListItems(client).page(self.key, start, count)
         n = len(self.items)
@@ -431,7 +436,9 @@ class QueuesPanel(ItemPagerMixin, Panel):
         return int((timeout or DEFAULT_VISIBILITY_S) * 1000)
 
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
-        return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
+        source = self.items_table.source
+        pos = next_index(item) if source is not None and source.tail_next else item.pos
+        return {"mark": mark_prefix(marked), "pos": f"{pos:,}", "id": id_text(env),
                 "age": age_text(env, self.now_ms()), "preview": env.preview(200)}
 
     def _proc_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
@@ -458,7 +465,9 @@ class QueuesPanel(ItemPagerMixin, Panel):
             items.set_source(None)
             proc.set_source(None)
             return
-        items.set_source(Source(ref.key))
+        lib = ref.library
+        items.set_source(Source(ref.key, tail_next=lib is not None and lib.pending.key == ref.key
+                                and lib.pending.next_end == "tail"))
         if ref.processing_key:
             proc.display = True
             proc.set_source(Source(ref.processing_key))
@@ -531,8 +540,26 @@ class QueuesPanel(ItemPagerMixin, Panel):
             meta.append(("retry_count", str(env.retry_count)))
         if env.last_error:
             meta.append(("last_error", env.last_error))
+        ref = self.current_ref
+        if ref is not None and ref.library is not None and table is self.items_table:
+            self._inspect_library(ref, f"{table.source.key} #{item.pos}", item.raw, meta)
+            return
         self.app.push_screen(InspectorScreen(f"{table.source.key} #{item.pos}", item.raw,
                                              meta=meta))
+
+    @work(group="library-inspect", exit_on_error=False)
+    async def _inspect_library(self, ref: QueueRef, title: str, raw: bytes,
+                               meta: list[tuple[str, str]]) -> None:
+        """A library's item: its own fields (task, args, error, traceback) from its body."""
+        from ferrite_tui.ui.screens.inspector import InspectorScreen
+
+        client = self.item_client()
+        state = next(s for s in ref.library.states if s.key == ref.key)
+        try:
+            meta = meta + await describe_library_item(client, ref.library, state, raw)
+        except Exception as exc:  # noqa: BLE001 - shown as a note, the value still opens
+            meta = meta + [("library fields", describe_error(exc, client.settings))]
+        self.app.push_screen(InspectorScreen(title, raw, meta=meta))
 
     def action_switch_list(self) -> None:
         if self.proc_table.display and self.items_table.has_focus:

@@ -1,0 +1,37 @@
+"""Library queues in panel 2 through Pilot: the next job first for LPUSH producers, and the
+library's own fields in the inspector."""
+
+from __future__ import annotations
+
+import json
+
+from ferrite_tui.ui.screens.inspector import InspectorScreen
+from helpers import async_wait_until, running
+from test_libraries import celery_app
+from test_queues_ui import make_app, open_queue
+
+
+async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
+        redis_url, sync, tmp_path):
+    import libjobs
+
+    app_ = celery_app(redis_url)
+    add = app_.task(name="jobs.add")(libjobs.add)
+    for i in range(5):
+        add.apply_async((i, i), queue="ui")  # its own queue: kombu declares once per process
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_queue(app, pilot, "ui")
+        items = panel.items_table
+        await async_wait_until(lambda: items.row_count == 5)
+        rows = [items.by_key[k] for k in items._order]
+        # Row 0 is the job sent first (the tail of the list): the next one a worker takes.
+        assert json.loads(rows[0].raw)["headers"]["argsrepr"] == "(0, 0)"
+        assert json.loads(rows[-1].raw)["headers"]["argsrepr"] == "(4, 4)"
+        items.focus()
+        items.move_cursor(row=0)
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
+        meta = dict(app.screen.meta)
+        assert (meta["library"], meta["task"], meta["argsrepr"]) == ("celery", "jobs.add",
+                                                                     "(0, 0)")
