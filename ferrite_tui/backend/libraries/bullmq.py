@@ -47,6 +47,7 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
     names.discard("")
     if not names:
         return Recognised()
-    prefixes = tuple(f"{PREFIX}{n}:" for n in names)
-    claimed = frozenset(k for k in types if k.startswith(prefixes))
+    # BullMQ refuses ':' in queue names: the name is the part after the prefix.
+    claimed = frozenset(k for k in types if k.startswith(PREFIX)
+                        and k[len(PREFIX):].partition(":")[0] in names)
     return Recognised(tuple(queue(n) for n in sorted(names)), claimed)

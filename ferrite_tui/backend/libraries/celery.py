@@ -45,11 +45,15 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
                     names.add(parts[2])
     if not names:
         return Recognised()
+    sublists: dict[str, list[str]] = {}  # queue name -> its priority sublists
+    for key, type_ in types.items():
+        if type_ == "list" and SEP in key:
+            base, _, step = key.rpartition(SEP)
+            if step.isdigit() and base in names:
+                sublists.setdefault(base, []).append(key)
     queues = []
     for name in sorted(names):
-        prefix = name + SEP
-        subs = sorted((k for k, t in types.items() if t == "list" and k.startswith(prefix)
-                       and k[len(prefix):].isdigit()), key=lambda k: int(k.rsplit(SEP, 1)[1]))
+        subs = sorted(sublists.get(name, []), key=lambda k: int(k.rsplit(SEP, 1)[1]))
         claimed.add(name)
         claimed.update(subs)
         queues.append(queue(name, subs))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class State(str, enum.Enum):
@@ -61,8 +62,7 @@ class Means(str, enum.Enum):
     PRIORITY = "priority"
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
+class Body(NamedTuple):
     """Where an item's body lives.
 
     `where`: "inline" (the member is the body), "key" (a key made from `template` with the
@@ -88,9 +88,8 @@ class Body:
 INLINE_JSON = Body()
 
 
-@dataclass(frozen=True, slots=True)
-class StateKey:
-    """One key backing one state of a queue."""
+class StateKey(NamedTuple):
+    """One key backing one state of a queue. (Named tuples: discovery builds thousands.)"""
 
     state: State
     key: str
@@ -133,8 +132,7 @@ class LibraryQueue:
         return tuple(dict.fromkeys(s.key for s in self.states))
 
 
-@dataclass(frozen=True, slots=True)
-class StateCount:
+class StateCount(NamedTuple):
     """What one poll counted in one state key."""
 
     state: State

@@ -33,6 +33,18 @@ def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[t
     return ops
 
 
+def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
+    """How many commands `_ops` sends for `s` (without building them)."""
+    if s.type != "zset" or s.unit is None:
+        return 1
+    if s.means is Means.DUE:
+        return 3
+    if s.means is Means.DEADLINE or (s.means is Means.AT and visibility_timeout_s is not None
+                                     and s.state is State.ACTIVE):
+        return 2
+    return 1
+
+
 def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
     """Every command for `q`, in the order `read` expects their replies."""
     out: list[tuple] = []
@@ -52,8 +64,13 @@ class Figures:
     errors: tuple[str, ...]
 
 
+# Enum members as module constants: the poll reads thousands of state keys per tick.
+_DUE, _DEADLINE, _AT = Means.DUE, Means.DEADLINE, Means.AT
+_PENDING, _ACTIVE, _FAILED = State.PENDING, State.ACTIVE, State.FAILED
+
+
 def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+    return v if v.__class__ is int else None
 
 
 def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
@@ -64,46 +81,63 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
     alerts: list[str] = []
     errors: list[str] = []
     oldest: int | None = None
+    pending = active = failed = None
     i = 0
+    vt = q.visibility_timeout_s
     for s in q.states:
-        ops = _ops(s, now_ms, q.visibility_timeout_s)
-        got = replies[i:i + len(ops)]
-        i += len(ops)
-        for r in got:
-            if isinstance(r, Exception):
-                errors.append(f"{s.key}: {str(r).splitlines()[0] if str(r) else 'error'}")
-        total = _int(got[0])
-        past = _int(got[1]) if len(got) > 1 else None
-        next_at = None
-        if len(got) > 2 and isinstance(got[2], list) and got[2]:
-            next_at = score_ms(float(got[2][1]), s.unit) if s.unit else None
-        count = total
-        if s.window == "due":
-            count = past
-        elif s.window == "future":
-            count = None if total is None or past is None else total - past
-            next_at = None  # the earliest member may be one of the due ones
-        if s.means is Means.DUE and next_at is not None and next_at <= now_ms:
-            if s.window == "due" or s.state is State.PENDING:
-                oldest = max(oldest or 0, now_ms - next_at)
-            elif past and now_ms - next_at >= overdue_s * 1000:
-                alerts.append(f"{past} overdue")
-        if s.means is Means.DEADLINE and past:
-            alerts.append(f"{past} past deadline")
-        if s.means is Means.AT and s.state is State.ACTIVE and past:
-            alerts.append(f"{past} unacked > {q.visibility_timeout_s:g}s")
-        counts.append(StateCount(s.state, s.key, s.name, count,
-                                 next_at if s.means is Means.DUE else None,
-                                 past if s.means in (Means.DUE, Means.DEADLINE) or
-                                 (s.means is Means.AT and s.state is State.ACTIVE) else None,
-                                 s.shared))
-
-    def total(state: State, own_only: bool = False) -> int | None:
-        values = [c.count for c in counts if c.state is state and not (own_only and c.shared)]
-        known = [v for v in values if v is not None]
-        return sum(known) if known else None
+        first = replies[i]
+        means = s.means
+        state = s.state
+        if s.type != "zset" or s.unit is None:
+            i += 1
+            count = past = next_at = None
+            if first.__class__ is int:
+                count = first
+            elif isinstance(first, Exception):
+                errors.append(f"{s.key}: {str(first).splitlines()[0] if str(first) else 'error'}")
+        else:
+            n = _op_count(s, vt)
+            got = replies[i:i + n]
+            i += n
+            for r in got:
+                if isinstance(r, Exception):
+                    errors.append(f"{s.key}: {str(r).splitlines()[0] if str(r) else 'error'}")
+            count = _int(got[0])
+            past = _int(got[1]) if n > 1 else None
+            next_at = None
+            if n > 2 and isinstance(got[2], list) and got[2]:
+                next_at = score_ms(float(got[2][1]), s.unit)
+            window = s.window
+            if window == "due":
+                count = past
+            elif window == "future":
+                count = None if count is None or past is None else count - past
+                next_at = None  # the earliest member may be one of the due ones
+            if means is _DUE:
+                if next_at is not None and next_at <= now_ms:
+                    if window == "due" or state is _PENDING:
+                        oldest = max(oldest or 0, now_ms - next_at)
+                    elif past and now_ms - next_at >= overdue_s * 1000:
+                        alerts.append(f"{past} overdue")
+            elif means is _DEADLINE:
+                if past:
+                    alerts.append(f"{past} past deadline")
+            elif means is _AT and n > 1:
+                if past:
+                    alerts.append(f"{past} unacked > {vt:g}s")
+            else:
+                past = None
+        counts.append(StateCount(state, s.key, s.name, count, next_at, past, s.shared))
+        if count is not None:
+            if state is _PENDING:
+                pending = (pending or 0) + count
+            elif state is _ACTIVE:
+                if not s.shared:
+                    active = (active or 0) + count
+            elif state is _FAILED:
+                failed = (failed or 0) + count
 
     if q.needs_lua and lua is False:
         alerts.append(f"{q.library} needs Lua; this server has none")
-    return Figures(tuple(counts), total(State.PENDING) or 0, total(State.ACTIVE, True),
-                   total(State.FAILED), oldest, tuple(alerts), tuple(errors))
+    return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
+                   tuple(errors))

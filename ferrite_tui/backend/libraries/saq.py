@@ -39,6 +39,8 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
     names.discard("")
     if not names:
         return Recognised()
-    prefixes = tuple(f"{PREFIX}{n}:" for n in names)
-    claimed = frozenset(k for k in types if k.startswith(prefixes))
+    # Queue keys are `saq:NAME:suffix` (NAME may hold ':'), job keys `saq:job:NAME:ID`.
+    claimed = frozenset(k for k in types if k.startswith(PREFIX) and (
+        k[len(PREFIX):k.rfind(":")] in names
+        or (k.startswith(PREFIX + "job:") and k[len(PREFIX) + 4:k.rfind(":")] in names)))
     return Recognised(tuple(queue(n) for n in sorted(names)), claimed)
