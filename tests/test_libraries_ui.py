@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 
-from ferrite_tui.ui.screens.inspector import InspectorScreen
 from helpers import async_wait_until, running
 from test_libraries import celery_app
 from test_queues_ui import make_app, open_queue
+
+from ferrite_tui.ui.screens.inspector import InspectorScreen
 
 
 async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(

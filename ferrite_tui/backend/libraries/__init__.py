@@ -9,7 +9,16 @@ show as queues; keys no recogniser claims are classified as the seed's patterns.
 
 from __future__ import annotations
 
-from ferrite_tui.backend.libraries import arq, bullmq, celery, dramatiq, huey, rq, saq, taskiq
+from ferrite_tui.backend.libraries import (
+    arq,
+    bullmq,
+    celery,
+    dramatiq,
+    huey,
+    rq,
+    saq,
+    taskiq,
+)
 from ferrite_tui.backend.libraries.model import LibraryQueue, Recognised
 
 RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
@@ -45,8 +54,11 @@ __all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "keeps", "recognise"]
 def queue_ref(queue: LibraryQueue):
     """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
     the existing panels list and page it; the poll counts every state."""
-    from ferrite_tui.backend.models import QueueKind, QueueRef  # models imports this package
     from ferrite_tui.backend.libraries.model import Means
+    from ferrite_tui.backend.models import (  # models imports this package
+        QueueKind,
+        QueueRef,
+    )
 
     pending = queue.pending
     if pending.type == "stream":

@@ -8,9 +8,10 @@ in their own Lua scripts (BullMQ, saq) and huey's pickles are refused with the r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.libraries import celery, dramatiq, rq
@@ -33,7 +34,7 @@ def _text(v: Any) -> str | None:
 
 def rq_now() -> str:
     """RQ's timestamp format (utcformat)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LibraryActions:

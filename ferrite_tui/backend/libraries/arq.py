@@ -5,7 +5,13 @@ default; bodies `arq:job:ID`, markers `arq:in-progress:ID` / `arq:retry:ID` and 
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, Recognised, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
 )
 
 LIBRARY = "arq"

@@ -8,7 +8,13 @@ reads it."""
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, Recognised, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
 )
 
 LIBRARY = "bullmq"

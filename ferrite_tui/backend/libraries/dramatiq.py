@@ -10,7 +10,13 @@ from __future__ import annotations
 import re
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, Recognised, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
 )
 
 LIBRARY = "dramatiq"

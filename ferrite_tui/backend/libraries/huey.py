@@ -7,7 +7,13 @@ the console reads only."""
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, Recognised, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
 )
 
 LIBRARY = "huey"

@@ -16,8 +16,8 @@ from typing import Any
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.lists import Page, read_page
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
+from ferrite_tui.backend.lists import Page, read_page
 from ferrite_tui.backend.moves import Item
 
 MAX_INFLATE = 1 << 20  # a compressed body is inflated up to this many bytes

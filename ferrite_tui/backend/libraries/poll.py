@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferrite_tui.backend.libraries.model import (
-    LibraryQueue, Means, State, StateCount, StateKey, ms_score, score_ms,
+    LibraryQueue,
+    Means,
+    State,
+    StateCount,
+    StateKey,
+    ms_score,
+    score_ms,
 )
 
 _COUNT = {"list": "LLEN", "set": "SCARD", "hash": "HLEN", "stream": "XLEN", "zset": "ZCARD"}

@@ -5,7 +5,13 @@ Every other `rq:` key (results streams, workers, locks) is claimed as noise."""
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, Recognised, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
 )
 
 LIBRARY = "rq"
@@ -45,8 +51,6 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
             continue
         claimed.add(key)
         head, _, rest = key[3:].partition(":")
-        if head == "queue" and rest and types[key] == "list":
-            names.add(rest)
-        elif head in REGISTRIES and rest and types[key] == "zset":
+        if head == "queue" and rest and types[key] == "list" or head in REGISTRIES and rest and types[key] == "zset":
             names.add(rest)
     return Recognised(tuple(queue(n) for n in sorted(names)), frozenset(claimed))

@@ -6,7 +6,13 @@ under the key listed. saq's moves are its own Lua scripts, so the console only r
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, Recognised, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
 )
 
 LIBRARY = "saq"
@@ -34,7 +40,7 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
     names = set()
     for key, type_ in types.items():
         if key.startswith(PREFIX) and (
-                (type_ == "zset" and key.endswith((":incomplete", ":stats")))):
+                type_ == "zset" and key.endswith((":incomplete", ":stats"))):
             names.add(key[len(PREFIX):key.rindex(":")])
     names.discard("")
     if not names:

@@ -6,7 +6,10 @@ LPUSH, tail next). Only the default name is recognised; other names stay generic
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    LibraryQueue, Recognised, State, StateKey,
+    LibraryQueue,
+    Recognised,
+    State,
+    StateKey,
 )
 
 LIBRARY = "taskiq"
