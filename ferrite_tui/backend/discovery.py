@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
@@ -165,7 +166,12 @@ class Discovery:
                 if cursor in (b"0", 0):
                     break
 
-        library_refs, types = await self._recognise(types)
+        decls, model_refs = self._declarations(types)
+        library_refs, types = await self._recognise(types, decls)
+        if model_refs:
+            model_keys = {k for ref in model_refs for k in ref.keys}
+            types = {k: t for k, t in types.items() if k not in model_keys}
+            library_refs += model_refs
         candidates = [k for k, t in types.items()
                       if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
         priority: set[str] = set()
@@ -180,7 +186,7 @@ class Discovery:
         for ref in self.refs:
             if ref.kind is QueueKind.PRIORITY and ref.key not in types:
                 priority.add(ref.key)
-        found = classify(types, priority, cfg, self.config.queues) + library_refs
+        found = classify(types, priority, cfg, decls) + library_refs
         merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, found)}
         merged.update({ref.ident: ref for ref in found})
         self.refs = sorted(merged.values(), key=lambda r: (r.kind.value, r.key))[: cfg.max_queues]
@@ -191,7 +197,17 @@ class Discovery:
         return self.refs
 
 
-    async def _recognise(self, types: dict[str, str]) -> tuple[list[QueueRef], dict[str, str]]:
+    def _declarations(self, types: dict[str, str]) -> tuple[list[QueueDecl], list[QueueRef]]:
+        """This profile's [[queues]], templates and globs expanded against the keys found:
+        (the seed-kind declarations, the queues declared with state-model fields)."""
+        scoped = declared.in_scope(self.config.queues, self.client.settings.profile)
+        decls = declared.expand(scoped, types)
+        model = [d for d in decls if d.kind != "ignore" and declared.uses_model(d)]
+        refs = [libraries.queue_ref(declared.queue(d, types)) for d in model]
+        return [d for d in decls if d not in model], refs
+
+    async def _recognise(self, types: dict[str, str], decls: list[QueueDecl],
+                         ) -> tuple[list[QueueRef], dict[str, str]]:
         """Queue libraries first: their queues, and the queue-typed keys nobody claimed.
         One pipelined SMEMBERS reads the signature sets that name queues (small sets)."""
         sets = [k for k, t in types.items() if t == "set"]
@@ -201,9 +217,9 @@ class Discovery:
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
         queues, claimed = libraries.recognise(types, members)
-        declared = {d.key for d in self.config.queues}
+        keys = {d.key for d in decls}
         refs = [libraries.queue_ref(q) for q in queues
-                if not declared.intersection(q.keys)]  # a declaration wins over a guess
+                if not keys.intersection(q.keys)]  # a declaration wins over a guess
         rest = {k: t for k, t in types.items() if t in _QUEUE_TYPES and k not in claimed}
         return refs, rest
 
