@@ -556,3 +556,43 @@ async def test_lua_libraries_are_flagged_on_a_server_without_lua(tmp_path):
     warning = "dramatiq needs Lua; this server has none"
     assert on_full["depth"] == on_reduced["depth"] == 2
     assert warning in on_reduced["alerts"] and warning not in on_full["alerts"]
+
+
+async def test_celery_requeue_unacked_past_visibility_timeout(redis_url):
+    """kombu (Celery's transport) takes a message without acking it; once past the
+    visibility timeout the console puts it back where kombu's consumer gets it next."""
+    from dataclasses import replace
+
+    from kombu import Connection
+
+    conn = Connection(redis_url)
+    simple = conn.SimpleQueue("jobs")
+    simple.put({"n": 1})
+    simple.put({"n": 2})
+    taken = simple.get(timeout=10)  # unacked: now in `unacked` + `unacked_index`
+    assert taken.payload == {"n": 1}
+    r = redis.Redis.from_url(redis_url)
+    (tag,) = [t.decode() for t in r.hkeys("unacked")]
+    data = status(redis_url)
+    q = library_queues(data, "celery")["jobs"]
+    assert counts(q)["unacked (all queues)"] == 1 and q["depth"] == 1
+    snap, _ = await monitor_snapshot(redis_url)
+    ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.name == "jobs")
+    client = Client(ConnectionSettings(url=redis_url))
+    await client.connect()
+    try:
+        actions = LibraryActions(client)
+        early = await actions.celery_requeue_unacked(ref.library, [tag])  # within the timeout
+        lib = replace(ref.library, visibility_timeout_s=0.0)
+        res = await actions.celery_requeue_unacked(lib, [tag], now_s=time.time() + 1)
+    finally:
+        await client.aclose()
+    assert early.skipped == [tag] and res.done == [tag]
+    assert r.hlen("unacked") == 0 and r.zcard("unacked_index") == 0
+    again = simple.get(timeout=10)  # kombu's own consumer gets it next, marked redelivered
+    assert again.payload == {"n": 1} and again.headers.get("redelivered") is True
+    again.ack()
+    assert simple.get(timeout=10).payload == {"n": 2}
+    simple.close()
+    conn.release()
+    r.close()

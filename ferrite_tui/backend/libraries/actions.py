@@ -8,6 +8,8 @@ in their own Lua scripts (BullMQ, saq) and huey's pickles are refused with the r
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -144,6 +146,46 @@ class LibraryActions:
 
     # -- Celery --------------------------------------------------------------------------
 
+    @mutation("celery requeue unacked")
+    async def celery_requeue_unacked(self, queue: LibraryQueue, tags: Sequence[str],
+                                     now_s: float | None = None) -> ActionResult:
+        """Messages a worker took and never acked, past the visibility timeout, back to
+        the queue as kombu's own restore does: marked redelivered, RPUSH (the consumer's
+        end, so they go next), removed from `unacked` and `unacked_index` in one EXEC.
+        Only messages of this queue without a priority are restored (a priority message's
+        sublist depends on the app's priority steps, which the console cannot see)."""
+        res = ActionResult()
+        vt = (celery.VISIBILITY_TIMEOUT_S if queue.visibility_timeout_s is None
+              else queue.visibility_timeout_s)
+        now_s = time.time() if now_s is None else now_s
+
+        def still_stuck(r: list) -> bool:
+            score, raw = r
+            if score is None or isinstance(score, Exception) or not isinstance(raw, bytes):
+                return False
+            entry = _json_list(raw)
+            return (float(score) <= now_s - vt and entry is not None
+                    and entry[2] == queue.name and not (entry[0].get("properties") or {})
+                    .get("priority"))
+
+        def restore(r: list, tag: str) -> list[tuple]:
+            envelope = _json_list(r[1])[0]
+            envelope.setdefault("headers", {})["redelivered"] = True
+            envelope.setdefault("properties", {}).setdefault("delivery_info", {})[
+                "redelivered"] = True
+            return [("ZREM", celery.UNACKED_INDEX, tag), ("HDEL", celery.UNACKED, tag),
+                    ("RPUSH", queue.name, json.dumps(envelope))]
+
+        for tag in tags:
+            done = await self._transact(
+                [celery.UNACKED_INDEX, celery.UNACKED],
+                [("ZSCORE", celery.UNACKED_INDEX, tag), ("HGET", celery.UNACKED, tag)],
+                still_stuck, lambda r, tag=tag: restore(r, tag))
+            (res.done if done else res.skipped).append(tag)
+        self.client.audit("celery requeue unacked", [celery.UNACKED, queue.name],
+                          len(res.done), res.done)
+        return res
+
     @mutation("celery purge")
     async def celery_purge(self, queue: LibraryQueue, seen: int) -> ActionResult:
         """Delete every message of the queue and its priority sublists, as kombu's purge
@@ -162,6 +204,17 @@ class LibraryActions:
         return res
 
 
+def _json_list(raw: bytes) -> list | None:
+    """kombu's unacked entry: [envelope, exchange, routing_key]."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], dict):
+        return entry
+    return None
+
+
 def actions_for(queue: LibraryQueue) -> tuple[str, ...]:
     """What the console can do to this library's queue (by action name)."""
     if queue.library == rq.LIBRARY:
@@ -169,5 +222,5 @@ def actions_for(queue: LibraryQueue) -> tuple[str, ...]:
     if queue.library == dramatiq.LIBRARY:
         return ("requeue dead",)
     if queue.library == celery.LIBRARY:
-        return ("purge",)
+        return ("purge", "requeue unacked past the visibility timeout")
     return ()
