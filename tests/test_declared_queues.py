@@ -79,3 +79,28 @@ def test_bad_model_fields_are_one_line_errors(tmp_path, line):
     with pytest.raises(ConfigError) as err:
         _parse(text, tmp_path / "config.toml")
     assert ":4: [[queues]]" in str(err.value) and "\n" not in str(err.value)
+
+
+async def test_the_seed_layouts_in_the_state_model(redis_url):
+    """Every seed kind, as discovery finds it, has its states in the model: the key of
+    each, its type and which end is next."""
+    import redis.asyncio as aioredis
+
+    from ferrite_tui.backend.libraries.model import State
+    from ferrite_tui.backend.libraries.seed import model_of
+    from ferrite_tui.demo.workload import seed
+
+    client = aioredis.Redis.from_url(redis_url)
+    await seed(client)
+    await client.aclose()
+    refs = await discover(redis_url, [])
+    models = {r.kind: model_of(r) for r in refs}
+    assert set(models) == set(QueueKind)
+    reliable = models[QueueKind.RELIABLE]
+    assert [(s.state, s.type, s.next_end) for s in reliable.states] == [
+        (State.PENDING, "list", "tail"), (State.ACTIVE, "list", "tail")]
+    delayed = models[QueueKind.DELAYED]
+    assert {s.state for s in delayed.states} == {State.PENDING, State.SCHEDULED}
+    assert models[QueueKind.DLQ].states[0].state is State.FAILED
+    for ref in refs:  # the model names exactly the keys discovery found for the queue
+        assert set(model_of(ref).keys) == set(ref.keys)
