@@ -596,3 +596,28 @@ async def test_celery_requeue_unacked_past_visibility_timeout(redis_url):
     simple.close()
     conn.release()
     r.close()
+
+
+@needs_lua
+async def test_dramatiq_dead_worker_from_heartbeats(redis_url):
+    """A worker that stopped beating (killed) shows as a dead worker on its queues."""
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    import libjobs
+
+    broker = RedisBroker(url=redis_url, heartbeat_timeout=60_000)
+    ok = dramatiq.actor(libjobs.ok, queue_name="beats", broker=broker, actor_name="ok")
+    ok.send(1)
+    ok.send(2)  # the first send's dispatch writes this process's heartbeat
+    r = redis.Redis.from_url(redis_url)
+    assert r.zcard("dramatiq:__heartbeats__") == 1
+    q = library_queues(status(redis_url), "dramatiq")["beats"]
+    assert not any("dead worker" in a for a in q["alerts"])
+    # The same worker, silent for longer than the timeout (as if killed two minutes ago).
+    (worker,) = r.zrange("dramatiq:__heartbeats__", 0, 0)
+    r.zadd("dramatiq:__heartbeats__", {worker: int(time.time() * 1000) - 120_000})
+    q = library_queues(status(redis_url), "dramatiq")["beats"]
+    assert "1 dead worker" in q["alerts"]
+    broker.close()
+    r.close()

@@ -57,7 +57,8 @@ def queue(name: str, acks: list[str], delayed_acks: list[str] = ()) -> LibraryQu
     states += [StateKey(State.SCHEDULED, key, "set", "delayed (held by a worker)",
                         body=Body("field", base + ".DQ.msgs", "hash", "json"))
                for key in delayed_acks]
-    return LibraryQueue(LIBRARY, name, tuple(states), needs_lua=True)
+    return LibraryQueue(LIBRARY, name, tuple(states), needs_lua=True, heartbeats=HEARTBEATS,
+                        heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

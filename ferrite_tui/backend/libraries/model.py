@@ -119,6 +119,10 @@ class LibraryQueue:
     needs_lua: bool = False
     read_only: str | None = None  # why the console does not act on it, if it does not
     visibility_timeout_s: float | None = None  # Celery: unacked past this is stuck
+    # Workers' heartbeats (a zset of worker ids scored by last beat, ms) and how long a
+    # silent worker counts as dead: dramatiq requeues a dead worker's messages itself.
+    heartbeats: str | None = None
+    heartbeat_timeout_ms: int = 60_000
 
     def of(self, state: State) -> tuple[StateKey, ...]:
         return tuple(s for s in self.states if s.state is state)

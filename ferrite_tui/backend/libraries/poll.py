@@ -56,6 +56,8 @@ def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
     out: list[tuple] = []
     for s in q.states:
         out += _ops(s, now_ms, q.visibility_timeout_s)
+    if q.heartbeats:
+        out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
     return out
 
 
@@ -143,6 +145,10 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
             elif state is _FAILED:
                 failed = (failed or 0) + count
 
+    if q.heartbeats:
+        dead = _int(replies[i]) if i < len(replies) else None
+        if dead:
+            alerts.append(f"{dead} dead worker{'s' if dead > 1 else ''}")
     if q.needs_lua and lua is False:
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
