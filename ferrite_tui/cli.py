@@ -237,6 +237,17 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
     }
 
 
+def states_text(q: QueueStats) -> str:
+    """A library queue's states other than pending, with their totals ("?" if unread)."""
+    totals: dict[str, int | None] = {}
+    for c in q.states:
+        if c.state.value != "pending":
+            prev = totals.get(c.state.value, 0)
+            totals[c.state.value] = None if prev is None or c.count is None else prev + c.count
+    return " · ".join(f"{name.replace('_', ' ')} {'?' if n is None else fmt.count(n)}"
+                      for name, n in totals.items() if n != 0)
+
+
 def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
     from ferrite_tui.ui.panels.overview import secondary
 
@@ -244,8 +255,10 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
              f"{len(snap.queues)} queues"]
     rows = [("KIND", "KEY", "DEPTH", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
-        rows.append((q.ref.kind.label, printable(q.ref.key, 48), fmt.count(q.depth),
-                     fmt.duration(q.oldest_ms), secondary(q),
+        lib = q.ref.library
+        rows.append((q.ref.kind.label if lib is None else lib.library,
+                     printable(q.ref.key, 48), fmt.count(q.depth),
+                     fmt.duration(q.oldest_ms), secondary(q) if lib is None else states_text(q),
                      printable(q.error, 60) if q.error else ", ".join(q.alerts) or "ok"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:

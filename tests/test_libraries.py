@@ -428,6 +428,10 @@ async def test_huey_queue_schedule_and_results(redis_url):
     r.close()
     # A pickle is summarised from its opcodes, never loaded.
     assert fields["body"].startswith("pickle, ") and "libjobs.ok" in fields["body"]
+    table = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", redis_url],
+                           capture_output=True, text=True, timeout=120, check=True).stdout
+    row = next(line for line in table.splitlines() if "huey.redis.jobs" in line)
+    assert row.split()[0] == "huey" and "scheduled 1 · done 2" in row
 
 
 @needs_lua
