@@ -36,3 +36,11 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
         meta = dict(app.screen.meta)
         assert (meta["library"], meta["task"], meta["argsrepr"]) == ("celery", "jobs.add",
                                                                      "(0, 0)")
+        await pilot.press("escape")
+        await async_wait_until(lambda: not isinstance(app.screen, InspectorScreen))
+        # The generic list moves do not apply to a library's queue: refused, nothing changed.
+        items.focus()
+        await pilot.press("d")
+        await async_wait_until(lambda: any("celery queue, not changed here" in n.message
+                                           for n in app._notifications))
+        assert sync.llen("ui") == 5

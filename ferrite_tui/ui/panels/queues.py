@@ -585,8 +585,20 @@ class QueuesPanel(ItemPagerMixin, Panel):
             return None
         return table, items
 
+    def _library_refuses(self, action: str) -> bool:
+        """A library's queue changes only with the library's own semantics (backend
+        `libraries.actions`), never with the generic list moves."""
+        lib = self.current_ref.library if self.current_ref is not None else None
+        if lib is None:
+            return False
+        why = lib.read_only or "its jobs live in more keys than this list"
+        self.notify(f"'{action}': {lib.library} queue, not changed here ({why})", timeout=5)
+        return True
+
     def action_delete(self) -> None:
         if not self.app.writable("delete"):
+            return
+        if self._library_refuses("delete"):
             return
         got = self._need_items("delete")
         if got:
@@ -629,6 +641,8 @@ class QueuesPanel(ItemPagerMixin, Panel):
     def action_purge(self) -> None:
         if not self.app.writable("purge"):
             return
+        if self._library_refuses("purge"):
+            return
         ref = self.current_ref
         if ref is None:
             self.notify("'purge': select a queue first", timeout=3)
@@ -665,6 +679,8 @@ class QueuesPanel(ItemPagerMixin, Panel):
 
     def action_move(self) -> None:
         if not self.app.writable("move"):
+            return
+        if self._library_refuses("move"):
             return
         got = self._need_items("move")
         if got:
@@ -705,12 +721,16 @@ class QueuesPanel(ItemPagerMixin, Panel):
     def action_ack(self) -> None:
         if not self.app.writable("ack"):
             return
+        if self._library_refuses("ack"):
+            return
         items = self._proc_items("ack")
         if items:
             self._ack_worker(items, nack=False)
 
     def action_nack(self) -> None:
         if not self.app.writable("nack"):
+            return
+        if self._library_refuses("nack"):
             return
         items = self._proc_items("nack")
         if items:
@@ -736,6 +756,8 @@ class QueuesPanel(ItemPagerMixin, Panel):
 
     def action_recover(self) -> None:
         if not self.app.writable("recover stale"):
+            return
+        if self._library_refuses("recover"):
             return
         ref = self.current_ref
         if ref is None or not ref.processing_key:
