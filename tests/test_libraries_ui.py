@@ -44,3 +44,34 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
         await async_wait_until(lambda: any("celery queue, not changed here" in n.message
                                            for n in app._notifications))
         assert sync.llen("ui") == 5
+
+
+async def test_rq_requeue_failed_from_the_command_palette(redis_url, sync, tmp_path):
+    """ctrl+p on a selected RQ queue offers its own actions; the confirmation counts the
+    jobs; RQ's layout is then what RQ's requeue writes."""
+    from rq import Queue, SimpleWorker
+
+    import libjobs
+    from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+
+    flag = tmp_path / "fail"
+    flag.touch()
+    q = Queue("default", connection=sync)
+    jobs = [q.enqueue(libjobs.flaky, str(flag)) for _ in range(2)]
+    SimpleWorker([q], connection=sync).work(burst=True)
+    q.enqueue(libjobs.ok, 1)  # keeps the queue list non-empty, so the panel lists it
+    assert sync.zcard("rq:failed:default") == 2
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        await open_queue(app, pilot, "rq:queue:default")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"requeue every failed")
+        await async_wait_until(lambda: app.screen.query("CommandList")
+                               and app.screen.query_one("CommandList").option_count > 0)
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert "2 failed jobs" in str(app.screen.body)
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.zcard("rq:failed:default") == 0)
+    assert sync.lrange("rq:queue:default", 1, -1) == [j.id.encode() for j in jobs]
+    assert {sync.hget(f"rq:job:{j.id}", "status") for j in jobs} == {b"queued"}

@@ -22,6 +22,10 @@ class PanelCommands(Provider):
         for seconds in (0.5, 1.0, 2.0, 5.0, 10.0):
             yield (f"Refresh every {seconds:g} s", partial(app.set_refresh, seconds),
                    "Poll interval; saved for next time")
+        from ferrite_tui.ui.panels.queues import QueuesPanel
+
+        for panel in app.query(QueuesPanel):  # the selected library queue's own actions
+            yield from panel.library_commands()
         yield ("Quit (q)", app.exit, "Leave the console")
 
     async def discover(self) -> Hits:

@@ -585,6 +585,55 @@ class QueuesPanel(ItemPagerMixin, Panel):
             return None
         return table, items
 
+    # -- library actions (command palette) -------------------------------------------
+
+    def library_commands(self):
+        """(name, callback, help) for the selected library queue's own actions."""
+        from functools import partial
+
+        from ferrite_tui.backend.libraries import plans
+
+        ref = self.current_ref
+        if ref is None or ref.library is None:
+            return
+        lib = ref.library
+        for action, label in plans.actions_for(lib):
+            yield (f"{lib.library} {lib.name}: {label}",
+                   partial(self.run_library_action, action),
+                   "With the library's own semantics; asks first, with the count")
+
+    def run_library_action(self, action: str) -> None:
+        if not self.app.writable(action):
+            return
+        self._library_action_worker(action)
+
+    @work(group="queues-library", exit_on_error=False)
+    async def _library_action_worker(self, action: str) -> None:
+        from ferrite_tui.backend.libraries import plans
+        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+
+        client = self.item_client()
+        ref = self.current_ref
+        if client is None or ref is None or ref.library is None:
+            return
+        try:
+            plan = await plans.plan(client, action, ref.library)
+            if plan.count == 0:
+                self.notify(f"'{action}': nothing to do", timeout=3)
+                return
+            if not await self.app.push_screen_wait(ConfirmScreen(
+                    f"{ref.library.library}: {ref.library.name}", Text(plan.question), "Go")):
+                return
+            res = await plans.run(client, plan)
+        except Exception as exc:  # noqa: BLE001 - one line on screen, never a traceback
+            self.notify(describe_error(exc, client.settings), severity="error")
+            return
+        done = plan.count if action == "celery-purge" and res.done else len(res.done)
+        self.notify(f"{action}: {done:,} done, {len(res.skipped):,} skipped (changed since "
+                    "seen)", timeout=5)
+        if self.app.monitor is not None:
+            self.app.monitor.poll_now()
+
     def _library_refuses(self, action: str) -> bool:
         """A library's queue changes only with the library's own semantics (backend
         `libraries.actions`), never with the generic list moves."""
