@@ -625,3 +625,33 @@ async def test_dramatiq_dead_worker_from_heartbeats(redis_url):
     assert "1 dead worker" in q["alerts"]
     broker.close()
     r.close()
+
+
+async def test_pending_age_from_the_library_body_time(redis_url):
+    """RQ keeps ids in its queue: the next job's age comes from its hash's ISO
+    `enqueued_at`, read in the poll's second round trip (no per-queue round trip)."""
+    from rq import Queue
+
+    import libjobs
+    from ferrite_tui.config import AlertConfig
+
+    conn = redis.Redis.from_url(redis_url)
+    q = Queue("default", connection=conn)
+    first = q.enqueue(libjobs.ok, 1)
+    q.enqueue(libjobs.ok, 2)
+    # RQ's own field, aged as if the job had waited ten minutes.
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    conn.hset(f"rq:job:{first.id}", "enqueued_at", old.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    m = Monitor(ConnectionSettings(url=redis_url),
+                Config(alerts=AlertConfig(oldest_age_seconds=300)))
+    await m.connect()
+    try:
+        await m.discover()
+        snap = await m.poll()
+    finally:
+        await m.aclose()
+    (stats,) = [s for s in snap.queues if s.ref.library]
+    assert 595_000 <= stats.oldest_ms <= 700_000
+    assert "old jobs" in stats.alerts
+    assert snap.round_trips == 2
+    conn.close()

@@ -1,10 +1,11 @@
 """One poll: the stats of every queue plus INFO in a fixed number of round trips.
 
 Round trip 1 is a single pipeline holding every per-queue command, INFO and PUBSUB CHANNELS /
-NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed (skipped when there are
-none). The count does not grow with the number of queues. The poll runs every second over
-possibly thousands of queues, so the per-queue Python work here is kept lean: commands and
-their readers are plain tuples, replies are parsed by hiredis.
+NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed plus, for library queues
+holding ids, the next item's body time (skipped when there is neither). The count does
+not grow with the number of queues. The poll runs every second over possibly thousands of
+queues, so the per-queue Python work here is kept lean: commands and their readers are
+plain tuples, replies are parsed by hiredis.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class _Tally:
     prev_depth: int | None = None
     errors: list[str] = field(default_factory=list)
     lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
+    fig: Any = None  # library queues: what libraries.poll.read made of `lib`
 
 
 class Poller:
@@ -149,9 +151,26 @@ class Poller:
         info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
         channels = channels if isinstance(channels, list) else []
 
+        # Library queues: their figures now, and the bodies of their next pending items
+        # (for the age) read together with NUMSUB in round trip 2.
+        probes: list[tuple[_Tally, object]] = []
+        lua = self.client.capabilities.lua
+        for t in tallies:
+            if _by_states(t.ref):
+                t.fig = library_poll.read(t.ref.library, t.lib, now_ms,
+                                          self.alerts.overdue_seconds, lua)
+                probes += [(t, probe) for probe in t.fig.probes]
+        second = [("PUBSUB", "NUMSUB", *channels[:1000])] if channels else []
+        second += [command for _, (command, _body) in probes]
+        later = await self.client.raw_pipeline(second) if second else []
+        for (t, (_command, body)), reply in zip(probes, later[1 if channels else 0:]):
+            age = library_poll.probe_age(body, reply, now_ms)
+            if age is not None:
+                t.oldest_ms = max(t.oldest_ms or 0, age)
+
         channel_stats: list[ChannelStats] = []
         if channels:
-            (counts,) = await self.client.raw_pipeline([("PUBSUB", "NUMSUB", *channels[:1000])])
+            counts = later[0]
             if isinstance(counts, list):
                 channel_stats = [ChannelStats(key_text(c), int(n))
                                  for c, n in zip(counts[::2], counts[1::2])]
@@ -352,15 +371,16 @@ class Poller:
         and its alerts (see libraries.poll)."""
         ref = t.ref
         cfg = self.alerts
-        fig = library_poll.read(ref.library, t.lib, now_ms, cfg.overdue_seconds,
-                                self.client.capabilities.lua)
+        fig = t.fig
+        oldest = max(fig.oldest_ms or 0, t.oldest_ms or 0) \
+            if fig.oldest_ms is not None or t.oldest_ms is not None else None
         series = self.history.series(ref.ident, "depth")
         series.add(mono, fig.depth)
         net = series.rate(RATE_SPAN_S)
         alerts: list[str] = []
         if fig.depth >= cfg.depth > 0:
             alerts.append(f"depth ≥ {cfg.depth}")
-        if fig.oldest_ms is not None and fig.oldest_ms >= cfg.oldest_age_seconds * 1000:
+        if oldest is not None and oldest >= cfg.oldest_age_seconds * 1000:
             alerts.append("old jobs")
         if fig.failed:
             failed = self.history.series(ref.ident, "failed")
@@ -374,7 +394,7 @@ class Poller:
         alerts += fig.alerts
         error = "; ".join(dict.fromkeys(printable(e, 120) for e in fig.errors)) or None
         return QueueStats(ref=ref, depth=fig.depth, processing=fig.processing,
-                          oldest_ms=fig.oldest_ms, net_rate=net, error=error,
+                          oldest_ms=oldest, net_rate=net, error=error,
                           alerts=tuple(alerts), states=fig.states)
 
     def _cumulative_rate(self, ident: str, name: str, moved: int, mono: float) -> float | None:

@@ -28,7 +28,7 @@ def keeps(name: str, type_: str) -> bool:
 
 def queue(name: str) -> LibraryQueue:
     base = f"{PREFIX}{name}:"
-    job = Body("key", base + "{id}", "hash", "bullmq")
+    job = Body("key", base + "{id}", "hash", "bullmq", "timestamp")
     states = (
         StateKey(State.PENDING, base + "wait", "list", "wait", "tail", body=job),
         StateKey(State.PENDING, base + "prioritized", "zset", "prioritized", "low",

@@ -45,7 +45,7 @@ def queue(name: str, acks: list[str], delayed_acks: list[str] = ()) -> LibraryQu
     base = NS + name
     states = [
         StateKey(State.PENDING, base, "list", "queued", "head",
-                 body=Body("field", base + ".msgs", "hash", "json")),
+                 body=Body("field", base + ".msgs", "hash", "json", "message_timestamp")),
         StateKey(State.SCHEDULED, base + ".DQ", "list", "delayed", "head",
                  body=Body("field", base + ".DQ.msgs", "hash", "json")),
         StateKey(State.FAILED, base + ".XQ", "zset", "dead", "low", Unit.MS, Means.AT,

@@ -75,6 +75,10 @@ class Body(NamedTuple):
     template: str = ""
     key_type: str = "string"
     encoding: str = "json"
+    # Where the body keeps the item's enqueue time (a hash field, or a JSON field of a
+    # string/field body) and its format: "ms" (unix ms) or "iso" (RQ's UTC timestamps).
+    time_field: str = ""
+    time_format: str = "ms"
 
     def locate(self, member: str) -> tuple[str, str | None] | None:
         """(key, field) of `member`'s body, or None when the member is the body."""

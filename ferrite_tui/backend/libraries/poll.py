@@ -7,10 +7,13 @@ round trips stay fixed. Score bounds are inclusive (Ferrite rejects '(').
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from ferrite_tui.backend.libraries.model import (
+    Body,
     LibraryQueue,
     Means,
     State,
@@ -23,8 +26,17 @@ from ferrite_tui.backend.libraries.model import (
 _COUNT = {"list": "LLEN", "set": "SCARD", "hash": "HLEN", "stream": "XLEN", "zset": "ZCARD"}
 
 
+def _timed_list(s: StateKey) -> bool:
+    """A pending list of ids whose bodies carry the enqueue time: its next item's body is
+    read in the poll's second round trip for the age."""
+    return (s.type == "list" and s.state is State.PENDING and s.body.where != "inline"
+            and bool(s.body.time_field))
+
+
 def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
     ops: list[tuple] = [(_COUNT[s.type], s.key)]
+    if _timed_list(s):
+        ops.append(("LINDEX", s.key, 0 if s.next_end == "head" else -1))
     if s.type != "zset" or s.unit is None:
         return ops
     now = ms_score(now_ms, s.unit)
@@ -42,7 +54,7 @@ def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[t
 def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
     """How many commands `_ops` sends for `s` (without building them)."""
     if s.type != "zset" or s.unit is None:
-        return 1
+        return 2 if _timed_list(s) else 1
     if s.means is Means.DUE:
         return 3
     if s.means is Means.DEADLINE or (s.means is Means.AT and visibility_timeout_s is not None
@@ -70,6 +82,8 @@ class Figures:
     oldest_ms: int | None  # age of the oldest pending item, where its time is known
     alerts: tuple[str, ...]
     errors: tuple[str, ...]
+    # The next pending items' bodies to read for their enqueue time: (command, body).
+    probes: tuple[tuple[tuple, Body], ...] = ()
 
 
 # Enum members as module constants: the poll reads thousands of state keys per tick.
@@ -90,6 +104,7 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
     errors: list[str] = []
     oldest: int | None = None
     pending = active = failed = None
+    probes: list[tuple[tuple, Body]] = []
     i = 0
     vt = q.visibility_timeout_s
     for s in q.states:
@@ -103,6 +118,11 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
                 count = first
             elif isinstance(first, Exception):
                 errors.append(f"{s.key}: {str(first).splitlines()[0] if str(first) else 'error'}")
+            if _timed_list(s):
+                head = replies[i]
+                i += 1
+                if head.__class__ is bytes:
+                    probes.append((_probe(s.body, head), s.body))
         else:
             n = _op_count(s, vt)
             got = replies[i:i + n]
@@ -152,4 +172,46 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
     if q.needs_lua and lua is False:
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
-                   tuple(errors))
+                   tuple(errors), tuple(probes))
+
+
+def _probe(body: Body, member: bytes) -> tuple:
+    text = member.decode("utf-8", "surrogateescape")
+    if body.where == "field":
+        return ("HGET", body.template, text)
+    key = body.template.replace("{id}", text)
+    if body.key_type == "hash":
+        return ("HGET", key, body.time_field)
+    return ("GET", key)
+
+
+def probe_age(body: Body, reply: Any, now_ms: int) -> int | None:
+    """The age of an item from its body's enqueue time; None if unknown or implausible."""
+    if not isinstance(reply, bytes):
+        return None
+    value: Any = reply
+    if body.where == "field" or body.key_type != "hash":
+        try:
+            doc = json.loads(reply)
+        except ValueError:
+            return None
+        value = doc.get(body.time_field) if isinstance(doc, dict) else None
+    t = _time_ms(value, body.time_format)
+    if t is None or t <= 0 or t > now_ms + 86_400_000:
+        return None
+    return max(now_ms - t, 0)
+
+
+def _time_ms(value: Any, fmt: str) -> int | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        if fmt == "iso":
+            text = str(value).replace("Z", "+00:00")
+            stamp = datetime.fromisoformat(text)
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=timezone.utc)
+            return int(stamp.timestamp() * 1000)
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

@@ -16,7 +16,7 @@ from ferrite_tui.backend.libraries.model import (
 
 LIBRARY = "rq"
 SIGNATURE = "rq:queues"
-JOB = Body("key", "rq:job:{id}", "hash", "rq")
+JOB = Body("key", "rq:job:{id}", "hash", "rq", "enqueued_at", "iso")
 # registry -> (state, what its score is, in seconds)
 REGISTRIES = {
     "wip": (State.ACTIVE, Means.DEADLINE),

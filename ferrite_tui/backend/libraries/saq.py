@@ -17,7 +17,7 @@ from ferrite_tui.backend.libraries.model import (
 
 LIBRARY = "saq"
 PREFIX = "saq:"
-JOB = Body("key", "{id}", "string", "json")
+JOB = Body("key", "{id}", "string", "json", "queued")
 READ_ONLY = "saq moves jobs with its own Lua scripts; use its API to act"
 _SIGNATURE_SUFFIXES = (":incomplete", ":stats", ":queued", ":active")
 
