@@ -187,7 +187,8 @@ class Discovery:
             if ref.kind is QueueKind.PRIORITY and ref.key not in types:
                 priority.add(ref.key)
         found = classify(types, priority, cfg, decls) + library_refs
-        merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, found)}
+        owners = _owners(found)
+        merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, owners)}
         merged.update({ref.ident: ref for ref in found})
         self.refs = sorted(merged.values(), key=lambda r: (r.kind.value, r.key))[: cfg.max_queues]
         self.passes += 1
@@ -224,7 +225,17 @@ class Discovery:
         return refs, rest
 
 
-def _superseded(old: QueueRef, found: list[QueueRef]) -> bool:
+def _owners(found: list[QueueRef]) -> dict[str, set[str]]:
+    """key -> idents of the found queues made of it (one pass, not one per old queue)."""
+    owners: dict[str, set[str]] = {}
+    for ref in found:
+        for key in ref.keys:
+            owners.setdefault(key, set()).add(ref.ident)
+    return owners
+
+
+def _superseded(old: QueueRef, owners: dict[str, set[str]]) -> bool:
     """An old ref whose key now belongs to a different queue (a work list that gained a
-    processing list becomes a reliable queue) is dropped."""
-    return any(old.key in ref.keys and ref.ident != old.ident for ref in found)
+    processing list becomes a reliable queue, RQ's list once `rq:queues` appears) is
+    dropped."""
+    return any(ident != old.ident for ident in owners.get(old.key, ()))
