@@ -530,7 +530,10 @@ class QueuesPanel(ItemPagerMixin, Panel):
         from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         env = decode(item.raw)
-        meta = [("list", printable(table.source.key)), ("position", f"{item.pos:,}"),
+        pos = next_index(item) if table.source.tail_next else item.pos
+        meta = [("list", printable(table.source.key)),
+                ("position", f"{pos:,}" + (" from the next end" if table.source.tail_next
+                                           else "")),
                 ("kind", env.kind)]
         if env.id is not None:
             meta.append(("id", env.id))
@@ -542,7 +545,7 @@ class QueuesPanel(ItemPagerMixin, Panel):
             meta.append(("last_error", env.last_error))
         ref = self.current_ref
         if ref is not None and ref.library is not None and table is self.items_table:
-            self._inspect_library(ref, f"{table.source.key} #{item.pos}", item.raw, meta)
+            self._inspect_library(ref, f"{table.source.key} #{pos}", item.raw, meta)
             return
         self.app.push_screen(InspectorScreen(f"{table.source.key} #{item.pos}", item.raw,
                                              meta=meta))
