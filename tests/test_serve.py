@@ -243,3 +243,28 @@ def test_only_loopback_is_quiet():
 def test_other_hosts_print_a_warning(queues, tmp_path):
     with serving([queues, "--host", "0.0.0.0"], tmp_path) as served:
         assert "warning: listening on 0.0.0.0, not loopback" in served.stderr()
+
+
+def test_a_read_only_browser_session_writes_no_files(monkeypatch, tmp_path):
+    from ferrite_tui.ui.screens.dialogs import check_output_path
+    from ferrite_tui.websession import BrowserSession
+
+    target = str(tmp_path / "export.ndjson")
+    assert check_output_path(target) is None
+    for name, value in BrowserSession("10.0.0.7").environ().items():
+        monkeypatch.setenv(name, value)
+    assert "read-only browser session" in (check_output_path(target) or "")
+    for name, value in BrowserSession("10.0.0.7", writes=True).environ().items():
+        monkeypatch.setenv(name, value)
+    assert check_output_path(target) is None
+
+
+def test_the_audit_log_records_the_remote_address_only_when_serving(tmp_path):
+    from ferrite_tui.backend.audit import AuditLog
+
+    for log, remote in ((AuditLog(tmp_path / "a.log"), None),
+                        (AuditLog(tmp_path / "b.log", remote="192.0.2.4"), "192.0.2.4")):
+        log.record(profile="p", server="redis://h", action="requeue", keys=["k"], count=1,
+                   ids=["1"])
+        (entry,) = log.read()
+        assert entry.get("remote") == remote
