@@ -168,6 +168,16 @@ class ConsoleProcess(AppService):
         self._stdin = process.stdin
         return process
 
+    async def run(self) -> None:
+        try:
+            await super().run()
+        finally:
+            # The console is gone (quit, or failed to start): so is its browser session.
+            try:
+                await self.remote_close()
+            except Exception:  # noqa: BLE001 - the websocket may be gone already
+                pass
+
     async def end(self) -> None:
         """Ask the console to quit; terminate, then kill, what does not. Idempotent."""
         if self._ended:
@@ -312,7 +322,7 @@ class ConsoleServer(Server):
             await self._process_messages(websocket, console)
         except asyncio.CancelledError:
             pass
-        except Exception as exc:  # a bad message from the browser ends only its session
+        except Exception as exc:  # noqa: BLE001 - a bad message ends only its session
             self.log(f"session from {session.remote}: {type(exc).__name__}: {exc}")
         finally:
             await console.end()

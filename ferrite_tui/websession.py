@@ -27,7 +27,7 @@ class BrowserSession:
         return {REMOTE_ENV: self.remote, WRITES_ENV: "1" if self.writes else "0"}
 
     @classmethod
-    def from_environ(cls, environ: dict[str, str] | None = None) -> "BrowserSession | None":
+    def from_environ(cls, environ: dict[str, str] | None = None) -> BrowserSession | None:
         env = os.environ if environ is None else environ
         remote = env.get(REMOTE_ENV)
         if remote is None:

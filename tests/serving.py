@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 from helpers import wait_until
@@ -174,7 +175,7 @@ class Terminal:
         self.session = None
         self.ws = None
 
-    async def __aenter__(self) -> "Terminal":
+    async def __aenter__(self) -> Self:
         import aiohttp
 
         self.session = aiohttp.ClientSession(cookies={TOKEN_COOKIE: self.served.token})

@@ -11,12 +11,10 @@ import json
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
 import redis
-
 from helpers import async_wait_until, wait_until
 from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
 
@@ -39,9 +37,9 @@ def queues(redis_url: str) -> str:
 
 
 async def http_get(url: str, cookies: dict | None = None) -> tuple[int, str, dict]:
-    async with aiohttp.ClientSession(cookies=cookies) as session:
-        async with session.get(url, allow_redirects=False) as response:
-            return response.status, await response.text(), dict(response.headers)
+    async with aiohttp.ClientSession(cookies=cookies) as session, \
+            session.get(url, allow_redirects=False) as response:
+        return response.status, await response.text(), dict(response.headers)
 
 
 async def ws_status(url: str, cookies: dict | None = None) -> int:
@@ -166,6 +164,11 @@ async def test_sessions_are_capped(queues, tmp_path):
                                message="the closed session's console is still running")
         async with Terminal(served) as second:
             await second.wait_for("queue:orders")
+            await second.press("q")  # quitting the console ends the session too
+            await async_wait_until(lambda: not served.consoles(), timeout=60,
+                                   message="the console that quit is still running")
+        async with Terminal(served) as third:
+            await third.wait_for("queue:orders")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl+c", "SIGTERM"])
@@ -214,7 +217,7 @@ def _status(url: str) -> int:
 def test_bad_input_is_one_line(args, message, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "ferrite_tui", "serve", *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
              "XDG_CONFIG_HOME": str(tmp_path / "no-config")},
     )
@@ -230,7 +233,7 @@ def test_short_token_is_refused(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "ferrite_tui", "serve", "redis://127.0.0.1:1",
          "--token-file", str(token_file)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2 and "at least 16" in result.stderr
 

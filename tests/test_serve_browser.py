@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pytest
 import redis
-
 from helpers import wait_until
 from serving import alive, serving
 
