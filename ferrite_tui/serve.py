@@ -370,6 +370,23 @@ class ConsoleServer(Server):
         return 0
 
 
+async def check_server(cfg, settings: ConnectionSettings) -> str | None:
+    """One connection, as a console will make it: the reason it fails, or None."""
+    from ferrite_tui.backend.client import describe_error
+    from ferrite_tui.backend.monitor import Monitor
+
+    monitor = Monitor(settings, cfg)
+    try:
+        await monitor.connect()
+    except BackendError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - worded as one line, like the console does
+        return describe_error(exc, settings)
+    finally:
+        await monitor.aclose()
+    return None
+
+
 def _to_int(value: str | None, default: int) -> int:
     try:
         return int(value) if value is not None else default
@@ -395,6 +412,11 @@ def main(argv: list[str]) -> int:
         return fail(str(exc))
     if settings is None:
         return fail("give the server to serve: a URL or --profile NAME")
+    # Each console reconnects on its own, so a server down now is a warning, not an error.
+    problem = asyncio.run(check_server(cfg, settings))
+    if problem:
+        print(f"ferrite-tui serve: warning: {problem}; every console will show it and retry",
+              file=sys.stderr)
     if not is_loopback(args.host):
         print(f"ferrite-tui serve: warning: listening on {args.host}, not loopback: anyone "
               "who reaches this port and has the token gets a console; the traffic is plain "

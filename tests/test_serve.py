@@ -15,7 +15,7 @@ import sys
 import aiohttp
 import pytest
 import redis
-from helpers import async_wait_until, wait_until
+from helpers import async_wait_until, running, wait_until
 from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
 
 from ferrite_tui.serve import is_loopback
@@ -238,6 +238,13 @@ def test_short_token_is_refused(tmp_path):
     assert result.returncode == 2 and "at least 16" in result.stderr
 
 
+def test_a_wrong_password_is_reported_at_start(server_factory, tmp_path):
+    server = server_factory(password="right-password")
+    with serving([f"redis://:wrong-password@{server.host}:{server.port}"], tmp_path) as served:
+        assert "warning: authentication failed" in served.stderr()
+        assert "wrong-password" not in served.stderr() + "".join(served.stdout_lines)
+
+
 def test_only_loopback_is_quiet():
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
@@ -271,3 +278,23 @@ def test_the_audit_log_records_the_remote_address_only_when_serving(tmp_path):
                    ids=["1"])
         (entry,) = log.read()
         assert entry.get("remote") == remote
+
+
+@pytest.mark.parametrize("writes, label", [(False, "WEB READ-ONLY"), (True, "WEB WRITES ON")])
+async def test_the_header_names_the_session_mode_even_at_80_columns(tmp_path, writes, label):
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.models import ConnectionState
+    from ferrite_tui.config import Config
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.widgets.status import StatusLine
+    from ferrite_tui.websession import BrowserSession
+
+    app = FerriteApp(Config(), ConnectionSettings(url="redis://127.0.0.1:1/0"), poll=False,
+                     audit_path=tmp_path / "audit.log",
+                     browser=BrowserSession("192.0.2.9", writes=writes))
+    async with running(app, size=(80, 24)):
+        status = app.query_one(StatusLine)
+        status.set_state(ConnectionState("failed", error="a long reason " * 10))
+        assert label in status.render().plain[:80]
+        assert app.settings.read_only is not writes
+        assert app.writable("requeue") is writes

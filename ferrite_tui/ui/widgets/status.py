@@ -75,17 +75,17 @@ class StatusLine(Widget):
 
     def render(self) -> Text:
         line = Text(" ferrite-tui ", style="bold reverse")
+        if self.browser is not None:
+            # A browser session always says which mode it is in: first, so it is never cut.
+            line.append(" WEB READ-ONLY " if self.read_only else " WEB WRITES ON ",
+                        style="bold reverse magenta" if self.read_only else "bold reverse red")
         line.append(" ")
         line.append(printable(self.url, 60))
         if self.caps and self.caps.version:
             line.append(f"  {self.caps.server_kind} {self.caps.version}", style="dim")
         line.append("  ")
         line.append_text(self.status_text())
-        if self.browser is not None:
-            # A browser session always says which mode it is in.
-            line.append("  WEB READ-ONLY" if self.read_only else "  WEB WRITES ON",
-                        style="bold magenta" if self.read_only else "bold red")
-        elif self.read_only:
+        if self.read_only and self.browser is None:
             line.append("  READ-ONLY", style="bold magenta")
         d = self.discovery
         if d is not None and d.error:
