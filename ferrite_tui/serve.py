@@ -28,7 +28,7 @@ import signal
 import stat
 import sys
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import aiohttp_jinja2
 import jinja2
@@ -111,9 +111,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_without_password(url: str) -> str:
+    """The URL with no password, neither in its user part nor as a `password=` parameter."""
+    # Split by hand: urlunsplit would turn unix:///path into unix:/path.
+    base, _, query = redact_url(url, mask="").partition("?")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+            if k.lower() != "password"]
+    return f"{base}?{urlencode(kept)}" if kept else base
+
+
 def console_command(settings: ConnectionSettings, args, allow_writes: bool) -> list[str]:
     """The argv of one console process: the URL without its password, never a secret."""
-    argv = [sys.executable, "-m", "ferrite_tui", redact_url(settings.url, mask="")]
+    argv = [sys.executable, "-m", "ferrite_tui", url_without_password(settings.url)]
     if args.profile:
         argv += ["--profile", args.profile]
     if args.config:
@@ -125,8 +134,10 @@ def console_command(settings: ConnectionSettings, args, allow_writes: bool) -> l
 
 def console_environ(settings: ConnectionSettings) -> dict[str, str | None]:
     """Changes to the serving process's environment for every console (None: remove)."""
+    in_query = [v for k, v in parse_qsl(settings.url.partition("?")[2]) if k.lower() == "password"]
     return {
-        PASSWORD_ENV: settings.password,  # the URL given to the console has none
+        # The URL given to the console has no password: it comes from here.
+        PASSWORD_ENV: settings.password or (in_query[-1] if in_query else None),
         TOKEN_ENV: None,  # consoles never need the access token
     }
 

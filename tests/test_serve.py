@@ -18,7 +18,7 @@ import redis
 from helpers import async_wait_until, running, wait_until
 from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
 
-from ferrite_tui.serve import is_loopback
+from ferrite_tui.serve import console_environ, is_loopback, url_without_password
 
 DEAD_LETTER = json.dumps({"job": {"id": "job-1", "payload": {"n": 1}, "retry_count": 3,
                                   "last_error": "boom", "first_attempt": 1},
@@ -243,6 +243,38 @@ def test_a_wrong_password_is_reported_at_start(server_factory, tmp_path):
     with serving([f"redis://:wrong-password@{server.host}:{server.port}"], tmp_path) as served:
         assert "warning: authentication failed" in served.stderr()
         assert "wrong-password" not in served.stderr() + "".join(served.stdout_lines)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("redis://:pw@h:6379/0", "redis://h:6379/0"),
+    ("rediss://ops:pw@h:6380/1", "rediss://ops@h:6380/1"),
+    ("unix:///run/redis.sock?db=2&password=pw", "unix:///run/redis.sock?db=2"),
+    ("redis://h:6379/0", "redis://h:6379/0"),
+])
+def test_consoles_get_the_url_without_its_password(url, expected):
+    from ferrite_tui.backend.client import ConnectionSettings
+
+    assert url_without_password(url) == expected
+    password = None if url == expected else "pw"
+    assert console_environ(ConnectionSettings(url=url, password=password))["REDISCLI_AUTH"] \
+        == password
+    if "?" in url:  # a password given as a parameter, not resolved from the user part
+        assert console_environ(ConnectionSettings(url=url))["REDISCLI_AUTH"] == "pw"
+
+
+def test_a_busy_port_is_one_line(queues):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "ferrite_tui", "serve", queues, "--port", str(port)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_only_loopback_is_quiet():
