@@ -92,8 +92,10 @@ async def test_read_only_by_default(queues, tmp_path):
             assert "WEB READ-ONLY" in screen
             await term.press("6")
             await term.wait_for("timeout")  # the dead letter's reason, in the item list
+            await term.press("\r")  # into the entries: their footer offers paging
+            await term.wait_for("Next page")
             await term.press("r")
-            await term.wait_for("read-only mode: 'requeue' is disabled")
+            await term.wait_for("read-only mode: 'requeue")
             (console,) = served.consoles()
             assert "--read-only" in cmdline(console)
     client = redis.Redis.from_url(queues)
