@@ -25,7 +25,7 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
         panel = await open_queue(app, pilot, "ui")
         items = panel.items_table
         await async_wait_until(lambda: items.row_count == 5)
-        rows = [items.by_key[k] for k in items._order]
+        rows = [items.by_key[k] for k in items.row_keys]
         # Row 0 is the job sent first (the tail of the list): the next one a worker takes.
         assert json.loads(rows[0].raw)["headers"]["argsrepr"] == "(0, 0)"
         assert json.loads(rows[-1].raw)["headers"]["argsrepr"] == "(4, 4)"
@@ -42,7 +42,7 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
         items.focus()
         await pilot.press("d")
         await async_wait_until(lambda: any("celery queue, not changed here" in n.message
-                                           for n in app._notifications))
+                                           for n in app.notices))
         assert sync.llen("ui") == 5
 
 
