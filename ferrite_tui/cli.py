@@ -215,17 +215,18 @@ def queue_json(q: QueueStats) -> dict:
 def library_json(q: QueueStats) -> dict:
     """A library queue's name and every state's count ("?" as null), key by key."""
     lib = q.ref.library
+    assert lib is not None
     return {
         "library": lib.library,
         "name": lib.name,
         "read_only": lib.read_only,
-        "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.count,
+        "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.size,
                     **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
                     **({"past": c.past} if c.past is not None else {}),
                     **({"shared": True} if c.shared else {})}
                    for c in q.states],
-        "totals": {state: sum(c.count for c in q.states
-                              if c.state.value == state and c.count is not None)
+        "totals": {state: sum(c.size for c in q.states
+                              if c.state.value == state and c.size is not None)
                    for state in dict.fromkeys(c.state.value for c in q.states)},
     }
 
@@ -247,7 +248,7 @@ def states_text(q: QueueStats) -> str:
     for c in q.states:
         if c.state.value != "pending":
             prev = totals.get(c.state.value, 0)
-            totals[c.state.value] = None if prev is None or c.count is None else prev + c.count
+            totals[c.state.value] = None if prev is None or c.size is None else prev + c.size
     return " · ".join(f"{name.replace('_', ' ')} {'?' if n is None else fmt.count(n)}"
                       for name, n in totals.items() if n != 0)
 

@@ -11,8 +11,8 @@ import pytest
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.libraries.items import describe
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config, ConfigError, QueueDecl, _parse
 
 
@@ -48,7 +48,7 @@ async def test_template_declares_one_model_queue_per_name(redis_url, sync):
         await m.discover()
         snap = await m.poll()
         mail = next(q for q in snap.queues if q.ref.key == "app:mail:pending")
-        counts = {c.label: c.count for c in mail.states}
+        counts = {c.label: c.size for c in mail.states}
         assert counts == {"pending": 2, "scheduled": 1, "failed": 1}
         sched = next(c for c in mail.states if c.label == "scheduled")
         assert 3_000_000 < sched.next_at_ms - time.time() * 1000 < 3_700_000  # seconds read as s

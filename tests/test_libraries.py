@@ -94,7 +94,7 @@ def rq_layout(url: str, flag) -> tuple:
 async def test_rq_states_and_requeue_from_failed(redis_url, tmp_path):
     flag = tmp_path / "fail"
     flag.touch()
-    conn, q, failed_id, scheduled_id, queued_id = rq_layout(redis_url, flag)
+    conn, q, failed_id, _scheduled_id, queued_id = rq_layout(redis_url, flag)
     data = status(redis_url)
     rq_queues = library_queues(data, "rq")
     assert set(rq_queues) == {"default"}
@@ -142,7 +142,7 @@ async def test_rq_states_and_requeue_from_failed(redis_url, tmp_path):
 
 @pytest.mark.libraries
 async def test_rq_run_scheduled_now_and_delete(redis_url, tmp_path):
-    conn, q, failed_id, scheduled_id, queued_id = rq_layout(redis_url, tmp_path / "no-flag")
+    conn, q, _failed_id, scheduled_id, queued_id = rq_layout(redis_url, tmp_path / "no-flag")
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "rq")
     client = Client(ConnectionSettings(url=redis_url))
@@ -606,9 +606,8 @@ async def test_celery_requeue_unacked_past_visibility_timeout(redis_url):
 async def test_dramatiq_dead_worker_from_heartbeats(redis_url):
     """A worker that stopped beating (killed) shows as a dead worker on its queues."""
     import dramatiq
-    from dramatiq.brokers.redis import RedisBroker
-
     import libjobs
+    from dramatiq.brokers.redis import RedisBroker
 
     broker = RedisBroker(url=redis_url, heartbeat_timeout=60_000)
     ok = dramatiq.actor(libjobs.ok, queue_name="beats", broker=broker, actor_name="ok")
@@ -630,9 +629,9 @@ async def test_dramatiq_dead_worker_from_heartbeats(redis_url):
 async def test_pending_age_from_the_library_body_time(redis_url):
     """RQ keeps ids in its queue: the next job's age comes from its hash's ISO
     `enqueued_at`, read in the poll's second round trip (no per-queue round trip)."""
+    import libjobs
     from rq import Queue
 
-    import libjobs
     from ferrite_tui.config import AlertConfig
 
     conn = redis.Redis.from_url(redis_url)
@@ -640,7 +639,7 @@ async def test_pending_age_from_the_library_body_time(redis_url):
     first = q.enqueue(libjobs.ok, 1)
     q.enqueue(libjobs.ok, 2)
     # RQ's own field, aged as if the job had waited ten minutes.
-    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=10)
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
     conn.hset(f"rq:job:{first.id}", "enqueued_at", old.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     m = Monitor(ConnectionSettings(url=redis_url),
                 Config(alerts=AlertConfig(oldest_age_seconds=300)))

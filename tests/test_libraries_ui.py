@@ -49,9 +49,9 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
 async def test_rq_requeue_failed_from_the_command_palette(redis_url, sync, tmp_path):
     """ctrl+p on a selected RQ queue offers its own actions; the confirmation counts the
     jobs; RQ's layout is then what RQ's requeue writes."""
+    import libjobs
     from rq import Queue, SimpleWorker
 
-    import libjobs
     from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
     flag = tmp_path / "fail"

@@ -12,8 +12,8 @@ from typing import Callable, Iterable
 
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
+from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
 

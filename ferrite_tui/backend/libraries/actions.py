@@ -169,7 +169,9 @@ class LibraryActions:
                     .get("priority"))
 
         def restore(r: list, tag: str) -> list[tuple]:
-            envelope = _json_list(r[1])[0]
+            entry = _json_list(r[1])
+            assert entry is not None  # still_stuck checked it
+            envelope = entry[0]
             envelope.setdefault("headers", {})["redelivered"] = True
             envelope.setdefault("properties", {}).setdefault("delivery_info", {})[
                 "redelivered"] = True

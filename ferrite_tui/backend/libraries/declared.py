@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Iterable
 
 from ferrite_tui.backend.libraries.model import (
-    Body, LibraryQueue, Means, State, StateKey, Unit,
+    Body,
+    LibraryQueue,
+    Means,
+    State,
+    StateKey,
+    Unit,
 )
 from ferrite_tui.config import QueueDecl
 

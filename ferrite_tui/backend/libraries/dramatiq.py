@@ -41,7 +41,7 @@ def _queue_name(key: str) -> str:
     return name
 
 
-def queue(name: str, acks: list[str], delayed_acks: list[str] = ()) -> LibraryQueue:
+def queue(name: str, acks: list[str], delayed_acks: list[str] | None = None) -> LibraryQueue:
     base = NS + name
     states = [
         StateKey(State.PENDING, base, "list", "queued", "head",
@@ -56,7 +56,7 @@ def queue(name: str, acks: list[str], delayed_acks: list[str] = ()) -> LibraryQu
     # Delayed messages a worker fetched and holds until their eta: still scheduled.
     states += [StateKey(State.SCHEDULED, key, "set", "delayed (held by a worker)",
                         body=Body("field", base + ".DQ.msgs", "hash", "json"))
-               for key in delayed_acks]
+               for key in delayed_acks or ()]
     return LibraryQueue(LIBRARY, name, tuple(states), needs_lua=True, heartbeats=HEARTBEATS,
                         heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS)
 

@@ -52,7 +52,7 @@ def pickle_summary(raw: bytes, limit: int = 8) -> str:
                 names.append(arg.replace("\n", " "))
             if len(names) >= limit:
                 break
-    except Exception:  # noqa: BLE001 - a damaged pickle still gets its size shown
+    except Exception:
         pass
     shown = ", ".join(printable(n, 60) for n in names)
     return f"pickle, {len(raw):,} bytes" + (f": {shown}" if shown else "")
@@ -190,7 +190,7 @@ async def describe(client: Client, queue: LibraryQueue, state: StateKey,
     replies = await client.raw_pipeline(commands)
     reply = replies[0]
     if isinstance(reply, Exception):
-        return fields + [("body", printable(str(reply), 200))]
+        return [*fields, ("body", printable(str(reply), 200))]
     if reply in ([], {}):
         reply = None
     extra = None

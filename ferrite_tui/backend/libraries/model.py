@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     PENDING = "pending"
     ACTIVE = "in_progress"
     SCHEDULED = "scheduled"
@@ -21,7 +21,7 @@ class State(str, enum.Enum):
     DONE = "done"
 
 
-class Unit(str, enum.Enum):
+class Unit(enum.StrEnum):
     """How a sorted-set score encodes its value."""
 
     MS = "ms"  # unix milliseconds
@@ -52,7 +52,7 @@ def ms_score(ms: int, unit: Unit) -> float | None:
     return None
 
 
-class Means(str, enum.Enum):
+class Means(enum.StrEnum):
     """What a sorted-set score is a time of."""
 
     DUE = "due"  # when the item becomes runnable
@@ -146,7 +146,7 @@ class StateCount(NamedTuple):
     state: State
     key: str
     label: str
-    count: int | None  # None: could not be read (error) - shown as "?"
+    size: int | None  # None: could not be read (error) - shown as "?"
     next_at_ms: int | None = None  # due time of the earliest item (scheduled states)
     past: int | None = None  # items past their deadline / due time
     shared: bool = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ferrite_tui.backend.libraries.model import (
@@ -210,7 +210,7 @@ def _time_ms(value: Any, fmt: str) -> int | None:
             text = str(value).replace("Z", "+00:00")
             stamp = datetime.fromisoformat(text)
             if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=timezone.utc)
+                stamp = stamp.replace(tzinfo=UTC)
             return int(stamp.timestamp() * 1000)
         return int(float(value))
     except (TypeError, ValueError):

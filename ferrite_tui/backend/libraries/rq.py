@@ -46,11 +46,12 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
     names = {m[len("rq:queue:"):] for m in members.get(SIGNATURE, ())
              if m.startswith("rq:queue:")}
     claimed = set()
-    for key in types:
+    for key, type_ in types.items():
         if not key.startswith("rq:"):
             continue
         claimed.add(key)
         head, _, rest = key[3:].partition(":")
-        if head == "queue" and rest and types[key] == "list" or head in REGISTRIES and rest and types[key] == "zset":
+        expected = "list" if head == "queue" else "zset" if head in REGISTRIES else None
+        if rest and type_ == expected:
             names.add(rest)
     return Recognised(tuple(queue(n) for n in sorted(names)), frozenset(claimed))

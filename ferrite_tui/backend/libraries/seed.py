@@ -5,7 +5,11 @@ queue is, for code that reasons about states whatever the layout)."""
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
-    LibraryQueue, Means, State, StateKey, Unit,
+    LibraryQueue,
+    Means,
+    State,
+    StateKey,
+    Unit,
 )
 from ferrite_tui.backend.models import QueueKind, QueueRef
 
@@ -18,6 +22,7 @@ def model_of(ref: QueueRef) -> LibraryQueue:
     if ref.library is not None:
         return ref.library
     kind, key = ref.kind, ref.key
+    states: tuple[StateKey, ...]
     if kind is QueueKind.WORK:
         states = (StateKey(State.PENDING, key, "list", "queued", "head"),)
     elif kind is QueueKind.RELIABLE:

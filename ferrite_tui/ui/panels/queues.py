@@ -268,7 +268,7 @@ class QueuesPanel(ItemPagerPanel):
         state = next(s for s in library.states if s.key == ref.key)
         try:
             meta = meta + await describe_library_item(self._client(), library, state, raw)
-        except Exception as exc:  # noqa: BLE001 - a note in the inspector, the value opens
+        except Exception as exc:
             meta = [*meta, ("library fields", self.session.describe(exc))]
         self.inspect_value(title, raw, meta)
 
