@@ -1,0 +1,103 @@
+"""The console on a Redis Cluster: connect, discovery and poll per primary."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.config import Config
+from ferrite_tui.demo.workload import seed
+
+pytestmark = pytest.mark.cluster
+
+NOW_MS = 1_700_000_000_000
+# Hash-tagged queues (main list and DLQ in one slot) beside the demo's untagged ones.
+TAGGED = ("queue:{billing}", "queue:{billing}:dlq", "queue:{billing}:processing")
+
+
+async def _arrange(client) -> None:
+    await seed(client, now_ms=NOW_MS)
+    pipe = client.pipeline(transaction=False)
+    for i in range(25):
+        pipe.rpush(TAGGED[0], f'{{"id":"b{i}","payload":{i},"enqueued_at":{NOW_MS}}}')
+    for i in range(7):
+        pipe.rpush(TAGGED[1], f'{{"job":{{"id":"d{i}","payload":{i}}},"dead_at":{NOW_MS},'
+                              f'"reason":"boom"}}')
+    pipe.lpush(TAGGED[2], b'{"id":"p1","payload":1,"enqueued_at":1}')
+    await pipe.execute()
+
+
+def _figures(snapshot):
+    out = {}
+    for q in snapshot.queues:
+        out[q.ref.ident] = (
+            q.ref.kind, q.depth, q.processing, q.ready, q.overdue, q.pending, q.error,
+            tuple((g.name, g.consumers, g.pending, g.last_delivered_id, g.lag, g.entries_read)
+                  for g in q.groups))
+    return out
+
+
+async def _observe(url: str):
+    monitor = Monitor(ConnectionSettings(url=url), Config())
+    try:
+        await monitor.connect()
+        refs = await monitor.discover()
+        snap = await monitor.poll()
+        return monitor.client.cluster is not None, refs, snap
+    finally:
+        await monitor.aclose()
+
+
+async def test_cluster_detected_and_figures_equal_one_server(cluster_url, redis_url):
+    rc = aioredis.RedisCluster.from_url(cluster_url)
+    single = aioredis.Redis.from_url(redis_url)
+    try:
+        await _arrange(rc)
+        await _arrange(single)
+    finally:
+        await rc.aclose()
+        await single.aclose()
+
+    on_cluster, cluster_refs, cluster_snap = await _observe(cluster_url)
+    on_single, single_refs, single_snap = await _observe(redis_url)
+    assert on_cluster and not on_single
+    assert [r.ident for r in cluster_refs] == [r.ident for r in single_refs]
+    assert len(cluster_refs) >= 8
+    assert _figures(cluster_snap) == _figures(single_snap)
+    # One pipeline per primary (no channels here, so no NUMSUB round).
+    assert cluster_snap.round_trips == 3
+    view = cluster_snap.cluster
+    assert view is not None and view.state == "ok"
+    primaries = [n for n in view.nodes if n.role == "primary"]
+    assert len(primaries) == 3 and sum(n.slot_count for n in primaries) == 16384
+    assert all(n.used_memory and n.link == "connected" for n in primaries)
+    # Queues really are spread over the nodes, and the view says where each one is.
+    holders = {view.node_of(q.ref.key) for q in cluster_snap.queues}
+    assert len(holders) == 3
+    # INFO totals add up over the primaries.
+    keys = single_snap.server.keyspace["db0"]["keys"]
+    assert cluster_snap.server.keyspace["db0"]["keys"] == keys
+
+
+async def test_cluster_named_by_url_option_and_read_only(cluster_url):
+    client = Client(ConnectionSettings(url=cluster_url + "?cluster=yes", read_only=True))
+    try:
+        await client.connect()
+        assert client.cluster is not None
+        assert client.capabilities.server_kind == "redis"
+        from ferrite_tui.backend.client import ReadOnlyError
+        with pytest.raises(ReadOnlyError):
+            client.guard("requeue")
+    finally:
+        await client.aclose()
+
+
+async def test_cluster_off_by_url_option_stays_on_one_node(cluster_url):
+    client = Client(ConnectionSettings(url=cluster_url + "?cluster=no"))
+    try:
+        await client.connect()
+        assert client.cluster is None
+    finally:
+        await client.aclose()
