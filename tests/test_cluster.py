@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -101,3 +103,81 @@ async def test_cluster_off_by_url_option_stays_on_one_node(cluster_url):
         assert client.cluster is None
     finally:
         await client.aclose()
+
+
+async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
+    import time
+
+    cluster = cluster_factory(primaries=3, replicas=1)
+    rc = aioredis.RedisCluster.from_url(cluster.url)
+    try:
+        await _arrange(rc)
+    finally:
+        await rc.aclose()
+    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
+    try:
+        await monitor.connect()
+        await monitor.discover()
+        before = _figures(await monitor.poll())
+        assert not any(f[6] for f in before.values())
+
+        victim = cluster.primaries[1]
+        address = f"127.0.0.1:{victim.port}"
+        victim.kill()
+        snap = await monitor.poll()  # must not raise
+        hit = [q for q in snap.queues if snap.cluster.node_of(q.ref.key) == address]
+        assert hit and all(q.error and address in q.error for q in hit)
+        assert snap.cluster.failover and address in snap.cluster.failover
+        others = [q for q in snap.queues if snap.cluster.node_of(q.ref.key) != address]
+        assert others and not any(q.error for q in others)
+
+        # The replica takes over; polls keep going and come back whole.
+        deadline = time.monotonic() + 60
+        while True:
+            snap = await monitor.poll()
+            if not any(q.error for q in snap.queues) and snap.cluster.state == "ok":
+                break
+            assert time.monotonic() < deadline, [q.error for q in snap.queues if q.error]
+            await asyncio.sleep(0.2)
+        assert _figures(snap) == before
+        said = " | ".join(text for _, text in snap.cluster.events)
+        assert f"node {address} unreachable" in said
+        assert f"{address} -> " in said and "(failover)" in said
+        assert address not in {n for _, _, n in snap.cluster.slot_owners}
+    finally:
+        await monitor.aclose()
+
+
+async def test_node_failing_mid_scan_is_reported(cluster_factory):
+    from dataclasses import replace
+
+    from ferrite_tui.backend.client import BackendError
+
+    cluster = cluster_factory(primaries=3)
+    rc = aioredis.RedisCluster.from_url(cluster.url)
+    try:
+        pipe = rc.pipeline(transaction=False)
+        for i in range(600):
+            pipe.rpush(f"work:{i}", b"x")
+        await pipe.execute()
+    finally:
+        await rc.aclose()
+    config = Config()
+    config = replace(config, discovery=replace(config.discovery, scan_count=50))
+    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), config)
+    victim = cluster.primaries[2]
+    steps = []
+
+    def progress(p):
+        steps.append(p)
+        if len(steps) == 1:
+            victim.kill()
+
+    try:
+        await monitor.connect()
+        with pytest.raises(BackendError) as failure:
+            await monitor.discover(progress)
+        assert f"node 127.0.0.1:{victim.port} failed mid-scan" in str(failure.value)
+        assert steps and not steps[-1].done
+    finally:
+        await monitor.aclose()
