@@ -57,9 +57,17 @@ class OverviewPanel(Panel):
             **rate_cells(q),
             "trend": trend_cell(q, self.history),
             "oldest": fmt.duration(q.oldest_ms),
-            "detail": secondary(q),
+            "detail": self._with_node(q, secondary(q)),
             "alerts": alert_cell(q),
         }
+
+    def _with_node(self, q: QueueStats, detail: str) -> str:
+        """On a cluster, which primary holds the queue's key."""
+        view = self.snapshot.cluster if self.snapshot is not None else None
+        node = view.node_of(q.ref.key) if view is not None else None
+        if node is None:
+            return detail
+        return f"{detail} @{node}" if detail else f"@{node}"
 
     def summary(self, items: list[QueueStats]) -> Text:
         alerting = sum(1 for q in items if q.severity)
