@@ -254,6 +254,40 @@ async def deliver(client: Client, staged: Staged) -> int:
     return pushed
 
 
+class Landing:
+    """Where a one-slot transaction on `src` pushes values meant for `dst`: `dst` itself
+    when both share a slot, else a fresh STAGE in src's slot (step (a) is then the caller's
+    own MULTI/EXEC, e.g. ZREM scheduled + RPUSH STAGE). `land()` runs (b) and (c) after it.
+
+        landing = Landing(client, src, dst)
+        ... MULTI; <remove from src>; RPUSH landing.key <values>; EXEC ...
+        await landing.land()
+    """
+
+    def __init__(self, client: Client, src: str, dst: str, push_left: bool = False) -> None:
+        self.client = client
+        self.stage = _RUN.next_stage(src, dst, push_left) \
+            if needs_staging(client, src, dst) else None
+        self.key = self.stage or dst
+
+    async def land(self) -> None:
+        """Deliver what was staged (nothing when the transaction staged nothing). Raises a
+        BackendError saying the values are in flight when delivery fails."""
+        if self.stage is None:
+            return
+        staged = Staged.parse(self.stage)
+        assert staged is not None
+        if not await self.client.for_keys(self.stage).redis.exists(self.stage):
+            return
+        await _step("staged", self.stage)
+        try:
+            await deliver(self.client, staged)
+        except Exception as exc:  # noqa: BLE001 - in flight, and said so
+            why = exc if isinstance(exc, BackendError) else describe_error(exc)
+            raise BackendError(f"moved out, but left in flight in {self.stage} (not lost; "
+                               f"Server panel, f finishes it): {why}") from exc
+
+
 # -- in flight: what a crash left, and finishing it -------------------------------------------
 
 @dataclass
