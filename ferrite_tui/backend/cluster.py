@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterPipeline
 from redis import exceptions as rexc
 from redis.crc import key_slot
 
@@ -82,6 +83,47 @@ def slot_of(key: Any) -> int:
     return key_slot(key)
 
 
+class _BytesName(str):
+    """A command name the caller gave as bytes (it parses the raw reply itself). The cluster
+    client needs a str to route it, but must not apply the response callback of the str
+    name, which the plain client skips for bytes: so it equals no plain str in a lookup."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash((_BytesName, str(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _BytesName) and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+
+def _text_name(args: tuple) -> tuple:
+    if args and isinstance(args[0], bytes):
+        return (_BytesName(args[0].decode()), *args[1:])
+    return args
+
+
+class _ClusterPipeline(ClusterPipeline):
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        return super().execute_command(*_text_name(args), **kwargs)
+
+
+class _RedisCluster(aioredis.RedisCluster):
+    """redis-py's cluster client, also taking command names as bytes (the console's modules
+    send b"XPENDING" and the like; the cluster client's command policies want str)."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        return await super().execute_command(*_text_name(args), **kwargs)
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        if shard_hint:
+            raise rexc.RedisClusterException("shard_hint is deprecated in cluster mode")
+        return _ClusterPipeline(self, transaction)
+
+
 def _name(command: tuple) -> str:
     head = command[0]
     return (head.decode() if isinstance(head, bytes) else head).upper()
@@ -117,11 +159,11 @@ class ClusterRouter:
         # The console keeps working on the slots that are served while others fail over.
         kwargs["require_full_coverage"] = False
         try:
-            return aioredis.RedisCluster.from_url(url, **kwargs)
+            return _RedisCluster.from_url(url, **kwargs)
         except TypeError:
             kwargs.pop("driver_info", None)
             kwargs["lib_name"] = None
-            return aioredis.RedisCluster.from_url(url, **kwargs)
+            return _RedisCluster.from_url(url, **kwargs)
         except ValueError as exc:
             raise BackendError(f"bad cluster URL: {exc}") from None
 
