@@ -343,7 +343,10 @@ class Client:
             await pool.release(conn)
 
     def pubsub_connection(self) -> aioredis.Redis:
-        """A separate client for SUBSCRIBE (its connection cannot run other commands)."""
+        """A separate client for SUBSCRIBE (its connection cannot run other commands). On a
+        cluster: to a primary that answers (PUBLISH reaches every node)."""
+        if self.cluster is not None:
+            return self.cluster.node_client(self.cluster.subscribe_node())._build()
         return self._build()
 
     def guard(self, action: str) -> None:

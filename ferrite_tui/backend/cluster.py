@@ -209,6 +209,12 @@ class ClusterRouter:
     def primaries(self) -> list[str]:
         return sorted(n.name for n in self.redis.get_primaries())
 
+    def subscribe_node(self) -> str:
+        """A primary to hold subscriptions: the first one not known to be unreachable."""
+        names = self.primaries()
+        live = [n for n in names if n not in self.unreachable]
+        return (live or names)[0]
+
     def node_of(self, key: Any) -> str:
         """Name (host:port) of the primary serving `key`'s slot."""
         return self.redis.nodes_manager.get_node_from_slot(slot_of(key)).name
