@@ -68,12 +68,12 @@ async def test_server_panel_shows_cluster_and_finishes_moves_in_flight(cluster_u
             view = app.monitor.snapshot.cluster
             holder = view.node_of("queue:orders")
             await async_wait_until(
-                lambda: any(f"@{holder}" in str(table.get_row_at(i))
+                lambda: any(holder in str(table.get_row_at(i))
                             for i in range(table.row_count)))
             await pilot.press("8")
-            await async_wait_until(lambda: "in flight" in _static_text(app, "#info"),
+            await async_wait_until(lambda: "in flight" in _static_text(app, "#cluster-table"),
                                    timeout=15)
-            text = _static_text(app, "#info")
+            text = _static_text(app, "#cluster-table")
             assert "cluster ok" in text and "3 primaries" in text
             assert "5 item(s) in flight" in text
             for node in view.nodes:
@@ -81,7 +81,7 @@ async def test_server_panel_shows_cluster_and_finishes_moves_in_flight(cluster_u
             await pilot.press("f")
             await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
             await pilot.press("y")
-            await async_wait_until(lambda: "in flight" not in _static_text(app, "#info"),
+            await async_wait_until(lambda: "in flight" not in _static_text(app, "#cluster-table"),
                                    timeout=15)
         assert await sync.llen("queue:main") == 5
         assert await sync.llen("queue:main:dlq") == before - 5

@@ -511,13 +511,19 @@ def _fields(raw: bytes) -> dict[str, str]:
 
 def _merge_info(raws: list[bytes], complete: bool) -> bytes:
     """One INFO text for the cluster: additive counters summed over the primaries (left
-    out when a primary did not answer, so they show as unknown), the rest from the first."""
+    out when a primary did not answer, so they show as unknown); any other field only when
+    every node reports the same value (version, mode), since one node's peak memory or
+    uptime would pass for the cluster's. Per-node figures are in the cluster table."""
     sums: dict[str, int] = {}
     dbs: dict[str, dict[str, int]] = {}
-    first: dict[str, str] = {}
+    values: dict[str, set[str]] = {}
+    order: list[str] = []
     for raw in raws:
         for field, value in _fields(raw).items():
-            first.setdefault(field, value)
+            if field not in values:
+                values[field] = set()
+                order.append(field)
+            values[field].add(value)
             if field in _SUM_FIELDS and _int(value) is not None:
                 sums[field] = sums.get(field, 0) + int(value)
             elif field.startswith("db") and field[2:].isdigit():
@@ -527,7 +533,7 @@ def _merge_info(raws: list[bytes], complete: bool) -> bytes:
                     if k in ("keys", "expires") and _int(v) is not None:
                         db[k] = db.get(k, 0) + int(v)
     lines = []
-    for field, value in first.items():
+    for field in order:
         if field in _SUM_FIELDS:
             if complete and field in sums:
                 lines.append(f"{field}:{sums[field]}")
@@ -535,8 +541,8 @@ def _merge_info(raws: list[bytes], complete: bool) -> bytes:
             if complete:
                 db = dbs[field]
                 lines.append(f"{field}:keys={db.get('keys', 0)},expires={db.get('expires', 0)}")
-        else:
-            lines.append(f"{field}:{value}")
+        elif len(values[field]) == 1:
+            lines.append(f"{field}:{next(iter(values[field]))}")
     lines.append(f"cluster_primaries_answered:{len(raws)}")
     return ("\r\n".join(lines) + "\r\n").encode()
 

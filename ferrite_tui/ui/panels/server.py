@@ -33,6 +33,7 @@ class ServerPanel(Vertical):
     ServerPanel #server-info { width: 1fr; min-width: 36; }
     ServerPanel #server-caps { width: 1fr; min-width: 36; }
     ServerPanel #server-plots { height: 1fr; min-height: 8; }
+    ServerPanel #cluster { height: auto; max-height: 50%; display: none; padding: 0 1; }
     ServerPanel PlotextPlot { width: 1fr; }
     """
 
@@ -51,6 +52,8 @@ class ServerPanel(Vertical):
                 yield Static(Text("waiting for the first poll…"), id="info")
             with VerticalScroll(id="server-caps"):
                 yield Static(id="caps")
+        with VerticalScroll(id="cluster"):
+            yield Static(id="cluster-table")
         with Horizontal(id="server-plots"):
             yield PlotextPlot(id="ops-plot")
             yield PlotextPlot(id="mem-plot")
@@ -103,11 +106,11 @@ class ServerPanel(Vertical):
             table.add_row(_t(db), _t(", ".join(f"{k}={v}" for k, v in ks.items())))
         if not s.keyspace:
             table.add_row("keyspace", "empty or not reported")
-        if snap.cluster is None:
-            self.query_one("#info", Static).update(table)
-        else:
-            self.query_one("#info", Static).update(
-                Group(table, Text(""), *cluster_tables(snap.cluster, self.inflight)))
+        self.query_one("#info", Static).update(table)
+        if snap.cluster is not None:
+            self.query_one("#cluster").display = True
+            self.query_one("#cluster-table", Static).update(
+                Group(*cluster_tables(snap.cluster, self.inflight)))
             if not self._inflight_checked:
                 self._inflight_checked = True
                 self.check_inflight()
