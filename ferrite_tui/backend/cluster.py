@@ -67,14 +67,18 @@ class NodeUnreachable(rexc.ConnectionError):
     """The reply of a command whose node did not answer (one line for the screen)."""
 
 
+_KEY_INDEX: dict[Any, int] = {}  # command name (as given) -> index of its key (0: none)
+
+
 def command_key(command: tuple) -> Any | None:
     """The key a command acts on, or None for a keyless command."""
-    name = command[0].upper() if isinstance(command[0], str) else command[0].decode().upper()
-    if name in _KEYLESS or len(command) < 2:
-        return None
-    if name in _SUBCOMMAND_KEYED:
-        return command[2] if len(command) > 2 else None
-    return command[1]
+    head = command[0]
+    index = _KEY_INDEX.get(head)
+    if index is None:
+        name = (head.decode() if isinstance(head, bytes) else head).upper()
+        index = 0 if name in _KEYLESS else 2 if name in _SUBCOMMAND_KEYED else 1
+        _KEY_INDEX[head] = index
+    return command[index] if index and len(command) > index else None
 
 
 def slot_of(key: Any) -> int:
@@ -146,6 +150,11 @@ class ClusterRouter:
         self._stale = False
         self._scans: dict[bytes, dict[str, bytes]] = {}
         self._scan_ids = itertools.count(1)
+        # The poll routes thousands of keys per tick: slots are cached per key (a key's slot
+        # never changes) and owners per slot (rebuilt whenever redis-py reloads its map).
+        self._key_slots: dict[Any, int] = {}
+        self._owners: list[str | None] = []
+        self._owners_of: Any = None
 
     # -- setup -----------------------------------------------------------------------
 
@@ -216,8 +225,23 @@ class ClusterRouter:
         return (live or names)[0]
 
     def node_of(self, key: Any) -> str:
-        """Name (host:port) of the primary serving `key`'s slot."""
-        return self.redis.nodes_manager.get_node_from_slot(slot_of(key)).name
+        """Name (host:port) of the primary serving `key`'s slot, from redis-py's slot map."""
+        cache = self.redis.nodes_manager.slots_cache
+        if cache is not self._owners_of:
+            self._owners = [None] * 16384
+            for slot, nodes in cache.items():
+                if nodes:
+                    self._owners[slot] = nodes[0].name
+            self._owners_of = cache
+        slot = self._key_slots.get(key)
+        if slot is None:
+            if len(self._key_slots) > 500_000:
+                self._key_slots.clear()
+            slot = self._key_slots[key] = slot_of(key)
+        owner = self._owners[slot]
+        if owner is None:
+            raise rexc.SlotNotCoveredError(f'slot {slot} is not covered by the cluster')
+        return owner
 
     def client_for_keys(self, *keys: Any) -> Client:
         slots = {slot_of(k) for k in keys if k is not None}
@@ -261,18 +285,23 @@ class ClusterRouter:
         if self._stale:
             await self.refresh()
         replies: list[Any] = [None] * len(commands)
-        keyed: list[int] = []
         keyless: list[int] = []
-        for i, command in enumerate(commands):
-            (keyed if command_key(command) is not None else keyless).append(i)
         per_node: dict[str, list[tuple[int | str, tuple]]] = {}
-        for i in keyed:
+        node_of = self.node_of
+        for i, command in enumerate(commands):
+            key = command_key(command)
+            if key is None:
+                keyless.append(i)
+                continue
             try:
-                name = self.node_of(command_key(commands[i]))
+                name = node_of(key)
             except rexc.RedisClusterException as exc:  # slot not served right now
                 replies[i] = rexc.ResponseError(f"CLUSTERDOWN {exc}")
                 continue
-            per_node.setdefault(name, []).append((i, commands[i]))
+            batch = per_node.get(name)
+            if batch is None:
+                batch = per_node[name] = []
+            batch.append((i, command))
         primaries = self.primaries()
         wants_view = any(_name(commands[i]) == "INFO" for i in keyless)
         for name in primaries:
