@@ -181,3 +181,47 @@ async def test_node_failing_mid_scan_is_reported(cluster_factory):
         assert steps and not steps[-1].done
     finally:
         await monitor.aclose()
+
+
+async def test_manual_failover_answers_moved_and_the_poll_follows(cluster_factory):
+    """CLUSTER FAILOVER: the old primary stays up and answers MOVED; the same poll resends."""
+    import time
+
+    import redis
+
+    cluster = cluster_factory(primaries=3, replicas=1)
+    rc = aioredis.RedisCluster.from_url(cluster.url)
+    try:
+        await _arrange(rc)
+    finally:
+        await rc.aclose()
+    monitor = Monitor(ConnectionSettings(url=cluster.url), Config())
+    try:
+        await monitor.connect()
+        await monitor.discover()
+        before = _figures(await monitor.poll())
+        old = cluster.primaries[0]
+        replica = cluster.replicas[0]
+        r = redis.Redis.from_url(replica.url)
+        try:
+            r.execute_command("CLUSTER", "FAILOVER")
+            deadline = time.monotonic() + 30
+            while r.execute_command("ROLE")[0] != b"master":
+                assert time.monotonic() < deadline, "the replica was not promoted"
+                time.sleep(0.05)
+        finally:
+            r.close()
+        r = redis.Redis.from_url(old.url)
+        try:  # the old primary knows it too, so it answers MOVED (not the old data)
+            while r.execute_command("ROLE")[0] != b"slave":
+                assert time.monotonic() < deadline, "the old primary was not demoted"
+                time.sleep(0.05)
+        finally:
+            r.close()
+        snap = await monitor.poll()
+        assert _figures(snap) == before
+        said = " | ".join(text for _, text in snap.cluster.events)
+        assert "redirected (MOVED)" in said
+        assert f"127.0.0.1:{old.port} -> 127.0.0.1:{replica.port}" in said
+    finally:
+        await monitor.aclose()

@@ -366,8 +366,11 @@ class ClusterRouter:
         await self.refresh()
         per_node: dict[str, list[tuple[Any, tuple]]] = {}
         for i in moved:
-            per_node.setdefault(self.node_of(command_key(commands[i])), []).append(
-                (i, commands[i]))
+            try:
+                name = self.node_of(command_key(commands[i]))
+            except rexc.RedisClusterException:
+                continue  # not served yet: the MOVED reply stands, the next poll retries
+            per_node.setdefault(name, []).append((i, commands[i]))
         results = await self._send(per_node)
         for name, result in results.items():
             for (i, _), reply in zip(per_node[name], _expand(result, per_node[name])):
