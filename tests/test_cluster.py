@@ -225,3 +225,38 @@ async def test_manual_failover_answers_moved_and_the_poll_follows(cluster_factor
         assert f"127.0.0.1:{old.port} -> 127.0.0.1:{replica.port}" in said
     finally:
         await monitor.aclose()
+
+
+async def test_acl_user_password_and_seed_nodes(cluster_factory):
+    acl = ["user ops on >s3cret ~* &* +@all"]
+    cluster = cluster_factory(primaries=3, password="admin-pw", extra_args=acl)
+    port = cluster.primaries[1].port
+    url = f"redis://ops:s3cret@127.0.0.1:{port}/0"
+    rc = aioredis.RedisCluster.from_url(url)
+    try:
+        await _arrange(rc)
+    finally:
+        await rc.aclose()
+    # The ACL user reaches every node (each node's client keeps the user and password).
+    _, refs, snap = await _observe(url)
+    assert len(refs) >= 8 and not [q.error for q in snap.queues if q.error]
+    assert len({snap.cluster.node_of(q.ref.key) for q in snap.queues}) == 3
+
+    from ferrite_tui.backend.client import BackendError
+    bad = Client(ConnectionSettings(url=f"redis://ops:wrong@127.0.0.1:{port}/0"))
+    with pytest.raises(BackendError, match="authentication failed"):
+        await bad.connect()
+    await bad.aclose()
+
+    # The URL's node is down: the profile's seeds are tried next.
+    dead = cluster.primaries[0]
+    dead.kill()
+    seeds = tuple(f"127.0.0.1:{s.port}" for s in cluster.primaries[1:])
+    client = Client(ConnectionSettings(url=f"redis://ops:s3cret@127.0.0.1:{dead.port}/0",
+                                       cluster=True, seeds=seeds))
+    try:
+        await client.connect()
+        assert client.cluster is not None
+        assert f"127.0.0.1:{dead.port}" in client.cluster.primaries()  # still owns its slots
+    finally:
+        await client.aclose()

@@ -370,8 +370,11 @@ class Client:
         """Open the connection and probe what the server can do. Raises BackendError."""
         try:
             async with asyncio.timeout(self.settings.connect_timeout + 1):
-                await self.redis.ping()
+                # A cluster named by the profile starts from its seeds when the URL's node
+                # is down; otherwise INFO on the URL's node tells (and checks the login).
                 await self._join_cluster()
+                if self.cluster is None:
+                    await self.redis.ping()
             self.capabilities = await self.probe()
         except BackendError:
             raise
@@ -380,7 +383,10 @@ class Client:
         return self.capabilities
 
     async def probe(self) -> Capabilities:
-        r = self.redis
+        # On a cluster, probe one node that answers (commands exist on all or none; a key
+        # in another node's slot answers MOVED, which proves the command exists too).
+        r = self.cluster.node_client(self.cluster.default_node()).redis \
+            if self.cluster is not None else self.redis
         info = await r.info("server")
         kind, version = server_identity(info)
         notes: list[str] = []

@@ -122,6 +122,28 @@ class _RedisCluster(aioredis.RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         return await super().execute_command(*_text_name(args), **kwargs)
 
+    async def initialize(self, *args: Any, **kwargs: Any) -> "_RedisCluster":
+        """As redis-py's, but the default node (it reads COMMAND from it) is a primary that
+        answers: redis-py takes the first one, which may be the one that is down."""
+        if not self._initialize:
+            return self
+        await self.nodes_manager.initialize()
+        first = self.get_default_node()
+        candidates = [first, *(n for n in self.get_primaries() if n is not first)]
+        last: BaseException | None = None
+        for node in candidates:
+            try:
+                await self.commands_parser.initialize(node)
+            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                last = exc
+                continue
+            self.set_default_node(node)
+            self._initialize = False
+            return self
+        await self.nodes_manager.aclose()
+        await self.nodes_manager.aclose("startup_nodes")
+        raise last or rexc.ConnectionError("no cluster node answers")
+
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
         if shard_hint:
             raise rexc.RedisClusterException("shard_hint is deprecated in cluster mode")
@@ -218,8 +240,17 @@ class ClusterRouter:
     def primaries(self) -> list[str]:
         return sorted(n.name for n in self.redis.get_primaries())
 
+    def default_node(self) -> str:
+        """redis-py's default node: a primary that answered when the map was loaded."""
+        node = self.redis.get_default_node()
+        return node.name if node is not None else self.primaries()[0]
+
     def subscribe_node(self) -> str:
-        """A primary to hold subscriptions: the first one not known to be unreachable."""
+        """A primary to hold subscriptions: the default node unless it has stopped
+        answering since, else the first primary not known to be unreachable."""
+        first = self.default_node()
+        if first not in self.unreachable:
+            return first
         names = self.primaries()
         live = [n for n in names if n not in self.unreachable]
         return (live or names)[0]

@@ -72,7 +72,8 @@ class LocalCluster:
     """`primaries` primaries (each with `replicas` replicas) on loopback."""
 
     def __init__(self, binary: str | None = None, *, primaries: int = 3, replicas: int = 0,
-                 node_timeout_ms: int = 1000, extra_args: Sequence[str] = ()) -> None:
+                 node_timeout_ms: int = 1000, extra_args: Sequence[str] = (),
+                 password: str | None = None) -> None:
         resolved = find_server_binary(binary)
         reason = cluster_support(resolved)
         if reason is not None:
@@ -83,6 +84,7 @@ class LocalCluster:
         self.replica_count = replicas
         self.node_timeout_ms = node_timeout_ms
         self.extra_args = list(extra_args)
+        self.password = password  # requirepass on every node (replicas use it as masterauth)
         self.primaries: list[RedisServer] = []
         self.replicas: list[RedisServer] = []
 
@@ -102,7 +104,9 @@ class LocalCluster:
     def _node(self, taken: set[int]) -> RedisServer:
         port = _cluster_port(taken)
         taken.update((port, port + _BUS_OFFSET))
-        return RedisServer(self.binary, port=port, extra_args=[
+        auth = [f'masterauth "{self.password}"'] if self.password is not None else []
+        return RedisServer(self.binary, port=port, password=self.password, extra_args=[
+            *auth,
             "cluster-enabled yes",
             "cluster-config-file nodes.conf",
             f"cluster-node-timeout {self.node_timeout_ms}",
@@ -127,7 +131,8 @@ class LocalCluster:
         return self
 
     def _form(self, deadline: float) -> None:
-        clients = {s.port: redis.Redis(host=_HOST, port=s.port) for s in self.nodes}
+        clients = {s.port: redis.Redis(host=_HOST, port=s.port, password=self.password)
+                   for s in self.nodes}
         try:
             per = SLOTS // self.primary_count
             for i, server in enumerate(self.primaries):
@@ -184,7 +189,7 @@ class LocalCluster:
             for server in self.nodes:
                 if not server.running:
                     continue
-                c = redis.Redis(host=_HOST, port=server.port)
+                c = redis.Redis(host=_HOST, port=server.port, password=self.password)
                 try:
                     if "cluster_state:ok" not in c.execute_command("CLUSTER", "INFO").decode():
                         return False
