@@ -58,3 +58,38 @@ async def test_tail_and_channel_table_span_the_nodes(redis_cluster, cluster_url)
         for r in nodes:
             r.close()
         await monitor.aclose()
+
+
+async def test_sharded_channels_tailed_per_shard_and_listed(redis_cluster, cluster_url):
+    from ferrite_tui.backend.shards import ShardedPubSub, ShardedTail
+
+    monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
+    await monitor.connect()
+    try:
+        if int(monitor.client.capabilities.version.split(".")[0]) < 7:
+            pytest.skip("sharded Pub/Sub needs Redis 7")
+        router = monitor.client.cluster
+        channels = ["shard.a", "shard.b", "shard.c", "shard.d"]
+        owners = {router.node_of(c) for c in channels}
+        assert len(owners) >= 2  # the test needs channels on more than one shard
+        tail = ShardedTail(monitor.client, channels)
+        tail.start()
+        await async_wait_until(lambda: tail.state.status == "live", timeout=10,
+                               message=str([(f.node, f.state) for f in tail.feeds]))
+        pub = ShardedPubSub(monitor.client)
+        for c in channels:
+            assert await pub.publish(c, f"to {c}") == 1  # our tail, on that shard
+        await async_wait_until(lambda: tail.received == 4, timeout=10)
+        assert sorted(e.data for e in tail.entries() if e.is_message) == sorted(
+            f"to {c}".encode() for c in channels)
+
+        await monitor.poll()  # lists the channels
+        view = (await monitor.poll()).cluster  # and counts them
+        listed = {name: (subs, node) for name, subs, node in view.shard_channels}
+        assert set(listed) == set(channels)
+        assert all(subs == 1 and node == router.node_of(name)
+                   for name, (subs, node) in listed.items())
+        await tail.aclose()
+        assert not tail.running
+    finally:
+        await monitor.aclose()

@@ -42,6 +42,7 @@ from redis.crc import key_slot
 from ferrite_tui.backend.client import (
     BackendError, Client, describe_error, is_connection_failure, strip_cluster_options,
 )
+from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.models import ClusterNodeStats, ClusterView, QueueRef, Snapshot
 from ferrite_tui.backend.poll import Poller
 
@@ -174,6 +175,10 @@ class ClusterRouter:
         self._scan_ids = itertools.count(1)
         # The poll routes thousands of keys per tick: slots are cached per key (a key's slot
         # never changes) and owners per slot (rebuilt whenever redis-py reloads its map).
+        # Sharded channels (Redis 7: SSUBSCRIBE) per node, and their subscriber counts; None
+        # once a node says PUBSUB SHARDCHANNELS is unknown.
+        self.shard_channels: dict[str, list[bytes]] | None = {}
+        self.shard_numsub: dict[bytes, int] = {}
         self._key_slots: dict[Any, int] = {}
         self._owners: list[str | None] = []
         self._owners_of: Any = None
@@ -341,6 +346,11 @@ class ClusterRouter:
             if wants_view:
                 batch += [("cluster-info", ("CLUSTER", "INFO")),
                           ("cluster-nodes", ("CLUSTER", "NODES"))]
+                if self.shard_channels is not None:
+                    # Counts for the channels seen last poll (a new one shows "?" once).
+                    known = self.shard_channels.get(name, [])
+                    batch += [("shard-channels", ("PUBSUB", "SHARDCHANNELS")),
+                              ("shard-numsub", ("PUBSUB", "SHARDNUMSUB", *known[:1000]))]
         results = await self._send(per_node)
         if results and all(isinstance(r, BaseException) for r in results.values()):
             raise next(iter(results.values()))
@@ -442,6 +452,21 @@ class ClusterRouter:
         self.cluster_info = _fields(first["cluster-info"])
         if isinstance(first.get("cluster-nodes"), bytes):
             self.cluster_nodes = first["cluster-nodes"].decode(errors="replace")
+        if self.shard_channels is None:
+            return
+        channels: dict[str, list[bytes]] = {}
+        counts: dict[bytes, int] = {}
+        for name, got in views.items():
+            listed, numsub = got.get("shard-channels"), got.get("shard-numsub")
+            if isinstance(listed, rexc.ResponseError) and "unknown" in str(listed).lower():
+                self.shard_channels = None  # before Redis 7: no sharded Pub/Sub
+                return
+            if isinstance(listed, list):
+                channels[name] = sorted(listed)
+            if isinstance(numsub, list):
+                counts.update((c, int(n)) for c, n in zip(numsub[::2], numsub[1::2]))
+        self.shard_channels = channels
+        self.shard_numsub = counts
 
     def record_info(self, name: str, raw: bytes) -> None:
         info = _fields(raw)
@@ -491,8 +516,12 @@ class ClusterRouter:
         owners = tuple(sorted(
             (lo, hi, s.address) for s in stats if s.role == "primary"
             for lo, hi in s.slot_ranges()))
+        shard = tuple(
+            (key_text(c), self.shard_numsub.get(c), node)
+            for node, chans in sorted((self.shard_channels or {}).items()) for c in chans)
         return ClusterView(state=state, nodes=tuple(stats), failover=failover,
-                           events=tuple(self.events), slot_owners=owners)
+                           events=tuple(self.events), slot_owners=owners,
+                           shard_channels=shard if self.shard_channels is not None else None)
 
     # -- SCAN over every primary ------------------------------------------------------------
 

@@ -217,6 +217,9 @@ class ClusterView:
     failover: str | None = None  # a failover or unreachable node, worded for the screen
     events: tuple[tuple[float, str], ...] = ()  # (time, what happened), oldest first
     slot_owners: tuple[tuple[int, int, str], ...] = ()  # (first slot, last slot, node)
+    # Sharded channels (SSUBSCRIBE, Redis 7): (name, subscribers or None if not yet
+    # counted, node); None when the server has no sharded Pub/Sub.
+    shard_channels: tuple[tuple[str, int | None, str], ...] | None = None
 
     def node_of(self, key: str | bytes) -> str | None:
         """The primary (host:port) holding `key`, from the slot map (None: not covered)."""

@@ -251,6 +251,13 @@ def cluster_tables(view: ClusterView, inflight=None) -> list:
             Text(printable(state, 60), style="bold red" if bad else "green"),
         )
     out.append(nodes)
+    if view.shard_channels:
+        shown = ", ".join(
+            f"{name} ({'?' if subs is None else subs} @{node})"
+            for name, subs, node in view.shard_channels[:8])
+        more = len(view.shard_channels) - 8
+        out.append(Text(printable(f"sharded channels: {shown}"
+                                  + (f" and {more} more" if more > 0 else ""), 400)))
     for when, text in view.events[-4:]:
         out.append(Text(printable(text, 200), style="dim"))
     return out
