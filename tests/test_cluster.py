@@ -208,14 +208,14 @@ async def test_manual_failover_answers_moved_and_the_poll_follows(cluster_factor
             deadline = time.monotonic() + 30
             while r.execute_command("ROLE")[0] != b"master":
                 assert time.monotonic() < deadline, "the replica was not promoted"
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
         finally:
             r.close()
         r = redis.Redis.from_url(old.url)
         try:  # the old primary knows it too, so it answers MOVED (not the old data)
             while r.execute_command("ROLE")[0] != b"slave":
                 assert time.monotonic() < deadline, "the old primary was not demoted"
-                time.sleep(0.05)
+                await asyncio.sleep(0.05)
         finally:
             r.close()
         snap = await monitor.poll()

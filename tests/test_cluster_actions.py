@@ -9,7 +9,6 @@ import redis
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
-from ferrite_tui.backend.moves import Item
 from ferrite_tui.backend.priority import PriorityQueue
 from ferrite_tui.backend.reliable import ReliableQueue
 from ferrite_tui.backend.streams import Streams

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import redis.asyncio as aioredis
+from helpers import async_wait_until, running
 
 from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.client import Client, ConnectionSettings
@@ -15,16 +16,17 @@ from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.widgets.table import KeyedTable
-from helpers import async_wait_until, running
 
 pytestmark = pytest.mark.cluster
 
 
 def _static_text(app, selector: str) -> str:
+    import io
+
     from rich.console import Console
 
     widget = app.screen.query_one(selector)
-    console = Console(width=160, record=True, file=open("/dev/null", "w"))
+    console = Console(width=160, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -173,8 +172,10 @@ async def test_sigkill_at_every_step_loses_and_doubles_nothing(cluster_url, clus
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, str(script), cluster_url, dlq, target, step, "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    # The worker blocks at its step until killed; nothing else runs on this loop meanwhile.
+    proc = subprocess.Popen(  # noqa: ASYNC220
+        [sys.executable, str(script), cluster_url, dlq, target, step, "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     try:
         line = proc.stdout.readline().decode()  # blocks until the worker is at the step
         assert line.startswith("AT " + step), (line, proc.stderr.read().decode()[-2000:])

@@ -27,6 +27,7 @@ silently).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections import deque
@@ -35,12 +36,16 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterPipeline
 from redis import exceptions as rexc
+from redis.asyncio.cluster import ClusterPipeline
 from redis.crc import key_slot
 
 from ferrite_tui.backend.client import (
-    BackendError, Client, describe_error, is_connection_failure, strip_cluster_options,
+    BackendError,
+    Client,
+    describe_error,
+    is_connection_failure,
+    strip_cluster_options,
 )
 from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.models import ClusterNodeStats, ClusterView, QueueRef, Snapshot
@@ -123,7 +128,7 @@ class _RedisCluster(aioredis.RedisCluster):
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         return await super().execute_command(*_text_name(args), **kwargs)
 
-    async def initialize(self, *args: Any, **kwargs: Any) -> "_RedisCluster":
+    async def initialize(self, *args: Any, **kwargs: Any) -> _RedisCluster:
         """As redis-py's, but the default node (it reads COMMAND from it) is a primary that
         answers: redis-py takes the first one, which may be the one that is down."""
         if not self._initialize:
@@ -570,10 +575,8 @@ class ClusterRouter:
 
     @staticmethod
     async def _close_quietly(rc: aioredis.RedisCluster) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a half-open client
             await rc.aclose()
-        except Exception:  # noqa: BLE001 - closing a half-open client
-            pass
 
 
 # -- helpers ---------------------------------------------------------------------------------

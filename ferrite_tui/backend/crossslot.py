@@ -52,8 +52,9 @@ import asyncio
 import random
 import secrets
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
 from redis.crc import key_slot
 
@@ -109,7 +110,7 @@ class Staged:
         return f"{MARK_PREFIX}{{{slot_tag(slot_of(self.dst))}}}:{self.run}:{self.chunk}"
 
     @classmethod
-    def parse(cls, stage: str) -> "Staged | None":
+    def parse(cls, stage: str) -> Staged | None:
         if not stage.startswith(STAGE_PREFIX):
             return None
         rest = stage[len(STAGE_PREFIX):]
@@ -282,7 +283,7 @@ class Landing:
         await _step("staged", self.stage)
         try:
             await deliver(self.client, staged)
-        except Exception as exc:  # noqa: BLE001 - in flight, and said so
+        except Exception as exc:
             why = exc if isinstance(exc, BackendError) else describe_error(exc)
             raise BackendError(f"moved out, but left in flight in {self.stage} (not lost; "
                                f"Server panel, f finishes it): {why}") from exc

@@ -9,7 +9,7 @@ counts. Sharded subscriptions take channel names only (no patterns).
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from redis import exceptions as rexc
 
@@ -22,7 +22,7 @@ from ferrite_tui.backend.pubsub import Entry, Tail, TailState, is_pattern
 class _ShardFeed(Tail):
     """SSUBSCRIBE on one node; its messages go to the parent's buffer."""
 
-    def __init__(self, parent: "ShardedTail", node: str, channels: list[str]) -> None:
+    def __init__(self, parent: ShardedTail, node: str, channels: list[str]) -> None:
         super().__init__(parent.client, channels, buffer=1)
         self.parent = parent
         self.node = node

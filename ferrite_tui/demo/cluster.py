@@ -19,12 +19,13 @@ import random
 import socket
 import time
 from collections.abc import Sequence
+from typing import Self
 
 import redis
 
 from ferrite_tui.demo.server import RedisServer, binary_version, find_server_binary
 
-__all__ = ["LocalCluster", "cluster_support", "SLOTS"]
+__all__ = ["SLOTS", "LocalCluster", "cluster_support"]
 
 SLOTS = 16384
 _HOST = "127.0.0.1"
@@ -115,7 +116,7 @@ class LocalCluster:
             *self.extra_args,
         ])
 
-    def start(self, timeout: float = 30.0) -> "LocalCluster":
+    def start(self, timeout: float = 30.0) -> LocalCluster:
         deadline = time.monotonic() + timeout
         taken: set[int] = set()
         try:
@@ -162,10 +163,7 @@ class LocalCluster:
         if "cluster_state:ok" not in info:
             return False
         known = int(info.split("cluster_known_nodes:")[1].split()[0])
-        if known != len(self.nodes):
-            return False
-        # Replicas must have finished attaching (role shown as slave in their view).
-        return True
+        return known == len(self.nodes)
 
     @staticmethod
     def _wait(deadline: float, what: str, predicate) -> None:
@@ -209,7 +207,7 @@ class LocalCluster:
         if errors:
             raise errors[0]
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

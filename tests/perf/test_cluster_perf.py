@@ -21,23 +21,23 @@ import time
 import pytest
 import redis
 import redis.asyncio as aioredis
+from helpers import longest, slowlog_on, slowlog_read
 
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from ferrite_tui.ui.panels.deadletters import HEAD_CHUNK
-from helpers import longest, slowlog_on, slowlog_read
 
 pytestmark = [pytest.mark.perf, pytest.mark.cluster]
 
-N = int(os.environ.get("FERRITE_TUI_PERF_DLQ", 100_000))
+N = int(os.environ.get("FERRITE_TUI_PERF_DLQ", "100000"))
 QUEUES = 1000
 REPEATS = 11
 MAX_COMMAND_US = 10_000
 
-from test_poll_perf import naive_poll, populate  # noqa: E402  (same data, same naive loop)
-from test_dlq_perf import dead  # noqa: E402
+from test_dlq_perf import dead
+from test_poll_perf import naive_poll, populate
 
 
 async def poll_figures(url: str, n: int) -> tuple[float, int, int]:
