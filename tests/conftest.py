@@ -142,7 +142,7 @@ def sync(redis_url: str) -> Iterator[redis.Redis]:
         r.close()
 
 
-# -- Redis Cluster (tests marked `cluster`; run with `-m cluster`) ------------------------
+# -- Redis Cluster (tests marked `cluster`; run with -m 'cluster and not perf') -----------
 
 CLUSTER_ENV = "FERRITE_TUI_CLUSTER_SERVER"
 

@@ -41,11 +41,17 @@ def _internal_keys(sync: redis.RedisCluster) -> list[bytes]:
     return list(sync.scan_iter(match="ferrite-tui:*", target_nodes=redis.RedisCluster.PRIMARIES))
 
 
-def test_the_two_pairs_are_what_the_tests_need():
+def test_pairs_and_our_key_names_land_in_the_right_slots():
     assert key_slot(CROSS[0].encode()) != key_slot(CROSS[1].encode())
     assert key_slot(SAME[0].encode()) == key_slot(SAME[1].encode())
     for slot in (0, 77, 16383):
         assert key_slot(crossslot.slot_tag(slot).encode()) == slot
+    for key in ("queue:main", "queue:{main}:dlq", "odd}key", "{}x", "a{b", "ключ:1"):
+        staged = crossslot.Staged.parse(crossslot.stage_key(key, "dst:1", "r1", 3, True))
+        assert staged is not None and staged.dst == "dst:1" and staged.push_left
+        assert key_slot(staged.stage.encode()) == key_slot(key.encode())
+        mark = crossslot.Staged.parse(crossslot.stage_key("src", key, "r", 1, False)).mark
+        assert key_slot(mark.encode()) == key_slot(key.encode())
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ On a cluster a transaction may only touch keys of one slot, so `queue:main:dlq` 
 cannot be one MULTI/EXEC. Keys of one slot keep the one-transaction move of `moves`; keys of
 two slots go through a staging list, one chunk at a time.
 
-Names (the `{tag}` makes a key hash to a chosen slot; see `slot_tag`):
+Names (the `{tag}` puts a key in a chosen slot; see `tag_for`):
 
-    STAGE = ferrite-tui:inflight:{tag of SRC's slot}:<run>:<chunk>:<L|R>:<DST in hex>
-    MARK  = ferrite-tui:delivered:{tag of DST's slot}:<run>:<chunk>
+    STAGE = ferrite-tui:inflight:{tag of SRC}:<run>:<chunk>:<L|R>:<DST in hex>
+    MARK  = ferrite-tui:delivered:{tag of DST}:<run>:<chunk>
 
 STAGE lives in SRC's slot, MARK in DST's. STAGE's name says where its values go and from
 which end (L: LPUSH, R: RPUSH), so a staged chunk can be finished by any console.
@@ -52,11 +52,10 @@ import asyncio
 import random
 import secrets
 import time
+from binascii import crc_hqx
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from redis.crc import key_slot
 
 from ferrite_tui.backend.client import BackendError, Client, describe_error
 from ferrite_tui.backend.cluster import CrossSlotError, slot_of
@@ -79,14 +78,29 @@ _SLOT_TAGS: dict[int, str] = {}
 
 
 def slot_tag(slot: int) -> str:
-    """A short string whose hash slot is `slot` (the table is built once, on first use)."""
-    if not _SLOT_TAGS:
+    """A short string whose hash slot is `slot`: the first hex number that hashes there
+    (a few thousand CRCs in C, once per slot; the answer is kept)."""
+    tag = _SLOT_TAGS.get(slot)
+    if tag is None:
         i = 0
-        while len(_SLOT_TAGS) < 16384:
-            tag = format(i, "x")
-            _SLOT_TAGS.setdefault(key_slot(tag.encode()), tag)
+        while crc_hqx(b"%x" % i, 0) % 16384 != slot:  # no braces: the whole tag is hashed
             i += 1
-    return _SLOT_TAGS[slot]
+        tag = _SLOT_TAGS[slot] = format(i, "x")
+    return tag
+
+
+def tag_for(key: str) -> str:
+    """A hash tag that puts a key of ours in `key`'s slot: `key`'s own tag if it has one,
+    else `key` itself when it holds no `}` (then `{key}` hashes as `key` does), else a
+    searched one."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1:end]
+    if "}" not in key:
+        return key
+    return slot_tag(slot_of(key))
 
 
 def needs_staging(client: Client, src: str, dst: str | None) -> bool:
@@ -107,17 +121,20 @@ class Staged:
 
     @property
     def mark(self) -> str:
-        return f"{MARK_PREFIX}{{{slot_tag(slot_of(self.dst))}}}:{self.run}:{self.chunk}"
+        return f"{MARK_PREFIX}{{{tag_for(self.dst)}}}:{self.run}:{self.chunk}"
 
     @classmethod
     def parse(cls, stage: str) -> Staged | None:
         if not stage.startswith(STAGE_PREFIX):
             return None
         rest = stage[len(STAGE_PREFIX):]
+        close = rest.find("}")  # our tag holds no "}" (see tag_for)
+        if not rest.startswith("{") or close < 0 or rest[close + 1:close + 2] != ":":
+            return None
         try:
-            tag_part, run, chunk, side, dst_hex = rest.split(":", 4)
+            run, chunk, side, dst_hex = rest[close + 2:].split(":", 3)
             dst = bytes.fromhex(dst_hex).decode("utf-8", "surrogateescape")
-            if not (tag_part.startswith("{") and tag_part.endswith("}")) or side not in "LR":
+            if side not in ("L", "R"):
                 return None
             return cls(stage, slot_of(stage), run, int(chunk), side == "L", dst)
         except ValueError:
@@ -127,7 +144,7 @@ class Staged:
 def stage_key(src: str, dst: str, run: str, chunk: int, push_left: bool) -> str:
     dst_hex = dst.encode("utf-8", "surrogateescape").hex()
     side = "L" if push_left else "R"
-    return f"{STAGE_PREFIX}{{{slot_tag(slot_of(src))}}}:{run}:{chunk}:{side}:{dst_hex}"
+    return f"{STAGE_PREFIX}{{{tag_for(src)}}}:{run}:{chunk}:{side}:{dst_hex}"
 
 
 async def _step(name: str, stage: str) -> None:
