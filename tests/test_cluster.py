@@ -105,6 +105,17 @@ async def test_cluster_off_by_url_option_stays_on_one_node(cluster_url):
         await client.aclose()
 
 
+async def _replicated(cluster) -> None:
+    """Replication is asynchronous: wait until each replica has every write (WAIT), so the
+    failover itself loses nothing and the figures can be compared."""
+    for server in cluster.primaries:
+        r = aioredis.Redis.from_url(server.url)
+        try:
+            assert await r.execute_command("WAIT", 1, 20_000) == 1
+        finally:
+            await r.aclose()
+
+
 async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
     import time
 
@@ -114,6 +125,7 @@ async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
         await _arrange(rc)
     finally:
         await rc.aclose()
+    await _replicated(cluster)
     monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
     try:
         await monitor.connect()
@@ -195,6 +207,7 @@ async def test_manual_failover_answers_moved_and_the_poll_follows(cluster_factor
         await _arrange(rc)
     finally:
         await rc.aclose()
+    await _replicated(cluster)
     monitor = Monitor(ConnectionSettings(url=cluster.url), Config())
     try:
         await monitor.connect()
