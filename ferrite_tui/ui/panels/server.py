@@ -91,7 +91,8 @@ class ServerPanel(Vertical):
             ("uptime", fmt.duration(s.uptime_s * 1000) if s.uptime_s is not None else "n/a"),
             ("memory", fmt.size(s.used_memory)),
             ("peak memory", fmt.size(_int(info.get("used_memory_peak")))),
-            ("max memory", fmt.size(_int(info.get("maxmemory"))) if info.get("maxmemory") else "n/a"),
+            ("max memory",
+             fmt.size(_int(info.get("maxmemory"))) if info.get("maxmemory") else "n/a"),
             ("clients", "n/a" if s.clients is None else s.clients),
             ("ops/s", fmt.rate(s.ops_per_sec)
              + ("" if "instantaneous_ops_per_sec" in info or s.ops_per_sec is None
@@ -133,11 +134,11 @@ class ServerPanel(Vertical):
     async def check_inflight(self, announce: bool = True) -> None:
         from ferrite_tui.backend import crossslot
 
-        monitor = self.app.monitor
-        if monitor is None or monitor.client.cluster is None:
+        client = self.app.session.client
+        if client is None or client.cluster is None:
             return
         try:
-            self.inflight = await crossslot.inflight(monitor.client)
+            self.inflight = await crossslot.inflight(client)
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback
             from ferrite_tui.backend.client import describe_error
             self.notify(f"could not look for moves in flight: {describe_error(exc)}",
@@ -160,12 +161,13 @@ class ServerPanel(Vertical):
         from ferrite_tui.backend.client import describe_error
         from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
-        monitor = self.app.monitor
-        if monitor is None or monitor.client.cluster is None:
+        session = self.app.session
+        client = session.client
+        if client is None or client.cluster is None:
             self.notify("'finish moves in flight': only on a cluster", timeout=3)
             return
         try:
-            found = await crossslot.inflight(monitor.client)
+            found = await crossslot.inflight(client)
         except Exception as exc:  # noqa: BLE001
             self.notify(describe_error(exc), severity="error")
             return
@@ -184,14 +186,14 @@ class ServerPanel(Vertical):
         if not ok:
             return
         try:
-            report = await crossslot.finish_inflight(monitor.client)
+            report = await crossslot.finish_inflight(client)
         except Exception as exc:  # noqa: BLE001
             self.notify(describe_error(exc), severity="error")
             return
         self.notify(report.summary(), severity="warning" if report.errors else "information",
                     timeout=8)
         self.check_inflight(announce=False)
-        monitor.poll_now()
+        session.poll_now()
 
     def _plot(self, selector: str, metric: str, title: str, scale: float) -> None:
         plot = self.query_one(selector, PlotextPlot)
@@ -211,7 +213,7 @@ class ServerPanel(Vertical):
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(str(value))
     except (TypeError, ValueError):
         return None
 
