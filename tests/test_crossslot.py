@@ -179,7 +179,7 @@ async def test_sigkill_at_every_step_loses_and_doubles_nothing(cluster_url, clus
     script.write_text(WORKER)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     # The worker blocks at its step until killed; nothing else runs on this loop meanwhile.
-    proc = subprocess.Popen(  # noqa: ASYNC220
+    proc = subprocess.Popen(
         [sys.executable, str(script), cluster_url, dlq, target, step, "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
     try:

@@ -153,7 +153,7 @@ class _RedisCluster(aioredis.RedisCluster):
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
         if shard_hint:
             raise rexc.RedisClusterException("shard_hint is deprecated in cluster mode")
-        return _ClusterPipeline(self, transaction)
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
 
 
 def _name(command: tuple) -> str:
@@ -218,7 +218,7 @@ class ClusterRouter:
             try:
                 await self.redis.initialize()
                 return
-            except Exception as exc:  # noqa: BLE001 - try the next seed
+            except Exception as exc:
                 errors.append(exc)
                 await self._close_quietly(self.redis)
         raise errors[-1]
@@ -274,11 +274,12 @@ class ClusterRouter:
                 if nodes:
                     self._owners[slot] = nodes[0].name
             self._owners_of = cache
-        slot = self._key_slots.get(key)
-        if slot is None:
+        cached = self._key_slots.get(key)
+        if cached is None:
             if len(self._key_slots) > 500_000:
                 self._key_slots.clear()
-            slot = self._key_slots[key] = slot_of(key)
+            cached = self._key_slots[key] = slot_of(key)
+        slot = cached
         owner = self._owners[slot]
         if owner is None:
             raise rexc.SlotNotCoveredError(f'slot {slot} is not covered by the cluster')
@@ -306,7 +307,7 @@ class ClusterRouter:
         before = self._slot_owners()
         try:
             await self.redis.nodes_manager.initialize()
-        except Exception as exc:  # noqa: BLE001 - keep the old map, say why
+        except Exception as exc:
             self.note(f"topology refresh failed: {describe_error(exc)}")
             return
         self._stale = False
@@ -363,7 +364,7 @@ class ClusterRouter:
         moved: list[int] = []
         views: dict[str, dict[str, Any]] = {}
         for name, result in results.items():
-            for (tag, command), reply in zip(per_node[name], _expand(result, per_node[name])):
+            for (tag, _command), reply in zip(per_node[name], _expand(result, per_node[name])):
                 if isinstance(tag, str):
                     views.setdefault(name, {})[tag] = reply
                 elif tag in fanned:
@@ -538,9 +539,10 @@ class ClusterRouter:
             state = {name: b"0" for name in self.primaries()}
         else:
             token = cursor if isinstance(cursor, bytes) else str(cursor).encode()
-            state = self._scans.pop(token, None)
-            if state is None:
+            known = self._scans.pop(token, None)
+            if known is None:
                 raise BackendError("cluster SCAN cursor unknown (the pass was restarted)")
+            state = known
         names = list(state)
         out = await asyncio.gather(
             *(self.node_client(n).raw_pipeline([("SCAN", state[n], *rest)]) for n in names),
@@ -658,12 +660,13 @@ def _parse_nodes(text: str) -> list[dict[str, Any]]:
             "link": parts[7], "slots": tuple(s for s in parts[8:] if not s.startswith("[")),
         })
     # Primaries first, each followed by its replicas, by address.
-    primaries = sorted((n for n in nodes if n["role"] != "replica"), key=lambda n: n["address"])
+    primaries = sorted((n for n in nodes if n["role"] != "replica"),
+                       key=lambda n: str(n["address"]))
     ordered = []
     for p in primaries:
         ordered.append(p)
         ordered += sorted((n for n in nodes if n["primary_id"] == p["id"]),
-                          key=lambda n: n["address"])
+                          key=lambda n: str(n["address"]))
     ordered += [n for n in nodes if n not in ordered]
     return ordered
 

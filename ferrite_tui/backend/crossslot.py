@@ -211,7 +211,7 @@ async def _finish_chunk(client: Client, stage: str, res: Any) -> Any:
     assert staged is not None
     try:
         await deliver(client, staged)
-    except Exception as exc:  # noqa: BLE001 - the chunk stays in flight, and says so
+    except Exception as exc:
         why = exc if isinstance(exc, BackendError) else describe_error(exc)
         res.failed.extend(it for it, _ in res.moved)
         res.errors.append(f"{len(res.moved)} item(s) left in flight in {stage} "
@@ -376,7 +376,7 @@ async def finish_inflight(client: Client) -> FinishReport:
         except (BackendError, CrossSlotError) as exc:
             report.errors.append(str(exc))
             continue
-        except Exception as exc:  # noqa: BLE001 - report per chunk, go on
+        except Exception as exc:
             report.errors.append(describe_error(exc))
             continue
         report.chunks += 1

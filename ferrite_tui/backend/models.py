@@ -154,7 +154,7 @@ class Snapshot:
     numpat: int | None = None
     round_trips: int = 0
     poll_ms: float = 0.0
-    cluster: "ClusterView | None" = None  # set when connected to a cluster
+    cluster: ClusterView | None = None  # set when connected to a cluster
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]

@@ -93,7 +93,7 @@ class ShardedTail(Tail):
                          + ", ".join(sorted(by_node)))
 
     @property
-    def state(self) -> TailState:  # type: ignore[override]
+    def state(self) -> TailState:
         """Live when every shard is; else the worst shard's state, naming its node."""
         feeds = getattr(self, "feeds", [])
         if not feeds:

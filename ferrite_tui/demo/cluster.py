@@ -116,7 +116,7 @@ class LocalCluster:
             *self.extra_args,
         ])
 
-    def start(self, timeout: float = 30.0) -> LocalCluster:
+    def start(self, timeout: float = 30.0) -> Self:
         deadline = time.monotonic() + timeout
         taken: set[int] = set()
         try:
@@ -132,7 +132,7 @@ class LocalCluster:
         return self
 
     def _form(self, deadline: float) -> None:
-        clients = {s.port: redis.Redis(host=_HOST, port=s.port, password=self.password)
+        clients = {s.port: redis.Redis(host=_HOST, port=int(s.port or 0), password=self.password)
                    for s in self.nodes}
         try:
             per = SLOTS // self.primary_count
@@ -187,7 +187,7 @@ class LocalCluster:
             for server in self.nodes:
                 if not server.running:
                     continue
-                c = redis.Redis(host=_HOST, port=server.port, password=self.password)
+                c = redis.Redis(host=_HOST, port=int(server.port or 0), password=self.password)
                 try:
                     if "cluster_state:ok" not in c.execute_command("CLUSTER", "INFO").decode():
                         return False
@@ -202,7 +202,7 @@ class LocalCluster:
         for server in reversed(self.nodes):
             try:
                 server.stop()
-            except Exception as exc:  # noqa: BLE001 - stop the rest, then report
+            except Exception as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]

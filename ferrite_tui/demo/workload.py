@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
@@ -32,10 +32,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError, WatchError
 
 __all__ = [
+    "CLUSTER_NAMES",
     "DEMO_CHANNELS",
     "DEMO_KEYS",
     "DEMO_PATTERNS",
-    "CLUSTER_NAMES",
     "DemoNames",
     "Workload",
     "seed",
@@ -337,7 +337,7 @@ _DLQ_ODDITIES: tuple[tuple[int, bytes], ...] = (
 )
 
 
-async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7,
+async def seed(client: Redis | RedisCluster, *, now_ms: int | None = None, rng_seed: int = 7,
                names: DemoNames | None = None) -> None:
     """Write the demo's initial data (deleting the demo keys first).
 
@@ -389,7 +389,8 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7,
         retries = rng.choices((0, 1, 2, 3), weights=(14, 3, 2, 1))[0]
         last_error = _failure_reason(rng, payload) if retries else None
         first = now - rng.randint(1_000, 5 * 60_000)
-        pipe.rpush(names.main, _dumps(_retry_wrapper(_uuid(rng), payload, retries, last_error, first)))
+        job = _retry_wrapper(_uuid(rng), payload, retries, last_error, first)
+        pipe.rpush(names.main, _dumps(job))
     dead_times = sorted(now - rng.randint(60_000, 24 * 3_600_000) for _ in range(SEED_DLQ))
     oddities = dict(_DLQ_ODDITIES)
     for i, dead_at in enumerate(dead_times):
@@ -448,8 +449,8 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7,
         + [(WORKERS_GROUP, c, p) for c, p in worker_pending.items()]
     ):
         for entry_id in pending:
-            pipe.xclaim(names.events, group, consumer, 0, [entry_id], idle=max(now - age[entry_id], 0),
-                        justid=True)
+            pipe.xclaim(names.events, group, consumer, 0, [entry_id],
+                        idle=max(now - age[entry_id], 0), justid=True)
     with suppress(ResponseError):
         await pipe.execute(raise_on_error=False)
 
@@ -524,12 +525,7 @@ class Workload:
         # every send in asyncio.wait_for, which on Python 3.11 can swallow a cancellation,
         # so a stopping task would carry on. Blocking reads are bounded by their own
         # timeouts (1 s), and a lost server resets the socket.
-        self._client = (RedisCluster if self.cluster else Redis).from_url(
-            self.url,
-            socket_timeout=None,
-            socket_connect_timeout=3.0,
-            retry=Retry(NoBackoff(), 0),  # the loops back off and retry themselves
-        )
+        self._client = client = self._connect()
         if self.cluster:
             # A cluster relays PUBLISH to every node: one node's plain client serves the
             # publisher (pipelined) and the subscribers.
@@ -562,9 +558,9 @@ class Workload:
             await stop.wait()
         finally:
             await self._cancel_all(tasks)
-            client, self._client = self._client, None
-            if self._node is not None:
-                node, self._node = self._node, None
+            self._client = None
+            node, self._node = self._node, None
+            if node is not None:
                 with suppress(Exception):
                     await node.aclose()
             try:
@@ -585,6 +581,18 @@ class Workload:
         for task in tasks:  # retrieve results, so none is reported as never retrieved
             if not task.cancelled() and task.exception() is not None:
                 log.debug("workload task %s ended with %r", task.get_name(), task.exception())
+
+    def _connect(self) -> Redis:
+        options: dict[str, Any] = {
+            "socket_timeout": None,
+            "socket_connect_timeout": 3.0,
+            "retry": Retry(NoBackoff(), 0),  # the loops back off and retry themselves
+        }
+        if self.cluster:
+            # redis-py's cluster client takes the commands the loops send (hash-tagged
+            # where a command names two keys, see CLUSTER_NAMES).
+            return cast(Redis, RedisCluster.from_url(self.url, **options))
+        return Redis.from_url(self.url, **options)
 
     @property
     def _r(self) -> Redis:
@@ -639,8 +647,8 @@ class Workload:
         while True:
             n = await pacer.batch()
             if n:
-                await self._push_batch(self.names.emails, [_dumps(_email_job(self._rng)) for _ in range(n)],
-                                       "emails.pushed")
+                jobs = [_dumps(_email_job(self._rng)) for _ in range(n)]
+                await self._push_batch(self.names.emails, jobs, "emails.pushed")
 
     async def _emails_consumer(self) -> None:
         pacer = _Pacer(18 * self.rate)
@@ -664,7 +672,8 @@ class Workload:
     async def _orders_worker(self, number: int) -> None:
         processing_len = 0
         while True:
-            raw = await self._r.brpoplpush(self.names.orders, self.names.orders_processing, timeout=1)
+            raw = await self._r.brpoplpush(self.names.orders, self.names.orders_processing,
+                                           timeout=1)
             if raw is None:
                 continue
             self.counts["orders.taken"] += 1
@@ -710,7 +719,8 @@ class Workload:
                     raise
                 # Not seeded: create the group as the seed does (from "0"), then read.
                 with suppress(ResponseError):  # BUSYGROUP: the other consumer made it
-                    await self._r.xgroup_create(self.names.events, WORKERS_GROUP, id="0", mkstream=True)
+                    await self._r.xgroup_create(self.names.events, WORKERS_GROUP, id="0",
+                                                mkstream=True)
                 continue
             streams = reply.items() if isinstance(reply, dict) else reply or ()  # RESP3 / 2
             ids = [entry_id for _stream, entries in streams for entry_id, *_ in entries]

@@ -22,22 +22,27 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from helpers import longest, slowlog_on, slowlog_read
+from test_poll_perf import naive_poll, populate  # same data and naive loop as one server
 
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
-from ferrite_tui.ui.panels.deadletters import HEAD_CHUNK
+from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
 
 pytestmark = [pytest.mark.perf, pytest.mark.cluster]
+
+
+def dead(i: int) -> bytes:
+    """A seed dead letter (as in test_dlq_perf)."""
+    return (b'{"job":{"id":"job-%08d","payload":{"n":%d},"retry_count":3,'
+            b'"last_error":"SMTP timeout","first_attempt":%d},"dead_at":%d,'
+            b'"reason":"SMTP timeout"}' % (i, i, 1_700_000_000_000 + i, 1_700_000_100_000 + i))
 
 N = int(os.environ.get("FERRITE_TUI_PERF_DLQ", "100000"))
 QUEUES = 1000
 REPEATS = 11
 MAX_COMMAND_US = 10_000
-
-from test_dlq_perf import dead
-from test_poll_perf import naive_poll, populate
 
 
 async def poll_figures(url: str, n: int) -> tuple[float, int, int]:
@@ -154,6 +159,6 @@ def test_cross_slot_requeue_all_next_to_same_slot(redis_cluster, cluster_url):
     for label, (n, secs, rts, (us, name)) in (("one slot (MULTI/EXEC)", same),
                                               ("two slots (staging)", cross)):
         print(f"  {label:<32} {n / secs:>9,.0f}  {rts:>12,}   {us} µs {name}")
-    for n, secs, rts, (us, _name) in (same, cross):
+    for n, _secs, rts, (us, _name) in (same, cross):
         assert us <= MAX_COMMAND_US
         assert rts <= 8 * (n // HEAD_CHUNK + 10)  # a few round trips per chunk, never per job

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +18,10 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, ClusterView, Snapshot
+
+if TYPE_CHECKING:
+    from ferrite_tui.backend.crossslot import InFlight
+    from ferrite_tui.ui.app import FerriteApp
 
 
 def _t(value: object) -> Text:
@@ -43,7 +49,7 @@ class ServerPanel(Vertical):
         self.history: History | None = None
         self.capabilities: Capabilities | None = None
         self.filter_text = ""
-        self.inflight = None  # crossslot.InFlight once checked (clusters only)
+        self.inflight: InFlight | None = None  # once checked (clusters only)
         self._inflight_checked = False
 
     def compose(self) -> ComposeResult:
@@ -57,6 +63,10 @@ class ServerPanel(Vertical):
         with Horizontal(id="server-plots"):
             yield PlotextPlot(id="ops-plot")
             yield PlotextPlot(id="mem-plot")
+
+    @property
+    def ferrite(self) -> FerriteApp:
+        return cast("FerriteApp", self.app)
 
     def on_show(self) -> None:
         # No table here takes focus when the tab opens: focus the info pane, so the
@@ -134,12 +144,12 @@ class ServerPanel(Vertical):
     async def check_inflight(self, announce: bool = True) -> None:
         from ferrite_tui.backend import crossslot
 
-        client = self.app.session.client
+        client = self.ferrite.session.client
         if client is None or client.cluster is None:
             return
         try:
             self.inflight = await crossslot.inflight(client)
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
+        except Exception as exc:
             from ferrite_tui.backend.client import describe_error
             self.notify(f"could not look for moves in flight: {describe_error(exc)}",
                         severity="warning")
@@ -151,7 +161,7 @@ class ServerPanel(Vertical):
                         "slots: Server panel (8), f to finish", severity="warning", timeout=12)
 
     def action_finish_inflight(self) -> None:
-        if not self.app.writable("finish moves in flight"):
+        if not self.ferrite.writable("finish moves in flight"):
             return
         self._finish_worker()
 
@@ -161,14 +171,14 @@ class ServerPanel(Vertical):
         from ferrite_tui.backend.client import describe_error
         from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
-        session = self.app.session
+        session = self.ferrite.session
         client = session.client
         if client is None or client.cluster is None:
             self.notify("'finish moves in flight': only on a cluster", timeout=3)
             return
         try:
             found = await crossslot.inflight(client)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.notify(describe_error(exc), severity="error")
             return
         self.inflight = found
@@ -187,7 +197,7 @@ class ServerPanel(Vertical):
             return
         try:
             report = await crossslot.finish_inflight(client)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.notify(describe_error(exc), severity="error")
             return
         self.notify(report.summary(), severity="warning" if report.errors else "information",
@@ -260,6 +270,6 @@ def cluster_tables(view: ClusterView, inflight=None) -> list:
         more = len(view.shard_channels) - 8
         out.append(Text(printable(f"sharded channels: {shown}"
                                   + (f" and {more} more" if more > 0 else ""), 400)))
-    for when, text in view.events[-4:]:
+    for _when, text in view.events[-4:]:
         out.append(Text(printable(text, 200), style="dim"))
     return out
