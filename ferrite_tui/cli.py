@@ -47,6 +47,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         p.add_argument("--no-workload", action="store_true",
                        help="seed the data once, without live traffic")
         p.add_argument("--server", metavar="BINARY", help="server binary to run")
+        p.add_argument("--cluster", action="store_true",
+                       help="a local 3-primary Redis Cluster (Redis 6+) instead of one server")
         return p
     if command == "status":
         p = argparse.ArgumentParser(prog="ferrite-tui status",
@@ -279,6 +281,8 @@ def demo_command(cfg: Config, args) -> int:
     binary = find_server_binary(args.server)
     if binary is None:
         return fail(str(ServerNotFound()))
+    if getattr(args, "cluster", False):
+        return demo_cluster(cfg, args, binary)
     server = RedisServer(binary)
     try:
         try:
@@ -300,13 +304,44 @@ def demo_command(cfg: Config, args) -> int:
         server.stop()
 
 
+def demo_cluster(cfg: Config, args, binary: str) -> int:
+    """`demo --cluster`: three primaries on loopback from the same binary, the usual
+    workload (some queues hash-tagged into one slot, some spread over two)."""
+    from ferrite_tui.demo.cluster import LocalCluster, cluster_support
+
+    reason = cluster_support(binary)
+    if reason is not None:
+        return fail(f"demo --cluster: {reason} (give --server with a Redis 6+ binary)")
+    cluster = LocalCluster(binary, primaries=3)
+    try:
+        try:
+            cluster.start()
+        except (RuntimeError, OSError) as exc:
+            return fail(f"demo cluster did not start: {str(exc).splitlines()[0]}")
+        traffic = DemoTraffic(cluster.url, live=not args.no_workload, cluster=True)
+        try:
+            traffic.start()
+        except Exception as exc:
+            return fail(f"demo data could not be written: {exc}")
+        cfg = replace(cfg, discovery=replace(cfg.discovery, rescan_seconds=10.0))
+        settings = ConnectionSettings(url=cluster.url, read_only=args.read_only,
+                                      profile="demo", cluster=True)
+        try:
+            return run_console(cfg, settings, args)
+        finally:
+            traffic.stop()
+    finally:
+        cluster.stop()
+
+
 class DemoTraffic:
     """Seeds the demo data, then runs the live workload in a thread of its own, so the
     console's event loop only ever sees the server as any client would."""
 
-    def __init__(self, url: str, live: bool = True) -> None:
+    def __init__(self, url: str, live: bool = True, cluster: bool = False) -> None:
         self.url = url
         self.live = live
+        self.cluster = cluster
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -326,14 +361,15 @@ class DemoTraffic:
     async def _run(self) -> None:
         import redis.asyncio as aioredis
 
-        from ferrite_tui.demo.workload import Workload, seed
+        from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            client = aioredis.Redis.from_url(self.url)
+            names = CLUSTER_NAMES if self.cluster else None
+            client = (aioredis.RedisCluster if self.cluster else aioredis.Redis).from_url(self.url)
             try:
-                await seed(client)
+                await seed(client, names=names)
             finally:
                 await client.aclose()
         except BaseException as exc:  # reported by start() in the main thread
@@ -343,7 +379,7 @@ class DemoTraffic:
         self._ready.set()
         if self.live:
             try:
-                await Workload(self.url).run(self._stop)
+                await Workload(self.url, cluster=self.cluster).run(self._stop)
             except Exception:
                 pass  # the server going away at exit is expected
 

@@ -53,6 +53,9 @@ class Profile:
     connect_timeout: float = 5.0
     command_timeout: float = 5.0
     match: tuple[str, ...] | None = None  # overrides [discovery].match for this profile
+    # Redis Cluster / Ferrite cluster mode: None detects it on connect (cluster_enabled:1).
+    cluster: bool | None = None
+    seeds: tuple[str, ...] = ()  # more cluster nodes to start from, as host:port
 
 
 @dataclass(frozen=True)

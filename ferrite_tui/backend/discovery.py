@@ -18,6 +18,8 @@ from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
 
 PROBE_KEY = "__ferrite_tui_probe__"
+#: The console's own keys (cross-slot staging, see crossslot): never shown as queues.
+INTERNAL_PREFIX = "ferrite-tui:"
 _QUEUE_TYPES = {"list", "zset", "stream"}
 
 
@@ -127,7 +129,7 @@ class Discovery:
         self.scanned = 0
 
     def _ignored(self, key: str) -> bool:
-        return key == PROBE_KEY or any(
+        return key == PROBE_KEY or key.startswith(INTERNAL_PREFIX) or any(
             fnmatch.fnmatchcase(key, pat) for pat in self.config.discovery.ignore
         )
 
