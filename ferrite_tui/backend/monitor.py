@@ -20,7 +20,7 @@ from ferrite_tui.backend.client import (
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, Snapshot
-from ferrite_tui.backend.poll import Poller
+from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.config import Config
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Monitor:
         self.client = Client(settings, audit)
         self.discovery = Discovery(self.client, config, match or _profile_match(config, settings))
         self.history = History(config.history_minutes * 60)
-        self.poller = Poller(
+        self.poller = ClusterPoller(
             self.client, config.alerts, self.history,
             {q.key: q.visibility_timeout for q in config.queues if q.visibility_timeout},
         )

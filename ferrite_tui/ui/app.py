@@ -6,7 +6,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import cast
 
@@ -36,6 +36,7 @@ from ferrite_tui.ui.panels.streams import StreamsPanel
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.status import StatusLine
+from ferrite_tui.websession import BrowserSession
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
 PANELS = (
@@ -98,9 +99,13 @@ class FerriteApp(App[None]):
     def __init__(self, config: Config, settings: ConnectionSettings | None = None, *,
                  refresh: float | None = None, match: tuple[str, ...] | None = None,
                  clock: Callable[[], float] = time.time, poll: bool = True,
-                 audit_path: Path | None = None) -> None:
+                 audit_path: Path | None = None, browser: BrowserSession | None = None) -> None:
         super().__init__()
         self.config = config
+        # Started by `serve` for a browser: read-only unless that session allows writes.
+        self.browser = browser if browser is not None else BrowserSession.from_environ()
+        if settings is not None:
+            settings = self._session_limits(settings)
         self.refresh_s = refresh or config.refresh
         self.match = match
         self.poll_enabled = poll
@@ -138,7 +143,7 @@ class FerriteApp(App[None]):
     def compose(self) -> ComposeResult:
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
-        yield StatusLine(url, read_only, clock=self.clock, id="status")
+        yield StatusLine(url, read_only, clock=self.clock, browser=self.browser, id="status")
         with TabbedContent(initial="overview", id="tabs"):
             for tab, key, cls in PANELS:
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
@@ -173,16 +178,23 @@ class FerriteApp(App[None]):
         if settings is None:
             self.exit()
             return
-        self.settings = settings
+        self.settings = settings = self._session_limits(settings)
         status = self.query_one(StatusLine)
         status.url = settings.display_url
         status.read_only = settings.read_only
         self.refresh_bindings()  # read-only mode disables the mutating actions
         self.start_monitor(settings)
 
+    def _session_limits(self, settings: ConnectionSettings) -> ConnectionSettings:
+        if self.browser is None or self.browser.writes:
+            return settings
+        return replace(settings, read_only=True)
+
     def start_monitor(self, settings: ConnectionSettings) -> None:
+        remote = self.browser.remote if self.browser is not None else None
         self.session.monitor = Monitor(
-            settings, self.config, audit=AuditLog(self.audit_path), match=self.match,
+            settings, self.config, audit=AuditLog(self.audit_path, remote=remote),
+            match=self.match,
             refresh=self.refresh_s,
         )
         self._poll_worker()
@@ -318,7 +330,9 @@ class FerriteApp(App[None]):
         return True
 
     def say_read_only(self, action: str) -> None:
-        self.notify(f"read-only mode: '{action}' is disabled (started read-only)",
+        why = ("browser session; serve --allow-writes allows changes" if self.browser
+               else "started read-only")
+        self.notify(f"read-only mode: '{action}' is disabled ({why})",
                     severity="warning", timeout=4)
 
     def action_mutate(self, label: str) -> None:
