@@ -12,7 +12,6 @@ import shlex
 import time
 from pathlib import Path
 
-from rich.highlighter import JSONHighlighter
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -39,10 +38,6 @@ PULL_S = 0.1  # the log takes new messages from the tail at most 10 times a seco
 TABLE_S = 1.0  # channel rates are redrawn once a second
 MAX_CHANNEL_ROWS = 1000
 FILTER_SCAN_BYTES = 64 << 10  # a text filter looks at the first 64 KiB of each message
-PREVIEW_JSON_BYTES = 64 << 10  # messages up to this size are shown as compact JSON
-CHANNEL_WIDTH = 22
-
-_json_highlighter = JSONHighlighter()
 
 
 def _quote(pattern: str) -> str:

@@ -26,12 +26,8 @@ from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
-from ferrite_tui.backend.libraries import plans
-from ferrite_tui.backend.libraries.items import describe as describe_library_item
 from ferrite_tui.backend.libraries.items import next_index
-from ferrite_tui.backend.libraries.model import LibraryQueue
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
@@ -45,13 +41,13 @@ from ferrite_tui.ui.panels.base import (
     rate_cells,
     trend_cell,
 )
-from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.panels.queues.library import LibraryQueueActions
 from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
 
 
-class QueuesPanel(ItemPagerPanel):
+class QueuesPanel(LibraryQueueActions):
     TITLE = "Queues"
     KINDS = (QueueKind.WORK, QueueKind.RELIABLE)
 
@@ -260,18 +256,6 @@ class QueuesPanel(ItemPagerPanel):
             return
         self.inspect_value(f"{table.source.key} #{pos}", item.raw, meta)
 
-    async def _inspect_library(self, ref: QueueRef, title: str, raw: bytes,
-                               meta: list[tuple[str, str]]) -> None:
-        """A library's item: its own fields (task, args, error, traceback) from its body."""
-        library = ref.library
-        assert library is not None
-        state = next(s for s in library.states if s.key == ref.key)
-        try:
-            meta = meta + await describe_library_item(self._client(), library, state, raw)
-        except Exception as exc:
-            meta = [*meta, ("library fields", self.session.describe(exc))]
-        self.inspect_value(title, raw, meta)
-
     def action_switch_list(self) -> None:
         if self.proc_table.display and self.items_table.has_focus:
             self.proc_table.focus()
@@ -298,15 +282,6 @@ class QueuesPanel(ItemPagerPanel):
             if table.has_focus:
                 return table, table.selected()
         return None, []
-
-    def _not_library(self) -> None:
-        """A library's queue changes only with the library's own semantics (the library
-        actions below), never with the generic list moves."""
-        ref = self.current_ref
-        if ref is not None and ref.library is not None:
-            lib = ref.library
-            why = lib.read_only or "its jobs live in more keys than this list"
-            raise NothingSelected(f"{lib.library} queue, not changed here ({why})")
 
     def _items(self) -> tuple[ItemTable, list[Item]]:
         """The marked items of the focused list, else the one under its cursor."""
@@ -354,12 +329,6 @@ class QueuesPanel(ItemPagerPanel):
                ) -> BulkRunner[Item]:
         """A chunked run over values of one list (positions shift as chunks remove items)."""
         return BulkRunner(PositionalPlan(items, max_items=200), chunk)
-
-    def _client(self) -> Client:
-        client = self.session.client
-        if client is None:
-            raise NothingSelected("not connected yet")
-        return client
 
     def action_delete(self) -> None:
         self.act("delete", self._items, self._delete)
@@ -464,48 +433,3 @@ class QueuesPanel(ItemPagerPanel):
                                      self._moves(list(scan.items), lambda c: rq.recover(ref, c)))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "recovered")
-
-    # -- library actions (the library's own semantics, exact, no Lua) -----------------
-
-    def _library_queue(self, library: str) -> LibraryQueue:
-        ref = self.current_ref
-        if ref is None or ref.library is None or ref.library.library != library:
-            raise NothingSelected(f"select a {library} queue first")
-        if ref.library.read_only:
-            raise NothingSelected(ref.library.read_only)
-        return ref.library
-
-    def _library_action(self, action: str) -> None:
-        library = LIBRARY_ACTIONS[action][0]
-        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library),
-                 lambda queue: self._run_library(action, queue))
-
-    async def _run_library(self, action: str, queue: LibraryQueue) -> Outcome | None:
-        client = self._client()
-        plan = await plans.plan(client, action, queue)
-        if plan.count == 0:
-            self.notify(f"{queue.library} {printable(queue.name)}: nothing to do", timeout=3)
-            return None
-        if not await self.confirm(f"{queue.library}: {printable(queue.name)}",
-                                  Text(plan.question), "Go"):
-            return None
-        res = await plans.run(client, plan)
-        done = plan.count if plan.action == "celery-purge" and res.done else len(res.done)
-        return Outcome(f"{queue.library} {printable(queue.name)}: {done:,} done, "
-                       f"{len(res.skipped):,} skipped (changed since seen)",
-                       "information" if not res.skipped else "warning")
-
-    def action_lib_rq_requeue_failed(self) -> None:
-        self._library_action("rq-requeue-failed")
-
-    def action_lib_rq_run_scheduled(self) -> None:
-        self._library_action("rq-run-scheduled")
-
-    def action_lib_dramatiq_requeue_dead(self) -> None:
-        self._library_action("dramatiq-requeue-dead")
-
-    def action_lib_celery_purge(self) -> None:
-        self._library_action("celery-purge")
-
-    def action_lib_celery_requeue_unacked(self) -> None:
-        self._library_action("celery-requeue-unacked")
