@@ -46,12 +46,59 @@ class Series:
         return (newest.value - oldest.value) / elapsed
 
 
+class Flow:
+    """A running count of moves (arrivals, departures) and its rate over elapsed time.
+
+    Each poll adds the moves it saw since the last one, marked exact or lower bound (some
+    moves could not be seen). A rate is a lower bound while a lower-bound interval is inside
+    its span. A poll that could not measure at all (None) restarts the series, so a rate
+    never spans a gap it knows nothing about.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.series = Series(window_s)
+        self.total = 0
+        self._lower: deque[float] = deque(maxlen=256)  # ends of lower-bound intervals
+
+    def add(self, t: float, moved: int | None, exact: bool = True,
+            since: float | None = None) -> None:
+        samples = self.series.samples
+        if moved is None:
+            samples.clear()
+            self._lower.clear()
+            return
+        if not samples and since is not None and since < t:
+            self.series.add(since, self.total)  # the moves cover the interval since then
+        self.total += moved
+        self.series.add(t, self.total)
+        if not exact:
+            self._lower.append(t)
+
+    def rate(self, span_s: float = 10.0) -> tuple[float | None, bool]:
+        """(moves per second, exact?) over about the last `span_s` seconds."""
+        samples = self.series.samples
+        if len(samples) < 2:
+            return None, True
+        newest = samples[-1]
+        oldest = newest
+        for sample in reversed(samples):
+            oldest = sample
+            if newest.t - sample.t >= span_s:
+                break
+        elapsed = newest.t - oldest.t
+        if elapsed <= 0:
+            return None, True
+        exact = not any(oldest.t < t <= newest.t for t in self._lower)
+        return (newest.value - oldest.value) / elapsed, exact
+
+
 class History:
     """Named series, created on first use. Keys are (queue ident, metric)."""
 
     def __init__(self, window_s: float = 600.0) -> None:
         self.window_s = window_s
         self._series: dict[tuple[str, str], Series] = {}
+        self._flows: dict[tuple[str, str], Flow] = {}
 
     def series(self, name: str, metric: str) -> Series:
         key = (name, metric)
@@ -63,7 +110,15 @@ class History:
     def get(self, name: str, metric: str) -> Series | None:
         return self._series.get((name, metric))
 
+    def flow(self, name: str, metric: str) -> Flow:
+        key = (name, metric)
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._flows[key] = Flow(self.window_s)
+        return flow
+
     def forget(self, keep: set[str]) -> None:
         """Drop series of names no longer polled, so memory stays bounded."""
-        for key in [k for k in self._series if k[0] not in keep and not k[0].startswith("@")]:
-            del self._series[key]
+        for store in (self._series, self._flows):
+            for key in [k for k in store if k[0] not in keep and not k[0].startswith("@")]:
+                del store[key]
