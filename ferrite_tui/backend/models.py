@@ -198,6 +198,37 @@ class Snapshot:
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]
 
+    def totals(self, queues: tuple[QueueStats, ...] | list[QueueStats] | None = None,
+               ) -> dict[str, int]:
+        """Jobs by what they are, never mixed: one computation for the console and status."""
+        out = dict.fromkeys(TOTALS, 0)
+        for q in self.queues if queues is None else queues:
+            kind = q.ref.kind
+            if kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.PRIORITY):
+                out["waiting"] += q.depth
+            elif kind is QueueKind.DELAYED:
+                out["waiting"] += q.ready or 0
+                out["overdue"] += q.overdue or 0
+                out["scheduled"] += max(q.depth - (q.overdue or 0), 0)
+            elif kind is QueueKind.DLQ:
+                out["dead"] += q.depth
+            elif kind is QueueKind.STREAM:
+                out["stream_pending"] += q.pending or 0
+            if kind is QueueKind.RELIABLE:
+                out["in_progress"] += q.processing or 0
+        return out
+
+
+#: Totals, and how the screen words them.
+TOTALS = {
+    "waiting": "waiting",
+    "in_progress": "in progress",
+    "scheduled": "scheduled (not yet due)",
+    "overdue": "overdue",
+    "dead": "dead",
+    "stream_pending": "stream pending",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryProgress:
