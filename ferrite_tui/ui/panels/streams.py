@@ -27,7 +27,7 @@ from ferrite_tui.backend.bulk import BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import describe_error
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.models import GroupStats, QueueKind, QueueStats, Snapshot
 from ferrite_tui.backend.streams import (
     ConsumerInfo, GroupInfo, PendingEntry, PendingPage, StreamEntry, StreamSummary, Streams,
 )
@@ -627,33 +627,31 @@ class StreamsPanel(Panel):
             self._check_alerts(stream, g)
 
     def _check_alerts(self, stream: str, g: GroupInfo) -> None:
-        cfg = self.alerts_cfg
-        for kind, crossed, text in (
-            ("lag", g.lag is not None and cfg.stream_lag > 0 and g.lag >= cfg.stream_lag,
-             f"lag {g.lag_text}"),
-            ("idle", g.oldest_idle_ms is not None and cfg.oldest_age_seconds > 0
-             and g.oldest_idle_ms >= cfg.oldest_age_seconds * 1000,
-             f"oldest pending idle {fmt.duration(g.oldest_idle_ms)}"),
-        ):
-            key = (stream, g.name, kind)
-            if crossed and key not in self._alerted:
-                self._alerted.add(key)
-                self.notify(f"{printable(stream, 40)} / {printable(g.name, 30)}: {text}",
-                            severity="warning", timeout=6)
-            elif not crossed:
-                self._alerted.discard(key)
+        """A toast when the poll's group alert turns on (the poll computes it)."""
+        polled = self._polled_group(g.name)
+        key = (stream, g.name, "alert")
+        if polled is not None and polled.alerts and key not in self._alerted:
+            self._alerted.add(key)
+            self.notify(f"{printable(stream, 40)} / {printable(g.name, 30)}: "
+                        f"{', '.join(polled.alerts)}", severity="warning", timeout=6)
+        elif polled is None or not polled.alerts:
+            self._alerted.discard(key)
+
+    def _polled_group(self, name: str | None) -> GroupStats | None:
+        """This group as the last poll saw it: alerts, dead consumers, idle entries."""
+        for q in self.snapshot.queues if self.snapshot and self.stream else ():
+            if q.ref.key == self.stream and q.ref.kind is QueueKind.STREAM:
+                return next((g for g in q.groups if g.name == name), None)
+        return None
 
     # -- drawing -----------------------------------------------------------------------
 
     def _group_alert(self, g: GroupInfo) -> Text:
-        cfg = self.alerts_cfg
-        parts = []
-        if g.lag is not None and cfg.stream_lag > 0 and g.lag >= cfg.stream_lag:
-            parts.append("lag")
-        if g.oldest_idle_ms is not None and cfg.oldest_age_seconds > 0 \
-                and g.oldest_idle_ms >= cfg.oldest_age_seconds * 1000:
-            parts.append("idle")
-        return Text(", ".join(parts), style="bold yellow") if parts else Text("ok", "green")
+        polled = self._polled_group(g.name)
+        if polled is None:
+            return Text("…", style="dim")
+        alerts = ", ".join(polled.alerts)
+        return Text(alerts, style="bold yellow") if alerts else Text("ok", "green")
 
     def _draw_groups(self) -> None:
         rows = []
@@ -675,7 +673,7 @@ class StreamsPanel(Panel):
     def _draw_consumers(self) -> None:
         rows = []
         for c in self.consumer_rows:
-            dead = c.dead(self.dead_ms)
+            dead = c.name in self._dead_consumers()
             name = Text(printable(c.name, 60), no_wrap=True, overflow="ellipsis")
             if c.name == self.consumer:
                 name.stylize("bold reverse")
@@ -836,10 +834,30 @@ class StreamsPanel(Panel):
             self.notify("no pending entry selected", timeout=3)
         return entry
 
-    def _default_consumer(self, exclude: str | None = None) -> str:
-        live = [c.name for c in self.consumer_rows
-                if not c.dead(self.dead_ms) and c.name != exclude]
-        return live[0] if live else CONSOLE_CONSUMER
+    def _dead_consumers(self) -> set[str]:
+        polled = self._polled_group(self.group)
+        return set(polled.dead_consumers) if polled is not None else set()
+
+    def _default_consumer(self, holders: tuple[str, ...] = ()) -> str:
+        return st.claim_target(self.consumer_rows, holders, self._dead_consumers(),
+                               self.dead_ms) or CONSOLE_CONSUMER
+
+    def _idle_holders(self, min_idle_ms: int) -> tuple[str, ...]:
+        polled = self._polled_group(self.group)
+        return tuple(c.name for c in polled.holders
+                     if (c.oldest_idle_ms or 0) >= min_idle_ms) if polled else ()
+
+    def _confirm_target(self, consumer: str, holders: tuple[str, ...], then) -> None:
+        """Claiming to a dead consumer or to the holder itself needs an explicit yes."""
+        if consumer not in self._dead_consumers() and consumer not in holders:
+            then()
+            return
+        why = "holds these entries already" if consumer in holders else \
+            "is dead (none of its entries moved)"
+        body = Text(f"{printable(consumer, 60)} {why}: entries claimed to it are not "
+                    "processed, and its idle time resets, hiding that it is stuck.")
+        self.app.push_screen(ConfirmScreen("Claim to this consumer?", body,
+                                           "Claim anyway"), lambda ok: then() if ok else None)
 
     def _consumer_list(self) -> Text:
         out = Text("Consumers of this group: ")
@@ -849,8 +867,9 @@ class StreamsPanel(Panel):
             if i:
                 out.append(", ")
             out.append(printable(c.name, 40), style="bold")
+            dead = c.name in self._dead_consumers()
             out.append(f" ({c.pending} pending, idle {fmt.duration(c.idle_ms)}"
-                       f"{', dead?' if c.dead(self.dead_ms) else ''})")
+                       f"{', dead' if dead else ', live'})")
         return out
 
     def _after(self, message: str, severity: str = "information") -> None:
@@ -925,11 +944,12 @@ class StreamsPanel(Panel):
 
         def done(values: dict[str, str] | None) -> None:
             if values:
-                self._claim_worker(stream, group, values["consumer"], [entry])
+                self._confirm_target(values["consumer"], (entry.consumer,), lambda: (
+                    self._claim_worker(stream, group, values["consumer"], [entry])))
 
         self.app.push_screen(FormScreen(
             "Claim pending entry", [Field("consumer", "to consumer (pick one or a new name)",
-                                          self._default_consumer(entry.consumer),
+                                          self._default_consumer((entry.consumer,)),
                                           check=lambda v: None if v else "give a name")],
             submit_label="Claim", body=body), done)
 
@@ -949,8 +969,13 @@ class StreamsPanel(Panel):
         stream, group = self.stream, self.group
         g = self.selected_group()
         default_s = max(self.min_idle_ms, self.dead_ms) // 1000
+        holders = self._idle_holders(default_s * 1000)
         body = Text(f"Claims every pending entry of this group idle at least T seconds "
                     f"({g.pending if g else '?'} pending now), in chunks, with progress.\n")
+        body.append("Idle entries held by: ")
+        body.append(", ".join(printable(h, 30) for h in holders) or "none seen by the poll",
+                    style="bold")
+        body.append("\n")
         body.append_text(self._consumer_list())
 
         def check_s(v: str) -> str | None:
@@ -961,13 +986,14 @@ class StreamsPanel(Panel):
 
         def done(values: dict[str, str] | None) -> None:
             if values:
-                self._claim_idle_worker(stream, group, values["consumer"],
-                                        int(float(values["idle"]) * 1000),
-                                        g.pending if g else None)
+                self._confirm_target(values["consumer"], holders, lambda: (
+                    self._claim_idle_worker(stream, group, values["consumer"],
+                                            int(float(values["idle"]) * 1000),
+                                            g.pending if g else None)))
 
         self.app.push_screen(FormScreen(
             "Claim all idle entries", [
-                Field("consumer", "to consumer", self._default_consumer(),
+                Field("consumer", "to consumer", self._default_consumer(holders),
                       check=lambda v: None if v else "give a name"),
                 Field("idle", "idle at least (seconds)", str(default_s), check=check_s),
             ], submit_label="Claim", body=body), done)
