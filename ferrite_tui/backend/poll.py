@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis._parsers.helpers import parse_info
@@ -199,8 +199,9 @@ def list_moves(prev_depth: int, depth: int, head_pos: int | None, tail_pos: int 
 
 @dataclass(slots=True)
 class _ListRead:
-    """One list's replies in this poll."""
+    """One list's replies in this poll (set straight from the replies, by name)."""
 
+    errors: list[str]  # the queue's error lines
     depth: int = 0
     head: bytes | None = None
     tail: bytes | None = None
@@ -211,8 +212,8 @@ class _ListRead:
 
 @dataclass(slots=True)
 class _ListMemory:
-    head: bytes
-    tail: bytes
+    head: bytes | None  # None: not read (an empty ready list that just got items)
+    tail: bytes | None
     depth: int
     producer_end: str | None = None
     consumer_end: str | None = None
@@ -234,6 +235,7 @@ class _Tally:
     oldest_sampled: bool = False
     groups: list[GroupStats] = field(default_factory=list)
     group_names: list[str] = field(default_factory=list)
+    group_fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
     pending_rows: dict[str, list] = field(default_factory=dict)
     last_id: str | None = None
     added: int | None = None
@@ -260,13 +262,29 @@ class Poller:
         self.history = history
         self.visibility_timeouts = visibility_timeouts or {}
         self._lists: dict[str, _ListMemory] = {}
-        self._processing: dict[str, Counter] = {}
+        self._processing: dict[str, tuple[list, Counter]] = {}  # last read, as a multiset
         self._first_seen: dict[str, dict[bytes, float]] = {}  # processing job -> wall s
         self._streams: dict[str, _StreamMemory] = {}
         self._groups: dict[str, list[str]] = {}
         self._last_mono: float | None = None  # when the last poll finished
         self.left_out = 0  # set by the caller: queues found but not polled
         self.max_queues = 0
+        # Item -> its own time: end items and processing jobs are mostly the same values
+        # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
+        self._times: dict[bytes, int | None] = {}
+        self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
+        self._refs: list[QueueRef] | None = None
+
+    def _age(self, raw: bytes | None, now_ms: int) -> int | None:
+        if raw is None:
+            return None
+        times = self._times
+        t = times.get(raw, -1)
+        if t == -1:
+            if len(times) > 50_000:
+                times.clear()
+            t = times[raw] = _item_time(raw, now_ms)
+        return None if t is None else max(now_ms - t, 0)
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
@@ -283,9 +301,17 @@ class Poller:
 
         apply = self._apply
         for (tally, what), reply in zip(readers, replies):
+            if type(tally) is _ListRead:
+                if isinstance(reply, Exception):
+                    if what in ("head_pos", "tail_pos"):
+                        tally.followed = False
+                    else:
+                        tally.errors.append(_error_line(reply))
+                else:
+                    setattr(tally, what, reply)
+                continue
             if isinstance(reply, Exception):
-                if what not in ("head_pos", "tail_pos", "ready_head_pos", "ready_tail_pos",
-                                "pending_scan"):
+                if what != "pending_scan":
                     tally.errors.append(_error_line(reply))
                 continue
             try:
@@ -309,8 +335,10 @@ class Poller:
         stats = tuple(self._finish(t, mono, now_ms) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
-        self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
-                                                      if t.ref.ready_key})
+        if refs is not self._refs:  # discovery changed the list: drop what left it
+            self._refs = refs
+            self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
+                                                          if t.ref.ready_key})
         self._last_mono = mono
         return Snapshot(
             taken_at=time.time(),
@@ -325,21 +353,26 @@ class Poller:
         )
 
     def _forget(self, keys: set[str]) -> None:
-        for store in (self._lists, self._streams, self._groups):
+        for store in (self._lists, self._streams, self._groups, self._depths):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
     # -- what each kind asks ---------------------------------------------------------------
 
-    def _list_commands(self, commands: list, readers: list, t: _Tally, key: str,
-                       prefix: str, lpos: bool) -> None:
-        commands += [("LLEN", key), ("LINDEX", key, 0), ("LINDEX", key, -1)]
-        readers += [(t, prefix + "depth"), (t, prefix + "head"), (t, prefix + "tail")]
+    def _list_commands(self, commands: list, readers: list, read: _ListRead,
+                       key: str, lpos: bool, ends_if_empty: bool = True) -> None:
         prev = self._lists.get(key)
-        if prev is not None and prev.depth and lpos:
+        commands.append(("LLEN", key))
+        readers.append((read, "depth"))
+        if not ends_if_empty and prev is not None and not prev.depth:
+            return  # empty at the last poll: its ends are read once it has items
+        commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
+        readers += [(read, "head"), (read, "tail")]
+        if prev is not None and prev.depth and prev.head is not None and lpos:
             commands += [("LPOS", key, prev.head, "RANK", 1, "MAXLEN", LPOS_MAXLEN),
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
-            readers += [(t, prefix + "head_pos"), (t, prefix + "tail_pos")]
+            readers += [(read, "head_pos"), (read, "tail_pos")]
+            read.followed = True
 
     def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
                   lpos: bool) -> None:
@@ -347,24 +380,28 @@ class Poller:
         key = ref.key
         kind = ref.kind
         if kind in LIST_KINDS:
-            t.main = _ListRead()
-            self._list_commands(commands, readers, t, key, "", lpos)
+            t.main = _ListRead(t.errors)
+            self._list_commands(commands, readers, t.main, key, lpos)
             if ref.processing_key:
                 commands += [("LLEN", ref.processing_key),
                              ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
                 readers += [(t, "processing"), (t, "processing_items")]
         elif kind is QueueKind.PRIORITY:
-            commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0),
-                         ("ZRANGE", key, 0, PRIORITY_SAMPLE - 1)]
-            readers += [(t, "depth"), (t, "top"), (t, "bottom")]
+            commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
+            readers += [(t, "depth"), (t, "top")]
+            if self._depths.get(key, 2) > 1:  # one member: the top is the whole set
+                commands.append(("ZRANGE", key, 0, PRIORITY_SAMPLE - 1))
+                readers.append((t, "bottom"))
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
             readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
             if ref.ready_key:
-                t.ready_list = _ListRead()
-                self._list_commands(commands, readers, t, ref.ready_key, "ready_", lpos)
+                t.ready_list = _ListRead(t.errors)
+                # A ready list is usually empty: its ends are only followed once it is not.
+                self._list_commands(commands, readers, t.ready_list, ref.ready_key, lpos,
+                                    ends_if_empty=False)
         elif kind is QueueKind.STREAM:
             commands += [("XLEN", key), ("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
             readers += [(t, "depth"), (t, "groups"), (t, "stream")]
@@ -388,24 +425,16 @@ class Poller:
                 readers.append((t, "pending_scan"))
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
-        if what.startswith("ready_"):
-            self._apply_list(t.ready_list, what[6:], v)
-            return
-        if what in ("head", "tail", "head_pos", "tail_pos"):
-            self._apply_list(t.main, what, v)
-            return
         if what == "depth":
             t.depth = v
-            if t.main is not None:
-                t.main.depth = v
         elif what == "processing":
             t.processing = v
         elif what == "processing_items":
             t.processing_items = v
         elif what == "top":
-            t.oldest_ms = _max(t.oldest_ms, _age(v[0], now_ms) if v else None)
+            t.oldest_ms = _max(t.oldest_ms, self._age(v[0], now_ms) if v else None)
         elif what == "bottom":
-            t.oldest_ms = _max(t.oldest_ms, *(_age(m, now_ms) for m in v))
+            t.oldest_ms = _max(t.oldest_ms, *(self._age(m, now_ms) for m in v))
             t.oldest_sampled = True
         elif what == "overdue":
             t.overdue = v
@@ -430,23 +459,6 @@ class Poller:
             names = self._groups.get(t.ref.key, ())
             t.pending_rows[names[len(t.pending_rows)]] = v
 
-    @staticmethod
-    def _apply_list(read: _ListRead | None, what: str, v: Any) -> None:
-        if read is None:
-            return
-        if what == "depth":
-            read.depth = v
-        elif what == "head":
-            read.head = v
-        elif what == "tail":
-            read.tail = v
-        elif what == "head_pos":
-            read.head_pos = v
-            read.followed = True
-        elif what == "tail_pos":
-            read.tail_pos = v
-            read.followed = True
-
     def _read_groups(self, t: _Tally, reply: list) -> None:
         names = []
         lag_seen = False
@@ -455,7 +467,7 @@ class Poller:
             name = key_text(g.get("name", b""))
             names.append(name)
             lag_seen = lag_seen or "lag" in g
-            t.groups.append(GroupStats(
+            t.group_fields.append(dict(
                 name=name,
                 consumers=int(g.get("consumers", 0)),
                 pending=int(g.get("pending", 0)),
@@ -479,6 +491,9 @@ class Poller:
             elif prev.depth == 0:
                 # Nothing was there to follow: what is there now arrived (and maybe more).
                 moves = ListMoves(read.depth, False, None, None, NOTE_DRAINED)
+            elif prev.head is None:  # its ends were not read: the growth, at least
+                moves = ListMoves(max(read.depth - prev.depth, 0), False, None, None,
+                                  NOTE_DRAINED)
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)
@@ -486,10 +501,13 @@ class Poller:
         if moves is not None:
             producer = moves.producer_end or producer
             consumer = moves.consumer_end or consumer
+        memory = prev or _ListMemory(None, None, 0)
         if read.depth and read.head is not None and read.tail is not None:
-            self._lists[key] = _ListMemory(read.head, read.tail, read.depth, producer, consumer)
+            memory.head, memory.tail, memory.depth = read.head, read.tail, read.depth
         else:
-            self._lists[key] = _ListMemory(b"", b"", 0, producer, consumer)
+            memory.head, memory.tail, memory.depth = None, None, read.depth
+        memory.producer_end, memory.consumer_end = producer, consumer
+        self._lists[key] = memory
         return moves
 
     def _ends(self, key: str) -> tuple[str | None, str | None]:
@@ -500,30 +518,33 @@ class Poller:
               mono: float) -> tuple[float | None, bool]:
         flow = self.history.flow(ident, name)
         flow.add(mono, moved, exact, since=self._last_mono)
-        return flow.rate(RATE_SPAN_S)
+        return flow.rate()
 
     def _processing_moves(self, t: _Tally, now_s: float) -> tuple[int, int, int | None, bool]:
         """(entered, left, stale, stale_lower) from the whole (bounded) processing list."""
         key = t.ref.processing_key or ""
         items = t.processing_items or []
-        now = Counter(items)
-        prev = self._processing.get(key)
+        prev_items, now = self._processing.get(key, (None, None))
         entered = left = 0
-        if prev is not None:
-            entered = sum((now - prev).values())
-            left = sum((prev - now).values())
-        self._processing[key] = now
         seen = self._first_seen.setdefault(key, {})
-        for gone in [v for v in seen if v not in now]:
-            del seen[gone]
-        for value in now:
-            # Jobs there before we looked have no known start: their enqueue time bounds it.
-            seen.setdefault(value, now_s if prev is not None else 0.0)
+        if items != prev_items or now is None:  # unchanged (the usual case): nothing to diff
+            prev = now
+            now = Counter(items)
+            if prev is not None:
+                entered = sum((now - prev).values())
+                left = sum((prev - now).values())
+            for gone in [v for v in seen if v not in now]:
+                del seen[gone]
+            for value in now:
+                # Jobs there before we looked have no known start: their enqueue time
+                # bounds it.
+                seen.setdefault(value, now_s if prev is not None else 0.0)
+        self._processing[key] = (items, now)
         stale_s = self.visibility_timeouts.get(t.ref.key) or self.alerts.processing_stale_seconds
         now_ms = int(now_s * 1000)
         stale = 0
         for value, n in now.items():
-            age = _age(value, now_ms)
+            age = self._age(value, now_ms)
             first = seen.get(value) or 0.0
             if first:
                 held = (now_s - first) * 1000
@@ -537,6 +558,8 @@ class Poller:
         ref = t.ref
         ident = ref.ident
         history = self.history
+        if t.main is not None:
+            t.depth = t.main.depth
         depth_series = history.series(ident, "depth")
         depth_series.add(mono, t.depth)
         net = depth_series.rate(RATE_SPAN_S)
@@ -552,7 +575,7 @@ class Poller:
 
         if ref.kind in LIST_KINDS and t.main is not None:
             main = t.main
-            t.oldest_ms = _max(_age(main.head, now_ms), _age(main.tail, now_ms))
+            t.oldest_ms = _max(self._age(main.head, now_ms), self._age(main.tail, now_ms))
             prev = self._lists.get(ref.key)
             prev_depth = prev.depth if prev is not None else None
             moves = self._follow(ref.key, main, lpos)
@@ -611,6 +634,7 @@ class Poller:
                 note = NOTE_NO_READY
         elif ref.kind is QueueKind.PRIORITY:
             note = NOTE_PRIORITY
+            self._depths[ref.key] = t.depth
         elif ref.kind is QueueKind.STREAM:
             (in_rate, in_exact, out_rate, out_exact, note, pending, idle_pending) = \
                 self._finish_stream(t, mono, now_ms)
@@ -675,17 +699,19 @@ class Poller:
         out_rates: list[tuple[float | None, bool]] = []
         idle_ms = int(self.alerts.oldest_age_seconds * 1000)
         dead_ms = int(self.alerts.stream_dead_consumer_seconds * 1000)
-        for g in t.groups:
-            pending += g.pending
-            delivered, exact = self._delivered(t, g, memory, new_ids, new_full)
-            rate, rate_exact = self._flow(ident, f"read:{g.name}", delivered, exact, mono)
+        for fields in t.group_fields:
+            name = fields["name"]
+            pending += fields["pending"]
+            delivered, exact = self._delivered(t, fields, memory, new_ids, new_full)
+            rate, rate_exact = self._flow(ident, f"read:{name}", delivered, exact, mono)
             out_rates.append((rate, rate_exact))
-            history.series(ident, f"pending:{g.name}").add(mono, g.pending)
-            if g.lag is not None:
-                history.series(ident, f"lag:{g.name}").add(mono, g.lag)
-            g = replace(g, read_rate=rate,
-                        **self._group_health(g, t.pending_rows.get(g.name), idle_ms, dead_ms))
-            g = replace(g, alerts=group_alerts(g, self.alerts))
+            history.series(ident, f"pending:{name}").add(mono, fields["pending"])
+            if fields["lag"] is not None:
+                history.series(ident, f"lag:{name}").add(mono, fields["lag"])
+            fields.update(self._group_health(fields["pending"], t.pending_rows.get(name),
+                                             idle_ms, dead_ms))
+            fields["alerts"] = group_alerts(fields, self.alerts)
+            g = GroupStats(read_rate=rate, **fields)
             if g.idle_count is not None:
                 idle_known = True
                 idle_total += g.idle_count
@@ -712,21 +738,22 @@ class Poller:
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
-    def _delivered(self, t: _Tally, g: GroupStats, memory: _StreamMemory | None,
+    def _delivered(self, t: _Tally, g: dict, memory: _StreamMemory | None,
                    new_ids: list, new_full: bool) -> tuple[int | None, bool]:
         """Entries delivered to a group since the last poll: the entries-read counter, else
         the entry ids between its last and current last-delivered-id (bounded)."""
-        series = self.history.series(t.ref.ident, f"entries_read:{g.name}")
+        name, entries_read = g["name"], g["entries_read"]
+        series = self.history.series(t.ref.ident, f"entries_read:{name}")
         prev_read = series.last()
-        if g.entries_read is not None:
-            series.add(time.monotonic(), g.entries_read)
-        if memory is None or g.name not in memory.ldids:
+        if entries_read is not None:
+            series.add(time.monotonic(), entries_read)
+        if memory is None or name not in memory.ldids:
             return None, True
-        if g.entries_read is not None and prev_read is not None \
-                and g.entries_read >= prev_read.value:
-            return g.entries_read - int(prev_read.value), True
-        ldid = _parse_id(g.last_delivered_id)
-        prev = memory.ldids.get(g.name)
+        if entries_read is not None and prev_read is not None \
+                and entries_read >= prev_read.value:
+            return entries_read - int(prev_read.value), True
+        ldid = _parse_id(g["last_delivered_id"])
+        prev = memory.ldids.get(name)
         if ldid is None or prev is None:
             return None, True
         if ldid == prev:
@@ -743,7 +770,7 @@ class Poller:
         return count, not (full and (not ids or ids[-1] < ldid))
 
     @staticmethod
-    def _group_health(g: GroupStats, rows: list | None, idle_ms: int,
+    def _group_health(pending: int, rows: list | None, idle_ms: int,
                       dead_ms: int) -> dict[str, Any]:
         """Idle entries, oldest idle per consumer and dead consumers from the pending scan."""
         if rows is None:
@@ -755,7 +782,7 @@ class Poller:
             per.setdefault(consumer, []).append(idle)
             if idle >= idle_ms:
                 idle_count += 1
-        complete = len(rows) < PENDING_SCAN or g.pending <= len(rows)
+        complete = len(rows) < PENDING_SCAN or pending <= len(rows)
         holders = tuple(
             ConsumerHealth(name=name, pending=len(idles), oldest_idle_ms=max(idles),
                            newest_idle_ms=min(idles), dead=min(idles) >= dead_ms)
@@ -796,15 +823,17 @@ class Poller:
         )
 
 
-def group_alerts(g: GroupStats, cfg: AlertConfig) -> tuple[str, ...]:
-    """A group's alerts: they stay on while any pending entry is idle past the threshold."""
+def group_alerts(g: dict, cfg: AlertConfig) -> tuple[str, ...]:
+    """A group's alerts (from GroupStats fields): they stay on while any pending entry is
+    idle past the threshold, whichever single entry moved."""
     out = []
-    if g.lag is not None and cfg.stream_lag > 0 and g.lag >= cfg.stream_lag:
-        out.append(f"lag {g.lag:,}")
-    if g.idle_count and cfg.oldest_age_seconds > 0:
-        more = "" if g.scan_complete else "+"
-        out.append(f"{g.idle_count:,}{more} idle ≥ {fmt.duration(cfg.oldest_age_seconds * 1000)}")
-    dead = g.dead_consumers
+    lag, idle_count = g.get("lag"), g.get("idle_count")
+    if lag is not None and cfg.stream_lag > 0 and lag >= cfg.stream_lag:
+        out.append(f"lag {lag:,}")
+    if idle_count and cfg.oldest_age_seconds > 0:
+        more = "" if g.get("scan_complete", True) else "+"
+        out.append(f"{idle_count:,}{more} idle ≥ {fmt.duration(cfg.oldest_age_seconds * 1000)}")
+    dead = [c.name for c in g.get("holders", ()) if c.dead]
     if dead:
         out.append(f"{len(dead)} dead consumer{'s' if len(dead) != 1 else ''}")
     return tuple(out)
