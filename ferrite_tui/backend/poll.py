@@ -68,6 +68,8 @@ NOTE_PRIORITY = "sorted set by priority: only the net change is known"
 NOTE_NO_READY = "no ready list: promotions cannot be counted"
 NOTE_NO_GROUPS = "no consumer groups: readers (XREAD) are not visible"
 NOTE_WARMUP = "measured from the second poll on"
+NOTE_PROCESSING = ("counted from the processing list: jobs taken and done between two polls "
+                   "are not seen")
 
 
 def stream_id_ms(stream_id: str | bytes | None) -> int | None:
@@ -604,6 +606,7 @@ class Poller:
                         acked = max(left, taken - d_proc)
                         arrivals = max(arrivals or 0, main.depth - prev_depth + taken)
                         exact = False
+                        note = NOTE_PROCESSING
                 in_rate, in_exact = self._flow(ident, "in", arrivals if acked is not None
                                                else None, exact, mono)
                 out_rate, out_exact = self._flow(ident, "out", acked, exact, mono)
@@ -727,8 +730,9 @@ class Poller:
         if not groups:
             note = note or NOTE_NO_GROUPS
         elif all(r is not None for r, _ in out_rates):
-            # The slowest group's reads: what every group has consumed at least.
-            out_rate, out_exact = min(out_rates, key=lambda x: x[0])  # type: ignore[arg-type]
+            # The busiest group's reads: entries are taken at least this fast. A group that
+            # stopped shows in its own rate, lag, idle and dead-consumer alerts.
+            out_rate, out_exact = max(out_rates, key=lambda x: x[0])  # type: ignore[arg-type]
         elif note is None:
             note = NOTE_WARMUP
         self._streams[ref.key] = _StreamMemory(
