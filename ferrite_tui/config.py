@@ -91,6 +91,7 @@ class QueueDecl:
     ready_key: str | None = None
     target_key: str | None = None
     visibility_timeout: float | None = None
+    recover_to: str | None = None  # reliable: "head" / "tail", where nack and recovery push
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,11 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                         f"{path}{':' + str(line) if line else ''}: [[queues]] kind "
                         f"'{decl.kind}' is not one of {', '.join(sorted(_KIND_NAMES))}"
                     )
+                if decl.recover_to not in (None, "head", "tail"):
+                    line = _line_of(text, "recover_to")
+                    raise ConfigError(
+                        f"{path}{':' + str(line) if line else ''}: [[queues]] recover_to "
+                        f"'{decl.recover_to}' must be \"head\" or \"tail\"")
                 decls.append(decl)
             updates["queues"] = tuple(decls)
         elif key == "keys":

@@ -33,7 +33,7 @@ from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.reliable import DEFAULT_VISIBILITY_S, ReliableQueue
+from ferrite_tui.backend.reliable import DEFAULT_VISIBILITY_S, ReliableQueue, return_end
 from ferrite_tui.ui.panels.base import Panel, alert_cell, key_cell, rate_cells, trend_cell
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
@@ -421,6 +421,15 @@ class QueuesPanel(ItemPagerMixin, Panel):
     def now_ms(self) -> int:
         return int(self.app.clock() * 1000)
 
+    def return_end(self, ref: QueueRef) -> tuple[str, str]:
+        """Where nack / recover push ([[queues]] recover_to, else the head) and whether
+        that is served next or last, from the consumer end the poll detected."""
+        decl = next((d for d in self.app.config.queues if d.key == ref.key), None)
+        stats = next((q for q in (self.snapshot.queues if self.snapshot else ())
+                      if q.ref.ident == ref.ident), None)
+        return return_end(decl.recover_to if decl else None,
+                          stats.consumer_end if stats else None)
+
     def visibility_ms(self, ref: QueueRef) -> int:
         monitor = self.app.monitor
         timeout = None
@@ -695,14 +704,16 @@ class QueuesPanel(ItemPagerMixin, Panel):
 
         ref = self.current_ref
         n = len(items)
-        what = (f"Move {n} job(s) back to the head of {printable(ref.key)} (nack)?" if nack
+        end, served = self.return_end(ref)
+        what = (f"Move {n} job(s) back to the {end} of {printable(ref.key)} (nack): "
+                f"{served}?" if nack
                 else f"Acknowledge {n} job(s): remove them from {printable(ref.processing_key)}?")
         ok = await self.app.push_screen_wait(ConfirmScreen("Nack" if nack else "Ack",
                                                            Text(what), "Nack" if nack else "Ack"))
         if not ok:
             return
         rq = ReliableQueue(self.item_client())
-        fn = rq.nack if nack else rq.ack
+        fn = (lambda r, c: rq.nack(r, c, end=end)) if nack else rq.ack
         report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)", items,
                                      lambda c: fn(ref, c))
         self._finished(self.proc_table, report, "nacked" if nack else "acked")
@@ -722,6 +733,7 @@ class QueuesPanel(ItemPagerMixin, Panel):
 
         rq = ReliableQueue(self.item_client())
         max_age = self.visibility_ms(ref)
+        end, served = self.return_end(ref)
         try:
             scan = await rq.find_stale(ref, max_age, self.now_ms())
         except Exception as exc:
@@ -732,8 +744,8 @@ class QueuesPanel(ItemPagerMixin, Panel):
                         f"{fmt.duration(max_age)} ({scan.scanned:,} checked)", timeout=4)
             return
         preview = Text(f"{len(scan.items):,} job(s) in {printable(ref.processing_key)} are older "
-                       f"than {fmt.duration(max_age)}; move them back to the head of "
-                       f"{printable(ref.key)}:\n")
+                       f"than {fmt.duration(max_age)}; move them back to the {end} of "
+                       f"{printable(ref.key)}, {served}:\n")
         now = self.now_ms()
         for item in scan.items[:8]:
             env = decode(item.raw)
@@ -746,5 +758,5 @@ class QueuesPanel(ItemPagerMixin, Panel):
         if not ok:
             return
         report = await self.run_bulk(f"Recovering {len(scan.items):,} stale job(s)",
-                                     list(scan.items), lambda c: rq.recover(ref, c))
+                                     list(scan.items), lambda c: rq.recover(ref, c, end=end))
         self._finished(self.proc_table, report, "recovered")
