@@ -57,6 +57,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         _common(p)
         p.add_argument("--json", action="store_true", help="print JSON")
         p.add_argument("--match", action="append", metavar="PATTERN")
+        p.add_argument("--over", type=_seconds, metavar="SECONDS",
+                       help="poll again after this long (e.g. 5s) to measure in/out rates")
         return p
     if command == "config":
         p = argparse.ArgumentParser(prog="ferrite-tui config")
@@ -73,6 +75,16 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     _console_options(p)
     p.add_argument("--version", action="version", version=f"ferrite-tui {__version__}")
     return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text[:-1] if text.endswith("s") else text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 5s, not {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
+    return value
 
 
 def fail(message: str) -> int:
@@ -153,7 +165,8 @@ def status_command(cfg: Config, args) -> int:
     if settings is None:
         settings = ConnectionSettings.from_profile(Profile())
     try:
-        snap, caps = asyncio.run(_one_poll(cfg, settings, tuple(args.match or ()) or None))
+        snap, caps = asyncio.run(_one_poll(cfg, settings, tuple(args.match or ()) or None,
+                                           args.over))
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
@@ -163,7 +176,7 @@ def status_command(cfg: Config, args) -> int:
     return 0
 
 
-async def _one_poll(cfg: Config, settings: ConnectionSettings, match):
+async def _one_poll(cfg: Config, settings: ConnectionSettings, match, over: float | None = None):
     from ferrite_tui.backend.client import describe_error
     from ferrite_tui.backend.monitor import Monitor
 
@@ -172,6 +185,12 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match):
         await monitor.connect()
         await monitor.discover()
         snap = await monitor.poll()
+        if over:
+            # Rates need two polls: a few in between keep lists followed move by move.
+            deadline = asyncio.get_running_loop().time() + over
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.sleep(min(left, cfg.refresh))
+                snap = await monitor.poll()
         return snap, monitor.capabilities
     except BackendError:
         raise
@@ -191,11 +210,24 @@ def queue_json(q: QueueStats) -> dict:
                  if v is not None},
         "depth": q.depth,
         "oldest_ms": q.oldest_ms,
+        "oldest_sampled": q.oldest_sampled,
+        "in_rate": _round(q.in_rate),
+        "out_rate": _round(q.out_rate),
+        "in_lower_bound": q.in_lower,
+        "out_lower_bound": q.out_lower,
+        "net_rate": _round(q.net_rate),
+        "rate_note": q.rate_note,
         "alerts": list(q.alerts),
         "error": q.error,
     }
     if ref.library is not None:
         out.update(library_json(q))
+    if q.producer_end or q.consumer_end:
+        out["producer_end"] = q.producer_end
+        out["consumer_end"] = q.consumer_end
+    if q.stale is not None:
+        out["stale"] = q.stale
+        out["stale_lower_bound"] = q.stale_lower
     if q.processing is not None:
         out["processing"] = q.processing
     if q.ready is not None:
@@ -204,11 +236,19 @@ def queue_json(q: QueueStats) -> dict:
         out["overdue"] = q.overdue
     if ref.kind.value == "stream":
         out["pending"] = q.pending
+        out["idle_pending"] = q.idle_pending
         out["last_id"] = q.last_id
         out["groups"] = [
             {"name": g.name, "consumers": g.consumers, "pending": g.pending,
              "last_delivered_id": g.last_delivered_id, "lag": g.lag,
-             "entries_read": g.entries_read}
+             "entries_read": g.entries_read, "read_rate": _round(g.read_rate),
+             "idle_count": g.idle_count, "oldest_idle_ms": g.oldest_idle_ms,
+             "scan_complete": g.scan_complete,
+             "holders": [{"name": c.name, "pending": c.pending,
+                          "oldest_idle_ms": c.oldest_idle_ms,
+                          "newest_idle_ms": c.newest_idle_ms, "dead": c.dead}
+                         for c in g.holders],
+             "dead_consumers": list(g.dead_consumers), "alerts": list(g.alerts)}
             for g in q.groups
         ]
     return out
@@ -233,6 +273,10 @@ def library_json(q: QueueStats) -> dict:
     }
 
 
+def _round(rate: float | None) -> float | None:
+    return None if rate is None else round(rate, 3)
+
+
 def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
@@ -241,6 +285,9 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
         "queues": [queue_json(q) for q in snap.queues],
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
+        "left_out": snap.left_out,
+        "max_queues": snap.max_queues,
+        "totals": snap.totals(),
     }
 
 
@@ -256,21 +303,32 @@ def states_text(q: QueueStats) -> str:
 
 
 def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
+    from ferrite_tui.backend.models import TOTALS
     from ferrite_tui.ui.panels.overview import secondary
 
     lines = [f"{settings.display_url}  {caps.server_kind} {caps.version}  "
              f"{len(snap.queues)} queues"]
-    rows = [("KIND", "KEY", "DEPTH", "OLDEST", "DETAIL", "ALERTS")]
+    totals = snap.totals()
+    lines.append(" · ".join(f"{fmt.count(totals[k])} {label}" for k, label in TOTALS.items()))
+    if snap.left_out:
+        lines.append(left_out_text(snap))
+    rows = [("KIND", "KEY", "DEPTH", "IN/S", "OUT/S", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
         lib = q.ref.library
         rows.append((q.ref.kind.label if lib is None else lib.library,
                      printable(q.ref.key, 48), fmt.count(q.depth),
+                     fmt.flow(q.in_rate, q.in_lower), fmt.flow(q.out_rate, q.out_lower),
                      fmt.duration(q.oldest_ms), secondary(q) if lib is None else states_text(q),
                      printable(q.error, 60) if q.error else ", ".join(q.alerts) or "ok"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     return "\n".join(lines)
+
+
+def left_out_text(snap: Snapshot) -> str:
+    return (f"{snap.left_out:,} more queues found but not shown (max_queues = "
+            f"{snap.max_queues:,}; raise [discovery] max_queues in the config to see them)")
 
 
 # -- demo --------------------------------------------------------------------------------

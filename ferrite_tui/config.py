@@ -105,6 +105,7 @@ class QueueDecl:
     scheduled_key: str | None = None  # zset of items by due time
     failed_key: str | None = None  # list or zset of failed items
     done_key: str | None = None
+    recover_to: str | None = None  # reliable: "head" / "tail", where nack and recovery push
 
 
 _ORDERS = {"head", "tail"}
@@ -245,6 +246,11 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                         raise ConfigError(
                             f"{path}{':' + str(line) if line else ''}: [[queues]] {name} "
                             f"'{value}' is not one of {', '.join(sorted(allowed))}")
+                if decl.recover_to not in (None, "head", "tail"):
+                    line = _line_of(text, "recover_to")
+                    raise ConfigError(
+                        f"{path}{':' + str(line) if line else ''}: [[queues]] recover_to "
+                        f"'{decl.recover_to}' must be \"head\" or \"tail\"")
                 decls.append(decl)
             updates["queues"] = tuple(decls)
         elif key == "keys":

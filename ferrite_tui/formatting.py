@@ -42,6 +42,13 @@ def rate(r: float | None) -> str:
     return f"{r:,.0f}"
 
 
+def flow(r: float | None, lower: bool = False) -> str:
+    """An in/out figure: exact, "≥" a lower bound, or "?" when unknown (never a bare 0)."""
+    if r is None or (lower and abs(r) < 0.05):
+        return "?"
+    return ("≥" if lower else "") + rate(r)
+
+
 def signed_rate(r: float | None) -> str:
     if r is None:
         return "n/a"

@@ -17,12 +17,12 @@ NOW = 1_800_000_000.0
 def frozen_snapshot() -> Snapshot:
     queues = (
         QueueStats(QueueRef(QueueKind.DLQ, "queue:main:dlq", target_key="queue:main"),
-                   depth=123, oldest_ms=86_000_000, net_rate=0.4,
+                   depth=123, oldest_ms=86_000_000, net_rate=0.4, in_rate=0.4, out_rate=0.0,
                    alerts=("123 dead", "growing")),
         QueueStats(QueueRef(QueueKind.RELIABLE, "queue:orders",
                             processing_key="queue:orders:processing"),
                    depth=75, processing=21, oldest_ms=124_000, in_rate=27.0, out_rate=23.0,
-                   alerts=("stale processing",)),
+                   in_lower=True, out_lower=True, stale=2, alerts=("2 stale processing",)),
         QueueStats(QueueRef(QueueKind.STREAM, "events:main"), depth=634, pending=30,
                    oldest_ms=602_000, in_rate=None, net_rate=30.2,
                    last_id=f"{int(NOW * 1000) - 4_000}-0",

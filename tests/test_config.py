@@ -91,3 +91,14 @@ def test_missing_explicit_config_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load(tmp_path / "nope.toml")
 
+
+
+def test_recover_to_is_head_or_tail(tmp_path):
+    from ferrite_tui.config import ConfigError, load
+
+    path = tmp_path / "config.toml"
+    path.write_text('[[queues]]\nkey = "q"\nkind = "reliable"\nrecover_to = "tail"\n')
+    assert load(path).queues[0].recover_to == "tail"
+    path.write_text('[[queues]]\nkey = "q"\nkind = "reliable"\nrecover_to = "middle"\n')
+    with pytest.raises(ConfigError, match="recover_to 'middle' must be"):
+        load(path)

@@ -165,3 +165,61 @@ def test_classify_is_pure_and_prefers_layouts():
     refs = classify({"a": "list", "a:processing": "list", "a:dlq": "list", "z": "zset"},
                     set(), cfg)
     assert kinds(refs) == {(QueueKind.RELIABLE, "a"), (QueueKind.DLQ, "a:dlq")}
+
+
+async def test_a_drained_queue_stays_listed_until_gone_for_a_full_rescan(r, redis_url):
+    r.rpush("emails", "x")
+    client = Client(ConnectionSettings(url=redis_url))
+    try:
+        await client.connect()
+        disc = Discovery(client, Config())
+        await disc.run()
+        r.delete("emails")  # drained: Redis deletes the empty list
+        assert kinds(await disc.run()) == {(QueueKind.WORK, "emails")}  # listed, as empty
+        assert kinds(await disc.run()) == set()  # absent for a whole pass: gone
+        r.rpush("emails", "x")
+        assert kinds(await disc.run()) == {(QueueKind.WORK, "emails")}
+    finally:
+        await client.aclose()
+
+
+async def test_past_max_queues_known_layouts_and_alerting_queues_are_kept_first(r, redis_url):
+    """600 result streams must not hide the work queues; how many were left out is said."""
+    pipe = r.pipeline(transaction=False)
+    for i in range(600):
+        pipe.xadd(f"results:{i:04d}", {"data": "1"})
+    pipe.rpush("queue:orders", job(1))
+    pipe.rpush("queue:orders:processing", job(2))
+    pipe.rpush("emails", "x")
+    pipe.rpush("queue:main:dlq", "x")
+    pipe.execute()
+    cfg = Config(discovery=DiscoveryConfig(max_queues=10))
+    client = Client(ConnectionSettings(url=redis_url))
+    try:
+        await client.connect()
+        disc = Discovery(client, cfg)
+        refs = await disc.run()
+        assert {(QueueKind.RELIABLE, "queue:orders"), (QueueKind.WORK, "emails"),
+                (QueueKind.DLQ, "queue:main:dlq")} <= kinds(refs)
+        assert len(refs) == 10 and disc.left_out == 603 - 10
+        disc.keep_first = {"stream:results:0599"}  # e.g. alerting at the last poll
+        refs = await disc.run()
+        assert (QueueKind.STREAM, "results:0599") in kinds(refs)
+        assert (QueueKind.WORK, "emails") in kinds(refs) and disc.left_out == 593
+    finally:
+        await client.aclose()
+
+
+def test_status_says_how_many_queues_were_left_out(r, redis_url, tmp_path, capsys):
+    from ferrite_tui.cli import main
+
+    for i in range(5):
+        r.rpush(f"work{i}", "x")
+    config = tmp_path / "config.toml"
+    config.write_text("[discovery]\nmax_queues = 3\n")
+    assert main(["status", redis_url, "--config", str(config)]) == 0
+    assert "2 more queues found but not shown (max_queues = 3; raise [discovery] " \
+           "max_queues" in capsys.readouterr().out
+    assert main(["status", redis_url, "--config", str(config), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["left_out"], data["max_queues"], len(data["queues"])) == (2, 3, 3)

@@ -47,6 +47,23 @@ async def test_nack_goes_to_the_head_of_the_queue(client, sync):
     assert sync.llen(REF.processing_key) == 0
 
 
+async def test_nack_to_the_tail_and_what_each_end_means(client, sync):
+    from ferrite_tui.backend.reliable import return_end
+
+    sync.rpush(REF.key, job(10, 10))
+    sync.lpush(REF.processing_key, job(1, 1))
+    rq = ReliableQueue(client)
+    page = await rq.processing_page(REF, 0, 10)
+    res = await rq.nack(REF, list(page.items), end="tail")
+    assert res.done == 1
+    assert sync.lrange(REF.key, 0, -1) == [job(10, 10), job(1, 1)]
+    # The seed's consumer (BRPOPLPUSH) takes from the tail: its LPUSH serves them last.
+    assert return_end(None, "tail") == ("head", "served last (consumers take from the tail)")
+    assert return_end("tail", "tail")[1].startswith("served next")
+    assert return_end(None, "head")[1].startswith("served next")
+    assert return_end(None, None) == ("head", "the end consumers take from is not detected yet")
+
+
 async def test_find_stale_and_recover(client, sync):
     now = 10_000_000
     # BRPOPLPUSH pushes at the head: older jobs sit at the tail.

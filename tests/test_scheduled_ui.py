@@ -239,7 +239,7 @@ async def test_marks_stale_jobs_and_read_only(redis_url, tmp_path):
 
 
 def test_a_stopped_scheduler_shows_as_a_growing_overdue_count():
-    from ferrite_tui.ui.panels.scheduled import overdue_growing
+    from ferrite_tui.backend.poll import overdue_growing
 
     assert overdue_growing([0, 2, 2, 5, 9])
     assert not overdue_growing([9, 5, 2, 2, 0])  # the scheduler is catching up

@@ -113,11 +113,22 @@ def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
     return QueueRef(kind, d.key, declared=True)
 
 
+# Which queues are kept first when there are more than max_queues: layouts recognised by
+# their companion keys or envelopes, then plain lists, then streams (a busy job library
+# keeps thousands of result streams, which must not hide the work queues).
+_KIND_RANK = {QueueKind.RELIABLE: 0, QueueKind.DELAYED: 0, QueueKind.DLQ: 0,
+              QueueKind.PRIORITY: 0, QueueKind.WORK: 1, QueueKind.STREAM: 2}
+
+
 class Discovery:
     """Runs SCAN passes and remembers what it found.
 
-    Queues stay known between passes even when their keys vanish (Redis deletes empty
-    lists), so a queue drained to zero shows depth 0 instead of disappearing.
+    A queue whose keys vanish (Redis deletes empty lists) stays listed, as empty, until its
+    keys have been absent for one full rescan, so a queue drained to zero shows depth 0
+    instead of disappearing, and a deleted one goes away in time.
+
+    More candidates than `max_queues`: declared queues, queues the last poll found alerting
+    (`keep_first`), then known layouts are kept; `left_out` says how many were not.
     """
 
     def __init__(self, client: Client, config: Config, match: tuple[str, ...] | None = None):
@@ -127,6 +138,9 @@ class Discovery:
         self.refs: list[QueueRef] = []
         self.passes = 0
         self.scanned = 0
+        self.left_out = 0
+        self.keep_first: set[str] = set()  # idents to keep first (alerting, streams in use)
+        self._absent: set[str] = set()  # idents not found by the last pass
 
     def _ignored(self, key: str) -> bool:
         return key == PROBE_KEY or key.startswith(INTERNAL_PREFIX) or any(
@@ -190,9 +204,21 @@ class Discovery:
                 priority.add(ref.key)
         found = classify(types, priority, cfg, decls) + library_refs
         owners = _owners(found)
-        merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, owners)}
+        found_idents = {ref.ident for ref in found}
+        merged: dict[str, QueueRef] = {}
+        absent: set[str] = set()
+        for ref in self.refs:
+            if ref.ident in found_idents or _superseded(ref, owners) or ref.ident in self._absent:
+                continue  # found again, changed kind, or gone for a full rescan
+            merged[ref.ident] = ref
+            absent.add(ref.ident)
         merged.update({ref.ident: ref for ref in found})
-        self.refs = sorted(merged.values(), key=lambda r: (r.kind.value, r.key))[: cfg.max_queues]
+        ranked = sorted(merged.values(), key=lambda r: (
+            not r.declared, r.ident not in self.keep_first, _KIND_RANK[r.kind], r.key))
+        kept = ranked[: cfg.max_queues]
+        self.left_out = len(ranked) - len(kept)
+        self._absent = absent & {ref.ident for ref in kept}
+        self.refs = sorted(kept, key=lambda r: (r.kind.value, r.key))
         self.passes += 1
         self.scanned = scanned
         if progress:

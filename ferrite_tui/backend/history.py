@@ -46,12 +46,62 @@ class Series:
         return (newest.value - oldest.value) / elapsed
 
 
+class Flow:
+    """A running count of moves (arrivals, departures) and its rate over elapsed time.
+
+    Each poll adds the moves it saw since the last one, marked exact or lower bound (some
+    moves could not be seen). A rate is a lower bound while a lower-bound interval is inside
+    its span. A poll that could not measure at all (None) restarts the count, so a rate
+    never spans a gap it knows nothing about. Only the samples of one span are kept, so a
+    rate costs the same whatever the poll interval.
+    """
+
+    def __init__(self, span_s: float) -> None:
+        self.span_s = span_s
+        self.total = 0
+        self._samples: deque[Sample] = deque()  # the span, plus the last sample before it
+        self._lower: deque[float] = deque()  # ends of lower-bound intervals in the span
+
+    def add(self, t: float, moved: int | None, exact: bool = True,
+            since: float | None = None) -> None:
+        samples = self._samples
+        if moved is None:
+            samples.clear()
+            self._lower.clear()
+            return
+        if not samples and since is not None and since < t:
+            samples.append(Sample(since, self.total))  # the moves cover the time since then
+        self.total += moved
+        samples.append(Sample(t, self.total))
+        if not exact:
+            self._lower.append(t)
+        # Keep the latest sample at least a span old as the start, drop what is older.
+        while len(samples) > 2 and t - samples[1].t >= self.span_s:
+            samples.popleft()
+        lower = self._lower
+        while lower and lower[0] <= samples[0].t:
+            lower.popleft()
+
+    def rate(self) -> tuple[float | None, bool]:
+        """(moves per second, exact?) over about the last span."""
+        samples = self._samples
+        if len(samples) < 2:
+            return None, True
+        oldest, newest = samples[0], samples[-1]
+        elapsed = newest.t - oldest.t
+        if elapsed <= 0:
+            return None, True
+        return (newest.value - oldest.value) / elapsed, not self._lower
+
+
 class History:
     """Named series, created on first use. Keys are (queue ident, metric)."""
 
-    def __init__(self, window_s: float = 600.0) -> None:
+    def __init__(self, window_s: float = 600.0, flow_span_s: float = 10.0) -> None:
         self.window_s = window_s
+        self.flow_span_s = flow_span_s
         self._series: dict[tuple[str, str], Series] = {}
+        self._flows: dict[tuple[str, str], Flow] = {}
 
     def series(self, name: str, metric: str) -> Series:
         key = (name, metric)
@@ -63,7 +113,15 @@ class History:
     def get(self, name: str, metric: str) -> Series | None:
         return self._series.get((name, metric))
 
+    def flow(self, name: str, metric: str) -> Flow:
+        key = (name, metric)
+        flow = self._flows.get(key)
+        if flow is None:
+            flow = self._flows[key] = Flow(self.flow_span_s)
+        return flow
+
     def forget(self, keep: set[str]) -> None:
         """Drop series of names no longer polled, so memory stays bounded."""
-        for key in [k for k in self._series if k[0] not in keep and not k[0].startswith("@")]:
-            del self._series[key]
+        for store in (self._series, self._flows):
+            for key in [k for k in store if k[0] not in keep and not k[0].startswith("@")]:
+                del store[key]

@@ -77,6 +77,17 @@ class QueueRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsumerHealth:
+    """One consumer of a group, from every pending entry it holds (bounded scan)."""
+
+    name: str
+    pending: int  # entries it holds (from the scan; a lower bound when the scan was cut)
+    oldest_idle_ms: int | None  # the longest-idle entry it holds
+    newest_idle_ms: int | None  # the entry it touched last: dead when even this is old
+    dead: bool = False  # holds entries, none of which moved for the dead-consumer threshold
+
+
+@dataclass(frozen=True, slots=True)
 class GroupStats:
     name: str
     consumers: int
@@ -85,6 +96,17 @@ class GroupStats:
     lag: int | None  # None: the server does not report it (Ferrite, Redis < 7)
     entries_read: int | None = None
     oldest_pending_id: str | None = None
+    # From all pending entries (bounded; `scan_complete` False: more were pending).
+    idle_count: int | None = None  # entries idle at least the idle threshold
+    oldest_idle_ms: int | None = None  # the longest-idle pending entry
+    holders: tuple[ConsumerHealth, ...] = ()  # consumers holding entries, by name
+    scan_complete: bool = True
+    read_rate: float | None = None  # entries delivered to this group per second
+    alerts: tuple[str, ...] = ()
+
+    @property
+    def dead_consumers(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.holders if c.dead)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +128,22 @@ class QueueStats:
     error: str | None = None  # one line: wrong type, vanished key, ...
     alerts: tuple[str, ...] = ()
     states: tuple[StateCount, ...] = ()  # library queues: the count of every state key
+    # How far the in/out figures can be trusted: a lower bound ("≥") where some moves
+    # could not be seen; `rate_note` says how they were measured, or why they are "?".
+    in_lower: bool = False
+    out_lower: bool = False
+    rate_note: str | None = None
+    producer_end: str | None = None  # lists: "head" / "tail", as detected between polls
+    consumer_end: str | None = None
+    oldest_sampled: bool = False  # oldest_ms from a bounded sample (sorted sets by priority)
+    stale: int | None = None  # reliable: processing jobs older than the visibility timeout
+    stale_lower: bool = False  # the processing list was longer than the bounded read
+    idle_pending: int | None = None  # stream: pending entries idle past the threshold
+
+    @property
+    def in_progress(self) -> int | None:
+        """Jobs taken but not finished: a processing list, or a stream's pending entries."""
+        return self.processing if self.ref.kind is not QueueKind.STREAM else self.pending
 
     @property
     def severity(self) -> int:
@@ -165,9 +203,42 @@ class Snapshot:
     round_trips: int = 0
     poll_ms: float = 0.0
     cluster: ClusterView | None = None  # set when connected to a cluster
+    left_out: int = 0  # queues found but not polled (more than [discovery] max_queues)
+    max_queues: int = 0
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]
+
+    def totals(self, queues: tuple[QueueStats, ...] | list[QueueStats] | None = None,
+               ) -> dict[str, int]:
+        """Jobs by what they are, never mixed: one computation for the console and status."""
+        out = dict.fromkeys(TOTALS, 0)
+        for q in self.queues if queues is None else queues:
+            kind = q.ref.kind
+            if kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.PRIORITY):
+                out["waiting"] += q.depth
+            elif kind is QueueKind.DELAYED:
+                out["waiting"] += q.ready or 0
+                out["overdue"] += q.overdue or 0
+                out["scheduled"] += max(q.depth - (q.overdue or 0), 0)
+            elif kind is QueueKind.DLQ:
+                out["dead"] += q.depth
+            elif kind is QueueKind.STREAM:
+                out["stream_pending"] += q.pending or 0
+            if kind is QueueKind.RELIABLE:
+                out["in_progress"] += q.processing or 0
+        return out
+
+
+#: Totals, and how the screen words them.
+TOTALS = {
+    "waiting": "waiting",
+    "in_progress": "in progress",
+    "scheduled": "scheduled (not yet due)",
+    "overdue": "overdue",
+    "dead": "dead",
+    "stream_pending": "stream pending",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,8 +73,17 @@ class Monitor:
         return await self.discovery.run(progress)
 
     async def poll(self) -> Snapshot:
-        self.snapshot = await self.poller.snapshot(self.discovery.refs)
+        self.snapshot = await self._snapshot()
         return self.snapshot
+
+    async def _snapshot(self) -> Snapshot:
+        """One poll; what discovery left out, and which queues it must keep, go along."""
+        self.poller.left_out = self.discovery.left_out
+        self.poller.max_queues = self.config.discovery.max_queues
+        snap = await self.poller.snapshot(self.discovery.refs)
+        self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity
+                                     or (q.ref.kind.value == "stream" and q.groups)}
+        return snap
 
     async def aclose(self) -> None:
         self.stop()
@@ -127,7 +136,7 @@ class Monitor:
                     self._start_discovery(listener)
                 try:
                     async with asyncio.timeout(self.settings.command_timeout + 2):
-                        snap = await self.poller.snapshot(self.discovery.refs)
+                        snap = await self._snapshot()
                 except Exception as exc:
                     if is_connection_failure(exc):
                         connected = False

@@ -2,37 +2,77 @@
 
 Round trip 1 is a single pipeline holding every per-queue command, INFO and PUBSUB CHANNELS /
 NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed plus, for library queues
-holding ids, the next item's body time (skipped when there is neither). The count does
-not grow with the number of queues. The poll runs every second over possibly thousands of
-queues, so the per-queue Python work here is kept lean: commands and their readers are
-plain tuples, replies are parsed by hiredis.
+holding ids, the next item's body time (skipped when there is neither). The count does not
+grow with the number of queues. The poll runs every second over possibly thousands of queues,
+so the per-queue Python work here is kept lean: commands and their readers are plain tuples,
+replies are parsed by hiredis.
+
+Every figure is exact, a marked lower bound, or None with a reason (`rate_note`):
+- Lists: where did the last poll's head and tail elements go (LPOS from each end)? Items in
+  front of the old head were pushed at the head, items behind the old tail at the tail; an
+  end whose old element is gone is where consumers take from. Arrivals counted that way are
+  exact; departures = arrivals - change in depth. A list drained between polls, or pushed and
+  popped at the same end (a stack, such as RPUSH + BRPOPLPUSH), hides moves: the figure is
+  then a lower bound.
+- Reliable queues: out = jobs leaving the processing list (read whole, bounded).
+- Delayed queues: out = promotions (arrivals on the ready list); in = out + change in depth.
+- Streams: entries-added / entries-read where the server reports them, else entry ids counted
+  with a bounded XRANGE. Group health from every pending entry (bounded XPENDING scan).
+- Priority queues: only the net change is known (members carry no arrival order).
+Every alert is computed here, so the console and `status` agree.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis._parsers.helpers import parse_info
 
+from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.models import (
-    ChannelStats, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats, Snapshot,
+    ChannelStats, ConsumerHealth, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats,
+    Snapshot,
 )
 from ferrite_tui.config import AlertConfig
 
-# How far LPOS looks back from the tail for the last poll's tail element. Bounds the cost
-# of the in/out measurement on a list that grew by more than this in one tick.
+# How far LPOS looks from each end for the last poll's end elements. Bounds the cost of the
+# in/out measurement on a list that grew by more than this in one tick.
 LPOS_MAXLEN = 1000
+# Processing lists are read whole up to this many jobs (they are short).
+PROCESSING_READ = 1000
+# Pending entries read per group per poll for idle / dead-consumer health.
+PENDING_SCAN = 1000
+# New stream entries counted per poll where the server has no entries-added counter.
+XRANGE_COUNT = 1000
+# Members sampled from the low end of a priority set for the oldest job's age.
+PRIORITY_SAMPLE = 16
 RATE_SPAN_S = 10.0
 # An envelope time further than this in the future is not a plausible enqueue time.
 FUTURE_SLACK_MS = 86_400_000
+#: Polls over which a rising overdue count means "the scheduler is not keeping up".
+GROWING_SAMPLES = 5
+MAX_SEQ = 18446744073709551615
 
 LIST_KINDS = (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ)
+
+NOTE_STACK = "pushed and popped at the same end: moves between polls are not visible"
+NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
+NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
+NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
+NOTE_PRIORITY = "sorted set by priority: only the net change is known"
+NOTE_NO_READY = "no ready list: promotions cannot be counted"
+NOTE_NO_GROUPS = "no consumer groups: readers (XREAD) are not visible"
+NOTE_WARMUP = "measured from the second poll on"
+NOTE_PROCESSING = ("counted from the processing list: jobs taken and done between two polls "
+                   "are not seen")
 
 
 def stream_id_ms(stream_id: str | bytes | None) -> int | None:
@@ -44,6 +84,22 @@ def stream_id_ms(stream_id: str | bytes | None) -> int | None:
         return int(stream_id.split("-", 1)[0])
     except ValueError:
         return None
+
+
+def _parse_id(value: str | bytes | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    text = _text(value)
+    ms, _, seq = text.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return None
+
+
+def _after(parts: tuple[int, int]) -> str:
+    ms, seq = parts
+    return f"{ms + 1}-0" if seq >= MAX_SEQ else f"{ms}-{seq + 1}"
 
 
 def _text(value: Any) -> str:
@@ -69,15 +125,103 @@ def _error_line(exc: Exception) -> str:
     return printable(text.splitlines()[0] if text else type(exc).__name__, 120)
 
 
-def _age(raw: bytes | None, now_ms: int) -> int | None:
-    """Age of an item from its envelope's time (dead_at for dead letters)."""
+def _item_time(raw: bytes | None, now_ms: int) -> int | None:
+    """An item's own time: dead_at for dead letters, else the envelope's job time."""
     if raw is None:
         return None
     env = decode(raw)
     t = env.dead_at if env.kind == "dead" else env.time_ms
     if t is None or t <= 0 or t > now_ms + FUTURE_SLACK_MS:
         return None
-    return max(now_ms - t, 0)
+    return t
+
+
+def _age(raw: bytes | None, now_ms: int) -> int | None:
+    t = _item_time(raw, now_ms)
+    return None if t is None else max(now_ms - t, 0)
+
+
+def _max(*values: int | None) -> int | None:
+    known = [v for v in values if v is not None]
+    return max(known) if known else None
+
+
+def overdue_growing(values: list[float]) -> bool:
+    """The last samples never fall and end higher than they started (and above zero)."""
+    recent = values[-GROWING_SAMPLES:]
+    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
+        return False
+    return all(b >= a for a, b in itertools.pairwise(recent)) and recent[-1] > recent[0]
+
+
+# -- list moves (pure: the tests drive it directly) ---------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ListMoves:
+    arrivals: int | None  # None: not measurable this interval
+    exact: bool
+    producer_end: str | None  # "head" / "tail" where pushes were seen this interval
+    consumer_end: str | None  # where the old element left from this interval
+    note: str | None = None
+
+
+def list_moves(prev_depth: int, depth: int, head_pos: int | None, tail_pos: int | None,
+               producer_end: str | None, maxlen: int = LPOS_MAXLEN) -> ListMoves:
+    """What moved in a list between two polls, from where its old end elements went.
+
+    `head_pos` / `tail_pos`: the index (from the left) the last poll's head / tail element
+    has now, None when LPOS did not find it within `maxlen` of its end. `producer_end` is
+    the end pushes were last seen at (sticky across polls), which tells "popped at the
+    producer's end" (a stack) from "no pushes this time".
+    """
+    if prev_depth == 0:
+        # Nothing to follow: what is there now arrived, and more may have passed through.
+        return ListMoves(depth, False, None, None, NOTE_DRAINED)
+    buried = depth > maxlen  # an end element not found may just be deeper than LPOS looked
+    at_head = head_pos if head_pos is not None else None
+    at_tail = depth - 1 - tail_pos if tail_pos is not None else None
+    if at_head is not None and at_tail is not None:
+        pushed = at_head + at_tail
+        ends = [e for e, n in (("head", at_head), ("tail", at_tail)) if n > 0]
+        return ListMoves(pushed, True, ends[0] if len(ends) == 1 else None, None)
+    if at_head is None and at_tail is None:
+        # Both old ends gone: every old item left; what is there now is new.
+        return ListMoves(depth, False, None, None, NOTE_DEEP if buried else NOTE_DRAINED)
+    # One old end element is gone: consumers take from that end.
+    consumer = "head" if at_head is None else "tail"
+    other = "tail" if consumer == "head" else "head"
+    pushed = at_tail if at_head is None else at_head
+    if buried:
+        return ListMoves(pushed, False, other if pushed else None, consumer, NOTE_DEEP)
+    if pushed > 0:
+        return ListMoves(pushed, True, other, consumer)
+    if producer_end == other:
+        return ListMoves(0, True, None, consumer)  # the producers were idle this interval
+    return ListMoves(0, False, None, consumer, NOTE_STACK)
+
+
+# -- per-poll scratch ------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _ListRead:
+    """One list's replies in this poll (set straight from the replies, by name)."""
+
+    errors: list[str]  # the queue's error lines
+    depth: int = 0
+    head: bytes | None = None
+    tail: bytes | None = None
+    head_pos: int | None = None
+    tail_pos: int | None = None
+    followed: bool = False  # LPOS was asked for the last poll's ends
+
+
+@dataclass(slots=True)
+class _ListMemory:
+    head: bytes | None  # None: not read (an empty ready list that just got items)
+    tail: bytes | None
+    depth: int
+    producer_end: str | None = None
+    consumer_end: str | None = None
 
 
 def _by_states(ref: QueueRef) -> bool:
@@ -92,26 +236,37 @@ class _Tally:
 
     ref: QueueRef
     depth: int = 0
+    main: _ListRead | None = None
+    ready_list: _ListRead | None = None
     processing: int | None = None
+    processing_items: list | None = None
     ready: int | None = None
     overdue: int | None = None
     oldest_ms: int | None = None
-    processing_oldest_ms: int | None = None
+    oldest_sampled: bool = False
     groups: list[GroupStats] = field(default_factory=list)
+    group_names: list[str] = field(default_factory=list)
+    group_fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
+    pending_rows: dict[str, list] = field(default_factory=dict)
     last_id: str | None = None
     added: int | None = None
-    head: bytes | None = None
-    tail: bytes | None = None
-    prev_head: bytes | None = None
-    tail_pos: int | None = None  # where last poll's tail is now (-1: gone)
-    prev_depth: int | None = None
+    new_ids: list | None = None  # ids after the last poll's last id (bounded)
+    group_ids: list | None = None  # ids after a lagging group's last delivered id
     errors: list[str] = field(default_factory=list)
     lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
 
 
+@dataclass(slots=True)
+class _StreamMemory:
+    last_id: tuple[int, int] | None
+    counters: bool  # entries-added and every group's entries-read were reported
+    ldids: dict[str, tuple[int, int] | None]
+    lagging_from: tuple[int, int] | None = None  # where this poll's group XRANGE started
+
+
 class Poller:
-    """Keeps what one poll needs from the last (tails, counters, groups) and builds Snapshots."""
+    """Keeps what one poll needs from the last (ends, counters, groups) and builds Snapshots."""
 
     def __init__(self, client: Client, alerts: AlertConfig, history: History,
                  visibility_timeouts: dict[str, float] | None = None) -> None:
@@ -119,18 +274,37 @@ class Poller:
         self.alerts = alerts
         self.history = history
         self.visibility_timeouts = visibility_timeouts or {}
-        # list key -> (tail value, depth, head value) as the last poll saw them
-        self._tails: dict[str, tuple[bytes, int, bytes | None]] = {}
-        self._totals: dict[tuple[str, str], int] = {}  # cumulative in/out per list
+        self._lists: dict[str, _ListMemory] = {}
+        self._processing: dict[str, tuple[list, Counter]] = {}  # last read, as a multiset
+        self._first_seen: dict[str, dict[bytes, float]] = {}  # processing job -> wall s
+        self._streams: dict[str, _StreamMemory] = {}
         self._groups: dict[str, list[str]] = {}
         self._last_mono: float | None = None  # when the last poll finished
+        self.left_out = 0  # set by the caller: queues found but not polled
+        self.max_queues = 0
+        # Item -> its own time: end items and processing jobs are mostly the same values
+        # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
+        self._times: dict[bytes, int | None] = {}
+        self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
+        self._refs: list[QueueRef] | None = None
+
+    def _age(self, raw: bytes | None, now_ms: int) -> int | None:
+        if raw is None:
+            return None
+        times = self._times
+        t = times.get(raw, -1)
+        if t == -1:
+            if len(times) > 50_000:
+                times.clear()
+            t = times[raw] = _item_time(raw, now_ms)
+        return None if t is None else max(now_ms - t, 0)
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
         rt_before = self.client.round_trips.count
         now_ms = int(time.time() * 1000)
         commands: list[tuple] = []
-        readers: list[tuple[_Tally | None, str]] = []
+        readers: list[tuple[_Tally, str]] = []
         tallies = [_Tally(ref) for ref in refs]
         lpos = self.client.capabilities.lpos
         for tally in tallies:
@@ -140,8 +314,18 @@ class Poller:
 
         apply = self._apply
         for (tally, what), reply in zip(readers, replies):
-            if isinstance(reply, Exception) and what != "lib":
-                tally.errors.append(_error_line(reply))
+            if type(tally) is _ListRead:
+                if isinstance(reply, Exception):
+                    if what in ("head_pos", "tail_pos"):
+                        tally.followed = False
+                    else:
+                        tally.errors.append(_error_line(reply))
+                else:
+                    setattr(tally, what, reply)
+                continue
+            if isinstance(reply, Exception) and what != "lib":  # libraries read their own errors
+                if what != "pending_scan":
+                    tally.errors.append(_error_line(reply))
                 continue
             try:
                 apply(tally, what, reply, now_ms)
@@ -179,9 +363,13 @@ class Poller:
 
         mono = time.monotonic()
         stats = tuple(self._finish_library(t, mono, now_ms) if _by_states(t.ref)
-                      else self._finish(t, mono) for t in tallies)
+                      else self._finish(t, mono, now_ms) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
+        if refs is not self._refs:  # discovery changed the list: drop what left it
+            self._refs = refs
+            self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
+                                                          if t.ref.ready_key})
         self._last_mono = mono
         return Snapshot(
             taken_at=time.time(),
@@ -191,9 +379,31 @@ class Poller:
             numpat=numpat if isinstance(numpat, int) else None,
             round_trips=self.client.round_trips.count - rt_before,
             poll_ms=(time.monotonic() - started) * 1000,
+            left_out=self.left_out,
+            max_queues=self.max_queues,
         )
 
+    def _forget(self, keys: set[str]) -> None:
+        for store in (self._lists, self._streams, self._groups, self._depths):
+            for key in [k for k in store if k not in keys]:
+                del store[key]
+
     # -- what each kind asks ---------------------------------------------------------------
+
+    def _list_commands(self, commands: list, readers: list, read: _ListRead,
+                       key: str, lpos: bool, ends_if_empty: bool = True) -> None:
+        prev = self._lists.get(key)
+        commands.append(("LLEN", key))
+        readers.append((read, "depth"))
+        if not ends_if_empty and prev is not None and not prev.depth:
+            return  # empty at the last poll: its ends are read once it has items
+        commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
+        readers += [(read, "head"), (read, "tail")]
+        if prev is not None and prev.depth and prev.head is not None and lpos:
+            commands += [("LPOS", key, prev.head, "RANK", 1, "MAXLEN", LPOS_MAXLEN),
+                         ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
+            readers += [(read, "head_pos"), (read, "tail_pos")]
+            read.followed = True
 
     def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
                   lpos: bool) -> None:
@@ -206,58 +416,64 @@ class Poller:
             readers += [(t, "lib")] * len(ops)
             return
         if kind in LIST_KINDS:
-            commands += [("LLEN", key), ("LINDEX", key, 0)]
-            readers += [(t, "depth"), (t, "head")]
-            # In/out: where did the last poll's tail element go? (see _list_flow)
-            prev = self._tails.get(key)
-            if prev is not None and lpos:
-                commands.append(("LPOS", key, prev[0], "RANK", -1, "MAXLEN", LPOS_MAXLEN))
-                readers.append((t, "tail_pos"))
-                t.prev_depth = prev[1]
-                t.prev_head = prev[2]
-            commands.append(("LINDEX", key, -1))
-            readers.append((t, "tail"))
+            t.main = _ListRead(t.errors)
+            self._list_commands(commands, readers, t.main, key, lpos)
             if ref.processing_key:
-                # BRPOPLPUSH pushes to the head of the processing list: the tail is oldest.
-                commands += [("LLEN", ref.processing_key), ("LINDEX", ref.processing_key, -1)]
-                readers += [(t, "processing"), (t, "processing_oldest")]
+                commands += [("LLEN", ref.processing_key),
+                             ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
+                readers += [(t, "processing"), (t, "processing_items")]
         elif kind is QueueKind.PRIORITY:
             commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
             readers += [(t, "depth"), (t, "top")]
+            if self._depths.get(key, 2) > 1:  # one member: the top is the whole set
+                commands.append(("ZRANGE", key, 0, PRIORITY_SAMPLE - 1))
+                readers.append((t, "bottom"))
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
             readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
             if ref.ready_key:
-                commands.append(("LLEN", ref.ready_key))
-                readers.append((t, "ready"))
+                t.ready_list = _ListRead(t.errors)
+                # A ready list is usually empty: its ends are only followed once it is not.
+                self._list_commands(commands, readers, t.ready_list, ref.ready_key, lpos,
+                                    ends_if_empty=False)
         elif kind is QueueKind.STREAM:
             commands += [("XLEN", key), ("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
             readers += [(t, "depth"), (t, "groups"), (t, "stream")]
-            # Groups known from the last poll: their oldest pending entry gives the age.
+            memory = self._streams.get(key)
+            if memory is not None and not memory.counters:
+                # No counters: count entry ids after the last poll's last id, and after
+                # the last delivered id of groups that were behind (bounded reads).
+                start = _after(memory.last_id) if memory.last_id else "-"
+                commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
+                readers.append((t, "new_ids"))
+                behind = [i for i in memory.ldids.values()
+                          if i is not None and (memory.last_id is None or i < memory.last_id)]
+                memory.lagging_from = min(behind) if behind else None
+                if memory.lagging_from is not None:
+                    commands.append(("XRANGE", key, _after(memory.lagging_from), "+",
+                                     "COUNT", XRANGE_COUNT))
+                    readers.append((t, "group_ids"))
+            # Groups known from the last poll: every pending entry (bounded) for health.
             for group in self._groups.get(key, ()):
-                commands.append(("XPENDING", key, group))
-                readers.append((t, "pending_summary"))
+                commands.append(("XPENDING", key, group, "-", "+", PENDING_SCAN))
+                readers.append((t, "pending_scan"))
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
             t.lib.append(v)
         elif what == "depth":
             t.depth = v
-        elif what == "head":
-            t.head = v
-            t.oldest_ms = _age(v, now_ms)
-        elif what == "tail":
-            t.tail = v
-        elif what == "tail_pos":
-            t.tail_pos = -1 if v is None else v
         elif what == "processing":
             t.processing = v
-        elif what == "processing_oldest":
-            t.processing_oldest_ms = _age(v, now_ms)
+        elif what == "processing_items":
+            t.processing_items = v
         elif what == "top":
-            t.oldest_ms = _age(v[0], now_ms) if v else None
+            t.oldest_ms = _max(t.oldest_ms, self._age(v[0], now_ms) if v else None)
+        elif what == "bottom":
+            t.oldest_ms = _max(t.oldest_ms, *(self._age(m, now_ms) for m in v))
+            t.oldest_sampled = True
         elif what == "overdue":
             t.overdue = v
         elif what == "earliest":
@@ -265,8 +481,6 @@ class Poller:
                 due = int(float(v[1]))
                 if due <= now_ms:
                     t.oldest_ms = now_ms - due
-        elif what == "ready":
-            t.ready = v
         elif what == "groups":
             self._read_groups(t, v)
         elif what == "stream":
@@ -274,10 +488,14 @@ class Poller:
             last = info.get("last-generated-id")
             t.last_id = _text(last) if last is not None else None
             t.added = _int_or_none(info.get("entries-added"))
-        elif what == "pending_summary":
-            first = stream_id_ms(v[1])  # [count, lowest id, highest id, consumers]
-            if first is not None:
-                t.oldest_ms = max(t.oldest_ms or 0, max(now_ms - first, 0))
+        elif what == "new_ids":
+            t.new_ids = [_parse_id(row[0]) for row in v]
+        elif what == "group_ids":
+            t.group_ids = [_parse_id(row[0]) for row in v]
+        elif what == "pending_scan":
+            # Replies come in the order the groups were asked (the last poll's names).
+            names = self._groups.get(t.ref.key, ())
+            t.pending_rows[names[len(t.pending_rows)]] = v
 
     def _read_groups(self, t: _Tally, reply: list) -> None:
         names = []
@@ -287,7 +505,7 @@ class Poller:
             name = key_text(g.get("name", b""))
             names.append(name)
             lag_seen = lag_seen or "lag" in g
-            t.groups.append(GroupStats(
+            t.group_fields.append(dict(
                 name=name,
                 consumers=int(g.get("consumers", 0)),
                 pending=int(g.get("pending", 0)),
@@ -297,73 +515,189 @@ class Poller:
             ))
         if reply:
             self.client.note_lag_seen(lag_seen)
-        self._groups[t.ref.key] = names
+        t.group_names = names
 
     # -- turning tallies into stats ------------------------------------------------------
 
-    def _list_flow(self, t: _Tally) -> tuple[int, int] | None:
-        """Items pushed and popped since the last poll, from where the old tail went.
-
-        Pushes go to the right of the old tail, pops take from the head; an old tail gone
-        while the head moved too means every old item left. Left pushes (nack) count as
-        fewer pops, so the balance in - out always equals the depth change. A queue whose
-        consumers pop the right end (RPUSH + BRPOPLPUSH, as the seed's reliable queue) keeps
-        its head and loses its tail: there pushes and pops cannot be told apart, and the
-        caller falls back to the net change.
-        """
-        key = t.ref.key
-        if t.tail is None:
-            self._tails.pop(key, None)
+    def _follow(self, key: str, read: _ListRead, lpos: bool) -> ListMoves | None:
+        """Moves of one list since the last poll; remembers its ends for the next."""
+        prev = self._lists.get(key)
+        moves = None
+        if prev is not None:
+            if not lpos:
+                moves = ListMoves(None, False, None, None, NOTE_NO_LPOS)
+            elif prev.depth == 0:
+                # Nothing was there to follow: what is there now arrived (and maybe more).
+                moves = ListMoves(read.depth, False, None, None, NOTE_DRAINED)
+            elif prev.head is None:  # its ends were not read: the growth, at least
+                moves = ListMoves(max(read.depth - prev.depth, 0), False, None, None,
+                                  NOTE_DRAINED)
+            elif read.followed:
+                moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
+                                   prev.producer_end)
+        producer, consumer = (prev.producer_end, prev.consumer_end) if prev else (None, None)
+        if moves is not None:
+            producer = moves.producer_end or producer
+            consumer = moves.consumer_end or consumer
+        memory = prev or _ListMemory(None, None, 0)
+        if read.depth and read.head is not None and read.tail is not None:
+            memory.head, memory.tail, memory.depth = read.head, read.tail, read.depth
         else:
-            self._tails[key] = (t.tail, t.depth, t.head)
-        if t.tail_pos is None or t.prev_depth is None:
-            return None
-        if t.tail_pos >= 0:
-            return max(t.depth - 1 - t.tail_pos, 0), max(t.prev_depth - 1 - t.tail_pos, 0)
-        if t.depth <= LPOS_MAXLEN and (t.head != t.prev_head or t.head is None):
-            return t.depth, t.prev_depth
-        return None  # popped at the tail, or the old tail is buried deeper than LPOS looked
+            memory.head, memory.tail, memory.depth = None, None, read.depth
+        memory.producer_end, memory.consumer_end = producer, consumer
+        self._lists[key] = memory
+        return moves
 
-    def _finish(self, t: _Tally, mono: float) -> QueueStats:
+    def _ends(self, key: str) -> tuple[str | None, str | None]:
+        memory = self._lists.get(key)
+        return (memory.producer_end, memory.consumer_end) if memory else (None, None)
+
+    def _flow(self, ident: str, name: str, moved: int | None, exact: bool,
+              mono: float) -> tuple[float | None, bool]:
+        flow = self.history.flow(ident, name)
+        flow.add(mono, moved, exact, since=self._last_mono)
+        return flow.rate()
+
+    def _processing_moves(self, t: _Tally, now_s: float) -> tuple[int, int, int | None, bool]:
+        """(entered, left, stale, stale_lower) from the whole (bounded) processing list."""
+        key = t.ref.processing_key or ""
+        items = t.processing_items or []
+        prev_items, now = self._processing.get(key, (None, None))
+        entered = left = 0
+        seen = self._first_seen.setdefault(key, {})
+        if items != prev_items or now is None:  # unchanged (the usual case): nothing to diff
+            prev = now
+            now = Counter(items)
+            if prev is not None:
+                entered = sum((now - prev).values())
+                left = sum((prev - now).values())
+            for gone in [v for v in seen if v not in now]:
+                del seen[gone]
+            for value in now:
+                # Jobs there before we looked have no known start: their enqueue time
+                # bounds it.
+                seen.setdefault(value, now_s if prev is not None else 0.0)
+        self._processing[key] = (items, now)
+        stale_s = self.visibility_timeouts.get(t.ref.key) or self.alerts.processing_stale_seconds
+        now_ms = int(now_s * 1000)
+        stale = 0
+        for value, n in now.items():
+            age = self._age(value, now_ms)
+            first = seen.get(value) or 0.0
+            if first:
+                held = (now_s - first) * 1000
+                age = held if age is None else min(age, held)
+            if age is not None and age >= stale_s * 1000:
+                stale += n
+        lower = (t.processing or 0) > len(items)
+        return entered, left, stale, lower
+
+    def _finish(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref
         ident = ref.ident
         history = self.history
+        if t.main is not None:
+            t.depth = t.main.depth
         depth_series = history.series(ident, "depth")
         depth_series.add(mono, t.depth)
         net = depth_series.rate(RATE_SPAN_S)
+        lpos = self.client.capabilities.lpos
         in_rate = out_rate = None
+        in_exact = out_exact = True
+        note: str | None = None
         pending = None
+        producer_end = consumer_end = None
+        stale = None
+        stale_lower = False
+        idle_pending = None
 
-        if ref.kind in LIST_KINDS:
-            flow = self._list_flow(t)
-            if flow is not None:
-                in_rate = self._cumulative_rate(ident, "in", flow[0], mono)
-                out_rate = self._cumulative_rate(ident, "out", flow[1], mono)
-            if t.processing is not None:
-                history.series(ident, "processing").add(mono, t.processing)
+        if ref.kind in LIST_KINDS and t.main is not None:
+            main = t.main
+            t.oldest_ms = _max(self._age(main.head, now_ms), self._age(main.tail, now_ms))
+            prev = self._lists.get(ref.key)
+            prev_depth = prev.depth if prev is not None else None
+            moves = self._follow(ref.key, main, lpos)
+            producer_end, consumer_end = self._ends(ref.key)
+            arrivals = moves.arrivals if moves else None
+            exact = moves.exact if moves else False
+            note = moves.note if moves else NOTE_WARMUP
+            departures = None
+            if arrivals is not None and prev_depth is not None:
+                departures = arrivals - (main.depth - prev_depth)
+                if departures < 0:  # removed from the middle or a miscount: not trusted
+                    departures, exact = None, False
+            if ref.processing_key:
+                entered, left, stale, stale_lower = self._processing_moves(t, now_ms / 1000)
+                proc_series = history.series(ident, "processing")
+                prev_proc = proc_series.last()
+                proc_series.add(mono, t.processing or 0)
+                acked: int | None = None
+                if moves is not None and prev_proc is not None and prev_depth is not None:
+                    d_proc = (t.processing or 0) - int(prev_proc.value)
+                    if exact and departures is not None and departures - d_proc >= 0:
+                        acked = departures - d_proc  # taken from the queue, less still held
+                    else:
+                        # The main list hides moves: what the processing list shows is seen.
+                        taken = max(entered, departures or 0)
+                        acked = max(left, taken - d_proc)
+                        arrivals = max(arrivals or 0, main.depth - prev_depth + taken)
+                        exact = False
+                        note = NOTE_PROCESSING
+                in_rate, in_exact = self._flow(ident, "in", arrivals if acked is not None
+                                               else None, exact, mono)
+                out_rate, out_exact = self._flow(ident, "out", acked, exact, mono)
+            else:
+                in_rate, in_exact = self._flow(ident, "in", arrivals, exact, mono)
+                out_rate, out_exact = self._flow(
+                    ident, "out", departures if arrivals is not None else None, exact, mono)
+        elif ref.kind is QueueKind.DELAYED:
+            if t.overdue is not None:
+                history.series(ident, "overdue").add(mono, t.overdue)
+            if t.ready_list is not None:
+                t.ready = t.ready_list.depth
+                moves = self._follow(ref.ready_key or "", t.ready_list, lpos)
+                promoted = moves.arrivals if moves else None
+                exact = moves.exact if moves else False
+                note = moves.note if moves else NOTE_WARMUP
+                scheduled = history.series(ident, "scheduled")
+                depth_prev = scheduled.last()
+                scheduled.add(mono, t.depth)
+                arrivals = None
+                if promoted is not None and depth_prev is not None:
+                    arrivals = promoted + (t.depth - int(depth_prev.value))
+                    if arrivals < 0:
+                        arrivals, exact = None, False
+                out_rate, out_exact = self._flow(ident, "out", promoted, exact, mono)
+                in_rate, in_exact = self._flow(ident, "in", arrivals, exact, mono)
+            else:
+                note = NOTE_NO_READY
+        elif ref.kind is QueueKind.PRIORITY:
+            note = NOTE_PRIORITY
+            self._depths[ref.key] = t.depth
         elif ref.kind is QueueKind.STREAM:
-            if t.added is not None:
-                in_rate = self._counter_rate(ident, "added", t.added, mono)
-            reads = [g.entries_read for g in t.groups]
-            if reads and None not in reads:
-                out_rate = self._counter_rate(ident, "read", sum(reads), mono)
-            pending = sum(g.pending for g in t.groups)
-            history.series(ident, "pending").add(mono, pending)
-            for g in t.groups:
-                history.series(ident, f"pending:{g.name}").add(mono, g.pending)
-                if g.lag is not None:
-                    history.series(ident, f"lag:{g.name}").add(mono, g.lag)
-        elif ref.kind is QueueKind.DELAYED and t.overdue is not None:
-            history.series(ident, "overdue").add(mono, t.overdue)
+            (in_rate, in_exact, out_rate, out_exact, note, pending, idle_pending) = \
+                self._finish_stream(t, mono, now_ms)
 
         error = "; ".join(dict.fromkeys(t.errors)) or None
+        if error and ref.kind is not QueueKind.STREAM:
+            in_rate = out_rate = None
+        growing = ref.kind is QueueKind.DELAYED and overdue_growing(
+            history.series(ident, "overdue").values())
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
-            t.processing_oldest_ms, self.visibility_timeouts.get(ref.key))
+            None, self.visibility_timeouts.get(ref.key), stale=stale,
+            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing,
+            in_rate=in_rate)
+        if in_rate is not None and out_rate is not None:
+            note = note if not (in_exact and out_exact) else None
         return QueueStats(
             ref=ref, depth=t.depth, processing=t.processing, ready=t.ready, overdue=t.overdue,
             oldest_ms=t.oldest_ms, groups=tuple(t.groups), pending=pending, last_id=t.last_id,
             in_rate=in_rate, out_rate=out_rate, net_rate=net, error=error, alerts=alerts,
+            in_lower=not in_exact, out_lower=not out_exact, rate_note=note,
+            producer_end=producer_end, consumer_end=consumer_end,
+            oldest_sampled=t.oldest_sampled and t.depth > PRIORITY_SAMPLE + 1,
+            stale=stale, stale_lower=stale_lower, idle_pending=idle_pending,
         )
 
     def _finish_library(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
@@ -397,24 +731,140 @@ class Poller:
                           oldest_ms=oldest, net_rate=net, error=error,
                           alerts=tuple(alerts), states=fig.states)
 
-    def _cumulative_rate(self, ident: str, name: str, moved: int, mono: float) -> float | None:
-        total = self._totals.get((ident, name), 0) + moved
-        self._totals[(ident, name)] = total
-        series = self.history.series(ident, name)
-        if not series.samples and self._last_mono is not None:
-            series.add(self._last_mono, 0)  # the flow measured covers the last interval
-        series.add(mono, total)
-        return series.rate(RATE_SPAN_S)
+    def _finish_stream(self, t: _Tally, mono: float, now_ms: int):
+        ref = t.ref
+        ident = ref.ident
+        history = self.history
+        memory = self._streams.get(ref.key)
+        last = _parse_id(t.last_id)
+        new_ids = [i for i in (t.new_ids or ()) if i is not None]
+        new_full = t.new_ids is not None and len(t.new_ids) >= XRANGE_COUNT
 
-    def _counter_rate(self, ident: str, name: str, value: int, mono: float) -> float | None:
-        """Rate of a server counter (entries-added, commands processed); a counter that
-        went backwards (server restart) starts the series again."""
-        series = self.history.series(ident, name)
-        last = series.last()
-        if last is not None and value < last.value:
-            series.samples.clear()
-        series.add(mono, value)
-        return series.rate(RATE_SPAN_S)
+        # Arrivals: the entries-added counter, else ids after the last poll's last id.
+        note = None
+        arrivals: int | None = None
+        in_exact = True
+        added = history.series(ident, "added")
+        prev_added = added.last()
+        if t.added is not None:
+            if prev_added is not None and t.added < prev_added.value:
+                added.samples.clear()  # a restarted server: start again
+                prev_added = None
+            added.add(mono, t.added)
+        if memory is None:
+            note = NOTE_WARMUP
+        elif t.added is not None and prev_added is not None:
+            arrivals = t.added - int(prev_added.value)
+        elif t.new_ids is not None:
+            arrivals = sum(1 for i in new_ids if memory.last_id is None or i > memory.last_id)
+            in_exact = not new_full
+        in_rate, in_exact = self._flow(ident, "in", arrivals, in_exact, mono)
+
+        # Per group: deliveries, and health from every pending entry.
+        groups = []
+        pending = 0
+        idle_total = 0
+        idle_known = False
+        oldest = None
+        out_rates: list[tuple[float | None, bool]] = []
+        idle_ms = int(self.alerts.oldest_age_seconds * 1000)
+        dead_ms = int(self.alerts.stream_dead_consumer_seconds * 1000)
+        for fields in t.group_fields:
+            name = fields["name"]
+            pending += fields["pending"]
+            delivered, exact = self._delivered(t, fields, memory, new_ids, new_full)
+            rate, rate_exact = self._flow(ident, f"read:{name}", delivered, exact, mono)
+            out_rates.append((rate, rate_exact))
+            history.series(ident, f"pending:{name}").add(mono, fields["pending"])
+            if fields["lag"] is not None:
+                history.series(ident, f"lag:{name}").add(mono, fields["lag"])
+            fields.update(self._group_health(fields["pending"], t.pending_rows.get(name),
+                                             idle_ms, dead_ms))
+            fields["alerts"] = group_alerts(fields, self.alerts)
+            g = GroupStats(read_rate=rate, **fields)
+            if g.idle_count is not None:
+                idle_known = True
+                idle_total += g.idle_count
+            oldest = _max(oldest, g.oldest_idle_ms)
+            groups.append(g)
+        t.groups = groups
+        t.oldest_ms = oldest
+        self._groups[ref.key] = t.group_names
+        history.series(ident, "pending").add(mono, pending)
+
+        out_rate = None
+        out_exact = True
+        if not groups:
+            note = note or NOTE_NO_GROUPS
+        elif all(r is not None for r, _ in out_rates):
+            # The busiest group's reads: entries are taken at least this fast. A group that
+            # stopped shows in its own rate, lag, idle and dead-consumer alerts.
+            out_rate, out_exact = max(out_rates, key=lambda x: x[0])  # type: ignore[arg-type]
+        elif note is None:
+            note = NOTE_WARMUP
+        self._streams[ref.key] = _StreamMemory(
+            last_id=last,
+            counters=t.added is not None and all(g.entries_read is not None for g in groups),
+            ldids={g.name: _parse_id(g.last_delivered_id) for g in groups})
+        return (in_rate, in_exact, out_rate, out_exact, note, pending,
+                idle_total if idle_known else None)
+
+    def _delivered(self, t: _Tally, g: dict, memory: _StreamMemory | None,
+                   new_ids: list, new_full: bool) -> tuple[int | None, bool]:
+        """Entries delivered to a group since the last poll: the entries-read counter, else
+        the entry ids between its last and current last-delivered-id (bounded)."""
+        name, entries_read = g["name"], g["entries_read"]
+        series = self.history.series(t.ref.ident, f"entries_read:{name}")
+        prev_read = series.last()
+        if entries_read is not None:
+            series.add(time.monotonic(), entries_read)
+        if memory is None or name not in memory.ldids:
+            return None, True
+        if entries_read is not None and prev_read is not None \
+                and entries_read >= prev_read.value:
+            return entries_read - int(prev_read.value), True
+        ldid = _parse_id(g["last_delivered_id"])
+        prev = memory.ldids.get(name)
+        if ldid is None or prev is None:
+            return None, True
+        if ldid == prev:
+            return 0, True
+        if memory.last_id is not None and prev >= memory.last_id and t.new_ids is not None:
+            ids, full = new_ids, new_full
+        elif memory.lagging_from is not None and prev >= memory.lagging_from \
+                and t.group_ids is not None:
+            ids = [i for i in t.group_ids if i is not None]
+            full = len(t.group_ids) >= XRANGE_COUNT
+        else:
+            return None, True
+        count = sum(1 for i in ids if prev < i <= ldid)
+        return count, not (full and (not ids or ids[-1] < ldid))
+
+    @staticmethod
+    def _group_health(pending: int, rows: list | None, idle_ms: int,
+                      dead_ms: int) -> dict[str, Any]:
+        """Idle entries, oldest idle per consumer and dead consumers from the pending scan."""
+        if rows is None:
+            return {}
+        per: dict[str, list[int]] = {}
+        idle_count = 0
+        for row in rows:
+            consumer, idle = key_text(row[1]), int(row[2])
+            per.setdefault(consumer, []).append(idle)
+            if idle >= idle_ms:
+                idle_count += 1
+        complete = len(rows) < PENDING_SCAN or pending <= len(rows)
+        holders = tuple(
+            ConsumerHealth(name=name, pending=len(idles), oldest_idle_ms=max(idles),
+                           newest_idle_ms=min(idles), dead=min(idles) >= dead_ms)
+            for name, idles in sorted(per.items()))
+        return {
+            "idle_count": idle_count,
+            "oldest_idle_ms": max((max(i) for i in per.values()), default=None),
+            "holders": holders,
+            "scan_complete": complete,
+            "oldest_pending_id": _text(rows[0][0]) if rows else None,
+        }
 
     def _server_stats(self, info: dict, mono: float) -> ServerStats:
         total = _int_or_none(info.get("total_commands_processed"))
@@ -422,7 +872,12 @@ class Poller:
         if "instantaneous_ops_per_sec" in info:
             ops = float(info["instantaneous_ops_per_sec"])
         elif total is not None:
-            ops = self._counter_rate("@server", "commands", total, mono)
+            series = self.history.series("@server", "commands")
+            last = series.last()
+            if last is not None and total < last.value:
+                series.samples.clear()
+            series.add(mono, total)
+            ops = series.rate(RATE_SPAN_S)
         if ops is not None:
             self.history.series("@server", "ops").add(mono, ops)
         memory = _int_or_none(info.get("used_memory"))
@@ -439,32 +894,62 @@ class Poller:
         )
 
 
+def group_alerts(g: dict, cfg: AlertConfig) -> tuple[str, ...]:
+    """A group's alerts (from GroupStats fields): they stay on while any pending entry is
+    idle past the threshold, whichever single entry moved."""
+    out = []
+    lag, idle_count = g.get("lag"), g.get("idle_count")
+    if lag is not None and cfg.stream_lag > 0 and lag >= cfg.stream_lag:
+        out.append(f"lag {lag:,}")
+    if idle_count and cfg.oldest_age_seconds > 0:
+        more = "" if g.get("scan_complete", True) else "+"
+        out.append(f"{idle_count:,}{more} idle ≥ {fmt.duration(cfg.oldest_age_seconds * 1000)}")
+    dead = [c.name for c in g.get("holders", ()) if c.dead]
+    if dead:
+        out.append(f"{len(dead)} dead consumer{'s' if len(dead) != 1 else ''}")
+    return tuple(out)
+
+
 def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: float | None,
                overdue: int | None, pending: int | None, groups: list[GroupStats],
                cfg: AlertConfig, processing_oldest_ms: int | None = None,
-               visibility_timeout: float | None = None) -> tuple[str, ...]:
+               visibility_timeout: float | None = None, *, stale: int | None = None,
+               stale_lower: bool = False, idle_pending: int | None = None,
+               overdue_growing: bool = False, in_rate: float | None = None,
+               ) -> tuple[str, ...]:
     """The thresholds of [alerts] this queue crosses, worded for the table."""
     out: list[str] = []
     if kind is QueueKind.DLQ:
         if cfg.dlq_nonempty and depth > 0:
             out.append(f"{depth} dead")
-        if cfg.dlq_growing and (net_rate or 0) > 0.05:
+        if cfg.dlq_growing and (net_rate or 0) >= 0.05:
             out.append("growing")
     elif depth >= cfg.depth > 0:
         out.append(f"depth ≥ {cfg.depth}")
     if kind is QueueKind.DELAYED:
         if oldest_ms is not None and oldest_ms >= cfg.overdue_seconds * 1000:
             out.append(f"{overdue} overdue")
-    elif kind is not QueueKind.DLQ and oldest_ms is not None \
+        if overdue_growing:
+            out.append("overdue growing: scheduler stopped?")
+    elif kind not in (QueueKind.DLQ, QueueKind.STREAM) and oldest_ms is not None \
             and oldest_ms >= cfg.oldest_age_seconds * 1000:
         out.append("old jobs")
-    stale_s = visibility_timeout or cfg.processing_stale_seconds
-    if processing_oldest_ms is not None and processing_oldest_ms >= stale_s * 1000:
-        out.append("stale processing")
+    if stale is not None:
+        if stale:
+            out.append(f"{stale}{'+' if stale_lower else ''} stale processing")
+    else:
+        stale_s = visibility_timeout or cfg.processing_stale_seconds
+        if processing_oldest_ms is not None and processing_oldest_ms >= stale_s * 1000:
+            out.append("stale processing")
     if kind is QueueKind.STREAM:
         if (pending or 0) >= cfg.stream_pending > 0:
             out.append(f"{pending} pending")
         lags = [g.lag for g in groups if g.lag is not None]
         if lags and max(lags) >= cfg.stream_lag > 0:
             out.append(f"lag {max(lags)}")
+        if idle_pending:
+            out.append(f"{idle_pending} idle pending")
+        dead = sum(len(g.dead_consumers) for g in groups)
+        if dead:
+            out.append(f"{dead} dead consumer{'s' if dead != 1 else ''}")
     return tuple(out)

@@ -60,15 +60,16 @@ class ReliableQueue:
         return chunk_result(res)
 
     @mutation("nack")
-    async def nack(self, ref: QueueRef, items: Sequence[Item]) -> ChunkResult:
-        return await self._back_to_head(ref, items, "nack")
+    async def nack(self, ref: QueueRef, items: Sequence[Item], *,
+                   end: str = "head") -> ChunkResult:
+        return await self._back_to_head(ref, items, "nack", end)
 
     async def _back_to_head(self, ref: QueueRef, items: Sequence[Item],
-                            action: str) -> ChunkResult:
-        """Nack and stale recovery alike: the exact jobs from the processing list to the
-        head of the main queue, unchanged (the seed pushes them back to the left)."""
+                            action: str, end: str = "head") -> ChunkResult:
+        """Nack and stale recovery alike: the exact jobs from the processing list back to
+        the main queue, unchanged: to the head (the seed's LPUSH) or the tail (`end`)."""
         key = _processing(ref)
-        res = await move_values(self.client, key, ref.key, items, push_left=True)
+        res = await move_values(self.client, key, ref.key, items, push_left=end != "tail")
         if res.moved:
             self.client.audit(action, [key, ref.key], len(res.moved),
                               ids_of([i for i, _ in res.moved]))
@@ -102,6 +103,21 @@ class ReliableQueue:
         return StaleScan(tuple(stale[:limit]), scanned, length)
 
     @mutation("recover stale")
-    async def recover(self, ref: QueueRef, items: Sequence[Item]) -> ChunkResult:
-        """Move these (stale) jobs back to the head of the main queue, unchanged."""
-        return await self._back_to_head(ref, items, "recover stale")
+    async def recover(self, ref: QueueRef, items: Sequence[Item], *,
+                      end: str = "head") -> ChunkResult:
+        """Move these (stale) jobs back to the main queue (head or tail), unchanged."""
+        return await self._back_to_head(ref, items, "recover stale", end)
+
+
+def return_end(configured: str | None, consumer_end: str | None) -> tuple[str, str]:
+    """Where nacked and recovered jobs go, and what that means for them.
+
+    `configured` ([[queues]] recover_to) wins; else the head, as the seed does. Whether that
+    is "served next" or "served last" depends on the end consumers take from, as the poll
+    detected it.
+    """
+    end = configured or "head"
+    if consumer_end is None:
+        return end, "the end consumers take from is not detected yet"
+    return end, ("served next" if end == consumer_end else "served last") + \
+        f" (consumers take from the {consumer_end})"

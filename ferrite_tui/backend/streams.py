@@ -177,6 +177,26 @@ class ConsumerInfo:
         return self.pending > 0 and idle is not None and idle >= threshold_ms
 
 
+def claim_target(consumers: Sequence[ConsumerInfo], holders: Iterable[str] = (),
+                 dead: Iterable[str] = (),
+                 dead_ms: int = DEAD_CONSUMER_IDLE_MS) -> str | None:
+    """The consumer to claim entries to by default, or None when there is no good one.
+
+    Never a consumer that holds the entries (claiming back to it processes nothing and
+    hides that it is stuck), never a dead one (`dead`: the poll's verdict from its pending
+    entries, or idle past `dead_ms` while holding entries); of the others, the one active
+    most recently (XINFO's inactive where reported, else idle).
+    """
+    excluded = set(holders) | set(dead)
+
+    def last_active(c: ConsumerInfo) -> int:
+        idle = c.inactive_ms if c.inactive_ms is not None and c.inactive_ms >= 0 else c.idle_ms
+        return idle if idle is not None else 1 << 62
+
+    live = [c for c in consumers if c.name not in excluded and not c.dead(dead_ms)]
+    return min(live, key=lambda c: (last_active(c), c.name)).name if live else None
+
+
 @dataclass(frozen=True, slots=True)
 class PendingEntry:
     id: str

@@ -309,16 +309,8 @@ def trend_cell(q: QueueStats, history: History | None, metric: str = "depth") ->
 
 
 def rate_cells(q: QueueStats) -> dict[str, object]:
-    """in/s and out/s where measured; a marked net figure (≈) where only depth is known."""
-    if q.in_rate is not None or q.out_rate is not None:
-        return {"in": fmt.rate(q.in_rate), "out": fmt.rate(q.out_rate)}
-    net = q.net_rate
-    if net is None:
-        return {"in": "n/a", "out": "n/a"}
-    return {
-        "in": "≈" + fmt.rate(net) if net > 0.05 else "≈0",
-        "out": "≈" + fmt.rate(-net) if net < -0.05 else "≈0",
-    }
+    """in/s and out/s: exact, "≥" a lower bound, or "?" (why: `rate_note`, in help)."""
+    return {"in": fmt.flow(q.in_rate, q.in_lower), "out": fmt.flow(q.out_rate, q.out_lower)}
 
 
 def open_queue(panel: Panel, ident: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.models import TOTALS, QueueKind, QueueStats, Snapshot
 from ferrite_tui.ui.panels.base import (
     Panel,
     alert_cell,
@@ -22,11 +22,13 @@ def secondary(q: QueueStats) -> str:
     """The one extra figure that matters for each kind."""
     kind = q.ref.kind
     if kind is QueueKind.RELIABLE:
-        return f"{fmt.count(q.processing or 0)} processing"
+        stale = f", {q.stale}{'+' if q.stale_lower else ''} stale" if q.stale else ""
+        return f"{fmt.count(q.processing or 0)} processing{stale}"
     if kind is QueueKind.DELAYED:
         return f"{fmt.count(q.overdue or 0)} overdue, {fmt.count(q.ready or 0)} ready"
     if kind is QueueKind.STREAM:
-        return f"{len(q.groups)} groups, {fmt.count(q.pending or 0)} pending"
+        idle = f", {q.idle_pending} idle" if q.idle_pending else ""
+        return f"{len(q.groups)} groups, {fmt.count(q.pending or 0)} pending{idle}"
     if kind is QueueKind.DLQ and q.ref.target_key:
         return f"→ {q.ref.target_key}"
     return ""
@@ -82,12 +84,18 @@ class OverviewPanel(Panel):
 
     def summary(self, items: list[QueueStats]) -> Text:
         alerting = sum(1 for q in items if q.severity)
-        jobs = sum(q.depth for q in items if q.ref.kind is not QueueKind.STREAM)
-        out = Text(f"{len(items)} queues · {fmt.count(jobs)} jobs waiting")
+        out = Text(f"{len(items)} queues")
         if alerting:
             out.append(f" · {alerting} need attention", style="bold yellow")
-        out.append("   enter: open in its panel · ≈ net change only (no counters on lists)",
-                   style="dim")
+        totals = self.snapshot.totals(items) if self.snapshot else {}
+        for key, label in TOTALS.items():
+            if totals.get(key):
+                out.append(f" · {fmt.count(totals[key])} {label}")
+        if self.snapshot is not None and self.snapshot.left_out:
+            out.append(f" · {self.snapshot.left_out:,} not shown (max_queues "
+                       f"{self.snapshot.max_queues:,}: raise it in [discovery])",
+                       style="bold yellow")
+        out.append("   ≥ lower bound · ? unknown (? help)", style="dim")
         return out
 
     def open_row(self, ident: str) -> None:

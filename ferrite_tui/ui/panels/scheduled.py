@@ -9,7 +9,6 @@ with an alert.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 
 from rich.text import Text
 from textual.binding import Binding
@@ -45,8 +44,6 @@ from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.table import Column
 
 TIMELINE_BUCKETS = 30  # two minutes each over the coming hour
-#: Polls over which a rising overdue count means "the scheduler is not keeping up".
-GROWING_SAMPLES = 5
 
 
 def _check_duration(text: str) -> str | None:
@@ -64,14 +61,6 @@ def _check_due(text: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def overdue_growing(values: list[float]) -> bool:
-    """The last samples never fall and end higher than they started (and above zero)."""
-    recent = values[-GROWING_SAMPLES:]
-    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
-        return False
-    return all(b >= a for a, b in pairwise(recent)) and recent[-1] > recent[0]
 
 
 class ScheduledPanel(SortedSetPanel):
@@ -112,17 +101,8 @@ class ScheduledPanel(SortedSetPanel):
             Column("alerts", "alerts", 24),
         ]
 
-    def growing(self, q: QueueStats) -> bool:
-        series = self.history.get(q.ref.ident, "overdue") if self.history else None
-        return series is not None and overdue_growing(list(series.values()))
-
     def row(self, q: QueueStats) -> dict[str, object]:
-        alerts = alert_cell(q)
-        if not q.error and self.growing(q):
-            alerts = Text("overdue growing: scheduler stopped?", style="bold yellow")
-            if q.alerts:
-                alerts = Text(", ".join(q.alerts) + ", growing: scheduler stopped?",
-                              style="bold yellow")
+        alerts = alert_cell(q)  # "overdue growing" is one of the poll's alerts
         return {
             "key": key_cell(q), "depth": fmt.count(q.depth), "overdue": fmt.count(q.overdue),
             "oldest": fmt.duration(q.oldest_ms), "ready": fmt.count(q.ready),

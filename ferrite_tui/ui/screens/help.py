@@ -28,6 +28,27 @@ GENERAL = [
 ]
 
 
+def figure_rows(snapshot) -> list[tuple[str | Text, str]]:
+    """What in/out marks mean, and why each queue's figure is marked (from the poll)."""
+    from ferrite_tui.backend.envelopes import printable
+
+    rows: list[tuple[str | Text, str]] = [
+        ("", ""), (Text("in/s, out/s", style="bold"), ""),
+        ("12", "exact: every move counted"),
+        ("≥12", "a lower bound: some moves could not be seen (reason below)"),
+        ("?", "unknown (reason below); never shown as 0"),
+    ]
+    noted = [q for q in (snapshot.queues if snapshot else ()) if q.rate_note]
+    for q in noted[:12]:
+        rows.append((printable(q.ref.key, 24), q.rate_note))
+    if len(noted) > 12:
+        rows.append(("…", f"{len(noted) - 12} more (status --json lists every rate_note)"))
+    if noted:
+        rows.append(("exact lists", "would need keyspace notifications (notify-keyspace-"
+                     "events with l, z, t, g); the console never changes server config"))
+    return rows
+
+
 class HelpScreen(ModalScreen):
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
     DEFAULT_CSS = """
@@ -50,6 +71,8 @@ class HelpScreen(ModalScreen):
             rows.append(("", ""))
             rows.append((Text(f"{panel.TITLE} panel", style="bold"), ""))
             rows.extend((b.key_display or b.key, b.description) for b in extra)
+        monitor = getattr(self.target, "monitor", None)
+        rows.extend(figure_rows(monitor.snapshot if monitor is not None else None))
         if self.target.settings is not None and self.target.settings.read_only:
             rows.append(("", ""))
             rows.append((Text("READ-ONLY", style="bold magenta"),

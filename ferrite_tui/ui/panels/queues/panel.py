@@ -32,7 +32,7 @@ from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.reliable import ReliableQueue
+from ferrite_tui.backend.reliable import ReliableQueue, return_end
 from ferrite_tui.ui.panels.base import (
     NothingSelected,
     Outcome,
@@ -137,6 +137,15 @@ class QueuesPanel(LibraryQueueActions):
 
     def now_ms(self) -> int:
         return self.session.now_ms()
+
+    def return_end(self, ref: QueueRef) -> tuple[str, str]:
+        """Where nack / recover push ([[queues]] recover_to, else the head) and whether
+        that is served next or last, from the consumer end the poll detected."""
+        decl = next((d for d in self.session.config.queues if d.key == ref.key), None)
+        stats = next((q for q in (self.snapshot.queues if self.snapshot else ())
+                      if q.ref.ident == ref.ident), None)
+        return return_end(decl.recover_to if decl else None,
+                          stats.consumer_end if stats else None)
 
     def visibility_ms(self, ref: QueueRef) -> int:
         return int(self.session.visibility_s(ref.key) * 1000)
@@ -269,7 +278,7 @@ class QueuesPanel(LibraryQueueActions):
     MUTATIONS = {
         "delete": "delete selected items", "purge": "purge the queue",
         "move": "move selected items to another queue", "ack": "ack selected jobs",
-        "nack": "nack selected jobs (back to the head)",
+        "nack": "nack selected jobs (back to the queue)",
         "recover": "recover stale jobs",
         # The selected library queue's own actions (palette only; libraries/plans.py).
         **{f"lib_{a.replace('-', '_')}": f"{lib} queue: {label}"
@@ -391,14 +400,16 @@ class QueuesPanel(LibraryQueueActions):
     async def _ack(self, target: tuple[QueueRef, list[Item]], nack: bool) -> Outcome | None:
         ref, items = target
         n = len(items)
-        what = (f"Move {n} job(s) back to the head of {printable(ref.key)} (nack)?" if nack
+        end, served = self.return_end(ref)
+        what = (f"Move {n} job(s) back to the {end} of {printable(ref.key)} (nack): "
+                f"{served}?" if nack
                 else f"Acknowledge {n} job(s): remove them from "
                      f"{printable(ref.processing_key or '')}?")
         verb = "Nack" if nack else "Ack"
         if not await self.confirm(verb, what, verb):
             return None
         rq = ReliableQueue(self._client())
-        fn = rq.nack if nack else rq.ack
+        fn = (lambda r, c: rq.nack(r, c, end=end)) if nack else rq.ack
         report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)",
                                      self._moves(items, lambda c: fn(ref, c)))
         self.call_after_refresh(self.proc_table.focus)
@@ -410,6 +421,7 @@ class QueuesPanel(LibraryQueueActions):
     async def _recover(self, ref: QueueRef) -> Outcome | None:
         rq = ReliableQueue(self._client())
         max_age = self.visibility_ms(ref)
+        end, served = self.return_end(ref)
         scan = await rq.find_stale(ref, max_age, self.now_ms())
         proc_key = printable(ref.processing_key or "")
         if not scan.items:
@@ -417,8 +429,8 @@ class QueuesPanel(LibraryQueueActions):
                         f"({scan.scanned:,} checked)", timeout=4)
             return None
         preview = Text(f"{len(scan.items):,} job(s) in {proc_key} are older than "
-                       f"{fmt.duration(max_age)}; move them back to the head of "
-                       f"{printable(ref.key)}:\n")
+                       f"{fmt.duration(max_age)}; move them back to the {end} of "
+                       f"{printable(ref.key)}, {served}:\n")
         now = self.now_ms()
         for item in scan.items[:8]:
             env = decode(item.raw)
@@ -430,6 +442,7 @@ class QueuesPanel(LibraryQueueActions):
                                   f"Recover {len(scan.items):,}"):
             return None
         report = await self.run_bulk(f"Recovering {len(scan.items):,} stale job(s)",
-                                     self._moves(list(scan.items), lambda c: rq.recover(ref, c)))
+                                     self._moves(list(scan.items),
+                                                 lambda c: rq.recover(ref, c, end=end)))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "recovered")

@@ -154,21 +154,15 @@ class StreamDetail(StreamTables):
             self._check_alerts(stream, g)
 
     def _check_alerts(self, stream: str, g: GroupInfo) -> None:
-        cfg = self.alerts_cfg
-        for kind, crossed, text in (
-            ("lag", g.lag is not None and cfg.stream_lag > 0 and g.lag >= cfg.stream_lag,
-             f"lag {g.lag_text}"),
-            ("idle", g.oldest_idle_ms is not None and cfg.oldest_age_seconds > 0
-             and g.oldest_idle_ms >= cfg.oldest_age_seconds * 1000,
-             f"oldest pending idle {fmt.duration(g.oldest_idle_ms)}"),
-        ):
-            key = (stream, g.name, kind)
-            if crossed and key not in self._alerted:
-                self._alerted.add(key)
-                self.notify(f"{printable(stream, 40)} / {printable(g.name, 30)}: {text}",
-                            severity="warning", timeout=6)
-            elif not crossed:
-                self._alerted.discard(key)
+        """A toast when the poll's group alert turns on (the poll computes it)."""
+        polled = self._polled_group(g.name)
+        key = (stream, g.name, "alert")
+        if polled is not None and polled.alerts and key not in self._alerted:
+            self._alerted.add(key)
+            self.notify(f"{printable(stream, 40)} / {printable(g.name, 30)}: "
+                        f"{', '.join(polled.alerts)}", severity="warning", timeout=6)
+        elif polled is None or not polled.alerts:
+            self._alerted.discard(key)
 
 
     def shown_entries(self) -> list[PendingEntry]:
@@ -288,10 +282,26 @@ class StreamDetail(StreamTables):
             raise NothingSelected("no pending entry selected")
         return stream, group, entry
 
-    def _default_consumer(self, exclude: str | None = None) -> str:
-        live = [c.name for c in self.consumer_rows
-                if not c.dead(self.dead_ms) and c.name != exclude]
-        return live[0] if live else CONSOLE_CONSUMER
+    def _default_consumer(self, holders: tuple[str, ...] = ()) -> str:
+        return st.claim_target(self.consumer_rows, holders, self._dead_consumers(),
+                               self.dead_ms) or CONSOLE_CONSUMER
+
+    def _idle_holders(self, min_idle_ms: int) -> tuple[str, ...]:
+        polled = self._polled_group(self.group)
+        return tuple(c.name for c in polled.holders
+                     if (c.oldest_idle_ms or 0) >= min_idle_ms) if polled else ()
+
+    async def _target_confirmed(self, consumer: str, holders: tuple[str, ...]) -> bool:
+        """Claiming to a dead consumer or to the holder itself needs an explicit yes."""
+        if consumer not in self._dead_consumers() and consumer not in holders:
+            return True
+        why = "holds these entries already" if consumer in holders else \
+            "is dead (none of its entries moved)"
+        return await self.confirm(
+            "Claim to this consumer?",
+            Text(f"{printable(consumer, 60)} {why}: entries claimed to it are not "
+                 "processed, and its idle time resets, hiding that it is stuck."),
+            "Claim anyway")
 
     def _consumer_list(self) -> Text:
         out = Text("Consumers of this group: ")
@@ -301,8 +311,9 @@ class StreamDetail(StreamTables):
             if i:
                 out.append(", ")
             out.append(printable(c.name, 40), style="bold")
+            dead = c.name in self._dead_consumers()
             out.append(f" ({c.pending} pending, idle {fmt.duration(c.idle_ms)}"
-                       f"{', dead?' if c.dead(self.dead_ms) else ''})")
+                       f"{', dead' if dead else ', live'})")
         return out
 
     def after_action(self) -> None:

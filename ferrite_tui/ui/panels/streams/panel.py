@@ -98,12 +98,14 @@ class StreamsPanel(StreamDetail):
         body.append_text(self._consumer_list())
         values = await self.ask(
             "Claim pending entry", [Field("consumer", "to consumer (pick one or a new name)",
-                                          self._default_consumer(entry.consumer),
+                                          self._default_consumer((entry.consumer,)),
                                           check=lambda v: None if v else "give a name")],
             submit_label="Claim", body=body)
         if not values:
             return None
         consumer = values["consumer"]
+        if not await self._target_confirmed(consumer, (entry.consumer,)):
+            return None
         result = await self.streams().claim(stream, group, consumer, [entry])
         return Outcome(f"claim to {printable(consumer, 40)}: {result.summary('claimed')}",
                        "information" if result.done else "warning", 5)
@@ -117,8 +119,13 @@ class StreamsPanel(StreamDetail):
         stream, group = target
         g = self.selected_group()
         default_s = max(self.min_idle_ms, self.dead_ms) // 1000
+        holders = self._idle_holders(default_s * 1000)
         body = Text(f"Claims every pending entry of this group idle at least T seconds "
                     f"({g.pending if g else '?'} pending now), in chunks, with progress.\n")
+        body.append("Idle entries held by: ")
+        body.append(", ".join(printable(h, 30) for h in holders) or "none seen by the poll",
+                    style="bold")
+        body.append("\n")
         body.append_text(self._consumer_list())
 
         def check_s(v: str) -> str | None:
@@ -129,13 +136,15 @@ class StreamsPanel(StreamDetail):
 
         values = await self.ask(
             "Claim all idle entries", [
-                Field("consumer", "to consumer", self._default_consumer(),
+                Field("consumer", "to consumer", self._default_consumer(holders),
                       check=lambda v: None if v else "give a name"),
                 Field("idle", "idle at least (seconds)", str(default_s), check=check_s),
             ], submit_label="Claim", body=body)
         if not values:
             return None
         consumer, min_idle_ms = values["consumer"], int(float(values["idle"]) * 1000)
+        if not await self._target_confirmed(consumer, holders):
+            return None
         total = g.pending if g else None
         streams = self.streams()
         report = await with_progress(

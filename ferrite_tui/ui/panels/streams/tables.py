@@ -19,7 +19,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.models import GroupStats, QueueKind, QueueStats, Snapshot
 from ferrite_tui.backend.streams import (
     ConsumerInfo,
     GroupInfo,
@@ -393,15 +393,24 @@ class StreamTables(Panel):
 
     # -- drawing -----------------------------------------------------------------------
 
+    def _polled_group(self, name: str | None) -> GroupStats | None:
+        """This group as the last poll saw it: alerts, dead consumers, idle entries."""
+        for q in self.snapshot.queues if self.snapshot and self.stream else ():
+            if q.ref.key == self.stream and q.ref.kind is QueueKind.STREAM:
+                return next((g for g in q.groups if g.name == name), None)
+        return None
+
+    def _dead_consumers(self) -> set[str]:
+        polled = self._polled_group(self.group)
+        return set(polled.dead_consumers) if polled is not None else set()
+
     def _group_alert(self, g: GroupInfo) -> Text:
-        cfg = self.alerts_cfg
-        parts = []
-        if g.lag is not None and cfg.stream_lag > 0 and g.lag >= cfg.stream_lag:
-            parts.append("lag")
-        if g.oldest_idle_ms is not None and cfg.oldest_age_seconds > 0 \
-                and g.oldest_idle_ms >= cfg.oldest_age_seconds * 1000:
-            parts.append("idle")
-        return Text(", ".join(parts), style="bold yellow") if parts else Text("ok", "green")
+        """The poll's alerts for this group (the poll computes every alert)."""
+        polled = self._polled_group(g.name)
+        if polled is None:
+            return Text("…", style="dim")
+        alerts = ", ".join(polled.alerts)
+        return Text(alerts, style="bold yellow") if alerts else Text("ok", "green")
 
     def _draw_groups(self) -> None:
         rows = []
@@ -423,7 +432,7 @@ class StreamTables(Panel):
     def _draw_consumers(self) -> None:
         rows = []
         for c in self.consumer_rows:
-            dead = c.dead(self.dead_ms)
+            dead = c.name in self._dead_consumers()
             name = Text(printable(c.name, 60), no_wrap=True, overflow="ellipsis")
             if c.name == self.consumer:
                 name.stylize("bold reverse")

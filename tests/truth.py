@@ -1,0 +1,202 @@
+"""A workload whose every rate is known: the truth the poll's figures are checked against.
+
+Every actor runs on a schedule (the n-th move is due at start + n / rate), so a busy machine
+delays moves but does not change their long-run rate, and `counts` says what was done.
+Queues keep a backlog where the figure is to be exact (a list drained between polls hides
+its moves, by design: the console marks such figures as lower bounds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+FIFO = "truth:fifo"  # RPUSH at the tail, LPOP at the head
+LEFT = "truth:left"  # LPUSH at the head, RPOP at the tail
+RELIABLE = "queue:truth"  # RPUSH, BRPOPLPUSH to the processing list, LREM when done
+PROCESSING = "queue:truth:processing"
+SCHEDULED = "queue:truthd:scheduled"  # ZADD due soon, a promoter moves due jobs to ready
+READY = "queue:truthd:ready"
+MAIN = "truth:main"  # RPUSH, a worker pops and fails 3 jobs in 10 into the DLQ
+DLQ = "truth:main:dlq"
+STREAM = "truth:events"  # XADD, group g read by c1/c2 with XACK; `dead` holds entries
+GROUP = "g"
+DEAD_CONSUMER = "dead"
+DEAD_HELD = 5
+
+#: The known rates (per second) of every queue's in and out figure.
+RATES = {
+    FIFO: (20.0, 20.0),
+    LEFT: (15.0, 15.0),
+    RELIABLE: (4.0, 4.0),
+    SCHEDULED: (8.0, 8.0),
+    MAIN: (10.0, 10.0),
+    DLQ: (3.0, 0.0),
+    STREAM: (20.0, 20.0),
+}
+BACKLOG = 60
+HOLD_S = 1.5  # a reliable worker holds each job this long (longer than a poll interval)
+RELIABLE_WORKERS = 8
+STALE_AGE_MS = 600_000
+
+
+def job(i: int | str, t_ms: int | None = None) -> bytes:
+    t_ms = int(time.time() * 1000) if t_ms is None else t_ms
+    return json.dumps({"id": f"j{i}", "payload": {"n": i}, "enqueued_at": t_ms}).encode()
+
+
+def stale_job() -> bytes:
+    return job("stale", int(time.time() * 1000) - STALE_AGE_MS)
+
+
+class TruthWorkload:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.counts: Counter[str] = Counter()
+        # No retries: a loop that stops must not be kept alive by a reconnect.
+        self.r = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0))
+        self._stopping = False
+        self._tasks: list[asyncio.Task] = []
+        self._serial = 0
+        self.stale = stale_job()  # a job a dead worker left in the processing list
+
+    def _next(self) -> int:
+        self._serial += 1
+        return self._serial
+
+    async def seed(self) -> None:
+        now = int(time.time() * 1000)
+        r = self.r
+        pipe = r.pipeline(transaction=False)
+        # Backlogs, oldest at the consumer's end: 30 s old down to now.
+        for i in range(BACKLOG):
+            t = now - 30_000 + i * 500
+            pipe.rpush(FIFO, job(f"f{i}", t))
+            pipe.lpush(LEFT, job(f"l{i}", t))
+            pipe.rpush(MAIN, job(f"m{i}", t))
+        for i in range(BACKLOG // 2):
+            pipe.rpush(READY, job(f"r{i}", now))
+        pipe.rpush(DLQ, json.dumps({"job": {"id": "old", "payload": 1, "retry_count": 3,
+                                            "last_error": "boom", "first_attempt": now},
+                                    "dead_at": now - 60_000, "reason": "boom"}))
+        pipe.lpush(PROCESSING, self.stale)
+        for i in range(DEAD_HELD):
+            pipe.xadd(STREAM, {"data": json.dumps({"n": i})})
+        pipe.xgroup_create(STREAM, GROUP, "0", mkstream=True)
+        await pipe.execute()
+        await r.xreadgroup(GROUP, DEAD_CONSUMER, {STREAM: ">"}, count=DEAD_HELD)
+        # The live consumers exist (with nothing held) from the start.
+        for consumer in ("c1", "c2"):
+            await r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=1)
+
+    def start(self) -> None:
+        paced = [
+            (RATES[FIFO][0], self._push(FIFO, "rpush")),
+            (RATES[FIFO][1], self._pop(FIFO, "lpop")),
+            (RATES[LEFT][0], self._push(LEFT, "lpush")),
+            (RATES[LEFT][1], self._pop(LEFT, "rpop")),
+            (RATES[RELIABLE][0], self._push(RELIABLE, "rpush")),
+            (RATES[SCHEDULED][0], self._schedule),
+            (RATES[SCHEDULED][1], self._pop(READY, "lpop")),
+            (RATES[MAIN][0], self._push(MAIN, "rpush")),
+            (RATES[MAIN][1], self._work_main),
+            (RATES[STREAM][0], self._xadd),
+        ]
+        for rate, fn in paced:
+            self._tasks.append(asyncio.create_task(self._paced(rate, fn)))
+        for _ in range(RELIABLE_WORKERS):
+            self._tasks.append(asyncio.create_task(self._reliable_worker()))
+        for consumer in ("c1", "c2"):
+            self._tasks.append(asyncio.create_task(self._stream_consumer(consumer)))
+        self._tasks.append(asyncio.create_task(self._promoter()))
+
+    async def stop(self) -> None:
+        """Every loop ends at its next step (blocking reads time out within a second), so
+        nothing depends on a cancel reaching a client call."""
+        self._stopping = True
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.r.aclose()
+
+    async def _paced(self, rate: float, fn: Callable[[], Awaitable[None]]) -> None:
+        start = time.monotonic()
+        done = 0
+        while not self._stopping:
+            due = int((time.monotonic() - start) * rate)
+            while done < due and not self._stopping:
+                await fn()
+                done += 1
+            await asyncio.sleep(0.01)
+
+    def _push(self, key: str, command: str) -> Callable[[], Awaitable[None]]:
+        async def push() -> None:
+            await getattr(self.r, command)(key, job(self._next()))
+            self.counts[f"{key}.in"] += 1
+        return push
+
+    def _pop(self, key: str, command: str) -> Callable[[], Awaitable[None]]:
+        async def pop() -> None:
+            if await getattr(self.r, command)(key) is not None:
+                self.counts[f"{key}.out"] += 1
+        return pop
+
+    async def _schedule(self) -> None:
+        due = int(time.time() * 1000) + 500
+        await self.r.zadd(SCHEDULED, {json.dumps({"id": self._next(), "payload": 1,
+                                                  "scheduled_at": due}): due})
+        self.counts[f"{SCHEDULED}.in"] += 1
+
+    async def _promoter(self) -> None:
+        while not self._stopping:
+            now = int(time.time() * 1000)
+            due = await self.r.zrangebyscore(SCHEDULED, "-inf", now, start=0, num=100)
+            if due:
+                pipe = self.r.pipeline(transaction=True)
+                for member in due:
+                    pipe.zrem(SCHEDULED, member)
+                    pipe.rpush(READY, member)
+                await pipe.execute()
+                self.counts[f"{SCHEDULED}.out"] += len(due)
+            await asyncio.sleep(0.1)
+
+    async def _work_main(self) -> None:
+        raw = await self.r.lpop(MAIN)
+        if raw is None:
+            return
+        self.counts[f"{MAIN}.out"] += 1
+        n = self.counts[f"{MAIN}.out"]
+        if n % 10 < 3:  # 3 in 10 fail for good
+            dead = {"job": {"id": str(n), "payload": 1, "retry_count": 3,
+                            "last_error": "boom", "first_attempt": int(time.time() * 1000)},
+                    "dead_at": int(time.time() * 1000), "reason": "boom"}
+            await self.r.rpush(DLQ, json.dumps(dead))
+            self.counts[f"{DLQ}.in"] += 1
+
+    async def _reliable_worker(self) -> None:
+        while not self._stopping:
+            raw = await self.r.brpoplpush(RELIABLE, PROCESSING, timeout=1)
+            if raw is None:
+                continue
+            self.counts[f"{RELIABLE}.taken"] += 1
+            await asyncio.sleep(HOLD_S)
+            await self.r.lrem(PROCESSING, 1, raw)
+            self.counts[f"{RELIABLE}.out"] += 1
+
+    async def _xadd(self) -> None:
+        await self.r.xadd(STREAM, {"data": json.dumps({"n": self._next()})})
+        self.counts[f"{STREAM}.in"] += 1
+
+    async def _stream_consumer(self, consumer: str) -> None:
+        while not self._stopping:
+            reply = await self.r.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=10,
+                                            block=200)
+            ids = [entry_id for _stream, entries in (reply or ()) for entry_id, _ in entries]
+            if ids:
+                await self.r.xack(STREAM, GROUP, *ids)
+                self.counts[f"{STREAM}.out"] += len(ids)
