@@ -13,13 +13,14 @@ import signal
 import sys
 import threading
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ferrite_tui import __version__
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import BackendError, ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import QueueStats, Snapshot
+from ferrite_tui.backend.models import AlertNote, QueueStats, Snapshot
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
 
 EXIT_FAIL = 2
@@ -165,6 +166,8 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match):
     try:
         await monitor.connect()
         await monitor.discover()
+        if cfg.trend_minutes > 0:
+            await monitor.backfill()  # so each alert can say since when it holds
         snap = await monitor.poll()
         return snap, monitor.capabilities
     except BackendError:
@@ -175,7 +178,20 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match):
         await monitor.aclose()
 
 
-def queue_json(q: QueueStats) -> dict:
+def alert_json(note: AlertNote) -> dict:
+    since = note.since
+    return {
+        "alert": note.alert,
+        "since": (datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="seconds")
+                  if since is not None else None),
+        "since_from": note.since_from,
+        "since_before_window": note.before_window,
+        "next": f"{note.panel_key}, then {note.action}",
+        **({"group": note.group} if note.group is not None else {}),
+    }
+
+
+def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = ()) -> dict:
     ref = q.ref
     out: dict = {
         "kind": ref.kind.value,
@@ -186,6 +202,7 @@ def queue_json(q: QueueStats) -> dict:
         "depth": q.depth,
         "oldest_ms": q.oldest_ms,
         "alerts": list(q.alerts),
+        "alert_details": [alert_json(n) for n in notes if n.ident == ref.ident],
         "error": q.error,
     }
     if q.processing is not None:
@@ -211,7 +228,7 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
                    "capabilities": {name: ok for name, ok in caps.as_rows()}},
-        "queues": [queue_json(q) for q in snap.queues],
+        "queues": [queue_json(q, snap.alert_notes) for q in snap.queues],
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
     }

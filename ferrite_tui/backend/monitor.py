@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
+from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.backfill import Backfill, BackfillReport
 from ferrite_tui.backend.client import (
@@ -58,6 +59,7 @@ class Monitor:
         self.trends = Trends(config.trend_minutes or 60)
         self.backfill_report: BackfillReport | None = None
         self._backfill_wanted = config.trend_minutes > 0
+        self.advisor = Advisor(config.alerts)
         self.state = ConnectionState("connecting")
         self.snapshot: Snapshot | None = None
         self.discovering = False
@@ -92,9 +94,10 @@ class Monitor:
         return report
 
     def _recorded(self, snap: Snapshot) -> Snapshot:
+        """The poll's snapshot, recorded into the trends, its alerts annotated."""
         self.trends.record(snap)
         self.trends.forget({q.ref.ident for q in snap.queues})
-        return snap
+        return replace(snap, alert_notes=self.advisor.annotate(snap, self.trends))
 
     async def aclose(self) -> None:
         self.stop()
