@@ -16,6 +16,7 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.history import History
+from ferrite_tui.backend.trends import Trends
 from ferrite_tui.backend.models import Capabilities, QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
@@ -96,6 +97,7 @@ class FerriteApp(App):
         # I/O: snapshots are posted by the caller, with this history and these capabilities.
         self.offline_history = History()
         self.offline_capabilities = Capabilities()
+        self.offline_trends = Trends(config.trend_minutes or 60)
         self.crash_log = state_dir() / "crash.log"
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
@@ -170,6 +172,11 @@ class FerriteApp(App):
 
     # -- data in ------------------------------------------------------------------------
 
+    @property
+    def trends(self) -> Trends:
+        """Per-minute trends: the monitor's, or the ones a caller set up offline."""
+        return self.monitor.trends if self.monitor else self.offline_trends
+
     def panels(self):
         return [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
 
@@ -210,7 +217,14 @@ class FerriteApp(App):
         tab = TAB_OF_KIND[kind]
         self.action_show_panel(tab)
         panel = self.query_one(f"#panel-{tab}")
-        self.call_after_refresh(panel.focus_ident, message.ident)
+        group = message.group
+
+        def focus() -> None:
+            panel.focus_ident(message.ident)
+            if group is not None and hasattr(panel, "select_group"):
+                panel.select_group(group)
+
+        self.call_after_refresh(focus)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
