@@ -3,7 +3,8 @@
 import json
 import time
 
-from ferrite_tui.backend.backfill import Backfill
+from ferrite_tui.backend.backfill import Backfill, item_time
+from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends, minute_of
 
@@ -192,3 +193,21 @@ async def test_monitor_rebuilds_then_the_poll_carries_on(redis_url, sync):
     assert backlog.points[minute] == 52 and minute not in backlog.rebuilt
     earlier = [mm for mm in backlog.points if mm < minute_of(now / 1000)]
     assert earlier and all(mm in backlog.rebuilt for mm in earlier)
+
+
+def test_item_time_reads_what_decode_reads():
+    samples = [
+        dead_letter(1, 1_700_000_000_000), job(2, 1_700_000_000_001),
+        json.dumps({"id": "r", "payload": 1, "retry_count": 2, "first_attempt": 5}),
+        json.dumps({"id": "s", "payload": 1, "scheduled_at": 7.0}),
+        json.dumps({"id": "x", "payload": {"enqueued_at": 9}}),  # time only in the payload
+        json.dumps({"job": {"id": 1, "payload": 2}, "dead_at": 3}),  # no reason: not dead
+        '{"id": "a", "payload": 1, "enqueued_at": 4} trailing', "plain text", "[1, 2]",
+        "\xff\xfe", '  {"id": "w", "payload": 0, "enqueued_at": 11}  ', "",
+        json.dumps({"id": "b", "payload": 1, "enqueued_at": True}),
+    ]
+    for sample in samples:
+        raw = sample.encode("latin-1") if "\xff" in sample else sample.encode()
+        env = decode(raw)
+        want = env.dead_at if env.kind == "dead" else env.time_ms
+        assert item_time(raw) == want, sample

@@ -12,7 +12,13 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import AlertNote, QueueKind, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.panels.base import (
-    Panel, alert_cell, key_cell, mark_cell, open_queue, rate_cells, trend_cell,
+    Panel,
+    alert_cell,
+    key_cell,
+    mark_cell,
+    open_queue,
+    rate_cells,
+    trend_cell,
 )
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data
