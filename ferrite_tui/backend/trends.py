@@ -87,6 +87,7 @@ class Trends:
         self.window_minutes = window_minutes
         self._series: dict[tuple[str, str], MinuteSeries] = {}
         self._last_t: float | None = None  # time of the last live snapshot recorded
+        self.live_since: float | None = None  # time of the first live snapshot recorded
         self.rebuilt_at: float | None = None  # when the last backfill finished
         self.notes: list[str] = []  # what the last backfill could not read, one line each
 
@@ -112,6 +113,8 @@ class Trends:
         minute = minute_of(t)
         elapsed = t - self._last_t if self._last_t is not None else None
         self._last_t = t
+        if self.live_since is None:
+            self.live_since = t
         for q in snap.queues:
             ident = q.ref.ident
             kind = q.ref.kind

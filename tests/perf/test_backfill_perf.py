@@ -26,8 +26,8 @@ from ferrite_tui.backend.trends import Trends
 
 pytestmark = pytest.mark.perf
 
-QUEUES = int(os.environ.get("FERRITE_TUI_PERF_BACKFILL_QUEUES", 100))
-ITEMS = int(os.environ.get("FERRITE_TUI_PERF_BACKFILL_ITEMS", 10_000))
+QUEUES = int(os.environ.get("FERRITE_TUI_PERF_BACKFILL_QUEUES", "100"))
+ITEMS = int(os.environ.get("FERRITE_TUI_PERF_BACKFILL_ITEMS", "10000"))
 HOUR_MS = 3_600_000
 
 

@@ -21,7 +21,7 @@ from ferrite_tui.ui.panels.base import (
     trend_cell,
 )
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
-from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data
+from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
 CHARTS_MIN_HEIGHT = 10  # below this the charts are not readable: the tables keep the space
@@ -74,6 +74,7 @@ class OverviewPanel(Panel):
     OverviewPanel > #alerts { height: auto; overflow-x: hidden; }
     OverviewPanel > #legend { height: 1; color: $text-muted; padding: 0 1; }
     OverviewPanel > TrendCharts { height: 1fr; }
+    OverviewPanel > #strip { height: auto; padding: 0 1; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -88,6 +89,7 @@ class OverviewPanel(Panel):
         ], id="alerts")
         yield Static("", id="legend")
         yield TrendCharts(id="charts")
+        yield Static("", id="strip")
 
     def on_resize(self, event) -> None:
         self.redraw()
@@ -113,6 +115,9 @@ class OverviewPanel(Panel):
         free = room - min(table_need, room - alert_need) - alert_need - 1  # - legend
         show = free >= CHARTS_MIN_HEIGHT and self.snapshot is not None
         charts.display = legend.display = show
+        # Too little room for charts, enough for four lines: the same trends as sparklines.
+        self.query_one("#strip", Static).display = not show and free + 1 >= 4 \
+            and self.snapshot is not None
 
     def columns(self) -> list[Column]:
         return [
@@ -171,9 +176,13 @@ class OverviewPanel(Panel):
             for row_key, n in self.notes.items()])
         self._layout()
         trends = getattr(self.app, "trends", None)
-        if trends is None or not self.query_one("#charts").display:
+        strip = self.query_one("#strip", Static)
+        if trends is None or not (self.query_one("#charts").display or strip.display):
             return
         data = chart_data(trends, snap)
+        if strip.display:
+            strip.update(strip_text(data, self.size.width - 2))
+            return
         self.query_one("#charts", TrendCharts).draw(data)
         self.query_one("#legend", Static).update(self.legend(trends, data))
 

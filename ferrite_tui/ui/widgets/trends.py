@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 
+from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.trends import Trends, minute_of
 
@@ -15,11 +17,14 @@ try:  # the charts are a nicety: the Overview works without them
 except ImportError:  # pragma: no cover
     PlotextPlot = None  # type: ignore[assignment,misc]
 
+# RGB: plotext's named colors follow the terminal theme and several come out alike.
 KIND_COLORS = {
-    QueueKind.WORK: "cyan", QueueKind.RELIABLE: "blue", QueueKind.PRIORITY: "magenta",
-    QueueKind.DELAYED: "yellow", QueueKind.STREAM: "green", QueueKind.DLQ: "red",
+    QueueKind.WORK: (0, 200, 220), QueueKind.RELIABLE: (90, 140, 255),
+    QueueKind.PRIORITY: (210, 110, 230), QueueKind.DELAYED: (240, 210, 60),
+    QueueKind.STREAM: (110, 210, 90), QueueKind.DLQ: (240, 70, 70),
 }
-ALERT_COLOR = "orange"
+IN_COLOR, OUT_COLOR, DEAD_COLOR = (110, 210, 90), (90, 140, 255), (240, 70, 70)
+ALERT_COLOR = (255, 150, 40)
 
 
 @dataclass
@@ -34,14 +39,7 @@ class ChartData:
     rebuilt: list[bool] = field(default_factory=list)  # some value of that minute was rebuilt
     alert_starts: list[int] = field(default_factory=list)  # x of each alert's start
     sampled: bool = False
-
-    @property
-    def live_from(self) -> int | None:
-        """x of the first live minute after rebuilt ones (where the marker goes)."""
-        for x, was_rebuilt, prev in zip(self.xs[1:], self.rebuilt[1:], self.rebuilt):
-            if prev and not was_rebuilt:
-                return x
-        return None
+    live_from: int | None = None  # x of the minute the live part starts, after a rebuilt one
 
 
 def _add(total: list[float | None], values: list[float | None]) -> None:
@@ -76,12 +74,39 @@ def chart_data(trends: Trends, snap: Snapshot) -> ChartData:
             series = trends.get(ident, metric)
             if series is not None and not (metric == "arrivals" and q.ref.kind is QueueKind.DLQ):
                 _add(total, series.window(first, now_min))
+    if trends.live_since is not None and any(data.rebuilt):
+        x = minute_of(trends.live_since) - now_min
+        if x > data.xs[0]:
+            data.live_from = x
     for note in snap.alert_notes:
         if note.since is not None:
             x = max(minute_of(note.since) - now_min, -n + 1)
             if x not in data.alert_starts:
                 data.alert_starts.append(x)
     return data
+
+
+def strip_text(data: ChartData, width: int) -> Text:
+    """The charts in four lines, for a terminal with no room for them: a sparkline per
+    minute of the backlog, the arrivals and the dead letters, with the latest value."""
+    n = max(min(len(data.xs), width - 20), 8)
+    backlog: list[float | None] = [None] * len(data.xs)
+    for values in data.backlog.values():
+        _add(backlog, values)
+    out = Text(no_wrap=True, overflow="ellipsis")
+    where = "rebuilt┆live" if data.live_from is not None else (
+        "rebuilt" if any(data.rebuilt) else "live")
+    out.append(f"last {len(data.xs) - 1} min per minute ({where})"
+               f"{', ≈ sampled' if data.sampled else ''}\n", style="dim")
+    for label, values, style in (("backlog", backlog, "cyan"), ("in/min", data.arrivals, "green"),
+                                 ("dead/min", data.dead, "red")):
+        shown = [v or 0.0 for v in values][-n:]
+        last = next((v for v in reversed(values) if v is not None), None)
+        out.append(f"{label:<9}")
+        out.append(fmt.sparkline(shown, n), style=style)
+        out.append(f" {fmt.count(round(last)) if last is not None else '-':>7}\n")
+    out.rstrip()
+    return out
 
 
 class TrendCharts(Horizontal):
@@ -112,14 +137,14 @@ class TrendCharts(Horizontal):
 
         flow = self.query_one("#chart-flow", PlotextPlot)
         self._start(flow, f"in / out per min{est}{marker}", data)
-        self._line(flow, data.xs, data.arrivals, "in", "green")
-        self._line(flow, data.xs, data.out, "out (live)", "blue")
+        self._line(flow, data.xs, data.arrivals, "in", IN_COLOR)
+        self._line(flow, data.xs, data.out, "out (live)", OUT_COLOR)
         self._finish(flow, data)
 
         dead = self.query_one("#chart-dead", PlotextPlot)
         self._start(dead, f"dead letters per min{est}{marker}", data)
         if any(data.dead):  # a bar for every minute, so each is one minute wide
-            dead.plt.bar(data.xs, [v or 0 for v in data.dead], color="red", width=0.8)
+            dead.plt.bar(data.xs, [v or 0 for v in data.dead], color=DEAD_COLOR, width=0.8)
         self._finish(dead, data)
 
     @staticmethod
@@ -130,7 +155,8 @@ class TrendCharts(Horizontal):
         plt.title(title)
 
     @staticmethod
-    def _line(plot, xs: list[int], values: list[float | None], label: str, color: str) -> None:
+    def _line(plot, xs: list[int], values: list[float | None], label: str,
+              color: tuple[int, int, int]) -> None:
         pairs = [(x, v) for x, v in zip(xs, values) if v is not None]
         if pairs:
             plot.plt.plot([x for x, _ in pairs], [v for _, v in pairs], label=label,
@@ -144,7 +170,7 @@ class TrendCharts(Horizontal):
         ticks = [-span + i * span // 4 for i in range(5)]
         plt.xticks(ticks, [f"{t}m" if t else "now" for t in ticks])
         if data.live_from is not None:
-            plt.vline(data.live_from, "gray")
+            plt.vline(data.live_from, (150, 150, 150))
         for x in data.alert_starts:
             plt.vline(x, ALERT_COLOR)
         plot.refresh()
