@@ -56,6 +56,34 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
             timeout=10, message="enter did not open the DLQ")
 
 
+async def test_trends_rebuilt_at_open_and_again_on_ctrl_r(redis_url, sync, tmp_path):
+    from test_backfill import MIN, dead_letter
+
+    from ferrite_tui.backend.trends import minute_of
+
+    now = int(time.time() * 1000)
+    sync.rpush("queue:main:dlq", *[dead_letter(i, now - 40 * MIN) for i in range(4)])
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=0.3,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app, size=(160, 50)) as pilot:
+        def dead_at(ago):
+            series = app.trends.get("dlq:queue:main:dlq", "dead")
+            return series.points.get(minute_of(now / 1000) - ago) if series else None
+
+        await async_wait_until(lambda: dead_at(40) == 4, timeout=20,
+                               message="the hour was not rebuilt at open")
+        overview = app.query_one("#panel-overview")
+        await async_wait_until(
+            lambda: "rebuilt from the data" in str(overview.query_one("#legend").render()),
+            timeout=10, message="the charts' legend does not say rebuilt")
+        sync.rpush("queue:main:dlq", *[dead_letter(10 + i, now - 30 * MIN) for i in range(7)])
+        assert dead_at(30) == 0
+        await pilot.press("ctrl+r")
+        await async_wait_until(lambda: dead_at(30) == 7, timeout=20,
+                               message="ctrl+r did not rebuild the hour")
+        assert dead_at(40) == 4
+
+
 # -- snapshots: the demo's deterministic seed, rebuilt at a frozen time ----------------------
 
 SEEDED_AT = int(NOW * 1000) - 180_000  # the seed three minutes before the frozen 'now'

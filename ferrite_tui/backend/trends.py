@@ -85,27 +85,31 @@ class Trends:
 
     def __init__(self, window_minutes: int = 60) -> None:
         self.window_minutes = window_minutes
-        self._series: dict[tuple[str, str], MinuteSeries] = {}
+        self._series: dict[str, dict[str, MinuteSeries]] = {}  # ident -> metric -> series
         self._last_t: float | None = None  # time of the last live snapshot recorded
         self.live_since: float | None = None  # time of the first live snapshot recorded
+        self._trimmed: int | None = None  # the minute the last trim was for
         self.rebuilt_at: float | None = None  # when the last backfill finished
         self.notes: list[str] = []  # what the last backfill could not read, one line each
 
     def series(self, ident: str, metric: str) -> MinuteSeries:
-        key = (ident, metric)
-        s = self._series.get(key)
+        metrics = self._series.get(ident)
+        if metrics is None:
+            metrics = self._series[ident] = {}
+        s = metrics.get(metric)
         if s is None:
-            s = self._series[key] = MinuteSeries(metric)
+            s = metrics[metric] = MinuteSeries(metric)
         return s
 
     def get(self, ident: str, metric: str) -> MinuteSeries | None:
-        return self._series.get((ident, metric))
+        metrics = self._series.get(ident)
+        return metrics.get(metric) if metrics else None
 
-    def metrics(self, ident: str) -> list[str]:
-        return [m for (i, m) in self._series if i == ident]
+    def metrics(self, ident: str) -> dict[str, MinuteSeries]:
+        return self._series.get(ident, {})
 
     def idents(self) -> set[str]:
-        return {i for i, _ in self._series}
+        return set(self._series)
 
     def record(self, snap: Snapshot) -> None:
         """Add one poll to the series: levels as they are, counts as rate x elapsed."""
@@ -139,13 +143,16 @@ class Trends:
                 self.series(ident, "arrivals").add_live(minute, arrivals * elapsed)
             if q.out_rate is not None:
                 self.series(ident, "out").add_live(minute, q.out_rate * elapsed)
-        self.trim(minute)
+        if minute != self._trimmed:
+            self.trim(minute)
 
     def trim(self, now_minute: int) -> None:
+        self._trimmed = now_minute
         first = now_minute - self.window_minutes
-        for s in self._series.values():
-            s.trim(first)
+        for metrics in self._series.values():
+            for s in metrics.values():
+                s.trim(first)
 
     def forget(self, keep: set[str]) -> None:
-        for key in [k for k in self._series if k[0] not in keep]:
-            del self._series[key]
+        for ident in [i for i in self._series if i not in keep]:
+            del self._series[ident]

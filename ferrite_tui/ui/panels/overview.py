@@ -24,7 +24,8 @@ from ferrite_tui.ui.widgets.table import Column, KeyedTable
 from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
-CHARTS_MIN_HEIGHT = 10  # below this the charts are not readable: the tables keep the space
+CHARTS_MIN_HEIGHT = 10
+CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
 
 
 def secondary(q: QueueStats) -> str:
@@ -80,6 +81,7 @@ class OverviewPanel(Panel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.notes: dict[str, AlertNote] = {}
+        self._charts_stamp: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -179,6 +181,14 @@ class OverviewPanel(Panel):
         strip = self.query_one("#strip", Static)
         if trends is None or not (self.query_one("#charts").display or strip.display):
             return
+        # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
+        # most every CHARTS_EVERY_S (the values are per minute), or when the alerts or the
+        # size change.
+        stamp = (int(snap.taken_at // CHARTS_EVERY_S), trends.rebuilt_at, strip.display,
+                 tuple(self.notes), self.size)
+        if stamp == self._charts_stamp:
+            return
+        self._charts_stamp = stamp
         data = chart_data(trends, snap)
         if strip.display:
             strip.update(strip_text(data, self.size.width - 2))

@@ -57,10 +57,7 @@ def chart_data(trends: Trends, snap: Snapshot) -> ChartData:
     data.rebuilt = [False] * n
     for q in snap.queues:
         ident = q.ref.ident
-        for metric in trends.metrics(ident):
-            series = trends.get(ident, metric)
-            if series is None:
-                continue
+        for series in trends.metrics(ident).values():
             data.sampled = data.sampled or series.sampled
             for m in series.rebuilt:
                 if first <= m <= now_min:
