@@ -101,14 +101,14 @@ async def seeded_trends(url: str, app: FerriteApp) -> None:
         discovery = Discovery(client, Config())
         await discovery.run()
         # 30 s into the minute: pending idle times (real clock, a few ms) stay in it.
-        await Backfill(client, app.offline_trends).run(discovery.refs, now_ms=SEEDED_AT + 30_000)
+        await Backfill(client, app.session.offline_trends).run(discovery.refs, now_ms=SEEDED_AT + 30_000)
     finally:
         await client.aclose()
     advisor = Advisor(Config().alerts)
     for ago in (120, 60, 0):
         snap = replace(frozen_snapshot(), taken_at=NOW - ago)
-        app.offline_trends.record(snap)
-        notes = advisor.annotate(snap, app.offline_trends)
+        app.session.offline_trends.record(snap)
+        notes = advisor.annotate(snap, app.session.offline_trends)
     app.post_message(SnapshotReady(replace(frozen_snapshot(), alert_notes=notes)))
 
 

@@ -56,11 +56,11 @@ def frozen_app() -> FerriteApp:
 
 async def feed(pilot) -> None:
     app = pilot.app
-    app.offline_capabilities = Capabilities(
+    app.session.offline_capabilities = Capabilities(
         server_kind="redis", version="7.0.15", lua=True, xautoclaim=True, xinfo_lag=True,
         scan_type=True, subscribe=True, lpos=True)
     for i, value in enumerate([40, 44, 47, 52, 60, 71, 80, 95, 101, 110, 118, 123]):
-        app.offline_history.series("dlq:queue:main:dlq", "depth").add(float(i), value)
+        app.session.offline_history.series("dlq:queue:main:dlq", "depth").add(float(i), value)
     app.post_message(ConnectionChanged(ConnectionState("live", last_ok=NOW)))
     app.post_message(SnapshotReady(frozen_snapshot()))
     await pilot.pause()

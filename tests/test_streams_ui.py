@@ -166,7 +166,7 @@ async def test_poison_to_dlq_and_inspect(redis_url, sync, tmp_path):
 
 
 async def test_publish_validates_json_and_shows_id(redis_url, sync, tmp_path):
-    from ferrite_tui.ui.panels.streams import PublishScreen
+    from ferrite_tui.ui.screens.publish import PublishScreen
 
     seed(sync)
     app = make_app(redis_url, tmp_path)

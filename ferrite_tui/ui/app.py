@@ -15,9 +15,8 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.history import History
+from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.trends import Trends
-from ferrite_tui.backend.models import Capabilities, QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
@@ -29,6 +28,7 @@ from ferrite_tui.ui.panels.pubsub import PubSubPanel
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
+from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.status import StatusLine
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
@@ -86,23 +86,40 @@ class FerriteApp(App):
                  audit_path: Path | None = None) -> None:
         super().__init__()
         self.config = config
-        self.settings = settings
         self.refresh_s = refresh or config.refresh
         self.match = match
-        self.clock = clock
         self.poll_enabled = poll
         self.audit_path = audit_path or state_dir() / "audit.log"
-        self.monitor: Monitor | None = None
-        # With poll=False (snapshot tests, screenshots) there is no Monitor and no server
-        # I/O: snapshots are posted by the caller, with this history and these capabilities.
-        self.offline_history = History()
-        self.offline_capabilities = Capabilities()
-        self.offline_trends = Trends(config.trend_minutes or 60)
+        # What panels may use of the connection. With poll=False (snapshot tests,
+        # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
+        # caller, with the session's offline history and capabilities.
+        self.session = Session(config, settings, clock, self.audit_path)
         self.crash_log = state_dir() / "crash.log"
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
         if config.keys:
             self.set_keymap(dict(config.keys))
+
+    # The session holds these; the app's names stay for the CLI and the tests.
+    @property
+    def settings(self) -> ConnectionSettings | None:
+        return self.session.settings
+
+    @settings.setter
+    def settings(self, value: ConnectionSettings | None) -> None:
+        self.session.settings = value
+
+    @property
+    def monitor(self) -> Monitor | None:
+        return self.session.monitor
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.session.clock
+
+    @property
+    def trends(self) -> Trends:
+        return self.session.trends
 
     # -- layout -------------------------------------------------------------------------
 
@@ -148,10 +165,11 @@ class FerriteApp(App):
         status = self.query_one(StatusLine)
         status.url = settings.display_url
         status.read_only = settings.read_only
+        self.refresh_bindings()  # read-only mode disables the mutating actions
         self.start_monitor(settings)
 
     def start_monitor(self, settings: ConnectionSettings) -> None:
-        self.monitor = Monitor(
+        self.session.monitor = Monitor(
             settings, self.config, audit=AuditLog(self.audit_path), match=self.match,
             refresh=self.refresh_s,
         )
@@ -172,11 +190,6 @@ class FerriteApp(App):
 
     # -- data in ------------------------------------------------------------------------
 
-    @property
-    def trends(self) -> Trends:
-        """Per-minute trends: the monitor's, or the ones a caller set up offline."""
-        return self.monitor.trends if self.monitor else self.offline_trends
-
     def panels(self):
         return [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
 
@@ -189,8 +202,8 @@ class FerriteApp(App):
         if self._shutting_down():
             return
         snap = message.snapshot
-        history = self.monitor.history if self.monitor else self.offline_history
-        caps = self.monitor.capabilities if self.monitor else self.offline_capabilities
+        history = self.session.history
+        caps = self.session.capabilities
         with self.batch_update():
             self.query_one(ServerPanel).set_capabilities(caps)
             self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
@@ -288,11 +301,14 @@ class FerriteApp(App):
 
     def writable(self, action: str) -> bool:
         """Checked by every key that changes data, before any dialog opens."""
-        if self.settings is not None and self.settings.read_only:
-            self.notify(f"read-only mode: '{action}' is disabled (started read-only)",
-                        severity="warning", timeout=4)
+        if self.session.read_only:
+            self.say_read_only(action)
             return False
         return True
+
+    def say_read_only(self, action: str) -> None:
+        self.notify(f"read-only mode: '{action}' is disabled (started read-only)",
+                    severity="warning", timeout=4)
 
     def action_mutate(self, label: str) -> None:
         if self.writable(label):

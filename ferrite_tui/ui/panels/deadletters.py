@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
 from textual import on, work
@@ -26,24 +27,24 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.bulk import BulkReport, Cancel
-from ferrite_tui.backend.client import BackendError, describe_error
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult, HeadPlan
+from ferrite_tui.backend.client import BackendError, Client
 from ferrite_tui.backend.dlq import DeadLetters, Filter, ScanState, first_line
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, printable
 from ferrite_tui.backend.journal import BulkRecord
-from ferrite_tui.backend.lists import Page
+from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
-from ferrite_tui.backend.moves import Item
-from ferrite_tui.ui.panels.base import Panel, alert_cell, key_cell, trend_cell
-from ferrite_tui.ui.panels.queues import (
-    ItemPagerMixin, ItemTable, Source, age_text, id_text, mark_prefix,
-)
+from ferrite_tui.backend.moves import Item, PositionalPlan
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, alert_cell, key_cell, trend_cell
+from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.screens.dialogs import Field, check_output_path
+from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 HEAD_CHUNK = 500
 
 
-class DeadLettersPanel(ItemPagerMixin, Panel):
+class DeadLettersPanel(ItemPagerPanel):
     TITLE = "Dead letters"
     KINDS = (QueueKind.DLQ,)
 
@@ -71,6 +72,8 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         self.flt = Filter()
         self.scan_state: ScanState | None = None
         self.scan_cancel: Cancel | None = None
+        self.scan_ended = asyncio.Event()  # set when the filter scan finished or stopped
+        self.scan_ended.set()
         self.targets: dict[str, str] = {}  # DLQ key -> target given by the operator
         self.interrupted: list[BulkRecord] = []  # earlier runs on this DLQ that stopped early
 
@@ -134,7 +137,7 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         return self.query_one("#groups", KeyedTable)
 
     def now_ms(self) -> int:
-        return int(self.app.clock() * 1000)
+        return self.session.now_ms()
 
     def target_of(self, ref: QueueRef) -> str | None:
         return self.targets.get(ref.key) or ref.target_key
@@ -172,7 +175,7 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
             return
         self.items_table.set_source(Source(ref.key))
         self.load_items(self.items_table, 0)
-        self.interrupted = self.journal().interrupted(ref.key)
+        self.interrupted = self.session.journal().interrupted(ref.key)
         if self.interrupted:
             self.notify(self.interrupted[-1].describe() + ". F finishes it.",
                         severity="warning", timeout=10)
@@ -303,6 +306,7 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         if self.scan_cancel is not None:
             self.scan_cancel.set()
             self.scan_cancel = None
+        self.scan_ended.set()
 
     def _start_scan(self) -> None:
         self._stop_scan()
@@ -311,10 +315,18 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
             return
         cancel = Cancel()
         self.scan_cancel = cancel
-        self._scan_worker(self.current_ref, self.flt, cancel)
+        self.scan_ended = asyncio.Event()
+        self._scan_worker(self.current_ref, self.flt, cancel, self.scan_ended)
 
-    @work(group="dlq-scan", exit_on_error=False)
-    async def _scan_worker(self, ref: QueueRef, flt: Filter, cancel: Cancel) -> None:
+    @work(group="dlq-scan", name="scan", exit_on_error=False)
+    async def _scan_worker(self, ref: QueueRef, flt: Filter, cancel: Cancel,
+                           ended: asyncio.Event) -> None:
+        try:
+            await self._scan(ref, flt, cancel)
+        finally:
+            ended.set()
+
+    async def _scan(self, ref: QueueRef, flt: Filter, cancel: Cancel) -> None:
         client = self.item_client()
         if client is None:
             return
@@ -333,12 +345,8 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
                 last[0] = now
                 self._scan_progress(st, source)
 
-        try:
-            await DeadLetters(client).scan(ref.key, flt, state=state, cancel=cancel,
-                                           progress=progress, collect=flt.active)
-        except Exception as exc:
-            self.notify(describe_error(exc, client.settings), severity="error")
-            return
+        await DeadLetters(client).scan(ref.key, flt, state=state, cancel=cancel,
+                                       progress=progress, collect=flt.active)
         if self.scan_state is state and not cancel.requested:
             self._scan_progress(state, source)
 
@@ -391,75 +399,108 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
 
     # -- the items an action applies to ----------------------------------------------------
 
-    def _dlq(self, action: str) -> QueueRef | None:
+    MUTATIONS = {
+        "requeue": "requeue selected", "requeue_all": "requeue all shown",
+        "delete": "delete selected", "delete_all": "delete all shown",
+        "edit": "edit the payload, then requeue",
+        "finish_interrupted": "finish the interrupted run",
+    }
+    COMMANDS = {"export": "export what is shown (NDJSON)", "groups": "group by reason",
+                "set_target": "set the target queue"}
+
+    def _dlq(self) -> QueueRef:
         if self.current_ref is None:
-            self.notify(f"'{action}': select a dead-letter list first", timeout=3)
+            raise NothingSelected("select a dead-letter list first")
         return self.current_ref
 
-    def _selected(self, action: str) -> list[Item] | None:
-        if self._dlq(action) is None:
-            return None
+    def _selected(self) -> tuple[QueueRef, list[Item]]:
+        ref = self._dlq()
         table = self.items_table
         if not table.display or not (table.has_focus or table.marks):
-            self.notify(f"'{action}': move into the entries first (enter on the list)",
-                        timeout=3)
-            return None
+            raise NothingSelected("move into the entries first (enter on the list)")
         items = table.selected()
         if not items:
-            self.notify(f"'{action}': no entry selected", timeout=3)
-            return None
-        return items
+            raise NothingSelected("no entry selected")
+        return ref, items
+
+    def _shown_now(self) -> tuple[QueueRef, list[Item] | None]:
+        """The list, and the filtered matches (None when unfiltered)."""
+        ref = self._dlq()
+        if not self.flt.active:
+            return ref, None
+        st = self.scan_state
+        if st is None or not st.complete:
+            raise NothingSelected("the filter scan is still running: wait for it to finish")
+        return ref, list(st.matches)
 
     async def _target(self, ref: QueueRef) -> str | None:
         target = self.target_of(ref)
         if target:
             return target
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        values = await self.app.push_screen_wait(FormScreen(
+        values = await self.ask(
             f"Target queue for {printable(ref.key)}",
             [Field("target", "The target cannot be derived from the name: requeue to which list?",
                    "", check=lambda v: None if v and v != ref.key else "give the queue's key")],
-            submit_label="Use it"))
+            submit_label="Use it")
         if not values:
             return None
         self.targets[ref.key] = values["target"]
         self.redraw()
         return values["target"]
 
-    def _shown(self) -> tuple[list[Item] | None, str | None]:
-        """The filtered matches (None when unfiltered), or a reason it cannot act yet."""
-        if not self.flt.active:
-            return None, None
-        st = self.scan_state
-        if st is None or not st.complete:
-            return None, "the filter scan is still running: wait for it to finish"
-        return list(st.matches), None
+    def _client(self) -> Client:
+        client = self.session.client
+        if client is None:
+            raise NothingSelected("not connected yet")
+        return client
 
-    def _finished(self, report: BulkReport, verb: str, extra: str = "") -> None:
+    def _letters(self) -> DeadLetters:
+        return DeadLetters(self._client(), clock=self.session.clock)
+
+    def after_action(self) -> None:
         self.items_table.marks.clear()
-        if self.interrupted and self.current_ref is not None and not report.cancelled:
-            self.journal().dismiss(self.current_ref.key)  # a later run picked up the rest
-            self.interrupted = []
         if self.items_table.display:
             self.call_after_refresh(self.items_table.focus)
-        severity = "warning" if report.skipped or report.failed or report.cancelled else \
-            "information"
-        self.notify(report.summary(verb) + extra, severity=severity, timeout=8)
         if self.flt.active:
             self._start_scan()
         else:
             self.load_items(self.items_table, None)
-        if self.app.monitor is not None:
-            self.app.monitor.poll_now()
+        super().after_action()
+
+    def _outcome(self, report: BulkReport, verb: str) -> Outcome:
+        if not report.cancelled:
+            self._dismiss_interrupted()
+        return Outcome.of(report, verb, extra=self._unchanged_note(report))
+
+    def _dismiss_interrupted(self) -> None:
+        if self.interrupted and self.current_ref is not None:
+            self.session.journal().dismiss(self.current_ref.key)  # a later run did the rest
+            self.interrupted = []
 
     @staticmethod
     def _unchanged_note(report: BulkReport) -> str:
-        n = getattr(report, "unchanged", 0)
+        n = report.unchanged
         if not n:
             return ""
         return (f"; {n} {'was' if n == 1 else 'were'} not dead-letter envelopes and moved "
                 "unchanged")
+
+    async def _bulk(self, title: Callable[[int], str], items: list[Item] | None,
+                    chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
+                    counted: tuple[int, bytes | None],
+                    head: Callable[[int, bytes | None], Awaitable[ChunkResult]],
+                    record: BulkRecord | None) -> BulkReport:
+        """The exact items shown (a filter's matches), or else the whole list as counted at
+        confirmation, worked from the head until the counted last entry is done."""
+        journal = self.session.journal()
+        if items is not None:
+            runner: BulkRunner[Item] = BulkRunner(PositionalPlan(items, max_items=200), chunk,
+                                                  journal=journal, record=record)
+            return await self.run_bulk(title(len(items)), runner)
+        count, tail = counted
+        runner = BulkRunner(HeadPlan(count, HEAD_CHUNK), lambda n: head(n, tail),
+                            journal=journal, record=record)
+        return await self.run_bulk(title(count), runner)
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -468,7 +509,7 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         if not self.interrupted or self.current_ref is None:
             self.notify("No interrupted run on this list", timeout=3)
             return
-        if not self.app.writable("finish interrupted run"):
+        if not self.ferrite.writable(self.MUTATIONS["finish_interrupted"]):
             return
         rec = self.interrupted[-1]
         if rec.target and not self.target_of(self.current_ref):
@@ -476,297 +517,176 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         self.apply_filter(Filter(rec.filter_text, rec.group))
         self.items_table.focus()
         if rec.action.startswith("requeue"):
-            self._requeue_all_worker(wait_scan=True)
+            self.act("requeue_all", self._dlq, self._requeue_all_after_scan)
+
+    async def _requeue_all_after_scan(self, ref: QueueRef) -> Outcome | None:
+        if self.flt.active:
+            await self.scan_ended.wait()  # the matches the interrupted run worked on
+        try:
+            _, items = self._shown_now()
+        except NothingSelected as why:
+            self.notify(str(why), severity="warning", timeout=4)
+            return None
+        return await self._requeue_all((ref, items))
 
     def action_set_target(self) -> None:
-        ref = self._dlq("target")
-        if ref is None:
-            return
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+        self.act("set_target", self._dlq, self._set_target)
 
-        def done(values: dict[str, str] | None) -> None:
-            if values:
-                self.targets[ref.key] = values["target"]
-                self.redraw()
-                self._update_title()
-
-        self.app.push_screen(FormScreen(
+    async def _set_target(self, ref: QueueRef) -> Outcome | None:
+        values = await self.ask(
             f"Target queue for {printable(ref.key)}",
             [Field("target", "Requeue to", self.target_of(ref) or "",
                    check=lambda v: None if v and v != ref.key else "give the queue's key")],
-            submit_label="Use it"), done)
+            submit_label="Use it")
+        if values:
+            self.targets[ref.key] = values["target"]
+            self.redraw()
+            self._update_title()
+        return None
 
     def action_requeue(self) -> None:
-        if not self.app.writable("requeue"):
-            return
-        items = self._selected("requeue")
-        if items:
-            self._requeue_worker(items)
+        self.act("requeue", self._selected, self._requeue)
 
-    @work(group="dlq-requeue", exit_on_error=False)
-    async def _requeue_worker(self, items: list[Item]) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
-        ref = self.current_ref
-        target = await self._target(ref)
-        if not target:
-            return
-        if len(items) > 1:
-            ok = await self.app.push_screen_wait(ConfirmScreen(
-                "Requeue marked", Text(f"Requeue {len(items)} marked entries from "
-                                       f"{printable(ref.key)} to the tail of {printable(target)}?"),
-                f"Requeue {len(items)}"))
-            if not ok:
-                return
-        client = self.item_client()
-        dl = DeadLetters(client, clock=self.app.clock)
-        report = await self.run_bulk(f"Requeueing {len(items)} to {printable(target)}", items,
-                                     lambda c: dl.requeue(ref.key, target, c))
-        self._finished(report, "requeued", self._unchanged_note(report))
+    async def _requeue(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
+        ref, items = target
+        dest = await self._target(ref)
+        if not dest:
+            return None
+        if len(items) > 1 and not await self.confirm(
+                "Requeue marked", f"Requeue {len(items)} marked entries from "
+                f"{printable(ref.key)} to the tail of {printable(dest)}?",
+                f"Requeue {len(items)}"):
+            return None
+        dl = self._letters()
+        report = await self.run_bulk(
+            f"Requeueing {len(items)} to {printable(dest)}",
+            BulkRunner(PositionalPlan(items, max_items=200),
+                       lambda c: dl.requeue(ref.key, dest, c)))
+        return self._outcome(report, "requeued")
 
     def action_requeue_all(self) -> None:
-        if not self.app.writable("requeue all shown"):
-            return
-        if self._dlq("requeue all shown") is not None:
-            self._requeue_all_worker()
+        self.act("requeue_all", self._shown_now, self._requeue_all)
 
-    @work(group="dlq-requeue-all", exit_on_error=False)
-    async def _requeue_all_worker(self, wait_scan: bool = False) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
-        ref = self.current_ref
-        if wait_scan and self.flt.active:
-            deadline = time.monotonic() + 600
-            while (self.scan_state is None or not (self.scan_state.complete
-                                                   or self.scan_state.cancelled)) \
-                    and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-        matches, problem = self._shown()
-        if problem:
-            self.notify(problem, severity="warning", timeout=4)
-            return
-        target = await self._target(ref)
-        if not target:
-            return
-        client = self.item_client()
-        dl = DeadLetters(client, clock=self.app.clock)
+    async def _requeue_all(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
+        ref, matches = target
+        dest = await self._target(ref)
+        if not dest:
+            return None
         if matches is not None:
             if not matches:
                 self.notify("Nothing shown to requeue", timeout=3)
-                return
-            ok = await self.app.push_screen_wait(ConfirmScreen(
-                "Requeue all shown", Text(f"Requeue {len(matches):,} entries ({self.flt.describe()}) "
-                                          f"from {printable(ref.key)} to {printable(target)}?"),
-                f"Requeue {len(matches):,}"))
-            if not ok:
-                return
-            record = BulkRecord("requeue dead letters", ref.key, target, len(matches),
+                return None
+            body = (f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
+                    f"{printable(ref.key)} to {printable(dest)}?")
+            label = f"Requeue {len(matches):,}"
+            record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
                                 self.flt.text, self.flt.group)
-            report = await self.run_bulk(f"Requeueing {len(matches):,} to {printable(target)}",
-                                         matches, lambda c: dl.requeue(ref.key, target, c),
-                                         record=record)
-            self._finished(report, "requeued", self._unchanged_note(report))
-            return
-        count, tail = await self._count_and_tail(ref.key)
-        if count is None:
-            return
-        if not count:
-            self.notify("The dead-letter list is empty", timeout=3)
-            return
-        ok = await self.app.push_screen_wait(ConfirmScreen(
-            "Requeue all", Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the "
-                                f"tail of {printable(target)}? Entries that arrive after this "
-                                "count are left."), f"Requeue {count:,}"))
-        if not ok:
-            return
-        report = await self._head_run(
-            f"Requeueing {count:,} to {printable(target)}", count,
-            lambda n: dl.requeue_head(ref.key, target, n, stop_at=tail),
-            BulkRecord("requeue dead letters", ref.key, target, count))
-        self._finished(report, "requeued", self._unchanged_note(report))
-
-    async def _count_and_tail(self, key: str) -> tuple[int | None, bytes | None]:
-        client = self.item_client()
-        try:
-            async with client.redis.pipeline(transaction=True) as pipe:
-                pipe.llen(key)
-                pipe.lindex(key, -1)
-                count, tail = await pipe.execute()
-        except Exception as exc:
-            self.notify(describe_error(exc, client.settings), severity="error")
-            return None, None
-        return int(count), tail
-
-    async def _head_run(self, title: str, count: int, chunk,
-                        record: BulkRecord | None = None) -> BulkReport:
-        """Work from the head in chunks until the counted tail entry is done."""
-        from ferrite_tui.ui.screens.progress import ProgressScreen
-
-        journal = self.journal() if record is not None else None
-        if journal is not None:
-            journal.start(record)
-        cancel = Cancel()
-        screen = ProgressScreen(title, count, cancel)
-        await self.app.push_screen(screen)  # mounted before finish() can dismiss it
-        report = BulkReport(total=count)
-        unchanged = 0
-        while report.done < count:
-            if cancel.requested:
-                report.cancelled = True
-                break
-            try:
-                res = await chunk(min(HEAD_CHUNK, count - report.done))
-            except Exception as exc:
-                report.errors.append(describe_error(exc))
-                report.failed = count - report.done
-                break
-            report.done += res.done
-            report.failed += res.failed
-            report.errors.extend(res.errors[:3])
-            unchanged += getattr(res, "unchanged", 0)
-            screen.update(report)
-            if journal is not None:
-                record.done, record.skipped = report.done, report.failed
-                journal.save(record)
-            if res.done == 0 or getattr(res, "reached_stop", False) or res.failed:
-                break
-        screen.finish(report)
-        if journal is not None:
-            journal.finish(record)
-        report.unchanged = unchanged  # type: ignore[attr-defined]
-        return report
+            counted: tuple[int, bytes | None] = (len(matches), None)
+        else:
+            counted = await ListItems(self._client()).count_and_tail(ref.key)
+            count = counted[0]
+            if not count:
+                self.notify("The dead-letter list is empty", timeout=3)
+                return None
+            body = (f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of "
+                    f"{printable(dest)}? Entries that arrive after this count are left.")
+            label = f"Requeue {count:,}"
+            record = BulkRecord("requeue dead letters", ref.key, dest, count)
+        if not await self.confirm("Requeue all shown" if matches is not None else "Requeue all",
+                                  body, label):
+            return None
+        dl = self._letters()
+        report = await self._bulk(
+            lambda n: f"Requeueing {n:,} to {printable(dest)}",
+            matches, lambda c: dl.requeue(ref.key, dest, c), counted,
+            lambda n, tail: dl.requeue_head(ref.key, dest, n, stop_at=tail), record)
+        return self._outcome(report, "requeued")
 
     def action_delete(self) -> None:
-        if not self.app.writable("delete"):
-            return
-        items = self._selected("delete")
-        if items:
-            self._delete_worker(items)
+        self.act("delete", self._selected, self._delete)
 
-    @work(group="dlq-delete", exit_on_error=False)
-    async def _delete_worker(self, items: list[Item]) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
-        ref = self.current_ref
+    async def _delete(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
+        ref, items = target
         n = len(items)
-        ok = await self.app.push_screen_wait(ConfirmScreen(
-            "Delete dead letters", Text(f"Delete {n} entr{'ies' if n != 1 else 'y'} from "
-                                        f"{printable(ref.key)}? This cannot be undone."),
-            "Delete"))
-        if not ok:
-            return
-        dl = DeadLetters(self.item_client())
-        report = await self.run_bulk(f"Deleting {n}", items, lambda c: dl.delete(ref.key, c))
-        self._finished(report, "deleted")
+        if not await self.confirm(
+                "Delete dead letters", f"Delete {n} entr{'ies' if n != 1 else 'y'} from "
+                f"{printable(ref.key)}? This cannot be undone.", "Delete"):
+            return None
+        dl = self._letters()
+        report = await self.run_bulk(f"Deleting {n}", BulkRunner(
+            PositionalPlan(items, max_items=200), lambda c: dl.delete(ref.key, c)))
+        return self._outcome(report, "deleted")
 
     def action_delete_all(self) -> None:
-        if not self.app.writable("delete all shown"):
-            return
-        if self._dlq("delete all shown") is not None:
-            self._delete_all_worker()
+        self.act("delete_all", self._shown_now, self._delete_all)
 
-    @work(group="dlq-delete-all", exit_on_error=False)
-    async def _delete_all_worker(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import TypedConfirmScreen
-
-        ref = self.current_ref
-        matches, problem = self._shown()
-        if problem:
-            self.notify(problem, severity="warning", timeout=4)
-            return
-        dl = DeadLetters(self.item_client())
+    async def _delete_all(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
+        ref, matches = target
         if matches is not None:
-            ok = await self.app.push_screen_wait(TypedConfirmScreen(
-                "Delete all shown", Text(f"Delete {len(matches):,} entries ({self.flt.describe()}) "
-                                         f"from {printable(ref.key)}. This cannot be undone."),
-                ref.key))
-            if not ok:
-                return
-            report = await self.run_bulk(f"Deleting {len(matches):,}", matches,
-                                         lambda c: dl.delete(ref.key, c))
-            self._finished(report, "deleted")
-            return
-        count, tail = await self._count_and_tail(ref.key)
-        if not count:
-            return
-        ok = await self.app.push_screen_wait(TypedConfirmScreen(
-            "Delete all", Text(f"Delete all {count:,} entries of {printable(ref.key)}. "
-                               "This cannot be undone."), ref.key))
-        if not ok:
-            return
-        report = await self._head_run(f"Deleting {count:,}", count,
-                                      lambda n: dl.delete_head(ref.key, n, stop_at=tail))
-        self._finished(report, "deleted")
+            title = "Delete all shown"
+            body = (f"Delete {len(matches):,} entries ({self.flt.describe()}) from "
+                    f"{printable(ref.key)}. This cannot be undone.")
+            counted: tuple[int, bytes | None] = (len(matches), None)
+        else:
+            counted = await ListItems(self._client()).count_and_tail(ref.key)
+            count = counted[0]
+            if not count:
+                return None
+            title = "Delete all"
+            body = f"Delete all {count:,} entries of {printable(ref.key)}. This cannot be undone."
+        if not await self.confirm(title, body, typed=ref.key):
+            return None
+        dl = self._letters()
+        report = await self._bulk(
+            lambda n: f"Deleting {n:,}", matches, lambda c: dl.delete(ref.key, c), counted,
+            lambda n, tail: dl.delete_head(ref.key, n, stop_at=tail), None)
+        return self._outcome(report, "deleted")
 
     def action_edit(self) -> None:
-        if not self.app.writable("edit"):
-            return
-        items = self._selected("edit")
-        if items:
-            self._edit_worker(self.items_table.current() or items[0])
+        self.act("edit", self._selected, self._edit)
 
-    @work(group="dlq-edit", exit_on_error=False)
-    async def _edit_worker(self, item: Item) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        ref = self.current_ref
+    async def _edit(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
+        ref, items = target
+        item = self.items_table.current() or items[0]
         env = decode(item.raw)
         if env.kind == "dead":
             label, value = "Payload (JSON); the job is requeued with it", dumps(env.payload)
         else:
             label = "Value (not a dead-letter envelope: pushed exactly as typed)"
             value = item.raw.decode("utf-8", "surrogateescape")
-        target = await self._target(ref)
-        if not target:
-            return
-        values = await self.app.push_screen_wait(FormScreen(
-            f"Edit, then requeue to {printable(target)}", [Field("value", label, value)],
-            submit_label="Requeue"))
+        dest = await self._target(ref)
+        if not dest:
+            return None
+        values = await self.ask(f"Edit, then requeue to {printable(dest)}",
+                                [Field("value", label, value)], submit_label="Requeue")
         if values is None:
-            return
-        dl = DeadLetters(self.item_client(), clock=self.app.clock)
-        try:
-            res = await dl.edit_requeue(ref.key, target, item, values["value"])
-        except Exception as exc:
-            self.notify(describe_error(exc), severity="error")
-            return
+            return None
+        res = await self._letters().edit_requeue(ref.key, dest, item, values["value"])
+        self._dismiss_interrupted()
         if res.done:
-            self.notify(f"Requeued the edited entry to {printable(target)}", timeout=4)
-        else:
-            self.notify("The entry is no longer in the dead-letter list: nothing requeued",
-                        severity="warning", timeout=6)
-        self._finished(BulkReport(total=1, done=res.done, skipped=res.skipped), "requeued")
+            return Outcome(f"Requeued the edited entry to {printable(dest)}", timeout=4)
+        return Outcome("The entry is no longer in the dead-letter list: nothing requeued",
+                       severity="warning", timeout=6)
 
     def action_export(self) -> None:
-        if self._dlq("export") is not None:
-            self._export_worker()
+        self.act("export", self._shown_now, self._export)
 
-    @work(group="dlq-export", exit_on_error=False)
-    async def _export_worker(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
-
-        ref = self.current_ref
-        matches, problem = self._shown()
-        if problem:
-            self.notify(problem, severity="warning", timeout=4)
-            return
+    async def _export(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
+        ref, matches = target
         what = f"{len(matches):,} entries ({self.flt.describe()})" if matches is not None \
             else "every entry"
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in ref.key)
-        values = await self.app.push_screen_wait(FormScreen(
-            f"Export {what} as NDJSON", [Field("path", "File", f"{safe}.ndjson", check=check_output_path)],
-            submit_label="Export"))
+        values = await self.ask(
+            f"Export {what} as NDJSON",
+            [Field("path", "File", f"{safe}.ndjson", check=check_output_path)],
+            submit_label="Export")
         if not values:
-            return
+            return None
         self.notify(f"Exporting {what}…", timeout=2)
         try:
-            n = await DeadLetters(self.item_client()).export(ref.key, values["path"],
-                                                             items=matches)
+            n = await DeadLetters(self._client()).export(ref.key, values["path"], items=matches)
         except OSError as exc:
-            self.notify(f"Cannot write {printable(values['path'], 120)}: "
-                        f"{exc.strerror or exc}", severity="error")
-            return
-        except Exception as exc:
-            self.notify(describe_error(exc), severity="error")
-            return
-        self.notify(f"Exported {n:,} entries to {printable(values['path'], 200)}", timeout=5)
+            return Outcome(f"Cannot write {printable(values['path'], 120)}: "
+                           f"{exc.strerror or exc}", severity="error")
+        return Outcome(f"Exported {n:,} entries to {printable(values['path'], 200)}",
+                       timeout=5)

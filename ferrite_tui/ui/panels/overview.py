@@ -177,9 +177,9 @@ class OverviewPanel(Panel):
             (row_key, {"for": since_cell(n, now), "alert": alert_text(n)})
             for row_key, n in self.notes.items()])
         self._layout()
-        trends = getattr(self.app, "trends", None)
+        trends = self.session.trends
         strip = self.query_one("#strip", Static)
-        if trends is None or not (self.query_one("#charts").display or strip.display):
+        if not (self.query_one("#charts").display or strip.display):
             return
         # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
         # most every CHARTS_EVERY_S (the values are per minute), or when the alerts or the
