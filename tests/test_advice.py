@@ -108,3 +108,35 @@ def test_status_json_gives_each_alert_since(redis_url, sync, tmp_path):
         since = datetime.fromisoformat(d["since"]).timestamp()
         assert abs(since - (now - ago * MIN) / 1000) <= 60, (key, alert, d)
         assert d["since_from"] == source and d["next"].startswith(f"{panel}, then ")
+
+
+def test_next_steps_for_every_wording_of_the_poll():
+    """Alerts as the poll words them, old and new: each gets its panel and its key."""
+    from ferrite_tui.backend.advice import Advisor
+    from ferrite_tui.backend.models import (
+        GroupStats, QueueKind, QueueRef, QueueStats, ServerStats, Snapshot,
+    )
+    from ferrite_tui.backend.trends import Trends
+
+    stream = QueueStats(QueueRef(QueueKind.STREAM, "events:main"), groups=(
+        GroupStats("workers", 2, 9, "1-0", None), GroupStats("analytics", 1, 3, "1-0", None)),
+        alerts=("2 dead consumers", "12 idle pending", "lag 20000"))
+    queue = QueueStats(QueueRef(QueueKind.RELIABLE, "queue:orders"),
+                       alerts=("5 stale processing", "depth ≥ 10"))
+    sched = QueueStats(QueueRef(QueueKind.DELAYED, "queue:r:scheduled"),
+                       alerts=("overdue growing: scheduler stopped?", "something new"))
+    snap = Snapshot(taken_at=1_800_000_000.0, queues=(stream, queue, sched), server=ServerStats())
+    notes = {n.alert: n for n in Advisor(AlertConfig()).annotate(snap, Trends())}
+    expect = {
+        "2 dead consumers": ("5", "C to hand their entries"),
+        "12 idle pending": ("5", "C to hand idle entries"),
+        "lag 20000": ("5", "start more consumers"),
+        "5 stale processing": ("2", "R to recover"),
+        "depth ≥ 10": ("2", "enter to look"),
+        "overdue growing: scheduler stopped?": ("4", "X to run all overdue"),
+        "something new": ("4", "enter to look closer"),
+    }
+    for alert, (panel, words) in expect.items():
+        assert notes[alert].panel_key == panel and words in notes[alert].action, alert
+        assert notes[alert].since == snap.taken_at and notes[alert].since_from == "seen"
+    assert notes["12 idle pending"].group == "workers"  # the group holding most

@@ -50,14 +50,19 @@ RULES = (
           lambda q: ("C to hand idle entries to a live consumer" if q.ref.kind is
                      QueueKind.STREAM else _look(q)),
           age_threshold=lambda cfg: cfg.oldest_age_seconds),
-    _Rule(re.compile(r"^stale processing$"), lambda q: "R to recover stale jobs to the queue"),
+    _Rule(re.compile(r"^overdue growing"), lambda q: "X to run all overdue now, then check "
+          "the scheduler"),
+    _Rule(re.compile(r"stale processing$"), lambda q: "R to recover stale jobs to the queue"),
     _Rule(re.compile(r"^depth ≥ "), lambda q: "enter to look at the jobs (are consumers "
           "keeping up?)", series=lambda q, cfg: ("backlog", lambda v: v >= cfg.depth)),
     _Rule(re.compile(r"^\d+ pending$"), lambda q: "C to hand them to a live consumer",
           series=lambda q, cfg: ("backlog", lambda v: v >= cfg.stream_pending)),
     _Rule(re.compile(r"^lag "), lambda q: "the group is behind: start more consumers"),
+    _Rule(re.compile(r"idle pending$|idle ≥"), lambda q: "C to hand idle entries to a live "
+          "consumer"),
+    _Rule(re.compile(r"dead consumers?$|dead\?"), lambda q: "C to hand their entries to a "
+          "live consumer"),
     _Rule(re.compile(r"poison"), lambda q: "K to move poison entries to a dead-letter list"),
-    _Rule(re.compile(r"dead\?"), lambda q: "C to hand them to a live consumer"),
 )
 
 
@@ -76,6 +81,12 @@ def _group_of(q: QueueStats, alert: str) -> str | None:
         return None
     for g in q.groups:
         if re.search(rf"(›|\bon|\bgroup) {re.escape(g.name)}\b", alert):
+            return g.name
+    # Groups that carry alerts of their own (where the poll words them per group): the
+    # one with the same kind of alert.
+    condition = _norm(alert).split(" ", 1)[-1]
+    for g in sorted(q.groups, key=lambda g: -g.pending):
+        if any(condition in _norm(a) for a in getattr(g, "alerts", ())):
             return g.name
     return max(q.groups, key=lambda g: (g.pending, g.name)).name
 
