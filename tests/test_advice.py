@@ -114,7 +114,12 @@ def test_next_steps_for_every_wording_of_the_poll():
     """Alerts as the poll words them, old and new: each gets its panel and its key."""
     from ferrite_tui.backend.advice import Advisor
     from ferrite_tui.backend.models import (
-        GroupStats, QueueKind, QueueRef, QueueStats, ServerStats, Snapshot,
+        GroupStats,
+        QueueKind,
+        QueueRef,
+        QueueStats,
+        ServerStats,
+        Snapshot,
     )
     from ferrite_tui.backend.trends import Trends
 
