@@ -166,9 +166,13 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match):
     try:
         await monitor.connect()
         await monitor.discover()
-        if cfg.trend_minutes > 0:
-            await monitor.backfill()  # so each alert can say since when it holds
         snap = await monitor.poll()
+        alerting = [q.ref for q in snap.queues if q.alerts]
+        if alerting and cfg.trend_minutes > 0:
+            # Rebuild the hour of the alerting queues only, so each alert can say since
+            # when it holds; the second poll annotates with it (and measures rates).
+            await monitor.backfill(alerting)
+            snap = await monitor.poll()
         return snap, monitor.capabilities
     except BackendError:
         raise

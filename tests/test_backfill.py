@@ -211,3 +211,20 @@ def test_item_time_reads_what_decode_reads():
         env = decode(raw)
         want = env.dead_at if env.kind == "dead" else env.time_ms
         assert item_time(raw) == want, sample
+
+
+async def test_many_queues_share_one_budget(client, sync):
+    """Three queues of 1,000 jobs with a budget of 1,500 items: 500 each, marked sampled."""
+    now = now_on_minute()
+    refs = []
+    for q in range(3):
+        sync.rpush(f"w{q}", *[job(i, now - 30 * MIN + i * 1000) for i in range(1000)])
+        refs.append(QueueRef(QueueKind.WORK, f"w{q}"))
+    trends = Trends(60)
+    report = await Backfill(client, trends, minutes=60, page=100, max_total=1500).run(
+        refs, now_ms=now)
+    assert report.items_read == 1500
+    assert sorted(report.sampled) == ["work:w0", "work:w1", "work:w2"]
+    backlog = trends.get("work:w1", "backlog")
+    assert backlog.sampled and abs(backlog.points[minute_of(now / 1000)] - 1000) <= 20
+    assert not trends.rebuilding

@@ -25,6 +25,8 @@ from ferrite_tui.backend.trends import MINUTE_S, Trends, minute_of
 
 MAX_ITEMS = 10_000
 PAGE = 250
+# Items one backfill reads in all: past this, every queue gets a smaller (sampled) share.
+MAX_TOTAL_ITEMS = 1_000_000
 # Items one pipeline may fetch: bounds the memory of one batch and the length of a round trip.
 BATCH_ITEMS = 50_000
 MINUTE_MS = MINUTE_S * 1000
@@ -57,15 +59,26 @@ class _Times:
 
 class Backfill:
     def __init__(self, client: Client, trends: Trends, *, minutes: int = 60,
-                 max_items: int = MAX_ITEMS, page: int = PAGE) -> None:
+                 max_items: int = MAX_ITEMS, page: int = PAGE,
+                 max_total: int = MAX_TOTAL_ITEMS) -> None:
         self.client = client
         self.trends = trends
         self.minutes = minutes
         self.max_items = max_items
         self.page = page
+        self.max_total = max_total
 
     async def run(self, refs: list[QueueRef], now_ms: int | None = None) -> BackfillReport:
+        self.trends.rebuilding = True
+        try:
+            return await self._run(refs, now_ms)
+        finally:
+            self.trends.rebuilding = False
+
+    async def _run(self, refs: list[QueueRef], now_ms: int | None) -> BackfillReport:
         started = time.monotonic()
+        # Thousands of queues share the budget: each reads at most its share (sampled past it).
+        self.max_items = min(self.max_items, max(self.page, self.max_total // max(len(refs), 1)))
         rt_before = self.client.round_trips.count
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         now_min = minute_of(now_ms / 1000)

@@ -21,7 +21,7 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, Snapshot
+from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
 from ferrite_tui.backend.poll import Poller
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
@@ -85,11 +85,12 @@ class Monitor:
         self.snapshot = self._recorded(await self.poller.snapshot(self.discovery.refs))
         return self.snapshot
 
-    async def backfill(self) -> BackfillReport:
-        """Rebuild the trend window from the data of the queues discovered so far."""
+    async def backfill(self, refs: list[QueueRef] | None = None) -> BackfillReport:
+        """Rebuild the trend window from the data of these queues (default: every queue
+        discovered so far)."""
         self._backfill_wanted = False
-        report = await Backfill(self.client, self.trends,
-                                minutes=self.config.trend_minutes).run(self.discovery.refs)
+        report = await Backfill(self.client, self.trends, minutes=self.config.trend_minutes) \
+            .run(self.discovery.refs if refs is None else refs)
         self.backfill_report = report
         return report
 

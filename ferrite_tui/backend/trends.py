@@ -90,6 +90,7 @@ class Trends:
         self.live_since: float | None = None  # time of the first live snapshot recorded
         self._trimmed: int | None = None  # the minute the last trim was for
         self.rebuilt_at: float | None = None  # when the last backfill finished
+        self.rebuilding = False  # a backfill is running
         self.notes: list[str] = []  # what the last backfill could not read, one line each
 
     def series(self, ident: str, metric: str) -> MinuteSeries:

@@ -184,7 +184,8 @@ class OverviewPanel(Panel):
         # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
         # most every CHARTS_EVERY_S (the values are per minute), or when the alerts or the
         # size change.
-        stamp = (int(snap.taken_at // CHARTS_EVERY_S), trends.rebuilt_at, strip.display,
+        stamp = (int(snap.taken_at // CHARTS_EVERY_S), trends.rebuilt_at, trends.rebuilding,
+                 strip.display,
                  tuple(self.notes), self.size)
         if stamp == self._charts_stamp:
             return
@@ -199,12 +200,14 @@ class OverviewPanel(Panel):
     def legend(self, trends, data) -> Text:
         minutes = trends.window_minutes
         out = Text(f"last {minutes} min, per minute · ")
+        if trends.rebuilding:
+            out.append("rebuilding from the data… ", style="bold")
         if data.live_from is not None or any(data.rebuilt):
             out.append("rebuilt from the data", style="bold")
             out.append(" (jobs still queued: a floor)")
             if data.live_from is not None:
                 out.append(" ┆ then live")
-        else:
+        elif not trends.rebuilding:
             out.append("live only (not rebuilt)")
         if data.sampled:
             out.append(" · ≈ sampled")
