@@ -214,7 +214,7 @@ class Monitor:
                 if self._backfill_wanted:
                     try:
                         await self.backfill()
-                    except Exception as exc:  # noqa: BLE001 - a note, never a crash
+                    except Exception as exc:  # a note on screen, never a crash
                         if is_connection_failure(exc):
                             raise
                         log.debug("backfill failed", exc_info=True)
