@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ferrite_tui import __version__
@@ -65,7 +65,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ferrite-tui",
         description="Terminal console for message queues on Ferrite and Redis.",
-        epilog="Other commands: ferrite-tui demo | status [URL] [--json] | config init",
+        epilog="Other commands: ferrite-tui demo | status [URL] [--json] | serve [URL] | config init",
     )
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)
@@ -96,6 +96,10 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
+    if argv and argv[0] == "serve":  # its own parser and module (aiohttp, textual-serve)
+        from ferrite_tui.serve import main as serve_main
+
+        return serve_main(argv[1:])
     args = build_parser(command).parse_args(argv[1:] if command else argv)
     try:
         if command == "config":
@@ -186,7 +190,7 @@ def alert_json(note: AlertNote) -> dict:
     since = note.since
     return {
         "alert": note.alert,
-        "since": (datetime.fromtimestamp(since, timezone.utc).isoformat(timespec="seconds")
+        "since": (datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
                   if since is not None else None),
         "since_from": note.since_from,
         "since_before_window": note.before_window,

@@ -6,10 +6,10 @@ import time
 from dataclasses import replace
 
 import redis.asyncio as aioredis
+from frozen import NOW, frozen_app, frozen_snapshot
+from frozen import feed as feed_table
 from helpers import async_wait_until, running
 from test_advice import ALERTS, arrange
-from test_snapshots import NOW, frozen_app, frozen_snapshot
-from test_snapshots import feed as feed_table
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.backfill import Backfill

@@ -66,7 +66,7 @@ def messages(log: LogView) -> list[Entry]:
 
 
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [str(n.message) for n in app.notices]
 
 
 async def fill_form(app, pilot, **values) -> None:

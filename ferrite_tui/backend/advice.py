@@ -103,7 +103,8 @@ def run_start(trends: Trends, ident: str, metric: str, holds: Callable[[float], 
     first = now_min - trends.window_minutes
     values = series.window(first, now_min)
     i = len(values) - 1
-    if values[i] is None or not holds(values[i]):
+    latest = values[i]
+    if latest is None or not holds(latest):
         return None
     start = i
     gap = 0

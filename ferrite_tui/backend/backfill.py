@@ -205,7 +205,7 @@ class Backfill:
     async def _read_items(self, refs: list[QueueRef], sizes: dict[str, int],
                           report: BackfillReport) -> dict[str, _Times]:
         commands: list[tuple] = []
-        owners: list[str] = []
+        owners: list[tuple[str, int, bool]] = []  # (queue, page start, keep positions)
         out: dict[str, _Times] = {}
         for ref in refs:
             starts, weight = self._offsets(sizes[ref.ident])

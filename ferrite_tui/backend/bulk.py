@@ -15,8 +15,9 @@ Plans say what the next chunk is:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Generic, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.journal import BulkRecord, Journal
@@ -156,8 +157,8 @@ class BulkRunner(Generic[T]):
                  progress: Callable[[BulkReport], None] | None = None,
                  cancel: Cancel | None = None,
                  journal: Journal | None = None, record: BulkRecord | None = None) -> None:
-        self.plan: Plan = items if hasattr(items, "next_chunk") else \
-            ItemsPlan(items, chunk_size)  # type: ignore[arg-type]
+        self.plan: Plan = ItemsPlan(items, chunk_size) if isinstance(items, Sequence) \
+            else items
         self.chunk = chunk
         self.progress = progress
         self.cancel = cancel or Cancel()

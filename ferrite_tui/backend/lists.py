@@ -8,8 +8,8 @@ through `moves` (WATCH + MULTI/EXEC; no Lua), so a value is never in two places.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ferrite_tui.backend.bulk import ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation

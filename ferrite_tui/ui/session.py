@@ -9,9 +9,9 @@ another one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ferrite_tui.backend.client import Client, ConnectionSettings, describe_error
 from ferrite_tui.backend.history import History

@@ -15,20 +15,22 @@ A worker that fails is turned into one line in one place, `on_worker_state_chang
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
@@ -148,7 +150,7 @@ class Panel(Vertical):
     def active(self) -> bool:
         """Whether this panel's tab is the one shown (panels read items only while shown)."""
         try:
-            return self.app.active_panel() is self
+            return self.ferrite.active_panel() is self
         except NoMatches:  # the app is still composing or already tearing down
             return False
 
@@ -166,12 +168,22 @@ class Panel(Vertical):
         table.focus()
         return table.select_key(ident)
 
+    def select_group(self, name: str) -> None:
+        """Select this consumer group of the focused queue; only streams have groups."""
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.open_row(str(event.row_key.value))
 
     def open_row(self, ident: str) -> None:
         """enter on a row; panels with a detail view override this."""
+
+    def inspect_value(self, title: str, value: bytes, meta: list[tuple[str, str]],
+                      fields: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Open the inspector on one value (every panel's enter on an item)."""
+        from ferrite_tui.ui.screens.inspector import InspectorScreen
+
+        self.app.push_screen(InspectorScreen(title, value, meta=meta, fields=fields))
 
     # -- the action pipeline -------------------------------------------------------------
 
@@ -192,6 +204,10 @@ class Panel(Vertical):
                 event.prevent_default()
                 self.ferrite.say_read_only(self.MUTATIONS[binding.action])
                 return
+
+    def run_command(self, action: str) -> None:
+        """Run one of this panel's actions by name (the command palette)."""
+        self.call_later(self.app.run_action, action, self)
 
     def action_label(self, action: str) -> str:
         return self.MUTATIONS.get(action) or self.COMMANDS.get(action) or action.replace("_", " ")
@@ -239,9 +255,10 @@ class Panel(Vertical):
         """The one confirmation: yes/no, or typing `typed` for irreversible bulk work."""
         from ferrite_tui.ui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
 
-        if typed is not None:
-            return bool(await self.app.push_screen_wait(TypedConfirmScreen(title, body, typed)))
-        return bool(await self.app.push_screen_wait(ConfirmScreen(title, body, label)))
+        screen: ModalScreen[bool] = TypedConfirmScreen(title, body, typed) \
+            if typed is not None else ConfirmScreen(title, body, label)
+        answer: bool | None = await self.app.push_screen_wait(screen)
+        return bool(answer)
 
     async def ask(self, title: str, fields: list[Any], submit_label: str = "OK",
                   body: str | Text | None = None) -> dict[str, str] | None:

@@ -6,7 +6,8 @@ from textual import work
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.lists import Page
-from ferrite_tui.ui.panels.base import Panel
+from ferrite_tui.ui.panels.base import Outcome, Panel
+from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.items import ItemTable
 
 
@@ -31,28 +32,24 @@ class ItemPagerPanel(Panel):
         elif where == "prev":
             start = max(table.start - window, 0)
         elif where == "jump":
-            self._ask_position(table)
+            self.act("jump", lambda: table, self._jump)
             return
         else:
             start = None  # reload
         self.load_items(table, start, move_cursor=where in ("head", "tail", "next", "prev"))
 
-    def _ask_position(self, table: ItemTable) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
+    async def _jump(self, table: ItemTable) -> Outcome | None:
         def check(value: str) -> str | None:
             return None if value.strip().lstrip("-").isdigit() else "a whole number"
 
-        def done(values: dict[str, str] | None) -> None:
-            if values:
-                pos = int(values["pos"])
-                self.load_items(table, pos, move_cursor=True)
-
         length = table.page.length if table.page else 0
-        self.app.push_screen(FormScreen(
+        values = await self.ask(
             "Jump to position", [Field("pos", f"Position (0 … {max(length - 1, 0):,}; "
                                               "negative counts from the tail)", "", check=check)],
-            submit_label="Go"), done)
+            submit_label="Go")
+        if values:
+            self.load_items(table, int(values["pos"]), move_cursor=True)
+        return None
 
     def load_items(self, table: ItemTable, start: int | None,
                    move_cursor: bool = False) -> None:

@@ -16,11 +16,22 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.priority import (
-    PAGE_SIZE, PriorityQueue, PriorityView, ZItem, format_score, parse_payload, parse_score,
+    PAGE_SIZE,
+    PriorityQueue,
+    PriorityView,
+    ZItem,
+    format_score,
+    parse_payload,
+    parse_score,
 )
 from ferrite_tui.ui.panels.base import Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.sorted_base import (
-    SortedSetPanel, age_text, check_json_or_text, check_optional_score, check_score, id_cell,
+    SortedSetPanel,
+    age_text,
+    check_json_or_text,
+    check_optional_score,
+    check_score,
+    id_cell,
     preview_cell,
 )
 from ferrite_tui.ui.screens.dialogs import Field
@@ -37,11 +48,10 @@ class PriorityPanel(SortedSetPanel):
         Binding("e", "change_priority", "Priority", id="priority.edit"),
         Binding("d", "remove", "Remove", id="priority.remove"),
         Binding("n", "new_job", "New job", id="priority.new"),
-        Binding("space", "mark", "Mark", id="priority.mark"),
         Binding("f", "range_filter", "Range", id="priority.range"),
-        Binding("right_square_bracket", "page(1)", "Next page", key_display="]",
+        Binding("right_square_bracket", "page('next')", "Next page", key_display="]",
                 id="priority.next"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
+        Binding("left_square_bracket", "page('prev')", "Prev page", key_display="[",
                 id="priority.prev"),
         Binding("D", "bulk_hint", "Bulk", show=False, id="priority.bulk"),
         Binding("escape", "back", "Back", show=False, id="priority.back"),
@@ -131,23 +141,43 @@ class PriorityPanel(SortedSetPanel):
                     width=0.6)
         plt.xlabel("jobs")
 
-    def action_page(self, step: int) -> None:
+    def action_page(self, where: str) -> None:
+        self.page_to(where)
+
+    def page_to(self, where: str) -> None:
         if self.jobs_view is None:
             return
         page = self.jobs_view.page
-        if step > 0 and page.has_next:
-            self.page_offset = page.offset + PAGE_SIZE
-        elif step < 0 and page.offset > 0:
-            self.page_offset = max(page.offset - PAGE_SIZE, 0)
-        else:
+        last = max(page.total - 1, 0) // PAGE_SIZE * PAGE_SIZE
+        offsets = {"head": 0, "tail": last,
+                   "next": page.offset + PAGE_SIZE if page.has_next else None,
+                   "prev": max(page.offset - PAGE_SIZE, 0) if page.offset > 0 else None}
+        if where == "jump":
+            self.act("jump", lambda: page.total, self._jump)
             return
+        offset = offsets.get(where)
+        if offset is None or offset == page.offset:
+            return
+        self.page_offset = offset
         self.reload()
+
+    async def _jump(self, total: int) -> Outcome | None:
+        def check(value: str) -> str | None:
+            return None if value.strip().isdigit() else "a whole number"
+
+        values = await self.ask("Jump to position", [Field(
+            "pos", f"Position, highest priority first (0 … {max(total - 1, 0):,})", "",
+            check=check)], submit_label="Go")
+        if values:
+            self.page_offset = min(int(values["pos"]), max(total - 1, 0))
+            self.reload()
+        return None
 
     # -- actions -----------------------------------------------------------------------------
 
     MUTATIONS = {"change_priority": "change the priority of the selected jobs",
                  "remove": "remove the selected jobs", "new_job": "enqueue a new job"}
-    COMMANDS = {"range_filter": "show only a priority range"}
+    COMMANDS = {"range_filter": "show only a priority range", "jump": "jump to a position"}
 
     def _pq(self, ref: QueueRef | None = None) -> PriorityQueue:
         return PriorityQueue(self.client(), (ref or self.queue()).key)

@@ -23,7 +23,12 @@ from textual.widgets import Static
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import key_text, printable
 from ferrite_tui.backend.pubsub import (
-    DEFAULT_BUFFER, Entry, PubSub, Tail, is_pattern, tail_matches,
+    DEFAULT_BUFFER,
+    Entry,
+    PubSub,
+    Tail,
+    is_pattern,
+    tail_matches,
 )
 from ferrite_tui.ui.panels.base import Outcome, Panel
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
@@ -330,7 +335,6 @@ class PubSubPanel(Panel):
         self.update_status()
 
     def on_inspect_entry(self, message: InspectEntry) -> None:
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         entry = message.entry
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
@@ -339,8 +343,7 @@ class PubSubPanel(Panel):
                 ("size", fmt.size(len(entry.data)))]
         if entry.pattern is not None:
             meta.insert(1, ("pattern", printable(entry.pattern, 300)))
-        self.app.push_screen(InspectorScreen(f"pub/sub {printable(entry.channel, 80)}",
-                                             entry.data, meta=meta))
+        self.inspect_value(f"pub/sub {printable(entry.channel, 80)}", entry.data, meta)
 
     def action_switch_focus(self) -> None:
         if self.log_view.has_focus:

@@ -33,7 +33,12 @@ from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item, PositionalPlan
 from ferrite_tui.backend.reliable import ReliableQueue
 from ferrite_tui.ui.panels.base import (
-    NothingSelected, Outcome, alert_cell, key_cell, rate_cells, trend_cell,
+    NothingSelected,
+    Outcome,
+    alert_cell,
+    key_cell,
+    rate_cells,
+    trend_cell,
 )
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.screens.dialogs import Field
@@ -223,7 +228,6 @@ class QueuesPanel(ItemPagerPanel):
         item = table.by_key.get(str(event.row_key.value))
         if item is None or table.source is None:
             return
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         env = decode(item.raw)
         meta = [("list", printable(table.source.key)), ("position", f"{item.pos:,}"),
@@ -236,8 +240,7 @@ class QueuesPanel(ItemPagerPanel):
             meta.append(("retry_count", str(env.retry_count)))
         if env.last_error:
             meta.append(("last_error", env.last_error))
-        self.app.push_screen(InspectorScreen(f"{table.source.key} #{item.pos}", item.raw,
-                                             meta=meta))
+        self.inspect_value(f"{table.source.key} #{item.pos}", item.raw, meta)
 
     def action_switch_list(self) -> None:
         if self.proc_table.display and self.items_table.has_focus:

@@ -9,23 +9,37 @@ with an alert.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from rich.text import Text
 from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.delayed import (
-    HOUR_MS, Cursor, DelayedQueue, DelayedView, clock_text, due_text, parse_due,
+    HOUR_MS,
+    Cursor,
+    DelayedQueue,
+    DelayedView,
+    clock_text,
+    due_text,
+    parse_due,
     parse_duration,
 )
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.priority import (
-    PAGE_SIZE, ZItem, format_score, parse_payload, plausible_ms,
+    PAGE_SIZE,
+    ZItem,
+    format_score,
+    parse_payload,
+    plausible_ms,
 )
 from ferrite_tui.ui.panels.base import Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.sorted_base import (
-    SortedSetPanel, check_json_or_text, id_cell, preview_cell,
+    SortedSetPanel,
+    check_json_or_text,
+    id_cell,
+    preview_cell,
 )
 from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.table import Column
@@ -57,7 +71,7 @@ def overdue_growing(values: list[float]) -> bool:
     recent = values[-GROWING_SAMPLES:]
     if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
         return False
-    return all(b >= a for a, b in zip(recent, recent[1:])) and recent[-1] > recent[0]
+    return all(b >= a for a, b in pairwise(recent)) and recent[-1] > recent[0]
 
 
 class ScheduledPanel(SortedSetPanel):
@@ -73,10 +87,9 @@ class ScheduledPanel(SortedSetPanel):
         Binding("e", "set_due", "Set due time", id="scheduled.edit"),
         Binding("d", "cancel_job", "Cancel job", id="scheduled.cancel"),
         Binding("n", "new_job", "Schedule job", id="scheduled.new"),
-        Binding("space", "mark", "Mark", id="scheduled.mark"),
-        Binding("right_square_bracket", "page(1)", "Next page", key_display="]",
+        Binding("right_square_bracket", "page('next')", "Next page", key_display="]",
                 id="scheduled.next"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
+        Binding("left_square_bracket", "page('prev')", "Prev page", key_display="[",
                 id="scheduled.prev"),
         Binding("D", "bulk_hint", "Bulk", show=False, id="scheduled.bulk"),
         Binding("escape", "back", "Back", show=False, id="scheduled.back"),
@@ -101,7 +114,7 @@ class ScheduledPanel(SortedSetPanel):
 
     def growing(self, q: QueueStats) -> bool:
         series = self.history.get(q.ref.ident, "overdue") if self.history else None
-        return bool(series) and overdue_growing(list(series.values()))
+        return series is not None and overdue_growing(list(series.values()))
 
     def row(self, q: QueueStats) -> dict[str, object]:
         alerts = alert_cell(q)
@@ -187,13 +200,23 @@ class ScheduledPanel(SortedSetPanel):
                 width=0.8)
         plt.xlabel("minutes from now")
 
-    def action_page(self, step: int) -> None:
+    def action_page(self, where: str) -> None:
+        self.page_to(where)
+
+    def page_to(self, where: str) -> None:
+        """Due-order pages follow a cursor (score, member): head and next/prev only."""
         if self.jobs_view is None:
             return
-        if step > 0 and self.jobs_view.next_cursor is not None:
+        if where == "head" and len(self.cursors) > 1:
+            self.cursors = [None]
+        elif where == "next" and self.jobs_view.next_cursor is not None:
             self.cursors.append(self.jobs_view.next_cursor)
-        elif step < 0 and len(self.cursors) > 1:
+        elif where == "prev" and len(self.cursors) > 1:
             self.cursors.pop()
+        elif where in ("tail", "jump"):
+            self.notify("Scheduled jobs page in due order from the head: home, ] and [",
+                        timeout=3)
+            return
         else:
             return
         self.reload()

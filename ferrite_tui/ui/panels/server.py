@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -77,7 +75,8 @@ class ServerPanel(Vertical):
             ("uptime", fmt.duration(s.uptime_s * 1000) if s.uptime_s is not None else "n/a"),
             ("memory", fmt.size(s.used_memory)),
             ("peak memory", fmt.size(_int(info.get("used_memory_peak")))),
-            ("max memory", fmt.size(_int(info.get("maxmemory"))) if info.get("maxmemory") else "n/a"),
+            ("max memory",
+             fmt.size(_int(info.get("maxmemory"))) if info.get("maxmemory") else "n/a"),
             ("clients", "n/a" if s.clients is None else s.clients),
             ("ops/s", fmt.rate(s.ops_per_sec)
              + ("" if "instantaneous_ops_per_sec" in info or s.ops_per_sec is None
@@ -124,7 +123,7 @@ class ServerPanel(Vertical):
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(str(value))
     except (TypeError, ValueError):
         return None
 

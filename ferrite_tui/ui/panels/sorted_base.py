@@ -5,7 +5,7 @@ inspect, and single-or-bulk checked actions."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -22,8 +22,8 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import CheckResult, ZItem, format_score, parse_score, plausible_ms
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel
-from ferrite_tui.ui.widgets.table import Column, KeyedTable
-
+from ferrite_tui.ui.widgets.items import PagedTable
+from ferrite_tui.ui.widgets.table import Column
 
 #: Below this width the plot is hidden and the jobs table takes the whole row.
 PLOT_MIN_WIDTH = 100
@@ -83,8 +83,6 @@ class SortedSetPanel(Panel):
         super().__init__(**kwargs)
         self.selected: QueueRef | None = None
         self.jobs_view: Any = None
-        self.items_by_key: dict[str, ZItem] = {}
-        self.marks: dict[str, ZItem] = {}
         self.loads = 0  # finished loads (tests wait on this)
         self._load_worker: Worker | None = None
 
@@ -94,12 +92,28 @@ class SortedSetPanel(Panel):
         yield from super().compose()
         yield Static(Text("Select a queue above to see its jobs."), id="jobs-title")
         with Horizontal(id="jobs-area"):
-            yield KeyedTable(self.job_columns(), id="jobs")
+            yield PagedTable[ZItem](self.job_columns(), id="jobs")
             yield PlotextPlot(id="plot")
 
     @property
-    def jobs(self) -> KeyedTable:
-        return self.query_one("#jobs", KeyedTable)
+    def jobs(self) -> PagedTable[ZItem]:
+        return cast("PagedTable[ZItem]", self.query_one("#jobs", PagedTable))
+
+    @property
+    def marks(self) -> dict[str, ZItem]:
+        return self.jobs.marks
+
+    def on_mount(self) -> None:
+        self.jobs.on_page = self.page_to
+        self.jobs.on_marks = self._redraw_marks
+
+    def _redraw_marks(self) -> None:
+        if self.jobs_view is not None:
+            self.show(self.jobs_view)
+
+    def page_to(self, where: str) -> None:
+        """The paging keymap on the jobs (head, tail, next, prev, jump)."""
+        raise NotImplementedError
 
     def on_resize(self, event) -> None:
         self.query_one("#plot").display = event.size.width >= PLOT_MIN_WIDTH
@@ -203,7 +217,7 @@ class SortedSetPanel(Panel):
         if self.jobs.has_focus:
             self.table.focus()
         else:
-            self.app.action_back()
+            self.ferrite.action_step_back()
 
     # -- loading -----------------------------------------------------------------------
 
@@ -246,11 +260,10 @@ class SortedSetPanel(Panel):
     def show(self, view: Any) -> None:
         now = getattr(view, "now", None) or self.session.now_ms()
         items = self.view_items(view)
-        self.items_by_key = {it.row_key: it for it in items}
         table = self.jobs
         old_key, old_row = table.cursor_key, table.cursor_row
-        table.set_rows([(it.row_key, self.job_row(it, now)) for it in items])
-        if old_key is not None and old_key not in self.items_by_key and table.row_count:
+        table.show([(it.row_key, it, self.job_row(it, now)) for it in items])
+        if old_key is not None and old_key not in table.by_key and table.row_count:
             # the job under the cursor left (run, removed): stay at the same place
             table.move_cursor(row=min(old_row, table.row_count - 1), animate=False)
         self.query_one("#jobs-title", Static).update(self.title_text(view))
@@ -275,46 +288,19 @@ class SortedSetPanel(Panel):
 
     # -- selection, marks, inspect -----------------------------------------------------------
 
-    def current(self) -> ZItem | None:
-        key = self.jobs.cursor_key
-        return self.items_by_key.get(key) if key else None
-
     def targets(self) -> list[ZItem]:
         """The marked jobs if any, else the one under the cursor."""
-        if self.marks:
-            return list(self.marks.values())
-        item = self.current()
-        return [item] if item is not None else []
-
-    def action_mark(self) -> None:
-        item = self.current()
-        if item is None or not self.jobs.has_focus:
-            return
-        if item.row_key in self.marks:
-            del self.marks[item.row_key]
-        else:
-            self.marks[item.row_key] = item
-        if self.jobs_view is not None:
-            self.show(self.jobs_view)
-        row = self.jobs.cursor_row
-        if row + 1 < self.jobs.row_count:
-            self.jobs.move_cursor(row=row + 1)
+        return self.jobs.selected()
 
     def mark_cell(self, item: ZItem) -> Text:
         return Text("●", style="bold magenta") if item.row_key in self.marks else Text(" ")
 
     def inspect(self, row_key: str) -> None:
-        item = self.items_by_key.get(row_key)
+        item = self.jobs.by_key.get(row_key)
         if item is None or self.selected is None:
             return
-        try:
-            from ferrite_tui.ui.screens.inspector import InspectorScreen
-        except ImportError:
-            self.notify("The inspector is not available in this build", severity="warning")
-            return
-        self.app.push_screen(InspectorScreen(
-            f"{self.JOB_NOUN} in {printable(self.selected.key, 60)}", item.member,
-            meta=self.inspect_meta(item)))
+        self.inspect_value(f"{self.JOB_NOUN} in {printable(self.selected.key, 60)}",
+                           item.member, self.inspect_meta(item))
 
     def inspect_meta(self, item: ZItem) -> list[tuple[str, str]]:
         env = item.env

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.widget import Widget
@@ -11,6 +11,7 @@ from textual.widget import Widget
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import Capabilities, ConnectionState, DiscoveryProgress
+from ferrite_tui.websession import BrowserSession
 
 
 class StatusLine(Widget):
@@ -24,10 +25,11 @@ class StatusLine(Widget):
     """
 
     def __init__(self, url: str, read_only: bool, clock: Callable[[], float] = time.time,
-                 **kwargs) -> None:
+                 browser: BrowserSession | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.url = url
         self.read_only = read_only
+        self.browser = browser
         self.clock = clock
         self.state = ConnectionState("connecting")
         self.caps: Capabilities | None = None
@@ -73,13 +75,17 @@ class StatusLine(Widget):
 
     def render(self) -> Text:
         line = Text(" ferrite-tui ", style="bold reverse")
+        if self.browser is not None:
+            # A browser session always says which mode it is in: first, so it is never cut.
+            line.append(" WEB READ-ONLY " if self.read_only else " WEB WRITES ON ",
+                        style="bold reverse magenta" if self.read_only else "bold reverse red")
         line.append(" ")
         line.append(printable(self.url, 60))
         if self.caps and self.caps.version:
             line.append(f"  {self.caps.server_kind} {self.caps.version}", style="dim")
         line.append("  ")
         line.append_text(self.status_text())
-        if self.read_only:
+        if self.read_only and self.browser is None:
             line.append("  READ-ONLY", style="bold magenta")
         d = self.discovery
         if d is not None and d.error:

@@ -57,9 +57,9 @@ def chart_data(trends: Trends, snap: Snapshot) -> ChartData:
     data.rebuilt = [False] * n
     for q in snap.queues:
         ident = q.ref.ident
-        for series in trends.metrics(ident).values():
-            data.sampled = data.sampled or series.sampled
-            for m in series.rebuilt:
+        for each in trends.metrics(ident).values():
+            data.sampled = data.sampled or each.sampled
+            for m in each.rebuilt:
                 if first <= m <= now_min:
                     data.rebuilt[m - first] = True
         backlog = trends.get(ident, "backlog")

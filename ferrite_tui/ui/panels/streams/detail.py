@@ -15,12 +15,29 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.models import QueueKind
-from ferrite_tui.backend.streams import ConsumerInfo, GroupInfo, PendingEntry, Streams
-from ferrite_tui.ui.panels.streams.tables import (
-    BROWSE_PAGE, CONSOLE_CONSUMER, OVERVIEW_EVERY_S, SORTS, TAIL_KEEP, StreamTables, parse_when,
+from ferrite_tui.backend.streams import (
+    ConsumerInfo,
+    GroupInfo,
+    PendingEntry,
+    StreamEntry,
+    Streams,
 )
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.streams.tables import (
+    BROWSE_PAGE,
+    CONSOLE_CONSUMER,
+    OVERVIEW_EVERY_S,
+    SORTS,
+    TAIL_KEEP,
+    StreamTables,
+    parse_when,
+)
 from ferrite_tui.ui.screens.dialogs import Field
+
+
+def id_order(entry_id: str) -> tuple[int, int]:
+    """An entry id as a sortable pair (a malformed id sorts first)."""
+    return st.parse_id(entry_id) or (0, 0)
 
 
 class StreamDetail(StreamTables):
@@ -91,7 +108,7 @@ class StreamDetail(StreamTables):
             if floor is not None or (first and first.length == 0):
                 for e in page.entries:
                     if self.bodies.get(e.id) is not None and (
-                            floor is None or st.parse_id(e.id) < floor):
+                            floor is None or id_order(e.id) < floor):
                         self.bodies[e.id] = None
             missing = [e.id for e in page.entries if e.id not in self.bodies]
             if missing:
@@ -112,7 +129,7 @@ class StreamDetail(StreamTables):
             first = self.summaries.get(stream)
             if first and first.first_id:
                 floor = st.parse_id(first.first_id)
-                rows = [r for r in rows if st.parse_id(r.id) >= floor]
+                rows = [r for r in rows if floor is None or id_order(r.id) >= floor]
         else:
             rows = await backend.browse(stream, end=self.browser_end, count=BROWSE_PAGE)
         if stream == self.stream:
@@ -168,18 +185,17 @@ class StreamDetail(StreamTables):
 
     def _draw_pending(self) -> None:
         now_ms = self.session.now_ms()
-        rows = []
+        rows: list[tuple[str, PendingEntry, dict[str, object]]] = []
         for e in self.shown_entries():
-            body = self.bodies.get(e.id, "?")
-            if body is None:
-                preview = Text("(deleted from the stream)", style="italic red")
-            elif body == "?":
+            if e.id not in self.bodies:
                 preview = Text("…", style="dim")
+            elif (body := self.bodies[e.id]) is None:
+                preview = Text("(deleted from the stream)", style="italic red")
             else:
                 preview = Text(body.preview(120), no_wrap=True, overflow="ellipsis")
             poison = e.is_poison(self.poison_at)
             t = st.id_ms(e.id)
-            rows.append((e.id, {
+            rows.append((e.id, e, {
                 "mark": Text("P!", style="bold red") if poison else Text(""),
                 "id": e.id,
                 "consumer": Text(printable(e.consumer, 60), no_wrap=True, overflow="ellipsis"),
@@ -188,20 +204,20 @@ class StreamDetail(StreamTables):
                 "age": "-" if t is None else fmt.duration(max(now_ms - t, 0)),
                 "preview": preview,
             }))
-        self.pending_table.set_rows(rows)
+        self.pending_table.show(rows)
 
     def _draw_browser(self) -> None:
         now_ms = self.session.now_ms()
-        rows = []
+        rows: list[tuple[str, StreamEntry, dict[str, object]]] = []
         for e in self.browser_rows:
             t = st.id_ms(e.id)
-            rows.append((e.id, {
+            rows.append((e.id, e, {
                 "id": e.id,
                 "age": "-" if t is None else fmt.duration(max(now_ms - t, 0)),
                 "nfields": len(e.fields),
                 "preview": Text(e.preview(160), no_wrap=True, overflow="ellipsis"),
             }))
-        self.browser_table.set_rows(rows)
+        self.browser_table.show(rows)
 
     def draw_detail(self) -> None:
         head = Text()
@@ -244,10 +260,7 @@ class StreamDetail(StreamTables):
     # -- selected things ---------------------------------------------------------------
 
     def selected_entry(self) -> PendingEntry | None:
-        key = self.pending_table.cursor_key
-        if self.page is None or key is None:
-            return None
-        return next((e for e in self.page.entries if e.id == key), None)
+        return self.pending_table.current()
 
     def selected_consumer(self) -> ConsumerInfo | None:
         key = self.consumers_table.cursor_key
@@ -305,7 +318,6 @@ class StreamDetail(StreamTables):
 
     @work(group="streams-inspect", name="inspect", exit_on_error=False)
     async def _inspect_worker(self, stream: str, entry_id: str) -> None:
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         backend = self.backend()
         if backend is None:
@@ -326,17 +338,15 @@ class StreamDetail(StreamTables):
                       + ("  (poison)" if pending.is_poison(self.poison_at) else ""))]
         if entry is None:
             meta.append(("note", "this entry is no longer in the stream (deleted or trimmed)"))
-            self.app.push_screen(InspectorScreen(f"{stream} {entry_id}", b"", meta=meta,
-                                                 fields=[]))
+            self.inspect_value(f"{stream} {entry_id}", b"", meta, fields=[])
             return
         data = entry.data
         if data is None:
             meta.append(("note", "no `data` field: all fields are shown"))
         else:
             meta.append(("data", decode(data).kind))
-        self.app.push_screen(InspectorScreen(
-            f"{stream} {entry_id}", data if data is not None else b"", meta=meta,
-            fields=list(entry.fields)))
+        self.inspect_value(f"{stream} {entry_id}", data if data is not None else b"", meta,
+                           fields=list(entry.fields))
 
 
     # -- view controls -----------------------------------------------------------------
@@ -355,15 +365,14 @@ class StreamDetail(StreamTables):
             Field("idle", "seconds (0: all)", str(self.min_idle_ms // 1000), check=check)])
         if values is not None:
             self.min_idle_ms = int(float(values["idle"] or 0) * 1000)
-            self._reset_pages()
-            self.draw_detail()
-            self.refresh_detail()
         return None
+
+    def watch_sort(self) -> None:
+        self._draw_pending()
+        self.draw_detail()
 
     def action_sort(self) -> None:
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
-        self._draw_pending()
-        self.draw_detail()
 
     def action_show_pending(self) -> None:
         self._show_mode("pending")
@@ -384,10 +393,6 @@ class StreamDetail(StreamTables):
         if self.mode != "browser":
             self.action_show_browser()
         self.tail = not self.tail
-        if self.tail:
-            self.browser_end, self.browser_stack = "+", []
-        self.draw_detail()
-        self.refresh_detail()
 
     def action_goto(self) -> None:
         self.act("goto", self.stream_selected, self._goto)
@@ -408,6 +413,26 @@ class StreamDetail(StreamTables):
             self.draw_detail()
             self.refresh_detail()
         return None
+
+    def page_to(self, where: str) -> None:
+        """Pending pages follow XPENDING's start id, the browser an end id (newest first):
+        head, next and prev for both; : goes to an id or a time in the browser."""
+        if where == "next":
+            self.action_next_page()
+        elif where == "prev":
+            self.action_prev_page()
+        elif where == "head":
+            if self.mode == "browser":
+                self.browser_end, self.browser_stack = "+", []
+            else:
+                self.page_start, self.page_stack = "-", []
+            self.draw_detail()
+            self.refresh_detail()
+        elif where == "jump" and self.mode == "browser":
+            self.action_goto()
+        elif where in ("tail", "jump"):
+            self.notify("Here pages go from the head: home, ] and [ (: goes to a time in the "
+                        "browser, b)", timeout=3)
 
     def action_next_page(self) -> None:
         if self.mode == "browser":

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import cast
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
@@ -19,10 +21,17 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
 from ferrite_tui.backend.streams import (
-    ConsumerInfo, GroupInfo, PendingPage, StreamEntry, StreamSummary, Streams,
+    ConsumerInfo,
+    GroupInfo,
+    PendingEntry,
+    PendingPage,
+    StreamEntry,
+    Streams,
+    StreamSummary,
 )
 from ferrite_tui.config import AlertConfig
 from ferrite_tui.ui.panels.base import NothingSelected, Panel, alert_cell, key_cell
+from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 try:  # the plot is a nicety: the panel works without it
@@ -95,15 +104,18 @@ def parse_when(text: str, now_ms: int) -> str | None:
 class StreamTables(Panel):
     """State, layout and the top tables; StreamDetail and StreamsPanel build on it."""
 
+    #: View state; the watchers below redraw (and re-read) what depends on it.
+    mode: reactive[str] = reactive("pending", init=False)  # pending entries, or browser
+    sort: reactive[str] = reactive("id", init=False)  # order of the pending entries shown
+    min_idle_ms: reactive[int] = reactive(0, init=False)  # pending filter
+    tail: reactive[bool] = reactive(False, init=False)  # browser follows the newest
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._backend: Streams | None = None
         self.stream: str | None = None
         self.group: str | None = None
         self.consumer: str | None = None  # pending filtered to this consumer
-        self.mode = "pending"
-        self.min_idle_ms = 0
-        self.sort = "id"
         self.page_start = "-"
         self.page_stack: list[str] = []
         self.page: PendingPage | None = None
@@ -115,7 +127,6 @@ class StreamTables(Panel):
         self.browser_rows: list[StreamEntry] = []
         self.browser_end = "+"
         self.browser_stack: list[str] = []
-        self.tail = False
         self.detail_error: str | None = None
         self._refreshing = False
         self._again = False
@@ -145,13 +156,29 @@ class StreamTables(Panel):
             yield KeyedTable(CONSUMER_COLUMNS, id="consumers")
         yield Static(Text(""), id="detail-head")
         with Horizontal(id="bottom"):
-            yield KeyedTable(PENDING_COLUMNS, id="pending")
-            yield KeyedTable(BROWSER_COLUMNS, id="browser")
+            yield PagedTable[PendingEntry](PENDING_COLUMNS, markable=False, id="pending")
+            yield PagedTable[StreamEntry](BROWSER_COLUMNS, markable=False, id="browser")
             if PlotextPlot is not None:
                 yield PlotextPlot(id="plot")
 
     def on_mount(self) -> None:
-        self.query_one("#browser", KeyedTable).display = False
+        self.browser_table.display = False
+        self.pending_table.on_page = self.page_to
+        self.browser_table.on_page = self.page_to
+
+    # Implemented by StreamDetail (the lower half), called from the selection here.
+    def page_to(self, where: str) -> None:
+        """The paging keymap on pending entries and the browser."""
+        raise NotImplementedError
+
+    def refresh_detail(self) -> None:
+        raise NotImplementedError
+
+    def draw_detail(self) -> None:
+        raise NotImplementedError
+
+    def inspect(self, entry_id: str) -> None:
+        raise NotImplementedError
 
     def on_show(self) -> None:
         if self.snapshot is not None:
@@ -172,12 +199,12 @@ class StreamTables(Panel):
         return self.query_one("#consumers", KeyedTable)
 
     @property
-    def pending_table(self) -> KeyedTable:
-        return self.query_one("#pending", KeyedTable)
+    def pending_table(self) -> PagedTable[PendingEntry]:
+        return cast("PagedTable[PendingEntry]", self.query_one("#pending", PagedTable))
 
     @property
-    def browser_table(self) -> KeyedTable:
-        return self.query_one("#browser", KeyedTable)
+    def browser_table(self) -> PagedTable[StreamEntry]:
+        return cast("PagedTable[StreamEntry]", self.query_one("#browser", PagedTable))
 
     # -- configuration -----------------------------------------------------------------
 
@@ -371,13 +398,28 @@ class StreamTables(Panel):
         elif fid == "groups":
             self.table.focus()
         else:
-            self.app.action_back()
+            self.ferrite.action_step_back()
 
     def _show_mode(self, mode: str) -> None:
         self.mode = mode
+
+    # -- view state: each change redraws what shows it -------------------------------
+
+    def watch_mode(self, mode: str) -> None:
         self.pending_table.display = mode == "pending"
         self.browser_table.display = mode == "browser"
+        self.draw_detail()
 
+    def watch_min_idle_ms(self) -> None:
+        self._reset_pages()
+        self.draw_detail()
+        self.refresh_detail()
+
+    def watch_tail(self, tail: bool) -> None:
+        if tail:
+            self.browser_end, self.browser_stack = "+", []
+        self.draw_detail()
+        self.refresh_detail()
 
     # -- drawing -----------------------------------------------------------------------
 
