@@ -13,13 +13,14 @@ import signal
 import sys
 import threading
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ferrite_tui import __version__
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import BackendError, ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import QueueStats, Snapshot
+from ferrite_tui.backend.models import AlertNote, QueueStats, Snapshot
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
 
 EXIT_FAIL = 2
@@ -191,6 +192,12 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match, over: floa
             while (left := deadline - asyncio.get_running_loop().time()) > 0:
                 await asyncio.sleep(min(left, cfg.refresh))
                 snap = await monitor.poll()
+        alerting = [q.ref for q in snap.queues if q.alerts]
+        if alerting and cfg.trend_minutes > 0:
+            # Rebuild the hour of the alerting queues only, so each alert can say since
+            # when it holds; the second poll annotates with it (and measures rates).
+            await monitor.backfill(alerting)
+            snap = await monitor.poll()
         return snap, monitor.capabilities
     except BackendError:
         raise
@@ -200,7 +207,20 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match, over: floa
         await monitor.aclose()
 
 
-def queue_json(q: QueueStats) -> dict:
+def alert_json(note: AlertNote) -> dict:
+    since = note.since
+    return {
+        "alert": note.alert,
+        "since": (datetime.fromtimestamp(since, UTC).isoformat(timespec="seconds")
+                  if since is not None else None),
+        "since_from": note.since_from,
+        "since_before_window": note.before_window,
+        "next": f"{note.panel_key}, then {note.action}",
+        **({"group": note.group} if note.group is not None else {}),
+    }
+
+
+def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = ()) -> dict:
     ref = q.ref
     out: dict = {
         "kind": ref.kind.value,
@@ -218,6 +238,7 @@ def queue_json(q: QueueStats) -> dict:
         "net_rate": _round(q.net_rate),
         "rate_note": q.rate_note,
         "alerts": list(q.alerts),
+        "alert_details": [alert_json(n) for n in notes if n.ident == ref.ident],
         "error": q.error,
     }
     if ref.library is not None:
@@ -282,7 +303,7 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
                    "capabilities": {name: ok for name, ok in caps.as_rows()}},
-        "queues": [queue_json(q) for q in snap.queues],
+        "queues": [queue_json(q, snap.alert_notes) for q in snap.queues],
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
         "left_out": snap.left_out,

@@ -118,6 +118,7 @@ class Config:
     default_profile: str | None = None
     refresh: float = 1.0
     history_minutes: float = 10.0
+    trend_minutes: int = 60  # per-minute trends, rebuilt from the data at open (0: off)
     pubsub_buffer: int = 10_000  # messages the Pub/Sub tail keeps (what falls off is counted)
     theme: str = "textual-dark"
     profiles: dict[str, Profile] = field(default_factory=dict)
@@ -205,12 +206,14 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
     cfg = base or Config(path=path)
     updates: dict[str, Any] = {}
     top = {"default_profile": str, "refresh": float, "history_minutes": float, "theme": str,
-           "pubsub_buffer": int}
+           "pubsub_buffer": int, "trend_minutes": int}
     for key, value in data.items():
         if key in top:
             updates[key] = _check_type(value, top[key].__name__, key, text, path, key)
             if key == "refresh" and updates[key] < 0.1:
                 raise ConfigError(f"{path}: 'refresh' must be at least 0.1 seconds")
+            if key == "trend_minutes" and not 0 <= updates[key] <= 1440:
+                raise ConfigError(f"{path}: 'trend_minutes' must be between 0 and 1440")
         elif key == "profiles":
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: [profiles] must be a table of tables")

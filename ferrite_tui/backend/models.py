@@ -192,6 +192,22 @@ class ServerStats:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertNote:
+    """One alert of one queue: since when its condition holds, and what to press next."""
+
+    ident: str  # the queue's row key
+    key: str
+    alert: str  # as the poll worded it
+    since: float | None  # wall-clock seconds; None: unknown
+    since_from: str  # "data" (rebuilt from times in the data), "live" (the console's
+    #                   own samples) or "seen" (when the console first saw the alert)
+    before_window: bool  # held since before the trend window began: "since" is a bound
+    action: str  # e.g. "C to hand them to a live consumer"
+    panel_key: str  # the panel that acts on it: "1".."8"
+    group: str | None = None  # the stream group it is about, selected when opened
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """One poll's worth of data: everything the panels draw."""
 
@@ -205,6 +221,7 @@ class Snapshot:
     cluster: ClusterView | None = None  # set when connected to a cluster
     left_out: int = 0  # queues found but not polled (more than [discovery] max_queues)
     max_queues: int = 0
+    alert_notes: tuple[AlertNote, ...] = ()  # each alert's start and next step (advice.py)
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
+from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.backfill import Backfill, BackfillReport
 from ferrite_tui.backend.client import (
     BackendError, Client, ConnectionSettings, describe_error, is_connection_failure,
 )
@@ -21,6 +23,8 @@ from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, Snapshot
 from ferrite_tui.backend.cluster import ClusterPoller
+from ferrite_tui.backend.models import QueueRef
+from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,12 @@ class Monitor:
             self.client, config.alerts, self.history,
             {q.key: q.visibility_timeout for q in config.queues if q.visibility_timeout},
         )
+        # Per-minute trends: rebuilt from the data after the first discovery and on ctrl+r,
+        # then fed by every poll.
+        self.trends = Trends(config.trend_minutes or 60)
+        self.backfill_report: BackfillReport | None = None
+        self._backfill_wanted = config.trend_minutes > 0
+        self.advisor = Advisor(config.alerts)
         self.state = ConnectionState("connecting")
         self.snapshot: Snapshot | None = None
         self.discovering = False
@@ -73,7 +83,7 @@ class Monitor:
         return await self.discovery.run(progress)
 
     async def poll(self) -> Snapshot:
-        self.snapshot = await self._snapshot()
+        self.snapshot = self._recorded(await self._snapshot())
         return self.snapshot
 
     async def _snapshot(self) -> Snapshot:
@@ -84,6 +94,21 @@ class Monitor:
         self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity
                                      or (q.ref.kind.value == "stream" and q.groups)}
         return snap
+
+    async def backfill(self, refs: list[QueueRef] | None = None) -> BackfillReport:
+        """Rebuild the trend window from the data of these queues (default: every queue
+        discovered so far)."""
+        self._backfill_wanted = False
+        report = await Backfill(self.client, self.trends, minutes=self.config.trend_minutes) \
+            .run(self.discovery.refs if refs is None else refs)
+        self.backfill_report = report
+        return report
+
+    def _recorded(self, snap: Snapshot) -> Snapshot:
+        """The poll's snapshot, recorded into the trends, its alerts annotated."""
+        self.trends.record(snap)
+        self.trends.forget({q.ref.ident for q in snap.queues})
+        return replace(snap, alert_notes=self.advisor.annotate(snap, self.trends))
 
     async def aclose(self) -> None:
         self.stop()
@@ -107,6 +132,7 @@ class Monitor:
         self._rescan.set()
 
     def rescan_now(self) -> None:
+        self._backfill_wanted = self.config.trend_minutes > 0
         self._rescan.set()
         self._wake.set()
 
@@ -150,7 +176,7 @@ class Monitor:
                         last_ok=self.state.last_ok))
                     await self._wait(self.refresh)
                     continue
-                self.snapshot = snap
+                self.snapshot = snap = self._recorded(snap)
                 self._set_state(listener, ConnectionState("live", last_ok=snap.taken_at))
                 listener.on_snapshot(snap)
                 await self._wait(self.refresh)
@@ -195,6 +221,16 @@ class Monitor:
             try:
                 await self.discovery.run(listener.on_discovery)
                 self._wake.set()  # poll the new queues right away
+                if self._backfill_wanted:
+                    try:
+                        await self.backfill()
+                    except Exception as exc:  # a note on screen, never a crash
+                        if is_connection_failure(exc):
+                            raise
+                        log.debug("backfill failed", exc_info=True)
+                        self.trends.notes = [
+                            f"trends not rebuilt: {describe_error(exc, self.settings)}"]
+                    self._wake.set()  # show the rebuilt trends
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -5,6 +5,10 @@
 Starts a private server, writes the demo seed (fixed random seed, so the same jobs every
 time; ages follow the clock), runs the console headless at 120x36 and saves one SVG per
 panel, plus the help screen. No live traffic, so the pictures are stable.
+
+Then, on a second server, the demo as `ferrite-tui demo` runs it (seed plus live traffic):
+the Overview after the trends were rebuilt and a few dozen polls went by, at 120x36
+(`overview-live.svg`, the README's first picture) and at 80x24 (`overview-80x24.svg`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import PANELS, FerriteApp
 
 SIZE = (120, 36)
+LIVE_SIZES = {"overview-live.svg": (120, 36), "overview-80x24.svg": (80, 24)}
+LIVE_SECONDS = 40  # of traffic before the live pictures: rates settle, trends show a slope
 
 
 async def capture(url: str, out: Path, state: Path) -> list[Path]:
@@ -77,6 +83,36 @@ async def publish_events(url: str) -> None:
         await client.aclose()
 
 
+async def capture_live(url: str, out: Path, state: Path) -> list[Path]:
+    """The Overview of the live demo, once per size, from one run of the traffic."""
+    from ferrite_tui.cli import DemoTraffic
+
+    traffic = DemoTraffic(url, live=True)
+    traffic.start()
+    saved: list[Path] = []
+    try:
+        for name, size in LIVE_SIZES.items():
+            app = FerriteApp(Config(), ConnectionSettings(url=url, profile="demo"),
+                             refresh=1.0, audit_path=state / "audit.log")
+            async with app.run_test(size=size) as pilot:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    monitor = app.monitor
+                    if monitor and monitor.backfill_report and monitor.snapshot \
+                            and len(monitor.snapshot.queues) >= 7:
+                        break
+                    await asyncio.sleep(0.2)
+                await asyncio.sleep(LIVE_SECONDS if not saved else 12)
+                await pilot.pause()
+                app.save_screenshot(filename=name, path=str(out))
+                saved.append(out / name)
+                app.workers.cancel_group(app, "poll")
+                await pilot.pause()
+    finally:
+        traffic.stop()
+    return saved
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "screenshots").resolve()
@@ -84,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     with RedisServer() as server:
         assert server.dir is not None  # set once the server runs
         saved = asyncio.run(capture(server.url, out, Path(server.dir)))
+    with RedisServer() as server:
+        assert server.dir is not None
+        saved += asyncio.run(capture_live(server.url, out, Path(server.dir)))
     for path in saved:
         print(path)
     return 0

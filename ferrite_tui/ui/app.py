@@ -22,6 +22,7 @@ from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
+from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.panels.base import Panel
@@ -137,6 +138,10 @@ class FerriteApp(App[None]):
     @property
     def clock(self) -> Callable[[], float]:
         return self.session.clock
+
+    @property
+    def trends(self) -> Trends:
+        return self.session.trends
 
     # -- layout -------------------------------------------------------------------------
 
@@ -259,7 +264,14 @@ class FerriteApp(App[None]):
         tab = TAB_OF_KIND[kind]
         self.action_show_panel(tab)
         panel = self.query_one(f"#panel-{tab}", Panel)
-        self.call_after_refresh(panel.focus_ident, message.ident)
+        group = message.group
+
+        def focus() -> None:
+            panel.focus_ident(message.ident)
+            if group is not None:
+                panel.select_group(group)
+
+        self.call_after_refresh(focus)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:

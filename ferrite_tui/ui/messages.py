@@ -30,8 +30,9 @@ class DiscoveryProgressed(Message):
 
 
 class OpenQueue(Message):
-    """Show this queue in the panel of its kind."""
+    """Show this queue in the panel of its kind (and this stream group, if given)."""
 
-    def __init__(self, ident: str) -> None:
+    def __init__(self, ident: str, group: str | None = None) -> None:
         super().__init__()
         self.ident = ident
+        self.group = group

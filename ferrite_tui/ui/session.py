@@ -19,6 +19,7 @@ from ferrite_tui.backend.journal import Journal
 from ferrite_tui.backend.models import Capabilities
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.reliable import DEFAULT_VISIBILITY_S
+from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 
 
@@ -33,6 +34,7 @@ class Session:
     # posted by the caller, with this history and these capabilities.
     offline_history: History = field(default_factory=History)
     offline_capabilities: Capabilities = field(default_factory=Capabilities)
+    offline_trends: Trends = field(default_factory=Trends)
 
     @property
     def client(self) -> Client | None:
@@ -46,6 +48,11 @@ class Session:
     @property
     def history(self) -> History:
         return self.monitor.history if self.monitor is not None else self.offline_history
+
+    @property
+    def trends(self) -> Trends:
+        """Per-minute trends of the last hour: rebuilt at open, then fed by the poll."""
+        return self.monitor.trends if self.monitor is not None else self.offline_trends
 
     @property
     def capabilities(self) -> Capabilities:

@@ -169,6 +169,9 @@ class Panel(Vertical):
         table.focus()
         return table.select_key(ident)
 
+    def select_group(self, name: str) -> None:
+        """Select this consumer group of the focused queue; only streams have groups."""
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.open_row(str(event.row_key.value))

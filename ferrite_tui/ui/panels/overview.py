@@ -1,11 +1,16 @@
-"""Panel 1: every queue on one table, the worst first."""
+"""Panel 1: every queue on one table, the worst first; below it each alert with since when
+it holds and what to press, and the last hour's trends in the space left."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.models import TOTALS, QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.models import TOTALS, AlertNote, QueueKind, QueueStats, Snapshot
+from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.panels.base import (
     Panel,
     alert_cell,
@@ -15,7 +20,12 @@ from ferrite_tui.ui.panels.base import (
     rate_cells,
     trend_cell,
 )
-from ferrite_tui.ui.widgets.table import Column
+from ferrite_tui.ui.widgets.table import Column, KeyedTable
+from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
+
+ALERT_ROWS = 6  # alert lines shown before the list scrolls
+CHARTS_MIN_HEIGHT = 10
+CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
 
 
 def secondary(q: QueueStats) -> str:
@@ -34,10 +44,84 @@ def secondary(q: QueueStats) -> str:
     return ""
 
 
+def since_cell(note: AlertNote, now: float) -> Text:
+    """How long the condition has held: '≥' where only a lower bound is known (first seen
+    by the console, or before the trend window began)."""
+    if note.since is None:
+        return Text("?", style="dim")
+    bound = note.since_from == "seen" or note.before_window
+    text = ("≥" if bound else "") + fmt.duration(max(now - note.since, 0) * 1000)
+    return Text(text, style="dim" if note.since_from == "seen" else "")
+
+
+def alert_text(note: AlertNote) -> Text:
+    """'events:main › analytics: 25 pending — 5, then C to hand them to a live consumer'."""
+    where = printable(note.key, 60) + (f" › {printable(note.group, 40)}" if note.group else "")
+    out = Text(no_wrap=True, overflow="ellipsis")
+    out.append(where, style="bold")
+    out.append(": ")
+    out.append(printable(note.alert, 60), style="yellow")
+    out.append(" — ")
+    out.append(note.panel_key, style="bold reverse")
+    out.append(f", then {note.action}")
+    return out
+
+
 class OverviewPanel(Panel):
     TITLE = "Overview"
     KINDS = tuple(QueueKind)
     EMPTY = "No queues found yet. Discovery is running; ctrl+r rescans now."
+
+    DEFAULT_CSS = """
+    OverviewPanel > #table { height: auto; }
+    OverviewPanel > #alerts { height: auto; overflow-x: hidden; }
+    OverviewPanel > #legend { height: 1; color: $text-muted; padding: 0 1; }
+    OverviewPanel > TrendCharts { height: 1fr; }
+    OverviewPanel > #strip { height: auto; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.notes: dict[str, AlertNote] = {}
+        self._charts_stamp: tuple | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield KeyedTable([
+            Column("for", "for", 7, justify="right"),
+            Column("alert", "alert — next step", 150),
+        ], id="alerts")
+        yield Static("", id="legend")
+        yield TrendCharts(id="charts")
+        yield Static("", id="strip")
+
+    def on_resize(self, event) -> None:
+        self.redraw()
+
+    def _layout(self) -> None:
+        """The tables first, at their natural height; the charts get what is left, if
+        that is enough to read them."""
+        if not self.is_mounted:
+            return
+        table = self.table
+        alerts = self.query_one("#alerts", KeyedTable)
+        charts = self.query_one("#charts", TrendCharts)
+        legend = self.query_one("#legend", Static)
+        room = self.size.height - 1  # under the summary line
+        table_need = table.row_count + 1
+        alert_need = min(len(self.notes), ALERT_ROWS) + 1 if self.notes else 0
+        if table_need + alert_need > room and alert_need:
+            # The queue table keeps priority; the alerts keep at least their worst line.
+            alert_need = max(min(alert_need, 2), room - table_need)
+        alerts.display = bool(self.notes)
+        alerts.styles.height = alert_need
+        table.styles.max_height = max(room - alert_need, 2)
+        free = room - min(table_need, room - alert_need) - alert_need - 1  # - legend
+        show = free >= CHARTS_MIN_HEIGHT and self.snapshot is not None
+        charts.display = legend.display = show
+        # Too little room for charts, enough for four lines: the same trends as sparklines.
+        self.query_one("#strip", Static).display = not show and free + 1 >= 4 \
+            and self.snapshot is not None
 
     def columns(self) -> list[Column]:
         return [
@@ -95,8 +179,72 @@ class OverviewPanel(Panel):
             out.append(f" · {self.snapshot.left_out:,} not shown (max_queues "
                        f"{self.snapshot.max_queues:,}: raise it in [discovery])",
                        style="bold yellow")
-        out.append("   ≥ lower bound · ? unknown (? help)", style="dim")
+        out.append("   enter: open in its panel · tab: alerts · ≥ lower bound · ? unknown",
+                   style="dim")
         return out
 
     def open_row(self, ident: str) -> None:
         open_queue(self, ident)
+
+    def redraw(self) -> None:
+        super().redraw()
+        snap = self.snapshot
+        if snap is None:
+            return
+        notes = [n for n in snap.alert_notes
+                 if not self.filter_text or self.filter_text.lower() in n.key.lower()]
+        self.notes = {f"{n.ident}\x00{n.alert}": n for n in notes}
+        now = snap.taken_at
+        self.query_one("#alerts", KeyedTable).set_rows([
+            (row_key, {"for": since_cell(n, now), "alert": alert_text(n)})
+            for row_key, n in self.notes.items()])
+        self._layout()
+        trends = self.session.trends
+        strip = self.query_one("#strip", Static)
+        if not (self.query_one("#charts").display or strip.display):
+            return
+        # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
+        # most every CHARTS_EVERY_S (the values are per minute), or when the alerts or the
+        # size change.
+        stamp = (int(snap.taken_at // CHARTS_EVERY_S), trends.rebuilt_at, trends.rebuilding,
+                 strip.display,
+                 tuple(self.notes), self.size)
+        if stamp == self._charts_stamp:
+            return
+        self._charts_stamp = stamp
+        data = chart_data(trends, snap)
+        if strip.display:
+            strip.update(strip_text(data, self.size.width - 2))
+            return
+        self.query_one("#charts", TrendCharts).draw(data)
+        self.query_one("#legend", Static).update(self.legend(trends, data))
+
+    def legend(self, trends, data) -> Text:
+        minutes = trends.window_minutes
+        out = Text(f"last {minutes} min, per minute · ")
+        if trends.rebuilding:
+            out.append("rebuilding from the data… ", style="bold")
+        if data.live_from is not None or any(data.rebuilt):
+            out.append("rebuilt from the data", style="bold")
+            out.append(" (jobs still queued: a floor)")
+            if data.live_from is not None:
+                out.append(" ┆ then live")
+        elif not trends.rebuilding:
+            out.append("live only (not rebuilt)")
+        if data.sampled:
+            out.append(" · ≈ sampled")
+        if data.alert_starts:
+            out.append(" · ")
+            out.append("│ alert starts", style="dark_orange")
+        for note in trends.notes[:1]:
+            out.append(f" · {printable(note, 80)}", style="yellow")
+        return out
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "alerts":
+            super().on_data_table_row_selected(event)
+            return
+        event.stop()
+        note = self.notes.get(str(event.row_key.value))
+        if note is not None:
+            self.post_message(OpenQueue(note.ident, group=note.group))

@@ -308,6 +308,14 @@ class StreamTables(Panel):
             self.refresh_detail()
         return found
 
+    def select_group(self, name: str) -> None:
+        """Select this group of the selected stream (e.g. from an alert on the Overview);
+        the detail refresh keeps it if the stream has it."""
+        if self.stream is None or name == self.group:
+            return
+        self._select_group(name)
+        self.refresh_detail()
+
     # -- selection ---------------------------------------------------------------------
 
     def _select_stream(self, key: str | None) -> None:

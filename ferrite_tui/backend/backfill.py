@@ -1,0 +1,406 @@
+"""Rebuild the last hour's per-minute trends from times inside the data (see trends.py).
+
+Dashboards start their charts when they start; the data remembers more: envelopes carry
+``enqueued_at`` / ``dead_at``, delayed scores are due times, stream ids are milliseconds and
+XPENDING tells how long each pending entry has been idle. Reading those once, at open and on
+ctrl+r, gives the hour before the console was started.
+
+Reads are bounded and short: at most `max_items` items per queue (an even sample past that,
+scaled up and marked ``sampled``), in pages of `page` items, pipelined in batches so the
+number of round trips stays small. Delayed queues need no items at all: one ZCOUNT per minute.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, key_text
+from ferrite_tui.backend.models import QueueKind, QueueRef
+from ferrite_tui.backend.poll import FUTURE_SLACK_MS, LIST_KINDS, stream_id_ms
+from ferrite_tui.backend.trends import MINUTE_S, Trends, minute_of
+
+MAX_ITEMS = 10_000
+PAGE = 250
+# Items one backfill reads in all: past this, every queue gets a smaller (sampled) share.
+MAX_TOTAL_ITEMS = 1_000_000
+# Items one pipeline may fetch: bounds the memory of one batch and the length of a round trip.
+BATCH_ITEMS = 50_000
+MINUTE_MS = MINUTE_S * 1000
+_RAW_DECODE = json.JSONDecoder().raw_decode  # the C scanner, without json.loads' checks
+
+
+@dataclass
+class BackfillReport:
+    queues: int = 0
+    items_read: int = 0
+    commands: int = 0
+    round_trips: int = 0
+    seconds: float = 0.0
+    sampled: list[str] = field(default_factory=list)  # idents rebuilt from a sample
+    untimed: int = 0  # items read that carry no usable time
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Times:
+    """Times (ms) read from one queue's items, with the weight each stands for."""
+
+    times: list[int] = field(default_factory=list)
+    weight: float = 1.0
+    read: int = 0
+    # Sampled lists: (time, position in the list) of each item read, to interpolate between.
+    positions: list[tuple[int, int]] = field(default_factory=list)
+    size: int = 0
+
+
+class Backfill:
+    def __init__(self, client: Client, trends: Trends, *, minutes: int = 60,
+                 max_items: int = MAX_ITEMS, page: int = PAGE,
+                 max_total: int = MAX_TOTAL_ITEMS) -> None:
+        self.client = client
+        self.trends = trends
+        self.minutes = minutes
+        self.max_items = max_items
+        self.page = page
+        self.max_total = max_total
+
+    async def run(self, refs: list[QueueRef], now_ms: int | None = None) -> BackfillReport:
+        self.trends.rebuilding = True
+        try:
+            return await self._run(refs, now_ms)
+        finally:
+            self.trends.rebuilding = False
+
+    async def _run(self, refs: list[QueueRef], now_ms: int | None) -> BackfillReport:
+        started = time.monotonic()
+        # Thousands of queues share the budget: each reads at most its share (sampled past it).
+        self.max_items = min(self.max_items, max(self.page, self.max_total // max(len(refs), 1)))
+        rt_before = self.client.round_trips.count
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_min = minute_of(now_ms / 1000)
+        first_min = now_min - self.minutes
+        report = BackfillReport(queues=len(refs))
+
+        # Round trip 1: sizes, group lists, and the delayed queues' overdue counts.
+        commands: list[tuple] = []
+        readers: list[tuple[QueueRef, str, Any]] = []
+        for ref in refs:
+            if ref.kind in LIST_KINDS:
+                commands.append(("LLEN", ref.key))
+                readers.append((ref, "size", None))
+            elif ref.kind is QueueKind.PRIORITY:
+                commands.append(("ZCARD", ref.key))
+                readers.append((ref, "size", None))
+            elif ref.kind is QueueKind.DELAYED:
+                # Still waiting and due by the end of minute m: overdue at m (inclusive bound).
+                for m in range(first_min, now_min + 1):
+                    end = min((m + 1) * MINUTE_MS - 1, now_ms)
+                    commands.append(("ZCOUNT", ref.key, "-inf", end))
+                    readers.append((ref, "overdue", m))
+            elif ref.kind is QueueKind.STREAM:
+                commands.append(("XINFO", "GROUPS", ref.key))
+                readers.append((ref, "groups", None))
+                # Entries added per minute: one short XRANGE per minute, at most `per_min`.
+                per_min = max(1, self.max_items // (self.minutes + 1))
+                for m in range(first_min, now_min + 1):
+                    commands.append(("XRANGE", ref.key, m * MINUTE_MS,
+                                     f"{(m + 1) * MINUTE_MS - 1}", "COUNT", per_min + 1))
+                    readers.append((ref, "added", (m, per_min)))
+        replies = await self._send(commands, report)
+
+        sizes: dict[str, int] = {}
+        groups: dict[str, list[tuple[str, int]]] = {}
+        for (ref, what, arg), reply in zip(readers, replies):
+            if isinstance(reply, Exception):
+                report.notes.append(f"{key_text(ref.key)}: {str(reply).splitlines()[0]}")
+                continue
+            ident = ref.ident
+            if what == "size":
+                sizes[ident] = int(reply)
+            elif what == "overdue":
+                s = self.trends.series(ident, "overdue")
+                s.floor = True
+                s.set_rebuilt(arg, int(reply))
+            elif what == "groups":
+                fields = [dict(zip(g[::2], g[1::2])) for g in reply]
+                groups[ident] = [(key_text(f.get(b"name", b"")), int(f.get(b"pending", 0)))
+                                 for f in fields]
+            elif what == "added":
+                m, per_min = arg
+                s = self.trends.series(ident, "arrivals")
+                if len(reply) <= per_min:
+                    s.set_rebuilt(m, len(reply))
+                else:  # a busy minute: the rate over the first entries, scaled to it
+                    span = (stream_id_ms(reply[per_min - 1][0]) or m * MINUTE_MS) \
+                        - m * MINUTE_MS + 1
+                    length = min(MINUTE_MS, now_ms - m * MINUTE_MS + 1)
+                    s.set_rebuilt(m, round(per_min * length / max(span, 1)))
+                    s.sampled = True
+                    if ident not in report.sampled:
+                        report.sampled.append(ident)
+
+        # Lists and priority sets: their items' times, read in pages.
+        item_refs = [r for r in refs if r.ident in sizes]
+        times = await self._read_items(item_refs, sizes, report)
+        for ref in item_refs:
+            t = times[ref.ident]
+            if ref.kind is QueueKind.DLQ:
+                self._rebuild_counts(ref.ident, "dead", t, first_min, now_ms)
+            else:
+                self._rebuild_counts(ref.ident, "arrivals", t, first_min, now_ms)
+            self._rebuild_levels(ref.ident, "backlog", t, first_min, now_ms)
+            if t.weight != 1.0:
+                report.sampled.append(ref.ident)
+
+        # Streams: pending entries by the time of their last delivery (now - idle).
+        stream_refs = [r for r in refs if r.ident in groups]
+        pending = await self._read_pending(stream_refs, groups, now_ms, report)
+        for ref in stream_refs:
+            totals = [0.0] * (now_min - first_min + 1)
+            for name, _count in groups[ref.ident]:
+                t = pending[(ref.ident, name)]
+                series = self._rebuild_levels(ref.ident, f"pending:{name}", t, first_min, now_ms)
+                for i, m in enumerate(range(first_min, now_min + 1)):
+                    totals[i] += series.points.get(m, 0.0) if m in series.rebuilt else 0.0
+                if t.weight != 1.0 and ref.ident not in report.sampled:
+                    report.sampled.append(ref.ident)
+            backlog = self.trends.series(ref.ident, "backlog")
+            backlog.floor = True
+            for i, m in enumerate(range(first_min, now_min + 1)):
+                backlog.set_rebuilt(m, totals[i])
+
+        self.trends.trim(now_min)
+        self.trends.rebuilt_at = now_ms / 1000
+        self.trends.notes = report.notes[:]
+        report.round_trips = self.client.round_trips.count - rt_before
+        report.seconds = time.monotonic() - started
+        return report
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def _send(self, commands: list[tuple], report: BackfillReport,
+                    per_command: int = 1) -> list[Any]:
+        """Pipelines of at most BATCH_ITEMS / per_command commands each."""
+        out: list[Any] = []
+        step = max(1, BATCH_ITEMS // max(per_command, 1))
+        for i in range(0, len(commands), step):
+            out += await self.client.raw_pipeline(commands[i:i + step])
+        report.commands += len(commands)
+        return out
+
+    def _offsets(self, size: int) -> tuple[list[int], float]:
+        """Page starts covering the whole queue, or evenly spread pages past max_items;
+        and the weight each item read stands for."""
+        if size <= self.max_items:
+            return list(range(0, size, self.page)), 1.0
+        pages = max(1, self.max_items // self.page)
+        last = size - self.page
+        starts = sorted({round(k * last / max(pages - 1, 1)) for k in range(pages)})
+        return starts, size / (len(starts) * self.page)
+
+    async def _read_items(self, refs: list[QueueRef], sizes: dict[str, int],
+                          report: BackfillReport) -> dict[str, _Times]:
+        commands: list[tuple] = []
+        owners: list[tuple[str, int, bool]] = []  # (queue, page start, keep positions)
+        out: dict[str, _Times] = {}
+        for ref in refs:
+            starts, weight = self._offsets(sizes[ref.ident])
+            out[ref.ident] = _Times(weight=weight)
+            out[ref.ident].size = sizes[ref.ident]
+            read = "LRANGE" if ref.kind in LIST_KINDS else "ZRANGE"
+            for start in starts:
+                commands.append((read, ref.key, start, start + self.page - 1))
+                owners.append((ref.ident, start, ref.kind in LIST_KINDS and weight != 1.0))
+        replies = await self._send(commands, report, per_command=self.page)
+        for (ident, start, keep_positions), reply in zip(owners, replies):
+            if isinstance(reply, Exception):
+                report.notes.append(f"{ident}: {str(reply).splitlines()[0]}")
+                continue
+            acc = out[ident]
+            for offset, raw in enumerate(reply):
+                acc.read += 1
+                t = item_time(raw)
+                if t is None or t <= 0:
+                    report.untimed += 1
+                    continue
+                acc.times.append(t)
+                if keep_positions:
+                    acc.positions.append((t, start + offset))
+        report.items_read += sum(t.read for t in out.values())
+        return out
+
+    async def _read_pending(self, refs: list[QueueRef], groups: dict[str, list[tuple[str, int]]],
+                            now_ms: int, report: BackfillReport) -> dict[tuple[str, str], _Times]:
+        """XPENDING extended form, page after page (all groups in one pipeline per page).
+        A group with more than max_items pending is read from evenly spread start ids."""
+        out: dict[tuple[str, str], _Times] = {}
+        cursors: dict[tuple[str, str], tuple[QueueRef, str]] = {}
+        big: list[tuple[QueueRef, str, int]] = []
+        for ref in refs:
+            for name, count in groups[ref.ident]:
+                out[(ref.ident, name)] = _Times()
+                if count > self.max_items:
+                    big.append((ref, name, count))
+                elif count > 0:
+                    cursors[(ref.ident, name)] = (ref, "-")
+        if big:  # summary first: the lowest and highest pending ids bound the spread
+            replies = await self._send([("XPENDING", r.key, n) for r, n, _ in big], report)
+            for (ref, name, count), reply in zip(big, replies):
+                if isinstance(reply, Exception) or not reply or reply[1] is None:
+                    continue
+                low, high = stream_id_ms(reply[1]) or 0, stream_id_ms(reply[2]) or 0
+                pages = max(1, self.max_items // self.page)
+                acc = out[(ref.ident, name)]
+                starts = [low + (high - low) * k // pages for k in range(pages)]
+                cmds = [("XPENDING", ref.key, name, f"{s}-0", "+", self.page) for s in starts]
+                for page in await self._send(cmds, report, per_command=self.page):
+                    if not isinstance(page, Exception):
+                        self._take_pending(acc, page, now_ms)
+                acc.weight = count / max(acc.read, 1)
+        while cursors:
+            keys = list(cursors)
+            cmds = [("XPENDING", cursors[k][0].key, k[1], cursors[k][1], "+", self.page)
+                    for k in keys]
+            replies = await self._send(cmds, report, per_command=self.page)
+            for k, page in zip(keys, replies):
+                ref, _ = cursors.pop(k)
+                if isinstance(page, Exception):
+                    report.notes.append(f"{key_text(ref.key)} › {k[1]}: "
+                                        f"{str(page).splitlines()[0]}")
+                    continue
+                acc = out[k]
+                self._take_pending(acc, page, now_ms)
+                if len(page) == self.page and acc.read < self.max_items:
+                    cursors[k] = (ref, _next_id(page[-1][0]))
+        report.items_read += sum(t.read for t in out.values())
+        return out
+
+    @staticmethod
+    def _take_pending(acc: _Times, page: list, now_ms: int) -> None:
+        for _id, _consumer, idle, _deliveries in page:
+            acc.read += 1
+            acc.times.append(now_ms - int(idle))
+
+    # -- turning times into minutes ------------------------------------------------------------
+
+    def _bucket(self, t: _Times, first_min: int, now_ms: int) -> tuple[float, dict[int, float]]:
+        """(weight of items older than the window, weight per minute inside it)."""
+        before = 0.0
+        per_minute: dict[int, float] = {}
+        limit = now_ms + FUTURE_SLACK_MS
+        now_min = now_ms // MINUTE_MS
+        for ms in t.times:
+            if ms > limit:
+                continue  # not a plausible time
+            m = min(ms // MINUTE_MS, now_min)
+            if m < first_min:
+                before += t.weight
+            else:
+                per_minute[m] = per_minute.get(m, 0.0) + t.weight
+        return before, per_minute
+
+    def _cumulative(self, t: _Times, first_min: int, now_ms: int) -> list[float]:
+        """Items arrived by the end of each minute first_min..now (first_min - 1 first)."""
+        last_min = minute_of(now_ms / 1000)
+        ends = [min(m * MINUTE_MS + MINUTE_MS - 1, now_ms) for m in range(first_min - 1,
+                                                                         last_min + 1)]
+        if t.positions:
+            return [float(round(v)) for v in _interpolated(t.positions, t.size, ends)]
+        before, per_minute = self._bucket(t, first_min, now_ms)
+        out = [before]
+        for m in range(first_min, last_min + 1):
+            out.append(out[-1] + per_minute.get(m, 0.0))
+        return [_round(v, t.weight) for v in out]
+
+    def _rebuild_counts(self, ident: str, metric: str, t: _Times, first_min: int,
+                        now_ms: int):
+        cumulative = self._cumulative(t, first_min, now_ms)
+        series = self.trends.series(ident, metric)
+        series.floor = True
+        series.sampled = series.sampled or t.weight != 1.0
+        for i, m in enumerate(range(first_min, minute_of(now_ms / 1000) + 1)):
+            series.set_rebuilt(m, max(cumulative[i + 1] - cumulative[i], 0.0))
+        return series
+
+    def _rebuild_levels(self, ident: str, metric: str, t: _Times, first_min: int,
+                        now_ms: int):
+        cumulative = self._cumulative(t, first_min, now_ms)
+        series = self.trends.series(ident, metric)
+        series.floor = True
+        series.sampled = series.sampled or t.weight != 1.0
+        for i, m in enumerate(range(first_min, minute_of(now_ms / 1000) + 1)):
+            series.set_rebuilt(m, cumulative[i + 1])
+        return series
+
+
+def item_time(raw: bytes) -> int | None:
+    """The time an item carries, as envelopes.decode reads it (dead_at for a dead letter,
+    else the job's own time), without building an Envelope: the backfill reads up to a
+    million items."""
+    if len(raw) > MAX_PARSE_BYTES:
+        return None
+    try:
+        text = raw.decode("utf-8").strip()
+        data, end = _RAW_DECODE(text)
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if end != len(text):
+        return None  # JSON followed by something else: not an envelope
+    if not isinstance(data, dict):
+        return None
+    job = data.get("job")
+    if isinstance(job, dict) and "id" in job and "payload" in job and "reason" in data:
+        t = data.get("dead_at")
+    elif "id" in data and "payload" in data:
+        if "retry_count" in data or "first_attempt" in data:
+            t = data.get("first_attempt")
+        elif "scheduled_at" in data:
+            t = data.get("scheduled_at")
+        else:
+            t = data.get("enqueued_at")
+    else:
+        return None
+    if type(t) is float and t.is_integer():
+        return int(t)
+    return t if type(t) is int else None
+
+
+def _interpolated(positions: list[tuple[int, int]], size: int, ends: list[int]) -> list[float]:
+    """How many items of a sampled list arrived by each time in `ends`.
+
+    A list keeps arrival order (pushed at the tail, or at the head), so an item's position
+    says how many arrived before it; between two items read, positions are interpolated
+    linearly in time. Pages at both ends of the list are always read.
+    """
+    pairs = sorted(positions)
+    if pairs[0][1] > pairs[-1][1]:  # pushed at the head: the newest first
+        pairs = [(t, size - 1 - pos) for t, pos in pairs]
+    out = []
+    j = 0
+    for end in ends:
+        while j < len(pairs) and pairs[j][0] <= end:
+            j += 1
+        if j == 0:
+            out.append(0.0)
+        elif j == len(pairs):
+            out.append(float(min(max(p for _, p in pairs) + 1, size)))
+        else:
+            (t0, p0), (t1, p1) = pairs[j - 1], pairs[j]
+            frac = (end - t0) / (t1 - t0) if t1 > t0 else 0.0
+            out.append(p0 + 1 + max(p1 - p0 - 1, 0) * frac)
+    return out
+
+
+def _round(value: float, weight: float) -> float:
+    return float(round(value)) if weight != 1.0 else value
+
+
+def _next_id(stream_id: bytes | str) -> str:
+    """The id right after this one (exclusive ranges with '(' are not on every server)."""
+    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
+    ms, _, seq = text.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"

@@ -1,0 +1,137 @@
+"""The Overview: alerts with their start and next step, Enter on one, and the trend charts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import redis.asyncio as aioredis
+from frozen import NOW, frozen_app, frozen_snapshot
+from frozen import feed as feed_table
+from helpers import async_wait_until, running
+from test_advice import ALERTS, arrange
+
+from ferrite_tui.backend.advice import Advisor
+from ferrite_tui.backend.backfill import Backfill
+from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.discovery import Discovery
+from ferrite_tui.config import Config
+from ferrite_tui.demo.workload import seed
+from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.messages import SnapshotReady
+
+
+async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, sync, tmp_path):
+    arrange(sync, int(time.time() * 1000))
+    # A group that sorts first and holds nothing: the Streams panel's default pick, so only
+    # the alert's own selection can land on 'analytics'.
+    sync.xgroup_create("events:main", "aardvark", "$")
+    app = FerriteApp(Config(alerts=ALERTS), ConnectionSettings(url=redis_url), refresh=0.3,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app, size=(120, 36)) as pilot:
+        overview = app.query_one("#panel-overview")
+        alerts = overview.query_one("#alerts")
+        row = "stream:events:main\x004 pending"
+        await async_wait_until(lambda: row in overview.notes, timeout=20,
+                               message="the stream's pending alert never listed")
+        note = overview.notes[row]
+        assert note.group == "analytics" and note.panel_key == "5"
+        alerts.focus()
+        alerts.select_key(row)
+        await pilot.press("enter")
+        streams = app.query_one("#panel-streams")
+        await async_wait_until(
+            lambda: app.active_panel() is streams and streams.stream == "events:main"
+            and streams.group == "analytics" and streams.groups_table.cursor_key == "analytics",
+            timeout=10, message="enter did not open events:main › analytics")
+        # And a dead-letter alert opens the Dead letters panel on that list.
+        await pilot.press("1")
+        await pilot.pause()
+        alerts.focus()
+        alerts.select_key("dlq:queue:main:dlq\x0047 dead")
+        await pilot.press("enter")
+        dlq = app.query_one("#panel-dlq")
+        await async_wait_until(
+            lambda: app.active_panel() is dlq and dlq.table.cursor_key == "dlq:queue:main:dlq",
+            timeout=10, message="enter did not open the DLQ")
+
+
+async def test_trends_rebuilt_at_open_and_again_on_ctrl_r(redis_url, sync, tmp_path):
+    from test_backfill import MIN, dead_letter
+
+    from ferrite_tui.backend.trends import minute_of
+
+    now = int(time.time() * 1000)
+    sync.rpush("queue:main:dlq", *[dead_letter(i, now - 40 * MIN) for i in range(4)])
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=0.3,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app, size=(160, 50)) as pilot:
+        def dead_at(ago):
+            series = app.trends.get("dlq:queue:main:dlq", "dead")
+            return series.points.get(minute_of(now / 1000) - ago) if series else None
+
+        await async_wait_until(lambda: dead_at(40) == 4, timeout=20,
+                               message="the hour was not rebuilt at open")
+        overview = app.query_one("#panel-overview")
+        await async_wait_until(
+            lambda: "rebuilt from the data" in str(overview.query_one("#legend").render()),
+            timeout=10, message="the charts' legend does not say rebuilt")
+        sync.rpush("queue:main:dlq", *[dead_letter(10 + i, now - 30 * MIN) for i in range(7)])
+        assert dead_at(30) == 0
+        await pilot.press("ctrl+r")
+        await async_wait_until(lambda: dead_at(30) == 7, timeout=20,
+                               message="ctrl+r did not rebuild the hour")
+        assert dead_at(40) == 4
+
+
+# -- snapshots: the demo's deterministic seed, rebuilt at a frozen time ----------------------
+
+SEEDED_AT = int(NOW * 1000) - 180_000  # the seed three minutes before the frozen 'now'
+
+
+async def seeded_trends(url: str, app: FerriteApp) -> None:
+    """Seed the demo data, rebuild the hour from it, then record three live polls (the
+    frozen snapshot) so the charts show the rebuilt part and the live part."""
+    raw = aioredis.Redis.from_url(url)
+    await seed(raw, now_ms=SEEDED_AT)
+    await raw.aclose()
+    client = Client(ConnectionSettings(url=url))
+    await client.connect()
+    try:
+        discovery = Discovery(client, Config())
+        await discovery.run()
+        # 30 s into the minute: pending idle times (real clock, a few ms) stay in it.
+        await Backfill(client, app.session.offline_trends).run(discovery.refs, now_ms=SEEDED_AT + 30_000)
+    finally:
+        await client.aclose()
+    advisor = Advisor(Config().alerts)
+    for ago in (120, 60, 0):
+        snap = replace(frozen_snapshot(), taken_at=NOW - ago)
+        app.session.offline_trends.record(snap)
+        notes = advisor.annotate(snap, app.session.offline_trends)
+    app.post_message(SnapshotReady(replace(frozen_snapshot(), alert_notes=notes)))
+
+
+def overview_snapshot(snap_compare, redis_url: str, size: tuple[int, int]) -> bool:
+    app = frozen_app()
+
+    async def run_before(pilot) -> None:
+        await feed_table(pilot)
+        await seeded_trends(redis_url, pilot.app)
+        await pilot.pause()
+        overview = pilot.app.query_one("#panel-overview")
+        await async_wait_until(lambda: overview.notes, timeout=10)
+        await pilot.pause()
+
+    return snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_overview_with_trends_80x24(snap_compare, redis_url):
+    """At 80x24 the queue table and the alerts keep the room; the charts give way."""
+    assert overview_snapshot(snap_compare, redis_url, (80, 24))
+
+
+def test_overview_with_trends_160x50(snap_compare, redis_url):
+    """At 160x50 the charts take the free space: backlog by kind, in/out, dead letters,
+    rebuilt then live, alert starts marked."""
+    assert overview_snapshot(snap_compare, redis_url, (160, 50))
