@@ -1,0 +1,90 @@
+"""List moves under interference: a target that changes type mid-move, items pushed far
+from where they were seen, and a console killed between the check and the transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from ferrite_tui.backend import moves
+from ferrite_tui.backend.client import BackendError
+from ferrite_tui.backend.lists import read_page
+from ferrite_tui.backend.moves import Item, move_values, take_head
+
+
+def fill(sync, key, n, fmt="v{}"):
+    values = [fmt.format(i).encode() for i in range(n)]
+    for start in range(0, n, 1000):
+        sync.rpush(key, *values[start:start + 1000])
+    return values
+
+
+@pytest.fixture
+def after_check(monkeypatch):
+    """Run `action()` once, right after a move's first round trip (WATCH + checks) and
+    before its MULTI/EXEC: another client acting in the gap between the two."""
+    hooks: list = []
+    original = moves._Conn.exchange
+
+    async def exchange(self, commands):
+        replies = await original(self, commands)
+        if hooks and commands and commands[0][0] == "WATCH":
+            hooks.pop()()
+        return replies
+
+    monkeypatch.setattr(moves._Conn, "exchange", exchange)
+    return hooks.append
+
+
+async def test_target_turned_into_a_string_before_exec_moves_nothing(client, sync, after_check):
+    sync.rpush("src", b"A", b"B", b"C", b"D")
+    sync.rpush("dst", b"x")
+    after_check(lambda: (sync.delete("dst"), sync.set("dst", "now a string")))
+    with pytest.raises(BackendError, match="not a list"):
+        await move_values(client, "src", "dst", [Item(b"B", 1, 4)])
+    # Nothing left src, nothing was put back somewhere else: the order is intact.
+    assert sync.lrange("src", 0, -1) == [b"A", b"B", b"C", b"D"]
+    assert sync.get("dst") == b"now a string"
+
+
+async def test_take_head_target_changing_type_moves_nothing(client, sync, after_check):
+    sync.rpush("src", b"A", b"B", b"C", b"D")
+    after_check(lambda: sync.set("dst", "string"))
+    with pytest.raises(BackendError, match="not a list"):
+        await take_head(client, "src", "dst", 2)
+    assert sync.lrange("src", 0, -1) == [b"A", b"B", b"C", b"D"]
+
+
+async def test_items_pushed_far_from_the_tail_are_still_found(client, sync):
+    """12,000 new entries arrive at the tail after the operator saw the last 100: they are
+    still in the list, so they are moved, not reported as gone."""
+    values = fill(sync, "dlq", 20_000)
+    page = await read_page(client, "dlq", 19_900, 100)
+    fill(sync, "dlq", 12_000, fmt="late{}")
+    res = await move_values(client, "dlq", "out", list(page.items))
+    assert len(res.missing) == 0, f"{len(res.missing)} reported gone"
+    assert len(res.moved) == 100
+    assert sync.lrange("out", 0, -1) == values[19_900:]
+    assert sync.llen("dlq") == 19_900 + 12_000
+
+
+async def test_really_gone_items_are_still_reported_missing(client, sync):
+    fill(sync, "dlq", 5000)
+    page = await read_page(client, "dlq", 4990, 10)
+    sync.lrem("dlq", 1, b"v4995")
+    res = await move_values(client, "dlq", "out", list(page.items))
+    assert [i.raw for i in res.missing] == [b"v4995"]
+    assert len(res.moved) == 9
+
+
+async def test_beyond_the_search_budget_is_not_called_gone(client, sync, monkeypatch):
+    """Pushed away from both ends past what the search may scan: reported as not found
+    (failed, left in place), never as skipped."""
+    monkeypatch.setattr(moves, "SEARCH_BUDGET", 100)
+    fill(sync, "dlq", 3000)
+    page = await read_page(client, "dlq", 2990, 10)
+    sync.lpush("dlq", *[f"head{i}".encode() for i in range(2000)])
+    fill(sync, "dlq", 11_000, fmt="tail{}")
+    res = await move_values(client, "dlq", "out", list(page.items))
+    assert not res.missing and not res.moved
+    assert len(res.failed) == 10 and "not counted as gone" in res.errors[0]
+    assert sync.llen("dlq") == 16_000
