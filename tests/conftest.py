@@ -11,6 +11,7 @@ Fixtures:
 - ``server_factory``: ``server_factory(**RedisServer kwargs)`` starts a private server
   (e.g. ``password=...``) and stops it at teardown; use it to kill/restart servers.
 - ``fresh_server``: one private server for this test.
+- ``after_check``: act as another client between a move's WATCH round trip and its EXEC.
 
 Waiting helpers live in ``tests/helpers.py`` (``from helpers import wait_until``).
 """
@@ -140,3 +141,22 @@ def sync(redis_url: str) -> Iterator[redis.Redis]:
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture
+def after_check(monkeypatch) -> Callable[[Callable[[], Any]], None]:
+    """``after_check(action)``: run ``action()`` once, right after a move's first round trip
+    (WATCH and its checks) and before its MULTI/EXEC, as another client acting in the gap."""
+    from ferrite_tui.backend import moves
+
+    hooks: list[Callable[[], Any]] = []
+    original = moves._Conn.exchange
+
+    async def exchange(self: Any, commands: list[tuple]) -> list[Any]:
+        replies = await original(self, commands)
+        if hooks and commands and commands[0][0] == "WATCH":
+            hooks.pop()()
+        return replies
+
+    monkeypatch.setattr(moves._Conn, "exchange", exchange)
+    return hooks.append

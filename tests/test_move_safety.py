@@ -18,23 +18,6 @@ def fill(sync, key, n, fmt="v{}"):
     return values
 
 
-@pytest.fixture
-def after_check(monkeypatch):
-    """Run `action()` once, right after a move's first round trip (WATCH + checks) and
-    before its MULTI/EXEC: another client acting in the gap between the two."""
-    hooks: list = []
-    original = moves._Conn.exchange
-
-    async def exchange(self, commands):
-        replies = await original(self, commands)
-        if hooks and commands and commands[0][0] == "WATCH":
-            hooks.pop()()
-        return replies
-
-    monkeypatch.setattr(moves._Conn, "exchange", exchange)
-    return hooks.append
-
-
 async def test_target_turned_into_a_string_before_exec_moves_nothing(client, sync, after_check):
     sync.rpush("src", b"A", b"B", b"C", b"D")
     sync.rpush("dst", b"x")

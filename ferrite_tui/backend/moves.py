@@ -196,7 +196,7 @@ def _check_exec(reply: Any) -> None:
         raise BackendError(f"transaction refused: {reply}")
 
 
-async def _backoff(attempt: int) -> None:
+async def backoff(attempt: int) -> None:
     # Jittered, short: another writer's single command finishes in microseconds.
     await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
 
@@ -370,7 +370,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 _check_exec(reply)
             exec_reply = replies[-1]
             if exec_reply is None:  # someone touched src: re-check and retry
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             if isinstance(exec_reply, Exception):
                 raise BackendError(f"transaction failed: {exec_reply}")
@@ -513,7 +513,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
             exec_reply = replies[-1]
             if exec_reply is None:
                 result.reached_stop = False
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             if isinstance(exec_reply, Exception):
                 raise BackendError(f"transaction failed: {exec_reply}")
