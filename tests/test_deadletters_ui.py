@@ -167,6 +167,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
     import subprocess
     import sys
 
+    from ferrite_tui.backend.client import ConnectionSettings
     from ferrite_tui.backend.journal import BulkRecord, Journal
 
     sync.rpush(DLQ, *[dead(i, "SMTP timeout after 5ms" if i < 6 else "other") for i in range(10)])
@@ -174,7 +175,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
     gone.wait()
     rec = BulkRecord("requeue dead letters", DLQ, TARGET, 8, group="SMTP timeout after #ms",
                      done=2, pid=gone.pid)
-    Journal(tmp_path / "bulk").save(rec)
+    Journal(tmp_path / "bulk", ConnectionSettings(url=redis_url).server_identity).save(rec)
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
         panel = await open_dlq(app, pilot)

@@ -39,6 +39,11 @@ class UnsupportedError(BackendError):
     """The server lacks a command this action needs."""
 
 
+def _query(text: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+    return parse_qsl(text)
+
+
 def redact_url(url: str, keep_user: bool = True, mask: str = "***") -> str:
     """The URL with its password replaced (or removed when mask is empty)."""
     parts = urlsplit(url)
@@ -74,6 +79,21 @@ class ConnectionSettings:
     @property
     def display_url(self) -> str:
         return redact_url(self.url)
+
+    @property
+    def server_identity(self) -> str:
+        """Which server and database this is, without credentials (keys the bulk journal)."""
+        parts = urlsplit(self.url)
+        if parts.scheme == "unix":
+            return f"unix://{parts.path}?db={dict(_query(parts.query)).get('db', '0')}"
+        host = parts.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        try:
+            port = parts.port or 6379
+        except ValueError:
+            port = 6379
+        db = parts.path.strip("/") or dict(_query(parts.query)).get("db", "0")
+        return f"{parts.scheme}://{host}:{port}/{db}"
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,

@@ -275,7 +275,9 @@ class ItemPagerMixin:
 
         from ferrite_tui.backend.journal import Journal
 
-        return Journal(Path(self.app.audit_path).parent / "bulk")
+        client = self.item_client()
+        server = client.settings.server_identity if client is not None else ""
+        return Journal(Path(self.app.audit_path).parent / "bulk", server=server)
 
     async def run_bulk(self, title: str, items: Sequence[Item],
                        chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
