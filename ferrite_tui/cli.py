@@ -31,6 +31,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", metavar="NAME", help="profile from the config")
 
 
+def _password_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--askpass", action="store_true",
+                        help="ask for the password (kept out of the command line)")
+
+
 def _console_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action="store_true", help="refuse every change")
     parser.add_argument("--refresh", type=float, metavar="SECONDS", help="poll interval")
@@ -54,6 +59,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
         _common(p)
         p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--read-only", action="store_true",
+                       help="accepted for symmetry: status never changes anything")
+        _password_option(p)
         p.add_argument("--match", action="append", metavar="PATTERN")
         return p
     if command == "config":
@@ -69,6 +77,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)
     _console_options(p)
+    _password_option(p)
     p.add_argument("--version", action="version", version=f"ferrite-tui {__version__}")
     return p
 
@@ -79,7 +88,8 @@ def fail(message: str) -> int:
 
 
 def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
-                     read_only: bool = False) -> ConnectionSettings | None:
+                     read_only: bool = False, askpass: bool = False
+                     ) -> ConnectionSettings | None:
     """Settings from URL and/or profile; None when neither is given (connect screen)."""
     profile = cfg.profile(profile_name)
     if profile_name and profile is None:
@@ -89,10 +99,21 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
         return None
     if profile is None:
         profile = Profile(name=profile_name or "default")
-    return ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
+    settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
+    if askpass:
+        from ferrite_tui.credentials import ask_password
+
+        settings = replace(settings, password=ask_password(
+            f"Password for {settings.display_url}: "))
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        from ferrite_tui.credentials import WARNING, hide_passwords
+
+        if hide_passwords(sys.argv[1:]):  # before anything else: ps shows it to every user
+            print(f"ferrite-tui: {WARNING}", file=sys.stderr, flush=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     args = build_parser(command).parse_args(argv[1:] if command else argv)
@@ -104,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return status_command(cfg, args)
         if command == "demo":
             return demo_command(cfg, args)
-        settings = resolve_settings(cfg, args.url, args.profile, args.read_only)
+        settings = resolve_settings(cfg, args.url, args.profile, args.read_only,
+                                    askpass=args.askpass)
     except (ConfigError, BackendError) as exc:
         return fail(str(exc))
     return run_console(cfg, settings, args)
@@ -143,9 +165,12 @@ def config_command(args) -> int:
 # -- status ------------------------------------------------------------------------------
 
 def status_command(cfg: Config, args) -> int:
-    settings = resolve_settings(cfg, args.url, args.profile)
+    # status only reads: its probe sends read commands only, whatever --read-only says.
+    settings = resolve_settings(cfg, args.url, args.profile, read_only=True,
+                                askpass=args.askpass)
     if settings is None:
-        settings = ConnectionSettings.from_profile(Profile())
+        settings = resolve_settings(cfg, Profile().url, None, read_only=True,
+                                    askpass=args.askpass)
     try:
         snap, caps = asyncio.run(_one_poll(cfg, settings, tuple(args.match or ()) or None))
     except BackendError as exc:
