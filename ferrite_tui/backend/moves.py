@@ -34,7 +34,9 @@ from typing import Any, AsyncIterator, Callable, Sequence
 
 from redis import exceptions as rexc
 
-from ferrite_tui.backend.client import BackendError, Client
+from ferrite_tui.backend.client import (
+    BackendError, Client, permission_error, server_error_text,
+)
 
 #: Extra elements LPOS may look past the position where a value was seen.
 SLACK = 1000
@@ -191,9 +193,10 @@ def _type_ok(reply: Any) -> bool:
     return name in ("list", "none")
 
 
-def _check_exec(reply: Any) -> None:
+def _check_exec(reply: Any, client: Client) -> None:
     if isinstance(reply, Exception):
-        raise BackendError(f"transaction refused: {reply}")
+        raise BackendError(permission_error(reply, client.settings.username)
+                           or f"transaction refused: {server_error_text(reply)}")
 
 
 async def backoff(attempt: int) -> None:
@@ -367,7 +370,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
             tx.append(("EXEC",))
             replies = await c.exchange(tx)
             for reply in replies[:-1]:
-                _check_exec(reply)
+                _check_exec(reply, client)
             exec_reply = replies[-1]
             if exec_reply is None:  # someone touched src: re-check and retry
                 await backoff(attempt)
@@ -509,7 +512,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
             replies = await c.exchange(tx + [("EXEC",)])
             for reply in replies[:-1]:
-                _check_exec(reply)
+                _check_exec(reply, client)
             exec_reply = replies[-1]
             if exec_reply is None:
                 result.reached_stop = False

@@ -23,7 +23,9 @@ from typing import Any, Callable, Iterable, Sequence
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.bulk import BulkReport, Cancel
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import (
+    BackendError, Client, mutation, permission_error, server_error_text,
+)
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
 from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
 
@@ -301,7 +303,10 @@ def _friendly(exc: Exception, key: str, group: str | None = None) -> BackendErro
         return BackendError(f"{printable(key, 80)} is no longer a stream")
     if "BUSYGROUP" in text:
         return BackendError(f"group {printable(group or '', 60)} already exists")
-    first = text.splitlines()[0] if text else type(exc).__name__
+    denied = permission_error(exc)
+    if denied:
+        return BackendError(printable(denied, 200))
+    first = server_error_text(exc)
     return BackendError(f"server error: {printable(first, 160)}")
 
 
