@@ -71,3 +71,47 @@ async def test_beyond_the_search_budget_is_not_called_gone(client, sync, monkeyp
     assert not res.missing and not res.moved
     assert len(res.failed) == 10 and "not counted as gone" in res.errors[0]
     assert sync.llen("dlq") == 16_000
+
+
+async def test_purge_audits_exactly_what_it_removed(client, sync, redis_url, tmp_path):
+    """A producer pushes all the time: the count purge returns and audits is what the
+    deletion removed, not a length read before it."""
+    import threading
+
+    import redis as sync_redis
+
+    from ferrite_tui.backend.audit import AuditLog
+    from ferrite_tui.backend.lists import ListItems
+
+    pushed = 0
+    stop = threading.Event()
+
+    def producer():
+        nonlocal pushed
+        r = sync_redis.Redis.from_url(redis_url)
+        while not stop.is_set():
+            r.rpush("busy", b"x")
+            pushed += 1
+        r.close()
+
+    fill(sync, "busy", 100)
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    try:
+        removed = [await ListItems(client).purge("busy") for _ in range(20)]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert sum(removed) == 100 + pushed - sync.llen("busy")
+    audited = [e["count"] for e in AuditLog(tmp_path / "audit.log").read()
+               if e["action"] == "purge queue"]
+    assert audited == removed
+
+
+async def test_purge_refuses_a_key_that_is_no_longer_a_list(client, sync):
+    from ferrite_tui.backend.lists import ListItems
+
+    sync.hset("q", "f", "v")
+    with pytest.raises(BackendError, match="not a list"):
+        await ListItems(client).purge("q")
+    assert sync.hgetall("q") == {b"f": b"v"}

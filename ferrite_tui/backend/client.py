@@ -174,8 +174,9 @@ _PIPELINE_DUMP = re.compile(r"^Command # \d+ \(.*\) of pipeline caused error: ",
 
 def server_error_text(exc: BaseException | str) -> str:
     """The server's own error line, without redis-py's pipeline dump of the command."""
-    text = str(exc).strip()
-    text = _PIPELINE_DUMP.sub("", text)
+    text = _PIPELINE_DUMP.sub("", str(exc).strip())
+    if text.startswith("('") and text.endswith("',)"):  # redis-py wraps some in a tuple
+        text = text[2:-3]
     return text.splitlines()[0] if text else type(exc).__name__
 
 
@@ -236,6 +237,8 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
             return f"cannot reach {where}: {os.strerror(errno_).lower()}"
         return f"cannot reach {where}: {text}"
     if isinstance(exc, rexc.ResponseError):
+        if text.startswith("WRONGTYPE"):
+            return "wrong type: the key now holds another kind of value"
         return f"server error: {text}"
     return f"{type(exc).__name__}: {text}"
 

@@ -67,3 +67,7 @@ class History:
         """Drop series of names no longer polled, so memory stays bounded."""
         for key in [k for k in self._series if k[0] not in keep and not k[0].startswith("@")]:
             del self._series[key]
+
+    def reset(self) -> None:
+        """Start every series again (the server restarted or was flushed)."""
+        self._series.clear()

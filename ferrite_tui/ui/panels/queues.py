@@ -29,6 +29,7 @@ from textual.widgets import DataTable, Static
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, Cancel, ChunkResult
 from ferrite_tui.backend.client import describe_error
+from ferrite_tui.ui.notices import RepeatingNotices
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
@@ -256,7 +257,11 @@ class ItemPagerMixin:
         try:
             page = await source.load(client, start, table.window)
         except Exception as exc:
-            self.notify(describe_error(exc, client.settings), severity="error")
+            # Reloaded on every poll: a lasting error is one toast that counts, not a stack.
+            if not hasattr(self, "_load_notices"):
+                self._load_notices = RepeatingNotices()
+            self._load_notices.show(self.app, f"load {source.key}",
+                                    describe_error(exc, client.settings))
             return
         if table.source is not source or table.load_seq != seq:
             return  # a newer load (or another list) replaced this one
