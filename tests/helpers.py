@@ -2,7 +2,10 @@
 
 Server settings (read once from the environment):
 - ``SERVER_BINARY``: ``$FERRITE_TUI_TEST_SERVER`` if set, else ``find_server_binary()``.
-- ``REDUCED``: ``FERRITE_TUI_TEST_REDUCED=1``, every test server gets ``reduced_args()``.
+- ``REDUCED``: ``FERRITE_TUI_TEST_REDUCED=1``, every test server gets ``reduced_args()``
+  (also true under the Ferrite stand-in, which refuses those commands too).
+- ``FERRITE``: ``FERRITE_TUI_TEST_FERRITE=1``, every test server sits behind the Ferrite
+  stand-in proxy (tests/ferrite_proxy.py).
 
 Never sleep a fixed time in a test; wait on the condition you need:
 
@@ -26,17 +29,22 @@ from ferrite_tui.demo.server import find_server_binary
 
 T = TypeVar("T")
 
-__all__ = ["CommandRecorder", "REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV",
+__all__ = ["FERRITE", "CommandRecorder", "REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV",
            "async_wait_until", "mutating",
            "longest", "running", "slowlog_on", "slowlog_read", "wait_until"]
 
 SERVER_ENV = "FERRITE_TUI_TEST_SERVER"
 REDUCED_ENV = "FERRITE_TUI_TEST_REDUCED"
+FERRITE_ENV = "FERRITE_TUI_TEST_FERRITE"
 
 #: The binary every test server runs (None if none was found).
 SERVER_BINARY: str | None = find_server_binary(os.environ.get(SERVER_ENV) or None)
-#: True when the suite runs against the reduced command set (Ferrite stand-in).
-REDUCED: bool = os.environ.get(REDUCED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+#: True when every test server sits behind the Ferrite stand-in proxy (tests/ferrite_proxy.py).
+FERRITE: bool = os.environ.get(FERRITE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+#: True when the suite runs without Lua and XAUTOCLAIM: the reduced command set (renamed
+#: away), or the Ferrite stand-in, which refuses them and more.
+REDUCED: bool = FERRITE or (
+    os.environ.get(REDUCED_ENV, "").strip().lower() in {"1", "true", "yes", "on"})
 
 
 def _failure(predicate: Callable[..., Any], timeout: float, message: str, last: Any,
