@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 import threading
@@ -176,7 +177,10 @@ def status_command(cfg: Config, args) -> int:
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
-        print(json.dumps(status_json(snap, caps, settings), indent=2, ensure_ascii=False))
+        text = json.dumps(status_json(snap, caps, settings), indent=2, ensure_ascii=False)
+        # Binary key names are str with surrogateescape: as \udcXX escapes the output stays
+        # valid UTF-8 and json.loads gives the same str back.
+        print(re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text))
     else:
         print(status_table(snap, caps, settings))
     return 0
