@@ -50,15 +50,16 @@ MISSING = LUA | {b"XAUTOCLAIM"}
 SCORE_RANGE = {b"ZRANGEBYSCORE", b"ZREVRANGEBYSCORE", b"ZCOUNT", b"ZREMRANGEBYSCORE"}
 PASS_THROUGH = {b"SUBSCRIBE", b"PSUBSCRIBE", b"MONITOR", b"SSUBSCRIBE"}
 INFO_SECTIONS = {"server", "stats", "memory", "keyspace"}
-INFO_DROPPED = ("connected_clients:", "instantaneous_ops_per_sec:")
+INFO_DROPPED = (b"connected_clients:", b"instantaneous_ops_per_sec:")
 
 Transform = Callable[[bytes], bytes]
 
 
 # -- RESP framing ----------------------------------------------------------------------
 
-def frame_end(buf: bytearray, pos: int) -> int | None:
-    """Where the RESP2 value starting at `pos` ends (None: not all of it is here yet)."""
+def frame_end(buf: bytearray | bytes, pos: int) -> int | None:
+    """Where the RESP2/RESP3 value starting at `pos` ends (None: not all of it is here yet).
+    (The suite's own redis-py clients speak RESP3; the console speaks RESP2.)"""
     stack = 1  # values still to read
     n = len(buf)
     while stack:
@@ -69,19 +70,46 @@ def frame_end(buf: bytearray, pos: int) -> int | None:
             return None
         kind = buf[pos]
         stack -= 1
-        if kind == 0x24:  # $ bulk
+        if kind in (0x24, 0x3D, 0x21):  # $ bulk, = verbatim, ! blob error
             size = int(buf[pos + 1:nl])
             pos = nl + 2 if size < 0 else nl + 4 + size
             if pos > n:
                 return None
-        elif kind == 0x2A:  # * array
+        elif kind in (0x2A, 0x7E, 0x3E):  # * array, ~ set, > push
             size = int(buf[pos + 1:nl])
             pos = nl + 2
             if size > 0:
                 stack += size
-        else:  # + - : and inline commands
+        elif kind == 0x25:  # % map: pairs
+            stack += 2 * int(buf[pos + 1:nl])
+            pos = nl + 2
+        elif kind == 0x7C:  # | attributes: pairs, then the value they describe
+            stack += 2 * int(buf[pos + 1:nl]) + 1
+            pos = nl + 2
+        else:  # + - : _ , # ( and inline commands: one line
             pos = nl + 2
     return pos
+
+
+def children(raw: bytes) -> tuple[bytes, list[bytes]]:
+    """An aggregate's type byte and its child values, each as raw bytes."""
+    nl = raw.find(b"\r\n")
+    count = int(raw[1:nl]) * (2 if raw[:1] == b"%" else 1)
+    out, pos = [], nl + 2
+    for _ in range(max(count, 0)):
+        end = frame_end(raw, pos)
+        assert end is not None
+        out.append(raw[pos:end])
+        pos = end
+    return raw[:1], out
+
+
+def scalar(raw: bytes) -> bytes:
+    """The bytes of a simple or bulk string value."""
+    nl = raw.find(b"\r\n")
+    if raw[:1] in (b"$", b"="):
+        return raw[nl + 2:len(raw) - 2]
+    return raw[1:nl]
 
 
 def command_args(raw: bytes) -> list[bytes]:
@@ -91,20 +119,6 @@ def command_args(raw: bytes) -> list[bytes]:
     reader.feed(raw)
     args = reader.gets()
     return list(args) if isinstance(args, list) else []
-
-
-def encode(value: Any) -> bytes:
-    if value is None:
-        return b"$-1\r\n"
-    if isinstance(value, int):
-        return b":%d\r\n" % value
-    if isinstance(value, bytes):
-        return b"$%d\r\n%s\r\n" % (len(value), value)
-    if isinstance(value, list):
-        return b"*%d\r\n" % len(value) + b"".join(encode(v) for v in value)
-    if isinstance(value, hiredis.ReplyError):
-        return b"-" + str(value).encode() + b"\r\n"
-    raise TypeError(type(value))
 
 
 def pack(args: list[bytes]) -> bytes:
@@ -120,37 +134,45 @@ def _error_as(message: bytes) -> Transform:
 
 
 def _strip_fields(names: set[bytes]) -> Transform:
+    """Drop fields from a list of records (RESP2 flat arrays, or RESP3 maps)."""
     def transform(raw: bytes) -> bytes:
-        if not raw.startswith(b"*"):
+        if raw[:1] != b"*":
             return raw
-        reader = hiredis.Reader()
-        reader.feed(raw)
-        rows = reader.gets()
+        _, rows = children(raw)
         out = []
         for row in rows:
-            if isinstance(row, list):
-                row = [x for i in range(0, len(row) - 1, 2) if row[i] not in names
-                       for x in (row[i], row[i + 1])]
-            out.append(row)
-        return encode(out)
+            kind, items = children(row) if row[:1] in (b"*", b"%") else (b"", [])
+            if not kind:
+                out.append(row)
+                continue
+            kept = [x for k, v in zip(items[::2], items[1::2]) if scalar(k) not in names
+                    for x in (k, v)]
+            count = len(kept) // 2 if kind == b"%" else len(kept)
+            out.append(kind + b"%d\r\n" % count + b"".join(kept))
+        return b"*%d\r\n" % len(out) + b"".join(out)
     return transform
 
 
 def _info(raw: bytes) -> bytes:
-    if not raw.startswith(b"$"):
+    if raw[:1] not in (b"$", b"="):
         return raw
-    reader = hiredis.Reader()
-    reader.feed(raw)
-    text = reader.gets().decode("utf-8", "replace")
-    keep: list[str] = []
+    body = scalar(raw)
+    verbatim = raw[:1] == b"="
+    if verbatim:
+        body = body[4:]  # "txt:"
+    keep: list[bytes] = []
     section: str | None = None
-    for line in text.split("\r\n"):
-        if line.startswith("# "):
-            section = line[2:].strip().lower()
+    for line in body.split(b"\r\n"):
+        if line.startswith(b"# "):
+            section = line[2:].strip().lower().decode()
         if section in INFO_SECTIONS and not line.startswith(INFO_DROPPED):
             keep.append(line)
-    body = "\r\n".join(keep).strip("\r\n")
-    return encode((body + "\r\n").encode() if body else b"")
+    text = b"\r\n".join(keep).strip(b"\r\n")
+    text = text + b"\r\n" if text else b""
+    if verbatim:
+        text = b"txt:" + text
+        return b"=%d\r\n%s\r\n" % (len(text), text)
+    return b"$%d\r\n%s\r\n" % (len(text), text)
 
 
 def decide(args: list[bytes], refuse_subscribe: bool) -> tuple[bytes | None, Transform | None]:
