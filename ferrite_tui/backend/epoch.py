@@ -7,7 +7,10 @@ on a change, starts every rate and history series again.
 
 Signals, each optional (Ferrite lacks some): `run_id` changed or `uptime_in_seconds` went
 back (a restart); the FLUSHALL + FLUSHDB call count of INFO commandstats went up (a flush,
-of any database: resetting the rates is harmless).
+of any database: resetting the rates is harmless); the key count of INFO keyspace fell to
+0 or to less than half (a flush seen before the keys came back; the only flush signal on
+Ferrite, whose INFO has no commandstats, so a flush refilled before the next poll is not
+seen there).
 """
 
 from __future__ import annotations
@@ -34,11 +37,18 @@ def flush_calls(commandstats: dict) -> int | None:
     return total
 
 
+def key_count(info: dict) -> int:
+    """Keys in every database, from a parsed INFO (keyspace: db0:keys=N,...)."""
+    return sum(_int(v.get("keys")) or 0 for k, v in info.items()
+               if k.startswith("db") and isinstance(v, dict))
+
+
 class ServerEpoch:
     def __init__(self) -> None:
         self.run_id: str | None = None
         self.uptime: int | None = None
         self.flushes: int | None = None
+        self.keys: int | None = None
 
     def changed(self, info: dict, commandstats: dict) -> str | None:
         """Why the server is not the one the last poll saw ("restarted", "flushed"), or
@@ -47,6 +57,7 @@ class ServerEpoch:
         run_id = str(run_id) if run_id is not None else None
         uptime = _int(info.get("uptime_in_seconds"))
         flushes = flush_calls(commandstats)
+        keys = key_count(info) if "redis_version" in info or "db0" in info else None
         reason = None
         if self.run_id is not None and run_id is not None and run_id != self.run_id:
             reason = "restarted"
@@ -54,5 +65,8 @@ class ServerEpoch:
             reason = "restarted"
         elif self.flushes is not None and flushes is not None and flushes > self.flushes:
             reason = "flushed"
-        self.run_id, self.uptime, self.flushes = run_id, uptime, flushes
+        elif self.keys and keys is not None and (keys == 0 or (self.keys >= 4
+                                                              and keys < self.keys / 2)):
+            reason = "flushed"
+        self.run_id, self.uptime, self.flushes, self.keys = run_id, uptime, flushes, keys
         return reason
