@@ -7,10 +7,9 @@ on a change, starts every rate and history series again.
 
 Signals, each optional (Ferrite lacks some): `run_id` changed or `uptime_in_seconds` went
 back (a restart); the FLUSHALL + FLUSHDB call count of INFO commandstats went up (a flush,
-of any database: resetting the rates is harmless); the key count of INFO keyspace fell to
-0 or to less than half (a flush seen before the keys came back; the only flush signal on
-Ferrite, whose INFO has no commandstats, so a flush refilled before the next poll is not
-seen there).
+of any database: resetting the rates is harmless); only where INFO has no commandstats
+(Ferrite), the key count of INFO keyspace falling to 0 or to less than half (a flush seen
+before the keys came back; a flush refilled before the next poll is not seen there).
 """
 
 from __future__ import annotations
@@ -65,8 +64,9 @@ class ServerEpoch:
             reason = "restarted"
         elif self.flushes is not None and flushes is not None and flushes > self.flushes:
             reason = "flushed"
-        elif self.keys and keys is not None and (keys == 0 or (self.keys >= 4
-                                                              and keys < self.keys / 2)):
+        elif flushes is None and self.keys and keys is not None and (
+                keys == 0 or (self.keys >= 4 and keys < self.keys / 2)):
+            # Only without commandstats: queues that drain can empty a small keyspace too.
             reason = "flushed"
         self.run_id, self.uptime, self.flushes, self.keys = run_id, uptime, flushes, keys
         return reason
