@@ -7,13 +7,13 @@ import json
 
 import pytest
 import redis
+from helpers import REDUCED, CommandRecorder, mutating, wait_until
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, describe_error
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.moves import Item
 from ferrite_tui.backend.priority import PriorityQueue
-from helpers import REDUCED, CommandRecorder, mutating, wait_until
 
 PASSWORD = "ops-pw"
 
@@ -95,7 +95,7 @@ async def test_a_refused_write_is_one_line_saying_what_to_ask_for(acl_server, tm
         page = await pq.page()
         try:
             await pq.remove(page.items[0])
-        except Exception as exc:  # noqa: BLE001 - whatever it raises, the UI words it
+        except Exception as exc:
             line = describe_error(exc, client.settings)
         else:
             pytest.fail("the removal was not refused")

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 
-
 SECRET = "S3cr3t-pw"
 
 

@@ -7,12 +7,11 @@ import json
 
 import pytest
 import redis
+from helpers import FERRITE, async_wait_until
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
-
-from helpers import FERRITE, async_wait_until
 
 DLQ = "queue:main:dlq"
 
@@ -27,7 +26,7 @@ async def polled(m: Monitor):
     async def attempt():
         try:
             return await m.poll()
-        except Exception:  # noqa: BLE001 - reconnecting after the restart
+        except Exception:  # reconnecting after the restart
             return None
     return await async_wait_until(attempt, timeout=30)
 

@@ -13,11 +13,21 @@ from typing import Sequence
 
 from ferrite_tui.backend.bulk import ChunkResult
 from ferrite_tui.backend.client import (
-    BackendError, Client, mutation, permission_error, server_error_text,
+    BackendError,
+    Client,
+    mutation,
+    permission_error,
+    server_error_text,
 )
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.moves import (
-    MAX_ATTEMPTS, Item, MoveResult, backoff, move_values, pinned, remove_values,
+    MAX_ATTEMPTS,
+    Item,
+    MoveResult,
+    backoff,
+    move_values,
+    pinned,
+    remove_values,
 )
 
 #: The largest window one read asks for.

@@ -35,7 +35,10 @@ from typing import Any, AsyncIterator, Callable, Sequence
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.client import (
-    BackendError, Client, permission_error, server_error_text,
+    BackendError,
+    Client,
+    permission_error,
+    server_error_text,
 )
 
 #: Extra elements LPOS may look past the position where a value was seen.

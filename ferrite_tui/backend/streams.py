@@ -24,7 +24,11 @@ from redis import exceptions as rexc
 
 from ferrite_tui.backend.bulk import BulkReport, Cancel
 from ferrite_tui.backend.client import (
-    BackendError, Client, mutation, permission_error, server_error_text,
+    BackendError,
+    Client,
+    mutation,
+    permission_error,
+    server_error_text,
 )
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
 from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
@@ -807,7 +811,7 @@ class Streams:
                     tx.append(("XADD", dlq_key, "*", "data", value) if kind == "stream"
                               else ("RPUSH", dlq_key, value))
                     tx.append(("XACK", key, group, e.id))
-                replies = await c.exchange(tx + [("EXEC",)])
+                replies = await c.exchange([*tx, ("EXEC",)])
                 for reply in replies[:-1]:
                     if isinstance(reply, Exception):  # refused when queued: EXEC aborted
                         raise _friendly(reply, dlq_key)

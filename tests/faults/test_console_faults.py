@@ -9,13 +9,13 @@ import threading
 import pytest
 import redis
 import redis.asyncio as aioredis
-
 from faultkit import dead, figure
+from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
+
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
-from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
 
 #: Per panel (work queues, streams, dead letters, scheduled, priority), the mutating keys
 #: pressed on its first item; each is followed by "y" (a confirmation, if one opened) and
@@ -132,7 +132,7 @@ async def test_acl_user_without_writes(fresh_server, no_write_user, tmp_path):
     for name, action in actions.items():
         try:
             result = await action()
-        except Exception as exc:  # noqa: BLE001 - whatever it raises, the UI words it
+        except Exception as exc:
             lines[name] = describe_error(exc, client.settings)
         else:  # refused per item (acks report per id)
             reasons = getattr(result, "reasons", {}) or {}

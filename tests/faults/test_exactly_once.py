@@ -14,12 +14,12 @@ from collections import Counter
 import pytest
 import redis
 import redis.asyncio as aioredis
-
 from faultkit import dead, figure, job_id
+from helpers import wait_until
+
 from ferrite_tui.backend.bulk import BulkRunner
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
-from helpers import wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
 
@@ -112,8 +112,8 @@ async def test_console_sigkilled_mid_bulk_at_several_points(redis_url):
         try:
             assert proc.stdout.readline().strip() == "ready"
             await asyncio.get_running_loop().run_in_executor(
-                None, lambda: wait_until(lambda: sync.llen(TARGET) >= point, timeout=60,
-                                         interval=0.001))
+                None, lambda at=point: wait_until(lambda: sync.llen(TARGET) >= at,
+                                                  timeout=60, interval=0.001))
             os.kill(proc.pid, signal.SIGKILL)
         finally:
             proc.wait(timeout=10)

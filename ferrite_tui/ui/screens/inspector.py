@@ -23,10 +23,9 @@ import re
 from pathlib import Path
 
 from rich.text import Text
-
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual import work
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
