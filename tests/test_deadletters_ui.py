@@ -136,7 +136,8 @@ async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
         assert sync.llen(DLQ) == 1 and not sync.exists(TARGET)
         assert sum("read-only" in str(n.message) for n in app._notifications) >= 5
         await pilot.press("enter")
-        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
+        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen)
+                               and app.screen.rendered is not None)  # built off the loop
         from textual.widgets import TextArea
         text = app.screen.query_one(TextArea).text
         assert "\x1b" not in text and "\x9b" not in text and "[red]x" in text

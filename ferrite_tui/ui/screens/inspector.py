@@ -235,8 +235,8 @@ class InspectorScreen(ModalScreen[None]):
     async def _render_view(self, mode: str) -> None:
         """Build the view's text off the event loop, then hand it to the text area."""
         text = await asyncio.to_thread(self.body_text, mode)
-        if mode != self.mode:
-            return  # another view was asked for meanwhile
+        if mode != self.mode or not self.is_mounted:
+            return  # another view was asked for meanwhile, or the inspector was closed
         area = self.query_one(TextArea)
         language = "json" if mode == "pretty" and self._pretty is not None else None
         if language and language not in area.available_languages:
