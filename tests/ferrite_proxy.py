@@ -28,12 +28,17 @@ a name no server knows, so the server refuses it in order (inside MULTI too, whe
 aborts the transaction as a refused command does) and the proxy rewrites that error to
 Ferrite's wording. Replies are forwarded byte for byte unless a rule changes them.
 
-The proxy runs on one event loop in a daemon thread shared by every proxied server.
+Each proxied server gets a proxy process of its own (`ProxyProcess`), so the proxy never
+competes with the tests for the GIL; `FerriteProxy` is the same proxy on an event loop in a
+daemon thread of this process (used inside that process, and available to tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -41,7 +46,7 @@ from typing import Any
 
 import hiredis
 
-from ferrite_tui.demo.server import RedisServer
+from ferrite_tui.demo.server import RedisServer, _pdeathsig_preexec
 
 REFUSED = b"FERRITE-STAND-IN-REFUSED"
 LUA = {b"EVAL", b"EVALSHA", b"EVAL_RO", b"EVALSHA_RO", b"SCRIPT", b"FUNCTION", b"FCALL",
@@ -228,6 +233,10 @@ class FerriteProxy:
         self._server: asyncio.base_events.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
     def start(self, upstream: tuple[str, int], port: int | None = None) -> None:
         self.upstream = upstream
         loop = _Loop.get()
@@ -359,15 +368,76 @@ def _name(raw: bytes) -> bytes:
     return raw[second + 2:raw.find(b"\r\n", second + 2)].upper()
 
 
+class ProxyProcess:
+    """A FerriteProxy in a process of its own: `start` launches it and reads its port."""
+
+    def __init__(self, refuse_subscribe: bool = False) -> None:
+        self.refuse_subscribe = refuse_subscribe
+        self.port: int | None = None
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, upstream: tuple[str, int], port: int | None = None) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        code = (f"import sys; sys.path[:0] = [{os.path.dirname(here)!r}, {here!r}]; "
+                "import ferrite_proxy; ferrite_proxy.main()")
+        args = [sys.executable, "-c", code, upstream[0], str(upstream[1]), str(port or 0)]
+        if self.refuse_subscribe:
+            args.append("--refuse-subscribe")
+        self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True,
+                                      stdin=subprocess.DEVNULL, start_new_session=True,
+                                      preexec_fn=_pdeathsig_preexec())
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"the Ferrite stand-in proxy did not start: {line!r}")
+        self.port = int(line)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def main() -> None:
+    """`<host> <port> <listen port> [--refuse-subscribe]`: serve until terminated; the
+    port listened on is printed first."""
+    host, port, listen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    proxy = FerriteProxy(refuse_subscribe="--refuse-subscribe" in sys.argv)
+
+    async def serve() -> None:
+        proxy.upstream = (host, port)
+        server = await asyncio.start_server(proxy._handle, "127.0.0.1", listen)
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await server.serve_forever()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
 class FerriteStandIn(RedisServer):
-    """A RedisServer seen through a FerriteProxy: `port` and `url` are the proxy's (every
-    client of the suite goes through it). kill() closes the proxy's port with the server
-    and start()/restart() reopen it at the same address, so clients see what a Ferrite
-    crash and restart would show them."""
+    """A RedisServer seen through the Ferrite stand-in proxy: `port` and `url` are the
+    proxy's (every client of the suite goes through it). kill() closes the proxy's port with
+    the server and start()/restart() reopen it at the same address, so clients see what a
+    Ferrite crash and restart would show them."""
 
     def __init__(self, *args: Any, refuse_subscribe: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.proxy = FerriteProxy(refuse_subscribe=refuse_subscribe)
+        self.proxy = ProxyProcess(refuse_subscribe=refuse_subscribe)
         self._proxy_port: int | None = None
 
     @property
@@ -385,7 +455,7 @@ class FerriteStandIn(RedisServer):
 
     def start(self, timeout: float = 10.0) -> FerriteStandIn:
         super().start(timeout=timeout)
-        if self.proxy._server is None:
+        if not self.proxy.running:
             self.proxy.start(("127.0.0.1", self._port), port=self._proxy_port)
             self._proxy_port = self.proxy.port
         return self
