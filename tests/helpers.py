@@ -2,7 +2,10 @@
 
 Server settings (read once from the environment):
 - ``SERVER_BINARY``: ``$FERRITE_TUI_TEST_SERVER`` if set, else ``find_server_binary()``.
-- ``REDUCED``: ``FERRITE_TUI_TEST_REDUCED=1``, every test server gets ``reduced_args()``.
+- ``REDUCED``: ``FERRITE_TUI_TEST_REDUCED=1``, every test server gets ``reduced_args()``
+  (also true under the Ferrite stand-in, which refuses those commands too).
+- ``FERRITE``: ``FERRITE_TUI_TEST_FERRITE=1``, every test server sits behind the Ferrite
+  stand-in proxy (tests/ferrite_proxy.py).
 
 Never sleep a fixed time in a test; wait on the condition you need:
 
@@ -26,16 +29,22 @@ from ferrite_tui.demo.server import find_server_binary
 
 T = TypeVar("T")
 
-__all__ = ["REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV", "async_wait_until",
+__all__ = ["FERRITE", "CommandRecorder", "REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV",
+           "async_wait_until", "mutating",
            "longest", "running", "slowlog_on", "slowlog_read", "wait_until"]
 
 SERVER_ENV = "FERRITE_TUI_TEST_SERVER"
 REDUCED_ENV = "FERRITE_TUI_TEST_REDUCED"
+FERRITE_ENV = "FERRITE_TUI_TEST_FERRITE"
 
 #: The binary every test server runs (None if none was found).
 SERVER_BINARY: str | None = find_server_binary(os.environ.get(SERVER_ENV) or None)
-#: True when the suite runs against the reduced command set (Ferrite stand-in).
-REDUCED: bool = os.environ.get(REDUCED_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+#: True when every test server sits behind the Ferrite stand-in proxy (tests/ferrite_proxy.py).
+FERRITE: bool = os.environ.get(FERRITE_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+#: True when the suite runs without Lua and XAUTOCLAIM: the reduced command set (renamed
+#: away), or the Ferrite stand-in, which refuses them and more.
+REDUCED: bool = FERRITE or (
+    os.environ.get(REDUCED_ENV, "").strip().lower() in {"1", "true", "yes", "on"})
 
 
 def _failure(predicate: Callable[..., Any], timeout: float, message: str, last: Any,
@@ -151,3 +160,87 @@ async def running(app: Any, size: tuple[int, int] = (120, 36)) -> AsyncIterator[
         finally:
             app.workers.cancel_group(app, "poll")
             await pilot.pause()
+
+
+# -- what a client sends: the server's MONITOR feed ---------------------------------------
+
+class CommandRecorder:
+    """Every command the server runs from now on (MONITOR on a socket of its own), as
+    (client address, COMMAND NAME, args). Use as a context manager; `commands` fills in
+    while it runs."""
+
+    def __init__(self, host: str, port: int, password: str | None = None) -> None:
+        import socket
+        import threading
+
+        self.commands: list[tuple[str, str, list[str]]] = []
+        self._sock = socket.create_connection((host, port), timeout=10)
+        if password is not None:
+            self._sock.sendall(f"AUTH {password}\r\n".encode())
+            self._readline(self._sock.makefile("rb"))
+        self._sock.sendall(b"MONITOR\r\n")
+        self._file = self._sock.makefile("rb")
+        assert self._readline(self._file).startswith(b"+OK")
+        self._sock.settimeout(None)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _readline(f: Any) -> bytes:
+        return f.readline()
+
+    def _run(self) -> None:
+        import re
+        import shlex
+
+        line_re = re.compile(rb'^\+[\d.]+ \[\d+ ([^\]]+)\] (.*)$')
+        while True:
+            try:
+                line = self._file.readline()
+            except (OSError, ValueError):
+                return
+            if not line:
+                return
+            m = line_re.match(line.rstrip(b"\r\n"))
+            if not m:
+                continue
+            try:
+                parts = shlex.split(m.group(2).decode("utf-8", "replace"))
+            except ValueError:
+                parts = m.group(2).decode("utf-8", "replace").split()
+            if parts:
+                self.commands.append((m.group(1).decode(), parts[0].upper(), parts[1:]))
+
+    def names(self) -> list[str]:
+        return [name for _, name, _ in self.commands]
+
+    def close(self) -> None:
+        import socket
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._sock.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "CommandRecorder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def mutating(r: Any, names: list[str]) -> list[str]:
+    """The names among `names` that the server flags as writes (COMMAND INFO), plus the
+    script commands (they may write whatever the script says)."""
+    out = []
+    for name in sorted(set(names)):
+        if name in ("EVAL", "EVALSHA", "FCALL", "SCRIPT", "FUNCTION"):
+            out.append(name)
+            continue
+        info = r.execute_command("COMMAND", "INFO", name)  # redis-py: {name: {"flags": ...}}
+        entry = info.get(name.lower()) if isinstance(info, dict) else None
+        flags = (entry or {}).get("flags", [])
+        if any((f.decode() if isinstance(f, bytes) else f) == "write" for f in flags):
+            out.append(name)
+    return out

@@ -136,7 +136,8 @@ async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
         assert sync.llen(DLQ) == 1 and not sync.exists(TARGET)
         assert sum("read-only" in str(n.message) for n in app.notices) >= 5
         await pilot.press("enter")
-        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
+        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen)
+                               and app.screen.rendered is not None)  # built off the loop
         from textual.widgets import TextArea
         text = app.screen.query_one(TextArea).text
         assert "\x1b" not in text and "\x9b" not in text and "[red]x" in text
@@ -167,6 +168,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
     import subprocess
     import sys
 
+    from ferrite_tui.backend.client import ConnectionSettings
     from ferrite_tui.backend.journal import BulkRecord, Journal
 
     sync.rpush(DLQ, *[dead(i, "SMTP timeout after 5ms" if i < 6 else "other") for i in range(10)])
@@ -174,7 +176,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
     gone.wait()
     rec = BulkRecord("requeue dead letters", DLQ, TARGET, 8, group="SMTP timeout after #ms",
                      done=2, pid=gone.pid)
-    Journal(tmp_path / "bulk").save(rec)
+    Journal(tmp_path / "bulk", ConnectionSettings(url=redis_url).server_identity).save(rec)
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
         panel = await open_dlq(app, pilot)

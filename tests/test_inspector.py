@@ -41,15 +41,17 @@ async def test_json_envelope_pretty_raw_hex_copy_and_save(tmp_path):
     screen = InspectorScreen("queue:main:dlq #0", value, meta=[("id", "j-1"), ("reason", "boom")])
     app = Host(screen)
     async with app.run_test(size=(100, 34)) as pilot:
-        await async_wait_until(lambda: screen.is_mounted and body(screen))
+        await async_wait_until(lambda: screen.is_mounted and screen.rendered == "pretty")
         assert screen.mode == "pretty"
         assert '"payload": {' in body(screen) and "\n" in body(screen)
         assert "dead letter" in static_text(screen, "#insp-info")
         assert f"{len(value):,} bytes" in static_text(screen, "#insp-info")
         assert "reason" in static_text(screen, "#insp-meta")
         await pilot.press("w")
+        await async_wait_until(lambda: screen.rendered == "raw")
         assert screen.mode == "raw" and body(screen) == value.decode()
         await pilot.press("h")
+        await async_wait_until(lambda: screen.rendered == "hex")
         assert screen.mode == "hex" and body(screen).startswith("00000000  7b 22")
         await pilot.press("c")
         assert app.copied == [value.decode()]
@@ -71,8 +73,9 @@ async def test_hostile_values_render_literally():
     app = Host(screen)
     async with app.run_test(size=(100, 34)) as pilot:
         await async_wait_until(lambda: screen.is_mounted and body(screen))
-        for mode in ("p", "w", "h"):
-            await pilot.press(mode)
+        for key, mode in (("p", "pretty"), ("w", "raw"), ("h", "hex")):
+            await pilot.press(key)
+            await async_wait_until(lambda: screen.rendered == mode)
             text = body(screen)
             assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text
         assert "[bold]x[/bold]" in pretty_json(hostile)
@@ -86,7 +89,7 @@ async def test_binary_opens_in_hex_and_refuses_json_view():
     screen = InspectorScreen("bin", value)
     app = Host(screen)
     async with app.run_test(size=(100, 34)) as pilot:
-        await async_wait_until(lambda: screen.is_mounted and body(screen))
+        await async_wait_until(lambda: screen.is_mounted and screen.rendered == "hex")
         assert screen.mode == "hex"
         assert body(screen) == hex_dump(value)
         await pilot.press("p")
@@ -116,3 +119,38 @@ async def test_stream_fields_view():
         assert '"a": 1' in text and "\\x1bkind = created" in text
         await pilot.press("escape")
         await async_wait_until(lambda: app.screen is not screen)
+
+
+async def test_huge_value_never_blocks_the_event_loop():
+    """A 10 MB value: opening it and switching views (hex, raw, hex, raw) keep the event
+    loop answering; what the text area holds stays bounded whatever the value's size."""
+    import asyncio
+    import time
+
+    from ferrite_tui.ui.screens import inspector
+
+    value = (b"line of text 0123456789 abcdefghij " * 3 + b"\n") * (10_000_000 // 106)
+    screen = InspectorScreen("big", value)
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    async with Host(screen).run_test(size=(120, 36)) as pilot:
+        tick = asyncio.create_task(ticker())
+        await async_wait_until(lambda: screen.is_mounted and body(screen), timeout=30)
+        for key, mode in (("h", "hex"), ("w", "raw"), ("h", "hex"), ("w", "raw")):
+            await pilot.press(key)
+            await async_wait_until(lambda: screen.rendered == mode, timeout=30)
+            assert len(body(screen)) <= inspector.VIEW_LIMIT
+        done.set()
+        await tick
+    worst = max(gaps)
+    print(f"\nlongest event-loop stall over open + 4 view switches of 10 MB: {worst * 1000:.0f} ms")
+    assert worst < 0.75, f"the event loop stalled {worst:.2f} s"

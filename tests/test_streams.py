@@ -398,3 +398,59 @@ async def test_bad_input_shown_plainly(sync, backend):
         await backend.groups(S)
     assert await backend.browse(S) == []
     assert (await backend.entries(S, ["1-0"])) == {"1-0": None}
+
+
+# -- dead-lettering: push and ack together, or neither -----------------------------------
+
+def poison(sync, n: int = 3) -> list[str]:
+    ids = fill(sync, n)
+    sync.xgroup_create(S, G, id="0")
+    read(sync, "dead", n)
+    make_idle(sync, ids, "dead", 120_000, retry=7)
+    return ids
+
+
+@pytest.mark.parametrize("kind", ["string", "hash", "zset"])
+async def test_dead_letter_to_a_target_of_another_type_sends_nothing(sync, backend, kind):
+    ids = poison(sync)
+    {"string": lambda: sync.set("bad:dlq", "x"), "hash": lambda: sync.hset("bad:dlq", "f", "v"),
+     "zset": lambda: sync.zadd("bad:dlq", {"m": 1})}[kind]()
+    page = await backend.pending_page(S, G)
+    with pytest.raises(BackendError, match=f"bad:dlq is a {kind}"):
+        await backend.dead_letter(S, G, page.entries, "bad:dlq")
+    assert set(owners(sync)) == set(ids), "entries were acked without being dead-lettered"
+
+
+async def test_dead_letter_to_a_stream_dlq_uses_xadd(sync, backend):
+    ids = poison(sync)
+    sync.xadd("events:test:dlq", {"data": "an earlier dead letter"})
+    page = await backend.pending_page(S, G)
+    result = await backend.dead_letter(S, G, page.entries, "events:test:dlq", now_ms=99)
+    assert result.done == ids and not owners(sync)
+    entries = sync.xrange("events:test:dlq")[1:]
+    envs = [decode(fields[b"data"]) for _, fields in entries]
+    assert [e.id for e in envs] == ids and all(e.kind == "dead" for e in envs)
+
+
+async def test_dead_letter_target_changing_type_before_exec_acks_nothing(sync, backend,
+                                                                         after_check):
+    ids = poison(sync)
+    page = await backend.pending_page(S, G)
+    after_check(lambda: sync.set("events:test:dlq", "now a string"))
+    with pytest.raises(BackendError, match="is a string"):
+        await backend.dead_letter(S, G, page.entries, "events:test:dlq")
+    assert set(owners(sync)) == set(ids)
+
+
+async def test_dead_letter_acked_meanwhile_keeps_its_copy_in_the_transaction(sync, backend,
+                                                                             after_check):
+    """Another worker acks one entry between the check and EXEC: the push and the ack ran
+    together; nothing is undone outside the transaction, and the report says so."""
+    ids = poison(sync)
+    page = await backend.pending_page(S, G)
+    after_check(lambda: sync.xack(S, G, ids[1]))
+    result = await backend.dead_letter(S, G, page.entries, "events:test:dlq")
+    assert result.done == [ids[0], ids[2]]
+    assert "acked by another client" in result.reasons[ids[1]]
+    assert [decode(v).id for v in sync.lrange("events:test:dlq", 0, -1)] == ids
+    assert not owners(sync)

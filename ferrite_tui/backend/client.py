@@ -42,6 +42,11 @@ class UnsupportedError(BackendError):
     """The server lacks a command this action needs."""
 
 
+def _query(text: str) -> list[tuple[str, str]]:
+    from urllib.parse import parse_qsl
+    return parse_qsl(text)
+
+
 def redact_url(url: str, keep_user: bool = True, mask: str = "***") -> str:
     """The URL with its password replaced (or removed when mask is empty)."""
     parts = urlsplit(url)
@@ -81,6 +86,21 @@ class ConnectionSettings:
     @property
     def display_url(self) -> str:
         return redact_url(self.url)
+
+    @property
+    def server_identity(self) -> str:
+        """Which server and database this is, without credentials (keys the bulk journal)."""
+        parts = urlsplit(self.url)
+        if parts.scheme == "unix":
+            return f"unix://{parts.path}?db={dict(_query(parts.query)).get('db', '0')}"
+        host = parts.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        try:
+            port = parts.port or 6379
+        except ValueError:
+            port = 6379
+        db = parts.path.strip("/") or dict(_query(parts.query)).get("db", "0")
+        return f"{parts.scheme}://{host}:{port}/{db}"
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,
@@ -133,12 +153,73 @@ def resolve_password(profile: Profile, url: str) -> str | None:
     return None
 
 
+#: ACL category of the commands the console sends (for "ask for +@list write").
+_CATEGORIES = {
+    **dict.fromkeys(("LPUSH", "RPUSH", "LREM", "LTRIM", "LSET", "LPOP", "RPOP", "LMOVE",
+                     "RPOPLPUSH", "LINSERT", "LPOS", "LRANGE", "LLEN", "LINDEX", "BLPOP",
+                     "BRPOP"), "list"),
+    **dict.fromkeys(("ZADD", "ZREM", "ZINCRBY", "ZPOPMIN", "ZPOPMAX", "ZRANGE", "ZREVRANGE",
+                     "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "ZCARD", "ZCOUNT", "ZSCORE",
+                     "ZREMRANGEBYSCORE"), "sortedset"),
+    **dict.fromkeys(("XADD", "XACK", "XCLAIM", "XAUTOCLAIM", "XDEL", "XGROUP", "XTRIM",
+                     "XRANGE", "XREVRANGE", "XLEN", "XINFO", "XPENDING", "XREADGROUP"),
+                    "stream"),
+    **dict.fromkeys(("DEL", "UNLINK", "RENAME", "EXPIRE", "TYPE", "SCAN", "EXISTS"),
+                    "keyspace"),
+    **dict.fromkeys(("EVAL", "EVALSHA", "SCRIPT"), "scripting"),
+    **dict.fromkeys(("PUBLISH", "SUBSCRIBE", "PSUBSCRIBE", "PUBSUB"), "pubsub"),
+    **dict.fromkeys(("MULTI", "EXEC", "WATCH", "UNWATCH", "DISCARD"), "transaction"),
+    **dict.fromkeys(("SET", "GET", "MEMORY"), "string"),
+}
+_WRITES = {"LPUSH", "RPUSH", "LREM", "LTRIM", "LSET", "LPOP", "RPOP", "LMOVE", "RPOPLPUSH",
+           "LINSERT", "BLPOP", "BRPOP", "ZADD", "ZREM", "ZINCRBY", "ZPOPMIN", "ZPOPMAX",
+           "ZREMRANGEBYSCORE", "XADD", "XACK", "XCLAIM", "XAUTOCLAIM", "XDEL", "XGROUP",
+           "XTRIM", "XREADGROUP", "DEL", "UNLINK", "RENAME", "EXPIRE", "SET", "PUBLISH"}
+_NOPERM = re.compile(r"no permissions to run the '([^']+)' command", re.I)
+_NOPERM_USER = re.compile(r"NOPERM User (\S+) has", re.I)
+#: redis-py's pipeline annotation: it quotes the whole command, user data included.
+_PIPELINE_DUMP = re.compile(r"^Command # \d+ \(.*\) of pipeline caused error: ", re.S)
+
+
+def server_error_text(exc: BaseException | str) -> str:
+    """The server's own error line, without redis-py's pipeline dump of the command."""
+    text = _PIPELINE_DUMP.sub("", str(exc).strip())
+    if text.startswith("('") and text.endswith("',)"):  # redis-py wraps some in a tuple
+        text = text[2:-3]
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def permission_error(exc: BaseException | str, user: str | None = None) -> str | None:
+    """For an ACL refusal (NOPERM), one line saying who may not run what and what to ask
+    for; None for any other error."""
+    text = server_error_text(exc)
+    if "NOPERM" not in text and "no permissions" not in text:
+        return None
+    match = _NOPERM.search(text)
+    named = _NOPERM_USER.search(text)
+    who = f"user {user}" if user else (f"user {named.group(1)}" if named else "this user")
+    if not match:
+        if "key" in text.lower() or "channel" in text.lower():
+            return f"{who} may not touch this key or channel: ask for access to it (~pattern)"
+        return f"{who} is not permitted to do this: {text}"
+    command = match.group(1).split("|")[0].upper()
+    category = _CATEGORIES.get(command)
+    if command in _WRITES:
+        ask = f"+@{category} write" if category else f"+{command.lower()}"
+        return f"{who} may not run {command}: ask for {ask} or use --read-only"
+    ask = f"+@{category} read" if category else f"+{command.lower()}"
+    return f"{who} may not run {command}: ask for {ask}"
+
+
 def describe_error(exc: BaseException, settings: ConnectionSettings | None = None) -> str:
     """One line an operator can act on, for any connection or command failure."""
     where = settings.display_url if settings else "server"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = server_error_text(exc) if str(exc).strip() else type(exc).__name__
     if isinstance(exc, BackendError):
         return text
+    denied = permission_error(text, settings.username if settings else None)
+    if denied:
+        return denied
     if "NOAUTH" in text or "Authentication required" in text:
         return f"authentication required by {where}: give a password (URL, REDISCLI_AUTH or profile)"
     if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "invalid password" in text:
@@ -165,6 +246,8 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
             return f"cannot reach {where}: {os.strerror(errno_).lower()}"
         return f"cannot reach {where}: {text}"
     if isinstance(exc, rexc.ResponseError):
+        if text.startswith("WRONGTYPE"):
+            return "wrong type: the key now holds another kind of value"
         return f"server error: {text}"
     return f"{type(exc).__name__}: {text}"
 
@@ -383,6 +466,12 @@ class Client:
         return self.capabilities
 
     async def probe(self) -> Capabilities:
+        """What the server can do, and what this user may do.
+
+        Each capability is "works", "missing" (unknown command: renamed away, or not in
+        this server) or "not permitted" (NOPERM: the ACL user may not run it). In read-only
+        mode only read commands are sent: COMMAND INFO tells whether EVAL and XAUTOCLAIM
+        exist, ACL DRYRUN (Redis 7+) whether this user may run them."""
         # On a cluster, probe one node that answers (commands exist on all or none; a key
         # in another node's slot answers MOVED, which proves the command exists too).
         r = self.cluster.node_client(self.cluster.default_node()).redis \
@@ -390,24 +479,40 @@ class Client:
         info = await r.info("server")
         kind, version = server_identity(info)
         notes: list[str] = []
+        denied: list[str] = []
         probe_key = "__ferrite_tui_probe__"
-        async def works(*args: Any, missing: tuple[str, ...] = ("unknown command",)) -> bool:
+
+        async def works(name: str, *args: Any,
+                        missing: tuple[str, ...] = ("unknown command",)) -> bool:
             try:
                 await r.execute_command(*args)
                 return True
             except rexc.ResponseError as exc:
                 text = str(exc).lower()
+                if "noperm" in text or "no permissions" in text:
+                    denied.append(name)
+                    return False
                 return not any(m in text for m in missing) and "unknown subcommand" not in text
-        lua = await works("EVAL", "return 1", 0)
+
+        if self.read_only:
+            lua = await self._exists_and_permitted("EVAL", ["EVAL", "return 1", "0"], denied)
+            xautoclaim = await self._exists_and_permitted(
+                "XAUTOCLAIM", ["XAUTOCLAIM", probe_key, "g", "c", "0", "0-0"], denied)
+        else:
+            lua = await works("EVAL", "EVAL", "return 1", 0)
+            # A missing group answers NOGROUP, which proves the command exists.
+            xautoclaim = await works("XAUTOCLAIM", "XAUTOCLAIM", probe_key, "g", "c", 0, "0-0",
+                                     "COUNT", 1)
         if not lua:
-            notes.append("Lua is unavailable: moves use MULTI/EXEC")
-        # A missing group answers NOGROUP, which proves the command exists.
-        xautoclaim = await works("XAUTOCLAIM", probe_key, "g", "c", 0, "0-0", "COUNT", 1)
+            notes.append("Lua is not permitted for this user: moves use MULTI/EXEC"
+                         if "EVAL" in denied else "Lua is unavailable: moves use MULTI/EXEC")
         if not xautoclaim:
-            notes.append("XAUTOCLAIM is unavailable: claims use XPENDING + XCLAIM")
-        scan_type = await works("SCAN", 0, "COUNT", 1, "TYPE", "list",
+            notes.append(("XAUTOCLAIM is not permitted for this user" if "XAUTOCLAIM" in denied
+                          else "XAUTOCLAIM is unavailable")
+                         + ": claims use XPENDING + XCLAIM")
+        scan_type = await works("SCAN", "SCAN", 0, "COUNT", 1, "TYPE", "list",
                                 missing=("unknown command", "syntax", "argument"))
-        lpos = await works("LPOS", probe_key, "x")
+        lpos = await works("LPOS", "LPOS", probe_key, "x")
         subscribe = await self._probe_subscribe()
         if not subscribe:
             notes.append("SUBSCRIBE is refused: the Pub/Sub tail is unavailable")
@@ -416,8 +521,27 @@ class Client:
         return Capabilities(
             server_kind=kind, version=version, lua=lua, xautoclaim=xautoclaim,
             xinfo_lag=xinfo_lag, scan_type=scan_type, subscribe=subscribe, lpos=lpos,
-            notes=tuple(notes),
+            notes=tuple(notes), denied=tuple(denied),
         )
+
+    async def _exists_and_permitted(self, name: str, dryrun: list[str],
+                                    denied: list[str]) -> bool:
+        """Read-only probe of a command that changes data: COMMAND INFO for whether it
+        exists, ACL DRYRUN for whether this user may run it (where the server has them)."""
+        (reply,) = await self.raw_pipeline([("COMMAND", "INFO", name)])
+        # One entry per name asked; nil for a command this server lacks (or renamed away).
+        # Without COMMAND INFO (an error) it cannot tell: later use reports plainly.
+        if isinstance(reply, list) and reply and reply[0] is None:
+            return False
+        user = self.settings.username or "default"
+        (verdict,) = await self.raw_pipeline([("ACL", "DRYRUN", user, *dryrun)])
+        if isinstance(verdict, Exception):
+            return True  # no ACL DRYRUN (Redis < 7, Ferrite) or not allowed to ask
+        text = verdict.decode(errors="replace") if isinstance(verdict, bytes) else str(verdict)
+        if text.upper() != "OK":
+            denied.append(name)
+            return False
+        return True
 
     async def _probe_subscribe(self) -> bool:
         client = self.pubsub_connection()

@@ -125,3 +125,8 @@ class History:
         for store in (self._series, self._flows):
             for key in [k for k in store if k[0] not in keep and not k[0].startswith("@")]:
                 del store[key]
+
+    def reset(self) -> None:
+        """Start every series again (the server restarted or was flushed)."""
+        self._series.clear()
+        self._flows.clear()

@@ -5,6 +5,10 @@ item either still in the source or already in the target: nothing to repair. Wha
 operator needs to know is that a run stopped early: how far it got and what is left. The
 journal is one JSON file per run, written at the start, updated after each chunk and
 removed at the end; a file whose process is gone is an interrupted run.
+
+A run belongs to the server it ran on (`ConnectionSettings.server_identity`: address and
+database, without credentials), so a list of the same name elsewhere is never offered to
+finish it; runs are listed oldest first by the time they started.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class BulkRecord:
     updated: float = field(default_factory=time.time)
     pid: int = field(default_factory=os.getpid)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    server: str = ""  # the server identity it ran on ("" in records from older versions)
 
     @property
     def remaining(self) -> int:
@@ -62,8 +67,11 @@ def _alive(pid: int) -> bool:
 
 
 class Journal:
-    def __init__(self, directory: Path | str) -> None:
+    """The runs of one server (`server`: its identity) in a directory shared by all."""
+
+    def __init__(self, directory: Path | str, server: str = "") -> None:
         self.dir = Path(directory)
+        self.server = server
 
     def _path(self, rec: BulkRecord) -> Path:
         return self.dir / f"bulk-{rec.run_id}.json"
@@ -73,6 +81,7 @@ class Journal:
         return rec
 
     def save(self, rec: BulkRecord) -> None:
+        rec.server = rec.server or self.server
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             rec.updated = time.time()
@@ -89,7 +98,7 @@ class Journal:
             pass
 
     def interrupted(self, key: str) -> list[BulkRecord]:
-        """Runs on `key` whose console is gone."""
+        """Runs on `key` of this server whose console is gone, oldest first."""
         out = []
         if not self.dir.is_dir():
             return out
@@ -98,9 +107,9 @@ class Journal:
                 rec = BulkRecord(**json.loads(path.read_text()))
             except (OSError, ValueError, TypeError):
                 continue
-            if rec.key == key and not _alive(rec.pid):
+            if rec.key == key and rec.server == self.server and not _alive(rec.pid):
                 out.append(rec)
-        return out
+        return sorted(out, key=lambda r: (r.started, r.updated))
 
     def dismiss(self, key: str) -> None:
         for rec in self.interrupted(key):

@@ -12,9 +12,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ferrite_tui.backend.bulk import ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
-from ferrite_tui.backend.envelopes import Envelope, decode
-from ferrite_tui.backend.moves import Item, MoveResult, move_values, remove_values
+from ferrite_tui.backend.client import (
+    BackendError,
+    Client,
+    mutation,
+    permission_error,
+    server_error_text,
+)
+from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.moves import (
+    MAX_ATTEMPTS,
+    Item,
+    MoveResult,
+    backoff,
+    move_values,
+    pinned,
+    remove_values,
+)
 
 #: The largest window one read asks for.
 MAX_WINDOW = 1000
@@ -104,17 +118,40 @@ class ListItems:
 
     @mutation("purge queue")
     async def purge(self, key: str) -> int:
-        """Delete the whole list (UNLINK frees memory in the background where supported)."""
-        r = self.client.redis
-        length = int(await r.llen(key))
-        try:
-            await r.unlink(key)
-        except Exception as exc:
-            if "unknown command" not in str(exc).lower():
-                raise
-            await r.delete(key)
-        self.client.audit("purge queue", [key], length)
-        return length
+        """Delete the whole list; returns (and audits) how many items the deletion removed.
+
+        WATCH key ; TYPE key, then MULTI ; LLEN key ; UNLINK key ; EXEC: the count is taken
+        in the same transaction as the deletion, and a key that is no longer a list is left
+        alone. UNLINK frees memory in the background; DEL where the server lacks it."""
+        delete = "UNLINK"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            async with pinned(self.client) as c:
+                (_, kind) = await c.exchange([("WATCH", key), ("TYPE", key)])
+                kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+                if kind not in ("list", "none"):
+                    await c.exchange([("UNWATCH",)])
+                    raise BackendError(f"{printable(key, 80)} is not a list any more "
+                                       f"(it is a {kind}): nothing was deleted")
+                replies = await c.exchange([("MULTI",), ("LLEN", key), (delete, key),
+                                            ("EXEC",)])
+            if isinstance(replies[2], Exception) and "unknown command" in str(replies[2]).lower():
+                delete = "DEL"
+                continue
+            for reply in replies[:-1]:
+                if isinstance(reply, Exception):
+                    raise BackendError(permission_error(reply, self.client.settings.username)
+                                       or f"purge refused: {server_error_text(reply)}")
+            result = replies[-1]
+            if result is None:  # the list changed between TYPE and EXEC: count again
+                await backoff(attempt)
+                continue
+            if isinstance(result, Exception) or isinstance(result[0], Exception):
+                raise BackendError(f"purge failed: {server_error_text(result)}")
+            removed = int(result[0])
+            self.client.audit("purge queue", [key], removed)
+            return removed
+        raise BackendError(f"{printable(key, 80)} kept changing: gave up after "
+                           f"{MAX_ATTEMPTS} attempts (nothing was deleted)")
 
     @mutation("move items")
     async def move(self, src: str, dst: str, items: Sequence[Item]) -> ChunkResult:

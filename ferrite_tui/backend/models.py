@@ -163,6 +163,7 @@ class Capabilities:
     subscribe: bool = False
     lpos: bool = False
     notes: tuple[str, ...] = ()
+    denied: tuple[str, ...] = ()  # probed commands this ACL user may not run (NOPERM)
 
     def as_rows(self) -> list[tuple[str, bool]]:
         return [

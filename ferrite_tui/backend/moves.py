@@ -3,13 +3,15 @@
 Every move names the raw values the operator saw. One chunk is one optimistic transaction
 on a connection of its own:
 
-    round trip 1:  WATCH src ; TYPE dst ; LPOS src <raw> RANK ±1 COUNT n MAXLEN m  (per value)
+    round trip 1:  WATCH src dst ; TYPE dst ; LPOS src <raw> RANK ±1 COUNT n MAXLEN m  (per value)
     round trip 2:  MULTI ; LREM src ±n <raw> ... ; RPUSH|LPUSH dst <new> ... ; EXEC
 
 Only the values LPOS found are named in the MULTI, and EXEC runs only if nobody touched `src`
-since WATCH (otherwise it answers nil and the chunk is re-checked and retried). So at every
-moment each item is either in `src` or in `dst`: never both, never neither. Consumers popping
-`dst` do not disturb it (`dst` is not watched). A value no longer in `src` is skipped and
+or `dst` since WATCH (otherwise it answers nil and the chunk is re-checked and retried). `dst`
+is watched because its type, checked after WATCH, must still hold at EXEC: a push that failed
+inside EXEC would leave the removed values nowhere, and there is no undo inside a
+transaction. So there is no restore path at all: at every moment each item is either in
+`src` or in `dst`, never both, never neither. A value no longer in `src` is skipped and
 reported. If the console dies between chunks, or even between the two round trips, nothing
 has moved for the chunk in flight (EXEC never ran).
 
@@ -32,12 +34,20 @@ from typing import Any, AsyncIterator, Callable, Sequence
 
 from redis import exceptions as rexc
 
-from ferrite_tui.backend.client import BackendError, Client
+from ferrite_tui.backend.client import (
+    BackendError,
+    Client,
+    permission_error,
+    server_error_text,
+)
 
 #: Extra elements LPOS may look past the position where a value was seen.
 SLACK = 1000
 #: Extra elements when looking from the tail (the list may have grown at the tail since).
 TAIL_SLACK = 10_000
+#: Elements the further search for values not found where they were seen may scan, per
+#: chunk (each LPOS at most SCAN_BUDGET); these run under WATCH, before the MULTI.
+SEARCH_BUDGET = 4 * 400_000
 #: Optimistic transactions retried this many times when others keep touching the list.
 MAX_ATTEMPTS = 60
 #: Elements one transaction may scan in total (LPOS + LREM), which keeps it in the low ms.
@@ -169,6 +179,16 @@ async def pinned(client: Client) -> AsyncIterator[_Conn]:
         await pool.release(conn)
 
 
+def _watch(src: str, dst: str | None) -> tuple:
+    """WATCH the source and the target: the target's type is checked after it, and the
+    push inside EXEC relies on that check still holding."""
+    return ("WATCH", src) if dst is None or dst == src else ("WATCH", src, dst)
+
+
+def _push_failed(src: str, dst: str | None, error: Any, n: int) -> str:
+    return f"push to {dst} failed inside the transaction after {n} values left {src}: {error}"
+
+
 def _type_ok(reply: Any) -> bool:
     if isinstance(reply, Exception):
         return True  # TYPE itself unsupported: the push will tell
@@ -176,14 +196,20 @@ def _type_ok(reply: Any) -> bool:
     return name in ("list", "none")
 
 
-def _check_exec(reply: Any) -> None:
+def _check_exec(reply: Any, client: Client) -> None:
     if isinstance(reply, Exception):
-        raise BackendError(f"transaction refused: {reply}")
+        raise BackendError(permission_error(reply, client.settings.username)
+                           or f"transaction refused: {server_error_text(reply)}")
 
 
-async def _backoff(attempt: int) -> None:
+async def backoff(attempt: int) -> None:
     # Jittered, short: another writer's single command finishes in microseconds.
     await asyncio.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))
+
+
+def _head_bound(items: Sequence[Item]) -> int:
+    """How far from the head these items can be now: where they were seen, plus slack."""
+    return max((i.pos for i in items if i.pos is not None), default=0) + 1 + SLACK
 
 
 def _lpos_args(src: str, item: Item, count: int) -> tuple:
@@ -274,7 +300,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
     for attempt in range(1, max_attempts + 1):
         result.attempts = attempt
         async with pinned(client) as c:
-            cmds: list[tuple] = [("WATCH", src), ("TYPE", dst or src)]
+            cmds: list[tuple] = [_watch(src, dst), ("TYPE", dst or src)]
             if dense is not None:
                 cmds.append(("LRANGE", src, dense[0], dense[1]))
             elif use_lpos:
@@ -295,22 +321,43 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 if isinstance(window, Exception):
                     raise BackendError(f"LRANGE failed: {window}")
                 found = _found_counts(groups, [window], False)
-                short = [(raw, its) for raw, its in groups if found[raw] < len(its)]
-                if short and use_lpos:
-                    # Not where they were seen: look further (WATCH still holds).
-                    # Others removed entries ahead of them: they can only be nearer the
-                    # head, so the search stays bounded by the window's end.
-                    extra = await c.exchange([("LPOS", src, raw, "COUNT", len(its),
-                                               "MAXLEN", dense[1] + 1) for raw, its in short])
-                    found.update(_found_counts(short, extra, True))
             else:
                 found = _found_counts(groups, replies[2:], use_lpos)
+            from_head: set[bytes] = set()
+            unsure: list[Item] = []
+            # (A value never seen at a position was already searched for in the whole list.)
+            short = [(raw, its) for raw, its in groups
+                     if found[raw] < len(its) and any(i.pos is not None for i in its)]
+            if short and use_lpos:
+                # Not where they were seen: search on (WATCH still holds) before calling
+                # anything gone. Pushes at the tail move an item away from the tail but
+                # never away from the head, so look from the head, as far as the scan
+                # budget allows; whatever is beyond that is "not found", not "gone".
+                share = min(SCAN_BUDGET, SEARCH_BUDGET // len(short))
+                bounds = [max(share, _head_bound(its)) for _, its in short]
+                extra = await c.exchange([("LLEN", src)] + [
+                    ("LPOS", src, raw, "COUNT", len(its), "MAXLEN", bound)
+                    for (raw, its), bound in zip(short, bounds)])
+                length = extra[0] if isinstance(extra[0], int) else None
+                again = _found_counts(short, extra[1:], True)
+                for (raw, its), bound in zip(short, bounds):
+                    if again[raw] > found[raw]:
+                        found[raw] = again[raw]
+                        from_head.add(raw)
+                    if found[raw] < len(its) and (length is None or length > bound):
+                        unsure.extend(its[found[raw]:])
             present: list[tuple[Item, bool]] = []  # (item, from_tail)
             missing: list[Item] = []
             for raw, its in groups:
                 n = found.get(raw, 0)
-                present.extend((it, it.from_tail()) for it in its[:n])
-                missing.extend(its[n:])
+                present.extend((it, it.from_tail() and raw not in from_head) for it in its[:n])
+                missing.extend(it for it in its[n:] if it not in unsure)
+            if unsure:
+                result.failed = unsure
+                result.errors.append(
+                    f"{len(unsure)} values were not found within {share:,} elements of {src}"
+                    f" (it holds {length if length is not None else '?'}): not touched, and not "
+                    "counted as gone")
             if not present:
                 await c.exchange([("UNWATCH",)])
                 result.missing = missing
@@ -333,22 +380,18 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
             tx.append(("EXEC",))
             replies = await c.exchange(tx)
             for reply in replies[:-1]:
-                _check_exec(reply)
+                _check_exec(reply, client)
             exec_reply = replies[-1]
             if exec_reply is None:  # someone touched src: re-check and retry
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             if isinstance(exec_reply, Exception):
                 raise BackendError(f"transaction failed: {exec_reply}")
             removed = exec_reply[: len(removal)]
             pushed = exec_reply[len(removal)] if dst is not None else None
             if isinstance(pushed, Exception):
-                # The values left src but the push failed: put them back where they were.
-                await client.redis.rpush(src, *[it.raw for it, _ in present])
-                result.failed = [it for it, _ in present]
-                result.errors.append(f"push to {dst} failed: {pushed}; values restored")
-                result.missing = missing
-                return result
+                # Cannot happen while dst's type is watched; say exactly what it means.
+                raise BackendError(_push_failed(src, dst, pushed, len(present)))
             bad = [r for r in removed if isinstance(r, Exception)]
             if bad:
                 raise BackendError(f"removal failed: {bad[0]}")
@@ -465,7 +508,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
     for attempt in range(1, limit + 1):
         result.attempts = attempt
         async with pinned(client) as c:
-            replies = await c.exchange([("WATCH", src), ("TYPE", dst or src),
+            replies = await c.exchange([_watch(src, dst), ("TYPE", dst or src),
                                         ("LRANGE", src, 0, count - 1)])
             if dst is not None and not _type_ok(replies[1]):
                 await c.exchange([("UNWATCH",)])
@@ -487,21 +530,16 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
             replies = await c.exchange(tx + [("EXEC",)])
             for reply in replies[:-1]:
-                _check_exec(reply)
+                _check_exec(reply, client)
             exec_reply = replies[-1]
             if exec_reply is None:
                 result.reached_stop = False
-                await _backoff(attempt)
+                await backoff(attempt)
                 continue
             if isinstance(exec_reply, Exception):
                 raise BackendError(f"transaction failed: {exec_reply}")
             if dst is not None and isinstance(exec_reply[1], Exception):
-                # Trimmed but not pushed: put the values back at the head, in order.
-                await client.redis.lpush(src, *reversed(values))
-                result.failed = items
-                result.reached_stop = False
-                result.errors.append(f"push to {dst} failed: {exec_reply[1]}; values restored")
-                return result
+                raise BackendError(_push_failed(src, dst, exec_reply[1], len(values)))
             result.moved = list(zip(items, new_values))
             return result
     if count > 1:

@@ -35,6 +35,7 @@ from redis._parsers.helpers import parse_info
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
+from ferrite_tui.backend.epoch import ServerEpoch
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.models import (
@@ -298,6 +299,7 @@ class Poller:
                 times.clear()
             t = times[raw] = _item_time(raw, now_ms)
         return None if t is None else max(now_ms - t, 0)
+        self._epoch = ServerEpoch()
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
@@ -309,7 +311,8 @@ class Poller:
         lpos = self.client.capabilities.lpos
         for tally in tallies:
             self._commands(commands, readers, tally, now_ms, lpos)
-        commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT")]
+        commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
+                     ("INFO", "commandstats")]
         replies = await self.client.raw_pipeline(commands)
 
         apply = self._apply
@@ -331,8 +334,15 @@ class Poller:
                 apply(tally, what, reply, now_ms)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 tally.errors.append("unexpected reply from server")
-        info_raw, channels, numpat = replies[-3:]
+        info_raw, channels, numpat, cmdstats_raw = replies[-4:]
         info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
+        cmdstats = parse_info(_text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
+        if self._epoch.changed(info, cmdstats):
+            # Restarted or flushed: this poll's contents are unrelated to the last one's.
+            self._totals.clear()
+            self.history.reset()
+            for t in tallies:
+                t.prev_depth = t.tail_pos = None
         channels = channels if isinstance(channels, list) else []
 
         # Library queues: their figures now, and the bodies of their next pending items

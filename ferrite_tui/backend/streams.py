@@ -23,9 +23,16 @@ from typing import Any, Callable, Iterable, Sequence
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.bulk import BulkReport, Cancel
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import (
+    BackendError,
+    Client,
+    mutation,
+    permission_error,
+    server_error_text,
+)
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
 
 MAX_SEQ = 18446744073709551615
 POISON_DELIVERIES = 5
@@ -321,7 +328,10 @@ def _friendly(exc: Exception, key: str, group: str | None = None) -> BackendErro
         return BackendError(f"{printable(key, 80)} is no longer a stream")
     if "BUSYGROUP" in text:
         return BackendError(f"group {printable(group or '', 60)} already exists")
-    first = text.splitlines()[0] if text else type(exc).__name__
+    denied = permission_error(exc)
+    if denied:
+        return BackendError(printable(denied, 200))
+    first = server_error_text(exc)
     return BackendError(f"server error: {printable(first, 160)}")
 
 
@@ -756,73 +766,110 @@ class Streams:
                           now: float | None = None) -> ActionResult:
         """Move entries to `dlq_key` as the seed's DeadLetter envelope and ack them.
 
-        Per entry, RPUSH to the DLQ and XACK run in one MULTI/EXEC, so an entry is either
-        still pending, or in the DLQ and acked; never both. Entries re-delivered, acked or
-        deleted since the operator saw them are skipped. Should another client ack an entry
-        between the check and EXEC (XACK answers 0), its DLQ copy is removed again."""
+        Per chunk, on a connection of its own: WATCH dlq ; TYPE dlq ; XRANGE + XPENDING per
+        entry, then MULTI ; (RPUSH dlq | XADD dlq * data) + XACK per entry ; EXEC. The
+        target's type is checked under WATCH, so the push cannot fail inside EXEC (a target
+        that is neither a list nor a stream is refused before anything is sent), and the
+        push and the ack of an entry run together or not at all. Entries re-delivered, acked
+        or deleted since the operator saw them are skipped. XACK by another client does not
+        touch any watched key: an entry acked in the gap before EXEC keeps its dead letter
+        (reported; nothing is undone outside the transaction)."""
         result = ActionResult()
         if not entries:
             return result
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         now = time.monotonic() if now is None else now
         for start in range(0, len(entries), DLQ_CHUNK):
-            part = list(entries[start:start + DLQ_CHUNK])
-            pipe = self.r.pipeline(transaction=False)
-            for e in part:
-                pipe.execute_command(b"XRANGE", key, e.id, e.id)
-                pipe.execute_command(b"XPENDING", key, group, e.id, e.id, 1)
-            replies = await pipe.execute(raise_on_error=False)
-            moves: list[tuple[PendingEntry, bytes]] = []
-            for n, e in enumerate(part):
-                body, pend = replies[2 * n], replies[2 * n + 1]
-                for rep in (body, pend):
-                    if isinstance(rep, Exception):
-                        raise _friendly(rep, key, group)
-                current = _pending_rows(pend, now)
-                found = _entries(body)
-                if not current:
-                    result.skip(e.id, "no longer pending")
-                elif current[0].idle_ms < e.min_idle_now(now):
-                    result.skip(e.id, "re-delivered since you looked")
-                elif not found:
-                    result.skip(e.id, "entry deleted from the stream (ack it instead)")
-                else:
-                    moves.append((current[0], dead_letter_envelope(found[0], current[0], now_ms)))
-            if not moves:
-                continue
-            # On a cluster with the DLQ in another slot, push to a staging list in the
-            # stream's slot and deliver it after (see crossslot).
-            landing = Landing(self.client, key, dlq_key)
-            tx = self.r.pipeline(transaction=True)
-            for e, value in moves:
-                tx.execute_command(b"RPUSH", landing.key, value)
-                tx.execute_command(b"XACK", key, group, e.id)
-            replies = await tx.execute(raise_on_error=False)
-            undo = []
-            for n, (e, value) in enumerate(moves):
-                pushed, acked = replies[2 * n], replies[2 * n + 1]
-                if isinstance(pushed, Exception):
-                    if not isinstance(acked, Exception) and int(acked):
-                        # Acked but not pushed cannot be undone: report it loudly.
-                        result.skip(e.id, f"acked but DLQ push failed: {pushed}")
-                    else:
-                        result.skip(e.id, f"DLQ push failed: {printable(str(pushed), 80)}")
-                    continue
-                if isinstance(acked, Exception) or not int(acked):
-                    undo.append(value)
-                    result.skip(e.id, "acked by another client meanwhile")
-                else:
-                    result.done.append(e.id)
-            if undo:
-                pipe = self.r.pipeline(transaction=False)
-                for value in undo:
-                    pipe.execute_command(b"LREM", landing.key, -1, value)
-                await pipe.execute(raise_on_error=False)
-            await landing.land()
+            await self._dead_letter_chunk(key, group, list(entries[start:start + DLQ_CHUNK]),
+                                          dlq_key, now_ms, now, result)
         if result.done:
             self.client.audit("stream dead-letter", [key, dlq_key], len(result.done),
                               result.done)
         return result
+
+    async def _dead_letter_chunk(self, key: str, group: str, part: list[PendingEntry],
+                                 dlq_key: str, now_ms: int, now: float,
+                                 result: ActionResult) -> None:
+        # On a cluster with the DLQ in another slot, the transaction pushes to a staging list
+        # in the stream's slot, delivered after it (see crossslot). The DLQ's own type is then
+        # checked on its node first: staging delivers with RPUSH, so it must be a list.
+        landing = Landing(self.client, key, dlq_key)
+        if landing.stage is not None:
+            remote = _text(await self.client.for_keys(dlq_key).redis.type(dlq_key))
+            if remote not in ("list", "none"):
+                raise BackendError(
+                    f"{printable(dlq_key, 80)} is a {remote} in another hash slot: only a list "
+                    "can take dead letters across slots; nothing was dead-lettered")
+        target = landing.key
+        node = self.client.for_keys(key, target)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            async with pinned(node) as c:
+                check: list[tuple] = [("WATCH", target), ("TYPE", target)]
+                for e in part:
+                    check.append(("XRANGE", key, e.id, e.id))
+                    check.append(("XPENDING", key, group, e.id, e.id, 1))
+                replies = await c.exchange(check)
+                kind = _text(replies[1]) if not isinstance(replies[1], Exception) else "?"
+                if kind not in ("list", "none", "stream"):
+                    await c.exchange([("UNWATCH",)])
+                    raise BackendError(
+                        f"{printable(dlq_key, 80)} is a {kind}, not a list or a stream: "
+                        "nothing was dead-lettered")
+                moves: list[tuple[PendingEntry, bytes]] = []
+                skips: list[tuple[str, str]] = []
+                for n, e in enumerate(part):
+                    body, pend = replies[2 + 2 * n], replies[3 + 2 * n]
+                    for rep in (body, pend):
+                        if isinstance(rep, Exception):
+                            await c.exchange([("UNWATCH",)])
+                            raise _friendly(rep, key, group)
+                    current = _pending_rows(pend, now)
+                    found = _entries(body)
+                    if not current:
+                        skips.append((e.id, "no longer pending"))
+                    elif current[0].idle_ms < e.min_idle_now(now):
+                        skips.append((e.id, "re-delivered since you looked"))
+                    elif not found:
+                        skips.append((e.id, "entry deleted from the stream (ack it instead)"))
+                    else:
+                        moves.append((current[0],
+                                      dead_letter_envelope(found[0], current[0], now_ms)))
+                if not moves:
+                    await c.exchange([("UNWATCH",)])
+                    for entry_id, why in skips:
+                        result.skip(entry_id, why)
+                    return
+                tx: list[tuple] = [("MULTI",)]
+                for e, value in moves:
+                    tx.append(("XADD", target, "*", "data", value) if kind == "stream"
+                              else ("RPUSH", target, value))
+                    tx.append(("XACK", key, group, e.id))
+                replies = await c.exchange([*tx, ("EXEC",)])
+                for reply in replies[:-1]:
+                    if isinstance(reply, Exception):  # refused when queued: EXEC aborted
+                        raise _friendly(reply, dlq_key)
+                exec_reply = replies[-1]
+                if exec_reply is None:  # the DLQ changed since WATCH: check everything again
+                    await backoff(attempt)
+                    continue
+                if isinstance(exec_reply, Exception):
+                    raise _friendly(exec_reply, key, group)
+            for entry_id, why in skips:
+                result.skip(entry_id, why)
+            await landing.land()
+            for n, (e, _) in enumerate(moves):
+                pushed, acked = exec_reply[2 * n], exec_reply[2 * n + 1]
+                if isinstance(pushed, Exception):  # cannot happen with the type watched
+                    result.skip(e.id, f"DLQ push failed: {printable(str(pushed), 80)}"
+                                + (" (the entry was acked)" if acked == 1 else ""))
+                elif isinstance(acked, Exception) or not int(acked):
+                    result.skip(e.id, "acked by another client meanwhile: its dead letter "
+                                f"is in {printable(dlq_key, 60)} too")
+                else:
+                    result.done.append(e.id)
+            return
+        for e in part:
+            result.skip(e.id, f"{printable(dlq_key, 60)} kept changing: not dead-lettered")
 
     @mutation("stream delete consumer")
     async def delete_consumer(self, key: str, group: str, consumer: str, *,

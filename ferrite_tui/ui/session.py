@@ -78,7 +78,8 @@ class Session:
 
     def journal(self) -> Journal:
         """Where bulk runs keep their progress, beside the audit log."""
-        return Journal(Path(self.audit_path).parent / "bulk")
+        server = self.settings.server_identity if self.settings is not None else ""
+        return Journal(Path(self.audit_path).parent / "bulk", server=server)
 
     def describe(self, exc: BaseException) -> str:
         """One line for any failure, naming this connection."""

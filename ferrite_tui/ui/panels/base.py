@@ -34,6 +34,7 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
+from ferrite_tui.ui.notices import RepeatingNotices
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
@@ -87,6 +88,7 @@ class Panel(Vertical):
         self.snapshot: Snapshot | None = None
         self.history: History | None = None
         self.filter_text = ""
+        self.read_notices = RepeatingNotices()
 
     @property
     def ferrite(self) -> FerriteApp:
@@ -241,9 +243,13 @@ class Panel(Vertical):
         if event.state != WorkerState.ERROR or worker.error is None:
             return
         what = self.worker_failed(worker, worker.error)
-        if what:
+        action = worker.group.startswith(ACTION_GROUP)
+        if what and action:
             self.notify(what, severity="error", timeout=8)
-        if worker.group.startswith(ACTION_GROUP):
+        elif what:
+            # Reads run again on every poll: a lasting error is one toast that counts.
+            self.read_notices.show(self.app, worker.group, what, timeout=8)
+        if action:
             self.after_action()
 
     def worker_failed(self, worker: Worker[Any], error: BaseException) -> str | None:

@@ -7,17 +7,23 @@ highlighted JSON (`p`), raw text (`w`), hex (`h`), and a stream entry's field li
 `c` copies the value to the clipboard (OSC 52, so it works over SSH), `s` saves the raw bytes
 to a file, `escape` closes. Values over 1 MB are shown truncated, with a note.
 
+A view's text is built in a thread and the text area holds at most VIEW_LIMIT characters
+(48 K; the hex view covers the first HEX_LIMIT bytes): the text area lays out everything it
+holds on the event loop, so a 10 MB value must never reach it whole.
+
 Everything from the server is shown literally: control characters (ESC and the C1 range
 included) become visible escapes, so no value can drive the terminal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -29,8 +35,10 @@ from ferrite_tui.backend.envelopes import decode, printable
 
 #: Values larger than this are shown truncated.
 SHOW_LIMIT = 1 << 20
-#: The hex view covers at most this many bytes (16 per line).
-HEX_LIMIT = 64 << 10
+#: Characters a view puts in the text area (its layout runs on the event loop).
+VIEW_LIMIT = 48 << 10
+#: The hex view covers at most this many bytes (16 per line, 76 characters each).
+HEX_LIMIT = 8 << 10
 
 _CONTROL_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -127,6 +135,7 @@ class InspectorScreen(ModalScreen[None]):
         self.value = value or b""
         self.meta = list(meta)
         self.fields = fields
+        self.rendered: str | None = None  # the view the text area holds now
         self.truncated = len(self.value) > SHOW_LIMIT
         self.shown = self.value[:SHOW_LIMIT]
         self.binary = _is_binary(self.shown)
@@ -178,15 +187,29 @@ class InspectorScreen(ModalScreen[None]):
                 "dead": "dead letter", "json": "JSON", "text": "text",
                 "binary": "binary"}.get(env.kind, env.kind)
 
-    def body_text(self) -> str:
-        """The text of the current view (what the body shows)."""
-        if self.mode == "fields" and self.fields is not None:
-            return fields_text(self.fields)
-        if self.mode == "pretty" and self._pretty is not None:
-            return self._pretty
+    def body_text(self, mode: str | None = None) -> str:
+        """The text of a view (the current one by default), at most VIEW_LIMIT characters."""
+        mode = mode or self.mode
+        if mode == "fields" and self.fields is not None:
+            text = fields_text(self.fields)
+        elif mode == "pretty" and self._pretty is not None:
+            text = self._pretty
+        elif mode == "hex":
+            text = hex_dump(self.shown)
+        else:
+            # Decode a little more than fits: escapes only make the text longer.
+            text = raw_text(self.shown[:VIEW_LIMIT + 4])
+        return text[:VIEW_LIMIT]
+
+    def _view_cut(self) -> bool:
+        """Whether the current view shows less than the (shown part of the) value."""
         if self.mode == "hex":
-            return hex_dump(self.shown)
-        return raw_text(self.shown)
+            return len(self.shown) > HEX_LIMIT
+        if self.mode == "pretty" and self._pretty is not None:
+            return len(self._pretty) > VIEW_LIMIT
+        if self.mode == "fields" and self.fields is not None:
+            return sum(len(n) + len(v) for n, v in self.fields) > VIEW_LIMIT
+        return len(self.shown) > VIEW_LIMIT
 
     def _show(self) -> None:
         info = Text(f"{self._kind_label()} · {fmt.size(len(self.value))}"
@@ -200,18 +223,30 @@ class InspectorScreen(ModalScreen[None]):
             notes.append("Not JSON: showing the raw value.")
         if self.mode == "hex" and len(self.shown) > HEX_LIMIT:
             notes.append(f"The hex view covers the first {fmt.size(HEX_LIMIT)}.")
+        elif self._view_cut():
+            notes.append(f"This view shows the first {fmt.size(VIEW_LIMIT)} characters "
+                         "(copy and save use the whole value).")
         note = self.query_one("#insp-note", Static)
         note.update(Text(" ".join(notes)))
         note.display = bool(notes)
+        self._render_view(self.mode)
+
+    @work(exclusive=True, group="inspector-render", exit_on_error=False)
+    async def _render_view(self, mode: str) -> None:
+        """Build the view's text off the event loop, then hand it to the text area."""
+        text = await asyncio.to_thread(self.body_text, mode)
+        if mode != self.mode or not self.is_mounted:
+            return  # another view was asked for meanwhile, or the inspector was closed
         area = self.query_one(TextArea)
-        language = "json" if self.mode == "pretty" and self._pretty is not None else None
+        language = "json" if mode == "pretty" and self._pretty is not None else None
         if language and language not in area.available_languages:
             language = None
         try:
             area.language = language
         except Exception:  # highlighting is a nicety; never fail the inspector over it
             area.language = None
-        area.load_text(self.body_text())
+        area.load_text(text)
+        self.rendered = mode
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",
                timeout: float | None = None, markup: bool = False) -> None:

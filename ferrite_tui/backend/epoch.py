@@ -1,0 +1,72 @@
+"""Has the server restarted or been flushed since the last poll?
+
+Rates compare this poll with the last; across a restart or a FLUSHALL/FLUSHDB the old and
+the new contents of a key are unrelated, and comparing them invents traffic (a DLQ refilled
+after a flush read "in 2.5/s, out 2.5/s, growing"). The poll asks this once per tick and,
+on a change, starts every rate and history series again.
+
+Signals, each optional (Ferrite lacks some): `run_id` changed or `uptime_in_seconds` went
+back (a restart); the FLUSHALL + FLUSHDB call count of INFO commandstats went up (a flush,
+of any database: resetting the rates is harmless); only where INFO has no commandstats
+(Ferrite), the key count of INFO keyspace falling to 0 or to less than half (a flush seen
+before the keys came back; a flush refilled before the next poll is not seen there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def flush_calls(commandstats: dict) -> int | None:
+    """FLUSHALL + FLUSHDB calls so far, from a parsed INFO commandstats (None: unknown)."""
+    if not commandstats:
+        return None
+    total = 0
+    for name in ("cmdstat_flushall", "cmdstat_flushdb"):
+        entry = commandstats.get(name)
+        if isinstance(entry, dict):
+            total += _int(entry.get("calls")) or 0
+    return total
+
+
+def key_count(info: dict) -> int:
+    """Keys in every database, from a parsed INFO (keyspace: db0:keys=N,...)."""
+    return sum(_int(v.get("keys")) or 0 for k, v in info.items()
+               if k.startswith("db") and isinstance(v, dict))
+
+
+class ServerEpoch:
+    def __init__(self) -> None:
+        self.run_id: str | None = None
+        self.uptime: int | None = None
+        self.flushes: int | None = None
+        self.keys: int | None = None
+
+    def changed(self, info: dict, commandstats: dict) -> str | None:
+        """Why the server is not the one the last poll saw ("restarted", "flushed"), or
+        None; remembers this poll's values."""
+        run_id = info.get("run_id")
+        run_id = str(run_id) if run_id is not None else None
+        uptime = _int(info.get("uptime_in_seconds"))
+        flushes = flush_calls(commandstats)
+        keys = key_count(info) if "redis_version" in info or "db0" in info else None
+        reason = None
+        if self.run_id is not None and run_id is not None and run_id != self.run_id:
+            reason = "restarted"
+        elif self.uptime is not None and uptime is not None and uptime < self.uptime:
+            reason = "restarted"
+        elif self.flushes is not None and flushes is not None and flushes > self.flushes:
+            reason = "flushed"
+        elif flushes is None and self.keys and keys is not None and (
+                keys == 0 or (self.keys >= 4 and keys < self.keys / 2)):
+            # Only without commandstats: queues that drain can empty a small keyspace too.
+            reason = "flushed"
+        self.run_id, self.uptime, self.flushes, self.keys = run_id, uptime, flushes, keys
+        return reason

@@ -1,0 +1,27 @@
+"""Shared bits of the fault suite: dead-letter values, ids, and printing a figure."""
+
+from __future__ import annotations
+
+import json
+
+
+def dead(i: int, reason: str = "boom") -> bytes:
+    return json.dumps({"job": {"id": f"job-{i}", "payload": {"n": i}, "retry_count": 3,
+                               "last_error": reason, "first_attempt": 5},
+                       "dead_at": 1_000_000 + i, "reason": reason},
+                      separators=(",", ":")).encode()
+
+
+def job_id(raw: bytes) -> str:
+    data = json.loads(raw)
+    return (data.get("job") or data)["id"]
+
+
+#: Every figure of the run, printed together at the end (see conftest).
+FIGURES: list[str] = []
+
+
+def figure(text: str) -> None:
+    """Record one figure (printed in the summary, and at once with -s)."""
+    FIGURES.append(text)
+    print(f"\nFIGURE {text}")

@@ -1,0 +1,117 @@
+"""List moves under interference: a target that changes type mid-move, items pushed far
+from where they were seen, and a console killed between the check and the transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from ferrite_tui.backend import moves
+from ferrite_tui.backend.client import BackendError
+from ferrite_tui.backend.lists import read_page
+from ferrite_tui.backend.moves import Item, move_values, take_head
+
+
+def fill(sync, key, n, fmt="v{}"):
+    values = [fmt.format(i).encode() for i in range(n)]
+    for start in range(0, n, 1000):
+        sync.rpush(key, *values[start:start + 1000])
+    return values
+
+
+async def test_target_turned_into_a_string_before_exec_moves_nothing(client, sync, after_check):
+    sync.rpush("src", b"A", b"B", b"C", b"D")
+    sync.rpush("dst", b"x")
+    after_check(lambda: (sync.delete("dst"), sync.set("dst", "now a string")))
+    with pytest.raises(BackendError, match="not a list"):
+        await move_values(client, "src", "dst", [Item(b"B", 1, 4)])
+    # Nothing left src, nothing was put back somewhere else: the order is intact.
+    assert sync.lrange("src", 0, -1) == [b"A", b"B", b"C", b"D"]
+    assert sync.get("dst") == b"now a string"
+
+
+async def test_take_head_target_changing_type_moves_nothing(client, sync, after_check):
+    sync.rpush("src", b"A", b"B", b"C", b"D")
+    after_check(lambda: sync.set("dst", "string"))
+    with pytest.raises(BackendError, match="not a list"):
+        await take_head(client, "src", "dst", 2)
+    assert sync.lrange("src", 0, -1) == [b"A", b"B", b"C", b"D"]
+
+
+async def test_items_pushed_far_from_the_tail_are_still_found(client, sync):
+    """12,000 new entries arrive at the tail after the operator saw the last 100: they are
+    still in the list, so they are moved, not reported as gone."""
+    values = fill(sync, "dlq", 20_000)
+    page = await read_page(client, "dlq", 19_900, 100)
+    fill(sync, "dlq", 12_000, fmt="late{}")
+    res = await move_values(client, "dlq", "out", list(page.items))
+    assert len(res.missing) == 0, f"{len(res.missing)} reported gone"
+    assert len(res.moved) == 100
+    assert sync.lrange("out", 0, -1) == values[19_900:]
+    assert sync.llen("dlq") == 19_900 + 12_000
+
+
+async def test_really_gone_items_are_still_reported_missing(client, sync):
+    fill(sync, "dlq", 5000)
+    page = await read_page(client, "dlq", 4990, 10)
+    sync.lrem("dlq", 1, b"v4995")
+    res = await move_values(client, "dlq", "out", list(page.items))
+    assert [i.raw for i in res.missing] == [b"v4995"]
+    assert len(res.moved) == 9
+
+
+async def test_beyond_the_search_budget_is_not_called_gone(client, sync, monkeypatch):
+    """Pushed away from both ends past what the search may scan: reported as not found
+    (failed, left in place), never as skipped."""
+    monkeypatch.setattr(moves, "SEARCH_BUDGET", 100)
+    fill(sync, "dlq", 3000)
+    page = await read_page(client, "dlq", 2990, 10)
+    sync.lpush("dlq", *[f"head{i}".encode() for i in range(2000)])
+    fill(sync, "dlq", 11_000, fmt="tail{}")
+    res = await move_values(client, "dlq", "out", list(page.items))
+    assert not res.missing and not res.moved
+    assert len(res.failed) == 10 and "not counted as gone" in res.errors[0]
+    assert sync.llen("dlq") == 16_000
+
+
+async def test_purge_audits_exactly_what_it_removed(client, sync, redis_url, tmp_path):
+    """A producer pushes all the time: the count purge returns and audits is what the
+    deletion removed, not a length read before it."""
+    import threading
+
+    import redis as sync_redis
+
+    from ferrite_tui.backend.audit import AuditLog
+    from ferrite_tui.backend.lists import ListItems
+
+    pushed = 0
+    stop = threading.Event()
+
+    def producer():
+        nonlocal pushed
+        r = sync_redis.Redis.from_url(redis_url)
+        while not stop.is_set():
+            r.rpush("busy", b"x")
+            pushed += 1
+        r.close()
+
+    fill(sync, "busy", 100)
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    try:
+        removed = [await ListItems(client).purge("busy") for _ in range(20)]
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert sum(removed) == 100 + pushed - sync.llen("busy")
+    audited = [e["count"] for e in AuditLog(tmp_path / "audit.log").read()
+               if e["action"] == "purge queue"]
+    assert audited == removed
+
+
+async def test_purge_refuses_a_key_that_is_no_longer_a_list(client, sync):
+    from ferrite_tui.backend.lists import ListItems
+
+    sync.hset("q", "f", "v")
+    with pytest.raises(BackendError, match="not a list"):
+        await ListItems(client).purge("q")
+    assert sync.hgetall("q") == {b"f": b"v"}

@@ -1,0 +1,78 @@
+"""Rates start again after a server restart or a flush, instead of reading the old and the
+new contents of a list as traffic."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from helpers import FERRITE, async_wait_until
+
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.config import Config
+
+DLQ = "queue:main:dlq"
+
+
+def dead(i: int) -> str:
+    return json.dumps({"job": {"id": f"d{i}", "payload": i, "retry_count": 3,
+                               "last_error": "e", "first_attempt": 1},
+                       "dead_at": 1, "reason": "e"})
+
+
+async def polled(m: Monitor):
+    async def attempt():
+        try:
+            return await m.poll()
+        except Exception:  # reconnecting after the restart
+            return None
+    return await async_wait_until(attempt, timeout=30)
+
+
+def dlq(snap):
+    return {q.ref.key: q for q in snap.queues}[DLQ]
+
+
+async def check_reset(server, upset, poll_between: bool = False) -> None:
+    r = redis.Redis.from_url(server.url)
+    m = Monitor(ConnectionSettings(url=server.url), Config())
+    try:
+        r.rpush(DLQ, *[dead(i) for i in range(40)])
+        await m.connect()
+        await m.discover()
+        await polled(m)
+        r.rpush(DLQ, dead(100))
+        before = dlq(await polled(m))
+        assert before.in_rate is not None  # the ordinary case has rates
+        upset(r)
+        r = redis.Redis.from_url(server.url)
+        if poll_between:
+            await polled(m)  # sees the emptied server before the keys come back
+        r.rpush(DLQ, *[dead(200 + i) for i in range(25)])  # new contents, same name
+        after = dlq(await polled(m))
+        assert after.depth == 25
+        assert after.in_rate is None and after.out_rate is None, (after.in_rate, after.out_rate)
+        if poll_between:  # measured from the empty poll: a real rise, never the old depth
+            assert after.net_rate is not None and after.net_rate > 0
+        else:
+            assert after.net_rate is None and "growing" not in " ".join(after.alerts)
+    finally:
+        await m.aclose()
+        r.close()
+
+
+@pytest.mark.skipif(FERRITE, reason="Ferrite's INFO has no commandstats: a flush refilled "
+                    "before the next poll cannot be seen there")
+async def test_rates_reset_after_flushall(fresh_server):
+    await check_reset(fresh_server, lambda r: r.flushall())
+
+
+async def test_rates_reset_after_a_flush_seen_empty(fresh_server):
+    """The signal Ferrite has too: the key count of INFO keyspace fell to 0."""
+    await check_reset(fresh_server, lambda r: r.flushall(), poll_between=True)
+
+
+async def test_rates_reset_after_a_restart(fresh_server):
+    await check_reset(fresh_server, lambda r: (r.close(), fresh_server.restart()))
