@@ -288,6 +288,7 @@ class Poller:
         self._times: dict[bytes, int | None] = {}
         self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
         self._refs: list[QueueRef] | None = None
+        self._epoch = ServerEpoch()  # a restart or flush starts the rates again
 
     def _age(self, raw: bytes | None, now_ms: int) -> int | None:
         if raw is None:
@@ -299,7 +300,6 @@ class Poller:
                 times.clear()
             t = times[raw] = _item_time(raw, now_ms)
         return None if t is None else max(now_ms - t, 0)
-        self._epoch = ServerEpoch()
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
