@@ -48,6 +48,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         p.add_argument("--no-workload", action="store_true",
                        help="seed the data once, without live traffic")
         p.add_argument("--server", metavar="BINARY", help="server binary to run")
+        p.add_argument("--cluster", action="store_true",
+                       help="a local 3-primary Redis Cluster (Redis 6+) instead of one server")
         return p
     if command == "status":
         p = argparse.ArgumentParser(prog="ferrite-tui status",
@@ -213,6 +215,8 @@ def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = ()) -> dict:
         "alert_details": [alert_json(n) for n in notes if n.ident == ref.ident],
         "error": q.error,
     }
+    if ref.library is not None:
+        out.update(library_json(q))
     if q.processing is not None:
         out["processing"] = q.processing
     if q.ready is not None:
@@ -231,6 +235,25 @@ def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = ()) -> dict:
     return out
 
 
+def library_json(q: QueueStats) -> dict:
+    """A library queue's name and every state's count ("?" as null), key by key."""
+    lib = q.ref.library
+    assert lib is not None
+    return {
+        "library": lib.library,
+        "name": lib.name,
+        "read_only": lib.read_only,
+        "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.size,
+                    **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
+                    **({"past": c.past} if c.past is not None else {}),
+                    **({"shared": True} if c.shared else {})}
+                   for c in q.states],
+        "totals": {state: sum(c.size for c in q.states
+                              if c.state.value == state and c.size is not None)
+                   for state in dict.fromkeys(c.state.value for c in q.states)},
+    }
+
+
 def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
@@ -242,6 +265,17 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
     }
 
 
+def states_text(q: QueueStats) -> str:
+    """A library queue's states other than pending, with their totals ("?" if unread)."""
+    totals: dict[str, int | None] = {}
+    for c in q.states:
+        if c.state.value != "pending":
+            prev = totals.get(c.state.value, 0)
+            totals[c.state.value] = None if prev is None or c.size is None else prev + c.size
+    return " · ".join(f"{name.replace('_', ' ')} {'?' if n is None else fmt.count(n)}"
+                      for name, n in totals.items() if n != 0)
+
+
 def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
     from ferrite_tui.ui.panels.overview import secondary
 
@@ -249,8 +283,10 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
              f"{len(snap.queues)} queues"]
     rows = [("KIND", "KEY", "DEPTH", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
-        rows.append((q.ref.kind.label, printable(q.ref.key, 48), fmt.count(q.depth),
-                     fmt.duration(q.oldest_ms), secondary(q),
+        lib = q.ref.library
+        rows.append((q.ref.kind.label if lib is None else lib.library,
+                     printable(q.ref.key, 48), fmt.count(q.depth),
+                     fmt.duration(q.oldest_ms), secondary(q) if lib is None else states_text(q),
                      printable(q.error, 60) if q.error else ", ".join(q.alerts) or "ok"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -266,6 +302,8 @@ def demo_command(cfg: Config, args) -> int:
     binary = find_server_binary(args.server)
     if binary is None:
         return fail(str(ServerNotFound()))
+    if getattr(args, "cluster", False):
+        return demo_cluster(cfg, args, binary)
     server = RedisServer(binary)
     try:
         try:
@@ -287,13 +325,44 @@ def demo_command(cfg: Config, args) -> int:
         server.stop()
 
 
+def demo_cluster(cfg: Config, args, binary: str) -> int:
+    """`demo --cluster`: three primaries on loopback from the same binary, the usual
+    workload (some queues hash-tagged into one slot, some spread over two)."""
+    from ferrite_tui.demo.cluster import LocalCluster, cluster_support
+
+    reason = cluster_support(binary)
+    if reason is not None:
+        return fail(f"demo --cluster: {reason} (give --server with a Redis 6+ binary)")
+    cluster = LocalCluster(binary, primaries=3)
+    try:
+        try:
+            cluster.start()
+        except (RuntimeError, OSError) as exc:
+            return fail(f"demo cluster did not start: {str(exc).splitlines()[0]}")
+        traffic = DemoTraffic(cluster.url, live=not args.no_workload, cluster=True)
+        try:
+            traffic.start()
+        except Exception as exc:
+            return fail(f"demo data could not be written: {exc}")
+        cfg = replace(cfg, discovery=replace(cfg.discovery, rescan_seconds=10.0))
+        settings = ConnectionSettings(url=cluster.url, read_only=args.read_only,
+                                      profile="demo", cluster=True)
+        try:
+            return run_console(cfg, settings, args)
+        finally:
+            traffic.stop()
+    finally:
+        cluster.stop()
+
+
 class DemoTraffic:
     """Seeds the demo data, then runs the live workload in a thread of its own, so the
     console's event loop only ever sees the server as any client would."""
 
-    def __init__(self, url: str, live: bool = True) -> None:
+    def __init__(self, url: str, live: bool = True, cluster: bool = False) -> None:
         self.url = url
         self.live = live
+        self.cluster = cluster
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -313,14 +382,15 @@ class DemoTraffic:
     async def _run(self) -> None:
         import redis.asyncio as aioredis
 
-        from ferrite_tui.demo.workload import Workload, seed
+        from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         try:
-            client = aioredis.Redis.from_url(self.url)
+            names = CLUSTER_NAMES if self.cluster else None
+            client = (aioredis.RedisCluster if self.cluster else aioredis.Redis).from_url(self.url)
             try:
-                await seed(client)
+                await seed(client, names=names)
             finally:
                 await client.aclose()
         except BaseException as exc:  # reported by start() in the main thread
@@ -330,7 +400,7 @@ class DemoTraffic:
         self._ready.set()
         if self.live:
             try:
-                await Workload(self.url).run(self._stop)
+                await Workload(self.url, cluster=self.cluster).run(self._stop)
             except Exception:
                 pass  # the server going away at exit is expected
 

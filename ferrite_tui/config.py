@@ -53,6 +53,9 @@ class Profile:
     connect_timeout: float = 5.0
     command_timeout: float = 5.0
     match: tuple[str, ...] | None = None  # overrides [discovery].match for this profile
+    # Redis Cluster / Ferrite cluster mode: None detects it on connect (cluster_enabled:1).
+    cluster: bool | None = None
+    seeds: tuple[str, ...] = ()  # more cluster nodes to start from, as host:port
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,21 @@ class QueueDecl:
     ready_key: str | None = None
     target_key: str | None = None
     visibility_timeout: float | None = None
+    # Scope: only on connections with this profile (None: every connection).
+    profile: str | None = None
+    # The state model (see backend/libraries/model.py). `key` and the other keys may hold
+    # `{name}` (one queue per name found) or be a glob; `{id}` in body_key is a member.
+    order: str | None = None  # head / tail: which end of the pending list is next
+    score_unit: str | None = None  # ms / s / ms4096 / priority (scheduled, failed sets)
+    body_key: str | None = None  # e.g. "job:{id}" when the queue holds ids
+    body_type: str = "string"  # string / hash
+    scheduled_key: str | None = None  # zset of items by due time
+    failed_key: str | None = None  # list or zset of failed items
+    done_key: str | None = None
+
+
+_ORDERS = {"head", "tail"}
+_UNITS = {"ms", "s", "ms4096", "priority"}
 
 
 @dataclass(frozen=True)
@@ -222,6 +240,14 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                         f"{path}{':' + str(line) if line else ''}: [[queues]] kind "
                         f"'{decl.kind}' is not one of {', '.join(sorted(_KIND_NAMES))}"
                     )
+                for name, allowed, value in (("order", _ORDERS, decl.order),
+                                             ("score_unit", _UNITS, decl.score_unit),
+                                             ("body_type", {"string", "hash"}, decl.body_type)):
+                    if value is not None and value not in allowed:
+                        line = _line_of(text, name)
+                        raise ConfigError(
+                            f"{path}{':' + str(line) if line else ''}: [[queues]] {name} "
+                            f"'{value}' is not one of {', '.join(sorted(allowed))}")
                 decls.append(decl)
             updates["queues"] = tuple(decls)
         elif key == "keys":

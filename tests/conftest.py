@@ -140,3 +140,75 @@ def sync(redis_url: str) -> Iterator[redis.Redis]:
         yield r
     finally:
         r.close()
+
+
+# -- Redis Cluster (tests marked `cluster`; run with -m 'cluster and not perf') -----------
+
+CLUSTER_ENV = "FERRITE_TUI_CLUSTER_SERVER"
+
+
+def _cluster_binary() -> str | None:
+    return os.environ.get(CLUSTER_ENV) or SERVER_BINARY
+
+
+def make_cluster(**kwargs: Any):
+    """A (not yet started) LocalCluster, or a skip with the reason none can run here."""
+    from ferrite_tui.demo.cluster import LocalCluster, cluster_support
+
+    binary = _cluster_binary()
+    reason = cluster_support(binary)
+    if reason is not None:
+        pytest.skip(f"cluster tests need Redis 6+ with cluster mode ({CLUSTER_ENV}): {reason}")
+    kwargs.setdefault("extra_args", server_extra_args())
+    return LocalCluster(binary, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """One 3-primary cluster for the session. Tests must not kill its nodes."""
+    cluster = make_cluster(primaries=3)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster) -> str:
+    """Seed URL of the session cluster, every primary FLUSHALLed before the test."""
+    for server in redis_cluster.primaries:
+        r = redis.Redis.from_url(server.url)
+        try:
+            r.flushall()
+        finally:
+            r.close()
+    return redis_cluster.url
+
+
+@pytest.fixture
+def cluster_factory():
+    """``cluster_factory(primaries=3, replicas=1)`` starts a private cluster (stopped after)."""
+    clusters: list[Any] = []
+
+    def factory(**kwargs: Any):
+        cluster = make_cluster(**kwargs)
+        clusters.append(cluster)
+        cluster.start()
+        return cluster
+
+    try:
+        yield factory
+    finally:
+        for cluster in clusters:
+            cluster.stop()
+
+
+@pytest.fixture
+def cluster_sync(cluster_url: str) -> Iterator[redis.RedisCluster]:
+    """A synchronous RedisCluster client on the session cluster, for arranging data."""
+    r = redis.RedisCluster.from_url(cluster_url)
+    try:
+        yield r
+    finally:
+        r.close()

@@ -14,7 +14,8 @@ def test_example_config_documents_and_parses(tmp_path):
     assert cfg.default_profile == "local"
     assert cfg.profiles["prod"].read_only is True
     assert cfg.profiles["prod"].password_env == "PROD_REDIS_PASSWORD"
-    assert {q.kind for q in cfg.queues} == {"reliable", "dlq", "ignore"}
+    assert {q.kind for q in cfg.queues} == {"reliable", "dlq", "ignore", "work"}
+    assert next(q for q in cfg.queues if q.kind == "work").profile == "prod"
     assert cfg.discovery.match == ("*",)
     # Every setting the loader knows appears in the example.
     text = EXAMPLE.read_text()

@@ -13,8 +13,8 @@ import shlex
 import ssl
 import subprocess
 from dataclasses import dataclass, replace
-from typing import Any, Callable
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import hiredis
 import redis.asyncio as aioredis
@@ -25,6 +25,9 @@ from redis.backoff import NoBackoff
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.models import Capabilities
 from ferrite_tui.config import Profile
+
+if TYPE_CHECKING:
+    from ferrite_tui.backend.cluster import ClusterRouter
 
 
 class BackendError(Exception):
@@ -70,6 +73,10 @@ class ConnectionSettings:
     command_timeout: float = 5.0
     read_only: bool = False
     profile: str = "default"
+    # Redis Cluster: None detects it on connect; True/False as named by profile or URL
+    # (`?cluster=yes`). Seeds are more nodes (host:port) to learn the topology from.
+    cluster: bool | None = None
+    seeds: tuple[str, ...] = ()
 
     @property
     def display_url(self) -> str:
@@ -91,6 +98,8 @@ class ConnectionSettings:
             command_timeout=profile.command_timeout,
             read_only=profile.read_only if read_only is None else (read_only or profile.read_only),
             profile=profile.name,
+            cluster=profile.cluster,
+            seeds=profile.seeds,
         )
 
 
@@ -166,6 +175,26 @@ def is_connection_failure(exc: BaseException) -> bool:
     ) and not isinstance(exc, rexc.AuthenticationError)
 
 
+_CLUSTER_OPTIONS = ("cluster",)
+
+
+def cluster_url_option(url: str) -> bool | None:
+    """`?cluster=yes|no` in the URL (None when absent)."""
+    for key, value in parse_qsl(urlsplit(url).query):
+        if key == "cluster":
+            return value.strip().lower() in ("1", "yes", "true", "on")
+    return None
+
+
+def strip_cluster_options(url: str) -> str:
+    """The URL without the console's own query options (redis-py would refuse them)."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in _CLUSTER_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 class RoundTripCounter:
     """Counts writes to the server: one per command, one per pipeline."""
 
@@ -205,6 +234,8 @@ class Client:
         self.round_trips = RoundTripCounter()
         self.capabilities = Capabilities()
         self._redis: aioredis.Redis | None = None
+        # Set on connect when the server is a cluster node: routes every command per node.
+        self.cluster: ClusterRouter | None = None
 
     @property
     def read_only(self) -> bool:
@@ -217,6 +248,21 @@ class Client:
         return self._redis
 
     def _build(self) -> aioredis.Redis:
+        kwargs = self.connection_kwargs()
+        url = strip_cluster_options(self.settings.url)
+        try:
+            pool = aioredis.ConnectionPool.from_url(url, **kwargs)
+        except TypeError:
+            kwargs.pop("driver_info")
+            kwargs["lib_name"] = None
+            pool = aioredis.ConnectionPool.from_url(url, **kwargs)
+        except ValueError as exc:
+            raise BackendError(f"bad URL {redact_url(url)}: {exc}") from None
+        pool.connection_class = _counting_class(pool.connection_class, self.round_trips)
+        return aioredis.Redis(connection_pool=pool)
+
+    def connection_kwargs(self) -> dict[str, Any]:
+        """redis-py connection options from the settings (one server or a cluster node)."""
         s = self.settings
         kwargs: dict[str, Any] = {
             "socket_connect_timeout": s.connect_timeout,
@@ -253,16 +299,7 @@ class Client:
             raise BackendError(
                 f"unsupported URL scheme '{scheme}': use redis://, rediss:// or unix://"
             )
-        try:
-            pool = aioredis.ConnectionPool.from_url(s.url, **kwargs)
-        except TypeError:
-            kwargs.pop("driver_info")
-            kwargs["lib_name"] = None
-            pool = aioredis.ConnectionPool.from_url(s.url, **kwargs)
-        except ValueError as exc:
-            raise BackendError(f"bad URL {redact_url(s.url)}: {exc}") from None
-        pool.connection_class = _counting_class(pool.connection_class, self.round_trips)
-        return aioredis.Redis(connection_pool=pool)
+        return kwargs
 
     async def raw_pipeline(self, commands: list[tuple]) -> list[Any]:
         """Send many commands in one write and read every reply, without redis-py's
@@ -274,6 +311,8 @@ class Client:
         """
         if not commands:
             return []
+        if self.cluster is not None:
+            return await self.cluster.raw_pipeline(commands)
         packed = b"".join(_pack(c) for c in commands)
         pool = self.redis.connection_pool
         conn = await pool.get_connection()
@@ -304,7 +343,10 @@ class Client:
             await pool.release(conn)
 
     def pubsub_connection(self) -> aioredis.Redis:
-        """A separate client for SUBSCRIBE (its connection cannot run other commands)."""
+        """A separate client for SUBSCRIBE (its connection cannot run other commands). On a
+        cluster: to a primary that answers (PUBLISH reaches every node)."""
+        if self.cluster is not None:
+            return self.cluster.node_client(self.cluster.subscribe_node())._build()
         return self._build()
 
     def guard(self, action: str) -> None:
@@ -328,7 +370,11 @@ class Client:
         """Open the connection and probe what the server can do. Raises BackendError."""
         try:
             async with asyncio.timeout(self.settings.connect_timeout + 1):
-                await self.redis.ping()
+                # A cluster named by the profile starts from its seeds when the URL's node
+                # is down; otherwise INFO on the URL's node tells (and checks the login).
+                await self._join_cluster()
+                if self.cluster is None:
+                    await self.redis.ping()
             self.capabilities = await self.probe()
         except BackendError:
             raise
@@ -337,7 +383,10 @@ class Client:
         return self.capabilities
 
     async def probe(self) -> Capabilities:
-        r = self.redis
+        # On a cluster, probe one node that answers (commands exist on all or none; a key
+        # in another node's slot answers MOVED, which proves the command exists too).
+        r = self.cluster.node_client(self.cluster.default_node()).redis \
+            if self.cluster is not None else self.redis
         info = await r.info("server")
         kind, version = server_identity(info)
         notes: list[str] = []
@@ -387,12 +436,42 @@ class Client:
             except Exception:
                 pass
 
+    async def _join_cluster(self) -> None:
+        """On a cluster node (or when the profile says so), switch to per-node routing."""
+        wanted = self.settings.cluster
+        if wanted is None:
+            wanted = cluster_url_option(self.settings.url)
+        if wanted is None:
+            info = await self.redis.info("cluster")
+            wanted = str(info.get("cluster_enabled", "0")) == "1"
+        if not wanted or self.cluster is not None:
+            return
+        from ferrite_tui.backend.cluster import ClusterRouter
+
+        router = ClusterRouter(self)
+        await router.start()
+        seed, self._redis = self._redis, router.redis
+        self.cluster = router
+        if seed is not None:
+            await seed.aclose()
+
+    def for_keys(self, *keys: str) -> "Client":
+        """The client that holds these keys: itself on one server; on a cluster, its node's
+        client (raises CrossSlotError when the keys live in different slots)."""
+        if self.cluster is None:
+            return self
+        return self.cluster.client_for_keys(*keys)
+
     def note_lag_seen(self, present: bool) -> None:
         """XINFO GROUPS answers settle the lag capability better than the version guess."""
         if present != self.capabilities.xinfo_lag:
             self.capabilities = replace(self.capabilities, xinfo_lag=present)
 
     async def aclose(self) -> None:
+        if self.cluster is not None:
+            router, self.cluster = self.cluster, None
+            await router.aclose()
+            self._redis = None
         if self._redis is not None:
             try:
                 await self._redis.aclose()

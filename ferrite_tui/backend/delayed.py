@@ -26,6 +26,7 @@ from redis.exceptions import WatchError
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.crossslot import Landing, needs_staging
 from ferrite_tui.backend.envelopes import decode, dumps, printable
 from ferrite_tui.backend.priority import (
     CHUNK_SIZE,
@@ -195,7 +196,9 @@ class DelayedQueue:
         r = self.client.redis
         before = self.client.round_trips.count
         now = now_ms() if now is None else now
-        pipe = r.pipeline(transaction=True)
+        # One MULTI for a consistent view; on a cluster with the ready list in another slot
+        # no MULTI can hold both, so the reads are pipelined per node instead.
+        pipe = r.pipeline(transaction=not needs_staging(self.client, self.key, self.ready_key))
         pipe.zcard(self.key)
         pipe.zcount(self.key, "-inf", now)
         pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
@@ -231,18 +234,29 @@ class DelayedQueue:
 
     # -- single jobs ---------------------------------------------------------------------
 
-    def _move(self, pipe: Any, ok: list[ZItem]) -> None:
+    def _move(self, pipe: Any, ok: list[ZItem], ready: str | None = None) -> None:
         ordered = sorted(ok, key=lambda it: it.score)  # due order, as process_scheduled
         members = [it.member for it in ordered]
         pipe.zrem(self.key, *members)
-        pipe.rpush(self.ready_key, *members)
+        pipe.rpush(ready or self.ready_key, *members)
+
+    async def _run_now_chunk(self, items: Sequence[ZItem]) -> CheckResult:
+        """One checked move to the ready list. On a cluster where the two keys live in
+        different slots the transaction stages the members in the scheduled set's slot and
+        `crossslot` delivers them (see its docstring for the guarantee)."""
+        landing = Landing(self.client, self.key, self.ready_key)
+        result = await checked_transaction(
+            self.client, self.key, items,
+            lambda pipe, ok: self._move(pipe, ok, landing.key))
+        if result.done:
+            await landing.land()
+        self._audit("run now", result, both=True)
+        return result
 
     @mutation("run now")
     async def run_now(self, item: ZItem) -> CheckResult:
         """Move this exact member to the ready list, unchanged, if it still has its due time."""
-        result = await checked_transaction(self.client, self.key, [item], self._move)
-        self._audit("run now", result, both=True)
-        return result
+        return await self._run_now_chunk([item])
 
     @mutation("set due time")
     async def set_due(self, item: ZItem, due: float) -> CheckResult:
@@ -295,10 +309,14 @@ class DelayedQueue:
     # -- marked jobs and all overdue, in chunks ------------------------------------------------
 
     @mutation("run now (marked)")
-    async def run_now_many(self, items: Sequence[ZItem], **bulk: Any) -> BulkReport:
-        return await checked_in_chunks(
-            self.client, self.key, sorted(items, key=lambda it: it.score), self._move,
-            lambda result: self._audit("run now", result, both=True), **bulk)
+    async def run_now_many(self, items: Sequence[ZItem], *, chunk_size: int = CHUNK_SIZE,
+                           progress: Callable[[BulkReport], None] | None = None,
+                           cancel: Cancel | None = None) -> BulkReport:
+        async def chunk(part: Sequence[ZItem]) -> ChunkResult:
+            return (await self._run_now_chunk(part)).as_chunk()
+
+        return await BulkRunner(sorted(items, key=lambda it: it.score), chunk,
+                                chunk_size=chunk_size, progress=progress, cancel=cancel).run()
 
     @mutation("postpone (marked)")
     async def postpone_many(self, items: Sequence[ZItem], delta_ms: int, *,
@@ -353,8 +371,10 @@ class DelayedQueue:
         return report
 
     async def _move_due(self, cutoff: int, limit: int) -> list[ZItem]:
-        """One chunk: WATCH; ZRANGEBYSCORE -inf cutoff LIMIT 0 n; MULTI ZREM RPUSH EXEC."""
+        """One chunk: WATCH; ZRANGEBYSCORE -inf cutoff LIMIT 0 n; MULTI ZREM RPUSH EXEC
+        (RPUSH to a staging list, then delivered, when the ready list is in another slot)."""
         r = self.client.redis
+        landing = Landing(self.client, self.key, self.ready_key)
         async with r.pipeline(transaction=True) as pipe:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
@@ -366,13 +386,16 @@ class DelayedQueue:
                         await pipe.reset()
                         return []
                     pipe.multi()
-                    self._move(pipe, items)
+                    self._move(pipe, items, landing.key)
                     await pipe.execute()
-                    return items
+                    break
                 except WatchError:
                     await backoff(attempt)
-        raise BackendError(f"{printable(self.key, 60)} kept changing: gave up after "
-                           f"{MAX_ATTEMPTS} attempts (this chunk was not moved)")
+            else:
+                raise BackendError(f"{printable(self.key, 60)} kept changing: gave up after "
+                                   f"{MAX_ATTEMPTS} attempts (this chunk was not moved)")
+        await landing.land()
+        return items
 
     def _audit(self, action: str, result: CheckResult, detail: str = "",
                both: bool = False) -> None:

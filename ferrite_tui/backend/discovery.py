@@ -10,12 +10,16 @@ from __future__ import annotations
 import fnmatch
 from typing import Callable, Iterable
 
+from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
+from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
 
 PROBE_KEY = "__ferrite_tui_probe__"
+#: The console's own keys (cross-slot staging, see crossslot): never shown as queues.
+INTERNAL_PREFIX = "ferrite-tui:"
 _QUEUE_TYPES = {"list", "zset", "stream"}
 
 
@@ -125,7 +129,7 @@ class Discovery:
         self.scanned = 0
 
     def _ignored(self, key: str) -> bool:
-        return key == PROBE_KEY or any(
+        return key == PROBE_KEY or key.startswith(INTERNAL_PREFIX) or any(
             fnmatch.fnmatchcase(key, pat) for pat in self.config.discovery.ignore
         )
 
@@ -155,11 +159,21 @@ class Discovery:
                             name = key_text(key)
                             if not self._ignored(name):
                                 types[name] = kind
+                        elif kind in ("set", "hash"):
+                            name = key_text(key)
+                            if libraries.keeps(name, kind) and not self._ignored(name):
+                                types[name] = kind
                 if progress:
                     progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
                 if cursor in (b"0", 0):
                     break
 
+        decls, model_refs = self._declarations(types)
+        library_refs, types = await self._recognise(types, decls)
+        if model_refs:
+            model_keys = {k for ref in model_refs for k in ref.keys}
+            types = {k: t for k, t in types.items() if k not in model_keys}
+            library_refs += model_refs
         candidates = [k for k, t in types.items()
                       if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
         priority: set[str] = set()
@@ -174,8 +188,9 @@ class Discovery:
         for ref in self.refs:
             if ref.kind is QueueKind.PRIORITY and ref.key not in types:
                 priority.add(ref.key)
-        found = classify(types, priority, cfg, self.config.queues)
-        merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, found)}
+        found = classify(types, priority, cfg, decls) + library_refs
+        owners = _owners(found)
+        merged = {ref.ident: ref for ref in self.refs if not _superseded(ref, owners)}
         merged.update({ref.ident: ref for ref in found})
         self.refs = sorted(merged.values(), key=lambda r: (r.kind.value, r.key))[: cfg.max_queues]
         self.passes += 1
@@ -185,7 +200,44 @@ class Discovery:
         return self.refs
 
 
-def _superseded(old: QueueRef, found: list[QueueRef]) -> bool:
+    def _declarations(self, types: dict[str, str]) -> tuple[list[QueueDecl], list[QueueRef]]:
+        """This profile's [[queues]], templates and globs expanded against the keys found:
+        (the seed-kind declarations, the queues declared with state-model fields)."""
+        scoped = declared.in_scope(self.config.queues, self.client.settings.profile)
+        decls = declared.expand(scoped, types)
+        model = [d for d in decls if d.kind != "ignore" and declared.uses_model(d)]
+        refs = [libraries.queue_ref(declared.queue(d, types)) for d in model]
+        return [d for d in decls if d not in model], refs
+
+    async def _recognise(self, types: dict[str, str], decls: list[QueueDecl],
+                         ) -> tuple[list[QueueRef], dict[str, str]]:
+        """Queue libraries first: their queues, and the queue-typed keys nobody claimed.
+        One pipelined SMEMBERS reads the signature sets that name queues (small sets)."""
+        sets = [k for k, t in types.items() if t == "set"]
+        members: dict[str, list[str]] = {}
+        if sets:
+            replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
+            members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
+                       if isinstance(reply, list)}
+        queues, claimed = libraries.recognise(types, members)
+        keys = {d.key for d in decls}
+        refs = [libraries.queue_ref(q) for q in queues
+                if not keys.intersection(q.keys)]  # a declaration wins over a guess
+        rest = {k: t for k, t in types.items() if t in _QUEUE_TYPES and k not in claimed}
+        return refs, rest
+
+
+def _owners(found: list[QueueRef]) -> dict[str, set[str]]:
+    """key -> idents of the found queues made of it (one pass, not one per old queue)."""
+    owners: dict[str, set[str]] = {}
+    for ref in found:
+        for key in ref.keys:
+            owners.setdefault(key, set()).add(ref.ident)
+    return owners
+
+
+def _superseded(old: QueueRef, owners: dict[str, set[str]]) -> bool:
     """An old ref whose key now belongs to a different queue (a work list that gained a
-    processing list becomes a reliable queue) is dropped."""
-    return any(old.key in ref.keys and ref.ident != old.ident for ref in found)
+    processing list becomes a reliable queue, RQ's list once `rq:queues` appears) is
+    dropped."""
+    return any(ident != old.ident for ident in owners.get(old.key, ()))

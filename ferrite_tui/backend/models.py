@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount
+
 
 class QueueKind(str, enum.Enum):
     WORK = "work"
@@ -44,6 +46,9 @@ class QueueRef:
     ready_key: str | None = None
     target_key: str | None = None
     declared: bool = False  # from a [[queues]] entry rather than found by discovery
+    # A queue library's queue (RQ, Celery, ...): its states and their keys. `key` is then
+    # the key of its first pending state and `kind` that key's panel kind.
+    library: LibraryQueue | None = None
 
     @property
     def ident(self) -> str:
@@ -53,6 +58,8 @@ class QueueRef:
     @property
     def name(self) -> str:
         """Short human name: the seed's NAME part where the layout has one."""
+        if self.library is not None:
+            return self.library.name
         key = self.key
         if self.kind is QueueKind.DELAYED and key.endswith(":scheduled"):
             key = key[: -len(":scheduled")]
@@ -62,6 +69,8 @@ class QueueRef:
 
     @property
     def keys(self) -> tuple[str, ...]:
+        if self.library is not None:
+            return self.library.keys
         return tuple(
             k for k in (self.key, self.processing_key, self.ready_key) if k is not None
         )
@@ -96,6 +105,7 @@ class QueueStats:
     net_rate: float | None = None
     error: str | None = None  # one line: wrong type, vanished key, ...
     alerts: tuple[str, ...] = ()
+    states: tuple[StateCount, ...] = ()  # library queues: the count of every state key
 
     @property
     def severity(self) -> int:
@@ -170,6 +180,7 @@ class Snapshot:
     numpat: int | None = None
     round_trips: int = 0
     poll_ms: float = 0.0
+    cluster: ClusterView | None = None  # set when connected to a cluster
     alert_notes: tuple[AlertNote, ...] = ()  # each alert's start and next step (advice.py)
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
@@ -193,3 +204,57 @@ class ConnectionState:
     next_retry_s: float = 0.0
     error: str | None = None
     last_ok: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNodeStats:
+    """One cluster node as CLUSTER NODES and its INFO describe it (None: not known)."""
+
+    node_id: str
+    address: str  # host:port
+    role: str  # primary / replica / ?
+    primary_id: str | None
+    slots: tuple[str, ...]  # as CLUSTER NODES lists them: "0-5460", "7000"
+    flags: tuple[str, ...]  # fail, fail?, handshake, noaddr ...
+    link: str  # connected / disconnected
+    used_memory: int | None = None
+    ops_per_sec: float | None = None
+    repl_offset: int | None = None
+    error: str | None = None  # why the last poll could not reach it
+
+    def slot_ranges(self) -> list[tuple[int, int]]:
+        out = []
+        for part in self.slots:
+            lo, _, hi = part.partition("-")
+            if lo.isdigit():
+                out.append((int(lo), int(hi or lo)))
+        return out
+
+    @property
+    def slot_count(self) -> int:
+        return sum(hi - lo + 1 for lo, hi in self.slot_ranges())
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """The cluster behind a snapshot: its state, nodes and what recently happened."""
+
+    state: str  # cluster_state: ok / fail / ?
+    nodes: tuple[ClusterNodeStats, ...] = ()
+    failover: str | None = None  # a failover or unreachable node, worded for the screen
+    events: tuple[tuple[float, str], ...] = ()  # (time, what happened), oldest first
+    slot_owners: tuple[tuple[int, int, str], ...] = ()  # (first slot, last slot, node)
+    # Sharded channels (SSUBSCRIBE, Redis 7): (name, subscribers or None if not yet
+    # counted, node); None when the server has no sharded Pub/Sub.
+    shard_channels: tuple[tuple[str, int | None, str], ...] | None = None
+
+    def node_of(self, key: str | bytes) -> str | None:
+        """The primary (host:port) holding `key`, from the slot map (None: not covered)."""
+        from redis.crc import key_slot
+
+        raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
+        slot = key_slot(raw)
+        for lo, hi, node in self.slot_owners:
+            if lo <= slot <= hi:
+                return node
+        return None

@@ -21,8 +21,8 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
+from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
-from ferrite_tui.backend.poll import Poller
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 
@@ -50,7 +50,7 @@ class Monitor:
         self.client = Client(settings, audit)
         self.discovery = Discovery(self.client, config, match or _profile_match(config, settings))
         self.history = History(config.history_minutes * 60)
-        self.poller = Poller(
+        self.poller = ClusterPoller(
             self.client, config.alerts, self.history,
             {q.key: q.visibility_timeout for q in config.queues if q.visibility_timeout},
         )

@@ -220,6 +220,13 @@ async def move_values(client: Client, src: str, dst: str | None, items: Sequence
                       push_left: bool = False) -> MoveResult:
     """Move (or, with dst None, remove) exactly these values: one atomic transaction, or,
     while other writers keep invalidating its WATCH, halves of it (each atomic)."""
+    if client.cluster is not None:
+        from ferrite_tui.backend import crossslot  # two slots: the staging protocol
+
+        if crossslot.needs_staging(client, src, dst):
+            return await crossslot.move_values(client, src, dst, items,  # type: ignore[arg-type]
+                                               transform=transform, push_left=push_left)
+        client = client.for_keys(src, dst or src)
     several = len(items) > 1
     res = await _move_chunk(client, src, dst, items, transform=transform,
                             push_left=push_left,
@@ -443,6 +450,14 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                     push_left: bool = False, stop_at: bytes | None = None) -> MoveResult:
     """Move (dst None: delete) up to `count` values from the head of src, atomically. With
     `stop_at`, stop after (and including) the first element equal to it."""
+    if client.cluster is not None:
+        from ferrite_tui.backend import crossslot  # two slots: the staging protocol
+
+        if crossslot.needs_staging(client, src, dst):
+            return await crossslot.take_head(client, src, dst, count,  # type: ignore[arg-type]
+                                             transform=transform, push_left=push_left,
+                                             stop_at=stop_at)
+        client = client.for_keys(src, dst or src)
     result = MoveResult()
     if count <= 0:
         return result

@@ -1,10 +1,11 @@
 """One poll: the stats of every queue plus INFO in a fixed number of round trips.
 
 Round trip 1 is a single pipeline holding every per-queue command, INFO and PUBSUB CHANNELS /
-NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed (skipped when there are
-none). The count does not grow with the number of queues. The poll runs every second over
-possibly thousands of queues, so the per-queue Python work here is kept lean: commands and
-their readers are plain tuples, replies are parsed by hiredis.
+NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed plus, for library queues
+holding ids, the next item's body time (skipped when there is neither). The count does
+not grow with the number of queues. The poll runs every second over possibly thousands of
+queues, so the per-queue Python work here is kept lean: commands and their readers are
+plain tuples, replies are parsed by hiredis.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from redis._parsers.helpers import parse_info
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.history import History
+from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.models import (
     ChannelStats, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats, Snapshot,
 )
@@ -78,6 +80,12 @@ def _age(raw: bytes | None, now_ms: int) -> int | None:
     return max(now_ms - t, 0)
 
 
+def _by_states(ref: QueueRef) -> bool:
+    """Library queues are polled state by state; a library's stream (taskiq) is a plain
+    stream with consumer groups, whose pending and lag are the figures."""
+    return ref.library is not None and ref.kind is not QueueKind.STREAM
+
+
 @dataclass(slots=True)
 class _Tally:
     """Mutable scratch for one queue while the replies are read."""
@@ -98,6 +106,8 @@ class _Tally:
     tail_pos: int | None = None  # where last poll's tail is now (-1: gone)
     prev_depth: int | None = None
     errors: list[str] = field(default_factory=list)
+    lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
+    fig: Any = None  # library queues: what libraries.poll.read made of `lib`
 
 
 class Poller:
@@ -130,7 +140,7 @@ class Poller:
 
         apply = self._apply
         for (tally, what), reply in zip(readers, replies):
-            if isinstance(reply, Exception):
+            if isinstance(reply, Exception) and what != "lib":
                 tally.errors.append(_error_line(reply))
                 continue
             try:
@@ -141,9 +151,26 @@ class Poller:
         info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
         channels = channels if isinstance(channels, list) else []
 
+        # Library queues: their figures now, and the bodies of their next pending items
+        # (for the age) read together with NUMSUB in round trip 2.
+        probes: list[tuple[_Tally, object]] = []
+        lua = self.client.capabilities.lua
+        for t in tallies:
+            if _by_states(t.ref):
+                t.fig = library_poll.read(t.ref.library, t.lib, now_ms,
+                                          self.alerts.overdue_seconds, lua)
+                probes += [(t, probe) for probe in t.fig.probes]
+        second = [("PUBSUB", "NUMSUB", *channels[:1000])] if channels else []
+        second += [command for _, (command, _body) in probes]
+        later = await self.client.raw_pipeline(second) if second else []
+        for (t, (_command, body)), reply in zip(probes, later[1 if channels else 0:]):
+            age = library_poll.probe_age(body, reply, now_ms)
+            if age is not None:
+                t.oldest_ms = max(t.oldest_ms or 0, age)
+
         channel_stats: list[ChannelStats] = []
         if channels:
-            (counts,) = await self.client.raw_pipeline([("PUBSUB", "NUMSUB", *channels[:1000])])
+            counts = later[0]
             if isinstance(counts, list):
                 channel_stats = [ChannelStats(key_text(c), int(n))
                                  for c, n in zip(counts[::2], counts[1::2])]
@@ -151,7 +178,8 @@ class Poller:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
-        stats = tuple(self._finish(t, mono) for t in tallies)
+        stats = tuple(self._finish_library(t, mono, now_ms) if _by_states(t.ref)
+                      else self._finish(t, mono) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
         self._last_mono = mono
@@ -172,6 +200,11 @@ class Poller:
         ref = t.ref
         key = ref.key
         kind = ref.kind
+        if _by_states(ref):
+            ops = library_poll.commands(ref.library, now_ms)
+            commands += ops
+            readers += [(t, "lib")] * len(ops)
+            return
         if kind in LIST_KINDS:
             commands += [("LLEN", key), ("LINDEX", key, 0)]
             readers += [(t, "depth"), (t, "head")]
@@ -208,7 +241,9 @@ class Poller:
                 readers.append((t, "pending_summary"))
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
-        if what == "depth":
+        if what == "lib":
+            t.lib.append(v)
+        elif what == "depth":
             t.depth = v
         elif what == "head":
             t.head = v
@@ -330,6 +365,37 @@ class Poller:
             oldest_ms=t.oldest_ms, groups=tuple(t.groups), pending=pending, last_id=t.last_id,
             in_rate=in_rate, out_rate=out_rate, net_rate=net, error=error, alerts=alerts,
         )
+
+    def _finish_library(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
+        """A library queue: counts per state, ages from the library's own times and units,
+        and its alerts (see libraries.poll)."""
+        ref = t.ref
+        cfg = self.alerts
+        fig = t.fig
+        oldest = max(fig.oldest_ms or 0, t.oldest_ms or 0) \
+            if fig.oldest_ms is not None or t.oldest_ms is not None else None
+        series = self.history.series(ref.ident, "depth")
+        series.add(mono, fig.depth)
+        net = series.rate(RATE_SPAN_S)
+        alerts: list[str] = []
+        if fig.depth >= cfg.depth > 0:
+            alerts.append(f"depth ≥ {cfg.depth}")
+        if oldest is not None and oldest >= cfg.oldest_age_seconds * 1000:
+            alerts.append("old jobs")
+        if fig.failed:
+            failed = self.history.series(ref.ident, "failed")
+            failed.add(mono, fig.failed)
+            if cfg.dlq_nonempty:
+                alerts.append(f"{fig.failed} failed")
+            if cfg.dlq_growing and (failed.rate(RATE_SPAN_S) or 0) > 0.05:
+                alerts.append("failed growing")
+        if fig.processing is not None:
+            self.history.series(ref.ident, "processing").add(mono, fig.processing)
+        alerts += fig.alerts
+        error = "; ".join(dict.fromkeys(printable(e, 120) for e in fig.errors)) or None
+        return QueueStats(ref=ref, depth=fig.depth, processing=fig.processing,
+                          oldest_ms=oldest, net_rate=net, error=error,
+                          alerts=tuple(alerts), states=fig.states)
 
     def _cumulative_rate(self, ident: str, name: str, moved: int, mono: float) -> float | None:
         total = self._totals.get((ident, name), 0) + moved

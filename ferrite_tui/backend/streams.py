@@ -24,6 +24,7 @@ from redis import exceptions as rexc
 
 from ferrite_tui.backend.bulk import BulkReport, Cancel
 from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
 
 MAX_SEQ = 18446744073709551615
@@ -769,9 +770,12 @@ class Streams:
                     moves.append((current[0], dead_letter_envelope(found[0], current[0], now_ms)))
             if not moves:
                 continue
+            # On a cluster with the DLQ in another slot, push to a staging list in the
+            # stream's slot and deliver it after (see crossslot).
+            landing = Landing(self.client, key, dlq_key)
             tx = self.r.pipeline(transaction=True)
             for e, value in moves:
-                tx.execute_command(b"RPUSH", dlq_key, value)
+                tx.execute_command(b"RPUSH", landing.key, value)
                 tx.execute_command(b"XACK", key, group, e.id)
             replies = await tx.execute(raise_on_error=False)
             undo = []
@@ -792,8 +796,9 @@ class Streams:
             if undo:
                 pipe = self.r.pipeline(transaction=False)
                 for value in undo:
-                    pipe.execute_command(b"LREM", dlq_key, -1, value)
+                    pipe.execute_command(b"LREM", landing.key, -1, value)
                 await pipe.execute(raise_on_error=False)
+            await landing.land()
         if result.done:
             self.client.audit("stream dead-letter", [key, dlq_key], len(result.done),
                               result.done)

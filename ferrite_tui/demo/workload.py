@@ -23,17 +23,20 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError, WatchError
 
 __all__ = [
+    "CLUSTER_NAMES",
     "DEMO_CHANNELS",
     "DEMO_KEYS",
     "DEMO_PATTERNS",
+    "DemoNames",
     "Workload",
     "seed",
 ]
@@ -107,6 +110,32 @@ DEMO_KEYS: dict[str, dict[str, Any]] = {
         "main": MAIN,
     },
 }
+
+@dataclass(frozen=True)
+class DemoNames:
+    """The demo's key names. On a cluster the keys a worker moves between atomically
+    (BRPOPLPUSH, the scheduler's MULTI) are hash-tagged into one slot; the others are not,
+    so the console meets both kinds (the DLQ and its main queue sit in two slots)."""
+
+    emails: str = EMAILS
+    orders: str = ORDERS
+    orders_processing: str = ORDERS_PROCESSING
+    events: str = EVENTS
+    priority: str = PRIORITY
+    reports_scheduled: str = REPORTS_SCHEDULED
+    reports_ready: str = REPORTS_READY
+    main: str = MAIN
+    main_dlq: str = MAIN_DLQ
+
+    def all(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+
+DEFAULT_NAMES = DemoNames()
+CLUSTER_NAMES = DemoNames(
+    orders="queue:{orders}", orders_processing="queue:{orders}:processing",
+    reports_scheduled="queue:{reports}:scheduled", reports_ready="queue:{reports}:ready",
+)
 
 #: Pub/sub channels published to, and what the demo subscribers listen on.
 DEMO_CHANNELS: tuple[str, ...] = ("orders.created", "orders.paid", "orders.cancelled")
@@ -308,37 +337,39 @@ _DLQ_ODDITIES: tuple[tuple[int, bytes], ...] = (
 )
 
 
-async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -> None:
+async def seed(client: Redis | RedisCluster, *, now_ms: int | None = None, rng_seed: int = 7,
+               names: DemoNames | None = None) -> None:
     """Write the demo's initial data (deleting the demo keys first).
 
     Deterministic: the same ``rng_seed`` and ``now_ms`` give byte-identical values,
     stream ids and delivery counts (only pending idle times depend on the real clock).
     """
+    names = names or DEFAULT_NAMES
     now = _now_ms() if now_ms is None else int(now_ms)
     rng = random.Random(rng_seed)
-    await client.delete(*DEMO_KEYS)
+    await client.delete(*names.all())
 
     pipe = client.pipeline(transaction=False)
 
     # 1. Work queue: RPUSH of plain EmailJob JSON.
     for _ in range(SEED_EMAILS):
-        pipe.rpush(EMAILS, _dumps(_email_job(rng)))
+        pipe.rpush(names.emails, _dumps(_email_job(rng)))
 
     # 2. Reliable queue: RPUSH JobWrapper; processing list is fed by BRPOPLPUSH (LPUSH side).
     start = now - 120_000
     for i in range(SEED_ORDERS):
         at = start + i * 2_000 + rng.randint(0, 1_999)
-        pipe.rpush(ORDERS, _dumps(_job_wrapper(rng, _order(rng), at)))
+        pipe.rpush(names.orders, _dumps(_job_wrapper(rng, _order(rng), at)))
     held = [now - rng.randint(6 * 60_000, 45 * 60_000) for _ in range(SEED_PROCESSING_STALE)]
     held += [now - rng.randint(200, 20_000) for _ in range(SEED_PROCESSING_FRESH)]
     for at in sorted(held):  # oldest pushed first, so the newest sits at the head
-        pipe.lpush(ORDERS_PROCESSING, _dumps(_job_wrapper(rng, _order(rng), at)))
+        pipe.lpush(names.orders_processing, _dumps(_job_wrapper(rng, _order(rng), at)))
 
     # 4. Priority queue: ZADD score = priority.
     for _ in range(SEED_PRIORITY):
         task, priority = _task(rng)
         at = now - rng.randint(0, 15 * 60_000)
-        pipe.zadd(PRIORITY, {_dumps({"id": _uuid(rng), "payload": task, "enqueued_at": at}):
+        pipe.zadd(names.priority, {_dumps({"id": _uuid(rng), "payload": task, "enqueued_at": at}):
                              priority})
 
     # 5. Delayed queue: ZADD score = due ms; a few overdue; a few already ready.
@@ -346,10 +377,10 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -
     due_times += [now - rng.randint(60_000, 20 * 60_000) for _ in range(SEED_OVERDUE)]
     for due in due_times:
         member = {"id": _uuid(rng), "payload": _report(rng), "scheduled_at": due}
-        pipe.zadd(REPORTS_SCHEDULED, {_dumps(member): due})
+        pipe.zadd(names.reports_scheduled, {_dumps(member): due})
     for _ in range(SEED_READY):
         due = now - rng.randint(1_000, 30_000)
-        pipe.rpush(REPORTS_READY,
+        pipe.rpush(names.reports_ready,
                    _dumps({"id": _uuid(rng), "payload": _report(rng), "scheduled_at": due}))
 
     # 6. Main queue with RetryWrapper jobs, and its DLQ of DeadLetters.
@@ -358,16 +389,17 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -
         retries = rng.choices((0, 1, 2, 3), weights=(14, 3, 2, 1))[0]
         last_error = _failure_reason(rng, payload) if retries else None
         first = now - rng.randint(1_000, 5 * 60_000)
-        pipe.rpush(MAIN, _dumps(_retry_wrapper(_uuid(rng), payload, retries, last_error, first)))
+        job = _retry_wrapper(_uuid(rng), payload, retries, last_error, first)
+        pipe.rpush(names.main, _dumps(job))
     dead_times = sorted(now - rng.randint(60_000, 24 * 3_600_000) for _ in range(SEED_DLQ))
     oddities = dict(_DLQ_ODDITIES)
     for i, dead_at in enumerate(dead_times):
         if i in oddities:
-            pipe.rpush(MAIN_DLQ, oddities[i])
+            pipe.rpush(names.main_dlq, oddities[i])
         payload = _main_job(rng)
         job = _retry_wrapper(_uuid(rng), payload, MAX_RETRIES, _failure_reason(rng, payload),
                              dead_at - rng.randint(5_000, 30 * 60_000))
-        pipe.rpush(MAIN_DLQ, _dumps({"job": job, "dead_at": dead_at,
+        pipe.rpush(names.main_dlq, _dumps({"job": job, "dead_at": dead_at,
                                      "reason": _failure_reason(rng, payload)}))
 
     # 3. Stream: explicit ids (deterministic), then the consumer groups read it.
@@ -375,13 +407,13 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -
     entry_ms = [stream_start + i * 2_000 + rng.randint(0, 1_999) for i in range(SEED_STREAM)]
     ids = [f"{ms}-0" for ms in entry_ms]
     for ms, entry_id in zip(entry_ms, ids):
-        pipe.xadd(EVENTS, {"data": _dumps(_event(rng, ms))}, id=entry_id)
-    pipe.xgroup_create(EVENTS, WORKERS_GROUP, id="0")
-    pipe.xgroup_create(EVENTS, ANALYTICS_GROUP, id="0")
+        pipe.xadd(names.events, {"data": _dumps(_event(rng, ms))}, id=entry_id)
+    pipe.xgroup_create(names.events, WORKERS_GROUP, id="0")
+    pipe.xgroup_create(names.events, ANALYTICS_GROUP, id="0")
     await pipe.execute()
 
     # analytics-dead reads once, never acks, never reads again.
-    await client.xreadgroup(ANALYTICS_GROUP, ANALYTICS_CONSUMER, {EVENTS: ">"},
+    await client.xreadgroup(ANALYTICS_GROUP, ANALYTICS_CONSUMER, {names.events: ">"},
                             count=SEED_ANALYTICS_READ)
     dead_ids = ids[:SEED_ANALYTICS_READ]
     # workers alternate reads of 10 and ack all but a few.
@@ -389,7 +421,7 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -
     owned: dict[str, list[str]] = {c: [] for c in WORKER_CONSUMERS}
     for chunk in range(0, SEED_STREAM, 10):
         consumer = WORKER_CONSUMERS[(chunk // 10) % 2]
-        pipe.xreadgroup(WORKERS_GROUP, consumer, {EVENTS: ">"}, count=10)
+        pipe.xreadgroup(WORKERS_GROUP, consumer, {names.events: ">"}, count=10)
         owned[consumer].extend(ids[chunk:chunk + 10])
     await pipe.execute()
     pending_counts = {"worker-1": 3, "worker-2": 2}
@@ -398,14 +430,14 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -
     for consumer, got in owned.items():
         keep = sorted(rng.sample(got[-60:], pending_counts[consumer]))
         worker_pending[consumer] = keep
-        pipe.xack(EVENTS, WORKERS_GROUP, *[i for i in got if i not in keep])
+        pipe.xack(names.events, WORKERS_GROUP, *[i for i in got if i not in keep])
     # Poison entries: claimed again and again (each XCLAIM bumps the delivery counter).
     poison = [(ANALYTICS_GROUP, ANALYTICS_CONSUMER, i)
               for i in sorted(rng.sample(dead_ids, 4))]
     poison.append((WORKERS_GROUP, "worker-2", worker_pending["worker-2"][0]))
     for group, consumer, entry_id in poison:
         for _ in range(rng.randint(5, 11)):
-            pipe.xclaim(EVENTS, group, consumer, 0, [entry_id])
+            pipe.xclaim(names.events, group, consumer, 0, [entry_id])
     await pipe.execute()
 
     # Cosmetic, best effort: pending entries look as idle as they are old (JUSTID: the
@@ -417,8 +449,8 @@ async def seed(client: Redis, *, now_ms: int | None = None, rng_seed: int = 7) -
         + [(WORKERS_GROUP, c, p) for c, p in worker_pending.items()]
     ):
         for entry_id in pending:
-            pipe.xclaim(EVENTS, group, consumer, 0, [entry_id], idle=max(now - age[entry_id], 0),
-                        justid=True)
+            pipe.xclaim(names.events, group, consumer, 0, [entry_id],
+                        idle=max(now - age[entry_id], 0), justid=True)
     with suppress(ResponseError):
         await pipe.execute(raise_on_error=False)
 
@@ -469,15 +501,19 @@ class Workload:
     ids and payloads reproducible (timing is not).
     """
 
-    def __init__(self, url: str, *, rate: float = 1.0, rng_seed: int | None = None) -> None:
+    def __init__(self, url: str, *, rate: float = 1.0, rng_seed: int | None = None,
+                 names: DemoNames | None = None, cluster: bool = False) -> None:
         if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate!r}")
         self.url = url
+        self.names = names or (CLUSTER_NAMES if cluster else DEFAULT_NAMES)
+        self.cluster = cluster
         self.rate = float(rate)
         self._rng = random.Random(rng_seed)
         #: Events done so far, by name (e.g. ``emails.pushed``, ``main.dead``).
         self.counts: Counter[str] = Counter()
         self._client: Redis | None = None
+        self._node: Redis | None = None  # cluster: one node's plain client for pub/sub
         self._stop: asyncio.Event | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -489,12 +525,12 @@ class Workload:
         # every send in asyncio.wait_for, which on Python 3.11 can swallow a cancellation,
         # so a stopping task would carry on. Blocking reads are bounded by their own
         # timeouts (1 s), and a lost server resets the socket.
-        self._client = Redis.from_url(
-            self.url,
-            socket_timeout=None,
-            socket_connect_timeout=3.0,
-            retry=Retry(NoBackoff(), 0),  # the loops back off and retry themselves
-        )
+        self._client = client = self._connect()
+        if self.cluster:
+            # A cluster relays PUBLISH to every node: one node's plain client serves the
+            # publisher (pipelined) and the subscribers.
+            self._node = Redis.from_url(self.url, socket_timeout=None,
+                                        socket_connect_timeout=3.0, retry=Retry(NoBackoff(), 0))
         jobs: list[tuple[str, Callable[..., Awaitable[None]], tuple[Any, ...]]] = [
             ("emails-producer", self._emails_producer, ()),
             ("emails-consumer", self._emails_consumer, ()),
@@ -522,7 +558,11 @@ class Workload:
             await stop.wait()
         finally:
             await self._cancel_all(tasks)
-            client, self._client = self._client, None
+            self._client = None
+            node, self._node = self._node, None
+            if node is not None:
+                with suppress(Exception):
+                    await node.aclose()
             try:
                 await client.aclose()
             except Exception as exc:
@@ -542,10 +582,26 @@ class Workload:
             if not task.cancelled() and task.exception() is not None:
                 log.debug("workload task %s ended with %r", task.get_name(), task.exception())
 
+    def _connect(self) -> Redis:
+        options: dict[str, Any] = {
+            "socket_timeout": None,
+            "socket_connect_timeout": 3.0,
+            "retry": Retry(NoBackoff(), 0),  # the loops back off and retry themselves
+        }
+        if self.cluster:
+            # redis-py's cluster client takes the commands the loops send (hash-tagged
+            # where a command names two keys, see CLUSTER_NAMES).
+            return cast(Redis, RedisCluster.from_url(self.url, **options))
+        return Redis.from_url(self.url, **options)
+
     @property
     def _r(self) -> Redis:
         assert self._client is not None, "Workload.run() is not running"
         return self._client
+
+    @property
+    def _pubsub_client(self) -> Redis:
+        return self._node if self._node is not None else self._r
 
     def _stopped(self) -> bool:
         return self._stop is not None and self._stop.is_set()
@@ -591,14 +647,14 @@ class Workload:
         while True:
             n = await pacer.batch()
             if n:
-                await self._push_batch(EMAILS, [_dumps(_email_job(self._rng)) for _ in range(n)],
-                                       "emails.pushed")
+                jobs = [_dumps(_email_job(self._rng)) for _ in range(n)]
+                await self._push_batch(self.names.emails, jobs, "emails.pushed")
 
     async def _emails_consumer(self) -> None:
         pacer = _Pacer(18 * self.rate)
         while True:
             await pacer.acquire()
-            if await self._r.blpop([EMAILS], timeout=1) is not None:
+            if await self._r.blpop([self.names.emails], timeout=1) is not None:
                 self.counts["emails.popped"] += 1
 
     # -- 2. reliable queue --------------------------------------------------------------
@@ -611,12 +667,13 @@ class Workload:
                 now = _now_ms()
                 values = [_dumps(_job_wrapper(self._rng, _order(self._rng), now))
                           for _ in range(n)]
-                await self._push_batch(ORDERS, values, "orders.pushed")
+                await self._push_batch(self.names.orders, values, "orders.pushed")
 
     async def _orders_worker(self, number: int) -> None:
         processing_len = 0
         while True:
-            raw = await self._r.brpoplpush(ORDERS, ORDERS_PROCESSING, timeout=1)
+            raw = await self._r.brpoplpush(self.names.orders, self.names.orders_processing,
+                                           timeout=1)
             if raw is None:
                 continue
             self.counts["orders.taken"] += 1
@@ -630,8 +687,8 @@ class Workload:
                 processing_len += 1
                 continue
             pipe = self._r.pipeline(transaction=False)
-            pipe.lrem(ORDERS_PROCESSING, 1, raw)  # ack: remove the exact JSON
-            pipe.llen(ORDERS_PROCESSING)
+            pipe.lrem(self.names.orders_processing, 1, raw)  # ack: remove the exact JSON
+            pipe.llen(self.names.orders_processing)
             removed, processing_len = await pipe.execute()
             if removed:
                 self.counts["orders.acked"] += 1
@@ -647,7 +704,7 @@ class Workload:
             pipe = self._r.pipeline(transaction=False)
             now = _now_ms()
             for _ in range(n):
-                pipe.xadd(EVENTS, {"data": _dumps(_event(self._rng, now))},
+                pipe.xadd(self.names.events, {"data": _dumps(_event(self._rng, now))},
                           maxlen=STREAM_MAXLEN, approximate=True)
             await pipe.execute()
             self.counts["events.added"] += n
@@ -655,19 +712,20 @@ class Workload:
     async def _events_consumer(self, consumer: str) -> None:
         while True:
             try:
-                reply = await self._r.xreadgroup(WORKERS_GROUP, consumer, {EVENTS: ">"},
+                reply = await self._r.xreadgroup(WORKERS_GROUP, consumer, {self.names.events: ">"},
                                                  count=10, block=1000)
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 # Not seeded: create the group as the seed does (from "0"), then read.
                 with suppress(ResponseError):  # BUSYGROUP: the other consumer made it
-                    await self._r.xgroup_create(EVENTS, WORKERS_GROUP, id="0", mkstream=True)
+                    await self._r.xgroup_create(self.names.events, WORKERS_GROUP, id="0",
+                                                mkstream=True)
                 continue
             streams = reply.items() if isinstance(reply, dict) else reply or ()  # RESP3 / 2
             ids = [entry_id for _stream, entries in streams for entry_id, *_ in entries]
             if ids:
-                await self._r.xack(EVENTS, WORKERS_GROUP, *ids)
+                await self._r.xack(self.names.events, WORKERS_GROUP, *ids)
                 self.counts["events.acked"] += len(ids)
 
     # -- 4. priority queue --------------------------------------------------------------
@@ -678,14 +736,14 @@ class Workload:
             n = await pacer.batch()
             if not n:
                 continue
-            if await self._r.zcard(PRIORITY) >= BACKLOG_CAP:
+            if await self._r.zcard(self.names.priority) >= BACKLOG_CAP:
                 continue
             pipe = self._r.pipeline(transaction=False)
             now = _now_ms()
             for _ in range(n):
                 task, priority = _task(self._rng)
                 member = {"id": _uuid(self._rng), "payload": task, "enqueued_at": now}
-                pipe.zadd(PRIORITY, {_dumps(member): priority})
+                pipe.zadd(self.names.priority, {_dumps(member): priority})
             await pipe.execute()
             self.counts["priority.added"] += n
 
@@ -694,13 +752,13 @@ class Workload:
         async with self._r.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(PRIORITY)
-                    top = await pipe.zrevrange(PRIORITY, 0, 0, withscores=True)
+                    await pipe.watch(self.names.priority)
+                    top = await pipe.zrevrange(self.names.priority, 0, 0, withscores=True)
                     if not top:
                         return None
                     member, score = top[0]
                     pipe.multi()
-                    pipe.zrem(PRIORITY, member)
+                    pipe.zrem(self.names.priority, member)
                     (removed,) = await pipe.execute()
                     if removed:
                         return member, score
@@ -725,7 +783,7 @@ class Workload:
             n = await pacer.batch()
             if not n:
                 continue
-            if await self._r.zcard(REPORTS_SCHEDULED) >= BACKLOG_CAP:
+            if await self._r.zcard(self.names.reports_scheduled) >= BACKLOG_CAP:
                 continue
             pipe = self._r.pipeline(transaction=False)
             now = _now_ms()
@@ -738,7 +796,7 @@ class Workload:
                 due = now + delay
                 member = {"id": _uuid(self._rng), "payload": _report(self._rng),
                           "scheduled_at": due}
-                pipe.zadd(REPORTS_SCHEDULED, {_dumps(member): due})
+                pipe.zadd(self.names.reports_scheduled, {_dumps(member): due})
             await pipe.execute()
             self.counts["reports.scheduled"] += n
 
@@ -750,15 +808,15 @@ class Workload:
         async with self._r.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    await pipe.watch(REPORTS_SCHEDULED)
-                    due = await pipe.zrangebyscore(REPORTS_SCHEDULED, "-inf", now,
+                    await pipe.watch(self.names.reports_scheduled)
+                    due = await pipe.zrangebyscore(self.names.reports_scheduled, "-inf", now,
                                                    start=0, num=SCHEDULE_CHUNK)
                     if not due:
                         return moved
                     pipe.multi()
                     for job in due:
-                        pipe.zrem(REPORTS_SCHEDULED, job)
-                        pipe.rpush(REPORTS_READY, job)
+                        pipe.zrem(self.names.reports_scheduled, job)
+                        pipe.rpush(self.names.reports_ready, job)
                     await pipe.execute()
                     moved += len(due)
                     self.counts["reports.moved"] += len(due)
@@ -786,7 +844,7 @@ class Workload:
         pacer = _Pacer(8 * self.rate)
         while True:
             await pacer.acquire()
-            if await self._r.blpop([REPORTS_READY], timeout=1) is not None:
+            if await self._r.blpop([self.names.reports_ready], timeout=1) is not None:
                 self.counts["reports.done"] += 1
 
     # -- 6. main queue with DLQ ---------------------------------------------------------
@@ -799,11 +857,11 @@ class Workload:
                 now = _now_ms()
                 values = [_dumps(_retry_wrapper(_uuid(self._rng), _main_job(self._rng), 0, None,
                                                 now)) for _ in range(n)]
-                await self._push_batch(MAIN, values, "main.pushed")
+                await self._push_batch(self.names.main, values, "main.pushed")
 
     async def _main_worker(self) -> None:
         while True:
-            item = await self._r.blpop([MAIN], timeout=1)
+            item = await self._r.blpop([self.names.main], timeout=1)
             if item is None:
                 continue
             raw = item[1]
@@ -814,7 +872,7 @@ class Workload:
                 retry_count = int(wrapper["retry_count"])
             except (ValueError, TypeError):
                 # Not a RetryWrapper (e.g. pushed by hand): keep it, unchanged, in the DLQ.
-                await self._r.rpush(MAIN_DLQ, raw)
+                await self._r.rpush(self.names.main_dlq, raw)
                 self.counts["main.unparseable"] += 1
                 continue
             await asyncio.sleep(self._scaled(self._rng.uniform(0.005, 0.040)))  # "work"
@@ -825,11 +883,11 @@ class Workload:
             if retry_count < MAX_RETRIES:
                 retry = _retry_wrapper(wrapper["id"], wrapper["payload"], retry_count + 1, error,
                                        wrapper["first_attempt"])
-                await self._r.rpush(MAIN, _dumps(retry))
+                await self._r.rpush(self.names.main, _dumps(retry))
                 self.counts["main.retried"] += 1
             else:
                 dead = {"job": wrapper, "dead_at": _now_ms(), "reason": error}
-                await self._r.rpush(MAIN_DLQ, _dumps(dead))
+                await self._r.rpush(self.names.main_dlq, _dumps(dead))
                 self.counts["main.dead"] += 1
 
     # -- pub/sub ------------------------------------------------------------------------
@@ -840,7 +898,7 @@ class Workload:
             n = await pacer.batch()
             if not n:
                 continue
-            pipe = self._r.pipeline(transaction=False)
+            pipe = self._pubsub_client.pipeline(transaction=False)
             for _ in range(n):
                 channel = self._rng.choices(DEMO_CHANNELS, weights=(50, 35, 15))[0]
                 event = {"order_id": f"ORD-{self._rng.randint(10000, 99999)}",
@@ -853,7 +911,7 @@ class Workload:
 
     async def _subscriber(self, channels: Sequence[str], patterns: Sequence[str]) -> None:
         """A subscriber that drains its messages (so PUBSUB NUMSUB/NUMPAT show it)."""
-        pubsub = self._r.pubsub()
+        pubsub = self._pubsub_client.pubsub()
         try:
             if channels:
                 await pubsub.subscribe(*channels)

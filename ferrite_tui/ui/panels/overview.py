@@ -148,8 +148,21 @@ class OverviewPanel(Panel):
             "trend": trend_cell(q, self.history),
             "oldest": fmt.duration(q.oldest_ms),
             "detail": secondary(q),
+            "node": self._node(q),
             "alerts": alert_cell(q),
         }
+
+    def update_snapshot(self, snap: Snapshot, history) -> None:
+        if snap.cluster is not None and not any(c.key == "node" for c in self.table.all_columns):
+            # On a cluster, a column saying which primary holds each queue (after the key).
+            self.table.all_columns.insert(3, Column("node", "node", 15, priority=1))
+            self.table._layout_columns(self.table.size.width or 120)
+        super().update_snapshot(snap, history)
+
+    def _node(self, q: QueueStats) -> str:
+        """The primary (host:port) holding the queue's key; empty off a cluster."""
+        view = self.snapshot.cluster if self.snapshot is not None else None
+        return (view.node_of(q.ref.key) or "?") if view is not None else ""
 
     def summary(self, items: list[QueueStats]) -> Text:
         alerting = sum(1 for q in items if q.severity)

@@ -485,6 +485,12 @@ class PubSubPanel(Panel):
         ours = int(tail is not None and tail.state.status == "live"
                    and tail_matches(tail.patterns, channel))
         shown = printable(channel, 60)
+        if client.cluster is not None:
+            # A cluster relays PUBLISH to every node, but the count is the publishing
+            # node's own subscribers only: say so rather than claim "nobody listened".
+            return Outcome(f"Published to {shown}: {receivers} subscriber(s) on the node that "
+                           "took it; the cluster relays it to every node, whose subscribers "
+                           "it does not count", timeout=8)
         if receivers == 0:
             return Outcome(f"Published to {shown}, but 0 subscribers received it: nobody was "
                            "listening, the message is gone", "warning", 8)

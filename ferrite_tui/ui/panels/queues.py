@@ -28,6 +28,11 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.libraries import plans
+from ferrite_tui.backend.libraries.items import describe as describe_library_item
+from ferrite_tui.backend.libraries.items import next_index
+from ferrite_tui.backend.libraries.model import LibraryQueue
+from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item, PositionalPlan
@@ -141,7 +146,9 @@ class QueuesPanel(ItemPagerPanel):
         return int(self.session.visibility_s(ref.key) * 1000)
 
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
-        return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
+        source = self.items_table.source
+        pos = next_index(item) if source is not None and source.tail_next else item.pos
+        return {"mark": mark_prefix(marked), "pos": f"{pos:,}", "id": id_text(env),
                 "age": age_text(env, self.now_ms()), "preview": env.preview(200)}
 
     def _proc_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
@@ -168,7 +175,9 @@ class QueuesPanel(ItemPagerPanel):
             items.set_source(None)
             proc.set_source(None)
             return
-        items.set_source(Source(ref.key))
+        lib = ref.library
+        items.set_source(Source(ref.key, tail_next=lib is not None and lib.pending.key == ref.key
+                                and lib.pending.next_end == "tail"))
         if ref.processing_key:
             proc.display = True
             proc.set_source(Source(ref.processing_key))
@@ -230,7 +239,10 @@ class QueuesPanel(ItemPagerPanel):
             return
 
         env = decode(item.raw)
-        meta = [("list", printable(table.source.key)), ("position", f"{item.pos:,}"),
+        pos = next_index(item) if table.source.tail_next else item.pos
+        meta = [("list", printable(table.source.key)),
+                ("position", f"{pos:,}" + (" from the next end" if table.source.tail_next
+                                           else "")),
                 ("kind", env.kind)]
         if env.id is not None:
             meta.append(("id", env.id))
@@ -240,7 +252,25 @@ class QueuesPanel(ItemPagerPanel):
             meta.append(("retry_count", str(env.retry_count)))
         if env.last_error:
             meta.append(("last_error", env.last_error))
-        self.inspect_value(f"{table.source.key} #{item.pos}", item.raw, meta)
+        ref = self.current_ref
+        if ref is not None and ref.library is not None and table is self.items_table:
+            self.run_worker(self._inspect_library(ref, f"{table.source.key} #{pos}", item.raw,
+                                                  meta), group="library-inspect",
+                            exit_on_error=False)
+            return
+        self.inspect_value(f"{table.source.key} #{pos}", item.raw, meta)
+
+    async def _inspect_library(self, ref: QueueRef, title: str, raw: bytes,
+                               meta: list[tuple[str, str]]) -> None:
+        """A library's item: its own fields (task, args, error, traceback) from its body."""
+        library = ref.library
+        assert library is not None
+        state = next(s for s in library.states if s.key == ref.key)
+        try:
+            meta = meta + await describe_library_item(self._client(), library, state, raw)
+        except Exception as exc:
+            meta = [*meta, ("library fields", self.session.describe(exc))]
+        self.inspect_value(title, raw, meta)
 
     def action_switch_list(self) -> None:
         if self.proc_table.display and self.items_table.has_focus:
@@ -257,6 +287,9 @@ class QueuesPanel(ItemPagerPanel):
         "move": "move selected items to another queue", "ack": "ack selected jobs",
         "nack": "nack selected jobs (back to the head)",
         "recover": "recover stale jobs",
+        # The selected library queue's own actions (palette only; libraries/plans.py).
+        **{f"lib_{a.replace('-', '_')}": f"{lib} queue: {label}"
+           for a, (lib, label) in LIBRARY_ACTIONS.items()},
     }
     COMMANDS = {"switch_list": "switch between the queue and its processing list"}
 
@@ -266,14 +299,25 @@ class QueuesPanel(ItemPagerPanel):
                 return table, table.selected()
         return None, []
 
+    def _not_library(self) -> None:
+        """A library's queue changes only with the library's own semantics (the library
+        actions below), never with the generic list moves."""
+        ref = self.current_ref
+        if ref is not None and ref.library is not None:
+            lib = ref.library
+            why = lib.read_only or "its jobs live in more keys than this list"
+            raise NothingSelected(f"{lib.library} queue, not changed here ({why})")
+
     def _items(self) -> tuple[ItemTable, list[Item]]:
         """The marked items of the focused list, else the one under its cursor."""
+        self._not_library()
         table, items = self._focused_items()
         if table is None or table.source is None or not items:
             raise NothingSelected("select an item first (enter moves into the items)")
         return table, items
 
     def _proc_items(self) -> tuple[QueueRef, list[Item]]:
+        self._not_library()
         ref = self.current_ref
         if ref is None or not ref.processing_key:
             raise NothingSelected("only reliable queues have a processing list")
@@ -285,6 +329,7 @@ class QueuesPanel(ItemPagerPanel):
         return ref, items
 
     def _reliable(self) -> QueueRef:
+        self._not_library()
         ref = self.current_ref
         if ref is None or not ref.processing_key:
             raise NothingSelected("select a reliable queue first")
@@ -294,6 +339,7 @@ class QueuesPanel(ItemPagerPanel):
         """The focused list's key, else the selected queue's."""
         if self.current_ref is None:
             raise NothingSelected("select a queue first")
+        self._not_library()
         table, _ = self._focused_items()
         return table.source.key if table is not None and table.source else self.current_ref.key
 
@@ -418,3 +464,48 @@ class QueuesPanel(ItemPagerPanel):
                                      self._moves(list(scan.items), lambda c: rq.recover(ref, c)))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "recovered")
+
+    # -- library actions (the library's own semantics, exact, no Lua) -----------------
+
+    def _library_queue(self, library: str) -> LibraryQueue:
+        ref = self.current_ref
+        if ref is None or ref.library is None or ref.library.library != library:
+            raise NothingSelected(f"select a {library} queue first")
+        if ref.library.read_only:
+            raise NothingSelected(ref.library.read_only)
+        return ref.library
+
+    def _library_action(self, action: str) -> None:
+        library = LIBRARY_ACTIONS[action][0]
+        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library),
+                 lambda queue: self._run_library(action, queue))
+
+    async def _run_library(self, action: str, queue: LibraryQueue) -> Outcome | None:
+        client = self._client()
+        plan = await plans.plan(client, action, queue)
+        if plan.count == 0:
+            self.notify(f"{queue.library} {printable(queue.name)}: nothing to do", timeout=3)
+            return None
+        if not await self.confirm(f"{queue.library}: {printable(queue.name)}",
+                                  Text(plan.question), "Go"):
+            return None
+        res = await plans.run(client, plan)
+        done = plan.count if plan.action == "celery-purge" and res.done else len(res.done)
+        return Outcome(f"{queue.library} {printable(queue.name)}: {done:,} done, "
+                       f"{len(res.skipped):,} skipped (changed since seen)",
+                       "information" if not res.skipped else "warning")
+
+    def action_lib_rq_requeue_failed(self) -> None:
+        self._library_action("rq-requeue-failed")
+
+    def action_lib_rq_run_scheduled(self) -> None:
+        self._library_action("rq-run-scheduled")
+
+    def action_lib_dramatiq_requeue_dead(self) -> None:
+        self._library_action("dramatiq-requeue-dead")
+
+    def action_lib_celery_purge(self) -> None:
+        self._library_action("celery-purge")
+
+    def action_lib_celery_requeue_unacked(self) -> None:
+        self._library_action("celery-requeue-unacked")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
@@ -12,7 +17,11 @@ from textual_plotext import PlotextPlot
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import Capabilities, Snapshot
+from ferrite_tui.backend.models import Capabilities, ClusterView, Snapshot
+
+if TYPE_CHECKING:
+    from ferrite_tui.backend.crossslot import InFlight
+    from ferrite_tui.ui.app import FerriteApp
 
 
 def _t(value: object) -> Text:
@@ -21,12 +30,16 @@ def _t(value: object) -> Text:
 
 class ServerPanel(Vertical):
     TITLE = "Server"
+    BINDINGS = [
+        Binding("f", "finish_inflight", "Finish moves in flight", id="server.finish"),
+    ]
 
     DEFAULT_CSS = """
     ServerPanel #server-top { height: 1fr; }
     ServerPanel #server-info { width: 1fr; min-width: 36; }
     ServerPanel #server-caps { width: 1fr; min-width: 36; }
     ServerPanel #server-plots { height: 1fr; min-height: 8; }
+    ServerPanel #cluster { height: auto; max-height: 50%; display: none; padding: 0 1; }
     ServerPanel PlotextPlot { width: 1fr; }
     """
 
@@ -36,6 +49,8 @@ class ServerPanel(Vertical):
         self.history: History | None = None
         self.capabilities: Capabilities | None = None
         self.filter_text = ""
+        self.inflight: InFlight | None = None  # once checked (clusters only)
+        self._inflight_checked = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="server-top"):
@@ -43,9 +58,20 @@ class ServerPanel(Vertical):
                 yield Static(Text("waiting for the first poll…"), id="info")
             with VerticalScroll(id="server-caps"):
                 yield Static(id="caps")
+        with VerticalScroll(id="cluster"):
+            yield Static(id="cluster-table")
         with Horizontal(id="server-plots"):
             yield PlotextPlot(id="ops-plot")
             yield PlotextPlot(id="mem-plot")
+
+    @property
+    def ferrite(self) -> FerriteApp:
+        return cast("FerriteApp", self.app)
+
+    def on_show(self) -> None:
+        # No table here takes focus when the tab opens: focus the info pane, so the
+        # panel's keys (f) reach it.
+        self.call_after_refresh(self.query_one("#server-info").focus)
 
     def set_capabilities(self, caps: Capabilities) -> None:
         self.capabilities = caps
@@ -92,6 +118,13 @@ class ServerPanel(Vertical):
         if not s.keyspace:
             table.add_row("keyspace", "empty or not reported")
         self.query_one("#info", Static).update(table)
+        if snap.cluster is not None:
+            self.query_one("#cluster").display = True
+            self.query_one("#cluster-table", Static).update(
+                Group(*cluster_tables(snap.cluster, self.inflight)))
+            if not self._inflight_checked:
+                self._inflight_checked = True
+                self.check_inflight()
 
         if caps is not None:
             ct = Table.grid(padding=(0, 2))
@@ -104,6 +137,73 @@ class ServerPanel(Vertical):
             self.query_one("#caps", Static).update(ct)
         self._plot("#ops-plot", "ops", "ops/s", 1.0)
         self._plot("#mem-plot", "memory", "memory (MiB)", 1 / (1024 * 1024))
+
+    # -- moves between hash slots left in flight by a console that died ----------------------
+
+    @work(group="server-inflight", exit_on_error=False)
+    async def check_inflight(self, announce: bool = True) -> None:
+        from ferrite_tui.backend import crossslot
+
+        client = self.ferrite.session.client
+        if client is None or client.cluster is None:
+            return
+        try:
+            self.inflight = await crossslot.inflight(client)
+        except Exception as exc:
+            from ferrite_tui.backend.client import describe_error
+            self.notify(f"could not look for moves in flight: {describe_error(exc)}",
+                        severity="warning")
+            return
+        self.redraw()
+        pending = self.inflight.items
+        if pending and announce:
+            self.notify(f"{pending} item(s) in flight from an interrupted move between hash "
+                        "slots: Server panel (8), f to finish", severity="warning", timeout=12)
+
+    def action_finish_inflight(self) -> None:
+        if not self.ferrite.writable("finish moves in flight"):
+            return
+        self._finish_worker()
+
+    @work(group="server-finish", exit_on_error=False)
+    async def _finish_worker(self) -> None:
+        from ferrite_tui.backend import crossslot
+        from ferrite_tui.backend.client import describe_error
+        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+
+        session = self.ferrite.session
+        client = session.client
+        if client is None or client.cluster is None:
+            self.notify("'finish moves in flight': only on a cluster", timeout=3)
+            return
+        try:
+            found = await crossslot.inflight(client)
+        except Exception as exc:
+            self.notify(describe_error(exc), severity="error")
+            return
+        self.inflight = found
+        self.redraw()
+        if not found.chunks:
+            self.notify("no moves in flight", timeout=3)
+            return
+        spent = sum(1 for _, _, marked in found.chunks if marked)
+        ok = await self.app.push_screen_wait(ConfirmScreen(
+            "Finish moves in flight",
+            Text(f"Deliver {found.items} item(s) from {len(found.chunks) - spent} staged "
+                 f"chunk(s) to their target lists, and clean {spent} chunk(s) already "
+                 "delivered? Each chunk is pushed once (its done-marker is checked)."),
+            "Finish"))
+        if not ok:
+            return
+        try:
+            report = await crossslot.finish_inflight(client)
+        except Exception as exc:
+            self.notify(describe_error(exc), severity="error")
+            return
+        self.notify(report.summary(), severity="warning" if report.errors else "information",
+                    timeout=8)
+        self.check_inflight(announce=False)
+        session.poll_now()
 
     def _plot(self, selector: str, metric: str, title: str, scale: float) -> None:
         plot = self.query_one(selector, PlotextPlot)
@@ -129,3 +229,47 @@ def _int(value: object) -> int | None:
 
 
 
+
+
+def cluster_tables(view: ClusterView, inflight=None) -> list:
+    """The cluster: state line, one row per node, recent events."""
+    head = Text()
+    head.append("cluster ", style="bold")
+    head.append(view.state, style="green" if view.state == "ok" else "bold red")
+    primaries = sum(1 for n in view.nodes if n.role == "primary")
+    head.append(f" · {primaries} primaries, {len(view.nodes) - primaries} replicas")
+    if inflight is not None:
+        if inflight.items:
+            head.append(f" · {inflight.items} item(s) in flight (f: finish)", style="bold yellow")
+        elif inflight.chunks:
+            head.append(f" · {len(inflight.chunks)} delivered chunk(s) to clean (f)")
+    out: list = [head]
+    if view.failover:
+        out.append(Text(printable(view.failover, 200), style="bold yellow"))
+    nodes = Table(box=None, padding=(0, 1), show_edge=False)
+    for name, justify in (("node", "left"), ("role", "left"), ("slots", "left"),
+                          ("memory", "right"), ("ops/s", "right"), ("link", "left"),
+                          ("repl offset", "right"), ("state", "left")):
+        nodes.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for n in view.nodes:
+        state = n.error or ",".join(f for f in n.flags if f not in ("master", "slave")) or "ok"
+        bad = bool(n.error) or any(f in ("fail", "fail?") for f in n.flags)
+        slots = f"{n.slot_count} ({' '.join(n.slots)})" if n.slots else "-"
+        nodes.add_row(
+            _t(n.address), n.role, _t(printable(slots, 40)), fmt.size(n.used_memory),
+            fmt.rate(n.ops_per_sec) if n.ops_per_sec is not None else "n/a",
+            Text(n.link, style="green" if n.link == "connected" else "bold red"),
+            "n/a" if n.repl_offset is None else str(n.repl_offset),
+            Text(printable(state, 60), style="bold red" if bad else "green"),
+        )
+    out.append(nodes)
+    if view.shard_channels:
+        shown = ", ".join(
+            f"{name} ({'?' if subs is None else subs} @{node})"
+            for name, subs, node in view.shard_channels[:8])
+        more = len(view.shard_channels) - 8
+        out.append(Text(printable(f"sharded channels: {shown}"
+                                  + (f" and {more} more" if more > 0 else ""), 400)))
+    for _when, text in view.events[-4:]:
+        out.append(Text(printable(text, 200), style="dim"))
+    return out

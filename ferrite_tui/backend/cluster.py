@@ -1,0 +1,696 @@
+"""Redis Cluster (and Ferrite's cluster mode): per-node routing for the console.
+
+redis-py's asyncio ``RedisCluster`` owns the topology: the slot map, MOVED/ASK redirects for
+ordinary commands, and refreshes. The console's own hot paths (the poll and discovery send
+thousands of commands per tick through ``Client.raw_pipeline``) are routed here with that
+same slot map, one pipeline per primary, all primaries at once:
+
+- a keyed command goes to the primary that owns its key's slot;
+- a command without a key (INFO, PUBSUB ...) goes to every primary and the replies are
+  merged (INFO sums the additive counters, PUBSUB CHANNELS is the union, NUMSUB/NUMPAT sum);
+  with INFO the router also asks each node CLUSTER INFO and CLUSTER NODES in the same
+  pipeline, which feeds the cluster table (`view()`) at no extra round trip;
+- ``SCAN`` alone in a call scans every primary at once under one composite cursor, so a
+  SCAN loop written for one server walks the whole cluster.
+
+Round trips per call = number of primaries (sent concurrently: wall time about one).
+
+Failures are per node: a primary that does not answer turns its commands' replies into
+``NodeUnreachable`` errors (the poll shows them on the queues it holds) and marks the map
+stale; the next call refreshes it, so once a replica is promoted the queues come back, and
+the change ("slots 0-5460: 127.0.0.1:7000 -> 127.0.0.1:7003") is recorded in `events`.
+A MOVED reply refreshes the map and resends the command once to its new owner. A node that
+fails mid-SCAN fails the pass with its name (discovery reports it; nothing is skipped
+silently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections import deque
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.cluster import ClusterPipeline
+from redis.crc import key_slot
+
+from ferrite_tui.backend.client import (
+    BackendError,
+    Client,
+    describe_error,
+    is_connection_failure,
+    strip_cluster_options,
+)
+from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.models import ClusterNodeStats, ClusterView, QueueRef, Snapshot
+from ferrite_tui.backend.poll import Poller
+
+#: Commands whose key is their third word (XINFO GROUPS key, OBJECT ENCODING key ...).
+_SUBCOMMAND_KEYED = {"XINFO", "OBJECT", "MEMORY"}
+#: Commands without a key: sent to every primary, replies merged.
+_KEYLESS = {"INFO", "PUBSUB", "CLUSTER", "PING", "ROLE", "DBSIZE", "TIME", "CONFIG",
+            "SLOWLOG", "LASTSAVE", "COMMAND", "ECHO"}
+#: INFO fields that add up over the primaries.
+_SUM_FIELDS = {"used_memory", "total_commands_processed", "instantaneous_ops_per_sec",
+               "connected_clients", "total_connections_received", "keyspace_hits",
+               "keyspace_misses", "expired_keys", "evicted_keys", "blocked_clients",
+               "pubsub_channels", "pubsub_patterns", "total_net_input_bytes",
+               "total_net_output_bytes"}
+EVENTS_KEPT = 20
+
+
+class CrossSlotError(BackendError):
+    """Keys in different hash slots: no single transaction can hold them."""
+
+
+class NodeUnreachable(rexc.ConnectionError):
+    """The reply of a command whose node did not answer (one line for the screen)."""
+
+
+_KEY_INDEX: dict[Any, int] = {}  # command name (as given) -> index of its key (0: none)
+
+
+def command_key(command: tuple) -> Any | None:
+    """The key a command acts on, or None for a keyless command."""
+    head = command[0]
+    index = _KEY_INDEX.get(head)
+    if index is None:
+        name = (head.decode() if isinstance(head, bytes) else head).upper()
+        index = 0 if name in _KEYLESS else 2 if name in _SUBCOMMAND_KEYED else 1
+        _KEY_INDEX[head] = index
+    return command[index] if index and len(command) > index else None
+
+
+def slot_of(key: Any) -> int:
+    if isinstance(key, str):
+        key = key.encode("utf-8", "surrogateescape")
+    return key_slot(key)
+
+
+class _BytesName(str):
+    """A command name the caller gave as bytes (it parses the raw reply itself). The cluster
+    client needs a str to route it, but must not apply the response callback of the str
+    name, which the plain client skips for bytes: so it equals no plain str in a lookup."""
+
+    __slots__ = ()
+
+    def __hash__(self) -> int:
+        return hash((_BytesName, str(self)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _BytesName) and str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+
+def _text_name(args: tuple) -> tuple:
+    if args and isinstance(args[0], bytes):
+        return (_BytesName(args[0].decode()), *args[1:])
+    return args
+
+
+class _ClusterPipeline(ClusterPipeline):
+    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        return super().execute_command(*_text_name(args), **kwargs)
+
+
+class _RedisCluster(aioredis.RedisCluster):
+    """redis-py's cluster client, also taking command names as bytes (the console's modules
+    send b"XPENDING" and the like; the cluster client's command policies want str)."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        return await super().execute_command(*_text_name(args), **kwargs)
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> _RedisCluster:
+        """As redis-py's, but the default node (it reads COMMAND from it) is a primary that
+        answers: redis-py takes the first one, which may be the one that is down."""
+        if not self._initialize:
+            return self
+        await self.nodes_manager.initialize()
+        first = self.get_default_node()
+        candidates = [first, *(n for n in self.get_primaries() if n is not first)]
+        last: BaseException | None = None
+        for node in candidates:
+            try:
+                await self.commands_parser.initialize(node)
+            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+                last = exc
+                continue
+            self.set_default_node(node)
+            self._initialize = False
+            return self
+        await self.nodes_manager.aclose()
+        await self.nodes_manager.aclose("startup_nodes")
+        raise last or rexc.ConnectionError("no cluster node answers")
+
+    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
+        if shard_hint:
+            raise rexc.RedisClusterException("shard_hint is deprecated in cluster mode")
+        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
+
+
+def _name(command: tuple) -> str:
+    head = command[0]
+    return (head.decode() if isinstance(head, bytes) else head).upper()
+
+
+class ClusterRouter:
+    """One connected cluster: redis-py's client for routing, one raw Client per primary."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.redis = self._build()
+        self._nodes: dict[str, Client] = {}
+        self.events: deque[tuple[float, str]] = deque(maxlen=EVENTS_KEPT)
+        self.node_info: dict[str, dict[str, str]] = {}
+        self.cluster_info: dict[str, str] = {}
+        self.cluster_nodes = ""
+        self.unreachable: dict[str, str] = {}  # node -> why, from the last call
+        self._ops: dict[str, tuple[float, int]] = {}
+        self._ops_rate: dict[str, float] = {}
+        self._stale = False
+        self._scans: dict[bytes, dict[str, bytes]] = {}
+        self._scan_ids = itertools.count(1)
+        # The poll routes thousands of keys per tick: slots are cached per key (a key's slot
+        # never changes) and owners per slot (rebuilt whenever redis-py reloads its map).
+        # Sharded channels (Redis 7: SSUBSCRIBE) per node, and their subscriber counts; None
+        # once a node says PUBSUB SHARDCHANNELS is unknown.
+        self.shard_channels: dict[str, list[bytes]] | None = {}
+        self.shard_numsub: dict[bytes, int] = {}
+        self._key_slots: dict[Any, int] = {}
+        self._owners: list[str | None] = []
+        self._owners_of: Any = None
+
+    # -- setup -----------------------------------------------------------------------
+
+    def _build(self) -> aioredis.RedisCluster:
+        s = self.client.settings
+        kwargs = self.client.connection_kwargs()
+        kwargs.pop("retry_on_timeout", None)
+        url = strip_cluster_options(s.url)
+        if urlsplit(url).scheme == "unix":
+            raise BackendError("a cluster is reached over TCP: use redis:// or rediss://")
+        # The console keeps working on the slots that are served while others fail over.
+        kwargs["require_full_coverage"] = False
+        try:
+            return _RedisCluster.from_url(url, **kwargs)
+        except TypeError:
+            kwargs.pop("driver_info", None)
+            kwargs["lib_name"] = None
+            return _RedisCluster.from_url(url, **kwargs)
+        except ValueError as exc:
+            raise BackendError(f"bad cluster URL: {exc}") from None
+
+    async def start(self) -> None:
+        """Learn the topology from the URL's node, else from the profile's seeds."""
+        errors = []
+        for seed in (None, *self.client.settings.seeds):
+            if seed is not None:
+                host, _, port = seed.rpartition(":")
+                self.redis = self._seed_client(host or "127.0.0.1", int(port or 6379))
+            try:
+                await self.redis.initialize()
+                return
+            except Exception as exc:
+                errors.append(exc)
+                await self._close_quietly(self.redis)
+        raise errors[-1]
+
+    def _seed_client(self, host: str, port: int) -> aioredis.RedisCluster:
+        parts = urlsplit(strip_cluster_options(self.client.settings.url))
+        netloc = parts.netloc.rpartition("@")
+        auth = netloc[0] + "@" if netloc[1] else ""
+        url = urlunsplit(parts._replace(netloc=f"{auth}{host}:{port}"))
+        self.client.settings = replace(self.client.settings, url=url)
+        return self._build()
+
+    def node_client(self, name: str) -> Client:
+        """The raw-pipeline client of one node (created on first use, kept)."""
+        nc = self._nodes.get(name)
+        if nc is None:
+            host, _, port = name.rpartition(":")
+            parts = urlsplit(strip_cluster_options(self.client.settings.url))
+            netloc = parts.netloc.rpartition("@")
+            auth = netloc[0] + "@" if netloc[1] else ""
+            url = urlunsplit(parts._replace(netloc=f"{auth}{host}:{port}"))
+            nc = Client(replace(self.client.settings, url=url, cluster=False, seeds=()),
+                        self.client.audit_log)
+            nc.round_trips = self.client.round_trips  # one count for the whole cluster
+            self._nodes[name] = nc
+        nc.capabilities = self.client.capabilities
+        return nc
+
+    def primaries(self) -> list[str]:
+        return sorted(n.name for n in self.redis.get_primaries())
+
+    def default_node(self) -> str:
+        """redis-py's default node: a primary that answered when the map was loaded."""
+        node = self.redis.get_default_node()
+        return node.name if node is not None else self.primaries()[0]
+
+    def subscribe_node(self) -> str:
+        """A primary to hold subscriptions: the default node unless it has stopped
+        answering since, else the first primary not known to be unreachable."""
+        first = self.default_node()
+        if first not in self.unreachable:
+            return first
+        names = self.primaries()
+        live = [n for n in names if n not in self.unreachable]
+        return (live or names)[0]
+
+    def node_of(self, key: Any) -> str:
+        """Name (host:port) of the primary serving `key`'s slot, from redis-py's slot map."""
+        cache = self.redis.nodes_manager.slots_cache
+        if cache is not self._owners_of:
+            self._owners = [None] * 16384
+            for slot, nodes in cache.items():
+                if nodes:
+                    self._owners[slot] = nodes[0].name
+            self._owners_of = cache
+        cached = self._key_slots.get(key)
+        if cached is None:
+            if len(self._key_slots) > 500_000:
+                self._key_slots.clear()
+            cached = self._key_slots[key] = slot_of(key)
+        slot = cached
+        owner = self._owners[slot]
+        if owner is None:
+            raise rexc.SlotNotCoveredError(f'slot {slot} is not covered by the cluster')
+        return owner
+
+    def client_for_keys(self, *keys: Any) -> Client:
+        slots = {slot_of(k) for k in keys if k is not None}
+        if len(slots) > 1:
+            raise CrossSlotError(
+                "these keys live in different hash slots: " + ", ".join(map(str, keys)))
+        key = next(k for k in keys if k is not None)
+        return self.node_client(self.node_of(key))
+
+    def note(self, text: str) -> None:
+        self.events.append((time.time(), text))
+
+    # -- topology ---------------------------------------------------------------------
+
+    def _slot_owners(self) -> dict[int, str]:
+        cache = self.redis.nodes_manager.slots_cache
+        return {slot: nodes[0].name for slot, nodes in cache.items() if nodes}
+
+    async def refresh(self) -> None:
+        """Reload the slot map; record which slot ranges changed hands."""
+        before = self._slot_owners()
+        try:
+            await self.redis.nodes_manager.initialize()
+        except Exception as exc:
+            self.note(f"topology refresh failed: {describe_error(exc)}")
+            return
+        self._stale = False
+        after = self._slot_owners()
+        for lo, hi, old, new in _changes(before, after):
+            why = " (failover)" if old in self.unreachable else ""
+            self.note(f"slots {lo}-{hi}: {old} -> {new}{why}")
+        for name in list(self._nodes):
+            if name not in {n.name for n in self.redis.get_nodes()}:
+                await self._nodes.pop(name).aclose()
+
+    # -- the raw pipeline -------------------------------------------------------------
+
+    async def raw_pipeline(self, commands: list[tuple]) -> list[Any]:
+        if len(commands) == 1 and _name(commands[0]) == "SCAN":
+            return [await self._scan(commands[0])]
+        if self._stale:
+            await self.refresh()
+        replies: list[Any] = [None] * len(commands)
+        keyless: list[int] = []
+        per_node: dict[str, list[tuple[int | str, tuple]]] = {}
+        node_of = self.node_of
+        for i, command in enumerate(commands):
+            key = command_key(command)
+            if key is None:
+                keyless.append(i)
+                continue
+            try:
+                name = node_of(key)
+            except rexc.RedisClusterException as exc:  # slot not served right now
+                replies[i] = rexc.ResponseError(f"CLUSTERDOWN {exc}")
+                continue
+            batch = per_node.get(name)
+            if batch is None:
+                batch = per_node[name] = []
+            batch.append((i, command))
+        primaries = self.primaries()
+        wants_view = any(_name(commands[i]) == "INFO" for i in keyless)
+        for name in primaries:
+            batch = per_node.setdefault(name, [])
+            batch += [(i, commands[i]) for i in keyless]
+            if wants_view:
+                batch += [("cluster-info", ("CLUSTER", "INFO")),
+                          ("cluster-nodes", ("CLUSTER", "NODES"))]
+                if self.shard_channels is not None:
+                    # Counts for the channels seen last poll (a new one shows "?" once).
+                    known = self.shard_channels.get(name, [])
+                    batch += [("shard-channels", ("PUBSUB", "SHARDCHANNELS")),
+                              ("shard-numsub", ("PUBSUB", "SHARDNUMSUB", *known[:1000]))]
+        results = await self._send(per_node)
+        if results and all(isinstance(r, BaseException) for r in results.values()):
+            raise next(iter(results.values()))
+        fanned: dict[int, list[tuple[str, Any]]] = {i: [] for i in keyless}
+        moved: list[int] = []
+        views: dict[str, dict[str, Any]] = {}
+        for name, result in results.items():
+            for (tag, _command), reply in zip(per_node[name], _expand(result, per_node[name])):
+                if isinstance(tag, str):
+                    views.setdefault(name, {})[tag] = reply
+                elif tag in fanned:
+                    fanned[tag].append((name, reply))
+                else:
+                    replies[tag] = reply
+                    if isinstance(reply, rexc.ResponseError) and str(reply).startswith("MOVED"):
+                        moved.append(tag)
+        if moved:
+            await self._resend(commands, moved, replies)
+        for i, by_node in fanned.items():
+            replies[i] = self._merge(commands[i], by_node, len(primaries))
+        if wants_view:
+            self._read_views(views)
+        return replies
+
+    async def _send(self, per_node: dict[str, list[tuple[Any, tuple]]]) -> dict[str, Any]:
+        names = [n for n, batch in per_node.items() if batch]
+
+        async def one(name: str) -> Any:
+            return await self.node_client(name).raw_pipeline([c for _, c in per_node[name]])
+
+        out = await asyncio.gather(*(one(n) for n in names), return_exceptions=True)
+        results: dict[str, Any] = {}
+        for name, result in zip(names, out):
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # cancellation
+            if isinstance(result, Exception):
+                if not is_connection_failure(result):
+                    raise result
+                why = describe_error(result, self.node_client(name).settings)
+                if name not in self.unreachable:
+                    self.note(f"node {name} unreachable: {why}")
+                self.unreachable[name] = why
+                self._stale = True
+                result = NodeUnreachable(f"node {name} unreachable ({why})")
+            elif name in self.unreachable:
+                self.unreachable.pop(name)
+                self.note(f"node {name} answers again")
+            results[name] = result
+        return results
+
+    async def _resend(self, commands: list[tuple], moved: list[int], replies: list[Any]) -> None:
+        """MOVED: the slot changed owner (failover, resharding). Refresh, send once more."""
+        self.note(f"{len(moved)} command(s) redirected (MOVED): slot map refreshed")
+        await self.refresh()
+        per_node: dict[str, list[tuple[Any, tuple]]] = {}
+        for i in moved:
+            try:
+                name = self.node_of(command_key(commands[i]))
+            except rexc.RedisClusterException:
+                continue  # not served yet: the MOVED reply stands, the next poll retries
+            per_node.setdefault(name, []).append((i, commands[i]))
+        results = await self._send(per_node)
+        for name, result in results.items():
+            for (i, _), reply in zip(per_node[name], _expand(result, per_node[name])):
+                replies[i] = reply
+
+    def _merge(self, command: tuple, by_node: list[tuple[str, Any]], primaries: int) -> Any:
+        ok = [(n, r) for n, r in by_node if not isinstance(r, Exception)]
+        if not ok:
+            return by_node[0][1] if by_node else rexc.ResponseError("no node answered")
+        name = _name(command)
+        sub = _name(command[1:]) if len(command) > 1 else ""
+        complete = len(ok) == primaries
+        if name == "INFO":
+            for node, raw in ok:
+                self.record_info(node, raw)
+            return _merge_info([r for _, r in ok], complete)
+        if name == "PUBSUB" and sub in ("CHANNELS", "SHARDCHANNELS"):
+            return list(dict.fromkeys(c for _, r in ok for c in r))
+        if name == "PUBSUB" and sub == "NUMPAT":
+            return sum(int(r) for _, r in ok) if complete else None
+        if name == "PUBSUB" and sub in ("NUMSUB", "SHARDNUMSUB"):
+            counts: dict[Any, int] = {}
+            for _, r in ok:
+                for channel, n in zip(r[::2], r[1::2]):
+                    counts[channel] = counts.get(channel, 0) + int(n)
+            return [x for pair in counts.items() for x in pair]
+        return ok[0][1]
+
+    # -- the cluster table ----------------------------------------------------------------
+
+    def _read_views(self, views: dict[str, dict[str, Any]]) -> None:
+        """CLUSTER INFO / NODES as the first node (by address) that answered sees them."""
+        answered = {name: got for name, got in views.items()
+                    if isinstance(got.get("cluster-info"), bytes)}
+        if not answered:
+            return
+        first = answered[min(answered)]
+        self.cluster_info = _fields(first["cluster-info"])
+        if isinstance(first.get("cluster-nodes"), bytes):
+            self.cluster_nodes = first["cluster-nodes"].decode(errors="replace")
+        if self.shard_channels is None:
+            return
+        channels: dict[str, list[bytes]] = {}
+        counts: dict[bytes, int] = {}
+        for name, got in views.items():
+            listed, numsub = got.get("shard-channels"), got.get("shard-numsub")
+            if isinstance(listed, rexc.ResponseError) and "unknown" in str(listed).lower():
+                self.shard_channels = None  # before Redis 7: no sharded Pub/Sub
+                return
+            if isinstance(listed, list):
+                channels[name] = sorted(listed)
+            if isinstance(numsub, list):
+                counts.update((c, int(n)) for c, n in zip(numsub[::2], numsub[1::2]))
+        self.shard_channels = channels
+        self.shard_numsub = counts
+
+    def record_info(self, name: str, raw: bytes) -> None:
+        info = _fields(raw)
+        self.node_info[name] = info
+        total = _int(info.get("total_commands_processed"))
+        now = time.monotonic()
+        if "instantaneous_ops_per_sec" in info:
+            self._ops_rate[name] = float(info["instantaneous_ops_per_sec"])
+        elif total is not None:
+            last = self._ops.get(name)
+            if last is not None and total >= last[1] and now > last[0]:
+                self._ops_rate[name] = (total - last[1]) / (now - last[0])
+            self._ops[name] = (now, total)
+
+    def view(self) -> ClusterView:
+        """The cluster as the last poll saw it: nodes, roles, slots, state, events."""
+        nodes = _parse_nodes(self.cluster_nodes)
+        offsets: dict[str, int] = {}
+        for name, info in self.node_info.items():
+            offset = _int(info.get("master_repl_offset"))
+            if offset is not None:
+                offsets[name] = offset
+            for field, value in info.items():
+                if field.startswith("slave") and "," in value:
+                    parts = dict(p.split("=", 1) for p in value.split(",") if "=" in p)
+                    if "offset" in parts and "ip" in parts:
+                        offsets.setdefault(f"{parts['ip']}:{parts.get('port')}",
+                                           int(parts["offset"]))
+        stats = []
+        for n in nodes:
+            info = self.node_info.get(n["address"], {})
+            stats.append(ClusterNodeStats(
+                node_id=n["id"], address=n["address"], role=n["role"],
+                primary_id=n["primary_id"], slots=n["slots"], flags=n["flags"],
+                link=n["link"], used_memory=_int(info.get("used_memory")),
+                ops_per_sec=self._ops_rate.get(n["address"]) if info else None,
+                repl_offset=offsets.get(n["address"]),
+                error=self.unreachable.get(n["address"]),
+            ))
+        failing = [s.address for s in stats if {"fail", "fail?"} & set(s.flags)]
+        state = self.cluster_info.get("cluster_state", "?")
+        failover = None
+        if failing:
+            failover = "failover in progress: " + ", ".join(failing) + " failing"
+        elif self.unreachable:
+            failover = "unreachable: " + ", ".join(sorted(self.unreachable))
+        owners = tuple(sorted(
+            (lo, hi, s.address) for s in stats if s.role == "primary"
+            for lo, hi in s.slot_ranges()))
+        shard = tuple(
+            (key_text(c), self.shard_numsub.get(c), node)
+            for node, chans in sorted((self.shard_channels or {}).items()) for c in chans)
+        return ClusterView(state=state, nodes=tuple(stats), failover=failover,
+                           events=tuple(self.events), slot_owners=owners,
+                           shard_channels=shard if self.shard_channels is not None else None)
+
+    # -- SCAN over every primary ------------------------------------------------------------
+
+    async def _scan(self, command: tuple) -> Any:
+        cursor, rest = command[1], tuple(command[2:])
+        if cursor in (0, "0", b"0"):
+            if self._stale:
+                await self.refresh()
+            state = {name: b"0" for name in self.primaries()}
+        else:
+            token = cursor if isinstance(cursor, bytes) else str(cursor).encode()
+            known = self._scans.pop(token, None)
+            if known is None:
+                raise BackendError("cluster SCAN cursor unknown (the pass was restarted)")
+            state = known
+        names = list(state)
+        out = await asyncio.gather(
+            *(self.node_client(n).raw_pipeline([("SCAN", state[n], *rest)]) for n in names),
+            return_exceptions=True)
+        keys: list[bytes] = []
+        following: dict[str, bytes] = {}
+        for name, result in zip(names, out):
+            reply = result[0] if isinstance(result, list) else result
+            if isinstance(reply, BaseException):
+                if not isinstance(reply, Exception):
+                    raise reply
+                self._stale = True
+                self.note(f"node {name} failed mid-scan: {describe_error(reply)}")
+                raise BackendError(
+                    f"node {name} failed mid-scan ({describe_error(reply)}): "
+                    "this discovery pass is incomplete") from reply
+            next_cursor, batch = reply
+            keys.extend(batch)
+            if next_cursor not in (b"0", 0):
+                following[name] = next_cursor
+        if not following:
+            return [b"0", keys]
+        token = b"cluster-%d" % next(self._scan_ids)
+        self._scans[token] = following
+        return [token, keys]
+
+    async def aclose(self) -> None:
+        for nc in self._nodes.values():
+            await nc.aclose()
+        self._nodes.clear()
+        await self._close_quietly(self.redis)
+
+    @staticmethod
+    async def _close_quietly(rc: aioredis.RedisCluster) -> None:
+        with contextlib.suppress(Exception):  # closing a half-open client
+            await rc.aclose()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _expand(result: Any, batch: list) -> list[Any]:
+    """A node's replies, or its failure repeated for every command it was sent."""
+    if isinstance(result, Exception):
+        return [result] * len(batch)
+    return result
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fields(raw: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in raw.decode(errors="replace").splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.partition(":")
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _merge_info(raws: list[bytes], complete: bool) -> bytes:
+    """One INFO text for the cluster: additive counters summed over the primaries (left
+    out when a primary did not answer, so they show as unknown); any other field only when
+    every node reports the same value (version, mode), since one node's peak memory or
+    uptime would pass for the cluster's. Per-node figures are in the cluster table."""
+    sums: dict[str, int] = {}
+    dbs: dict[str, dict[str, int]] = {}
+    values: dict[str, set[str]] = {}
+    order: list[str] = []
+    for raw in raws:
+        for field, value in _fields(raw).items():
+            if field not in values:
+                values[field] = set()
+                order.append(field)
+            values[field].add(value)
+            if field in _SUM_FIELDS and _int(value) is not None:
+                sums[field] = sums.get(field, 0) + int(value)
+            elif field.startswith("db") and field[2:].isdigit():
+                db = dbs.setdefault(field, {})
+                for part in value.split(","):
+                    k, _, v = part.partition("=")
+                    if k in ("keys", "expires") and _int(v) is not None:
+                        db[k] = db.get(k, 0) + int(v)
+    lines = []
+    for field in order:
+        if field in _SUM_FIELDS:
+            if complete and field in sums:
+                lines.append(f"{field}:{sums[field]}")
+        elif field in dbs:
+            if complete:
+                db = dbs[field]
+                lines.append(f"{field}:keys={db.get('keys', 0)},expires={db.get('expires', 0)}")
+        elif len(values[field]) == 1:
+            lines.append(f"{field}:{next(iter(values[field]))}")
+    lines.append(f"cluster_primaries_answered:{len(raws)}")
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _parse_nodes(text: str) -> list[dict[str, Any]]:
+    """CLUSTER NODES lines: id addr flags primary ping pong epoch link slots..."""
+    nodes = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        address = parts[1].split("@", 1)[0].split(",", 1)[0]
+        flags = tuple(f for f in parts[2].split(",") if f != "myself")
+        role = "primary" if "master" in flags else "replica" if "slave" in flags else "?"
+        nodes.append({
+            "id": parts[0], "address": address, "flags": flags, "role": role,
+            "primary_id": None if parts[3] == "-" else parts[3],
+            "link": parts[7], "slots": tuple(s for s in parts[8:] if not s.startswith("[")),
+        })
+    # Primaries first, each followed by its replicas, by address.
+    primaries = sorted((n for n in nodes if n["role"] != "replica"),
+                       key=lambda n: str(n["address"]))
+    ordered = []
+    for p in primaries:
+        ordered.append(p)
+        ordered += sorted((n for n in nodes if n["primary_id"] == p["id"]),
+                          key=lambda n: str(n["address"]))
+    ordered += [n for n in nodes if n not in ordered]
+    return ordered
+
+
+def _changes(before: dict[int, str], after: dict[int, str]) -> list[tuple[int, int, str, str]]:
+    """Contiguous slot ranges whose owner changed: (lo, hi, old, new)."""
+    out: list[tuple[int, int, str, str]] = []
+    for slot in sorted(set(before) | set(after)):
+        old, new = before.get(slot, "?"), after.get(slot, "?")
+        if old == new:
+            continue
+        if out and out[-1][1] == slot - 1 and out[-1][2:] == (old, new):
+            out[-1] = (out[-1][0], slot, old, new)
+        else:
+            out.append((slot, slot, old, new))
+    return out
+
+
+class ClusterPoller(Poller):
+    """The poll as on one server; on a cluster the snapshot carries the cluster table."""
+
+    async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
+        snap = await super().snapshot(refs)
+        router = self.client.cluster
+        if router is None:
+            return snap
+        return replace(snap, cluster=router.view())

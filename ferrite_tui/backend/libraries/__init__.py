@@ -1,0 +1,70 @@
+"""The layouts of the popular queue libraries, in one queue model (see `model`).
+
+Each library module has `keeps(name, type)` (which non-queue keys discovery must keep as
+signatures: `rq:queues`, `_kombu.binding.*`, `bull:Q:meta`, ...) and
+`recognise(types, members) -> Recognised`. Recognisers run before the generic
+classification and claim every key of their layout, so results, events and job bodies never
+show as queues; keys no recogniser claims are classified as the seed's patterns.
+"""
+
+from __future__ import annotations
+
+from ferrite_tui.backend.libraries import (
+    arq,
+    bullmq,
+    celery,
+    dramatiq,
+    huey,
+    rq,
+    saq,
+    taskiq,
+)
+from ferrite_tui.backend.libraries.model import LibraryQueue, Recognised
+
+RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
+LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
+
+
+def keeps(name: str, type_: str) -> bool:
+    """Whether discovery keeps a key that is not itself a queue (a set or hash signature)."""
+    return any(m.keeps(name, type_) for m in RECOGNISERS)
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None,
+              ) -> tuple[list[LibraryQueue], set[str]]:
+    """Every library queue in `types` ({key: type}) and the keys they claim.
+
+    `members` holds the members of the signature sets discovery read (`rq:queues`,
+    `_kombu.binding.*`). Each library's keys live under its own prefix or names, so the
+    recognisers never compete for a key.
+    """
+    members = members or {}
+    queues: list[LibraryQueue] = []
+    claimed: set[str] = set()
+    for module in RECOGNISERS:
+        found = module.recognise(types, members)
+        queues.extend(found.queues)
+        claimed |= found.claimed
+    return queues, claimed
+
+
+__all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "keeps", "recognise"]
+
+
+def queue_ref(queue: LibraryQueue):
+    """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
+    the existing panels list and page it; the poll counts every state."""
+    from ferrite_tui.backend.libraries.model import Means
+    from ferrite_tui.backend.models import (  # models imports this package
+        QueueKind,
+        QueueRef,
+    )
+
+    pending = queue.pending
+    if pending.type == "stream":
+        kind = QueueKind.STREAM
+    elif pending.type == "zset":
+        kind = QueueKind.DELAYED if pending.means is Means.DUE else QueueKind.PRIORITY
+    else:
+        kind = QueueKind.WORK
+    return QueueRef(kind, pending.key, library=queue)

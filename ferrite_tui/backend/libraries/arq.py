@@ -1,0 +1,40 @@
+"""arq: a queue is one zset of job ids scored by due time (ms), named `arq:queue` by
+default; bodies `arq:job:ID`, markers `arq:in-progress:ID` / `arq:retry:ID` and results
+`arq:result:ID` are pickles in strings. Due members are pending, later ones scheduled."""
+
+from __future__ import annotations
+
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
+)
+
+LIBRARY = "arq"
+PREFIX = "arq:"
+QUEUE_PREFIX = "arq:queue"
+JOB = Body("key", "arq:job:{id}", "string", "pickle")
+
+
+def keeps(name: str, type_: str) -> bool:
+    return False
+
+
+def queue(key: str) -> LibraryQueue:
+    return LibraryQueue(LIBRARY, key, (
+        StateKey(State.PENDING, key, "zset", "due", "low", Unit.MS, Means.DUE, "due", JOB),
+        StateKey(State.SCHEDULED, key, "zset", "deferred", "low", Unit.MS, Means.DUE,
+                 "future", JOB),
+    ))
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
+    keys = [k for k, t in types.items() if t == "zset" and k.startswith(QUEUE_PREFIX)]
+    if not keys:
+        return Recognised()
+    claimed = frozenset(k for k in types if k.startswith(PREFIX))
+    return Recognised(tuple(queue(k) for k in sorted(keys)), claimed)

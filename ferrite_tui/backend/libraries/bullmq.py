@@ -1,0 +1,59 @@
+"""BullMQ (Node, and its Python port: same layout): the hash `bull:Q:meta` is the signature;
+`wait` / `paused` / `active` are lists of job ids (LPUSH, tail next), `prioritized` a zset
+(priority * 2^32 + counter, low next), `delayed` a zset (due_ms * 4096 + counter), `failed`
+and `completed` zsets (finishedOn, ms); job hash `bull:Q:ID`; `bull:Q:events` is an event
+log, not a queue. Every state change is one of BullMQ's Lua scripts, so the console only
+reads it."""
+
+from __future__ import annotations
+
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
+)
+
+LIBRARY = "bullmq"
+PREFIX = "bull:"
+READ_ONLY = "BullMQ keeps its state consistent with its own Lua scripts; use its API to act"
+
+
+def keeps(name: str, type_: str) -> bool:
+    return type_ == "hash" and name.startswith(PREFIX) and name.endswith(":meta")
+
+
+def queue(name: str) -> LibraryQueue:
+    base = f"{PREFIX}{name}:"
+    job = Body("key", base + "{id}", "hash", "bullmq", "timestamp")
+    states = (
+        StateKey(State.PENDING, base + "wait", "list", "wait", "tail", body=job),
+        StateKey(State.PENDING, base + "prioritized", "zset", "prioritized", "low",
+                 Unit.PRIORITY, Means.PRIORITY, body=job),
+        StateKey(State.PENDING, base + "paused", "list", "paused", "tail", body=job),
+        StateKey(State.ACTIVE, base + "active", "list", "active", "tail", body=job),
+        StateKey(State.SCHEDULED, base + "delayed", "zset", "delayed", "low", Unit.BULLMQ,
+                 Means.DUE, body=job),
+        StateKey(State.SCHEDULED, base + "waiting-children", "zset", "waiting-children",
+                 "low", body=job),
+        StateKey(State.FAILED, base + "failed", "zset", "failed", "high", Unit.MS, Means.AT,
+                 body=job),
+        StateKey(State.DONE, base + "completed", "zset", "completed", "high", Unit.MS,
+                 Means.AT, body=job),
+    )
+    return LibraryQueue(LIBRARY, name, states, needs_lua=True, read_only=READ_ONLY)
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
+    names = {k[len(PREFIX):-len(":meta")] for k, t in types.items()
+             if t == "hash" and k.startswith(PREFIX) and k.endswith(":meta")}
+    names.discard("")
+    if not names:
+        return Recognised()
+    # BullMQ refuses ':' in queue names: the name is the part after the prefix.
+    claimed = frozenset(k for k in types if k.startswith(PREFIX)
+                        and k[len(PREFIX):].partition(":")[0] in names)
+    return Recognised(tuple(queue(n) for n in sorted(names)), claimed)

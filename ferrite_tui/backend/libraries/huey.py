@@ -1,0 +1,57 @@
+"""huey (RedisHuey): `huey.redis.N` is the queue (list, LPUSH, tail next; pickled messages;
+a zset with PriorityRedisHuey), `huey.schedule.N` a zset of pickled messages scored by due
+time (unix seconds, float), `huey.results.N` a hash of results. huey's consumer moves due
+tasks with plain commands, but its scheduler's lock and the console's moves would race:
+the console reads only."""
+
+from __future__ import annotations
+
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
+)
+
+LIBRARY = "huey"
+PREFIX = "huey."
+PICKLE = Body("inline", encoding="pickle")
+READ_ONLY = "huey messages are pickles; the console does not rewrite them"
+
+
+def keeps(name: str, type_: str) -> bool:
+    return type_ == "hash" and name.startswith("huey.results.")
+
+
+def queue(name: str, priority: bool) -> LibraryQueue:
+    pending = (StateKey(State.PENDING, f"huey.redis.{name}", "zset", "queued (priority)",
+                        "high", Unit.PRIORITY, Means.PRIORITY, body=PICKLE) if priority
+               else StateKey(State.PENDING, f"huey.redis.{name}", "list", "queued", "tail",
+                             body=PICKLE))
+    return LibraryQueue(LIBRARY, name, (
+        pending,
+        StateKey(State.SCHEDULED, f"huey.schedule.{name}", "zset", "schedule", "low", Unit.S,
+                 Means.DUE, body=PICKLE),
+        StateKey(State.DONE, f"huey.results.{name}", "hash", "results", body=PICKLE),
+    ), read_only=READ_ONLY)
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
+    names: dict[str, bool] = {}
+    for key, type_ in types.items():
+        if not key.startswith(PREFIX):
+            continue
+        for part in ("redis.", "schedule.", "results."):
+            if key.startswith(PREFIX + part):
+                name = key[len(PREFIX + part):]
+                if name:
+                    names.setdefault(name, False)
+                    if part == "redis." and type_ == "zset":
+                        names[name] = True
+    if not names:
+        return Recognised()
+    claimed = frozenset(k for k in types if k.startswith(PREFIX))
+    return Recognised(tuple(queue(n, p) for n, p in sorted(names.items())), claimed)

@@ -1,0 +1,200 @@
+"""Library items for the panels and the inspector: windows in "next first" order, and an
+item's fields from its body (task, arguments, attempts, error, traceback), decoded safely.
+
+Pickles are never unpickled: `pickle_summary` walks the opcodes (pickletools.genops, which
+executes nothing) and lists the names and strings it finds, with the size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import pickletools
+import zlib
+from typing import Any
+
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
+from ferrite_tui.backend.lists import Page, read_page
+from ferrite_tui.backend.moves import Item
+
+MAX_INFLATE = 1 << 20  # a compressed body is inflated up to this many bytes
+FIELD_LIMIT = 4000  # characters of one field shown (tracebacks are long)
+
+
+async def read_next_first(client: Client, key: str, start: int, count: int) -> Page:
+    """A window of a list whose consumers take the tail (LPUSH producers), counted from
+    the tail: item 0 is the next job. Items keep their index from the head (`pos`), which
+    the moves use as a hint; `Page.start` is the window's index from the tail."""
+    head_start = -(start + count) if start >= 0 else 0
+    page = await read_page(client, key, head_start, count)
+    items = tuple(reversed(page.items))
+    first = page.length - page.end if page.length else 0
+    return Page(key, max(first, 0), page.length, items)
+
+
+def next_index(item: Item) -> int | None:
+    """An item's index from the tail (the next end of an LPUSH queue)."""
+    if item.pos is None or item.seen_len is None:
+        return None
+    return item.seen_len - 1 - item.pos
+
+
+def pickle_summary(raw: bytes, limit: int = 8) -> str:
+    """'pickle, N bytes: name, name, ...' without unpickling (no code runs)."""
+    names: list[str] = []
+    try:
+        for op, arg, _pos in pickletools.genops(raw):
+            if op.name in ("GLOBAL", "STACK_GLOBAL", "SHORT_BINUNICODE", "BINUNICODE",
+                           "UNICODE", "SHORT_BINSTRING") and isinstance(arg, str):
+                names.append(arg.replace("\n", " "))
+            if len(names) >= limit:
+                break
+    except Exception:
+        pass
+    shown = ", ".join(printable(n, 60) for n in names)
+    return f"pickle, {len(raw):,} bytes" + (f": {shown}" if shown else "")
+
+
+def inflate(raw: bytes) -> bytes | None:
+    try:
+        d = zlib.decompressobj()
+        out = d.decompress(raw, MAX_INFLATE)
+        return out
+    except zlib.error:
+        return None
+
+
+def rq_traceback(exc_string: bytes) -> str:
+    """RQ's result stream stores tracebacks as base64(zlib(text))."""
+    try:
+        text = inflate(base64.b64decode(exc_string, validate=True))
+    except (binascii.Error, ValueError):
+        text = None
+    if text is None:
+        return printable(exc_string, FIELD_LIMIT)
+    return text.decode("utf-8", "backslashreplace")[-FIELD_LIMIT:]
+
+
+def _s(v: Any, limit: int = 300) -> str:
+    if isinstance(v, (dict, list)):
+        v = json.dumps(v, ensure_ascii=False)
+    return printable(v if isinstance(v, (str, bytes)) else str(v), limit)
+
+
+def _json(raw: Any) -> Any:
+    if not isinstance(raw, (bytes, str)):
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _pairs(flat: Any) -> dict[str, bytes]:
+    if isinstance(flat, dict):
+        return {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): v
+                for k, v in flat.items()}
+    if isinstance(flat, list):
+        return {k.decode("utf-8", "replace"): v for k, v in zip(flat[::2], flat[1::2])}
+    return {}
+
+
+def fields_of(encoding: str, body: Any, extra: Any = None) -> list[tuple[str, str]]:
+    """The library's own fields of one body, as (label, printable text)."""
+    out: list[tuple[str, str]] = []
+    if body is None:
+        return [("body", "gone (the job finished, expired or was deleted)")]
+    if encoding == "rq":
+        h = _pairs(body)
+        for name in ("description", "status", "origin", "enqueued_at", "started_at",
+                     "ended_at", "worker_name", "timeout"):
+            if h.get(name):
+                out.append((name, _s(h[name])))
+        data = h.get("data")
+        if isinstance(data, bytes):
+            inner = inflate(data)
+            out.append(("data", pickle_summary(inner) if inner is not None
+                        else f"{len(data):,} bytes"))
+        entry = _pairs(extra) if extra is not None else {}
+        if entry.get("exc_string"):
+            out.append(("traceback", rq_traceback(entry["exc_string"])))
+        return out
+    if encoding in ("kombu", "kombu-unacked"):
+        env = _json(body)
+        if encoding == "kombu-unacked" and isinstance(env, list) and env:
+            if len(env) > 2:
+                out.append(("routing_key", _s(env[2])))
+            env = env[0]
+        if not isinstance(env, dict):
+            return [("body", _s(body))]
+        headers = env.get("headers") or {}
+        for name in ("task", "id", "argsrepr", "kwargsrepr", "retries", "eta", "expires"):
+            if headers.get(name) is not None:
+                out.append((name, _s(headers[name])))
+        priority = (env.get("properties") or {}).get("priority")
+        if priority is not None:
+            out.append(("priority", _s(priority)))
+        return out
+    if encoding == "bullmq":
+        h = _pairs(body)
+        for name in ("name", "data", "opts", "timestamp", "processedOn", "finishedOn",
+                     "attemptsMade", "failedReason"):
+            if h.get(name):
+                out.append((name, _s(h[name])))
+        trace = _json(h.get("stacktrace"))
+        if isinstance(trace, list) and trace:
+            out.append(("traceback", printable(str(trace[-1]), FIELD_LIMIT)))
+        return out
+    if encoding == "json":
+        doc = _json(body)
+        if not isinstance(doc, dict):
+            return [("body", _s(body))]
+        options = doc.get("options") or {}
+        for name in ("actor_name", "function", "message_id", "key", "status", "args",
+                     "kwargs", "attempts", "retries", "error", "message_timestamp",
+                     "queued", "started", "completed", "scheduled"):
+            if doc.get(name) is not None:
+                out.append((name, _s(doc[name])))
+        for name in ("retries", "eta", "traceback"):
+            if options.get(name) is not None:
+                out.append((f"options.{name}", _s(options[name], FIELD_LIMIT)))
+        return out
+    if encoding == "pickle":
+        raw = body if isinstance(body, bytes) else b""
+        return [("body", pickle_summary(raw))]
+    return [("body", _s(body))]
+
+
+async def describe(client: Client, queue: LibraryQueue, state: StateKey,
+                   member: bytes) -> list[tuple[str, str]]:
+    """The inspector's library fields for one member of `state`, in one round trip."""
+    text = member.decode("utf-8", "surrogateescape")
+    fields: list[tuple[str, str]] = [("library", queue.library), ("queue", queue.name),
+                                     ("state", state.name)]
+    body = state.body
+    if body.where == "inline":
+        return fields + fields_of(body.encoding, member)
+    job_id = text.split(":", 1)[0] if body.encoding == "rq" else text  # wip: id:execution
+    key, field = body.locate(job_id)  # type: ignore[misc]
+    if field is not None:
+        commands: list[tuple] = [("HGET", key, field)]
+    elif body.key_type == "hash":
+        commands = [("HGETALL", key)]
+    else:
+        commands = [("GET", key)]
+    if body.encoding == "rq":
+        commands.append(("XREVRANGE", f"rq:results:{job_id}", "+", "-", "COUNT", 1))
+    replies = await client.raw_pipeline(commands)
+    reply = replies[0]
+    if isinstance(reply, Exception):
+        return [*fields, ("body", printable(str(reply), 200))]
+    if reply in ([], {}):
+        reply = None
+    extra = None
+    if len(replies) > 1 and isinstance(replies[1], list) and replies[1]:
+        extra = replies[1][0][1]  # [[id, [field, value, ...]]]
+    fields.append(("body key", printable(key)))
+    return fields + fields_of(body.encoding, reply, extra)

@@ -1,0 +1,161 @@
+"""One queue model for every layout: a queue is a set of states, each backed by a key.
+
+A state key says what kind of key it is (list, zset, hash, set, stream), which end holds the
+next item, what its scores mean and in which unit, and where an item's body is found when the
+key holds only ids. Library recognisers (one module per library) build these; the poll counts
+them; the inspector and the actions read bodies through `Body`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import NamedTuple
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    ACTIVE = "in_progress"
+    SCHEDULED = "scheduled"
+    FAILED = "failed"
+    DONE = "done"
+
+
+class Unit(enum.StrEnum):
+    """How a sorted-set score encodes its value."""
+
+    MS = "ms"  # unix milliseconds
+    S = "s"  # unix seconds (maybe fractional)
+    BULLMQ = "ms4096"  # BullMQ delayed: due_ms * 4096 + counter
+    PRIORITY = "priority"  # not a time
+
+
+def score_ms(score: float, unit: Unit) -> int | None:
+    """A score as unix milliseconds; None when the unit is not a time."""
+    if unit is Unit.MS:
+        return int(score)
+    if unit is Unit.S:
+        return int(score * 1000)
+    if unit is Unit.BULLMQ:
+        return int(score) >> 12
+    return None
+
+
+def ms_score(ms: int, unit: Unit) -> float | None:
+    """The inverse of `score_ms`, for score bounds ("due at or before now")."""
+    if unit is Unit.MS:
+        return ms
+    if unit is Unit.S:
+        return ms / 1000
+    if unit is Unit.BULLMQ:
+        return (ms << 12) + 4095
+    return None
+
+
+class Means(enum.StrEnum):
+    """What a sorted-set score is a time of."""
+
+    DUE = "due"  # when the item becomes runnable
+    DEADLINE = "deadline"  # when a worker's claim expires (RQ wip)
+    EXPIRES = "expires"  # when the entry is cleaned away (RQ failed/finished)
+    AT = "at"  # when it happened (enqueued, failed, finished)
+    PRIORITY = "priority"
+
+
+class Body(NamedTuple):
+    """Where an item's body lives.
+
+    `where`: "inline" (the member is the body), "key" (a key made from `template` with the
+    member as `{id}`, of `key_type` string or hash), "field" (field `{id}` of hash `template`).
+    `encoding`: json / pickle / zlib-pickle / rq (RQ's job hash) / raw. Pickles are never
+    unpickled: the inspector shows their size and a safe summary.
+    """
+
+    where: str = "inline"
+    template: str = ""
+    key_type: str = "string"
+    encoding: str = "json"
+    # Where the body keeps the item's enqueue time (a hash field, or a JSON field of a
+    # string/field body) and its format: "ms" (unix ms) or "iso" (RQ's UTC timestamps).
+    time_field: str = ""
+    time_format: str = "ms"
+
+    def locate(self, member: str) -> tuple[str, str | None] | None:
+        """(key, field) of `member`'s body, or None when the member is the body."""
+        if self.where == "key":
+            return self.template.replace("{id}", member), None
+        if self.where == "field":
+            return self.template, member
+        return None
+
+
+INLINE_JSON = Body()
+
+
+class StateKey(NamedTuple):
+    """One key backing one state of a queue. (Named tuples: discovery builds thousands.)"""
+
+    state: State
+    key: str
+    type: str  # list / zset / hash / set / stream
+    label: str = ""  # the library's own word (wip, deferred, prioritized, ...)
+    next_end: str = "head"  # list: head / tail; zset: low / high
+    unit: Unit | None = None
+    means: Means | None = None
+    # A zset of due times holding both runnable and future items (arq, saq): "due" counts
+    # the members due by now, "future" the others.
+    window: str | None = None
+    body: Body = INLINE_JSON
+    shared: bool = False  # one key for every queue of the library (Celery's unacked)
+
+    @property
+    def name(self) -> str:
+        return self.label or self.state.value
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryQueue:
+    """One logical queue of a queue library and every key of its layout."""
+
+    library: str
+    name: str
+    states: tuple[StateKey, ...]
+    needs_lua: bool = False
+    read_only: str | None = None  # why the console does not act on it, if it does not
+    visibility_timeout_s: float | None = None  # Celery: unacked past this is stuck
+    # Workers' heartbeats (a zset of worker ids scored by last beat, ms) and how long a
+    # silent worker counts as dead: dramatiq requeues a dead worker's messages itself.
+    heartbeats: str | None = None
+    heartbeat_timeout_ms: int = 60_000
+
+    def of(self, state: State) -> tuple[StateKey, ...]:
+        return tuple(s for s in self.states if s.state is state)
+
+    @property
+    def pending(self) -> StateKey:
+        return self.of(State.PENDING)[0]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.key for s in self.states))
+
+
+class StateCount(NamedTuple):
+    """What one poll counted in one state key."""
+
+    state: State
+    key: str
+    label: str
+    size: int | None  # None: could not be read (error) - shown as "?"
+    next_at_ms: int | None = None  # due time of the earliest item (scheduled states)
+    past: int | None = None  # items past their deadline / due time
+    shared: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Recognised:
+    """What one recogniser found: queues, and every key it claims (queues' keys and their
+    noise: results, events, markers), so none of them shows as a generic queue."""
+
+    queues: tuple[LibraryQueue, ...] = ()
+    claimed: frozenset[str] = frozenset()

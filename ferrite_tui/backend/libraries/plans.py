@@ -1,0 +1,93 @@
+"""What a library action will act on: the ids it reads now, which the confirmation counts
+and the action then names exactly (principle: act on what was seen)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.libraries import celery, dramatiq, rq
+from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
+from ferrite_tui.backend.libraries.model import LibraryQueue, State
+
+#: At most this many items per action (one confirmation); run it again for more.
+MAX_ITEMS = 1000
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: str  # an ACTIONS key
+    queue: LibraryQueue
+    ids: tuple[str, ...]  # what was seen (for purge: the count seen, as one item)
+    question: str  # the confirmation's text, with the exact count
+
+    @property
+    def count(self) -> int:
+        return int(self.ids[0]) if self.action == "celery-purge" else len(self.ids)
+
+
+#: action id -> (library, label shown in the palette)
+ACTIONS = {
+    "rq-requeue-failed": (rq.LIBRARY, "requeue every failed job"),
+    "rq-run-scheduled": (rq.LIBRARY, "run every scheduled job now"),
+    "dramatiq-requeue-dead": (dramatiq.LIBRARY, "requeue every dead message"),
+    "celery-purge": (celery.LIBRARY, "purge the queue (all priorities)"),
+    "celery-requeue-unacked": (celery.LIBRARY,
+                               "requeue unacked messages past the visibility timeout"),
+}
+
+
+def actions_for(queue: LibraryQueue) -> list[tuple[str, str]]:
+    return [(action, label) for action, (lib, label) in ACTIONS.items()
+            if lib == queue.library and queue.read_only is None]
+
+
+async def plan(client: Client, action: str, queue: LibraryQueue) -> Plan:
+    name = queue.name
+    if action in ("rq-requeue-failed", "rq-run-scheduled"):
+        registry = f"rq:{'failed' if action == 'rq-requeue-failed' else 'scheduled'}:{name}"
+        (ids,) = await client.raw_pipeline([("ZRANGE", registry, 0, MAX_ITEMS - 1)])
+        what = "failed jobs" if action == "rq-requeue-failed" else "scheduled jobs"
+        verb = "Requeue" if action == "rq-requeue-failed" else "Run now"
+        return _plan(action, queue, ids, f"{verb}: {{n}} {what} of RQ queue {name}, to the "
+                     "end of the queue as RQ requeues them")
+    if action == "dramatiq-requeue-dead":
+        (ids,) = await client.raw_pipeline([("ZRANGE", f"dramatiq:{name}.XQ", 0,
+                                             MAX_ITEMS - 1)])
+        return _plan(action, queue, ids, f"Requeue {{n}} dead messages of dramatiq queue "
+                     f"{name} to the end of the queue")
+    if action == "celery-purge":
+        keys = [s.key for s in queue.of(State.PENDING)]
+        lengths = await client.raw_pipeline([("LLEN", k) for k in keys])
+        seen = sum(v for v in lengths if isinstance(v, int))
+        return Plan(action, queue, (str(seen),),
+                    f"Purge Celery queue {name}: delete {seen:,} messages from {len(keys)} "
+                    "list(s); nothing is deleted if the count changed. Cannot be undone.")
+    if action == "celery-requeue-unacked":
+        vt = queue.visibility_timeout_s or celery.VISIBILITY_TIMEOUT_S
+        (tags,) = await client.raw_pipeline([("ZRANGEBYSCORE", celery.UNACKED_INDEX, "-inf",
+                                              time.time() - vt, "LIMIT", 0, MAX_ITEMS)])
+        return _plan(action, queue, tags, f"Requeue up to {{n}} messages unacked for more "
+                     f"than {vt:g} s (those of queue {name}) so a worker gets them next")
+    raise ValueError(f"unknown library action {action!r}")
+
+
+def _plan(action: str, queue: LibraryQueue, reply: Any, question: str) -> Plan:
+    ids = tuple(key_text(i) for i in reply) if isinstance(reply, list) else ()
+    return Plan(action, queue, ids, question.replace("{n}", f"{len(ids):,}"))
+
+
+async def run(client: Client, p: Plan) -> ActionResult:
+    acts = LibraryActions(client)
+    if p.action == "rq-requeue-failed":
+        return await acts.rq_requeue_failed(p.queue, p.ids)
+    if p.action == "rq-run-scheduled":
+        return await acts.rq_run_now(p.queue, p.ids)
+    if p.action == "dramatiq-requeue-dead":
+        return await acts.dramatiq_requeue_dead(p.queue, p.ids)
+    if p.action == "celery-purge":
+        return await acts.celery_purge(p.queue, p.count)
+    return await acts.celery_requeue_unacked(p.queue, p.ids)

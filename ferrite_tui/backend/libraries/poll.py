@@ -1,0 +1,217 @@
+"""What one poll asks about a library queue, and what it makes of the replies.
+
+Every state key costs one to three commands in the poll's single pipeline (a count, and
+for time-scored sorted sets the earliest member and a count past now/deadline), so the
+round trips stay fixed. Score bounds are inclusive (Ferrite rejects '(').
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    State,
+    StateCount,
+    StateKey,
+    ms_score,
+    score_ms,
+)
+
+_COUNT = {"list": "LLEN", "set": "SCARD", "hash": "HLEN", "stream": "XLEN", "zset": "ZCARD"}
+
+
+def _timed_list(s: StateKey) -> bool:
+    """A pending list of ids whose bodies carry the enqueue time: its next item's body is
+    read in the poll's second round trip for the age."""
+    return (s.type == "list" and s.state is State.PENDING and s.body.where != "inline"
+            and bool(s.body.time_field))
+
+
+def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
+    ops: list[tuple] = [(_COUNT[s.type], s.key)]
+    if _timed_list(s):
+        ops.append(("LINDEX", s.key, 0 if s.next_end == "head" else -1))
+    if s.type != "zset" or s.unit is None:
+        return ops
+    now = ms_score(now_ms, s.unit)
+    if s.means is Means.DUE:
+        ops.append(("ZCOUNT", s.key, "-inf", now))
+        ops.append(("ZRANGEBYSCORE", s.key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1))
+    elif s.means is Means.DEADLINE:
+        ops.append(("ZCOUNT", s.key, "-inf", now))
+    elif s.means is Means.AT and visibility_timeout_s is not None and s.state is State.ACTIVE:
+        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms - int(visibility_timeout_s * 1000),
+                                                      s.unit)))
+    return ops
+
+
+def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
+    """How many commands `_ops` sends for `s` (without building them)."""
+    if s.type != "zset" or s.unit is None:
+        return 2 if _timed_list(s) else 1
+    if s.means is Means.DUE:
+        return 3
+    if s.means is Means.DEADLINE or (s.means is Means.AT and visibility_timeout_s is not None
+                                     and s.state is State.ACTIVE):
+        return 2
+    return 1
+
+
+def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
+    """Every command for `q`, in the order `read` expects their replies."""
+    out: list[tuple] = []
+    for s in q.states:
+        out += _ops(s, now_ms, q.visibility_timeout_s)
+    if q.heartbeats:
+        out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    states: tuple[StateCount, ...]
+    depth: int  # pending, summed over the pending keys that could be read
+    processing: int | None  # in progress (own keys only, not a key shared by all queues)
+    failed: int | None
+    oldest_ms: int | None  # age of the oldest pending item, where its time is known
+    alerts: tuple[str, ...]
+    errors: tuple[str, ...]
+    # The next pending items' bodies to read for their enqueue time: (command, body).
+    probes: tuple[tuple[tuple, Body], ...] = ()
+
+
+# Enum members as module constants: the poll reads thousands of state keys per tick.
+_DUE, _DEADLINE, _AT = Means.DUE, Means.DEADLINE, Means.AT
+_PENDING, _ACTIVE, _FAILED = State.PENDING, State.ACTIVE, State.FAILED
+
+
+def _int(v: Any) -> int | None:
+    return v if v.__class__ is int else None
+
+
+def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
+         lua: bool | None) -> Figures:
+    """Turn the replies of `commands(q, now)` into figures. An error reply makes that
+    state's count "?" (None), never 0."""
+    counts: list[StateCount] = []
+    alerts: list[str] = []
+    errors: list[str] = []
+    oldest: int | None = None
+    pending = active = failed = None
+    probes: list[tuple[tuple, Body]] = []
+    i = 0
+    vt = q.visibility_timeout_s
+    for s in q.states:
+        first = replies[i]
+        means = s.means
+        state = s.state
+        if s.type != "zset" or s.unit is None:
+            i += 1
+            count = past = next_at = None
+            if first.__class__ is int:
+                count = first
+            elif isinstance(first, Exception):
+                errors.append(f"{s.key}: {str(first).splitlines()[0] if str(first) else 'error'}")
+            if _timed_list(s):
+                head = replies[i]
+                i += 1
+                if head.__class__ is bytes:
+                    probes.append((_probe(s.body, head), s.body))
+        else:
+            n = _op_count(s, vt)
+            got = replies[i:i + n]
+            i += n
+            for r in got:
+                if isinstance(r, Exception):
+                    errors.append(f"{s.key}: {str(r).splitlines()[0] if str(r) else 'error'}")
+            count = _int(got[0])
+            past = _int(got[1]) if n > 1 else None
+            next_at = None
+            if n > 2 and isinstance(got[2], list) and got[2]:
+                next_at = score_ms(float(got[2][1]), s.unit)
+            window = s.window
+            if window == "due":
+                count = past
+            elif window == "future":
+                count = None if count is None or past is None else count - past
+                next_at = None  # the earliest member may be one of the due ones
+            if means is _DUE:
+                if next_at is not None and next_at <= now_ms:
+                    if window == "due" or state is _PENDING:
+                        oldest = max(oldest or 0, now_ms - next_at)
+                    elif past and now_ms - next_at >= overdue_s * 1000:
+                        alerts.append(f"{past} overdue")
+            elif means is _DEADLINE:
+                if past:
+                    alerts.append(f"{past} past deadline")
+            elif means is _AT and n > 1:
+                if past:
+                    alerts.append(f"{past} unacked > {vt:g}s")
+            else:
+                past = None
+        counts.append(StateCount(state, s.key, s.name, count, next_at, past, s.shared))
+        if count is not None:
+            if state is _PENDING:
+                pending = (pending or 0) + count
+            elif state is _ACTIVE:
+                if not s.shared:
+                    active = (active or 0) + count
+            elif state is _FAILED:
+                failed = (failed or 0) + count
+
+    if q.heartbeats:
+        dead = _int(replies[i]) if i < len(replies) else None
+        if dead:
+            alerts.append(f"{dead} dead worker{'s' if dead > 1 else ''}")
+    if q.needs_lua and lua is False:
+        alerts.append(f"{q.library} needs Lua; this server has none")
+    return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
+                   tuple(errors), tuple(probes))
+
+
+def _probe(body: Body, member: bytes) -> tuple:
+    text = member.decode("utf-8", "surrogateescape")
+    if body.where == "field":
+        return ("HGET", body.template, text)
+    key = body.template.replace("{id}", text)
+    if body.key_type == "hash":
+        return ("HGET", key, body.time_field)
+    return ("GET", key)
+
+
+def probe_age(body: Body, reply: Any, now_ms: int) -> int | None:
+    """The age of an item from its body's enqueue time; None if unknown or implausible."""
+    if not isinstance(reply, bytes):
+        return None
+    value: Any = reply
+    if body.where == "field" or body.key_type != "hash":
+        try:
+            doc = json.loads(reply)
+        except ValueError:
+            return None
+        value = doc.get(body.time_field) if isinstance(doc, dict) else None
+    t = _time_ms(value, body.time_format)
+    if t is None or t <= 0 or t > now_ms + 86_400_000:
+        return None
+    return max(now_ms - t, 0)
+
+
+def _time_ms(value: Any, fmt: str) -> int | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        if fmt == "iso":
+            text = str(value).replace("Z", "+00:00")
+            stamp = datetime.fromisoformat(text)
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
+            return int(stamp.timestamp() * 1000)
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

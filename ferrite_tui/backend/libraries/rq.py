@@ -1,0 +1,57 @@
+"""RQ: `rq:queues` (set of queue keys) is the signature; each queue is a list of job ids
+(RPUSH, head next) plus one sorted set per registry; bodies are job hashes `rq:job:ID`.
+Every other `rq:` key (results streams, workers, locks) is claimed as noise."""
+
+from __future__ import annotations
+
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
+)
+
+LIBRARY = "rq"
+SIGNATURE = "rq:queues"
+JOB = Body("key", "rq:job:{id}", "hash", "rq", "enqueued_at", "iso")
+# registry -> (state, what its score is, in seconds)
+REGISTRIES = {
+    "wip": (State.ACTIVE, Means.DEADLINE),
+    "scheduled": (State.SCHEDULED, Means.DUE),
+    "deferred": (State.SCHEDULED, Means.EXPIRES),
+    "failed": (State.FAILED, Means.EXPIRES),
+    "finished": (State.DONE, Means.EXPIRES),
+    "canceled": (State.DONE, Means.EXPIRES),
+}
+
+
+def keeps(name: str, type_: str) -> bool:
+    return name == SIGNATURE and type_ == "set"
+
+
+def queue(name: str) -> LibraryQueue:
+    states = [StateKey(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
+    for registry, (state, means) in REGISTRIES.items():
+        states.append(StateKey(state, f"rq:{registry}:{name}", "zset", registry, "low",
+                               Unit.S, means, body=JOB))
+    return LibraryQueue(LIBRARY, name, tuple(states))
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
+    if types.get(SIGNATURE) != "set":
+        return Recognised()
+    names = {m[len("rq:queue:"):] for m in members.get(SIGNATURE, ())
+             if m.startswith("rq:queue:")}
+    claimed = set()
+    for key, type_ in types.items():
+        if not key.startswith("rq:"):
+            continue
+        claimed.add(key)
+        head, _, rest = key[3:].partition(":")
+        expected = "list" if head == "queue" else "zset" if head in REGISTRIES else None
+        if rest and type_ == expected:
+            names.add(rest)
+    return Recognised(tuple(queue(n) for n in sorted(names)), frozenset(claimed))

@@ -1,0 +1,52 @@
+"""saq: `saq:Q:queued` (list of job keys, RPUSH; workers take the head), `saq:Q:active`
+(list), `saq:Q:incomplete` (zset of every unfinished job, scored by its scheduled time in
+unix seconds, 0 for "now"), `saq:Q:stats` (worker stats); the job itself is a JSON string
+under the key listed. saq's moves are its own Lua scripts, so the console only reads."""
+
+from __future__ import annotations
+
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    Recognised,
+    State,
+    StateKey,
+    Unit,
+)
+
+LIBRARY = "saq"
+PREFIX = "saq:"
+JOB = Body("key", "{id}", "string", "json", "queued")
+READ_ONLY = "saq moves jobs with its own Lua scripts; use its API to act"
+_SIGNATURE_SUFFIXES = (":incomplete", ":stats", ":queued", ":active")
+
+
+def keeps(name: str, type_: str) -> bool:
+    return False
+
+
+def queue(name: str) -> LibraryQueue:
+    base = f"{PREFIX}{name}:"
+    return LibraryQueue(LIBRARY, name, (
+        StateKey(State.PENDING, base + "queued", "list", "queued", "head", body=JOB),
+        StateKey(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
+        StateKey(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
+                 Means.DUE, "future", JOB),
+    ), needs_lua=True, read_only=READ_ONLY)
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
+    names = set()
+    for key, type_ in types.items():
+        if key.startswith(PREFIX) and (
+                type_ == "zset" and key.endswith((":incomplete", ":stats"))):
+            names.add(key[len(PREFIX):key.rindex(":")])
+    names.discard("")
+    if not names:
+        return Recognised()
+    # Queue keys are `saq:NAME:suffix` (NAME may hold ':'), job keys `saq:job:NAME:ID`.
+    claimed = frozenset(k for k in types if k.startswith(PREFIX) and (
+        k[len(PREFIX):k.rfind(":")] in names
+        or (k.startswith(PREFIX + "job:") and k[len(PREFIX) + 4:k.rfind(":")] in names)))
+    return Recognised(tuple(queue(n) for n in sorted(names)), claimed)

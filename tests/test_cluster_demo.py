@@ -1,0 +1,65 @@
+"""`demo --cluster`: the usual workload on a local cluster, some queues hash-tagged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from helpers import async_wait_until
+from redis.crc import key_slot
+
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.cli import build_parser, demo_cluster
+from ferrite_tui.config import Config
+from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
+
+pytestmark = pytest.mark.cluster
+
+
+def test_cluster_names_mix_one_slot_and_two_slot_pairs():
+    n = CLUSTER_NAMES
+    assert key_slot(n.orders.encode()) == key_slot(n.orders_processing.encode())
+    assert key_slot(n.reports_scheduled.encode()) == key_slot(n.reports_ready.encode())
+    assert key_slot(n.main.encode()) != key_slot(n.main_dlq.encode())
+
+
+async def test_workload_moves_every_pattern_on_a_cluster(cluster_url):
+    rc = aioredis.RedisCluster.from_url(cluster_url)
+    stop = asyncio.Event()
+    workload = Workload(cluster_url, rate=4.0, rng_seed=5, cluster=True)
+    try:
+        await seed(rc, names=CLUSTER_NAMES)
+        task = asyncio.create_task(workload.run(stop))
+        wanted = ("emails.pushed", "orders.pushed", "orders.acked", "events.acked",
+                  "priority.taken", "reports.moved", "reports.done", "main.pushed", "main.dead",
+                  "pubsub.published", "pubsub.received")
+        await async_wait_until(lambda: all(workload.counts[k] > 0 for k in wanted),
+                               timeout=60, message=f"workload stalled: {workload.counts}")
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+        monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
+        try:
+            await monitor.connect()
+            refs = await monitor.discover()
+            snap = await monitor.poll()
+        finally:
+            await monitor.aclose()
+        assert {r.key for r in refs} >= {CLUSTER_NAMES.orders, CLUSTER_NAMES.main_dlq,
+                                         CLUSTER_NAMES.reports_scheduled, "emails"}
+        assert not [q.error for q in snap.queues if q.error]
+        assert len({snap.cluster.node_of(r.key) for r in refs}) > 1
+    finally:
+        stop.set()
+        await rc.aclose()
+
+
+def test_demo_cluster_refuses_a_binary_without_cluster_mode(tmp_path, capsys):
+    fake = tmp_path / "redis-server"
+    fake.write_text("#!/bin/sh\necho 'Redis server v=5.0.7'\n")
+    fake.chmod(0o755)
+    args = build_parser("demo").parse_args(["--cluster", "--server", str(fake)])
+    assert demo_cluster(Config(), args, str(fake)) != 0
+    assert "cluster mode here needs 6.0 or later" in capsys.readouterr().err
