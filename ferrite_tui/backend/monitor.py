@@ -21,9 +21,8 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, Snapshot
 from ferrite_tui.backend.cluster import ClusterPoller
-from ferrite_tui.backend.models import QueueRef
+from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 

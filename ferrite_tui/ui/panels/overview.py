@@ -201,6 +201,9 @@ class OverviewPanel(Panel):
         self._layout()
         trends = self.session.trends
         strip = self.query_one("#strip", Static)
+        if not self.active():  # charts cost time: only on the tab shown (redrawn on return)
+            self._charts_stamp = None
+            return
         if not (self.query_one("#charts").display or strip.display):
             return
         # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
