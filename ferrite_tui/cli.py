@@ -92,10 +92,34 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
     return ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
 
 
+def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The subcommand wherever it stands among the options, and the other arguments.
+
+    `ferrite-tui --config X status URL` and `ferrite-tui status URL --config X` mean the
+    same: the first word that is neither an option nor an option's value names the command
+    when it is one (anything else is the console's URL)."""
+    takes_value = {
+        opt for name in (None, *COMMANDS) for action in build_parser(name)._actions
+        if action.option_strings and action.nargs != 0 for opt in action.option_strings
+    }
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            break
+        if arg.startswith("-"):
+            i += 2 if arg in takes_value else 1
+            continue
+        if arg in COMMANDS:
+            return arg, argv[:i] + argv[i + 1:]
+        break
+    return None, argv
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = build_parser(command).parse_args(argv[1:] if command else argv)
+    command, rest = split_command(argv)
+    args = build_parser(command).parse_args(rest)
     try:
         if command == "config":
             return config_command(args)
