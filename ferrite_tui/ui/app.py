@@ -60,6 +60,10 @@ MUTATING_KEYS = (
 )
 
 
+# Error toasts stay this long unless dismissed (Textual needs a finite timeout).
+ERROR_TOAST_S = 24 * 3600.0
+
+
 class FerriteApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
@@ -71,6 +75,9 @@ class FerriteApp(App):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("ctrl+r", "rescan", "Refresh", id="rescan"),
         Binding("escape", "back", "Back", id="back", show=False),
+        # Errors stay until read: escape dismisses them first, wherever focus is.
+        Binding("escape", "dismiss_errors", "Dismiss errors", id="dismiss_errors",
+                show=False, priority=True),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+q", "quit", "Quit", id="quit.ctrl", show=False, priority=True),
         # Over SSH, ctrl+c is how people leave a terminal program.
@@ -194,9 +201,8 @@ class FerriteApp(App):
     def _state(self, message: ConnectionChanged) -> None:
         if self._shutting_down():
             return
+        # The reason stays in the header (a line under it) while it holds; no toast.
         self.query_one(StatusLine).set_state(message.state)
-        if message.state.status == "live" and message.state.error:
-            self.notify(message.state.error, severity="warning", timeout=4)
 
     @on(DiscoveryProgressed)
     def _discovery(self, message: DiscoveryProgressed) -> None:
@@ -310,8 +316,24 @@ class FerriteApp(App):
     def notify(self, message: str, *, title: str = "", severity="information",
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification is literal text: messages carry key names, values and server
-        errors, which must never be read as markup (widgets pass markup=True by default)."""
+        errors, which must never be read as markup (widgets pass markup=True by default).
+        Errors need reading, so they stay until dismissed (escape)."""
+        if severity == "error":
+            timeout = ERROR_TOAST_S
+            title = title or "error (escape dismisses)"
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def pinned_errors(self) -> list:
+        return [n for n in self._notifications if n.severity == "error"]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_errors":
+            return bool(self.pinned_errors())
+        return True
+
+    def action_dismiss_errors(self) -> None:
+        for note in self.pinned_errors():
+            self._unnotify(note)
 
     # -- never show a traceback -----------------------------------------------------------
 
