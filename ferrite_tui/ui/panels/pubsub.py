@@ -12,7 +12,6 @@ import json
 import shlex
 import time
 from collections import OrderedDict, deque
-from pathlib import Path
 
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
@@ -698,20 +697,23 @@ class PubSubPanel(Panel):
 
     @work(group="pubsub-record", exit_on_error=False)
     async def _record_worker(self) -> None:
+        from ferrite_tui.files import RECORDINGS, default_file, resolve
         from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
-        default = Path.cwd() / time.strftime("pubsub-%Y%m%d-%H%M%S.ndjson")
+        default = default_file(RECORDINGS, "pubsub", ".ndjson")
         values = await self.app.push_screen_wait(FormScreen(
             "Record the tail",
-            [Field("path", "NDJSON file (a new file; existing files are never overwritten)",
-                   str(default), check=check_output_path)],
+            [Field("path", f"NDJSON file (a new file; never overwritten). A bare name goes "
+                           f"to {default.parent}",
+                   str(default),
+                   check=lambda v: check_output_path(str(resolve(v, RECORDINGS))))],
             submit_label="Record",
             body="Every message from now on is written as {time, channel, message}, "
                  "paused or not, until w again.",
         ))
         if values is None or self.tail is None:
             return
-        path = Path(values["path"].strip()).expanduser()
+        path = resolve(values["path"], RECORDINGS)
         try:
             self.tail.start_recording(path)
         except FileExistsError:
