@@ -34,6 +34,7 @@ from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.requeue_plan import plan_head, plan_items
 from ferrite_tui.ui.panels.base import Panel, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.queues import (
     ItemPagerMixin, ItemTable, Source, age_text, id_text, mark_prefix,
@@ -512,9 +513,11 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         if not target:
             return
         if len(items) > 1:
+            plan = plan_items(items)
             ok = await self.app.push_screen_wait(ConfirmScreen(
                 "Requeue marked", Text(f"Requeue {len(items)} marked entries from "
-                                       f"{printable(ref.key)} to the tail of {printable(target)}?"),
+                                       f"{printable(ref.key)} to the tail of {printable(target)}: "
+                                       f"{plan.describe()}?"),
                 f"Requeue {len(items)}"))
             if not ok:
                 return
@@ -554,9 +557,11 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
             if not matches:
                 self.notify("Nothing shown to requeue", timeout=3)
                 return
+            plan = plan_items(matches)
             ok = await self.app.push_screen_wait(ConfirmScreen(
                 "Requeue all shown", Text(f"Requeue {len(matches):,} entries ({self.flt.describe()}) "
-                                          f"from {printable(ref.key)} to {printable(target)}?"),
+                                          f"from {printable(ref.key)} to {printable(target)}: "
+                                          f"{plan.describe()}?"),
                 f"Requeue {len(matches):,}"))
             if not ok:
                 return
@@ -573,10 +578,15 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
         if not count:
             self.notify("The dead-letter list is empty", timeout=3)
             return
+        try:
+            plan = await plan_head(client, ref.key, count)
+        except Exception as exc:
+            self.notify(describe_error(exc, client.settings), severity="error")
+            return
         ok = await self.app.push_screen_wait(ConfirmScreen(
             "Requeue all", Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the "
-                                f"tail of {printable(target)}? Entries that arrive after this "
-                                "count are left."), f"Requeue {count:,}"))
+                                f"tail of {printable(target)}: {plan.describe()}? Entries "
+                                "that arrive after this count are left."), f"Requeue {count:,}"))
         if not ok:
             return
         report = await self._head_run(
@@ -743,6 +753,7 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
 
     @work(group="dlq-export", exit_on_error=False)
     async def _export_worker(self) -> None:
+        from ferrite_tui.files import EXPORTS, default_file, resolve
         from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
         ref = self.current_ref
@@ -752,21 +763,23 @@ class DeadLettersPanel(ItemPagerMixin, Panel):
             return
         what = f"{len(matches):,} entries ({self.flt.describe()})" if matches is not None \
             else "every entry"
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in ref.key)
+        default = default_file(EXPORTS, ref.key, ".ndjson")
         values = await self.app.push_screen_wait(FormScreen(
-            f"Export {what} as NDJSON", [Field("path", "File", f"{safe}.ndjson", check=check_output_path)],
+            f"Export {what} as NDJSON",
+            [Field("path", f"File (a bare name goes to {default.parent})", str(default),
+                   check=lambda v: check_output_path(str(resolve(v, EXPORTS))))],
             submit_label="Export"))
         if not values:
             return
+        path = resolve(values["path"], EXPORTS)
         self.notify(f"Exporting {what}…", timeout=2)
         try:
-            n = await DeadLetters(self.item_client()).export(ref.key, values["path"],
-                                                             items=matches)
+            n = await DeadLetters(self.item_client()).export(ref.key, str(path), items=matches)
         except OSError as exc:
-            self.notify(f"Cannot write {printable(values['path'], 120)}: "
+            self.notify(f"Cannot write {printable(str(path), 120)}: "
                         f"{exc.strerror or exc}", severity="error")
             return
         except Exception as exc:
             self.notify(describe_error(exc), severity="error")
             return
-        self.notify(f"Exported {n:,} entries to {printable(values['path'], 200)}", timeout=5)
+        self.notify(f"Exported {n:,} entries to {printable(str(path), 200)}", timeout=8)
