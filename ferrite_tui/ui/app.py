@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
@@ -19,6 +20,7 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
+from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.server import ServerPanel
@@ -28,6 +30,7 @@ from ferrite_tui.ui.panels.pubsub import PubSubPanel
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
+from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
@@ -104,6 +107,9 @@ class FerriteApp(App):
         self.offline_history = History()
         self.offline_capabilities = Capabilities()
         self.crash_log = state_dir() / "crash.log"
+        # Notices get lines of their own (NoticeLine), not toasts over the data.
+        self._disable_notifications = True
+        self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
         if config.keys:
@@ -119,8 +125,11 @@ class FerriteApp(App):
             for tab, key, cls in PANELS:
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
                     yield cls(id=f"panel-{tab}")
-        yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
-        yield Footer()
+        # Filter, notices and footer stack at the bottom (docked widgets would overlap).
+        with Vertical(id="bottom"):
+            yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
+            yield NoticeLine(id="notices")
+            yield Footer()
 
     # Short tab labels for narrow terminals, so all eight stay visible at 80 columns.
     SHORT_TITLES = {"scheduled": "Sched", "dlq": "DLQ"}
@@ -225,7 +234,10 @@ class FerriteApp(App):
         if filter_input.display:
             self.active_panel().set_filter(filter_input.value)
 
-    def _focus_active_table(self) -> None:
+    def _focus_active_table(self, from_filter: bool = False) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.display and filter_input.has_focus and not from_filter:
+            return  # `/` typed right after a panel key: the filter keeps the keys
         tables = self.active_panel().query("DataTable")
         if tables:
             tables.first().focus()
@@ -266,7 +278,7 @@ class FerriteApp(App):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        self._focus_active_table()
+        self._focus_active_table(from_filter=True)
 
     def action_back(self) -> None:
         filter_input = self.query_one("#filter", Input)
@@ -274,7 +286,7 @@ class FerriteApp(App):
             filter_input.value = ""
             filter_input.display = False
             self.active_panel().set_filter("")
-            self._focus_active_table()
+            self._focus_active_table(from_filter=True)
         elif self.query_one("#tabs", TabbedContent).active != "overview":
             self.action_show_panel("overview")
 
@@ -290,6 +302,17 @@ class FerriteApp(App):
         if self.writable(label):
             self.notify(f"'{label}': nothing here to act on; open a queue's items first",
                         timeout=3)
+
+    async def on_event(self, event) -> None:
+        # Keys typed in a burst wait for the dialog (or the work) they were aimed at.
+        if isinstance(event, events.Key):
+            if not event.is_forwarded:
+                await self.key_hold.key_typed(event)
+            else:
+                await self.key_hold.key_bubbled(event, lambda: super(FerriteApp, self)
+                                                .on_event(event))
+            return
+        await super().on_event(event)
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.
@@ -322,6 +345,12 @@ class FerriteApp(App):
             timeout = ERROR_TOAST_S
             title = title or "error (escape dismisses)"
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def _refresh_notifications(self) -> None:
+        super()._refresh_notifications()
+        lines = self.screen_stack[0].query(NoticeLine) if self.screen_stack else []
+        for line in lines:
+            line.show(self._notifications)
 
     def pinned_errors(self) -> list:
         return [n for n in self._notifications if n.severity == "error"]

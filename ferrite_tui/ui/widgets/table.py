@@ -54,6 +54,8 @@ class KeyedTable(DataTable):
 
     def on_resize(self, event: Resize) -> None:
         self._layout_columns(event.size.width)
+        # A notice line or the filter took rows away: keep the selected row in view.
+        self.call_after_refresh(self._scroll_cursor_into_view)
 
     def _layout_columns(self, width: int) -> None:
         budget = max(width - 2, 20)
