@@ -20,12 +20,19 @@ from __future__ import annotations
 import time
 from typing import Awaitable, Callable
 
-from textual import events
+from textual import events, messages
 from textual.screen import Screen
-from textual.widgets import Input, TextArea
+from textual.widgets import Button, Input, TextArea
 from textual.worker import Worker, WorkerState
 
 TEXT_ENTRY = (Input, TextArea)
+# Messages whose handlers decide where the next key goes.
+ROUTING = (Input.Submitted, Button.Pressed, events.Focus, events.Blur, events.DescendantFocus,
+           events.DescendantBlur, events.Callback, messages.InvokeLater)
+CALLBACKS = (events.Callback, messages.InvokeLater)
+# Workers that run beside the operator rather than for the key that started them (the poll,
+# a dead-letter list's full scan for its groups): keys never wait for these.
+BACKGROUND_GROUPS = frozenset({"poll", "dlq-scan"})
 NEVER_HELD = frozenset({"ctrl+c", "ctrl+q"})
 # A worker that runs this long without showing a screen is doing slow work (a big bulk
 # action on a slow server): keys then go to the screen rather than wait without end.
@@ -96,29 +103,26 @@ class KeyHold:
 
     def _settled(self, screen: Screen) -> bool:
         """Nothing is on its way that could move the focus or change the screen: no
-        messages wait at the focused widget or its ancestors (a Submitted bubbling up), no
-        screen callbacks wait for the next refresh (a focus after a tab switch), and the
-        app's queue holds nothing but keys still to be read from the terminal. Widgets
-        elsewhere (a live log beside the table) may be as busy as they like."""
+        Submitted/Pressed/focus message waits at the focused widget or its containers (it
+        bubbles up to a handler that may move focus), no callback waits at the screen or
+        the app (a focus() or a push), and no screen callback waits for the next refresh
+        (the focus after a tab switch). Other traffic (a scan's progress, a live log)
+        does not count: it can be as busy as it likes."""
         if screen._callbacks:
             return False
         node = screen.focused
-        while node is not None and node is not self.app:
-            if not node._message_queue.empty():
+        while node is not None:
+            if any(isinstance(m, ROUTING) for m in _queued(node)):
                 return False
             node = node.parent
-        if not screen._message_queue.empty():
-            return False
-        # Textual's queue keeps its messages in `values` (read here, never changed).
-        pending = getattr(self.app._message_queue, "values", ())
-        return all(isinstance(m, events.Key) and not m.is_forwarded
-                   for m in pending if m is not None)
+        return not any(isinstance(m, CALLBACKS) for pump in (screen, self.app)
+                       for m in _queued(pump))
 
     async def _run_tracked(self, handle: Callable[[], Awaitable[None]], screen: Screen) -> None:
         before = set(self.app.workers)
         await handle()
         self.watched.extend((w, screen) for w in self.app.workers
-                            if w not in before and w.group != "poll")
+                            if w not in before and w.group not in BACKGROUND_GROUPS)
 
     def _finish(self, event: events.Key) -> None:
         if self.in_flight is event:
@@ -197,3 +201,8 @@ class KeyHold:
             self.app.call_later(self._pump)
         elif not self.held and self.in_flight is None:
             self._arm(False)  # nothing to wait for: no timer while idle
+
+
+def _queued(pump) -> tuple:
+    """The messages waiting in a widget's queue (Textual keeps them in `values`; read only)."""
+    return tuple(getattr(pump._message_queue, "values", ()))
