@@ -143,6 +143,8 @@ class FerriteApp(App):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self._status_line = self.query_one(StatusLine)
+        self._panels = [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self._focus_active_table)
         if not self.poll_enabled:
@@ -187,11 +189,16 @@ class FerriteApp(App):
     # -- data in ------------------------------------------------------------------------
 
     def panels(self):
-        return [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
+        panels = getattr(self, "_panels", None)
+        return panels if panels else [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
 
     def _shutting_down(self) -> bool:
         """True while the app shuts down: widgets go away, so late poll messages are dropped."""
-        return not self._running or not self.query("#status") or not self.query("#panel-server")
+        # Attribute checks, not DOM queries: this runs on every poll message.
+        status = getattr(self, "_status_line", None)
+        panels = getattr(self, "_panels", None)
+        return (not self._running or status is None or not status.is_attached
+                or not panels or not all(p.is_attached for p in panels))
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
@@ -229,6 +236,9 @@ class FerriteApp(App):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        show_latest = getattr(self.active_panel(), "show_latest", None)
+        if show_latest is not None:
+            show_latest()
         self.call_after_refresh(self._focus_active_table)
         filter_input = self.query_one("#filter", Input)
         if filter_input.display:

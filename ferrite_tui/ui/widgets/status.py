@@ -35,9 +35,15 @@ class StatusLine(Widget):
         self.last_data: float | None = None
         self.discovery: DiscoveryProgress | None = None
         self.stale_after = 3.0
+        self._shown: Text | None = None
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self.refresh)
+        self.set_interval(1.0, self._tick)
+
+    def _tick(self) -> None:
+        # Ages move on their own; repaint only when the words on screen change (idle cost).
+        if self.line() != self._shown:
+            self.refresh()
 
     def set_state(self, state: ConnectionState) -> None:
         self.state = state
@@ -53,13 +59,13 @@ class StatusLine(Widget):
         lines = 1 if reason is None else 1 + min(2, -(-reason.cell_len // width))
         if self.styles.height is None or self.styles.height.value != lines:
             self.styles.height = lines
-        self.refresh()
+        self._tick()
 
     def set_data_time(self, taken_at: float, caps: Capabilities, refresh: float) -> None:
         self.last_data = taken_at
         self.caps = caps
         self.stale_after = max(3.0, refresh * 3)
-        self.refresh()
+        self._tick()
 
     def set_discovery(self, progress: DiscoveryProgress) -> None:
         self.discovery = progress
@@ -103,6 +109,11 @@ class StatusLine(Widget):
         return Text("  ") + out
 
     def render(self) -> Text:
+        self._shown = self.line()
+        return self._shown
+
+    def line(self) -> Text:
+        """The header as it would be drawn now."""
         line = Text(" ferrite-tui ", style="bold reverse")
         line.append(" ")
         line.append(printable(self.url, 60))

@@ -92,10 +92,15 @@ class KeyedTable(DataTable):
     def set_rows(self, rows: list[tuple[str, dict[str, object]]]) -> None:
         """Show exactly these rows, in this order."""
         cells: dict[str, dict[str, Text]] = {}
+        values_seen = getattr(self, "_values", {})
         for key, values in rows:
+            if values_seen.get(key) == values and key in self._rows:
+                cells[key] = self._rows[key]  # nothing changed: no new cells to build
+                continue
             cells[key] = {
                 col.key: cell(values.get(col.key, ""), col.justify) for col in self.all_columns
             }
+        self._values = {key: values for key, values in rows}
         self._apply(cells, [k for k, _ in rows], self.cursor_key)
 
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
