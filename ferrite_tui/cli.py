@@ -64,7 +64,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ferrite-tui",
         description="Terminal console for message queues on Ferrite and Redis.",
-        epilog="Other commands: ferrite-tui demo | status [URL] [--json] | config init",
+        epilog="Other commands: ferrite-tui demo | status [URL] [--json] | serve [URL] | config init",
     )
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)
@@ -110,7 +110,7 @@ def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
         if arg.startswith("-"):
             i += 2 if arg in takes_value else 1
             continue
-        if arg in COMMANDS:
+        if arg in (*COMMANDS, "serve"):
             return arg, argv[:i] + argv[i + 1:]
         break
     return None, argv
@@ -119,6 +119,10 @@ def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = split_command(argv)
+    if command == "serve":  # its own parser and module (aiohttp, textual-serve)
+        from ferrite_tui.serve import main as serve_main
+
+        return serve_main(rest)
     args = build_parser(command).parse_args(rest)
     try:
         if command == "config":

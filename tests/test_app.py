@@ -13,6 +13,7 @@ from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.ui.widgets.table import KeyedTable
+from frozen import feed, frozen_app
 from helpers import async_wait_until
 
 ALL_KINDS = set(QueueKind)
@@ -108,7 +109,7 @@ async def test_read_only_says_so_on_mutating_keys(redis_url, tmp_path):
         await pilot.pause()
         await pilot.press("R")
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
+        messages = [n.message for n in app.notices]
         assert any("read-only" in m for m in messages), messages
     with redis.Redis.from_url(redis_url) as r:
         assert r.llen("queue:main:dlq") == before
@@ -221,24 +222,25 @@ async def test_notifications_never_read_markup(redis_url, tmp_path):
         await pilot.pause()
         app.query_one("#panel-overview").notify("key [bold]x[/bold] \x1b[31m")
         await pilot.pause()
-        (note,) = [n for n in app._notifications if "key" in n.message]
+        (note,) = [n for n in app.notices if "key" in n.message]
         assert note.markup is False
 
 
-async def test_every_panel_switches_to_every_other(redis_url, tmp_path):
+async def test_every_panel_switches_to_every_other():
     """A panel that keeps focus inside itself would pull its tab back; number keys must
-    leave every panel for every other one."""
-    await seeded(redis_url)
-    app = make_app(redis_url, tmp_path)
+    leave every panel for every other one. Only focus and tabs matter here, so the app runs
+    offline on the frozen snapshot (tests/frozen.py)."""
+    app = frozen_app()
     tabs_by_key = dict(zip("12345678", ["overview", "queues", "priority", "scheduled",
                                          "streams", "dlq", "pubsub", "server"]))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for_queues(app, pilot, 7)
+        await feed(pilot)
+        await async_wait_until(lambda: overview_table(app).row_count >= 7)
         tabs = app.query_one("#tabs", TabbedContent)
         stuck = []
         keys = list(tabs_by_key)
-        # From every panel to its neighbour and to the panel four away: every panel is
-        # left at least twice, to targets on both sides.
+        # From every panel to its neighbours and to the panel four away: every panel is
+        # left three times, to targets on both sides.
         pairs = [(a, keys[(i + step) % 8]) for i, a in enumerate(keys) for step in (1, 4, 7)]
         for a, b in pairs:
             await pilot.press(a)
@@ -247,4 +249,5 @@ async def test_every_panel_switches_to_every_other(redis_url, tmp_path):
             await pilot.pause()
             if tabs.active != tabs_by_key[b]:
                 stuck.append(f"{a}->{b} stayed on {tabs.active}")
+        assert len(pairs) == 24
         assert not stuck, "; ".join(stuck)

@@ -118,7 +118,7 @@ async def test_requeue_all_unfiltered_and_non_envelopes(redis_url, sync, tmp_pat
         assert sync.lrange(DLQ, 0, -1) == [dead(99, "late")]
         assert sync.lrange(TARGET, -2, -1) == [b"plain text", b"\xff\xfe"]
         await async_wait_until(lambda: any("moved unchanged" in str(n.message)
-                                           for n in app._notifications))
+                                           for n in app.notices))
 
 
 async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
@@ -134,7 +134,7 @@ async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
             await pilot.pause()
             assert app.screen.__class__.__name__ != "ConfirmScreen"
         assert sync.llen(DLQ) == 1 and not sync.exists(TARGET)
-        assert sum("read-only" in str(n.message) for n in app._notifications) >= 5
+        assert sum("read-only" in str(n.message) for n in app.notices) >= 5
         await pilot.press("enter")
         await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
         from textual.widgets import TextArea
@@ -200,5 +200,35 @@ async def test_hostile_key_names_in_notifications_are_literal(redis_url, sync, t
         await pilot.press("r")
         await async_wait_until(lambda: sync.llen("jobs[/x][b]") == 1)
         await async_wait_until(lambda: any("requeued" in str(n.message)
-                                           for n in app._notifications))
-        assert all(not n.markup for n in app._notifications if "requeued" in str(n.message))
+                                           for n in app.notices))
+        assert all(not n.markup for n in app.notices if "requeued" in str(n.message))
+
+
+async def test_read_only_disables_actions_and_the_palette_lists_them(redis_url, sync, tmp_path):
+    """check_action dims every mutation in read-only mode (footer and palette); the palette
+    names each action of the panel shown, and running one goes through the same pipeline."""
+    from ferrite_tui.ui.commands import panel_commands
+
+    sync.rpush(DLQ, *[dead(i, "boom") for i in range(3)])
+    ro = make_app(redis_url, tmp_path, read_only=True)
+    async with running(ro) as pilot:
+        panel = await open_dlq(ro, pilot)
+        assert panel.check_action("requeue_all", ()) is None
+        assert panel.check_action("export", ()) is True
+        commands = {name: help_text for name, _, help_text in panel_commands(panel)}
+        assert commands["Dead letters: requeue all shown (R)"] == "disabled: read-only mode"
+        assert "Dead letters: export what is shown (NDJSON) (x)" in commands
+        before = len(ro.notices)
+        dict((n, cb) for n, cb, _ in panel_commands(panel))["Dead letters: delete all shown (D)"]()
+        assert "read-only" in ro.notices[-1].message and len(ro.notices) == before + 1
+    rw = make_app(redis_url, tmp_path)
+    async with running(rw) as pilot:
+        panel = await open_dlq(rw, pilot)
+        assert panel.check_action("requeue_all", ()) is True
+        callbacks = {name: cb for name, cb, _ in panel_commands(panel)}
+        assert all("disabled" not in h for _, _, h in panel_commands(panel))
+        callbacks["Dead letters: requeue all shown (R)"]()
+        await async_wait_until(lambda: rw.screen.__class__.__name__ == "ConfirmScreen")
+        assert "3" in str(rw.screen.body)
+        await pilot.press("n")
+    assert sync.llen(DLQ) == 3

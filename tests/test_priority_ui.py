@@ -50,7 +50,7 @@ async def open_panel(app, pilot):
 
 
 def shown_ids(panel) -> list[str]:
-    return [panel.items_by_key[k].env.id for k in panel.jobs._order]
+    return [panel.jobs.by_key[k].env.id for k in panel.jobs.row_keys]
 
 
 async def fill_form(app, pilot, **values):
@@ -77,7 +77,7 @@ async def test_jobs_highest_first_histogram_change_priority_remove_and_enqueue(
             panel = await open_panel(app, pilot)
             ids = shown_ids(panel)
             assert ids[0] == "alert" and set(ids[1:3]) == {"email1", "email2"}
-            assert [panel.items_by_key[k].score for k in panel.jobs._order] == \
+            assert [panel.jobs.by_key[k].score for k in panel.jobs.row_keys] == \
                 [100, 50, 50, 10, 10, 10]
             hist = panel.jobs_view.histogram
             assert sum(hist.counts) == 6 and sorted(c for c in hist.counts if c) == [1, 2, 3]
@@ -85,7 +85,7 @@ async def test_jobs_highest_first_histogram_change_priority_remove_and_enqueue(
             # e: the exact job under the cursor gets the new priority
             panel.jobs.move_cursor(row=5)
             await pilot.pause()
-            target = panel.current()
+            target = panel.jobs.current()
             before = panel.loads
             await pilot.press("e")
             await fill_form(app, pilot, priority="75")
@@ -152,14 +152,14 @@ async def test_range_filter_marks_bulk_and_stale(redis_url, tmp_path):
             await async_wait_until(lambda: panel.jobs.row_count == 3)
             panel.jobs.move_cursor(row=0)
             await pilot.pause()
-            stale = panel.current()
+            stale = panel.jobs.current()
             await r.zrem(KEY, stale.member)
             before = panel.loads
             await pilot.press("e")
             await fill_form(app, pilot, priority="99")
             await async_wait_until(lambda: panel.loads > before)
             assert await r.zscore(KEY, stale.member) is None  # not re-added
-            assert any("already gone" in n.message for n in app._notifications)
+            assert any("already gone" in n.message for n in app.notices)
     finally:
         await r.aclose()
 
@@ -177,7 +177,7 @@ async def test_read_only_and_narrow(redis_url, tmp_path):
             await pilot.press(key)
             await pilot.pause()
             assert not isinstance(ro.screen, (ConfirmScreen, FormScreen))
-        assert sum("read-only" in n.message for n in ro._notifications) >= 3
+        assert sum("read-only" in n.message for n in ro.notices) >= 3
     r = aioredis.Redis.from_url(redis_url)
     assert await r.zrange(KEY, 0, -1, withscores=True) == sorted(
         [(job(n), float(p)) for n, p in JOBS.items()], key=lambda kv: (kv[1], kv[0]))

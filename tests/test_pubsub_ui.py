@@ -12,7 +12,8 @@ from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.pubsub import Entry, read_ndjson
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
-from ferrite_tui.ui.panels.pubsub import LogView, PubSubPanel
+from ferrite_tui.ui.panels.pubsub import PubSubPanel
+from ferrite_tui.ui.widgets.logview import LogView
 from ferrite_tui.ui.screens.dialogs import FormScreen
 from ferrite_tui.ui.screens.inspector import InspectorScreen
 
@@ -65,7 +66,7 @@ def messages(log: LogView) -> list[Entry]:
 
 
 def notes(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [str(n.message) for n in app.notices]
 
 
 async def fill_form(app, pilot, **values) -> None:
@@ -83,7 +84,7 @@ async def test_tail_counts_draws_and_rates(redis_url, sync, tmp_path):
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
         panel = await open_panel(app, pilot)
-        log = panel.log
+        log = panel.log_view
         publish(sync, "orders.created", 300)
         publish(sync, "orders.paid", 50)
         await async_wait_until(lambda: len(messages(log)) == 350, message="log incomplete")
@@ -111,16 +112,16 @@ async def test_hostile_messages_are_shown_literally(redis_url, sync, tmp_path):
         panel = await open_panel(app, pilot)
         for body in HOSTILE:
             sync.publish(b"evil[b]\x1b[2J", body)
-        await async_wait_until(lambda: len(messages(panel.log)) == len(HOSTILE))
+        await async_wait_until(lambda: len(messages(panel.log_view)) == len(HOSTILE))
         await pilot.pause()
-        text = "\n".join(screen_lines(panel.log))
+        text = "\n".join(screen_lines(panel.log_view))
         assert "\x1b" not in text and "\x07" not in text and "\x00" not in text
         assert "\\x1b[31mred\\x1b[0m" in text
         assert "[bold red]markup[/] [link=http://x]y[/link]" in text
         assert "\\xff\\xfe" in text
         assert "evil[b]\\x1b[2J" in text  # the channel, literal
         assert "1.0 MiB" in text and "xxx…" in text  # size shown, body truncated
-        assert all(len(line) <= panel.log.size.width for line in screen_lines(panel.log))
+        assert all(len(line) <= panel.log_view.size.width for line in screen_lines(panel.log_view))
 
 
 async def test_pause_keeps_counting_and_resume_catches_up(redis_url, sync, tmp_path):
@@ -128,17 +129,17 @@ async def test_pause_keeps_counting_and_resume_catches_up(redis_url, sync, tmp_p
     async with running(app) as pilot:
         panel = await open_panel(app, pilot)
         publish(sync, "c", 10)
-        await async_wait_until(lambda: len(messages(panel.log)) == 10)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 10)
         await pilot.press("space")
         assert panel.tail.paused
         publish(sync, "c", 25)
         await async_wait_until(lambda: panel.tail.received == 35)
         await async_wait_until(lambda: "25 arrived since" in
                                str(panel.query_one("#log-status").render()))
-        assert len(messages(panel.log)) == 10  # the view held still
+        assert len(messages(panel.log_view)) == 10  # the view held still
         await pilot.press("space")
         assert not panel.tail.paused
-        await async_wait_until(lambda: len(messages(panel.log)) == 35)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 35)
         assert panel.skipped == 0
 
 
@@ -147,13 +148,13 @@ async def test_view_says_how_many_it_skipped(redis_url, sync, tmp_path):
                      audit_path=tmp_path / "audit.log")
     async with running(app) as pilot:
         panel = await open_panel(app, pilot)
-        assert panel.tail.buffer_size == 50 and panel.log.limit == 50
+        assert panel.tail.buffer_size == 50 and panel.log_view.limit == 50
         await pilot.press("space")
         publish(sync, "c", 120)
         await async_wait_until(lambda: panel.tail.received == 120)
         await pilot.press("space")
         await async_wait_until(lambda: panel.skipped == 70)
-        assert len(messages(panel.log)) == 50
+        assert len(messages(panel.log_view)) == 50
         await async_wait_until(lambda: "view skipped 70" in
                                str(panel.query_one("#log-status").render()))
 
@@ -165,31 +166,31 @@ async def test_filters_by_text_and_channel(redis_url, sync, tmp_path):
         publish(sync, "orders.created", 20, body='{"n":{i},"tag":"red"}')
         publish(sync, "orders.paid", 5, body='{"n":{i},"tag":"blue"}')
         publish(sync, "users.signup", 3, body="plain")
-        await async_wait_until(lambda: len(messages(panel.log)) == 28)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 28)
         await pilot.press("slash")
         await pilot.press(*"BLUE")  # text filter, case-insensitive
-        await async_wait_until(lambda: len(messages(panel.log)) == 5)
-        assert {e.channel for e in messages(panel.log)} == {b"orders.paid"}
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 5)
+        assert {e.channel for e in messages(panel.log_view)} == {b"orders.paid"}
         app.query_one("#filter", Input).value = "users"  # matches the channel name
-        await async_wait_until(lambda: len(messages(panel.log)) == 3)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 3)
         assert panel.table.row_count == 1
         # new messages pass the filter as they arrive
         publish(sync, "users.signup", 2, body="more")
         publish(sync, "orders.paid", 2)
         await async_wait_until(lambda: panel.tail.received == 32)
-        await async_wait_until(lambda: len(messages(panel.log)) == 5)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 5)
         await pilot.press("escape")  # clears the filter
-        await async_wait_until(lambda: len(messages(panel.log)) == 32)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 32)
         # enter on a channel row shows that channel only; enter again shows all
         await async_wait_until(lambda: panel.table.row_count == 3)
         panel.table.focus()
         panel.table.select_key("channel:orders.paid")
         await pilot.press("enter")
-        await async_wait_until(lambda: len(messages(panel.log)) == 7)
-        assert panel.log.has_focus
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 7)
+        assert panel.log_view.has_focus
         panel.table.focus()
         await pilot.press("enter")
-        await async_wait_until(lambda: len(messages(panel.log)) == 32)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 32)
 
 
 async def test_follow_moving_and_inspect(redis_url, sync, tmp_path):
@@ -197,24 +198,24 @@ async def test_follow_moving_and_inspect(redis_url, sync, tmp_path):
     async with running(app) as pilot:
         panel = await open_panel(app, pilot)
         publish(sync, "c", 100)
-        await async_wait_until(lambda: len(messages(panel.log)) == 100)
-        panel.log.focus()
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 100)
+        panel.log_view.focus()
         await pilot.press("up", "up")
-        assert not panel.log.follow and panel.log.selected.data == b"m-97"
+        assert not panel.log_view.follow and panel.log_view.selected.data == b"m-97"
         publish(sync, "c", 5, body="new-{i}")
-        await async_wait_until(lambda: len(messages(panel.log)) == 105)
-        assert panel.log.selected.data == b"m-97"  # not following: the cursor stays
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 105)
+        assert panel.log_view.selected.data == b"m-97"  # not following: the cursor stays
         await pilot.press("enter")
         await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
         assert app.screen.value == b"m-97" if hasattr(app.screen, "value") else True
         await pilot.press("escape")
         await async_wait_until(lambda: not isinstance(app.screen, InspectorScreen))
         await pilot.press("f")
-        assert panel.log.follow and panel.log.selected.data == b"new-4"
+        assert panel.log_view.follow and panel.log_view.selected.data == b"new-4"
         await pilot.press("f")
-        assert not panel.log.follow
+        assert not panel.log_view.follow
         await pilot.press("end")
-        assert panel.log.follow
+        assert panel.log_view.follow
         await pilot.press("1")  # and from the log
         await pilot.pause()
         assert app.query_one("#tabs", TabbedContent).active == "overview"
@@ -288,7 +289,7 @@ async def test_read_only_refuses_publish(redis_url, sync, tmp_path):
         assert any("read-only" in n for n in notes(app))
         # the tail still works read-only (it changes nothing)
         publish(sync, "c", 3)
-        await async_wait_until(lambda: len(messages(panel.log)) == 3)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 3)
     assert not (tmp_path / "audit.log").exists()
 
 
@@ -304,8 +305,8 @@ async def test_patterns_are_editable(redis_url, sync, tmp_path):
         publish(sync, "a b", 1)
         publish(sync, "orders.y", 2)
         await async_wait_until(lambda: panel.tail.received == 3)
-        await async_wait_until(lambda: len(messages(panel.log)) == 3)
-        assert any(e.kind == Entry.NOTE for e in panel.log.rows)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 3)
+        assert any(e.kind == Entry.NOTE for e in panel.log_view.rows)
 
 
 async def test_refused_subscribe_keeps_table_and_publish(server_factory, tmp_path):
@@ -334,16 +335,16 @@ async def test_gap_after_a_restart_is_marked_in_the_log(server_factory, tmp_path
         r = redis.Redis.from_url(server.url)
         publish(r, "c", 3)
         r.close()
-        await async_wait_until(lambda: len(messages(panel.log)) == 3)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 3)
         server.restart()
         await async_wait_until(lambda: panel.tail.gaps == 1 and panel.tail.state.status
                                == "live", timeout=20)
         r = redis.Redis.from_url(server.url)
         publish(r, "c", 2, body="after-{i}")
         r.close()
-        await async_wait_until(lambda: len(messages(panel.log)) == 5)
+        await async_wait_until(lambda: len(messages(panel.log_view)) == 5)
         await pilot.pause()
-        lines = screen_lines(panel.log)
+        lines = screen_lines(panel.log_view)
         gap = next(i for i, line in enumerate(lines) if "── gap ──" in line)
         assert "resubscribed" in lines[gap]
         assert "after-0" in lines[gap + 1] and "m-2" in "\n".join(lines[:gap])

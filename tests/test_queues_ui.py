@@ -56,7 +56,7 @@ async def open_queue(app, pilot, key: str) -> QueuesPanel:
 
 
 def positions(table):
-    return [table.by_key[k].pos for k in table._order]
+    return [table.by_key[k].pos for k in table.row_keys]
 
 
 async def test_paging_windows_of_the_visible_height(redis_url, sync, tmp_path):
@@ -178,7 +178,7 @@ async def test_read_only_refuses_and_hostile_items_render_literally(redis_url, s
             await pilot.press(key)
             await pilot.pause()
             assert app.screen is app.screen_stack[0]
-        assert sum("read-only" in str(n.message) for n in app._notifications) >= 6
+        assert sum("read-only" in str(n.message) for n in app.notices) >= 6
         assert sync.llen("emails") == 2
     assert not (tmp_path / "audit.log").exists()
 
@@ -192,3 +192,22 @@ async def test_narrow_terminal(redis_url, sync, tmp_path):
         await async_wait_until(lambda: panel.proc_table.row_count == 1)
         assert panel.items_table.window >= 3
         assert "pos" in [c.key for c in panel.items_table.shown]
+
+
+async def test_a_failing_action_is_one_line_and_the_console_stays(redis_url, sync, tmp_path):
+    """The key changes type behind the console's back: the action's worker fails, and the
+    panel's one failure handler says so in one line naming the action."""
+    sync.rpush("emails", *[f"mail {i}".encode() for i in range(5)])
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_queue(app, pilot, "emails")
+        sync.delete("emails")
+        sync.set("emails", "now a string")
+        await pilot.press("D")
+        await async_wait_until(lambda: any("WRONGTYPE" in n.message for n in app.notices))
+        (line,) = [n for n in app.notices if "WRONGTYPE" in n.message]
+        assert line.severity == "error" and line.message.startswith("purge the queue: ")
+        assert "\n" not in line.message and "Traceback" not in line.message
+        assert app.is_running and app.screen is app.screen_stack[0]
+        assert panel.is_mounted
+    assert sync.get("emails") == b"now a string"

@@ -62,8 +62,8 @@ async def reloaded(panel, before):
 
 
 def cell_text(panel, row: int, col: str) -> str:
-    key = panel.jobs._order[row]
-    return panel.jobs._rows[key][col].plain
+    key = panel.jobs.row_keys[row]
+    return panel.jobs.cell_text(key, col)
 
 
 async def test_jobs_in_due_order_run_now_run_all_overdue_and_inspect(redis_url, tmp_path):
@@ -73,7 +73,7 @@ async def test_jobs_in_due_order_run_now_run_all_overdue_and_inspect(redis_url, 
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             panel = await open_panel(app, pilot)
-            assert [json.loads(panel.items_by_key[k].member)["id"] for k in panel.jobs._order] \
+            assert [json.loads(panel.jobs.by_key[k].member)["id"] for k in panel.jobs.row_keys] \
                 == ["late3", "late2", "late1", "soon", "later", "much", "far"]
             assert cell_text(panel, 0, "due").startswith("overdue 3m")
             assert cell_text(panel, 3, "due").startswith("in 4m") or \
@@ -141,7 +141,7 @@ async def test_postpone_set_due_cancel_and_schedule(redis_url, tmp_path):
             await async_wait_until(lambda: _score_is(r, jobs["soon"], old + 10 * MIN))
             await reloaded(panel, before)
             # e: a due time for the job now under the cursor
-            item = panel.current()
+            item = panel.jobs.current()
             before = panel.loads
             await pilot.press("e")
             await fill_form(app, pilot, due="+2h")
@@ -150,7 +150,7 @@ async def test_postpone_set_due_cancel_and_schedule(redis_url, tmp_path):
             # d: cancel asks first; n keeps the job
             panel.jobs.move_cursor(row=0)
             await pilot.pause()
-            first = panel.current()
+            first = panel.jobs.current()
             await pilot.press("d")
             await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen))
             await pilot.press("n")
@@ -206,13 +206,13 @@ async def test_marks_stale_jobs_and_read_only(redis_url, tmp_path):
             await reloaded(panel, before)
             assert await r.llen(READY) == 1
             assert await r.zscore(KEY, jobs["late3"]) == now + 99 * MIN
-            assert any("re-scored" in n.message for n in app._notifications)
+            assert any("re-scored" in n.message for n in app.notices)
             # space marks two jobs; x asks with the count and moves exactly those
             panel.jobs.move_cursor(row=0)
             await pilot.pause()
-            marked = [panel.current()]
+            marked = [panel.jobs.current()]
             await pilot.press("space")
-            marked.append(panel.current())
+            marked.append(panel.jobs.current())
             await pilot.press("space")
             assert len(panel.marks) == 2
             await pilot.press("x")
@@ -232,7 +232,7 @@ async def test_marks_stale_jobs_and_read_only(redis_url, tmp_path):
             await pilot.press(key)
             await pilot.pause()
             assert not isinstance(ro.screen, (ConfirmScreen, FormScreen))
-        assert sum("read-only" in n.message for n in ro._notifications) >= 6
+        assert sum("read-only" in n.message for n in ro.notices) >= 6
     r = aioredis.Redis.from_url(redis_url)
     assert await r.llen(READY) == 3
     await r.aclose()

@@ -166,7 +166,7 @@ async def test_poison_to_dlq_and_inspect(redis_url, sync, tmp_path):
 
 
 async def test_publish_validates_json_and_shows_id(redis_url, sync, tmp_path):
-    from ferrite_tui.ui.panels.streams import PublishScreen
+    from ferrite_tui.ui.screens.publish import PublishScreen
 
     seed(sync)
     app = make_app(redis_url, tmp_path)
@@ -194,7 +194,7 @@ async def test_publish_validates_json_and_shows_id(redis_url, sync, tmp_path):
         new_id, fields = sync.xrevrange(S, count=1)[0]
         assert fields == {b"data": b'{"order": 99}', b"source": b"console; with = signs"}
         await async_wait_until(lambda: any(new_id.decode() in str(n.message)
-                                           for n in app._notifications), timeout=5)
+                                           for n in app.notices), timeout=5)
         assert audit(tmp_path)[-1]["ids"] == [new_id.decode()]
 
 
@@ -226,7 +226,7 @@ async def test_bad_input_and_vanishing_group_and_stream(redis_url, sync, tmp_pat
         await async_wait_until(lambda: p.consumers_table.row_count == 1, timeout=5)
         shown = p.consumers_table.get_row_at(0)[0].plain
         assert "\x1b" not in shown and "\\x1b[2Jevil\\nname" in shown
-        previews = [cells["preview"].plain for cells in p.pending_table._rows.values()]
+        previews = [p.pending_table.cell_text(k, "preview") for k in p.pending_table.row_keys]
         assert all("\x1b" not in t for t in previews)
         assert any("no-data=x" in t for t in previews)
         sync.xgroup_destroy(S, G)

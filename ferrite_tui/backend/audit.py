@@ -9,8 +9,10 @@ from pathlib import Path
 
 
 class AuditLog:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, remote: str | None = None) -> None:
         self.path = Path(path)
+        # The browser's address when the console serves a browser session (`serve`).
+        self.remote = remote
 
     def record(self, *, profile: str, server: str, action: str, keys: list[str],
                count: int, ids: list[str]) -> None:
@@ -23,6 +25,8 @@ class AuditLog:
             "count": count,
             "ids": ids,
         }
+        if self.remote is not None:
+            entry["remote"] = self.remote
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(entry, ensure_ascii=True) + "\n"
         # O_APPEND keeps lines whole when two consoles write the same log.

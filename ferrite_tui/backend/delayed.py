@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable, Sequence
+from typing import Any, cast
 
 from redis.exceptions import WatchError
 
@@ -27,10 +28,17 @@ from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import decode, dumps, printable
 from ferrite_tui.backend.priority import (
-    CHUNK_SIZE, MAX_ATTEMPTS, PAGE_SIZE, CheckResult, ZItem, backoff, checked_in_chunks,
+    CHUNK_SIZE,
+    MAX_ATTEMPTS,
+    PAGE_SIZE,
+    CheckResult,
+    ZItem,
+    backoff,
+    checked_in_chunks,
     checked_transaction,
     format_score,
-    now_ms, plausible_ms,
+    now_ms,
+    plausible_ms,
 )
 
 HOUR_MS = 3_600_000
@@ -353,7 +361,7 @@ class DelayedQueue:
                     await pipe.watch(self.key)
                     due = await pipe.zrangebyscore(self.key, "-inf", cutoff, start=0, num=limit,
                                                    withscores=True)
-                    items = [ZItem.of(m, s) for m, s in due]
+                    items = [ZItem.of(m, s) for m, s in cast("list[tuple[bytes, float]]", due)]
                     if not items:
                         await pipe.reset()
                         return []

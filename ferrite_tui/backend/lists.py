@@ -8,8 +8,8 @@ through `moves` (WATCH + MULTI/EXEC; no Lua), so a value is never in two places.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ferrite_tui.backend.bulk import ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
@@ -84,6 +84,15 @@ class ListItems:
 
     async def page(self, key: str, start: int, count: int) -> Page:
         return await read_page(self.client, key, start, count)
+
+    async def count_and_tail(self, key: str) -> tuple[int, bytes | None]:
+        """The length and the last item, read together: a run over "the first N items" (N
+        counted at confirmation) stops at that item, whatever is pushed meanwhile."""
+        async with self.client.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(key)
+            pipe.lindex(key, -1)
+            count, tail = await pipe.execute()
+        return int(count), tail
 
     @mutation("delete items")
     async def delete(self, key: str, items: Sequence[Item]) -> ChunkResult:

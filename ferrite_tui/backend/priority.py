@@ -22,8 +22,9 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from redis.exceptions import WatchError
 
@@ -94,7 +95,7 @@ class ZItem:
     env: Envelope = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
 
     @classmethod
-    def of(cls, member: bytes, score: float) -> "ZItem":
+    def of(cls, member: bytes, score: float) -> ZItem:
         return cls(member, float(score), decode(member))
 
     @property
@@ -254,8 +255,8 @@ def _bin_edges(lo: float, hi: float, bins: int) -> tuple[list[float], list[str]]
             labels.append(str(start) if start == end else f"{start}–{end}")
             start = end + 1
         return edges, labels
-    width = (hi - lo) / bins
-    edges = [lo + width * (i + 1) for i in range(bins)]
+    step = (hi - lo) / bins
+    edges = [lo + step * (i + 1) for i in range(bins)]
     edges[-1] = hi
     labels = [f"≤{e:.3g}" for e in edges]
     return edges, labels
@@ -298,7 +299,8 @@ class PriorityQueue:
         else:
             above, total = 0, card
         offset = max(0, min(offset, max(total - 1, 0)))
-        edges, labels = ([], []) if smin is None or bins <= 0 else _bin_edges(smin, smax, bins)
+        edges, labels = ([], []) if smin is None or smax is None or bins <= 0 \
+            else _bin_edges(smin, smax, bins)
         pipe = r.pipeline(transaction=True)
         count = min(limit, max(total - offset, 0))
         if count:

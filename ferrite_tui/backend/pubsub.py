@@ -31,11 +31,12 @@ import json
 import math
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from redis import exceptions as rexc
+from redis.asyncio import Redis
 
 from ferrite_tui.backend.client import Client, describe_error, is_connection_failure, mutation
 from ferrite_tui.backend.envelopes import key_text, printable
@@ -64,7 +65,7 @@ def glob_match(pattern: str, channel: str) -> bool:
 class Entry:
     """One line of the tail: a message, or a marker (gap / note) the tail wrote itself."""
 
-    __slots__ = ("seq", "time", "channel", "pattern", "data", "kind")
+    __slots__ = ("channel", "data", "kind", "pattern", "seq", "time")
 
     MESSAGE = "message"
     GAP = "gap"
@@ -194,7 +195,7 @@ class Tail:
         self.record_error: str | None = None
         self.gaps = 0
         self._task: asyncio.Task | None = None
-        self._redis = None
+        self._redis: Redis | None = None
         self._conn = None
         self._samples: deque[tuple[float, int, dict[bytes, int]]] = deque()
         self._last_rx = 0.0
@@ -279,10 +280,13 @@ class Tail:
         return recorder
 
     def _record(self, entry: Entry) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            return
         try:
-            self.recorder.write(entry)  # type: ignore[union-attr]
+            recorder.write(entry)
         except OSError as exc:
-            recorder, self.recorder = self.recorder, None
+            self.recorder = None
             self.record_error = (f"recording to {recorder.path} stopped after "
                                  f"{recorder.messages} messages: {exc.strerror or exc}")
             try:
@@ -524,7 +528,7 @@ class Tail:
             try:
                 done, _ = await asyncio.wait({watchdog, reader},
                                              return_when=asyncio.FIRST_COMPLETED)
-                exc = next(iter(done)).exception()
+                failure = next(iter(done)).exception()
             except asyncio.CancelledError:
                 raise
             finally:
@@ -536,19 +540,19 @@ class Tail:
                     except BaseException:
                         pass
                 await self._close_connection()
-            if exc is None:
-                exc = rexc.ConnectionError("subscription ended")
-            if not is_connection_failure(exc) and not isinstance(exc, rexc.ResponseError):
+            if failure is None:
+                failure = rexc.ConnectionError("subscription ended")
+            if not is_connection_failure(failure) and not isinstance(failure, rexc.ResponseError):
                 self.state = TailState("refused", error="tail failed: "
-                                       + describe_error(exc, self.client.settings))
+                                       + describe_error(failure, self.client.settings))
                 self._add_marker(Entry.NOTE, self.state.error or "tail failed")
                 return
             lost_at = self.clock()
-            if isinstance(exc, SilentConnection):
-                lost_reason = str(exc)
+            if isinstance(failure, SilentConnection):
+                lost_reason = str(failure)
                 lost_at -= max(self.monotonic() - self._last_rx, 0)  # silent since then
             else:
-                lost_reason = describe_error(exc, self.client.settings)
+                lost_reason = describe_error(failure, self.client.settings)
             self._add_marker(Entry.NOTE, f"connection lost: {lost_reason}; resubscribing")
             attempt = 1
             self.state = TailState("reconnecting", attempt=attempt, error=lost_reason)

@@ -11,8 +11,8 @@ in the queue, never both, never neither, while workers keep popping and acking.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from ferrite_tui.backend.bulk import ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation

@@ -8,8 +8,8 @@ requeue itself applies (`requeued_job`), so the plan and the result cannot disag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.dlq import SCAN_WINDOW

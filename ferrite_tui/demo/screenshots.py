@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(argv[0] if argv else "screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
     with RedisServer() as server:
+        assert server.dir is not None  # set once the server runs
         saved = asyncio.run(capture(server.url, out, Path(server.dir)))
     for path in saved:
         print(path)

@@ -29,8 +29,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 __all__ = [
-    "REDUCED_COMMANDS",
     "PATH_BINARIES",
+    "REDUCED_COMMANDS",
     "RedisServer",
     "ServerNotFound",
     "binary_version",
@@ -493,7 +493,7 @@ class RedisServer:
     def _stop_at_exit(self) -> None:
         try:
             self.stop()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+        except Exception:
             pass
 
 

@@ -214,7 +214,8 @@ def _task(rng: random.Random) -> tuple[dict[str, Any], float]:
         data = {"order_id": f"ORD-{rng.randint(10000, 99999)}",
                 "amount_cents": rng.randint(199, 49999)}
     elif task_type == "generate_thumbnail":
-        data = {"image": f"uploads/{rng.getrandbits(32):08x}.jpg", "size": rng.choice((64, 128, 256))}
+        data = {"image": f"uploads/{rng.getrandbits(32):08x}.jpg",
+                "size": rng.choice((64, 128, 256))}
     elif task_type == "reindex_search":
         data = {"index": rng.choice(("products", "users", "orders"))}
     else:
@@ -524,7 +525,7 @@ class Workload:
             client, self._client = self._client, None
             try:
                 await client.aclose()
-            except Exception as exc:  # noqa: BLE001 - the server may be going away
+            except Exception as exc:
                 log.debug("workload: closing the client failed: %r", exc)
 
     @staticmethod
@@ -559,7 +560,7 @@ class Workload:
                 await fn(*args)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - connection, timeout, server errors
+            except Exception as exc:
                 if time.monotonic() - started > 10.0:
                     backoff = 0.2  # it ran fine for a while: start over with short waits
                 log.debug("workload %s: %s: %s (retrying in %.1fs)", name,
@@ -865,5 +866,5 @@ class Workload:
         finally:
             try:
                 await pubsub.aclose()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.debug("workload: closing a subscriber failed: %r", exc)

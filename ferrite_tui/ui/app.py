@@ -4,34 +4,41 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import cast
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import Capabilities, QueueKind
+from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
-from ferrite_tui.ui.panels.overview import OverviewPanel
-from ferrite_tui.ui.panels.server import ServerPanel
+from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.priority import PriorityPanel
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
+from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
+from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
+from ferrite_tui.websession import BrowserSession
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
 PANELS = (
@@ -67,7 +74,16 @@ MUTATING_KEYS = (
 ERROR_TOAST_S = 24 * 3600.0
 
 
-class FerriteApp(App):
+@dataclass(frozen=True)
+class Notice:
+    """One notification as shown: always literal text (markup is never read)."""
+
+    message: str
+    severity: str
+    markup: bool = False
+
+
+class FerriteApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
 
@@ -77,7 +93,7 @@ class FerriteApp(App):
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("ctrl+r", "rescan", "Refresh", id="rescan"),
-        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("escape", "step_back", "Back", id="back", show=False),
         # Errors stay until read: escape dismisses them first, wherever focus is.
         Binding("escape", "dismiss_errors", "Dismiss errors", id="dismiss_errors",
                 show=False, priority=True),
@@ -92,20 +108,22 @@ class FerriteApp(App):
     def __init__(self, config: Config, settings: ConnectionSettings | None = None, *,
                  refresh: float | None = None, match: tuple[str, ...] | None = None,
                  clock: Callable[[], float] = time.time, poll: bool = True,
-                 audit_path: Path | None = None) -> None:
+                 audit_path: Path | None = None, browser: BrowserSession | None = None) -> None:
         super().__init__()
         self.config = config
-        self.settings = settings
+        # Started by `serve` for a browser: read-only unless that session allows writes.
+        self.browser = browser if browser is not None else BrowserSession.from_environ()
+        if settings is not None:
+            settings = self._session_limits(settings)
         self.refresh_s = refresh or config.refresh
         self.match = match
-        self.clock = clock
         self.poll_enabled = poll
         self.audit_path = audit_path or state_dir() / "audit.log"
-        self.monitor: Monitor | None = None
-        # With poll=False (snapshot tests, screenshots) there is no Monitor and no server
-        # I/O: snapshots are posted by the caller, with this history and these capabilities.
-        self.offline_history = History()
-        self.offline_capabilities = Capabilities()
+        # What panels may use of the connection. With poll=False (snapshot tests,
+        # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
+        # caller, with the session's offline history and capabilities.
+        self.session = Session(config, settings, clock, self.audit_path)
+        self.notices: deque[Notice] = deque(maxlen=500)
         self.crash_log = state_dir() / "crash.log"
         # Notices get lines of their own (NoticeLine), not toasts over the data.
         self._disable_notifications = True
@@ -115,12 +133,29 @@ class FerriteApp(App):
         if config.keys:
             self.set_keymap(dict(config.keys))
 
+    # The session holds these; the app's names stay for the CLI and the tests.
+    @property
+    def settings(self) -> ConnectionSettings | None:
+        return self.session.settings
+
+    @settings.setter
+    def settings(self, value: ConnectionSettings | None) -> None:
+        self.session.settings = value
+
+    @property
+    def monitor(self) -> Monitor | None:
+        return self.session.monitor
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self.session.clock
+
     # -- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
-        yield StatusLine(url, read_only, clock=self.clock, id="status")
+        yield StatusLine(url, read_only, clock=self.clock, browser=self.browser, id="status")
         with TabbedContent(initial="overview", id="tabs"):
             for tab, key, cls in PANELS:
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
@@ -160,15 +195,23 @@ class FerriteApp(App):
         if settings is None:
             self.exit()
             return
-        self.settings = settings
+        self.settings = settings = self._session_limits(settings)
         status = self.query_one(StatusLine)
         status.url = settings.display_url
         status.read_only = settings.read_only
+        self.refresh_bindings()  # read-only mode disables the mutating actions
         self.start_monitor(settings)
 
+    def _session_limits(self, settings: ConnectionSettings) -> ConnectionSettings:
+        if self.browser is None or self.browser.writes:
+            return settings
+        return replace(settings, read_only=True)
+
     def start_monitor(self, settings: ConnectionSettings) -> None:
-        self.monitor = Monitor(
-            settings, self.config, audit=AuditLog(self.audit_path), match=self.match,
+        remote = self.browser.remote if self.browser is not None else None
+        self.session.monitor = Monitor(
+            settings, self.config, audit=AuditLog(self.audit_path, remote=remote),
+            match=self.match,
             refresh=self.refresh_s,
         )
         self._poll_worker()
@@ -179,18 +222,25 @@ class FerriteApp(App):
         assert monitor is not None
         try:
             await monitor.run(Listener(
-                on_snapshot=lambda s: self.post_message(SnapshotReady(s)),
-                on_state=lambda s: self.post_message(ConnectionChanged(s)),
-                on_discovery=lambda p: self.post_message(DiscoveryProgressed(p)),
+                on_snapshot=lambda s: self.send(SnapshotReady(s)),
+                on_state=lambda s: self.send(ConnectionChanged(s)),
+                on_discovery=lambda p: self.send(DiscoveryProgressed(p)),
             ))
         finally:
             await monitor.aclose()
 
+    def send(self, message: Message) -> None:
+        """Post from the poll loop (its callbacks return nothing)."""
+        self.post_message(message)
+
     # -- data in ------------------------------------------------------------------------
 
-    def panels(self):
+    def panels(self) -> list[Panel | ServerPanel]:
         panels = getattr(self, "_panels", None)
-        return panels if panels else [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
+        if panels:
+            return panels
+        return [cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
+                for tab, _, _ in PANELS]
 
     def _shutting_down(self) -> bool:
         """True while the app shuts down: widgets go away, so late poll messages are dropped."""
@@ -205,8 +255,8 @@ class FerriteApp(App):
         if self._shutting_down():
             return
         snap = message.snapshot
-        history = self.monitor.history if self.monitor else self.offline_history
-        caps = self.monitor.capabilities if self.monitor else self.offline_capabilities
+        history = self.session.history
+        caps = self.session.capabilities
         with self.batch_update():
             self.query_one(ServerPanel).set_capabilities(caps)
             self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
@@ -231,7 +281,7 @@ class FerriteApp(App):
         kind = QueueKind(message.ident.split(":", 1)[0])
         tab = TAB_OF_KIND[kind]
         self.action_show_panel(tab)
-        panel = self.query_one(f"#panel-{tab}")
+        panel = self.query_one(f"#panel-{tab}", Panel)
         self.call_after_refresh(panel.focus_ident, message.ident)
 
     @on(TabbedContent.TabActivated)
@@ -252,9 +302,9 @@ class FerriteApp(App):
         if tables:
             tables.first().focus()
 
-    def active_panel(self):
+    def active_panel(self) -> Panel | ServerPanel:
         tab = self.query_one("#tabs", TabbedContent).active or "overview"
-        return self.query_one(f"#panel-{tab}")
+        return cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -290,7 +340,8 @@ class FerriteApp(App):
     def _filter_done(self, event: Input.Submitted) -> None:
         self._focus_active_table(from_filter=True)
 
-    def action_back(self) -> None:
+    def action_step_back(self) -> None:
+        """escape: close the filter, else go back to the Overview."""
         filter_input = self.query_one("#filter", Input)
         if filter_input.display:
             filter_input.value = ""
@@ -302,11 +353,16 @@ class FerriteApp(App):
 
     def writable(self, action: str) -> bool:
         """Checked by every key that changes data, before any dialog opens."""
-        if self.settings is not None and self.settings.read_only:
-            self.notify(f"read-only mode: '{action}' is disabled (started read-only)",
-                        severity="warning", timeout=4)
+        if self.session.read_only:
+            self.say_read_only(action)
             return False
         return True
+
+    def say_read_only(self, action: str) -> None:
+        why = ("browser session; serve --allow-writes allows changes" if self.browser
+               else "started read-only")
+        self.notify(f"read-only mode: '{action}' is disabled ({why})",
+                    severity="warning", timeout=4)
 
     def action_mutate(self, label: str) -> None:
         if self.writable(label):
@@ -346,11 +402,13 @@ class FerriteApp(App):
             except OSError:
                 pass
 
-    def notify(self, message: str, *, title: str = "", severity="information",
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification is literal text: messages carry key names, values and server
         errors, which must never be read as markup (widgets pass markup=True by default).
+        The last few are kept in `notices` (what the operator was told; tests read it).
         Errors need reading, so they stay until dismissed (escape)."""
+        self.notices.append(Notice(message, severity))
         if severity == "error":
             timeout = ERROR_TOAST_S
             title = title or "error (escape dismisses)"
@@ -358,9 +416,9 @@ class FerriteApp(App):
 
     def _refresh_notifications(self) -> None:
         super()._refresh_notifications()
-        lines = self.screen_stack[0].query(NoticeLine) if self.screen_stack else []
-        for line in lines:
-            line.show(self._notifications)
+        if self.screen_stack:
+            for line in self.screen_stack[0].query(NoticeLine):
+                line.show(self._notifications)
 
     def pinned_errors(self) -> list:
         return [n for n in self._notifications if n.severity == "error"]

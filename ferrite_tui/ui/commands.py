@@ -1,17 +1,52 @@
-"""Command palette entries: panels and actions by name."""
+"""Command palette entries: panels, app actions, and every action of the panel shown, by
+name ("Dead letters: requeue all shown (R)"). In read-only mode the actions that change
+data are listed as disabled and say so when chosen."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.panels.base import Panel
+
+Command = tuple[str, Callable[[], object], str]
+
+
+def action_keys(panel: Panel) -> dict[str, str]:
+    """action name -> the key that runs it, from the panel's bindings (its own first)."""
+    keys: dict[str, str] = {}
+    for cls in type(panel).__mro__:
+        for binding in cls.__dict__.get("BINDINGS", ()):
+            if isinstance(binding, Binding) and binding.action not in keys:
+                keys[binding.action] = binding.key_display or binding.key.split(",")[0]
+    return keys
+
+
+def panel_commands(panel: Panel) -> Iterator[Command]:
+    read_only = panel.session.read_only
+    keys = action_keys(panel)
+    for action, label in {**panel.MUTATIONS, **panel.COMMANDS}.items():
+        key = keys.get(action)
+        name = f"{panel.TITLE}: {label}" + (f" ({key})" if key else "")
+        if action in panel.MUTATIONS and read_only:
+            yield (name, partial(panel.ferrite.say_read_only, label),
+                   "disabled: read-only mode")
+        else:
+            yield (name, partial(panel.run_command, action), f"on the {panel.TITLE} panel")
 
 
 class PanelCommands(Provider):
-    def _commands(self):
+    def _commands(self) -> Iterator[Command]:
         from ferrite_tui.ui.app import PANELS
+        from ferrite_tui.ui.panels.base import Panel
 
-        app = self.app
+        app = cast("FerriteApp", self.app)
         for tab, key, cls in PANELS:
             yield (f"Show {cls.TITLE} ({key})", partial(app.action_show_panel, tab),
                    f"Switch to the {cls.TITLE} panel")
@@ -23,6 +58,9 @@ class PanelCommands(Provider):
             yield (f"Refresh every {seconds:g} s", partial(app.set_refresh, seconds),
                    "Poll interval; saved for next time")
         yield ("Quit (q)", app.exit, "Leave the console")
+        panel = app.active_panel()
+        if isinstance(panel, Panel):
+            yield from panel_commands(panel)
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():

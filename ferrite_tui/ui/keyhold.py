@@ -18,9 +18,11 @@ the program (ctrl+c, ctrl+q) are never held.
 from __future__ import annotations
 
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from textual import events, messages
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Button, Input, TextArea
 from textual.worker import Worker, WorkerState
@@ -110,7 +112,7 @@ class KeyHold:
         does not count: it can be as busy as it likes."""
         if screen._callbacks:
             return False
-        node = screen.focused
+        node: DOMNode | None = screen.focused
         while node is not None:
             if any(isinstance(m, ROUTING) for m in _queued(node)):
                 return False
@@ -153,7 +155,7 @@ class KeyHold:
                     await self.forward(event)
                     self._done()
                     continue
-                await self._run_tracked(lambda e=event: self.forward(e), self.app.screen)
+                await self._run_tracked(partial(self.forward, event), self.app.screen)
                 if event.is_forwarded:
                     # Handed to a widget: done when stopped there or when back at the app.
                     self.in_flight = event

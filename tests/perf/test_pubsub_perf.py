@@ -213,10 +213,10 @@ async def test_keys_answer_while_20k_per_second_arrive(server_factory, tmp_path)
             await async_wait_until(lambda: panel.tail is not None
                                    and panel.tail.state.status == "live")
             await async_wait_until(lambda: cli.lines >= 3)  # redis-cli has subscribed
-            panel.log.focus()
+            panel.log_view.focus()
             idle = await press_and_time(pilot, panel, "f", presses)
 
-            renders0 = panel.log.renders
+            renders0 = panel.log_view.renders
             total = int(KEY_RATE * max(SECONDS * 2, 6))
             t_start = time.perf_counter()
             pub = start_publisher(server.url, KEY_RATE, total)
@@ -227,9 +227,9 @@ async def test_keys_answer_while_20k_per_second_arrive(server_factory, tmp_path)
             cli_got = await settle(lambda: cli.messages, total)
             flood_s = time.perf_counter() - t_start
             await pilot.pause()
-            renders = panel.log.renders - renders0
+            renders = panel.log_view.renders - renders0
             skipped = panel.skipped
-            lines = panel.log.size.height
+            lines = panel.log_view.size.height
     finally:
         cli.stop()
         sync.close()

@@ -1,19 +1,66 @@
-"""What every panel shares: a snapshot goes in, a filtered, keyed table comes out."""
+"""What every panel shares: a snapshot goes in, a filtered, keyed table comes out; and the
+one way an action runs.
+
+The action pipeline (every key that changes data goes through it):
+1. selection: `act(action, select, steps)` calls `select()` at once, on the key press, so
+   the action applies to what the operator saw; it raises `NothingSelected` with a hint;
+2. read-only: `check_action` disables every action named in `MUTATIONS`, so the footer and
+   the command palette show it dimmed, and a key press says why;
+3. confirmation with counts: `confirm(...)`, one dialog style, awaited in the worker;
+4. work, with progress for bulk runs: `run_bulk(...)`;
+5. one result line: the steps return an `Outcome`;
+6. refresh: `after_action()`, then a poll.
+A worker that fails is turned into one line in one place, `on_worker_state_changed`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
+from textual.worker import Worker, WorkerState
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
+from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
+
+if TYPE_CHECKING:
+    from ferrite_tui.ui.app import FerriteApp
+
+T = TypeVar("T")
+
+ACTION_GROUP = "action."  # worker group prefix of the action pipeline
+
+
+class NothingSelected(Exception):
+    """An action's selection is empty; the message says what to select first."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The one line an action ends with."""
+
+    line: str
+    severity: str = "information"
+    timeout: float = 6
+
+    @classmethod
+    def of(cls, report: BulkReport, verb: str, title: str = "", extra: str = "") -> Outcome:
+        line = (f"{title}: " if title else "") + report.summary(verb) + extra
+        return cls(line, "information" if report.clean else "warning", 8)
 
 
 class Panel(Vertical):
@@ -28,11 +75,30 @@ class Panel(Vertical):
     Panel > .panel-note { height: 1; color: $text-muted; padding: 0 1; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    #: The actions that change data: action name -> what it does, as the command palette
+    #: lists it ("requeue all shown"). Disabled in read-only mode.
+    MUTATIONS: ClassVar[dict[str, str]] = {}
+    #: Other actions the command palette lists for this panel: action name -> label.
+    COMMANDS: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.snapshot: Snapshot | None = None
         self.history: History | None = None
         self.filter_text = ""
+
+    @property
+    def ferrite(self) -> FerriteApp:
+        return cast("FerriteApp", self.app)
+
+    @property
+    def session(self) -> Session:
+        return self.ferrite.session
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        # Notifications carry key names and server errors: literal text, never markup.
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def columns(self) -> list[Column]:
         raise NotImplementedError
@@ -96,7 +162,7 @@ class Panel(Vertical):
     def active(self) -> bool:
         """Whether this panel's tab is the one shown (panels read items only while shown)."""
         try:
-            return self.app.active_panel() is self
+            return self.ferrite.active_panel() is self
         except NoMatches:  # the app is still composing or already tearing down
             return False
 
@@ -120,6 +186,110 @@ class Panel(Vertical):
 
     def open_row(self, ident: str) -> None:
         """enter on a row; panels with a detail view override this."""
+
+    def inspect_value(self, title: str, value: bytes, meta: list[tuple[str, str]],
+                      fields: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Open the inspector on one value (every panel's enter on an item)."""
+        from ferrite_tui.ui.screens.inspector import InspectorScreen
+
+        self.app.push_screen(InspectorScreen(title, value, meta=meta, fields=fields))
+
+    # -- the action pipeline -------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only mode disables every mutation (None: shown dimmed, not hidden)."""
+        if action in self.MUTATIONS and self.session.read_only:
+            return None
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        """A disabled mutation's key says why nothing happens (keys the app does not
+        already answer for)."""
+        if not self.session.read_only:
+            return
+        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            if binding.action in self.MUTATIONS:
+                event.stop()
+                event.prevent_default()
+                self.ferrite.say_read_only(self.MUTATIONS[binding.action])
+                return
+
+    def run_command(self, action: str) -> None:
+        """Run one of this panel's actions by name (the command palette)."""
+        self.call_later(self.app.run_action, action, self)
+
+    def action_label(self, action: str) -> str:
+        return self.MUTATIONS.get(action) or self.COMMANDS.get(action) or action.replace("_", " ")
+
+    def act(self, action: str, select: Callable[[], T],
+            steps: Callable[[T], Awaitable[Outcome | None]]) -> None:
+        """Run one action: `select()` now (raises NothingSelected with a hint), then the
+        steps in a worker; their Outcome is the one result line, then `after_action`."""
+        label = self.action_label(action)
+        if action in self.MUTATIONS and not self.ferrite.writable(label):
+            return  # called directly (not through a binding, which check_action covers)
+        try:
+            target = select()
+        except NothingSelected as why:
+            self.notify(f"'{label}': {why}", timeout=3)
+            return
+        self.run_worker(self._steps(steps, target), name=label, group=ACTION_GROUP + action,
+                        exit_on_error=False)
+
+    async def _steps(self, steps: Callable[[T], Awaitable[Outcome | None]], target: T) -> None:
+        outcome = await steps(target)
+        if outcome is None:
+            return  # cancelled at a dialog, or nothing to do (and said so)
+        self.notify(outcome.line, severity=outcome.severity, timeout=outcome.timeout)
+        self.after_action()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker failure of this panel becomes one line, here."""
+        worker = event.worker
+        if event.state != WorkerState.ERROR or worker.error is None:
+            return
+        what = self.worker_failed(worker, worker.error)
+        if what:
+            self.notify(what, severity="error", timeout=8)
+        if worker.group.startswith(ACTION_GROUP):
+            self.after_action()
+
+    def worker_failed(self, worker: Worker[Any], error: BaseException) -> str | None:
+        """The line for a failed worker (None: the panel showed it elsewhere)."""
+        line = self.session.describe(error)
+        return f"{worker.name}: {line}" if worker.name else line
+
+    async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
+                      typed: str | None = None) -> bool:
+        """The one confirmation: yes/no, or typing `typed` for irreversible bulk work."""
+        from ferrite_tui.ui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
+
+        screen: ModalScreen[bool] = TypedConfirmScreen(title, body, typed) \
+            if typed is not None else ConfirmScreen(title, body, label)
+        answer: bool | None = await self.app.push_screen_wait(screen)
+        return bool(answer)
+
+    async def ask(self, title: str, fields: list[Any], submit_label: str = "OK",
+                  body: str | Text | None = None) -> dict[str, str] | None:
+        """A form in the worker; None when the operator cancels."""
+        from ferrite_tui.ui.screens.dialogs import FormScreen
+
+        return cast("dict[str, str] | None", await self.app.push_screen_wait(
+            FormScreen(title, fields, submit_label, body=body)))
+
+    async def run_bulk(self, title: str, runner: BulkRunner[Any]) -> BulkReport:
+        """A bulk run with the progress dialog (cancel with escape or c)."""
+        from ferrite_tui.ui.screens.progress import with_progress
+
+        def work(progress: Callable[[BulkReport], None], cancel: Any) -> Awaitable[BulkReport]:
+            runner.progress, runner.cancel = progress, cancel
+            return runner.run()
+
+        return await with_progress(self.app, title, runner.total, work)
+
+    def after_action(self) -> None:
+        """Refresh after an action: panels reload what they show; then poll now."""
+        self.session.poll_now()
 
 
 # -- cells shared by several panels --------------------------------------------------------

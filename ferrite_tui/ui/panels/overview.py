@@ -7,7 +7,13 @@ from rich.text import Text
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
 from ferrite_tui.ui.panels.base import (
-    Panel, alert_cell, key_cell, mark_cell, open_queue, rate_cells, trend_cell,
+    Panel,
+    alert_cell,
+    key_cell,
+    mark_cell,
+    open_queue,
+    rate_cells,
+    trend_cell,
 )
 from ferrite_tui.ui.widgets.table import Column
 

@@ -8,30 +8,30 @@ fed in batches at most ten times a second, so a flood never keeps keys from answ
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
-from collections import OrderedDict, deque
 
 from rich.highlighter import JSONHighlighter
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.geometry import Size
-from textual.message import Message
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.widgets import Static
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import describe_error
-from ferrite_tui.backend.envelopes import dumps, key_text, printable
+from ferrite_tui.backend.envelopes import key_text, printable
 from ferrite_tui.backend.pubsub import (
-    DEFAULT_BUFFER, DEFAULT_MAX_BYTES, Entry, PubSub, Tail, is_pattern, tail_matches,
+    DEFAULT_BUFFER,
+    Entry,
+    PubSub,
+    Tail,
+    is_pattern,
+    tail_matches,
 )
-from ferrite_tui.ui.panels.base import Panel
+from ferrite_tui.ui.panels.base import Outcome, Panel
+from ferrite_tui.ui.screens.dialogs import Field, check_output_path
+from ferrite_tui.ui.widgets.logview import FollowChanged, InspectEntry, LogView
 from ferrite_tui.ui.widgets.table import Column
 
 PULL_S = 0.1  # the log takes new messages from the tail at most 10 times a second
@@ -44,266 +44,11 @@ CHANNEL_WIDTH = 22
 _json_highlighter = JSONHighlighter()
 
 
-def entry_preview(entry: Entry, limit: int) -> Text:
-    """The message as one literal line: compact, highlighted JSON where it parses."""
-    data = entry.data
-    if not entry.is_message:
-        return Text(printable(data, limit))
-    text = None
-    if len(data) <= PREVIEW_JSON_BYTES and data[:1] in (b"{", b"["):
-        try:
-            text = dumps(json.loads(data))
-        except (ValueError, RecursionError):
-            text = None
-    if text is None:
-        head = data[: limit * 4 + 8]
-        text = printable(head, limit)
-        if len(head) < len(data) and not text.endswith("…"):
-            text = text[: max(limit - 1, 0)] + "…"
-    else:
-        text = printable(text, limit)
-    out = Text(text, no_wrap=True)
-    if data[:1] in (b"{", b"["):
-        _json_highlighter.highlight(out)
-    return out
-
-
 def _quote(pattern: str) -> str:
     """Quoted for shlex.split only where needed (glob characters stay bare)."""
     if pattern and not any(ch.isspace() or ch in "'\"\\" for ch in pattern):
         return pattern
     return shlex.quote(pattern)
-
-
-class FollowChanged(Message):
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, FollowChanged)
-
-
-class InspectEntry(Message):
-    def __init__(self, entry: Entry) -> None:
-        super().__init__()
-        self.entry = entry
-
-
-class LogView(ScrollView, can_focus=True):
-    """The tail's log. Holds references to the tail's entries that pass the filter."""
-
-    COMPONENT_CLASSES = {"logview--cursor", "logview--time", "logview--channel",
-                         "logview--marker", "logview--size"}
-
-    DEFAULT_CSS = """
-    LogView { height: 1fr; overflow-x: hidden; }
-    LogView > .logview--cursor { background: $accent 40%; }
-    LogView:focus > .logview--cursor { background: $accent 70%; }
-    LogView > .logview--time { color: $text-muted; }
-    LogView > .logview--channel { color: $secondary; }
-    LogView > .logview--marker { color: $warning; text-style: bold; }
-    LogView > .logview--size { color: $text-muted; }
-    """
-
-    BINDINGS = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("pageup", "move_page(-1)", "Page up", show=False),
-        Binding("pagedown", "move_page(1)", "Page down", show=False),
-        Binding("home", "top", "Top", show=False),
-        Binding("end", "bottom", "End (follow)", show=False),
-        Binding("enter", "inspect", "Inspect", id="pubsub.inspect"),
-    ]
-
-    def __init__(self, limit: int = DEFAULT_BUFFER, max_bytes: int = DEFAULT_MAX_BYTES,
-                 **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.rows: deque[Entry] = deque()
-        self.limit = limit
-        self.max_bytes = max_bytes
-        self._bytes = 0
-        self.base = 0  # absolute index of rows[0]
-        self.cursor: int | None = None  # absolute index
-        self.follow = True
-        self._cache: OrderedDict[tuple, Strip] = OrderedDict()
-        self.renders = 0  # lines drawn (tests and benchmarks read it)
-
-    # -- content --------------------------------------------------------------------------
-
-    def clear_rows(self) -> None:
-        self.rows.clear()
-        self._bytes = 0
-        self.base = 0
-        self.cursor = None
-        self._cache.clear()
-        self._update_size()
-
-    def add(self, entries: list[Entry]) -> None:
-        if not entries:
-            return
-        rows = self.rows
-        rows.extend(entries)
-        self._bytes += sum(len(e.data) for e in entries)
-        removed = 0
-        while len(rows) > self.limit or (self._bytes > self.max_bytes and len(rows) > 1):
-            self._bytes -= len(rows.popleft().data)
-            removed += 1
-        self.base += removed
-        if removed and not self.follow:
-            # keep the same lines on screen while older ones fall off the top
-            self._scroll_y(max(self.scroll_y - removed, 0))
-        if self.cursor is not None and self.cursor < self.base:
-            self.cursor = self.base if rows else None
-        self._update_size()
-        if self.follow:
-            self.cursor = self.base + len(rows) - 1
-            self._scroll_bottom()
-        self.refresh()
-
-    def _scroll_y(self, y: float) -> None:
-        # force: the scrollbar may not be laid out yet right after the log grew
-        self.scroll_to(y=y, animate=False, force=True, immediate=True)
-
-    def _scroll_bottom(self) -> None:
-        self._scroll_y(max(len(self.rows) - self.scrollable_content_region.height, 0))
-
-    def keep_following(self) -> None:
-        """In follow mode the newest line stays in view, also after the log was resized."""
-        if self.follow and self.rows and int(self.scroll_y) < self.max_scroll_y:
-            self._scroll_bottom()
-            self.refresh()
-
-    def _update_size(self) -> None:
-        self.virtual_size = Size(max(self.size.width, 1), len(self.rows))
-
-    def on_resize(self, event: events.Resize) -> None:
-        self._cache.clear()
-        self._update_size()
-        if self.follow:
-            self._scroll_bottom()
-
-    @property
-    def selected(self) -> Entry | None:
-        if self.cursor is None:
-            return None
-        i = self.cursor - self.base
-        return self.rows[i] if 0 <= i < len(self.rows) else None
-
-    # -- drawing ----------------------------------------------------------------------------
-
-    def render_line(self, y: int) -> Strip:
-        index = int(self.scroll_y) + y
-        width = self.size.width
-        if index < 0 or index >= len(self.rows) or width <= 0:
-            return Strip.blank(width, self.rich_style)
-        entry = self.rows[index]
-        is_cursor = self.cursor == self.base + index
-        key = (entry.seq, width, is_cursor, self.has_focus)
-        strip = self._cache.get(key)
-        if strip is None:
-            strip = self._draw(entry, width, is_cursor)
-            self._cache[key] = strip
-            if len(self._cache) > 400:
-                self._cache.popitem(last=False)
-        return strip
-
-    def _draw(self, entry: Entry, width: int, is_cursor: bool) -> Strip:
-        self.renders += 1
-        base = self.rich_style
-        stamp = time.strftime("%H:%M:%S", time.localtime(entry.time))
-        stamp += f".{int(entry.time * 1000) % 1000:03d}"
-        line = Text(no_wrap=True, overflow="crop", end="")
-        line.append(stamp + " ", self.get_component_rich_style("logview--time"))
-        if entry.is_message:
-            chan_w = min(CHANNEL_WIDTH, max(width // 4, 8))
-            chan = printable(entry.channel, chan_w)
-            line.append(chan.ljust(chan_w) + " ", self.get_component_rich_style("logview--channel"))
-            size = len(entry.data)
-            size_text = fmt.size(size) if size >= 1024 else f"{size} B"
-            line.append(f"{size_text:>9} ", self.get_component_rich_style("logview--size"))
-            room = max(width - line.cell_len, 1)
-            line.append_text(entry_preview(entry, room))
-        else:
-            label = "── gap ── " if entry.kind == Entry.GAP else "── "
-            room = max(width - line.cell_len - len(label), 1)
-            line.append(label + printable(entry.data, room),
-                        self.get_component_rich_style("logview--marker"))
-        segments = list(line.render(self.app.console))
-        strip = Strip(segments).crop(0, width).extend_cell_length(width)
-        if is_cursor:
-            base = base + self.get_component_rich_style("logview--cursor")
-        return strip.apply_style(base)
-
-    def _invalidate(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
-    def on_focus(self) -> None:
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self.refresh()
-
-    # -- moving ------------------------------------------------------------------------------
-
-    def _set_cursor(self, absolute: int) -> None:
-        if not self.rows:
-            self.cursor = None
-            return
-        absolute = max(self.base, min(absolute, self.base + len(self.rows) - 1))
-        self.cursor = absolute
-        i = absolute - self.base
-        height = max(self.size.height, 1)
-        if i < self.scroll_y:
-            self._scroll_y(i)
-        elif i >= self.scroll_y + height:
-            self._scroll_y(i - height + 1)
-        self.follow = i == len(self.rows) - 1 and self.follow
-        self.refresh()
-
-    def action_move(self, delta: int) -> None:
-        if self.cursor is None:
-            self._set_cursor(self.base + len(self.rows) - 1)
-            return
-        if delta < 0:
-            self.follow = False
-        self._set_cursor(self.cursor + delta)
-        self.post_message(FollowChanged())
-
-    def action_move_page(self, direction: int) -> None:
-        self.action_move(direction * max(self.size.height - 1, 1))
-
-    def action_top(self) -> None:
-        self.follow = False
-        self._set_cursor(self.base)
-        self.post_message(FollowChanged())
-
-    def action_bottom(self) -> None:
-        self.follow = True
-        self._set_cursor(self.base + len(self.rows) - 1)
-        self._scroll_bottom()
-        self.post_message(FollowChanged())
-
-    def set_follow(self, follow: bool) -> None:
-        if follow:
-            self.action_bottom()
-        else:
-            self.follow = False
-            self.post_message(FollowChanged())
-
-    def on_click(self, event: events.Click) -> None:
-        index = int(self.scroll_y) + event.y
-        if 0 <= index < len(self.rows):
-            self.follow = False
-            self._set_cursor(self.base + index)
-            self.post_message(FollowChanged())
-
-    def say(self, message: str, **kwargs) -> None:
-        self.notify(message, markup=False, **kwargs)
-
-    def action_inspect(self) -> None:
-        entry = self.selected
-        if entry is None or not entry.is_message:
-            self.say("Select a message first (up/down; end follows the newest)", timeout=3)
-            return
-        self.post_message(InspectEntry(entry))
 
 
 class PubSubPanel(Panel):
@@ -316,6 +61,11 @@ class PubSubPanel(Panel):
     PubSubPanel #log-status { height: 1; padding: 0 1; background: $boost; }
     PubSubPanel #log-box { height: 1fr; }
     """
+
+    MUTATIONS = {"publish": "publish a message"}
+    COMMANDS = {"pause": "pause / resume the tail", "follow": "follow the newest on/off",
+                "record": "record the tail to a file (on/off)",
+                "patterns": "tail patterns", "toggle_tail": "tail on/off"}
 
     BINDINGS = [
         Binding("space", "pause", "Pause", id="pubsub.pause"),
@@ -346,13 +96,15 @@ class PubSubPanel(Panel):
 
         yield KeyedTable(self.columns(), id="table")
         yield Static(Text(""), id="log-status")
-        config = getattr(self.app, "config", None)
-        limit = int(getattr(config, "pubsub_buffer", DEFAULT_BUFFER) or DEFAULT_BUFFER)
+        limit = self.buffer_size()
         # In a box of its own: when the tab hides, Textual hands focus to a focusable
         # *sibling* of the focused widget, and a sibling inside the hidden pane would pull
         # the tab back (TabPane.Focused). The table has no focusable sibling this way.
         with Vertical(id="log-box"):
             yield LogView(limit=limit, id="log")
+
+    def buffer_size(self) -> int:
+        return int(self.session.config.pubsub_buffer or DEFAULT_BUFFER)
 
     def columns(self) -> list[Column]:
         return [
@@ -363,7 +115,7 @@ class PubSubPanel(Panel):
         ]
 
     @property
-    def log(self) -> LogView:
+    def log_view(self) -> LogView:
         return self.query_one("#log", LogView)
 
     # -- tail lifecycle ---------------------------------------------------------------------
@@ -376,13 +128,11 @@ class PubSubPanel(Panel):
             self.start_tail()
 
     def start_tail(self) -> None:
-        monitor = getattr(self.app, "monitor", None)
-        if monitor is None:
+        client = self.session.client
+        if client is None:
             return
-        config = getattr(self.app, "config", None)
-        size = int(getattr(config, "pubsub_buffer", DEFAULT_BUFFER) or DEFAULT_BUFFER)
         if self.tail is None:
-            self.tail = Tail(monitor.client, buffer=size)
+            self.tail = Tail(client, buffer=self.buffer_size())
         self.tail.start()
         self.pull(force=True)
 
@@ -420,8 +170,8 @@ class PubSubPanel(Panel):
             if entries:
                 if self.filter_text or self.channel_filter is not None:
                     entries = [e for e in entries if self.matches_entry(e)]
-                self.log.add(entries)
-        self.log.keep_following()
+                self.log_view.add(entries)
+        self.log_view.keep_following()
         self._pulled_at = now
         state_changed = (tail.state, tail.gaps) != self._seen_state
         self._seen_state = (tail.state, tail.gaps)
@@ -433,7 +183,7 @@ class PubSubPanel(Panel):
 
     def rebuild_log(self) -> None:
         """Filter changed: draw the buffered entries again (up to what the view has taken)."""
-        log = self.log
+        log = self.log_view
         log.clear_rows()
         if self.tail is None:
             return
@@ -523,7 +273,7 @@ class PubSubPanel(Panel):
 
     def update_status(self) -> None:
         tail = self.tail
-        log = self.log
+        log = self.log_view
         parts: list[tuple[str, str]] = []
         if tail is not None and tail.paused:
             parts.append((f"⏸ PAUSED: {tail.since_pause:,} arrived since (counted; "
@@ -570,16 +320,12 @@ class PubSubPanel(Panel):
         self.rebuild_log()
         self.update_status()
         if self.channel_filter is not None:
-            self.log.focus()
+            self.log_view.focus()
 
     def focus_ident(self, ident: str) -> bool:
         return super().focus_ident(ident)
 
     # -- keys -----------------------------------------------------------------------------
-
-    def say(self, message: str, **kwargs) -> None:
-        """A notification whose text is literal (channel names may look like markup)."""
-        self.notify(message, markup=False, **kwargs)
 
     def _key(self) -> None:
         self.last_key_at = time.perf_counter()
@@ -588,7 +334,6 @@ class PubSubPanel(Panel):
         self.update_status()
 
     def on_inspect_entry(self, message: InspectEntry) -> None:
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         entry = message.entry
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
@@ -597,20 +342,19 @@ class PubSubPanel(Panel):
                 ("size", fmt.size(len(entry.data)))]
         if entry.pattern is not None:
             meta.insert(1, ("pattern", printable(entry.pattern, 300)))
-        self.app.push_screen(InspectorScreen(f"pub/sub {printable(entry.channel, 80)}",
-                                             entry.data, meta=meta))
+        self.inspect_value(f"pub/sub {printable(entry.channel, 80)}", entry.data, meta)
 
     def action_switch_focus(self) -> None:
-        if self.log.has_focus:
+        if self.log_view.has_focus:
             self.table.focus()
         else:
-            self.log.focus()
+            self.log_view.focus()
 
     def action_pause(self) -> None:
         self._key()
         tail = self.tail
         if tail is None:
-            self.say("The tail is not running (t starts it)", timeout=3)
+            self.notify("The tail is not running (t starts it)", timeout=3)
             return
         if tail.paused:
             tail.resume()
@@ -621,7 +365,7 @@ class PubSubPanel(Panel):
 
     def action_follow(self) -> None:
         self._key()
-        self.log.set_follow(not self.log.follow)
+        self.log_view.set_follow(not self.log_view.follow)
         self.update_status()
 
     def action_toggle_tail(self) -> None:
@@ -630,23 +374,20 @@ class PubSubPanel(Panel):
             self._stop_tail()
         else:
             self.start_tail()
-            self.say("Tail started", timeout=2)
+            self.notify("Tail started", timeout=2)
 
     @work(group="pubsub-tail-stop", exit_on_error=False)
     async def _stop_tail(self) -> None:
         if self.tail is not None:
             await self.tail.stop()
-            self.say("Tail stopped (t starts it again)", timeout=3)
+            self.notify("Tail stopped (t starts it again)", timeout=3)
             self.pull(force=True)
 
     def action_patterns(self) -> None:
         self._key()
-        self._patterns_worker()
+        self.act("patterns", lambda: None, self._patterns)
 
-    @work(group="pubsub-patterns", exit_on_error=False)
-    async def _patterns_worker(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
+    async def _patterns(self, _: None) -> Outcome | None:
         current = " ".join(_quote(p) for p in (self.tail.patterns if self.tail else ("*",)))
 
         def check(value: str) -> str | None:
@@ -655,53 +396,47 @@ class PubSubPanel(Panel):
             except ValueError as exc:
                 return str(exc)
 
-        values = await self.app.push_screen_wait(FormScreen(
+        values = await self.ask(
             "Tail patterns",
             [Field("patterns", "Patterns, space-separated (quote names with spaces)", current,
                    placeholder="orders.* payments.failed", check=check)],
             submit_label="Subscribe",
-            body="Names with * ? [ ] subscribe with PSUBSCRIBE, plain names with SUBSCRIBE.",
-        ))
+            body="Names with * ? [ ] subscribe with PSUBSCRIBE, plain names with SUBSCRIBE.")
         if values is None:
-            return
+            return None
         patterns = shlex.split(values["patterns"])
-        try:
-            if self.tail is None:
-                self.start_tail()
-            assert self.tail is not None
-            await self.tail.set_patterns(patterns)
-            if not self.tail.running and self.tail.state.status != "refused":
-                self.tail.start()
-        except Exception as exc:
-            self.say(describe_error(exc), severity="error")
-            return
-        self.say("Tailing " + printable(" ".join(patterns), 100), timeout=3)
+        if self.tail is None:
+            self.start_tail()
+        if self.tail is None:
+            return Outcome("Not connected", "error")
+        await self.tail.set_patterns(patterns)
+        if not self.tail.running and self.tail.state.status != "refused":
+            self.tail.start()
         self.pull(force=True)
+        return Outcome("Tailing " + printable(" ".join(patterns), 100), timeout=3)
 
     def action_record(self) -> None:
         self._key()
         tail = self.tail
         if tail is None:
-            self.say("The tail is not running (t starts it)", timeout=3)
+            self.notify("The tail is not running (t starts it)", timeout=3)
             return
         if tail.recorder is not None:
             recorder = tail.stop_recording()
             if tail.record_error:
-                self.say(tail.record_error, severity="error")
+                self.notify(tail.record_error, severity="error")
             elif recorder is not None:
-                self.say(f"Recorded {recorder.messages:,} messages to {recorder.path}",
+                self.notify(f"Recorded {recorder.messages:,} messages to {recorder.path}",
                             timeout=6)
             self.update_status()
             return
-        self._record_worker()
+        self.act("record", lambda: None, self._record)
 
-    @work(group="pubsub-record", exit_on_error=False)
-    async def _record_worker(self) -> None:
+    async def _record(self, _: None) -> Outcome | None:
         from ferrite_tui.files import RECORDINGS, default_file, resolve
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
         default = default_file(RECORDINGS, "pubsub", ".ndjson")
-        values = await self.app.push_screen_wait(FormScreen(
+        values = await self.ask(
             "Record the tail",
             [Field("path", f"NDJSON file (a new file; never overwritten). A bare name goes "
                            f"to {default.parent}",
@@ -709,73 +444,56 @@ class PubSubPanel(Panel):
                    check=lambda v: check_output_path(str(resolve(v, RECORDINGS))))],
             submit_label="Record",
             body="Every message from now on is written as {time, channel, message}, "
-                 "paused or not, until w again.",
-        ))
+                 "paused or not, until w again.")
         if values is None or self.tail is None:
-            return
+            return None
         path = resolve(values["path"], RECORDINGS)
         try:
             self.tail.start_recording(path)
         except FileExistsError:
-            self.say(f"{path} exists already: choose another name", severity="error")
-            return
+            return Outcome(f"{path} exists already: choose another name", "error")
         except (OSError, RuntimeError) as exc:
-            self.say(f"cannot record to {path}: {getattr(exc, 'strerror', None) or exc}",
-                        severity="error")
-            return
-        self.say(f"Recording to {path} (w stops)", timeout=4)
+            return Outcome(f"cannot record to {path}: {getattr(exc, 'strerror', None) or exc}",
+                           "error")
         self.update_status()
+        return Outcome(f"Recording to {path} (w stops)", timeout=4)
 
     def action_publish(self) -> None:
         self._key()
-        if not self.app.writable("publish"):
-            return
-        self._publish_worker()
+        self.act("publish", self._channel_shown, self._publish)
 
-    @work(group="pubsub-publish", exit_on_error=False)
-    async def _publish_worker(self) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        monitor = getattr(self.app, "monitor", None)
-        if monitor is None:
-            self.say("Not connected", severity="error")
-            return
-        channel = ""
+    def _channel_shown(self) -> str:
         if self.channel_filter is not None:
-            channel = key_text(self.channel_filter)
-        elif self.table.cursor_key and self.table.cursor_key.startswith("channel:"):
-            channel = self.table.cursor_key.split(":", 1)[1]
-        values = await self.app.push_screen_wait(FormScreen(
+            return key_text(self.channel_filter)
+        if self.table.cursor_key and self.table.cursor_key.startswith("channel:"):
+            return self.table.cursor_key.split(":", 1)[1]
+        return ""
+
+    async def _publish(self, channel: str) -> Outcome | None:
+        client = self.session.client
+        if client is None:
+            return Outcome("Not connected", "error")
+        values = await self.ask(
             "Publish a message",
             [Field("channel", "Channel", channel, placeholder="orders.created",
                    check=lambda v: None if v else "give a channel"),
              Field("message", "Message (sent as typed, UTF-8)", "",
                    placeholder='{"order_id": "12345"}')],
-            submit_label="Publish",
-        ))
+            submit_label="Publish")
         if values is None:
-            return
+            return None
         channel, message = values["channel"], values["message"]
-        try:
-            receivers = await PubSub(monitor.client).publish(channel, message)
-        except Exception as exc:
-            self.say(describe_error(exc, monitor.settings), severity="error")
-            return
+        receivers = await PubSub(client).publish(channel, message)
         tail = self.tail
         ours = int(tail is not None and tail.state.status == "live"
                    and tail_matches(tail.patterns, channel))
         shown = printable(channel, 60)
         if receivers == 0:
-            self.say(f"Published to {shown}, but 0 subscribers received it: "
-                        "nobody was listening, the message is gone", severity="warning",
-                        timeout=8)
-        elif receivers - ours <= 0:
-            self.say(f"Published to {shown}: only this console's tail received it "
-                        "(no other subscriber)", severity="warning", timeout=8)
-        else:
-            extra = " (plus this console's tail)" if ours else ""
-            self.say(f"Published to {shown}: {receivers - ours} subscriber"
-                        f"{'s' if receivers - ours != 1 else ''} received it{extra}",
-                        timeout=5)
-        monitor.poll_now()
-
+            return Outcome(f"Published to {shown}, but 0 subscribers received it: nobody was "
+                           "listening, the message is gone", "warning", 8)
+        if receivers - ours <= 0:
+            return Outcome(f"Published to {shown}: only this console's tail received it "
+                           "(no other subscriber)", "warning", 8)
+        extra = " (plus this console's tail)" if ours else ""
+        return Outcome(f"Published to {shown}: {receivers - ours} subscriber"
+                       f"{'s' if receivers - ours != 1 else ''} received it{extra}", timeout=5)

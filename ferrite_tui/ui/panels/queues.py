@@ -15,322 +15,38 @@ while this tab is shown; every server error becomes one line.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.bulk import BulkReport, Cancel, ChunkResult
-from ferrite_tui.backend.client import describe_error
+from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.reliable import DEFAULT_VISIBILITY_S, ReliableQueue
-from ferrite_tui.ui.panels.base import Panel, alert_cell, key_cell, rate_cells, trend_cell
-from ferrite_tui.ui.widgets.table import Column, KeyedTable
+from ferrite_tui.backend.reliable import ReliableQueue
+from ferrite_tui.ui.panels.base import (
+    NothingSelected,
+    Outcome,
+    alert_cell,
+    key_cell,
+    rate_cells,
+    trend_cell,
+)
+from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.screens.dialogs import Field
+from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
+from ferrite_tui.ui.widgets.table import Column
 
 
-def row_key(item: Item) -> str:
-    return f"{item.pos}:{hashlib.sha1(item.raw).hexdigest()[:16]}"
-
-
-def age_text(env: Envelope, now_ms: int, t: int | None = None) -> str:
-    t = env.time_ms if t is None else t
-    if t is None:
-        return "-"
-    return fmt.duration(max(now_ms - t, 0))
-
-
-def id_text(env: Envelope) -> Text:
-    if env.id is not None:
-        return Text(printable(env.id, 60), no_wrap=True, overflow="ellipsis")
-    return Text(f"({env.kind})", style="dim")
-
-
-# -- the item pager shared by panels 2 and 6 ----------------------------------------------
-
-@dataclass
-class Source:
-    """Where an ItemTable's rows come from: a list key read in windows, or a fixed list of
-    items (a filter's matches) paged in memory."""
-
-    key: str
-    items: list[Item] | None = None
-
-    async def load(self, client, start: int, count: int) -> Page:
-        if self.items is None:
-            return await ListItems(client).page(self.key, start, count)
-        n = len(self.items)
-        if start < 0:
-            start = max(n + start, 0)
-        start = max(0, min(start, max(n - count, 0)))
-        return Page(self.key, start, n, tuple(self.items[start:start + count]))
-
-
-class ItemTable(KeyedTable):
-    """One window of a list's items. The panel gives it columns and a row function."""
-
-    BINDINGS = [
-        Binding("home", "page('head')", "Head", id="items.head"),
-        Binding("end", "page('tail')", "Tail", id="items.tail"),
-        Binding("pagedown,right_square_bracket", "page('next')", "Next page", id="items.next"),
-        Binding("pageup,left_square_bracket", "page('prev')", "Prev page", id="items.prev"),
-        Binding("colon", "jump", "Jump to", id="items.jump"),
-        Binding("space", "mark", "Mark", id="items.mark"),
-        Binding("escape", "leave", "Back", id="items.back", show=False),
-    ]
-
-    def __init__(self, columns: list[Column],
-                 row: Callable[[Item, Envelope, bool], dict[str, object]], **kwargs) -> None:
-        super().__init__(columns, **kwargs)
-        self.row_fn = row
-        self.source: Source | None = None
-        self.page: Page | None = None
-        self.start = 0
-        self.marks: dict[str, Item] = {}
-        self.by_key: dict[str, Item] = {}
-        self.on_leave: Callable[[], None] | None = None
-        self.on_page: Callable[[str], None] | None = None
-        self.load_seq = 0
-        self.want_start = 0
-
-    @property
-    def window(self) -> int:
-        if not self.size.height:
-            return 20  # not laid out yet; the resize that follows reloads at the right size
-        return max(self.size.height - 1, 3)
-
-    def on_resize(self, event) -> None:
-        super().on_resize(event)
-        if self.source is not None and self.page is not None and self.on_page is not None \
-                and len(self.page.items) != min(self.window, self.page.length):
-            self.on_page("reload")
-
-    def set_source(self, source: Source | None) -> None:
-        if source != self.source:
-            self.marks.clear()
-            self.start = self.want_start = 0
-            self.page = None
-            self.set_rows([])
-        self.source = source
-
-    def show_page(self, page: Page) -> None:
-        self.page = page
-        self.start = page.start
-        rows = []
-        self.by_key = {}
-        for item in page.items:
-            key = row_key(item)
-            self.by_key[key] = item
-            rows.append((key, self.row_fn(item, decode(item.raw), key in self.marks)))
-        self.set_rows(rows)
-
-    def current(self) -> Item | None:
-        key = self.cursor_key
-        return self.by_key.get(key) if key else None
-
-    def selected(self) -> list[Item]:
-        """Marked items, else the one under the cursor."""
-        if self.marks:
-            return list(self.marks.values())
-        item = self.current()
-        return [item] if item else []
-
-    def action_page(self, where: str) -> None:
-        if self.on_page:
-            self.on_page(where)
-
-    def action_mark(self) -> None:
-        key = self.cursor_key
-        if key is None:
-            return
-        if key in self.marks:
-            del self.marks[key]
-        else:
-            self.marks[key] = self.by_key[key]
-        if self.page is not None:
-            row = self.cursor_row
-            self.show_page(self.page)
-            if row + 1 < self.row_count:
-                self.move_cursor(row=row + 1)
-
-    def action_jump(self) -> None:
-        if self.on_page:
-            self.on_page("jump")
-
-    def action_leave(self) -> None:
-        # An open `/` filter is cleared first (the app's escape), as everywhere else.
-        try:
-            filter_input = self.app.query_one("#filter")
-        except Exception:
-            filter_input = None
-        if filter_input is not None and filter_input.display:
-            self.app.action_back()
-            self.focus()
-            return
-        if self.on_leave:
-            self.on_leave()
-
-
-def mark_prefix(marked: bool) -> Text:
-    return Text("●" if marked else " ", style="bold magenta")
-
-
-class ItemPagerMixin:
-    """Paging for a panel holding ItemTables: loads windows in a worker, keys for paging."""
-
-    def notify(self, message: str, *, title: str = "", severity: str = "information",
-               timeout: float | None = None, markup: bool = False) -> None:
-        # Notifications carry key names and server errors: literal text, never markup.
-        super().notify(message, title=title, severity=severity,  # type: ignore[misc]
-                       timeout=timeout, markup=markup)
-
-    def item_client(self):
-        monitor = self.app.monitor
-        return monitor.client if monitor is not None else None
-
-    def page_to(self, table: ItemTable, where: str) -> None:
-        if table.source is None:
-            return
-        window = table.window
-        if where == "head":
-            start = 0
-        elif where == "tail":
-            start = -window
-        elif where == "next":
-            start = table.start + window
-            if table.page is not None and start >= table.page.length:
-                start = -window
-        elif where == "prev":
-            start = max(table.start - window, 0)
-        elif where == "jump":
-            self._ask_position(table)
-            return
-        else:
-            start = None  # reload
-        self.load_items(table, start, move_cursor=where in ("head", "tail", "next", "prev"))
-
-    def _ask_position(self, table: ItemTable) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        def check(value: str) -> str | None:
-            return None if value.strip().lstrip("-").isdigit() else "a whole number"
-
-        def done(values: dict[str, str] | None) -> None:
-            if values:
-                pos = int(values["pos"])
-                self.load_items(table, pos, move_cursor=True)
-
-        length = table.page.length if table.page else 0
-        self.app.push_screen(FormScreen(
-            "Jump to position", [Field("pos", f"Position (0 … {max(length - 1, 0):,}; "
-                                              "negative counts from the tail)", "", check=check)],
-            submit_label="Go"), done)
-
-    def load_items(self, table: ItemTable, start: int | None,
-                   move_cursor: bool = False) -> None:
-        """Load the window at `start` (None: reload the window last asked for, so a refresh
-        never undoes a page move still in flight)."""
-        if start is None:
-            start = table.want_start
-        else:
-            table.want_start = start
-        self._load_worker(table, start, move_cursor)
-
-    @work(group="items-load", exit_on_error=False)
-    async def _load_worker(self, table: ItemTable, start: int, move_cursor: bool) -> None:
-        client = self.item_client()
-        source = table.source
-        if client is None or source is None:
-            return
-        table.load_seq += 1
-        seq = table.load_seq
-        try:
-            page = await source.load(client, start, table.window)
-        except Exception as exc:
-            self.notify(describe_error(exc, client.settings), severity="error")
-            return
-        if table.source is not source or table.load_seq != seq:
-            return  # a newer load (or another list) replaced this one
-        table.show_page(page)
-        if move_cursor and table.row_count:
-            table.move_cursor(row=0)
-        self.items_loaded(table, page)
-
-    def items_loaded(self, table: ItemTable, page: Page) -> None:
-        """Hook: a window arrived."""
-
-    # -- bulk work with a progress dialog --------------------------------------------
-
-    def journal(self):
-        from pathlib import Path
-
-        from ferrite_tui.backend.journal import Journal
-
-        return Journal(Path(self.app.audit_path).parent / "bulk")
-
-    async def run_bulk(self, title: str, items: Sequence[Item],
-                       chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
-                       verb: str = "done", record=None) -> BulkReport:
-        """Run chunks with a progress dialog; `record` (a journal BulkRecord) is kept up to
-        date so a console killed mid-way is reported next time."""
-        from ferrite_tui.ui.screens.progress import ProgressScreen
-
-        journal = self.journal() if record is not None else None
-        if journal is not None:
-            journal.start(record)
-        cancel = Cancel()
-        screen = ProgressScreen(title, len(items), cancel)
-        await self.app.push_screen(screen)  # mounted before finish() can dismiss it
-        extra = {"unchanged": 0}
-
-        async def counted(chunk_items: Sequence[Item]) -> ChunkResult:
-            res = await chunk(chunk_items)
-            extra["unchanged"] += getattr(res, "unchanged", 0)
-            return res
-
-        plan = PositionalPlan(items, max_items=200)
-        report = BulkReport(total=plan.total)
-        while True:
-            if cancel.requested:
-                report.cancelled = True
-                break
-            batch = plan.next_chunk()
-            if not batch:
-                break
-            try:
-                res = await counted(batch)
-            except Exception as exc:
-                report.failed += len(batch)
-                report.errors.append(describe_error(exc))
-                break
-            plan.handled(len(batch))
-            report.done += res.done
-            report.skipped += res.skipped
-            report.failed += res.failed
-            report.errors.extend(res.errors[:3])
-            screen.update(report)
-            if journal is not None:
-                record.done, record.skipped = report.done, report.skipped + report.failed
-                journal.save(record)
-        screen.finish(report)
-        if journal is not None:
-            journal.finish(record)
-        report.unchanged = extra["unchanged"]  # type: ignore[attr-defined]
-        return report
-
-
-# -- panel 2 ----------------------------------------------------------------------------
-
-class QueuesPanel(ItemPagerMixin, Panel):
+class QueuesPanel(ItemPagerPanel):
     TITLE = "Queues"
     KINDS = (QueueKind.WORK, QueueKind.RELIABLE)
 
@@ -419,16 +135,10 @@ class QueuesPanel(ItemPagerMixin, Panel):
         return self.query_one("#proc", ItemTable)
 
     def now_ms(self) -> int:
-        return int(self.app.clock() * 1000)
+        return self.session.now_ms()
 
     def visibility_ms(self, ref: QueueRef) -> int:
-        monitor = self.app.monitor
-        timeout = None
-        if monitor is not None:
-            timeout = monitor.poller.visibility_timeouts.get(ref.key)
-            if timeout is None:
-                timeout = monitor.config.alerts.processing_stale_seconds
-        return int((timeout or DEFAULT_VISIBILITY_S) * 1000)
+        return int(self.session.visibility_s(ref.key) * 1000)
 
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
@@ -518,7 +228,6 @@ class QueuesPanel(ItemPagerMixin, Panel):
         item = table.by_key.get(str(event.row_key.value))
         if item is None or table.source is None:
             return
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
 
         env = decode(item.raw)
         meta = [("list", printable(table.source.key)), ("position", f"{item.pos:,}"),
@@ -531,8 +240,7 @@ class QueuesPanel(ItemPagerMixin, Panel):
             meta.append(("retry_count", str(env.retry_count)))
         if env.last_error:
             meta.append(("last_error", env.last_error))
-        self.app.push_screen(InspectorScreen(f"{table.source.key} #{item.pos}", item.raw,
-                                             meta=meta))
+        self.inspect_value(f"{table.source.key} #{item.pos}", item.raw, meta)
 
     def action_switch_list(self) -> None:
         if self.proc_table.display and self.items_table.has_focus:
@@ -544,195 +252,157 @@ class QueuesPanel(ItemPagerMixin, Panel):
 
     # -- actions ----------------------------------------------------------------------
 
+    MUTATIONS = {
+        "delete": "delete selected items", "purge": "purge the queue",
+        "move": "move selected items to another queue", "ack": "ack selected jobs",
+        "nack": "nack selected jobs (back to the head)",
+        "recover": "recover stale jobs",
+    }
+    COMMANDS = {"switch_list": "switch between the queue and its processing list"}
+
     def _focused_items(self) -> tuple[ItemTable | None, list[Item]]:
         for table in (self.items_table, self.proc_table):
             if table.has_focus:
                 return table, table.selected()
         return None, []
 
-    def _need_items(self, action: str) -> tuple[ItemTable, list[Item]] | None:
+    def _items(self) -> tuple[ItemTable, list[Item]]:
+        """The marked items of the focused list, else the one under its cursor."""
         table, items = self._focused_items()
-        if table is None or not items:
-            self.notify(f"'{action}': select an item first (enter moves into the items)",
-                        timeout=3)
-            return None
+        if table is None or table.source is None or not items:
+            raise NothingSelected("select an item first (enter moves into the items)")
         return table, items
 
+    def _proc_items(self) -> tuple[QueueRef, list[Item]]:
+        ref = self.current_ref
+        if ref is None or not ref.processing_key:
+            raise NothingSelected("only reliable queues have a processing list")
+        if not self.proc_table.has_focus:
+            raise NothingSelected("select a job in the processing list (tab)")
+        items = self.proc_table.selected()
+        if not items:
+            raise NothingSelected("the processing list is empty")
+        return ref, items
+
+    def _reliable(self) -> QueueRef:
+        ref = self.current_ref
+        if ref is None or not ref.processing_key:
+            raise NothingSelected("select a reliable queue first")
+        return ref
+
+    def _list_key(self) -> str:
+        """The focused list's key, else the selected queue's."""
+        if self.current_ref is None:
+            raise NothingSelected("select a queue first")
+        table, _ = self._focused_items()
+        return table.source.key if table is not None and table.source else self.current_ref.key
+
+    def after_action(self) -> None:
+        for table in (self.items_table, self.proc_table):
+            table.marks.clear()
+            if table.source is not None and table.display:
+                self.load_items(table, None)
+        super().after_action()
+
+    def _moves(self, items: list[Item], chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]]
+               ) -> BulkRunner[Item]:
+        """A chunked run over values of one list (positions shift as chunks remove items)."""
+        return BulkRunner(PositionalPlan(items, max_items=200), chunk)
+
+    def _client(self) -> Client:
+        client = self.session.client
+        if client is None:
+            raise NothingSelected("not connected yet")
+        return client
+
     def action_delete(self) -> None:
-        if not self.app.writable("delete"):
-            return
-        got = self._need_items("delete")
-        if got:
-            self._delete_worker(*got)
+        self.act("delete", self._items, self._delete)
 
-    @work(group="queues-delete", exit_on_error=False)
-    async def _delete_worker(self, table: ItemTable, items: list[Item]) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
-        key = table.source.key
+    async def _delete(self, target: tuple[ItemTable, list[Item]]) -> Outcome | None:
+        table, items = target
+        key = table.source.key if table.source else ""
         n = len(items)
-        ok = await self.app.push_screen_wait(ConfirmScreen(
-            "Delete items", Text(f"Delete {n} item{'s' if n != 1 else ''} from {printable(key)}?"
-                                 " The exact values shown are removed; any already gone are "
-                                 "skipped."), "Delete"))
-        if not ok:
-            return
-        client = self.item_client()
-        try:
-            report = await self.run_bulk(f"Deleting {n} from {printable(key)}", items,
-                                         lambda c: ListItems(client).delete(key, c))
-        except Exception as exc:
-            self.notify(describe_error(exc), severity="error")
-            return
-        self._finished(table, report, "deleted")
-
-    def _finished(self, table: ItemTable, report: BulkReport, verb: str) -> None:
-        table.marks.clear()
+        if not await self.confirm(
+                "Delete items", f"Delete {n} item{'s' if n != 1 else ''} from {printable(key)}? "
+                "The exact values shown are removed; any already gone are skipped.", "Delete"):
+            return None
+        lists = ListItems(self._client())
+        report = await self.run_bulk(f"Deleting {n} from {printable(key)}",
+                                     self._moves(items, lambda c: lists.delete(key, c)))
         self.call_after_refresh(table.focus)
-        severity = "warning" if report.skipped or report.failed or report.cancelled else \
-            "information"
-        self.notify(report.summary(verb), severity=severity, timeout=6)
-        self.load_items(table, None)
-        other = self.proc_table if table is self.items_table else self.items_table
-        if other.source is not None and other.display:
-            self.load_items(other, None)
-        if self.app.monitor is not None:
-            self.app.monitor.poll_now()
+        return Outcome.of(report, "deleted")
 
     def action_purge(self) -> None:
-        if not self.app.writable("purge"):
-            return
-        ref = self.current_ref
-        if ref is None:
-            self.notify("'purge': select a queue first", timeout=3)
-            return
-        table, _ = self._focused_items()
-        key = table.source.key if table is not None and table.source else ref.key
-        self._purge_worker(key)
+        self.act("purge", self._list_key, self._purge)
 
-    @work(group="queues-purge", exit_on_error=False)
-    async def _purge_worker(self, key: str) -> None:
-        from ferrite_tui.ui.screens.dialogs import TypedConfirmScreen
-
-        client = self.item_client()
-        try:
-            length = int(await client.redis.llen(key))
-        except Exception as exc:
-            self.notify(describe_error(exc), severity="error")
-            return
-        ok = await self.app.push_screen_wait(TypedConfirmScreen(
-            "Purge queue", Text(f"Delete the whole list {printable(key)}: {length:,} items "
-                                "now (and any pushed before the purge runs). This cannot be "
-                                "undone."), key))
-        if not ok:
-            return
-        try:
-            n = await ListItems(client).purge(key)
-        except Exception as exc:
-            self.notify(describe_error(exc), severity="error")
-            return
-        self.notify(f"Purged {printable(key)} ({n:,} items)", timeout=5)
+    async def _purge(self, key: str) -> Outcome | None:
+        lists = ListItems(self._client())
+        length, _ = await lists.count_and_tail(key)
+        if not await self.confirm(
+                "Purge queue", f"Delete the whole list {printable(key)}: {length:,} items now "
+                "(and any pushed before the purge runs). This cannot be undone.", typed=key):
+            return None
+        n = await lists.purge(key)
         for table in (self.items_table, self.proc_table):
-            if table.source is not None:
-                self.load_items(table, 0)
+            table.want_start = 0
+        return Outcome(f"Purged {printable(key)} ({n:,} items)", timeout=5)
 
     def action_move(self) -> None:
-        if not self.app.writable("move"):
-            return
-        got = self._need_items("move")
-        if got:
-            self._move_worker(*got)
+        self.act("move", self._items, self._move)
 
-    @work(group="queues-move", exit_on_error=False)
-    async def _move_worker(self, table: ItemTable, items: list[Item]) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        src = table.source.key
-        values = await self.app.push_screen_wait(FormScreen(
+    async def _move(self, target: tuple[ItemTable, list[Item]]) -> Outcome | None:
+        table, items = target
+        src = table.source.key if table.source else ""
+        values = await self.ask(
             f"Move {len(items)} item(s) from {printable(src)}",
             [Field("target", "Target list (items go to its tail, unchanged)", "",
                    check=lambda v: None if v and v != src else "give another list's key")],
-            submit_label="Move"))
+            submit_label="Move")
         if not values:
-            return
+            return None
         dst = values["target"]
-        client = self.item_client()
-        report = await self.run_bulk(f"Moving {len(items)} to {printable(dst)}", items,
-                                     lambda c: ListItems(client).move(src, dst, c))
-        self._finished(table, report, "moved")
-
-    def _proc_items(self, action: str) -> list[Item] | None:
-        ref = self.current_ref
-        if ref is None or not ref.processing_key:
-            self.notify(f"'{action}': only reliable queues have a processing list", timeout=3)
-            return None
-        if not self.proc_table.has_focus:
-            self.notify(f"'{action}': select a job in the processing list (tab)", timeout=3)
-            return None
-        items = self.proc_table.selected()
-        if not items:
-            self.notify(f"'{action}': the processing list is empty", timeout=3)
-            return None
-        return items
+        lists = ListItems(self._client())
+        report = await self.run_bulk(f"Moving {len(items)} to {printable(dst)}",
+                                     self._moves(items, lambda c: lists.move(src, dst, c)))
+        self.call_after_refresh(table.focus)
+        return Outcome.of(report, "moved")
 
     def action_ack(self) -> None:
-        if not self.app.writable("ack"):
-            return
-        items = self._proc_items("ack")
-        if items:
-            self._ack_worker(items, nack=False)
+        self.act("ack", self._proc_items, lambda t: self._ack(t, nack=False))
 
     def action_nack(self) -> None:
-        if not self.app.writable("nack"):
-            return
-        items = self._proc_items("nack")
-        if items:
-            self._ack_worker(items, nack=True)
+        self.act("nack", self._proc_items, lambda t: self._ack(t, nack=True))
 
-    @work(group="queues-ack", exit_on_error=False)
-    async def _ack_worker(self, items: list[Item], nack: bool) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
-        ref = self.current_ref
+    async def _ack(self, target: tuple[QueueRef, list[Item]], nack: bool) -> Outcome | None:
+        ref, items = target
         n = len(items)
         what = (f"Move {n} job(s) back to the head of {printable(ref.key)} (nack)?" if nack
-                else f"Acknowledge {n} job(s): remove them from {printable(ref.processing_key)}?")
-        ok = await self.app.push_screen_wait(ConfirmScreen("Nack" if nack else "Ack",
-                                                           Text(what), "Nack" if nack else "Ack"))
-        if not ok:
-            return
-        rq = ReliableQueue(self.item_client())
+                else f"Acknowledge {n} job(s): remove them from "
+                     f"{printable(ref.processing_key or '')}?")
+        verb = "Nack" if nack else "Ack"
+        if not await self.confirm(verb, what, verb):
+            return None
+        rq = ReliableQueue(self._client())
         fn = rq.nack if nack else rq.ack
-        report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)", items,
-                                     lambda c: fn(ref, c))
-        self._finished(self.proc_table, report, "nacked" if nack else "acked")
+        report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)",
+                                     self._moves(items, lambda c: fn(ref, c)))
+        self.call_after_refresh(self.proc_table.focus)
+        return Outcome.of(report, "nacked" if nack else "acked")
 
     def action_recover(self) -> None:
-        if not self.app.writable("recover stale"):
-            return
-        ref = self.current_ref
-        if ref is None or not ref.processing_key:
-            self.notify("'recover stale': select a reliable queue first", timeout=3)
-            return
-        self._recover_worker(ref)
+        self.act("recover", self._reliable, self._recover)
 
-    @work(group="queues-recover", exit_on_error=False)
-    async def _recover_worker(self, ref: QueueRef) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
-        rq = ReliableQueue(self.item_client())
+    async def _recover(self, ref: QueueRef) -> Outcome | None:
+        rq = ReliableQueue(self._client())
         max_age = self.visibility_ms(ref)
-        try:
-            scan = await rq.find_stale(ref, max_age, self.now_ms())
-        except Exception as exc:
-            self.notify(describe_error(exc), severity="error")
-            return
+        scan = await rq.find_stale(ref, max_age, self.now_ms())
+        proc_key = printable(ref.processing_key or "")
         if not scan.items:
-            self.notify(f"No job in {printable(ref.processing_key)} is older than "
-                        f"{fmt.duration(max_age)} ({scan.scanned:,} checked)", timeout=4)
-            return
-        preview = Text(f"{len(scan.items):,} job(s) in {printable(ref.processing_key)} are older "
-                       f"than {fmt.duration(max_age)}; move them back to the head of "
+            self.notify(f"No job in {proc_key} is older than {fmt.duration(max_age)} "
+                        f"({scan.scanned:,} checked)", timeout=4)
+            return None
+        preview = Text(f"{len(scan.items):,} job(s) in {proc_key} are older than "
+                       f"{fmt.duration(max_age)}; move them back to the head of "
                        f"{printable(ref.key)}:\n")
         now = self.now_ms()
         for item in scan.items[:8]:
@@ -741,10 +411,10 @@ class QueuesPanel(ItemPagerMixin, Panel):
                            f"age {age_text(env, now)}")
         if len(scan.items) > 8:
             preview.append(f"\n  … and {len(scan.items) - 8:,} more")
-        ok = await self.app.push_screen_wait(ConfirmScreen(
-            "Recover stale jobs", preview, f"Recover {len(scan.items):,}"))
-        if not ok:
-            return
+        if not await self.confirm("Recover stale jobs", preview,
+                                  f"Recover {len(scan.items):,}"):
+            return None
         report = await self.run_bulk(f"Recovering {len(scan.items):,} stale job(s)",
-                                     list(scan.items), lambda c: rq.recover(ref, c))
-        self._finished(self.proc_table, report, "recovered")
+                                     self._moves(list(scan.items), lambda c: rq.recover(ref, c)))
+        self.call_after_refresh(self.proc_table.focus)
+        return Outcome.of(report, "recovered")

@@ -8,24 +8,40 @@ with an alert.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from itertools import pairwise
 
 from rich.text import Text
-from textual import work
 from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.delayed import (
-    HOUR_MS, Cursor, DelayedQueue, DelayedView, clock_text, due_text, parse_due,
+    HOUR_MS,
+    Cursor,
+    DelayedQueue,
+    DelayedView,
+    clock_text,
+    due_text,
+    parse_due,
     parse_duration,
 )
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
-from ferrite_tui.backend.priority import PAGE_SIZE, ZItem, format_score, now_ms, parse_payload, plausible_ms
-from ferrite_tui.ui.panels.base import alert_cell, key_cell, trend_cell
-from ferrite_tui.ui.panels.priority import (
-    SortedSetPanel, _check_json_or_text, id_cell, preview_cell,
+from ferrite_tui.backend.priority import (
+    PAGE_SIZE,
+    ZItem,
+    format_score,
+    parse_payload,
+    plausible_ms,
 )
+from ferrite_tui.ui.panels.base import Outcome, alert_cell, key_cell, trend_cell
+from ferrite_tui.ui.panels.sorted_base import (
+    SortedSetPanel,
+    check_json_or_text,
+    id_cell,
+    preview_cell,
+)
+from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.table import Column
 
 TIMELINE_BUCKETS = 30  # two minutes each over the coming hour
@@ -55,13 +71,14 @@ def overdue_growing(values: list[float]) -> bool:
     recent = values[-GROWING_SAMPLES:]
     if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
         return False
-    return all(b >= a for a, b in zip(recent, recent[1:])) and recent[-1] > recent[0]
+    return all(b >= a for a, b in pairwise(recent)) and recent[-1] > recent[0]
 
 
 class ScheduledPanel(SortedSetPanel):
     TITLE = "Scheduled"
     KINDS = (QueueKind.DELAYED,)
     JOB_NOUN = "job"
+    QUEUE_NOUN = "delayed queue"
 
     BINDINGS = [
         Binding("x", "run_now", "Run now", id="scheduled.run"),
@@ -70,10 +87,9 @@ class ScheduledPanel(SortedSetPanel):
         Binding("e", "set_due", "Set due time", id="scheduled.edit"),
         Binding("d", "cancel_job", "Cancel job", id="scheduled.cancel"),
         Binding("n", "new_job", "Schedule job", id="scheduled.new"),
-        Binding("space", "mark", "Mark", id="scheduled.mark"),
-        Binding("right_square_bracket", "page(1)", "Next page", key_display="]",
+        Binding("right_square_bracket", "page('next')", "Next page", key_display="]",
                 id="scheduled.next"),
-        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="[",
+        Binding("left_square_bracket", "page('prev')", "Prev page", key_display="[",
                 id="scheduled.prev"),
         Binding("D", "bulk_hint", "Bulk", show=False, id="scheduled.bulk"),
         Binding("escape", "back", "Back", show=False, id="scheduled.back"),
@@ -98,7 +114,7 @@ class ScheduledPanel(SortedSetPanel):
 
     def growing(self, q: QueueStats) -> bool:
         series = self.history.get(q.ref.ident, "overdue") if self.history else None
-        return bool(series) and overdue_growing(list(series.values()))
+        return series is not None and overdue_growing(list(series.values()))
 
     def row(self, q: QueueStats) -> dict[str, object]:
         alerts = alert_cell(q)
@@ -133,7 +149,7 @@ class ScheduledPanel(SortedSetPanel):
         }
 
     def score_meta(self, item: ZItem) -> list[tuple[str, str]]:
-        now = now_ms()
+        now = self.session.now_ms()
         return [("due", f"{clock_text(item.score)} ({due_text(item.score, now)})"),
                 ("score", format_score(item.score))]
 
@@ -143,8 +159,8 @@ class ScheduledPanel(SortedSetPanel):
         self.cursors = [None]
 
     def _dq(self, ref: QueueRef | None = None) -> DelayedQueue:
-        ref = ref or self.selected
-        return DelayedQueue(self.app.monitor.client, ref.key, ref.ready_key)
+        ref = ref or self.queue()
+        return DelayedQueue(self.client(), ref.key, ref.ready_key)
 
     async def fetch(self, ref: QueueRef) -> DelayedView:
         return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE,
@@ -166,7 +182,7 @@ class ScheduledPanel(SortedSetPanel):
         text.append(f" · ready {ready}")
         if view.overdue:
             oldest = view.oldest_overdue_ms
-            limit = self.app.config.alerts.overdue_seconds * 1000 if self.app.config else 60_000
+            limit = self.session.config.alerts.overdue_seconds * 1000
             style = "bold red" if oldest is not None and oldest >= limit else "yellow"
             text.append(f" · {view.overdue:,} overdue", style=style)
             if oldest is not None:
@@ -184,181 +200,141 @@ class ScheduledPanel(SortedSetPanel):
                 width=0.8)
         plt.xlabel("minutes from now")
 
-    def action_page(self, step: int) -> None:
+    def action_page(self, where: str) -> None:
+        self.page_to(where)
+
+    def page_to(self, where: str) -> None:
+        """Due-order pages follow a cursor (score, member): head and next/prev only."""
         if self.jobs_view is None:
             return
-        if step > 0 and self.jobs_view.next_cursor is not None:
+        if where == "head" and len(self.cursors) > 1:
+            self.cursors = [None]
+        elif where == "next" and self.jobs_view.next_cursor is not None:
             self.cursors.append(self.jobs_view.next_cursor)
-        elif step < 0 and len(self.cursors) > 1:
+        elif where == "prev" and len(self.cursors) > 1:
             self.cursors.pop()
+        elif where in ("tail", "jump"):
+            self.notify("Scheduled jobs page in due order from the head: home, ] and [",
+                        timeout=3)
+            return
         else:
             return
         self.reload()
 
     # -- actions ------------------------------------------------------------------------------
 
+    MUTATIONS = {"run_now": "run the selected jobs now", "run_overdue": "run all overdue jobs",
+                 "postpone": "postpone the selected jobs", "set_due": "set the due time",
+                 "cancel_job": "cancel the selected jobs", "new_job": "schedule a new job"}
+
     def action_run_now(self) -> None:
-        items = self.need_targets("run now")
-        if items:
-            self._run_now(items)
+        self.act("run_now", self.jobs_selected, self._run_now)
 
-    @work(group="scheduled-action", exit_on_error=False)
-    async def _run_now(self, items: list[ZItem]) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
+    async def _run_now(self, items: list[ZItem]) -> Outcome | None:
         dq = self._dq()
-        if len(items) > 1:
-            body = Text(f"Move {len(items)} marked jobs from {printable(dq.key, 60)} to "
-                        f"{printable(dq.ready_key, 60)} now, unchanged?")
-            if not await self.app.push_screen_wait(ConfirmScreen("Run now", body, "Run")):
-                return
-        await self.run_checked("moved to the ready list", items, dq.run_now,
-                               lambda its, **kw: dq.run_now_many(its, **kw), "run now")
+        if len(items) > 1 and not await self.confirm(
+                "Run now", f"Move {len(items)} marked jobs from {printable(dq.key, 60)} to "
+                f"{printable(dq.ready_key or '', 60)} now, unchanged?", "Run"):
+            return None
+        return await self.checked("moved to the ready list", items, dq.run_now,
+                                  lambda its, **kw: dq.run_now_many(its, **kw), "run now")
 
     def action_run_overdue(self) -> None:
-        if not self.app.writable("run all overdue"):
-            return
-        if self.selected is None:
-            self.notify("'run all overdue': select a delayed queue first", timeout=3)
-            return
-        self._run_overdue(self.selected)
+        self.act("run_overdue", self.queue, self._run_overdue)
 
-    @work(group="scheduled-action", exit_on_error=False)
-    async def _run_overdue(self, ref: QueueRef) -> None:
-        from ferrite_tui.backend.bulk import Cancel
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-        from ferrite_tui.ui.screens.progress import ProgressScreen
+    async def _run_overdue(self, ref: QueueRef) -> Outcome | None:
+        from ferrite_tui.ui.screens.progress import with_progress
 
         dq = self._dq(ref)
-        cutoff = now_ms()
-        try:
-            count = await dq.overdue_count(cutoff)
-        except Exception as exc:
-            self.fail("run all overdue", exc)
-            return
+        cutoff = self.session.now_ms()
+        count = await dq.overdue_count(cutoff)
         if not count:
             self.notify("Nothing is overdue", timeout=3)
-            return
-        body = Text(f"Move {count:,} overdue job{'s' if count != 1 else ''} (due at or before "
-                    f"{clock_text(cutoff)}) from {printable(dq.key, 60)} to "
-                    f"{printable(dq.ready_key, 60)}, in due order, unchanged?\n"
-                    "Works in chunks; you can cancel between them.")
-        if not await self.app.push_screen_wait(
-                ConfirmScreen(f"Run all {count:,} overdue jobs", body, f"Run {count:,}")):
-            return
-        cancel = Cancel()
-        screen = ProgressScreen(f"Running {count:,} overdue jobs", count, cancel)
-        await self.app.push_screen(screen)
-        try:
-            report = await dq.run_overdue(cutoff, count, progress=screen.update, cancel=cancel)
-        except Exception as exc:
-            self.fail("run all overdue", exc)
-            report = None
-        finally:
-            screen.finish(None)
-        if report is not None:
-            note = " (skipped: taken by the application's scheduler first)" \
-                if report.skipped else ""
-            self.notify(f"run all overdue: {report.summary('moved')}{note}")
+            return None
+        body = (f"Move {count:,} overdue job{'s' if count != 1 else ''} (due at or before "
+                f"{clock_text(cutoff)}) from {printable(dq.key, 60)} to "
+                f"{printable(dq.ready_key or '', 60)}, in due order, unchanged?\n"
+                "Works in chunks; you can cancel between them.")
+        if not await self.confirm(f"Run all {count:,} overdue jobs", body, f"Run {count:,}"):
+            return None
+        report = await with_progress(
+            self.app, f"Running {count:,} overdue jobs", count,
+            lambda progress, cancel: dq.run_overdue(cutoff, count, progress=progress,
+                                                    cancel=cancel))
         self.marks.clear()
-        self.after_change()
+        note = " (skipped: taken by the application's scheduler first)" if report.skipped else ""
+        return Outcome(f"run all overdue: {report.summary('moved')}{note}")
 
     def action_postpone(self) -> None:
-        items = self.need_targets("postpone")
-        if items:
-            self._postpone(items)
+        self.act("postpone", self.jobs_selected, self._postpone)
 
-    @work(group="scheduled-action", exit_on_error=False)
-    async def _postpone(self, items: list[ZItem]) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        values = await self.app.push_screen_wait(FormScreen(
+    async def _postpone(self, items: list[ZItem]) -> Outcome | None:
+        values = await self.ask(
             f"Postpone {self.target_words(items)}",
             [Field("by", "by (e.g. 5m, 1h30m, 90s)", "5m", check=_check_duration)],
             submit_label="Postpone",
             body=Text("From the due time; an overdue job from now. Only jobs still due when "
-                      "shown are changed.")))
+                      "shown are changed."))
         if values is None:
-            return
+            return None
         delta = parse_duration(values["by"])
         dq = self._dq()
-        await self.run_checked(
-            "postponed", items, lambda it: dq.postpone(it, delta),
-            lambda its, **kw: dq.postpone_many(its, delta, **kw),
+        now = self.session.now_ms()
+        return await self.checked(
+            "postponed", items, lambda it: dq.postpone(it, delta, now=now),
+            lambda its, **kw: dq.postpone_many(its, delta, now=now, **kw),
             f"postpone by {fmt.duration(delta)}")
 
     def action_set_due(self) -> None:
-        items = self.need_targets("set due time")
-        if items:
-            self._set_due(items)
+        self.act("set_due", self.jobs_selected, self._set_due)
 
-    @work(group="scheduled-action", exit_on_error=False)
-    async def _set_due(self, items: list[ZItem]) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
+    async def _set_due(self, items: list[ZItem]) -> Outcome | None:
         current = clock_text(items[0].score) if len(items) == 1 and plausible_ms(
             items[0].score) else "+10m"
-        values = await self.app.push_screen_wait(FormScreen(
+        values = await self.ask(
             f"Set the due time of {self.target_words(items)}",
             [Field("due", "due (now, +10m, 14:30, 2026-01-31 14:30, epoch ms)", current,
                    check=_check_due)],
-            submit_label="Set"))
+            submit_label="Set")
         if values is None:
-            return
-        due = parse_due(values["due"])
+            return None
+        due = parse_due(values["due"], self.session.now_ms())
         dq = self._dq()
-        await self.run_checked(
+        return await self.checked(
             "rescheduled", items, lambda it: dq.set_due(it, due),
             lambda its, **kw: dq.set_due_many(its, due, **kw), f"due {clock_text(due)}")
 
     def action_cancel_job(self) -> None:
-        items = self.need_targets("cancel job")
-        if items:
-            self._cancel(items)
+        self.act("cancel_job", self.jobs_selected, self._cancel)
 
-    @work(group="scheduled-action", exit_on_error=False)
-    async def _cancel(self, items: list[ZItem]) -> None:
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
+    async def _cancel(self, items: list[ZItem]) -> Outcome | None:
         dq = self._dq()
         body = Text(f"Cancel {self.target_words(items)}: remove from {printable(dq.key, 80)}? "
                     "It will not run. This cannot be undone.")
-        if len(items) == 1:
+        if len(items) == 1 and items[0].env is not None:
             body.append(f"\n\n{items[0].env.preview(200)}", style="dim")
-        if not await self.app.push_screen_wait(ConfirmScreen("Cancel job", body, "Cancel job")):
-            return
-        await self.run_checked("cancelled", items, dq.cancel,
-                               lambda its, **kw: dq.cancel_many(its, **kw), "cancel")
+        if not await self.confirm("Cancel job", body, "Cancel job"):
+            return None
+        return await self.checked("cancelled", items, dq.cancel,
+                                  lambda its, **kw: dq.cancel_many(its, **kw), "cancel")
 
     def action_new_job(self) -> None:
-        if not self.app.writable("schedule job"):
-            return
-        if self.selected is None:
-            self.notify("'schedule job': select a delayed queue first", timeout=3)
-            return
-        self._new_job(self.selected)
+        self.act("new_job", self.queue, self._new_job)
 
-    @work(group="scheduled-action", exit_on_error=False)
-    async def _new_job(self, ref: QueueRef) -> None:
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        values = await self.app.push_screen_wait(FormScreen(
+    async def _new_job(self, ref: QueueRef) -> Outcome | None:
+        values = await self.ask(
             f"Schedule a job in {printable(ref.key, 60)}",
             [Field("payload", "payload (JSON; anything else is sent as a string)", "",
-                   '{"report":"daily"}', check=_check_json_or_text),
+                   '{"report":"daily"}', check=check_json_or_text),
              Field("due", "when (+10m, 14:30, 2026-01-31 14:30, now)", "+10m",
                    check=_check_due)],
             submit_label="Schedule",
             body=Text('Added as the seed does: {"id": <uuid>, "payload": …, '
-                      '"scheduled_at": <due ms>}, score = due ms')))
+                      '"scheduled_at": <due ms>}, score = due ms'))
         if values is None:
-            return
-        due = parse_due(values["due"])
-        try:
-            member = await self._dq(ref).schedule(parse_payload(values["payload"]), due)
-        except Exception as exc:
-            self.fail("schedule", exc)
-            return
-        self.notify(f"scheduled job {printable(decode(member).id or '', 60)} "
-                    f"{due_text(due, now_ms())} ({clock_text(due)})")
-        self.after_change()
+            return None
+        now = self.session.now_ms()
+        due = parse_due(values["due"], now)
+        member = await self._dq(ref).schedule(parse_payload(values["payload"]), due)
+        return Outcome(f"scheduled job {printable(decode(member).id or '', 60)} "
+                       f"{due_text(due, now)} ({clock_text(due)})")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -59,7 +57,7 @@ class ServerPanel(Vertical):
         self.snapshot = snap
         self.history = history
         # Drawn while shown; a hidden panel catches up in show_latest (as Panel does).
-        self.stale = self.app.active_panel() is not self
+        self.stale = getattr(self.app, "active_panel", lambda: self)() is not self
         if not self.stale:
             self.redraw()
 
@@ -84,7 +82,8 @@ class ServerPanel(Vertical):
             ("uptime", fmt.duration(s.uptime_s * 1000) if s.uptime_s is not None else "n/a"),
             ("memory", fmt.size(s.used_memory)),
             ("peak memory", fmt.size(_int(info.get("used_memory_peak")))),
-            ("max memory", fmt.size(_int(info.get("maxmemory"))) if info.get("maxmemory") else "n/a"),
+            ("max memory",
+             fmt.size(_int(info.get("maxmemory"))) if info.get("maxmemory") else "n/a"),
             ("clients", "n/a" if s.clients is None else s.clients),
             ("ops/s", fmt.rate(s.ops_per_sec)
              + ("" if "instantaneous_ops_per_sec" in info or s.ops_per_sec is None
@@ -131,7 +130,7 @@ class ServerPanel(Vertical):
 
 def _int(value: object) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(str(value))
     except (TypeError, ValueError):
         return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
 from textual import on, work
@@ -15,6 +16,9 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings
 from ferrite_tui.config import Config, ConfigError, Profile, save_profile
 from ferrite_tui.ui.screens.dialogs import DialogBody
+
+if TYPE_CHECKING:
+    from ferrite_tui.ui.app import FerriteApp
 
 
 class ConnectScreen(Screen):
@@ -110,7 +114,7 @@ class ConnectScreen(Screen):
         if self._value("profile"):
             try:
                 self.config = save_profile(self.config, profile, make_default=True)
-                self.app.config = self.config
+                cast("FerriteApp", self.app).config = self.config
             except (ConfigError, OSError) as exc:
                 self.app.notify(f"profile not saved: {exc}", severity="warning")
         self.dismiss(settings)

@@ -5,8 +5,8 @@ All text passed in is shown literally (Text, never markup).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual import on
@@ -125,6 +125,12 @@ def check_output_path(path: str) -> str | None:
     """A Field check for a file to write (save, export, record)."""
     from pathlib import Path
 
+    from ferrite_tui.websession import BrowserSession
+
+    browser = BrowserSession.from_environ()
+    if browser is not None and not browser.writes:
+        # The file would land on the serving host, written by a read-only visitor.
+        return "read-only browser session: files cannot be written on the server host"
     if not path.strip():
         return "give a file name"
     target = Path(path).expanduser()

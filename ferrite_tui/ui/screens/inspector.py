@@ -18,7 +18,6 @@ import re
 from pathlib import Path
 
 from rich.text import Text
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical

@@ -1,10 +1,13 @@
-"""A modal progress bar for bulk work, with cancel (escape or c)."""
+"""A modal progress bar for bulk work, with cancel (escape or c), and `with_progress`, the
+one way a bulk run shows it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
@@ -15,8 +18,7 @@ from ferrite_tui.ui.screens.dialogs import DIALOG_CSS
 
 
 class ProgressScreen(ModalScreen[None]):
-    """Shows a BulkRunner's progress. The caller runs the work in a worker, calls
-    `update(report)` from its progress callback and `finish(report)` at the end."""
+    """Shows a bulk run's progress: `with_progress` wires it."""
 
     DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ProgressScreen")
     BINDINGS = [Binding("escape,c", "cancel", "Cancel")]
@@ -46,7 +48,7 @@ class ProgressScreen(ModalScreen[None]):
         if self.finished:  # the work ended before the dialog was even shown
             self.dismiss(None)
 
-    def finish(self, report: BulkReport) -> None:
+    def finish(self) -> None:
         self.finished = True
         if self.is_mounted:
             self.dismiss(None)
@@ -55,3 +57,18 @@ class ProgressScreen(ModalScreen[None]):
     def action_cancel(self) -> None:
         self.cancel.set()
         self.query_one("#counts", Static).update(Text("cancelling after this chunk…"))
+
+
+Work = Callable[[Callable[[BulkReport], None], Cancel], Awaitable[BulkReport]]
+
+
+async def with_progress(app: App[object], title: str, total: int, work: Work) -> BulkReport:
+    """Run `work(progress, cancel)` (a BulkRunner, or a backend call that takes both) with
+    the progress dialog shown; the dialog closes however the work ends."""
+    cancel = Cancel()
+    screen = ProgressScreen(title, total, cancel)
+    await app.push_screen(screen)  # mounted before finish() can dismiss it
+    try:
+        return await work(screen.update, cancel)
+    finally:
+        screen.finish()

@@ -8,6 +8,8 @@ never cover anything. Errors stay until escape dismisses them (see FerriteApp.no
 from __future__ import annotations
 
 from rich.text import Text
+from textual.notifications import Notification
+from textual.timer import Timer
 from textual.widget import Widget
 
 from ferrite_tui.backend.envelopes import printable
@@ -29,8 +31,8 @@ class NoticeLine(Widget):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.notes: list = []
-        self._timer = None
+        self.notes: list[Notification] = []
+        self._timer: Timer | None = None
 
     def show(self, notifications) -> None:
         notes = list(notifications)

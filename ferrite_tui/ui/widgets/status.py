@@ -4,7 +4,7 @@ while the server is unreachable or refuses us, a second line saying why and what
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.widget import Widget
@@ -12,6 +12,7 @@ from textual.widget import Widget
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import Capabilities, ConnectionState, DiscoveryProgress
+from ferrite_tui.websession import BrowserSession
 
 
 class StatusLine(Widget):
@@ -25,10 +26,11 @@ class StatusLine(Widget):
     """
 
     def __init__(self, url: str, read_only: bool, clock: Callable[[], float] = time.time,
-                 **kwargs) -> None:
+                 browser: BrowserSession | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.url = url
         self.read_only = read_only
+        self.browser = browser
         self.clock = clock
         self.state = ConnectionState("connecting")
         self.caps: Capabilities | None = None
@@ -115,13 +117,17 @@ class StatusLine(Widget):
     def line(self) -> Text:
         """The header as it would be drawn now."""
         line = Text(" ferrite-tui ", style="bold reverse")
+        if self.browser is not None:
+            # A browser session always says which mode it is in: first, so it is never cut.
+            line.append(" WEB READ-ONLY " if self.read_only else " WEB WRITES ON ",
+                        style="bold reverse magenta" if self.read_only else "bold reverse red")
         line.append(" ")
         line.append(printable(self.url, 60))
         if self.caps and self.caps.version:
             line.append(f"  {self.caps.server_kind} {self.caps.version}", style="dim")
         line.append("  ")
         line.append_text(self.status_text())
-        if self.read_only:
+        if self.read_only and self.browser is None:
             line.append("  READ-ONLY", style="bold magenta")
         d = self.discovery
         if d is not None and not d.done and not d.error:

@@ -7,9 +7,10 @@ terminal the least important ones are left out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual.events import Resize
 from textual.widgets import DataTable
@@ -21,14 +22,14 @@ class Column:
     label: str
     width: int
     priority: int = 0  # 0 is always shown; higher numbers go first when space runs out
-    justify: str = "left"
+    justify: JustifyMethod = "left"
 
 
-def cell(value: object, justify: str = "left", style: str = "") -> Text:
+def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Text:
     """Every cell is Text, so server strings are never read as markup."""
     if isinstance(value, Text):
         if justify != "left":
-            value.justify = justify  # type: ignore[assignment]
+            value.justify = justify
         return value
     return Text(str(value), style=style, justify=justify, no_wrap=True, overflow="ellipsis")
 
@@ -82,6 +83,15 @@ class KeyedTable(DataTable):
         if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
             return None
         return self._order[self.cursor_row]
+
+    @property
+    def row_keys(self) -> list[str]:
+        """The keys of the rows shown, top to bottom."""
+        return list(self._order)
+
+    def cell_text(self, key: str, column: str) -> str:
+        """The plain text of one cell (as set, whether or not its column is shown)."""
+        return self._rows[key][column].plain
 
     def select_key(self, key: str) -> bool:
         if key in self._order:

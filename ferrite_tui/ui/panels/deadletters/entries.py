@@ -1,0 +1,360 @@
+"""The Dead letters panel's lists and entries: the DLQ table, the highlighted list's
+entries (paged), the title line, and the filter / group-by-reason scan."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Static
+
+from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.bulk import Cancel
+from ferrite_tui.backend.client import BackendError
+from ferrite_tui.backend.dlq import DeadLetters, Filter, ScanState, first_line
+from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.journal import BulkRecord
+from ferrite_tui.backend.lists import Page
+from ferrite_tui.backend.models import QueueRef, QueueStats
+from ferrite_tui.backend.moves import Item
+from ferrite_tui.ui.panels.base import alert_cell, key_cell, trend_cell
+from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
+from ferrite_tui.ui.widgets.table import Column, KeyedTable
+
+
+class DeadLetterEntries(ItemPagerPanel):
+    """Layout, selection, filter and groups; DeadLettersPanel adds the keys and actions."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.current_ref: QueueRef | None = None
+        self.flt = Filter()
+        self.scan_state: ScanState | None = None
+        self.scan_cancel: Cancel | None = None
+        self.scan_ended = asyncio.Event()  # set when the filter scan finished or stopped
+        self.scan_ended.set()
+        self.targets: dict[str, str] = {}  # DLQ key -> target given by the operator
+        self.interrupted: list[BulkRecord] = []  # earlier runs on this DLQ that stopped early
+
+    # -- layout -------------------------------------------------------------------------
+
+    def columns(self) -> list[Column]:
+        return [
+            Column("key", "dead-letter list", 28),
+            Column("target", "target queue", 22, priority=1),
+            Column("depth", "dead", 8, justify="right"),
+            Column("net", "growth/s", 8, priority=1, justify="right"),
+            Column("trend", "trend", 12, priority=2),
+            Column("oldest", "oldest", 7, priority=2, justify="right"),
+            Column("alerts", "alerts", 18),
+        ]
+
+    def row(self, q: QueueStats) -> dict[str, object]:
+        target = self.target_of(q.ref)
+        return {
+            "key": key_cell(q),
+            "target": printable(target, 80) if target else Text("(unknown: t sets it)",
+                                                                 style="yellow"),
+            "depth": fmt.count(q.depth), "net": fmt.signed_rate(q.net_rate),
+            "trend": trend_cell(q, self.history), "oldest": fmt.duration(q.oldest_ms),
+            "alerts": alert_cell(q),
+        }
+
+    def item_columns(self) -> list[Column]:
+        return [
+            Column("mark", "", 1),
+            Column("pos", "#", 7, justify="right"),
+            Column("id", "id", 14, priority=2),
+            Column("reason", "reason", 26),
+            Column("error", "last error", 24, priority=1),
+            Column("retries", "tries", 5, priority=3, justify="right"),
+            Column("dead", "dead", 7, justify="right"),
+            Column("first", "first try", 9, priority=4, justify="right"),
+        ]
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield Static(Text("Highlight a dead-letter list to see its entries."), id="items-title")
+        yield ItemTable(self.item_columns(), self._item_row, id="items")
+        yield KeyedTable([Column("count", "count", 8, justify="right"),
+                          Column("newest", "newest", 8, justify="right"),
+                          Column("reason", "reason (numbers and ids normalised)", 60)],
+                         id="groups")
+
+    def on_mount(self) -> None:
+        items = self.items_table
+        items.on_leave = self.leave_items
+        items.on_page = lambda where: self.page_to(items, where)
+        self.groups_table.display = False
+
+    @property
+    def items_table(self) -> ItemTable:
+        return self.query_one("#items", ItemTable)
+
+    @property
+    def groups_table(self) -> KeyedTable:
+        return self.query_one("#groups", KeyedTable)
+
+    def now_ms(self) -> int:
+        return self.session.now_ms()
+
+    def target_of(self, ref: QueueRef) -> str | None:
+        return self.targets.get(ref.key) or ref.target_key
+
+    def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
+        now = self.now_ms()
+        if env.kind == "dead":
+            return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
+                    "reason": printable(first_line(env.reason), 200),
+                    "error": printable(first_line(env.last_error), 200),
+                    "retries": "-" if env.retry_count is None else str(env.retry_count),
+                    "dead": age_text(env, now, env.dead_at),
+                    "first": age_text(env, now, env.first_attempt)}
+        return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
+                "reason": Text(f"({env.kind}, not an envelope)", style="yellow"),
+                "error": env.preview(200), "retries": "-", "dead": "-", "first": "-"}
+
+    # -- selection ------------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#table")
+    def _dlq_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.select_dlq(self.ref_of(str(event.row_key.value)))
+
+    def select_dlq(self, ref: QueueRef | None) -> None:
+        if ref == self.current_ref and ref is not None:
+            return
+        self.current_ref = ref
+        self._stop_scan()
+        self.flt = Filter()
+        self.scan_state = None
+        self.groups_table.display = False
+        self.items_table.display = True
+        if ref is None:
+            self.items_table.set_source(None)
+            return
+        self.items_table.set_source(Source(ref.key))
+        self.load_items(self.items_table, 0)
+        self.interrupted = self.session.journal().interrupted(ref.key)
+        if self.interrupted:
+            self.notify(self.interrupted[-1].describe() + ". F finishes it.",
+                        severity="warning", timeout=10)
+
+    def redraw(self) -> None:
+        super().redraw()
+        if self.current_ref is None and self.table.cursor_key:
+            self.select_dlq(self.ref_of(self.table.cursor_key))
+
+    def update_snapshot(self, snap, history) -> None:
+        super().update_snapshot(snap, history)
+        table = self.items_table
+        if self.active() and table.source is not None and table.source.items is None:
+            self.load_items(table, None)
+
+    def open_row(self, ident: str) -> None:
+        self.select_dlq(self.ref_of(ident))
+        self.items_table.focus()
+
+    def focus_queues(self) -> None:
+        self.table.focus()
+
+    def leave_items(self) -> None:
+        """escape on the entries: first drop a chosen group, then go back to the lists."""
+        if self.flt.group is not None:
+            self.apply_filter(Filter(self.flt.text))
+            self._update_title()
+        else:
+            self.focus_queues()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        event.prevent_default()  # Panel's handler (open_row for every table) must not run
+        table = event.data_table
+        if table.id == "groups":
+            self._choose_group(str(event.row_key.value))
+        elif isinstance(table, ItemTable):
+            self._inspect(table, str(event.row_key.value))
+        else:
+            self.open_row(str(event.row_key.value))
+
+    def _inspect(self, table: ItemTable, key: str) -> None:
+        item = table.by_key.get(key)
+        if item is None or self.current_ref is None:
+            return
+
+        env = decode(item.raw)
+        now = self.now_ms()
+        meta = [("dead-letter list", printable(self.current_ref.key)),
+                ("position", f"{item.pos:,}"), ("kind", env.kind)]
+        if env.kind == "dead":
+            meta += [("id", env.id or ""), ("reason", env.reason or ""),
+                     ("last_error", env.last_error or ""),
+                     ("retry_count", "-" if env.retry_count is None else str(env.retry_count)),
+                     ("dead", f"{age_text(env, now, env.dead_at)} ago"),
+                     ("first_attempt", f"{age_text(env, now, env.first_attempt)} ago")]
+        target = self.target_of(self.current_ref)
+        meta.append(("target", target or "(unknown)"))
+        self.inspect_value(f"{self.current_ref.key} #{item.pos}", item.raw, meta)
+
+    def items_loaded(self, table: ItemTable, page: Page) -> None:
+        self._update_title()
+
+    def _update_title(self) -> None:
+        ref = self.current_ref
+        if ref is None:
+            return
+        text = Text()
+        text.append(printable(ref.key, 60), style="bold")
+        target = self.target_of(ref)
+        text.append(f" → {printable(target, 40)}" if target else " → (target unknown)")
+        page = self.items_table.page
+        if self.flt.active:
+            text.append(f"  {self.flt.describe()}", style="cyan")
+        st = self.scan_state
+        if st is not None and (self.flt.active or self.groups_table.display):
+            count = len(st.matches)
+            done = "" if st.complete else (
+                f" (scanning {st.scanned:,} of {st.length:,})" if not st.cancelled else
+                " (scan stopped)")
+            if self.flt.active:
+                text.append(f": {count:,} match{'es' if count != 1 else ''}{done}")
+                if st.truncated:
+                    text.append(" (first 200,000 kept)", style="yellow")
+            else:
+                text.append(f"  {len(st.groups)} reason groups{done}")
+        if page is not None and not self.groups_table.display:
+            if page.items:
+                text.append(f"  rows {page.start:,}–{page.end - 1:,} of {page.length:,}")
+            else:
+                text.append("  empty")
+        if self.items_table.marks:
+            text.append(f"  · {len(self.items_table.marks)} marked", style="magenta")
+        if self.interrupted:
+            rec = self.interrupted[-1]
+            text.append(f"  ▲ interrupted {rec.action}: {rec.done:,}/{rec.total:,} done, "
+                        "F finish", style="bold yellow")
+        self.query_one("#items-title", Static).update(text)
+
+    # -- filter and groups ------------------------------------------------------------------
+
+    def set_filter(self, text: str) -> None:
+        if self.current_ref is None:
+            super().set_filter(text)
+            return
+        try:
+            flt = Filter(text, self.flt.group)
+        except BackendError as exc:
+            self.query_one("#items-title", Static).update(Text(str(exc), style="red"))
+            return
+        self.apply_filter(flt)
+
+    def apply_filter(self, flt: Filter) -> None:
+        self.flt = flt
+        self.items_table.marks.clear()
+        if not flt.active:
+            self._stop_scan()
+            self.scan_state = None
+            if self.current_ref is not None:
+                self.items_table.set_source(Source(self.current_ref.key))
+                self.load_items(self.items_table, 0)
+            return
+        self._start_scan()
+
+    def _stop_scan(self) -> None:
+        if self.scan_cancel is not None:
+            self.scan_cancel.set()
+            self.scan_cancel = None
+        self.scan_ended.set()
+
+    def _start_scan(self) -> None:
+        self._stop_scan()
+        self.scan_state = None
+        if self.current_ref is None:
+            return
+        cancel = Cancel()
+        self.scan_cancel = cancel
+        self.scan_ended = asyncio.Event()
+        self._scan_worker(self.current_ref, self.flt, cancel, self.scan_ended)
+
+    @work(group="dlq-scan", name="scan", exit_on_error=False)
+    async def _scan_worker(self, ref: QueueRef, flt: Filter, cancel: Cancel,
+                           ended: asyncio.Event) -> None:
+        try:
+            await self._scan(ref, flt, cancel)
+        finally:
+            ended.set()
+
+    async def _scan(self, ref: QueueRef, flt: Filter, cancel: Cancel) -> None:
+        client = self.item_client()
+        if client is None:
+            return
+        state = ScanState(ref.key)
+        self.scan_state = state
+        source = Source(ref.key, items=state.matches) if flt.active else None
+        if source is not None:
+            self.items_table.set_source(source)
+        last = [0.0]
+
+        def progress(st: ScanState) -> None:
+            if cancel.requested or self.scan_state is not st:
+                return
+            now = time.monotonic()
+            if now - last[0] > 0.25 or st.complete:
+                last[0] = now
+                self._scan_progress(st, source)
+
+        await DeadLetters(client).scan(ref.key, flt, state=state, cancel=cancel,
+                                       progress=progress, collect=flt.active)
+        if self.scan_state is state and not cancel.requested:
+            self._scan_progress(state, source)
+
+    def _scan_progress(self, st: ScanState, source: Source | None) -> None:
+        if source is not None and self.items_table.source is source:
+            table = self.items_table
+            start = table.start if table.page is not None and len(table.page.items) >= \
+                table.window else 0
+            self.load_items(table, start)
+        if self.groups_table.display:
+            self._draw_groups(st)
+        self._update_title()
+
+    def _draw_groups(self, st: ScanState) -> None:
+        now = self.now_ms()
+        rows = []
+        for g in st.sorted_groups():
+            rows.append((g.key, {"count": f"{g.count:,}",
+                                 "newest": "-" if g.newest_ms is None else
+                                 fmt.duration(max(now - g.newest_ms, 0)),
+                                 "reason": Text(printable(g.key, 300))}))
+        self.groups_table.set_rows(rows)
+
+    def action_groups(self) -> None:
+        if self.current_ref is None:
+            self.notify("Select a dead-letter list first", timeout=3)
+            return
+        groups = self.groups_table
+        if groups.display:
+            groups.display = False
+            self.items_table.display = True
+            self.items_table.focus()
+            self._update_title()
+            return
+        groups.display = True
+        self.items_table.display = False
+        groups.focus()
+        st = self.scan_state
+        if st is None or st.cancelled or (st.complete is False and self.scan_cancel is None):
+            self._start_scan()
+        else:
+            self._draw_groups(st)
+        self._update_title()
+
+    def _choose_group(self, key: str) -> None:
+        self.groups_table.display = False
+        self.items_table.display = True
+        self.items_table.focus()
+        self.apply_filter(Filter(self.flt.text, key))
+

@@ -1,0 +1,360 @@
+"""Panel 6: dead-letter lists, their entries, and the incident workflow on them.
+
+On top every DLQ with its target queue, depth and growth. Below, the highlighted DLQ's
+entries, paged in windows of the visible height (home/end/pgup/pgdn/: as on panel 2): id,
+reason, first line of last_error, retry_count, time since dead_at, first_attempt.
+
+`g` shows the group-by-reason view (reasons with numbers and ids normalised away, counted by
+a background scan with progress); enter on a group filters the entries to it. `/` filters by
+substring, or /regex/, over reason, error and payload (a background scan as well).
+
+Keys: enter inspect, space mark, r requeue selected (the seed's retry_dead_letter), R requeue
+everything shown (confirmation with the exact count), d delete selected, D delete everything
+shown (typed confirmation), e edit the payload then requeue, x export what is shown (NDJSON),
+t set the target queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from textual.binding import Binding
+
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.dlq import DeadLetters, Filter
+from ferrite_tui.backend.envelopes import decode, dumps, printable
+from ferrite_tui.backend.journal import BulkRecord
+from ferrite_tui.backend.lists import ListItems
+from ferrite_tui.backend.models import QueueKind, QueueRef
+from ferrite_tui.backend.moves import Item, PositionalPlan
+from ferrite_tui.backend.requeue_plan import plan_head, plan_items
+from ferrite_tui.files import EXPORTS, default_file, resolve
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
+from ferrite_tui.ui.screens.dialogs import Field, check_output_path
+
+HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
+
+
+class DeadLettersPanel(DeadLetterEntries):
+    TITLE = "Dead letters"
+    KINDS = (QueueKind.DLQ,)
+
+    DEFAULT_CSS = """
+    DeadLettersPanel #table { height: 7; }
+    DeadLettersPanel #items-title { height: 1; padding: 0 1; background: $boost; }
+    DeadLettersPanel #items, DeadLettersPanel #groups { height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("r", "requeue", "Requeue", id="dlq.requeue"),
+        Binding("R", "requeue_all", "Requeue shown", id="dlq.requeue_all"),
+        Binding("d", "delete", "Delete", id="dlq.delete"),
+        Binding("D", "delete_all", "Delete shown", id="dlq.delete_all"),
+        Binding("e", "edit", "Edit+requeue", id="dlq.edit"),
+        Binding("x", "export", "Export", id="dlq.export"),
+        Binding("g", "groups", "Group by reason", id="dlq.groups"),
+        Binding("t", "set_target", "Target", id="dlq.target", show=False),
+        Binding("F", "finish_interrupted", "Finish interrupted", id="dlq.finish", show=False),
+    ]
+
+    # -- the items an action applies to ----------------------------------------------------
+
+    MUTATIONS = {
+        "requeue": "requeue selected", "requeue_all": "requeue all shown",
+        "delete": "delete selected", "delete_all": "delete all shown",
+        "edit": "edit the payload, then requeue",
+        "finish_interrupted": "finish the interrupted run",
+    }
+    COMMANDS = {"export": "export what is shown (NDJSON)", "groups": "group by reason",
+                "set_target": "set the target queue"}
+
+    def _dlq(self) -> QueueRef:
+        if self.current_ref is None:
+            raise NothingSelected("select a dead-letter list first")
+        return self.current_ref
+
+    def _selected(self) -> tuple[QueueRef, list[Item]]:
+        ref = self._dlq()
+        table = self.items_table
+        if not table.display or not (table.has_focus or table.marks):
+            raise NothingSelected("move into the entries first (enter on the list)")
+        items = table.selected()
+        if not items:
+            raise NothingSelected("no entry selected")
+        return ref, items
+
+    def _shown_now(self) -> tuple[QueueRef, list[Item] | None]:
+        """The list, and the filtered matches (None when unfiltered)."""
+        ref = self._dlq()
+        if not self.flt.active:
+            return ref, None
+        st = self.scan_state
+        if st is None or not st.complete:
+            raise NothingSelected("the filter scan is still running: wait for it to finish")
+        return ref, list(st.matches)
+
+    async def _target(self, ref: QueueRef) -> str | None:
+        target = self.target_of(ref)
+        if target:
+            return target
+        values = await self.ask(
+            f"Target queue for {printable(ref.key)}",
+            [Field("target", "The target cannot be derived from the name: requeue to which list?",
+                   "", check=lambda v: None if v and v != ref.key else "give the queue's key")],
+            submit_label="Use it")
+        if not values:
+            return None
+        self.targets[ref.key] = values["target"]
+        self.redraw()
+        return values["target"]
+
+    def _client(self) -> Client:
+        client = self.session.client
+        if client is None:
+            raise NothingSelected("not connected yet")
+        return client
+
+    def _letters(self) -> DeadLetters:
+        return DeadLetters(self._client(), clock=self.session.clock)
+
+    def after_action(self) -> None:
+        self.items_table.marks.clear()
+        if self.items_table.display:
+            self.call_after_refresh(self.items_table.focus)
+        if self.flt.active:
+            self._start_scan()
+        else:
+            self.load_items(self.items_table, None)
+        super().after_action()
+
+    def _outcome(self, report: BulkReport, verb: str) -> Outcome:
+        if not report.cancelled:
+            self._dismiss_interrupted()
+        return Outcome.of(report, verb, extra=self._unchanged_note(report))
+
+    def _dismiss_interrupted(self) -> None:
+        if self.interrupted and self.current_ref is not None:
+            self.session.journal().dismiss(self.current_ref.key)  # a later run did the rest
+            self.interrupted = []
+
+    @staticmethod
+    def _unchanged_note(report: BulkReport) -> str:
+        n = report.unchanged
+        if not n:
+            return ""
+        return (f"; {n} {'was' if n == 1 else 'were'} not dead-letter envelopes and moved "
+                "unchanged")
+
+    async def _bulk(self, title: Callable[[int], str], items: list[Item] | None,
+                    chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
+                    counted: tuple[int, bytes | None],
+                    head: Callable[[int, bytes | None], Awaitable[ChunkResult]],
+                    record: BulkRecord | None) -> BulkReport:
+        """The exact items shown (a filter's matches), or else the whole list as counted at
+        confirmation, worked from the head until the counted last entry is done."""
+        journal = self.session.journal()
+        if items is not None:
+            runner: BulkRunner[Item] = BulkRunner(PositionalPlan(items, max_items=200), chunk,
+                                                  journal=journal, record=record)
+            return await self.run_bulk(title(len(items)), runner)
+        count, tail = counted
+        runner = BulkRunner(HeadPlan(count, HEAD_CHUNK), lambda n: head(n, tail),
+                            journal=journal, record=record)
+        return await self.run_bulk(title(count), runner)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_finish_interrupted(self) -> None:
+        """Show what the interrupted run was working on again, then offer R on it."""
+        if not self.interrupted or self.current_ref is None:
+            self.notify("No interrupted run on this list", timeout=3)
+            return
+        if not self.ferrite.writable(self.MUTATIONS["finish_interrupted"]):
+            return
+        rec = self.interrupted[-1]
+        if rec.target and not self.target_of(self.current_ref):
+            self.targets[self.current_ref.key] = rec.target
+        self.apply_filter(Filter(rec.filter_text, rec.group))
+        self.items_table.focus()
+        if rec.action.startswith("requeue"):
+            self.act("requeue_all", self._dlq, self._requeue_all_after_scan)
+
+    async def _requeue_all_after_scan(self, ref: QueueRef) -> Outcome | None:
+        if self.flt.active:
+            await self.scan_ended.wait()  # the matches the interrupted run worked on
+        try:
+            _, items = self._shown_now()
+        except NothingSelected as why:
+            self.notify(str(why), severity="warning", timeout=4)
+            return None
+        return await self._requeue_all((ref, items))
+
+    def action_set_target(self) -> None:
+        self.act("set_target", self._dlq, self._set_target)
+
+    async def _set_target(self, ref: QueueRef) -> Outcome | None:
+        values = await self.ask(
+            f"Target queue for {printable(ref.key)}",
+            [Field("target", "Requeue to", self.target_of(ref) or "",
+                   check=lambda v: None if v and v != ref.key else "give the queue's key")],
+            submit_label="Use it")
+        if values:
+            self.targets[ref.key] = values["target"]
+            self.redraw()
+            self._update_title()
+        return None
+
+    def action_requeue(self) -> None:
+        self.act("requeue", self._selected, self._requeue)
+
+    async def _requeue(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
+        ref, items = target
+        dest = await self._target(ref)
+        if not dest:
+            return None
+        if len(items) > 1 and not await self.confirm(
+                "Requeue marked", f"Requeue {len(items)} marked entries from "
+                f"{printable(ref.key)} to the tail of {printable(dest)}: "
+                f"{plan_items(items).describe()}?",
+                f"Requeue {len(items)}"):
+            return None
+        dl = self._letters()
+        report = await self.run_bulk(
+            f"Requeueing {len(items)} to {printable(dest)}",
+            BulkRunner(PositionalPlan(items, max_items=200),
+                       lambda c: dl.requeue(ref.key, dest, c)))
+        return self._outcome(report, "requeued")
+
+    def action_requeue_all(self) -> None:
+        self.act("requeue_all", self._shown_now, self._requeue_all)
+
+    async def _requeue_all(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
+        ref, matches = target
+        dest = await self._target(ref)
+        if not dest:
+            return None
+        if matches is not None:
+            if not matches:
+                self.notify("Nothing shown to requeue", timeout=3)
+                return None
+            body = (f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
+                    f"{printable(ref.key)} to {printable(dest)}: "
+                    f"{plan_items(matches).describe()}?")
+            label = f"Requeue {len(matches):,}"
+            record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
+                                self.flt.text, self.flt.group)
+            counted: tuple[int, bytes | None] = (len(matches), None)
+        else:
+            counted = await ListItems(self._client()).count_and_tail(ref.key)
+            count = counted[0]
+            if not count:
+                self.notify("The dead-letter list is empty", timeout=3)
+                return None
+            plan = await plan_head(self._client(), ref.key, count)
+            body = (f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of "
+                    f"{printable(dest)}: {plan.describe()}? Entries that arrive after this "
+                    "count are left.")
+            label = f"Requeue {count:,}"
+            record = BulkRecord("requeue dead letters", ref.key, dest, count)
+        if not await self.confirm("Requeue all shown" if matches is not None else "Requeue all",
+                                  body, label):
+            return None
+        dl = self._letters()
+        report = await self._bulk(
+            lambda n: f"Requeueing {n:,} to {printable(dest)}",
+            matches, lambda c: dl.requeue(ref.key, dest, c), counted,
+            lambda n, tail: dl.requeue_head(ref.key, dest, n, stop_at=tail), record)
+        return self._outcome(report, "requeued")
+
+    def action_delete(self) -> None:
+        self.act("delete", self._selected, self._delete)
+
+    async def _delete(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
+        ref, items = target
+        n = len(items)
+        if not await self.confirm(
+                "Delete dead letters", f"Delete {n} entr{'ies' if n != 1 else 'y'} from "
+                f"{printable(ref.key)}? This cannot be undone.", "Delete"):
+            return None
+        dl = self._letters()
+        report = await self.run_bulk(f"Deleting {n}", BulkRunner(
+            PositionalPlan(items, max_items=200), lambda c: dl.delete(ref.key, c)))
+        return self._outcome(report, "deleted")
+
+    def action_delete_all(self) -> None:
+        self.act("delete_all", self._shown_now, self._delete_all)
+
+    async def _delete_all(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
+        ref, matches = target
+        if matches is not None:
+            title = "Delete all shown"
+            body = (f"Delete {len(matches):,} entries ({self.flt.describe()}) from "
+                    f"{printable(ref.key)}. This cannot be undone.")
+            counted: tuple[int, bytes | None] = (len(matches), None)
+        else:
+            counted = await ListItems(self._client()).count_and_tail(ref.key)
+            count = counted[0]
+            if not count:
+                return None
+            title = "Delete all"
+            body = f"Delete all {count:,} entries of {printable(ref.key)}. This cannot be undone."
+        if not await self.confirm(title, body, typed=ref.key):
+            return None
+        dl = self._letters()
+        report = await self._bulk(
+            lambda n: f"Deleting {n:,}", matches, lambda c: dl.delete(ref.key, c), counted,
+            lambda n, tail: dl.delete_head(ref.key, n, stop_at=tail), None)
+        return self._outcome(report, "deleted")
+
+    def action_edit(self) -> None:
+        self.act("edit", self._selected, self._edit)
+
+    async def _edit(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
+        ref, items = target
+        item = self.items_table.current() or items[0]
+        env = decode(item.raw)
+        if env.kind == "dead":
+            label, value = "Payload (JSON); the job is requeued with it", dumps(env.payload)
+        else:
+            label = "Value (not a dead-letter envelope: pushed exactly as typed)"
+            value = item.raw.decode("utf-8", "surrogateescape")
+        dest = await self._target(ref)
+        if not dest:
+            return None
+        values = await self.ask(f"Edit, then requeue to {printable(dest)}",
+                                [Field("value", label, value)], submit_label="Requeue")
+        if values is None:
+            return None
+        res = await self._letters().edit_requeue(ref.key, dest, item, values["value"])
+        self._dismiss_interrupted()
+        if res.done:
+            return Outcome(f"Requeued the edited entry to {printable(dest)}", timeout=4)
+        return Outcome("The entry is no longer in the dead-letter list: nothing requeued",
+                       severity="warning", timeout=6)
+
+    def action_export(self) -> None:
+        self.act("export", self._shown_now, self._export)
+
+    async def _export(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
+        ref, matches = target
+        what = f"{len(matches):,} entries ({self.flt.describe()})" if matches is not None \
+            else "every entry"
+        default = default_file(EXPORTS, ref.key, ".ndjson")
+        values = await self.ask(
+            f"Export {what} as NDJSON",
+            [Field("path", f"File (a bare name goes to {default.parent})", str(default),
+                   check=lambda v: check_output_path(str(resolve(v, EXPORTS))))],
+            submit_label="Export")
+        if not values:
+            return None
+        path = resolve(values["path"], EXPORTS)
+        self.notify(f"Exporting {what}…", timeout=2)
+        try:
+            n = await DeadLetters(self._client()).export(ref.key, str(path), items=matches)
+        except OSError as exc:
+            return Outcome(f"Cannot write {printable(str(path), 120)}: "
+                           f"{exc.strerror or exc}", severity="error")
+        return Outcome(f"Exported {n:,} entries to {printable(str(path), 200)}", timeout=8)
+

@@ -1,0 +1,35 @@
+"""What a console started by `ferrite-tui serve` knows about its browser session.
+
+`serve` starts one console process per browser session and describes the session in the
+child's environment (never in its argv, which other users of the host can read). This
+module only reads that description: it imports nothing beyond the standard library, so the
+console, the header and the audit log can ask "am I serving a browser?" cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+REMOTE_ENV = "FERRITE_TUI_SERVE_REMOTE"
+WRITES_ENV = "FERRITE_TUI_SERVE_WRITES"
+
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """A console running for a browser: who connected, and whether writes are allowed."""
+
+    remote: str
+    writes: bool = False
+
+    def environ(self) -> dict[str, str]:
+        """The variables that describe this session to the console process."""
+        return {REMOTE_ENV: self.remote, WRITES_ENV: "1" if self.writes else "0"}
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> BrowserSession | None:
+        env = os.environ if environ is None else environ
+        remote = env.get(REMOTE_ENV)
+        if remote is None:
+            return None
+        return cls(remote=remote or "?", writes=env.get(WRITES_ENV) == "1")

@@ -1,0 +1,218 @@
+"""Test plumbing for `ferrite-tui serve`: the real command as a subprocess, its console
+processes found in /proc, and a terminal client that reads what a session draws.
+
+- ``serving(args, tmp_path)``: starts ``python -m ferrite_tui serve ARGS --port 0`` from
+  this checkout, waits for the URL it prints, and stops it at the end (SIGTERM; anything
+  left, including console processes, is killed and reported by the test that cares).
+- ``Terminal``: a websocket client speaking textual-serve's protocol; it feeds what the
+  console draws into a pyte screen, so tests read the screen as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+from urllib.parse import parse_qs, urlsplit
+
+from helpers import wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TOKEN_COOKIE = "ferrite_tui_token"
+
+
+def child_pids(parent: int) -> set[int]:
+    """Live (not zombie) processes whose parent is ``parent``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+
+
+def environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen
+    url: str  # with the token, as printed
+    stderr_path: Path
+    stdout_lines: list[str] = field(default_factory=list)
+    seen_children: set[int] = field(default_factory=set)
+
+    @property
+    def base(self) -> str:
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.netloc}/"
+
+    @property
+    def token(self) -> str:
+        return parse_qs(urlsplit(self.url).query)["token"][0]
+
+    @property
+    def ws_url(self) -> str:
+        return self.base.replace("http://", "ws://", 1) + "ws"
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def consoles(self) -> set[int]:
+        """The console processes running now (every child of serve is one)."""
+        pids = child_pids(self.process.pid)
+        self.seen_children |= pids
+        return pids
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+
+@contextmanager
+def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
+            timeout: float = 60) -> Iterator[Served]:
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("REDISCLI_AUTH", "FERRITE_TUI_SERVE_TOKEN")}
+    environment.update({
+        # Audit log, crash log and config land in this test's directory.
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "PYTHONUNBUFFERED": "1",
+    })
+    environment.update(env or {})
+    stderr_path = tmp_path / "serve.stderr"
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ferrite_tui", "serve", *args, "--port", "0"],
+            cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=stderr,
+            text=True,
+        )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    served: Served | None = None
+    try:
+        def printed_url() -> str | None:
+            if process.poll() is not None:
+                raise AssertionError(f"serve exited {process.returncode}: "
+                                     f"{stderr_path.read_text()}")
+            for line in lines:
+                if m := re.match(r"Open: (\S+)", line):
+                    return m.group(1)
+            return None
+
+        url = wait_until(printed_url, timeout=timeout, message="serve never printed its URL")
+        served = Served(process, url, stderr_path, lines)
+        yield served
+    finally:
+        leftovers = (served.consoles() | served.seen_children) if served else set()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        for pid in leftovers:  # a test that failed half-way still cleans up
+            if alive(pid):
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        reader.join(10)
+
+
+class Terminal:
+    """One browser session without the browser: textual-serve's websocket protocol, with
+    the console's output rendered by pyte (a VT100 emulator) for the tests to read."""
+
+    def __init__(self, served: Served, width: int = 120, height: int = 36) -> None:
+        import pyte
+
+        self.served = served
+        self.width, self.height = width, height
+        self.screen = pyte.Screen(width, height)
+        self.stream = pyte.ByteStream(self.screen)
+        self.session = None
+        self.ws = None
+
+    async def __aenter__(self) -> Self:
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(cookies={TOKEN_COOKIE: self.served.token})
+        self.ws = await self.session.ws_connect(
+            f"{self.served.ws_url}?width={self.width}&height={self.height}")
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self.session is not None:
+            await self.session.close()
+
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    async def wait_for(self, needle: str, timeout: float = 60) -> str:
+        """Read output until ``needle`` is on screen; the screen's text."""
+        import aiohttp
+
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{needle!r} never appeared within {timeout:g}s; "
+                                     f"screen:\n{self.text()}")
+            try:
+                message = await self.ws.receive(timeout=left)
+            except TimeoutError:
+                continue
+            if message.type == aiohttp.WSMsgType.BINARY:
+                self.stream.feed(message.data)
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                  aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                raise AssertionError(f"session closed before {needle!r}; "
+                                     f"screen:\n{self.text()}")
+        return self.text()
+
+    async def press(self, keys: str) -> None:
+        await self.ws.send_str(json.dumps(["stdin", keys]))

@@ -1,0 +1,334 @@
+"""`ferrite-tui serve`, run as the real command against a real server, driven through
+textual-serve's websocket protocol (the browser itself is in test_serve_browser.py).
+
+Every test checks the console processes in /proc: none may start without the token, none
+may be left after serve stops.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+import redis
+from helpers import async_wait_until, running, wait_until
+from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
+
+from ferrite_tui.serve import console_environ, is_loopback, url_without_password
+
+DEAD_LETTER = json.dumps({"job": {"id": "job-1", "payload": {"n": 1}, "retry_count": 3,
+                                  "last_error": "boom", "first_attempt": 1},
+                          "dead_at": 1, "reason": "timeout"})
+
+
+@pytest.fixture
+def queues(redis_url: str) -> str:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.rpush("queue:orders", "a", "b", "c")
+        client.rpush("queue:orders:dlq", DEAD_LETTER)
+    finally:
+        client.close()
+    return redis_url
+
+
+async def http_get(url: str, cookies: dict | None = None) -> tuple[int, str, dict]:
+    async with aiohttp.ClientSession(cookies=cookies) as session, \
+            session.get(url, allow_redirects=False) as response:
+        return response.status, await response.text(), dict(response.headers)
+
+
+async def ws_status(url: str, cookies: dict | None = None) -> int:
+    """The HTTP status a websocket handshake gets (101 when it opens)."""
+    async with aiohttp.ClientSession(cookies=cookies) as session:
+        try:
+            ws = await session.ws_connect(url)
+        except aiohttp.WSServerHandshakeError as exc:
+            return exc.status
+        await ws.close()
+        return 101
+
+
+async def test_every_request_needs_the_token(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        base, token = served.base, served.token
+        assert (await http_get(base))[0] == 401
+        status, body, _ = await http_get(base + "static/js/textual.js")
+        assert status == 401 and "open the URL printed" in body
+        assert (await http_get(base + "?token=not-the-token"))[0] == 403
+        assert (await http_get(base, cookies={"ferrite_tui_token": "wrong"}))[0] == 403
+        assert await ws_status(served.ws_url) == 401
+        assert await ws_status(served.ws_url, cookies={"ferrite_tui_token": "wrong"}) == 403
+        assert served.consoles() == set()
+        assert "session from" not in served.stderr()
+
+        # The token buys a cookie and leaves the address bar.
+        status, _, headers = await http_get(served.url)
+        assert status == 303 and headers["Location"] == "/"
+        cookie = headers["Set-Cookie"]
+        assert f"ferrite_tui_token={token}" in cookie
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        status, page, headers = await http_get(base, cookies={"ferrite_tui_token": token})
+        assert status == 200 and "/ws" in page
+        assert headers["X-Frame-Options"] == "DENY"
+        assert served.consoles() == set()  # a page alone starts nothing
+
+        # A websocket from another site is refused even with the cookie.
+        async with aiohttp.ClientSession(cookies={"ferrite_tui_token": token}) as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(served.ws_url, origin="http://evil.example")
+        assert refused.value.status == 403
+        assert served.consoles() == set()
+
+
+async def test_read_only_by_default(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served) as term:
+            screen = await term.wait_for("queue:orders:dlq")
+            assert "WEB READ-ONLY" in screen
+            await term.press("6")
+            await term.wait_for("timeout")  # the dead letter's reason, in the item list
+            await term.press("\r")  # into the entries: their footer offers paging
+            await term.wait_for("Next page")
+            await term.press("r")
+            await term.wait_for("read-only mode: 'requeue")
+            (console,) = served.consoles()
+            assert "--read-only" in cmdline(console)
+    client = redis.Redis.from_url(queues)
+    try:
+        assert client.llen("queue:orders:dlq") == 1 and client.llen("queue:orders") == 3
+    finally:
+        client.close()
+
+
+async def test_allow_writes_and_the_audit_log_names_the_browser(queues, tmp_path):
+    client = redis.Redis.from_url(queues)
+    with serving([queues, "--allow-writes"], tmp_path) as served:
+        async with Terminal(served) as term:
+            assert "WEB WRITES ON" in await term.wait_for("queue:orders:dlq")
+            await term.press("6")
+            await term.wait_for("timeout")
+            await term.press("\r")  # into the entries: their footer offers paging
+            await term.wait_for("Next page")
+            await term.press("r")
+            await async_wait_until(lambda: client.llen("queue:orders:dlq") == 0, timeout=60,
+                                   message="the dead letter was never requeued")
+    try:
+        assert client.llen("queue:orders") == 4
+    finally:
+        client.close()
+    (log,) = (tmp_path / "state").rglob("audit.log")
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["remote"] for e in entries] == ["127.0.0.1"]
+    assert entries[0]["ids"] == ["job-1"]
+
+
+async def test_the_password_stays_in_the_serving_process(server_factory, tmp_path):
+    password = "s3cret-Pa55"
+    server = server_factory(password=password)
+    client = redis.Redis(host=server.host, port=server.port, password=password)
+    try:
+        client.rpush("queue:billing", "x")
+    finally:
+        client.close()
+    url = f"redis://:{password}@{server.host}:{server.port}"
+    with serving([url], tmp_path) as served:
+        assert password not in "".join(served.stdout_lines)
+        async with Terminal(served) as term:
+            screen = await term.wait_for("queue:billing")  # connected: the password worked
+            assert "● live" in screen and password not in screen
+            (console,) = served.consoles()
+            assert not any(password in arg for arg in cmdline(console))
+            assert environ(console)["REDISCLI_AUTH"] == password
+            assert "FERRITE_TUI_SERVE_TOKEN" not in environ(console)
+            _, page, _ = await http_get(served.base,
+                                        cookies={"ferrite_tui_token": served.token})
+            assert password not in page and f"{server.host}:{server.port}" in page
+        assert password not in served.stderr()
+
+
+async def test_sessions_are_capped(queues, tmp_path):
+    with serving([queues, "--max-sessions", "1"], tmp_path) as served:
+        cookies = {"ferrite_tui_token": served.token}
+        async with Terminal(served) as first:
+            await first.wait_for("queue:orders")
+            assert len(served.consoles()) == 1
+            assert await ws_status(served.ws_url, cookies) == 503
+            status, body, _ = await http_get(served.base, cookies)
+            assert status == 503 and "all 1 browser sessions are in use" in body
+            assert len(served.consoles()) == 1
+        # The closed session frees its place and its process.
+        await async_wait_until(lambda: not served.consoles(), timeout=60,
+                               message="the closed session's console is still running")
+        async with Terminal(served) as second:
+            await second.wait_for("queue:orders")
+            await second.press("q")  # quitting the console ends the session too
+            await async_wait_until(lambda: not served.consoles(), timeout=60,
+                                   message="the console that quit is still running")
+        async with Terminal(served) as third:
+            await third.wait_for("queue:orders")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl+c", "SIGTERM"])
+async def test_stop_ends_every_console(queues, tmp_path, sig):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served) as one, Terminal(served) as two:
+            await one.wait_for("queue:orders")
+            await two.wait_for("queue:orders")
+            consoles = served.consoles()
+            assert len(consoles) == 2
+            assert served.stop(sig) == 0
+        assert not [pid for pid in consoles if alive(pid)]
+        assert "stopping: ending 2 console processes" in served.stderr()
+
+
+def test_token_from_a_file_is_not_printed(queues, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("a-long-enough-token-0123456789\n")
+    token_file.chmod(0o600)
+    with serving([queues, "--token-file", str(token_file)], tmp_path) as served:
+        printed = "".join(served.stdout_lines)
+        assert "a-long-enough-token" not in printed and str(token_file) in printed
+        status = wait_until(lambda: _status(served.base + "?token=a-long-enough-token-0123456789"))
+        assert status == 303
+
+
+def _status(url: str) -> int:
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        return urllib.request.build_opener(NoRedirect).open(url, timeout=10).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give the server to serve"),
+    (["redis://127.0.0.1:1", "--max-sessions", "0"], "--max-sessions must be at least 1"),
+    (["redis://127.0.0.1:1", "--token-file", "/nonexistent/token"], "token file"),
+])
+def test_bad_input_is_one_line(args, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrite_tui", "serve", *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "XDG_CONFIG_HOME": str(tmp_path / "no-config")},
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_short_token_is_refused(tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("short")
+    token_file.chmod(0o600)
+    result = subprocess.run(
+        [sys.executable, "-m", "ferrite_tui", "serve", "redis://127.0.0.1:1",
+         "--token-file", str(token_file)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 2 and "at least 16" in result.stderr
+
+
+def test_a_wrong_password_is_reported_at_start(server_factory, tmp_path):
+    server = server_factory(password="right-password")
+    with serving([f"redis://:wrong-password@{server.host}:{server.port}"], tmp_path) as served:
+        assert "warning: authentication failed" in served.stderr()
+        assert "wrong-password" not in served.stderr() + "".join(served.stdout_lines)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("redis://:pw@h:6379/0", "redis://h:6379/0"),
+    ("rediss://ops:pw@h:6380/1", "rediss://ops@h:6380/1"),
+    ("unix:///run/redis.sock?db=2&password=pw", "unix:///run/redis.sock?db=2"),
+    ("redis://h:6379/0", "redis://h:6379/0"),
+])
+def test_consoles_get_the_url_without_its_password(url, expected):
+    from ferrite_tui.backend.client import ConnectionSettings
+
+    assert url_without_password(url) == expected
+    password = None if url == expected else "pw"
+    assert console_environ(ConnectionSettings(url=url, password=password))["REDISCLI_AUTH"] \
+        == password
+    if "?" in url:  # a password given as a parameter, not resolved from the user part
+        assert console_environ(ConnectionSettings(url=url))["REDISCLI_AUTH"] == "pw"
+
+
+def test_a_busy_port_is_one_line(queues):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "ferrite_tui", "serve", queues, "--port", str(port)],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_only_loopback_is_quiet():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+
+
+def test_other_hosts_print_a_warning(queues, tmp_path):
+    with serving([queues, "--host", "0.0.0.0"], tmp_path) as served:
+        assert "warning: listening on 0.0.0.0, not loopback" in served.stderr()
+
+
+def test_a_read_only_browser_session_writes_no_files(monkeypatch, tmp_path):
+    from ferrite_tui.ui.screens.dialogs import check_output_path
+    from ferrite_tui.websession import BrowserSession
+
+    target = str(tmp_path / "export.ndjson")
+    assert check_output_path(target) is None
+    for name, value in BrowserSession("10.0.0.7").environ().items():
+        monkeypatch.setenv(name, value)
+    assert "read-only browser session" in (check_output_path(target) or "")
+    for name, value in BrowserSession("10.0.0.7", writes=True).environ().items():
+        monkeypatch.setenv(name, value)
+    assert check_output_path(target) is None
+
+
+def test_the_audit_log_records_the_remote_address_only_when_serving(tmp_path):
+    from ferrite_tui.backend.audit import AuditLog
+
+    for log, remote in ((AuditLog(tmp_path / "a.log"), None),
+                        (AuditLog(tmp_path / "b.log", remote="192.0.2.4"), "192.0.2.4")):
+        log.record(profile="p", server="redis://h", action="requeue", keys=["k"], count=1,
+                   ids=["1"])
+        (entry,) = log.read()
+        assert entry.get("remote") == remote
+
+
+@pytest.mark.parametrize("writes, label", [(False, "WEB READ-ONLY"), (True, "WEB WRITES ON")])
+async def test_the_header_names_the_session_mode_even_at_80_columns(tmp_path, writes, label):
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.models import ConnectionState
+    from ferrite_tui.config import Config
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.widgets.status import StatusLine
+    from ferrite_tui.websession import BrowserSession
+
+    app = FerriteApp(Config(), ConnectionSettings(url="redis://127.0.0.1:1/0"), poll=False,
+                     audit_path=tmp_path / "audit.log",
+                     browser=BrowserSession("192.0.2.9", writes=writes))
+    async with running(app, size=(80, 24)):
+        status = app.query_one(StatusLine)
+        status.set_state(ConnectionState("failed", error="a long reason " * 10))
+        assert label in status.render().plain[:80]
+        assert app.settings.read_only is not writes
+        assert app.writable("requeue") is writes

@@ -1,0 +1,216 @@
+"""`ferrite-tui serve` in a real headless Chromium (marker `browser`).
+
+Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them when missing);
+skipped with the reason when they are not there. They are left out of a plain `pytest` run
+(like the benchmarks): run them with `pytest -m browser`; `.ci/run` does so once, on the
+default server, after the three runs of the rest.
+
+The page draws the console on a canvas, so there is no text in the DOM to read. A script
+added before the page's own wraps the browser's WebSocket and keeps every byte the console
+sent (and every resize the page asked for); the test replays them into pyte, a VT100
+emulator, to read the screen the page drew. Keys go in as a person types them, through
+the terminal's own input element.
+
+FERRITE_TUI_SERVE_SCREENSHOT=PATH saves the page, as the browser shows it, to PATH (PNG):
+that is how screenshots/serve-browser.png is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+from helpers import wait_until
+from serving import alive, serving
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--window-size=1280,800",
+)
+SCREENSHOT_ENV = "FERRITE_TUI_SERVE_SCREENSHOT"
+
+RECORDER = r"""
+(() => {
+  const Native = window.WebSocket;
+  const state = { events: [] };
+  const b64 = (buffer) => {
+    const bytes = new Uint8Array(buffer);
+    let s = "";
+    for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
+    return btoa(s);
+  };
+  window.__ftuiRecorder = {
+    take() { const events = state.events; state.events = []; return events; },
+  };
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(url, protocols);
+      const query = new URL(url, window.location.href).searchParams;
+      state.events.push({ resize: [+query.get("width"), +query.get("height")] });
+      this.addEventListener("message", (event) => {
+        if (event.data instanceof ArrayBuffer) state.events.push({ data: b64(event.data) });
+      });
+    }
+    send(data) {
+      try {
+        const message = JSON.parse(data);
+        if (message[0] === "resize") {
+          state.events.push({ resize: [message[1].width, message[1].height] });
+        }
+      } catch (error) { /* not JSON: not a resize */ }
+      return super.send(data);
+    }
+  };
+})();
+"""
+
+
+class PageScreen:
+    """What the page's terminal shows, rebuilt from the bytes the console sent it."""
+
+    def __init__(self, driver) -> None:
+        import pyte
+
+        self.driver = driver
+        self.screen = pyte.Screen(80, 24)
+        self.stream = pyte.ByteStream(self.screen)
+
+    def text(self) -> str:
+        for event in self.driver.execute_script(
+                "return window.__ftuiRecorder ? window.__ftuiRecorder.take() : []"):
+            if "resize" in event:
+                columns, lines = event["resize"]
+                self.screen.resize(lines, columns)
+            else:
+                self.stream.feed(base64.b64decode(event["data"]))
+        return "\n".join(self.screen.display)
+
+    def wait_for(self, needle: str, timeout: float = 60) -> str:
+        try:
+            return wait_until(lambda: needle in self.text() and self.text(), timeout=timeout,
+                              interval=0.2)
+        except AssertionError:
+            raise AssertionError(f"{needle!r} never shown on the page within {timeout:g}s; "
+                                 f"the page shows:\n{self.text()}") from None
+
+    def press(self, keys: str) -> None:
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        # xterm.js reads keys from its helper textarea; focusing it is what a click does.
+        self.driver.execute_script(
+            "document.querySelector('.xterm-helper-textarea').focus()")
+        ActionChains(self.driver).send_keys(keys).perform()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.skip(f"no {' or '.join(missing)}: install Debian's chromium and "
+                    "chromium-driver (.ci/run does when it can)")
+    webdriver = pytest.importorskip("selenium.webdriver",
+                                    reason="selenium is not installed (the test extra)")
+    pytest.importorskip("pyte", reason="pyte is not installed (the test extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORDER})
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def browser(chromium):
+    chromium.delete_all_cookies()  # cookies ignore the port: no token from an earlier test
+    chromium.get("about:blank")
+    return chromium
+
+
+@pytest.fixture
+def demo_data(redis_url: str) -> str:
+    """The demo's seed data: every queue kind, dead letters included."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from ferrite_tui.demo.workload import seed
+
+    async def write() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await seed(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(write())
+    return redis_url
+
+
+def test_the_page_shows_the_console_and_takes_keys(browser, demo_data, tmp_path):
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        screen = page.wait_for("queue:orders")
+        assert "emails" in screen and "jobs:priority" in screen and "WEB READ-ONLY" in screen
+        # The token was traded for a cookie and is gone from the address bar.
+        assert "token" not in browser.current_url
+        wait_until(lambda: browser.execute_script(
+            "return document.body.classList.contains('-first-byte')"),
+            message="the page never drew the console")
+        if os.environ.get(SCREENSHOT_ENV):
+            # After a few polls, so that rates and trends have values (only for the picture).
+            wait_until(lambda: "n/a" not in page.text(), timeout=60, interval=0.5)
+            Path(os.environ[SCREENSHOT_ENV]).write_bytes(browser.get_screenshot_as_png())
+        assert len(served.consoles()) == 1
+
+        page.press("8")
+        page.wait_for("peak memory")  # the Server panel
+        page.press("2")
+        page.wait_for("queue:orders  items 0")  # the Queues panel, on its first queue
+    assert not [pid for pid in served.seen_children if alive(pid)]
+
+
+def test_the_page_without_the_token_is_refused(browser, demo_data, tmp_path):
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.base)
+        assert "open the URL printed by `ferrite-tui serve`" in browser.page_source
+        browser.get(served.base + "?token=guessed-token")
+        assert "wrong token" in browser.page_source
+        assert served.consoles() == set()
+        assert "session from" not in served.stderr()
+
+
+def test_requeue_is_refused_in_the_default_mode(browser, demo_data, tmp_path):
+    client = redis.Redis.from_url(demo_data)
+    try:
+        dead = client.llen("queue:main:dlq")
+        assert dead > 0
+        with serving([demo_data], tmp_path) as served:
+            browser.get(served.url)
+            page = PageScreen(browser)
+            page.wait_for("queue:main:dlq")
+            page.press("6")
+            page.wait_for("target queue")  # the Dead letters panel
+            page.press("\n")  # into the entries of the first dead-letter list
+            page.wait_for("Next page")
+            page.press("r")
+            page.wait_for("read-only mode: 'requeue")
+        assert client.llen("queue:main:dlq") == dead
+    finally:
+        client.close()
