@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.widgets import Footer, Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
@@ -151,6 +152,11 @@ class FerriteApp(App[None]):
         return self.session.clock
 
     # -- layout -------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        from ferrite_tui.ui.screens.main import MainScreen
+
+        return MainScreen(id="_default")  # its footer lists the panel's actions first
 
     def compose(self) -> ComposeResult:
         url = self.settings.display_url if self.settings else "not connected"

@@ -131,5 +131,7 @@ class KeyedTable(DataTable):
                 self.add_row(*(cells[key][c.key] for c in self.shown), key=key)
             if cursor in order:
                 self.move_cursor(row=order.index(cursor), animate=False)
+            if bool(order) != bool(self._order):
+                self.refresh_bindings()  # the footer's `enter` comes and goes with rows
         self._rows = cells
         self._order = order
