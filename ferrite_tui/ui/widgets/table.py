@@ -23,6 +23,17 @@ class Column:
     width: int
     priority: int = 0  # 0 is always shown; higher numbers go first when space runs out
     justify: JustifyMethod = "left"
+    # Whether the column takes a share of the width left over; None: the columns holding
+    # free text (names, reasons, payloads, alerts: TEXT_KEYS) do, figures keep their width.
+    grow: bool | None = None
+
+    @property
+    def grows(self) -> bool:
+        return self.key in TEXT_KEYS if self.grow is None else self.grow
+
+
+TEXT_KEYS = frozenset({"key", "name", "consumer", "channel", "reason", "error", "alerts",
+                       "payload", "preview", "target"})
 
 
 def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Text:
@@ -68,13 +79,23 @@ class KeyedTable(DataTable):
                 chosen.append(col)
                 used += need
         chosen.sort(key=self.all_columns.index)
-        if chosen == self.shown:
+        # Text columns share what is left, so long reasons and names are cut only when
+        # there is no room.
+        widths = {col.key: col.width for col in chosen}
+        growers = [col for col in chosen if col.grows]
+        spare = budget - used
+        if growers and spare > 0:
+            for i, col in enumerate(growers):
+                widths[col.key] += spare // len(growers) + (1 if i < spare % len(growers) else 0)
+        if chosen == self.shown and widths == getattr(self, "_col_widths", None):
             return
         self.shown = chosen
+        self._col_widths = widths
         cursor = self.cursor_key
         self.clear(columns=True)
         for col in chosen:
-            self.add_column(Text(col.label, justify=col.justify), key=col.key, width=col.width)
+            self.add_column(Text(col.label, justify=col.justify), key=col.key,
+                            width=widths[col.key])
         self._order = []
         self._apply(dict(self._rows), list(self._rows), cursor)
 

@@ -42,7 +42,7 @@ class DeadLettersPanel(DeadLetterEntries):
     KINDS = (QueueKind.DLQ,)
 
     DEFAULT_CSS = """
-    DeadLettersPanel #table { height: 7; }
+    DeadLettersPanel #table { height: auto; max-height: 7; }  /* a short list takes only its rows */
     DeadLettersPanel #items-title { height: 1; padding: 0 1; background: $boost; }
     DeadLettersPanel #items, DeadLettersPanel #groups { height: 1fr; }
     """
