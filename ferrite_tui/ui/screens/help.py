@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 GENERAL = [
     ("1 … 8", "panels: Overview, Queues, Priority, Scheduled, Streams, Dead letters, "
@@ -58,6 +58,8 @@ class HelpScreen(ModalScreen):
         out: list[Binding] = []
         for widget in chain:
             for b in getattr(widget, "BINDINGS", []):
+                if b in DataTable.BINDINGS:
+                    continue  # arrow keys and the like: every table has them
                 if isinstance(b, Binding) and b.key not in seen and b.description:
                     seen.add(b.key)
                     out.append(b)
