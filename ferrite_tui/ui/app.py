@@ -377,7 +377,7 @@ class FerriteApp(App[None]):
 
     async def on_event(self, event) -> None:
         # Keys typed in a burst wait for the dialog (or the work) they were aimed at.
-        if isinstance(event, events.Key):
+        if isinstance(event, events.Key) and self._screen_stack:  # (none: shutting down)
             if not event.is_forwarded:
                 await self.key_hold.key_typed(event)
             else:

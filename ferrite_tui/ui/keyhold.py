@@ -24,13 +24,14 @@ from functools import partial
 from textual import events, messages
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Button, Input, TextArea
+from textual.widgets import Button, Input, TabbedContent, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
 TEXT_ENTRY = (Input, TextArea)
 # Messages whose handlers decide where the next key goes.
 ROUTING = (Input.Submitted, Button.Pressed, events.Focus, events.Blur, events.DescendantFocus,
-           events.DescendantBlur, events.Callback, messages.InvokeLater)
+           events.DescendantBlur, events.Callback, messages.InvokeLater, Tabs.TabActivated,
+           TabbedContent.TabActivated)
 CALLBACKS = (events.Callback, messages.InvokeLater)
 # Workers that run beside the operator rather than for the key that started them (the poll,
 # a dead-letter list's full scan for its groups): keys never wait for these.
@@ -68,7 +69,7 @@ class KeyHold:
 
     async def key_bubbled(self, event: events.Key, handle: Callable[[], Awaitable[None]]) -> None:
         """A key back at the app after its widgets: its bindings run now (in `handle`)."""
-        if event is not self.in_flight:
+        if event is not self.in_flight or not self.app._screen_stack:
             await handle()
             return
         await self._run_tracked(handle, self.app.screen)
@@ -96,8 +97,10 @@ class KeyHold:
             # next refresh) are still on their way: the next key must see their result.
             return MAX_FOCUS_WAIT_S
         self.unsettled = False
-        if screen.focused is None and screen.focus_chain:
-            # A dialog about to focus its first input, or a panel its table after a switch.
+        if (screen.focused is None and screen.focus_chain
+                and screen is not self.app.screen_stack[0]):
+            # A dialog about to focus its first input. (The main screen's focus after a
+            # panel switch is a pending callback: `_settled` waits for that.)
             return MAX_FOCUS_WAIT_S
         if any(s is screen for _, s in self._running()):
             return MAX_HOLD_S
@@ -112,11 +115,14 @@ class KeyHold:
         does not count: it can be as busy as it likes."""
         if screen._callbacks:
             return False
-        node: DOMNode | None = screen.focused
-        while node is not None:
-            if any(isinstance(m, ROUTING) for m in _queued(node)):
-                return False
-            node = node.parent
+        if screen.focused is None:
+            # Between panels (a switch drops focus until the new panel's table takes it):
+            # the tab messages travel through widgets no focus chain leads to.
+            nodes: list[DOMNode] = list(screen.walk_children(with_self=False))
+        else:
+            nodes = list(screen.focused.ancestors_with_self)
+        if any(isinstance(m, ROUTING) for node in nodes for m in _queued(node)):
+            return False
         return not any(isinstance(m, CALLBACKS) for pump in (screen, self.app)
                        for m in _queued(pump))
 
@@ -136,7 +142,7 @@ class KeyHold:
         self.since = None
 
     async def _pump(self) -> None:
-        if self._pumping:
+        if self._pumping or not self.app._screen_stack:  # no screen: the app is closing
             return
         self._pumping = True
         try:
