@@ -124,6 +124,30 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
     return settings
 
 
+def split_command(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The subcommand wherever it stands among the options, and the other arguments.
+
+    `ferrite-tui --config X status URL` and `ferrite-tui status URL --config X` mean the
+    same: the first word that is neither an option nor an option's value names the command
+    when it is one (anything else is the console's URL)."""
+    takes_value = {
+        opt for name in (None, *COMMANDS) for action in build_parser(name)._actions
+        if action.option_strings and action.nargs != 0 for opt in action.option_strings
+    }
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            break
+        if arg.startswith("-"):
+            i += 2 if arg in takes_value else 1
+            continue
+        if arg in (*COMMANDS, "serve"):
+            return arg, argv[:i] + argv[i + 1:]
+        break
+    return None, argv
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         from ferrite_tui.credentials import WARNING, hide_passwords
@@ -131,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         if hide_passwords(sys.argv[1:]):  # before anything else: ps shows it to every user
             print(f"ferrite-tui: {WARNING}", file=sys.stderr, flush=True)
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    if argv and argv[0] == "serve":  # its own parser and module (aiohttp, textual-serve)
+    command, rest = split_command(argv)
+    if command == "serve":  # its own parser and module (aiohttp, textual-serve)
         from ferrite_tui.serve import main as serve_main
 
-        return serve_main(argv[1:])
-    args = build_parser(command).parse_args(argv[1:] if command else argv)
+        return serve_main(rest)
+    args = build_parser(command).parse_args(rest)
     try:
         if command == "config":
             return config_command(args)

@@ -105,3 +105,32 @@ def test_config_init(tmp_path):
     assert out.returncode == 0 and path.exists()
     again = run("config", "init", "--config", str(path))
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def test_options_before_or_after_the_command(redis_url, tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[profiles.here]\nurl = "{redis_url}"\n')
+    r = redis.Redis.from_url(redis_url)
+    r.rpush("queue:main:dlq", "x")
+    r.close()
+    for args in (("--config", str(cfg), "status", "--profile", "here", "--json"),
+                 ("--config", str(cfg), "--profile", "here", "status", "--json"),
+                 ("status", "--json", "--config", str(cfg), "--profile", "here"),
+                 (f"--config={cfg}", "--profile=here", "status", "--json")):
+        out = run(*args)
+        assert out.returncode == 0, (args, out.stderr)
+        assert "queue:main:dlq" in {q["key"] for q in json.loads(out.stdout)["queues"]}, args
+    out = run("--config", str(tmp_path / "c2.toml"), "config", "init")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "c2.toml").exists()
+
+
+def test_split_command_skips_option_values():
+    from ferrite_tui.cli import split_command
+
+    # A value that happens to be a command name stays the option's value.
+    assert split_command(["--profile", "status", "redis://h"]) == (
+        None, ["--profile", "status", "redis://h"])
+    assert split_command(["--refresh", "2", "demo", "--no-workload"]) == (
+        "demo", ["--refresh", "2", "--no-workload"])
+    assert split_command(["redis://h", "--read-only"]) == (None, ["redis://h", "--read-only"])

@@ -38,6 +38,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         assert note.group == "analytics" and note.panel_key == "5"
         alerts.focus()
         alerts.select_key(row)
+        await pilot.pause()  # the focus lands (as after a key) before enter is read
         await pilot.press("enter")
         streams = app.query_one("#panel-streams")
         await async_wait_until(
@@ -49,6 +50,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         await pilot.pause()
         alerts.focus()
         alerts.select_key("dlq:queue:main:dlq\x0047 dead")
+        await pilot.pause()
         await pilot.press("enter")
         dlq = app.query_one("#panel-dlq")
         await async_wait_until(

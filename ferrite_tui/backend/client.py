@@ -462,6 +462,12 @@ class Client:
         except BackendError:
             raise
         except Exception as exc:  # every failure becomes one line
+            if (isinstance(exc, (rexc.TimeoutError, TimeoutError))
+                    and urlsplit(self.settings.url).scheme == "rediss"):
+                # A plain (non-TLS) port never answers a TLS hello: say so, not just "slow".
+                raise BackendError(
+                    f"TLS failure with {self.settings.display_url}: no TLS handshake within "
+                    f"{self.settings.connect_timeout:g} s (is this a TLS port?)") from exc
             raise BackendError(describe_error(exc, self.settings)) from exc
         return self.capabilities
 

@@ -3,8 +3,9 @@
     python -m ferrite_tui.demo.screenshots [OUTPUT_DIR]
 
 Starts a private server, writes the demo seed (fixed random seed, so the same jobs every
-time; ages follow the clock), runs the console headless at 120x36 and saves one SVG per
-panel, plus the help screen. No live traffic, so the pictures are stable.
+time; ages follow the clock), runs the console headless at 120x36 and at 80x24 (the
+operator's SSH terminal; files named *-80x24.svg) and saves one SVG per panel, plus the
+help screen. No live traffic, so the pictures are stable.
 
 Then, on a second server, the demo as `ferrite-tui demo` runs it (seed plus live traffic):
 the Overview after the trends were rebuilt and a few dozen polls went by, at 120x36
@@ -26,19 +27,27 @@ from ferrite_tui.demo.server import RedisServer
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import PANELS, FerriteApp
 
-SIZE = (120, 36)
+SIZES = ((120, 36), (80, 24))  # the first one's files carry no size in their names
 LIVE_SIZES = {"overview-live.svg": (120, 36), "overview-80x24.svg": (80, 24)}
 LIVE_SECONDS = 40  # of traffic before the live pictures: rates settle, trends show a slope
 
 
-async def capture(url: str, out: Path, state: Path) -> list[Path]:
+async def capture_all(url: str, out: Path, state: Path) -> list[Path]:
     client = aioredis.Redis.from_url(url)
     await seed(client, now_ms=int(time.time() * 1000))
     await client.aclose()
+    saved: list[Path] = []
+    for i, size in enumerate(SIZES):
+        saved += await capture(url, out, state, size, "" if i == 0 else f"-{size[0]}x{size[1]}")
+    return saved
+
+
+async def capture(url: str, out: Path, state: Path, size: tuple[int, int],
+                  suffix: str) -> list[Path]:
     app = FerriteApp(Config(), ConnectionSettings(url=url, profile="demo"), refresh=0.5,
                      audit_path=state / "audit.log")
     saved: list[Path] = []
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             snap = app.monitor.snapshot if app.monitor else None
@@ -57,14 +66,14 @@ async def capture(url: str, out: Path, state: Path) -> list[Path]:
                 await publish_events(url)  # the tail is up now: give it traffic to show
                 await asyncio.sleep(1.2)
             await pilot.pause()
-            path = out / f"{index}-{tab}.svg"
+            path = out / f"{index}-{tab}{suffix}.svg"
             app.save_screenshot(filename=path.name, path=str(out))
             saved.append(path)
         await pilot.press("1")
         await pilot.press("question_mark")
         await pilot.pause()
-        app.save_screenshot(filename="help.svg", path=str(out))
-        saved.append(out / "help.svg")
+        app.save_screenshot(filename=f"help{suffix}.svg", path=str(out))
+        saved.append(out / f"help{suffix}.svg")
     return saved
 
 
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with RedisServer() as server:
         assert server.dir is not None  # set once the server runs
-        saved = asyncio.run(capture(server.url, out, Path(server.dir)))
+        saved = asyncio.run(capture_all(server.url, out, Path(server.dir)))
     with RedisServer() as server:
         assert server.dir is not None
         saved += asyncio.run(capture_live(server.url, out, Path(server.dir)))

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import cast
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
@@ -24,6 +26,7 @@ from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
+from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
@@ -36,6 +39,7 @@ from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.footer import KeyFooter
+from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.websession import BrowserSession
 
@@ -69,6 +73,10 @@ MUTATING_KEYS = (
 )
 
 
+# Error toasts stay this long unless dismissed (Textual needs a finite timeout).
+ERROR_TOAST_S = 24 * 3600.0
+
+
 @dataclass(frozen=True)
 class Notice:
     """One notification as shown: always literal text (markup is never read)."""
@@ -89,6 +97,9 @@ class FerriteApp(App[None]):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("ctrl+r", "rescan", "Refresh", id="rescan"),
         Binding("escape", "step_back", "Back", id="back", show=False),
+        # Errors stay until read: escape dismisses them first, wherever focus is.
+        Binding("escape", "dismiss_errors", "Dismiss errors", id="dismiss_errors",
+                show=False, priority=True),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+q", "quit", "Quit", id="quit.ctrl", show=False, priority=True),
         # Over SSH, ctrl+c is how people leave a terminal program.
@@ -117,6 +128,9 @@ class FerriteApp(App[None]):
         self.session = Session(config, settings, clock, self.audit_path)
         self.notices: deque[Notice] = deque(maxlen=500)
         self.crash_log = state_dir() / "crash.log"
+        # Notices get lines of their own (NoticeLine), not toasts over the data.
+        self._disable_notifications = True
+        self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
         if config.keys:
@@ -145,6 +159,11 @@ class FerriteApp(App[None]):
 
     # -- layout -------------------------------------------------------------------------
 
+    def get_default_screen(self) -> Screen[None]:
+        from ferrite_tui.ui.screens.main import MainScreen
+
+        return MainScreen(id="_default")  # its footer lists the panel's actions first
+
     def compose(self) -> ComposeResult:
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
@@ -153,8 +172,11 @@ class FerriteApp(App[None]):
             for tab, key, cls in PANELS:
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
                     yield cls(id=f"panel-{tab}")
-        yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
-        yield KeyFooter()
+        # Filter, notices and footer stack at the bottom (docked widgets would overlap).
+        with Vertical(id="bottom"):
+            yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
+            yield NoticeLine(id="notices")
+            yield KeyFooter()
 
     # Short tab labels for narrow terminals, so all eight stay visible at 80 columns.
     SHORT_TITLES = {"scheduled": "Sched", "dlq": "DLQ"}
@@ -168,6 +190,8 @@ class FerriteApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self._status_line = self.query_one(StatusLine)
+        self._panels = [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self._focus_active_table)
         if not self.poll_enabled:
@@ -224,12 +248,19 @@ class FerriteApp(App[None]):
     # -- data in ------------------------------------------------------------------------
 
     def panels(self) -> list[Panel | ServerPanel]:
+        panels = getattr(self, "_panels", None)
+        if panels:
+            return panels
         return [cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
                 for tab, _, _ in PANELS]
 
     def _shutting_down(self) -> bool:
         """True while the app shuts down: widgets go away, so late poll messages are dropped."""
-        return not self._running or not self.query("#status") or not self.query("#panel-server")
+        # Attribute checks, not DOM queries: this runs on every poll message.
+        status = getattr(self, "_status_line", None)
+        panels = getattr(self, "_panels", None)
+        return (not self._running or status is None or not status.is_attached
+                or not panels or not all(p.is_attached for p in panels))
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
@@ -248,9 +279,8 @@ class FerriteApp(App[None]):
     def _state(self, message: ConnectionChanged) -> None:
         if self._shutting_down():
             return
+        # The reason stays in the header (a line under it) while it holds; no toast.
         self.query_one(StatusLine).set_state(message.state)
-        if message.state.status == "live" and message.state.error:
-            self.notify(message.state.error, severity="warning", timeout=4)
 
     @on(DiscoveryProgressed)
     def _discovery(self, message: DiscoveryProgressed) -> None:
@@ -275,12 +305,18 @@ class FerriteApp(App[None]):
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        show_latest = getattr(self.active_panel(), "show_latest", None)
+        if show_latest is not None:
+            show_latest()
         self.call_after_refresh(self._focus_active_table)
         filter_input = self.query_one("#filter", Input)
         if filter_input.display:
             self.active_panel().set_filter(filter_input.value)
 
-    def _focus_active_table(self) -> None:
+    def _focus_active_table(self, from_filter: bool = False) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if filter_input.display and filter_input.has_focus and not from_filter:
+            return  # `/` typed right after a panel key: the filter keeps the keys
         tables = self.active_panel().query("DataTable")
         if tables:
             tables.first().focus()
@@ -321,7 +357,7 @@ class FerriteApp(App[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
-        self._focus_active_table()
+        self._focus_active_table(from_filter=True)
 
     def action_step_back(self) -> None:
         """escape: close the filter, else go back to the Overview."""
@@ -330,7 +366,7 @@ class FerriteApp(App[None]):
             filter_input.value = ""
             filter_input.display = False
             self.active_panel().set_filter("")
-            self._focus_active_table()
+            self._focus_active_table(from_filter=True)
         elif self.query_one("#tabs", TabbedContent).active != "overview":
             self.action_show_panel("overview")
 
@@ -351,6 +387,17 @@ class FerriteApp(App[None]):
         if self.writable(label):
             self.notify(f"'{label}': nothing here to act on; open a queue's items first",
                         timeout=3)
+
+    async def on_event(self, event) -> None:
+        # Keys typed in a burst wait for the dialog (or the work) they were aimed at.
+        if isinstance(event, events.Key) and self._screen_stack:  # (none: shutting down)
+            if not event.is_forwarded:
+                await self.key_hold.key_typed(event)
+            else:
+                await self.key_hold.key_bubbled(event, lambda: super(FerriteApp, self)
+                                                .on_event(event))
+            return
+        await super().on_event(event)
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.
@@ -378,9 +425,31 @@ class FerriteApp(App[None]):
                timeout: float | None = None, markup: bool = True) -> None:
         """Every notification is literal text: messages carry key names, values and server
         errors, which must never be read as markup (widgets pass markup=True by default).
-        The last few are kept in `notices` (what the operator was told; tests read it)."""
+        The last few are kept in `notices` (what the operator was told; tests read it).
+        Errors need reading, so they stay until dismissed (escape)."""
         self.notices.append(Notice(message, severity))
+        if severity == "error":
+            timeout = ERROR_TOAST_S
+            title = title or "error (escape dismisses)"
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def _refresh_notifications(self) -> None:
+        super()._refresh_notifications()
+        if self.screen_stack:
+            for line in self.screen_stack[0].query(NoticeLine):
+                line.show(self._notifications)
+
+    def pinned_errors(self) -> list:
+        return [n for n in self._notifications if n.severity == "error"]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "dismiss_errors":
+            return bool(self.pinned_errors())
+        return True
+
+    def action_dismiss_errors(self) -> None:
+        for note in self.pinned_errors():
+            self._unnotify(note)
 
     # -- never show a traceback -----------------------------------------------------------
 

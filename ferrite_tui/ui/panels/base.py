@@ -127,7 +127,16 @@ class Panel(Vertical):
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
         self.snapshot = snap
         self.history = history
-        self.redraw()
+        # A hidden panel keeps the snapshot and draws it when its tab is shown (the app
+        # calls show_latest): idle cost is one panel's rows per poll, not eight.
+        self.stale = not self.active()
+        if not self.stale:
+            self.redraw()
+
+    def show_latest(self) -> None:
+        """The tab was just shown: catch up with the snapshots it skipped while hidden."""
+        if getattr(self, "stale", False) and self.snapshot is not None:
+            self.update_snapshot(self.snapshot, self.history)
 
     def redraw(self) -> None:
         if self.snapshot is None:
@@ -135,13 +144,16 @@ class Panel(Vertical):
         items = self.items(self.snapshot)
         shown = [q for q in items if self.matches(q)]
         self.table.set_rows([(q.ref.ident, self.row(q)) for q in shown])
-        note = self.query_one("#note", Static)
         if not items:
-            note.update(Text(self.EMPTY))
+            text = Text(self.EMPTY)
         elif self.filter_text:
-            note.update(Text(f"filter “{self.filter_text}”: {len(shown)} of {len(items)}"))
+            text = Text(f"filter “{self.filter_text}”: {len(shown)} of {len(items)}")
         else:
-            note.update(self.summary(items))
+            text = self.summary(items)
+        # Static.update re-lays out the screen: only when the words change (idle cost).
+        if text != getattr(self, "_note_text", None):
+            self._note_text = text
+            self.query_one("#note", Static).update(text)
 
     def summary(self, items: list[QueueStats]) -> Text:
         return Text(f"{len(items)} queue{'s' if len(items) != 1 else ''}")

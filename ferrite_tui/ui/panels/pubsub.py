@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shlex
 import time
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -429,17 +428,21 @@ class PubSubPanel(Panel):
         self.act("record", lambda: None, self._record)
 
     async def _record(self, _: None) -> Outcome | None:
-        default = Path.cwd() / time.strftime("pubsub-%Y%m%d-%H%M%S.ndjson")
+        from ferrite_tui.files import RECORDINGS, default_file, resolve
+
+        default = default_file(RECORDINGS, "pubsub", ".ndjson")
         values = await self.ask(
             "Record the tail",
-            [Field("path", "NDJSON file (a new file; existing files are never overwritten)",
-                   str(default), check=check_output_path)],
+            [Field("path", f"NDJSON file (a new file; never overwritten). A bare name goes "
+                           f"to {default.parent}",
+                   str(default),
+                   check=lambda v: check_output_path(str(resolve(v, RECORDINGS))))],
             submit_label="Record",
             body="Every message from now on is written as {time, channel, message}, "
                  "paused or not, until w again.")
         if values is None or self.tail is None:
             return None
-        path = Path(values["path"].strip()).expanduser()
+        path = resolve(values["path"], RECORDINGS)
         try:
             self.tail.start_recording(path)
         except FileExistsError:

@@ -82,7 +82,14 @@ class ServerPanel(Vertical):
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
         self.snapshot = snap
         self.history = history
-        self.redraw()
+        # Drawn while shown; a hidden panel catches up in show_latest (as Panel does).
+        self.stale = getattr(self.app, "active_panel", lambda: self)() is not self
+        if not self.stale:
+            self.redraw()
+
+    def show_latest(self) -> None:
+        if getattr(self, "stale", False):
+            self.redraw()
 
     def redraw(self) -> None:
         snap = self.snapshot

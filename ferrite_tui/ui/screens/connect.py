@@ -15,6 +15,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings
 from ferrite_tui.config import Config, ConfigError, Profile, save_profile
+from ferrite_tui.ui.screens.dialogs import DialogBody
 
 if TYPE_CHECKING:
     from ferrite_tui.ui.app import FerriteApp
@@ -25,11 +26,14 @@ class ConnectScreen(Screen):
     DEFAULT_CSS = """
     ConnectScreen { align: center middle; }
     ConnectScreen > Vertical {
-        width: 80; height: auto; border: round $accent; padding: 1 2; background: $surface;
+        width: 80; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; padding: 0 1; background: $surface;
     }
+    ConnectScreen DialogBody { height: auto; }
     ConnectScreen Input { margin-bottom: 1; }
     ConnectScreen #connect-error { color: $error; height: auto; }
     ConnectScreen Horizontal { height: auto; }
+    ConnectScreen .dialog-buttons { dock: bottom; height: auto; }
     """
 
     def __init__(self, config: Config) -> None:
@@ -39,28 +43,34 @@ class ConnectScreen(Screen):
     def compose(self) -> ComposeResult:
         profiles = ", ".join(sorted(self.config.profiles)) or "none yet"
         with Vertical():
-            yield Static(Text("Connect to a server", style="bold"))
-            yield Static(Text(f"Saved profiles: {profiles} (start with --profile NAME)",
-                              style="dim"))
-            yield Label("URL (redis://, rediss:// or unix://)")
-            yield Input("redis://127.0.0.1:6379/0", id="url")
-            yield Label("User name (optional)")
-            yield Input(id="username")
-            yield Label("Password (used now, never saved)")
-            yield Input(password=True, id="password")
-            yield Label("Password environment variable for the saved profile (optional)")
-            yield Input(id="password_env")
-            yield Label("TLS CA file (optional)")
-            yield Input(id="tls_ca_file")
-            with Horizontal():
-                yield Checkbox("Verify TLS certificates", True, id="tls_verify")
-                yield Checkbox("Read-only", False, id="read_only")
-            yield Label("Save as profile (name; empty: don't save)")
-            yield Input(id="profile")
-            yield Static(id="connect-error")
-            with Horizontal():
-                yield Button("Connect", variant="primary", id="connect")
-                yield Button("Quit", id="quit")
+            # The form scrolls at 80x24; the error line and the buttons stay in view.
+            with DialogBody():
+                yield Static(Text("Connect to a server", style="bold"))
+                yield Static(Text(f"Saved profiles: {profiles} (start with --profile NAME)",
+                                  style="dim"))
+                yield Label("URL (redis://, rediss:// or unix://)")
+                yield Input("redis://127.0.0.1:6379/0", id="url")
+                yield Label("User name (optional)")
+                yield Input(id="username")
+                yield Label("Password (used now, never saved)")
+                yield Input(password=True, id="password")
+                yield Label("Password environment variable for the saved profile (optional)")
+                yield Input(id="password_env")
+                yield Label("TLS CA file (optional)")
+                yield Input(id="tls_ca_file")
+                with Horizontal():
+                    yield Checkbox("Verify TLS certificates", True, id="tls_verify")
+                    yield Checkbox("Read-only", False, id="read_only")
+                yield Label("Save as profile (name; empty: don't save)")
+                yield Input(id="profile")
+            with Vertical(classes="dialog-buttons"):
+                yield Static(id="connect-error")
+                with Horizontal():
+                    yield Button("Connect", variant="primary", id="connect")
+                    yield Button("Quit", id="quit")
+
+    def on_mount(self) -> None:
+        self.query_one("#url", Input).focus()
 
     def _value(self, ident: str) -> str | None:
         return self.query_one(f"#{ident}", Input).value.strip() or None

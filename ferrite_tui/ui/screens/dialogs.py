@@ -12,22 +12,29 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 DIALOG_CSS = """
 {name} { align: center middle; }
 {name} > Vertical {
-    width: 76; max-width: 95%; height: auto; max-height: 90%;
-    border: thick $warning 60%; background: $surface; padding: 1 2;
+    width: 76; max-width: 95%; height: auto; max-height: 100%;
+    border: thick $warning 60%; background: $surface; padding: 0 1;
 }
+{name} DialogBody { height: auto; }
 {name} .dialog-title { text-style: bold; margin-bottom: 1; }
 {name} .dialog-error { color: $error; height: auto; }
 {name} Horizontal { height: auto; margin-top: 1; }
+{name} Horizontal.dialog-buttons { dock: bottom; margin-top: 0; }
 {name} Button { margin-right: 2; }
 {name} Input { margin-bottom: 1; }
 """
+
+
+class DialogBody(VerticalScroll, can_focus=False):
+    """Everything above a dialog's buttons; scrolls when the terminal is short, so the
+    buttons (docked under it) are always on screen."""
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -44,9 +51,10 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.title_text), classes="dialog-title")
-            yield Static(self.body)
-            with Horizontal():
+            with DialogBody():
+                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(self.body)
+            with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="warning", id="yes")
                 yield Button("Cancel (n)", id="no")
 
@@ -76,12 +84,13 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.title_text), classes="dialog-title")
-            yield Static(self.body)
-            yield Label(Text(f"Type {self.expected!r} to confirm:"))
-            yield Input(id="typed")
-            yield Static(classes="dialog-error", id="error")
-            with Horizontal():
+            with DialogBody():
+                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(self.body)
+                yield Label(Text(f"Type {self.expected!r} to confirm:"))
+                yield Input(id="typed")
+                yield Static(classes="dialog-error", id="error")
+            with Horizontal(classes="dialog-buttons"):
                 yield Button("Confirm", variant="error", id="yes")
                 yield Button("Cancel", id="no")
 
@@ -148,17 +157,23 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.title_text), classes="dialog-title")
-            if self.body is not None:
-                yield Static(self.body if isinstance(self.body, Text) else Text(self.body))
-            for f in self.fields:
-                yield Label(Text(f.label))
-                yield Input(f.value, placeholder=f.placeholder, password=f.password,
-                            id=f"field-{f.name}")
-            yield Static(classes="dialog-error", id="error")
-            with Horizontal():
+            with DialogBody():
+                yield Static(Text(self.title_text), classes="dialog-title")
+                if self.body is not None:
+                    yield Static(self.body if isinstance(self.body, Text) else Text(self.body))
+                for f in self.fields:
+                    yield Label(Text(f.label))
+                    yield Input(f.value, placeholder=f.placeholder, password=f.password,
+                                id=f"field-{f.name}")
+                yield Static(classes="dialog-error", id="error")
+            with Horizontal(classes="dialog-buttons"):
                 yield Button(self.submit_label, variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        # Keys typed before the dialog appeared wait for this (see ui/keyhold.py).
+        if self.fields:
+            self.query_one(f"#field-{self.fields[0].name}", Input).focus()
 
     def values(self) -> dict[str, str]:
         return {f.name: self.query_one(f"#field-{f.name}", Input).value for f in self.fields}

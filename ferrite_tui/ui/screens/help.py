@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 GENERAL = [
     ("1 … 8", "panels: Overview, Queues, Priority, Scheduled, Streams, Dead letters, "
@@ -21,7 +21,8 @@ GENERAL = [
     ("ctrl+r", "rescan keys and refresh now"),
     ("q / ctrl+q", "quit"),
     ("space", "mark the selected item"),
-    ("r / R", "requeue or retry the selected item / all shown (asks with the count)"),
+    ("r / R", "requeue or retry the selected (or marked) items / all shown (R, and r on "
+              "several marked, ask with the count)"),
     ("d / D", "delete the selected item / all shown (asks; D wants the name typed)"),
     ("c  a  x", "claim, ack, run now"),
     ("n  e", "new message (publish, enqueue, schedule), edit"),
@@ -63,20 +64,50 @@ class HelpScreen(ModalScreen):
         super().__init__()
         self.target = app
 
-    def rows(self) -> list[tuple[str | Text, str]]:
-        rows: list[tuple[str | Text, str]] = list(GENERAL)
+    def panel_bindings(self) -> list[Binding]:
+        """The bindings of the focused widget and its containers up to the panel: what
+        the keys do right here, nearest first."""
         panel = self.target.active_panel()
-        extra = [b for b in getattr(panel, "BINDINGS", []) if isinstance(b, Binding)]
+        chain = []
+        node = self.target.screen_stack[0].focused if self.target.screen_stack else None
+        while node is not None and node is not panel and panel in node.ancestors:
+            chain.append(node)
+            node = node.parent
+        chain.append(panel)
+        chain.reverse()  # the panel's actions first, then the focused table's paging keys
+        seen: set[str] = set()
+        out: list[Binding] = []
+        for widget in chain:
+            for b in getattr(widget, "BINDINGS", []):
+                if b in DataTable.BINDINGS:
+                    continue  # arrow keys and the like: every table has them
+                if isinstance(b, Binding) and b.key not in seen and b.description:
+                    seen.add(b.key)
+                    out.append(b)
+        return out
+
+    def key_text(self, binding: Binding) -> str:
+        if binding.key_display:
+            return binding.key_display
+        return " / ".join(self.target.get_key_display(Binding(k.strip(), ""))
+                          for k in binding.key.split(","))
+
+    def rows(self) -> list[tuple[str | Text, str]]:
+        """The current panel's keys first (what the operator came for), then the rest."""
+        rows: list[tuple[str | Text, str]] = []
+        panel = self.target.active_panel()
+        extra = self.panel_bindings()
         if extra:
-            rows.append(("", ""))
             rows.append((Text(f"{panel.TITLE} panel", style="bold"), ""))
-            rows.extend((b.key_display or b.key, b.description) for b in extra)
+            rows.extend((self.key_text(b), b.description) for b in extra)
+            rows.append(("", ""))
+        rows.append((Text("Everywhere", style="bold"), ""))
+        rows.extend(GENERAL)
         monitor = getattr(self.target, "monitor", None)
         rows.extend(figure_rows(monitor.snapshot if monitor is not None else None))
         if self.target.settings is not None and self.target.settings.read_only:
-            rows.append(("", ""))
-            rows.append((Text("READ-ONLY", style="bold magenta"),
-                         "keys that change data say so and do nothing"))
+            rows.insert(0, (Text("READ-ONLY", style="bold magenta"),
+                            "keys that change data say so and do nothing"))
         return rows
 
     def compose(self) -> ComposeResult:

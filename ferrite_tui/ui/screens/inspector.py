@@ -282,17 +282,23 @@ class InspectorScreen(ModalScreen[None]):
         self.notify(f"Copied {len(text):,} characters (OSC 52)", timeout=2)
 
     def action_save(self) -> None:
+        from ferrite_tui.files import SAVED, default_file, resolve
         from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
 
+        default = default_file(SAVED, "value", ".bin")
         self.app.push_screen(
             FormScreen("Save the raw value to a file",
-                       [Field("path", "File", "", "e.g. /tmp/message.json", check=check_output_path)],
+                       [Field("path", f"File (a bare name goes to {default.parent})",
+                              str(default),
+                              check=lambda v: check_output_path(str(resolve(v, SAVED))))],
                        submit_label="Save"),
             self._save_to,
         )
 
     def save_to(self, path: str) -> Path:
-        target = Path(path).expanduser()
+        from ferrite_tui.files import SAVED, resolve
+
+        target = resolve(path, SAVED)
         data = self.value
         if self.fields is not None and not self.value:
             data = self.copy_text().encode("utf-8")

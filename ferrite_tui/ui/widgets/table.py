@@ -23,6 +23,17 @@ class Column:
     width: int
     priority: int = 0  # 0 is always shown; higher numbers go first when space runs out
     justify: JustifyMethod = "left"
+    # Whether the column takes a share of the width left over; None: the columns holding
+    # free text (names, reasons, payloads, alerts: TEXT_KEYS) do, figures keep their width.
+    grow: bool | None = None
+
+    @property
+    def grows(self) -> bool:
+        return self.key in TEXT_KEYS if self.grow is None else self.grow
+
+
+TEXT_KEYS = frozenset({"key", "name", "consumer", "channel", "reason", "error", "alerts",
+                       "payload", "preview", "target"})
 
 
 def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Text:
@@ -55,6 +66,8 @@ class KeyedTable(DataTable):
 
     def on_resize(self, event: Resize) -> None:
         self._layout_columns(event.size.width)
+        # A notice line or the filter took rows away: keep the selected row in view.
+        self.call_after_refresh(self._scroll_cursor_into_view)
 
     def _layout_columns(self, width: int) -> None:
         budget = max(width - 2, 20)
@@ -66,13 +79,23 @@ class KeyedTable(DataTable):
                 chosen.append(col)
                 used += need
         chosen.sort(key=self.all_columns.index)
-        if chosen == self.shown:
+        # Text columns share what is left, so long reasons and names are cut only when
+        # there is no room.
+        widths = {col.key: col.width for col in chosen}
+        growers = [col for col in chosen if col.grows]
+        spare = budget - used
+        if growers and spare > 0:
+            for i, col in enumerate(growers):
+                widths[col.key] += spare // len(growers) + (1 if i < spare % len(growers) else 0)
+        if chosen == self.shown and widths == getattr(self, "_col_widths", None):
             return
         self.shown = chosen
+        self._col_widths = widths
         cursor = self.cursor_key
         self.clear(columns=True)
         for col in chosen:
-            self.add_column(Text(col.label, justify=col.justify), key=col.key, width=col.width)
+            self.add_column(Text(col.label, justify=col.justify), key=col.key,
+                            width=widths[col.key])
         self._order = []
         self._apply(dict(self._rows), list(self._rows), cursor)
 
@@ -100,10 +123,15 @@ class KeyedTable(DataTable):
     def set_rows(self, rows: list[tuple[str, dict[str, object]]]) -> None:
         """Show exactly these rows, in this order."""
         cells: dict[str, dict[str, Text]] = {}
+        values_seen = getattr(self, "_values", {})
         for key, values in rows:
+            if values_seen.get(key) == values and key in self._rows:
+                cells[key] = self._rows[key]  # nothing changed: no new cells to build
+                continue
             cells[key] = {
                 col.key: cell(values.get(col.key, ""), col.justify) for col in self.all_columns
             }
+        self._values = {key: values for key, values in rows}
         self._apply(cells, [k for k, _ in rows], self.cursor_key)
 
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
@@ -124,5 +152,7 @@ class KeyedTable(DataTable):
                 self.add_row(*(cells[key][c.key] for c in self.shown), key=key)
             if cursor in order:
                 self.move_cursor(row=order.index(cursor), animate=False)
+            if bool(order) != bool(self._order):
+                self.refresh_bindings()  # the footer's `enter` comes and goes with rows
         self._rows = cells
         self._order = order

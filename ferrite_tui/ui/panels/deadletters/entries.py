@@ -68,9 +68,9 @@ class DeadLetterEntries(ItemPagerPanel):
         return [
             Column("mark", "", 1),
             Column("pos", "#", 7, justify="right"),
-            Column("id", "id", 14, priority=2),
+            Column("id", "id", 14, priority=1),  # identifies the entry: the last to go
             Column("reason", "reason", 26),
-            Column("error", "last error", 24, priority=1),
+            Column("error", "last error", 24, priority=2),
             Column("retries", "tries", 5, priority=3, justify="right"),
             Column("dead", "dead", 7, justify="right"),
             Column("first", "first try", 9, priority=4, justify="right"),
@@ -108,9 +108,12 @@ class DeadLetterEntries(ItemPagerPanel):
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         now = self.now_ms()
         if env.kind == "dead":
+            reason, error = first_line(env.reason), first_line(env.last_error)
             return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
-                    "reason": printable(first_line(env.reason), 200),
-                    "error": printable(first_line(env.last_error), 200),
+                    "reason": printable(reason, 200),
+                    # Usually the same text: said once, so the column can stay narrow.
+                    "error": (Text("= reason", style="dim") if error == reason and error
+                              else printable(error, 200)),
                     "retries": "-" if env.retry_count is None else str(env.retry_count),
                     "dead": age_text(env, now, env.dead_at),
                     "first": age_text(env, now, env.first_attempt)}

@@ -28,6 +28,8 @@ from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import Item, PositionalPlan
+from ferrite_tui.backend.requeue_plan import plan_head, plan_items
+from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
@@ -40,7 +42,7 @@ class DeadLettersPanel(DeadLetterEntries):
     KINDS = (QueueKind.DLQ,)
 
     DEFAULT_CSS = """
-    DeadLettersPanel #table { height: 7; }
+    DeadLettersPanel #table { height: auto; max-height: 7; }  /* a short list takes only its rows */
     DeadLettersPanel #items-title { height: 1; padding: 0 1; background: $boost; }
     DeadLettersPanel #items, DeadLettersPanel #groups { height: 1fr; }
     """
@@ -214,7 +216,8 @@ class DeadLettersPanel(DeadLetterEntries):
             return None
         if len(items) > 1 and not await self.confirm(
                 "Requeue marked", f"Requeue {len(items)} marked entries from "
-                f"{printable(ref.key)} to the tail of {printable(dest)}?",
+                f"{printable(ref.key)} to the tail of {printable(dest)}: "
+                f"{plan_items(items).describe()}?",
                 f"Requeue {len(items)}"):
             return None
         dl = self._letters()
@@ -237,7 +240,8 @@ class DeadLettersPanel(DeadLetterEntries):
                 self.notify("Nothing shown to requeue", timeout=3)
                 return None
             body = (f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
-                    f"{printable(ref.key)} to {printable(dest)}?")
+                    f"{printable(ref.key)} to {printable(dest)}: "
+                    f"{plan_items(matches).describe()}?")
             label = f"Requeue {len(matches):,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
                                 self.flt.text, self.flt.group)
@@ -248,8 +252,10 @@ class DeadLettersPanel(DeadLetterEntries):
             if not count:
                 self.notify("The dead-letter list is empty", timeout=3)
                 return None
+            plan = await plan_head(self._client(), ref.key, count)
             body = (f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of "
-                    f"{printable(dest)}? Entries that arrive after this count are left.")
+                    f"{printable(dest)}: {plan.describe()}? Entries that arrive after this "
+                    "count are left.")
             label = f"Requeue {count:,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, count)
         if not await self.confirm("Requeue all shown" if matches is not None else "Requeue all",
@@ -335,19 +341,20 @@ class DeadLettersPanel(DeadLetterEntries):
         ref, matches = target
         what = f"{len(matches):,} entries ({self.flt.describe()})" if matches is not None \
             else "every entry"
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in ref.key)
+        default = default_file(EXPORTS, ref.key, ".ndjson")
         values = await self.ask(
             f"Export {what} as NDJSON",
-            [Field("path", "File", f"{safe}.ndjson", check=check_output_path)],
+            [Field("path", f"File (a bare name goes to {default.parent})", str(default),
+                   check=lambda v: check_output_path(str(resolve(v, EXPORTS))))],
             submit_label="Export")
         if not values:
             return None
+        path = resolve(values["path"], EXPORTS)
         self.notify(f"Exporting {what}…", timeout=2)
         try:
-            n = await DeadLetters(self._client()).export(ref.key, values["path"], items=matches)
+            n = await DeadLetters(self._client()).export(ref.key, str(path), items=matches)
         except OSError as exc:
-            return Outcome(f"Cannot write {printable(values['path'], 120)}: "
+            return Outcome(f"Cannot write {printable(str(path), 120)}: "
                            f"{exc.strerror or exc}", severity="error")
-        return Outcome(f"Exported {n:,} entries to {printable(values['path'], 200)}",
-                       timeout=5)
+        return Outcome(f"Exported {n:,} entries to {printable(str(path), 200)}", timeout=8)
 

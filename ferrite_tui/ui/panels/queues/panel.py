@@ -52,7 +52,7 @@ class QueuesPanel(LibraryQueueActions):
     KINDS = (QueueKind.WORK, QueueKind.RELIABLE)
 
     DEFAULT_CSS = """
-    QueuesPanel #table { height: 9; }
+    QueuesPanel #table { height: auto; max-height: 9; }  /* a short list takes only its rows */
     QueuesPanel #items-title { height: 1; padding: 0 1; background: $boost; }
     QueuesPanel #items-box { height: 1fr; }
     QueuesPanel #items-box ItemTable { height: 1fr; width: 1fr; }

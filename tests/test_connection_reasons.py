@@ -1,0 +1,71 @@
+"""An unreachable or refusing server: the header says why, and when the next try is."""
+
+from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.config import Config
+from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.widgets.status import StatusLine
+from helpers import async_wait_until
+
+
+def console(url, tmp_path, **settings):
+    return FerriteApp(Config(), ConnectionSettings(url=url, connect_timeout=1,
+                                                   command_timeout=1, **settings),
+                      refresh=0.2, audit_path=tmp_path / "audit.log")
+
+
+def screen_text(app) -> str:
+    """The header's lines as the terminal shows them (cut to the screen's width)."""
+    status = app.query_one(StatusLine)
+    return "\n".join(strip.text for strip in status.render_lines(status.region.reset_offset))
+
+
+async def wait_for_reason(app, pilot, *needles, timeout=20):
+    status = app.query_one(StatusLine)
+
+    def shown():
+        text = screen_text(app)
+        return all(n in text for n in needles) and status.size.height >= 2
+
+    try:
+        await async_wait_until(shown, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; header: {screen_text(app)!r}") from None
+
+
+async def test_refused_says_so_and_when_the_next_try_is(server_factory, tmp_path):
+    server = server_factory()
+    url = server.url
+    server.stop()
+    app = console(url, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_reason(app, pilot, "connection refused", "next try in")
+
+
+async def test_wrong_password_says_so_and_waits(server_factory, tmp_path):
+    server = server_factory(password="secret")
+    app = console(server.url.replace("secret", "nope"), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_reason(app, pilot, "authentication failed", "ctrl+r")
+        assert "nope" not in screen_text(app)
+
+
+async def test_tls_to_a_plain_port_says_tls(redis_url, tmp_path):
+    app = console(redis_url.replace("redis://", "rediss://"), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_reason(app, pilot, "TLS", "next try in")
+
+
+async def test_error_toasts_stay_until_escape(redis_url, tmp_path):
+    app = console(redis_url, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.notify("move failed: something to read", severity="error")
+        app.notify("just news", timeout=0.5)
+        await async_wait_until(lambda: any(n.message == "just news"
+                                           for n in app._notifications), timeout=10)
+        await async_wait_until(lambda: not any(n.message == "just news"
+                                               for n in app._notifications), timeout=10)
+        assert [n.message for n in app.pinned_errors()] == ["move failed: something to read"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.pinned_errors() == []
