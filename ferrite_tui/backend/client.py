@@ -12,8 +12,9 @@ import re
 import shlex
 import ssl
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import hiredis
@@ -104,7 +105,7 @@ class ConnectionSettings:
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,
-                     read_only: bool | None = None) -> "ConnectionSettings":
+                     read_only: bool | None = None) -> ConnectionSettings:
         url = url or profile.url
         return cls(
             url=url,
@@ -221,8 +222,10 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
     if denied:
         return denied
     if "NOAUTH" in text or "Authentication required" in text:
-        return f"authentication required by {where}: give a password (URL, REDISCLI_AUTH or profile)"
-    if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "invalid password" in text:
+        return (f"authentication required by {where}: "
+                "give a password (URL, REDISCLI_AUTH or profile)")
+    if (isinstance(exc, rexc.AuthenticationError)
+            or "WRONGPASS" in text or "invalid password" in text):
         return f"authentication failed at {where}: wrong user name or password"
     if isinstance(exc, rexc.AuthenticationWrongNumberOfArgsError):
         return f"authentication failed at {where}: the server takes no user name"
@@ -579,7 +582,7 @@ class Client:
         if seed is not None:
             await seed.aclose()
 
-    def for_keys(self, *keys: str) -> "Client":
+    def for_keys(self, *keys: str) -> Client:
         """The client that holds these keys: itself on one server; on a cluster, its node's
         client (raises CrossSlotError when the keys live in different slots)."""
         if self.cluster is None:

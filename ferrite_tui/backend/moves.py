@@ -28,9 +28,10 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any
 
 from redis import exceptions as rexc
 
@@ -305,7 +306,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 cmds.append(("LRANGE", src, dense[0], dense[1]))
             elif use_lpos:
                 # The nearest item of each value decides the direction and bound.
-                for raw, its in groups:
+                for _raw, its in groups:
                     first = min(its, key=lambda i: i.distance())
                     cmds.append(_lpos_args(src, first, len(its)))
             else:
@@ -528,7 +529,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
             tx = [("MULTI",), ("LTRIM", src, len(values), -1)]
             if dst is not None:
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
-            replies = await c.exchange(tx + [("EXEC",)])
+            replies = await c.exchange([*tx, ("EXEC",)])
             for reply in replies[:-1]:
                 _check_exec(reply, client)
             exec_reply = replies[-1]

@@ -39,7 +39,13 @@ from ferrite_tui.backend.epoch import ServerEpoch
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.models import (
-    ChannelStats, ConsumerHealth, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats,
+    ChannelStats,
+    ConsumerHealth,
+    GroupStats,
+    QueueKind,
+    QueueRef,
+    QueueStats,
+    ServerStats,
     Snapshot,
 )
 from ferrite_tui.config import AlertConfig

@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from redis import exceptions as rexc
 

@@ -40,7 +40,8 @@ VIEW_LIMIT = 48 << 10
 #: The hex view covers at most this many bytes (16 per line, 76 characters each).
 HEX_LIMIT = 8 << 10
 
-_CONTROL_KEEP_NL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_KEEP_NL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _escape_controls(text: str) -> str:
@@ -286,7 +287,8 @@ class InspectorScreen(ModalScreen[None]):
 
         self.app.push_screen(
             FormScreen("Save the raw value to a file",
-                       [Field("path", "File", "", "e.g. /tmp/message.json", check=check_output_path)],
+                       [Field("path", "File", "", "e.g. /tmp/message.json",
+                              check=check_output_path)],
                        submit_label="Save"),
             self._save_to,
         )
