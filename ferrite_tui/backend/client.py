@@ -28,6 +28,8 @@ from ferrite_tui.backend.models import Capabilities
 from ferrite_tui.config import Profile
 
 if TYPE_CHECKING:
+    from redis.asyncio.connection import AbstractConnection
+
     from ferrite_tui.backend.cluster import ClusterRouter
 
 
@@ -288,7 +290,7 @@ class RoundTripCounter:
         self.count = 0
 
 
-def _counting_class(base: type, counter: RoundTripCounter) -> type:
+def _counting_class(base: type[AbstractConnection], counter: RoundTripCounter) -> type:
     async def send_packed_command(self, command, check_health=True):
         counter.count += 1
         return await base.send_packed_command(self, command, check_health)
@@ -319,7 +321,8 @@ class Client:
         self.audit_log = audit
         self.round_trips = RoundTripCounter()
         self.capabilities = Capabilities()
-        self._redis: aioredis.Redis | None = None
+        # On a cluster, the router's RedisCluster (it routes each command by its keys).
+        self._redis: aioredis.Redis | aioredis.RedisCluster | None = None
         # Set on connect when the server is a cluster node: routes every command per node.
         self.cluster: ClusterRouter | None = None
 
@@ -328,7 +331,7 @@ class Client:
         return self.settings.read_only
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> aioredis.Redis | aioredis.RedisCluster:
         if self._redis is None:
             self._redis = self._build()
         return self._redis
@@ -400,7 +403,9 @@ class Client:
         if self.cluster is not None:
             return await self.cluster.raw_pipeline(commands)
         packed = b"".join(_pack(c) for c in commands)
-        pool = self.redis.connection_pool
+        redis = self.redis
+        assert isinstance(redis, aioredis.Redis)  # a cluster's router returned above
+        pool = redis.connection_pool
         conn = await pool.get_connection()
         try:
             async with asyncio.timeout(self.settings.command_timeout):
@@ -612,7 +617,8 @@ def _pack(command: tuple) -> bytes:
         return hiredis.pack_command(command)
     except UnicodeEncodeError:
         # str keys may carry surrogateescape bytes (key_text): send the original bytes.
-        return hiredis.pack_command(tuple(
+        # hiredis's stub declares a one-element tuple; any number of arguments is packed.
+        return hiredis.pack_command(tuple(  # type: ignore[arg-type]
             a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
             for a in command))
 

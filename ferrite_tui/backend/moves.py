@@ -33,6 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.client import (
@@ -164,7 +165,10 @@ class _Conn:
 
 @asynccontextmanager
 async def pinned(client: Client) -> AsyncIterator[_Conn]:
-    pool = client.redis.connection_pool
+    redis = client.redis
+    # Moves run on the client that holds their keys: one server's, never a cluster router.
+    assert isinstance(redis, aioredis.Redis)
+    pool = redis.connection_pool
     conn = await pool.get_connection()
     ok = False
     try:
@@ -230,8 +234,8 @@ def _dense_window(items: Sequence[Item]) -> tuple[int, int] | None:
     """For items seen close together near the head: the LRANGE bounds that cover them."""
     if any(i.pos is None or i.from_tail() for i in items):
         return None
-    lo = min(i.pos for i in items)  # type: ignore[type-var]
-    hi = max(i.pos for i in items)  # type: ignore[type-var]
+    positions = [i.pos for i in items if i.pos is not None]
+    lo, hi = min(positions), max(positions)
     if hi - lo > 4 * len(items) + DENSE_PAD:
         return None
     return max(0, lo - DENSE_PAD), hi + DENSE_PAD

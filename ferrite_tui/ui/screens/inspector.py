@@ -27,6 +27,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
@@ -249,7 +250,7 @@ class InspectorScreen(ModalScreen[None]):
         area.load_text(text)
         self.rendered = mode
 
-    def notify(self, message: str, *, title: str = "", severity: str = "information",
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         # File names and errors are shown literally, never as markup.
         super().notify(message, title=title, severity=severity, timeout=timeout,
