@@ -29,7 +29,8 @@ COMMANDS = ("demo", "status", "config")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
+    parser.add_argument("--config", metavar="PATH",
+                        help="config file (default: platform config dir)")
     parser.add_argument("--profile", metavar="NAME", help="profile from the config")
 
 
@@ -78,7 +79,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ferrite-tui",
         description="Terminal console for message queues on Ferrite and Redis.",
-        epilog="Other commands: ferrite-tui demo | status [URL] [--json] | serve [URL] | config init",
+        epilog=("Other commands: ferrite-tui demo | status [URL] [--json] | serve [URL]"
+                " | config init"),
     )
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)

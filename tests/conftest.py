@@ -115,7 +115,7 @@ def server_factory() -> Iterator[Callable[..., RedisServer]]:
         for server in reversed(servers):
             try:
                 server.stop()
-            except Exception as exc:  # noqa: BLE001 - stop the rest, then report
+            except Exception as exc:  # stop the rest, then report
                 errors.append(exc)
         if errors:
             raise errors[0]

@@ -4,8 +4,15 @@ drive the UI (focus, tabs, layout) use it; tests of actions use a real server.""
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.models import (
-    Capabilities, ChannelStats, ConnectionState, GroupStats, QueueKind, QueueRef, QueueStats,
-    ServerStats, Snapshot,
+    Capabilities,
+    ChannelStats,
+    ConnectionState,
+    GroupStats,
+    QueueKind,
+    QueueRef,
+    QueueStats,
+    ServerStats,
+    Snapshot,
 )
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp

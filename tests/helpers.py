@@ -29,9 +29,21 @@ from ferrite_tui.demo.server import find_server_binary
 
 T = TypeVar("T")
 
-__all__ = ["FERRITE", "CommandRecorder", "REDUCED", "REDUCED_ENV", "SERVER_BINARY", "SERVER_ENV",
-           "async_wait_until", "mutating",
-           "longest", "running", "slowlog_on", "slowlog_read", "wait_until"]
+__all__ = [
+    "FERRITE",
+    "REDUCED",
+    "REDUCED_ENV",
+    "SERVER_BINARY",
+    "SERVER_ENV",
+    "CommandRecorder",
+    "async_wait_until",
+    "longest",
+    "mutating",
+    "running",
+    "slowlog_on",
+    "slowlog_read",
+    "wait_until",
+]
 
 SERVER_ENV = "FERRITE_TUI_TEST_SERVER"
 REDUCED_ENV = "FERRITE_TUI_TEST_REDUCED"
@@ -223,7 +235,7 @@ class CommandRecorder:
         self._sock.close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "CommandRecorder":
+    def __enter__(self) -> CommandRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

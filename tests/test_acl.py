@@ -7,13 +7,13 @@ import json
 
 import pytest
 import redis
-from helpers import REDUCED, CommandRecorder, mutating, wait_until
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, describe_error
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.moves import Item
 from ferrite_tui.backend.priority import PriorityQueue
+from helpers import REDUCED, CommandRecorder, mutating, wait_until
 
 PASSWORD = "ops-pw"
 

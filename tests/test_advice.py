@@ -6,11 +6,10 @@ import sys
 import time
 from datetime import datetime
 
-from test_backfill import MIN, dead_letter, job, write_dead_letters
-
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
+from test_backfill import MIN, dead_letter, job, write_dead_letters
 
 ALERTS = AlertConfig(depth=10, oldest_age_seconds=300, overdue_seconds=60, stream_pending=3)
 
@@ -97,10 +96,11 @@ def test_status_json_gives_each_alert_since(redis_url, sync, tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text("[alerts]\ndepth = 10\nstream_pending = 3\n")
     out = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", "--config", str(cfg),
-                          redis_url, "--json"], capture_output=True, text=True, timeout=60, check=False)
+                          redis_url, "--json"],
+                         capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     queues = {q["key"]: q for q in json.loads(out.stdout)["queues"]}
-    for (key, alert), (ago, source, panel, words) in EXPECTED.items():
+    for (key, alert), (ago, source, panel, _words) in EXPECTED.items():
         if alert == "growing":
             continue  # one poll cannot see a rise
         details = {d["alert"]: d for d in queues[key]["alert_details"]}

@@ -121,7 +121,8 @@ async def test_past_max_items_an_even_sample_marked_sampled(client, sync):
     n = 25_000
     span = 60 * MIN
     for start in range(0, n, 1000):
-        pipe.rpush("work", *[job(i, now - span + i * span // n) for i in range(start, start + 1000)])
+        pipe.rpush("work", *[job(i, now - span + i * span // n)
+                             for i in range(start, start + 1000)])
     pipe.execute()
     await slowlog_reset(sync)
     trends = Trends(60)

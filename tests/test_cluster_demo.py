@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from helpers import async_wait_until
 from redis.crc import key_slot
 
 from ferrite_tui.backend.client import ConnectionSettings
@@ -14,6 +13,7 @@ from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.cli import build_parser, demo_cluster
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
+from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import redis
-from helpers import async_wait_until
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.pubsub import PubSub, Tail
 from ferrite_tui.config import Config
+from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster
 

@@ -7,7 +7,6 @@ import json
 
 import pytest
 import redis.asyncio as aioredis
-from helpers import async_wait_until, running
 
 from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.client import Client, ConnectionSettings
@@ -16,6 +15,7 @@ from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.widgets.table import KeyedTable
+from helpers import async_wait_until, running
 
 pytestmark = pytest.mark.cluster
 

@@ -3,7 +3,12 @@ import tomllib
 import pytest
 
 from ferrite_tui.config import (
-    ConfigError, Profile, init_config, load, save_profile, save_setting,
+    ConfigError,
+    Profile,
+    init_config,
+    load,
+    save_profile,
+    save_setting,
 )
 
 EXAMPLE = __import__("pathlib").Path(__file__).parent.parent / "config.example.toml"
@@ -22,7 +27,6 @@ def test_example_config_documents_and_parses(tmp_path):
     from dataclasses import fields
 
     from ferrite_tui.config import AlertConfig, DiscoveryConfig
-
     from ferrite_tui.config import Config as TopLevel
 
     top = [f for f in fields(TopLevel) if f.name not in ("path", "profiles", "discovery",

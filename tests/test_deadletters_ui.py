@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 
-
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
 from ferrite_tui.ui.screens.inspector import InspectorScreen
-
 from helpers import async_wait_until, running
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
@@ -108,7 +106,7 @@ async def test_requeue_all_unfiltered_and_non_envelopes(redis_url, sync, tmp_pat
     sync.rpush(DLQ, *[dead(i, "boom") for i in range(30)], b"plain text", b"\xff\xfe")
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
-        panel = await open_dlq(app, pilot)
+        await open_dlq(app, pilot)
         await pilot.press("R")
         await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
         assert "32" in str(app.screen.body)
@@ -122,7 +120,8 @@ async def test_requeue_all_unfiltered_and_non_envelopes(redis_url, sync, tmp_pat
 
 
 async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
-    hostile = b'{"job":{"id":"\\u001b[2J[red]x","payload":"\\u009b31m"},"reason":"[b]r\\u001b","dead_at":1}'
+    hostile = (b'{"job":{"id":"\\u001b[2J[red]x","payload":"\\u009b31m"},'
+               b'"reason":"[b]r\\u001b","dead_at":1}')
     sync.rpush(DLQ, hostile)
     app = make_app(redis_url, tmp_path, read_only=True)
     async with running(app) as pilot:
@@ -146,9 +145,11 @@ async def test_inspect_hostile_entry_and_read_only(redis_url, sync, tmp_path):
 
 
 async def test_unknown_target_is_asked(redis_url, sync, tmp_path):
-    from ferrite_tui.config import QueueDecl
     from dataclasses import replace
+
     from textual.widgets import Input
+
+    from ferrite_tui.config import QueueDecl
     sync.rpush("failed-jobs", dead(1, "x"))
     cfg = replace(Config(), queues=(QueueDecl(key="failed-jobs", kind="dlq"),))
     app = FerriteApp(cfg, ConnectionSettings(url=redis_url), refresh=0.2,

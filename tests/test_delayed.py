@@ -14,7 +14,12 @@ from redis.exceptions import WatchError
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
 from ferrite_tui.backend.delayed import (
-    Cursor, DelayedQueue, clock_text, due_text, parse_due, parse_duration,
+    Cursor,
+    DelayedQueue,
+    clock_text,
+    due_text,
+    parse_due,
+    parse_duration,
 )
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.backend.priority import ZItem
@@ -291,7 +296,8 @@ async def test_every_mutation_is_refused_in_read_only_mode(redis_url):
         await c.redis.zadd(KEY, {job(1, NOW): NOW})
         dq = DelayedQueue(c, KEY, READY)
         item = ZItem.of(job(1, NOW), NOW)
-        names = [n for n in dir(DelayedQueue) if getattr(getattr(DelayedQueue, n), "mutation", None)]
+        names = [n for n in dir(DelayedQueue)
+                 if getattr(getattr(DelayedQueue, n), "mutation", None)]
         assert len(names) >= 10
         calls = {
             "run_now": (item,), "set_due": (item, NOW), "postpone": (item, 1000),

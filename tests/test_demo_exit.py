@@ -100,7 +100,7 @@ def demo_output(demo):
 
 
 def test_sigterm_stops_the_server_and_removes_its_dir(demo):
-    proc, master, (server_pid, data_dir), drain = demo
+    proc, _master, (server_pid, data_dir), drain = demo
     proc.send_signal(signal.SIGTERM)
     wait_until(lambda: drain() and proc.poll() is not None, timeout=20)
     wait_until(lambda: not alive(server_pid), timeout=10)

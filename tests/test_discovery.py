@@ -44,7 +44,8 @@ async def test_every_kind_is_classified(r, redis_url):
     r.lpush("queue:orders:processing", job(2))
     r.zadd("jobs:priority", {job(3): 10})
     r.zadd("leaderboard", {"alice": 3})  # not a queue: members are not envelopes
-    r.zadd("queue:reports:scheduled", {json.dumps({"id": "s", "payload": 1, "scheduled_at": NOW}): NOW})
+    r.zadd("queue:reports:scheduled",
+           {json.dumps({"id": "s", "payload": 1, "scheduled_at": NOW}): NOW})
     r.rpush("queue:reports:ready", "x")
     r.rpush("queue:main", job(4))
     r.rpush("queue:main:dlq", "dead")

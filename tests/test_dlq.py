@@ -20,7 +20,6 @@ from ferrite_tui.backend.bulk import BulkRunner, Cancel
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, Filter, normalise_reason
 from ferrite_tui.backend.moves import Item
-
 from helpers import wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
@@ -29,7 +28,8 @@ REASONS = ["timeout after {n}s calling 10.0.0.{m}:443", "payment {uuid} declined
 
 
 def dead(i: int, reason: str | None = None, dead_at: int = 1_000_000) -> bytes:
-    reason = reason or REASONS[i % 3].format(n=i, m=i % 7, uuid=f"{i:08x}-1111-2222-3333-444455556666")
+    reason = reason or REASONS[i % 3].format(n=i, m=i % 7,
+                                             uuid=f"{i:08x}-1111-2222-3333-444455556666")
     return json.dumps({"job": {"id": f"job-{i}", "payload": {"n": i, "s": "x"}, "retry_count": 3,
                                "last_error": reason + "\nTraceback...", "first_attempt": 5},
                        "dead_at": dead_at + i, "reason": reason},
@@ -284,7 +284,8 @@ async def test_concurrent_requeue_consumers_and_second_console(redis_url, sync, 
     a_count = a_result.done if mode == "explicit" else a_result
     assert a_count + len(deleted) + len(b_requeued) + len(remaining) == n
     if mode == "explicit":
-        assert a_result.skipped == len(deleted) + len(b_requeued), (a_result.failed, a_result.errors[:3])
+        assert a_result.skipped == len(deleted) + len(b_requeued), (a_result.failed,
+                                                                   a_result.errors[:3])
 
 
 async def test_cancel_mid_way_loses_nothing(client, sync):

@@ -1,9 +1,15 @@
 import json
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ferrite_tui.backend.envelopes import (
-    decode, dumps, is_job_envelope, key_text, printable, requeued_job,
+    decode,
+    dumps,
+    is_job_envelope,
+    key_text,
+    printable,
+    requeued_job,
 )
 
 

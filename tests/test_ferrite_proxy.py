@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import redis
-from ferrite_proxy import FerriteStandIn
-from helpers import SERVER_BINARY
 
+from ferrite_proxy import FerriteStandIn
 from ferrite_tui.backend.client import Client, ConnectionSettings
+from helpers import SERVER_BINARY
 
 
 @pytest.fixture(params=[False, True], ids=["subscribe-works", "subscribe-refused"])

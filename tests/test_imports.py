@@ -14,7 +14,7 @@ def backend_modules() -> list[str]:
 
 
 def test_backend_and_config_import_no_textual():
-    modules = backend_modules() + ["ferrite_tui.config", "ferrite_tui.formatting"]
+    modules = [*backend_modules(), "ferrite_tui.config", "ferrite_tui.formatting"]
     assert "ferrite_tui.backend.client" in modules
     code = (
         "import importlib, sys\n"
@@ -29,8 +29,8 @@ def test_backend_and_config_import_no_textual():
 
 def test_backend_source_has_no_keys_or_whole_list_reads():
     """SCAN, never KEYS; paged reads, never LRANGE 0 -1 on user data."""
-    import inspect
     import importlib
+    import inspect
     import re
 
     for name in backend_modules():

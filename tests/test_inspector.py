@@ -8,7 +8,6 @@ from textual.app import App
 from textual.widgets import Input, Static, TextArea
 
 from ferrite_tui.ui.screens.inspector import SHOW_LIMIT, InspectorScreen, hex_dump, pretty_json
-
 from helpers import async_wait_until
 
 
@@ -75,7 +74,7 @@ async def test_hostile_values_render_literally():
         await async_wait_until(lambda: screen.is_mounted and body(screen))
         for key, mode in (("p", "pretty"), ("w", "raw"), ("h", "hex")):
             await pilot.press(key)
-            await async_wait_until(lambda: screen.rendered == mode)
+            await async_wait_until(lambda mode=mode: screen.rendered == mode)
             text = body(screen)
             assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text
         assert "[bold]x[/bold]" in pretty_json(hostile)
@@ -147,7 +146,7 @@ async def test_huge_value_never_blocks_the_event_loop():
         await async_wait_until(lambda: screen.is_mounted and body(screen), timeout=30)
         for key, mode in (("h", "hex"), ("w", "raw"), ("h", "hex"), ("w", "raw")):
             await pilot.press(key)
-            await async_wait_until(lambda: screen.rendered == mode, timeout=30)
+            await async_wait_until(lambda mode=mode: screen.rendered == mode, timeout=30)
             assert len(body(screen)) <= inspector.VIEW_LIMIT
         done.set()
         await tick

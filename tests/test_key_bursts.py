@@ -112,7 +112,7 @@ async def test_filter_burst_filters_by_the_whole_text(redis_url, sync, tmp_path)
     sync.rpush("queue:alpha", b"x")
     sync.rpush("queue:beta", b"y")
     app = make_app(redis_url, tmp_path)
-    async with running(app, size=(80, 24)) as pilot:
+    async with running(app, size=(80, 24)):
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot
                                and len(app.monitor.snapshot.queues) == 2, timeout=20)
         burst(app, "2", "slash", *typed("alpha"), "enter", "j")

@@ -17,12 +17,12 @@ import time
 
 import pytest
 import redis
-from helpers import REDUCED, async_wait_until, wait_until
 
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.libraries.actions import LibraryActions
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
+from helpers import REDUCED, async_wait_until, wait_until
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
@@ -77,8 +77,9 @@ async def describe(url: str, library: str, label: str, member: bytes) -> dict[st
 def rq_layout(url: str, flag) -> tuple:
     """RQ's own producer and worker: one job done, one failed, one scheduled in an hour,
     then one more queued."""
-    import libjobs
     from rq import Queue, SimpleWorker
+
+    import libjobs
 
     conn = redis.Redis.from_url(url)
     q = Queue("default", connection=conn)
@@ -166,8 +167,9 @@ async def test_rq_run_scheduled_now_and_delete(redis_url, tmp_path):
 
 
 async def test_rq_actions_respect_read_only(redis_url, tmp_path):
-    import libjobs
     from rq import Queue
+
+    import libjobs
 
     conn = redis.Redis.from_url(redis_url)
     job = Queue("default", connection=conn).enqueue_in(datetime.timedelta(hours=1),
@@ -255,8 +257,9 @@ async def test_celery_priority_sublists_are_one_queue_and_purge(redis_url):
 @pytest.mark.libraries
 async def test_dramatiq_states_and_requeue_dead(redis_url, tmp_path):
     import dramatiq
-    import libjobs
     from dramatiq.brokers.redis import RedisBroker
+
+    import libjobs
 
     flag = tmp_path / "fail"
     flag.touch()
@@ -398,8 +401,9 @@ async def test_arq_due_and_deferred(redis_url):
 
 
 async def test_huey_queue_schedule_and_results(redis_url):
-    import libjobs
     from huey import RedisHuey
+
+    import libjobs
 
     huey = RedisHuey("jobs", url=redis_url)
     ok = huey.task()(libjobs.ok)
@@ -503,8 +507,9 @@ async def test_seed_keys_are_never_mistaken(redis_url, tmp_path):
     await seed(client)
     await client.aclose()
     before = {(q["kind"], q["key"]) for q in status(redis_url)["queues"]}
-    import libjobs
     from rq import Queue
+
+    import libjobs
 
     conn = redis.Redis.from_url(redis_url)
     Queue("default", connection=conn).enqueue(libjobs.ok, 1)
@@ -527,11 +532,11 @@ async def test_lua_libraries_are_flagged_on_a_server_without_lua(tmp_path):
     """dramatiq's own keys, made on a server with Lua, copied (DUMP/RESTORE) to one
     without: the console flags the queue there, and only there."""
     import dramatiq
-    import libjobs
     from dramatiq.brokers.redis import RedisBroker
-    from helpers import SERVER_BINARY
 
+    import libjobs
     from ferrite_tui.demo.server import RedisServer, reduced_args
+    from helpers import SERVER_BINARY
 
     full = RedisServer(binary=SERVER_BINARY)
     reduced = RedisServer(binary=SERVER_BINARY, extra_args=reduced_args())
@@ -606,8 +611,9 @@ async def test_celery_requeue_unacked_past_visibility_timeout(redis_url):
 async def test_dramatiq_dead_worker_from_heartbeats(redis_url):
     """A worker that stopped beating (killed) shows as a dead worker on its queues."""
     import dramatiq
-    import libjobs
     from dramatiq.brokers.redis import RedisBroker
+
+    import libjobs
 
     broker = RedisBroker(url=redis_url, heartbeat_timeout=60_000)
     ok = dramatiq.actor(libjobs.ok, queue_name="beats", broker=broker, actor_name="ok")
@@ -629,9 +635,9 @@ async def test_dramatiq_dead_worker_from_heartbeats(redis_url):
 async def test_pending_age_from_the_library_body_time(redis_url):
     """RQ keeps ids in its queue: the next job's age comes from its hash's ISO
     `enqueued_at`, read in the poll's second round trip (no per-queue round trip)."""
-    import libjobs
     from rq import Queue
 
+    import libjobs
     from ferrite_tui.config import AlertConfig
 
     conn = redis.Redis.from_url(redis_url)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
+from ferrite_tui.ui.screens.inspector import InspectorScreen
 from helpers import async_wait_until, running
 from test_libraries import celery_app
 from test_queues_ui import make_app, open_queue
-
-from ferrite_tui.ui.screens.inspector import InspectorScreen
 
 
 async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
@@ -49,9 +48,9 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
 async def test_rq_requeue_failed_from_the_command_palette(redis_url, sync, tmp_path):
     """ctrl+p on a selected RQ queue offers its own actions; the confirmation counts the
     jobs; RQ's layout is then what RQ's requeue writes."""
-    import libjobs
     from rq import Queue, SimpleWorker
 
+    import libjobs
     from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
     flag = tmp_path / "fail"

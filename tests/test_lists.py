@@ -219,7 +219,7 @@ async def test_contention_splits_chunks_and_still_finishes(client, sync, redis_u
             plan.handled(len(chunk))
             moved += [it.raw for it, _ in res.moved]
             failed += [it.raw for it in res.failed]
-        head = await take_head(client, "src", "dst", 1000)
+        await take_head(client, "src", "dst", 1000)
     finally:
         stop.set()
         thread.join()

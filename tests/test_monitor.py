@@ -14,7 +14,11 @@ import redis
 import ferrite_tui.backend
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import (
-    BackendError, Client, ConnectionSettings, ReadOnlyError, mutation,
+    BackendError,
+    Client,
+    ConnectionSettings,
+    ReadOnlyError,
+    mutation,
 )
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config
@@ -162,7 +166,7 @@ async def test_read_only_guard_refuses_before_sending(redis_url, tmp_path):
         with pytest.raises(ReadOnlyError, match="read-only"):
             await Probe(client).write()
         # Every mutation the backend offers refuses the same way, before any command.
-        for cls, name, fn in all_mutations():
+        for cls, _name, fn in all_mutations():
             params = list(inspect.signature(fn).parameters)[1:]
             instance = cls.__new__(cls)
             instance.client = client

@@ -6,10 +6,6 @@ import time
 from dataclasses import replace
 
 import redis.asyncio as aioredis
-from frozen import NOW, frozen_app, frozen_snapshot
-from frozen import feed as feed_table
-from helpers import async_wait_until, running
-from test_advice import ALERTS, arrange
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.backfill import Backfill
@@ -19,6 +15,10 @@ from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.messages import SnapshotReady
+from frozen import NOW, frozen_app, frozen_snapshot
+from frozen import feed as feed_table
+from helpers import async_wait_until, running
+from test_advice import ALERTS, arrange
 
 
 async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, sync, tmp_path):
@@ -59,9 +59,8 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
 
 
 async def test_trends_rebuilt_at_open_and_again_on_ctrl_r(redis_url, sync, tmp_path):
-    from test_backfill import MIN, dead_letter
-
     from ferrite_tui.backend.trends import minute_of
+    from test_backfill import MIN, dead_letter
 
     now = int(time.time() * 1000)
     sync.rpush("queue:main:dlq", *[dead_letter(i, now - 40 * MIN) for i in range(4)])
@@ -103,7 +102,8 @@ async def seeded_trends(url: str, app: FerriteApp) -> None:
         discovery = Discovery(client, Config())
         await discovery.run()
         # 30 s into the minute: pending idle times (real clock, a few ms) stay in it.
-        await Backfill(client, app.session.offline_trends).run(discovery.refs, now_ms=SEEDED_AT + 30_000)
+        await Backfill(client, app.session.offline_trends).run(discovery.refs,
+                                                               now_ms=SEEDED_AT + 30_000)
     finally:
         await client.aclose()
     advisor = Advisor(Config().alerts)

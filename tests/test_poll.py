@@ -10,6 +10,7 @@ from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
 
+
 def job(i, t=None):
     t = int(time.time() * 1000) if t is None else t
     return json.dumps({"id": f"j{i}", "payload": {"n": i}, "enqueued_at": t})

@@ -10,7 +10,12 @@ from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, ReadOnlyError
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.backend.priority import (
-    PriorityQueue, ZItem, checked_transaction, format_score, parse_payload, parse_score,
+    PriorityQueue,
+    ZItem,
+    checked_transaction,
+    format_score,
+    parse_payload,
+    parse_score,
     plausible_ms,
 )
 

@@ -11,9 +11,15 @@ import redis.asyncio as aioredis
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
 from ferrite_tui.backend.pubsub import (
-    Entry, PubSub, Tail, glob_match, is_pattern, ndjson_line, read_ndjson, tail_matches,
+    Entry,
+    PubSub,
+    Tail,
+    glob_match,
+    is_pattern,
+    ndjson_line,
+    read_ndjson,
+    tail_matches,
 )
-
 from helpers import async_wait_until
 
 HOSTILE = [

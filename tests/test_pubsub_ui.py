@@ -3,7 +3,6 @@ record, publish, patterns, read-only, and a server that refuses SUBSCRIBE."""
 
 from __future__ import annotations
 
-
 import pytest
 import redis
 from textual.widgets import Input, TabbedContent
@@ -13,10 +12,9 @@ from ferrite_tui.backend.pubsub import Entry, read_ndjson
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
-from ferrite_tui.ui.widgets.logview import LogView
 from ferrite_tui.ui.screens.dialogs import FormScreen
 from ferrite_tui.ui.screens.inspector import InspectorScreen
-
+from ferrite_tui.ui.widgets.logview import LogView
 from helpers import async_wait_until, running
 
 HOSTILE = [

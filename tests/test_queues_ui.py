@@ -15,7 +15,6 @@ from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.screens.inspector import InspectorScreen
-
 from helpers import async_wait_until, running
 
 Q, P = "queue:orders", "queue:orders:processing"

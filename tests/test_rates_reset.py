@@ -7,11 +7,11 @@ import json
 
 import pytest
 import redis
-from helpers import FERRITE, async_wait_until
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
+from helpers import FERRITE, async_wait_until
 
 DLQ = "queue:main:dlq"
 

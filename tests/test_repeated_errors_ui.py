@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import redis
-from helpers import async_wait_until, running
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.queues import QueuesPanel
+from helpers import async_wait_until, running
 
 Q = "queue:orders"
 

@@ -67,7 +67,7 @@ def cell_text(panel, row: int, col: str) -> str:
 
 
 async def test_jobs_in_due_order_run_now_run_all_overdue_and_inspect(redis_url, tmp_path):
-    now, jobs = await seed(redis_url)
+    _now, jobs = await seed(redis_url)
     r = aioredis.Redis.from_url(redis_url)
     app = make_app(redis_url, tmp_path)
     try:

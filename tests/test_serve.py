@@ -15,10 +15,10 @@ import sys
 import aiohttp
 import pytest
 import redis
-from helpers import async_wait_until, running, wait_until
-from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
 
 from ferrite_tui.serve import console_environ, is_loopback, url_without_password
+from helpers import async_wait_until, running, wait_until
+from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
 
 DEAD_LETTER = json.dumps({"job": {"id": "job-1", "payload": {"n": 1}, "retry_count": 3,
                                   "last_error": "boom", "first_attempt": 1},

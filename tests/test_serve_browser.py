@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import redis
+
 from helpers import wait_until
 from serving import alive, serving
 

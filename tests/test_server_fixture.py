@@ -212,13 +212,13 @@ def test_server_dies_with_its_parent(tmp_path: Path) -> None:
 def assert_refuses_reduced_commands(client: redis.Redis) -> None:
     client.xadd("s", {"data": "{}"})
     client.xgroup_create("s", "g", id="0")
-    with pytest.raises(redis.ResponseError, match="(?i)unknown command"):
+    with pytest.raises(redis.ResponseError, match=r"(?i)unknown command"):
         client.eval("return 1", 0)
-    with pytest.raises(redis.ResponseError, match="(?i)unknown command"):
+    with pytest.raises(redis.ResponseError, match=r"(?i)unknown command"):
         client.evalsha("e0e1f9fabfc9d4800c877a703b823ac0578ff8db", 0)
-    with pytest.raises(redis.ResponseError, match="(?i)unknown command"):
+    with pytest.raises(redis.ResponseError, match=r"(?i)unknown command"):
         client.script_load("return 1")
-    with pytest.raises(redis.ResponseError, match="(?i)unknown command"):
+    with pytest.raises(redis.ResponseError, match=r"(?i)unknown command"):
         client.xautoclaim("s", "g", "c", min_idle_time=0)
     # The rest still works.
     assert client.xpending("s", "g")["pending"] == 0

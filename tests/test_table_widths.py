@@ -35,7 +35,7 @@ async def test_wide_terminal_shows_long_reasons_whole(redis_url, tmp_path):
     r = redis.Redis.from_url(redis_url)
     r.rpush(DLQ, envelope(0, LONG, "HTTP 503"), envelope(1, "timeout", "timeout"))
     r.close()
-    cols, rows, widths = await shown_cells(make_app(redis_url, tmp_path), (160, 50))
+    _cols, rows, widths = await shown_cells(make_app(redis_url, tmp_path), (160, 50))
     assert rows[0]["reason"] == LONG  # not cut: there is room
     assert rows[1]["error"] == "= reason"  # repeated text said once
     assert widths["reason"] > 26 and widths["pos"] == 7  # text grows, figures do not
@@ -45,7 +45,7 @@ async def test_narrow_terminal_keeps_the_id(redis_url, tmp_path):
     r = redis.Redis.from_url(redis_url)
     r.rpush(DLQ, envelope(0, LONG, "HTTP 503"), envelope(1, "timeout", "timeout"))
     r.close()
-    cols, rows, widths = await shown_cells(make_app(redis_url, tmp_path), (80, 24))
+    cols, _rows, widths = await shown_cells(make_app(redis_url, tmp_path), (80, 24))
     assert "id" in cols and "reason" in cols
     assert "error" not in cols  # the less important text column goes before the id
     assert sum(widths[c] + 2 for c in cols) <= 80

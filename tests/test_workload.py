@@ -480,7 +480,7 @@ async def test_workload_without_lua_or_xautoclaim(server_factory) -> None:
     server = server_factory(extra_args=reduced_args())
     r = Redis.from_url(server.url)
     try:
-        with pytest.raises(Exception, match="(?i)unknown command"):
+        with pytest.raises(Exception, match=r"(?i)unknown command"):
             await r.eval("return 1", 0)
         await seed(r)
         before = await snapshot(r)

@@ -12,8 +12,9 @@ import re
 import shlex
 import ssl
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import hiredis
@@ -27,6 +28,8 @@ from ferrite_tui.backend.models import Capabilities
 from ferrite_tui.config import Profile
 
 if TYPE_CHECKING:
+    from redis.asyncio.connection import AbstractConnection
+
     from ferrite_tui.backend.cluster import ClusterRouter
 
 
@@ -104,7 +107,7 @@ class ConnectionSettings:
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,
-                     read_only: bool | None = None) -> "ConnectionSettings":
+                     read_only: bool | None = None) -> ConnectionSettings:
         url = url or profile.url
         return cls(
             url=url,
@@ -221,8 +224,10 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
     if denied:
         return denied
     if "NOAUTH" in text or "Authentication required" in text:
-        return f"authentication required by {where}: give a password (URL, REDISCLI_AUTH or profile)"
-    if isinstance(exc, rexc.AuthenticationError) or "WRONGPASS" in text or "invalid password" in text:
+        return (f"authentication required by {where}: "
+                "give a password (URL, REDISCLI_AUTH or profile)")
+    if (isinstance(exc, rexc.AuthenticationError)
+            or "WRONGPASS" in text or "invalid password" in text):
         return f"authentication failed at {where}: wrong user name or password"
     if isinstance(exc, rexc.AuthenticationWrongNumberOfArgsError):
         return f"authentication failed at {where}: the server takes no user name"
@@ -285,7 +290,7 @@ class RoundTripCounter:
         self.count = 0
 
 
-def _counting_class(base: type, counter: RoundTripCounter) -> type:
+def _counting_class(base: type[AbstractConnection], counter: RoundTripCounter) -> type:
     async def send_packed_command(self, command, check_health=True):
         counter.count += 1
         return await base.send_packed_command(self, command, check_health)
@@ -316,7 +321,8 @@ class Client:
         self.audit_log = audit
         self.round_trips = RoundTripCounter()
         self.capabilities = Capabilities()
-        self._redis: aioredis.Redis | None = None
+        # On a cluster, the router's RedisCluster (it routes each command by its keys).
+        self._redis: aioredis.Redis | aioredis.RedisCluster | None = None
         # Set on connect when the server is a cluster node: routes every command per node.
         self.cluster: ClusterRouter | None = None
 
@@ -325,7 +331,7 @@ class Client:
         return self.settings.read_only
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> aioredis.Redis | aioredis.RedisCluster:
         if self._redis is None:
             self._redis = self._build()
         return self._redis
@@ -397,7 +403,9 @@ class Client:
         if self.cluster is not None:
             return await self.cluster.raw_pipeline(commands)
         packed = b"".join(_pack(c) for c in commands)
-        pool = self.redis.connection_pool
+        redis = self.redis
+        assert isinstance(redis, aioredis.Redis)  # a cluster's router returned above
+        pool = redis.connection_pool
         conn = await pool.get_connection()
         try:
             async with asyncio.timeout(self.settings.command_timeout):
@@ -585,7 +593,7 @@ class Client:
         if seed is not None:
             await seed.aclose()
 
-    def for_keys(self, *keys: str) -> "Client":
+    def for_keys(self, *keys: str) -> Client:
         """The client that holds these keys: itself on one server; on a cluster, its node's
         client (raises CrossSlotError when the keys live in different slots)."""
         if self.cluster is None:
@@ -615,7 +623,8 @@ def _pack(command: tuple) -> bytes:
         return hiredis.pack_command(command)
     except UnicodeEncodeError:
         # str keys may carry surrogateescape bytes (key_text): send the original bytes.
-        return hiredis.pack_command(tuple(
+        # hiredis's stub declares a one-element tuple; any number of arguments is packed.
+        return hiredis.pack_command(tuple(  # type: ignore[arg-type]
             a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
             for a in command))
 

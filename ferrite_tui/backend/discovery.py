@@ -8,7 +8,7 @@ so a keyspace of a million unrelated keys costs time in the background, not memo
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
@@ -24,7 +24,9 @@ _QUEUE_TYPES = {"list", "zset", "stream"}
 
 
 def _strip(key: str, suffix: str) -> str | None:
-    return key[: -len(suffix)] if suffix and key.endswith(suffix) and len(key) > len(suffix) else None
+    if suffix and key.endswith(suffix) and len(key) > len(suffix):
+        return key[: -len(suffix)]
+    return None
 
 
 def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConfig,
@@ -101,7 +103,8 @@ def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConf
 def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
     kind = QueueKind(d.kind)
     if kind is QueueKind.RELIABLE:
-        return QueueRef(kind, d.key, processing_key=d.processing_key or d.key + cfg.processing_suffix,
+        return QueueRef(kind, d.key,
+                        processing_key=d.processing_key or d.key + cfg.processing_suffix,
                         declared=True)
     if kind is QueueKind.DELAYED:
         base = _strip(d.key, cfg.scheduled_suffix) or d.key
@@ -147,7 +150,9 @@ class Discovery:
             fnmatch.fnmatchcase(key, pat) for pat in self.config.discovery.ignore
         )
 
-    async def run(self, progress: Callable[[DiscoveryProgress], None] | None = None) -> list[QueueRef]:
+    async def run(
+        self, progress: Callable[[DiscoveryProgress], None] | None = None,
+    ) -> list[QueueRef]:
         cfg = self.config.discovery
         types: dict[str, str] = {}
         scanned = 0

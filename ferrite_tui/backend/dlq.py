@@ -16,15 +16,20 @@ import base64
 import json
 import re
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from ferrite_tui.backend.bulk import Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, requeued_job
 from ferrite_tui.backend.lists import (
-    MAX_WINDOW, Page, chunk_result, ids_of, item_id, read_page,
+    MAX_WINDOW,
+    Page,
+    chunk_result,
+    ids_of,
+    item_id,
+    read_page,
 )
 from ferrite_tui.backend.moves import Item, MoveResult, move_values, remove_values, take_head
 

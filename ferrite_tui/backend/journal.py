@@ -99,7 +99,7 @@ class Journal:
 
     def interrupted(self, key: str) -> list[BulkRecord]:
         """Runs on `key` of this server whose console is gone, oldest first."""
-        out = []
+        out: list[BulkRecord] = []
         if not self.dir.is_dir():
             return out
         for path in sorted(self.dir.glob("bulk-*.json")):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount
 
 
-class QueueKind(str, enum.Enum):
+class QueueKind(enum.StrEnum):
     WORK = "work"
     RELIABLE = "reliable"
     PRIORITY = "priority"

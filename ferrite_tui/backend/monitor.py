@@ -10,18 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.backfill import Backfill, BackfillReport
 from ferrite_tui.backend.client import (
-    BackendError, Client, ConnectionSettings, describe_error, is_connection_failure,
+    BackendError,
+    Client,
+    ConnectionSettings,
+    describe_error,
+    is_connection_failure,
 )
+from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config

@@ -28,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any
 
+import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.client import (
@@ -163,7 +165,10 @@ class _Conn:
 
 @asynccontextmanager
 async def pinned(client: Client) -> AsyncIterator[_Conn]:
-    pool = client.redis.connection_pool
+    redis = client.redis
+    # Moves run on the client that holds their keys: one server's, never a cluster router.
+    assert isinstance(redis, aioredis.Redis)
+    pool = redis.connection_pool
     conn = await pool.get_connection()
     ok = False
     try:
@@ -229,8 +234,8 @@ def _dense_window(items: Sequence[Item]) -> tuple[int, int] | None:
     """For items seen close together near the head: the LRANGE bounds that cover them."""
     if any(i.pos is None or i.from_tail() for i in items):
         return None
-    lo = min(i.pos for i in items)  # type: ignore[type-var]
-    hi = max(i.pos for i in items)  # type: ignore[type-var]
+    positions = [i.pos for i in items if i.pos is not None]
+    lo, hi = min(positions), max(positions)
     if hi - lo > 4 * len(items) + DENSE_PAD:
         return None
     return max(0, lo - DENSE_PAD), hi + DENSE_PAD
@@ -305,7 +310,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 cmds.append(("LRANGE", src, dense[0], dense[1]))
             elif use_lpos:
                 # The nearest item of each value decides the direction and bound.
-                for raw, its in groups:
+                for _raw, its in groups:
                     first = min(its, key=lambda i: i.distance())
                     cmds.append(_lpos_args(src, first, len(its)))
             else:
@@ -528,7 +533,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
             tx = [("MULTI",), ("LTRIM", src, len(values), -1)]
             if dst is not None:
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
-            replies = await c.exchange(tx + [("EXEC",)])
+            replies = await c.exchange([*tx, ("EXEC",)])
             for reply in replies[:-1]:
                 _check_exec(reply, client)
             exec_reply = replies[-1]

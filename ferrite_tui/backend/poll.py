@@ -38,8 +38,15 @@ from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.epoch import ServerEpoch
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries import poll as library_poll
+from ferrite_tui.backend.libraries.model import Body, LibraryQueue
 from ferrite_tui.backend.models import (
-    ChannelStats, ConsumerHealth, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats,
+    ChannelStats,
+    ConsumerHealth,
+    GroupStats,
+    QueueKind,
+    QueueRef,
+    QueueStats,
+    ServerStats,
     Snapshot,
 )
 from ferrite_tui.config import AlertConfig
@@ -182,9 +189,8 @@ def list_moves(prev_depth: int, depth: int, head_pos: int | None, tail_pos: int 
     at_head = head_pos if head_pos is not None else None
     at_tail = depth - 1 - tail_pos if tail_pos is not None else None
     if at_head is not None and at_tail is not None:
-        pushed = at_head + at_tail
         ends = [e for e, n in (("head", at_head), ("tail", at_tail)) if n > 0]
-        return ListMoves(pushed, True, ends[0] if len(ends) == 1 else None, None)
+        return ListMoves(at_head + at_tail, True, ends[0] if len(ends) == 1 else None, None)
     if at_head is None and at_tail is None:
         # Both old ends gone: every old item left; what is there now is new.
         return ListMoves(depth, False, None, None, NOTE_DEEP if buried else NOTE_DRAINED)
@@ -192,6 +198,7 @@ def list_moves(prev_depth: int, depth: int, head_pos: int | None, tail_pos: int 
     consumer = "head" if at_head is None else "tail"
     other = "tail" if consumer == "head" else "head"
     pushed = at_tail if at_head is None else at_head
+    assert pushed is not None  # both ends gone returned above
     if buried:
         return ListMoves(pushed, False, other if pushed else None, consumer, NOTE_DEEP)
     if pushed > 0:
@@ -225,10 +232,14 @@ class _ListMemory:
     consumer_end: str | None = None
 
 
+def _states_of(ref: QueueRef) -> LibraryQueue | None:
+    """The library queue to poll state by state, or None. A library's stream (taskiq) is a
+    plain stream with consumer groups, whose pending and lag are the figures."""
+    return ref.library if ref.kind is not QueueKind.STREAM else None
+
+
 def _by_states(ref: QueueRef) -> bool:
-    """Library queues are polled state by state; a library's stream (taskiq) is a plain
-    stream with consumer groups, whose pending and lag are the figures."""
-    return ref.library is not None and ref.kind is not QueueKind.STREAM
+    return _states_of(ref) is not None
 
 
 @dataclass(slots=True)
@@ -339,19 +350,21 @@ class Poller:
         cmdstats = parse_info(_text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
         if self._epoch.changed(info, cmdstats):
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
-            self._totals.clear()
+            # Forget every last-poll memory the rates compare with; this poll counts as
+            # the first (its replies are already read, so nothing it asked is lost).
+            for store in (self._lists, self._processing, self._first_seen, self._streams,
+                          self._depths):
+                store.clear()
             self.history.reset()
-            for t in tallies:
-                t.prev_depth = t.tail_pos = None
         channels = channels if isinstance(channels, list) else []
 
         # Library queues: their figures now, and the bodies of their next pending items
         # (for the age) read together with NUMSUB in round trip 2.
-        probes: list[tuple[_Tally, object]] = []
+        probes: list[tuple[_Tally, tuple[tuple, Body]]] = []
         lua = self.client.capabilities.lua
         for t in tallies:
-            if _by_states(t.ref):
-                t.fig = library_poll.read(t.ref.library, t.lib, now_ms,
+            if (library := _states_of(t.ref)) is not None:
+                t.fig = library_poll.read(library, t.lib, now_ms,
                                           self.alerts.overdue_seconds, lua)
                 probes += [(t, probe) for probe in t.fig.probes]
         second = [("PUBSUB", "NUMSUB", *channels[:1000])] if channels else []
@@ -420,8 +433,8 @@ class Poller:
         ref = t.ref
         key = ref.key
         kind = ref.kind
-        if _by_states(ref):
-            ops = library_poll.commands(ref.library, now_ms)
+        if (library := _states_of(ref)) is not None:
+            ops = library_poll.commands(library, now_ms)
             commands += ops
             readers += [(t, "lib")] * len(ops)
             return
@@ -592,7 +605,7 @@ class Poller:
         now_ms = int(now_s * 1000)
         stale = 0
         for value, n in now.items():
-            age = self._age(value, now_ms)
+            age: float | None = self._age(value, now_ms)
             first = seen.get(value) or 0.0
             if first:
                 held = (now_s - first) * 1000
@@ -809,7 +822,8 @@ class Poller:
         elif all(r is not None for r, _ in out_rates):
             # The busiest group's reads: entries are taken at least this fast. A group that
             # stopped shows in its own rate, lag, idle and dead-consumer alerts.
-            out_rate, out_exact = max(out_rates, key=lambda x: x[0])  # type: ignore[arg-type]
+            out_rate, out_exact = max(((r, e) for r, e in out_rates if r is not None),
+                                      key=lambda x: x[0])
         elif note is None:
             note = NOTE_WARMUP
         self._streams[ref.key] = _StreamMemory(

@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from redis import exceptions as rexc
 
@@ -441,8 +442,8 @@ class Streams:
             if isinstance(part, Exception):
                 raise _friendly(part, key)
         length = int(xlen)
-        first_id = (_entries(first) or [None])[0] if not isinstance(first, Exception) else None
-        last_id = (_entries(last) or [None])[0] if not isinstance(last, Exception) else None
+        first_id = next(iter(_entries(first)), None) if not isinstance(first, Exception) else None
+        last_id = next(iter(_entries(last)), None) if not isinstance(last, Exception) else None
         first_p = parse_id(first_id.id) if first_id else None
         last_p = parse_id(last_id.id) if last_id else None
 
@@ -576,7 +577,7 @@ class Streams:
                 if "NOGROUP" in str(exc) or "no such key" in str(exc).lower():
                     raise _friendly(exc, key, group) from None
                 self.server_idle_filter = False  # an older server: filter here
-        rows: list[PendingEntry] = []
+        rows = []
         cursor: str | None = start
         trips = 0
         while cursor is not None and len(rows) < count and trips < LOCAL_FILTER_PAGES:
@@ -707,14 +708,14 @@ class Streams:
                 if cursor in ("0-0", "0"):
                     break
         else:
-            start = "-"
-            while start is not None:
+            next_start: str | None = "-"
+            while next_start is not None:
                 if cancel.requested:
                     report.cancelled = True
                     break
-                page = await self.pending_page(key, group, start=start, count=chunk,
+                page = await self.pending_page(key, group, start=next_start, count=chunk,
                                                min_idle_ms=min_idle_ms)
-                start = page.next_start
+                next_start = page.next_start
                 if not page.entries:
                     if progress:
                         progress(report)

@@ -10,12 +10,12 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from faultkit import dead, figure
-from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
+from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
 
 #: Per panel (work queues, streams, dead letters, scheduled, priority), the mutating keys
 #: pressed on its first item; each is followed by "y" (a confirmation, if one opened) and

@@ -15,11 +15,11 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from faultkit import dead, figure, job_id
-from helpers import wait_until
 
 from ferrite_tui.backend.bulk import BulkRunner
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
+from helpers import wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
 

@@ -10,11 +10,11 @@ import time
 
 import redis
 from faultkit import dead, figure
-from helpers import async_wait_until
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config
+from helpers import async_wait_until
 
 
 class Watch:

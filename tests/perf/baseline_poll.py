@@ -22,7 +22,13 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import (
-    ChannelStats, GroupStats, QueueKind, QueueRef, QueueStats, ServerStats, Snapshot,
+    ChannelStats,
+    GroupStats,
+    QueueKind,
+    QueueRef,
+    QueueStats,
+    ServerStats,
+    Snapshot,
 )
 from ferrite_tui.config import AlertConfig
 

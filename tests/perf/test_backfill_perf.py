@@ -17,12 +17,12 @@ import time
 
 import pytest
 import redis.asyncio as aioredis
-from helpers import longest, slowlog_on, slowlog_read
 
 from ferrite_tui.backend.backfill import PAGE, Backfill, item_time
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends
+from helpers import longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
 

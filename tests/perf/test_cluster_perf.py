@@ -21,14 +21,14 @@ import time
 import pytest
 import redis
 import redis.asyncio as aioredis
-from helpers import longest, slowlog_on, slowlog_read
-from test_poll_perf import naive_poll, populate  # same data and naive loop as one server
 
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
+from helpers import longest, slowlog_on, slowlog_read
+from test_poll_perf import naive_poll, populate  # same data and naive loop as one server
 
 pytestmark = [pytest.mark.perf, pytest.mark.cluster]
 

@@ -12,11 +12,11 @@ import time
 
 import pytest
 import redis
-from helpers import REDUCED
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
+from helpers import REDUCED
 
 pytestmark = [pytest.mark.perf,
               pytest.mark.skipif(REDUCED, reason="dramatiq and BullMQ need Lua")]
@@ -53,11 +53,12 @@ async def measure(url: str) -> tuple[int, float, int, int, int, float]:
 def make_libraries(url: str) -> None:
     """Each library's own producer; RQ's worker leaves result streams behind."""
     import dramatiq
-    import libjobs
     from celery import Celery
     from dramatiq.brokers.redis import RedisBroker
     from huey import RedisHuey
     from rq import Queue, SimpleWorker
+
+    import libjobs
 
     conn = redis.Redis.from_url(url)
     rq_queues = [Queue(f"rq{i}", connection=conn) for i in range(PER_LIBRARY)]

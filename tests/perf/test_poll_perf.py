@@ -149,7 +149,6 @@ async def measure_side_by_side(url, n):
     """Today's poll (rates, ages, group health) and the poll before issue 10, interleaved on
     the same queues so a busy machine slows both alike: medians and round trips of each."""
     from baseline_poll import Poller as BaselinePoller
-
     from ferrite_tui.backend.history import History
 
     monitor = Monitor(ConnectionSettings(url=url), Config())

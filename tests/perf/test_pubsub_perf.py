@@ -31,7 +31,6 @@ from ferrite_tui.backend.pubsub import Tail
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
-
 from helpers import async_wait_until, running
 
 pytestmark = pytest.mark.perf
@@ -148,8 +147,8 @@ async def test_tail_absorbs_floods_with_exact_counts(server_factory):
             cpu0, cli_cpu0 = time.process_time(), cli.cpu_s()
             pub = start_publisher(server.url, rate, total)
             result = await finish_publisher(pub)
-            got = await settle(lambda: tail.received - base_tail, total)
-            cli_got = await settle(lambda: cli.messages - base_cli, total)
+            got = await settle(lambda base=base_tail: tail.received - base, total)
+            cli_got = await settle(lambda base=base_cli: cli.messages - base, total)
             cpu, cli_cpu = time.process_time() - cpu0, cli.cpu_s() - cli_cpu0
             rows.append((rate, result["sent"] / result["elapsed"], total, got, cli_got,
                          cpu / max(got, 1) * 1e6, cli_cpu / max(cli_got, 1) * 1e6, tail.gaps))
@@ -163,7 +162,7 @@ async def test_tail_absorbs_floods_with_exact_counts(server_factory):
           f"({CHANNELS} channels, ~80 B bodies, {SECONDS:g} s per rate, loopback)")
     print(f"{'target/s':>9} {'achieved/s':>11} {'published':>10} {'tail got':>10} "
           f"{'cli got':>10} {'tail µs/msg':>12} {'cli µs/msg':>11} {'exact':>6}")
-    for rate, achieved, total, got, cli_got, us, cli_us, gaps in rows:
+    for rate, achieved, total, got, cli_got, us, cli_us, _gaps in rows:
         exact = "yes" if got == total else "NO"
         print(f"{rate or 'max':>9} {achieved:>11,.0f} {total:>10,} {got:>10,} {cli_got:>10,} "
               f"{us:>12.1f} {cli_us:>11.1f} {exact:>6}")
@@ -171,7 +170,7 @@ async def test_tail_absorbs_floods_with_exact_counts(server_factory):
     print(f"highest publish rate absorbed with exact counts: "
           f"{max(exact_rates):,.0f} msg/s" if exact_rates else "none exact")
     # counts are exact at least up to the rate the key-response benchmark floods with
-    for rate, achieved, total, got, cli_got, *_ in rows:
+    for rate, _achieved, total, got, cli_got, *_ in rows:
         if rate and rate <= KEY_RATE:
             assert got == total, f"tail lost messages at {rate}/s: {got} of {total}"
             assert cli_got == total, f"redis-cli lost messages at {rate}/s"
@@ -185,7 +184,8 @@ async def press_and_time(pilot, panel: PubSubPanel, key: str, count: int,
     for _ in range(count):
         t0 = time.perf_counter()
         await pilot.press(key)
-        await async_wait_until(lambda: panel.last_key_at >= t0, timeout=10, interval=0.001)
+        await async_wait_until(lambda t0=t0: panel.last_key_at >= t0, timeout=10,
+                               interval=0.001)
         out.append((panel.last_key_at - t0) * 1000)
         await asyncio.sleep(gap_s)  # pacing between presses, not waiting for a condition
     return out
