@@ -353,7 +353,10 @@ class StreamTables(Panel):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = str(event.row_key.value) if event.row_key is not None else None
-        table_id = event.data_table.id
+        table = event.data_table
+        if isinstance(table, KeyedTable) and key != table.cursor_key:
+            return  # a stale event: the cursor moved on (set_rows, then select_key)
+        table_id = table.id
         if table_id == "table":
             stream = self.stream_of(key)
             if stream is not None and stream != self.stream:
