@@ -208,7 +208,7 @@ async def test_a_failing_action_is_one_line_and_the_console_stays(redis_url, syn
             return [n for n in app.notices if n.message.startswith("purge the queue: ")]
         await async_wait_until(lambda: purge_lines())
         (line,) = purge_lines()
-        assert line.severity == "error" and "WRONGTYPE" in line.message
+        assert line.severity == "error" and "wrong type" in line.message
         assert "\n" not in line.message and "Traceback" not in line.message
         assert app.is_running and app.screen is app.screen_stack[0]
         assert panel.is_mounted
