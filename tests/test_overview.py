@@ -21,6 +21,15 @@ from helpers import async_wait_until, running
 from test_advice import ALERTS, arrange
 
 
+def on_alert(app, alerts, key: str) -> bool:
+    """Focus the alert list with its cursor on `key`; True once both hold."""
+    if app.focused is not alerts:
+        alerts.focus()
+    if alerts.cursor_key != key:
+        alerts.select_key(key)
+    return app.focused is alerts and alerts.cursor_key == key
+
+
 async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, sync, tmp_path):
     arrange(sync, int(time.time() * 1000))
     # A group that sorts first and holds nothing: the Streams panel's default pick, so only
@@ -36,9 +45,10 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
                                message="the stream's pending alert never listed")
         note = overview.notes[row]
         assert note.group == "analytics" and note.panel_key == "5"
-        alerts.focus()
-        alerts.select_key(row)
-        await pilot.pause()  # the focus lands (as after a key) before enter is read
+        # Enter goes to the alert the operator sees selected: put focus and cursor there and
+        # wait until both have landed (as they have after the keys a person would type).
+        await async_wait_until(lambda: on_alert(app, alerts, row), timeout=10,
+                               message="the alert row never got the focus")
         await pilot.press("enter")
         streams = app.query_one("#panel-streams")
         await async_wait_until(
@@ -48,9 +58,8 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         # And a dead-letter alert opens the Dead letters panel on that list.
         await pilot.press("1")
         await pilot.pause()
-        alerts.focus()
-        alerts.select_key("dlq:queue:main:dlq\x0047 dead")
-        await pilot.pause()
+        await async_wait_until(lambda: on_alert(app, alerts, "dlq:queue:main:dlq\x0047 dead"),
+                               timeout=10, message="the DLQ alert row never got the focus")
         await pilot.press("enter")
         dlq = app.query_one("#panel-dlq")
         await async_wait_until(
