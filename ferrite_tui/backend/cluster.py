@@ -431,8 +431,9 @@ class ClusterRouter:
         sub = _name(command[1:]) if len(command) > 1 else ""
         complete = len(ok) == primaries
         if name == "INFO":
-            for node, raw in ok:
-                self.record_info(node, raw)
+            if len(command) == 1:  # the whole INFO (not a section such as commandstats)
+                for node, raw in ok:
+                    self.record_info(node, raw)
             return _merge_info([r for _, r in ok], complete)
         if name == "PUBSUB" and sub in ("CHANNELS", "SHARDCHANNELS"):
             return list(dict.fromkeys(c for _, r in ok for c in r))
