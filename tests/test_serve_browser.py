@@ -209,7 +209,7 @@ def test_requeue_is_refused_in_the_default_mode(browser, demo_data, tmp_path):
             page.press("6")
             page.wait_for("target queue")  # the Dead letters panel
             page.press("\n")  # into the entries of the first dead-letter list
-            page.wait_for("Next page")
+            page.wait_for("Requeue shown")  # the entries' action keys lead the footer
             page.press("r")
             page.wait_for("read-only mode: 'requeue")
         assert client.llen("queue:main:dlq") == dead
