@@ -16,13 +16,17 @@ import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ferrite_tui import __version__
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import BackendError, ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import AlertNote, QueueStats, Snapshot
+from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
+
+if TYPE_CHECKING:
+    from ferrite_tui.backend.crossslot import InFlight
 
 EXIT_FAIL = 2
 COMMANDS = ("demo", "status", "config")
@@ -220,17 +224,18 @@ def status_command(cfg: Config, args) -> int:
     if settings is None:
         return fail("no server to connect to: give a URL or --profile")
     try:
-        snap, caps = asyncio.run(_one_poll(cfg, settings, tuple(args.match or ()) or None,
-                                           args.over))
+        snap, caps, inflight = asyncio.run(
+            _one_poll(cfg, settings, tuple(args.match or ()) or None, args.over))
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
-        text = json.dumps(status_json(snap, caps, settings), indent=2, ensure_ascii=False)
+        text = json.dumps(status_json(snap, caps, settings, inflight), indent=2,
+                          ensure_ascii=False)
         # Binary key names are str with surrogateescape: as \udcXX escapes the output stays
         # valid UTF-8 and json.loads gives the same str back.
         print(re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text))
     else:
-        print(status_table(snap, caps, settings))
+        print(status_table(snap, caps, settings, inflight))
     return 0
 
 
@@ -255,7 +260,13 @@ async def _one_poll(cfg: Config, settings: ConnectionSettings, match, over: floa
             # when it holds; the second poll annotates with it (and measures rates).
             await monitor.backfill(alerting)
             snap = await monitor.poll()
-        return snap, monitor.capabilities
+        inflight = None
+        if monitor.client.cluster is not None:
+            from ferrite_tui.backend import crossslot
+
+            # Chunks a console left between hash slots (the Server panel's "in flight").
+            inflight = await crossslot.inflight(monitor.client)
+        return snap, monitor.capabilities, inflight
     except BackendError:
         raise
     except Exception as exc:
@@ -277,11 +288,15 @@ def alert_json(note: AlertNote) -> dict:
     }
 
 
-def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = ()) -> dict:
+def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = (),
+               cluster: ClusterView | None = None) -> dict:
     ref = q.ref
     out: dict = {
         "kind": ref.kind.value,
         "key": ref.key,
+        # The primary holding the queue's key, as the Overview's node column (null off a
+        # cluster; "?" while its slot is not served).
+        "node": (cluster.node_of(ref.key) or "?") if cluster is not None else None,
         "keys": {k: v for k, v in (("main", ref.key), ("processing", ref.processing_key),
                                    ("ready", ref.ready_key), ("target", ref.target_key))
                  if v is not None},
@@ -355,12 +370,45 @@ def _round(rate: float | None) -> float | None:
     return None if rate is None else round(rate, 3)
 
 
-def status_json(snap: Snapshot, caps, settings: ConnectionSettings) -> dict:
+def cluster_json(view: ClusterView, inflight: InFlight | None) -> dict:
+    """The cluster as the Server panel shows it (the same ClusterView), for scripts."""
+    staging = [] if inflight is None else [
+        {"stage": staged.stage, "node": view.node_of(staged.stage) or "?",
+         "target": staged.dst, "target_node": view.node_of(staged.dst) or "?",
+         "items": length, "delivered": marked}
+        for staged, length, marked in inflight.chunks]
+    return {
+        "state": view.state,
+        "failover": view.failover,
+        "nodes": [{"id": n.node_id, "address": n.address, "role": n.role,
+                   "primary_id": n.primary_id,
+                   "slots": [[lo, hi] for lo, hi in n.slot_ranges()],
+                   "slot_count": n.slot_count, "link": n.link, "flags": list(n.flags),
+                   "state": n.state, "used_memory": n.used_memory,
+                   "ops_per_sec": _round(n.ops_per_sec), "repl_offset": n.repl_offset,
+                   "error": n.error}
+                  for n in view.nodes],
+        "sharded_channels": None if view.shard_channels is None else [
+            {"name": name, "subscribers": subs, "node": node}
+            for name, subs, node in view.shard_channels],
+        # Moves between hash slots left half-way (items staged, not yet delivered: "in
+        # flight"; a delivered chunk only waits to be cleaned). null: not looked at.
+        "in_flight_items": None if inflight is None else inflight.items,
+        "staging": None if inflight is None else staging,
+        "events": [{"time": datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds"),
+                    "event": text} for when, text in view.events],
+    }
+
+
+def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
+                inflight: InFlight | None = None) -> dict:
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
                    "capabilities": {name: ok for name, ok in caps.as_rows()}},
-        "queues": [queue_json(q, snap.alert_notes) for q in snap.queues],
+        # null on one server.
+        "cluster": cluster_json(snap.cluster, inflight) if snap.cluster is not None else None,
+        "queues": [queue_json(q, snap.alert_notes, snap.cluster) for q in snap.queues],
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
         "left_out": snap.left_out,
@@ -380,7 +428,8 @@ def states_text(q: QueueStats) -> str:
                       for name, n in totals.items() if n != 0)
 
 
-def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
+def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
+                 inflight: InFlight | None = None) -> str:
     from ferrite_tui.backend.models import TOTALS
     from ferrite_tui.ui.panels.overview import secondary
 
@@ -390,6 +439,16 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings) -> str:
     lines.append(" · ".join(f"{fmt.count(totals[k])} {label}" for k, label in TOTALS.items()))
     if snap.left_out:
         lines.append(left_out_text(snap))
+    if snap.cluster is not None:
+        view = snap.cluster
+        primaries = sum(1 for n in view.nodes if n.role == "primary")
+        line = (f"cluster {view.state} · {primaries} primaries, "
+                f"{len(view.nodes) - primaries} replicas")
+        if inflight is not None and inflight.items:
+            line += f" · {inflight.items} item(s) in flight between hash slots"
+        if view.failover:
+            line += " · " + view.failover
+        lines.append(printable(line, 300))
     rows = [("KIND", "KEY", "DEPTH", "IN/S", "OUT/S", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
         lib = q.ref.library

@@ -42,6 +42,9 @@ async def test_status_json_lists_every_queue(redis_url):
         r.close()
     assert data["server"]["version"]
     assert data["round_trips"] <= 3
+    # Cluster fields: null on one server.
+    assert data["cluster"] is None
+    assert all(q["node"] is None for q in data["queues"])
 
 
 def test_status_table(redis_url):

@@ -306,6 +306,12 @@ class ClusterNodeStats:
     def slot_count(self) -> int:
         return sum(hi - lo + 1 for lo, hi in self.slot_ranges())
 
+    @property
+    def state(self) -> str:
+        """ok, or why not: the poll's error, else the flags beyond the role (fail, ...)."""
+        return self.error or ",".join(
+            f for f in self.flags if f not in ("master", "slave")) or "ok"
+
 
 @dataclass(frozen=True, slots=True)
 class ClusterView:

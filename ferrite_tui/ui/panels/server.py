@@ -259,7 +259,7 @@ def cluster_tables(view: ClusterView, inflight=None) -> list:
                           ("repl offset", "right"), ("state", "left")):
         nodes.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for n in view.nodes:
-        state = n.error or ",".join(f for f in n.flags if f not in ("master", "slave")) or "ok"
+        state = n.state
         bad = bool(n.error) or any(f in ("fail", "fail?") for f in n.flags)
         slots = f"{n.slot_count} ({' '.join(n.slots)})" if n.slots else "-"
         nodes.add_row(
