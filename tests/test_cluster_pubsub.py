@@ -9,8 +9,10 @@ import redis
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.pubsub import PubSub, Tail
+from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.config import Config
-from helpers import async_wait_until
+from helpers import async_wait_until, running
+from test_pubsub_ui import fill_form, make_app, messages, notes, open_panel
 
 pytestmark = pytest.mark.cluster
 
@@ -61,7 +63,7 @@ async def test_tail_and_channel_table_span_the_nodes(redis_cluster, cluster_url)
 
 
 async def test_sharded_channels_tailed_per_shard_and_listed(redis_cluster, cluster_url):
-    from ferrite_tui.backend.shards import ShardedPubSub, ShardedTail
+    from ferrite_tui.backend.shards import ShardedPubSub
 
     monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
     await monitor.connect()
@@ -72,7 +74,7 @@ async def test_sharded_channels_tailed_per_shard_and_listed(redis_cluster, clust
         channels = ["shard.a", "shard.b", "shard.c", "shard.d"]
         owners = {router.node_of(c) for c in channels}
         assert len(owners) >= 2  # the test needs channels on more than one shard
-        tail = ShardedTail(monitor.client, channels)
+        tail = ShardedTail(monitor.client, (), channels)
         tail.start()
         await async_wait_until(lambda: tail.state.status == "live", timeout=10,
                                message=str([(f.node, f.state) for f in tail.feeds]))
@@ -93,3 +95,145 @@ async def test_sharded_channels_tailed_per_shard_and_listed(redis_cluster, clust
         assert not tail.running
     finally:
         await monitor.aclose()
+
+
+# -- the Pub/Sub panel on a cluster (Pilot) ---------------------------------------------------
+
+def _node_redis(cluster_sync, channel: str) -> redis.Redis:
+    """A plain client of the primary that owns `channel`'s slot."""
+    node = cluster_sync.get_node_from_key(channel)
+    return redis.Redis(host=node.host, port=node.port)
+
+
+def _subscriber(r: redis.Redis, sharded: str | None = None, plain: str | None = None):
+    p = r.pubsub()
+    if sharded:
+        p.ssubscribe(sharded)
+    if plain:
+        p.subscribe(plain)
+    assert p.get_message(timeout=5)["type"] in ("ssubscribe", "subscribe")
+    return p
+
+
+def _received(p, kind: str) -> list[bytes]:
+    """Every message of this kind waiting on a subscriber (the wait ends on a lull)."""
+    out = []
+    while (msg := p.get_message(timeout=1)) is not None:
+        if msg["type"] == kind:
+            out.append(msg["data"])
+    return out
+
+
+async def test_panel_tails_sharded_channels_and_publishes_with_spublish(
+        redis_cluster, cluster_url, cluster_sync, tmp_path):
+    app = make_app(cluster_url, tmp_path)
+    async with running(app, size=(160, 50)) as pilot:
+        panel = await open_panel(app, pilot)
+        client = app.monitor.client
+        if not client.capabilities.sharded_pubsub:  # Redis 6.2: none, and the panel says so
+            await async_wait_until(lambda: "sharded channels: not available" in
+                                   str(panel.query_one("#note").render()))
+            await pilot.press("s")
+            await async_wait_until(lambda: any("not available on this server" in n
+                                               for n in notes(app)))
+            assert not isinstance(panel.tail, ShardedTail)
+            return
+        eu, us = "news.{eu}", "other.{us}"
+        router = client.cluster
+        assert router.node_of(eu) != router.node_of(us)
+        # Someone else listens to the sharded news.{eu} on its shard: the table lists it.
+        eu_node, us_node = _node_redis(cluster_sync, eu), _node_redis(cluster_sync, us)
+        outside = _subscriber(eu_node, sharded=eu)
+        table = panel.table
+        try:
+            key = f"shard:{eu}"
+            await async_wait_until(lambda: key in table.row_keys
+                                   and table.cell_text(key, "subs") == "1", timeout=15)
+            assert table.cell_text(key, "kind") == "sharded"
+            assert table.cell_text(key, "node") == router.node_of(eu)
+            assert table.cell_text(key, "received") == "-"  # not tailed yet
+            # enter on it: no pattern reaches a sharded channel, so the panel tails it.
+            table.focus()
+            table.select_key(key)
+            await pilot.press("enter")
+            tail = panel.tail
+            assert isinstance(tail, ShardedTail)
+            await async_wait_until(lambda: tail.shard_channels == (eu,)
+                                   and tail.state.status == "live"
+                                   and len(tail.feeds) == 1, timeout=15)
+            assert tail.feeds[0].node == router.node_of(eu)
+            # Another client: 25 SPUBLISH on news.{eu}, 3 PUBLISH on the plain channel of the
+            # same name, 7 SPUBLISH on other.{us} (not tailed).
+            for i in range(25):
+                eu_node.spublish(eu, f"s-{i}")
+            for i in range(3):
+                cluster_sync.publish(eu, f"p-{i}")
+            for i in range(7):
+                us_node.spublish(us, f"u-{i}")
+            await async_wait_until(lambda: tail.by_shard.get(eu.encode()) == 25
+                                   and tail.by_channel.get(eu.encode()) == 3, timeout=15)
+            # The log shows the sharded channel's messages only (the filter of enter).
+            await async_wait_until(lambda: len(messages(panel.log_view)) == 25)
+            assert [e.data for e in messages(panel.log_view)] == [
+                f"s-{i}".encode() for i in range(25)]
+            assert all(e.sharded for e in messages(panel.log_view))
+            await async_wait_until(lambda: table.cell_text(key, "received") == "25"
+                                   and table.cell_text(f"channel:{eu}", "received") == "3")
+            assert table.cell_text(f"channel:{eu}", "kind") == "global"
+            assert us.encode() not in tail.by_shard  # never subscribed
+            # s: both sharded channels, on two nodes.
+            await pilot.press("s")
+            await fill_form(app, pilot, channels=f"{eu} {us}")
+            await async_wait_until(lambda: tail.shard_channels == (eu, us)
+                                   and len(tail.feeds) == 2
+                                   and tail.state.status == "live", timeout=15)
+            assert {f.node for f in tail.feeds} == {router.node_of(eu), router.node_of(us)}
+            for i in range(4):
+                us_node.spublish(us, f"u2-{i}")
+            await async_wait_until(lambda: tail.by_shard.get(us.encode()) == 4, timeout=15)
+            # n on the sharded row publishes with SPUBLISH: the outside subscriber and the tail.
+            table.focus()
+            table.select_key(key)
+            await pilot.press("n")
+            await fill_form(app, pilot, message="from the console")
+            await async_wait_until(lambda: tail.by_shard.get(eu.encode()) == 26, timeout=15)
+            owner = router.node_of(eu)
+            await async_wait_until(lambda: any(
+                f"Published to sharded {eu} on {owner}: 1 subscriber received it (plus "
+                "this console's tail)" in n for n in notes(app)))
+            got = _received(outside, "smessage")
+            assert got == [f"s-{i}".encode() for i in range(25)] + [b"from the console"]
+            assert (tmp_path / "audit.log").read_text().count('"publish (sharded)"') == 1
+        finally:
+            outside.close()
+            eu_node.close()
+            us_node.close()
+
+
+async def test_panel_publish_on_a_cluster_reaches_every_node(redis_cluster, cluster_url,
+                                                             cluster_sync, tmp_path):
+    app = make_app(cluster_url, tmp_path)
+    nodes = [redis.Redis.from_url(s.url) for s in redis_cluster.primaries]
+    subs = [_subscriber(r, plain="alerts") for r in nodes]  # one on every primary
+    try:
+        async with running(app) as pilot:
+            panel = await open_panel(app, pilot)
+            await async_wait_until(lambda: "channel:alerts" in panel.table.row_keys
+                                   and panel.table.cell_text("channel:alerts", "subs") == "3",
+                                   timeout=15)
+            panel.table.focus()
+            panel.table.select_key("channel:alerts")
+            await pilot.press("n")
+            fields = {"message": "disk full"}
+            if app.monitor.client.capabilities.sharded_pubsub:
+                fields["sharded"] = "no"
+            await fill_form(app, pilot, **fields)
+            await async_wait_until(lambda: any("Published to alerts" in n
+                                               for n in notes(app)))
+            for p in subs:
+                assert _received(p, "message") == [b"disk full"]
+    finally:
+        for p in subs:
+            p.close()
+        for r in nodes:
+            r.close()

@@ -347,3 +347,34 @@ async def test_gap_after_a_restart_is_marked_in_the_log(server_factory, tmp_path
         assert "resubscribed" in lines[gap]
         assert "after-0" in lines[gap + 1] and "m-2" in "\n".join(lines[:gap])
         await async_wait_until(lambda: "1 gap" in str(panel.query_one("#note").render()))
+
+
+async def test_sharded_channels_on_one_server_or_why_not(redis_url, sync, tmp_path):
+    from ferrite_tui.backend.shards import ShardedTail
+
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_panel(app, pilot)
+        await pilot.press("s")
+        if not app.monitor.client.capabilities.sharded_pubsub:  # before Redis 7, Ferrite
+            await async_wait_until(lambda: any("not available on this server" in n
+                                               for n in notes(app)))
+            assert not isinstance(app.screen, FormScreen)
+            assert not isinstance(panel.tail, ShardedTail)
+            return
+        await fill_form(app, pilot, channels="jobs.done")
+        tail = panel.tail
+        assert isinstance(tail, ShardedTail)
+        await async_wait_until(lambda: tail.state.status == "live" and len(tail.feeds) == 1)
+        for i in range(5):
+            sync.spublish("jobs.done", f"d-{i}")
+        sync.publish("jobs.done", "plain")  # the plain channel of the same name
+        await async_wait_until(lambda: tail.by_shard == {b"jobs.done": 5}
+                               and tail.by_channel == {b"jobs.done": 1})
+        table = panel.table
+        await async_wait_until(lambda: table.cell_text("shard:jobs.done", "received") == "5"
+                               and table.cell_text("channel:jobs.done", "received") == "1")
+        assert table.cell_text("shard:jobs.done", "kind") == "sharded"
+        assert table.cell_text("shard:jobs.done", "subs") == "?"  # not polled off a cluster
+        # The log takes the tail's entries on its own beat (the table may be ahead).
+        await async_wait_until(lambda: sum(e.sharded for e in messages(panel.log_view)) == 5)

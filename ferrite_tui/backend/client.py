@@ -527,6 +527,8 @@ class Client:
         scan_type = await works("SCAN", "SCAN", 0, "COUNT", 1, "TYPE", "list",
                                 missing=("unknown command", "syntax", "argument"))
         lpos = await works("LPOS", "LPOS", probe_key, "x")
+        # Sharded Pub/Sub (Redis 7): before it, PUBSUB answers "unknown subcommand".
+        sharded_pubsub = await works("SSUBSCRIBE", "PUBSUB", "SHARDCHANNELS")
         subscribe = await self._probe_subscribe()
         if not subscribe:
             notes.append("SUBSCRIBE is refused: the Pub/Sub tail is unavailable")
@@ -535,6 +537,7 @@ class Client:
         return Capabilities(
             server_kind=kind, version=version, lua=lua, xautoclaim=xautoclaim,
             xinfo_lag=xinfo_lag, scan_type=scan_type, subscribe=subscribe, lpos=lpos,
+            sharded_pubsub=sharded_pubsub,
             notes=tuple(notes), denied=tuple(denied),
         )
 

@@ -162,6 +162,7 @@ class Capabilities:
     scan_type: bool = False
     subscribe: bool = False
     lpos: bool = False
+    sharded_pubsub: bool = False  # SSUBSCRIBE / SPUBLISH (Redis 7+)
     notes: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()  # probed commands this ACL user may not run (NOPERM)
 

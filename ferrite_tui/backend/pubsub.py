@@ -70,6 +70,7 @@ class Entry:
     MESSAGE = "message"
     GAP = "gap"
     NOTE = "note"
+    sharded = False  # a message of a sharded channel (SSUBSCRIBE: backend/shards.py)
 
     def __init__(self, seq: int, t: float, channel: bytes, pattern: bytes | None,
                  data: bytes, kind: str = "message") -> None:
@@ -118,6 +119,8 @@ def ndjson_line(entry: Entry) -> bytes:
     obj: dict = {"time": stamp}
     if entry.is_message:
         _json_bytes_field(obj, "channel", entry.channel)
+        if entry.sharded:
+            obj["sharded"] = True
         if entry.pattern is not None:
             _json_bytes_field(obj, "pattern", entry.pattern)
         _json_bytes_field(obj, "message", entry.data)
@@ -386,6 +389,9 @@ class Tail:
                 except Exception:
                     pass
 
+    def _verb(self) -> str:
+        return "PSUBSCRIBE" if any(is_pattern(p) for p in self.patterns) else "SUBSCRIBE"
+
     async def _subscribe(self):
         """Open the connection and subscribe; answers come back before this returns."""
         if self._redis is None:
@@ -486,7 +492,7 @@ class Tail:
                 conn = await self._subscribe()
             except rexc.ResponseError as exc:
                 await self._close_connection()
-                what = "PSUBSCRIBE" if any(is_pattern(p) for p in self.patterns) else "SUBSCRIBE"
+                what = self._verb()
                 reason = printable(str(exc).splitlines()[0] if str(exc) else "refused", 60)
                 self.state = TailState(
                     "refused",

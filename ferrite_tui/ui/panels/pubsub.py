@@ -1,9 +1,13 @@
 """Panel 7: pub/sub channels, a live tail, recording and publish.
 
 Top: the active channels (PUBSUB CHANNELS / NUMSUB, NUMPAT from each poll) merged with the
-channels the tail has seen, with messages per second while tailing. Below: the live log,
-drawn with the line API (a ScrollView whose render_line draws only the visible lines) and
-fed in batches at most ten times a second, so a flood never keeps keys from answering.
+channels the tail has seen, with messages per second while tailing. Where the server has
+sharded Pub/Sub (Redis 7), sharded channels are rows of their own (kind "sharded"; on a
+cluster PUBSUB SHARDCHANNELS / SHARDNUMSUB of every primary, with the node that owns each),
+`s` tails them (SSUBSCRIBE on the owning shard) and `n` publishes to them (SPUBLISH).
+Below: the live log, drawn with the line API (a ScrollView whose render_line draws only
+the visible lines) and fed in batches at most ten times a second, so a flood never keeps
+keys from answering.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ferrite_tui.backend.pubsub import (
     is_pattern,
     tail_matches,
 )
+from ferrite_tui.backend.shards import ShardedPubSub, ShardedTail
 from ferrite_tui.ui.panels.base import Outcome, Panel
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
 from ferrite_tui.ui.widgets.logview import FollowChanged, InspectEntry, LogView
@@ -60,7 +65,10 @@ class PubSubPanel(Panel):
     MUTATIONS = {"publish": "publish a message"}
     COMMANDS = {"pause": "pause / resume the tail", "follow": "follow the newest on/off",
                 "record": "record the tail to a file (on/off)",
-                "patterns": "tail patterns", "toggle_tail": "tail on/off"}
+                "patterns": "tail patterns", "toggle_tail": "tail on/off",
+                "sharded": "tail sharded channels (SSUBSCRIBE)"}
+    NOT_SHARDED = ("Sharded Pub/Sub (SSUBSCRIBE / SPUBLISH) is not available on this server "
+                   "(Redis 7 or later has it)")
 
     BINDINGS = [
         Binding("space", "pause", "Pause", id="pubsub.pause"),
@@ -69,6 +77,7 @@ class PubSubPanel(Panel):
         Binding("n", "publish", "Publish", id="pubsub.publish"),
         Binding("p", "patterns", "Patterns", id="pubsub.patterns"),
         Binding("t", "toggle_tail", "Tail on/off", id="pubsub.tail"),
+        Binding("s", "sharded", "Sharded", id="pubsub.sharded"),
         Binding("tab", "switch_focus", "Switch", id="pubsub.switch", show=False),
     ]
 
@@ -78,6 +87,7 @@ class PubSubPanel(Panel):
         self.last_seq = 0
         self.skipped = 0  # messages that fell off the buffer before the view took them
         self.channel_filter: bytes | None = None
+        self.filter_sharded = False  # the channel filter names a sharded channel
         self._pulled_at = 0.0
         self._table_at = 0.0
         self._rates: tuple[float | None, dict[bytes, float]] = (None, {})
@@ -122,12 +132,18 @@ class PubSubPanel(Panel):
         if self.tail is None:
             self.start_tail()
 
+    def sharded_available(self) -> bool:
+        client = self.session.client
+        return client is not None and client.capabilities.sharded_pubsub
+
     def start_tail(self) -> None:
         client = self.session.client
         if client is None:
             return
         if self.tail is None:
-            self.tail = Tail(client, buffer=self.buffer_size())
+            self.tail = (ShardedTail(client, buffer=self.buffer_size())
+                         if client.capabilities.sharded_pubsub
+                         else Tail(client, buffer=self.buffer_size()))
         self.tail.start()
         self.pull(force=True)
 
@@ -140,7 +156,8 @@ class PubSubPanel(Panel):
     def matches_entry(self, entry: Entry) -> bool:
         if not entry.is_message:
             return True
-        if self.channel_filter is not None and entry.channel != self.channel_filter:
+        if self.channel_filter is not None and (entry.channel != self.channel_filter
+                                                or entry.sharded != self.filter_sharded):
             return False
         if not self.filter_text:
             return True
@@ -193,26 +210,73 @@ class PubSubPanel(Panel):
         self.redraw_table()
         self.update_status()
 
+    def _ensure_columns(self) -> None:
+        """Where sharded Pub/Sub exists, a kind column (and on a cluster, the node)."""
+        client = self.session.client
+        columns = self.table.all_columns
+        if client is None or not client.capabilities.sharded_pubsub or any(
+                c.key == "kind" for c in columns):
+            return
+        columns.insert(1, Column("kind", "kind", 7))
+        if client.cluster is not None:
+            columns.insert(2, Column("node", "node", 21, priority=2))
+        self.table._layout_columns(self.table.size.width or 120)
+
     def redraw_table(self) -> None:
+        self._ensure_columns()
         snap = self.snapshot
         subs: dict[str, int] = {c.name: c.subscribers for c in snap.channels} if snap else {}
         tail = self.tail
         counts = {key_text(k): v for k, v in tail.by_channel.items()} if tail else {}
         rates = {key_text(k): v for k, v in self._rates[1].items()}
         tailing = tail is not None and tail.state.status == "live"
-        names = sorted(set(subs) | set(counts))
+        # Sharded channels: listed by the cluster's primaries, or tailed here.
+        view = snap.cluster if snap else None
+        shard_subs: dict[str, int | None] = {}
+        shard_node: dict[str, str] = {}
+        for name, n, node in (view.shard_channels or ()) if view else ():
+            shard_subs[name], shard_node[name] = n, node
+        shard_counts: dict[str, int] = {}
+        shard_rates: dict[str, float] = {}
+        tailed: tuple[str, ...] = ()
+        if isinstance(tail, ShardedTail):
+            shard_counts = {key_text(k): v for k, v in tail.by_shard.items()}
+            shard_rates = {key_text(k): v for k, v in tail.shard_rates.items()}
+            tailed = tail.shard_channels
+        names = sorted({(n, False) for n in (*subs, *counts)}
+                       | {(n, True) for n in (*shard_subs, *shard_counts, *tailed)})
         if self.filter_text:
             needle = self.filter_text.lower()
-            names = [n for n in names if needle in n.lower()]
+            names = [(n, sh) for n, sh in names if needle in n.lower()]
         shown = names[:MAX_CHANNEL_ROWS]
         rows = []
-        for name in shown:
-            selected = self.channel_filter is not None and key_text(self.channel_filter) == name
+        cluster = view is not None
+        for name, sharded in shown:
+            selected = (self.channel_filter is not None and self.filter_sharded == sharded
+                        and key_text(self.channel_filter) == name)
             label = Text(("▶ " if selected else "") + printable(name, 200), no_wrap=True,
                          overflow="ellipsis", style="bold" if selected else "")
+            if sharded:
+                live = tailing and name in tailed
+                rate = shard_rates.get(name)
+                n = shard_subs.get(name)
+                rows.append((f"shard:{name}", {
+                    "channel": label,
+                    "kind": Text("sharded", style="magenta"),
+                    "node": shard_node.get(name) or self._owner(name),
+                    # Counted by SHARDNUMSUB on a cluster; off a cluster, not polled.
+                    "subs": fmt.count(n) if n is not None else "?",
+                    "rate": fmt.rate(rate) if live and rate is not None else
+                            ("…" if live else "-"),
+                    "received": fmt.count(shard_counts[name]) if name in shard_counts
+                                else "-",
+                }))
+                continue
             rate = rates.get(name)
             rows.append((f"channel:{name}", {
                 "channel": label,
+                "kind": "global",
+                "node": "all" if cluster else "",
                 "subs": fmt.count(subs.get(name, 0)) if snap else "-",
                 "rate": fmt.rate(rate) if tailing and rate is not None else
                         ("…" if tailing else "-"),
@@ -220,6 +284,16 @@ class PubSubPanel(Panel):
             }))
         self.table.set_rows(rows)
         self.query_one("#note", Static).update(self._note(snap, len(names), len(shown)))
+
+    def _owner(self, channel: str) -> str:
+        """The primary serving a sharded channel's slot (empty off a cluster)."""
+        client = self.session.client
+        if client is None or client.cluster is None:
+            return ""
+        try:
+            return client.cluster.node_of(channel)
+        except Exception:  # slot not served right now
+            return "?"
 
     def _note(self, snap, total: int, shown: int) -> Text:
         numpat = "n/a" if snap is None or snap.numpat is None else str(snap.numpat)
@@ -230,6 +304,13 @@ class PubSubPanel(Panel):
         else:
             note.append(f"{active} active channels · ")
         note.append(f"{numpat} pattern subscriptions (NUMPAT)")
+        if snap is not None and snap.cluster is not None:
+            shard = snap.cluster.shard_channels
+            if shard is None or not self.sharded_available():
+                note.append(" · sharded channels: not available on this server (Redis 7+)",
+                            style="dim")
+            else:
+                note.append(f" · {len(shard)} sharded channels (s tails them)")
         tail = self.tail
         if tail is not None and tail.state.status == "live" and any(
                 is_pattern(p) for p in tail.patterns):
@@ -253,6 +334,9 @@ class PubSubPanel(Panel):
                                                                   (state.status, ""))
         note.append(f"Tail {label[0]}", style=label[1])
         note.append(" on " + printable(" ".join(tail.patterns), 60))
+        if isinstance(tail, ShardedTail) and tail.shard_channels:
+            note.append((" + " if tail.patterns else "") + "sharded "
+                        + printable(" ".join(tail.shard_channels), 60))
         total_rate = self._rates[0]
         note.append(f" · {tail.received:,} received")
         if total_rate is not None and state.status == "live":
@@ -277,7 +361,8 @@ class PubSubPanel(Panel):
                       "green" if log.follow else "yellow"))
         parts.append((f"{len(log.rows):,} line{'s' if len(log.rows) != 1 else ''}", ""))
         if self.channel_filter is not None:
-            parts.append(("channel " + printable(self.channel_filter, 40)
+            parts.append(("sharded " * self.filter_sharded + "channel "
+                          + printable(self.channel_filter, 40)
                           + " (enter on it again: all)", "cyan"))
         if self.filter_text:
             parts.append((f"filter “{printable(self.filter_text, 30)}”", "cyan"))
@@ -308,9 +393,17 @@ class PubSubPanel(Panel):
 
     def open_row(self, ident: str) -> None:
         """enter on a channel: show only its messages (enter again: all channels)."""
-        name = ident.split(":", 1)[1] if ident.startswith("channel:") else ident
+        kind, _, name = ident.partition(":")
+        sharded = kind == "shard"
         raw = name.encode("utf-8", "surrogateescape")
-        self.channel_filter = None if self.channel_filter == raw else raw
+        same = self.channel_filter == raw and self.filter_sharded == sharded
+        self.channel_filter = None if same else raw
+        self.filter_sharded = sharded and not same
+        tail = self.tail
+        if self.filter_sharded and isinstance(tail, ShardedTail) and name not in \
+                tail.shard_channels:
+            # No pattern reaches a sharded channel: showing its messages means tailing it.
+            self._tail_sharded([*tail.shard_channels, name])
         self.redraw_table()
         self.rebuild_log()
         self.update_status()
@@ -337,6 +430,8 @@ class PubSubPanel(Panel):
                 ("size", fmt.size(len(entry.data)))]
         if entry.pattern is not None:
             meta.insert(1, ("pattern", printable(entry.pattern, 300)))
+        if entry.sharded:
+            meta.insert(1, ("sharded", "yes (SSUBSCRIBE)"))
         self.inspect_value(f"pub/sub {printable(entry.channel, 80)}", entry.data, meta)
 
     def action_switch_focus(self) -> None:
@@ -410,6 +505,59 @@ class PubSubPanel(Panel):
         self.pull(force=True)
         return Outcome("Tailing " + printable(" ".join(patterns), 100), timeout=3)
 
+    def action_sharded(self) -> None:
+        self._key()
+        if not self.sharded_available():
+            self.notify(self.NOT_SHARDED, severity="warning", timeout=6)
+            return
+        self.act("sharded", lambda: None, self._sharded)
+
+    async def _sharded(self, _: None) -> Outcome | None:
+        tail = self.tail
+        current = " ".join(_quote(c) for c in tail.shard_channels) \
+            if isinstance(tail, ShardedTail) else ""
+
+        def check(value: str) -> str | None:
+            try:
+                names = shlex.split(value)
+            except ValueError as exc:
+                return str(exc)
+            bad = [n for n in names if is_pattern(n)]
+            return f"sharded channels take names, not patterns: {bad[0]}" if bad else None
+
+        values = await self.ask(
+            "Tail sharded channels",
+            [Field("channels", "Sharded channels, space-separated (empty: none)", current,
+                   placeholder="orders.{eu} orders.{us}", check=check)],
+            submit_label="Subscribe",
+            body="SSUBSCRIBE on the shard that owns each channel's slot (a cluster: one "
+                 "connection per owning primary). Names only: no pattern reaches a sharded "
+                 "channel.")
+        if values is None:
+            return None
+        return await self._set_sharded(shlex.split(values["channels"]))
+
+    @work(group="pubsub-sharded", exit_on_error=False)
+    async def _tail_sharded(self, channels: list[str]) -> None:
+        outcome = await self._set_sharded(channels)
+        if outcome is not None:
+            self.notify(outcome.line, severity=outcome.severity, timeout=outcome.timeout)
+
+    async def _set_sharded(self, channels: list[str]) -> Outcome | None:
+        if self.tail is None:
+            self.start_tail()
+        tail = self.tail
+        if not isinstance(tail, ShardedTail):
+            return Outcome(self.NOT_SHARDED, "warning")
+        await tail.set_shard_channels(channels)
+        self.pull(force=True)
+        if not channels:
+            return Outcome("No sharded channel tailed", timeout=3)
+        where = sorted({f.node for f in tail.feeds}) if self.session.client and \
+            self.session.client.cluster is not None else []
+        return Outcome("Tailing sharded " + printable(" ".join(channels), 100)
+                       + (" on " + ", ".join(where) if where else ""), timeout=4)
+
     def action_record(self) -> None:
         self._key()
         tail = self.tail
@@ -457,27 +605,36 @@ class PubSubPanel(Panel):
         self._key()
         self.act("publish", self._channel_shown, self._publish)
 
-    def _channel_shown(self) -> str:
+    def _channel_shown(self) -> tuple[str, bool]:
+        """The channel the operator looks at, and whether it is a sharded one."""
         if self.channel_filter is not None:
-            return key_text(self.channel_filter)
-        if self.table.cursor_key and self.table.cursor_key.startswith("channel:"):
-            return self.table.cursor_key.split(":", 1)[1]
-        return ""
+            return key_text(self.channel_filter), self.filter_sharded
+        key = self.table.cursor_key or ""
+        kind, _, name = key.partition(":")
+        if kind in ("channel", "shard"):
+            return name, kind == "shard"
+        return "", False
 
-    async def _publish(self, channel: str) -> Outcome | None:
+    async def _publish(self, target: tuple[str, bool]) -> Outcome | None:
         client = self.session.client
         if client is None:
             return Outcome("Not connected", "error")
-        values = await self.ask(
-            "Publish a message",
-            [Field("channel", "Channel", channel, placeholder="orders.created",
-                   check=lambda v: None if v else "give a channel"),
-             Field("message", "Message (sent as typed, UTF-8)", "",
-                   placeholder='{"order_id": "12345"}')],
-            submit_label="Publish")
+        channel, sharded = target
+        fields = [Field("channel", "Channel", channel, placeholder="orders.created",
+                        check=lambda v: None if v else "give a channel"),
+                  Field("message", "Message (sent as typed, UTF-8)", "",
+                        placeholder='{"order_id": "12345"}')]
+        if self.sharded_available():
+            fields.append(Field("sharded", "Sharded channel: SPUBLISH (yes / no)",
+                                "yes" if sharded else "no",
+                                check=lambda v: None if v.strip().lower() in ("yes", "no")
+                                else "yes or no"))
+        values = await self.ask("Publish a message", fields, submit_label="Publish")
         if values is None:
             return None
         channel, message = values["channel"], values["message"]
+        if values.get("sharded", "no").strip().lower() == "yes":
+            return await self._spublish(channel, message)
         receivers = await PubSub(client).publish(channel, message)
         tail = self.tail
         ours = int(tail is not None and tail.state.status == "live"
@@ -489,12 +646,31 @@ class PubSubPanel(Panel):
             return Outcome(f"Published to {shown}: {receivers} subscriber(s) on the node that "
                            "took it; the cluster relays it to every node, whose subscribers "
                            "it does not count", timeout=8)
-        if receivers == 0:
-            return Outcome(f"Published to {shown}, but 0 subscribers received it: nobody was "
-                           "listening, the message is gone", "warning", 8)
-        if receivers - ours <= 0:
-            return Outcome(f"Published to {shown}: only this console's tail received it "
-                           "(no other subscriber)", "warning", 8)
-        extra = " (plus this console's tail)" if ours else ""
-        return Outcome(f"Published to {shown}: {receivers - ours} subscriber"
-                       f"{'s' if receivers - ours != 1 else ''} received it{extra}", timeout=5)
+        return _received(f"Published to {shown}", receivers, ours)
+
+    async def _spublish(self, channel: str, message: str) -> Outcome:
+        client = self.session.client
+        assert client is not None
+        receivers = await ShardedPubSub(client).publish(channel, message)
+        tail = self.tail
+        ours = int(isinstance(tail, ShardedTail) and channel in tail.shard_channels
+                   and tail.state.status == "live")
+        where = ""
+        if client.cluster is not None:
+            # SPUBLISH counts the subscribers of the shard's primary (its replicas' not).
+            where = f" on {self._owner(channel)}"
+        return _received(f"Published to sharded {printable(channel, 60)}{where}",
+                         receivers, ours)
+
+
+def _received(what: str, receivers: int, ours: int) -> Outcome:
+    """How many received a message, this console's tail told apart."""
+    if receivers == 0:
+        return Outcome(f"{what}, but 0 subscribers received it: nobody was listening, the "
+                       "message is gone", "warning", 8)
+    if receivers - ours <= 0:
+        return Outcome(f"{what}: only this console's tail received it (no other "
+                       "subscriber)", "warning", 8)
+    extra = " (plus this console's tail)" if ours else ""
+    return Outcome(f"{what}: {receivers - ours} subscriber"
+                   f"{'s' if receivers - ours != 1 else ''} received it{extra}", timeout=5)

@@ -188,7 +188,8 @@ class LogView(ScrollView, can_focus=True):
         line.append(stamp + " ", self.get_component_rich_style("logview--time"))
         if entry.is_message:
             chan_w = min(CHANNEL_WIDTH, max(width // 4, 8))
-            chan = printable(entry.channel, chan_w)
+            # "§": a sharded channel's message (SSUBSCRIBE), not the plain channel's.
+            chan = "§" * entry.sharded + printable(entry.channel, chan_w - entry.sharded)
             line.append(chan.ljust(chan_w) + " ", self.get_component_rich_style("logview--channel"))
             size = len(entry.data)
             size_text = fmt.size(size) if size >= 1024 else f"{size} B"
