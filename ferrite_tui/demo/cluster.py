@@ -11,6 +11,11 @@ with a deadline, until every node reports ``cluster_state:ok`` and the same slot
 Each node is a :class:`RedisServer` (own temp dir, own port); ``stop()`` ends them all and
 removes their dirs. Cluster mode needs Redis 6 or later. The cluster bus listens on
 port + 10000, so nodes take ports whose bus port is free too.
+
+With ``tls=TlsFiles(...)`` (Redis 7 built with TLS) every node also serves TLS on a port of
+its own and the cluster bus speaks TLS (``tls-cluster yes``); ``tls_url`` is the seed for
+``rediss://`` clients, to which the nodes announce their TLS ports. The plain port stays
+open on loopback for the fixture's own setup and health checks.
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import random
 import socket
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Self
 
 import redis
 
 from ferrite_tui.demo.server import RedisServer, binary_version, find_server_binary
 
-__all__ = ["SLOTS", "LocalCluster", "cluster_support"]
+__all__ = ["SLOTS", "LocalCluster", "TlsFiles", "cluster_support"]
 
 SLOTS = 16384
 _HOST = "127.0.0.1"
@@ -69,12 +75,21 @@ def _cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for the nodes: the CA that signed them, and their certificate and key."""
+
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+
 class LocalCluster:
     """`primaries` primaries (each with `replicas` replicas) on loopback."""
 
     def __init__(self, binary: str | None = None, *, primaries: int = 3, replicas: int = 0,
                  node_timeout_ms: int = 1000, extra_args: Sequence[str] = (),
-                 password: str | None = None) -> None:
+                 password: str | None = None, tls: TlsFiles | None = None) -> None:
         resolved = find_server_binary(binary)
         reason = cluster_support(resolved)
         if reason is not None:
@@ -86,6 +101,8 @@ class LocalCluster:
         self.node_timeout_ms = node_timeout_ms
         self.extra_args = list(extra_args)
         self.password = password  # requirepass on every node (replicas use it as masterauth)
+        self.tls = tls
+        self.tls_ports: dict[int, int] = {}  # plain port -> TLS port of the same node
         self.primaries: list[RedisServer] = []
         self.replicas: list[RedisServer] = []
 
@@ -99,6 +116,12 @@ class LocalCluster:
         return self.primaries[0].url
 
     @property
+    def tls_url(self) -> str:
+        """A rediss:// seed URL (the first primary's TLS port)."""
+        auth = f":{self.password}@" if self.password is not None else ""
+        return f"rediss://{auth}{_HOST}:{self.tls_ports[int(self.primaries[0].port or 0)]}/0"
+
+    @property
     def seeds(self) -> list[tuple[str, int]]:
         return [(_HOST, s.port) for s in self.primaries if s.port is not None]
 
@@ -106,8 +129,19 @@ class LocalCluster:
         port = _cluster_port(taken)
         taken.update((port, port + _BUS_OFFSET))
         auth = [f'masterauth "{self.password}"'] if self.password is not None else []
+        tls: list[str] = []
+        if self.tls is not None:
+            tls_port = _cluster_port(taken)
+            taken.add(tls_port)
+            self.tls_ports[port] = tls_port
+            tls = [f"tls-port {tls_port}", f'tls-cert-file "{self.tls.cert_file}"',
+                   f'tls-key-file "{self.tls.key_file}"',
+                   f'tls-ca-cert-file "{self.tls.ca_file}"',
+                   "tls-cluster yes", "tls-replication yes", "tls-auth-clients no",
+                   # The bus would follow the TLS port (+10000): keep it where MEET says.
+                   f"cluster-port {port + _BUS_OFFSET}"]
         return RedisServer(self.binary, port=port, password=self.password, extra_args=[
-            *auth,
+            *auth, *tls,
             "cluster-enabled yes",
             "cluster-config-file nodes.conf",
             f"cluster-node-timeout {self.node_timeout_ms}",
