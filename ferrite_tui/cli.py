@@ -61,6 +61,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         p.add_argument("--server", metavar="BINARY", help="server binary to run")
         p.add_argument("--cluster", action="store_true",
                        help="a local 3-primary Redis Cluster (Redis 6+) instead of one server")
+        p.add_argument("--replicas", type=int, default=0, choices=range(0, 3), metavar="N",
+                       help="with --cluster: N replicas per primary (0-2), to watch a failover")
         return p
     if command == "status":
         p = argparse.ArgumentParser(prog="ferrite-tui status",
@@ -379,6 +381,7 @@ def cluster_json(view: ClusterView, inflight: InFlight | None) -> dict:
         for staged, length, marked in inflight.chunks]
     return {
         "state": view.state,
+        **view.counts(),
         "failover": view.failover,
         "nodes": [{"id": n.node_id, "address": n.address, "role": n.role,
                    "primary_id": n.primary_id,
@@ -441,9 +444,7 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
         lines.append(left_out_text(snap))
     if snap.cluster is not None:
         view = snap.cluster
-        primaries = sum(1 for n in view.nodes if n.role == "primary")
-        line = (f"cluster {view.state} · {primaries} primaries, "
-                f"{len(view.nodes) - primaries} replicas")
+        line = f"cluster {view.state} · {view.summary()}"
         if inflight is not None and inflight.items:
             line += f" · {inflight.items} item(s) in flight between hash slots"
         if view.failover:
@@ -507,7 +508,7 @@ def demo_cluster(cfg: Config, args, binary: str) -> int:
     reason = cluster_support(binary)
     if reason is not None:
         return fail(f"demo --cluster: {reason} (give --server with a Redis 6+ binary)")
-    cluster = LocalCluster(binary, primaries=3)
+    cluster = LocalCluster(binary, primaries=3, replicas=getattr(args, "replicas", 0))
     try:
         try:
             cluster.start()

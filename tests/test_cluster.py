@@ -9,8 +9,10 @@ import redis.asyncio as aioredis
 
 from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
+from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -135,6 +137,15 @@ async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
 
         victim = cluster.primaries[1]
         address = f"127.0.0.1:{victim.port}"
+        router = monitor.client.cluster
+        # A sharded channel of the victim's shard, tailed (Redis 7): it follows the slot.
+        channel = next(c for c in (f"alerts.{{{i}}}" for i in range(100))
+                       if router.node_of(c) == address)
+        tail = None
+        if monitor.client.capabilities.sharded_pubsub:
+            tail = ShardedTail(monitor.client, (), [channel])
+            tail.start()
+            await async_wait_until(lambda: tail.state.status == "live", timeout=10)
         victim.kill()
         snap = await monitor.poll()  # must not raise
         hit = [q for q in snap.queues if snap.cluster.node_of(q.ref.key) == address]
@@ -156,6 +167,26 @@ async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
         assert f"node {address} unreachable" in said
         assert f"{address} -> " in said and "(failover)" in said
         assert address not in {n for _, _, n in snap.cluster.slot_owners}
+        # The dead node: no figures left from before, and the failover said to be over.
+        (dead,) = [n for n in snap.cluster.nodes if n.address == address]
+        assert dead.used_memory is None and dead.ops_per_sec is None and dead.error
+        deadline = time.monotonic() + 30
+        while snap.cluster.counts() != {"primaries": 3, "replicas": 2, "failing": 1}:
+            assert time.monotonic() < deadline, snap.cluster.counts()
+            await asyncio.sleep(0.2)
+            snap = await monitor.poll()
+        assert f"{address} failed (its slots are served by others)" in (
+            snap.cluster.failover or "")
+        if tail is not None:
+            # The tail subscribed again where the slot lives now, and says it had a gap.
+            new_owner = router.node_of(channel)
+            await async_wait_until(lambda: tail.state.status == "live"
+                                   and tail.feeds[0].node == new_owner, timeout=30)
+            assert tail.gaps == 1
+            node = router.node_client(new_owner)
+            assert await node.redis.execute_command("SPUBLISH", channel, b"after") == 1
+            await async_wait_until(lambda: tail.by_shard == {channel.encode(): 1})
+            await tail.aclose()
     finally:
         await monitor.aclose()
 

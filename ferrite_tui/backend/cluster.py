@@ -504,20 +504,29 @@ class ClusterRouter:
                                            int(parts["offset"]))
         stats = []
         for n in nodes:
-            info = self.node_info.get(n["address"], {})
+            # A node that does not answer keeps no figures: the last ones would pass for now.
+            down = n["address"] in self.unreachable
+            info = {} if down else self.node_info.get(n["address"], {})
             stats.append(ClusterNodeStats(
                 node_id=n["id"], address=n["address"], role=n["role"],
                 primary_id=n["primary_id"], slots=n["slots"], flags=n["flags"],
                 link=n["link"], used_memory=_int(info.get("used_memory")),
                 ops_per_sec=self._ops_rate.get(n["address"]) if info else None,
-                repl_offset=offsets.get(n["address"]),
+                repl_offset=None if down else offsets.get(n["address"]),
                 error=self.unreachable.get(n["address"]),
             ))
-        failing = [s.address for s in stats if {"fail", "fail?"} & set(s.flags)]
+        failing = [s for s in stats if s.failing]
         state = self.cluster_info.get("cluster_state", "?")
         failover = None
         if failing:
-            failover = "failover in progress: " + ", ".join(failing) + " failing"
+            # Still holding slots: they wait for a replica to take over. Without: done.
+            waiting = [s.address for s in failing if s.slots]
+            replaced = [s.address for s in failing if not s.slots]
+            failover = "; ".join(
+                [*(["failover in progress: " + ", ".join(waiting) + " failing"]
+                   if waiting else []),
+                 *([", ".join(replaced) + " failed (its slots are served by others)"]
+                   if replaced else [])])
         elif self.unreachable:
             failover = "unreachable: " + ", ".join(sorted(self.unreachable))
         owners = tuple(sorted(

@@ -308,6 +308,11 @@ class ClusterNodeStats:
         return sum(hi - lo + 1 for lo, hi in self.slot_ranges())
 
     @property
+    def failing(self) -> bool:
+        """Flagged as failing by the cluster (fail, or fail? not yet agreed)."""
+        return "fail" in self.flags or "fail?" in self.flags
+
+    @property
     def state(self) -> str:
         """ok, or why not: the poll's error, else the flags beyond the role (fail, ...)."""
         return self.error or ",".join(
@@ -326,6 +331,20 @@ class ClusterView:
     # Sharded channels (SSUBSCRIBE, Redis 7): (name, subscribers or None if not yet
     # counted, node); None when the server has no sharded Pub/Sub.
     shard_channels: tuple[tuple[str, int | None, str], ...] | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Nodes by role, failing ones apart (a failed primary is no longer one)."""
+        return {
+            "primaries": sum(1 for n in self.nodes if n.role == "primary" and not n.failing),
+            "replicas": sum(1 for n in self.nodes if n.role == "replica" and not n.failing),
+            "failing": sum(1 for n in self.nodes if n.failing),
+        }
+
+    def summary(self) -> str:
+        """"3 primaries, 3 replicas" (", 1 failing"): the Server panel and status say it."""
+        c = self.counts()
+        return (f"{c['primaries']} primaries, {c['replicas']} replicas"
+                + (f", {c['failing']} failing" if c["failing"] else ""))
 
     def node_of(self, key: str | bytes) -> str | None:
         """The primary (host:port) holding `key`, from the slot map (None: not covered)."""

@@ -41,14 +41,22 @@ class _ShardFeed(Tail):
     def __init__(self, parent: ShardedTail, node: str, channels: list[str]) -> None:
         super().__init__(parent.client, channels, buffer=1)
         self.parent = parent
+        self.router = parent.client.cluster
         self.node = node
+        self._use(node)
         self._add_marker = parent._add_marker  # type: ignore[method-assign]
+
+    def _use(self, node: str) -> None:
+        """Talk to `node`: on a cluster, as its own client, so errors name that node."""
+        self.node = node
+        if self.router is not None:
+            self.client = self.router.node_client(node)
 
     def _verb(self) -> str:
         return "SSUBSCRIBE"
 
     def _owner(self) -> str:
-        router = self.client.cluster
+        router = self.router
         if router is None:
             return ONE_SERVER
         try:
@@ -63,11 +71,11 @@ class _ShardFeed(Tail):
             self._redis = None
             self._add_marker(Entry.NOTE, f"sharded {' '.join(self.patterns)}: "
                                          f"{self.node} -> {owner}")
-        self.node = owner
-        router = self.client.cluster
+        self._use(owner)
+        router = self.router
         if self._redis is None:
-            self._redis = (router.node_client(owner)._build() if router is not None
-                           else self.client.pubsub_connection())
+            # On a cluster self.client is the node's own client (a plain connection to it).
+            self._redis = self.client.pubsub_connection()
         conn = await self._redis.connection_pool.get_connection()
         self._conn = conn
         # One SSUBSCRIBE per slot: a node refuses channels of several slots in one command.

@@ -304,6 +304,10 @@ class PubSubPanel(Panel):
         else:
             note.append(f"{active} active channels · ")
         note.append(f"{numpat} pattern subscriptions (NUMPAT)")
+        tail = self.tail
+        if tail is not None and tail.state.status == "live" and any(
+                is_pattern(p) for p in tail.patterns):
+            note.append(" incl. this tail", style="dim")
         if snap is not None and snap.cluster is not None:
             shard = snap.cluster.shard_channels
             if shard is None or not self.sharded_available():
@@ -311,10 +315,6 @@ class PubSubPanel(Panel):
                             style="dim")
             else:
                 note.append(f" · {len(shard)} sharded channels (s tails them)")
-        tail = self.tail
-        if tail is not None and tail.state.status == "live" and any(
-                is_pattern(p) for p in tail.patterns):
-            note.append(" incl. this tail", style="dim")
         if self.filter_text:
             note.append(f" · filter “{printable(self.filter_text, 40)}”: {total} channels")
         if shown < total:

@@ -243,8 +243,7 @@ def cluster_tables(view: ClusterView, inflight=None) -> list:
     head = Text()
     head.append("cluster ", style="bold")
     head.append(view.state, style="green" if view.state == "ok" else "bold red")
-    primaries = sum(1 for n in view.nodes if n.role == "primary")
-    head.append(f" · {primaries} primaries, {len(view.nodes) - primaries} replicas")
+    head.append(" · " + view.summary())
     if inflight is not None:
         if inflight.items:
             head.append(f" · {inflight.items} item(s) in flight (f: finish)", style="bold yellow")
