@@ -14,10 +14,21 @@ from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.server import cluster_tables
 from ferrite_tui.ui.widgets.table import KeyedTable
 from helpers import async_wait_until, running
 
 pytestmark = pytest.mark.cluster
+
+
+def _render(renderables, width: int) -> str:
+    import io
+
+    from rich.console import Console, Group
+
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(Group(*renderables))
+    return console.export_text()
 
 
 def _static_text(app, selector: str) -> str:
@@ -80,6 +91,10 @@ async def test_server_panel_shows_cluster_and_finishes_moves_in_flight(cluster_u
             assert "5 item(s) in flight" in text
             for node in view.nodes:
                 assert node.address in text
+            # At 80 columns the table is compact and every address stays whole.
+            narrow = _render(cluster_tables(view, width=80), width=78)
+            for node in view.nodes:
+                assert node.address in narrow, narrow
             await pilot.press("f")
             await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
             await pilot.press("y")

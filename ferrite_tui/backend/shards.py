@@ -261,7 +261,9 @@ class ShardedTail(Tail):
         self.shard_rates = {}
         if len(samples) >= 2 and samples[-1][0] > samples[0][0]:
             (t0, c0), (t1, c1) = samples[0], samples[-1]
-            self.shard_rates = {ch: (n - c0.get(ch, 0)) / (t1 - t0) for ch, n in c1.items()}
+            tailed = {c.encode("utf-8", "surrogateescape") for c in self.shard_channels}
+            self.shard_rates = {ch: (c1.get(ch, 0) - c0.get(ch, 0)) / (t1 - t0)
+                                for ch in tailed.union(c1)}
         return out
 
 

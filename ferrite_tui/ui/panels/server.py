@@ -128,7 +128,8 @@ class ServerPanel(Vertical):
         if snap.cluster is not None:
             self.query_one("#cluster").display = True
             self.query_one("#cluster-table", Static).update(
-                Group(*cluster_tables(snap.cluster, self.inflight)))
+                Group(*cluster_tables(snap.cluster, self.inflight,
+                                      width=self.size.width or 160)))
             if not self._inflight_checked:
                 self._inflight_checked = True
                 self.check_inflight()
@@ -238,8 +239,14 @@ def _int(value: object) -> int | None:
 
 
 
-def cluster_tables(view: ClusterView, inflight=None) -> list:
+#: Below this width the node table is compact (slot counts, link up/down), so that every
+#: node's address stays whole: an 80-column terminal must tell the nodes apart.
+COMPACT_BELOW = 120
+
+
+def cluster_tables(view: ClusterView, inflight=None, width: int = 160) -> list:
     """The cluster: state line, one row per node, recent events."""
+    compact = width < COMPACT_BELOW
     head = Text()
     head.append("cluster ", style="bold")
     head.append(view.state, style="green" if view.state == "ok" else "bold red")
@@ -253,18 +260,28 @@ def cluster_tables(view: ClusterView, inflight=None) -> list:
     if view.failover:
         out.append(Text(printable(view.failover, 200), style="bold yellow"))
     nodes = Table(box=None, padding=(0, 1), show_edge=False)
-    for name, justify in (("node", "left"), ("role", "left"), ("slots", "left"),
-                          ("memory", "right"), ("ops/s", "right"), ("link", "left"),
-                          ("repl offset", "right"), ("state", "left")):
-        nodes.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    widest = max((len(n.address) for n in view.nodes), default=4)
+    for name, justify, least in (("node", "left", widest), ("role", "left", 7),
+                                 ("slots", "left", 5), ("memory", "right", 7),
+                                 ("ops/s", "right", 5), ("link", "left", 4),
+                                 ("repl offset", "right", 6), ("state", "left", 2)):
+        nodes.add_column(name, justify=justify, no_wrap=True,  # type: ignore[arg-type]
+                         min_width=least)
     for n in view.nodes:
         state = n.state
-        bad = bool(n.error) or any(f in ("fail", "fail?") for f in n.flags)
-        slots = f"{n.slot_count} ({' '.join(n.slots)})" if n.slots else "-"
+        bad = bool(n.error) or n.failing
+        if compact:
+            slots = str(n.slot_count) if n.slots else "-"
+            link = "up" if n.link == "connected" else "down"
+            if n.error:
+                state = "unreachable"  # the reason is the event line below
+        else:
+            slots = f"{n.slot_count} ({' '.join(n.slots)})" if n.slots else "-"
+            link = n.link
         nodes.add_row(
             _t(n.address), n.role, _t(printable(slots, 40)), fmt.size(n.used_memory),
             fmt.rate(n.ops_per_sec) if n.ops_per_sec is not None else "n/a",
-            Text(n.link, style="green" if n.link == "connected" else "bold red"),
+            Text(link, style="green" if n.link == "connected" else "bold red"),
             "n/a" if n.repl_offset is None else str(n.repl_offset),
             Text(printable(state, 60), style="bold red" if bad else "green"),
         )
