@@ -16,7 +16,7 @@ import shlex
 import time
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -136,6 +136,17 @@ class PubSubPanel(Panel):
         client = self.session.client
         return client is not None and client.capabilities.sharded_pubsub
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sharded" and not self.sharded_available():
+            return False  # not in the footer where it cannot work; the key says why (on_key)
+        return super().check_action(action, parameters)
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "s" and not self.sharded_available():
+            event.stop()
+            event.prevent_default()
+            self.notify(self.NOT_SHARDED, severity="warning", timeout=6)
+
     def start_tail(self) -> None:
         client = self.session.client
         if client is None:
@@ -144,6 +155,7 @@ class PubSubPanel(Panel):
             self.tail = (ShardedTail(client, buffer=self.buffer_size())
                          if client.capabilities.sharded_pubsub
                          else Tail(client, buffer=self.buffer_size()))
+            self.refresh_bindings()  # `s` shows where sharded Pub/Sub exists
         self.tail.start()
         self.pull(force=True)
 
