@@ -12,7 +12,6 @@ keys from answering.
 
 from __future__ import annotations
 
-import shlex
 import time
 
 from rich.text import Text
@@ -24,31 +23,23 @@ from textual.widgets import Static
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import key_text, printable
-from ferrite_tui.backend.pubsub import (
-    DEFAULT_BUFFER,
-    Entry,
-    PubSub,
-    Tail,
-    is_pattern,
-    tail_matches,
+from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, Entry, Tail
+from ferrite_tui.backend.shards import ShardedTail
+from ferrite_tui.ui.panels.base import Panel
+from ferrite_tui.ui.panels.pubsub.actions import (
+    ask_patterns,
+    ask_publish,
+    ask_record,
+    ask_sharded,
+    set_sharded,
 )
-from ferrite_tui.backend.shards import ShardedPubSub, ShardedTail
-from ferrite_tui.ui.panels.base import Outcome, Panel
-from ferrite_tui.ui.screens.dialogs import Field, check_output_path
+from ferrite_tui.ui.panels.pubsub.channels import channel_note, channel_rows
 from ferrite_tui.ui.widgets.logview import FollowChanged, InspectEntry, LogView
 from ferrite_tui.ui.widgets.table import Column
 
 PULL_S = 0.1  # the log takes new messages from the tail at most 10 times a second
 TABLE_S = 1.0  # channel rates are redrawn once a second
-MAX_CHANNEL_ROWS = 1000
 FILTER_SCAN_BYTES = 64 << 10  # a text filter looks at the first 64 KiB of each message
-
-
-def _quote(pattern: str) -> str:
-    """Quoted for shlex.split only where needed (glob characters stay bare)."""
-    if pattern and not any(ch.isspace() or ch in "'\"\\" for ch in pattern):
-        return pattern
-    return shlex.quote(pattern)
 
 
 class PubSubPanel(Panel):
@@ -236,131 +227,9 @@ class PubSubPanel(Panel):
 
     def redraw_table(self) -> None:
         self._ensure_columns()
-        snap = self.snapshot
-        subs: dict[str, int] = {c.name: c.subscribers for c in snap.channels} if snap else {}
-        tail = self.tail
-        counts = {key_text(k): v for k, v in tail.by_channel.items()} if tail else {}
-        rates = {key_text(k): v for k, v in self._rates[1].items()}
-        tailing = tail is not None and tail.state.status == "live"
-        # Sharded channels: listed by the cluster's primaries, or tailed here.
-        view = snap.cluster if snap else None
-        shard_subs: dict[str, int | None] = {}
-        shard_node: dict[str, str] = {}
-        for name, n, node in (view.shard_channels or ()) if view else ():
-            shard_subs[name], shard_node[name] = n, node
-        shard_counts: dict[str, int] = {}
-        shard_rates: dict[str, float] = {}
-        tailed: tuple[str, ...] = ()
-        if isinstance(tail, ShardedTail):
-            shard_counts = {key_text(k): v for k, v in tail.by_shard.items()}
-            shard_rates = {key_text(k): v for k, v in tail.shard_rates.items()}
-            tailed = tail.shard_channels
-        names = sorted({(n, False) for n in (*subs, *counts)}
-                       | {(n, True) for n in (*shard_subs, *shard_counts, *tailed)})
-        if self.filter_text:
-            needle = self.filter_text.lower()
-            names = [(n, sh) for n, sh in names if needle in n.lower()]
-        shown = names[:MAX_CHANNEL_ROWS]
-        rows = []
-        cluster = view is not None
-        for name, sharded in shown:
-            selected = (self.channel_filter is not None and self.filter_sharded == sharded
-                        and key_text(self.channel_filter) == name)
-            label = Text(("▶ " if selected else "") + printable(name, 200), no_wrap=True,
-                         overflow="ellipsis", style="bold" if selected else "")
-            if sharded:
-                live = tailing and name in tailed
-                rate = shard_rates.get(name)
-                n = shard_subs.get(name)
-                rows.append((f"shard:{name}", {
-                    "channel": label,
-                    "kind": Text("sharded", style="magenta"),
-                    "node": shard_node.get(name) or self._owner(name),
-                    # Counted by SHARDNUMSUB on a cluster; off a cluster, not polled.
-                    "subs": fmt.count(n) if n is not None else "?",
-                    "rate": fmt.rate(rate) if live and rate is not None else
-                            ("…" if live else "-"),
-                    "received": fmt.count(shard_counts[name]) if name in shard_counts
-                                else "-",
-                }))
-                continue
-            rate = rates.get(name)
-            rows.append((f"channel:{name}", {
-                "channel": label,
-                "kind": "global",
-                "node": "all" if cluster else "",
-                "subs": fmt.count(subs.get(name, 0)) if snap else "-",
-                "rate": fmt.rate(rate) if tailing and rate is not None else
-                        ("…" if tailing else "-"),
-                "received": fmt.count(counts[name]) if name in counts else "-",
-            }))
+        rows, total, shown = channel_rows(self)
         self.table.set_rows(rows)
-        self.query_one("#note", Static).update(self._note(snap, len(names), len(shown)))
-
-    def _owner(self, channel: str) -> str:
-        """The primary serving a sharded channel's slot (empty off a cluster)."""
-        client = self.session.client
-        if client is None or client.cluster is None:
-            return ""
-        try:
-            return client.cluster.node_of(channel)
-        except Exception:  # slot not served right now
-            return "?"
-
-    def _note(self, snap, total: int, shown: int) -> Text:
-        numpat = "n/a" if snap is None or snap.numpat is None else str(snap.numpat)
-        active = len(snap.channels) if snap else 0
-        note = Text()
-        if snap is not None and not snap.channels:
-            note.append(self.EMPTY + " ")
-        else:
-            note.append(f"{active} active channels · ")
-        note.append(f"{numpat} pattern subscriptions (NUMPAT)")
-        tail = self.tail
-        if tail is not None and tail.state.status == "live" and any(
-                is_pattern(p) for p in tail.patterns):
-            note.append(" incl. this tail", style="dim")
-        if snap is not None and snap.cluster is not None:
-            shard = snap.cluster.shard_channels
-            if shard is None or not self.sharded_available():
-                note.append(" · sharded channels: not available on this server (Redis 7+)",
-                            style="dim")
-            else:
-                note.append(f" · {len(shard)} sharded channels (s tails them)")
-        if self.filter_text:
-            note.append(f" · filter “{printable(self.filter_text, 40)}”: {total} channels")
-        if shown < total:
-            note.append(f" · first {shown} shown")
-        note.append("\n")
-        if tail is None:
-            note.append("Tail: not started", style="dim")
-            return note
-        state = tail.state
-        if state.status == "refused":
-            note.append(printable(state.error or "SUBSCRIBE refused", 300), style="bold yellow")
-            note.append("  (t retries)", style="dim")
-            return note
-        label = {"live": ("● live", "green"), "connecting": ("… connecting", "yellow"),
-                 "reconnecting": ("… reconnecting", "yellow"),
-                 "stopped": ("■ stopped (t starts)", "dim")}.get(state.status,
-                                                                  (state.status, ""))
-        note.append(f"Tail {label[0]}", style=label[1])
-        note.append(" on " + printable(" ".join(tail.patterns), 60))
-        if isinstance(tail, ShardedTail) and tail.shard_channels:
-            note.append((" + " if tail.patterns else "") + "sharded "
-                        + printable(" ".join(tail.shard_channels), 60))
-        total_rate = self._rates[0]
-        note.append(f" · {tail.received:,} received")
-        if total_rate is not None and state.status == "live":
-            note.append(f" · {fmt.rate(total_rate)} msg/s")
-        note.append(f" · buffer {tail.buffered:,}/{tail.buffer_size:,}")
-        if tail.dropped:
-            note.append(f" ({tail.dropped:,} fell off)")
-        if tail.gaps:
-            note.append(f" · {tail.gaps} gap{'s' if tail.gaps != 1 else ''}", style="yellow")
-        if state.status == "reconnecting" and state.error:
-            note.append(" · " + printable(state.error, 80), style="yellow")
-        return note
+        self.query_one("#note", Static).update(channel_note(self, self.snapshot, total, shown))
 
     def update_status(self) -> None:
         tail = self.tail
@@ -487,88 +356,20 @@ class PubSubPanel(Panel):
 
     def action_patterns(self) -> None:
         self._key()
-        self.act("patterns", lambda: None, self._patterns)
-
-    async def _patterns(self, _: None) -> Outcome | None:
-        current = " ".join(_quote(p) for p in (self.tail.patterns if self.tail else ("*",)))
-
-        def check(value: str) -> str | None:
-            try:
-                return None if shlex.split(value) else "give at least one pattern"
-            except ValueError as exc:
-                return str(exc)
-
-        values = await self.ask(
-            "Tail patterns",
-            [Field("patterns", "Patterns, space-separated (quote names with spaces)", current,
-                   placeholder="orders.* payments.failed", check=check)],
-            submit_label="Subscribe",
-            body="Names with * ? [ ] subscribe with PSUBSCRIBE, plain names with SUBSCRIBE.")
-        if values is None:
-            return None
-        patterns = shlex.split(values["patterns"])
-        if self.tail is None:
-            self.start_tail()
-        if self.tail is None:
-            return Outcome("Not connected", "error")
-        await self.tail.set_patterns(patterns)
-        if not self.tail.running and self.tail.state.status != "refused":
-            self.tail.start()
-        self.pull(force=True)
-        return Outcome("Tailing " + printable(" ".join(patterns), 100), timeout=3)
+        self.act("patterns", lambda: None, lambda _: ask_patterns(self))
 
     def action_sharded(self) -> None:
         self._key()
         if not self.sharded_available():
             self.notify(self.NOT_SHARDED, severity="warning", timeout=6)
             return
-        self.act("sharded", lambda: None, self._sharded)
-
-    async def _sharded(self, _: None) -> Outcome | None:
-        tail = self.tail
-        current = " ".join(_quote(c) for c in tail.shard_channels) \
-            if isinstance(tail, ShardedTail) else ""
-
-        def check(value: str) -> str | None:
-            try:
-                names = shlex.split(value)
-            except ValueError as exc:
-                return str(exc)
-            bad = [n for n in names if is_pattern(n)]
-            return f"sharded channels take names, not patterns: {bad[0]}" if bad else None
-
-        values = await self.ask(
-            "Tail sharded channels",
-            [Field("channels", "Sharded channels, space-separated (empty: none)", current,
-                   placeholder="orders.{eu} orders.{us}", check=check)],
-            submit_label="Subscribe",
-            body="SSUBSCRIBE on the shard that owns each channel's slot (a cluster: one "
-                 "connection per owning primary). Names only: no pattern reaches a sharded "
-                 "channel.")
-        if values is None:
-            return None
-        return await self._set_sharded(shlex.split(values["channels"]))
+        self.act("sharded", lambda: None, lambda _: ask_sharded(self))
 
     @work(group="pubsub-sharded", exit_on_error=False)
     async def _tail_sharded(self, channels: list[str]) -> None:
-        outcome = await self._set_sharded(channels)
+        outcome = await set_sharded(self, channels)
         if outcome is not None:
             self.notify(outcome.line, severity=outcome.severity, timeout=outcome.timeout)
-
-    async def _set_sharded(self, channels: list[str]) -> Outcome | None:
-        if self.tail is None:
-            self.start_tail()
-        tail = self.tail
-        if not isinstance(tail, ShardedTail):
-            return Outcome(self.NOT_SHARDED, "warning")
-        await tail.set_shard_channels(channels)
-        self.pull(force=True)
-        if not channels:
-            return Outcome("No sharded channel tailed", timeout=3)
-        where = sorted({f.node for f in tail.feeds}) if self.session.client and \
-            self.session.client.cluster is not None else []
-        return Outcome("Tailing sharded " + printable(" ".join(channels), 100)
-                       + (" on " + ", ".join(where) if where else ""), timeout=4)
 
     def action_record(self) -> None:
         self._key()
@@ -585,37 +386,11 @@ class PubSubPanel(Panel):
                             timeout=6)
             self.update_status()
             return
-        self.act("record", lambda: None, self._record)
-
-    async def _record(self, _: None) -> Outcome | None:
-        from ferrite_tui.files import RECORDINGS, default_file, resolve
-
-        default = default_file(RECORDINGS, "pubsub", ".ndjson")
-        values = await self.ask(
-            "Record the tail",
-            [Field("path", f"NDJSON file (a new file; never overwritten). A bare name goes "
-                           f"to {default.parent}",
-                   str(default),
-                   check=lambda v: check_output_path(str(resolve(v, RECORDINGS))))],
-            submit_label="Record",
-            body="Every message from now on is written as {time, channel, message}, "
-                 "paused or not, until w again.")
-        if values is None or self.tail is None:
-            return None
-        path = resolve(values["path"], RECORDINGS)
-        try:
-            self.tail.start_recording(path)
-        except FileExistsError:
-            return Outcome(f"{path} exists already: choose another name", "error")
-        except (OSError, RuntimeError) as exc:
-            return Outcome(f"cannot record to {path}: {getattr(exc, 'strerror', None) or exc}",
-                           "error")
-        self.update_status()
-        return Outcome(f"Recording to {path} (w stops)", timeout=4)
+        self.act("record", lambda: None, lambda _: ask_record(self))
 
     def action_publish(self) -> None:
         self._key()
-        self.act("publish", self._channel_shown, self._publish)
+        self.act("publish", self._channel_shown, lambda target: ask_publish(self, target))
 
     def _channel_shown(self) -> tuple[str, bool]:
         """The channel the operator looks at, and whether it is a sharded one."""
@@ -627,62 +402,3 @@ class PubSubPanel(Panel):
             return name, kind == "shard"
         return "", False
 
-    async def _publish(self, target: tuple[str, bool]) -> Outcome | None:
-        client = self.session.client
-        if client is None:
-            return Outcome("Not connected", "error")
-        channel, sharded = target
-        fields = [Field("channel", "Channel", channel, placeholder="orders.created",
-                        check=lambda v: None if v else "give a channel"),
-                  Field("message", "Message (sent as typed, UTF-8)", "",
-                        placeholder='{"order_id": "12345"}')]
-        if self.sharded_available():
-            fields.append(Field("sharded", "Sharded channel: SPUBLISH (yes / no)",
-                                "yes" if sharded else "no",
-                                check=lambda v: None if v.strip().lower() in ("yes", "no")
-                                else "yes or no"))
-        values = await self.ask("Publish a message", fields, submit_label="Publish")
-        if values is None:
-            return None
-        channel, message = values["channel"], values["message"]
-        if values.get("sharded", "no").strip().lower() == "yes":
-            return await self._spublish(channel, message)
-        receivers = await PubSub(client).publish(channel, message)
-        tail = self.tail
-        ours = int(tail is not None and tail.state.status == "live"
-                   and tail_matches(tail.patterns, channel))
-        shown = printable(channel, 60)
-        if client.cluster is not None:
-            # A cluster relays PUBLISH to every node, but the count is the publishing
-            # node's own subscribers only: say so rather than claim "nobody listened".
-            return Outcome(f"Published to {shown}: {receivers} subscriber(s) on the node that "
-                           "took it; the cluster relays it to every node, whose subscribers "
-                           "it does not count", timeout=8)
-        return _received(f"Published to {shown}", receivers, ours)
-
-    async def _spublish(self, channel: str, message: str) -> Outcome:
-        client = self.session.client
-        assert client is not None
-        receivers = await ShardedPubSub(client).publish(channel, message)
-        tail = self.tail
-        ours = int(isinstance(tail, ShardedTail) and channel in tail.shard_channels
-                   and tail.state.status == "live")
-        where = ""
-        if client.cluster is not None:
-            # SPUBLISH counts the subscribers of the shard's primary (its replicas' not).
-            where = f" on {self._owner(channel)}"
-        return _received(f"Published to sharded {printable(channel, 60)}{where}",
-                         receivers, ours)
-
-
-def _received(what: str, receivers: int, ours: int) -> Outcome:
-    """How many received a message, this console's tail told apart."""
-    if receivers == 0:
-        return Outcome(f"{what}, but 0 subscribers received it: nobody was listening, the "
-                       "message is gone", "warning", 8)
-    if receivers - ours <= 0:
-        return Outcome(f"{what}: only this console's tail received it (no other "
-                       "subscriber)", "warning", 8)
-    extra = " (plus this console's tail)" if ours else ""
-    return Outcome(f"{what}: {receivers - ours} subscriber"
-                   f"{'s' if receivers - ours != 1 else ''} received it{extra}", timeout=5)
