@@ -106,7 +106,7 @@ class DeadLettersPanel(DeadLetterEntries):
             submit_label="Use it")
         if not values:
             return None
-        self.targets[ref.key] = values["target"]
+        self.targets = {**self.targets, ref.key: values["target"]}
         self.redraw()
         return values["target"]
 
@@ -175,7 +175,7 @@ class DeadLettersPanel(DeadLetterEntries):
             return
         rec = self.interrupted[-1]
         if rec.target and not self.target_of(self.current_ref):
-            self.targets[self.current_ref.key] = rec.target
+            self.targets = {**self.targets, self.current_ref.key: rec.target}
         self.apply_filter(Filter(rec.filter_text, rec.group))
         self.items_table.focus()
         if rec.action.startswith("requeue"):
@@ -201,9 +201,8 @@ class DeadLettersPanel(DeadLetterEntries):
                    check=lambda v: None if v and v != ref.key else "give the queue's key")],
             submit_label="Use it")
         if values:
-            self.targets[ref.key] = values["target"]
+            self.targets = {**self.targets, ref.key: values["target"]}
             self.redraw()
-            self._update_title()
         return None
 
     def action_requeue(self) -> None:
