@@ -15,18 +15,26 @@ Fixtures:
 - ``fresh_server``: one private server for this test.
 - ``after_check``: act as another client between a move's WATCH round trip and its EXEC.
 
+Markers (pyproject.toml): ``once`` tests add nothing per server and run only when no
+server variable is set (the default-server run); ``scenario`` tests (long workload, fault
+and library-worker scenarios) are left out of the default run (``-m scenario`` runs them).
+
+Figures a test records with ``helpers.figure`` travel on its report (so pytest-xdist
+workers' figures are listed too) and are printed in the "fault suite figures" section.
+
 Waiting helpers live in ``tests/helpers.py`` (``from helpers import wait_until``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import pytest
 import redis
 
+import helpers
 from ferrite_tui.demo.server import (
     REDUCED_COMMANDS,
     RedisServer,
@@ -71,6 +79,40 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if FERRITE:
         reduced = "yes: behind the Ferrite stand-in proxy (tests/ferrite_proxy.py)"
     return [f"ferrite-tui test server: {server}", f"reduced command set: {reduced}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not (os.environ.get(SERVER_ENV) or REDUCED or FERRITE):
+        return
+    skip = pytest.mark.skip(reason="marked once: runs in the default-server run")
+    for item in items:
+        if item.get_closest_marker("once") is not None:
+            item.add_marker(skip)
+
+
+FIGURE = "figure"  # the user property a test's figures travel in
+FIGURES_SHOWN: list[str] = []  # every figure reported in this run
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo) -> Generator[None, Any, None]:
+    outcome = yield
+    if call.when == "call" and helpers.FIGURES:
+        report = outcome.get_result()
+        report.user_properties.extend((FIGURE, text) for text in helpers.FIGURES)
+        helpers.FIGURES.clear()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    FIGURES_SHOWN.extend(text for name, text in report.user_properties if name == FIGURE)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if FIGURES_SHOWN:
+        terminalreporter.section("fault suite figures")
+        for line in FIGURES_SHOWN:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ __all__ = [
     "SERVER_ENV",
     "CommandRecorder",
     "async_wait_until",
+    "figure",
     "longest",
     "mutating",
     "running",
@@ -128,6 +129,19 @@ async def async_wait_until(
         if remaining <= 0:
             raise _failure(predicate, timeout, message, last, error)
         await asyncio.sleep(min(interval, remaining))
+
+
+# -- figures: what a fault or scenario test measured, listed at the end of the run ------
+
+#: Figures recorded by the test running now; conftest moves them onto its report.
+FIGURES: list[str] = []
+
+
+def figure(text: str) -> None:
+    """Record one figure: listed in the run's "fault suite figures" section (also under
+    pytest-xdist, where it travels on the test's report), and printed at once with -s."""
+    FIGURES.append(text)
+    print(f"\nFIGURE {text}")
 
 
 # -- benchmarks: the server's own timing of every command (SLOWLOG) ---------------------

@@ -190,6 +190,7 @@ async def test_target_must_be_known(client, sync):
     assert sync.llen(DLQ) == 1
 
 
+@pytest.mark.scenario
 @pytest.mark.parametrize("mode", ["explicit", "head"])
 async def test_concurrent_requeue_consumers_and_second_console(redis_url, sync, tmp_path, mode):
     """Consumers pop the target while console A requeues 5,000 dead letters and console B

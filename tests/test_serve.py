@@ -151,6 +151,8 @@ async def test_the_password_stays_in_the_serving_process(server_factory, tmp_pat
         assert password not in served.stderr()
 
 
+@pytest.mark.once
+@pytest.mark.scenario
 async def test_sessions_are_capped(queues, tmp_path):
     with serving([queues, "--max-sessions", "1"], tmp_path) as served:
         cookies = {"ferrite_tui_token": served.token}

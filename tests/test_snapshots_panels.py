@@ -39,12 +39,18 @@ def test_help_on_dead_letters_snapshot(snap_compare):
 
 def test_connect_screen_snapshot(snap_compare, tmp_path):
     """The connect screen fits 80x24: the form scrolls, the buttons stay in view."""
+    from textual.widgets import Input
+
     from ferrite_tui.config import Config
     from ferrite_tui.ui.app import FerriteApp
     from ferrite_tui.ui.screens.connect import ConnectScreen
 
     async def run_before(pilot) -> None:
         await pilot.app.push_screen(ConnectScreen(pilot.app.config))
+        # The focused input's cursor shows steadily: a blinking one is drawn or not
+        # depending on when the picture is taken (a busy machine, parallel workers).
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
         await pilot.pause()
 
     app = FerriteApp(Config(), None, poll=False, audit_path=tmp_path / "audit.log")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import Cancel
@@ -59,14 +60,20 @@ def audit_lines(backend: Streams) -> list[dict]:
 # -- ids ---------------------------------------------------------------------------------
 
 def test_id_arithmetic():
-    assert st.next_id("5-3") == "5-4"
-    assert st.next_id(f"5-{st.MAX_SEQ}") == "6-0"
-    assert st.prev_id("5-0") == f"4-{st.MAX_SEQ}"
-    assert st.prev_id("0-0") is None
-    assert st.check_id("12-1") is None and st.check_id("$", allow=("$", "0")) is None
-    assert st.check_id("abc") and st.check_id("1-2-3")
+    assert stream_ids.next_id("5-3") == "5-4"
+    assert stream_ids.next_id(f"5-{stream_ids.MAX_SEQ}") == "6-0"
+    assert stream_ids.prev_id("5-0") == f"4-{stream_ids.MAX_SEQ}"
+    assert stream_ids.prev_id("0-0") is None
+    assert stream_ids.check_id("12-1") is None
+    assert stream_ids.check_id("$", allow=("$", "0")) is None
+    assert stream_ids.check_id("abc") and stream_ids.check_id("1-2-3")
     with pytest.raises(BackendError):
-        st.next_id("nope")
+        stream_ids.next_id("nope")
+    assert stream_ids.parse_id(b"7-2") == (7, 2) and stream_ids.parse_id("7") == (7, 0)
+    assert stream_ids.parse_id("x-1") is None and stream_ids.parse_id(None) is None
+    assert stream_ids.after_id((7, 2)) == "7-3"
+    assert stream_ids.id_ms("1700000000000-4") == 1700000000000
+    assert sorted(["9-0", "bad", "10-0"], key=stream_ids.id_order) == ["bad", "9-0", "10-0"]
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -181,8 +188,8 @@ async def test_browse_newest_first_pages_and_tail(sync, backend):
     new = fill(sync, 3)
     tail = await backend.newer(S, ids[-1])
     assert [e.id for e in tail] == new[::-1]
-    at = await backend.browse(S, end=backend.time_end(st.id_ms(ids[10])), count=1)
-    assert st.id_ms(at[0].id) == st.id_ms(ids[10])
+    at = await backend.browse(S, end=backend.time_end(stream_ids.id_ms(ids[10])), count=1)
+    assert stream_ids.id_ms(at[0].id) == stream_ids.id_ms(ids[10])
 
 
 # -- claims ------------------------------------------------------------------------------
@@ -233,12 +240,12 @@ async def test_claim_all_idle(sync, backend, autoclaim):
     trips = backend.client.round_trips.count - rt_before
     assert report.done == 1_200 and not report.cancelled
     own = owners(sync)
-    assert sorted((i for i, c in own.items() if c == "rescuer"), key=st.parse_id) == old
+    assert sorted((i for i, c in own.items() if c == "rescuer"), key=stream_ids.parse_id) == old
     assert sum(1 for c in own.values() if c == "live") == 800
     assert reports and reports[-1] == 1_200
     assert trips <= 2 * (len(ids) // 250 + 2) + 1
     logged = [i for line in audit_lines(backend) for i in line["ids"]]
-    assert sorted(logged, key=st.parse_id) == old
+    assert sorted(logged, key=stream_ids.parse_id) == old
 
 
 async def test_claim_all_idle_cancel(sync, backend):
@@ -295,7 +302,7 @@ async def test_poison_to_dlq_envelope_and_never_both(sync, backend):
     assert envs[2].payload == {"base64": "//4gYmluYXJ5"}
     assert envs[3].payload == {"stream_fields": [["kind", "odd"], ["n", 7]]}
     assert envs[0].retry_count == 7 and envs[0].data["dead_at"] == 1234
-    assert envs[0].first_attempt == st.id_ms(ids[0])
+    assert envs[0].first_attempt == stream_ids.id_ms(ids[0])
     # Never both: every entry is pending xor dead-lettered.
     pending = set(owners(sync))
     dead_ids = {e.id for e in envs}

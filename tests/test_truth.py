@@ -106,6 +106,7 @@ async def oldest_age_ms(r, key: str) -> int:
     return int(time.time() * 1000) - min(times)
 
 
+@pytest.mark.scenario
 async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_path):
     work, monitor, poller = running
     if not monitor.capabilities.lpos:

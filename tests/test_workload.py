@@ -422,6 +422,7 @@ def test_rate_must_be_positive() -> None:
         Workload("redis://127.0.0.1:1/0", rate=0)
 
 
+@pytest.mark.scenario
 async def test_workload_moves_every_queue(server_factory) -> None:
     # A private server: the final check counts every connection on it, and other tests'
     # clients on the shared session server would be counted too.
@@ -475,6 +476,7 @@ async def test_workload_moves_every_queue(server_factory) -> None:
     await client.aclose()
 
 
+@pytest.mark.scenario
 async def test_workload_without_lua_or_xautoclaim(server_factory) -> None:
     """Ferrite stand-in: EVAL, EVALSHA, SCRIPT and XAUTOCLAIM renamed away."""
     server = server_factory(extra_args=reduced_args())

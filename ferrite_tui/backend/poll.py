@@ -49,6 +49,7 @@ from ferrite_tui.backend.models import (
     ServerStats,
     Snapshot,
 )
+from ferrite_tui.backend.stream_ids import after_id, parse_id
 from ferrite_tui.config import AlertConfig
 
 # How far LPOS looks from each end for the last poll's end elements. Bounds the cost of the
@@ -67,7 +68,6 @@ RATE_SPAN_S = 10.0
 FUTURE_SLACK_MS = 86_400_000
 #: Polls over which a rising overdue count means "the scheduler is not keeping up".
 GROWING_SAMPLES = 5
-MAX_SEQ = 18446744073709551615
 
 LIST_KINDS = (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ)
 
@@ -92,22 +92,6 @@ def stream_id_ms(stream_id: str | bytes | None) -> int | None:
         return int(stream_id.split("-", 1)[0])
     except ValueError:
         return None
-
-
-def _parse_id(value: str | bytes | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    text = _text(value)
-    ms, _, seq = text.partition("-")
-    try:
-        return int(ms), int(seq or 0)
-    except ValueError:
-        return None
-
-
-def _after(parts: tuple[int, int]) -> str:
-    ms, seq = parts
-    return f"{ms + 1}-0" if seq >= MAX_SEQ else f"{ms}-{seq + 1}"
 
 
 def _text(value: Any) -> str:
@@ -468,14 +452,14 @@ class Poller:
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
-                start = _after(memory.last_id) if memory.last_id else "-"
+                start = after_id(memory.last_id) if memory.last_id else "-"
                 commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
                 readers.append((t, "new_ids"))
                 behind = [i for i in memory.ldids.values()
                           if i is not None and (memory.last_id is None or i < memory.last_id)]
                 memory.lagging_from = min(behind) if behind else None
                 if memory.lagging_from is not None:
-                    commands.append(("XRANGE", key, _after(memory.lagging_from), "+",
+                    commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
                     readers.append((t, "group_ids"))
             # Groups known from the last poll: every pending entry (bounded) for health.
@@ -512,9 +496,9 @@ class Poller:
             t.last_id = _text(last) if last is not None else None
             t.added = _int_or_none(info.get("entries-added"))
         elif what == "new_ids":
-            t.new_ids = [_parse_id(row[0]) for row in v]
+            t.new_ids = [parse_id(row[0]) for row in v]
         elif what == "group_ids":
-            t.group_ids = [_parse_id(row[0]) for row in v]
+            t.group_ids = [parse_id(row[0]) for row in v]
         elif what == "pending_scan":
             # Replies come in the order the groups were asked (the last poll's names).
             names = self._groups.get(t.ref.key, ())
@@ -759,7 +743,7 @@ class Poller:
         ident = ref.ident
         history = self.history
         memory = self._streams.get(ref.key)
-        last = _parse_id(t.last_id)
+        last = parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
         new_full = t.new_ids is not None and len(t.new_ids) >= XRANGE_COUNT
 
@@ -829,7 +813,7 @@ class Poller:
         self._streams[ref.key] = _StreamMemory(
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
-            ldids={g.name: _parse_id(g.last_delivered_id) for g in groups})
+            ldids={g.name: parse_id(g.last_delivered_id) for g in groups})
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
@@ -847,7 +831,7 @@ class Poller:
         if entries_read is not None and prev_read is not None \
                 and entries_read >= prev_read.value:
             return entries_read - int(prev_read.value), True
-        ldid = _parse_id(g["last_delivered_id"])
+        ldid = parse_id(g["last_delivered_id"])
         prev = memory.ldids.get(name)
         if ldid is None or prev is None:
             return None, True

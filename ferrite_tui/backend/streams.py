@@ -34,8 +34,8 @@ from ferrite_tui.backend.client import (
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
 from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
+from ferrite_tui.backend.stream_ids import MAX_SEQ, id_ms, next_id, parse_id, prev_id
 
-MAX_SEQ = 18446744073709551615
 POISON_DELIVERIES = 5
 DEAD_CONSUMER_IDLE_MS = 300_000
 # Lag counted by reading ids after the group's last-delivered-id, at most this many.
@@ -49,65 +49,12 @@ DLQ_REASON = "max deliveries exceeded"
 LOCAL_FILTER_PAGES = 10
 
 
-# -- stream ids ------------------------------------------------------------------------
+# -- replies ---------------------------------------------------------------------------
 
 def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "surrogateescape")
     return str(value)
-
-
-def parse_id(value: str | bytes | None) -> tuple[int, int] | None:
-    if value is None:
-        return None
-    text = _text(value)
-    ms, _, seq = text.partition("-")
-    try:
-        return int(ms), int(seq or 0)
-    except ValueError:
-        return None
-
-
-def format_id(parts: tuple[int, int]) -> str:
-    return f"{parts[0]}-{parts[1]}"
-
-
-def next_id(value: str) -> str:
-    """The smallest id after `value` (an exclusive start that works on every server)."""
-    parts = parse_id(value)
-    if parts is None:
-        raise BackendError(f"not a stream id: {printable(value, 60)}")
-    ms, seq = parts
-    return f"{ms + 1}-0" if seq >= MAX_SEQ else f"{ms}-{seq + 1}"
-
-
-def prev_id(value: str) -> str | None:
-    """The largest id before `value`; None when there is none."""
-    parts = parse_id(value)
-    if parts is None:
-        raise BackendError(f"not a stream id: {printable(value, 60)}")
-    ms, seq = parts
-    if seq > 0:
-        return f"{ms}-{seq - 1}"
-    if ms > 0:
-        return f"{ms - 1}-{MAX_SEQ}"
-    return None
-
-
-def id_ms(value: str | bytes | None) -> int | None:
-    parts = parse_id(value)
-    return parts[0] if parts else None
-
-
-def check_id(text: str, *, allow: Iterable[str] = ()) -> str | None:
-    """A form check: None when `text` is a usable explicit id (or one of `allow`)."""
-    text = text.strip()
-    if text in allow:
-        return None
-    if parse_id(text) is None or text.count("-") > 1:
-        return "expected an id such as 1700000000000-0" + (
-            f" or one of {', '.join(allow)}" if allow else "")
-    return None
 
 
 # -- data ------------------------------------------------------------------------------

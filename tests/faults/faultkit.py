@@ -1,8 +1,12 @@
-"""Shared bits of the fault suite: dead-letter values, ids, and printing a figure."""
+"""Shared bits of the fault suite: dead-letter values, ids, and recording a figure."""
 
 from __future__ import annotations
 
 import json
+
+from helpers import figure
+
+__all__ = ["dead", "figure", "job_id"]
 
 
 def dead(i: int, reason: str = "boom") -> bytes:
@@ -17,11 +21,3 @@ def job_id(raw: bytes) -> str:
     return (data.get("job") or data)["id"]
 
 
-#: Every figure of the run, printed together at the end (see conftest).
-FIGURES: list[str] = []
-
-
-def figure(text: str) -> None:
-    """Record one figure (printed in the summary, and at once with -s)."""
-    FIGURES.append(text)
-    print(f"\nFIGURE {text}")

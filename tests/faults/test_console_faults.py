@@ -158,6 +158,7 @@ HOSTILE_KEYS = [
 
 
 @pytest.mark.once
+@pytest.mark.scenario
 async def test_hostile_data_and_keys_changing_under_the_console(redis_url, tmp_path):
     r = redis.Redis.from_url(redis_url)
     for key in HOSTILE_KEYS:

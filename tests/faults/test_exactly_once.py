@@ -29,6 +29,7 @@ def fill(r: redis.Redis, n: int) -> None:
         r.rpush(DLQ, *[dead(i) for i in range(start, min(n, start + 1000))])
 
 
+@pytest.mark.scenario
 async def test_two_requeuers_and_consumers_exactly_once(redis_url):
     n = 4000
     sync = redis.Redis.from_url(redis_url)

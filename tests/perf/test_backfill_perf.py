@@ -2,7 +2,7 @@
 beside a full read of the same items (one LRANGE 0 -1 / ZRANGE 0 -1 / XRANGE - + per queue,
 what a console without paging would do), in the same run on the same server.
 
-Run: python -m pytest -m perf -s tests/perf/test_backfill_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_backfill_perf.py
 Size: FERRITE_TUI_PERF_BACKFILL_QUEUES (default 100) x FERRITE_TUI_PERF_BACKFILL_ITEMS (10,000).
 Figures: time, round trips, commands, items read, and the longest single command (SLOWLOG).
 Assertions are on counts and bounds (items per command, round trips, items read), and on the

@@ -8,7 +8,7 @@
    (`queue:{bench}:dlq` -> `queue:{bench}`, one MULTI/EXEC per chunk): jobs/s, round trips
    and the longest single command in any primary's SLOWLOG.
 
-Run: python -m pytest -m perf -s tests/perf/test_cluster_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_cluster_perf.py
 Size: FERRITE_TUI_PERF_DLQ (default 100,000). Assertions on counts and bounds, not seconds.
 """
 

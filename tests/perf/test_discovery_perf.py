@@ -1,7 +1,7 @@
 """Discovery over a million unrelated keys: time, round trips, and how long the event loop
 (the UI's loop) is ever held, side by side with the poll running at the same time.
 
-Run: python -m pytest -m perf -s tests/perf/test_discovery_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_discovery_perf.py
 """
 
 import asyncio

@@ -9,7 +9,7 @@
    page, rows fetched, and the console's RSS, against the seed's get_dead_letters
    (LRANGE 0 -1) on the same list (rows fetched; its time is measured in the same run).
 
-Run: python -m pytest -m perf -s tests/perf/test_dlq_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_dlq_perf.py
 Sizes: FERRITE_TUI_PERF_DLQ (default 100,000), FERRITE_TUI_PERF_DLQ_SEED (10,000),
 FERRITE_TUI_PERF_DLQ_OPEN (1,000,000). Assertions are on counts and bounds, never seconds.
 """

@@ -1,7 +1,7 @@
 """Idle cost: the console on 100 queues at a 1 s refresh, nothing changing, in a real
 terminal (a pty), against a bare Textual app idling in the same run.
 
-Run: python -m pytest -m perf -s tests/perf/test_idle_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_idle_perf.py
 Target (issue 11): at most 3% of a core, and no terminal output while nothing changes
 (redraw only what changed).
 """

@@ -2,7 +2,7 @@
 results streams, event logs, job hashes, message hashes) against 1,000 plain list queues,
 measured in the same run.
 
-Run: python -m pytest -m perf -s tests/perf/test_libraries_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_libraries_perf.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Poll cost for 10, 100 and 1,000 queues against a naive loop of one command per queue,
 same run, same server; and the time from process start to the first screen with data.
 
-Run: python -m pytest -m perf -s tests/perf/test_poll_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_poll_perf.py
 Targets (issue 2): at 1,000 queues at most 3 round trips per poll and at least 8x faster
 than the naive loop; first data on screen under 1.5 s with the demo server running.
 """

@@ -6,7 +6,7 @@
    the time from the key press until the panel's action ran, next to the same key presses
    with no flood, the same run. Counts stay exact; the log redraws at most 10 times/s.
 
-Run: python -m pytest -m perf -s tests/perf/test_pubsub_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_pubsub_perf.py
 Sizes: PUBSUB_PERF_SECONDS (flood length per rate, default 3), PUBSUB_PERF_RATES
 (default "10000,20000,40000,80000,0"; 0 = as fast as one publisher can go).
 """

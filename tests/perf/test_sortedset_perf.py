@@ -8,7 +8,7 @@
    SLOWLOG (and the longest MULTI block) of the chunked WATCH/MULTI mover, against the seed's
    process_scheduled Lua script on the same data, where Lua is available.
 
-Run: python -m pytest -m perf -s tests/perf/test_sortedset_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_sortedset_perf.py
 Sizes: FERRITE_TUI_PERF_SCHEDULE (default 1,000,000), FERRITE_TUI_PERF_OVERDUE (50,000).
 Assertions are on counts and bounds (round trips, rows fetched, SLOWLOG), never on seconds.
 """

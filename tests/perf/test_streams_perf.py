@@ -8,7 +8,7 @@
    XPENDING + XCLAIM fallback; against the seed's way (claim_pending: XPENDING, then one
    XCLAIM per entry) on 10,000 of them.
 
-Run: python -m pytest -m perf -s tests/perf/test_streams_perf.py
+Run: python -m pytest -n 0 -m perf -s tests/perf/test_streams_perf.py
 Sizes: FERRITE_TUI_PERF_PENDING (default 100,000), FERRITE_TUI_PERF_NAIVE (10,000).
 Assertions are on counts and bounds (round trips, rows fetched, SLOWLOG), never on seconds.
 """

@@ -39,6 +39,7 @@ from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 if TYPE_CHECKING:
+    from ferrite_tui.backend.client import Client
     from ferrite_tui.ui.app import FerriteApp
     from ferrite_tui.ui.screens.dialogs import Field
 
@@ -168,6 +169,13 @@ class Panel(Vertical):
             return self.ferrite.active_panel() is self
         except NoMatches:  # the app is still composing or already tearing down
             return False
+
+    def client(self) -> Client:
+        """The connection, for actions (a selection step): says so when there is none yet."""
+        client = self.session.client
+        if client is None:
+            raise NothingSelected("not connected yet")
+        return client
 
     def ref_of(self, ident: str | None) -> QueueRef | None:
         """The queue with this row key in the last snapshot."""

@@ -208,11 +208,9 @@ class PriorityPanel(SortedSetPanel):
 
     async def _remove(self, items: list[ZItem]) -> Outcome | None:
         pq = self._pq()
-        body = Text(f"Remove {self.target_words(items)} from {printable(pq.key, 80)}? "
-                    "This cannot be undone.")
-        if len(items) == 1 and items[0].env is not None:
-            body.append(f"\n\n{items[0].env.preview(200)}", style="dim")
-        if not await self.confirm("Remove", body, "Remove"):
+        if not await self.confirm_removal(
+                "Remove", f"Remove {self.target_words(items)} from {printable(pq.key, 80)}?",
+                items):
             return None
         return await self.checked("removed", items, pq.remove,
                                   lambda its, **kw: pq.remove_many(its, **kw), "remove")

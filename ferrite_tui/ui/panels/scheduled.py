@@ -289,11 +289,9 @@ class ScheduledPanel(SortedSetPanel):
 
     async def _cancel(self, items: list[ZItem]) -> Outcome | None:
         dq = self._dq()
-        body = Text(f"Cancel {self.target_words(items)}: remove from {printable(dq.key, 80)}? "
-                    "It will not run. This cannot be undone.")
-        if len(items) == 1 and items[0].env is not None:
-            body.append(f"\n\n{items[0].env.preview(200)}", style="dim")
-        if not await self.confirm("Cancel job", body, "Cancel job"):
+        if not await self.confirm_removal(
+                "Cancel job", f"Cancel {self.target_words(items)}: remove from "
+                f"{printable(dq.key, 80)}? It will not run.", items):
             return None
         return await self.checked("cancelled", items, dq.cancel,
                                   lambda its, **kw: dq.cancel_many(its, **kw), "cancel")

@@ -17,7 +17,6 @@ from textual_plotext import PlotextPlot
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import CheckResult, ZItem, format_score, parse_score, plausible_ms
@@ -318,12 +317,6 @@ class SortedSetPanel(Panel):
 
     # -- running actions -----------------------------------------------------------------------
 
-    def client(self) -> Client:
-        client = self.session.client
-        if client is None:
-            raise NothingSelected("not connected yet")
-        return client
-
     def queue(self) -> QueueRef:
         """Selection for actions on the queue itself (new job, run all overdue)."""
         if self.selected is None:
@@ -346,6 +339,15 @@ class SortedSetPanel(Panel):
         if len(items) == 1:
             return f"{self.JOB_NOUN} {items[0].label}"
         return f"{len(items)} marked {self.JOB_NOUN}s"
+
+    async def confirm_removal(self, title: str, question: str,
+                              items: Sequence[ZItem]) -> bool:
+        """Confirm taking these jobs out for good; one job's payload is shown under the
+        question."""
+        body = Text(f"{question} This cannot be undone.")
+        if len(items) == 1 and items[0].env is not None:
+            body.append(f"\n\n{items[0].env.preview(200)}", style="dim")
+        return await self.confirm(title, body, title)
 
     async def checked(self, verb: str, items: Sequence[ZItem],
                       single: Callable[[ZItem], Awaitable[CheckResult]],

@@ -9,7 +9,8 @@ import time
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import DataTable, Static
+from textual.reactive import reactive
+from textual.widgets import DataTable
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import Cancel
@@ -21,6 +22,7 @@ from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef, QueueStats
 from ferrite_tui.backend.moves import Item
 from ferrite_tui.ui.panels.base import alert_cell, key_cell, trend_cell
+from ferrite_tui.ui.panels.deadletters.title import DeadLetterTitle, ScanFigures
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
@@ -29,16 +31,24 @@ from ferrite_tui.ui.widgets.table import Column, KeyedTable
 class DeadLetterEntries(ItemPagerPanel):
     """Layout, selection, filter and groups; DeadLettersPanel adds the keys and actions."""
 
+    # View state; the title line (DeadLetterTitle) is bound to it and redraws itself.
+    current_ref: reactive[QueueRef | None] = reactive(None, init=False)
+    flt: reactive[Filter] = reactive(Filter, init=False)
+    scan_figures: reactive[ScanFigures | None] = reactive(None, init=False)
+    groups_shown: reactive[bool] = reactive(False, init=False)  # reason groups, not entries
+    shown_page: reactive[Page | None] = reactive(None, init=False)
+    marked: reactive[int] = reactive(0, init=False)
+    targets: reactive[dict[str, str]] = reactive(dict, init=False)  # DLQ key -> given target
+    current_target: reactive[str | None] = reactive(None)
+    interrupted: reactive[list[BulkRecord]] = reactive(list, init=False)  # runs that stopped
+    filter_error: reactive[str | None] = reactive(None, init=False)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.current_ref: QueueRef | None = None
-        self.flt = Filter()
         self.scan_state: ScanState | None = None
         self.scan_cancel: Cancel | None = None
         self.scan_ended = asyncio.Event()  # set when the filter scan finished or stopped
         self.scan_ended.set()
-        self.targets: dict[str, str] = {}  # DLQ key -> target given by the operator
-        self.interrupted: list[BulkRecord] = []  # earlier runs on this DLQ that stopped early
 
     # -- layout -------------------------------------------------------------------------
 
@@ -78,7 +88,12 @@ class DeadLetterEntries(ItemPagerPanel):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
-        yield Static(Text("Highlight a dead-letter list to see its entries."), id="items-title")
+        yield DeadLetterTitle(id="items-title").data_bind(
+            ref=DeadLetterEntries.current_ref, target=DeadLetterEntries.current_target,
+            flt=DeadLetterEntries.flt, scan=DeadLetterEntries.scan_figures,
+            groups_shown=DeadLetterEntries.groups_shown, page=DeadLetterEntries.shown_page,
+            marked=DeadLetterEntries.marked, interrupted=DeadLetterEntries.interrupted,
+            error=DeadLetterEntries.filter_error)
         yield ItemTable(self.item_columns(), self._item_row, id="items")
         yield KeyedTable([Column("count", "count", 8, justify="right"),
                           Column("newest", "newest", 8, justify="right"),
@@ -89,7 +104,22 @@ class DeadLetterEntries(ItemPagerPanel):
         items = self.items_table
         items.on_leave = self.leave_items
         items.on_page = lambda where: self.page_to(items, where)
-        self.groups_table.display = False
+        redraw_marks = items.on_marks
+
+        def marks_changed() -> None:
+            if redraw_marks is not None:
+                redraw_marks()
+            self.marked = len(items.marks)
+
+        items.on_marks = marks_changed
+        self.groups_table.display = False  # entries first (groups_shown is False)
+
+    def compute_current_target(self) -> str | None:
+        return None if self.current_ref is None else self.target_of(self.current_ref)
+
+    def watch_groups_shown(self, shown: bool) -> None:
+        self.groups_table.display = shown
+        self.items_table.display = not shown
 
     @property
     def items_table(self) -> ItemTable:
@@ -133,9 +163,10 @@ class DeadLetterEntries(ItemPagerPanel):
         self.current_ref = ref
         self._stop_scan()
         self.flt = Filter()
-        self.scan_state = None
-        self.groups_table.display = False
-        self.items_table.display = True
+        self.set_scan(None)
+        self.filter_error = None
+        if self.groups_shown:
+            self.groups_shown = False
         if ref is None:
             self.items_table.set_source(None)
             return
@@ -168,7 +199,6 @@ class DeadLetterEntries(ItemPagerPanel):
         """escape on the entries: first drop a chosen group, then go back to the lists."""
         if self.flt.group is not None:
             self.apply_filter(Filter(self.flt.text))
-            self._update_title()
         else:
             self.focus_queues()
 
@@ -203,43 +233,14 @@ class DeadLetterEntries(ItemPagerPanel):
         self.inspect_value(f"{self.current_ref.key} #{item.pos}", item.raw, meta)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
-        self._update_title()
+        self.shown_page = page
+        self.marked = len(table.marks)
+        self.filter_error = None
 
-    def _update_title(self) -> None:
-        ref = self.current_ref
-        if ref is None:
-            return
-        text = Text()
-        text.append(printable(ref.key, 60), style="bold")
-        target = self.target_of(ref)
-        text.append(f" → {printable(target, 40)}" if target else " → (target unknown)")
-        page = self.items_table.page
-        if self.flt.active:
-            text.append(f"  {self.flt.describe()}", style="cyan")
-        st = self.scan_state
-        if st is not None and (self.flt.active or self.groups_table.display):
-            count = len(st.matches)
-            done = "" if st.complete else (
-                f" (scanning {st.scanned:,} of {st.length:,})" if not st.cancelled else
-                " (scan stopped)")
-            if self.flt.active:
-                text.append(f": {count:,} match{'es' if count != 1 else ''}{done}")
-                if st.truncated:
-                    text.append(" (first 200,000 kept)", style="yellow")
-            else:
-                text.append(f"  {len(st.groups)} reason groups{done}")
-        if page is not None and not self.groups_table.display:
-            if page.items:
-                text.append(f"  rows {page.start:,}–{page.end - 1:,} of {page.length:,}")
-            else:
-                text.append("  empty")
-        if self.items_table.marks:
-            text.append(f"  · {len(self.items_table.marks)} marked", style="magenta")
-        if self.interrupted:
-            rec = self.interrupted[-1]
-            text.append(f"  ▲ interrupted {rec.action}: {rec.done:,}/{rec.total:,} done, "
-                        "F finish", style="bold yellow")
-        self.query_one("#items-title", Static).update(text)
+    def set_scan(self, state: ScanState | None) -> None:
+        """The scan whose figures are shown (None: no scan)."""
+        self.scan_state = state
+        self.scan_figures = None if state is None else ScanFigures.of(state)
 
     # -- filter and groups ------------------------------------------------------------------
 
@@ -250,16 +251,18 @@ class DeadLetterEntries(ItemPagerPanel):
         try:
             flt = Filter(text, self.flt.group)
         except BackendError as exc:
-            self.query_one("#items-title", Static).update(Text(str(exc), style="red"))
+            self.filter_error = str(exc)
             return
         self.apply_filter(flt)
 
     def apply_filter(self, flt: Filter) -> None:
         self.flt = flt
+        self.filter_error = None
         self.items_table.marks.clear()
+        self.marked = 0
         if not flt.active:
             self._stop_scan()
-            self.scan_state = None
+            self.set_scan(None)
             if self.current_ref is not None:
                 self.items_table.set_source(Source(self.current_ref.key))
                 self.load_items(self.items_table, 0)
@@ -274,7 +277,7 @@ class DeadLetterEntries(ItemPagerPanel):
 
     def _start_scan(self) -> None:
         self._stop_scan()
-        self.scan_state = None
+        self.set_scan(None)
         if self.current_ref is None:
             return
         cancel = Cancel()
@@ -295,7 +298,7 @@ class DeadLetterEntries(ItemPagerPanel):
         if client is None:
             return
         state = ScanState(ref.key)
-        self.scan_state = state
+        self.set_scan(state)
         source = Source(ref.key, items=state.matches) if flt.active else None
         if source is not None:
             self.items_table.set_source(source)
@@ -320,9 +323,9 @@ class DeadLetterEntries(ItemPagerPanel):
             start = table.start if table.page is not None and len(table.page.items) >= \
                 table.window else 0
             self.load_items(table, start)
-        if self.groups_table.display:
+        if self.groups_shown:
             self._draw_groups(st)
-        self._update_title()
+        self.scan_figures = ScanFigures.of(st)
 
     def _draw_groups(self, st: ScanState) -> None:
         now = self.now_ms()
@@ -338,26 +341,19 @@ class DeadLetterEntries(ItemPagerPanel):
         if self.current_ref is None:
             self.notify("Select a dead-letter list first", timeout=3)
             return
-        groups = self.groups_table
-        if groups.display:
-            groups.display = False
-            self.items_table.display = True
+        self.groups_shown = not self.groups_shown
+        if not self.groups_shown:
             self.items_table.focus()
-            self._update_title()
             return
-        groups.display = True
-        self.items_table.display = False
-        groups.focus()
+        self.groups_table.focus()
         st = self.scan_state
         if st is None or st.cancelled or (st.complete is False and self.scan_cancel is None):
             self._start_scan()
         else:
             self._draw_groups(st)
-        self._update_title()
 
     def _choose_group(self, key: str) -> None:
-        self.groups_table.display = False
-        self.items_table.display = True
+        self.groups_shown = False
         self.items_table.focus()
         self.apply_filter(Filter(self.flt.text, key))
 

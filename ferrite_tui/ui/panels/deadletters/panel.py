@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from textual.binding import Binding
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.dlq import DeadLetters, Filter
 from ferrite_tui.backend.envelopes import decode, dumps, printable
 from ferrite_tui.backend.journal import BulkRecord
@@ -106,18 +105,12 @@ class DeadLettersPanel(DeadLetterEntries):
             submit_label="Use it")
         if not values:
             return None
-        self.targets[ref.key] = values["target"]
+        self.targets = {**self.targets, ref.key: values["target"]}
         self.redraw()
         return values["target"]
 
-    def _client(self) -> Client:
-        client = self.session.client
-        if client is None:
-            raise NothingSelected("not connected yet")
-        return client
-
     def _letters(self) -> DeadLetters:
-        return DeadLetters(self._client(), clock=self.session.clock)
+        return DeadLetters(self.client(), clock=self.session.clock)
 
     def after_action(self) -> None:
         self.items_table.marks.clear()
@@ -175,7 +168,7 @@ class DeadLettersPanel(DeadLetterEntries):
             return
         rec = self.interrupted[-1]
         if rec.target and not self.target_of(self.current_ref):
-            self.targets[self.current_ref.key] = rec.target
+            self.targets = {**self.targets, self.current_ref.key: rec.target}
         self.apply_filter(Filter(rec.filter_text, rec.group))
         self.items_table.focus()
         if rec.action.startswith("requeue"):
@@ -201,9 +194,8 @@ class DeadLettersPanel(DeadLetterEntries):
                    check=lambda v: None if v and v != ref.key else "give the queue's key")],
             submit_label="Use it")
         if values:
-            self.targets[ref.key] = values["target"]
+            self.targets = {**self.targets, ref.key: values["target"]}
             self.redraw()
-            self._update_title()
         return None
 
     def action_requeue(self) -> None:
@@ -247,12 +239,12 @@ class DeadLettersPanel(DeadLetterEntries):
                                 self.flt.text, self.flt.group)
             counted: tuple[int, bytes | None] = (len(matches), None)
         else:
-            counted = await ListItems(self._client()).count_and_tail(ref.key)
+            counted = await ListItems(self.client()).count_and_tail(ref.key)
             count = counted[0]
             if not count:
                 self.notify("The dead-letter list is empty", timeout=3)
                 return None
-            plan = await plan_head(self._client(), ref.key, count)
+            plan = await plan_head(self.client(), ref.key, count)
             body = (f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of "
                     f"{printable(dest)}: {plan.describe()}? Entries that arrive after this "
                     "count are left.")
@@ -294,7 +286,7 @@ class DeadLettersPanel(DeadLetterEntries):
                     f"{printable(ref.key)}. This cannot be undone.")
             counted: tuple[int, bytes | None] = (len(matches), None)
         else:
-            counted = await ListItems(self._client()).count_and_tail(ref.key)
+            counted = await ListItems(self.client()).count_and_tail(ref.key)
             count = counted[0]
             if not count:
                 return None
@@ -352,7 +344,7 @@ class DeadLettersPanel(DeadLetterEntries):
         path = resolve(values["path"], EXPORTS)
         self.notify(f"Exporting {what}…", timeout=2)
         try:
-            n = await DeadLetters(self._client()).export(ref.key, str(path), items=matches)
+            n = await DeadLetters(self.client()).export(ref.key, str(path), items=matches)
         except OSError as exc:
             return Outcome(f"Cannot write {printable(str(path), 120)}: "
                            f"{exc.strerror or exc}", severity="error")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries import plans
 from ferrite_tui.backend.libraries.items import describe as describe_library_item
@@ -22,12 +21,6 @@ class LibraryQueueActions(ItemPagerPanel):
 
     current_ref: QueueRef | None = None
 
-    def _client(self) -> Client:
-        client = self.session.client
-        if client is None:
-            raise NothingSelected("not connected yet")
-        return client
-
     async def _inspect_library(self, ref: QueueRef, title: str, raw: bytes,
                                meta: list[tuple[str, str]]) -> None:
         """A library's item: its own fields (task, args, error, traceback) from its body."""
@@ -35,7 +28,7 @@ class LibraryQueueActions(ItemPagerPanel):
         assert library is not None
         state = next(s for s in library.states if s.key == ref.key)
         try:
-            meta = meta + await describe_library_item(self._client(), library, state, raw)
+            meta = meta + await describe_library_item(self.client(), library, state, raw)
         except Exception as exc:
             meta = [*meta, ("library fields", self.session.describe(exc))]
         self.inspect_value(title, raw, meta)
@@ -65,7 +58,7 @@ class LibraryQueueActions(ItemPagerPanel):
                  lambda queue: self._run_library(action, queue))
 
     async def _run_library(self, action: str, queue: LibraryQueue) -> Outcome | None:
-        client = self._client()
+        client = self.client()
         plan = await plans.plan(client, action, queue)
         if plan.count == 0:
             self.notify(f"{queue.library} {printable(queue.name)}: nothing to do", timeout=3)

@@ -350,7 +350,7 @@ class QueuesPanel(LibraryQueueActions):
                 "Delete items", f"Delete {n} item{'s' if n != 1 else ''} from {printable(key)}? "
                 "The exact values shown are removed; any already gone are skipped.", "Delete"):
             return None
-        lists = ListItems(self._client())
+        lists = ListItems(self.client())
         report = await self.run_bulk(f"Deleting {n} from {printable(key)}",
                                      self._moves(items, lambda c: lists.delete(key, c)))
         self.call_after_refresh(table.focus)
@@ -360,7 +360,7 @@ class QueuesPanel(LibraryQueueActions):
         self.act("purge", self._list_key, self._purge)
 
     async def _purge(self, key: str) -> Outcome | None:
-        lists = ListItems(self._client())
+        lists = ListItems(self.client())
         length, _ = await lists.count_and_tail(key)
         if not await self.confirm(
                 "Purge queue", f"Delete the whole list {printable(key)}: {length:,} items now "
@@ -385,7 +385,7 @@ class QueuesPanel(LibraryQueueActions):
         if not values:
             return None
         dst = values["target"]
-        lists = ListItems(self._client())
+        lists = ListItems(self.client())
         report = await self.run_bulk(f"Moving {len(items)} to {printable(dst)}",
                                      self._moves(items, lambda c: lists.move(src, dst, c)))
         self.call_after_refresh(table.focus)
@@ -408,7 +408,7 @@ class QueuesPanel(LibraryQueueActions):
         verb = "Nack" if nack else "Ack"
         if not await self.confirm(verb, what, verb):
             return None
-        rq = ReliableQueue(self._client())
+        rq = ReliableQueue(self.client())
         fn = (lambda r, c: rq.nack(r, c, end=end)) if nack else rq.ack
         report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)",
                                      self._moves(items, lambda c: fn(ref, c)))
@@ -419,7 +419,7 @@ class QueuesPanel(LibraryQueueActions):
         self.act("recover", self._reliable, self._recover)
 
     async def _recover(self, ref: QueueRef) -> Outcome | None:
-        rq = ReliableQueue(self._client())
+        rq = ReliableQueue(self.client())
         max_age = self.visibility_ms(ref)
         end, served = self.return_end(ref)
         scan = await rq.find_stale(ref, max_age, self.now_ms())

@@ -12,6 +12,7 @@ from textual import work
 from textual.widgets import Static
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.models import QueueKind
@@ -33,11 +34,6 @@ from ferrite_tui.ui.panels.streams.tables import (
     parse_when,
 )
 from ferrite_tui.ui.screens.dialogs import Field
-
-
-def id_order(entry_id: str) -> tuple[int, int]:
-    """An entry id as a sortable pair (a malformed id sorts first)."""
-    return st.parse_id(entry_id) or (0, 0)
 
 
 class StreamDetail(StreamTables):
@@ -104,11 +100,11 @@ class StreamDetail(StreamTables):
                 min_idle_ms=self.min_idle_ms, consumer=self.consumer)
             # Entries trimmed away since their body was cached show as deleted.
             first = self.summaries.get(stream)
-            floor = st.parse_id(first.first_id) if first and first.first_id else None
+            floor = stream_ids.parse_id(first.first_id) if first and first.first_id else None
             if floor is not None or (first and first.length == 0):
                 for e in page.entries:
                     if self.bodies.get(e.id) is not None and (
-                            floor is None or id_order(e.id) < floor):
+                            floor is None or stream_ids.id_order(e.id) < floor):
                         self.bodies[e.id] = None
             missing = [e.id for e in page.entries if e.id not in self.bodies]
             if missing:
@@ -128,8 +124,8 @@ class StreamDetail(StreamTables):
             # A trimmed or deleted stream: drop rows the server no longer has.
             first = self.summaries.get(stream)
             if first and first.first_id:
-                floor = st.parse_id(first.first_id)
-                rows = [r for r in rows if floor is None or id_order(r.id) >= floor]
+                floor = stream_ids.parse_id(first.first_id)
+                rows = [r for r in rows if floor is None or stream_ids.id_order(r.id) >= floor]
         else:
             rows = await backend.browse(stream, end=self.browser_end, count=BROWSE_PAGE)
         if stream == self.stream:
@@ -188,7 +184,7 @@ class StreamDetail(StreamTables):
             else:
                 preview = Text(body.preview(120), no_wrap=True, overflow="ellipsis")
             poison = e.is_poison(self.poison_at)
-            t = st.id_ms(e.id)
+            t = stream_ids.id_ms(e.id)
             rows.append((e.id, e, {
                 "mark": Text("P!", style="bold red") if poison else Text(""),
                 "id": e.id,
@@ -204,7 +200,7 @@ class StreamDetail(StreamTables):
         now_ms = self.session.now_ms()
         rows: list[tuple[str, StreamEntry, dict[str, object]]] = []
         for e in self.browser_rows:
-            t = st.id_ms(e.id)
+            t = stream_ids.id_ms(e.id)
             rows.append((e.id, e, {
                 "id": e.id,
                 "age": "-" if t is None else fmt.duration(max(now_ms - t, 0)),
@@ -335,7 +331,7 @@ class StreamDetail(StreamTables):
             return
         entry = (await backend.entries(stream, [entry_id]))[entry_id]
         meta = [("stream", printable(stream, 200)), ("id", entry_id)]
-        t = st.id_ms(entry_id)
+        t = stream_ids.id_ms(entry_id)
         if t is not None:
             meta.append(("added", datetime.fromtimestamp(t / 1000).isoformat(
                 sep=" ", timespec="seconds")))
@@ -480,7 +476,7 @@ class StreamDetail(StreamTables):
         if self.mode == "browser":
             if not self.browser_rows:
                 return
-            before = st.prev_id(self.browser_rows[-1].id)
+            before = stream_ids.prev_id(self.browser_rows[-1].id)
             if before is None:
                 return
             self.tail = False

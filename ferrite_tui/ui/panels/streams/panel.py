@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
 from ferrite_tui.backend.envelopes import printable
@@ -288,7 +289,7 @@ class StreamsPanel(StreamDetail):
         values = await self.ask("Create consumer group", [
             Field("name", "group name", "", check=lambda v: None if v else "required"),
             Field("start", "start at: $ (new entries only), 0 (everything) or an id", "$",
-                  check=lambda v: st.check_id(v, allow=("$", "0"))),
+                  check=lambda v: stream_ids.check_id(v, allow=("$", "0"))),
         ], submit_label="Create")
         if not values:
             return None
@@ -307,7 +308,7 @@ class StreamsPanel(StreamDetail):
         values = await self.ask(f"Set last id of {printable(group, 40)}", [
             Field("id", "last delivered id: $, 0 or an id",
                   g.last_delivered_id if g else "$",
-                  check=lambda v: st.check_id(v, allow=("$", "0"))),
+                  check=lambda v: stream_ids.check_id(v, allow=("$", "0"))),
         ], submit_label="Set", body=body)
         if not values:
             return None

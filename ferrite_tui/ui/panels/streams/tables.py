@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
@@ -84,7 +85,7 @@ def parse_when(text: str, now_ms: int) -> str | None:
     text = text.strip()
     if not text:
         return None
-    if st.check_id(text) is None and "-" in text:
+    if stream_ids.check_id(text) is None and "-" in text:
         return text
     if text.isdigit():
         return Streams.time_end(int(text))
@@ -248,7 +249,7 @@ class StreamTables(Panel):
         now_ms = self.session.now_ms()
 
         def age(entry_id: str | None) -> str:
-            t = st.id_ms(entry_id)
+            t = stream_ids.id_ms(entry_id)
             return "-" if t is None else fmt.duration(max(now_ms - t, 0))
 
         return {
