@@ -42,6 +42,9 @@ def _look(q: QueueStats) -> str:
 RULES = (
     _Rule(re.compile(r"^\d+ dead$"), lambda q: "r to requeue one, R all shown (g: by reason)",
           series=lambda q, cfg: ("backlog", lambda v: v > 0)),
+    _Rule(re.compile(r"^\d+ failed$"), lambda q: "enter to read why its jobs failed, then "
+          "retry them with the library's own tools or here",
+          series=lambda q, cfg: ("failed", lambda v: v > 0)),
     _Rule(re.compile(r"^growing$"), lambda q: "g to see why they fail, then R to requeue",
           series=lambda q, cfg: ("dead", lambda v: v > 0)),
     _Rule(re.compile(r"^\d+ overdue$"), lambda q: "X to run all overdue now (are the "

@@ -8,6 +8,12 @@ ctrl+r, gives the hour before the console was started.
 Reads are bounded and short: at most `max_items` items per queue (an even sample past that,
 scaled up and marked ``sampled``), in pages of `page` items, pipelined in batches so the
 number of round trips stays small. Delayed queues need no items at all: one ZCOUNT per minute.
+
+Queue libraries (libraries/): a failed set scored by the time of failure (BullMQ's
+finishedOn, dramatiq's dead-letter ms) gives its times with its members; keys of ids (RQ's
+queue and failed registry, BullMQ's wait, dramatiq's queue) give them from each id's body
+(`enqueued_at`, `timestamp`, `message_timestamp`; RQ's failure time is the job's
+`ended_at`, its registry score being when the entry expires), one short read per id.
 """
 
 from __future__ import annotations
@@ -19,6 +25,15 @@ from typing import Any
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, key_text
+from ferrite_tui.backend.libraries.model import (
+    Body,
+    LibraryQueue,
+    Means,
+    State,
+    StateKey,
+    score_ms,
+)
+from ferrite_tui.backend.libraries.poll import probe_age, time_probe
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.poll import FUTURE_SLACK_MS, LIST_KINDS, stream_id_ms
 from ferrite_tui.backend.trends import MINUTE_S, Trends, minute_of
@@ -30,6 +45,10 @@ MAX_TOTAL_ITEMS = 1_000_000
 # Items one pipeline may fetch: bounds the memory of one batch and the length of a round trip.
 BATCH_ITEMS = 50_000
 MINUTE_MS = MINUTE_S * 1000
+# Where a library's failed job keeps its time of failure, when its failed set's scores are
+# something else (RQ: when the registry entry expires, failure time + a per-job ttl).
+FAILED_TIME_FIELD = {"rq": "ended_at"}
+_SIZE = {"list": "LLEN", "zset": "ZCARD"}
 _RAW_DECODE = json.JSONDecoder().raw_decode  # the C scanner, without json.loads' checks
 
 
@@ -55,6 +74,29 @@ class _Times:
     # Sampled lists: (time, position in the list) of each item read, to interpolate between.
     positions: list[tuple[int, int]] = field(default_factory=list)
     size: int = 0
+    # Times gathered from several keys, each sampled at its own rate: one weight per time.
+    weights: list[float] = field(default_factory=list)
+
+    @property
+    def sampled(self) -> bool:
+        return self.weight != 1.0 or any(w != 1.0 for w in self.weights)
+
+
+def library_sources(q: LibraryQueue) -> list[tuple[StateKey, str]]:
+    """The state keys of a library queue whose items' times the backfill can read, with
+    what they feed: "pending" (arrivals, backlog) or "failed" (dead per minute, failed)."""
+    out: list[tuple[StateKey, str]] = []
+    for sk in q.states:
+        if sk.type not in _SIZE or sk.shared:
+            continue
+        by_body = sk.body.where != "inline" and bool(sk.body.time_field)
+        if sk.state is State.PENDING and by_body:
+            out.append((sk, "pending"))
+        elif sk.state is State.FAILED and sk.type == "zset" and (
+                (sk.unit is not None and sk.means is Means.AT and score_ms(0, sk.unit) == 0)
+                or (sk.body.where != "inline" and q.library in FAILED_TIME_FIELD)):
+            out.append((sk, "failed"))
+    return out
 
 
 class Backfill:
@@ -89,6 +131,11 @@ class Backfill:
         commands: list[tuple] = []
         readers: list[tuple[QueueRef, str, Any]] = []
         for ref in refs:
+            if ref.library is not None:
+                for sk, role in library_sources(ref.library):
+                    commands.append((_SIZE[sk.type], sk.key))
+                    readers.append((ref, "state", (sk, role)))
+                continue
             if ref.kind in LIST_KINDS:
                 commands.append(("LLEN", ref.key))
                 readers.append((ref, "size", None))
@@ -113,6 +160,7 @@ class Backfill:
         replies = await self._send(commands, report)
 
         sizes: dict[str, int] = {}
+        state_sizes: list[tuple[QueueRef, StateKey, str, int]] = []
         groups: dict[str, list[tuple[str, int]]] = {}
         for (ref, what, arg), reply in zip(readers, replies):
             if isinstance(reply, Exception):
@@ -121,6 +169,8 @@ class Backfill:
             ident = ref.ident
             if what == "size":
                 sizes[ident] = int(reply)
+            elif what == "state":
+                state_sizes.append((ref, arg[0], arg[1], int(reply)))
             elif what == "overdue":
                 s = self.trends.series(ident, "overdue")
                 s.floor = True
@@ -155,6 +205,18 @@ class Backfill:
             self._rebuild_levels(ref.ident, "backlog", t, first_min, now_ms)
             if t.weight != 1.0:
                 report.sampled.append(ref.ident)
+
+        # Queue libraries: arrivals and backlog from the pending keys, failures per minute.
+        library = await self._read_library(state_sizes, now_ms, report)
+        for (ident, role), t in library.items():
+            if role == "pending":
+                self._rebuild_counts(ident, "arrivals", t, first_min, now_ms)
+                self._rebuild_levels(ident, "backlog", t, first_min, now_ms)
+            else:
+                self._rebuild_counts(ident, "dead", t, first_min, now_ms)
+                self._rebuild_levels(ident, "failed", t, first_min, now_ms)
+            if t.sampled and ident not in report.sampled:
+                report.sampled.append(ident)
 
         # Streams: pending entries by the time of their last delivery (now - idle).
         stream_refs = [r for r in refs if r.ident in groups]
@@ -233,6 +295,61 @@ class Backfill:
         report.items_read += sum(t.read for t in out.values())
         return out
 
+    async def _read_library(self, sources: list[tuple[QueueRef, StateKey, str, int]],
+                            now_ms: int, report: BackfillReport
+                            ) -> dict[tuple[str, str], _Times]:
+        """Members of each source key in pages (evenly spread past max_items), then, where
+        the score is not the time, one read of each member's body time: two pipelines."""
+        out: dict[tuple[str, str], _Times] = {}
+        pages: list[tuple] = []
+        owners: list[tuple[tuple[str, str], StateKey, float, Body]] = []
+        for ref, sk, role, size in sources:
+            acc = out.setdefault((ref.ident, role), _Times())
+            acc.size += size
+            starts, weight = self._offsets(size)
+            body = sk.body  # where each member's time is read, if its score is not it
+            if role == "failed" and ref.library is not None \
+                    and ref.library.library in FAILED_TIME_FIELD:
+                body = body._replace(time_field=FAILED_TIME_FIELD[ref.library.library])
+            for start in starts:
+                end = start + self.page - 1
+                pages.append(("LRANGE", sk.key, start, end) if sk.type == "list"
+                             else ("ZRANGE", sk.key, start, end, "WITHSCORES"))
+                owners.append(((ref.ident, role), sk, weight, body))
+        replies = await self._send(pages, report, per_command=self.page)
+        probes: list[tuple] = []
+        probed: list[tuple[tuple[str, str], Body, float]] = []
+        for (owner, sk, weight, body), reply in zip(owners, replies):
+            if isinstance(reply, Exception):
+                report.notes.append(f"{key_text(sk.key)}: {str(reply).splitlines()[0]}")
+                continue
+            acc = out[owner]
+            scored = sk.type == "zset"
+            members = [m for m, _ in _pairs(reply)] if scored else reply
+            acc.read += len(members)
+            if owner[1] == "failed" and sk.means is Means.AT and sk.unit is not None:
+                for _member, score in _pairs(reply):
+                    t = score_ms(float(score), sk.unit)
+                    if t is None or t <= 0:
+                        report.untimed += 1
+                        continue
+                    acc.times.append(t)
+                    acc.weights.append(weight)
+                continue
+            for member in members:
+                probes.append(time_probe(body, member))
+                probed.append((owner, body, weight))
+        replies = await self._send(probes, report) if probes else []
+        for (owner, body, weight), reply in zip(probed, replies):
+            age = None if isinstance(reply, Exception) else probe_age(body, reply, now_ms)
+            if age is None:
+                report.untimed += 1
+                continue
+            out[owner].times.append(now_ms - age)
+            out[owner].weights.append(weight)
+        report.items_read += sum(t.read for t in out.values())
+        return out
+
     async def _read_pending(self, refs: list[QueueRef], groups: dict[str, list[tuple[str, int]]],
                             now_ms: int, report: BackfillReport) -> dict[tuple[str, str], _Times]:
         """XPENDING extended form, page after page (all groups in one pipeline per page).
@@ -293,14 +410,15 @@ class Backfill:
         per_minute: dict[int, float] = {}
         limit = now_ms + FUTURE_SLACK_MS
         now_min = now_ms // MINUTE_MS
-        for ms in t.times:
+        weights = t.weights or [t.weight] * len(t.times)
+        for ms, weight in zip(t.times, weights):
             if ms > limit:
                 continue  # not a plausible time
             m = min(ms // MINUTE_MS, now_min)
             if m < first_min:
-                before += t.weight
+                before += weight
             else:
-                per_minute[m] = per_minute.get(m, 0.0) + t.weight
+                per_minute[m] = per_minute.get(m, 0.0) + weight
         return before, per_minute
 
     def _cumulative(self, t: _Times, first_min: int, now_ms: int) -> list[float]:
@@ -314,14 +432,14 @@ class Backfill:
         out = [before]
         for m in range(first_min, last_min + 1):
             out.append(out[-1] + per_minute.get(m, 0.0))
-        return [_round(v, t.weight) for v in out]
+        return [_round(v, 2.0 if t.sampled else 1.0) for v in out]
 
     def _rebuild_counts(self, ident: str, metric: str, t: _Times, first_min: int,
                         now_ms: int):
         cumulative = self._cumulative(t, first_min, now_ms)
         series = self.trends.series(ident, metric)
         series.floor = True
-        series.sampled = series.sampled or t.weight != 1.0
+        series.sampled = series.sampled or t.sampled
         for i, m in enumerate(range(first_min, minute_of(now_ms / 1000) + 1)):
             series.set_rebuilt(m, max(cumulative[i + 1] - cumulative[i], 0.0))
         return series
@@ -331,7 +449,7 @@ class Backfill:
         cumulative = self._cumulative(t, first_min, now_ms)
         series = self.trends.series(ident, metric)
         series.floor = True
-        series.sampled = series.sampled or t.weight != 1.0
+        series.sampled = series.sampled or t.sampled
         for i, m in enumerate(range(first_min, minute_of(now_ms / 1000) + 1)):
             series.set_rebuilt(m, cumulative[i + 1])
         return series
@@ -393,6 +511,13 @@ def _interpolated(positions: list[tuple[int, int]], size: int, ends: list[int]) 
             frac = (end - t0) / (t1 - t0) if t1 > t0 else 0.0
             out.append(p0 + 1 + max(p1 - p0 - 1, 0) * frac)
     return out
+
+
+def _pairs(reply: list) -> list[tuple[bytes, Any]]:
+    """(member, score) pairs of a ZRANGE WITHSCORES reply, flat (RESP2) or paired (RESP3)."""
+    if reply and isinstance(reply[0], (list, tuple)):
+        return [(m, sc) for m, sc in reply]
+    return list(zip(reply[::2], reply[1::2]))
 
 
 def _round(value: float, weight: float) -> float:
