@@ -162,6 +162,43 @@ async def lrange_sizes(sync):
     return out
 
 
+async def test_big_values_make_smaller_pages_and_a_sparser_sample(client, sync):
+    """Jobs of 16 KB: pages of at most PAGE_BYTES (64 KB: 3 jobs) and at most KEY_BYTES
+    (8 MB) read from the key, whatever max_items allows; small jobs beside them keep full
+    pages. The server's own log of each LRANGE shows the ranges asked for."""
+    from ferrite_tui.backend.backfill import KEY_BYTES, PAGE_BYTES
+
+    now = now_on_minute()
+    pad = "x" * 16_000
+    n = 1_200  # 19 MB
+    pipe = sync.pipeline(transaction=False)
+    for start in range(0, n, 100):
+        pipe.rpush("big", *[json.dumps({"id": f"b{i}", "payload": pad,
+                                        "enqueued_at": now - (i % 30) * MIN})
+                            for i in range(start, start + 100)])
+    pipe.rpush("small", *[job(i, now - 10 * MIN) for i in range(1_000)])
+    pipe.execute()
+    await slowlog_reset(sync)
+    trends = Trends(60)
+    refs = [QueueRef(QueueKind.WORK, "big"), QueueRef(QueueKind.WORK, "small")]
+    report = await Backfill(client, trends, minutes=60).run(refs, now_ms=now)
+    asked = {}
+    for e in sync.slowlog_get(10_000):
+        args = e["command"].split()
+        if args and args[0].upper() == b"LRANGE":
+            asked.setdefault(args[1].decode(), []).append(int(args[3]) - int(args[2]) + 1)
+    big_page = max(asked["big"])
+    assert 1 <= big_page <= PAGE_BYTES // 16_000
+    assert big_page * 16_000 * len(asked["big"]) <= KEY_BYTES * 1.1
+    assert max(asked["small"]) == 250 and sum(asked["small"]) >= 1_000
+    assert report.max_reply_bytes <= PAGE_BYTES * 1.2
+    # Sampled, so marked and scaled: about n / 30 a minute over the last 30 minutes.
+    assert "work:big" in report.sampled
+    backlog = trends.get("work:big", "backlog")
+    assert abs(backlog.points[minute_of(now / 1000)] - n) <= n * 0.1
+    assert trends.get("work:small", "arrivals").points[minute_of(now / 1000) - 10] == 1_000
+
+
 async def test_a_second_backfill_keeps_live_minutes(client, sync):
     now = now_on_minute()
     write_dead_letters(sync, "queue:main:dlq", now)

@@ -7,7 +7,10 @@ ctrl+r, gives the hour before the console was started.
 
 Reads are bounded and short: at most `max_items` items per queue (an even sample past that,
 scaled up and marked ``sampled``), in pages of `page` items, pipelined in batches so the
-number of round trips stays small. Delayed queues need no items at all: one ZCOUNT per minute.
+number of round trips stays small. Each key's average item size (MEMORY USAGE, sampled)
+bounds its pages to PAGE_BYTES and its whole read to KEY_BYTES: big values make smaller
+pages and a sparser sample, so no single command returns much. Delayed queues need no items
+at all: one ZCOUNT per minute.
 
 Queue libraries (libraries/): a failed set scored by the time of failure (BullMQ's
 finishedOn, dramatiq's dead-letter ms) gives its times with its members; keys of ids (RQ's
@@ -44,6 +47,10 @@ PAGE = 250
 MAX_TOTAL_ITEMS = 1_000_000
 # Items one pipeline may fetch: bounds the memory of one batch and the length of a round trip.
 BATCH_ITEMS = 50_000
+# Bytes one page command returns at most, and one key's items read at most (estimated from
+# the key's average item size).
+PAGE_BYTES = 64 * 1024
+KEY_BYTES = 8 * 1024 * 1024
 MINUTE_MS = MINUTE_S * 1000
 # Where a library's failed job keeps its time of failure, when its failed set's scores are
 # something else (RQ: when the registry entry expires, failure time + a per-job ttl).
@@ -61,6 +68,11 @@ class BackfillReport:
     seconds: float = 0.0
     sampled: list[str] = field(default_factory=list)  # idents rebuilt from a sample
     untimed: int = 0  # items read that carry no usable time
+    # The largest reply of one command: items (elements of the top list) and bytes (of
+    # the values in it). The pages are sized so these stay small.
+    max_reply_items: int = 0
+    max_reply_bytes: int = 0
+    max_reply_command: str = ""
     notes: list[str] = field(default_factory=list)
 
 
@@ -109,6 +121,7 @@ class Backfill:
         self.max_items = max_items
         self.page = page
         self.max_total = max_total
+        self._usage: dict[str, int] = {}  # key -> MEMORY USAGE (bytes), where known
 
     async def run(self, refs: list[QueueRef], now_ms: int | None = None) -> BackfillReport:
         self.trends.rebuilding = True
@@ -133,15 +146,13 @@ class Backfill:
         for ref in refs:
             if ref.library is not None:
                 for sk, role in library_sources(ref.library):
-                    commands.append((_SIZE[sk.type], sk.key))
-                    readers.append((ref, "state", (sk, role)))
+                    commands += [(_SIZE[sk.type], sk.key), _memory(sk.key)]
+                    readers += [(ref, "state", (sk, role)), (ref, "usage", sk.key)]
                 continue
-            if ref.kind in LIST_KINDS:
-                commands.append(("LLEN", ref.key))
-                readers.append((ref, "size", None))
-            elif ref.kind is QueueKind.PRIORITY:
-                commands.append(("ZCARD", ref.key))
-                readers.append((ref, "size", None))
+            if ref.kind in LIST_KINDS or ref.kind is QueueKind.PRIORITY:
+                commands += [(_SIZE["list" if ref.kind in LIST_KINDS else "zset"], ref.key),
+                             _memory(ref.key)]
+                readers += [(ref, "size", None), (ref, "usage", ref.key)]
             elif ref.kind is QueueKind.DELAYED:
                 # Still waiting and due by the end of minute m: overdue at m (inclusive bound).
                 for m in range(first_min, now_min + 1):
@@ -149,15 +160,34 @@ class Backfill:
                     commands.append(("ZCOUNT", ref.key, "-inf", end))
                     readers.append((ref, "overdue", m))
             elif ref.kind is QueueKind.STREAM:
-                commands.append(("XINFO", "GROUPS", ref.key))
-                readers.append((ref, "groups", None))
-                # Entries added per minute: one short XRANGE per minute, at most `per_min`.
-                per_min = max(1, self.max_items // (self.minutes + 1))
+                commands += [("XINFO", "GROUPS", ref.key), ("XLEN", ref.key),
+                             _memory(ref.key)]
+                readers += [(ref, "groups", None), (ref, "length", None),
+                            (ref, "usage", ref.key)]
+        replies = await self._send(commands, report)
+        # The sizes first: the stream reads below are sized by them.
+        lengths: dict[str, int] = {}
+        for (ref, what, arg), reply in zip(readers, replies):
+            if what == "usage":
+                if isinstance(reply, int):
+                    self._usage[arg] = reply
+            elif what == "length" and isinstance(reply, int):
+                lengths[ref.key] = reply
+
+        # Round trip 2 (streams): entries added per minute, one short XRANGE per minute, at
+        # most `per_min` entries of the stream's average size.
+        commands, readers2 = [], []
+        for ref in refs:
+            if ref.kind is QueueKind.STREAM and ref.library is None:
+                page, _ = self._paging(ref.key, lengths.get(ref.key, 0))
+                per_min = max(2, min(self.max_items // (self.minutes + 1), page))
                 for m in range(first_min, now_min + 1):
                     commands.append(("XRANGE", ref.key, m * MINUTE_MS,
                                      f"{(m + 1) * MINUTE_MS - 1}", "COUNT", per_min + 1))
-                    readers.append((ref, "added", (m, per_min)))
-        replies = await self._send(commands, report)
+                    readers2.append((ref, "added", (m, per_min)))
+        if commands:
+            readers += readers2
+            replies += await self._send(commands, report, per_command=self.page)
 
         sizes: dict[str, int] = {}
         state_sizes: list[tuple[QueueRef, StateKey, str, int]] = []
@@ -167,6 +197,8 @@ class Backfill:
                 report.notes.append(f"{key_text(ref.key)}: {str(reply).splitlines()[0]}")
                 continue
             ident = ref.ident
+            if what in ("usage", "length"):
+                continue
             if what == "size":
                 sizes[ident] = int(reply)
             elif what == "state":
@@ -250,19 +282,38 @@ class Backfill:
         out: list[Any] = []
         step = max(1, BATCH_ITEMS // max(per_command, 1))
         for i in range(0, len(commands), step):
-            out += await self.client.raw_pipeline(commands[i:i + step])
+            part = commands[i:i + step]
+            replies = await self.client.raw_pipeline(part)
+            for command, reply in zip(part, replies):
+                if isinstance(reply, list) and len(reply) > 1:
+                    items, size = len(reply), _reply_bytes(reply)
+                    if size > report.max_reply_bytes:
+                        report.max_reply_bytes = size
+                        report.max_reply_command = str(command[0])
+                    report.max_reply_items = max(report.max_reply_items, items)
+            out += replies
         report.commands += len(commands)
         return out
 
-    def _offsets(self, size: int) -> tuple[list[int], float]:
-        """Page starts covering the whole queue, or evenly spread pages past max_items;
+    def _paging(self, key: str, size: int) -> tuple[int, int]:
+        """(items per page, items read at most) for this key: pages of at most PAGE_BYTES
+        and at most KEY_BYTES in all, from its average item size (MEMORY USAGE)."""
+        usage = self._usage.get(key)
+        if not usage or size <= 0:
+            return self.page, self.max_items
+        item = max(usage / size, 1.0)
+        page = max(1, min(self.page, int(PAGE_BYTES // item)))
+        return page, max(page, min(self.max_items, int(KEY_BYTES // item)))
+
+    def _offsets(self, size: int, page: int, cap: int) -> tuple[list[int], float]:
+        """Page starts covering the whole queue, or evenly spread pages past `cap` items;
         and the weight each item read stands for."""
-        if size <= self.max_items:
-            return list(range(0, size, self.page)), 1.0
-        pages = max(1, self.max_items // self.page)
-        last = size - self.page
+        if size <= cap:
+            return list(range(0, size, page)), 1.0
+        pages = max(1, cap // page)
+        last = size - page
         starts = sorted({round(k * last / max(pages - 1, 1)) for k in range(pages)})
-        return starts, size / (len(starts) * self.page)
+        return starts, size / (len(starts) * page)
 
     async def _read_items(self, refs: list[QueueRef], sizes: dict[str, int],
                           report: BackfillReport) -> dict[str, _Times]:
@@ -270,12 +321,13 @@ class Backfill:
         owners: list[tuple[str, int, bool]] = []  # (queue, page start, keep positions)
         out: dict[str, _Times] = {}
         for ref in refs:
-            starts, weight = self._offsets(sizes[ref.ident])
+            page, cap = self._paging(ref.key, sizes[ref.ident])
+            starts, weight = self._offsets(sizes[ref.ident], page, cap)
             out[ref.ident] = _Times(weight=weight)
             out[ref.ident].size = sizes[ref.ident]
             read = "LRANGE" if ref.kind in LIST_KINDS else "ZRANGE"
             for start in starts:
-                commands.append((read, ref.key, start, start + self.page - 1))
+                commands.append((read, ref.key, start, start + page - 1))
                 owners.append((ref.ident, start, ref.kind in LIST_KINDS and weight != 1.0))
         replies = await self._send(commands, report, per_command=self.page)
         for (ident, start, keep_positions), reply in zip(owners, replies):
@@ -306,13 +358,14 @@ class Backfill:
         for ref, sk, role, size in sources:
             acc = out.setdefault((ref.ident, role), _Times())
             acc.size += size
-            starts, weight = self._offsets(size)
+            page, cap = self._paging(sk.key, size)
+            starts, weight = self._offsets(size, page, cap)
             body = sk.body  # where each member's time is read, if its score is not it
             if role == "failed" and ref.library is not None \
                     and ref.library.library in FAILED_TIME_FIELD:
                 body = body._replace(time_field=FAILED_TIME_FIELD[ref.library.library])
             for start in starts:
-                end = start + self.page - 1
+                end = start + page - 1
                 pages.append(("LRANGE", sk.key, start, end) if sk.type == "list"
                              else ("ZRANGE", sk.key, start, end, "WITHSCORES"))
                 owners.append(((ref.ident, role), sk, weight, body))
@@ -511,6 +564,20 @@ def _interpolated(positions: list[tuple[int, int]], size: int, ends: list[int]) 
             frac = (end - t0) / (t1 - t0) if t1 > t0 else 0.0
             out.append(p0 + 1 + max(p1 - p0 - 1, 0) * frac)
     return out
+
+
+def _memory(key: str) -> tuple:
+    """The key's memory, from 5 sampled items (a short command, whatever the key's size)."""
+    return ("MEMORY", "USAGE", key, "SAMPLES", 5)
+
+
+def _reply_bytes(reply: Any, depth: int = 0) -> int:
+    """The bytes of the values in a reply (nested lists: ZRANGE pairs, stream entries)."""
+    if isinstance(reply, bytes | str):
+        return len(reply)
+    if isinstance(reply, list | tuple) and depth < 3:
+        return sum(_reply_bytes(r, depth + 1) for r in reply)
+    return 8
 
 
 def _pairs(reply: list) -> list[tuple[bytes, Any]]:
