@@ -80,6 +80,7 @@ class OverviewPanel(Panel):
     EMPTY = "No queues found yet. Discovery is running; ctrl+r rescans now."
 
     DEFAULT_CSS = """
+    OverviewPanel > #note { text-wrap: nowrap; text-overflow: ellipsis; }
     OverviewPanel > #table { height: auto; }
     OverviewPanel > #alerts { height: auto; overflow-x: hidden; }
     OverviewPanel > #legend { height: 1; color: $text-muted; padding: 0 1; }
@@ -96,7 +97,7 @@ class OverviewPanel(Panel):
         yield from super().compose()
         yield KeyedTable([
             Column("for", "for", 7, justify="right"),
-            Column("alert", "alert — next step", 150),
+            Column("alert", "alert — next step", 30, grow=True),
         ], id="alerts")
         yield Static("", id="legend")
         yield TrendCharts(id="charts")
@@ -148,6 +149,8 @@ class OverviewPanel(Panel):
         return sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key))
 
     def row(self, q: QueueStats) -> dict[str, object]:
+        alerts = alert_cell(q)
+        alerts.no_wrap, alerts.overflow = True, "ellipsis"  # a narrow column shows '…'
         return {
             "mark": mark_cell(q),
             "kind": q.ref.kind.label,
@@ -158,7 +161,7 @@ class OverviewPanel(Panel):
             "oldest": fmt.duration(q.oldest_ms),
             "detail": secondary(q),
             "node": self._node(q),
-            "alerts": alert_cell(q),
+            "alerts": alerts,
         }
 
     def update_snapshot(self, snap: Snapshot, history) -> None:
