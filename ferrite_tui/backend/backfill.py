@@ -144,7 +144,8 @@ class Backfill:
         commands: list[tuple] = []
         readers: list[tuple[QueueRef, str, Any]] = []
         for ref in refs:
-            if ref.library is not None:
+            # A library queue on a stream (taskiq) is read as a stream; others by state key.
+            if ref.library is not None and ref.kind is not QueueKind.STREAM:
                 for sk, role in library_sources(ref.library):
                     commands += [(_SIZE[sk.type], sk.key), _memory(sk.key)]
                     readers += [(ref, "state", (sk, role)), (ref, "usage", sk.key)]
@@ -178,7 +179,7 @@ class Backfill:
         # most `per_min` entries of the stream's average size.
         commands, readers2 = [], []
         for ref in refs:
-            if ref.kind is QueueKind.STREAM and ref.library is None:
+            if ref.kind is QueueKind.STREAM:
                 page, _ = self._paging(ref.key, lengths.get(ref.key, 0))
                 per_min = max(2, min(self.max_items // (self.minutes + 1), page))
                 for m in range(first_min, now_min + 1):
