@@ -3,10 +3,15 @@
 import json
 import time
 
+import pytest
+
 from ferrite_tui.backend.backfill import Backfill, item_time
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends, minute_of
+from helpers import REDUCED
+
+needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
 MIN = 60_000
 
@@ -157,6 +162,43 @@ async def lrange_sizes(sync):
     return out
 
 
+async def test_big_values_make_smaller_pages_and_a_sparser_sample(client, sync):
+    """Jobs of 16 KB: pages of at most PAGE_BYTES (64 KB: 3 jobs) and at most KEY_BYTES
+    (8 MB) read from the key, whatever max_items allows; small jobs beside them keep full
+    pages. The server's own log of each LRANGE shows the ranges asked for."""
+    from ferrite_tui.backend.backfill import KEY_BYTES, PAGE_BYTES
+
+    now = now_on_minute()
+    pad = "x" * 16_000
+    n = 1_200  # 19 MB
+    pipe = sync.pipeline(transaction=False)
+    for start in range(0, n, 100):
+        pipe.rpush("big", *[json.dumps({"id": f"b{i}", "payload": pad,
+                                        "enqueued_at": now - (i % 30) * MIN})
+                            for i in range(start, start + 100)])
+    pipe.rpush("small", *[job(i, now - 10 * MIN) for i in range(1_000)])
+    pipe.execute()
+    await slowlog_reset(sync)
+    trends = Trends(60)
+    refs = [QueueRef(QueueKind.WORK, "big"), QueueRef(QueueKind.WORK, "small")]
+    report = await Backfill(client, trends, minutes=60).run(refs, now_ms=now)
+    asked = {}
+    for e in sync.slowlog_get(10_000):
+        args = e["command"].split()
+        if args and args[0].upper() == b"LRANGE":
+            asked.setdefault(args[1].decode(), []).append(int(args[3]) - int(args[2]) + 1)
+    big_page = max(asked["big"])
+    assert 1 <= big_page <= PAGE_BYTES // 16_000
+    assert big_page * 16_000 * len(asked["big"]) <= KEY_BYTES * 1.1
+    assert max(asked["small"]) == 250 and sum(asked["small"]) >= 1_000
+    assert report.max_reply_bytes <= PAGE_BYTES * 1.2
+    # Sampled, so marked and scaled: about n / 30 a minute over the last 30 minutes.
+    assert "work:big" in report.sampled
+    backlog = trends.get("work:big", "backlog")
+    assert abs(backlog.points[minute_of(now / 1000)] - n) <= n * 0.1
+    assert trends.get("work:small", "arrivals").points[minute_of(now / 1000) - 10] == 1_000
+
+
 async def test_a_second_backfill_keeps_live_minutes(client, sync):
     now = now_on_minute()
     write_dead_letters(sync, "queue:main:dlq", now)
@@ -229,3 +271,156 @@ async def test_many_queues_share_one_budget(client, sync):
     backlog = trends.get("work:w1", "backlog")
     assert backlog.sampled and abs(backlog.points[minute_of(now / 1000)] - 1000) <= 20
     assert not trends.rebuilding
+
+
+# -- queue libraries: their own times (created with the libraries' own APIs) ---------------
+
+async def library_trends(client, library: str, now: int) -> tuple[str, Trends, object]:
+    from ferrite_tui.backend.discovery import Discovery
+    from ferrite_tui.config import Config
+
+    discovery = Discovery(client, Config())
+    await discovery.run()
+    (ref,) = [r for r in discovery.refs if r.library and r.library.library == library]
+    trends = Trends(60)
+    report = await Backfill(client, trends).run(discovery.refs, now_ms=now)
+    return ref.ident, trends, report
+
+
+def minutes_ago(times_ms: list[int], now: int) -> dict[int, int]:
+    """How many of these times fall in each minute (minutes ago; later than `now`: its
+    minute, as the backfill counts them)."""
+    out: dict[int, int] = {}
+    for t in times_ms:
+        ago = max(minute_of(now / 1000) - minute_of(t / 1000), 0)
+        out[ago] = out.get(ago, 0) + 1
+    return out
+
+
+def per_minute(trends: Trends, ident: str, metric: str, now: int) -> dict[int, float]:
+    """minutes ago -> value, for the minutes with a non-zero value."""
+    series = trends.get(ident, metric)
+    assert series is not None, f"no {metric} series rebuilt"
+    now_min = minute_of(now / 1000)
+    return {now_min - m: v for m, v in series.points.items() if v and m in series.rebuilt}
+
+
+async def test_rq_failed_registry_and_queue_rebuilt_from_rq_times(client, sync, tmp_path):
+    """RQ keeps ids: failure times come from each failed job's `ended_at` (its registry
+    score is when the entry expires: failure + ttl, and the ttl is per job), arrivals from
+    the queued jobs' `enqueued_at`."""
+    from datetime import UTC, datetime
+
+    from rq import Queue, SimpleWorker
+    from rq.registry import FailedJobRegistry
+
+    import libjobs
+
+    now = now_on_minute()
+
+    def at(ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+    q = Queue("default", connection=sync)
+    registry = FailedJobRegistry(queue=q)
+    # Failed: 2 jobs 40 minutes ago (one kept a week, one an hour: scores say nothing), then
+    # 3 a minute for the last 4 minutes; one more failed for real by RQ's worker, now.
+    failed_at = {40: 2, 4: 3, 3: 3, 2: 3, 1: 3}
+    for ago, n in failed_at.items():
+        for i in range(n):
+            job = q.enqueue(libjobs.boom, i)
+            q.remove(job)
+            job.ended_at = at(now - ago * MIN)
+            registry.add(job, ttl=3_600 if i == 0 else 7 * 86_400, exc_string="ValueError")
+    q.enqueue(libjobs.flaky, str(tmp_path))  # the directory exists: it fails
+    SimpleWorker([q], connection=sync).work(burst=True)
+    assert registry.count == 15
+    # Queued: 4 jobs enqueued 25 minutes ago, 2 ten minutes ago.
+    for ago, n in ((25, 4), (10, 2)):
+        for i in range(n):
+            job = q.enqueue(libjobs.ok, i)
+            job.enqueued_at = at(now - ago * MIN)
+            job.save()
+    ident, trends, report = await library_trends(client, "rq", now)
+    # The real failure happened after `now`'s minute began: it counts in the last minute.
+    assert per_minute(trends, ident, "dead", now) == {**failed_at, 0: 1}
+    failed = trends.get(ident, "failed")
+    now_min = minute_of(now / 1000)
+    assert failed.points[now_min - 41] == 0 and failed.points[now_min - 40] == 2
+    assert failed.points[now_min - 5] == 2 and failed.points[now_min - 1] == 14
+    assert per_minute(trends, ident, "arrivals", now) == {25: 4, 10: 2}
+    assert trends.get(ident, "backlog").points[now_min - 11] == 4
+    assert trends.get(ident, "backlog").points[now_min] == 6
+    assert report.untimed == 0 and not report.sampled
+
+
+@needs_lua
+async def test_dramatiq_dead_letters_and_queue_rebuilt_from_its_times(client, sync, redis_url):
+    """dramatiq: queued messages by their `message_timestamp` (in the message bodies), dead
+    letters by their XQ score (ms, when dramatiq dead-lettered them)."""
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    now = now_on_minute()
+    broker = RedisBroker(url=redis_url)
+    for ago, n in ((30, 3), (5, 2)):
+        for i in range(n):
+            broker.enqueue(dramatiq.Message(
+                queue_name="default", actor_name="ok", args=(i,), kwargs={}, options={},
+                message_timestamp=now - ago * MIN))
+    # Dead letters as dramatiq's worker leaves them: fail a fetched message (nack).
+    fetched = []
+    consumer = broker.consume("default", prefetch=10, timeout=1000)
+    for message in consumer:
+        if message is None or len(fetched) == 5:
+            break
+        fetched.append(message)
+    assert len(fetched) == 5
+    for message in fetched[:2]:
+        consumer.nack(message)
+    consumer.requeue(fetched[2:])
+    consumer.close()
+    broker.close()
+    assert sync.zcard("dramatiq:default.XQ") == 2
+    scores = [int(s) for _, s in sync.zrange("dramatiq:default.XQ", 0, -1, withscores=True)]
+    ident, trends, report = await library_trends(client, "dramatiq", now)
+    dead = per_minute(trends, ident, "dead", now)
+    expected = minutes_ago(scores, now)
+    assert dead == expected and set(dead) <= {0, 1}
+    # The two nacked were the oldest (30 min ago); 1 + 2 remain queued.
+    assert per_minute(trends, ident, "arrivals", now) == {30: 1, 5: 2}
+    assert report.untimed == 0
+
+
+@needs_lua
+async def test_bullmq_failed_by_finished_on_and_wait_by_timestamp(client, sync, redis_url):
+    """BullMQ: failed jobs by their failed-set score (finishedOn, ms), waiting jobs by their
+    hash's `timestamp` (set here through the job options)."""
+    from bullmq import Queue, Worker
+
+    from helpers import async_wait_until
+
+    now = now_on_minute()
+
+    async def process(job, token):
+        raise ValueError("boom")
+
+    queue = Queue("mail", {"connection": redis_url})
+    for i in range(3):
+        await queue.add("send", {"n": i}, {"attempts": 1})
+    worker = Worker("mail", process, {"connection": redis_url})
+    try:
+        await async_wait_until(lambda: sync.zcard("bull:mail:failed") == 3, timeout=60,
+                               message="BullMQ's worker did not fail the jobs")
+    finally:
+        await worker.close()
+    for ago, n in ((20, 2), (7, 1)):
+        for i in range(n):
+            await queue.add("send", {"n": i}, {"timestamp": now - ago * MIN})
+    await queue.close()
+    scores = [int(s) for _, s in sync.zrange("bull:mail:failed", 0, -1, withscores=True)]
+    ident, trends, _report = await library_trends(client, "bullmq", now)
+    expected = minutes_ago(scores, now)
+    dead = per_minute(trends, ident, "dead", now)
+    assert dead == expected and set(dead) <= {0, 1}
+    assert per_minute(trends, ident, "arrivals", now) == {20: 2, 7: 1}

@@ -33,6 +33,8 @@ class _Rule:
         = lambda q, cfg: None
     # the threshold (seconds) an age must pass: since = oldest item's time + threshold
     age_threshold: Callable[[AlertConfig], float] | None = None
+    # the same step in a few words, for a narrow terminal
+    short: Callable[[QueueStats], str] = lambda q: "enter to look"
 
 
 def _look(q: QueueStats) -> str:
@@ -41,28 +43,45 @@ def _look(q: QueueStats) -> str:
 
 RULES = (
     _Rule(re.compile(r"^\d+ dead$"), lambda q: "r to requeue one, R all shown (g: by reason)",
-          series=lambda q, cfg: ("backlog", lambda v: v > 0)),
+          series=lambda q, cfg: ("backlog", lambda v: v > 0),
+          short=lambda q: "r requeue one, R all"),
+    _Rule(re.compile(r"^\d+ failed$"), lambda q: "enter to read why its jobs failed, then "
+          "retry them with the library's own tools or here",
+          series=lambda q, cfg: ("failed", lambda v: v > 0),
+          short=lambda q: "enter: why they failed"),
     _Rule(re.compile(r"^growing$"), lambda q: "g to see why they fail, then R to requeue",
-          series=lambda q, cfg: ("dead", lambda v: v > 0)),
+          series=lambda q, cfg: ("dead", lambda v: v > 0),
+          short=lambda q: "g why, R requeue"),
     _Rule(re.compile(r"^\d+ overdue$"), lambda q: "X to run all overdue now (are the "
-          "schedulers running?)", age_threshold=lambda cfg: cfg.overdue_seconds),
+          "schedulers running?)", age_threshold=lambda cfg: cfg.overdue_seconds,
+          short=lambda q: "X run overdue now"),
     _Rule(re.compile(r"^old jobs$"),
           lambda q: ("C to hand idle entries to a live consumer" if q.ref.kind is
                      QueueKind.STREAM else _look(q)),
-          age_threshold=lambda cfg: cfg.oldest_age_seconds),
+          age_threshold=lambda cfg: cfg.oldest_age_seconds,
+          short=lambda q: ("C claim idle" if q.ref.kind is QueueKind.STREAM
+                           else "enter: oldest job")),
     _Rule(re.compile(r"^overdue growing"), lambda q: "X to run all overdue now, then check "
-          "the scheduler"),
-    _Rule(re.compile(r"stale processing$"), lambda q: "R to recover stale jobs to the queue"),
+          "the scheduler",
+          short=lambda q: "X run overdue now"),
+    _Rule(re.compile(r"stale processing$"), lambda q: "R to recover stale jobs to the queue",
+          short=lambda q: "R recover stale"),
     _Rule(re.compile(r"^depth ≥ "), lambda q: "enter to look at the jobs (are consumers "
-          "keeping up?)", series=lambda q, cfg: ("backlog", lambda v: v >= cfg.depth)),
+          "keeping up?)", series=lambda q, cfg: ("backlog", lambda v: v >= cfg.depth),
+          short=lambda q: "enter: look at the jobs"),
     _Rule(re.compile(r"^\d+ pending$"), lambda q: "C to hand them to a live consumer",
-          series=lambda q, cfg: ("backlog", lambda v: v >= cfg.stream_pending)),
-    _Rule(re.compile(r"^lag "), lambda q: "the group is behind: start more consumers"),
+          series=lambda q, cfg: ("backlog", lambda v: v >= cfg.stream_pending),
+          short=lambda q: "C to a live consumer"),
+    _Rule(re.compile(r"^lag "), lambda q: "the group is behind: start more consumers",
+          short=lambda q: "start more consumers"),
     _Rule(re.compile(r"idle pending$|idle ≥"), lambda q: "C to hand idle entries to a live "
-          "consumer"),
+          "consumer",
+          short=lambda q: "C claim idle"),
     _Rule(re.compile(r"dead consumers?$|dead\?"), lambda q: "C to hand their entries to a "
-          "live consumer"),
-    _Rule(re.compile(r"poison"), lambda q: "K to move poison entries to a dead-letter list"),
+          "live consumer",
+          short=lambda q: "C claim theirs"),
+    _Rule(re.compile(r"poison"), lambda q: "K to move poison entries to a dead-letter list",
+          short=lambda q: "K poison to DLQ"),
 )
 
 
@@ -160,5 +179,5 @@ class Advisor:
         return AlertNote(
             ident=q.ref.ident, key=q.ref.key, alert=alert, since=since, since_from=since_from,
             before_window=before, action=action, panel_key=PANEL_KEY[q.ref.kind],
-            group=_group_of(q, alert),
+            group=_group_of(q, alert), short_action=rule.short(q) if rule else "enter",
         )

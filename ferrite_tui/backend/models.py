@@ -207,6 +207,7 @@ class AlertNote:
     action: str  # e.g. "C to hand them to a live consumer"
     panel_key: str  # the panel that acts on it: "1".."8"
     group: str | None = None  # the stream group it is about, selected when opened
+    short_action: str = ""  # the next step in a few words (narrow terminals)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,10 @@ second backfill (ctrl+r) fills gaps without overwriting what the console measure
 Metrics and what a value means:
 - ``arrivals``  (count) items enqueued in that minute; rebuilt from the items still queued
   (their ``enqueued_at`` / stream ids), so items consumed since are missing: a floor.
-- ``dead``      (count) dead letters that arrived in that minute (``dead_at``).
+- ``dead``      (count) dead letters that arrived in that minute (``dead_at``); for a queue
+  library's queue, jobs that failed in that minute.
+- ``failed``    (level) a library queue's failed jobs at the end of the minute (those still
+  in its failed set: a floor).
 - ``out``       (count) items taken out in that minute; live only (the data forgets them).
 - ``backlog``   (level) depth at the end of the minute; rebuilt as the items still queued
   that had arrived by then (a floor). Streams: entries pending in their groups.
@@ -19,7 +22,9 @@ Metrics and what a value means:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
+from ferrite_tui.backend.libraries.model import State
 from ferrite_tui.backend.models import QueueKind, Snapshot
 
 MINUTE_S = 60
@@ -133,6 +138,9 @@ class Trends:
                 self.series(ident, "backlog").add_live(minute, q.depth)
             if kind is QueueKind.DELAYED and q.overdue is not None:
                 self.series(ident, "overdue").add_live(minute, q.overdue)
+            failed = [s.size for s in q.states if s.state is State.FAILED]
+            if failed and None not in failed:  # a library queue's failed jobs, all counted
+                self.series(ident, "failed").add_live(minute, sum(cast("list[int]", failed)))
             if elapsed is None or elapsed <= 0:
                 continue
             arrivals = q.in_rate

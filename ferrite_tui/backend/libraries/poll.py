@@ -215,3 +215,9 @@ def _time_ms(value: Any, fmt: str) -> int | None:
         return int(float(value))
     except (TypeError, ValueError):
         return None
+
+
+def time_probe(body: Body, member: bytes) -> tuple:
+    """The command that reads the time `body.time_field` of `member`'s body (the backfill
+    reads the times of many members this way; `probe_age` reads its reply)."""
+    return _probe(body, member)

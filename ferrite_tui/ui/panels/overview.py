@@ -54,8 +54,10 @@ def since_cell(note: AlertNote, now: float) -> Text:
     return Text(text, style="dim" if note.since_from == "seen" else "")
 
 
-def alert_text(note: AlertNote) -> Text:
-    """'events:main › analytics: 25 pending — 5, then C to hand them to a live consumer'."""
+def alert_text(note: AlertNote, room: int = 1_000) -> Text:
+    """'events:main › analytics: 25 pending — 5, then C to hand them to a live consumer';
+    where that does not fit in `room` cells, the step in a few words ('— 5 C to a live
+    consumer'), and what still does not fit ends in '…'."""
     where = printable(note.key, 60) + (f" › {printable(note.group, 40)}" if note.group else "")
     out = Text(no_wrap=True, overflow="ellipsis")
     out.append(where, style="bold")
@@ -63,7 +65,12 @@ def alert_text(note: AlertNote) -> Text:
     out.append(printable(note.alert, 60), style="yellow")
     out.append(" — ")
     out.append(note.panel_key, style="bold reverse")
-    out.append(f", then {note.action}")
+    full = f", then {note.action}"
+    if out.cell_len + len(full) > room and note.short_action:
+        out.append(f" {note.short_action}")
+    else:
+        out.append(full)
+    out.truncate(room, overflow="ellipsis")
     return out
 
 
@@ -73,6 +80,7 @@ class OverviewPanel(Panel):
     EMPTY = "No queues found yet. Discovery is running; ctrl+r rescans now."
 
     DEFAULT_CSS = """
+    OverviewPanel > #note { text-wrap: nowrap; text-overflow: ellipsis; }
     OverviewPanel > #table { height: auto; }
     OverviewPanel > #alerts { height: auto; overflow-x: hidden; }
     OverviewPanel > #legend { height: 1; color: $text-muted; padding: 0 1; }
@@ -89,7 +97,7 @@ class OverviewPanel(Panel):
         yield from super().compose()
         yield KeyedTable([
             Column("for", "for", 7, justify="right"),
-            Column("alert", "alert — next step", 150),
+            Column("alert", "alert — next step", 30, grow=True),
         ], id="alerts")
         yield Static("", id="legend")
         yield TrendCharts(id="charts")
@@ -141,6 +149,8 @@ class OverviewPanel(Panel):
         return sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key))
 
     def row(self, q: QueueStats) -> dict[str, object]:
+        alerts = alert_cell(q)
+        alerts.no_wrap, alerts.overflow = True, "ellipsis"  # a narrow column shows '…'
         return {
             "mark": mark_cell(q),
             "kind": q.ref.kind.label,
@@ -151,7 +161,7 @@ class OverviewPanel(Panel):
             "oldest": fmt.duration(q.oldest_ms),
             "detail": secondary(q),
             "node": self._node(q),
-            "alerts": alert_cell(q),
+            "alerts": alerts,
         }
 
     def update_snapshot(self, snap: Snapshot, history) -> None:
@@ -181,6 +191,7 @@ class OverviewPanel(Panel):
                        style="bold yellow")
         out.append("   enter: open in its panel · tab: alerts · ≥ lower bound · ? unknown",
                    style="dim")
+        out.no_wrap, out.overflow = True, "ellipsis"  # one line; cut with '…', never wrapped
         return out
 
     def open_row(self, ident: str) -> None:
@@ -195,8 +206,11 @@ class OverviewPanel(Panel):
                  if not self.filter_text or self.filter_text.lower() in n.key.lower()]
         self.notes = {f"{n.ident}\x00{n.alert}": n for n in notes}
         now = snap.taken_at
+        # The alert column gets what the 'for' column and the cells' padding leave.
+        scrollbar = 2 if len(self.notes) > ALERT_ROWS else 0
+        room = max((self.size.width or 120) - 2 - 9 - 2 - scrollbar, 20)
         self.query_one("#alerts", KeyedTable).set_rows([
-            (row_key, {"for": since_cell(n, now), "alert": alert_text(n)})
+            (row_key, {"for": since_cell(n, now), "alert": alert_text(n, room)})
             for row_key, n in self.notes.items()])
         self._layout()
         trends = self.session.trends

@@ -311,11 +311,15 @@ class StreamTables(Panel):
 
     def select_group(self, name: str) -> None:
         """Select this group of the selected stream (e.g. from an alert on the Overview);
-        the detail refresh keeps it if the stream has it."""
-        if self.stream is None or name == self.group:
+        the detail refresh keeps it if the stream has it. The groups table's cursor moves
+        to it too: a RowHighlighted still queued for the row it was on (the refresh's
+        redraw) is then stale and cannot take the selection back."""
+        if self.stream is None:
             return
-        self._select_group(name)
-        self.refresh_detail()
+        self.groups_table.select_key(name)
+        if name != self.group:
+            self._select_group(name)
+            self.refresh_detail()
 
     # -- selection ---------------------------------------------------------------------
 
