@@ -17,7 +17,10 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "arq"
 PREFIX = "arq:"
 QUEUE_PREFIX = "arq:queue"
-JOB = Body("key", "arq:job:{id}", "string", "pickle")
+JOB_PREFIX = "arq:job:"
+IN_PROGRESS = "arq:in-progress:"  # a worker runs the job (string marker, with a TTL)
+RETRY = "arq:retry:"
+JOB = Body("key", JOB_PREFIX + "{id}", "string", "pickle")
 
 
 def keeps(name: str, type_: str) -> bool:

@@ -2,7 +2,7 @@
 a zset with PriorityRedisHuey), `huey.schedule.N` a zset of pickled messages scored by due
 time (unix seconds, float), `huey.results.N` a hash of results. huey's consumer moves due
 tasks with plain commands, but its scheduler's lock and the console's moves would race:
-the console reads only."""
+the console does not move huey's messages; it deletes them by their exact value."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "huey"
 PREFIX = "huey."
 PICKLE = Body("inline", encoding="pickle")
-READ_ONLY = "huey messages are pickles; the console does not rewrite them"
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -36,7 +35,7 @@ def queue(name: str, priority: bool) -> LibraryQueue:
         StateKey(State.SCHEDULED, f"huey.schedule.{name}", "zset", "schedule", "low", Unit.S,
                  Means.DUE, body=PICKLE),
         StateKey(State.DONE, f"huey.results.{name}", "hash", "results", body=PICKLE),
-    ), read_only=READ_ONLY)
+    ))
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

@@ -168,16 +168,12 @@ def fields_of(encoding: str, body: Any, extra: Any = None) -> list[tuple[str, st
     return [("body", _s(body))]
 
 
-async def describe(client: Client, queue: LibraryQueue, state: StateKey,
-                   member: bytes) -> list[tuple[str, str]]:
-    """The inspector's library fields for one member of `state`, in one round trip."""
-    text = member.decode("utf-8", "surrogateescape")
-    fields: list[tuple[str, str]] = [("library", queue.library), ("queue", queue.name),
-                                     ("state", state.name)]
+def _body_commands(state: StateKey, member: bytes) -> tuple[list[tuple], str | None]:
+    """The commands that read `member`'s body (and RQ's latest result), and its key."""
     body = state.body
     if body.where == "inline":
-        return fields + fields_of(body.encoding, member)
-    job_id = text.split(":", 1)[0] if body.encoding == "rq" else text  # wip: id:execution
+        return [], None
+    job_id = member_id(state, member)
     key, field = body.locate(job_id)  # type: ignore[misc]
     if field is not None:
         commands: list[tuple] = [("HGET", key, field)]
@@ -187,14 +183,65 @@ async def describe(client: Client, queue: LibraryQueue, state: StateKey,
         commands = [("GET", key)]
     if body.encoding == "rq":
         commands.append(("XREVRANGE", f"rq:results:{job_id}", "+", "-", "COUNT", 1))
-    replies = await client.raw_pipeline(commands)
+    return commands, key
+
+
+def member_id(state: StateKey, member: bytes) -> str:
+    """The job id a state key's member names (RQ's wip members are `id:execution_id`)."""
+    text = member.decode("utf-8", "surrogateescape")
+    return text.split(":", 1)[0] if state.body.encoding == "rq" else text
+
+
+def _fields_from(state: StateKey, member: bytes, key: str | None,
+                 replies: list[Any]) -> list[tuple[str, str]]:
+    if key is None:
+        return fields_of(state.body.encoding, member)
     reply = replies[0]
     if isinstance(reply, Exception):
-        return [*fields, ("body", printable(str(reply), 200))]
+        return [("body", printable(str(reply), 200))]
     if reply in ([], {}):
         reply = None
     extra = None
     if len(replies) > 1 and isinstance(replies[1], list) and replies[1]:
         extra = replies[1][0][1]  # [[id, [field, value, ...]]]
-    fields.append(("body key", printable(key)))
-    return fields + fields_of(body.encoding, reply, extra)
+    return [("body key", printable(key)), *fields_of(state.body.encoding, reply, extra)]
+
+
+async def describe_many(client: Client, state: StateKey,
+                        members: list[bytes]) -> list[list[tuple[str, str]]]:
+    """The library fields of each member of `state`, every body read in one round trip."""
+    plans = [_body_commands(state, m) for m in members]
+    flat = [c for cmds, _ in plans for c in cmds]
+    replies = await client.raw_pipeline(flat) if flat else []
+    out, i = [], 0
+    for member, (cmds, key) in zip(members, plans):
+        out.append(_fields_from(state, member, key, replies[i:i + len(cmds)]))
+        i += len(cmds)
+    return out
+
+
+async def describe(client: Client, queue: LibraryQueue, state: StateKey,
+                   member: bytes) -> list[tuple[str, str]]:
+    """The inspector's library fields for one member of `state`, in one round trip."""
+    fields: list[tuple[str, str]] = [("library", queue.library), ("queue", queue.name),
+                                     ("state", state.name)]
+    (more,) = await describe_many(client, state, [member])
+    return fields + more
+
+
+#: Which of an item's fields the item table's columns show (the first present wins).
+TASK_FIELDS = ("task", "description", "name", "actor_name", "function")
+ARGS_FIELDS = ("argsrepr", "args", "data")
+ATTEMPT_FIELDS = ("attempts", "attemptsMade", "retries", "options.retries")
+ERROR_FIELDS = ("failedReason", "error", "traceback", "options.traceback")
+
+
+def pick(fields: list[tuple[str, str]], names: tuple[str, ...]) -> str:
+    found = dict(fields)
+    return next((found[n] for n in names if found.get(n)), "")
+
+
+def last_line(text: str) -> str:
+    """A traceback's last non-empty line (the exception), for one table cell."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""

@@ -196,13 +196,13 @@ def probe_age(body: Body, reply: Any, now_ms: int) -> int | None:
         except ValueError:
             return None
         value = doc.get(body.time_field) if isinstance(doc, dict) else None
-    t = _time_ms(value, body.time_format)
+    t = time_ms(value, body.time_format)
     if t is None or t <= 0 or t > now_ms + 86_400_000:
         return None
     return max(now_ms - t, 0)
 
 
-def _time_ms(value: Any, fmt: str) -> int | None:
+def time_ms(value: Any, fmt: str) -> int | None:
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     try:

@@ -18,7 +18,8 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "saq"
 PREFIX = "saq:"
 JOB = Body("key", "{id}", "string", "json", "queued")
-READ_ONLY = "saq moves jobs with its own Lua scripts; use its API to act"
+READ_ONLY = ("saq moves jobs with its own Lua scripts; the console only deletes jobs not yet "
+             "taken (queued, scheduled)")
 _SIGNATURE_SUFFIXES = (":incomplete", ":stats", ":queued", ":active")
 
 

@@ -1,0 +1,157 @@
+"""Every state of a library queue in panel 2 through Pilot: the state selector (s / S),
+each state's own pager with the library's fields, and the single-item library actions
+(r requeue, x run now, d delete) with the library's semantics; after a requeue the
+library's own worker runs the job."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+import redis
+
+from ferrite_tui.ui.panels.queues import QueuesPanel
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+from ferrite_tui.ui.screens.inspector import InspectorScreen
+from helpers import REDUCED, async_wait_until, running
+from test_queues_ui import make_app
+
+needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
+
+
+@pytest.fixture
+def sync(redis_url):
+    r = redis.Redis.from_url(redis_url)
+    yield r
+    r.close()
+
+
+async def open_library(app, pilot, library: str, name: str) -> QueuesPanel:
+    """Panel 2 with this library queue selected and its state view focused."""
+    def found():
+        snap = app.monitor.snapshot if app.monitor is not None else None
+        return snap is not None and any(
+            q.ref.library is not None and (q.ref.library.library, q.ref.library.name)
+            == (library, name) for q in snap.queues)
+
+    await async_wait_until(found)
+    await pilot.press("2")
+    panel = app.query_one(QueuesPanel)
+    ident = next(q.ref.ident for q in app.monitor.snapshot.queues if q.ref.library is not None
+                 and (q.ref.library.library, q.ref.library.name) == (library, name))
+    await async_wait_until(lambda: ident in panel.table.row_keys)
+    panel.table.focus()
+    panel.table.select_key(ident)
+    await pilot.pause()
+    await pilot.press("enter")
+    await async_wait_until(lambda: panel.state_table.display and panel.state_table.has_focus
+                           and panel.state_table.page is not None)
+    return panel
+
+
+async def show_state(panel: QueuesPanel, pilot, label: str, rows: int | None = None) -> None:
+    """Press s until the state labelled `label` is shown (and has `rows` rows)."""
+    for _ in range(len(panel.library_states()) + 1):
+        state = panel.current_state()
+        if state is not None and state.name == label:
+            break
+        await pilot.press("s")
+    state = panel.current_state()
+    assert state is not None and state.name == label
+    table = panel.state_table
+    await async_wait_until(lambda: table.page is not None and table.page.key == state.key
+                           and (rows is None or table.row_count == rows))
+
+
+def cells(panel: QueuesPanel, column: str) -> list[str]:
+    table = panel.state_table
+    return [table.cell_text(k, column) for k in table.row_keys]
+
+
+async def confirm(app, pilot, expect: str) -> None:
+    await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+    assert expect in str(app.screen.body)
+    await pilot.press("y")
+
+
+def footer_actions(app) -> dict[str, str]:
+    return {key: b.binding.action for key, b in app.screen.active_bindings.items()}
+
+
+@pytest.mark.libraries
+async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
+        redis_url, sync, tmp_path):
+    from rq import Queue, SimpleWorker
+    from rq.job import Job
+
+    import libjobs
+
+    flag = tmp_path / "fail"
+    flag.touch()
+    q = Queue("default", connection=sync)
+    q.enqueue(libjobs.ok, 1)
+    failed = q.enqueue(libjobs.flaky, str(flag))
+    scheduled = q.enqueue_in(datetime.timedelta(hours=1), libjobs.ok, 3)
+    SimpleWorker([q], connection=sync).work(burst=True)
+    queued = q.enqueue(libjobs.ok, 4)
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "rq", "default")
+        # The library's keys on the footer, instead of the list moves.
+        keys = footer_actions(app)
+        assert (keys["r"], keys["x"], keys["d"], keys["s"]) == (
+            "lib_requeue", "lib_run_now", "lib_delete", "next_state")
+        await show_state(panel, pilot, "queued", rows=1)
+        assert cells(panel, "task") == ["libjobs.ok(4)"]
+        assert [str(n) for n in [s.name for s in panel.library_states()]] == [
+            "queued", "wip", "scheduled", "deferred", "failed", "finished", "canceled"]
+
+        # Scheduled: its score (unix seconds) read as a due time, about an hour ahead.
+        await show_state(panel, pilot, "scheduled", rows=1)
+        (when,) = cells(panel, "when")
+        assert when.startswith("in 59m") or when.startswith("in 1h00m"), when
+        title = str(app.query_one("#items-title").render())
+        assert "scheduled: scheduled (3/7, zset, due times (s))" in title
+
+        # Failed: task, the traceback's last line; enter shows the whole traceback.
+        await show_state(panel, pilot, "failed", rows=1)
+        assert cells(panel, "task")[0].startswith("libjobs.flaky(")
+        assert cells(panel, "preview")[0].startswith("ValueError: flaky:")
+        await pilot.press("enter")
+        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
+        meta = dict(app.screen.meta)
+        assert "Traceback" in meta["traceback"] and meta["status"] == "failed"
+        await pilot.press("escape")
+        await async_wait_until(lambda: not isinstance(app.screen, InspectorScreen))
+
+        # r on a queued job is not a requeue: refused with where it applies.
+        await show_state(panel, pilot, "queued", rows=1)
+        await pilot.press("r")
+        await async_wait_until(lambda: any("requeue applies to its failed jobs" in n.message
+                                           for n in app.notices))
+        # r on the failed job: RQ's requeue.
+        await show_state(panel, pilot, "failed", rows=1)
+        await pilot.press("r")
+        await confirm(app, pilot, "Requeue 1 item of rq queue default (failed)")
+        await async_wait_until(lambda: sync.zcard("rq:failed:default") == 0)
+        # x on the scheduled job: to the queue now.
+        await show_state(panel, pilot, "scheduled", rows=1)
+        await pilot.press("x")
+        await confirm(app, pilot, "Run now 1 item")
+        await async_wait_until(lambda: sync.zcard("rq:scheduled:default") == 0)
+        # d on the queued job: gone with its job hash.
+        await show_state(panel, pilot, "queued", rows=3)
+        row = next(k for k in panel.state_table.row_keys
+                   if panel.state_table.by_key[k].raw == queued.id.encode())
+        panel.state_table.select_key(row)
+        await pilot.press("d")
+        await confirm(app, pilot, "Delete 1 item")
+        await async_wait_until(lambda: not sync.exists(f"rq:job:{queued.id}"))
+    assert sync.lrange("rq:queue:default", 0, -1) == [failed.id.encode(), scheduled.id.encode()]
+    audit = (tmp_path / "audit.log").read_text()
+    assert "rq requeue failed" in audit and "rq run scheduled now" in audit
+    assert "rq delete" in audit
+    flag.unlink()
+    SimpleWorker([q], connection=sync).work(burst=True)
+    assert Job.fetch(failed.id, connection=sync).get_status() == "finished"
+    assert Job.fetch(scheduled.id, connection=sync).get_status() == "finished"
