@@ -155,3 +155,71 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
     SimpleWorker([q], connection=sync).work(burst=True)
     assert Job.fetch(failed.id, connection=sync).get_status() == "finished"
     assert Job.fetch(scheduled.id, connection=sync).get_status() == "finished"
+
+
+@pytest.mark.libraries
+async def test_arq_in_progress_counted_and_deletes_with_the_job_body(redis_url, sync,
+                                                                     tmp_path):
+    """A job arq's worker is running keeps its member in the due set, with a marker: the
+    poll counts it in progress (not pending). d deletes a queued or deferred job with its
+    body; the running one is skipped."""
+    import asyncio
+
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from arq.worker import Worker, func
+
+    release = asyncio.Event()
+
+    async def slow(ctx, x):
+        await release.wait()
+        return x
+
+    settings = RedisSettings.from_dsn(redis_url)
+    pool = await create_pool(settings)
+    running_job = await pool.enqueue_job("slow", 1)
+    worker = Worker(functions=[func(slow, name="slow")], redis_settings=settings, poll_delay=0.05,
+                    handle_signals=False, max_jobs=1)
+    task = asyncio.create_task(worker.main())
+    try:
+        await async_wait_until(lambda: sync.exists(f"arq:in-progress:{running_job.job_id}"),
+                               timeout=30, message="arq's worker did not start the job")
+        queued = await pool.enqueue_job("slow", 2, _defer_by=0.001)
+        deferred = await pool.enqueue_job("slow", 3, _defer_by=3600)
+        app = make_app(redis_url, tmp_path)
+        async with running(app) as pilot:
+            panel = await open_library(app, pilot, "arq", "arq:queue")
+
+            def figures():
+                stats = next(q for q in app.monitor.snapshot.queues
+                             if q.ref.library is not None and q.ref.library.library == "arq")
+                return {c.label: c.size for c in stats.states}, stats.depth, stats.processing
+
+            await async_wait_until(lambda: figures() == (
+                {"due": 2, "deferred": 1, "in progress": 1}, 1, 1))
+            await show_state(panel, pilot, "due", rows=2)
+            assert panel.current_state().name == "due"
+            ids = [panel.state_table.by_key[k].raw for k in panel.state_table.row_keys]
+            assert set(ids) == {running_job.job_id.encode(), queued.job_id.encode()}
+            # Both selected: the queued one goes, the running one is skipped.
+            panel.state_table.move_cursor(row=0)
+            await pilot.press("space", "space")
+            await pilot.press("d")
+            await confirm(app, pilot, "Delete 2 items of arq queue arq:queue (due)")
+            await async_wait_until(lambda: any("1 done, 1 skipped" in n.message
+                                               for n in app.notices))
+            assert not sync.exists(f"arq:job:{queued.job_id}")
+            assert sync.zscore("arq:queue", running_job.job_id) is not None
+            await show_state(panel, pilot, "deferred", rows=1)
+            assert cells(panel, "when")[0].startswith("in 59m")
+            await pilot.press("d")
+            await confirm(app, pilot, "Delete 1 item")
+            await async_wait_until(lambda: sync.zcard("arq:queue") == 1)
+            assert not sync.exists(f"arq:job:{deferred.job_id}")
+    finally:
+        release.set()
+        await async_wait_until(lambda: sync.zcard("arq:queue") == 0, timeout=30,
+                               message="arq's worker did not finish the running job")
+        await worker.close()
+        task.cancel()
+        await pool.aclose()

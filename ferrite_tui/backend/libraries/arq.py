@@ -1,6 +1,7 @@
 """arq: a queue is one zset of job ids scored by due time (ms), named `arq:queue` by
 default; bodies `arq:job:ID`, markers `arq:in-progress:ID` / `arq:retry:ID` and results
-`arq:result:ID` are pickles in strings. Due members are pending, later ones scheduled."""
+`arq:result:ID` are pickles in strings. Due members are pending, later ones scheduled; a
+due job a worker runs keeps its member and has a marker (counted as in progress)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def queue(key: str) -> LibraryQueue:
         StateKey(State.PENDING, key, "zset", "due", "low", Unit.MS, Means.DUE, "due", JOB),
         StateKey(State.SCHEDULED, key, "zset", "deferred", "low", Unit.MS, Means.DUE,
                  "future", JOB),
+        # The due members that have a marker: counted in the poll (libraries/poll.py).
+        StateKey(State.ACTIVE, IN_PROGRESS + "{id}", "markers", "in progress", body=JOB),
     ))
 
 

@@ -97,7 +97,9 @@ class StateKey(NamedTuple):
 
     state: State
     key: str
-    type: str  # list / zset / hash / set / stream
+    # list / zset / hash / set / stream; "markers": `key` is a template of one key per due
+    # member ({id}) whose existence marks it in progress (arq)
+    type: str
     label: str = ""  # the library's own word (wip, deferred, prioritized, ...)
     next_end: str = "head"  # list: head / tail; zset: low / high
     unit: Unit | None = None
@@ -137,7 +139,7 @@ class LibraryQueue:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.key for s in self.states))
+        return tuple(dict.fromkeys(s.key for s in self.states if s.type != "markers"))
 
 
 class StateCount(NamedTuple):

@@ -8,10 +8,11 @@ round trips stay fixed. Score bounds are inclusive (Ferrite rejects '(').
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.libraries.model import (
     Body,
     LibraryQueue,
@@ -19,6 +20,7 @@ from ferrite_tui.backend.libraries.model import (
     State,
     StateCount,
     StateKey,
+    Unit,
     ms_score,
     score_ms,
 )
@@ -63,10 +65,21 @@ def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
     return 1
 
 
+#: Markers (arq's in-progress keys) are counted among at most this many due members.
+MARKER_CAP = 1000
+MARKERS = Body("markers")  # a probe that counts markers (EXISTS k1 k2 ...), not an age
+
+
 def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
     """Every command for `q`, in the order `read` expects their replies."""
     out: list[tuple] = []
     for s in q.states:
+        if s.type == "markers":  # the due members whose marker round trip 2 counts
+            pending = q.pending
+            out.append(("ZRANGEBYSCORE", pending.key, "-inf", ms_score(now_ms, pending.unit
+                                                                        or Unit.MS),
+                        "LIMIT", 0, MARKER_CAP + 1))
+            continue
         out += _ops(s, now_ms, q.visibility_timeout_s)
     if q.heartbeats:
         out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
@@ -111,7 +124,20 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         first = replies[i]
         means = s.means
         state = s.state
-        if s.type != "zset" or s.unit is None:
+        if s.type == "markers":
+            i += 1
+            count = past = next_at = None
+            if isinstance(first, list) and len(first) <= MARKER_CAP:
+                if first:  # counted by the probe in round trip 2 (see `probed`)
+                    probes.append((("EXISTS", *(s.key.replace("{id}", key_text(m))
+                                                for m in first)), MARKERS))
+                else:
+                    count = 0
+            elif isinstance(first, list):
+                errors.append(f"{s.name}: more than {MARKER_CAP:,} due jobs, not counted")
+            elif isinstance(first, Exception):
+                errors.append(f"{s.name}: {str(first).splitlines()[0] if str(first) else 'error'}")
+        elif s.type != "zset" or s.unit is None:
             i += 1
             count = past = next_at = None
             if first.__class__ is int:
@@ -173,6 +199,20 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
                    tuple(errors), tuple(probes))
+
+
+def probed(fig: Figures, body: Body, reply: Any, now_ms: int) -> tuple[Figures, int | None]:
+    """A round-trip-2 reply for `fig`: the figures it completes, and an item's age (body
+    time probes). A marker count (arq) becomes the in-progress count, and those jobs leave
+    the pending depth (they are still members of the due set)."""
+    if body is not MARKERS:
+        return fig, probe_age(body, reply, now_ms)
+    if reply.__class__ is not int:
+        return fig, None
+    states = tuple(c._replace(size=reply) if c.state is _ACTIVE and c.size is None
+                   and c.label == "in progress" else c for c in fig.states)
+    return replace(fig, states=states, depth=max(fig.depth - reply, 0),
+                   processing=(fig.processing or 0) + reply), None
 
 
 def _probe(body: Body, member: bytes) -> tuple:
