@@ -142,7 +142,7 @@ async def _scan_window(client: Client, state: StateKey, start: int, count: int,
 
 
 async def read_state(client: Client, state: StateKey, start: int, count: int,
-                     now_ms: int) -> Page:
+                     now_ms: int, unpickle: bool = False) -> Page:
     """A window of `state`'s items from its next end (item 0 is the next job), with
     their library fields. A negative start counts from the far end."""
     count = max(1, min(count, MAX_WINDOW))
@@ -163,7 +163,7 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
     else:
         return Page(state.key, 0, 0, ())
     bodies = [v if v is not None else m for m, _, _, _, v in rows]
-    fields = await describe_many(client, state, bodies) if rows else []
+    fields = await describe_many(client, state, bodies, unpickle) if rows else []
     items = tuple(StateItem(m, pos, seen, score, value, tuple(f))
                   for (m, pos, seen, score, value), f in zip(rows, fields))
     return Page(state.key, first, length, items)

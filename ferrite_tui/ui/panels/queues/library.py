@@ -37,10 +37,12 @@ class StateSource(Source):
 
     state: StateKey | None = None
     now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
+    unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
 
     async def load(self, client, start: int, count: int) -> Page:
         assert self.state is not None
-        return await read_state(client, self.state, start, count, self.now_ms())
+        return await read_state(client, self.state, start, count, self.now_ms(),
+                                self.unpickle)
 
 
 def state_columns() -> list[Column]:
@@ -83,8 +85,9 @@ class LibraryQueueActions(ItemPagerPanel):
 
     def state_source(self) -> StateSource | None:
         state = self.current_state()
-        return None if state is None else StateSource(state.key, state=state,
-                                                      now_ms=self.session.now_ms)
+        return None if state is None else StateSource(
+            state.key, state=state, now_ms=self.session.now_ms,
+            unpickle=self.session.config.libraries.unpickle)
 
     def _state_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         state = self.current_state()
