@@ -6,6 +6,7 @@ library's own worker runs the job."""
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 import redis
@@ -60,7 +61,9 @@ async def show_state(panel: QueuesPanel, pilot, label: str, rows: int | None = N
     assert state is not None and state.name == label
     table = panel.state_table
     await async_wait_until(lambda: table.page is not None and table.page.key == state.key
-                           and (rows is None or table.row_count == rows))
+                           and (rows is None or table.row_count == rows),
+                           message=f"state {label}: {rows} rows")
+
 
 
 def cells(panel: QueuesPanel, column: str) -> list[str]:
@@ -223,3 +226,166 @@ async def test_arq_in_progress_counted_and_deletes_with_the_job_body(redis_url, 
         await worker.close()
         task.cancel()
         await pool.aclose()
+
+
+async def test_celery_requeue_one_unacked_message_past_the_configured_timeout(
+        redis_url, sync, tmp_path):
+    """[libraries] celery_visibility_timeout sets when an unacked message is stuck; r on it
+    puts it back where kombu's own consumer gets it next."""
+    from kombu import Connection
+
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.config import Config, LibrariesConfig
+    from ferrite_tui.ui.app import FerriteApp
+
+    conn = Connection(redis_url)
+    simple = conn.SimpleQueue("jobs")
+    simple.put({"n": 1})
+    simple.put({"n": 2})
+    assert simple.get(timeout=10).payload == {"n": 1}  # taken, never acked
+    vt = 0.5
+    app = FerriteApp(Config(libraries=LibrariesConfig(celery_visibility_timeout=vt)),
+                     ConnectionSettings(url=redis_url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "celery", "jobs")
+        assert panel.current_ref.library.visibility_timeout_s == vt
+        await show_state(panel, pilot, "unacked (all queues)", rows=1)
+        (score,) = [s for _, s in sync.zrange("unacked_index", 0, -1, withscores=True)]
+        await async_wait_until(lambda: time.time() - score > vt + 0.1)
+        await pilot.press("r")
+        await confirm(app, pilot, "Requeue 1 item of celery queue jobs")
+        await async_wait_until(lambda: sync.hlen("unacked") == 0)
+        assert sync.zcard("unacked_index") == 0
+    again = simple.get(timeout=10)
+    assert again.payload == {"n": 1} and again.headers.get("redelivered") is True
+    again.ack()
+    simple.close()
+    conn.release()
+
+
+async def test_huey_deletes_from_its_queue_schedule_and_results(redis_url, sync, tmp_path):
+    from huey import RedisHuey
+
+    import libjobs
+
+    huey = RedisHuey("jobs", url=redis_url)
+    ok = huey.task()(libjobs.ok)
+    ok.schedule((4,), delay=3600)
+    ok(1)
+    huey.execute(huey.dequeue())  # the consumer's step: the scheduled one to the schedule
+    huey.execute(huey.dequeue())  # and ok(1) run: a result in huey.results.jobs
+    ok(2)
+    ok(3)
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "huey", "jobs")
+        await show_state(panel, pilot, "queued", rows=2)
+        # Row 0 is the next message (huey LPUSHes and takes the tail): ok(2).
+        assert "libjobs.ok" in cells(panel, "preview")[0]
+        nxt = panel.state_table.by_key[panel.state_table.row_keys[0]].raw
+        await pilot.press("d")
+        await confirm(app, pilot, "Delete 1 item of huey queue jobs (queued)")
+        await async_wait_until(lambda: sync.llen("huey.redis.jobs") == 1)
+        assert nxt not in sync.lrange("huey.redis.jobs", 0, -1)
+        await show_state(panel, pilot, "schedule", rows=1)
+        assert cells(panel, "when")[0].startswith("in 59m")
+        await pilot.press("d")
+        await confirm(app, pilot, "Delete 1 item")
+        await async_wait_until(lambda: sync.zcard("huey.schedule.jobs") == 0)
+        await show_state(panel, pilot, "results", rows=1)
+        await pilot.press("d")
+        await confirm(app, pilot, "Delete 1 item")
+        await async_wait_until(lambda: sync.hlen("huey.results.jobs") == 0)
+    # What is left is still huey's: its own consumer step runs it.
+    assert huey.execute(huey.dequeue()) == 3
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_saq_deletes_queued_and_scheduled_jobs_and_says_why_not_active(
+        redis_url, sync, tmp_path):
+    from saq import Queue
+
+    queue = Queue.from_url(redis_url, name="mail")
+    await queue.connect()
+    first = await queue.enqueue("ok", x=1)
+    await queue.enqueue("ok", x=2)
+    later = await queue.enqueue("ok", x=3, scheduled=int(time.time()) + 3600)
+    await queue.disconnect()
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "saq", "mail")
+        await show_state(panel, pilot, "queued", rows=2)
+        assert cells(panel, "task") == ["ok", "ok"]
+        await pilot.press("d")
+        await confirm(app, pilot, "Delete 1 item of saq queue mail (queued)")
+        await async_wait_until(lambda: sync.llen("saq:mail:queued") == 1)
+        assert not sync.exists(first.id)
+        assert sync.zscore("saq:mail:incomplete", first.id) is None
+        await show_state(panel, pilot, "scheduled", rows=1)
+        await pilot.press("d")
+        await confirm(app, pilot, "Delete 1 item")
+        await async_wait_until(lambda: not sync.exists(later.id))
+        await show_state(panel, pilot, "active", rows=0)
+        await pilot.press("d")
+        await async_wait_until(lambda: any("saq's worker holds active jobs" in n.message
+                                           for n in app.notices))
+    assert sync.llen("saq:mail:queued") == 1 and sync.zcard("saq:mail:incomplete") == 1
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_dramatiq_requeue_one_dead_message_then_its_worker_runs_it(
+        redis_url, sync, tmp_path):
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.middleware import Middleware
+
+    import libjobs
+    from helpers import wait_until
+
+    flag = tmp_path / "fail"
+    flag.touch()
+    broker = RedisBroker(url=redis_url)
+    dramatiq.set_broker(broker)
+    flaky = dramatiq.actor(libjobs.flaky, max_retries=0, queue_name="default",
+                           broker=broker, actor_name="flaky")
+    dead = [flaky.send(str(flag)) for _ in range(2)]
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        wait_until(lambda: sync.zcard("dramatiq:default.XQ") == 2, timeout=60,
+                   message="dramatiq's worker did not dead-letter the failing jobs")
+    finally:
+        worker.stop()
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "dramatiq", "default")
+        await show_state(panel, pilot, "dead", rows=2)
+        assert cells(panel, "task") == ["flaky", "flaky"]
+        # Without retries dramatiq keeps no traceback: the arguments are shown.
+        assert cells(panel, "preview") == [f'["{flag}"]'] * 2
+        row = panel.state_table.by_key[panel.state_table.row_keys[0]]
+        chosen, chosen_id = row.raw.decode(), row.field(("message_id",))
+        await pilot.press("r")
+        await confirm(app, pilot, "Requeue 1 item of dramatiq queue default (dead)")
+        await async_wait_until(lambda: sync.zcard("dramatiq:default.XQ") == 1)
+    assert sync.lrange("dramatiq:default", 0, -1) == [chosen.encode()]
+    flag.unlink()
+    done: list[str] = []
+
+    class Seen(Middleware):
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            if exception is None:
+                done.append(message.message_id)
+
+    broker.add_middleware(Seen())
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        wait_until(lambda: chosen_id in done, timeout=60,
+                   message="dramatiq's worker did not run the requeued message")
+    finally:
+        worker.stop()
+    assert chosen_id in {m.message_id for m in dead}
