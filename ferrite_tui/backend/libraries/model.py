@@ -161,3 +161,13 @@ class Recognised:
 
     queues: tuple[LibraryQueue, ...] = ()
     claimed: frozenset[str] = frozenset()
+
+
+def state_totals(counts: tuple[StateCount, ...] | list[StateCount]) -> dict[State, int | None]:
+    """Each state's total over its keys, in the model's order; None ("?") when any of its
+    keys could not be read. The one place the console and `status` add states up."""
+    totals: dict[State, int | None] = {}
+    for c in counts:
+        prev = totals.get(c.state, 0)
+        totals[c.state] = None if prev is None or c.size is None else prev + c.size
+    return totals
