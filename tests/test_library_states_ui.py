@@ -389,3 +389,38 @@ async def test_dramatiq_requeue_one_dead_message_then_its_worker_runs_it(
     finally:
         worker.stop()
     assert chosen_id in {m.message_id for m in dead}
+
+
+@pytest.mark.libraries
+async def test_overview_shows_scheduled_in_progress_and_failed_beside_the_depth(
+        redis_url, sync, tmp_path):
+    from rq import Queue, SimpleWorker
+
+    import libjobs
+    from ferrite_tui.ui.panels.overview import OverviewPanel
+
+    flag = tmp_path / "fail"
+    flag.touch()
+    q = Queue("default", connection=sync)
+    for _ in range(2):
+        q.enqueue(libjobs.flaky, str(flag))
+    q.enqueue_in(datetime.timedelta(hours=1), libjobs.ok, 3)
+    SimpleWorker([q], connection=sync).work(burst=True)
+    q.enqueue(libjobs.ok, 4)
+    sync.rpush("plain", "x")
+    app = make_app(redis_url, tmp_path)
+    async with running(app, size=(80, 24)) as pilot:
+        panel = app.query_one(OverviewPanel)
+        table = panel.table
+
+        def row(key):
+            snap = app.monitor.snapshot if app.monitor else None
+            ident = next((s.ref.ident for s in snap.queues if s.ref.key == key), None) \
+                if snap else None
+            return ident if ident in table.row_keys else None
+
+        await async_wait_until(lambda: row("rq:queue:default") and row("plain"))
+        await pilot.pause()
+        assert "states" in [c.key for c in table.shown]  # fits at 80 columns
+        assert table.cell_text(row("rq:queue:default"), "states") == "1 · 0 · 2"
+        assert table.cell_text(row("plain"), "states") == ""
