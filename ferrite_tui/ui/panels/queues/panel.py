@@ -77,7 +77,9 @@ class QueuesPanel(LibraryQueueActions):
     #: keys whose action depends on whether the selected queue is a library's
     LIBRARY_ONLY = frozenset({"lib_requeue", "lib_run_now", "lib_delete", "next_state",
                               "prev_state"})
-    LISTS_ONLY = frozenset({"delete", "nack"})
+    # (hidden on a library's queue, so the footer shows its own keys; its bulk actions are
+    # in the command palette)
+    LISTS_ONLY = frozenset({"delete", "nack", "purge", "move", "ack", "recover"})
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
