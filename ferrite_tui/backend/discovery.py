@@ -256,8 +256,9 @@ class Discovery:
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]
         keys = {d.key for d in decls}
-        refs = [libraries.queue_ref(q) for q in queues
-                if not keys.intersection(q.keys)]  # a declaration wins over a guess
+        if keys:  # a declaration wins over a guess
+            queues = [q for q in queues if keys.isdisjoint(q.keys)]
+        refs = libraries.queue_refs(queues)
         rest = {k: t for k, t in types.items() if t in _QUEUE_TYPES and k not in claimed}
         return refs, rest
 

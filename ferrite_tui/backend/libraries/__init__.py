@@ -19,7 +19,7 @@ from ferrite_tui.backend.libraries import (
     saq,
     taskiq,
 )
-from ferrite_tui.backend.libraries.model import LibraryQueue, Recognised
+from ferrite_tui.backend.libraries.model import LibraryQueue, Means, Recognised
 
 RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
 LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
@@ -54,11 +54,7 @@ __all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "keeps", "recognise"]
 def queue_ref(queue: LibraryQueue):
     """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
     the existing panels list and page it; the poll counts every state."""
-    from ferrite_tui.backend.libraries.model import Means
-    from ferrite_tui.backend.models import (  # models imports this package
-        QueueKind,
-        QueueRef,
-    )
+    from ferrite_tui.backend.models import QueueKind, QueueRef  # models imports this package
 
     pending = queue.pending
     if pending.type == "stream":
@@ -68,3 +64,8 @@ def queue_ref(queue: LibraryQueue):
     else:
         kind = QueueKind.WORK
     return QueueRef(kind, pending.key, library=queue)
+
+
+def queue_refs(queues: list[LibraryQueue]) -> list:
+    """`queue_ref` of each (discovery makes thousands: the import is paid once)."""
+    return [queue_ref(q) for q in queues]

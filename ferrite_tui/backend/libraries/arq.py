@@ -11,8 +11,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "arq"
@@ -30,11 +30,11 @@ def keeps(name: str, type_: str) -> bool:
 
 def queue(key: str) -> LibraryQueue:
     return LibraryQueue(LIBRARY, key, (
-        StateKey(State.PENDING, key, "zset", "due", "low", Unit.MS, Means.DUE, "due", JOB),
-        StateKey(State.SCHEDULED, key, "zset", "deferred", "low", Unit.MS, Means.DUE,
+        state_key(State.PENDING, key, "zset", "due", "low", Unit.MS, Means.DUE, "due", JOB),
+        state_key(State.SCHEDULED, key, "zset", "deferred", "low", Unit.MS, Means.DUE,
                  "future", JOB),
         # The due members that have a marker: counted in the poll (libraries/poll.py).
-        StateKey(State.ACTIVE, IN_PROGRESS + "{id}", "markers", "in progress", body=JOB),
+        state_key(State.ACTIVE, IN_PROGRESS + "{id}", "markers", "in progress", body=JOB),
     ))
 
 

@@ -12,8 +12,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "huey"
@@ -26,15 +26,15 @@ def keeps(name: str, type_: str) -> bool:
 
 
 def queue(name: str, priority: bool) -> LibraryQueue:
-    pending = (StateKey(State.PENDING, f"huey.redis.{name}", "zset", "queued (priority)",
+    pending = (state_key(State.PENDING, f"huey.redis.{name}", "zset", "queued (priority)",
                         "high", Unit.PRIORITY, Means.PRIORITY, body=PICKLE) if priority
-               else StateKey(State.PENDING, f"huey.redis.{name}", "list", "queued", "tail",
+               else state_key(State.PENDING, f"huey.redis.{name}", "list", "queued", "tail",
                              body=PICKLE))
     return LibraryQueue(LIBRARY, name, (
         pending,
-        StateKey(State.SCHEDULED, f"huey.schedule.{name}", "zset", "schedule", "low", Unit.S,
+        state_key(State.SCHEDULED, f"huey.schedule.{name}", "zset", "schedule", "low", Unit.S,
                  Means.DUE, body=PICKLE),
-        StateKey(State.DONE, f"huey.results.{name}", "hash", "results", body=PICKLE),
+        state_key(State.DONE, f"huey.results.{name}", "hash", "results", body=PICKLE),
     ))
 
 

@@ -28,26 +28,32 @@ from ferrite_tui.backend.libraries.model import (
 _COUNT = {"list": "LLEN", "set": "SCARD", "hash": "HLEN", "stream": "XLEN", "zset": "ZCARD"}
 
 
+# Enum members as module constants: the poll reads thousands of state keys per tick (an
+# enum member looked up on its class goes through a descriptor each time).
+_DUE, _DEADLINE, _AT = Means.DUE, Means.DEADLINE, Means.AT
+_PENDING, _ACTIVE, _FAILED = State.PENDING, State.ACTIVE, State.FAILED
+
+
 def _timed_list(s: StateKey) -> bool:
     """A pending list of ids whose bodies carry the enqueue time: its next item's body is
     read in the poll's second round trip for the age."""
-    return (s.type == "list" and s.state is State.PENDING and s.body.where != "inline"
+    return (s.type == "list" and s.state is _PENDING and s.body.where != "inline"
             and bool(s.body.time_field))
 
 
 def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
     ops: list[tuple] = [(_COUNT[s.type], s.key)]
-    if _timed_list(s):
-        ops.append(("LINDEX", s.key, 0 if s.next_end == "head" else -1))
     if s.type != "zset" or s.unit is None:
+        if _timed_list(s):
+            ops.append(("LINDEX", s.key, 0 if s.next_end == "head" else -1))
         return ops
-    now = ms_score(now_ms, s.unit)
-    if s.means is Means.DUE:
-        ops.append(("ZCOUNT", s.key, "-inf", now))
+    means = s.means
+    if means is _DUE:
+        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
         ops.append(("ZRANGEBYSCORE", s.key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1))
-    elif s.means is Means.DEADLINE:
-        ops.append(("ZCOUNT", s.key, "-inf", now))
-    elif s.means is Means.AT and visibility_timeout_s is not None and s.state is State.ACTIVE:
+    elif means is _DEADLINE:
+        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
+    elif means is _AT and visibility_timeout_s is not None and s.state is _ACTIVE:
         ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms - int(visibility_timeout_s * 1000),
                                                       s.unit)))
     return ops
@@ -57,10 +63,11 @@ def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
     """How many commands `_ops` sends for `s` (without building them)."""
     if s.type != "zset" or s.unit is None:
         return 2 if _timed_list(s) else 1
-    if s.means is Means.DUE:
+    means = s.means
+    if means is _DUE:
         return 3
-    if s.means is Means.DEADLINE or (s.means is Means.AT and visibility_timeout_s is not None
-                                     and s.state is State.ACTIVE):
+    if means is _DEADLINE or (means is _AT and visibility_timeout_s is not None
+                              and s.state is _ACTIVE):
         return 2
     return 1
 
@@ -97,11 +104,6 @@ class Figures:
     errors: tuple[str, ...]
     # The next pending items' bodies to read for their enqueue time: (command, body).
     probes: tuple[tuple[tuple, Body], ...] = ()
-
-
-# Enum members as module constants: the poll reads thousands of state keys per tick.
-_DUE, _DEADLINE, _AT = Means.DUE, Means.DEADLINE, Means.AT
-_PENDING, _ACTIVE, _FAILED = State.PENDING, State.ACTIVE, State.FAILED
 
 
 def _int(v: Any) -> int | None:

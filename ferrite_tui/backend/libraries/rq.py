@@ -10,8 +10,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "rq"
@@ -33,9 +33,9 @@ def keeps(name: str, type_: str) -> bool:
 
 
 def queue(name: str) -> LibraryQueue:
-    states = [StateKey(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
+    states = [state_key(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
     for registry, (state, means) in REGISTRIES.items():
-        states.append(StateKey(state, f"rq:{registry}:{name}", "zset", registry, "low",
+        states.append(state_key(state, f"rq:{registry}:{name}", "zset", registry, "low",
                                Unit.S, means, body=JOB))
     return LibraryQueue(LIBRARY, name, tuple(states))
 

@@ -11,8 +11,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "saq"
@@ -30,9 +30,9 @@ def keeps(name: str, type_: str) -> bool:
 def queue(name: str) -> LibraryQueue:
     base = f"{PREFIX}{name}:"
     return LibraryQueue(LIBRARY, name, (
-        StateKey(State.PENDING, base + "queued", "list", "queued", "head", body=JOB),
-        StateKey(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
-        StateKey(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
+        state_key(State.PENDING, base + "queued", "list", "queued", "head", body=JOB),
+        state_key(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
+        state_key(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
                  Means.DUE, "future", JOB),
     ), needs_lua=True, read_only=READ_ONLY)
 
