@@ -424,3 +424,41 @@ async def test_overview_shows_scheduled_in_progress_and_failed_beside_the_depth(
         assert "states" in [c.key for c in table.shown]  # fits at 80 columns
         assert table.cell_text(row("rq:queue:default"), "states") == "1 · 0 · 2"
         assert table.cell_text(row("plain"), "states") == ""
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_states_browsable_and_its_keys_say_why_read_only(redis_url, sync,
+                                                                     tmp_path):
+    from bullmq import Queue, Worker
+
+    async def process(job, token):
+        raise ValueError("boom")
+
+    queue = Queue("mail", {"connection": redis_url})
+    await queue.add("send", {"fail": True}, {"attempts": 1})
+    worker = Worker("mail", process, {"connection": redis_url})
+    try:
+        await async_wait_until(lambda: sync.zcard("bull:mail:failed") == 1, timeout=60,
+                               message="BullMQ's worker did not fail the job")
+    finally:
+        await worker.close()
+    await queue.add("later", {"x": 2}, {"delay": 3_600_000})
+    await queue.add("send", {"x": 1}, {"priority": 3})
+    await queue.close()
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "bullmq", "mail")
+        await show_state(panel, pilot, "delayed", rows=1)
+        # Score due_ms * 4096 + counter, read as a due time about an hour ahead.
+        assert cells(panel, "when")[0].startswith("in 59m")
+        await show_state(panel, pilot, "prioritized", rows=1)
+        assert cells(panel, "when") == ["p 3"]
+        await show_state(panel, pilot, "failed", rows=1)
+        assert cells(panel, "task") == ["send"] and cells(panel, "preview") == ["boom"]
+        for seen, key in enumerate(("r", "d"), 1):
+            await pilot.press(key)
+            await async_wait_until(lambda seen=seen: sum(
+                "keeps its state consistent with its own Lua scripts" in n.message
+                for n in app.notices) >= seen)
+    assert sync.zcard("bull:mail:failed") == 1
