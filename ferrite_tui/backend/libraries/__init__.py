@@ -25,9 +25,15 @@ RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
 LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
 
 
+_KEEP_PREFIXES = tuple(p for m in RECOGNISERS for p in m.KEEP_PREFIXES)
+_KEEPERS = tuple(m.keeps for m in RECOGNISERS if m.KEEP_PREFIXES)
+
+
 def keeps(name: str, type_: str) -> bool:
-    """Whether discovery keeps a key that is not itself a queue (a set or hash signature)."""
-    return any(m.keeps(name, type_) for m in RECOGNISERS)
+    """Whether discovery keeps a key that is not itself a queue (a set or hash signature).
+    Discovery asks this of every set and hash (job bodies among them): most fail the
+    prefix pre-check."""
+    return name.startswith(_KEEP_PREFIXES) and any(k(name, type_) for k in _KEEPERS)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None,

@@ -23,6 +23,9 @@ IN_PROGRESS = "arq:in-progress:"  # a worker runs the job (string marker, with a
 RETRY = "arq:retry:"
 JOB = Body("key", JOB_PREFIX + "{id}", "string", "pickle")
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ()
+
 
 def keeps(name: str, type_: str) -> bool:
     return False

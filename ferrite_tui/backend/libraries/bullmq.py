@@ -21,6 +21,9 @@ LIBRARY = "bullmq"
 PREFIX = "bull:"
 READ_ONLY = "BullMQ keeps its state consistent with its own Lua scripts; use its API to act"
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = (PREFIX,)
+
 
 def keeps(name: str, type_: str) -> bool:
     return type_ == "hash" and name.startswith(PREFIX) and name.endswith(":meta")

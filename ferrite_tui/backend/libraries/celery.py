@@ -24,6 +24,9 @@ UNACKED = "unacked"
 VISIBILITY_TIMEOUT_S = 3600.0  # kombu's default
 KOMBU = Body("inline", encoding="kombu")
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = (BINDING,)
+
 
 def keeps(name: str, type_: str) -> bool:
     return type_ == "set" and name.startswith(BINDING)

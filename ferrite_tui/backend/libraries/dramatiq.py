@@ -27,6 +27,9 @@ HEARTBEAT_TIMEOUT_MS = 60_000  # the broker's default: a worker silent this long
 _RESULT = re.compile(r"[0-9a-f]{32}")
 _SUFFIXES = (".DQ.msgs", ".XQ.msgs", ".msgs", ".DQ", ".XQ")
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = (NS,)
+
 
 def keeps(name: str, type_: str) -> bool:
     return name.startswith(NS) and (

@@ -20,6 +20,9 @@ LIBRARY = "huey"
 PREFIX = "huey."
 PICKLE = Body("inline", encoding="pickle")
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ("huey.results.",)
+
 
 def keeps(name: str, type_: str) -> bool:
     return type_ == "hash" and name.startswith("huey.results.")

@@ -27,6 +27,9 @@ REGISTRIES = {
     "canceled": (State.DONE, Means.EXPIRES),
 }
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ("rq:queues",)
+
 
 def keeps(name: str, type_: str) -> bool:
     return name == SIGNATURE and type_ == "set"

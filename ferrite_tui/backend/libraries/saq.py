@@ -22,6 +22,9 @@ READ_ONLY = ("saq moves jobs with its own Lua scripts; the console only deletes 
              "taken (queued, scheduled)")
 _SIGNATURE_SUFFIXES = (":incomplete", ":stats", ":queued", ":active")
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ()
+
 
 def keeps(name: str, type_: str) -> bool:
     return False

@@ -15,6 +15,9 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "taskiq"
 KEY = "taskiq"
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ()
+
 
 def keeps(name: str, type_: str) -> bool:
     return False
