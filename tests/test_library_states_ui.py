@@ -106,6 +106,16 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
             "lib_requeue", "lib_run_now", "lib_delete", "next_state")
         await show_state(panel, pilot, "queued", rows=1)
         assert cells(panel, "task") == ["libjobs.ok(4)"]
+        # S goes back (from the first state to the last), the palette goes forward.
+        await pilot.press("S")
+        await async_wait_until(lambda: panel.current_state().name == "canceled")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"show its next state")
+        await async_wait_until(lambda: app.screen.query("CommandList")
+                               and app.screen.query_one("CommandList").option_count > 0)
+        await pilot.press("enter")
+        await async_wait_until(lambda: panel.current_state().name == "queued"
+                               and panel.state_table.row_count == 1)
         assert [str(n) for n in [s.name for s in panel.library_states()]] == [
             "queued", "wip", "scheduled", "deferred", "failed", "finished", "canceled"]
 
@@ -462,3 +472,24 @@ async def test_bullmq_states_browsable_and_its_keys_say_why_read_only(redis_url,
                 "keeps its state consistent with its own Lua scripts" in n.message
                 for n in app.notices) >= seen)
     assert sync.zcard("bull:mail:failed") == 1
+
+
+async def test_library_keys_in_read_only_mode_say_so_and_change_nothing(redis_url, sync,
+                                                                        tmp_path):
+    from rq import Queue
+
+    import libjobs
+
+    job = Queue("default", connection=sync).enqueue(libjobs.ok, 1)
+    app = make_app(redis_url, tmp_path, read_only=True)
+    async with running(app) as pilot:
+        panel = await open_library(app, pilot, "rq", "default")
+        await show_state(panel, pilot, "queued", rows=1)
+        for key, label in (("d", "delete selected with their bodies"),
+                           ("r", "requeue selected (library)"),
+                           ("x", "run selected now (library)")):
+            await pilot.press(key)
+            await async_wait_until(lambda label=label: any(
+                f"read-only mode: '{label}" in n.message for n in app.notices))
+    assert sync.lrange("rq:queue:default", 0, -1) == [job.id.encode()]
+    assert sync.exists(f"rq:job:{job.id}")
