@@ -212,6 +212,8 @@ async def test_arq_in_progress_counted_and_deletes_with_the_job_body(redis_url, 
                 {"due": 2, "deferred": 1, "in progress": 1}, 1, 1))
             await show_state(panel, pilot, "due", rows=2)
             assert panel.current_state().name == "due"
+            # arq's pickle: the function's name read from its opcodes (nothing unpickled).
+            assert cells(panel, "task") == ["slow", "slow"]
             ids = [panel.state_table.by_key[k].raw for k in panel.state_table.row_keys]
             assert set(ids) == {running_job.job_id.encode(), queued.job_id.encode()}
             # Both selected: the queued one goes, the running one is skipped.

@@ -46,8 +46,8 @@ def next_index(item: Item) -> int | None:
     return item.seen_len - 1 - item.pos
 
 
-def pickle_summary(raw: bytes, limit: int = 8) -> str:
-    """'pickle, N bytes: name, name, ...' without unpickling (no code runs)."""
+def pickle_strings(raw: bytes, limit: int = 8) -> list[str]:
+    """The names and strings in a pickle, in order, read from its opcodes (nothing runs)."""
     names: list[str] = []
     try:
         for op, arg, _pos in pickletools.genops(raw):
@@ -58,8 +58,22 @@ def pickle_summary(raw: bytes, limit: int = 8) -> str:
                 break
     except Exception:
         pass
-    shown = ", ".join(printable(n, 60) for n in names)
+    return names
+
+
+def pickle_summary(raw: bytes, limit: int = 8) -> str:
+    """'pickle, N bytes: name, name, ...' without unpickling (no code runs)."""
+    shown = ", ".join(printable(n, 60) for n in pickle_strings(raw, limit))
     return f"pickle, {len(raw):,} bytes" + (f": {shown}" if shown else "")
+
+
+def arq_function(raw: bytes) -> str | None:
+    """arq's job pickle is a dict {"t": tries, "f": function, "a": args, ...}: the string
+    after the key "f" is the function's name (read from the opcodes, nothing unpickled)."""
+    strings = pickle_strings(raw, 4)
+    if len(strings) >= 3 and strings[:2] == ["t", "f"]:
+        return strings[2]
+    return None
 
 
 #: The only classes the opt-in decoder builds: values and containers, no behaviour.
@@ -94,7 +108,9 @@ def pickle_fields(raw: bytes, unpickle: bool, label: str = "body") -> list[tuple
     restricted unpickler; arq's job dict and RQ's (function, instance, args, kwargs) tuple
     name their function, arguments and attempts."""
     if not unpickle:
-        return [(label, pickle_summary(raw))]
+        function = arq_function(raw)
+        return ([("function", printable(function, 200))] if function else []) + [
+            (label, pickle_summary(raw))]
     try:
         value = restricted_loads(raw)
     except Exception as exc:  # refused class, corrupt data: the summary, with why
