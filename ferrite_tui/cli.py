@@ -22,6 +22,7 @@ from ferrite_tui import __version__
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import BackendError, ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
 
@@ -362,9 +363,7 @@ def library_json(q: QueueStats) -> dict:
                     **({"past": c.past} if c.past is not None else {}),
                     **({"shared": True} if c.shared else {})}
                    for c in q.states],
-        "totals": {state: sum(c.size for c in q.states
-                              if c.state.value == state and c.size is not None)
-                   for state in dict.fromkeys(c.state.value for c in q.states)},
+        "totals": {state.value: n for state, n in state_totals(q.states).items()},
     }
 
 
@@ -422,13 +421,9 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
 
 def states_text(q: QueueStats) -> str:
     """A library queue's states other than pending, with their totals ("?" if unread)."""
-    totals: dict[str, int | None] = {}
-    for c in q.states:
-        if c.state.value != "pending":
-            prev = totals.get(c.state.value, 0)
-            totals[c.state.value] = None if prev is None or c.size is None else prev + c.size
-    return " · ".join(f"{name.replace('_', ' ')} {'?' if n is None else fmt.count(n)}"
-                      for name, n in totals.items() if n != 0)
+    return " · ".join(f"{state.value.replace('_', ' ')} {'?' if n is None else fmt.count(n)}"
+                      for state, n in state_totals(q.states).items()
+                      if n != 0 and state is not State.PENDING)
 
 
 def status_table(snap: Snapshot, caps, settings: ConnectionSettings,

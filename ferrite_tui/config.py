@@ -87,6 +87,16 @@ class AlertConfig:
 
 
 @dataclass(frozen=True)
+class LibrariesConfig:
+    """[libraries]: settings of the queue libraries' layouts."""
+
+    celery_visibility_timeout: float = 3600.0  # seconds; kombu's default
+    # Show pickled bodies (RQ, arq, huey) decoded by a restricted unpickler that builds
+    # only builtin values and containers; anything else is summarised, never loaded.
+    unpickle: bool = False
+
+
+@dataclass(frozen=True)
 class QueueDecl:
     key: str
     kind: str  # work / reliable / priority / delayed / dlq / stream / ignore
@@ -124,6 +134,7 @@ class Config:
     profiles: dict[str, Profile] = field(default_factory=dict)
     discovery: DiscoveryConfig = DiscoveryConfig()
     alerts: AlertConfig = AlertConfig()
+    libraries: LibrariesConfig = LibrariesConfig()
     queues: tuple[QueueDecl, ...] = ()
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
 
@@ -227,6 +238,11 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
             updates["discovery"] = _coerce(DiscoveryConfig, value, "discovery", text, path)
         elif key == "alerts":
             updates["alerts"] = _coerce(AlertConfig, value, "alerts", text, path)
+        elif key == "libraries":
+            updates["libraries"] = _coerce(LibrariesConfig, value, "libraries", text, path)
+            if updates["libraries"].celery_visibility_timeout <= 0:
+                raise ConfigError(f"{path}: [libraries] celery_visibility_timeout must be "
+                                  "more than 0 seconds")
         elif key == "queues":
             if not isinstance(value, list):
                 raise ConfigError(f"{path}: 'queues' must be an array of tables ([[queues]])")

@@ -26,14 +26,15 @@ def test_example_config_documents_and_parses(tmp_path):
     text = EXAMPLE.read_text()
     from dataclasses import fields
 
-    from ferrite_tui.config import AlertConfig, DiscoveryConfig
+    from ferrite_tui.config import AlertConfig, DiscoveryConfig, LibrariesConfig
     from ferrite_tui.config import Config as TopLevel
 
     top = [f for f in fields(TopLevel) if f.name not in ("path", "profiles", "discovery",
-                                                          "alerts", "queues", "keys")]
+                                                          "alerts", "libraries", "queues",
+                                                          "keys")]
     for f in top:
         assert f"\n{f.name} = " in text, f"{f.name} not documented"
-    for cls in (DiscoveryConfig, AlertConfig, Profile):
+    for cls in (DiscoveryConfig, AlertConfig, LibrariesConfig, Profile):
         for f in fields(cls):
             if f.name != "name":
                 assert f.name in text, f"{cls.__name__}.{f.name} not documented"

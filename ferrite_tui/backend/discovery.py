@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
@@ -251,9 +252,13 @@ class Discovery:
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
         queues, claimed = libraries.recognise(types, members)
+        vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
+        queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
+                  for q in queues]
         keys = {d.key for d in decls}
-        refs = [libraries.queue_ref(q) for q in queues
-                if not keys.intersection(q.keys)]  # a declaration wins over a guess
+        if keys:  # a declaration wins over a guess
+            queues = [q for q in queues if keys.isdisjoint(q.keys)]
+        refs = libraries.queue_refs(queues)
         rest = {k: t for k, t in types.items() if t in _QUEUE_TYPES and k not in claimed}
         return refs, rest
 

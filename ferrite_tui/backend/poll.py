@@ -355,7 +355,7 @@ class Poller:
         second += [command for _, (command, _body) in probes]
         later = await self.client.raw_pipeline(second) if second else []
         for (t, (_command, body)), reply in zip(probes, later[1 if channels else 0:]):
-            age = library_poll.probe_age(body, reply, now_ms)
+            t.fig, age = library_poll.probed(t.fig, body, reply, now_ms)
             if age is not None:
                 t.oldest_ms = max(t.oldest_ms or 0, age)
 

@@ -19,15 +19,21 @@ from ferrite_tui.backend.libraries import (
     saq,
     taskiq,
 )
-from ferrite_tui.backend.libraries.model import LibraryQueue, Recognised
+from ferrite_tui.backend.libraries.model import LibraryQueue, Means, Recognised
 
 RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
 LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
 
 
+_KEEP_PREFIXES = tuple(p for m in RECOGNISERS for p in m.KEEP_PREFIXES)
+_KEEPERS = tuple(m.keeps for m in RECOGNISERS if m.KEEP_PREFIXES)
+
+
 def keeps(name: str, type_: str) -> bool:
-    """Whether discovery keeps a key that is not itself a queue (a set or hash signature)."""
-    return any(m.keeps(name, type_) for m in RECOGNISERS)
+    """Whether discovery keeps a key that is not itself a queue (a set or hash signature).
+    Discovery asks this of every set and hash (job bodies among them): most fail the
+    prefix pre-check."""
+    return name.startswith(_KEEP_PREFIXES) and any(k(name, type_) for k in _KEEPERS)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None,
@@ -54,11 +60,7 @@ __all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "keeps", "recognise"]
 def queue_ref(queue: LibraryQueue):
     """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
     the existing panels list and page it; the poll counts every state."""
-    from ferrite_tui.backend.libraries.model import Means
-    from ferrite_tui.backend.models import (  # models imports this package
-        QueueKind,
-        QueueRef,
-    )
+    from ferrite_tui.backend.models import QueueKind, QueueRef  # models imports this package
 
     pending = queue.pending
     if pending.type == "stream":
@@ -68,3 +70,8 @@ def queue_ref(queue: LibraryQueue):
     else:
         kind = QueueKind.WORK
     return QueueRef(kind, pending.key, library=queue)
+
+
+def queue_refs(queues: list[LibraryQueue]) -> list:
+    """`queue_ref` of each (discovery makes thousands: the import is paid once)."""
+    return [queue_ref(q) for q in queues]

@@ -8,6 +8,7 @@ in their own Lua scripts (BullMQ, saq) and huey's pickles are refused with the r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -16,9 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ferrite_tui.backend.client import BackendError, Client, mutation
-from ferrite_tui.backend.libraries import celery, dramatiq, rq
-from ferrite_tui.backend.libraries.model import LibraryQueue, State
-from ferrite_tui.backend.moves import pinned
+from ferrite_tui.backend.libraries import arq, celery, dramatiq, rq, saq
+from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
+from ferrite_tui.backend.moves import Item, pinned, remove_values
 
 MAX_ATTEMPTS = 5
 
@@ -104,16 +105,17 @@ class LibraryActions:
 
     @mutation("rq delete")
     async def rq_delete(self, queue: LibraryQueue, state_key: str,
-                        job_ids: Sequence[str]) -> ActionResult:
+                        members: Sequence[str]) -> ActionResult:
         """Delete jobs seen in `state_key` (the queue list or a registry) with their job
-        hash and result stream."""
+        hash and result stream. A member is a job id (`id:execution_id` in `rq:wip:Q`)."""
         res = ActionResult()
         is_list = state_key == f"rq:queue:{queue.name}"
-        for job_id in job_ids:
+        for member in members:
+            job_id = member.split(":", 1)[0]
             job_key = f"rq:job:{job_id}"
-            check = ([("LPOS", state_key, job_id)] if is_list
-                     else [("ZSCORE", state_key, job_id)])
-            remove = ("LREM", state_key, 1, job_id) if is_list else ("ZREM", state_key, job_id)
+            check = ([("LPOS", state_key, member)] if is_list
+                     else [("ZSCORE", state_key, member)])
+            remove = ("LREM", state_key, 1, member) if is_list else ("ZREM", state_key, member)
             done = await self._transact(
                 [state_key, job_key], check,
                 lambda r: r[0] is not None and not isinstance(r[0], Exception),
@@ -204,6 +206,81 @@ class LibraryActions:
             res.skipped.append(str(seen))
         self.client.audit("celery purge", keys, seen if done else 0)
         return res
+
+
+    # -- arq, huey, saq: deletes ------------------------------------------------------------
+
+    @mutation("arq delete")
+    async def arq_delete(self, queue: LibraryQueue, job_ids: Sequence[str]) -> ActionResult:
+        """Delete queued or deferred arq jobs seen in the queue's sorted set, with their
+        body and retry marker, as arq's own abort-before-start leaves them. A job a worker
+        has started (its `arq:in-progress:ID` marker exists) is skipped."""
+        res = ActionResult()
+        for job_id in job_ids:
+            marker = arq.IN_PROGRESS + job_id
+            done = await self._transact(
+                [queue.name, marker], [("ZSCORE", queue.name, job_id), ("EXISTS", marker)],
+                lambda r: r[0] is not None and not isinstance(r[0], Exception) and r[1] == 0,
+                lambda _r, job_id=job_id: [("ZREM", queue.name, job_id),
+                                           ("DEL", arq.JOB_PREFIX + job_id,
+                                            arq.RETRY + job_id)])
+            (res.done if done else res.skipped).append(job_id)
+        self.client.audit("arq delete", [queue.name], len(res.done), res.done)
+        return res
+
+    @mutation("huey delete")
+    async def huey_delete(self, queue: LibraryQueue, state: StateKey,
+                          items: Sequence[Item]) -> ActionResult:
+        """Delete huey messages (pickles, held whole in the key) by their exact value: from
+        the queue list, the schedule or priority sorted set, or the results hash (the item
+        is a field, removed only while it still holds the value seen)."""
+        res = ActionResult()
+        if state.type == "list":
+            moved = await remove_values(self.client, state.key, items)
+            res.done = [_sha(it.raw) for it, _ in moved.moved]
+            res.skipped = [_sha(it.raw) for it in moved.missing + moved.failed]
+            res.errors = list(moved.errors)
+        else:
+            for it in items:
+                seen = getattr(it, "value", None)  # a hash field's value when seen
+                if state.type == "zset":
+                    check, remove = ("ZSCORE", state.key, it.raw), ("ZREM", state.key, it.raw)
+                else:
+                    check, remove = ("HGET", state.key, it.raw), ("HDEL", state.key, it.raw)
+                done = await self._transact(
+                    [state.key], [check],
+                    lambda r, seen=seen: (r[0] is not None and not isinstance(r[0], Exception)
+                                          and (seen is None or r[0] == seen)),
+                    lambda _r, remove=remove: [remove])
+                (res.done if done else res.skipped).append(_sha(it.raw))
+        self.client.audit("huey delete", [state.key], len(res.done), res.done)
+        return res
+
+    @mutation("saq delete")
+    async def saq_delete(self, queue: LibraryQueue, state: StateKey,
+                         job_keys: Sequence[str]) -> ActionResult:
+        """Delete saq jobs not yet taken by a worker: the job key seen in `queued` (or a
+        scheduled one in `incomplete`) is removed from both, with its JSON body, in one
+        EXEC; a job that moved to `active` meanwhile is skipped."""
+        res = ActionResult()
+        base = f"{saq.PREFIX}{queue.name}:"
+        queued, incomplete = base + "queued", base + "incomplete"
+        for job_key in job_keys:
+            check = ([("LPOS", queued, job_key)] if state.type == "list"
+                     else [("ZSCORE", incomplete, job_key)])
+            done = await self._transact(
+                [queued, incomplete, job_key], check,
+                lambda r: r[0] is not None and not isinstance(r[0], Exception),
+                lambda _r, job_key=job_key: [("LREM", queued, 1, job_key),
+                                             ("ZREM", incomplete, job_key),
+                                             ("DEL", job_key)])
+            (res.done if done else res.skipped).append(job_key)
+        self.client.audit("saq delete", [state.key], len(res.done), res.done)
+        return res
+
+
+def _sha(raw: bytes) -> str:
+    return "sha1:" + hashlib.sha1(raw).hexdigest()[:12]
 
 
 def _json_list(raw: bytes) -> list | None:

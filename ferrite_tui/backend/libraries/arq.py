@@ -1,6 +1,7 @@
 """arq: a queue is one zset of job ids scored by due time (ms), named `arq:queue` by
 default; bodies `arq:job:ID`, markers `arq:in-progress:ID` / `arq:retry:ID` and results
-`arq:result:ID` are pickles in strings. Due members are pending, later ones scheduled."""
+`arq:result:ID` are pickles in strings. Due members are pending, later ones scheduled; a
+due job a worker runs keeps its member and has a marker (counted as in progress)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "arq"
 PREFIX = "arq:"
 QUEUE_PREFIX = "arq:queue"
-JOB = Body("key", "arq:job:{id}", "string", "pickle")
+JOB_PREFIX = "arq:job:"
+IN_PROGRESS = "arq:in-progress:"  # a worker runs the job (string marker, with a TTL)
+RETRY = "arq:retry:"
+JOB = Body("key", JOB_PREFIX + "{id}", "string", "pickle")
+
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ()
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -26,9 +33,11 @@ def keeps(name: str, type_: str) -> bool:
 
 def queue(key: str) -> LibraryQueue:
     return LibraryQueue(LIBRARY, key, (
-        StateKey(State.PENDING, key, "zset", "due", "low", Unit.MS, Means.DUE, "due", JOB),
-        StateKey(State.SCHEDULED, key, "zset", "deferred", "low", Unit.MS, Means.DUE,
+        state_key(State.PENDING, key, "zset", "due", "low", Unit.MS, Means.DUE, "due", JOB),
+        state_key(State.SCHEDULED, key, "zset", "deferred", "low", Unit.MS, Means.DUE,
                  "future", JOB),
+        # The due members that have a marker: counted in the poll (libraries/poll.py).
+        state_key(State.ACTIVE, IN_PROGRESS + "{id}", "markers", "in progress", body=JOB),
     ))
 
 

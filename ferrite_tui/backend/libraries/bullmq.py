@@ -13,13 +13,16 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "bullmq"
 PREFIX = "bull:"
 READ_ONLY = "BullMQ keeps its state consistent with its own Lua scripts; use its API to act"
+
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = (PREFIX,)
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -30,18 +33,18 @@ def queue(name: str) -> LibraryQueue:
     base = f"{PREFIX}{name}:"
     job = Body("key", base + "{id}", "hash", "bullmq", "timestamp")
     states = (
-        StateKey(State.PENDING, base + "wait", "list", "wait", "tail", body=job),
-        StateKey(State.PENDING, base + "prioritized", "zset", "prioritized", "low",
+        state_key(State.PENDING, base + "wait", "list", "wait", "tail", body=job),
+        state_key(State.PENDING, base + "prioritized", "zset", "prioritized", "low",
                  Unit.PRIORITY, Means.PRIORITY, body=job),
-        StateKey(State.PENDING, base + "paused", "list", "paused", "tail", body=job),
-        StateKey(State.ACTIVE, base + "active", "list", "active", "tail", body=job),
-        StateKey(State.SCHEDULED, base + "delayed", "zset", "delayed", "low", Unit.BULLMQ,
+        state_key(State.PENDING, base + "paused", "list", "paused", "tail", body=job),
+        state_key(State.ACTIVE, base + "active", "list", "active", "tail", body=job),
+        state_key(State.SCHEDULED, base + "delayed", "zset", "delayed", "low", Unit.BULLMQ,
                  Means.DUE, body=job),
-        StateKey(State.SCHEDULED, base + "waiting-children", "zset", "waiting-children",
+        state_key(State.SCHEDULED, base + "waiting-children", "zset", "waiting-children",
                  "low", body=job),
-        StateKey(State.FAILED, base + "failed", "zset", "failed", "high", Unit.MS, Means.AT,
+        state_key(State.FAILED, base + "failed", "zset", "failed", "high", Unit.MS, Means.AT,
                  body=job),
-        StateKey(State.DONE, base + "completed", "zset", "completed", "high", Unit.MS,
+        state_key(State.DONE, base + "completed", "zset", "completed", "high", Unit.MS,
                  Means.AT, body=job),
     )
     return LibraryQueue(LIBRARY, name, states, needs_lua=True, read_only=READ_ONLY)

@@ -12,8 +12,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "celery"
@@ -24,16 +24,19 @@ UNACKED = "unacked"
 VISIBILITY_TIMEOUT_S = 3600.0  # kombu's default
 KOMBU = Body("inline", encoding="kombu")
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = (BINDING,)
+
 
 def keeps(name: str, type_: str) -> bool:
     return type_ == "set" and name.startswith(BINDING)
 
 
 def queue(name: str, sublists: list[str]) -> LibraryQueue:
-    states = [StateKey(State.PENDING, name, "list", "queued", "tail", body=KOMBU)]
-    states += [StateKey(State.PENDING, sub, "list", f"priority {sub.rsplit(SEP, 1)[1]}",
+    states = [state_key(State.PENDING, name, "list", "queued", "tail", body=KOMBU)]
+    states += [state_key(State.PENDING, sub, "list", f"priority {sub.rsplit(SEP, 1)[1]}",
                         "tail", body=KOMBU) for sub in sublists]
-    states.append(StateKey(State.ACTIVE, UNACKED_INDEX, "zset", "unacked (all queues)",
+    states.append(state_key(State.ACTIVE, UNACKED_INDEX, "zset", "unacked (all queues)",
                            "low", Unit.S, Means.AT, shared=True,
                            body=Body("field", UNACKED, "hash", "kombu-unacked")))
     return LibraryQueue(LIBRARY, name, tuple(states), visibility_timeout_s=VISIBILITY_TIMEOUT_S)

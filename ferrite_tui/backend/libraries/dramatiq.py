@@ -15,8 +15,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "dramatiq"
@@ -26,6 +26,9 @@ ACKS = "dramatiq:__acks__."
 HEARTBEAT_TIMEOUT_MS = 60_000  # the broker's default: a worker silent this long is dead
 _RESULT = re.compile(r"[0-9a-f]{32}")
 _SUFFIXES = (".DQ.msgs", ".XQ.msgs", ".msgs", ".DQ", ".XQ")
+
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = (NS,)
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -44,17 +47,17 @@ def _queue_name(key: str) -> str:
 def queue(name: str, acks: list[str], delayed_acks: list[str] | None = None) -> LibraryQueue:
     base = NS + name
     states = [
-        StateKey(State.PENDING, base, "list", "queued", "head",
+        state_key(State.PENDING, base, "list", "queued", "head",
                  body=Body("field", base + ".msgs", "hash", "json", "message_timestamp")),
-        StateKey(State.SCHEDULED, base + ".DQ", "list", "delayed", "head",
+        state_key(State.SCHEDULED, base + ".DQ", "list", "delayed", "head",
                  body=Body("field", base + ".DQ.msgs", "hash", "json")),
-        StateKey(State.FAILED, base + ".XQ", "zset", "dead", "low", Unit.MS, Means.AT,
+        state_key(State.FAILED, base + ".XQ", "zset", "dead", "low", Unit.MS, Means.AT,
                  body=Body("field", base + ".XQ.msgs", "hash", "json")),
     ]
-    states += [StateKey(State.ACTIVE, key, "set", "acks",
+    states += [state_key(State.ACTIVE, key, "set", "acks",
                         body=Body("field", base + ".msgs", "hash", "json")) for key in acks]
     # Delayed messages a worker fetched and holds until their eta: still scheduled.
-    states += [StateKey(State.SCHEDULED, key, "set", "delayed (held by a worker)",
+    states += [state_key(State.SCHEDULED, key, "set", "delayed (held by a worker)",
                         body=Body("field", base + ".DQ.msgs", "hash", "json"))
                for key in delayed_acks or ()]
     return LibraryQueue(LIBRARY, name, tuple(states), needs_lua=True, heartbeats=HEARTBEATS,

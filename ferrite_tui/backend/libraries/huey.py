@@ -2,7 +2,7 @@
 a zset with PriorityRedisHuey), `huey.schedule.N` a zset of pickled messages scored by due
 time (unix seconds, float), `huey.results.N` a hash of results. huey's consumer moves due
 tasks with plain commands, but its scheduler's lock and the console's moves would race:
-the console reads only."""
+the console does not move huey's messages; it deletes them by their exact value."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "huey"
 PREFIX = "huey."
 PICKLE = Body("inline", encoding="pickle")
-READ_ONLY = "huey messages are pickles; the console does not rewrite them"
+
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ("huey.results.",)
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -27,16 +29,16 @@ def keeps(name: str, type_: str) -> bool:
 
 
 def queue(name: str, priority: bool) -> LibraryQueue:
-    pending = (StateKey(State.PENDING, f"huey.redis.{name}", "zset", "queued (priority)",
+    pending = (state_key(State.PENDING, f"huey.redis.{name}", "zset", "queued (priority)",
                         "high", Unit.PRIORITY, Means.PRIORITY, body=PICKLE) if priority
-               else StateKey(State.PENDING, f"huey.redis.{name}", "list", "queued", "tail",
+               else state_key(State.PENDING, f"huey.redis.{name}", "list", "queued", "tail",
                              body=PICKLE))
     return LibraryQueue(LIBRARY, name, (
         pending,
-        StateKey(State.SCHEDULED, f"huey.schedule.{name}", "zset", "schedule", "low", Unit.S,
+        state_key(State.SCHEDULED, f"huey.schedule.{name}", "zset", "schedule", "low", Unit.S,
                  Means.DUE, body=PICKLE),
-        StateKey(State.DONE, f"huey.results.{name}", "hash", "results", body=PICKLE),
-    ), read_only=READ_ONLY)
+        state_key(State.DONE, f"huey.results.{name}", "hash", "results", body=PICKLE),
+    ))
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

@@ -1,15 +1,19 @@
 """Library items for the panels and the inspector: windows in "next first" order, and an
 item's fields from its body (task, arguments, attempts, error, traceback), decoded safely.
 
-Pickles are never unpickled: `pickle_summary` walks the opcodes (pickletools.genops, which
-executes nothing) and lists the names and strings it finds, with the size.
+Pickles are never unpickled by default: `pickle_summary` walks the opcodes
+(pickletools.genops, which executes nothing) and lists the names and strings it finds, with
+the size. Opted in ([libraries] unpickle = true), `restricted_loads` decodes pickles made of
+builtin values and containers only; any other class is refused and summarised instead.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import io
 import json
+import pickle
 import pickletools
 import zlib
 from typing import Any
@@ -42,8 +46,8 @@ def next_index(item: Item) -> int | None:
     return item.seen_len - 1 - item.pos
 
 
-def pickle_summary(raw: bytes, limit: int = 8) -> str:
-    """'pickle, N bytes: name, name, ...' without unpickling (no code runs)."""
+def pickle_strings(raw: bytes, limit: int = 8) -> list[str]:
+    """The names and strings in a pickle, in order, read from its opcodes (nothing runs)."""
     names: list[str] = []
     try:
         for op, arg, _pos in pickletools.genops(raw):
@@ -54,8 +58,74 @@ def pickle_summary(raw: bytes, limit: int = 8) -> str:
                 break
     except Exception:
         pass
-    shown = ", ".join(printable(n, 60) for n in names)
+    return names
+
+
+def pickle_summary(raw: bytes, limit: int = 8) -> str:
+    """'pickle, N bytes: name, name, ...' without unpickling (no code runs)."""
+    shown = ", ".join(printable(n, 60) for n in pickle_strings(raw, limit))
     return f"pickle, {len(raw):,} bytes" + (f": {shown}" if shown else "")
+
+
+def arq_function(raw: bytes) -> str | None:
+    """arq's job pickle is a dict {"t": tries, "f": function, "a": args, ...}: the string
+    after the key "f" is the function's name (read from the opcodes, nothing unpickled)."""
+    strings = pickle_strings(raw, 4)
+    if len(strings) >= 3 and strings[:2] == ["t", "f"]:
+        return strings[2]
+    return None
+
+
+#: The only classes the opt-in decoder builds: values and containers, no behaviour.
+SAFE_CLASSES = {
+    ("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "str",
+                                    "bytes", "bytearray", "int", "float", "complex", "bool",
+                                    "NoneType", "slice", "range")
+} | {("collections", "OrderedDict"), ("collections", "deque"),
+     ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
+     ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal")}
+MAX_UNPICKLE = 1 << 20  # larger pickles are only summarised
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Builds builtin values and containers only: `find_class` refuses everything else,
+    so no constructor, reducer or import of the pickle's choosing ever runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in SAFE_CLASSES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not a plain value")
+
+
+def restricted_loads(raw: bytes) -> Any:
+    if len(raw) > MAX_UNPICKLE:
+        raise pickle.UnpicklingError(f"larger than {MAX_UNPICKLE:,} bytes")
+    return RestrictedUnpickler(io.BytesIO(raw)).load()
+
+
+def pickle_fields(raw: bytes, unpickle: bool, label: str = "body") -> list[tuple[str, str]]:
+    """A pickle's fields: its summary, or (opted in) its value decoded with the
+    restricted unpickler; arq's job dict and RQ's (function, instance, args, kwargs) tuple
+    name their function, arguments and attempts."""
+    if not unpickle:
+        function = arq_function(raw)
+        return ([("function", printable(function, 200))] if function else []) + [
+            (label, pickle_summary(raw))]
+    try:
+        value = restricted_loads(raw)
+    except Exception as exc:  # refused class, corrupt data: the summary, with why
+        return [(label, pickle_summary(raw)),
+                ("decoded", f"not decoded: {printable(str(exc), 120)}")]
+    def r(v: Any) -> str:
+        return printable(v if isinstance(v, str) else repr(v), 300)
+
+    out: list[tuple[str, str]] = []
+    if isinstance(value, dict) and "f" in value and "a" in value:  # arq's job
+        out += [("function", r(value.get("f"))), ("args", r(value.get("a"))),
+                ("kwargs", r(value.get("k"))), ("attempts", r(value.get("t")))]
+    elif isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], str):  # RQ
+        out += [("function", r(value[0])), ("args", r(value[2])), ("kwargs", r(value[3]))]
+    return [*out, (label, printable(repr(value), FIELD_LIMIT))]
 
 
 def inflate(raw: bytes) -> bytes | None:
@@ -102,7 +172,8 @@ def _pairs(flat: Any) -> dict[str, bytes]:
     return {}
 
 
-def fields_of(encoding: str, body: Any, extra: Any = None) -> list[tuple[str, str]]:
+def fields_of(encoding: str, body: Any, extra: Any = None,
+              unpickle: bool = False) -> list[tuple[str, str]]:
     """The library's own fields of one body, as (label, printable text)."""
     out: list[tuple[str, str]] = []
     if body is None:
@@ -116,8 +187,8 @@ def fields_of(encoding: str, body: Any, extra: Any = None) -> list[tuple[str, st
         data = h.get("data")
         if isinstance(data, bytes):
             inner = inflate(data)
-            out.append(("data", pickle_summary(inner) if inner is not None
-                        else f"{len(data):,} bytes"))
+            out += (pickle_fields(inner, unpickle, "data") if inner is not None
+                    else [("data", f"{len(data):,} bytes")])
         entry = _pairs(extra) if extra is not None else {}
         if entry.get("exc_string"):
             out.append(("traceback", rq_traceback(entry["exc_string"])))
@@ -164,20 +235,16 @@ def fields_of(encoding: str, body: Any, extra: Any = None) -> list[tuple[str, st
         return out
     if encoding == "pickle":
         raw = body if isinstance(body, bytes) else b""
-        return [("body", pickle_summary(raw))]
+        return pickle_fields(raw, unpickle)
     return [("body", _s(body))]
 
 
-async def describe(client: Client, queue: LibraryQueue, state: StateKey,
-                   member: bytes) -> list[tuple[str, str]]:
-    """The inspector's library fields for one member of `state`, in one round trip."""
-    text = member.decode("utf-8", "surrogateescape")
-    fields: list[tuple[str, str]] = [("library", queue.library), ("queue", queue.name),
-                                     ("state", state.name)]
+def _body_commands(state: StateKey, member: bytes) -> tuple[list[tuple], str | None]:
+    """The commands that read `member`'s body (and RQ's latest result), and its key."""
     body = state.body
     if body.where == "inline":
-        return fields + fields_of(body.encoding, member)
-    job_id = text.split(":", 1)[0] if body.encoding == "rq" else text  # wip: id:execution
+        return [], None
+    job_id = member_id(state, member)
     key, field = body.locate(job_id)  # type: ignore[misc]
     if field is not None:
         commands: list[tuple] = [("HGET", key, field)]
@@ -187,14 +254,66 @@ async def describe(client: Client, queue: LibraryQueue, state: StateKey,
         commands = [("GET", key)]
     if body.encoding == "rq":
         commands.append(("XREVRANGE", f"rq:results:{job_id}", "+", "-", "COUNT", 1))
-    replies = await client.raw_pipeline(commands)
+    return commands, key
+
+
+def member_id(state: StateKey, member: bytes) -> str:
+    """The job id a state key's member names (RQ's wip members are `id:execution_id`)."""
+    text = member.decode("utf-8", "surrogateescape")
+    return text.split(":", 1)[0] if state.body.encoding == "rq" else text
+
+
+def _fields_from(state: StateKey, member: bytes, key: str | None,
+                 replies: list[Any], unpickle: bool) -> list[tuple[str, str]]:
+    if key is None:
+        return fields_of(state.body.encoding, member, unpickle=unpickle)
     reply = replies[0]
     if isinstance(reply, Exception):
-        return [*fields, ("body", printable(str(reply), 200))]
+        return [("body", printable(str(reply), 200))]
     if reply in ([], {}):
         reply = None
     extra = None
     if len(replies) > 1 and isinstance(replies[1], list) and replies[1]:
         extra = replies[1][0][1]  # [[id, [field, value, ...]]]
-    fields.append(("body key", printable(key)))
-    return fields + fields_of(body.encoding, reply, extra)
+    return [("body key", printable(key)),
+            *fields_of(state.body.encoding, reply, extra, unpickle)]
+
+
+async def describe_many(client: Client, state: StateKey, members: list[bytes],
+                        unpickle: bool = False) -> list[list[tuple[str, str]]]:
+    """The library fields of each member of `state`, every body read in one round trip."""
+    plans = [_body_commands(state, m) for m in members]
+    flat = [c for cmds, _ in plans for c in cmds]
+    replies = await client.raw_pipeline(flat) if flat else []
+    out, i = [], 0
+    for member, (cmds, key) in zip(members, plans):
+        out.append(_fields_from(state, member, key, replies[i:i + len(cmds)], unpickle))
+        i += len(cmds)
+    return out
+
+
+async def describe(client: Client, queue: LibraryQueue, state: StateKey,
+                   member: bytes, unpickle: bool = False) -> list[tuple[str, str]]:
+    """The inspector's library fields for one member of `state`, in one round trip."""
+    fields: list[tuple[str, str]] = [("library", queue.library), ("queue", queue.name),
+                                     ("state", state.name)]
+    (more,) = await describe_many(client, state, [member], unpickle)
+    return fields + more
+
+
+#: Which of an item's fields the item table's columns show (the first present wins).
+TASK_FIELDS = ("task", "description", "name", "actor_name", "function")
+ARGS_FIELDS = ("argsrepr", "args", "data", "body")
+ATTEMPT_FIELDS = ("attempts", "attemptsMade", "retries", "options.retries")
+ERROR_FIELDS = ("failedReason", "error", "traceback", "options.traceback")
+
+
+def pick(fields: list[tuple[str, str]], names: tuple[str, ...]) -> str:
+    found = dict(fields)
+    return next((found[n] for n in names if found.get(n)), "")
+
+
+def last_line(text: str) -> str:
+    """A traceback's last non-empty line (the exception), for one table cell."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else ""

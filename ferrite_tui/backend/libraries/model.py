@@ -9,7 +9,7 @@ them; the inspector and the actions read bodies through `Body`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 
@@ -30,24 +30,27 @@ class Unit(enum.StrEnum):
     PRIORITY = "priority"  # not a time
 
 
+_MS, _S, _BULLMQ = Unit.MS, Unit.S, Unit.BULLMQ  # constants: the poll converts thousands
+
+
 def score_ms(score: float, unit: Unit) -> int | None:
     """A score as unix milliseconds; None when the unit is not a time."""
-    if unit is Unit.MS:
+    if unit is _MS:
         return int(score)
-    if unit is Unit.S:
+    if unit is _S:
         return int(score * 1000)
-    if unit is Unit.BULLMQ:
+    if unit is _BULLMQ:
         return int(score) >> 12
     return None
 
 
 def ms_score(ms: int, unit: Unit) -> float | None:
     """The inverse of `score_ms`, for score bounds ("due at or before now")."""
-    if unit is Unit.MS:
+    if unit is _MS:
         return ms
-    if unit is Unit.S:
+    if unit is _S:
         return ms / 1000
-    if unit is Unit.BULLMQ:
+    if unit is _BULLMQ:
         return (ms << 12) + 4095
     return None
 
@@ -97,7 +100,9 @@ class StateKey(NamedTuple):
 
     state: State
     key: str
-    type: str  # list / zset / hash / set / stream
+    # list / zset / hash / set / stream; "markers": `key` is a template of one key per due
+    # member ({id}) whose existence marks it in progress (arq)
+    type: str
     label: str = ""  # the library's own word (wip, deferred, prioritized, ...)
     next_end: str = "head"  # list: head / tail; zset: low / high
     unit: Unit | None = None
@@ -111,6 +116,18 @@ class StateKey(NamedTuple):
     @property
     def name(self) -> str:
         return self.label or self.state.value
+
+
+_new_tuple = tuple.__new__
+
+
+def state_key(state: State, key: str, type_: str, label: str = "", next_end: str = "head",
+              unit: Unit | None = None, means: Means | None = None, window: str | None = None,
+              body: Body = INLINE_JSON, shared: bool = False) -> StateKey:
+    """A StateKey, built without the named tuple's keyword handling: recognisers make
+    thousands per discovery."""
+    return _new_tuple(StateKey, (state, key, type_, label, next_end, unit, means, window,
+                                 body, shared))
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +144,20 @@ class LibraryQueue:
     # silent worker counts as dead: dramatiq requeues a dead worker's messages itself.
     heartbeats: str | None = None
     heartbeat_timeout_ms: int = 60_000
+    # Every key of the layout, computed once (discovery and the poll ask for them often).
+    keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keys", tuple(dict.fromkeys(
+            s.key for s in self.states if s.type != "markers")))
 
     def of(self, state: State) -> tuple[StateKey, ...]:
         return tuple(s for s in self.states if s.state is state)
 
     @property
     def pending(self) -> StateKey:
-        return self.of(State.PENDING)[0]
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.key for s in self.states))
+        return self.states[0] if self.states[0].state is State.PENDING \
+            else self.of(State.PENDING)[0]
 
 
 class StateCount(NamedTuple):
@@ -159,3 +179,13 @@ class Recognised:
 
     queues: tuple[LibraryQueue, ...] = ()
     claimed: frozenset[str] = frozenset()
+
+
+def state_totals(counts: tuple[StateCount, ...] | list[StateCount]) -> dict[State, int | None]:
+    """Each state's total over its keys, in the model's order; None ("?") when any of its
+    keys could not be read. The one place the console and `status` add states up."""
+    totals: dict[State, int | None] = {}
+    for c in counts:
+        prev = totals.get(c.state, 0)
+        totals[c.state] = None if prev is None or c.size is None else prev + c.size
+    return totals

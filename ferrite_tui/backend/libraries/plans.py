@@ -4,14 +4,17 @@ and the action then names exactly (principle: act on what was seen)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.libraries import celery, dramatiq, rq
+from ferrite_tui.backend.libraries import arq, celery, dramatiq, huey, rq, saq
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
-from ferrite_tui.backend.libraries.model import LibraryQueue, State
+from ferrite_tui.backend.libraries.items import member_id
+from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
+from ferrite_tui.backend.moves import Item
 
 #: At most this many items per action (one confirmation); run it again for more.
 MAX_ITEMS = 1000
@@ -91,3 +94,71 @@ async def run(client: Client, p: Plan) -> ActionResult:
     if p.action == "celery-purge":
         return await acts.celery_purge(p.queue, p.count)
     return await acts.celery_requeue_unacked(p.queue, p.ids)
+
+
+# -- single items (the Queues panel's r / x / d on a library state's items) ---------------
+
+#: action -> what it does, for the confirmation and the audit
+ITEM_ACTIONS = {"requeue": "Requeue", "run_now": "Run now", "delete": "Delete"}
+
+_REQUEUE_FROM = {rq.LIBRARY: ("failed", "its failed jobs"),
+                 dramatiq.LIBRARY: ("dead", "its dead messages (.XQ)"),
+                 celery.LIBRARY: ("unacked (all queues)",
+                                  "messages unacked past the visibility timeout")}
+SAQ_TAKEN = ("saq's worker holds active jobs and ends them with its Lua scripts; "
+             "only queued and scheduled jobs can be deleted here")
+
+
+def item_refusal(queue: LibraryQueue, state: StateKey, action: str) -> str | None:
+    """Why `action` does not apply to items of `state` (None: it does)."""
+    lib = queue.library
+    if action == "delete":
+        if lib == saq.LIBRARY:
+            return None if state.name in ("queued", "scheduled") else SAQ_TAKEN
+        if queue.read_only:
+            return queue.read_only
+        if lib in (rq.LIBRARY, arq.LIBRARY, huey.LIBRARY):
+            return None
+        if lib == celery.LIBRARY:
+            return "Celery messages are not deleted one by one; purge is in ctrl+p"
+        if lib == dramatiq.LIBRARY:
+            return "dramatiq moves messages with its own Lua scripts; requeue dead ones with r"
+        return f"{lib}: no delete here"
+    if queue.read_only:
+        return queue.read_only
+    if action == "requeue":
+        label, what = _REQUEUE_FROM.get(lib, ("", ""))
+        if not label:
+            return f"{lib}: no requeue here"
+        return None if state.name == label else f"{lib}: requeue applies to {what} (s: state)"
+    if action == "run_now":
+        if lib == rq.LIBRARY and state.name == "scheduled":
+            return None
+        return "run now applies to RQ's scheduled jobs (s: state)"
+    return f"unknown action {action!r}"
+
+
+async def run_items(client: Client, action: str, queue: LibraryQueue, state: StateKey,
+                    items: Sequence[Item]) -> ActionResult:
+    """`action` on exactly these items of `state`, with the library's semantics."""
+    acts = LibraryActions(client)
+    members = [member_id(state, it.raw) for it in items]
+    raw = [it.raw.decode("utf-8", "surrogateescape") for it in items]
+    lib = queue.library
+    if action == "requeue" and lib == rq.LIBRARY:
+        return await acts.rq_requeue_failed(queue, members)
+    if action == "requeue" and lib == dramatiq.LIBRARY:
+        return await acts.dramatiq_requeue_dead(queue, members)
+    if action == "requeue" and lib == celery.LIBRARY:
+        return await acts.celery_requeue_unacked(queue, members)
+    if action == "run_now" and lib == rq.LIBRARY:
+        return await acts.rq_run_now(queue, members)
+    if action == "delete" and lib == rq.LIBRARY:
+        return await acts.rq_delete(queue, state.key, raw)
+    if action == "delete" and lib == arq.LIBRARY:
+        return await acts.arq_delete(queue, members)
+    if action == "delete" and lib == huey.LIBRARY:
+        return await acts.huey_delete(queue, state, items)
+    if action == "delete" and lib == saq.LIBRARY:
+        return await acts.saq_delete(queue, state, members)
+    raise ValueError(item_refusal(queue, state, action) or f"{action}: not for {lib}")

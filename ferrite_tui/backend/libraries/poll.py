@@ -8,10 +8,11 @@ round trips stay fixed. Score bounds are inclusive (Ferrite rejects '(').
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.libraries.model import (
     Body,
     LibraryQueue,
@@ -19,6 +20,7 @@ from ferrite_tui.backend.libraries.model import (
     State,
     StateCount,
     StateKey,
+    Unit,
     ms_score,
     score_ms,
 )
@@ -26,26 +28,32 @@ from ferrite_tui.backend.libraries.model import (
 _COUNT = {"list": "LLEN", "set": "SCARD", "hash": "HLEN", "stream": "XLEN", "zset": "ZCARD"}
 
 
+# Enum members as module constants: the poll reads thousands of state keys per tick (an
+# enum member looked up on its class goes through a descriptor each time).
+_DUE, _DEADLINE, _AT = Means.DUE, Means.DEADLINE, Means.AT
+_PENDING, _ACTIVE, _FAILED = State.PENDING, State.ACTIVE, State.FAILED
+
+
 def _timed_list(s: StateKey) -> bool:
     """A pending list of ids whose bodies carry the enqueue time: its next item's body is
     read in the poll's second round trip for the age."""
-    return (s.type == "list" and s.state is State.PENDING and s.body.where != "inline"
+    return (s.type == "list" and s.state is _PENDING and s.body.where != "inline"
             and bool(s.body.time_field))
 
 
 def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
     ops: list[tuple] = [(_COUNT[s.type], s.key)]
-    if _timed_list(s):
-        ops.append(("LINDEX", s.key, 0 if s.next_end == "head" else -1))
     if s.type != "zset" or s.unit is None:
+        if _timed_list(s):
+            ops.append(("LINDEX", s.key, 0 if s.next_end == "head" else -1))
         return ops
-    now = ms_score(now_ms, s.unit)
-    if s.means is Means.DUE:
-        ops.append(("ZCOUNT", s.key, "-inf", now))
+    means = s.means
+    if means is _DUE:
+        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
         ops.append(("ZRANGEBYSCORE", s.key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1))
-    elif s.means is Means.DEADLINE:
-        ops.append(("ZCOUNT", s.key, "-inf", now))
-    elif s.means is Means.AT and visibility_timeout_s is not None and s.state is State.ACTIVE:
+    elif means is _DEADLINE:
+        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
+    elif means is _AT and visibility_timeout_s is not None and s.state is _ACTIVE:
         ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms - int(visibility_timeout_s * 1000),
                                                       s.unit)))
     return ops
@@ -55,18 +63,30 @@ def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
     """How many commands `_ops` sends for `s` (without building them)."""
     if s.type != "zset" or s.unit is None:
         return 2 if _timed_list(s) else 1
-    if s.means is Means.DUE:
+    means = s.means
+    if means is _DUE:
         return 3
-    if s.means is Means.DEADLINE or (s.means is Means.AT and visibility_timeout_s is not None
-                                     and s.state is State.ACTIVE):
+    if means is _DEADLINE or (means is _AT and visibility_timeout_s is not None
+                              and s.state is _ACTIVE):
         return 2
     return 1
+
+
+#: Markers (arq's in-progress keys) are counted among at most this many due members.
+MARKER_CAP = 1000
+MARKERS = Body("markers")  # a probe that counts markers (EXISTS k1 k2 ...), not an age
 
 
 def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
     """Every command for `q`, in the order `read` expects their replies."""
     out: list[tuple] = []
     for s in q.states:
+        if s.type == "markers":  # the due members whose marker round trip 2 counts
+            pending = q.pending
+            out.append(("ZRANGEBYSCORE", pending.key, "-inf", ms_score(now_ms, pending.unit
+                                                                        or Unit.MS),
+                        "LIMIT", 0, MARKER_CAP + 1))
+            continue
         out += _ops(s, now_ms, q.visibility_timeout_s)
     if q.heartbeats:
         out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
@@ -84,11 +104,6 @@ class Figures:
     errors: tuple[str, ...]
     # The next pending items' bodies to read for their enqueue time: (command, body).
     probes: tuple[tuple[tuple, Body], ...] = ()
-
-
-# Enum members as module constants: the poll reads thousands of state keys per tick.
-_DUE, _DEADLINE, _AT = Means.DUE, Means.DEADLINE, Means.AT
-_PENDING, _ACTIVE, _FAILED = State.PENDING, State.ACTIVE, State.FAILED
 
 
 def _int(v: Any) -> int | None:
@@ -111,7 +126,20 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         first = replies[i]
         means = s.means
         state = s.state
-        if s.type != "zset" or s.unit is None:
+        if s.type == "markers":
+            i += 1
+            count = past = next_at = None
+            if isinstance(first, list) and len(first) <= MARKER_CAP:
+                if first:  # counted by the probe in round trip 2 (see `probed`)
+                    probes.append((("EXISTS", *(s.key.replace("{id}", key_text(m))
+                                                for m in first)), MARKERS))
+                else:
+                    count = 0
+            elif isinstance(first, list):
+                errors.append(f"{s.name}: more than {MARKER_CAP:,} due jobs, not counted")
+            elif isinstance(first, Exception):
+                errors.append(f"{s.name}: {str(first).splitlines()[0] if str(first) else 'error'}")
+        elif s.type != "zset" or s.unit is None:
             i += 1
             count = past = next_at = None
             if first.__class__ is int:
@@ -175,6 +203,20 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
                    tuple(errors), tuple(probes))
 
 
+def probed(fig: Figures, body: Body, reply: Any, now_ms: int) -> tuple[Figures, int | None]:
+    """A round-trip-2 reply for `fig`: the figures it completes, and an item's age (body
+    time probes). A marker count (arq) becomes the in-progress count, and those jobs leave
+    the pending depth (they are still members of the due set)."""
+    if body is not MARKERS:
+        return fig, probe_age(body, reply, now_ms)
+    if reply.__class__ is not int:
+        return fig, None
+    states = tuple(c._replace(size=reply) if c.state is _ACTIVE and c.size is None
+                   and c.label == "in progress" else c for c in fig.states)
+    return replace(fig, states=states, depth=max(fig.depth - reply, 0),
+                   processing=(fig.processing or 0) + reply), None
+
+
 def _probe(body: Body, member: bytes) -> tuple:
     text = member.decode("utf-8", "surrogateescape")
     if body.where == "field":
@@ -196,13 +238,13 @@ def probe_age(body: Body, reply: Any, now_ms: int) -> int | None:
         except ValueError:
             return None
         value = doc.get(body.time_field) if isinstance(doc, dict) else None
-    t = _time_ms(value, body.time_format)
+    t = time_ms(value, body.time_format)
     if t is None or t <= 0 or t > now_ms + 86_400_000:
         return None
     return max(now_ms - t, 0)
 
 
-def _time_ms(value: Any, fmt: str) -> int | None:
+def time_ms(value: Any, fmt: str) -> int | None:
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
     try:

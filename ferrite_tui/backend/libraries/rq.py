@@ -10,8 +10,8 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "rq"
@@ -27,15 +27,18 @@ REGISTRIES = {
     "canceled": (State.DONE, Means.EXPIRES),
 }
 
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ("rq:queues",)
+
 
 def keeps(name: str, type_: str) -> bool:
     return name == SIGNATURE and type_ == "set"
 
 
 def queue(name: str) -> LibraryQueue:
-    states = [StateKey(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
+    states = [state_key(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
     for registry, (state, means) in REGISTRIES.items():
-        states.append(StateKey(state, f"rq:{registry}:{name}", "zset", registry, "low",
+        states.append(state_key(state, f"rq:{registry}:{name}", "zset", registry, "low",
                                Unit.S, means, body=JOB))
     return LibraryQueue(LIBRARY, name, tuple(states))
 

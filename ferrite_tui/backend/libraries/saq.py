@@ -11,15 +11,19 @@ from ferrite_tui.backend.libraries.model import (
     Means,
     Recognised,
     State,
-    StateKey,
     Unit,
+    state_key,
 )
 
 LIBRARY = "saq"
 PREFIX = "saq:"
 JOB = Body("key", "{id}", "string", "json", "queued")
-READ_ONLY = "saq moves jobs with its own Lua scripts; use its API to act"
+READ_ONLY = ("saq moves jobs with its own Lua scripts; the console only deletes jobs not yet "
+             "taken (queued, scheduled)")
 _SIGNATURE_SUFFIXES = (":incomplete", ":stats", ":queued", ":active")
+
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ()
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -29,9 +33,9 @@ def keeps(name: str, type_: str) -> bool:
 def queue(name: str) -> LibraryQueue:
     base = f"{PREFIX}{name}:"
     return LibraryQueue(LIBRARY, name, (
-        StateKey(State.PENDING, base + "queued", "list", "queued", "head", body=JOB),
-        StateKey(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
-        StateKey(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
+        state_key(State.PENDING, base + "queued", "list", "queued", "head", body=JOB),
+        state_key(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
+        state_key(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
                  Means.DUE, "future", JOB),
     ), needs_lua=True, read_only=READ_ONLY)
 

@@ -9,11 +9,14 @@ from ferrite_tui.backend.libraries.model import (
     LibraryQueue,
     Recognised,
     State,
-    StateKey,
+    state_key,
 )
 
 LIBRARY = "taskiq"
 KEY = "taskiq"
+
+#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+KEEP_PREFIXES: tuple[str, ...] = ()
 
 
 def keeps(name: str, type_: str) -> bool:
@@ -23,9 +26,9 @@ def keeps(name: str, type_: str) -> bool:
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
     type_ = types.get(KEY)
     if type_ == "list":
-        state = StateKey(State.PENDING, KEY, "list", "queued", "tail")
+        state = state_key(State.PENDING, KEY, "list", "queued", "tail")
     elif type_ == "stream":
-        state = StateKey(State.PENDING, KEY, "stream", "stream")
+        state = state_key(State.PENDING, KEY, "stream", "stream")
     else:
         return Recognised()
     return Recognised((LibraryQueue(LIBRARY, KEY, (state,)),), frozenset({KEY}))

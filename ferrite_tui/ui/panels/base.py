@@ -222,7 +222,9 @@ class Panel(Vertical):
         if not self.session.read_only:
             return
         for binding in self._bindings.key_to_bindings.get(event.key, ()):
-            if binding.action in self.MUTATIONS:
+            # (a binding hidden here, check_action False, is another one's key)
+            if binding.action in self.MUTATIONS and \
+                    self.check_action(binding.action, ()) is not False:
                 event.stop()
                 event.prevent_default()
                 self.ferrite.say_read_only(self.MUTATIONS[binding.action])

@@ -9,6 +9,7 @@ from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import TOTALS, AlertNote, QueueKind, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.panels.base import (
@@ -42,6 +43,20 @@ def secondary(q: QueueStats) -> str:
     if kind is QueueKind.DLQ and q.ref.target_key:
         return f"→ {q.ref.target_key}"
     return ""
+
+
+#: A library queue's states beside its pending depth (the column shows when any is found).
+LIBRARY_STATES = (State.SCHEDULED, State.ACTIVE, State.FAILED)
+
+
+def library_states_cell(q: QueueStats) -> str:
+    """'1 · 0 · 4': scheduled, in progress, failed ('?' unread or only in a key every
+    queue shares, such as Celery's unacked; '-' no such state)."""
+    if q.ref.library is None:
+        return ""
+    totals = state_totals([c._replace(size=None) if c.shared else c for c in q.states])
+    return " · ".join("-" if s not in totals else "?" if totals[s] is None
+                      else fmt.count(totals[s]) for s in LIBRARY_STATES)
 
 
 def since_cell(note: AlertNote, now: float) -> Text:
@@ -161,6 +176,7 @@ class OverviewPanel(Panel):
             "oldest": fmt.duration(q.oldest_ms),
             "detail": secondary(q),
             "node": self._node(q),
+            "states": library_states_cell(q),
             "alerts": alerts,
         }
 
@@ -168,6 +184,14 @@ class OverviewPanel(Panel):
         if snap.cluster is not None and not any(c.key == "node" for c in self.table.all_columns):
             # On a cluster, a column saying which primary holds each queue (after the key).
             self.table.all_columns.insert(3, Column("node", "node", 15, priority=1))
+            self.table._layout_columns(self.table.size.width or 120)
+        if not any(c.key == "states" for c in self.table.all_columns) and any(
+                q.ref.library is not None for q in snap.queues):
+            # Library queues: scheduled, in progress and failed beside the depth.
+            self.table.all_columns.insert(next(i for i, c in enumerate(self.table.all_columns)
+                                               if c.key == "depth") + 1,
+                                          Column("states", "sch·run·fail", 12, priority=1,
+                                                 justify="right"))
             self.table._layout_columns(self.table.size.width or 120)
         super().update_snapshot(snap, history)
 

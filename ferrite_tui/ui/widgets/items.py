@@ -62,13 +62,8 @@ class Source:
 
     key: str
     items: list[Item] | None = None
-    tail_next: bool = False  # consumers take the tail (LPUSH producers): show it first
 
     async def load(self, client, start: int, count: int) -> Page:
-        if self.items is None and self.tail_next:
-            from ferrite_tui.backend.libraries.items import read_next_first
-
-            return await read_next_first(client, self.key, start, count)
         if self.items is None:
             return await ListItems(client).page(self.key, start, count)
         n = len(self.items)

@@ -4,16 +4,56 @@ and their own actions (libraries/plans.py), each through the action pipeline."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 from rich.text import Text
 
-from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.envelopes import Envelope, printable
 from ferrite_tui.backend.libraries import plans
-from ferrite_tui.backend.libraries.items import describe as describe_library_item
-from ferrite_tui.backend.libraries.model import LibraryQueue
+from ferrite_tui.backend.libraries.browse import (
+    StateItem,
+    browsable,
+    read_state,
+    unit_text,
+    when_text,
+)
+from ferrite_tui.backend.libraries.items import next_index
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
+from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
+from ferrite_tui.backend.moves import Item
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
+from ferrite_tui.ui.widgets.table import Column
+
+
+@dataclass
+class StateSource(Source):
+    """One state of a library queue as an item table's source (item 0 is the next job)."""
+
+    state: StateKey | None = None
+    now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
+    unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
+
+    async def load(self, client, start: int, count: int) -> Page:
+        assert self.state is not None
+        return await read_state(client, self.state, start, count, self.now_ms(),
+                                self.unpickle)
+
+
+def state_columns() -> list[Column]:
+    return [
+        Column("mark", "", 1),
+        Column("pos", "#", 6, justify="right"),
+        Column("id", "id", 14, priority=2),
+        Column("when", "when", 11, justify="right"),
+        Column("task", "task", 18),
+        Column("attempts", "att", 3, priority=3, justify="right"),
+        Column("preview", "args / error", 30),
+    ]
 
 
 class LibraryQueueActions(ItemPagerPanel):
@@ -21,17 +61,143 @@ class LibraryQueueActions(ItemPagerPanel):
 
     current_ref: QueueRef | None = None
 
-    async def _inspect_library(self, ref: QueueRef, title: str, raw: bytes,
-                               meta: list[tuple[str, str]]) -> None:
-        """A library's item: its own fields (task, args, error, traceback) from its body."""
-        library = ref.library
-        assert library is not None
-        state = next(s for s in library.states if s.key == ref.key)
-        try:
-            meta = meta + await describe_library_item(self.client(), library, state, raw)
-        except Exception as exc:
-            meta = [*meta, ("library fields", self.session.describe(exc))]
-        self.inspect_value(title, raw, meta)
+    # -- browsing a library queue's states (s / S) -------------------------------------
+
+    #: the state shown per library queue (its ident -> index in `browsable`)
+    state_index: dict[str, int]
+
+    def library_states(self) -> tuple[StateKey, ...]:
+        ref = self.current_ref
+        return browsable(ref.library) if ref is not None and ref.library is not None else ()
+
+    def current_state(self) -> StateKey | None:
+        states = self.library_states()
+        if not states or self.current_ref is None:
+            return None
+        return states[self.state_index.get(self.current_ref.ident, 0) % len(states)]
+
+    def state_source(self) -> StateSource | None:
+        state = self.current_state()
+        return None if state is None else StateSource(
+            state.key, state=state, now_ms=self.session.now_ms,
+            unpickle=self.session.config.libraries.unpickle)
+
+    def _state_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
+        state = self.current_state()
+        if not isinstance(item, StateItem) or state is None:
+            return {"mark": mark_prefix(marked), "preview": env.preview(200)}
+        pos = next_index(item) if state.type == "list" and state.next_end == "tail" else item.pos
+        ident = item.field(("id", "message_id")) if state.body.where == "inline" else ""
+        ident = ident or (printable(item.raw, 80) if state.body.where != "inline"
+                          or state.type == "hash" else "")
+        error = item.error
+        return {"mark": mark_prefix(marked), "pos": "-" if pos is None else f"{pos:,}",
+                "id": Text(ident, no_wrap=True, overflow="ellipsis"),
+                "when": when_text(state, item, self.session.now_ms()),
+                "task": Text(item.task, no_wrap=True, overflow="ellipsis"),
+                "attempts": item.attempts,
+                "preview": Text(error, style="red") if error else Text(item.args or "")}
+
+    def switch_state(self, step: int) -> None:
+        ref, states = self.current_ref, self.library_states()
+        if ref is None or not states:
+            self.notify("states: select a library's queue first", timeout=3)
+            return
+        self.state_index[ref.ident] = (self.state_index.get(ref.ident, 0) + step) % len(states)
+        self.show_library_state()
+        self.refresh_bindings()
+
+    def show_library_state(self) -> None:
+        """Point the state table at the current state and load its first window."""
+        table = self.state_table
+        table.set_source(self.state_source())
+        self.load_items(table, 0)
+
+    def action_next_state(self) -> None:
+        self.switch_state(1)
+
+    def action_prev_state(self) -> None:
+        self.switch_state(-1)
+
+    def state_title(self, page: Page | None) -> Text:
+        ref, state, states = self.current_ref, self.current_state(), self.library_states()
+        text = Text()
+        if ref is None or ref.library is None or state is None:
+            return text
+        lib = ref.library
+        text.append(f"{lib.library} {printable(lib.name, 40)}", style="bold")
+        text.append(f"  {state.state.value}: {state.name}", style="bold cyan")
+        text.append(f" ({states.index(state) + 1}/{len(states)}, {unit_text(state)})")
+        if page is not None:
+            text.append(f"  {page.start:,}–{page.end - 1:,} of {page.length:,}" if page.items
+                        else f"  empty ({page.length:,})")
+        if self.state_table.marks:
+            text.append(f"  · {len(self.state_table.marks)} marked", style="magenta")
+        text.append("   s/S state · space mark · enter inspect", style="dim")
+        return text
+
+    def inspect_state_item(self, item: StateItem) -> None:
+        ref, state = self.current_ref, self.current_state()
+        if ref is None or ref.library is None or state is None:
+            return
+        meta = [("library", ref.library.library), ("queue", ref.library.name),
+                ("state", f"{state.state.value} ({state.name})"), ("key", printable(state.key)),
+                ("when", when_text(state, item, self.session.now_ms()))]
+        if item.value is not None:
+            meta.append(("field", printable(item.raw, 200)))
+        meta += list(item.fields)
+        self.inspect_value(f"{state.key} {item.field(('id',)) or printable(item.raw, 60)}",
+                           item.value if item.value is not None else item.raw, meta)
+
+    # -- single-item library actions (r / x / d on a state's items) -----------------------
+
+    @property
+    def state_table(self) -> ItemTable:
+        raise NotImplementedError
+
+    def _state_items(self, action: str) -> tuple[LibraryQueue, StateKey, list[Item]]:
+        ref, state = self.current_ref, self.current_state()
+        if ref is None or ref.library is None or state is None:
+            raise NothingSelected("select a library's queue first")
+        why = plans.item_refusal(ref.library, state, action)
+        if why:
+            raise NothingSelected(why)
+        items = self.state_table.selected() if self.state_table.has_focus else []
+        if not items:
+            raise NothingSelected("select an item first (enter moves into the items)")
+        return ref.library, state, items
+
+    def _item_action(self, action: str) -> None:
+        self.act(f"lib_{action}", lambda: self._state_items(action),
+                 lambda target: self._run_item_action(action, *target))
+
+    async def _run_item_action(self, action: str, queue: LibraryQueue, state: StateKey,
+                               items: list[Item]) -> Outcome | None:
+        n = len(items)
+        verb = plans.ITEM_ACTIONS[action]
+        what = {"requeue": "back to the end of the queue, as the library requeues",
+                "run_now": "to the end of the queue, to run now",
+                "delete": "deleted with their bodies; cannot be undone"}[action]
+        if not await self.confirm(
+                f"{queue.library}: {verb}",
+                Text(f"{verb} {n} item{'s' if n != 1 else ''} of {queue.library} queue "
+                     f"{printable(queue.name)} ({state.name}): {what}. Any that moved since "
+                     "they were shown are skipped."), verb):
+            return None
+        res = await plans.run_items(self.client(), action, queue, state, items)
+        self.call_after_refresh(self.state_table.focus)
+        return Outcome(f"{queue.library} {printable(queue.name)}: {verb.lower()} "
+                       f"{len(res.done):,} done, {len(res.skipped):,} skipped (changed since "
+                       "seen)", "information" if not res.skipped else "warning")
+
+    def action_lib_requeue(self) -> None:
+        self._item_action("requeue")
+
+    def action_lib_run_now(self) -> None:
+        self._item_action("run_now")
+
+    def action_lib_delete(self) -> None:
+        self._item_action("delete")
 
     def _not_library(self) -> None:
         """A library's queue changes only with the library's own semantics (the library

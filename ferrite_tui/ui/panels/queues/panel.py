@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Static
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
-from ferrite_tui.backend.libraries.items import next_index
+from ferrite_tui.backend.libraries.browse import StateItem
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
@@ -41,7 +41,7 @@ from ferrite_tui.ui.panels.base import (
     rate_cells,
     trend_cell,
 )
-from ferrite_tui.ui.panels.queues.library import LibraryQueueActions
+from ferrite_tui.ui.panels.queues.library import LibraryQueueActions, state_columns
 from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
@@ -67,11 +67,24 @@ class QueuesPanel(LibraryQueueActions):
         Binding("r", "nack", "Nack", id="queues.nack"),
         Binding("R", "recover", "Recover stale", id="queues.recover"),
         Binding("tab", "switch_list", "Switch list", id="queues.switch", show=False),
+        # A library's queue (check_action shows these instead of the list moves above).
+        Binding("r", "lib_requeue", "Requeue", id="queues.lib_requeue"),
+        Binding("x", "lib_run_now", "Run now", id="queues.lib_run_now"),
+        Binding("d", "lib_delete", "Delete", id="queues.lib_delete"),
+        Binding("s", "next_state", "State", id="queues.next_state"),
+        Binding("S", "prev_state", "Prev state", id="queues.prev_state", show=False),
     ]
+    #: keys whose action depends on whether the selected queue is a library's
+    LIBRARY_ONLY = frozenset({"lib_requeue", "lib_run_now", "lib_delete", "next_state",
+                              "prev_state"})
+    # (hidden on a library's queue, so the footer shows its own keys; its bulk actions are
+    # in the command palette)
+    LISTS_ONLY = frozenset({"delete", "nack", "purge", "move", "ack", "recover"})
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.current_ref: QueueRef | None = None
+        self.state_index = {}
 
     def columns(self) -> list[Column]:
         return [
@@ -120,12 +133,27 @@ class QueuesPanel(LibraryQueueActions):
         with Horizontal(id="items-box"):
             yield ItemTable(self.item_columns(), self._item_row, id="items")
             yield ItemTable(self.proc_columns(), self._proc_row, id="proc")
+            yield ItemTable(state_columns(), self._state_row, id="lib")
 
     def on_mount(self) -> None:
-        for table in (self.items_table, self.proc_table):
+        for table in (self.items_table, self.proc_table, self.state_table):
             table.on_leave = self.focus_queues
             table.on_page = (lambda where, t=table: self.page_to(t, where))
         self.proc_table.display = False
+        self.state_table.display = False
+
+    def items(self, snap) -> list[QueueStats]:
+        """Work and reliable queues, and every library queue (each state is browsable
+        here, whatever panel its pending key also shows in)."""
+        return [q for q in snap.queues if q.ref.kind in self.KINDS or (
+            q.ref.library is not None and q.ref.library.pending.type != "stream")]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        library = self.current_ref is not None and self.current_ref.library is not None
+        if (action in self.LIBRARY_ONLY and not library) or (
+                action in self.LISTS_ONLY and library):
+            return False
+        return super().check_action(action, parameters)
 
     @property
     def items_table(self) -> ItemTable:
@@ -134,6 +162,10 @@ class QueuesPanel(LibraryQueueActions):
     @property
     def proc_table(self) -> ItemTable:
         return self.query_one("#proc", ItemTable)
+
+    @property
+    def state_table(self) -> ItemTable:
+        return self.query_one("#lib", ItemTable)
 
     def now_ms(self) -> int:
         return self.session.now_ms()
@@ -151,9 +183,7 @@ class QueuesPanel(LibraryQueueActions):
         return int(self.session.visibility_s(ref.key) * 1000)
 
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
-        source = self.items_table.source
-        pos = next_index(item) if source is not None and source.tail_next else item.pos
-        return {"mark": mark_prefix(marked), "pos": f"{pos:,}", "id": id_text(env),
+        return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
                 "age": age_text(env, self.now_ms()), "preview": env.preview(200)}
 
     def _proc_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
@@ -175,14 +205,21 @@ class QueuesPanel(LibraryQueueActions):
         if ref == self.current_ref and ref is not None:
             return
         self.current_ref = ref
-        items, proc = self.items_table, self.proc_table
-        if ref is None:
+        items, proc, states = self.items_table, self.proc_table, self.state_table
+        self.refresh_bindings()
+        library = ref is not None and ref.library is not None
+        items.display, states.display = not library, library
+        if ref is None or library:
             items.set_source(None)
             proc.set_source(None)
+            proc.display = False
+            if library:
+                self.show_library_state()
+            else:
+                states.set_source(None)
             return
-        lib = ref.library
-        items.set_source(Source(ref.key, tail_next=lib is not None and lib.pending.key == ref.key
-                                and lib.pending.next_end == "tail"))
+        states.set_source(None)
+        items.set_source(Source(ref.key))
         if ref.processing_key:
             proc.display = True
             proc.set_source(Source(ref.processing_key))
@@ -194,7 +231,7 @@ class QueuesPanel(LibraryQueueActions):
 
     def open_row(self, ident: str) -> None:
         self.select_queue(self.ref_of(ident))
-        self.items_table.focus()
+        (self.state_table if self.state_table.display else self.items_table).focus()
 
     def focus_queues(self) -> None:
         self.table.focus()
@@ -207,13 +244,16 @@ class QueuesPanel(LibraryQueueActions):
     def update_snapshot(self, snap, history) -> None:
         super().update_snapshot(snap, history)
         if self.active() and self.current_ref is not None:
-            for table in (self.items_table, self.proc_table):
+            for table in (self.items_table, self.proc_table, self.state_table):
                 if table.source is not None and table.display:
                     self.load_items(table, None)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
         ref = self.current_ref
         if ref is None:
+            return
+        if ref.library is not None:
+            self.query_one("#items-title", Static).update(self.state_title(self.state_table.page))
             return
         main = self.items_table.page
         text = Text()
@@ -242,12 +282,13 @@ class QueuesPanel(LibraryQueueActions):
         item = table.by_key.get(str(event.row_key.value))
         if item is None or table.source is None:
             return
+        if isinstance(item, StateItem):
+            self.inspect_state_item(item)
+            return
 
         env = decode(item.raw)
-        pos = next_index(item) if table.source.tail_next else item.pos
-        meta = [("list", printable(table.source.key)),
-                ("position", f"{pos:,}" + (" from the next end" if table.source.tail_next
-                                           else "")),
+        pos = item.pos
+        meta = [("list", printable(table.source.key)), ("position", f"{pos:,}"),
                 ("kind", env.kind)]
         if env.id is not None:
             meta.append(("id", env.id))
@@ -257,12 +298,6 @@ class QueuesPanel(LibraryQueueActions):
             meta.append(("retry_count", str(env.retry_count)))
         if env.last_error:
             meta.append(("last_error", env.last_error))
-        ref = self.current_ref
-        if ref is not None and ref.library is not None and table is self.items_table:
-            self.run_worker(self._inspect_library(ref, f"{table.source.key} #{pos}", item.raw,
-                                                  meta), group="library-inspect",
-                            exit_on_error=False)
-            return
         self.inspect_value(f"{table.source.key} #{pos}", item.raw, meta)
 
     def action_switch_list(self) -> None:
@@ -280,11 +315,16 @@ class QueuesPanel(LibraryQueueActions):
         "move": "move selected items to another queue", "ack": "ack selected jobs",
         "nack": "nack selected jobs (back to the queue)",
         "recover": "recover stale jobs",
-        # The selected library queue's own actions (palette only; libraries/plans.py).
+        # A library queue's items, with the library's semantics (r / x / d).
+        "lib_requeue": "requeue selected (library)", "lib_run_now": "run selected now (library)",
+        "lib_delete": "delete selected with their bodies (library)",
+        # The selected library queue's own bulk actions (palette; libraries/plans.py).
         **{f"lib_{a.replace('-', '_')}": f"{lib} queue: {label}"
            for a, (lib, label) in LIBRARY_ACTIONS.items()},
     }
-    COMMANDS = {"switch_list": "switch between the queue and its processing list"}
+    COMMANDS = {"switch_list": "switch between the queue and its processing list",
+                "next_state": "library queue: show its next state (pending, failed, ...)",
+                "prev_state": "library queue: show its previous state"}
 
     def _focused_items(self) -> tuple[ItemTable | None, list[Item]]:
         for table in (self.items_table, self.proc_table):
@@ -328,7 +368,7 @@ class QueuesPanel(LibraryQueueActions):
         return table.source.key if table is not None and table.source else self.current_ref.key
 
     def after_action(self) -> None:
-        for table in (self.items_table, self.proc_table):
+        for table in (self.items_table, self.proc_table, self.state_table):
             table.marks.clear()
             if table.source is not None and table.display:
                 self.load_items(table, None)
