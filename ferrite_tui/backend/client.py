@@ -527,6 +527,11 @@ class Client:
         scan_type = await works("SCAN", "SCAN", 0, "COUNT", 1, "TYPE", "list",
                                 missing=("unknown command", "syntax", "argument"))
         lpos = await works("LPOS", "LPOS", probe_key, "x")
+        # A missing key answers NOGROUP, which proves the form parses; before 6.2 "IDLE"
+        # is read as a stream id.
+        xpending_idle = await works("XPENDING IDLE", "XPENDING", probe_key, "g", "IDLE", 0,
+                                    "-", "+", 1,
+                                    missing=("unknown command", "syntax", "invalid stream id"))
         subscribe = await self._probe_subscribe()
         if not subscribe:
             notes.append("SUBSCRIBE is refused: the Pub/Sub tail is unavailable")
@@ -535,7 +540,7 @@ class Client:
         return Capabilities(
             server_kind=kind, version=version, lua=lua, xautoclaim=xautoclaim,
             xinfo_lag=xinfo_lag, scan_type=scan_type, subscribe=subscribe, lpos=lpos,
-            notes=tuple(notes), denied=tuple(denied),
+            xpending_idle=xpending_idle, notes=tuple(notes), denied=tuple(denied),
         )
 
     async def _exists_and_permitted(self, name: str, dryrun: list[str],

@@ -162,6 +162,7 @@ class Capabilities:
     scan_type: bool = False
     subscribe: bool = False
     lpos: bool = False
+    xpending_idle: bool = False  # XPENDING ... IDLE (Redis 6.2+)
     notes: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()  # probed commands this ACL user may not run (NOPERM)
 

@@ -58,6 +58,9 @@ LPOS_MAXLEN = 1000
 PROCESSING_READ = 1000
 # Pending entries read per group per poll for idle / dead-consumer health.
 PENDING_SCAN = 1000
+# Groups holding more: only their idle entries are read (XPENDING IDLE, Redis 6.2+), up to
+# this many, with the per-consumer counts, so idle counts and dead verdicts stay exact.
+IDLE_SCAN = 10_000
 # New stream entries counted per poll where the server has no entries-added counter.
 XRANGE_COUNT = 1000
 # Members sampled from the low end of a priority set for the oldest job's age.
@@ -70,6 +73,8 @@ GROWING_SAMPLES = 5
 MAX_SEQ = 18446744073709551615
 
 LIST_KINDS = (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ)
+# Per-group reads whose replies are matched to groups by order (an error keeps its place).
+GROUP_SCANS = ("pending_scan", "holder_counts", "idle_scan")
 
 NOTE_STACK = "pushed and popped at the same end: moves between polls are not visible"
 NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
@@ -259,7 +264,10 @@ class _Tally:
     groups: list[GroupStats] = field(default_factory=list)
     group_names: list[str] = field(default_factory=list)
     group_fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
-    pending_rows: dict[str, list] = field(default_factory=dict)
+    pending_rows: dict[str, list | None] = field(default_factory=dict)
+    large_groups: list[str] = field(default_factory=list)  # asked with XPENDING IDLE
+    idle_rows: dict[str, list | None] = field(default_factory=dict)
+    holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
     last_id: str | None = None
     added: int | None = None
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
@@ -291,6 +299,7 @@ class Poller:
         self._first_seen: dict[str, dict[bytes, float]] = {}  # processing job -> wall s
         self._streams: dict[str, _StreamMemory] = {}
         self._groups: dict[str, list[str]] = {}
+        self._large: dict[str, list[str]] = {}  # stream -> groups past PENDING_SCAN
         self._last_mono: float | None = None  # when the last poll finished
         self.left_out = 0  # set by the caller: queues found but not polled
         self.max_queues = 0
@@ -338,7 +347,9 @@ class Poller:
                     setattr(tally, what, reply)
                 continue
             if isinstance(reply, Exception) and what != "lib":  # libraries read their own errors
-                if what != "pending_scan":
+                if what in GROUP_SCANS:  # a group gone since the last poll: no rows
+                    apply(tally, what, None, now_ms)
+                else:
                     tally.errors.append(_error_line(reply))
                 continue
             try:
@@ -407,7 +418,7 @@ class Poller:
         )
 
     def _forget(self, keys: set[str]) -> None:
-        for store in (self._lists, self._streams, self._groups, self._depths):
+        for store in (self._lists, self._streams, self._groups, self._depths, self._large):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
@@ -482,6 +493,15 @@ class Poller:
             for group in self._groups.get(key, ()):
                 commands.append(("XPENDING", key, group, "-", "+", PENDING_SCAN))
                 readers.append((t, "pending_scan"))
+            if self.client.capabilities.xpending_idle:
+                # Groups that held more than the scan reads: their idle entries only, and
+                # how many each consumer holds.
+                idle_ms = min(self._idle_ms, self._dead_ms)
+                t.large_groups = self._large.get(key, [])
+                for group in t.large_groups:
+                    commands += [("XPENDING", key, group),
+                                 ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
+                    readers += [(t, "holder_counts"), (t, "idle_scan")]
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
@@ -519,6 +539,11 @@ class Poller:
             # Replies come in the order the groups were asked (the last poll's names).
             names = self._groups.get(t.ref.key, ())
             t.pending_rows[names[len(t.pending_rows)]] = v
+        elif what == "holder_counts":
+            t.holder_counts[t.large_groups[len(t.holder_counts)]] = None if v is None else {
+                key_text(c): int(n) for c, n in (v[3] or ())}
+        elif what == "idle_scan":
+            t.idle_rows[t.large_groups[len(t.idle_rows)]] = v
 
     def _read_groups(self, t: _Tally, reply: list) -> None:
         names = []
@@ -790,8 +815,8 @@ class Poller:
         idle_known = False
         oldest = None
         out_rates: list[tuple[float | None, bool]] = []
-        idle_ms = int(self.alerts.oldest_age_seconds * 1000)
-        dead_ms = int(self.alerts.stream_dead_consumer_seconds * 1000)
+        idle_ms, dead_ms = self._idle_ms, self._dead_ms
+        large = []
         for fields in t.group_fields:
             name = fields["name"]
             pending += fields["pending"]
@@ -801,8 +826,11 @@ class Poller:
             history.series(ident, f"pending:{name}").add(mono, fields["pending"])
             if fields["lag"] is not None:
                 history.series(ident, f"lag:{name}").add(mono, fields["lag"])
+            if fields["pending"] > PENDING_SCAN:
+                large.append(name)
             fields.update(self._group_health(fields["pending"], t.pending_rows.get(name),
-                                             idle_ms, dead_ms))
+                                             idle_ms, dead_ms, t.idle_rows.get(name),
+                                             t.holder_counts.get(name)))
             fields["alerts"] = group_alerts(fields, self.alerts)
             g = GroupStats(read_rate=rate, **fields)
             if g.idle_count is not None:
@@ -813,6 +841,10 @@ class Poller:
         t.groups = groups
         t.oldest_ms = oldest
         self._groups[ref.key] = t.group_names
+        if large:
+            self._large[ref.key] = large
+        else:
+            self._large.pop(ref.key, None)
         history.series(ident, "pending").add(mono, pending)
 
         out_rate = None
@@ -864,12 +896,29 @@ class Poller:
         count = sum(1 for i in ids if prev < i <= ldid)
         return count, not (full and (not ids or ids[-1] < ldid))
 
+    @property
+    def _idle_ms(self) -> int:
+        return int(self.alerts.oldest_age_seconds * 1000)
+
+    @property
+    def _dead_ms(self) -> int:
+        return int(self.alerts.stream_dead_consumer_seconds * 1000)
+
     @staticmethod
-    def _group_health(pending: int, rows: list | None, idle_ms: int,
-                      dead_ms: int) -> dict[str, Any]:
-        """Idle entries, oldest idle per consumer and dead consumers from the pending scan."""
+    def _group_health(pending: int, rows: list | None, idle_ms: int, dead_ms: int,
+                      idle_rows: list | None = None,
+                      counts: dict[str, int] | None = None) -> dict[str, Any]:
+        """Idle entries, oldest idle per consumer and dead consumers from the pending scan.
+
+        A group holding more than the scan reads also has `idle_rows` (every entry idle
+        past the lower of the two thresholds, bounded) and `counts` (entries per consumer):
+        idle counts come from the first, and a consumer is dead when all it holds is there.
+        """
         if rows is None:
             return {}
+        complete = len(rows) < PENDING_SCAN or pending <= len(rows)
+        if not complete and idle_rows is not None and counts is not None:
+            return Poller._large_group_health(rows, idle_rows, counts, idle_ms, dead_ms)
         per: dict[str, list[int]] = {}
         idle_count = 0
         for row in rows:
@@ -877,7 +926,6 @@ class Poller:
             per.setdefault(consumer, []).append(idle)
             if idle >= idle_ms:
                 idle_count += 1
-        complete = len(rows) < PENDING_SCAN or pending <= len(rows)
         holders = tuple(
             ConsumerHealth(name=name, pending=len(idles), oldest_idle_ms=max(idles),
                            newest_idle_ms=min(idles), dead=min(idles) >= dead_ms)
@@ -887,6 +935,41 @@ class Poller:
             "oldest_idle_ms": max((max(i) for i in per.values()), default=None),
             "holders": holders,
             "scan_complete": complete,
+            "oldest_pending_id": _text(rows[0][0]) if rows else None,
+        }
+
+    @staticmethod
+    def _large_group_health(rows: list, idle_rows: list, counts: dict[str, int],
+                            idle_ms: int, dead_ms: int) -> dict[str, Any]:
+        idle_count = 0
+        dead_held: Counter[str] = Counter()  # entries idle past the dead threshold
+        oldest: dict[str, int] = {}
+        newest: dict[str, int] = {}
+        seen = set()
+        for entry_id, consumer_raw, idle_raw, *_ in idle_rows:
+            consumer, idle = key_text(consumer_raw), int(idle_raw)
+            seen.add(entry_id)
+            idle_count += idle >= idle_ms
+            dead_held[consumer] += idle >= dead_ms
+            oldest[consumer] = max(oldest.get(consumer, 0), idle)
+            newest[consumer] = min(newest.get(consumer, idle), idle)
+        for entry_id, consumer_raw, idle_raw, *_ in rows:  # the lowest ids, idle or not
+            if entry_id not in seen:
+                consumer, idle = key_text(consumer_raw), int(idle_raw)
+                oldest[consumer] = max(oldest.get(consumer, 0), idle)
+                newest[consumer] = min(newest.get(consumer, idle), idle)
+        holders = []
+        for name, held in sorted(counts.items()):
+            dead = held > 0 and dead_held[name] >= held
+            # Not every entry was read: the newest idle is known only when all were.
+            holders.append(ConsumerHealth(
+                name=name, pending=held, oldest_idle_ms=oldest.get(name),
+                newest_idle_ms=newest.get(name) if dead else None, dead=dead))
+        return {
+            "idle_count": idle_count,
+            "oldest_idle_ms": max(oldest.values(), default=None),
+            "holders": tuple(holders),
+            "scan_complete": len(idle_rows) < IDLE_SCAN,
             "oldest_pending_id": _text(rows[0][0]) if rows else None,
         }
 
