@@ -19,7 +19,7 @@ import truth
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.backend.poll import RATE_SPAN_S
+from ferrite_tui.backend.poll import NOTE_DUE, RATE_SPAN_S
 from ferrite_tui.config import AlertConfig, Config
 from helpers import async_wait_until
 
@@ -128,6 +128,10 @@ async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_p
         assert not queues[key].in_lower, (key, queues[key].rate_note)
     assert (queues[truth.FIFO].producer_end, queues[truth.FIFO].consumer_end) == ("tail", "head")
     assert (queues[truth.LEFT].producer_end, queues[truth.LEFT].consumer_end) == ("head", "tail")
+    # A delayed set whose ready list is emptied at once: counted from due times, a lower
+    # bound (jobs due within a poll could pass unseen) that is still within 15%.
+    later = queues[truth.LATER]
+    assert later.in_lower and later.out_lower and later.rate_note == NOTE_DUE, later
     # The reliable queue is a stack (RPUSH + BRPOPLPUSH): counted from the processing list,
     # and said to be a lower bound.
     assert queues[truth.RELIABLE].in_lower and queues[truth.RELIABLE].rate_note

@@ -24,6 +24,10 @@ RELIABLE = "queue:truth"  # RPUSH, BRPOPLPUSH to the processing list, LREM when 
 PROCESSING = "queue:truth:processing"
 SCHEDULED = "queue:truthd:scheduled"  # ZADD due soon, a promoter moves due jobs to ready
 READY = "queue:truthd:ready"
+# Scheduled 2 s ahead, its ready list emptied as soon as jobs land: counted from due times.
+LATER = "queue:truthl:scheduled"
+LATER_READY = "queue:truthl:ready"
+LATER_AHEAD_MS = 2000
 MAIN = "truth:main"  # RPUSH, a worker pops and fails 3 jobs in 10 into the DLQ
 DLQ = "truth:main:dlq"
 STREAM = "truth:events"  # XADD, group g read by c1/c2 with XACK; `dead` holds entries
@@ -37,6 +41,7 @@ RATES = {
     LEFT: (15.0, 15.0),
     RELIABLE: (4.0, 4.0),
     SCHEDULED: (8.0, 8.0),
+    LATER: (6.0, 6.0),
     MAIN: (10.0, 10.0),
     DLQ: (3.0, 0.0),
     STREAM: (20.0, 20.0),
@@ -87,6 +92,9 @@ class TruthWorkload:
                                             "last_error": "boom", "first_attempt": now},
                                     "dead_at": now - 60_000, "reason": "boom"}))
         pipe.lpush(PROCESSING, self.stale)
+        # Discovered from the start: one job due in an hour.
+        pipe.zadd(LATER, {json.dumps({"id": "later", "payload": 1,
+                                      "scheduled_at": now + 3_600_000}): now + 3_600_000})
         for i in range(DEAD_HELD):
             pipe.xadd(STREAM, {"data": json.dumps({"n": i})})
         pipe.xgroup_create(STREAM, GROUP, "0", mkstream=True)
@@ -105,6 +113,8 @@ class TruthWorkload:
             (RATES[RELIABLE][0], self._push(RELIABLE, "rpush")),
             (RATES[SCHEDULED][0], self._schedule),
             (RATES[SCHEDULED][1], self._pop(READY, "lpop")),
+            (RATES[LATER][0], self._schedule_later),
+            (50.0, self._pop(LATER_READY, "lpop")),  # faster than jobs come due
             (RATES[MAIN][0], self._push(MAIN, "rpush")),
             (RATES[MAIN][1], self._work_main),
             (RATES[STREAM][0], self._xadd),
@@ -152,17 +162,24 @@ class TruthWorkload:
                                                   "scheduled_at": due}): due})
         self.counts[f"{SCHEDULED}.in"] += 1
 
+    async def _schedule_later(self) -> None:
+        due = int(time.time() * 1000) + LATER_AHEAD_MS
+        await self.r.zadd(LATER, {json.dumps({"id": self._next(), "payload": 1,
+                                              "scheduled_at": due}): due})
+        self.counts[f"{LATER}.in"] += 1
+
     async def _promoter(self) -> None:
         while not self._stopping:
             now = int(time.time() * 1000)
-            due = await self.r.zrangebyscore(SCHEDULED, "-inf", now, start=0, num=100)
-            if due:
-                pipe = self.r.pipeline(transaction=True)
-                for member in due:
-                    pipe.zrem(SCHEDULED, member)
-                    pipe.rpush(READY, member)
-                await pipe.execute()
-                self.counts[f"{SCHEDULED}.out"] += len(due)
+            for scheduled, ready in ((SCHEDULED, READY), (LATER, LATER_READY)):
+                due = await self.r.zrangebyscore(scheduled, "-inf", now, start=0, num=100)
+                if due:
+                    pipe = self.r.pipeline(transaction=True)
+                    for member in due:
+                        pipe.zrem(scheduled, member)
+                        pipe.rpush(ready, member)
+                    await pipe.execute()
+                    self.counts[f"{scheduled}.out"] += len(due)
             await asyncio.sleep(0.1)
 
     async def _work_main(self) -> None:

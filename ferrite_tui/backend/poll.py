@@ -63,6 +63,10 @@ PENDING_SCAN = 1000
 IDLE_SCAN = 10_000
 # New stream entries counted per poll where the server has no entries-added counter.
 XRANGE_COUNT = 1000
+# Members of a delayed set coming due before the next poll whose due times are read, so
+# the next poll knows how many of the members it saw became due (see _due_arrivals).
+DUE_READ = 1000
+DUE_AHEAD_MS = 2000  # at least this far ahead, else three poll intervals
 # Members sampled from the low end of a priority set for the oldest job's age.
 PRIORITY_SAMPLE = 16
 RATE_SPAN_S = 10.0
@@ -82,6 +86,8 @@ NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
 NOTE_PRIORITY = "sorted set by priority: only the net change is known"
 NOTE_NO_READY = "no ready list: promotions cannot be counted"
+NOTE_DUE = ("counted from due times: jobs scheduled less than a poll ahead and promoted "
+            "before the next poll are not seen")
 NOTE_NO_GROUPS = "no consumer groups: readers (XREAD) are not visible"
 NOTE_WARMUP = "measured from the second poll on"
 NOTE_PROCESSING = ("counted from the processing list: jobs taken and done between two polls "
@@ -259,6 +265,8 @@ class _Tally:
     processing_items: list | None = None
     ready: int | None = None
     overdue: int | None = None
+    coming: list[float] | None = None  # delayed: due times just after now (bounded)
+    coming_until: int = 0
     oldest_ms: int | None = None
     oldest_sampled: bool = False
     groups: list[GroupStats] = field(default_factory=list)
@@ -275,6 +283,18 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
+
+
+@dataclass(frozen=True, slots=True)
+class _DueMemory:
+    """A delayed set at the last poll: when, how many members were not yet due, and the
+    due times of those coming due soonest (up to `until`; `cut`: more were there)."""
+
+    now_ms: int
+    future: int
+    due: list[float]
+    until: int
+    cut: bool
 
 
 @dataclass(slots=True)
@@ -307,6 +327,8 @@ class Poller:
         # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
         self._times: dict[bytes, int | None] = {}
         self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
+        self._due: dict[str, _DueMemory] = {}  # delayed set -> its last poll
+        self._interval_s = 1.0  # between the last two polls
         self._refs: list[QueueRef] | None = None
         self._epoch = ServerEpoch()  # a restart or flush starts the rates again
 
@@ -364,7 +386,7 @@ class Poller:
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).
             for store in (self._lists, self._processing, self._first_seen, self._streams,
-                          self._depths):
+                          self._depths, self._due):
                 store.clear()
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
@@ -404,6 +426,8 @@ class Poller:
             self._refs = refs
             self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
                                                           if t.ref.ready_key})
+        if self._last_mono is not None:
+            self._interval_s = mono - self._last_mono
         self._last_mono = mono
         return Snapshot(
             taken_at=time.time(),
@@ -418,7 +442,8 @@ class Poller:
         )
 
     def _forget(self, keys: set[str]) -> None:
-        for store in (self._lists, self._streams, self._groups, self._depths, self._large):
+        for store in (self._lists, self._streams, self._groups, self._depths, self._large,
+                      self._due):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
@@ -467,6 +492,10 @@ class Poller:
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
             readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
+            t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
+            commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
+                             "LIMIT", 0, DUE_READ))
+            readers.append((t, "coming"))
             if ref.ready_key:
                 t.ready_list = _ListRead(t.errors)
                 # A ready list is usually empty: its ends are only followed once it is not.
@@ -519,6 +548,8 @@ class Poller:
             t.oldest_sampled = True
         elif what == "overdue":
             t.overdue = v
+        elif what == "coming":
+            t.coming = [float(score) for score in v[1::2]]
         elif what == "earliest":
             if v:
                 due = int(float(v[1]))
@@ -595,6 +626,27 @@ class Poller:
         memory.producer_end, memory.consumer_end = producer, consumer
         self._lists[key] = memory
         return moves
+
+    def _due_arrivals(self, t: _Tally, now_ms: int) -> int | None:
+        """Members added to a delayed set since the last poll that are not yet due: the
+        members not yet due now, less those of the last poll still not due. Arrivals due
+        before now may have been promoted already: the count is a lower bound."""
+        key = t.ref.key
+        prev = self._due.get(key)
+        if t.overdue is None or t.coming is None:
+            self._due.pop(key, None)
+            return None
+        future = t.depth - t.overdue
+        coming = [s for s in t.coming if s > now_ms]
+        self._due[key] = _DueMemory(now_ms, future, coming, t.coming_until,
+                                    len(t.coming) >= DUE_READ)
+        if prev is None:
+            return None
+        # Of the last poll's members not yet due then, these are due now (a lower bound
+        # when its read was cut or did not reach now: arrivals stay a lower bound).
+        came_due = sum(1 for s in prev.due if s <= now_ms)
+        arrivals = future - (prev.future - came_due)
+        return arrivals if arrivals >= 0 else None
 
     def _ends(self, key: str) -> tuple[str | None, str | None]:
         memory = self._lists.get(key)
@@ -701,24 +753,33 @@ class Poller:
         elif ref.kind is QueueKind.DELAYED:
             if t.overdue is not None:
                 history.series(ident, "overdue").add(mono, t.overdue)
+            scheduled = history.series(ident, "scheduled")
+            depth_prev = scheduled.last()
+            scheduled.add(mono, t.depth)
+            grew = t.depth - int(depth_prev.value) if depth_prev is not None else None
+            # Promotions: arrivals on the ready list (exact while it keeps a backlog), else
+            # from due times: arrivals not yet due are all still there, so those plus the
+            # members that came due, less the change in size, left.
+            promoted: int | None = None
+            exact = False
+            note = NOTE_NO_READY
             if t.ready_list is not None:
                 t.ready = t.ready_list.depth
                 moves = self._follow(ref.ready_key or "", t.ready_list, lpos)
                 promoted = moves.arrivals if moves else None
                 exact = moves.exact if moves else False
                 note = moves.note if moves else NOTE_WARMUP
-                scheduled = history.series(ident, "scheduled")
-                depth_prev = scheduled.last()
-                scheduled.add(mono, t.depth)
-                arrivals = None
-                if promoted is not None and depth_prev is not None:
-                    arrivals = promoted + (t.depth - int(depth_prev.value))
-                    if arrivals < 0:
-                        arrivals, exact = None, False
-                out_rate, out_exact = self._flow(ident, "out", promoted, exact, mono)
-                in_rate, in_exact = self._flow(ident, "in", arrivals, exact, mono)
-            else:
-                note = NOTE_NO_READY
+            due_in = self._due_arrivals(t, now_ms)
+            if not exact and due_in is not None and grew is not None \
+                    and due_in - grew >= max(promoted or 0, 0):
+                promoted, note = due_in - grew, NOTE_DUE
+            arrivals = None
+            if promoted is not None and grew is not None:
+                arrivals = promoted + grew
+                if arrivals < 0:
+                    arrivals, exact = None, False
+            out_rate, out_exact = self._flow(ident, "out", promoted, exact, mono)
+            in_rate, in_exact = self._flow(ident, "in", arrivals, exact, mono)
         elif ref.kind is QueueKind.PRIORITY:
             note = NOTE_PRIORITY
             self._depths[ref.key] = t.depth
