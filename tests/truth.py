@@ -217,3 +217,66 @@ class TruthWorkload:
             if ids:
                 await self.r.xack(STREAM, GROUP, *ids)
                 self.counts[f"{STREAM}.out"] += len(ids)
+
+
+# -- moves only keyspace notifications can count ----------------------------------------
+
+DRAINED = "truth:drained"  # RPUSH, taken as soon as it lands (empty at every poll)
+STACK = "truth:stack"  # RPUSH and RPOP at the same end, over a backlog
+QUICK = "queue:quick"  # RPUSH, BRPOPLPUSH and LREM at once: both lists empty at every poll
+QUICK_PROCESSING = "queue:quick:processing"
+PRIO = "truth:prio"  # ZADD by priority, the top taken with ZPOPMAX
+MULTI = "truth:multi"  # RPUSH of two elements at once: notified once per command
+
+#: Known rates under notification counting (MULTI's are counted per command: marked).
+NOTIFY_RATES = {
+    DRAINED: (20.0, 20.0),
+    STACK: (10.0, 10.0),
+    QUICK: (8.0, 8.0),
+    PRIO: (10.0, 10.0),
+}
+MULTI_PER_S = 5  # commands per second, two elements each
+
+
+class NotifiedWorkload(TruthWorkload):
+    """Lists drained between polls, a stack, a reliable queue whose jobs never stay long,
+    a priority set: rates only keyspace notifications can tell exactly."""
+
+    async def seed(self) -> None:
+        now = int(time.time() * 1000)
+        pipe = self.r.pipeline(transaction=False)
+        for i in range(BACKLOG):
+            pipe.rpush(STACK, job(f"s{i}", now))
+            pipe.zadd(PRIO, {job(f"p{i}", now).decode(): i % 7})
+        for key in (DRAINED, QUICK, MULTI):
+            pipe.rpush(key, job(f"{key}-seed", now))  # discovered, then taken
+        await pipe.execute()
+
+    def start(self) -> None:
+        paced = [
+            (NOTIFY_RATES[DRAINED][0], self._push(DRAINED, "rpush")),
+            (60.0, self._pop(DRAINED, "lpop")),  # faster than jobs come: always drained
+            (NOTIFY_RATES[STACK][0], self._push(STACK, "rpush")),
+            (NOTIFY_RATES[STACK][1], self._pop(STACK, "rpop")),
+            (NOTIFY_RATES[QUICK][0], self._push(QUICK, "rpush")),
+            (NOTIFY_RATES[PRIO][0], self._add_priority),
+            (NOTIFY_RATES[PRIO][1], self._pop(PRIO, "zpopmax")),
+            (MULTI_PER_S, self._push_two),
+            (60.0, self._pop(MULTI, "lpop")),
+        ]
+        for rate, fn in paced:
+            self._tasks.append(asyncio.create_task(self._paced(rate, fn)))
+        self._tasks.append(asyncio.create_task(self._quick_worker()))
+
+    async def _add_priority(self) -> None:
+        await self.r.zadd(PRIO, {job(self._next()).decode(): self._serial % 7})
+
+    async def _push_two(self) -> None:
+        await self.r.rpush(MULTI, job(self._next()), job(self._next()))
+
+    async def _quick_worker(self) -> None:
+        while not self._stopping:
+            raw = await self.r.brpoplpush(QUICK, QUICK_PROCESSING, timeout=1)
+            if raw is not None:
+                await self.r.lrem(QUICK_PROCESSING, 1, raw)
+                self.counts[f"{QUICK}.out"] += 1

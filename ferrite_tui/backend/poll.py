@@ -49,6 +49,7 @@ from ferrite_tui.backend.models import (
     ServerStats,
     Snapshot,
 )
+from ferrite_tui.backend.notifications import KeyEvents
 from ferrite_tui.config import AlertConfig
 
 # How far LPOS looks from each end for the last poll's end elements. Bounds the cost of the
@@ -90,6 +91,11 @@ NOTE_DUE = ("counted from due times: jobs scheduled less than a poll ahead and p
             "before the next poll are not seen")
 NOTE_NO_GROUPS = "no consumer groups: readers (XREAD) are not visible"
 NOTE_WARMUP = "measured from the second poll on"
+NOTE_EVENTS_MULTI = ("keyspace notifications: a command moved several elements (notified "
+                     "once), so the counts are lower bounds")
+# Counted moves and the change in size may differ by this much (notifications still in
+# flight when the poll's reply came) before the counts are called lower bounds.
+EVENT_SLACK = 3
 NOTE_PROCESSING = ("counted from the processing list: jobs taken and done between two polls "
                    "are not seen")
 
@@ -297,6 +303,17 @@ class _DueMemory:
     cut: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _EventMemory:
+    """A key's notification counts and size at the last poll."""
+
+    generation: int
+    adds: int
+    takes: int
+    depth: int
+    carry: int  # size changes the counts did not explain yet (in-flight notifications)
+
+
 @dataclass(slots=True)
 class _StreamMemory:
     last_id: tuple[int, int] | None
@@ -331,6 +348,10 @@ class Poller:
         self._interval_s = 1.0  # between the last two polls
         self._refs: list[QueueRef] | None = None
         self._epoch = ServerEpoch()  # a restart or flush starts the rates again
+        # Opt-in exact mode: moves counted from keyspace notifications (set by Monitor).
+        self.events: KeyEvents | None = None
+        self._event_reads: dict[str, tuple[int, int]] = {}  # at this poll's reply
+        self._event_memory: dict[str, _EventMemory] = {}
 
     def _age(self, raw: bytes | None, now_ms: int) -> int | None:
         if raw is None:
@@ -355,7 +376,16 @@ class Poller:
             self._commands(commands, readers, tally, now_ms, lpos)
         commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
                      ("INFO", "commandstats")]
+        events = self.events
+        if events is not None:
+            commands.append(("CONFIG", "GET", "notify-keyspace-events"))
         replies = await self.client.raw_pipeline(commands)
+        if events is not None:
+            # The counts as the reply came, so they match the sizes it holds.
+            self._event_reads = {k: (v[0], v[1]) for k, v in events.counts.items()}
+            events.observe_setting(replies.pop())
+            events.watch({k for t in tallies for k in (t.ref.key, t.ref.processing_key)
+                          if k and t.ref.kind is not QueueKind.STREAM})
 
         apply = self._apply
         for (tally, what), reply in zip(readers, replies):
@@ -386,7 +416,7 @@ class Poller:
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).
             for store in (self._lists, self._processing, self._first_seen, self._streams,
-                          self._depths, self._due):
+                          self._depths, self._due, self._event_memory):
                 store.clear()
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
@@ -439,11 +469,12 @@ class Poller:
             poll_ms=(time.monotonic() - started) * 1000,
             left_out=self.left_out,
             max_queues=self.max_queues,
+            notifications=events.status() if events is not None else None,
         )
 
     def _forget(self, keys: set[str]) -> None:
         for store in (self._lists, self._streams, self._groups, self._depths, self._large,
-                      self._due):
+                      self._due, self._event_memory):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
@@ -627,6 +658,37 @@ class Poller:
         self._lists[key] = memory
         return moves
 
+    def _counted_moves(self, t: _Tally) -> tuple[int, int, bool] | None:
+        """(in, out, exact) from keyspace notifications since the last poll, or None where
+        they are not counted (mode off, not live, first poll, a stream)."""
+        ref = t.ref
+        if t.errors or ref.kind is QueueKind.STREAM:
+            return None
+        main = self._event_moves(ref.key, t.depth)
+        if ref.processing_key:  # a reliable queue: out = jobs leaving the processing list
+            done = self._event_moves(ref.processing_key, t.processing)
+            if main is None or done is None:
+                return None
+            return main[0], done[1], main[2] and done[2]
+        return main
+
+    def _event_moves(self, key: str, depth: int | None) -> tuple[int, int, bool] | None:
+        events = self.events
+        if events is None or depth is None:
+            return None
+        adds, takes = self._event_reads.get(key, (0, 0))
+        generation = events.generation if events.live else -1
+        prev = self._event_memory.get(key)
+        if prev is None or generation < 0 or prev.generation != generation:
+            self._event_memory[key] = _EventMemory(generation, adds, takes, depth, 0)
+            return None
+        added, taken = adds - prev.adds, takes - prev.takes
+        carry = prev.carry + (depth - prev.depth) - (added - taken)
+        exact = abs(carry) <= max(EVENT_SLACK, (added + taken) // 20)
+        self._event_memory[key] = _EventMemory(generation, adds, takes, depth,
+                                               carry if exact else 0)
+        return added, taken, exact
+
     def _due_arrivals(self, t: _Tally, now_ms: int) -> int | None:
         """Members added to a delayed set since the last poll that are not yet due: the
         members not yet due now, less those of the last poll still not due. Arrivals due
@@ -787,6 +849,13 @@ class Poller:
             (in_rate, in_exact, out_rate, out_exact, note, pending, idle_pending) = \
                 self._finish_stream(t, mono, now_ms)
 
+        counted = self._counted_moves(t) if self.events is not None else None
+        if counted is not None:
+            adds, takes, exact = counted
+            in_rate, in_exact = self._flow(ident, "events_in", adds, exact, mono)
+            out_rate, out_exact = self._flow(ident, "events_out", takes, exact, mono)
+            # A lower-bound interval within the span marks the rate: say why as long.
+            note = None if in_exact and out_exact else NOTE_EVENTS_MULTI
         error = "; ".join(dict.fromkeys(t.errors)) or None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
