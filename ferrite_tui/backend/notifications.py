@@ -60,6 +60,11 @@ class KeyEvents:
         self.live = False  # subscribed, and the server's setting allows counting
         self.reason: str | None = "starting"  # why figures are not counted, or None
         self.flags: str | None = None  # the server's notify-keyspace-events, last read
+        # Counts as of each poll: (generation, counts) by the poll's number (see mark).
+        self.marks: dict[int, tuple[int, dict[str, tuple[int, int]]]] = {}
+        self.behind = False  # the last poll's mark was not answered by the next poll
+        self._pubsub: Any = None
+        self._pings: set[asyncio.Task] = set()
         self._task: asyncio.Task | None = None
         self._channel: str | None = None  # "keyevent" / "keyspace" while subscribed
 
@@ -105,6 +110,25 @@ class KeyEvents:
             self.reason = "subscribing to keyspace notifications"
             self.start()
 
+    def mark(self, seq: int) -> bool:
+        """Ask for the counts as they are once every notification of the commands the
+        server ran so far has been read: a PING on the subscriber's connection is answered
+        after them. Returns whether it was asked."""
+        pubsub = self._pubsub
+        if pubsub is None or not self.live:
+            return False
+        for old in [s for s in self.marks if s < seq - 4]:
+            del self.marks[old]
+        task = asyncio.create_task(self._ping(pubsub, seq))
+        self._pings.add(task)
+        task.add_done_callback(self._pings.discard)
+        return True
+
+    @staticmethod
+    async def _ping(pubsub: Any, seq: int) -> None:
+        with contextlib.suppress(Exception):  # a lost connection shows in the reader
+            await pubsub.ping(f"mark:{seq}")
+
     def _stop_counting(self, reason: str) -> None:
         if self.live:
             self.generation += 1
@@ -145,13 +169,24 @@ class KeyEvents:
                         break
             self._channel = channel
             self.generation += 1
+            self.marks.clear()
+            self._pubsub = pubsub
             self.live = True
             self.reason = None
             by_event = channel == "keyevent"
             cut = len(pattern) - 1
             while True:
                 msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-                if msg is None or msg.get("type") != "pmessage":
+                if msg is None:
+                    continue
+                kind = msg.get("type")
+                if kind == "pong":
+                    token = key_text(msg["data"] or b"")
+                    if token.startswith("mark:"):
+                        self.marks[int(token[5:])] = (self.generation, {
+                            k: (v[0], v[1]) for k, v in self.counts.items()})
+                    continue
+                if kind != "pmessage":
                     continue
                 tail = key_text(msg["channel"][cut:])
                 data = key_text(msg["data"])
@@ -160,6 +195,7 @@ class KeyEvents:
                     self._count(key, event)
         finally:
             self._channel = None
+            self._pubsub = None
             self._stop_counting("notification connection closed")
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
@@ -182,6 +218,9 @@ class KeyEvents:
 
     def status(self) -> str:
         """"on" while counting, else why not (for status, help and the Server panel)."""
+        if self.live and self.behind:
+            return ("behind: notifications come faster than this console reads them; "
+                    "figures from the lists themselves until it catches up")
         return "on" if self.live else (self.reason or "off")
 
 

@@ -93,9 +93,9 @@ NOTE_NO_GROUPS = "no consumer groups: readers (XREAD) are not visible"
 NOTE_WARMUP = "measured from the second poll on"
 NOTE_EVENTS_MULTI = ("keyspace notifications: a command moved several elements (notified "
                      "once), so the counts are lower bounds")
-# Counted moves and the change in size may differ by this much (notifications still in
-# flight when the poll's reply came) before the counts are called lower bounds.
-EVENT_SLACK = 3
+# Counted moves and the change in size may differ by this much (commands run between the
+# poll's reads and its mark) before the counts are called lower bounds.
+EVENT_SLACK = 2
 NOTE_PROCESSING = ("counted from the processing list: jobs taken and done between two polls "
                    "are not seen")
 
@@ -303,15 +303,18 @@ class _DueMemory:
     cut: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _EventMemory:
-    """A key's notification counts and size at the last poll."""
+    """A key's notification counts at the last answered mark, and its sizes."""
 
-    generation: int
-    adds: int
-    takes: int
-    depth: int
-    carry: int  # size changes the counts did not explain yet (in-flight notifications)
+    generation: int = -1
+    seq: int = -1  # the poll whose mark the counts are from (-1: none usable)
+    adds: int = 0
+    takes: int = 0
+    depth: int | None = None  # the size at that poll
+    carry: int = 0  # size changes the counts did not explain (a command moving several)
+    next_seq: int = -1  # the latest poll, whose mark is still to be answered
+    next_depth: int | None = None
 
 
 @dataclass(slots=True)
@@ -350,8 +353,10 @@ class Poller:
         self._epoch = ServerEpoch()  # a restart or flush starts the rates again
         # Opt-in exact mode: moves counted from keyspace notifications (set by Monitor).
         self.events: KeyEvents | None = None
-        self._event_reads: dict[str, tuple[int, int]] = {}  # at this poll's reply
         self._event_memory: dict[str, _EventMemory] = {}
+        self._poll_seq = 0
+        self._marked = False  # the last poll asked for a mark
+        self._mark: tuple[int, dict[str, tuple[int, int]]] | None = None  # at the last mark
 
     def _age(self, raw: bytes | None, now_ms: int) -> int | None:
         if raw is None:
@@ -381,9 +386,13 @@ class Poller:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
         replies = await self.client.raw_pipeline(commands)
         if events is not None:
-            # The counts as the reply came, so they match the sizes it holds.
-            self._event_reads = {k: (v[0], v[1]) for k, v in events.counts.items()}
+            # Counts are taken at marks (see KeyEvents.mark): this poll asks for its own
+            # and uses the last poll's, whose sizes it kept. One poll late, never lagging.
             events.observe_setting(replies.pop())
+            self._poll_seq += 1
+            self._mark = events.marks.get(self._poll_seq - 1)
+            events.behind = self._marked and self._mark is None
+            self._marked = events.mark(self._poll_seq)
             events.watch({k for t in tallies for k in (t.ref.key, t.ref.processing_key)
                           if k and t.ref.kind is not QueueKind.STREAM})
 
@@ -673,21 +682,32 @@ class Poller:
         return main
 
     def _event_moves(self, key: str, depth: int | None) -> tuple[int, int, bool] | None:
-        events = self.events
-        if events is None or depth is None:
-            return None
-        adds, takes = self._event_reads.get(key, (0, 0))
-        generation = events.generation if events.live else -1
-        prev = self._event_memory.get(key)
-        if prev is None or generation < 0 or prev.generation != generation:
-            self._event_memory[key] = _EventMemory(generation, adds, takes, depth, 0)
-            return None
-        added, taken = adds - prev.adds, takes - prev.takes
-        carry = prev.carry + (depth - prev.depth) - (added - taken)
-        exact = abs(carry) <= max(EVENT_SLACK, (added + taken) // 20)
-        self._event_memory[key] = _EventMemory(generation, adds, takes, depth,
-                                               carry if exact else 0)
-        return added, taken, exact
+        """(added, taken, exact) between the marks of the two polls before this one,
+        checked against the change in size between those polls."""
+        memory = self._event_memory.get(key)
+        if memory is None:
+            memory = self._event_memory[key] = _EventMemory()
+        seq = self._poll_seq
+        result = None
+        if self._mark is not None:
+            generation, counts = self._mark
+            adds, takes = counts.get(key, (0, 0))
+            depth_then = memory.next_depth if memory.next_seq == seq - 1 else None
+            if memory.generation == generation and memory.seq == seq - 2 \
+                    and memory.depth is not None and depth_then is not None:
+                added, taken = adds - memory.adds, takes - memory.takes
+                carry = memory.carry + (depth_then - memory.depth) - (added - taken)
+                exact = abs(carry) <= max(EVENT_SLACK, (added + taken) // 50)
+                memory.carry = carry if exact else 0
+                result = (added, taken, exact)
+            else:
+                memory.carry = 0
+            memory.generation, memory.seq = generation, seq - 1
+            memory.adds, memory.takes, memory.depth = adds, takes, depth_then
+        else:
+            memory.seq = -1
+        memory.next_seq, memory.next_depth = seq, depth
+        return result
 
     def _due_arrivals(self, t: _Tally, now_ms: int) -> int | None:
         """Members added to a delayed set since the last poll that are not yet due: the
