@@ -99,6 +99,8 @@ class Monitor:
         snap = await self.poller.snapshot(self.discovery.refs)
         self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity
                                      or (q.ref.kind.value == "stream" and q.groups)}
+        self.discovery.in_use = {q.ref.ident for q in snap.queues
+                                 if (q.in_rate or 0) > 0 or (q.out_rate or 0) > 0}
         return snap
 
     async def backfill(self, refs: list[QueueRef] | None = None) -> BackfillReport:
