@@ -303,9 +303,24 @@ class _DueMemory:
     cut: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """Moves counted from notifications between two marks, timed by the polls that
+    asked for them."""
+
+    added: int
+    taken: int
+    exact: bool
+    at: float
+    since: float
+
+
+NO_NEWS = _Counted(0, 0, True, 0.0, 0.0)  # no newer mark answered since the last poll
+
+
 @dataclass(slots=True)
 class _EventMemory:
-    """A key's notification counts at the last answered mark, and its sizes."""
+    """A key's notification counts at the last mark used, and its recent sizes."""
 
     generation: int = -1
     seq: int = -1  # the poll whose mark the counts are from (-1: none usable)
@@ -313,8 +328,7 @@ class _EventMemory:
     takes: int = 0
     depth: int | None = None  # the size at that poll
     carry: int = 0  # size changes the counts did not explain (a command moving several)
-    next_seq: int = -1  # the latest poll, whose mark is still to be answered
-    next_depth: int | None = None
+    depths: dict[int, int | None] = field(default_factory=dict)  # by poll, marks pending
 
 
 @dataclass(slots=True)
@@ -355,8 +369,9 @@ class Poller:
         self.events: KeyEvents | None = None
         self._event_memory: dict[str, _EventMemory] = {}
         self._poll_seq = 0
-        self._marked = False  # the last poll asked for a mark
-        self._mark: tuple[int, dict[str, tuple[int, int]]] | None = None  # at the last mark
+        self._poll_times: dict[int, float] = {}  # poll -> when its mark was asked
+        # The newest answered mark: (poll, generation, counts), and the one used before.
+        self._mark: tuple[int, int, dict[str, tuple[int, int]]] | None = None
 
     def _age(self, raw: bytes | None, now_ms: int) -> int | None:
         if raw is None:
@@ -389,10 +404,15 @@ class Poller:
             # Counts are taken at marks (see KeyEvents.mark): this poll asks for its own
             # and uses the last poll's, whose sizes it kept. One poll late, never lagging.
             events.observe_setting(replies.pop())
-            self._poll_seq += 1
-            self._mark = events.marks.get(self._poll_seq - 1)
-            events.behind = self._marked and self._mark is None
-            self._marked = events.mark(self._poll_seq)
+            seq = self._poll_seq = self._poll_seq + 1
+            answered = max(events.marks, default=None)
+            self._mark = (answered, *events.marks[answered]) if answered is not None else None
+            # Two polls without an answer: notifications come faster than they are read.
+            events.behind = answered is not None and answered < seq - 2
+            if events.mark(seq):
+                self._poll_times[seq] = time.monotonic()
+            for old in [s for s in self._poll_times if s < seq - 8]:
+                del self._poll_times[old]
             events.watch({k for t in tallies for k in (t.ref.key, t.ref.processing_key)
                           if k and t.ref.kind is not QueueKind.STREAM})
 
@@ -667,46 +687,56 @@ class Poller:
         self._lists[key] = memory
         return moves
 
-    def _counted_moves(self, t: _Tally) -> tuple[int, int, bool] | None:
-        """(in, out, exact) from keyspace notifications since the last poll, or None where
-        they are not counted (mode off, not live, first poll, a stream)."""
+    def _counted_moves(self, t: _Tally) -> _Counted | None:
+        """Moves from keyspace notifications between the last two marks used, or None
+        where they are not counted (not live, first marks, a stream, an error)."""
         ref = t.ref
         if t.errors or ref.kind is QueueKind.STREAM:
             return None
         main = self._event_moves(ref.key, t.depth)
         if ref.processing_key:  # a reliable queue: out = jobs leaving the processing list
             done = self._event_moves(ref.processing_key, t.processing)
-            if main is None or done is None:
-                return None
-            return main[0], done[1], main[2] and done[2]
+            if main is None or done is None or main is NO_NEWS or done is NO_NEWS:
+                return main if main is NO_NEWS and done is NO_NEWS else None
+            return _Counted(main.added, done.taken, main.exact and done.exact, main.at,
+                            main.since)
         return main
 
-    def _event_moves(self, key: str, depth: int | None) -> tuple[int, int, bool] | None:
-        """(added, taken, exact) between the marks of the two polls before this one,
-        checked against the change in size between those polls."""
+    def _event_moves(self, key: str, depth: int | None) -> _Counted | None:
+        """What was added to and taken from a key between the mark last used and the
+        newest answered one, checked against the change in size between those polls.
+        NO_NEWS when no newer mark was answered (the flows wait for the next)."""
         memory = self._event_memory.get(key)
         if memory is None:
             memory = self._event_memory[key] = _EventMemory()
         seq = self._poll_seq
-        result = None
-        if self._mark is not None:
-            generation, counts = self._mark
-            adds, takes = counts.get(key, (0, 0))
-            depth_then = memory.next_depth if memory.next_seq == seq - 1 else None
-            if memory.generation == generation and memory.seq == seq - 2 \
-                    and memory.depth is not None and depth_then is not None:
-                added, taken = adds - memory.adds, takes - memory.takes
-                carry = memory.carry + (depth_then - memory.depth) - (added - taken)
-                exact = abs(carry) <= max(EVENT_SLACK, (added + taken) // 50)
-                memory.carry = carry if exact else 0
-                result = (added, taken, exact)
-            else:
-                memory.carry = 0
-            memory.generation, memory.seq = generation, seq - 1
-            memory.adds, memory.takes, memory.depth = adds, takes, depth_then
-        else:
+        memory.depths[seq] = depth
+        for old in [s for s in memory.depths if s < seq - 8]:
+            del memory.depths[old]
+        mark = self._mark
+        if mark is None:
             memory.seq = -1
-        memory.next_seq, memory.next_depth = seq, depth
+            return None
+        at, generation, counts = mark
+        if at == memory.seq and generation == memory.generation:
+            return NO_NEWS
+        adds, takes = counts.get(key, (0, 0))
+        depth_then = memory.depths.get(at)
+        result = None
+        since = self._poll_times.get(memory.seq)
+        when = self._poll_times.get(at)
+        if memory.generation == generation and 0 <= memory.seq < at \
+                and memory.depth is not None and depth_then is not None \
+                and since is not None and when is not None:
+            added, taken = adds - memory.adds, takes - memory.takes
+            carry = memory.carry + (depth_then - memory.depth) - (added - taken)
+            exact = abs(carry) <= max(EVENT_SLACK, (added + taken) // 50)
+            memory.carry = carry if exact else 0
+            result = _Counted(added, taken, exact, when, since)
+        else:
+            memory.carry = 0
+        memory.generation, memory.seq = generation, at
+        memory.adds, memory.takes, memory.depth = adds, takes, depth_then
         return result
 
     def _due_arrivals(self, t: _Tally, now_ms: int) -> int | None:
@@ -871,11 +901,16 @@ class Poller:
 
         counted = self._counted_moves(t) if self.events is not None else None
         if counted is not None:
-            adds, takes, exact = counted
-            in_rate, in_exact = self._flow(ident, "events_in", adds, exact, mono)
-            out_rate, out_exact = self._flow(ident, "events_out", takes, exact, mono)
+            flows = self.history.flow(ident, "events_in"), self.history.flow(ident, "events_out")
+            if counted is not NO_NEWS:  # moves timed by the polls that asked the marks
+                flows[0].add(counted.at, counted.added, counted.exact, since=counted.since)
+                flows[1].add(counted.at, counted.taken, counted.exact, since=counted.since)
+            (in_rate, in_exact), (out_rate, out_exact) = flows[0].rate(), flows[1].rate()
             # A lower-bound interval within the span marks the rate: say why as long.
             note = None if in_exact and out_exact else NOTE_EVENTS_MULTI
+        elif self.events is not None:  # not counted this time: no rate spans the gap
+            self.history.flow(ident, "events_in").add(mono, None)
+            self.history.flow(ident, "events_out").add(mono, None)
         error = "; ".join(dict.fromkeys(t.errors)) or None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
