@@ -552,10 +552,12 @@ class Poller:
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
             readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
-            t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
-            commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
-                             "LIMIT", 0, DUE_READ))
-            readers.append((t, "coming"))
+            due = self._due.get(key)
+            if due is None or due.future:  # nothing was due later: read again once it is
+                t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
+                commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
+                                 "LIMIT", 0, DUE_READ))
+                readers.append((t, "coming"))
             if ref.ready_key:
                 t.ready_list = _ListRead(t.errors)
                 # A ready list is usually empty: its ends are only followed once it is not.
@@ -745,13 +747,15 @@ class Poller:
         before now may have been promoted already: the count is a lower bound."""
         key = t.ref.key
         prev = self._due.get(key)
-        if t.overdue is None or t.coming is None:
+        if t.overdue is None:
             self._due.pop(key, None)
             return None
         future = t.depth - t.overdue
-        coming = [s for s in t.coming if s > now_ms]
+        # Not read (nothing was due later at the last poll): the next poll counts none of
+        # this poll's members as come due, a lower bound as ever.
+        coming = [s for s in t.coming or () if s > now_ms]
         self._due[key] = _DueMemory(now_ms, future, coming, t.coming_until,
-                                    len(t.coming) >= DUE_READ)
+                                    t.coming is None or len(t.coming) >= DUE_READ)
         if prev is None:
             return None
         # Of the last poll's members not yet due then, these are due now (a lower bound
