@@ -187,3 +187,44 @@ async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_p
     await async_wait_until(lambda: by_key(poller.snap)[truth.RELIABLE].stale == 0
                            and not by_key(poller.snap)[truth.RELIABLE].alerts,
                            timeout=30, message="stale alert stayed on")
+
+
+async def test_without_lpos_fifo_lists_are_counted_from_item_times(redis_url):
+    """A server without LPOS: arrivals are the items newer than the last poll's newest at
+    the producers' end, exact where the far end's item moved (consumers take from there)
+    while an item seen before is still in the list."""
+    import dataclasses
+
+    work = truth.TruthWorkload(redis_url)
+    await work.seed()
+    monitor = Monitor(ConnectionSettings(url=redis_url), Config(alerts=ALERTS))
+    await monitor.connect()
+    monitor.client.capabilities = dataclasses.replace(monitor.client.capabilities, lpos=False)
+    await monitor.discover()
+    work.start()
+    poller = Poller(monitor)
+    fifo = {key: truth.RATES[key] for key in (truth.FIFO, truth.LEFT, truth.MAIN)}
+
+    def wrong(snap) -> list[str]:
+        queues = by_key(snap)
+        return [f"{k}: {queues[k].in_rate}/{queues[k].out_rate} {queues[k].rate_note}"
+                for k, (rin, rout) in fifo.items()
+                if not close(queues[k].in_rate, rin) or not close(queues[k].out_rate, rout)
+                or queues[k].in_lower or queues[k].out_lower]
+
+    try:
+        started = time.monotonic()
+        await async_wait_until(lambda: time.monotonic() - started > RATE_SPAN_S + 2,
+                               timeout=60)
+        await async_wait_until(lambda: poller.snap is not None and not wrong(poller.snap),
+                               timeout=90, interval=0.5,
+                               message=f"never exact: {wrong(poller.snap)}")
+        queues = by_key(poller.snap)
+        assert queues[truth.LEFT].producer_end == "head"
+        # The DLQ is never popped: nothing shows which end consumers would take from.
+        dlq = queues[truth.DLQ]
+        assert close(dlq.in_rate, truth.RATES[truth.DLQ][0]) and dlq.in_lower, dlq
+    finally:
+        await poller.stop()
+        await work.stop()
+        await monitor.aclose()

@@ -85,6 +85,8 @@ NOTE_STACK = "pushed and popped at the same end: moves between polls are not vis
 NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
+NOTE_TIMES = ("counted from the items' own times at the producers' end: items taken "
+              "before the poll are not seen")
 NOTE_PRIORITY = "sorted set by priority: only the net change is known"
 NOTE_NO_READY = "no ready list: promotions cannot be counted"
 NOTE_DUE = ("counted from due times: jobs scheduled less than a poll ahead and promoted "
@@ -238,6 +240,8 @@ class _ListRead:
     head_pos: int | None = None
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
+    recent: list | None = None  # items at the producer's end, where times are counted
+    recent_end: str = "tail"
 
 
 @dataclass(slots=True)
@@ -247,6 +251,10 @@ class _ListMemory:
     depth: int
     producer_end: str | None = None
     consumer_end: str | None = None
+    newest: int | None = None  # the newest item time seen (end items, producer end read)
+    newest_at_head: bool = False  # the head item was the newer end (no LPOS: producers)
+    exact: bool = False  # the last interval's moves were all seen
+    arrivals: int = 0  # in the last interval (sizes the producer end read)
 
 
 def _states_of(ref: QueueRef) -> LibraryQueue | None:
@@ -373,7 +381,8 @@ class Poller:
         # The newest answered mark: (poll, generation, counts), and the one used before.
         self._mark: tuple[int, int, dict[str, tuple[int, int]]] | None = None
 
-    def _age(self, raw: bytes | None, now_ms: int) -> int | None:
+    def _time(self, raw: bytes | None, now_ms: int) -> int | None:
+        """An item's own time (cached by value), or None."""
         if raw is None:
             return None
         times = self._times
@@ -382,6 +391,10 @@ class Poller:
             if len(times) > 50_000:
                 times.clear()
             t = times[raw] = _item_time(raw, now_ms)
+        return t
+
+    def _age(self, raw: bytes | None, now_ms: int) -> int | None:
+        t = self._time(raw, now_ms)
         return None if t is None else max(now_ms - t, 0)
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
@@ -523,6 +536,17 @@ class Poller:
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
             readers += [(read, "head_pos"), (read, "tail_pos")]
             read.followed = True
+        if prev is not None and prev.depth and prev.newest is not None \
+                and not (lpos and prev.exact):
+            # Moves the ends cannot tell (a stack, no LPOS): count the items newer than
+            # the last poll's newest at the producers' end, reading a little more than
+            # last time's arrivals (bounded: past it, a lower bound).
+            end = prev.producer_end or ("head" if prev.newest_at_head else "tail")
+            n = min(max(2 * prev.arrivals + 16, 32), LPOS_MAXLEN)
+            commands.append(("LRANGE", key, 0, n - 1) if end == "head"
+                            else ("LRANGE", key, -n, -1))
+            readers.append((read, "recent"))
+            read.recent_end = end
 
     def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
                   lpos: bool) -> None:
@@ -660,7 +684,7 @@ class Poller:
 
     # -- turning tallies into stats ------------------------------------------------------
 
-    def _follow(self, key: str, read: _ListRead, lpos: bool) -> ListMoves | None:
+    def _follow(self, key: str, read: _ListRead, lpos: bool, now_ms: int) -> ListMoves | None:
         """Moves of one list since the last poll; remembers its ends for the next."""
         prev = self._lists.get(key)
         moves = None
@@ -676,6 +700,10 @@ class Poller:
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)
+        head_t, tail_t = self._time(read.head, now_ms), self._time(read.tail, now_ms)
+        newest = _max(head_t, tail_t)
+        if prev is not None and read.recent is not None and prev.newest is not None:
+            moves, newest = self._by_times(prev, read, moves, newest, now_ms)
         producer, consumer = (prev.producer_end, prev.consumer_end) if prev else (None, None)
         if moves is not None:
             producer = moves.producer_end or producer
@@ -686,8 +714,40 @@ class Poller:
         else:
             memory.head, memory.tail, memory.depth = None, None, read.depth
         memory.producer_end, memory.consumer_end = producer, consumer
+        memory.newest = newest if read.depth else None
+        memory.newest_at_head = head_t is not None and (tail_t is None or head_t > tail_t)
+        memory.exact = moves is not None and moves.exact
+        memory.arrivals = moves.arrivals or 0 if moves is not None else 0
         self._lists[key] = memory
         return moves
+
+    def _by_times(self, prev: _ListMemory, read: _ListRead, moves: ListMoves | None,
+                  newest: int | None, now_ms: int) -> tuple[ListMoves | None, int | None]:
+        """Arrivals from the items' own times at the producers' end: those newer than the
+        newest the last poll saw. Exact only where the ends showed consumers take from
+        the other end and the read reached an item the last poll saw; else a lower bound
+        that replaces a smaller one."""
+        assert read.recent is not None and prev.newest is not None
+        times = [self._time(v, now_ms) for v in read.recent]
+        arrived = sum(1 for t in times if t is not None and t > prev.newest)
+        newest = _max(newest, *times)
+        reached_old = len(read.recent) >= read.depth or any(
+            t is not None and t <= prev.newest for t in times)
+        far = "head" if read.recent_end == "tail" else "tail"
+        if moves is not None and moves.exact:
+            return moves, newest
+        # The far end's item changed while an item the last poll saw is still at the
+        # producers' end: consumers take from the far end, none of the new items left.
+        far_moved = (read.head != prev.head) if far == "head" else (read.tail != prev.tail)
+        consumer = far if reached_old and far_moved else prev.consumer_end
+        exact = reached_old and consumer == far
+        if exact or not moves or moves.arrivals is None or arrived > moves.arrivals:
+            note = None if exact else (moves.note if moves and moves.note != NOTE_NO_LPOS
+                                       else NOTE_TIMES)
+            moves = ListMoves(arrived, exact, read.recent_end if arrived else None,
+                              consumer if exact else (moves.consumer_end if moves else None),
+                              note)
+        return moves, newest
 
     def _counted_moves(self, t: _Tally) -> _Counted | None:
         """Moves from keyspace notifications between the last two marks used, or None
@@ -832,7 +892,7 @@ class Poller:
             t.oldest_ms = _max(self._age(main.head, now_ms), self._age(main.tail, now_ms))
             prev = self._lists.get(ref.key)
             prev_depth = prev.depth if prev is not None else None
-            moves = self._follow(ref.key, main, lpos)
+            moves = self._follow(ref.key, main, lpos, now_ms)
             producer_end, consumer_end = self._ends(ref.key)
             arrivals = moves.arrivals if moves else None
             exact = moves.exact if moves else False
@@ -881,7 +941,7 @@ class Poller:
             note = NOTE_NO_READY
             if t.ready_list is not None:
                 t.ready = t.ready_list.depth
-                moves = self._follow(ref.ready_key or "", t.ready_list, lpos)
+                moves = self._follow(ref.ready_key or "", t.ready_list, lpos, now_ms)
                 promoted = moves.arrivals if moves else None
                 exact = moves.exact if moves else False
                 note = moves.note if moves else NOTE_WARMUP
