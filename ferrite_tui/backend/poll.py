@@ -979,7 +979,7 @@ class Poller:
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
         growing = ref.kind is QueueKind.DELAYED and overdue_growing(
-            history.series(ident, "overdue").values())
+            history.series(ident, "overdue").values(GROWING_SAMPLES))
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
             None, self.visibility_timeouts.get(ref.key), stale=stale,
