@@ -135,3 +135,35 @@ async def test_a_server_without_the_setting_is_told_not_changed(redis_url):
 ])
 def test_missing_classes(flags, lacking):
     assert missing_classes(flags) == lacking
+
+
+async def help_text(url, tmp_path, state) -> str:
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.screens.help import HelpScreen
+
+    app = FerriteApp(EXACT, ConnectionSettings(url=url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await async_wait_until(lambda: app.monitor and app.monitor.snapshot
+                               and state(app.monitor.snapshot.notifications or ""), timeout=30)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        return " ".join(f"{key} {text}" for key, text in app.screen.rows())
+
+
+async def test_help_says_what_the_server_would_need(redis_url, tmp_path):
+    r = redis.Redis.from_url(redis_url)
+    r.rpush("truth:drained", "x")
+    r.close()
+    text = await help_text(redis_url, tmp_path, lambda state: "lacks" in state)
+    assert "asked for, but off" in text and "notify-keyspace-events" in text, text
+
+
+async def test_help_says_exact_mode_is_on(server_factory, tmp_path):
+    server = server_factory(extra_args=["notify-keyspace-events Elz"])
+    r = redis.Redis.from_url(server.url)
+    r.rpush("truth:drained", "x")
+    r.close()
+    text = await help_text(server.url, tmp_path, lambda state: state == "on")
+    assert "exact mode on" in text, text
