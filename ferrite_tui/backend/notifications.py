@@ -96,8 +96,6 @@ class KeyEvents:
             self._stop_counting(f"the server's notify-keyspace-events is '{flags}' (lacks "
                                 f"{lacking}): exact in/out needs {NEEDED}; the console never "
                                 "changes server configuration")
-        elif self.client.cluster is not None:
-            self._stop_counting("not on a cluster (notifications are published per node)")
         elif self._channel is not None and self._channel != _channel_for(flags):
             # Now published on the other channel kind: subscribe again.
             self._stop_counting("subscribing to keyspace notifications")
@@ -128,6 +126,9 @@ class KeyEvents:
     async def _ping(pubsub: Any, seq: int) -> None:
         with contextlib.suppress(Exception):  # a lost connection shows in the reader
             await pubsub.ping(f"mark:{seq}")
+
+    def observe_cluster(self) -> None:
+        self._stop_counting("not on a cluster (notifications are published per node)")
 
     def _stop_counting(self, reason: str) -> None:
         if self.live:

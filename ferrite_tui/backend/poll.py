@@ -410,6 +410,9 @@ class Poller:
         commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
                      ("INFO", "commandstats")]
         events = self.events
+        if events is not None and self.client.cluster is not None:
+            events.observe_cluster()
+            events = None
         if events is not None:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
         replies = await self.client.raw_pipeline(commands)
@@ -511,7 +514,7 @@ class Poller:
             poll_ms=(time.monotonic() - started) * 1000,
             left_out=self.left_out,
             max_queues=self.max_queues,
-            notifications=events.status() if events is not None else None,
+            notifications=self.events.status() if self.events is not None else None,
         )
 
     def _forget(self, keys: set[str]) -> None:
