@@ -167,3 +167,42 @@ async def test_help_says_exact_mode_is_on(server_factory, tmp_path):
     r.close()
     text = await help_text(server.url, tmp_path, lambda state: state == "on")
     assert "exact mode on" in text, text
+
+
+async def test_a_reader_that_falls_behind_says_so_and_counts_nothing(server_factory,
+                                                                     monkeypatch):
+    """Marks never answered (as when notifications come faster than they are read): the
+    state says "behind" and no figure is taken from the counts."""
+    from ferrite_tui.backend.notifications import KeyEvents
+
+    server = server_factory(extra_args=["notify-keyspace-events Elz"])
+    r = redis.Redis.from_url(server.url)
+    r.rpush(truth.DRAINED, "x")
+    monitor = Monitor(ConnectionSettings(url=server.url), EXACT)
+    await monitor.connect()
+    try:
+        await monitor.discover()
+
+        async def unanswered(pubsub, seq):
+            return None
+
+        monkeypatch.setattr(KeyEvents, "_ping", staticmethod(unanswered))
+        pushed = 0
+
+        async def polled_state() -> str:
+            nonlocal pushed
+            pushed += 1
+            r.rpush(truth.DRAINED, f"j{pushed}")
+            return (await monitor.poll()).notifications or ""
+
+        await async_wait_until(
+            lambda: _starts(polled_state(), "behind"), timeout=30, interval=0.1)
+        flow = monitor.poller.history.flow(f"work:{truth.DRAINED}", "events_in")
+        assert flow.rate() == (None, True)  # nothing was taken from the counts
+    finally:
+        await monitor.aclose()
+        r.close()
+
+
+async def _starts(state, prefix: str) -> bool:
+    return (await state).startswith(prefix)

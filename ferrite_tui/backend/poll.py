@@ -424,9 +424,12 @@ class Poller:
             answered = max(events.marks, default=None)
             self._mark = (answered, *events.marks[answered]) if answered is not None else None
             # Two polls without an answer: notifications come faster than they are read.
-            events.behind = answered is not None and answered < seq - 2
+            asked = [s for s in self._poll_times if s < seq - 2]
+            events.behind = bool(asked) and (answered is None or answered < seq - 2)
             if events.mark(seq):
                 self._poll_times[seq] = time.monotonic()
+            else:
+                self._poll_times.clear()  # not counting: start over when it is again
             for old in [s for s in self._poll_times if s < seq - 8]:
                 del self._poll_times[old]
             events.watch({k for t in tallies for k in (t.ref.key, t.ref.processing_key)
