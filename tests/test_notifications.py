@@ -97,7 +97,7 @@ async def test_drained_lists_stacks_and_priority_sets_are_exact(notified, tmp_pa
         assert not q["in_lower_bound"] and not q["out_lower_bound"], (key, q)
 
 
-async def test_turning_notifications_off_stops_exact_figures(notified):
+async def test_turning_notifications_off_stops_exact_figures_until_back_on(notified):
     server, _work, _monitor, poller = notified
     await async_wait_until(lambda: poller.snap is not None
                            and poller.snap.notifications == "on", timeout=30)
@@ -111,6 +111,16 @@ async def test_turning_notifications_off_stops_exact_figures(notified):
     drained = by_key(snap)[truth.DRAINED]
     # No longer counted: the drained list is back to what the list itself shows.
     assert drained.in_rate is None or drained.in_lower, drained
+    r = redis.Redis.from_url(server.url)
+    try:
+        r.config_set("notify-keyspace-events", "Elz")  # and back: counting starts again
+    finally:
+        r.close()
+    await async_wait_until(lambda: poller.snap.notifications == "on", timeout=30)
+    await async_wait_until(lambda: not by_key(poller.snap)[truth.DRAINED].in_lower
+                           and close(by_key(poller.snap)[truth.DRAINED].in_rate,
+                                     truth.NOTIFY_RATES[truth.DRAINED][0]),
+                           timeout=60, interval=0.5, message="never exact again")
 
 
 async def test_a_server_without_the_setting_is_told_not_changed(redis_url):

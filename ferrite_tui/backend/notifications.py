@@ -62,7 +62,7 @@ class KeyEvents:
         self.flags: str | None = None  # the server's notify-keyspace-events, last read
         # Counts as of each poll: (generation, counts) by the poll's number (see mark).
         self.marks: dict[int, tuple[int, dict[str, tuple[int, int]]]] = {}
-        self.behind = False  # the last poll's mark was not answered by the next poll
+        self.behind = False  # marks asked two polls ago and more are still unanswered
         self._pubsub: Any = None
         self._pings: set[asyncio.Task] = set()
         self._task: asyncio.Task | None = None
@@ -107,6 +107,11 @@ class KeyEvents:
         elif self._task is None:
             self.reason = "subscribing to keyspace notifications"
             self.start()
+        elif not self.live and self._channel is not None:
+            # Published again after a gap: count anew (no difference spans the gap).
+            self.generation += 1
+            self.marks.clear()
+            self.live, self.reason = True, None
 
     def mark(self, seq: int) -> bool:
         """Ask for the counts as they are once every notification of the commands the
