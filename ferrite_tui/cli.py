@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import signal
@@ -49,6 +50,14 @@ def _console_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", type=float, metavar="SECONDS", help="poll interval")
     parser.add_argument("--match", action="append", metavar="PATTERN",
                         help="SCAN MATCH pattern for discovery (repeatable; default '*')")
+    _notifications_option(parser)
+
+
+def _notifications_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--notifications", action="store_true",
+                        help="exact list / sorted-set in/out from keyspace notifications, "
+                             "where the server already publishes them (notify-keyspace-"
+                             "events with E or K and l, z)")
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
@@ -77,6 +86,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         p.add_argument("--match", action="append", metavar="PATTERN")
         p.add_argument("--over", type=_seconds, metavar="SECONDS",
                        help="poll again after this long (e.g. 5s) to measure in/out rates")
+        _notifications_option(p)
         return p
     if command == "config":
         p = argparse.ArgumentParser(prog="ferrite-tui config")
@@ -174,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         if command == "config":
             return config_command(args)
         cfg = load(args.config)
+        if getattr(args, "notifications", False):
+            cfg = replace(cfg, exact_from_notifications=True)
         if command == "status":
             return status_command(cfg, args)
         if command == "demo":
@@ -416,6 +428,7 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
         "left_out": snap.left_out,
         "max_queues": snap.max_queues,
         "totals": snap.totals(),
+        **({"notifications": snap.notifications} if snap.notifications is not None else {}),
     }
 
 
@@ -445,6 +458,8 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
         if view.failover:
             line += " · " + view.failover
         lines.append(printable(line, 300))
+    if snap.notifications is not None:
+        lines.append(notifications_text(snap.notifications))
     rows = [("KIND", "KEY", "DEPTH", "IN/S", "OUT/S", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
         lib = q.ref.library
@@ -457,6 +472,12 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     return "\n".join(lines)
+
+
+def notifications_text(state: str) -> str:
+    if state == "on":
+        return "exact in/out: counted from keyspace notifications"
+    return f"exact in/out from keyspace notifications: off, {state}"
 
 
 def left_out_text(snap: Snapshot) -> str:
@@ -485,7 +506,8 @@ def demo_command(cfg: Config, args) -> int:
             traffic.start()
         except Exception as exc:
             return fail(f"demo data could not be written: {exc}")
-        cfg = replace(cfg, discovery=replace(cfg.discovery, rescan_seconds=10.0))
+        cfg = replace(cfg, discovery=replace(cfg.discovery, rescan_seconds=10.0),
+                      exact_from_notifications=True)
         settings = ConnectionSettings(url=server.url, read_only=args.read_only, profile="demo")
         try:
             return run_console(cfg, settings, args)
@@ -525,6 +547,9 @@ def demo_cluster(cfg: Config, args, binary: str) -> int:
         cluster.stop()
 
 
+DEMO_NOTIFY = "Elz"  # key-events of lists and sorted sets
+
+
 class DemoTraffic:
     """Seeds the demo data, then runs the live workload in a thread of its own, so the
     console's event loop only ever sees the server as any client would."""
@@ -560,6 +585,11 @@ class DemoTraffic:
             names = CLUSTER_NAMES if self.cluster else None
             client = (aioredis.RedisCluster if self.cluster else aioredis.Redis).from_url(self.url)
             try:
+                if not self.cluster:
+                    # The demo's own server publishes what exact in/out counts from (the
+                    # console itself never changes a server's configuration).
+                    with contextlib.suppress(Exception):
+                        await client.config_set("notify-keyspace-events", DEMO_NOTIFY)
                 await seed(client, names=names)
             finally:
                 await client.aclose()

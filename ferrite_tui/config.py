@@ -130,6 +130,9 @@ class Config:
     history_minutes: float = 10.0
     trend_minutes: int = 60  # per-minute trends, rebuilt from the data at open (0: off)
     pubsub_buffer: int = 10_000  # messages the Pub/Sub tail keeps (what falls off is counted)
+    # Count list / sorted-set moves from keyspace notifications where the server publishes
+    # them (exact in/out for drained lists, stacks, priority sets). Never configures it.
+    exact_from_notifications: bool = False
     theme: str = "textual-dark"
     profiles: dict[str, Profile] = field(default_factory=dict)
     discovery: DiscoveryConfig = DiscoveryConfig()
@@ -217,7 +220,7 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
     cfg = base or Config(path=path)
     updates: dict[str, Any] = {}
     top = {"default_profile": str, "refresh": float, "history_minutes": float, "theme": str,
-           "pubsub_buffer": int, "trend_minutes": int}
+           "pubsub_buffer": int, "trend_minutes": int, "exact_from_notifications": bool}
     for key, value in data.items():
         if key in top:
             updates[key] = _check_type(value, top[key].__name__, key, text, path, key)

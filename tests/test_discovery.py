@@ -224,3 +224,22 @@ def test_status_says_how_many_queues_were_left_out(r, redis_url, tmp_path, capsy
     assert main(["status", redis_url, "--config", str(config), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["left_out"], data["max_queues"], len(data["queues"])) == (2, 3, 3)
+
+
+async def test_a_list_drained_as_fast_as_it_fills_stays_listed_while_it_moves(r, redis_url):
+    """Mostly absent (each job is taken as soon as it lands), but the poll saw it move."""
+    r.rpush("emails", "x")
+    client = Client(ConnectionSettings(url=redis_url))
+    try:
+        await client.connect()
+        disc = Discovery(client, Config())
+        await disc.run()
+        r.delete("emails")
+        disc.in_use = {"work:emails"}  # the last poll measured traffic through it
+        for _ in range(3):
+            assert kinds(await disc.run()) == {(QueueKind.WORK, "emails")}
+        disc.in_use = set()  # quiet now: gone after a full rescan, as any other
+        await disc.run()
+        assert kinds(await disc.run()) == set()
+    finally:
+        await client.aclose()

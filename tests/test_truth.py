@@ -19,7 +19,7 @@ import truth
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.backend.poll import RATE_SPAN_S
+from ferrite_tui.backend.poll import NOTE_DUE, RATE_SPAN_S
 from ferrite_tui.config import AlertConfig, Config
 from helpers import async_wait_until
 
@@ -129,6 +129,10 @@ async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_p
         assert not queues[key].in_lower, (key, queues[key].rate_note)
     assert (queues[truth.FIFO].producer_end, queues[truth.FIFO].consumer_end) == ("tail", "head")
     assert (queues[truth.LEFT].producer_end, queues[truth.LEFT].consumer_end) == ("head", "tail")
+    # A delayed set whose ready list is emptied at once: counted from due times, a lower
+    # bound (jobs due within a poll could pass unseen) that is still within 15%.
+    later = queues[truth.LATER]
+    assert later.in_lower and later.out_lower and later.rate_note == NOTE_DUE, later
     # The reliable queue is a stack (RPUSH + BRPOPLPUSH): counted from the processing list,
     # and said to be a lower bound.
     assert queues[truth.RELIABLE].in_lower and queues[truth.RELIABLE].rate_note
@@ -184,3 +188,44 @@ async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_p
     await async_wait_until(lambda: by_key(poller.snap)[truth.RELIABLE].stale == 0
                            and not by_key(poller.snap)[truth.RELIABLE].alerts,
                            timeout=30, message="stale alert stayed on")
+
+
+async def test_without_lpos_fifo_lists_are_counted_from_item_times(redis_url):
+    """A server without LPOS: arrivals are the items newer than the last poll's newest at
+    the producers' end, exact where the far end's item moved (consumers take from there)
+    while an item seen before is still in the list."""
+    import dataclasses
+
+    work = truth.TruthWorkload(redis_url)
+    await work.seed()
+    monitor = Monitor(ConnectionSettings(url=redis_url), Config(alerts=ALERTS))
+    await monitor.connect()
+    monitor.client.capabilities = dataclasses.replace(monitor.client.capabilities, lpos=False)
+    await monitor.discover()
+    work.start()
+    poller = Poller(monitor)
+    fifo = {key: truth.RATES[key] for key in (truth.FIFO, truth.LEFT, truth.MAIN)}
+
+    def wrong(snap) -> list[str]:
+        queues = by_key(snap)
+        return [f"{k}: {queues[k].in_rate}/{queues[k].out_rate} {queues[k].rate_note}"
+                for k, (rin, rout) in fifo.items()
+                if not close(queues[k].in_rate, rin) or not close(queues[k].out_rate, rout)
+                or queues[k].in_lower or queues[k].out_lower]
+
+    try:
+        started = time.monotonic()
+        await async_wait_until(lambda: time.monotonic() - started > RATE_SPAN_S + 2,
+                               timeout=60)
+        await async_wait_until(lambda: poller.snap is not None and not wrong(poller.snap),
+                               timeout=90, interval=0.5,
+                               message=f"never exact: {wrong(poller.snap)}")
+        queues = by_key(poller.snap)
+        assert queues[truth.LEFT].producer_end == "head"
+        # The DLQ is never popped: nothing shows which end consumers would take from.
+        dlq = queues[truth.DLQ]
+        assert close(dlq.in_rate, truth.RATES[truth.DLQ][0]) and dlq.in_lower, dlq
+    finally:
+        await poller.stop()
+        await work.stop()
+        await monitor.aclose()

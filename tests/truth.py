@@ -24,6 +24,10 @@ RELIABLE = "queue:truth"  # RPUSH, BRPOPLPUSH to the processing list, LREM when 
 PROCESSING = "queue:truth:processing"
 SCHEDULED = "queue:truthd:scheduled"  # ZADD due soon, a promoter moves due jobs to ready
 READY = "queue:truthd:ready"
+# Scheduled 2 s ahead, its ready list emptied as soon as jobs land: counted from due times.
+LATER = "queue:truthl:scheduled"
+LATER_READY = "queue:truthl:ready"
+LATER_AHEAD_MS = 2000
 MAIN = "truth:main"  # RPUSH, a worker pops and fails 3 jobs in 10 into the DLQ
 DLQ = "truth:main:dlq"
 STREAM = "truth:events"  # XADD, group g read by c1/c2 with XACK; `dead` holds entries
@@ -37,6 +41,7 @@ RATES = {
     LEFT: (15.0, 15.0),
     RELIABLE: (4.0, 4.0),
     SCHEDULED: (8.0, 8.0),
+    LATER: (6.0, 6.0),
     MAIN: (10.0, 10.0),
     DLQ: (3.0, 0.0),
     STREAM: (20.0, 20.0),
@@ -87,6 +92,9 @@ class TruthWorkload:
                                             "last_error": "boom", "first_attempt": now},
                                     "dead_at": now - 60_000, "reason": "boom"}))
         pipe.lpush(PROCESSING, self.stale)
+        # Discovered from the start: one job due in an hour.
+        pipe.zadd(LATER, {json.dumps({"id": "later", "payload": 1,
+                                      "scheduled_at": now + 3_600_000}): now + 3_600_000})
         for i in range(DEAD_HELD):
             pipe.xadd(STREAM, {"data": json.dumps({"n": i})})
         pipe.xgroup_create(STREAM, GROUP, "0", mkstream=True)
@@ -105,6 +113,8 @@ class TruthWorkload:
             (RATES[RELIABLE][0], self._push(RELIABLE, "rpush")),
             (RATES[SCHEDULED][0], self._schedule),
             (RATES[SCHEDULED][1], self._pop(READY, "lpop")),
+            (RATES[LATER][0], self._schedule_later),
+            (50.0, self._pop(LATER_READY, "lpop")),  # faster than jobs come due
             (RATES[MAIN][0], self._push(MAIN, "rpush")),
             (RATES[MAIN][1], self._work_main),
             (RATES[STREAM][0], self._xadd),
@@ -152,17 +162,24 @@ class TruthWorkload:
                                                   "scheduled_at": due}): due})
         self.counts[f"{SCHEDULED}.in"] += 1
 
+    async def _schedule_later(self) -> None:
+        due = int(time.time() * 1000) + LATER_AHEAD_MS
+        await self.r.zadd(LATER, {json.dumps({"id": self._next(), "payload": 1,
+                                              "scheduled_at": due}): due})
+        self.counts[f"{LATER}.in"] += 1
+
     async def _promoter(self) -> None:
         while not self._stopping:
             now = int(time.time() * 1000)
-            due = await self.r.zrangebyscore(SCHEDULED, "-inf", now, start=0, num=100)
-            if due:
-                pipe = self.r.pipeline(transaction=True)
-                for member in due:
-                    pipe.zrem(SCHEDULED, member)
-                    pipe.rpush(READY, member)
-                await pipe.execute()
-                self.counts[f"{SCHEDULED}.out"] += len(due)
+            for scheduled, ready in ((SCHEDULED, READY), (LATER, LATER_READY)):
+                due = await self.r.zrangebyscore(scheduled, "-inf", now, start=0, num=100)
+                if due:
+                    pipe = self.r.pipeline(transaction=True)
+                    for member in due:
+                        pipe.zrem(scheduled, member)
+                        pipe.rpush(ready, member)
+                    await pipe.execute()
+                    self.counts[f"{scheduled}.out"] += len(due)
             await asyncio.sleep(0.1)
 
     async def _work_main(self) -> None:
@@ -200,3 +217,66 @@ class TruthWorkload:
             if ids:
                 await self.r.xack(STREAM, GROUP, *ids)
                 self.counts[f"{STREAM}.out"] += len(ids)
+
+
+# -- moves only keyspace notifications can count ----------------------------------------
+
+DRAINED = "truth:drained"  # RPUSH, taken as soon as it lands (empty at every poll)
+STACK = "truth:stack"  # RPUSH and RPOP at the same end, over a backlog
+QUICK = "queue:quick"  # RPUSH, BRPOPLPUSH and LREM at once: both lists empty at every poll
+QUICK_PROCESSING = "queue:quick:processing"
+PRIO = "truth:prio"  # ZADD by priority, the top taken with ZPOPMAX
+MULTI = "truth:multi"  # RPUSH of two elements at once: notified once per command
+
+#: Known rates under notification counting (MULTI's are counted per command: marked).
+NOTIFY_RATES = {
+    DRAINED: (20.0, 20.0),
+    STACK: (10.0, 10.0),
+    QUICK: (8.0, 8.0),
+    PRIO: (10.0, 10.0),
+}
+MULTI_PER_S = 5  # commands per second, two elements each
+
+
+class NotifiedWorkload(TruthWorkload):
+    """Lists drained between polls, a stack, a reliable queue whose jobs never stay long,
+    a priority set: rates only keyspace notifications can tell exactly."""
+
+    async def seed(self) -> None:
+        now = int(time.time() * 1000)
+        pipe = self.r.pipeline(transaction=False)
+        for i in range(BACKLOG):
+            pipe.rpush(STACK, job(f"s{i}", now))
+            pipe.zadd(PRIO, {job(f"p{i}", now).decode(): i % 7})
+        for key in (DRAINED, QUICK, MULTI):
+            pipe.rpush(key, job(f"{key}-seed", now))  # discovered, then taken
+        await pipe.execute()
+
+    def start(self) -> None:
+        paced = [
+            (NOTIFY_RATES[DRAINED][0], self._push(DRAINED, "rpush")),
+            (60.0, self._pop(DRAINED, "lpop")),  # faster than jobs come: always drained
+            (NOTIFY_RATES[STACK][0], self._push(STACK, "rpush")),
+            (NOTIFY_RATES[STACK][1], self._pop(STACK, "rpop")),
+            (NOTIFY_RATES[QUICK][0], self._push(QUICK, "rpush")),
+            (NOTIFY_RATES[PRIO][0], self._add_priority),
+            (NOTIFY_RATES[PRIO][1], self._pop(PRIO, "zpopmax")),
+            (MULTI_PER_S, self._push_two),
+            (60.0, self._pop(MULTI, "lpop")),
+        ]
+        for rate, fn in paced:
+            self._tasks.append(asyncio.create_task(self._paced(rate, fn)))
+        self._tasks.append(asyncio.create_task(self._quick_worker()))
+
+    async def _add_priority(self) -> None:
+        await self.r.zadd(PRIO, {job(self._next()).decode(): self._serial % 7})
+
+    async def _push_two(self) -> None:
+        await self.r.rpush(MULTI, job(self._next()), job(self._next()))
+
+    async def _quick_worker(self) -> None:
+        while not self._stopping:
+            raw = await self.r.brpoplpush(QUICK, QUICK_PROCESSING, timeout=1)
+            if raw is not None:
+                await self.r.lrem(QUICK_PROCESSING, 1, raw)
+                self.counts[f"{QUICK}.out"] += 1

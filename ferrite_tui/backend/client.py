@@ -529,6 +529,11 @@ class Client:
         lpos = await works("LPOS", "LPOS", probe_key, "x")
         # Sharded Pub/Sub (Redis 7): before it, PUBSUB answers "unknown subcommand".
         sharded_pubsub = await works("SSUBSCRIBE", "PUBSUB", "SHARDCHANNELS")
+        # A missing key answers NOGROUP, which proves the form parses; before 6.2 "IDLE"
+        # is read as a stream id.
+        xpending_idle = await works("XPENDING IDLE", "XPENDING", probe_key, "g", "IDLE", 0,
+                                    "-", "+", 1,
+                                    missing=("unknown command", "syntax", "invalid stream id"))
         subscribe = await self._probe_subscribe()
         if not subscribe:
             notes.append("SUBSCRIBE is refused: the Pub/Sub tail is unavailable")
@@ -537,7 +542,7 @@ class Client:
         return Capabilities(
             server_kind=kind, version=version, lua=lua, xautoclaim=xautoclaim,
             xinfo_lag=xinfo_lag, scan_type=scan_type, subscribe=subscribe, lpos=lpos,
-            sharded_pubsub=sharded_pubsub,
+            sharded_pubsub=sharded_pubsub, xpending_idle=xpending_idle,
             notes=tuple(notes), denied=tuple(denied),
         )
 

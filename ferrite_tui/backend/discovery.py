@@ -145,6 +145,9 @@ class Discovery:
         self.left_out = 0
         self.keep_first: set[str] = set()  # idents to keep first (alerting, streams in use)
         self._absent: set[str] = set()  # idents not found by the last pass
+        # Idents the last poll saw moving: a list drained as fast as it fills is mostly
+        # absent (Redis deletes empty lists) but stays listed while it has traffic.
+        self.in_use: set[str] = set()
 
     def _ignored(self, key: str) -> bool:
         return key == PROBE_KEY or key.startswith(INTERNAL_PREFIX) or any(
@@ -214,8 +217,9 @@ class Discovery:
         merged: dict[str, QueueRef] = {}
         absent: set[str] = set()
         for ref in self.refs:
-            if ref.ident in found_idents or _superseded(ref, owners) or ref.ident in self._absent:
-                continue  # found again, changed kind, or gone for a full rescan
+            if ref.ident in found_idents or _superseded(ref, owners) \
+                    or (ref.ident in self._absent and ref.ident not in self.in_use):
+                continue  # found again, changed kind, or gone (and quiet) for a full rescan
             merged[ref.ident] = ref
             absent.add(ref.ident)
         merged.update({ref.ident: ref for ref in found})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -24,8 +25,13 @@ class Series:
         while self.samples and t - self.samples[0].t > self.window_s:
             self.samples.popleft()
 
-    def values(self) -> list[float]:
-        return [s.value for s in self.samples]
+    def values(self, last: int | None = None) -> list[float]:
+        """Every value, oldest first, or only the `last` few (without copying the rest)."""
+        if last is None:
+            return [s.value for s in self.samples]
+        recent = [s.value for s in itertools.islice(reversed(self.samples), last)]
+        recent.reverse()
+        return recent
 
     def last(self) -> Sample | None:
         return self.samples[-1] if self.samples else None

@@ -163,6 +163,7 @@ class Capabilities:
     subscribe: bool = False
     lpos: bool = False
     sharded_pubsub: bool = False  # SSUBSCRIBE / SPUBLISH (Redis 7+)
+    xpending_idle: bool = False  # XPENDING ... IDLE (Redis 6.2+)
     notes: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()  # probed commands this ACL user may not run (NOPERM)
 
@@ -225,6 +226,9 @@ class Snapshot:
     left_out: int = 0  # queues found but not polled (more than [discovery] max_queues)
     max_queues: int = 0
     alert_notes: tuple[AlertNote, ...] = ()  # each alert's start and next step (advice.py)
+    # Exact mode from keyspace notifications: None when not asked for, "on" while
+    # counting, else why not (what the server would need).
+    notifications: str | None = None
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]

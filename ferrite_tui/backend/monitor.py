@@ -27,6 +27,7 @@ from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
+from ferrite_tui.backend.notifications import KeyEvents
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 
@@ -58,6 +59,8 @@ class Monitor:
             self.client, config.alerts, self.history,
             {q.key: q.visibility_timeout for q in config.queues if q.visibility_timeout},
         )
+        if config.exact_from_notifications:
+            self.poller.events = KeyEvents(self.client)
         # Per-minute trends: rebuilt from the data after the first discovery and on ctrl+r,
         # then fed by every poll.
         self.trends = Trends(config.trend_minutes or 60)
@@ -96,6 +99,8 @@ class Monitor:
         snap = await self.poller.snapshot(self.discovery.refs)
         self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity
                                      or (q.ref.kind.value == "stream" and q.groups)}
+        self.discovery.in_use = {q.ref.ident for q in snap.queues
+                                 if (q.in_rate or 0) > 0 or (q.out_rate or 0) > 0}
         return snap
 
     async def backfill(self, refs: list[QueueRef] | None = None) -> BackfillReport:
@@ -119,6 +124,8 @@ class Monitor:
             self._discovery_task.cancel()
             # The task's own CancelledError comes back as a result; ours still propagates.
             await asyncio.gather(self._discovery_task, return_exceptions=True)
+        if self.poller.events is not None:
+            await self.poller.events.aclose()
         await self.client.aclose()
 
     # -- the loop ---------------------------------------------------------------------

@@ -49,6 +49,7 @@ from ferrite_tui.backend.models import (
     ServerStats,
     Snapshot,
 )
+from ferrite_tui.backend.notifications import KeyEvents
 from ferrite_tui.backend.stream_ids import after_id, parse_id
 from ferrite_tui.config import AlertConfig
 
@@ -59,8 +60,15 @@ LPOS_MAXLEN = 1000
 PROCESSING_READ = 1000
 # Pending entries read per group per poll for idle / dead-consumer health.
 PENDING_SCAN = 1000
+# Groups holding more: only their idle entries are read (XPENDING IDLE, Redis 6.2+), up to
+# this many, with the per-consumer counts, so idle counts and dead verdicts stay exact.
+IDLE_SCAN = 10_000
 # New stream entries counted per poll where the server has no entries-added counter.
 XRANGE_COUNT = 1000
+# Members of a delayed set coming due before the next poll whose due times are read, so
+# the next poll knows how many of the members it saw became due (see _due_arrivals).
+DUE_READ = 1000
+DUE_AHEAD_MS = 2000  # at least this far ahead, else three poll intervals
 # Members sampled from the low end of a priority set for the oldest job's age.
 PRIORITY_SAMPLE = 16
 RATE_SPAN_S = 10.0
@@ -70,15 +78,26 @@ FUTURE_SLACK_MS = 86_400_000
 GROWING_SAMPLES = 5
 
 LIST_KINDS = (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.DLQ)
+# Per-group reads whose replies are matched to groups by order (an error keeps its place).
+GROUP_SCANS = ("pending_scan", "holder_counts", "idle_scan")
 
 NOTE_STACK = "pushed and popped at the same end: moves between polls are not visible"
 NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
+NOTE_TIMES = ("counted from the items' own times at the producers' end: items taken "
+              "before the poll are not seen")
 NOTE_PRIORITY = "sorted set by priority: only the net change is known"
 NOTE_NO_READY = "no ready list: promotions cannot be counted"
+NOTE_DUE = ("counted from due times: jobs scheduled less than a poll ahead and promoted "
+            "before the next poll are not seen")
 NOTE_NO_GROUPS = "no consumer groups: readers (XREAD) are not visible"
 NOTE_WARMUP = "measured from the second poll on"
+NOTE_EVENTS_MULTI = ("keyspace notifications: a command moved several elements (notified "
+                     "once), so the counts are lower bounds")
+# Counted moves and the change in size may differ by this much (commands run between the
+# poll's reads and its mark) before the counts are called lower bounds.
+EVENT_SLACK = 2
 NOTE_PROCESSING = ("counted from the processing list: jobs taken and done between two polls "
                    "are not seen")
 
@@ -205,6 +224,8 @@ class _ListRead:
     head_pos: int | None = None
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
+    recent: list | None = None  # items at the producer's end, where times are counted
+    recent_end: str = "tail"
 
 
 @dataclass(slots=True)
@@ -214,6 +235,10 @@ class _ListMemory:
     depth: int
     producer_end: str | None = None
     consumer_end: str | None = None
+    newest: int | None = None  # the newest item time seen (end items, producer end read)
+    newest_at_head: bool = False  # the head item was the newer end (no LPOS: producers)
+    exact: bool = False  # the last interval's moves were all seen
+    arrivals: int = 0  # in the last interval (sizes the producer end read)
 
 
 def _states_of(ref: QueueRef) -> LibraryQueue | None:
@@ -238,12 +263,17 @@ class _Tally:
     processing_items: list | None = None
     ready: int | None = None
     overdue: int | None = None
+    coming: list[float] | None = None  # delayed: due times just after now (bounded)
+    coming_until: int = 0
     oldest_ms: int | None = None
     oldest_sampled: bool = False
     groups: list[GroupStats] = field(default_factory=list)
     group_names: list[str] = field(default_factory=list)
     group_fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
-    pending_rows: dict[str, list] = field(default_factory=dict)
+    pending_rows: dict[str, list | None] = field(default_factory=dict)
+    large_groups: list[str] = field(default_factory=list)  # asked with XPENDING IDLE
+    idle_rows: dict[str, list | None] = field(default_factory=dict)
+    holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
     last_id: str | None = None
     added: int | None = None
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
@@ -251,6 +281,46 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
+
+
+@dataclass(frozen=True, slots=True)
+class _DueMemory:
+    """A delayed set at the last poll: when, how many members were not yet due, and the
+    due times of those coming due soonest (up to `until`; `cut`: more were there)."""
+
+    now_ms: int
+    future: int
+    due: list[float]
+    until: int
+    cut: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """Moves counted from notifications between two marks, timed by the polls that
+    asked for them."""
+
+    added: int
+    taken: int
+    exact: bool
+    at: float
+    since: float
+
+
+NO_NEWS = _Counted(0, 0, True, 0.0, 0.0)  # no newer mark answered since the last poll
+
+
+@dataclass(slots=True)
+class _EventMemory:
+    """A key's notification counts at the last mark used, and its recent sizes."""
+
+    generation: int = -1
+    seq: int = -1  # the poll whose mark the counts are from (-1: none usable)
+    adds: int = 0
+    takes: int = 0
+    depth: int | None = None  # the size at that poll
+    carry: int = 0  # size changes the counts did not explain (a command moving several)
+    depths: dict[int, int | None] = field(default_factory=dict)  # by poll, marks pending
 
 
 @dataclass(slots=True)
@@ -275,6 +345,7 @@ class Poller:
         self._first_seen: dict[str, dict[bytes, float]] = {}  # processing job -> wall s
         self._streams: dict[str, _StreamMemory] = {}
         self._groups: dict[str, list[str]] = {}
+        self._large: dict[str, list[str]] = {}  # stream -> groups past PENDING_SCAN
         self._last_mono: float | None = None  # when the last poll finished
         self.left_out = 0  # set by the caller: queues found but not polled
         self.max_queues = 0
@@ -282,10 +353,20 @@ class Poller:
         # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
         self._times: dict[bytes, int | None] = {}
         self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
+        self._due: dict[str, _DueMemory] = {}  # delayed set -> its last poll
+        self._interval_s = 1.0  # between the last two polls
         self._refs: list[QueueRef] | None = None
         self._epoch = ServerEpoch()  # a restart or flush starts the rates again
+        # Opt-in exact mode: moves counted from keyspace notifications (set by Monitor).
+        self.events: KeyEvents | None = None
+        self._event_memory: dict[str, _EventMemory] = {}
+        self._poll_seq = 0
+        self._poll_times: dict[int, float] = {}  # poll -> when its mark was asked
+        # The newest answered mark: (poll, generation, counts), and the one used before.
+        self._mark: tuple[int, int, dict[str, tuple[int, int]]] | None = None
 
-    def _age(self, raw: bytes | None, now_ms: int) -> int | None:
+    def _time(self, raw: bytes | None, now_ms: int) -> int | None:
+        """An item's own time (cached by value), or None."""
         if raw is None:
             return None
         times = self._times
@@ -294,6 +375,10 @@ class Poller:
             if len(times) > 50_000:
                 times.clear()
             t = times[raw] = _item_time(raw, now_ms)
+        return t
+
+    def _age(self, raw: bytes | None, now_ms: int) -> int | None:
+        t = self._time(raw, now_ms)
         return None if t is None else max(now_ms - t, 0)
 
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
@@ -308,7 +393,31 @@ class Poller:
             self._commands(commands, readers, tally, now_ms, lpos)
         commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
                      ("INFO", "commandstats")]
+        events = self.events
+        if events is not None and self.client.cluster is not None:
+            events.observe_cluster()
+            events = None
+        if events is not None:
+            commands.append(("CONFIG", "GET", "notify-keyspace-events"))
         replies = await self.client.raw_pipeline(commands)
+        if events is not None:
+            # Counts are taken at marks (see KeyEvents.mark): this poll asks for its own
+            # and uses the last poll's, whose sizes it kept. One poll late, never lagging.
+            events.observe_setting(replies.pop())
+            seq = self._poll_seq = self._poll_seq + 1
+            answered = max(events.marks, default=None)
+            self._mark = (answered, *events.marks[answered]) if answered is not None else None
+            # Two polls without an answer: notifications come faster than they are read.
+            asked = [s for s in self._poll_times if s < seq - 2]
+            events.behind = bool(asked) and (answered is None or answered < seq - 2)
+            if events.mark(seq):
+                self._poll_times[seq] = time.monotonic()
+            else:
+                self._poll_times.clear()  # not counting: start over when it is again
+            for old in [s for s in self._poll_times if s < seq - 8]:
+                del self._poll_times[old]
+            events.watch({k for t in tallies for k in (t.ref.key, t.ref.processing_key)
+                          if k and t.ref.kind is not QueueKind.STREAM})
 
         apply = self._apply
         for (tally, what), reply in zip(readers, replies):
@@ -322,7 +431,9 @@ class Poller:
                     setattr(tally, what, reply)
                 continue
             if isinstance(reply, Exception) and what != "lib":  # libraries read their own errors
-                if what != "pending_scan":
+                if what in GROUP_SCANS:  # a group gone since the last poll: no rows
+                    apply(tally, what, None, now_ms)
+                else:
                     tally.errors.append(_error_line(reply))
                 continue
             try:
@@ -337,7 +448,7 @@ class Poller:
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).
             for store in (self._lists, self._processing, self._first_seen, self._streams,
-                          self._depths):
+                          self._depths, self._due, self._event_memory):
                 store.clear()
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
@@ -377,6 +488,8 @@ class Poller:
             self._refs = refs
             self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
                                                           if t.ref.ready_key})
+        if self._last_mono is not None:
+            self._interval_s = mono - self._last_mono
         self._last_mono = mono
         return Snapshot(
             taken_at=time.time(),
@@ -388,10 +501,12 @@ class Poller:
             poll_ms=(time.monotonic() - started) * 1000,
             left_out=self.left_out,
             max_queues=self.max_queues,
+            notifications=self.events.status() if self.events is not None else None,
         )
 
     def _forget(self, keys: set[str]) -> None:
-        for store in (self._lists, self._streams, self._groups, self._depths):
+        for store in (self._lists, self._streams, self._groups, self._depths, self._large,
+                      self._due, self._event_memory):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
@@ -411,6 +526,17 @@ class Poller:
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
             readers += [(read, "head_pos"), (read, "tail_pos")]
             read.followed = True
+        if prev is not None and prev.depth and prev.newest is not None \
+                and not (lpos and prev.exact):
+            # Moves the ends cannot tell (a stack, no LPOS): count the items newer than
+            # the last poll's newest at the producers' end, reading a little more than
+            # last time's arrivals (bounded: past it, a lower bound).
+            end = prev.producer_end or ("head" if prev.newest_at_head else "tail")
+            n = min(max(2 * prev.arrivals + 16, 32), LPOS_MAXLEN)
+            commands.append(("LRANGE", key, 0, n - 1) if end == "head"
+                            else ("LRANGE", key, -n, -1))
+            readers.append((read, "recent"))
+            read.recent_end = end
 
     def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
                   lpos: bool) -> None:
@@ -440,6 +566,12 @@ class Poller:
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
             readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
+            due = self._due.get(key)
+            if due is None or due.future:  # nothing was due later: read again once it is
+                t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
+                commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
+                                 "LIMIT", 0, DUE_READ))
+                readers.append((t, "coming"))
             if ref.ready_key:
                 t.ready_list = _ListRead(t.errors)
                 # A ready list is usually empty: its ends are only followed once it is not.
@@ -466,6 +598,15 @@ class Poller:
             for group in self._groups.get(key, ()):
                 commands.append(("XPENDING", key, group, "-", "+", PENDING_SCAN))
                 readers.append((t, "pending_scan"))
+            if self.client.capabilities.xpending_idle:
+                # Groups that held more than the scan reads: their idle entries only, and
+                # how many each consumer holds.
+                idle_ms = min(self._idle_ms, self._dead_ms)
+                t.large_groups = self._large.get(key, [])
+                for group in t.large_groups:
+                    commands += [("XPENDING", key, group),
+                                 ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
+                    readers += [(t, "holder_counts"), (t, "idle_scan")]
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
@@ -483,6 +624,8 @@ class Poller:
             t.oldest_sampled = True
         elif what == "overdue":
             t.overdue = v
+        elif what == "coming":
+            t.coming = [float(score) for score in v[1::2]]
         elif what == "earliest":
             if v:
                 due = int(float(v[1]))
@@ -503,6 +646,11 @@ class Poller:
             # Replies come in the order the groups were asked (the last poll's names).
             names = self._groups.get(t.ref.key, ())
             t.pending_rows[names[len(t.pending_rows)]] = v
+        elif what == "holder_counts":
+            t.holder_counts[t.large_groups[len(t.holder_counts)]] = None if v is None else {
+                key_text(c): int(n) for c, n in (v[3] or ())}
+        elif what == "idle_scan":
+            t.idle_rows[t.large_groups[len(t.idle_rows)]] = v
 
     def _read_groups(self, t: _Tally, reply: list) -> None:
         names = []
@@ -526,7 +674,7 @@ class Poller:
 
     # -- turning tallies into stats ------------------------------------------------------
 
-    def _follow(self, key: str, read: _ListRead, lpos: bool) -> ListMoves | None:
+    def _follow(self, key: str, read: _ListRead, lpos: bool, now_ms: int) -> ListMoves | None:
         """Moves of one list since the last poll; remembers its ends for the next."""
         prev = self._lists.get(key)
         moves = None
@@ -542,6 +690,10 @@ class Poller:
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)
+        head_t, tail_t = self._time(read.head, now_ms), self._time(read.tail, now_ms)
+        newest = _max(head_t, tail_t)
+        if prev is not None and read.recent is not None and prev.newest is not None:
+            moves, newest = self._by_times(prev, read, moves, newest, now_ms)
         producer, consumer = (prev.producer_end, prev.consumer_end) if prev else (None, None)
         if moves is not None:
             producer = moves.producer_end or producer
@@ -552,8 +704,115 @@ class Poller:
         else:
             memory.head, memory.tail, memory.depth = None, None, read.depth
         memory.producer_end, memory.consumer_end = producer, consumer
+        memory.newest = newest if read.depth else None
+        memory.newest_at_head = head_t is not None and (tail_t is None or head_t > tail_t)
+        memory.exact = moves is not None and moves.exact
+        memory.arrivals = moves.arrivals or 0 if moves is not None else 0
         self._lists[key] = memory
         return moves
+
+    def _by_times(self, prev: _ListMemory, read: _ListRead, moves: ListMoves | None,
+                  newest: int | None, now_ms: int) -> tuple[ListMoves | None, int | None]:
+        """Arrivals from the items' own times at the producers' end: those newer than the
+        newest the last poll saw. Exact only where the ends showed consumers take from
+        the other end and the read reached an item the last poll saw; else a lower bound
+        that replaces a smaller one."""
+        assert read.recent is not None and prev.newest is not None
+        times = [self._time(v, now_ms) for v in read.recent]
+        arrived = sum(1 for t in times if t is not None and t > prev.newest)
+        newest = _max(newest, *times)
+        reached_old = len(read.recent) >= read.depth or any(
+            t is not None and t <= prev.newest for t in times)
+        far = "head" if read.recent_end == "tail" else "tail"
+        if moves is not None and moves.exact:
+            return moves, newest
+        # The far end's item changed while an item the last poll saw is still at the
+        # producers' end: consumers take from the far end, none of the new items left.
+        far_moved = (read.head != prev.head) if far == "head" else (read.tail != prev.tail)
+        consumer = far if reached_old and far_moved else prev.consumer_end
+        exact = reached_old and consumer == far
+        if exact or not moves or moves.arrivals is None or arrived > moves.arrivals:
+            note = None if exact else (moves.note if moves and moves.note != NOTE_NO_LPOS
+                                       else NOTE_TIMES)
+            moves = ListMoves(arrived, exact, read.recent_end if arrived else None,
+                              consumer if exact else (moves.consumer_end if moves else None),
+                              note)
+        return moves, newest
+
+    def _counted_moves(self, t: _Tally) -> _Counted | None:
+        """Moves from keyspace notifications between the last two marks used, or None
+        where they are not counted (not live, first marks, a stream, an error)."""
+        ref = t.ref
+        if t.errors or ref.kind is QueueKind.STREAM:
+            return None
+        main = self._event_moves(ref.key, t.depth)
+        if ref.processing_key:  # a reliable queue: out = jobs leaving the processing list
+            done = self._event_moves(ref.processing_key, t.processing)
+            if main is None or done is None or main is NO_NEWS or done is NO_NEWS:
+                return main if main is NO_NEWS and done is NO_NEWS else None
+            return _Counted(main.added, done.taken, main.exact and done.exact, main.at,
+                            main.since)
+        return main
+
+    def _event_moves(self, key: str, depth: int | None) -> _Counted | None:
+        """What was added to and taken from a key between the mark last used and the
+        newest answered one, checked against the change in size between those polls.
+        NO_NEWS when no newer mark was answered (the flows wait for the next)."""
+        memory = self._event_memory.get(key)
+        if memory is None:
+            memory = self._event_memory[key] = _EventMemory()
+        seq = self._poll_seq
+        memory.depths[seq] = depth
+        for old in [s for s in memory.depths if s < seq - 8]:
+            del memory.depths[old]
+        mark = self._mark
+        if mark is None:
+            memory.seq = -1
+            return None
+        at, generation, counts = mark
+        if at == memory.seq and generation == memory.generation:
+            return NO_NEWS
+        adds, takes = counts.get(key, (0, 0))
+        depth_then = memory.depths.get(at)
+        result = None
+        since = self._poll_times.get(memory.seq)
+        when = self._poll_times.get(at)
+        if memory.generation == generation and 0 <= memory.seq < at \
+                and memory.depth is not None and depth_then is not None \
+                and since is not None and when is not None:
+            added, taken = adds - memory.adds, takes - memory.takes
+            carry = memory.carry + (depth_then - memory.depth) - (added - taken)
+            exact = abs(carry) <= max(EVENT_SLACK, (added + taken) // 50)
+            memory.carry = carry if exact else 0
+            result = _Counted(added, taken, exact, when, since)
+        else:
+            memory.carry = 0
+        memory.generation, memory.seq = generation, at
+        memory.adds, memory.takes, memory.depth = adds, takes, depth_then
+        return result
+
+    def _due_arrivals(self, t: _Tally, now_ms: int) -> int | None:
+        """Members added to a delayed set since the last poll that are not yet due: the
+        members not yet due now, less those of the last poll still not due. Arrivals due
+        before now may have been promoted already: the count is a lower bound."""
+        key = t.ref.key
+        prev = self._due.get(key)
+        if t.overdue is None:
+            self._due.pop(key, None)
+            return None
+        future = t.depth - t.overdue
+        # Not read (nothing was due later at the last poll): the next poll counts none of
+        # this poll's members as come due, a lower bound as ever.
+        coming = [s for s in t.coming or () if s > now_ms]
+        self._due[key] = _DueMemory(now_ms, future, coming, t.coming_until,
+                                    t.coming is None or len(t.coming) >= DUE_READ)
+        if prev is None:
+            return None
+        # Of the last poll's members not yet due then, these are due now (a lower bound
+        # when its read was cut or did not reach now: arrivals stay a lower bound).
+        came_due = sum(1 for s in prev.due if s <= now_ms)
+        arrivals = future - (prev.future - came_due)
+        return arrivals if arrivals >= 0 else None
 
     def _ends(self, key: str) -> tuple[str | None, str | None]:
         memory = self._lists.get(key)
@@ -623,7 +882,7 @@ class Poller:
             t.oldest_ms = _max(self._age(main.head, now_ms), self._age(main.tail, now_ms))
             prev = self._lists.get(ref.key)
             prev_depth = prev.depth if prev is not None else None
-            moves = self._follow(ref.key, main, lpos)
+            moves = self._follow(ref.key, main, lpos, now_ms)
             producer_end, consumer_end = self._ends(ref.key)
             arrivals = moves.arrivals if moves else None
             exact = moves.exact if moves else False
@@ -660,24 +919,33 @@ class Poller:
         elif ref.kind is QueueKind.DELAYED:
             if t.overdue is not None:
                 history.series(ident, "overdue").add(mono, t.overdue)
+            scheduled = history.series(ident, "scheduled")
+            depth_prev = scheduled.last()
+            scheduled.add(mono, t.depth)
+            grew = t.depth - int(depth_prev.value) if depth_prev is not None else None
+            # Promotions: arrivals on the ready list (exact while it keeps a backlog), else
+            # from due times: arrivals not yet due are all still there, so those plus the
+            # members that came due, less the change in size, left.
+            promoted: int | None = None
+            exact = False
+            note = NOTE_NO_READY
             if t.ready_list is not None:
                 t.ready = t.ready_list.depth
-                moves = self._follow(ref.ready_key or "", t.ready_list, lpos)
+                moves = self._follow(ref.ready_key or "", t.ready_list, lpos, now_ms)
                 promoted = moves.arrivals if moves else None
                 exact = moves.exact if moves else False
                 note = moves.note if moves else NOTE_WARMUP
-                scheduled = history.series(ident, "scheduled")
-                depth_prev = scheduled.last()
-                scheduled.add(mono, t.depth)
-                arrivals = None
-                if promoted is not None and depth_prev is not None:
-                    arrivals = promoted + (t.depth - int(depth_prev.value))
-                    if arrivals < 0:
-                        arrivals, exact = None, False
-                out_rate, out_exact = self._flow(ident, "out", promoted, exact, mono)
-                in_rate, in_exact = self._flow(ident, "in", arrivals, exact, mono)
-            else:
-                note = NOTE_NO_READY
+            due_in = self._due_arrivals(t, now_ms)
+            if not exact and due_in is not None and grew is not None \
+                    and due_in - grew >= max(promoted or 0, 0):
+                promoted, note = due_in - grew, NOTE_DUE
+            arrivals = None
+            if promoted is not None and grew is not None:
+                arrivals = promoted + grew
+                if arrivals < 0:
+                    arrivals, exact = None, False
+            out_rate, out_exact = self._flow(ident, "out", promoted, exact, mono)
+            in_rate, in_exact = self._flow(ident, "in", arrivals, exact, mono)
         elif ref.kind is QueueKind.PRIORITY:
             note = NOTE_PRIORITY
             self._depths[ref.key] = t.depth
@@ -685,11 +953,23 @@ class Poller:
             (in_rate, in_exact, out_rate, out_exact, note, pending, idle_pending) = \
                 self._finish_stream(t, mono, now_ms)
 
+        counted = self._counted_moves(t) if self.events is not None else None
+        if counted is not None:
+            flows = self.history.flow(ident, "events_in"), self.history.flow(ident, "events_out")
+            if counted is not NO_NEWS:  # moves timed by the polls that asked the marks
+                flows[0].add(counted.at, counted.added, counted.exact, since=counted.since)
+                flows[1].add(counted.at, counted.taken, counted.exact, since=counted.since)
+            (in_rate, in_exact), (out_rate, out_exact) = flows[0].rate(), flows[1].rate()
+            # A lower-bound interval within the span marks the rate: say why as long.
+            note = None if in_exact and out_exact else NOTE_EVENTS_MULTI
+        elif self.events is not None:  # not counted this time: no rate spans the gap
+            self.history.flow(ident, "events_in").add(mono, None)
+            self.history.flow(ident, "events_out").add(mono, None)
         error = "; ".join(dict.fromkeys(t.errors)) or None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
         growing = ref.kind is QueueKind.DELAYED and overdue_growing(
-            history.series(ident, "overdue").values())
+            history.series(ident, "overdue").values(GROWING_SAMPLES))
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
             None, self.visibility_timeouts.get(ref.key), stale=stale,
@@ -774,8 +1054,8 @@ class Poller:
         idle_known = False
         oldest = None
         out_rates: list[tuple[float | None, bool]] = []
-        idle_ms = int(self.alerts.oldest_age_seconds * 1000)
-        dead_ms = int(self.alerts.stream_dead_consumer_seconds * 1000)
+        idle_ms, dead_ms = self._idle_ms, self._dead_ms
+        large = []
         for fields in t.group_fields:
             name = fields["name"]
             pending += fields["pending"]
@@ -785,8 +1065,11 @@ class Poller:
             history.series(ident, f"pending:{name}").add(mono, fields["pending"])
             if fields["lag"] is not None:
                 history.series(ident, f"lag:{name}").add(mono, fields["lag"])
+            if fields["pending"] > PENDING_SCAN:
+                large.append(name)
             fields.update(self._group_health(fields["pending"], t.pending_rows.get(name),
-                                             idle_ms, dead_ms))
+                                             idle_ms, dead_ms, t.idle_rows.get(name),
+                                             t.holder_counts.get(name)))
             fields["alerts"] = group_alerts(fields, self.alerts)
             g = GroupStats(read_rate=rate, **fields)
             if g.idle_count is not None:
@@ -797,6 +1080,10 @@ class Poller:
         t.groups = groups
         t.oldest_ms = oldest
         self._groups[ref.key] = t.group_names
+        if large:
+            self._large[ref.key] = large
+        else:
+            self._large.pop(ref.key, None)
         history.series(ident, "pending").add(mono, pending)
 
         out_rate = None
@@ -848,12 +1135,29 @@ class Poller:
         count = sum(1 for i in ids if prev < i <= ldid)
         return count, not (full and (not ids or ids[-1] < ldid))
 
+    @property
+    def _idle_ms(self) -> int:
+        return int(self.alerts.oldest_age_seconds * 1000)
+
+    @property
+    def _dead_ms(self) -> int:
+        return int(self.alerts.stream_dead_consumer_seconds * 1000)
+
     @staticmethod
-    def _group_health(pending: int, rows: list | None, idle_ms: int,
-                      dead_ms: int) -> dict[str, Any]:
-        """Idle entries, oldest idle per consumer and dead consumers from the pending scan."""
+    def _group_health(pending: int, rows: list | None, idle_ms: int, dead_ms: int,
+                      idle_rows: list | None = None,
+                      counts: dict[str, int] | None = None) -> dict[str, Any]:
+        """Idle entries, oldest idle per consumer and dead consumers from the pending scan.
+
+        A group holding more than the scan reads also has `idle_rows` (every entry idle
+        past the lower of the two thresholds, bounded) and `counts` (entries per consumer):
+        idle counts come from the first, and a consumer is dead when all it holds is there.
+        """
         if rows is None:
             return {}
+        complete = len(rows) < PENDING_SCAN or pending <= len(rows)
+        if not complete and idle_rows is not None and counts is not None:
+            return Poller._large_group_health(rows, idle_rows, counts, idle_ms, dead_ms)
         per: dict[str, list[int]] = {}
         idle_count = 0
         for row in rows:
@@ -861,7 +1165,6 @@ class Poller:
             per.setdefault(consumer, []).append(idle)
             if idle >= idle_ms:
                 idle_count += 1
-        complete = len(rows) < PENDING_SCAN or pending <= len(rows)
         holders = tuple(
             ConsumerHealth(name=name, pending=len(idles), oldest_idle_ms=max(idles),
                            newest_idle_ms=min(idles), dead=min(idles) >= dead_ms)
@@ -871,6 +1174,41 @@ class Poller:
             "oldest_idle_ms": max((max(i) for i in per.values()), default=None),
             "holders": holders,
             "scan_complete": complete,
+            "oldest_pending_id": _text(rows[0][0]) if rows else None,
+        }
+
+    @staticmethod
+    def _large_group_health(rows: list, idle_rows: list, counts: dict[str, int],
+                            idle_ms: int, dead_ms: int) -> dict[str, Any]:
+        idle_count = 0
+        dead_held: Counter[str] = Counter()  # entries idle past the dead threshold
+        oldest: dict[str, int] = {}
+        newest: dict[str, int] = {}
+        seen = set()
+        for entry_id, consumer_raw, idle_raw, *_ in idle_rows:
+            consumer, idle = key_text(consumer_raw), int(idle_raw)
+            seen.add(entry_id)
+            idle_count += idle >= idle_ms
+            dead_held[consumer] += idle >= dead_ms
+            oldest[consumer] = max(oldest.get(consumer, 0), idle)
+            newest[consumer] = min(newest.get(consumer, idle), idle)
+        for entry_id, consumer_raw, idle_raw, *_ in rows:  # the lowest ids, idle or not
+            if entry_id not in seen:
+                consumer, idle = key_text(consumer_raw), int(idle_raw)
+                oldest[consumer] = max(oldest.get(consumer, 0), idle)
+                newest[consumer] = min(newest.get(consumer, idle), idle)
+        holders = []
+        for name, held in sorted(counts.items()):
+            dead = held > 0 and dead_held[name] >= held
+            # Not every entry was read: the newest idle is known only when all were.
+            holders.append(ConsumerHealth(
+                name=name, pending=held, oldest_idle_ms=oldest.get(name),
+                newest_idle_ms=newest.get(name) if dead else None, dead=dead))
+        return {
+            "idle_count": idle_count,
+            "oldest_idle_ms": max(oldest.values(), default=None),
+            "holders": tuple(holders),
+            "scan_complete": len(idle_rows) < IDLE_SCAN,
             "oldest_pending_id": _text(rows[0][0]) if rows else None,
         }
 

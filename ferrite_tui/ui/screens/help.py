@@ -44,9 +44,16 @@ def figure_rows(snapshot) -> list[tuple[str | Text, str]]:
         rows.append((printable(q.ref.key, 24), q.rate_note))
     if len(noted) > 12:
         rows.append(("…", f"{len(noted) - 12} more (status --json lists every rate_note)"))
-    if noted:
-        rows.append(("exact lists", "would need keyspace notifications (notify-keyspace-"
-                     "events with l, z, t, g); the console never changes server config"))
+    state = snapshot.notifications if snapshot else None
+    if state == "on":
+        rows.append(("exact mode", "on: lists and sorted sets counted from keyspace "
+                     "notifications"))
+    elif state is not None:
+        rows.append(("exact mode", f"asked for, but off: {state}"))
+    elif noted:
+        rows.append(("exact lists", "start with --notifications (or exact_from_notifications "
+                     "= true) on a server whose notify-keyspace-events has E or K and l, z; "
+                     "the console never changes server config"))
     return rows
 
 
