@@ -24,6 +24,10 @@ class KeyFooter(Footer):
         self._shown: Shown | None = None
         self._pending = False
 
+    def on_resize(self, event) -> None:
+        # Narrow terminals: one space between keys, so the panel's actions fit at 80.
+        self.compact = event.size.width < 120
+
     def _wanted(self) -> Shown:
         return tuple((binding.key, binding.description, binding.show, enabled, tooltip)
                      for (_, binding, enabled, tooltip) in self.screen.active_bindings.values())

@@ -31,13 +31,8 @@ class StreamsPanel(StreamDetail):
     DEFAULT_CSS = """
     StreamsPanel #streams-top { height: 1fr; min-height: 5; max-height: 12; }
     StreamsPanel #streams-top > KeyedTable { height: 100%; }
-    StreamsPanel #table { width: 3fr; }
-    StreamsPanel #groups { width: 3fr; }
-    StreamsPanel #consumers { width: 2.4fr; }
     StreamsPanel #detail-head { height: 1; padding: 0 1; background: $boost; }
     StreamsPanel #bottom { height: 2fr; }
-    StreamsPanel.-narrow #table { width: 24; }
-    StreamsPanel.-narrow #groups, StreamsPanel.-narrow #consumers { width: 1fr; }
     StreamsPanel #bottom > KeyedTable { width: 1fr; height: 100%; }
     StreamsPanel #plot { width: 34; height: 100%; }
     StreamsPanel #plot.-narrow { display: none; }
