@@ -64,7 +64,7 @@ def scrollbar_glyphs(app) -> list[str]:
     container (where a scrollbar's thumb would be drawn), read from the rendered screen."""
     lines = screen_lines(app)
     found = []
-    for widget in app.screen.query("KeyedTable, ScrollableContainer, LogView"):
+    for widget in app.screen.query("KeyedTable, LogView, VerticalScroll"):
         region = widget.region
         if not widget.display or region.width < 3:
             continue
@@ -155,5 +155,70 @@ def test_item_view_snapshot(snap_compare, redis_url, tmp_path, view, size):
         await connect(pilot)
         await open_view(pilot)
         check_screen(pilot.app, size, actions)
+
+    picture(snap_compare, seeded_app(redis_url, tmp_path), size, run_before)
+
+
+# -- dialogs --------------------------------------------------------------------------
+
+def opens_dialog(open_view, *keys: str):
+    async def run(pilot) -> None:
+        await open_view(pilot)
+        before = len(pilot.app.screen_stack)
+        for key in keys:
+            await pilot.press(key)
+        await settle(pilot, lambda: len(pilot.app.screen_stack) > before,
+                     f"{keys} opened no dialog")
+    return run
+
+
+async def pubsub_panel(pilot) -> None:
+    await pilot.press("7")
+    await pilot.pause()
+
+
+async def dlq_filter(pilot) -> None:
+    await dlq_items(pilot)
+    await pilot.press("slash", *"SMTP")
+    await settle(pilot, lambda: pilot.app.query_one("#filter").value == "SMTP")
+
+
+DIALOGS = {
+    "publish": opens_dialog(pubsub_panel, "n"),
+    "claim": opens_dialog(streams_pending, "c"),
+    "claim-idle": opens_dialog(streams_pending, "C"),
+    "edit": opens_dialog(dlq_items, "e"),
+    "schedule": opens_dialog(lambda p: sorted_items(p, "4", "scheduled"), "n"),
+    "requeue-all": opens_dialog(dlq_items, "R"),
+    "help": opens_dialog(dlq_items, "question_mark"),
+}
+
+
+@size_ids
+@pytest.mark.parametrize("dialog", list(DIALOGS))
+def test_dialog_snapshot(snap_compare, redis_url, tmp_path, dialog, size):
+    """A dialog as it opens over the seed's data: its buttons in view at 80x24."""
+    write_seed(redis_url)
+
+    async def run_before(pilot) -> None:
+        await connect(pilot)
+        await DIALOGS[dialog](pilot)
+        buttons = pilot.app.screen.query("Button")
+        height = pilot.app.size.height
+        assert all(0 <= b.region.y and b.region.bottom <= height for b in buttons
+                   if b.display), f"{dialog}: a button is off-screen at {size}"
+
+    picture(snap_compare, seeded_app(redis_url, tmp_path), size, run_before)
+
+
+@size_ids
+def test_filter_snapshot(snap_compare, redis_url, tmp_path, size):
+    """`/` on the dead letters: the filter line and what it matched."""
+    write_seed(redis_url)
+
+    async def run_before(pilot) -> None:
+        await connect(pilot)
+        await dlq_filter(pilot)
+        assert not scrollbar_glyphs(pilot.app)
 
     picture(snap_compare, seeded_app(redis_url, tmp_path), size, run_before)
