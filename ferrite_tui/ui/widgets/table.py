@@ -82,7 +82,7 @@ class KeyedTable(DataTable):
         hidden, labels = frozenset(keys), dict(labels or {})
         if hidden != self.hidden or labels != self.labels:
             self.hidden, self.labels = hidden, labels
-            self._col_widths = {}  # lay out again
+            self._col_widths: dict[str, int] = {}  # lay out again
             self._layout_columns(self.size.width or 120)
 
     def on_mount(self) -> None:
