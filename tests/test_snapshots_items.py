@@ -76,6 +76,9 @@ def scrollbar_glyphs(app) -> list[str]:
 
 
 def check_screen(app, size, actions: tuple[str, ...]) -> None:
+    focused = app.focused
+    assert focused is not None and focused.region.height >= 4, \
+        f"the items in focus get {focused.region if focused else None} at {size}"
     stray = scrollbar_glyphs(app)
     assert not stray, f"scrollbar glyphs: {stray}"
     check_tables(app, size)

@@ -29,11 +29,12 @@ class StreamsPanel(StreamDetail):
     EMPTY = "No streams found (yet). Discovery rescans every 30 s; ctrl+r now. n publishes."
 
     DEFAULT_CSS = """
-    StreamsPanel #streams-top { height: 1fr; min-height: 5; max-height: 12; }
-    StreamsPanel #streams-top > KeyedTable { height: 100%; }
+    /* short tables take only their rows; the pending entries get the rest */
+    StreamsPanel #streams-top { height: auto; max-height: 12; }
+    StreamsPanel #streams-top > KeyedTable { height: auto; min-height: 2; max-height: 12; }
     StreamsPanel #detail-head { height: 1; padding: 0 1; background: $boost; }
-    StreamsPanel #bottom { height: 2fr; }
-    StreamsPanel #bottom > KeyedTable { width: 1fr; height: 100%; }
+    StreamsPanel #streams-bottom { height: 1fr; }
+    StreamsPanel #streams-bottom > KeyedTable { width: 1fr; height: 100%; }
     StreamsPanel #plot { width: 34; height: 100%; }
     StreamsPanel #plot.-narrow { display: none; }
     """

@@ -156,7 +156,7 @@ class StreamTables(Panel):
             yield KeyedTable(GROUP_COLUMNS, id="groups")
             yield KeyedTable(CONSUMER_COLUMNS, id="consumers")
         yield Static(Text(""), id="detail-head")
-        with Horizontal(id="bottom"):
+        with Horizontal(id="streams-bottom"):
             yield PagedTable[PendingEntry](PENDING_COLUMNS, markable=False, id="pending")
             yield PagedTable[StreamEntry](BROWSER_COLUMNS, markable=False, id="browser")
             if PlotextPlot is not None:
