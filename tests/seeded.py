@@ -152,4 +152,5 @@ def pin_stream_idle(panel) -> None:
                            for c in panel.consumer_rows]
     panel._draw_groups()
     panel._draw_consumers()
+    panel._draw_pending()
     panel.draw_detail()

@@ -115,6 +115,13 @@ async def streams_pending(pilot) -> None:
     panel.groups_table.focus()
     await pilot.press("enter")
     await settle(pilot, lambda: panel.pending_table.has_focus and panel.pending_table.row_count)
+    await pin_idle(pilot)
+
+
+async def pin_idle(pilot) -> None:
+    """Once the panel's reads are done, the idle times as the seed wrote them."""
+    panel = pilot.app.query_one("#panel-streams")
+    await settle(pilot, lambda: not panel._refreshing, "the streams panel kept reading")
     pin_stream_idle(panel)
     await pilot.pause()
 
@@ -126,7 +133,7 @@ async def streams_entries(pilot) -> None:
     await settle(pilot, lambda: panel.browser_table.display and panel.browser_table.row_count,
                  "stream entries never loaded")
     panel.browser_table.focus()
-    await pilot.pause()
+    await pin_idle(pilot)
 
 
 async def dlq_items(pilot) -> None:
@@ -172,6 +179,8 @@ def opens_dialog(open_view, *keys: str):
             await pilot.press(key)
         await settle(pilot, lambda: len(pilot.app.screen_stack) > before,
                      f"{keys} opened no dialog")
+        if open_view is streams_pending:
+            await pin_idle(pilot)  # the table under the dialog
     return run
 
 

@@ -100,10 +100,12 @@ class KeyedTable(DataTable):
                     if col.key in cells), default=0)
 
     def base_width(self, col: Column) -> int:
-        """A column's width before the room left over is shared."""
+        """A column's width before the room left over is shared: never less than its
+        header."""
+        width = max(col.width, cell_len(col.label))
         if not col.fit:
-            return col.width
-        return max(col.width, min(self.longest(col), FIT_CAP))
+            return width
+        return max(width, min(self.longest(col), FIT_CAP))
 
     @property
     def natural_width(self) -> int:
