@@ -115,6 +115,7 @@ def picture(snap_compare, app, size: tuple[int, int], run_before: RunBefore) -> 
         async def guarded(pilot) -> None:
             try:
                 await run_before(pilot)
+                await steady(pilot)
             except Exception as exc:
                 errors.append(exc)
         same = snap_compare(app, terminal_size=size, run_before=guarded)
@@ -127,6 +128,16 @@ def picture(snap_compare, app, size: tuple[int, int], run_before: RunBefore) -> 
         async with app.run_test(size=size) as pilot:
             await run_before(pilot)
     asyncio.run(run())
+
+
+async def steady(pilot) -> None:
+    """No blinking cursor: the picture would depend on when it is taken."""
+    from textual.widgets import Input
+
+    for screen in pilot.app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+    await pilot.pause()
 
 
 async def settle(pilot, predicate: Callable[[], Any], message: str = "") -> None:

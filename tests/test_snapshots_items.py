@@ -192,7 +192,11 @@ async def pubsub_panel(pilot) -> None:
 async def dlq_filter(pilot) -> None:
     await dlq_items(pilot)
     await pilot.press("slash", *"SMTP")
-    await settle(pilot, lambda: pilot.app.query_one("#filter").value == "SMTP")
+    panel = pilot.app.query_one("#panel-dlq")
+    await settle(pilot, lambda: pilot.app.query_one("#filter").value == "SMTP"
+                 and panel.scan_state is not None and panel.scan_state.complete
+                 and panel.items_table.row_count, "the filter's scan never finished")
+    await pilot.pause()
 
 
 DIALOGS = {
