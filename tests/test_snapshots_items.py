@@ -47,12 +47,14 @@ def cut_cells(table) -> list[tuple[str, str]]:
 
 
 def check_tables(app, size) -> None:
-    """Names are whole, at 160x50 ids too (a uuid may lose its tail at 80 columns: its head
-    still tells the rows apart); other text is cut only when the table has no room left."""
-    identifying = ("name", "key", "group", "consumer") + (("id",) if size[0] >= 160 else ())
+    """Names are whole, and at 160x50 ids too in a table of the full width (a uuid may lose
+    its tail at 80 columns or in a half-width table: its head still tells the rows apart);
+    other text is cut only when the table has no room left."""
     for table in app.screen.query("KeyedTable"):
         if not table.display or not table.region.width:
             continue
+        wide = size[0] >= 160 and table.size.width >= 100  # not a table beside another
+        identifying = ("name", "key", "group", "consumer") + (("id",) if wide else ())
         room = table.size.width - sum(table._col_widths[c.key] + 2 for c in table.shown)
         for column, text in cut_cells(table):
             assert column not in identifying, f"{table.id}: {column} {text!r} cut at {size}"

@@ -145,8 +145,9 @@ class KeyedTable(DataTable):
                         widths[col.key] += 1
                         spare -= 1
                 wanting = [c for c in wanting if self.longest(c) > widths[c.key]]
-        # A cut name or id borrows from the other text columns (down to half their width).
-        for name in [c for c in growers if c.key in NAME_KEYS]:
+        # A cut name borrows from the other text columns (down to half their width); an id
+        # does not: at 80 columns a reason says more than the tail of a uuid.
+        for name in [c for c in growers if c.key in NAME_KEYS and c.key != "id"]:
             while self.longest(name) > widths[name.key]:
                 lender = max((c for c in growers if c.key not in NAME_KEYS
                               and widths[c.key] > max(MIN_TEXT_WIDTH, c.width // 2)),
