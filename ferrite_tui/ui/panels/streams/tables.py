@@ -53,7 +53,7 @@ GROUP_COLUMNS = [
     Column("ldid", "last delivered", 16, priority=3),
     Column("read", "read", 7, priority=4, justify="right"),
     Column("oldest", "oldest idle", 8, priority=1, justify="right"),
-    Column("alert", "alert", 10, priority=2),
+    Column("alert", "alert", 10, priority=2, grow=True),
 ]
 CONSUMER_COLUMNS = [
     Column("name", "consumer", 8, fit=True),
