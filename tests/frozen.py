@@ -64,7 +64,7 @@ def frozen_app() -> FerriteApp:
     return app
 
 
-async def feed(pilot) -> None:
+async def feed(pilot, snapshot: Snapshot | None = None) -> None:
     app = pilot.app
     app.session.offline_capabilities = Capabilities(
         server_kind="redis", version="7.0.15", lua=True, xautoclaim=True, xinfo_lag=True,
@@ -72,5 +72,5 @@ async def feed(pilot) -> None:
     for i, value in enumerate([40, 44, 47, 52, 60, 71, 80, 95, 101, 110, 118, 123]):
         app.session.offline_history.series("dlq:queue:main:dlq", "depth").add(float(i), value)
     app.post_message(ConnectionChanged(ConnectionState("live", last_ok=NOW)))
-    app.post_message(SnapshotReady(frozen_snapshot()))
+    app.post_message(SnapshotReady(snapshot or frozen_snapshot()))
     await pilot.pause()

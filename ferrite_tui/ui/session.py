@@ -35,11 +35,14 @@ class Session:
     offline_history: History = field(default_factory=History)
     offline_capabilities: Capabilities = field(default_factory=Capabilities)
     offline_trends: Trends = field(default_factory=Trends)
+    # Offline, items may still be read through a client the caller connected (snapshot
+    # tests of item views and dialogs: frozen snapshot and clock, items from a seeded server).
+    offline_client: Client | None = None
 
     @property
     def client(self) -> Client | None:
         """The connection's client, or None before connecting (or offline)."""
-        return self.monitor.client if self.monitor is not None else None
+        return self.monitor.client if self.monitor is not None else self.offline_client
 
     @property
     def read_only(self) -> bool:

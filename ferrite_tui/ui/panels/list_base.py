@@ -69,13 +69,16 @@ class ItemPagerPanel(Panel):
             return
         table.load_seq += 1
         seq = table.load_seq
-        page = await source.load(client, start, table.window)  # a failure: one line (Panel)
+        window = table.window
+        page = await source.load(client, start, window)  # a failure: one line (Panel)
         if table.source is not source or table.load_seq != seq:
             return  # a newer load (or another list) replaced this one
         table.show_page(page)
         if move_cursor and table.row_count:
             table.move_cursor(row=0)
         self.items_loaded(table, page)
+        if table.window != window:  # resized while the window was read: read it again
+            self.load_items(table, None)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
         """Hook: a window arrived."""

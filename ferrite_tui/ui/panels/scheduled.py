@@ -71,11 +71,11 @@ class ScheduledPanel(SortedSetPanel):
 
     BINDINGS = [
         Binding("x", "run_now", "Run now", id="scheduled.run"),
-        Binding("X", "run_overdue", "Run all overdue", id="scheduled.run_all"),
+        Binding("X", "run_overdue", "Run overdue", id="scheduled.run_all"),
         Binding("plus", "postpone", "Postpone", key_display="+", id="scheduled.postpone"),
-        Binding("e", "set_due", "Set due time", id="scheduled.edit"),
+        Binding("e", "set_due", "Due time", id="scheduled.edit"),
         Binding("d", "cancel_job", "Cancel job", id="scheduled.cancel"),
-        Binding("n", "new_job", "Schedule job", id="scheduled.new"),
+        Binding("n", "new_job", "New job", id="scheduled.new"),
         Binding("right_square_bracket", "page('next')", "Next page", key_display="]",
                 id="scheduled.next"),
         Binding("left_square_bracket", "page('prev')", "Prev page", key_display="[",
@@ -143,7 +143,8 @@ class ScheduledPanel(SortedSetPanel):
         return DelayedQueue(self.client(), ref.key, ref.ready_key)
 
     async def fetch(self, ref: QueueRef) -> DelayedView:
-        return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE,
+        # The session's clock, as every other age on screen (one clock for the UI).
+        return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE, now=self.session.now_ms(),
                                         buckets=TIMELINE_BUCKETS, horizon_ms=HOUR_MS)
 
     def view_items(self, view: DelayedView) -> Sequence[ZItem]:
@@ -176,8 +177,11 @@ class ScheduledPanel(SortedSetPanel):
             return
         minutes = tl.width_ms / 60_000
         plt.title(f"next hour · {tl.overdue:,} overdue")
+        span = round(len(tl.counts) * minutes)
         plt.bar([round((i + 1) * minutes, 1) for i in range(len(tl.counts))], list(tl.counts),
                 width=0.8)
+        # Ticks of our own: the plotting library's choice varies from run to run.
+        plt.xticks([round(span * q / 4) for q in range(5)])
         plt.xlabel("minutes from now")
 
     def action_page(self, where: str) -> None:

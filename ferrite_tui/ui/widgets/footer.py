@@ -19,10 +19,20 @@ Shown = tuple[tuple[str, str, bool, bool, str], ...]
 
 
 class KeyFooter(Footer):
+    # Compact (narrow terminals): the palette key keeps its last column, else the key
+    # scrolled under it shows through its margin.
+    DEFAULT_CSS = """
+    KeyFooter.-compact FooterKey.-command-palette { margin-right: 0; padding-right: 1; }
+    """
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._shown: Shown | None = None
         self._pending = False
+
+    def on_resize(self, event) -> None:
+        # Narrow terminals: one space between keys, so the panel's actions fit at 80.
+        self.compact = event.size.width < 120
 
     def _wanted(self) -> Shown:
         return tuple((binding.key, binding.description, binding.show, enabled, tooltip)

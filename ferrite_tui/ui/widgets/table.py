@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import JustifyMethod
 from rich.text import Text
 from textual.events import Resize
@@ -26,14 +27,19 @@ class Column:
     # Whether the column takes a share of the width left over; None: the columns holding
     # free text (names, reasons, payloads, alerts: TEXT_KEYS) do, figures keep their width.
     grow: bool | None = None
+    # An identifying column (a name) that is at least as wide as its longest cell, up to
+    # FIT_CAP, before any other column is added: names are the last to be cut.
+    fit: bool = False
 
     @property
     def grows(self) -> bool:
         return self.key in TEXT_KEYS if self.grow is None else self.grow
 
 
-TEXT_KEYS = frozenset({"key", "name", "consumer", "channel", "reason", "error", "alerts",
-                       "payload", "preview", "target"})
+#: Identifying columns: they get the room left over first, and give it up last.
+NAME_KEYS = frozenset({"key", "name", "id", "consumer", "channel"})
+TEXT_KEYS = frozenset({"key", "name", "id", "consumer", "channel", "reason", "error",
+                       "alerts", "payload", "preview", "target"})
 
 
 def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Text:
@@ -49,9 +55,17 @@ def _signature(text: Text | None) -> tuple | None:
     return None if text is None else (text.plain, str(text.style), tuple(text.spans))
 
 
+# A text column is not shrunk below this to make the columns fit.
+MIN_TEXT_WIDTH = 8
+FIT_CAP = 32
+
+
 class KeyedTable(DataTable):
+    # No scrollbars: the columns are laid out to the width (nothing to scroll sideways),
+    # and the note or title above each table says which rows are shown. A scrollbar's
+    # thumb otherwise shows as stray "▇▇" / "▃▃" at the right edge.
     DEFAULT_CSS = """
-    KeyedTable { height: 1fr; }
+    KeyedTable { height: 1fr; scrollbar-size: 0 0; overflow-x: hidden; }
     """
 
     def __init__(self, columns: Iterable[Column], **kwargs) -> None:
@@ -60,33 +74,100 @@ class KeyedTable(DataTable):
         self.shown: list[Column] = []
         self._rows: dict[str, dict[str, Text]] = {}
         self._order: list[str] = []
+        self.hidden: frozenset[str] = frozenset()  # columns left out whatever the width
+        self.labels: dict[str, str] = {}  # headers other than the columns' own
+
+    def set_hidden(self, keys: Iterable[str], labels: dict[str, str] | None = None) -> None:
+        """Leave these columns out (e.g. one that repeats another), with these headers."""
+        hidden, labels = frozenset(keys), dict(labels or {})
+        if hidden != self.hidden or labels != self.labels:
+            self.hidden, self.labels = hidden, labels
+            self._col_widths: dict[str, int] = {}  # lay out again
+            self._layout_columns(self.size.width or 120)
 
     def on_mount(self) -> None:
         self._layout_columns(self.size.width or 120)
 
     def on_resize(self, event: Resize) -> None:
-        self._layout_columns(event.size.width)
+        # The content width: the event's size includes a border (a table beside another).
+        self._layout_columns(self.size.width or event.size.width)
         # A notice line or the filter took rows away: keep the selected row in view.
         self.call_after_refresh(self._scroll_cursor_into_view)
 
+    def longest(self, col: Column) -> int:
+        """The width of the column's longest cell."""
+        return max((cell_len(cells[col.key].plain) for cells in self._rows.values()
+                    if col.key in cells), default=0)
+
+    def base_width(self, col: Column) -> int:
+        """A column's width before the room left over is shared: never less than its
+        header."""
+        width = max(col.width, cell_len(col.label))
+        if not col.fit:
+            return width
+        return max(width, min(self.longest(col), FIT_CAP))
+
+    @property
+    def natural_width(self) -> int:
+        """The width the columns always shown need, names whole (padding included)."""
+        return sum(self.base_width(c) + 2 for c in self.all_columns if c.priority == 0)
+
+    def _fit_widths(self) -> tuple[int, ...]:
+        """What the layout depends on besides the width: names and text lengths."""
+        return tuple(self.longest(c) for c in self.all_columns if c.fit or c.grows)
+
     def _layout_columns(self, width: int) -> None:
-        budget = max(width - 2, 20)
+        budget = max(width, 20)
         chosen: list[Column] = []
         used = 0
         for col in sorted(self.all_columns, key=lambda c: c.priority):
-            need = col.width + 2  # cell padding
+            if col.key in self.hidden:
+                continue
+            need = self.base_width(col) + 2  # cell padding
             if col.priority == 0 or used + need <= budget:
                 chosen.append(col)
                 used += need
         chosen.sort(key=self.all_columns.index)
         # Text columns share what is left, so long reasons and names are cut only when
         # there is no room.
-        widths = {col.key: col.width for col in chosen}
+        widths = {col.key: self.base_width(col) for col in chosen}
+        self._fitted = self._fit_widths()
         growers = [col for col in chosen if col.grows]
         spare = budget - used
+        # First to the names and ids that are cut, then to other cut text (one column at a
+        # time, in turn), then evenly.
+        for first in (True, False):
+            wanting = [c for c in growers if (c.key in NAME_KEYS) == first
+                       and self.longest(c) > widths[c.key]]
+            while spare > 0 and wanting:
+                for col in wanting:
+                    if spare and self.longest(col) > widths[col.key]:
+                        widths[col.key] += 1
+                        spare -= 1
+                wanting = [c for c in wanting if self.longest(c) > widths[c.key]]
+        # A cut name borrows from the other text columns (down to half their width); an id
+        # does not: at 80 columns a reason says more than the tail of a uuid.
+        for name in [c for c in growers if c.key in NAME_KEYS and c.key != "id"]:
+            while self.longest(name) > widths[name.key]:
+                lender = max((c for c in growers if c.key not in NAME_KEYS
+                              and widths[c.key] > max(MIN_TEXT_WIDTH, c.width // 2)),
+                             key=lambda c: widths[c.key], default=None)
+                if lender is None:
+                    break
+                widths[lender.key] -= 1
+                widths[name.key] += 1
         if growers and spare > 0:
             for i, col in enumerate(growers):
                 widths[col.key] += spare // len(growers) + (1 if i < spare % len(growers) else 0)
+        # The columns that must show do not fit: text columns give up room, widest first
+        # and names last, rather than the table overflowing to the side.
+        while spare < 0:
+            can = [c for c in growers if widths[c.key] > MIN_TEXT_WIDTH]
+            if not can:
+                break
+            widest = max(can, key=lambda c: (c.key not in NAME_KEYS, widths[c.key]))
+            widths[widest.key] -= 1
+            spare += 1
         if chosen == self.shown and widths == getattr(self, "_col_widths", None):
             return
         self.shown = chosen
@@ -94,7 +175,8 @@ class KeyedTable(DataTable):
         cursor = self.cursor_key
         self.clear(columns=True)
         for col in chosen:
-            self.add_column(Text(col.label, justify=col.justify), key=col.key,
+            self.add_column(Text(self.labels.get(col.key, col.label), justify=col.justify),
+                            key=col.key,
                             width=widths[col.key])
         self._order = []
         self._apply(dict(self._rows), list(self._rows), cursor)
@@ -133,6 +215,8 @@ class KeyedTable(DataTable):
             }
         self._values = {key: values for key, values in rows}
         self._apply(cells, [k for k, _ in rows], self.cursor_key)
+        if self.shown and self._fit_widths() != getattr(self, "_fitted", ()):
+            self._layout_columns(self.size.width or 120)  # a name column's width changed
 
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
                cursor: str | None) -> None:

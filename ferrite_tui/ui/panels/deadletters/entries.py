@@ -27,6 +27,8 @@ from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
+#: A last error that repeats the reason, in the last-error column.
+REPEATED = "= reason"
 
 class DeadLetterEntries(ItemPagerPanel):
     """Layout, selection, filter and groups; DeadLettersPanel adds the keys and actions."""
@@ -141,8 +143,8 @@ class DeadLetterEntries(ItemPagerPanel):
             reason, error = first_line(env.reason), first_line(env.last_error)
             return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
                     "reason": printable(reason, 200),
-                    # Usually the same text: said once, so the column can stay narrow.
-                    "error": (Text("= reason", style="dim") if error == reason and error
+                    # Usually the same text: said once (the column goes when all repeat).
+                    "error": (Text(REPEATED, style="dim") if error == reason and error
                               else printable(error, 200)),
                     "retries": "-" if env.retry_count is None else str(env.retry_count),
                     "dead": age_text(env, now, env.dead_at),
@@ -236,6 +238,14 @@ class DeadLetterEntries(ItemPagerPanel):
         self.shown_page = page
         self.marked = len(table.marks)
         self.filter_error = None
+        self._merge_repeated_errors(table)
+
+    def _merge_repeated_errors(self, table: ItemTable) -> None:
+        """When every last error shown repeats its reason, one column says both."""
+        errors = [table.cell_text(key, "error") for key in table.row_keys]
+        repeated = bool(errors) and all(e in ("", REPEATED) for e in errors)
+        table.set_hidden({"error"} if repeated else (),
+                         {"reason": "reason = last error"} if repeated else None)
 
     def set_scan(self, state: ScanState | None) -> None:
         """The scan whose figures are shown (None: no scan)."""

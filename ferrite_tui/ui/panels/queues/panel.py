@@ -113,7 +113,7 @@ class QueuesPanel(LibraryQueueActions):
             Column("pos", "#", 7, justify="right"),
             Column("id", "id", 14, priority=1),
             Column("age", "age", 7, justify="right"),
-            Column("preview", "payload", 40),
+            Column("preview", "payload", 30),
         ]
 
     def proc_columns(self) -> list[Column]:

@@ -30,16 +30,12 @@ class StreamsPanel(StreamDetail):
     EMPTY = "No streams found (yet). Discovery rescans every 30 s; ctrl+r now. n publishes."
 
     DEFAULT_CSS = """
-    StreamsPanel #streams-top { height: 1fr; min-height: 5; max-height: 12; }
-    StreamsPanel #streams-top > KeyedTable { height: 100%; }
-    StreamsPanel #table { width: 3fr; }
-    StreamsPanel #groups { width: 3fr; }
-    StreamsPanel #consumers { width: 2.4fr; }
+    /* short tables take only their rows; the pending entries get the rest */
+    StreamsPanel #streams-top { height: auto; max-height: 12; }
+    StreamsPanel #streams-top > KeyedTable { height: auto; min-height: 2; max-height: 12; }
     StreamsPanel #detail-head { height: 1; padding: 0 1; background: $boost; }
-    StreamsPanel #bottom { height: 2fr; }
-    StreamsPanel.-narrow #table { width: 24; }
-    StreamsPanel.-narrow #groups, StreamsPanel.-narrow #consumers { width: 1fr; }
-    StreamsPanel #bottom > KeyedTable { width: 1fr; height: 100%; }
+    StreamsPanel #streams-bottom { height: 1fr; }
+    StreamsPanel #streams-bottom > KeyedTable { width: 1fr; height: 100%; }
     StreamsPanel #plot { width: 34; height: 100%; }
     StreamsPanel #plot.-narrow { display: none; }
     """

@@ -47,17 +47,17 @@ CONSOLE_CONSUMER = "ferrite-tui"
 SORTS = ("id", "idle", "deliveries", "consumer")
 
 GROUP_COLUMNS = [
-    Column("name", "group", 8),
+    Column("name", "group", 8, fit=True),
     Column("consumers", "cons", 4, priority=2, justify="right"),
     Column("pending", "pend", 6, justify="right"),
     Column("lag", "lag", 6, justify="right"),
     Column("ldid", "last delivered", 16, priority=3),
     Column("read", "read", 7, priority=4, justify="right"),
     Column("oldest", "oldest idle", 8, priority=1, justify="right"),
-    Column("alert", "alert", 10, priority=2),
+    Column("alert", "alert", 10, priority=2, grow=True),
 ]
 CONSUMER_COLUMNS = [
-    Column("name", "consumer", 11),
+    Column("name", "consumer", 8, fit=True),
     Column("pending", "pend", 5, justify="right"),
     Column("idle", "idle", 6, priority=1, justify="right"),
     Column("inactive", "inactive", 8, priority=2, justify="right"),
@@ -66,7 +66,7 @@ CONSUMER_COLUMNS = [
 PENDING_COLUMNS = [
     Column("mark", "", 2),
     Column("id", "id", 16),
-    Column("consumer", "consumer", 11),
+    Column("consumer", "consumer", 8, fit=True),
     Column("idle", "idle", 6, justify="right"),
     Column("deliveries", "deliv", 5, justify="right"),
     Column("age", "age", 6, priority=2, justify="right"),
@@ -140,7 +140,7 @@ class StreamTables(Panel):
 
     def columns(self) -> list[Column]:
         return [
-            Column("key", "stream", 12),
+            Column("key", "stream", 8, fit=True),
             Column("depth", "length", 6, priority=1, justify="right"),
             Column("pending", "pend", 5, justify="right"),
             Column("groups", "grp", 3, priority=2, justify="right"),
@@ -157,7 +157,7 @@ class StreamTables(Panel):
             yield KeyedTable(GROUP_COLUMNS, id="groups")
             yield KeyedTable(CONSUMER_COLUMNS, id="consumers")
         yield Static(Text(""), id="detail-head")
-        with Horizontal(id="bottom"):
+        with Horizontal(id="streams-bottom"):
             yield PagedTable[PendingEntry](PENDING_COLUMNS, markable=False, id="pending")
             yield PagedTable[StreamEntry](BROWSER_COLUMNS, markable=False, id="browser")
             if PlotextPlot is not None:
@@ -167,6 +167,7 @@ class StreamTables(Panel):
         self.browser_table.display = False
         self.pending_table.on_page = self.page_to
         self.browser_table.on_page = self.page_to
+        self.share_top_width()
 
     # Implemented by StreamDetail (the lower half), called from the selection here.
     def page_to(self, where: str) -> None:
@@ -183,6 +184,7 @@ class StreamTables(Panel):
         raise NotImplementedError
 
     def on_show(self) -> None:
+        self.share_top_width()
         if self.snapshot is not None:
             self.draw_plot()
             self.refresh_detail()
@@ -290,6 +292,7 @@ class StreamTables(Panel):
 
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
         super().update_snapshot(snap, history)
+        self.share_top_width()
         keys = [q.ref.key for q in self.items(snap)]
         if self.stream is None or self.stream not in keys:
             if self.stream is not None and self.stream not in keys:
@@ -444,6 +447,7 @@ class StreamTables(Panel):
         self.groups_table.set_rows(rows)
         if self.group is not None:
             self.groups_table.select_key(self.group)
+        self.share_top_width()
 
     def _draw_consumers(self) -> None:
         rows = []
@@ -459,6 +463,16 @@ class StreamTables(Panel):
                 "dead": Text("dead?", style="bold red") if dead else Text("", style="dim"),
             }))
         self.consumers_table.set_rows(rows)
+        self.share_top_width()
+
+    def share_top_width(self) -> None:
+        """The three top tables share the width by what they need (names whole), not by
+        fixed shares: at 80 columns a group or consumer name is cut only when the three
+        together cannot show their names."""
+        for table in (self.table, self.groups_table, self.consumers_table):
+            width = f"{table.natural_width}fr"
+            if str(table.styles.width) != width:
+                table.styles.width = width
 
     def draw_plot(self) -> None:
         if PlotextPlot is None or not self.is_mounted:
