@@ -506,8 +506,7 @@ def demo_command(cfg: Config, args) -> int:
             traffic.start()
         except Exception as exc:
             return fail(f"demo data could not be written: {exc}")
-        cfg = replace(cfg, discovery=replace(cfg.discovery, rescan_seconds=10.0),
-                      exact_from_notifications=True)
+        cfg = demo_config(cfg)
         settings = ConnectionSettings(url=server.url, read_only=args.read_only, profile="demo")
         try:
             return run_console(cfg, settings, args)
@@ -548,6 +547,13 @@ def demo_cluster(cfg: Config, args, binary: str) -> int:
 
 
 DEMO_NOTIFY = "Elz"  # key-events of lists and sorted sets
+
+
+def demo_config(cfg: Config) -> Config:
+    """The console's settings on the demo's own server: quick rescans, and exact in/out from
+    the keyspace notifications that DemoTraffic switches on there."""
+    return replace(cfg, discovery=replace(cfg.discovery, rescan_seconds=10.0),
+                   exact_from_notifications=True)
 
 
 class DemoTraffic:

@@ -94,14 +94,14 @@ async def publish_events(url: str) -> None:
 
 async def capture_live(url: str, out: Path, state: Path) -> list[Path]:
     """The Overview of the live demo, once per size, from one run of the traffic."""
-    from ferrite_tui.cli import DemoTraffic
+    from ferrite_tui.cli import DemoTraffic, demo_config
 
     traffic = DemoTraffic(url, live=True)
     traffic.start()
     saved: list[Path] = []
     try:
         for name, size in LIVE_SIZES.items():
-            app = FerriteApp(Config(), ConnectionSettings(url=url, profile="demo"),
+            app = FerriteApp(demo_config(Config()), ConnectionSettings(url=url, profile="demo"),
                              refresh=1.0, audit_path=state / "audit.log")
             async with app.run_test(size=size) as pilot:
                 deadline = time.monotonic() + 30
