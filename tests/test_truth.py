@@ -160,16 +160,22 @@ async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_p
     config = tmp_path / "config.toml"
     config.write_text("[alerts]\noldest_age_seconds = 3\nstream_dead_consumer_seconds = 3\n"
                       "processing_stale_seconds = 60\ndepth = 100000\n")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ferrite_tui", "status", redis_url, "--json", "--over", "6s",
-        "--config", str(config), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    status = {q["key"]: q for q in json.loads(out)["queues"]}
-    for key, (rate_in, rate_out) in truth.RATES.items():
-        q = status[key]
-        assert close(q["in_rate"], rate_in) and close(q["out_rate"], rate_out), (key, q)
+    # Like the poll's figures above, retried while a busy machine slows the workload: a
+    # window of 6 s holds few moves of the slower queues, so one late move can decide it.
+    for _attempt in range(3):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ferrite_tui", "status", redis_url, "--json", "--over", "6s",
+            "--config", str(config), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, err.decode()
+        status = {q["key"]: q for q in json.loads(out)["queues"]}
+        wrong = [(key, status[key]) for key, (rate_in, rate_out) in truth.RATES.items()
+                 if not (close(status[key]["in_rate"], rate_in)
+                         and close(status[key]["out_rate"], rate_out))]
+        if not wrong:
+            break
+    assert not wrong, wrong
     assert status[truth.RELIABLE]["stale"] == 1
     assert "1 dead consumer" in status[truth.STREAM]["alerts"]
     assert status[truth.STREAM]["oldest_ms"] >= 3000
