@@ -362,8 +362,13 @@ class Tail:
         return entry
 
     def _message(self, channel: bytes, pattern: bytes | None, data: bytes) -> None:
+        self._append(Entry(self._count(self.by_channel, channel), self.clock(), channel,
+                           pattern, data))
+
+    def _count(self, counts: dict[bytes, int], channel: bytes) -> int:
+        """Count one message of `channel` in `counts` (at most MAX_TRACKED_CHANNELS names;
+        the rest in `other_channels`); its sequence number."""
         self.received += 1
-        counts = self.by_channel
         n = counts.get(channel)
         if n is not None:
             counts[channel] = n + 1
@@ -372,7 +377,7 @@ class Tail:
         else:
             self.other_channels += 1
         self.seq += 1
-        self._append(Entry(self.seq, self.clock(), channel, pattern, data))
+        return self.seq
 
     # -- the connection -----------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from redis import exceptions as rexc
 from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.cluster import slot_of
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.pubsub import MAX_TRACKED_CHANNELS, Entry, Tail, TailState, is_pattern
+from ferrite_tui.backend.pubsub import Entry, Tail, TailState, is_pattern
 
 ONE_SERVER = "server"  # the feed's node name off a cluster
 
@@ -236,17 +236,8 @@ class ShardedTail(Tail):
 
     def _shard_message(self, channel: bytes, data: bytes) -> None:
         """One message of sharded `channel`: counted apart, buffered with the rest."""
-        self.received += 1
-        counts = self.by_shard
-        n = counts.get(channel)
-        if n is not None:
-            counts[channel] = n + 1
-        elif len(counts) < MAX_TRACKED_CHANNELS:
-            counts[channel] = 1
-        else:
-            self.other_channels += 1
-        self.seq += 1
-        self._append(ShardEntry(self.seq, self.clock(), channel, None, data))
+        self._append(ShardEntry(self._count(self.by_shard, channel), self.clock(), channel,
+                                None, data))
 
     def rates(self, window_s: float = 5.0) -> tuple[float | None, dict[bytes, float]]:
         """As `Tail.rates` (the total counts sharded messages too); the sharded channels'
