@@ -278,6 +278,7 @@ class _Tally:
     added: int | None = None
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
     group_ids: list | None = None  # ids after a lagging group's last delivered id
+    new_cut: bool = False  # new_ids may miss some (read together with group_ids)
     errors: list[str] = field(default_factory=list)
     lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
@@ -329,6 +330,8 @@ class _StreamMemory:
     counters: bool  # entries-added and every group's entries-read were reported
     ldids: dict[str, tuple[int, int] | None]
     lagging_from: tuple[int, int] | None = None  # where this poll's group XRANGE started
+    depth: int = 0  # entries then: ids up to last_id that can still be there now
+    one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
 
 
 class Poller:
@@ -584,13 +587,24 @@ class Poller:
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
-                start = after_id(memory.last_id) if memory.last_id else "-"
-                commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
-                readers.append((t, "new_ids"))
                 behind = [i for i in memory.ldids.values()
                           if i is not None and (memory.last_id is None or i < memory.last_id)]
                 memory.lagging_from = min(behind) if behind else None
-                if memory.lagging_from is not None:
+                memory.one_read = 0
+                if memory.lagging_from is not None and memory.last_id is not None \
+                        and memory.depth <= XRANGE_COUNT:
+                    # One read for both: the ids after the lagging group's position hold
+                    # at most the last poll's length up to its last id (ids only grow),
+                    # then the new ones, as many as the read of new ids alone would get.
+                    memory.one_read = XRANGE_COUNT + memory.depth
+                    commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
+                                     "COUNT", memory.one_read))
+                    readers.append((t, "all_ids"))
+                else:
+                    start = after_id(memory.last_id) if memory.last_id else "-"
+                    commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
+                    readers.append((t, "new_ids"))
+                if memory.lagging_from is not None and not memory.one_read:
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
                     readers.append((t, "group_ids"))
@@ -642,6 +656,16 @@ class Poller:
             t.new_ids = [parse_id(row[0]) for row in v]
         elif what == "group_ids":
             t.group_ids = [parse_id(row[0]) for row in v]
+        elif what == "all_ids":
+            memory = self._streams[t.ref.key]
+            ids = [parse_id(row[0]) for row in v]
+            t.group_ids = ids[:XRANGE_COUNT]
+            last = memory.last_id
+            assert last is not None  # asked only with a last id
+            t.new_ids = [i for i in ids if i is not None and i > last][:XRANGE_COUNT]
+            # Cut before as many new ids as a read of its own gets (entries added to the
+            # old range between the last poll's XLEN and its last id): a lower bound.
+            t.new_cut = len(ids) >= memory.one_read and len(t.new_ids) < XRANGE_COUNT
         elif what == "pending_scan":
             # Replies come in the order the groups were asked (the last poll's names).
             names = self._groups.get(t.ref.key, ())
@@ -899,7 +923,7 @@ class Poller:
                 proc_series.add(mono, t.processing or 0)
                 acked: int | None = None
                 if moves is not None and prev_proc is not None and prev_depth is not None:
-                    d_proc = (t.processing or 0) - int(prev_proc.value)
+                    d_proc = (t.processing or 0) - int(prev_proc[1])
                     if exact and departures is not None and departures - d_proc >= 0:
                         acked = departures - d_proc  # taken from the queue, less still held
                     else:
@@ -922,7 +946,7 @@ class Poller:
             scheduled = history.series(ident, "scheduled")
             depth_prev = scheduled.last()
             scheduled.add(mono, t.depth)
-            grew = t.depth - int(depth_prev.value) if depth_prev is not None else None
+            grew = t.depth - int(depth_prev[1]) if depth_prev is not None else None
             # Promotions: arrivals on the ready list (exact while it keeps a backlog), else
             # from due times: arrivals not yet due are all still there, so those plus the
             # members that came due, less the change in size, left.
@@ -1025,7 +1049,7 @@ class Poller:
         memory = self._streams.get(ref.key)
         last = parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
-        new_full = t.new_ids is not None and len(t.new_ids) >= XRANGE_COUNT
+        new_full = t.new_ids is not None and (len(t.new_ids) >= XRANGE_COUNT or t.new_cut)
 
         # Arrivals: the entries-added counter, else ids after the last poll's last id.
         note = None
@@ -1034,14 +1058,14 @@ class Poller:
         added = history.series(ident, "added")
         prev_added = added.last()
         if t.added is not None:
-            if prev_added is not None and t.added < prev_added.value:
+            if prev_added is not None and t.added < prev_added[1]:
                 added.samples.clear()  # a restarted server: start again
                 prev_added = None
             added.add(mono, t.added)
         if memory is None:
             note = NOTE_WARMUP
         elif t.added is not None and prev_added is not None:
-            arrivals = t.added - int(prev_added.value)
+            arrivals = t.added - int(prev_added[1])
         elif t.new_ids is not None:
             arrivals = sum(1 for i in new_ids if memory.last_id is None or i > memory.last_id)
             in_exact = not new_full
@@ -1100,7 +1124,8 @@ class Poller:
         self._streams[ref.key] = _StreamMemory(
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
-            ldids={g.name: parse_id(g.last_delivered_id) for g in groups})
+            ldids={g.name: parse_id(g.last_delivered_id) for g in groups},
+            depth=t.depth)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
@@ -1116,8 +1141,8 @@ class Poller:
         if memory is None or name not in memory.ldids:
             return None, True
         if entries_read is not None and prev_read is not None \
-                and entries_read >= prev_read.value:
-            return entries_read - int(prev_read.value), True
+                and entries_read >= prev_read[1]:
+            return entries_read - int(prev_read[1]), True
         ldid = parse_id(g["last_delivered_id"])
         prev = memory.ldids.get(name)
         if ldid is None or prev is None:
@@ -1220,7 +1245,7 @@ class Poller:
         elif total is not None:
             series = self.history.series("@server", "commands")
             last = series.last()
-            if last is not None and total < last.value:
+            if last is not None and total < last[1]:
                 series.samples.clear()
             series.add(mono, total)
             ops = series.rate(RATE_SPAN_S)
