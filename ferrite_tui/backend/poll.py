@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,8 +154,11 @@ def _age(raw: bytes | None, now_ms: int) -> int | None:
 
 
 def _max(*values: int | None) -> int | None:
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
+    best = None
+    for v in values:
+        if v is not None and (best is None or v > best):
+            best = v
+    return best
 
 
 def overdue_growing(values: list[float]) -> bool:
@@ -247,8 +251,17 @@ def _states_of(ref: QueueRef) -> LibraryQueue | None:
     return ref.library if ref.kind is not QueueKind.STREAM else None
 
 
-def _by_states(ref: QueueRef) -> bool:
-    return _states_of(ref) is not None
+@dataclass(slots=True)
+class _GroupReads:
+    """A stream's consumer groups in this poll (apart from _Tally: a poll makes one
+    _Tally per queue, and only streams need these)."""
+
+    names: list[str] = field(default_factory=list)
+    fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
+    pending_rows: dict[str, list | None] = field(default_factory=dict)
+    large: list[str] = field(default_factory=list)  # asked with XPENDING IDLE
+    idle_rows: dict[str, list | None] = field(default_factory=dict)
+    holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -267,20 +280,15 @@ class _Tally:
     coming_until: int = 0
     oldest_ms: int | None = None
     oldest_sampled: bool = False
-    groups: list[GroupStats] = field(default_factory=list)
-    group_names: list[str] = field(default_factory=list)
-    group_fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
-    pending_rows: dict[str, list | None] = field(default_factory=dict)
-    large_groups: list[str] = field(default_factory=list)  # asked with XPENDING IDLE
-    idle_rows: dict[str, list | None] = field(default_factory=dict)
-    holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
+    groups: tuple[GroupStats, ...] = ()
+    group_reads: _GroupReads | None = None  # streams
     last_id: str | None = None
     added: int | None = None
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
     group_ids: list | None = None  # ids after a lagging group's last delivered id
     new_cut: bool = False  # new_ids may miss some (read together with group_ids)
     errors: list[str] = field(default_factory=list)
-    lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
+    lib: list[Any] | None = None  # library queues (only): replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
 
 
@@ -461,7 +469,7 @@ class Poller:
         probes: list[tuple[_Tally, tuple[tuple, Body]]] = []
         lua = self.client.capabilities.lua
         for t in tallies:
-            if (library := _states_of(t.ref)) is not None:
+            if t.lib is not None and (library := _states_of(t.ref)) is not None:
                 t.fig = library_poll.read(library, t.lib, now_ms,
                                           self.alerts.overdue_seconds, lua)
                 probes += [(t, probe) for probe in t.fig.probes]
@@ -483,7 +491,7 @@ class Poller:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
-        stats = tuple(self._finish_library(t, mono, now_ms) if _by_states(t.ref)
+        stats = tuple(self._finish_library(t, mono, now_ms) if t.lib is not None
                       else self._finish(t, mono, now_ms) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
@@ -546,8 +554,10 @@ class Poller:
         ref = t.ref
         key = ref.key
         kind = ref.kind
-        if (library := _states_of(ref)) is not None:
+        library = ref.library  # as _states_of, inline: this runs for every queue
+        if library is not None and kind is not QueueKind.STREAM:
             ops = library_poll.commands(library, now_ms)
+            t.lib = []
             commands += ops
             readers += [(t, "lib")] * len(ops)
             return
@@ -581,6 +591,7 @@ class Poller:
                 self._list_commands(commands, readers, t.ready_list, ref.ready_key, lpos,
                                     ends_if_empty=False)
         elif kind is QueueKind.STREAM:
+            reads = t.group_reads = _GroupReads()
             commands += [("XLEN", key), ("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
             readers += [(t, "depth"), (t, "groups"), (t, "stream")]
             memory = self._streams.get(key)
@@ -616,14 +627,15 @@ class Poller:
                 # Groups that held more than the scan reads: their idle entries only, and
                 # how many each consumer holds.
                 idle_ms = min(self._idle_ms, self._dead_ms)
-                t.large_groups = self._large.get(key, [])
-                for group in t.large_groups:
+                reads.large = self._large.get(key, [])
+                for group in reads.large:
                     commands += [("XPENDING", key, group),
                                  ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
                     readers += [(t, "holder_counts"), (t, "idle_scan")]
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
+            assert t.lib is not None
             t.lib.append(v)
         elif what == "depth":
             t.depth = v
@@ -666,17 +678,22 @@ class Poller:
             # Cut before as many new ids as a read of its own gets (entries added to the
             # old range between the last poll's XLEN and its last id): a lower bound.
             t.new_cut = len(ids) >= memory.one_read and len(t.new_ids) < XRANGE_COUNT
-        elif what == "pending_scan":
-            # Replies come in the order the groups were asked (the last poll's names).
-            names = self._groups.get(t.ref.key, ())
-            t.pending_rows[names[len(t.pending_rows)]] = v
-        elif what == "holder_counts":
-            t.holder_counts[t.large_groups[len(t.holder_counts)]] = None if v is None else {
-                key_text(c): int(n) for c, n in (v[3] or ())}
-        elif what == "idle_scan":
-            t.idle_rows[t.large_groups[len(t.idle_rows)]] = v
+        elif what in GROUP_SCANS:
+            reads = t.group_reads
+            assert reads is not None
+            if what == "pending_scan":
+                # Replies come in the order the groups were asked (the last poll's names).
+                names = self._groups.get(t.ref.key, ())
+                reads.pending_rows[names[len(reads.pending_rows)]] = v
+            elif what == "holder_counts":
+                reads.holder_counts[reads.large[len(reads.holder_counts)]] = \
+                    None if v is None else {key_text(c): int(n) for c, n in (v[3] or ())}
+            else:
+                reads.idle_rows[reads.large[len(reads.idle_rows)]] = v
 
     def _read_groups(self, t: _Tally, reply: list) -> None:
+        reads = t.group_reads
+        assert reads is not None
         names = []
         lag_seen = False
         for raw in reply:
@@ -684,7 +701,7 @@ class Poller:
             name = key_text(g.get("name", b""))
             names.append(name)
             lag_seen = lag_seen or "lag" in g
-            t.group_fields.append(dict(
+            reads.fields.append(dict(
                 name=name,
                 consumers=int(g.get("consumers", 0)),
                 pending=int(g.get("pending", 0)),
@@ -694,7 +711,7 @@ class Poller:
             ))
         if reply:
             self.client.note_lag_seen(lag_seen)
-        t.group_names = names
+        reads.names = names
 
     # -- turning tallies into stats ------------------------------------------------------
 
@@ -989,7 +1006,7 @@ class Poller:
         elif self.events is not None:  # not counted this time: no rate spans the gap
             self.history.flow(ident, "events_in").add(mono, None)
             self.history.flow(ident, "events_out").add(mono, None)
-        error = "; ".join(dict.fromkeys(t.errors)) or None
+        error = ("; ".join(dict.fromkeys(t.errors)) or None) if t.errors else None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
         growing = ref.kind is QueueKind.DELAYED and overdue_growing(
@@ -1003,7 +1020,7 @@ class Poller:
             note = note if not (in_exact and out_exact) else None
         return QueueStats(
             ref=ref, depth=t.depth, processing=t.processing, ready=t.ready, overdue=t.overdue,
-            oldest_ms=t.oldest_ms, groups=tuple(t.groups), pending=pending, last_id=t.last_id,
+            oldest_ms=t.oldest_ms, groups=t.groups, pending=pending, last_id=t.last_id,
             in_rate=in_rate, out_rate=out_rate, net_rate=net, error=error, alerts=alerts,
             in_lower=not in_exact, out_lower=not out_exact, rate_note=note,
             producer_end=producer_end, consumer_end=consumer_end,
@@ -1080,7 +1097,9 @@ class Poller:
         out_rates: list[tuple[float | None, bool]] = []
         idle_ms, dead_ms = self._idle_ms, self._dead_ms
         large = []
-        for fields in t.group_fields:
+        reads = t.group_reads
+        assert reads is not None
+        for fields in reads.fields:
             name = fields["name"]
             pending += fields["pending"]
             delivered, exact = self._delivered(t, fields, memory, new_ids, new_full)
@@ -1091,9 +1110,9 @@ class Poller:
                 history.series(ident, f"lag:{name}").add(mono, fields["lag"])
             if fields["pending"] > PENDING_SCAN:
                 large.append(name)
-            fields.update(self._group_health(fields["pending"], t.pending_rows.get(name),
-                                             idle_ms, dead_ms, t.idle_rows.get(name),
-                                             t.holder_counts.get(name)))
+            fields.update(self._group_health(fields["pending"], reads.pending_rows.get(name),
+                                             idle_ms, dead_ms, reads.idle_rows.get(name),
+                                             reads.holder_counts.get(name)))
             fields["alerts"] = group_alerts(fields, self.alerts)
             g = GroupStats(read_rate=rate, **fields)
             if g.idle_count is not None:
@@ -1101,9 +1120,9 @@ class Poller:
                 idle_total += g.idle_count
             oldest = _max(oldest, g.oldest_idle_ms)
             groups.append(g)
-        t.groups = groups
+        t.groups = tuple(groups)
         t.oldest_ms = oldest
-        self._groups[ref.key] = t.group_names
+        self._groups[ref.key] = reads.names
         if large:
             self._large[ref.key] = large
         else:
@@ -1282,7 +1301,7 @@ def group_alerts(g: dict, cfg: AlertConfig) -> tuple[str, ...]:
 
 
 def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: float | None,
-               overdue: int | None, pending: int | None, groups: list[GroupStats],
+               overdue: int | None, pending: int | None, groups: Sequence[GroupStats],
                cfg: AlertConfig, processing_oldest_ms: int | None = None,
                visibility_timeout: float | None = None, *, stale: int | None = None,
                stale_lower: bool = False, idle_pending: int | None = None,
