@@ -1199,6 +1199,9 @@ class Poller:
         """
         if rows is None:
             return {}
+        if not rows:  # nothing pending (the usual idle group): the result of the loop below
+            return {"idle_count": 0, "oldest_idle_ms": None, "holders": (),
+                    "scan_complete": True, "oldest_pending_id": None}
         complete = len(rows) < PENDING_SCAN or pending <= len(rows)
         if not complete and idle_rows is not None and counts is not None:
             return Poller._large_group_health(rows, idle_rows, counts, idle_ms, dead_ms)
