@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis._parsers.helpers import parse_info
 
@@ -171,8 +171,7 @@ def overdue_growing(values: list[float]) -> bool:
 
 # -- list moves (pure: the tests drive it directly) ---------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class ListMoves:
+class ListMoves(NamedTuple):  # a tuple: made for every list at every poll, cheaply
     arrivals: int | None  # None: not measurable this interval
     exact: bool
     producer_end: str | None  # "head" / "tail" where pushes were seen this interval
@@ -292,8 +291,7 @@ class _Tally:
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
 
 
-@dataclass(frozen=True, slots=True)
-class _DueMemory:
+class _DueMemory(NamedTuple):
     """A delayed set at the last poll: when, how many members were not yet due, and the
     due times of those coming due soonest (up to `until`; `cut`: more were there)."""
 
