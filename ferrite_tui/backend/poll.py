@@ -286,6 +286,8 @@ class _Tally:
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
     group_ids: list | None = None  # ids after a lagging group's last delivered id
     new_cut: bool = False  # new_ids may miss some (read together with group_ids)
+    depth_from_info: bool = False  # a stream's length from XINFO STREAM (no XLEN asked)
+    length_in_info: bool = False
     errors: list[str] = field(default_factory=list)
     lib: list[Any] | None = None  # library queues (only): replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
@@ -337,6 +339,7 @@ class _StreamMemory:
     ldids: dict[str, tuple[int, int] | None]
     lagging_from: tuple[int, int] | None = None  # where this poll's group XRANGE started
     depth: int = 0  # entries then: ids up to last_id that can still be there now
+    length_in_info: bool = False  # XINFO STREAM gave the length: no XLEN needed
     one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
 
 
@@ -590,9 +593,15 @@ class Poller:
                                     ends_if_empty=False)
         elif kind is QueueKind.STREAM:
             reads = t.group_reads = _GroupReads()
-            commands += [("XLEN", key), ("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
-            readers += [(t, "depth"), (t, "groups"), (t, "stream")]
             memory = self._streams.get(key)
+            if memory is not None and memory.length_in_info:
+                # XINFO STREAM's length is the XLEN: asked apart only until a reply has it.
+                t.depth_from_info = True
+            else:
+                commands.append(("XLEN", key))
+                readers.append((t, "depth"))
+            commands += [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
+            readers += [(t, "groups"), (t, "stream")]
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
@@ -662,6 +671,10 @@ class Poller:
             last = info.get("last-generated-id")
             t.last_id = _text(last) if last is not None else None
             t.added = _int_or_none(info.get("entries-added"))
+            length = info.get("length")
+            t.length_in_info = isinstance(length, int)
+            if t.depth_from_info:
+                t.depth = info["length"]  # missing: an unexpected reply (XLEN again next poll)
         elif what == "new_ids":
             t.new_ids = [parse_id(row[0]) for row in v]
         elif what == "group_ids":
@@ -1142,7 +1155,7 @@ class Poller:
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
             ldids={g.name: parse_id(g.last_delivered_id) for g in groups},
-            depth=t.depth)
+            depth=t.depth, length_in_info=t.length_in_info)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
