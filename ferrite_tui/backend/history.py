@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    t: float  # monotonic seconds
-    value: float
+# (monotonic seconds, value). A plain tuple of floats, not a class: the garbage collector
+# stops tracking such tuples, and a poll of thousands of queues adds thousands of samples.
+Sample = tuple[float, float]
 
 
 class Series:
@@ -21,15 +18,15 @@ class Series:
         self.samples: deque[Sample] = deque(maxlen=max_points)
 
     def add(self, t: float, value: float) -> None:
-        self.samples.append(Sample(t, value))
-        while self.samples and t - self.samples[0].t > self.window_s:
+        self.samples.append((t, value))
+        while self.samples and t - self.samples[0][0] > self.window_s:
             self.samples.popleft()
 
     def values(self, last: int | None = None) -> list[float]:
         """Every value, oldest first, or only the `last` few (without copying the rest)."""
         if last is None:
-            return [s.value for s in self.samples]
-        recent = [s.value for s in itertools.islice(reversed(self.samples), last)]
+            return [v for _, v in self.samples]
+        recent = [v for _, v in itertools.islice(reversed(self.samples), last)]
         recent.reverse()
         return recent
 
@@ -40,16 +37,16 @@ class Series:
         """Average change per second over about the last `span_s` seconds."""
         if len(self.samples) < 2:
             return None
-        newest = self.samples[-1]
+        newest_t, newest_v = newest = self.samples[-1]
         oldest = newest
-        for sample in reversed(self.samples):
-            oldest = sample
-            if newest.t - sample.t >= span_s:
+        for oldest in reversed(self.samples):
+            if newest_t - oldest[0] >= span_s:
                 break
-        elapsed = newest.t - oldest.t
+        oldest_t, oldest_v = oldest
+        elapsed = newest_t - oldest_t
         if elapsed <= 0:
             return None
-        return (newest.value - oldest.value) / elapsed
+        return (newest_v - oldest_v) / elapsed
 
 
 class Flow:
@@ -76,16 +73,16 @@ class Flow:
             self._lower.clear()
             return
         if not samples and since is not None and since < t:
-            samples.append(Sample(since, self.total))  # the moves cover the time since then
+            samples.append((since, self.total))  # the moves cover the time since then
         self.total += moved
-        samples.append(Sample(t, self.total))
+        samples.append((t, self.total))
         if not exact:
             self._lower.append(t)
         # Keep the latest sample at least a span old as the start, drop what is older.
-        while len(samples) > 2 and t - samples[1].t >= self.span_s:
+        while len(samples) > 2 and t - samples[1][0] >= self.span_s:
             samples.popleft()
         lower = self._lower
-        while lower and lower[0] <= samples[0].t:
+        while lower and lower[0] <= samples[0][0]:
             lower.popleft()
 
     def rate(self) -> tuple[float | None, bool]:
@@ -93,11 +90,11 @@ class Flow:
         samples = self._samples
         if len(samples) < 2:
             return None, True
-        oldest, newest = samples[0], samples[-1]
-        elapsed = newest.t - oldest.t
+        (oldest_t, oldest_v), (newest_t, newest_v) = samples[0], samples[-1]
+        elapsed = newest_t - oldest_t
         if elapsed <= 0:
             return None, True
-        return (newest.value - oldest.value) / elapsed, not self._lower
+        return (newest_v - oldest_v) / elapsed, not self._lower
 
 
 class History:

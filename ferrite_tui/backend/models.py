@@ -49,11 +49,12 @@ class QueueRef:
     # A queue library's queue (RQ, Celery, ...): its states and their keys. `key` is then
     # the key of its first pending state and `kind` that key's panel kind.
     library: LibraryQueue | None = None
+    #: Stable identity used as a row key in every table (set once: a poll reads it
+    #: thousands of times).
+    ident: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def ident(self) -> str:
-        """Stable identity used as a row key in every table."""
-        return f"{self.kind.value}:{self.key}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ident", f"{self.kind.value}:{self.key}")
 
     @property
     def name(self) -> str:

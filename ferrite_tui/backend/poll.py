@@ -27,8 +27,9 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis._parsers.helpers import parse_info
 
@@ -153,8 +154,11 @@ def _age(raw: bytes | None, now_ms: int) -> int | None:
 
 
 def _max(*values: int | None) -> int | None:
-    known = [v for v in values if v is not None]
-    return max(known) if known else None
+    best = None
+    for v in values:
+        if v is not None and (best is None or v > best):
+            best = v
+    return best
 
 
 def overdue_growing(values: list[float]) -> bool:
@@ -167,8 +171,7 @@ def overdue_growing(values: list[float]) -> bool:
 
 # -- list moves (pure: the tests drive it directly) ---------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class ListMoves:
+class ListMoves(NamedTuple):  # a tuple: made for every list at every poll, cheaply
     arrivals: int | None  # None: not measurable this interval
     exact: bool
     producer_end: str | None  # "head" / "tail" where pushes were seen this interval
@@ -247,8 +250,17 @@ def _states_of(ref: QueueRef) -> LibraryQueue | None:
     return ref.library if ref.kind is not QueueKind.STREAM else None
 
 
-def _by_states(ref: QueueRef) -> bool:
-    return _states_of(ref) is not None
+@dataclass(slots=True)
+class _GroupReads:
+    """A stream's consumer groups in this poll (apart from _Tally: a poll makes one
+    _Tally per queue, and only streams need these)."""
+
+    names: list[str] = field(default_factory=list)
+    fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
+    pending_rows: dict[str, list | None] = field(default_factory=dict)
+    large: list[str] = field(default_factory=list)  # asked with XPENDING IDLE
+    idle_rows: dict[str, list | None] = field(default_factory=dict)
+    holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -267,24 +279,21 @@ class _Tally:
     coming_until: int = 0
     oldest_ms: int | None = None
     oldest_sampled: bool = False
-    groups: list[GroupStats] = field(default_factory=list)
-    group_names: list[str] = field(default_factory=list)
-    group_fields: list[dict] = field(default_factory=list)  # XINFO GROUPS, read
-    pending_rows: dict[str, list | None] = field(default_factory=dict)
-    large_groups: list[str] = field(default_factory=list)  # asked with XPENDING IDLE
-    idle_rows: dict[str, list | None] = field(default_factory=dict)
-    holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
+    groups: tuple[GroupStats, ...] = ()
+    group_reads: _GroupReads | None = None  # streams
     last_id: str | None = None
     added: int | None = None
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
     group_ids: list | None = None  # ids after a lagging group's last delivered id
+    new_cut: bool = False  # new_ids may miss some (read together with group_ids)
+    depth_from_info: bool = False  # a stream's length from XINFO STREAM (no XLEN asked)
+    length_in_info: bool = False
     errors: list[str] = field(default_factory=list)
-    lib: list[Any] = field(default_factory=list)  # library queues: replies, errors included
+    lib: list[Any] | None = None  # library queues (only): replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
 
 
-@dataclass(frozen=True, slots=True)
-class _DueMemory:
+class _DueMemory(NamedTuple):
     """A delayed set at the last poll: when, how many members were not yet due, and the
     due times of those coming due soonest (up to `until`; `cut`: more were there)."""
 
@@ -329,6 +338,9 @@ class _StreamMemory:
     counters: bool  # entries-added and every group's entries-read were reported
     ldids: dict[str, tuple[int, int] | None]
     lagging_from: tuple[int, int] | None = None  # where this poll's group XRANGE started
+    depth: int = 0  # entries then: ids up to last_id that can still be there now
+    length_in_info: bool = False  # XINFO STREAM gave the length: no XLEN needed
+    one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
 
 
 class Poller:
@@ -458,7 +470,7 @@ class Poller:
         probes: list[tuple[_Tally, tuple[tuple, Body]]] = []
         lua = self.client.capabilities.lua
         for t in tallies:
-            if (library := _states_of(t.ref)) is not None:
+            if t.lib is not None and (library := _states_of(t.ref)) is not None:
                 t.fig = library_poll.read(library, t.lib, now_ms,
                                           self.alerts.overdue_seconds, lua)
                 probes += [(t, probe) for probe in t.fig.probes]
@@ -480,7 +492,7 @@ class Poller:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
-        stats = tuple(self._finish_library(t, mono, now_ms) if _by_states(t.ref)
+        stats = tuple(self._finish_library(t, mono, now_ms) if t.lib is not None
                       else self._finish(t, mono, now_ms) for t in tallies)
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
@@ -543,8 +555,10 @@ class Poller:
         ref = t.ref
         key = ref.key
         kind = ref.kind
-        if (library := _states_of(ref)) is not None:
+        library = ref.library  # as _states_of, inline: this runs for every queue
+        if library is not None and kind is not QueueKind.STREAM:
             ops = library_poll.commands(library, now_ms)
+            t.lib = []
             commands += ops
             readers += [(t, "lib")] * len(ops)
             return
@@ -578,19 +592,37 @@ class Poller:
                 self._list_commands(commands, readers, t.ready_list, ref.ready_key, lpos,
                                     ends_if_empty=False)
         elif kind is QueueKind.STREAM:
-            commands += [("XLEN", key), ("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
-            readers += [(t, "depth"), (t, "groups"), (t, "stream")]
+            reads = t.group_reads = _GroupReads()
             memory = self._streams.get(key)
+            if memory is not None and memory.length_in_info:
+                # XINFO STREAM's length is the XLEN: asked apart only until a reply has it.
+                t.depth_from_info = True
+            else:
+                commands.append(("XLEN", key))
+                readers.append((t, "depth"))
+            commands += [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
+            readers += [(t, "groups"), (t, "stream")]
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
-                start = after_id(memory.last_id) if memory.last_id else "-"
-                commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
-                readers.append((t, "new_ids"))
                 behind = [i for i in memory.ldids.values()
                           if i is not None and (memory.last_id is None or i < memory.last_id)]
                 memory.lagging_from = min(behind) if behind else None
-                if memory.lagging_from is not None:
+                memory.one_read = 0
+                if memory.lagging_from is not None and memory.last_id is not None \
+                        and memory.depth <= XRANGE_COUNT:
+                    # One read for both: the ids after the lagging group's position hold
+                    # at most the last poll's length up to its last id (ids only grow),
+                    # then the new ones, as many as the read of new ids alone would get.
+                    memory.one_read = XRANGE_COUNT + memory.depth
+                    commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
+                                     "COUNT", memory.one_read))
+                    readers.append((t, "all_ids"))
+                else:
+                    start = after_id(memory.last_id) if memory.last_id else "-"
+                    commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
+                    readers.append((t, "new_ids"))
+                if memory.lagging_from is not None and not memory.one_read:
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
                     readers.append((t, "group_ids"))
@@ -602,14 +634,15 @@ class Poller:
                 # Groups that held more than the scan reads: their idle entries only, and
                 # how many each consumer holds.
                 idle_ms = min(self._idle_ms, self._dead_ms)
-                t.large_groups = self._large.get(key, [])
-                for group in t.large_groups:
+                reads.large = self._large.get(key, [])
+                for group in reads.large:
                     commands += [("XPENDING", key, group),
                                  ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
                     readers += [(t, "holder_counts"), (t, "idle_scan")]
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
+            assert t.lib is not None
             t.lib.append(v)
         elif what == "depth":
             t.depth = v
@@ -638,21 +671,40 @@ class Poller:
             last = info.get("last-generated-id")
             t.last_id = _text(last) if last is not None else None
             t.added = _int_or_none(info.get("entries-added"))
+            length = info.get("length")
+            t.length_in_info = isinstance(length, int)
+            if t.depth_from_info:
+                t.depth = info["length"]  # missing: an unexpected reply (XLEN again next poll)
         elif what == "new_ids":
             t.new_ids = [parse_id(row[0]) for row in v]
         elif what == "group_ids":
             t.group_ids = [parse_id(row[0]) for row in v]
-        elif what == "pending_scan":
-            # Replies come in the order the groups were asked (the last poll's names).
-            names = self._groups.get(t.ref.key, ())
-            t.pending_rows[names[len(t.pending_rows)]] = v
-        elif what == "holder_counts":
-            t.holder_counts[t.large_groups[len(t.holder_counts)]] = None if v is None else {
-                key_text(c): int(n) for c, n in (v[3] or ())}
-        elif what == "idle_scan":
-            t.idle_rows[t.large_groups[len(t.idle_rows)]] = v
+        elif what == "all_ids":
+            memory = self._streams[t.ref.key]
+            ids = [parse_id(row[0]) for row in v]
+            t.group_ids = ids[:XRANGE_COUNT]
+            last = memory.last_id
+            assert last is not None  # asked only with a last id
+            t.new_ids = [i for i in ids if i is not None and i > last][:XRANGE_COUNT]
+            # Cut before as many new ids as a read of its own gets (entries added to the
+            # old range between the last poll's XLEN and its last id): a lower bound.
+            t.new_cut = len(ids) >= memory.one_read and len(t.new_ids) < XRANGE_COUNT
+        elif what in GROUP_SCANS:
+            reads = t.group_reads
+            assert reads is not None
+            if what == "pending_scan":
+                # Replies come in the order the groups were asked (the last poll's names).
+                names = self._groups.get(t.ref.key, ())
+                reads.pending_rows[names[len(reads.pending_rows)]] = v
+            elif what == "holder_counts":
+                reads.holder_counts[reads.large[len(reads.holder_counts)]] = \
+                    None if v is None else {key_text(c): int(n) for c, n in (v[3] or ())}
+            else:
+                reads.idle_rows[reads.large[len(reads.idle_rows)]] = v
 
     def _read_groups(self, t: _Tally, reply: list) -> None:
+        reads = t.group_reads
+        assert reads is not None
         names = []
         lag_seen = False
         for raw in reply:
@@ -660,7 +712,7 @@ class Poller:
             name = key_text(g.get("name", b""))
             names.append(name)
             lag_seen = lag_seen or "lag" in g
-            t.group_fields.append(dict(
+            reads.fields.append(dict(
                 name=name,
                 consumers=int(g.get("consumers", 0)),
                 pending=int(g.get("pending", 0)),
@@ -670,7 +722,7 @@ class Poller:
             ))
         if reply:
             self.client.note_lag_seen(lag_seen)
-        t.group_names = names
+        reads.names = names
 
     # -- turning tallies into stats ------------------------------------------------------
 
@@ -899,7 +951,7 @@ class Poller:
                 proc_series.add(mono, t.processing or 0)
                 acked: int | None = None
                 if moves is not None and prev_proc is not None and prev_depth is not None:
-                    d_proc = (t.processing or 0) - int(prev_proc.value)
+                    d_proc = (t.processing or 0) - int(prev_proc[1])
                     if exact and departures is not None and departures - d_proc >= 0:
                         acked = departures - d_proc  # taken from the queue, less still held
                     else:
@@ -922,7 +974,7 @@ class Poller:
             scheduled = history.series(ident, "scheduled")
             depth_prev = scheduled.last()
             scheduled.add(mono, t.depth)
-            grew = t.depth - int(depth_prev.value) if depth_prev is not None else None
+            grew = t.depth - int(depth_prev[1]) if depth_prev is not None else None
             # Promotions: arrivals on the ready list (exact while it keeps a backlog), else
             # from due times: arrivals not yet due are all still there, so those plus the
             # members that came due, less the change in size, left.
@@ -965,7 +1017,7 @@ class Poller:
         elif self.events is not None:  # not counted this time: no rate spans the gap
             self.history.flow(ident, "events_in").add(mono, None)
             self.history.flow(ident, "events_out").add(mono, None)
-        error = "; ".join(dict.fromkeys(t.errors)) or None
+        error = ("; ".join(dict.fromkeys(t.errors)) or None) if t.errors else None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
         growing = ref.kind is QueueKind.DELAYED and overdue_growing(
@@ -979,7 +1031,7 @@ class Poller:
             note = note if not (in_exact and out_exact) else None
         return QueueStats(
             ref=ref, depth=t.depth, processing=t.processing, ready=t.ready, overdue=t.overdue,
-            oldest_ms=t.oldest_ms, groups=tuple(t.groups), pending=pending, last_id=t.last_id,
+            oldest_ms=t.oldest_ms, groups=t.groups, pending=pending, last_id=t.last_id,
             in_rate=in_rate, out_rate=out_rate, net_rate=net, error=error, alerts=alerts,
             in_lower=not in_exact, out_lower=not out_exact, rate_note=note,
             producer_end=producer_end, consumer_end=consumer_end,
@@ -1025,7 +1077,7 @@ class Poller:
         memory = self._streams.get(ref.key)
         last = parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
-        new_full = t.new_ids is not None and len(t.new_ids) >= XRANGE_COUNT
+        new_full = t.new_ids is not None and (len(t.new_ids) >= XRANGE_COUNT or t.new_cut)
 
         # Arrivals: the entries-added counter, else ids after the last poll's last id.
         note = None
@@ -1034,14 +1086,14 @@ class Poller:
         added = history.series(ident, "added")
         prev_added = added.last()
         if t.added is not None:
-            if prev_added is not None and t.added < prev_added.value:
+            if prev_added is not None and t.added < prev_added[1]:
                 added.samples.clear()  # a restarted server: start again
                 prev_added = None
             added.add(mono, t.added)
         if memory is None:
             note = NOTE_WARMUP
         elif t.added is not None and prev_added is not None:
-            arrivals = t.added - int(prev_added.value)
+            arrivals = t.added - int(prev_added[1])
         elif t.new_ids is not None:
             arrivals = sum(1 for i in new_ids if memory.last_id is None or i > memory.last_id)
             in_exact = not new_full
@@ -1056,7 +1108,9 @@ class Poller:
         out_rates: list[tuple[float | None, bool]] = []
         idle_ms, dead_ms = self._idle_ms, self._dead_ms
         large = []
-        for fields in t.group_fields:
+        reads = t.group_reads
+        assert reads is not None
+        for fields in reads.fields:
             name = fields["name"]
             pending += fields["pending"]
             delivered, exact = self._delivered(t, fields, memory, new_ids, new_full)
@@ -1067,9 +1121,9 @@ class Poller:
                 history.series(ident, f"lag:{name}").add(mono, fields["lag"])
             if fields["pending"] > PENDING_SCAN:
                 large.append(name)
-            fields.update(self._group_health(fields["pending"], t.pending_rows.get(name),
-                                             idle_ms, dead_ms, t.idle_rows.get(name),
-                                             t.holder_counts.get(name)))
+            fields.update(self._group_health(fields["pending"], reads.pending_rows.get(name),
+                                             idle_ms, dead_ms, reads.idle_rows.get(name),
+                                             reads.holder_counts.get(name)))
             fields["alerts"] = group_alerts(fields, self.alerts)
             g = GroupStats(read_rate=rate, **fields)
             if g.idle_count is not None:
@@ -1077,9 +1131,9 @@ class Poller:
                 idle_total += g.idle_count
             oldest = _max(oldest, g.oldest_idle_ms)
             groups.append(g)
-        t.groups = groups
+        t.groups = tuple(groups)
         t.oldest_ms = oldest
-        self._groups[ref.key] = t.group_names
+        self._groups[ref.key] = reads.names
         if large:
             self._large[ref.key] = large
         else:
@@ -1100,7 +1154,8 @@ class Poller:
         self._streams[ref.key] = _StreamMemory(
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
-            ldids={g.name: parse_id(g.last_delivered_id) for g in groups})
+            ldids={g.name: parse_id(g.last_delivered_id) for g in groups},
+            depth=t.depth, length_in_info=t.length_in_info)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
@@ -1116,8 +1171,8 @@ class Poller:
         if memory is None or name not in memory.ldids:
             return None, True
         if entries_read is not None and prev_read is not None \
-                and entries_read >= prev_read.value:
-            return entries_read - int(prev_read.value), True
+                and entries_read >= prev_read[1]:
+            return entries_read - int(prev_read[1]), True
         ldid = parse_id(g["last_delivered_id"])
         prev = memory.ldids.get(name)
         if ldid is None or prev is None:
@@ -1155,6 +1210,9 @@ class Poller:
         """
         if rows is None:
             return {}
+        if not rows:  # nothing pending (the usual idle group): the result of the loop below
+            return {"idle_count": 0, "oldest_idle_ms": None, "holders": (),
+                    "scan_complete": True, "oldest_pending_id": None}
         complete = len(rows) < PENDING_SCAN or pending <= len(rows)
         if not complete and idle_rows is not None and counts is not None:
             return Poller._large_group_health(rows, idle_rows, counts, idle_ms, dead_ms)
@@ -1220,7 +1278,7 @@ class Poller:
         elif total is not None:
             series = self.history.series("@server", "commands")
             last = series.last()
-            if last is not None and total < last.value:
+            if last is not None and total < last[1]:
                 series.samples.clear()
             series.add(mono, total)
             ops = series.rate(RATE_SPAN_S)
@@ -1257,7 +1315,7 @@ def group_alerts(g: dict, cfg: AlertConfig) -> tuple[str, ...]:
 
 
 def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: float | None,
-               overdue: int | None, pending: int | None, groups: list[GroupStats],
+               overdue: int | None, pending: int | None, groups: Sequence[GroupStats],
                cfg: AlertConfig, processing_oldest_ms: int | None = None,
                visibility_timeout: float | None = None, *, stale: int | None = None,
                stale_lower: bool = False, idle_pending: int | None = None,

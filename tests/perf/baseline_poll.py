@@ -354,7 +354,7 @@ class Poller:
         went backwards (server restart) starts the series again."""
         series = self.history.series(ident, name)
         last = series.last()
-        if last is not None and value < last.value:
+        if last is not None and value < last[1]:
             series.samples.clear()
         series.add(mono, value)
         return series.rate(RATE_SPAN_S)

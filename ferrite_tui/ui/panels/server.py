@@ -221,9 +221,9 @@ class ServerPanel(Vertical):
         plt.clear_figure()
         plt.title(title)
         if series and len(series.samples) >= 2:
-            now = series.samples[-1].t
-            xs = [s.t - now for s in series.samples]
-            ys = [s.value * scale for s in series.samples]
+            now = series.samples[-1][0]
+            xs = [t - now for t, _ in series.samples]
+            ys = [v * scale for _, v in series.samples]
             plt.plot(xs, ys, marker="braille")
             plt.xlabel("seconds ago")
         plot.refresh()

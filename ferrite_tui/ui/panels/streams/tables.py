@@ -470,8 +470,8 @@ class StreamTables(Panel):
                 series = self.history.get(ident, f"{metric}:{self.group}")
                 if series is None or not series.samples:
                     continue
-                t0 = series.samples[-1].t
-                xs = [round(s.t - t0, 1) for s in series.samples]
+                t0 = series.samples[-1][0]
+                xs = [round(t - t0, 1) for t, _ in series.samples]
                 plt.plot(xs, series.values(), label=label, marker="braille")
         plt.title(title)
         plt.xlabel("seconds ago")
