@@ -149,6 +149,10 @@ async def test_alert_thresholds_come_from_config(r, redis_url):
 
 
 async def test_pubsub_channels_are_listed(r, redis_url):
+    from helpers import wait_until
+
+    # An earlier test's pattern subscriber may still be closing on this worker's server.
+    wait_until(lambda: r.execute_command("PUBSUB", "NUMPAT") == 0, timeout=10)
     p = r.pubsub()
     p.subscribe("orders.created")
     p.get_message(timeout=1)
