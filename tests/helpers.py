@@ -270,3 +270,26 @@ def mutating(r: Any, names: list[str]) -> list[str]:
         if any((f.decode() if isinstance(f, bytes) else f) == "write" for f in flags):
             out.append(name)
     return out
+
+
+def dramatiq_worker_runs(broker: Any, message_id: str) -> None:
+    """Start dramatiq's own worker on `broker` and wait until it ran `message_id` without
+    an exception: proof that what the console wrote is what dramatiq expects."""
+    import dramatiq
+    from dramatiq.middleware import Middleware
+
+    done: list[str] = []
+
+    class Seen(Middleware):
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            if exception is None:
+                done.append(message.message_id)
+
+    broker.add_middleware(Seen())
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+    worker.start()
+    try:
+        wait_until(lambda: message_id in done, timeout=60,
+                   message="dramatiq's worker did not run the requeued message")
+    finally:
+        worker.stop()

@@ -107,6 +107,18 @@ async def test_cluster_off_by_url_option_stays_on_one_node(cluster_url):
         await client.aclose()
 
 
+async def _arranged_with_replicas(cluster_factory):
+    """3 primaries with a replica each, holding the arranged data on every replica too."""
+    cluster = cluster_factory(primaries=3, replicas=1)
+    rc = aioredis.RedisCluster.from_url(cluster.url)
+    try:
+        await _arrange(rc)
+    finally:
+        await rc.aclose()
+    await _replicated(cluster)
+    return cluster
+
+
 async def _replicated(cluster) -> None:
     """Replication is asynchronous: wait until each replica has every write (WAIT), so the
     failover itself loses nothing and the figures can be compared."""
@@ -121,13 +133,7 @@ async def _replicated(cluster) -> None:
 async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
     import time
 
-    cluster = cluster_factory(primaries=3, replicas=1)
-    rc = aioredis.RedisCluster.from_url(cluster.url)
-    try:
-        await _arrange(rc)
-    finally:
-        await rc.aclose()
-    await _replicated(cluster)
+    cluster = await _arranged_with_replicas(cluster_factory)
     monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
     try:
         await monitor.connect()
@@ -232,13 +238,7 @@ async def test_manual_failover_answers_moved_and_the_poll_follows(cluster_factor
 
     import redis
 
-    cluster = cluster_factory(primaries=3, replicas=1)
-    rc = aioredis.RedisCluster.from_url(cluster.url)
-    try:
-        await _arrange(rc)
-    finally:
-        await rc.aclose()
-    await _replicated(cluster)
+    cluster = await _arranged_with_replicas(cluster_factory)
     monitor = Monitor(ConnectionSettings(url=cluster.url), Config())
     try:
         await monitor.connect()

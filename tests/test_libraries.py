@@ -22,7 +22,7 @@ from ferrite_tui.backend.client import Client, ConnectionSettings
 from ferrite_tui.backend.libraries.actions import LibraryActions
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
-from helpers import REDUCED, async_wait_until, wait_until
+from helpers import REDUCED, async_wait_until, dramatiq_worker_runs, wait_until
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
@@ -304,22 +304,7 @@ async def test_dramatiq_states_and_requeue_dead(redis_url, tmp_path):
     assert res.done == [redis_id]
     assert conn.zcard("dramatiq:default.XQ") == 0 and conn.hlen("dramatiq:default.XQ.msgs") == 0
     flag.unlink()
-    done: list[str] = []
-    from dramatiq.middleware import Middleware
-
-    class Seen(Middleware):
-        def after_process_message(self, broker, message, *, result=None, exception=None):
-            if exception is None:
-                done.append(message.message_id)
-
-    broker.add_middleware(Seen())
-    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
-    worker.start()
-    try:
-        wait_until(lambda: dead.message_id in done, timeout=60,
-                   message="dramatiq's worker did not run the requeued message")
-    finally:
-        worker.stop()
+    dramatiq_worker_runs(broker, dead.message_id)
     assert conn.zcard("dramatiq:default.XQ") == 0
     conn.close()
 

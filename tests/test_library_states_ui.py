@@ -14,7 +14,7 @@ import redis
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 from ferrite_tui.ui.screens.inspector import InspectorScreen
-from helpers import REDUCED, async_wait_until, running
+from helpers import REDUCED, async_wait_until, dramatiq_worker_runs, running
 from test_queues_ui import make_app
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
@@ -352,7 +352,6 @@ async def test_dramatiq_requeue_one_dead_message_then_its_worker_runs_it(
         redis_url, sync, tmp_path):
     import dramatiq
     from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.middleware import Middleware
 
     import libjobs
     from helpers import wait_until
@@ -385,21 +384,7 @@ async def test_dramatiq_requeue_one_dead_message_then_its_worker_runs_it(
         await async_wait_until(lambda: sync.zcard("dramatiq:default.XQ") == 1)
     assert sync.lrange("dramatiq:default", 0, -1) == [chosen.encode()]
     flag.unlink()
-    done: list[str] = []
-
-    class Seen(Middleware):
-        def after_process_message(self, broker, message, *, result=None, exception=None):
-            if exception is None:
-                done.append(message.message_id)
-
-    broker.add_middleware(Seen())
-    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
-    worker.start()
-    try:
-        wait_until(lambda: chosen_id in done, timeout=60,
-                   message="dramatiq's worker did not run the requeued message")
-    finally:
-        worker.stop()
+    dramatiq_worker_runs(broker, chosen_id)
     assert chosen_id in {m.message_id for m in dead}
 
 
