@@ -332,3 +332,25 @@ async def test_idle_subscription_is_pinged_and_a_silent_one_replaced(server_fact
         await tail.aclose()
         await admin.aclose()
         await client.aclose()
+
+
+async def test_keyspace_notifications_reach_a_tail_only_when_a_pattern_names_them(client, pub):
+    """With notify-keyspace-events on (exact in/out, the demo), `*` would sweep every key
+    event into the tail: they are kept out unless a pattern is about them."""
+    if await pub.config_set("notify-keyspace-events", "El") is not True:
+        pytest.skip("the server refuses CONFIG SET")
+    broad, named = Tail(client, ["*"]), Tail(client, ["__keyevent@*"])
+    try:
+        await live(broad)
+        await live(named)
+        await pub.rpush("queue:x", "a", "b")
+        await pub.lpop("queue:x")
+        await pub.publish("orders.created", "o-1")
+        await async_wait_until(lambda: broad.received >= 1 and named.received >= 2)
+        assert broad.by_channel == {b"orders.created": 1}
+        assert broad.notifications_skipped == 2
+        assert named.by_channel == {b"__keyevent@0__:rpush": 1, b"__keyevent@0__:lpop": 1}
+    finally:
+        await broad.aclose()
+        await named.aclose()
+        await pub.config_set("notify-keyspace-events", "")

@@ -44,6 +44,8 @@ from ferrite_tui.backend.envelopes import key_text, printable
 DEFAULT_BUFFER = 10_000
 DEFAULT_MAX_BYTES = 64 << 20  # message bodies kept in the buffer, all together
 MAX_TRACKED_CHANNELS = 5_000  # per-channel counts; further channels count as "other"
+# Channels the server publishes keyspace notifications on.
+NOTIFICATION_PREFIXES = (b"__keyspace@", b"__keyevent@")
 BACKOFF_S = (0.5, 1, 2, 4, 5)
 YIELD_EVERY_S = 0.003  # the reader gives the event loop a turn at least this often
 IDLE_PING_S = 15.0  # no data for this long: PING the subscription connection
@@ -188,6 +190,7 @@ class Tail:
         self._bytes = 0
         self.seq = 0  # last entry's sequence number
         self.received = 0  # messages read, exactly
+        self.notifications_skipped = 0  # keyspace notifications a broad pattern swept in
         self.dropped = 0  # messages that fell off the buffer
         self.by_channel: dict[bytes, int] = {}
         self.other_channels = 0  # messages on channels beyond MAX_TRACKED_CHANNELS
@@ -362,6 +365,13 @@ class Tail:
         return entry
 
     def _message(self, channel: bytes, pattern: bytes | None, data: bytes) -> None:
+        if (pattern is not None and channel.startswith(NOTIFICATION_PREFIXES)
+                and not pattern.startswith(b"__key")):
+            # The server's keyspace notifications (on wherever exact in/out is used, as in
+            # the demo) are its bookkeeping, not messages: a tail gets them only when one of
+            # its patterns names them (e.g. `__keyevent@0__:*`).
+            self.notifications_skipped += 1
+            return
         self._append(Entry(self._count(self.by_channel, channel), self.clock(), channel,
                            pattern, data))
 
