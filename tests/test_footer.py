@@ -4,14 +4,14 @@ table's paging keys; on a list of queues, `enter` (the next step) leads."""
 from __future__ import annotations
 
 import redis
-from textual.widgets import Footer
 
+from ferrite_tui.ui.widgets.footer import KeyFooter
 from helpers import async_wait_until, running
 from test_deadletters_ui import DLQ, dead, make_app
 
 
 def footer_keys(app) -> list[str]:
-    return [key.key for key in app.query_one(Footer).query("FooterKey")]
+    return app.query_one(KeyFooter).keys()
 
 
 async def test_footer_puts_actions_first_and_enter_on_the_list(redis_url, tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import redis
-from textual.widgets import Footer
 
 from ferrite_tui.ui.screens.dialogs import FormScreen
+from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from helpers import async_wait_until, running
 from test_deadletters_ui import DLQ, dead, make_app, open_dlq
@@ -43,7 +43,7 @@ async def test_notices_make_room_and_keep_the_selected_row_in_view(redis_url, sy
         await async_wait_until(lambda: notices.display and notices.region.height == 2)
         await pilot.pause()
         assert not overlaps(notices.region, table.region)
-        assert not overlaps(notices.region, app.query_one(Footer).region)
+        assert not overlaps(notices.region, app.query_one(KeyFooter).region)
         text = notices.render().plain
         assert text.startswith("▌ error (escape dismisses): something failed")
         assert "more)" in text

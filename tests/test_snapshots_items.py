@@ -9,8 +9,8 @@ is cut; no stray scrollbar glyphs."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Footer
 
+from ferrite_tui.ui.widgets.footer import KeyFooter
 from seeded import connect, picture, pin_stream_idle, seeded_app, settle, write_seed
 
 SIZES = [(80, 24), (160, 50)]
@@ -27,14 +27,7 @@ def screen_lines(app) -> list[str]:
 
 def visible_footer_keys(app) -> list[str]:
     """The footer's keys drawn whole (a key cut at the right edge does not count)."""
-    footer = app.screen.query_one(Footer)
-    right = footer.region.right
-    palette = footer.query("FooterKey.-command-palette")
-    if palette:
-        right = min(right, palette.first().region.x)
-    return [key.key for key in footer.query("FooterKey")
-            if key.region.width and key.region.right <= right
-            and not key.has_class("-command-palette")]
+    return app.screen.query_one(KeyFooter).shown_keys()
 
 
 def cut_cells(table) -> list[tuple[str, str]]:
