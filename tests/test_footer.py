@@ -32,3 +32,42 @@ async def test_footer_puts_actions_first_and_enter_on_the_list(redis_url, tmp_pa
         keys = footer_keys(app)
         # paging keys come after every action of the panel
         assert keys.index("home") > keys.index("x")
+
+
+async def test_footer_keys_click_dim_when_disabled_and_never_cut_a_key():
+    """The footer is one line of text: a click on a key runs it, a disabled key (read-only)
+    does nothing, hovering shows a key's tooltip, and a key with no room is left out whole
+    (an ellipsis says there are more) rather than drawn in part."""
+    from dataclasses import replace
+
+    from ferrite_tui.ui.screens.help import HelpScreen
+    from frozen import feed, frozen_app
+
+    app = frozen_app()
+    app.settings = replace(app.settings, read_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.app_focus = True
+        await feed(pilot)
+        footer = app.query_one(KeyFooter)
+        await pilot.press("6")
+        await async_wait_until(lambda: footer.keys()[:2] == ["enter", "r"])
+        await pilot.press("enter")
+        await async_wait_until(lambda: footer.keys()[:2] == ["r", "R"])
+        line = footer.render().plain
+        assert len(line) == 80 and line.rstrip().endswith("^p palette")
+        shown = footer.shown_keys()
+        assert 2 <= len(shown) < len(footer.keys())  # the DLQ's keys do not fit in 80
+        assert line.split("▏")[0].rstrip().endswith("…")
+        requeue = footer.entries()[0]
+        assert requeue.key == "r" and not requeue.enabled  # read-only
+        screen = app.screen
+        await pilot.click(KeyFooter, offset=(line.index("Requeue"), 0))
+        await pilot.pause()
+        assert app.screen is screen  # a disabled key does nothing
+        await pilot.hover(KeyFooter, offset=(line.index("palette"), 0))
+        await async_wait_until(lambda: footer.tooltip == "palette")
+        await pilot.press("escape", "1")
+        await async_wait_until(lambda: "? Help" in footer.render().plain)
+        line = footer.render().plain
+        await pilot.click(KeyFooter, offset=(line.index("? Help"), 0))
+        await async_wait_until(lambda: isinstance(app.screen, HelpScreen))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections import deque
@@ -131,6 +132,10 @@ class FerriteApp(App[None]):
         # Notices get lines of their own (NoticeLine), not toasts over the data.
         self._disable_notifications = True
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
+        # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
+        # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"
         if config.theme:
             self.theme = config.theme if config.theme in self.available_themes else self.theme
         if config.keys:

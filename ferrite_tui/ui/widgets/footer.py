@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from rich.text import Text
 from textual import events
-from textual.reactive import reactive
 from textual.widget import Widget
 
 if TYPE_CHECKING:
@@ -53,10 +52,6 @@ class KeyFooter(Widget, can_focus=False):
     }
     """
 
-    # Narrow terminals: no padding around keys, one space between them, so the panel's
-    # actions fit at 80 columns.
-    compact = reactive(False)
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._entries: tuple[FooterEntry, ...] = ()
@@ -68,8 +63,11 @@ class KeyFooter(Widget, can_focus=False):
 
     # -- what it shows ------------------------------------------------------------------
 
-    def keys(self) -> list[str]:
+    def entries(self) -> tuple[FooterEntry, ...]:
         """Every key listed, left to right (the palette key is not one of them)."""
+        return self._entries
+
+    def keys(self) -> list[str]:
         return [entry.key for entry in self._entries]
 
     def shown_keys(self) -> list[str]:
@@ -86,12 +84,6 @@ class KeyFooter(Widget, can_focus=False):
 
     def on_unmount(self) -> None:
         self.screen.bindings_updated_signal.unsubscribe(self)
-
-    def on_resize(self, event: events.Resize) -> None:
-        self.compact = event.size.width < 120
-
-    def watch_compact(self) -> None:
-        self.refresh()
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         # Every focus change updates the bindings, and a panel switch focuses several
@@ -124,10 +116,10 @@ class KeyFooter(Widget, can_focus=False):
 
     # -- drawing ------------------------------------------------------------------------
 
-    def _label(self, entry: FooterEntry) -> Text:
+    def _label(self, entry: FooterEntry, compact: bool) -> Text:
         key_style = self.get_component_rich_style("footer-key--key")
         description_style = self.get_component_rich_style("footer-key--description")
-        if self.compact:
+        if compact:
             label = Text.assemble((entry.display, key_style), (f" {entry.description}",
                                                                description_style))
         else:
@@ -144,12 +136,19 @@ class KeyFooter(Widget, can_focus=False):
         return line
 
     def _layout(self) -> tuple[Text, list[tuple[int, int, FooterEntry]]]:
-        """The line at the current width, and where each key drawn whole is on it."""
+        """The line at the current width, and where each key drawn whole is on it. Keys are
+        padded while they all fit, and packed (one space apart) when they do not."""
+        line, spans = self._layout_at(compact=False)
+        if len(spans) < len(self._entries) + (self._palette is not None):
+            line, spans = self._layout_at(compact=True)
+        return line, spans
+
+    def _layout_at(self, compact: bool) -> tuple[Text, list[tuple[int, int, FooterEntry]]]:
         width = self.size.width
         right = Text()
         palette_width = 0
         if self._palette is not None:
-            palette_label = self._label(self._palette)
+            palette_label = self._label(self._palette, compact=True)
             palette_width = palette_label.cell_len
             right.append("▏", self.get_component_rich_style("footer-key--separator"))
             right.append_text(palette_label)
@@ -157,9 +156,9 @@ class KeyFooter(Widget, can_focus=False):
         room = width - right.cell_len
         line = Text(no_wrap=True, overflow="crop", end="")
         spans: list[tuple[int, int, FooterEntry]] = []
-        gap = " " if self.compact else ""
+        gap = " " if compact else ""
         for entry in self._entries:
-            label = self._label(entry)
+            label = self._label(entry, compact)
             start = line.cell_len
             if start + label.cell_len > room:
                 line.append("…")  # more keys than room: the palette and help list them all
