@@ -56,8 +56,6 @@ class KeyFooter(Widget, can_focus=False):
         super().__init__(id=id)
         self._entries: tuple[FooterEntry, ...] = ()
         self._palette: FooterEntry | None = None
-        # (start, end, entry) of every key drawn whole at the last render, in cells: clicks
-        self._spans: list[tuple[int, int, FooterEntry]] = []
         self._hover: FooterEntry | None = None
         self._pending = False
 
@@ -132,7 +130,7 @@ class KeyFooter(Widget, can_focus=False):
         return label
 
     def render(self) -> Text:
-        line, self._spans = self._layout()
+        line, _ = self._layout()
         return line
 
     def _layout(self) -> tuple[Text, list[tuple[int, int, FooterEntry]]]:
@@ -176,7 +174,8 @@ class KeyFooter(Widget, can_focus=False):
     # -- mouse ----------------------------------------------------------------------------
 
     def _entry_at(self, x: int) -> FooterEntry | None:
-        for start, end, entry in self._spans:
+        _, spans = self._layout()
+        for start, end, entry in spans:
             if start <= x < end:
                 return entry
         return None
