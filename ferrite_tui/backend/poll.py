@@ -4,8 +4,8 @@ Round trip 1 is a single pipeline holding every per-queue command, INFO and PUBS
 NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed plus, for library queues
 holding ids, the next item's body time (skipped when there is neither). The count does not
 grow with the number of queues. The poll runs every second over possibly thousands of queues,
-so the per-queue Python work here is kept lean: commands and their readers are plain tuples,
-replies are parsed by hiredis.
+so the per-queue Python work here is kept lean: commands are plain tuples, their readers a
+flat list of (target, field) pairs, replies are parsed by hiredis.
 
 Every figure is exact, a marked lower bound, or None with a reason (`rate_note`):
 - Lists: where did the last poll's head and tail elements go (LPOS from each end)? Items in
@@ -398,7 +398,9 @@ class Poller:
         rt_before = self.client.round_trips.count
         now_ms = int(time.time() * 1000)
         commands: list[tuple] = []
-        readers: list[tuple[_Tally, str]] = []
+        # Pairs (target, what), flat: a tuple per command holding a tally is kept alive for
+        # the whole poll, and thousands of those make the garbage collector run far more.
+        readers: list[Any] = []
         tallies = [_Tally(ref) for ref in refs]
         lpos = self.client.capabilities.lpos
         for tally in tallies:
@@ -432,7 +434,8 @@ class Poller:
                           if k and t.ref.kind is not QueueKind.STREAM})
 
         apply = self._apply
-        for (tally, what), reply in zip(readers, replies):
+        pairs = iter(readers)
+        for tally, what, reply in zip(pairs, pairs, replies):
             if type(tally) is _ListRead:
                 if isinstance(reply, Exception):
                     if what in ("head_pos", "tail_pos"):
@@ -528,15 +531,15 @@ class Poller:
                        key: str, lpos: bool, ends_if_empty: bool = True) -> None:
         prev = self._lists.get(key)
         commands.append(("LLEN", key))
-        readers.append((read, "depth"))
+        readers += (read, "depth")
         if not ends_if_empty and prev is not None and not prev.depth:
             return  # empty at the last poll: its ends are read once it has items
         commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
-        readers += [(read, "head"), (read, "tail")]
+        readers += (read, "head", read, "tail")
         if prev is not None and prev.depth and prev.head is not None and lpos:
             commands += [("LPOS", key, prev.head, "RANK", 1, "MAXLEN", LPOS_MAXLEN),
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
-            readers += [(read, "head_pos"), (read, "tail_pos")]
+            readers += (read, "head_pos", read, "tail_pos")
             read.followed = True
         if prev is not None and prev.depth and prev.newest is not None \
                 and not (lpos and prev.exact):
@@ -547,7 +550,7 @@ class Poller:
             n = min(max(2 * prev.arrivals + 16, 32), LPOS_MAXLEN)
             commands.append(("LRANGE", key, 0, n - 1) if end == "head"
                             else ("LRANGE", key, -n, -1))
-            readers.append((read, "recent"))
+            readers += (read, "recent")
             read.recent_end = end
 
     def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
@@ -560,7 +563,7 @@ class Poller:
             ops = library_poll.commands(library, now_ms)
             t.lib = []
             commands += ops
-            readers += [(t, "lib")] * len(ops)
+            readers += (t, "lib") * len(ops)
             return
         if kind in LIST_KINDS:
             t.main = _ListRead(t.errors)
@@ -568,24 +571,24 @@ class Poller:
             if ref.processing_key:
                 commands += [("LLEN", ref.processing_key),
                              ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
-                readers += [(t, "processing"), (t, "processing_items")]
+                readers += (t, "processing", t, "processing_items")
         elif kind is QueueKind.PRIORITY:
             commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
-            readers += [(t, "depth"), (t, "top")]
+            readers += (t, "depth", t, "top")
             if self._depths.get(key, 2) > 1:  # one member: the top is the whole set
                 commands.append(("ZRANGE", key, 0, PRIORITY_SAMPLE - 1))
-                readers.append((t, "bottom"))
+                readers += (t, "bottom")
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
-            readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
+            readers += (t, "depth", t, "overdue", t, "earliest")
             due = self._due.get(key)
             if due is None or due.future:  # nothing was due later: read again once it is
                 t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
                 commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
                                  "LIMIT", 0, DUE_READ))
-                readers.append((t, "coming"))
+                readers += (t, "coming")
             if ref.ready_key:
                 t.ready_list = _ListRead(t.errors)
                 # A ready list is usually empty: its ends are only followed once it is not.
@@ -599,9 +602,9 @@ class Poller:
                 t.depth_from_info = True
             else:
                 commands.append(("XLEN", key))
-                readers.append((t, "depth"))
+                readers += (t, "depth")
             commands += [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
-            readers += [(t, "groups"), (t, "stream")]
+            readers += (t, "groups", t, "stream")
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
@@ -617,19 +620,19 @@ class Poller:
                     memory.one_read = XRANGE_COUNT + memory.depth
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", memory.one_read))
-                    readers.append((t, "all_ids"))
+                    readers += (t, "all_ids")
                 else:
                     start = after_id(memory.last_id) if memory.last_id else "-"
                     commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
-                    readers.append((t, "new_ids"))
+                    readers += (t, "new_ids")
                 if memory.lagging_from is not None and not memory.one_read:
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
-                    readers.append((t, "group_ids"))
+                    readers += (t, "group_ids")
             # Groups known from the last poll: every pending entry (bounded) for health.
             for group in self._groups.get(key, ()):
                 commands.append(("XPENDING", key, group, "-", "+", PENDING_SCAN))
-                readers.append((t, "pending_scan"))
+                readers += (t, "pending_scan")
             if self.client.capabilities.xpending_idle:
                 # Groups that held more than the scan reads: their idle entries only, and
                 # how many each consumer holds.
@@ -638,7 +641,7 @@ class Poller:
                 for group in reads.large:
                     commands += [("XPENDING", key, group),
                                  ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
-                    readers += [(t, "holder_counts"), (t, "idle_scan")]
+                    readers += (t, "holder_counts", t, "idle_scan")
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
