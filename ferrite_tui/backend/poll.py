@@ -195,8 +195,12 @@ def list_moves(prev_depth: int, depth: int, head_pos: int | None, tail_pos: int 
     at_head = head_pos if head_pos is not None else None
     at_tail = depth - 1 - tail_pos if tail_pos is not None else None
     if at_head is not None and at_tail is not None:
-        ends = [e for e, n in (("head", at_head), ("tail", at_tail)) if n > 0]
-        return ListMoves(at_head + at_tail, True, ends[0] if len(ends) == 1 else None, None)
+        # The producers' end: the one end that was pushed to (none, or both: not known).
+        if at_head > 0:
+            producer = None if at_tail > 0 else "head"
+        else:
+            producer = "tail" if at_tail > 0 else None
+        return ListMoves(at_head + at_tail, True, producer, None)
     if at_head is None and at_tail is None:
         # Both old ends gone: every old item left; what is there now is new.
         return ListMoves(depth, False, None, None, NOTE_DEEP if buried else NOTE_DRAINED)
@@ -229,6 +233,8 @@ class _ListRead:
     followed: bool = False  # LPOS was asked for the last poll's ends
     recent: list | None = None  # items at the producer's end, where times are counted
     recent_end: str = "tail"
+    head_t: int | None = None  # the end items' own times (set by _follow)
+    tail_t: int | None = None
 
 
 @dataclass(slots=True)
@@ -745,7 +751,8 @@ class Poller:
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)
-        head_t, tail_t = self._time(read.head, now_ms), self._time(read.tail, now_ms)
+        head_t = read.head_t = self._time(read.head, now_ms)
+        tail_t = read.tail_t = self._time(read.tail, now_ms)
         newest = _max(head_t, tail_t)
         if prev is not None and read.recent is not None and prev.newest is not None:
             moves, newest = self._by_times(prev, read, moves, newest, now_ms)
@@ -934,10 +941,12 @@ class Poller:
 
         if ref.kind in LIST_KINDS and t.main is not None:
             main = t.main
-            t.oldest_ms = _max(self._age(main.head, now_ms), self._age(main.tail, now_ms))
             prev = self._lists.get(ref.key)
             prev_depth = prev.depth if prev is not None else None
             moves = self._follow(ref.key, main, lpos, now_ms)
+            oldest_t = main.head_t if main.tail_t is None or (
+                main.head_t is not None and main.head_t < main.tail_t) else main.tail_t
+            t.oldest_ms = None if oldest_t is None else max(now_ms - oldest_t, 0)
             producer_end, consumer_end = self._ends(ref.key)
             arrivals = moves.arrivals if moves else None
             exact = moves.exact if moves else False
@@ -1086,9 +1095,10 @@ class Poller:
         note = None
         arrivals: int | None = None
         in_exact = True
-        added = history.series(ident, "added")
-        prev_added = added.last()
-        if t.added is not None:
+        prev_added = None
+        if t.added is not None:  # (no series where the server has no counter)
+            added = history.series(ident, "added")
+            prev_added = added.last()
             if prev_added is not None and t.added < prev_added[1]:
                 added.samples.clear()  # a restarted server: start again
                 prev_added = None
@@ -1111,12 +1121,14 @@ class Poller:
         out_rates: list[tuple[float | None, bool]] = []
         idle_ms, dead_ms = self._idle_ms, self._dead_ms
         large = []
+        ldids = {}
         reads = t.group_reads
         assert reads is not None
         for fields in reads.fields:
             name = fields["name"]
             pending += fields["pending"]
-            delivered, exact = self._delivered(t, fields, memory, new_ids, new_full)
+            ldid = ldids[name] = parse_id(fields["last_delivered_id"])
+            delivered, exact = self._delivered(t, fields, ldid, memory, new_ids, new_full)
             rate, rate_exact = self._flow(ident, f"read:{name}", delivered, exact, mono)
             out_rates.append((rate, rate_exact))
             history.series(ident, f"pending:{name}").add(mono, fields["pending"])
@@ -1157,26 +1169,27 @@ class Poller:
         self._streams[ref.key] = _StreamMemory(
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
-            ldids={g.name: parse_id(g.last_delivered_id) for g in groups},
+            ldids=ldids,
             depth=t.depth, length_in_info=t.length_in_info)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
-    def _delivered(self, t: _Tally, g: dict, memory: _StreamMemory | None,
-                   new_ids: list, new_full: bool) -> tuple[int | None, bool]:
+    def _delivered(self, t: _Tally, g: dict, ldid: tuple[int, int] | None,
+                   memory: _StreamMemory | None, new_ids: list,
+                   new_full: bool) -> tuple[int | None, bool]:
         """Entries delivered to a group since the last poll: the entries-read counter, else
-        the entry ids between its last and current last-delivered-id (bounded)."""
+        the entry ids between its last and current last-delivered-id (`ldid`, bounded)."""
         name, entries_read = g["name"], g["entries_read"]
-        series = self.history.series(t.ref.ident, f"entries_read:{name}")
-        prev_read = series.last()
+        prev_read = None
         if entries_read is not None:
+            series = self.history.series(t.ref.ident, f"entries_read:{name}")
+            prev_read = series.last()
             series.add(time.monotonic(), entries_read)
         if memory is None or name not in memory.ldids:
             return None, True
         if entries_read is not None and prev_read is not None \
                 and entries_read >= prev_read[1]:
             return entries_read - int(prev_read[1]), True
-        ldid = parse_id(g["last_delivered_id"])
         prev = memory.ldids.get(name)
         if ldid is None or prev is None:
             return None, True
