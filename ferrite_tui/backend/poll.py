@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from redis._parsers.helpers import parse_info
@@ -347,6 +348,7 @@ class _StreamMemory:
     depth: int = 0  # entries then: ids up to last_id that can still be there now
     length_in_info: bool = False  # XINFO STREAM gave the length: no XLEN needed
     one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
+    last_text: str | None = None  # last_id as the server gave it (parsed once)
 
 
 class Poller:
@@ -865,14 +867,14 @@ class Poller:
         future = t.depth - t.overdue
         # Not read (nothing was due later at the last poll): the next poll counts none of
         # this poll's members as come due, a lower bound as ever.
-        coming = [s for s in t.coming or () if s > now_ms]
+        coming = [s for s in t.coming if s > now_ms] if t.coming else []
         self._due[key] = _DueMemory(now_ms, future, coming, t.coming_until,
                                     t.coming is None or len(t.coming) >= DUE_READ)
         if prev is None:
             return None
         # Of the last poll's members not yet due then, these are due now (a lower bound
         # when its read was cut or did not reach now: arrivals stay a lower bound).
-        came_due = sum(1 for s in prev.due if s <= now_ms)
+        came_due = sum(1 for s in prev.due if s <= now_ms) if prev.due else 0
         arrivals = future - (prev.future - came_due)
         return arrivals if arrivals >= 0 else None
 
@@ -892,7 +894,9 @@ class Poller:
         items = t.processing_items or []
         prev_items, now = self._processing.get(key, (None, None))
         entered = left = 0
-        seen = self._first_seen.setdefault(key, {})
+        seen = self._first_seen.get(key)
+        if seen is None:
+            seen = self._first_seen[key] = {}
         if items != prev_items or now is None:  # unchanged (the usual case): nothing to diff
             prev = now
             now = Counter(items)
@@ -1087,7 +1091,8 @@ class Poller:
         ident = ref.ident
         history = self.history
         memory = self._streams.get(ref.key)
-        last = parse_id(t.last_id)
+        last = memory.last_id if memory is not None and t.last_id == memory.last_text \
+            else parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
         new_full = t.new_ids is not None and (len(t.new_ids) >= XRANGE_COUNT or t.new_cut)
 
@@ -1162,15 +1167,14 @@ class Poller:
         elif all(r is not None for r, _ in out_rates):
             # The busiest group's reads: entries are taken at least this fast. A group that
             # stopped shows in its own rate, lag, idle and dead-consumer alerts.
-            out_rate, out_exact = max(((r, e) for r, e in out_rates if r is not None),
-                                      key=lambda x: x[0])
+            out_rate, out_exact = max(out_rates, key=itemgetter(0))
         elif note is None:
             note = NOTE_WARMUP
         self._streams[ref.key] = _StreamMemory(
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
             ldids=ldids,
-            depth=t.depth, length_in_info=t.length_in_info)
+            depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
