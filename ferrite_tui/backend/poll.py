@@ -165,9 +165,9 @@ def _max(*values: int | None) -> int | None:
 def overdue_growing(values: list[float]) -> bool:
     """The last samples never fall and end higher than they started (and above zero)."""
     recent = values[-GROWING_SAMPLES:]
-    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
+    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0 or recent[-1] <= recent[0]:
         return False
-    return all(b >= a for a, b in itertools.pairwise(recent)) and recent[-1] > recent[0]
+    return all(b >= a for a, b in itertools.pairwise(recent))
 
 
 # -- list moves (pure: the tests drive it directly) ---------------------------------------
@@ -755,7 +755,8 @@ class Poller:
                                    prev.producer_end)
         head_t = read.head_t = self._time(read.head, now_ms)
         tail_t = read.tail_t = self._time(read.tail, now_ms)
-        newest = _max(head_t, tail_t)
+        newest = head_t if tail_t is None or (head_t is not None and head_t > tail_t) \
+            else tail_t
         if prev is not None and read.recent is not None and prev.newest is not None:
             moves, newest = self._by_times(prev, read, moves, newest, now_ms)
         producer, consumer = (prev.producer_end, prev.consumer_end) if prev else (None, None)
@@ -942,6 +943,7 @@ class Poller:
         stale = None
         stale_lower = False
         idle_pending = None
+        growing = False  # delayed: the overdue count keeps rising
 
         if ref.kind in LIST_KINDS and t.main is not None:
             main = t.main
@@ -985,8 +987,10 @@ class Poller:
                 out_rate, out_exact = self._flow(
                     ident, "out", departures if arrivals is not None else None, exact, mono)
         elif ref.kind is QueueKind.DELAYED:
+            overdue = history.series(ident, "overdue")
             if t.overdue is not None:
-                history.series(ident, "overdue").add(mono, t.overdue)
+                overdue.add(mono, t.overdue)
+            growing = overdue_growing(overdue.values(GROWING_SAMPLES))
             scheduled = history.series(ident, "scheduled")
             depth_prev = scheduled.last()
             scheduled.add(mono, t.depth)
@@ -1036,8 +1040,6 @@ class Poller:
         error = ("; ".join(dict.fromkeys(t.errors)) or None) if t.errors else None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
-        growing = ref.kind is QueueKind.DELAYED and overdue_growing(
-            history.series(ident, "overdue").values(GROWING_SAMPLES))
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
             None, self.visibility_timeouts.get(ref.key), stale=stale,
@@ -1373,7 +1375,7 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
             out.append(f"lag {max(lags)}")
         if idle_pending:
             out.append(f"{idle_pending} idle pending")
-        dead = sum(len(g.dead_consumers) for g in groups)
+        dead = sum(c.dead for g in groups for c in g.holders)  # g.dead_consumers, counted
         if dead:
             out.append(f"{dead} dead consumer{'s' if dead != 1 else ''}")
     return tuple(out)
