@@ -1043,8 +1043,7 @@ class Poller:
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
             None, self.visibility_timeouts.get(ref.key), stale=stale,
-            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing,
-            in_rate=in_rate)
+            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing)
         if in_rate is not None and out_rate is not None:
             note = note if not (in_exact and out_exact) else None
         return QueueStats(
@@ -1341,8 +1340,7 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
                cfg: AlertConfig, processing_oldest_ms: int | None = None,
                visibility_timeout: float | None = None, *, stale: int | None = None,
                stale_lower: bool = False, idle_pending: int | None = None,
-               overdue_growing: bool = False, in_rate: float | None = None,
-               ) -> tuple[str, ...]:
+               overdue_growing: bool = False) -> tuple[str, ...]:
     """The thresholds of [alerts] this queue crosses, worded for the table."""
     out: list[str] = []
     if kind is QueueKind.DLQ:
