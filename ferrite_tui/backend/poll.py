@@ -545,7 +545,8 @@ class Poller:
         commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
         readers += (read, "head", read, "tail")
         if prev is not None and prev.depth and prev.head is not None and lpos:
-            commands += [("LPOS", key, prev.head, "RANK", 1, "MAXLEN", LPOS_MAXLEN),
+            # (RANK 1, from the head, is LPOS's default: not sent)
+            commands += [("LPOS", key, prev.head, "MAXLEN", LPOS_MAXLEN),
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
             readers += (read, "head_pos", read, "tail_pos")
             read.followed = True
