@@ -4,8 +4,8 @@ Round trip 1 is a single pipeline holding every per-queue command, INFO and PUBS
 NUMPAT; round trip 2 is PUBSUB NUMSUB for the channels just listed plus, for library queues
 holding ids, the next item's body time (skipped when there is neither). The count does not
 grow with the number of queues. The poll runs every second over possibly thousands of queues,
-so the per-queue Python work here is kept lean: commands and their readers are plain tuples,
-replies are parsed by hiredis.
+so the per-queue Python work here is kept lean: commands are plain tuples, their readers a
+flat list of (target, field) pairs, replies are parsed by hiredis.
 
 Every figure is exact, a marked lower bound, or None with a reason (`rate_note`):
 - Lists: where did the last poll's head and tail elements go (LPOS from each end)? Items in
@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from redis._parsers.helpers import parse_info
@@ -164,9 +165,9 @@ def _max(*values: int | None) -> int | None:
 def overdue_growing(values: list[float]) -> bool:
     """The last samples never fall and end higher than they started (and above zero)."""
     recent = values[-GROWING_SAMPLES:]
-    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0:
+    if len(recent) < GROWING_SAMPLES or recent[-1] <= 0 or recent[-1] <= recent[0]:
         return False
-    return all(b >= a for a, b in itertools.pairwise(recent)) and recent[-1] > recent[0]
+    return all(b >= a for a, b in itertools.pairwise(recent))
 
 
 # -- list moves (pure: the tests drive it directly) ---------------------------------------
@@ -195,8 +196,12 @@ def list_moves(prev_depth: int, depth: int, head_pos: int | None, tail_pos: int 
     at_head = head_pos if head_pos is not None else None
     at_tail = depth - 1 - tail_pos if tail_pos is not None else None
     if at_head is not None and at_tail is not None:
-        ends = [e for e, n in (("head", at_head), ("tail", at_tail)) if n > 0]
-        return ListMoves(at_head + at_tail, True, ends[0] if len(ends) == 1 else None, None)
+        # The producers' end: the one end that was pushed to (none, or both: not known).
+        if at_head > 0:
+            producer = None if at_tail > 0 else "head"
+        else:
+            producer = "tail" if at_tail > 0 else None
+        return ListMoves(at_head + at_tail, True, producer, None)
     if at_head is None and at_tail is None:
         # Both old ends gone: every old item left; what is there now is new.
         return ListMoves(depth, False, None, None, NOTE_DEEP if buried else NOTE_DRAINED)
@@ -229,6 +234,8 @@ class _ListRead:
     followed: bool = False  # LPOS was asked for the last poll's ends
     recent: list | None = None  # items at the producer's end, where times are counted
     recent_end: str = "tail"
+    head_t: int | None = None  # the end items' own times (set by _follow)
+    tail_t: int | None = None
 
 
 @dataclass(slots=True)
@@ -341,6 +348,7 @@ class _StreamMemory:
     depth: int = 0  # entries then: ids up to last_id that can still be there now
     length_in_info: bool = False  # XINFO STREAM gave the length: no XLEN needed
     one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
+    last_text: str | None = None  # last_id as the server gave it (parsed once)
 
 
 class Poller:
@@ -398,7 +406,9 @@ class Poller:
         rt_before = self.client.round_trips.count
         now_ms = int(time.time() * 1000)
         commands: list[tuple] = []
-        readers: list[tuple[_Tally, str]] = []
+        # Pairs (target, what), flat: a tuple per command holding a tally is kept alive for
+        # the whole poll, and thousands of those make the garbage collector run far more.
+        readers: list[Any] = []
         tallies = [_Tally(ref) for ref in refs]
         lpos = self.client.capabilities.lpos
         for tally in tallies:
@@ -432,7 +442,8 @@ class Poller:
                           if k and t.ref.kind is not QueueKind.STREAM})
 
         apply = self._apply
-        for (tally, what), reply in zip(readers, replies):
+        pairs = iter(readers)
+        for tally, what, reply in zip(pairs, pairs, replies):
             if type(tally) is _ListRead:
                 if isinstance(reply, Exception):
                     if what in ("head_pos", "tail_pos"):
@@ -528,15 +539,16 @@ class Poller:
                        key: str, lpos: bool, ends_if_empty: bool = True) -> None:
         prev = self._lists.get(key)
         commands.append(("LLEN", key))
-        readers.append((read, "depth"))
+        readers += (read, "depth")
         if not ends_if_empty and prev is not None and not prev.depth:
             return  # empty at the last poll: its ends are read once it has items
         commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
-        readers += [(read, "head"), (read, "tail")]
+        readers += (read, "head", read, "tail")
         if prev is not None and prev.depth and prev.head is not None and lpos:
-            commands += [("LPOS", key, prev.head, "RANK", 1, "MAXLEN", LPOS_MAXLEN),
+            # (RANK 1, from the head, is LPOS's default: not sent)
+            commands += [("LPOS", key, prev.head, "MAXLEN", LPOS_MAXLEN),
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
-            readers += [(read, "head_pos"), (read, "tail_pos")]
+            readers += (read, "head_pos", read, "tail_pos")
             read.followed = True
         if prev is not None and prev.depth and prev.newest is not None \
                 and not (lpos and prev.exact):
@@ -547,7 +559,7 @@ class Poller:
             n = min(max(2 * prev.arrivals + 16, 32), LPOS_MAXLEN)
             commands.append(("LRANGE", key, 0, n - 1) if end == "head"
                             else ("LRANGE", key, -n, -1))
-            readers.append((read, "recent"))
+            readers += (read, "recent")
             read.recent_end = end
 
     def _commands(self, commands: list, readers: list, t: _Tally, now_ms: int,
@@ -560,7 +572,7 @@ class Poller:
             ops = library_poll.commands(library, now_ms)
             t.lib = []
             commands += ops
-            readers += [(t, "lib")] * len(ops)
+            readers += (t, "lib") * len(ops)
             return
         if kind in LIST_KINDS:
             t.main = _ListRead(t.errors)
@@ -568,24 +580,24 @@ class Poller:
             if ref.processing_key:
                 commands += [("LLEN", ref.processing_key),
                              ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
-                readers += [(t, "processing"), (t, "processing_items")]
+                readers += (t, "processing", t, "processing_items")
         elif kind is QueueKind.PRIORITY:
             commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
-            readers += [(t, "depth"), (t, "top")]
+            readers += (t, "depth", t, "top")
             if self._depths.get(key, 2) > 1:  # one member: the top is the whole set
                 commands.append(("ZRANGE", key, 0, PRIORITY_SAMPLE - 1))
-                readers.append((t, "bottom"))
+                readers += (t, "bottom")
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
                          ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
-            readers += [(t, "depth"), (t, "overdue"), (t, "earliest")]
+            readers += (t, "depth", t, "overdue", t, "earliest")
             due = self._due.get(key)
             if due is None or due.future:  # nothing was due later: read again once it is
                 t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
                 commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
                                  "LIMIT", 0, DUE_READ))
-                readers.append((t, "coming"))
+                readers += (t, "coming")
             if ref.ready_key:
                 t.ready_list = _ListRead(t.errors)
                 # A ready list is usually empty: its ends are only followed once it is not.
@@ -599,9 +611,9 @@ class Poller:
                 t.depth_from_info = True
             else:
                 commands.append(("XLEN", key))
-                readers.append((t, "depth"))
+                readers += (t, "depth")
             commands += [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
-            readers += [(t, "groups"), (t, "stream")]
+            readers += (t, "groups", t, "stream")
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
@@ -617,19 +629,19 @@ class Poller:
                     memory.one_read = XRANGE_COUNT + memory.depth
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", memory.one_read))
-                    readers.append((t, "all_ids"))
+                    readers += (t, "all_ids")
                 else:
                     start = after_id(memory.last_id) if memory.last_id else "-"
                     commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
-                    readers.append((t, "new_ids"))
+                    readers += (t, "new_ids")
                 if memory.lagging_from is not None and not memory.one_read:
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
-                    readers.append((t, "group_ids"))
+                    readers += (t, "group_ids")
             # Groups known from the last poll: every pending entry (bounded) for health.
             for group in self._groups.get(key, ()):
                 commands.append(("XPENDING", key, group, "-", "+", PENDING_SCAN))
-                readers.append((t, "pending_scan"))
+                readers += (t, "pending_scan")
             if self.client.capabilities.xpending_idle:
                 # Groups that held more than the scan reads: their idle entries only, and
                 # how many each consumer holds.
@@ -638,7 +650,7 @@ class Poller:
                 for group in reads.large:
                     commands += [("XPENDING", key, group),
                                  ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
-                    readers += [(t, "holder_counts"), (t, "idle_scan")]
+                    readers += (t, "holder_counts", t, "idle_scan")
 
     def _apply(self, t: _Tally, what: str, v: Any, now_ms: int) -> None:
         if what == "lib":
@@ -742,8 +754,10 @@ class Poller:
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)
-        head_t, tail_t = self._time(read.head, now_ms), self._time(read.tail, now_ms)
-        newest = _max(head_t, tail_t)
+        head_t = read.head_t = self._time(read.head, now_ms)
+        tail_t = read.tail_t = self._time(read.tail, now_ms)
+        newest = head_t if tail_t is None or (head_t is not None and head_t > tail_t) \
+            else tail_t
         if prev is not None and read.recent is not None and prev.newest is not None:
             moves, newest = self._by_times(prev, read, moves, newest, now_ms)
         producer, consumer = (prev.producer_end, prev.consumer_end) if prev else (None, None)
@@ -855,14 +869,14 @@ class Poller:
         future = t.depth - t.overdue
         # Not read (nothing was due later at the last poll): the next poll counts none of
         # this poll's members as come due, a lower bound as ever.
-        coming = [s for s in t.coming or () if s > now_ms]
+        coming = [s for s in t.coming if s > now_ms] if t.coming else []
         self._due[key] = _DueMemory(now_ms, future, coming, t.coming_until,
                                     t.coming is None or len(t.coming) >= DUE_READ)
         if prev is None:
             return None
         # Of the last poll's members not yet due then, these are due now (a lower bound
         # when its read was cut or did not reach now: arrivals stay a lower bound).
-        came_due = sum(1 for s in prev.due if s <= now_ms)
+        came_due = sum(1 for s in prev.due if s <= now_ms) if prev.due else 0
         arrivals = future - (prev.future - came_due)
         return arrivals if arrivals >= 0 else None
 
@@ -882,7 +896,9 @@ class Poller:
         items = t.processing_items or []
         prev_items, now = self._processing.get(key, (None, None))
         entered = left = 0
-        seen = self._first_seen.setdefault(key, {})
+        seen = self._first_seen.get(key)
+        if seen is None:
+            seen = self._first_seen[key] = {}
         if items != prev_items or now is None:  # unchanged (the usual case): nothing to diff
             prev = now
             now = Counter(items)
@@ -928,13 +944,16 @@ class Poller:
         stale = None
         stale_lower = False
         idle_pending = None
+        growing = False  # delayed: the overdue count keeps rising
 
         if ref.kind in LIST_KINDS and t.main is not None:
             main = t.main
-            t.oldest_ms = _max(self._age(main.head, now_ms), self._age(main.tail, now_ms))
             prev = self._lists.get(ref.key)
             prev_depth = prev.depth if prev is not None else None
             moves = self._follow(ref.key, main, lpos, now_ms)
+            oldest_t = main.head_t if main.tail_t is None or (
+                main.head_t is not None and main.head_t < main.tail_t) else main.tail_t
+            t.oldest_ms = None if oldest_t is None else max(now_ms - oldest_t, 0)
             producer_end, consumer_end = self._ends(ref.key)
             arrivals = moves.arrivals if moves else None
             exact = moves.exact if moves else False
@@ -969,8 +988,10 @@ class Poller:
                 out_rate, out_exact = self._flow(
                     ident, "out", departures if arrivals is not None else None, exact, mono)
         elif ref.kind is QueueKind.DELAYED:
+            overdue = history.series(ident, "overdue")
             if t.overdue is not None:
-                history.series(ident, "overdue").add(mono, t.overdue)
+                overdue.add(mono, t.overdue)
+            growing = overdue_growing(overdue.values(GROWING_SAMPLES))
             scheduled = history.series(ident, "scheduled")
             depth_prev = scheduled.last()
             scheduled.add(mono, t.depth)
@@ -1020,13 +1041,10 @@ class Poller:
         error = ("; ".join(dict.fromkeys(t.errors)) or None) if t.errors else None
         if error and ref.kind is not QueueKind.STREAM:
             in_rate = out_rate = None
-        growing = ref.kind is QueueKind.DELAYED and overdue_growing(
-            history.series(ident, "overdue").values(GROWING_SAMPLES))
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
             None, self.visibility_timeouts.get(ref.key), stale=stale,
-            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing,
-            in_rate=in_rate)
+            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing)
         if in_rate is not None and out_rate is not None:
             note = note if not (in_exact and out_exact) else None
         return QueueStats(
@@ -1075,7 +1093,8 @@ class Poller:
         ident = ref.ident
         history = self.history
         memory = self._streams.get(ref.key)
-        last = parse_id(t.last_id)
+        last = memory.last_id if memory is not None and t.last_id == memory.last_text \
+            else parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
         new_full = t.new_ids is not None and (len(t.new_ids) >= XRANGE_COUNT or t.new_cut)
 
@@ -1083,9 +1102,10 @@ class Poller:
         note = None
         arrivals: int | None = None
         in_exact = True
-        added = history.series(ident, "added")
-        prev_added = added.last()
-        if t.added is not None:
+        prev_added = None
+        if t.added is not None:  # (no series where the server has no counter)
+            added = history.series(ident, "added")
+            prev_added = added.last()
             if prev_added is not None and t.added < prev_added[1]:
                 added.samples.clear()  # a restarted server: start again
                 prev_added = None
@@ -1108,12 +1128,14 @@ class Poller:
         out_rates: list[tuple[float | None, bool]] = []
         idle_ms, dead_ms = self._idle_ms, self._dead_ms
         large = []
+        ldids = {}
         reads = t.group_reads
         assert reads is not None
         for fields in reads.fields:
             name = fields["name"]
             pending += fields["pending"]
-            delivered, exact = self._delivered(t, fields, memory, new_ids, new_full)
+            ldid = ldids[name] = parse_id(fields["last_delivered_id"])
+            delivered, exact = self._delivered(t, fields, ldid, memory, new_ids, new_full)
             rate, rate_exact = self._flow(ident, f"read:{name}", delivered, exact, mono)
             out_rates.append((rate, rate_exact))
             history.series(ident, f"pending:{name}").add(mono, fields["pending"])
@@ -1147,33 +1169,33 @@ class Poller:
         elif all(r is not None for r, _ in out_rates):
             # The busiest group's reads: entries are taken at least this fast. A group that
             # stopped shows in its own rate, lag, idle and dead-consumer alerts.
-            out_rate, out_exact = max(((r, e) for r, e in out_rates if r is not None),
-                                      key=lambda x: x[0])
+            out_rate, out_exact = max(out_rates, key=itemgetter(0))
         elif note is None:
             note = NOTE_WARMUP
         self._streams[ref.key] = _StreamMemory(
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
-            ldids={g.name: parse_id(g.last_delivered_id) for g in groups},
-            depth=t.depth, length_in_info=t.length_in_info)
+            ldids=ldids,
+            depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
-    def _delivered(self, t: _Tally, g: dict, memory: _StreamMemory | None,
-                   new_ids: list, new_full: bool) -> tuple[int | None, bool]:
+    def _delivered(self, t: _Tally, g: dict, ldid: tuple[int, int] | None,
+                   memory: _StreamMemory | None, new_ids: list,
+                   new_full: bool) -> tuple[int | None, bool]:
         """Entries delivered to a group since the last poll: the entries-read counter, else
-        the entry ids between its last and current last-delivered-id (bounded)."""
+        the entry ids between its last and current last-delivered-id (`ldid`, bounded)."""
         name, entries_read = g["name"], g["entries_read"]
-        series = self.history.series(t.ref.ident, f"entries_read:{name}")
-        prev_read = series.last()
+        prev_read = None
         if entries_read is not None:
+            series = self.history.series(t.ref.ident, f"entries_read:{name}")
+            prev_read = series.last()
             series.add(time.monotonic(), entries_read)
         if memory is None or name not in memory.ldids:
             return None, True
         if entries_read is not None and prev_read is not None \
                 and entries_read >= prev_read[1]:
             return entries_read - int(prev_read[1]), True
-        ldid = parse_id(g["last_delivered_id"])
         prev = memory.ldids.get(name)
         if ldid is None or prev is None:
             return None, True
@@ -1319,8 +1341,7 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
                cfg: AlertConfig, processing_oldest_ms: int | None = None,
                visibility_timeout: float | None = None, *, stale: int | None = None,
                stale_lower: bool = False, idle_pending: int | None = None,
-               overdue_growing: bool = False, in_rate: float | None = None,
-               ) -> tuple[str, ...]:
+               overdue_growing: bool = False) -> tuple[str, ...]:
     """The thresholds of [alerts] this queue crosses, worded for the table."""
     out: list[str] = []
     if kind is QueueKind.DLQ:
@@ -1353,7 +1374,7 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
             out.append(f"lag {max(lags)}")
         if idle_pending:
             out.append(f"{idle_pending} idle pending")
-        dead = sum(len(g.dead_consumers) for g in groups)
+        dead = sum(c.dead for g in groups for c in g.holders)  # g.dead_consumers, counted
         if dead:
             out.append(f"{dead} dead consumer{'s' if dead != 1 else ''}")
     return tuple(out)

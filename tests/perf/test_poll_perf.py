@@ -189,7 +189,8 @@ def test_rates_ages_and_health_cost_no_round_trip_and_little_time(redis_url):
           f"{medians['before'] * 1000:.1f} ms (round trips {sorted(trips['before'])}): "
           f"{ratio:.2f}x")
     assert max(trips["now"]) <= min(trips["before"])
-    # Target 1.25x, met only at times: 1.22-1.27x on a shared 2-core machine (it was
-    # 1.38-1.45x before the per-queue scratch and commands were trimmed; the rest is spread
-    # over per-queue bookkeeping: list ends followed from both sides, flows, group health).
-    assert ratio <= 1.5
+    # Target 1.25x. Measured on a shared 2-core machine (Redis 6.2): 1.08-1.12x, where the
+    # poll before its readers became one flat list and its per-queue finish was trimmed
+    # gave 1.24-1.25x in the same runs (1.38-1.45x before that). What is left is spread over
+    # per-queue bookkeeping: list ends followed from both sides, flows, group health.
+    assert ratio <= 1.25
