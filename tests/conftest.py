@@ -23,6 +23,9 @@ Figures a test records with ``helpers.figure`` travel on its report (so pytest-x
 workers' figures are listed too) and are printed in the "fault suite figures" section.
 
 Waiting helpers live in ``tests/helpers.py`` (``from helpers import wait_until``).
+
+Headless apps paint no frames (nobody sees them) unless ``FERRITE_TUI_TEST_PAINT=1``: see
+``tests/painting.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import pytest
 import redis
 
 import helpers
+import painting
 from ferrite_tui.demo.server import (
     REDUCED_COMMANDS,
     RedisServer,
@@ -43,6 +47,8 @@ from ferrite_tui.demo.server import (
     reduced_args,
 )
 from helpers import FERRITE, REDUCED, SERVER_BINARY, SERVER_ENV
+
+painting.install()
 
 
 def server_extra_args(extra_args: Sequence[str] = ()) -> list[str]:

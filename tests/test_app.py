@@ -39,7 +39,7 @@ async def wait_for_queues(app, pilot, count):
 
 
 def overview_table(app):
-    return app.query_one("#panel-overview").table
+    return app.panel("overview").table
 
 
 def row_keys(table: KeyedTable):
@@ -78,7 +78,7 @@ async def test_enter_opens_the_queue_in_its_panel(redis_url, tmp_path):
         await pilot.pause()
         tabs = app.query_one("#tabs", TabbedContent)
         assert tabs.active == "dlq"
-        panel = app.query_one("#panel-dlq")
+        panel = app.panel("dlq")
         await async_wait_until(lambda: panel.table.cursor_key == target, timeout=5)
 
 
@@ -220,7 +220,7 @@ async def test_notifications_never_read_markup(redis_url, tmp_path):
     app = make_app(redis_url, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
-        app.query_one("#panel-overview").notify("key [bold]x[/bold] \x1b[31m")
+        app.panel("overview").notify("key [bold]x[/bold] \x1b[31m")
         await pilot.pause()
         (note,) = [n for n in app.notices if "key" in n.message]
         assert note.markup is False

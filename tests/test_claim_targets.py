@@ -70,7 +70,7 @@ def make_app(url, tmp_path) -> FerriteApp:
 
 
 async def open_group(app, pilot):
-    p = app.query_one("#panel-streams")
+    p = app.panel("streams")
     await async_wait_until(lambda: app.monitor and app.monitor.snapshot
                            and app.monitor.snapshot.queues, timeout=15)
     await pilot.press("5")

@@ -29,7 +29,7 @@ async def open_dlq(app, pilot) -> DeadLettersPanel:
     await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot is not None
                            and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS))
     await pilot.press("6")
-    panel = app.query_one(DeadLettersPanel)
+    panel = app.panel("dlq")
     await async_wait_until(lambda: panel.items_table.page is not None
                            and panel.items_table.row_count > 0)
     panel.items_table.focus()

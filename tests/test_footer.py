@@ -23,7 +23,7 @@ async def test_footer_puts_actions_first_and_enter_on_the_list(redis_url, tmp_pa
         app.app_focus = True  # as in a terminal: the footer follows focus changes
         await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot)
         await pilot.press("6")
-        panel = app.query_one("#panel-dlq")
+        panel = app.panel("dlq")
         await async_wait_until(lambda: panel.table.row_count > 0 and panel.table.has_focus)
         await async_wait_until(lambda: footer_keys(app)[:2] == ["enter", "r"])
         await pilot.press("enter")

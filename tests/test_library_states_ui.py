@@ -37,7 +37,7 @@ async def open_library(app, pilot, library: str, name: str) -> QueuesPanel:
 
     await async_wait_until(found)
     await pilot.press("2")
-    panel = app.query_one(QueuesPanel)
+    panel = app.panel("queues")
     ident = next(q.ref.ident for q in app.monitor.snapshot.queues if q.ref.library is not None
                  and (q.ref.library.library, q.ref.library.name) == (library, name))
     await async_wait_until(lambda: ident in panel.table.row_keys)
@@ -394,7 +394,6 @@ async def test_overview_shows_scheduled_in_progress_and_failed_beside_the_depth(
     from rq import Queue, SimpleWorker
 
     import libjobs
-    from ferrite_tui.ui.panels.overview import OverviewPanel
 
     flag = tmp_path / "fail"
     flag.touch()
@@ -407,7 +406,7 @@ async def test_overview_shows_scheduled_in_progress_and_failed_beside_the_depth(
     sync.rpush("plain", "x")
     app = make_app(redis_url, tmp_path)
     async with running(app, size=(80, 24)) as pilot:
-        panel = app.query_one(OverviewPanel)
+        panel = app.panel("overview")
         table = panel.table
 
         def row(key):

@@ -38,7 +38,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
     app = FerriteApp(Config(alerts=ALERTS), ConnectionSettings(url=redis_url), refresh=0.3,
                      audit_path=tmp_path / "audit.log")
     async with running(app, size=(120, 36)) as pilot:
-        overview = app.query_one("#panel-overview")
+        overview = app.panel("overview")
         alerts = overview.query_one("#alerts")
         row = "stream:events:main\x004 pending"
         await async_wait_until(lambda: row in overview.notes, timeout=20,
@@ -50,7 +50,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         await async_wait_until(lambda: on_alert(app, alerts, row), timeout=10,
                                message="the alert row never got the focus")
         await pilot.press("enter")
-        streams = app.query_one("#panel-streams")
+        streams = app.panel("streams")
         await async_wait_until(
             lambda: app.active_panel() is streams and streams.stream == "events:main"
             and streams.group == "analytics" and streams.groups_table.cursor_key == "analytics",
@@ -61,7 +61,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         await async_wait_until(lambda: on_alert(app, alerts, "dlq:queue:main:dlq\x0047 dead"),
                                timeout=10, message="the DLQ alert row never got the focus")
         await pilot.press("enter")
-        dlq = app.query_one("#panel-dlq")
+        dlq = app.panel("dlq")
         await async_wait_until(
             lambda: app.active_panel() is dlq and dlq.table.cursor_key == "dlq:queue:main:dlq",
             timeout=10, message="enter did not open the DLQ")
@@ -77,7 +77,7 @@ async def test_a_group_selected_from_an_alert_outlives_a_redraw_of_the_groups(
     app = FerriteApp(Config(alerts=ALERTS), ConnectionSettings(url=redis_url), refresh=0.3,
                      audit_path=tmp_path / "audit.log")
     async with running(app, size=(120, 36)) as pilot:
-        streams = app.query_one("#panel-streams")
+        streams = app.panel("streams")
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot
                                and app.monitor.snapshot.queues, timeout=20)
         await pilot.press("5")
@@ -110,7 +110,7 @@ async def test_trends_rebuilt_at_open_and_again_on_ctrl_r(redis_url, sync, tmp_p
 
         await async_wait_until(lambda: dead_at(40) == 4, timeout=20,
                                message="the hour was not rebuilt at open")
-        overview = app.query_one("#panel-overview")
+        overview = app.panel("overview")
         await async_wait_until(
             lambda: "rebuilt from the data" in str(overview.query_one("#legend").render()),
             timeout=10, message="the charts' legend does not say rebuilt")
@@ -158,7 +158,7 @@ def overview_snapshot(snap_compare, redis_url: str, size: tuple[int, int]) -> bo
         await feed_table(pilot)
         await seeded_trends(redis_url, pilot.app)
         await pilot.pause()
-        overview = pilot.app.query_one("#panel-overview")
+        overview = pilot.app.panel("overview")
         await async_wait_until(lambda: overview.notes, timeout=10)
         await pilot.pause()
 

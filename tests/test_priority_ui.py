@@ -41,7 +41,7 @@ async def open_panel(app, pilot):
     await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
         q.ref.key == KEY for q in app.monitor.snapshot.queues), timeout=15)
     await pilot.press("3")
-    panel = app.query_one("#panel-priority")
+    panel = app.panel("priority")
     await async_wait_until(lambda: panel.jobs_view is not None and panel.jobs.row_count > 0)
     await pilot.press("enter")
     await pilot.pause()

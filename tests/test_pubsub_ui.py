@@ -42,7 +42,7 @@ def make_app(url, tmp_path, read_only=False):
 async def open_panel(app, pilot) -> PubSubPanel:
     await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot is not None)
     await pilot.press("7")
-    panel = app.query_one(PubSubPanel)
+    panel = app.panel("pubsub")
     await async_wait_until(lambda: panel.tail is not None and panel.tail.state.status
                            in ("live", "refused"), message="tail never started")
     return panel

@@ -41,7 +41,7 @@ async def open_queue(app, pilot, key: str) -> QueuesPanel:
     await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot is not None
                            and any(q.ref.key == key for q in app.monitor.snapshot.queues))
     await pilot.press("2")
-    panel = app.query_one(QueuesPanel)
+    panel = app.panel("queues")
     await async_wait_until(lambda: panel.table.row_count > 0)
     ident = next(q.ref.ident for q in app.monitor.snapshot.queues if q.ref.key == key)
     panel.table.focus()

@@ -9,7 +9,6 @@ import redis
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
-from ferrite_tui.ui.panels.queues import QueuesPanel
 from helpers import async_wait_until, running
 
 Q = "queue:orders"
@@ -30,7 +29,7 @@ async def test_repeated_error_on_one_key_is_one_updating_toast(redis_url, tmp_pa
                                    and app.monitor.snapshot is not None
                                    and any(q.ref.key == Q for q in app.monitor.snapshot.queues))
             await pilot.press("2")
-            panel = app.query_one(QueuesPanel)
+            panel = app.panel("queues")
             await async_wait_until(lambda: panel.items_table.row_count == 5, timeout=15)
             sync.delete(Q)
             sync.hset(Q, "now", "a hash")

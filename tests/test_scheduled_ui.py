@@ -49,7 +49,7 @@ async def open_panel(app, pilot):
     await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
         q.ref.key == KEY for q in app.monitor.snapshot.queues), timeout=15)
     await pilot.press("4")
-    panel = app.query_one("#panel-scheduled")
+    panel = app.panel("scheduled")
     await async_wait_until(lambda: panel.jobs_view is not None and panel.jobs.row_count > 0)
     await pilot.press("enter")  # the queue: its jobs get the focus
     await pilot.pause()

@@ -86,7 +86,7 @@ def check_screen(app, size, actions: tuple[str, ...]) -> None:
 # -- item views -----------------------------------------------------------------------
 
 async def queues_items(pilot) -> None:
-    panel = pilot.app.query_one("#panel-queues")
+    panel = pilot.app.panel("queues")
     await pilot.press("2")
     await settle(pilot, lambda: panel.items_table.row_count and panel.proc_table.row_count,
                  "queue items never loaded")
@@ -95,7 +95,7 @@ async def queues_items(pilot) -> None:
 
 
 async def sorted_items(pilot, key: str, tab: str) -> None:
-    panel = pilot.app.query_one(f"#panel-{tab}")
+    panel = pilot.app.panel(tab)
     await pilot.press(key)
     await settle(pilot, lambda: panel.jobs.row_count, f"{tab} jobs never loaded")
     await pilot.press("enter")
@@ -103,7 +103,7 @@ async def sorted_items(pilot, key: str, tab: str) -> None:
 
 
 async def streams_pending(pilot) -> None:
-    panel = pilot.app.query_one("#panel-streams")
+    panel = pilot.app.panel("streams")
     await pilot.press("5")
     await settle(pilot, lambda: panel.groups_table.row_count and panel.consumers_table.row_count
                  and panel.pending_table.row_count, "stream pending never loaded")
@@ -115,14 +115,14 @@ async def streams_pending(pilot) -> None:
 
 async def pin_idle(pilot) -> None:
     """Once the panel's reads are done, the idle times as the seed wrote them."""
-    panel = pilot.app.query_one("#panel-streams")
+    panel = pilot.app.panel("streams")
     await settle(pilot, lambda: not panel._refreshing, "the streams panel kept reading")
     pin_stream_idle(panel)
     await pilot.pause()
 
 
 async def streams_entries(pilot) -> None:
-    panel = pilot.app.query_one("#panel-streams")
+    panel = pilot.app.panel("streams")
     await streams_pending(pilot)
     await pilot.press("b")
     await settle(pilot, lambda: panel.browser_table.display and panel.browser_table.row_count,
@@ -132,7 +132,7 @@ async def streams_entries(pilot) -> None:
 
 
 async def dlq_items(pilot) -> None:
-    panel = pilot.app.query_one("#panel-dlq")
+    panel = pilot.app.panel("dlq")
     await pilot.press("6")
     await settle(pilot, lambda: panel.items_table.row_count, "dead letters never loaded")
     await pilot.press("enter")
@@ -187,7 +187,7 @@ async def pubsub_panel(pilot) -> None:
 async def dlq_filter(pilot) -> None:
     await dlq_items(pilot)
     await pilot.press("slash", *"SMTP")
-    panel = pilot.app.query_one("#panel-dlq")
+    panel = pilot.app.panel("dlq")
     await settle(pilot, lambda: pilot.app.query_one("#filter").value == "SMTP"
                  and panel.scan_state is not None and panel.scan_state.complete
                  and panel.items_table.row_count, "the filter's scan never finished")

@@ -45,7 +45,7 @@ def make_app(url, tmp_path, **settings) -> FerriteApp:
 
 
 def panel(app):
-    return app.query_one("#panel-streams")
+    return app.panel("streams")
 
 
 async def open_streams(app, pilot, pending: int):

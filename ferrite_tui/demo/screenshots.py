@@ -25,7 +25,8 @@ from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.server import RedisServer
 from ferrite_tui.demo.workload import seed
-from ferrite_tui.ui.app import PANELS, FerriteApp
+from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.tabs import PANELS
 
 SIZES = ((120, 36), (80, 24))  # the first one's files carry no size in their names
 LIVE_SIZES = {"overview-live.svg": (120, 36), "overview-80x24.svg": (80, 24)}

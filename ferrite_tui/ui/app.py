@@ -23,47 +23,21 @@ from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
+from ferrite_tui.ui.commands import PanelCommands
 from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.panels.base import Panel
-from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
-from ferrite_tui.ui.panels.overview import OverviewPanel
-from ferrite_tui.ui.panels.priority import PriorityPanel
-from ferrite_tui.ui.panels.pubsub import PubSubPanel
-from ferrite_tui.ui.panels.queues import QueuesPanel
-from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.panels.server import ServerPanel
-from ferrite_tui.ui.panels.streams import StreamsPanel
 from ferrite_tui.ui.session import Session
+from ferrite_tui.ui.tabs import PANELS, TAB_OF_KIND
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.websession import BrowserSession
-
-# (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
-PANELS = (
-    ("overview", "1", OverviewPanel),
-    ("queues", "2", QueuesPanel),
-    ("priority", "3", PriorityPanel),
-    ("scheduled", "4", ScheduledPanel),
-    ("streams", "5", StreamsPanel),
-    ("dlq", "6", DeadLettersPanel),
-    ("pubsub", "7", PubSubPanel),
-    ("server", "8", ServerPanel),
-)
-
-TAB_OF_KIND = {
-    QueueKind.WORK: "queues",
-    QueueKind.RELIABLE: "queues",
-    QueueKind.PRIORITY: "priority",
-    QueueKind.DELAYED: "scheduled",
-    QueueKind.STREAM: "streams",
-    QueueKind.DLQ: "dlq",
-}
 
 # Keys that change data. Panels that implement them bind them themselves; these app-level
 # fallbacks say why nothing happens (read-only, or nothing selected to act on).
@@ -90,6 +64,7 @@ class Notice:
 class FerriteApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
+    COMMANDS = App.COMMANDS | {PanelCommands}
 
     BINDINGS = [
         *(Binding(key, f"show_panel('{tab}')", cls.TITLE, id=f"panel.{tab}", show=False)
@@ -128,6 +103,8 @@ class FerriteApp(App[None]):
         # caller, with the session's offline history and capabilities.
         self.session = Session(config, settings, clock, self.audit_path)
         self.notices: deque[Notice] = deque(maxlen=500)
+        self._panels: dict[str, Panel | ServerPanel] = {}  # by tab, as they are built
+        self._last_snapshot: Snapshot | None = None
         self.crash_log = state_dir() / "crash.log"
         # Notices get lines of their own (NoticeLine), not toasts over the data.
         self._disable_notifications = True
@@ -173,10 +150,13 @@ class FerriteApp(App[None]):
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
         yield StatusLine(url, read_only, clock=self.clock, browser=self.browser, id="status")
+        # Only the first panel is built now; the others when first shown (_panel): an
+        # operator looks at two or three of the eight, and each costs its widgets' styling.
         with TabbedContent(initial="overview", id="tabs"):
             for tab, key, cls in PANELS:
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
-                    yield cls(id=f"panel-{tab}")
+                    if tab == "overview":
+                        yield self._panels.setdefault(tab, cls(id=f"panel-{tab}"))
         # Filter, notices and footer stack at the bottom (docked widgets would overlap).
         with Vertical(id="bottom"):
             yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
@@ -196,7 +176,6 @@ class FerriteApp(App[None]):
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
         self._status_line = self.query_one(StatusLine)
-        self._panels = [self.query_one(f"#panel-{tab}") for tab, _, _ in PANELS]
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self._focus_active_table)
         if not self.poll_enabled:
@@ -253,19 +232,36 @@ class FerriteApp(App[None]):
     # -- data in ------------------------------------------------------------------------
 
     def panels(self) -> list[Panel | ServerPanel]:
-        panels = getattr(self, "_panels", None)
-        if panels:
-            return panels
-        return [cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
-                for tab, _, _ in PANELS]
+        """The panels built so far (a panel is built when its tab is first shown)."""
+        return list(self._panels.values())
+
+    def panel(self, tab: str) -> Panel | ServerPanel:
+        """The tab's panel, built and mounted on first use. It is in the DOM at once; its
+        widgets are composed by its own message loop, and it gets the last snapshot then."""
+        panel = self._panels.get(tab)
+        if panel is None:
+            cls = dict((t, c) for t, _, c in PANELS)[tab]
+            panel = self._panels[tab] = cls(id=f"panel-{tab}")
+            self.query_one(f"#{tab}", TabPane).mount(panel)
+            panel.call_after_refresh(self._catch_up, panel)
+        return panel
+
+    def _catch_up(self, panel: Panel | ServerPanel) -> None:
+        """A panel just built: what the others got before it existed."""
+        if isinstance(panel, ServerPanel):
+            panel.set_capabilities(self.session.capabilities)
+        if self._last_snapshot is not None:
+            panel.update_snapshot(self._last_snapshot, self.session.history)
+        if panel is self.active_panel():
+            self._show_active()
 
     def _shutting_down(self) -> bool:
         """True while the app shuts down: widgets go away, so late poll messages are dropped."""
         # Attribute checks, not DOM queries: this runs on every poll message.
         status = getattr(self, "_status_line", None)
-        panels = getattr(self, "_panels", None)
+        panels = self._panels.values()
         return (not self._running or status is None or not status.is_attached
-                or not panels or not all(p.is_attached for p in panels))
+                or not all(p.is_attached for p in panels))
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
@@ -274,11 +270,15 @@ class FerriteApp(App[None]):
         snap = message.snapshot
         history = self.session.history
         caps = self.session.capabilities
+        self._last_snapshot = snap
         with self.batch_update():
-            self.query_one(ServerPanel).set_capabilities(caps)
+            server = self._panels.get("server")
+            if isinstance(server, ServerPanel):
+                server.set_capabilities(caps)
             self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
             for panel in self.panels():
-                panel.update_snapshot(snap, history)
+                if panel.is_mounted:  # one still composing gets it in _catch_up
+                    panel.update_snapshot(snap, history)
 
     @on(ConnectionChanged)
     def _state(self, message: ConnectionChanged) -> None:
@@ -298,7 +298,7 @@ class FerriteApp(App[None]):
         kind = QueueKind(message.ident.split(":", 1)[0])
         tab = TAB_OF_KIND[kind]
         self.action_show_panel(tab)
-        panel = self.query_one(f"#panel-{tab}", Panel)
+        panel = cast("Panel", self.panel(tab))  # a queue's tab is never the Server's
         group = message.group
 
         def focus() -> None:
@@ -306,17 +306,24 @@ class FerriteApp(App[None]):
             if group is not None:
                 panel.select_group(group)
 
-        self.call_after_refresh(focus)
+        # On the panel's own queue: after it is composed and has caught up, if it is new.
+        panel.call_after_refresh(focus)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        show_latest = getattr(self.active_panel(), "show_latest", None)
+        panel = self.active_panel()  # a tab clicked with the mouse builds its panel here
+        if panel.is_mounted:
+            self._show_active()  # else _catch_up does, once the panel is composed
+
+    def _show_active(self) -> None:
+        panel = self.active_panel()
+        show_latest = getattr(panel, "show_latest", None)
         if show_latest is not None:
             show_latest()
         self.call_after_refresh(self._focus_active_table)
         filter_input = self.query_one("#filter", Input)
         if filter_input.display:
-            self.active_panel().set_filter(filter_input.value)
+            panel.set_filter(filter_input.value)
 
     def _focus_active_table(self, from_filter: bool = False) -> None:
         filter_input = self.query_one("#filter", Input)
@@ -327,8 +334,7 @@ class FerriteApp(App[None]):
             tables.first().focus()
 
     def active_panel(self) -> Panel | ServerPanel:
-        tab = self.query_one("#tabs", TabbedContent).active or "overview"
-        return cast("Panel | ServerPanel", self.query_one(f"#panel-{tab}"))
+        return self.panel(self.query_one("#tabs", TabbedContent).active or "overview")
 
     # -- actions ------------------------------------------------------------------------
 
@@ -339,6 +345,7 @@ class FerriteApp(App[None]):
         # Drop focus first: a widget left focused inside the pane being hidden would hand
         # focus to a sibling in that pane, and TabbedContent would switch back to it.
         self.set_focus(None)
+        self.panel(tab)  # in the DOM before the key returns
         tabs.active = tab
 
     def action_help(self) -> None:
@@ -358,7 +365,9 @@ class FerriteApp(App[None]):
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.active_panel().set_filter(event.value)
+        panel = self.active_panel()
+        if panel.is_mounted:  # one still composing takes the filter in _show_active
+            panel.set_filter(event.value)
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
@@ -370,7 +379,8 @@ class FerriteApp(App[None]):
         if filter_input.display:
             filter_input.value = ""
             filter_input.display = False
-            self.active_panel().set_filter("")
+            if self.active_panel().is_mounted:
+                self.active_panel().set_filter("")
             self._focus_active_table(from_filter=True)
         elif self.query_one("#tabs", TabbedContent).active != "overview":
             self.action_show_panel("overview")
@@ -470,10 +480,3 @@ class FerriteApp(App[None]):
             Text(f"ferrite-tui stopped on an internal error; details in {where}")
         )
         self._close_messages_no_wait()
-
-
-from ferrite_tui.ui.commands import PanelCommands  # noqa: E402  (needs PANELS)
-
-FerriteApp.COMMANDS = App.COMMANDS | {PanelCommands}
-
-

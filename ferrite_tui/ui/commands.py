@@ -43,8 +43,8 @@ def panel_commands(panel: Panel) -> Iterator[Command]:
 
 class PanelCommands(Provider):
     def _commands(self) -> Iterator[Command]:
-        from ferrite_tui.ui.app import PANELS
         from ferrite_tui.ui.panels.base import Panel
+        from ferrite_tui.ui.tabs import PANELS
 
         app = cast("FerriteApp", self.app)
         for tab, key, cls in PANELS:

@@ -187,7 +187,7 @@ async def main(url, n):
                                is not None and app.monitor.snapshot.by_kind(
                                    *DeadLettersPanel.KINDS), timeout=60)
         await pilot.press("6")
-        panel = app.query_one(DeadLettersPanel)
+        panel = app.panel("dlq")
         items = panel.items_table
         await async_wait_until(lambda: items.page is not None and items.row_count > 0,
                                timeout=60)

@@ -209,7 +209,7 @@ async def test_keys_answer_while_20k_per_second_arrive(server_factory, tmp_path)
             await async_wait_until(lambda: app.monitor is not None
                                    and app.monitor.snapshot is not None)
             await pilot.press("7")
-            panel = app.query_one(PubSubPanel)
+            panel = app.panel("pubsub")
             await async_wait_until(lambda: panel.tail is not None
                                    and panel.tail.state.status == "live")
             await async_wait_until(lambda: cli.lines >= 3)  # redis-cli has subscribed

@@ -122,14 +122,14 @@ async def test_open_a_million_job_schedule_and_priority_queue(fresh_server, tmp_
         rt0 = app.monitor.client.round_trips.count
         t = time.perf_counter()
         await pilot.press("4")
-        panel = app.query_one("#panel-scheduled")
+        panel = app.panel("scheduled")
         await async_wait_until(lambda: panel.loads >= 1 and panel.jobs.row_count, timeout=60)
         open_ms = (time.perf_counter() - t) * 1000
         open_rt = app.monitor.client.round_trips.count - rt0
         rt0 = app.monitor.client.round_trips.count
         t = time.perf_counter()
         await pilot.press("3")
-        ppanel = app.query_one("#panel-priority")
+        ppanel = app.panel("priority")
         await async_wait_until(lambda: ppanel.loads >= 1 and ppanel.jobs.row_count, timeout=60)
         popen_ms = (time.perf_counter() - t) * 1000
         popen_rt = app.monitor.client.round_trips.count - rt0

@@ -1,0 +1,32 @@
+"""The console's tabs: which panel each number key shows, and which tab shows a queue kind."""
+
+from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+from ferrite_tui.ui.panels.overview import OverviewPanel
+from ferrite_tui.ui.panels.priority import PriorityPanel
+from ferrite_tui.ui.panels.pubsub import PubSubPanel
+from ferrite_tui.ui.panels.queues import QueuesPanel
+from ferrite_tui.ui.panels.scheduled import ScheduledPanel
+from ferrite_tui.ui.panels.server import ServerPanel
+from ferrite_tui.ui.panels.streams import StreamsPanel
+
+# (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
+PANELS = (
+    ("overview", "1", OverviewPanel),
+    ("queues", "2", QueuesPanel),
+    ("priority", "3", PriorityPanel),
+    ("scheduled", "4", ScheduledPanel),
+    ("streams", "5", StreamsPanel),
+    ("dlq", "6", DeadLettersPanel),
+    ("pubsub", "7", PubSubPanel),
+    ("server", "8", ServerPanel),
+)
+
+TAB_OF_KIND = {
+    QueueKind.WORK: "queues",
+    QueueKind.RELIABLE: "queues",
+    QueueKind.PRIORITY: "priority",
+    QueueKind.DELAYED: "scheduled",
+    QueueKind.STREAM: "streams",
+    QueueKind.DLQ: "dlq",
+}
