@@ -251,3 +251,23 @@ async def test_every_panel_switches_to_every_other():
                 stuck.append(f"{a}->{b} stayed on {tabs.active}")
         assert len(pairs) == 24
         assert not stuck, "; ".join(stuck)
+
+
+async def test_a_tab_clicked_builds_its_panel_at_the_screen_size():
+    """Panels are built when first shown, by key or by a click on the tab; one built by a
+    click is laid out at the screen's size (at 80 columns the histogram gives way)."""
+    app = frozen_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(pilot)
+        assert [p.id for p in app.panels()] == ["panel-overview"]
+        tab = app.query_one("#tabs", TabbedContent).get_tab("priority")
+        await pilot.click(tab)
+        panel = app.panel("priority")
+        await async_wait_until(lambda: panel.is_mounted and panel.display
+                               and panel.size.width == 80)
+        await async_wait_until(lambda: not panel.query_one("#plot").display)
+        assert app.query_one("#tabs", TabbedContent).active == "priority"
+        await pilot.press("5")
+        await async_wait_until(lambda: app.panel("streams").display)
+        assert [p.id for p in app.panels()] == ["panel-overview", "panel-priority",
+                                                "panel-streams"]

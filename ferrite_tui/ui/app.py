@@ -242,12 +242,16 @@ class FerriteApp(App[None]):
         if panel is None:
             cls = dict((t, c) for t, _, c in PANELS)[tab]
             panel = self._panels[tab] = cls(id=f"panel-{tab}")
+            # Hidden until composed: laid out before its widgets exist, they would miss
+            # the resize that sizes their columns and pages. _catch_up shows it.
+            panel.display = False
             self.query_one(f"#{tab}", TabPane).mount(panel)
             panel.call_after_refresh(self._catch_up, panel)
         return panel
 
     def _catch_up(self, panel: Panel | ServerPanel) -> None:
-        """A panel just built: what the others got before it existed."""
+        """A panel just built: shown, and given what the others got before it existed."""
+        panel.display = True
         if isinstance(panel, ServerPanel):
             panel.set_capabilities(self.session.capabilities)
         if self._last_snapshot is not None:
