@@ -75,7 +75,7 @@ async def test_server_panel_shows_cluster_and_finishes_moves_in_flight(cluster_u
                                    and len(app.monitor.snapshot.queues) >= 6, timeout=20,
                                    message=f"state {app.monitor and app.monitor.state}")
             # Overview: each queue says which primary holds it.
-            table = app.screen.panel("overview").table
+            table = app.panel("overview").table
             assert isinstance(table, KeyedTable)
             await async_wait_until(lambda: table.row_count >= 6)
             view = app.monitor.snapshot.cluster

@@ -57,6 +57,7 @@ async def notified(server_factory):
         await monitor.aclose()
 
 
+@pytest.mark.scenario  # a known workload over a full rate span: 18 s
 async def test_drained_lists_stacks_and_priority_sets_are_exact(notified, tmp_path):
     server, _work, _monitor, poller = notified
     await async_wait_until(lambda: poller.snap is not None

@@ -196,6 +196,7 @@ async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_p
                            timeout=30, message="stale alert stayed on")
 
 
+@pytest.mark.scenario  # a known workload over a full rate span: 14 s
 async def test_without_lpos_fifo_lists_are_counted_from_item_times(redis_url):
     """A server without LPOS: arrivals are the items newer than the last poll's newest at
     the producers' end, exact where the far end's item moved (consumers take from there)

@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
@@ -104,6 +105,7 @@ class FerriteApp(App[None]):
         self.session = Session(config, settings, clock, self.audit_path)
         self.notices: deque[Notice] = deque(maxlen=500)
         self._panels: dict[str, Panel | ServerPanel] = {}  # by tab, as they are built
+        self._mounting: dict[str, AwaitMount] = {}
         self._last_snapshot: Snapshot | None = None
         self.crash_log = state_dir() / "crash.log"
         # Notices get lines of their own (NoticeLine), not toasts over the data.
@@ -245,12 +247,23 @@ class FerriteApp(App[None]):
             # Hidden until composed: laid out before its widgets exist, they would miss
             # the resize that sizes their columns and pages. _catch_up shows it.
             panel.display = False
-            self.query_one(f"#{tab}", TabPane).mount(panel)
+            self._mounting[tab] = self.query_one(f"#{tab}", TabPane).mount(panel)
             panel.call_after_refresh(self._catch_up, panel)
+        return panel
+
+    async def _built(self, tab: str) -> Panel | ServerPanel:
+        """The tab's panel, composed and caught up: a key waits for it, the tab shows it whole."""
+        panel = self.panel(tab)
+        mounting = self._mounting.pop(tab, None)
+        if mounting is not None:
+            await mounting
+        self._catch_up(panel)
         return panel
 
     def _catch_up(self, panel: Panel | ServerPanel) -> None:
         """A panel just built: shown, and given what the others got before it existed."""
+        if panel.display:
+            return  # caught up already
         panel.display = True
         if isinstance(panel, ServerPanel):
             panel.set_capabilities(self.session.capabilities)
@@ -298,10 +311,10 @@ class FerriteApp(App[None]):
         self.query_one(StatusLine).set_discovery(message.progress)
 
     @on(OpenQueue)
-    def _open_queue(self, message: OpenQueue) -> None:
+    async def _open_queue(self, message: OpenQueue) -> None:
         kind = QueueKind(message.ident.split(":", 1)[0])
         tab = TAB_OF_KIND[kind]
-        self.action_show_panel(tab)
+        await self.action_show_panel(tab)
         panel = cast("Panel", self.panel(tab))  # a queue's tab is never the Server's
         group = message.group
 
@@ -342,15 +355,16 @@ class FerriteApp(App[None]):
 
     # -- actions ------------------------------------------------------------------------
 
-    def action_show_panel(self, tab: str) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
-        if tabs.active == tab:
-            return
+    async def action_show_panel(self, tab: str) -> None:
+        if self.query_one("#tabs", TabbedContent).active != tab:
+            await self._built(tab)
+            self._switch(tab)
+
+    def _switch(self, tab: str) -> None:
         # Drop focus first: a widget left focused inside the pane being hidden would hand
         # focus to a sibling in that pane, and TabbedContent would switch back to it.
         self.set_focus(None)
-        self.panel(tab)  # in the DOM before the key returns
-        tabs.active = tab
+        self.query_one("#tabs", TabbedContent).active = tab
 
     def action_help(self) -> None:
         from ferrite_tui.ui.screens.help import HelpScreen
@@ -387,7 +401,7 @@ class FerriteApp(App[None]):
                 self.active_panel().set_filter("")
             self._focus_active_table(from_filter=True)
         elif self.query_one("#tabs", TabbedContent).active != "overview":
-            self.action_show_panel("overview")
+            self._switch("overview")  # built at start: nothing to wait for
 
     def writable(self, action: str) -> bool:
         """Checked by every key that changes data, before any dialog opens."""

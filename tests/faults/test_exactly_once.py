@@ -47,15 +47,21 @@ async def test_two_requeuers_and_consumers_exactly_once(redis_url):
         finally:
             await r.aclose()
 
-    async def console() -> tuple[int, int, int]:
+    both_saw_all = asyncio.Barrier(2)
+
+    async def console() -> tuple[int, int, int, list[str]]:
         client = Client(ConnectionSettings(url=redis_url))
         await client.connect()
         try:
             dl = DeadLetters(client)
-            state = await dl.scan(DLQ)  # both operators saw all of them
+            state = await dl.scan(DLQ)
+            assert len(state.matches) == n
+            # Both operators saw all of them before either acts (on a busy machine one
+            # scan could otherwise start after the other console's first chunk moved).
+            await asyncio.wait_for(both_saw_all.wait(), 60)
             report = await BulkRunner(state.matches, lambda c: dl.requeue(DLQ, TARGET, c),
                                       chunk_size=200).run()
-            return report.done, report.skipped, report.failed
+            return report.done, report.skipped, report.failed, report.errors
         finally:
             await client.aclose()
 
@@ -73,7 +79,9 @@ async def test_two_requeuers_and_consumers_exactly_once(redis_url):
     done = sum(r[0] for r in results)
     figure(f"two consoles requeueing the same {n:,} dead letters, 3 consumers: requeued "
            f"{results[0][0]:,} + {results[1][0]:,}, skipped {results[0][1]:,} + "
-           f"{results[1][1]:,}; lost {lost}, duplicated {duplicated}")
+           f"{results[1][1]:,}, failed {results[0][2]:,} + {results[1][2]:,}; "
+           f"lost {lost}, duplicated {duplicated}"
+           + "".join(f"; error: {e}" for r in results for e in r[3]))
     assert lost == 0 and duplicated == 0
     assert done == n and not left
     assert all(r[0] + r[1] + r[2] == n for r in results)  # each accounted for every item
