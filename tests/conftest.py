@@ -31,8 +31,15 @@ Headless apps paint no frames (nobody sees them) unless ``FERRITE_TUI_TEST_PAINT
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
+
+# Keep compiled and assertion-rewritten modules even where PYTHONDONTWRITEBYTECODE is set
+# (this machine and CI set it): else every run, and every xdist worker in it, compiles the
+# suite and the package again, 3 s of CPU per process. Before any import of either.
+sys.dont_write_bytecode = False
+# ruff: noqa: E402 (the imports below come after that line on purpose)
 
 import pytest
 import redis
