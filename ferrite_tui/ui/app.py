@@ -152,7 +152,7 @@ class FerriteApp(App[None]):
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
         yield StatusLine(url, read_only, clock=self.clock, browser=self.browser, id="status")
-        # Only the first panel is built now; the others when first shown (_panel): an
+        # Only the first panel is built now; the others when first shown (panel()): an
         # operator looks at two or three of the eight, and each costs its widgets' styling.
         with TabbedContent(initial="overview", id="tabs"):
             for tab, key, cls in PANELS:
