@@ -756,8 +756,7 @@ class Poller:
                                    prev.producer_end)
         head_t = read.head_t = self._time(read.head, now_ms)
         tail_t = read.tail_t = self._time(read.tail, now_ms)
-        newest = head_t if tail_t is None or (head_t is not None and head_t > tail_t) \
-            else tail_t
+        newest = _max(head_t, tail_t)
         if prev is not None and read.recent is not None and prev.newest is not None:
             moves, newest = self._by_times(prev, read, moves, newest, now_ms)
         producer, consumer = (prev.producer_end, prev.consumer_end) if prev else (None, None)

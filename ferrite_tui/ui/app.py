@@ -34,7 +34,7 @@ from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, Open
 from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.session import Session
-from ferrite_tui.ui.tabs import PANELS, TAB_OF_KIND
+from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
@@ -242,8 +242,7 @@ class FerriteApp(App[None]):
         widgets are composed by its own message loop, and it gets the last snapshot then."""
         panel = self._panels.get(tab)
         if panel is None:
-            cls = dict((t, c) for t, _, c in PANELS)[tab]
-            panel = self._panels[tab] = cls(id=f"panel-{tab}")
+            panel = self._panels[tab] = PANEL_OF_TAB[tab](id=f"panel-{tab}")
             # Hidden until composed: laid out before its widgets exist, they would miss
             # the resize that sizes their columns and pages. _catch_up shows it.
             panel.display = False

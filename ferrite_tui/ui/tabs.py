@@ -30,3 +30,5 @@ TAB_OF_KIND = {
     QueueKind.STREAM: "streams",
     QueueKind.DLQ: "dlq",
 }
+
+PANEL_OF_TAB = {tab: cls for tab, _, cls in PANELS}

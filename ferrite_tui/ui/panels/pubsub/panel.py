@@ -123,13 +123,6 @@ class PubSubPanel(Panel):
         if self.tail is None:
             self.start_tail()
 
-    def show_latest(self) -> None:
-        # The app calls this when the tab is shown, also right after the panel is built
-        # (its first Show may come before it is composed).
-        super().show_latest()
-        if self.tail is None:
-            self.start_tail()
-
     def sharded_available(self) -> bool:
         client = self.session.client
         return client is not None and client.capabilities.sharded_pubsub
