@@ -73,6 +73,11 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
                        help="a local 3-primary Redis Cluster (Redis 6+) instead of one server")
         p.add_argument("--replicas", type=int, default=0, choices=range(0, 3), metavar="N",
                        help="with --cluster: N replicas per primary (0-2), to watch a failover")
+        p.add_argument("--port", type=_port, metavar="PORT",
+                       help="the demo server's port (default: a free one)")
+        p.add_argument("--port-base", type=_port, metavar="PORT",
+                       help="with --cluster: nodes on PORT, PORT+1, ... and their bus ports "
+                            "10000 above (default: free ones)")
         return p
     if command == "status":
         p = argparse.ArgumentParser(prog="ferrite-tui status",
@@ -114,6 +119,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds such as 5s, not {text!r}") from None
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, not {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port from 1 to 65535")
     return value
 
 
@@ -488,14 +503,23 @@ def left_out_text(snap: Snapshot) -> str:
 # -- demo --------------------------------------------------------------------------------
 
 def demo_command(cfg: Config, args) -> int:
-    from ferrite_tui.demo.server import RedisServer, ServerNotFound, find_server_binary
+    from ferrite_tui.demo.server import (
+        RedisServer,
+        ServerNotFound,
+        find_server_binary,
+        port_is_free,
+    )
 
     binary = find_server_binary(args.server)
     if binary is None:
         return fail(str(ServerNotFound()))
     if getattr(args, "cluster", False):
         return demo_cluster(cfg, args, binary)
-    server = RedisServer(binary)
+    if args.port_base is not None:
+        return fail("demo: --port-base is for --cluster (one server takes --port)")
+    if args.port is not None and not port_is_free(args.port):
+        return fail(f"demo: port {args.port} is in use on 127.0.0.1 (choose another --port)")
+    server = RedisServer(binary, port=args.port)
     try:
         try:
             server.start()
@@ -524,7 +548,10 @@ def demo_cluster(cfg: Config, args, binary: str) -> int:
     reason = cluster_support(binary)
     if reason is not None:
         return fail(f"demo --cluster: {reason} (give --server with a Redis 6+ binary)")
-    cluster = LocalCluster(binary, primaries=3, replicas=getattr(args, "replicas", 0))
+    if args.port is not None:
+        return fail("demo --cluster: give --port-base (the nodes take consecutive ports)")
+    cluster = LocalCluster(binary, primaries=3, replicas=getattr(args, "replicas", 0),
+                           port_base=args.port_base)
     try:
         try:
             cluster.start()

@@ -63,3 +63,27 @@ def test_demo_cluster_refuses_a_binary_without_cluster_mode(tmp_path, capsys):
     args = build_parser("demo").parse_args(["--cluster", "--server", str(fake)])
     assert demo_cluster(Config(), args, str(fake)) != 0
     assert "cluster mode here needs 6.0 or later" in capsys.readouterr().err
+
+
+def test_cluster_nodes_take_consecutive_ports_from_a_base():
+    """`demo --cluster --port-base P`: the nodes listen on P, P+1, P+2 (buses 10000 above)."""
+    import socket
+
+    from conftest import make_cluster
+    from ferrite_tui.demo.server import port_is_free
+
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base = sock.getsockname()[1]
+        if base + 10002 <= 65535 and all(port_is_free(base + i) and port_is_free(base + i + 10000)
+                                         for i in range(3)):
+            break
+    cluster = make_cluster(primaries=3, port_base=base)
+    try:
+        cluster.start()
+        assert sorted(s.port for s in cluster.primaries) == [base, base + 1, base + 2]
+        assert build_parser("demo").parse_args(["--cluster", "--port-base", str(base)]) \
+            .port_base == base
+    finally:
+        cluster.stop()

@@ -3,11 +3,13 @@
 import os
 import pty
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 from helpers import wait_until
 
@@ -49,10 +51,16 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def demo():
+def demo_args() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def demo(demo_args):
     master, slave = pty.openpty()
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30")
-    proc = subprocess.Popen([sys.executable, "-m", "ferrite_tui", "demo", "--no-workload"],
+    proc = subprocess.Popen([sys.executable, "-m", "ferrite_tui", "demo", "--no-workload",
+                             *demo_args],
                             stdin=slave, stdout=slave, stderr=slave, env=env,
                             start_new_session=True)
     os.close(slave)
@@ -113,3 +121,37 @@ def test_ctrl_c_quits(demo):
     wait_until(lambda: drain() and proc.poll() is not None, timeout=20)
     wait_until(lambda: not alive(server_pid), timeout=10)
     assert not data_dir.exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORT = free_port()
+
+
+@pytest.mark.parametrize("demo_args", [["--port", str(PORT)]])
+def test_demo_serves_on_the_port_it_is_given(demo):
+    """Where ports are assigned, `demo --port` puts its server on the one given."""
+    _proc, _master, (server_pid, _data_dir), drain = demo
+    client = redis.Redis(port=PORT, socket_timeout=5)
+    try:
+        assert client.ping()
+        assert int(client.info("server")["process_id"]) == server_pid
+    finally:
+        client.close()
+    assert f"127.0.0.1:{PORT}".encode() in drain.output
+
+
+def test_demo_on_a_port_in_use_says_so_and_starts_nothing():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "ferrite_tui", "demo", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"ferrite-tui: demo: port {port} is in use on 127.0.0.1 "
+                                   "(choose another --port)")

@@ -21,7 +21,6 @@ open on loopback for the fixture's own setup and health checks.
 from __future__ import annotations
 
 import random
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,12 @@ from typing import Self
 
 import redis
 
-from ferrite_tui.demo.server import RedisServer, binary_version, find_server_binary
+from ferrite_tui.demo.server import (
+    RedisServer,
+    binary_version,
+    find_server_binary,
+    port_is_free,
+)
 
 __all__ = ["SLOTS", "LocalCluster", "TlsFiles", "cluster_support"]
 
@@ -54,23 +58,26 @@ def cluster_support(binary: str | None) -> str | None:
     return None
 
 
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((_HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def _cluster_port(taken: set[int]) -> int:
-    """A port whose bus port (port + 10000) is free as well (and below 65536)."""
+def _cluster_port(taken: set[int], port_base: int | None = None) -> int:
+    """A port whose bus port (port + 10000) is free as well (and below 65536): the first
+    such after `port_base` when one is given (ports assigned to the demo), else a random
+    one."""
+    if port_base is not None:
+        port = port_base
+        while port in taken or port + _BUS_OFFSET in taken:
+            port += 1
+        if port + _BUS_OFFSET > 65535:
+            raise RuntimeError(f"port {port}: its cluster bus port {port + _BUS_OFFSET} "
+                               "is above 65535 (take a base below 55536)")
+        if not (port_is_free(port) and port_is_free(port + _BUS_OFFSET)):
+            raise RuntimeError(f"port {port} or its cluster bus port {port + _BUS_OFFSET} "
+                               "is in use")
+        return port
     for _ in range(500):
         port = random.randrange(20000, 45000)
         if port in taken or port + _BUS_OFFSET in taken:
             continue
-        if _bindable(port) and _bindable(port + _BUS_OFFSET):
+        if port_is_free(port) and port_is_free(port + _BUS_OFFSET):
             return port
     raise RuntimeError("no free port pair for a cluster node")
 
@@ -89,7 +96,8 @@ class LocalCluster:
 
     def __init__(self, binary: str | None = None, *, primaries: int = 3, replicas: int = 0,
                  node_timeout_ms: int = 1000, extra_args: Sequence[str] = (),
-                 password: str | None = None, tls: TlsFiles | None = None) -> None:
+                 password: str | None = None, tls: TlsFiles | None = None,
+                 port_base: int | None = None) -> None:
         resolved = find_server_binary(binary)
         reason = cluster_support(resolved)
         if reason is not None:
@@ -102,6 +110,7 @@ class LocalCluster:
         self.extra_args = list(extra_args)
         self.password = password  # requirepass on every node (replicas use it as masterauth)
         self.tls = tls
+        self.port_base = port_base  # nodes on port_base, port_base + 1, ... (else random)
         self.tls_ports: dict[int, int] = {}  # plain port -> TLS port of the same node
         self.primaries: list[RedisServer] = []
         self.replicas: list[RedisServer] = []
@@ -126,12 +135,12 @@ class LocalCluster:
         return [(_HOST, s.port) for s in self.primaries if s.port is not None]
 
     def _node(self, taken: set[int]) -> RedisServer:
-        port = _cluster_port(taken)
+        port = _cluster_port(taken, self.port_base)
         taken.update((port, port + _BUS_OFFSET))
         auth = [f'masterauth "{self.password}"'] if self.password is not None else []
         tls: list[str] = []
         if self.tls is not None:
-            tls_port = _cluster_port(taken)
+            tls_port = _cluster_port(taken, self.port_base)
             taken.add(tls_port)
             self.tls_ports[port] = tls_port
             tls = [f"tls-port {tls_port}", f'tls-cert-file "{self.tls.cert_file}"',

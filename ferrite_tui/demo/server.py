@@ -205,6 +205,17 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     return preexec
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on this loopback port now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 class RedisServer:
     """A private redis-server (or compatible) process on a loopback port.
 
