@@ -41,6 +41,29 @@ async def test_refused_says_so_and_when_the_next_try_is(server_factory, tmp_path
         await wait_for_reason(app, pilot, "connection refused", "next try in")
 
 
+async def test_panels_say_nothing_of_discovery_while_not_connected(server_factory, tmp_path):
+    """Before the first answer no panel claims discovery is running or that nothing was
+    found: the server has not been read at all."""
+    from textual.widgets import Static
+
+    from ferrite_tui.ui.panels.base import BEFORE_FIRST_POLL
+
+    server = server_factory()
+    url = server.url
+    server.stop()
+    app = console(url, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for_reason(app, pilot, "connection refused")
+        for key, tab in (("1", "overview"), ("2", "queues"), ("5", "streams"),
+                         ("7", "pubsub")):
+            await pilot.press(key)
+            panel = app.panel(tab)
+            await async_wait_until(lambda panel=panel: panel.is_mounted
+                                   and bool(panel.query("#note")))
+            note = str(panel.query_one("#note", Static).render())
+            assert note.splitlines()[0] == BEFORE_FIRST_POLL, (tab, note)
+
+
 async def test_wrong_password_says_so_and_waits(server_factory, tmp_path):
     server = server_factory(password="secret")
     app = console(server.url.replace("secret", "nope"), tmp_path)

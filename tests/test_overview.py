@@ -174,3 +174,17 @@ def test_overview_with_trends_160x50(snap_compare, redis_url):
     """At 160x50 the charts take the free space: backlog by kind, in/out, dead letters,
     rebuilt then live, alert starts marked."""
     assert overview_snapshot(snap_compare, redis_url, (160, 50))
+
+
+def test_an_alert_just_noticed_reads_new_not_a_zero_duration():
+    """'≥0ms' for an alert the console noticed this instant reads as a figure: it says new,
+    and turns into a lower bound ('≥5s') once a second has passed."""
+    from ferrite_tui.backend.models import AlertNote
+    from ferrite_tui.ui.panels.overview import since_cell
+
+    note = AlertNote(ident="q", key="q", alert="stuck", since=1000.0, since_from="seen",
+                     before_window=False, action="", panel_key="2")
+    assert since_cell(note, 1000.2).plain == "new"
+    assert since_cell(note, 1005.0).plain == "≥5s"
+    exact = replace(note, since_from="data")
+    assert since_cell(exact, 1000.2).plain == "200ms"

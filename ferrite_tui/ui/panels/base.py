@@ -66,6 +66,9 @@ class Outcome:
         return cls(line, "information" if report.clean else "warning", 8)
 
 
+BEFORE_FIRST_POLL = "Waiting for the server's first answer (the header shows the connection)."
+
+
 class Panel(Vertical):
     """A tab's content. Subclasses set TITLE and KINDS and give `columns` and `row`."""
 
@@ -111,8 +114,10 @@ class Panel(Vertical):
         raise NotImplementedError
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.EMPTY, no_wrap=True, overflow="ellipsis"), classes="panel-note",
-                     id="note")
+        # Until the first poll the server may not even be reachable: no word of discovery
+        # (the header says how the connection stands).
+        yield Static(Text(BEFORE_FIRST_POLL, no_wrap=True, overflow="ellipsis"),
+                     classes="panel-note", id="note")
         yield KeyedTable(self.columns(), id="table")
 
     @property

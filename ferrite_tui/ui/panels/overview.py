@@ -65,7 +65,10 @@ def since_cell(note: AlertNote, now: float) -> Text:
     if note.since is None:
         return Text("?", style="dim")
     bound = note.since_from == "seen" or note.before_window
-    text = ("≥" if bound else "") + fmt.duration(max(now - note.since, 0) * 1000)
+    held = max(now - note.since, 0)
+    if bound and held < 1:  # just noticed: "≥0ms" would read as a figure
+        return Text("new", style="dim")
+    text = ("≥" if bound else "") + fmt.duration(held * 1000)
     return Text(text, style="dim" if note.since_from == "seen" else "")
 
 

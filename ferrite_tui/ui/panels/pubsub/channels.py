@@ -11,6 +11,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import key_text, printable
 from ferrite_tui.backend.pubsub import is_pattern
 from ferrite_tui.backend.shards import ShardedTail
+from ferrite_tui.ui.panels.base import BEFORE_FIRST_POLL
 
 if TYPE_CHECKING:
     from ferrite_tui.ui.panels.pubsub.panel import PubSubPanel
@@ -95,14 +96,16 @@ def shard_owner(panel: PubSubPanel, channel: str) -> str:
 
 def channel_note(panel: PubSubPanel, snap, total: int, shown: int) -> Text:
     """The lines above the table: channels, NUMPAT, sharded channels, the tail's state."""
-    numpat = "n/a" if snap is None or snap.numpat is None else str(snap.numpat)
-    active = len(snap.channels) if snap else 0
     note = Text()
-    if snap is not None and not snap.channels:
-        note.append(panel.EMPTY + " ")
+    if snap is None:  # nothing read yet: no figure of channels or patterns to give
+        note.append(BEFORE_FIRST_POLL)
     else:
-        note.append(f"{active} active channels · ")
-    note.append(f"{numpat} pattern subscriptions (NUMPAT)")
+        numpat = "n/a" if snap.numpat is None else str(snap.numpat)
+        if not snap.channels:
+            note.append(panel.EMPTY + " ")
+        else:
+            note.append(f"{len(snap.channels)} active channels · ")
+        note.append(f"{numpat} pattern subscriptions (NUMPAT)")
     tail = panel.tail
     if tail is not None and tail.state.status == "live" and any(
             is_pattern(p) for p in tail.patterns):

@@ -25,7 +25,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import key_text, printable
 from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, Entry, Tail
 from ferrite_tui.backend.shards import ShardedTail
-from ferrite_tui.ui.panels.base import Panel
+from ferrite_tui.ui.panels.base import BEFORE_FIRST_POLL, Panel
 from ferrite_tui.ui.panels.pubsub.actions import (
     ask_patterns,
     ask_publish,
@@ -87,7 +87,7 @@ class PubSubPanel(Panel):
         self.last_key_at = 0.0  # perf_counter() of the last panel key handled (benchmarks)
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.EMPTY), classes="panel-note", id="note")
+        yield Static(Text(BEFORE_FIRST_POLL), classes="panel-note", id="note")
         from ferrite_tui.ui.widgets.table import KeyedTable
 
         yield KeyedTable(self.columns(), id="table")

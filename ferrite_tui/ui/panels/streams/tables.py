@@ -31,7 +31,13 @@ from ferrite_tui.backend.streams import (
     StreamSummary,
 )
 from ferrite_tui.config import AlertConfig
-from ferrite_tui.ui.panels.base import NothingSelected, Panel, alert_cell, key_cell
+from ferrite_tui.ui.panels.base import (
+    BEFORE_FIRST_POLL,
+    NothingSelected,
+    Panel,
+    alert_cell,
+    key_cell,
+)
 from ferrite_tui.ui.panels.streams.columns import (
     BROWSER_COLUMNS,
     CONSUMER_COLUMNS,
@@ -123,7 +129,7 @@ class StreamTables(Panel):
         ]
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self.EMPTY), classes="panel-note", id="note")
+        yield Static(Text(BEFORE_FIRST_POLL), classes="panel-note", id="note")
         with Horizontal(id="streams-top"):
             yield KeyedTable(self.columns(), id="table")
             yield KeyedTable(GROUP_COLUMNS, id="groups")
