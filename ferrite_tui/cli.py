@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ferrite_tui import __version__
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import BackendError, ConnectionSettings
+from ferrite_tui.backend.client import BackendError, ConnectionSettings, url_problem
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
@@ -150,6 +150,8 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
     if profile is None:
         profile = Profile(name=profile_name or "default")
     settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
+    if (problem := url_problem(settings.url)) is not None:
+        raise BackendError(problem)
     if askpass:
         from ferrite_tui.credentials import ask_password
 

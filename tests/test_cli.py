@@ -67,6 +67,21 @@ def test_status_unreachable_is_exit_2_and_one_line(server_factory):
     assert "connection refused" in out.stderr
 
 
+def test_a_url_that_can_never_work_is_exit_2_with_one_line_in_console_and_status():
+    """The console retried 'http://x:1/0' and 'localhost:7301' forever while `status`
+    exited: both now stop before connecting, with the same line and the likely fix."""
+    for url, line in (
+        ("http://x:1/0", "unsupported URL scheme 'http': use redis://, rediss:// or unix://"),
+        ("localhost:7301", "'localhost:7301' is not a URL: did you mean redis://localhost:7301?"
+                           " (redis://, rediss:// or unix://)"),
+        ("app:s3cret@db:6379", "'db:6379' is not a URL: did you mean redis://db:6379?"
+                               " (redis://, rediss:// or unix://)"),
+    ):
+        for args in ((url,), ("status", url)):
+            out = run(*args, timeout=30)
+            assert (out.returncode, out.stdout, out.stderr) == (2, "", f"ferrite-tui: {line}\n")
+
+
 def test_status_wrong_password_is_exit_2(server_factory):
     server = server_factory(password="secret")
     out = run("status", server.url.replace("secret", "nope"))

@@ -24,6 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import Capabilities
 from ferrite_tui.config import Profile
 
@@ -48,6 +49,22 @@ class UnsupportedError(BackendError):
 def _query(text: str) -> list[tuple[str, str]]:
     from urllib.parse import parse_qsl
     return parse_qsl(text)
+
+
+def url_problem(url: str) -> str | None:
+    """Why a URL cannot name a server (one line, with the likely fix), or None.
+
+    Checked before anything connects, by the console and `status` alike: a URL that can
+    never work is an exit with this line, not a reconnect loop."""
+    parts = urlsplit(url)
+    if parts.scheme in ("redis", "rediss", "unix"):
+        return None
+    if "://" not in url:  # "localhost:7301" parses as scheme "localhost"
+        where = printable(url.rpartition("@")[2], 80)  # never echo a password
+        return (f"'{where}' is not a URL: did you mean redis://{where}? "
+                "(redis://, rediss:// or unix://)")
+    return (f"unsupported URL scheme '{printable(parts.scheme, 20)}': "
+            "use redis://, rediss:// or unix://")
 
 
 def redact_url(url: str, keep_user: bool = True, mask: str = "***") -> str:
@@ -384,10 +401,8 @@ class Client:
                 kwargs["ssl_certfile"] = s.tls_cert_file
             if s.tls_key_file:
                 kwargs["ssl_keyfile"] = s.tls_key_file
-        elif scheme not in ("redis", "unix"):
-            raise BackendError(
-                f"unsupported URL scheme '{scheme}': use redis://, rediss:// or unix://"
-            )
+        elif (problem := url_problem(s.url)) is not None:
+            raise BackendError(problem)
         return kwargs
 
     async def raw_pipeline(self, commands: list[tuple]) -> list[Any]:
