@@ -14,7 +14,7 @@ import platformdirs
 
 from ferrite_tui.config import APP_NAME
 
-RECORDINGS, EXPORTS, SAVED = "recordings", "exports", "saved"
+RECORDINGS, EXPORTS, SAVED, SCREENSHOTS = "recordings", "exports", "saved", "screenshots"
 
 
 def files_dir(kind: str) -> Path:

@@ -82,3 +82,24 @@ async def test_recording_defaults_to_the_data_dir(redis_url, data_home, tmp_path
         await pilot.press("w")
         await async_wait_until(lambda: panel.tail.recorder is None)
     assert target.exists()
+
+
+async def test_palette_screenshot_goes_to_a_folder_made_for_it_and_names_the_file(
+        data_home, monkeypatch):
+    """Textual saves screenshots in ~/Downloads, often missing on a server: it said only
+    "Failed to save screenshot". The console's own folder is made when missing, and the
+    message names the file written."""
+    from ferrite_tui.files import SCREENSHOTS
+    from frozen import feed, frozen_app
+
+    monkeypatch.setenv("HOME", str(data_home / "no-downloads-here"))
+    app = frozen_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await feed(pilot)
+        app.deliver_screenshot()  # what the palette's Screenshot runs
+        await async_wait_until(lambda: any("Screenshot saved" in str(n.message)
+                                           for n in app.notices))
+    saved = list(files_dir(SCREENSHOTS).glob("*.svg"))
+    assert len(saved) == 1 and saved[0].read_text().startswith("<svg")
+    message = next(str(n.message) for n in app.notices if "Screenshot saved" in str(n.message))
+    assert message == f"Screenshot saved: {saved[0]}"

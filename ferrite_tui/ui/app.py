@@ -24,10 +24,12 @@ from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
+from ferrite_tui.files import SCREENSHOTS, files_dir
 from ferrite_tui.ui.commands import PanelCommands
 from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
@@ -436,6 +438,24 @@ class FerriteApp(App[None]):
         if self.monitor is not None:
             self.monitor.stop()
         super().exit(*args, **kwargs)
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """Screenshots go to the console's own folder, made when missing (Textual's default,
+        ~/Downloads, is often absent on a server, and then it said only "Failed to save
+        screenshot"); the message names the file or the reason."""
+        if self.is_web:  # the browser downloads it
+            return super().deliver_screenshot(filename, path, time_format)
+        folder = Path(path) if path else files_dir(SCREENSHOTS)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            saved = self.save_screenshot(filename, str(folder), time_format)
+        except OSError as exc:
+            self.notify(f"Screenshot not saved in {printable(str(folder), 200)}: "
+                        f"{printable(exc.strerror or str(exc), 100)}", severity="error")
+            return None
+        self.notify(f"Screenshot saved: {printable(saved, 300)}", title="Screenshot")
+        return None
 
     def set_refresh(self, seconds: float) -> None:
         self.refresh_s = seconds
