@@ -132,3 +132,35 @@ async def test_connect_burst_types_the_url(redis_url, tmp_path):
         await async_wait_until(lambda: app.settings is not None, timeout=20)
         assert app.settings.url == redis_url
         assert not isinstance(app.screen, ConnectScreen)
+
+
+def terminal_sends(app, data: str) -> None:
+    """Keys as Textual's parser reads these bytes from the terminal in one read."""
+    from textual._xterm_parser import XTermParser
+
+    parser = XTermParser()
+    for event in [*parser.feed(data), *parser.feed("")]:  # "" ends the read
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def test_escape_then_a_key_in_one_read_is_two_keys(redis_url, sync, tmp_path):
+    """A terminal delivers Escape and the next key in one read when typed quickly (or over
+    SSH); Textual's parser reads ESC 1 as "¡" and ESC j as Alt+j. In the console they are
+    Escape, then the key: the filter is left and the panel switches."""
+    sync.rpush("queue:alpha", b"x")
+    app = make_app(redis_url, tmp_path)
+    async with running(app, size=(80, 24)) as pilot:
+        await connected(app)
+        await pilot.press("2", "slash", *typed("al"))
+        filter_input = app.query_one("#filter", Input)
+        await async_wait_until(lambda: filter_input.has_focus and filter_input.value == "al")
+        terminal_sends(app, "\x1b1")
+        await async_wait_until(lambda: app.query_one("#tabs").active == "overview")
+        assert "¡" not in filter_input.value and not filter_input.has_focus
+        await pilot.press("2", "slash")
+        await async_wait_until(lambda: filter_input.has_focus)
+        terminal_sends(app, "\x1bj")
+        await async_wait_until(lambda: not filter_input.has_focus,
+                               message=f"{filter_input.value!r} {app.focused}")
+        assert "j" not in filter_input.value

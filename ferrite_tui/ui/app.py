@@ -64,6 +64,29 @@ class Notice:
     markup: bool = False
 
 
+# Textual reads Escape then a digit, arriving together, as the macOS Option+digit character
+# (its ANSI table: ESC 1 is "¡"): the console's panel keys typed right after Escape.
+OPTION_DIGITS = {"¡": "1", "™": "2", "£": "3", "¢": "4", "∞": "5", "§": "6", "¶": "7", "•": "8",
+                 "ª": "9", "º": "0"}
+
+
+def split_escape(event: events.Key) -> tuple[events.Key, events.Key] | None:
+    """Escape and the key typed right after it, where the terminal's parser read the two as
+    one key (Alt+key, or an Option+digit character); None for any other key. The console
+    binds no Alt or Option key, so these are always two keys (a "¡" typed on purpose is
+    taken for Escape 1: the rarer loss)."""
+    if event.key.startswith("alt+"):
+        name = event.key.removeprefix("alt+")
+        if name.startswith("shift+") and len(name) == len("shift+") + 1:
+            name = name[-1].upper()  # Textual names an upper-case letter by itself
+        character = name if len(name) == 1 else None
+    elif event.character in OPTION_DIGITS and event.character is not None:
+        name = character = OPTION_DIGITS[event.character]
+    else:
+        return None
+    return events.Key("escape", "\x1b"), events.Key(name, character)
+
+
 class FerriteApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
@@ -423,6 +446,12 @@ class FerriteApp(App[None]):
                         timeout=3)
 
     async def on_event(self, event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded \
+                and (keys := split_escape(event)) is not None:
+            # `escape 1` typed quickly put "¡" in the filter and left the panel as it was.
+            for key in keys:
+                await self.on_event(key)
+            return
         # Keys typed in a burst wait for the dialog (or the work) they were aimed at.
         if isinstance(event, events.Key) and self._screen_stack:  # (none: shutting down)
             if not event.is_forwarded:
