@@ -253,6 +253,52 @@ async def test_every_panel_switches_to_every_other():
         assert not stuck, "; ".join(stuck)
 
 
+async def test_from_the_tab_strip_down_or_the_panel_number_goes_back_to_the_list():
+    """Tab reaches the tab strip; Down, or the number of the panel already shown, brings
+    focus back to the panel's list (neither did: the operator was left on the tabs)."""
+    from textual.widgets import Tabs
+
+    app = frozen_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await feed(pilot)
+        table = overview_table(app)
+        await async_wait_until(lambda: table.row_count >= 7 and table.has_focus)
+        for back in ("down", "1"):
+            app.query_one(Tabs).focus()
+            await async_wait_until(lambda: isinstance(app.focused, Tabs))
+            await pilot.press(back)
+            await async_wait_until(lambda: table.has_focus, message=f"{back}: {app.focused}")
+
+
+async def test_home_and_end_move_to_the_first_and_last_row_of_every_list():
+    """End did nothing in the alert list (DataTable's Home/End move between columns, and
+    ours fit the width): in a list of queues or alerts they go to the first and last row."""
+    from dataclasses import replace
+
+    from ferrite_tui.backend.models import AlertNote
+    from ferrite_tui.ui.widgets.table import KeyedTable
+    from frozen import NOW, frozen_snapshot
+
+    snapshot = frozen_snapshot()
+    notes = tuple(AlertNote(ident=q.ref.ident, key=q.ref.key, alert=f"alert {i}",
+                            since=NOW - 60 * i, since_from="data", before_window=False,
+                            action="", panel_key="2")
+                  for i, q in enumerate(snapshot.queues[:4]))
+    app = frozen_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await feed(pilot, replace(snapshot, alert_notes=notes))
+        table = overview_table(app)
+        alerts = app.query_one("#alerts", KeyedTable)
+        await async_wait_until(lambda: table.row_count >= 7 and alerts.row_count == 4,
+                               message=f"{table.row_count} {alerts.row_count}")
+        for shown in (table, alerts):
+            shown.focus()
+            await pilot.press("end")
+            await async_wait_until(lambda shown=shown: shown.cursor_row == shown.row_count - 1)
+            await pilot.press("home")
+            await async_wait_until(lambda shown=shown: shown.cursor_row == 0)
+
+
 async def test_a_tab_clicked_builds_its_panel_at_the_screen_size():
     """Panels are built when first shown, by key or by a click on the tab; one built by a
     click is laid out at the screen's size (at 80 columns the histogram gives way)."""

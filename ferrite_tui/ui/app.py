@@ -99,6 +99,8 @@ class FerriteApp(App[None]):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("ctrl+r", "rescan", "Refresh", id="rescan"),
         Binding("escape", "step_back", "Back", id="back", show=False),
+        # From the tab strip (Tab reaches it), Down goes back into the panel's list.
+        Binding("down", "focus_panel", "Into the list", id="focus_panel", show=False),
         # Errors stay until read: escape dismisses them first, wherever focus is.
         Binding("escape", "dismiss_errors", "Dismiss errors", id="dismiss_errors",
                 show=False, priority=True),
@@ -383,6 +385,11 @@ class FerriteApp(App[None]):
         if self.query_one("#tabs", TabbedContent).active != tab:
             await self._built(tab)
             self._switch(tab)
+        else:  # the panel shown: its number brings focus back (from the tab strip, say)
+            self._focus_active_table()
+
+    def action_focus_panel(self) -> None:
+        self._focus_active_table(from_filter=True)
 
     def _switch(self, tab: str) -> None:
         # Drop focus first: a widget left focused inside the pane being hidden would hand

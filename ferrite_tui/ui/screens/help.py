@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from ferrite_tui.ui.widgets.table import KeyedTable
+
 GENERAL = [
     ("1 … 8", "panels: Overview, Queues, Priority, Scheduled, Streams, Dead letters, "
               "Pub/Sub, Server"),
@@ -86,8 +88,8 @@ class HelpScreen(ModalScreen):
         out: list[Binding] = []
         for widget in chain:
             for b in getattr(widget, "BINDINGS", []):
-                if b in DataTable.BINDINGS:
-                    continue  # arrow keys and the like: every table has them
+                if b in DataTable.BINDINGS or b in KeyedTable.BINDINGS:
+                    continue  # arrow keys, home and end: every table has them
                 if isinstance(b, Binding) and b.key not in seen and b.description:
                     seen.add(b.key)
                     out.append(b)

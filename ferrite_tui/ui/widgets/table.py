@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from rich.cells import cell_len
 from rich.console import JustifyMethod
 from rich.text import Text
+from textual.binding import Binding
 from textual.events import Resize
 from textual.widgets import DataTable
 
@@ -67,6 +68,12 @@ class KeyedTable(DataTable):
     DEFAULT_CSS = """
     KeyedTable { height: 1fr; scrollbar-size: 0 0; overflow-x: hidden; }
     """
+    # Rows, not columns: the columns fit the width, so DataTable's Home/End (to the first
+    # and last column) did nothing here.
+    BINDINGS = [
+        Binding("home", "scroll_top", "First row", show=False),
+        Binding("end", "scroll_bottom", "Last row", show=False),
+    ]
 
     def __init__(self, columns: Iterable[Column], **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
