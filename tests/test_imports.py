@@ -8,14 +8,15 @@ import ferrite_tui.backend
 
 
 def backend_modules() -> list[str]:
-    return sorted(
-        f"ferrite_tui.backend.{m.name}" for m in pkgutil.iter_modules(ferrite_tui.backend.__path__)
-    )
+    """Every module under backend/, its sub-packages' too (backend/libraries/...)."""
+    return sorted(m.name for m in pkgutil.walk_packages(ferrite_tui.backend.__path__,
+                                                         prefix="ferrite_tui.backend."))
 
 
 def test_backend_and_config_import_no_textual():
     modules = [*backend_modules(), "ferrite_tui.config", "ferrite_tui.formatting"]
     assert "ferrite_tui.backend.client" in modules
+    assert "ferrite_tui.backend.libraries.rq" in modules
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
