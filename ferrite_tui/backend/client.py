@@ -42,10 +42,6 @@ class ReadOnlyError(BackendError):
     pass
 
 
-class UnsupportedError(BackendError):
-    """The server lacks a command this action needs."""
-
-
 def _query(text: str) -> list[tuple[str, str]]:
     from urllib.parse import parse_qsl
     return parse_qsl(text)

@@ -323,7 +323,6 @@ class FinishReport:
     delivered: int = 0  # values pushed to their target now
     chunks: int = 0  # staged chunks finished
     already: int = 0  # chunks an earlier run had delivered (only cleaned now)
-    orphan_marks: int = 0
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -401,5 +400,4 @@ async def finish_inflight(client: Client) -> FinishReport:
             continue
         if age >= ORPHAN_MARK_AGE_MS:
             await client.for_keys(mark).redis.delete(mark)
-            report.orphan_marks += 1
     return report

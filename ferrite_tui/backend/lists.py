@@ -45,9 +45,6 @@ class Page:
     def end(self) -> int:
         return self.start + len(self.items)
 
-    def decoded(self) -> list[tuple[Item, Envelope]]:
-        return [(it, decode(it.raw)) for it in self.items]
-
 
 def item_id(raw: bytes, env: Envelope | None = None) -> str:
     """The id an audit line names: the envelope's id, else a hash of the value."""

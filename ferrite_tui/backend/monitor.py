@@ -69,7 +69,6 @@ class Monitor:
         self.advisor = Advisor(config.alerts)
         self.state = ConnectionState("connecting")
         self.snapshot: Snapshot | None = None
-        self.discovering = False
         self._wake = asyncio.Event()
         self._rescan = asyncio.Event()
         self._discovery_task: asyncio.Task | None = None
@@ -227,7 +226,6 @@ class Monitor:
         """Discover now, then again every rescan_seconds or when asked."""
         while not self._stopped:
             self._rescan.clear()
-            self.discovering = True
             try:
                 await self.discovery.run(listener.on_discovery)
                 self._wake.set()  # poll the new queues right away
@@ -249,8 +247,6 @@ class Monitor:
                     error=describe_error(exc, self.settings)))
                 if is_connection_failure(exc):
                     return  # the poll loop reconnects and restarts discovery
-            finally:
-                self.discovering = False
             try:
                 async with asyncio.timeout(self.config.discovery.rescan_seconds or None):
                     await self._rescan.wait()

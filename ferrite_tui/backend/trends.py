@@ -114,9 +114,6 @@ class Trends:
     def metrics(self, ident: str) -> dict[str, MinuteSeries]:
         return self._series.get(ident, {})
 
-    def idents(self) -> set[str]:
-        return set(self._series)
-
     def record(self, snap: Snapshot) -> None:
         """Add one poll to the series: levels as they are, counts as rate x elapsed."""
         t = snap.taken_at

@@ -222,24 +222,6 @@ class LocalCluster:
                                    + (f" (last error: {last})" if last else ""))
             time.sleep(0.05)
 
-    def wait_ok(self, timeout: float = 30.0) -> None:
-        """Wait until every running node says cluster_state:ok (e.g. after a failover)."""
-        deadline = time.monotonic() + timeout
-
-        def ok() -> bool:
-            for server in self.nodes:
-                if not server.running:
-                    continue
-                c = redis.Redis(host=_HOST, port=int(server.port or 0), password=self.password)
-                try:
-                    if "cluster_state:ok" not in c.execute_command("CLUSTER", "INFO").decode():
-                        return False
-                finally:
-                    c.close()
-            return True
-
-        self._wait(deadline, "cluster_state:ok", ok)
-
     def stop(self) -> None:
         errors: list[BaseException] = []
         for server in reversed(self.nodes):
