@@ -72,22 +72,33 @@ def since_cell(note: AlertNote, now: float) -> Text:
     return Text(text, style="dim" if note.since_from == "seen" else "")
 
 
+MIN_ALERT_HEAD = 16  # below this the queue's name is unreadable: cut the step instead
+
+
 def alert_text(note: AlertNote, room: int = 1_000) -> Text:
     """'events:main › analytics: 25 pending — 5, then C to hand them to a live consumer';
     where that does not fit in `room` cells, the step in a few words ('— 5 C to a live
     consumer'), and what still does not fit ends in '…'."""
     where = printable(note.key, 60) + (f" › {printable(note.group, 40)}" if note.group else "")
-    out = Text(no_wrap=True, overflow="ellipsis")
-    out.append(where, style="bold")
-    out.append(": ")
-    out.append(printable(note.alert, 60), style="yellow")
-    out.append(" — ")
-    out.append(note.panel_key, style="bold reverse")
+    head = Text(no_wrap=True, overflow="ellipsis")
+    head.append(where, style="bold")
+    head.append(": ")
+    head.append(printable(note.alert, 60), style="yellow")
+    step = Text(" — ")
+    step.append(note.panel_key, style="bold reverse")
     full = f", then {note.action}"
-    if out.cell_len + len(full) > room and note.short_action:
-        out.append(f" {note.short_action}")
-    else:
-        out.append(full)
+    if head.cell_len + step.cell_len + len(full) <= room or not note.short_action:
+        step.append(full)
+        out = head + step
+        out.truncate(room, overflow="ellipsis")
+        return out
+    step.append(f" {note.short_action}")
+    # The key to press is what the operator acts on: the name and the words give way first.
+    head_room = room - step.cell_len
+    if head.cell_len > head_room >= MIN_ALERT_HEAD:
+        head.truncate(head_room)  # ends in "…" (the head's overflow)
+    out = head + step
+    out.no_wrap, out.overflow = True, "ellipsis"
     out.truncate(room, overflow="ellipsis")
     return out
 
