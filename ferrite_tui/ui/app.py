@@ -23,7 +23,7 @@ from textual.widget import AwaitMount
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.client import ConnectionSettings, redact_url
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
@@ -226,6 +226,37 @@ class FerriteApp(App[None]):
         status.read_only = settings.read_only
         self.refresh_bindings()  # read-only mode disables the mutating actions
         self.start_monitor(settings)
+
+    def action_log_in(self) -> None:
+        """A user name and password for this server, typed here (a wrong one said only
+        "fix it, then ctrl+r", with no way to give one inside the console): used for this
+        session only, never saved."""
+        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
+
+        settings = self.settings
+        if settings is None:
+            return
+
+        def log_in(values: dict[str, str] | None) -> None:
+            if values is None or self.settings is None:
+                return
+            # The URL's own credentials would win over the typed ones: out of it.
+            self.restart_monitor(replace(
+                self.settings, url=redact_url(self.settings.url, keep_user=False, mask=""),
+                username=values["username"] or None, password=values["password"]))
+
+        self.push_screen(FormScreen(
+            f"Log in to {printable(settings.display_url, 100)}",
+            [Field("username", "User name (empty: the default user)", settings.username or ""),
+             Field("password", "Password (used now, never saved)", password=True)],
+            submit_label="Connect"), log_in)
+
+    def restart_monitor(self, settings: ConnectionSettings) -> None:
+        """Drop the connection and its poll loop, and connect again with these settings."""
+        if self.monitor is not None:
+            self.monitor.stop()
+        self.workers.cancel_group(self, "poll")
+        self._connected(settings)
 
     def _session_limits(self, settings: ConnectionSettings) -> ConnectionSettings:
         if self.browser is None or self.browser.writes:

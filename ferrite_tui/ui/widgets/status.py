@@ -101,7 +101,10 @@ class StatusLine(Widget):
             out.append(f" · next try in {st.next_retry_s:.0f}s, ctrl+r now", style="yellow")
         elif st.status == "failed":
             out = Text(error or "connection failed", style="bold red")
-            out.append(" · not retrying: fix it, then ctrl+r tries again", style="yellow")
+            if "authentication" in (st.error or ""):  # one can be typed here
+                out.append(" · ctrl+p 'log in' to type one, ctrl+r retries", style="yellow")
+            else:
+                out.append(" · not retrying: fix it, then ctrl+r tries again", style="yellow")
         elif st.error:
             out = Text(f"last poll failed: {error}", style="bold red")
         elif self.discovery is not None and self.discovery.error:
