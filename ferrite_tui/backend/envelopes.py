@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Values larger than this are not parsed as JSON on the poll path (a preview only).
-MAX_PARSE_BYTES = 1 << 20
+from ferrite_tui.backend import boundedjson
+from ferrite_tui.backend.boundedjson import MAX_PARSE_BYTES as MAX_PARSE_BYTES
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -62,6 +62,7 @@ class Envelope:
     reason: str | None = None
     dead_at: int | None = None
     first_attempt: int | None = None
+    note: str | None = None  # why a value is shown raw (beyond the parse bounds)
 
     @property
     def is_envelope(self) -> bool:
@@ -79,6 +80,8 @@ class Envelope:
             return printable(dumps(self.data), limit)
         if self.kind == "binary":
             return printable(f"<binary {len(self.raw)} B> ") + printable(self.raw[:48], limit)
+        if self.note:
+            return printable(f"({self.note}) ", limit) + printable(self.raw[:limit], limit)
         return printable(self.raw, limit)
 
 
@@ -108,7 +111,9 @@ def decode(raw: bytes | str) -> Envelope:
     except UnicodeDecodeError:
         return Envelope(raw=raw, kind="binary")
     try:
-        data = json.loads(text)
+        data = boundedjson.loads(text)
+    except (boundedjson.TooDeep, boundedjson.TooLarge) as exc:
+        return Envelope(raw=raw, kind="text", note=exc.note)
     except ValueError:
         return Envelope(raw=raw, kind="text")
     if not isinstance(data, dict):

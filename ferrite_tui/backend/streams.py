@@ -15,7 +15,6 @@ XPENDING + XCLAIM with the same min-idle check.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from redis import exceptions as rexc
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import BulkReport, Cancel
 from ferrite_tui.backend.client import (
     BackendError,
@@ -290,8 +290,8 @@ def json_payload(raw: bytes) -> Any:
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(raw).decode("ascii")}
     try:
-        return json.loads(text)
-    except ValueError:
+        return boundedjson.loads(text)
+    except ValueError:  # not JSON, or beyond the parse bounds: kept as its text
         return text
 
 
@@ -320,7 +320,7 @@ def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int)
 
 def validate_json(text: str) -> str | None:
     try:
-        json.loads(text)
+        boundedjson.loads(text)
     except ValueError as exc:
         return f"not valid JSON: {exc}"
     return None

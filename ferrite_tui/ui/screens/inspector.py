@@ -32,6 +32,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import decode, printable
 
 #: Values larger than this are shown truncated.
@@ -53,7 +54,7 @@ def _escape_controls(text: str) -> str:
 def pretty_json(raw: bytes) -> str | None:
     """The value pretty-printed as JSON, or None when it is not JSON."""
     try:
-        data = json.loads(raw.decode("utf-8"), strict=False)
+        data = boundedjson.loads(raw.decode("utf-8"), strict=False)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     try:
