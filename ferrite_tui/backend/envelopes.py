@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ferrite_tui.backend import boundedjson
+from ferrite_tui.backend import boundedjson, rawjson
 from ferrite_tui.backend.boundedjson import MAX_PARSE_BYTES as MAX_PARSE_BYTES
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -183,16 +183,9 @@ def is_job_envelope(raw: bytes | str) -> bool:
 
 def requeued_job(dead: Envelope, now_ms: int) -> bytes | None:
     """The seed's retry_dead_letter: same id and payload, retry_count 0, last_error null,
-    first_attempt now. None when the value is not a dead-letter envelope (it moves as is)."""
+    first_attempt now, made by editing the raw text (the user's bytes kept; see rawjson).
+    None when the value is not a dead-letter envelope (it moves as is); raises
+    rawjson.Unrewritable when the text cannot be edited safely (it stays where it is)."""
     if dead.kind != "dead":
         return None
-    job = dead.data["job"]
-    return dumps(
-        {
-            "id": job.get("id"),
-            "payload": job.get("payload"),
-            "retry_count": 0,
-            "last_error": None,
-            "first_attempt": now_ms,
-        }
-    ).encode()
+    return rawjson.requeued(dead.raw, now_ms)

@@ -62,6 +62,9 @@ def ids_of(items: Sequence[Item]) -> list[str]:
 
 
 def chunk_result(res: MoveResult) -> ChunkResult:
+    if res.src_gone:  # not missing one by one: the list went away
+        return ChunkResult(done=len(res.moved), gone=len(res.missing), failed=len(res.failed),
+                           list_gone=True, errors=list(res.errors))
     return ChunkResult(done=len(res.moved), skipped=len(res.missing), failed=len(res.failed),
                        errors=list(res.errors))
 
