@@ -80,8 +80,9 @@ class Envelope:
             return printable(dumps(self.data), limit)
         if self.kind == "binary":
             return printable(f"<binary {len(self.raw)} B> ") + printable(self.raw[:48], limit)
-        if self.note:
-            return printable(f"({self.note}) ", limit) + printable(self.raw[:limit], limit)
+        if self.note:  # beyond the parse bounds: say so, then the start of the raw text
+            return printable(f"({self.note}) " + self.raw[:limit].decode("utf-8", "replace"),
+                             limit)
         return printable(self.raw, limit)
 
 

@@ -115,3 +115,26 @@ async def test_out_of_memory_mid_run_fails_one_chunk_and_leaves_the_rest(fresh_s
     finally:
         await client.aclose()
         sync.close()
+
+
+async def test_a_lost_server_mid_run_leaves_the_rest_not_attempted(fresh_server, tmp_path):
+    """The server goes away between chunks: the chunk that finds it gone is failed, every
+    later one was never attempted (not "failed")."""
+    sync = redis.Redis.from_url(fresh_server.url)
+    client = Client(ConnectionSettings(url=fresh_server.url, connect_timeout=1.0,
+                                       command_timeout=1.0), AuditLog(tmp_path / "a.log"))
+    await client.connect()
+    try:
+        fill(sync)
+        sync.close()
+        dl = DeadLetters(client)
+        count, tail = await ListItems(client).count_and_tail(DLQ)
+        report = await BulkRunner(HeadPlan(count, 500),
+                                  lambda n: dl.requeue_head(DLQ, MAIN, n, stop_at=tail),
+                                  progress=after_chunks(2, fresh_server.stop)).run()
+        adds_up(report, N)
+        assert (report.done, report.failed, report.not_attempted) == (1000, 500, N - 1500)
+        assert report.stopped is not None
+        figure(f"server lost mid requeue-all ({N:,}): {report.summary('requeued')}")
+    finally:
+        await client.aclose()

@@ -186,9 +186,10 @@ class InspectorScreen(ModalScreen[None]):
         if self.truncated:
             return "large value"
         env = decode(self.shown)
-        return {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
-                "dead": "dead letter", "json": "JSON", "text": "text",
-                "binary": "binary"}.get(env.kind, env.kind)
+        label = {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
+                 "dead": "dead letter", "json": "JSON", "text": "text",
+                 "binary": "binary"}.get(env.kind, env.kind)
+        return f"{label} ({env.note})" if env.note else label
 
     def body_text(self, mode: str | None = None) -> str:
         """The text of a view (the current one by default), at most VIEW_LIMIT characters."""
