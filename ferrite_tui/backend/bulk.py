@@ -36,6 +36,7 @@ class ChunkResult:
     reached_stop: bool = False  # head runs: the last item counted at confirmation is done
     gone: int = 0  # not there because the whole list went away (see list_gone)
     list_gone: bool = False  # the list no longer exists: emptied, renamed, deleted, flushed
+    left_at_head: int = 0  # head runs: of `failed`, the values left in place at the head
     errors: list[str] = field(default_factory=list)
 
 
@@ -222,16 +223,19 @@ class BulkRunner(Generic[T]):
                 result = await self.chunk(batch)
             except Exception as exc:  # this chunk failed; the ones after it never ran
                 in_flight = _size(batch)
-                if head:
-                    in_flight -= self.plan.left  # type: ignore[attr-defined]
+                if isinstance(self.plan, HeadPlan):
+                    in_flight -= self.plan.left  # already counted failed
                 report.failed += min(max(in_flight, 0), report.not_attempted)
                 report.stopped = _describe(exc)
                 if len(report.errors) < MAX_ERRORS:
                     report.errors.append(report.stopped)
                 break
-            if head:
-                result = replace(result, failed=self.plan.newly_left(  # type: ignore[attr-defined]
-                    result.failed))
+            other_failures = result.failed - result.left_at_head
+            if isinstance(self.plan, HeadPlan):
+                # Values left at the head are read again by every later chunk: each is
+                # counted failed once.
+                new_left = self.plan.newly_left(result.left_at_head)
+                result = replace(result, failed=other_failures + new_left)
             report.add(result)
             self.plan.handled(result.done if head else _size(batch))
             if result.list_gone:
@@ -241,7 +245,7 @@ class BulkRunner(Generic[T]):
                 self.progress(report)
             if result.list_gone:
                 break
-            if head and (result.done == 0 or result.reached_stop):
+            if head and (result.done == 0 or result.reached_stop or other_failures):
                 break
             await asyncio.sleep(0)  # let the UI draw between chunks
         # Only a run that ended here is finished in the journal: a console killed mid-way

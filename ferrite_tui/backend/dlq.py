@@ -265,6 +265,7 @@ class DeadLetters:
         unchanged = sum(1 for it, new in res.moved if new == it.raw)
         return RequeueChunk(done=base.done, skipped=base.skipped, failed=base.failed,
                             gone=base.gone, list_gone=base.list_gone,
+                            left_at_head=base.left_at_head,
                             errors=base.errors, unchanged=unchanged,
                             reached_stop=res.reached_stop)
 

@@ -88,6 +88,7 @@ class MoveResult:
     moved: list[tuple[Item, bytes]] = field(default_factory=list)  # (item, value pushed)
     missing: list[Item] = field(default_factory=list)  # gone (or moved far) since seen
     failed: list[Item] = field(default_factory=list)
+    kept: list[Item] = field(default_factory=list)  # refused by the transform: left in place
     errors: list[str] = field(default_factory=list)
     attempts: int = 0
     reached_stop: bool = False  # take_head: the stop_at value was among those moved
@@ -103,13 +104,13 @@ def _rewrite(src: str, pairs: Sequence[tuple[Item, Any]],
              transform: Callable[[Item], bytes],
              result: MoveResult) -> list[tuple[Item, Any, bytes]]:
     """(item, extra, new value) for the items the transform rewrites; the ones it refuses
-    go to result.failed with a line naming their position."""
+    go to result.kept with a line naming their position."""
     out: list[tuple[Item, Any, bytes]] = []
     for item, extra in pairs:
         try:
             out.append((item, extra, transform(item)))
         except KeepInPlace as why:
-            result.failed.append(item)
+            result.kept.append(item)
             result.errors.append(_kept_in_place(src, item, why))
     return out
 
@@ -306,7 +307,8 @@ async def move_values(client: Client, src: str, dst: str | None, items: Sequence
     second = await move_values(client, src, dst, items[half:], transform=transform,
                                push_left=push_left)
     return MoveResult(moved=first.moved + second.moved, missing=first.missing + second.missing,
-                      failed=first.failed + second.failed, errors=first.errors + second.errors,
+                      failed=first.failed + second.failed, kept=first.kept + second.kept,
+                      errors=first.errors + second.errors,
                       attempts=first.attempts + second.attempts + SPLIT_AFTER)
 
 
@@ -383,7 +385,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 n = found.get(raw, 0)
                 present.extend((it, it.from_tail() and raw not in from_head) for it in its[:n])
                 missing.extend(it for it in its[n:] if it not in unsure)
-            result.failed, result.errors = [], []  # this attempt's, not an earlier one's
+            result.failed, result.kept, result.errors = [], [], []  # this attempt's
             if unsure:
                 result.failed = list(unsure)
                 result.errors.append(
@@ -574,7 +576,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 result.src_gone = True  # an empty list does not exist: nothing is left
                 return result
             items = [Item(v, i) for i, v in enumerate(values)]
-            result.failed, result.errors = [], []  # this attempt's
+            result.kept, result.errors = [], []  # this attempt's
             if dst is not None:
                 rewritten = _rewrite(src, [(it, None) for it in items], transform, result)
                 moving = [(it, new) for it, _, new in rewritten]
@@ -585,7 +587,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 return result
             # The head is cut off; values the transform refused go back to the head in
             # their order, in the same transaction, so they never leave the list.
-            kept = [it.raw for it in result.failed]
+            kept = [it.raw for it in result.kept]
             tx: list[tuple] = [("MULTI",), ("LTRIM", src, len(values), -1)]
             if kept:
                 tx.append(("LPUSH", src, *reversed(kept)))
