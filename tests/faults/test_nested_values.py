@@ -115,3 +115,34 @@ async def test_the_backfill_completes_and_names_the_nested_value(client, sync):
     deep = [n for n in report.notes if "nested deeper than" in n]
     assert any(n.startswith("dlq:queue:main:dlq: item 1 ") for n in deep), report.notes
     assert report.items_read >= 5
+
+
+async def test_the_console_shows_and_requeues_a_list_holding_nested_values(redis_url, sync,
+                                                                           tmp_path):
+    """Through the app: discovery lists the queues, panel 6 shows every entry (the nested
+    ones marked), and R requeues the whole list."""
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+    from helpers import async_wait_until, running
+
+    hostile_keys(sync)
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app) as pilot:
+        await async_wait_until(lambda: app.monitor is not None
+                               and app.monitor.snapshot is not None
+                               and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS))
+        assert {"jobs:priority", "events:main"} <= {
+            q.ref.key for q in app.monitor.snapshot.queues}  # type: ignore[union-attr]
+        await pilot.press("6")
+        panel = app.panel("dlq")
+        await async_wait_until(lambda: panel.items_table.page is not None
+                               and panel.items_table.row_count == 5)
+        panel.items_table.focus()
+        await pilot.pause()
+        await pilot.press("R")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen("queue:main:dlq") == 0)
+    assert sync.llen("queue:main") == 1 + 5
