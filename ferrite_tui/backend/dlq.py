@@ -2,8 +2,11 @@
 
 Requeue is the seed's retry_dead_letter on exact values: the same id and payload,
 retry_count 0, last_error null, first_attempt now, pushed to the right of the target and
-removed from the DLQ, in one WATCH + MULTI/EXEC per chunk (see `moves`). Values that are not
-the seed's dead-letter envelope move unchanged (the result counts them, so the UI says so).
+removed from the DLQ, in one WATCH + MULTI/EXEC per chunk (see `moves`). The job is the
+stored "job" text with only the reset fields replaced (see `rawjson`), so the id and payload
+keep their bytes; an entry whose text cannot be edited safely stays in the DLQ, named by its
+position. Values that are not the seed's dead-letter envelope move unchanged (the result
+counts them, so the UI says so). Export writes each value's own text, for the same reason.
 
 Nothing reads a whole list: pages are LRANGE windows; grouping and filtering scan in windows
 of `SCAN_WINDOW` in the background with progress, keeping only group counts and (up to
