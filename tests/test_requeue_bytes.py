@@ -64,7 +64,7 @@ def test_other_job_fields_order_and_duplicates_are_kept():
 
 def test_not_standard_json_is_refused_with_its_offset():
     raw = b'{"job":{"id":1,"payload":1},"dead_at":NaN,"reason":"r"}'
-    with pytest.raises(Unrewritable, match="byte 38"):
+    with pytest.raises(Unrewritable, match="offset 38"):
         requeued(raw, 1)
 
 
