@@ -60,6 +60,8 @@ def _skip_ws(text: str, pos: int) -> int:
 def _value_end(text: str, pos: int) -> int:
     try:
         return _SCAN(text, pos)[1]
+    except RecursionError:  # callers pass values decode() parsed within the depth bound
+        raise Unrewritable(f"nested too deep at offset {pos}") from None
     except ValueError as exc:  # JSONDecodeError, or a refused constant
         raise Unrewritable(f"not standard JSON at offset {pos}: {exc}") from None
 
