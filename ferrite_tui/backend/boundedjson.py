@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from itertools import accumulate
 from typing import Any
 
@@ -66,12 +67,13 @@ def check(text: str | bytes, *, max_depth: int = MAX_DEPTH,
 
 
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH,
-          max_bytes: int = MAX_PARSE_BYTES, strict: bool = True) -> Any:
+          max_bytes: int = MAX_PARSE_BYTES, strict: bool = True,
+          parse_constant: Callable[[str], Any] | None = None) -> Any:
     """json.loads within the bounds; every refusal is a ValueError (TooLarge, TooDeep, or
     json's own JSONDecodeError; UnicodeDecodeError for bytes that are not UTF-8)."""
     check(text, max_depth=max_depth, max_bytes=max_bytes)
     try:
-        return json.loads(text, strict=strict)
+        return json.loads(text, strict=strict, parse_constant=parse_constant)
     except RecursionError:  # the scan's bound holds; this is only a called-deep-already guard
         raise TooDeep(max_depth) from None
 
