@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Values larger than this are not parsed as JSON on the poll path (a preview only).
-MAX_PARSE_BYTES = 1 << 20
+from ferrite_tui.backend import boundedjson, rawjson
+from ferrite_tui.backend.boundedjson import MAX_PARSE_BYTES as MAX_PARSE_BYTES
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -62,6 +62,7 @@ class Envelope:
     reason: str | None = None
     dead_at: int | None = None
     first_attempt: int | None = None
+    note: str | None = None  # why a value is shown raw (beyond the parse bounds)
 
     @property
     def is_envelope(self) -> bool:
@@ -79,6 +80,9 @@ class Envelope:
             return printable(dumps(self.data), limit)
         if self.kind == "binary":
             return printable(f"<binary {len(self.raw)} B> ") + printable(self.raw[:48], limit)
+        if self.note:  # beyond the parse bounds: say so, then the start of the raw text
+            return printable(f"({self.note}) " + self.raw[:limit].decode("utf-8", "replace"),
+                             limit)
         return printable(self.raw, limit)
 
 
@@ -108,7 +112,9 @@ def decode(raw: bytes | str) -> Envelope:
     except UnicodeDecodeError:
         return Envelope(raw=raw, kind="binary")
     try:
-        data = json.loads(text)
+        data = boundedjson.loads(text)
+    except (boundedjson.TooDeep, boundedjson.TooLarge) as exc:
+        return Envelope(raw=raw, kind="text", note=exc.note)
     except ValueError:
         return Envelope(raw=raw, kind="text")
     if not isinstance(data, dict):
@@ -178,16 +184,9 @@ def is_job_envelope(raw: bytes | str) -> bool:
 
 def requeued_job(dead: Envelope, now_ms: int) -> bytes | None:
     """The seed's retry_dead_letter: same id and payload, retry_count 0, last_error null,
-    first_attempt now. None when the value is not a dead-letter envelope (it moves as is)."""
+    first_attempt now, made by editing the raw text (the user's bytes kept; see rawjson).
+    None when the value is not a dead-letter envelope (it moves as is); raises
+    rawjson.Unrewritable when the text cannot be edited safely (it stays where it is)."""
     if dead.kind != "dead":
         return None
-    job = dead.data["job"]
-    return dumps(
-        {
-            "id": job.get("id"),
-            "payload": job.get("payload"),
-            "retry_count": 0,
-            "last_error": None,
-            "first_attempt": now_ms,
-        }
-    ).encode()
+    return rawjson.requeued(dead.raw, now_ms)

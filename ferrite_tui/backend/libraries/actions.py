@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.libraries import arq, celery, dramatiq, rq, saq
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
@@ -286,7 +287,7 @@ def _sha(raw: bytes) -> str:
 def _json_list(raw: bytes) -> list | None:
     """kombu's unacked entry: [envelope, exchange, routing_key]."""
     try:
-        entry = json.loads(raw)
+        entry = boundedjson.loads(raw)
     except ValueError:
         return None
     if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], dict):

@@ -32,6 +32,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import decode, printable
 
 #: Values larger than this are shown truncated.
@@ -53,7 +54,7 @@ def _escape_controls(text: str) -> str:
 def pretty_json(raw: bytes) -> str | None:
     """The value pretty-printed as JSON, or None when it is not JSON."""
     try:
-        data = json.loads(raw.decode("utf-8"), strict=False)
+        data = boundedjson.loads(raw.decode("utf-8"), strict=False)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     try:
@@ -185,9 +186,10 @@ class InspectorScreen(ModalScreen[None]):
         if self.truncated:
             return "large value"
         env = decode(self.shown)
-        return {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
-                "dead": "dead letter", "json": "JSON", "text": "text",
-                "binary": "binary"}.get(env.kind, env.kind)
+        label = {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
+                 "dead": "dead letter", "json": "JSON", "text": "text",
+                 "binary": "binary"}.get(env.kind, env.kind)
+        return f"{label} ({env.note})" if env.note else label
 
     def body_text(self, mode: str | None = None) -> str:
         """The text of a view (the current one by default), at most VIEW_LIMIT characters."""
