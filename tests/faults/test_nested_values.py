@@ -87,7 +87,7 @@ async def test_dead_letters_browse_requeue_and_delete_past_nested_values(client,
     hostile_keys(sync)
     dl = DeadLetters(client)
     page = await dl.page("queue:main:dlq", 0, 100)
-    notes = [env.note for _, env in page.decoded()]
+    notes = [decode(item.raw).note for item in page.items]
     assert notes.count(f"nested deeper than {boundedjson.MAX_DEPTH}: shown raw") == 3
     state = await dl.scan("queue:main:dlq", Filter("deep"))
     assert state.complete and state.scanned == 5
