@@ -1,3 +1,4 @@
+import re
 import tomllib
 
 import pytest
@@ -14,13 +15,28 @@ from ferrite_tui.config import (
 EXAMPLE = __import__("pathlib").Path(__file__).parent.parent / "config.example.toml"
 
 
+def text_of_queue_examples(text: str) -> str:
+    """The example's [[queues]] blocks as the operator would uncomment them."""
+    start = text.index("# [[queues]]")
+    end = text.index("# Remap keys")
+    setting = re.compile(r"# (\[\[queues\]\]|\w+ = |# )")
+    return "\n".join(line[2:] if setting.match(line) else line
+                     for line in text[start:end].splitlines()) + "\n"
+
+
 def test_example_config_documents_and_parses(tmp_path):
     cfg = load(EXAMPLE)
     assert cfg.default_profile == "local"
     assert cfg.profiles["prod"].read_only is True
     assert cfg.profiles["prod"].password_env == "PROD_REDIS_PASSWORD"
-    assert {q.kind for q in cfg.queues} == {"reliable", "dlq", "ignore", "work"}
-    assert next(q for q in cfg.queues if q.kind == "work").profile == "prod"
+    # The [[queues]] examples are commented out: a copy must not add queues to every server.
+    assert cfg.queues == ()
+    examples = tmp_path / "queues.toml"
+    block = text_of_queue_examples(EXAMPLE.read_text())
+    examples.write_text(block)
+    declared = load(examples).queues
+    assert {q.kind for q in declared} == {"reliable", "dlq", "ignore", "work"}
+    assert next(q for q in declared if q.kind == "work").profile == "prod"
     assert cfg.discovery.match == ("*",)
     # Every setting the loader knows appears in the example.
     text = EXAMPLE.read_text()
