@@ -185,3 +185,22 @@ async def test_right_end_consumers_fall_back_to_the_net_change(r, redis_url):
     assert lifo.in_lower and lifo.out_lower and lifo.rate_note
     assert lifo.consumer_end == "tail"
     assert lifo.net_rate is not None and lifo.net_rate < 0
+
+
+async def test_a_capped_stream_read_by_a_group_alerts_on_lag_not_on_length(r, redis_url):
+    """A stream trimmed with MAXLEN keeps ~N entries of history whatever its consumers do:
+    its length is no backlog. With the group caught up there is no alert; a stream nobody
+    reads still gets the depth alert."""
+    for i in range(30):
+        r.xadd("events:capped", {"data": json.dumps({"n": i})}, maxlen=20, approximate=False)
+        r.xadd("events:unread", {"data": json.dumps({"n": i})})
+    r.xgroup_create("events:capped", "workers", id="$")  # caught up: lag 0, nothing pending
+    cfg = Config(alerts=AlertConfig(depth=10))
+    m = await monitor_for(redis_url, cfg)
+    try:
+        snap = await m.poll()
+    finally:
+        await m.aclose()
+    assert by_key(snap)["events:capped"].depth == 20
+    assert by_key(snap)["events:capped"].alerts == ()
+    assert by_key(snap)["events:unread"].alerts == ("depth ≥ 10",)

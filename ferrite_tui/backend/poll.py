@@ -1348,7 +1348,9 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
             out.append(f"{depth} dead")
         if cfg.dlq_growing and (net_rate or 0) >= 0.05:
             out.append("growing")
-    elif depth >= cfg.depth > 0:
+    elif depth >= cfg.depth > 0 and not (kind is QueueKind.STREAM and groups):
+        # A stream read by groups keeps its history (often capped with MAXLEN): its length
+        # is no backlog, its groups' lag and pending are.
         out.append(f"depth ≥ {cfg.depth}")
     if kind is QueueKind.DELAYED:
         if oldest_ms is not None and oldest_ms >= cfg.overdue_seconds * 1000:
