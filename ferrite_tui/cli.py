@@ -25,6 +25,7 @@ from ferrite_tui.backend.client import BackendError, ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
+from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
 
 if TYPE_CHECKING:
@@ -419,7 +420,13 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
-                   "capabilities": {name: ok for name, ok in caps.as_rows()}},
+                   "capabilities": {name: ok for name, ok in caps.as_rows()},
+                   # null: the server's INFO has no replication section (Ferrite).
+                   "role": snap.server.replication.role,
+                   "replication": snap.server.replication.as_json(),
+                   # Every due, overdue and age figure is computed on the server's clock.
+                   "time_ms": snap.server_time_ms,
+                   "clock_offset_ms": snap.clock_offset_ms},
         # null on one server.
         "cluster": cluster_json(snap.cluster, inflight) if snap.cluster is not None else None,
         "queues": [queue_json(q, snap.alert_notes, snap.cluster) for q in snap.queues],
@@ -460,6 +467,11 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
         lines.append(printable(line, 300))
     if snap.notifications is not None:
         lines.append(notifications_text(snap.notifications))
+    rep = snap.server.replication
+    if rep.is_replica:
+        lines.append(printable(f"replica of {rep.primary or '?'}: {rep.lag_text()}", 300))
+    if snap.clock_offset_ms is not None and abs(snap.clock_offset_ms) > SHOWN_OFFSET_MS:
+        lines.append(f"{offset_text(snap.clock_offset_ms)}: times are the server's")
     rows = [("KIND", "KEY", "DEPTH", "IN/S", "OUT/S", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
         lib = q.ref.library

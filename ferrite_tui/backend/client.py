@@ -25,6 +25,7 @@ from redis.backoff import NoBackoff
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.models import Capabilities
+from ferrite_tui.backend.servertime import Replication, ServerClock, replication_of
 from ferrite_tui.config import Profile
 
 if TYPE_CHECKING:
@@ -39,6 +40,10 @@ class BackendError(Exception):
 
 class ReadOnlyError(BackendError):
     pass
+
+
+class ReplicaError(ReadOnlyError):
+    """A change refused because the server is a replica (it would answer READONLY)."""
 
 
 class UnsupportedError(BackendError):
@@ -325,6 +330,9 @@ class Client:
         self._redis: aioredis.Redis | aioredis.RedisCluster | None = None
         # Set on connect when the server is a cluster node: routes every command per node.
         self.cluster: ClusterRouter | None = None
+        # The server's clock and role, read at connect and by every poll (servertime.py).
+        self.server_clock = ServerClock()
+        self.replication = Replication()
 
     @property
     def read_only(self) -> bool:
@@ -440,10 +448,49 @@ class Client:
             return self.cluster.node_client(self.cluster.subscribe_node())._build()
         return self._build()
 
+    def refusal(self, action: str) -> str | None:
+        """Why this change may not be sent (read-only mode, a replica), or None."""
+        if self.read_only:
+            return f"read-only mode: '{action}' refused (nothing was changed)"
+        return self.replication.refusal(action)
+
     def guard(self, action: str) -> None:
-        """Every mutation passes here first; read-only refuses before anything is sent."""
+        """Every mutation passes here first; read-only mode and a replica refuse before
+        anything is sent."""
         if self.read_only:
             raise ReadOnlyError(f"read-only mode: '{action}' refused (nothing was changed)")
+        refused = self.replication.refusal(action)
+        if refused:
+            raise ReplicaError(refused)
+
+    def server_now_ms(self) -> int:
+        """Now by the server's clock (epoch ms): every due, overdue and age uses this."""
+        return self.server_clock.now_ms()
+
+    async def read_clock_and_role(self) -> None:
+        """TIME and INFO replication in one round trip (at connect; the poll reads both in
+        its own pipeline afterwards)."""
+        sent = self.server_clock.local()
+        if self.cluster is not None:
+            # Per node; the role of a cluster's primaries is not a replica's refusal.
+            node = self.cluster.node_client(self.cluster.default_node())
+            (reply,) = await node.raw_pipeline([("TIME",)])
+            self.server_clock.observe(reply, sent, self.server_clock.local())
+            return
+        reply, info = await self.raw_pipeline([("TIME",), ("INFO", "replication")])
+        self.server_clock.observe(reply, sent, self.server_clock.local())
+        self.note_info(info)
+
+    def note_info(self, raw: Any) -> None:
+        """The role from an INFO reply (raw bytes or parsed); a refused INFO keeps it."""
+        if self.cluster is not None:
+            return
+        if isinstance(raw, bytes):
+            from redis._parsers.helpers import parse_info
+
+            raw = parse_info(raw.decode("utf-8", "replace"))
+        if isinstance(raw, dict):
+            self.replication = replication_of(raw)
 
     def audit(self, action: str, keys: list[str] | tuple[str, ...], count: int,
               ids: list[str] | tuple[str, ...] = ()) -> None:
@@ -467,6 +514,7 @@ class Client:
                 if self.cluster is None:
                     await self.redis.ping()
             self.capabilities = await self.probe()
+            await self.read_clock_and_role()
         except BackendError:
             raise
         except Exception as exc:  # every failure becomes one line

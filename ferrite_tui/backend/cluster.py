@@ -243,6 +243,7 @@ class ClusterRouter:
             nc = Client(replace(self.client.settings, url=url, cluster=False, seeds=()),
                         self.client.audit_log)
             nc.round_trips = self.client.round_trips  # one count for the whole cluster
+            nc.server_clock = self.client.server_clock  # one clock: the first node's TIME
             self._nodes[name] = nc
         nc.capabilities = self.client.capabilities
         return nc

@@ -24,6 +24,7 @@ from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
@@ -151,7 +152,9 @@ class FerriteApp(App[None]):
     def compose(self) -> ComposeResult:
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
-        yield StatusLine(url, read_only, clock=self.clock, browser=self.browser, id="status")
+        # Snapshots carry the server's time: "updated N s ago" compares with the same clock.
+        yield StatusLine(url, read_only, clock=self.session.server_now_s, browser=self.browser,
+                         id="status")
         # Only the first panel is built now; the others when first shown (panel()): an
         # operator looks at two or three of the eight, and each costs its widgets' styling.
         with TabbedContent(initial="overview", id="tabs"):
@@ -403,9 +406,15 @@ class FerriteApp(App[None]):
             self._switch("overview")  # built at start: nothing to wait for
 
     def writable(self, action: str) -> bool:
-        """Checked by every key that changes data, before any dialog opens."""
+        """Checked by every key that changes data, before any dialog opens: read-only
+        mode, and a replica (the client's guard, which every mutation passes, says why)."""
         if self.session.read_only:
             self.say_read_only(action)
+            return False
+        client = self.session.client
+        refused = client.refusal(action) if client is not None else None
+        if refused:
+            self.notify(printable(refused, 300), severity="warning", timeout=6)
             return False
         return True
 

@@ -62,8 +62,19 @@ class Session:
         return self.monitor.capabilities if self.monitor is not None else \
             self.offline_capabilities
 
+    def clock_offset_ms(self) -> int:
+        """Server - console clock, as the last poll measured it (0 offline: the frozen
+        clock of snapshot tests is the server's)."""
+        if self.monitor is None:
+            return 0
+        return self.monitor.client.server_clock.offset_ms or 0
+
     def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+        """Now by the server's clock: every due, overdue and age on screen uses it."""
+        return int(self.clock() * 1000) + self.clock_offset_ms()
+
+    def server_now_s(self) -> float:
+        return self.now_ms() / 1000
 
     def poll_now(self) -> None:
         """Poll at once (after an action), instead of at the next tick."""
