@@ -26,7 +26,7 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
-from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
+from ferrite_tui.config import Config, ConfigError, Profile, init_config, load, range_error
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -48,7 +48,7 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
 
 def _console_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action="store_true", help="refuse every change")
-    parser.add_argument("--refresh", type=float, metavar="SECONDS", help="poll interval")
+    parser.add_argument("--refresh", type=_refresh, metavar="SECONDS", help="poll interval")
     parser.add_argument("--match", action="append", metavar="PATTERN",
                         help="SCAN MATCH pattern for discovery (repeatable; default '*')")
     _notifications_option(parser)
@@ -115,6 +115,18 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected seconds such as 5s, not {text!r}") from None
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError("must be more than 0 and at most 3600 seconds")
+    return value
+
+
+def _refresh(text: str) -> float:
+    """--refresh: the range of the config's `refresh` (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 2.5, not {text!r}") from None
+    why = range_error("refresh", value)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
     return value
 
 
