@@ -135,6 +135,35 @@ def fail(message: str) -> int:
     return EXIT_FAIL
 
 
+class PasswordWait:
+    """While a profile's password_command runs (before the console starts), the terminal
+    says what it waits for, instead of staying blank."""
+
+    SHOWN_AFTER_S = 0.5  # a quick command shows nothing
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.shown = False
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, seconds: float) -> None:
+        if seconds < self.SHOWN_AFTER_S:
+            return
+        text = (f"waiting for password_command of profile {printable(self.profile, 60)} "
+                f"({seconds:.0f} s; ctrl+c stops)")
+        if self.tty:  # one line, updated in place
+            sys.stderr.write("\r\x1b[K" + text)
+            sys.stderr.flush()
+        elif not self.shown:
+            print(text, file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
 def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
                      read_only: bool = False, askpass: bool = False
                      ) -> ConnectionSettings | None:
@@ -147,7 +176,12 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
         return None
     if profile is None:
         profile = Profile(name=profile_name or "default")
-    settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
+    wait = PasswordWait(profile.name)
+    try:
+        settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only,
+                                                   waiting=wait)
+    finally:
+        wait.done()
     if askpass:
         from ferrite_tui.credentials import ask_password
 

@@ -112,12 +112,14 @@ class ConnectionSettings:
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,
-                     read_only: bool | None = None) -> ConnectionSettings:
+                     read_only: bool | None = None,
+                     waiting: Callable[[float], None] | None = None) -> ConnectionSettings:
+        """`waiting(seconds)` is called while a password_command runs (to show the wait)."""
         url = url or profile.url
         return cls(
             url=url,
             username=profile.username,
-            password=resolve_password(profile, url),
+            password=resolve_password(profile, url, waiting),
             tls_ca_file=profile.tls_ca_file,
             tls_cert_file=profile.tls_cert_file,
             tls_key_file=profile.tls_key_file,
@@ -131,7 +133,76 @@ class ConnectionSettings:
         )
 
 
-def resolve_password(profile: Profile, url: str) -> str | None:
+#: A password is one line: past this much output the command is stopped (`yes` reached
+#: 9.6 GB before the timeout when its output was read whole).
+PASSWORD_COMMAND_MAX_BYTES = 4096
+PASSWORD_COMMAND_TIMEOUT_S = 15.0
+#: How often `waiting` hears from a password_command that has not answered yet.
+WAIT_REPORT_S = 0.25
+
+
+def run_password_command(command: str, profile: str, *,
+                         timeout: float = PASSWORD_COMMAND_TIMEOUT_S,
+                         limit: int = PASSWORD_COMMAND_MAX_BYTES,
+                         waiting: Callable[[float], None] | None = None) -> str:
+    """A profile's password_command's output, read as it comes with a bound on its size
+    and time: the process is killed past either, with one line saying which."""
+    import selectors
+    import time
+
+    where = f"profile {profile}: password_command"
+    try:
+        proc = subprocess.Popen(shlex.split(command), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"{where} failed: {exc}") from None
+    assert proc.stdout is not None
+    out = bytearray()
+    started = time.monotonic()
+    why = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                elapsed = time.monotonic() - started
+                if elapsed >= timeout:
+                    why = f"{where} gave no password within {timeout:g} s (stopped)"
+                    break
+                if not selector.select(min(WAIT_REPORT_S, timeout - elapsed)):
+                    if waiting is not None:
+                        waiting(time.monotonic() - started)
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break  # end of output
+                out += chunk
+                if len(out) > limit:
+                    why = (f"{where} wrote more than {limit:,} bytes (stopped): a password "
+                           "is one line")
+                    break
+        if why is None:
+            try:
+                code = proc.wait(max(timeout - (time.monotonic() - started), 0.1))
+            except subprocess.TimeoutExpired:
+                why = f"{where} did not exit within {timeout:g} s (stopped)"
+            else:
+                if code != 0:
+                    raise BackendError(f"{where} exited {code}")
+        if why is not None:
+            raise BackendError(why)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    try:
+        return out.decode("utf-8").strip("\n")
+    except UnicodeDecodeError:
+        raise BackendError(f"{where} wrote something that is not UTF-8 text") from None
+
+
+def resolve_password(profile: Profile, url: str,
+                     waiting: Callable[[float], None] | None = None) -> str | None:
     """URL password, else REDISCLI_AUTH, else the profile's password_env, else its command."""
     parts = urlsplit(url)
     if parts.password:
@@ -146,18 +217,7 @@ def resolve_password(profile: Profile, url: str) -> str | None:
             )
         return value
     if profile.password_command:
-        try:
-            out = subprocess.run(
-                shlex.split(profile.password_command),
-                capture_output=True, text=True, timeout=15, check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendError(f"profile {profile.name}: password_command failed: {exc}") from None
-        if out.returncode != 0:
-            raise BackendError(
-                f"profile {profile.name}: password_command exited {out.returncode}"
-            )
-        return out.stdout.strip("\n")
+        return run_password_command(profile.password_command, profile.name, waiting=waiting)
     return None
 
 
