@@ -56,7 +56,7 @@ def frozen_snapshot() -> Snapshot:
                            uptime_s=3600, keyspace={"db0": {"keys": 7, "expires": 0}},
                            replication=Replication(role="primary")),
         channels=(ChannelStats("orders.created", 1), ChannelStats("orders.paid", 1)),
-        numpat=1, round_trips=1, poll_ms=2.0,
+        numpat=1, round_trips=1, poll_ms=2.0, server_time_ms=int(NOW * 1000), clock_offset_ms=0,
     )
 
 

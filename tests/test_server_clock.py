@@ -160,3 +160,28 @@ def test_a_server_without_a_replication_section_has_an_unknown_role():
     assert replication_of({"redis_version": "0.3.0"}).role is None
     assert replication_of({"redis_version": "0.3.0"}).refusal("requeue") is None
     assert replication_of({"role": "master"}).role == "primary"
+
+
+async def test_server_panel_shows_the_offset_past_a_second():
+    import io
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from frozen import feed, frozen_app, frozen_snapshot
+
+    def drawn(app) -> str:
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(app.query_one("ServerPanel").query_one("#info").content)
+        return console.export_text()
+
+    app = frozen_app()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await feed(pilot, replace(frozen_snapshot(), clock_offset_ms=-3_600_400))
+        await pilot.press("8")
+        await pilot.pause()
+        assert "console clock 1h00m ahead of the server's (every time shown is the " \
+            "server's)" in drawn(app)
+        await feed(pilot, replace(frozen_snapshot(), clock_offset_ms=-900))
+        await pilot.pause()
+        assert "console clock" not in drawn(app)  # TIME's own noise is not news

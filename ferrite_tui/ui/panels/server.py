@@ -37,8 +37,12 @@ def role_text(rep: Replication) -> str:
     return rep.role
 
 
-def clock_text(offset_ms: int | None) -> str | None:
+def clock_text(snap: Snapshot) -> str | None:
     """The console's clock against the server's, when off by more than a second."""
+    offset_ms = snap.clock_offset_ms
+    if snap.server_time_ms is None:
+        return "server time unknown (TIME not answered): ages use " + (
+            "the console's clock" if offset_ms is None else "the last offset measured")
     if offset_ms is None or abs(offset_ms) <= SHOWN_OFFSET_MS:
         return None
     return f"{offset_text(offset_ms)} (every time shown is the server's)"
@@ -123,7 +127,7 @@ class ServerPanel(Vertical):
             ("mode", info.get("redis_mode")),
             ("role", role_text(s.replication)),
             ("replication", s.replication.lag_text() or None),
-            ("clock", clock_text(snap.clock_offset_ms)),
+            ("clock", clock_text(snap)),
             ("uptime", fmt.duration(s.uptime_s * 1000) if s.uptime_s is not None else "n/a"),
             ("memory", fmt.size(s.used_memory)),
             ("peak memory", fmt.size(_int(info.get("used_memory_peak")))),
