@@ -295,7 +295,7 @@ class ClusterRouter:
         return self.node_client(self.node_of(key))
 
     def note(self, text: str) -> None:
-        self.events.append((time.time(), text))
+        self.events.append((self.client.server_clock.now_s(), text))  # as every time in status
 
     # -- topology ---------------------------------------------------------------------
 
