@@ -148,6 +148,7 @@ async def test_keys_on_a_replica_refuse_before_any_dialog(pair, tmp_path):
         await async_wait_until(lambda: panel.jobs_view is not None and panel.jobs.row_count > 0)
         await pilot.press("enter")
         await pilot.pause()
+        assert "REPLICA: changes refused" in app.query_one("StatusLine").line().plain
         with CommandRecorder(host, int(port)) as recorder:
             for key in ("x", "X", "plus", "e", "d", "n"):
                 await pilot.press(key)

@@ -294,7 +294,9 @@ class FerriteApp(App[None]):
             server = self._panels.get("server")
             if isinstance(server, ServerPanel):
                 server.set_capabilities(caps)
-            self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
+            status = self.query_one(StatusLine)
+            status.replica = snap.server.replication.is_replica
+            status.set_data_time(snap.taken_at, caps, self.refresh_s)
             for panel in self.panels():
                 if panel.is_mounted:  # one still composing gets it in _catch_up
                     panel.update_snapshot(snap, history)

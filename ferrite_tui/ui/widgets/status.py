@@ -30,6 +30,7 @@ class StatusLine(Widget):
         super().__init__(**kwargs)
         self.url = url
         self.read_only = read_only
+        self.replica = False  # the server is a replica: every change is refused
         self.browser = browser
         self.clock = clock
         self.state = ConnectionState("connecting")
@@ -129,6 +130,8 @@ class StatusLine(Widget):
         line.append_text(self.status_text())
         if self.read_only and self.browser is None:
             line.append("  READ-ONLY", style="bold magenta")
+        elif self.replica:
+            line.append("  REPLICA: changes refused", style="bold magenta")
         d = self.discovery
         if d is not None and not d.done and not d.error:
             line.append(f"  scanning… {d.scanned:,} keys", style="cyan")
