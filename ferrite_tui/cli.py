@@ -180,6 +180,9 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
     try:
         settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only,
                                                    waiting=wait)
+    except KeyboardInterrupt:  # ctrl+c while it waits: one line, as every other failure
+        raise BackendError(f"profile {profile.name}: password_command interrupted "
+                           "(nothing was started)") from None
     finally:
         wait.done()
     if askpass:

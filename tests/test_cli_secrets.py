@@ -129,6 +129,22 @@ def test_a_hanging_password_command_is_shown_on_the_terminal(tmp_path):
                 except OSError:
                     break
         assert b"ctrl+c stops" in seen
+        # ctrl+c ends the wait with one line (the command stopped with it), no traceback.
+        import signal
+
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 2
+        while select.select([master], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        tail = seen.rsplit(b"\x1b[K", 1)[-1]
+        assert b"password_command interrupted (nothing was started)" in tail
+        assert b"Traceback" not in seen
     finally:
         proc.kill()
         proc.wait()
