@@ -147,12 +147,21 @@ def test_clock_offset_from_time_at_the_middle_of_the_round_trip():
     assert clock.now_ms() == 1_800_003_600_000  # not measured yet: the local clock
     assert clock.observe([b"1800000000", b"250000"], local - 0.1, local + 0.1) == \
         1_800_000_000_250
-    assert clock.offset_ms == -3_599_750
-    assert clock.uncertainty_ms == 100
-    assert clock.now_ms() == 1_800_000_000_250
-    assert clock.shown_offset_ms == -3_599_750
+    # TIME ran within those 200 ms: the offset is the low end (server now never ahead).
+    assert clock.offset_ms == -3_599_850
+    assert clock.uncertainty_ms == 200
+    assert clock.now_ms() == 1_800_000_000_150
+    assert clock.shown_offset_ms == -3_599_850
     assert clock.observe(redis.ResponseError("unknown command 'TIME'"), 0, 0) is None
-    assert clock.offset_ms == -3_599_750  # kept
+    assert clock.offset_ms == -3_599_850  # kept
+    # A wider reading (a long pipeline) does not replace a narrower one...
+    clock.observe([b"1800000001", b"0"], local + 0.5, local + 1.5)
+    assert clock.offset_ms == -3_599_850
+    # ...a narrower one does, and so does a reading outside it (a clock stepped).
+    clock.observe([b"1800000002", b"0"], local + 2.0, local + 2.01)
+    assert clock.offset_ms == -3_600_010 and clock.uncertainty_ms == 10
+    clock.observe([b"1800000003", b"0"], local - 7200.0, local - 7199.0)
+    assert clock.offset_ms == round(1_800_000_003_000 - (local - 7199.0) * 1000)
     assert time_reply_ms([b"x", b"1"]) is None
 
 

@@ -3,9 +3,12 @@ clock (TIME) and its replication role (INFO replication).
 
 Clock: every due, overdue and age figure compares times the server's clients wrote with
 *now*, and the console's clock may be off (a laptop over SSH, a VM after suspend). The poll
-reads TIME in its pipeline and `ServerClock` keeps the offset server - local, measured at
-the middle of the round trip (so within half of it); `now_ms()` is "server now" for every
-caller. Pure elapsed intervals (rates) keep using the monotonic clock.
+reads TIME in its pipeline and `ServerClock` keeps the offset server - local; `now_ms()` is
+"server now" for every caller. TIME ran somewhere between sending and receiving, so each
+reading bounds the offset to an interval as wide as the round trip; the offset taken is
+that interval's low end (server now is never overestimated: nothing runs early), from the
+narrowest reading of the last half minute. Pure elapsed intervals (rates) keep using the
+monotonic clock.
 
 Role: a replica refuses every write with READONLY, after the operator confirmed. The role
 is read at connect and in each poll; the client's guard refuses changes on a replica before
@@ -24,6 +27,8 @@ from ferrite_tui import formatting as fmt
 
 #: Past this, the Server panel and `status` show the offset (smaller is TIME's own noise).
 SHOWN_OFFSET_MS = 1000
+#: A reading is kept this long unless a narrower one comes (clocks drift, steps happen).
+READING_KEPT_S = 30.0
 
 
 def _int(value: Any) -> int | None:
@@ -49,7 +54,8 @@ class ServerClock:
     def __init__(self, local: Callable[[], float] = time.time) -> None:
         self.local = local
         self.offset_ms: int | None = None  # None: never measured (treated as 0)
-        self.uncertainty_ms: int | None = None  # half the round trip of the measurement
+        self.uncertainty_ms: int | None = None  # the true offset is at most this much more
+        self._reading: tuple[float, float, float] | None = None  # (low, high, when)
 
     def observe(self, reply: Any, sent_s: float, received_s: float) -> int | None:
         """Take TIME's reply, read between these two local times; returns the server's
@@ -57,9 +63,14 @@ class ServerClock:
         server_ms = time_reply_ms(reply)
         if server_ms is None:
             return None
-        middle_ms = (sent_s + received_s) * 500
-        self.offset_ms = round(server_ms - middle_ms)
-        self.uncertainty_ms = max(round((received_s - sent_s) * 500), 0)
+        low, high = server_ms - received_s * 1000, server_ms - sent_s * 1000
+        kept = self._reading
+        if (kept is None or high - low <= kept[1] - kept[0]
+                or abs(received_s - kept[2]) > READING_KEPT_S
+                or low > kept[1] or high < kept[0]):  # no overlap: a clock was stepped
+            self._reading = kept = (low, high, received_s)
+        self.offset_ms = round(kept[0])
+        self.uncertainty_ms = max(round(kept[1] - kept[0]), 0)
         return server_ms
 
     def now_ms(self, local_s: float | None = None) -> int:
