@@ -16,7 +16,12 @@ import pytest
 import redis
 
 from ferrite_tui.backend.envelopes import dumps
-from ferrite_tui.backend.servertime import ServerClock, replication_of, time_reply_ms
+from ferrite_tui.backend.servertime import (
+    SHOWN_OFFSET_MS,
+    ServerClock,
+    replication_of,
+    time_reply_ms,
+)
 
 FAKETIME = shutil.which("faketime")
 needs_faketime = pytest.mark.skipif(FAKETIME is None,
@@ -194,3 +199,17 @@ async def test_server_panel_shows_the_offset_past_a_second():
         await feed(pilot, replace(frozen_snapshot(), clock_offset_ms=-900))
         await pilot.pause()
         assert "console clock" not in drawn(app)  # TIME's own noise is not news
+
+
+def test_status_json_reports_the_role_and_the_clock(redis_url):
+    """Ferrite's INFO (and the stand-in's) has no replication section: the role is unknown
+    (null), never "primary" by default."""
+    from helpers import FERRITE
+
+    out = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", redis_url, "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    server = json.loads(out.stdout)["server"]
+    assert server["role"] == (None if FERRITE else "primary")
+    assert abs(server["clock_offset_ms"]) < SHOWN_OFFSET_MS  # one machine: no offset
+    assert abs(server["time_ms"] / 1000 - time.time()) < 60
