@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis._parsers.helpers import parse_info
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -516,12 +517,10 @@ class Client:
 
     def guard(self, action: str) -> None:
         """Every mutation passes here first; read-only mode and a replica refuse before
-        anything is sent."""
-        if self.read_only:
-            raise ReadOnlyError(f"read-only mode: '{action}' refused (nothing was changed)")
-        refused = self.replication.refusal(action)
+        anything is sent (the UI asks `refusal` before any dialog: the same answer)."""
+        refused = self.refusal(action)
         if refused:
-            raise ReplicaError(refused)
+            raise (ReadOnlyError if self.read_only else ReplicaError)(refused)
 
     def server_now_ms(self) -> int:
         """Now by the server's clock (epoch ms): every due, overdue and age uses this."""
@@ -546,8 +545,6 @@ class Client:
         if self.cluster is not None:
             return
         if isinstance(raw, bytes):
-            from redis._parsers.helpers import parse_info
-
             raw = parse_info(raw.decode("utf-8", "replace"))
         if isinstance(raw, dict):
             self.replication = replication_of(raw)
