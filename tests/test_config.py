@@ -148,3 +148,23 @@ def test_recover_to_is_head_or_tail(tmp_path):
     path.write_text('[[queues]]\nkey = "q"\nkind = "reliable"\nrecover_to = "middle"\n')
     with pytest.raises(ConfigError, match="recover_to 'middle' must be"):
         load(path)
+
+
+def test_every_number_in_the_config_has_a_range():
+    """A new numeric setting without a range would accept NaN and infinities again."""
+    from dataclasses import fields
+
+    from ferrite_tui.config import (
+        RANGES,
+        AlertConfig,
+        Config,
+        DiscoveryConfig,
+        LibrariesConfig,
+        QueueDecl,
+    )
+
+    tables = {"": Config, "profiles": Profile, "discovery": DiscoveryConfig,
+              "alerts": AlertConfig, "libraries": LibrariesConfig, "queues": QueueDecl}
+    missing = [f"{table}.{f.name}" for table, cls in tables.items() for f in fields(cls)
+               if str(f.type).split(" ")[0] in ("int", "float") and (table, f.name) not in RANGES]
+    assert missing == []
