@@ -24,7 +24,6 @@ from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
@@ -136,7 +135,7 @@ class FerriteApp(App[None]):
 
     @property
     def clock(self) -> Callable[[], float]:
-        return self.session.clock
+        return self.session.server_now_s  # the server's clock, as every time in a snapshot
 
     @property
     def trends(self) -> Trends:
@@ -152,9 +151,7 @@ class FerriteApp(App[None]):
     def compose(self) -> ComposeResult:
         url = self.settings.display_url if self.settings else "not connected"
         read_only = bool(self.settings and self.settings.read_only)
-        # Snapshots carry the server's time: "updated N s ago" compares with the same clock.
-        yield StatusLine(url, read_only, clock=self.session.server_now_s, browser=self.browser,
-                         id="status")
+        yield StatusLine(url, read_only, clock=self.clock, browser=self.browser, id="status")
         # Only the first panel is built now; the others when first shown (panel()): an
         # operator looks at two or three of the eight, and each costs its widgets' styling.
         with TabbedContent(initial="overview", id="tabs"):
@@ -294,9 +291,7 @@ class FerriteApp(App[None]):
             server = self._panels.get("server")
             if isinstance(server, ServerPanel):
                 server.set_capabilities(caps)
-            status = self.query_one(StatusLine)
-            status.replica = snap.server.replication.is_replica
-            status.set_data_time(snap.taken_at, caps, self.refresh_s)
+            self.query_one(StatusLine).set_data_time(snap, caps, self.refresh_s)
             for panel in self.panels():
                 if panel.is_mounted:  # one still composing gets it in _catch_up
                     panel.update_snapshot(snap, history)
@@ -408,17 +403,12 @@ class FerriteApp(App[None]):
             self._switch("overview")  # built at start: nothing to wait for
 
     def writable(self, action: str) -> bool:
-        """Checked by every key that changes data, before any dialog opens: read-only
-        mode, and a replica (the client's guard, which every mutation passes, says why)."""
+        """Checked by every key that changes data, before any dialog opens."""
         if self.session.read_only:
             self.say_read_only(action)
-            return False
-        client = self.session.client
-        refused = client.refusal(action) if client is not None else None
-        if refused:
-            self.notify(printable(refused, 300), severity="warning", timeout=6)
-            return False
-        return True
+        elif refused := self.session.refusal(action):  # a replica (the client's guard)
+            self.notify(refused, severity="warning", timeout=6)
+        return not (self.session.read_only or self.session.refusal(action))
 
     def say_read_only(self, action: str) -> None:
         why = ("browser session; serve --allow-writes allows changes" if self.browser

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrite_tui.backend.client import Client, ConnectionSettings, describe_error
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import Journal
 from ferrite_tui.backend.models import Capabilities
@@ -75,6 +76,13 @@ class Session:
 
     def server_now_s(self) -> float:
         return self.now_ms() / 1000
+
+    def refusal(self, action: str) -> str | None:
+        """Why a change may not be made here (the client's guard: a replica), shown before
+        any dialog; None when it may."""
+        client = self.client
+        refused = client.refusal(action) if client is not None else None
+        return printable(refused, 300) if refused else None
 
     def poll_now(self) -> None:
         """Poll at once (after an action), instead of at the next tick."""

@@ -11,7 +11,12 @@ from textual.widget import Widget
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import Capabilities, ConnectionState, DiscoveryProgress
+from ferrite_tui.backend.models import (
+    Capabilities,
+    ConnectionState,
+    DiscoveryProgress,
+    Snapshot,
+)
 from ferrite_tui.websession import BrowserSession
 
 
@@ -64,8 +69,9 @@ class StatusLine(Widget):
             self.styles.height = lines
         self._tick()
 
-    def set_data_time(self, taken_at: float, caps: Capabilities, refresh: float) -> None:
-        self.last_data = taken_at
+    def set_data_time(self, snap: Snapshot, caps: Capabilities, refresh: float) -> None:
+        self.last_data = snap.taken_at
+        self.replica = snap.server.replication.is_replica
         self.caps = caps
         self.stale_after = max(3.0, refresh * 3)
         self._tick()
