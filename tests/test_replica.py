@@ -95,18 +95,6 @@ async def test_role_lag_and_refusal_before_anything_is_sent(pair, tmp_path):
     finally:
         await client.aclose()
 
-    monitor = Monitor(ConnectionSettings(url=replica.url), Config())
-    await monitor.connect()
-    try:
-        await monitor.discover()
-        snap = await monitor.poll()
-        rep = snap.server.replication
-        assert (rep.role, rep.primary, rep.link) == ("replica", f"127.0.0.1:{primary.port}", "up")
-        assert rep.last_io_s is not None and rep.last_io_s >= 0
-        assert "link up" in rep.lag_text()
-    finally:
-        await monitor.aclose()
-
     # The primary lists its replica and how far behind it is.
     monitor = Monitor(ConnectionSettings(url=primary.url), Config())
     await monitor.connect()
@@ -116,6 +104,24 @@ async def test_role_lag_and_refusal_before_anything_is_sent(pair, tmp_path):
         rep = snap.server.replication
         assert rep.role == "primary"
         assert len(rep.replicas) == 1 and rep.replicas[0][2] is not None
+        assert monitor.client.refusal("requeue") is None
+    finally:
+        await monitor.aclose()
+
+    monitor = Monitor(ConnectionSettings(url=replica.url), Config())
+    await monitor.connect()
+    try:
+        await monitor.discover()
+        snap = await monitor.poll()
+        rep = snap.server.replication
+        assert (rep.role, rep.primary, rep.link) == ("replica", f"127.0.0.1:{primary.port}", "up")
+        assert rep.last_io_s is not None and rep.last_io_s >= 0
+        assert "link up" in rep.lag_text()
+        assert monitor.client.refusal("requeue") is not None
+        # Promoted (a failover): the next poll knows, and changes are allowed again.
+        await monitor.client.redis.execute_command("REPLICAOF", "NO", "ONE")
+        snap = await monitor.poll()
+        assert snap.server.replication.role == "primary"
         assert monitor.client.refusal("requeue") is None
     finally:
         await monitor.aclose()
