@@ -134,7 +134,7 @@ class Backfill:
         # Thousands of queues share the budget: each reads at most its share (sampled past it).
         self.max_items = min(self.max_items, max(self.page, self.max_total // max(len(refs), 1)))
         rt_before = self.client.round_trips.count
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.client.server_now_ms() if now_ms is None else now_ms
         now_min = minute_of(now_ms / 1000)
         first_min = now_min - self.minutes
         report = BackfillReport(queues=len(refs))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,9 +188,10 @@ def export_line(raw: bytes) -> str:
 
 
 class DeadLetters:
-    def __init__(self, client: Client, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: Client, clock: Callable[[], float] | None = None) -> None:
         self.client = client
-        self.clock = clock
+        # The server's clock by default: "first_attempt now" and ages are the server's times.
+        self.clock = clock or client.server_clock.now_s
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

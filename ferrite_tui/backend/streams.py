@@ -748,7 +748,7 @@ class Streams:
         result = ActionResult()
         if not entries:
             return result
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.client.server_now_ms() if now_ms is None else now_ms
         now = time.monotonic() if now is None else now
         for start in range(0, len(entries), DLQ_CHUNK):
             await self._dead_letter_chunk(key, group, list(entries[start:start + DLQ_CHUNK]),

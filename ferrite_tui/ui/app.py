@@ -162,7 +162,7 @@ class FerriteApp(App[None]):
 
     @property
     def clock(self) -> Callable[[], float]:
-        return self.session.clock
+        return self.session.server_now_s  # the server's clock, as every time in a snapshot
 
     @property
     def trends(self) -> Trends:
@@ -349,7 +349,7 @@ class FerriteApp(App[None]):
             server = self._panels.get("server")
             if isinstance(server, ServerPanel):
                 server.set_capabilities(caps)
-            self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
+            self.query_one(StatusLine).set_data_time(snap, caps, self.refresh_s)
             for panel in self.panels():
                 if panel.is_mounted:  # one still composing gets it in _catch_up
                     panel.update_snapshot(snap, history)
@@ -469,8 +469,9 @@ class FerriteApp(App[None]):
         """Checked by every key that changes data, before any dialog opens."""
         if self.session.read_only:
             self.say_read_only(action)
-            return False
-        return True
+        elif refused := self.session.refusal(action):  # a replica (the client's guard)
+            self.notify(refused, severity="warning", timeout=6)
+        return not (self.session.read_only or self.session.refusal(action))
 
     def say_read_only(self, action: str) -> None:
         why = ("browser session; serve --allow-writes allows changes" if self.browser

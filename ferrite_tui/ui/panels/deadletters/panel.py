@@ -110,7 +110,7 @@ class DeadLettersPanel(DeadLetterEntries):
         return values["target"]
 
     def _letters(self) -> DeadLetters:
-        return DeadLetters(self.client(), clock=self.session.clock)
+        return DeadLetters(self.client(), clock=self.session.server_now_s)
 
     def after_action(self) -> None:
         self.items_table.marks.clear()
