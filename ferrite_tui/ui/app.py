@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import ConnectionSettings, redact_url
+from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
@@ -31,8 +27,9 @@ from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
 from ferrite_tui.ui.commands import PanelCommands
-from ferrite_tui.ui.keyhold import KeyHold
+from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
+from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.session import Session
@@ -51,43 +48,7 @@ MUTATING_KEYS = (
 )
 
 
-# Error toasts stay this long unless dismissed (Textual needs a finite timeout).
-ERROR_TOAST_S = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One notification as shown: always literal text (markup is never read)."""
-
-    message: str
-    severity: str
-    markup: bool = False
-
-
-# Textual reads Escape then a digit, arriving together, as the macOS Option+digit character
-# (its ANSI table: ESC 1 is "¡"): the console's panel keys typed right after Escape.
-OPTION_DIGITS = {"¡": "1", "™": "2", "£": "3", "¢": "4", "∞": "5", "§": "6", "¶": "7", "•": "8",
-                 "ª": "9", "º": "0"}
-
-
-def split_escape(event: events.Key) -> tuple[events.Key, events.Key] | None:
-    """Escape and the key typed right after it, where the terminal's parser read the two as
-    one key (Alt+key, or an Option+digit character); None for any other key. The console
-    binds no Alt or Option key, so these are always two keys (a "¡" typed on purpose is
-    taken for Escape 1: the rarer loss)."""
-    if event.key.startswith("alt+"):
-        name = event.key.removeprefix("alt+")
-        if name.startswith("shift+") and len(name) == len("shift+") + 1:
-            name = name[-1].upper()  # Textual names an upper-case letter by itself
-        character = name if len(name) == 1 else None
-    elif event.character in OPTION_DIGITS and event.character is not None:
-        name = character = OPTION_DIGITS[event.character]
-    else:
-        return None
-    return events.Key("escape", "\x1b"), events.Key(name, character)
-
-
-class FerriteApp(App[None]):
+class FerriteApp(NoticesApp):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
     COMMANDS = App.COMMANDS | {PanelCommands}
@@ -116,7 +77,7 @@ class FerriteApp(App[None]):
                  refresh: float | None = None, match: tuple[str, ...] | None = None,
                  clock: Callable[[], float] = time.time, poll: bool = True,
                  audit_path: Path | None = None, browser: BrowserSession | None = None) -> None:
-        super().__init__()
+        super().__init__(crash_log=state_dir() / "crash.log")
         self.config = config
         # Started by `serve` for a browser: read-only unless that session allows writes.
         self.browser = browser if browser is not None else BrowserSession.from_environ()
@@ -130,13 +91,9 @@ class FerriteApp(App[None]):
         # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
         # caller, with the session's offline history and capabilities.
         self.session = Session(config, settings, clock, self.audit_path)
-        self.notices: deque[Notice] = deque(maxlen=500)
         self._panels: dict[str, Panel | ServerPanel] = {}  # by tab, as they are built
         self._mounting: dict[str, AwaitMount] = {}
         self._last_snapshot: Snapshot | None = None
-        self.crash_log = state_dir() / "crash.log"
-        # Notices get lines of their own (NoticeLine), not toasts over the data.
-        self._disable_notifications = True
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
@@ -228,28 +185,15 @@ class FerriteApp(App[None]):
         self.start_monitor(settings)
 
     def action_log_in(self) -> None:
-        """A user name and password for this server, typed here (a wrong one said only
-        "fix it, then ctrl+r", with no way to give one inside the console): used for this
-        session only, never saved."""
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen
-
-        settings = self.settings
-        if settings is None:
-            return
+        """A user name and password typed here, then connect again with them."""
+        from ferrite_tui.ui.screens.connect import log_in_form, logged_in
 
         def log_in(values: dict[str, str] | None) -> None:
-            if values is None or self.settings is None:
-                return
-            # The URL's own credentials would win over the typed ones: out of it.
-            self.restart_monitor(replace(
-                self.settings, url=redact_url(self.settings.url, keep_user=False, mask=""),
-                username=values["username"] or None, password=values["password"]))
+            if values is not None and self.settings is not None:
+                self.restart_monitor(logged_in(self.settings, values))
 
-        self.push_screen(FormScreen(
-            f"Log in to {printable(settings.display_url, 100)}",
-            [Field("username", "User name (empty: the default user)", settings.username or ""),
-             Field("password", "Password (used now, never saved)", password=True)],
-            submit_label="Connect"), log_in)
+        if self.settings is not None:
+            self.push_screen(log_in_form(self.settings), log_in)
 
     def restart_monitor(self, settings: ConnectionSettings) -> None:
         """Drop the connection and its poll loop, and connect again with these settings."""
@@ -540,48 +484,3 @@ class FerriteApp(App[None]):
                 self.config = save_setting(self.config, theme=theme.name)
             except OSError:
                 pass
-
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = True) -> None:
-        """Every notification is literal text: messages carry key names, values and server
-        errors, which must never be read as markup (widgets pass markup=True by default).
-        The last few are kept in `notices` (what the operator was told; tests read it).
-        Errors need reading, so they stay until dismissed (escape)."""
-        self.notices.append(Notice(message, severity))
-        if severity == "error":
-            timeout = ERROR_TOAST_S
-            title = title or "error (escape dismisses)"
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
-
-    def _refresh_notifications(self) -> None:
-        super()._refresh_notifications()
-        if self.screen_stack:
-            for line in self.screen_stack[0].query(NoticeLine):
-                line.show(self._notifications)
-
-    def pinned_errors(self) -> list:
-        return [n for n in self._notifications if n.severity == "error"]
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "dismiss_errors":
-            return bool(self.pinned_errors())
-        return True
-
-    def action_dismiss_errors(self) -> None:
-        for note in self.pinned_errors():
-            self._unnotify(note)
-
-    # -- never show a traceback -----------------------------------------------------------
-
-    def _fatal_error(self) -> None:
-        """An internal error exits with one line; the traceback goes to a file."""
-        try:
-            self.crash_log.parent.mkdir(parents=True, exist_ok=True)
-            self.crash_log.write_text(traceback.format_exc())
-            where = str(self.crash_log)
-        except OSError:
-            where = "(could not write the crash log)"
-        self._exit_renderables.append(
-            Text(f"ferrite-tui stopped on an internal error; details in {where}")
-        )
-        self._close_messages_no_wait()
