@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import signal
 import sys
 import threading
@@ -26,6 +25,7 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
+from ferrite_tui.escaping import json_safe
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -244,11 +244,11 @@ def status_command(cfg: Config, args) -> int:
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
-        text = json.dumps(status_json(snap, caps, settings, inflight), indent=2,
-                          ensure_ascii=False)
-        # Binary key names are str with surrogateescape: as \udcXX escapes the output stays
-        # valid UTF-8 and json.loads gives the same str back.
-        print(re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text))
+        # Control characters, bidi overrides and binary key names (str with
+        # surrogateescape) as \uXXXX escapes: nothing raw on a terminal, valid UTF-8, and
+        # json.loads gives the same str back.
+        print(json_safe(json.dumps(status_json(snap, caps, settings, inflight), indent=2,
+                                   ensure_ascii=False)))
     else:
         print(status_table(snap, caps, settings, inflight))
     return 0
