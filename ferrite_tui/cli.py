@@ -118,7 +118,8 @@ def _seconds(text: str) -> float:
 
 
 def fail(message: str) -> int:
-    print(f"ferrite-tui: {message}", file=sys.stderr)
+    # Server errors and key names end up here: escaped, one line.
+    print(f"ferrite-tui: {printable(message)}", file=sys.stderr)
     return EXIT_FAIL
 
 

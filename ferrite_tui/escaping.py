@@ -70,6 +70,15 @@ def printable(value: str | bytes, limit: int | None = None) -> str:
     return value
 
 
+def printable_lines(value: str | bytes) -> str:
+    """`printable` for text shown on several lines (a value in the inspector, a crash
+    log): newlines and tabs kept, everything else unsafe escaped (\\r included)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "surrogateescape")
+    return "\n".join("\t".join(printable(part) for part in line.split("\t"))
+                     for line in value.split("\n"))
+
+
 def is_safe(value: str) -> bool:
     """True when `value` holds nothing `printable` would escape."""
     return UNSAFE.search(value) is None

@@ -28,6 +28,7 @@ from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
+from ferrite_tui.escaping import printable, printable_lines
 from ferrite_tui.ui.commands import PanelCommands
 from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
@@ -459,6 +460,10 @@ class FerriteApp(App[None]):
         errors, which must never be read as markup (widgets pass markup=True by default).
         The last few are kept in `notices` (what the operator was told; tests read it).
         Errors need reading, so they stay until dismissed (escape)."""
+        # The last gate for server text in a toast: each line escaped (callers escape
+        # names already; printable leaves escaped text as it is).
+        message = printable_lines(message)
+        title = printable(title)
         self.notices.append(Notice(message, severity))
         if severity == "error":
             timeout = ERROR_TOAST_S
@@ -489,7 +494,8 @@ class FerriteApp(App[None]):
         """An internal error exits with one line; the traceback goes to a file."""
         try:
             self.crash_log.parent.mkdir(parents=True, exist_ok=True)
-            self.crash_log.write_text(traceback.format_exc())
+            # Exceptions quote key names: escaped, so the file is valid UTF-8 and safe to cat.
+            self.crash_log.write_text(printable_lines(traceback.format_exc()))
             where = str(self.crash_log)
         except OSError:
             where = "(could not write the crash log)"

@@ -197,7 +197,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         for f in self.fields:
             problem = f.check(values[f.name]) if f.check else None
             if problem:
-                self.query_one("#error", Static).update(Text(f"{f.label}: {problem}"))
+                self.query_one("#error", Static).update(
+                    Text(printable(f"{f.label}: {problem}")))
                 self.query_one(f"#field-{f.name}", Input).focus()
                 return
         self.dismiss(values)

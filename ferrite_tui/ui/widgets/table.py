@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.console import JustifyMethod
-from rich.text import Text
+from rich.text import Span, Text
 from textual.events import Resize
 from textual.widgets import DataTable
+
+from ferrite_tui.escaping import is_safe, printable
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,38 @@ TEXT_KEYS = frozenset({"key", "name", "id", "consumer", "channel", "reason", "er
                        "alerts", "payload", "preview", "target"})
 
 
+def escaped_text(text: Text) -> Text:
+    """`text` with its characters through `printable`, styles kept (the same Text when
+    there is nothing to escape, the common case)."""
+    if is_safe(text.plain):
+        return text
+    cuts = sorted({span.start for span in text.spans} | {span.end for span in text.spans}
+                  - {0, len(text.plain)})
+    out = Text(style=text.style, justify=text.justify, overflow=text.overflow,
+               no_wrap=text.no_wrap, end=text.end)
+    for piece in text.divide(cuts):
+        # Each piece lies inside or outside every span: its spans cover it whole.
+        shown = printable(piece.plain)
+        out.append_text(Text(shown, spans=[Span(0, len(shown), s.style)
+                                           for s in piece.spans]))
+    return out
+
+
 def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Text:
-    """Every cell is Text, so server strings are never read as markup."""
+    """Every cell is Text, so server strings are never read as markup, and escaped (the
+    panels escape names already: this is the last gate before the table). A cell cut to
+    its column ends in '…', so a cut number never reads as a smaller one."""
     if isinstance(value, Text):
+        value = escaped_text(value)
         if justify != "left":
             value.justify = justify
+        if value.overflow is None:
+            value.overflow = "ellipsis"
+        if value.no_wrap is None:
+            value.no_wrap = True
         return value
-    return Text(str(value), style=style, justify=justify, no_wrap=True, overflow="ellipsis")
+    return Text(printable(str(value)), style=style, justify=justify, no_wrap=True,
+                overflow="ellipsis")
 
 
 def _signature(text: Text | None) -> tuple | None:
