@@ -78,6 +78,11 @@ def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Tex
                 overflow="ellipsis")
 
 
+def is_figure(col: Column) -> bool:
+    """A right-aligned column that does not take a share of the room: a number, an age."""
+    return col.justify == "right" and not col.grows and not col.fit
+
+
 def _signature(text: Text | None) -> tuple | None:
     return None if text is None else (text.plain, str(text.style), tuple(text.spans))
 
@@ -85,6 +90,9 @@ def _signature(text: Text | None) -> tuple | None:
 # A text column is not shrunk below this to make the columns fit.
 MIN_TEXT_WIDTH = 8
 FIT_CAP = 32
+# A figure column (right-aligned) widens to its longest value up to this: a lag of
+# 800,000 in a column of 6 is shown whole, never as "800,00" (beyond it, cut with '…').
+FIGURE_CAP = 14
 
 
 class KeyedTable(DataTable):
@@ -130,6 +138,8 @@ class KeyedTable(DataTable):
         """A column's width before the room left over is shared: never less than its
         header."""
         width = max(col.width, cell_len(col.label))
+        if is_figure(col):
+            return max(width, min(self.longest(col), FIGURE_CAP))
         if not col.fit:
             return width
         return max(width, min(self.longest(col), FIT_CAP))
@@ -141,7 +151,8 @@ class KeyedTable(DataTable):
 
     def _fit_widths(self) -> tuple[int, ...]:
         """What the layout depends on besides the width: names and text lengths."""
-        return tuple(self.longest(c) for c in self.all_columns if c.fit or c.grows)
+        return tuple(self.longest(c) for c in self.all_columns
+                     if c.fit or c.grows or is_figure(c))
 
     def _layout_columns(self, width: int) -> None:
         budget = max(width, 20)
