@@ -148,15 +148,17 @@ def shown(name: str, prefix: str, room: int = 14) -> str:
 
 
 #: Per panel: the key, a text on screen once its queues are listed, and the keys pressed
-#: there (each dialog or inspector opened is closed with escape).
+#: there (each dialog or inspector opened is closed with escape): the inspector with its
+#: raw and hex views, purge / delete all (typed confirmations), recover, move, new job,
+#: claim, publish (to a stream, to a channel), the DLQ's target, edit and export.
 WALK = [
     ("1", shown("osc52", "dlq:"), []),
     ("2", shown("title", "list:"), ["inspect", "D", "R", "m"]),
     ("3", shown("rlo", "prio:"), ["inspect", "n"]),
     ("4", shown("invalid", "queue:sch"), ["inspect", "n"]),
-    ("5", shown("osc52", "stream:"), ["open", "open", "inspect", "c"]),
-    ("6", shown("dcs", "dlq:"), ["inspect", "D", "R", "t"]),
-    ("7", shown("clear", "chan:"), []),
+    ("5", shown("osc52", "stream:"), ["open", "open", "inspect", "c", "n"]),
+    ("6", shown("dcs", "dlq:"), ["inspect", "D", "R", "t", "e", "x"]),
+    ("7", shown("clear", "chan:"), ["n"]),
     ("8", "Server", []),
 ]
 
@@ -182,6 +184,10 @@ def walk(term: PtyTerminal, r: redis.Redis, channels: list[bytes],
             # The inspector or a dialog: read it, close it, wait until it is gone.
             try:
                 screens.append(wait_until(lambda: open_modal(term), timeout=15))
+                if action == "inspect":  # every view: raw, hex, then pretty again
+                    term.press("w", "h")
+                    screens.append(term.wait_for("00000000  ", timeout=15))
+                    term.press("p")
                 term.press("escape")
                 wait_until(lambda: not open_modal(term), timeout=15)
             except AssertionError as exc:

@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ferrite_tui.escaping import matches_typed, printable
+from ferrite_tui.ui.widgets.table import escaped_text
 
 DIALOG_CSS = """
 {name} { align: center middle; }
@@ -50,7 +51,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(self, title: str, body: str | Text, confirm_label: str = "Yes") -> None:
         super().__init__()
         self.title_text = title
-        self.body = body if isinstance(body, Text) else Text(body)
+        self.body = escaped_text(body if isinstance(body, Text) else Text(body), lines=True)
         self.confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:
@@ -85,7 +86,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
     def __init__(self, title: str, body: str | Text, expected: str) -> None:
         super().__init__()
         self.title_text = title
-        self.body = body if isinstance(body, Text) else Text(body)
+        self.body = escaped_text(body if isinstance(body, Text) else Text(body), lines=True)
         self.expected = expected
 
     def compose(self) -> ComposeResult:
@@ -166,7 +167,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
             with DialogBody():
                 yield Static(Text(printable(self.title_text)), classes="dialog-title")
                 if self.body is not None:
-                    yield Static(self.body if isinstance(self.body, Text) else Text(self.body))
+                    yield Static(escaped_text(self.body if isinstance(self.body, Text)
+                                              else Text(self.body), lines=True))
                 for f in self.fields:
                     yield Label(Text(printable(f.label)))
                     yield Input(printable(f.value), placeholder=printable(f.placeholder),

@@ -16,7 +16,7 @@ from rich.text import Span, Text
 from textual.events import Resize
 from textual.widgets import DataTable
 
-from ferrite_tui.escaping import is_safe, printable
+from ferrite_tui.escaping import is_safe, printable, printable_lines
 
 
 @dataclass(frozen=True)
@@ -44,18 +44,20 @@ TEXT_KEYS = frozenset({"key", "name", "id", "consumer", "channel", "reason", "er
                        "alerts", "payload", "preview", "target"})
 
 
-def escaped_text(text: Text) -> Text:
-    """`text` with its characters through `printable`, styles kept (the same Text when
-    there is nothing to escape, the common case)."""
-    if is_safe(text.plain):
+def escaped_text(text: Text, lines: bool = False) -> Text:
+    """`text` with its characters through `printable` (`printable_lines` with `lines`: a
+    dialog's body keeps its line breaks), styles kept; the same Text when there is nothing
+    to escape, the common case."""
+    if is_safe(text.plain.replace("\n", "") if lines else text.plain):
         return text
+    escape = printable_lines if lines else printable
     cuts = sorted({span.start for span in text.spans} | {span.end for span in text.spans}
                   - {0, len(text.plain)})
     out = Text(style=text.style, justify=text.justify, overflow=text.overflow,
                no_wrap=text.no_wrap, end=text.end)
     for piece in text.divide(cuts):
         # Each piece lies inside or outside every span: its spans cover it whole.
-        shown = printable(piece.plain)
+        shown = escape(piece.plain)
         out.append_text(Text(shown, spans=[Span(0, len(shown), s.style)
                                            for s in piece.spans]))
     return out
