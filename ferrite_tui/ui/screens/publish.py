@@ -101,7 +101,7 @@ class PublishScreen(ModalScreen[tuple[str, list[tuple[str, str]], int | None] | 
     def _submit(self) -> None:
         problem = self.problem()
         if problem:
-            self.query_one("#error", Static).update(Text(problem))
+            self.query_one("#error", Static).update(Text(printable(problem)))
             return
         stream, fields, maxlen = self.values()
         self.dismiss((stream, fields, int(maxlen) if maxlen else None))
