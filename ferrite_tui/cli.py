@@ -470,9 +470,9 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
                      fmt.duration(q.oldest_ms), secondary(q) if lib is None else states_text(q),
                      printable(q.error, 60) if q.error else ", ".join(q.alerts) or "ok"))
     # Every cell escaped (names are already): no cell can break its line or the terminal.
-    rows = [tuple(printable(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
+    cells = [[printable(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    for r in cells:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     # The header quotes the server (its version, a notifications error): escaped too.
     return "\n".join(printable(line) for line in lines)
