@@ -267,3 +267,84 @@ def test_hostile_server_text_never_reaches_the_terminal_raw(redis_url, tmp_path)
     assert len(table) - 1 == len(data["queues"]), "\n".join(table)
     assert {q["key"] for q in data["queues"]} >= {
         key("list:", p).decode("utf-8", "surrogateescape") for p in PAYLOADS.values()}
+
+
+#: Per panel, the keys pressed after opening its first queue (each followed by escape):
+#: every action, the mutating ones included (dialogs open and are cancelled; the ones that
+#: act at once act on the hostile items).
+EVERY_KEY = {"1": "", "2": "dDmaRr", "3": "dnpe", "4": "xX+edn", "5": "cCaAkKnid",
+             "6": "rRdDegxt", "7": "nsr", "8": "f"}
+
+
+@pytest.mark.once
+@pytest.mark.scenario
+async def test_every_frame_of_every_panel_and_key_is_safe_to_write(redis_url, tmp_path,
+                                                                     monkeypatch):
+    """Headless, every frame rendered as the terminal (and the web driver) would get it:
+    each must encode as strict UTF-8 (the web driver's encode) and hold nothing unsafe
+    outside the console's own escape sequences, over every key of every panel, the
+    inspector's views, help, the palette and the filter."""
+    from textual._compositor import CompositorUpdate
+    from textual.app import App
+
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.config import Config
+    from ferrite_tui.escaping import UNSAFE
+    from ferrite_tui.ui.app import FerriteApp
+    from helpers import async_wait_until
+
+    own = re.compile(OWN_SEQUENCE.pattern.decode())
+    problems: dict[tuple[str, str], str] = {}
+    frames: list[str] = []
+    where = ["start"]
+    display = App._display
+
+    def check(self, screen, renderable):
+        if isinstance(renderable, CompositorUpdate):
+            text = renderable.render_segments(self.console)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                problems.setdefault(("not UTF-8", where[0]), text[exc.start - 40:exc.start])
+            plain = own.sub("", text)
+            frames.append(plain)
+            for m in UNSAFE.finditer(plain):
+                if m.group() not in "\r\n":
+                    problems.setdefault((repr(m.group()), where[0]),
+                                        plain[max(m.start() - 40, 0):m.start() + 20])
+        return display(self, screen, renderable)
+
+    monkeypatch.setattr(App, "_display", check)
+    monkeypatch.setattr(App, "is_headless", property(lambda self: False))
+    r = redis.Redis.from_url(redis_url)
+    fill(r)
+    r.close()
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=1.0,
+                     audit_path=tmp_path / "audit.log")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await async_wait_until(lambda: app.monitor and app.monitor.snapshot
+                               and len(app.monitor.snapshot.queues) > 20, timeout=30)
+        for panel, keys in EVERY_KEY.items():
+            where[0] = panel
+            await pilot.press(panel, "tab", "down", "enter", "w", "h", "f", "p", "escape")
+            await pilot.pause()
+            for key_name in keys:
+                where[0] = f"{panel} {key_name}"
+                await pilot.press(key_name, "escape")
+                await pilot.pause()
+            await pilot.press("enter", "enter", "escape", "escape", "escape")
+            await pilot.pause()
+        for where[0], key_name in (("help", "question_mark"), ("palette", "ctrl+p"),
+                                   ("filter", "slash")):
+            await pilot.press(key_name)
+            await pilot.pause()
+            await pilot.press("escape")
+        app.workers.cancel_group(app, "poll")
+        await pilot.pause()
+    seen = "".join(frames)
+    figure(f"every frame: {len(frames):,} frames over {sum(map(len, EVERY_KEY.values()))} "
+           f"keys on {len(EVERY_KEY)} panels, {len(problems)} problems")
+    assert not problems, json.dumps({f"{k[0]} at {k[1]}": v for k, v in problems.items()},
+                                    indent=1)
+    for fragment in ("\\x1b]52;c;", "\\u202e", "\\xff\\xfe", "\\x9b6n"):
+        assert fragment in seen, fragment
