@@ -41,7 +41,7 @@ def secondary(q: QueueStats) -> str:
         idle = f", {q.idle_pending} idle" if q.idle_pending else ""
         return f"{len(q.groups)} groups, {fmt.count(q.pending or 0)} pending{idle}"
     if kind is QueueKind.DLQ and q.ref.target_key:
-        return f"→ {printable(q.ref.target_key)}"  # derived from the key's name: server text
+        return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
     return ""
 
 
