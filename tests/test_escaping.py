@@ -114,3 +114,19 @@ def test_a_cut_number_cell_ends_in_an_ellipsis():
     '…' like every other cell: 800,000 in a narrow column never reads as 800,00."""
     shown = cell(Text("800,000"), "right")
     assert shown.overflow == "ellipsis" and shown.no_wrap
+
+
+async def test_every_notification_is_escaped_line_by_line(tmp_path):
+    """The last gate for a toast: whatever a caller passes, each line is escaped and the
+    line breaks kept (a binary key name would otherwise end a browser session)."""
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.config import Config
+    from ferrite_tui.ui.app import FerriteApp
+    from helpers import running
+
+    app = FerriteApp(Config(), ConnectionSettings(url="redis://127.0.0.1:1/0"), poll=False,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app, size=(80, 24)):
+        app.notify("moved q:\x1b]52;c;eA==\x07\nfrom bin\udcff \u202e", title="t\x1b[2J")
+        assert app.notices[-1].message == \
+            "moved q:\\x1b]52;c;eA==\\x07\nfrom bin\\xff \\u202e"
