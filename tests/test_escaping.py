@@ -130,3 +130,14 @@ async def test_every_notification_is_escaped_line_by_line(tmp_path):
         app.notify("moved q:\x1b]52;c;eA==\x07\nfrom bin\udcff \u202e", title="t\x1b[2J")
         assert app.notices[-1].message == \
             "moved q:\\x1b]52;c;eA==\\x07\nfrom bin\\xff \\u202e"
+
+
+def test_a_recorded_message_keeps_its_value_and_writes_nothing_raw(tmp_path):
+    from ferrite_tui.backend.pubsub import Entry, ndjson_line, read_ndjson
+
+    body = "evil\u202e \u009b6n \x1b]0;t\x07".encode()
+    line = ndjson_line(Entry(1, 0.0, "chan\u2066".encode(), None, body))
+    assert is_safe(line.decode("utf-8").rstrip("\n"))
+    (tmp_path / "r.ndjson").write_bytes(line)
+    (read,) = read_ndjson(tmp_path / "r.ndjson")
+    assert read["message"] == body and read["channel"] == "chan\u2066".encode()

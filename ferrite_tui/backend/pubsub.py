@@ -45,6 +45,7 @@ from redis.asyncio import Redis
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.client import Client, describe_error, is_connection_failure, mutation
 from ferrite_tui.backend.envelopes import key_text, printable
+from ferrite_tui.escaping import json_safe
 
 DEFAULT_BUFFER = 10_000
 DEFAULT_MAX_BYTES = 64 << 20  # message bodies kept in the buffer, all together
@@ -134,7 +135,9 @@ def ndjson_line(entry: Entry) -> bytes:
     else:
         obj["event"] = entry.kind
         obj["note"] = entry.data.decode("utf-8", "replace")
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    # C1 and bidi controls as \uXXXX (json.dumps escapes C0 only): the same values for a
+    # reader, nothing raw for whoever looks at the file in a terminal.
+    return json_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))).encode() + b"\n"
 
 
 def read_ndjson(path: Path | str) -> list[dict]:
