@@ -54,7 +54,7 @@ def escape_char(ch: str) -> str:
 
 
 def printable(value: str | bytes, limit: int | None = None) -> str:
-    """A single-line, literal form of any server string, cut to `limit` cells with '…'.
+    """A single-line, literal form of any server string, cut to `limit` characters with "…".
 
     Rich markup needs no escaping here: the UI renders these strings as Text, never as
     markup (notifications pass markup=False).
