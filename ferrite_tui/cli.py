@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import signal
 import sys
 import threading
@@ -27,6 +26,7 @@ from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load, range_error
+from ferrite_tui.escaping import json_safe
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -146,7 +146,8 @@ def _refresh(text: str) -> float:
 
 
 def fail(message: str) -> int:
-    print(f"ferrite-tui: {message}", file=sys.stderr)
+    # Server errors and key names end up here: escaped, one line.
+    print(f"ferrite-tui: {printable(message)}", file=sys.stderr)
     return EXIT_FAIL
 
 
@@ -312,11 +313,11 @@ def status_command(cfg: Config, args) -> int:
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
-        text = json.dumps(status_json(snap, caps, settings, inflight), indent=2,
-                          ensure_ascii=False)
-        # Binary key names are str with surrogateescape: as \udcXX escapes the output stays
-        # valid UTF-8 and json.loads gives the same str back.
-        print(re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text))
+        # Control characters, bidi overrides and binary key names (str with
+        # surrogateescape) as \uXXXX escapes: nothing raw on a terminal, valid UTF-8, and
+        # json.loads gives the same str back.
+        print(json_safe(json.dumps(status_json(snap, caps, settings, inflight), indent=2,
+                                   ensure_ascii=False)))
     else:
         print(status_table(snap, caps, settings, inflight))
     return 0
@@ -547,10 +548,13 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
                      fmt.flow(q.in_rate, q.in_lower), fmt.flow(q.out_rate, q.out_lower),
                      fmt.duration(q.oldest_ms), secondary(q) if lib is None else states_text(q),
                      printable(q.error, 60) if q.error else ", ".join(q.alerts) or "ok"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
+    # Every cell escaped (names are already): no cell can break its line or the terminal.
+    cells = [[printable(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    for r in cells:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return "\n".join(lines)
+    # The header quotes the server (its version, a notifications error): escaped too.
+    return "\n".join(printable(line) for line in lines)
 
 
 def notifications_text(state: str) -> str:

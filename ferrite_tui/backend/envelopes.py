@@ -7,36 +7,14 @@ Anything that is not one of the seed's envelopes is still decoded into an `Envel
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ferrite_tui.backend import boundedjson, rawjson
 from ferrite_tui.backend.boundedjson import MAX_PARSE_BYTES as MAX_PARSE_BYTES
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(value: str | bytes, limit: int | None = None) -> str:
-    """A single-line, literal form of any server string.
-
-    Control characters (ESC included, so no ANSI sequence can reach the terminal) become
-    visible escapes; invalid UTF-8 is shown as \\xNN. Rich markup needs no escaping here
-    because the UI renders these strings as Text, never as markup.
-    """
-    if isinstance(value, str) and _has_surrogates(value):
-        value = value.encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="backslashreplace")
-    value = value.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
-    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    if limit is not None and len(value) > limit:
-        value = value[: max(limit - 1, 0)] + "…"
-    return value
-
-
-def _has_surrogates(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+# The one escaping function (ferrite_tui/escaping.py), re-exported for existing imports.
+from ferrite_tui.escaping import printable as printable
 
 
 def key_text(raw: bytes | str) -> str:

@@ -14,6 +14,7 @@ from rich.text import Text
 from textual.app import App
 from textual.notifications import Notification, Notify, SeverityLevel
 
+from ferrite_tui.escaping import printable, printable_lines
 from ferrite_tui.ui.widgets.notices import NoticeLine
 
 # Error toasts stay this long unless dismissed (Textual needs a finite timeout).
@@ -46,6 +47,10 @@ class NoticesApp(App[None]):
         errors, which must never be read as markup (widgets pass markup=True by default).
         The last few are kept in `notices` (what the operator was told; tests read it).
         Errors need reading, so they stay until dismissed (escape)."""
+        # The last gate for server text in a toast: each line escaped (callers escape
+        # names already; printable leaves escaped text as it is).
+        message = printable_lines(message)
+        title = printable(title)
         self.notices.append(Notice(message, severity))
         if severity == "error":
             timeout = ERROR_TOAST_S
@@ -74,7 +79,8 @@ class NoticesApp(App[None]):
         """An internal error exits with one line; the traceback goes to a file."""
         try:
             self.crash_log.parent.mkdir(parents=True, exist_ok=True)
-            self.crash_log.write_text(traceback.format_exc())
+            # Exceptions quote key names: escaped, so the file is valid UTF-8 and safe to cat.
+            self.crash_log.write_text(printable_lines(traceback.format_exc()))
             where = str(self.crash_log)
         except OSError:
             where = "(could not write the crash log)"

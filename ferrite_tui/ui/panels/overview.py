@@ -21,7 +21,7 @@ from ferrite_tui.ui.panels.base import (
     rate_cells,
     trend_cell,
 )
-from ferrite_tui.ui.widgets.table import Column, KeyedTable
+from ferrite_tui.ui.widgets.table import FIGURE_CAP, Column, KeyedTable
 from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
@@ -41,7 +41,7 @@ def secondary(q: QueueStats) -> str:
         idle = f", {q.idle_pending} idle" if q.idle_pending else ""
         return f"{len(q.groups)} groups, {fmt.count(q.pending or 0)} pending{idle}"
     if kind is QueueKind.DLQ and q.ref.target_key:
-        return f"→ {q.ref.target_key}"
+        return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
     return ""
 
 
@@ -244,11 +244,14 @@ class OverviewPanel(Panel):
                  if not self.filter_text or self.filter_text.lower() in n.key.lower()]
         self.notes = {f"{n.ident}\x00{n.alert}": n for n in notes}
         now = snap.taken_at
-        # The alert column gets what the 'for' column and the cells' padding leave.
+        # The alert column gets what the 'for' column (as wide as its longest age: a
+        # figure is not cut) and the cells' padding leave.
+        since = {row_key: since_cell(n, now) for row_key, n in self.notes.items()}
+        for_width = min(max([7, *(cell.cell_len for cell in since.values())]), FIGURE_CAP)
         scrollbar = 2 if len(self.notes) > ALERT_ROWS else 0
-        room = max((self.size.width or 120) - 2 - 9 - 2 - scrollbar, 20)
+        room = max((self.size.width or 120) - 2 - for_width - 2 - 2 - scrollbar, 20)
         self.query_one("#alerts", KeyedTable).set_rows([
-            (row_key, {"for": since_cell(n, now), "alert": alert_text(n, room)})
+            (row_key, {"for": since[row_key], "alert": alert_text(n, room)})
             for row_key, n in self.notes.items()])
         self._layout()
         trends = self.session.trends

@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, redact_url
-from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.config import Config, ConfigError, Profile, save_profile
+from ferrite_tui.escaping import printable
 from ferrite_tui.ui.screens.dialogs import DialogBody, Field, FormScreen
 
 if TYPE_CHECKING:
@@ -110,14 +110,15 @@ class ConnectScreen(Screen):
             finally:
                 await client.aclose()
         except BackendError as exc:
-            error.update(Text(str(exc)))
+            error.update(Text(printable(str(exc))))
             return
         if self._value("profile"):
             try:
                 self.config = save_profile(self.config, profile, make_default=True)
                 cast("FerriteApp", self.app).config = self.config
             except (ConfigError, OSError) as exc:
-                self.app.notify(f"profile not saved: {exc}", severity="warning")
+                self.app.notify(f"profile not saved: {printable(str(exc))}",
+                                severity="warning")
         self.dismiss(settings)
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 
 from rich.text import Text
@@ -33,7 +32,8 @@ from textual.widgets import Static, TextArea
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import boundedjson
-from ferrite_tui.backend.envelopes import decode, printable
+from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.escaping import json_safe, printable, printable_lines
 
 #: Values larger than this are shown truncated.
 SHOW_LIMIT = 1 << 20
@@ -41,15 +41,6 @@ SHOW_LIMIT = 1 << 20
 VIEW_LIMIT = 48 << 10
 #: The hex view covers at most this many bytes (16 per line, 76 characters each).
 HEX_LIMIT = 8 << 10
-
-_CONTROL_KEEP_NL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape_controls(text: str) -> str:
-    """Control and bidi-override characters as visible escapes; newlines and tabs kept."""
-    return _CONTROL_KEEP_NL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
 
 def pretty_json(raw: bytes) -> str | None:
     """The value pretty-printed as JSON, or None when it is not JSON."""
@@ -63,12 +54,11 @@ def pretty_json(raw: bytes) -> str | None:
         return None
     # json.dumps escapes C0 controls but not DEL/C1 or bidi overrides: escape those too
     # (they can only occur inside strings, where \uXXXX is a valid JSON escape).
-    return _escape_controls(text)
+    return json_safe(text)
 
 
 def raw_text(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="backslashreplace")
-    return _escape_controls(text.replace("\r", "\\r"))
+    return printable_lines(raw)
 
 
 def hex_dump(raw: bytes, limit: int = HEX_LIMIT) -> str:

@@ -134,7 +134,8 @@ class StatusLine(Widget):
         line.append(" ")
         line.append(printable(self.url, 60))
         if self.caps and self.caps.version:
-            line.append(f"  {self.caps.server_kind} {self.caps.version}", style="dim")
+            line.append(printable(f"  {self.caps.server_kind} {self.caps.version}", 60),
+                        style="dim")
         line.append("  ")
         line.append_text(self.status_text())
         if self.read_only and self.browser is None:
