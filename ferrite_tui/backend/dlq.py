@@ -42,6 +42,7 @@ from ferrite_tui.backend.moves import (
     take_head,
 )
 from ferrite_tui.backend.rawjson import Unrewritable, payload_text, requeued
+from ferrite_tui.escaping import json_safe
 
 SCAN_WINDOW = 1000
 MAX_MATCHES = 200_000
@@ -181,10 +182,12 @@ def export_line(raw: bytes) -> str:
     try:
         boundedjson.loads(text)
     except ValueError:
-        return dumps({"raw": text})
+        return json_safe(dumps({"raw": text}))
     # The value's own text, not a re-serialisation (numbers and duplicate keys kept). A
     # line break in valid JSON is whitespace (strings cannot hold one), so a space will do.
-    return text.strip().replace("\r", " ").replace("\n", " ")
+    # Control and bidi characters inside its strings become \u escapes (same values): the
+    # file is read with cat and less too.
+    return json_safe(text.strip().replace("\r", " ").replace("\n", " "))
 
 
 class DeadLetters:
