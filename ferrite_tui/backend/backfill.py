@@ -27,7 +27,7 @@ from typing import Any
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, key_text
+from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, job_time, key_text
 from ferrite_tui.backend.libraries.model import (
     Body,
     LibraryQueue,
@@ -548,9 +548,9 @@ def _item_time(raw: bytes) -> int | None:
         elif "scheduled_at" in data:
             t = data.get("scheduled_at")
         else:
-            t = data.get("enqueued_at")
+            return job_time(data)
     else:
-        return None
+        return job_time(data)  # a team's own job: created_at, timestamp, ts, ...
     if type(t) is float and t.is_integer():
         return int(t)
     return t if type(t) is int else None

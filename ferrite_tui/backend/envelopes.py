@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ferrite_tui.backend import boundedjson, rawjson
@@ -140,9 +141,52 @@ def decode(raw: bytes | str) -> Envelope:
             data=data,
             id=_str(data.get("id")),
             payload=data.get("payload"),
-            time_ms=_int(data.get("enqueued_at")),
+            time_ms=job_time(data),
         )
-    return Envelope(raw=raw, kind="json", data=data)
+    return Envelope(raw=raw, kind="json", data=data, time_ms=job_time(data))
+
+
+# Where jobs carry the time they were made, by the names teams use (the guide's first).
+JOB_TIME_FIELDS = ("created_at", "createdAt", "timestamp", "ts", "queued_at", "enqueuedAt")
+# Epoch figures by their size: seconds and milliseconds of 2001-5138 do not overlap.
+_EPOCH_S = (1e9, 1e11)
+_EPOCH_MS = (1e12, 1e14)
+
+
+def job_time(data: dict) -> int | None:
+    """The time (epoch ms) a job was made: the guide's enqueued_at (ms), else the first of
+    JOB_TIME_FIELDS it has, as epoch seconds or milliseconds (told apart by size) or ISO 8601
+    text (UTC when it names no zone). None when there is none, or it is not a time."""
+    if "enqueued_at" in data:  # the guide's own field: epoch ms by definition
+        value = data["enqueued_at"]
+        if type(value) is float and value.is_integer():
+            return int(value)
+        return value if type(value) is int else None
+    for name in JOB_TIME_FIELDS:
+        if name in data:
+            return time_ms_of(data[name])
+    return None
+
+
+def time_ms_of(value: Any) -> int | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return time_ms_of(int(text))
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return int(when.timestamp() * 1000)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    if _EPOCH_MS[0] <= value < _EPOCH_MS[1]:
+        return int(value)
+    if _EPOCH_S[0] <= value < _EPOCH_S[1]:
+        return int(value * 1000)
+    return None
 
 
 def _text_or_binary(raw: bytes) -> str:
