@@ -86,6 +86,10 @@ GROUP_SCANS = ("pending_scan", "holder_counts", "idle_scan")
 NOTE_STACK = "pushed and popped at the same end: moves between polls are not visible"
 NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
+#: An end item over this many bytes is not read again while its list's length stands.
+BIG_END = 16 << 10
+NOTE_BIG_ENDS = ("an end item over 16 KB, unchanged at the last poll: only the length is "
+                 "read until it changes (moves counted from the net change)")
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
 NOTE_TIMES = ("counted from the items' own times at the producers' end: items taken "
               "before the poll are not seen")
@@ -232,6 +236,7 @@ class _ListRead:
     head_pos: int | None = None
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
+    length_only: bool = False  # big ends, unchanged at the last poll: only LLEN was asked
     recent: list | None = None  # items at the producer's end, where times are counted
     recent_end: str = "tail"
     head_t: int | None = None  # the end items' own times (set by _follow)
@@ -249,6 +254,9 @@ class _ListMemory:
     newest_at_head: bool = False  # the head item was the newer end (no LPOS: producers)
     exact: bool = False  # the last interval's moves were all seen
     arrivals: int = 0  # in the last interval (sizes the producer end read)
+    big_ends: bool = False  # an end item is over BIG_END bytes
+    unchanged: bool = False  # the length and ends were the same as the poll before
+    end_times: tuple[int | None, int | None] = (None, None)  # the end items' own times
 
 
 def _states_of(ref: QueueRef) -> LibraryQueue | None:
@@ -542,9 +550,15 @@ class Poller:
         readers += (read, "depth")
         if not ends_if_empty and prev is not None and not prev.depth:
             return  # empty at the last poll: its ends are read once it has items
+        if prev is not None and prev.big_ends and prev.unchanged:
+            # Reading a 100 MB end item at every poll costs the server that much each
+            # time; while the list stood still, its length alone says when to read again.
+            read.length_only = True
+            return
         commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
         readers += (read, "head", read, "tail")
-        if prev is not None and prev.depth and prev.head is not None and lpos:
+        if prev is not None and prev.depth and prev.head is not None and lpos \
+                and not prev.big_ends:  # (LPOS would send the big item back)
             # (RANK 1, from the head, is LPOS's default: not sent)
             commands += [("LPOS", key, prev.head, "MAXLEN", LPOS_MAXLEN),
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
@@ -742,6 +756,9 @@ class Poller:
         """Moves of one list since the last poll; remembers its ends for the next."""
         prev = self._lists.get(key)
         moves = None
+        if read.length_only and prev is not None:
+            return self._follow_length(prev, read)
+        prev_head, prev_tail = (prev.head, prev.tail) if prev is not None else (None, None)
         if prev is not None:
             if not lpos:
                 moves = ListMoves(None, False, None, None, NOTE_NO_LPOS)
@@ -773,8 +790,25 @@ class Poller:
         memory.newest_at_head = head_t is not None and (tail_t is None or head_t > tail_t)
         memory.exact = moves is not None and moves.exact
         memory.arrivals = moves.arrivals or 0 if moves is not None else 0
+        ends = (read.head or b"", read.tail or b"")
+        memory.unchanged = prev is not None and read.depth == prev.depth \
+            and (read.head, read.tail) == (prev_head, prev_tail)
+        memory.big_ends = any(len(v) > BIG_END for v in ends)
+        memory.end_times = (head_t, tail_t)
         self._lists[key] = memory
         return moves
+
+    def _follow_length(self, memory: _ListMemory, read: _ListRead) -> ListMoves:
+        """A list whose big ends were not read: the ends and times of the last read stand
+        while the length does; a changed length has the ends read at the next poll."""
+        read.head, read.tail = memory.head, memory.tail
+        read.head_t, read.tail_t = memory.end_times
+        growth = read.depth - memory.depth
+        memory.unchanged = growth == 0
+        memory.depth = read.depth
+        memory.exact = False
+        memory.arrivals = max(growth, 0)
+        return ListMoves(max(growth, 0), False, None, None, NOTE_BIG_ENDS)
 
     def _by_times(self, prev: _ListMemory, read: _ListRead, moves: ListMoves | None,
                   newest: int | None, now_ms: int) -> tuple[ListMoves | None, int | None]:

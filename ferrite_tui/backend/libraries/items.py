@@ -21,7 +21,7 @@ from typing import Any
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
-from ferrite_tui.backend.lists import Page, read_page
+from ferrite_tui.backend.lists import Page, read_shown_page
 from ferrite_tui.backend.moves import Item
 
 MAX_INFLATE = 1 << 20  # a compressed body is inflated up to this many bytes
@@ -33,7 +33,7 @@ async def read_next_first(client: Client, key: str, start: int, count: int) -> P
     the tail: item 0 is the next job. Items keep their index from the head (`pos`), which
     the moves use as a hint; `Page.start` is the window's index from the tail."""
     head_start = -(start + count) if start >= 0 else 0
-    page = await read_page(client, key, head_start, count)
+    page = await read_shown_page(client, key, head_start, count)
     items = tuple(reversed(page.items))
     first = page.length - page.end if page.length else 0
     return Page(key, max(first, 0), page.length, items)

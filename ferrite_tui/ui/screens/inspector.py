@@ -4,8 +4,9 @@
 
 Shows the metadata, the size, and the value in one of four views: pretty-printed,
 highlighted JSON (`p`), raw text (`w`), hex (`h`), and a stream entry's field list (`f`).
-`c` copies the value to the clipboard (OSC 52, so it works over SSH), `s` saves the raw bytes
-to a file, `escape` closes. Values over 1 MB are shown truncated, with a note.
+`c` copies the value to the clipboard (OSC 52, so it works over SSH) up to COPY_LIMIT (a
+bigger value would flood the terminal: `c` says so and offers the file instead), `s` saves the
+raw bytes to a file, `escape` closes. Values over 1 MB are shown truncated, with a note.
 
 A view's text is built in a thread and the text area holds at most VIEW_LIMIT characters
 (48 K; the hex view covers the first HEX_LIMIT bytes): the text area lays out everything it
@@ -36,6 +37,8 @@ from ferrite_tui.backend.envelopes import decode, printable
 
 #: Values larger than this are shown truncated.
 SHOW_LIMIT = 1 << 20
+#: The most `c` writes to the terminal as OSC 52 (base64 makes it a third larger).
+COPY_LIMIT = 1 << 20
 #: Characters a view puts in the text area (its layout runs on the event loop).
 VIEW_LIMIT = 48 << 10
 #: The hex view covers at most this many bytes (16 per line, 76 characters each).
@@ -278,7 +281,19 @@ class InspectorScreen(ModalScreen[None]):
             return fields_text(self.fields)
         return self.value.decode("utf-8", errors="backslashreplace")
 
+    def copy_size(self) -> int:
+        if self.fields is not None and not self.value:
+            return sum(len(n) + len(v) for n, v in self.fields)
+        return len(self.value)
+
     def action_copy(self) -> None:
+        size = self.copy_size()
+        if size > COPY_LIMIT:
+            self.notify(f"Not copied: the value is {fmt.size(size)}, over the "
+                        f"{fmt.size(COPY_LIMIT)} a copy sends to the terminal; save it to a "
+                        "file instead", severity="warning", timeout=6)
+            self.action_save()
+            return
         text = self.copy_text()
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied {len(text):,} characters (OSC 52)", timeout=2)
