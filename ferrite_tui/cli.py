@@ -419,13 +419,15 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
-                   "capabilities": {name: ok for name, ok in caps.as_rows()}},
+                   "capabilities": {name: ok for name, ok in caps.as_rows()},
+                   "capabilities_unknown": list(caps.unknown)},
         # null on one server.
         "cluster": cluster_json(snap.cluster, inflight) if snap.cluster is not None else None,
         "queues": [queue_json(q, snap.alert_notes, snap.cluster) for q in snap.queues],
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
         "left_out": snap.left_out,
+        "access_note": snap.access_note,
         "max_queues": snap.max_queues,
         "totals": snap.totals(),
         **({"notifications": snap.notifications} if snap.notifications is not None else {}),
@@ -450,6 +452,8 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
     lines.append(" · ".join(f"{fmt.count(totals[k])} {label}" for k, label in TOTALS.items()))
     if snap.left_out:
         lines.append(left_out_text(snap))
+    if snap.access_note:
+        lines.append(printable(snap.access_note, 300))
     if snap.cluster is not None:
         view = snap.cluster
         line = f"cluster {view.state} · {view.summary()}"

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 from redis._parsers.helpers import parse_info
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.client import Client, permission_error
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.epoch import ServerEpoch
 from ferrite_tui.backend.history import History
@@ -135,8 +135,11 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _error_line(exc: Exception) -> str:
+def _error_line(exc: Exception, key: str = "", user: str | None = None) -> str:
     text = str(exc)
+    denied = permission_error(exc, user, (key,) if key else ())
+    if denied:
+        return printable(denied, 200)
     if "WRONGTYPE" in text:
         return "wrong type: the key now holds another kind of value"
     return printable(text.splitlines()[0] if text else type(exc).__name__, 120)
@@ -237,6 +240,7 @@ class _ListRead:
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
     length_only: bool = False  # big ends, unchanged at the last poll: only LLEN was asked
+    key: str = ""  # named in an error line
     recent: list | None = None  # items at the producer's end, where times are counted
     recent_end: str = "tail"
     head_t: int | None = None  # the end items' own times (set by _follow)
@@ -376,6 +380,7 @@ class Poller:
         self._large: dict[str, list[str]] = {}  # stream -> groups past PENDING_SCAN
         self._last_mono: float | None = None  # when the last poll finished
         self.left_out = 0  # set by the caller: queues found but not polled
+        self.access_note: str | None = None  # set by the caller: keys the user may not read
         self.max_queues = 0
         # Item -> its own time: end items and processing jobs are mostly the same values
         # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
@@ -450,6 +455,7 @@ class Poller:
                           if k and t.ref.kind is not QueueKind.STREAM})
 
         apply = self._apply
+        user = self.client.username
         pairs = iter(readers)
         for tally, what, reply in zip(pairs, pairs, replies):
             if type(tally) is _ListRead:
@@ -457,7 +463,7 @@ class Poller:
                     if what in ("head_pos", "tail_pos"):
                         tally.followed = False
                     else:
-                        tally.errors.append(_error_line(reply))
+                        tally.errors.append(_error_line(reply, tally.key, user))
                 else:
                     setattr(tally, what, reply)
                 continue
@@ -465,7 +471,7 @@ class Poller:
                 if what in GROUP_SCANS:  # a group gone since the last poll: no rows
                     apply(tally, what, None, now_ms)
                 else:
-                    tally.errors.append(_error_line(reply))
+                    tally.errors.append(_error_line(reply, tally.ref.key, user))
                 continue
             try:
                 apply(tally, what, reply, now_ms)
@@ -531,6 +537,7 @@ class Poller:
             round_trips=self.client.round_trips.count - rt_before,
             poll_ms=(time.monotonic() - started) * 1000,
             left_out=self.left_out,
+            access_note=self.access_note,
             max_queues=self.max_queues,
             notifications=self.events.status() if self.events is not None else None,
         )
@@ -589,7 +596,7 @@ class Poller:
             readers += (t, "lib") * len(ops)
             return
         if kind in LIST_KINDS:
-            t.main = _ListRead(t.errors)
+            t.main = _ListRead(t.errors, key=key)
             self._list_commands(commands, readers, t.main, key, lpos)
             if ref.processing_key:
                 commands += [("LLEN", ref.processing_key),
@@ -613,7 +620,7 @@ class Poller:
                                  "LIMIT", 0, DUE_READ))
                 readers += (t, "coming")
             if ref.ready_key:
-                t.ready_list = _ListRead(t.errors)
+                t.ready_list = _ListRead(t.errors, key=ref.ready_key)
                 # A ready list is usually empty: its ends are only followed once it is not.
                 self._list_commands(commands, readers, t.ready_list, ref.ready_key, lpos,
                                     ends_if_empty=False)
