@@ -88,8 +88,8 @@ NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
 #: An end item over this many bytes is not read again while its list's length stands.
 BIG_END = 16 << 10
-NOTE_BIG_ENDS = ("an end item over 16 KB, unchanged at the last poll: only the length is "
-                 "read until it changes (moves counted from the net change)")
+NOTE_BIG_ENDS = ("an end item over 16 KB: read again only when the length or the items "
+                 "next to it change (moves counted from the net change)")
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
 NOTE_TIMES = ("counted from the items' own times at the producers' end: items taken "
               "before the poll are not seen")
@@ -239,7 +239,13 @@ class _ListRead:
     head_pos: int | None = None
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
-    length_only: bool = False  # big ends, unchanged at the last poll: only LLEN was asked
+    probing: bool = False  # big ends, unchanged at the last poll: only probes were asked
+    # The items that tell a change at each end without reading a big one: the end item
+    # where it is small, else the one next to it (index 1 / -2).
+    probe_head: bytes | None = None
+    probe_tail: bytes | None = None
+    next_head: bytes | None = None  # index 1 and -2, read with the ends after big ends
+    next_tail: bytes | None = None
     key: str = ""  # named in an error line
     recent: list | None = None  # items at the producer's end, where times are counted
     recent_end: str = "tail"
@@ -260,6 +266,10 @@ class _ListMemory:
     arrivals: int = 0  # in the last interval (sizes the producer end read)
     big_ends: bool = False  # an end item is over BIG_END bytes
     unchanged: bool = False  # the length and ends were the same as the poll before
+    # (head, tail) probes (see _ListRead) read with the ends; None: not read, or big too.
+    probes: tuple[bytes | None, bytes | None] | None = None
+    big_head: bool = False
+    big_tail: bool = False
     end_times: tuple[int | None, int | None] = (None, None)  # the end items' own times
 
 
@@ -310,6 +320,19 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     lib: list[Any] | None = None  # library queues (only): replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
+    big_member: bool = False  # sorted sets: a member read for its time is over BIG_END
+    earliest_due: int | None = None  # delayed: the earliest member's due time
+    carried: _BigMembers | None = None  # its members were not read: the last read's time
+
+
+@dataclass(slots=True)
+class _BigMembers:
+    """A sorted set whose members read for ages (top and bottom, the earliest due) were
+    over BIG_END bytes: while its size stands they are not read again."""
+
+    depth: int
+    unchanged: bool  # its size was the same as at the poll before
+    oldest_t: int | None  # the oldest item's own time or the earliest due time (ms)
 
 
 class _DueMemory(NamedTuple):
@@ -386,6 +409,7 @@ class Poller:
         # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
         self._times: dict[bytes, int | None] = {}
         self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
+        self._big_members: dict[str, _BigMembers] = {}
         self._due: dict[str, _DueMemory] = {}  # delayed set -> its last poll
         self._interval_s = 1.0  # between the last two polls
         self._refs: list[QueueRef] | None = None
@@ -544,6 +568,7 @@ class Poller:
 
     def _forget(self, keys: set[str]) -> None:
         for store in (self._lists, self._streams, self._groups, self._depths, self._large,
+                      self._big_members,
                       self._due, self._event_memory):
             for key in [k for k in store if k not in keys]:
                 del store[key]
@@ -557,13 +582,20 @@ class Poller:
         readers += (read, "depth")
         if not ends_if_empty and prev is not None and not prev.depth:
             return  # empty at the last poll: its ends are read once it has items
-        if prev is not None and prev.big_ends and prev.unchanged:
+        if prev is not None and prev.big_ends and prev.unchanged and prev.probes is not None:
             # Reading a 100 MB end item at every poll costs the server that much each
-            # time; while the list stood still, its length alone says when to read again.
-            read.length_only = True
+            # time; while the list stands still, its length and the small items next to
+            # the big ones say when to read it again.
+            read.probing = True
+            commands += [("LINDEX", key, 1 if prev.big_head else 0),
+                         ("LINDEX", key, -2 if prev.big_tail else -1)]
+            readers += (read, "probe_head", read, "probe_tail")
             return
         commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
         readers += (read, "head", read, "tail")
+        if prev is not None and prev.big_ends:  # the probes, read with the ends they watch
+            commands += [("LINDEX", key, 1), ("LINDEX", key, -2)]
+            readers += (read, "next_head", read, "next_tail")
         if prev is not None and prev.depth and prev.head is not None and lpos \
                 and not prev.big_ends:  # (LPOS would send the big item back)
             # (RANK 1, from the head, is LPOS's default: not sent)
@@ -603,16 +635,28 @@ class Poller:
                              ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
                 readers += (t, "processing", t, "processing_items")
         elif kind is QueueKind.PRIORITY:
-            commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
-            readers += (t, "depth", t, "top")
+            commands.append(("ZCARD", key))
+            readers += (t, "depth")
+            big = self._big_members.get(key)
+            if big is not None and big.unchanged:  # (as lists with big ends: size only)
+                t.carried = big
+                return
+            commands.append(("ZREVRANGE", key, 0, 0))
+            readers += (t, "top")
             if self._depths.get(key, 2) > 1:  # one member: the top is the whole set
                 commands.append(("ZRANGE", key, 0, PRIORITY_SAMPLE - 1))
                 readers += (t, "bottom")
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
-            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
-                         ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
-            readers += (t, "depth", t, "overdue", t, "earliest")
+            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms)]
+            readers += (t, "depth", t, "overdue")
+            big = self._big_members.get(key)
+            if big is not None and big.unchanged:  # the earliest member is big: not again
+                t.carried = big
+            else:
+                commands.append(("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES",
+                                 "LIMIT", 0, 1))
+                readers += (t, "earliest")
             due = self._due.get(key)
             if due is None or due.future:  # nothing was due later: read again once it is
                 t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
@@ -685,16 +729,19 @@ class Poller:
             t.processing_items = v
         elif what == "top":
             t.oldest_ms = _max(t.oldest_ms, self._age(v[0], now_ms) if v else None)
+            t.big_member = t.big_member or (bool(v) and len(v[0]) > BIG_END)
         elif what == "bottom":
             t.oldest_ms = _max(t.oldest_ms, *(self._age(m, now_ms) for m in v))
             t.oldest_sampled = True
+            t.big_member = t.big_member or any(len(m) > BIG_END for m in v)
         elif what == "overdue":
             t.overdue = v
         elif what == "coming":
             t.coming = [float(score) for score in v[1::2]]
         elif what == "earliest":
+            t.big_member = bool(v) and len(v[0]) > BIG_END
             if v:
-                due = int(float(v[1]))
+                due = t.earliest_due = int(float(v[1]))
                 if due <= now_ms:
                     t.oldest_ms = now_ms - due
         elif what == "groups":
@@ -763,8 +810,8 @@ class Poller:
         """Moves of one list since the last poll; remembers its ends for the next."""
         prev = self._lists.get(key)
         moves = None
-        if read.length_only and prev is not None:
-            return self._follow_length(prev, read)
+        if read.probing and prev is not None:
+            return self._follow_probes(prev, read)
         prev_head, prev_tail = (prev.head, prev.tail) if prev is not None else (None, None)
         if prev is not None:
             if not lpos:
@@ -797,21 +844,27 @@ class Poller:
         memory.newest_at_head = head_t is not None and (tail_t is None or head_t > tail_t)
         memory.exact = moves is not None and moves.exact
         memory.arrivals = moves.arrivals or 0 if moves is not None else 0
-        ends = (read.head or b"", read.tail or b"")
         memory.unchanged = prev is not None and read.depth == prev.depth \
             and (read.head, read.tail) == (prev_head, prev_tail)
-        memory.big_ends = any(len(v) > BIG_END for v in ends)
+        memory.big_head = len(read.head or b"") > BIG_END
+        memory.big_tail = len(read.tail or b"") > BIG_END
+        memory.big_ends = memory.big_head or memory.big_tail
         memory.end_times = (head_t, tail_t)
+        probes = (read.next_head if memory.big_head else read.head,
+                  read.next_tail if memory.big_tail else read.tail)
+        asked_next = prev is not None and prev.big_ends
+        memory.probes = probes if asked_next and not any(
+            len(v or b"") > BIG_END for v in probes) else None
         self._lists[key] = memory
         return moves
 
-    def _follow_length(self, memory: _ListMemory, read: _ListRead) -> ListMoves:
+    def _follow_probes(self, memory: _ListMemory, read: _ListRead) -> ListMoves:
         """A list whose big ends were not read: the ends and times of the last read stand
-        while the length does; a changed length has the ends read at the next poll."""
+        while the length and the probes do; a change has the ends read at the next poll."""
         read.head, read.tail = memory.head, memory.tail
         read.head_t, read.tail_t = memory.end_times
         growth = read.depth - memory.depth
-        memory.unchanged = growth == 0
+        memory.unchanged = growth == 0 and (read.probe_head, read.probe_tail) == memory.probes
         memory.depth = read.depth
         memory.exact = False
         memory.arrivals = max(growth, 0)
@@ -966,10 +1019,34 @@ class Poller:
         lower = (t.processing or 0) > len(items)
         return entered, left, stale, lower
 
+    def _carry_big_members(self, t: _Tally, now_ms: int) -> None:
+        """Sorted sets: the time read last (while the size stands), and whether the next
+        poll reads the big members again (after the size changed, it does)."""
+        key = t.ref.key
+        if t.carried is not None:
+            big = t.carried
+            big.unchanged = t.depth == big.depth
+            big.depth = t.depth
+            # Priority: the oldest item's time; delayed: the earliest due, late from now.
+            if big.oldest_t is not None and big.oldest_t <= now_ms:
+                t.oldest_ms = now_ms - big.oldest_t
+            t.oldest_sampled = t.ref.kind is QueueKind.PRIORITY and t.depth > 1
+        elif t.big_member and not t.errors:
+            prev = self._big_members.get(key)
+            oldest_t = None if t.oldest_ms is None else now_ms - t.oldest_ms
+            if t.ref.kind is QueueKind.DELAYED:
+                oldest_t = t.earliest_due
+            self._big_members[key] = _BigMembers(
+                t.depth, prev is not None and prev.depth == t.depth, oldest_t)
+        else:
+            self._big_members.pop(key, None)
+
     def _finish(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref
         ident = ref.ident
         history = self.history
+        if ref.kind in (QueueKind.PRIORITY, QueueKind.DELAYED) and ref.library is None:
+            self._carry_big_members(t, now_ms)
         if t.main is not None:
             t.depth = t.main.depth
         depth_series = history.series(ident, "depth")
