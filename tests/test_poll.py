@@ -214,3 +214,28 @@ async def test_a_list_with_a_big_end_is_read_again_only_when_it_changes(r, redis
         assert orders.depth == 2 and orders.oldest_ms < 30_000  # the big item is gone
     finally:
         await m.aclose()
+
+
+async def test_a_priority_set_with_a_big_top_member_is_read_again_when_its_size_changes(
+        r, redis_url):
+    NOW = int(time.time() * 1000)
+    big = json.dumps({"id": "big", "payload": "x" * (512 << 10), "enqueued_at": NOW - 60_000})
+    r.zadd("jobs:priority", {big: 100, job(2, NOW - 1_000): 1})
+    m = await monitor_for(redis_url)
+    sent = lambda: int(r.info("stats")["total_net_output_bytes"])  # noqa: E731
+    try:
+        await m.poll()
+        await m.poll()
+        before = sent()
+        snap = await m.poll()
+        snap = await m.poll()
+        assert sent() - before < 64 << 10
+        prio = by_key(snap)["jobs:priority"]
+        assert prio.depth == 2 and 59_000 <= prio.oldest_ms <= 70_000
+        r.zpopmax("jobs:priority")
+        await m.poll()  # the size changed: the members are read at the next poll
+        snap = await m.poll()
+        prio = by_key(snap)["jobs:priority"]
+        assert prio.depth == 1 and prio.oldest_ms < 30_000
+    finally:
+        await m.aclose()

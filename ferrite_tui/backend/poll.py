@@ -88,6 +88,8 @@ NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
 #: An end item over this many bytes is not read again while its list's length stands.
 BIG_END = 16 << 10
+#: A sorted set's big members are read again at least this often (seconds).
+BIG_REREAD_S = 30.0
 NOTE_BIG_ENDS = ("an end item over 16 KB: read again only when the length or the items "
                  "next to it change (moves counted from the net change)")
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
@@ -333,6 +335,12 @@ class _BigMembers:
     depth: int
     unchanged: bool  # its size was the same as at the poll before
     oldest_t: int | None  # the oldest item's own time or the earliest due time (ms)
+    read_at: float  # (monotonic) when they were last read
+
+    def carried(self) -> bool:
+        # A set's size says less than a list's ends (a member replaced keeps it): read
+        # again after BIG_REREAD_S whatever the size says.
+        return self.unchanged and time.monotonic() - self.read_at < BIG_REREAD_S
 
 
 class _DueMemory(NamedTuple):
@@ -638,7 +646,7 @@ class Poller:
             commands.append(("ZCARD", key))
             readers += (t, "depth")
             big = self._big_members.get(key)
-            if big is not None and big.unchanged:  # (as lists with big ends: size only)
+            if big is not None and big.carried():  # (as lists with big ends: size only)
                 t.carried = big
                 return
             commands.append(("ZREVRANGE", key, 0, 0))
@@ -651,7 +659,7 @@ class Poller:
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms)]
             readers += (t, "depth", t, "overdue")
             big = self._big_members.get(key)
-            if big is not None and big.unchanged:  # the earliest member is big: not again
+            if big is not None and big.carried():  # the earliest member is big: not again
                 t.carried = big
             else:
                 commands.append(("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES",
@@ -1037,7 +1045,8 @@ class Poller:
             if t.ref.kind is QueueKind.DELAYED:
                 oldest_t = t.earliest_due
             self._big_members[key] = _BigMembers(
-                t.depth, prev is not None and prev.depth == t.depth, oldest_t)
+                t.depth, prev is not None and prev.depth == t.depth, oldest_t,
+                time.monotonic())
         else:
             self._big_members.pop(key, None)
 
