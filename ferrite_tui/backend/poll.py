@@ -20,6 +20,16 @@ Every figure is exact, a marked lower bound, or None with a reason (`rate_note`)
   with a bounded XRANGE. Group health from every pending entry (bounded XPENDING scan).
 - Priority queues: only the net change is known (members carry no arrival order).
 Every alert is computed here, so the console and `status` agree.
+
+Big values: Redis reads no part of a list element or set member, so an item over BIG_END
+(16 KB) read for its age at every poll would cost its whole size each time (a 100 MB dead
+letter at a list's end: 100 MB per poll). A list whose end item is big is read whole with
+the items next to its ends (LINDEX 1 and -2); from then on, while its length and those small
+items stand, each poll asks only for them (the big item's time and the ends carried), and
+any change has the ends read again at the next poll (a length-1 list turned over by a pop
+and a push between two polls is not seen). Sorted sets whose members read for ages (the
+top, the bottom sample, the earliest due) are big: while their size stands they are not read,
+and read again at least every BIG_REREAD_S. The number of round trips does not change.
 """
 
 from __future__ import annotations
