@@ -32,7 +32,7 @@ from ferrite_tui.backend.libraries.model import (
     score_ms,
 )
 from ferrite_tui.backend.libraries.poll import time_ms
-from ferrite_tui.backend.lists import MAX_WINDOW, Page, read_page
+from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_page
 from ferrite_tui.backend.moves import Item
 
 #: A hash or set state is scanned up to this many elements for one window.
@@ -163,7 +163,9 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
     else:
         return Page(state.key, 0, 0, ())
     bodies = [v if v is not None else m for m, _, _, _, v in rows]
-    fields = await describe_many(client, state, bodies, unpickle) if rows else []
+    # A page is read at every poll: bodies over BIG_ITEM are not read whole for it.
+    fields = await describe_many(client, state, bodies, unpickle, bound=BIG_ITEM) \
+        if rows else []
     items = tuple(StateItem(m, pos, seen, score, value, tuple(f))
                   for (m, pos, seen, score, value), f in zip(rows, fields))
     return Page(state.key, first, length, items)
