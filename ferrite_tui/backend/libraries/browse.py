@@ -32,7 +32,7 @@ from ferrite_tui.backend.libraries.model import (
     score_ms,
 )
 from ferrite_tui.backend.libraries.poll import time_ms
-from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_page
+from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_shown_page
 from ferrite_tui.backend.moves import Item
 
 #: A hash or set state is scanned up to this many elements for one window.
@@ -151,7 +151,7 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
         if state.next_end == "tail":
             page = await read_next_first(client, state.key, start, count)
         else:
-            page = await read_page(client, state.key, start, count)
+            page = await read_shown_page(client, state.key, start, count)
         first, length = page.start, page.length
         rows = [(it.raw, it.pos, it.seen_len, None, None) for it in page.items]
     elif state.type == "zset":
