@@ -250,3 +250,36 @@ async def test_refusals_of_a_key_name_the_key_and_the_pattern_to_ask_for(app_use
     other = next(q for q in snap.queues if q.ref.key == "other:dlq")
     assert other.error == ("user app may not access key other:dlq: ask for a key pattern "
                            "(~pattern) that covers it")
+
+
+async def test_the_probe_key_comes_from_the_users_pattern_where_acl_getuser_is_allowed(
+        fresh_server, tmp_path):
+    r = redis.Redis.from_url(fresh_server.url)
+    r.execute_command("ACL", "SETUSER", "app", "on", f">{APP_PASSWORD}", "~queue:*", "&*",
+                      "+@all", "-@dangerous", "+acl|getuser")
+    r.close()
+    url = f"redis://app:{APP_PASSWORD}@127.0.0.1:{fresh_server.port}/0"
+    client = Client(app_settings(url), AuditLog(tmp_path / "audit.log"))
+    try:
+        caps = await client.connect()  # an empty server: no key to find by SCAN
+    finally:
+        await client.aclose()
+    assert caps.probe_key == "queue:__ferrite_tui_probe__"
+    assert caps.lpos and "LPOS" not in caps.unknown
+
+
+async def test_without_a_readable_key_the_probe_says_unknown(fresh_server, tmp_path):
+    r = redis.Redis.from_url(fresh_server.url)
+    r.execute_command("ACL", "SETUSER", "app", "on", f">{APP_PASSWORD}", "~queue:*", "&*",
+                      "+@all", "-@dangerous")
+    r.rpush("other:list", "x")
+    r.close()
+    url = f"redis://app:{APP_PASSWORD}@127.0.0.1:{fresh_server.port}/0"
+    client = Client(app_settings(url), AuditLog(tmp_path / "audit.log"))
+    try:
+        caps = await client.connect()
+    finally:
+        await client.aclose()
+    assert not caps.lpos and not caps.xautoclaim
+    assert {"LPOS", "XAUTOCLAIM"} <= set(caps.unknown) and not caps.denied
+    assert any("no key user app may read was found" in n for n in caps.notes)

@@ -211,12 +211,14 @@ def is_key_refusal(exc: BaseException | str) -> bool:
         or _UNNAMED_REFUSAL in text
 
 
-def keys_refused(who: str, keys: Sequence[str]) -> str:
-    """'user app may not access key other:list: ...', naming the keys a command used."""
+def keys_refused(who: str, keys: Sequence[str], what: str = "key") -> str:
+    """'user app may not access key other:list: ...', naming the keys (or channels) a
+    command used."""
     names = " or ".join(printable(k, 80) for k in keys[:3]) + (" …" if len(keys) > 3 else "")
-    noun = "key" if len(keys) == 1 else "keys"
-    return (f"{who} may not access {noun} {names}: ask for a key pattern (~pattern) that "
-            "covers it")
+    noun = what if len(keys) == 1 else what + "s"
+    pattern = "~pattern" if what == "key" else "&pattern"
+    return f"{who} may not access {noun} {names}: ask for a {what} pattern ({pattern}) " \
+        "that covers it"
 
 
 def permission_error(exc: BaseException | str, user: str | None = None,
@@ -231,8 +233,8 @@ def permission_error(exc: BaseException | str, user: str | None = None,
     who = f"user {user}" if user else (f"user {named.group(1)}" if named else "this user")
     on = f" on {' and '.join(printable(k, 80) for k in keys[:2])}" if keys else ""
     if not match:
-        if "key" in text.lower() and keys:
-            return keys_refused(who, keys)
+        if ("key" in text.lower() or "channel" in text.lower()) and keys:
+            return keys_refused(who, keys, "key" if "key" in text.lower() else "channel")
         if "key" in text.lower() or "channel" in text.lower():
             return f"{who} {_UNNAMED_REFUSAL}"
         return f"{who} is not permitted to do this: {text}"
@@ -344,7 +346,9 @@ def mutation(action: str) -> Callable:
                 if not keys or not is_key_refusal(exc):
                     raise
                 user = self.client.settings.username or "default"
-                raise BackendError(keys_refused(f"user {user}", keys)) from exc
+                text = server_error_text(exc).lower()
+                what = "channel" if "channel" in text and "key" not in text else "key"
+                raise BackendError(keys_refused(f"user {user}", keys, what)) from exc
 
         guarded.mutation = action  # type: ignore[attr-defined]
         return guarded
@@ -623,19 +627,24 @@ class Client:
         """A key the probe may name: the usual one where this user may read it, else one
         inside the user's key patterns (ACL GETUSER, where permitted), else a key SCAN finds
         that this user may read; None when none is found."""
-        candidates = [PROBE_KEY]
+        (reply,) = await self.raw_pipeline([("EXISTS", PROBE_KEY)])
+        if not isinstance(reply, Exception) or not is_key_refusal(reply):
+            return PROBE_KEY  # the usual case: no key patterns in the way
         (user,) = await self.raw_pipeline([("ACL", "GETUSER", self.username)])
-        if isinstance(user, list):
-            for pattern in _key_patterns(user):
-                key = _key_in(pattern)
-                if key is not None:
-                    candidates.append(key)
+        patterns = _key_patterns(user) if isinstance(user, list) else []
+        key = await self._first_readable([k for k in map(_key_in, patterns) if k is not None])
+        if key is not None:
+            return key
+        # One SCAN page (at connect only: SCAN is costly on some servers).
         (scan,) = await self.raw_pipeline([("SCAN", 0, "COUNT", 100)])
         if isinstance(scan, list) and len(scan) == 2 and isinstance(scan[1], list):
-            candidates += [key_name(k) for k in scan[1][:100]]
+            return await self._first_readable([key_name(k) for k in scan[1][:100]])
+        return None
+
+    async def _first_readable(self, keys: list[str]) -> str | None:
         # EXISTS names the key the way the probes do: a refusal is of the key.
-        replies = await self.raw_pipeline([("EXISTS", k) for k in candidates])
-        for key, reply in zip(candidates, replies, strict=True):
+        replies = await self.raw_pipeline([("EXISTS", k) for k in keys])
+        for key, reply in zip(keys, replies, strict=True):
             if not isinstance(reply, Exception) or not is_key_refusal(reply):
                 return key
         return None
