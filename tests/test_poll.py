@@ -239,3 +239,32 @@ async def test_a_priority_set_with_a_big_top_member_is_read_again_when_its_size_
         assert prio.depth == 1 and prio.oldest_ms < 30_000
     finally:
         await m.aclose()
+
+
+async def test_a_stream_with_a_big_entry_is_not_read_whole_each_poll(r, redis_url):
+    """XINFO STREAM holds the first and last entries whole: with a 512 KB one, the poll
+    asks only whether an entry came after the last id, and reads it again once one did."""
+    r.xadd("events:big", {"data": "x" * (512 << 10)})
+    r.xgroup_create("events:big", "workers", "0")
+    r.xreadgroup("workers", "w1", {"events:big": ">"})
+    m = await monitor_for(redis_url)
+    sent = lambda: int(r.info("stats")["total_net_output_bytes"])  # noqa: E731
+    try:
+        await m.poll()
+        await m.poll()
+        before = sent()
+        snap = await m.poll()
+        snap = await m.poll()
+        assert sent() - before < 64 << 10
+        assert by_key(snap)["events:big"].depth == 1
+        r.xadd("events:big", {"data": "small"})
+        r.xadd("events:big", {"data": "small"})
+        snap = await m.poll()  # seen: read whole again at the next poll
+        snap = await m.poll()
+        snap = await m.poll()
+        stream = by_key(snap)["events:big"]
+        assert stream.depth == 3 and stream.error is None
+        added = m.history.series(stream.ref.ident, "added").last()
+        assert added is None or added[1] == 3  # the counter, where the server has one
+    finally:
+        await m.aclose()

@@ -29,7 +29,11 @@ items stand, each poll asks only for them (the big item's time and the ends carr
 any change has the ends read again at the next poll (a length-1 list turned over by a pop
 and a push between two polls is not seen). Sorted sets whose members read for ages (the
 top, the bottom sample, the earliest due) are big: while their size stands they are not read,
-and read again at least every BIG_REREAD_S. The number of round trips does not change.
+and read again at least every BIG_REREAD_S. A stream whose first or last entry (in XINFO
+STREAM) is big gets XRANGE COUNT 1 after its last id instead: while it is empty, the last
+figures stand. The number of round trips does not change. Not bounded yet: a reliable
+queue's processing list read (bounded in items, not bytes), and on servers without stream
+counters the ids read after a lagging group's position (XRANGE returns whole entries).
 """
 
 from __future__ import annotations
@@ -155,6 +159,13 @@ def _error_line(exc: Exception, key: str = "", user: str | None = None) -> str:
     if "WRONGTYPE" in text:
         return "wrong type: the key now holds another kind of value"
     return printable(text.splitlines()[0] if text else type(exc).__name__, 120)
+
+
+def _entry_size(entry: Any) -> int:
+    """Bytes of a stream entry's field values ([id, [field, value, ...]]), 0 for none."""
+    if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[1], list):
+        return 0
+    return sum(len(v) for v in entry[1] if isinstance(v, bytes))
 
 
 def _item_time(raw: bytes | None, now_ms: int) -> int | None:
@@ -333,6 +344,9 @@ class _Tally:
     lib: list[Any] | None = None  # library queues (only): replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
     big_member: bool = False  # sorted sets: a member read for its time is over BIG_END
+    stream_carried: _StreamMemory | None = None  # streams: XINFO STREAM not asked
+    stream_changed: bool = False  # ... and an entry was added after its last id
+    new_last_text: str | None = None  # the last id the XRANGE of new ids read
     earliest_due: int | None = None  # delayed: the earliest member's due time
     carried: _BigMembers | None = None  # its members were not read: the last read's time
 
@@ -402,6 +416,10 @@ class _StreamMemory:
     length_in_info: bool = False  # XINFO STREAM gave the length: no XLEN needed
     one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
     last_text: str | None = None  # last_id as the server gave it (parsed once)
+    # XINFO STREAM's first or last entry was over BIG_END: while no entry is added after
+    # last_id (XRANGE COUNT 1, empty), its figures stand and it is not asked again.
+    big_ends: bool = False
+    added: int | None = None  # entries-added as last read
 
 
 class Poller:
@@ -689,14 +707,25 @@ class Poller:
         elif kind is QueueKind.STREAM:
             reads = t.group_reads = _GroupReads()
             memory = self._streams.get(key)
-            if memory is not None and memory.length_in_info:
+            carry = memory is not None and memory.big_ends and memory.last_id is not None
+            if memory is not None and memory.length_in_info and not carry:
                 # XINFO STREAM's length is the XLEN: asked apart only until a reply has it.
                 t.depth_from_info = True
             else:
                 commands.append(("XLEN", key))
                 readers += (t, "depth")
-            commands += [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
-            readers += (t, "groups", t, "stream")
+            commands.append(("XINFO", "GROUPS", key))
+            readers += (t, "groups")
+            if carry:
+                # XINFO STREAM holds the first and last entries whole: with a big one, ask
+                # only whether an entry came after the last id.
+                assert memory is not None and memory.last_id is not None
+                t.stream_carried = memory
+                commands.append(("XRANGE", key, after_id(memory.last_id), "+", "COUNT", 1))
+                readers += (t, "after_last")
+            else:
+                commands.append(("XINFO", "STREAM", key))
+                readers += (t, "stream")
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
@@ -773,8 +802,18 @@ class Poller:
             t.length_in_info = isinstance(length, int)
             if t.depth_from_info:
                 t.depth = info["length"]  # missing: an unexpected reply (XLEN again next poll)
+            t.big_member = any(_entry_size(info.get(end)) > BIG_END
+                               for end in ("first-entry", "last-entry"))
+        elif what == "after_last":
+            carried = t.stream_carried
+            assert carried is not None
+            t.last_id, t.added = carried.last_text, carried.added
+            t.big_member = True
+            if v:  # an entry was added: XINFO STREAM is read again at the next poll
+                t.stream_changed, t.added = True, None
         elif what == "new_ids":
             t.new_ids = [parse_id(row[0]) for row in v]
+            t.new_last_text = _text(v[-1][0]) if v else None
         elif what == "group_ids":
             t.group_ids = [parse_id(row[0]) for row in v]
         elif what == "all_ids":
@@ -1229,6 +1268,13 @@ class Poller:
         ident = ref.ident
         history = self.history
         memory = self._streams.get(ref.key)
+        if t.stream_changed:
+            # XINFO STREAM was not read: the counter is unknown this poll (and its series
+            # starts again, so the next reading is not taken as one poll's arrivals); the
+            # ids counted after the last one carry the last id on.
+            history.series(ident, "added").samples.clear()
+            if t.new_last_text is not None:
+                t.last_id = t.new_last_text
         last = memory.last_id if memory is not None and t.last_id == memory.last_text \
             else parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
@@ -1312,7 +1358,8 @@ class Poller:
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
             ldids=ldids,
-            depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id)
+            depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id,
+            big_ends=t.big_member and not t.stream_changed and not t.errors, added=t.added)
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
 
