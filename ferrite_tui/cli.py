@@ -453,7 +453,7 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
     if snap.left_out:
         lines.append(left_out_text(snap))
     if snap.access_note:
-        lines.append(printable(snap.access_note, 300))
+        lines.append(printable(snap.access_note, 300) + " (outside its key patterns)")
     if snap.cluster is not None:
         view = snap.cluster
         line = f"cluster {view.state} · {view.summary()}"

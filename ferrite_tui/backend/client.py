@@ -621,7 +621,9 @@ class Client:
 
     @property
     def username(self) -> str:
-        return self.settings.username or "default"
+        """The ACL user this connection logs in as (from the settings or the URL)."""
+        from_url = urlsplit(self.settings.url).username
+        return self.settings.username or (unquote(from_url) if from_url else "default")
 
     async def _probe_key(self) -> str | None:
         """A key the probe may name: the usual one where this user may read it, else one

@@ -98,7 +98,7 @@ class Monitor:
         unreadable = self.discovery.unreadable
         self.poller.access_note = (
             f"{unreadable:,} key{'s' if unreadable != 1 else ''} not readable by user "
-            f"{self.client.username} (outside its key patterns)") if unreadable else None
+            f"{self.client.username}") if unreadable else None
         self.poller.max_queues = self.config.discovery.max_queues
         snap = await self.poller.snapshot(self.discovery.refs)
         self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity

@@ -640,7 +640,7 @@ class Poller:
             readers += (read, "head_pos", read, "tail_pos")
             read.followed = True
         if prev is not None and prev.depth and prev.newest is not None \
-                and not (lpos and prev.exact):
+                and not (lpos and prev.exact) and not prev.big_ends:
             # Moves the ends cannot tell (a stack, no LPOS): count the items newer than
             # the last poll's newest at the producers' end, reading a little more than
             # last time's arrivals (bounded: past it, a lower bound).
@@ -879,6 +879,9 @@ class Poller:
             elif prev.head is None:  # its ends were not read: the growth, at least
                 moves = ListMoves(max(read.depth - prev.depth, 0), False, None, None,
                                   NOTE_DRAINED)
+            elif prev.big_ends:  # not followed (LPOS would send the big item back)
+                moves = ListMoves(max(read.depth - prev.depth, 0), False, None, None,
+                                  NOTE_BIG_ENDS)
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)

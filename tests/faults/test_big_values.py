@@ -74,10 +74,10 @@ async def test_big_dead_letter_is_not_read_again_each_poll(fresh_server, tmp_pat
         table.focus()
         table.move_cursor(row=values.index(max(values, key=len)))
         await pilot.press("enter")
-        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
+        await async_wait_until(lambda: isinstance(app.screen, InspectorScreen), timeout=30)
         await pilot.press("c")
         await async_wait_until(lambda: any("Not copied" in str(n.message)
-                                           for n in app._notifications))
+                                           for n in app._notifications), timeout=30)
         refused = next(str(n.message) for n in app._notifications
                        if "Not copied" in str(n.message))
         copied = app.clipboard

@@ -205,6 +205,9 @@ class OverviewPanel(Panel):
         out = Text(f"{len(items)} queues")
         if alerting:
             out.append(f" · {alerting} need attention", style="bold yellow")
+        if self.snapshot is not None and self.snapshot.access_note:
+            # Before the totals, which the line's width may cut: keys not shown are news.
+            out.append(f" · {printable(self.snapshot.access_note, 120)}", style="yellow")
         totals = self.snapshot.totals(items) if self.snapshot else {}
         for key, label in TOTALS.items():
             if totals.get(key):
@@ -213,8 +216,6 @@ class OverviewPanel(Panel):
             out.append(f" · {self.snapshot.left_out:,} not shown (max_queues "
                        f"{self.snapshot.max_queues:,}: raise it in [discovery])",
                        style="bold yellow")
-        if self.snapshot is not None and self.snapshot.access_note:
-            out.append(f" · {printable(self.snapshot.access_note, 120)}", style="yellow")
         out.append("   enter: open in its panel · tab: alerts · ≥ lower bound · ? unknown",
                    style="dim")
         out.no_wrap, out.overflow = True, "ellipsis"  # one line; cut with '…', never wrapped

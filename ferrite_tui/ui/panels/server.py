@@ -104,8 +104,8 @@ class ServerPanel(Vertical):
         if caps is not None:
             table.add_row("server", _t(f"{caps.server_kind} {caps.version}".strip()))
         # Without INFO the figures exist but cannot be read: "?" and why, never 0 or n/a.
-        settings = self.ferrite.session.settings
-        user = (settings.username if settings is not None else None) or "default"
+        client = self.ferrite.session.client
+        user = client.username if client is not None else "default"
         unread = f"? (user {user} may not run INFO)" \
             if caps is not None and not caps.info else None
         for label, value in (
