@@ -221,16 +221,18 @@ class InspectorScreen(ModalScreen[None]):
                     f" ({len(self.value):,} bytes) · view: {self.mode}")
         self.query_one("#insp-info", Static).update(info)
         notes = []
+        whole = "save uses the whole value" if self.copy_size() > COPY_LIMIT \
+            else "copy and save use the whole value"
         if self.truncated:
             notes.append(f"Value is {fmt.size(len(self.value))}: only the first "
-                         f"{fmt.size(SHOW_LIMIT)} is shown (copy and save use the whole value).")
+                         f"{fmt.size(SHOW_LIMIT)} is shown ({whole}).")
         if self.mode == "pretty" and self._pretty is None:
             notes.append("Not JSON: showing the raw value.")
         if self.mode == "hex" and len(self.shown) > HEX_LIMIT:
             notes.append(f"The hex view covers the first {fmt.size(HEX_LIMIT)}.")
         elif self._view_cut():
             notes.append(f"This view shows the first {fmt.size(VIEW_LIMIT)} characters "
-                         "(copy and save use the whole value).")
+                         f"({whole}).")
         note = self.query_one("#insp-note", Static)
         note.update(Text(" ".join(notes)))
         note.display = bool(notes)
