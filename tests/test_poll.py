@@ -212,6 +212,12 @@ async def test_a_list_with_a_big_end_is_read_again_only_when_it_changes(r, redis
         snap = await m.poll()
         orders = by_key(snap)["queue:orders"]
         assert orders.depth == 2 and orders.oldest_ms < 30_000  # the big item is gone
+        r.rpush("queue:orders", big)  # big at the tail now: watched again, then emptied
+        for _ in range(4):
+            await m.poll()
+        r.delete("queue:orders")
+        orders = by_key(await m.poll())["queue:orders"]
+        assert orders.depth == 0 and orders.oldest_ms is None
     finally:
         await m.aclose()
 

@@ -926,6 +926,10 @@ class Poller:
         growth = read.depth - memory.depth
         memory.unchanged = growth == 0 and (read.probe_head, read.probe_tail) == memory.probes
         memory.depth = read.depth
+        if not read.depth:  # emptied: no ends, no ages (its ends are read once it fills)
+            read.head = read.tail = read.head_t = read.tail_t = None
+            memory.head = memory.tail = memory.newest = None
+            memory.big_ends = False
         memory.exact = False
         memory.arrivals = max(growth, 0)
         return ListMoves(max(growth, 0), False, None, None, NOTE_BIG_ENDS)
