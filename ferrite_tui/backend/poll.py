@@ -100,7 +100,8 @@ GROUP_SCANS = ("pending_scan", "holder_counts", "idle_scan")
 NOTE_STACK = "pushed and popped at the same end: moves between polls are not visible"
 NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
-#: An end item over this many bytes is not read again while its list's length stands.
+#: An item read for its age or id (a list's end, a set's top, a stream's end entry) over
+#: this many bytes is not read again while its key stands still (see the docstring).
 BIG_END = 16 << 10
 #: A sorted set's big members are read again at least this often (seconds).
 BIG_REREAD_S = 30.0
