@@ -253,7 +253,9 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
     text = server_error_text(exc) if str(exc).strip() else type(exc).__name__
     if isinstance(exc, BackendError):
         return text
-    denied = permission_error(text, settings.username if settings else None)
+    user = (settings.username or unquote(urlsplit(settings.url).username or "") or None) \
+        if settings else None  # the URL's user where the settings name none
+    denied = permission_error(text, user)
     if denied:
         return denied
     if "NOAUTH" in text or "Authentication required" in text:
