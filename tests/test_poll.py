@@ -274,3 +274,31 @@ async def test_a_stream_with_a_big_entry_is_not_read_whole_each_poll(r, redis_ur
         assert added is None or added[1] == 3  # the counter, where the server has one
     finally:
         await m.aclose()
+
+
+async def test_a_big_job_in_a_processing_list_is_not_read_each_poll(r, redis_url):
+    """A reliable queue's processing list is read whole (bounded in items) for stale jobs:
+    holding a 512 KB job, only the length and its small items are read while they stand."""
+    NOW = int(time.time() * 1000)
+    big = json.dumps({"id": "big", "payload": "x" * (512 << 10), "enqueued_at": NOW - 1_000})
+    r.rpush("queue:orders", job(1))
+    r.rpush("queue:orders:processing", job(2, NOW - 1_000), big, job(3, NOW - 1_000))
+    m = await monitor_for(redis_url)
+    sent = lambda: int(r.info("stats")["total_net_output_bytes"])  # noqa: E731
+    try:
+        await m.poll()
+        await m.poll()
+        before = sent()
+        snap = await m.poll()
+        snap = await m.poll()
+        assert sent() - before < 64 << 10
+        assert by_key(snap)["queue:orders"].processing == 3
+        r.lrem("queue:orders:processing", 1, big)  # acked
+        await m.poll()
+        snap = await m.poll()
+        orders = by_key(snap)["queue:orders"]
+        assert orders.processing == 2
+        assert m.poller._processing["queue:orders:processing"][0] == [
+            job(2, NOW - 1_000).encode(), job(3, NOW - 1_000).encode()]
+    finally:
+        await m.aclose()

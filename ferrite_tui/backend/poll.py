@@ -31,9 +31,11 @@ and a push between two polls is not seen). Sorted sets whose members read for ag
 top, the bottom sample, the earliest due) are big: while their size stands they are not read,
 and read again at least every BIG_REREAD_S. A stream whose first or last entry (in XINFO
 STREAM) is big gets XRANGE COUNT 1 after its last id instead: while it is empty, the last
-figures stand. The number of round trips does not change. Not bounded yet: a reliable
-queue's processing list read (bounded in items, not bytes), and on servers without stream
-counters the ids read after a lagging group's position (XRANGE returns whole entries).
+figures stand. A processing list holding a big job is read as its length and the runs of
+small items around the big ones; a change has it read whole at the next poll (its moves
+counted a poll late). The number of round trips does not change. Not bounded yet: on
+servers without stream counters, the ids read after a lagging group's position (XRANGE
+returns whole entries).
 """
 
 from __future__ import annotations
@@ -349,6 +351,7 @@ class _Tally:
     stream_changed: bool = False  # ... and an entry was added after its last id
     new_last_text: str | None = None  # the last id the XRANGE of new ids read
     earliest_due: int | None = None  # delayed: the earliest member's due time
+    processing_runs: list | None = None  # the small items' runs read instead of the list
     carried: _BigMembers | None = None  # its members were not read: the last read's time
 
 
@@ -434,6 +437,9 @@ class Poller:
         self.visibility_timeouts = visibility_timeouts or {}
         self._lists: dict[str, _ListMemory] = {}
         self._processing: dict[str, tuple[list, Counter]] = {}  # last read, as a multiset
+        # Processing lists holding an item over BIG_END: their length when read whole, and
+        # the runs of small items that tell a change without reading the big ones.
+        self._processing_big: dict[str, tuple[int, tuple[tuple[int, int], ...]]] = {}
         self._first_seen: dict[str, dict[bytes, float]] = {}  # processing job -> wall s
         self._streams: dict[str, _StreamMemory] = {}
         self._groups: dict[str, list[str]] = {}
@@ -546,7 +552,8 @@ class Poller:
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).
             for store in (self._lists, self._processing, self._first_seen, self._streams,
-                          self._depths, self._due, self._event_memory):
+                          self._depths, self._due, self._event_memory, self._big_members,
+                          self._processing_big):
                 store.clear()
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
@@ -605,7 +612,7 @@ class Poller:
 
     def _forget(self, keys: set[str]) -> None:
         for store in (self._lists, self._streams, self._groups, self._depths, self._large,
-                      self._big_members,
+                      self._big_members, self._processing_big,
                       self._due, self._event_memory):
             for key in [k for k in store if k not in keys]:
                 del store[key]
@@ -668,9 +675,20 @@ class Poller:
             t.main = _ListRead(t.errors, key=key)
             self._list_commands(commands, readers, t.main, key, lpos)
             if ref.processing_key:
-                commands += [("LLEN", ref.processing_key),
-                             ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
-                readers += (t, "processing", t, "processing_items")
+                pkey = ref.processing_key
+                commands.append(("LLEN", pkey))
+                readers += (t, "processing")
+                held = self._processing_big.get(pkey)
+                if held is not None:
+                    # An in-flight job of 100 MB would be read at every poll: its small
+                    # neighbours and the length tell when the list changed.
+                    t.processing_runs = []
+                    for first, last in held[1]:
+                        commands.append(("LRANGE", pkey, first, last))
+                        readers += (t, "processing_run")
+                else:
+                    commands.append(("LRANGE", pkey, 0, PROCESSING_READ - 1))
+                    readers += (t, "processing_items")
         elif kind is QueueKind.PRIORITY:
             commands.append(("ZCARD", key))
             readers += (t, "depth")
@@ -775,6 +793,9 @@ class Poller:
             t.processing = v
         elif what == "processing_items":
             t.processing_items = v
+        elif what == "processing_run":
+            assert t.processing_runs is not None
+            t.processing_runs.append(v)
         elif what == "top":
             t.oldest_ms = _max(t.oldest_ms, self._age(v[0], now_ms) if v else None)
             t.big_member = t.big_member or (bool(v) and len(v[0]) > BIG_END)
@@ -1048,9 +1069,39 @@ class Poller:
         flow.add(mono, moved, exact, since=self._last_mono)
         return flow.rate()
 
+    def _processing_items(self, t: _Tally) -> None:
+        """The processing list as this poll knows it. Holding a big item, it was not read:
+        unchanged (same length, same small items) it is the last read; changed, it is read
+        whole at the next poll, and this poll's moves are counted then (a poll late)."""
+        key = t.ref.processing_key or ""
+        runs = t.processing_runs
+        if runs is not None:
+            prev_items = self._processing.get(key, ([], None))[0]
+            length, spans = self._processing_big[key]
+            same = t.processing == length and len(runs) == len(spans) and all(
+                isinstance(run, list) and run == prev_items[first:last + 1]
+                for run, (first, last) in zip(runs, spans, strict=True))
+            t.processing_items = prev_items
+            if not same:
+                del self._processing_big[key]
+            return
+        items = t.processing_items
+        if not isinstance(items, list) or not any(len(v) > BIG_END for v in items):
+            self._processing_big.pop(key, None)
+            return
+        small_runs: list[tuple[int, int]] = []
+        for i, value in enumerate(items):
+            if len(value) <= BIG_END:
+                if small_runs and small_runs[-1][1] == i - 1:
+                    small_runs[-1] = (small_runs[-1][0], i)
+                else:
+                    small_runs.append((i, i))
+        self._processing_big[key] = (t.processing or 0, tuple(small_runs))
+
     def _processing_moves(self, t: _Tally, now_s: float) -> tuple[int, int, int | None, bool]:
         """(entered, left, stale, stale_lower) from the whole (bounded) processing list."""
         key = t.ref.processing_key or ""
+        self._processing_items(t)
         items = t.processing_items or []
         prev_items, now = self._processing.get(key, (None, None))
         entered = left = 0
