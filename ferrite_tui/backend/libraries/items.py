@@ -281,7 +281,7 @@ def _fields_from(state: StateKey, member: bytes, key: str | None,
 
 def _size_command(commands: list[tuple]) -> tuple | None:
     """What tells a body's size without reading it: STRLEN, HSTRLEN, or MEMORY USAGE for
-    a whole hash (exact for small hashes, estimated from samples for large ones)."""
+    a whole hash (every field: sampled, a job hash's one big field is missed)."""
     read = commands[0] if commands else None
     if read is None:
         return None
@@ -289,7 +289,7 @@ def _size_command(commands: list[tuple]) -> tuple | None:
         return ("HSTRLEN", read[1], read[2])
     if read[0] == "GET":
         return ("STRLEN", read[1])
-    return ("MEMORY", "USAGE", read[1])
+    return ("MEMORY", "USAGE", read[1], "SAMPLES", 0)
 
 
 async def _body_sizes(client: Client, plans: list[tuple[list[tuple], str | None]]
