@@ -16,6 +16,8 @@ COUNT 1 and XINFO STREAM return those entries whole (Redis has no id-only read).
 over BIG_ITEM bytes, the ids are remembered with the length; the next read asks XLEN and
 XRANGE COUNT 1 after the last id instead: the same length and nothing after the last id mean
 the same ends (ids only grow; a deletion shortens the stream). Otherwise they are read again.
+For the same reason a group's lag counted with XRANGE (no lag in XINFO GROUPS) stands while
+its last delivered id, the length and the end ids do, and is not counted again.
 """
 
 from __future__ import annotations
@@ -347,6 +349,10 @@ class _BigEnds:
 
 _big_ends: weakref.WeakKeyDictionary[Client, dict[str, _BigEnds]] = \
     weakref.WeakKeyDictionary()
+#: Per client, (stream, group) -> (last delivered id, (length, first id, last id), lag
+#: counted): the count stands while these do.
+_lag_counts: weakref.WeakKeyDictionary[Client, dict[tuple[str, str], tuple[str, tuple, int]]] \
+    = weakref.WeakKeyDictionary()
 
 
 def _big(*replies: Any) -> bool:
@@ -488,13 +494,22 @@ class Streams:
             plan.append(("oldest", i))
             if not trust_server_lag:
                 g.pop("lag", None)
+        counts = _lag_counts.setdefault(self.client, {})
+        # What a count depends on: entries only come after the last id and a deletion
+        # shortens the stream, so with these the same, the entries after ldid are too.
+        shape = (length, first_text, last_text)
+        counted: dict[int, int] = {}
+        for i, g in enumerate(raw_groups):
             if _int(g.get("lag")) is None and self._needs_count(g, length, first_p, last_p):
                 ldid = _text(g.get("last-delivered-id", b"0-0"))
+                known_count = counts.get((key, key_text(g.get("name", b""))))
+                if known_count is not None and known_count[:2] == (ldid, shape):
+                    counted[i] = known_count[2]  # (XRANGE returns whole entries: not again)
+                    continue
                 pipe.execute_command(b"XRANGE", key, next_id(ldid), "+", "COUNT", LAG_COUNT_CAP)
                 plan.append(("count", i))
         replies = await pipe.execute(raise_on_error=False) if plan else []
         oldest: dict[int, PendingEntry] = {}
-        counted: dict[int, int] = {}
         now = time.monotonic()
         for (what, i), rep in zip(plan, replies):
             if isinstance(rep, Exception):
@@ -505,6 +520,9 @@ class Streams:
                     oldest[i] = rows[0]
             else:
                 counted[i] = len(rep or ())
+                g = raw_groups[i]
+                counts[(key, key_text(g.get("name", b"")))] = (
+                    _text(g.get("last-delivered-id", b"0-0")), shape, counted[i])
 
         out = []
         for i, g in enumerate(raw_groups):
