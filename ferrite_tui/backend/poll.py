@@ -352,7 +352,7 @@ class _Tally:
     new_last_text: str | None = None  # the last id the XRANGE of new ids read
     earliest_due: int | None = None  # delayed: the earliest member's due time
     processing_runs: list | None = None  # the small items' runs read instead of the list
-    carried: _BigMembers | None = None  # its members were not read: the last read's time
+    members_carried: _BigMembers | None = None  # members not read: the last read stands
 
 
 @dataclass(slots=True)
@@ -365,7 +365,7 @@ class _BigMembers:
     oldest_t: int | None  # the oldest item's own time or the earliest due time (ms)
     read_at: float  # (monotonic) when they were last read
 
-    def carried(self) -> bool:
+    def skip_read(self) -> bool:
         # A set's size says less than a list's ends (a member replaced keeps it): read
         # again after BIG_REREAD_S whatever the size says.
         return self.unchanged and time.monotonic() - self.read_at < BIG_REREAD_S
@@ -693,8 +693,8 @@ class Poller:
             commands.append(("ZCARD", key))
             readers += (t, "depth")
             big = self._big_members.get(key)
-            if big is not None and big.carried():  # (as lists with big ends: size only)
-                t.carried = big
+            if big is not None and big.skip_read():  # (as lists with big ends: size only)
+                t.members_carried = big
                 return
             commands.append(("ZREVRANGE", key, 0, 0))
             readers += (t, "top")
@@ -706,8 +706,8 @@ class Poller:
             commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms)]
             readers += (t, "depth", t, "overdue")
             big = self._big_members.get(key)
-            if big is not None and big.carried():  # the earliest member is big: not again
-                t.carried = big
+            if big is not None and big.skip_read():  # the earliest member is big: not again
+                t.members_carried = big
             else:
                 commands.append(("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES",
                                  "LIMIT", 0, 1))
@@ -1139,8 +1139,8 @@ class Poller:
         """Sorted sets: the time read last (while the size stands), and whether the next
         poll reads the big members again (after the size changed, it does)."""
         key = t.ref.key
-        if t.carried is not None:
-            big = t.carried
+        if t.members_carried is not None:
+            big = t.members_carried
             big.unchanged = t.depth == big.depth
             big.depth = t.depth
             # Priority: the oldest item's time; delayed: the earliest due, late from now.
