@@ -347,7 +347,7 @@ def mutation(action: str) -> Callable:
                 keys = [a for a in args if isinstance(a, str)]
                 if not keys or not is_key_refusal(exc):
                     raise
-                user = self.client.settings.username or "default"
+                user = self.client.username
                 text = server_error_text(exc).lower()
                 what = "channel" if "channel" in text and "key" not in text else "key"
                 raise BackendError(keys_refused(f"user {user}", keys, what)) from exc
@@ -673,8 +673,7 @@ class Client:
         # Without COMMAND INFO (an error) it cannot tell: later use reports plainly.
         if isinstance(reply, list) and reply and reply[0] is None:
             return False
-        user = self.settings.username or "default"
-        (verdict,) = await self.raw_pipeline([("ACL", "DRYRUN", user, *dryrun)])
+        (verdict,) = await self.raw_pipeline([("ACL", "DRYRUN", self.username, *dryrun)])
         if isinstance(verdict, Exception) and is_noperm(verdict):
             unknown.append(name)  # not allowed to ask: it cannot tell
             return False
