@@ -151,3 +151,35 @@ async def test_a_big_job_in_a_processing_list_is_not_read_each_poll(r, redis_url
             job(2, NOW - 1_000).encode(), job(3, NOW - 1_000).encode()]
     finally:
         await m.aclose()
+
+
+async def test_a_lagging_groups_big_backlog_is_not_read_again_each_poll(r, redis_url):
+    """Without stream counters (Redis < 7, Ferrite) deliveries are counted from the ids
+    after a lagging group's position, and XRANGE returns whole entries: with a 512 KB one
+    there, the ids read stand (entries never change) and only new ones are read."""
+    r.xadd("events:big", {"data": "first"})
+    r.xadd("events:big", {"data": "x" * (512 << 10)})  # behind the group's position
+    for i in range(4):
+        r.xadd("events:big", {"data": f"small {i}"})
+    r.xgroup_create("events:big", "workers", "0")
+    r.xreadgroup("workers", "w1", {"events:big": ">"}, count=1)
+    m = await monitor_for(redis_url)
+    sent = lambda: int(r.info("stats")["total_net_output_bytes"])  # noqa: E731
+    try:
+        for _ in range(3):
+            await m.poll()
+        before = sent()
+        await m.poll()
+        await m.poll()
+        assert sent() - before < 64 << 10
+        flow = m.history.flow(by_key(m.snapshot)["events:big"].ref.ident, "read:workers")
+        delivered = flow.total
+        r.xreadgroup("workers", "w1", {"events:big": ">"}, count=2)
+        r.xadd("events:big", {"data": "new"})
+        snap = await m.poll()
+        stream = by_key(snap)["events:big"]
+        (group,) = stream.groups
+        assert stream.depth == 7 and group.pending == 3
+        assert flow.total - delivered == 2  # the two deliveries, counted from the kept ids
+    finally:
+        await m.aclose()

@@ -33,9 +33,10 @@ and read again at least every BIG_REREAD_S. A stream whose first or last entry (
 STREAM) is big gets XRANGE COUNT 1 after its last id instead: while it is empty, the last
 figures stand. A processing list holding a big job is read as its length and the runs of
 small items around the big ones; a change has it read whole at the next poll (its moves
-counted a poll late). The number of round trips does not change. Not bounded yet: on
-servers without stream counters, the ids read after a lagging group's position (XRANGE
-returns whole entries).
+counted a poll late). On servers without stream counters, deliveries are counted from the
+ids after a lagging group's position (XRANGE, whole entries): where that read held a big
+entry, its ids are kept (entries never change) and only new ids are read, while nothing is
+deleted or trimmed. The number of round trips does not change.
 """
 
 from __future__ import annotations
@@ -350,6 +351,8 @@ class _Tally:
     stream_carried: _StreamMemory | None = None  # streams: XINFO STREAM not asked
     stream_changed: bool = False  # ... and an entry was added after its last id
     new_last_text: str | None = None  # the last id the XRANGE of new ids read
+    backlog_big: bool = False  # the ids read after a lagging group held a big entry
+    backlog_reused: list | None = None  # ... so last poll's ids were used, not read again
     earliest_due: int | None = None  # delayed: the earliest member's due time
     processing_runs: list | None = None  # the small items' runs read instead of the list
     members_carried: _BigMembers | None = None  # members not read: the last read stands
@@ -424,6 +427,10 @@ class _StreamMemory:
     # last_id (XRANGE COUNT 1, empty), its figures stand and it is not asked again.
     big_ends: bool = False
     added: int | None = None  # entries-added as last read
+    # No counters: the ids after a lagging group's position, kept where that read held an
+    # entry over BIG_END (XRANGE returns whole entries), from `backlog_from` on.
+    backlog_ids: list | None = None
+    backlog_from: tuple[int, int] | None = None
 
 
 class Poller:
@@ -752,7 +759,17 @@ class Poller:
                           if i is not None and (memory.last_id is None or i < memory.last_id)]
                 memory.lagging_from = min(behind) if behind else None
                 memory.one_read = 0
-                if memory.lagging_from is not None and memory.last_id is not None \
+                if memory.backlog_ids is not None and memory.lagging_from is not None \
+                        and memory.backlog_from is not None and memory.last_id is not None \
+                        and memory.lagging_from >= memory.backlog_from:
+                    # The backlog held a big entry: entries never change, so the ids read
+                    # last time stand; only the new ones are read (see the docstring).
+                    t.backlog_reused = [i for i in memory.backlog_ids
+                                        if i > memory.lagging_from]
+                    commands.append(("XRANGE", key, after_id(memory.last_id), "+",
+                                     "COUNT", XRANGE_COUNT))
+                    readers += (t, "new_ids")
+                elif memory.lagging_from is not None and memory.last_id is not None \
                         and memory.depth <= XRANGE_COUNT:
                     # One read for both: the ids after the lagging group's position hold
                     # at most the last poll's length up to its last id (ids only grow),
@@ -765,7 +782,8 @@ class Poller:
                     start = after_id(memory.last_id) if memory.last_id else "-"
                     commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
                     readers += (t, "new_ids")
-                if memory.lagging_from is not None and not memory.one_read:
+                if memory.lagging_from is not None and not memory.one_read \
+                        and t.backlog_reused is None:
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
                     readers += (t, "group_ids")
@@ -838,9 +856,11 @@ class Poller:
             t.new_last_text = _text(v[-1][0]) if v else None
         elif what == "group_ids":
             t.group_ids = [parse_id(row[0]) for row in v]
+            t.backlog_big = any(_entry_size(row) > BIG_END for row in v)
         elif what == "all_ids":
             memory = self._streams[t.ref.key]
             ids = [parse_id(row[0]) for row in v]
+            t.backlog_big = any(_entry_size(row) > BIG_END for row in v)
             t.group_ids = ids[:XRANGE_COUNT]
             last = memory.last_id
             assert last is not None  # asked only with a last id
@@ -1327,6 +1347,12 @@ class Poller:
         ident = ref.ident
         history = self.history
         memory = self._streams.get(ref.key)
+        if t.backlog_reused is not None and memory is not None:
+            new = [i for i in (t.new_ids or ()) if i is not None]
+            if t.depth == memory.depth + len(new):  # nothing deleted or trimmed: they stand
+                t.group_ids = t.backlog_reused + new
+            else:  # unknown which: a moved group's deliveries are unknown this poll
+                t.backlog_reused = None
         if t.stream_changed:
             # XINFO STREAM was not read: the counter is unknown this poll (and its series
             # starts again, so the next reading is not taken as one poll's arrivals); the
@@ -1418,9 +1444,24 @@ class Poller:
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
             ldids=ldids,
             depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id,
-            big_ends=t.big_member and not t.stream_changed and not t.errors, added=t.added)
+            big_ends=t.big_member and not t.stream_changed and not t.errors, added=t.added,
+            **self._backlog(t, memory))
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
+
+    @staticmethod
+    def _backlog(t: _Tally, memory: _StreamMemory | None) -> dict[str, Any]:
+        """The backlog ids to keep for the next poll: where a read (or a reuse) of a big
+        backlog gave every id after the lagging position (not cut), and nothing failed."""
+        big = t.backlog_big or (t.backlog_reused is not None and memory is not None
+                                and memory.backlog_ids is not None)
+        ids = t.group_ids
+        if not big or t.errors or ids is None or len(ids) >= XRANGE_COUNT or memory is None \
+                or memory.lagging_from is None or t.new_cut \
+                or (t.new_ids is not None and len(t.new_ids) >= XRANGE_COUNT):
+            return {}
+        return {"backlog_ids": [i for i in ids if i is not None],
+                "backlog_from": memory.lagging_from}
 
     def _delivered(self, t: _Tally, g: dict, ldid: tuple[int, int] | None,
                    memory: _StreamMemory | None, new_ids: list,
