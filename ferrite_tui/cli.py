@@ -419,8 +419,7 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
-                   "capabilities": {name: ok for name, ok in caps.as_rows()},
-                   "capabilities_unknown": list(caps.unknown)},
+                   "capabilities": {name: ok for name, ok in caps.as_rows()}},
         # null on one server.
         "cluster": cluster_json(snap.cluster, inflight) if snap.cluster is not None else None,
         "queues": [queue_json(q, snap.alert_notes, snap.cluster) for q in snap.queues],
@@ -428,6 +427,8 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
         "round_trips": snap.round_trips,
         "left_out": snap.left_out,
         "access_note": snap.access_note,
+        # Probed commands the probe could not tell about (ACL): not used, not "missing".
+        "capabilities_unknown": list(caps.unknown),
         "max_queues": snap.max_queues,
         "totals": snap.totals(),
         **({"notifications": snap.notifications} if snap.notifications is not None else {}),
