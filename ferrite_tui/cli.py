@@ -501,6 +501,9 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
         "left_out": snap.left_out,
+        "access_note": snap.access_note,
+        # Probed commands the probe could not tell about (ACL): not used, not "missing".
+        "capabilities_unknown": list(caps.unknown),
         "max_queues": snap.max_queues,
         "totals": snap.totals(),
         **({"notifications": snap.notifications} if snap.notifications is not None else {}),
@@ -525,6 +528,8 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
     lines.append(" · ".join(f"{fmt.count(totals[k])} {label}" for k, label in TOTALS.items()))
     if snap.left_out:
         lines.append(left_out_text(snap))
+    if snap.access_note:
+        lines.append(printable(snap.access_note, 300) + " (outside its key patterns)")
     if snap.cluster is not None:
         view = snap.cluster
         line = f"cluster {view.state} · {view.summary()}"

@@ -24,6 +24,7 @@ from typing import Any, cast
 from redis.exceptions import WatchError
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.crossslot import Landing, needs_staging
@@ -197,28 +198,45 @@ class DelayedQueue:
         now = self.client.server_now_ms() if now is None else now
         # One MULTI for a consistent view; on a cluster with the ready list in another slot
         # no MULTI can hold both, so the reads are pipelined per node instead.
+        # Windows holding big members, still as read: not read again (see shown_sets). Only
+        # the first page's ranks are known (a cursor page starts at a score).
+        kept = await shown_sets.reusable(self.client, self.key)
+        first = shown_sets.Window(("ZRANGE", self.key, 0, 0), 0, False)
+        page = shown_sets.Window(("ZRANGE", self.key, 0, limit - 1), 0, False) \
+            if cursor is None else None
         pipe = r.pipeline(transaction=not needs_staging(self.client, self.key, self.ready_key))
         pipe.zcard(self.key)
         pipe.zcount(self.key, "-inf", now)
-        pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
+        if first.command not in kept:
+            pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
         start = "-inf" if cursor is None else cursor.score
         skip = 0 if cursor is None else cursor.skip
-        pipe.zrangebyscore(self.key, start, "+inf", start=skip, num=limit, withscores=True)
+        if page is None or page.command not in kept:
+            pipe.zrangebyscore(self.key, start, "+inf", start=skip, num=limit, withscores=True)
         pipe.llen(self.ready_key)
         width = max(horizon_ms // max(buckets, 1), 1)
         for i in range(1, buckets + 1):
             pipe.zcount(self.key, "-inf", now + i * width)
         replies = await pipe.execute(raise_on_error=False)
-        for reply in replies[:4]:
+        reads = 4 - (first.command in kept) - (page is not None and page.command in kept)
+        for reply in replies[:reads]:
             if isinstance(reply, Exception):
                 raise reply
-        card, overdue = int(replies[0]), int(replies[1])
-        earliest = float(replies[2][0][1]) if replies[2] else None
-        items = tuple(ZItem.of(m, s) for m, s in replies[3])
-        ready = None if isinstance(replies[4], Exception) else int(replies[4])
+        card, overdue = int(replies.pop(0)), int(replies.pop(0))
+        windows = []
+        for window in (first, page):
+            members = kept.get(window.command) if window is not None else None
+            if members is None:
+                members = tuple((m, float(sc)) for m, sc in replies.pop(0))
+                if window is not None:
+                    shown_sets.remember(self.client, window, card, members)
+            windows.append(members)
+        earliest = windows[0][0][1] if windows[0] else None
+        items = tuple(ZItem.of(m, s) for m, s in windows[1])
+        ready = None if isinstance(replies[0], Exception) else int(replies[0])
         timeline = None
         if buckets:
-            cumulative = [overdue] + [int(v) for v in replies[5:]]
+            cumulative = [overdue] + [int(v) for v in replies[1:]]
             counts = tuple(max(cumulative[i + 1] - cumulative[i], 0) for i in range(buckets))
             timeline = Timeline(now, width, counts, overdue, max(card - cumulative[-1], 0))
         return DelayedView(

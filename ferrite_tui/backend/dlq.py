@@ -32,6 +32,7 @@ from ferrite_tui.backend.lists import (
     ids_of,
     item_id,
     read_page,
+    read_shown_page,
 )
 from ferrite_tui.backend.moves import (
     Item,
@@ -200,7 +201,7 @@ class DeadLetters:
         return int(self.clock() * 1000)
 
     async def page(self, key: str, start: int, count: int) -> Page:
-        return await read_page(self.client, key, start, count)
+        return await read_shown_page(self.client, key, start, count)
 
     async def scan(self, key: str, flt: Filter | None = None, *, state: ScanState | None = None,
                    cancel: Cancel | None = None, window: int = SCAN_WINDOW,

@@ -3,11 +3,24 @@
 Reads are windows (LLEN + LRANGE start stop in one MULTI, so the window and its length agree);
 nothing ever reads a whole list. Mutations name the raw values the operator saw and go
 through `moves` (WATCH + MULTI/EXEC; no Lua), so a value is never in two places.
+
+Big items: Redis cannot read part of a list element (no GETRANGE for lists, no element
+length), so a window holding a 100 MB item costs 100 MB each time it is read. A page shown
+on screen is read again at every poll; `read_shown_page` reads it whole once, remembers which
+of its items are big (over BIG_ITEM bytes), and reads it again as LLEN plus LRANGE over the
+runs of small items only, in one MULTI. When the length and every small item are unchanged
+the remembered page is shown as it is, so an unchanged page costs at most the window's small
+items (each under BIG_ITEM) per poll, whatever its big items weigh. Any change (a push or a
+pop shifts the small items, or moves a big one into a run read) reads the window whole
+again. Not seen: a big item replaced in place (LSET) by another while its length and
+neighbours stay; the page shows the old one until it is opened again, and an action on it
+names the bytes shown, so it finds the item gone and touches nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,6 +45,11 @@ from ferrite_tui.backend.moves import (
 
 #: The largest window one read asks for.
 MAX_WINDOW = 1000
+#: An item over this many bytes is big: a shown page holding it is not read whole again
+#: until it changes.
+BIG_ITEM = 16 << 10
+#: Shown pages remembered per client (one per list shown at once is enough).
+REMEMBERED_PAGES = 8
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,58 @@ async def read_page(client: Client, key: str, start: int, count: int) -> Page:
     return Page(key, first, length, items)
 
 
+@dataclass(frozen=True)
+class _ShownPage:
+    asked: tuple[int, int]  # (start, count) as asked: the window a reload asks for again
+    page: Page
+    small_runs: tuple[tuple[int, int], ...]  # (first, last) indexes of runs of small items
+
+
+#: Per client, the pages shown that hold big items (their key -> the page).
+_shown_pages: weakref.WeakKeyDictionary[Client, dict[str, _ShownPage]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _small_runs(page: Page) -> tuple[tuple[int, int], ...]:
+    runs: list[tuple[int, int]] = []
+    for i, item in enumerate(page.items):
+        if len(item.raw) > BIG_ITEM:
+            continue
+        index = page.start + i
+        if runs and runs[-1][1] == index - 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return tuple(runs)
+
+
+async def read_shown_page(client: Client, key: str, start: int, count: int) -> Page:
+    """The window `read_page` reads, for a page on screen read again at every poll: a
+    window holding big items is not fetched whole again while it is unchanged (see the
+    module docstring)."""
+    shown = _shown_pages.setdefault(client, {})
+    seen = shown.get(key)
+    if seen is not None and seen.asked == (start, count):
+        old = seen.page
+        async with client.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(key)
+            for first, last in seen.small_runs:
+                pipe.lrange(key, first, last)
+            length, *runs = await pipe.execute()
+        by_index = {old.start + i: item.raw for i, item in enumerate(old.items)}
+        if int(length) == old.length and all(
+                list(values) == [by_index[i] for i in range(first, last + 1)]
+                for (first, last), values in zip(seen.small_runs, runs, strict=True)):
+            return old
+    page = await read_page(client, key, start, count)
+    shown.pop(key, None)
+    if any(len(item.raw) > BIG_ITEM for item in page.items):
+        while len(shown) >= REMEMBERED_PAGES:
+            del shown[next(iter(shown))]
+        shown[key] = _ShownPage((start, count), page, _small_runs(page))
+    return page
+
+
 class ListItems:
     """Items of work queues (plain lists)."""
 
@@ -98,7 +168,7 @@ class ListItems:
         self.client = client
 
     async def page(self, key: str, start: int, count: int) -> Page:
-        return await read_page(self.client, key, start, count)
+        return await read_shown_page(self.client, key, start, count)
 
     async def count_and_tail(self, key: str) -> tuple[int, bytes | None]:
         """The length and the last item, read together: a run over "the first N items" (N

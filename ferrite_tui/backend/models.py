@@ -168,6 +168,12 @@ class Capabilities:
     xpending_idle: bool = False  # XPENDING ... IDLE (Redis 6.2+)
     notes: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()  # probed commands this ACL user may not run (NOPERM)
+    # Probed commands the probe could not tell about (no ACL DRYRUN for a read-only probe,
+    # or no key this user may read to probe with): not used, and said so.
+    unknown: tuple[str, ...] = ()
+    info: bool = True  # INFO is permitted (else every figure from it is unknown)
+    publish: bool | None = None  # this user may PUBLISH; None: could not tell
+    probe_key: str = ""  # the key the probe named (inside the user's key patterns)
 
     def as_rows(self) -> list[tuple[str, bool]]:
         return [
@@ -229,6 +235,8 @@ class Snapshot:
     cluster: ClusterView | None = None  # set when connected to a cluster
     left_out: int = 0  # queues found but not polled (more than [discovery] max_queues)
     max_queues: int = 0
+    # "N keys not readable by user X": keys SCAN found outside the ACL user's key patterns.
+    access_note: str | None = None
     alert_notes: tuple[AlertNote, ...] = ()  # each alert's start and next step (advice.py)
     # Exact mode from keyspace notifications: None when not asked for, "on" while
     # counting, else why not (what the server would need).

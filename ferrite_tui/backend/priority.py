@@ -27,6 +27,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
+from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, printable
@@ -277,20 +278,33 @@ class PriorityQueue:
         filtered = lo is not None or hi is not None
         lo_s = "-inf" if lo is None else lo
         hi_s = "+inf" if hi is None else hi
+        # Windows holding big members, still as read: not read again (see shown_sets).
+        kept = await shown_sets.reusable(self.client, self.key)
+        lowest = shown_sets.Window(("ZRANGE", self.key, 0, 0), 0, False)
+        highest = shown_sets.Window(("ZREVRANGE", self.key, 0, 0), 0, True)
         pipe = r.pipeline(transaction=True)
         pipe.zcard(self.key)
-        pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
-        pipe.zrevrange(self.key, 0, 0, withscores=True)
+        if lowest.command not in kept:
+            pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
+        if highest.command not in kept:
+            pipe.zrevrange(self.key, 0, 0, withscores=True)
         if filtered:
             pipe.zcount(self.key, "-inf", hi_s)
             pipe.zcount(self.key, lo_s, hi_s)
         replies = await pipe.execute()
-        card = int(replies[0])
-        smin = float(replies[1][0][1]) if replies[1] else None
-        smax = float(replies[2][0][1]) if replies[2] else None
+        card = int(replies.pop(0))
+        ends = []
+        for window in (lowest, highest):
+            members = kept.get(window.command)
+            if members is None:
+                members = tuple((m, float(sc)) for m, sc in replies.pop(0))
+                shown_sets.remember(self.client, window, card, members)
+            ends.append(members)
+        smin = ends[0][0][1] if ends[0] else None
+        smax = ends[1][0][1] if ends[1] else None
         if filtered:
-            above = card - int(replies[3])  # members with a priority above hi
-            total = int(replies[4])
+            above = card - int(replies[0])  # members with a priority above hi
+            total = int(replies[1])
         else:
             above, total = 0, card
         offset = max(0, min(offset, max(total - 1, 0)))
@@ -298,15 +312,21 @@ class PriorityQueue:
             else _bin_edges(smin, smax, bins)
         pipe = r.pipeline(transaction=True)
         count = min(limit, max(total - offset, 0))
-        if count:
-            start = above + offset
+        start = above + offset
+        window = shown_sets.Window(("ZREVRANGE", self.key, start, start + count - 1), start,
+                                   True)
+        shown = kept.get(window.command) if count else None
+        if count and shown is None:
             pipe.zrevrange(self.key, start, start + count - 1, withscores=True)
         for edge in edges:
             pipe.zcount(self.key, "-inf", edge)
-        replies = await pipe.execute() if (count or edges) else []
+        replies = await pipe.execute() if ((count and shown is None) or edges) else []
         items: list[ZItem] = []
         if count:
-            items = _pairs(replies.pop(0))
+            if shown is None:
+                shown = tuple((m, float(sc)) for m, sc in replies.pop(0))
+                shown_sets.remember(self.client, window, card, shown)
+            items = [ZItem.of(m, sc) for m, sc in shown]
             if filtered:  # the set may have moved between the two round trips
                 items = [it for it in items
                          if (lo is None or it.score >= lo) and (hi is None or it.score <= hi)]

@@ -43,7 +43,13 @@ from redis import exceptions as rexc
 from redis.asyncio import Redis
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import Client, describe_error, is_connection_failure, mutation
+from ferrite_tui.backend.client import (
+    Client,
+    describe_error,
+    is_connection_failure,
+    is_noperm,
+    mutation,
+)
 from ferrite_tui.backend.envelopes import key_text, printable
 from ferrite_tui.escaping import json_safe
 
@@ -414,6 +420,18 @@ class Tail:
                 except Exception:
                     pass
 
+    def _publish_note(self, refusal: Exception) -> str:
+        """What the probe found about publishing: said only as far as it could tell (an
+        ACL that refuses subscribing may refuse publishing; a server without SUBSCRIBE
+        still publishes)."""
+        publish = self.client.capabilities.publish
+        if publish is False:
+            return f"user {self.client.username} may not publish either"
+        if publish is None and is_noperm(refusal):
+            return (f"whether user {self.client.username} may publish could not be told "
+                    "(a refusal will say so)")
+        return "publish still works"
+
     def _verb(self) -> str:
         return "PSUBSCRIBE" if any(is_pattern(p) for p in self.patterns) else "SUBSCRIBE"
 
@@ -523,7 +541,7 @@ class Tail:
                 self.state = TailState(
                     "refused",
                     error=f"the server refused {what} ({reason}): no live tail; "
-                          "the channel table and publish still work")
+                          f"the channel table still works; {self._publish_note(exc)}")
                 self._add_marker(Entry.NOTE, f"{what} refused: {reason}")
                 return
             except asyncio.CancelledError:

@@ -10,12 +10,21 @@ Ferrite (design.md): XINFO GROUPS may lack lag / entries-read, XINFO CONSUMERS m
 inactive, XINFO STREAM FULL is ignored (never used here), and the per-consumer order of
 the XPENDING summary is arbitrary (sorted here). XAUTOCLAIM may be missing: claims then use
 XPENDING + XCLAIM with the same min-idle check.
+
+Big entries: the overview and the group table want a stream's first and last ids, but XRANGE
+COUNT 1 and XINFO STREAM return those entries whole (Redis has no id-only read). Where one is
+over BIG_ITEM bytes, the ids are remembered with the length; the next read asks XLEN and
+XRANGE COUNT 1 after the last id instead: the same length and nothing after the last id mean
+the same ends (ids only grow; a deletion shortens the stream). Otherwise they are read again.
+For the same reason a group's lag counted with XRANGE (no lag in XINFO GROUPS) stands while
+its last delivered id, the length and the end ids do, and is not counted again.
 """
 
 from __future__ import annotations
 
 import base64
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +42,7 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+from ferrite_tui.backend.lists import BIG_ITEM
 from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
 from ferrite_tui.backend.stream_ids import MAX_SEQ, id_ms, next_id, parse_id, prev_id
 
@@ -349,6 +359,37 @@ def validate_json(text: str) -> str | None:
     return None
 
 
+# -- streams with big end entries (see the module docstring) --------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _BigEnds:
+    length: int
+    first_id: str | None
+    last_id: str
+    last_generated_id: str | None = None
+    groups: int | None = None
+
+
+_big_ends: weakref.WeakKeyDictionary[Client, dict[str, _BigEnds]] = \
+    weakref.WeakKeyDictionary()
+#: Per client, (stream, group) -> (last delivered id, (length, first id, last id), lag
+#: counted): the count stands while these do.
+_lag_counts: weakref.WeakKeyDictionary[Client, dict[tuple[str, str], tuple[str, tuple, int]]] \
+    = weakref.WeakKeyDictionary()
+
+
+def _big(*replies: Any) -> bool:
+    """Whether an end entry read (XRANGE / XREVRANGE COUNT 1) is over BIG_ITEM bytes."""
+    return any(sum(len(a) + len(b) for a, b in e.fields) > BIG_ITEM
+               for reply in replies if not isinstance(reply, Exception)
+               for e in _entries(reply))
+
+
+def _ends_stand(seen: _BigEnds, xlen: Any, after: Any) -> bool:
+    return not isinstance(xlen, Exception) and int(xlen) == seen.length \
+        and not isinstance(after, Exception) and not after
+
+
 # -- the backend -----------------------------------------------------------------------
 
 class Streams:
@@ -368,17 +409,38 @@ class Streams:
         """Length, first/last id, group count and memory of every stream: one round trip."""
         if not keys:
             return {}
+        known = _big_ends.setdefault(self.client, {})
         pipe = self.r.pipeline(transaction=False)
         for key in keys:
             pipe.execute_command(b"XLEN", key)
-            pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
-            pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
-            pipe.execute_command(b"XINFO", "STREAM", key)
+            seen = known.get(key)
+            if seen is not None:  # big ends: only whether they still stand
+                pipe.execute_command(b"XRANGE", key, next_id(seen.last_id), "+", "COUNT", 1)
+            else:
+                pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
+                pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
+                pipe.execute_command(b"XINFO", "STREAM", key)
             pipe.execute_command(b"MEMORY", "USAGE", key)
         replies = await pipe.execute(raise_on_error=False)
         out: dict[str, StreamSummary] = {}
-        for i, key in enumerate(keys):
-            xlen, first, last, info, memory = replies[i * 5:(i + 1) * 5]
+        at = 0
+        for key in keys:
+            seen = known.get(key)
+            if seen is not None:
+                xlen, after, memory = replies[at:at + 3]
+                at += 3
+                if not _ends_stand(seen, xlen, after):
+                    del known[key]  # changed: read whole at the next refresh
+                if not isinstance(xlen, Exception):
+                    out[key] = StreamSummary(
+                        key=key, length=int(xlen), first_id=seen.first_id,
+                        last_id=seen.last_id, last_generated_id=seen.last_generated_id,
+                        groups=seen.groups,
+                        memory=None if isinstance(memory, Exception) else _int(memory))
+                    continue
+            else:
+                xlen, first, last, info, memory = replies[at:at + 5]
+                at += 5
             if isinstance(xlen, Exception):
                 out[key] = StreamSummary(key, error=_friendly(xlen, key).args[0])
                 continue
@@ -386,7 +448,7 @@ class Streams:
             lasts = _entries(last) if not isinstance(last, Exception) else []
             info_d = _pairs(info) if not isinstance(info, Exception) else {}
             lg = info_d.get("last-generated-id")
-            out[key] = StreamSummary(
+            summary = out[key] = StreamSummary(
                 key=key,
                 length=int(xlen),
                 first_id=firsts[0].id if firsts else None,
@@ -395,6 +457,9 @@ class Streams:
                 groups=_int(info_d.get("groups")),
                 memory=None if isinstance(memory, Exception) else _int(memory),
             )
+            if summary.last_id is not None and _big(first, last):
+                known[key] = _BigEnds(int(xlen), summary.first_id, summary.last_id,
+                                      summary.last_generated_id, summary.groups)
         return out
 
     async def groups(self, key: str, *, trust_server_lag: bool = True) -> list[GroupInfo]:
@@ -402,20 +467,46 @@ class Streams:
         each group's oldest pending entry. Two round trips whatever the group count.
 
         `trust_server_lag=False` ignores XINFO's lag (tests use it to check the count)."""
+        known = _big_ends.setdefault(self.client, {})
+        seen = known.get(key)
+
+        def read_ends(pipe: Any) -> None:
+            pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
+            pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
+
         pipe = self.r.pipeline(transaction=False)
         pipe.execute_command(b"XINFO", "GROUPS", key)
         pipe.execute_command(b"XLEN", key)
-        pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
-        pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
-        reply, xlen, first, last = await pipe.execute(raise_on_error=False)
+        if seen is not None:  # big ends: only whether they still stand
+            pipe.execute_command(b"XRANGE", key, next_id(seen.last_id), "+", "COUNT", 1)
+        else:
+            read_ends(pipe)
+        reply, xlen, *ends = await pipe.execute(raise_on_error=False)
         for part in (reply, xlen):
             if isinstance(part, Exception):
                 raise _friendly(part, key)
         length = int(xlen)
-        first_id = next(iter(_entries(first)), None) if not isinstance(first, Exception) else None
-        last_id = next(iter(_entries(last)), None) if not isinstance(last, Exception) else None
-        first_p = parse_id(first_id.id) if first_id else None
-        last_p = parse_id(last_id.id) if last_id else None
+        first_text: str | None
+        last_text: str | None
+        if seen is not None and _ends_stand(seen, xlen, ends[0]):
+            first_text, last_text = seen.first_id, seen.last_id
+        else:
+            if seen is not None:  # changed: the ends are read again (a round trip more)
+                known.pop(key, None)
+                pipe = self.r.pipeline(transaction=False)
+                read_ends(pipe)
+                ends = await pipe.execute(raise_on_error=False)
+            first, last = ends
+            first_e = next(iter(_entries(first)), None) \
+                if not isinstance(first, Exception) else None
+            last_e = next(iter(_entries(last)), None) \
+                if not isinstance(last, Exception) else None
+            first_text = first_e.id if first_e else None
+            last_text = last_e.id if last_e else None
+            if last_text is not None and _big(first, last):
+                known[key] = _BigEnds(length, first_text, last_text)
+        first_p = parse_id(first_text) if first_text else None
+        last_p = parse_id(last_text) if last_text else None
 
         raw_groups = [_pairs(g) for g in reply or ()]
         pipe = self.r.pipeline(transaction=False)
@@ -426,13 +517,22 @@ class Streams:
             plan.append(("oldest", i))
             if not trust_server_lag:
                 g.pop("lag", None)
+        counts = _lag_counts.setdefault(self.client, {})
+        # What a count depends on: entries only come after the last id and a deletion
+        # shortens the stream, so with these the same, the entries after ldid are too.
+        shape = (length, first_text, last_text)
+        counted: dict[int, int] = {}
+        for i, g in enumerate(raw_groups):
             if _int(g.get("lag")) is None and self._needs_count(g, length, first_p, last_p):
                 ldid = _text(g.get("last-delivered-id", b"0-0"))
+                known_count = counts.get((key, key_text(g.get("name", b""))))
+                if known_count is not None and known_count[:2] == (ldid, shape):
+                    counted[i] = known_count[2]  # (XRANGE returns whole entries: not again)
+                    continue
                 pipe.execute_command(b"XRANGE", key, next_id(ldid), "+", "COUNT", LAG_COUNT_CAP)
                 plan.append(("count", i))
         replies = await pipe.execute(raise_on_error=False) if plan else []
         oldest: dict[int, PendingEntry] = {}
-        counted: dict[int, int] = {}
         now = time.monotonic()
         for (what, i), rep in zip(plan, replies):
             if isinstance(rep, Exception):
@@ -443,6 +543,9 @@ class Streams:
                     oldest[i] = rows[0]
             else:
                 counted[i] = len(rep or ())
+                g = raw_groups[i]
+                counts[(key, key_text(g.get("name", b"")))] = (
+                    _text(g.get("last-delivered-id", b"0-0")), shape, counted[i])
 
         out = []
         for i, g in enumerate(raw_groups):

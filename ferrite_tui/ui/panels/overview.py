@@ -219,6 +219,9 @@ class OverviewPanel(Panel):
         out = Text(f"{len(items)} queues")
         if alerting:
             out.append(f" · {alerting} need attention", style="bold yellow")
+        if self.snapshot is not None and self.snapshot.access_note:
+            # Before the totals, which the line's width may cut: keys not shown are news.
+            out.append(f" · {printable(self.snapshot.access_note, 120)}", style="yellow")
         totals = self.snapshot.totals(items) if self.snapshot else {}
         for key, label in TOTALS.items():
             if totals.get(key):

@@ -123,6 +123,11 @@ class ServerPanel(Vertical):
         caps = self.capabilities
         if caps is not None:
             table.add_row("server", _t(f"{caps.server_kind} {caps.version}".strip()))
+        # Without INFO the figures exist but cannot be read: "?" and why, never 0 or n/a.
+        client = self.ferrite.session.client
+        user = client.username if client is not None else "default"
+        unread = f"? (user {user} may not run INFO)" \
+            if caps is not None and not caps.info else None
         for label, value in (
             ("mode", info.get("redis_mode")),
             ("role", role_text(s.replication)),
@@ -141,12 +146,15 @@ class ServerPanel(Vertical):
             ("poll", f"{snap.poll_ms:.0f} ms, {snap.round_trips} round trip"
                      + ("s" if snap.round_trips != 1 else "") + f", {len(snap.queues)} queues"),
         ):
-            if value is not None:
+            if unread is not None and label in ("uptime", "memory", "clients", "ops/s",
+                                                "commands"):
+                table.add_row(label, _t(unread))
+            elif value is not None and not (unread is not None and value == "n/a"):
                 table.add_row(label, _t(value))
         for db, ks in sorted(s.keyspace.items()):
             table.add_row(_t(db), _t(", ".join(f"{k}={v}" for k, v in ks.items())))
         if not s.keyspace:
-            table.add_row("keyspace", "empty or not reported")
+            table.add_row("keyspace", unread or "empty or not reported")
         self.query_one("#info", Static).update(table)
         if snap.cluster is not None:
             self.query_one("#cluster").display = True
