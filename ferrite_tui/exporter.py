@@ -29,7 +29,9 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import state_totals
 from ferrite_tui.backend.models import (
     AlertNote,
+    Capabilities,
     ConnectionState,
+    DiscoveryProgress,
     QueueKind,
     QueueStats,
     Snapshot,
@@ -60,6 +62,7 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
                             ("server_kind", "version")),
     "ferrite_polls": ("counter", "Polls attempted by the exporter's poller.", ()),
     "ferrite_poll_errors": ("counter", "Polls that failed (connection or reply errors).", ()),
+    "ferrite_connect_errors": ("counter", "Connects and reconnects that failed.", ()),
     "ferrite_poll_duration_seconds": ("gauge", "Duration of the last successful poll.", ()),
     "ferrite_poll_round_trips": ("gauge", "Round trips to the server of the last poll.", ()),
     "ferrite_last_poll_timestamp_seconds": ("gauge", "When the last successful poll ended.",
@@ -263,7 +266,10 @@ class PollState:
     snapshot: Snapshot | None = None
     state: ConnectionState | None = None
     polls: int = 0
-    errors: int = 0
+    errors: int = 0  # polls that failed
+    connect_errors: int = 0
+    in_poll: bool = False
+    discovered_at: float | None = None  # when the last discovery pass ended
     cutting: bool = False  # the last scrape hit --max-series (logged once per start)
 
 
@@ -273,15 +279,28 @@ class CountingMonitor(Monitor):
     def __init__(self, *args, poll_state: PollState, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.poll_state = poll_state
+        connect = self.client.connect
+
+        async def counted_connect() -> Capabilities:
+            # The loop's connects and reconnects: refusals count as errors too.
+            try:
+                return await connect()
+            except BackendError:
+                poll_state.connect_errors += 1
+                raise
+
+        self.client.connect = counted_connect  # type: ignore[method-assign]
 
     async def _snapshot(self) -> Snapshot:
         self.poll_state.polls += 1
+        self.poll_state.in_poll = True
         try:
             return await super()._snapshot()
-        except BaseException as exc:
-            if not isinstance(exc, asyncio.CancelledError):
-                self.poll_state.errors += 1
+        except Exception:
+            self.poll_state.errors += 1
             raise
+        finally:
+            self.poll_state.in_poll = False
 
 
 class SnapshotCollector(Collector):
@@ -314,11 +333,18 @@ class Exporter:
     # -- the poller ---------------------------------------------------------------------
 
     def start_polling(self) -> None:
-        listener = Listener(on_snapshot=self._on_snapshot, on_state=self._on_state)
+        listener = Listener(on_snapshot=self._on_snapshot, on_state=self._on_state,
+                            on_discovery=self._on_discovery)
         self._task = asyncio.create_task(self.monitor.run(listener))
 
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.state.snapshot = snap
+
+    def _on_discovery(self, progress: DiscoveryProgress) -> None:
+        if progress.done:
+            self.state.discovered_at = time.time()
+            if progress.error:
+                log.warning("discovery: %s", printable(progress.error, 300))
 
     def _on_state(self, state: ConnectionState) -> None:
         if state.error and (self.state.state is None or self.state.state.error != state.error):
@@ -349,6 +375,7 @@ class Exporter:
         fams["ferrite_up"].add_metric([], 1 if self.up()[0] else 0)
         fams["ferrite_polls"].add_metric([], st.polls)
         fams["ferrite_poll_errors"].add_metric([], st.errors)
+        fams["ferrite_connect_errors"].add_metric([], st.connect_errors)
         fams["ferrite_exporter_series_limit"].add_metric([], self.max_series)
         caps = self.monitor.capabilities
         if caps is not None and caps.version:
