@@ -329,6 +329,8 @@ class Exporter:
         self._task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.address: tuple[str, int] | None = None
+        self._rendered: dict[str, tuple[tuple, bytes]] = {}
+        self._render_lock = asyncio.Lock()
 
     # -- the poller ---------------------------------------------------------------------
 
@@ -431,13 +433,25 @@ class Exporter:
         return dropped_series, dropped_queues
 
     def render(self, accept: str | None) -> tuple[bytes, str]:
+        """The body for one scrape: rendered once per poll and format, since thousands of
+        queues take a while to render and every scrape until the next poll is the same."""
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        st = self.state
+        key = (id(st.snapshot), st.polls, st.errors, st.connect_errors, self.up()[0],
+               content_type)
+        cached = self._rendered.get(content_type)
+        if cached is None or cached[0] != key:
+            cached = self._rendered[content_type] = (key, encoder(self.registry))
+        return cached[1], content_type
 
     # -- HTTP ---------------------------------------------------------------------------
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        body, content_type = self.render(request.headers.get("Accept"))
+        # Rendered in a thread, so a large render never holds up the poller; one at a time,
+        # so the scrapes that wait for it reuse its result.
+        async with self._render_lock:
+            body, content_type = await asyncio.to_thread(self.render,
+                                                         request.headers.get("Accept"))
         return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _healthz(self, request: web.Request) -> web.Response:
