@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.config import load
+from ferrite_tui.config import Config, load
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.exporter import METRICS, Exporter, alert_name
 from helpers import async_wait_until, wait_until
@@ -54,10 +54,11 @@ def need(tool: str) -> str:
 
 @asynccontextmanager
 async def exporting(url: str, config_path: Path | None = None, *, refresh: float = 0.3,
-                    trends: bool = True, **kwargs) -> AsyncIterator[Exporter]:
+                    trends: bool = True, config: Config | None = None,
+                    **kwargs) -> AsyncIterator[Exporter]:
     from dataclasses import replace
 
-    cfg = load(config_path) if config_path is not None else load(_empty_config())
+    cfg = config or load(config_path if config_path is not None else _empty_config())
     if not trends:
         cfg = replace(cfg, trend_minutes=0)
     exporter = Exporter(ConnectionSettings(url=url), cfg, refresh=refresh, **kwargs)
@@ -239,6 +240,61 @@ async def test_hostile_key_names_reach_labels_only_through_printable(redis_url):
     promtool_check_metrics(text)
     queues = {dict(lab)["queue"] for lab in pick(parse(text), "ferrite_queue_depth")}
     assert queues == {printable(k, 200) for k in raw_keys}
+
+
+@pytest.mark.scenario
+async def test_rates_and_their_exactness_on_the_known_workload(redis_url):
+    """The truth tests' workload (every rate known): each in/out series within 15% of the
+    known rate, labelled exact where the console counts every move and exact="false" where
+    it gives a lower bound (a delayed set emptied at once, a reliable stack)."""
+    import truth
+    from test_truth import ALERTS, close
+
+    work = truth.TruthWorkload(redis_url)
+    await work.seed()
+    work.start()
+    try:
+        async with exporting(redis_url, config=Config(alerts=ALERTS), refresh=0.5) as exporter:
+            await async_wait_until(lambda: exporter.state.snapshot is not None)
+            if not exporter.monitor.capabilities.lpos:
+                pytest.skip("no LPOS on this server: list figures are marked unknown")
+            latest: dict[str, Series] = {}
+
+            def rate(series: Series, metric: str, key: str) -> tuple[float | None, str]:
+                found = pick(series, metric, queue=key)
+                if len(found) != 1:
+                    return None, "absent"
+                labels, value = next(iter(found.items()))
+                return value, dict(labels)["exact"]
+
+            async def wrong() -> list[str]:
+                _, text, _ = await scrape(exporter)
+                series = latest["series"] = parse(text)
+                out = []
+                for key, (rate_in, rate_out) in truth.RATES.items():
+                    got_in = rate(series, "ferrite_queue_in_per_second", key)
+                    got_out = rate(series, "ferrite_queue_out_per_second", key)
+                    if not close(got_in[0], rate_in) or not close(got_out[0], rate_out):
+                        out.append(f"{key}: in {got_in} (want {rate_in}), out {got_out} "
+                                   f"(want {rate_out})")
+                return out
+
+            last: list[str] = []
+
+            async def matched() -> bool:
+                last[:] = await wrong()
+                return not last
+
+            await async_wait_until(matched, timeout=120, interval=0.5,
+                                   message=f"rates never matched: {last}")
+            series = latest["series"]
+            for key in (truth.FIFO, truth.LEFT, truth.MAIN, truth.DLQ, truth.SCHEDULED):
+                assert rate(series, "ferrite_queue_in_per_second", key)[1] == "true", key
+            assert rate(series, "ferrite_queue_in_per_second", truth.LATER)[1] == "false"
+            assert rate(series, "ferrite_queue_out_per_second", truth.LATER)[1] == "false"
+            assert rate(series, "ferrite_queue_in_per_second", truth.RELIABLE)[1] == "false"
+    finally:
+        await work.stop()
 
 
 # -- one poller for every scrape -------------------------------------------------------
