@@ -547,3 +547,51 @@ async def test_a_real_prometheus_scrapes_the_figures(redis_url, tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# -- a cluster ---------------------------------------------------------------------------
+
+@pytest.mark.cluster
+async def test_a_cluster_labels_every_queue_with_its_node(cluster_url, tmp_path):
+    """On a Redis Cluster, as the console: every primary polled, each queue's series
+    labelled with the primary holding its key, depths as `status --json` has them."""
+    from ferrite_tui.cli import resolve_settings
+    from ferrite_tui.demo.workload import CLUSTER_NAMES
+
+    client = aioredis.RedisCluster.from_url(cluster_url)
+    try:
+        await seed(client, names=CLUSTER_NAMES)
+    finally:
+        await client.aclose()
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    status = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "ferrite_tui", "status", cluster_url,
+                         "--json", "--config", str(config)],
+        capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    data = json.loads(status.stdout)
+    cfg = load(config)
+    settings = resolve_settings(cfg, cluster_url, None, read_only=True)
+    assert settings is not None
+    exporter = Exporter(settings, cfg, refresh=0.3)
+    await exporter.start("127.0.0.1", 0)
+    try:
+        await settled(exporter, 1)
+        _, text, _ = await scrape(exporter)
+    finally:
+        await exporter.aclose()
+    promtool_check_metrics(text)
+    series = parse(text)
+    r = redis.RedisCluster.from_url(cluster_url)
+    try:
+        assert data["queues"]
+        for q in data["queues"]:
+            node = r.get_node_from_key(q["key"]).name
+            assert q["node"] == node
+            assert one(series, "ferrite_queue_depth", queue=q["key"], kind=q["kind"],
+                       node=node) == q["depth"], q["key"]
+    finally:
+        r.close()
+    nodes = {dict(lab)["node"] for lab in pick(series, "ferrite_queue_depth")}
+    assert len(nodes) >= 2
