@@ -396,22 +396,28 @@ async def test_unreachable_server_is_unhealthy_and_counted(server_factory):
     assert pick(series, "ferrite_queue_depth") == {}
 
 
-def test_the_command_serves_until_sigterm(redis_url, tmp_path):
-    """`ferrite-tui exporter URL --listen 127.0.0.1:0`: says where it serves, serves the
-    metrics, stops cleanly on SIGTERM."""
+def test_the_command_serves_until_sigterm(server_factory, tmp_path):
+    """`ferrite-tui exporter URL --listen 127.0.0.1:0` on a server with a password given
+    as the console takes it (REDISCLI_AUTH): says where it serves (no password shown),
+    serves the metrics, stops cleanly on SIGTERM."""
+    server = server_factory(password="exporter-s3cret")
+    url = server.url.replace(":exporter-s3cret@", "")
+    assert "s3cret" not in url
     config = tmp_path / "config.toml"
     config.write_text("", encoding="utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ferrite_tui", "exporter", redis_url, "--listen",
+        [sys.executable, "-m", "ferrite_tui", "exporter", url, "--listen",
          "127.0.0.1:0", "--config", str(config), "--refresh", "0.3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        env={**os.environ, "REDISCLI_AUTH": "exporter-s3cret"})
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
         found = re.search(r"serving (http://127\.0\.0\.1:\d+)/metrics", line)
         assert found, line + (proc.stderr.read() if proc.poll() is not None else "")
+        assert "s3cret" not in line
         base = found.group(1)
-        r = redis.Redis.from_url(redis_url)
+        r = redis.Redis.from_url(server.url)
         r.rpush("emails", "x")
         r.close()
 
@@ -425,6 +431,7 @@ def test_the_command_serves_until_sigterm(redis_url, tmp_path):
         wait_until(depth, timeout=15, interval=0.1)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+        assert "s3cret" not in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -468,6 +475,20 @@ def test_alert_rules_pass_promtool_and_name_console_keys(tmp_path):
 
     for name, _ in ALERT_NAMES:
         assert f'alert="{name}"' in text, name
+    # The rules' own unit tests: they fire after their `for`, with these annotations.
+    out = subprocess.run([need("promtool"), "test", "rules", "prometheus-rules.test.yml"],
+                         capture_output=True, text=True, timeout=30, cwd=EXAMPLES)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_docs_list_every_metric_and_alert():
+    from ferrite_tui.exporter import ALERT_NAMES
+
+    text = (REPO_ROOT / "docs" / "exporter.md").read_text(encoding="utf-8")
+    for name, (type_, _, _) in METRICS.items():
+        assert f"`{name}_total`" in text if type_ == "counter" else f"`{name}`" in text, name
+    for name, _ in ALERT_NAMES:
+        assert f"| `{name}` |" in text, name
 
 
 def test_dashboard_queries_parse_and_use_only_exported_metrics(tmp_path):
