@@ -471,9 +471,7 @@ class Exporter:
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[:2] if sockets else (host, port)
+        bound = self._runner.addresses[0]  # the port the system chose for port 0
         self.address = (str(bound[0]), int(bound[1]))
         self.start_polling()
         return self.address

@@ -297,6 +297,36 @@ async def test_rates_and_their_exactness_on_the_known_workload(redis_url):
         await work.stop()
 
 
+async def test_sends_read_commands_only_whatever_the_settings_say(redis_url, redis_server):
+    """The read-only guard is on even for settings that allow writes, and every command
+    of its connect, discovery, trend rebuild and polls is a read (COMMAND INFO flags)."""
+    from dataclasses import replace
+
+    from helpers import CommandRecorder, mutating
+
+    await seeded(redis_url)
+    port = getattr(redis_server, "server_port", None) or redis_server.port
+    r = redis.Redis(host="127.0.0.1", port=port)
+    try:
+        with CommandRecorder("127.0.0.1", port) as rec:
+            exporter = Exporter(ConnectionSettings(url=redis_url, read_only=False),
+                                replace(load(_empty_config())), refresh=0.2)
+            assert exporter.settings.read_only and exporter.monitor.client.settings.read_only
+            await exporter.start("127.0.0.1", 0)
+            try:
+                await settled(exporter, 2)
+                await async_wait_until(lambda: exporter.monitor.backfill_report is not None)
+            finally:
+                await exporter.aclose()
+            r.execute_command("PING", "end-of-exporter")
+            wait_until(lambda: ["end-of-exporter"] in [a for _, _, a in rec.commands])
+        sent = rec.names()
+        assert {"SCAN", "LLEN"} <= set(sent)  # the recorder did see discovery and polls
+        assert mutating(r, sent) == [], sent
+    finally:
+        r.close()
+
+
 # -- one poller for every scrape -------------------------------------------------------
 
 def commandstats(r: redis.Redis) -> dict[str, int]:
