@@ -209,6 +209,51 @@ async def test_figures_equal_status_json_and_promtool_finds_nothing(redis_url, t
     assert pick(series, "ferrite_alert_active", alert="dead_letters")  # the seed has some
 
 
+async def test_a_library_queue_has_its_states_next_due_and_alerts(redis_url, tmp_path):
+    """RQ's own API: its queue's states, the scheduled state's next due time and the
+    failed alert, as `status --json` has them."""
+    import datetime
+
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    import libjobs
+
+    conn = redis.Redis.from_url(redis_url)
+    try:
+        q_rq = Queue("default", connection=conn)
+        q_rq.enqueue(libjobs.ok, 1)
+        q_rq.enqueue_in(datetime.timedelta(hours=1), libjobs.ok, 3)
+        # Failed as RQ's worker records it (its worker is left out: its teardown can wait
+        # a minute on its pub/sub thread).
+        failing = q_rq.enqueue(libjobs.boom, 2)
+        q_rq.remove(failing)
+        FailedJobRegistry(queue=q_rq).add(failing, exc_string="ValueError: boom 2")
+    finally:
+        conn.close()
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    status = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "ferrite_tui", "status", redis_url, "--json",
+                         "--config", str(config)], capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    (q,) = [q for q in json.loads(status.stdout)["queues"] if q.get("library") == "rq"]
+    async with exporting(redis_url, config) as exporter:
+        await settled(exporter, 1)
+        _, text, _ = await scrape(exporter)
+    promtool_check_metrics(text)
+    series = parse(text)
+    at = {"queue": q["key"], "library": "rq"}
+    assert one(series, "ferrite_queue_depth", **at) == q["depth"] == 1
+    items = {dict(lab)["state"]: v for lab, v in pick(series, "ferrite_queue_items", **at).items()}
+    assert items == {state: n for state, n in q["totals"].items() if n is not None}
+    assert items["failed"] == 1 and items["scheduled"] == 1
+    (sched,) = [s for s in q["states"] if s["label"] == "scheduled"]
+    assert one(series, "ferrite_queue_next_due_timestamp_seconds", **at,
+               state="scheduled") == sched["next_at_ms"] / 1000
+    assert one(series, "ferrite_alert_active", queue=q["key"], alert="failed") == 1
+
+
 async def test_openmetrics_when_asked_and_healthz(redis_url):
     await seeded(redis_url)
     async with exporting(redis_url) as exporter:
