@@ -331,6 +331,8 @@ class Exporter:
         self.address: tuple[str, int] | None = None
         self._rendered: dict[str, tuple[tuple, bytes]] = {}
         self._render_lock = asyncio.Lock()
+        # A poll older than this is stale: unhealthy, and its figures are not served.
+        self.stale_after = max(3 * self.monitor.refresh, 10.0)
 
     # -- the poller ---------------------------------------------------------------------
 
@@ -354,13 +356,14 @@ class Exporter:
         self.state.state = state
 
     def up(self) -> tuple[bool, str]:
-        """(healthy, why): a poll succeeded within three refresh intervals (at least 10 s)."""
+        """(healthy, why): a poll succeeded within `stale_after` seconds (three refresh
+        intervals, at least 10 s)."""
         snap, state = self.state.snapshot, self.state.state
         if snap is None:
             why = state.error if state is not None and state.error else "no poll yet"
             return False, printable(why, 300)
         age = time.time() - snap.taken_at
-        if age > max(3 * self.monitor.refresh, 10.0):
+        if age > self.stale_after:
             why = state.error if state is not None and state.error else "polls stopped"
             return False, printable(f"last poll {age:.0f} s ago: {why}", 300)
         return True, "ok"
@@ -374,7 +377,8 @@ class Exporter:
             fams[name] = cls(name, doc, labels=labels)
         st = self.state
         fams["ferrite_exporter_build_info"].add_metric([__version__], 1)
-        fams["ferrite_up"].add_metric([], 1 if self.up()[0] else 0)
+        up = self.up()[0]
+        fams["ferrite_up"].add_metric([], 1 if up else 0)
         fams["ferrite_polls"].add_metric([], st.polls)
         fams["ferrite_poll_errors"].add_metric([], st.errors)
         fams["ferrite_connect_errors"].add_metric([], st.connect_errors)
@@ -386,9 +390,11 @@ class Exporter:
         snap = st.snapshot
         dropped_series = dropped_queues = 0
         if snap is not None:
+            # Always: when the figures below were true.
+            fams["ferrite_last_poll_timestamp_seconds"].add_metric([], snap.taken_at)
+        if snap is not None and up:  # a stale poll's figures would pass for current ones
             fams["ferrite_poll_duration_seconds"].add_metric([], snap.poll_ms / 1000)
             fams["ferrite_poll_round_trips"].add_metric([], snap.round_trips)
-            fams["ferrite_last_poll_timestamp_seconds"].add_metric([], snap.taken_at)
             fams["ferrite_queues"].add_metric([], len(snap.queues))
             fams["ferrite_queues_left_out"].add_metric([], snap.left_out)
             for category, n in snap.totals().items():

@@ -471,6 +471,32 @@ async def test_unreachable_server_is_unhealthy_and_counted(server_factory):
     assert pick(series, "ferrite_queue_depth") == {}
 
 
+async def test_a_lost_server_takes_its_stale_figures_out(fresh_server):
+    """The server goes away after a good poll: once that poll is stale, /healthz says so,
+    ferrite_up is 0 and the queue figures are gone (not served as if current), while the
+    time of the last good poll stays."""
+    await seeded(fresh_server.url)
+    async with exporting(fresh_server.url, refresh=0.2, trends=False) as exporter:
+        exporter.stale_after = 1.0
+        await settled(exporter, 1)
+        _, before, _ = await scrape(exporter)
+        assert pick(parse(before), "ferrite_queue_depth")
+        killed_at = time.time()
+        fresh_server.kill()
+        await async_wait_until(lambda: not exporter.up()[0], timeout=15)
+        code, why, _ = await scrape(exporter, "/healthz")
+        _, after, _ = await scrape(exporter)
+    assert code == 503 and "last poll" in why
+    series = parse(after)
+    assert one(series, "ferrite_up") == 0
+    assert pick(series, "ferrite_queue_depth") == {} and pick(series, "ferrite_items") == {}
+    last_poll = one(series, "ferrite_last_poll_timestamp_seconds")
+    assert last_poll is not None
+    assert one(parse(before), "ferrite_last_poll_timestamp_seconds") <= last_poll <= killed_at
+    assert (one(series, "ferrite_poll_errors_total") or 0) + \
+        (one(series, "ferrite_connect_errors_total") or 0) >= 1
+
+
 def test_the_command_serves_until_sigterm(server_factory, tmp_path):
     """`ferrite-tui exporter URL --listen 127.0.0.1:0` on a server with a password given
     as the console takes it (REDISCLI_AUTH): says where it serves (no password shown),
