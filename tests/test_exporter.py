@@ -471,6 +471,37 @@ async def test_unreachable_server_is_unhealthy_and_counted(server_factory):
     assert pick(series, "ferrite_queue_depth") == {}
 
 
+async def test_an_acl_user_who_may_only_read_gets_every_figure(fresh_server, tmp_path):
+    """A user who may read everything and write nothing (as an exporter's user should be),
+    named in the URL as the console takes it: every queue, no poll error."""
+    from ferrite_tui.cli import resolve_settings
+    from test_acl import PASSWORD
+
+    await seeded(fresh_server.url)
+    r = redis.Redis.from_url(fresh_server.url)
+    try:
+        r.execute_command("ACL", "SETUSER", "metrics", "on", f">{PASSWORD}", "~*", "&*",
+                          "+@all", "-@write", "-@scripting")
+    finally:
+        r.close()
+    url = f"redis://metrics:{PASSWORD}@127.0.0.1:{fresh_server.port}/0"
+    cfg = load(_empty_config())
+    settings = resolve_settings(cfg, url, None, read_only=True)
+    assert settings is not None
+    exporter = Exporter(settings, cfg, refresh=0.3)
+    await exporter.start("127.0.0.1", 0)
+    try:
+        await settled(exporter, 1)
+        _, text, _ = await scrape(exporter)
+    finally:
+        await exporter.aclose()
+    series = parse(text)
+    assert len(pick(series, "ferrite_queue_depth")) == 7
+    assert pick(series, "ferrite_queue_poll_error") == {}
+    assert one(series, "ferrite_poll_errors_total") == 0
+    assert PASSWORD not in text
+
+
 async def test_a_lost_server_takes_its_stale_figures_out(fresh_server):
     """The server goes away after a good poll: once that poll is stale, /healthz says so,
     ferrite_up is 0 and the queue figures are gone (not served as if current), while the
