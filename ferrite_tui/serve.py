@@ -38,6 +38,7 @@ from textual_serve.server import Server
 
 from ferrite_tui.backend.client import BackendError, ConnectionSettings, redact_url
 from ferrite_tui.config import ConfigError, load
+from ferrite_tui.escaping import printable
 from ferrite_tui.websession import REMOTE_ENV, WRITES_ENV, BrowserSession
 
 TOKEN_ENV = "FERRITE_TUI_SERVE_TOKEN"
@@ -239,7 +240,8 @@ class ConsoleServer(Server):
         return supplied is not None and hmac.compare_digest(supplied.encode(), self.token.encode())
 
     def log(self, message: str) -> None:
-        print(f"ferrite-tui serve: {message}", file=sys.stderr, flush=True)
+        # Exceptions and request data in a line: escaped (one line, valid UTF-8).
+        print(f"ferrite-tui serve: {printable(message)}", file=sys.stderr, flush=True)
 
     @web.middleware
     async def access_middleware(self, request: web.Request, handler):

@@ -29,7 +29,8 @@ async def test_items_in_chunks_with_progress_and_the_unchanged_count():
     assert (report.total, report.done, report.skipped, report.failed) == (450, 447, 3, 0)
     assert report.unchanged == 225 and not report.cancelled and not report.clean
     assert reports == [(199, 1), (398, 2), (447, 3)]
-    assert report.summary("moved") == "447 moved, 3 skipped, 0 failed"
+    assert report.summary("moved") == ("447 moved, 3 skipped, 0 failed, 0 gone, "
+                                       "0 not attempted (of 450 confirmed)")
 
 
 async def test_cancel_between_chunks_says_what_was_not_touched():
@@ -43,7 +44,8 @@ async def test_cancel_between_chunks_says_what_was_not_touched():
                         cancel=cancel)
     report = await runner.run()
     assert report.cancelled and report.done == 200
-    assert report.summary() == "200 done, 0 skipped, 0 failed (cancelled; 300 not touched)"
+    assert report.summary() == ("200 done, 0 skipped, 0 failed, 0 gone, 300 not attempted "
+                                "(of 500 confirmed); cancelled")
 
 
 async def test_a_failing_chunk_counts_as_failed_and_stops_the_run():
@@ -59,8 +61,11 @@ async def test_a_failing_chunk_counts_as_failed_and_stops_the_run():
     report = await BulkRunner(list(range(30)), chunk, chunk_size=10).run()
     assert calls == 2  # the third chunk never ran
     assert (report.done, report.failed, report.processed) == (10, 10, 20)
+    assert report.not_attempted == 10  # never sent: not "failed"
     assert len(report.errors) == 1 and "server went away" in report.errors[0]
-    assert "first error" in report.summary()
+    assert report.summary().startswith(
+        "10 done, 0 skipped, 10 failed, 0 gone, 10 not attempted (of 30 confirmed); "
+        "stopped by: ")
 
 
 async def test_head_plan_stops_at_the_counted_last_item():

@@ -235,3 +235,33 @@ async def test_read_only_disables_actions_and_the_palette_lists_them(redis_url, 
         assert "3" in str(rw.screen.body)
         await pilot.press("n")
     assert sync.llen(DLQ) == 3
+
+
+async def test_delete_all_is_confirmed_by_typing_a_hostile_name_as_shown(redis_url, sync,
+                                                                          tmp_path):
+    """A name with a newline and ESC cannot be typed as it is: the dialog shows it escaped
+    and typing that form confirms; anything else does not."""
+    from rich.text import Text
+    from textual.widgets import Input, Label
+
+    from ferrite_tui.escaping import printable
+
+    dlq = "queue:a\nb\x1b[2J:dlq"
+    sync.rpush(dlq, *[dead(i, "boom") for i in range(3)])
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        await open_dlq(app, pilot)
+        await pilot.press("D")
+        await async_wait_until(lambda: app.screen.query("#typed"))
+        asked = " ".join(str(label.render()) if not isinstance(label.render(), Text)
+                         else label.render().plain for label in app.screen.query(Label))
+        assert f"Type {printable(dlq)} to confirm" in asked
+        assert "\x1b" not in asked and "\n" not in asked
+        typed = app.screen.query_one("#typed", Input)
+        typed.value = "queue:a b:dlq"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert sync.llen(dlq) == 3 and app.screen.query("#typed")
+        typed.value = "queue:a\\nb\\x1b[2J:dlq"  # as shown
+        await pilot.press("enter")
+        await async_wait_until(lambda: not sync.exists(dlq))

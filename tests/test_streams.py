@@ -417,6 +417,32 @@ def poison(sync, n: int = 3) -> list[str]:
     return ids
 
 
+async def test_poison_to_dlq_keeps_the_field_text_through_requeue(sync, backend):
+    """The data field's JSON goes into the dead letter as its own text, and a requeue
+    copies it again: the job in the main queue carries the field's exact bytes."""
+    from ferrite_tui.backend.dlq import DeadLetters
+    from ferrite_tui.backend.rawjson import payload_text
+
+    data = b'{"a":1e400,"a":2,"n":1e9,"x":0.1000000000000000055511151231257827}'
+    odd = b'{"v":NaN}'  # Python reads it, JSON does not have it: stored as a string
+    ids = [sync.xadd(S, {"data": v}).decode() for v in (data, odd)]
+    sync.xgroup_create(S, G, id="0")
+    read(sync, "dead", 2)
+    make_idle(sync, ids, "dead", 120_000, retry=7)
+    page = await backend.pending_page(S, G)
+    result = await backend.dead_letter(S, G, page.entries, "events:test:dlq", now_ms=1234)
+    assert result.done == ids
+    stored = sync.lrange("events:test:dlq", 0, -1)
+    assert payload_text(stored[0]) == data
+    assert json.loads(stored[1])["job"]["payload"] == odd.decode()
+    dl = DeadLetters(backend.client)
+    dlq_page = await dl.page("events:test:dlq", 0, 10)
+    await dl.requeue("events:test:dlq", "events:test:main", [dlq_page.items[0]])
+    (job,) = sync.lrange("events:test:main", 0, -1)
+    assert job.startswith(b'{"id":"%s","payload":%s,' % (ids[0].encode(), data))
+
+
+
 @pytest.mark.parametrize("kind", ["string", "hash", "zset"])
 async def test_dead_letter_to_a_target_of_another_type_sends_nothing(sync, backend, kind):
     ids = poison(sync)

@@ -282,3 +282,18 @@ async def test_group_admin_and_browser(redis_url, sync, tmp_path):
         await async_wait_until(lambda: p.browser_rows and p.browser_rows[0].id == ids[4],
                                timeout=5)
         assert [e.id for e in p.browser_rows] == ids[4::-1]
+
+
+async def test_a_dead_consumer_is_marked_in_its_name_at_80_columns(redis_url, sync, tmp_path):
+    """At 80 columns the consumer table leaves out `idle` and `dead?`: the dead consumer is
+    marked in its name, so the one to claim from is still told apart."""
+    seed(sync)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        p = await open_streams(app, pilot, pending=10)
+        table = p.consumers_table
+        await async_wait_until(lambda: table.row_count == 2 and p._dead_consumers())
+        assert p._dead_consumers() == {"dead-worker"}
+        assert "dead" not in {c.key for c in table.shown}  # no room for the column
+        assert table.cell_text("dead-worker", "name").startswith("✗ ")
+        assert not table.cell_text("live", "name").startswith("✗")

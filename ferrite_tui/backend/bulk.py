@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -31,43 +31,67 @@ MAX_ERRORS = 5  # a report keeps the first few error lines, not one per failed c
 class ChunkResult:
     done: int = 0
     skipped: int = 0  # already gone or changed since the operator saw it
-    failed: int = 0
+    failed: int = 0  # attempted and left where they were (refused, kept changing)
     unchanged: int = 0  # done, but moved as they were (not an envelope the move rewrites)
     reached_stop: bool = False  # head runs: the last item counted at confirmation is done
+    gone: int = 0  # not there because the whole list went away (see list_gone)
+    list_gone: bool = False  # the list no longer exists: emptied, renamed, deleted, flushed
+    left_at_head: int = 0  # head runs: of `failed`, the values left in place at the head
     errors: list[str] = field(default_factory=list)
 
 
 @dataclass
 class BulkReport:
+    """What a run did with each of the `total` items confirmed: done + skipped + failed +
+    gone + not attempted = total, always, and the summary names every part."""
+
     total: int
     done: int = 0
     skipped: int = 0
     failed: int = 0
+    gone: int = 0  # the list went away mid-run: these were no longer anywhere to act on
     unchanged: int = 0  # part of `done`: moved as they were
     cancelled: bool = False
+    stopped: str | None = None  # why the run ended before its plan did (an error)
     errors: list[str] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
-        return self.done + self.skipped + self.failed
+        return self.done + self.skipped + self.failed + self.gone
+
+    @property
+    def not_attempted(self) -> int:
+        return max(self.total - self.processed, 0)
 
     @property
     def clean(self) -> bool:
-        """Everything asked for was done: nothing skipped, failed or left by a cancel."""
-        return not (self.skipped or self.failed or self.cancelled)
+        """Everything asked for was done: nothing skipped, failed, gone or left."""
+        return not (self.skipped or self.failed or self.gone or self.cancelled
+                    or self.not_attempted)
 
     def add(self, result: ChunkResult) -> None:
         self.done += result.done
         self.skipped += result.skipped
         self.failed += result.failed
+        self.gone += result.gone
         self.unchanged += result.unchanged
-        self.errors.extend(result.errors[: max(0, MAX_ERRORS - len(self.errors))])
+        for error in result.errors:
+            if len(self.errors) < MAX_ERRORS and error not in self.errors:
+                self.errors.append(error)
 
     def summary(self, verb: str = "done") -> str:
-        text = f"{self.done} {verb}, {self.skipped} skipped, {self.failed} failed"
+        """E.g. "33,000 requeued, 0 skipped, 0 failed, 67,000 gone, 0 not attempted (of
+        100,000 confirmed); gone: the list was emptied, renamed or deleted mid-run"."""
+        text = (f"{self.done:,} {verb}, {self.skipped:,} skipped, {self.failed:,} failed, "
+                f"{self.gone:,} gone, {self.not_attempted:,} not attempted "
+                f"(of {self.total:,} confirmed)")
+        if self.gone:
+            text += "; gone: the list was emptied, renamed or deleted mid-run"
         if self.cancelled:
-            text += f" (cancelled; {self.total - self.processed} not touched)"
-        if self.errors:
+            text += "; cancelled"
+        if self.stopped is not None:
+            text += f"; stopped by: {self.stopped}"
+        elif self.errors:
             text += f"; first error: {self.errors[0]}"
         return text
 
@@ -116,22 +140,34 @@ class ItemsPlan(Generic[T]):
 class HeadPlan:
     """The first `count` items of a list, `size` at a time from the head. A chunk is a
     number of items; the run ends when the chunk function reports `reached_stop`, when a
-    chunk does nothing (the list ran dry), or when `count` items were handled."""
+    chunk does nothing (the list ran dry), or when `count` items were handled.
+
+    Items a chunk could not act on stay at the head of the list (`left`); every later
+    chunk reads past them again, so it asks for that many more, and the runner counts
+    each of them failed once (`newly_left`)."""
 
     def __init__(self, count: int, size: int = 500) -> None:
         self.count = max(count, 0)
         self.size = max(1, size)
         self.done = 0
+        self.left = 0
 
     @property
     def total(self) -> int:
         return self.count
 
     def next_chunk(self) -> int:
-        return min(self.size, self.count - self.done)
+        rest = min(self.size, self.count - self.done - self.left)
+        return self.left + rest if rest > 0 else 0
 
     def handled(self, n: int) -> None:
         self.done += n
+
+    def newly_left(self, left_at_head: int) -> int:
+        """A chunk left `left_at_head` items at the head: how many of them are new."""
+        new = max(left_at_head - self.left, 0)
+        self.left = max(self.left, left_at_head)
+        return new
 
 
 def _size(batch: Any) -> int:
@@ -148,8 +184,10 @@ class BulkRunner(Generic[T]):
     """Runs a plan's chunks through `chunk`, reporting after each one.
 
     A chunk that raises counts as failed (with its error line) and stops the run: the items
-    after it were not touched, and the report says so. `progress` is called after every
-    chunk; `cancel` is checked before every chunk.
+    after it were not attempted, and the report says so. A chunk that finds its list gone
+    (emptied, renamed, deleted, flushed) stops the run too, and every item not yet handled
+    is counted gone. `progress` is called after every chunk; `cancel` is checked before
+    every chunk.
     """
 
     def __init__(self, items: Sequence[T] | Plan, chunk: Callable[[Any], Awaitable[ChunkResult]],
@@ -183,17 +221,31 @@ class BulkRunner(Generic[T]):
                 break
             try:
                 result = await self.chunk(batch)
-            except Exception as exc:  # counted and reported; the rest is not touched
-                report.failed += (self.plan.total - report.processed) if head else _size(batch)
+            except Exception as exc:  # this chunk failed; the ones after it never ran
+                in_flight = _size(batch)
+                if isinstance(self.plan, HeadPlan):
+                    in_flight -= self.plan.left  # already counted failed
+                report.failed += min(max(in_flight, 0), report.not_attempted)
+                report.stopped = _describe(exc)
                 if len(report.errors) < MAX_ERRORS:
-                    report.errors.append(_describe(exc))
+                    report.errors.append(report.stopped)
                 break
+            other_failures = result.failed - result.left_at_head
+            if isinstance(self.plan, HeadPlan):
+                # Values left at the head are read again by every later chunk: each is
+                # counted failed once.
+                new_left = self.plan.newly_left(result.left_at_head)
+                result = replace(result, failed=other_failures + new_left)
             report.add(result)
             self.plan.handled(result.done if head else _size(batch))
+            if result.list_gone:
+                report.gone += report.not_attempted  # nothing is left to act on
             self._save(report)
             if self.progress:
                 self.progress(report)
-            if head and (result.done == 0 or result.reached_stop or result.failed):
+            if result.list_gone:
+                break
+            if head and (result.done == 0 or result.reached_stop or other_failures):
                 break
             await asyncio.sleep(0)  # let the UI draw between chunks
         # Only a run that ended here is finished in the journal: a console killed mid-way
@@ -205,5 +257,5 @@ class BulkRunner(Generic[T]):
     def _save(self, report: BulkReport) -> None:
         if self.journal is not None and self.record is not None:
             self.record.done = report.done
-            self.record.skipped = report.skipped + report.failed
+            self.record.skipped = report.skipped + report.failed + report.gone
             self.journal.save(self.record)

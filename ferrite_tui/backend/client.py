@@ -20,12 +20,14 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis._parsers.helpers import parse_info
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import Capabilities
+from ferrite_tui.backend.servertime import Replication, ServerClock, replication_of
 from ferrite_tui.config import Profile
 
 if TYPE_CHECKING:
@@ -40,6 +42,10 @@ class BackendError(Exception):
 
 class ReadOnlyError(BackendError):
     pass
+
+
+class ReplicaError(ReadOnlyError):
+    """A change refused because the server is a replica (it would answer READONLY)."""
 
 
 def _query(text: str) -> list[tuple[str, str]]:
@@ -120,12 +126,14 @@ class ConnectionSettings:
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,
-                     read_only: bool | None = None) -> ConnectionSettings:
+                     read_only: bool | None = None,
+                     waiting: Callable[[float], None] | None = None) -> ConnectionSettings:
+        """`waiting(seconds)` is called while a password_command runs (to show the wait)."""
         url = url or profile.url
         return cls(
             url=url,
             username=profile.username,
-            password=resolve_password(profile, url),
+            password=resolve_password(profile, url, waiting),
             tls_ca_file=profile.tls_ca_file,
             tls_cert_file=profile.tls_cert_file,
             tls_key_file=profile.tls_key_file,
@@ -139,7 +147,76 @@ class ConnectionSettings:
         )
 
 
-def resolve_password(profile: Profile, url: str) -> str | None:
+#: A password is one line: past this much output the command is stopped (`yes` reached
+#: 9.6 GB before the timeout when its output was read whole).
+PASSWORD_COMMAND_MAX_BYTES = 4096
+PASSWORD_COMMAND_TIMEOUT_S = 15.0
+#: How often `waiting` hears from a password_command that has not answered yet.
+WAIT_REPORT_S = 0.25
+
+
+def run_password_command(command: str, profile: str, *,
+                         timeout: float = PASSWORD_COMMAND_TIMEOUT_S,
+                         limit: int = PASSWORD_COMMAND_MAX_BYTES,
+                         waiting: Callable[[float], None] | None = None) -> str:
+    """A profile's password_command's output, read as it comes with a bound on its size
+    and time: the process is killed past either, with one line saying which."""
+    import selectors
+    import time
+
+    where = f"profile {profile}: password_command"
+    try:
+        proc = subprocess.Popen(shlex.split(command), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"{where} failed: {exc}") from None
+    assert proc.stdout is not None
+    out = bytearray()
+    started = time.monotonic()
+    why = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                elapsed = time.monotonic() - started
+                if elapsed >= timeout:
+                    why = f"{where} gave no password within {timeout:g} s (stopped)"
+                    break
+                if not selector.select(min(WAIT_REPORT_S, timeout - elapsed)):
+                    if waiting is not None:
+                        waiting(time.monotonic() - started)
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break  # end of output
+                out += chunk
+                if len(out) > limit:
+                    why = (f"{where} wrote more than {limit:,} bytes (stopped): a password "
+                           "is one line")
+                    break
+        if why is None:
+            try:
+                code = proc.wait(max(timeout - (time.monotonic() - started), 0.1))
+            except subprocess.TimeoutExpired:
+                why = f"{where} did not exit within {timeout:g} s (stopped)"
+            else:
+                if code != 0:
+                    raise BackendError(f"{where} exited {code}")
+        if why is not None:
+            raise BackendError(why)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    try:
+        return out.decode("utf-8").strip("\n")
+    except UnicodeDecodeError:
+        raise BackendError(f"{where} wrote something that is not UTF-8 text") from None
+
+
+def resolve_password(profile: Profile, url: str,
+                     waiting: Callable[[float], None] | None = None) -> str | None:
     """URL password, else REDISCLI_AUTH, else the profile's password_env, else its command."""
     parts = urlsplit(url)
     if parts.password:
@@ -154,18 +231,7 @@ def resolve_password(profile: Profile, url: str) -> str | None:
             )
         return value
     if profile.password_command:
-        try:
-            out = subprocess.run(
-                shlex.split(profile.password_command),
-                capture_output=True, text=True, timeout=15, check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendError(f"profile {profile.name}: password_command failed: {exc}") from None
-        if out.returncode != 0:
-            raise BackendError(
-                f"profile {profile.name}: password_command exited {out.returncode}"
-            )
-        return out.stdout.strip("\n")
+        return run_password_command(profile.password_command, profile.name, waiting=waiting)
     return None
 
 
@@ -338,6 +404,9 @@ class Client:
         self._redis: aioredis.Redis | aioredis.RedisCluster | None = None
         # Set on connect when the server is a cluster node: routes every command per node.
         self.cluster: ClusterRouter | None = None
+        # The server's clock and role, read at connect and by every poll (servertime.py).
+        self.server_clock = ServerClock()
+        self.replication = Replication()
 
     @property
     def read_only(self) -> bool:
@@ -451,10 +520,45 @@ class Client:
             return self.cluster.node_client(self.cluster.subscribe_node())._build()
         return self._build()
 
-    def guard(self, action: str) -> None:
-        """Every mutation passes here first; read-only refuses before anything is sent."""
+    def refusal(self, action: str) -> str | None:
+        """Why this change may not be sent (read-only mode, a replica), or None."""
         if self.read_only:
-            raise ReadOnlyError(f"read-only mode: '{action}' refused (nothing was changed)")
+            return f"read-only mode: '{action}' refused (nothing was changed)"
+        return self.replication.refusal(action)
+
+    def guard(self, action: str) -> None:
+        """Every mutation passes here first; read-only mode and a replica refuse before
+        anything is sent (the UI asks `refusal` before any dialog: the same answer)."""
+        refused = self.refusal(action)
+        if refused:
+            raise (ReadOnlyError if self.read_only else ReplicaError)(refused)
+
+    def server_now_ms(self) -> int:
+        """Now by the server's clock (epoch ms): every due, overdue and age uses this."""
+        return self.server_clock.now_ms()
+
+    async def read_clock_and_role(self) -> None:
+        """TIME and INFO replication in one round trip (at connect; the poll reads both in
+        its own pipeline afterwards)."""
+        sent = self.server_clock.local()
+        if self.cluster is not None:
+            # Per node; the role of a cluster's primaries is not a replica's refusal.
+            node = self.cluster.node_client(self.cluster.default_node())
+            (reply,) = await node.raw_pipeline([("TIME",)])
+            self.server_clock.observe(reply, sent, self.server_clock.local())
+            return
+        reply, info = await self.raw_pipeline([("TIME",), ("INFO", "replication")])
+        self.server_clock.observe(reply, sent, self.server_clock.local())
+        self.note_info(info)
+
+    def note_info(self, raw: Any) -> None:
+        """The role from an INFO reply (raw bytes or parsed); a refused INFO keeps it."""
+        if self.cluster is not None:
+            return
+        if isinstance(raw, bytes):
+            raw = parse_info(raw.decode("utf-8", "replace"))
+        if isinstance(raw, dict):
+            self.replication = replication_of(raw)
 
     def audit(self, action: str, keys: list[str] | tuple[str, ...], count: int,
               ids: list[str] | tuple[str, ...] = ()) -> None:
@@ -478,6 +582,7 @@ class Client:
                 if self.cluster is None:
                     await self.redis.ping()
             self.capabilities = await self.probe()
+            await self.read_clock_and_role()
         except BackendError:
             raise
         except Exception as exc:  # every failure becomes one line

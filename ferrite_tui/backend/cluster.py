@@ -243,6 +243,7 @@ class ClusterRouter:
             nc = Client(replace(self.client.settings, url=url, cluster=False, seeds=()),
                         self.client.audit_log)
             nc.round_trips = self.client.round_trips  # one count for the whole cluster
+            nc.server_clock = self.client.server_clock  # one clock: the first node's TIME
             self._nodes[name] = nc
         nc.capabilities = self.client.capabilities
         return nc
@@ -294,7 +295,7 @@ class ClusterRouter:
         return self.node_client(self.node_of(key))
 
     def note(self, text: str) -> None:
-        self.events.append((time.time(), text))
+        self.events.append((self.client.server_clock.now_s(), text))  # as every time in status
 
     # -- topology ---------------------------------------------------------------------
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import time
 from binascii import crc_hqx
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -250,7 +249,7 @@ async def deliver(client: Client, staged: Staged) -> int:
             push = "LPUSH" if staged.push_left else "RPUSH"
             replies = await c.exchange([
                 ("MULTI",), (push, staged.dst, *values),
-                ("SET", staged.mark, int(time.time() * 1000)), ("EXEC",)])
+                ("SET", staged.mark, client.server_now_ms()), ("EXEC",)])
             exec_reply = replies[-1]
             if exec_reply is None:  # DST or MARK touched meanwhile: look again
                 await asyncio.sleep(random.uniform(0, min(0.002 * (attempt + 1), 0.05)))
@@ -385,7 +384,7 @@ async def finish_inflight(client: Client) -> FinishReport:
         if pushed:
             client.audit("finish move in flight", [staged.stage, staged.dst], pushed)
     known = {(s.run, s.chunk) for s, _, _ in found.chunks}
-    now = int(time.time() * 1000)
+    now = client.server_now_ms()  # marks carry the server's time (any console wrote them)
     for mark in await _scan_keys(client, MARK_PREFIX + "*"):
         try:
             run, chunk = mark.rsplit(":", 2)[-2:]

@@ -38,7 +38,6 @@ from ferrite_tui.backend.priority import (
     checked_in_chunks,
     checked_transaction,
     format_score,
-    now_ms,
     plausible_ms,
 )
 
@@ -70,10 +69,10 @@ def parse_duration(text: str) -> int:
     return int(total)
 
 
-def parse_due(text: str, now: int | None = None) -> int:
+def parse_due(text: str, now: int) -> int:
     """A due time as typed: 'now', '+10m' / 'in 10m' / '10m', 'HH:MM[:SS]' (the next such
-    local time), an ISO date-time (local time unless it carries a zone), or epoch ms."""
-    now = now_ms() if now is None else now
+    local time), an ISO date-time (local time unless it carries a zone), or epoch ms.
+    `now` is the server's (Client.server_now_ms)."""
     text = text.strip()
     low = text.lower()
     if not text:
@@ -195,7 +194,7 @@ class DelayedQueue:
         each O(log N + page))."""
         r = self.client.redis
         before = self.client.round_trips.count
-        now = now_ms() if now is None else now
+        now = self.client.server_now_ms() if now is None else now
         # One MULTI for a consistent view; on a cluster with the ready list in another slot
         # no MULTI can hold both, so the reads are pipelined per node instead.
         pipe = r.pipeline(transaction=not needs_staging(self.client, self.key, self.ready_key))
@@ -229,8 +228,8 @@ class DelayedQueue:
         )
 
     async def overdue_count(self, now: int | None = None) -> int:
-        return int(await self.client.redis.zcount(self.key, "-inf",
-                                                  now_ms() if now is None else now))
+        now = self.client.server_now_ms() if now is None else now
+        return int(await self.client.redis.zcount(self.key, "-inf", now))
 
     # -- single jobs ---------------------------------------------------------------------
 
@@ -297,7 +296,7 @@ class DelayedQueue:
 
     async def _postpone(self, items: Sequence[ZItem], delta_ms: int,
                         now: int | None) -> CheckResult:
-        now = now_ms() if now is None else now
+        now = self.client.server_now_ms() if now is None else now
         result = await checked_transaction(
             self.client, self.key, items,
             lambda pipe, ok: pipe.zadd(
@@ -321,7 +320,7 @@ class DelayedQueue:
     @mutation("postpone (marked)")
     async def postpone_many(self, items: Sequence[ZItem], delta_ms: int, *,
                             now: int | None = None, **bulk: Any) -> BulkReport:
-        now = now_ms() if now is None else now
+        now = self.client.server_now_ms() if now is None else now
         return await checked_in_chunks(
             self.client, self.key, items,
             lambda pipe, ok: pipe.zadd(
@@ -352,7 +351,8 @@ class DelayedQueue:
         """Move every job due at or before `cutoff` (the time the operator confirmed) to the
         ready list in due order, `chunk_size` per transaction. `expected` (the count the
         operator confirmed) sizes the progress bar; jobs a promoter moved first count as
-        skipped, and the run stops when none due by `cutoff` remain."""
+        skipped, and the run stops when none due by `cutoff` remain. The cutoff is a time
+        on the server's clock (Client.server_now_ms), never the console's."""
         state = {"empty": False}
 
         async def chunk(part: Sequence[int]) -> ChunkResult:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount
+from ferrite_tui.backend.servertime import Replication
 
 
 class QueueKind(enum.StrEnum):
@@ -193,6 +194,8 @@ class ServerStats:
     clients: int | None = None
     uptime_s: int | None = None
     keyspace: dict = field(default_factory=dict)
+    # INFO replication (role unknown where the server has no such section).
+    replication: Replication = field(default_factory=Replication)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +219,7 @@ class AlertNote:
 class Snapshot:
     """One poll's worth of data: everything the panels draw."""
 
-    taken_at: float  # time.time() when the poll finished
+    taken_at: float  # when the poll finished, by the server's clock (epoch s)
     queues: tuple[QueueStats, ...]
     server: ServerStats
     channels: tuple[ChannelStats, ...] = ()
@@ -230,6 +233,10 @@ class Snapshot:
     # Exact mode from keyspace notifications: None when not asked for, "on" while
     # counting, else why not (what the server would need).
     notifications: str | None = None
+    # The server's TIME read by this poll (None: not answered), and the offset
+    # server - console clock in ms that every due/overdue/age figure applies.
+    server_time_ms: int | None = None
+    clock_offset_ms: int | None = None
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]

@@ -82,7 +82,7 @@ class Monitor:
 
     async def connect(self) -> None:
         await self.client.connect()
-        self.state = ConnectionState("live", last_ok=time.time())
+        self.state = ConnectionState("live", last_ok=self.client.server_clock.now_s())
 
     async def discover(self, progress: Callable[[DiscoveryProgress], None] | None = None):
         return await self.discovery.run(progress)

@@ -78,14 +78,41 @@ class Item:
         return self.pos + 1
 
 
+class KeepInPlace(ValueError):
+    """Raised by a transform for a value it cannot rewrite: that value is left where it is
+    (reported failed, with its position) and the rest of the chunk moves."""
+
+
 @dataclass
 class MoveResult:
     moved: list[tuple[Item, bytes]] = field(default_factory=list)  # (item, value pushed)
     missing: list[Item] = field(default_factory=list)  # gone (or moved far) since seen
     failed: list[Item] = field(default_factory=list)
+    kept: list[Item] = field(default_factory=list)  # refused by the transform: left in place
     errors: list[str] = field(default_factory=list)
     attempts: int = 0
     reached_stop: bool = False  # take_head: the stop_at value was among those moved
+    src_gone: bool = False  # the source list no longer exists (deleted, renamed, flushed)
+
+
+def _kept_in_place(src: str, item: Item, why: KeepInPlace) -> str:
+    where = f"entry {item.pos}" if item.pos is not None else "an entry"
+    return f"{where} of {src} cannot be rewritten ({why}): left in place"
+
+
+def _rewrite(src: str, pairs: Sequence[tuple[Item, Any]],
+             transform: Callable[[Item], bytes],
+             result: MoveResult) -> list[tuple[Item, Any, bytes]]:
+    """(item, extra, new value) for the items the transform rewrites; the ones it refuses
+    go to result.kept with a line naming their position."""
+    out: list[tuple[Item, Any, bytes]] = []
+    for item, extra in pairs:
+        try:
+            out.append((item, extra, transform(item)))
+        except KeepInPlace as why:
+            result.kept.append(item)
+            result.errors.append(_kept_in_place(src, item, why))
+    return out
 
 
 def chunk_budget(items: Sequence[Item], max_items: int = 500,
@@ -280,7 +307,8 @@ async def move_values(client: Client, src: str, dst: str | None, items: Sequence
     second = await move_values(client, src, dst, items[half:], transform=transform,
                                push_left=push_left)
     return MoveResult(moved=first.moved + second.moved, missing=first.missing + second.missing,
-                      failed=first.failed + second.failed, errors=first.errors + second.errors,
+                      failed=first.failed + second.failed, kept=first.kept + second.kept,
+                      errors=first.errors + second.errors,
                       attempts=first.attempts + second.attempts + SPLIT_AFTER)
 
 
@@ -357,15 +385,27 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 n = found.get(raw, 0)
                 present.extend((it, it.from_tail() and raw not in from_head) for it in its[:n])
                 missing.extend(it for it in its[n:] if it not in unsure)
+            result.failed, result.kept, result.errors = [], [], []  # this attempt's
             if unsure:
-                result.failed = unsure
+                result.failed = list(unsure)
                 result.errors.append(
                     f"{len(unsure)} values were not found within {share:,} elements of {src}"
                     f" (it holds {length if length is not None else '?'}): not touched, and not "
                     "counted as gone")
+            if dst is not None:
+                # Rewritten before anything is removed: a value the transform refuses is
+                # simply not named in the transaction, so it stays where it is.
+                rewritten = _rewrite(src, present, transform, result)
+                present = [(it, tail) for it, tail, _ in rewritten]
+                new_values = [new for _, _, new in rewritten]
+            else:
+                new_values = []
             if not present:
-                await c.exchange([("UNWATCH",)])
+                replies = await c.exchange([("UNWATCH",), ("EXISTS", src)])
                 result.missing = missing
+                # Nothing found, and no such key: the list itself went away (an empty list
+                # does not exist either), so the values did not go one by one.
+                result.src_gone = bool(missing) and replies[1] == 0
                 return result
             counts: Counter = Counter(it.raw for it, _ in present)
             removal: list[tuple]
@@ -378,7 +418,6 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                     tails.setdefault(it.raw, tail)
                 removal = [("LREM", src, -n if tails[raw] else n, raw)
                            for raw, n in counts.items()]
-            new_values = [transform(it) for it, _ in present] if dst is not None else []
             tx: list[tuple] = [("MULTI",), *removal]
             if dst is not None:
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
@@ -443,8 +482,16 @@ async def lua_move(client: Client, src: str, dst: str | None, items: Sequence[It
         result.errors.append(f"{src} kept changing and this server has no LPOS for Lua")
         return result
     args: list[Any] = ["-" if dst is None else ("L" if push_left else "R")]
+    if dst is not None:
+        rewritten = _rewrite(src, [(it, None) for it in items], transform, result)
+        items = [it for it, _, _ in rewritten]
+        new_of = [new for _, _, new in rewritten]
+    else:
+        new_of = [it.raw for it in items]
+    if not items:
+        return result
     news = []
-    for it in items:
+    for it, new in zip(items, new_of):
         tail = it.from_tail()
         if it.pos is None:
             maxlen = 0
@@ -452,7 +499,6 @@ async def lua_move(client: Client, src: str, dst: str | None, items: Sequence[It
             maxlen = (it.seen_len - it.pos) + TAIL_SLACK  # type: ignore[operator]
         else:
             maxlen = it.pos + 1 + SLACK
-        new = transform(it) if dst is not None else it.raw
         news.append(new)
         args += [-1 if tail else 1, -1 if tail else 1, maxlen, it.raw, new]
     try:
@@ -527,12 +573,26 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 result.reached_stop = True
             if not values:
                 await c.exchange([("UNWATCH",)])
+                result.src_gone = True  # an empty list does not exist: nothing is left
                 return result
             items = [Item(v, i) for i, v in enumerate(values)]
-            new_values = [transform(it) for it in items] if dst is not None else values
-            tx = [("MULTI",), ("LTRIM", src, len(values), -1)]
+            result.kept, result.errors = [], []  # this attempt's
             if dst is not None:
-                tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
+                rewritten = _rewrite(src, [(it, None) for it in items], transform, result)
+                moving = [(it, new) for it, _, new in rewritten]
+            else:
+                moving = [(it, it.raw) for it in items]
+            if not moving:
+                await c.exchange([("UNWATCH",)])
+                return result
+            # The head is cut off; values the transform refused go back to the head in
+            # their order, in the same transaction, so they never leave the list.
+            kept = [it.raw for it in result.kept]
+            tx: list[tuple] = [("MULTI",), ("LTRIM", src, len(values), -1)]
+            if kept:
+                tx.append(("LPUSH", src, *reversed(kept)))
+            if dst is not None:
+                tx.append(("LPUSH" if push_left else "RPUSH", dst, *[n for _, n in moving]))
             replies = await c.exchange([*tx, ("EXEC",)])
             for reply in replies[:-1]:
                 _check_exec(reply, client)
@@ -543,9 +603,9 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 continue
             if isinstance(exec_reply, Exception):
                 raise BackendError(f"transaction failed: {exec_reply}")
-            if dst is not None and isinstance(exec_reply[1], Exception):
-                raise BackendError(_push_failed(src, dst, exec_reply[1], len(values)))
-            result.moved = list(zip(items, new_values))
+            if dst is not None and isinstance(exec_reply[-1], Exception):
+                raise BackendError(_push_failed(src, dst, exec_reply[-1], len(values)))
+            result.moved = moving
             return result
     if count > 1:
         # Others keep touching src: a smaller chunk holds its WATCH for less time.

@@ -404,7 +404,10 @@ class Poller:
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
         rt_before = self.client.round_trips.count
-        now_ms = int(time.time() * 1000)
+        # The server's clock (offset measured by the last TIME): items' times were written
+        # by the server's clients, and the console's clock may be off by hours.
+        clock = self.client.server_clock
+        now_ms = clock.now_ms()
         commands: list[tuple] = []
         # Pairs (target, what), flat: a tuple per command holding a tally is kept alive for
         # the whole poll, and thousands of those make the garbage collector run far more.
@@ -414,14 +417,16 @@ class Poller:
         for tally in tallies:
             self._commands(commands, readers, tally, now_ms, lpos)
         commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
-                     ("INFO", "commandstats")]
+                     ("INFO", "commandstats"), ("TIME",)]
         events = self.events
         if events is not None and self.client.cluster is not None:
             events.observe_cluster()
             events = None
         if events is not None:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
+        sent_s = clock.local()
         replies = await self.client.raw_pipeline(commands)
+        received_s = clock.local()
         if events is not None:
             # Counts are taken at marks (see KeyEvents.mark): this poll asks for its own
             # and uses the last poll's, whose sizes it kept. One poll late, never lagging.
@@ -463,8 +468,12 @@ class Poller:
                 apply(tally, what, reply, now_ms)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 tally.errors.append("unexpected reply from server")
-        info_raw, channels, numpat, cmdstats_raw = replies[-4:]
+        info_raw, channels, numpat, cmdstats_raw, time_raw = replies[-5:]
+        # For the next poll and every action until then (this poll keeps the now it asked
+        # with, so its counts and ages agree).
+        server_time_ms = clock.observe(time_raw, sent_s, received_s)
         info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
+        self.client.note_info(info)
         cmdstats = parse_info(_text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
         if self._epoch.changed(info, cmdstats):
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
@@ -515,7 +524,7 @@ class Poller:
             self._interval_s = mono - self._last_mono
         self._last_mono = mono
         return Snapshot(
-            taken_at=time.time(),
+            taken_at=clock.now_s(),  # the server's clock, as every time in the snapshot
             queues=stats,
             server=server,
             channels=tuple(sorted(channel_stats, key=lambda c: c.name)),
@@ -525,6 +534,8 @@ class Poller:
             left_out=self.left_out,
             max_queues=self.max_queues,
             notifications=self.events.status() if self.events is not None else None,
+            server_time_ms=server_time_ms,
+            clock_offset_ms=clock.offset_ms,
         )
 
     def _forget(self, keys: set[str]) -> None:
@@ -1310,6 +1321,7 @@ class Poller:
             self.history.series("@server", "memory").add(mono, memory)
         keyspace = {k: v for k, v in info.items() if k.startswith("db") and isinstance(v, dict)}
         return ServerStats(
+            replication=self.client.replication,
             info=info,
             ops_per_sec=ops,
             used_memory=memory,
@@ -1348,7 +1360,9 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
             out.append(f"{depth} dead")
         if cfg.dlq_growing and (net_rate or 0) >= 0.05:
             out.append("growing")
-    elif depth >= cfg.depth > 0:
+    elif depth >= cfg.depth > 0 and not (kind is QueueKind.STREAM and groups):
+        # A stream read by groups keeps its history (often capped with MAXLEN): its length
+        # is no backlog, its groups' lag and pending are.
         out.append(f"depth ≥ {cfg.depth}")
     if kind is QueueKind.DELAYED:
         if oldest_ms is not None and oldest_ms >= cfg.overdue_seconds * 1000:

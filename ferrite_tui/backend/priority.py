@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import math
 import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +39,6 @@ MAX_ATTEMPTS = 200
 #: Members per chunk in bulk work (one MULTI of a few multi-member commands).
 CHUNK_SIZE = 200
 PAGE_SIZE = 50
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def backoff(attempt: int) -> None:
@@ -354,7 +349,7 @@ class PriorityQueue:
         member = dumps({
             "id": job_id or str(uuid.uuid4()),
             "payload": payload,
-            "enqueued_at": now_ms() if at_ms is None else at_ms,
+            "enqueued_at": self.client.server_now_ms() if at_ms is None else at_ms,
         }).encode()
         added = await self.client.redis.zadd(self.key, {member: priority}, nx=True)
         if not added:

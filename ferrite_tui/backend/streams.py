@@ -15,7 +15,6 @@ XPENDING + XCLAIM with the same min-idle check.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 from redis import exceptions as rexc
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import BulkReport, Cancel
 from ferrite_tui.backend.client import (
     BackendError,
@@ -283,6 +283,10 @@ def _friendly(exc: Exception, key: str, group: str | None = None) -> BackendErro
     return BackendError(f"server error: {printable(first, 160)}")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; JSON has neither
+
+
 def json_payload(raw: bytes) -> Any:
     """A field value as JSON: parsed when it is JSON, else text, else base64 (lossless)."""
     try:
@@ -290,9 +294,20 @@ def json_payload(raw: bytes) -> Any:
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(raw).decode("ascii")}
     try:
-        return json.loads(text)
-    except ValueError:
+        return boundedjson.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # not JSON (NaN too), or beyond the parse bounds: kept as its text
         return text
+
+
+def json_text(raw: bytes) -> str | None:
+    """A field value's own text when it is standard JSON within the parse bounds (on one
+    line: line breaks in valid JSON are whitespace), else None."""
+    try:
+        text = raw.decode("utf-8")
+        boundedjson.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # not UTF-8, not JSON, NaN/Infinity, or beyond the bounds
+        return None
+    return text.strip().replace("\r", " ").replace("\n", " ")
 
 
 def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int) -> bytes:
@@ -303,8 +318,12 @@ def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int)
     retry_count is the delivery count; first_attempt is the entry's creation time.
     """
     data = entry.data
+    payload_text: str | None = None
     if data is not None and len(entry.fields) == 1:
         payload = json_payload(data)
+        # JSON: the field's own text goes into the envelope, not a re-serialisation
+        # (numbers, key order and duplicate keys kept).
+        payload_text = json_text(data)
     else:
         payload = {"stream_fields": [[json_payload(n), json_payload(v)] for n, v in entry.fields]}
     job = {
@@ -315,12 +334,16 @@ def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int)
                       f"(last consumer {printable(pending.consumer, 80)})",
         "first_attempt": id_ms(entry.id),
     }
-    return dumps({"job": job, "dead_at": now_ms, "reason": DLQ_REASON}).encode()
+    if payload_text is None:
+        return dumps({"job": job, "dead_at": now_ms, "reason": DLQ_REASON}).encode()
+    head, tail = dumps({"job": {**job, "payload": None}, "dead_at": now_ms,
+                        "reason": DLQ_REASON}).split(',"payload":null,', 1)
+    return f'{head},"payload":{payload_text},{tail}'.encode()
 
 
 def validate_json(text: str) -> str | None:
     try:
-        json.loads(text)
+        boundedjson.loads(text)
     except ValueError as exc:
         return f"not valid JSON: {exc}"
     return None
@@ -725,7 +748,7 @@ class Streams:
         result = ActionResult()
         if not entries:
             return result
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.client.server_now_ms() if now_ms is None else now_ms
         now = time.monotonic() if now is None else now
         for start in range(0, len(entries), DLQ_CHUNK):
             await self._dead_letter_chunk(key, group, list(entries[start:start + DLQ_CHUNK]),

@@ -53,6 +53,8 @@ class PanelCommands(Provider):
         yield ("Rescan and refresh now (ctrl+r)", app.action_rescan,
                "Run discovery again and poll immediately")
         yield ("Filter the current panel (/)", app.action_filter, "Substring filter on keys")
+        yield ("Log in: user name and password…", app.action_log_in,
+               "Connect again with a password typed here (never saved)")
         yield ("Help: key bindings (?)", app.action_help, "List every binding")
         for seconds in (0.5, 1.0, 2.0, 5.0, 10.0):
             yield (f"Refresh every {seconds:g} s", partial(app.set_refresh, seconds),

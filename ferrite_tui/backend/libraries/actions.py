@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.libraries import arq, celery, dramatiq, rq, saq
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
@@ -35,9 +35,9 @@ def _text(v: Any) -> str | None:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
 
 
-def rq_now() -> str:
-    """RQ's timestamp format (utcformat)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def rq_now(now_s: float) -> str:
+    """RQ's timestamp format (utcformat), of a time on the server's clock."""
+    return datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LibraryActions:
@@ -77,7 +77,8 @@ class LibraryActions:
 
             def build(_replies, job_id=job_id, job_key=job_key):
                 return [("ZREM", registry, job_id),
-                        ("HSET", job_key, "status", "queued", "enqueued_at", rq_now(),
+                        ("HSET", job_key, "status", "queued",
+                         "enqueued_at", rq_now(self.client.server_clock.now_s()),
                          "started_at", "", "ended_at", "", "origin", queue.name),
                         ("HDEL", job_key, "exc_info"),
                         ("PERSIST", job_key),
@@ -159,7 +160,7 @@ class LibraryActions:
         res = ActionResult()
         vt = (celery.VISIBILITY_TIMEOUT_S if queue.visibility_timeout_s is None
               else queue.visibility_timeout_s)
-        now_s = time.time() if now_s is None else now_s
+        now_s = self.client.server_clock.now_s() if now_s is None else now_s
 
         def still_stuck(r: list) -> bool:
             score, raw = r
@@ -286,7 +287,7 @@ def _sha(raw: bytes) -> str:
 def _json_list(raw: bytes) -> list | None:
     """kombu's unacked entry: [envelope, exchange, routing_key]."""
     try:
-        entry = json.loads(raw)
+        entry = boundedjson.loads(raw)
     except ValueError:
         return None
     if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], dict):

@@ -18,6 +18,7 @@ import pickletools
 import zlib
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
@@ -120,12 +121,15 @@ def pickle_fields(raw: bytes, unpickle: bool, label: str = "body") -> list[tuple
         return printable(v if isinstance(v, str) else repr(v), 300)
 
     out: list[tuple[str, str]] = []
-    if isinstance(value, dict) and "f" in value and "a" in value:  # arq's job
-        out += [("function", r(value.get("f"))), ("args", r(value.get("a"))),
-                ("kwargs", r(value.get("k"))), ("attempts", r(value.get("t")))]
-    elif isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], str):  # RQ
-        out += [("function", r(value[0])), ("args", r(value[2])), ("kwargs", r(value[3]))]
-    return [*out, (label, printable(repr(value), FIELD_LIMIT))]
+    try:
+        if isinstance(value, dict) and "f" in value and "a" in value:  # arq's job
+            out += [("function", r(value.get("f"))), ("args", r(value.get("a"))),
+                    ("kwargs", r(value.get("k"))), ("attempts", r(value.get("t")))]
+        elif isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], str):  # RQ
+            out += [("function", r(value[0])), ("args", r(value[2])), ("kwargs", r(value[3]))]
+        return [*out, (label, printable(repr(value), FIELD_LIMIT))]
+    except RecursionError:  # unpickling nests without recursing; repr does not
+        return [(label, pickle_summary(raw)), ("decoded", "not shown: nested too deep")]
 
 
 def inflate(raw: bytes) -> bytes | None:
@@ -158,7 +162,7 @@ def _json(raw: Any) -> Any:
     if not isinstance(raw, (bytes, str)):
         return None
     try:
-        return json.loads(raw)
+        return boundedjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
 

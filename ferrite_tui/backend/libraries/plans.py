@@ -3,7 +3,6 @@ and the action then names exactly (principle: act on what was seen)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -71,8 +70,9 @@ async def plan(client: Client, action: str, queue: LibraryQueue) -> Plan:
                     "list(s); nothing is deleted if the count changed. Cannot be undone.")
     if action == "celery-requeue-unacked":
         vt = queue.visibility_timeout_s or celery.VISIBILITY_TIMEOUT_S
+        cutoff = client.server_clock.now_s() - vt
         (tags,) = await client.raw_pipeline([("ZRANGEBYSCORE", celery.UNACKED_INDEX, "-inf",
-                                              time.time() - vt, "LIMIT", 0, MAX_ITEMS)])
+                                              cutoff, "LIMIT", 0, MAX_ITEMS)])
         return _plan(action, queue, tags, f"Requeue up to {{n}} messages unacked for more "
                      f"than {vt:g} s (those of queue {name}) so a worker gets them next")
     raise ValueError(f"unknown library action {action!r}")

@@ -153,7 +153,8 @@ class Panel(Vertical):
         if not items:
             text = Text(self.EMPTY)
         elif self.filter_text:
-            text = Text(f"filter “{self.filter_text}”: {len(shown)} of {len(items)}")
+            text = Text(f"filter “{printable(self.filter_text, 40)}”: {len(shown)} of "
+                        f"{len(items)}")
         else:
             text = self.summary(items)
         # Static.update re-lays out the screen: only when the words change (idle cost).

@@ -57,7 +57,7 @@ def _check_duration(text: str) -> str | None:
 
 def _check_due(text: str) -> str | None:
     try:
-        parse_due(text)
+        parse_due(text, 0)  # only whether it parses
     except ValueError as exc:
         return str(exc)
     return None

@@ -18,6 +18,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, ClusterView, Snapshot
+from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, Replication, offset_text
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -26,6 +27,25 @@ if TYPE_CHECKING:
 
 def _t(value: object) -> Text:
     return Text(printable(str(value), 120))
+
+
+def role_text(rep: Replication) -> str:
+    if rep.role is None:
+        return "unknown (INFO has no replication section)"
+    if rep.is_replica:
+        return f"replica of {rep.primary or '?'} (changes refused: they go to the primary)"
+    return rep.role
+
+
+def clock_text(snap: Snapshot) -> str | None:
+    """The console's clock against the server's, when off by more than a second."""
+    offset_ms = snap.clock_offset_ms
+    if snap.server_time_ms is None:
+        return "server time unknown (TIME not answered): ages use " + (
+            "the console's clock" if offset_ms is None else "the last offset measured")
+    if offset_ms is None or abs(offset_ms) <= SHOWN_OFFSET_MS:
+        return None
+    return f"{offset_text(offset_ms)} (every time shown is the server's)"
 
 
 class ServerPanel(Vertical):
@@ -105,6 +125,9 @@ class ServerPanel(Vertical):
             table.add_row("server", _t(f"{caps.server_kind} {caps.version}".strip()))
         for label, value in (
             ("mode", info.get("redis_mode")),
+            ("role", role_text(s.replication)),
+            ("replication", s.replication.lag_text() or None),
+            ("clock", clock_text(snap)),
             ("uptime", fmt.duration(s.uptime_s * 1000) if s.uptime_s is not None else "n/a"),
             ("memory", fmt.size(s.used_memory)),
             ("peak memory", fmt.size(_int(info.get("used_memory_peak")))),

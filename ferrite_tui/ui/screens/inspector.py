@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 
 from rich.text import Text
@@ -32,7 +31,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.envelopes import decode, printable
+from ferrite_tui.backend import boundedjson
+from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.escaping import json_safe, printable, printable_lines
 
 #: Values larger than this are shown truncated.
 SHOW_LIMIT = 1 << 20
@@ -41,19 +42,10 @@ VIEW_LIMIT = 48 << 10
 #: The hex view covers at most this many bytes (16 per line, 76 characters each).
 HEX_LIMIT = 8 << 10
 
-_CONTROL_KEEP_NL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape_controls(text: str) -> str:
-    """Control and bidi-override characters as visible escapes; newlines and tabs kept."""
-    return _CONTROL_KEEP_NL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def pretty_json(raw: bytes) -> str | None:
     """The value pretty-printed as JSON, or None when it is not JSON."""
     try:
-        data = json.loads(raw.decode("utf-8"), strict=False)
+        data = boundedjson.loads(raw.decode("utf-8"), strict=False)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     try:
@@ -62,12 +54,11 @@ def pretty_json(raw: bytes) -> str | None:
         return None
     # json.dumps escapes C0 controls but not DEL/C1 or bidi overrides: escape those too
     # (they can only occur inside strings, where \uXXXX is a valid JSON escape).
-    return _escape_controls(text)
+    return json_safe(text)
 
 
 def raw_text(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="backslashreplace")
-    return _escape_controls(text.replace("\r", "\\r"))
+    return printable_lines(raw)
 
 
 def hex_dump(raw: bytes, limit: int = HEX_LIMIT) -> str:
@@ -185,9 +176,10 @@ class InspectorScreen(ModalScreen[None]):
         if self.truncated:
             return "large value"
         env = decode(self.shown)
-        return {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
-                "dead": "dead letter", "json": "JSON", "text": "text",
-                "binary": "binary"}.get(env.kind, env.kind)
+        label = {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
+                 "dead": "dead letter", "json": "JSON", "text": "text",
+                 "binary": "binary"}.get(env.kind, env.kind)
+        return f"{label} ({env.note})" if env.note else label
 
     def body_text(self, mode: str | None = None) -> str:
         """The text of a view (the current one by default), at most VIEW_LIMIT characters."""

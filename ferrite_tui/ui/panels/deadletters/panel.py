@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from textual.binding import Binding
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
-from ferrite_tui.backend.dlq import DeadLetters, Filter
-from ferrite_tui.backend.envelopes import decode, dumps, printable
+from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
+from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
@@ -110,7 +110,7 @@ class DeadLettersPanel(DeadLetterEntries):
         return values["target"]
 
     def _letters(self) -> DeadLetters:
-        return DeadLetters(self.client(), clock=self.session.clock)
+        return DeadLetters(self.client(), clock=self.session.server_now_s)
 
     def after_action(self) -> None:
         self.items_table.marks.clear()
@@ -308,7 +308,7 @@ class DeadLettersPanel(DeadLetterEntries):
         item = self.items_table.current() or items[0]
         env = decode(item.raw)
         if env.kind == "dead":
-            label, value = "Payload (JSON); the job is requeued with it", dumps(env.payload)
+            label, value = "Payload (JSON); the job is requeued with it", edit_text(env)
         else:
             label = "Value (not a dead-letter envelope: pushed exactly as typed)"
             value = item.raw.decode("utf-8", "surrogateescape")

@@ -126,7 +126,7 @@ class LibraryQueueActions(ItemPagerPanel):
             return text
         lib = ref.library
         text.append(f"{lib.library} {printable(lib.name, 40)}", style="bold")
-        text.append(f"  {state.state.value}: {state.name}", style="bold cyan")
+        text.append(f"  {state.state.value}: {printable(state.name, 60)}", style="bold cyan")
         text.append(f" ({states.index(state) + 1}/{len(states)}, {unit_text(state)})")
         if page is not None:
             text.append(f"  {page.start:,}–{page.end - 1:,} of {page.length:,}" if page.items
@@ -181,8 +181,8 @@ class LibraryQueueActions(ItemPagerPanel):
         if not await self.confirm(
                 f"{queue.library}: {verb}",
                 Text(f"{verb} {n} item{'s' if n != 1 else ''} of {queue.library} queue "
-                     f"{printable(queue.name)} ({state.name}): {what}. Any that moved since "
-                     "they were shown are skipped."), verb):
+                     f"{printable(queue.name)} ({printable(state.name)}): {what}. Any that "
+                     "moved since they were shown are skipped."), verb):
             return None
         res = await plans.run_items(self.client(), action, queue, state, items)
         self.call_after_refresh(self.state_table.focus)

@@ -432,6 +432,9 @@ class StreamTables(Panel):
         for c in self.consumer_rows:
             dead = c.name in self._dead_consumers()
             name = Text(printable(c.name, 60), no_wrap=True, overflow="ellipsis")
+            if dead:  # marked in the name too: at 80 columns the dead? column is left out
+                name = Text.assemble(("✗ ", "bold red"), name, no_wrap=True,
+                                     overflow="ellipsis")
             if c.name == self.consumer:
                 name.stylize("bold reverse")
             rows.append((c.name, {
