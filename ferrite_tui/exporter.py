@@ -25,7 +25,6 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from ferrite_tui import __version__
 from ferrite_tui.backend.client import BackendError, ConnectionSettings
-from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import state_totals
 from ferrite_tui.backend.models import (
     AlertNote,
@@ -38,6 +37,7 @@ from ferrite_tui.backend.models import (
 )
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config, ConfigError, load
+from ferrite_tui.escaping import printable
 
 log = logging.getLogger("ferrite_tui.exporter")
 
@@ -65,8 +65,12 @@ METRICS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ferrite_connect_errors": ("counter", "Connects and reconnects that failed.", ()),
     "ferrite_poll_duration_seconds": ("gauge", "Duration of the last successful poll.", ()),
     "ferrite_poll_round_trips": ("gauge", "Round trips to the server of the last poll.", ()),
-    "ferrite_last_poll_timestamp_seconds": ("gauge", "When the last successful poll ended.",
-                                            ()),
+    "ferrite_last_poll_timestamp_seconds": ("gauge", "When the last successful poll ended "
+                                            "(the exporter's clock).", ()),
+    "ferrite_server_clock_offset_seconds": ("gauge", "The server's clock minus the "
+                                            "exporter's: every due, overdue, age and since "
+                                            "figure is on the server's clock, as in the "
+                                            "console.", ()),
     "ferrite_queues": ("gauge", "Queues polled.", ()),
     "ferrite_queues_left_out": ("gauge", "Queues found but not polled ([discovery] "
                                 "max_queues).", ()),
@@ -269,7 +273,12 @@ class PollState:
     errors: int = 0  # polls that failed
     connect_errors: int = 0
     in_poll: bool = False
-    discovered_at: float | None = None  # when the last discovery pass ended
+    # Local clocks (the snapshot's times are the server's): when the last snapshot came,
+    # and which poll it was; which poll had started when the last discovery pass ended.
+    received_at: float | None = None  # time.time()
+    received_mono: float | None = None  # time.monotonic(), for staleness
+    snapshot_poll: int = 0
+    discovery_poll: int | None = None
     cutting: bool = False  # the last scrape hit --max-series (logged once per start)
 
 
@@ -342,11 +351,20 @@ class Exporter:
         self._task = asyncio.create_task(self.monitor.run(listener))
 
     def _on_snapshot(self, snap: Snapshot) -> None:
-        self.state.snapshot = snap
+        st = self.state
+        st.snapshot = snap
+        st.received_at, st.received_mono = time.time(), time.monotonic()
+        st.snapshot_poll = st.polls  # polls never overlap: this is the last one started
+
+    def settled(self) -> bool:
+        """A snapshot taken after the last discovery pass ended, and no poll running."""
+        st = self.state
+        return (st.discovery_poll is not None and st.snapshot_poll > st.discovery_poll
+                and not st.in_poll)
 
     def _on_discovery(self, progress: DiscoveryProgress) -> None:
         if progress.done:
-            self.state.discovered_at = time.time()
+            self.state.discovery_poll = self.state.polls
             if progress.error:
                 log.warning("discovery: %s", printable(progress.error, 300))
 
@@ -358,11 +376,11 @@ class Exporter:
     def up(self) -> tuple[bool, str]:
         """(healthy, why): a poll succeeded within `stale_after` seconds (three refresh
         intervals, at least 10 s)."""
-        snap, state = self.state.snapshot, self.state.state
-        if snap is None:
+        state, received = self.state.state, self.state.received_mono
+        if received is None:
             why = state.error if state is not None and state.error else "no poll yet"
             return False, printable(why, 300)
-        age = time.time() - snap.taken_at
+        age = time.monotonic() - received
         if age > self.stale_after:
             why = state.error if state is not None and state.error else "polls stopped"
             return False, printable(f"last poll {age:.0f} s ago: {why}", 300)
@@ -389,12 +407,15 @@ class Exporter:
                 [caps.server_kind, label(caps.version)], 1)
         snap = st.snapshot
         dropped_series = dropped_queues = 0
-        if snap is not None:
+        if st.received_at is not None:
             # Always: when the figures below were true.
-            fams["ferrite_last_poll_timestamp_seconds"].add_metric([], snap.taken_at)
+            fams["ferrite_last_poll_timestamp_seconds"].add_metric([], st.received_at)
         if snap is not None and up:  # a stale poll's figures would pass for current ones
             fams["ferrite_poll_duration_seconds"].add_metric([], snap.poll_ms / 1000)
             fams["ferrite_poll_round_trips"].add_metric([], snap.round_trips)
+            if snap.clock_offset_ms is not None:
+                fams["ferrite_server_clock_offset_seconds"].add_metric(
+                    [], snap.clock_offset_ms / 1000)
             fams["ferrite_queues"].add_metric([], len(snap.queues))
             fams["ferrite_queues_left_out"].add_metric([], snap.left_out)
             for category, n in snap.totals().items():
@@ -443,7 +464,7 @@ class Exporter:
         queues take a while to render and every scrape until the next poll is the same."""
         encoder, content_type = choose_encoder(accept or "")
         st = self.state
-        key = (id(st.snapshot), st.polls, st.errors, st.connect_errors, self.up()[0],
+        key = (st.snapshot_poll, st.polls, st.errors, st.connect_errors, self.up()[0],
                content_type)
         cached = self._rendered.get(content_type)
         if cached is None or cached[0] != key:

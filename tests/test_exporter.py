@@ -28,9 +28,9 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.config import Config, load
 from ferrite_tui.demo.workload import seed
+from ferrite_tui.escaping import printable
 from ferrite_tui.exporter import METRICS, Exporter, alert_name
 from helpers import async_wait_until, wait_until
 
@@ -108,9 +108,7 @@ def one(series: Series, name: str, **labels: str) -> float | None:
 async def settled(exporter: Exporter, polls_after_discovery: int = 2) -> None:
     """Discovery done and `polls_after_discovery` polls since (rates need two)."""
     st = exporter.state
-    await async_wait_until(lambda: st.discovered_at is not None and st.snapshot is not None
-                           and st.snapshot.taken_at > st.discovered_at,
-                           message="no poll after discovery")
+    await async_wait_until(exporter.settled, message="no poll after discovery")
     first = st.polls
     await async_wait_until(lambda: st.polls >= first + polls_after_discovery
                            and not st.in_poll and st.snapshot is not None,
@@ -390,10 +388,8 @@ async def test_concurrent_scrapes_send_no_command(redis_url, redis_server):
         async with exporting(redis_url, refresh=60, trends=False) as exporter:
             st = exporter.state
             # The poll that discovery's end wakes is the last one for a minute.
-            await async_wait_until(lambda: st.discovered_at is not None
-                                   and st.snapshot is not None
-                                   and st.snapshot.taken_at > st.discovered_at
-                                   and not st.in_poll and not exporter.monitor._wake.is_set())
+            await async_wait_until(lambda: exporter.settled()
+                                   and not exporter.monitor._wake.is_set())
             polls = st.polls
             before = commandstats(r)
             bodies = []

@@ -109,9 +109,7 @@ async def ours_side(url: str, r: redis.Redis) -> dict[str, float]:
     try:
         st = exporter.state
         deadline = time.monotonic() + 60
-        while not (st.discovered_at is not None and st.snapshot is not None
-                   and st.snapshot.taken_at > st.discovered_at and not st.in_poll
-                   and not exporter.monitor._wake.is_set()):
+        while not (exporter.settled() and not exporter.monitor._wake.is_set()):
             assert time.monotonic() < deadline, "no poll after discovery"
             await asyncio.sleep(0.05)
         assert st.snapshot is not None and len(st.snapshot.queues) == QUEUES
