@@ -357,10 +357,11 @@ class Exporter:
         st.snapshot_poll = st.polls  # polls never overlap: this is the last one started
 
     def settled(self) -> bool:
-        """A snapshot taken after the last discovery pass ended, and no poll running."""
+        """A snapshot taken after the last discovery pass ended, no poll running and none
+        woken to run at once (tests and benchmarks wait for this)."""
         st = self.state
         return (st.discovery_poll is not None and st.snapshot_poll > st.discovery_poll
-                and not st.in_poll)
+                and not st.in_poll and not self.monitor._wake.is_set())
 
     def _on_discovery(self, progress: DiscoveryProgress) -> None:
         if progress.done:

@@ -252,6 +252,33 @@ async def test_a_library_queue_has_its_states_next_due_and_alerts(redis_url, tmp
     assert one(series, "ferrite_alert_active", queue=q["key"], alert="failed") == 1
 
 
+async def test_consumers_per_group_are_bounded(redis_url):
+    """Fifteen consumers hold entries of one group: the ten holding most have series of
+    their own, the group's figures count all of them."""
+    from ferrite_tui.exporter import MAX_CONSUMERS
+
+    r = redis.Redis.from_url(redis_url)
+    try:
+        for i in range(40):
+            r.xadd("events:wide", {"data": json.dumps({"n": i})})
+        r.xgroup_create("events:wide", "g", "0")
+        for i in range(15):  # consumer c00 takes 11 entries, the others 2 or 1
+            r.xreadgroup("g", f"c{i:02}", {"events:wide": ">"}, count=11 if i == 0 else 2)
+    finally:
+        r.close()
+    async with exporting(redis_url) as exporter:
+        await settled(exporter, 1)
+        _, text, _ = await scrape(exporter)
+    series = parse(text)
+    at = {"queue": "events:wide", "group": "g"}
+    held = {dict(lab)["consumer"]: v
+            for lab, v in pick(series, "ferrite_stream_consumer_pending_entries", **at).items()}
+    assert len(held) == MAX_CONSUMERS == 10
+    assert held["c00"] == 11
+    assert one(series, "ferrite_stream_pending_entries", **at) == 11 + 14 * 2
+    assert one(series, "ferrite_stream_consumers", **at) == 15
+
+
 async def test_openmetrics_when_asked_and_healthz(redis_url):
     await seeded(redis_url)
     async with exporting(redis_url) as exporter:
@@ -388,8 +415,7 @@ async def test_concurrent_scrapes_send_no_command(redis_url, redis_server):
         async with exporting(redis_url, refresh=60, trends=False) as exporter:
             st = exporter.state
             # The poll that discovery's end wakes is the last one for a minute.
-            await async_wait_until(lambda: exporter.settled()
-                                   and not exporter.monitor._wake.is_set())
+            await async_wait_until(exporter.settled)
             polls = st.polls
             before = commandstats(r)
             bodies = []
