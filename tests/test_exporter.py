@@ -592,12 +592,14 @@ def test_the_command_serves_until_sigterm(server_factory, tmp_path):
             proc.wait()
 
 
+@pytest.mark.once  # no server involved
 def test_bad_listen_address_is_exit_2_with_one_line():
     out = subprocess.run([sys.executable, "-m", "ferrite_tui", "exporter", "redis://x",
                           "--listen", "nonsense"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2 and "HOST:PORT" in out.stderr
 
 
+@pytest.mark.once  # no server involved
 def test_importing_the_exporter_pulls_in_no_textual():
     code = ("import sys, ferrite_tui.exporter\n"
             "print(','.join(sorted(m for m in sys.modules if m == 'textual' "
@@ -612,6 +614,7 @@ def test_importing_the_exporter_pulls_in_no_textual():
 METRIC_NAME = re.compile(r"\b(ferrite_[a-z_]+)\b")
 
 
+@pytest.mark.once  # no server involved
 def test_alert_rules_pass_promtool_and_name_console_keys(tmp_path):
     rules = EXAMPLES / "prometheus-rules.yml"
     out = subprocess.run([need("promtool"), "check", "rules", str(rules)],
@@ -635,6 +638,7 @@ def test_alert_rules_pass_promtool_and_name_console_keys(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+@pytest.mark.once  # no server involved
 def test_docs_list_every_metric_and_alert():
     from ferrite_tui.exporter import ALERT_NAMES
 
@@ -645,6 +649,7 @@ def test_docs_list_every_metric_and_alert():
         assert f"| `{name}` |" in text, name
 
 
+@pytest.mark.once  # no server involved
 def test_dashboard_queries_parse_and_use_only_exported_metrics(tmp_path):
     """Every PromQL expression of the Grafana dashboard goes through promtool's parser
     (as recording rules), and every metric it names is one the exporter declares."""
@@ -770,3 +775,50 @@ async def test_a_cluster_labels_every_queue_with_its_node(cluster_url, tmp_path)
         r.close()
     nodes = {dict(lab)["node"] for lab in pick(series, "ferrite_queue_depth")}
     assert len(nodes) >= 2
+
+
+@pytest.mark.cluster
+async def test_the_command_over_tls_to_a_cluster_from_a_profile(cluster_factory, tmp_path):
+    """`ferrite-tui exporter --profile P`: a profile's rediss:// URL and CA file reach a
+    TLS cluster, every primary's queues are served with their node."""
+    from test_cluster_tls import _start_tls_cluster
+    from tlsfiles import make_tls_files
+
+    try:
+        files, _ = make_tls_files(tmp_path)
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"no TLS material: {exc}")
+    cluster = _start_tls_cluster(cluster_factory, files)
+    client = aioredis.RedisCluster.from_url(cluster.tls_url, ssl_ca_certs=files.ca_file)
+    try:
+        for i in range(6):
+            await client.rpush(f"jobs:{i}", "x")
+    finally:
+        await client.aclose()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.tlsprod]\nurl = "{cluster.tls_url}"\n'
+                      f'tls_ca_file = "{files.ca_file}"\n', encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferrite_tui", "exporter", "--profile", "tlsprod", "--config",
+         str(config), "--listen", "127.0.0.1:0", "--refresh", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        found = re.search(r"serving (http://127\.0\.0\.1:\d+)/metrics", line)
+        assert found, line
+        import urllib.request
+
+        def depths() -> Series | None:
+            with urllib.request.urlopen(f"{found.group(1)}/metrics", timeout=5) as resp:
+                series = parse(resp.read().decode())
+            return series if len(pick(series, "ferrite_queue_depth")) == 6 else None
+
+        series = wait_until(depths, timeout=30, interval=0.2)
+        nodes = {dict(lab)["node"] for lab in pick(series, "ferrite_queue_depth")}
+        tls_ports = {str(p) for p in cluster.tls_ports.values()}
+        assert nodes and {n.rsplit(":", 1)[1] for n in nodes} <= tls_ports
+        assert len(nodes) >= 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
