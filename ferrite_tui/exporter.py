@@ -448,16 +448,18 @@ class Exporter:
                 samples += alert_samples(note, q.ref.kind.value)
             # Label values made printable can meet (a key and its escaped spelling): the
             # first one stands, so no series is ever written twice.
-            unique = {(name, labels): value for name, labels, value in reversed(samples)
-                      if (name, labels) not in seen}
+            unique: dict[tuple[str, tuple[str, ...]], float] = {}
+            for name, labels, value in samples:
+                if (name, labels) not in seen:
+                    unique.setdefault((name, labels), value)
             if len(unique) > budget:
                 dropped_series += len(unique)
                 dropped_queues += 1
                 continue
             budget -= len(unique)
-            for (name, labels), value in unique.items():
-                seen.add((name, labels))
-                fams[name].add_metric(list(labels), value)
+            for (family, labels), value in unique.items():
+                seen.add((family, labels))
+                fams[family].add_metric(list(labels), value)
         return dropped_series, dropped_queues
 
     def render(self, accept: str | None) -> tuple[bytes, str]:

@@ -296,7 +296,9 @@ async def test_openmetrics_when_asked_and_healthz(redis_url):
 async def test_hostile_key_names_reach_labels_only_through_printable(redis_url):
     """Key names with terminal escapes, newlines and invalid UTF-8 are label values as
     `printable` writes them: no control character reaches a scraper."""
-    raw_keys = [b"evil\x1b[31m\nred", b"bad\xff\xfeutf8", b'quote"back\\slash']
+    # The last two read the same once escaped: one series, never two with one name.
+    raw_keys = [b"evil\x1b[31m\nred", b"bad\xff\xfeutf8", b'quote"back\\slash',
+                b"tab\tkey", b"tab\\tkey"]
     r = redis.Redis.from_url(redis_url)
     try:
         for key in raw_keys:
@@ -310,6 +312,8 @@ async def test_hostile_key_names_reach_labels_only_through_printable(redis_url):
     promtool_check_metrics(text)
     queues = {dict(lab)["queue"] for lab in pick(parse(text), "ferrite_queue_depth")}
     assert queues == {printable(k, 200) for k in raw_keys}
+    assert len(queues) == 4
+    assert text.count("ferrite_queue_depth{") == 4
 
 
 @pytest.mark.scenario
