@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
 
 EXIT_FAIL = 2
-COMMANDS = ("demo", "status", "config")
+COMMANDS = ("demo", "status", "config", "exporter")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +103,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         prog="ferrite-tui",
         description="Terminal console for message queues on Ferrite and Redis.",
         epilog=("Other commands: ferrite-tui demo | status [URL] [--json] | serve [URL]"
-                " | config init"),
+                " | exporter [URL] | config init"),
     )
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)
@@ -248,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         from ferrite_tui.serve import main as serve_main
 
         return serve_main(rest)
+    if command == "exporter":  # its own parser and module (aiohttp, prometheus_client)
+        from ferrite_tui.exporter import main as exporter_main
+
+        return exporter_main(rest)
     args = build_parser(command).parse_args(rest)
     try:
         if command == "config":
