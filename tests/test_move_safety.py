@@ -108,6 +108,55 @@ async def test_purge_audits_exactly_what_it_removed(client, sync, redis_url, tmp
     assert audited == removed
 
 
+async def test_purge_of_a_list_pushed_to_all_the_time_finishes(client, sync, redis_url,
+                                                                tmp_path, after_check):
+    """Every optimistic try is beaten by a push (in the gap between the check and the
+    transaction), and a producer pushes all along: the purge still finishes, every value
+    that was there when it ran is gone, and it audits exactly what it removed."""
+    import threading
+
+    import redis as sync_redis
+
+    from ferrite_tui.backend.audit import AuditLog
+    from ferrite_tui.backend.lists import ListItems
+
+    seen = fill(sync, "busy", 25_000)
+    gap_pushes = 0
+
+    def push_in_the_gap():
+        nonlocal gap_pushes
+        sync.rpush("busy", b"gap")
+        gap_pushes += 1
+
+    for _ in range(200):
+        after_check(push_in_the_gap)
+    pushed = 0
+    stop = threading.Event()
+
+    def producer():
+        nonlocal pushed
+        r = sync_redis.Redis.from_url(redis_url)
+        while not stop.is_set():
+            r.rpush("busy", b"x")
+            pushed += 1
+        r.close()
+
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    try:
+        removed = await ListItems(client).purge("busy")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    left = sync.lrange("busy", 0, -1)
+    assert gap_pushes >= 8  # every optimistic try was beaten
+    assert not set(seen) & set(left)  # everything that was there when it ran is gone
+    assert removed == len(seen) + gap_pushes + pushed - len(left)
+    audited = [e["count"] for e in AuditLog(tmp_path / "audit.log").read()
+               if e["action"] == "purge queue"]
+    assert audited == [removed]
+
+
 async def test_purge_refuses_a_key_that_is_no_longer_a_list(client, sync):
     from ferrite_tui.backend.lists import ListItems
 
