@@ -180,9 +180,11 @@ class ListItems:
             replies = await self.client.for_keys(key).raw_pipeline(
                 [("MULTI",), ("LLEN", key), ("LTRIM", key, PURGE_TRIM, -1), ("EXEC",)])
             result = replies[-1]
-            if isinstance(result, Exception) or result is None:
+            if not isinstance(result, list):  # EXEC refused (or nil: nothing was watched)
+                why: list[BaseException | str] = [
+                    r for r in replies if isinstance(r, Exception)] or ["no answer"]
                 raise BackendError(f"purge failed after removing {removed:,}: "
-                                   f"{server_error_text(result)}")
+                                   f"{server_error_text(why[0])}")
             length, trimmed = result
             for reply in (length, trimmed):
                 if isinstance(reply, Exception):

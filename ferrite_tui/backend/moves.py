@@ -36,6 +36,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
+from ferrite_tui.backend import bulk
 from ferrite_tui.backend.client import (
     BackendError,
     Client,
@@ -275,9 +276,13 @@ SPLIT_AFTER = 4
 
 async def move_values(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
                       transform: Callable[[Item], bytes] = lambda it: it.raw,
-                      push_left: bool = False) -> MoveResult:
+                      push_left: bool = False, settle: bool = True) -> MoveResult:
     """Move (or, with dst None, remove) exactly these values: one atomic transaction, or,
-    while other writers keep invalidating its WATCH, halves of it (each atomic)."""
+    while other writers keep invalidating its WATCH, halves of it (each atomic).
+
+    `settle`: tell a running bulk run how many items each transaction finished (off for
+    the staging step of a move between slots, which is not finished until delivered)."""
+    bulk.note_client(client)
     if client.cluster is not None:
         from ferrite_tui.backend import crossslot  # two slots: the staging protocol
 
@@ -290,22 +295,27 @@ async def move_values(client: Client, src: str, dst: str | None, items: Sequence
                             push_left=push_left,
                             max_attempts=SPLIT_AFTER if several else MAX_ATTEMPTS)
     if res is not None:
+        if settle:
+            bulk.note_settled(len(res.moved))
         return res
     if not several:
         if client.capabilities.lua:
             # A list this busy starves optimistic transactions: where the server runs Lua,
             # the same conditional move runs as one script (probed fast path).
-            return await lua_move(client, src, dst, items, transform=transform,
-                                  push_left=push_left)
+            res = await lua_move(client, src, dst, items, transform=transform,
+                                 push_left=push_left)
+            if settle:
+                bulk.note_settled(len(res.moved))
+            return res
         res = MoveResult(failed=list(items), attempts=MAX_ATTEMPTS)
         res.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts "
                           "(the values were left where they were)")
         return res
     half = len(items) // 2
     first = await move_values(client, src, dst, items[:half], transform=transform,
-                              push_left=push_left)
+                              push_left=push_left, settle=settle)
     second = await move_values(client, src, dst, items[half:], transform=transform,
-                               push_left=push_left)
+                               push_left=push_left, settle=settle)
     return MoveResult(moved=first.moved + second.moved, missing=first.missing + second.missing,
                       failed=first.failed + second.failed, kept=first.kept + second.kept,
                       errors=first.errors + second.errors,
@@ -541,9 +551,12 @@ def _found_counts(groups: list[tuple[bytes, list[Item]]], replies: list[Any],
 
 async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                     transform: Callable[[Item], bytes] = lambda it: it.raw,
-                    push_left: bool = False, stop_at: bytes | None = None) -> MoveResult:
+                    push_left: bool = False, stop_at: bytes | None = None,
+                    settle: bool = True) -> MoveResult:
     """Move (dst None: delete) up to `count` values from the head of src, atomically. With
-    `stop_at`, stop after (and including) the first element equal to it."""
+    `stop_at`, stop after (and including) the first element equal to it. `settle`: as in
+    `move_values`."""
+    bulk.note_client(client)
     if client.cluster is not None:
         from ferrite_tui.backend import crossslot  # two slots: the staging protocol
 
@@ -606,11 +619,13 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
             if dst is not None and isinstance(exec_reply[-1], Exception):
                 raise BackendError(_push_failed(src, dst, exec_reply[-1], len(values)))
             result.moved = moving
+            if settle:
+                bulk.note_settled(len(moving))
             return result
     if count > 1:
         # Others keep touching src: a smaller chunk holds its WATCH for less time.
         return await take_head(client, src, dst, count // 2, transform=transform,
-                               push_left=push_left, stop_at=stop_at)
+                               push_left=push_left, stop_at=stop_at, settle=settle)
     result.reached_stop = False
     result.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts")
     return result
