@@ -252,10 +252,11 @@ async def _finish_chunk(client: Client, stage: str, res: Any) -> Any:
 async def deliver(client: Client, staged: Staged) -> int:
     """(b) then (c) for one staged chunk; returns the number of values pushed (0 when an
     earlier run had already delivered it)."""
-    from ferrite_tui.backend.moves import pinned
+    from ferrite_tui.backend.moves import exchange_replicated, pinned, replica_wait
 
     dst_client = client.for_keys(staged.dst, staged.mark)
     src_client = client.for_keys(staged.stage)
+    wait = await replica_wait(dst_client)  # the push is on a replica before STAGE goes
     pushed = 0
     for attempt in range(DELIVER_ATTEMPTS):
         async with pinned(dst_client) as c:
@@ -277,9 +278,9 @@ async def deliver(client: Client, staged: Staged) -> int:
                 await c.exchange([("UNWATCH",)])
                 break
             push = "LPUSH" if staged.push_left else "RPUSH"
-            replies = await c.exchange([
+            replies = await exchange_replicated(c, [
                 ("MULTI",), (push, staged.dst, *values),
-                ("SET", staged.mark, int(time.time() * 1000)), ("EXEC",)])
+                ("SET", staged.mark, int(time.time() * 1000)), ("EXEC",)], wait)
             exec_reply = replies[-1]
             if exec_reply is None:  # DST or MARK touched meanwhile: look again
                 await asyncio.sleep(random.uniform(0, min(0.002 * (attempt + 1), 0.05)))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -212,6 +213,43 @@ async def pinned(client: Client) -> AsyncIterator[_Conn]:
         await pool.release(conn)
 
 
+#: A primary with replicas acknowledges a move's transaction only once a replica has it
+#: (WAIT, in the same write as EXEC), for at most this long: a failover right after the
+#: move then loses nothing the move counted (replication is asynchronous otherwise).
+REPLICA_WAIT_MS = 1000
+#: How long a node's replica count (ROLE) is trusted before it is read again.
+REPLICAS_TTL_S = 5.0
+_REPLICAS: dict[str, tuple[float, int]] = {}
+
+
+async def replica_wait(client: Client) -> tuple | None:
+    """The WAIT command to send after a move's EXEC on this node, or None when it has no
+    replica (or cannot say: ROLE refused, as on Ferrite)."""
+    if client.cluster is not None:
+        return None
+    now = time.monotonic()
+    url = client.settings.url
+    cached = _REPLICAS.get(url)
+    if cached is None or now - cached[0] > REPLICAS_TTL_S:
+        replicas = 0
+        try:
+            (role,) = await client.raw_pipeline([("ROLE",)])
+            if isinstance(role, list) and role and role[0] in (b"master", "master"):
+                replicas = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
+        except Exception:  # a move never fails over this check; the move itself will tell
+            replicas = 0
+        cached = _REPLICAS[url] = (now, replicas)
+    return ("WAIT", 1, REPLICA_WAIT_MS) if cached[1] else None
+
+
+async def exchange_replicated(c: _Conn, commands: list[tuple], wait: tuple | None) -> list[Any]:
+    """`c.exchange(commands)`, followed in the same write by `wait` (see replica_wait);
+    returns the replies of `commands` only."""
+    if wait is None:
+        return await c.exchange(commands)
+    return (await c.exchange([*commands, wait]))[:-1]
+
+
 def _watch(src: str, dst: str | None) -> tuple:
     """WATCH the source and the target: the target's type is checked after it, and the
     push inside EXEC relies on that check still holding."""
@@ -340,6 +378,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
     groups = list(wanted.items())
     use_lpos = client.capabilities.lpos
     dense = _dense_window(items)
+    wait = await replica_wait(client)
     for attempt in range(1, max_attempts + 1):
         result.attempts = attempt
         async with pinned(client) as c:
@@ -432,7 +471,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
             if dst is not None:
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
             tx.append(("EXEC",))
-            replies = await c.exchange(tx)
+            replies = await exchange_replicated(c, tx, wait)
             for reply in replies[:-1]:
                 _check_exec(reply, client)
             exec_reply = replies[-1]
@@ -569,6 +608,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
     if count <= 0:
         return result
     limit = SPLIT_AFTER if count > 1 else MAX_ATTEMPTS
+    wait = await replica_wait(client)
     for attempt in range(1, limit + 1):
         result.attempts = attempt
         async with pinned(client) as c:
@@ -606,7 +646,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 tx.append(("LPUSH", src, *reversed(kept)))
             if dst is not None:
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *[n for _, n in moving]))
-            replies = await c.exchange([*tx, ("EXEC",)])
+            replies = await exchange_replicated(c, [*tx, ("EXEC",)], wait)
             for reply in replies[:-1]:
                 _check_exec(reply, client)
             exec_reply = replies[-1]
