@@ -131,3 +131,54 @@ def test_a_report_is_clean_only_when_everything_was_done():
     assert BulkReport(total=3, done=3).clean
     assert not BulkReport(total=3, done=2, skipped=1).clean
     assert not BulkReport(total=3, done=3, cancelled=True).clean
+
+
+async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
+    """The server is killed (SIGKILL) after the second chunk and comes back (its AOF,
+    fsynced on every write, keeps every reply the run was given): the run waits, goes on,
+    and every letter is requeued exactly once, with exact counts."""
+    import threading
+
+    import redis
+
+    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.dlq import DeadLetters
+    from helpers import FERRITE
+
+    if FERRITE:
+        pytest.skip("the stand-in proxy does not restart its server")
+    server = server_factory(extra_args=["appendonly yes", "appendfsync always"])
+    sync = redis.Redis.from_url(server.url)
+    letters = [json.dumps({"job": {"id": f"j{i}", "payload": i, "retry_count": 3,
+                                   "last_error": "boom", "first_attempt": 1},
+                           "dead_at": 1, "reason": "boom"}).encode() for i in range(2000)]
+    sync.rpush("jobs:dlq", *letters)
+    client = Client(ConnectionSettings(url=server.url, command_timeout=2.0))
+    await client.connect()
+    restarted = threading.Event()
+    chunks = 0
+
+    def progress(report: BulkReport) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 2:
+            server.kill()
+            threading.Thread(target=lambda: (server.start(), restarted.set()),
+                             daemon=True).start()
+
+    try:
+        dl = DeadLetters(client)
+        report = await BulkRunner(HeadPlan(len(letters), 300),
+                                  lambda n: dl.requeue_head("jobs:dlq", "jobs", n),
+                                  progress=progress, client=client).run()
+        assert restarted.is_set()
+        assert report.stopped is None, report.summary("requeued")
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (2000, 0, 0, 0), report.summary("requeued")
+        assert report.failovers == 1
+        assert sync.llen("jobs:dlq") == 0
+        ids = [json.loads(v)["id"] for v in sync.lrange("jobs", 0, -1)]
+        assert sorted(ids) == sorted(f"j{i}" for i in range(2000))
+    finally:
+        await client.aclose()
+        sync.close()
