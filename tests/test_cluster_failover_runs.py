@@ -29,13 +29,14 @@ def letter(i: int) -> bytes:
                        "dead_at": NOW_MS, "reason": "boom"}).encode()
 
 
-def pair_on_two_nodes(client: Client) -> tuple[str, str]:
-    """A dead-letter list and its target on two different primaries."""
+def pair_on_two_nodes(client: Client, target_not_on: str = "") -> tuple[str, str]:
+    """A dead-letter list and its target on two different primaries (the target's not
+    `target_not_on`)."""
     router = client.cluster
     assert router is not None
     for i in range(200):
         dlq, target = f"app{i}:dlq", f"app{i}"
-        if router.node_of(dlq) != router.node_of(target):
+        if router.node_of(dlq) != router.node_of(target) != target_not_on:
             return dlq, target
     raise AssertionError("no pair of keys on two nodes")
 
@@ -146,7 +147,8 @@ async def test_a_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
     await client.connect()
     sync = redis.RedisCluster.from_url(cluster.url)
     try:
-        dlq, target = pair_on_two_nodes(client)
+        seed = f"127.0.0.1:{cluster.primaries[0].port}"  # the node the console started on
+        dlq, target = pair_on_two_nodes(client, target_not_on=seed)
         sync.rpush(dlq, *[letter(i) for i in range(1000)])
         victim = server_of(cluster, client, target)
         kill_at_staged_chunk(monkeypatch, victim, chunk=2)
@@ -159,7 +161,7 @@ async def test_a_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
                                   resume="F on the Dead letters panel resumes it").run()
         line = report.summary("requeued")
         assert report.stopped is not None, line
-        assert f"node 127.0.0.1:{victim.port} failed" in line
+        assert f"node 127.0.0.1:{victim.port} failed" in line and seed not in line
         assert (report.done, report.in_flight, report.not_attempted) == (200, 200, 600), line
         assert "200 in flight" in line and "600 not attempted" in line
         assert "F on the Dead letters panel resumes it" in line
