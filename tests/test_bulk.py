@@ -182,3 +182,51 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
     finally:
         await client.aclose()
         sync.close()
+
+
+async def test_a_run_past_the_bound_keeps_its_journal_record_for_f(server_factory, tmp_path,
+                                                                   monkeypatch):
+    """The server does not come back within the bound: the run stops, says which server
+    failed and what resumes it, and its journal record stays, offered as interrupted
+    although this console is still running."""
+    import redis
+
+    from ferrite_tui.backend import bulk
+    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.dlq import DeadLetters
+    from helpers import FERRITE
+
+    if FERRITE:
+        pytest.skip("the stand-in proxy does not restart its server")
+    monkeypatch.setattr(bulk, "DEFAULT_FAILURE_BOUND_S", 0.5)
+    server = server_factory()
+    sync = redis.Redis.from_url(server.url)
+    sync.rpush("jobs:dlq", *[json.dumps({"job": {"id": f"j{i}", "payload": i}}).encode()
+                             for i in range(1000)])
+    sync.close()
+    client = Client(ConnectionSettings(url=server.url, command_timeout=1.0))
+    await client.connect()
+    journal = Journal(tmp_path, "here")
+    record = BulkRecord("requeue dead letters", "jobs:dlq", "jobs", 1000)
+    chunks = 0
+
+    def progress(report: BulkReport) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 1:
+            server.kill()
+
+    try:
+        dl = DeadLetters(client)
+        report = await BulkRunner(HeadPlan(1000, 300),
+                                  lambda n: dl.requeue_head("jobs:dlq", "jobs", n),
+                                  progress=progress, client=client, journal=journal,
+                                  record=record, resume="F resumes it").run()
+    finally:
+        await client.aclose()
+    line = report.summary("requeued")
+    assert (report.done, report.not_attempted) == (300, 700), line
+    assert f"127.0.0.1:{server.port}" in line and "failed and was not back" in line
+    assert line.endswith("F resumes it")
+    (kept,) = journal.interrupted("jobs:dlq")
+    assert kept.run_id == record.run_id and kept.stopped and kept.done == 300
