@@ -157,9 +157,13 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
     await client.connect()
     restarted = threading.Event()
     chunks = 0
+    waiting: list[str] = []
 
     def progress(report: BulkReport) -> None:
         nonlocal chunks
+        if report.waiting:
+            waiting.append(report.summary("requeued"))
+            return
         chunks += 1
         if chunks == 2:
             server.kill()
@@ -176,6 +180,8 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
         assert (report.done, report.skipped, report.failed, report.not_attempted) == \
             (2000, 0, 0, 0), report.summary("requeued")
         assert report.failovers == 1
+        # Meanwhile the progress line said why its count stood still.
+        assert waiting and f"waiting for node redis://127.0.0.1:{server.port}/0" in waiting[0]
         assert sync.llen("jobs:dlq") == 0
         ids = [json.loads(v)["id"] for v in sync.lrange("jobs", 0, -1)]
         assert sorted(ids) == sorted(f"j{i}" for i in range(2000))

@@ -131,6 +131,7 @@ class BulkReport:
     resume: str | None = None  # the key that resumes a stopped run
     waited: float = 0.0  # seconds spent waiting out node failures
     failovers: int = 0  # node failures the run waited out and went on after
+    waiting: str | None = None  # while it waits for a failed node: for which, how long
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -170,6 +171,8 @@ class BulkReport:
             text += "; in flight: staged between slots, not lost"
         if self.cancelled:
             text += "; cancelled"
+        if self.waiting:
+            text += f"; {self.waiting}"
         if self.failovers and self.stopped is None:
             text += (f"; waited {self.waited:.1f} s for {self.failovers} node failure(s), "
                      "then went on")
@@ -435,6 +438,7 @@ class BulkRunner(Generic[T]):
     def _stop(self, exc: BaseException, batch: Any, report: BulkReport,
               state: RunState, recovered: int = 0) -> None:
         """A chunk failed for good (not a node failure): its items are counted failed."""
+        report.waiting = None
         report.done += recovered
         report.in_flight += _in_flight(state)
         in_flight = _size(batch) - recovered
@@ -461,6 +465,10 @@ class BulkRunner(Generic[T]):
         while True:
             if self.cancel.requested or time.monotonic() - started >= bound:
                 break
+            report.waiting = (f"waiting for node {node} to come back or be replaced "
+                              f"({time.monotonic() - started:.0f} of {bound:.0f} s)")
+            if self.progress:
+                self.progress(report)  # the dialog says why the count stands still
             # Not a busy loop: a failover takes about a node timeout; look a few times a s.
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
@@ -488,6 +496,7 @@ class BulkRunner(Generic[T]):
                 last = again
                 continue
             report.waited += time.monotonic() - started
+            report.waiting = None
             report.failovers += 1
             if recovered:
                 # The failed try had finished these: the retry finds them no longer in the
@@ -499,6 +508,7 @@ class BulkRunner(Generic[T]):
                                  done=result.done + from_gone + from_skipped)
             return batch, result
         report.waited += time.monotonic() - started
+        report.waiting = None
         report.done += recovered
         report.in_flight += _in_flight(state)
         if self.cancel.requested:
