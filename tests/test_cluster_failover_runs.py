@@ -175,3 +175,45 @@ async def test_a_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
     finally:
         await client.aclose()
         sync.close()
+
+
+async def test_run_all_overdue_goes_on_after_the_scheduled_sets_primary_is_killed(
+        cluster_factory, monkeypatch):
+    """X on a delayed queue whose ready list is in another slot: the scheduled set's primary
+    dies with a chunk staged on it. The run delivers it and goes on: every due job is on the
+    ready list once, and the count is exact."""
+    from ferrite_tui.backend.delayed import DelayedQueue
+
+    cluster = cluster_factory(primaries=3, replicas=1)
+    client = Client(ConnectionSettings(url=cluster.url, command_timeout=2.0))
+    await client.connect()
+    sync = redis.RedisCluster.from_url(cluster.url)
+    try:
+        router = client.cluster
+        scheduled, ready = next(
+            (f"jobs{i}:scheduled", f"jobs{i}:ready") for i in range(200)
+            if router.node_of(f"jobs{i}:scheduled") != router.node_of(f"jobs{i}:ready"))
+        jobs = {f"job-{i}".encode(): NOW_MS - 1000 * (i + 1) for i in range(2000)}
+        sync.zadd(scheduled, jobs)
+        for server in cluster.primaries:
+            r = redis.Redis.from_url(server.url)
+            try:
+                assert r.execute_command("WAIT", 1, 20_000) == 1
+            finally:
+                r.close()
+        victim = server_of(cluster, client, scheduled)
+        kill_at_staged_chunk(monkeypatch, victim, chunk=5)
+        report = await DelayedQueue(client, scheduled, ready).run_overdue(
+            NOW_MS, len(jobs), chunk_size=100)
+        assert victim.pid is None
+        assert report.stopped is None, report.summary("moved")
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (len(jobs), 0, 0, 0), report.summary("moved")
+        assert report.failovers == 1
+        got = sync.lrange(ready, 0, -1)
+        assert len(got) == len(jobs) and set(got) == set(jobs)
+        assert sync.zcard(scheduled) == 0
+        assert list(sync.scan_iter(match="ferrite-tui:*", target_nodes=sync.PRIMARIES)) == []
+    finally:
+        await client.aclose()
+        sync.close()

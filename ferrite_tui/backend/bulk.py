@@ -462,6 +462,9 @@ class BulkRunner(Generic[T]):
         last: BaseException = exc
         pause = 0.05
         head = isinstance(self.plan, HeadPlan)
+        # A plan over a range counts items it does not name (e.g. "the next 100 due"):
+        # what the failed try finished is taken off the retry.
+        counted = isinstance(self.plan, ItemsPlan) and isinstance(self.plan.items, range)
         while True:
             if self.cancel.requested or time.monotonic() - started >= bound:
                 break
@@ -473,6 +476,7 @@ class BulkRunner(Generic[T]):
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
             state.settled = 0
+            retry = batch
             try:
                 if client.cluster is not None:
                     await client.cluster.refresh()
@@ -483,11 +487,10 @@ class BulkRunner(Generic[T]):
                     self.plan.handled(recovered)
                     report.done += recovered
                     recovered = 0
-                    batch = self.plan.next_chunk()
-                    if not batch:
-                        result = ChunkResult()
-                        break
-                result = await self.chunk(batch)
+                    batch = retry = self.plan.next_chunk()
+                elif counted:
+                    retry = batch[recovered:]  # a count, not items: the rest of it
+                result = await self.chunk(retry) if retry else ChunkResult()
             except Exception as again:
                 recovered += state.settled
                 if not is_node_failure(again):
@@ -498,7 +501,9 @@ class BulkRunner(Generic[T]):
             report.waited += time.monotonic() - started
             report.waiting = None
             report.failovers += 1
-            if recovered:
+            if counted:
+                result = replace(result, done=result.done + recovered)
+            elif recovered:
                 # The failed try had finished these: the retry finds them no longer in the
                 # list and would call them skipped (or gone); they are done.
                 from_gone = min(recovered, result.gone)
