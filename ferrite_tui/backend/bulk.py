@@ -293,7 +293,9 @@ async def failed_node(client: Any, exc: BaseException) -> str:
             await client.raw_pipeline([("PING",)])
         except Exception:  # every primary failed: `unreachable` names them all
             pass
-        down = sorted(router.unreachable)
+        # The primaries of the map that failed this PING (an older entry may be a node that
+        # failed long ago and is no primary now).
+        down = [n for n in router.primaries() if n in router.unreachable]
         if down:
             return ", ".join(down)
         import re
