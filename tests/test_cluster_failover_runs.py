@@ -165,6 +165,13 @@ async def test_a_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
         assert (report.done, report.in_flight, report.not_attempted) == (200, 200, 600), line
         assert "200 in flight" in line and "600 not attempted" in line
         assert "F on the Dead letters panel resumes it" in line
+        # A read of a key on it (a panel's scan) names it too, not the seed.
+        from ferrite_tui.backend.client import describe_error
+
+        with pytest.raises(redis.RedisError) as failure:
+            await client.for_keys(target).redis.llen(target)
+        said = describe_error(failure.value, client.settings)
+        assert f"127.0.0.1:{victim.port}" in said and seed not in said, said
         # The node comes back (empty: no replica, no persistence): the rest of the list was
         # untouched, and the chunk in flight is staged on the list's node.
         victim.start()
