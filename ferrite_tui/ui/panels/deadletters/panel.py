@@ -123,8 +123,11 @@ class DeadLettersPanel(DeadLetterEntries):
         super().after_action()
 
     def _outcome(self, report: BulkReport, verb: str) -> Outcome:
-        if not report.cancelled:
+        if not report.cancelled and report.resume is None:
             self._dismiss_interrupted()
+        elif report.resume is not None and self.current_ref is not None:
+            # Stopped by a node that did not come back: its record stays, and F offers it.
+            self.interrupted = self.session.journal().interrupted(self.current_ref.key)
         return Outcome.of(report, verb, extra=self._unchanged_note(report))
 
     def _dismiss_interrupted(self) -> None:
