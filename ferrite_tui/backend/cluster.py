@@ -351,7 +351,8 @@ class ClusterRouter:
             batch.append((i, command))
         primaries = self.primaries()
         wants_view = any(_name(commands[i]) == "INFO" for i in keyless)
-        if wants_view:
+        if wants_view and any(len(commands[i]) == 1 for i in keyless
+                              if _name(commands[i]) == "INFO"):
             # Every other node the cluster lists and does not mark failed (replicas, a
             # demoted primary, a node back after a crash) answers INFO too, in a pipeline
             # of its own sent at the same time: its figures are always this poll's.
