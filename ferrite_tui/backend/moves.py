@@ -662,12 +662,91 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
             if settle:
                 bulk.note_settled(len(moving))
             return result
+    if client.capabilities.lua:
+        # Producers keep pushing (a WATCH on the list never holds): where the server runs
+        # Lua, the head is taken by a script that checks it is still what was read, which
+        # pushes at the tail do not change (probed fast path).
+        result = await _lua_take_head(client, src, dst, count, transform=transform,
+                                      push_left=push_left, stop_at=stop_at)
+        if settle:
+            bulk.note_settled(len(result.moved))
+        return result
     if count > 1:
         # Others keep touching src: a smaller chunk holds its WATCH for less time.
         return await take_head(client, src, dst, count // 2, transform=transform,
                                push_left=push_left, stop_at=stop_at, settle=settle)
     result.reached_stop = False
     result.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts")
+    return result
+
+
+# KEYS: src, dst. ARGV: push mode (R, L or -), n (values read at the head), k (of them kept:
+# refused by the transform, put back at the head), then the n values read, the k kept (in
+# head order), the new values. Returns 0 (the head is no longer what was read: nothing
+# done) or 1 (cut, kept put back, new pushed, atomically). The target's type is checked
+# first, so a cut is never left without its push.
+LUA_TAKE_HEAD = """
+local n, k = tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[1] ~= '-' then
+  local t = redis.call('TYPE', KEYS[2]).ok
+  if t ~= 'list' and t ~= 'none' then return redis.error_reply('target is not a list') end
+end
+local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #head ~= n then return 0 end
+for i = 1, n do
+  if head[i] ~= ARGV[3 + i] then return 0 end
+end
+redis.call('LTRIM', KEYS[1], n, -1)
+for i = 3 + n + k, 4 + n, -1 do redis.call('LPUSH', KEYS[1], ARGV[i]) end
+for i = 4 + n + k, #ARGV do
+  if ARGV[1] == 'R' then redis.call('RPUSH', KEYS[2], ARGV[i])
+  elseif ARGV[1] == 'L' then redis.call('LPUSH', KEYS[2], ARGV[i]) end
+end
+return 1
+"""
+
+
+async def _lua_take_head(client: Client, src: str, dst: str | None, count: int, *,
+                         transform: Callable[[Item], bytes], push_left: bool,
+                         stop_at: bytes | None) -> MoveResult:
+    """`take_head` as a script: read the head (no WATCH), rewrite it here, then move it only
+    if the head is still exactly what was read (else read again)."""
+    result = MoveResult()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        result.attempts = attempt
+        values: list[bytes] = list(await client.redis.lrange(src, 0, count - 1))  # type: ignore[arg-type]
+        result.reached_stop = False
+        if stop_at is not None and stop_at in values:
+            values = values[: values.index(stop_at) + 1]
+            result.reached_stop = True
+        if not values:
+            result.src_gone = True
+            return result
+        items = [Item(v, i) for i, v in enumerate(values)]
+        result.kept, result.errors = [], []
+        if dst is not None:
+            moving = [(it, new) for it, _, new in
+                      _rewrite(src, [(it, None) for it in items], transform, result)]
+        else:
+            moving = [(it, it.raw) for it in items]
+        if not moving:
+            return result
+        mode = "-" if dst is None else ("L" if push_left else "R")
+        try:
+            done = await client.redis.eval(
+                LUA_TAKE_HEAD, 2, src, dst or src, mode, len(values), len(result.kept),
+                *values, *(it.raw for it in result.kept), *(new for _, new in moving))
+        except rexc.ResponseError as exc:
+            if "not a list" in str(exc):
+                raise BackendError(f"{dst} is not a list: nothing was moved") from None
+            raise BackendError(f"move script failed: {exc}") from None
+        if int(done):
+            result.moved = moving
+            return result
+        await backoff(attempt)  # the head changed (a consumer took from it): read again
+    result.reached_stop = False
+    result.errors.append(f"{src} kept changing at its head: gave up after {MAX_ATTEMPTS} "
+                         "attempts")
     return result
 
 
