@@ -20,7 +20,10 @@ value was seen (MAXLEN), so commands stay short near either end; callers size ch
 `chunk_budget` so that one transaction scans a bounded number of elements.
 
 `take_head` is the fast path for "everything from the head": WATCH ; LRANGE 0 k-1, then
-MULTI ; LTRIM src k -1 ; RPUSH dst ... ; EXEC. No value is compared at all.
+MULTI ; LTRIM src k -1 ; RPUSH dst ... ; EXEC. No value is compared at all. On a list that
+producers push to all the time the WATCH never holds; where the server runs Lua, the head is
+then taken by a script that checks it is still exactly what was read (pushes at the tail do
+not change it), so "all of a busy list" still finishes.
 """
 
 from __future__ import annotations
