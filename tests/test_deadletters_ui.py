@@ -265,3 +265,51 @@ async def test_delete_all_is_confirmed_by_typing_a_hostile_name_as_shown(redis_u
         typed.value = "queue:a\\nb\\x1b[2J:dlq"  # as shown
         await pilot.press("enter")
         await async_wait_until(lambda: not sync.exists(dlq))
+
+
+async def test_a_run_a_dead_server_stopped_is_resumed_by_f(server_factory, tmp_path,
+                                                            after_check, monkeypatch):
+    """R, and the server dies under the first chunk and is not back within the bound: the
+    line says so, names the server and says F resumes it; once the server is back, F
+    requeues every letter, once."""
+    import redis
+
+    from ferrite_tui.backend import bulk
+    from helpers import FERRITE
+
+    if FERRITE:
+        import pytest
+
+        pytest.skip("the stand-in proxy does not restart its server")
+    monkeypatch.setattr(bulk, "DEFAULT_FAILURE_BOUND_S", 0.5, raising=False)
+    server = server_factory(extra_args=["appendonly yes", "appendfsync always"])
+    sync = redis.Redis.from_url(server.url)
+    sync.rpush(DLQ, *[dead(i, "boom") for i in range(1200)])
+    app = make_app(server.url, tmp_path)
+    try:
+        async with running(app) as pilot:
+            panel = await open_dlq(app, pilot)
+            after_check(server.kill)  # between the first chunk's check and its EXEC
+            await pilot.press("R")
+            await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+            await pilot.press("y")
+            line = await async_wait_until(lambda: next(
+                (str(n.message) for n in app.notices if "stopped by" in str(n.message)), None),
+                timeout=20)
+            assert f"127.0.0.1:{server.port}" in line and "F on this panel resumes it" in line
+            assert "1,200 not attempted" in line
+            assert panel.interrupted and panel.interrupted[-1].stopped
+            server.start()
+            await async_wait_until(lambda: app.monitor is not None
+                                   and app.monitor.snapshot is not None
+                                   and not app.monitor.snapshot.queues[0].error, timeout=30)
+            await pilot.press("F")
+            await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen",
+                                   timeout=15)
+            await pilot.press("y")
+            await async_wait_until(lambda: sync.llen(TARGET) == 1200, timeout=20)
+            await async_wait_until(lambda: not panel.interrupted)
+        assert sync.llen(DLQ) == 0
+        assert sorted(ids(sync, TARGET)) == sorted(f"job-{i}" for i in range(1200))
+    finally:
+        sync.close()

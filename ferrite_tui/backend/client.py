@@ -351,6 +351,11 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
         after = f" within {timeout:g} s" if timeout else ""
         return f"{where} did not answer{after}"
     if isinstance(exc, (rexc.ConnectionError, OSError)):
+        # On a cluster the node that failed is not the one the console started on: name it.
+        node = re.search(r"connecting to (\S+?:\d+)", text)
+        if node is not None and settings is not None \
+                and f"{node.group(1)}/" not in settings.display_url:
+            where = f"node {node.group(1)}"
         code = re.match(r"Error (-?\d+) connecting", text)
         errno_ = int(code.group(1)) if code else getattr(exc, "errno", None)
         if errno_ == 111 or "refused" in text.lower():

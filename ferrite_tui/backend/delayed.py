@@ -333,7 +333,8 @@ class DelayedQueue:
             return (await self._run_now_chunk(part)).as_chunk()
 
         return await BulkRunner(sorted(items, key=lambda it: it.score), chunk,
-                                chunk_size=chunk_size, progress=progress, cancel=cancel).run()
+                                chunk_size=chunk_size, progress=progress, cancel=cancel,
+                                client=self.client).run()
 
     @mutation("postpone (marked)")
     async def postpone_many(self, items: Sequence[ZItem], delta_ms: int, *,
@@ -385,7 +386,7 @@ class DelayedQueue:
             return ChunkResult(done=len(moved), skipped=len(part) - len(moved))
 
         report = await BulkRunner(range(max(expected, 0)), chunk, chunk_size=chunk_size,
-                                  progress=progress, cancel=cancel).run()
+                                  progress=progress, cancel=cancel, client=self.client).run()
         return report
 
     async def _move_due(self, cutoff: int, limit: int) -> list[ZItem]:

@@ -34,7 +34,6 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.moves import (
-    MAX_ATTEMPTS,
     Item,
     MoveResult,
     backoff,
@@ -50,6 +49,17 @@ MAX_WINDOW = 1000
 BIG_ITEM = 16 << 10
 #: Shown pages remembered per client (one per list shown at once is enough).
 REMEMBERED_PAGES = 8
+#: Optimistic (WATCH) tries of a purge before it trims instead (see `ListItems.purge`).
+PURGE_WATCH_ATTEMPTS = 8
+#: Items one trim of a busy list's purge removes (about a millisecond of server time).
+PURGE_TRIM = 10_000
+
+
+def _not_a_list(key: str, kind: str, removed: int = 0) -> BackendError:
+    deleted = f"{removed:,} items were deleted before it changed" if removed \
+        else "nothing was deleted"
+    return BackendError(f"{printable(key, 80)} is not a list any more (it is a {kind}): "
+                        f"{deleted}")
 
 
 @dataclass(frozen=True)
@@ -193,16 +203,18 @@ class ListItems:
 
         WATCH key ; TYPE key, then MULTI ; LLEN key ; UNLINK key ; EXEC: the count is taken
         in the same transaction as the deletion, and a key that is no longer a list is left
-        alone. UNLINK frees memory in the background; DEL where the server lacks it."""
+        alone. UNLINK frees memory in the background; DEL where the server lacks it.
+
+        A list that producers keep writing invalidates the WATCH every time; after a few
+        tries the purge cuts the head instead (`_purge_by_trims`), which needs no WATCH."""
         delete = "UNLINK"
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, PURGE_WATCH_ATTEMPTS + 1):
             async with pinned(self.client) as c:
                 (_, kind) = await c.exchange([("WATCH", key), ("TYPE", key)])
                 kind = kind.decode() if isinstance(kind, bytes) else str(kind)
                 if kind not in ("list", "none"):
                     await c.exchange([("UNWATCH",)])
-                    raise BackendError(f"{printable(key, 80)} is not a list any more "
-                                       f"(it is a {kind}): nothing was deleted")
+                    raise _not_a_list(key, kind)
                 replies = await c.exchange([("MULTI",), ("LLEN", key), (delete, key),
                                             ("EXEC",)])
             if isinstance(replies[2], Exception) and "unknown command" in str(replies[2]).lower():
@@ -221,8 +233,41 @@ class ListItems:
             removed = int(result[0])
             self.client.audit("purge queue", [key], removed)
             return removed
-        raise BackendError(f"{printable(key, 80)} kept changing: gave up after "
-                           f"{MAX_ATTEMPTS} attempts (nothing was deleted)")
+        removed = await self._purge_by_trims(key)
+        self.client.audit("purge queue", [key], removed)
+        return removed
+
+    async def _purge_by_trims(self, key: str) -> int:
+        """The purge of a list that keeps changing: MULTI ; LLEN key ; LTRIM key n -1 ; EXEC,
+        repeated. LLEN and LTRIM run together, so each transaction removes exactly
+        min(LLEN, n), known without a WATCH; LTRIM refuses a key that is not a list (and
+        then nothing is removed). It ends when it has removed as many items as the list
+        held at its first transaction (what was there when the purge ran; items pushed at
+        the tail since are left) or the list is empty. n is bounded, so no command runs long."""
+        removed = 0
+        target: int | None = None
+        while True:
+            replies = await self.client.for_keys(key).raw_pipeline(
+                [("MULTI",), ("LLEN", key), ("LTRIM", key, PURGE_TRIM, -1), ("EXEC",)])
+            result = replies[-1]
+            if not isinstance(result, list):  # EXEC refused (or nil: nothing was watched)
+                why: list[BaseException | str] = [
+                    r for r in replies if isinstance(r, Exception)] or ["no answer"]
+                raise BackendError(f"purge failed after removing {removed:,}: "
+                                   f"{server_error_text(why[0])}")
+            length, trimmed = result
+            for reply in (length, trimmed):
+                if isinstance(reply, Exception):
+                    if "WRONGTYPE" in str(reply):
+                        raise _not_a_list(key, "another type", removed)
+                    raise BackendError(f"purge failed after removing {removed:,}: "
+                                       f"{server_error_text(reply)}")
+            length = int(length)
+            if target is None:
+                target = length
+            removed += min(length, PURGE_TRIM)
+            if length <= PURGE_TRIM or removed >= target:
+                return removed
 
     @mutation("move items")
     async def move(self, src: str, dst: str, items: Sequence[Item]) -> ChunkResult:

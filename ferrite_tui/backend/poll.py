@@ -464,6 +464,10 @@ class Poller:
         self._interval_s = 1.0  # between the last two polls
         self._refs: list[QueueRef] | None = None
         self._epoch = ServerEpoch()  # a restart or flush starts the rates again
+        # Cluster: the node each queue was read from at the last poll. A queue whose node
+        # changed (a failover) or could not be read starts its rates again, as after a
+        # restart: the gap and the other node's counters are not traffic.
+        self._queue_nodes: dict[str, str] = {}
         # Opt-in exact mode: moves counted from keyspace notifications (set by Monitor).
         self.events: KeyEvents | None = None
         self._event_memory: dict[str, _EventMemory] = {}
@@ -601,8 +605,11 @@ class Poller:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
+        unread = self._follow_nodes(tallies)
         stats = tuple(self._finish_library(t, mono, now_ms) if t.lib is not None
                       else self._finish(t, mono, now_ms) for t in tallies)
+        for t in unread:
+            self._start_again(t.ref)  # what the failed read recorded is not a figure either
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
         if refs is not self._refs:  # discovery changed the list: drop what left it
@@ -627,6 +634,39 @@ class Poller:
             server_time_ms=server_time_ms,
             clock_offset_ms=clock.offset_ms,
         )
+
+    def _follow_nodes(self, tallies: list[_Tally]) -> list[_Tally]:
+        """On a cluster: start again the rates of each queue whose node changed since the
+        last poll, or whose node did not answer this one (returned: their figures of this
+        poll are forgotten after it too, so the gap is never read as a drop or a rise)."""
+        router = self.client.cluster
+        if router is None:
+            return []
+        unread = []
+        for t in tallies:
+            try:
+                node = router.node_of(t.ref.key)
+            except Exception:  # slot not served right now
+                node = ""
+            down = bool(t.errors) and (not node or node in router.unreachable)
+            before = self._queue_nodes.get(t.ref.ident)
+            if down or (before is not None and before != node):
+                self._start_again(t.ref)
+            if down:
+                unread.append(t)
+                self._queue_nodes.pop(t.ref.ident, None)
+            else:
+                self._queue_nodes[t.ref.ident] = node
+        return unread
+
+    def _start_again(self, ref: QueueRef) -> None:
+        """Forget one queue's last-poll memories and series, as a restart does for all."""
+        keys = {k for k in (ref.key, ref.processing_key, ref.ready_key) if k}
+        for store in (self._lists, self._processing, self._first_seen, self._streams,
+                      self._groups, self._large, self._depths, self._due, self._event_memory):
+            for key in keys & store.keys():
+                del store[key]
+        self.history.forget_name(ref.ident)
 
     def _forget(self, keys: set[str]) -> None:
         for store in (self._lists, self._streams, self._groups, self._depths, self._large,

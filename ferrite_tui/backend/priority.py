@@ -196,8 +196,10 @@ async def checked_in_chunks(
         on_done(result)
         return result.as_chunk()
 
+    # Each chunk checks its members under WATCH, so a chunk tried again after a node
+    # failure acts only on what is still as seen: the run may wait the failure out.
     return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                            cancel=cancel).run()
+                            cancel=cancel, client=client).run()
 
 
 def _pairs(reply: Sequence) -> list[ZItem]:

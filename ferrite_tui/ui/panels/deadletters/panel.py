@@ -123,8 +123,11 @@ class DeadLettersPanel(DeadLetterEntries):
         super().after_action()
 
     def _outcome(self, report: BulkReport, verb: str) -> Outcome:
-        if not report.cancelled:
+        if not report.cancelled and report.resume is None:
             self._dismiss_interrupted()
+        elif report.resume is not None and self.current_ref is not None:
+            # Stopped by a node that did not come back: its record stays, and F offers it.
+            self.interrupted = self.session.journal().interrupted(self.current_ref.key)
         return Outcome.of(report, verb, extra=self._unchanged_note(report))
 
     def _dismiss_interrupted(self) -> None:
@@ -148,13 +151,17 @@ class DeadLettersPanel(DeadLetterEntries):
         """The exact items shown (a filter's matches), or else the whole list as counted at
         confirmation, worked from the head until the counted last entry is done."""
         journal = self.session.journal()
+        # A run the journal follows is resumed by F (in flight first, then the rest).
+        resume = ("F on this panel resumes it (what is in flight first, then the rest)"
+                  if record is not None else None)
         if items is not None:
             runner: BulkRunner[Item] = BulkRunner(PositionalPlan(items, max_items=200), chunk,
-                                                  journal=journal, record=record)
+                                                  journal=journal, record=record,
+                                                  resume=resume)
             return await self.run_bulk(title(len(items)), runner)
         count, tail = counted
         runner = BulkRunner(HeadPlan(count, HEAD_CHUNK), lambda n: head(n, tail),
-                            journal=journal, record=record)
+                            journal=journal, record=record, resume=resume)
         return await self.run_bulk(title(count), runner)
 
     # -- actions ----------------------------------------------------------------------------
@@ -175,6 +182,15 @@ class DeadLettersPanel(DeadLetterEntries):
             self.act("requeue_all", self._dlq, self._requeue_all_after_scan)
 
     async def _requeue_all_after_scan(self, ref: QueueRef) -> Outcome | None:
+        if any(rec.stopped for rec in self.interrupted) and self.client().cluster is not None:
+            # A run stopped by a failed node may have left a chunk staged between slots:
+            # delivered first, so the rest of the run does not count it missing.
+            from ferrite_tui.backend.crossslot import finish_inflight
+
+            finished = await finish_inflight(self.client())
+            if finished.delivered or finished.errors:
+                self.notify(finished.summary(), timeout=6,
+                            severity="warning" if finished.errors else "information")
         if self.flt.active:
             await self.scan_ended.wait()  # the matches the interrupted run worked on
         try:
