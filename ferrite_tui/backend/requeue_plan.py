@@ -27,6 +27,9 @@ class RequeuePlan:
     total: int  # entries the action covers
     reset: int  # dead-letter envelopes: reset, then requeued
     unchanged: int  # other values: moved as they are
+    # The first of those other values, exactly as it will be written: a value that is not
+    # a job is never pushed onto a work queue without the operator seeing it first.
+    first_unchanged: bytes | None = None
 
     @property
     def unread(self) -> int:
@@ -49,10 +52,14 @@ def is_envelope(raw: bytes) -> bool:
 def plan_items(items: Iterable[Item]) -> RequeuePlan:
     """The plan for exactly these values (marked or filtered entries, already read)."""
     total = reset = 0
+    first: bytes | None = None
     for item in items:
         total += 1
-        reset += is_envelope(item.raw)
-    return RequeuePlan(total, reset, total - reset)
+        if is_envelope(item.raw):
+            reset += 1
+        elif first is None:
+            first = item.raw
+    return RequeuePlan(total, reset, total - reset, first)
 
 
 async def plan_head(client: Client, key: str, count: int,
@@ -60,6 +67,7 @@ async def plan_head(client: Client, key: str, count: int,
     """The plan for the first `count` entries of `key` (the unfiltered "requeue all"),
     read in windows from the head: one round trip per window, never the whole list."""
     reset = unchanged = 0
+    first: bytes | None = None
     start = 0
     want = min(count, limit)
     while start < want:
@@ -71,5 +79,6 @@ async def plan_head(client: Client, key: str, count: int,
                 reset += 1
             else:
                 unchanged += 1
+                first = item.raw if first is None else first
         start += len(page.items)
-    return RequeuePlan(count, reset, unchanged)
+    return RequeuePlan(count, reset, unchanged, first)

@@ -10,7 +10,7 @@ from typing import Any
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.libraries import arq, celery, dramatiq, huey, rq, saq
+from ferrite_tui.backend.libraries import arq, bullmq, bullmq_api, celery, dramatiq, huey, rq, saq
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
 from ferrite_tui.backend.libraries.items import member_id
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
@@ -44,8 +44,9 @@ ACTIONS = {
 
 
 def actions_for(queue: LibraryQueue) -> list[tuple[str, str]]:
-    return [(action, label) for action, (lib, label) in ACTIONS.items()
-            if lib == queue.library and queue.read_only is None]
+    """The queue-wide actions its layout declares (the palette offers only these)."""
+    return [(action, label) for action, (_lib, label) in ACTIONS.items()
+            if queue.declared(action) is not None and queue.read_only is None]
 
 
 async def plan(client: Client, action: str, queue: LibraryQueue) -> Plan:
@@ -99,43 +100,20 @@ async def run(client: Client, p: Plan) -> ActionResult:
 # -- single items (the Queues panel's r / x / d on a library state's items) ---------------
 
 #: action -> what it does, for the confirmation and the audit
-ITEM_ACTIONS = {"requeue": "Requeue", "run_now": "Run now", "delete": "Delete"}
-
-_REQUEUE_FROM = {rq.LIBRARY: ("failed", "its failed jobs"),
-                 dramatiq.LIBRARY: ("dead", "its dead messages (.XQ)"),
-                 celery.LIBRARY: ("unacked (all queues)",
-                                  "messages unacked past the visibility timeout")}
-SAQ_TAKEN = ("saq's worker holds active jobs and ends them with its Lua scripts; "
-             "only queued and scheduled jobs can be deleted here")
-
+ITEM_ACTIONS = {"requeue": "Requeue", "run_now": "Run now", "delete": "Delete",
+                "set_priority": "Change priority"}
 
 def item_refusal(queue: LibraryQueue, state: StateKey, action: str) -> str | None:
-    """Why `action` does not apply to items of `state` (None: it does)."""
-    lib = queue.library
-    if action == "delete":
-        if lib == saq.LIBRARY:
-            return None if state.name in ("queued", "scheduled") else SAQ_TAKEN
-        if queue.read_only:
-            return queue.read_only
-        if lib in (rq.LIBRARY, arq.LIBRARY, huey.LIBRARY):
-            return None
-        if lib == celery.LIBRARY:
-            return "Celery messages are not deleted one by one; purge is in ctrl+p"
-        if lib == dramatiq.LIBRARY:
-            return "dramatiq moves messages with its own Lua scripts; requeue dead ones with r"
-        return f"{lib}: no delete here"
-    if queue.read_only:
-        return queue.read_only
-    if action == "requeue":
-        label, what = _REQUEUE_FROM.get(lib, ("", ""))
-        if not label:
-            return f"{lib}: no requeue here"
-        return None if state.name == label else f"{lib}: requeue applies to {what} (s: state)"
-    if action == "run_now":
-        if lib == rq.LIBRARY and state.name == "scheduled":
-            return None
-        return "run now applies to RQ's scheduled jobs (s: state)"
-    return f"unknown action {action!r}"
+    """Why `action` does not apply to items of `state` (None: the layout declares it)."""
+    return queue.refusal(action, state.name)
+
+
+def runtime_refusal(client: Client, queue: LibraryQueue) -> str | None:
+    """Why a declared action cannot run on this server or install (checked before anything
+    is sent): BullMQ acts only through its own package and its Lua scripts."""
+    if queue.library == bullmq.LIBRARY:
+        return bullmq_api.refusal(client)
+    return None
 
 
 async def run_items(client: Client, action: str, queue: LibraryQueue, state: StateKey,
@@ -145,6 +123,9 @@ async def run_items(client: Client, action: str, queue: LibraryQueue, state: Sta
     members = [member_id(state, it.raw) for it in items]
     raw = [it.raw.decode("utf-8", "surrogateescape") for it in items]
     lib = queue.library
+    why = item_refusal(queue, state, action) or runtime_refusal(client, queue)
+    if why:  # an undeclared action is never sent, whoever asks
+        raise ValueError(why)
     if action == "requeue" and lib == rq.LIBRARY:
         return await acts.rq_requeue_failed(queue, members)
     if action == "requeue" and lib == dramatiq.LIBRARY:
@@ -161,4 +142,8 @@ async def run_items(client: Client, action: str, queue: LibraryQueue, state: Sta
         return await acts.huey_delete(queue, state, items)
     if action == "delete" and lib == saq.LIBRARY:
         return await acts.saq_delete(queue, state, members)
-    raise ValueError(item_refusal(queue, state, action) or f"{action}: not for {lib}")
+    if action == "run_now" and lib == arq.LIBRARY:
+        return await acts.arq_run_now(queue, items)
+    if lib == bullmq.LIBRARY and action in ("requeue", "run_now", "delete"):
+        return await bullmq_api.act(client, queue, state, action, members)
+    raise ValueError(f"{action}: declared for {lib} but not implemented")
