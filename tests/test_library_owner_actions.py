@@ -7,6 +7,9 @@ worker or API then says where the job is."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -16,8 +19,10 @@ from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
-from helpers import async_wait_until, running
-from test_library_states_ui import footer_actions
+from helpers import REDUCED, async_wait_until, running
+from test_library_states_ui import footer_actions, open_library, show_state
+
+needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
 
 @pytest.fixture
@@ -161,3 +166,200 @@ async def test_huey_priority_order_sign_and_edit_follow_huey(redis_url, sync, tm
     while (task := huey.dequeue()) is not None:
         order.append(task.args[0])
     assert order == [1, 9, 5, 0]
+
+
+# -- 4. RQ delete as strong as Job.delete ------------------------------------------------
+
+
+def rq_worker(url: str, *queues: str) -> subprocess.Popen:
+    """RQ's own worker as a process (its signal handlers need a main thread)."""
+    tests = os.path.dirname(__file__)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from rq.cli import main; main()", "worker", "--burst",
+         "--worker-class", "rq.worker.SimpleWorker", "-u", url, *queues],
+        cwd=tests, env={**os.environ, "PYTHONPATH": tests},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.libraries
+async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path):
+    """d on a deferred RQ job leaves exactly what RQ's Job.delete leaves (no orphan
+    dependencies set); on a running job it is refused naming RQ's stop command, and the
+    job finishes as RQ runs it (never "1 done" then back in finished); on a job held by
+    RQ 3's rate limit it is refused (RQ frees the slot with its own script), and RQ's
+    worker then runs every job of the limit."""
+    from rq import Queue
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.rate_limit import RateLimit
+    from rq.registry import DeferredJobRegistry, FinishedJobRegistry
+
+    import libjobs
+
+    flag = tmp_path / "hold"
+    flag.touch()
+    q = Queue("default", connection=sync)
+    running_job = q.enqueue(libjobs.hold, str(flag))
+    worker = rq_worker(redis_url, "default")
+    try:
+        await async_wait_until(lambda: Job.fetch(running_job.id, connection=sync)
+                               .get_status() == "started", timeout=60,
+                               message="RQ's worker did not start the job")
+        parent = q.enqueue(libjobs.ok, 1)
+        by_console = q.enqueue(libjobs.ok, 2, depends_on=parent)
+        by_rq = q.enqueue(libjobs.ok, 3, depends_on=parent)
+        limited = Queue("limited", connection=sync)
+        held = [limited.enqueue(libjobs.ok, i, rate_limit=RateLimit("mail", 1))
+                for i in range(2)]
+        # RQ 3 names it with a doubled colon (rq/job.py dependencies_key).
+        assert sync.exists(f"rq:job::{by_console.id}:dependencies")
+        app = make_app(redis_url, tmp_path)
+        async with running(app) as pilot:
+            panel = await open_library(app, pilot, "rq", "default")
+            await show_state(panel, pilot, "deferred", rows=2)
+            row = next(k for k in panel.state_table.row_keys
+                       if panel.state_table.by_key[k].raw == by_console.id.encode())
+            panel.state_table.select_key(row)
+            await pilot.press("d")
+            await confirm(app, pilot, "Job.delete(remove_from_queue=True)")
+            await async_wait_until(lambda: any("1 done" in n.message for n in app.notices))
+            Job.fetch(by_rq.id, connection=sync).delete()  # RQ's own, for comparison
+            # The running job: d is refused before anything is sent.
+            await show_state(panel, pilot, "wip", rows=1)
+            await pilot.press("d")
+            await async_wait_until(lambda: any("send_stop_job_command" in n.message
+                                               for n in app.notices))
+            # A queued job held by the rate limit: refused, with RQ's own call.
+            panel = await open_library(app, pilot, "rq", "limited")
+            await show_state(panel, pilot, "queued", rows=1)
+            await pilot.press("d")
+            await confirm(app, pilot, "Delete 1 item")
+            await async_wait_until(lambda: any("rate-limited" in n.message
+                                               and "Job.fetch(id, connection).delete()"
+                                               in n.message for n in app.notices))
+        for job in (by_console, by_rq):
+            with pytest.raises(NoSuchJobError):
+                Job.fetch(job.id, connection=sync)
+        assert sorted(k.decode().replace(by_console.id, "ID") for k in sync.keys(
+            f"*{by_console.id}*")) == sorted(k.decode().replace(by_rq.id, "ID") for k in
+                                              sync.keys(f"*{by_rq.id}*")) == []
+        assert DeferredJobRegistry("default", connection=sync).count == 0
+        assert all(Job.fetch(j.id, connection=sync).get_status() in ("queued", "rate_limited")
+                   for j in held)
+    finally:
+        flag.unlink()
+        await asyncio.to_thread(worker.wait, 60)
+    worker = rq_worker(redis_url, "default", "limited")
+    assert await asyncio.to_thread(worker.wait, 120) == 0
+    finished = FinishedJobRegistry("default", connection=sync)
+    assert sorted(finished.get_job_ids()) == sorted([running_job.id, parent.id])
+    assert Job.fetch(running_job.id, connection=sync).get_status() == "finished"
+    assert [Job.fetch(j.id, connection=sync).get_status() for j in held] == ["finished"] * 2
+
+
+# -- 5. BullMQ through its own package -----------------------------------------------------
+
+
+async def bullmq_layout(url: str, sync) -> dict:
+    """BullMQ's own producer and worker: one failed job, one delayed an hour, one waiting
+    (made while no worker runs)."""
+    from bullmq import Queue, Worker
+
+    async def process(job, token):
+        if job.data.get("fail"):
+            raise ValueError("boom")
+        return "ok"
+
+    queue = Queue("mail", {"connection": url})
+    failed = await queue.add("send", {"fail": True}, {"attempts": 1})
+    worker = Worker("mail", process, {"connection": url})
+    try:
+        await async_wait_until(lambda: sync.zcard("bull:mail:failed") == 1, timeout=60,
+                               message="BullMQ's worker did not fail the job")
+    finally:
+        await worker.close()
+    later = await queue.add("later", {"x": 2}, {"delay": 3_600_000})
+    drop = await queue.add("send", {"x": 3})
+    return {"queue": queue, "failed": failed.id, "later": later.id, "drop": drop.id}
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_retry_promote_and_remove_through_its_own_package(redis_url, sync,
+                                                                       tmp_path):
+    """r on a failed BullMQ job is Job.retry, x on a delayed one Job.promote, d Job.remove
+    (BullMQ's own scripts through the `bullmq` package); BullMQ's getJobCounts and its
+    worker then agree: both back in wait, the removed one gone, both completed once."""
+    from bullmq import Job, Worker
+
+    made = await bullmq_layout(redis_url, sync)
+    queue = made["queue"]
+    try:
+        app = make_app(redis_url, tmp_path)
+        async with running(app) as pilot:
+            panel = await open_library(app, pilot, "bullmq", "mail")
+            keys = footer_actions(app)
+            assert (keys["r"], keys["x"], keys["d"]) == ("lib_requeue", "lib_run_now",
+                                                         "lib_delete")
+            await show_state(panel, pilot, "failed", rows=1)
+            await pilot.press("r")
+            await confirm(app, pilot, "Job.retry('failed')")
+            await async_wait_until(lambda: sync.zcard("bull:mail:failed") == 0)
+            await show_state(panel, pilot, "delayed", rows=1)
+            await pilot.press("x")
+            await confirm(app, pilot, "Job.promote()")
+            await async_wait_until(lambda: sync.zcard("bull:mail:delayed") == 0)
+            await show_state(panel, pilot, "wait", rows=3)
+            row = next(k for k in panel.state_table.row_keys
+                       if panel.state_table.by_key[k].raw == made["drop"].encode())
+            panel.state_table.select_key(row)
+            await pilot.press("d")
+            await confirm(app, pilot, "Job.remove()")
+            await async_wait_until(lambda: sum("1 done" in n.message
+                                               for n in app.notices) >= 3)
+        counts = await queue.getJobCounts("wait", "failed", "delayed", "completed")
+        assert counts == {"wait": 2, "failed": 0, "delayed": 0, "completed": 0}
+        assert await Job.fromId(queue, made["drop"]) is None
+
+        async def process(job, token):
+            return "ok"
+
+        worker = Worker("mail", process, {"connection": redis_url})
+        try:
+            await async_wait_until(lambda: sync.zcard("bull:mail:completed") == 2, timeout=60,
+                                   message="BullMQ's worker did not run the two jobs")
+        finally:
+            await worker.close()
+        counts = await queue.getJobCounts("wait", "failed", "delayed", "completed")
+        assert counts == {"wait": 0, "failed": 0, "delayed": 0, "completed": 2}
+    finally:
+        await queue.close()
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_is_refused_with_the_reason_where_the_server_runs_no_lua(
+        redis_url, redis_server, sync, tmp_path):
+    """The same data seen through the Ferrite stand-in (no Lua): r, x and d are refused
+    before anything is sent, saying why; BullMQ's own counts are unchanged."""
+    from ferrite_proxy import FerriteProxy
+
+    made = await bullmq_layout(redis_url, sync)
+    queue = made["queue"]
+    proxy = FerriteProxy()
+    proxy.start(("127.0.0.1", int(redis_url.rsplit(":", 1)[1].split("/")[0])))
+    try:
+        app = make_app(f"redis://127.0.0.1:{proxy.port}/0", tmp_path)
+        async with running(app) as pilot:
+            panel = await open_library(app, pilot, "bullmq", "mail")
+            for label, key in (("failed", "r"), ("delayed", "x"), ("wait", "d")):
+                await show_state(panel, pilot, label)
+                before = len(app.notices)
+                await pilot.press(key)
+                await async_wait_until(lambda before=before: any(
+                    "runs no Lua" in n.message for n in list(app.notices)[before:]))
+        counts = await queue.getJobCounts("wait", "failed", "delayed")
+        assert counts == {"wait": 1, "failed": 1, "delayed": 1}
+    finally:
+        proxy.stop()
+        await queue.close()

@@ -145,8 +145,11 @@ class LibraryActions:
                     cmds.append(("ZREM", f"rq:{registry}:{origin}", job_id))
                 if not is_list and state_key.split(":", 2)[1] != registry:
                     cmds.append(("ZREM", state_key, member))  # where it was seen
+                # RQ 3 names the dependencies set `rq:job::ID:dependencies` (its
+                # dependencies_key adds a colon to the job prefix); older RQ without it.
                 cmds.append(("DEL", job_key, job_key + ":dependents",
-                             job_key + ":dependencies", f"rq:results:{job_id}", executions))
+                             job_key + ":dependencies", f"rq:job::{job_id}:dependencies",
+                             f"rq:results:{job_id}", executions))
                 return cmds
 
             done = await self._transact([state_key, job_key, executions], check, ok, build)

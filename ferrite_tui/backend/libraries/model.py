@@ -197,11 +197,11 @@ class LibraryQueue:
         library's own command."""
         if self.declared(action, state) is not None:
             return None
-        if self.read_only:
-            return self.read_only
         reason = dict(self.refusals).get(action)
         if reason:
             return reason
+        if self.read_only:
+            return self.read_only
         word = ACTION_WORDS.get(action, action)
         elsewhere = next((a for a in self.actions if a.action == action), None)
         if elsewhere is not None:
