@@ -93,9 +93,16 @@ class StreamsPanel(StreamDetail):
         body.append("It is claimed only if nobody took it since you saw it (min-idle).\n",
                     style="dim")
         body.append_text(self._consumer_list())
+        default = self._default_consumer((entry.consumer,))
+        if default is None:
+            choice = await self._without_reader(group, 1)
+            if choice == "dlq":
+                return await self._dead_letter((stream, group, [entry]))
+            if choice != "name":
+                return Outcome(f"entry {entry.id} left with {printable(entry.consumer, 40)}")
         values = await self.ask(
             "Claim pending entry", [Field("consumer", "to consumer (pick one or a new name)",
-                                          self._default_consumer((entry.consumer,)),
+                                          default or "",
                                           check=lambda v: None if v else "give a name")],
             submit_label="Claim", body=body)
         if not values:
@@ -131,9 +138,20 @@ class StreamsPanel(StreamDetail):
             except ValueError:
                 return "a number of seconds"
 
+        default = self._default_consumer(holders)
+        if default is None:
+            idle = [e for e in self.shown_entries() if (e.idle_ms or 0) >= default_s * 1000] \
+                if self.mode == "pending" else []
+            choice = await self._without_reader(group, len(idle), shown=True)
+            if choice == "dlq":
+                if not idle:
+                    return Outcome("no idle pending entries shown to move", "warning")
+                return await self._dead_letter((stream, group, idle))
+            if choice != "name":
+                return Outcome(f"idle entries of {printable(group, 40)} left where they are")
         values = await self.ask(
             "Claim all idle entries", [
-                Field("consumer", "to consumer", self._default_consumer(holders),
+                Field("consumer", "to consumer", default or "",
                       check=lambda v: None if v else "give a name"),
                 Field("idle", "idle at least (seconds)", str(default_s), check=check_s),
             ], submit_label="Claim", body=body)
@@ -151,6 +169,26 @@ class StreamsPanel(StreamDetail):
                 cancel=cancel))
         return Outcome(f"claim idle to {printable(consumer, 40)}: {report.summary('claimed')}",
                        timeout=5)
+
+    async def _without_reader(self, group: str, n: int, shown: bool = False) -> str | None:
+        """No consumer of the group read recently: claiming to a made-up name would hide
+        the entries under it. The operator picks: name a consumer, leave them, or send them
+        to the dead-letter list (no default but leaving them)."""
+        from ferrite_tui.ui.screens.dialogs import ChoiceScreen
+
+        what = f"the {n} idle entr{'y' if n == 1 else 'ies'} shown" if shown else "this entry"
+        body = Text(f"No consumer of group {printable(group, 40)} has read in the last "
+                    f"{fmt.duration(self.dead_ms)}: nobody would process {what} if claimed.\n",
+                    style="bold")
+        body.append_text(self._consumer_list())
+        body.append("\n\nName a consumer a process runs, leave the entries where they are "
+                    "(the alert stays until a live consumer acks them), or send them to the "
+                    f"dead-letter list {printable(self.dlq_key(), 60)}.")
+        choice: str | None = await self.app.push_screen_wait(ChoiceScreen(
+            "No consumer is reading", body,
+            [("name", "Name a consumer", "c"), ("leave", "Leave them", "l"),
+             ("dlq", "To dead letters", "k")], safe="leave"))
+        return choice
 
     # -- actions: ack ------------------------------------------------------------------
 

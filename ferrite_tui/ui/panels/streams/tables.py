@@ -49,7 +49,6 @@ except ImportError:  # pragma: no cover
 OVERVIEW_EVERY_S = 5.0
 BROWSE_PAGE = 50
 TAIL_KEEP = 500
-CONSOLE_CONSUMER = "ferrite-tui"
 SORTS = ("id", "idle", "deliveries", "consumer")
 
 def parse_when(text: str, now_ms: int) -> str | None:
