@@ -363,3 +363,51 @@ async def test_bullmq_is_refused_with_the_reason_where_the_server_runs_no_lua(
     finally:
         proxy.stop()
         await queue.close()
+
+
+# -- 7. every library action declared with its layout ------------------------------------
+
+
+def test_every_declared_action_is_implemented_and_nothing_else_is():
+    from ferrite_tui.backend.libraries import RECOGNISERS, plans
+
+    item_actions = {"requeue", "run_now", "delete", "set_priority"}
+    declared = {(m.LIBRARY, a.action) for m in RECOGNISERS for a in getattr(m, "ACTIONS", ())}
+    items = {d for d in declared if d[1] in item_actions}
+    assert items == set(plans.IMPLEMENTED) | plans.BY_PANEL
+    bulk = {(lib, action) for action, (lib, _label) in plans.ACTIONS.items()}
+    assert declared - items == bulk
+    # Libraries whose moves are all their own scripts declare nothing they cannot do.
+    assert not {lib for lib, _ in declared} & {"taskiq"}
+
+
+@pytest.mark.libraries
+async def test_only_declared_library_actions_show_or_run(redis_url, sync, tmp_path):
+    """A huey queue declares delete only: r and x are off the footer and the palette;
+    reached anyway they say why and send nothing; in read-only mode d is shown disabled."""
+    from huey import RedisHuey
+
+    import libjobs
+    from ferrite_tui.ui.commands import panel_commands
+
+    huey = RedisHuey("jobs", url=redis_url)
+    huey.task()(libjobs.ok)(1)
+    before = sync.lrange("huey.redis.jobs", 0, -1)
+    for read_only in (False, True):
+        app = make_app(redis_url, tmp_path, read_only=read_only)
+        async with running(app) as pilot:
+            panel = await open_library(app, pilot, "huey", "jobs")
+            keys = footer_actions(app)
+            assert keys.get("d") == "lib_delete"
+            assert "lib_requeue" not in keys.values() and "lib_run_now" not in keys.values()
+            assert (panel.check_action("lib_delete", ()) is None) == read_only
+            names = [name for name, *_ in panel_commands(panel)]
+            assert any("delete selected with their bodies" in n for n in names)
+            assert not any("requeue selected (library)" in n or "run selected now" in n
+                           for n in names)
+            if not read_only:
+                panel.action_lib_run_now()
+                await pilot.press("r")
+                await async_wait_until(lambda app=app: sum("huey: no" in n.message
+                                                           for n in app.notices) >= 2)
+    assert sync.lrange("huey.redis.jobs", 0, -1) == before

@@ -4,8 +4,9 @@ and the action then names exactly (principle: act on what was seen)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ferrite_tui.backend.client import Client
@@ -85,6 +86,8 @@ def _plan(action: str, queue: LibraryQueue, reply: Any, question: str) -> Plan:
 
 
 async def run(client: Client, p: Plan) -> ActionResult:
+    if p.queue.declared(p.action) is None or p.queue.read_only:
+        raise ValueError(p.queue.refusal(p.action) or f"{p.action}: not for this queue")
     acts = LibraryActions(client)
     if p.action == "rq-requeue-failed":
         return await acts.rq_requeue_failed(p.queue, p.ids)
@@ -116,34 +119,45 @@ def runtime_refusal(client: Client, queue: LibraryQueue) -> str | None:
     return None
 
 
+#: (library, action) -> how the console performs it: every declared item action has one
+#: (tests/test_library_owner_actions.py checks both ways), and nothing else is reachable.
+_ItemRun = Callable[[Client, LibraryActions, LibraryQueue, StateKey, Sequence[Item]],
+                    Awaitable[ActionResult]]
+
+
+def _ids(state: StateKey, items: Sequence[Item]) -> list[str]:
+    return [member_id(state, it.raw) for it in items]
+
+
+IMPLEMENTED: dict[tuple[str, str], _ItemRun] = {
+    (rq.LIBRARY, "requeue"): lambda c, a, q, s, i: a.rq_requeue_failed(q, _ids(s, i)),
+    (rq.LIBRARY, "run_now"): lambda c, a, q, s, i: a.rq_run_now(q, _ids(s, i)),
+    (rq.LIBRARY, "delete"): lambda c, a, q, s, i: a.rq_delete(
+        q, s.key, [it.raw.decode("utf-8", "surrogateescape") for it in i]),
+    (dramatiq.LIBRARY, "requeue"): lambda c, a, q, s, i: a.dramatiq_requeue_dead(
+        q, _ids(s, i)),
+    (celery.LIBRARY, "requeue"): lambda c, a, q, s, i: a.celery_requeue_unacked(
+        q, _ids(s, i)),
+    (arq.LIBRARY, "run_now"): lambda c, a, q, s, i: a.arq_run_now(q, i),
+    (arq.LIBRARY, "delete"): lambda c, a, q, s, i: a.arq_delete(q, _ids(s, i)),
+    (huey.LIBRARY, "delete"): lambda c, a, q, s, i: a.huey_delete(q, s, i),
+    (saq.LIBRARY, "delete"): lambda c, a, q, s, i: a.saq_delete(q, s, _ids(s, i)),
+}
+for _act in ("requeue", "run_now", "delete"):
+    IMPLEMENTED[(bullmq.LIBRARY, _act)] = partial(
+        lambda act, c, a, q, s, i: bullmq_api.act(c, q, s, act, _ids(s, i)), _act)
+#: Declared actions run by a panel's own checked move, the layout giving its meaning:
+#: huey's priority (score = -priority, PriorityQueue with the layout's sign).
+BY_PANEL = {(huey.LIBRARY, "set_priority")}
+
+
 async def run_items(client: Client, action: str, queue: LibraryQueue, state: StateKey,
                     items: Sequence[Item]) -> ActionResult:
     """`action` on exactly these items of `state`, with the library's semantics."""
-    acts = LibraryActions(client)
-    members = [member_id(state, it.raw) for it in items]
-    raw = [it.raw.decode("utf-8", "surrogateescape") for it in items]
-    lib = queue.library
     why = item_refusal(queue, state, action) or runtime_refusal(client, queue)
     if why:  # an undeclared action is never sent, whoever asks
         raise ValueError(why)
-    if action == "requeue" and lib == rq.LIBRARY:
-        return await acts.rq_requeue_failed(queue, members)
-    if action == "requeue" and lib == dramatiq.LIBRARY:
-        return await acts.dramatiq_requeue_dead(queue, members)
-    if action == "requeue" and lib == celery.LIBRARY:
-        return await acts.celery_requeue_unacked(queue, members)
-    if action == "run_now" and lib == rq.LIBRARY:
-        return await acts.rq_run_now(queue, members)
-    if action == "delete" and lib == rq.LIBRARY:
-        return await acts.rq_delete(queue, state.key, raw)
-    if action == "delete" and lib == arq.LIBRARY:
-        return await acts.arq_delete(queue, members)
-    if action == "delete" and lib == huey.LIBRARY:
-        return await acts.huey_delete(queue, state, items)
-    if action == "delete" and lib == saq.LIBRARY:
-        return await acts.saq_delete(queue, state, members)
-    if action == "run_now" and lib == arq.LIBRARY:
-        return await acts.arq_run_now(queue, items)
-    if lib == bullmq.LIBRARY and action in ("requeue", "run_now", "delete"):
-        return await bullmq_api.act(client, queue, state, action, members)
-    raise ValueError(f"{action}: declared for {lib} but not implemented")
+    runner = IMPLEMENTED.get((queue.library, action))
+    if runner is None:
+        raise ValueError(f"{action}: declared for {queue.library} but not implemented")
+    return await runner(client, LibraryActions(client), queue, state, items)

@@ -239,17 +239,19 @@ class LibraryQueueActions(ItemPagerPanel):
 
     # -- library actions (the library's own semantics, exact, no Lua) -----------------
 
-    def _library_queue(self, library: str) -> LibraryQueue:
+    def _library_queue(self, library: str, action: str) -> LibraryQueue:
         ref = self.current_ref
         if ref is None or ref.library is None or ref.library.library != library:
             raise NothingSelected(f"select a {library} queue first")
         if ref.library.read_only:
             raise NothingSelected(ref.library.read_only)
+        if action not in (a for a, _ in plans.actions_for(ref.library)):
+            raise NothingSelected(ref.library.refusal(action) or "not declared")
         return ref.library
 
     def _library_action(self, action: str) -> None:
         library = LIBRARY_ACTIONS[action][0]
-        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library),
+        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library, action),
                  lambda queue: self._run_library(action, queue))
 
     async def _run_library(self, action: str, queue: LibraryQueue) -> Outcome | None:
