@@ -313,7 +313,7 @@ async def test_dramatiq_states_and_requeue_dead(redis_url, tmp_path):
 
 @needs_lua
 @pytest.mark.libraries
-async def test_bullmq_states_delayed_scores_and_read_only(redis_url):
+async def test_bullmq_states_delayed_scores_and_declared_actions(redis_url):
     from bullmq import Queue, Worker
 
     conn = redis.Redis.from_url(redis_url)
