@@ -412,3 +412,21 @@ async def test_only_declared_library_actions_show_or_run(redis_url, sync, tmp_pa
                 await async_wait_until(lambda app=app: sum("huey: no" in n.message
                                                            for n in app.notices) >= 2)
     assert sync.lrange("huey.redis.jobs", 0, -1) == before
+
+
+def test_bullmq_without_its_package_is_refused_naming_the_extra(tmp_path):
+    """The `bullmq` package is an optional extra: without it (blocked in a fresh
+    interpreter), BullMQ's actions are refused with the pip command, and nothing of the
+    console imports it."""
+    code = (
+        "import sys; sys.modules['bullmq'] = None\n"
+        "from dataclasses import replace\n"
+        "from ferrite_tui.backend.client import Client, ConnectionSettings\n"
+        "from ferrite_tui.backend.libraries import bullmq_api\n"
+        "import ferrite_tui.ui.app\n"
+        "c = Client(ConnectionSettings(url='redis://127.0.0.1:1/0'))\n"
+        "c.capabilities = replace(c.capabilities, lua=True)\n"
+        "print(bullmq_api.refusal(c))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "pip install 'ferrite-tui[bullmq]'" in out

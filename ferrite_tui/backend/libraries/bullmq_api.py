@@ -27,9 +27,16 @@ def refusal(client: Client) -> str | None:
     if not client.capabilities.lua:
         return ("bullmq: this server runs no Lua, and BullMQ changes a job only with its own "
                 "Lua scripts; retry, promote or remove it with BullMQ on a server with Lua")
-    if importlib.util.find_spec("bullmq") is None:
+    if not installed():
         return f"bullmq: acting on BullMQ jobs needs its own package: {INSTALL}"
     return None
+
+
+def installed() -> bool:
+    try:
+        return importlib.util.find_spec("bullmq") is not None
+    except (ImportError, ValueError):  # a module entry blocked (None) or broken
+        return False
 
 
 def _connection(client: Client) -> aioredis.Redis:
