@@ -180,7 +180,7 @@ async def test_no_reader_no_default_the_dialog_offers_the_choices(redis_url, syn
         # Never a form with a target filled in for the operator.
         assert type(app.screen).__name__ == "ChoiceScreen", form_value(app, "consumer")
         body = "".join(str(w.render()) for w in app.screen.query("Static")).replace("\n", " ")
-        assert f"No consumer of group {G} has read" in body
+        assert f"No consumer of group {G} but the holder has read" in body
         assert "bystander (0 pending" in body and "not reading)" in body
         assert ", live)" not in body
         await pilot.press("l")  # leave them: nothing moves

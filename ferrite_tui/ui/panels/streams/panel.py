@@ -177,9 +177,9 @@ class StreamsPanel(StreamDetail):
         from ferrite_tui.ui.screens.dialogs import ChoiceScreen
 
         what = f"the {n} idle entr{'y' if n == 1 else 'ies'} shown" if shown else "this entry"
-        body = Text(f"No consumer of group {printable(group, 40)} has read in the last "
-                    f"{fmt.duration(self.dead_ms)}: nobody would process {what} if claimed.\n",
-                    style="bold")
+        body = Text(f"No consumer of group {printable(group, 40)} but the holder has read "
+                    f"in the last {fmt.duration(self.dead_ms)}: nobody would process {what} "
+                    "if claimed.\n", style="bold")
         body.append_text(self._consumer_list())
         body.append("\n\nName a consumer a process runs, leave the entries where they are "
                     "(the alert stays until a live consumer acks them), or send them to the "
