@@ -171,6 +171,8 @@ async def test_no_reader_no_default_the_dialog_offers_the_choices(redis_url, syn
         await async_wait_until(lambda: p.page is not None and p.page.entries, timeout=15)
         await async_wait_until(lambda: p._dead_consumers() == {"dead-worker"}
                                and p.consumers_table.row_count == 2, timeout=15)
+        # The consumers table calls the one that holds nothing and reads nothing quiet.
+        assert p.consumers_table.cell_text("bystander", "dead") == "quiet"
         p.pending_table.focus()
         await async_wait_until(lambda: p.pending_table.select_key(dead[0]), timeout=5)
         await pilot.pause()
