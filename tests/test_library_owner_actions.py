@@ -20,7 +20,7 @@ from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
 from helpers import REDUCED, async_wait_until, running
-from test_library_states_ui import footer_actions, open_library, show_state
+from test_library_states_ui import cells, footer_actions, open_library, show_state
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
@@ -185,13 +185,13 @@ def rq_worker(url: str, *queues: str) -> subprocess.Popen:
 async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path):
     """d on a deferred RQ job leaves exactly what RQ's Job.delete leaves (no orphan
     dependencies set); on a running job it is refused naming RQ's stop command, and the
-    job finishes as RQ runs it (never "1 done" then back in finished); on a job held by
-    RQ 3's rate limit it is refused (RQ frees the slot with its own script), and RQ's
-    worker then runs every job of the limit."""
+    job finishes as RQ runs it (never "1 done" then back in finished); a queued job holding
+    RQ 3's rate-limit slot is deleted by RQ's own Job.delete (its script frees the slot and
+    lets the waiting job through), and RQ's worker then runs the rest."""
     from rq import Queue
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
-    from rq.rate_limit import RateLimit
+    from rq.rate_limit import RateLimit, RateLimitRegistry
     from rq.registry import DeferredJobRegistry, FinishedJobRegistry
 
     import libjobs
@@ -230,14 +230,14 @@ async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path
             await pilot.press("d")
             await async_wait_until(lambda: any("send_stop_job_command" in n.message
                                                for n in app.notices))
-            if held:  # a queued job held by the rate limit: refused, naming RQ's call
+            if held:  # the queued job holding the limit's slot: RQ's own Job.delete
                 panel = await open_library(app, pilot, "rq", "limited")
                 await show_state(panel, pilot, "queued", rows=1)
+                assert cells(panel, "id") == [held[0].id]
                 await pilot.press("d")
                 await confirm(app, pilot, "Delete 1 item")
-                await async_wait_until(lambda: any("rate-limited" in n.message
-                                                   and "Job.fetch(id, connection).delete()"
-                                                   in n.message for n in app.notices))
+                await async_wait_until(lambda: sum("1 done" in n.message
+                                                   for n in app.notices) >= 2)
         for job in (by_console, by_rq):
             with pytest.raises(NoSuchJobError):
                 Job.fetch(job.id, connection=sync)
@@ -245,8 +245,13 @@ async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path
             f"*{by_console.id}*")) == sorted(k.decode().replace(by_rq.id, "ID") for k in
                                               sync.keys(f"*{by_rq.id}*")) == []
         assert DeferredJobRegistry("default", connection=sync).count == 0
-        assert all(Job.fetch(j.id, connection=sync).get_status() in ("queued", "rate_limited")
-                   for j in held)
+        if held:
+            # Its slot freed and the waiting job let through, as RQ's own delete does.
+            with pytest.raises(NoSuchJobError):
+                Job.fetch(held[0].id, connection=sync)
+            assert RateLimitRegistry("mail", sync).get_allowed_job_ids() == [held[1].id]
+            assert Job.fetch(held[1].id, connection=sync).get_status() == "queued"
+            held = held[1:]
     finally:
         flag.unlink()
         await asyncio.to_thread(worker.wait, 60)
@@ -255,7 +260,8 @@ async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path
     finished = FinishedJobRegistry("default", connection=sync)
     assert sorted(finished.get_job_ids()) == sorted([running_job.id, parent.id])
     assert Job.fetch(running_job.id, connection=sync).get_status() == "finished"
-    assert [Job.fetch(j.id, connection=sync).get_status() for j in held] == ["finished"] * len(held)
+    assert [Job.fetch(j.id, connection=sync).get_status() for j in held] == \
+        ["finished"] * len(held)
 
 
 # -- 5. BullMQ through its own package -----------------------------------------------------

@@ -29,6 +29,8 @@ class ActionResult:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # no longer where they were seen
     errors: list[str] = field(default_factory=list)
+    # Left to the library's own API (RQ's rate-limited jobs), with their refusal in `errors`
+    owner: list[str] = field(default_factory=list)
 
 
 def _text(v: Any) -> str | None:
@@ -112,8 +114,8 @@ class LibraryActions:
         id (`id:execution_id` in `rq:wip:Q`).
 
         Refused, nothing sent, and listed in `errors`: a started job (RQ stops it with its
-        own command), a rate-limited one (RQ 3 frees its slot with its own script) and a
-        group member (RQ updates the group)."""
+        own command), a rate-limited one (RQ 3 frees its slot with its own script: listed in
+        `owner` too, for RQ's own Job.delete) and a group member (RQ updates the group)."""
         res = ActionResult()
         is_list = state_key == f"rq:queue:{queue.name}"
         for member in members:
@@ -125,14 +127,19 @@ class LibraryActions:
             check = [*seen, ("HMGET", job_key, "status", "origin", "rate_limit_key",
                              "group_id"), ("ZCARD", executions)]
             refused: list[str] = []
+            by_owner: list[str] = []
 
-            def ok(r: list, job_id: str = job_id, refused: list[str] = refused) -> bool:
+            def ok(r: list, job_id: str = job_id, refused: list[str] = refused,
+                   by_owner: list[str] = by_owner) -> bool:
                 if r[0] is None or isinstance(r[0], Exception) or isinstance(r[1], Exception):
                     return False
                 status, _origin, rate_limit, group = (_text(v) for v in r[1])
                 why = _rq_refusal(job_id, status, rate_limit, group, r[2])
                 if why:
                     refused.append(why)
+                    if (rate_limit or status == "rate_limited") and status != "started" \
+                            and not group:
+                        by_owner.append(job_id)
                     return False
                 return True
 
@@ -155,6 +162,7 @@ class LibraryActions:
             done = await self._transact([state_key, job_key, executions], check, ok, build)
             if refused:
                 res.errors.extend(refused)
+                res.owner.extend(by_owner)
             else:
                 (res.done if done else res.skipped).append(job_id)
         self.client.audit("rq delete", [state_key], len(res.done), res.done)

@@ -11,7 +11,17 @@ from typing import Any
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.libraries import arq, bullmq, bullmq_api, celery, dramatiq, huey, rq, saq
+from ferrite_tui.backend.libraries import (
+    arq,
+    bullmq,
+    bullmq_api,
+    celery,
+    dramatiq,
+    huey,
+    rq,
+    rq_api,
+    saq,
+)
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
 from ferrite_tui.backend.libraries.items import member_id
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
@@ -129,11 +139,26 @@ def _ids(state: StateKey, items: Sequence[Item]) -> list[str]:
     return [member_id(state, it.raw) for it in items]
 
 
+async def _rq_delete(client: Client, acts: LibraryActions, queue: LibraryQueue,
+                     state: StateKey, items: Sequence[Item]) -> ActionResult:
+    """RQ's delete mirrored in one transaction per job; a job RQ 3's rate limit holds is
+    deleted by RQ's own Job.delete (its slot released by RQ's script) where the `rq`
+    package and Lua are there, else refused naming that call."""
+    res = await acts.rq_delete(queue, state.key,
+                               [it.raw.decode("utf-8", "surrogateescape") for it in items])
+    if res.owner and rq_api.refusal(client) is None:
+        done, skipped = await rq_api.delete(client, state, res.owner)
+        res.errors = [e for e in res.errors if not any(i in e for i in res.owner)]
+        res.done += done
+        res.skipped += skipped
+        res.owner = []
+    return res
+
+
 IMPLEMENTED: dict[tuple[str, str], _ItemRun] = {
     (rq.LIBRARY, "requeue"): lambda c, a, q, s, i: a.rq_requeue_failed(q, _ids(s, i)),
     (rq.LIBRARY, "run_now"): lambda c, a, q, s, i: a.rq_run_now(q, _ids(s, i)),
-    (rq.LIBRARY, "delete"): lambda c, a, q, s, i: a.rq_delete(
-        q, s.key, [it.raw.decode("utf-8", "surrogateescape") for it in i]),
+    (rq.LIBRARY, "delete"): lambda c, a, q, s, i: _rq_delete(c, a, q, s, i),
     (dramatiq.LIBRARY, "requeue"): lambda c, a, q, s, i: a.dramatiq_requeue_dead(
         q, _ids(s, i)),
     (celery.LIBRARY, "requeue"): lambda c, a, q, s, i: a.celery_requeue_unacked(

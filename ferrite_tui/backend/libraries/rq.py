@@ -44,7 +44,8 @@ ACTIONS = (
         "moving a due job)", "RQ's scheduled jobs"),
     Act("delete", ("queued", "scheduled", "deferred", "failed", "finished", "canceled"),
         "Job.delete(remove_from_queue=True): queue, registry, job hash, dependents and "
-        "dependencies sets, results", "jobs no worker runs (stop a running one with RQ's "
+        "dependencies sets, results (a rate-limited job: RQ's own Job.delete, which frees "
+        "its slot)", "jobs no worker runs (stop a running one with RQ's "
         "own rq.command.send_stop_job_command(connection, id))"),
     Act("rq-requeue-failed", ("*",), "rq requeue --all"),
     Act("rq-run-scheduled", ("*",), "RQ's scheduler enqueueing every scheduled job"),
