@@ -13,7 +13,7 @@ from typing import Any
 from ferrite_tui.backend.client import Client, strip_cluster_options
 from ferrite_tui.backend.libraries.model import StateKey
 
-INSTALL = "pip install rq"
+INSTALL = "pip install 'ferrite-tui[rq]'"
 
 
 def installed() -> bool:
