@@ -254,9 +254,10 @@ async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path
             held = held[1:]
     finally:
         flag.unlink()
-        await asyncio.to_thread(worker.wait, 60)
+        # RQ's worker may take up to a minute to leave (its pub/sub thread polls every 60 s).
+        await asyncio.to_thread(worker.wait, 150)
     worker = rq_worker(redis_url, "default", *(["limited"] if held else []))
-    assert await asyncio.to_thread(worker.wait, 120) == 0
+    assert await asyncio.to_thread(worker.wait, 150) == 0
     finished = FinishedJobRegistry("default", connection=sync)
     assert sorted(finished.get_job_ids()) == sorted([running_job.id, parent.id])
     assert Job.fetch(running_job.id, connection=sync).get_status() == "finished"
