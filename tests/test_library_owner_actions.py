@@ -379,14 +379,12 @@ async def test_bullmq_is_refused_with_the_reason_where_the_server_runs_no_lua(
 def test_every_declared_action_is_implemented_and_nothing_else_is():
     from ferrite_tui.backend.libraries import RECOGNISERS, plans
 
-    item_actions = {"requeue", "run_now", "delete", "set_priority"}
+    item_actions = {"requeue", "run_now", "delete", "set_priority", "claim", "ack"}
     declared = {(m.LIBRARY, a.action) for m in RECOGNISERS for a in getattr(m, "ACTIONS", ())}
     items = {d for d in declared if d[1] in item_actions}
     assert items == set(plans.IMPLEMENTED) | plans.BY_PANEL
     bulk = {(lib, action) for action, (lib, _label) in plans.ACTIONS.items()}
     assert declared - items == bulk
-    # Libraries whose moves are all their own scripts declare nothing they cannot do.
-    assert not {lib for lib, _ in declared} & {"taskiq"}
 
 
 @pytest.mark.libraries
@@ -437,3 +435,34 @@ def test_bullmq_without_its_package_is_refused_naming_the_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout
     assert "pip install 'ferrite-tui[bullmq]'" in out
+
+
+@pytest.mark.libraries
+async def test_taskiq_stream_offers_only_its_brokers_claim_and_ack(redis_url, sync,
+                                                                    tmp_path):
+    """taskiq-redis's stream: claim and ack (XCLAIM / XACK, what its broker does) stay;
+    the seed's dead-letter move and publishing a message taskiq did not make are off the
+    footer, refused if reached, and send nothing."""
+    from taskiq_redis import RedisStreamBroker
+
+    import libjobs
+
+    broker = RedisStreamBroker(redis_url)
+    ok = broker.task(task_name="ok")(libjobs.ok)
+    await broker.startup()
+    await ok.kiq(1)
+    await broker.shutdown()
+    before = sync.xlen("taskiq")
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        p = app.panel("streams")
+        await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
+            q.ref.key == "taskiq" for q in app.monitor.snapshot.queues), timeout=15)
+        await pilot.press("5")
+        await async_wait_until(lambda: p.stream == "taskiq" and p.stream_library() is not None)
+        keys = footer_actions(app)
+        assert "dead_letter" not in keys.values() and "claim" in keys.values()
+        p.action_dead_letter()
+        await async_wait_until(lambda: any("taskiq stream: not done here" in n.message
+                                           for n in app.notices))
+    assert sync.xlen("taskiq") == before and not sync.exists("taskiq:dlq")

@@ -21,6 +21,7 @@ from ferrite_tui.backend.libraries import (
     rq,
     rq_api,
     saq,
+    taskiq,
 )
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
 from ferrite_tui.backend.libraries.items import member_id
@@ -172,8 +173,10 @@ for _act in ("requeue", "run_now", "delete"):
     IMPLEMENTED[(bullmq.LIBRARY, _act)] = partial(
         lambda act, c, a, q, s, i: bullmq_api.act(c, q, s, act, _ids(s, i)), _act)
 #: Declared actions run by a panel's own checked move, the layout giving its meaning:
-#: huey's priority (score = -priority, PriorityQueue with the layout's sign).
-BY_PANEL = {(huey.LIBRARY, "set_priority")}
+#: huey's priority (score = -priority, PriorityQueue with the layout's sign); taskiq's
+#: stream claim and ack (the Streams panel's XCLAIM / XACK, the broker's own).
+BY_PANEL = {(huey.LIBRARY, "set_priority"), (taskiq.LIBRARY, "claim"),
+            (taskiq.LIBRARY, "ack")}
 
 
 async def run_items(client: Client, action: str, queue: LibraryQueue, state: StateKey,

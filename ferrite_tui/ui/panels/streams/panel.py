@@ -17,6 +17,7 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.libraries.model import LibraryQueue
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
@@ -78,6 +79,40 @@ class StreamsPanel(StreamDetail):
         "show_pending": "show pending entries", "show_browser": "browse the stream",
         "tail": "live tail on/off", "goto": "go to an id or a time",
     }
+
+    # -- a library's stream (taskiq): only what its layout declares ------------------------
+
+    #: panel action -> the layout action it is on a library's stream
+    LIBRARY_ACTION_OF = {"claim": "claim", "claim_idle": "claim", "ack": "ack",
+                         "ack_all": "ack"}
+
+    def stream_library(self) -> LibraryQueue | None:
+        if self.snapshot is None or self.stream is None:
+            return None
+        return next((q.ref.library for q in self.snapshot.queues
+                     if q.ref.key == self.stream and q.ref.library is not None), None)
+
+    def library_refusal(self, action: str) -> str | None:
+        lib = self.stream_library()
+        if lib is None or action not in self.MUTATIONS or action == "publish":
+            return None  # publish names its stream in its own dialog (checked there)
+        declared = self.LIBRARY_ACTION_OF.get(action)
+        if declared is None or lib.declared(declared, None) is None:
+            own = f"; use {lib.own_command}" if lib.own_command else ""
+            return f"{lib.library} stream: not done here{own}"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.library_refusal(action):
+            return False
+        return super().check_action(action, parameters)
+
+    def act(self, action: str, select, steps) -> None:
+        why = self.library_refusal(action)
+        if why:
+            self.notify(f"'{self.action_label(action)}': {why}", timeout=5)
+            return
+        super().act(action, select, steps)
 
     # -- actions: claim ----------------------------------------------------------------
 
@@ -279,6 +314,11 @@ class StreamsPanel(StreamDetail):
         if not result:
             return None
         stream, fields, maxlen = result
+        owner = next((q.ref.library for q in (self.snapshot.queues if self.snapshot else ())
+                      if q.ref.key == stream and q.ref.library is not None), None)
+        if owner is not None:  # a message the library did not make is not one of its jobs
+            return Outcome(f"{owner.library} stream {printable(stream, 40)}: not published "
+                           f"here; use {owner.own_command or 'the library'}", "warning")
         new_id = await self.streams().publish(stream, fields, maxlen=maxlen)
         return Outcome(f"published {new_id} to {printable(stream, 60)}", timeout=5)
 
