@@ -443,6 +443,7 @@ def library_json(q: QueueStats) -> dict:
         "library": lib.library,
         "name": lib.name,
         "read_only": lib.read_only,
+        "actions": [a.action for a in lib.actions],
         "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.size,
                     **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
                     **({"past": c.past} if c.past is not None else {}),

@@ -313,3 +313,34 @@ async def test_a_run_a_dead_server_stopped_is_resumed_by_f(server_factory, tmp_p
         assert sorted(ids(sync, TARGET)) == sorted(f"job-{i}" for i in range(1200))
     finally:
         sync.close()
+
+
+async def test_a_record_that_is_not_a_job_is_shown_before_it_is_pushed(redis_url, sync,
+                                                                        tmp_path):
+    """A team's own dead-letter record (not the seed's envelope, nothing the console knows
+    how to unwrap): even a single r asks first, showing the value exactly as it will be
+    written (escaped) and where; no means nothing moves."""
+    # A raw ESC byte in the error text: the confirmation must show it, escaped.
+    record = (b'{"job": {"to": "ops@example.com"}, "error": "SMTP 550 \x1b[31mno", '
+              b'"failed_at": 1700000000, "attempts": 5}')
+    sync.rpush(DLQ, record)
+    sync.rpush(TARGET, b'{"id":"x","payload":1,"retry_count":0}')
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        await open_dlq(app, pilot)
+        await pilot.press("r")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        body = str(app.screen.body)
+        assert "1 other value moved unchanged" in body
+        assert "RPUSH to the tail of queue:main" in body
+        # The value as written, escaped: the ESC byte shown, never sent to the terminal.
+        assert '{"job": {"to": "ops@example.com"}, "error": "SMTP 550 \\x1b[31mno"' in body
+        assert "\x1b" not in body
+        await pilot.press("n")
+        await async_wait_until(lambda: app.screen.__class__.__name__ != "ConfirmScreen")
+        assert sync.llen(TARGET) == 1 and sync.lrange(DLQ, 0, -1) == [record]
+        await pilot.press("r")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(DLQ) == 0)
+    assert sync.lrange(TARGET, -1, -1) == [record]  # byte for byte, once

@@ -97,6 +97,10 @@ async def test_tables_linked_and_claim_selected_end_to_end(redis_url, sync, tmp_
         await select_entry(app, pilot, ids["dead"][2])
         await pilot.press("c")
         await fill_form(app, pilot, consumer="rescuer")
+        # A name never seen reading: the console asks whether a process runs it.
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
+        assert "has not read from this group" in str(app.screen.body)
+        await pilot.press("y")
         await async_wait_until(lambda: owners(sync).get(ids["dead"][2]) == "rescuer",
                                timeout=5)
         assert sum(1 for c in owners(sync).values() if c == "rescuer") == 1
@@ -113,6 +117,8 @@ async def test_claim_all_idle_with_progress(redis_url, sync, tmp_path):
         panel(app).pending_table.focus()
         await pilot.press("C")
         await fill_form(app, pilot, consumer="sweeper", idle="300")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
+        await pilot.press("y")  # a name never seen reading: confirmed
         await async_wait_until(
             lambda: sorted(i for i, c in owners(sync).items() if c == "sweeper")
             == sorted(ids["dead"]), timeout=10)

@@ -261,11 +261,22 @@ def _bin_edges(lo: float, hi: float, bins: int) -> tuple[list[float], list[str]]
 
 
 class PriorityQueue:
-    """One priority queue (sorted set, score = priority, the highest is taken first)."""
+    """One priority queue (sorted set, score = priority, the highest is taken first).
 
-    def __init__(self, client: Client, key: str) -> None:
+    `sign` -1: the score is minus the priority and the lowest score is taken first (huey's
+    PriorityRedisHuey: ZADD -priority, ZPOPMIN). Pages, ranges and the histogram are then
+    in priorities, highest first, as for the seed's layout; members keep their raw score."""
+
+    def __init__(self, client: Client, key: str, sign: int = 1) -> None:
         self.client = client
         self.key = key
+        self.sign = sign
+
+    def priority(self, score: float) -> float:
+        return self.sign * score
+
+    def score(self, priority: float) -> float:
+        return self.sign * priority
 
     async def view(self, offset: int = 0, limit: int = PAGE_SIZE, lo: float | None = None,
                    hi: float | None = None, bins: int = 20) -> PriorityView:
@@ -275,6 +286,8 @@ class PriorityQueue:
         counts that place the range; (2) the page by rank (ZREVRANGE, O(log N + page)) and
         one cumulative ZCOUNT per histogram bin (O(log N) each).
         """
+        if self.sign < 0:
+            return await self._view_negated(offset, limit, lo, hi, bins)
         r = self.client.redis
         before = self.client.round_trips.count
         filtered = lo is not None or hi is not None
@@ -341,6 +354,56 @@ class PriorityQueue:
         page = ZPage(tuple(items), total, card, offset)
         return PriorityView(page, hist, self.client.round_trips.count - before)
 
+    async def _view_negated(self, offset: int, limit: int, lo: float | None,
+                            hi: float | None, bins: int) -> PriorityView:
+        """`view` for score = -priority: the highest priority is the lowest score, so pages
+        go by ascending rank (ZRANGE) and a priority range [lo, hi] is scores [-hi, -lo]."""
+        r = self.client.redis
+        before = self.client.round_trips.count
+        filtered = lo is not None or hi is not None
+        s_lo = "-inf" if hi is None else -hi
+        s_hi = "+inf" if lo is None else -lo
+        pipe = r.pipeline(transaction=True)
+        pipe.zcard(self.key)
+        pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
+        pipe.zrevrange(self.key, 0, 0, withscores=True)
+        if filtered:
+            pipe.zcount(self.key, s_lo, "+inf")
+            pipe.zcount(self.key, s_lo, s_hi)
+        replies = await pipe.execute()
+        card = int(replies[0])
+        # The highest priority is the lowest score.
+        pmax = -float(replies[1][0][1]) if replies[1] else None
+        pmin = -float(replies[2][0][1]) if replies[2] else None
+        if filtered:
+            above = card - int(replies[3])  # scores below -hi: priorities above hi
+            total = int(replies[4])
+        else:
+            above, total = 0, card
+        offset = max(0, min(offset, max(total - 1, 0)))
+        edges, labels = ([], []) if pmin is None or pmax is None or bins <= 0 \
+            else _bin_edges(pmin, pmax, bins)
+        pipe = r.pipeline(transaction=True)
+        count = min(limit, max(total - offset, 0))
+        if count:
+            start = above + offset
+            pipe.zrange(self.key, start, start + count - 1, withscores=True)
+        for edge in edges:
+            pipe.zcount(self.key, -edge, "+inf")  # priority <= edge
+        replies = await pipe.execute() if (count or edges) else []
+        items: list[ZItem] = []
+        if count:
+            items = _pairs(replies.pop(0))
+            if filtered:
+                items = [it for it in items if (lo is None or -it.score >= lo)
+                         and (hi is None or -it.score <= hi)]
+        cumulative = [int(v) for v in replies]
+        counts = [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
+        hist = Histogram(tuple(labels), tuple(max(c, 0) for c in counts), pmin, pmax,
+                         cumulative[-1] if cumulative else 0)
+        page = ZPage(tuple(items), total, card, offset)
+        return PriorityView(page, hist, self.client.round_trips.count - before)
+
     async def page(self, offset: int = 0, limit: int = PAGE_SIZE, lo: float | None = None,
                    hi: float | None = None) -> ZPage:
         return (await self.view(offset, limit, lo, hi, bins=0)).page
@@ -350,9 +413,10 @@ class PriorityQueue:
     @mutation("change priority")
     async def set_priority(self, item: ZItem, priority: float) -> CheckResult:
         """ZADD XX of that exact member, only while it still has the priority shown."""
+        score = self.score(priority)
         result = await checked_transaction(
             self.client, self.key, [item],
-            lambda pipe, ok: pipe.zadd(self.key, {it.member: priority for it in ok}, xx=True))
+            lambda pipe, ok: pipe.zadd(self.key, {it.member: score for it in ok}, xx=True))
         self._audit("change priority", result, f"priority {format_score(priority)}")
         return result
 
@@ -384,9 +448,10 @@ class PriorityQueue:
     @mutation("change priority (marked)")
     async def set_priority_many(self, items: Sequence[ZItem], priority: float,
                                 **bulk: Any) -> BulkReport:
+        score = self.score(priority)
         return await checked_in_chunks(
             self.client, self.key, items,
-            lambda pipe, ok: pipe.zadd(self.key, {it.member: priority for it in ok}, xx=True),
+            lambda pipe, ok: pipe.zadd(self.key, {it.member: score for it in ok}, xx=True),
             lambda result: self._audit("change priority", result,
                                        f"priority {format_score(priority)}"),
             **bulk)

@@ -29,6 +29,9 @@ class RequeuePlan:
     reset: int  # dead-letter envelopes: reset, then requeued
     unchanged: int  # other values: moved as they are
     kept: int = 0  # envelopes whose text cannot be rewritten: left in place
+    # The first of the other values, exactly as it will be written: a value that is not a
+    # job is never pushed onto a work queue without the operator seeing it first.
+    first_unchanged: bytes | None = None
 
     @property
     def unread(self) -> int:
@@ -64,9 +67,14 @@ def is_envelope(raw: bytes) -> bool:
 def plan_items(items: Iterable[Item]) -> RequeuePlan:
     """The plan for exactly these values (marked or filtered entries, already read)."""
     counts = {RESET: 0, UNCHANGED: 0, KEPT: 0}
+    first: bytes | None = None
     for item in items:
-        counts[outcome(item.raw)] += 1
-    return RequeuePlan(sum(counts.values()), counts[RESET], counts[UNCHANGED], counts[KEPT])
+        what = outcome(item.raw)
+        counts[what] += 1
+        if what == UNCHANGED and first is None:
+            first = item.raw
+    return RequeuePlan(sum(counts.values()), counts[RESET], counts[UNCHANGED], counts[KEPT],
+                       first)
 
 
 async def plan_head(client: Client, key: str, count: int,
@@ -74,6 +82,7 @@ async def plan_head(client: Client, key: str, count: int,
     """The plan for the first `count` entries of `key` (the unfiltered "requeue all"),
     read in windows from the head: one round trip per window, never the whole list."""
     counts = {RESET: 0, UNCHANGED: 0, KEPT: 0}
+    first: bytes | None = None
     start = 0
     want = min(count, limit)
     while start < want:
@@ -81,6 +90,9 @@ async def plan_head(client: Client, key: str, count: int,
         if page.start != start or not page.items:
             break  # the list shrank under us: what was read is what the plan knows
         for item in page.items[:want - start]:
-            counts[outcome(item.raw)] += 1
+            what = outcome(item.raw)
+            counts[what] += 1
+            if what == UNCHANGED and first is None:
+                first = item.raw
         start += len(page.items)
-    return RequeuePlan(count, counts[RESET], counts[UNCHANGED], counts[KEPT])
+    return RequeuePlan(count, counts[RESET], counts[UNCHANGED], counts[KEPT], first)

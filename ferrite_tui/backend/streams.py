@@ -136,10 +136,21 @@ class ConsumerInfo:
     idle_ms: int | None
     inactive_ms: int | None = None  # Redis 7.2+; None elsewhere (Ferrite)
 
-    def dead(self, threshold_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
-        idle = self.inactive_ms if self.inactive_ms is not None and self.inactive_ms >= 0 \
+    @property
+    def last_active_ms(self) -> int | None:
+        """Since it last read (XINFO's inactive where reported, else idle)."""
+        return self.inactive_ms if self.inactive_ms is not None and self.inactive_ms >= 0 \
             else self.idle_ms
+
+    def dead(self, threshold_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
+        idle = self.last_active_ms
         return self.pending > 0 and idle is not None and idle >= threshold_ms
+
+    def reading(self, within_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
+        """Seen reading within `within_ms`: judged by its idle time only (a consumer that
+        holds nothing and read nothing for 6 minutes is not live either)."""
+        idle = self.last_active_ms
+        return idle is not None and idle < within_ms
 
 
 def claim_target(consumers: Sequence[ConsumerInfo], holders: Iterable[str] = (),
@@ -147,19 +158,15 @@ def claim_target(consumers: Sequence[ConsumerInfo], holders: Iterable[str] = (),
                  dead_ms: int = DEAD_CONSUMER_IDLE_MS) -> str | None:
     """The consumer to claim entries to by default, or None when there is no good one.
 
-    Never a consumer that holds the entries (claiming back to it processes nothing and
-    hides that it is stuck), never a dead one (`dead`: the poll's verdict from its pending
-    entries, or idle past `dead_ms` while holding entries); of the others, the one active
-    most recently (XINFO's inactive where reported, else idle).
+    Only a consumer seen reading within `dead_ms` (by its idle time: holding nothing is no
+    sign of life); never one that holds the entries (claiming back to it processes nothing
+    and hides that it is stuck), never a dead one (`dead`: the poll's verdict from its
+    pending entries); of the others, the one active most recently. None: nobody would do
+    the work, and the caller must say so rather than invent a name.
     """
     excluded = set(holders) | set(dead)
-
-    def last_active(c: ConsumerInfo) -> int:
-        idle = c.inactive_ms if c.inactive_ms is not None and c.inactive_ms >= 0 else c.idle_ms
-        return idle if idle is not None else 1 << 62
-
-    live = [c for c in consumers if c.name not in excluded and not c.dead(dead_ms)]
-    return min(live, key=lambda c: (last_active(c), c.name)).name if live else None
+    live = [c for c in consumers if c.name not in excluded and c.reading(dead_ms)]
+    return min(live, key=lambda c: (c.last_active_ms or 0, c.name)).name if live else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,8 @@ def panel_commands(panel: Panel) -> Iterator[Command]:
     read_only = panel.session.read_only
     keys = action_keys(panel)
     for action, label in {**panel.MUTATIONS, **panel.COMMANDS}.items():
+        if panel.check_action(action, ()) is False:
+            continue  # not for what is selected (a library layout's undeclared action)
         key = keys.get(action)
         name = f"{panel.TITLE}: {label}" + (f" ({key})" if key else "")
         if action in panel.MUTATIONS and read_only:

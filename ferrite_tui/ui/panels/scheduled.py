@@ -84,6 +84,10 @@ class ScheduledPanel(SortedSetPanel):
         Binding("escape", "back", "Back", show=False, id="scheduled.back"),
     ]
 
+    # On a library's key (arq's queue): its own "run now" (due now in its zset) and delete.
+    LIBRARY_ACTION_OF = {"run_now": "run_now", "cancel_job": "delete"}
+    LIBRARY_RUNS = frozenset(LIBRARY_ACTION_OF)
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cursors: list[Cursor | None] = [None]

@@ -75,6 +75,44 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class ChoiceScreen(ModalScreen[str | None]):
+    """One of several named choices, none preselected but the safe one (escape: `safe`).
+    `choices`: (value, button label, key)."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ChoiceScreen")
+
+    def __init__(self, title: str, body: str | Text, choices: list[tuple[str, str, str]],
+                 safe: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body if isinstance(body, Text) else Text(body)
+        self.choices = choices
+        self.safe = safe
+        for value, _label, key in choices:
+            self._bindings.bind(key, f"choose({value!r})", show=False)
+        self._bindings.bind("escape", f"choose({safe!r})", show=False)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            with DialogBody():
+                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(self.body)
+            with Horizontal(classes="dialog-buttons"):
+                for value, label, key in self.choices:
+                    yield Button(f"{label} ({key})", id=f"choice-{value}",
+                                 variant="default" if value == self.safe else "warning")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#choice-{self.safe}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(str(event.button.id).removeprefix("choice-"))
+
+    def action_choose(self, value: str) -> None:
+        self.dismiss(value)
+
+
 class TypedConfirmScreen(ModalScreen[bool]):
     """For irreversible bulk actions: the operator types `expected` (e.g. the key name) as
     shown, escapes included (a name with a newline or ESC cannot be typed as it is), or

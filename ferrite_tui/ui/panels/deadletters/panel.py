@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from rich.text import Text
 from textual.binding import Binding
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
@@ -27,7 +28,7 @@ from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.requeue_plan import plan_head, plan_items
+from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
@@ -35,6 +36,18 @@ from ferrite_tui.ui.screens.dialogs import Field, check_output_path
 
 HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
+
+
+def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
+    """What a value that is not the seed's dead-letter envelope becomes: the first one
+    exactly as it will be written (escaped), and where (key and end)."""
+    if plan.first_unchanged is None:
+        return Text()
+    note = Text("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, byte "
+                f"for byte, with RPUSH to the tail of {printable(dest)}. The first one, as "
+                "it will be written:\n", style="bold yellow")
+    note.append(printable(plan.first_unchanged, 600), style="")
+    return note
 
 class DeadLettersPanel(DeadLetterEntries):
     TITLE = "Dead letters"
@@ -222,12 +235,17 @@ class DeadLettersPanel(DeadLetterEntries):
         dest = await self._target(ref)
         if not dest:
             return None
-        if len(items) > 1 and not await self.confirm(
-                "Requeue marked", f"Requeue {len(items)} marked entries from "
-                f"{printable(ref.key)} to the tail of {printable(dest)}: "
-                f"{plan_items(items).describe()}?",
-                f"Requeue {len(items)}"):
-            return None
+        plan = plan_items(items)
+        # One dead-letter envelope goes back as the seed does, without asking; anything
+        # else (a record that is not a job) is pushed only once the operator has seen it.
+        if len(items) > 1 or plan.unchanged:
+            what = (f"{len(items)} marked entries" if len(items) > 1 else "1 entry")
+            body = Text(f"Requeue {what} from {printable(ref.key)} to the tail of "
+                        f"{printable(dest)}: {plan.describe()}?")
+            body.append(unwrapped_note(plan, dest))
+            if not await self.confirm("Requeue marked" if len(items) > 1 else "Requeue",
+                                      body, f"Requeue {len(items)}"):
+                return None
         dl = self._letters()
         report = await self.run_bulk(
             f"Requeueing {len(items)} to {printable(dest)}",
@@ -247,9 +265,10 @@ class DeadLettersPanel(DeadLetterEntries):
             if not matches:
                 self.notify("Nothing shown to requeue", timeout=3)
                 return None
-            body = (f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
-                    f"{printable(ref.key)} to {printable(dest)}: "
-                    f"{plan_items(matches).describe()}?")
+            plan = plan_items(matches)
+            body = Text(f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
+                        f"{printable(ref.key)} to {printable(dest)}: {plan.describe()}?")
+            body.append(unwrapped_note(plan, dest))
             label = f"Requeue {len(matches):,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
                                 self.flt.text, self.flt.group)
@@ -261,9 +280,10 @@ class DeadLettersPanel(DeadLetterEntries):
                 self.notify("The dead-letter list is empty", timeout=3)
                 return None
             plan = await plan_head(self.client(), ref.key, count)
-            body = (f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of "
-                    f"{printable(dest)}: {plan.describe()}? Entries that arrive after this "
-                    "count are left.")
+            body = Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the tail "
+                        f"of {printable(dest)}: {plan.describe()}? Entries that arrive after "
+                        "this count are left.")
+            body.append(unwrapped_note(plan, dest))
             label = f"Requeue {count:,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, count)
         if not await self.confirm("Requeue all shown" if matches is not None else "Requeue all",

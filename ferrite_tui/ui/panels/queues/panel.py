@@ -149,11 +149,29 @@ class QueuesPanel(LibraryQueueActions):
             q.ref.library is not None and q.ref.library.pending.type != "stream")]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        library = self.current_ref is not None and self.current_ref.library is not None
-        if (action in self.LIBRARY_ONLY and not library) or (
-                action in self.LISTS_ONLY and library):
+        library = self.current_ref.library if self.current_ref is not None else None
+        if (action in self.LIBRARY_ONLY and library is None) or (
+                action in self.LISTS_ONLY and library is not None):
             return False
+        if action.startswith("lib_") and not self.library_declares(action):
+            return False  # the layout offers no such action: off the footer and palette
         return super().check_action(action, parameters)
+
+    def on_key(self, event) -> None:
+        """A library key its layout does not declare is off the footer; pressed anyway, it
+        says why and names the library's own command (nothing is sent)."""
+        lib = self.current_ref.library if self.current_ref is not None else None
+        if lib is not None and not self.session.read_only:
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                action = self.ITEM_ACTION_OF.get(binding.action)
+                if action is not None and not self.library_declares(binding.action):
+                    event.stop()
+                    event.prevent_default()
+                    state = self.current_state()
+                    why = lib.refusal(action, state.name if state else None)
+                    self.notify(f"'{self.action_label(binding.action)}': {why}", timeout=4)
+                    return
+        super().on_key(event)
 
     @property
     def items_table(self) -> ItemTable:
