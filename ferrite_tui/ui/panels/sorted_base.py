@@ -25,7 +25,7 @@ from ferrite_tui.backend.libraries.declared import LIBRARY as DECLARED
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import CheckResult, ZItem, format_score, parse_score, plausible_ms
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel, library_outcome
 from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column
 
@@ -434,8 +434,6 @@ class SortedSetPanel(Panel):
 
     async def _library_steps(self, action: str, items: list[ZItem]) -> Outcome | None:
         """The library's own operation on these jobs, after a confirmation that names it."""
-        from ferrite_tui.ui.panels.queues.library import library_outcome
-
         lib = self.library()
         assert lib is not None
         by_state: dict[StateKey, list[StateItem]] = {}

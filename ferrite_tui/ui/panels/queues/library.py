@@ -24,7 +24,7 @@ from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.moves import Item
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
@@ -42,17 +42,6 @@ class StateSource(Source):
         assert self.state is not None
         return await read_state(client, self.state, start, count, self.now_ms(),
                                 self.unpickle)
-
-
-def library_outcome(queue: LibraryQueue, verb: str, res) -> Outcome:
-    """One result line: done, skipped (moved since seen) and refused with the library's own
-    reason (the first one named)."""
-    line = (f"{queue.library} {printable(queue.name)}: {verb.lower()} {len(res.done):,} done, "
-            f"{len(res.skipped):,} skipped (changed since seen)")
-    if res.errors:
-        line += f", {len(res.errors):,} refused: {printable(res.errors[0], 300)}"
-    return Outcome(line, "information" if not (res.skipped or res.errors) else "warning",
-                   timeout=8 if res.errors else 5)
 
 
 def state_columns() -> list[Column]:
@@ -165,6 +154,22 @@ class LibraryQueueActions(ItemPagerPanel):
     #: panel action -> the layout's action it runs
     ITEM_ACTION_OF = {"lib_requeue": "requeue", "lib_run_now": "run_now",
                       "lib_delete": "delete"}
+
+    def on_key(self, event) -> None:
+        """A library key its layout does not declare is off the footer; pressed anyway, it
+        says why and names the library's own command (nothing is sent)."""
+        lib = self.current_ref.library if self.current_ref is not None else None
+        if lib is not None and not self.session.read_only:
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                action = self.ITEM_ACTION_OF.get(binding.action)
+                if action is not None and not self.library_declares(binding.action):
+                    event.stop()
+                    event.prevent_default()
+                    state = self.current_state()
+                    why = lib.refusal(action, state.name if state else None)
+                    self.notify(f"'{self.action_label(binding.action)}': {why}", timeout=4)
+                    return
+        super().on_key(event)
 
     def library_declares(self, panel_action: str) -> bool:
         """Whether the selected library queue's layout declares this panel action (on any

@@ -157,22 +157,6 @@ class QueuesPanel(LibraryQueueActions):
             return False  # the layout offers no such action: off the footer and palette
         return super().check_action(action, parameters)
 
-    def on_key(self, event) -> None:
-        """A library key its layout does not declare is off the footer; pressed anyway, it
-        says why and names the library's own command (nothing is sent)."""
-        lib = self.current_ref.library if self.current_ref is not None else None
-        if lib is not None and not self.session.read_only:
-            for binding in self._bindings.key_to_bindings.get(event.key, ()):
-                action = self.ITEM_ACTION_OF.get(binding.action)
-                if action is not None and not self.library_declares(binding.action):
-                    event.stop()
-                    event.prevent_default()
-                    state = self.current_state()
-                    why = lib.refusal(action, state.name if state else None)
-                    self.notify(f"'{self.action_label(binding.action)}': {why}", timeout=4)
-                    return
-        super().on_key(event)
-
     @property
     def items_table(self) -> ItemTable:
         return self.query_one("#items", ItemTable)

@@ -278,13 +278,8 @@ class StreamDetail(StreamTables):
         return stream, group, entry
 
     def _default_consumer(self, holders: tuple[str, ...] = ()) -> str | None:
-        """A consumer seen reading recently (not a holder, not dead), or None: then there
-        is no default, and the claim dialog says so."""
-        return st.claim_target(self.consumer_rows, holders, self._dead_consumers(),
-                               self.dead_ms)
-
-    def _readers(self) -> set[str]:
-        return {c.name for c in self.consumer_rows if c.reading(self.dead_ms)}
+        """A consumer seen reading recently (not a holder, not dead), or None: no default."""
+        return st.claim_target(self.consumer_rows, holders, self._dead_consumers(), self.dead_ms)
 
     def _idle_holders(self, min_idle_ms: int) -> tuple[str, ...]:
         polled = self._polled_group(self.group)
@@ -294,8 +289,8 @@ class StreamDetail(StreamTables):
     async def _target_confirmed(self, consumer: str, holders: tuple[str, ...]) -> bool:
         """Claiming to a dead consumer, to the holder itself, or to a name not seen reading
         recently (maybe no process runs it) needs an explicit yes."""
-        if consumer not in self._dead_consumers() and consumer not in holders \
-                and consumer in self._readers():
+        reading = any(c.name == consumer and c.reading(self.dead_ms) for c in self.consumer_rows)
+        if consumer not in self._dead_consumers() and consumer not in holders and reading:
             return True
         why = "holds these entries already" if consumer in holders else \
             "is dead (none of its entries moved)" if consumer in self._dead_consumers() else \
