@@ -216,6 +216,26 @@ async def test_read_only_by_default(queues, tmp_path):
         client.close()
 
 
+async def test_a_read_only_session_opens_no_file_dialog_and_makes_no_folder(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served) as term:
+            await term.wait_for("queue:orders:dlq")
+            await term.press("6")
+            await term.wait_for("timeout")
+            await term.press("x")  # export the dead letters
+            screen = await term.wait_for("'export' would write a file on the server host")
+            assert "NDJSON" not in screen  # no dialog
+            await term.press("\r")  # into the entries
+            await term.wait_for(" home ")
+            await term.press("\r")  # the inspector, on the dead letter
+            await term.wait_for("job-1")
+            await term.press("s")  # save the raw value
+            screen = await term.wait_for("'save' would write a file on the server host")
+            assert "Save the raw value" not in screen
+    data = tmp_path / "data"
+    assert not [p for p in data.rglob("*") if p.name in ("exports", "saved", "recordings")]
+
+
 async def test_allow_writes_and_the_audit_log_names_the_browser(queues, tmp_path):
     client = redis.Redis.from_url(queues)
     with serving([queues, "--allow-writes"], tmp_path) as served:
