@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hmac
 import ipaddress
 import json
 import os
@@ -44,7 +46,7 @@ from textual_serve.server import Server
 from ferrite_tui.backend.client import BackendError, ConnectionSettings, redact_url
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.config import ConfigError, load
-from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S, Guard, Links
+from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S, Guard, Links, digest
 from ferrite_tui.webpage import console_page, content_security_policy, message_page
 from ferrite_tui.websession import REMOTE_ENV, WRITES_ENV, BrowserSession
 
@@ -60,6 +62,15 @@ MAX_COLUMNS = 500
 MAX_ROWS = 200
 # A websocket message from the page: keys typed or pasted, a resize, a ping.
 MAX_MESSAGE_BYTES = 1 << 20
+# How long a console whose page lost its connection waits for the page to come back.
+DEFAULT_GRACE_S = 600.0
+HEARTBEAT_S = 15.0
+# Redrawing a reattached page: how long to wait for the console's first drawing, then
+# how long Textual's resize merging lasts (1/120 s) with a margin.
+REDRAW_WAIT_S = 2.0
+RESIZE_SETTLE_S = 0.05
+TAKEN_OVER = 4001  # websocket close code: the same page reconnected on a new connection
+_ABSENT = object()
 # A Host header fit to be written into the page and its Content-Security-Policy.
 _HOST_CHARS = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 # How long a console gets to quit on request before it is terminated, then killed.
@@ -92,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--link-minutes", type=float, default=DEFAULT_LINK_TTL_S / 60,
                    metavar="M", help="a printed link expires after M minutes unused "
                    f"(default {DEFAULT_LINK_TTL_S / 60:g}); each link opens once")
+    p.add_argument("--grace-minutes", type=float, default=DEFAULT_GRACE_S / 60, metavar="M",
+                   help="a console whose page lost its connection (a closed laptop, a "
+                   "reload) waits M minutes for it to come back (default "
+                   f"{DEFAULT_GRACE_S / 60:g}; 0 ends it at once)")
     return p
 
 
@@ -169,13 +184,57 @@ def console_environ(settings: ConnectionSettings) -> dict[str, str | None]:
 class ConsoleProcess(AppService):
     """One browser session's console: started without a shell, in a process group of its
     own (so that terminating it reaches everything it started), with the session in its
-    environment."""
+    environment.
 
-    def __init__(self, argv: list[str], environ: dict[str, str | None], **kwargs) -> None:
-        super().__init__(shlex.join(argv), **kwargs)
+    It outlives its websocket: when the page's connection drops, the console runs on
+    detached (its output dropped) until the page comes back with the session's id, or the
+    grace period ends it."""
+
+    def __init__(self, argv: list[str], environ: dict[str, str | None], *, owner: bytes,
+                 remote: str, **kwargs) -> None:
+        super().__init__(shlex.join(argv), write_bytes=self._to_page_bytes,
+                         write_str=self._to_page_str, close=self._close_page, **kwargs)
         self.argv = argv
         self.environ_changes = environ
+        self.session_id = secrets.token_urlsafe(18)
+        self.owner = owner  # the digest of the session secret that may reattach
+        self.remote = remote
+        self.websocket: web.WebSocketResponse | None = None
+        self.exited = False  # the console process is gone
+        self.detached_at: float | None = None
+        self.grace_task: asyncio.Task[None] | None = None
+        self._drawn = asyncio.Event()  # set by output: the console drew something
         self._ended = False
+
+    async def redraw(self, width: int, height: int) -> None:
+        """Make the console draw its whole screen again, for a page that came back blank
+        (reloaded) or showing what it drew before the drop. Only a change of size does
+        that; Textual merges resizes that come within a frame (the last one wins, and the
+        same size is no change), so the second waits for the first one's drawing."""
+        self._drawn.clear()
+        await self.set_terminal_size(width, height + 1 if height == 1 else height - 1)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drawn.wait(), REDRAW_WAIT_S)
+        await asyncio.sleep(RESIZE_SETTLE_S)
+        await self.set_terminal_size(width, height)
+
+    async def _to_page_bytes(self, data: bytes) -> None:
+        self._drawn.set()
+        websocket = self.websocket
+        if websocket is not None and not websocket.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await websocket.send_bytes(data)
+
+    async def _to_page_str(self, data: str) -> None:
+        websocket = self.websocket
+        if websocket is not None and not websocket.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await websocket.send_str(data)
+
+    async def _close_page(self) -> None:
+        websocket = self.websocket
+        if websocket is not None and not websocket.closed:
+            await websocket.close()
 
     @property
     def pid(self) -> int | None:
@@ -208,6 +267,7 @@ class ConsoleProcess(AppService):
             await super().run()
         finally:
             # The console is gone (quit, or failed to start): so is its browser session.
+            self.exited = True
             try:
                 await self.remote_close()
             except Exception:
@@ -244,7 +304,7 @@ class ConsoleServer(Server):
 
     def __init__(self, argv: list[str], environ: dict[str, str | None], *, links: Links,
                  host: str, port: int, max_sessions: int, allow_writes: bool,
-                 title: str) -> None:
+                 title: str, grace_s: float = DEFAULT_GRACE_S) -> None:
         super().__init__(shlex.join(argv), host=host, port=port, title=title)
         self.argv = argv
         self.environ = environ
@@ -252,6 +312,9 @@ class ConsoleServer(Server):
         self.guard = Guard(self.log)
         self.max_sessions = max_sessions
         self.allow_writes = allow_writes
+        self.grace_s = grace_s
+        # Every console, with the websocket it draws to (None: detached, waiting for its
+        # page to come back); detached consoles count toward --max-sessions.
         self.sessions: dict[ConsoleProcess, web.WebSocketResponse | None] = {}
         self.stopping = False
         self.bound_port: int | None = None
@@ -412,38 +475,107 @@ class ConsoleServer(Server):
             raise web.HTTPForbidden(text="ferrite-tui serve: cross-origin websocket refused\n")
         if self.stopping:
             raise web.HTTPServiceUnavailable(text="ferrite-tui serve: stopping\n")
-        if len(self.sessions) >= self.max_sessions:
-            self.log(f"refused {request.remote}: {self.max_sessions} sessions in use")
-            raise web.HTTPServiceUnavailable(text=self.full_message())
-        session = BrowserSession(remote=request.remote or "?", writes=self.allow_writes)
-        websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_MESSAGE_BYTES)
-        console = ConsoleProcess(
-            self.argv, {**self.environ, **session.environ()},
-            write_bytes=websocket.send_bytes, write_str=websocket.send_str,
-            close=websocket.close, download_manager=self.download_manager,
-        )
-        self.sessions[console] = websocket  # counted from here, before any await
+        owner = digest(request.cookies.get(SESSION_COOKIE, ""))
+        width, height = clamp_size(request.query.get("width"), request.query.get("height"))
+        console = self.reattachable(request.query.get("resume"), owner)
+        new = console is None
+        if console is None:
+            if len(self.sessions) >= self.max_sessions and not await self.evict_detached():
+                self.log(f"refused {request.remote}: {self.max_sessions} sessions in use")
+                raise web.HTTPServiceUnavailable(text=self.full_message())
+            session = BrowserSession(remote=request.remote or "?", writes=self.allow_writes)
+            console = ConsoleProcess(self.argv, {**self.environ, **session.environ()},
+                                     owner=owner, remote=session.remote,
+                                     download_manager=self.download_manager)
+        elif console.grace_task is not None:
+            console.grace_task.cancel()
+            console.grace_task = None
+        websocket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
+        previous, self.sessions[console] = self.sessions.get(console), websocket  # counted now
+        started = not new
         try:
             await websocket.prepare(request)
-            width, height = clamp_size(request.query.get("width"), request.query.get("height"))
-            await console.start(width, height)
-            self.log(f"session from {session.remote} started, pid {console.pid}, "
-                     f"{'writes allowed' if session.writes else 'read-only'} "
-                     f"({len(self.sessions)}/{self.max_sessions})")
+            if previous is not None and not previous.closed:
+                # The same page came back before its old connection was seen to drop.
+                await previous.close(code=TAKEN_OVER, message=b"reattached elsewhere")
+            console.websocket = websocket
+            await websocket.send_json(["ferrite_session", {"id": console.session_id,
+                                                           "grace_s": self.grace_s}])
+            if new:
+                await console.start(width, height)
+                started = True
+                self.log(f"session from {console.remote} started, pid {console.pid}, "
+                         f"{'writes allowed' if self.allow_writes else 'read-only'} "
+                         f"({len(self.sessions)}/{self.max_sessions})")
+            else:
+                self.log(f"session from {console.remote} reattached (pid {console.pid}), "
+                         f"from {request.remote}")
+                await console.redraw(width, height)
             await self._process_messages(websocket, console)
         except asyncio.CancelledError:
             pass
         except Exception as exc:
-            self.log(f"session from {session.remote}: {type(exc).__name__}: "
+            self.log(f"session from {console.remote}: {type(exc).__name__}: "
                      f"{printable(str(exc), 200)}")
         finally:
-            await console.end()
-            del self.sessions[console]
-            if not websocket.closed:
-                await websocket.close()
-            self.log(f"session from {session.remote} ended "
-                     f"({len(self.sessions)}/{self.max_sessions})")
+            await self.after_websocket(console, websocket, started)
         return websocket
+
+    async def after_websocket(self, console: ConsoleProcess, websocket: web.WebSocketResponse,
+                              started: bool) -> None:
+        """The page's connection is over: end the console if it quit, if the page closed
+        on purpose (code 1000) or if serve is stopping; else let it wait for the page."""
+        if console.websocket is not websocket and console.websocket is not None:
+            return  # another connection took this console over
+        console.websocket = None
+        code = websocket.close_code
+        if not websocket.closed:
+            await websocket.close()
+        if console.exited or self.stopping or not started or code == 1000 or not self.grace_s:
+            await self.retire(console)
+            return
+        self.sessions[console] = None
+        console.detached_at = time.monotonic()
+        console.grace_task = asyncio.create_task(self.end_after_grace(console))
+        self.log(f"session from {console.remote} detached (connection lost, code {code}): "
+                 f"its console waits {self.grace_s / 60:g} min for the page to come back")
+
+    def reattachable(self, session_id: str | None, owner: bytes) -> ConsoleProcess | None:
+        """The console a page asks to come back to, if that page's browser owns it."""
+        if not session_id:
+            return None
+        for console in self.sessions:
+            if console.session_id == session_id and not console.exited and \
+                    hmac.compare_digest(console.owner, owner):
+                return console
+        return None
+
+    async def evict_detached(self) -> bool:
+        """Make room by ending the console detached the longest; False when none is."""
+        detached = [c for c, ws in self.sessions.items() if ws is None and c.detached_at]
+        if not detached:
+            return False
+        oldest = min(detached, key=lambda c: c.detached_at or 0.0)
+        self.log(f"session from {oldest.remote} ended to make room: its page was away")
+        await self.retire(oldest)
+        return True
+
+    async def end_after_grace(self, console: ConsoleProcess) -> None:
+        await asyncio.sleep(self.grace_s)
+        console.grace_task = None
+        self.log(f"session from {console.remote}: its page did not come back within "
+                 f"{self.grace_s / 60:g} min")
+        await self.retire(console)
+
+    async def retire(self, console: ConsoleProcess) -> None:
+        """End a console for good and forget its session. Idempotent."""
+        if console.grace_task is not None:
+            console.grace_task.cancel()
+            console.grace_task = None
+        await console.end()
+        if self.sessions.pop(console, _ABSENT) is not _ABSENT:
+            self.log(f"session from {console.remote} ended "
+                     f"({len(self.sessions)}/{self.max_sessions})")
 
     async def _process_messages(self, websocket: web.WebSocketResponse,
                                 app_service: AppService) -> None:
@@ -475,9 +607,13 @@ class ConsoleServer(Server):
     async def end_sessions(self) -> None:
         self.stopping = True
         consoles = list(self.sessions)
+        websockets = [ws for ws in self.sessions.values() if ws is not None]
+        for console in consoles:
+            if console.grace_task is not None:
+                console.grace_task.cancel()
         await asyncio.gather(*(console.end() for console in consoles), return_exceptions=True)
-        for websocket in list(self.sessions.values()):
-            if websocket is not None and not websocket.closed:
+        for websocket in websockets:
+            if not websocket.closed:
                 await websocket.close(message=b"server stopping")
 
     # -- running --------------------------------------------------------------------------
@@ -583,6 +719,8 @@ def main(argv: list[str]) -> int:
         return fail("--max-sessions must be at least 1")
     if not args.link_minutes > 0:
         return fail("--link-minutes must be more than 0")
+    if not args.grace_minutes >= 0:
+        return fail("--grace-minutes must be 0 or more")
     try:
         cfg = load(args.config)
         settings = resolve_settings(cfg, args.url, args.profile)
@@ -606,6 +744,7 @@ def main(argv: list[str]) -> int:
         links=Links(long_lived=token, ttl_s=args.link_minutes * 60), host=args.host,
         port=args.port, max_sessions=args.max_sessions,
         allow_writes=allow_writes, title=f"ferrite-tui · {settings.display_url}",
+        grace_s=args.grace_minutes * 60,
     )
 
     def announce(server: ConsoleServer) -> None:

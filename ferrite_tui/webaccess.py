@@ -29,7 +29,7 @@ MAX_SESSION_SECRETS = 1000
 MAX_SPENT = 1000
 
 
-def _digest(token: str) -> bytes:
+def digest(token: str) -> bytes:  # what is kept of a token or secret: never the value
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
@@ -50,61 +50,61 @@ class Links:
         self.ttl_s = ttl_s
         self.clock = clock
         self._pending: dict[bytes, float] = {}  # digest of a printed token -> its expiry
-        self._spent: OrderedDict[bytes, str] = OrderedDict()  # digest -> used / expired
+        self._spent: OrderedDict[bytes, str] = OrderedDict()  # digest -> "used" or "expired"
         self._secrets: OrderedDict[bytes, None] = OrderedDict()
 
     def new_link(self) -> str:
         """A fresh one-time token (the previous ones stay valid until used or expired)."""
         self._expire()
         token = secrets.token_urlsafe(24)
-        self._pending[_digest(token)] = self.clock() + self.ttl_s
+        self._pending[digest(token)] = self.clock() + self.ttl_s
         return token
 
     def state(self, token: str) -> str | None:
         """"pending", "used" or "expired" for a printed token; None for any other."""
         self._expire()
-        digest = _digest(token)
-        return "pending" if digest in self._pending else self._spent.get(digest)
+        key = digest(token)
+        return "pending" if key in self._pending else self._spent.get(key)
 
     def exchange(self, token: str) -> Exchange:
         self._expire()
-        digest = _digest(token)
-        if self._pending.pop(digest, None) is not None:
-            self._remember_spent(digest, "used")
+        key = digest(token)
+        if self._pending.pop(key, None) is not None:
+            self._remember_spent(key, "used")
             return Exchange(secret=self._new_secret())
         if self.long_lived is not None and hmac.compare_digest(
-                digest, _digest(self.long_lived)):
+                key, digest(self.long_lived)):
             return Exchange(secret=self._new_secret())
-        if digest in self._spent:
-            return Exchange(refusal=self._spent[digest])
+        if key in self._spent:
+            return Exchange(refusal=self._spent[key])
         return Exchange(refusal="wrong")
 
     def session_ok(self, secret: str | None) -> bool:
         if not secret:
             return False
-        digest = _digest(secret)
-        if digest in self._secrets:
-            self._secrets.move_to_end(digest)  # in use: the last to age out
+        key = digest(secret)
+        if key in self._secrets:
+            self._secrets.move_to_end(key)  # in use: the last to age out
             return True
         return False
 
     def _new_secret(self) -> str:
         secret = secrets.token_urlsafe(32)
-        self._secrets[_digest(secret)] = None
+        self._secrets[digest(secret)] = None
         while len(self._secrets) > MAX_SESSION_SECRETS:
             self._secrets.popitem(last=False)
         return secret
 
-    def _remember_spent(self, digest: bytes, how: str) -> None:
-        self._spent[digest] = how
+    def _remember_spent(self, key: bytes, how: str) -> None:
+        self._spent[key] = how
         while len(self._spent) > MAX_SPENT:
             self._spent.popitem(last=False)
 
     def _expire(self) -> None:
         now = self.clock()
-        for digest in [d for d, expiry in self._pending.items() if expiry <= now]:
-            del self._pending[digest]
-            self._remember_spent(digest, "expired")
+        for key in [d for d, expiry in self._pending.items() if expiry <= now]:
+            del self._pending[key]
+            self._remember_spent(key, "expired")
 
 
 @dataclass

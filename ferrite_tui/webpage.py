@@ -21,6 +21,7 @@ CONSOLE_PAGE = """<!DOCTYPE html>
     <title>{{ title }}</title>
     <link rel="icon" href="data:,">
     <link rel="stylesheet" href="/static/css/xterm.css">
+    <script nonce="{{ nonce }}">{{ resumable_socket | safe }}</script>
     <script src="/static/js/textual.js"></script>
     <style>
       @font-face {
@@ -56,6 +57,12 @@ CONSOLE_PAGE = """<!DOCTYPE html>
       button:hover { background: #ac5af4; cursor: pointer; }
       .closed-dialog { display: none; }
       body.-closed .closed-dialog { display: flex; }
+      .reconnecting {
+        display: none; position: absolute; top: 0; right: 0; z-index: 30; padding: 2px 8px;
+        font-family: "Roboto Mono", ui-monospace, monospace; color: #0c181f;
+        background: #f0c674;
+      }
+      body.-reconnecting .reconnecting { display: block; }
     </style>
   </head>
   <body>
@@ -68,6 +75,7 @@ CONSOLE_PAGE = """<!DOCTYPE html>
         <button type="button" id="restart">Start a new session</button>
       </div>
     </div>
+    <div class="reconnecting">connection lost: reconnecting…</div>
     <div id="terminal" class="textual-terminal"
          data-session-websocket-url="{{ websocket_url }}"
          data-font-size="{{ font_size }}"></div>
@@ -80,13 +88,116 @@ CONSOLE_PAGE = """<!DOCTYPE html>
 </html>
 """
 
+# textual.js opens one WebSocket and, when it closes, shows "Session ended". This stands in
+# for WebSocket so that a dropped connection (a closed laptop, a network change, a reload)
+# comes back to the same console: serve names the session in its first message
+# ["ferrite_session", {id, grace_s}], kept in sessionStorage (per tab, so a reload finds
+# it), and a reconnection asks for it with ?resume=ID. Closes that serve makes on purpose
+# (1000: the console quit or serve stops; 4001: the page came back on another connection)
+# end the session as before; any other close is retried until the grace period is over.
+RESUMABLE_SOCKET = r"""
+(() => {
+  const Native = window.WebSocket;
+  const KEY = "ferrite-tui-session";
+  const FINAL = [1000, 4001];
+  class ResumableSocket {
+    constructor(url) {
+      this.url = url;
+      this.listeners = {};
+      this.opened = false;
+      this.lastResize = null;
+      this.graceMs = 0;
+      this.lostAt = null;
+      this.attempt = 0;
+      this.connect(this.withResume(url));
+    }
+    withResume(url) {
+      const id = sessionStorage.getItem(KEY);
+      const u = new URL(url, window.location.href);
+      if (id) u.searchParams.set("resume", id);
+      if (this.lastResize) {
+        u.searchParams.set("width", this.lastResize.width);
+        u.searchParams.set("height", this.lastResize.height);
+      }
+      return u.toString();
+    }
+    addEventListener(type, listener) {
+      (this.listeners[type] = this.listeners[type] || []).push(listener);
+    }
+    removeEventListener(type, listener) {
+      this.listeners[type] = (this.listeners[type] || []).filter((l) => l !== listener);
+    }
+    emit(type, event) {
+      for (const listener of this.listeners[type] || []) listener(event);
+    }
+    get readyState() { return this.socket.readyState; }
+    set binaryType(value) { /* always arraybuffer, as textual.js asks */ }
+    get binaryType() { return "arraybuffer"; }
+    send(data) {
+      try {
+        const message = JSON.parse(data);
+        if (message[0] === "resize") this.lastResize = message[1];
+      } catch (error) { /* not JSON: keys */ }
+      if (this.socket.readyState === Native.OPEN) this.socket.send(data);
+    }
+    close(code, reason) { this.final = true; this.socket.close(code, reason); }
+    connect(url) {
+      const socket = this.socket = new Native(url);
+      socket.binaryType = "arraybuffer";
+      socket.addEventListener("open", (event) => {
+        this.attempt = 0;
+        this.lostAt = null;
+        document.body.classList.remove("-reconnecting");
+        if (!this.opened) {
+          this.opened = true;
+          this.emit("open", event);
+        } else if (this.lastResize) {
+          socket.send(JSON.stringify(["resize", this.lastResize]));
+        }
+      });
+      socket.addEventListener("message", (event) => {
+        if (typeof event.data === "string") {
+          try {
+            const message = JSON.parse(event.data);
+            if (message[0] === "ferrite_session") {
+              sessionStorage.setItem(KEY, message[1].id);
+              this.graceMs = message[1].grace_s * 1000;
+              return;
+            }
+          } catch (error) { /* not ours */ }
+        }
+        this.emit("message", event);
+      });
+      socket.addEventListener("close", (event) => {
+        if (socket !== this.socket) return;
+        const now = Date.now();
+        if (this.lostAt === null) this.lostAt = now;
+        const retry = this.opened && !this.final && !FINAL.includes(event.code)
+          && now - this.lostAt < this.graceMs;
+        if (!retry) {
+          document.body.classList.remove("-reconnecting");
+          if (FINAL.includes(event.code) || this.final) sessionStorage.removeItem(KEY);
+          this.emit("close", event);
+          return;
+        }
+        document.body.classList.add("-reconnecting");
+        const delay = Math.min(10000, 250 * 2 ** this.attempt++);
+        setTimeout(() => this.connect(this.withResume(this.url)), delay);
+      });
+    }
+  }
+  window.WebSocket = ResumableSocket;
+})();
+"""
+
 _environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 _console_page = _environment.from_string(CONSOLE_PAGE)
 
 
 def console_page(*, title: str, websocket_url: str, font_size: int, nonce: str) -> str:
     return _console_page.render(title=title, websocket_url=websocket_url,
-                                font_size=font_size, nonce=nonce)
+                                font_size=font_size, nonce=nonce,
+                                resumable_socket=RESUMABLE_SOCKET)
 
 
 def content_security_policy(websocket_url: str, nonce: str) -> str:

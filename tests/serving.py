@@ -201,14 +201,19 @@ class Terminal:
     the console's output rendered by pyte (a VT100 emulator) for the tests to read."""
 
     def __init__(self, served: Served, width: int = 120, height: int = 36,
-                 ask: tuple[int, int] | None = None) -> None:
+                 ask: tuple[int, int] | None = None, resume: str | None = None,
+                 cookies: dict[str, str] | None = None) -> None:
         """A ``width`` x ``height`` screen; ``ask`` is the size the page asks for, when a
-        test wants it to differ (a hostile size, which serve clamps)."""
+        test wants it to differ (a hostile size, which serve clamps); ``resume`` the
+        session to come back to, as the page asks after a dropped connection."""
         import pyte
 
         self.served = served
         self.width, self.height = width, height
         self.ask = ask or (width, height)
+        self.resume = resume
+        self.cookies = cookies
+        self.session_id: str | None = None  # from serve's first message
         self.screen = pyte.Screen(width, height)
         self.stream = pyte.ByteStream(self.screen)
         self.session = None
@@ -217,13 +222,21 @@ class Terminal:
     async def __aenter__(self) -> Self:
         import aiohttp
 
-        self.session = aiohttp.ClientSession(cookies=self.served.cookies())
+        # Bounded: a handshake or a close that never completes fails the test, not hangs it.
+        self.session = aiohttp.ClientSession(cookies=self.cookies or self.served.cookies(),
+                                             timeout=aiohttp.ClientTimeout(total=60))
+        resume = f"&resume={self.resume}" if self.resume else ""
         self.ws = await self.session.ws_connect(
-            f"{self.served.ws_url}?width={self.ask[0]}&height={self.ask[1]}")
+            f"{self.served.ws_url}?width={self.ask[0]}&height={self.ask[1]}{resume}")
         return self
 
+    async def drop(self) -> None:
+        """Lose the connection as a sleeping laptop does: no close frame, no goodbye."""
+        assert self.session is not None
+        await self.session.close()  # closes the connection under the websocket
+
     async def __aexit__(self, *exc) -> None:
-        if self.ws is not None:
+        if self.ws is not None and not self.session.closed:
             await self.ws.close()
         if self.session is not None:
             await self.session.close()
@@ -261,6 +274,9 @@ class Terminal:
         if message.type == aiohttp.WSMsgType.BINARY:
             self.stream.feed(message.data)
         elif message.type == aiohttp.WSMsgType.TEXT:
+            parsed = json.loads(message.data)
+            if parsed[0] == "ferrite_session":
+                self.session_id = parsed[1]["id"]
             return message.data
         elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
                               aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):

@@ -27,7 +27,16 @@ from ferrite_tui.serve import (
     url_without_password,
 )
 from helpers import async_wait_until, running, wait_until
-from serving import REPO_ROOT, SESSION_COOKIE, Terminal, alive, cmdline, environ, serving
+from serving import (
+    REPO_ROOT,
+    SESSION_COOKIE,
+    Terminal,
+    alive,
+    cmdline,
+    environ,
+    open_link,
+    serving,
+)
 
 DEAD_LETTER = json.dumps({"job": {"id": "job-1", "payload": {"n": 1}, "retry_count": 3,
                                   "last_error": "boom", "first_attempt": 1},
@@ -186,6 +195,51 @@ async def test_the_terminal_size_is_clamped(queues, tmp_path):
             await term.wait_for_message(lambda m: m == ["pong", "probe"])
             assert served.consoles() == {console}
             assert "session from 127.0.0.1 ended" not in served.stderr()
+
+
+async def test_a_dropped_connection_comes_back_to_the_same_console(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served) as first:
+            await first.wait_for("queue:orders:dlq")
+            await first.press("6")
+            await first.wait_for("timeout")  # the Dead letters panel, on its dead letter
+            (console,) = served.consoles()
+            session_id = first.session_id
+            assert session_id
+            await first.drop()
+            wait_until(lambda: "detached" in served.stderr(), timeout=30,
+                       message="serve never saw the connection drop")
+            assert served.consoles() == {console}  # waiting for its page
+        async with Terminal(served, resume=session_id) as again:
+            # Nothing pressed: the same console draws its Dead letters panel again.
+            await again.wait_for("timeout")
+            assert served.consoles() == {console}
+            assert "reattached" in served.stderr()
+            # Another browser (another session cookie) cannot take that console.
+            served.process.send_signal(signal.SIGUSR1)
+            other_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+            other = {SESSION_COOKIE: open_link(other_link)}
+            async with Terminal(served, resume=session_id, cookies=other) as stranger:
+                await stranger.wait_for("Overview")
+                assert len(served.consoles()) == 2
+        # A page that closes on purpose (code 1000) ends its console at once.
+        await async_wait_until(lambda: not served.consoles(), timeout=60,
+                               message="consoles left after their pages closed")
+
+
+async def test_a_console_whose_page_never_comes_back_ends_after_the_grace(queues, tmp_path):
+    with serving([queues, "--grace-minutes", "0.02"], tmp_path) as served:  # 1.2 s
+        async with Terminal(served) as term:
+            await term.wait_for("queue:orders:dlq")
+            (console,) = served.consoles()
+            await term.drop()
+            await async_wait_until(lambda: not alive(console), timeout=60,
+                                   message="the detached console outlived its grace")
+        assert "did not come back within" in served.stderr()
+        # Its id opens a new console now, not an error.
+        async with Terminal(served, resume=term.session_id) as later:
+            await later.wait_for("queue:orders:dlq")
+            assert served.consoles() and console not in served.consoles()
 
 
 def test_page_sizes_are_clamped():
