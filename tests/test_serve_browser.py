@@ -290,3 +290,57 @@ def served_elsewhere(browser, url: str) -> str:
         browser.get(url.split("?", 1)[0])
         for cookie in cookies:
             browser.add_cookie(cookie)
+
+
+def test_a_reload_comes_back_to_the_same_console(browser, demo_data, tmp_path):
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        page.wait_for("queue:orders")
+        page.press("6")
+        page.wait_for("target queue")  # the Dead letters panel
+        (console,) = served.consoles()
+        browser.refresh()  # the connection drops; the tab keeps the session's id
+        PageScreen(browser).wait_for("target queue")  # nothing pressed: the same panel
+        assert served.consoles() == {console}
+        assert "reattached" in served.stderr()
+
+
+def test_a_suspended_browser_finds_its_session_back(browser, demo_data, tmp_path):
+    """The browser stopped (as a closed laptop is) until serve gives its connection up,
+    then resumed: the page reconnects to the same console."""
+    import signal
+
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        page.wait_for("queue:orders")
+        page.press("6")
+        page.wait_for("target queue")
+        (console,) = served.consoles()
+        chromium = descendants(browser.service.process.pid)
+        for pid in chromium:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # serve's heartbeat gets no answer: it sees the connection drop.
+            wait_until(lambda: "detached" in served.stderr(), timeout=90, interval=0.5,
+                       message="serve never saw the suspended browser's connection drop")
+        finally:
+            for pid in chromium:
+                os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: "reattached" in served.stderr(), timeout=60, interval=0.2,
+                   message="the page never came back to its console")
+        PageScreen(browser).wait_for("target queue")
+        assert served.consoles() == {console}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (chromedriver's browser and its renderers)."""
+    from serving import child_pids
+
+    found, todo = [], [pid]
+    while todo:
+        for child in child_pids(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
