@@ -12,7 +12,10 @@ with Textual's web driver). The server around them adds what textual-serve leave
 - wrong tokens slowed, then locked out, per client address; the terminal size a browser
   asks for clamped; websockets only from this server's own origin (scheme, host, port);
 - a page of its own (webpage.py): no request to any other origin, a title naming the server;
-- a cap on concurrent sessions (503 with a reason beyond it);
+- a console outlives its page's connection for a grace period (10 minutes by default): the
+  page (webpage.py) reconnects with the session's id and the console draws itself again;
+- a cap on concurrent sessions (503 with a reason beyond it; a console waiting for its page
+  makes room);
 - read-only consoles unless `--allow-writes`; the session (remote address, mode) reaches
   the console through its environment, for its header and the audit log;
 - the server's password stays out of every console's argv and out of the page: consoles get
