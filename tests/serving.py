@@ -116,7 +116,7 @@ class Served:
 
 @contextmanager
 def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Iterator[Served]:
+            timeout: float = 60, stdin: int | None = None) -> Iterator[Served]:
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("REDISCLI_AUTH", "FERRITE_TUI_SERVE_TOKEN")}
     environment.update({
@@ -133,7 +133,7 @@ def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
         process = subprocess.Popen(
             [sys.executable, "-m", "ferrite_tui", "serve", *args, "--port", "0"],
             cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=stderr,
-            text=True,
+            stdin=stdin, text=True,
         )
     lines: list[str] = []
 

@@ -127,6 +127,23 @@ async def test_a_link_opens_once_and_a_fresh_one_is_printed_on_demand(queues, tm
         assert "link opened from 127.0.0.1" in served.stderr()
 
 
+def test_enter_on_serves_terminal_prints_a_fresh_link(queues, tmp_path):
+    import os
+    import pty
+
+    keyboard, terminal = pty.openpty()
+    try:
+        with serving([queues], tmp_path, stdin=terminal) as served:
+            os.write(keyboard, b"\n")
+            fresh = wait_until(lambda: served.links()[1:] and served.links()[-1],
+                               message="Enter printed no fresh link")
+            assert fresh != served.url
+            assert _status(fresh) == 303
+    finally:
+        os.close(keyboard)
+        os.close(terminal)
+
+
 async def test_an_unused_link_expires(queues, tmp_path):
     with serving([queues, "--link-minutes", "0.02"], tmp_path) as served:  # 1.2 s
         wait_until(lambda: "expired unused" in served.stderr(), timeout=30,
