@@ -73,6 +73,7 @@ HEARTBEAT_S = 15.0
 REDRAW_WAIT_S = 2.0
 RESIZE_SETTLE_S = 0.05
 TAKEN_OVER = 4001  # websocket close code: the same page reconnected on a new connection
+HIDE_CURSOR = b"\x1b[?25l"
 _ABSENT = object()
 # A Host header fit to be written into the page and its Content-Security-Policy.
 _HOST_CHARS = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
@@ -214,6 +215,8 @@ class ConsoleProcess(AppService):
         (reloaded) or showing what it drew before the drop. Only a change of size does
         that; Textual merges resizes that come within a frame (the last one wins, and the
         same size is no change), so the second waits for the first one's drawing."""
+        # A new page's terminal shows its cursor; the console hid it once, at its start.
+        await self._to_page_bytes(HIDE_CURSOR)
         self._drawn.clear()
         await self.set_terminal_size(width, height + 1 if height == 1 else height - 1)
         with contextlib.suppress(TimeoutError):

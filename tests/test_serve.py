@@ -230,6 +230,7 @@ async def test_a_dropped_connection_comes_back_to_the_same_console(queues, tmp_p
         async with Terminal(served, resume=session_id) as again:
             # Nothing pressed: the same console draws its Dead letters panel again.
             await again.wait_for("timeout")
+            assert again.screen.cursor.hidden  # no stray block cursor on the new page
             assert served.consoles() == {console}
             assert "reattached" in served.stderr()
             # Another browser (another session cookie) cannot take that console.
