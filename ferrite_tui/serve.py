@@ -445,7 +445,12 @@ class ConsoleServer(Server):
         return app
 
     async def handle_index(self, request: web.Request) -> web.StreamResponse:
-        if len(self.sessions) >= self.max_sessions:
+        owner = digest(request.cookies.get(SESSION_COOKIE, ""))
+        # Full, unless a console waits for its page (it makes room) or this browser has one
+        # (a reload comes back to it; its old page is still open while this one loads).
+        if len(self.sessions) >= self.max_sessions and not any(
+                websocket is None or hmac.compare_digest(console.owner, owner)
+                for console, websocket in self.sessions.items()):
             raise web.HTTPServiceUnavailable(text=self.full_message())
         # The websocket goes to the host the browser used, so that the cookie goes with it.
         host = request.host if _HOST_CHARS.fullmatch(request.host) else \
@@ -493,9 +498,11 @@ class ConsoleServer(Server):
             console = ConsoleProcess(self.argv, {**self.environ, **session.environ()},
                                      owner=owner, remote=session.remote,
                                      download_manager=self.download_manager)
-        elif console.grace_task is not None:
-            console.grace_task.cancel()
-            console.grace_task = None
+        else:
+            console.detached_at = None
+            if console.grace_task is not None:
+                console.grace_task.cancel()
+                console.grace_task = None
         websocket = web.WebSocketResponse(heartbeat=HEARTBEAT_S, max_msg_size=MAX_MESSAGE_BYTES)
         previous, self.sessions[console] = self.sessions.get(console), websocket  # counted now
         started = not new

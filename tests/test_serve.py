@@ -358,12 +358,17 @@ async def test_the_password_stays_in_the_serving_process(server_factory, tmp_pat
 async def test_sessions_are_capped(queues, tmp_path):
     with serving([queues, "--max-sessions", "1"], tmp_path) as served:
         cookies = served.cookies()
+        served.process.send_signal(signal.SIGUSR1)
+        other_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+        other_browser = {SESSION_COOKIE: open_link(other_link)}
         async with Terminal(served) as first:
             await first.wait_for("queue:orders")
             assert len(served.consoles()) == 1
             assert await ws_status(served.ws_url, cookies) == 503
-            status, body, _ = await http_get(served.base, cookies)
+            status, body, _ = await http_get(served.base, other_browser)
             assert status == 503 and "all 1 browser sessions are in use" in body
+            # The browser whose console it is gets its page (a reload comes back to it).
+            assert (await http_get(served.base, cookies))[0] == 200
             assert len(served.consoles()) == 1
         # The closed session frees its place and its process.
         await async_wait_until(lambda: not served.consoles(), timeout=60,

@@ -293,7 +293,8 @@ def served_elsewhere(browser, url: str) -> str:
 
 
 def test_a_reload_comes_back_to_the_same_console(browser, demo_data, tmp_path):
-    with serving([demo_data], tmp_path) as served:
+    # One session allowed: the reloading page still gets in, to its own console.
+    with serving([demo_data, "--max-sessions", "1"], tmp_path) as served:
         browser.get(served.url)
         page = PageScreen(browser)
         page.wait_for("queue:orders")
