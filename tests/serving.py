@@ -251,6 +251,17 @@ class Terminal:
             await self._receive(deadline, f"{needle!r}")
         return self.text()
 
+    async def wait_for_screen(self, matches, timeout: float = 60) -> str:
+        """Read output until the screen's text ``matches``; that text."""
+        deadline = time.monotonic() + timeout
+        while not matches(self.text()):
+            await self._receive(deadline, "the screen looked for")
+        return self.text()
+
+    async def wheel(self, down: bool, column: int, row: int) -> None:
+        """One notch of the mouse wheel over a cell (1-based), as xterm.js reports it."""
+        await self.press(f"\x1b[<{65 if down else 64};{column};{row}M")
+
     async def wait_for_message(self, matches, timeout: float = 60) -> list:
         """Read until a text message (JSON) that ``matches``; the console's output still
         goes to the screen."""

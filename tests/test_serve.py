@@ -308,6 +308,25 @@ async def test_a_read_only_session_opens_no_file_dialog_and_makes_no_folder(queu
     assert not [p for p in data.rglob("*") if p.name in ("exports", "saved", "recordings")]
 
 
+async def test_the_mouse_wheel_pages_a_list(redis_url, tmp_path):
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.rpush("queue:big", *[f"item-{n}" for n in range(300)])
+    finally:
+        client.close()
+    with serving([redis_url], tmp_path) as served:
+        async with Terminal(served) as term:
+            await term.wait_for("queue:big")
+            await term.press("2")
+            await term.wait_for("item-0 ")  # the Queues panel, on the list's first page
+            await term.wheel(down=True, column=60, row=20)  # over the items
+            screen = await term.wait_for_screen(
+                lambda text: " of 300" in text and "items 0–" not in text)
+            assert "item-0 " not in screen
+            await term.wheel(down=False, column=60, row=20)
+            await term.wait_for_screen(lambda text: "items 0–" in text)
+
+
 async def test_allow_writes_and_the_audit_log_names_the_browser(queues, tmp_path):
     client = redis.Redis.from_url(queues)
     with serving([queues, "--allow-writes"], tmp_path) as served:
