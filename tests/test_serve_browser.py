@@ -302,7 +302,9 @@ def test_a_reload_comes_back_to_the_same_console(browser, demo_data, tmp_path):
         page.wait_for("target queue")  # the Dead letters panel
         (console,) = served.consoles()
         browser.refresh()  # the connection drops; the tab keeps the session's id
-        PageScreen(browser).wait_for("target queue")  # nothing pressed: the same panel
+        again = PageScreen(browser)
+        again.wait_for("target queue")  # nothing pressed: the same panel
+        assert again.screen.cursor.hidden  # no stray block cursor on the new page
         assert served.consoles() == {console}
         assert "reattached" in served.stderr()
 
