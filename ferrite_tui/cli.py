@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import signal
 import sys
 import threading
@@ -25,13 +24,15 @@ from ferrite_tui.backend.client import BackendError, ConnectionSettings, url_pro
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
-from ferrite_tui.config import Config, ConfigError, Profile, init_config, load
+from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
+from ferrite_tui.config import Config, ConfigError, Profile, init_config, load, range_error
+from ferrite_tui.escaping import json_safe
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
 
 EXIT_FAIL = 2
-COMMANDS = ("demo", "status", "config")
+COMMANDS = ("demo", "status", "config", "exporter")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +48,7 @@ def _password_option(parser: argparse.ArgumentParser) -> None:
 
 def _console_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-only", action="store_true", help="refuse every change")
-    parser.add_argument("--refresh", type=float, metavar="SECONDS", help="poll interval")
+    parser.add_argument("--refresh", type=_refresh, metavar="SECONDS", help="poll interval")
     parser.add_argument("--match", action="append", metavar="PATTERN",
                         help="SCAN MATCH pattern for discovery (repeatable; default '*')")
     _notifications_option(parser)
@@ -102,7 +103,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         prog="ferrite-tui",
         description="Terminal console for message queues on Ferrite and Redis.",
         epilog=("Other commands: ferrite-tui demo | status [URL] [--json] | serve [URL]"
-                " | config init"),
+                " | exporter [URL] | config init"),
     )
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
     _common(p)
@@ -132,9 +133,51 @@ def _port(text: str) -> int:
     return value
 
 
+def _refresh(text: str) -> float:
+    """--refresh: the range of the config's `refresh` (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds such as 2.5, not {text!r}") from None
+    why = range_error("refresh", value)
+    if why is not None:
+        raise argparse.ArgumentTypeError(why)
+    return value
+
+
 def fail(message: str) -> int:
-    print(f"ferrite-tui: {message}", file=sys.stderr)
+    # Server errors and key names end up here: escaped, one line.
+    print(f"ferrite-tui: {printable(message)}", file=sys.stderr)
     return EXIT_FAIL
+
+
+class PasswordWait:
+    """While a profile's password_command runs (before the console starts), the terminal
+    says what it waits for, instead of staying blank."""
+
+    SHOWN_AFTER_S = 0.5  # a quick command shows nothing
+
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.shown = False
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, seconds: float) -> None:
+        if seconds < self.SHOWN_AFTER_S:
+            return
+        text = (f"waiting for password_command of profile {printable(self.profile, 60)} "
+                f"({seconds:.0f} s; ctrl+c stops)")
+        if self.tty:  # one line, updated in place
+            sys.stderr.write("\r\x1b[K" + text)
+            sys.stderr.flush()
+        elif not self.shown:
+            print(text, file=sys.stderr, flush=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.tty:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
@@ -149,9 +192,18 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
         return None
     if profile is None:
         profile = Profile(name=profile_name or "default")
-    settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only)
-    if (problem := url_problem(settings.url)) is not None:
+    # Before any password is looked for: a URL that can never work ends here.
+    if (problem := url_problem(url or profile.url)) is not None:
         raise BackendError(problem)
+    wait = PasswordWait(profile.name)
+    try:
+        settings = ConnectionSettings.from_profile(profile, url=url, read_only=read_only,
+                                                   waiting=wait)
+    except KeyboardInterrupt:  # ctrl+c while it waits: one line, as every other failure
+        raise BackendError(f"profile {profile.name}: password_command interrupted "
+                           "(nothing was started)") from None
+    finally:
+        wait.done()
     if askpass:
         from ferrite_tui.credentials import ask_password
 
@@ -196,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         from ferrite_tui.serve import main as serve_main
 
         return serve_main(rest)
+    if command == "exporter":  # its own parser and module (aiohttp, prometheus_client)
+        from ferrite_tui.exporter import main as exporter_main
+
+        return exporter_main(rest)
     args = build_parser(command).parse_args(rest)
     try:
         if command == "config":
@@ -261,11 +317,11 @@ def status_command(cfg: Config, args) -> int:
     except BackendError as exc:
         return fail(str(exc))
     if args.json:
-        text = json.dumps(status_json(snap, caps, settings, inflight), indent=2,
-                          ensure_ascii=False)
-        # Binary key names are str with surrogateescape: as \udcXX escapes the output stays
-        # valid UTF-8 and json.loads gives the same str back.
-        print(re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}", text))
+        # Control characters, bidi overrides and binary key names (str with
+        # surrogateescape) as \uXXXX escapes: nothing raw on a terminal, valid UTF-8, and
+        # json.loads gives the same str back.
+        print(json_safe(json.dumps(status_json(snap, caps, settings, inflight), indent=2,
+                                   ensure_ascii=False)))
     else:
         print(status_table(snap, caps, settings, inflight))
     return 0
@@ -387,6 +443,7 @@ def library_json(q: QueueStats) -> dict:
         "library": lib.library,
         "name": lib.name,
         "read_only": lib.read_only,
+        "actions": [a.action for a in lib.actions],
         "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.size,
                     **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
                     **({"past": c.past} if c.past is not None else {}),
@@ -436,13 +493,22 @@ def status_json(snap: Snapshot, caps, settings: ConnectionSettings,
     return {
         "server": {"url": settings.display_url, "kind": caps.server_kind,
                    "version": caps.version,
-                   "capabilities": {name: ok for name, ok in caps.as_rows()}},
+                   "capabilities": {name: ok for name, ok in caps.as_rows()},
+                   # null: the server's INFO has no replication section (Ferrite).
+                   "role": snap.server.replication.role,
+                   "replication": snap.server.replication.as_json(),
+                   # Every due, overdue and age figure is computed on the server's clock.
+                   "time_ms": snap.server_time_ms,
+                   "clock_offset_ms": snap.clock_offset_ms},
         # null on one server.
         "cluster": cluster_json(snap.cluster, inflight) if snap.cluster is not None else None,
         "queues": [queue_json(q, snap.alert_notes, snap.cluster) for q in snap.queues],
         "channels": [{"name": c.name, "subscribers": c.subscribers} for c in snap.channels],
         "round_trips": snap.round_trips,
         "left_out": snap.left_out,
+        "access_note": snap.access_note,
+        # Probed commands the probe could not tell about (ACL): not used, not "missing".
+        "capabilities_unknown": list(caps.unknown),
         "max_queues": snap.max_queues,
         "totals": snap.totals(),
         **({"notifications": snap.notifications} if snap.notifications is not None else {}),
@@ -467,6 +533,8 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
     lines.append(" · ".join(f"{fmt.count(totals[k])} {label}" for k, label in TOTALS.items()))
     if snap.left_out:
         lines.append(left_out_text(snap))
+    if snap.access_note:
+        lines.append(printable(snap.access_note, 300) + " (outside its key patterns)")
     if snap.cluster is not None:
         view = snap.cluster
         line = f"cluster {view.state} · {view.summary()}"
@@ -477,6 +545,11 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
         lines.append(printable(line, 300))
     if snap.notifications is not None:
         lines.append(notifications_text(snap.notifications))
+    rep = snap.server.replication
+    if rep.is_replica:
+        lines.append(printable(f"replica of {rep.primary or '?'}: {rep.lag_text()}", 300))
+    if snap.clock_offset_ms is not None and abs(snap.clock_offset_ms) > SHOWN_OFFSET_MS:
+        lines.append(f"{offset_text(snap.clock_offset_ms)}: times are the server's")
     rows = [("KIND", "KEY", "DEPTH", "IN/S", "OUT/S", "OLDEST", "DETAIL", "ALERTS")]
     for q in sorted(snap.queues, key=lambda q: (-q.severity, -q.depth, q.ref.key)):
         lib = q.ref.library
@@ -485,10 +558,13 @@ def status_table(snap: Snapshot, caps, settings: ConnectionSettings,
                      fmt.flow(q.in_rate, q.in_lower), fmt.flow(q.out_rate, q.out_lower),
                      fmt.duration(q.oldest_ms), secondary(q) if lib is None else states_text(q),
                      printable(q.error, 60) if q.error else ", ".join(q.alerts) or "ok"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
+    # Every cell escaped (names are already): no cell can break its line or the terminal.
+    cells = [[printable(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
+    for r in cells:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return "\n".join(lines)
+    # The header quotes the server (its version, a notifications error): escaped too.
+    return "\n".join(printable(line) for line in lines)
 
 
 def notifications_text(state: str) -> str:

@@ -8,6 +8,7 @@ command line, REDISCLI_AUTH, a profile's password_env or its password_command.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -154,6 +155,53 @@ class Config:
 
 _KIND_NAMES = {"work", "reliable", "priority", "delayed", "dlq", "stream", "ignore"}
 
+_YEAR_S = 365 * 86400
+_SECONDS = (0, _YEAR_S, "seconds")
+#: The allowed range of every number, by (table, key): (lowest, highest, unit). A NaN or an
+#: infinity passes a plain `< 0` check and stops the poll without a word (`refresh = nan`).
+RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
+    ("", "refresh"): (0.1, 3600, "seconds"),
+    ("", "history_minutes"): (0.1, 1440, "minutes"),
+    ("", "trend_minutes"): (0, 1440, "minutes"),
+    ("", "pubsub_buffer"): (1, 10_000_000, "messages"),
+    ("profiles", "connect_timeout"): (0.1, 600, "seconds"),
+    ("profiles", "command_timeout"): (0.1, 600, "seconds"),
+    ("discovery", "scan_count"): (1, 1_000_000, "keys"),
+    ("discovery", "rescan_seconds"): (0, 86400, "seconds (0: only on ctrl+r)"),
+    ("discovery", "max_queues"): (1, 1_000_000, "queues"),
+    ("alerts", "depth"): (0, 10**12, "items"),
+    ("alerts", "oldest_age_seconds"): _SECONDS,
+    ("alerts", "processing_stale_seconds"): _SECONDS,
+    ("alerts", "overdue_seconds"): _SECONDS,
+    ("alerts", "stream_pending"): (0, 10**12, "entries"),
+    ("alerts", "stream_lag"): (0, 10**12, "entries"),
+    ("alerts", "stream_poison_deliveries"): (0, 10**9, "deliveries"),
+    ("alerts", "stream_dead_consumer_seconds"): _SECONDS,
+    ("libraries", "celery_visibility_timeout"): (0.001, _YEAR_S, "seconds"),
+    ("queues", "visibility_timeout"): (0.001, _YEAR_S, "seconds"),
+}
+
+
+def range_error(name: str, value: Any, table: str = "") -> str | None:
+    """Why a number is not allowed for this setting (None: it is): finite, within range."""
+    lo, hi, unit = RANGES.get((table, name), (0, math.inf, ""))
+    if isinstance(value, (int, float)) and not isinstance(value, bool) \
+            and math.isfinite(value) and lo <= value <= hi:
+        return None
+    upper = f"to {_number(hi)}" if math.isfinite(hi) else "or more"
+    return (f"must be a number from {_number(lo)} {upper}{' ' + unit if unit else ''}, "
+            f"not {value!r}")
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+def _table_of(where: str) -> str:
+    """The RANGES table of a setting's place ("profiles.x.key" -> "profiles")."""
+    head = where.split(".", 1)[0] if "." in where else ""
+    return head.split("[", 1)[0]
+
 
 def _line_of(text: str, key: str) -> int | None:
     pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
@@ -198,18 +246,47 @@ def _check_type(value, type_text, where, text, path, key):
             fail("true or false")
         return value
     if type_text.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            fail("a non-negative number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail("a number")
+        _check_range(value, where, text, path, key)
         return float(value)
     if type_text.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            fail("a non-negative integer")
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail("an integer")
+        _check_range(value, where, text, path, key)
         return value
     if "str" in type_text:
         if not isinstance(value, str):
             fail("a string")
         return value
     return value
+
+
+def _line_in_table(text: str, where: str, key: str) -> int | None:
+    """The line of `key` inside its own table ("alerts.depth" under [alerts], the second
+    [[queues]] for "queues[2].key"); else its first line anywhere."""
+    table = where.rsplit(".", 1)[0] if "." in where else ""
+    key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    current, arrays = "", dict[str, int]()
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("[["):
+            name = stripped[2:stripped.find("]]")].strip()
+            arrays[name] = arrays.get(name, 0) + 1
+            current = f"{name}[{arrays[name]}]"
+        elif stripped.startswith("["):
+            current = stripped[1:stripped.find("]")].strip().replace('"', "")
+        elif current == table and key_re.match(line):
+            return number
+    return _line_of(text, key)
+
+
+def _check_range(value: float, where: str, text: str, path: Path, key: str) -> None:
+    why = range_error(key, value, _table_of(where))
+    if why is not None:
+        line = _line_in_table(text, where, key)
+        at = f":{line}" if line else ""
+        raise ConfigError(f"{path}{at}: '{where}' {why}")
 
 
 def _parse(text: str, path: Path, base: Config | None = None) -> Config:
@@ -224,10 +301,6 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
     for key, value in data.items():
         if key in top:
             updates[key] = _check_type(value, top[key].__name__, key, text, path, key)
-            if key == "refresh" and updates[key] < 0.1:
-                raise ConfigError(f"{path}: 'refresh' must be at least 0.1 seconds")
-            if key == "trend_minutes" and not 0 <= updates[key] <= 1440:
-                raise ConfigError(f"{path}: 'trend_minutes' must be between 0 and 1440")
         elif key == "profiles":
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: [profiles] must be a table of tables")
@@ -243,9 +316,6 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
             updates["alerts"] = _coerce(AlertConfig, value, "alerts", text, path)
         elif key == "libraries":
             updates["libraries"] = _coerce(LibrariesConfig, value, "libraries", text, path)
-            if updates["libraries"].celery_visibility_timeout <= 0:
-                raise ConfigError(f"{path}: [libraries] celery_visibility_timeout must be "
-                                  "more than 0 seconds")
         elif key == "queues":
             if not isinstance(value, list):
                 raise ConfigError(f"{path}: 'queues' must be an array of tables ([[queues]])")

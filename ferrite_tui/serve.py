@@ -47,8 +47,8 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
 from ferrite_tui.backend.client import BackendError, ConnectionSettings, redact_url
-from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.config import ConfigError, load
+from ferrite_tui.escaping import printable
 from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S, Guard, Links, digest
 from ferrite_tui.webpage import console_page, content_security_policy, message_page
 from ferrite_tui.websession import REMOTE_ENV, WRITES_ENV, BrowserSession
@@ -327,7 +327,8 @@ class ConsoleServer(Server):
         self.link_base = ""  # the address printed links start with, once listening
 
     def log(self, message: str) -> None:
-        print(f"ferrite-tui serve: {message}", file=sys.stderr, flush=True)
+        # Exceptions and request data in a line: escaped (one line, valid UTF-8).
+        print(f"ferrite-tui serve: {printable(message)}", file=sys.stderr, flush=True)
 
     # -- links ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from ferrite_tui.backend.models import (
     ServerStats,
     Snapshot,
 )
+from ferrite_tui.backend.servertime import Replication
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.messages import ConnectionChanged, SnapshotReady
@@ -52,9 +53,10 @@ def frozen_snapshot() -> Snapshot:
                                  "uptime_in_seconds": 3600, "connected_clients": 18,
                                  "total_commands_processed": 8774},
                            ops_per_sec=474.0, used_memory=1_700_000, clients=18,
-                           uptime_s=3600, keyspace={"db0": {"keys": 7, "expires": 0}}),
+                           uptime_s=3600, keyspace={"db0": {"keys": 7, "expires": 0}},
+                           replication=Replication(role="primary")),
         channels=(ChannelStats("orders.created", 1), ChannelStats("orders.paid", 1)),
-        numpat=1, round_trips=1, poll_ms=2.0,
+        numpat=1, round_trips=1, poll_ms=2.0, server_time_ms=int(NOW * 1000), clock_offset_ms=0,
     )
 
 

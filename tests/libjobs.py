@@ -23,3 +23,13 @@ def add(x, y):
 
 def boom(x=0):
     raise ValueError(f"boom {x}")
+
+
+def hold(path, limit=60.0):
+    """Runs while the file `path` exists (a test holds a job in progress), at most `limit` s."""
+    import time
+
+    deadline = time.monotonic() + limit
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return "released"

@@ -29,7 +29,8 @@ async def test_items_in_chunks_with_progress_and_the_unchanged_count():
     assert (report.total, report.done, report.skipped, report.failed) == (450, 447, 3, 0)
     assert report.unchanged == 225 and not report.cancelled and not report.clean
     assert reports == [(199, 1), (398, 2), (447, 3)]
-    assert report.summary("moved") == "447 moved, 3 skipped, 0 failed"
+    assert report.summary("moved") == ("447 moved, 3 skipped, 0 failed, 0 gone, "
+                                       "0 not attempted (of 450 confirmed)")
 
 
 async def test_cancel_between_chunks_says_what_was_not_touched():
@@ -43,7 +44,8 @@ async def test_cancel_between_chunks_says_what_was_not_touched():
                         cancel=cancel)
     report = await runner.run()
     assert report.cancelled and report.done == 200
-    assert report.summary() == "200 done, 0 skipped, 0 failed (cancelled; 300 not touched)"
+    assert report.summary() == ("200 done, 0 skipped, 0 failed, 0 gone, 300 not attempted "
+                                "(of 500 confirmed); cancelled")
 
 
 async def test_a_failing_chunk_counts_as_failed_and_stops_the_run():
@@ -59,8 +61,11 @@ async def test_a_failing_chunk_counts_as_failed_and_stops_the_run():
     report = await BulkRunner(list(range(30)), chunk, chunk_size=10).run()
     assert calls == 2  # the third chunk never ran
     assert (report.done, report.failed, report.processed) == (10, 10, 20)
+    assert report.not_attempted == 10  # never sent: not "failed"
     assert len(report.errors) == 1 and "server went away" in report.errors[0]
-    assert "first error" in report.summary()
+    assert report.summary().startswith(
+        "10 done, 0 skipped, 10 failed, 0 gone, 10 not attempted (of 30 confirmed); "
+        "stopped by: ")
 
 
 async def test_head_plan_stops_at_the_counted_last_item():
@@ -126,3 +131,108 @@ def test_a_report_is_clean_only_when_everything_was_done():
     assert BulkReport(total=3, done=3).clean
     assert not BulkReport(total=3, done=2, skipped=1).clean
     assert not BulkReport(total=3, done=3, cancelled=True).clean
+
+
+async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
+    """The server is killed (SIGKILL) after the second chunk and comes back (its AOF,
+    fsynced on every write, keeps every reply the run was given): the run waits, goes on,
+    and every letter is requeued exactly once, with exact counts."""
+    import threading
+
+    import redis
+
+    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.dlq import DeadLetters
+    from helpers import FERRITE
+
+    if FERRITE:
+        pytest.skip("the stand-in proxy does not restart its server")
+    server = server_factory(extra_args=["appendonly yes", "appendfsync always"])
+    sync = redis.Redis.from_url(server.url)
+    letters = [json.dumps({"job": {"id": f"j{i}", "payload": i, "retry_count": 3,
+                                   "last_error": "boom", "first_attempt": 1},
+                           "dead_at": 1, "reason": "boom"}).encode() for i in range(2000)]
+    sync.rpush("jobs:dlq", *letters)
+    client = Client(ConnectionSettings(url=server.url, command_timeout=2.0))
+    await client.connect()
+    restarted = threading.Event()
+    chunks = 0
+    waiting: list[str] = []
+
+    def progress(report: BulkReport) -> None:
+        nonlocal chunks
+        if report.waiting:
+            waiting.append(report.summary("requeued"))
+            return
+        chunks += 1
+        if chunks == 2:
+            server.kill()
+            threading.Thread(target=lambda: (server.start(), restarted.set()),
+                             daemon=True).start()
+
+    try:
+        dl = DeadLetters(client)
+        report = await BulkRunner(HeadPlan(len(letters), 300),
+                                  lambda n: dl.requeue_head("jobs:dlq", "jobs", n),
+                                  progress=progress, client=client).run()
+        assert restarted.is_set()
+        assert report.stopped is None, report.summary("requeued")
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (2000, 0, 0, 0), report.summary("requeued")
+        assert report.failovers == 1
+        # Meanwhile the progress line said why its count stood still.
+        assert waiting and f"waiting for node redis://127.0.0.1:{server.port}/0" in waiting[0]
+        assert sync.llen("jobs:dlq") == 0
+        ids = [json.loads(v)["id"] for v in sync.lrange("jobs", 0, -1)]
+        assert sorted(ids) == sorted(f"j{i}" for i in range(2000))
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_a_run_past_the_bound_keeps_its_journal_record_for_f(server_factory, tmp_path,
+                                                                   monkeypatch):
+    """The server does not come back within the bound: the run stops, says which server
+    failed and what resumes it, and its journal record stays, offered as interrupted
+    although this console is still running."""
+    import redis
+
+    from ferrite_tui.backend import bulk
+    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.dlq import DeadLetters
+    from helpers import FERRITE
+
+    if FERRITE:
+        pytest.skip("the stand-in proxy does not restart its server")
+    monkeypatch.setattr(bulk, "DEFAULT_FAILURE_BOUND_S", 0.5)
+    server = server_factory()
+    sync = redis.Redis.from_url(server.url)
+    sync.rpush("jobs:dlq", *[json.dumps({"job": {"id": f"j{i}", "payload": i}}).encode()
+                             for i in range(1000)])
+    sync.close()
+    client = Client(ConnectionSettings(url=server.url, command_timeout=1.0))
+    await client.connect()
+    journal = Journal(tmp_path, "here")
+    record = BulkRecord("requeue dead letters", "jobs:dlq", "jobs", 1000)
+    chunks = 0
+
+    def progress(report: BulkReport) -> None:
+        nonlocal chunks
+        chunks += 1
+        if chunks == 1:
+            server.kill()
+
+    try:
+        dl = DeadLetters(client)
+        report = await BulkRunner(HeadPlan(1000, 300),
+                                  lambda n: dl.requeue_head("jobs:dlq", "jobs", n),
+                                  progress=progress, client=client, journal=journal,
+                                  record=record, resume="F resumes it").run()
+    finally:
+        await client.aclose()
+    line = report.summary("requeued")
+    assert (report.done, report.not_attempted) == (300, 700), line
+    assert f"127.0.0.1:{server.port}" in line and "failed and was not back" in line
+    assert line.endswith("F resumes it")
+    (kept,) = journal.interrupted("jobs:dlq")
+    assert kept.run_id == record.run_id and kept.stopped and kept.done == 300

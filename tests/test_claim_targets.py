@@ -126,3 +126,74 @@ async def test_claim_idle_never_defaults_to_the_holder_and_a_dead_target_needs_a
         assert [owners(sync)[i] for i in ids["dead"]] == ["dead-worker"] * 5
         assert not (tmp_path / "audit.log").exists() or "claim" not in (
             tmp_path / "audit.log").read_text()
+
+
+def test_a_consumer_idle_for_minutes_is_no_target_even_holding_nothing():
+    """Idle 6 min and holding nothing is not "live": no default target at all."""
+    quiet = st.ConsumerInfo("bystander", pending=0, idle_ms=360_000)
+    holder = st.ConsumerInfo("dead-worker", pending=5, idle_ms=600_000)
+    assert st.claim_target([quiet, holder], holders=("dead-worker",)) is None
+    assert st.claim_target([quiet, st.ConsumerInfo("reader", 0, 1_000)]) == "reader"
+    assert not quiet.reading(300_000)
+
+
+def seed_without_reader(sync) -> list[str]:
+    """'dead-worker' holds 5 entries idle 10 min; 'bystander' exists and holds nothing;
+    neither reads (both idle past the test's 1 s dead-consumer threshold)."""
+    ids = [sync.xadd(S, {"data": json.dumps({"order": i})}).decode() for i in range(8)]
+    sync.xgroup_create(S, G, id="0")
+    sync.xreadgroup(G, "dead-worker", {S: ">"}, count=5)
+    sync.execute_command(b"XCLAIM", S, G, "dead-worker", 0, *ids[:5], "IDLE", 600_000,
+                         "JUSTID")
+    sync.execute_command("XGROUP", "CREATECONSUMER", S, G, "bystander")
+    wait_until(lambda: min(c["idle"] for c in sync.xinfo_consumers(S, G)) >= 1_100,
+               timeout=10)
+    return ids[:5]
+
+
+async def test_no_reader_no_default_the_dialog_offers_the_choices(redis_url, sync,
+                                                                   tmp_path):
+    """The group's only consumers are a dead holder and one that read nothing for longer
+    than the threshold: c and C name no target (never a made-up `ferrite-tui`), say nobody
+    is reading, and offer: name one, leave them (nothing moves), or the dead-letter list."""
+    from dataclasses import replace
+
+    dead = seed_without_reader(sync)
+    config = Config()
+    config = replace(config, alerts=replace(config.alerts, stream_dead_consumer_seconds=1.0))
+    app = FerriteApp(config, ConnectionSettings(url=redis_url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with app.run_test(size=(120, 36)) as pilot:
+        p = app.panel("streams")
+        await async_wait_until(lambda: app.monitor and app.monitor.snapshot
+                               and app.monitor.snapshot.queues, timeout=15)
+        await pilot.press("5")
+        await async_wait_until(lambda: p.page is not None and p.page.entries, timeout=15)
+        await async_wait_until(lambda: p._dead_consumers() == {"dead-worker"}
+                               and p.consumers_table.row_count == 2, timeout=15)
+        # The consumers table calls the one that holds nothing and reads nothing quiet.
+        assert p.consumers_table.cell_text("bystander", "dead") == "quiet"
+        p.pending_table.focus()
+        await async_wait_until(lambda: p.pending_table.select_key(dead[0]), timeout=5)
+        await pilot.pause()
+        await pilot.press("c")
+        await async_wait_until(lambda: type(app.screen).__name__ in ("ChoiceScreen",
+                                                                    "FormScreen"), timeout=5)
+        # Never a form with a target filled in for the operator.
+        assert type(app.screen).__name__ == "ChoiceScreen", form_value(app, "consumer")
+        body = "".join(str(w.render()) for w in app.screen.query("Static")).replace("\n", " ")
+        assert f"No consumer of group {G} but the holder has read" in body
+        assert "bystander (0 pending" in body and "not reading)" in body
+        assert ", live)" not in body
+        await pilot.press("l")  # leave them: nothing moves
+        await async_wait_until(lambda: type(app.screen).__name__ != "ChoiceScreen", timeout=5)
+        assert set(owners(sync).values()) == {"dead-worker"}
+        await pilot.press("C")
+        await async_wait_until(lambda: type(app.screen).__name__ == "ChoiceScreen", timeout=5)
+        await pilot.press("k")  # to the dead-letter list
+        await async_wait_until(lambda: isinstance(app.screen, FormScreen), timeout=5)
+        assert form_value(app, "dlq") == f"{S}:dlq"
+        await pilot.press("enter")
+        await async_wait_until(lambda: sync.llen(f"{S}:dlq") == 5, timeout=10)
+    assert owners(sync) == {}
+    assert "ferrite-tui" not in {c["name"].decode() for c in sync.xinfo_consumers(S, G)}

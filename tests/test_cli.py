@@ -56,6 +56,34 @@ def test_status_table(redis_url):
     assert "queue:main:dlq" in out.stdout and "dead letters" in out.stdout
 
 
+def test_status_escapes_hostile_names_in_every_column_and_format(redis_url):
+    """A dead-letter list's name carries a newline, OSC 52, U+202E and a byte that is not
+    UTF-8; its target (DETAIL, derived from the name) too. The table keeps one line per
+    queue, and neither format writes anything raw."""
+    name = b"q:\x1b]52;c;UFdORUQ=\x07\nx\xe2\x80\xae\xff:dlq"
+    r = redis.Redis.from_url(redis_url)
+    r.rpush(name, "x")
+    r.rpush("queue:plain", "y")
+    r.close()
+    table = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", redis_url],
+                           capture_output=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.decode("utf-8").splitlines()  # strict: valid UTF-8
+    rows = lines[next(i for i, line in enumerate(lines) if line.startswith("KIND")) + 1:]
+    assert len(rows) == 2, lines
+    (dlq,) = [row for row in rows if row.startswith("dead letters")]
+    assert "q:\\x1b]52;c;UFdORUQ=\\x07\\nx\\u202e\\xff:dlq" in dlq
+    assert "→ q:\\x1b]52;c;UFdORUQ=\\x07\\nx\\u202e\\xff" in dlq
+    as_json = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", redis_url,
+                              "--json"], capture_output=True, timeout=60)
+    assert as_json.returncode == 0, as_json.stderr
+    for out in (table.stdout, as_json.stdout):
+        out.decode("utf-8")  # strict: the 0xff byte is not written raw
+        assert [raw for raw in (b"\x1b", b"\x07", "\u202e".encode()) if raw in out] == []
+    keys = {q["key"] for q in json.loads(as_json.stdout.decode("utf-8"))["queues"]}
+    assert name.decode("utf-8", "surrogateescape") in keys  # the exact name, recoverable
+
+
 def test_status_unreachable_is_exit_2_and_one_line(server_factory):
     server = server_factory()
     url = server.url

@@ -72,6 +72,9 @@ async def test_cluster_detected_and_figures_equal_one_server(cluster_url, redis_
     assert _figures(cluster_snap) == _figures(single_snap)
     # One pipeline per primary (no channels here, so no NUMSUB round).
     assert cluster_snap.round_trips == 3
+    # TIME rode in those pipelines (the first node's answer): the clock is the server's.
+    assert cluster_snap.server_time_ms is not None and cluster_snap.clock_offset_ms is not None
+    assert abs(cluster_snap.clock_offset_ms) < 1000
     view = cluster_snap.cluster
     assert view is not None and view.state == "ok"
     primaries = [n for n in view.nodes if n.role == "primary"]

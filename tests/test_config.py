@@ -1,3 +1,4 @@
+import re
 import tomllib
 
 import pytest
@@ -14,13 +15,28 @@ from ferrite_tui.config import (
 EXAMPLE = __import__("pathlib").Path(__file__).parent.parent / "config.example.toml"
 
 
+def text_of_queue_examples(text: str) -> str:
+    """The example's [[queues]] blocks as the operator would uncomment them."""
+    start = text.index("# [[queues]]")
+    end = text.index("# Remap keys")
+    setting = re.compile(r"# (\[\[queues\]\]|\w+ = |# )")
+    return "\n".join(line[2:] if setting.match(line) else line
+                     for line in text[start:end].splitlines()) + "\n"
+
+
 def test_example_config_documents_and_parses(tmp_path):
     cfg = load(EXAMPLE)
     assert cfg.default_profile == "local"
     assert cfg.profiles["prod"].read_only is True
     assert cfg.profiles["prod"].password_env == "PROD_REDIS_PASSWORD"
-    assert {q.kind for q in cfg.queues} == {"reliable", "dlq", "ignore", "work"}
-    assert next(q for q in cfg.queues if q.kind == "work").profile == "prod"
+    # The [[queues]] examples are commented out: a copy must not add queues to every server.
+    assert cfg.queues == ()
+    examples = tmp_path / "queues.toml"
+    block = text_of_queue_examples(EXAMPLE.read_text())
+    examples.write_text(block)
+    declared = load(examples).queues
+    assert {q.kind for q in declared} == {"reliable", "dlq", "ignore", "work"}
+    assert next(q for q in declared if q.kind == "work").profile == "prod"
     assert cfg.discovery.match == ("*",)
     # Every setting the loader knows appears in the example.
     text = EXAMPLE.read_text()
@@ -41,7 +57,7 @@ def test_example_config_documents_and_parses(tmp_path):
 
 
 @pytest.mark.parametrize("body,fragment", [
-    ('refresh = "fast"\n', ":1: 'refresh' must be a non-negative number"),
+    ('refresh = "fast"\n', ":1: 'refresh' must be a number"),
     ("[alerts]\ndepth = 10\nbogus = 1\n", ":3: unknown setting 'bogus' in [alerts]"),
     ("[profiles.a]\nurl = 5\n", ":2: 'profiles.a.url' must be a string"),
     ("refresh = 1.0\n[discovery\n", "line 2"),
@@ -56,6 +72,47 @@ def test_malformed_config_is_one_line_with_file_and_line(tmp_path, body, fragmen
     assert "\n" not in message
     assert message.startswith(str(path))
     assert fragment in message
+
+
+@pytest.mark.parametrize("body,fragment", [
+    # NaN and infinities pass a `< 0` check, and `refresh = nan` stopped every poll under
+    # a "● live" header.
+    ("refresh = nan\n", ":1: 'refresh' must be a number from 0.1 to 3,600 seconds, not nan"),
+    ("refresh = 1.0\nhistory_minutes = inf\n",
+     ":2: 'history_minutes' must be a number from 0.1 to 1,440 minutes, not inf"),
+    ("refresh = -inf\n", ":1: 'refresh' must be a number from 0.1"),
+    ("pubsub_buffer = 0\n", ":1: 'pubsub_buffer' must be a number from 1 to 10,000,000"),
+    ("[discovery]\nscan_count = 0\n", ":2: 'discovery.scan_count' must be a number from 1 "),
+    ("[discovery]\nrescan_seconds = nan\n", ":2: 'discovery.rescan_seconds' must be"),
+    ("[profiles.a]\nurl = \"redis://x\"\n[profiles.b]\ncommand_timeout = inf\n",
+     ":4: 'profiles.b.command_timeout' must be a number from 0.1 to 600 seconds, not inf"),
+    ("[alerts]\ndepth = 10\noverdue_seconds = nan\n", ":3: 'alerts.overdue_seconds' must be"),
+    ("[libraries]\ncelery_visibility_timeout = 0\n",
+     ":2: 'libraries.celery_visibility_timeout' must be a number from 0.001"),
+    ('[[queues]]\nkey = "a"\nkind = "work"\n[[queues]]\nkey = "b"\nkind = "reliable"\n'
+     "visibility_timeout = nan\n", ":7: 'queues[2].visibility_timeout' must be a number"),
+])
+def test_numbers_must_be_finite_and_in_range(tmp_path, body, fragment):
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(str(path))
+    assert fragment in message
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0"])
+def test_refresh_flag_must_be_finite_and_in_range(value):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "ferrite_tui", "--refresh", value,
+                          "redis://127.0.0.1:1/0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "argument --refresh: must be a number from 0.1 to 3,600 seconds" in out.stderr
 
 
 def test_saved_settings_go_beside_and_merge_over(tmp_path):
@@ -107,3 +164,23 @@ def test_recover_to_is_head_or_tail(tmp_path):
     path.write_text('[[queues]]\nkey = "q"\nkind = "reliable"\nrecover_to = "middle"\n')
     with pytest.raises(ConfigError, match="recover_to 'middle' must be"):
         load(path)
+
+
+def test_every_number_in_the_config_has_a_range():
+    """A new numeric setting without a range would accept NaN and infinities again."""
+    from dataclasses import fields
+
+    from ferrite_tui.config import (
+        RANGES,
+        AlertConfig,
+        Config,
+        DiscoveryConfig,
+        LibrariesConfig,
+        QueueDecl,
+    )
+
+    tables = {"": Config, "profiles": Profile, "discovery": DiscoveryConfig,
+              "alerts": AlertConfig, "libraries": LibrariesConfig, "queues": QueueDecl}
+    missing = [f"{table}.{f.name}" for table, cls in tables.items() for f in fields(cls)
+               if str(f.type).split(" ")[0] in ("int", "float") and (table, f.name) not in RANGES]
+    assert missing == []

@@ -72,6 +72,34 @@ async def test_wrong_password_says_so_and_waits(server_factory, tmp_path):
         assert "nope" not in screen_text(app)
 
 
+async def test_a_password_typed_in_the_console_connects(server_factory, tmp_path):
+    """A wrong password is fixed inside the console: the header says how, the palette's
+    'Log in' asks for it, and the console connects with it (never saved)."""
+    from textual.widgets import Input
+
+    from ferrite_tui.ui.screens.dialogs import FormScreen
+
+    server = server_factory(password="secret")
+    app = console(server.url.replace("secret", "nope"), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for_reason(app, pilot, "authentication failed")
+        await async_wait_until(lambda: "ctrl+p 'log in' to type one" in
+                               " ".join(screen_text(app).split()))
+        app.action_log_in()
+        await async_wait_until(lambda: isinstance(app.screen, FormScreen)
+                               and app.screen.query("#field-password"))
+        app.screen.query_one("#field-password", Input).value = "secret"
+        await pilot.press("enter")
+        await async_wait_until(lambda: app.monitor is not None
+                               and app.monitor.snapshot is not None, timeout=15,
+                               message=f"{app.settings} {app.screen} {screen_text(app)}")
+        assert "authentication" not in screen_text(app)
+        assert "secret" not in screen_text(app)
+        assert app.settings is not None and app.settings.password == "secret"
+    assert "secret" not in (tmp_path / "audit.log").read_text() \
+        if (tmp_path / "audit.log").exists() else True
+
+
 async def test_tls_to_a_plain_port_says_tls(redis_url, tmp_path):
     app = console(redis_url.replace("redis://", "rediss://"), tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -346,3 +346,21 @@ async def test_killed_mid_way_every_item_in_one_place(redis_url, sync):
     in_target = [job_id(v) for v in sync.lrange(TARGET, 0, -1)]
     assert 0 < len(in_target) < n
     assert len(set(in_dlq) | set(in_target)) == len(in_dlq) + len(in_target) == n
+
+
+async def test_export_of_hostile_values_is_safe_to_cat_and_keeps_their_values(client, sync,
+                                                                              tmp_path):
+    """An export is read with cat and less: control and bidi characters come out as \\u
+    escapes (JSON reads back the same values), and a lone surrogate escape stays one."""
+    hostile = [b'{"job":{"id":"a","payload":"\\ud800"},"reason":"x"}',
+               '{"note":"\u202eevil"}'.encode(), "plain \x1b]52;c;eA==\x07 \u202e".encode()]
+    sync.rpush(DLQ, *hostile)
+    path = tmp_path / "out.ndjson"
+    assert await DeadLetters(client).export(DLQ, path) == 3
+    data = path.read_bytes()
+    text = data.decode("utf-8")  # strict: nothing undecodable
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert lines[0]["job"]["payload"] == "\ud800"
+    assert lines[1] == {"note": "\u202eevil"}
+    assert lines[2] == {"raw": "plain \x1b]52;c;eA==\x07 \u202e"}

@@ -7,7 +7,14 @@ import json
 from textual.app import App
 from textual.widgets import Input, Static, TextArea
 
-from ferrite_tui.ui.screens.inspector import SHOW_LIMIT, InspectorScreen, hex_dump, pretty_json
+from ferrite_tui import formatting as fmt
+from ferrite_tui.ui.screens.inspector import (
+    COPY_LIMIT,
+    SHOW_LIMIT,
+    InspectorScreen,
+    hex_dump,
+    pretty_json,
+)
 from helpers import async_wait_until
 
 
@@ -103,6 +110,19 @@ async def test_large_value_is_truncated_with_a_note():
         await async_wait_until(lambda: screen.is_mounted and body(screen))
         assert len(body(screen)) <= SHOW_LIMIT
         assert "only the first" in static_text(screen, "#insp-note")
+        await pilot.press("c")  # over COPY_LIMIT: refused, the file offered instead
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "FormScreen")
+        assert app.copied == []
+        assert any(f"Not copied: the value is {fmt.size(len(value))}" in str(n.message)
+                   for n in app._notifications)
+
+
+async def test_a_value_up_to_the_copy_limit_is_copied_whole():
+    value = b'"' + b"x" * (COPY_LIMIT - 2) + b'"'
+    screen = InspectorScreen("copy", value)
+    app = Host(screen)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await async_wait_until(lambda: screen.is_mounted and body(screen))
         await pilot.press("c")
         assert len(app.copied[0]) == len(value)
 

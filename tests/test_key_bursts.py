@@ -64,7 +64,8 @@ async def test_claim_burst_names_the_consumer(redis_url, sync, tmp_path):
         await open_streams(app, pilot, pending=10)
         target = ids["dead"][0]
         await select_entry(app, pilot, target)
-        burst(app, "c", "ctrl+u", *typed("burst-worker"), "enter")
+        # A name not seen reading asks for a yes (maybe no process runs it): in the burst too.
+        burst(app, "c", "ctrl+u", *typed("burst-worker"), "enter", "y")
         await async_wait_until(lambda: owners(sync).get(target) == "burst-worker", timeout=20)
         assert not isinstance(app.screen, FormScreen)
         assert sync.xpending(S, G)["pending"] == 10

@@ -313,7 +313,7 @@ async def test_dramatiq_states_and_requeue_dead(redis_url, tmp_path):
 
 @needs_lua
 @pytest.mark.libraries
-async def test_bullmq_states_delayed_scores_and_read_only(redis_url):
+async def test_bullmq_states_delayed_scores_and_declared_actions(redis_url):
     from bullmq import Queue, Worker
 
     conn = redis.Redis.from_url(redis_url)
@@ -343,7 +343,8 @@ async def test_bullmq_states_delayed_scores_and_read_only(redis_url):
     assert (c["wait"], c["delayed"], c["failed"], c["completed"]) == (2, 1, 1, 1)
     delayed = next(s for s in q["states"] if s["label"] == "delayed")
     assert 3_000_000 < delayed["next_at_ms"] - time.time() * 1000 < 3_700_000
-    assert q["read_only"]
+    # BullMQ's own retry / promote / remove, through its package (where Lua runs).
+    assert q["actions"] == ["requeue", "run_now", "delete"]
     assert not any(k.startswith("bull:") for k in generic_keys(data))
     # LPUSH producer: the next job is at the tail.
     assert conn.lindex("bull:mail:wait", -1).decode() == first.id
@@ -644,4 +645,76 @@ async def test_pending_age_from_the_library_body_time(redis_url):
     assert 595_000 <= stats.oldest_ms <= 700_000
     assert "old jobs" in stats.alerts
     assert snap.round_trips == 2
+    conn.close()
+
+
+async def test_a_page_of_library_jobs_reads_a_big_body_only_in_the_inspector(redis_url):
+    """arq keeps each job's pickle in a string: a page on screen (read at every poll)
+    asks its size first and reads a big one's first bytes only; the inspector reads it
+    whole."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from ferrite_tui.backend.libraries.browse import read_state
+    from ferrite_tui.backend.lists import BIG_ITEM
+
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    big_job = await pool.enqueue_job("ok", "x" * (40 * BIG_ITEM))
+    await pool.enqueue_job("ok", 1)
+    await pool.aclose()
+    assert big_job is not None
+    snap, _ = await monitor_snapshot(redis_url)
+    ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "arq")
+    state = next(s for s in ref.library.states if s.name == "due")
+    conn = redis.Redis.from_url(redis_url)
+    client = Client(ConnectionSettings(url=redis_url))
+    await client.connect()
+    try:
+        before = int(conn.info("stats")["total_net_output_bytes"])
+        page = await read_state(client, state, 0, 20, int(time.time() * 1000))
+        sent = int(conn.info("stats")["total_net_output_bytes"]) - before
+    finally:
+        await client.aclose()
+    assert sent < 4 * BIG_ITEM, sent
+    bodies = {it.raw.decode(): dict(it.fields) for it in page.items}
+    assert "read whole when opened" in bodies[big_job.job_id]["body"]
+    small = next(f for job_id, f in bodies.items() if job_id != big_job.job_id)
+    assert "read whole" not in str(small)
+    whole = await describe(redis_url, "arq", state.name, big_job.job_id.encode())
+    assert "read whole" not in str(whole)
+    conn.close()
+
+
+async def test_a_page_of_rq_jobs_reads_a_big_job_hash_only_in_the_inspector(redis_url):
+    """RQ keeps each job in a hash: its size (MEMORY USAGE) is asked first, and a big one
+    is left for the inspector."""
+    import os
+
+    from rq import Queue
+
+    import libjobs
+    from ferrite_tui.backend.libraries.browse import read_state
+    from ferrite_tui.backend.lists import BIG_ITEM
+
+    conn = redis.Redis.from_url(redis_url)
+    q = Queue("default", connection=conn)
+    big_job = q.enqueue(libjobs.ok, os.urandom(8 * BIG_ITEM))  # (random: zlib keeps it big)
+    small_job = q.enqueue(libjobs.ok, 1)
+    snap, _ = await monitor_snapshot(redis_url)
+    ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "rq")
+    state = next(s for s in ref.library.states if s.name == "queued")
+    client = Client(ConnectionSettings(url=redis_url))
+    await client.connect()
+    try:
+        before = int(conn.info("stats")["total_net_output_bytes"])
+        page = await read_state(client, state, 0, 20, int(time.time() * 1000))
+        sent = int(conn.info("stats")["total_net_output_bytes"]) - before
+    finally:
+        await client.aclose()
+    bodies = {it.raw.decode(): dict(it.fields) for it in page.items}
+    assert sent < 4 * BIG_ITEM, sent
+    assert "read whole when opened" in bodies[big_job.id]["body"]
+    assert bodies[small_job.id]["description"].startswith("libjobs.ok")
+    whole = await describe(redis_url, "rq", "queued", big_job.id.encode())
+    assert whole["description"].startswith("libjobs.ok")  # (taskiq's test renames it)
     conn.close()

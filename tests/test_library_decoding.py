@@ -78,5 +78,6 @@ def test_libraries_settings(tmp_path):
                                           "or false"):
         load(path)
     path.write_text("[libraries]\ncelery_visibility_timeout = 0\n")
-    with pytest.raises(ConfigError, match="celery_visibility_timeout must be more than 0"):
+    with pytest.raises(ConfigError,
+                       match=r"'libraries\.celery_visibility_timeout' must be a number from"):
         load(path)

@@ -10,7 +10,7 @@ import redis
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
 from ferrite_tui.backend.dlq import DeadLetters
-from ferrite_tui.backend.lists import ListItems, read_page
+from ferrite_tui.backend.lists import BIG_ITEM, ListItems, read_page
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import Item, chunk_budget, move_values
 from ferrite_tui.backend.reliable import ReliableQueue
@@ -36,6 +36,31 @@ async def test_pages_are_windows_with_positions(client, sync):
     assert past.start == 230  # past the end shows the last window
     empty = await read_page(client, "nothing", 0, 20)
     assert empty.items == () and empty.length == 0
+
+
+async def test_a_shown_page_with_a_big_item_is_read_whole_only_when_it_changed(client, sync):
+    """ListItems.page (the page on screen, read at every poll) reads a window holding a big
+    item whole once; while unchanged, only its small items; any change, whole again."""
+    big = b"B" * (4 * BIG_ITEM)
+    sync.rpush("q", b"a", big, b"c", b"d")
+    items = ListItems(client)
+    sent = lambda: int(sync.info("stats")["total_net_output_bytes"])  # noqa: E731
+    before = sent()
+    first = await items.page("q", 0, 10)
+    assert sent() - before > len(big)
+    before = sent()
+    again = await items.page("q", 0, 10)
+    assert again is first and sent() - before < BIG_ITEM  # the big item not sent again
+    sync.lset("q", 2, b"C")  # a small neighbour changed: the window is read again
+    changed = await items.page("q", 0, 10)
+    assert [i.raw for i in changed.items] == [b"a", big, b"C", b"d"]
+    sync.lpop("q")  # a pop shifts every item
+    shifted = await items.page("q", 0, 10)
+    assert [(i.pos, i.raw) for i in shifted.items] == [(0, big), (1, b"C"), (2, b"d")]
+    assert (await items.page("q", 0, 10)) is shifted
+    sync.rpush("q", b"e")
+    grown = await items.page("q", 0, 10)
+    assert grown.length == 4 and grown.items[-1].raw == b"e"
 
 
 async def test_pages_never_read_more_than_the_window(client, sync):

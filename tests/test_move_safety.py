@@ -108,6 +108,55 @@ async def test_purge_audits_exactly_what_it_removed(client, sync, redis_url, tmp
     assert audited == removed
 
 
+async def test_purge_of_a_list_pushed_to_all_the_time_finishes(client, sync, redis_url,
+                                                                tmp_path, after_check):
+    """Every optimistic try is beaten by a push (in the gap between the check and the
+    transaction), and a producer pushes all along: the purge still finishes, every value
+    that was there when it ran is gone, and it audits exactly what it removed."""
+    import threading
+
+    import redis as sync_redis
+
+    from ferrite_tui.backend.audit import AuditLog
+    from ferrite_tui.backend.lists import ListItems
+
+    seen = fill(sync, "busy", 25_000)
+    gap_pushes = 0
+
+    def push_in_the_gap():
+        nonlocal gap_pushes
+        sync.rpush("busy", b"gap")
+        gap_pushes += 1
+
+    for _ in range(200):
+        after_check(push_in_the_gap)
+    pushed = 0
+    stop = threading.Event()
+
+    def producer():
+        nonlocal pushed
+        r = sync_redis.Redis.from_url(redis_url)
+        while not stop.is_set():
+            r.rpush("busy", b"x")
+            pushed += 1
+        r.close()
+
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    try:
+        removed = await ListItems(client).purge("busy")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    left = sync.lrange("busy", 0, -1)
+    assert gap_pushes >= 8  # every optimistic try was beaten
+    assert not set(seen) & set(left)  # everything that was there when it ran is gone
+    assert removed == len(seen) + gap_pushes + pushed - len(left)
+    audited = [e["count"] for e in AuditLog(tmp_path / "audit.log").read()
+               if e["action"] == "purge queue"]
+    assert audited == [removed]
+
+
 async def test_purge_refuses_a_key_that_is_no_longer_a_list(client, sync):
     from ferrite_tui.backend.lists import ListItems
 
@@ -115,3 +164,71 @@ async def test_purge_refuses_a_key_that_is_no_longer_a_list(client, sync):
     with pytest.raises(BackendError, match="not a list"):
         await ListItems(client).purge("q")
     assert sync.hgetall("q") == {b"f": b"v"}
+
+
+async def test_requeue_all_of_a_list_pushed_to_all_the_time_finishes(client, sync, redis_url,
+                                                                    after_check):
+    """R (the whole list, from the head) while producers push at the tail all the time:
+    every optimistic try is beaten, yet the run takes exactly the letters counted at
+    confirmation (the script checks the head, which tail pushes do not change)."""
+    import json
+    import threading
+
+    import redis as sync_redis
+
+    from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
+    from ferrite_tui.backend.dlq import DeadLetters
+    from ferrite_tui.backend.lists import ListItems
+
+    if not client.capabilities.lua:
+        pytest.skip("without Lua a list pushed to all the time starves the WATCH (known)")
+    letters = [json.dumps({"job": {"id": f"j{i}", "payload": i, "retry_count": 3,
+                                   "last_error": "boom", "first_attempt": 1},
+                           "dead_at": 1, "reason": "boom"}).encode() for i in range(3000)]
+    sync.rpush("dlq", *letters)
+    for _ in range(400):
+        after_check(lambda: sync.rpush("dlq", b"gap"))
+    stop = threading.Event()
+
+    def producer():
+        r = sync_redis.Redis.from_url(redis_url)
+        while not stop.is_set():
+            r.rpush("dlq", b"late")
+        r.close()
+
+    count, tail = await ListItems(client).count_and_tail("dlq")
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    try:
+        dl = DeadLetters(client)
+        report = await BulkRunner(HeadPlan(count, 500),
+                                  lambda n: dl.requeue_head("dlq", "out", n, stop_at=tail)
+                                  ).run()
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert (report.done, report.failed, report.not_attempted) == (3000, 0, 0), \
+        report.summary("requeued")
+    assert [json.loads(v)["id"] for v in sync.lrange("out", 0, -1)] == \
+        [f"j{i}" for i in range(3000)]
+    assert set(sync.lrange("dlq", 0, -1)) <= {b"gap", b"late"}
+
+
+async def test_head_script_puts_refused_values_back_at_the_head_in_order(client, sync):
+    from ferrite_tui.backend.moves import KeepInPlace, _lua_take_head
+
+    if not client.capabilities.lua:
+        pytest.skip("the script path needs Lua")
+    sync.rpush("src", b"a", b"keep1", b"b", b"keep2", b"c", b"z")
+
+    def transform(item: Item) -> bytes:
+        if item.raw.startswith(b"keep"):
+            raise KeepInPlace("not an envelope")
+        return item.raw.upper()
+
+    res = await _lua_take_head(client, "src", "dst", 5, transform=transform, push_left=False,
+                               stop_at=None)
+    assert [new for _, new in res.moved] == [b"A", b"B", b"C"]
+    assert sync.lrange("dst", 0, -1) == [b"A", b"B", b"C"]
+    assert sync.lrange("src", 0, -1) == [b"keep1", b"keep2", b"z"]
+    assert [it.raw for it in res.kept] == [b"keep1", b"keep2"]

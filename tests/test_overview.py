@@ -188,3 +188,23 @@ def test_an_alert_just_noticed_reads_new_not_a_zero_duration():
     assert since_cell(note, 1005.0).plain == "≥5s"
     exact = replace(note, since_from="data")
     assert since_cell(exact, 1000.2).plain == "200ms"
+
+
+def test_a_long_alert_keeps_its_key_and_next_step_where_the_row_is_narrow():
+    """At 80 columns a long queue name and alert pushed '— 5 C …' off the row: the name and
+    the words give way first, so the key to press stays on screen."""
+    from ferrite_tui.backend.models import AlertNote
+    from ferrite_tui.ui.panels.overview import alert_text
+
+    note = AlertNote(ident="q", key="events:orders:payments:eu-west-1",
+                     alert="25 pending idle ≥ 5m with the dead consumer", since=None,
+                     since_from="seen", before_window=False,
+                     action="C to hand them to a live consumer", panel_key="5",
+                     group="analytics-pipeline", short_action="C to a live consumer")
+    wide = alert_text(note, 200).plain
+    assert wide.endswith("— 5, then C to hand them to a live consumer")
+    for room in (80, 60, 45):
+        text = alert_text(note, room)
+        assert text.cell_len <= room
+        assert text.plain.endswith("… — 5 C to a live consumer"), (room, text.plain)
+        assert text.plain.startswith("events:orders:")

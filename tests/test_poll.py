@@ -185,3 +185,50 @@ async def test_right_end_consumers_fall_back_to_the_net_change(r, redis_url):
     assert lifo.in_lower and lifo.out_lower and lifo.rate_note
     assert lifo.consumer_end == "tail"
     assert lifo.net_rate is not None and lifo.net_rate < 0
+
+
+async def test_a_capped_stream_read_by_a_group_alerts_on_lag_not_on_length(r, redis_url):
+    """A stream trimmed with MAXLEN keeps ~N entries of history whatever its consumers do:
+    its length is no backlog. With the group caught up there is no alert; a stream nobody
+    reads still gets the depth alert."""
+    for i in range(30):
+        r.xadd("events:capped", {"data": json.dumps({"n": i})}, maxlen=20, approximate=False)
+        r.xadd("events:unread", {"data": json.dumps({"n": i})})
+    r.xgroup_create("events:capped", "workers", id="$")  # caught up: lag 0, nothing pending
+    cfg = Config(alerts=AlertConfig(depth=10))
+    m = await monitor_for(redis_url, cfg)
+    try:
+        snap = await m.poll()
+    finally:
+        await m.aclose()
+    assert by_key(snap)["events:capped"].depth == 20
+    assert by_key(snap)["events:capped"].alerts == ()
+    assert by_key(snap)["events:unread"].alerts == ("depth ≥ 10",)
+
+
+async def test_ages_come_from_the_time_fields_teams_use(r, redis_url):
+    """Jobs stamped with created_at / timestamp / ts (epoch s, epoch ms or ISO 8601), not
+    the guide's enqueued_at, still have an age, so "old jobs" can fire for them."""
+    from datetime import UTC, datetime, timedelta
+
+    server_now = r.time()
+    now_s = server_now[0] + server_now[1] / 1e6
+    old = now_s - 3600
+    r.rpush("jobs:seconds", json.dumps({"task": "a", "created_at": int(old)}))
+    r.rpush("jobs:millis", json.dumps({"task": "b", "timestamp": int(old * 1000)}))
+    iso = (datetime.fromtimestamp(old, UTC)).isoformat().replace("+00:00", "Z")
+    r.rpush("jobs:iso", json.dumps({"task": "c", "ts": iso}))
+    naive = datetime.fromtimestamp(old, UTC).replace(tzinfo=None) + timedelta(0)
+    r.rpush("jobs:naive", json.dumps({"task": "d", "created_at": naive.isoformat()}))
+    r.rpush("jobs:none", json.dumps({"task": "e", "created_at": 42}))  # not a time
+    m = await monitor_for(redis_url, Config(alerts=AlertConfig(oldest_age_seconds=600)))
+    try:
+        snap = await m.poll()
+    finally:
+        await m.aclose()
+    queues = by_key(snap)
+    for key in ("jobs:seconds", "jobs:millis", "jobs:iso", "jobs:naive"):
+        age = queues[key].oldest_ms
+        assert age is not None and 3_595_000 <= age <= 3_660_000, (key, age)
+        assert "old jobs" in queues[key].alerts
+    assert queues["jobs:none"].oldest_ms is None

@@ -286,6 +286,36 @@ async def test_resubscribes_after_the_server_restarts(server_factory, tmp_path):
         await client.aclose()
 
 
+async def test_a_gap_says_the_server_dropped_a_tail_that_fell_behind(server_factory, tmp_path):
+    """The server closes a subscriber whose output buffer passes its pub/sub limit; the gap
+    line says so (Redis 7+ counts it in INFO; elsewhere it is named the likely cause)."""
+    import redis
+
+    server = server_factory()
+    client = make_client(server.url, tmp_path)
+    tail = Tail(client, ["fast"])
+    sync = redis.Redis.from_url(server.url)
+    try:
+        await live(tail)
+        sync.config_set("client-output-buffer-limit", "pubsub 262144 131072 1")
+        # Published while this event loop (the tail's reader) is blocked: the tail falls
+        # behind by far more than the limit and the socket buffers.
+        pipe = sync.pipeline(transaction=False)
+        for _ in range(300):
+            pipe.publish("fast", b"x" * 100_000)
+        pipe.execute()
+        await async_wait_until(lambda: tail.gaps == 1 and tail.state.status == "live",
+                               timeout=30, message=f"no gap: {tail.state}")
+        (gap,) = [e for e in tail.entries() if e.kind == Entry.GAP]
+        assert b"pub/sub output buffer limit" in gap.data, gap.data
+        assert b"client-output-buffer-limit pubsub: 256.0 KiB at once" in gap.data, gap.data
+        assert tail.received < 300  # what the server had not sent yet was lost
+    finally:
+        await tail.aclose()
+        sync.close()
+        await client.aclose()
+
+
 async def test_refused_subscribe_is_one_line_and_publish_still_works(server_factory, tmp_path):
     server = server_factory(extra_args=REFUSED)
     client = make_client(server.url, tmp_path)

@@ -561,3 +561,43 @@ async def test_the_header_names_the_session_mode_even_at_80_columns(tmp_path, wr
         assert label in status.render().plain[:80]
         assert app.settings.read_only is not writes
         assert app.writable("requeue") is writes
+
+
+#: A byte that is not UTF-8 in every kind of name (str with surrogateescape in the
+#: console): one such key name used to end every browser session (the web driver encodes
+#: strictly and raised "UnicodeEncodeError ... surrogates not allowed").
+BINARY = b"\xff\xfe"
+
+
+async def test_a_key_name_that_is_not_utf8_leaves_the_browser_session_up(redis_url, tmp_path):
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.rpush(b"queue:bin" + BINARY, b"raw" + BINARY, "plain")
+        client.rpush(b"queue:bin" + BINARY + b":dlq", DEAD_LETTER, b"bad" + BINARY)
+        client.zadd(b"prio:" + BINARY, {json.dumps({"id": "p1", "payload": 1,
+                                                    "enqueued_at": 1}): 5})
+        stream = b"stream:" + BINARY
+        client.xadd(stream, {b"data": b"{}", b"field" + BINARY: BINARY})
+        client.xgroup_create(stream, b"group" + BINARY, id="0")
+        client.xreadgroup(b"group" + BINARY, b"consumer" + BINARY, {stream: ">"}, count=1)
+    finally:
+        client.close()
+    walk = [("1", "→ queue:bin\\xff\\xfe"), ("2", "queue:bin\\xff\\xfe"),
+            ("3", "prio:\\xff\\xfe"), ("5", "group\\xff\\xfe"),
+            ("6", "bad\\xff\\xfe"), ("7", "Pub/Sub"), ("8", "Server"), ("1", "prio:\\xff")]
+    with serving([redis_url], tmp_path) as served:
+        async with Terminal(served, width=200, height=40) as term:  # the detail column shows
+            await term.wait_for("queue:bin\\xff\\xfe:dlq")
+            for key, shown in walk:
+                await term.press(key)
+                await term.wait_for(shown)
+            await term.press("6")
+            await term.wait_for("bad\\xff\\xfe")
+            await term.press("\t\r")  # the inspector on the first dead letter
+            await term.wait_for("dead-letter list")
+            await term.press("\x1b")
+            await term.press("1")
+            await term.wait_for("→ queue:bin\\xff\\xfe")
+            assert served.consoles(), "the console process ended"
+    assert "UnicodeEncodeError" not in served.stderr()
+    assert "Traceback" not in served.stderr()

@@ -417,6 +417,32 @@ def poison(sync, n: int = 3) -> list[str]:
     return ids
 
 
+async def test_poison_to_dlq_keeps_the_field_text_through_requeue(sync, backend):
+    """The data field's JSON goes into the dead letter as its own text, and a requeue
+    copies it again: the job in the main queue carries the field's exact bytes."""
+    from ferrite_tui.backend.dlq import DeadLetters
+    from ferrite_tui.backend.rawjson import payload_text
+
+    data = b'{"a":1e400,"a":2,"n":1e9,"x":0.1000000000000000055511151231257827}'
+    odd = b'{"v":NaN}'  # Python reads it, JSON does not have it: stored as a string
+    ids = [sync.xadd(S, {"data": v}).decode() for v in (data, odd)]
+    sync.xgroup_create(S, G, id="0")
+    read(sync, "dead", 2)
+    make_idle(sync, ids, "dead", 120_000, retry=7)
+    page = await backend.pending_page(S, G)
+    result = await backend.dead_letter(S, G, page.entries, "events:test:dlq", now_ms=1234)
+    assert result.done == ids
+    stored = sync.lrange("events:test:dlq", 0, -1)
+    assert payload_text(stored[0]) == data
+    assert json.loads(stored[1])["job"]["payload"] == odd.decode()
+    dl = DeadLetters(backend.client)
+    dlq_page = await dl.page("events:test:dlq", 0, 10)
+    await dl.requeue("events:test:dlq", "events:test:main", [dlq_page.items[0]])
+    (job,) = sync.lrange("events:test:main", 0, -1)
+    assert job.startswith(b'{"id":"%s","payload":%s,' % (ids[0].encode(), data))
+
+
+
 @pytest.mark.parametrize("kind", ["string", "hash", "zset"])
 async def test_dead_letter_to_a_target_of_another_type_sends_nothing(sync, backend, kind):
     ids = poison(sync)
@@ -461,3 +487,44 @@ async def test_dead_letter_acked_meanwhile_keeps_its_copy_in_the_transaction(syn
     assert "acked by another client" in result.reasons[ids[1]]
     assert [decode(v).id for v in sync.lrange("events:test:dlq", 0, -1)] == ids
     assert not owners(sync)
+
+
+async def test_big_end_entries_are_not_read_again_while_the_stream_stands(backend, sync):
+    """The overview and the group table want the first and last ids; with a big entry at
+    an end they ask XLEN and whether anything came after the last id, until it changes."""
+    big = sync.xadd(S, {"data": "x" * (8 * st.BIG_ITEM)})
+    sync.xgroup_create(S, G, "0")
+    sent = lambda: int(sync.info("stats")["total_net_output_bytes"])  # noqa: E731
+    first = (await backend.overview([S]))[S]
+    await backend.groups(S)
+    before = sent()
+    again = (await backend.overview([S]))[S]
+    groups = await backend.groups(S)
+    assert sent() - before < st.BIG_ITEM
+    assert (again.length, again.first_id, again.last_id) == (1, first.first_id, first.last_id)
+    assert groups[0].lag == 1
+    new = sync.xadd(S, {"data": "small"})
+    assert (await backend.groups(S))[0].lag == 2  # changed: read again
+    await backend.overview([S])  # (the changed ends are read whole at the next refresh)
+    now = (await backend.overview([S]))[S]
+    assert (now.length, now.first_id, now.last_id) == (2, big.decode(), new.decode())
+
+
+async def test_a_counted_lag_is_not_counted_again_while_the_stream_stands(backend, sync):
+    """Without XINFO's lag (Redis < 7, Ferrite) a group's lag is counted with XRANGE, which
+    returns whole entries: counted once, it stands while the group's position, the length
+    and the end ids do."""
+    for _ in range(200):
+        sync.xadd(S, {"data": "x" * 1024})
+    sync.xgroup_create(S, G, "0")
+    sync.xreadgroup(G, "c1", {S: ">"}, count=1)
+    sent = lambda: int(sync.info("stats")["total_net_output_bytes"])  # noqa: E731
+    first = await backend.groups(S, trust_server_lag=False)
+    before = sent()
+    again = await backend.groups(S, trust_server_lag=False)
+    assert sent() - before < st.BIG_ITEM
+    assert first[0].lag == again[0].lag == 199
+    sync.xreadgroup(G, "c1", {S: ">"}, count=10)  # the group moved: counted again
+    assert (await backend.groups(S, trust_server_lag=False))[0].lag == 189
+    sync.xadd(S, {"data": "new"})
+    assert (await backend.groups(S, trust_server_lag=False))[0].lag == 190

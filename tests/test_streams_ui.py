@@ -97,6 +97,10 @@ async def test_tables_linked_and_claim_selected_end_to_end(redis_url, sync, tmp_
         await select_entry(app, pilot, ids["dead"][2])
         await pilot.press("c")
         await fill_form(app, pilot, consumer="rescuer")
+        # A name never seen reading: the console asks whether a process runs it.
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
+        assert "has not read from this group" in str(app.screen.body)
+        await pilot.press("y")
         await async_wait_until(lambda: owners(sync).get(ids["dead"][2]) == "rescuer",
                                timeout=5)
         assert sum(1 for c in owners(sync).values() if c == "rescuer") == 1
@@ -113,6 +117,8 @@ async def test_claim_all_idle_with_progress(redis_url, sync, tmp_path):
         panel(app).pending_table.focus()
         await pilot.press("C")
         await fill_form(app, pilot, consumer="sweeper", idle="300")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
+        await pilot.press("y")  # a name never seen reading: confirmed
         await async_wait_until(
             lambda: sorted(i for i, c in owners(sync).items() if c == "sweeper")
             == sorted(ids["dead"]), timeout=10)
@@ -282,3 +288,18 @@ async def test_group_admin_and_browser(redis_url, sync, tmp_path):
         await async_wait_until(lambda: p.browser_rows and p.browser_rows[0].id == ids[4],
                                timeout=5)
         assert [e.id for e in p.browser_rows] == ids[4::-1]
+
+
+async def test_a_dead_consumer_is_marked_in_its_name_at_80_columns(redis_url, sync, tmp_path):
+    """At 80 columns the consumer table leaves out `idle` and `dead?`: the dead consumer is
+    marked in its name, so the one to claim from is still told apart."""
+    seed(sync)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        p = await open_streams(app, pilot, pending=10)
+        table = p.consumers_table
+        await async_wait_until(lambda: table.row_count == 2 and p._dead_consumers())
+        assert p._dead_consumers() == {"dead-worker"}
+        assert "dead" not in {c.key for c in table.shown}  # no room for the column
+        assert table.cell_text("dead-worker", "name").startswith("✗ ")
+        assert not table.cell_text("live", "name").startswith("✗")

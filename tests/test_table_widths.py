@@ -49,3 +49,29 @@ async def test_narrow_terminal_keeps_the_id(redis_url, tmp_path):
     assert "id" in cols and "reason" in cols
     assert "error" not in cols  # the less important text column goes before the id
     assert sum(widths[c] + 2 for c in cols) <= 80
+
+
+async def test_figures_are_shown_whole_or_cut_with_an_ellipsis():
+    """A lag of 800,000 in a column declared 6 wide is shown whole (figure columns widen
+    to their longest value); past the cap, a cut figure ends in '…', never reads smaller."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+
+    from ferrite_tui.ui.widgets.table import FIGURE_CAP, Column, KeyedTable
+
+    class Figures(App):
+        def compose(self) -> ComposeResult:
+            yield KeyedTable([Column("name", "name", 10), Column("lag", "lag", 6,
+                                                                  justify="right")])
+
+    app = Figures()
+    async with app.run_test(size=(60, 6)) as pilot:
+        table = app.query_one(KeyedTable)
+        huge = "9" * (FIGURE_CAP + 4)
+        table.set_rows([("g1", {"name": "g1", "lag": Text("800,000")}),
+                        ("g2", {"name": "g2", "lag": Text(huge)})])
+        await pilot.pause()
+        lines = ["".join(seg.text for seg in strip) for strip in
+                 table.render_lines(table.region.reset_offset)[1:3]]
+        assert "800,000" in lines[0], lines
+        assert "…" in lines[1] and huge not in lines[1], lines

@@ -21,13 +21,13 @@ queue and failed registry, BullMQ's wait, dramatiq's queue) give them from each 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, key_text
+from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, job_time, key_text
 from ferrite_tui.backend.libraries.model import (
     Body,
     LibraryQueue,
@@ -56,7 +56,6 @@ MINUTE_MS = MINUTE_S * 1000
 # something else (RQ: when the registry entry expires, failure time + a per-job ttl).
 FAILED_TIME_FIELD = {"rq": "ended_at"}
 _SIZE = {"list": "LLEN", "zset": "ZCARD"}
-_RAW_DECODE = json.JSONDecoder().raw_decode  # the C scanner, without json.loads' checks
 
 
 @dataclass
@@ -135,7 +134,7 @@ class Backfill:
         # Thousands of queues share the budget: each reads at most its share (sampled past it).
         self.max_items = min(self.max_items, max(self.page, self.max_total // max(len(refs), 1)))
         rt_before = self.client.round_trips.count
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.client.server_now_ms() if now_ms is None else now_ms
         now_min = minute_of(now_ms / 1000)
         first_min = now_min - self.minutes
         report = BackfillReport(queues=len(refs))
@@ -338,7 +337,13 @@ class Backfill:
             acc = out[ident]
             for offset, raw in enumerate(reply):
                 acc.read += 1
-                t = item_time(raw)
+                try:
+                    t = _item_time(raw)
+                except boundedjson.TooDeep as exc:  # named once per key, then skipped
+                    if not any(n.startswith(f"{ident}: item ") for n in report.notes):
+                        report.notes.append(f"{ident}: item {start + offset} {exc.note}, "
+                                            "skipped")
+                    t = None
                 if t is None or t <= 0:
                     report.untimed += 1
                     continue
@@ -513,11 +518,21 @@ def item_time(raw: bytes) -> int | None:
     """The time an item carries, as envelopes.decode reads it (dead_at for a dead letter,
     else the job's own time), without building an Envelope: the backfill reads up to a
     million items."""
+    try:
+        return _item_time(raw)
+    except boundedjson.TooDeep:
+        return None
+
+
+def _item_time(raw: bytes) -> int | None:
+    """item_time, but a value nested beyond the bound raises TooDeep (so it is named)."""
     if len(raw) > MAX_PARSE_BYTES:
         return None
     try:
         text = raw.decode("utf-8").strip()
-        data, end = _RAW_DECODE(text)
+        data, end = boundedjson.raw_decode(text)
+    except boundedjson.TooDeep:
+        raise
     except ValueError:  # not JSON, or not UTF-8
         return None
     if end != len(text):
@@ -533,9 +548,9 @@ def item_time(raw: bytes) -> int | None:
         elif "scheduled_at" in data:
             t = data.get("scheduled_at")
         else:
-            t = data.get("enqueued_at")
+            return job_time(data)
     else:
-        return None
+        return job_time(data)  # a team's own job: created_at, timestamp, ts, ...
     if type(t) is float and t.is_integer():
         return int(t)
     return t if type(t) is int else None

@@ -12,7 +12,7 @@ import re
 import shlex
 import ssl
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
@@ -20,12 +20,14 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import hiredis
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis._parsers.helpers import parse_info
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import Capabilities
+from ferrite_tui.backend.servertime import Replication, ServerClock, replication_of
 from ferrite_tui.config import Profile
 
 if TYPE_CHECKING:
@@ -40,6 +42,10 @@ class BackendError(Exception):
 
 class ReadOnlyError(BackendError):
     pass
+
+
+class ReplicaError(ReadOnlyError):
+    """A change refused because the server is a replica (it would answer READONLY)."""
 
 
 def _query(text: str) -> list[tuple[str, str]]:
@@ -120,12 +126,14 @@ class ConnectionSettings:
 
     @classmethod
     def from_profile(cls, profile: Profile, *, url: str | None = None,
-                     read_only: bool | None = None) -> ConnectionSettings:
+                     read_only: bool | None = None,
+                     waiting: Callable[[float], None] | None = None) -> ConnectionSettings:
+        """`waiting(seconds)` is called while a password_command runs (to show the wait)."""
         url = url or profile.url
         return cls(
             url=url,
             username=profile.username,
-            password=resolve_password(profile, url),
+            password=resolve_password(profile, url, waiting),
             tls_ca_file=profile.tls_ca_file,
             tls_cert_file=profile.tls_cert_file,
             tls_key_file=profile.tls_key_file,
@@ -139,7 +147,76 @@ class ConnectionSettings:
         )
 
 
-def resolve_password(profile: Profile, url: str) -> str | None:
+#: A password is one line: past this much output the command is stopped (`yes` reached
+#: 9.6 GB before the timeout when its output was read whole).
+PASSWORD_COMMAND_MAX_BYTES = 4096
+PASSWORD_COMMAND_TIMEOUT_S = 15.0
+#: How often `waiting` hears from a password_command that has not answered yet.
+WAIT_REPORT_S = 0.25
+
+
+def run_password_command(command: str, profile: str, *,
+                         timeout: float = PASSWORD_COMMAND_TIMEOUT_S,
+                         limit: int = PASSWORD_COMMAND_MAX_BYTES,
+                         waiting: Callable[[float], None] | None = None) -> str:
+    """A profile's password_command's output, read as it comes with a bound on its size
+    and time: the process is killed past either, with one line saying which."""
+    import selectors
+    import time
+
+    where = f"profile {profile}: password_command"
+    try:
+        proc = subprocess.Popen(shlex.split(command), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL)
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"{where} failed: {exc}") from None
+    assert proc.stdout is not None
+    out = bytearray()
+    started = time.monotonic()
+    why = None
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                elapsed = time.monotonic() - started
+                if elapsed >= timeout:
+                    why = f"{where} gave no password within {timeout:g} s (stopped)"
+                    break
+                if not selector.select(min(WAIT_REPORT_S, timeout - elapsed)):
+                    if waiting is not None:
+                        waiting(time.monotonic() - started)
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break  # end of output
+                out += chunk
+                if len(out) > limit:
+                    why = (f"{where} wrote more than {limit:,} bytes (stopped): a password "
+                           "is one line")
+                    break
+        if why is None:
+            try:
+                code = proc.wait(max(timeout - (time.monotonic() - started), 0.1))
+            except subprocess.TimeoutExpired:
+                why = f"{where} did not exit within {timeout:g} s (stopped)"
+            else:
+                if code != 0:
+                    raise BackendError(f"{where} exited {code}")
+        if why is not None:
+            raise BackendError(why)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    try:
+        return out.decode("utf-8").strip("\n")
+    except UnicodeDecodeError:
+        raise BackendError(f"{where} wrote something that is not UTF-8 text") from None
+
+
+def resolve_password(profile: Profile, url: str,
+                     waiting: Callable[[float], None] | None = None) -> str | None:
     """URL password, else REDISCLI_AUTH, else the profile's password_env, else its command."""
     parts = urlsplit(url)
     if parts.password:
@@ -154,18 +231,7 @@ def resolve_password(profile: Profile, url: str) -> str | None:
             )
         return value
     if profile.password_command:
-        try:
-            out = subprocess.run(
-                shlex.split(profile.password_command),
-                capture_output=True, text=True, timeout=15, check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise BackendError(f"profile {profile.name}: password_command failed: {exc}") from None
-        if out.returncode != 0:
-            raise BackendError(
-                f"profile {profile.name}: password_command exited {out.returncode}"
-            )
-        return out.stdout.strip("\n")
+        return run_password_command(profile.password_command, profile.name, waiting=waiting)
     return None
 
 
@@ -205,26 +271,58 @@ def server_error_text(exc: BaseException | str) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def permission_error(exc: BaseException | str, user: str | None = None) -> str | None:
-    """For an ACL refusal (NOPERM), one line saying who may not run what and what to ask
-    for; None for any other error."""
+#: The line for a key or channel refusal when the keys are not known (the server's NOPERM
+#: does not name them); call sites that know them say `keys_refused`.
+_UNNAMED_REFUSAL = "may not touch this key or channel: ask for access to it (~pattern)"
+
+
+def is_noperm(exc: BaseException | str) -> bool:
     text = server_error_text(exc)
-    if "NOPERM" not in text and "no permissions" not in text:
+    return "NOPERM" in text or "no permissions" in text.lower()
+
+
+def is_key_refusal(exc: BaseException | str) -> bool:
+    """An ACL refusal of the keys (or channels) a command names, not of the command."""
+    text = server_error_text(exc)
+    return (is_noperm(text) and _NOPERM.search(text) is None
+            and ("key" in text.lower() or "channel" in text.lower())) \
+        or _UNNAMED_REFUSAL in text
+
+
+def keys_refused(who: str, keys: Sequence[str], what: str = "key") -> str:
+    """'user app may not access key other:list: ...', naming the keys (or channels) a
+    command used."""
+    names = " or ".join(printable(k, 80) for k in keys[:3]) + (" …" if len(keys) > 3 else "")
+    noun = what if len(keys) == 1 else what + "s"
+    pattern = "~pattern" if what == "key" else "&pattern"
+    return f"{who} may not access {noun} {names}: ask for a {what} pattern ({pattern}) " \
+        "that covers it"
+
+
+def permission_error(exc: BaseException | str, user: str | None = None,
+                     keys: Sequence[str] = ()) -> str | None:
+    """For an ACL refusal (NOPERM), one line saying who may not run what (on which keys,
+    where the call site names them) and what to ask for; None for any other error."""
+    text = server_error_text(exc)
+    if not is_noperm(text):
         return None
     match = _NOPERM.search(text)
     named = _NOPERM_USER.search(text)
     who = f"user {user}" if user else (f"user {named.group(1)}" if named else "this user")
+    on = f" on {' and '.join(printable(k, 80) for k in keys[:2])}" if keys else ""
     if not match:
+        if ("key" in text.lower() or "channel" in text.lower()) and keys:
+            return keys_refused(who, keys, "key" if "key" in text.lower() else "channel")
         if "key" in text.lower() or "channel" in text.lower():
-            return f"{who} may not touch this key or channel: ask for access to it (~pattern)"
+            return f"{who} {_UNNAMED_REFUSAL}"
         return f"{who} is not permitted to do this: {text}"
     command = match.group(1).split("|")[0].upper()
     category = _CATEGORIES.get(command)
     if command in _WRITES:
         ask = f"+@{category} write" if category else f"+{command.lower()}"
-        return f"{who} may not run {command}: ask for {ask} or use --read-only"
+        return f"{who} may not run {command}{on}: ask for {ask} or use --read-only"
     ask = f"+@{category} read" if category else f"+{command.lower()}"
-    return f"{who} may not run {command}: ask for {ask}"
+    return f"{who} may not run {command}{on}: ask for {ask}"
 
 
 def describe_error(exc: BaseException, settings: ConnectionSettings | None = None) -> str:
@@ -233,7 +331,9 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
     text = server_error_text(exc) if str(exc).strip() else type(exc).__name__
     if isinstance(exc, BackendError):
         return text
-    denied = permission_error(text, settings.username if settings else None)
+    user = (settings.username or unquote(urlsplit(settings.url).username or "") or None) \
+        if settings else None  # the URL's user where the settings name none
+    denied = permission_error(text, user)
     if denied:
         return denied
     if "NOAUTH" in text or "Authentication required" in text:
@@ -251,6 +351,11 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
         after = f" within {timeout:g} s" if timeout else ""
         return f"{where} did not answer{after}"
     if isinstance(exc, (rexc.ConnectionError, OSError)):
+        # On a cluster the node that failed is not the one the console started on: name it.
+        node = re.search(r"connecting to (\S+?:\d+)", text)
+        if node is not None and settings is not None \
+                and f"{node.group(1)}/" not in settings.display_url:
+            where = f"node {node.group(1)}"
         code = re.match(r"Error (-?\d+) connecting", text)
         errno_ = int(code.group(1)) if code else getattr(exc, "errno", None)
         if errno_ == 111 or "refused" in text.lower():
@@ -318,7 +423,17 @@ def mutation(action: str) -> Callable:
         @functools.wraps(fn)
         async def guarded(self, *args: Any, **kwargs: Any) -> Any:
             self.client.guard(action)
-            return await fn(self, *args, **kwargs)
+            try:
+                return await fn(self, *args, **kwargs)
+            except (BackendError, rexc.ResponseError) as exc:
+                # The server's key refusal names no key: the keys this call was given do.
+                keys = [a for a in args if isinstance(a, str)]
+                if not keys or not is_key_refusal(exc):
+                    raise
+                user = self.client.username
+                text = server_error_text(exc).lower()
+                what = "channel" if "channel" in text and "key" not in text else "key"
+                raise BackendError(keys_refused(f"user {user}", keys, what)) from exc
 
         guarded.mutation = action  # type: ignore[attr-defined]
         return guarded
@@ -338,6 +453,9 @@ class Client:
         self._redis: aioredis.Redis | aioredis.RedisCluster | None = None
         # Set on connect when the server is a cluster node: routes every command per node.
         self.cluster: ClusterRouter | None = None
+        # The server's clock and role, read at connect and by every poll (servertime.py).
+        self.server_clock = ServerClock()
+        self.replication = Replication()
 
     @property
     def read_only(self) -> bool:
@@ -451,10 +569,45 @@ class Client:
             return self.cluster.node_client(self.cluster.subscribe_node())._build()
         return self._build()
 
-    def guard(self, action: str) -> None:
-        """Every mutation passes here first; read-only refuses before anything is sent."""
+    def refusal(self, action: str) -> str | None:
+        """Why this change may not be sent (read-only mode, a replica), or None."""
         if self.read_only:
-            raise ReadOnlyError(f"read-only mode: '{action}' refused (nothing was changed)")
+            return f"read-only mode: '{action}' refused (nothing was changed)"
+        return self.replication.refusal(action)
+
+    def guard(self, action: str) -> None:
+        """Every mutation passes here first; read-only mode and a replica refuse before
+        anything is sent (the UI asks `refusal` before any dialog: the same answer)."""
+        refused = self.refusal(action)
+        if refused:
+            raise (ReadOnlyError if self.read_only else ReplicaError)(refused)
+
+    def server_now_ms(self) -> int:
+        """Now by the server's clock (epoch ms): every due, overdue and age uses this."""
+        return self.server_clock.now_ms()
+
+    async def read_clock_and_role(self) -> None:
+        """TIME and INFO replication in one round trip (at connect; the poll reads both in
+        its own pipeline afterwards)."""
+        sent = self.server_clock.local()
+        if self.cluster is not None:
+            # Per node; the role of a cluster's primaries is not a replica's refusal.
+            node = self.cluster.node_client(self.cluster.default_node())
+            (reply,) = await node.raw_pipeline([("TIME",)])
+            self.server_clock.observe(reply, sent, self.server_clock.local())
+            return
+        reply, info = await self.raw_pipeline([("TIME",), ("INFO", "replication")])
+        self.server_clock.observe(reply, sent, self.server_clock.local())
+        self.note_info(info)
+
+    def note_info(self, raw: Any) -> None:
+        """The role from an INFO reply (raw bytes or parsed); a refused INFO keeps it."""
+        if self.cluster is not None:
+            return
+        if isinstance(raw, bytes):
+            raw = parse_info(raw.decode("utf-8", "replace"))
+        if isinstance(raw, dict):
+            self.replication = replication_of(raw)
 
     def audit(self, action: str, keys: list[str] | tuple[str, ...], count: int,
               ids: list[str] | tuple[str, ...] = ()) -> None:
@@ -478,6 +631,7 @@ class Client:
                 if self.cluster is None:
                     await self.redis.ping()
             self.capabilities = await self.probe()
+            await self.read_clock_and_role()
         except BackendError:
             raise
         except Exception as exc:  # every failure becomes one line
@@ -501,11 +655,25 @@ class Client:
         # in another node's slot answers MOVED, which proves the command exists too).
         r = self.cluster.node_client(self.cluster.default_node()).redis \
             if self.cluster is not None else self.redis
-        info = await r.info("server")
-        kind, version = server_identity(info)
         notes: list[str] = []
         denied: list[str] = []
-        probe_key = "__ferrite_tui_probe__"
+        unknown: list[str] = []
+        try:
+            info = await r.info("server")
+        except rexc.ResponseError as exc:
+            if not is_noperm(exc):
+                raise
+            # A common ACL (-@dangerous) takes INFO away: the console works without it.
+            info = {}
+            notes.append(f"user {self.username} may not run INFO: server figures (version, "
+                         "memory, clients, ops/s) are unknown (?): ask for +info")
+        kind, version = server_identity(info) if info else ("unknown", "? (INFO not permitted)")
+        node = self.cluster.node_client(self.cluster.default_node()) \
+            if self.cluster is not None else self
+        probe_key = await node._probe_key()
+        if probe_key is None:
+            notes.append(f"no key user {self.username} may read was found to probe with: "
+                         "LPOS and XAUTOCLAIM are unknown and not used")
 
         async def works(name: str, *args: Any,
                         missing: tuple[str, ...] = ("unknown command",)) -> bool:
@@ -514,30 +682,43 @@ class Client:
                 return True
             except rexc.ResponseError as exc:
                 text = str(exc).lower()
+                if is_key_refusal(exc):
+                    unknown.append(name)  # the key, not the command, was refused
+                    return False
                 if "noperm" in text or "no permissions" in text:
                     denied.append(name)
                     return False
                 return not any(m in text for m in missing) and "unknown subcommand" not in text
 
+        # A group no application uses: NOGROUP proves the command exists, and claims nothing.
+        group = "__ferrite_tui_probe__"
         if self.read_only:
-            lua = await self._exists_and_permitted("EVAL", ["EVAL", "return 1", "0"], denied)
-            xautoclaim = await self._exists_and_permitted(
-                "XAUTOCLAIM", ["XAUTOCLAIM", probe_key, "g", "c", "0", "0-0"], denied)
+            lua = await self._exists_and_permitted("EVAL", ["EVAL", "return 1", "0"], denied,
+                                                   unknown)
+            xautoclaim = probe_key is not None and await self._exists_and_permitted(
+                "XAUTOCLAIM", ["XAUTOCLAIM", probe_key, group, "c", "0", "0-0"], denied,
+                unknown)
         else:
             lua = await works("EVAL", "EVAL", "return 1", 0)
-            # A missing group answers NOGROUP, which proves the command exists.
-            xautoclaim = await works("XAUTOCLAIM", "XAUTOCLAIM", probe_key, "g", "c", 0, "0-0",
-                                     "COUNT", 1)
+            xautoclaim = probe_key is not None and await works(
+                "XAUTOCLAIM", "XAUTOCLAIM", probe_key, group, "c", 0, "0-0", "COUNT", 1)
+        publish = await self._publish_permitted()
         if not lua:
             notes.append("Lua is not permitted for this user: moves use MULTI/EXEC"
-                         if "EVAL" in denied else "Lua is unavailable: moves use MULTI/EXEC")
+                         if "EVAL" in denied else
+                         "Lua: could not tell whether this user may run EVAL (ACL DRYRUN "
+                         "refused): moves use MULTI/EXEC" if "EVAL" in unknown
+                         else "Lua is unavailable: moves use MULTI/EXEC")
         if not xautoclaim:
             notes.append(("XAUTOCLAIM is not permitted for this user" if "XAUTOCLAIM" in denied
+                          else "XAUTOCLAIM: could not tell whether this user may run it"
+                          if "XAUTOCLAIM" in unknown or probe_key is None
                           else "XAUTOCLAIM is unavailable")
                          + ": claims use XPENDING + XCLAIM")
         scan_type = await works("SCAN", "SCAN", 0, "COUNT", 1, "TYPE", "list",
                                 missing=("unknown command", "syntax", "argument"))
-        lpos = await works("LPOS", "LPOS", probe_key, "x")
+        lpos = probe_key is not None and await works("LPOS", "LPOS", probe_key, "x")
+        probe_key = probe_key or ""
         # Sharded Pub/Sub (Redis 7): before it, PUBSUB answers "unknown subcommand".
         sharded_pubsub = await works("SSUBSCRIBE", "PUBSUB", "SHARDCHANNELS")
         # A missing key answers NOGROUP, which proves the form parses; before 6.2 "IDLE"
@@ -555,21 +736,69 @@ class Client:
             xinfo_lag=xinfo_lag, scan_type=scan_type, subscribe=subscribe, lpos=lpos,
             sharded_pubsub=sharded_pubsub, xpending_idle=xpending_idle,
             notes=tuple(notes), denied=tuple(denied),
+            unknown=tuple(dict.fromkeys(unknown + ([] if probe_key else
+                                                   ["LPOS", "XAUTOCLAIM"]))),
+            info=bool(info), publish=publish, probe_key=probe_key,
         )
 
+    @property
+    def username(self) -> str:
+        """The ACL user this connection logs in as (from the settings or the URL)."""
+        from_url = urlsplit(self.settings.url).username
+        return self.settings.username or (unquote(from_url) if from_url else "default")
+
+    async def _probe_key(self) -> str | None:
+        """A key the probe may name: the usual one where this user may read it, else one
+        inside the user's key patterns (ACL GETUSER, where permitted), else a key SCAN finds
+        that this user may read; None when none is found."""
+        (reply,) = await self.raw_pipeline([("EXISTS", PROBE_KEY)])
+        if not isinstance(reply, Exception) or not is_key_refusal(reply):
+            return PROBE_KEY  # the usual case: no key patterns in the way
+        (user,) = await self.raw_pipeline([("ACL", "GETUSER", self.username)])
+        patterns = _key_patterns(user) if isinstance(user, list) else []
+        key = await self._first_readable([k for k in map(_key_in, patterns) if k is not None])
+        if key is not None:
+            return key
+        # One SCAN page (at connect only: SCAN is costly on some servers).
+        (scan,) = await self.raw_pipeline([("SCAN", 0, "COUNT", 100)])
+        if isinstance(scan, list) and len(scan) == 2 and isinstance(scan[1], list):
+            return await self._first_readable([key_name(k) for k in scan[1][:100]])
+        return None
+
+    async def _first_readable(self, keys: list[str]) -> str | None:
+        # EXISTS names the key the way the probes do: a refusal is of the key.
+        replies = await self.raw_pipeline([("EXISTS", k) for k in keys])
+        for key, reply in zip(keys, replies, strict=True):
+            if not isinstance(reply, Exception) or not is_key_refusal(reply):
+                return key
+        return None
+
+    async def _publish_permitted(self) -> bool | None:
+        """Whether this user may PUBLISH (ACL DRYRUN, Redis 7+); None where it cannot tell
+        (publishing a probe would reach other subscribers)."""
+        (verdict,) = await self.raw_pipeline(
+            [("ACL", "DRYRUN", self.username, "PUBLISH", PROBE_KEY, "x")])
+        if isinstance(verdict, Exception):
+            return None
+        text = verdict.decode(errors="replace") if isinstance(verdict, bytes) else str(verdict)
+        return text.upper() == "OK"
+
     async def _exists_and_permitted(self, name: str, dryrun: list[str],
-                                    denied: list[str]) -> bool:
+                                    denied: list[str], unknown: list[str]) -> bool:
         """Read-only probe of a command that changes data: COMMAND INFO for whether it
-        exists, ACL DRYRUN for whether this user may run it (where the server has them)."""
+        exists, ACL DRYRUN for whether this user may run it (where the server has them).
+        A user who may not ask ACL DRYRUN gets "unknown" (not used), never "works"."""
         (reply,) = await self.raw_pipeline([("COMMAND", "INFO", name)])
         # One entry per name asked; nil for a command this server lacks (or renamed away).
         # Without COMMAND INFO (an error) it cannot tell: later use reports plainly.
         if isinstance(reply, list) and reply and reply[0] is None:
             return False
-        user = self.settings.username or "default"
-        (verdict,) = await self.raw_pipeline([("ACL", "DRYRUN", user, *dryrun)])
+        (verdict,) = await self.raw_pipeline([("ACL", "DRYRUN", self.username, *dryrun)])
+        if isinstance(verdict, Exception) and is_noperm(verdict):
+            unknown.append(name)  # not allowed to ask: it cannot tell
+            return False
         if isinstance(verdict, Exception):
-            return True  # no ACL DRYRUN (Redis < 7, Ferrite) or not allowed to ask
+            return True  # no ACL DRYRUN (Redis < 7, Ferrite): later use reports plainly
         text = verdict.decode(errors="replace") if isinstance(verdict, bytes) else str(verdict)
         if text.upper() != "OK":
             denied.append(name)
@@ -599,7 +828,15 @@ class Client:
         if wanted is None:
             wanted = cluster_url_option(self.settings.url)
         if wanted is None:
-            info = await self.redis.info("cluster")
+            try:
+                info = await self.redis.info("cluster")
+            except rexc.ResponseError as exc:
+                if not is_noperm(exc):
+                    raise
+                # INFO refused (-@dangerous): a cluster node answers CLUSTER MYID (a
+                # standalone server says cluster support is disabled).
+                (myid,) = await self.raw_pipeline([("CLUSTER", "MYID")])
+                info = {"cluster_enabled": 0 if isinstance(myid, Exception) else 1}
             wanted = str(info.get("cluster_enabled", "0")) == "1"
         if not wanted or self.cluster is not None:
             return
@@ -635,6 +872,38 @@ class Client:
             except Exception:
                 pass
             self._redis = None
+
+
+#: The key the probe names first (no application uses it).
+PROBE_KEY = "__ferrite_tui_probe__"
+
+
+def key_name(raw: Any) -> str:
+    return raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+
+
+def _key_patterns(user: list) -> list[str]:
+    """The key patterns of an ACL GETUSER reply (RESP2 flat pairs): 'keys' is '~a* ~b*'
+    (Redis 7) or a list of patterns (6.2); '%R~' / '%W~' forms (read/write) included."""
+    fields = dict(zip(user[::2], user[1::2], strict=False))
+    keys = fields.get(b"keys", fields.get("keys"))
+    if isinstance(keys, list):
+        parts = [key_name(k) for k in keys]
+    elif keys:
+        parts = key_name(keys).split()
+    else:
+        parts = []
+    return [p.split("~", 1)[1] if "~" in p else p for p in parts]
+
+
+def _key_in(pattern: str) -> str | None:
+    """A key matching a glob pattern ('queue:*' -> 'queue:__ferrite_tui_probe__'), or None
+    for a pattern that is not a plain prefix/suffix glob."""
+    if any(ch in pattern for ch in "?[]\\"):
+        return None
+    if "*" not in pattern:
+        return pattern
+    return pattern.replace("*", PROBE_KEY, 1).replace("*", "")
 
 
 def _pack(command: tuple) -> bytes:

@@ -173,6 +173,11 @@ class ClusterRouter:
         self.cluster_info: dict[str, str] = {}
         self.cluster_nodes = ""
         self.unreachable: dict[str, str] = {}  # node -> why, from the last call
+        # Nodes asked for INFO in the last poll, and those that answered it: only their
+        # figures are shown (a demoted primary's or a dead node's earlier ones are not now).
+        self._info_asked: set[str] = set()
+        self._info_answered: set[str] = set()
+        self._nodes_seen: tuple = ()  # (id, address, role, flags) per node, last poll
         self._ops: dict[str, tuple[float, int]] = {}
         self._ops_rate: dict[str, float] = {}
         self._stale = False
@@ -243,6 +248,7 @@ class ClusterRouter:
             nc = Client(replace(self.client.settings, url=url, cluster=False, seeds=()),
                         self.client.audit_log)
             nc.round_trips = self.client.round_trips  # one count for the whole cluster
+            nc.server_clock = self.client.server_clock  # one clock: the first node's TIME
             self._nodes[name] = nc
         nc.capabilities = self.client.capabilities
         return nc
@@ -294,7 +300,7 @@ class ClusterRouter:
         return self.node_client(self.node_of(key))
 
     def note(self, text: str) -> None:
-        self.events.append((time.time(), text))
+        self.events.append((self.client.server_clock.now_s(), text))  # as every time in status
 
     # -- topology ---------------------------------------------------------------------
 
@@ -346,6 +352,15 @@ class ClusterRouter:
             batch.append((i, command))
         primaries = self.primaries()
         wants_view = any(_name(commands[i]) == "INFO" for i in keyless)
+        if wants_view and any(len(commands[i]) == 1 for i in keyless
+                              if _name(commands[i]) == "INFO"):
+            # Every other node the cluster lists and does not mark failed (replicas, a
+            # demoted primary, a node back after a crash) answers INFO too, in a pipeline
+            # of its own sent at the same time: its figures are always this poll's.
+            for other in self._other_live_nodes(primaries):
+                per_node[other] = [("node-info", ("INFO",))]
+            self._info_asked = set(per_node)
+            self._info_answered = set()
         for name in primaries:
             batch = per_node.setdefault(name, [])
             batch += [(i, commands[i]) for i in keyless]
@@ -451,6 +466,9 @@ class ClusterRouter:
 
     def _read_views(self, views: dict[str, dict[str, Any]]) -> None:
         """CLUSTER INFO / NODES as the first node (by address) that answered sees them."""
+        for name, got in views.items():
+            if isinstance(got.get("node-info"), bytes):
+                self.record_info(name, got["node-info"])
         answered = {name: got for name, got in views.items()
                     if isinstance(got.get("cluster-info"), bytes)}
         if not answered:
@@ -459,6 +477,11 @@ class ClusterRouter:
         self.cluster_info = _fields(first["cluster-info"])
         if isinstance(first.get("cluster-nodes"), bytes):
             self.cluster_nodes = first["cluster-nodes"].decode(errors="replace")
+            seen = tuple((n["id"], n["address"], n["role"], n["flags"])
+                         for n in _parse_nodes(self.cluster_nodes))
+            if self._nodes_seen and seen != self._nodes_seen:
+                self._stale = True  # roles or members changed: reload the slot map next
+            self._nodes_seen = seen
         if self.shard_channels is None:
             return
         channels: dict[str, list[bytes]] = {}
@@ -475,9 +498,25 @@ class ClusterRouter:
         self.shard_channels = channels
         self.shard_numsub = counts
 
+    def _other_live_nodes(self, primaries: list[str]) -> list[str]:
+        """Nodes of the last CLUSTER NODES that are not primaries of the slot map and that
+        the cluster does not mark failed (a failed one is not asked: a dead host would hold
+        every poll for its connect timeout)."""
+        out = []
+        for n in _parse_nodes(self.cluster_nodes):
+            address = n["address"]
+            flags = set(n["flags"])
+            if address in primaries or not address or address.startswith(":"):
+                continue
+            if flags & {"fail", "noaddr", "handshake"}:
+                continue
+            out.append(address)
+        return out
+
     def record_info(self, name: str, raw: bytes) -> None:
         info = _fields(raw)
         self.node_info[name] = info
+        self._info_answered.add(name)
         total = _int(info.get("total_commands_processed"))
         now = time.monotonic()
         if "instantaneous_ops_per_sec" in info:
@@ -492,7 +531,9 @@ class ClusterRouter:
         """The cluster as the last poll saw it: nodes, roles, slots, state, events."""
         nodes = _parse_nodes(self.cluster_nodes)
         offsets: dict[str, int] = {}
-        for name, info in self.node_info.items():
+        current = {name: info for name, info in self.node_info.items()
+                   if name in self._info_answered}
+        for name, info in current.items():
             offset = _int(info.get("master_repl_offset"))
             if offset is not None:
                 offsets[name] = offset
@@ -504,16 +545,24 @@ class ClusterRouter:
                                            int(parts["offset"]))
         stats = []
         for n in nodes:
-            # A node that does not answer keeps no figures: the last ones would pass for now.
-            down = n["address"] in self.unreachable
-            info = {} if down else self.node_info.get(n["address"], {})
+            # Figures only from this poll's answer: a node that did not answer (or was not
+            # asked, being marked failed) keeps none, since earlier ones would pass for now.
+            address = n["address"]
+            live = address in current
+            info = current.get(address, {})
+            error = None
+            if not live:
+                error = self.unreachable.get(address) if (
+                    address in self._info_asked or "fail" in n["flags"]) else None
+                if error is None and "fail" in n["flags"]:
+                    error = "marked failed by the cluster"
             stats.append(ClusterNodeStats(
-                node_id=n["id"], address=n["address"], role=n["role"],
+                node_id=n["id"], address=address, role=n["role"],
                 primary_id=n["primary_id"], slots=n["slots"], flags=n["flags"],
                 link=n["link"], used_memory=_int(info.get("used_memory")),
-                ops_per_sec=self._ops_rate.get(n["address"]) if info else None,
-                repl_offset=None if down else offsets.get(n["address"]),
-                error=self.unreachable.get(n["address"]),
+                ops_per_sec=self._ops_rate.get(address) if live else None,
+                repl_offset=offsets.get(address) if live or error is None else None,
+                error=error,
             ))
         failing = [s for s in stats if s.failing]
         state = self.cluster_info.get("cluster_state", "?")

@@ -51,12 +51,12 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import time
 from binascii import crc_hqx
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ferrite_tui.backend import bulk
 from ferrite_tui.backend.client import BackendError, Client, describe_error
 from ferrite_tui.backend.cluster import CrossSlotError, slot_of
 from ferrite_tui.backend.discovery import INTERNAL_PREFIX
@@ -169,6 +169,23 @@ class CrossSlotRun:
 _RUN = CrossSlotRun()
 
 
+def _current_run() -> CrossSlotRun:
+    """The running bulk run's own run id (its staging is its own to deliver after a node
+    failure), else the console's."""
+    state = bulk.run_state()
+    run = state.crossslot_run if state is not None else None
+    return run if isinstance(run, CrossSlotRun) else _RUN
+
+
+def _note_staged(stage: str, n: int | None) -> None:
+    state = bulk.run_state()
+    if state is not None:
+        if n == 0:
+            state.staged.pop(stage, None)
+        else:
+            state.staged[stage] = n
+
+
 async def _check_target(client: Client, dst: str) -> None:
     kind = await client.for_keys(dst).redis.type(dst)
     name = kind.decode() if isinstance(kind, bytes) else str(kind)
@@ -181,11 +198,13 @@ async def move_values(client: Client, src: str, dst: str, items: Sequence[Any], 
     """`moves.move_values` between two slots: (a) stage, (b) deliver, (c) clean."""
     from ferrite_tui.backend import moves
 
+    bulk.note_client(client)
     await _check_target(client, dst)
-    stage = _RUN.next_stage(src, dst, push_left)
+    stage = _current_run().next_stage(src, dst, push_left)
     await _step("staging", stage)
+    _note_staged(stage, None)  # from here on, a lost answer leaves the staging unknown
     res = await moves.move_values(client.for_keys(src, stage), src, stage, items,
-                                  transform=transform)
+                                  transform=transform, settle=False)
     return await _finish_chunk(client, stage, res)
 
 
@@ -195,15 +214,18 @@ async def take_head(client: Client, src: str, dst: str, count: int, *,
     """`moves.take_head` between two slots: (a) stage, (b) deliver, (c) clean."""
     from ferrite_tui.backend import moves
 
+    bulk.note_client(client)
     await _check_target(client, dst)
-    stage = _RUN.next_stage(src, dst, push_left)
+    stage = _current_run().next_stage(src, dst, push_left)
     await _step("staging", stage)
+    _note_staged(stage, None)
     res = await moves.take_head(client.for_keys(src, stage), src, stage, count,
-                                transform=transform, stop_at=stop_at)
+                                transform=transform, stop_at=stop_at, settle=False)
     return await _finish_chunk(client, stage, res)
 
 
 async def _finish_chunk(client: Client, stage: str, res: Any) -> Any:
+    _note_staged(stage, len(res.moved))
     if not res.moved:
         return res
     await _step("staged", stage)
@@ -212,21 +234,28 @@ async def _finish_chunk(client: Client, stage: str, res: Any) -> Any:
     try:
         await deliver(client, staged)
     except Exception as exc:
+        if bulk.run_state() is not None and bulk.is_node_failure(exc):
+            raise  # the bulk run waits for the node and delivers this chunk itself
         why = exc if isinstance(exc, BackendError) else describe_error(exc)
         res.failed.extend(it for it, _ in res.moved)
         res.errors.append(f"{len(res.moved)} item(s) left in flight in {stage} "
                           f"(not lost; finish them from the console): {why}")
         res.moved = []
+        _note_staged(stage, 0)  # reported in flight; the console's f finishes it
+        return res
+    _note_staged(stage, 0)
+    bulk.note_settled(len(res.moved))
     return res
 
 
 async def deliver(client: Client, staged: Staged) -> int:
     """(b) then (c) for one staged chunk; returns the number of values pushed (0 when an
     earlier run had already delivered it)."""
-    from ferrite_tui.backend.moves import pinned
+    from ferrite_tui.backend.moves import exchange_replicated, pinned, replica_wait
 
     dst_client = client.for_keys(staged.dst, staged.mark)
     src_client = client.for_keys(staged.stage)
+    wait = await replica_wait(dst_client)  # the push is on a replica before STAGE goes
     pushed = 0
     for attempt in range(DELIVER_ATTEMPTS):
         async with pinned(dst_client) as c:
@@ -248,9 +277,9 @@ async def deliver(client: Client, staged: Staged) -> int:
                 await c.exchange([("UNWATCH",)])
                 break
             push = "LPUSH" if staged.push_left else "RPUSH"
-            replies = await c.exchange([
+            replies = await exchange_replicated(c, [
                 ("MULTI",), (push, staged.dst, *values),
-                ("SET", staged.mark, int(time.time() * 1000)), ("EXEC",)])
+                ("SET", staged.mark, client.server_now_ms()), ("EXEC",)], wait)
             exec_reply = replies[-1]
             if exec_reply is None:  # DST or MARK touched meanwhile: look again
                 await asyncio.sleep(random.uniform(0, min(0.002 * (attempt + 1), 0.05)))
@@ -284,9 +313,12 @@ class Landing:
 
     def __init__(self, client: Client, src: str, dst: str, push_left: bool = False) -> None:
         self.client = client
-        self.stage = _RUN.next_stage(src, dst, push_left) \
+        self.stage = _current_run().next_stage(src, dst, push_left) \
             if needs_staging(client, src, dst) else None
         self.key = self.stage or dst
+        if self.stage is not None:
+            bulk.note_client(client)
+            _note_staged(self.stage, None)  # the caller's transaction may stage values
 
     async def land(self) -> None:
         """Deliver what was staged (nothing when the transaction staged nothing). Raises a
@@ -296,14 +328,19 @@ class Landing:
         staged = Staged.parse(self.stage)
         assert staged is not None
         if not await self.client.for_keys(self.stage).redis.exists(self.stage):
+            _note_staged(self.stage, 0)
             return
         await _step("staged", self.stage)
         try:
             await deliver(self.client, staged)
         except Exception as exc:
+            if bulk.run_state() is not None and bulk.is_node_failure(exc):
+                raise
+            _note_staged(self.stage, 0)
             why = exc if isinstance(exc, BackendError) else describe_error(exc)
             raise BackendError(f"moved out, but left in flight in {self.stage} (not lost; "
                                f"Server panel, f finishes it): {why}") from exc
+        _note_staged(self.stage, 0)
 
 
 # -- in flight: what a crash left, and finishing it -------------------------------------------
@@ -385,7 +422,7 @@ async def finish_inflight(client: Client) -> FinishReport:
         if pushed:
             client.audit("finish move in flight", [staged.stage, staged.dst], pushed)
     known = {(s.run, s.chunk) for s, _, _ in found.chunks}
-    now = int(time.time() * 1000)
+    now = client.server_now_ms()  # marks carry the server's time (any console wrote them)
     for mark in await _scan_keys(client, MARK_PREFIX + "*"):
         try:
             run, chunk = mark.rsplit(":", 2)[-2:]

@@ -24,6 +24,7 @@ from typing import Any, cast
 from redis.exceptions import WatchError
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.crossslot import Landing, needs_staging
@@ -38,7 +39,6 @@ from ferrite_tui.backend.priority import (
     checked_in_chunks,
     checked_transaction,
     format_score,
-    now_ms,
     plausible_ms,
 )
 
@@ -70,10 +70,10 @@ def parse_duration(text: str) -> int:
     return int(total)
 
 
-def parse_due(text: str, now: int | None = None) -> int:
+def parse_due(text: str, now: int) -> int:
     """A due time as typed: 'now', '+10m' / 'in 10m' / '10m', 'HH:MM[:SS]' (the next such
-    local time), an ISO date-time (local time unless it carries a zone), or epoch ms."""
-    now = now_ms() if now is None else now
+    local time), an ISO date-time (local time unless it carries a zone), or epoch ms.
+    `now` is the server's (Client.server_now_ms)."""
     text = text.strip()
     low = text.lower()
     if not text:
@@ -195,31 +195,48 @@ class DelayedQueue:
         each O(log N + page))."""
         r = self.client.redis
         before = self.client.round_trips.count
-        now = now_ms() if now is None else now
+        now = self.client.server_now_ms() if now is None else now
         # One MULTI for a consistent view; on a cluster with the ready list in another slot
         # no MULTI can hold both, so the reads are pipelined per node instead.
+        # Windows holding big members, still as read: not read again (see shown_sets). Only
+        # the first page's ranks are known (a cursor page starts at a score).
+        kept = await shown_sets.reusable(self.client, self.key)
+        first = shown_sets.Window(("ZRANGE", self.key, 0, 0), 0, False)
+        page = shown_sets.Window(("ZRANGE", self.key, 0, limit - 1), 0, False) \
+            if cursor is None else None
         pipe = r.pipeline(transaction=not needs_staging(self.client, self.key, self.ready_key))
         pipe.zcard(self.key)
         pipe.zcount(self.key, "-inf", now)
-        pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
+        if first.command not in kept:
+            pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
         start = "-inf" if cursor is None else cursor.score
         skip = 0 if cursor is None else cursor.skip
-        pipe.zrangebyscore(self.key, start, "+inf", start=skip, num=limit, withscores=True)
+        if page is None or page.command not in kept:
+            pipe.zrangebyscore(self.key, start, "+inf", start=skip, num=limit, withscores=True)
         pipe.llen(self.ready_key)
         width = max(horizon_ms // max(buckets, 1), 1)
         for i in range(1, buckets + 1):
             pipe.zcount(self.key, "-inf", now + i * width)
         replies = await pipe.execute(raise_on_error=False)
-        for reply in replies[:4]:
+        reads = 4 - (first.command in kept) - (page is not None and page.command in kept)
+        for reply in replies[:reads]:
             if isinstance(reply, Exception):
                 raise reply
-        card, overdue = int(replies[0]), int(replies[1])
-        earliest = float(replies[2][0][1]) if replies[2] else None
-        items = tuple(ZItem.of(m, s) for m, s in replies[3])
-        ready = None if isinstance(replies[4], Exception) else int(replies[4])
+        card, overdue = int(replies.pop(0)), int(replies.pop(0))
+        windows = []
+        for window in (first, page):
+            members = kept.get(window.command) if window is not None else None
+            if members is None:
+                members = tuple((m, float(sc)) for m, sc in replies.pop(0))
+                if window is not None:
+                    shown_sets.remember(self.client, window, card, members)
+            windows.append(members)
+        earliest = windows[0][0][1] if windows[0] else None
+        items = tuple(ZItem.of(m, s) for m, s in windows[1])
+        ready = None if isinstance(replies[0], Exception) else int(replies[0])
         timeline = None
         if buckets:
-            cumulative = [overdue] + [int(v) for v in replies[5:]]
+            cumulative = [overdue] + [int(v) for v in replies[1:]]
             counts = tuple(max(cumulative[i + 1] - cumulative[i], 0) for i in range(buckets))
             timeline = Timeline(now, width, counts, overdue, max(card - cumulative[-1], 0))
         return DelayedView(
@@ -229,8 +246,8 @@ class DelayedQueue:
         )
 
     async def overdue_count(self, now: int | None = None) -> int:
-        return int(await self.client.redis.zcount(self.key, "-inf",
-                                                  now_ms() if now is None else now))
+        now = self.client.server_now_ms() if now is None else now
+        return int(await self.client.redis.zcount(self.key, "-inf", now))
 
     # -- single jobs ---------------------------------------------------------------------
 
@@ -297,7 +314,7 @@ class DelayedQueue:
 
     async def _postpone(self, items: Sequence[ZItem], delta_ms: int,
                         now: int | None) -> CheckResult:
-        now = now_ms() if now is None else now
+        now = self.client.server_now_ms() if now is None else now
         result = await checked_transaction(
             self.client, self.key, items,
             lambda pipe, ok: pipe.zadd(
@@ -316,12 +333,13 @@ class DelayedQueue:
             return (await self._run_now_chunk(part)).as_chunk()
 
         return await BulkRunner(sorted(items, key=lambda it: it.score), chunk,
-                                chunk_size=chunk_size, progress=progress, cancel=cancel).run()
+                                chunk_size=chunk_size, progress=progress, cancel=cancel,
+                                client=self.client).run()
 
     @mutation("postpone (marked)")
     async def postpone_many(self, items: Sequence[ZItem], delta_ms: int, *,
                             now: int | None = None, **bulk: Any) -> BulkReport:
-        now = now_ms() if now is None else now
+        now = self.client.server_now_ms() if now is None else now
         return await checked_in_chunks(
             self.client, self.key, items,
             lambda pipe, ok: pipe.zadd(
@@ -352,7 +370,8 @@ class DelayedQueue:
         """Move every job due at or before `cutoff` (the time the operator confirmed) to the
         ready list in due order, `chunk_size` per transaction. `expected` (the count the
         operator confirmed) sizes the progress bar; jobs a promoter moved first count as
-        skipped, and the run stops when none due by `cutoff` remain."""
+        skipped, and the run stops when none due by `cutoff` remain. The cutoff is a time
+        on the server's clock (Client.server_now_ms), never the console's."""
         state = {"empty": False}
 
         async def chunk(part: Sequence[int]) -> ChunkResult:
@@ -367,7 +386,7 @@ class DelayedQueue:
             return ChunkResult(done=len(moved), skipped=len(part) - len(moved))
 
         report = await BulkRunner(range(max(expected, 0)), chunk, chunk_size=chunk_size,
-                                  progress=progress, cancel=cancel).run()
+                                  progress=progress, cancel=cancel, client=self.client).run()
         return report
 
     async def _move_due(self, cutoff: int, limit: int) -> list[ZItem]:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ferrite_tui.backend import libraries
-from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.client import Client, is_noperm
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
@@ -143,6 +143,9 @@ class Discovery:
         self.passes = 0
         self.scanned = 0
         self.left_out = 0
+        # Keys SCAN returned that this ACL user may not read (outside its key patterns):
+        # counted and said, never dropped silently.
+        self.unreadable = 0
         self.keep_first: set[str] = set()  # idents to keep first (alerting, streams in use)
         self._absent: set[str] = set()  # idents not found by the last pass
         # Idents the last poll saw moving: a list drained as fast as it fills is mostly
@@ -160,6 +163,7 @@ class Discovery:
         cfg = self.config.discovery
         types: dict[str, str] = {}
         scanned = 0
+        unreadable = 0
         seen: set[bytes] = set() if len(self.match) > 1 else None  # type: ignore[assignment]
         for pattern in self.match:
             cursor = b"0"
@@ -176,6 +180,9 @@ class Discovery:
                     scanned += len(batch)
                     kinds = await self.client.raw_pipeline([("TYPE", key) for key in batch])
                     for key, kind in zip(batch, kinds):
+                        if isinstance(kind, Exception) and is_noperm(kind):
+                            unreadable += 1
+                            continue
                         if isinstance(kind, bytes):
                             kind = kind.decode()
                         if kind in _QUEUE_TYPES:
@@ -231,6 +238,7 @@ class Discovery:
         self.refs = sorted(kept, key=lambda r: (r.kind.value, r.key))
         self.passes += 1
         self.scanned = scanned
+        self.unreadable = unreadable
         if progress:
             progress(DiscoveryProgress(scanned=scanned, found=len(self.refs), done=True))
         return self.refs

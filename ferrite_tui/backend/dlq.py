@@ -2,8 +2,11 @@
 
 Requeue is the seed's retry_dead_letter on exact values: the same id and payload,
 retry_count 0, last_error null, first_attempt now, pushed to the right of the target and
-removed from the DLQ, in one WATCH + MULTI/EXEC per chunk (see `moves`). Values that are not
-the seed's dead-letter envelope move unchanged (the result counts them, so the UI says so).
+removed from the DLQ, in one WATCH + MULTI/EXEC per chunk (see `moves`). The job is the
+stored "job" text with only the reset fields replaced (see `rawjson`), so the id and payload
+keep their bytes; an entry whose text cannot be edited safely stays in the DLQ, named by its
+position. Values that are not the seed's dead-letter envelope move unchanged (the result
+counts them, so the UI says so). Export writes each value's own text, for the same reason.
 
 Nothing reads a whole list: pages are LRANGE windows; grouping and filtering scan in windows
 of `SCAN_WINDOW` in the background with progress, keeping only group counts and (up to
@@ -13,13 +16,12 @@ of `SCAN_WINDOW` in the background with progress, keeping only group counts and 
 from __future__ import annotations
 
 import base64
-import json
 import re
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, requeued_job
@@ -30,8 +32,18 @@ from ferrite_tui.backend.lists import (
     ids_of,
     item_id,
     read_page,
+    read_shown_page,
 )
-from ferrite_tui.backend.moves import Item, MoveResult, move_values, remove_values, take_head
+from ferrite_tui.backend.moves import (
+    Item,
+    KeepInPlace,
+    MoveResult,
+    move_values,
+    remove_values,
+    take_head,
+)
+from ferrite_tui.backend.rawjson import Unrewritable, payload_text, requeued
+from ferrite_tui.escaping import json_safe
 
 SCAN_WINDOW = 1000
 MAX_MATCHES = 200_000
@@ -146,8 +158,19 @@ class RequeueChunk(ChunkResult):
 
 
 def requeue_value(env: Envelope, now_ms: int) -> bytes:
+    """The value pushed for this entry (raises Unrewritable: it stays where it is)."""
     new = requeued_job(env, now_ms)
     return env.raw if new is None else new
+
+
+def edit_text(env: Envelope) -> str:
+    """A dead letter's payload for editing: its stored text, never re-serialised (on one
+    line: a line break in valid JSON is whitespace)."""
+    try:
+        text = payload_text(env.raw).decode("utf-8", "surrogateescape")
+        return text.replace("\r", " ").replace("\n", " ")
+    except Unrewritable:
+        return dumps(env.payload)
 
 
 def export_line(raw: bytes) -> str:
@@ -158,21 +181,27 @@ def export_line(raw: bytes) -> str:
     except UnicodeDecodeError:
         return dumps({"raw_base64": base64.b64encode(raw).decode()})
     try:
-        return dumps(json.loads(text))
+        boundedjson.loads(text)
     except ValueError:
-        return dumps({"raw": text})
+        return json_safe(dumps({"raw": text}))
+    # The value's own text, not a re-serialisation (numbers and duplicate keys kept). A
+    # line break in valid JSON is whitespace (strings cannot hold one), so a space will do.
+    # Control and bidi characters inside its strings become \u escapes (same values): the
+    # file is read with cat and less too.
+    return json_safe(text.strip().replace("\r", " ").replace("\n", " "))
 
 
 class DeadLetters:
-    def __init__(self, client: Client, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, client: Client, clock: Callable[[], float] | None = None) -> None:
         self.client = client
-        self.clock = clock
+        # The server's clock by default: "first_attempt now" and ages are the server's times.
+        self.clock = clock or client.server_clock.now_s
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     async def page(self, key: str, start: int, count: int) -> Page:
-        return await read_page(self.client, key, start, count)
+        return await read_shown_page(self.client, key, start, count)
 
     async def scan(self, key: str, flt: Filter | None = None, *, state: ScanState | None = None,
                    cancel: Cancel | None = None, window: int = SCAN_WINDOW,
@@ -226,7 +255,10 @@ class DeadLetters:
         def transform(item: Item) -> bytes:
             env = decode(item.raw)
             ids[item.raw] = item_id(item.raw, env)  # decoded once: kept for the audit line
-            return requeue_value(env, now_ms)
+            try:
+                return requeue_value(env, now_ms)
+            except Unrewritable as why:
+                raise KeepInPlace(str(why)) from None
         return transform
 
     def _result(self, action: str, keys: list[str], res: MoveResult,
@@ -239,6 +271,8 @@ class DeadLetters:
         # Only values that are not dead-letter envelopes are pushed byte for byte unchanged.
         unchanged = sum(1 for it, new in res.moved if new == it.raw)
         return RequeueChunk(done=base.done, skipped=base.skipped, failed=base.failed,
+                            gone=base.gone, list_gone=base.list_gone,
+                            left_at_head=base.left_at_head,
                             errors=base.errors, unchanged=unchanged,
                             reached_stop=res.reached_stop)
 
@@ -296,12 +330,16 @@ class DeadLetters:
         now = self.now_ms()
         if env.kind == "dead":
             try:
-                payload = json.loads(new_text)
+                boundedjson.loads(new_text)
             except ValueError as exc:
                 raise BackendError(f"the payload is not valid JSON: {exc}") from None
-            job = env.data["job"]
-            new = dumps({"id": job.get("id"), "payload": payload, "retry_count": 0,
-                         "last_error": None, "first_attempt": now}).encode()
+            try:
+                # The payload as typed, the rest of the job as stored.
+                new = requeued(item.raw, now, payload=new_text.strip().encode(
+                    "utf-8", "surrogateescape"))
+            except Unrewritable as why:
+                raise BackendError(f"this entry cannot be rewritten ({why}): it was left "
+                                   "in place") from None
         else:
             new = new_text.encode("utf-8", "surrogateescape")
         res = await move_values(self.client, key, target, [item], transform=lambda _: new)

@@ -7,36 +7,15 @@ Anything that is not one of the seed's envelopes is still decoded into an `Envel
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-# Values larger than this are not parsed as JSON on the poll path (a preview only).
-MAX_PARSE_BYTES = 1 << 20
+from ferrite_tui.backend import boundedjson, rawjson
+from ferrite_tui.backend.boundedjson import MAX_PARSE_BYTES as MAX_PARSE_BYTES
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(value: str | bytes, limit: int | None = None) -> str:
-    """A single-line, literal form of any server string.
-
-    Control characters (ESC included, so no ANSI sequence can reach the terminal) become
-    visible escapes; invalid UTF-8 is shown as \\xNN. Rich markup needs no escaping here
-    because the UI renders these strings as Text, never as markup.
-    """
-    if isinstance(value, str) and _has_surrogates(value):
-        value = value.encode("utf-8", "surrogateescape")
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="backslashreplace")
-    value = value.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
-    value = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
-    if limit is not None and len(value) > limit:
-        value = value[: max(limit - 1, 0)] + "…"
-    return value
-
-
-def _has_surrogates(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+# The one escaping function (ferrite_tui/escaping.py), re-exported for existing imports.
+from ferrite_tui.escaping import printable as printable
 
 
 def key_text(raw: bytes | str) -> str:
@@ -62,6 +41,7 @@ class Envelope:
     reason: str | None = None
     dead_at: int | None = None
     first_attempt: int | None = None
+    note: str | None = None  # why a value is shown raw (beyond the parse bounds)
 
     @property
     def is_envelope(self) -> bool:
@@ -79,6 +59,9 @@ class Envelope:
             return printable(dumps(self.data), limit)
         if self.kind == "binary":
             return printable(f"<binary {len(self.raw)} B> ") + printable(self.raw[:48], limit)
+        if self.note:  # beyond the parse bounds: say so, then the start of the raw text
+            return printable(f"({self.note}) " + self.raw[:limit].decode("utf-8", "replace"),
+                             limit)
         return printable(self.raw, limit)
 
 
@@ -108,7 +91,9 @@ def decode(raw: bytes | str) -> Envelope:
     except UnicodeDecodeError:
         return Envelope(raw=raw, kind="binary")
     try:
-        data = json.loads(text)
+        data = boundedjson.loads(text)
+    except (boundedjson.TooDeep, boundedjson.TooLarge) as exc:
+        return Envelope(raw=raw, kind="text", note=exc.note)
     except ValueError:
         return Envelope(raw=raw, kind="text")
     if not isinstance(data, dict):
@@ -156,9 +141,52 @@ def decode(raw: bytes | str) -> Envelope:
             data=data,
             id=_str(data.get("id")),
             payload=data.get("payload"),
-            time_ms=_int(data.get("enqueued_at")),
+            time_ms=job_time(data),
         )
-    return Envelope(raw=raw, kind="json", data=data)
+    return Envelope(raw=raw, kind="json", data=data, time_ms=job_time(data))
+
+
+# Where jobs carry the time they were made, by the names teams use (the guide's first).
+JOB_TIME_FIELDS = ("created_at", "createdAt", "timestamp", "ts", "queued_at", "enqueuedAt")
+# Epoch figures by their size: seconds and milliseconds of 2001-5138 do not overlap.
+_EPOCH_S = (1e9, 1e11)
+_EPOCH_MS = (1e12, 1e14)
+
+
+def job_time(data: dict) -> int | None:
+    """The time (epoch ms) a job was made: the guide's enqueued_at (ms), else the first of
+    JOB_TIME_FIELDS it has, as epoch seconds or milliseconds (told apart by size) or ISO 8601
+    text (UTC when it names no zone). None when there is none, or it is not a time."""
+    if "enqueued_at" in data:  # the guide's own field: epoch ms by definition
+        value = data["enqueued_at"]
+        if type(value) is float and value.is_integer():
+            return int(value)
+        return value if type(value) is int else None
+    for name in JOB_TIME_FIELDS:
+        if name in data:
+            return time_ms_of(data[name])
+    return None
+
+
+def time_ms_of(value: Any) -> int | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return time_ms_of(int(text))
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return int(when.timestamp() * 1000)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    if _EPOCH_MS[0] <= value < _EPOCH_MS[1]:
+        return int(value)
+    if _EPOCH_S[0] <= value < _EPOCH_S[1]:
+        return int(value * 1000)
+    return None
 
 
 def _text_or_binary(raw: bytes) -> str:
@@ -178,16 +206,9 @@ def is_job_envelope(raw: bytes | str) -> bool:
 
 def requeued_job(dead: Envelope, now_ms: int) -> bytes | None:
     """The seed's retry_dead_letter: same id and payload, retry_count 0, last_error null,
-    first_attempt now. None when the value is not a dead-letter envelope (it moves as is)."""
+    first_attempt now, made by editing the raw text (the user's bytes kept; see rawjson).
+    None when the value is not a dead-letter envelope (it moves as is); raises
+    rawjson.Unrewritable when the text cannot be edited safely (it stays where it is)."""
     if dead.kind != "dead":
         return None
-    job = dead.data["job"]
-    return dumps(
-        {
-            "id": job.get("id"),
-            "payload": job.get("payload"),
-            "retry_count": 0,
-            "last_error": None,
-            "first_attempt": now_ms,
-        }
-    ).encode()
+    return rawjson.requeued(dead.raw, now_ms)

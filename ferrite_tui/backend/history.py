@@ -129,6 +129,12 @@ class History:
             for key in [k for k in store if k[0] not in keep and not k[0].startswith("@")]:
                 del store[key]
 
+    def forget_name(self, name: str) -> None:
+        """Start one name's series again (its queue moved to another node, or was not read)."""
+        for store in (self._series, self._flows):
+            for key in [k for k in store if k[0] == name]:
+                del store[key]
+
     def reset(self) -> None:
         """Start every series again (the server restarted or was flushed)."""
         self._series.clear()

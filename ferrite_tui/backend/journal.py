@@ -36,6 +36,7 @@ class BulkRecord:
     pid: int = field(default_factory=os.getpid)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     server: str = ""  # the server identity it ran on ("" in records from older versions)
+    stopped: str | None = None  # why a run stopped early in a console still open (F resumes)
 
     @property
     def remaining(self) -> int:
@@ -98,7 +99,8 @@ class Journal:
             pass
 
     def interrupted(self, key: str) -> list[BulkRecord]:
-        """Runs on `key` of this server whose console is gone, oldest first."""
+        """Runs on `key` of this server whose console is gone, or that stopped on a node
+        that failed and did not come back in time, oldest first."""
         out: list[BulkRecord] = []
         if not self.dir.is_dir():
             return out
@@ -107,7 +109,8 @@ class Journal:
                 rec = BulkRecord(**json.loads(path.read_text()))
             except (OSError, ValueError, TypeError):
                 continue
-            if rec.key == key and rec.server == self.server and not _alive(rec.pid):
+            if rec.key == key and rec.server == self.server and (
+                    rec.stopped or not _alive(rec.pid)):
                 out.append(rec)
         return sorted(out, key=lambda r: (r.started, r.updated))
 

@@ -3,11 +3,24 @@
 Reads are windows (LLEN + LRANGE start stop in one MULTI, so the window and its length agree);
 nothing ever reads a whole list. Mutations name the raw values the operator saw and go
 through `moves` (WATCH + MULTI/EXEC; no Lua), so a value is never in two places.
+
+Big items: Redis cannot read part of a list element (no GETRANGE for lists, no element
+length), so a window holding a 100 MB item costs 100 MB each time it is read. A page shown
+on screen is read again at every poll; `read_shown_page` reads it whole once, remembers which
+of its items are big (over BIG_ITEM bytes), and reads it again as LLEN plus LRANGE over the
+runs of small items only, in one MULTI. When the length and every small item are unchanged
+the remembered page is shown as it is, so an unchanged page costs at most the window's small
+items (each under BIG_ITEM) per poll, whatever its big items weigh. Any change (a push or a
+pop shifts the small items, or moves a big one into a run read) reads the window whole
+again. Not seen: a big item replaced in place (LSET) by another while its length and
+neighbours stay; the page shows the old one until it is opened again, and an action on it
+names the bytes shown, so it finds the item gone and touches nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,7 +34,6 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.moves import (
-    MAX_ATTEMPTS,
     Item,
     MoveResult,
     backoff,
@@ -32,6 +44,22 @@ from ferrite_tui.backend.moves import (
 
 #: The largest window one read asks for.
 MAX_WINDOW = 1000
+#: An item over this many bytes is big: a shown page holding it is not read whole again
+#: until it changes.
+BIG_ITEM = 16 << 10
+#: Shown pages remembered per client (one per list shown at once is enough).
+REMEMBERED_PAGES = 8
+#: Optimistic (WATCH) tries of a purge before it trims instead (see `ListItems.purge`).
+PURGE_WATCH_ATTEMPTS = 8
+#: Items one trim of a busy list's purge removes (about a millisecond of server time).
+PURGE_TRIM = 10_000
+
+
+def _not_a_list(key: str, kind: str, removed: int = 0) -> BackendError:
+    deleted = f"{removed:,} items were deleted before it changed" if removed \
+        else "nothing was deleted"
+    return BackendError(f"{printable(key, 80)} is not a list any more (it is a {kind}): "
+                        f"{deleted}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +87,12 @@ def ids_of(items: Sequence[Item]) -> list[str]:
 
 
 def chunk_result(res: MoveResult) -> ChunkResult:
-    return ChunkResult(done=len(res.moved), skipped=len(res.missing), failed=len(res.failed),
-                       errors=list(res.errors))
+    failed = len(res.failed) + len(res.kept)  # values left in place are failed too
+    if res.src_gone:  # not missing one by one: the list went away
+        return ChunkResult(done=len(res.moved), gone=len(res.missing), failed=failed,
+                           list_gone=True, left_at_head=len(res.kept), errors=list(res.errors))
+    return ChunkResult(done=len(res.moved), skipped=len(res.missing), failed=failed,
+                       left_at_head=len(res.kept), errors=list(res.errors))
 
 
 async def read_page(client: Client, key: str, start: int, count: int) -> Page:
@@ -87,6 +119,58 @@ async def read_page(client: Client, key: str, start: int, count: int) -> Page:
     return Page(key, first, length, items)
 
 
+@dataclass(frozen=True)
+class _ShownPage:
+    asked: tuple[int, int]  # (start, count) as asked: the window a reload asks for again
+    page: Page
+    small_runs: tuple[tuple[int, int], ...]  # (first, last) indexes of runs of small items
+
+
+#: Per client, the pages shown that hold big items (their key -> the page).
+_shown_pages: weakref.WeakKeyDictionary[Client, dict[str, _ShownPage]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _small_runs(page: Page) -> tuple[tuple[int, int], ...]:
+    runs: list[tuple[int, int]] = []
+    for i, item in enumerate(page.items):
+        if len(item.raw) > BIG_ITEM:
+            continue
+        index = page.start + i
+        if runs and runs[-1][1] == index - 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    return tuple(runs)
+
+
+async def read_shown_page(client: Client, key: str, start: int, count: int) -> Page:
+    """The window `read_page` reads, for a page on screen read again at every poll: a
+    window holding big items is not fetched whole again while it is unchanged (see the
+    module docstring)."""
+    shown = _shown_pages.setdefault(client, {})
+    seen = shown.get(key)
+    if seen is not None and seen.asked == (start, count):
+        old = seen.page
+        async with client.redis.pipeline(transaction=True) as pipe:
+            pipe.llen(key)
+            for first, last in seen.small_runs:
+                pipe.lrange(key, first, last)
+            length, *runs = await pipe.execute()
+        by_index = {old.start + i: item.raw for i, item in enumerate(old.items)}
+        if int(length) == old.length and all(
+                list(values) == [by_index[i] for i in range(first, last + 1)]
+                for (first, last), values in zip(seen.small_runs, runs, strict=True)):
+            return old
+    page = await read_page(client, key, start, count)
+    shown.pop(key, None)
+    if any(len(item.raw) > BIG_ITEM for item in page.items):
+        while len(shown) >= REMEMBERED_PAGES:
+            del shown[next(iter(shown))]
+        shown[key] = _ShownPage((start, count), page, _small_runs(page))
+    return page
+
+
 class ListItems:
     """Items of work queues (plain lists)."""
 
@@ -94,7 +178,7 @@ class ListItems:
         self.client = client
 
     async def page(self, key: str, start: int, count: int) -> Page:
-        return await read_page(self.client, key, start, count)
+        return await read_shown_page(self.client, key, start, count)
 
     async def count_and_tail(self, key: str) -> tuple[int, bytes | None]:
         """The length and the last item, read together: a run over "the first N items" (N
@@ -119,16 +203,18 @@ class ListItems:
 
         WATCH key ; TYPE key, then MULTI ; LLEN key ; UNLINK key ; EXEC: the count is taken
         in the same transaction as the deletion, and a key that is no longer a list is left
-        alone. UNLINK frees memory in the background; DEL where the server lacks it."""
+        alone. UNLINK frees memory in the background; DEL where the server lacks it.
+
+        A list that producers keep writing invalidates the WATCH every time; after a few
+        tries the purge cuts the head instead (`_purge_by_trims`), which needs no WATCH."""
         delete = "UNLINK"
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, PURGE_WATCH_ATTEMPTS + 1):
             async with pinned(self.client) as c:
                 (_, kind) = await c.exchange([("WATCH", key), ("TYPE", key)])
                 kind = kind.decode() if isinstance(kind, bytes) else str(kind)
                 if kind not in ("list", "none"):
                     await c.exchange([("UNWATCH",)])
-                    raise BackendError(f"{printable(key, 80)} is not a list any more "
-                                       f"(it is a {kind}): nothing was deleted")
+                    raise _not_a_list(key, kind)
                 replies = await c.exchange([("MULTI",), ("LLEN", key), (delete, key),
                                             ("EXEC",)])
             if isinstance(replies[2], Exception) and "unknown command" in str(replies[2]).lower():
@@ -147,8 +233,41 @@ class ListItems:
             removed = int(result[0])
             self.client.audit("purge queue", [key], removed)
             return removed
-        raise BackendError(f"{printable(key, 80)} kept changing: gave up after "
-                           f"{MAX_ATTEMPTS} attempts (nothing was deleted)")
+        removed = await self._purge_by_trims(key)
+        self.client.audit("purge queue", [key], removed)
+        return removed
+
+    async def _purge_by_trims(self, key: str) -> int:
+        """The purge of a list that keeps changing: MULTI ; LLEN key ; LTRIM key n -1 ; EXEC,
+        repeated. LLEN and LTRIM run together, so each transaction removes exactly
+        min(LLEN, n), known without a WATCH; LTRIM refuses a key that is not a list (and
+        then nothing is removed). It ends when it has removed as many items as the list
+        held at its first transaction (what was there when the purge ran; items pushed at
+        the tail since are left) or the list is empty. n is bounded, so no command runs long."""
+        removed = 0
+        target: int | None = None
+        while True:
+            replies = await self.client.for_keys(key).raw_pipeline(
+                [("MULTI",), ("LLEN", key), ("LTRIM", key, PURGE_TRIM, -1), ("EXEC",)])
+            result = replies[-1]
+            if not isinstance(result, list):  # EXEC refused (or nil: nothing was watched)
+                why: list[BaseException | str] = [
+                    r for r in replies if isinstance(r, Exception)] or ["no answer"]
+                raise BackendError(f"purge failed after removing {removed:,}: "
+                                   f"{server_error_text(why[0])}")
+            length, trimmed = result
+            for reply in (length, trimmed):
+                if isinstance(reply, Exception):
+                    if "WRONGTYPE" in str(reply):
+                        raise _not_a_list(key, "another type", removed)
+                    raise BackendError(f"purge failed after removing {removed:,}: "
+                                       f"{server_error_text(reply)}")
+            length = int(length)
+            if target is None:
+                target = length
+            removed += min(length, PURGE_TRIM)
+            if length <= PURGE_TRIM or removed >= target:
+                return removed
 
     @mutation("move items")
     async def move(self, src: str, dst: str, items: Sequence[Item]) -> ChunkResult:

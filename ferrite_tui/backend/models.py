@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount
+from ferrite_tui.backend.servertime import Replication
 
 
 class QueueKind(enum.StrEnum):
@@ -167,6 +168,12 @@ class Capabilities:
     xpending_idle: bool = False  # XPENDING ... IDLE (Redis 6.2+)
     notes: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()  # probed commands this ACL user may not run (NOPERM)
+    # Probed commands the probe could not tell about (no ACL DRYRUN for a read-only probe,
+    # or no key this user may read to probe with): not used, and said so.
+    unknown: tuple[str, ...] = ()
+    info: bool = True  # INFO is permitted (else every figure from it is unknown)
+    publish: bool | None = None  # this user may PUBLISH; None: could not tell
+    probe_key: str = ""  # the key the probe named (inside the user's key patterns)
 
     def as_rows(self) -> list[tuple[str, bool]]:
         return [
@@ -193,6 +200,8 @@ class ServerStats:
     clients: int | None = None
     uptime_s: int | None = None
     keyspace: dict = field(default_factory=dict)
+    # INFO replication (role unknown where the server has no such section).
+    replication: Replication = field(default_factory=Replication)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +225,7 @@ class AlertNote:
 class Snapshot:
     """One poll's worth of data: everything the panels draw."""
 
-    taken_at: float  # time.time() when the poll finished
+    taken_at: float  # when the poll finished, by the server's clock (epoch s)
     queues: tuple[QueueStats, ...]
     server: ServerStats
     channels: tuple[ChannelStats, ...] = ()
@@ -226,10 +235,16 @@ class Snapshot:
     cluster: ClusterView | None = None  # set when connected to a cluster
     left_out: int = 0  # queues found but not polled (more than [discovery] max_queues)
     max_queues: int = 0
+    # "N keys not readable by user X": keys SCAN found outside the ACL user's key patterns.
+    access_note: str | None = None
     alert_notes: tuple[AlertNote, ...] = ()  # each alert's start and next step (advice.py)
     # Exact mode from keyspace notifications: None when not asked for, "on" while
     # counting, else why not (what the server would need).
     notifications: str | None = None
+    # The server's TIME read by this poll (None: not answered), and the offset
+    # server - console clock in ms that every due/overdue/age figure applies.
+    server_time_ms: int | None = None
+    clock_offset_ms: int | None = None
 
     def by_kind(self, *kinds: QueueKind) -> list[QueueStats]:
         return [q for q in self.queues if q.ref.kind in kinds]

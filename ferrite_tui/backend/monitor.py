@@ -82,7 +82,7 @@ class Monitor:
 
     async def connect(self) -> None:
         await self.client.connect()
-        self.state = ConnectionState("live", last_ok=time.time())
+        self.state = ConnectionState("live", last_ok=self.client.server_clock.now_s())
 
     async def discover(self, progress: Callable[[DiscoveryProgress], None] | None = None):
         return await self.discovery.run(progress)
@@ -94,6 +94,10 @@ class Monitor:
     async def _snapshot(self) -> Snapshot:
         """One poll; what discovery left out, and which queues it must keep, go along."""
         self.poller.left_out = self.discovery.left_out
+        unreadable = self.discovery.unreadable
+        self.poller.access_note = (
+            f"{unreadable:,} key{'s' if unreadable != 1 else ''} not readable by user "
+            f"{self.client.username}") if unreadable else None
         self.poller.max_queues = self.config.discovery.max_queues
         snap = await self.poller.snapshot(self.discovery.refs)
         self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity

@@ -20,13 +20,17 @@ value was seen (MAXLEN), so commands stay short near either end; callers size ch
 `chunk_budget` so that one transaction scans a bounded number of elements.
 
 `take_head` is the fast path for "everything from the head": WATCH ; LRANGE 0 k-1, then
-MULTI ; LTRIM src k -1 ; RPUSH dst ... ; EXEC. No value is compared at all.
+MULTI ; LTRIM src k -1 ; RPUSH dst ... ; EXEC. No value is compared at all. On a list that
+producers push to all the time the WATCH never holds; where the server runs Lua, the head is
+then taken by a script that checks it is still exactly what was read (pushes at the tail do
+not change it), so "all of a busy list" still finishes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -36,6 +40,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
+from ferrite_tui.backend import bulk
 from ferrite_tui.backend.client import (
     BackendError,
     Client,
@@ -78,14 +83,41 @@ class Item:
         return self.pos + 1
 
 
+class KeepInPlace(ValueError):
+    """Raised by a transform for a value it cannot rewrite: that value is left where it is
+    (reported failed, with its position) and the rest of the chunk moves."""
+
+
 @dataclass
 class MoveResult:
     moved: list[tuple[Item, bytes]] = field(default_factory=list)  # (item, value pushed)
     missing: list[Item] = field(default_factory=list)  # gone (or moved far) since seen
     failed: list[Item] = field(default_factory=list)
+    kept: list[Item] = field(default_factory=list)  # refused by the transform: left in place
     errors: list[str] = field(default_factory=list)
     attempts: int = 0
     reached_stop: bool = False  # take_head: the stop_at value was among those moved
+    src_gone: bool = False  # the source list no longer exists (deleted, renamed, flushed)
+
+
+def _kept_in_place(src: str, item: Item, why: KeepInPlace) -> str:
+    where = f"entry {item.pos}" if item.pos is not None else "an entry"
+    return f"{where} of {src} cannot be rewritten ({why}): left in place"
+
+
+def _rewrite(src: str, pairs: Sequence[tuple[Item, Any]],
+             transform: Callable[[Item], bytes],
+             result: MoveResult) -> list[tuple[Item, Any, bytes]]:
+    """(item, extra, new value) for the items the transform rewrites; the ones it refuses
+    go to result.kept with a line naming their position."""
+    out: list[tuple[Item, Any, bytes]] = []
+    for item, extra in pairs:
+        try:
+            out.append((item, extra, transform(item)))
+        except KeepInPlace as why:
+            result.kept.append(item)
+            result.errors.append(_kept_in_place(src, item, why))
+    return out
 
 
 def chunk_budget(items: Sequence[Item], max_items: int = 500,
@@ -184,6 +216,43 @@ async def pinned(client: Client) -> AsyncIterator[_Conn]:
         await pool.release(conn)
 
 
+#: A primary with replicas acknowledges a move's transaction only once a replica has it
+#: (WAIT, in the same write as EXEC), for at most this long: a failover right after the
+#: move then loses nothing the move counted (replication is asynchronous otherwise).
+REPLICA_WAIT_MS = 1000
+#: How long a node's replica count (ROLE) is trusted before it is read again.
+REPLICAS_TTL_S = 5.0
+_REPLICAS: dict[str, tuple[float, int]] = {}
+
+
+async def replica_wait(client: Client) -> tuple | None:
+    """The WAIT command to send after a move's EXEC on this node, or None when it has no
+    replica (or cannot say: ROLE refused, as on Ferrite)."""
+    if client.cluster is not None:
+        return None
+    now = time.monotonic()
+    url = client.settings.url
+    cached = _REPLICAS.get(url)
+    if cached is None or now - cached[0] > REPLICAS_TTL_S:
+        replicas = 0
+        try:
+            (role,) = await client.raw_pipeline([("ROLE",)])
+            if isinstance(role, list) and role and role[0] in (b"master", "master"):
+                replicas = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
+        except Exception:  # a move never fails over this check; the move itself will tell
+            replicas = 0
+        cached = _REPLICAS[url] = (now, replicas)
+    return ("WAIT", 1, REPLICA_WAIT_MS) if cached[1] else None
+
+
+async def exchange_replicated(c: _Conn, commands: list[tuple], wait: tuple | None) -> list[Any]:
+    """`c.exchange(commands)`, followed in the same write by `wait` (see replica_wait);
+    returns the replies of `commands` only."""
+    if wait is None:
+        return await c.exchange(commands)
+    return (await c.exchange([*commands, wait]))[:-1]
+
+
 def _watch(src: str, dst: str | None) -> tuple:
     """WATCH the source and the target: the target's type is checked after it, and the
     push inside EXEC relies on that check still holding."""
@@ -248,9 +317,13 @@ SPLIT_AFTER = 4
 
 async def move_values(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
                       transform: Callable[[Item], bytes] = lambda it: it.raw,
-                      push_left: bool = False) -> MoveResult:
+                      push_left: bool = False, settle: bool = True) -> MoveResult:
     """Move (or, with dst None, remove) exactly these values: one atomic transaction, or,
-    while other writers keep invalidating its WATCH, halves of it (each atomic)."""
+    while other writers keep invalidating its WATCH, halves of it (each atomic).
+
+    `settle`: tell a running bulk run how many items each transaction finished (off for
+    the staging step of a move between slots, which is not finished until delivered)."""
+    bulk.note_client(client)
     if client.cluster is not None:
         from ferrite_tui.backend import crossslot  # two slots: the staging protocol
 
@@ -263,24 +336,30 @@ async def move_values(client: Client, src: str, dst: str | None, items: Sequence
                             push_left=push_left,
                             max_attempts=SPLIT_AFTER if several else MAX_ATTEMPTS)
     if res is not None:
+        if settle:
+            bulk.note_settled(len(res.moved))
         return res
     if not several:
         if client.capabilities.lua:
             # A list this busy starves optimistic transactions: where the server runs Lua,
             # the same conditional move runs as one script (probed fast path).
-            return await lua_move(client, src, dst, items, transform=transform,
-                                  push_left=push_left)
+            res = await lua_move(client, src, dst, items, transform=transform,
+                                 push_left=push_left)
+            if settle:
+                bulk.note_settled(len(res.moved))
+            return res
         res = MoveResult(failed=list(items), attempts=MAX_ATTEMPTS)
         res.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts "
                           "(the values were left where they were)")
         return res
     half = len(items) // 2
     first = await move_values(client, src, dst, items[:half], transform=transform,
-                              push_left=push_left)
+                              push_left=push_left, settle=settle)
     second = await move_values(client, src, dst, items[half:], transform=transform,
-                               push_left=push_left)
+                               push_left=push_left, settle=settle)
     return MoveResult(moved=first.moved + second.moved, missing=first.missing + second.missing,
-                      failed=first.failed + second.failed, errors=first.errors + second.errors,
+                      failed=first.failed + second.failed, kept=first.kept + second.kept,
+                      errors=first.errors + second.errors,
                       attempts=first.attempts + second.attempts + SPLIT_AFTER)
 
 
@@ -302,6 +381,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
     groups = list(wanted.items())
     use_lpos = client.capabilities.lpos
     dense = _dense_window(items)
+    wait = await replica_wait(client)
     for attempt in range(1, max_attempts + 1):
         result.attempts = attempt
         async with pinned(client) as c:
@@ -357,15 +437,27 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                 n = found.get(raw, 0)
                 present.extend((it, it.from_tail() and raw not in from_head) for it in its[:n])
                 missing.extend(it for it in its[n:] if it not in unsure)
+            result.failed, result.kept, result.errors = [], [], []  # this attempt's
             if unsure:
-                result.failed = unsure
+                result.failed = list(unsure)
                 result.errors.append(
                     f"{len(unsure)} values were not found within {share:,} elements of {src}"
                     f" (it holds {length if length is not None else '?'}): not touched, and not "
                     "counted as gone")
+            if dst is not None:
+                # Rewritten before anything is removed: a value the transform refuses is
+                # simply not named in the transaction, so it stays where it is.
+                rewritten = _rewrite(src, present, transform, result)
+                present = [(it, tail) for it, tail, _ in rewritten]
+                new_values = [new for _, _, new in rewritten]
+            else:
+                new_values = []
             if not present:
-                await c.exchange([("UNWATCH",)])
+                replies = await c.exchange([("UNWATCH",), ("EXISTS", src)])
                 result.missing = missing
+                # Nothing found, and no such key: the list itself went away (an empty list
+                # does not exist either), so the values did not go one by one.
+                result.src_gone = bool(missing) and replies[1] == 0
                 return result
             counts: Counter = Counter(it.raw for it, _ in present)
             removal: list[tuple]
@@ -378,12 +470,11 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
                     tails.setdefault(it.raw, tail)
                 removal = [("LREM", src, -n if tails[raw] else n, raw)
                            for raw, n in counts.items()]
-            new_values = [transform(it) for it, _ in present] if dst is not None else []
             tx: list[tuple] = [("MULTI",), *removal]
             if dst is not None:
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
             tx.append(("EXEC",))
-            replies = await c.exchange(tx)
+            replies = await exchange_replicated(c, tx, wait)
             for reply in replies[:-1]:
                 _check_exec(reply, client)
             exec_reply = replies[-1]
@@ -443,8 +534,16 @@ async def lua_move(client: Client, src: str, dst: str | None, items: Sequence[It
         result.errors.append(f"{src} kept changing and this server has no LPOS for Lua")
         return result
     args: list[Any] = ["-" if dst is None else ("L" if push_left else "R")]
+    if dst is not None:
+        rewritten = _rewrite(src, [(it, None) for it in items], transform, result)
+        items = [it for it, _, _ in rewritten]
+        new_of = [new for _, _, new in rewritten]
+    else:
+        new_of = [it.raw for it in items]
+    if not items:
+        return result
     news = []
-    for it in items:
+    for it, new in zip(items, new_of):
         tail = it.from_tail()
         if it.pos is None:
             maxlen = 0
@@ -452,7 +551,6 @@ async def lua_move(client: Client, src: str, dst: str | None, items: Sequence[It
             maxlen = (it.seen_len - it.pos) + TAIL_SLACK  # type: ignore[operator]
         else:
             maxlen = it.pos + 1 + SLACK
-        new = transform(it) if dst is not None else it.raw
         news.append(new)
         args += [-1 if tail else 1, -1 if tail else 1, maxlen, it.raw, new]
     try:
@@ -495,9 +593,12 @@ def _found_counts(groups: list[tuple[bytes, list[Item]]], replies: list[Any],
 
 async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                     transform: Callable[[Item], bytes] = lambda it: it.raw,
-                    push_left: bool = False, stop_at: bytes | None = None) -> MoveResult:
+                    push_left: bool = False, stop_at: bytes | None = None,
+                    settle: bool = True) -> MoveResult:
     """Move (dst None: delete) up to `count` values from the head of src, atomically. With
-    `stop_at`, stop after (and including) the first element equal to it."""
+    `stop_at`, stop after (and including) the first element equal to it. `settle`: as in
+    `move_values`."""
+    bulk.note_client(client)
     if client.cluster is not None:
         from ferrite_tui.backend import crossslot  # two slots: the staging protocol
 
@@ -510,6 +611,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
     if count <= 0:
         return result
     limit = SPLIT_AFTER if count > 1 else MAX_ATTEMPTS
+    wait = await replica_wait(client)
     for attempt in range(1, limit + 1):
         result.attempts = attempt
         async with pinned(client) as c:
@@ -527,13 +629,27 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 result.reached_stop = True
             if not values:
                 await c.exchange([("UNWATCH",)])
+                result.src_gone = True  # an empty list does not exist: nothing is left
                 return result
             items = [Item(v, i) for i, v in enumerate(values)]
-            new_values = [transform(it) for it in items] if dst is not None else values
-            tx = [("MULTI",), ("LTRIM", src, len(values), -1)]
+            result.kept, result.errors = [], []  # this attempt's
             if dst is not None:
-                tx.append(("LPUSH" if push_left else "RPUSH", dst, *new_values))
-            replies = await c.exchange([*tx, ("EXEC",)])
+                rewritten = _rewrite(src, [(it, None) for it in items], transform, result)
+                moving = [(it, new) for it, _, new in rewritten]
+            else:
+                moving = [(it, it.raw) for it in items]
+            if not moving:
+                await c.exchange([("UNWATCH",)])
+                return result
+            # The head is cut off; values the transform refused go back to the head in
+            # their order, in the same transaction, so they never leave the list.
+            kept = [it.raw for it in result.kept]
+            tx: list[tuple] = [("MULTI",), ("LTRIM", src, len(values), -1)]
+            if kept:
+                tx.append(("LPUSH", src, *reversed(kept)))
+            if dst is not None:
+                tx.append(("LPUSH" if push_left else "RPUSH", dst, *[n for _, n in moving]))
+            replies = await exchange_replicated(c, [*tx, ("EXEC",)], wait)
             for reply in replies[:-1]:
                 _check_exec(reply, client)
             exec_reply = replies[-1]
@@ -543,16 +659,97 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 continue
             if isinstance(exec_reply, Exception):
                 raise BackendError(f"transaction failed: {exec_reply}")
-            if dst is not None and isinstance(exec_reply[1], Exception):
-                raise BackendError(_push_failed(src, dst, exec_reply[1], len(values)))
-            result.moved = list(zip(items, new_values))
+            if dst is not None and isinstance(exec_reply[-1], Exception):
+                raise BackendError(_push_failed(src, dst, exec_reply[-1], len(values)))
+            result.moved = moving
+            if settle:
+                bulk.note_settled(len(moving))
             return result
+    if client.capabilities.lua:
+        # Producers keep pushing (a WATCH on the list never holds): where the server runs
+        # Lua, the head is taken by a script that checks it is still what was read, which
+        # pushes at the tail do not change (probed fast path).
+        result = await _lua_take_head(client, src, dst, count, transform=transform,
+                                      push_left=push_left, stop_at=stop_at)
+        if settle:
+            bulk.note_settled(len(result.moved))
+        return result
     if count > 1:
         # Others keep touching src: a smaller chunk holds its WATCH for less time.
         return await take_head(client, src, dst, count // 2, transform=transform,
-                               push_left=push_left, stop_at=stop_at)
+                               push_left=push_left, stop_at=stop_at, settle=settle)
     result.reached_stop = False
     result.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts")
+    return result
+
+
+# KEYS: src, dst. ARGV: push mode (R, L or -), n (values read at the head), k (of them kept:
+# refused by the transform, put back at the head), then the n values read, the k kept (in
+# head order), the new values. Returns 0 (the head is no longer what was read: nothing
+# done) or 1 (cut, kept put back, new pushed, atomically). The target's type is checked
+# first, so a cut is never left without its push.
+LUA_TAKE_HEAD = """
+local n, k = tonumber(ARGV[2]), tonumber(ARGV[3])
+if ARGV[1] ~= '-' then
+  local t = redis.call('TYPE', KEYS[2]).ok
+  if t ~= 'list' and t ~= 'none' then return redis.error_reply('target is not a list') end
+end
+local head = redis.call('LRANGE', KEYS[1], 0, n - 1)
+if #head ~= n then return 0 end
+for i = 1, n do
+  if head[i] ~= ARGV[3 + i] then return 0 end
+end
+redis.call('LTRIM', KEYS[1], n, -1)
+for i = 3 + n + k, 4 + n, -1 do redis.call('LPUSH', KEYS[1], ARGV[i]) end
+for i = 4 + n + k, #ARGV do
+  if ARGV[1] == 'R' then redis.call('RPUSH', KEYS[2], ARGV[i])
+  elseif ARGV[1] == 'L' then redis.call('LPUSH', KEYS[2], ARGV[i]) end
+end
+return 1
+"""
+
+
+async def _lua_take_head(client: Client, src: str, dst: str | None, count: int, *,
+                         transform: Callable[[Item], bytes], push_left: bool,
+                         stop_at: bytes | None) -> MoveResult:
+    """`take_head` as a script: read the head (no WATCH), rewrite it here, then move it only
+    if the head is still exactly what was read (else read again)."""
+    result = MoveResult()
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        result.attempts = attempt
+        values: list[bytes] = list(await client.redis.lrange(src, 0, count - 1))  # type: ignore[arg-type]
+        result.reached_stop = False
+        if stop_at is not None and stop_at in values:
+            values = values[: values.index(stop_at) + 1]
+            result.reached_stop = True
+        if not values:
+            result.src_gone = True
+            return result
+        items = [Item(v, i) for i, v in enumerate(values)]
+        result.kept, result.errors = [], []
+        if dst is not None:
+            moving = [(it, new) for it, _, new in
+                      _rewrite(src, [(it, None) for it in items], transform, result)]
+        else:
+            moving = [(it, it.raw) for it in items]
+        if not moving:
+            return result
+        mode = "-" if dst is None else ("L" if push_left else "R")
+        try:
+            done = await client.redis.eval(
+                LUA_TAKE_HEAD, 2, src, dst or src, mode, len(values), len(result.kept),
+                *values, *(it.raw for it in result.kept), *(new for _, new in moving))
+        except rexc.ResponseError as exc:
+            if "not a list" in str(exc):
+                raise BackendError(f"{dst} is not a list: nothing was moved") from None
+            raise BackendError(f"move script failed: {exc}") from None
+        if int(done):
+            result.moved = moving
+            return result
+        await backoff(attempt)  # the head changed (a consumer took from it): read again
+    result.reached_stop = False
+    result.errors.append(f"{src} kept changing at its head: gave up after {MAX_ATTEMPTS} "
+                         "attempts")
     return result
 
 

@@ -20,6 +20,23 @@ Every figure is exact, a marked lower bound, or None with a reason (`rate_note`)
   with a bounded XRANGE. Group health from every pending entry (bounded XPENDING scan).
 - Priority queues: only the net change is known (members carry no arrival order).
 Every alert is computed here, so the console and `status` agree.
+
+Big values: Redis reads no part of a list element or set member, so an item over BIG_END
+(16 KB) read for its age at every poll would cost its whole size each time (a 100 MB dead
+letter at a list's end: 100 MB per poll). A list whose end item is big is read whole with
+the items next to its ends (LINDEX 1 and -2); from then on, while its length and those small
+items stand, each poll asks only for them (the big item's time and the ends carried), and
+any change has the ends read again at the next poll (a length-1 list turned over by a pop
+and a push between two polls is not seen). Sorted sets whose members read for ages (the
+top, the bottom sample, the earliest due) are big: while their size stands they are not read,
+and read again at least every BIG_REREAD_S. A stream whose first or last entry (in XINFO
+STREAM) is big gets XRANGE COUNT 1 after its last id instead: while it is empty, the last
+figures stand. A processing list holding a big job is read as its length and the runs of
+small items around the big ones; a change has it read whole at the next poll (its moves
+counted a poll late). On servers without stream counters, deliveries are counted from the
+ids after a lagging group's position (XRANGE, whole entries): where that read held a big
+entry, its ids are kept (entries never change) and only new ids are read, while nothing is
+deleted or trimmed. The number of round trips does not change.
 """
 
 from __future__ import annotations
@@ -35,7 +52,7 @@ from typing import Any, NamedTuple
 from redis._parsers.helpers import parse_info
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.client import Client, permission_error
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.epoch import ServerEpoch
 from ferrite_tui.backend.history import History
@@ -86,6 +103,13 @@ GROUP_SCANS = ("pending_scan", "holder_counts", "idle_scan")
 NOTE_STACK = "pushed and popped at the same end: moves between polls are not visible"
 NOTE_DRAINED = "list emptied or turned over between polls: moves not all visible"
 NOTE_NO_LPOS = "server has no LPOS: only the net change of the list is known"
+#: An item read for its age or id (a list's end, a set's top, a stream's end entry) over
+#: this many bytes is not read again while its key stands still (see the docstring).
+BIG_END = 16 << 10
+#: A sorted set's big members are read again at least this often (seconds).
+BIG_REREAD_S = 30.0
+NOTE_BIG_ENDS = ("an end item over 16 KB: read again only when the length or the items "
+                 "next to it change (moves counted from the net change)")
 NOTE_DEEP = "more than 1,000 moves in one poll: counted as a lower bound"
 NOTE_TIMES = ("counted from the items' own times at the producers' end: items taken "
               "before the poll are not seen")
@@ -131,11 +155,21 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _error_line(exc: Exception) -> str:
+def _error_line(exc: Exception, key: str = "", user: str | None = None) -> str:
     text = str(exc)
+    denied = permission_error(exc, user, (key,) if key else ())
+    if denied:
+        return printable(denied, 200)
     if "WRONGTYPE" in text:
         return "wrong type: the key now holds another kind of value"
     return printable(text.splitlines()[0] if text else type(exc).__name__, 120)
+
+
+def _entry_size(entry: Any) -> int:
+    """Bytes of a stream entry's field values ([id, [field, value, ...]]), 0 for none."""
+    if not isinstance(entry, list) or len(entry) < 2 or not isinstance(entry[1], list):
+        return 0
+    return sum(len(v) for v in entry[1] if isinstance(v, bytes))
 
 
 def _item_time(raw: bytes | None, now_ms: int) -> int | None:
@@ -232,6 +266,14 @@ class _ListRead:
     head_pos: int | None = None
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
+    probing: bool = False  # big ends, unchanged at the last poll: only probes were asked
+    # The items that tell a change at each end without reading a big one: the end item
+    # where it is small, else the one next to it (index 1 / -2).
+    probe_head: bytes | None = None
+    probe_tail: bytes | None = None
+    next_head: bytes | None = None  # index 1 and -2, read with the ends after big ends
+    next_tail: bytes | None = None
+    key: str = ""  # named in an error line
     recent: list | None = None  # items at the producer's end, where times are counted
     recent_end: str = "tail"
     head_t: int | None = None  # the end items' own times (set by _follow)
@@ -249,6 +291,13 @@ class _ListMemory:
     newest_at_head: bool = False  # the head item was the newer end (no LPOS: producers)
     exact: bool = False  # the last interval's moves were all seen
     arrivals: int = 0  # in the last interval (sizes the producer end read)
+    big_ends: bool = False  # an end item is over BIG_END bytes
+    unchanged: bool = False  # the length and ends were the same as the poll before
+    # (head, tail) probes (see _ListRead) read with the ends; None: not read, or big too.
+    probes: tuple[bytes | None, bytes | None] | None = None
+    big_head: bool = False
+    big_tail: bool = False
+    end_times: tuple[int | None, int | None] = (None, None)  # the end items' own times
 
 
 def _states_of(ref: QueueRef) -> LibraryQueue | None:
@@ -298,6 +347,31 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
     lib: list[Any] | None = None  # library queues (only): replies, errors included
     fig: Any = None  # library queues: what libraries.poll.read made of `lib`
+    big_member: bool = False  # sorted sets: a member read for its time is over BIG_END
+    stream_carried: _StreamMemory | None = None  # streams: XINFO STREAM not asked
+    stream_changed: bool = False  # ... and an entry was added after its last id
+    new_last_text: str | None = None  # the last id the XRANGE of new ids read
+    backlog_big: bool = False  # the ids read after a lagging group held a big entry
+    backlog_reused: list | None = None  # ... so last poll's ids were used, not read again
+    earliest_due: int | None = None  # delayed: the earliest member's due time
+    processing_runs: list | None = None  # the small items' runs read instead of the list
+    members_carried: _BigMembers | None = None  # members not read: the last read stands
+
+
+@dataclass(slots=True)
+class _BigMembers:
+    """A sorted set whose members read for ages (top and bottom, the earliest due) were
+    over BIG_END bytes: while its size stands they are not read again."""
+
+    depth: int
+    unchanged: bool  # its size was the same as at the poll before
+    oldest_t: int | None  # the oldest item's own time or the earliest due time (ms)
+    read_at: float  # (monotonic) when they were last read
+
+    def skip_read(self) -> bool:
+        # A set's size says less than a list's ends (a member replaced keeps it): read
+        # again after BIG_REREAD_S whatever the size says.
+        return self.unchanged and time.monotonic() - self.read_at < BIG_REREAD_S
 
 
 class _DueMemory(NamedTuple):
@@ -349,6 +423,14 @@ class _StreamMemory:
     length_in_info: bool = False  # XINFO STREAM gave the length: no XLEN needed
     one_read: int = 0  # this poll read new and lagging ids in one XRANGE of this COUNT
     last_text: str | None = None  # last_id as the server gave it (parsed once)
+    # XINFO STREAM's first or last entry was over BIG_END: while no entry is added after
+    # last_id (XRANGE COUNT 1, empty), its figures stand and it is not asked again.
+    big_ends: bool = False
+    added: int | None = None  # entries-added as last read
+    # No counters: the ids after a lagging group's position, kept where that read held an
+    # entry over BIG_END (XRANGE returns whole entries), from `backlog_from` on.
+    backlog_ids: list | None = None
+    backlog_from: tuple[int, int] | None = None
 
 
 class Poller:
@@ -362,21 +444,30 @@ class Poller:
         self.visibility_timeouts = visibility_timeouts or {}
         self._lists: dict[str, _ListMemory] = {}
         self._processing: dict[str, tuple[list, Counter]] = {}  # last read, as a multiset
+        # Processing lists holding an item over BIG_END: their length when read whole, and
+        # the runs of small items that tell a change without reading the big ones.
+        self._processing_big: dict[str, tuple[int, tuple[tuple[int, int], ...]]] = {}
         self._first_seen: dict[str, dict[bytes, float]] = {}  # processing job -> wall s
         self._streams: dict[str, _StreamMemory] = {}
         self._groups: dict[str, list[str]] = {}
         self._large: dict[str, list[str]] = {}  # stream -> groups past PENDING_SCAN
         self._last_mono: float | None = None  # when the last poll finished
         self.left_out = 0  # set by the caller: queues found but not polled
+        self.access_note: str | None = None  # set by the caller: keys the user may not read
         self.max_queues = 0
         # Item -> its own time: end items and processing jobs are mostly the same values
         # poll after poll, so each is parsed once. Bounded: cleared when it grows past this.
         self._times: dict[bytes, int | None] = {}
         self._depths: dict[str, int] = {}  # sorted set -> its size at the last poll
+        self._big_members: dict[str, _BigMembers] = {}
         self._due: dict[str, _DueMemory] = {}  # delayed set -> its last poll
         self._interval_s = 1.0  # between the last two polls
         self._refs: list[QueueRef] | None = None
         self._epoch = ServerEpoch()  # a restart or flush starts the rates again
+        # Cluster: the node each queue was read from at the last poll. A queue whose node
+        # changed (a failover) or could not be read starts its rates again, as after a
+        # restart: the gap and the other node's counters are not traffic.
+        self._queue_nodes: dict[str, str] = {}
         # Opt-in exact mode: moves counted from keyspace notifications (set by Monitor).
         self.events: KeyEvents | None = None
         self._event_memory: dict[str, _EventMemory] = {}
@@ -404,7 +495,10 @@ class Poller:
     async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
         started = time.monotonic()
         rt_before = self.client.round_trips.count
-        now_ms = int(time.time() * 1000)
+        # The server's clock (offset measured by the last TIME): items' times were written
+        # by the server's clients, and the console's clock may be off by hours.
+        clock = self.client.server_clock
+        now_ms = clock.now_ms()
         commands: list[tuple] = []
         # Pairs (target, what), flat: a tuple per command holding a tally is kept alive for
         # the whole poll, and thousands of those make the garbage collector run far more.
@@ -414,14 +508,16 @@ class Poller:
         for tally in tallies:
             self._commands(commands, readers, tally, now_ms, lpos)
         commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
-                     ("INFO", "commandstats")]
+                     ("INFO", "commandstats"), ("TIME",)]
         events = self.events
         if events is not None and self.client.cluster is not None:
             events.observe_cluster()
             events = None
         if events is not None:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
+        sent_s = clock.local()
         replies = await self.client.raw_pipeline(commands)
+        received_s = clock.local()
         if events is not None:
             # Counts are taken at marks (see KeyEvents.mark): this poll asks for its own
             # and uses the last poll's, whose sizes it kept. One poll late, never lagging.
@@ -442,6 +538,7 @@ class Poller:
                           if k and t.ref.kind is not QueueKind.STREAM})
 
         apply = self._apply
+        user = self.client.username
         pairs = iter(readers)
         for tally, what, reply in zip(pairs, pairs, replies):
             if type(tally) is _ListRead:
@@ -449,7 +546,7 @@ class Poller:
                     if what in ("head_pos", "tail_pos"):
                         tally.followed = False
                     else:
-                        tally.errors.append(_error_line(reply))
+                        tally.errors.append(_error_line(reply, tally.key, user))
                 else:
                     setattr(tally, what, reply)
                 continue
@@ -457,21 +554,26 @@ class Poller:
                 if what in GROUP_SCANS:  # a group gone since the last poll: no rows
                     apply(tally, what, None, now_ms)
                 else:
-                    tally.errors.append(_error_line(reply))
+                    tally.errors.append(_error_line(reply, tally.ref.key, user))
                 continue
             try:
                 apply(tally, what, reply, now_ms)
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 tally.errors.append("unexpected reply from server")
-        info_raw, channels, numpat, cmdstats_raw = replies[-4:]
+        info_raw, channels, numpat, cmdstats_raw, time_raw = replies[-5:]
+        # For the next poll and every action until then (this poll keeps the now it asked
+        # with, so its counts and ages agree).
+        server_time_ms = clock.observe(time_raw, sent_s, received_s)
         info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
+        self.client.note_info(info)
         cmdstats = parse_info(_text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
         if self._epoch.changed(info, cmdstats):
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).
             for store in (self._lists, self._processing, self._first_seen, self._streams,
-                          self._depths, self._due, self._event_memory):
+                          self._depths, self._due, self._event_memory, self._big_members,
+                          self._processing_big):
                 store.clear()
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
@@ -503,8 +605,11 @@ class Poller:
                 channel_stats = [ChannelStats(key_text(c), 0) for c in channels]
 
         mono = time.monotonic()
+        unread = self._follow_nodes(tallies)
         stats = tuple(self._finish_library(t, mono, now_ms) if t.lib is not None
                       else self._finish(t, mono, now_ms) for t in tallies)
+        for t in unread:
+            self._start_again(t.ref)  # what the failed read recorded is not a figure either
         server = self._server_stats(info, mono)
         self.history.forget({t.ref.ident for t in tallies})
         if refs is not self._refs:  # discovery changed the list: drop what left it
@@ -515,7 +620,7 @@ class Poller:
             self._interval_s = mono - self._last_mono
         self._last_mono = mono
         return Snapshot(
-            taken_at=time.time(),
+            taken_at=clock.now_s(),  # the server's clock, as every time in the snapshot
             queues=stats,
             server=server,
             channels=tuple(sorted(channel_stats, key=lambda c: c.name)),
@@ -523,12 +628,49 @@ class Poller:
             round_trips=self.client.round_trips.count - rt_before,
             poll_ms=(time.monotonic() - started) * 1000,
             left_out=self.left_out,
+            access_note=self.access_note,
             max_queues=self.max_queues,
             notifications=self.events.status() if self.events is not None else None,
+            server_time_ms=server_time_ms,
+            clock_offset_ms=clock.offset_ms,
         )
+
+    def _follow_nodes(self, tallies: list[_Tally]) -> list[_Tally]:
+        """On a cluster: start again the rates of each queue whose node changed since the
+        last poll, or whose node did not answer this one (returned: their figures of this
+        poll are forgotten after it too, so the gap is never read as a drop or a rise)."""
+        router = self.client.cluster
+        if router is None:
+            return []
+        unread = []
+        for t in tallies:
+            try:
+                node = router.node_of(t.ref.key)
+            except Exception:  # slot not served right now
+                node = ""
+            down = bool(t.errors) and (not node or node in router.unreachable)
+            before = self._queue_nodes.get(t.ref.ident)
+            if down or (before is not None and before != node):
+                self._start_again(t.ref)
+            if down:
+                unread.append(t)
+                self._queue_nodes.pop(t.ref.ident, None)
+            else:
+                self._queue_nodes[t.ref.ident] = node
+        return unread
+
+    def _start_again(self, ref: QueueRef) -> None:
+        """Forget one queue's last-poll memories and series, as a restart does for all."""
+        keys = {k for k in (ref.key, ref.processing_key, ref.ready_key) if k}
+        for store in (self._lists, self._processing, self._first_seen, self._streams,
+                      self._groups, self._large, self._depths, self._due, self._event_memory):
+            for key in keys & store.keys():
+                del store[key]
+        self.history.forget_name(ref.ident)
 
     def _forget(self, keys: set[str]) -> None:
         for store in (self._lists, self._streams, self._groups, self._depths, self._large,
+                      self._big_members, self._processing_big,
                       self._due, self._event_memory):
             for key in [k for k in store if k not in keys]:
                 del store[key]
@@ -542,16 +684,29 @@ class Poller:
         readers += (read, "depth")
         if not ends_if_empty and prev is not None and not prev.depth:
             return  # empty at the last poll: its ends are read once it has items
+        if prev is not None and prev.big_ends and prev.unchanged and prev.probes is not None:
+            # Reading a 100 MB end item at every poll costs the server that much each
+            # time; while the list stands still, its length and the small items next to
+            # the big ones say when to read it again.
+            read.probing = True
+            commands += [("LINDEX", key, 1 if prev.big_head else 0),
+                         ("LINDEX", key, -2 if prev.big_tail else -1)]
+            readers += (read, "probe_head", read, "probe_tail")
+            return
         commands += [("LINDEX", key, 0), ("LINDEX", key, -1)]
         readers += (read, "head", read, "tail")
-        if prev is not None and prev.depth and prev.head is not None and lpos:
+        if prev is not None and prev.big_ends:  # the probes, read with the ends they watch
+            commands += [("LINDEX", key, 1), ("LINDEX", key, -2)]
+            readers += (read, "next_head", read, "next_tail")
+        if prev is not None and prev.depth and prev.head is not None and lpos \
+                and not prev.big_ends:  # (LPOS would send the big item back)
             # (RANK 1, from the head, is LPOS's default: not sent)
             commands += [("LPOS", key, prev.head, "MAXLEN", LPOS_MAXLEN),
                          ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
             readers += (read, "head_pos", read, "tail_pos")
             read.followed = True
         if prev is not None and prev.depth and prev.newest is not None \
-                and not (lpos and prev.exact):
+                and not (lpos and prev.exact) and not prev.big_ends:
             # Moves the ends cannot tell (a stack, no LPOS): count the items newer than
             # the last poll's newest at the producers' end, reading a little more than
             # last time's arrivals (bounded: past it, a lower bound).
@@ -575,23 +730,46 @@ class Poller:
             readers += (t, "lib") * len(ops)
             return
         if kind in LIST_KINDS:
-            t.main = _ListRead(t.errors)
+            t.main = _ListRead(t.errors, key=key)
             self._list_commands(commands, readers, t.main, key, lpos)
             if ref.processing_key:
-                commands += [("LLEN", ref.processing_key),
-                             ("LRANGE", ref.processing_key, 0, PROCESSING_READ - 1)]
-                readers += (t, "processing", t, "processing_items")
+                pkey = ref.processing_key
+                commands.append(("LLEN", pkey))
+                readers += (t, "processing")
+                held = self._processing_big.get(pkey)
+                if held is not None:
+                    # An in-flight job of 100 MB would be read at every poll: its small
+                    # neighbours and the length tell when the list changed.
+                    t.processing_runs = []
+                    for first, last in held[1]:
+                        commands.append(("LRANGE", pkey, first, last))
+                        readers += (t, "processing_run")
+                else:
+                    commands.append(("LRANGE", pkey, 0, PROCESSING_READ - 1))
+                    readers += (t, "processing_items")
         elif kind is QueueKind.PRIORITY:
-            commands += [("ZCARD", key), ("ZREVRANGE", key, 0, 0)]
-            readers += (t, "depth", t, "top")
+            commands.append(("ZCARD", key))
+            readers += (t, "depth")
+            big = self._big_members.get(key)
+            if big is not None and big.skip_read():  # (as lists with big ends: size only)
+                t.members_carried = big
+                return
+            commands.append(("ZREVRANGE", key, 0, 0))
+            readers += (t, "top")
             if self._depths.get(key, 2) > 1:  # one member: the top is the whole set
                 commands.append(("ZRANGE", key, 0, PRIORITY_SAMPLE - 1))
                 readers += (t, "bottom")
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
-            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms),
-                         ("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1)]
-            readers += (t, "depth", t, "overdue", t, "earliest")
+            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms)]
+            readers += (t, "depth", t, "overdue")
+            big = self._big_members.get(key)
+            if big is not None and big.skip_read():  # the earliest member is big: not again
+                t.members_carried = big
+            else:
+                commands.append(("ZRANGEBYSCORE", key, "-inf", "+inf", "WITHSCORES",
+                                 "LIMIT", 0, 1))
+                readers += (t, "earliest")
             due = self._due.get(key)
             if due is None or due.future:  # nothing was due later: read again once it is
                 t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
@@ -599,21 +777,32 @@ class Poller:
                                  "LIMIT", 0, DUE_READ))
                 readers += (t, "coming")
             if ref.ready_key:
-                t.ready_list = _ListRead(t.errors)
+                t.ready_list = _ListRead(t.errors, key=ref.ready_key)
                 # A ready list is usually empty: its ends are only followed once it is not.
                 self._list_commands(commands, readers, t.ready_list, ref.ready_key, lpos,
                                     ends_if_empty=False)
         elif kind is QueueKind.STREAM:
             reads = t.group_reads = _GroupReads()
             memory = self._streams.get(key)
-            if memory is not None and memory.length_in_info:
+            carry = memory is not None and memory.big_ends and memory.last_id is not None
+            if memory is not None and memory.length_in_info and not carry:
                 # XINFO STREAM's length is the XLEN: asked apart only until a reply has it.
                 t.depth_from_info = True
             else:
                 commands.append(("XLEN", key))
                 readers += (t, "depth")
-            commands += [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)]
-            readers += (t, "groups", t, "stream")
+            commands.append(("XINFO", "GROUPS", key))
+            readers += (t, "groups")
+            if carry:
+                # XINFO STREAM holds the first and last entries whole: with a big one, ask
+                # only whether an entry came after the last id.
+                assert memory is not None and memory.last_id is not None
+                t.stream_carried = memory
+                commands.append(("XRANGE", key, after_id(memory.last_id), "+", "COUNT", 1))
+                readers += (t, "after_last")
+            else:
+                commands.append(("XINFO", "STREAM", key))
+                readers += (t, "stream")
             if memory is not None and not memory.counters:
                 # No counters: count entry ids after the last poll's last id, and after
                 # the last delivered id of groups that were behind (bounded reads).
@@ -621,7 +810,17 @@ class Poller:
                           if i is not None and (memory.last_id is None or i < memory.last_id)]
                 memory.lagging_from = min(behind) if behind else None
                 memory.one_read = 0
-                if memory.lagging_from is not None and memory.last_id is not None \
+                if memory.backlog_ids is not None and memory.lagging_from is not None \
+                        and memory.backlog_from is not None and memory.last_id is not None \
+                        and memory.lagging_from >= memory.backlog_from:
+                    # The backlog held a big entry: entries never change, so the ids read
+                    # last time stand; only the new ones are read (see the docstring).
+                    t.backlog_reused = [i for i in memory.backlog_ids
+                                        if i > memory.lagging_from]
+                    commands.append(("XRANGE", key, after_id(memory.last_id), "+",
+                                     "COUNT", XRANGE_COUNT))
+                    readers += (t, "new_ids")
+                elif memory.lagging_from is not None and memory.last_id is not None \
                         and memory.depth <= XRANGE_COUNT:
                     # One read for both: the ids after the lagging group's position hold
                     # at most the last poll's length up to its last id (ids only grow),
@@ -634,7 +833,8 @@ class Poller:
                     start = after_id(memory.last_id) if memory.last_id else "-"
                     commands.append(("XRANGE", key, start, "+", "COUNT", XRANGE_COUNT))
                     readers += (t, "new_ids")
-                if memory.lagging_from is not None and not memory.one_read:
+                if memory.lagging_from is not None and not memory.one_read \
+                        and t.backlog_reused is None:
                     commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                      "COUNT", XRANGE_COUNT))
                     readers += (t, "group_ids")
@@ -662,18 +862,24 @@ class Poller:
             t.processing = v
         elif what == "processing_items":
             t.processing_items = v
+        elif what == "processing_run":
+            assert t.processing_runs is not None
+            t.processing_runs.append(v)
         elif what == "top":
             t.oldest_ms = _max(t.oldest_ms, self._age(v[0], now_ms) if v else None)
+            t.big_member = t.big_member or (bool(v) and len(v[0]) > BIG_END)
         elif what == "bottom":
             t.oldest_ms = _max(t.oldest_ms, *(self._age(m, now_ms) for m in v))
             t.oldest_sampled = True
+            t.big_member = t.big_member or any(len(m) > BIG_END for m in v)
         elif what == "overdue":
             t.overdue = v
         elif what == "coming":
             t.coming = [float(score) for score in v[1::2]]
         elif what == "earliest":
+            t.big_member = bool(v) and len(v[0]) > BIG_END
             if v:
-                due = int(float(v[1]))
+                due = t.earliest_due = int(float(v[1]))
                 if due <= now_ms:
                     t.oldest_ms = now_ms - due
         elif what == "groups":
@@ -687,13 +893,25 @@ class Poller:
             t.length_in_info = isinstance(length, int)
             if t.depth_from_info:
                 t.depth = info["length"]  # missing: an unexpected reply (XLEN again next poll)
+            t.big_member = any(_entry_size(info.get(end)) > BIG_END
+                               for end in ("first-entry", "last-entry"))
+        elif what == "after_last":
+            carried = t.stream_carried
+            assert carried is not None
+            t.last_id, t.added = carried.last_text, carried.added
+            t.big_member = True
+            if v:  # an entry was added: XINFO STREAM is read again at the next poll
+                t.stream_changed, t.added = True, None
         elif what == "new_ids":
             t.new_ids = [parse_id(row[0]) for row in v]
+            t.new_last_text = _text(v[-1][0]) if v else None
         elif what == "group_ids":
             t.group_ids = [parse_id(row[0]) for row in v]
+            t.backlog_big = any(_entry_size(row) > BIG_END for row in v)
         elif what == "all_ids":
             memory = self._streams[t.ref.key]
             ids = [parse_id(row[0]) for row in v]
+            t.backlog_big = any(_entry_size(row) > BIG_END for row in v)
             t.group_ids = ids[:XRANGE_COUNT]
             last = memory.last_id
             assert last is not None  # asked only with a last id
@@ -742,6 +960,9 @@ class Poller:
         """Moves of one list since the last poll; remembers its ends for the next."""
         prev = self._lists.get(key)
         moves = None
+        if read.probing and prev is not None:
+            return self._follow_probes(prev, read)
+        prev_head, prev_tail = (prev.head, prev.tail) if prev is not None else (None, None)
         if prev is not None:
             if not lpos:
                 moves = ListMoves(None, False, None, None, NOTE_NO_LPOS)
@@ -751,6 +972,9 @@ class Poller:
             elif prev.head is None:  # its ends were not read: the growth, at least
                 moves = ListMoves(max(read.depth - prev.depth, 0), False, None, None,
                                   NOTE_DRAINED)
+            elif prev.big_ends:  # not followed (LPOS would send the big item back)
+                moves = ListMoves(max(read.depth - prev.depth, 0), False, None, None,
+                                  NOTE_BIG_ENDS)
             elif read.followed:
                 moves = list_moves(prev.depth, read.depth, read.head_pos, read.tail_pos,
                                    prev.producer_end)
@@ -773,8 +997,35 @@ class Poller:
         memory.newest_at_head = head_t is not None and (tail_t is None or head_t > tail_t)
         memory.exact = moves is not None and moves.exact
         memory.arrivals = moves.arrivals or 0 if moves is not None else 0
+        memory.unchanged = prev is not None and read.depth == prev.depth \
+            and (read.head, read.tail) == (prev_head, prev_tail)
+        memory.big_head = len(read.head or b"") > BIG_END
+        memory.big_tail = len(read.tail or b"") > BIG_END
+        memory.big_ends = memory.big_head or memory.big_tail
+        memory.end_times = (head_t, tail_t)
+        probes = (read.next_head if memory.big_head else read.head,
+                  read.next_tail if memory.big_tail else read.tail)
+        asked_next = prev is not None and prev.big_ends
+        memory.probes = probes if asked_next and not any(
+            len(v or b"") > BIG_END for v in probes) else None
         self._lists[key] = memory
         return moves
+
+    def _follow_probes(self, memory: _ListMemory, read: _ListRead) -> ListMoves:
+        """A list whose big ends were not read: the ends and times of the last read stand
+        while the length and the probes do; a change has the ends read at the next poll."""
+        read.head, read.tail = memory.head, memory.tail
+        read.head_t, read.tail_t = memory.end_times
+        growth = read.depth - memory.depth
+        memory.unchanged = growth == 0 and (read.probe_head, read.probe_tail) == memory.probes
+        memory.depth = read.depth
+        if not read.depth:  # emptied: no ends, no ages (its ends are read once it fills)
+            read.head = read.tail = read.head_t = read.tail_t = None
+            memory.head = memory.tail = memory.newest = None
+            memory.big_ends = False
+        memory.exact = False
+        memory.arrivals = max(growth, 0)
+        return ListMoves(max(growth, 0), False, None, None, NOTE_BIG_ENDS)
 
     def _by_times(self, prev: _ListMemory, read: _ListRead, moves: ListMoves | None,
                   newest: int | None, now_ms: int) -> tuple[ListMoves | None, int | None]:
@@ -889,9 +1140,39 @@ class Poller:
         flow.add(mono, moved, exact, since=self._last_mono)
         return flow.rate()
 
+    def _processing_items(self, t: _Tally) -> None:
+        """The processing list as this poll knows it. Holding a big item, it was not read:
+        unchanged (same length, same small items) it is the last read; changed, it is read
+        whole at the next poll, and this poll's moves are counted then (a poll late)."""
+        key = t.ref.processing_key or ""
+        runs = t.processing_runs
+        if runs is not None:
+            prev_items = self._processing.get(key, ([], None))[0]
+            length, spans = self._processing_big[key]
+            same = t.processing == length and len(runs) == len(spans) and all(
+                isinstance(run, list) and run == prev_items[first:last + 1]
+                for run, (first, last) in zip(runs, spans, strict=True))
+            t.processing_items = prev_items
+            if not same:
+                del self._processing_big[key]
+            return
+        items = t.processing_items
+        if not isinstance(items, list) or not any(len(v) > BIG_END for v in items):
+            self._processing_big.pop(key, None)
+            return
+        small_runs: list[tuple[int, int]] = []
+        for i, value in enumerate(items):
+            if len(value) <= BIG_END:
+                if small_runs and small_runs[-1][1] == i - 1:
+                    small_runs[-1] = (small_runs[-1][0], i)
+                else:
+                    small_runs.append((i, i))
+        self._processing_big[key] = (t.processing or 0, tuple(small_runs))
+
     def _processing_moves(self, t: _Tally, now_s: float) -> tuple[int, int, int | None, bool]:
         """(entered, left, stale, stale_lower) from the whole (bounded) processing list."""
         key = t.ref.processing_key or ""
+        self._processing_items(t)
         items = t.processing_items or []
         prev_items, now = self._processing.get(key, (None, None))
         entered = left = 0
@@ -925,10 +1206,35 @@ class Poller:
         lower = (t.processing or 0) > len(items)
         return entered, left, stale, lower
 
+    def _carry_big_members(self, t: _Tally, now_ms: int) -> None:
+        """Sorted sets: the time read last (while the size stands), and whether the next
+        poll reads the big members again (after the size changed, it does)."""
+        key = t.ref.key
+        if t.members_carried is not None:
+            big = t.members_carried
+            big.unchanged = t.depth == big.depth
+            big.depth = t.depth
+            # Priority: the oldest item's time; delayed: the earliest due, late from now.
+            if big.oldest_t is not None and big.oldest_t <= now_ms:
+                t.oldest_ms = now_ms - big.oldest_t
+            t.oldest_sampled = t.ref.kind is QueueKind.PRIORITY and t.depth > 1
+        elif t.big_member and not t.errors:
+            prev = self._big_members.get(key)
+            oldest_t = None if t.oldest_ms is None else now_ms - t.oldest_ms
+            if t.ref.kind is QueueKind.DELAYED:
+                oldest_t = t.earliest_due
+            self._big_members[key] = _BigMembers(
+                t.depth, prev is not None and prev.depth == t.depth, oldest_t,
+                time.monotonic())
+        else:
+            self._big_members.pop(key, None)
+
     def _finish(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref
         ident = ref.ident
         history = self.history
+        if ref.kind in (QueueKind.PRIORITY, QueueKind.DELAYED) and ref.library is None:
+            self._carry_big_members(t, now_ms)
         if t.main is not None:
             t.depth = t.main.depth
         depth_series = history.series(ident, "depth")
@@ -1092,6 +1398,19 @@ class Poller:
         ident = ref.ident
         history = self.history
         memory = self._streams.get(ref.key)
+        if t.backlog_reused is not None and memory is not None:
+            new = [i for i in (t.new_ids or ()) if i is not None]
+            if t.depth == memory.depth + len(new):  # nothing deleted or trimmed: they stand
+                t.group_ids = t.backlog_reused + new
+            else:  # unknown which: a moved group's deliveries are unknown this poll
+                t.backlog_reused = None
+        if t.stream_changed:
+            # XINFO STREAM was not read: the counter is unknown this poll (and its series
+            # starts again, so the next reading is not taken as one poll's arrivals); the
+            # ids counted after the last one carry the last id on.
+            history.series(ident, "added").samples.clear()
+            if t.new_last_text is not None:
+                t.last_id = t.new_last_text
         last = memory.last_id if memory is not None and t.last_id == memory.last_text \
             else parse_id(t.last_id)
         new_ids = [i for i in (t.new_ids or ()) if i is not None]
@@ -1175,9 +1494,25 @@ class Poller:
             last_id=last,
             counters=t.added is not None and all(g.entries_read is not None for g in groups),
             ldids=ldids,
-            depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id)
+            depth=t.depth, length_in_info=t.length_in_info, last_text=t.last_id,
+            big_ends=t.big_member and not t.stream_changed and not t.errors, added=t.added,
+            **self._backlog(t, memory))
         return (in_rate, in_exact, out_rate, out_exact, note, pending,
                 idle_total if idle_known else None)
+
+    @staticmethod
+    def _backlog(t: _Tally, memory: _StreamMemory | None) -> dict[str, Any]:
+        """The backlog ids to keep for the next poll: where a read (or a reuse) of a big
+        backlog gave every id after the lagging position (not cut), and nothing failed."""
+        big = t.backlog_big or (t.backlog_reused is not None and memory is not None
+                                and memory.backlog_ids is not None)
+        ids = t.group_ids
+        if not big or t.errors or ids is None or len(ids) >= XRANGE_COUNT or memory is None \
+                or memory.lagging_from is None or t.new_cut \
+                or (t.new_ids is not None and len(t.new_ids) >= XRANGE_COUNT):
+            return {}
+        return {"backlog_ids": [i for i in ids if i is not None],
+                "backlog_from": memory.lagging_from}
 
     def _delivered(self, t: _Tally, g: dict, ldid: tuple[int, int] | None,
                    memory: _StreamMemory | None, new_ids: list,
@@ -1310,6 +1645,7 @@ class Poller:
             self.history.series("@server", "memory").add(mono, memory)
         keyspace = {k: v for k, v in info.items() if k.startswith("db") and isinstance(v, dict)}
         return ServerStats(
+            replication=self.client.replication,
             info=info,
             ops_per_sec=ops,
             used_memory=memory,
@@ -1348,7 +1684,9 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
             out.append(f"{depth} dead")
         if cfg.dlq_growing and (net_rate or 0) >= 0.05:
             out.append("growing")
-    elif depth >= cfg.depth > 0:
+    elif depth >= cfg.depth > 0 and not (kind is QueueKind.STREAM and groups):
+        # A stream read by groups keeps its history (often capped with MAXLEN): its length
+        # is no backlog, its groups' lag and pending are.
         out.append(f"depth ≥ {cfg.depth}")
     if kind is QueueKind.DELAYED:
         if oldest_ms is not None and oldest_ms >= cfg.overdue_seconds * 1000:

@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import math
 import random
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 
 from redis.exceptions import WatchError
 
+from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, printable
@@ -40,10 +40,6 @@ MAX_ATTEMPTS = 200
 #: Members per chunk in bulk work (one MULTI of a few multi-member commands).
 CHUNK_SIZE = 200
 PAGE_SIZE = 50
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 async def backoff(attempt: int) -> None:
@@ -200,8 +196,10 @@ async def checked_in_chunks(
         on_done(result)
         return result.as_chunk()
 
+    # Each chunk checks its members under WATCH, so a chunk tried again after a node
+    # failure acts only on what is still as seen: the run may wait the failure out.
     return await BulkRunner(items, chunk, chunk_size=chunk_size, progress=progress,
-                            cancel=cancel).run()
+                            cancel=cancel, client=client).run()
 
 
 def _pairs(reply: Sequence) -> list[ZItem]:
@@ -263,11 +261,22 @@ def _bin_edges(lo: float, hi: float, bins: int) -> tuple[list[float], list[str]]
 
 
 class PriorityQueue:
-    """One priority queue (sorted set, score = priority, the highest is taken first)."""
+    """One priority queue (sorted set, score = priority, the highest is taken first).
 
-    def __init__(self, client: Client, key: str) -> None:
+    `sign` -1: the score is minus the priority and the lowest score is taken first (huey's
+    PriorityRedisHuey: ZADD -priority, ZPOPMIN). Pages, ranges and the histogram are then
+    in priorities, highest first, as for the seed's layout; members keep their raw score."""
+
+    def __init__(self, client: Client, key: str, sign: int = 1) -> None:
         self.client = client
         self.key = key
+        self.sign = sign
+
+    def priority(self, score: float) -> float:
+        return self.sign * score
+
+    def score(self, priority: float) -> float:
+        return self.sign * priority
 
     async def view(self, offset: int = 0, limit: int = PAGE_SIZE, lo: float | None = None,
                    hi: float | None = None, bins: int = 20) -> PriorityView:
@@ -277,25 +286,40 @@ class PriorityQueue:
         counts that place the range; (2) the page by rank (ZREVRANGE, O(log N + page)) and
         one cumulative ZCOUNT per histogram bin (O(log N) each).
         """
+        if self.sign < 0:
+            return await self._view_negated(offset, limit, lo, hi, bins)
         r = self.client.redis
         before = self.client.round_trips.count
         filtered = lo is not None or hi is not None
         lo_s = "-inf" if lo is None else lo
         hi_s = "+inf" if hi is None else hi
+        # Windows holding big members, still as read: not read again (see shown_sets).
+        kept = await shown_sets.reusable(self.client, self.key)
+        lowest = shown_sets.Window(("ZRANGE", self.key, 0, 0), 0, False)
+        highest = shown_sets.Window(("ZREVRANGE", self.key, 0, 0), 0, True)
         pipe = r.pipeline(transaction=True)
         pipe.zcard(self.key)
-        pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
-        pipe.zrevrange(self.key, 0, 0, withscores=True)
+        if lowest.command not in kept:
+            pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
+        if highest.command not in kept:
+            pipe.zrevrange(self.key, 0, 0, withscores=True)
         if filtered:
             pipe.zcount(self.key, "-inf", hi_s)
             pipe.zcount(self.key, lo_s, hi_s)
         replies = await pipe.execute()
-        card = int(replies[0])
-        smin = float(replies[1][0][1]) if replies[1] else None
-        smax = float(replies[2][0][1]) if replies[2] else None
+        card = int(replies.pop(0))
+        ends = []
+        for window in (lowest, highest):
+            members = kept.get(window.command)
+            if members is None:
+                members = tuple((m, float(sc)) for m, sc in replies.pop(0))
+                shown_sets.remember(self.client, window, card, members)
+            ends.append(members)
+        smin = ends[0][0][1] if ends[0] else None
+        smax = ends[1][0][1] if ends[1] else None
         if filtered:
-            above = card - int(replies[3])  # members with a priority above hi
-            total = int(replies[4])
+            above = card - int(replies[0])  # members with a priority above hi
+            total = int(replies[1])
         else:
             above, total = 0, card
         offset = max(0, min(offset, max(total - 1, 0)))
@@ -303,15 +327,21 @@ class PriorityQueue:
             else _bin_edges(smin, smax, bins)
         pipe = r.pipeline(transaction=True)
         count = min(limit, max(total - offset, 0))
-        if count:
-            start = above + offset
+        start = above + offset
+        window = shown_sets.Window(("ZREVRANGE", self.key, start, start + count - 1), start,
+                                   True)
+        shown = kept.get(window.command) if count else None
+        if count and shown is None:
             pipe.zrevrange(self.key, start, start + count - 1, withscores=True)
         for edge in edges:
             pipe.zcount(self.key, "-inf", edge)
-        replies = await pipe.execute() if (count or edges) else []
+        replies = await pipe.execute() if ((count and shown is None) or edges) else []
         items: list[ZItem] = []
         if count:
-            items = _pairs(replies.pop(0))
+            if shown is None:
+                shown = tuple((m, float(sc)) for m, sc in replies.pop(0))
+                shown_sets.remember(self.client, window, card, shown)
+            items = [ZItem.of(m, sc) for m, sc in shown]
             if filtered:  # the set may have moved between the two round trips
                 items = [it for it in items
                          if (lo is None or it.score >= lo) and (hi is None or it.score <= hi)]
@@ -320,6 +350,56 @@ class PriorityQueue:
         if counts and counts[0] < 0:
             counts[0] = 0
         hist = Histogram(tuple(labels), tuple(max(c, 0) for c in counts), smin, smax,
+                         cumulative[-1] if cumulative else 0)
+        page = ZPage(tuple(items), total, card, offset)
+        return PriorityView(page, hist, self.client.round_trips.count - before)
+
+    async def _view_negated(self, offset: int, limit: int, lo: float | None,
+                            hi: float | None, bins: int) -> PriorityView:
+        """`view` for score = -priority: the highest priority is the lowest score, so pages
+        go by ascending rank (ZRANGE) and a priority range [lo, hi] is scores [-hi, -lo]."""
+        r = self.client.redis
+        before = self.client.round_trips.count
+        filtered = lo is not None or hi is not None
+        s_lo = "-inf" if hi is None else -hi
+        s_hi = "+inf" if lo is None else -lo
+        pipe = r.pipeline(transaction=True)
+        pipe.zcard(self.key)
+        pipe.zrangebyscore(self.key, "-inf", "+inf", start=0, num=1, withscores=True)
+        pipe.zrevrange(self.key, 0, 0, withscores=True)
+        if filtered:
+            pipe.zcount(self.key, s_lo, "+inf")
+            pipe.zcount(self.key, s_lo, s_hi)
+        replies = await pipe.execute()
+        card = int(replies[0])
+        # The highest priority is the lowest score.
+        pmax = -float(replies[1][0][1]) if replies[1] else None
+        pmin = -float(replies[2][0][1]) if replies[2] else None
+        if filtered:
+            above = card - int(replies[3])  # scores below -hi: priorities above hi
+            total = int(replies[4])
+        else:
+            above, total = 0, card
+        offset = max(0, min(offset, max(total - 1, 0)))
+        edges, labels = ([], []) if pmin is None or pmax is None or bins <= 0 \
+            else _bin_edges(pmin, pmax, bins)
+        pipe = r.pipeline(transaction=True)
+        count = min(limit, max(total - offset, 0))
+        if count:
+            start = above + offset
+            pipe.zrange(self.key, start, start + count - 1, withscores=True)
+        for edge in edges:
+            pipe.zcount(self.key, -edge, "+inf")  # priority <= edge
+        replies = await pipe.execute() if (count or edges) else []
+        items: list[ZItem] = []
+        if count:
+            items = _pairs(replies.pop(0))
+            if filtered:
+                items = [it for it in items if (lo is None or -it.score >= lo)
+                         and (hi is None or -it.score <= hi)]
+        cumulative = [int(v) for v in replies]
+        counts = [c - (cumulative[i - 1] if i else 0) for i, c in enumerate(cumulative)]
+        hist = Histogram(tuple(labels), tuple(max(c, 0) for c in counts), pmin, pmax,
                          cumulative[-1] if cumulative else 0)
         page = ZPage(tuple(items), total, card, offset)
         return PriorityView(page, hist, self.client.round_trips.count - before)
@@ -333,9 +413,10 @@ class PriorityQueue:
     @mutation("change priority")
     async def set_priority(self, item: ZItem, priority: float) -> CheckResult:
         """ZADD XX of that exact member, only while it still has the priority shown."""
+        score = self.score(priority)
         result = await checked_transaction(
             self.client, self.key, [item],
-            lambda pipe, ok: pipe.zadd(self.key, {it.member: priority for it in ok}, xx=True))
+            lambda pipe, ok: pipe.zadd(self.key, {it.member: score for it in ok}, xx=True))
         self._audit("change priority", result, f"priority {format_score(priority)}")
         return result
 
@@ -354,7 +435,7 @@ class PriorityQueue:
         member = dumps({
             "id": job_id or str(uuid.uuid4()),
             "payload": payload,
-            "enqueued_at": now_ms() if at_ms is None else at_ms,
+            "enqueued_at": self.client.server_now_ms() if at_ms is None else at_ms,
         }).encode()
         added = await self.client.redis.zadd(self.key, {member: priority}, nx=True)
         if not added:
@@ -367,9 +448,10 @@ class PriorityQueue:
     @mutation("change priority (marked)")
     async def set_priority_many(self, items: Sequence[ZItem], priority: float,
                                 **bulk: Any) -> BulkReport:
+        score = self.score(priority)
         return await checked_in_chunks(
             self.client, self.key, items,
-            lambda pipe, ok: pipe.zadd(self.key, {it.member: priority for it in ok}, xx=True),
+            lambda pipe, ok: pipe.zadd(self.key, {it.member: score for it in ok}, xx=True),
             lambda result: self._audit("change priority", result,
                                        f"priority {format_score(priority)}"),
             **bulk)

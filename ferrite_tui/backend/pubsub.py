@@ -17,7 +17,11 @@ Semantics:
   entry it saw and learns how many fell off before it looked (``skipped``).
 - When the connection drops, the tail reconnects with backoff, subscribes again and puts a
   gap marker in the log (messages published in the gap were never delivered to anyone
-  who was not subscribed, so they are lost to the tail).
+  who was not subscribed, so they are lost to the tail). Where the server closed the
+  subscription, the marker says why when it can: a tail that falls behind passes the
+  server's pub/sub output buffer limit and is dropped (counted in INFO stats'
+  client_output_buffer_limit_disconnections on Redis 7+; elsewhere named as the likely
+  cause, with the limit from CONFIG GET where the server answers it).
 - A server that refuses SUBSCRIBE/PSUBSCRIBE (Ferrite may) puts the tail in state
   ``refused`` with one line saying so; it does not retry until asked to.
 """
@@ -38,8 +42,16 @@ from pathlib import Path
 from redis import exceptions as rexc
 from redis.asyncio import Redis
 
-from ferrite_tui.backend.client import Client, describe_error, is_connection_failure, mutation
+from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.client import (
+    Client,
+    describe_error,
+    is_connection_failure,
+    is_noperm,
+    mutation,
+)
 from ferrite_tui.backend.envelopes import key_text, printable
+from ferrite_tui.escaping import json_safe
 
 DEFAULT_BUFFER = 10_000
 DEFAULT_MAX_BYTES = 64 << 20  # message bodies kept in the buffer, all together
@@ -129,7 +141,9 @@ def ndjson_line(entry: Entry) -> bytes:
     else:
         obj["event"] = entry.kind
         obj["note"] = entry.data.decode("utf-8", "replace")
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    # C1 and bidi controls as \uXXXX (json.dumps escapes C0 only): the same values for a
+    # reader, nothing raw for whoever looks at the file in a terminal.
+    return json_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))).encode() + b"\n"
 
 
 def read_ndjson(path: Path | str) -> list[dict]:
@@ -210,6 +224,8 @@ class Tail:
         self.idle_ping_s = IDLE_PING_S
         self.ping_deadline_s = PING_DEADLINE_S
         self.pongs = 0
+        # INFO stats' client_output_buffer_limit_disconnections when subscribed (Redis 7+).
+        self._limit_drops: int | None = None
 
     # -- control ------------------------------------------------------------------------
 
@@ -404,6 +420,18 @@ class Tail:
                 except Exception:
                     pass
 
+    def _publish_note(self, refusal: Exception) -> str:
+        """What the probe found about publishing: said only as far as it could tell (an
+        ACL that refuses subscribing may refuse publishing; a server without SUBSCRIBE
+        still publishes)."""
+        publish = self.client.capabilities.publish
+        if publish is False:
+            return f"user {self.client.username} may not publish either"
+        if publish is None and is_noperm(refusal):
+            return (f"whether user {self.client.username} may publish could not be told "
+                    "(a refusal will say so)")
+        return "publish still works"
+
     def _verb(self) -> str:
         return "PSUBSCRIBE" if any(is_pattern(p) for p in self.patterns) else "SUBSCRIBE"
 
@@ -500,6 +528,7 @@ class Tail:
         attempt = 0
         lost_at: float | None = None
         lost_reason = ""
+        why_lost = ""  # why the server closed the subscription, when that is known
         while True:
             self.state = TailState("connecting" if lost_at is None else "reconnecting",
                                    attempt=attempt, error=lost_reason or None)
@@ -512,7 +541,7 @@ class Tail:
                 self.state = TailState(
                     "refused",
                     error=f"the server refused {what} ({reason}): no live tail; "
-                          "the channel table and publish still work")
+                          f"the channel table still works; {self._publish_note(exc)}")
                 self._add_marker(Entry.NOTE, f"{what} refused: {reason}")
                 return
             except asyncio.CancelledError:
@@ -537,7 +566,10 @@ class Tail:
                 self._add_marker(
                     Entry.GAP,
                     f"gap of {max(self.clock() - lost_at, 0):.1f} s: resubscribed to "
-                    f"{' '.join(self.patterns)}; messages published meanwhile were not received")
+                    f"{printable(' '.join(self.patterns), 100)}; messages published "
+                    f"meanwhile were not received" + (f" ({why_lost})" if why_lost else ""))
+            why_lost = ""
+            self._limit_drops = await self._buffer_limit_drops()
             attempt = 0
             lost_at = None
             lost_reason = ""
@@ -574,10 +606,65 @@ class Tail:
                 lost_at -= max(self.monotonic() - self._last_rx, 0)  # silent since then
             else:
                 lost_reason = describe_error(failure, self.client.settings)
-            self._add_marker(Entry.NOTE, f"connection lost: {lost_reason}; resubscribing")
+                if is_closed_by_server(failure):
+                    why_lost = await self._why_closed()
+            self._add_marker(Entry.NOTE, f"connection lost: {lost_reason}; resubscribing"
+                             + (f" ({why_lost})" if why_lost else ""))
             attempt = 1
             self.state = TailState("reconnecting", attempt=attempt, error=lost_reason)
             await asyncio.sleep(BACKOFF_S[0])
+
+
+    async def _buffer_limit_drops(self) -> int | None:
+        """How many clients the server has closed for passing their output buffer limit
+        (Redis 7+); None where INFO does not say (Redis 6, Ferrite) or cannot be read."""
+        try:
+            info = await self.client.redis.info("stats")
+        except Exception:
+            return None
+        value = info.get("client_output_buffer_limit_disconnections") \
+            if isinstance(info, dict) else None
+        return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+    async def _pubsub_limit(self) -> str | None:
+        """The server's pub/sub output buffer limit ("pubsub 32mb 8mb 60"), if it says."""
+        try:
+            reply = await self.client.redis.config_get("client-output-buffer-limit")
+        except Exception:
+            return None
+        value = reply.get("client-output-buffer-limit") if isinstance(reply, dict) else None
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        words = str(value or "").split()
+        if "pubsub" not in words or len(words) < words.index("pubsub") + 4:
+            return None
+        at = words.index("pubsub")
+        hard, soft, seconds = words[at + 1:at + 4]
+        def size(word: str) -> str:
+            return fmt.size(int(word)) if word.isdigit() else printable(word, 20)
+
+        return (f"client-output-buffer-limit pubsub: {size(hard)} at once, or {size(soft)} "
+                f"for {printable(seconds, 10)} s")
+
+    async def _why_closed(self) -> str:
+        """Why the server closed the subscription: its output buffer limit when INFO's
+        counter says so; else that limit named as the likely cause of a server-side close
+        (a CLIENT KILL or a restart closes it the same way)."""
+        now = await self._buffer_limit_drops()
+        limit = await self._pubsub_limit()
+        where = f": {limit}" if limit else ""
+        if now is not None and self._limit_drops is not None:
+            if now > self._limit_drops:
+                return ("the server dropped the tail: it fell behind and passed the server's "
+                        f"pub/sub output buffer limit{where}")
+            return "closed by the server (not for its output buffer limit)"
+        return ("closed by the server: most likely the tail fell behind and passed the "
+                f"server's pub/sub output buffer limit{where}; or CLIENT KILL, a restart")
+
+
+def is_closed_by_server(exc: BaseException) -> bool:
+    """The server ended the connection (EOF), rather than the network or a timeout."""
+    return isinstance(exc, rexc.ConnectionError) and "closed by server" in str(exc).lower()
 
 
 class PubSub:

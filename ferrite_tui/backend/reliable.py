@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from ferrite_tui.backend.bulk import ChunkResult
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.envelopes import decode
-from ferrite_tui.backend.lists import MAX_WINDOW, Page, chunk_result, ids_of, read_page
+from ferrite_tui.backend.lists import (
+    MAX_WINDOW,
+    Page,
+    chunk_result,
+    ids_of,
+    read_page,
+    read_shown_page,
+)
 from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.moves import Item, move_values, remove_values
 
@@ -49,7 +56,7 @@ class ReliableQueue:
         self.client = client
 
     async def processing_page(self, ref: QueueRef, start: int, count: int) -> Page:
-        return await read_page(self.client, _processing(ref), start, count)
+        return await read_shown_page(self.client, _processing(ref), start, count)
 
     @mutation("ack")
     async def ack(self, ref: QueueRef, items: Sequence[Item]) -> ChunkResult:

@@ -16,6 +16,7 @@ from ferrite_tui.backend.dlq import SCAN_WINDOW
 from ferrite_tui.backend.envelopes import decode, requeued_job
 from ferrite_tui.backend.lists import read_page
 from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.rawjson import Unrewritable
 
 # Reading more than this to plan one confirmation costs more than it tells: beyond it the
 # plan says how far it read, and the rest is "not read" (never a guessed split).
@@ -27,39 +28,61 @@ class RequeuePlan:
     total: int  # entries the action covers
     reset: int  # dead-letter envelopes: reset, then requeued
     unchanged: int  # other values: moved as they are
+    kept: int = 0  # envelopes whose text cannot be rewritten: left in place
+    # The first of the other values, exactly as it will be written: a value that is not a
+    # job is never pushed onto a work queue without the operator seeing it first.
+    first_unchanged: bytes | None = None
 
     @property
     def unread(self) -> int:
-        return self.total - self.reset - self.unchanged
+        return self.total - self.reset - self.unchanged - self.kept
 
     def describe(self) -> str:
         """E.g. "143 dead-letter envelopes reset, 3 other values moved unchanged"."""
         parts = [f"{self.reset:,} dead-letter envelope{'' if self.reset == 1 else 's'} reset",
                  f"{self.unchanged:,} other value{'' if self.unchanged == 1 else 's'} "
                  "moved unchanged"]
+        if self.kept:
+            parts.append(f"{self.kept:,} that cannot be rewritten left in place")
         if self.unread:
             parts.append(f"{self.unread:,} not read ahead of time (moved as found)")
         return ", ".join(parts)
 
 
+RESET, UNCHANGED, KEPT = "reset", "unchanged", "kept"
+
+
+def outcome(raw: bytes) -> str:
+    """What the requeue will do with this value: RESET, UNCHANGED or KEPT."""
+    try:
+        return UNCHANGED if requeued_job(decode(raw), 0) is None else RESET
+    except Unrewritable:
+        return KEPT
+
+
 def is_envelope(raw: bytes) -> bool:
-    return requeued_job(decode(raw), 0) is not None
+    return outcome(raw) == RESET
 
 
 def plan_items(items: Iterable[Item]) -> RequeuePlan:
     """The plan for exactly these values (marked or filtered entries, already read)."""
-    total = reset = 0
+    counts = {RESET: 0, UNCHANGED: 0, KEPT: 0}
+    first: bytes | None = None
     for item in items:
-        total += 1
-        reset += is_envelope(item.raw)
-    return RequeuePlan(total, reset, total - reset)
+        what = outcome(item.raw)
+        counts[what] += 1
+        if what == UNCHANGED and first is None:
+            first = item.raw
+    return RequeuePlan(sum(counts.values()), counts[RESET], counts[UNCHANGED], counts[KEPT],
+                       first)
 
 
 async def plan_head(client: Client, key: str, count: int,
                     limit: int = PLAN_LIMIT) -> RequeuePlan:
     """The plan for the first `count` entries of `key` (the unfiltered "requeue all"),
     read in windows from the head: one round trip per window, never the whole list."""
-    reset = unchanged = 0
+    counts = {RESET: 0, UNCHANGED: 0, KEPT: 0}
+    first: bytes | None = None
     start = 0
     want = min(count, limit)
     while start < want:
@@ -67,9 +90,9 @@ async def plan_head(client: Client, key: str, count: int,
         if page.start != start or not page.items:
             break  # the list shrank under us: what was read is what the plan knows
         for item in page.items[:want - start]:
-            if is_envelope(item.raw):
-                reset += 1
-            else:
-                unchanged += 1
+            what = outcome(item.raw)
+            counts[what] += 1
+            if what == UNCHANGED and first is None:
+                first = item.raw
         start += len(page.items)
-    return RequeuePlan(count, reset, unchanged)
+    return RequeuePlan(count, counts[RESET], counts[UNCHANGED], counts[KEPT], first)

@@ -10,19 +10,28 @@ Ferrite (design.md): XINFO GROUPS may lack lag / entries-read, XINFO CONSUMERS m
 inactive, XINFO STREAM FULL is ignored (never used here), and the per-consumer order of
 the XPENDING summary is arbitrary (sorted here). XAUTOCLAIM may be missing: claims then use
 XPENDING + XCLAIM with the same min-idle check.
+
+Big entries: the overview and the group table want a stream's first and last ids, but XRANGE
+COUNT 1 and XINFO STREAM return those entries whole (Redis has no id-only read). Where one is
+over BIG_ITEM bytes, the ids are remembered with the length; the next read asks XLEN and
+XRANGE COUNT 1 after the last id instead: the same length and nothing after the last id mean
+the same ends (ids only grow; a deletion shortens the stream). Otherwise they are read again.
+For the same reason a group's lag counted with XRANGE (no lag in XINFO GROUPS) stands while
+its last delivered id, the length and the end ids do, and is not counted again.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis import exceptions as rexc
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import BulkReport, Cancel
 from ferrite_tui.backend.client import (
     BackendError,
@@ -33,6 +42,7 @@ from ferrite_tui.backend.client import (
 )
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+from ferrite_tui.backend.lists import BIG_ITEM
 from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
 from ferrite_tui.backend.stream_ids import MAX_SEQ, id_ms, next_id, parse_id, prev_id
 
@@ -126,10 +136,21 @@ class ConsumerInfo:
     idle_ms: int | None
     inactive_ms: int | None = None  # Redis 7.2+; None elsewhere (Ferrite)
 
-    def dead(self, threshold_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
-        idle = self.inactive_ms if self.inactive_ms is not None and self.inactive_ms >= 0 \
+    @property
+    def last_active_ms(self) -> int | None:
+        """Since it last read (XINFO's inactive where reported, else idle)."""
+        return self.inactive_ms if self.inactive_ms is not None and self.inactive_ms >= 0 \
             else self.idle_ms
+
+    def dead(self, threshold_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
+        idle = self.last_active_ms
         return self.pending > 0 and idle is not None and idle >= threshold_ms
+
+    def reading(self, within_ms: int = DEAD_CONSUMER_IDLE_MS) -> bool:
+        """Seen reading within `within_ms`: judged by its idle time only (a consumer that
+        holds nothing and read nothing for 6 minutes is not live either)."""
+        idle = self.last_active_ms
+        return idle is not None and idle < within_ms
 
 
 def claim_target(consumers: Sequence[ConsumerInfo], holders: Iterable[str] = (),
@@ -137,19 +158,15 @@ def claim_target(consumers: Sequence[ConsumerInfo], holders: Iterable[str] = (),
                  dead_ms: int = DEAD_CONSUMER_IDLE_MS) -> str | None:
     """The consumer to claim entries to by default, or None when there is no good one.
 
-    Never a consumer that holds the entries (claiming back to it processes nothing and
-    hides that it is stuck), never a dead one (`dead`: the poll's verdict from its pending
-    entries, or idle past `dead_ms` while holding entries); of the others, the one active
-    most recently (XINFO's inactive where reported, else idle).
+    Only a consumer seen reading within `dead_ms` (by its idle time: holding nothing is no
+    sign of life); never one that holds the entries (claiming back to it processes nothing
+    and hides that it is stuck), never a dead one (`dead`: the poll's verdict from its
+    pending entries); of the others, the one active most recently. None: nobody would do
+    the work, and the caller must say so rather than invent a name.
     """
     excluded = set(holders) | set(dead)
-
-    def last_active(c: ConsumerInfo) -> int:
-        idle = c.inactive_ms if c.inactive_ms is not None and c.inactive_ms >= 0 else c.idle_ms
-        return idle if idle is not None else 1 << 62
-
-    live = [c for c in consumers if c.name not in excluded and not c.dead(dead_ms)]
-    return min(live, key=lambda c: (last_active(c), c.name)).name if live else None
+    live = [c for c in consumers if c.name not in excluded and c.reading(dead_ms)]
+    return min(live, key=lambda c: (c.last_active_ms or 0, c.name)).name if live else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +300,10 @@ def _friendly(exc: Exception, key: str, group: str | None = None) -> BackendErro
     return BackendError(f"server error: {printable(first, 160)}")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; JSON has neither
+
+
 def json_payload(raw: bytes) -> Any:
     """A field value as JSON: parsed when it is JSON, else text, else base64 (lossless)."""
     try:
@@ -290,9 +311,20 @@ def json_payload(raw: bytes) -> Any:
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(raw).decode("ascii")}
     try:
-        return json.loads(text)
-    except ValueError:
+        return boundedjson.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # not JSON (NaN too), or beyond the parse bounds: kept as its text
         return text
+
+
+def json_text(raw: bytes) -> str | None:
+    """A field value's own text when it is standard JSON within the parse bounds (on one
+    line: line breaks in valid JSON are whitespace), else None."""
+    try:
+        text = raw.decode("utf-8")
+        boundedjson.loads(text, parse_constant=_refuse_constant)
+    except ValueError:  # not UTF-8, not JSON, NaN/Infinity, or beyond the bounds
+        return None
+    return text.strip().replace("\r", " ").replace("\n", " ")
 
 
 def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int) -> bytes:
@@ -303,8 +335,12 @@ def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int)
     retry_count is the delivery count; first_attempt is the entry's creation time.
     """
     data = entry.data
+    payload_text: str | None = None
     if data is not None and len(entry.fields) == 1:
         payload = json_payload(data)
+        # JSON: the field's own text goes into the envelope, not a re-serialisation
+        # (numbers, key order and duplicate keys kept).
+        payload_text = json_text(data)
     else:
         payload = {"stream_fields": [[json_payload(n), json_payload(v)] for n, v in entry.fields]}
     job = {
@@ -315,15 +351,50 @@ def dead_letter_envelope(entry: StreamEntry, pending: PendingEntry, now_ms: int)
                       f"(last consumer {printable(pending.consumer, 80)})",
         "first_attempt": id_ms(entry.id),
     }
-    return dumps({"job": job, "dead_at": now_ms, "reason": DLQ_REASON}).encode()
+    if payload_text is None:
+        return dumps({"job": job, "dead_at": now_ms, "reason": DLQ_REASON}).encode()
+    head, tail = dumps({"job": {**job, "payload": None}, "dead_at": now_ms,
+                        "reason": DLQ_REASON}).split(',"payload":null,', 1)
+    return f'{head},"payload":{payload_text},{tail}'.encode()
 
 
 def validate_json(text: str) -> str | None:
     try:
-        json.loads(text)
+        boundedjson.loads(text)
     except ValueError as exc:
         return f"not valid JSON: {exc}"
     return None
+
+
+# -- streams with big end entries (see the module docstring) --------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _BigEnds:
+    length: int
+    first_id: str | None
+    last_id: str
+    last_generated_id: str | None = None
+    groups: int | None = None
+
+
+_big_ends: weakref.WeakKeyDictionary[Client, dict[str, _BigEnds]] = \
+    weakref.WeakKeyDictionary()
+#: Per client, (stream, group) -> (last delivered id, (length, first id, last id), lag
+#: counted): the count stands while these do.
+_lag_counts: weakref.WeakKeyDictionary[Client, dict[tuple[str, str], tuple[str, tuple, int]]] \
+    = weakref.WeakKeyDictionary()
+
+
+def _big(*replies: Any) -> bool:
+    """Whether an end entry read (XRANGE / XREVRANGE COUNT 1) is over BIG_ITEM bytes."""
+    return any(sum(len(a) + len(b) for a, b in e.fields) > BIG_ITEM
+               for reply in replies if not isinstance(reply, Exception)
+               for e in _entries(reply))
+
+
+def _ends_stand(seen: _BigEnds, xlen: Any, after: Any) -> bool:
+    return not isinstance(xlen, Exception) and int(xlen) == seen.length \
+        and not isinstance(after, Exception) and not after
 
 
 # -- the backend -----------------------------------------------------------------------
@@ -345,17 +416,38 @@ class Streams:
         """Length, first/last id, group count and memory of every stream: one round trip."""
         if not keys:
             return {}
+        known = _big_ends.setdefault(self.client, {})
         pipe = self.r.pipeline(transaction=False)
         for key in keys:
             pipe.execute_command(b"XLEN", key)
-            pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
-            pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
-            pipe.execute_command(b"XINFO", "STREAM", key)
+            seen = known.get(key)
+            if seen is not None:  # big ends: only whether they still stand
+                pipe.execute_command(b"XRANGE", key, next_id(seen.last_id), "+", "COUNT", 1)
+            else:
+                pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
+                pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
+                pipe.execute_command(b"XINFO", "STREAM", key)
             pipe.execute_command(b"MEMORY", "USAGE", key)
         replies = await pipe.execute(raise_on_error=False)
         out: dict[str, StreamSummary] = {}
-        for i, key in enumerate(keys):
-            xlen, first, last, info, memory = replies[i * 5:(i + 1) * 5]
+        at = 0
+        for key in keys:
+            seen = known.get(key)
+            if seen is not None:
+                xlen, after, memory = replies[at:at + 3]
+                at += 3
+                if not _ends_stand(seen, xlen, after):
+                    del known[key]  # changed: read whole at the next refresh
+                if not isinstance(xlen, Exception):
+                    out[key] = StreamSummary(
+                        key=key, length=int(xlen), first_id=seen.first_id,
+                        last_id=seen.last_id, last_generated_id=seen.last_generated_id,
+                        groups=seen.groups,
+                        memory=None if isinstance(memory, Exception) else _int(memory))
+                    continue
+            else:
+                xlen, first, last, info, memory = replies[at:at + 5]
+                at += 5
             if isinstance(xlen, Exception):
                 out[key] = StreamSummary(key, error=_friendly(xlen, key).args[0])
                 continue
@@ -363,7 +455,7 @@ class Streams:
             lasts = _entries(last) if not isinstance(last, Exception) else []
             info_d = _pairs(info) if not isinstance(info, Exception) else {}
             lg = info_d.get("last-generated-id")
-            out[key] = StreamSummary(
+            summary = out[key] = StreamSummary(
                 key=key,
                 length=int(xlen),
                 first_id=firsts[0].id if firsts else None,
@@ -372,6 +464,9 @@ class Streams:
                 groups=_int(info_d.get("groups")),
                 memory=None if isinstance(memory, Exception) else _int(memory),
             )
+            if summary.last_id is not None and _big(first, last):
+                known[key] = _BigEnds(int(xlen), summary.first_id, summary.last_id,
+                                      summary.last_generated_id, summary.groups)
         return out
 
     async def groups(self, key: str, *, trust_server_lag: bool = True) -> list[GroupInfo]:
@@ -379,20 +474,46 @@ class Streams:
         each group's oldest pending entry. Two round trips whatever the group count.
 
         `trust_server_lag=False` ignores XINFO's lag (tests use it to check the count)."""
+        known = _big_ends.setdefault(self.client, {})
+        seen = known.get(key)
+
+        def read_ends(pipe: Any) -> None:
+            pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
+            pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
+
         pipe = self.r.pipeline(transaction=False)
         pipe.execute_command(b"XINFO", "GROUPS", key)
         pipe.execute_command(b"XLEN", key)
-        pipe.execute_command(b"XRANGE", key, "-", "+", "COUNT", 1)
-        pipe.execute_command(b"XREVRANGE", key, "+", "-", "COUNT", 1)
-        reply, xlen, first, last = await pipe.execute(raise_on_error=False)
+        if seen is not None:  # big ends: only whether they still stand
+            pipe.execute_command(b"XRANGE", key, next_id(seen.last_id), "+", "COUNT", 1)
+        else:
+            read_ends(pipe)
+        reply, xlen, *ends = await pipe.execute(raise_on_error=False)
         for part in (reply, xlen):
             if isinstance(part, Exception):
                 raise _friendly(part, key)
         length = int(xlen)
-        first_id = next(iter(_entries(first)), None) if not isinstance(first, Exception) else None
-        last_id = next(iter(_entries(last)), None) if not isinstance(last, Exception) else None
-        first_p = parse_id(first_id.id) if first_id else None
-        last_p = parse_id(last_id.id) if last_id else None
+        first_text: str | None
+        last_text: str | None
+        if seen is not None and _ends_stand(seen, xlen, ends[0]):
+            first_text, last_text = seen.first_id, seen.last_id
+        else:
+            if seen is not None:  # changed: the ends are read again (a round trip more)
+                known.pop(key, None)
+                pipe = self.r.pipeline(transaction=False)
+                read_ends(pipe)
+                ends = await pipe.execute(raise_on_error=False)
+            first, last = ends
+            first_e = next(iter(_entries(first)), None) \
+                if not isinstance(first, Exception) else None
+            last_e = next(iter(_entries(last)), None) \
+                if not isinstance(last, Exception) else None
+            first_text = first_e.id if first_e else None
+            last_text = last_e.id if last_e else None
+            if last_text is not None and _big(first, last):
+                known[key] = _BigEnds(length, first_text, last_text)
+        first_p = parse_id(first_text) if first_text else None
+        last_p = parse_id(last_text) if last_text else None
 
         raw_groups = [_pairs(g) for g in reply or ()]
         pipe = self.r.pipeline(transaction=False)
@@ -403,13 +524,22 @@ class Streams:
             plan.append(("oldest", i))
             if not trust_server_lag:
                 g.pop("lag", None)
+        counts = _lag_counts.setdefault(self.client, {})
+        # What a count depends on: entries only come after the last id and a deletion
+        # shortens the stream, so with these the same, the entries after ldid are too.
+        shape = (length, first_text, last_text)
+        counted: dict[int, int] = {}
+        for i, g in enumerate(raw_groups):
             if _int(g.get("lag")) is None and self._needs_count(g, length, first_p, last_p):
                 ldid = _text(g.get("last-delivered-id", b"0-0"))
+                known_count = counts.get((key, key_text(g.get("name", b""))))
+                if known_count is not None and known_count[:2] == (ldid, shape):
+                    counted[i] = known_count[2]  # (XRANGE returns whole entries: not again)
+                    continue
                 pipe.execute_command(b"XRANGE", key, next_id(ldid), "+", "COUNT", LAG_COUNT_CAP)
                 plan.append(("count", i))
         replies = await pipe.execute(raise_on_error=False) if plan else []
         oldest: dict[int, PendingEntry] = {}
-        counted: dict[int, int] = {}
         now = time.monotonic()
         for (what, i), rep in zip(plan, replies):
             if isinstance(rep, Exception):
@@ -420,6 +550,9 @@ class Streams:
                     oldest[i] = rows[0]
             else:
                 counted[i] = len(rep or ())
+                g = raw_groups[i]
+                counts[(key, key_text(g.get("name", b"")))] = (
+                    _text(g.get("last-delivered-id", b"0-0")), shape, counted[i])
 
         out = []
         for i, g in enumerate(raw_groups):
@@ -725,7 +858,7 @@ class Streams:
         result = ActionResult()
         if not entries:
             return result
-        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        now_ms = self.client.server_now_ms() if now_ms is None else now_ms
         now = time.monotonic() if now is None else now
         for start in range(0, len(entries), DLQ_CHUNK):
             await self._dead_letter_chunk(key, group, list(entries[start:start + DLQ_CHUNK]),

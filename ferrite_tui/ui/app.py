@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import os
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import Input, TabbedContent, TabPane
@@ -31,8 +27,9 @@ from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
 from ferrite_tui.ui.commands import PanelCommands
-from ferrite_tui.ui.keyhold import KeyHold
+from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
+from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.session import Session
@@ -51,43 +48,7 @@ MUTATING_KEYS = (
 )
 
 
-# Error toasts stay this long unless dismissed (Textual needs a finite timeout).
-ERROR_TOAST_S = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One notification as shown: always literal text (markup is never read)."""
-
-    message: str
-    severity: str
-    markup: bool = False
-
-
-# Textual reads Escape then a digit, arriving together, as the macOS Option+digit character
-# (its ANSI table: ESC 1 is "¡"): the console's panel keys typed right after Escape.
-OPTION_DIGITS = {"¡": "1", "™": "2", "£": "3", "¢": "4", "∞": "5", "§": "6", "¶": "7", "•": "8",
-                 "ª": "9", "º": "0"}
-
-
-def split_escape(event: events.Key) -> tuple[events.Key, events.Key] | None:
-    """Escape and the key typed right after it, where the terminal's parser read the two as
-    one key (Alt+key, or an Option+digit character); None for any other key. The console
-    binds no Alt or Option key, so these are always two keys (a "¡" typed on purpose is
-    taken for Escape 1: the rarer loss)."""
-    if event.key.startswith("alt+"):
-        name = event.key.removeprefix("alt+")
-        if name.startswith("shift+") and len(name) == len("shift+") + 1:
-            name = name[-1].upper()  # Textual names an upper-case letter by itself
-        character = name if len(name) == 1 else None
-    elif event.character in OPTION_DIGITS and event.character is not None:
-        name = character = OPTION_DIGITS[event.character]
-    else:
-        return None
-    return events.Key("escape", "\x1b"), events.Key(name, character)
-
-
-class FerriteApp(App[None]):
+class FerriteApp(NoticesApp):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
     COMMANDS = App.COMMANDS | {PanelCommands}
@@ -116,7 +77,7 @@ class FerriteApp(App[None]):
                  refresh: float | None = None, match: tuple[str, ...] | None = None,
                  clock: Callable[[], float] = time.time, poll: bool = True,
                  audit_path: Path | None = None, browser: BrowserSession | None = None) -> None:
-        super().__init__()
+        super().__init__(crash_log=state_dir() / "crash.log")
         self.config = config
         # Started by `serve` for a browser: read-only unless that session allows writes.
         self.browser = browser if browser is not None else BrowserSession.from_environ()
@@ -130,13 +91,9 @@ class FerriteApp(App[None]):
         # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
         # caller, with the session's offline history and capabilities.
         self.session = Session(config, settings, clock, self.audit_path)
-        self.notices: deque[Notice] = deque(maxlen=500)
         self._panels: dict[str, Panel | ServerPanel] = {}  # by tab, as they are built
         self._mounting: dict[str, AwaitMount] = {}
         self._last_snapshot: Snapshot | None = None
-        self.crash_log = state_dir() / "crash.log"
-        # Notices get lines of their own (NoticeLine), not toasts over the data.
-        self._disable_notifications = True
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
@@ -162,7 +119,7 @@ class FerriteApp(App[None]):
 
     @property
     def clock(self) -> Callable[[], float]:
-        return self.session.clock
+        return self.session.server_now_s  # the server's clock, as every time in a snapshot
 
     @property
     def trends(self) -> Trends:
@@ -226,6 +183,24 @@ class FerriteApp(App[None]):
         status.read_only = settings.read_only
         self.refresh_bindings()  # read-only mode disables the mutating actions
         self.start_monitor(settings)
+
+    def action_log_in(self) -> None:
+        """A user name and password typed here, then connect again with them."""
+        from ferrite_tui.ui.screens.connect import log_in_form, logged_in
+
+        def log_in(values: dict[str, str] | None) -> None:
+            if values is not None and self.settings is not None:
+                self.restart_monitor(logged_in(self.settings, values))
+
+        if self.settings is not None:
+            self.push_screen(log_in_form(self.settings), log_in)
+
+    def restart_monitor(self, settings: ConnectionSettings) -> None:
+        """Drop the connection and its poll loop, and connect again with these settings."""
+        if self.monitor is not None:
+            self.monitor.stop()
+        self.workers.cancel_group(self, "poll")
+        self._connected(settings)
 
     def _session_limits(self, settings: ConnectionSettings) -> ConnectionSettings:
         if self.browser is None or self.browser.writes:
@@ -318,7 +293,7 @@ class FerriteApp(App[None]):
             server = self._panels.get("server")
             if isinstance(server, ServerPanel):
                 server.set_capabilities(caps)
-            self.query_one(StatusLine).set_data_time(snap.taken_at, caps, self.refresh_s)
+            self.query_one(StatusLine).set_data_time(snap, caps, self.refresh_s)
             for panel in self.panels():
                 if panel.is_mounted:  # one still composing gets it in _catch_up
                     panel.update_snapshot(snap, history)
@@ -438,8 +413,9 @@ class FerriteApp(App[None]):
         """Checked by every key that changes data, before any dialog opens."""
         if self.session.read_only:
             self.say_read_only(action)
-            return False
-        return True
+        elif refused := self.session.refusal(action):  # a replica (the client's guard)
+            self.notify(refused, severity="warning", timeout=6)
+        return not (self.session.read_only or self.session.refusal(action))
 
     def say_read_only(self, action: str) -> None:
         why = ("browser session; serve --allow-writes allows changes" if self.browser
@@ -508,48 +484,3 @@ class FerriteApp(App[None]):
                 self.config = save_setting(self.config, theme=theme.name)
             except OSError:
                 pass
-
-    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
-               timeout: float | None = None, markup: bool = True) -> None:
-        """Every notification is literal text: messages carry key names, values and server
-        errors, which must never be read as markup (widgets pass markup=True by default).
-        The last few are kept in `notices` (what the operator was told; tests read it).
-        Errors need reading, so they stay until dismissed (escape)."""
-        self.notices.append(Notice(message, severity))
-        if severity == "error":
-            timeout = ERROR_TOAST_S
-            title = title or "error (escape dismisses)"
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
-
-    def _refresh_notifications(self) -> None:
-        super()._refresh_notifications()
-        if self.screen_stack:
-            for line in self.screen_stack[0].query(NoticeLine):
-                line.show(self._notifications)
-
-    def pinned_errors(self) -> list:
-        return [n for n in self._notifications if n.severity == "error"]
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "dismiss_errors":
-            return bool(self.pinned_errors())
-        return True
-
-    def action_dismiss_errors(self) -> None:
-        for note in self.pinned_errors():
-            self._unnotify(note)
-
-    # -- never show a traceback -----------------------------------------------------------
-
-    def _fatal_error(self) -> None:
-        """An internal error exits with one line; the traceback goes to a file."""
-        try:
-            self.crash_log.parent.mkdir(parents=True, exist_ok=True)
-            self.crash_log.write_text(traceback.format_exc())
-            where = str(self.crash_log)
-        except OSError:
-            where = "(could not write the crash log)"
-        self._exit_renderables.append(
-            Text(f"ferrite-tui stopped on an internal error; details in {where}")
-        )
-        self._close_messages_no_wait()

@@ -32,6 +32,8 @@ def panel_commands(panel: Panel) -> Iterator[Command]:
     read_only = panel.session.read_only
     keys = action_keys(panel)
     for action, label in {**panel.MUTATIONS, **panel.COMMANDS}.items():
+        if panel.check_action(action, ()) is False:
+            continue  # not for what is selected (a library layout's undeclared action)
         key = keys.get(action)
         name = f"{panel.TITLE}: {label}" + (f" ({key})" if key else "")
         if action in panel.MUTATIONS and read_only:
@@ -53,6 +55,8 @@ class PanelCommands(Provider):
         yield ("Rescan and refresh now (ctrl+r)", app.action_rescan,
                "Run discovery again and poll immediately")
         yield ("Filter the current panel (/)", app.action_filter, "Substring filter on keys")
+        yield ("Log in: user name and password…", app.action_log_in,
+               "Connect again with a password typed here (never saved)")
         yield ("Help: key bindings (?)", app.action_help, "List every binding")
         for seconds in (0.5, 1.0, 2.0, 5.0, 10.0):
             yield (f"Refresh every {seconds:g} s", partial(app.set_refresh, seconds),

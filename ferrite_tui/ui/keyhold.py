@@ -214,3 +214,26 @@ class KeyHold:
 def _queued(pump) -> tuple:
     """The messages waiting in a widget's queue (Textual keeps them in `values`; read only)."""
     return tuple(getattr(pump._message_queue, "values", ()))
+
+
+# Textual reads Escape then a digit, arriving together, as the macOS Option+digit character
+# (its ANSI table: ESC 1 is "¡"): the console's panel keys typed right after Escape.
+OPTION_DIGITS = {"¡": "1", "™": "2", "£": "3", "¢": "4", "∞": "5", "§": "6", "¶": "7", "•": "8",
+                 "ª": "9", "º": "0"}
+
+
+def split_escape(event: events.Key) -> tuple[events.Key, events.Key] | None:
+    """Escape and the key typed right after it, where the terminal's parser read the two as
+    one key (Alt+key, or an Option+digit character); None for any other key. The console
+    binds no Alt or Option key, so these are always two keys (a "¡" typed on purpose is
+    taken for Escape 1: the rarer loss)."""
+    if event.key.startswith("alt+"):
+        name = event.key.removeprefix("alt+")
+        if name.startswith("shift+") and len(name) == len("shift+") + 1:
+            name = name[-1].upper()  # Textual names an upper-case letter by itself
+        character = name if len(name) == 1 else None
+    elif event.character in OPTION_DIGITS and event.character is not None:
+        name = character = OPTION_DIGITS[event.character]
+    else:
+        return None
+    return events.Key("escape", "\x1b"), events.Key(name, character)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrite_tui.backend.client import Client, ConnectionSettings, describe_error
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import Journal
 from ferrite_tui.backend.models import Capabilities
@@ -62,8 +63,26 @@ class Session:
         return self.monitor.capabilities if self.monitor is not None else \
             self.offline_capabilities
 
+    def clock_offset_ms(self) -> int:
+        """Server - console clock, as the last poll measured it (0 offline: the frozen
+        clock of snapshot tests is the server's)."""
+        if self.monitor is None:
+            return 0
+        return self.monitor.client.server_clock.offset_ms or 0
+
     def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+        """Now by the server's clock: every due, overdue and age on screen uses it."""
+        return int(self.clock() * 1000) + self.clock_offset_ms()
+
+    def server_now_s(self) -> float:
+        return self.now_ms() / 1000
+
+    def refusal(self, action: str) -> str | None:
+        """Why a change may not be made here (the client's guard: a replica), shown before
+        any dialog; None when it may."""
+        client = self.client
+        refused = client.refusal(action) if client is not None else None
+        return printable(refused, 300) if refused else None
 
     def poll_now(self) -> None:
         """Poll at once (after an action), instead of at the next tick."""

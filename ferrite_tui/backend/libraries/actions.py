@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import BackendError, Client, mutation
 from ferrite_tui.backend.libraries import arq, celery, dramatiq, rq, saq
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
@@ -29,15 +29,17 @@ class ActionResult:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # no longer where they were seen
     errors: list[str] = field(default_factory=list)
+    # Left to the library's own API (RQ's rate-limited jobs), with their refusal in `errors`
+    owner: list[str] = field(default_factory=list)
 
 
 def _text(v: Any) -> str | None:
     return v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v
 
 
-def rq_now() -> str:
-    """RQ's timestamp format (utcformat)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def rq_now(now_s: float) -> str:
+    """RQ's timestamp format (utcformat), of a time on the server's clock."""
+    return datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LibraryActions:
@@ -77,7 +79,8 @@ class LibraryActions:
 
             def build(_replies, job_id=job_id, job_key=job_key):
                 return [("ZREM", registry, job_id),
-                        ("HSET", job_key, "status", "queued", "enqueued_at", rq_now(),
+                        ("HSET", job_key, "status", "queued",
+                         "enqueued_at", rq_now(self.client.server_clock.now_s()),
                          "started_at", "", "ended_at", "", "origin", queue.name),
                         ("HDEL", job_key, "exc_info"),
                         ("PERSIST", job_key),
@@ -106,22 +109,63 @@ class LibraryActions:
     @mutation("rq delete")
     async def rq_delete(self, queue: LibraryQueue, state_key: str,
                         members: Sequence[str]) -> ActionResult:
-        """Delete jobs seen in `state_key` (the queue list or a registry) with their job
-        hash and result stream. A member is a job id (`id:execution_id` in `rq:wip:Q`)."""
+        """Delete jobs seen in `state_key` as RQ's Job.delete(remove_from_queue=True) does:
+        LREM the queue, ZREM the registry of its stored status, DEL the job hash, its
+        dependents and dependencies sets, results and (empty) executions. A member is a job
+        id (`id:execution_id` in `rq:wip:Q`).
+
+        Refused, nothing sent, and listed in `errors`: a started job (RQ stops it with its
+        own command), a rate-limited one (RQ 3 frees its slot with its own script: listed in
+        `owner` too, for RQ's own Job.delete) and a group member (RQ updates the group)."""
         res = ActionResult()
         is_list = state_key == f"rq:queue:{queue.name}"
         for member in members:
             job_id = member.split(":", 1)[0]
             job_key = f"rq:job:{job_id}"
-            check = ([("LPOS", state_key, member)] if is_list
-                     else [("ZSCORE", state_key, member)])
-            remove = ("LREM", state_key, 1, member) if is_list else ("ZREM", state_key, member)
-            done = await self._transact(
-                [state_key, job_key], check,
-                lambda r: r[0] is not None and not isinstance(r[0], Exception),
-                lambda _r, remove=remove, job_key=job_key, job_id=job_id: [
-                    remove, ("DEL", job_key, f"rq:results:{job_id}")])
-            (res.done if done else res.skipped).append(job_id)
+            executions = f"rq:executions:{job_id}"
+            seen = ([("LPOS", state_key, member)] if is_list
+                    else [("ZSCORE", state_key, member)])
+            check = [*seen, ("HMGET", job_key, "status", "origin", "rate_limit_key",
+                             "group_id"), ("ZCARD", executions)]
+            refused: list[str] = []
+            by_owner: list[str] = []
+
+            def ok(r: list, job_id: str = job_id, refused: list[str] = refused,
+                   by_owner: list[str] = by_owner) -> bool:
+                if r[0] is None or isinstance(r[0], Exception) or isinstance(r[1], Exception):
+                    return False
+                status, _origin, rate_limit, group = (_text(v) for v in r[1])
+                why = _rq_refusal(job_id, status, rate_limit, group, r[2])
+                if why:
+                    refused.append(why)
+                    if (rate_limit or status == "rate_limited") and status != "started" \
+                            and not group:
+                        by_owner.append(job_id)
+                    return False
+                return True
+
+            def build(r: list, job_id: str = job_id, job_key: str = job_key,
+                      executions: str = executions, member: str = member) -> list[tuple]:
+                status, origin = _text(r[1][0]), _text(r[1][1]) or queue.name
+                cmds: list[tuple] = [("LREM", f"rq:queue:{origin}", 1, job_id)]
+                registry = RQ_STATUS_REGISTRY.get(status or "")
+                if registry:
+                    cmds.append(("ZREM", f"rq:{registry}:{origin}", job_id))
+                if not is_list and state_key.split(":", 2)[1] != registry:
+                    cmds.append(("ZREM", state_key, member))  # where it was seen
+                # RQ 3 names the dependencies set `rq:job::ID:dependencies` (its
+                # dependencies_key adds a colon to the job prefix); older RQ without it.
+                cmds.append(("DEL", job_key, job_key + ":dependents",
+                             job_key + ":dependencies", f"rq:job::{job_id}:dependencies",
+                             f"rq:results:{job_id}", executions))
+                return cmds
+
+            done = await self._transact([state_key, job_key, executions], check, ok, build)
+            if refused:
+                res.errors.extend(refused)
+                res.owner.extend(by_owner)
+            else:
+                (res.done if done else res.skipped).append(job_id)
         self.client.audit("rq delete", [state_key], len(res.done), res.done)
         return res
 
@@ -159,7 +203,7 @@ class LibraryActions:
         res = ActionResult()
         vt = (celery.VISIBILITY_TIMEOUT_S if queue.visibility_timeout_s is None
               else queue.visibility_timeout_s)
-        now_s = time.time() if now_s is None else now_s
+        now_s = self.client.server_clock.now_s() if now_s is None else now_s
 
         def still_stuck(r: list) -> bool:
             score, raw = r
@@ -210,11 +254,43 @@ class LibraryActions:
 
     # -- arq, huey, saq: deletes ------------------------------------------------------------
 
+    @mutation("arq run now")
+    async def arq_run_now(self, queue: LibraryQueue, items: Sequence[Item]) -> ActionResult:
+        """Make arq jobs due now, as arq's own enqueue_job(_defer_until=now) scores them:
+        ZADD XX the job id at the server's time (ms) in the queue's zset, which arq's worker
+        polls for members at or before now. Only while the job still has the score seen
+        and no worker has started it (its `arq:in-progress:ID` marker)."""
+        res = ActionResult()
+        for it in items:
+            job_id = it.raw.decode("utf-8", "surrogateescape")
+            seen = getattr(it, "score", None)
+            marker = arq.IN_PROGRESS + job_id
+
+            def still_waiting(r: list, seen: float | None = seen) -> bool:
+                score, started, _time = r
+                return (score is not None and not isinstance(score, Exception)
+                        and started == 0 and (seen is None or float(score) == seen))
+
+            def due_now(r: list, job_id: str = job_id) -> list[tuple]:
+                sec, usec = (int(v) for v in r[2])
+                now_ms = sec * 1000 + usec // 1000
+                # Never later than it already was: a due job keeps its place.
+                return [("ZADD", queue.name, "XX", min(now_ms, float(r[0])), job_id)]
+
+            done = await self._transact(
+                [queue.name, marker],
+                [("ZSCORE", queue.name, job_id), ("EXISTS", marker), ("TIME",)],
+                still_waiting, due_now)
+            (res.done if done else res.skipped).append(job_id)
+        self.client.audit("arq run now", [queue.name], len(res.done), res.done)
+        return res
+
     @mutation("arq delete")
     async def arq_delete(self, queue: LibraryQueue, job_ids: Sequence[str]) -> ActionResult:
-        """Delete queued or deferred arq jobs seen in the queue's sorted set, with their
-        body and retry marker, as arq's own abort-before-start leaves them. A job a worker
-        has started (its `arq:in-progress:ID` marker exists) is skipped."""
+        """Delete queued or deferred arq jobs seen in the queue's sorted set as arq's worker
+        leaves a job aborted before start: ZREM the queue and `arq:abort`, DEL the body and
+        retry counter (Job.status() is then not_found). A job a worker has started (its
+        `arq:in-progress:ID` marker exists) is skipped."""
         res = ActionResult()
         for job_id in job_ids:
             marker = arq.IN_PROGRESS + job_id
@@ -222,6 +298,7 @@ class LibraryActions:
                 [queue.name, marker], [("ZSCORE", queue.name, job_id), ("EXISTS", marker)],
                 lambda r: r[0] is not None and not isinstance(r[0], Exception) and r[1] == 0,
                 lambda _r, job_id=job_id: [("ZREM", queue.name, job_id),
+                                           ("ZREM", arq.ABORT, job_id),
                                            ("DEL", arq.JOB_PREFIX + job_id,
                                             arq.RETRY + job_id)])
             (res.done if done else res.skipped).append(job_id)
@@ -279,6 +356,28 @@ class LibraryActions:
         return res
 
 
+#: RQ's job status -> the registry Job.delete removes it from (rq/job.py
+#: _remove_from_registries); "queued" is in the queue list only.
+RQ_STATUS_REGISTRY = {"finished": "finished", "deferred": "deferred", "scheduled": "scheduled",
+                      "failed": "failed", "stopped": "failed", "canceled": "canceled"}
+RQ_STOP = ("a worker runs it: stop it with RQ's own command (rq.command.send_stop_job_command"
+           "(connection, id)), then delete it")
+
+
+def _rq_refusal(job_id: str, status: str | None, rate_limit: str | None, group: str | None,
+                executions: object) -> str | None:
+    """Why the console does not delete this RQ job itself (RQ's own API must)."""
+    if status == "started" or (isinstance(executions, int) and executions > 0):
+        return f"rq job {job_id}: {RQ_STOP}"
+    if rate_limit or status == "rate_limited":
+        return (f"rq job {job_id}: rate-limited; RQ 3 frees its slot with its own script: "
+                "delete it with RQ's Job.fetch(id, connection).delete()")
+    if group:
+        return (f"rq job {job_id}: in group {group}; delete it with RQ's "
+                "Job.fetch(id, connection).delete() (RQ updates the group)")
+    return None
+
+
 def _sha(raw: bytes) -> str:
     return "sha1:" + hashlib.sha1(raw).hexdigest()[:12]
 
@@ -286,20 +385,9 @@ def _sha(raw: bytes) -> str:
 def _json_list(raw: bytes) -> list | None:
     """kombu's unacked entry: [envelope, exchange, routing_key]."""
     try:
-        entry = json.loads(raw)
+        entry = boundedjson.loads(raw)
     except ValueError:
         return None
     if isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], dict):
         return entry
     return None
-
-
-def actions_for(queue: LibraryQueue) -> tuple[str, ...]:
-    """What the console can do to this library's queue (by action name)."""
-    if queue.library == rq.LIBRARY:
-        return ("requeue failed", "requeue all failed", "run scheduled now", "delete")
-    if queue.library == dramatiq.LIBRARY:
-        return ("requeue dead",)
-    if queue.library == celery.LIBRARY:
-        return ("purge", "requeue unacked past the visibility timeout")
-    return ()

@@ -32,7 +32,7 @@ from ferrite_tui.backend.libraries.model import (
     score_ms,
 )
 from ferrite_tui.backend.libraries.poll import time_ms
-from ferrite_tui.backend.lists import MAX_WINDOW, Page, read_page
+from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_shown_page
 from ferrite_tui.backend.moves import Item
 
 #: A hash or set state is scanned up to this many elements for one window.
@@ -151,7 +151,7 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
         if state.next_end == "tail":
             page = await read_next_first(client, state.key, start, count)
         else:
-            page = await read_page(client, state.key, start, count)
+            page = await read_shown_page(client, state.key, start, count)
         first, length = page.start, page.length
         rows = [(it.raw, it.pos, it.seen_len, None, None) for it in page.items]
     elif state.type == "zset":
@@ -163,7 +163,9 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
     else:
         return Page(state.key, 0, 0, ())
     bodies = [v if v is not None else m for m, _, _, _, v in rows]
-    fields = await describe_many(client, state, bodies, unpickle) if rows else []
+    # A page is read at every poll: bodies over BIG_ITEM are not read whole for it.
+    fields = await describe_many(client, state, bodies, unpickle, bound=BIG_ITEM) \
+        if rows else []
     items = tuple(StateItem(m, pos, seen, score, value, tuple(f))
                   for (m, pos, seen, score, value), f in zip(rows, fields))
     return Page(state.key, first, length, items)

@@ -2,12 +2,13 @@
 `wait` / `paused` / `active` are lists of job ids (LPUSH, tail next), `prioritized` a zset
 (priority * 2^32 + counter, low next), `delayed` a zset (due_ms * 4096 + counter), `failed`
 and `completed` zsets (finishedOn, ms); job hash `bull:Q:ID`; `bull:Q:events` is an event
-log, not a queue. Every state change is one of BullMQ's Lua scripts, so the console only
-reads it."""
+log, not a queue. Every state change is one of BullMQ's Lua scripts: the console acts only
+through the official `bullmq` package (its own scripts), where the server runs Lua."""
 
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
+    Act,
     Body,
     LibraryQueue,
     Means,
@@ -20,6 +21,17 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "bullmq"
 PREFIX = "bull:"
 READ_ONLY = "BullMQ keeps its state consistent with its own Lua scripts; use its API to act"
+#: What the console does, through the `bullmq` package's own Job methods (backend/libraries/
+#: bullmq_api.py); each needs the server's Lua and the optional extra.
+ACTIONS = (
+    Act("requeue", ("failed",), "Job.retry('failed') (its reprocessJob script)",
+        "failed jobs (retry)"),
+    Act("run_now", ("delayed",), "Job.promote() (its promote script)",
+        "delayed jobs (promote)"),
+    Act("delete", ("wait", "prioritized", "paused", "delayed", "failed", "completed"),
+        "Job.remove() (the removeJob script: job hash, logs, dependencies)",
+        "jobs no worker holds (an active one: its worker's own end)"),
+)
 
 #: Names `keeps` may answer True for start with one of these (a fast pre-check).
 KEEP_PREFIXES: tuple[str, ...] = (PREFIX,)
@@ -47,7 +59,8 @@ def queue(name: str) -> LibraryQueue:
         state_key(State.DONE, base + "completed", "zset", "completed", "high", Unit.MS,
                  Means.AT, body=job),
     )
-    return LibraryQueue(LIBRARY, name, states, needs_lua=True, read_only=READ_ONLY)
+    return LibraryQueue(LIBRARY, name, states, needs_lua=True, actions=ACTIONS,
+                        own_command="BullMQ's own API (Job, Queue)")
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

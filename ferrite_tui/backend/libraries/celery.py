@@ -7,6 +7,7 @@ queues at once. Celery keeps no dead letters."""
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
+    Act,
     Body,
     LibraryQueue,
     Means,
@@ -32,6 +33,15 @@ def keeps(name: str, type_: str) -> bool:
     return type_ == "set" and name.startswith(BINDING)
 
 
+ACTIONS = (
+    Act("requeue", ("unacked (all queues)",), "kombu's restore of unacked messages (the "
+        "worker's restore_visible)", "messages unacked past the visibility timeout"),
+    Act("celery-purge", ("*",), "celery purge -Q NAME (kombu's purge)"),
+    Act("celery-requeue-unacked", ("*",), "kombu's restore_visible"),
+)
+REFUSALS = (("delete", "Celery messages are not deleted one by one; purge is in ctrl+p"),)
+
+
 def queue(name: str, sublists: list[str]) -> LibraryQueue:
     states = [state_key(State.PENDING, name, "list", "queued", "tail", body=KOMBU)]
     states += [state_key(State.PENDING, sub, "list", f"priority {sub.rsplit(SEP, 1)[1]}",
@@ -39,7 +49,8 @@ def queue(name: str, sublists: list[str]) -> LibraryQueue:
     states.append(state_key(State.ACTIVE, UNACKED_INDEX, "zset", "unacked (all queues)",
                            "low", Unit.S, Means.AT, shared=True,
                            body=Body("field", UNACKED, "hash", "kombu-unacked")))
-    return LibraryQueue(LIBRARY, name, tuple(states), visibility_timeout_s=VISIBILITY_TIMEOUT_S)
+    return LibraryQueue(LIBRARY, name, tuple(states), visibility_timeout_s=VISIBILITY_TIMEOUT_S,
+                        actions=ACTIONS, refusals=REFUSALS, own_command="celery's CLI")
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from ferrite_tui.backend.libraries.model import (
+    Act,
     Body,
     LibraryQueue,
     Means,
@@ -44,6 +45,15 @@ def _queue_name(key: str) -> str:
     return name
 
 
+ACTIONS = (
+    Act("requeue", ("dead",), "dramatiq's enqueue of the dead message (HSET Q.msgs, RPUSH "
+        "Q), removed from .XQ", "its dead messages (.XQ)"),
+    Act("dramatiq-requeue-dead", ("*",), "the same, for every dead message"),
+)
+REFUSALS = (("delete", "dramatiq moves messages with its own Lua scripts; requeue dead ones "
+             "with r"),)
+
+
 def queue(name: str, acks: list[str], delayed_acks: list[str] | None = None) -> LibraryQueue:
     base = NS + name
     states = [
@@ -61,7 +71,8 @@ def queue(name: str, acks: list[str], delayed_acks: list[str] | None = None) -> 
                         body=Body("field", base + ".DQ.msgs", "hash", "json"))
                for key in delayed_acks or ()]
     return LibraryQueue(LIBRARY, name, tuple(states), needs_lua=True, heartbeats=HEARTBEATS,
-                        heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS)
+                        heartbeat_timeout_ms=HEARTBEAT_TIMEOUT_MS, actions=ACTIONS,
+                        refusals=REFUSALS, own_command="dramatiq's own API")
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

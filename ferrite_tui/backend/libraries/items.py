@@ -18,10 +18,11 @@ import pickletools
 import zlib
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
-from ferrite_tui.backend.lists import Page, read_page
+from ferrite_tui.backend.lists import Page, read_shown_page
 from ferrite_tui.backend.moves import Item
 
 MAX_INFLATE = 1 << 20  # a compressed body is inflated up to this many bytes
@@ -33,7 +34,7 @@ async def read_next_first(client: Client, key: str, start: int, count: int) -> P
     the tail: item 0 is the next job. Items keep their index from the head (`pos`), which
     the moves use as a hint; `Page.start` is the window's index from the tail."""
     head_start = -(start + count) if start >= 0 else 0
-    page = await read_page(client, key, head_start, count)
+    page = await read_shown_page(client, key, head_start, count)
     items = tuple(reversed(page.items))
     first = page.length - page.end if page.length else 0
     return Page(key, max(first, 0), page.length, items)
@@ -120,12 +121,15 @@ def pickle_fields(raw: bytes, unpickle: bool, label: str = "body") -> list[tuple
         return printable(v if isinstance(v, str) else repr(v), 300)
 
     out: list[tuple[str, str]] = []
-    if isinstance(value, dict) and "f" in value and "a" in value:  # arq's job
-        out += [("function", r(value.get("f"))), ("args", r(value.get("a"))),
-                ("kwargs", r(value.get("k"))), ("attempts", r(value.get("t")))]
-    elif isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], str):  # RQ
-        out += [("function", r(value[0])), ("args", r(value[2])), ("kwargs", r(value[3]))]
-    return [*out, (label, printable(repr(value), FIELD_LIMIT))]
+    try:
+        if isinstance(value, dict) and "f" in value and "a" in value:  # arq's job
+            out += [("function", r(value.get("f"))), ("args", r(value.get("a"))),
+                    ("kwargs", r(value.get("k"))), ("attempts", r(value.get("t")))]
+        elif isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], str):  # RQ
+            out += [("function", r(value[0])), ("args", r(value[2])), ("kwargs", r(value[3]))]
+        return [*out, (label, printable(repr(value), FIELD_LIMIT))]
+    except RecursionError:  # unpickling nests without recursing; repr does not
+        return [(label, pickle_summary(raw)), ("decoded", "not shown: nested too deep")]
 
 
 def inflate(raw: bytes) -> bytes | None:
@@ -158,7 +162,7 @@ def _json(raw: Any) -> Any:
     if not isinstance(raw, (bytes, str)):
         return None
     try:
-        return json.loads(raw)
+        return boundedjson.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return None
 
@@ -279,14 +283,61 @@ def _fields_from(state: StateKey, member: bytes, key: str | None,
             *fields_of(state.body.encoding, reply, extra, unpickle)]
 
 
+def _size_command(commands: list[tuple]) -> tuple | None:
+    """What tells a body's size without reading it: STRLEN, HSTRLEN, or MEMORY USAGE for
+    a whole hash (every field: sampled, a job hash's one big field is missed)."""
+    read = commands[0] if commands else None
+    if read is None:
+        return None
+    if read[0] == "HGET":
+        return ("HSTRLEN", read[1], read[2])
+    if read[0] == "GET":
+        return ("STRLEN", read[1])
+    return ("MEMORY", "USAGE", read[1], "SAMPLES", 0)
+
+
+async def _body_sizes(client: Client, plans: list[tuple[list[tuple], str | None]]
+                      ) -> list[int | None]:
+    """Each body's size in bytes, in one round trip (None: not known, so read it)."""
+    asks = [_size_command(cmds) for cmds, _ in plans]
+    replies = iter(await client.raw_pipeline([a for a in asks if a is not None]))
+    sizes: list[int | None] = []
+    for ask in asks:
+        reply = next(replies) if ask is not None else None
+        sizes.append(reply if isinstance(reply, int) else None)  # an error: not known
+    return sizes
+
+
 async def describe_many(client: Client, state: StateKey, members: list[bytes],
-                        unpickle: bool = False) -> list[list[tuple[str, str]]]:
-    """The library fields of each member of `state`, every body read in one round trip."""
+                        unpickle: bool = False,
+                        bound: int | None = None) -> list[list[tuple[str, str]]]:
+    """The library fields of each member of `state`, every body read in one round trip.
+
+    With `bound` (a page on screen, read at every poll), a round trip of sizes comes first
+    and a body over `bound` bytes is not read whole: a string's first `bound` bytes
+    (GETRANGE), else only its size; the inspector reads it whole when it is opened."""
     plans = [_body_commands(state, m) for m in members]
-    flat = [c for cmds, _ in plans for c in cmds]
+    sizes = await _body_sizes(client, plans) if bound is not None and any(
+        cmds for cmds, _ in plans) else [None] * len(plans)
+    big = [size is not None and bound is not None and size > bound for size in sizes]
+    flat: list[tuple] = []
+    for (cmds, _), over in zip(plans, big, strict=True):
+        if over and cmds[0][0] == "GET":
+            flat.append(("GETRANGE", cmds[0][1], 0, (bound or 0) - 1))
+        elif not over:
+            flat += cmds
     replies = await client.raw_pipeline(flat) if flat else []
     out, i = [], 0
-    for member, (cmds, key) in zip(members, plans):
+    for member, (cmds, key), over, size in zip(members, plans, big, sizes, strict=True):
+        if over:
+            note = f"{size:,} bytes: read whole when opened (enter)"
+            if cmds[0][0] == "GET":
+                prefix = replies[i]
+                i += 1
+                if isinstance(prefix, bytes):
+                    note = f"{printable(prefix, 200)}… ({note})"
+            out.append([("body key", printable(key or "")), ("body", note)])
+            continue
         out.append(_fields_from(state, member, key, replies[i:i + len(cmds)], unpickle))
         i += len(cmds)
     return out

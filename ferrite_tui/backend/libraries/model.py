@@ -130,6 +130,26 @@ def state_key(state: State, key: str, type_: str, label: str = "", next_end: str
                                  body, shared))
 
 
+class Act(NamedTuple):
+    """One action a layout offers, declared with the layout: the console reaches only these.
+
+    `action`: requeue / run_now / delete / set_priority, or a queue-wide
+    action of `plans.ACTIONS` (rq-requeue-failed, ...). `states`: the state labels it
+    applies to ("*": queue-wide). `equivalent`: the library's own operation it performs
+    (the docs table and the confirmation name it). `where`: those states in words, for the
+    refusal on another state."""
+
+    action: str
+    states: tuple[str, ...]
+    equivalent: str
+    where: str = ""
+
+
+#: Console action -> the word a refusal uses for it.
+ACTION_WORDS = {"requeue": "requeue", "run_now": "run now", "delete": "delete",
+                "set_priority": "change priority"}
+
+
 @dataclass(frozen=True, slots=True)
 class LibraryQueue:
     """One logical queue of a queue library and every key of its layout."""
@@ -144,6 +164,15 @@ class LibraryQueue:
     # silent worker counts as dead: dramatiq requeues a dead worker's messages itself.
     heartbeats: str | None = None
     heartbeat_timeout_ms: int = 60_000
+    # What the console may do, and why not for the rest (action -> reason naming the
+    # library's own command); an action neither declared nor refused here is refused with
+    # `own_command`.
+    actions: tuple[Act, ...] = ()
+    refusals: tuple[tuple[str, str], ...] = ()
+    own_command: str = ""
+    # A priority zset whose score is minus the priority (huey: ZADD -priority, ZPOPMIN):
+    # shown, ordered and edited by the priority, stored negated.
+    priority_sign: int = 1
     # Every key of the layout, computed once (discovery and the poll ask for them often).
     keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
@@ -153,6 +182,33 @@ class LibraryQueue:
 
     def of(self, state: State) -> tuple[StateKey, ...]:
         return tuple(s for s in self.states if s.state is state)
+
+    def declared(self, action: str, state: str | None = "*") -> Act | None:
+        """The declaration of `action` on the state labelled `state` (None: on any of its
+        states), if the layout has it."""
+        for act in self.actions:
+            if act.action == action and (state is None or state in act.states
+                                         or "*" in act.states):
+                return act
+        return None
+
+    def refusal(self, action: str, state: str | None = "*") -> str | None:
+        """Why `action` is not done on `state` (None: it is declared there). Names the
+        library's own command."""
+        if self.declared(action, state) is not None:
+            return None
+        reason = dict(self.refusals).get(action)
+        if reason:
+            return reason
+        if self.read_only:
+            return self.read_only
+        word = ACTION_WORDS.get(action, action)
+        elsewhere = next((a for a in self.actions if a.action == action), None)
+        if elsewhere is not None:
+            where = elsewhere.where or ", ".join(elsewhere.states)
+            return f"{self.library}: {word} applies to {where} (s: state)"
+        own = f"; use {self.own_command}" if self.own_command else ""
+        return f"{self.library}: no {word} here{own}"
 
     @property
     def pending(self) -> StateKey:

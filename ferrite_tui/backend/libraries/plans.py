@@ -3,14 +3,25 @@ and the action then names exactly (principle: act on what was seen)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.libraries import arq, celery, dramatiq, huey, rq, saq
+from ferrite_tui.backend.libraries import (
+    arq,
+    bullmq,
+    bullmq_api,
+    celery,
+    dramatiq,
+    huey,
+    rq,
+    rq_api,
+    saq,
+    taskiq,
+)
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
 from ferrite_tui.backend.libraries.items import member_id
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
@@ -44,8 +55,9 @@ ACTIONS = {
 
 
 def actions_for(queue: LibraryQueue) -> list[tuple[str, str]]:
-    return [(action, label) for action, (lib, label) in ACTIONS.items()
-            if lib == queue.library and queue.read_only is None]
+    """The queue-wide actions its layout declares (the palette offers only these)."""
+    return [(action, label) for action, (_lib, label) in ACTIONS.items()
+            if queue.declared(action) is not None and queue.read_only is None]
 
 
 async def plan(client: Client, action: str, queue: LibraryQueue) -> Plan:
@@ -71,8 +83,9 @@ async def plan(client: Client, action: str, queue: LibraryQueue) -> Plan:
                     "list(s); nothing is deleted if the count changed. Cannot be undone.")
     if action == "celery-requeue-unacked":
         vt = queue.visibility_timeout_s or celery.VISIBILITY_TIMEOUT_S
+        cutoff = client.server_clock.now_s() - vt
         (tags,) = await client.raw_pipeline([("ZRANGEBYSCORE", celery.UNACKED_INDEX, "-inf",
-                                              time.time() - vt, "LIMIT", 0, MAX_ITEMS)])
+                                              cutoff, "LIMIT", 0, MAX_ITEMS)])
         return _plan(action, queue, tags, f"Requeue up to {{n}} messages unacked for more "
                      f"than {vt:g} s (those of queue {name}) so a worker gets them next")
     raise ValueError(f"unknown library action {action!r}")
@@ -84,6 +97,8 @@ def _plan(action: str, queue: LibraryQueue, reply: Any, question: str) -> Plan:
 
 
 async def run(client: Client, p: Plan) -> ActionResult:
+    if p.queue.declared(p.action) is None or p.queue.read_only:
+        raise ValueError(p.queue.refusal(p.action) or f"{p.action}: not for this queue")
     acts = LibraryActions(client)
     if p.action == "rq-requeue-failed":
         return await acts.rq_requeue_failed(p.queue, p.ids)
@@ -99,66 +114,78 @@ async def run(client: Client, p: Plan) -> ActionResult:
 # -- single items (the Queues panel's r / x / d on a library state's items) ---------------
 
 #: action -> what it does, for the confirmation and the audit
-ITEM_ACTIONS = {"requeue": "Requeue", "run_now": "Run now", "delete": "Delete"}
-
-_REQUEUE_FROM = {rq.LIBRARY: ("failed", "its failed jobs"),
-                 dramatiq.LIBRARY: ("dead", "its dead messages (.XQ)"),
-                 celery.LIBRARY: ("unacked (all queues)",
-                                  "messages unacked past the visibility timeout")}
-SAQ_TAKEN = ("saq's worker holds active jobs and ends them with its Lua scripts; "
-             "only queued and scheduled jobs can be deleted here")
-
+ITEM_ACTIONS = {"requeue": "Requeue", "run_now": "Run now", "delete": "Delete",
+                "set_priority": "Change priority"}
 
 def item_refusal(queue: LibraryQueue, state: StateKey, action: str) -> str | None:
-    """Why `action` does not apply to items of `state` (None: it does)."""
-    lib = queue.library
-    if action == "delete":
-        if lib == saq.LIBRARY:
-            return None if state.name in ("queued", "scheduled") else SAQ_TAKEN
-        if queue.read_only:
-            return queue.read_only
-        if lib in (rq.LIBRARY, arq.LIBRARY, huey.LIBRARY):
-            return None
-        if lib == celery.LIBRARY:
-            return "Celery messages are not deleted one by one; purge is in ctrl+p"
-        if lib == dramatiq.LIBRARY:
-            return "dramatiq moves messages with its own Lua scripts; requeue dead ones with r"
-        return f"{lib}: no delete here"
-    if queue.read_only:
-        return queue.read_only
-    if action == "requeue":
-        label, what = _REQUEUE_FROM.get(lib, ("", ""))
-        if not label:
-            return f"{lib}: no requeue here"
-        return None if state.name == label else f"{lib}: requeue applies to {what} (s: state)"
-    if action == "run_now":
-        if lib == rq.LIBRARY and state.name == "scheduled":
-            return None
-        return "run now applies to RQ's scheduled jobs (s: state)"
-    return f"unknown action {action!r}"
+    """Why `action` does not apply to items of `state` (None: the layout declares it)."""
+    return queue.refusal(action, state.name)
+
+
+def runtime_refusal(client: Client, queue: LibraryQueue) -> str | None:
+    """Why a declared action cannot run on this server or install (checked before anything
+    is sent): BullMQ acts only through its own package and its Lua scripts."""
+    if queue.library == bullmq.LIBRARY:
+        return bullmq_api.refusal(client)
+    return None
+
+
+#: (library, action) -> how the console performs it: every declared item action has one
+#: (tests/test_library_owner_actions.py checks both ways), and nothing else is reachable.
+_ItemRun = Callable[[Client, LibraryActions, LibraryQueue, StateKey, Sequence[Item]],
+                    Awaitable[ActionResult]]
+
+
+def _ids(state: StateKey, items: Sequence[Item]) -> list[str]:
+    return [member_id(state, it.raw) for it in items]
+
+
+async def _rq_delete(client: Client, acts: LibraryActions, queue: LibraryQueue,
+                     state: StateKey, items: Sequence[Item]) -> ActionResult:
+    """RQ's delete mirrored in one transaction per job; a job RQ 3's rate limit holds is
+    deleted by RQ's own Job.delete (its slot released by RQ's script) where the `rq`
+    package and Lua are there, else refused naming that call."""
+    res = await acts.rq_delete(queue, state.key,
+                               [it.raw.decode("utf-8", "surrogateescape") for it in items])
+    if res.owner and rq_api.refusal(client) is None:
+        done, skipped = await rq_api.delete(client, state, res.owner)
+        res.errors = [e for e in res.errors if not any(i in e for i in res.owner)]
+        res.done += done
+        res.skipped += skipped
+        res.owner = []
+    return res
+
+
+IMPLEMENTED: dict[tuple[str, str], _ItemRun] = {
+    (rq.LIBRARY, "requeue"): lambda c, a, q, s, i: a.rq_requeue_failed(q, _ids(s, i)),
+    (rq.LIBRARY, "run_now"): lambda c, a, q, s, i: a.rq_run_now(q, _ids(s, i)),
+    (rq.LIBRARY, "delete"): lambda c, a, q, s, i: _rq_delete(c, a, q, s, i),
+    (dramatiq.LIBRARY, "requeue"): lambda c, a, q, s, i: a.dramatiq_requeue_dead(
+        q, _ids(s, i)),
+    (celery.LIBRARY, "requeue"): lambda c, a, q, s, i: a.celery_requeue_unacked(
+        q, _ids(s, i)),
+    (arq.LIBRARY, "run_now"): lambda c, a, q, s, i: a.arq_run_now(q, i),
+    (arq.LIBRARY, "delete"): lambda c, a, q, s, i: a.arq_delete(q, _ids(s, i)),
+    (huey.LIBRARY, "delete"): lambda c, a, q, s, i: a.huey_delete(q, s, i),
+    (saq.LIBRARY, "delete"): lambda c, a, q, s, i: a.saq_delete(q, s, _ids(s, i)),
+}
+for _act in ("requeue", "run_now", "delete"):
+    IMPLEMENTED[(bullmq.LIBRARY, _act)] = partial(
+        lambda act, c, a, q, s, i: bullmq_api.act(c, q, s, act, _ids(s, i)), _act)
+#: Declared actions run by a panel's own checked move, the layout giving its meaning:
+#: huey's priority (score = -priority, PriorityQueue with the layout's sign); taskiq's
+#: stream claim and ack (the Streams panel's XCLAIM / XACK, the broker's own).
+BY_PANEL = {(huey.LIBRARY, "set_priority"), (taskiq.LIBRARY, "claim"),
+            (taskiq.LIBRARY, "ack")}
 
 
 async def run_items(client: Client, action: str, queue: LibraryQueue, state: StateKey,
                     items: Sequence[Item]) -> ActionResult:
     """`action` on exactly these items of `state`, with the library's semantics."""
-    acts = LibraryActions(client)
-    members = [member_id(state, it.raw) for it in items]
-    raw = [it.raw.decode("utf-8", "surrogateescape") for it in items]
-    lib = queue.library
-    if action == "requeue" and lib == rq.LIBRARY:
-        return await acts.rq_requeue_failed(queue, members)
-    if action == "requeue" and lib == dramatiq.LIBRARY:
-        return await acts.dramatiq_requeue_dead(queue, members)
-    if action == "requeue" and lib == celery.LIBRARY:
-        return await acts.celery_requeue_unacked(queue, members)
-    if action == "run_now" and lib == rq.LIBRARY:
-        return await acts.rq_run_now(queue, members)
-    if action == "delete" and lib == rq.LIBRARY:
-        return await acts.rq_delete(queue, state.key, raw)
-    if action == "delete" and lib == arq.LIBRARY:
-        return await acts.arq_delete(queue, members)
-    if action == "delete" and lib == huey.LIBRARY:
-        return await acts.huey_delete(queue, state, items)
-    if action == "delete" and lib == saq.LIBRARY:
-        return await acts.saq_delete(queue, state, members)
-    raise ValueError(item_refusal(queue, state, action) or f"{action}: not for {lib}")
+    why = item_refusal(queue, state, action) or runtime_refusal(client, queue)
+    if why:  # an undeclared action is never sent, whoever asks
+        raise ValueError(why)
+    runner = IMPLEMENTED.get((queue.library, action))
+    if runner is None:
+        raise ValueError(f"{action}: declared for {queue.library} but not implemented")
+    return await runner(client, LibraryActions(client), queue, state, items)

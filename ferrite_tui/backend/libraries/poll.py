@@ -7,11 +7,11 @@ round trips stay fixed. Score bounds are inclusive (Ferrite rejects '(').
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.libraries.model import (
     Body,
@@ -234,7 +234,7 @@ def probe_age(body: Body, reply: Any, now_ms: int) -> int | None:
     value: Any = reply
     if body.where == "field" or body.key_type != "hash":
         try:
-            doc = json.loads(reply)
+            doc = boundedjson.loads(reply)
         except ValueError:
             return None
         value = doc.get(body.time_field) if isinstance(doc, dict) else None

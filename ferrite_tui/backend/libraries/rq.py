@@ -5,6 +5,7 @@ Every other `rq:` key (results streams, workers, locks) is claimed as noise."""
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
+    Act,
     Body,
     LibraryQueue,
     Means,
@@ -35,12 +36,31 @@ def keeps(name: str, type_: str) -> bool:
     return name == SIGNATURE and type_ == "set"
 
 
+#: What the console does to RQ's jobs: RQ's own operations (libraries/actions.py).
+ACTIONS = (
+    Act("requeue", ("failed",), "rq requeue / FailedJobRegistry.requeue(id)",
+        "its failed jobs"),
+    Act("run_now", ("scheduled",), "ScheduledJobRegistry: Queue.enqueue_job (RQ's scheduler "
+        "moving a due job)", "RQ's scheduled jobs"),
+    Act("delete", ("queued", "scheduled", "deferred", "failed", "finished", "canceled"),
+        "Job.delete(remove_from_queue=True): queue, registry, job hash, dependents and "
+        "dependencies sets, results (a rate-limited job: RQ's own Job.delete, which frees "
+        "its slot)", "jobs no worker runs (stop a running one with RQ's "
+        "own rq.command.send_stop_job_command(connection, id))"),
+    Act("rq-requeue-failed", ("*",), "rq requeue --all"),
+    Act("rq-run-scheduled", ("*",), "RQ's scheduler enqueueing every scheduled job"),
+)
+REFUSALS = (("run_now", "run now applies to RQ's scheduled jobs (s: state)"),)
+OWN_COMMAND = "RQ's own API (Job.fetch(id).delete(), rq requeue)"
+
+
 def queue(name: str) -> LibraryQueue:
     states = [state_key(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
     for registry, (state, means) in REGISTRIES.items():
         states.append(state_key(state, f"rq:{registry}:{name}", "zset", registry, "low",
                                Unit.S, means, body=JOB))
-    return LibraryQueue(LIBRARY, name, tuple(states))
+    return LibraryQueue(LIBRARY, name, tuple(states), actions=ACTIONS, refusals=REFUSALS,
+                        own_command=OWN_COMMAND)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

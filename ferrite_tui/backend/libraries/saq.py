@@ -6,6 +6,7 @@ under the key listed. saq's moves are its own Lua scripts, so the console only r
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
+    Act,
     Body,
     LibraryQueue,
     Means,
@@ -30,6 +31,14 @@ def keeps(name: str, type_: str) -> bool:
     return False
 
 
+SAQ_TAKEN = ("saq's worker holds active jobs and ends them with its Lua scripts; "
+             "only queued and scheduled jobs can be deleted here")
+ACTIONS = (Act("delete", ("queued", "scheduled"), "what saq's Job abort leaves of a job not "
+               "yet taken: LREM queued, ZREM incomplete, DEL the job key",
+               "queued and scheduled jobs"),)
+REFUSALS = (("delete", SAQ_TAKEN),)
+
+
 def queue(name: str) -> LibraryQueue:
     base = f"{PREFIX}{name}:"
     return LibraryQueue(LIBRARY, name, (
@@ -37,7 +46,8 @@ def queue(name: str) -> LibraryQueue:
         state_key(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
         state_key(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
                  Means.DUE, "future", JOB),
-    ), needs_lua=True, read_only=READ_ONLY)
+    ), needs_lua=True, read_only=READ_ONLY, actions=ACTIONS, refusals=REFUSALS,
+        own_command="saq's own API (Queue.abort)")
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:

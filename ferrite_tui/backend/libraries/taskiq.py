@@ -6,6 +6,7 @@ LPUSH, tail next). Only the default name is recognised; other names stay generic
 from __future__ import annotations
 
 from ferrite_tui.backend.libraries.model import (
+    Act,
     LibraryQueue,
     Recognised,
     State,
@@ -23,6 +24,16 @@ def keeps(name: str, type_: str) -> bool:
     return False
 
 
+#: taskiq-redis's stream broker acks with XACK and takes back idle entries with XAUTOCLAIM:
+#: the Streams panel's claim and ack are its own operations; nothing else is done there.
+ACTIONS = (
+    Act("claim", ("stream",), "XCLAIM / XAUTOCLAIM to a reading consumer, as the broker's "
+        "own idle reclaim"),
+    Act("ack", ("stream",), "XACK, as the broker acks a finished task"),
+)
+OWN_COMMAND = "taskiq's own API (task.kiq to send; its worker to run and ack)"
+
+
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
     type_ = types.get(KEY)
     if type_ == "list":
@@ -31,4 +42,6 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
         state = state_key(State.PENDING, KEY, "stream", "stream")
     else:
         return Recognised()
-    return Recognised((LibraryQueue(LIBRARY, KEY, (state,)),), frozenset({KEY}))
+    queue = LibraryQueue(LIBRARY, KEY, (state,), actions=ACTIONS if type_ == "stream" else (),
+                         own_command=OWN_COMMAND)
+    return Recognised((queue,), frozenset({KEY}))

@@ -40,6 +40,7 @@ from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
+    from ferrite_tui.backend.libraries.model import LibraryQueue
     from ferrite_tui.ui.app import FerriteApp
     from ferrite_tui.ui.screens.dialogs import Field
 
@@ -64,6 +65,17 @@ class Outcome:
     def of(cls, report: BulkReport, verb: str, title: str = "", extra: str = "") -> Outcome:
         line = (f"{title}: " if title else "") + report.summary(verb) + extra
         return cls(line, "information" if report.clean else "warning", 8)
+
+
+def library_outcome(queue: LibraryQueue, verb: str, res) -> Outcome:
+    """One result line: done, skipped (moved since seen) and refused with the library's own
+    reason (the first one named)."""
+    line = (f"{queue.library} {printable(queue.name)}: {verb.lower()} {len(res.done):,} done, "
+            f"{len(res.skipped):,} skipped (changed since seen)")
+    if res.errors:
+        line += f", {len(res.errors):,} refused: {printable(res.errors[0], 300)}"
+    return Outcome(line, "information" if not (res.skipped or res.errors) else "warning",
+                   timeout=8 if res.errors else 5)
 
 
 BEFORE_FIRST_POLL = "Waiting for the server's first answer (the header shows the connection)."
@@ -153,7 +165,8 @@ class Panel(Vertical):
         if not items:
             text = Text(self.EMPTY)
         elif self.filter_text:
-            text = Text(f"filter “{self.filter_text}”: {len(shown)} of {len(items)}")
+            text = Text(f"filter “{printable(self.filter_text, 40)}”: {len(shown)} of "
+                        f"{len(items)}")
         else:
             text = self.summary(items)
         # Static.update re-lays out the screen: only when the words change (idle cost).

@@ -21,7 +21,7 @@ from ferrite_tui.ui.panels.base import (
     rate_cells,
     trend_cell,
 )
-from ferrite_tui.ui.widgets.table import Column, KeyedTable
+from ferrite_tui.ui.widgets.table import FIGURE_CAP, Column, KeyedTable
 from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
@@ -41,7 +41,7 @@ def secondary(q: QueueStats) -> str:
         idle = f", {q.idle_pending} idle" if q.idle_pending else ""
         return f"{len(q.groups)} groups, {fmt.count(q.pending or 0)} pending{idle}"
     if kind is QueueKind.DLQ and q.ref.target_key:
-        return f"→ {q.ref.target_key}"
+        return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
     return ""
 
 
@@ -72,22 +72,33 @@ def since_cell(note: AlertNote, now: float) -> Text:
     return Text(text, style="dim" if note.since_from == "seen" else "")
 
 
+MIN_ALERT_HEAD = 16  # below this the queue's name is unreadable: cut the step instead
+
+
 def alert_text(note: AlertNote, room: int = 1_000) -> Text:
     """'events:main › analytics: 25 pending — 5, then C to hand them to a live consumer';
     where that does not fit in `room` cells, the step in a few words ('— 5 C to a live
     consumer'), and what still does not fit ends in '…'."""
     where = printable(note.key, 60) + (f" › {printable(note.group, 40)}" if note.group else "")
-    out = Text(no_wrap=True, overflow="ellipsis")
-    out.append(where, style="bold")
-    out.append(": ")
-    out.append(printable(note.alert, 60), style="yellow")
-    out.append(" — ")
-    out.append(note.panel_key, style="bold reverse")
+    head = Text(no_wrap=True, overflow="ellipsis")
+    head.append(where, style="bold")
+    head.append(": ")
+    head.append(printable(note.alert, 60), style="yellow")
+    step = Text(" — ")
+    step.append(note.panel_key, style="bold reverse")
     full = f", then {note.action}"
-    if out.cell_len + len(full) > room and note.short_action:
-        out.append(f" {note.short_action}")
-    else:
-        out.append(full)
+    if head.cell_len + step.cell_len + len(full) <= room or not note.short_action:
+        step.append(full)
+        out = head + step
+        out.truncate(room, overflow="ellipsis")
+        return out
+    step.append(f" {note.short_action}")
+    # The key to press is what the operator acts on: the name and the words give way first.
+    head_room = room - step.cell_len
+    if head.cell_len > head_room >= MIN_ALERT_HEAD:
+        head.truncate(head_room)  # ends in "…" (the head's overflow)
+    out = head + step
+    out.no_wrap, out.overflow = True, "ellipsis"
     out.truncate(room, overflow="ellipsis")
     return out
 
@@ -208,6 +219,9 @@ class OverviewPanel(Panel):
         out = Text(f"{len(items)} queues")
         if alerting:
             out.append(f" · {alerting} need attention", style="bold yellow")
+        if self.snapshot is not None and self.snapshot.access_note:
+            # Before the totals, which the line's width may cut: keys not shown are news.
+            out.append(f" · {printable(self.snapshot.access_note, 120)}", style="yellow")
         totals = self.snapshot.totals(items) if self.snapshot else {}
         for key, label in TOTALS.items():
             if totals.get(key):
@@ -233,11 +247,14 @@ class OverviewPanel(Panel):
                  if not self.filter_text or self.filter_text.lower() in n.key.lower()]
         self.notes = {f"{n.ident}\x00{n.alert}": n for n in notes}
         now = snap.taken_at
-        # The alert column gets what the 'for' column and the cells' padding leave.
+        # The alert column gets what the 'for' column (as wide as its longest age: a
+        # figure is not cut) and the cells' padding leave.
+        since = {row_key: since_cell(n, now) for row_key, n in self.notes.items()}
+        for_width = min(max([7, *(cell.cell_len for cell in since.values())]), FIGURE_CAP)
         scrollbar = 2 if len(self.notes) > ALERT_ROWS else 0
-        room = max((self.size.width or 120) - 2 - 9 - 2 - scrollbar, 20)
+        room = max((self.size.width or 120) - 2 - for_width - 2 - 2 - scrollbar, 20)
         self.query_one("#alerts", KeyedTable).set_rows([
-            (row_key, {"for": since_cell(n, now), "alert": alert_text(n, room)})
+            (row_key, {"for": since[row_key], "alert": alert_text(n, room)})
             for row_key, n in self.notes.items()])
         self._layout()
         trends = self.session.trends

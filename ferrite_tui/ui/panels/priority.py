@@ -57,6 +57,10 @@ class PriorityPanel(SortedSetPanel):
         Binding("escape", "back", "Back", show=False, id="priority.back"),
     ]
 
+    # On a library's key (huey's priority queue): the priority as the library stores it
+    # (the layout's sign) and its delete; nothing else.
+    LIBRARY_ACTION_OF = {"change_priority": "set_priority", "remove": "delete"}
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.page_offset = 0
@@ -91,12 +95,20 @@ class PriorityPanel(SortedSetPanel):
 
     def job_row(self, item: ZItem, now: int) -> dict[str, object]:
         return {
-            "mark": self.mark_cell(item), "priority": format_score(item.score),
+            "mark": self.mark_cell(item), "priority": format_score(self.priority_of(item)),
             "id": id_cell(item), "age": age_text(item, now), "payload": preview_cell(item),
         }
 
     def score_meta(self, item: ZItem) -> list[tuple[str, str]]:
-        return [("priority", format_score(item.score))]
+        return [("priority", format_score(self.priority_of(item)))]
+
+    def sign(self, ref: QueueRef | None = None) -> int:
+        """+1: score = priority; -1: score = -priority (the layout says so: huey)."""
+        ref = ref or self.selected
+        return ref.library.priority_sign if ref is not None and ref.library is not None else 1
+
+    def priority_of(self, item: ZItem) -> float:
+        return self.sign() * item.score
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -180,13 +192,14 @@ class PriorityPanel(SortedSetPanel):
     COMMANDS = {"range_filter": "show only a priority range", "jump": "jump to a position"}
 
     def _pq(self, ref: QueueRef | None = None) -> PriorityQueue:
-        return PriorityQueue(self.client(), (ref or self.queue()).key)
+        ref = ref or self.queue()
+        return PriorityQueue(self.client(), ref.key, self.sign(ref))
 
     def action_change_priority(self) -> None:
         self.act("change_priority", self.jobs_selected, self._change_priority)
 
     async def _change_priority(self, items: list[ZItem]) -> Outcome | None:
-        current = format_score(items[0].score) if len(items) == 1 else ""
+        current = format_score(self.priority_of(items[0])) if len(items) == 1 else ""
         values = await self.ask(
             f"Change the priority of {self.target_words(items)}",
             [Field("priority", "new priority (higher runs first)", current, "e.g. 100",

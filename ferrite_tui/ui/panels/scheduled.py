@@ -57,7 +57,7 @@ def _check_duration(text: str) -> str | None:
 
 def _check_due(text: str) -> str | None:
     try:
-        parse_due(text)
+        parse_due(text, 0)  # only whether it parses
     except ValueError as exc:
         return str(exc)
     return None
@@ -83,6 +83,10 @@ class ScheduledPanel(SortedSetPanel):
         Binding("D", "bulk_hint", "Bulk", show=False, id="scheduled.bulk"),
         Binding("escape", "back", "Back", show=False, id="scheduled.back"),
     ]
+
+    # On a library's key (arq's queue): its own "run now" (due now in its zset) and delete.
+    LIBRARY_ACTION_OF = {"run_now": "run_now", "cancel_job": "delete"}
+    LIBRARY_RUNS = frozenset(LIBRARY_ACTION_OF)
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

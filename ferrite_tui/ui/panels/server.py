@@ -18,6 +18,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, ClusterView, Snapshot
+from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, Replication, offset_text
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -26,6 +27,25 @@ if TYPE_CHECKING:
 
 def _t(value: object) -> Text:
     return Text(printable(str(value), 120))
+
+
+def role_text(rep: Replication) -> str:
+    if rep.role is None:
+        return "unknown (INFO has no replication section)"
+    if rep.is_replica:
+        return f"replica of {rep.primary or '?'} (changes refused: they go to the primary)"
+    return rep.role
+
+
+def clock_text(snap: Snapshot) -> str | None:
+    """The console's clock against the server's, when off by more than a second."""
+    offset_ms = snap.clock_offset_ms
+    if snap.server_time_ms is None:
+        return "server time unknown (TIME not answered): ages use " + (
+            "the console's clock" if offset_ms is None else "the last offset measured")
+    if offset_ms is None or abs(offset_ms) <= SHOWN_OFFSET_MS:
+        return None
+    return f"{offset_text(offset_ms)} (every time shown is the server's)"
 
 
 class ServerPanel(Vertical):
@@ -103,8 +123,16 @@ class ServerPanel(Vertical):
         caps = self.capabilities
         if caps is not None:
             table.add_row("server", _t(f"{caps.server_kind} {caps.version}".strip()))
+        # Without INFO the figures exist but cannot be read: "?" and why, never 0 or n/a.
+        client = self.ferrite.session.client
+        user = client.username if client is not None else "default"
+        unread = f"? (user {user} may not run INFO)" \
+            if caps is not None and not caps.info else None
         for label, value in (
             ("mode", info.get("redis_mode")),
+            ("role", role_text(s.replication)),
+            ("replication", s.replication.lag_text() or None),
+            ("clock", clock_text(snap)),
             ("uptime", fmt.duration(s.uptime_s * 1000) if s.uptime_s is not None else "n/a"),
             ("memory", fmt.size(s.used_memory)),
             ("peak memory", fmt.size(_int(info.get("used_memory_peak")))),
@@ -118,12 +146,15 @@ class ServerPanel(Vertical):
             ("poll", f"{snap.poll_ms:.0f} ms, {snap.round_trips} round trip"
                      + ("s" if snap.round_trips != 1 else "") + f", {len(snap.queues)} queues"),
         ):
-            if value is not None:
+            if unread is not None and label in ("uptime", "memory", "clients", "ops/s",
+                                                "commands"):
+                table.add_row(label, _t(unread))
+            elif value is not None and not (unread is not None and value == "n/a"):
                 table.add_row(label, _t(value))
         for db, ks in sorted(s.keyspace.items()):
             table.add_row(_t(db), _t(", ".join(f"{k}={v}" for k, v in ks.items())))
         if not s.keyspace:
-            table.add_row("keyspace", "empty or not reported")
+            table.add_row("keyspace", unread or "empty or not reported")
         self.query_one("#info", Static).update(table)
         if snap.cluster is not None:
             self.query_one("#cluster").display = True

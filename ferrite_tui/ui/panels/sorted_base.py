@@ -5,7 +5,8 @@ inspect, and single-or-bulk checked actions."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from functools import partial
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -18,9 +19,13 @@ from textual_plotext import PlotextPlot
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.libraries import plans
+from ferrite_tui.backend.libraries.browse import StateItem
+from ferrite_tui.backend.libraries.declared import LIBRARY as DECLARED
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import CheckResult, ZItem, format_score, parse_score, plausible_ms
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel, library_outcome
 from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column
 
@@ -372,3 +377,85 @@ class SortedSetPanel(Panel):
     def after_action(self) -> None:
         self.reload()
         super().after_action()
+
+    # -- a library's key shown here: only the actions its layout declares ------------------
+
+    #: panel action -> the layout action it is on a library's key; every other mutation is
+    #: not offered there (hidden from the footer and palette, refused if reached)
+    LIBRARY_ACTION_OF: ClassVar[dict[str, str]] = {}
+    #: panel actions that run the library's own operation (libraries/plans.py) rather than
+    #: this panel's generic one
+    LIBRARY_RUNS: ClassVar[frozenset[str]] = frozenset()
+
+    def library(self) -> LibraryQueue | None:
+        """The selected key's library layout; a `[[queues]]` declaration is the user's own
+        queue, moved as the seed's."""
+        lib = self.selected.library if self.selected is not None else None
+        return None if lib is None or lib.library == DECLARED else lib
+
+    def library_refusal(self, action: str) -> str | None:
+        """Why `action` is not done on the selected library key (None: it is declared, or
+        the key is not a library's)."""
+        lib = self.library()
+        if lib is None or action not in self.MUTATIONS:
+            return None
+        declared = self.LIBRARY_ACTION_OF.get(action)
+        if declared is None:
+            own = f"; use {lib.own_command}" if lib.own_command else ""
+            return f"{lib.library} queue: not done here{own}"
+        return lib.refusal(declared, None) or plans.runtime_refusal(self.client(), lib)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        lib = self.library()
+        if lib is not None and action in self.MUTATIONS:
+            declared = self.LIBRARY_ACTION_OF.get(action)
+            if declared is None or lib.declared(declared, None) is None:
+                return False
+        return super().check_action(action, parameters)
+
+    def act(self, action: str, select: Callable[[], Any],
+            steps: Callable[[Any], Awaitable[Outcome | None]]) -> None:
+        why = self.library_refusal(action)
+        if why:
+            self.notify(f"'{self.action_label(action)}': {why}", timeout=5)
+            return
+        if self.library() is not None and action in self.LIBRARY_RUNS:
+            steps = partial(self._library_steps, self.LIBRARY_ACTION_OF[action])
+        super().act(action, select, steps)
+
+    def library_state(self, lib: LibraryQueue, action: str, item: ZItem) -> StateKey | None:
+        """The state of the selected key an item is in, among those declaring `action`."""
+        key = self.selected.key if self.selected is not None else ""
+        states = [s for s in lib.states if s.key == key and lib.declared(action, s.name)]
+        if len(states) > 1 and states[0].window is not None:  # a due / future split (arq)
+            due = item.score <= self.session.now_ms()
+            states = [s for s in states if (s.window == "due") == due] or states
+        return states[0] if states else None
+
+    async def _library_steps(self, action: str, items: list[ZItem]) -> Outcome | None:
+        """The library's own operation on these jobs, after a confirmation that names it."""
+        lib = self.library()
+        assert lib is not None
+        by_state: dict[StateKey, list[StateItem]] = {}
+        for it in items:
+            state = self.library_state(lib, action, it)
+            if state is not None:
+                by_state.setdefault(state, []).append(StateItem(it.member, score=it.score))
+        if not by_state:
+            return Outcome(f"{lib.library}: nothing here to {action}", "warning")
+        verb = plans.ITEM_ACTIONS[action]
+        act = lib.declared(action, next(iter(by_state)).name)
+        body = Text(f"{verb} {self.target_words(items)} of {lib.library} queue "
+                    f"{printable(lib.name, 60)}, as {lib.library} does: "
+                    f"{act.equivalent if act else action}. Any that changed since shown are "
+                    "skipped.")
+        if not await self.confirm(f"{lib.library}: {verb}", body, verb):
+            return None
+        res = plans.ActionResult()
+        for state, its in by_state.items():
+            part = await plans.run_items(self.client(), action, lib, state, its)
+            res.done += part.done
+            res.skipped += part.skipped
+            res.errors += part.errors
+        self.marks.clear()
+        return library_outcome(lib, verb, res)

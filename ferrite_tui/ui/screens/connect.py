@@ -13,9 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings
+from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, redact_url
 from ferrite_tui.config import Config, ConfigError, Profile, save_profile
-from ferrite_tui.ui.screens.dialogs import DialogBody
+from ferrite_tui.escaping import printable
+from ferrite_tui.ui.screens.dialogs import DialogBody, Field, FormScreen
 
 if TYPE_CHECKING:
     from ferrite_tui.ui.app import FerriteApp
@@ -109,12 +110,30 @@ class ConnectScreen(Screen):
             finally:
                 await client.aclose()
         except BackendError as exc:
-            error.update(Text(str(exc)))
+            error.update(Text(printable(str(exc))))
             return
         if self._value("profile"):
             try:
                 self.config = save_profile(self.config, profile, make_default=True)
                 cast("FerriteApp", self.app).config = self.config
             except (ConfigError, OSError) as exc:
-                self.app.notify(f"profile not saved: {exc}", severity="warning")
+                self.app.notify(f"profile not saved: {printable(str(exc))}",
+                                severity="warning")
         self.dismiss(settings)
+
+
+def log_in_form(settings: ConnectionSettings) -> FormScreen:
+    """A user name and password for the server the console is on (a wrong one said only
+    "fix it, then ctrl+r", with no way to give one inside the console)."""
+    return FormScreen(
+        f"Log in to {printable(settings.display_url, 100)}",
+        [Field("username", "User name (empty: the default user)", settings.username or ""),
+         Field("password", "Password (used now, never saved)", password=True)],
+        submit_label="Connect")
+
+
+def logged_in(settings: ConnectionSettings, values: dict[str, str]) -> ConnectionSettings:
+    """The settings with the typed credentials (this session only, never saved); the URL's
+    own credentials would win over them, so they leave the URL."""
+    return replace(settings, url=redact_url(settings.url, keep_user=False, mask=""),
+                   username=values["username"] or None, password=values["password"])

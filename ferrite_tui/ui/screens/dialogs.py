@@ -1,6 +1,8 @@
 """Small modal dialogs every panel uses: confirm, typed confirm, and a form.
 
-All text passed in is shown literally (Text, never markup).
+All text passed in is shown literally (Text, never markup). Titles, labels and the values a
+form starts with may be server text (key, group, consumer and channel names): they are
+shown through `printable`, as everywhere else (a body is a Text its caller built so).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from ferrite_tui.escaping import matches_typed, printable
+from ferrite_tui.ui.widgets.table import escaped_text
 
 DIALOG_CSS = """
 {name} { align: center middle; }
@@ -46,13 +51,13 @@ class ConfirmScreen(ModalScreen[bool]):
     def __init__(self, title: str, body: str | Text, confirm_label: str = "Yes") -> None:
         super().__init__()
         self.title_text = title
-        self.body = body if isinstance(body, Text) else Text(body)
+        self.body = escaped_text(body if isinstance(body, Text) else Text(body), lines=True)
         self.confirm_label = confirm_label
 
     def compose(self) -> ComposeResult:
         with Vertical():
             with DialogBody():
-                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(Text(printable(self.title_text)), classes="dialog-title")
                 yield Static(self.body)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.confirm_label} (y)", variant="warning", id="yes")
@@ -70,8 +75,48 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class ChoiceScreen(ModalScreen[str | None]):
+    """One of several named choices, none preselected but the safe one (escape: `safe`).
+    `choices`: (value, button label, key)."""
+
+    DEFAULT_CSS = DIALOG_CSS.replace("{name}", "ChoiceScreen")
+
+    def __init__(self, title: str, body: str | Text, choices: list[tuple[str, str, str]],
+                 safe: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body if isinstance(body, Text) else Text(body)
+        self.choices = choices
+        self.safe = safe
+        for value, _label, key in choices:
+            self._bindings.bind(key, f"choose({value!r})", show=False)
+        self._bindings.bind("escape", f"choose({safe!r})", show=False)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            with DialogBody():
+                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(self.body)
+            with Horizontal(classes="dialog-buttons"):
+                for value, label, key in self.choices:
+                    yield Button(f"{label} ({key})", id=f"choice-{value}",
+                                 variant="default" if value == self.safe else "warning")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#choice-{self.safe}", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(str(event.button.id).removeprefix("choice-"))
+
+    def action_choose(self, value: str) -> None:
+        self.dismiss(value)
+
+
 class TypedConfirmScreen(ModalScreen[bool]):
-    """For irreversible bulk actions: the operator types `expected` (e.g. the key name)."""
+    """For irreversible bulk actions: the operator types `expected` (e.g. the key name) as
+    shown, escapes included (a name with a newline or ESC cannot be typed as it is), or
+    the name itself."""
 
     DEFAULT_CSS = DIALOG_CSS.replace("{name}", "TypedConfirmScreen")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -79,15 +124,15 @@ class TypedConfirmScreen(ModalScreen[bool]):
     def __init__(self, title: str, body: str | Text, expected: str) -> None:
         super().__init__()
         self.title_text = title
-        self.body = body if isinstance(body, Text) else Text(body)
+        self.body = escaped_text(body if isinstance(body, Text) else Text(body), lines=True)
         self.expected = expected
 
     def compose(self) -> ComposeResult:
         with Vertical():
             with DialogBody():
-                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(Text(printable(self.title_text)), classes="dialog-title")
                 yield Static(self.body)
-                yield Label(Text(f"Type {self.expected!r} to confirm:"))
+                yield Label(Text(f"Type {printable(self.expected)} to confirm:"))
                 yield Input(id="typed")
                 yield Static(classes="dialog-error", id="error")
             with Horizontal(classes="dialog-buttons"):
@@ -100,7 +145,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
     @on(Input.Submitted)
     @on(Button.Pressed, "#yes")
     def _submit(self) -> None:
-        if self.query_one("#typed", Input).value == self.expected:
+        if matches_typed(self.query_one("#typed", Input).value, self.expected):
             self.dismiss(True)
         else:
             self.query_one("#error", Static).update(Text("That is not the text asked for."))
@@ -158,13 +203,14 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             with DialogBody():
-                yield Static(Text(self.title_text), classes="dialog-title")
+                yield Static(Text(printable(self.title_text)), classes="dialog-title")
                 if self.body is not None:
-                    yield Static(self.body if isinstance(self.body, Text) else Text(self.body))
+                    yield Static(escaped_text(self.body if isinstance(self.body, Text)
+                                              else Text(self.body), lines=True))
                 for f in self.fields:
-                    yield Label(Text(f.label))
-                    yield Input(f.value, placeholder=f.placeholder, password=f.password,
-                                id=f"field-{f.name}")
+                    yield Label(Text(printable(f.label)))
+                    yield Input(printable(f.value), placeholder=printable(f.placeholder),
+                                password=f.password, id=f"field-{f.name}")
                 yield Static(classes="dialog-error", id="error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.submit_label, variant="primary", id="ok")
@@ -176,7 +222,13 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
             self.query_one(f"#field-{self.fields[0].name}", Input).focus()
 
     def values(self) -> dict[str, str]:
-        return {f.name: self.query_one(f"#field-{f.name}", Input).value for f in self.fields}
+        """What was typed; a value left as it was shown is the original (a default that
+        is server text, such as a key name with a control character, is shown escaped)."""
+        out = {}
+        for f in self.fields:
+            typed = self.query_one(f"#field-{f.name}", Input).value
+            out[f.name] = f.value if typed == printable(f.value) else typed
+        return out
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
@@ -185,7 +237,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         for f in self.fields:
             problem = f.check(values[f.name]) if f.check else None
             if problem:
-                self.query_one("#error", Static).update(Text(f"{f.label}: {problem}"))
+                self.query_one("#error", Static).update(
+                    Text(printable(f"{f.label}: {problem}")))
                 self.query_one(f"#field-{f.name}", Input).focus()
                 return
         self.dismiss(values)

@@ -4,8 +4,9 @@
 
 Shows the metadata, the size, and the value in one of four views: pretty-printed,
 highlighted JSON (`p`), raw text (`w`), hex (`h`), and a stream entry's field list (`f`).
-`c` copies the value to the clipboard (OSC 52, so it works over SSH), `s` saves the raw bytes
-to a file, `escape` closes. Values over 1 MB are shown truncated, with a note.
+`c` copies the value to the clipboard (OSC 52, so it works over SSH) up to COPY_LIMIT (a
+bigger value would flood the terminal: `c` says so and offers the file instead), `s` saves the
+raw bytes to a file, `escape` closes. Values over 1 MB are shown truncated, with a note.
 
 A view's text is built in a thread and the text area holds at most VIEW_LIMIT characters
 (48 K; the hex view covers the first HEX_LIMIT bytes): the text area lays out everything it
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from pathlib import Path
 
 from rich.text import Text
@@ -32,28 +32,23 @@ from textual.screen import ModalScreen
 from textual.widgets import Static, TextArea
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.envelopes import decode, printable
+from ferrite_tui.backend import boundedjson
+from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.escaping import json_safe, printable, printable_lines
 
 #: Values larger than this are shown truncated.
 SHOW_LIMIT = 1 << 20
+#: The most `c` writes to the terminal as OSC 52 (base64 makes it a third larger).
+COPY_LIMIT = 1 << 20
 #: Characters a view puts in the text area (its layout runs on the event loop).
 VIEW_LIMIT = 48 << 10
 #: The hex view covers at most this many bytes (16 per line, 76 characters each).
 HEX_LIMIT = 8 << 10
 
-_CONTROL_KEEP_NL = re.compile(
-    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape_controls(text: str) -> str:
-    """Control and bidi-override characters as visible escapes; newlines and tabs kept."""
-    return _CONTROL_KEEP_NL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def pretty_json(raw: bytes) -> str | None:
     """The value pretty-printed as JSON, or None when it is not JSON."""
     try:
-        data = json.loads(raw.decode("utf-8"), strict=False)
+        data = boundedjson.loads(raw.decode("utf-8"), strict=False)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     try:
@@ -62,12 +57,11 @@ def pretty_json(raw: bytes) -> str | None:
         return None
     # json.dumps escapes C0 controls but not DEL/C1 or bidi overrides: escape those too
     # (they can only occur inside strings, where \uXXXX is a valid JSON escape).
-    return _escape_controls(text)
+    return json_safe(text)
 
 
 def raw_text(raw: bytes) -> str:
-    text = raw.decode("utf-8", errors="backslashreplace")
-    return _escape_controls(text.replace("\r", "\\r"))
+    return printable_lines(raw)
 
 
 def hex_dump(raw: bytes, limit: int = HEX_LIMIT) -> str:
@@ -185,9 +179,10 @@ class InspectorScreen(ModalScreen[None]):
         if self.truncated:
             return "large value"
         env = decode(self.shown)
-        return {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
-                "dead": "dead letter", "json": "JSON", "text": "text",
-                "binary": "binary"}.get(env.kind, env.kind)
+        label = {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
+                 "dead": "dead letter", "json": "JSON", "text": "text",
+                 "binary": "binary"}.get(env.kind, env.kind)
+        return f"{label} ({env.note})" if env.note else label
 
     def body_text(self, mode: str | None = None) -> str:
         """The text of a view (the current one by default), at most VIEW_LIMIT characters."""
@@ -218,16 +213,18 @@ class InspectorScreen(ModalScreen[None]):
                     f" ({len(self.value):,} bytes) · view: {self.mode}")
         self.query_one("#insp-info", Static).update(info)
         notes = []
+        whole = "save uses the whole value" if self.copy_size() > COPY_LIMIT \
+            else "copy and save use the whole value"
         if self.truncated:
             notes.append(f"Value is {fmt.size(len(self.value))}: only the first "
-                         f"{fmt.size(SHOW_LIMIT)} is shown (copy and save use the whole value).")
+                         f"{fmt.size(SHOW_LIMIT)} is shown ({whole}).")
         if self.mode == "pretty" and self._pretty is None:
             notes.append("Not JSON: showing the raw value.")
         if self.mode == "hex" and len(self.shown) > HEX_LIMIT:
             notes.append(f"The hex view covers the first {fmt.size(HEX_LIMIT)}.")
         elif self._view_cut():
             notes.append(f"This view shows the first {fmt.size(VIEW_LIMIT)} characters "
-                         "(copy and save use the whole value).")
+                         f"({whole}).")
         note = self.query_one("#insp-note", Static)
         note.update(Text(" ".join(notes)))
         note.display = bool(notes)
@@ -278,7 +275,19 @@ class InspectorScreen(ModalScreen[None]):
             return fields_text(self.fields)
         return self.value.decode("utf-8", errors="backslashreplace")
 
+    def copy_size(self) -> int:
+        if self.fields is not None and not self.value:
+            return sum(len(n) + len(v) for n, v in self.fields)
+        return len(self.value)
+
     def action_copy(self) -> None:
+        size = self.copy_size()
+        if size > COPY_LIMIT:
+            self.notify(f"Not copied: the value is {fmt.size(size)}, over the "
+                        f"{fmt.size(COPY_LIMIT)} a copy sends to the terminal; save it to a "
+                        "file instead", severity="warning", timeout=6)
+            self.action_save()
+            return
         text = self.copy_text()
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied {len(text):,} characters (OSC 52)", timeout=2)

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, ProgressBar, Static
 
 from ferrite_tui.backend.bulk import BulkReport, Cancel
+from ferrite_tui.escaping import printable
 from ferrite_tui.ui.screens.dialogs import DIALOG_CSS
 
 
@@ -32,7 +33,7 @@ class ProgressScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(self.title_text), classes="dialog-title")
+            yield Static(Text(printable(self.title_text)), classes="dialog-title")
             yield ProgressBar(total=max(self.total, 1), id="bar")
             yield Static(Text(f"0 of {self.total}"), id="counts")
             yield Button("Cancel (c)", id="cancel")
@@ -42,7 +43,8 @@ class ProgressScreen(ModalScreen[None]):
             return
         self.query_one("#bar", ProgressBar).update(progress=report.processed)
         self.query_one("#counts", Static).update(
-            Text(f"{report.processed} of {report.total}: {report.summary()}"))
+            # The summary quotes the server's reasons for failed items.
+            Text(printable(f"{report.processed} of {report.total}: {report.summary()}")))
 
     def on_mount(self) -> None:
         if self.finished:  # the work ended before the dialog was even shown

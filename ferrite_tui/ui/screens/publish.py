@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ferrite_tui.backend import streams as st
+from ferrite_tui.escaping import printable
 from ferrite_tui.ui.screens.dialogs import DIALOG_CSS
 
 
@@ -39,7 +40,8 @@ class PublishScreen(ModalScreen[tuple[str, list[tuple[str, str]], int | None] | 
         with Vertical():
             yield Static(Text("Publish to a stream (XADD)"), classes="dialog-title")
             yield Label(Text("stream"))
-            yield Input(self.stream, id="pub-stream")
+            # The stream's name as shown everywhere (escaped); left as it is, it is the name.
+            yield Input(printable(self.stream), id="pub-stream")
             yield Label(Text("fields (name, value); a `data` value must be JSON · ctrl+n adds"))
             with VerticalScroll(id="pub-rows"):
                 yield self._row("data", "{}")
@@ -74,8 +76,10 @@ class PublishScreen(ModalScreen[tuple[str, list[tuple[str, str]], int | None] | 
             value = self.query_one(f"#pub-value-{i}", Input).value
             if name:
                 fields.append((name, value))
-        return (self.query_one("#pub-stream", Input).value, fields,
-                self.query_one("#pub-maxlen", Input).value.strip())
+        stream = self.query_one("#pub-stream", Input).value
+        if stream == printable(self.stream):
+            stream = self.stream
+        return stream, fields, self.query_one("#pub-maxlen", Input).value.strip()
 
     def problem(self) -> str | None:
         stream, fields, maxlen = self.values()
@@ -97,7 +101,7 @@ class PublishScreen(ModalScreen[tuple[str, list[tuple[str, str]], int | None] | 
     def _submit(self) -> None:
         problem = self.problem()
         if problem:
-            self.query_one("#error", Static).update(Text(problem))
+            self.query_one("#error", Static).update(Text(printable(problem)))
             return
         stream, fields, maxlen = self.values()
         self.dismiss((stream, fields, int(maxlen) if maxlen else None))

@@ -3,7 +3,6 @@ visible lines), so an unbounded log costs only what is on screen."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import OrderedDict, deque
 
@@ -17,6 +16,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import dumps, printable
 from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, DEFAULT_MAX_BYTES, Entry
 
@@ -34,7 +34,7 @@ def entry_preview(entry: Entry, limit: int) -> Text:
     text = None
     if len(data) <= PREVIEW_JSON_BYTES and data[:1] in (b"{", b"["):
         try:
-            text = dumps(json.loads(data))
+            text = dumps(boundedjson.loads(data))
         except (ValueError, RecursionError):
             text = None
     if text is None:

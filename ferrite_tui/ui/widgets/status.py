@@ -11,7 +11,12 @@ from textual.widget import Widget
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import Capabilities, ConnectionState, DiscoveryProgress
+from ferrite_tui.backend.models import (
+    Capabilities,
+    ConnectionState,
+    DiscoveryProgress,
+    Snapshot,
+)
 from ferrite_tui.websession import BrowserSession
 
 
@@ -30,6 +35,7 @@ class StatusLine(Widget):
         super().__init__(**kwargs)
         self.url = url
         self.read_only = read_only
+        self.replica = False  # the server is a replica: every change is refused
         self.browser = browser
         self.clock = clock
         self.state = ConnectionState("connecting")
@@ -63,8 +69,9 @@ class StatusLine(Widget):
             self.styles.height = lines
         self._tick()
 
-    def set_data_time(self, taken_at: float, caps: Capabilities, refresh: float) -> None:
-        self.last_data = taken_at
+    def set_data_time(self, snap: Snapshot, caps: Capabilities, refresh: float) -> None:
+        self.last_data = snap.taken_at
+        self.replica = snap.server.replication.is_replica
         self.caps = caps
         self.stale_after = max(3.0, refresh * 3)
         self._tick()
@@ -101,7 +108,10 @@ class StatusLine(Widget):
             out.append(f" · next try in {st.next_retry_s:.0f}s, ctrl+r now", style="yellow")
         elif st.status == "failed":
             out = Text(error or "connection failed", style="bold red")
-            out.append(" · not retrying: fix it, then ctrl+r tries again", style="yellow")
+            if "authentication" in (st.error or ""):  # one can be typed here
+                out.append(" · ctrl+p 'log in' to type one, ctrl+r retries", style="yellow")
+            else:
+                out.append(" · not retrying: fix it, then ctrl+r tries again", style="yellow")
         elif st.error:
             out = Text(f"last poll failed: {error}", style="bold red")
         elif self.discovery is not None and self.discovery.error:
@@ -124,11 +134,14 @@ class StatusLine(Widget):
         line.append(" ")
         line.append(printable(self.url, 60))
         if self.caps and self.caps.version:
-            line.append(f"  {self.caps.server_kind} {self.caps.version}", style="dim")
+            line.append(printable(f"  {self.caps.server_kind} {self.caps.version}", 60),
+                        style="dim")
         line.append("  ")
         line.append_text(self.status_text())
         if self.read_only and self.browser is None:
             line.append("  READ-ONLY", style="bold magenta")
+        elif self.replica:
+            line.append("  REPLICA: changes refused", style="bold magenta")
         d = self.discovery
         if d is not None and not d.done and not d.error:
             line.append(f"  scanning… {d.scanned:,} keys", style="cyan")

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.console import JustifyMethod
-from rich.text import Text
+from rich.text import Span, Text
 from textual.binding import Binding
 from textual.events import Resize
 from textual.widgets import DataTable
+
+from ferrite_tui.escaping import is_safe, printable, printable_lines
 
 
 @dataclass(frozen=True)
@@ -43,13 +45,45 @@ TEXT_KEYS = frozenset({"key", "name", "id", "consumer", "channel", "reason", "er
                        "alerts", "payload", "preview", "target"})
 
 
+def escaped_text(text: Text, lines: bool = False) -> Text:
+    """`text` with its characters through `printable` (`printable_lines` with `lines`: a
+    dialog's body keeps its line breaks), styles kept; the same Text when there is nothing
+    to escape, the common case."""
+    if is_safe(text.plain.replace("\n", "") if lines else text.plain):
+        return text
+    escape = printable_lines if lines else printable
+    cuts = sorted({span.start for span in text.spans} | {span.end for span in text.spans}
+                  - {0, len(text.plain)})
+    out = Text(style=text.style, justify=text.justify, overflow=text.overflow,
+               no_wrap=text.no_wrap, end=text.end)
+    for piece in text.divide(cuts):
+        # Each piece lies inside or outside every span: its spans cover it whole.
+        shown = escape(piece.plain)
+        out.append_text(Text(shown, spans=[Span(0, len(shown), s.style)
+                                           for s in piece.spans]))
+    return out
+
+
 def cell(value: object, justify: JustifyMethod = "left", style: str = "") -> Text:
-    """Every cell is Text, so server strings are never read as markup."""
+    """Every cell is Text, so server strings are never read as markup, and escaped (the
+    panels escape names already: this is the last gate before the table). A cell cut to
+    its column ends in '…', so a cut number never reads as a smaller one."""
     if isinstance(value, Text):
+        value = escaped_text(value)
         if justify != "left":
             value.justify = justify
+        if value.overflow is None:
+            value.overflow = "ellipsis"
+        if value.no_wrap is None:
+            value.no_wrap = True
         return value
-    return Text(str(value), style=style, justify=justify, no_wrap=True, overflow="ellipsis")
+    return Text(printable(str(value)), style=style, justify=justify, no_wrap=True,
+                overflow="ellipsis")
+
+
+def is_figure(col: Column) -> bool:
+    """A right-aligned column that does not take a share of the room: a number, an age."""
+    return col.justify == "right" and not col.grows and not col.fit
 
 
 def _signature(text: Text | None) -> tuple | None:
@@ -59,6 +93,9 @@ def _signature(text: Text | None) -> tuple | None:
 # A text column is not shrunk below this to make the columns fit.
 MIN_TEXT_WIDTH = 8
 FIT_CAP = 32
+# A figure column (right-aligned) widens to its longest value up to this: a lag of
+# 800,000 in a column of 6 is shown whole, never as "800,00" (beyond it, cut with '…').
+FIGURE_CAP = 14
 
 
 class KeyedTable(DataTable):
@@ -110,6 +147,8 @@ class KeyedTable(DataTable):
         """A column's width before the room left over is shared: never less than its
         header."""
         width = max(col.width, cell_len(col.label))
+        if is_figure(col):
+            return max(width, min(self.longest(col), FIGURE_CAP))
         if not col.fit:
             return width
         return max(width, min(self.longest(col), FIT_CAP))
@@ -121,7 +160,8 @@ class KeyedTable(DataTable):
 
     def _fit_widths(self) -> tuple[int, ...]:
         """What the layout depends on besides the width: names and text lengths."""
-        return tuple(self.longest(c) for c in self.all_columns if c.fit or c.grows)
+        return tuple(self.longest(c) for c in self.all_columns
+                     if c.fit or c.grows or is_figure(c))
 
     def _layout_columns(self, width: int) -> None:
         budget = max(width, 20)

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from rich.text import Text
 from textual.binding import Binding
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
-from ferrite_tui.backend.dlq import DeadLetters, Filter
-from ferrite_tui.backend.envelopes import decode, dumps, printable
+from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
+from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.requeue_plan import plan_head, plan_items
+from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
@@ -36,6 +37,18 @@ from ferrite_tui.websession import refuse_file_writes
 
 HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
+
+
+def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
+    """What a value that is not the seed's dead-letter envelope becomes: the first one
+    exactly as it will be written (escaped), and where (key and end)."""
+    if plan.first_unchanged is None:
+        return Text()
+    note = Text("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, byte "
+                f"for byte, with RPUSH to the tail of {printable(dest)}. The first one, as "
+                "it will be written:\n", style="bold yellow")
+    note.append(printable(plan.first_unchanged, 600), style="")
+    return note
 
 class DeadLettersPanel(DeadLetterEntries):
     TITLE = "Dead letters"
@@ -111,7 +124,7 @@ class DeadLettersPanel(DeadLetterEntries):
         return values["target"]
 
     def _letters(self) -> DeadLetters:
-        return DeadLetters(self.client(), clock=self.session.clock)
+        return DeadLetters(self.client(), clock=self.session.server_now_s)
 
     def after_action(self) -> None:
         self.items_table.marks.clear()
@@ -124,8 +137,11 @@ class DeadLettersPanel(DeadLetterEntries):
         super().after_action()
 
     def _outcome(self, report: BulkReport, verb: str) -> Outcome:
-        if not report.cancelled:
+        if not report.cancelled and report.resume is None:
             self._dismiss_interrupted()
+        elif report.resume is not None and self.current_ref is not None:
+            # Stopped by a node that did not come back: its record stays, and F offers it.
+            self.interrupted = self.session.journal().interrupted(self.current_ref.key)
         return Outcome.of(report, verb, extra=self._unchanged_note(report))
 
     def _dismiss_interrupted(self) -> None:
@@ -149,13 +165,17 @@ class DeadLettersPanel(DeadLetterEntries):
         """The exact items shown (a filter's matches), or else the whole list as counted at
         confirmation, worked from the head until the counted last entry is done."""
         journal = self.session.journal()
+        # A run the journal follows is resumed by F (in flight first, then the rest).
+        resume = ("F on this panel resumes it (what is in flight first, then the rest)"
+                  if record is not None else None)
         if items is not None:
             runner: BulkRunner[Item] = BulkRunner(PositionalPlan(items, max_items=200), chunk,
-                                                  journal=journal, record=record)
+                                                  journal=journal, record=record,
+                                                  resume=resume)
             return await self.run_bulk(title(len(items)), runner)
         count, tail = counted
         runner = BulkRunner(HeadPlan(count, HEAD_CHUNK), lambda n: head(n, tail),
-                            journal=journal, record=record)
+                            journal=journal, record=record, resume=resume)
         return await self.run_bulk(title(count), runner)
 
     # -- actions ----------------------------------------------------------------------------
@@ -176,6 +196,15 @@ class DeadLettersPanel(DeadLetterEntries):
             self.act("requeue_all", self._dlq, self._requeue_all_after_scan)
 
     async def _requeue_all_after_scan(self, ref: QueueRef) -> Outcome | None:
+        if any(rec.stopped for rec in self.interrupted) and self.client().cluster is not None:
+            # A run stopped by a failed node may have left a chunk staged between slots:
+            # delivered first, so the rest of the run does not count it missing.
+            from ferrite_tui.backend.crossslot import finish_inflight
+
+            finished = await finish_inflight(self.client())
+            if finished.delivered or finished.errors:
+                self.notify(finished.summary(), timeout=6,
+                            severity="warning" if finished.errors else "information")
         if self.flt.active:
             await self.scan_ended.wait()  # the matches the interrupted run worked on
         try:
@@ -207,12 +236,17 @@ class DeadLettersPanel(DeadLetterEntries):
         dest = await self._target(ref)
         if not dest:
             return None
-        if len(items) > 1 and not await self.confirm(
-                "Requeue marked", f"Requeue {len(items)} marked entries from "
-                f"{printable(ref.key)} to the tail of {printable(dest)}: "
-                f"{plan_items(items).describe()}?",
-                f"Requeue {len(items)}"):
-            return None
+        plan = plan_items(items)
+        # One dead-letter envelope goes back as the seed does, without asking; anything
+        # else (a record that is not a job) is pushed only once the operator has seen it.
+        if len(items) > 1 or plan.unchanged:
+            what = (f"{len(items)} marked entries" if len(items) > 1 else "1 entry")
+            body = Text(f"Requeue {what} from {printable(ref.key)} to the tail of "
+                        f"{printable(dest)}: {plan.describe()}?")
+            body.append(unwrapped_note(plan, dest))
+            if not await self.confirm("Requeue marked" if len(items) > 1 else "Requeue",
+                                      body, f"Requeue {len(items)}"):
+                return None
         dl = self._letters()
         report = await self.run_bulk(
             f"Requeueing {len(items)} to {printable(dest)}",
@@ -232,9 +266,10 @@ class DeadLettersPanel(DeadLetterEntries):
             if not matches:
                 self.notify("Nothing shown to requeue", timeout=3)
                 return None
-            body = (f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
-                    f"{printable(ref.key)} to {printable(dest)}: "
-                    f"{plan_items(matches).describe()}?")
+            plan = plan_items(matches)
+            body = Text(f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
+                        f"{printable(ref.key)} to {printable(dest)}: {plan.describe()}?")
+            body.append(unwrapped_note(plan, dest))
             label = f"Requeue {len(matches):,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
                                 self.flt.text, self.flt.group)
@@ -246,9 +281,10 @@ class DeadLettersPanel(DeadLetterEntries):
                 self.notify("The dead-letter list is empty", timeout=3)
                 return None
             plan = await plan_head(self.client(), ref.key, count)
-            body = (f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of "
-                    f"{printable(dest)}: {plan.describe()}? Entries that arrive after this "
-                    "count are left.")
+            body = Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the tail "
+                        f"of {printable(dest)}: {plan.describe()}? Entries that arrive after "
+                        "this count are left.")
+            body.append(unwrapped_note(plan, dest))
             label = f"Requeue {count:,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, count)
         if not await self.confirm("Requeue all shown" if matches is not None else "Requeue all",
@@ -309,7 +345,7 @@ class DeadLettersPanel(DeadLetterEntries):
         item = self.items_table.current() or items[0]
         env = decode(item.raw)
         if env.kind == "dead":
-            label, value = "Payload (JSON); the job is requeued with it", dumps(env.payload)
+            label, value = "Payload (JSON); the job is requeued with it", edit_text(env)
         else:
             label = "Value (not a dead-letter envelope: pushed exactly as typed)"
             value = item.raw.decode("utf-8", "surrogateescape")

@@ -51,7 +51,7 @@ class DeadLetterTitle(Static):
     def render(self) -> Text:
         ref = self.ref
         if self.error is not None:
-            return Text(self.error, style="red")
+            return Text(printable(self.error, 300), style="red")
         if ref is None:
             return Text("Highlight a dead-letter list to see its entries.")
         text = Text()

@@ -24,7 +24,7 @@ from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.moves import Item
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
@@ -126,7 +126,7 @@ class LibraryQueueActions(ItemPagerPanel):
             return text
         lib = ref.library
         text.append(f"{lib.library} {printable(lib.name, 40)}", style="bold")
-        text.append(f"  {state.state.value}: {state.name}", style="bold cyan")
+        text.append(f"  {state.state.value}: {printable(state.name, 60)}", style="bold cyan")
         text.append(f" ({states.index(state) + 1}/{len(states)}, {unit_text(state)})")
         if page is not None:
             text.append(f"  {page.start:,}–{page.end - 1:,} of {page.length:,}" if page.items
@@ -151,6 +151,39 @@ class LibraryQueueActions(ItemPagerPanel):
 
     # -- single-item library actions (r / x / d on a state's items) -----------------------
 
+    #: panel action -> the layout's action it runs
+    ITEM_ACTION_OF = {"lib_requeue": "requeue", "lib_run_now": "run_now",
+                      "lib_delete": "delete"}
+
+    def on_key(self, event) -> None:
+        """A library key its layout does not declare is off the footer; pressed anyway, it
+        says why and names the library's own command (nothing is sent)."""
+        lib = self.current_ref.library if self.current_ref is not None else None
+        if lib is not None and not self.session.read_only:
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                action = self.ITEM_ACTION_OF.get(binding.action)
+                if action is not None and not self.library_declares(binding.action):
+                    event.stop()
+                    event.prevent_default()
+                    state = self.current_state()
+                    why = lib.refusal(action, state.name if state else None)
+                    self.notify(f"'{self.action_label(binding.action)}': {why}", timeout=4)
+                    return
+        super().on_key(event)
+
+    def library_declares(self, panel_action: str) -> bool:
+        """Whether the selected library queue's layout declares this panel action (on any
+        of its states: on another state the key says where it applies)."""
+        ref = self.current_ref
+        if ref is None or ref.library is None:
+            return False
+        lib = ref.library
+        item = self.ITEM_ACTION_OF.get(panel_action)
+        if item is not None:
+            return any(a.action == item for a in lib.actions)
+        bulk = panel_action[len("lib_"):].replace("_", "-")
+        return bulk in LIBRARY_ACTIONS and any(a == bulk for a, _ in plans.actions_for(lib))
+
     @property
     def state_table(self) -> ItemTable:
         raise NotImplementedError
@@ -159,7 +192,8 @@ class LibraryQueueActions(ItemPagerPanel):
         ref, state = self.current_ref, self.current_state()
         if ref is None or ref.library is None or state is None:
             raise NothingSelected("select a library's queue first")
-        why = plans.item_refusal(ref.library, state, action)
+        why = (plans.item_refusal(ref.library, state, action)
+               or plans.runtime_refusal(self.client(), ref.library))
         if why:
             raise NothingSelected(why)
         items = self.state_table.selected() if self.state_table.has_focus else []
@@ -178,17 +212,17 @@ class LibraryQueueActions(ItemPagerPanel):
         what = {"requeue": "back to the end of the queue, as the library requeues",
                 "run_now": "to the end of the queue, to run now",
                 "delete": "deleted with their bodies; cannot be undone"}[action]
+        declared = queue.declared(action, state.name)
+        own = f" As {queue.library} does: {declared.equivalent}." if declared else ""
         if not await self.confirm(
                 f"{queue.library}: {verb}",
                 Text(f"{verb} {n} item{'s' if n != 1 else ''} of {queue.library} queue "
-                     f"{printable(queue.name)} ({state.name}): {what}. Any that moved since "
-                     "they were shown are skipped."), verb):
+                     f"{printable(queue.name)} ({printable(state.name)}): {what}.{own} Any "
+                     "that moved since they were shown are skipped."), verb):
             return None
         res = await plans.run_items(self.client(), action, queue, state, items)
         self.call_after_refresh(self.state_table.focus)
-        return Outcome(f"{queue.library} {printable(queue.name)}: {verb.lower()} "
-                       f"{len(res.done):,} done, {len(res.skipped):,} skipped (changed since "
-                       "seen)", "information" if not res.skipped else "warning")
+        return library_outcome(queue, verb, res)
 
     def action_lib_requeue(self) -> None:
         self._item_action("requeue")
@@ -210,17 +244,19 @@ class LibraryQueueActions(ItemPagerPanel):
 
     # -- library actions (the library's own semantics, exact, no Lua) -----------------
 
-    def _library_queue(self, library: str) -> LibraryQueue:
+    def _library_queue(self, library: str, action: str) -> LibraryQueue:
         ref = self.current_ref
         if ref is None or ref.library is None or ref.library.library != library:
             raise NothingSelected(f"select a {library} queue first")
         if ref.library.read_only:
             raise NothingSelected(ref.library.read_only)
+        if action not in (a for a, _ in plans.actions_for(ref.library)):
+            raise NothingSelected(ref.library.refusal(action) or "not declared")
         return ref.library
 
     def _library_action(self, action: str) -> None:
         library = LIBRARY_ACTIONS[action][0]
-        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library),
+        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library, action),
                  lambda queue: self._run_library(action, queue))
 
     async def _run_library(self, action: str, queue: LibraryQueue) -> Outcome | None:

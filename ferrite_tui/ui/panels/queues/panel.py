@@ -149,10 +149,12 @@ class QueuesPanel(LibraryQueueActions):
             q.ref.library is not None and q.ref.library.pending.type != "stream")]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        library = self.current_ref is not None and self.current_ref.library is not None
-        if (action in self.LIBRARY_ONLY and not library) or (
-                action in self.LISTS_ONLY and library):
+        library = self.current_ref.library if self.current_ref is not None else None
+        if (action in self.LIBRARY_ONLY and library is None) or (
+                action in self.LISTS_ONLY and library is not None):
             return False
+        if action.startswith("lib_") and not self.library_declares(action):
+            return False  # the layout offers no such action: off the footer and palette
         return super().check_action(action, parameters)
 
     @property

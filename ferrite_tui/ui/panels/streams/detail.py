@@ -26,7 +26,6 @@ from ferrite_tui.backend.streams import (
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.streams.tables import (
     BROWSE_PAGE,
-    CONSOLE_CONSUMER,
     OVERVIEW_EVERY_S,
     SORTS,
     TAIL_KEEP,
@@ -278,9 +277,9 @@ class StreamDetail(StreamTables):
             raise NothingSelected("no pending entry selected")
         return stream, group, entry
 
-    def _default_consumer(self, holders: tuple[str, ...] = ()) -> str:
-        return st.claim_target(self.consumer_rows, holders, self._dead_consumers(),
-                               self.dead_ms) or CONSOLE_CONSUMER
+    def _default_consumer(self, holders: tuple[str, ...] = ()) -> str | None:
+        """A consumer seen reading recently (not a holder, not dead), or None: no default."""
+        return st.claim_target(self.consumer_rows, holders, self._dead_consumers(), self.dead_ms)
 
     def _idle_holders(self, min_idle_ms: int) -> tuple[str, ...]:
         polled = self._polled_group(self.group)
@@ -288,11 +287,15 @@ class StreamDetail(StreamTables):
                      if (c.oldest_idle_ms or 0) >= min_idle_ms) if polled else ()
 
     async def _target_confirmed(self, consumer: str, holders: tuple[str, ...]) -> bool:
-        """Claiming to a dead consumer or to the holder itself needs an explicit yes."""
-        if consumer not in self._dead_consumers() and consumer not in holders:
+        """Claiming to a dead consumer, to the holder itself, or to a name not seen reading
+        recently (maybe no process runs it) needs an explicit yes."""
+        reading = any(c.name == consumer and c.reading(self.dead_ms) for c in self.consumer_rows)
+        if consumer not in self._dead_consumers() and consumer not in holders and reading:
             return True
         why = "holds these entries already" if consumer in holders else \
-            "is dead (none of its entries moved)"
+            "is dead (none of its entries moved)" if consumer in self._dead_consumers() else \
+            (f"has not read from this group in the last {fmt.duration(self.dead_ms)} (no "
+             "process may run under that name)")
         return await self.confirm(
             "Claim to this consumer?",
             Text(f"{printable(consumer, 60)} {why}: entries claimed to it are not "
@@ -307,9 +310,9 @@ class StreamDetail(StreamTables):
             if i:
                 out.append(", ")
             out.append(printable(c.name, 40), style="bold")
-            dead = c.name in self._dead_consumers()
-            out.append(f" ({c.pending} pending, idle {fmt.duration(c.idle_ms)}"
-                       f"{', dead' if dead else ', live'})")
+            state = ("dead" if c.name in self._dead_consumers() else
+                     "live" if c.reading(self.dead_ms) else "not reading")
+            out.append(f" ({c.pending} pending, idle {fmt.duration(c.idle_ms)}, {state})")
         return out
 
     def after_action(self) -> None:

@@ -17,6 +17,7 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.libraries.model import LibraryQueue
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
@@ -79,6 +80,40 @@ class StreamsPanel(StreamDetail):
         "tail": "live tail on/off", "goto": "go to an id or a time",
     }
 
+    # -- a library's stream (taskiq): only what its layout declares ------------------------
+
+    #: panel action -> the layout action it is on a library's stream
+    LIBRARY_ACTION_OF = {"claim": "claim", "claim_idle": "claim", "ack": "ack",
+                         "ack_all": "ack"}
+
+    def stream_library(self) -> LibraryQueue | None:
+        if self.snapshot is None or self.stream is None:
+            return None
+        return next((q.ref.library for q in self.snapshot.queues
+                     if q.ref.key == self.stream and q.ref.library is not None), None)
+
+    def library_refusal(self, action: str) -> str | None:
+        lib = self.stream_library()
+        if lib is None or action not in self.MUTATIONS or action == "publish":
+            return None  # publish names its stream in its own dialog (checked there)
+        declared = self.LIBRARY_ACTION_OF.get(action)
+        if declared is None or lib.declared(declared, None) is None:
+            own = f"; use {lib.own_command}" if lib.own_command else ""
+            return f"{lib.library} stream: not done here{own}"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.library_refusal(action):
+            return False
+        return super().check_action(action, parameters)
+
+    def act(self, action: str, select, steps) -> None:
+        why = self.library_refusal(action)
+        if why:
+            self.notify(f"'{self.action_label(action)}': {why}", timeout=5)
+            return
+        super().act(action, select, steps)
+
     # -- actions: claim ----------------------------------------------------------------
 
     def action_claim(self) -> None:
@@ -93,9 +128,16 @@ class StreamsPanel(StreamDetail):
         body.append("It is claimed only if nobody took it since you saw it (min-idle).\n",
                     style="dim")
         body.append_text(self._consumer_list())
+        default = self._default_consumer((entry.consumer,))
+        if default is None:
+            choice = await self._without_reader(group, 1)
+            if choice == "dlq":
+                return await self._dead_letter((stream, group, [entry]))
+            if choice != "name":
+                return Outcome(f"entry {entry.id} left with {printable(entry.consumer, 40)}")
         values = await self.ask(
             "Claim pending entry", [Field("consumer", "to consumer (pick one or a new name)",
-                                          self._default_consumer((entry.consumer,)),
+                                          default or "",
                                           check=lambda v: None if v else "give a name")],
             submit_label="Claim", body=body)
         if not values:
@@ -131,9 +173,20 @@ class StreamsPanel(StreamDetail):
             except ValueError:
                 return "a number of seconds"
 
+        default = self._default_consumer(holders)
+        if default is None:
+            idle = [e for e in self.shown_entries() if (e.idle_ms or 0) >= default_s * 1000] \
+                if self.mode == "pending" else []
+            choice = await self._without_reader(group, len(idle), shown=True)
+            if choice == "dlq":
+                if not idle:
+                    return Outcome("no idle pending entries shown to move", "warning")
+                return await self._dead_letter((stream, group, idle))
+            if choice != "name":
+                return Outcome(f"idle entries of {printable(group, 40)} left where they are")
         values = await self.ask(
             "Claim all idle entries", [
-                Field("consumer", "to consumer", self._default_consumer(holders),
+                Field("consumer", "to consumer", default or "",
                       check=lambda v: None if v else "give a name"),
                 Field("idle", "idle at least (seconds)", str(default_s), check=check_s),
             ], submit_label="Claim", body=body)
@@ -151,6 +204,26 @@ class StreamsPanel(StreamDetail):
                 cancel=cancel))
         return Outcome(f"claim idle to {printable(consumer, 40)}: {report.summary('claimed')}",
                        timeout=5)
+
+    async def _without_reader(self, group: str, n: int, shown: bool = False) -> str | None:
+        """No consumer of the group read recently: claiming to a made-up name would hide
+        the entries under it. The operator picks: name a consumer, leave them, or send them
+        to the dead-letter list (no default but leaving them)."""
+        from ferrite_tui.ui.screens.dialogs import ChoiceScreen
+
+        what = f"the {n} idle entr{'y' if n == 1 else 'ies'} shown" if shown else "this entry"
+        body = Text(f"No consumer of group {printable(group, 40)} but the holder has read "
+                    f"in the last {fmt.duration(self.dead_ms)}: nobody would process {what} "
+                    "if claimed.\n", style="bold")
+        body.append_text(self._consumer_list())
+        body.append("\n\nName a consumer a process runs, leave the entries where they are "
+                    "(the alert stays until a live consumer acks them), or send them to the "
+                    f"dead-letter list {printable(self.dlq_key(), 60)}.")
+        choice: str | None = await self.app.push_screen_wait(ChoiceScreen(
+            "No consumer is reading", body,
+            [("name", "Name a consumer", "c"), ("leave", "Leave them", "l"),
+             ("dlq", "To dead letters", "k")], safe="leave"))
+        return choice
 
     # -- actions: ack ------------------------------------------------------------------
 
@@ -241,6 +314,11 @@ class StreamsPanel(StreamDetail):
         if not result:
             return None
         stream, fields, maxlen = result
+        owner = next((q.ref.library for q in (self.snapshot.queues if self.snapshot else ())
+                      if q.ref.key == stream and q.ref.library is not None), None)
+        if owner is not None:  # a message the library did not make is not one of its jobs
+            return Outcome(f"{owner.library} stream {printable(stream, 40)}: not published "
+                           f"here; use {owner.own_command or 'the library'}", "warning")
         new_id = await self.streams().publish(stream, fields, maxlen=maxlen)
         return Outcome(f"published {new_id} to {printable(stream, 60)}", timeout=5)
 

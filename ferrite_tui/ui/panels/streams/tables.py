@@ -55,7 +55,6 @@ except ImportError:  # pragma: no cover
 OVERVIEW_EVERY_S = 5.0
 BROWSE_PAGE = 50
 TAIL_KEEP = 500
-CONSOLE_CONSUMER = "ferrite-tui"
 SORTS = ("id", "idle", "deliveries", "consumer")
 
 def parse_when(text: str, now_ms: int) -> str | None:
@@ -432,13 +431,20 @@ class StreamTables(Panel):
         for c in self.consumer_rows:
             dead = c.name in self._dead_consumers()
             name = Text(printable(c.name, 60), no_wrap=True, overflow="ellipsis")
+            if dead:  # marked in the name too: at 80 columns the dead? column is left out
+                name = Text.assemble(("✗ ", "bold red"), name, no_wrap=True,
+                                     overflow="ellipsis")
             if c.name == self.consumer:
                 name.stylize("bold reverse")
             rows.append((c.name, {
                 "name": name, "pending": fmt.count(c.pending),
                 "idle": fmt.duration(c.idle_ms),
                 "inactive": "n/a" if c.inactive_ms is None else fmt.duration(c.inactive_ms),
-                "dead": Text("dead?", style="bold red") if dead else Text("", style="dim"),
+                # Not reading for the dead-consumer time, holding nothing: not dead (no
+                # entries stuck), not live either (no claim default goes to it).
+                "dead": Text("dead?", style="bold red") if dead else
+                Text("quiet", style="yellow") if not c.reading(self.dead_ms) else
+                Text("", style="dim"),
             }))
         self.consumers_table.set_rows(rows)
         self.share_top_width()

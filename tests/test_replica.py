@@ -1,0 +1,178 @@
+"""A replica is known as one (issue 21, item 5): role and replication lag read in the poll,
+`status --json` reports the role, and every change is refused before anything is sent or
+any dialog opens, with one line naming the primary. A real primary and a real replica
+(REPLICAOF), no mocks."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+import redis
+from rich.console import Console
+
+from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.client import Client, ConnectionSettings, ReplicaError
+from ferrite_tui.backend.delayed import DelayedQueue
+from ferrite_tui.backend.dlq import DeadLetters
+from ferrite_tui.backend.envelopes import dumps
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.config import Config
+from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
+from helpers import FERRITE, CommandRecorder, async_wait_until, mutating, wait_until
+
+pytestmark = pytest.mark.skipif(
+    FERRITE, reason="the Ferrite stand-in's INFO has no replication section (role unknown: "
+    "test_server_clock.py::test_a_server_without_a_replication_section_has_an_unknown_role)")
+
+SCHEDULED = "queue:reports:scheduled"
+READY = "queue:reports:ready"
+DLQ = "queue:main:dlq"
+
+
+@pytest.fixture
+def pair(server_factory):
+    """(primary, replica) with the link up and the queues replicated."""
+    primary, replica = server_factory(), server_factory()
+    p = redis.Redis.from_url(primary.url)
+    r = redis.Redis.from_url(replica.url)
+    now = p.time()[0] * 1000
+    p.zadd(SCHEDULED, {dumps({"id": f"j{i}", "payload": i, "scheduled_at": now - 1000 - i})
+                       .encode(): now - 1000 - i for i in range(5)})
+    p.rpush(DLQ, *[dumps({"job": {"id": f"d{i}", "payload": i, "retry_count": 1,
+                                  "last_error": "x", "first_attempt": now},
+                          "dead_at": now, "reason": "r"}) for i in range(3)])
+    r.execute_command("REPLICAOF", "127.0.0.1", primary.port)
+    wait_until(lambda: r.info("replication").get("master_link_status") == "up", timeout=20,
+               message="replica link never came up")
+    wait_until(lambda: r.zcard(SCHEDULED) == 5 and r.llen(DLQ) == 3, timeout=20,
+               message="data never replicated")
+    try:
+        yield primary, replica
+    finally:
+        p.close()
+        r.close()
+
+
+def written(recorder: CommandRecorder, url: str) -> list[str]:
+    """The write commands (as the server flags them) the replica received."""
+    r = redis.Redis.from_url(url)
+    try:
+        return mutating(r, [n for n in recorder.names() if n != "REPLCONF"])
+    finally:
+        r.close()
+
+
+async def test_role_lag_and_refusal_before_anything_is_sent(pair, tmp_path):
+    primary, replica = pair
+    client = Client(ConnectionSettings(url=replica.url), AuditLog(tmp_path / "audit.log"))
+    await client.connect()
+    try:
+        rep = client.replication
+        assert rep.role == "replica"
+        assert rep.primary == f"127.0.0.1:{primary.port}"
+        assert rep.link == "up"
+        host, _, port = replica.url.removeprefix("redis://").partition("/")[0].partition(":")
+        with CommandRecorder(host, int(port)) as recorder:
+            dq = DelayedQueue(client, SCHEDULED, READY)
+            with pytest.raises(ReplicaError) as refused:
+                await dq.run_overdue(client.server_now_ms(), 5)
+            text = str(refused.value)
+            assert text.startswith(f"this server is a replica of 127.0.0.1:{primary.port}: "
+                                   "changes go to the primary")
+            page = await DeadLetters(client).page(DLQ, 0, 10)
+            with pytest.raises(ReplicaError):
+                await DeadLetters(client).requeue(DLQ, "queue:main", [page.items[0]])
+            # MONITOR shows commands in order: a PING after the refusals proves every
+            # command sent before it (none of them a write) has been seen.
+            await client.redis.ping()
+            wait_until(lambda: "PING" in recorder.names(), timeout=10)
+            assert written(recorder, replica.url) == []
+    finally:
+        await client.aclose()
+
+    # The primary lists its replica and how far behind it is.
+    monitor = Monitor(ConnectionSettings(url=primary.url), Config())
+    await monitor.connect()
+    try:
+        await monitor.discover()
+        snap = await monitor.poll()
+        rep = snap.server.replication
+        assert rep.role == "primary"
+        assert len(rep.replicas) == 1 and rep.replicas[0][2] is not None
+        assert monitor.client.refusal("requeue") is None
+    finally:
+        await monitor.aclose()
+
+    monitor = Monitor(ConnectionSettings(url=replica.url), Config())
+    await monitor.connect()
+    try:
+        await monitor.discover()
+        snap = await monitor.poll()
+        rep = snap.server.replication
+        assert (rep.role, rep.primary, rep.link) == ("replica", f"127.0.0.1:{primary.port}", "up")
+        assert rep.last_io_s is not None and rep.last_io_s >= 0
+        assert "link up" in rep.lag_text()
+        assert monitor.client.refusal("requeue") is not None
+        # Promoted (a failover): the next poll knows, and changes are allowed again.
+        await monitor.client.redis.execute_command("REPLICAOF", "NO", "ONE")
+        snap = await monitor.poll()
+        assert snap.server.replication.role == "primary"
+        assert monitor.client.refusal("requeue") is None
+    finally:
+        await monitor.aclose()
+
+
+def test_status_json_reports_the_role(pair):
+    primary, replica = pair
+    for server, role in ((replica, "replica"), (primary, "primary")):
+        out = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", server.url,
+                              "--json"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        data = json.loads(out.stdout)
+        assert data["server"]["role"] == role
+    assert data["server"]["replication"]["replicas"][0]["state"] == "online"
+    table = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", replica.url],
+                           capture_output=True, text=True, timeout=60)
+    assert f"replica of 127.0.0.1:{primary.port}" in table.stdout
+
+
+async def test_keys_on_a_replica_refuse_before_any_dialog(pair, tmp_path):
+    primary, replica = pair
+    app = FerriteApp(Config(), ConnectionSettings(url=replica.url), refresh=60,
+                     audit_path=tmp_path / "audit.log")
+    host, _, port = replica.url.removeprefix("redis://").partition("/")[0].partition(":")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
+            q.ref.key == SCHEDULED for q in app.monitor.snapshot.queues), timeout=15)
+        await pilot.press("4")
+        panel = app.panel("scheduled")
+        await async_wait_until(lambda: panel.jobs_view is not None and panel.jobs.row_count > 0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "REPLICA: changes refused" in app.query_one("StatusLine").line().plain
+        with CommandRecorder(host, int(port)) as recorder:
+            for key in ("x", "X", "plus", "e", "d", "n"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert not isinstance(app.screen, (ConfirmScreen, FormScreen)), key
+            await async_wait_until(lambda: sum(f"replica of 127.0.0.1:{primary.port}" in n.message
+                                               for n in app.notices) >= 6, timeout=10,
+                                   message=f"notices: {[n.message for n in app.notices]}")
+            assert written(recorder, replica.url) == []
+        await pilot.press("8")
+        server_panel = app.query_one("ServerPanel")
+        info = server_panel.query_one("#info")
+
+        def drawn() -> str:
+            console = Console(width=200, record=True, file=io.StringIO())
+            console.print(info.content)
+            return console.export_text()
+
+        await async_wait_until(lambda: f"replica of 127.0.0.1:{primary.port}" in drawn(),
+                               timeout=10)
+        assert "link up" in drawn()
