@@ -9,6 +9,7 @@ console, the header and the audit log can ask "am I serving a browser?" cheaply.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 REMOTE_ENV = "FERRITE_TUI_SERVE_REMOTE"
@@ -33,3 +34,15 @@ class BrowserSession:
         if remote is None:
             return None
         return cls(remote=remote or "?", writes=env.get(WRITES_ENV) == "1")
+
+
+def refuse_file_writes(notify: Callable[..., object], action: str) -> bool:
+    """True, having said why, when this console serves a read-only browser session: a file
+    would be written on the serving host, so the dialog that asks for its name does not
+    even open (and its default folder is not created). Call before anything else."""
+    session = BrowserSession.from_environ()
+    if session is None or session.writes:
+        return False
+    notify(f"read-only browser session: '{action}' would write a file on the server host "
+           "(serve --allow-writes allows it)", severity="warning", timeout=5)
+    return True

@@ -5,7 +5,9 @@ processes found in /proc, and a terminal client that reads what a session draws.
   this checkout, waits for the URL it prints, and stops it at the end (SIGTERM; anything
   left, including console processes, is killed and reported by the test that cares).
 - ``Terminal``: a websocket client speaking textual-serve's protocol; it feeds what the
-  console draws into a pyte screen, so tests read the screen as text.
+  console draws into a pyte screen, so tests read the screen as text. Printed links open
+  once: ``Served.cookies()`` opens the printed one and keeps the session cookie it gave,
+  for every Terminal of the test.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from helpers import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TOKEN_COOKIE = "ferrite_tui_token"
+SESSION_COOKIE = "ferrite_tui_session"
 
 
 def child_pids(parent: int) -> set[int]:
@@ -72,6 +74,7 @@ class Served:
     stderr_path: Path
     stdout_lines: list[str] = field(default_factory=list)
     seen_children: set[int] = field(default_factory=set)
+    session_secret: str | None = None
 
     @property
     def base(self) -> str:
@@ -85,6 +88,17 @@ class Served:
     @property
     def ws_url(self) -> str:
         return self.base.replace("http://", "ws://", 1) + "ws"
+
+    def links(self) -> list[str]:
+        """Every link serve printed, the first one first."""
+        return [m.group(1) for line in list(self.stdout_lines)
+                if (m := re.match(r"Open: (\S+)", line))]
+
+    def cookies(self) -> dict[str, str]:
+        """The session cookie the printed link gives (opened once, on the first call)."""
+        if self.session_secret is None:
+            self.session_secret = open_link(self.url)
+        return {SESSION_COOKIE: self.session_secret}
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -102,7 +116,7 @@ class Served:
 
 @contextmanager
 def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Iterator[Served]:
+            timeout: float = 60, stdin: int | None = None) -> Iterator[Served]:
     environment = {k: v for k, v in os.environ.items()
                    if k not in ("REDISCLI_AUTH", "FERRITE_TUI_SERVE_TOKEN")}
     environment.update({
@@ -113,12 +127,13 @@ def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
         "PYTHONUNBUFFERED": "1",
     })
     environment.update(env or {})
+    tmp_path.mkdir(parents=True, exist_ok=True)
     stderr_path = tmp_path / "serve.stderr"
     with stderr_path.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "ferrite_tui", "serve", *args, "--port", "0"],
             cwd=REPO_ROOT, env=environment, stdout=subprocess.PIPE, stderr=stderr,
-            text=True,
+            stdin=stdin, text=True,
         )
     lines: list[str] = []
 
@@ -161,15 +176,44 @@ def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
         reader.join(10)
 
 
+def open_link(url: str) -> str:
+    """Open a link as a browser's first page load does: the session secret it gives."""
+    import http.cookies
+    import urllib.error
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    try:
+        response = urllib.request.build_opener(NoRedirect).open(url, timeout=30)
+        status, headers = response.status, response.headers
+    except urllib.error.HTTPError as exc:
+        status, headers = exc.code, exc.headers
+    assert status == 303, f"{url}: {status}, not the 303 that sets the session cookie"
+    jar = http.cookies.SimpleCookie(headers["Set-Cookie"])
+    return jar[SESSION_COOKIE].value
+
+
 class Terminal:
     """One browser session without the browser: textual-serve's websocket protocol, with
     the console's output rendered by pyte (a VT100 emulator) for the tests to read."""
 
-    def __init__(self, served: Served, width: int = 120, height: int = 36) -> None:
+    def __init__(self, served: Served, width: int = 120, height: int = 36,
+                 ask: tuple[int, int] | None = None, resume: str | None = None,
+                 cookies: dict[str, str] | None = None) -> None:
+        """A ``width`` x ``height`` screen; ``ask`` is the size the page asks for, when a
+        test wants it to differ (a hostile size, which serve clamps); ``resume`` the
+        session to come back to, as the page asks after a dropped connection."""
         import pyte
 
         self.served = served
         self.width, self.height = width, height
+        self.ask = ask or (width, height)
+        self.resume = resume
+        self.cookies = cookies
+        self.session_id: str | None = None  # from serve's first message
         self.screen = pyte.Screen(width, height)
         self.stream = pyte.ByteStream(self.screen)
         self.session = None
@@ -178,13 +222,21 @@ class Terminal:
     async def __aenter__(self) -> Self:
         import aiohttp
 
-        self.session = aiohttp.ClientSession(cookies={TOKEN_COOKIE: self.served.token})
+        # Bounded: a handshake or a close that never completes fails the test, not hangs it.
+        self.session = aiohttp.ClientSession(cookies=self.cookies or self.served.cookies(),
+                                             timeout=aiohttp.ClientTimeout(total=60))
+        resume = f"&resume={self.resume}" if self.resume else ""
         self.ws = await self.session.ws_connect(
-            f"{self.served.ws_url}?width={self.width}&height={self.height}")
+            f"{self.served.ws_url}?width={self.ask[0]}&height={self.ask[1]}{resume}")
         return self
 
+    async def drop(self) -> None:
+        """Lose the connection as a sleeping laptop does: no close frame, no goodbye."""
+        assert self.session is not None
+        await self.session.close()  # closes the connection under the websocket
+
     async def __aexit__(self, *exc) -> None:
-        if self.ws is not None:
+        if self.ws is not None and not self.session.closed:
             await self.ws.close()
         if self.session is not None:
             await self.session.close()
@@ -194,25 +246,54 @@ class Terminal:
 
     async def wait_for(self, needle: str, timeout: float = 60) -> str:
         """Read output until ``needle`` is on screen; the screen's text."""
-        import aiohttp
-
         deadline = time.monotonic() + timeout
         while needle not in self.text():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"{needle!r} never appeared within {timeout:g}s; "
-                                     f"screen:\n{self.text()}")
-            try:
-                message = await self.ws.receive(timeout=left)
-            except TimeoutError:
-                continue
-            if message.type == aiohttp.WSMsgType.BINARY:
-                self.stream.feed(message.data)
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                  aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
-                raise AssertionError(f"session closed before {needle!r}; "
-                                     f"screen:\n{self.text()}")
+            await self._receive(deadline, f"{needle!r}")
         return self.text()
+
+    async def wait_for_screen(self, matches, timeout: float = 60) -> str:
+        """Read output until the screen's text ``matches``; that text."""
+        deadline = time.monotonic() + timeout
+        while not matches(self.text()):
+            await self._receive(deadline, "the screen looked for")
+        return self.text()
+
+    async def wheel(self, down: bool, column: int, row: int) -> None:
+        """One notch of the mouse wheel over a cell (1-based), as xterm.js reports it."""
+        await self.press(f"\x1b[<{65 if down else 64};{column};{row}M")
+
+    async def wait_for_message(self, matches, timeout: float = 60) -> list:
+        """Read until a text message (JSON) that ``matches``; the console's output still
+        goes to the screen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = await self._receive(deadline, "the message")
+            if text is not None and matches(message := json.loads(text)):
+                return message
+
+    async def _receive(self, deadline: float, waiting_for: str) -> str | None:
+        """One message: binary output is fed to the screen, a text message returned."""
+        import aiohttp
+
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"{waiting_for} never came; screen:\n{self.text()}")
+        try:
+            message = await self.ws.receive(timeout=left)
+        except TimeoutError:
+            return None
+        if message.type == aiohttp.WSMsgType.BINARY:
+            self.stream.feed(message.data)
+        elif message.type == aiohttp.WSMsgType.TEXT:
+            parsed = json.loads(message.data)
+            if parsed[0] == "ferrite_session":
+                self.session_id = parsed[1]["id"]
+            return message.data
+        elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                              aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+            raise AssertionError(f"session closed before {waiting_for}; "
+                                 f"screen:\n{self.text()}")
+        return None
 
     async def press(self, keys: str) -> None:
         await self.ws.send_str(json.dumps(["stdin", keys]))

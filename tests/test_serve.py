@@ -7,18 +7,36 @@ may be left after serve stops.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
 import redis
 
-from ferrite_tui.serve import console_environ, is_loopback, url_without_password
+from ferrite_tui.serve import (
+    MAX_COLUMNS,
+    MAX_ROWS,
+    clamp_size,
+    console_environ,
+    is_loopback,
+    url_without_password,
+)
 from helpers import async_wait_until, running, wait_until
-from serving import REPO_ROOT, Terminal, alive, cmdline, environ, serving
+from serving import (
+    REPO_ROOT,
+    SESSION_COOKIE,
+    Terminal,
+    alive,
+    cmdline,
+    environ,
+    open_link,
+    serving,
+)
 
 DEAD_LETTER = json.dumps({"job": {"id": "job-1", "payload": {"n": 1}, "retry_count": 3,
                                   "last_error": "boom", "first_attempt": 1},
@@ -42,47 +60,212 @@ async def http_get(url: str, cookies: dict | None = None) -> tuple[int, str, dic
         return response.status, await response.text(), dict(response.headers)
 
 
-async def ws_status(url: str, cookies: dict | None = None) -> int:
+async def ws_status(url: str, cookies: dict | None = None, origin: str | None = None) -> int:
     """The HTTP status a websocket handshake gets (101 when it opens)."""
     async with aiohttp.ClientSession(cookies=cookies) as session:
         try:
-            ws = await session.ws_connect(url)
+            ws = await session.ws_connect(url, origin=origin)
         except aiohttp.WSServerHandshakeError as exc:
             return exc.status
         await ws.close()
         return 101
 
 
-async def test_every_request_needs_the_token(queues, tmp_path):
+async def test_every_request_needs_the_session_cookie(queues, tmp_path):
     with serving([queues], tmp_path) as served:
         base, token = served.base, served.token
         assert (await http_get(base))[0] == 401
         status, body, _ = await http_get(base + "static/js/textual.js")
-        assert status == 401 and "open the URL printed" in body
+        assert status == 401 and "Open the URL printed" in body
         assert (await http_get(base + "?token=not-the-token"))[0] == 403
-        assert (await http_get(base, cookies={"ferrite_tui_token": "wrong"}))[0] == 403
         assert await ws_status(served.ws_url) == 401
-        assert await ws_status(served.ws_url, cookies={"ferrite_tui_token": "wrong"}) == 403
         assert served.consoles() == set()
         assert "session from" not in served.stderr()
 
-        # The token buys a cookie and leaves the address bar.
+        # The token is taken on the first page load only, never on the websocket or assets.
+        assert await ws_status(f"{served.ws_url}?token={token}") == 401
+        assert (await http_get(f"{base}static/js/textual.js?token={token}"))[0] == 401
+
+        # The token buys a cookie holding another secret, and leaves the address bar.
         status, _, headers = await http_get(served.url)
         assert status == 303 and headers["Location"] == "/"
         cookie = headers["Set-Cookie"]
-        assert f"ferrite_tui_token={token}" in cookie
+        secret = cookie.split(f"{SESSION_COOKIE}=", 1)[1].split(";", 1)[0]
+        assert token not in cookie and len(secret) >= 32
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
-        status, page, headers = await http_get(base, cookies={"ferrite_tui_token": token})
+        cookies = {SESSION_COOKIE: secret}
+        status, page, headers = await http_get(base, cookies=cookies)
         assert status == 200 and "/ws" in page
         assert headers["X-Frame-Options"] == "DENY"
+        assert (await http_get(base + "static/js/textual.js", cookies))[0] == 200
         assert served.consoles() == set()  # a page alone starts nothing
 
         # A websocket from another site is refused even with the cookie.
-        async with aiohttp.ClientSession(cookies={"ferrite_tui_token": token}) as session:
+        async with aiohttp.ClientSession(cookies=cookies) as session:
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await session.ws_connect(served.ws_url, origin="http://evil.example")
         assert refused.value.status == 403
         assert served.consoles() == set()
+
+
+async def test_a_link_opens_once_and_a_fresh_one_is_printed_on_demand(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        status, _, headers = await http_get(served.url)
+        assert status == 303
+        # Spent: the URL left in a browser's history opens nothing, and says what to do.
+        status, body, headers = await http_get(served.url)
+        assert status == 403 and "Set-Cookie" not in headers
+        assert "already used" in body and f"kill -USR1 {served.process.pid}" in body
+        assert served.consoles() == set()
+
+        served.process.send_signal(signal.SIGUSR1)
+        fresh = wait_until(lambda: served.links()[1:] and served.links()[-1],
+                           message="no fresh link after SIGUSR1")
+        assert fresh != served.url
+        assert (await http_get(fresh))[0] == 303
+        assert (await http_get(fresh))[0] == 403
+        assert "link opened from 127.0.0.1" in served.stderr()
+
+
+def test_enter_on_serves_terminal_prints_a_fresh_link(queues, tmp_path):
+    import os
+    import pty
+
+    keyboard, terminal = pty.openpty()
+    try:
+        with serving([queues], tmp_path, stdin=terminal) as served:
+            os.write(keyboard, b"\n")
+            fresh = wait_until(lambda: served.links()[1:] and served.links()[-1],
+                               message="Enter printed no fresh link")
+            assert fresh != served.url
+            assert _status(fresh) == 303
+    finally:
+        os.close(keyboard)
+        os.close(terminal)
+
+
+async def test_an_unused_link_expires(queues, tmp_path):
+    with serving([queues, "--link-minutes", "0.02"], tmp_path) as served:  # 1.2 s
+        wait_until(lambda: "expired unused" in served.stderr(), timeout=30,
+                   message="serve never said the link expired")
+        status, body, headers = await http_get(served.url)
+        assert status == 403 and "has expired" in body and "Set-Cookie" not in headers
+
+
+async def test_an_old_cookie_after_a_restart_is_told_to_use_the_new_link(queues, tmp_path):
+    with serving([queues], tmp_path / "first") as first:
+        old = first.cookies()
+        assert (await http_get(first.base, old))[0] == 200
+    with serving([queues], tmp_path / "second") as second:
+        status, body, _ = await http_get(second.base, old)
+        assert status == 403 and "open the new link" in body and "wrong token" not in body
+        assert await ws_status(second.ws_url, old) == 403
+        assert second.consoles() == set()
+
+
+async def test_wrong_tokens_are_slowed_then_locked_out_and_logged_once(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        cookies = served.cookies()  # a session opened before the attack keeps working
+        served.process.send_signal(signal.SIGUSR1)
+        unused_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+        wrong = [http_get(f"{served.base}?token=guess-{n}") for n in range(14)]
+        statuses = [status for status, _, _ in await asyncio.gather(*wrong)]
+        # Five answered at once, five held and refused, the tenth locks the address out.
+        assert statuses.count(403) == 10 and statuses.count(429) == 4, statuses
+        status, body, headers = await http_get(unused_link)  # the right token, now...
+        assert status == 429 and "Set-Cookie" not in headers  # ...is refused too
+        assert "locked out" in body.lower()
+        assert (await http_get(served.base, cookies))[0] == 200
+        log = served.stderr()
+        assert log.count("refused 127.0.0.1") == 1, log
+        assert log.count("locked out 127.0.0.1") == 1, log
+
+
+async def test_websocket_origin_must_match_scheme_host_and_port(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        cookies = served.cookies()
+        port = urlsplit(served.base).port
+        own = f"http://127.0.0.1:{port}"
+        for origin, expected in ((f"https://127.0.0.1:{port}", 403),
+                                 (f"http://127.0.0.1:{port + 1}", 403),
+                                 ("http://127.0.0.1", 403),
+                                 (f"http://localhost:{port}", 403),
+                                 ("null", 403)):
+            assert await ws_status(served.ws_url, cookies, origin=origin) == expected, origin
+        assert served.consoles() == set()
+        assert await ws_status(served.ws_url, cookies, origin=own) == 101
+
+
+async def test_the_terminal_size_is_clamped(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served, width=500, height=200, ask=(5000, 5000)) as term:
+            await term.wait_for("queue:orders")
+            (console,) = served.consoles()
+            assert (environ(console)["COLUMNS"], environ(console)["ROWS"]) == ("500", "200")
+            # A resize asking for more gets the same bound; a malformed message is dropped
+            # without ending the session.
+            await term.ws.send_str("not json")
+            await term.ws.send_str(json.dumps(["resize", {"width": "x", "height": None}]))
+            await term.ws.send_str(json.dumps(["stdin", "\ud800"]))
+            await term.ws.send_str(json.dumps(["resize", {"width": 9000, "height": 9000}]))
+            await term.ws.send_str(json.dumps(["ping", "probe"]))
+            await term.wait_for_message(lambda m: m == ["pong", "probe"])
+            assert served.consoles() == {console}
+            assert "session from 127.0.0.1 ended" not in served.stderr()
+
+
+async def test_a_dropped_connection_comes_back_to_the_same_console(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served) as first:
+            await first.wait_for("queue:orders:dlq")
+            await first.press("6")
+            await first.wait_for("timeout")  # the Dead letters panel, on its dead letter
+            (console,) = served.consoles()
+            session_id = first.session_id
+            assert session_id
+            await first.drop()
+            wait_until(lambda: "detached" in served.stderr(), timeout=30,
+                       message="serve never saw the connection drop")
+            assert served.consoles() == {console}  # waiting for its page
+        async with Terminal(served, resume=session_id) as again:
+            # Nothing pressed: the same console draws its Dead letters panel again.
+            await again.wait_for("timeout")
+            assert again.screen.cursor.hidden  # no stray block cursor on the new page
+            assert served.consoles() == {console}
+            assert "reattached" in served.stderr()
+            # Another browser (another session cookie) cannot take that console.
+            served.process.send_signal(signal.SIGUSR1)
+            other_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+            other = {SESSION_COOKIE: open_link(other_link)}
+            async with Terminal(served, resume=session_id, cookies=other) as stranger:
+                await stranger.wait_for("Overview")
+                assert len(served.consoles()) == 2
+        # A page that closes on purpose (code 1000) ends its console at once.
+        await async_wait_until(lambda: not served.consoles(), timeout=60,
+                               message="consoles left after their pages closed")
+
+
+async def test_a_console_whose_page_never_comes_back_ends_after_the_grace(queues, tmp_path):
+    with serving([queues, "--grace-minutes", "0.02"], tmp_path) as served:  # 1.2 s
+        async with Terminal(served) as term:
+            await term.wait_for("queue:orders:dlq")
+            (console,) = served.consoles()
+            await term.drop()
+            await async_wait_until(lambda: not alive(console), timeout=60,
+                                   message="the detached console outlived its grace")
+        assert "did not come back within" in served.stderr()
+        # Its id opens a new console now, not an error.
+        async with Terminal(served, resume=term.session_id) as later:
+            await later.wait_for("queue:orders:dlq")
+            assert served.consoles() and console not in served.consoles()
+
+
+def test_page_sizes_are_clamped():
+    assert clamp_size(5000, 5000) == (MAX_COLUMNS, MAX_ROWS) == (500, 200)
+    assert clamp_size("120", "40") == (120, 40)
+    assert clamp_size(-3, 0) == (1, 1)
+    assert clamp_size(None, "x") == (80, 24)
+    assert clamp_size(True, 2.5) == (80, 24)
 
 
 async def test_read_only_by_default(queues, tmp_path):
@@ -103,6 +286,45 @@ async def test_read_only_by_default(queues, tmp_path):
         assert client.llen("queue:orders:dlq") == 1 and client.llen("queue:orders") == 3
     finally:
         client.close()
+
+
+async def test_a_read_only_session_opens_no_file_dialog_and_makes_no_folder(queues, tmp_path):
+    with serving([queues], tmp_path) as served:
+        async with Terminal(served) as term:
+            await term.wait_for("queue:orders:dlq")
+            await term.press("6")
+            await term.wait_for("timeout")
+            await term.press("x")  # export the dead letters
+            screen = await term.wait_for("'export' would write a file on the server host")
+            assert "NDJSON" not in screen  # no dialog
+            await term.press("\r")  # into the entries
+            await term.wait_for(" home ")
+            await term.press("\r")  # the inspector, on the dead letter
+            await term.wait_for("job-1")
+            await term.press("s")  # save the raw value
+            screen = await term.wait_for("'save' would write a file on the server host")
+            assert "Save the raw value" not in screen
+    data = tmp_path / "data"
+    assert not [p for p in data.rglob("*") if p.name in ("exports", "saved", "recordings")]
+
+
+async def test_the_mouse_wheel_pages_a_list(redis_url, tmp_path):
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.rpush("queue:big", *[f"item-{n}" for n in range(300)])
+    finally:
+        client.close()
+    with serving([redis_url], tmp_path) as served:
+        async with Terminal(served) as term:
+            await term.wait_for("queue:big")
+            await term.press("2")
+            await term.wait_for("item-0 ")  # the Queues panel, on the list's first page
+            await term.wheel(down=True, column=60, row=20)  # over the items
+            screen = await term.wait_for_screen(
+                lambda text: " of 300" in text and "items 0–" not in text)
+            assert "item-0 " not in screen
+            await term.wheel(down=False, column=60, row=20)
+            await term.wait_for_screen(lambda text: "items 0–" in text)
 
 
 async def test_allow_writes_and_the_audit_log_names_the_browser(queues, tmp_path):
@@ -145,8 +367,7 @@ async def test_the_password_stays_in_the_serving_process(server_factory, tmp_pat
             assert not any(password in arg for arg in cmdline(console))
             assert environ(console)["REDISCLI_AUTH"] == password
             assert "FERRITE_TUI_SERVE_TOKEN" not in environ(console)
-            _, page, _ = await http_get(served.base,
-                                        cookies={"ferrite_tui_token": served.token})
+            _, page, _ = await http_get(served.base, cookies=served.cookies())
             assert password not in page and f"{server.host}:{server.port}" in page
         assert password not in served.stderr()
 
@@ -155,13 +376,18 @@ async def test_the_password_stays_in_the_serving_process(server_factory, tmp_pat
 @pytest.mark.scenario
 async def test_sessions_are_capped(queues, tmp_path):
     with serving([queues, "--max-sessions", "1"], tmp_path) as served:
-        cookies = {"ferrite_tui_token": served.token}
+        cookies = served.cookies()
+        served.process.send_signal(signal.SIGUSR1)
+        other_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+        other_browser = {SESSION_COOKIE: open_link(other_link)}
         async with Terminal(served) as first:
             await first.wait_for("queue:orders")
             assert len(served.consoles()) == 1
             assert await ws_status(served.ws_url, cookies) == 503
-            status, body, _ = await http_get(served.base, cookies)
+            status, body, _ = await http_get(served.base, other_browser)
             assert status == 503 and "all 1 browser sessions are in use" in body
+            # The browser whose console it is gets its page (a reload comes back to it).
+            assert (await http_get(served.base, cookies))[0] == 200
             assert len(served.consoles()) == 1
         # The closed session frees its place and its process.
         await async_wait_until(lambda: not served.consoles(), timeout=60,
@@ -195,8 +421,9 @@ def test_token_from_a_file_is_not_printed(queues, tmp_path):
     with serving([queues, "--token-file", str(token_file)], tmp_path) as served:
         printed = "".join(served.stdout_lines)
         assert "a-long-enough-token" not in printed and str(token_file) in printed
-        status = wait_until(lambda: _status(served.base + "?token=a-long-enough-token-0123456789"))
-        assert status == 303
+        # A token the user chose stays valid: it opens a session every time.
+        for _ in range(2):
+            assert _status(served.base + "?token=a-long-enough-token-0123456789") == 303
 
 
 def _status(url: str) -> int:

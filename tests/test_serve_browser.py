@@ -18,9 +18,11 @@ that is how screenshots/serve-browser.png is made.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -131,6 +133,8 @@ def chromium(tmp_path_factory):
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    # Every request the browser makes, as DevTools sees it (read by `requests_made`).
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORDER})
@@ -141,9 +145,23 @@ def chromium(tmp_path_factory):
 
 @pytest.fixture
 def browser(chromium):
-    chromium.delete_all_cookies()  # cookies ignore the port: no token from an earlier test
+    chromium.delete_all_cookies()  # cookies ignore the port: no session from an earlier test
     chromium.get("about:blank")
+    chromium.get_log("performance")  # the requests of earlier tests are not this test's
     return chromium
+
+
+def requests_made(driver) -> list[str]:
+    """The URLs of the requests the browser sent since the last call (DevTools' view:
+    a request to an unreachable host counts, even though it fails)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] in ("Network.requestWillBeSent",
+                                 "Network.webSocketCreated"):
+            params = message["params"]
+            urls.append(params["request"]["url"] if "request" in params else params["url"])
+    return urls
 
 
 @pytest.fixture
@@ -193,7 +211,7 @@ def test_the_page_shows_the_console_and_takes_keys(browser, demo_data, tmp_path)
 def test_the_page_without_the_token_is_refused(browser, demo_data, tmp_path):
     with serving([demo_data], tmp_path) as served:
         browser.get(served.base)
-        assert "open the URL printed by `ferrite-tui serve`" in browser.page_source
+        assert "Open the URL printed by `ferrite-tui serve`" in browser.page_source
         browser.get(served.base + "?token=guessed-token")
         assert "wrong token" in browser.page_source
         assert served.consoles() == set()
@@ -218,3 +236,119 @@ def test_requeue_is_refused_in_the_default_mode(browser, demo_data, tmp_path):
         assert client.llen("queue:main:dlq") == dead
     finally:
         client.close()
+
+
+def test_the_page_asks_nothing_of_any_other_origin(browser, demo_data, tmp_path):
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        page.wait_for("queue:orders")
+        wait_until(lambda: browser.execute_script(
+            "return document.fonts.status === 'loaded'"), message="fonts never loaded")
+        urls = requests_made(browser)
+        own = urlsplit(served.base).netloc
+        assert any(url.endswith("/static/js/textual.js") for url in urls), urls
+        assert any("/static/fonts/RobotoMono" in url for url in urls), urls  # the font: ours
+        elsewhere = [url for url in urls
+                     if not url.startswith(("data:", "about:")) and urlsplit(url).netloc != own]
+        assert elsewhere == []
+        # The font the terminal asks for by name is the one served by serve itself.
+        assert browser.execute_script("return document.fonts.check('16px \"Roboto Mono\"')")
+        assert browser.title.startswith("ferrite-tui · ")
+        assert urlsplit(demo_data).netloc in browser.title  # the server it shows
+
+
+def test_a_link_opens_once_and_a_restart_asks_for_the_new_one(browser, demo_data, tmp_path):
+    with serving([demo_data], tmp_path / "first") as first:
+        browser.get(first.url)
+        PageScreen(browser).wait_for("queue:orders")
+        # The address in the browser's history, opened again from another browser: spent.
+        other = served_elsewhere(browser, first.url)
+        assert "already used" in other and "kill -USR1" in other
+        # The session cookie holds no token.
+        (cookie,) = browser.get_cookies()
+        assert cookie["name"] == "ferrite_tui_session" and first.token not in cookie["value"]
+        assert cookie["httpOnly"] is True
+    with serving([demo_data], tmp_path / "second") as second:
+        browser.get(second.base)  # the old cookie, sent to the restarted serve
+        assert "open the new link it printed" in browser.page_source
+        assert "wrong token" not in browser.page_source
+        assert second.consoles() == set()
+        browser.get(second.url)  # the new link works in the same browser
+        PageScreen(browser).wait_for("queue:orders")
+
+
+def served_elsewhere(browser, url: str) -> str:
+    """The page ``url`` gives a browser without this one's cookie (a new window's would
+    share it, so the cookie is set aside and put back)."""
+    cookies = browser.get_cookies()
+    browser.delete_all_cookies()
+    try:
+        browser.get(url)
+        return browser.page_source
+    finally:
+        browser.get(url.split("?", 1)[0])
+        for cookie in cookies:
+            browser.add_cookie(cookie)
+
+
+def test_a_reload_comes_back_to_the_same_console(browser, demo_data, tmp_path):
+    # One session allowed: the reloading page still gets in, to its own console.
+    with serving([demo_data, "--max-sessions", "1"], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        page.wait_for("queue:orders")
+        page.press("6")
+        page.wait_for("target queue")  # the Dead letters panel
+        (console,) = served.consoles()
+        browser.refresh()  # the connection drops; the tab keeps the session's id
+        again = PageScreen(browser)
+        again.wait_for("target queue")  # nothing pressed: the same panel
+        assert again.screen.cursor.hidden  # no stray block cursor on the new page
+        assert served.consoles() == {console}
+        # Back leaves the page, Forward comes back to the same console.
+        browser.back()
+        browser.forward()
+        PageScreen(browser).wait_for("target queue")
+        assert served.consoles() == {console}
+        assert "reattached" in served.stderr()
+
+
+def test_a_suspended_browser_finds_its_session_back(browser, demo_data, tmp_path):
+    """The browser stopped (as a closed laptop is) until serve gives its connection up,
+    then resumed: the page reconnects to the same console."""
+    import signal
+
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        page.wait_for("queue:orders")
+        page.press("6")
+        page.wait_for("target queue")
+        (console,) = served.consoles()
+        chromium = descendants(browser.service.process.pid)
+        for pid in chromium:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            # serve's heartbeat gets no answer: it sees the connection drop.
+            wait_until(lambda: "detached" in served.stderr(), timeout=90, interval=0.5,
+                       message="serve never saw the suspended browser's connection drop")
+        finally:
+            for pid in chromium:
+                os.kill(pid, signal.SIGCONT)
+        wait_until(lambda: "reattached" in served.stderr(), timeout=60, interval=0.2,
+                   message="the page never came back to its console")
+        PageScreen(browser).wait_for("target queue")
+        assert served.consoles() == {console}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (chromedriver's browser and its renderers)."""
+    from serving import child_pids
+
+    found, todo = [], [pid]
+    while todo:
+        for child in child_pids(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found

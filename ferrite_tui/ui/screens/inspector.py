@@ -295,6 +295,10 @@ class InspectorScreen(ModalScreen[None]):
     def action_save(self) -> None:
         from ferrite_tui.files import SAVED, default_file, resolve
         from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
+        from ferrite_tui.websession import refuse_file_writes
+
+        if refuse_file_writes(self.notify, "save"):
+            return
 
         default = default_file(SAVED, "value", ".bin")
         self.app.push_screen(

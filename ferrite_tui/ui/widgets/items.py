@@ -8,11 +8,13 @@ Keys (the one paging keymap): home head, end tail, pagedown/] next, pageup/[ pre
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.css.query import NoMatches
 
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     from ferrite_tui.ui.app import FerriteApp
 
 T = TypeVar("T")
+
+# One notch of a mouse wheel arrives as several scroll events: one page per notch.
+WHEEL_PAGE_S = 0.3
 
 PAGING_BINDINGS = [
     Binding("home", "page('head')", "Head", id="items.head"),
@@ -120,6 +125,25 @@ class PagedTable(KeyedTable, Generic[T]):
     def action_page(self, where: str) -> None:
         if self.on_page:
             self.on_page(where)
+
+    # A page fits the table (nothing to scroll), so the mouse wheel turns pages instead.
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, "next")
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._wheel(event, "prev")
+
+    _wheel_last: tuple[str, float] = ("", 0.0)  # the last page the wheel turned, and when
+
+    def _wheel(self, event: events.MouseEvent, where: str) -> None:
+        if self.on_page is None or self.max_scroll_y > 0:
+            return  # a table taller than its page scrolls as any other
+        event.stop()
+        now = time.monotonic()
+        last, at = self._wheel_last
+        if where != last or now - at >= WHEEL_PAGE_S:
+            self._wheel_last = (where, now)
+            self.action_page(where)
 
     def action_jump(self) -> None:
         self.action_page("jump")

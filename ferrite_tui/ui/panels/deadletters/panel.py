@@ -33,6 +33,7 @@ from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
+from ferrite_tui.websession import refuse_file_writes
 
 HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
@@ -363,6 +364,8 @@ class DeadLettersPanel(DeadLetterEntries):
                        severity="warning", timeout=6)
 
     def action_export(self) -> None:
+        if refuse_file_writes(self.notify, "export"):
+            return
         self.act("export", self._shown_now, self._export)
 
     async def _export(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:

@@ -36,6 +36,7 @@ from ferrite_tui.ui.panels.pubsub.actions import (
 from ferrite_tui.ui.panels.pubsub.channels import channel_note, channel_rows
 from ferrite_tui.ui.widgets.logview import FollowChanged, InspectEntry, LogView
 from ferrite_tui.ui.widgets.table import Column
+from ferrite_tui.websession import refuse_file_writes
 
 PULL_S = 0.1  # the log takes new messages from the tail at most 10 times a second
 TABLE_S = 1.0  # channel rates are redrawn once a second
@@ -386,7 +387,8 @@ class PubSubPanel(Panel):
                             timeout=6)
             self.update_status()
             return
-        self.act("record", lambda: None, lambda _: ask_record(self))
+        if not refuse_file_writes(self.notify, "record"):
+            self.act("record", lambda: None, lambda _: ask_record(self))
 
     def action_publish(self) -> None:
         self._key()
