@@ -208,3 +208,21 @@ def test_a_long_alert_keeps_its_key_and_next_step_where_the_row_is_narrow():
         assert text.cell_len <= room
         assert text.plain.endswith("… — 5 C to a live consumer"), (room, text.plain)
         assert text.plain.startswith("events:orders:")
+
+
+def test_counts_in_words_agree_with_their_number():
+    """'1 groups' and '1 were not dead-letter envelopes' read as mistakes: one is singular."""
+    from ferrite_tui.backend.models import QueueKind
+    from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
+    from ferrite_tui.ui.panels.overview import secondary
+
+    stream = next(q for q in frozen_snapshot().queues if q.ref.kind is QueueKind.STREAM)
+    assert len(stream.groups) > 1
+    assert secondary(stream).startswith(f"{len(stream.groups)} groups, ")
+    assert secondary(replace(stream, groups=stream.groups[:1])).startswith("1 group, ")
+
+    class Report:
+        unchanged = 1
+
+    assert DeadLettersPanel._unchanged_note(Report()) == (
+        "; 1 was not a dead-letter envelope and moved unchanged")

@@ -39,7 +39,8 @@ def secondary(q: QueueStats) -> str:
         return f"{fmt.count(q.overdue or 0)} overdue, {fmt.count(q.ready or 0)} ready"
     if kind is QueueKind.STREAM:
         idle = f", {q.idle_pending} idle" if q.idle_pending else ""
-        return f"{len(q.groups)} groups, {fmt.count(q.pending or 0)} pending{idle}"
+        groups = f"{len(q.groups)} group{'' if len(q.groups) == 1 else 's'}"
+        return f"{groups}, {fmt.count(q.pending or 0)} pending{idle}"
     if kind is QueueKind.DLQ and q.ref.target_key:
         return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
     return ""

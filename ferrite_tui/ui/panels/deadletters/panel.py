@@ -154,8 +154,9 @@ class DeadLettersPanel(DeadLetterEntries):
         n = report.unchanged
         if not n:
             return ""
-        return (f"; {n} {'was' if n == 1 else 'were'} not dead-letter envelopes and moved "
-                "unchanged")
+        if n == 1:
+            return "; 1 was not a dead-letter envelope and moved unchanged"
+        return f"; {n:,} were not dead-letter envelopes and moved unchanged"
 
     async def _bulk(self, title: Callable[[int], str], items: list[Item] | None,
                     chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
