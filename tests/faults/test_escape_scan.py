@@ -195,9 +195,10 @@ def walk(term: PtyTerminal, r: redis.Redis, channels: list[bytes],
                                      f"{term.text()}") from None
 
 
-#: On screen while the inspector (its key line) or a dialog (its cancel button) is open;
-#: "Cancel job" is a key in the Scheduled panel's footer.
-MODAL_MARKS = ("escape close", "Cancel")
+#: On screen while the inspector (its key line) or a dialog (its cancel button, or the safe
+#: choice of the claim's choice dialog) is open; "Cancel job" is a key in the Scheduled
+#: panel's footer.
+MODAL_MARKS = ("escape close", "Cancel", "Leave them (l)")
 
 
 def open_modal(term: PtyTerminal) -> str | None:
