@@ -311,10 +311,11 @@ async def test_rq_failed_registry_and_queue_rebuilt_from_rq_times(client, sync, 
     the queued jobs' `enqueued_at`."""
     from datetime import UTC, datetime
 
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.registry import FailedJobRegistry
 
     import libjobs
+    from rqworker import QuietWorker
 
     now = now_on_minute()
 
@@ -333,7 +334,7 @@ async def test_rq_failed_registry_and_queue_rebuilt_from_rq_times(client, sync, 
             job.ended_at = at(now - ago * MIN)
             registry.add(job, ttl=3_600 if i == 0 else 7 * 86_400, exc_string="ValueError")
     q.enqueue(libjobs.flaky, str(tmp_path))  # the directory exists: it fails
-    SimpleWorker([q], connection=sync).work(burst=True)
+    QuietWorker([q], connection=sync).work(burst=True)
     assert registry.count == 15
     # Queued: 4 jobs enqueued 25 minutes ago, 2 ten minutes ago.
     for ago, n in ((25, 4), (10, 2)):

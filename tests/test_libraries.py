@@ -77,16 +77,17 @@ async def describe(url: str, library: str, label: str, member: bytes) -> dict[st
 def rq_layout(url: str, flag) -> tuple:
     """RQ's own producer and worker: one job done, one failed, one scheduled in an hour,
     then one more queued."""
-    from rq import Queue, SimpleWorker
+    from rq import Queue
 
     import libjobs
+    from rqworker import QuietWorker
 
     conn = redis.Redis.from_url(url)
     q = Queue("default", connection=conn)
     q.enqueue(libjobs.ok, 1)
     failing = q.enqueue(libjobs.flaky, str(flag))
     scheduled = q.enqueue_in(datetime.timedelta(hours=1), libjobs.ok, 3)
-    SimpleWorker([q], connection=conn).work(burst=True)
+    QuietWorker([q], connection=conn).work(burst=True)
     queued = q.enqueue(libjobs.ok, 4)
     return conn, q, failing.id, scheduled.id, queued.id
 
@@ -132,10 +133,11 @@ async def test_rq_states_and_requeue_from_failed(redis_url, tmp_path):
     assert conn.ttl(f"rq:job:{failed_id}") == -1
     assert conn.lrange("rq:queue:default", 0, -1) == [queued_id.encode(), failed_id.encode()]
     flag.unlink()
-    from rq import SimpleWorker
     from rq.job import Job
 
-    SimpleWorker([q], connection=conn).work(burst=True)
+    from rqworker import QuietWorker
+
+    QuietWorker([q], connection=conn).work(burst=True)
     assert Job.fetch(failed_id, connection=conn).get_status() == "finished"
     assert conn.zscore("rq:finished:default", failed_id) is not None
     conn.close()
@@ -158,10 +160,11 @@ async def test_rq_run_scheduled_now_and_delete(redis_url, tmp_path):
     assert conn.zcard("rq:scheduled:default") == 0
     assert not conn.exists(f"rq:job:{queued_id}")
     assert conn.lrange("rq:queue:default", 0, -1) == [scheduled_id.encode()]
-    from rq import SimpleWorker
     from rq.job import Job
 
-    SimpleWorker([q], connection=conn).work(burst=True)
+    from rqworker import QuietWorker
+
+    QuietWorker([q], connection=conn).work(burst=True)
     assert Job.fetch(scheduled_id, connection=conn).get_status() == "finished"
     conn.close()
 

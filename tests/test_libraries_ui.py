@@ -53,17 +53,18 @@ async def test_celery_queue_lists_the_next_job_first_and_inspects_its_task(
 async def test_rq_requeue_failed_from_the_command_palette(redis_url, sync, tmp_path):
     """ctrl+p on a selected RQ queue offers its own actions; the confirmation counts the
     jobs; RQ's layout is then what RQ's requeue writes."""
-    from rq import Queue, SimpleWorker
+    from rq import Queue
 
     import libjobs
     from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+    from rqworker import QuietWorker
     from test_library_states_ui import open_library
 
     flag = tmp_path / "fail"
     flag.touch()
     q = Queue("default", connection=sync)
     jobs = [q.enqueue(libjobs.flaky, str(flag)) for _ in range(2)]
-    SimpleWorker([q], connection=sync).work(burst=True)
+    QuietWorker([q], connection=sync).work(burst=True)
     q.enqueue(libjobs.ok, 1)  # keeps the queue list non-empty, so the panel lists it
     assert sync.zcard("rq:failed:default") == 2
     app = make_app(redis_url, tmp_path)

@@ -107,10 +107,11 @@ def footer_actions(app) -> dict[str, str]:
 @pytest.mark.libraries
 async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
         redis_url, sync, tmp_path):
-    from rq import Queue, SimpleWorker
+    from rq import Queue
     from rq.job import Job
 
     import libjobs
+    from rqworker import QuietWorker
 
     flag = tmp_path / "fail"
     flag.touch()
@@ -119,7 +120,7 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
     failed = q.enqueue(libjobs.flaky, str(flag))
     made_at = server_s(sync)
     scheduled = q.enqueue_in(datetime.timedelta(hours=1), libjobs.ok, 3)
-    SimpleWorker([q], connection=sync).work(burst=True)
+    QuietWorker([q], connection=sync).work(burst=True)
     queued = q.enqueue(libjobs.ok, 4)
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
@@ -189,7 +190,7 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
     assert "rq requeue failed" in audit and "rq run scheduled now" in audit
     assert "rq delete" in audit
     flag.unlink()
-    SimpleWorker([q], connection=sync).work(burst=True)
+    QuietWorker([q], connection=sync).work(burst=True)
     assert Job.fetch(failed.id, connection=sync).get_status() == "finished"
     assert Job.fetch(scheduled.id, connection=sync).get_status() == "finished"
 
@@ -417,9 +418,10 @@ async def test_dramatiq_requeue_one_dead_message_then_its_worker_runs_it(
 @pytest.mark.libraries
 async def test_overview_shows_scheduled_in_progress_and_failed_beside_the_depth(
         redis_url, sync, tmp_path):
-    from rq import Queue, SimpleWorker
+    from rq import Queue
 
     import libjobs
+    from rqworker import QuietWorker
 
     flag = tmp_path / "fail"
     flag.touch()
@@ -427,7 +429,7 @@ async def test_overview_shows_scheduled_in_progress_and_failed_beside_the_depth(
     for _ in range(2):
         q.enqueue(libjobs.flaky, str(flag))
     q.enqueue_in(datetime.timedelta(hours=1), libjobs.ok, 3)
-    SimpleWorker([q], connection=sync).work(burst=True)
+    QuietWorker([q], connection=sync).work(burst=True)
     q.enqueue(libjobs.ok, 4)
     sync.rpush("plain", "x")
     app = make_app(redis_url, tmp_path)

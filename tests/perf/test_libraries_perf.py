@@ -56,16 +56,17 @@ def make_libraries(url: str) -> None:
     from celery import Celery
     from dramatiq.brokers.redis import RedisBroker
     from huey import RedisHuey
-    from rq import Queue, SimpleWorker
+    from rq import Queue
 
     import libjobs
+    from rqworker import QuietWorker
 
     conn = redis.Redis.from_url(url)
     rq_queues = [Queue(f"rq{i}", connection=conn) for i in range(PER_LIBRARY)]
     for q in rq_queues:
         q.enqueue(libjobs.ok, 1)
         q.enqueue(libjobs.ok, 2)
-    SimpleWorker(rq_queues[: PER_LIBRARY // 2], connection=conn).work(burst=True)
+    QuietWorker(rq_queues[: PER_LIBRARY // 2], connection=conn).work(burst=True)
     app = Celery("perf", broker=url)
     add = app.task(name="jobs.add")(libjobs.add)
     for i in range(PER_LIBRARY):
