@@ -257,9 +257,11 @@ async def test_rq_delete_mirrors_job_delete_or_refuses(redis_url, sync, tmp_path
         await asyncio.to_thread(worker.wait, 150)
     worker = rq_worker(redis_url, "default", *(["limited"] if held else []))
     assert await asyncio.to_thread(worker.wait, 150) == 0
-    statuses = {j.id: Job.fetch(j.id, connection=sync).get_status()
-                for j in (running_job, parent)}
-    assert statuses == {running_job.id: "finished", parent.id: "finished"}
+    statuses = {name: Job.fetch(j.id, connection=sync).get_status()
+                for name, j in (("running", running_job), ("parent", parent))}
+    registries = {name: sorted(k.decode() for k in sync.keys(f"rq:{name}:default"))
+                  for name in ("finished", "failed", "started", "deferred")}
+    assert statuses == {"running": "finished", "parent": "finished"}, (statuses, registries)
     finished = FinishedJobRegistry("default", connection=sync)
     assert set(finished.get_job_ids()) <= {running_job.id, parent.id}
     assert [Job.fetch(j.id, connection=sync).get_status() for j in held] == \
