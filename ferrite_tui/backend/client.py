@@ -776,8 +776,12 @@ class Client:
     async def _publish_permitted(self) -> bool | None:
         """Whether this user may PUBLISH (ACL DRYRUN, Redis 7+); None where it cannot tell
         (publishing a probe would reach other subscribers)."""
-        (verdict,) = await self.raw_pipeline(
-            [("ACL", "DRYRUN", self.username, "PUBLISH", PROBE_KEY, "x")])
+        try:
+            (verdict,) = await self.raw_pipeline(
+                [("ACL", "DRYRUN", self.username, "PUBLISH", PROBE_KEY, "x")])
+        except (BackendError, rexc.ConnectionError, rexc.TimeoutError):
+            # (the probe key's node is down, on a cluster): it cannot tell
+            return None
         if isinstance(verdict, Exception):
             return None
         text = verdict.decode(errors="replace") if isinstance(verdict, bytes) else str(verdict)
