@@ -451,7 +451,7 @@ async def test_taskiq_stream_offers_only_its_brokers_claim_and_ack(redis_url, sy
     import libjobs
 
     broker = RedisStreamBroker(redis_url)
-    ok = broker.task(task_name="ok")(libjobs.ok)
+    ok = broker.task(task_name="ok")(libjobs.own_copy(libjobs.ok))
     await broker.startup()
     await ok.kiq(1)
     await broker.shutdown()
