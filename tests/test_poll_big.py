@@ -8,14 +8,7 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
-
-
-def job(i, t=None):
-    t = int(time.time() * 1000) if t is None else t
-    return json.dumps({"id": f"j{i}", "payload": {"n": i}, "enqueued_at": t})
+from test_poll import by_key, job, monitor_for  # the poll tests' own helpers
 
 
 @pytest.fixture
@@ -23,17 +16,6 @@ def r(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-async def monitor_for(url, config=None):
-    m = Monitor(ConnectionSettings(url=url), config or Config())
-    await m.connect()
-    await m.discover()
-    return m
-
-
-def by_key(snap):
-    return {q.ref.key: q for q in snap.queues}
 
 
 async def test_a_list_with_a_big_end_is_read_again_only_when_it_changes(r, redis_url):
