@@ -519,27 +519,37 @@ class Exporter:
 # -- command line --------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    # The console's own options, with their checks (--refresh in range, as the config's).
+    from ferrite_tui.cli import _common, _notifications_option, _password_option, _refresh
+
     p = argparse.ArgumentParser(
         prog="ferrite-tui exporter",
         description="Serve the console's figures as Prometheus metrics (/metrics, /healthz). "
                     "Read-only: it sends read commands only.",
     )
     p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
-    p.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
-    p.add_argument("--profile", metavar="NAME", help="profile from the config")
+    _common(p)
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", type=_listen,
                    help=f"address to serve on (default {DEFAULT_LISTEN}; port 0: a free one)")
-    p.add_argument("--refresh", type=float, metavar="SECONDS",
+    p.add_argument("--refresh", type=_refresh, metavar="SECONDS",
                    help="poll interval (default: the config's refresh)")
     p.add_argument("--match", action="append", metavar="PATTERN",
                    help="SCAN MATCH pattern for discovery (repeatable; default '*')")
-    p.add_argument("--max-series", type=int, default=DEFAULT_MAX_SERIES, metavar="N",
+    p.add_argument("--max-series", type=_max_series, default=DEFAULT_MAX_SERIES, metavar="N",
                    help=f"most per-queue series in one scrape (default {DEFAULT_MAX_SERIES})")
-    p.add_argument("--askpass", action="store_true",
-                   help="ask for the password (kept out of the command line)")
-    p.add_argument("--notifications", action="store_true",
-                   help="exact list / sorted-set in/out from keyspace notifications")
+    _password_option(p)
+    _notifications_option(p)
     return p
+
+
+def _max_series(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
 
 
 def _listen(text: str) -> tuple[str, int]:
@@ -551,7 +561,7 @@ def _listen(text: str) -> tuple[str, int]:
 
 
 def fail(message: str) -> int:
-    print(f"ferrite-tui exporter: {message}", file=sys.stderr)
+    print(f"ferrite-tui exporter: {printable(message)}", file=sys.stderr)
     return EXIT_FAIL
 
 
@@ -570,8 +580,6 @@ def main(argv: list[str]) -> int:
         return fail(str(exc))
     if settings is None:
         return fail("no server to poll: give a URL or --profile")
-    if args.max_series < 0:
-        return fail("--max-series must be 0 or more")
     exporter = Exporter(settings, cfg, refresh=args.refresh,
                         match=tuple(args.match) if args.match else None,
                         max_series=args.max_series)

@@ -39,6 +39,11 @@ class TooLarge(ValueError):
         self.note = str(self)
 
 
+def refuse_constant(name: str) -> Any:
+    """A `parse_constant` that refuses NaN and Infinity: Python reads them, JSON has neither."""
+    raise ValueError(f"{name} is not JSON")
+
+
 def depth(text: str | bytes) -> int:
     """The deepest nesting of brackets outside strings (a cheap scan, no parsing)."""
     if isinstance(text, bytes):

@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
+    """An INFO field as an int; None where it is missing or not a number."""
     try:
         return int(value)
     except (TypeError, ValueError):
@@ -32,13 +33,13 @@ def flush_calls(commandstats: dict) -> int | None:
     for name in ("cmdstat_flushall", "cmdstat_flushdb"):
         entry = commandstats.get(name)
         if isinstance(entry, dict):
-            total += _int(entry.get("calls")) or 0
+            total += int_or_none(entry.get("calls")) or 0
     return total
 
 
 def key_count(info: dict) -> int:
     """Keys in every database, from a parsed INFO (keyspace: db0:keys=N,...)."""
-    return sum(_int(v.get("keys")) or 0 for k, v in info.items()
+    return sum(int_or_none(v.get("keys")) or 0 for k, v in info.items()
                if k.startswith("db") and isinstance(v, dict))
 
 
@@ -54,7 +55,7 @@ class ServerEpoch:
         None; remembers this poll's values."""
         run_id = info.get("run_id")
         run_id = str(run_id) if run_id is not None else None
-        uptime = _int(info.get("uptime_in_seconds"))
+        uptime = int_or_none(info.get("uptime_in_seconds"))
         flushes = flush_calls(commandstats)
         keys = key_count(info) if "redis_version" in info or "db0" in info else None
         reason = None

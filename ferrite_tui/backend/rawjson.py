@@ -19,7 +19,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+
+from ferrite_tui.backend import boundedjson
 
 #: The fields a requeue resets, in the order they are added when the job lacks them.
 RESET_FIELDS = ("retry_count", "last_error", "first_attempt")
@@ -33,14 +34,10 @@ class Unrewritable(ValueError):
     """The entry's text cannot be edited safely; it is left in place."""
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 # Only the end of each value is used: json's C scanner finds it fast (the values were
 # parsed once already, within the depth bound, by envelopes.decode). NaN and Infinity,
 # which Python reads but JSON does not have, are refused.
-_SCAN = json.JSONDecoder(parse_constant=_refuse_constant).raw_decode
+_SCAN = json.JSONDecoder(parse_constant=boundedjson.refuse_constant).raw_decode
 
 
 @dataclass(frozen=True, slots=True)

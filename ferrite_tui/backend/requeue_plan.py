@@ -60,9 +60,6 @@ def outcome(raw: bytes) -> str:
         return KEPT
 
 
-def is_envelope(raw: bytes) -> bool:
-    return outcome(raw) == RESET
-
 
 def plan_items(items: Iterable[Item]) -> RequeuePlan:
     """The plan for exactly these values (marked or filtered entries, already read)."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.epoch import int_or_none
 
 #: Past this, the Server panel and `status` show the offset (smaller is TIME's own noise).
 SHOWN_OFFSET_MS = 1000
@@ -31,18 +32,11 @@ SHOWN_OFFSET_MS = 1000
 READING_KEPT_S = 30.0
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def time_reply_ms(reply: Any) -> int | None:
     """TIME's [seconds, microseconds] as epoch ms, or None for anything else."""
     if not isinstance(reply, (list, tuple)) or len(reply) != 2:
         return None
-    sec, usec = _int(reply[0]), _int(reply[1])
+    sec, usec = int_or_none(reply[0]), int_or_none(reply[1])
     if sec is None or usec is None:
         return None
     return sec * 1000 + usec // 1000
@@ -152,16 +146,16 @@ def replication_of(info: dict) -> Replication:
         return Replication(
             role="replica", primary=primary,
             link=str(info["master_link_status"]) if "master_link_status" in info else None,
-            last_io_s=_int(info.get("master_last_io_seconds_ago")),
+            last_io_s=int_or_none(info.get("master_last_io_seconds_ago")),
             syncing=str(info.get("master_sync_in_progress", "0")) == "1")
-    own = _int(info.get("master_repl_offset"))
+    own = int_or_none(info.get("master_repl_offset"))
     replicas = []
     for name, entry in sorted(info.items()):
         if not (name.startswith("slave") and name[5:].isdigit() and isinstance(entry, dict)):
             continue
-        offset = _int(entry.get("offset"))
+        offset = int_or_none(entry.get("offset"))
         behind = max(own - offset, 0) if own is not None and offset is not None else None
         replicas.append((f"{entry.get('ip')}:{entry.get('port')}", str(entry.get("state", "?")),
-                         behind, _int(entry.get("lag"))))
+                         behind, int_or_none(entry.get("lag"))))
     return Replication(role="primary" if role == "master" else role,
                        replicas=tuple(replicas))

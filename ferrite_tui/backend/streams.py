@@ -300,10 +300,6 @@ def _friendly(exc: Exception, key: str, group: str | None = None) -> BackendErro
     return BackendError(f"server error: {printable(first, 160)}")
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; JSON has neither
-
-
 def json_payload(raw: bytes) -> Any:
     """A field value as JSON: parsed when it is JSON, else text, else base64 (lossless)."""
     try:
@@ -311,7 +307,7 @@ def json_payload(raw: bytes) -> Any:
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(raw).decode("ascii")}
     try:
-        return boundedjson.loads(text, parse_constant=_refuse_constant)
+        return boundedjson.loads(text, parse_constant=boundedjson.refuse_constant)
     except ValueError:  # not JSON (NaN too), or beyond the parse bounds: kept as its text
         return text
 
@@ -321,7 +317,7 @@ def json_text(raw: bytes) -> str | None:
     line: line breaks in valid JSON are whitespace), else None."""
     try:
         text = raw.decode("utf-8")
-        boundedjson.loads(text, parse_constant=_refuse_constant)
+        boundedjson.loads(text, parse_constant=boundedjson.refuse_constant)
     except ValueError:  # not UTF-8, not JSON, NaN/Infinity, or beyond the bounds
         return None
     return text.strip().replace("\r", " ").replace("\n", " ")

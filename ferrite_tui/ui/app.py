@@ -413,9 +413,11 @@ class FerriteApp(NoticesApp):
         """Checked by every key that changes data, before any dialog opens."""
         if self.session.read_only:
             self.say_read_only(action)
-        elif refused := self.session.refusal(action):  # a replica (the client's guard)
+            return False
+        refused = self.session.refusal(action)  # a replica (the client's guard)
+        if refused:
             self.notify(refused, severity="warning", timeout=6)
-        return not (self.session.read_only or self.session.refusal(action))
+        return not refused
 
     def say_read_only(self, action: str) -> None:
         why = ("browser session; serve --allow-writes allows changes" if self.browser

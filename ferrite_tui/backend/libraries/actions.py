@@ -29,8 +29,9 @@ class ActionResult:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # no longer where they were seen
     errors: list[str] = field(default_factory=list)
-    # Left to the library's own API (RQ's rate-limited jobs), with their refusal in `errors`
-    owner: list[str] = field(default_factory=list)
+    # Left to the library's own API (RQ's rate-limited jobs): job id -> its refusal, which
+    # stands in `errors` until the library's own call has taken the job
+    owner: dict[str, str] = field(default_factory=dict)
 
 
 def _text(v: Any) -> str | None:
@@ -128,10 +129,10 @@ class LibraryActions:
             check = [*seen, ("HMGET", job_key, "status", "origin", "rate_limit_key",
                              "group_id"), ("ZCARD", executions)]
             refused: list[str] = []
-            by_owner: list[str] = []
+            by_owner: dict[str, str] = {}
 
             def ok(r: list, job_id: str = job_id, refused: list[str] = refused,
-                   by_owner: list[str] = by_owner) -> bool:
+                   by_owner: dict[str, str] = by_owner) -> bool:
                 if r[0] is None or isinstance(r[0], Exception) or isinstance(r[1], Exception):
                     return False
                 status, _origin, rate_limit, group = (_text(v) for v in r[1])
@@ -140,7 +141,7 @@ class LibraryActions:
                     refused.append(why)
                     if (rate_limit or status == "rate_limited") and status != "started" \
                             and not group:
-                        by_owner.append(job_id)
+                        by_owner[job_id] = why
                     return False
                 return True
 
@@ -163,7 +164,7 @@ class LibraryActions:
             done = await self._transact([state_key, job_key, executions], check, ok, build)
             if refused:
                 res.errors.extend(refused)
-                res.owner.extend(by_owner)
+                res.owner.update(by_owner)
             else:
                 (res.done if done else res.skipped).append(job_id)
         self.client.audit("rq delete", [state_key], len(res.done), res.done)

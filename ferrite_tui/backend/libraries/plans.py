@@ -148,11 +148,12 @@ async def _rq_delete(client: Client, acts: LibraryActions, queue: LibraryQueue,
     res = await acts.rq_delete(queue, state.key,
                                [it.raw.decode("utf-8", "surrogateescape") for it in items])
     if res.owner and rq_api.refusal(client) is None:
-        done, skipped = await rq_api.delete(client, state, res.owner)
-        res.errors = [e for e in res.errors if not any(i in e for i in res.owner)]
+        done, skipped = await rq_api.delete(client, state, list(res.owner))
+        taken = set(res.owner.values())  # their refusals, exactly (an id can be in another)
+        res.errors = [e for e in res.errors if e not in taken]
         res.done += done
         res.skipped += skipped
-        res.owner = []
+        res.owner = {}
     return res
 
 
