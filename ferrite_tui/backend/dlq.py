@@ -42,7 +42,7 @@ from ferrite_tui.backend.moves import (
     remove_values,
     take_head,
 )
-from ferrite_tui.backend.rawjson import Unrewritable, payload_text, requeued
+from ferrite_tui.backend.rawjson import Unrewritable, member_bytes, payload_text, requeued
 from ferrite_tui.escaping import json_safe
 
 SCAN_WINDOW = 1000
@@ -67,7 +67,7 @@ def normalise_reason(text: str) -> str:
 
 
 def reason_of(env: Envelope) -> str:
-    if env.kind == "dead":
+    if env.is_dead_letter:
         return env.reason or env.last_error or "(no reason)"
     return f"(not a dead-letter envelope: {env.kind})"
 
@@ -84,7 +84,7 @@ def first_line(text: str | None) -> str:
 
 class Filter:
     """Substring (case-insensitive) or, written /like this/, a regular expression, over the
-    reason, the error and the payload (the whole value for non-envelopes)."""
+    reason, the error and the payload (the whole value, every field, for the others)."""
 
     def __init__(self, text: str = "", group: str | None = None) -> None:
         self.text = text
@@ -164,10 +164,12 @@ def requeue_value(env: Envelope, now_ms: int) -> bytes:
 
 
 def edit_text(env: Envelope) -> str:
-    """A dead letter's payload for editing: its stored text, never re-serialised (on one
-    line: a line break in valid JSON is whitespace)."""
+    """A dead letter's payload (a wrapper's whole inner job) for editing: its stored text,
+    never re-serialised (on one line: a line break in valid JSON is whitespace)."""
     try:
-        text = payload_text(env.raw).decode("utf-8", "surrogateescape")
+        stored = member_bytes(env.raw, env.job_field) if env.kind == "wrapped" and \
+            env.job_field else payload_text(env.raw)
+        text = stored.decode("utf-8", "surrogateescape")
         return text.replace("\r", " ").replace("\n", " ")
     except Unrewritable:
         return dumps(env.payload)
@@ -284,6 +286,30 @@ class DeadLetters:
         res = await move_values(self.client, key, target, items,
                                 transform=self._transform(self.now_ms(), ids))
         return self._result("requeue dead letters", [key, target], res, ids)
+
+    async def requeue_routed(self, key: str, target_of: Callable[[bytes], str | None],
+                             items: Sequence[Item]) -> RequeueChunk:
+        """Requeue exactly these values, each to its own target (the queue a letter names,
+        see dlq_routes): one transaction per target in the chunk. A value with no target
+        is left where it is and counted failed."""
+        groups: dict[str | None, list[Item]] = {}
+        for item in items:
+            groups.setdefault(target_of(item.raw), []).append(item)
+        out = RequeueChunk()
+        for target, part in groups.items():
+            if target is None:
+                out.failed += len(part)
+                continue
+            res = await self.requeue(key, target, part)
+            out.done += res.done
+            out.skipped += res.skipped
+            out.failed += res.failed
+            out.gone += res.gone
+            out.list_gone = out.list_gone or res.list_gone
+            out.left_at_head += res.left_at_head
+            out.unchanged += res.unchanged
+            out.errors += res.errors
+        return out
 
     @mutation("requeue dead letters")
     async def requeue_head(self, key: str, target: str, count: int,

@@ -31,7 +31,7 @@ def dumps(value: Any) -> str:
 @dataclass(frozen=True, slots=True)
 class Envelope:
     raw: bytes
-    kind: str  # job / retry / scheduled / dead / json / text / binary
+    kind: str  # job / retry / scheduled / dead / wrapped / json / text / binary
     data: Any = None  # the parsed JSON, if any
     id: str | None = None
     payload: Any = None
@@ -42,10 +42,19 @@ class Envelope:
     dead_at: int | None = None
     first_attempt: int | None = None
     note: str | None = None  # why a value is shown raw (beyond the parse bounds)
+    # A wrapper dead letter (see `wrapper`): the member holding the job, and the queue the
+    # letter names as its origin, if any.
+    job_field: str | None = None
+    origin: str | None = None
 
     @property
     def is_envelope(self) -> bool:
-        return self.kind in ("job", "retry", "scheduled", "dead")
+        return self.kind in ("job", "retry", "scheduled", "dead", "wrapped")
+
+    @property
+    def is_dead_letter(self) -> bool:
+        """A record of a failure: the guide's dead letter or a wrapper (reason, time)."""
+        return self.kind in ("dead", "wrapped")
 
     @property
     def size(self) -> int:
@@ -113,6 +122,9 @@ def decode(raw: bytes | str) -> Envelope:
             dead_at=_int(data.get("dead_at")),
             first_attempt=_int(job.get("first_attempt")),
         )
+    wrapped = wrapper(raw, data)
+    if wrapped is not None:
+        return wrapped
     if "id" in data and "payload" in data:
         if "retry_count" in data or "first_attempt" in data:
             return Envelope(
@@ -144,6 +156,56 @@ def decode(raw: bytes | str) -> Envelope:
             time_ms=job_time(data),
         )
     return Envelope(raw=raw, kind="json", data=data, time_ms=job_time(data))
+
+
+# Wrapper dead letters, as teams write them: the job under one member, the cause under
+# another, and often a time, the attempts made and the queue the job came from.
+WRAP_JOB_FIELDS = ("job", "payload", "message", "original", "data", "body")
+WRAP_CAUSE_FIELDS = ("error", "reason", "exception", "failure")
+WRAP_TIME_FIELDS = ("failed_at", "dead_at", "died_at", "failedAt", "deadAt", "errored_at",
+                    "time", "timestamp", "ts", "at")
+WRAP_ATTEMPT_FIELDS = ("attempts", "retries", "retry_count", "attempt", "tries", "retryCount")
+WRAP_ORIGIN_FIELDS = ("queue", "origin", "source")
+
+
+def cause_text(value: Any) -> str | None:
+    """A failure's cause as one text: a string as is, an object by its message."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, dict):
+        for name in ("message", "msg", "error", "type"):
+            if isinstance(value.get(name), str) and value[name]:
+                return value[name]
+    return _str(value)
+
+
+def wrapper(raw: bytes, data: dict) -> Envelope | None:
+    """A wrapper dead letter: a cause (WRAP_CAUSE_FIELDS) and the job under one of
+    WRAP_JOB_FIELDS, as an object or as the job's own text in a string. A record with its
+    own "id" beside a "payload" is a job that failed (the payload is not the whole job),
+    not a wrapper."""
+    cause_field = next((f for f in WRAP_CAUSE_FIELDS if cause_text(data.get(f))), None)
+    if cause_field is None:
+        return None
+    job_field = next((f for f in WRAP_JOB_FIELDS
+                      if isinstance(data.get(f), dict | str) and data.get(f) != ""
+                      and not (f == "payload" and "id" in data)), None)
+    if job_field is None:
+        return None
+    job: Any = data[job_field]
+    if isinstance(job, str):
+        try:
+            job = boundedjson.loads(job)
+        except ValueError:
+            pass
+    when = next((time_ms_of(data[f]) for f in WRAP_TIME_FIELDS if f in data), None)
+    tries = next((_int(data[f]) for f in WRAP_ATTEMPT_FIELDS if f in data), None)
+    origin = next((data[f] for f in WRAP_ORIGIN_FIELDS
+                   if isinstance(data.get(f), str) and data[f]), None)
+    ident = job.get("id") if isinstance(job, dict) and "id" in job else data.get("id")
+    return Envelope(raw=raw, kind="wrapped", data=data, id=_str(ident), payload=job,
+                    time_ms=when, retry_count=tries, reason=cause_text(data[cause_field]),
+                    dead_at=when, job_field=job_field, origin=origin)
 
 
 # Where jobs carry the time they were made, by the names teams use (the guide's first).
@@ -207,8 +269,11 @@ def is_job_envelope(raw: bytes | str) -> bool:
 def requeued_job(dead: Envelope, now_ms: int) -> bytes | None:
     """The seed's retry_dead_letter: same id and payload, retry_count 0, last_error null,
     first_attempt now, made by editing the raw text (the user's bytes kept; see rawjson).
-    None when the value is not a dead-letter envelope (it moves as is); raises
-    rawjson.Unrewritable when the text cannot be edited safely (it stays where it is)."""
+    A wrapper dead letter gives back its inner job exactly as stored (rawjson.member_bytes).
+    None when the value is neither (it moves as is); raises rawjson.Unrewritable when the
+    text cannot be edited safely (it stays where it is)."""
+    if dead.kind == "wrapped" and dead.job_field is not None:
+        return rawjson.member_bytes(dead.raw, dead.job_field)
     if dead.kind != "dead":
         return None
     return rawjson.requeued(dead.raw, now_ms)

@@ -120,6 +120,27 @@ def job_span(text: str) -> tuple[int, int]:
     return job.value_start, job.value_end
 
 
+def member_bytes(raw: bytes, name: str) -> bytes:
+    """The value of a top-level member exactly as stored: an object's (or array's) own
+    text, or, for a string, the text it holds (a job kept as a string inside a wrapper is
+    its own bytes). The last one where the name repeats, as a parser reads it."""
+    text = _text(raw)
+    top, end = members(text, _skip_ws(text, 0))
+    if _skip_ws(text, end) != len(text):
+        raise Unrewritable(f"text after the value at offset {end}")
+    found = _last(top, name)
+    if found is None:
+        raise Unrewritable(f"no member {name!r}")
+    value = text[found.value_start:found.value_end]
+    if not value.startswith('"'):
+        return value.encode()
+    inner = _SCAN(value)[0]
+    try:
+        return str(inner).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape: no bytes to give back
+        raise Unrewritable(f"member {name!r} holds a lone surrogate") from None
+
+
 def payload_text(raw: bytes) -> bytes:
     """A dead letter's payload exactly as stored (for editing it without re-serialising)."""
     text = _text(raw)

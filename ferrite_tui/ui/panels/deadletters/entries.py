@@ -139,7 +139,7 @@ class DeadLetterEntries(ItemPagerPanel):
 
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         now = self.now_ms()
-        if env.kind == "dead":
+        if env.is_dead_letter:
             reason, error = first_line(env.reason), first_line(env.last_error)
             return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
                     "reason": printable(reason, 200),
@@ -148,7 +148,8 @@ class DeadLetterEntries(ItemPagerPanel):
                               else printable(error, 200)),
                     "retries": "-" if env.retry_count is None else str(env.retry_count),
                     "dead": age_text(env, now, env.dead_at),
-                    "first": age_text(env, now, env.first_attempt)}
+                    "first": ("-" if env.first_attempt is None
+                              else age_text(env, now, env.first_attempt))}
         return {"mark": mark_prefix(marked), "pos": f"{item.pos:,}", "id": id_text(env),
                 "reason": Text(f"({env.kind}, not an envelope)", style="yellow"),
                 "error": env.preview(200), "retries": "-", "dead": "-", "first": "-"}
@@ -224,7 +225,14 @@ class DeadLetterEntries(ItemPagerPanel):
         now = self.now_ms()
         meta = [("dead-letter list", printable(self.current_ref.key)),
                 ("position", f"{item.pos:,}"), ("kind", env.kind)]
-        if env.kind == "dead":
+        if env.kind == "wrapped":
+            meta += [("id", env.id or ""), ("reason", env.reason or ""),
+                     ("job under", env.job_field or ""),
+                     ("attempts", "-" if env.retry_count is None else str(env.retry_count)),
+                     ("failed", f"{age_text(env, now, env.dead_at)} ago"
+                      if env.dead_at is not None else "-"),
+                     ("goes back to", env.origin or "(the list's target)")]
+        elif env.kind == "dead":
             meta += [("id", env.id or ""), ("reason", env.reason or ""),
                      ("last_error", env.last_error or ""),
                      ("retry_count", "-" if env.retry_count is None else str(env.retry_count)),

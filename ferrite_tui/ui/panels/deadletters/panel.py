@@ -23,12 +23,13 @@ from textual.binding import Binding
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
 from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
+from ferrite_tui.backend.dlq_routes import RoutePlan, named_queue, plan_routes, read_head
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
+from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
@@ -40,15 +41,27 @@ HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
 
 def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
-    """What a value that is not the seed's dead-letter envelope becomes: the first one
-    exactly as it will be written (escaped), and where (key and end)."""
-    if plan.first_unchanged is None:
-        return Text()
-    note = Text("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, byte "
-                f"for byte, with RPUSH to the tail of {printable(dest)}. The first one, as "
-                "it will be written:\n", style="bold yellow")
-    note.append(printable(plan.first_unchanged, 600), style="")
+    """What a wrapper dead letter becomes (its inner job, as stored) and what a value that
+    is not a dead-letter envelope becomes (itself, whole): the first of each exactly as it
+    will be written (escaped), and where (key and end)."""
+    note = Text()
+    if plan.first_unwrapped is not None:
+        under = " / ".join(f'"{f}"' for f in plan.job_fields)
+        note.append(f"\n\nWrapped letters: the job under {under} is pushed back exactly as it "
+                    f"was stored, with RPUSH to the tail of {printable(dest)}; the reason, "
+                    "time and attempts around it are dropped. The first one, as it will be "
+                    "written:\n", style="bold")
+        note.append(printable(plan.first_unwrapped, 600), style="")
+    if plan.first_unchanged is not None:
+        note.append("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, "
+                    f"byte for byte, with RPUSH to the tail of {printable(dest)}. The first "
+                    "one, as it will be written:\n", style="bold yellow")
+        note.append(printable(plan.first_unchanged, 600), style="")
     return note
+
+
+async def _no_head(n: int, tail: bytes | None) -> ChunkResult:
+    raise AssertionError("a routed requeue works on the letters it read, never the head")
 
 class DeadLettersPanel(DeadLetterEntries):
     TITLE = "Dead letters"
@@ -232,69 +245,113 @@ class DeadLettersPanel(DeadLetterEntries):
     def action_requeue(self) -> None:
         self.act("requeue", self._selected, self._requeue)
 
+    async def _routes(self, ref: QueueRef, items: list[Item]) -> RoutePlan | None:
+        """Where each letter goes (the queue it names, else the list's target, asked for
+        when some letter names none and the list has none)."""
+        dest = self.target_of(ref)
+        if dest is None and any(named_queue(it.raw) is None for it in items):
+            dest = await self._target(ref)
+            if not dest:
+                return None
+        known = [q.ref for q in self.snapshot.queues] if self.snapshot is not None else []
+        return await plan_routes(self.client(), items, dest, known, ref.key)
+
+    def _route_body(self, what: str, ref: QueueRef, routes: RoutePlan) -> Text:
+        body = Text(f"Requeue {what} from {printable(ref.key)} to the tail of their queues: "
+                    f"{routes.describe()}. {routes.plan.describe()}?")
+        body.append(unwrapped_note(routes.plan, ", ".join(routes.routes) or "(none)"))
+        return body
+
+    async def _run_routed(self, ref: QueueRef, routes: RoutePlan,
+                          record: BulkRecord | None = None) -> Outcome:
+        moving = [it for items in routes.routes.values() for it in items]
+        dl = self._letters()
+        where = (printable(next(iter(routes.routes)), 60) if len(routes.routes) == 1
+                 else f"{len(routes.routes)} queues")
+        report = await self._bulk(lambda n: f"Requeueing {n:,} to {where}", moving,
+                                  lambda c: dl.requeue_routed(ref.key, routes.target_of, c),
+                                  (len(moving), None), _no_head, record)
+        outcome = self._outcome(report, "requeued")
+        if routes.refused_count:
+            outcome = Outcome(outcome.line + f"; {routes.refused_count:,} refused and left "
+                              "in place (their queue is missing or not a list)",
+                              severity="warning", timeout=10)
+        return outcome
+
     async def _requeue(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
         ref, items = target
-        dest = await self._target(ref)
-        if not dest:
+        routes = await self._routes(ref, items)
+        if routes is None:
             return None
-        plan = plan_items(items)
+        if not routes.moving:
+            return Outcome(f"Nothing requeued: {routes.describe()}", severity="warning",
+                           timeout=8)
+        plan = routes.plan
         # One dead-letter envelope goes back as the seed does, without asking; anything
-        # else (a record that is not a job) is pushed only once the operator has seen it.
-        if len(items) > 1 or plan.unchanged:
+        # else (a record that is not a job, a wrapper, another queue) is pushed only once
+        # the operator has seen it.
+        if len(items) > 1 or plan.unchanged or plan.unwrapped or routes.named \
+                or routes.refused:
             what = (f"{len(items)} marked entries" if len(items) > 1 else "1 entry")
-            body = Text(f"Requeue {what} from {printable(ref.key)} to the tail of "
-                        f"{printable(dest)}: {plan.describe()}?")
-            body.append(unwrapped_note(plan, dest))
             if not await self.confirm("Requeue marked" if len(items) > 1 else "Requeue",
-                                      body, f"Requeue {len(items)}"):
+                                      self._route_body(what, ref, routes),
+                                      f"Requeue {routes.moving}"):
                 return None
-        dl = self._letters()
-        report = await self.run_bulk(
-            f"Requeueing {len(items)} to {printable(dest)}",
-            BulkRunner(PositionalPlan(items, max_items=200),
-                       lambda c: dl.requeue(ref.key, dest, c)))
-        return self._outcome(report, "requeued")
+        return await self._run_routed(ref, routes)
 
     def action_requeue_all(self) -> None:
         self.act("requeue_all", self._shown_now, self._requeue_all)
 
     async def _requeue_all(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
         ref, matches = target
+        if matches is None:
+            counted = await ListItems(self.client()).count_and_tail(ref.key)
+            if not counted[0]:
+                self.notify("The dead-letter list is empty", timeout=3)
+                return None
+            head = await read_head(self.client(), ref.key, counted[0])
+            if head is not None and any(named_queue(it.raw) for it in head):
+                matches = head  # letters that name their queue: each goes back to it
+            else:
+                return await self._requeue_head(ref, counted)
+        if not matches:
+            self.notify("Nothing shown to requeue", timeout=3)
+            return None
+        routes = await self._routes(ref, matches)
+        if routes is None:
+            return None
+        if not routes.moving:
+            return Outcome(f"Nothing requeued: {routes.describe()}", severity="warning",
+                           timeout=8)
+        shown = f" ({self.flt.describe()})" if self.flt.active else ""
+        if not await self.confirm("Requeue all shown" if self.flt.active else "Requeue all",
+                                  self._route_body(f"{len(matches):,} entries{shown}", ref,
+                                                   routes), f"Requeue {routes.moving:,}"):
+            return None
+        target_text = ", ".join(routes.routes)
+        record = BulkRecord("requeue dead letters", ref.key, target_text, routes.moving,
+                            self.flt.text, self.flt.group)
+        return await self._run_routed(ref, routes, record)
+
+    async def _requeue_head(self, ref: QueueRef,
+                            counted: tuple[int, bytes | None]) -> Outcome | None:
+        """The whole list to its target, from the head (no letter names a queue)."""
         dest = await self._target(ref)
         if not dest:
             return None
-        if matches is not None:
-            if not matches:
-                self.notify("Nothing shown to requeue", timeout=3)
-                return None
-            plan = plan_items(matches)
-            body = Text(f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
-                        f"{printable(ref.key)} to {printable(dest)}: {plan.describe()}?")
-            body.append(unwrapped_note(plan, dest))
-            label = f"Requeue {len(matches):,}"
-            record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
-                                self.flt.text, self.flt.group)
-            counted: tuple[int, bytes | None] = (len(matches), None)
-        else:
-            counted = await ListItems(self.client()).count_and_tail(ref.key)
-            count = counted[0]
-            if not count:
-                self.notify("The dead-letter list is empty", timeout=3)
-                return None
-            plan = await plan_head(self.client(), ref.key, count)
-            body = Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the tail "
-                        f"of {printable(dest)}: {plan.describe()}? Entries that arrive after "
-                        "this count are left.")
-            body.append(unwrapped_note(plan, dest))
-            label = f"Requeue {count:,}"
-            record = BulkRecord("requeue dead letters", ref.key, dest, count)
-        if not await self.confirm("Requeue all shown" if matches is not None else "Requeue all",
-                                  body, label):
+        count = counted[0]
+        plan = await plan_head(self.client(), ref.key, count)
+        body = Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the tail "
+                    f"of {printable(dest)}: {plan.describe()}? Entries that arrive after "
+                    "this count are left.")
+        body.append(unwrapped_note(plan, dest))
+        record = BulkRecord("requeue dead letters", ref.key, dest, count)
+        if not await self.confirm("Requeue all", body, f"Requeue {count:,}"):
             return None
         dl = self._letters()
         report = await self._bulk(
             lambda n: f"Requeueing {n:,} to {printable(dest)}",
-            matches, lambda c: dl.requeue(ref.key, dest, c), counted,
+            None, lambda c: dl.requeue(ref.key, dest, c), counted,
             lambda n, tail: dl.requeue_head(ref.key, dest, n, stop_at=tail), record)
         return self._outcome(report, "requeued")
 
@@ -347,12 +404,19 @@ class DeadLettersPanel(DeadLetterEntries):
         env = decode(item.raw)
         if env.kind == "dead":
             label, value = "Payload (JSON); the job is requeued with it", edit_text(env)
+        elif env.kind == "wrapped":
+            label = (f"The job (under \"{env.job_field}\"), pushed exactly as typed; the "
+                     "reason and time around it are dropped")
+            value = edit_text(env)
         else:
             label = "Value (not a dead-letter envelope: pushed exactly as typed)"
             value = item.raw.decode("utf-8", "surrogateescape")
-        dest = await self._target(ref)
-        if not dest:
+        routes = await self._routes(ref, [item])  # the queue it names, else the target
+        if routes is None:
             return None
+        if not routes.moving:
+            return Outcome(f"Not requeued: {routes.describe()}", severity="warning", timeout=8)
+        dest = next(iter(routes.routes))
         values = await self.ask(f"Edit, then requeue to {printable(dest)}",
                                 [Field("value", label, value)], submit_label="Requeue")
         if values is None:
