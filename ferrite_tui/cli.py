@@ -388,6 +388,9 @@ def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = (),
         "keys": {k: v for k, v in (("main", ref.key), ("processing", ref.processing_key),
                                    ("ready", ref.ready_key), ("target", ref.target_key))
                  if v is not None},
+        # Why this kind (found by what the keys hold, see backend/evidence.py); null for
+        # the guide's layouts found by name, the libraries' and declared queues.
+        "evidence": ref.evidence,
         "depth": q.depth,
         "oldest_ms": q.oldest_ms,
         "oldest_sampled": q.oldest_sampled,
@@ -413,6 +416,8 @@ def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = (),
         out["processing"] = q.processing
     if q.ready is not None:
         out["ready"] = q.ready
+    if ref.score_unit is not None:
+        out["score_unit"] = ref.score_unit
     if q.overdue is not None:
         out["overdue"] = q.overdue
     if ref.kind.value == "stream":

@@ -36,11 +36,13 @@ def fill(sync, now_ms: int) -> dict[str, object]:
     """Write the data set; returns what a reader should find."""
     now_s = now_ms // 1000
     expect: dict[str, object] = {}
-    # Due times in epoch ms: 5 in the past, 3 to come.
-    sync.zadd("emails:delayed", {f'{{"id":"d{i}"}}': now_ms + (i - 5) * 60_000
-                                 for i in range(8)})
-    # Due times in epoch seconds under a retry: name: 2 past, 4 to come.
-    sync.zadd("retry:webhooks", {f'{{"id":"r{i}"}}': now_s + (i - 2) * 90 for i in range(6)})
+    # Due times in epoch ms: 5 in the past, 3 to come (minutes away).
+    sync.zadd("emails:delayed", {f'{{"id":"d{i}"}}': now_ms + m * 60_000
+                                 for i, m in enumerate((-5, -4, -3, -2, -1, 10, 20, 30))})
+    # Due times in epoch seconds under a retry: name: 2 past, 4 to come. Plain members: the
+    # name says what they are.
+    sync.zadd("retry:webhooks", {f"r{i}": now_s + s
+                                 for i, s in enumerate((-180, -90, 600, 700, 800, 900))})
     # Priorities: small numbers, job members.
     sync.zadd("jobs:by_priority", {f'{{"id":"p{i}","task":"x"}}': i % 5 for i in range(7)})
     # A leaderboard: small numbers, plain members: not a queue.

@@ -1,19 +1,22 @@
 """Find the queues: SCAN (never KEYS) and classify keys into the seed's layouts.
 
-Cost: one SCAN and one pipelined TYPE per batch of `scan_count` keys, plus one pipelined
-ZREVRANGE per batch of candidate sorted sets. Only keys that can be queues are kept in memory,
-so a keyspace of a million unrelated keys costs time in the background, not memory.
+Cost: one SCAN and one pipelined TYPE per batch of `scan_count` keys, plus, for lists and
+sorted sets not judged before, one pipeline of a few sample reads per batch (evidence.py).
+Only keys that can be queues are kept in memory, so a keyspace of a million unrelated keys
+costs time in the background, not memory.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
+from ferrite_tui.backend import evidence as evidence_of
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client, is_noperm
-from ferrite_tui.backend.envelopes import is_job_envelope, key_text
+from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.evidence import Evidence
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
@@ -31,12 +34,15 @@ def _strip(key: str, suffix: str) -> str | None:
 
 
 def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConfig,
-             decls: Iterable[QueueDecl] = ()) -> list[QueueRef]:
+             decls: Iterable[QueueDecl] = (),
+             evidence: Mapping[str, Evidence] | None = None) -> list[QueueRef]:
     """Turn {key: type} into queues. Pure: the tests drive it directly too.
 
     `priority_zsets` are the sorted sets whose top member is a job envelope; other sorted
-    sets are left out unless declared.
+    sets are left out unless declared or judged by `evidence` (see evidence.py), which
+    also makes lists dead letters and carries each judgement's text onto its queue.
     """
+    evidence = evidence or {}
     decls = list(decls)
     declared = {d.key for d in decls}
     claimed: set[str] = set()  # keys that belong to a declared queue
@@ -56,14 +62,22 @@ def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConf
 
     for key in sorted(zsets):
         base = _strip(key, cfg.scheduled_suffix)
+        ev = evidence.get(key)
         if base is not None:
             ready = base + cfg.ready_suffix
             if types.get(ready, "list") == "list" and ready not in declared:
                 lists.discard(ready)
-                ref = QueueRef(QueueKind.DELAYED, key, ready_key=ready)
+                unit = ev.unit if ev is not None and ev.kind is QueueKind.DELAYED else None
+                ref = QueueRef(QueueKind.DELAYED, key, ready_key=ready, score_unit=unit,
+                               evidence=ev.text if ev is not None and unit else None)
                 refs[ref.ident] = ref
-        elif key in priority_zsets:
-            ref = QueueRef(QueueKind.PRIORITY, key)
+        elif ev is not None and ev.kind is QueueKind.DELAYED:
+            # A set of due times under a name of its own: promoted by the team's own
+            # code, so no ready list is assumed (run-now has nowhere known to go).
+            ref = QueueRef(QueueKind.DELAYED, key, score_unit=ev.unit, evidence=ev.text)
+            refs[ref.ident] = ref
+        elif key in priority_zsets or (ev is not None and ev.kind is QueueKind.PRIORITY):
+            ref = QueueRef(QueueKind.PRIORITY, key, evidence=ev.text if ev else None)
             refs[ref.ident] = ref
 
     # A ready list whose scheduled set is empty right now (so absent) is still delayed.
@@ -88,10 +102,15 @@ def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConf
         if key in reliable_keys:
             continue
         target = _strip(key, cfg.dlq_suffix)
+        ev = evidence.get(key)
+        text = ev.text if ev is not None else None
         if target is not None:
             ref = QueueRef(QueueKind.DLQ, key, target_key=target)
+        elif ev is not None and ev.kind is QueueKind.DLQ:
+            ref = QueueRef(QueueKind.DLQ, key, target_key=_target_of(ev.target, types),
+                           evidence=text)
         else:
-            ref = QueueRef(QueueKind.WORK, key)
+            ref = QueueRef(QueueKind.WORK, key, evidence=text)
         refs[ref.ident] = ref
 
     for key in sorted(streams):
@@ -99,6 +118,14 @@ def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConf
         refs[ref.ident] = ref
 
     return sorted(refs.values(), key=lambda r: (r.kind.value, r.key))
+
+
+def _target_of(name: str | None, types: dict[str, str]) -> str | None:
+    """A dead-letter list's target by its name, where that is a list or no key at all (a
+    drained queue); never a key of another type."""
+    if name is None or types.get(name, "list") != "list":
+        return None
+    return name
 
 
 def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
@@ -109,8 +136,9 @@ def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
                         declared=True)
     if kind is QueueKind.DELAYED:
         base = _strip(d.key, cfg.scheduled_suffix) or d.key
+        unit = "s" if d.score_unit == "s" else None
         return QueueRef(kind, d.key, ready_key=d.ready_key or base + cfg.ready_suffix,
-                        declared=True)
+                        declared=True, score_unit=unit)
     if kind is QueueKind.DLQ:
         return QueueRef(kind, d.key, target_key=d.target_key or _strip(d.key, cfg.dlq_suffix),
                         declared=True)
@@ -151,6 +179,7 @@ class Discovery:
         # Idents the last poll saw moving: a list drained as fast as it fills is mostly
         # absent (Redis deletes empty lists) but stays listed while it has traffic.
         self.in_use: set[str] = set()
+        self._evidence: dict[tuple[str, str], Evidence] = {}  # (key, type) -> judgement
 
     def _ignored(self, key: str) -> bool:
         return key == PROBE_KEY or key.startswith(INTERNAL_PREFIX) or any(
@@ -204,21 +233,14 @@ class Discovery:
             model_keys = {k for ref in model_refs for k in ref.keys}
             types = {k: t for k, t in types.items() if k not in model_keys}
             library_refs += model_refs
-        candidates = [k for k, t in types.items()
-                      if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
-        priority: set[str] = set()
-        for start in range(0, len(candidates), cfg.scan_count):
-            chunk = candidates[start:start + cfg.scan_count]
-            tops = await self.client.raw_pipeline([("ZREVRANGE", key, 0, 0) for key in chunk])
-            for key, top in zip(chunk, tops):
-                if isinstance(top, list) and top and is_job_envelope(top[0]):
-                    priority.add(key)
+        evidence = await self._judge(types)
+        priority = {k for k, ev in evidence.items() if ev.kind is QueueKind.PRIORITY}
 
         # A priority queue seen before keeps its kind while it is momentarily empty.
         for ref in self.refs:
             if ref.kind is QueueKind.PRIORITY and ref.key not in types:
                 priority.add(ref.key)
-        found = classify(types, priority, cfg, decls) + library_refs
+        found = classify(types, priority, cfg, decls, evidence) + library_refs
         owners = _owners(found)
         found_idents = {ref.ident for ref in found}
         merged: dict[str, QueueRef] = {}
@@ -243,6 +265,32 @@ class Discovery:
             progress(DiscoveryProgress(scanned=scanned, found=len(self.refs), done=True))
         return self.refs
 
+
+    async def _judge(self, types: dict[str, str]) -> dict[str, Evidence]:
+        """Evidence for every list and sorted set not judged before: a few members of
+        each, in one pipeline per `scan_count` keys (see evidence.py); kept per key while
+        the key is there, so a rescan samples only the keys that are new."""
+        cfg = self.config.discovery
+        skip = (cfg.processing_suffix, cfg.ready_suffix, cfg.dlq_suffix)
+        todo = [(k, t) for k, t in types.items()
+                if (t == "zset" or (t == "list" and not k.endswith(skip)))
+                and (k, t) not in self._evidence]
+        now_ms = self.client.server_now_ms()
+        for start in range(0, len(todo), cfg.scan_count):
+            chunk = todo[start:start + cfg.scan_count]
+            commands: list[tuple] = []
+            for key, kind in chunk:
+                commands += evidence_of.sample_commands(key, kind, now_ms)
+            replies = iter(await self.client.raw_pipeline(commands))
+            for key, kind in chunk:
+                n = 1 if kind == "list" else 4
+                got = [next(replies) for _ in range(n)]
+                if any(isinstance(r, Exception) for r in got):
+                    continue  # unreadable now: judged by its name alone, asked again later
+                self._evidence[(key, kind)] = evidence_of.judge(key, kind, got, now_ms)
+        self._evidence = {kt: ev for kt, ev in self._evidence.items()
+                          if types.get(kt[0]) == kt[1]}
+        return {k: ev for (k, _), ev in self._evidence.items()}
 
     def _declarations(self, types: dict[str, str]) -> tuple[list[QueueDecl], list[QueueRef]]:
         """This profile's [[queues]], templates and globs expanded against the keys found:

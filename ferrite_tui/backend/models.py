@@ -50,6 +50,9 @@ class QueueRef:
     # A queue library's queue (RQ, Celery, ...): its states and their keys. `key` is then
     # the key of its first pending state and `kind` that key's panel kind.
     library: LibraryQueue | None = None
+    # Found by what the keys hold (see evidence): why this kind, in one line.
+    evidence: str | None = field(default=None, compare=False)
+    score_unit: str | None = None  # delayed: "s" when due times are epoch seconds (else ms)
     #: Stable identity used as a row key in every table (set once: a poll reads it
     #: thousands of times).
     ident: str = field(init=False, repr=False, compare=False)

@@ -761,7 +761,11 @@ class Poller:
                 readers += (t, "bottom")
         elif kind is QueueKind.DELAYED:
             # Inclusive bounds only: Ferrite rejects '(' and ZRANGE BYSCORE.
-            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf", now_ms)]
+            # Due times in epoch seconds (found by evidence or declared): asked in seconds,
+            # read back as ms (`_apply`).
+            per_s = ref.score_unit == "s"
+            commands += [("ZCARD", key), ("ZCOUNT", key, "-inf",
+                                          now_ms // 1000 if per_s else now_ms)]
             readers += (t, "depth", t, "overdue")
             big = self._big_members.get(key)
             if big is not None and big.skip_read():  # the earliest member is big: not again
@@ -773,7 +777,9 @@ class Poller:
             due = self._due.get(key)
             if due is None or due.future:  # nothing was due later: read again once it is
                 t.coming_until = now_ms + max(DUE_AHEAD_MS, int(3000 * self._interval_s))
-                commands.append(("ZRANGEBYSCORE", key, now_ms, t.coming_until, "WITHSCORES",
+                lo, hi = (now_ms // 1000, t.coming_until // 1000) if per_s \
+                    else (now_ms, t.coming_until)
+                commands.append(("ZRANGEBYSCORE", key, lo, hi, "WITHSCORES",
                                  "LIMIT", 0, DUE_READ))
                 readers += (t, "coming")
             if ref.ready_key:
@@ -875,11 +881,13 @@ class Poller:
         elif what == "overdue":
             t.overdue = v
         elif what == "coming":
-            t.coming = [float(score) for score in v[1::2]]
+            scale = 1000 if t.ref.score_unit == "s" else 1
+            t.coming = [float(score) * scale for score in v[1::2]]
         elif what == "earliest":
             t.big_member = bool(v) and len(v[0]) > BIG_END
             if v:
-                due = t.earliest_due = int(float(v[1]))
+                scale = 1000 if t.ref.score_unit == "s" else 1
+                due = t.earliest_due = int(float(v[1]) * scale)
                 if due <= now_ms:
                     t.oldest_ms = now_ms - due
         elif what == "groups":
