@@ -344,7 +344,7 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                         f"{path}{':' + str(line) if line else ''}: [[queues]] recover_to "
                         f"'{decl.recover_to}' must be \"head\" or \"tail\"")
                 decls.append(decl)
-            updates["queues"] = tuple(decls)
+            updates["queues"] = _latest(decls)
         elif key == "keys":
             if not isinstance(value, dict) or not all(
                 isinstance(v, str) for v in value.values()
@@ -355,6 +355,40 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
             line = _line_of(text, key)
             raise ConfigError(f"{path}{':' + str(line) if line else ''}: unknown setting '{key}'")
     return replace(cfg, **updates)
+
+
+def _latest(decls: list[QueueDecl]) -> tuple[QueueDecl, ...]:
+    """One entry per key and profile: a later [[queues]] entry (a correction saved from the
+    console, appended at the end of the file) replaces an earlier one, in its place."""
+    last = {(d.key, d.profile): i for i, d in enumerate(decls)}
+    firsts: dict[tuple[str, str | None], int] = {}
+    for i, d in enumerate(decls):
+        firsts.setdefault((d.key, d.profile), i)
+    return tuple(decls[last[k]] for k, _ in sorted(firsts.items(), key=lambda kv: kv[1]))
+
+
+def save_queue(cfg: Config, entry: dict[str, Any]) -> Config:
+    """Add a [[queues]] entry to the user's config file (config.toml, created if absent):
+    the entry is written by tomli-w and appended, so every other line of the file (comments
+    included) stays as the user wrote it; a later entry for the same key replaces an
+    earlier one when loaded. The new text is checked by loading it before it replaces the
+    file (atomically). Returns the config with the entry in effect."""
+    path = cfg.path or default_config_path()
+    try:
+        old = path.read_text(encoding="utf-8") if path.exists() else ""
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    # The header by hand: tomli-w writes a one-table array inline (`queues = [...]`), which
+    # after the user's own [[queues]] would land inside their last entry.
+    block = "[[queues]]\n" + tomli_w.dumps({k: v for k, v in entry.items() if v is not None})
+    sep = "" if not old or old.endswith("\n\n") else "\n" if old.endswith("\n") else "\n\n"
+    text = f"{old}{sep}# Corrected from the console.\n{block}"
+    parsed = _parse(text, path, Config(path=path))  # raises ConfigError: nothing written
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return replace(cfg, path=path, queues=parsed.queues)
 
 
 def load(path: Path | str | None = None) -> Config:

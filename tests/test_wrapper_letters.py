@@ -159,3 +159,50 @@ async def test_a_queue_named_by_its_short_name(client, sync):
     assert list(routes.routes) == ["queue:emails"]
     res = await DeadLetters(client).requeue_routed(DLQ, routes.target_of, head)
     assert res.done == 1 and json.loads(sync.lindex("queue:emails", 0))["id"] == "job-5"
+
+
+async def test_requeue_all_through_the_panel_one_confirmation_per_target_counts(
+        redis_url, sync, tmp_path):
+    """R on a list of letters naming 3 queues (one missing): one confirmation naming the
+    count per target and the refusal, showing a job exactly as it will be written; after
+    it, every job is in exactly one place."""
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.config import Config
+    from ferrite_tui.ui.app import FerriteApp
+    from helpers import async_wait_until, running
+
+    sync.rpush("work:1", b"existing")
+    names = ["work:1"] * 3 + ["work:2"] * 2 + ["work:gone"]
+    sync.rpush("work:2", b"existing")
+    sync.rpush("work:x:failed", *[wrapper(SHAPES[i % 6], i, NOW_S, queue=q)
+                                  for i, q in enumerate(names)])
+    before = _count_jobs(sync, ["work:x:failed"])
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app) as pilot:
+        await async_wait_until(lambda: app.monitor is not None
+                               and app.monitor.snapshot is not None
+                               and any(q.ref.key == "work:x:failed"
+                                       for q in app.monitor.snapshot.queues))
+        await pilot.press("6")
+        panel = app.panel("dlq")
+        await async_wait_until(lambda: panel.items_table.page is not None
+                               and panel.items_table.row_count == 6)
+        # Reason, attempts and failure time read from the wrapper.
+        assert panel.items_table.cell_text(panel.items_table.row_keys[0], "reason") == \
+            "timeout after 0s"
+        panel.items_table.focus()
+        await pilot.pause()
+        await pilot.press("R")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
+        body = str(app.screen.body)
+        assert "3 to work:1" in body and "2 to work:2" in body
+        assert "1 names work:gone, which does not exist" in body
+        assert inner_job(0).decode() in body and "exactly as" in body
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen("work:x:failed") == 1)
+    assert sync.lrange("work:1", 1, -1) == [inner_job(i) for i in range(3)]
+    assert sync.lrange("work:2", 1, -1) == [inner_job(i) for i in (3, 4)]
+    after = _count_jobs(sync, ["work:x:failed", "work:1", "work:2"])
+    after.pop(None, None)
+    assert after == before

@@ -103,7 +103,7 @@ def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConf
             continue
         target = _strip(key, cfg.dlq_suffix)
         ev = evidence.get(key)
-        text = ev.text if ev is not None else None
+        text = (ev.text or None) if ev is not None else None
         if target is not None:
             ref = QueueRef(QueueKind.DLQ, key, target_key=target)
         elif ev is not None and ev.kind is QueueKind.DLQ:

@@ -64,6 +64,8 @@ class PanelCommands(Provider):
         yield ("Quit (q)", app.exit, "Leave the console")
         panel = app.active_panel()
         if isinstance(panel, Panel):
+            yield ("Correct the highlighted queue's kind (o)", panel.action_correct_kind,
+                   "Saved as a [[queues]] entry in your config file")
             yield from panel_commands(panel)
 
     async def discover(self) -> Hits:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
@@ -37,6 +38,7 @@ from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
+from ferrite_tui.websession import refuse_file_writes
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
@@ -98,6 +100,9 @@ class Panel(Vertical):
     MUTATIONS: ClassVar[dict[str, str]] = {}
     #: Other actions the command palette lists for this panel: action name -> label.
     COMMANDS: ClassVar[dict[str, str]] = {}
+    # Every panel's queue table: correct the highlighted queue's kind (see kindfix).
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "correct_kind", "Correct kind", id="queue.kind", show=False)]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -251,6 +256,13 @@ class Panel(Vertical):
     def run_command(self, action: str) -> None:
         """Run one of this panel's actions by name (the command palette)."""
         self.call_later(self.app.run_action, action, self)
+
+    def action_correct_kind(self) -> None:
+        from ferrite_tui.ui.kindfix import correct_kind, highlighted
+
+        if refuse_file_writes(self.notify, "correct a queue's kind"):
+            return
+        self.act("correct_kind", lambda: highlighted(self), lambda ref: correct_kind(self, ref))
 
     def action_label(self, action: str) -> str:
         return self.MUTATIONS.get(action) or self.COMMANDS.get(action) or action.replace("_", " ")

@@ -30,7 +30,16 @@ CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep th
 
 
 def secondary(q: QueueStats) -> str:
-    """The one extra figure that matters for each kind."""
+    """The one extra figure that matters for each kind, then, for a queue found by what
+    its keys hold, that evidence ("delayed: scores are epoch ms, 5 in the past")."""
+    figure = _figure(q)
+    if q.ref.evidence:
+        evidence = printable(q.ref.evidence, 80)  # quotes key names: server text
+        return f"{figure} · {evidence}" if figure else evidence
+    return figure
+
+
+def _figure(q: QueueStats) -> str:
     kind = q.ref.kind
     if kind is QueueKind.RELIABLE:
         stale = f", {q.stale}{'+' if q.stale_lower else ''} stale" if q.stale else ""

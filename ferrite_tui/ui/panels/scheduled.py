@@ -147,9 +147,27 @@ class ScheduledPanel(SortedSetPanel):
         return DelayedQueue(self.client(), ref.key, ref.ready_key)
 
     async def fetch(self, ref: QueueRef) -> DelayedView:
-        # The session's clock, as every other age on screen (one clock for the UI).
-        return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE, now=self.session.now_ms(),
-                                        buckets=TIMELINE_BUCKETS, horizon_ms=HOUR_MS)
+        # The session's clock, as every other age on screen (one clock for the UI). Due
+        # times in epoch seconds are counted in seconds (their figures shown as stored).
+        per_s = 1000 if ref.score_unit == "s" else 1
+        return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE,
+                                        now=self.session.now_ms() // per_s,
+                                        buckets=TIMELINE_BUCKETS, horizon_ms=HOUR_MS // per_s)
+
+    def act(self, action, select, steps) -> None:
+        """A delayed queue found by its scores alone is promoted by the team's own code
+        (no ready list known, or due times in seconds the console's moves do not write):
+        its jobs are read here, never moved."""
+        ref = self.selected
+        if action in self.MUTATIONS and ref is not None \
+                and (ref.ready_key is None or ref.score_unit == "s"):
+            why = "its due times are epoch seconds" if ref.score_unit == "s" \
+                else "no ready list is known for it"
+            self.notify(f"{printable(ref.key, 60)}: {why}, and its own scheduler moves its "
+                        "jobs: the console reads them and moves none", severity="warning",
+                        timeout=8)
+            return
+        super().act(action, select, steps)
 
     def view_items(self, view: DelayedView) -> Sequence[ZItem]:
         return view.items
