@@ -418,6 +418,8 @@ def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = (),
         out["ready"] = q.ready
     if ref.score_unit is not None:
         out["score_unit"] = ref.score_unit
+    if q.capped:
+        out["capped"] = True
     if q.overdue is not None:
         out["overdue"] = q.overdue
     if ref.kind.value == "stream":

@@ -144,6 +144,7 @@ class QueueStats:
     stale: int | None = None  # reliable: processing jobs older than the visibility timeout
     stale_lower: bool = False  # the processing list was longer than the bounded read
     idle_pending: int | None = None  # stream: pending entries idle past the threshold
+    capped: bool = False  # stream: trimmed as written (MAXLEN): its length is no backlog
 
     @property
     def in_progress(self) -> int | None:

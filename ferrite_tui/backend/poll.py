@@ -52,6 +52,7 @@ from typing import Any, NamedTuple
 from redis._parsers.helpers import parse_info
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.capped import CappedStreams
 from ferrite_tui.backend.client import Client, permission_error
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.epoch import ServerEpoch
@@ -338,6 +339,7 @@ class _Tally:
     groups: tuple[GroupStats, ...] = ()
     group_reads: _GroupReads | None = None  # streams
     last_id: str | None = None
+    first_id: str | None = None  # streams: the first entry's id (XINFO STREAM)
     added: int | None = None
     new_ids: list | None = None  # ids after the last poll's last id (bounded)
     group_ids: list | None = None  # ids after a lagging group's last delivered id
@@ -471,6 +473,7 @@ class Poller:
         # Opt-in exact mode: moves counted from keyspace notifications (set by Monitor).
         self.events: KeyEvents | None = None
         self._event_memory: dict[str, _EventMemory] = {}
+        self.capped = CappedStreams()
         self._poll_seq = 0
         self._poll_times: dict[int, float] = {}  # poll -> when its mark was asked
         # The newest answered mark: (poll, generation, counts), and the one used before.
@@ -671,7 +674,7 @@ class Poller:
     def _forget(self, keys: set[str]) -> None:
         for store in (self._lists, self._streams, self._groups, self._depths, self._large,
                       self._big_members, self._processing_big,
-                      self._due, self._event_memory):
+                      self._due, self._event_memory, self.capped.seen):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
@@ -897,6 +900,8 @@ class Poller:
             last = info.get("last-generated-id")
             t.last_id = _text(last) if last is not None else None
             t.added = _int_or_none(info.get("entries-added"))
+            first = info.get("first-entry")
+            t.first_id = _text(first[0]) if isinstance(first, list) and first else None
             length = info.get("length")
             t.length_in_info = isinstance(length, int)
             if t.depth_from_info:
@@ -1258,6 +1263,7 @@ class Poller:
         stale_lower = False
         idle_pending = None
         growing = False  # delayed: the overdue count keeps rising
+        capped = False  # streams: trimmed as written (see capped.py)
 
         if ref.kind in LIST_KINDS and t.main is not None:
             main = t.main
@@ -1338,6 +1344,7 @@ class Poller:
         elif ref.kind is QueueKind.STREAM:
             (in_rate, in_exact, out_rate, out_exact, note, pending, idle_pending) = \
                 self._finish_stream(t, mono, now_ms)
+            capped = self.capped.observe(ref.key, t.first_id, None if t.errors else t.depth)
 
         counted = self._counted_moves(t) if self.events is not None else None
         if counted is not None:
@@ -1357,7 +1364,8 @@ class Poller:
         alerts = alerts_for(
             ref.kind, t.depth, t.oldest_ms, net, t.overdue, pending, t.groups, self.alerts,
             None, self.visibility_timeouts.get(ref.key), stale=stale,
-            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing)
+            stale_lower=stale_lower, idle_pending=idle_pending, overdue_growing=growing,
+            capped=capped)
         if in_rate is not None and out_rate is not None:
             note = note if not (in_exact and out_exact) else None
         return QueueStats(
@@ -1367,7 +1375,7 @@ class Poller:
             in_lower=not in_exact, out_lower=not out_exact, rate_note=note,
             producer_end=producer_end, consumer_end=consumer_end,
             oldest_sampled=t.oldest_sampled and t.depth > PRIORITY_SAMPLE + 1,
-            stale=stale, stale_lower=stale_lower, idle_pending=idle_pending,
+            stale=stale, stale_lower=stale_lower, idle_pending=idle_pending, capped=capped,
         )
 
     def _finish_library(self, t: _Tally, mono: float, now_ms: int) -> QueueStats:
@@ -1684,7 +1692,7 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
                cfg: AlertConfig, processing_oldest_ms: int | None = None,
                visibility_timeout: float | None = None, *, stale: int | None = None,
                stale_lower: bool = False, idle_pending: int | None = None,
-               overdue_growing: bool = False) -> tuple[str, ...]:
+               overdue_growing: bool = False, capped: bool = False) -> tuple[str, ...]:
     """The thresholds of [alerts] this queue crosses, worded for the table."""
     out: list[str] = []
     if kind is QueueKind.DLQ:
@@ -1692,9 +1700,9 @@ def alerts_for(kind: QueueKind, depth: int, oldest_ms: int | None, net_rate: flo
             out.append(f"{depth} dead")
         if cfg.dlq_growing and (net_rate or 0) >= 0.05:
             out.append("growing")
-    elif depth >= cfg.depth > 0 and not (kind is QueueKind.STREAM and groups):
-        # A stream read by groups keeps its history (often capped with MAXLEN): its length
-        # is no backlog, its groups' lag and pending are.
+    elif depth >= cfg.depth > 0 and not (kind is QueueKind.STREAM and (groups or capped)):
+        # A stream read by groups keeps its history, and a capped one (trimmed by MAXLEN as
+        # it is written) stays at its cap: its length is no backlog, lag and pending are.
         out.append(f"depth ≥ {cfg.depth}")
     if kind is QueueKind.DELAYED:
         if oldest_ms is not None and oldest_ms >= cfg.overdue_seconds * 1000:

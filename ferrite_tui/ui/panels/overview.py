@@ -49,7 +49,8 @@ def _figure(q: QueueStats) -> str:
     if kind is QueueKind.STREAM:
         idle = f", {q.idle_pending} idle" if q.idle_pending else ""
         groups = f"{len(q.groups)} group{'' if len(q.groups) == 1 else 's'}"
-        return f"{groups}, {fmt.count(q.pending or 0)} pending{idle}"
+        capped = ", capped" if q.capped else ""
+        return f"{groups}, {fmt.count(q.pending or 0)} pending{idle}{capped}"
     if kind is QueueKind.DLQ and q.ref.target_key:
         return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
     return ""
