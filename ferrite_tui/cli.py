@@ -420,6 +420,9 @@ def queue_json(q: QueueStats, notes: tuple[AlertNote, ...] = (),
         out["score_unit"] = ref.score_unit
     if q.capped:
         out["capped"] = True
+    if ref.last_seen is not None:  # remembered, not found now (see backend/remembered.py)
+        out["last_seen"] = datetime.fromtimestamp(ref.last_seen, UTC).isoformat(
+            timespec="seconds")
     if q.overdue is not None:
         out["overdue"] = q.overdue
     if ref.kind.value == "stream":

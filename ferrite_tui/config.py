@@ -71,6 +71,8 @@ class DiscoveryConfig:
     ready_suffix: str = ":ready"
     max_queues: int = 5000
     ignore: tuple[str, ...] = ()  # glob patterns of keys never treated as queues
+    # Queues seen on a server are listed (depth 0, "last seen ...") this long after (0: off).
+    remember_days: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,7 @@ RANGES: dict[tuple[str, str], tuple[float, float, str]] = {
     ("discovery", "scan_count"): (1, 1_000_000, "keys"),
     ("discovery", "rescan_seconds"): (0, 86400, "seconds (0: only on ctrl+r)"),
     ("discovery", "max_queues"): (1, 1_000_000, "queues"),
+    ("discovery", "remember_days"): (0, 3650, "days (0: off)"),
     ("alerts", "depth"): (0, 10**12, "items"),
     ("alerts", "oldest_age_seconds"): _SECONDS,
     ("alerts", "processing_stale_seconds"): _SECONDS,

@@ -14,6 +14,7 @@ Fixtures:
   (e.g. ``password=...``) and stops it at teardown; use it to kill/restart servers.
 - ``fresh_server``: one private server for this test.
 - ``after_check``: act as another client between a move's WATCH round trip and its EXEC.
+- ``own_state_dir`` (every test): ``XDG_STATE_HOME`` in a directory of the test's own.
 
 Markers (pyproject.toml): ``once`` tests add nothing per server and run only when no
 server variable is set (the default-server run); ``scenario`` tests (long workload, fault
@@ -126,6 +127,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("fault suite figures")
         for line in FIGURES_SHOWN:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def own_state_dir(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test keeps its state (queues seen, crash log, audit) in a directory of its own:
+    queues one test's console remembered never show in another's (servers reuse ports)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,15 @@ from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.evidence import Evidence
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
+from ferrite_tui.backend.remembered import Remembered
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
 
 PROBE_KEY = "__ferrite_tui_probe__"
 #: The console's own keys (cross-slot staging, see crossslot): never shown as queues.
 INTERNAL_PREFIX = "ferrite-tui:"
 _QUEUE_TYPES = {"list", "zset", "stream"}
+#: Keys one `notice` types and classifies (the rest wait for the next rescan).
+NOTICE_MAX = 1000
 
 
 def _strip(key: str, suffix: str) -> str | None:
@@ -180,6 +183,9 @@ class Discovery:
         # absent (Redis deletes empty lists) but stays listed while it has traffic.
         self.in_use: set[str] = set()
         self._evidence: dict[tuple[str, str], Evidence] = {}  # (key, type) -> judgement
+        self.remembered: Remembered | None = None  # queues seen before (console only)
+        self._types: dict[str, str] = {}  # the last pass's keys that can be queues, typed
+        self.busy = False  # a pass is running (`notice` waits for it to end)
 
     def _ignored(self, key: str) -> bool:
         return key == PROBE_KEY or key.startswith(INTERNAL_PREFIX) or any(
@@ -189,6 +195,14 @@ class Discovery:
     async def run(
         self, progress: Callable[[DiscoveryProgress], None] | None = None,
     ) -> list[QueueRef]:
+        self.busy = True
+        try:
+            return await self._run(progress)
+        finally:
+            self.busy = False
+
+    async def _run(self, progress: Callable[[DiscoveryProgress], None] | None,
+                   ) -> list[QueueRef]:
         cfg = self.config.discovery
         types: dict[str, str] = {}
         scanned = 0
@@ -207,26 +221,58 @@ class Discovery:
                     seen.update(batch)
                 if batch:
                     scanned += len(batch)
-                    kinds = await self.client.raw_pipeline([("TYPE", key) for key in batch])
-                    for key, kind in zip(batch, kinds):
-                        if isinstance(kind, Exception) and is_noperm(kind):
-                            unreadable += 1
-                            continue
-                        if isinstance(kind, bytes):
-                            kind = kind.decode()
-                        if kind in _QUEUE_TYPES:
-                            name = key_text(key)
-                            if not self._ignored(name):
-                                types[name] = kind
-                        elif kind in ("set", "hash"):
-                            name = key_text(key)
-                            if libraries.keeps(name, kind) and not self._ignored(name):
-                                types[name] = kind
+                    unreadable += await self._types_of(batch, types)
                 if progress:
                     progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
                 if cursor in (b"0", 0):
                     break
+        self._types = dict(types)
+        self.scanned = scanned
+        self.unreadable = unreadable
+        self.passes += 1
+        return await self._settle(types, progress)
 
+    async def notice(self, keys: Iterable[str]) -> list[QueueRef]:
+        """Keys just created (from keyspace notifications): typed and classified with what
+        the last pass found, without a rescan (at most NOTICE_MAX keys per call)."""
+        known = {k for ref in self.refs for k in ref.keys} | set(self._types)
+        new = [k for k in dict.fromkeys(keys) if k not in known][:NOTICE_MAX]
+        if not new:
+            return self.refs
+        types = dict(self._types)
+        await self._types_of([k.encode("utf-8", "surrogateescape") for k in new], types)
+        if len(types) == len(self._types):
+            return self.refs  # gone again, or not a queue's type
+        self._types = dict(types)
+        return await self._settle(types, None, full=False)
+
+    async def _types_of(self, batch: list[bytes], types: dict[str, str]) -> int:
+        """TYPE for a batch (one pipeline); the keys that can be queues (or a library's
+        signature sets) go into `types`. Returns how many this user may not read."""
+        unreadable = 0
+        kinds = await self.client.raw_pipeline([("TYPE", key) for key in batch])
+        for key, kind in zip(batch, kinds):
+            if isinstance(kind, Exception) and is_noperm(kind):
+                unreadable += 1
+                continue
+            if isinstance(kind, bytes):
+                kind = kind.decode()
+            if kind in _QUEUE_TYPES:
+                name = key_text(key)
+                if not self._ignored(name):
+                    types[name] = kind
+            elif kind in ("set", "hash"):
+                name = key_text(key)
+                if libraries.keeps(name, kind) and not self._ignored(name):
+                    types[name] = kind
+        return unreadable
+
+    async def _settle(self, types: dict[str, str],
+                      progress: Callable[[DiscoveryProgress], None] | None,
+                      full: bool = True) -> list[QueueRef]:
+        """Classify what a pass found and merge it with what was listed before (`full`:
+        after a whole SCAN, which alone may drop a queue absent since the last one)."""
+        cfg = self.config.discovery
         decls, model_refs = self._declarations(types)
         library_refs, types = await self._recognise(types, decls)
         if model_refs:
@@ -247,22 +293,29 @@ class Discovery:
         absent: set[str] = set()
         for ref in self.refs:
             if ref.ident in found_idents or _superseded(ref, owners) \
-                    or (ref.ident in self._absent and ref.ident not in self.in_use):
+                    or (full and ref.ident in self._absent and ref.ident not in self.in_use):
                 continue  # found again, changed kind, or gone (and quiet) for a full rescan
             merged[ref.ident] = ref
             absent.add(ref.ident)
         merged.update({ref.ident: ref for ref in found})
+        now_s = self.client.server_clock.now_s()
+        if self.remembered is not None:
+            # Seen before on this server, absent now (a busy queue is mostly empty):
+            # listed, marked with when it was last seen.
+            for ref in self.remembered.refs(now_s):
+                if ref.ident not in merged and not _superseded(ref, owners) \
+                        and not self._ignored(ref.key):
+                    merged[ref.ident] = ref
         ranked = sorted(merged.values(), key=lambda r: (
             not r.declared, r.ident not in self.keep_first, _KIND_RANK[r.kind], r.key))
         kept = ranked[: cfg.max_queues]
         self.left_out = len(ranked) - len(kept)
-        self._absent = absent & {ref.ident for ref in kept}
+        self._absent = (absent if full else self._absent) & {ref.ident for ref in kept}
         self.refs = sorted(kept, key=lambda r: (r.kind.value, r.key))
-        self.passes += 1
-        self.scanned = scanned
-        self.unreadable = unreadable
+        if self.remembered is not None:
+            self.remembered.record(found, now_s)
         if progress:
-            progress(DiscoveryProgress(scanned=scanned, found=len(self.refs), done=True))
+            progress(DiscoveryProgress(scanned=self.scanned, found=len(self.refs), done=True))
         return self.refs
 
 

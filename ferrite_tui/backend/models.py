@@ -53,6 +53,8 @@ class QueueRef:
     # Found by what the keys hold (see evidence): why this kind, in one line.
     evidence: str | None = field(default=None, compare=False)
     score_unit: str | None = None  # delayed: "s" when due times are epoch seconds (else ms)
+    # Not found by this rescan but seen before on this server (see remembered): when.
+    last_seen: float | None = field(default=None, compare=False)
     #: Stable identity used as a row key in every table (set once: a poll reads it
     #: thousands of times).
     ident: str = field(init=False, repr=False, compare=False)

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.audit import AuditLog
@@ -27,7 +28,9 @@ from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
+from ferrite_tui.backend.newkeys import NewKeys
 from ferrite_tui.backend.notifications import KeyEvents
+from ferrite_tui.backend.remembered import Remembered
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 
@@ -48,12 +51,21 @@ class Listener:
 class Monitor:
     def __init__(self, settings: ConnectionSettings, config: Config, *,
                  audit: AuditLog | None = None, match: tuple[str, ...] | None = None,
-                 refresh: float | None = None) -> None:
+                 refresh: float | None = None, remember_in: Path | None = None) -> None:
         self.settings = settings
         self.config = config
         self.refresh = refresh or config.refresh
         self.client = Client(settings, audit)
         self.discovery = Discovery(self.client, config, match or _profile_match(config, settings))
+        # The console (which keeps state): queues seen before, and new keys at once where
+        # the server publishes key events.
+        self.new_keys: NewKeys | None = None
+        if remember_in is not None:
+            self.new_keys = NewKeys(self.client)
+            if config.discovery.remember_days > 0:
+                self.discovery.remembered = Remembered(
+                    remember_in, settings.server_identity,
+                    config.discovery.remember_days * 86400)
         self.history = History(config.history_minutes * 60)
         self.poller = ClusterPoller(
             self.client, config.alerts, self.history,
@@ -99,6 +111,10 @@ class Monitor:
             f"{unreadable:,} key{'s' if unreadable != 1 else ''} not readable by user "
             f"{self.client.username}") if unreadable else None
         self.poller.max_queues = self.config.discovery.max_queues
+        new_keys = self.new_keys
+        if new_keys is not None and new_keys.pending and not self.discovery.busy:
+            await self.discovery.notice(new_keys.take())
+            new_keys.known = {k for ref in self.discovery.refs for k in ref.keys}
         snap = await self.poller.snapshot(self.discovery.refs)
         self.discovery.keep_first = {q.ref.ident for q in snap.queues if q.severity
                                      or (q.ref.kind.value == "stream" and q.groups)}
@@ -129,6 +145,8 @@ class Monitor:
             await asyncio.gather(self._discovery_task, return_exceptions=True)
         if self.poller.events is not None:
             await self.poller.events.aclose()
+        if self.new_keys is not None:
+            await self.new_keys.aclose()
         await self.client.aclose()
 
     # -- the loop ---------------------------------------------------------------------
@@ -232,6 +250,9 @@ class Monitor:
             self._rescan.clear()
             try:
                 await self.discovery.run(listener.on_discovery)
+                if self.new_keys is not None:
+                    self.new_keys.known = {k for r in self.discovery.refs for k in r.keys}
+                    self.new_keys.start()
                 self._wake.set()  # poll the new queues right away
                 if self._backfill_wanted:
                     try:

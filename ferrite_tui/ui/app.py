@@ -211,8 +211,8 @@ class FerriteApp(NoticesApp):
         remote = self.browser.remote if self.browser is not None else None
         self.session.monitor = Monitor(
             settings, self.config, audit=AuditLog(self.audit_path, remote=remote),
-            match=self.match,
-            refresh=self.refresh_s,
+            match=self.match, refresh=self.refresh_s,
+            remember_in=Path(self.audit_path).parent,  # queues seen: beside the audit log
         )
         self._poll_worker()
 

@@ -29,10 +29,14 @@ CHARTS_MIN_HEIGHT = 10
 CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
 
 
-def secondary(q: QueueStats) -> str:
+def secondary(q: QueueStats, now_s: float | None = None) -> str:
     """The one extra figure that matters for each kind, then, for a queue found by what
-    its keys hold, that evidence ("delayed: scores are epoch ms, 5 in the past")."""
+    its keys hold, that evidence ("delayed: scores are epoch ms, 5 in the past"); for a
+    queue remembered from before and not found now, when it was last seen."""
     figure = _figure(q)
+    if q.ref.last_seen is not None and now_s is not None:
+        ago = fmt.duration(max(now_s - q.ref.last_seen, 0) * 1000)
+        figure = f"last seen {ago} ago" + (f" · {figure}" if figure else "")
     if q.ref.evidence:
         evidence = printable(q.ref.evidence, 80)  # quotes key names: server text
         return f"{figure} · {evidence}" if figure else evidence
@@ -199,7 +203,7 @@ class OverviewPanel(Panel):
             **rate_cells(q),
             "trend": trend_cell(q, self.history),
             "oldest": fmt.duration(q.oldest_ms),
-            "detail": secondary(q),
+            "detail": secondary(q, self.session.now_ms() / 1000),
             "node": self._node(q),
             "states": library_states_cell(q),
             "alerts": alerts,
