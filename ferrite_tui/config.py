@@ -3,8 +3,9 @@
 The user's config.toml is never rewritten: a queue's kind corrected from the console (`o`)
 is one [[queues]] block appended at its end, every other byte kept (`save_queue`). What
 else the app saves (theme, refresh interval, profiles made on the connect screen) goes to
-`saved.toml` beside it and is merged over the user's file on load. No secret is ever written: passwords come from the URL given on the
-command line, REDISCLI_AUTH, a profile's password_env or its password_command.
+`saved.toml` beside it and is merged over the user's file on load. No secret is ever
+written: passwords come from the URL given on the command line, REDISCLI_AUTH, a profile's
+password_env or its password_command.
 """
 
 from __future__ import annotations

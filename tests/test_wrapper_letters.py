@@ -206,3 +206,9 @@ async def test_requeue_all_through_the_panel_one_confirmation_per_target_counts(
     after = _count_jobs(sync, ["work:x:failed", "work:1", "work:2"])
     after.pop(None, None)
     assert after == before
+
+
+def test_backfill_reads_a_wrapper_letter_by_when_it_failed():
+    from ferrite_tui.backend.backfill import item_time
+    assert item_time(wrapper(SHAPES[0], 2, NOW_S)) == (NOW_S - 120) * 1000
+    assert item_time(wrapper(SHAPES[3], 2, NOW_S)) == (NOW_S - 120) * 1000  # "ts"

@@ -27,7 +27,7 @@ from typing import Any
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, job_time, key_text
+from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, job_time, key_text, wrapper
 from ferrite_tui.backend.libraries.model import (
     Body,
     LibraryQueue,
@@ -155,9 +155,10 @@ class Backfill:
                 readers += [(ref, "size", None), (ref, "usage", ref.key)]
             elif ref.kind is QueueKind.DELAYED:
                 # Still waiting and due by the end of minute m: overdue at m (inclusive bound).
+                per_s = 1000 if ref.score_unit == "s" else 1  # due times in epoch seconds
                 for m in range(first_min, now_min + 1):
                     end = min((m + 1) * MINUTE_MS - 1, now_ms)
-                    commands.append(("ZCOUNT", ref.key, "-inf", end))
+                    commands.append(("ZCOUNT", ref.key, "-inf", end // per_s))
                     readers.append((ref, "overdue", m))
             elif ref.kind is QueueKind.STREAM:
                 commands += [("XINFO", "GROUPS", ref.key), ("XLEN", ref.key),
@@ -550,6 +551,9 @@ def _item_time(raw: bytes) -> int | None:
         else:
             return job_time(data)
     else:
+        letter = wrapper(raw, data)  # a wrapper dead letter: when it failed
+        if letter is not None:
+            return letter.dead_at
         return job_time(data)  # a team's own job: created_at, timestamp, ts, ...
     if type(t) is float and t.is_integer():
         return int(t)
