@@ -180,8 +180,8 @@ class InspectorScreen(ModalScreen[None]):
             return "large value"
         env = decode(self.shown)
         label = {"job": "job envelope", "retry": "retry envelope", "scheduled": "scheduled job",
-                 "dead": "dead letter", "json": "JSON", "text": "text",
-                 "binary": "binary"}.get(env.kind, env.kind)
+                 "dead": "dead letter", "wrapped": "wrapped dead letter", "json": "JSON",
+                 "text": "text", "binary": "binary"}.get(env.kind, env.kind)
         return f"{label} ({env.note})" if env.note else label
 
     def body_text(self, mode: str | None = None) -> str:
