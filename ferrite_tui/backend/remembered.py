@@ -25,8 +25,8 @@ from ferrite_tui.backend.models import QueueKind, QueueRef
 log = logging.getLogger(__name__)
 
 FILE_NAME = "queues-seen.json"
-#: A refresh of a queue's last-seen time is written at most this often (seconds).
-WRITE_EVERY_S = 300
+#: Last-seen times alone (no queue new or changed) are written at most this often (s).
+WRITE_EVERY_S = 30
 #: Queues kept per server: the most recently seen.
 MAX_PER_SERVER = 5000
 
@@ -61,6 +61,7 @@ class Remembered:
         self.server = server
         self.keep_s = keep_s
         self._seen: dict[str, dict[str, Any]] | None = None  # ident -> entry (this server)
+        self._written = float("-inf")  # when the file was last written (server clock)
 
     def _load(self) -> dict[str, dict[str, Any]]:
         if self._seen is None:
@@ -87,17 +88,16 @@ class Remembered:
     def record(self, found: Iterable[QueueRef], now_s: float) -> None:
         """Remember these queues as seen now; forget those not seen within `keep_s`."""
         seen = self._load()
-        changed = False
+        changed = now_s - self._written >= WRITE_EVERY_S
         for ref in found:
             if ref.declared or ref.library is not None:
                 continue
             old = seen.get(ref.ident)
             entry = _entry(ref, now_s)
             if old is None or {k: v for k, v in old.items() if k != "seen"} != \
-                    {k: v for k, v in entry.items() if k != "seen"} \
-                    or now_s - float(old.get("seen", 0)) >= WRITE_EVERY_S:
-                seen[ref.ident] = entry
+                    {k: v for k, v in entry.items() if k != "seen"}:
                 changed = True
+            seen[ref.ident] = entry
         for ident in [i for i, e in seen.items()
                       if now_s - float(e.get("seen", 0)) > self.keep_s]:
             del seen[ident]
@@ -108,6 +108,7 @@ class Remembered:
             changed = True
         if changed:
             self._write(seen)
+            self._written = now_s
 
     def _write(self, seen: dict[str, dict[str, Any]]) -> None:
         try:

@@ -125,11 +125,14 @@ class ScheduledPanel(SortedSetPanel):
         ]
 
     def job_row(self, item: ZItem, now: int) -> dict[str, object]:
-        due = due_text(item.score, now)
-        style = "bold red" if plausible_ms(item.score) and item.score <= now else ""
+        # Due times in epoch seconds (`now` is then in seconds too, see fetch): shown as ms.
+        per_s = 1000 if self.selected is not None and self.selected.score_unit == "s" else 1
+        score, now = item.score * per_s, now * per_s
+        due = due_text(score, now)
+        style = "bold red" if plausible_ms(score) and score <= now else ""
         return {
             "mark": self.mark_cell(item), "due": Text(due, style=style),
-            "at": clock_text(item.score), "id": id_cell(item), "payload": preview_cell(item),
+            "at": clock_text(score), "id": id_cell(item), "payload": preview_cell(item),
         }
 
     def score_meta(self, item: ZItem) -> list[tuple[str, str]]:
@@ -197,7 +200,8 @@ class ScheduledPanel(SortedSetPanel):
         tl = view.timeline
         if tl is None:
             return
-        minutes = tl.width_ms / 60_000
+        per_s = 1000 if self.selected is not None and self.selected.score_unit == "s" else 1
+        minutes = tl.width_ms * per_s / 60_000
         plt.title(f"next hour · {tl.overdue:,} overdue")
         span = round(len(tl.counts) * minutes)
         plt.bar([round((i + 1) * minutes, 1) for i in range(len(tl.counts))], list(tl.counts),
