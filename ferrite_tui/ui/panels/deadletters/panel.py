@@ -47,16 +47,18 @@ def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
     note = Text()
     if plan.first_unwrapped is not None:
         under = " / ".join(f'"{f}"' for f in plan.job_fields)
-        note.append(f"\n\nWrapped letters: the job under {under} is pushed back exactly as it "
+        part = Text(f"\n\nWrapped letters: the job under {under} is pushed back exactly as it "
                     f"was stored, with RPUSH to the tail of {printable(dest)}; the reason, "
                     "time and attempts around it are dropped. The first one, as it will be "
                     "written:\n", style="bold")
-        note.append(printable(plan.first_unwrapped, 600), style="")
+        part.append(printable(plan.first_unwrapped, 600), style="")
+        note.append_text(part)
     if plan.first_unchanged is not None:
-        note.append("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, "
+        part = Text("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, "
                     f"byte for byte, with RPUSH to the tail of {printable(dest)}. The first "
                     "one, as it will be written:\n", style="bold yellow")
-        note.append(printable(plan.first_unchanged, 600), style="")
+        part.append(printable(plan.first_unchanged, 600), style="")
+        note.append_text(part)
     return note
 
 
