@@ -97,3 +97,35 @@ async def test_a_rescan_samples_only_new_keys(client, sync):
     refs = {r.key: r for r in await disc.run()}
     assert client.round_trips.count - before == again + 1  # one sampling pipeline, for it
     assert refs["work:new:failed"].kind is QueueKind.DLQ
+
+
+async def test_a_delayed_queue_found_by_its_scores_is_read_not_moved(redis_url, sync,
+                                                                     tmp_path):
+    """Due times in epoch seconds: shown as times, counted in seconds; x and X send
+    nothing (the team's own scheduler promotes them, to a list the console does not know)."""
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.ui.app import FerriteApp
+    from helpers import async_wait_until, running
+
+    now_s = sync.time()[0]
+    sync.zadd("retry:hooks", {"a": now_s - 120, "b": now_s + 600})
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=0.2,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app) as pilot:
+        await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
+            q.ref.key == "retry:hooks" for q in app.monitor.snapshot.queues))
+        await pilot.press("4")
+        panel = app.panel("scheduled")
+        await async_wait_until(lambda: panel.jobs_view is not None
+                               and panel.jobs.row_count == 2)
+        first = panel.jobs.row_keys[0]
+        assert panel.jobs.cell_text(first, "due").startswith("overdue 2m")
+        assert "1 overdue" in str(panel.title_text(panel.jobs_view))
+        await pilot.press("enter")
+        await async_wait_until(lambda: panel.jobs.has_focus)
+        await pilot.press("x")
+        await async_wait_until(lambda: any("moves none" in str(n.message)
+                                           for n in app._notifications))
+        await pilot.press("X")
+        await pilot.pause()
+    assert sync.zcard("retry:hooks") == 2 and sync.dbsize() == 1

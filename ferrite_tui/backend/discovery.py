@@ -279,7 +279,8 @@ class Discovery:
             model_keys = {k for ref in model_refs for k in ref.keys}
             types = {k: t for k, t in types.items() if k not in model_keys}
             library_refs += model_refs
-        evidence = await self._judge(types)
+        evidence = await self._judge({k: t for k, t in types.items()
+                                      if k not in {d.key for d in decls}})
         priority = {k for k, ev in evidence.items() if ev.kind is QueueKind.PRIORITY}
 
         # A priority queue seen before keeps its kind while it is momentarily empty.
@@ -339,11 +340,11 @@ class Discovery:
                 n = 1 if kind == "list" else 4
                 got = [next(replies) for _ in range(n)]
                 if any(isinstance(r, Exception) for r in got):
-                    continue  # unreadable now: judged by its name alone, asked again later
+                    continue  # unreadable now: the guide's names only; sampled again next pass
                 self._evidence[(key, kind)] = evidence_of.judge(key, kind, got, now_ms)
         self._evidence = {kt: ev for kt, ev in self._evidence.items()
                           if types.get(kt[0]) == kt[1]}
-        return {k: ev for (k, _), ev in self._evidence.items()}
+        return {k: ev for (k, t), ev in self._evidence.items() if types.get(k) == t}
 
     def _declarations(self, types: dict[str, str]) -> tuple[list[QueueDecl], list[QueueRef]]:
         """This profile's [[queues]], templates and globs expanded against the keys found:

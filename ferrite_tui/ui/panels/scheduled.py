@@ -162,7 +162,7 @@ class ScheduledPanel(SortedSetPanel):
         (no ready list known, or due times in seconds the console's moves do not write):
         its jobs are read here, never moved."""
         ref = self.selected
-        if action in self.MUTATIONS and ref is not None \
+        if action in self.MUTATIONS and ref is not None and ref.library is None \
                 and (ref.ready_key is None or ref.score_unit == "s"):
             why = "its due times are epoch seconds" if ref.score_unit == "s" \
                 else "no ready list is known for it"
