@@ -312,7 +312,16 @@ class DeadLettersPanel(DeadLetterEntries):
                 self.notify("The dead-letter list is empty", timeout=3)
                 return None
             head = await read_head(self.client(), ref.key, counted[0])
-            if head is not None and any(named_queue(it.raw) for it in head):
+            if head is None:
+                first = await read_head(self.client(), ref.key, min(counted[0], 1000))
+                if first is None or any(named_queue(it.raw) for it in first):
+                    # Letters that name their queue are routed from what was read: beyond
+                    # the read bound, never sent to the list's target by default.
+                    return Outcome(f"{counted[0]:,} entries, some naming their own queue: "
+                                   "too many to route in one run; filter (/) to requeue "
+                                   "them in parts", severity="warning", timeout=10)
+                return await self._requeue_head(ref, counted)
+            if any(named_queue(it.raw) for it in head):
                 matches = head  # letters that name their queue: each goes back to it
             else:
                 return await self._requeue_head(ref, counted)
