@@ -411,7 +411,15 @@ async def test_huey_queue_schedule_and_results(redis_url):
     data = status(redis_url)
     q = library_queues(data, "huey")["jobs"]
     c = counts(q)
-    assert (c["queued"], c["schedule"], c["results"]) == (2, 1, 2)
+    # huey's own counts; its failure (a stored huey.utils.Error) is failed, not done.
+    from huey.utils import Error
+
+    results = [huey.serializer.deserialize(v) for v in huey.all_results().values()]
+    errors = sum(isinstance(r, Error) for r in results)
+    assert (c["queued"], c["schedule"], c["results"], c["errors"]) == (
+        huey.pending_count(), huey.scheduled_count(), len(results) - errors, errors) == (
+        2, 1, 1, 1)
+    assert q["totals"]["failed"] == 1 and q["totals"]["done"] == 1
     sched = next(s for s in q["states"] if s["label"] == "schedule")
     assert 3_000_000 < sched["next_at_ms"] - time.time() * 1000 < 3_700_000
     assert not any("overdue" in a for a in q["alerts"])
@@ -424,7 +432,7 @@ async def test_huey_queue_schedule_and_results(redis_url):
     table = subprocess.run([sys.executable, "-m", "ferrite_tui", "status", redis_url],
                            capture_output=True, text=True, timeout=120, check=True).stdout
     row = next(line for line in table.splitlines() if "huey.redis.jobs" in line)
-    assert row.split()[0] == "huey" and "scheduled 1 · done 2" in row
+    assert row.split()[0] == "huey" and "scheduled 1 · done 1 · failed 1" in row
 
 
 @needs_lua
