@@ -330,3 +330,14 @@ async def test_celery_eta_state_reads_celerys_own_unacked_entries(redis_url):
     for message in taken:
         message.ack()
     conn.release()
+
+
+def test_huey_timezone_must_name_a_time_zone(tmp_path):
+    from ferrite_tui.config import ConfigError, load
+
+    path = tmp_path / "c.toml"
+    path.write_text('[libraries]\nhuey_timezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert str(err.value) == (f"{path}:2: [libraries] huey_timezone 'Mars/Olympus' is not a "
+                              'time zone name (e.g. "America/New_York")')
