@@ -2,12 +2,12 @@
 (member `routing_key SEP pattern SEP queue`); a queue is a list of JSON envelopes (LPUSH,
 tail next) plus priority sublists `Q SEP N`. SEP is kombu's `sep` transport option:
 `\\x06\\x16` by default, `:` in the widely published priority setup; the binding members
-reveal it. Messages a worker holds sit in the hash `unacked` (value `[envelope, exchange,
-routing_key]`) indexed by the zset `unacked_index` (delivery time, seconds) for all queues
-at once: those whose headers carry an `eta` (countdown / ETA tasks, held until due) are
-scheduled, the others reserved (in progress). `celeryev.<uuid>` lists are the event
-receivers' queues (one per worker start, for gossip and monitors): fanout, never work.
-Celery keeps no dead letters."""
+reveal it (Celery binds a queue as `NAME SEP SEP NAME`). Messages a worker holds sit in
+the hash `unacked` (value `[envelope, exchange, routing_key]`) indexed by the zset
+`unacked_index` (delivery time, seconds) for all queues at once: those whose headers carry
+an `eta` (countdown / ETA tasks, held until due) are scheduled, the others reserved (in
+progress). `celeryev.<uuid>` lists are the event receivers' queues (one per worker start,
+for gossip and monitors): fanout, never work. Celery keeps no dead letters."""
 
 from __future__ import annotations
 
@@ -113,6 +113,14 @@ def bound_queue(member: str, seps: tuple[str, ...] = SEPS) -> tuple[str, str] | 
             routing_key, _, name = member.partition(sep + sep)
             if name and (name == routing_key or sep not in name):
                 return name, sep
+    # Another separator: Celery binds a queue with its own name as the routing key and no
+    # pattern, `NAME SEP SEP NAME`, which names the separator (the longest name first).
+    for n in range(len(member) // 2 - 1, 0, -1):
+        middle = member[n:len(member) - n]
+        half = len(middle) // 2
+        if member[:n] == member[-n:] and middle and len(middle) % 2 == 0 \
+                and middle[:half] == middle[half:]:
+            return member[-n:], middle[:half]
     return None
 
 
@@ -141,10 +149,11 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
     if not names:
         return Recognised((), frozenset(claimed))
     sublists: dict[str, list[str]] = {}  # queue name -> its priority sublists
+    seps = set(names.values())
     for key, type_ in types.items():
         if type_ != "list" or key in names:
             continue
-        for sep in SEPS:
+        for sep in seps:
             base, split, step = key.rpartition(sep)
             if split and step.isdigit() and names.get(base) == sep:
                 sublists.setdefault(base, []).append(key)

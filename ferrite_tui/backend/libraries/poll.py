@@ -46,6 +46,27 @@ def _timed_list(s: StateKey) -> bool:
 SELECT_CAP = 1000
 
 
+def shared_reads(commands: list[tuple]) -> tuple[list[tuple], list[int] | None]:
+    """The pipeline with each selected state's HSCAN of a shared hash sent once (every
+    Celery queue scans the same `unacked` twice), and where each command's reply is in it
+    (None: nothing shared, send as is)."""
+    first: dict[tuple, int] = {}
+    unique: list[tuple] = []
+    where: list[int] = []
+    shared = False
+    for command in commands:
+        if command[0] == "HSCAN":
+            at = first.get(command)
+            if at is not None:
+                where.append(at)
+                shared = True
+                continue
+            first[command] = len(unique)
+        where.append(len(unique))
+        unique.append(command)
+    return (unique, where) if shared else (commands, None)
+
+
 def _select_ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
     """One HSCAN reads the shared hash whole (a bigger one is not counted); the index of
     delivery times, when the state alerts on a visibility timeout."""
