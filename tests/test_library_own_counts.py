@@ -341,3 +341,30 @@ def test_huey_timezone_must_name_a_time_zone(tmp_path):
         load(path)
     assert str(err.value) == (f"{path}:2: [libraries] huey_timezone 'Mars/Olympus' is not a "
                               'time zone name (e.g. "America/New_York")')
+
+
+@needs_lua
+def test_dramatiq_namespace_from_its_messages_once_the_beats_are_gone(redis_url):
+    """dramatiq's maintenance removes a process's heartbeat once it is silent and holds
+    nothing: the namespace is then read from the message hashes."""
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    import libjobs
+
+    broker = RedisBroker(url=redis_url, namespace="billing")
+    ok = dramatiq.actor(libjobs.ok, queue_name="invoices", broker=broker, actor_name="ok")
+    for n in range(3):
+        ok.send(n)
+    ok.send_with_options(args=(9,), delay=3_600_000)
+    conn = redis.Redis.from_url(redis_url)
+    conn.zrem("billing:__heartbeats__", broker.broker_id)  # as its maintenance does
+    assert not conn.exists("billing:__heartbeats__")
+    data = status(redis_url)
+    q = library_queues(data, "dramatiq")["invoices"]
+    c = counts(q)
+    assert (q["depth"], c["delayed"]) == (conn.llen("billing:invoices"),
+                                          conn.llen("billing:invoices.DQ")) == (3, 1)
+    assert not generic_keys(data)
+    conn.close()
+    broker.close()

@@ -97,14 +97,18 @@ def queue(name: str, acks: list[str], delayed_acks: list[str] | None = None,
                         workers=workers)
 
 
+#: A message hash `NS:QUEUE.msgs` (.DQ / .XQ): dramatiq's queue names hold no ':'.
+_MESSAGES = re.compile(r"(.+):[a-zA-Z_][\w.-]*?(?:\.DQ|\.XQ)?\.msgs")
+
+
 def namespaces(types: dict[str, str]) -> set[str]:
-    """The namespaces the keys reveal: each heartbeat zset names one; "dramatiq" also by
-    its message hashes (a server where no process beat yet)."""
+    """The namespaces the keys reveal: each heartbeat zset names one, and so does each
+    message hash (its processes' beats are gone once they stop: dramatiq's maintenance
+    removes them)."""
     found = {k[:-len(BEATS)] for k, t in types.items() if t == "zset" and k.endswith(BEATS)}
+    found.update(m[1] for k, t in types.items()
+                 if t == "hash" and (m := _MESSAGES.fullmatch(k)) is not None)
     found.discard("")
-    if NAMESPACE not in found and any(t == "hash" and k.startswith(NS) and k.endswith(".msgs")
-                                      for k, t in types.items()):
-        found.add(NAMESPACE)
     return found
 
 
