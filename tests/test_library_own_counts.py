@@ -368,3 +368,25 @@ def test_dramatiq_namespace_from_its_messages_once_the_beats_are_gone(redis_url)
     assert not generic_keys(data)
     conn.close()
     broker.close()
+
+
+def test_celery_event_receivers_queues_are_not_queues(redis_url):
+    """A worker's gossip or a monitor (Celery's own event Receiver) binds a queue
+    `celeryev.<uuid>` to the `celeryev` exchange, one per start (a killed worker's stays):
+    not a work queue."""
+    from celery import Celery
+
+    import libjobs
+
+    app = Celery("ev", broker=redis_url)
+    app.task(name="jobs.add")(libjobs.add).delay(1, 2)
+    r = redis.Redis.from_url(redis_url)
+    with app.connection_for_read() as conn:
+        receiver = app.events.Receiver(conn, handlers={})
+        receiver.queue(conn.default_channel).declare()  # as its consumer declares it
+        (binding,) = r.smembers("_kombu.binding.celeryev")
+        assert binding.decode().endswith("\x06\x16" + receiver.queue.name)
+        data = status(redis_url)
+    r.close()
+    assert set(library_queues(data, "celery")) == {"celery"}
+    assert not generic_keys(data), generic_keys(data)

@@ -6,8 +6,8 @@ reveal it (Celery binds a queue as `NAME SEP SEP NAME`). Messages a worker holds
 the hash `unacked` (value `[envelope, exchange, routing_key]`) indexed by the zset
 `unacked_index` (delivery time, seconds) for all queues at once: those whose headers carry
 an `eta` (countdown / ETA tasks, held until due) are scheduled, the others reserved (in
-progress). `celeryev.<uuid>` lists are the event receivers' queues (one per worker start,
-for gossip and monitors): fanout, never work. Celery keeps no dead letters."""
+progress). `celeryev.<uuid>` queues (bound to the `celeryev` exchange) are the event
+receivers' (one per worker start, for gossip and monitors): fanout, never work. Celery keeps no dead letters."""
 
 from __future__ import annotations
 
