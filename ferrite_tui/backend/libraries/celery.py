@@ -7,7 +7,8 @@ the hash `unacked` (value `[envelope, exchange, routing_key]`) indexed by the zs
 `unacked_index` (delivery time, seconds) for all queues at once: those whose headers carry
 an `eta` (countdown / ETA tasks, held until due) are scheduled, the others reserved (in
 progress). `celeryev.<uuid>` queues (bound to the `celeryev` exchange) are the event
-receivers' (one per worker start, for gossip and monitors): fanout, never work. Celery keeps no dead letters."""
+receivers' (one per worker start, for gossip and monitors): fanout, never work.
+Celery keeps no dead letters."""
 
 from __future__ import annotations
 
