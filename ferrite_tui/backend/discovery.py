@@ -263,7 +263,7 @@ class Discovery:
             replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
-        queues, claimed = libraries.recognise(types, members)
+        queues, claimed = libraries.recognise(types, members, self.config.libraries)
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]

@@ -9,6 +9,8 @@ show as queues; keys no recogniser claims are classified as the seed's patterns.
 
 from __future__ import annotations
 
+import inspect
+
 from ferrite_tui.backend.libraries import (
     arq,
     bullmq,
@@ -22,22 +24,28 @@ from ferrite_tui.backend.libraries import (
 from ferrite_tui.backend.libraries.model import LibraryQueue, Means, Recognised
 
 RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
+_TAKE_OPTIONS = frozenset(m for m in RECOGNISERS
+                          if "options" in inspect.signature(m.recognise).parameters)
 LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
 
 
 _KEEP_PREFIXES = tuple(p for m in RECOGNISERS for p in m.KEEP_PREFIXES)
-_KEEPERS = tuple(m.keeps for m in RECOGNISERS if m.KEEP_PREFIXES)
+# A library whose prefix is an option (RQ_KEY_PREFIX) keeps its signature by suffix.
+_KEEP_SUFFIXES = tuple(p for m in RECOGNISERS for p in getattr(m, "KEEP_SUFFIXES", ()))
+_KEEPERS = tuple(m.keeps for m in RECOGNISERS
+                 if m.KEEP_PREFIXES or getattr(m, "KEEP_SUFFIXES", ()))
 
 
 def keeps(name: str, type_: str) -> bool:
     """Whether discovery keeps a key that is not itself a queue (a set or hash signature).
     Discovery asks this of every set and hash (job bodies among them): most fail the
-    prefix pre-check."""
-    return name.startswith(_KEEP_PREFIXES) and any(k(name, type_) for k in _KEEPERS)
+    prefix (and suffix) pre-check."""
+    return (name.startswith(_KEEP_PREFIXES) or name.endswith(_KEEP_SUFFIXES)) and any(
+        k(name, type_) for k in _KEEPERS)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None,
-              ) -> tuple[list[LibraryQueue], set[str]]:
+              options: object = None) -> tuple[list[LibraryQueue], set[str]]:
     """Every library queue in `types` ({key: type}) and the keys they claim.
 
     `members` holds the members of the signature sets discovery read (`rq:queues`,
@@ -48,7 +56,10 @@ def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None
     queues: list[LibraryQueue] = []
     claimed: set[str] = set()
     for module in RECOGNISERS:
-        found = module.recognise(types, members)
+        # `options` ([libraries]) reaches the recognisers that take it (their prefixes,
+        # queue names: where the keys do not reveal them).
+        found = module.recognise(types, members, options) if module in _TAKE_OPTIONS \
+            else module.recognise(types, members)
         queues.extend(found.queues)
         claimed |= found.claimed
     return queues, claimed

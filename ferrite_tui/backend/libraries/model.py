@@ -245,3 +245,29 @@ def state_totals(counts: tuple[StateCount, ...] | list[StateCount]) -> dict[Stat
         prev = totals.get(c.state, 0)
         totals[c.state] = None if prev is None or c.size is None else prev + c.size
     return totals
+
+
+#: A library state's role in the headline totals (`Snapshot.totals`'s categories).
+TOTAL_OF_STATE = {State.PENDING: "waiting", State.ACTIVE: "in_progress",
+                  State.SCHEDULED: "scheduled", State.FAILED: "dead"}
+
+
+def add_to_totals(out: dict[str, int], counts: tuple[StateCount, ...],
+                  shared_seen: set[str]) -> None:
+    """Add a library queue's states to the headline totals by role: pending -> waiting,
+    in progress, scheduled (its items already due -> overdue), failed -> dead; done is not
+    a total. A key every queue shares (Celery's unacked) is counted once (`shared_seen`);
+    an unread count ("?") adds nothing."""
+    for c in counts:
+        total = TOTAL_OF_STATE.get(c.state)
+        if total is None or c.size is None:
+            continue
+        if c.shared:
+            if c.key in shared_seen:
+                continue
+            shared_seen.add(c.key)
+        if c.state is State.SCHEDULED and c.past:
+            out["overdue"] += min(c.past, c.size)
+            out[total] += max(c.size - c.past, 0)
+        else:
+            out[total] += c.size

@@ -49,8 +49,10 @@ def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[t
         return ops
     means = s.means
     if means is _DUE:
-        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
-        ops.append(("ZRANGEBYSCORE", s.key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1))
+        # "overdue" (saq): members scored 0 are taken already; the rest due by now are not.
+        low = 1 if s.window == "overdue" else "-inf"
+        ops.append(("ZCOUNT", s.key, low, ms_score(now_ms, s.unit)))
+        ops.append(("ZRANGEBYSCORE", s.key, low, "+inf", "WITHSCORES", "LIMIT", 0, 1))
     elif means is _DEADLINE:
         ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
     elif means is _AT and visibility_timeout_s is not None and s.state is _ACTIVE:
@@ -164,17 +166,19 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
             if n > 2 and isinstance(got[2], list) and got[2]:
                 next_at = score_ms(float(got[2][1]), s.unit)
             window = s.window
-            if window == "due":
+            if window == "due" or window == "overdue":
                 count = past
             elif window == "future":
                 count = None if count is None or past is None else count - past
                 next_at = None  # the earliest member may be one of the due ones
+                past = None  # its members are all in the future
             if means is _DUE:
                 if next_at is not None and next_at <= now_ms:
                     if window == "due" or state is _PENDING:
                         oldest = max(oldest or 0, now_ms - next_at)
                     elif past and now_ms - next_at >= overdue_s * 1000:
-                        alerts.append(f"{past} overdue")
+                        alerts.append(f"{past} due but not taken — is a worker running?"
+                                      if window == "overdue" else f"{past} overdue")
             elif means is _DEADLINE:
                 if past:
                     alerts.append(f"{past} past deadline")
@@ -186,7 +190,8 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         counts.append(StateCount(state, s.key, s.name, count, next_at, past, s.shared))
         if count is not None:
             if state is _PENDING:
-                pending = (pending or 0) + count
+                if not s.shared:  # a key other queues share (RQ's rate limits): the totals
+                    pending = (pending or 0) + count
             elif state is _ACTIVE:
                 if not s.shared:
                     active = (active or 0) + count

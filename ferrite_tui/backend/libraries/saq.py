@@ -46,6 +46,10 @@ def queue(name: str) -> LibraryQueue:
         state_key(State.ACTIVE, base + "active", "list", "active", "head", body=JOB),
         state_key(State.SCHEDULED, base + "incomplete", "zset", "scheduled", "low", Unit.S,
                  Means.DUE, "future", JOB),
+        # Due (score in 1..now) but not yet moved to `queued` by a worker's schedule script
+        # (which takes ZRANGEBYSCORE incomplete 1 now): without a worker they stay here.
+        state_key(State.SCHEDULED, base + "incomplete", "zset", "overdue", "low", Unit.S,
+                 Means.DUE, "overdue", JOB),
     ), needs_lua=True, read_only=READ_ONLY, actions=ACTIONS, refusals=REFUSALS,
         own_command="saq's own API (Queue.abort)")
 
