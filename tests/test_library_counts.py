@@ -7,6 +7,7 @@ RQ's registries' `count`, arq's `all_job_results()`, saq's `Queue.info()`, BullM
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import subprocess
@@ -15,7 +16,7 @@ import sys
 import pytest
 import redis
 
-from helpers import REDUCED
+from helpers import REDUCED, async_wait_until
 from test_libraries import counts, generic_keys, library_queues, status
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
@@ -128,4 +129,134 @@ def test_rq_custom_key_prefix_is_detected_from_its_keys(redis_url, tmp_path):
     assert q["key"] == "myapp:rq:queue:mail"
     assert not any(k.startswith("myapp:") for k in generic_keys(data))
     assert "RQ_KEY_PREFIX" in (q["read_only"] or "")
+    conn.close()
+
+
+# -- arq -------------------------------------------------------------------------------------
+
+@pytest.mark.libraries
+async def test_arq_custom_queue_name_and_failed_results_count_as_arq_does(redis_url):
+    """A queue named `emails` (queue_name=) is found by its jobs' bodies, with no config;
+    arq's results with success false are its failed jobs (`all_job_results()`), per queue
+    (the result names its queue), and reach the dead total."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from arq.worker import Worker, func
+
+    async def ok_fn(ctx, x):
+        return x
+
+    async def boom_fn(ctx, x):
+        raise ValueError("boom")
+
+    ok, boom = func(ok_fn, name="ok"), func(boom_fn, name="boom")
+    settings = RedisSettings.from_dsn(redis_url)
+    pool = await create_pool(settings, default_queue_name="emails")
+    for i in range(2):
+        await pool.enqueue_job("boom", i)
+    await pool.enqueue_job("ok", 9)
+    worker = Worker(functions=[ok, boom], redis_settings=settings, burst=True, max_tries=1,
+                    poll_delay=0.05, handle_signals=False, queue_name="emails")
+    await worker.main()
+    await worker.close()
+    await pool.enqueue_job("ok", 3, _defer_by=3600)
+    await pool.enqueue_job("ok", 4)
+    await pool.enqueue_job("ok", 5)
+    # Another queue on the default name: its own failure is its own.
+    await pool.enqueue_job("boom", 7, _queue_name="arq:queue")
+    worker = Worker(functions=[ok, boom], redis_settings=settings, burst=True, max_tries=1,
+                    poll_delay=0.05, handle_signals=False)
+    await worker.main()
+    await worker.close()
+    await pool.enqueue_job("ok", 8, _queue_name="arq:queue")
+    results = await pool.all_job_results()
+    own_failed = {name: sum(1 for r in results if not r.success and r.queue_name == name)
+                  for name in ("emails", "arq:queue")}
+    assert own_failed == {"emails": 2, "arq:queue": 1}
+    queued = await pool.queued_jobs(queue_name="emails")
+    await pool.aclose()
+    data = status(redis_url)
+    queues = library_queues(data, "arq")
+    assert set(queues) == {"emails", "arq:queue"}
+    c = counts(queues["emails"])
+    assert (c["due"], c["deferred"], c["failed"]) == (2, 1, own_failed["emails"])
+    assert c["due"] + c["deferred"] == len(queued)
+    assert counts(queues["arq:queue"])["failed"] == own_failed["arq:queue"]
+    assert "emails" not in generic_keys(data)
+    assert data["totals"]["dead"] == 3 and data["totals"]["scheduled"] == 1
+    assert data["totals"]["waiting"] == 3
+
+
+# -- saq -------------------------------------------------------------------------------------
+
+@needs_lua
+@pytest.mark.libraries
+async def test_saq_failed_and_overdue_jobs_count_as_saq_does(redis_url, tmp_path):
+    """saq's failed jobs (their job strings say failed) are counted and reach the dead
+    total; a scheduled job that comes due with no worker to take it stays counted, as
+    overdue, with an alert, and saq's own `Queue.info()` agrees (its scheduled = the
+    console's scheduled + overdue)."""
+    from saq import Queue, Worker
+
+    from ferrite_tui.backend.monitor import Monitor
+    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.config import AlertConfig, Config
+
+    async def ok(ctx, x=0):
+        return x
+
+    async def boom(ctx, x=0):
+        raise ValueError("boom")
+
+    conn = redis.Redis.from_url(redis_url)
+    queue = Queue.from_url(redis_url, name="mail")
+    await queue.connect()
+    await queue.enqueue("boom", x=1)
+    await queue.enqueue("boom", x=2)
+    await queue.enqueue("ok", x=3)
+    worker = Worker(queue, functions=[("ok", ok), ("boom", boom)], concurrency=1,
+                    dequeue_timeout=0.05)
+    task = asyncio.create_task(worker.start())
+    try:
+        await async_wait_until(lambda: conn.llen("saq:mail:queued") == 0
+                               and conn.llen("saq:mail:active") == 0
+                               and conn.zcard("saq:mail:incomplete") == 0, timeout=60,
+                               message="saq worker did not finish its jobs")
+    finally:
+        await worker.stop()
+        task.cancel()
+    now_s = conn.time()[0]
+    # Due two seconds from now: no worker runs to take it when it comes due.
+    await queue.enqueue("ok", x=4, scheduled=now_s + 2)
+    await queue.enqueue("ok", x=5, scheduled=now_s + 3600)
+    await queue.enqueue("ok", x=6)
+    await async_wait_until(lambda: conn.time()[0] >= now_s + 3, timeout=10)
+    info = await queue.info()
+    jobs = [await queue.job(k.decode().rsplit(":", 1)[1])
+            for k in conn.scan_iter("saq:job:mail:*")]
+    own_failed = sum(1 for job in jobs if job is not None and job.status == "failed")
+    await queue.disconnect()
+    # (saq's worker may end one of them aborted rather than failed: its own status.)
+    assert (info["queued"], info["active"], info["scheduled"]) == (1, 0, 2) and own_failed >= 1
+
+    data = status(redis_url)
+    q = library_queues(data, "saq")["mail"]
+    c = counts(q)
+    assert (c["queued"], c["active"], c["failed"]) == (info["queued"], info["active"], own_failed)
+    assert c["scheduled"] + c["overdue"] == info["scheduled"]
+    assert (c["scheduled"], c["overdue"]) == (1, 1)
+    totals = data["totals"]
+    assert (totals["dead"], totals["overdue"], totals["scheduled"], totals["waiting"]) == \
+        (own_failed, 1, 1, 1)
+    # The alert, once the job has been due past the threshold.
+    config = Config(alerts=AlertConfig(overdue_seconds=1.0))
+    m = Monitor(ConnectionSettings(url=redis_url), config)
+    await m.connect()
+    try:
+        await m.discover()
+        snap = await m.poll()
+    finally:
+        await m.aclose()
+    stats = next(s for s in snap.queues if s.ref.library and s.ref.library.library == "saq")
+    assert any("due but not taken — is a worker running?" in a for a in stats.alerts)
     conn.close()

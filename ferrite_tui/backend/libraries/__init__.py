@@ -65,6 +65,17 @@ def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None
     return queues, claimed
 
 
+def by_top_member(key: str, top: str, types: dict[str, str]) -> LibraryQueue | None:
+    """A sorted set no recogniser claimed by name, recognised by its top member's body
+    (arq's queues named otherwise)."""
+    if not types.get(arq.JOB_PREFIX + top):  # the one library known this way, so far
+        return None
+    return arq.by_top_member(key, top, types)
+
+
+#: A "strings" state's reading of one value (body encoding -> is it in the state?).
+STRING_MATCHERS = {"saq-job": saq.failed_job, "arq-result": arq.failed_result}
+
 __all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "keeps", "recognise"]
 
 

@@ -101,7 +101,8 @@ class StateKey(NamedTuple):
     state: State
     key: str
     # list / zset / hash / set / stream; "markers": `key` is a template of one key per due
-    # member ({id}) whose existence marks it in progress (arq)
+    # member ({id}) whose existence marks it in progress (arq); "strings": `key` names the
+    # queue's `string_keys` (a pattern), counted by what their values say (`body.encoding`)
     type: str
     label: str = ""  # the library's own word (wip, deferred, prioritized, ...)
     next_end: str = "head"  # list: head / tail; zset: low / high
@@ -173,12 +174,15 @@ class LibraryQueue:
     # A priority zset whose score is minus the priority (huey: ZADD -priority, ZPOPMIN):
     # shown, ordered and edited by the priority, stored negated.
     priority_sign: int = 1
+    # A "strings" state's keys (arq's results, saq's finished jobs: one string per job, no
+    # index of them), as the last scan found them; the poll reads them (bounded).
+    string_keys: tuple[str, ...] = ()
     # Every key of the layout, computed once (discovery and the poll ask for them often).
     keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(dict.fromkeys(
-            s.key for s in self.states if s.type != "markers")))
+            s.key for s in self.states if s.type not in ("markers", "strings"))))
 
     def of(self, state: State) -> tuple[StateKey, ...]:
         return tuple(s for s in self.states if s.state is state)

@@ -83,6 +83,10 @@ def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
     """Every command for `q`, in the order `read` expects their replies."""
     out: list[tuple] = []
     for s in q.states:
+        if s.type == "strings":
+            if q.string_keys:
+                out.append(("MGET", *q.string_keys))
+            continue
         if s.type == "markers":  # the due members whose marker round trip 2 counts
             pending = q.pending
             out.append(("ZRANGEBYSCORE", pending.key, "-inf", ms_score(now_ms, pending.unit
@@ -125,9 +129,19 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
     i = 0
     vt = q.visibility_timeout_s
     for s in q.states:
-        first = replies[i]
         means = s.means
         state = s.state
+        if s.type == "strings":
+            past = next_at = None
+            count, error = _count_strings(q, s, replies[i] if q.string_keys else [])
+            i += 1 if q.string_keys else 0
+            if error:
+                errors.append(error)
+            counts.append(StateCount(state, s.key, s.name, count, None, None, s.shared))
+            if count is not None and state is _FAILED:
+                failed = (failed or 0) + count
+            continue
+        first = replies[i]
         if s.type == "markers":
             i += 1
             count = past = next_at = None
@@ -206,6 +220,19 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
                    tuple(errors), tuple(probes))
+
+
+def _count_strings(q: LibraryQueue, s: StateKey, reply: Any) -> tuple[int | None, str | None]:
+    """How many of `q.string_keys`' values (one MGET) are in state `s`, by the library's
+    own reading of them (`STRING_MATCHERS`); a key gone since the scan is not counted."""
+    if isinstance(reply, Exception):
+        return None, f"{s.name}: {str(reply).splitlines()[0] if str(reply) else 'error'}"
+    if not isinstance(reply, list):
+        return None, None
+    from ferrite_tui.backend.libraries import STRING_MATCHERS  # the library modules
+
+    matches = STRING_MATCHERS[s.body.encoding]
+    return sum(1 for v in reply if v.__class__ is bytes and matches(q, v)), None
 
 
 def probed(fig: Figures, body: Body, reply: Any, now_ms: int) -> tuple[Figures, int | None]:
