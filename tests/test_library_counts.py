@@ -260,3 +260,102 @@ async def test_saq_failed_and_overdue_jobs_count_as_saq_does(redis_url, tmp_path
     stats = next(s for s in snap.queues if s.ref.library and s.ref.library.library == "saq")
     assert any("due but not taken — is a worker running?" in a for a in stats.alerts)
     conn.close()
+
+
+# -- BullMQ ----------------------------------------------------------------------------------
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_cluster_prefix_paused_and_job_schedulers_as_bullmq_counts_them(redis_url):
+    """The `{bull}` prefix (BullMQ's advice for clusters) is recognised with no config; a
+    queue paused with `Queue.pause` shows as paused; its job schedulers (repeatable jobs)
+    are counted as `getJobSchedulersCount` counts them; every state equals
+    `getJobCounts`."""
+    from bullmq import Queue, Worker
+
+    conn = redis.Redis.from_url(redis_url)
+
+    async def process(job, token):
+        if job.data.get("fail"):
+            raise ValueError("boom")
+        return "ok"
+
+    opts = {"connection": redis_url, "prefix": "{bull}"}
+    queue = Queue("mail", opts)
+    await queue.add("send", {"fail": True}, {"attempts": 1})
+    await queue.add("send", {"x": 1})
+    worker = Worker("mail", process, opts)
+    try:
+        await async_wait_until(lambda: conn.zcard("{bull}:mail:failed") == 1
+                               and conn.zcard("{bull}:mail:completed") == 1, timeout=60,
+                               message="BullMQ worker did not finish its jobs")
+    finally:
+        await worker.close()
+    await queue.upsertJobScheduler("hourly", {"every": 3_600_000}, "tick", {})
+    await queue.add("later", {"x": 2}, {"delay": 3_600_000})
+    await queue.pause()
+    await queue.add("send", {"x": 3})
+    own = await queue.getJobCounts("wait", "paused", "active", "delayed", "failed",
+                                   "completed", "prioritized")
+    schedulers = await queue.getJobSchedulersCount()
+    paused = await queue.isPaused()
+    await queue.close()
+    assert paused and schedulers == 1 and own["failed"] == 1
+
+    data = status(redis_url)
+    q = library_queues(data, "bullmq")["mail"]
+    c = counts(q)
+    assert {k: c[k] for k in own} == own
+    assert c["schedulers"] == schedulers
+    assert any(a.startswith("paused") for a in q["alerts"])
+    assert q["key"] == "{bull}:mail:wait"
+    assert not any(k.startswith("{bull}:") for k in generic_keys(data))
+    assert data["totals"]["dead"] == 1
+    assert data["totals"]["scheduled"] == own["delayed"]
+    conn.close()
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_active_job_whose_worker_died_is_flagged_stalled(redis_url, tmp_path):
+    """BullMQ's worker (a process of its own) takes a job and is killed: its lock expires,
+    the job stays active with no one to move it (no worker runs the stalled check); the
+    console flags it stalled, as BullMQ's check would find it (active, lock gone)."""
+    import signal
+
+    from bullmq import Queue
+
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from bullmq import Worker\n"
+        "async def process(job, token):\n"
+        "    print('taken', flush=True)\n"
+        "    await asyncio.sleep(3600)\n"
+        "async def main():\n"
+        "    Worker('mail', process, {'connection': sys.argv[1], 'lockDuration': 1000,\n"
+        "                             'stalledInterval': 3_600_000})\n"
+        "    await asyncio.sleep(3600)\n"
+        "asyncio.run(main())\n")
+    conn = redis.Redis.from_url(redis_url)
+    queue = Queue("mail", {"connection": redis_url})
+    job = await queue.add("send", {"x": 1})
+    proc = subprocess.Popen([sys.executable, str(script), redis_url], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "taken"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    await async_wait_until(lambda: not conn.exists(f"bull:mail:{job.id}:lock"), timeout=30,
+                           message="the dead worker's lock did not expire")
+    own = await queue.getJobCounts("active")
+    await queue.close()
+    lockless = sum(1 for i in conn.lrange("bull:mail:active", 0, -1)
+                   if not conn.exists(f"bull:mail:{i.decode()}:lock"))
+    assert own == {"active": 1} and lockless == 1
+    data = status(redis_url)
+    q = library_queues(data, "bullmq")["mail"]
+    assert counts(q)["active"] == 1
+    assert f"{lockless} stalled (active, no worker's lock: is a worker running?)" in q["alerts"]
+    conn.close()

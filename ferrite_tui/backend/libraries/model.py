@@ -177,6 +177,12 @@ class LibraryQueue:
     # A "strings" state's keys (arq's results, saq's finished jobs: one string per job, no
     # index of them), as the last scan found them; the poll reads them (bounded).
     string_keys: tuple[str, ...] = ()
+    # (hash, field) set while the library's queue is paused (BullMQ's meta `paused`).
+    paused_flag: tuple[str, str] | None = None
+    # (list of active ids, lock key template with {id}): an active job whose lock is gone
+    # is stalled (BullMQ's stalled check moves it back, if a worker runs the check),
+    # counted in the poll's second round trip among the first 1,000.
+    stalled: tuple[str, str] | None = None
     # Every key of the layout, computed once (discovery and the poll ask for them often).
     keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 

@@ -96,6 +96,10 @@ def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
         out += _ops(s, now_ms, q.visibility_timeout_s)
     if q.heartbeats:
         out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
+    if q.paused_flag:
+        out.append(("HEXISTS", *q.paused_flag))
+    if q.stalled:
+        out.append(("LRANGE", q.stalled[0], 0, MARKER_CAP - 1))
     return out
 
 
@@ -214,8 +218,19 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
 
     if q.heartbeats:
         dead = _int(replies[i]) if i < len(replies) else None
+        i += 1
         if dead:
             alerts.append(f"{dead} dead worker{'s' if dead > 1 else ''}")
+    if q.paused_flag:
+        if i < len(replies) and replies[i] == 1:
+            alerts.append(f"paused ({q.library}'s Queue.pause: workers take nothing)")
+        i += 1
+    if q.stalled:
+        marked = replies[i] if i < len(replies) else None
+        i += 1
+        if isinstance(marked, list) and marked:  # their locks, in round trip 2
+            probes.append((("EXISTS", *(q.stalled[1].replace("{id}", key_text(m))
+                                        for m in marked)), Body("stalled", str(len(marked)))))
     if q.needs_lua and lua is False:
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
@@ -239,6 +254,14 @@ def probed(fig: Figures, body: Body, reply: Any, now_ms: int) -> tuple[Figures, 
     """A round-trip-2 reply for `fig`: the figures it completes, and an item's age (body
     time probes). A marker count (arq) becomes the in-progress count, and those jobs leave
     the pending depth (they are still members of the due set)."""
+    if body.where == "stalled":  # active without its worker's lock: stalled
+        if reply.__class__ is not int:
+            return fig, None
+        stalled = int(body.template) - reply
+        if stalled <= 0:
+            return fig, None
+        return replace(fig, alerts=(*fig.alerts, f"{stalled} stalled (active, no "
+                                    "worker's lock: is a worker running?)")), None
     if body is not MARKERS:
         return fig, probe_age(body, reply, now_ms)
     if reply.__class__ is not int:
