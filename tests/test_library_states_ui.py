@@ -235,7 +235,7 @@ async def test_arq_in_progress_counted_and_deletes_with_the_job_body(redis_url, 
                 return {c.label: c.size for c in stats.states}, stats.depth, stats.processing
 
             await async_wait_until(lambda: figures() == (
-                {"due": 2, "deferred": 1, "in progress": 1}, 1, 1))
+                {"due": 2, "deferred": 1, "in progress": 1, "failed": 0}, 1, 1))
             await show_state(panel, pilot, "due", rows=2)
             assert panel.current_state().name == "due"
             # arq's pickle: the function's name read from its opcodes (nothing unpickled).
