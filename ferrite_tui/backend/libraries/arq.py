@@ -110,7 +110,8 @@ def queue(key: str, results: tuple[str, ...] = ()) -> LibraryQueue:
         # Results kept (keep_result, 1 h by default) whose success flag is false.
         state_key(State.FAILED, RESULT_PREFIX + "*", "strings", "failed",
                   body=Body("key", RESULT_PREFIX + "{id}", "string", "arq-result")),
-    ), string_keys=results[:MAX_RESULTS], actions=ACTIONS, refusals=REFUSALS, own_command=OWN_COMMAND)
+    ), string_keys=results[:MAX_RESULTS], actions=ACTIONS, refusals=REFUSALS,
+        own_command=OWN_COMMAND)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]],

@@ -70,8 +70,8 @@ def queue(name: str, job_strings: tuple[str, ...] = ()) -> LibraryQueue:
         # scan; each poll reads them again).
         state_key(State.FAILED, f"{JOB_PREFIX}{name}:*", "strings", "failed",
                   body=Body("key", "{id}", "string", "saq-job")),
-    ), string_keys=job_strings[:MAX_JOB_STRINGS], needs_lua=True, read_only=READ_ONLY, actions=ACTIONS, refusals=REFUSALS,
-        own_command="saq's own API (Queue.abort)")
+    ), string_keys=job_strings[:MAX_JOB_STRINGS], needs_lua=True, read_only=READ_ONLY,
+        actions=ACTIONS, refusals=REFUSALS, own_command="saq's own API (Queue.abort)")
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
