@@ -256,7 +256,9 @@ class Snapshot:
         shared_seen: set[str] = set()
         for q in self.queues if queues is None else queues:
             kind = q.ref.kind
-            if q.ref.library is not None:  # every state by its role, not the panel's kind
+            # A library's states by their role, not by the panel's kind (a stream keeps its
+            # acked entries: its pending entries are the stream's figure, as any stream's).
+            if q.ref.library is not None and kind is not QueueKind.STREAM:
                 add_to_totals(out, q.states, shared_seen)
             elif kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.PRIORITY):
                 out["waiting"] += q.depth
