@@ -63,3 +63,31 @@ def test_panels_reach_the_server_only_through_their_session():
             if needle in text:
                 offenders.append(f"{path.relative_to(UI)}: {needle}")
     assert not offenders
+
+
+def test_no_ui_module_imports_the_app():
+    """The UI's parts see the app through ui/protocols.py: no module under ui/ imports
+    ui/app.py (not even for typing), so there is no import cycle through the app; the
+    console's entry points (cli, the demo's screenshots) start it."""
+    offenders = []
+    modules = [p for p in UI.rglob("*.py") if p != UI / "app.py"]
+    assert len(modules) > 30
+    for path in modules:
+        if "ferrite_tui.ui.app" in imported_modules(path):
+            offenders.append(str(path.relative_to(UI)))
+    assert not offenders, f"these import ferrite_tui.ui.app: {offenders}"
+
+
+def test_every_panel_meets_the_panel_protocol():
+    """The app drives every tab's panel, the Server's too, through `PanelView` alone."""
+    from ferrite_tui.ui.protocols import PanelView
+    from ferrite_tui.ui.tabs import PANELS
+
+    wanted = [name for name in dir(PanelView) if not name.startswith("_")]
+    assert {"update_snapshot", "show_latest", "set_filter", "set_capabilities",
+            "focus_ident", "select_group", "TITLE"} <= set(wanted) | set(
+        PanelView.__annotations__)
+    missing = [f"{cls.__name__}.{name}" for _, _, cls in PANELS
+               for name in [*wanted, *PanelView.__annotations__] if not hasattr(cls, name)
+               and name not in ("display",)]
+    assert not missing, missing

@@ -129,6 +129,11 @@ class KeyedTable(DataTable):
             self._col_widths: dict[str, int] = {}  # lay out again
             self._layout_columns(self.size.width or 120)
 
+    def insert_column(self, index: int, column: Column) -> None:
+        """A column added at this place among `all_columns`; the columns laid out again."""
+        self.all_columns.insert(index, column)
+        self._layout_columns(self.size.width or 120)
+
     def on_mount(self) -> None:
         self._layout_columns(self.size.width or 120)
 

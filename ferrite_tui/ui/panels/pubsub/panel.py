@@ -217,14 +217,12 @@ class PubSubPanel(Panel):
     def _ensure_columns(self) -> None:
         """Where sharded Pub/Sub exists, a kind column (and on a cluster, the node)."""
         client = self.session.client
-        columns = self.table.all_columns
         if client is None or not client.capabilities.sharded_pubsub or any(
-                c.key == "kind" for c in columns):
+                c.key == "kind" for c in self.table.all_columns):
             return
-        columns.insert(1, Column("kind", "kind", 7))
+        self.table.insert_column(1, Column("kind", "kind", 7))
         if client.cluster is not None:
-            columns.insert(2, Column("node", "node", 21, priority=2))
-        self.table._layout_columns(self.table.size.width or 120)
+            self.table.insert_column(2, Column("node", "node", 21, priority=2))
 
     def redraw_table(self) -> None:
         self._ensure_columns()

@@ -26,6 +26,7 @@ from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.moves import Item
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
 
@@ -160,7 +161,7 @@ class LibraryQueueActions(ItemPagerPanel):
         says why and names the library's own command (nothing is sent)."""
         lib = self.current_ref.library if self.current_ref is not None else None
         if lib is not None and not self.session.read_only:
-            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            for binding in bindings_for_key(self, event.key):
                 action = self.ITEM_ACTION_OF.get(binding.action)
                 if action is not None and not self.library_declares(binding.action):
                     event.stop()
