@@ -114,7 +114,7 @@ async def test_large_value_is_truncated_with_a_note():
         await async_wait_until(lambda: app.screen.__class__.__name__ == "FormScreen")
         assert app.copied == []
         assert any(f"Not copied: the value is {fmt.size(len(value))}" in str(n.message)
-                   for n in app.notice_board.shown())
+                   for n in app._notifications)
 
 
 async def test_a_value_up_to_the_copy_limit_is_copied_whole():
