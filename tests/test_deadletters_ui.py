@@ -82,8 +82,10 @@ async def test_filter_group_and_requeue_all_shown(redis_url, sync, tmp_path):
         await async_wait_until(lambda: panel.groups_table.row_count == 2)
         panel.groups_table.select_key("SMTP timeout after #ms")
         await pilot.press("enter")
-        await async_wait_until(lambda: panel.entries.scan_state is not None and panel.entries.scan_state.complete
-                               and panel.entries.flt.group == "SMTP timeout after #ms")
+        entries = panel.entries
+        await async_wait_until(lambda: entries.scan_state is not None
+                               and entries.scan_state.complete
+                               and entries.flt.group == "SMTP timeout after #ms")
         assert len(panel.entries.scan_state.matches) == 20
         await pilot.press("R")
         await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
@@ -96,8 +98,9 @@ async def test_filter_group_and_requeue_all_shown(redis_url, sync, tmp_path):
         assert panel.entries.flt.group is None
         await pilot.press("slash")
         await pilot.press(*"card 1")
-        await async_wait_until(lambda: panel.entries.scan_state is not None and panel.entries.scan_state.complete
-                               and panel.entries.flt.text == "card 1")
+        await async_wait_until(lambda: entries.scan_state is not None
+                               and entries.scan_state.complete
+                               and entries.flt.text == "card 1")
         assert sorted(json.loads(i.raw)["job"]["id"] for i in panel.entries.scan_state.matches) == \
             ["job-10", "job-12", "job-14", "job-16", "job-18"]
 

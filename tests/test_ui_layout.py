@@ -91,3 +91,37 @@ def test_every_panel_meets_the_panel_protocol():
                for name in [*wanted, *PanelView.__annotations__] if not hasattr(cls, name)
                and name not in ("display",)]
     assert not missing, missing
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(UI.parent.parent).with_suffix("")
+    parts = rel.parts[:-1] if rel.parts[-1] == "__init__" else rel.parts
+    return ".".join(parts)
+
+
+def test_no_import_cycle_among_ui_modules():
+    """Every import counts, typing-only and inside functions too: a cycle is a cycle."""
+    modules = {module_name(p): p for p in UI.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                deps.add(node.module)
+                deps.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names)
+        graph[name] = {d for d in deps if d in modules and d != name}
+    # A package's __init__ re-exports its modules: importing the package is importing them.
+    cycles = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for dep in graph[node]:
+                if dep == start:
+                    cycles.append(" -> ".join([*path, dep]))
+                elif dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, [*path, dep]))
+    assert not cycles, "\n".join(sorted(cycles)[:10])
