@@ -125,3 +125,54 @@ def test_no_import_cycle_among_ui_modules():
                     seen.add(dep)
                     stack.append((dep, [*path, dep]))
     assert not cycles, "\n".join(sorted(cycles)[:10])
+
+
+def self_assignments(func: ast.AST) -> set[str]:
+    names = set()
+    for node in ast.walk(func):
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+            targets = [node.target]
+        for target in targets:
+            for t in target.elts if isinstance(target, ast.Tuple) else [target]:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) \
+                        and t.value.id == "self":
+                    names.add(t.attr)
+    return names
+
+
+def test_every_attribute_is_set_in_init():
+    """No attribute created on first use (read elsewhere through getattr defaults): what a
+    method assigns on self is set in __init__ (its class's or a base's), or is a class
+    attribute (a reactive, a property, Textual's own)."""
+    import importlib
+
+    late = []
+    for path in UI.rglob("*.py"):
+        module = None
+        for cls in [n for n in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(n, ast.ClassDef)]:
+            methods = [m for m in cls.body if isinstance(m, (ast.FunctionDef,
+                                                              ast.AsyncFunctionDef))]
+            assigned = {name for m in methods if m.name != "__init__"
+                        for name in self_assignments(m)}
+            if not assigned:
+                continue
+            module = module or importlib.import_module(module_name(path))
+            obj = getattr(module, cls.name)
+            in_init = set()
+            for klass in obj.__mro__:
+                init = klass.__dict__.get("__init__")
+                source = getattr(init, "__code__", None)
+                if source is not None and source.co_filename.startswith(str(UI)):
+                    tree = ast.parse(Path(source.co_filename).read_text())
+                    in_init |= {name for node in ast.walk(tree)
+                                if isinstance(node, ast.FunctionDef)
+                                and node.name == "__init__"
+                                and node.lineno == source.co_firstlineno
+                                for name in self_assignments(node)}
+            late += [f"{path.relative_to(UI)}: {cls.name}.{name}" for name in sorted(assigned)
+                     if name not in in_init and not hasattr(obj, name)]
+    assert not late, late
