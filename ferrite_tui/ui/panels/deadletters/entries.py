@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -261,9 +263,10 @@ class DeadLetterEntries(Vertical):
         self.scan_cancel = cancel
         self.scan_ended = asyncio.Event()
         # On the panel: a failed scan is its one line (a worker's state goes to its node).
-        self.pager.run_worker(self._scan_worker(self.current_ref, self.flt, cancel,
-                                                self.scan_ended),
-                              name="scan", group="dlq-scan", exit_on_error=False)
+        # A partial of the coroutine function, as @work passes (Textual runs it as async).
+        scan: Callable[[], Awaitable[None]] = partial(
+            self._scan_worker, self.current_ref, self.flt, cancel, self.scan_ended)
+        self.pager.run_worker(scan, name="scan", group="dlq-scan", exit_on_error=False)
 
     async def _scan_worker(self, ref: QueueRef, flt: Filter, cancel: Cancel,
                            ended: asyncio.Event) -> None:
