@@ -92,3 +92,37 @@ def test_no_module_but_the_adapter_reaches_textual_privates():
     assert len(modules) > 30
     found = [use for path in modules for use in private_textual_uses(path)]
     assert not found, "\n".join(found)
+
+
+CRASHING_APP = """
+import sys
+from pathlib import Path
+from ferrite_tui.ui.notices import NoticesApp
+
+class Crashing(NoticesApp):
+    def on_mount(self):
+        raise RuntimeError("boom on key \\x1b[31mred")
+
+app = Crashing(Path(sys.argv[1]))
+app.run(headless=True)
+sys.exit(app.return_code)
+"""
+
+
+def test_an_internal_error_exits_with_one_line_and_the_traceback_in_a_file(tmp_path):
+    """Through Textual's crash hook (`_fatal_error`, listed in the adapter): one line out,
+    the traceback (escaped) in the crash log, never on the screen."""
+    import subprocess
+    import sys
+
+    crash_log = tmp_path / "crash.log"
+    out = subprocess.run([sys.executable, "-c", CRASHING_APP, str(crash_log)],
+                         capture_output=True, text=True, timeout=60)
+    shown = "".join((out.stdout + out.stderr).split())  # (wrapped at the terminal's width)
+    assert out.returncode == 1
+    assert "".join(f"ferrite-tui stopped on an internal error; details in {crash_log}"
+                   .split()) in shown
+    assert "Traceback" not in shown and "boom" not in shown
+    logged = crash_log.read_text()
+    assert "Traceback" in logged and "RuntimeError: boom on key" in logged
+    assert "\x1b" not in logged
