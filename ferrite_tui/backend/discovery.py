@@ -15,7 +15,7 @@ from dataclasses import replace
 from ferrite_tui.backend import evidence as evidence_of
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client, is_noperm
-from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.envelopes import is_job_envelope, key_text
 from ferrite_tui.backend.evidence import Evidence
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
@@ -261,7 +261,7 @@ class Discovery:
                 name = key_text(key)
                 if not self._ignored(name):
                     types[name] = kind
-            elif kind in ("set", "hash"):
+            elif kind in ("set", "hash", "string"):  # a library's signature
                 name = key_text(key)
                 if libraries.keeps(name, kind) and not self._ignored(name):
                     types[name] = kind
@@ -274,14 +274,38 @@ class Discovery:
         after a whole SCAN, which alone may drop a queue absent since the last one)."""
         cfg = self.config.discovery
         decls, model_refs = self._declarations(types)
+        scanned_types = types  # with the signatures (job strings) recognisers read
         library_refs, types = await self._recognise(types, decls)
         if model_refs:
             model_keys = {k for ref in model_refs for k in ref.keys}
             types = {k: t for k, t in types.items() if k not in model_keys}
             library_refs += model_refs
+        candidates = [k for k, t in types.items()
+                      if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
+        enveloped: set[str] = set()  # the top member is one of the guide's job envelopes
+        by_member: list[QueueRef] = []
+        for start in range(0, len(candidates), cfg.scan_count):
+            chunk = candidates[start:start + cfg.scan_count]
+            tops = await self.client.raw_pipeline([("ZREVRANGE", key, 0, 0) for key in chunk])
+            for key, top in zip(chunk, tops):
+                if not isinstance(top, list) or not top:
+                    continue
+                # A library queue known by its member's body (arq's queue_name=...).
+                lib = libraries.by_top_member(key, key_text(top[0]), scanned_types)
+                if lib is not None:
+                    by_member.append(libraries.queue_ref(lib))
+                elif is_job_envelope(top[0]):
+                    enveloped.add(key)
+        if by_member:
+            library_refs += by_member
+            types = {k: t for k, t in types.items()
+                     if k not in {ref.key for ref in by_member}}
         evidence = await self._judge({k: t for k, t in types.items()
                                       if k not in {d.key for d in decls}})
         priority = {k for k, ev in evidence.items() if ev.kind is QueueKind.PRIORITY}
+        # A set of job envelopes is a priority queue unless its scores are due times.
+        priority |= {k for k in enveloped if k not in evidence
+                     or evidence[k].kind is not QueueKind.DELAYED}
 
         # A priority queue seen before keeps its kind while it is momentarily empty.
         for ref in self.refs:
@@ -365,7 +389,7 @@ class Discovery:
             replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
-        queues, claimed = libraries.recognise(types, members)
+        queues, claimed = libraries.recognise(types, members, self.config.libraries)
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]
