@@ -27,17 +27,23 @@ from textual.widgets import DataTable
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
 from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
-from ferrite_tui.backend.dlq_routes import RoutePlan, named_queue, plan_routes, read_head
+from ferrite_tui.backend.dlq_routes import named_queue, read_head
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.moves import Item, PositionalPlan
-from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head
+from ferrite_tui.backend.requeue_plan import plan_head
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
+from ferrite_tui.ui.panels.deadletters.routing import (
+    route_body,
+    routes_for,
+    run_routed,
+    unwrapped_note,
+)
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
 from ferrite_tui.ui.widgets.items import ItemTable
@@ -46,31 +52,6 @@ from ferrite_tui.websession import refuse_file_writes
 
 HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
-
-def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
-    """What a wrapper dead letter becomes (its inner job, as stored) and what a value that
-    is not a dead-letter envelope becomes (itself, whole): the first of each exactly as it
-    will be written (escaped), and where (key and end)."""
-    note = Text()
-    if plan.first_unwrapped is not None:
-        under = " / ".join(f'"{f}"' for f in plan.job_fields)
-        part = Text(f"\n\nWrapped letters: the job under {under} is pushed back exactly as it "
-                    f"was stored, with RPUSH to the tail of {printable(dest)}; the reason, "
-                    "time and attempts around it are dropped. The first one, as it will be "
-                    "written:\n", style="bold")
-        part.append(printable(plan.first_unwrapped, 600), style="")
-        note.append_text(part)
-    if plan.first_unchanged is not None:
-        part = Text("\n\nNot a dead-letter envelope the console can unwrap: pushed whole, "
-                    f"byte for byte, with RPUSH to the tail of {printable(dest)}. The first "
-                    "one, as it will be written:\n", style="bold yellow")
-        part.append(printable(plan.first_unchanged, 600), style="")
-        note.append_text(part)
-    return note
-
-
-async def _no_head(n: int, tail: bytes | None) -> ChunkResult:
-    raise AssertionError("a routed requeue works on the letters it read, never the head")
 
 class DeadLettersPanel(ItemPagerPanel):
     TITLE = "Dead letters"
@@ -325,42 +306,9 @@ class DeadLettersPanel(ItemPagerPanel):
     def action_requeue(self) -> None:
         self.act("requeue", self._selected, self._requeue)
 
-    async def _routes(self, ref: QueueRef, items: list[Item]) -> RoutePlan | None:
-        """Where each letter goes (the queue it names, else the list's target, asked for
-        when some letter names none and the list has none)."""
-        dest = self.entries.target_of(ref)
-        if dest is None and any(named_queue(it.raw) is None for it in items):
-            dest = await self._target(ref)
-            if not dest:
-                return None
-        known = [q.ref for q in self.snapshot.queues] if self.snapshot is not None else []
-        return await plan_routes(self.client(), items, dest, known, ref.key)
-
-    def _route_body(self, what: str, ref: QueueRef, routes: RoutePlan) -> Text:
-        body = Text(f"Requeue {what} from {printable(ref.key)} to the tail of their queues: "
-                    f"{routes.describe()}. {routes.plan.describe()}?")
-        body.append(unwrapped_note(routes.plan, ", ".join(routes.routes) or "(none)"))
-        return body
-
-    async def _run_routed(self, ref: QueueRef, routes: RoutePlan,
-                          record: BulkRecord | None = None) -> Outcome:
-        moving = [it for items in routes.routes.values() for it in items]
-        dl = self._letters()
-        where = (printable(next(iter(routes.routes)), 60) if len(routes.routes) == 1
-                 else f"{len(routes.routes)} queues")
-        report = await self._bulk(lambda n: f"Requeueing {n:,} to {where}", moving,
-                                  lambda c: dl.requeue_routed(ref.key, routes.target_of, c),
-                                  (len(moving), None), _no_head, record)
-        outcome = self._outcome(report, "requeued")
-        if routes.refused_count:
-            outcome = Outcome(outcome.line + f"; {routes.refused_count:,} refused and left "
-                              "in place (their queue is missing or not a list)",
-                              severity="warning", timeout=10)
-        return outcome
-
     async def _requeue(self, target: tuple[QueueRef, list[Item]]) -> Outcome | None:
         ref, items = target
-        routes = await self._routes(ref, items)
+        routes = await routes_for(self, ref, items)
         if routes is None:
             return None
         if not routes.moving:
@@ -374,10 +322,10 @@ class DeadLettersPanel(ItemPagerPanel):
                 or routes.refused:
             what = (f"{len(items)} marked entries" if len(items) > 1 else "1 entry")
             if not await self.confirm("Requeue marked" if len(items) > 1 else "Requeue",
-                                      self._route_body(what, ref, routes),
+                                      route_body(what, ref, routes),
                                       f"Requeue {routes.moving}"):
                 return None
-        return await self._run_routed(ref, routes)
+        return await run_routed(self, ref, routes)
 
     def action_requeue_all(self) -> None:
         self.act("requeue_all", self._shown_now, self._requeue_all)
@@ -406,7 +354,7 @@ class DeadLettersPanel(ItemPagerPanel):
         if not matches:
             self.notify("Nothing shown to requeue", timeout=3)
             return None
-        routes = await self._routes(ref, matches)
+        routes = await routes_for(self, ref, matches)
         if routes is None:
             return None
         if not routes.moving:
@@ -414,13 +362,13 @@ class DeadLettersPanel(ItemPagerPanel):
                            timeout=8)
         shown = f" ({self.entries.flt.describe()})" if self.entries.flt.active else ""
         if not await self.confirm("Requeue all shown" if self.entries.flt.active else "Requeue all",
-                                  self._route_body(f"{len(matches):,} entries{shown}", ref,
+                                  route_body(f"{len(matches):,} entries{shown}", ref,
                                                    routes), f"Requeue {routes.moving:,}"):
             return None
         target_text = ", ".join(routes.routes)
         record = BulkRecord("requeue dead letters", ref.key, target_text, routes.moving,
                             self.entries.flt.text, self.entries.flt.group)
-        return await self._run_routed(ref, routes, record)
+        return await run_routed(self, ref, routes, record)
 
     async def _requeue_head(self, ref: QueueRef,
                             counted: tuple[int, bytes | None]) -> Outcome | None:
@@ -501,7 +449,7 @@ class DeadLettersPanel(ItemPagerPanel):
         else:
             label = "Value (not a dead-letter envelope: pushed exactly as typed)"
             value = item.raw.decode("utf-8", "surrogateescape")
-        routes = await self._routes(ref, [item])  # the queue it names, else the target
+        routes = await routes_for(self, ref, [item])  # the queue it names, else the target
         if routes is None:
             return None
         if not routes.moving:
