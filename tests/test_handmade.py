@@ -125,7 +125,7 @@ async def test_a_delayed_queue_found_by_its_scores_is_read_not_moved(redis_url, 
         await async_wait_until(lambda: panel.jobs.has_focus)
         await pilot.press("x")
         await async_wait_until(lambda: any("moves none" in str(n.message)
-                                           for n in app._notifications))
+                                           for n in app.notices))
         await pilot.press("X")
         await pilot.pause()
     assert sync.zcard("retry:hooks") == 2 and sync.dbsize() == 1

@@ -162,6 +162,12 @@ class Monitor:
         self._wake.set()
         self._rescan.set()
 
+    def use_config(self, config: Config) -> None:
+        """A changed config (a queue's kind corrected): discovery uses it from a rescan,
+        started now."""
+        self.config = self.discovery.config = config
+        self.rescan_now()
+
     def rescan_now(self) -> None:
         self._backfill_wanted = self.config.trend_minutes > 0
         self._rescan.set()

@@ -84,14 +84,6 @@ class Session:
         refused = client.refusal(action) if client is not None else None
         return printable(refused, 300) if refused else None
 
-    def use_config(self, config: Config) -> None:
-        """A changed config (a queue's kind corrected): discovery uses it from a rescan,
-        started now."""
-        self.config = config
-        if self.monitor is not None:
-            self.monitor.config = self.monitor.discovery.config = config
-            self.monitor.rescan_now()
-
     def poll_now(self) -> None:
         """Poll at once (after an action), instead of at the next tick."""
         if self.monitor is not None:

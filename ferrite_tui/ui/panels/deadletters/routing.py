@@ -3,7 +3,7 @@ target), what the confirmation says about it, and the run that follows (see dlq_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from rich.text import Text
 
@@ -16,8 +16,8 @@ from ferrite_tui.backend.moves import Item
 from ferrite_tui.backend.requeue_plan import RequeuePlan
 from ferrite_tui.ui.panels.base import Outcome
 
-if TYPE_CHECKING:
-    from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
+#: The Dead letters panel (not imported: it imports this module).
+DeadLettersPanel = Any
 
 
 def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:

@@ -279,10 +279,8 @@ class QueuesPanel(ItemPagerPanel):
             p = self.proc_table.page
             text.append(f"  · processing {p.length:,}")
         marks = len(self.items_table.marks) + len(self.proc_table.marks)
-        if marks:
-            text.append(f"  · {marks} marked", style="magenta")
-        if ref.evidence:
-            text.append(f"  · {printable(ref.evidence, 80)} (o corrects)", style="cyan")
+        text.append(f"  · {marks} marked" if marks else "", style="magenta")
+        text.append(f"  · {printable(ref.evidence, 80)} (o corrects)" if ref.evidence else "")
         text.append("   home/end pgup/pgdn : jump · space mark · enter inspect", style="dim")
         self.query_one("#items-title", Static).update(text)
 
