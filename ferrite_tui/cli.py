@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING
 
 from ferrite_tui import __version__
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import BackendError, ConnectionSettings, url_problem
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
 from ferrite_tui.config import Config, ConfigError, Profile, init_config, load, range_error
 from ferrite_tui.escaping import json_safe
+from ferrite_tui.urls import url_problem
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -328,7 +330,7 @@ def status_command(cfg: Config, args) -> int:
 
 
 async def _one_poll(cfg: Config, settings: ConnectionSettings, match, over: float | None = None):
-    from ferrite_tui.backend.client import describe_error
+    from ferrite_tui.backend.connection import describe_error
     from ferrite_tui.backend.monitor import Monitor
 
     monitor = Monitor(settings, cfg, match=match)

@@ -19,6 +19,8 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from ferrite_tui.urls import redact_url
+
 APP_NAME = "ferrite-tui"
 SAVED_NAME = "saved.toml"
 
@@ -402,8 +404,6 @@ _SECRET_FIELDS = {"password"}
 
 def save_profile(cfg: Config, profile: Profile, make_default: bool = False) -> Config:
     """Persist a profile made on the connect screen. The URL is stored without password."""
-    from ferrite_tui.backend.client import redact_url  # plain module, no UI
-
     data = _saved_data(cfg)
     table = {
         f.name: getattr(profile, f.name)

@@ -24,7 +24,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ferrite_tui import __version__
-from ferrite_tui.backend.client import BackendError, ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.libraries.model import state_totals
 from ferrite_tui.backend.models import (
     AlertNote,

@@ -5,7 +5,7 @@ import redis.asyncio as aioredis
 from rich.text import Text
 from textual.widgets import TabbedContent
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed

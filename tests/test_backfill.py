@@ -214,7 +214,7 @@ async def test_a_second_backfill_keeps_live_minutes(client, sync):
 
 async def test_monitor_rebuilds_then_the_poll_carries_on(redis_url, sync):
     """The monitor rebuilds the hour, then each poll records into the same minutes."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.monitor import Monitor
     from ferrite_tui.config import Config
 

@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.cli import build_parser, demo_cluster
 from ferrite_tui.config import Config

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.pubsub import PubSub, Tail
 from ferrite_tui.backend.shards import ShardedTail

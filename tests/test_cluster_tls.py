@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config

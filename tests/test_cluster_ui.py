@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend import crossslot
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed

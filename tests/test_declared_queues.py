@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.libraries.items import describe
 from ferrite_tui.backend.models import QueueKind

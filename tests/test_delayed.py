@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import (
     Cursor,
     DelayedQueue,
@@ -22,6 +23,7 @@ from ferrite_tui.backend.delayed import (
     parse_duration,
 )
 from ferrite_tui.backend.envelopes import dumps
+from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.priority import ZItem
 from helpers import REDUCED, async_wait_until
 

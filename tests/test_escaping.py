@@ -119,7 +119,7 @@ def test_a_cut_number_cell_ends_in_an_ellipsis():
 async def test_every_notification_is_escaped_line_by_line(tmp_path):
     """The last gate for a toast: whatever a caller passes, each line is escaped and the
     line breaks kept (a binary key name would otherwise end a browser session)."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.config import Config
     from ferrite_tui.ui.app import FerriteApp
     from helpers import running

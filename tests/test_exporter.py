@@ -27,7 +27,7 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config, load
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.escaping import printable

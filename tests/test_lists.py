@@ -8,8 +8,10 @@ import pytest
 import redis
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
+from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.lists import BIG_ITEM, ListItems, read_page
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.moves import Item, chunk_budget, move_values

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ferrite_tui.backend import moves
-from ferrite_tui.backend.client import BackendError
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import read_page
 from ferrite_tui.backend.moves import Item, move_values, take_head
 

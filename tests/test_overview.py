@@ -9,7 +9,8 @@ import redis.asyncio as aioredis
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.backfill import Backfill
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed

@@ -9,7 +9,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.pubsub import (
     Entry,
     PubSub,

@@ -10,8 +10,10 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import Cancel
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.streams import PendingEntry, Streams
 from helpers import REDUCED
 

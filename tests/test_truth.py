@@ -17,7 +17,7 @@ import pytest
 
 import truth
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import NOTE_DUE, RATE_SPAN_S
 from ferrite_tui.config import AlertConfig, Config

@@ -86,7 +86,7 @@ def note_settled(n: int) -> None:
 def is_node_failure(exc: BaseException) -> bool:
     """A node that cannot be reached or cannot serve the slot now (failing over, loading,
     demoted), as opposed to a refusal that retrying will not change."""
-    from ferrite_tui.backend.client import is_connection_failure
+    from ferrite_tui.backend.connection import is_connection_failure
 
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -264,7 +264,7 @@ def _size(batch: Any) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    from ferrite_tui.backend.client import describe_error
+    from ferrite_tui.backend.connection import describe_error
 
     return describe_error(exc)
 

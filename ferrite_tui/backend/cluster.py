@@ -31,8 +31,9 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -40,16 +41,18 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import ClusterPipeline
 from redis.crc import key_slot
 
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
+from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.connection import (
+    ConnectionSettings,
+    RoundTripCounter,
     describe_error,
     is_connection_failure,
-    strip_cluster_options,
 )
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.models import ClusterNodeStats, ClusterView, QueueRef, Snapshot
-from ferrite_tui.backend.poll import Poller
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.models import Capabilities, ClusterNodeStats, ClusterView
+from ferrite_tui.backend.servertime import ServerClock
+from ferrite_tui.urls import strip_cluster_options
 
 #: Commands whose key is their third word (XINFO GROUPS key, OBJECT ENCODING key ...).
 _SUBCOMMAND_KEYED = {"XINFO", "OBJECT", "MEMORY"}
@@ -161,13 +164,35 @@ def _name(command: tuple) -> str:
     return (head.decode() if isinstance(head, bytes) else head).upper()
 
 
-class ClusterRouter:
-    """One connected cluster: redis-py's client for routing, one raw Client per primary."""
+class NodeClient(Protocol):
+    """What the router needs of the console's client and of each node's (client.py's
+    `Client`; the router builds node clients through the factory it is given)."""
 
-    def __init__(self, client: Client) -> None:
+    settings: ConnectionSettings
+    audit_log: AuditLog | None
+    round_trips: RoundTripCounter
+    server_clock: ServerClock
+    capabilities: Capabilities
+
+    def connection_kwargs(self) -> dict[str, Any]: ...
+
+    async def raw_pipeline(self, commands: list[tuple]) -> list[Any]: ...
+
+    async def aclose(self) -> None: ...
+
+
+C = TypeVar("C", bound=NodeClient)
+
+
+class ClusterRouter(Generic[C]):
+    """One connected cluster: redis-py's client for routing, one raw client per primary
+    (made by `node_client_factory` from that node's settings)."""
+
+    def __init__(self, client: C, node_client_factory: Callable[[ConnectionSettings], C]) -> None:
         self.client = client
+        self._new_node_client = node_client_factory
         self.redis = self._build()
-        self._nodes: dict[str, Client] = {}
+        self._nodes: dict[str, C] = {}
         self.events: deque[tuple[float, str]] = deque(maxlen=EVENTS_KEPT)
         self.node_info: dict[str, dict[str, str]] = {}
         self.cluster_info: dict[str, str] = {}
@@ -236,7 +261,7 @@ class ClusterRouter:
         self.client.settings = replace(self.client.settings, url=url)
         return self._build()
 
-    def node_client(self, name: str) -> Client:
+    def node_client(self, name: str) -> C:
         """The raw-pipeline client of one node (created on first use, kept)."""
         nc = self._nodes.get(name)
         if nc is None:
@@ -245,8 +270,8 @@ class ClusterRouter:
             netloc = parts.netloc.rpartition("@")
             auth = netloc[0] + "@" if netloc[1] else ""
             url = urlunsplit(parts._replace(netloc=f"{auth}{host}:{port}"))
-            nc = Client(replace(self.client.settings, url=url, cluster=False, seeds=()),
-                        self.client.audit_log)
+            nc = self._new_node_client(
+                replace(self.client.settings, url=url, cluster=False, seeds=()))
             nc.round_trips = self.client.round_trips  # one count for the whole cluster
             nc.server_clock = self.client.server_clock  # one clock: the first node's TIME
             self._nodes[name] = nc
@@ -291,7 +316,7 @@ class ClusterRouter:
             raise rexc.SlotNotCoveredError(f'slot {slot} is not covered by the cluster')
         return owner
 
-    def client_for_keys(self, *keys: Any) -> Client:
+    def client_for_keys(self, *keys: Any) -> C:
         slots = {slot_of(k) for k in keys if k is not None}
         if len(slots) > 1:
             raise CrossSlotError(
@@ -743,13 +768,3 @@ def _changes(before: dict[int, str], after: dict[int, str]) -> list[tuple[int, i
             out.append((slot, slot, old, new))
     return out
 
-
-class ClusterPoller(Poller):
-    """The poll as on one server; on a cluster the snapshot carries the cluster table."""
-
-    async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
-        snap = await super().snapshot(refs)
-        router = self.client.cluster
-        if router is None:
-            return snap
-        return replace(snap, cluster=router.view())

@@ -57,9 +57,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferrite_tui.backend import bulk
-from ferrite_tui.backend.client import BackendError, Client, describe_error
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.cluster import CrossSlotError, slot_of
+from ferrite_tui.backend.connection import describe_error
 from ferrite_tui.backend.discovery import INTERNAL_PREFIX
+from ferrite_tui.backend.errors import BackendError
 
 STAGE_PREFIX = INTERNAL_PREFIX + "inflight:"
 MARK_PREFIX = INTERNAL_PREFIX + "delivered:"

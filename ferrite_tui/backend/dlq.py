@@ -23,8 +23,9 @@ from pathlib import Path
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import Cancel, ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, requeued_job
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import (
     MAX_WINDOW,
     Page,

@@ -25,14 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ferrite_tui.backend.bulk import ChunkResult
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    mutation,
-    permission_error,
-    server_error_text,
-)
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
 from ferrite_tui.backend.moves import (
     Item,
     MoveResult,

@@ -41,12 +41,8 @@ import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
 from ferrite_tui.backend import bulk
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    permission_error,
-    server_error_text,
-)
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
 
 #: Extra elements LPOS may look past the position where a value was seen.
 SLACK = 1000

@@ -29,8 +29,9 @@ from redis.exceptions import WatchError
 
 from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, printable
+from ferrite_tui.backend.errors import BackendError
 
 #: Scores between these (2000-01-01 .. 2100-01-01 in ms) are read as timestamps.
 PLAUSIBLE_MS = (946_684_800_000, 4_102_444_800_000)

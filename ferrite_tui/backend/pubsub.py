@@ -43,14 +43,10 @@ from redis import exceptions as rexc
 from redis.asyncio import Redis
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import (
-    Client,
-    describe_error,
-    is_connection_failure,
-    is_noperm,
-    mutation,
-)
+from ferrite_tui.backend.client import Client, mutation
+from ferrite_tui.backend.connection import describe_error, is_connection_failure
 from ferrite_tui.backend.envelopes import key_text, printable
+from ferrite_tui.backend.errors import is_noperm
 from ferrite_tui.escaping import json_safe
 
 DEFAULT_BUFFER = 10_000

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ferrite_tui.backend.bulk import ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import (
     MAX_WINDOW,
     Page,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ferrite_tui.backend.client import BackendError
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.errors import BackendError
 
 MAX_SEQ = 18446744073709551615  # the largest sequence number of one millisecond
 

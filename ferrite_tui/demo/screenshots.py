@@ -21,7 +21,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.server import RedisServer
 from ferrite_tui.demo.workload import seed

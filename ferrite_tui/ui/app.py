@@ -19,7 +19,7 @@ from textual.widget import AwaitMount
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor

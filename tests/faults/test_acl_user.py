@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from faultkit import figure
 from rich.console import Console
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp

@@ -121,7 +121,7 @@ async def test_the_console_shows_and_requeues_a_list_holding_nested_values(redis
                                                                            tmp_path):
     """Through the app: discovery lists the queues, panel 6 shows every entry (the nested
     ones marked), and R requeues the whole list."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.ui.app import FerriteApp
     from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
     from helpers import async_wait_until, running

@@ -12,9 +12,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, strip_cluster_options
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.libraries import bullmq
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
+from ferrite_tui.urls import strip_cluster_options
 
 INSTALL = "pip install 'ferrite-tui[bullmq]'"
 

@@ -189,7 +189,7 @@ class ServerPanel(Vertical):
         try:
             self.inflight = await crossslot.inflight(client)
         except Exception as exc:
-            from ferrite_tui.backend.client import describe_error
+            from ferrite_tui.backend.connection import describe_error
             self.notify(f"could not look for moves in flight: {describe_error(exc)}",
                         severity="warning")
             return
@@ -207,7 +207,7 @@ class ServerPanel(Vertical):
     @work(group="server-finish", exit_on_error=False)
     async def _finish_worker(self) -> None:
         from ferrite_tui.backend import crossslot
-        from ferrite_tui.backend.client import describe_error
+        from ferrite_tui.backend.connection import describe_error
         from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
         session = self.ferrite.session

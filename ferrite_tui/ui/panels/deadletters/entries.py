@@ -14,9 +14,9 @@ from textual.widgets import DataTable
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import Cancel
-from ferrite_tui.backend.client import BackendError
 from ferrite_tui.backend.dlq import DeadLetters, Filter, ScanState, first_line
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef, QueueStats
