@@ -14,7 +14,7 @@ from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.priority import PriorityQueue
 from ferrite_tui.backend.pubsub import Tail
 from ferrite_tui.cli import status_json, status_table

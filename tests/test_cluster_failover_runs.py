@@ -15,7 +15,7 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.lists import read_page
-from ferrite_tui.backend.moves import PositionalPlan
+from ferrite_tui.backend.movebase import PositionalPlan
 from helpers import wait_until
 
 pytestmark = pytest.mark.cluster

@@ -18,7 +18,7 @@ from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 
 pytestmark = pytest.mark.cluster
 

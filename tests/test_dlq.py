@@ -21,7 +21,7 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, Filter, normalise_reason
 from ferrite_tui.backend.errors import BackendError
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from helpers import wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"

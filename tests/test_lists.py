@@ -14,7 +14,8 @@ from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.lists import BIG_ITEM, ListItems, read_page
 from ferrite_tui.backend.models import QueueKind, QueueRef
-from ferrite_tui.backend.moves import Item, chunk_budget, move_values
+from ferrite_tui.backend.movebase import Item, chunk_budget
+from ferrite_tui.backend.moves import move_values
 from ferrite_tui.backend.reliable import ReliableQueue
 
 
@@ -209,7 +210,8 @@ async def test_contention_splits_chunks_and_still_finishes(client, sync, redis_u
     failed and left where it was."""
     import asyncio
 
-    from ferrite_tui.backend.moves import PositionalPlan, take_head
+    from ferrite_tui.backend.movebase import PositionalPlan
+    from ferrite_tui.backend.moves import take_head
     from helpers import wait_until
 
     values = fill(sync, "src", 2000)
@@ -268,7 +270,7 @@ async def test_contention_splits_chunks_and_still_finishes(client, sync, redis_u
 
 
 async def test_lua_fast_path_moves_exactly_and_checks_the_target(client, sync):
-    from ferrite_tui.backend.moves import lua_move
+    from ferrite_tui.backend.slotmoves import lua_move
 
     if not client.capabilities.lua:
         pytest.skip("no Lua on this server (the reduced set): the fast path is never used")

@@ -35,14 +35,8 @@ from ferrite_tui.backend.lists import (
     read_page,
     read_shown_page,
 )
-from ferrite_tui.backend.moves import (
-    Item,
-    KeepInPlace,
-    MoveResult,
-    move_values,
-    remove_values,
-    take_head,
-)
+from ferrite_tui.backend.movebase import Item, KeepInPlace, MoveResult
+from ferrite_tui.backend.moves import move_values, remove_values, take_head
 from ferrite_tui.backend.rawjson import Unrewritable, payload_text, requeued
 from ferrite_tui.escaping import json_safe
 

@@ -27,7 +27,8 @@ from ferrite_tui.backend.lists import (
     read_shown_page,
 )
 from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.moves import Item, move_values, remove_values
+from ferrite_tui.backend.movebase import Item
+from ferrite_tui.backend.moves import move_values, remove_values
 
 DEFAULT_VISIBILITY_S = 300.0
 

@@ -20,7 +20,7 @@ from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef, QueueStats
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.panels.base import alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.deadletters.title import DeadLetterTitle, ScanFigures
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel

@@ -27,7 +27,7 @@ from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
-from ferrite_tui.backend.moves import Item, PositionalPlan
+from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
