@@ -17,7 +17,7 @@ from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.priority import PriorityQueue
 from ferrite_tui.backend.pubsub import Tail
-from ferrite_tui.cli import status_json, status_table
+from ferrite_tui.cli.status import status_json, status_table
 from ferrite_tui.config import Config, QueueDecl
 from helpers import REDUCED, CommandRecorder, async_wait_until, mutating, wait_until
 

@@ -214,8 +214,8 @@ def test_a_long_alert_keeps_its_key_and_next_step_where_the_row_is_narrow():
 def test_counts_in_words_agree_with_their_number():
     """'1 groups' and '1 were not dead-letter envelopes' read as mistakes: one is singular."""
     from ferrite_tui.backend.models import QueueKind
+    from ferrite_tui.presentation import secondary
     from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
-    from ferrite_tui.ui.panels.overview import secondary
 
     stream = next(q for q in frozen_snapshot().queues if q.ref.kind is QueueKind.STREAM)
     assert len(stream.groups) > 1

@@ -95,7 +95,7 @@ async def publish_events(url: str) -> None:
 
 async def capture_live(url: str, out: Path, state: Path) -> list[Path]:
     """The Overview of the live demo, once per size, from one run of the traffic."""
-    from ferrite_tui.cli import DemoTraffic, demo_config
+    from ferrite_tui.demo.traffic import DemoTraffic, demo_config
 
     traffic = DemoTraffic(url, live=True)
     traffic.start()
