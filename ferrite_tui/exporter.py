@@ -521,7 +521,7 @@ class Exporter:
 
 def build_parser() -> argparse.ArgumentParser:
     # The console's own options, with their checks (--refresh in range, as the config's).
-    from ferrite_tui.cli.options import _common, _notifications_option, _password_option, _refresh
+    from ferrite_tui.commandline import _common, _notifications_option, _password_option, _refresh
 
     p = argparse.ArgumentParser(
         prog="ferrite-tui exporter",
@@ -567,7 +567,7 @@ def fail(message: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.cli.options import resolve_settings
+    from ferrite_tui.commandline import resolve_settings
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="ferrite-tui exporter: %(message)s")

@@ -728,7 +728,7 @@ def url_host(host: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.cli.options import resolve_settings
+    from ferrite_tui.commandline import resolve_settings
 
     args = build_parser().parse_args(argv)
     if args.max_sessions < 1:

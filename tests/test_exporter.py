@@ -500,7 +500,7 @@ async def test_unreachable_server_is_unhealthy_and_counted(server_factory):
 async def test_an_acl_user_who_may_only_read_gets_every_figure(fresh_server, tmp_path):
     """A user who may read everything and write nothing (as an exporter's user should be),
     named in the URL as the console takes it: every queue, no poll error."""
-    from ferrite_tui.cli.options import resolve_settings
+    from ferrite_tui.commandline import resolve_settings
     from test_acl import PASSWORD
 
     await seeded(fresh_server.url)
@@ -739,7 +739,7 @@ async def test_a_real_prometheus_scrapes_the_figures(redis_url, tmp_path):
 async def test_a_cluster_labels_every_queue_with_its_node(cluster_url, tmp_path):
     """On a Redis Cluster, as the console: every primary polled, each queue's series
     labelled with the primary holding its key, depths as `status --json` has them."""
-    from ferrite_tui.cli.options import resolve_settings
+    from ferrite_tui.commandline import resolve_settings
     from ferrite_tui.demo.workload import CLUSTER_NAMES
 
     client = aioredis.RedisCluster.from_url(cluster_url)

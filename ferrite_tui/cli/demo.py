@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.cli.console import run_console
-from ferrite_tui.cli.options import fail
+from ferrite_tui.commandline import fail
 from ferrite_tui.config import Config
 from ferrite_tui.demo.cluster import LocalCluster, cluster_support
 from ferrite_tui.demo.server import RedisServer, ServerNotFound, find_server_binary, port_is_free

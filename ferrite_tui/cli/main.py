@@ -11,7 +11,8 @@ from ferrite_tui import __version__
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.cli.console import run_console
 from ferrite_tui.cli.demo import demo_command
-from ferrite_tui.cli.options import (
+from ferrite_tui.cli.status import status_command
+from ferrite_tui.commandline import (
     _common,
     _console_options,
     _notifications_option,
@@ -21,7 +22,6 @@ from ferrite_tui.cli.options import (
     fail,
     resolve_settings,
 )
-from ferrite_tui.cli.status import status_command
 from ferrite_tui.config import ConfigError, default_config_path, init_config, load
 from ferrite_tui.credentials import WARNING, hide_passwords
 

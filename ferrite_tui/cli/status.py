@@ -17,7 +17,7 @@ from ferrite_tui.backend.libraries.model import state_totals
 from ferrite_tui.backend.models import TOTALS, AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
-from ferrite_tui.cli.options import fail, resolve_settings
+from ferrite_tui.commandline import fail, resolve_settings
 from ferrite_tui.config import Config, Profile
 from ferrite_tui.escaping import json_safe, printable
 from ferrite_tui.presentation import left_out_text, notifications_text, secondary, states_text

@@ -1,5 +1,6 @@
-"""What the commands share: their common options, the settings from a URL and/or a
-profile (asked before anything connects), and the one-line failure."""
+"""What the commands of the command line share (the console, `status`, `demo`, `serve`,
+`exporter`): their common options, the settings from a URL and/or a profile (asked
+before anything connects), and the one-line failure."""
 
 from __future__ import annotations
 
