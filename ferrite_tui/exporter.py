@@ -37,6 +37,13 @@ from ferrite_tui.backend.models import (
     Snapshot,
 )
 from ferrite_tui.backend.monitor import Listener, Monitor
+from ferrite_tui.commandline import (
+    _common,
+    _notifications_option,
+    _password_option,
+    _refresh,
+    resolve_settings,
+)
 from ferrite_tui.config import Config, ConfigError, load
 from ferrite_tui.escaping import printable
 
@@ -521,7 +528,6 @@ class Exporter:
 
 def build_parser() -> argparse.ArgumentParser:
     # The console's own options, with their checks (--refresh in range, as the config's).
-    from ferrite_tui.commandline import _common, _notifications_option, _password_option, _refresh
 
     p = argparse.ArgumentParser(
         prog="ferrite-tui exporter",
@@ -567,8 +573,6 @@ def fail(message: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.commandline import resolve_settings
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="ferrite-tui exporter: %(message)s")
     try:

@@ -46,8 +46,10 @@ from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
-from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.commandline import resolve_settings
 from ferrite_tui.config import ConfigError, load
 from ferrite_tui.escaping import printable
 from ferrite_tui.urls import redact_url
@@ -693,9 +695,6 @@ class ConsoleServer(Server):
 
 async def check_server(cfg, settings: ConnectionSettings) -> str | None:
     """One connection, as a console will make it: the reason it fails, or None."""
-    from ferrite_tui.backend.connection import describe_error
-    from ferrite_tui.backend.monitor import Monitor
-
     monitor = Monitor(settings, cfg)
     try:
         await monitor.connect()
@@ -728,8 +727,6 @@ def url_host(host: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.commandline import resolve_settings
-
     args = build_parser().parse_args(argv)
     if args.max_sessions < 1:
         return fail("--max-sessions must be at least 1")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -299,7 +300,6 @@ async def failed_node(client: Any, exc: BaseException) -> str:
         down = [n for n in router.primaries() if n in router.unreachable]
         if down:
             return ", ".join(down)
-        import re
 
         current: BaseException | None = exc
         while current is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import random
 import uuid
@@ -75,8 +76,6 @@ def parse_score(text: str) -> float:
 
 def parse_payload(text: str) -> Any:
     """The payload field of a new job: JSON if it parses, else the text as a string."""
-    import json
-
     try:
         return json.loads(text)
     except ValueError:

@@ -32,6 +32,9 @@ from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, Open
 from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.server import ServerPanel
+from ferrite_tui.ui.screens.connect import ConnectScreen, log_in_form, logged_in
+from ferrite_tui.ui.screens.help import HelpScreen
+from ferrite_tui.ui.screens.main import MainScreen
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
 from ferrite_tui.ui.widgets.footer import KeyFooter
@@ -128,8 +131,6 @@ class FerriteApp(NoticesApp):
     # -- layout -------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        from ferrite_tui.ui.screens.main import MainScreen
-
         return MainScreen(id="_default")  # its footer lists the panel's actions first
 
     def compose(self) -> ComposeResult:
@@ -169,8 +170,6 @@ class FerriteApp(NoticesApp):
         if self.settings is not None:
             self.start_monitor(self.settings)
         else:
-            from ferrite_tui.ui.screens.connect import ConnectScreen
-
             self.push_screen(ConnectScreen(self.config), self._connected)
 
     def _connected(self, settings: ConnectionSettings | None) -> None:
@@ -186,8 +185,6 @@ class FerriteApp(NoticesApp):
 
     def action_log_in(self) -> None:
         """A user name and password typed here, then connect again with them."""
-        from ferrite_tui.ui.screens.connect import log_in_form, logged_in
-
         def log_in(values: dict[str, str] | None) -> None:
             if values is not None and self.settings is not None:
                 self.restart_monitor(logged_in(self.settings, values))
@@ -373,8 +370,6 @@ class FerriteApp(NoticesApp):
         self.query_one("#tabs", TabbedContent).active = tab
 
     def action_help(self) -> None:
-        from ferrite_tui.ui.screens.help import HelpScreen
-
         self.push_screen(HelpScreen(self))
 
     def action_rescan(self) -> None:

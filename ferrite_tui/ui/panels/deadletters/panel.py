@@ -22,6 +22,7 @@ from rich.text import Text
 from textual.binding import Binding
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
+from ferrite_tui.backend.crossslot import finish_inflight
 from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.journal import BulkRecord
@@ -200,7 +201,6 @@ class DeadLettersPanel(DeadLetterEntries):
         if any(rec.stopped for rec in self.interrupted) and self.client().cluster is not None:
             # A run stopped by a failed node may have left a chunk staged between slots:
             # delivered first, so the rest of the run does not count it missing.
-            from ferrite_tui.backend.crossslot import finish_inflight
 
             finished = await finish_inflight(self.client())
             if finished.delivered or finished.errors:

@@ -35,7 +35,7 @@ from ferrite_tui.ui.panels.pubsub.actions import (
 )
 from ferrite_tui.ui.panels.pubsub.channels import channel_note, channel_rows
 from ferrite_tui.ui.widgets.logview import FollowChanged, InspectEntry, LogView
-from ferrite_tui.ui.widgets.table import Column
+from ferrite_tui.ui.widgets.table import Column, KeyedTable
 from ferrite_tui.websession import refuse_file_writes
 
 PULL_S = 0.1  # the log takes new messages from the tail at most 10 times a second
@@ -89,7 +89,6 @@ class PubSubPanel(Panel):
 
     def compose(self) -> ComposeResult:
         yield Static(Text(BEFORE_FIRST_POLL), classes="panel-note", id="note")
-        from ferrite_tui.ui.widgets.table import KeyedTable
 
         yield KeyedTable(self.columns(), id="table")
         yield Static(Text(""), id="log-status")
