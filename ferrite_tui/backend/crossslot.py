@@ -58,7 +58,8 @@ from typing import Any
 
 from ferrite_tui.backend import bulk, slotmoves
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.cluster import CrossSlotError, slot_of
+from ferrite_tui.backend.cluster import CrossSlotError
+from ferrite_tui.backend.clusterwire import slot_of
 from ferrite_tui.backend.connection import describe_error
 from ferrite_tui.backend.discovery import INTERNAL_PREFIX
 from ferrite_tui.backend.envelopes import key_text

@@ -13,10 +13,11 @@ import pytest
 from faultkit import dead, figure
 
 from ferrite_tui.backend import boundedjson
-from ferrite_tui.backend.backfill import Backfill, item_time
+from ferrite_tui.backend.backfill import Backfill
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.dlq import DeadLetters, Filter
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.streams import json_payload
 from ferrite_tui.backend.trends import Trends
