@@ -25,7 +25,7 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import Snapshot
 from ferrite_tui.backend.streams import id_ms
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import (
+from ferrite_tui.demo.seeding import (
     SEED_DLQ,
     SEED_EMAILS,
     SEED_ORDERS,

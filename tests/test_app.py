@@ -8,7 +8,7 @@ from textual.widgets import TabbedContent
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.widgets.status import StatusLine

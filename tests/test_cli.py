@@ -6,7 +6,7 @@ import sys
 
 import redis
 
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 
 
 def run(*args, env=None, timeout=60):

@@ -12,7 +12,7 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster

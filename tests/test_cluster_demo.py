@@ -14,7 +14,9 @@ from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.cli.demo import demo_cluster
 from ferrite_tui.cli.main import build_parser
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
+from ferrite_tui.demo.layout import CLUSTER_NAMES
+from ferrite_tui.demo.seeding import seed
+from ferrite_tui.demo.workload import Workload
 from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster

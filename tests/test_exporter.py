@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config, load
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.escaping import printable
 from ferrite_tui.exporter import METRICS, Exporter, alert_name
 from helpers import async_wait_until, wait_until
@@ -740,7 +740,7 @@ async def test_a_cluster_labels_every_queue_with_its_node(cluster_url, tmp_path)
     """On a Redis Cluster, as the console: every primary polled, each queue's series
     labelled with the primary holding its key, depths as `status --json` has them."""
     from ferrite_tui.commandline import resolve_settings
-    from ferrite_tui.demo.workload import CLUSTER_NAMES
+    from ferrite_tui.demo.layout import CLUSTER_NAMES
 
     client = aioredis.RedisCluster.from_url(cluster_url)
     try:

@@ -491,7 +491,7 @@ async def test_seed_keys_are_never_mistaken(redis_url, tmp_path):
     huey keys (whose names look like work lists)."""
     import redis.asyncio as aioredis
 
-    from ferrite_tui.demo.workload import seed
+    from ferrite_tui.demo.seeding import seed
 
     client = aioredis.Redis.from_url(redis_url)
     await seed(client)

@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.demo.server import RedisServer
 from ferrite_tui.demo.traffic import DemoTraffic, demo_config
-from ferrite_tui.demo.workload import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.tabs import PANELS
 

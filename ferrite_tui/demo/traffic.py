@@ -10,7 +10,9 @@ from dataclasses import replace
 import redis.asyncio as aioredis
 
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
+from ferrite_tui.demo.layout import CLUSTER_NAMES
+from ferrite_tui.demo.seeding import seed
+from ferrite_tui.demo.workload import Workload
 
 DEMO_NOTIFY = "Elz"  # key-events of lists and sorted sets
 

@@ -13,7 +13,7 @@ from faultkit import dead, figure
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
 
