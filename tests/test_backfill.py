@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from ferrite_tui.backend.backfill import Backfill, item_time
+from ferrite_tui.backend.backfill import Backfill
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends, minute_of
 from helpers import REDUCED
