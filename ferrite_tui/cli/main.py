@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from ferrite_tui import __version__
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             return config_command(args)
         cfg = load(args.config)
         if getattr(args, "notifications", False):
-            cfg = replace(cfg, exact_from_notifications=True)
+            cfg = cfg.overridden("command line: --notifications", exact_from_notifications=True)
         if command == "status":
             return status_command(cfg, args)
         if command == "demo":
