@@ -141,7 +141,6 @@ class Discovery:
         self.config = config
         self.match = match or config.discovery.match
         self.refs: list[QueueRef] = []
-        self.passes = 0
         self.scanned = 0
         self.left_out = 0
         # Keys SCAN returned that this ACL user may not read (outside its key patterns):
@@ -237,7 +236,6 @@ class Discovery:
         self.left_out = len(ranked) - len(kept)
         self._absent = absent & {ref.ident for ref in kept}
         self.refs = sorted(kept, key=lambda r: (r.kind.value, r.key))
-        self.passes += 1
         self.scanned = scanned
         self.unreadable = unreadable
         if progress:

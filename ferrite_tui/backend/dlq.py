@@ -126,7 +126,6 @@ class Group:
     key: str
     count: int = 0
     newest_ms: int | None = None  # newest dead_at
-    example: str = ""
 
 
 @dataclass
@@ -224,7 +223,7 @@ class DeadLetters:
                         g = OTHER_GROUP
                         group = state.groups.setdefault(g, Group(g))
                     else:
-                        group = state.groups[g] = Group(g, example=reason_of(env))
+                        group = state.groups[g] = Group(g)
                 group.count += 1
                 if env.dead_at is not None and (group.newest_ms is None
                                                 or env.dead_at > group.newest_ms):

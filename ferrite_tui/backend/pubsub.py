@@ -101,7 +101,6 @@ class Tail:
         self.notifications_skipped = 0  # keyspace notifications a broad pattern swept in
         self.dropped = 0  # messages that fell off the buffer
         self.by_channel: dict[bytes, int] = {}
-        self.other_channels = 0  # messages on channels beyond MAX_TRACKED_CHANNELS
         self.paused = False
         self._paused_at = 0
         self.state = TailState("stopped")
@@ -287,15 +286,14 @@ class Tail:
 
     def _count(self, counts: dict[bytes, int], channel: bytes) -> int:
         """Count one message of `channel` in `counts` (at most MAX_TRACKED_CHANNELS names;
-        the rest in `other_channels`); its sequence number."""
+        messages of further channels are counted in `received` only); its sequence
+        number."""
         self.received += 1
         n = counts.get(channel)
         if n is not None:
             counts[channel] = n + 1
         elif len(counts) < MAX_TRACKED_CHANNELS:
             counts[channel] = 1
-        else:
-            self.other_channels += 1
         self.seq += 1
         return self.seq
 
