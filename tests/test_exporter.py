@@ -32,7 +32,7 @@ from ferrite_tui.config import Config, load
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.escaping import printable
 from ferrite_tui.exporter import METRICS, Exporter, alert_name
-from helpers import async_wait_until, wait_until
+from helpers import async_wait_until, skip_as_the_server_lacks, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO_ROOT / "examples"
@@ -331,7 +331,8 @@ async def test_rates_and_their_exactness_on_the_known_workload(redis_url):
         async with exporting(redis_url, config=Config(alerts=ALERTS), refresh=0.5) as exporter:
             await async_wait_until(lambda: exporter.state.snapshot is not None)
             if not exporter.monitor.capabilities.lpos:
-                pytest.skip("no LPOS on this server: list figures are marked unknown")
+                skip_as_the_server_lacks(redis_url, "lpos",
+                                         "no LPOS: list figures are marked unknown")
             latest: dict[str, Series] = {}
 
             def rate(series: Series, metric: str, key: str) -> tuple[float | None, str]:

@@ -11,6 +11,7 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import PENDING_SCAN
 from ferrite_tui.config import AlertConfig, Config
+from helpers import skip_as_the_server_lacks
 
 STREAM = "events:big"
 DEAD_HELD = 1200  # more than one pending page, all idle for ten minutes
@@ -60,7 +61,7 @@ async def group_after_polls(url: str, idle_form: bool | None):
 async def test_large_group_idle_count_and_dead_consumer_are_exact(redis_url):
     q, group = await group_after_polls(redis_url, None)
     if not group.scan_complete and f"{PENDING_SCAN:,}+ idle" in " ".join(group.alerts):
-        pytest.skip("this server has no XPENDING IDLE")
+        skip_as_the_server_lacks(redis_url, "xpending_idle", "this server has no XPENDING IDLE")
     idle = DEAD_HELD + LIVE_IDLE
     assert group.scan_complete, group
     assert group.idle_count == idle and q.idle_pending == idle

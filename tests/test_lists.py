@@ -17,6 +17,7 @@ from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.movebase import Item, chunk_budget
 from ferrite_tui.backend.moves import move_values
 from ferrite_tui.backend.reliable import ReliableQueue
+from helpers import skip_as_the_server_lacks
 
 
 def fill(sync, key, n, fmt="v{}"):
@@ -273,7 +274,8 @@ async def test_lua_fast_path_moves_exactly_and_checks_the_target(client, sync):
     from ferrite_tui.backend.slotmoves import lua_move
 
     if not client.capabilities.lua:
-        pytest.skip("no Lua on this server (the reduced set): the fast path is never used")
+        skip_as_the_server_lacks(client.settings.url, "lua",
+                                 "no Lua (the reduced set): the fast path is never used")
     values = fill(sync, "src", 3000)
     page = await read_page(client, "src", 2990, 10)
     head = await read_page(client, "src", 0, 3)

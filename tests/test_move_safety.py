@@ -10,6 +10,7 @@ from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import read_page
 from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.moves import move_values, take_head
+from helpers import skip_as_the_server_lacks
 
 
 def fill(sync, key, n, fmt="v{}"):
@@ -182,7 +183,8 @@ async def test_requeue_all_of_a_list_pushed_to_all_the_time_finishes(client, syn
     from ferrite_tui.backend.lists import ListItems
 
     if not client.capabilities.lua:
-        pytest.skip("without Lua a list pushed to all the time starves the WATCH (known)")
+        skip_as_the_server_lacks(client.settings.url, "lua", "without Lua a list pushed to "
+                                 "all the time starves the WATCH (known)")
     letters = [json.dumps({"job": {"id": f"j{i}", "payload": i, "retry_count": 3,
                                    "last_error": "boom", "first_attempt": 1},
                            "dead_at": 1, "reason": "boom"}).encode() for i in range(3000)]
@@ -220,7 +222,7 @@ async def test_head_script_puts_refused_values_back_at_the_head_in_order(client,
     from ferrite_tui.backend.slotmoves import _lua_take_head
 
     if not client.capabilities.lua:
-        pytest.skip("the script path needs Lua")
+        skip_as_the_server_lacks(client.settings.url, "lua", "the script path needs Lua")
     sync.rpush("src", b"a", b"keep1", b"b", b"keep2", b"c", b"z")
 
     def transform(item: Item) -> bytes:
