@@ -40,6 +40,7 @@ from ferrite_tui.backend.libraries.model import (
 from ferrite_tui.backend.libraries.poll import probe_age, time_probe
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.poll import FUTURE_SLACK_MS, LIST_KINDS, stream_id_ms
+from ferrite_tui.backend.replies import score_pairs
 from ferrite_tui.backend.trends import MINUTE_S, Trends, minute_of
 
 MAX_ITEMS = 10_000
@@ -385,10 +386,10 @@ class Backfill:
                 continue
             acc = out[owner]
             scored = sk.type == "zset"
-            members = [m for m, _ in _pairs(reply)] if scored else reply
+            members = [m for m, _ in score_pairs(reply)] if scored else reply
             acc.read += len(members)
             if owner[1] == "failed" and sk.means is Means.AT and sk.unit is not None:
-                for _member, score in _pairs(reply):
+                for _member, score in score_pairs(reply):
                     t = score_ms(float(score), sk.unit)
                     if t is None or t <= 0:
                         report.untimed += 1
@@ -527,13 +528,6 @@ def _reply_bytes(reply: Any, depth: int = 0) -> int:
     if isinstance(reply, list | tuple) and depth < 3:
         return sum(_reply_bytes(r, depth + 1) for r in reply)
     return 8
-
-
-def _pairs(reply: list) -> list[tuple[bytes, Any]]:
-    """(member, score) pairs of a ZRANGE WITHSCORES reply, flat (RESP2) or paired (RESP3)."""
-    if reply and isinstance(reply[0], (list, tuple)):
-        return [(m, sc) for m, sc in reply]
-    return list(zip(reply[::2], reply[1::2]))
 
 
 def _round(value: float, weight: float) -> float:

@@ -15,6 +15,7 @@ from redis import exceptions as rexc
 
 from ferrite_tui.backend.errors import BackendError, is_key_refusal, is_noperm
 from ferrite_tui.backend.models import Capabilities
+from ferrite_tui.backend.replies import reply_text
 
 #: The key the probe names first (no application uses it).
 PROBE_KEY = "__ferrite_tui_probe__"
@@ -241,13 +242,11 @@ def _key_in(pattern: str) -> str | None:
 
 
 def server_identity(info: dict) -> tuple[str, str]:
-    def text(v: Any) -> str:
-        return v.decode() if isinstance(v, bytes) else str(v)
     for field, kind in (("ferrite_version", "ferrite"), ("valkey_version", "valkey")):
         if field in info:
-            return kind, text(info[field])
+            return kind, reply_text(info[field])
     if "redis_version" in info:
-        return "redis", text(info["redis_version"])
+        return "redis", reply_text(info["redis_version"])
     return "unknown", ""
 
 
