@@ -22,3 +22,6 @@ _.max_id  # backend/streams.py
 _._pulled_at  # ui/panels/pubsub/panel.py (written, never read)
 _.PLOT_TITLE  # ui/panels/sorted_base.py (never read)
 _.is_marked  # ui/widgets/items.py (no caller)
+_.HEARTBEATS  # backend/libraries/dramatiq.py: dramatiq's key names, documented
+_.ACKS  # backend/libraries/dramatiq.py
+_.new_york  # tests/test_library_own_counts.py: a fixture used for its side effect

@@ -22,7 +22,7 @@ from ferrite_tui.ui.screens.dialogs import DialogBody, Field, FormScreen
 from ferrite_tui.urls import redact_url
 
 if TYPE_CHECKING:
-    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.protocols import ConsoleApp
 
 
 class ConnectScreen(Screen):
@@ -118,7 +118,7 @@ class ConnectScreen(Screen):
         if self._value("profile"):
             try:
                 self.config = save_profile(self.config, profile, make_default=True)
-                cast("FerriteApp", self.app).config = self.config
+                cast("ConsoleApp", self.app).config = self.config
             except (ConfigError, OSError) as exc:
                 self.app.notify(f"profile not saved: {printable(str(exc))}",
                                 severity="warning")
