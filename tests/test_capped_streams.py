@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ferrite_tui.backend.capped import CappedStreams
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
 

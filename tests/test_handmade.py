@@ -103,7 +103,7 @@ async def test_a_delayed_queue_found_by_its_scores_is_read_not_moved(redis_url, 
                                                                      tmp_path):
     """Due times in epoch seconds: shown as times, counted in seconds; x and X send
     nothing (the team's own scheduler promotes them, to a list the console does not know)."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.ui.app import FerriteApp
     from helpers import async_wait_until, running
 

@@ -8,7 +8,7 @@ import tomllib
 import pytest
 from textual.widgets import Input
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config, ConfigError, load, save_queue
 from ferrite_tui.ui.app import FerriteApp

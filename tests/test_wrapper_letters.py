@@ -14,6 +14,7 @@ import pytest
 from ferrite_tui.backend.dlq import DeadLetters, Filter, group_of, reason_of
 from ferrite_tui.backend.dlq_routes import plan_routes, read_head
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.requeue_plan import plan_items
 from handmade import SHAPES, inner_job, wrapper
@@ -62,7 +63,7 @@ def test_filter_by_any_field_and_groups():
 
 
 def _item(raw: bytes, pos: int = 0):
-    from ferrite_tui.backend.moves import Item
+    from ferrite_tui.backend.movebase import Item
     return Item(raw, pos, pos + 1)
 
 
@@ -166,7 +167,7 @@ async def test_requeue_all_through_the_panel_one_confirmation_per_target_counts(
     """R on a list of letters naming 3 queues (one missing): one confirmation naming the
     count per target and the refusal, showing a job exactly as it will be written; after
     it, every job is in exactly one place."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.config import Config
     from ferrite_tui.ui.app import FerriteApp
     from helpers import async_wait_until, running
@@ -209,6 +210,5 @@ async def test_requeue_all_through_the_panel_one_confirmation_per_target_counts(
 
 
 def test_backfill_reads_a_wrapper_letter_by_when_it_failed():
-    from ferrite_tui.backend.backfill import item_time
     assert item_time(wrapper(SHAPES[0], 2, NOW_S)) == (NOW_S - 120) * 1000
     assert item_time(wrapper(SHAPES[3], 2, NOW_S)) == (NOW_S - 120) * 1000  # "ts"

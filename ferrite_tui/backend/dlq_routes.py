@@ -19,7 +19,7 @@ from ferrite_tui.backend.dlq import SCAN_WINDOW
 from ferrite_tui.backend.envelopes import decode, key_text
 from ferrite_tui.backend.lists import read_page
 from ferrite_tui.backend.models import QueueKind, QueueRef
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.requeue_plan import PLAN_LIMIT, RequeuePlan, plan_items
 from ferrite_tui.escaping import printable
 

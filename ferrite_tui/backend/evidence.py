@@ -88,10 +88,6 @@ def dlq_target(key: str) -> str | None:
     return None
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def judge_list(key: str, items: list[Any]) -> Evidence:
     envs = [decode(raw) for raw in items if isinstance(raw, bytes | str)]
     failures = [e for e in envs if e.is_dead_letter]

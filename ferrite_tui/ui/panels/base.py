@@ -37,6 +37,9 @@ from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueS
 from ferrite_tui.config import ConfigError, default_config_path, save_queue
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen, Field, FormScreen, TypedConfirmScreen
+from ferrite_tui.ui.screens.inspector import InspectorScreen
+from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
@@ -46,7 +49,6 @@ if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
     from ferrite_tui.backend.libraries.model import LibraryQueue
     from ferrite_tui.ui.protocols import ConsoleApp
-    from ferrite_tui.ui.screens.dialogs import Field
 
 T = TypeVar("T")
 
@@ -236,8 +238,6 @@ class Panel(Vertical):
     def inspect_value(self, title: str, value: bytes, meta: list[tuple[str, str]],
                       fields: list[tuple[bytes, bytes]] | None = None) -> None:
         """Open the inspector on one value (every panel's enter on an item)."""
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
-
         self.app.push_screen(InspectorScreen(title, value, meta=meta, fields=fields))
 
     # -- the action pipeline -------------------------------------------------------------
@@ -320,8 +320,6 @@ class Panel(Vertical):
     async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
                       typed: str | None = None) -> bool:
         """The one confirmation: yes/no, or typing `typed` for irreversible bulk work."""
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
-
         screen: ModalScreen[bool] = TypedConfirmScreen(title, body, typed) \
             if typed is not None else ConfirmScreen(title, body, label)
         answer: bool | None = await self.app.push_screen_wait(screen)
@@ -330,15 +328,11 @@ class Panel(Vertical):
     async def ask(self, title: str, fields: list[Field], submit_label: str = "OK",
                   body: str | Text | None = None) -> dict[str, str] | None:
         """A form in the worker; None when the operator cancels."""
-        from ferrite_tui.ui.screens.dialogs import FormScreen
-
         return cast("dict[str, str] | None", await self.app.push_screen_wait(
             FormScreen(title, fields, submit_label, body=body)))
 
     async def run_bulk(self, title: str, runner: BulkRunner[Any]) -> BulkReport:
         """A bulk run with the progress dialog (cancel with escape or c)."""
-        from ferrite_tui.ui.screens.progress import with_progress
-
         def work(progress: Callable[[BulkReport], None], cancel: Any) -> Awaitable[BulkReport]:
             runner.progress, runner.cancel = progress, cancel
             return runner.run()
@@ -416,8 +410,6 @@ def entry_of(ref: QueueRef, values: dict[str, str]) -> dict[str, str | None]:
 async def correct_kind(panel: Panel, ref: QueueRef) -> Outcome | None:
     """The highlighted queue's kind as the operator gives it, saved as a [[queues]] entry
     in their config file (see config.save_queue) and used by a rescan at once."""
-    from ferrite_tui.ui.screens.dialogs import Field
-
     cfg = panel.ferrite.config
     path = cfg.path or default_config_path()
     why = ref.evidence or ("declared in your config" if ref.declared else "by its name")

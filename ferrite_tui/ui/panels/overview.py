@@ -11,6 +11,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import TOTALS, AlertNote, QueueKind, QueueStats, Snapshot
+from ferrite_tui.presentation import secondary
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.panels.base import (
     Panel,
@@ -27,37 +28,6 @@ from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
 CHARTS_MIN_HEIGHT = 10
 CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
-
-
-def secondary(q: QueueStats, now_s: float | None = None) -> str:
-    """The one extra figure that matters for each kind, then, for a queue found by what
-    its keys hold, that evidence ("delayed: scores are epoch ms, 5 in the past"); for a
-    queue remembered from before and not found now, when it was last seen."""
-    figure = _figure(q)
-    if q.ref.last_seen is not None and now_s is not None:
-        ago = fmt.duration(max(now_s - q.ref.last_seen, 0) * 1000)
-        figure = f"last seen {ago} ago" + (f" · {figure}" if figure else "")
-    if q.ref.evidence:
-        evidence = printable(q.ref.evidence, 80)  # quotes key names: server text
-        return f"{figure} · {evidence}" if figure else evidence
-    return figure
-
-
-def _figure(q: QueueStats) -> str:
-    kind = q.ref.kind
-    if kind is QueueKind.RELIABLE:
-        stale = f", {q.stale}{'+' if q.stale_lower else ''} stale" if q.stale else ""
-        return f"{fmt.count(q.processing or 0)} processing{stale}"
-    if kind is QueueKind.DELAYED:
-        return f"{fmt.count(q.overdue or 0)} overdue, {fmt.count(q.ready or 0)} ready"
-    if kind is QueueKind.STREAM:
-        idle = f", {q.idle_pending} idle" if q.idle_pending else ""
-        groups = f"{len(q.groups)} group{'' if len(q.groups) == 1 else 's'}"
-        capped = ", capped" if q.capped else ""
-        return f"{groups}, {fmt.count(q.pending or 0)} pending{idle}{capped}"
-    if kind is QueueKind.DLQ and q.ref.target_key:
-        return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
-    return ""
 
 
 #: A library queue's states beside its pending depth (the column shows when any is found).

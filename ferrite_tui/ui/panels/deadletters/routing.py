@@ -12,7 +12,7 @@ from ferrite_tui.backend.dlq_routes import RoutePlan, named_queue, plan_routes
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.requeue_plan import RequeuePlan
 from ferrite_tui.ui.panels.base import Outcome
 
