@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
+from textual._compositor import ChopsUpdate
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -163,6 +164,7 @@ class FerriteApp(NoticesApp):
         self.query_one("#filter", Input).display = False
         self._status_line = self.query_one(StatusLine)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.screen_change_signal.subscribe(self, self.key_hold.screen_changed)
         self.call_after_refresh(self._focus_active_table)
         if not self.poll_enabled:
             return
@@ -446,6 +448,11 @@ class FerriteApp(NoticesApp):
                                                 .on_event(event))
             return
         await super().on_event(event)
+
+    def _display(self, screen, renderable) -> None:
+        super()._display(screen, renderable)
+        if renderable is not None and not self._batch_count:  # (in a batch: thrown away)
+            self.key_hold.frame_shown(screen, not isinstance(renderable, ChopsUpdate))
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.
