@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import time
 
-import painting
 from textual._compositor import ChopsUpdate
 from textual.screen import Screen
 from textual.widgets import Input
 
+import painting
 from ferrite_tui.ui.screens.dialogs import FormScreen
 from helpers import async_wait_until, running
 from test_deadletters_ui import DLQ, TARGET, dead, make_app, open_dlq

@@ -9,8 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
-from textual._compositor import ChopsUpdate
 from textual import events, on, work
+from textual._compositor import ChopsUpdate
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
