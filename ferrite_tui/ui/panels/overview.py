@@ -22,7 +22,7 @@ from ferrite_tui.ui.panels.base import (
     trend_cell,
 )
 from ferrite_tui.ui.widgets.table import FIGURE_CAP, Column, KeyedTable
-from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
+from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, complete_minutes, strip_text
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
 CHARTS_MIN_HEIGHT = 10
@@ -122,6 +122,7 @@ class OverviewPanel(Panel):
         super().__init__(**kwargs)
         self.notes: dict[str, AlertNote] = {}
         self._charts_stamp: tuple | None = None
+        self._charts_shown: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -261,20 +262,24 @@ class OverviewPanel(Panel):
         trends = self.session.trends
         strip = self.query_one("#strip", Static)
         if not self.active():  # charts cost time: only on the tab shown (redrawn on return)
-            self._charts_stamp = None
+            self._charts_stamp = self._charts_shown = None
             return
         if not (self.query_one("#charts").display or strip.display):
             return
-        # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
-        # most every CHARTS_EVERY_S (the values are per minute), or when the alerts or the
-        # size change.
-        stamp = (int(snap.taken_at // CHARTS_EVERY_S), trends.rebuilt_at, trends.rebuilding,
-                 strip.display,
-                 tuple(self.notes), self.size)
-        if stamp == self._charts_stamp:
+        # Summing every queue's minutes costs a few ms per hundred queues: at most every
+        # CHARTS_EVERY_S, or when the size changes. They are drawn again only when what
+        # they show changed (the charts: complete minutes, so about once a minute).
+        stamp = (trends.rebuilt_at, trends.rebuilding, strip.display, self.size)
+        tick = (int(snap.taken_at // CHARTS_EVERY_S), stamp)
+        if tick == self._charts_stamp:
             return
-        self._charts_stamp = stamp
+        self._charts_stamp = tick
         data = chart_data(trends, snap)
+        if not strip.display:
+            data = complete_minutes(data)
+        if (stamp, data) == self._charts_shown:
+            return
+        self._charts_shown = (stamp, data)
         if strip.display:
             strip.update(strip_text(data, self.size.width - 2))
             return

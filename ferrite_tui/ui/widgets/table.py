@@ -16,6 +16,7 @@ from rich.text import Span, Text
 from textual.binding import Binding
 from textual.events import Resize
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from ferrite_tui.escaping import is_safe, printable, printable_lines
 
@@ -265,6 +266,14 @@ class KeyedTable(DataTable):
         if self.shown and self._fit_widths() != getattr(self, "_fitted", ()):
             self._layout_columns(self.size.width or 120)  # a name column's width changed
 
+    def _set_cell(self, key: str, column: str, value: Text) -> None:
+        """One cell changed: the cell is drawn again, not the table (DataTable's
+        update_cell repaints every row: at 200x60 most of the bytes a poll wrote)."""
+        row, col = RowKey(key), ColumnKey(column)
+        self._data[row][col] = value
+        self._update_count += 1  # the row caches are keyed on it
+        self.refresh_coordinate(self.get_cell_coordinate(row, col))
+
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
                cursor: str | None) -> None:
         if not self.shown:
@@ -276,7 +285,7 @@ class KeyedTable(DataTable):
                 for col in self.shown:
                     new = cells[key][col.key]
                     if _signature(old.get(col.key)) != _signature(new):
-                        self.update_cell(key, col.key, new)
+                        self._set_cell(key, col.key, new)
         else:
             self.clear(columns=False)
             for key in order:
