@@ -26,6 +26,7 @@ from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, complete_minu
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
 CHARTS_MIN_HEIGHT = 10
+ALERT_ROWS_HOLD_S = 60
 CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
 
 
@@ -123,6 +124,7 @@ class OverviewPanel(Panel):
         self.notes: dict[str, AlertNote] = {}
         self._charts_stamp: tuple | None = None
         self._charts_shown: tuple | None = None
+        self._alert_rows, self._alert_rows_since = 0, 0.0  # the alert list's height, since
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -148,11 +150,17 @@ class OverviewPanel(Panel):
         legend = self.query_one("#legend", Static)
         room = self.size.height - 1  # under the summary line
         table_need = table.row_count + 1
-        alert_need = min(len(self.notes), ALERT_ROWS) + 1 if self.notes else 0
+        rows = min(len(self.notes), ALERT_ROWS)
+        now = self.snapshot.taken_at if self.snapshot is not None else 0.0
+        # Fewer alerts shrink the list only after ALERT_ROWS_HOLD_S: an alert that comes and
+        # goes moved the charts under it each time, and they were drawn again whole.
+        if rows >= self._alert_rows or now - self._alert_rows_since >= ALERT_ROWS_HOLD_S:
+            self._alert_rows, self._alert_rows_since = rows, now
+        alert_need = self._alert_rows + 1 if self._alert_rows else 0
         if table_need + alert_need > room and alert_need:
             # The queue table keeps priority; the alerts keep at least their worst line.
             alert_need = max(min(alert_need, 2), room - table_need)
-        alerts.display = bool(self.notes)
+        alerts.display = bool(alert_need)
         alerts.styles.height = alert_need
         table.styles.max_height = max(room - alert_need, 2)
         free = room - min(table_need, room - alert_need) - alert_need - 1  # - legend
