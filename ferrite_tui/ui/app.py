@@ -450,6 +450,7 @@ class FerriteApp(NoticesApp):
         await super().on_event(event)
 
     def _display(self, screen, renderable) -> None:
+        # The one place a frame goes to the terminal: keys wait for the screen on top.
         super()._display(screen, renderable)
         if renderable is not None and not self._batch_count:  # (in a batch: thrown away)
             self.key_hold.frame_shown(screen, not isinstance(renderable, ChopsUpdate))
