@@ -249,12 +249,13 @@ class DelayedQueue:
         """Where the last page in due order starts (the latest jobs), for `view`; None when
         they all fit in the first. Two reads of at most a page and a count."""
         r = self.client.redis
-        last = await r.zrevrangebyscore(self.key, "+inf", "-inf", start=0, num=limit,
-                                        withscores=True)
+        reply = cast("list[tuple[bytes, float]]", await r.zrevrangebyscore(
+            self.key, "+inf", "-inf", start=0, num=limit, withscores=True))
+        last = [(m, float(at)) for m, at in reply]
         if len(last) < limit or int(await r.zcard(self.key)) <= limit:
             return None
-        score = float(last[-1][1])
-        on_page = sum(1 for _, s in last if float(s) == score)
+        score = last[-1][1]
+        on_page = sum(1 for _, at in last if at == score)
         # Members at the page's first due time that come before it (ranks are by member).
         return Cursor(score, int(await r.zcount(self.key, score, score)) - on_page)
 
