@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import cast
 
 from textual import events, on, work
-from textual._compositor import ChopsUpdate
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -34,6 +33,7 @@ from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.protocols import PanelView
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
+from ferrite_tui.ui.textual_private import display_frame
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
@@ -447,11 +447,11 @@ class FerriteApp(NoticesApp):
             return
         await super().on_event(event)
 
-    def _display(self, screen, renderable) -> None:
+    def _display(self, screen, renderable) -> None:  # Textual's hook (textual_private.HOOKS)
         # The one place a frame goes to the terminal: keys wait for the screen on top.
-        super()._display(screen, renderable)
-        if renderable is not None and not self._batch_count:  # (in a batch: thrown away)
-            self.key_hold.frame_shown(screen, not isinstance(renderable, ChopsUpdate))
+        whole = display_frame(self, screen, renderable)
+        if whole is not None:
+            self.key_hold.frame_shown(screen, whole)
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.

@@ -93,7 +93,7 @@ class KeyHold:
             self._repaint_timer = self.app.set_interval(REPAINT_AFTER_S, self._repaint)
 
     def _repaint(self) -> None:
-        if not self.app._screen_stack:
+        if not self.app.screen_stack:
             return
         screen = self.app.screen
         if self.drawn(screen):

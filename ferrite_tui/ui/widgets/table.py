@@ -16,9 +16,9 @@ from rich.text import Span, Text
 from textual.binding import Binding
 from textual.events import Resize
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
 
 from ferrite_tui.escaping import is_safe, printable, printable_lines
+from ferrite_tui.ui.textual_private import set_cell_repainting_it_alone
 
 
 @dataclass(frozen=True)
@@ -277,10 +277,7 @@ class KeyedTable(DataTable):
     def _set_cell(self, key: str, column: str, value: Text) -> None:
         """One cell changed: the cell is drawn again, not the table (DataTable's
         update_cell repaints every row: at 200x60 most of the bytes a poll wrote)."""
-        row, col = RowKey(key), ColumnKey(column)
-        self._data[row][col] = value
-        self._update_count += 1  # the row caches are keyed on it
-        self.refresh_coordinate(self.get_cell_coordinate(row, col))
+        set_cell_repainting_it_alone(self, key, column, value)
 
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
                cursor: str | None) -> None:
