@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from textual._compositor import ChopsUpdate
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -104,8 +105,6 @@ def display_frame(app: App[Any], screen: Screen[Any], renderable: Any) -> bool |
     """Textual's own `_display` (for the app's override of that hook); then None if nothing
     reached the terminal (no frame, or an update batch open), else whether the frame was the
     whole screen (not only the parts that changed)."""
-    from textual._compositor import ChopsUpdate
-
     App._display(app, screen, renderable)
     if renderable is None or app._batch_count:
         return None
