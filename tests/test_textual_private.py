@@ -34,6 +34,8 @@ def instance_of(cls: type) -> object:
         return Screen()
     if cls is DOMNode:
         return Widget()
+    if issubclass(cls, Widget):
+        return cls()
     if issubclass(cls, Message):
         return Message()
     return None
