@@ -14,6 +14,7 @@ from dataclasses import replace
 from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client, is_noperm
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
+from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
@@ -120,8 +121,7 @@ def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
 # Which queues are kept first when there are more than max_queues: layouts recognised by
 # their companion keys or envelopes, then plain lists, then streams (a busy job library
 # keeps thousands of result streams, which must not hide the work queues).
-_KIND_RANK = {QueueKind.RELIABLE: 0, QueueKind.DELAYED: 0, QueueKind.DLQ: 0,
-              QueueKind.PRIORITY: 0, QueueKind.WORK: 1, QueueKind.STREAM: 2}
+# (Each kind's `rank` in its layout.)
 
 
 class Discovery:
@@ -191,7 +191,7 @@ class Discovery:
                                 types[name] = kind
                         elif kind in ("set", "hash"):
                             name = key_text(key)
-                            if libraries.keeps(name, kind) and not self._ignored(name):
+                            if REGISTRY.keeps(name, kind) and not self._ignored(name):
                                 types[name] = kind
                 if progress:
                     progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
@@ -231,7 +231,7 @@ class Discovery:
             absent.add(ref.ident)
         merged.update({ref.ident: ref for ref in found})
         ranked = sorted(merged.values(), key=lambda r: (
-            not r.declared, r.ident not in self.keep_first, _KIND_RANK[r.kind], r.key))
+            not r.declared, r.ident not in self.keep_first, REGISTRY.layout(r.kind).rank, r.key))
         kept = ranked[: cfg.max_queues]
         self.left_out = len(ranked) - len(kept)
         self._absent = absent & {ref.ident for ref in kept}
@@ -263,7 +263,7 @@ class Discovery:
             replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
-        queues, claimed = libraries.recognise(types, members)
+        queues, claimed = REGISTRY.recognise_libraries(types, members)
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]
