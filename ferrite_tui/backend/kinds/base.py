@@ -26,7 +26,7 @@ from ferrite_tui.backend.models import GroupStats, QueueKind, QueueRef, QueueSta
 if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
     from ferrite_tui.backend.history import History
-    from ferrite_tui.config import AlertConfig
+    from ferrite_tui.config import AlertConfig, DiscoveryConfig, QueueDecl
 
 RATE_SPAN_S = 10.0
 # An envelope time further than this in the future is not a plausible enqueue time.
@@ -107,6 +107,47 @@ def item_time(raw: bytes | None, now_ms: int) -> int | None:
     if t is None or t <= 0 or t > now_ms + FUTURE_SLACK_MS:
         return None
     return t
+
+
+# -- recognition ------------------------------------------------------------------------------
+
+def strip(key: str, suffix: str) -> str | None:
+    """`key` without `suffix`, or None where it does not end with it (or is only it)."""
+    if suffix and key.endswith(suffix) and len(key) > len(suffix):
+        return key[: -len(suffix)]
+    return None
+
+
+@dataclass(slots=True)
+class Candidates:
+    """The keys discovery found that no library and no declaration claimed, by type; each
+    kind's `recognise` in turn takes the ones of its layout (discarding the companion keys
+    it uses) and adds its queues."""
+
+    types: dict[str, str]  # every key found: {key: type}
+    priority_zsets: set[str]  # sorted sets whose top member is a job envelope
+    cfg: DiscoveryConfig
+    declared: set[str]  # keys of declared queues
+    claimed: set[str]  # keys that belong to a declared queue
+    lists: set[str]
+    zsets: set[str]
+    streams: set[str]
+    refs: dict[str, QueueRef] = field(default_factory=dict)
+
+    def add(self, ref: QueueRef) -> None:
+        self.refs[ref.ident] = ref
+
+    def list_keys_taken(self) -> set[str]:
+        """Lists already part of a queue (a reliable queue's two lists)."""
+        taken = {r.key for r in self.refs.values() if r.kind is QueueKind.RELIABLE}
+        return taken | {r.processing_key for r in self.refs.values() if r.processing_key}
+
+
+def declared_ref(kind: QueueKind) -> Callable[[QueueDecl, DiscoveryConfig], QueueRef]:
+    """A declared queue of a kind with no companion keys: its key, as declared."""
+    def declare(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
+        return QueueRef(kind, d.key, declared=True)
+    return declare
 
 
 # -- tallies and figures ---------------------------------------------------------------------
@@ -216,8 +257,12 @@ class KindLayout:
     """One kind of the guide's layouts, declared in one place (see kinds/__init__.py)."""
 
     kind: QueueKind
-    #: How discovery recognises it (the names and types it looks for), in words.
+    #: How discovery recognises it (the names and types it looks for), in words...
     recognised_by: str
+    #: ... and in code: takes its keys from the candidates (see Candidates).
+    recognise: Callable[[Candidates], None]
+    #: A queue of this kind declared in the config ([[queues]]), its companion keys filled.
+    declare: Callable[[QueueDecl, DiscoveryConfig], QueueRef]
     reader: Callable[[PollContext, KindLayout], Reader]
     alerts: Alerts
     #: How one item decodes (an envelope: job fields and times).

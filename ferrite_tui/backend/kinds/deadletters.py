@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import stale_processing
-from ferrite_tui.backend.kinds.base import AlertFigures, KindLayout
+from ferrite_tui.backend.kinds.base import AlertFigures, Candidates, KindLayout, strip
 from ferrite_tui.backend.kinds.work import ListReader
-from ferrite_tui.backend.models import QueueKind
-from ferrite_tui.config import AlertConfig
+from ferrite_tui.backend.models import QueueKind, QueueRef
+from ferrite_tui.config import AlertConfig, DiscoveryConfig, QueueDecl
 
 
 def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
@@ -25,9 +25,25 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
     return out + stale_processing(a, cfg)
 
 
+def recognise(c: Candidates) -> None:
+    taken = c.list_keys_taken()
+    for key in sorted(c.lists):
+        target = strip(key, c.cfg.dlq_suffix)
+        if target is not None and key not in taken:
+            c.add(QueueRef(QueueKind.DLQ, key, target_key=target))
+            c.lists.discard(key)
+
+
+def declare(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
+    return QueueRef(QueueKind.DLQ, d.key, target_key=d.target_key or strip(d.key, cfg.dlq_suffix),
+                    declared=True)
+
+
 LAYOUT = KindLayout(
     kind=QueueKind.DLQ,
     recognised_by="a list NAME:dlq (the dead-letter suffix); NAME is where it requeues",
+    recognise=recognise,
+    declare=declare,
     reader=ListReader,
     alerts=alerts,
     decode=decode,

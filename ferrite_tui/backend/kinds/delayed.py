@@ -20,14 +20,16 @@ from ferrite_tui.backend.kinds.base import (
     BIG_END,
     NOTE_WARMUP,
     AlertFigures,
+    Candidates,
     Flows,
     KindLayout,
     set_depth,
+    strip,
 )
 from ferrite_tui.backend.kinds.listends import ListRead
 from ferrite_tui.backend.kinds.sortedsets import SortedSetReader, SortedTally
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
-from ferrite_tui.config import AlertConfig
+from ferrite_tui.config import AlertConfig, DiscoveryConfig, QueueDecl
 
 # Members of a delayed set coming due before the next poll whose due times are read, so
 # the next poll knows how many of the members it saw became due (see due_arrivals).
@@ -205,9 +207,36 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
     return out + stale_processing(a, cfg)
 
 
+def recognise(c: Candidates) -> None:
+    cfg = c.cfg
+    for key in sorted(c.zsets):
+        base = strip(key, cfg.scheduled_suffix)
+        if base is not None:
+            ready = base + cfg.ready_suffix
+            if c.types.get(ready, "list") == "list" and ready not in c.declared:
+                c.lists.discard(ready)
+                c.add(QueueRef(QueueKind.DELAYED, key, ready_key=ready))
+    # A ready list whose scheduled set is empty right now (so absent) is still delayed.
+    for key in sorted(c.lists):
+        base = strip(key, cfg.ready_suffix)
+        if base is not None and base.startswith(cfg.reliable_prefix):
+            scheduled = base + cfg.scheduled_suffix
+            if scheduled not in c.types and scheduled not in c.claimed:
+                c.add(QueueRef(QueueKind.DELAYED, scheduled, ready_key=key))
+                c.lists.discard(key)
+
+
+def declare(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
+    base = strip(d.key, cfg.scheduled_suffix) or d.key
+    return QueueRef(QueueKind.DELAYED, d.key, ready_key=d.ready_key or base + cfg.ready_suffix,
+                    declared=True)
+
+
 LAYOUT = KindLayout(
     kind=QueueKind.DELAYED,
     recognised_by="a sorted set NAME:scheduled scored by due time, promoted to NAME:ready",
+    recognise=recognise,
+    declare=declare,
     reader=DelayedReader,
     alerts=alerts,
     decode=decode,

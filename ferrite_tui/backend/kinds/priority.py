@@ -12,9 +12,18 @@ from typing import Any
 
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import waiting_jobs
-from ferrite_tui.backend.kinds.base import BIG_END, Flows, KindLayout, largest, set_depth
+from ferrite_tui.backend.kinds.base import (
+    BIG_END,
+    Candidates,
+    Flows,
+    KindLayout,
+    declared_ref,
+    largest,
+    set_depth,
+    strip,
+)
 from ferrite_tui.backend.kinds.sortedsets import SortedSetReader, SortedTally
-from ferrite_tui.backend.models import QueueKind, QueueStats
+from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 
 # Members sampled from the low end of a priority set for the oldest job's age.
 PRIORITY_SAMPLE = 16
@@ -69,9 +78,17 @@ class PriorityReader(SortedSetReader):
             oldest_sampled=t.oldest_sampled and t.depth > PRIORITY_SAMPLE + 1))
 
 
+def recognise(c: Candidates) -> None:
+    for key in sorted(c.zsets):
+        if strip(key, c.cfg.scheduled_suffix) is None and key in c.priority_zsets:
+            c.add(QueueRef(QueueKind.PRIORITY, key))
+
+
 LAYOUT = KindLayout(
     kind=QueueKind.PRIORITY,
     recognised_by="a sorted set whose top member is a job envelope",
+    recognise=recognise,
+    declare=declared_ref(QueueKind.PRIORITY),
     reader=PriorityReader,
     alerts=waiting_jobs,
     decode=decode,

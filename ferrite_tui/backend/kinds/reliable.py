@@ -16,10 +16,19 @@ from typing import Any
 
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import waiting_jobs
-from ferrite_tui.backend.kinds.base import BIG_END, Flows, KindLayout, Memories, Tally
+from ferrite_tui.backend.kinds.base import (
+    BIG_END,
+    Candidates,
+    Flows,
+    KindLayout,
+    Memories,
+    Tally,
+    strip,
+)
 from ferrite_tui.backend.kinds.listends import ListMoves, ListRead
 from ferrite_tui.backend.kinds.work import ListReader, ListTally
 from ferrite_tui.backend.models import QueueKind, QueueRef
+from ferrite_tui.config import DiscoveryConfig, QueueDecl
 
 # Processing lists are read whole up to this many jobs (they are short).
 PROCESSING_READ = 1000
@@ -186,9 +195,24 @@ class ReliableReader(ListReader):
 
 
 
+def recognise(c: Candidates) -> None:
+    for key in sorted(c.lists):
+        base = strip(key, c.cfg.processing_suffix)
+        if base is not None and base not in c.claimed:
+            c.add(QueueRef(QueueKind.RELIABLE, base, processing_key=key))
+
+
+def declare(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
+    return QueueRef(QueueKind.RELIABLE, d.key,
+                    processing_key=d.processing_key or d.key + cfg.processing_suffix,
+                    declared=True)
+
+
 LAYOUT = KindLayout(
     kind=QueueKind.RELIABLE,
     recognised_by="a list NAME with a list NAME:processing (the processing suffix)",
+    recognise=recognise,
+    declare=declare,
     reader=ReliableReader,
     alerts=waiting_jobs,
     decode=decode,

@@ -23,10 +23,12 @@ from ferrite_tui.backend.kinds.base import (
     BIG_END,
     NOTE_WARMUP,
     AlertFigures,
+    Candidates,
     Flows,
     KindLayout,
     Reader,
     Tally,
+    declared_ref,
     int_or_none,
     largest,
     pairs,
@@ -418,9 +420,16 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
     return out
 
 
+def recognise(c: Candidates) -> None:
+    for key in sorted(c.streams):
+        c.add(QueueRef(QueueKind.STREAM, key))
+
+
 LAYOUT = KindLayout(
     kind=QueueKind.STREAM,
     recognised_by="any stream no library claims",
+    recognise=recognise,
+    declare=declared_ref(QueueKind.STREAM),
     reader=StreamReader,
     alerts=alerts,
     decode=decode,

@@ -14,10 +14,12 @@ from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import waiting_jobs
 from ferrite_tui.backend.kinds.base import (
     NOTE_WARMUP,
+    Candidates,
     Flows,
     KindLayout,
     Reader,
     Tally,
+    declared_ref,
 )
 from ferrite_tui.backend.kinds.listends import ListMoves, ListRead
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
@@ -77,9 +79,17 @@ class ListReader(Reader):
         return Flows(in_rate, in_exact, out_rate, out_exact, note)
 
 
+def recognise(c: Candidates) -> None:
+    taken = c.list_keys_taken()
+    for key in sorted(c.lists - taken):
+        c.add(QueueRef(QueueKind.WORK, key))
+
+
 LAYOUT = KindLayout(
     kind=QueueKind.WORK,
     recognised_by="a list no other kind claims",
+    recognise=recognise,
+    declare=declared_ref(QueueKind.WORK),
     reader=ListReader,
     alerts=waiting_jobs,
     decode=decode,
