@@ -5,8 +5,8 @@ import time
 
 import pytest
 import redis
-import toy_layout
 
+import toy_layout
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.libraries.browse import browsable, read_state
