@@ -249,17 +249,7 @@ class Poller:
                 k for t in tallies if t.reader.counts_events
                 for k in (t.ref.key, t.ref.processing_key) if k})
 
-        user = self.client.username
-        takes_errors = TAKES_ERRORS
-        pairs = iter(appliers)
-        for target, apply, reply in zip(pairs, pairs, replies):
-            if isinstance(reply, Exception) and apply not in takes_errors:
-                target.errors.append(error_line(reply, target.key, user))
-                continue
-            try:
-                apply(target, reply, now_ms)
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
-                target.errors.append("unexpected reply from server")
+        self._apply(appliers, replies, now_ms)
         info_raw, channels, numpat, cmdstats_raw, time_raw = replies[-5:]
         # For the next poll and every action until then (this poll keeps the now it asked
         # with, so its counts and ages agree).
@@ -276,20 +266,16 @@ class Poller:
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
 
-        # Readers with a second read (library queues: the bodies of their next pending
-        # items, for the age) ask it together with NUMSUB in round trip 2.
-        seconds: list[tuple[Tally, int]] = []
+        # Round trip 2, with NUMSUB: what readers ask after the first (library queues: the
+        # bodies of their next pending items, for the age; lists whose ends moved: where
+        # the last poll's ends went). Skipped when nobody asks.
         second = [("PUBSUB", "NUMSUB", *channels[:1000])] if channels else []
+        appliers = []
         for t in tallies:
             if t.reader.second_round:
-                asked = t.reader.second(t, now_ms)
-                seconds.append((t, len(asked)))
-                second += asked
+                t.reader.second(t, second, appliers, now_ms)
         later = await self.client.raw_pipeline(second) if second else []
-        at = 1 if channels else 0
-        for t, n in seconds:
-            t.reader.second_replies(t, later[at:at + n], now_ms)
-            at += n
+        self._apply(appliers, later[1:] if channels else later, now_ms)
 
         channel_stats: list[ChannelStats] = []
         if channels:
@@ -331,6 +317,21 @@ class Poller:
             clock_offset_ms=clock.offset_ms,
         )
 
+
+    def _apply(self, appliers: list, replies: list, now_ms: int) -> None:
+        """Each reply to its applier (an error reply: its queue's error line, unless the
+        applier reads errors itself)."""
+        user = self.client.username
+        takes_errors = TAKES_ERRORS
+        pairs = iter(appliers)
+        for target, apply, reply in zip(pairs, pairs, replies):
+            if isinstance(reply, Exception) and apply not in takes_errors:
+                target.errors.append(error_line(reply, target.key, user))
+                continue
+            try:
+                apply(target, reply, now_ms)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                target.errors.append("unexpected reply from server")
 
     def _memories(self, event: str) -> list[dict]:
         """Every reader's memories that `event` (restart, failover, rescan) forgets."""

@@ -225,18 +225,16 @@ class Reader:
     #: Moves counted from keyspace notifications apply (not to streams: their counters
     #: say more), and an error line voids the rates.
     counts_events = True
-    #: It asks a second read in the poll's round trip 2 (`second`, `second_replies`).
+    #: It may ask a second read in the poll's round trip 2 (`second`).
     second_round = False
 
     def __init__(self, poll: Any, layout: KindLayout | None) -> None:
         self.poll = poll
         self.layout = layout
 
-    def second(self, t: Any, now_ms: int) -> list[tuple]:
-        return []
-
-    def second_replies(self, t: Any, replies: list, now_ms: int) -> None:
-        pass
+    def second(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        """What it asks in round trip 2, once round trip 1's replies are applied (as
+        `commands`)."""
 
     def tally(self, ref: QueueRef) -> Tally:
         return Tally(ref, self)

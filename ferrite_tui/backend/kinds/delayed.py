@@ -88,6 +88,7 @@ def _earliest(t: DelayedTally, v: Any, now_ms: int) -> None:
 
 class DelayedReader(SortedSetReader):
     tally_type = DelayedTally
+    second_round = True  # a ready list whose ends moved is followed in round trip 2
 
     def __init__(self, poll: Any, layout: KindLayout) -> None:
         super().__init__(poll, layout)
@@ -129,6 +130,10 @@ class DelayedReader(SortedSetReader):
             # A ready list is usually empty: its ends are only followed once it is not.
             self.poll.lists.commands(commands, appliers, t.ready_list, t.ref.ready_key,
                                      self.poll.lpos, ends_if_empty=False)
+
+    def second(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        if t.ready_list is not None:
+            self.poll.lists.second(commands, appliers, t.ready_list, t.ref.ready_key)
 
     def finish(self, t: Any, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref

@@ -10,7 +10,7 @@ kind's reader, whose pending and lag are the figures.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.kinds.base import RATE_SPAN_S, Reader, Tally, takes_errors
@@ -23,12 +23,26 @@ from ferrite_tui.backend.models import QueueRef, QueueStats
 class LibraryTally(Tally):
     replies: list[Any] = field(default_factory=list)  # errors included
     fig: Any = None  # what libraries.poll.read made of `replies`
-    probes: tuple[tuple[tuple, Body], ...] = ()
 
 
 @takes_errors
 def _reply(t: LibraryTally, v: Any, now_ms: int) -> None:
     t.replies.append(v)  # libraries read their own errors
+
+
+class Probe(NamedTuple):
+    """A body read in round trip 2, and the queue it is for."""
+
+    tally: LibraryTally
+    body: Body
+
+
+@takes_errors
+def _probed(p: Probe, v: Any, now_ms: int) -> None:
+    t = p.tally
+    t.fig, age = library_poll.probed(t.fig, p.body, v, now_ms)
+    if age is not None:
+        t.oldest_ms = max(t.oldest_ms or 0, age)
 
 
 class LibraryReader(Reader):
@@ -42,19 +56,14 @@ class LibraryReader(Reader):
         commands += ops
         appliers += (t, _reply) * len(ops)
 
-    def second(self, t: Any, now_ms: int) -> list[tuple]:
-        """Its figures from the first round trip; the commands it asks in the second."""
+    def second(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        """Its figures from round trip 1; the next pending items' bodies in round trip 2."""
         poll = self.poll
         t.fig = library_poll.read(t.ref.library, t.replies, now_ms,
                                   poll.alerts.overdue_seconds, poll.client.capabilities.lua)
-        t.probes = t.fig.probes
-        return [command for command, _body in t.probes]
-
-    def second_replies(self, t: Any, replies: list, now_ms: int) -> None:
-        for (_command, body), reply in zip(t.probes, replies):
-            t.fig, age = library_poll.probed(t.fig, body, reply, now_ms)
-            if age is not None:
-                t.oldest_ms = max(t.oldest_ms or 0, age)
+        for command, body in t.fig.probes:
+            commands.append(command)
+            appliers += (Probe(t, body), _probed)
 
     def finish(self, t: Any, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref

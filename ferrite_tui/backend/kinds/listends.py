@@ -89,6 +89,7 @@ class ListRead:
     head_pos: int | None = None
     tail_pos: int | None = None
     followed: bool = False  # LPOS was asked for the last poll's ends
+    deferred: bool = False  # ... or is asked in round trip 2 if an end item changed
     probing: bool = False  # big ends, unchanged at the last poll: only probes were asked
     # The items that tell a change at each end without reading a big one: the end item
     # where it is small, else the one next to it (index 1 / -2).
@@ -205,11 +206,12 @@ class ListFollower:
             appliers += (read, _next_head, read, _next_tail)
         if prev is not None and prev.depth and prev.head is not None and lpos \
                 and not prev.big_ends:  # (LPOS would send the big item back)
-            # (RANK 1, from the head, is LPOS's default: not sent)
-            commands += [("LPOS", key, prev.head, "MAXLEN", LPOS_MAXLEN),
-                         ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
-            appliers += (read, _head_pos, read, _tail_pos)
-            read.followed = True
+            if prev.exact:
+                # Where an end item is the same, LPOS would find it at that end: only a
+                # list whose ends moved is followed, in round trip 2 (see `second`).
+                read.deferred = True
+                return
+            self._positions(commands, appliers, read, key, prev)
         if prev is not None and prev.depth and prev.newest is not None \
                 and not (lpos and prev.exact) and not prev.big_ends:
             # Moves the ends cannot tell (a stack, no LPOS): count the items newer than
@@ -221,6 +223,31 @@ class ListFollower:
                             else ("LRANGE", key, -n, -1))
             appliers += (read, _recent)
             read.recent_end = end
+
+    @staticmethod
+    def _positions(commands: list, appliers: list, read: ListRead, key: str,
+                   prev: ListMemory) -> None:
+        """Where the last poll's end items are now (LPOS from each end)."""
+        # (RANK 1, from the head, is LPOS's default: not sent)
+        commands += [("LPOS", key, prev.head, "MAXLEN", LPOS_MAXLEN),
+                     ("LPOS", key, prev.tail, "RANK", -1, "MAXLEN", LPOS_MAXLEN)]
+        appliers += (read, _head_pos, read, _tail_pos)
+        read.followed = True
+
+    def second(self, commands: list, appliers: list, read: ListRead, key: str) -> None:
+        """A list whose following was deferred (its moves were all seen last time): with
+        both end items as they were, LPOS would answer "at the ends", so that is the
+        answer; else the list is read again with LPOS, all in round trip 2, so its length,
+        ends and positions are of one moment."""
+        if not read.deferred or read.errors:
+            return
+        prev = self.memory[key]
+        if read.head == prev.head and read.tail == prev.tail:
+            read.head_pos, read.tail_pos, read.followed = 0, read.depth - 1, True
+            return
+        commands += [("LLEN", key), ("LINDEX", key, 0), ("LINDEX", key, -1)]
+        appliers += (read, _depth, read, _head, read, _tail)
+        self._positions(commands, appliers, read, key, prev)
 
     def follow(self, key: str, read: ListRead, lpos: bool, now_ms: int) -> ListMoves | None:
         """Moves of one list since the last poll; remembers its ends for the next."""

@@ -34,6 +34,8 @@ class ListReader(Reader):
     """A list followed by its ends: arrivals from where the old ends went, departures
     from arrivals and the change in depth."""
 
+    second_round = True  # a list whose ends moved is followed in round trip 2
+
     def tally(self, ref: QueueRef) -> Tally:
         t = ListTally(ref, self)
         t.main = ListRead(t.errors, key=ref.key)
@@ -41,6 +43,9 @@ class ListReader(Reader):
 
     def commands(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
         self.poll.lists.commands(commands, appliers, t.main, t.ref.key, self.poll.lpos)
+
+    def second(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        self.poll.lists.second(commands, appliers, t.main, t.ref.key)
 
     def finish(self, t: Any, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref
