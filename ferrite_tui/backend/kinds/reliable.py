@@ -96,10 +96,11 @@ class ReliableReader(ListReader):
 
     def flows(self, t: Any, moves: ListMoves | None, arrivals: int | None,
               departures: int | None, exact: bool, note: str | None,
-              prev_depth: int | None, mono: float, now_ms: int) -> Flows:
+              prev_depth: int | None, mono: float, now_ms: int, producer_end: str | None,
+              consumer_end: str | None) -> Flows:
         if not t.ref.processing_key:
             return super().flows(t, moves, arrivals, departures, exact, note, prev_depth,
-                                 mono, now_ms)
+                                 mono, now_ms, producer_end, consumer_end)
         ident = t.ref.ident
         main = t.main
         history = self.poll.history
@@ -122,8 +123,8 @@ class ReliableReader(ListReader):
         in_rate, in_exact = self.poll.flow(ident, "in", arrivals if acked is not None
                                            else None, exact, mono)
         out_rate, out_exact = self.poll.flow(ident, "out", acked, exact, mono)
-        return Flows(in_rate, in_exact, out_rate, out_exact, note, stale=stale,
-                     stale_lower=stale_lower, processing=t.processing)
+        return Flows(in_rate, in_exact, out_rate, out_exact, note, None, None, producer_end,
+                     consumer_end, stale, stale_lower, processing=t.processing)
 
     def _read_processing(self, t: ReliableTally) -> None:
         """The processing list as this poll knows it. Holding a big item, it was not read:

@@ -69,19 +69,20 @@ class ListReader(Reader):
             departures = arrivals - (main.depth - prev_depth)
             if departures < 0:  # removed from the middle or a miscount: not trusted
                 departures, exact = None, False
-        flows = self.flows(t, moves, arrivals, departures, exact, note, prev_depth, mono,
-                           now_ms)
-        return poll.stats(t, net, flows._replace(producer_end=producer_end,
-                                                 consumer_end=consumer_end))
+        return poll.stats(t, net, self.flows(t, moves, arrivals, departures, exact, note,
+                                             prev_depth, mono, now_ms, producer_end,
+                                             consumer_end))
 
     def flows(self, t: Any, moves: ListMoves | None, arrivals: int | None,
               departures: int | None, exact: bool, note: str | None,
-              prev_depth: int | None, mono: float, now_ms: int) -> Flows:
+              prev_depth: int | None, mono: float, now_ms: int, producer_end: str | None,
+              consumer_end: str | None) -> Flows:
         ident = t.ref.ident
         in_rate, in_exact = self.poll.flow(ident, "in", arrivals, exact, mono)
         out_rate, out_exact = self.poll.flow(
             ident, "out", departures if arrivals is not None else None, exact, mono)
-        return Flows(in_rate, in_exact, out_rate, out_exact, note)
+        return Flows(in_rate, in_exact, out_rate, out_exact, note, None, None, producer_end,
+                     consumer_end)
 
 
 def recognise(c: Candidates) -> None:
