@@ -49,6 +49,8 @@ def _processing(t: ReliableTally, v: Any, now_ms: int) -> None:
 
 def _processing_items(t: ReliableTally, v: Any, now_ms: int) -> None:
     t.processing_items = v
+    if len(v) < PROCESSING_READ:
+        t.processing = len(v)
 
 
 def _processing_run(t: ReliableTally, v: Any, now_ms: int) -> None:
@@ -80,19 +82,28 @@ class ReliableReader(ListReader):
         pkey = t.ref.processing_key
         if not pkey:
             return
-        commands.append(("LLEN", pkey))
-        appliers += (t, _processing)
         held = self.processing_big.get(pkey)
         if held is not None:
             # An in-flight job of 100 MB would be read at every poll: its small
             # neighbours and the length tell when the list changed.
+            commands.append(("LLEN", pkey))
+            appliers += (t, _processing)
             t.processing_runs = []
             for first, last in held[1]:
                 commands.append(("LRANGE", pkey, first, last))
                 appliers += (t, _processing_run)
         else:
+            # Read whole, its length is the number of items read: LLEN only past the read
+            # (in round trip 2, see `second`).
             commands.append(("LRANGE", pkey, 0, PROCESSING_READ - 1))
             appliers += (t, _processing_items)
+
+    def second(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        super().second(t, commands, appliers, now_ms)
+        if t.processing is None and t.processing_runs is None and not t.errors \
+                and t.ref.processing_key:
+            commands.append(("LLEN", t.ref.processing_key))
+            appliers += (t, _processing)
 
     def flows(self, t: Any, moves: ListMoves | None, arrivals: int | None,
               departures: int | None, exact: bool, note: str | None,

@@ -149,16 +149,19 @@ def _all_ids(t: StreamTally, v: Any, now_ms: int) -> None:
 
 class StreamReader(Reader):
     counts_events = False
+    second_round = True  # groups that came to hold entries are scanned in round trip 2
     def __init__(self, poll: Any, layout: KindLayout) -> None:
         super().__init__(poll, layout)
         self.streams: dict[str, StreamMemory] = {}
         self.groups: dict[str, list[str]] = {}
         self.large: dict[str, list[str]] = {}  # stream -> groups past PENDING_SCAN
+        self.busy: dict[str, list[str]] = {}  # stream -> groups holding entries
 
     def memories(self) -> Any:
         return super().memories()._replace(
-            restart=(self.streams,), failover=(self.streams, self.groups, self.large),
-            rescan=(self.streams, self.groups, self.large))
+            restart=(self.streams,),
+            failover=(self.streams, self.groups, self.large, self.busy),
+            rescan=(self.streams, self.groups, self.large, self.busy))
 
     def tally(self, ref: QueueRef) -> Tally:
         return StreamTally(ref, self)
@@ -229,8 +232,9 @@ class StreamReader(Reader):
                 commands.append(("XRANGE", key, after_id(memory.lagging_from), "+",
                                  "COUNT", XRANGE_COUNT))
                 appliers += (t, _group_ids)
-        # Groups known from the last poll: every pending entry (bounded) for health.
-        reads.asked = self.groups.get(key, ())
+        # Groups known from the last poll: every pending entry (bounded) for health. A
+        # group with none pending then is scanned in round trip 2 if it has some now.
+        reads.asked = list(self.busy.get(key, ()))
         for group in reads.asked:
             commands.append(("XPENDING", key, group, "-", "+", PENDING_SCAN))
             appliers += (t, pending_scan)
@@ -243,6 +247,19 @@ class StreamReader(Reader):
                 commands += [("XPENDING", key, group),
                              ("XPENDING", key, group, "IDLE", idle_ms, "-", "+", IDLE_SCAN)]
                 appliers += (t, holder_counts, t, idle_scan)
+
+    def second(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        """The pending scan of groups known from the last poll, idle then, busy now."""
+        reads = t.group_reads
+        known = self.groups.get(t.ref.key)
+        if not known:
+            return
+        for fields in reads.fields:
+            name = fields["name"]
+            if fields["pending"] and name not in reads.asked and name in known:
+                reads.asked.append(name)
+                commands.append(("XPENDING", t.ref.key, name, "-", "+", PENDING_SCAN))
+                appliers += (t, pending_scan)
 
     def finish(self, t: Any, mono: float, now_ms: int) -> QueueStats:
         ref = t.ref
@@ -301,6 +318,7 @@ class StreamReader(Reader):
         ldids = {}
         reads = t.group_reads
         assert reads is not None
+        known = self.groups.get(ref.key, ())
         for fields in reads.fields:
             name = fields["name"]
             pending += fields["pending"]
@@ -313,9 +331,12 @@ class StreamReader(Reader):
                 history.series(ident, f"lag:{name}").add(mono, fields["lag"])
             if fields["pending"] > PENDING_SCAN:
                 large.append(name)
-            fields.update(group_health(fields["pending"], reads.pending_rows.get(name),
-                                             idle_ms, dead_ms, reads.idle_rows.get(name),
-                                             reads.holder_counts.get(name)))
+            rows = reads.pending_rows.get(name)
+            if name not in reads.pending_rows and not fields["pending"] and name in known:
+                rows = []  # nothing pending: what the scan would have read
+            fields.update(group_health(fields["pending"], rows, idle_ms, dead_ms,
+                                       reads.idle_rows.get(name),
+                                       reads.holder_counts.get(name)))
             fields["alerts"] = group_alerts(fields, self.poll.alerts)
             g = GroupStats(read_rate=rate, **fields)
             if g.idle_count is not None:
@@ -326,6 +347,7 @@ class StreamReader(Reader):
         t.groups = tuple(groups)
         t.oldest_ms = oldest
         self.groups[ref.key] = reads.names
+        self.busy[ref.key] = [g.name for g in groups if g.pending]
         if large:
             self.large[ref.key] = large
         else:

@@ -36,8 +36,8 @@ class GroupReads:
     idle_rows: dict[str, list | None] = field(default_factory=dict)
     holder_counts: dict[str, dict[str, int] | None] = field(default_factory=dict)
 
-    # The last poll's group names, in the order their scans were asked.
-    asked: tuple[str, ...] | list[str] = ()
+    # The groups whose pending entries were asked, in the order asked.
+    asked: list[str] = field(default_factory=list)
 
 
 # Per-group reads are matched to groups by order (an error keeps its place: a group gone
