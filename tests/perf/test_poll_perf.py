@@ -77,8 +77,9 @@ async def naive_poll(client, refs):
 
 
 async def measure(url, n):
-    """Medians of today's poll, the poll before the registry (interleaved, so a busy
-    machine slows both alike) and the naive loop; today's round trips and commands."""
+    """Medians of today's poll, the poll before the registry and the naive loop, taken in
+    turn at each repeat (so a busy machine slows all three alike); today's round trips and
+    commands per poll."""
     monitor = Monitor(ConnectionSettings(url=url), Config())
     await monitor.connect()
     await monitor.discover()
@@ -88,7 +89,8 @@ async def measure(url, n):
     for poller in (monitor.poller, before):  # warm up: the second poll follows the first
         await poller.snapshot(refs)
         await poller.snapshot(refs)
-    times, before_times, trips = [], [], []
+    naive_client = aioredis.Redis.from_url(url, protocol=2)
+    times, before_times, naive_times, trips = [], [], [], []
     for _ in range(REPEATS):
         start = time.perf_counter()
         snap = await monitor.poller.snapshot(refs)
@@ -97,18 +99,14 @@ async def measure(url, n):
         start = time.perf_counter()
         await before.snapshot(refs)
         before_times.append(time.perf_counter() - start)
-    sent = count_commands(monitor.client)
-    await monitor.poller.snapshot(refs)
-    commands = sent[0]
-    naive_client = aioredis.Redis.from_url(url, protocol=2)
-    naive_times = []
-    for _ in range(REPEATS):
         start = time.perf_counter()
         await naive_poll(naive_client, refs)
         naive_times.append(time.perf_counter() - start)
     await naive_client.aclose()
+    sent = count_commands(monitor.client)
+    await monitor.poller.snapshot(refs)
     await monitor.aclose()
-    return (median(times), max(trips), median(naive_times), median(before_times), commands)
+    return (median(times), max(trips), median(naive_times), median(before_times), sent[0])
 
 
 def median(values):

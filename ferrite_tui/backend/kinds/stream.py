@@ -31,7 +31,6 @@ from ferrite_tui.backend.kinds.base import (
     declared_ref,
     int_or_none,
     largest,
-    pairs,
     set_depth,
     text,
 )
@@ -102,16 +101,16 @@ class StreamTally(Tally):
 
 
 def _stream(t: StreamTally, v: Any, now_ms: int) -> None:
-    info = pairs(v)
-    last = info.get("last-generated-id")
+    info = dict(zip(v[::2], v[1::2]))  # (field names left as bytes: read at every poll)
+    last = info.get(b"last-generated-id")
     t.last_id = text(last) if last is not None else None
-    t.added = int_or_none(info.get("entries-added"))
-    length = info.get("length")
+    t.added = int_or_none(info.get(b"entries-added"))
+    length = info.get(b"length")
     t.length_in_info = isinstance(length, int)
     if t.depth_from_info:
-        t.depth = info["length"]  # missing: an unexpected reply (XLEN again next poll)
-    t.big_member = any(entry_size(info.get(end)) > BIG_END
-                       for end in ("first-entry", "last-entry"))
+        t.depth = info[b"length"]  # missing: an unexpected reply (XLEN again next poll)
+    t.big_member = entry_size(info.get(b"first-entry")) > BIG_END \
+        or entry_size(info.get(b"last-entry")) > BIG_END
 
 
 def _after_last(t: StreamTally, v: Any, now_ms: int) -> None:

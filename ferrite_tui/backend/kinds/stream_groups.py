@@ -14,7 +14,7 @@ from typing import Any
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.kinds.base import int_or_none, pairs, takes_errors, text
+from ferrite_tui.backend.kinds.base import int_or_none, takes_errors, text
 from ferrite_tui.backend.models import ConsumerHealth
 from ferrite_tui.config import AlertConfig
 
@@ -70,17 +70,17 @@ def groups_reply(t: Any, reply: Any, now_ms: int) -> None:
     names = []
     lag_seen = False
     for raw in reply:
-        g = pairs(raw)
-        name = key_text(g.get("name", b""))
+        g = dict(zip(raw[::2], raw[1::2]))  # (field names left as bytes: read every poll)
+        name = key_text(g.get(b"name", b""))
         names.append(name)
-        lag_seen = lag_seen or "lag" in g
+        lag_seen = lag_seen or b"lag" in g
         reads.fields.append(dict(
             name=name,
-            consumers=int(g.get("consumers", 0)),
-            pending=int(g.get("pending", 0)),
-            last_delivered_id=text(g.get("last-delivered-id", b"")),
-            lag=int_or_none(g.get("lag")),
-            entries_read=int_or_none(g.get("entries-read")),
+            consumers=int(g.get(b"consumers", 0)),
+            pending=int(g.get(b"pending", 0)),
+            last_delivered_id=text(g.get(b"last-delivered-id", b"")),
+            lag=int_or_none(g.get(b"lag")),
+            entries_read=int_or_none(g.get(b"entries-read")),
         ))
     if reply:
         t.reader.poll.client.note_lag_seen(lag_seen)
