@@ -20,13 +20,12 @@ import time
 import pytest
 import redis
 import redis.asyncio as aioredis
-from poll_before_registry import Poller as PollerBefore
-
-from ferrite_tui.backend.history import History
 
 from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.history import History
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
+from ferrite_tui.config import Config, DiscoveryConfig
+from poll_before_registry import Poller as PollerBefore
 
 pytestmark = pytest.mark.perf
 
@@ -146,6 +145,90 @@ def test_poll_scales_flat_in_round_trips(redis_url):
     # Issue 23: at least 8x again (the poll before the registry was at about 5x). Figures
     # already equal need no LPOS, per-queue bookkeeping was trimmed (see docs/performance.md).
     assert naive_s / poll_s >= 8
+
+
+UNRELATED = 1_000_000
+
+
+def add_unrelated_keys(r, n):
+    """n string keys no queue is made of, made by the server itself where it can (DEBUG
+    POPULATE, else a Lua loop), else sent in pipelines."""
+    try:
+        r.execute_command("DEBUG", "POPULATE", n, "unrelated")
+        return "DEBUG POPULATE"
+    except redis.ResponseError:
+        pass
+    try:
+        loop = "for i = ARGV[1], ARGV[2] do redis.call('SET', 'unrelated:' .. i, 'x') end"
+        for start in range(0, n, 100_000):
+            r.eval(loop, 0, start, min(start + 100_000, n) - 1)
+        return "a Lua loop"
+    except redis.ResponseError:
+        pass
+    for start in range(0, n, 10_000):
+        pipe = r.pipeline(transaction=False)
+        for i in range(start, min(start + 10_000, n)):
+            pipe.set(f"unrelated:{i}", "x")
+        pipe.execute()
+    return "pipelined SETs"
+
+
+async def measure_ten_thousand(url):
+    """The poll of 1,000 queues (every tenth) and of all 10,000, today's and before the
+    registry, taken in turn at each repeat: medians, round trips and commands."""
+    config = Config(discovery=DiscoveryConfig(max_queues=20_000))
+    monitor = Monitor(ConnectionSettings(url=url), config)
+    await monitor.connect()
+    started = time.perf_counter()
+    await monitor.discover()
+    discovery_s = time.perf_counter() - started
+    every = monitor.discovery.refs
+    assert len(every) == 10_000
+    sets = {1000: every[::10], 10_000: every}
+    pollers = {(n, name): cls(monitor.client, config.alerts, History())
+               for n in sets for name, cls in (("now", type(monitor.poller)),
+                                                ("before", PollerBefore))}
+    for (n, _name), poller in pollers.items():  # warm up: the second poll follows the first
+        await poller.snapshot(sets[n])
+        await poller.snapshot(sets[n])
+    times = {key: [] for key in pollers}
+    trips = {n: set() for n in sets}
+    for _ in range(5):
+        for (n, name), poller in pollers.items():
+            start = time.perf_counter()
+            snap = await poller.snapshot(sets[n])
+            times[n, name].append(time.perf_counter() - start)
+            if name == "now":
+                trips[n].add(snap.round_trips)
+    sent = count_commands(monitor.client)
+    await pollers[10_000, "now"].snapshot(every)
+    await monitor.aclose()
+    return {k: median(v) for k, v in times.items()}, trips, sent[0], discovery_s
+
+
+def test_ten_thousand_queues_among_a_million_keys(redis_url):
+    """Issue 23: 10,000 queues among 1,000,000 unrelated keys are polled in at most 2 round
+    trips, in a time growing about linearly from 1,000 (every tenth of the same queues)."""
+    r = redis.Redis.from_url(redis_url)
+    populate(r, 10_000)
+    how = add_unrelated_keys(r, UNRELATED)
+    assert r.dbsize() >= UNRELATED + 10_000
+    r.close()
+    medians, trips, commands, discovery_s = asyncio.run(measure_ten_thousand(redis_url))
+    print(f"\n{UNRELATED:,} unrelated keys ({how}); discovery of 10,000 queues "
+          f"{discovery_s:.1f} s")
+    print("queues  poll (median)  round trips  | before the registry")
+    for n in (1000, 10_000):
+        print(f"{n:>6}  {medians[n, 'now'] * 1000:>10.1f} ms  {sorted(trips[n])!s:>11}"
+              f"  | {medians[n, 'before'] * 1000:>16.1f} ms")
+    growth = medians[10_000, "now"] / medians[1000, "now"]
+    print(f"10,000 / 1,000: {growth:.1f}x (before the registry "
+          f"{medians[10_000, 'before'] / medians[1000, 'before']:.1f}x); "
+          f"{commands:,} commands per poll of 10,000")
+    assert max(trips[10_000]) <= 2 and max(trips[1000]) <= 2
+    assert commands <= 4 * 10_000  # a few commands per queue, whatever else the keyspace holds
+    # Linear: ten times the queues, about ten times the time (a margin for a shared machine).
+    assert growth <= 15
 
 
 def test_time_to_first_data_on_screen(tmp_path):
