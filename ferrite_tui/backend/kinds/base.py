@@ -26,6 +26,7 @@ from ferrite_tui.backend.models import GroupStats, QueueKind, QueueRef, QueueSta
 if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
     from ferrite_tui.backend.history import History
+    from ferrite_tui.backend.kinds.listends import ListFollower
     from ferrite_tui.config import AlertConfig, DiscoveryConfig, QueueDecl
 
 RATE_SPAN_S = 10.0
@@ -55,11 +56,17 @@ class PollContext(Protocol):
     alerts: AlertConfig
     history: History
     visibility_timeouts: dict[str, float]
-    interval_s: float
-    last_mono: float | None
+    interval_s: float  # between the last two polls
+    last_mono: float | None  # when the last poll finished
+    lpos: bool  # the server has LPOS
+    lists: ListFollower  # the ends of every list followed
 
     def item_time(self, raw: bytes | None, now_ms: int) -> int | None: ...
     def age(self, raw: bytes | None, now_ms: int) -> int | None: ...
+    def flow(self, ident: str, name: str, moved: int | None, exact: bool,
+             mono: float) -> tuple[float | None, bool]: ...
+    def depth_rate(self, t: Tally, mono: float) -> float | None: ...
+    def stats(self, t: Tally, net: float | None, f: Flows) -> QueueStats: ...
 
 
 # -- small reply helpers ---------------------------------------------------------------------
@@ -228,7 +235,7 @@ class Reader:
     #: It may ask a second read in the poll's round trip 2 (`second`).
     second_round = False
 
-    def __init__(self, poll: Any, layout: KindLayout | None) -> None:
+    def __init__(self, poll: PollContext, layout: KindLayout | None) -> None:
         self.poll = poll
         self.layout = layout
 

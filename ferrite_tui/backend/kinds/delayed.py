@@ -23,6 +23,7 @@ from ferrite_tui.backend.kinds.base import (
     Candidates,
     Flows,
     KindLayout,
+    PollContext,
     set_depth,
     strip,
 )
@@ -90,7 +91,7 @@ class DelayedReader(SortedSetReader):
     tally_type = DelayedTally
     second_round = True  # a ready list whose ends moved is followed in round trip 2
 
-    def __init__(self, poll: Any, layout: KindLayout) -> None:
+    def __init__(self, poll: PollContext, layout: KindLayout | None) -> None:
         super().__init__(poll, layout)
         self.due: dict[str, DueMemory] = {}  # delayed set -> its last poll
 

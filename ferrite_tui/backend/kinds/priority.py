@@ -17,6 +17,7 @@ from ferrite_tui.backend.kinds.base import (
     Candidates,
     Flows,
     KindLayout,
+    PollContext,
     declared_ref,
     largest,
     set_depth,
@@ -45,7 +46,7 @@ def _bottom(t: SortedTally, v: Any, now_ms: int) -> None:
 class PriorityReader(SortedSetReader):
     samples_oldest = True
 
-    def __init__(self, poll: Any, layout: KindLayout) -> None:
+    def __init__(self, poll: PollContext, layout: KindLayout | None) -> None:
         super().__init__(poll, layout)
         self.depths: dict[str, int] = {}  # its size at the last poll
 

@@ -22,6 +22,7 @@ from ferrite_tui.backend.kinds.base import (
     Flows,
     KindLayout,
     Memories,
+    PollContext,
     Tally,
     strip,
 )
@@ -59,7 +60,7 @@ def _processing_run(t: ReliableTally, v: Any, now_ms: int) -> None:
 
 
 class ReliableReader(ListReader):
-    def __init__(self, poll: Any, layout: KindLayout) -> None:
+    def __init__(self, poll: PollContext, layout: KindLayout | None) -> None:
         super().__init__(poll, layout)
         self.processing: dict[str, tuple[list, Counter]] = {}  # last read, as a multiset
         # Processing lists holding an item over BIG_END: their length when read whole, and

@@ -8,7 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ferrite_tui.backend.kinds.base import Reader, Tally
+from ferrite_tui.backend.kinds.base import (
+    KindLayout,
+    PollContext,
+    Reader,
+    Tally,
+)
 from ferrite_tui.backend.models import QueueRef
 
 #: A sorted set's big members are read again at least this often (seconds).
@@ -43,7 +48,7 @@ class SortedSetReader(Reader):
 
     tally_type: type[SortedTally] = SortedTally
 
-    def __init__(self, poll: Any, layout: Any) -> None:
+    def __init__(self, poll: PollContext, layout: KindLayout | None) -> None:
         super().__init__(poll, layout)
         self.big_members: dict[str, BigMembers] = {}
 

@@ -26,6 +26,7 @@ from ferrite_tui.backend.kinds.base import (
     Candidates,
     Flows,
     KindLayout,
+    PollContext,
     Reader,
     Tally,
     declared_ref,
@@ -149,7 +150,7 @@ def _all_ids(t: StreamTally, v: Any, now_ms: int) -> None:
 class StreamReader(Reader):
     counts_events = False
     second_round = True  # groups that came to hold entries are scanned in round trip 2
-    def __init__(self, poll: Any, layout: KindLayout) -> None:
+    def __init__(self, poll: PollContext, layout: KindLayout | None) -> None:
         super().__init__(poll, layout)
         self.streams: dict[str, StreamMemory] = {}
         self.groups: dict[str, list[str]] = {}
