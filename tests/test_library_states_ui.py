@@ -288,7 +288,7 @@ async def test_celery_requeue_one_unacked_message_past_the_configured_timeout(
     async with running(app) as pilot:
         panel = await open_library(app, pilot, "celery", "jobs")
         assert panel.current_ref.library.visibility_timeout_s == vt
-        await show_state(panel, pilot, "unacked (all queues)", rows=1)
+        await show_state(panel, pilot, "reserved", rows=1)
         (score,) = [s for _, s in sync.zrange("unacked_index", 0, -1, withscores=True)]
         await async_wait_until(lambda: time.time() - score > vt + 0.1)
         await pilot.press("r")

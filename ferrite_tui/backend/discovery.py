@@ -204,6 +204,7 @@ class Discovery:
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]
+        queues = libraries.apply_settings(queues, self.config.libraries)
         keys = {d.key for d in decls}
         if keys:  # a declaration wins over a guess
             queues = [q for q in queues if keys.isdisjoint(q.keys)]

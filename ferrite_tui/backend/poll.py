@@ -255,9 +255,12 @@ class Poller:
             events = None
         if events is not None:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
+        sent, where = library_poll.shared_reads(commands)
         sent_s = clock.local()
-        replies = await self.client.raw_pipeline(commands)
+        replies = await self.client.raw_pipeline(sent)
         received_s = clock.local()
+        if where is not None:
+            replies = [replies[i] for i in where]
         if events is not None:
             self._counts.after_reply(events, replies.pop(), {
                 k for t in tallies if t.reader.counts_events

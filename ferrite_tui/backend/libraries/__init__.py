@@ -9,6 +9,8 @@ show as queues; keys no recogniser claims are classified as the seed's patterns.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from ferrite_tui.backend.libraries import (
     arq,
     bullmq,
@@ -20,6 +22,7 @@ from ferrite_tui.backend.libraries import (
     taskiq,
 )
 from ferrite_tui.backend.libraries.model import LibraryQueue, Means, Recognised
+from ferrite_tui.config import LibrariesConfig
 
 RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
 LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
@@ -27,13 +30,17 @@ LIBRARIES = tuple(m.LIBRARY for m in RECOGNISERS)
 
 _KEEP_PREFIXES = tuple(p for m in RECOGNISERS for p in m.KEEP_PREFIXES)
 _KEEPERS = tuple(m.keeps for m in RECOGNISERS if m.KEEP_PREFIXES)
+#: Keepers for keys under a prefix the keys reveal only later (dramatiq's namespace).
+_KEEPERS_ANYWHERE = tuple(m.keeps_anywhere for m in RECOGNISERS
+                          if hasattr(m, "keeps_anywhere"))
 
 
 def keeps(name: str, type_: str) -> bool:
     """Whether discovery keeps a key that is not itself a queue (a set or hash signature).
     Discovery asks this of every set and hash (job bodies among them): most fail the
     prefix pre-check."""
-    return name.startswith(_KEEP_PREFIXES) and any(k(name, type_) for k in _KEEPERS)
+    return (name.startswith(_KEEP_PREFIXES) and any(k(name, type_) for k in _KEEPERS)) \
+        or any(k(name, type_) for k in _KEEPERS_ANYWHERE)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None,
@@ -54,7 +61,23 @@ def recognise(types: dict[str, str], members: dict[str, list[str]] | None = None
     return queues, claimed
 
 
-__all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "keeps", "recognise"]
+def apply_settings(queues: list[LibraryQueue], settings: LibrariesConfig,
+                   ) -> list[LibraryQueue]:
+    """The queues as the config's [libraries] settings read them (options the keys do not
+    reveal): huey's utc option and time zone."""
+    from dataclasses import replace
+
+    from ferrite_tui.backend.libraries import model
+
+    model.NAIVE_ZONE = ZoneInfo(settings.huey_timezone) if settings.huey_timezone else None
+    if settings.huey_utc:
+        return queues
+    return [replace(q, states=tuple(huey.local_time(s) for s in q.states))
+            if q.library == huey.LIBRARY else q for q in queues]
+
+
+__all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "apply_settings", "keeps",
+           "recognise"]
 
 
 def queue_ref(queue: LibraryQueue):

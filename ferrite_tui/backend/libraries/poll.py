@@ -14,6 +14,7 @@ from typing import Any
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.libraries.model import (
+    SELECTORS,
     Body,
     LibraryQueue,
     Means,
@@ -41,7 +42,46 @@ def _timed_list(s: StateKey) -> bool:
             and bool(s.body.time_field))
 
 
+#: A selected state (see `StateKey.select`) counts the values of at most this many fields.
+SELECT_CAP = 1000
+
+
+def shared_reads(commands: list[tuple]) -> tuple[list[tuple], list[int] | None]:
+    """The pipeline with each selected state's HSCAN of a shared hash sent once (every
+    Celery queue scans the same `unacked` twice), and where each command's reply is in it
+    (None: nothing shared, send as is)."""
+    first: dict[tuple, int] = {}
+    unique: list[tuple] = []
+    where: list[int] = []
+    shared = False
+    for command in commands:
+        if command[0] == "HSCAN":
+            at = first.get(command)
+            if at is not None:
+                where.append(at)
+                shared = True
+                continue
+            first[command] = len(unique)
+        where.append(len(unique))
+        unique.append(command)
+    return (unique, where) if shared else (commands, None)
+
+
+def _select_ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
+    """One HSCAN reads the shared hash whole (a bigger one is not counted); the index of
+    delivery times, when the state alerts on a visibility timeout."""
+    ops: list[tuple] = [("HSCAN", s.key, 0, "COUNT", SELECT_CAP)]
+    index = SELECTORS[s.select].index_key
+    if index and s.state is _ACTIVE and visibility_timeout_s is not None:
+        ops.append(("ZRANGEBYSCORE", index, "-inf",
+                    (now_ms - int(visibility_timeout_s * 1000)) / 1000,
+                    "LIMIT", 0, SELECT_CAP))
+    return ops
+
+
 def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
+    if s.select:
+        return _select_ops(s, now_ms, visibility_timeout_s)
     ops: list[tuple] = [(_COUNT[s.type], s.key)]
     if s.type != "zset" or s.unit is None:
         if _timed_list(s):
@@ -61,6 +101,8 @@ def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[t
 
 def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
     """How many commands `_ops` sends for `s` (without building them)."""
+    if s.select:
+        return len(_select_ops(s, 0, visibility_timeout_s))
     if s.type != "zset" or s.unit is None:
         return 2 if _timed_list(s) else 1
     means = s.means
@@ -88,8 +130,9 @@ def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
                         "LIMIT", 0, MARKER_CAP + 1))
             continue
         out += _ops(s, now_ms, q.visibility_timeout_s)
-    if q.heartbeats:
-        out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
+    if q.heartbeats:  # the processes silent for longer than the timeout
+        out.append(("ZRANGEBYSCORE", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms,
+                    "LIMIT", 0, MARKER_CAP))
     return out
 
 
@@ -126,7 +169,16 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         first = replies[i]
         means = s.means
         state = s.state
-        if s.type == "markers":
+        if s.select:
+            n = _op_count(s, vt)
+            count, next_at, past, alert, error = _read_selected(
+                s, q.name, replies[i:i + n], now_ms, overdue_s, vt)
+            i += n
+            if alert:
+                alerts.append(alert)
+            if error:
+                errors.append(error)
+        elif s.type == "markers":
             i += 1
             count = past = next_at = None
             if isinstance(first, list) and len(first) <= MARKER_CAP:
@@ -144,6 +196,12 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
             count = past = next_at = None
             if first.__class__ is int:
                 count = first
+                if s.at_ms is not None and count:  # all due at one time (taskiq)
+                    next_at = s.at_ms
+                    if s.at_ms <= now_ms:
+                        past = count
+                        if now_ms - s.at_ms >= overdue_s * 1000:
+                            alerts.append(f"{count} overdue")
             elif isinstance(first, Exception):
                 errors.append(f"{s.key}: {str(first).splitlines()[0] if str(first) else 'error'}")
             if _timed_list(s):
@@ -194,13 +252,58 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
                 failed = (failed or 0) + count
 
     if q.heartbeats:
-        dead = _int(replies[i]) if i < len(replies) else None
+        silent = replies[i] if i < len(replies) else None
+        holding = {key_text(w) if isinstance(w, bytes) else w
+                   for w in silent} if isinstance(silent, list) else set()
+        sizes = {c.key: c.size for c in counts}
+        dead = len({worker for key, worker in q.workers
+                    if worker in holding and sizes.get(key)})
         if dead:
             alerts.append(f"{dead} dead worker{'s' if dead > 1 else ''}")
     if q.needs_lua and lua is False:
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
                    tuple(errors), tuple(probes))
+
+
+def _read_selected(s: StateKey, queue: str, got: list[Any], now_ms: int, overdue_s: float,
+                   vt: float | None) -> tuple[int | None, int | None, int | None,
+                                              str | None, str | None]:
+    """(count, next due, past due, alert, error) of a selected state from its HSCAN (and
+    the index of delivery times)."""
+    scan = got[0]
+    if isinstance(scan, Exception):
+        first_line = str(scan).splitlines()[0] if str(scan) else "error"
+        return None, None, None, None, f"{s.key}: {first_line}"
+    if not (isinstance(scan, list) and len(scan) == 2 and isinstance(scan[1], list)):
+        return None, None, None, None, f"{s.key}: unexpected reply"
+    cursor, flat = scan
+    if cursor not in (b"0", 0, "0"):
+        return (None, None, None, None,
+                f"{s.name}: more than {SELECT_CAP:,} entries in {s.key}, not counted")
+    match = SELECTORS[s.select].match
+    count = 0
+    due: list[int] = []
+    fields: set[bytes] = set()
+    for field_, value in zip(flat[::2], flat[1::2]):
+        found = match(value, queue) if isinstance(value, bytes) else None
+        if found is None:
+            continue
+        count += 1
+        fields.add(field_)
+        if found[0] is not None:
+            due.append(found[0])
+    next_at = min(due) if due else None
+    past = sum(1 for t in due if t <= now_ms) if s.means is _DUE else None
+    alert = None
+    if past and next_at is not None and now_ms - next_at >= overdue_s * 1000:
+        alert = f"{past} overdue"
+    if len(got) > 1 and isinstance(got[1], list):
+        stuck = len(fields.intersection(got[1]))
+        past = stuck
+        if stuck:
+            alert = f"{stuck} unacked > {vt:g}s"
+    return count, next_at, past, alert, None
 
 
 def probed(fig: Figures, body: Body, reply: Any, now_ms: int) -> tuple[Figures, int | None]:

@@ -37,11 +37,12 @@ class StateSource(Source):
     state: StateKey | None = None
     now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
     unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
+    queue: str = ""  # the library queue's name (a state shared by its queues shows its own)
 
     async def load(self, client, start: int, count: int) -> Page:
         assert self.state is not None
         return await read_state(client, self.state, start, count, self.now_ms(),
-                                self.unpickle)
+                                self.unpickle, self.queue)
 
 
 def state_columns() -> list[Column]:
@@ -78,9 +79,11 @@ class LibraryQueueActions(ItemPagerPanel):
 
     def state_source(self) -> StateSource | None:
         state = self.current_state()
+        lib = self.current_ref.library if self.current_ref is not None else None
         return None if state is None else StateSource(
             state.key, state=state, now_ms=self.session.now_ms,
-            unpickle=self.session.config.libraries.unpickle)
+            unpickle=self.session.config.libraries.unpickle,
+            queue=lib.name if lib is not None else "")
 
     def _state_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         state = self.current_state()
