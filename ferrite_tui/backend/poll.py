@@ -59,6 +59,7 @@ from ferrite_tui.backend.kinds.delayed import NOTE_DUE, overdue_growing
 from ferrite_tui.backend.kinds.library import LibraryReader
 from ferrite_tui.backend.kinds.listends import ListFollower, ListMoves, list_moves
 from ferrite_tui.backend.kinds.stream_groups import PENDING_SCAN, group_alerts
+from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.models import (
     ChannelStats,
     QueueKind,
@@ -245,6 +246,7 @@ class Poller:
         self.lpos = self.client.capabilities.lpos
         reader_of = self.reader_of
         tallies = [reader_of(ref).tally(ref) for ref in refs]
+        self.library_reader.asked = False
         for t in tallies:
             t.reader.commands(t, commands, appliers, now_ms)
         commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
@@ -255,7 +257,9 @@ class Poller:
             events = None
         if events is not None:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
-        sent, where = library_poll.shared_reads(commands)
+        # Library states sharing a hash (Celery's `unacked`) scan it once.
+        sent, where = library_poll.shared_reads(commands) \
+            if self.library_reader.asked else (commands, None)
         sent_s = clock.local()
         replies = await self.client.raw_pipeline(sent)
         received_s = clock.local()

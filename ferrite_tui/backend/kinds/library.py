@@ -51,7 +51,10 @@ class LibraryReader(Reader):
     def tally(self, ref: QueueRef) -> Tally:
         return LibraryTally(ref, self)
 
+    asked = False  # this poll holds library commands (set by commands, reset by the poll)
+
     def commands(self, t: Any, commands: list, appliers: list, now_ms: int) -> None:
+        self.asked = True
         ops = library_poll.commands(t.ref.library, now_ms)
         commands += ops
         appliers += (t, _reply) * len(ops)

@@ -20,6 +20,9 @@ class Registry:
         self.libraries: list[ModuleType] = []
         self._by_kind: dict[QueueKind, KindLayout] = {}
         self._keep_prefixes: tuple[str, ...] = ()
+        # Libraries keeping keys under a prefix the keys reveal only later (dramatiq's
+        # namespace): their `keeps_anywhere` is asked of every set and hash.
+        self._anywhere: list[ModuleType] = []
 
     def add_kind(self, layout: KindLayout) -> None:
         self.kinds.append(layout)
@@ -27,13 +30,17 @@ class Registry:
 
     def add_library(self, module: ModuleType) -> None:
         """A library layout: a module with LIBRARY, KEEP_PREFIXES, keeps, recognise and
-        ACTIONS (see libraries/__init__.py)."""
+        ACTIONS, and optionally keeps_anywhere (see libraries/__init__.py)."""
         self.libraries.append(module)
         self._keep_prefixes += tuple(module.KEEP_PREFIXES)
+        if hasattr(module, "keeps_anywhere"):
+            self._anywhere.append(module)
 
     def remove_library(self, module: ModuleType) -> None:
         self.libraries.remove(module)
         self._keep_prefixes = tuple(p for m in self.libraries for p in m.KEEP_PREFIXES)
+        if module in self._anywhere:
+            self._anywhere.remove(module)
 
     def layout(self, kind: QueueKind) -> KindLayout:
         return self._by_kind[kind]
@@ -42,8 +49,9 @@ class Registry:
         """Whether discovery keeps a key that is not itself a queue (a set or hash
         signature of a library). Asked of every set and hash: most fail the prefix
         pre-check."""
-        return name.startswith(self._keep_prefixes) and any(
-            m.keeps(name, type_) for m in self.libraries if m.KEEP_PREFIXES)
+        return (name.startswith(self._keep_prefixes) and any(
+            m.keeps(name, type_) for m in self.libraries if m.KEEP_PREFIXES)) or any(
+            m.keeps_anywhere(name, type_) for m in self._anywhere)
 
     def recognise_libraries(self, types: dict[str, str], members: dict[str, list[str]],
                             ) -> tuple[list[LibraryQueue], set[str]]:
