@@ -102,6 +102,15 @@ class LibrariesConfig:
     # Show pickled bodies (RQ, arq, huey) decoded by a restricted unpickler that builds
     # only builtin values and containers; anything else is summarised, never loaded.
     unpickle: bool = False
+    # Layout options the keys may not reveal (each is also detected where they do):
+    # RQ's RQ_KEY_PREFIX values (detected from a set P:queues naming P:queue:... keys),
+    rq_key_prefixes: tuple[str, ...] = ()
+    # arq's queue_name values other than arq:queue (detected from a sorted set whose next
+    # job has its arq:job:ID body),
+    arq_queue_names: tuple[str, ...] = ()
+    # BullMQ's prefix option values other than bull (detected from P:Q:meta hashes with
+    # BullMQ's fields; "{bull}" for clusters is detected too).
+    bullmq_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from ferrite_tui.backend import libraries
 from ferrite_tui.backend.kinds.base import KindLayout
 from ferrite_tui.backend.libraries.model import LibraryQueue
 
@@ -13,16 +14,17 @@ if TYPE_CHECKING:
 
 
 class Registry:
-    """The guide's kinds (`KindLayout`s) and the queue libraries' modules."""
+    """The guide's kinds (`KindLayout`s) and the queue libraries' modules.
+
+    The modules of `libraries.RECOGNISERS` are recognised by `libraries.recognise` and kept
+    by `libraries.keeps` (their options, prefixes and suffixes live there); a module
+    registered apart (a new layout under test) is asked the same way after them."""
 
     def __init__(self) -> None:
         self.kinds: list[KindLayout] = []
         self.libraries: list[ModuleType] = []
         self._by_kind: dict[QueueKind, KindLayout] = {}
-        self._keep_prefixes: tuple[str, ...] = ()
-        # Libraries keeping keys under a prefix the keys reveal only later (dramatiq's
-        # namespace): their `keeps_anywhere` is asked of every set and hash.
-        self._anywhere: list[ModuleType] = []
+        self._apart: list[ModuleType] = []  # registered, not in libraries.RECOGNISERS
 
     def add_kind(self, layout: KindLayout) -> None:
         self.kinds.append(layout)
@@ -30,36 +32,32 @@ class Registry:
 
     def add_library(self, module: ModuleType) -> None:
         """A library layout: a module with LIBRARY, KEEP_PREFIXES, keeps, recognise and
-        ACTIONS, and optionally keeps_anywhere (see libraries/__init__.py)."""
+        ACTIONS (see libraries/__init__.py)."""
         self.libraries.append(module)
-        self._keep_prefixes += tuple(module.KEEP_PREFIXES)
-        if hasattr(module, "keeps_anywhere"):
-            self._anywhere.append(module)
+        if module not in libraries.RECOGNISERS:
+            self._apart.append(module)
 
     def remove_library(self, module: ModuleType) -> None:
         self.libraries.remove(module)
-        self._keep_prefixes = tuple(p for m in self.libraries for p in m.KEEP_PREFIXES)
-        if module in self._anywhere:
-            self._anywhere.remove(module)
+        if module in self._apart:
+            self._apart.remove(module)
 
     def layout(self, kind: QueueKind) -> KindLayout:
         return self._by_kind[kind]
 
     def keeps(self, name: str, type_: str) -> bool:
         """Whether discovery keeps a key that is not itself a queue (a set or hash
-        signature of a library). Asked of every set and hash: most fail the prefix
-        pre-check."""
-        return (name.startswith(self._keep_prefixes) and any(
-            m.keeps(name, type_) for m in self.libraries if m.KEEP_PREFIXES)) or any(
-            m.keeps_anywhere(name, type_) for m in self._anywhere)
+        signature of a library)."""
+        return libraries.keeps(name, type_) or any(
+            name.startswith(tuple(m.KEEP_PREFIXES)) and m.keeps(name, type_)
+            for m in self._apart if m.KEEP_PREFIXES)
 
     def recognise_libraries(self, types: dict[str, str], members: dict[str, list[str]],
-                            ) -> tuple[list[LibraryQueue], set[str]]:
+                            options: object = None) -> tuple[list[LibraryQueue], set[str]]:
         """Every library queue in `types` ({key: type}) and the keys they claim (each
         library's keys live under its own prefix or names: they never compete)."""
-        queues: list[LibraryQueue] = []
-        claimed: set[str] = set()
-        for module in self.libraries:
+        queues, claimed = libraries.recognise(types, members, options)
+        for module in self._apart:
             found = module.recognise(types, members)
             queues.extend(found.queues)
             claimed |= found.claimed

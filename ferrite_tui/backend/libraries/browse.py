@@ -81,6 +81,8 @@ def _bounds(state: StateKey, now_ms: int) -> tuple[Any, Any] | None:
         return None
     now = ms_score(now_ms, state.unit)
     after = ms_score(now_ms + 1, state.unit)  # inclusive bounds only (Ferrite: no '(')
+    if state.window == "overdue":  # due, but not taken (saq scores taken jobs 0)
+        return (1, now)
     return ("-inf", now) if state.window == "due" else (after, "+inf")
 
 
@@ -240,5 +242,6 @@ def unit_text(state: StateKey) -> str:
     what = whats[state.means] if state.means is not None else "scores"
     units = {Unit.MS: " (ms)", Unit.S: " (s)", Unit.BULLMQ: " (ms·4096)"}
     unit = units.get(state.unit, "") if state.unit is not None else ""
-    window = {"due": ", due now", "future": ", not yet due"}.get(state.window or "", "")
+    window = {"due": ", due now", "future": ", not yet due",
+              "overdue": ", due but not taken"}.get(state.window or "", "")
     return f"zset, {what}{unit}{window}"

@@ -132,7 +132,8 @@ class StateKey(NamedTuple):
     state: State
     key: str
     # list / zset / hash / set / stream; "markers": `key` is a template of one key per due
-    # member ({id}) whose existence marks it in progress (arq)
+    # member ({id}) whose existence marks it in progress (arq); "strings": `key` names the
+    # queue's `string_keys` (a pattern), counted by what their values say (`body.encoding`)
     type: str
     label: str = ""  # the library's own word (wip, deferred, prioritized, ...)
     next_end: str = "head"  # list: head / tail; zset: low / high
@@ -229,12 +230,21 @@ class LibraryQueue:
     # A priority zset whose score is minus the priority (huey: ZADD -priority, ZPOPMIN):
     # shown, ordered and edited by the priority, stored negated.
     priority_sign: int = 1
+    # A "strings" state's keys (arq's results, saq's finished jobs: one string per job, no
+    # index of them), as the last scan found them; the poll reads them (bounded).
+    string_keys: tuple[str, ...] = ()
+    # (hash, field) set while the library's queue is paused (BullMQ's meta `paused`).
+    paused_flag: tuple[str, str] | None = None
+    # (list of active ids, lock key template with {id}): an active job whose lock is gone
+    # is stalled (BullMQ's stalled check moves it back, if a worker runs the check),
+    # counted in the poll's second round trip among the first 1,000.
+    stalled: tuple[str, str] | None = None
     # Every key of the layout, computed once (discovery and the poll ask for them often).
     keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(dict.fromkeys(
-            s.key for s in self.states if s.type != "markers")))
+            s.key for s in self.states if s.type not in ("markers", "strings"))))
 
     def of(self, state: State) -> tuple[StateKey, ...]:
         return tuple(s for s in self.states if s.state is state)
@@ -304,3 +314,29 @@ def state_totals(counts: tuple[StateCount, ...] | list[StateCount]) -> dict[Stat
         prev = totals.get(c.state, 0)
         totals[c.state] = None if prev is None or c.size is None else prev + c.size
     return totals
+
+
+#: A library state's role in the headline totals (`Snapshot.totals`'s categories).
+TOTAL_OF_STATE = {State.PENDING: "waiting", State.ACTIVE: "in_progress",
+                  State.SCHEDULED: "scheduled", State.FAILED: "dead"}
+
+
+def add_to_totals(out: dict[str, int], counts: tuple[StateCount, ...],
+                  shared_seen: set[str]) -> None:
+    """Add a library queue's states to the headline totals by role: pending -> waiting,
+    in progress, scheduled (its items already due -> overdue), failed -> dead; done is not
+    a total. A key every queue shares (Celery's unacked) is counted once (`shared_seen`);
+    an unread count ("?") adds nothing."""
+    for c in counts:
+        total = TOTAL_OF_STATE.get(c.state)
+        if total is None or c.size is None:
+            continue
+        if c.shared:
+            if c.key in shared_seen:
+                continue
+            shared_seen.add(c.key)
+        if c.state is State.SCHEDULED and c.past:
+            out["overdue"] += min(c.past, c.size)
+            out[total] += max(c.size - c.past, 0)
+        else:
+            out[total] += c.size
