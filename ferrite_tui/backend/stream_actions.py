@@ -10,14 +10,11 @@ from typing import TYPE_CHECKING, Any
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.bulk import BulkReport, Cancel
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    mutation,
-)
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.movebase import MAX_ATTEMPTS, backoff, pinned
 from ferrite_tui.backend.stream_model import (
     ActionResult,
     ConsumerInfo,

@@ -10,12 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ferrite_tui.backend import boundedjson
-from ferrite_tui.backend.client import (
-    BackendError,
-    permission_error,
-    server_error_text,
-)
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
 from ferrite_tui.backend.lists import BIG_ITEM
 from ferrite_tui.backend.stream_ids import id_ms
 

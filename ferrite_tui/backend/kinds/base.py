@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from ferrite_tui.backend.client import permission_error
 from ferrite_tui.backend.envelopes import decode, printable
+from ferrite_tui.backend.errors import permission_error
 from ferrite_tui.backend.models import GroupStats, QueueKind, QueueRef, QueueStats
 
 if TYPE_CHECKING:
