@@ -22,8 +22,8 @@ def toy_registered():
     REGISTRY.remove_library(toy_layout)
 
 
-async def test_a_toy_library_layout_is_discovered_polled_and_browsable(redis_url,
-                                                                        toy_registered):
+@pytest.mark.usefixtures("toy_registered")
+async def test_a_toy_library_layout_is_discovered_polled_and_browsable(redis_url):
     r = redis.Redis.from_url(redis_url)
     now = int(time.time() * 1000)
     for i in range(3):
@@ -63,3 +63,5 @@ def test_every_guide_kind_is_registered_once_with_its_reader_and_alerts():
     kinds = [layout.kind for layout in REGISTRY.kinds]
     assert sorted(kinds) == sorted(QueueKind)
     assert len(set(kinds)) == len(kinds)
+    assert all(layout.recognised_by and layout.reader and layout.alerts
+               for layout in REGISTRY.kinds)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 from redis._parsers.helpers import parse_info
@@ -48,6 +49,7 @@ from ferrite_tui.backend.kinds.base import (
     TAKES_ERRORS,
     AlertFigures,
     Flows,
+    Memories,
     Reader,
     Tally,
     error_line,
@@ -282,7 +284,7 @@ class Poller:
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).
-            for store in self._memories("restart"):
+            for store in self._memories(lambda m: m.restart):
                 store.clear()
             self.history.reset()
         channels = channels if isinstance(channels, list) else []
@@ -354,11 +356,11 @@ class Poller:
             except (ValueError, TypeError, KeyError, IndexError, AttributeError):
                 target.errors.append("unexpected reply from server")
 
-    def _memories(self, event: str) -> list[dict]:
-        """Every reader's memories that `event` (restart, failover, rescan) forgets."""
+    def _memories(self, forgotten_by: Callable[[Memories], tuple[dict, ...]]) -> list[dict]:
+        """Every reader's memories that an event (restart, failover, rescan) forgets."""
         stores: list[dict] = [self.lists.memory, self._counts.memory]
         for reader in self.readers.values():
-            stores += getattr(reader.memories(), event)
+            stores += forgotten_by(reader.memories())
         return stores
 
     def _follow_nodes(self, tallies: list[Tally]) -> list[Tally]:
@@ -388,13 +390,13 @@ class Poller:
     def _start_again(self, ref: QueueRef) -> None:
         """Forget one queue's last-poll memories and series, as a restart does for all."""
         keys = {k for k in (ref.key, ref.processing_key, ref.ready_key) if k}
-        for store in self._memories("failover"):
+        for store in self._memories(lambda m: m.failover):
             for key in keys & store.keys():
                 del store[key]
         self.history.forget_name(ref.ident)
 
     def _forget(self, keys: set[str]) -> None:
-        for store in self._memories("rescan"):
+        for store in self._memories(lambda m: m.rescan):
             for key in [k for k in store if k not in keys]:
                 del store[key]
 
