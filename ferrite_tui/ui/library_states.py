@@ -156,6 +156,8 @@ class StatesHost(Protocol):
 
     def client(self) -> Client: ...
 
+    def active(self) -> bool: ...
+
     def act(self, action: str, select: Callable[[], T],
             steps: Callable[[T], Awaitable[Outcome | None]]) -> None: ...
 
@@ -274,13 +276,12 @@ class LibraryStateRows(Vertical):
         if key is not None and key in self.rows:
             changed = self.current is None or self.row_key(self.current) != key
             self.current = self.rows[key]
-            if changed:
+            if changed or not self.host.active():
                 self.items_table.set_source(state_source(self.host.session,
                                                          self.current.queue,
                                                          self.current.state))
-                self.load(0)
-            else:
-                self.load(None)
+            if self.host.active():  # a hidden panel's items wait for it to be shown
+                self.load(0 if changed else None)
         self._title()
 
     @on(DataTable.RowHighlighted, "#lib-states")
