@@ -75,6 +75,10 @@ async def test_rq_failed_jobs_in_dead_letters_requeue_with_rqs_own_operation(
         table = rows.items_table
         assert all(table.cell_text(k, "preview").startswith("ValueError: flaky:")
                    for k in table.row_keys)
+        # Only RQ's own operation on its failed jobs is offered: requeue.
+        keys = app.screen.active_bindings
+        assert keys["r"].binding.action == "lib_item('requeue')" and keys["r"].enabled
+        assert keys["x"].binding.action == "lib_item('run_now')" and not keys["x"].enabled
         # x (run now) is not RQ's on a failed job: refused, nothing sent, not the panel's x.
         await pilot.press("x")
         await async_wait_until(lambda: any("run now applies to" in n.message

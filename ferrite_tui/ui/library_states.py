@@ -276,6 +276,8 @@ class LibraryStateRows(Vertical):
         if key is not None and key in self.rows:
             changed = self.current is None or self.row_key(self.current) != key
             self.current = self.rows[key]
+            if changed:
+                self.refresh_bindings()
             if changed or not self.host.active():
                 self.items_table.set_source(state_source(self.host.session,
                                                          self.current.queue,
@@ -294,6 +296,7 @@ class LibraryStateRows(Vertical):
         self.current = row
         self.items_table.set_source(state_source(self.host.session, row.queue, row.state))
         self.load(0)
+        self.refresh_bindings()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -350,13 +353,28 @@ class LibraryStateRows(Vertical):
         action = self.ACTION_KEYS.get(event.key)
         if action is None or not any(True for _ in bindings_for_key(self, event.key)):
             return
-        row = self.current
-        why = "select a library state first" if row is None else \
-            item_refusal(self.host.client(), row.queue, row.state, action)
+        why = self.refusal(action)
         if why:
             event.stop()
             event.prevent_default()
             self.host.notify(f"'{plans.ITEM_ACTIONS[action]}': {why}", timeout=4)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Shown dimmed where the selected state's library does not do it (pressed: why)."""
+        if action == "lib_item" and parameters:
+            if self.refusal(str(parameters[0])):
+                return None
+        return True
+
+    def refusal(self, action: str) -> str | None:
+        """Why the selected state's library does not do `action` here (None: it does)."""
+        row = self.current
+        if row is None:
+            return "select a library state first"
+        try:
+            return item_refusal(self.host.client(), row.queue, row.state, action)
+        except NothingSelected as why:  # not connected yet
+            return str(why)
 
     def action_lib_item(self, action: str) -> None:
         label = f"{plans.ITEM_ACTIONS[action].lower()} (library)"
@@ -366,12 +384,9 @@ class LibraryStateRows(Vertical):
                       lambda target: self._run(action, *target))
 
     def _selected(self, action: str) -> tuple[StateRow, list[Item]]:
-        row = self.current
-        if row is None:
-            raise NothingSelected("select a library state first")
-        why = item_refusal(self.host.client(), row.queue, row.state, action)
-        if why:
-            raise NothingSelected(why)
+        row, why = self.current, self.refusal(action)
+        if row is None or why:
+            raise NothingSelected(why or "select a library state first")
         table = self.items_table
         items = table.selected() if table.has_focus or table.marks else []
         if not items:
