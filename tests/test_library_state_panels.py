@@ -41,6 +41,10 @@ async def open_state(app, pilot, key: str, panel: str, label: str,
     await async_wait_until(lambda: shown() is not None
                            and rows.states_table.cell_text(shown(), "count") == f"{count:,}",
                            message=f"{label} with {count}")
+    # The panel's key again: its own table focused (the switch's focus comes after a
+    # refresh), so nothing takes the focus back from the rows.
+    await pilot.press(key)
+    await async_wait_until(lambda: app.focused is app.panel(panel).table)
     rows.states_table.focus()
     rows.states_table.select_key(shown())
     await pilot.press("enter")

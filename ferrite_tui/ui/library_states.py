@@ -246,6 +246,10 @@ class LibraryStateRows(Vertical):
     def on_mount(self) -> None:
         self.display = False
         self.items_table.on_page = self._page
+        self.items_table.on_leave = self._leave_items
+
+    def _leave_items(self) -> None:
+        self.states_table.focus()  # escape on the items: back to the rows
 
     def _page(self, where: str) -> None:
         """The paging keymap on the items (head, tail, next, prev; reload on resize)."""
