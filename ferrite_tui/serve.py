@@ -46,9 +46,13 @@ from aiohttp import WSMsgType, web
 from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
-from ferrite_tui.backend.client import BackendError, ConnectionSettings, redact_url
+from ferrite_tui.backend.connection import ConnectionSettings, describe_error
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.commandline import resolve_settings
 from ferrite_tui.config import ConfigError, load
 from ferrite_tui.escaping import printable
+from ferrite_tui.urls import redact_url
 from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S, Guard, Links, digest
 from ferrite_tui.webpage import console_page, content_security_policy, message_page
 from ferrite_tui.websession import REMOTE_ENV, WRITES_ENV, BrowserSession
@@ -691,9 +695,6 @@ class ConsoleServer(Server):
 
 async def check_server(cfg, settings: ConnectionSettings) -> str | None:
     """One connection, as a console will make it: the reason it fails, or None."""
-    from ferrite_tui.backend.client import describe_error
-    from ferrite_tui.backend.monitor import Monitor
-
     monitor = Monitor(settings, cfg)
     try:
         await monitor.connect()
@@ -726,8 +727,6 @@ def url_host(host: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.cli import resolve_settings
-
     args = build_parser().parse_args(argv)
     if args.max_sessions < 1:
         return fail("--max-sessions must be at least 1")

@@ -26,9 +26,10 @@ from redis.exceptions import WatchError
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing, needs_staging
 from ferrite_tui.backend.envelopes import decode, dumps, printable
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.priority import (
     CHUNK_SIZE,
     MAX_ATTEMPTS,

@@ -33,17 +33,12 @@ from redis import exceptions as rexc
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import BulkReport, Cancel
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    mutation,
-    permission_error,
-    server_error_text,
-)
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
 from ferrite_tui.backend.lists import BIG_ITEM
-from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
+from ferrite_tui.backend.movebase import MAX_ATTEMPTS, backoff, pinned
 from ferrite_tui.backend.stream_ids import MAX_SEQ, id_ms, next_id, parse_id, prev_id
 
 POISON_DELIVERIES = 5

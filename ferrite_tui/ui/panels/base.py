@@ -35,6 +35,9 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen, TypedConfirmScreen
+from ferrite_tui.ui.screens.inspector import InspectorScreen
+from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
@@ -230,8 +233,6 @@ class Panel(Vertical):
     def inspect_value(self, title: str, value: bytes, meta: list[tuple[str, str]],
                       fields: list[tuple[bytes, bytes]] | None = None) -> None:
         """Open the inspector on one value (every panel's enter on an item)."""
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
-
         self.app.push_screen(InspectorScreen(title, value, meta=meta, fields=fields))
 
     # -- the action pipeline -------------------------------------------------------------
@@ -308,8 +309,6 @@ class Panel(Vertical):
     async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
                       typed: str | None = None) -> bool:
         """The one confirmation: yes/no, or typing `typed` for irreversible bulk work."""
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
-
         screen: ModalScreen[bool] = TypedConfirmScreen(title, body, typed) \
             if typed is not None else ConfirmScreen(title, body, label)
         answer: bool | None = await self.app.push_screen_wait(screen)
@@ -318,15 +317,11 @@ class Panel(Vertical):
     async def ask(self, title: str, fields: list[Field], submit_label: str = "OK",
                   body: str | Text | None = None) -> dict[str, str] | None:
         """A form in the worker; None when the operator cancels."""
-        from ferrite_tui.ui.screens.dialogs import FormScreen
-
         return cast("dict[str, str] | None", await self.app.push_screen_wait(
             FormScreen(title, fields, submit_label, body=body)))
 
     async def run_bulk(self, title: str, runner: BulkRunner[Any]) -> BulkReport:
         """A bulk run with the progress dialog (cancel with escape or c)."""
-        from ferrite_tui.ui.screens.progress import with_progress
-
         def work(progress: Callable[[BulkReport], None], cancel: Any) -> Awaitable[BulkReport]:
             runner.progress, runner.cancel = progress, cancel
             return runner.run()

@@ -21,7 +21,7 @@ from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.library_states import (
     StateSource,
     inspect_args,
