@@ -10,6 +10,7 @@ _._disable_notifications  # App attribute read by Textual (ui/notices.py)
 _._open_app_process  # textual-serve's AppService (serve.py)
 _._stdin  # textual-serve's AppService (serve.py)
 _._invalidate  # Textual's Widget._invalidate (ui/widgets/logview.py)
+_._update_count  # DataTable's render cache key, bumped after a cell write (ui/textual_private.py)
 
 # A field of the parsed STAGE key name: the name's format, read by people and tests.
 _.src_slot  # backend/crossslot.py Staged

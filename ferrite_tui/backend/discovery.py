@@ -18,6 +18,8 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
 from ferrite_tui.backend.errors import is_noperm
 from ferrite_tui.backend.evidence import Evidence
+from ferrite_tui.backend.kinds import REGISTRY
+from ferrite_tui.backend.kinds.base import Candidates
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.backend.probe import PROBE_KEY
@@ -31,129 +33,43 @@ _QUEUE_TYPES = {"list", "zset", "stream"}
 NOTICE_MAX = 1000
 
 
-def _strip(key: str, suffix: str) -> str | None:
-    if suffix and key.endswith(suffix) and len(key) > len(suffix):
-        return key[: -len(suffix)]
-    return None
-
-
 def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConfig,
              decls: Iterable[QueueDecl] = (),
              evidence: Mapping[str, Evidence] | None = None) -> list[QueueRef]:
     """Turn {key: type} into queues. Pure: the tests drive it directly too.
 
-    `priority_zsets` are the sorted sets whose top member is a job envelope; other sorted
-    sets are left out unless declared or judged by `evidence` (see evidence.py), which
-    also makes lists dead letters and carries each judgement's text onto its queue.
+    Declared queues first; then each kind of the registry, in its order, takes the keys of
+    its layout (see kinds/). `priority_zsets` are the sorted sets whose top member is a
+    job envelope; other sorted sets are left out unless declared or judged by `evidence`
+    (see evidence.py), which also makes lists dead letters and carries each judgement's
+    text onto its queue.
     """
-    evidence = evidence or {}
     decls = list(decls)
-    declared = {d.key for d in decls}
     claimed: set[str] = set()  # keys that belong to a declared queue
     refs: dict[str, QueueRef] = {}
-
     for d in decls:
         if d.kind == "ignore":
             claimed.add(d.key)
             continue
-        ref = _declared_ref(d, cfg)
+        ref = REGISTRY.layout(QueueKind(d.kind)).declare(d, cfg)
         refs[ref.ident] = ref
         claimed.update(ref.keys)
 
-    lists = {k for k, t in types.items() if t == "list" and k not in claimed}
-    zsets = {k for k, t in types.items() if t == "zset" and k not in claimed}
-    streams = {k for k, t in types.items() if t == "stream" and k not in claimed}
+    def of_type(type_: str) -> set[str]:
+        return {k for k, t in types.items() if t == type_ and k not in claimed}
 
-    for key in sorted(zsets):
-        base = _strip(key, cfg.scheduled_suffix)
-        ev = evidence.get(key)
-        if base is not None:
-            ready = base + cfg.ready_suffix
-            if types.get(ready, "list") == "list" and ready not in declared:
-                lists.discard(ready)
-                unit = ev.unit if ev is not None and ev.kind is QueueKind.DELAYED else None
-                ref = QueueRef(QueueKind.DELAYED, key, ready_key=ready, score_unit=unit,
-                               evidence=ev.text if ev is not None and unit else None)
-                refs[ref.ident] = ref
-        elif ev is not None and ev.kind is QueueKind.DELAYED:
-            # A set of due times under a name of its own: promoted by the team's own
-            # code, so no ready list is assumed (run-now has nowhere known to go).
-            ref = QueueRef(QueueKind.DELAYED, key, score_unit=ev.unit, evidence=ev.text)
-            refs[ref.ident] = ref
-        elif key in priority_zsets or (ev is not None and ev.kind is QueueKind.PRIORITY):
-            ref = QueueRef(QueueKind.PRIORITY, key, evidence=ev.text if ev else None)
-            refs[ref.ident] = ref
-
-    # A ready list whose scheduled set is empty right now (so absent) is still delayed.
-    for key in sorted(lists):
-        base = _strip(key, cfg.ready_suffix)
-        if base is not None and base.startswith(cfg.reliable_prefix):
-            scheduled = base + cfg.scheduled_suffix
-            if scheduled not in types and scheduled not in claimed:
-                ref = QueueRef(QueueKind.DELAYED, scheduled, ready_key=key)
-                refs[ref.ident] = ref
-                lists.discard(key)
-
-    for key in sorted(lists):
-        base = _strip(key, cfg.processing_suffix)
-        if base is not None and base not in claimed:
-            ref = QueueRef(QueueKind.RELIABLE, base, processing_key=key)
-            refs[ref.ident] = ref
-    reliable_keys = {r.key for r in refs.values() if r.kind is QueueKind.RELIABLE}
-    reliable_keys |= {r.processing_key for r in refs.values() if r.processing_key}
-
-    for key in sorted(lists):
-        if key in reliable_keys:
-            continue
-        target = _strip(key, cfg.dlq_suffix)
-        ev = evidence.get(key)
-        text = (ev.text or None) if ev is not None else None
-        if target is not None:
-            ref = QueueRef(QueueKind.DLQ, key, target_key=target)
-        elif ev is not None and ev.kind is QueueKind.DLQ:
-            ref = QueueRef(QueueKind.DLQ, key, target_key=_target_of(ev.target, types),
-                           evidence=text)
-        else:
-            ref = QueueRef(QueueKind.WORK, key, evidence=text)
-        refs[ref.ident] = ref
-
-    for key in sorted(streams):
-        ref = QueueRef(QueueKind.STREAM, key)
-        refs[ref.ident] = ref
-
-    return sorted(refs.values(), key=lambda r: (r.kind.value, r.key))
-
-
-def _target_of(name: str | None, types: dict[str, str]) -> str | None:
-    """A dead-letter list's target by its name, where that is a list or no key at all (a
-    drained queue); never a key of another type."""
-    if name is None or types.get(name, "list") != "list":
-        return None
-    return name
-
-
-def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
-    kind = QueueKind(d.kind)
-    if kind is QueueKind.RELIABLE:
-        return QueueRef(kind, d.key,
-                        processing_key=d.processing_key or d.key + cfg.processing_suffix,
-                        declared=True)
-    if kind is QueueKind.DELAYED:
-        base = _strip(d.key, cfg.scheduled_suffix) or d.key
-        unit = "s" if d.score_unit == "s" else None
-        return QueueRef(kind, d.key, ready_key=d.ready_key or base + cfg.ready_suffix,
-                        declared=True, score_unit=unit)
-    if kind is QueueKind.DLQ:
-        return QueueRef(kind, d.key, target_key=d.target_key or _strip(d.key, cfg.dlq_suffix),
-                        declared=True)
-    return QueueRef(kind, d.key, declared=True)
+    found = Candidates(types, priority_zsets, cfg, {d.key for d in decls}, claimed,
+                       of_type("list"), of_type("zset"), of_type("stream"), refs,
+                       evidence=evidence or {})
+    for layout in REGISTRY.kinds:
+        layout.recognise(found)
+    return sorted(found.refs.values(), key=lambda r: (r.kind.value, r.key))
 
 
 # Which queues are kept first when there are more than max_queues: layouts recognised by
 # their companion keys or envelopes, then plain lists, then streams (a busy job library
 # keeps thousands of result streams, which must not hide the work queues).
-_KIND_RANK = {QueueKind.RELIABLE: 0, QueueKind.DELAYED: 0, QueueKind.DLQ: 0,
-              QueueKind.PRIORITY: 0, QueueKind.WORK: 1, QueueKind.STREAM: 2}
+# (Each kind's `rank` in its layout.)
 
 
 class Discovery:
@@ -262,7 +178,7 @@ class Discovery:
                     types[name] = kind
             elif kind in ("set", "hash", "string"):  # a library's signature
                 name = key_text(key)
-                if libraries.keeps(name, kind) and not self._ignored(name):
+                if REGISTRY.keeps(name, kind) and not self._ignored(name):
                     types[name] = kind
         return unreadable
 
@@ -331,7 +247,7 @@ class Discovery:
                         and not self._ignored(ref.key):
                     merged[ref.ident] = ref
         ranked = sorted(merged.values(), key=lambda r: (
-            not r.declared, r.ident not in self.keep_first, _KIND_RANK[r.kind], r.key))
+            not r.declared, r.ident not in self.keep_first, REGISTRY.layout(r.kind).rank, r.key))
         kept = ranked[: cfg.max_queues]
         self.left_out = len(ranked) - len(kept)
         self._absent = (absent if full else self._absent) & {ref.ident for ref in kept}
@@ -388,7 +304,8 @@ class Discovery:
             replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
-        queues, claimed = libraries.recognise(types, members, self.config.libraries)
+        queues, claimed = REGISTRY.recognise_libraries(types, members,
+                                                       self.config.libraries)
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]

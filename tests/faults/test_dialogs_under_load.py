@@ -45,7 +45,8 @@ def cpu_burners():
             burner.wait()
 
 
-def test_every_dialog_is_drawn_within_a_second_under_load(cpu_burners, tmp_path):
+@pytest.mark.usefixtures("cpu_burners")
+def test_every_dialog_is_drawn_within_a_second_under_load(tmp_path):
     argv = [sys.executable, "-m", "ferrite_tui", "demo"]
     late: list[str] = []
     with PtyTerminal(argv, env=console_env(tmp_path), width=200, height=60) as term:
