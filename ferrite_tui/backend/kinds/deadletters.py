@@ -2,7 +2,8 @@
 `dead_at`; requeued to NAME (the target) or deleted.
 
 Recognised: a list whose name ends in the dead-letter suffix (`:dlq`) that no reliable
-queue claims. Read as a work list (its age from `dead_at`); alerts when it is not empty
+queue claims, or one judged by its items (evidence.py) to hold dead letters, its target
+as far as its name tells. Read as a work list (its age from `dead_at`); alerts when it is not empty
 and when it grows.
 """
 

@@ -5,7 +5,9 @@ Recognised: a sorted set named with the scheduled suffix (its ready list beside 
 ready list of a `queue:` name whose scheduled set is empty right now. Read: ZCARD, ZCOUNT
 up to now (overdue), the earliest member, the due times coming up before the next poll, and
 the ready list as a list followed by its ends. Out = promotions (arrivals on the ready
-list, else counted from due times); in = out + change in depth.
+list, else counted from due times); in = out + change in depth. Also a sorted set judged by
+its scores (see evidence.py) to hold due times, under a name of its own (no ready list);
+due times in epoch seconds (`score_unit`, judged or declared) are asked and read as ms.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Priority queues: a sorted set of job envelopes scored by priority (ZPOPMIN / ZPOPMAX).
 
 Recognised: a sorted set whose top member is a job envelope (one ZREVRANGE per candidate at
-discovery) and not scheduled by name; kept while momentarily empty. Read: ZCARD, the top
+discovery), or judged by its scores (evidence.py) to be priorities, and not scheduled by
+name; kept while momentarily empty. Read: ZCARD, the top
 member and a sample from the low end for the oldest job's age. Members carry no arrival
 order: only the net change is known.
 """

@@ -8,6 +8,8 @@ between its last and current last-delivered id. A stream whose first or last ent
 gets XRANGE COUNT 1 after its last id instead of XINFO STREAM: while it is empty, the last
 figures stand. Where a lagging group's backlog read held a big entry, its ids are kept
 (entries never change) and only new ids are read, while nothing is deleted or trimmed.
+A stream whose first id moves on while its length stays is capped (capped.py): its length
+is no backlog.
 """
 
 from __future__ import annotations
