@@ -339,6 +339,11 @@ async def test_allow_writes_and_the_audit_log_names_the_browser(queues, tmp_path
             await term.press("r")
             await async_wait_until(lambda: client.llen("queue:orders:dlq") == 0, timeout=60,
                                    message="the dead letter was never requeued")
+            # The audit line is written once the move's result is back: wait for it before
+            # the session (and its console) is closed.
+            await async_wait_until(lambda: any(log.stat().st_size for log in
+                                               (tmp_path / "state").rglob("audit.log")),
+                                   timeout=30, message="no audit line")
     try:
         assert client.llen("queue:orders") == 4
     finally:
