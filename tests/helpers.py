@@ -90,7 +90,7 @@ def wait_until(
         try:
             last = predicate()
             error = None
-        except ignore_exceptions as exc:  # type: ignore[misc]
+        except ignore_exceptions as exc:
             last, error = None, exc
         if last:
             return last
@@ -121,7 +121,7 @@ async def async_wait_until(
             if inspect.isawaitable(result):
                 result = await result
             last, error = result, None
-        except ignore_exceptions as exc:  # type: ignore[misc]
+        except ignore_exceptions as exc:
             last, error = None, exc
         if last:
             return last

@@ -135,7 +135,7 @@ async def test_the_console_shows_and_requeues_a_list_holding_nested_values(redis
                                and app.monitor.snapshot is not None
                                and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS))
         assert {"jobs:priority", "events:main"} <= {
-            q.ref.key for q in app.monitor.snapshot.queues}  # type: ignore[union-attr]
+            q.ref.key for q in app.monitor.snapshot.queues}
         await pilot.press("6")
         panel = app.panel("dlq")
         await async_wait_until(lambda: panel.items_table.page is not None
