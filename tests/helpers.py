@@ -101,12 +101,12 @@ def wait_until(
 
 
 async def async_wait_until(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Any],  # sync, or returns an awaitable
     timeout: float = 10.0,
     interval: float = 0.02,
     message: str = "",
     ignore_exceptions: tuple[type[BaseException], ...] = (),
-) -> T:
+) -> Any:
     """Async :func:`wait_until`: ``predicate`` may be sync or return an awaitable.
 
     Yields to the event loop between polls (``asyncio.sleep``), so the app under
