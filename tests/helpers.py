@@ -21,7 +21,7 @@ import asyncio
 import inspect
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -71,7 +71,7 @@ def _failure(predicate: Callable[..., Any], timeout: float, message: str, last: 
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[..., T],  # `...`: a lambda may bind a loop variable as a default
     timeout: float = 10.0,
     interval: float = 0.02,
     message: str = "",
@@ -101,7 +101,7 @@ def wait_until(
 
 
 async def async_wait_until(
-    predicate: Callable[[], Any],  # sync, or returns an awaitable
+    predicate: Callable[..., Any],  # sync, or returns an awaitable; `...` as in wait_until
     timeout: float = 10.0,
     interval: float = 0.02,
     message: str = "",
