@@ -1,5 +1,7 @@
 """The console driven through Textual's Pilot against a real server with the demo's data."""
 
+from typing import cast
+
 import redis
 import redis.asyncio as aioredis
 from rich.text import Text
@@ -10,6 +12,8 @@ from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
+from ferrite_tui.ui.panels.priority import PriorityPanel
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.ui.widgets.table import KeyedTable
@@ -78,7 +82,7 @@ async def test_enter_opens_the_queue_in_its_panel(redis_url, tmp_path):
         await pilot.pause()
         tabs = app.query_one("#tabs", TabbedContent)
         assert tabs.active == "dlq"
-        panel = app.panel("dlq")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
         await async_wait_until(lambda: panel.table.cursor_key == target, timeout=5)
 
 
@@ -308,7 +312,7 @@ async def test_a_tab_clicked_builds_its_panel_at_the_screen_size():
         assert [p.id for p in app.panels()] == ["panel-overview"]
         tab = app.query_one("#tabs", TabbedContent).get_tab("priority")
         await pilot.click(tab)
-        panel = app.panel("priority")
+        panel = cast(PriorityPanel, app.panel("priority"))
         await async_wait_until(lambda: panel.is_mounted and panel.display
                                and panel.size.width == 80)
         await async_wait_until(lambda: not panel.query_one("#plot").display)

@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+from typing import cast
 
 import pytest
 import redis
@@ -24,6 +25,7 @@ from ferrite_tui.backend.errors import ReplicaError
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
 from helpers import FERRITE, CommandRecorder, async_wait_until, mutating, wait_until
 
@@ -152,7 +154,7 @@ async def test_keys_on_a_replica_refuse_before_any_dialog(pair, tmp_path):
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
             q.ref.key == SCHEDULED for q in app.monitor.snapshot.queues), timeout=15)
         await pilot.press("4")
-        panel = app.panel("scheduled")
+        panel = cast(ScheduledPanel, app.panel("scheduled"))
         await async_wait_until(lambda: panel.jobs_view is not None and panel.jobs.row_count > 0)
         await pilot.press("enter")
         await pilot.pause()
