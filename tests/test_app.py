@@ -5,7 +5,8 @@ from typing import cast
 import redis
 import redis.asyncio as aioredis
 from rich.text import Text
-from textual.widgets import TabbedContent
+from textual.widget import Widget
+from textual.widgets import Input, Static, TabbedContent
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
@@ -189,10 +190,10 @@ async def test_connect_screen_when_no_url(redis_url, tmp_path):
     async with app.run_test(size=(100, 50)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, ConnectScreen)
-        url_input = app.screen.query_one("#url")
+        url_input = app.screen.query_one("#url", Input)
         url_input.value = "redis://127.0.0.1:1/0"
         await pilot.click("#connect")
-        error = app.screen.query_one("#connect-error")
+        error = app.screen.query_one("#connect-error", Static)
         await async_wait_until(lambda: "cannot reach" in str(error.content), timeout=10)
         url_input.value = redis_url
         url_input.focus()
@@ -309,7 +310,7 @@ async def test_a_tab_clicked_builds_its_panel_at_the_screen_size():
     app = frozen_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await feed(pilot)
-        assert [p.id for p in app.panels()] == ["panel-overview"]
+        assert [cast(Widget, p).id for p in app.panels()] == ["panel-overview"]
         tab = app.query_one("#tabs", TabbedContent).get_tab("priority")
         await pilot.click(tab)
         panel = cast(PriorityPanel, app.panel("priority"))
@@ -319,5 +320,5 @@ async def test_a_tab_clicked_builds_its_panel_at_the_screen_size():
         assert app.query_one("#tabs", TabbedContent).active == "priority"
         await pilot.press("5")
         await async_wait_until(lambda: app.panel("streams").display)
-        assert [p.id for p in app.panels()] == ["panel-overview", "panel-priority",
+        assert [cast(Widget, p).id for p in app.panels()] == ["panel-overview", "panel-priority",
                                                 "panel-streams"]
