@@ -229,5 +229,5 @@ def test_counts_in_words_agree_with_their_number():
     class Report:
         unchanged = 1
 
-    assert DeadLettersPanel._unchanged_note(Report()) == (
+    assert DeadLettersPanel._unchanged_note(Report()) == (  # type: ignore[arg-type]
         "; 1 was not a dead-letter envelope and moved unchanged")

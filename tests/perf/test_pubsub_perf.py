@@ -84,7 +84,7 @@ class CliCounter:
     def _read(self) -> None:
         out = self.proc.stdout
         assert out is not None
-        while chunk := out.read1(1 << 16):
+        while chunk := out.read1(1 << 16):  # type: ignore[attr-defined]  # a pipe: a BufferedReader
             self.lines += chunk.count(b"\n")
 
     @property
