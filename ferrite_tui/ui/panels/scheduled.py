@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
@@ -25,7 +26,9 @@ from ferrite_tui.backend.delayed import (
     parse_duration,
 )
 from ferrite_tui.backend.envelopes import decode, printable
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.history import History
+from ferrite_tui.backend.libraries.model import State
+from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import (
     PAGE_SIZE,
     ZItem,
@@ -33,6 +36,7 @@ from ferrite_tui.backend.priority import (
     parse_payload,
     plausible_ms,
 )
+from ferrite_tui.ui.library_states import LibraryStateRows
 from ferrite_tui.ui.panels.base import Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.sorted_base import (
     SortedSetPanel,
@@ -94,6 +98,16 @@ class ScheduledPanel(SortedSetPanel):
         self.cursors: list[Cursor | None] = [None]
         self.to_last = self.at_last = False  # End pressed; the last page shown
         self.last_card = 0
+        # The libraries' scheduled states (RQ, BullMQ delayed, saq, ...) not listed above.
+        self.library_rows = LibraryStateRows(self, State.SCHEDULED, self.KINDS)
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield self.library_rows
+
+    def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        super().update_snapshot(snap, history)
+        self.library_rows.update_snapshot(snap)
 
     # -- queue table -----------------------------------------------------------------------
 
