@@ -72,6 +72,8 @@ async def test_rq_failed_jobs_in_dead_letters_requeue_with_rqs_own_operation(
     QuietWorker([q], connection=sync).work(burst=True)
     failed = FailedJobRegistry(queue=q)
     assert failed.count == 2 and q.count == 0
+    # A guide dead-letter list beside them: the panel's own R would requeue it.
+    sync.rpush("queue:mail:dlq", '{"id": "m1", "error": "smtp down"}')
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
         rows = await open_state(app, pilot, "6", "dlq", "rq failed · default",
@@ -88,6 +90,13 @@ async def test_rq_failed_jobs_in_dead_letters_requeue_with_rqs_own_operation(
         await async_wait_until(lambda: any("run now applies to" in n.message
                                            for n in app.notices))
         assert failed.count == 2 and q.count == 0
+        # The panel's own writing keys act on its lists, not on the library jobs in view:
+        # refused while the focus is in the library rows, nothing sent.
+        await pilot.press("R", "D")
+        await async_wait_until(lambda: sum("acts on the panel's own queues" in n.message
+                                           for n in app.notices) >= 1)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert sync.llen("queue:mail:dlq") == 1 and failed.count == 2 and q.count == 0
         row = next(k for k in table.row_keys if table.by_key[k].raw == first.id.encode())
         table.select_key(row)
         await pilot.press("r")

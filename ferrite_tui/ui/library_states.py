@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -147,6 +147,8 @@ async def run_state_items(host: Confirms, client: Client, action: str, queue: Li
 
 class StatesHost(Protocol):
     """What `LibraryStateRows` uses of the panel holding it."""
+
+    MUTATIONS: ClassVar[dict[str, str]]  # the panel's own writing actions, by name
 
     @property
     def session(self) -> Session: ...
@@ -355,13 +357,31 @@ class LibraryStateRows(Vertical):
         """r / x / d that the selected state's library does not implement: one line
         saying why, and nothing sent (the panel's own key of that letter is not run)."""
         action = self.ACTION_KEYS.get(event.key)
-        if action is None or not any(True for _ in bindings_for_key(self, event.key)):
+        if action is None:
+            self._refuse_host_mutation(event)
+            return
+        if not any(True for _ in bindings_for_key(self, event.key)):
             return
         why = self.refusal(action)
         if why:
             event.stop()
             event.prevent_default()
             self.host.notify(f"'{plans.ITEM_ACTIONS[action]}': {why}", timeout=4)
+
+    def _refuse_host_mutation(self, event: events.Key) -> None:
+        """The panel's own writing keys (R, D, t, ...) act on its lists, not on the library
+        job the operator is looking at here: refused while the focus is in these rows."""
+        if self.screen.focused is None or self not in self.screen.focused.ancestors_with_self:
+            return
+        for binding in bindings_for_key(self.host, event.key):  # type: ignore[arg-type]
+            label = self.host.MUTATIONS.get(binding.action)
+            if label:
+                event.stop()
+                event.prevent_default()
+                self.host.notify(f"'{label}' acts on the panel's own queues, not on these "
+                                 "library jobs: here only r / x / d (the library's own)",
+                                 timeout=5)
+                return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Shown dimmed where the selected state's library does not do it (pressed: why)."""
