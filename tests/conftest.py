@@ -120,7 +120,7 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    FIGURES_SHOWN.extend(text for name, text in report.user_properties if name == FIGURE)
+    FIGURES_SHOWN.extend(text for name, text in report.user_properties if name == FIGURE)  # type: ignore[misc]
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -21,7 +21,7 @@ import asyncio
 import inspect
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -71,7 +71,7 @@ def _failure(predicate: Callable[..., Any], timeout: float, message: str, last: 
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[..., T],  # `...`: a lambda may bind a loop variable as a default
     timeout: float = 10.0,
     interval: float = 0.02,
     message: str = "",
@@ -90,7 +90,7 @@ def wait_until(
         try:
             last = predicate()
             error = None
-        except ignore_exceptions as exc:  # type: ignore[misc]
+        except ignore_exceptions as exc:
             last, error = None, exc
         if last:
             return last
@@ -101,12 +101,12 @@ def wait_until(
 
 
 async def async_wait_until(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[..., Any],  # sync, or returns an awaitable; `...` as in wait_until
     timeout: float = 10.0,
     interval: float = 0.02,
     message: str = "",
     ignore_exceptions: tuple[type[BaseException], ...] = (),
-) -> T:
+) -> Any:
     """Async :func:`wait_until`: ``predicate`` may be sync or return an awaitable.
 
     Yields to the event loop between polls (``asyncio.sleep``), so the app under
@@ -121,7 +121,7 @@ async def async_wait_until(
             if inspect.isawaitable(result):
                 result = await result
             last, error = result, None
-        except ignore_exceptions as exc:  # type: ignore[misc]
+        except ignore_exceptions as exc:
             last, error = None, exc
         if last:
             return last

@@ -56,4 +56,4 @@ def install() -> None:
                     full=True, screen_stack=self._background_screens)
 
     Screen._compositor_refresh = refresh_without_paint  # type: ignore[method-assign]
-    App.run_test = run_test_painting_the_last_screen  # type: ignore[method-assign,assignment]
+    App.run_test = run_test_painting_the_last_screen  # type: ignore[method-assign]

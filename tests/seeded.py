@@ -92,6 +92,7 @@ async def connect(pilot) -> None:
 
 def seeded_snapshot() -> Snapshot:
     """The frozen snapshot with the seed's counts (the lists say what the items show)."""
+    counts: dict[str, dict[str, Any]]
     counts = {"queue:main:dlq": {"depth": SEED_DLQ + 3, "alerts": ("123 dead", "growing")},
               "queue:orders": {"depth": SEED_ORDERS,
                                "processing": SEED_PROCESSING_FRESH + SEED_PROCESSING_STALE,

@@ -24,10 +24,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 from urllib.parse import parse_qs, urlsplit
 
 from helpers import wait_until
+
+if TYPE_CHECKING:
+    import aiohttp  # imported where used: only the serve tests need it
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SESSION_COOKIE = "ferrite_tui_session"
@@ -216,8 +219,8 @@ class Terminal:
         self.session_id: str | None = None  # from serve's first message
         self.screen = pyte.Screen(width, height)
         self.stream = pyte.ByteStream(self.screen)
-        self.session = None
-        self.ws = None
+        self.session: aiohttp.ClientSession | None = None
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
 
     async def __aenter__(self) -> Self:
         import aiohttp

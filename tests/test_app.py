@@ -1,15 +1,20 @@
 """The console driven through Textual's Pilot against a real server with the demo's data."""
 
+from typing import cast
+
 import redis
 import redis.asyncio as aioredis
 from rich.text import Text
-from textual.widgets import TabbedContent
+from textual.widget import Widget
+from textual.widgets import Input, Static, TabbedContent
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
+from ferrite_tui.ui.panels.priority import PriorityPanel
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.ui.widgets.table import KeyedTable
@@ -78,7 +83,7 @@ async def test_enter_opens_the_queue_in_its_panel(redis_url, tmp_path):
         await pilot.pause()
         tabs = app.query_one("#tabs", TabbedContent)
         assert tabs.active == "dlq"
-        panel = app.panel("dlq")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
         await async_wait_until(lambda: panel.table.cursor_key == target, timeout=5)
 
 
@@ -185,10 +190,10 @@ async def test_connect_screen_when_no_url(redis_url, tmp_path):
     async with app.run_test(size=(100, 50)) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, ConnectScreen)
-        url_input = app.screen.query_one("#url")
+        url_input = app.screen.query_one("#url", Input)
         url_input.value = "redis://127.0.0.1:1/0"
         await pilot.click("#connect")
-        error = app.screen.query_one("#connect-error")
+        error = app.screen.query_one("#connect-error", Static)
         await async_wait_until(lambda: "cannot reach" in str(error.content), timeout=10)
         url_input.value = redis_url
         url_input.focus()
@@ -305,15 +310,15 @@ async def test_a_tab_clicked_builds_its_panel_at_the_screen_size():
     app = frozen_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await feed(pilot)
-        assert [p.id for p in app.panels()] == ["panel-overview"]
+        assert [cast(Widget, p).id for p in app.panels()] == ["panel-overview"]
         tab = app.query_one("#tabs", TabbedContent).get_tab("priority")
         await pilot.click(tab)
-        panel = app.panel("priority")
+        panel = cast(PriorityPanel, app.panel("priority"))
         await async_wait_until(lambda: panel.is_mounted and panel.display
                                and panel.size.width == 80)
         await async_wait_until(lambda: not panel.query_one("#plot").display)
         assert app.query_one("#tabs", TabbedContent).active == "priority"
         await pilot.press("5")
         await async_wait_until(lambda: app.panel("streams").display)
-        assert [p.id for p in app.panels()] == ["panel-overview", "panel-priority",
+        assert [cast(Widget, p).id for p in app.panels()] == ["panel-overview", "panel-priority",
                                                 "panel-streams"]

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ferrite_tui.backend.backfill import Backfill
+from ferrite_tui.backend.backfill import Backfill, BackfillReport
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
@@ -41,7 +41,7 @@ def dead_shape(now: int) -> dict[int, int]:
 
 
 def write_dead_letters(sync, key: str, now: int) -> int:
-    values = []
+    values: list = []
     for ago, n in dead_shape(now).items():
         values += [dead_letter(len(values), now - ago * MIN) for _ in range(n)]
     sync.rpush(key, *values)
@@ -183,7 +183,7 @@ async def test_big_values_make_smaller_pages_and_a_sparser_sample(client, sync):
     trends = Trends(60)
     refs = [QueueRef(QueueKind.WORK, "big"), QueueRef(QueueKind.WORK, "small")]
     report = await Backfill(client, trends, minutes=60).run(refs, now_ms=now)
-    asked = {}
+    asked: dict = {}
     for e in sync.slowlog_get(10_000):
         args = e["command"].split()
         if args and args[0].upper() == b"LRANGE":
@@ -276,7 +276,7 @@ async def test_many_queues_share_one_budget(client, sync):
 
 # -- queue libraries: their own times (created with the libraries' own APIs) ---------------
 
-async def library_trends(client, library: str, now: int) -> tuple[str, Trends, object]:
+async def library_trends(client, library: str, now: int) -> tuple[str, Trends, BackfillReport]:
     from ferrite_tui.backend.discovery import Discovery
     from ferrite_tui.config import Config
 
@@ -371,7 +371,7 @@ async def test_dramatiq_dead_letters_and_queue_rebuilt_from_its_times(client, sy
                 queue_name="default", actor_name="ok", args=(i,), kwargs={}, options={},
                 message_timestamp=now - ago * MIN))
     # Dead letters as dramatiq's worker leaves them: fail a fetched message (nack).
-    fetched = []
+    fetched: list = []
     consumer = broker.consume("default", prefetch=10, timeout=1000)
     for message in consumer:
         if message is None or len(fetched) == 5:

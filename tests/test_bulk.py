@@ -168,7 +168,7 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
         chunks += 1
         if chunks == 2:
             server.kill()
-            threading.Thread(target=lambda: (server.start(), restarted.set()),
+            threading.Thread(target=lambda: (server.start(), restarted.set()),  # type: ignore[func-returns-value]
                              daemon=True).start()
 
     try:

@@ -7,6 +7,7 @@ dialogs (`c`, `C`) through Textual's Pilot against a real server.
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from textual.widgets import Input
 
@@ -15,6 +16,7 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.streams.panel import StreamsPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
 from helpers import async_wait_until, wait_until
 
@@ -71,7 +73,7 @@ def make_app(url, tmp_path) -> FerriteApp:
 
 
 async def open_group(app, pilot):
-    p = app.panel("streams")
+    p = cast(StreamsPanel, app.panel("streams"))
     await async_wait_until(lambda: app.monitor and app.monitor.snapshot
                            and app.monitor.snapshot.queues, timeout=15)
     await pilot.press("5")
@@ -165,7 +167,7 @@ async def test_no_reader_no_default_the_dialog_offers_the_choices(redis_url, syn
     app = FerriteApp(config, ConnectionSettings(url=redis_url), refresh=0.2,
                      audit_path=tmp_path / "audit.log")
     async with app.run_test(size=(120, 36)) as pilot:
-        p = app.panel("streams")
+        p = cast(StreamsPanel, app.panel("streams"))
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot
                                and app.monitor.snapshot.queues, timeout=15)
         await pilot.press("5")

@@ -119,7 +119,7 @@ async def test_requeue_shown_goes_on_after_the_targets_primary_is_killed(cluster
     try:
         victim = server_of(cluster, client, target)
         kill_at_staged_chunk(monkeypatch, victim, chunk=4)
-        items = []
+        items: list = []
         for start in range(0, LETTERS, 1000):
             items += (await read_page(client, dlq, start, 1000)).items
         letters = DeadLetters(client)

@@ -4,6 +4,7 @@ and finishing moves left in flight."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +16,7 @@ from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.server import cluster_tables
 from ferrite_tui.ui.widgets.table import KeyedTable
 from helpers import async_wait_until, running
@@ -76,7 +78,7 @@ async def test_server_panel_shows_cluster_and_finishes_moves_in_flight(cluster_u
                                    and len(app.monitor.snapshot.queues) >= 6, timeout=20,
                                    message=f"state {app.monitor and app.monitor.state}")
             # Overview: each queue says which primary holds it.
-            table = app.panel("overview").table
+            table = cast(OverviewPanel, app.panel("overview")).table
             assert isinstance(table, KeyedTable)
             await async_wait_until(lambda: table.row_count >= 6)
             view = app.monitor.snapshot.cluster

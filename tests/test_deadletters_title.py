@@ -3,6 +3,9 @@ the title): offline, on the frozen snapshot (tests/frozen.py)."""
 
 from __future__ import annotations
 
+from typing import cast
+
+from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
 from ferrite_tui.ui.panels.deadletters.title import DeadLetterTitle
 from frozen import feed, frozen_app
 from helpers import async_wait_until
@@ -13,7 +16,7 @@ async def test_title_follows_list_target_filter_marks_and_groups():
     async with app.run_test(size=(120, 36)) as pilot:
         await feed(pilot)
         await pilot.press("6")
-        panel = app.panel("dlq")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
         title = panel.query_one("#items-title", DeadLetterTitle)
 
         def shown() -> str:

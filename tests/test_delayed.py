@@ -78,7 +78,8 @@ async def test_paging_through_ties_visits_every_member_once(client, dq):
     mapping.update({job(100 + i, NOW - 1000 - i): NOW - 1000 - i for i in range(3)})
     mapping.update({job(200 + i, NOW + 1000 + i): NOW + 1000 + i for i in range(3)})
     await zadd(client, mapping)
-    seen, cursor = [], None
+    seen: list = []
+    cursor = None
     for _ in range(20):
         page = await dq.view(cursor, limit=7, now=NOW, buckets=0)
         seen.extend(it.member for it in page.items)
@@ -247,7 +248,7 @@ async def test_a_running_promoter_racing_run_all_never_duplicates_or_drops(
     due = {m: json.loads(m)["scheduled_at"] for m in due}
     future = {job(10_000 + i, NOW + 1 + i): NOW + 1 + i for i in range(50)}
     await zadd(client, {**due, **future})
-    stop, moved = asyncio.Event(), Counter()
+    stop, moved = asyncio.Event(), Counter[str]()
     added: dict[bytes, int] = {}
 
     async def producer():
@@ -301,7 +302,7 @@ async def test_every_mutation_is_refused_in_read_only_mode(redis_url):
         names = [n for n in dir(DelayedQueue)
                  if getattr(getattr(DelayedQueue, n), "mutation", None)]
         assert len(names) >= 10
-        calls = {
+        calls: dict[str, tuple] = {
             "run_now": (item,), "set_due": (item, NOW), "postpone": (item, 1000),
             "cancel": (item,), "schedule": ({}, NOW), "run_now_many": ([item],),
             "postpone_many": ([item], 1000), "set_due_many": ([item], NOW),

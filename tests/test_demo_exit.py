@@ -83,7 +83,7 @@ def demo(demo_args):
                            message="the demo never started its server")
         wait_until(lambda: drain() and b"queue" in output, timeout=30,
                    message="the demo never drew its queues")
-        drain.output = output
+        drain.output = output  # type: ignore[attr-defined]  # read by the tests
         yield proc, master, found, drain
     finally:
         if proc.poll() is None:

@@ -147,7 +147,7 @@ async def test_large_keyspace_reports_progress_in_batches(r, redis_url):
     pipe.rpush("queue:the-one", "x")
     pipe.execute()
     client = Client(ConnectionSettings(url=redis_url))
-    reports = []
+    reports: list = []
     try:
         await client.connect()
         before = client.round_trips.count

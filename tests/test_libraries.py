@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import cast
 
 import pytest
 import redis
@@ -21,6 +22,7 @@ import redis
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.libraries.actions import LibraryActions
+from ferrite_tui.backend.libraries.browse import StateItem
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from helpers import REDUCED, async_wait_until, dramatiq_worker_runs, wait_until
@@ -690,7 +692,7 @@ async def test_a_page_of_library_jobs_reads_a_big_body_only_in_the_inspector(red
     finally:
         await client.aclose()
     assert sent < 4 * BIG_ITEM, sent
-    bodies = {it.raw.decode(): dict(it.fields) for it in page.items}
+    bodies = {it.raw.decode(): dict(cast(StateItem, it).fields) for it in page.items}
     assert "read whole when opened" in bodies[big_job.job_id]["body"]
     small = next(f for job_id, f in bodies.items() if job_id != big_job.job_id)
     assert "read whole" not in str(small)
@@ -725,7 +727,7 @@ async def test_a_page_of_rq_jobs_reads_a_big_job_hash_only_in_the_inspector(redi
         sent = int(conn.info("stats")["total_net_output_bytes"]) - before
     finally:
         await client.aclose()
-    bodies = {it.raw.decode(): dict(it.fields) for it in page.items}
+    bodies = {it.raw.decode(): dict(cast(StateItem, it).fields) for it in page.items}
     assert sent < 4 * BIG_ITEM, sent
     assert "read whole when opened" in bodies[big_job.id]["body"]
     assert bodies[small_job.id]["description"].startswith("libjobs.ok")

@@ -351,7 +351,7 @@ async def test_bullmq_active_job_whose_worker_died_is_flagged_stalled(redis_url,
                            message="the dead worker's lock did not expire")
     own = await queue.getJobCounts("active")
     await queue.close()
-    lockless = sum(1 for i in conn.lrange("bull:mail:active", 0, -1)
+    lockless = sum(1 for i in conn.lrange("bull:mail:active", 0, -1)  # type: ignore[misc]
                    if not conn.exists(f"bull:mail:{i.decode()}:lock"))
     assert own == {"active": 1} and lockless == 1
     data = status(redis_url)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import datetime
 import re
 import time
+from typing import cast
 
 import pytest
 import redis
 
+from ferrite_tui.backend.libraries.browse import StateItem
 from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 from ferrite_tui.ui.screens.inspector import InspectorScreen
@@ -404,7 +406,7 @@ async def test_dramatiq_requeue_one_dead_message_then_its_worker_runs_it(
         assert cells(panel, "task") == ["flaky", "flaky"]
         # Without retries dramatiq keeps no traceback: the arguments are shown.
         assert cells(panel, "preview") == [f'["{flag}"]'] * 2
-        row = panel.state_table.by_key[panel.state_table.row_keys[0]]
+        row = cast(StateItem, panel.state_table.by_key[panel.state_table.row_keys[0]])
         chosen, chosen_id = row.raw.decode(), row.field(("message_id",))
         await pilot.press("r")
         await confirm(app, pilot, "Requeue 1 item of dramatiq queue default (dead)")

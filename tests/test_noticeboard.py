@@ -4,9 +4,11 @@ up, a repeating subject one notice that counts (no Textual toast list involved).
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from ferrite_tui.ui.noticeboard import NoticeBoard, ShownNotice
 from ferrite_tui.ui.notices import ERROR_TITLE
+from ferrite_tui.ui.panels.overview import OverviewPanel
 from frozen import frozen_app
 from helpers import async_wait_until
 
@@ -32,7 +34,7 @@ async def test_errors_pin_and_a_repeating_read_counts():
         await async_wait_until(lambda: [n.title for n in app.pinned_errors()] == [ERROR_TITLE])
         await async_wait_until(lambda: [n.message for n in app.notice_board.shown()]
                                == ["went wrong"])
-        panel = app.panel("overview")
+        panel = cast(OverviewPanel, app.panel("overview"))
         for _ in range(3):
             panel.read_notices.show(app, "read", "cannot read", timeout=30)
             await pilot.pause()

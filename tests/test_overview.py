@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import cast
 
 import redis.asyncio as aioredis
 
@@ -16,6 +17,9 @@ from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.messages import SnapshotReady
+from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
+from ferrite_tui.ui.panels.overview import OverviewPanel
+from ferrite_tui.ui.panels.streams.panel import StreamsPanel
 from frozen import NOW, frozen_app, frozen_snapshot
 from frozen import feed as feed_table
 from helpers import async_wait_until, running
@@ -39,7 +43,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
     app = FerriteApp(Config(alerts=ALERTS), ConnectionSettings(url=redis_url), refresh=0.3,
                      audit_path=tmp_path / "audit.log")
     async with running(app, size=(120, 36)) as pilot:
-        overview = app.panel("overview")
+        overview = cast(OverviewPanel, app.panel("overview"))
         alerts = overview.query_one("#alerts")
         row = "stream:events:main\x004 pending"
         await async_wait_until(lambda: row in overview.notes, timeout=20,
@@ -51,7 +55,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         await async_wait_until(lambda: on_alert(app, alerts, row), timeout=10,
                                message="the alert row never got the focus")
         await pilot.press("enter")
-        streams = app.panel("streams")
+        streams = cast(StreamsPanel, app.panel("streams"))
         await async_wait_until(
             lambda: app.active_panel() is streams and streams.stream == "events:main"
             and streams.group == "analytics" and streams.groups_table.cursor_key == "analytics",
@@ -62,7 +66,7 @@ async def test_enter_on_an_alert_opens_its_panel_with_its_selection(redis_url, s
         await async_wait_until(lambda: on_alert(app, alerts, "dlq:queue:main:dlq\x0047 dead"),
                                timeout=10, message="the DLQ alert row never got the focus")
         await pilot.press("enter")
-        dlq = app.panel("dlq")
+        dlq = cast(DeadLettersPanel, app.panel("dlq"))
         await async_wait_until(
             lambda: app.active_panel() is dlq and dlq.table.cursor_key == "dlq:queue:main:dlq",
             timeout=10, message="enter did not open the DLQ")
@@ -78,7 +82,7 @@ async def test_a_group_selected_from_an_alert_outlives_a_redraw_of_the_groups(
     app = FerriteApp(Config(alerts=ALERTS), ConnectionSettings(url=redis_url), refresh=0.3,
                      audit_path=tmp_path / "audit.log")
     async with running(app, size=(120, 36)) as pilot:
-        streams = app.panel("streams")
+        streams = cast(StreamsPanel, app.panel("streams"))
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot
                                and app.monitor.snapshot.queues, timeout=20)
         await pilot.press("5")
@@ -111,7 +115,7 @@ async def test_trends_rebuilt_at_open_and_again_on_ctrl_r(redis_url, sync, tmp_p
 
         await async_wait_until(lambda: dead_at(40) == 4, timeout=20,
                                message="the hour was not rebuilt at open")
-        overview = app.panel("overview")
+        overview = cast(OverviewPanel, app.panel("overview"))
         await async_wait_until(
             lambda: "rebuilt from the data" in str(overview.query_one("#legend").render()),
             timeout=10, message="the charts' legend does not say rebuilt")
@@ -159,7 +163,7 @@ def overview_snapshot(snap_compare, redis_url: str, size: tuple[int, int]) -> bo
         await feed_table(pilot)
         await seeded_trends(redis_url, pilot.app)
         await pilot.pause()
-        overview = pilot.app.panel("overview")
+        overview = cast(OverviewPanel, pilot.app.panel("overview"))
         await async_wait_until(lambda: overview.notes, timeout=10)
         await pilot.pause()
 
@@ -225,5 +229,5 @@ def test_counts_in_words_agree_with_their_number():
     class Report:
         unchanged = 1
 
-    assert DeadLettersPanel._unchanged_note(Report()) == (
+    assert DeadLettersPanel._unchanged_note(Report()) == (  # type: ignore[arg-type]
         "; 1 was not a dead-letter envelope and moved unchanged")

@@ -17,7 +17,7 @@ def job(i):
 
 def recording(client):
     """Every command `client` pipelines from now on, by poll (rounds[-1]: the last)."""
-    rounds: list[list[tuple]] = []
+    rounds: list[list[list]] = []
     pipeline = client.raw_pipeline
 
     async def recorded(commands):

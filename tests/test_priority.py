@@ -206,7 +206,7 @@ async def test_every_mutation_is_refused_in_read_only_mode(redis_url):
         await c.redis.zadd(KEY, {job(1): 5})
         pq = PriorityQueue(c, KEY)
         item = ZItem.of(job(1), 5)
-        calls = {"set_priority": (item, 1), "remove": (item,), "enqueue": ({}, 1),
+        calls: dict[str, tuple] = {"set_priority": (item, 1), "remove": (item,), "enqueue": ({}, 1),
                  "set_priority_many": ([item], 1), "remove_many": ([item],)}
         names = {n for n in dir(PriorityQueue)
                  if getattr(getattr(PriorityQueue, n), "mutation", None)}

@@ -2,6 +2,7 @@
 one registry line, and is then discovered, polled and browsable like the libraries'."""
 
 import time
+from typing import cast
 
 import pytest
 import redis
@@ -9,7 +10,7 @@ import redis
 import toy_layout
 from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.kinds import REGISTRY
-from ferrite_tui.backend.libraries.browse import browsable, read_state
+from ferrite_tui.backend.libraries.browse import StateItem, browsable, read_state
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
@@ -52,9 +53,9 @@ async def test_a_toy_library_layout_is_discovered_polled_and_browsable(redis_url
         waiting, failed = browsable(toy[0].library)
         page = await read_state(m.client, waiting, 0, 10, now)
         assert page.length == 3
-        assert [item.task for item in page.items] == ["toy.add"] * 3
+        assert [cast(StateItem, item).task for item in page.items] == ["toy.add"] * 3
         page = await read_state(m.client, failed, 0, 10, now)
-        assert [item.error for item in page.items] == ["boom"]
+        assert [cast(StateItem, item).error for item in page.items] == ["boom"]
     finally:
         await m.aclose()
 

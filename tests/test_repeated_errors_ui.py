@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import redis
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.queues.panel import QueuesPanel
 from helpers import async_wait_until, running
 
 Q = "queue:orders"
@@ -29,7 +31,7 @@ async def test_repeated_error_on_one_key_is_one_updating_toast(redis_url, tmp_pa
                                    and app.monitor.snapshot is not None
                                    and any(q.ref.key == Q for q in app.monitor.snapshot.queues))
             await pilot.press("2")
-            panel = app.panel("queues")
+            panel = cast(QueuesPanel, app.panel("queues"))
             await async_wait_until(lambda: panel.items_table.row_count == 5, timeout=15)
             sync.delete(Q)
             sync.hset(Q, "now", "a hash")

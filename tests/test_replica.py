@@ -9,10 +9,12 @@ import io
 import json
 import subprocess
 import sys
+from typing import cast
 
 import pytest
 import redis
 from rich.console import Console
+from textual.widgets import Static
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import Client
@@ -24,7 +26,10 @@ from ferrite_tui.backend.errors import ReplicaError
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.scheduled import ScheduledPanel
+from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
+from ferrite_tui.ui.widgets.status import StatusLine
 from helpers import FERRITE, CommandRecorder, async_wait_until, mutating, wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -152,11 +157,11 @@ async def test_keys_on_a_replica_refuse_before_any_dialog(pair, tmp_path):
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
             q.ref.key == SCHEDULED for q in app.monitor.snapshot.queues), timeout=15)
         await pilot.press("4")
-        panel = app.panel("scheduled")
+        panel = cast(ScheduledPanel, app.panel("scheduled"))
         await async_wait_until(lambda: panel.jobs_view is not None and panel.jobs.row_count > 0)
         await pilot.press("enter")
         await pilot.pause()
-        assert "REPLICA: changes refused" in app.query_one("StatusLine").line().plain
+        assert "REPLICA: changes refused" in app.query_one(StatusLine).line().plain
         with CommandRecorder(host, int(port)) as recorder:
             for key in ("x", "X", "plus", "e", "d", "n"):
                 await pilot.press(key)
@@ -167,8 +172,8 @@ async def test_keys_on_a_replica_refuse_before_any_dialog(pair, tmp_path):
                                    message=f"notices: {[n.message for n in app.notices]}")
             assert written(recorder, replica.url) == []
         await pilot.press("8")
-        server_panel = app.query_one("ServerPanel")
-        info = server_panel.query_one("#info")
+        server_panel = app.query_one(ServerPanel)
+        info = server_panel.query_one("#info", Static)
 
         def drawn() -> str:
             console = Console(width=200, record=True, file=io.StringIO())

@@ -119,7 +119,7 @@ async def test_a_link_opens_once_and_a_fresh_one_is_printed_on_demand(queues, tm
         assert served.consoles() == set()
 
         served.process.send_signal(signal.SIGUSR1)
-        fresh = wait_until(lambda: served.links()[1:] and served.links()[-1],
+        fresh = wait_until(lambda: served.links()[-1] if served.links()[1:] else "",
                            message="no fresh link after SIGUSR1")
         assert fresh != served.url
         assert (await http_get(fresh))[0] == 303
@@ -135,7 +135,7 @@ def test_enter_on_serves_terminal_prints_a_fresh_link(queues, tmp_path):
     try:
         with serving([queues], tmp_path, stdin=terminal) as served:
             os.write(keyboard, b"\n")
-            fresh = wait_until(lambda: served.links()[1:] and served.links()[-1],
+            fresh = wait_until(lambda: served.links()[-1] if served.links()[1:] else "",
                                message="Enter printed no fresh link")
             assert fresh != served.url
             assert _status(fresh) == 303
@@ -167,7 +167,7 @@ async def test_wrong_tokens_are_slowed_then_locked_out_and_logged_once(queues, t
     with serving([queues], tmp_path) as served:
         cookies = served.cookies()  # a session opened before the attack keeps working
         served.process.send_signal(signal.SIGUSR1)
-        unused_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+        unused_link = wait_until(lambda: served.links()[-1] if served.links()[1:] else "")
         wrong = [http_get(f"{served.base}?token=guess-{n}") for n in range(14)]
         statuses = [status for status, _, _ in await asyncio.gather(*wrong)]
         # Five answered at once, five held and refused, the tenth locks the address out.
@@ -235,7 +235,7 @@ async def test_a_dropped_connection_comes_back_to_the_same_console(queues, tmp_p
             assert "reattached" in served.stderr()
             # Another browser (another session cookie) cannot take that console.
             served.process.send_signal(signal.SIGUSR1)
-            other_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+            other_link = wait_until(lambda: served.links()[-1] if served.links()[1:] else "")
             other = {SESSION_COOKIE: open_link(other_link)}
             async with Terminal(served, resume=session_id, cookies=other) as stranger:
                 await stranger.wait_for("Overview")
@@ -339,6 +339,11 @@ async def test_allow_writes_and_the_audit_log_names_the_browser(queues, tmp_path
             await term.press("r")
             await async_wait_until(lambda: client.llen("queue:orders:dlq") == 0, timeout=60,
                                    message="the dead letter was never requeued")
+            # The audit line is written once the move's result is back: wait for it before
+            # the session (and its console) is closed.
+            await async_wait_until(lambda: any(log.stat().st_size for log in
+                                               (tmp_path / "state").rglob("audit.log")),
+                                   timeout=30, message="no audit line")
     try:
         assert client.llen("queue:orders") == 4
     finally:
@@ -378,7 +383,7 @@ async def test_sessions_are_capped(queues, tmp_path):
     with serving([queues, "--max-sessions", "1"], tmp_path) as served:
         cookies = served.cookies()
         served.process.send_signal(signal.SIGUSR1)
-        other_link = wait_until(lambda: served.links()[1:] and served.links()[-1])
+        other_link = wait_until(lambda: served.links()[-1] if served.links()[1:] else "")
         other_browser = {SESSION_COOKIE: open_link(other_link)}
         async with Terminal(served) as first:
             await first.wait_for("queue:orders")
@@ -579,7 +584,9 @@ async def test_a_key_name_that_is_not_utf8_leaves_the_browser_session_up(redis_u
         stream = b"stream:" + BINARY
         client.xadd(stream, {b"data": b"{}", b"field" + BINARY: BINARY})
         client.xgroup_create(stream, b"group" + BINARY, id="0")
-        client.xreadgroup(b"group" + BINARY, b"consumer" + BINARY, {stream: ">"}, count=1)
+        # Binary names on purpose: redis-py's annotations say str, its commands take bytes.
+        client.xreadgroup(b"group" + BINARY, b"consumer" + BINARY,  # type: ignore[arg-type]
+                          {stream: ">"}, count=1)
     finally:
         client.close()
     walk = [("1", "→ queue:bin\\xff\\xfe"), ("2", "queue:bin\\xff\\xfe"),

@@ -99,7 +99,7 @@ class PageScreen:
 
     def wait_for(self, needle: str, timeout: float = 60) -> str:
         try:
-            return wait_until(lambda: needle in self.text() and self.text(), timeout=timeout,
+            return wait_until(lambda: needle in self.text() and self.text(), timeout=timeout,  # type: ignore[return-value]
                               interval=0.2)
         except AssertionError:
             raise AssertionError(f"{needle!r} never shown on the page within {timeout:g}s; "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from textual.widgets import Input, Static
 
@@ -99,7 +100,7 @@ async def test_tables_linked_and_claim_selected_end_to_end(redis_url, sync, tmp_
         await fill_form(app, pilot, consumer="rescuer")
         # A name never seen reading: the console asks whether a process runs it.
         await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
-        assert "has not read from this group" in str(app.screen.body)
+        assert "has not read from this group" in str(cast(ConfirmScreen, app.screen).body)
         await pilot.press("y")
         await async_wait_until(lambda: owners(sync).get(ids["dead"][2]) == "rescuer",
                                timeout=5)
@@ -137,7 +138,7 @@ async def test_ack_selected_and_ack_all_shown_with_count(redis_url, sync, tmp_pa
         p.pending_table.focus()
         await pilot.press("A")
         await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
-        assert "Ack 9 entries" in app.screen.title_text
+        assert "Ack 9 entries" in cast(ConfirmScreen, app.screen).title_text
         await pilot.press("y")
         await async_wait_until(lambda: owners(sync) == {}, timeout=5)
         assert [a["count"] for a in audit(tmp_path)] == [1, 9]
@@ -157,8 +158,8 @@ async def test_poison_to_dlq_and_inspect(redis_url, sync, tmp_path):
         await select_entry(app, pilot, ids["dead"][0])
         await pilot.press("enter")
         await async_wait_until(lambda: isinstance(app.screen, InspectorScreen), timeout=5)
-        assert app.screen.value == json.dumps({"order": 0}).encode()
-        assert ("deliveries", "6  (poison)") in app.screen.meta
+        assert cast(InspectorScreen, app.screen).value == json.dumps({"order": 0}).encode()
+        assert ("deliveries", "6  (poison)") in cast(InspectorScreen, app.screen).meta
         await pilot.press("escape")
         await pilot.pause()
         p.pending_table.focus()
@@ -275,7 +276,7 @@ async def test_group_admin_and_browser(redis_url, sync, tmp_path):
         p.consumers_table.select_key("dead-worker")
         await pilot.press("d")
         await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen), timeout=5)
-        assert "holds 5 pending" in app.screen.body.plain
+        assert "holds 5 pending" in cast(ConfirmScreen, app.screen).body.plain
         await pilot.press("n")
         await pilot.pause()
         assert owners(sync).get(ids[0]) == "dead-worker"  # refused: still there

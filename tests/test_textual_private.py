@@ -72,7 +72,7 @@ def test_the_adapter_works_on_live_objects():
     textual_private.bind_key(widget, "z", "choose('z')")
     assert [b.action for b in textual_private.bindings_for_key(widget, "z")] == ["choose('z')"]
     assert textual_private.screen_callbacks_pending(Screen()) is False
-    app = App()
+    app: App[None] = App()
     textual_private.disable_toasts(app)
     assert app._disable_notifications is True
 

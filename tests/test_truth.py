@@ -18,6 +18,7 @@ import pytest
 import truth
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.models import Snapshot
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import NOTE_DUE, RATE_SPAN_S
 from ferrite_tui.config import AlertConfig, Config
@@ -61,7 +62,7 @@ class Poller:
 
     def __init__(self, monitor: Monitor) -> None:
         self.monitor = monitor
-        self.snap = None
+        self.snap: Snapshot | None = None
         self.polls = 0
         self.stopping = False
         self.task = asyncio.create_task(self._run())

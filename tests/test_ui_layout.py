@@ -87,7 +87,7 @@ def test_every_panel_meets_the_panel_protocol():
     assert {"update_snapshot", "show_latest", "set_filter", "set_capabilities",
             "focus_ident", "select_group", "TITLE"} <= set(wanted) | set(
         PanelView.__annotations__)
-    missing = [f"{cls.__name__}.{name}" for _, _, cls in PANELS
+    missing = [f"{cls.__name__}.{name}" for _, _, cls in PANELS  # type: ignore[attr-defined]
                for name in [*wanted, *PanelView.__annotations__] if not hasattr(cls, name)
                and name not in ("display",)]
     assert not missing, missing
@@ -117,13 +117,13 @@ def test_no_import_cycle_among_ui_modules():
     for start in graph:
         stack, seen = [(start, [start])], set()
         while stack:
-            node, path = stack.pop()
-            for dep in graph[node]:
+            mod, trail = stack.pop()
+            for dep in graph[mod]:
                 if dep == start:
-                    cycles.append(" -> ".join([*path, dep]))
+                    cycles.append(" -> ".join([*trail, dep]))
                 elif dep not in seen:
                     seen.add(dep)
-                    stack.append((dep, [*path, dep]))
+                    stack.append((dep, [*trail, dep]))
     assert not cycles, "\n".join(sorted(cycles)[:10])
 
 

@@ -4,6 +4,7 @@ no INFO, no ACL, keys outside its pattern (issue 21, item 9)."""
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import redis
 import redis.asyncio as aioredis
@@ -14,6 +15,8 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.overview import OverviewPanel
+from ferrite_tui.ui.panels.server import ServerPanel
 from helpers import async_wait_until, running
 
 OUTSIDE = ("other:list", "billing:jobs", "billing:jobs:dlq")
@@ -47,11 +50,11 @@ async def test_a_user_without_info_or_other_keys_uses_the_console(fresh_server, 
                                and app.monitor.snapshot.queues, timeout=30)
         snap = app.monitor.snapshot
         caps = app.monitor.client.capabilities
-        overview = app.panel("overview")
+        overview = cast(OverviewPanel, app.panel("overview"))
         await async_wait_until(lambda: "not readable by user app" in str(
             overview.summary(list(app.monitor.snapshot.queues))))
         await pilot.press("8")
-        server = app.panel("server")
+        server = cast(ServerPanel, app.panel("server"))
         await async_wait_until(lambda: "user app may not run INFO" in static_text(
             server.query_one("#info")))
         shown = static_text(server.query_one("#info"))

@@ -5,6 +5,7 @@ send it to the terminal and offers a file instead."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 import redis
@@ -56,7 +57,7 @@ async def test_big_dead_letter_is_not_read_again_each_poll(fresh_server, tmp_pat
                                and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS),
                                timeout=30)
         await pilot.press("6")
-        panel = app.panel("dlq")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
         table = panel.items_table
         await async_wait_until(lambda: table.page is not None and table.row_count == 3,
                                timeout=30)

@@ -4,11 +4,13 @@ server that is a replica. Each records its figure."""
 from __future__ import annotations
 
 import json
+from typing import cast
 
 import pytest
 import redis
 from faultkit import figure
 
+from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
 from helpers import FERRITE, CommandRecorder, async_wait_until, mutating, wait_until
 from test_server_clock import READY, RUN_ALL_DUE, SCHEDULED, arrange, faked, needs_faketime
 
@@ -64,7 +66,7 @@ async def test_every_change_refused_on_a_replica(server_factory, tmp_path):
             await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
                 q.ref.key == "queue:main:dlq" for q in app.monitor.snapshot.queues), timeout=15)
             await pilot.press("6")
-            panel = app.panel("dlq")
+            panel = cast(DeadLettersPanel, app.panel("dlq"))
             await async_wait_until(lambda: panel.items_table.page is not None
                                    and panel.items_table.row_count > 0, timeout=10)
             panel.items_table.focus()

@@ -107,7 +107,7 @@ def fill(r: redis.Redis) -> None:
         stream = key("stream:", p)
         r.xadd(stream, {b"data": envelope(7, name, p), p: p})
         r.xgroup_create(stream, key("g", p), id="0")
-        r.xreadgroup(key("g", p), key("c", p), {stream: ">"}, count=1)
+        r.xreadgroup(key("g", p), key("c", p), {stream: ">"}, count=1)  # type: ignore[arg-type]
 
 
 class Subscribers:

@@ -50,7 +50,7 @@ async def test_two_requeuers_and_consumers_exactly_once(redis_url):
 
     both_saw_all = asyncio.Barrier(2)
 
-    async def console() -> tuple[int, int, int, list[str]]:
+    async def console() -> tuple[int, int, int, list[str], int]:
         client = Client(ConnectionSettings(url=redis_url))
         await client.connect()
         try:
@@ -126,7 +126,7 @@ async def test_console_sigkilled_mid_bulk_at_several_points(redis_url):
         try:
             assert proc.stdout.readline().strip() == "ready"
             await asyncio.get_running_loop().run_in_executor(
-                None, lambda at=point: wait_until(lambda: sync.llen(TARGET) >= at,
+                None, lambda at=point: wait_until(lambda: sync.llen(TARGET) >= at,  # type: ignore[misc]
                                                   timeout=60, interval=0.001))
             os.kill(proc.pid, signal.SIGKILL)
         finally:

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import cast
 
 import pytest
 from faultkit import dead, figure
@@ -135,9 +136,9 @@ async def test_the_console_shows_and_requeues_a_list_holding_nested_values(redis
                                and app.monitor.snapshot is not None
                                and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS))
         assert {"jobs:priority", "events:main"} <= {
-            q.ref.key for q in app.monitor.snapshot.queues}  # type: ignore[union-attr]
+            q.ref.key for q in app.monitor.snapshot.queues}
         await pilot.press("6")
-        panel = app.panel("dlq")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
         await async_wait_until(lambda: panel.items_table.page is not None
                                and panel.items_table.row_count == 5)
         panel.items_table.focus()

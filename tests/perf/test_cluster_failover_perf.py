@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from ferrite_tui.backend import crossslot
-from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner, HeadPlan
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
@@ -59,7 +59,7 @@ def check(sync: redis.RedisCluster, dlq: str, target: str) -> None:
     assert list(sync.scan_iter(match="ferrite-tui:*", target_nodes=sync.PRIMARIES)) == []
 
 
-async def requeue_all(url: str, dlq: str, target: str) -> tuple[float, object]:
+async def requeue_all(url: str, dlq: str, target: str) -> tuple[float, BulkReport]:
     client = Client(ConnectionSettings(url=url, command_timeout=2.0))
     await client.connect()
     try:

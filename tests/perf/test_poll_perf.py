@@ -191,8 +191,8 @@ async def measure_ten_thousand(url):
     for (n, _name), poller in pollers.items():  # warm up: the second poll follows the first
         await poller.snapshot(sets[n])
         await poller.snapshot(sets[n])
-    times = {key: [] for key in pollers}
-    trips = {n: set() for n in sets}
+    times: dict[tuple[int, str], list[float]] = {key: [] for key in pollers}
+    trips: dict[int, set[int]] = {n: set() for n in sets}
     for _ in range(5):
         for (n, name), poller in pollers.items():
             start = time.perf_counter()
@@ -278,8 +278,8 @@ async def measure_side_by_side(url, n):
     for poller in (monitor.poller, baseline):  # warm up: the second poll follows the first
         await poller.snapshot(refs)
         await poller.snapshot(refs)
-    times = {"now": [], "before": []}
-    trips = {"now": set(), "before": set()}
+    times: dict[str, list[float]] = {"now": [], "before": []}
+    trips: dict[str, set[int]] = {"now": set(), "before": set()}
     for _ in range(REPEATS * 2):
         for name, poller in (("now", monitor.poller), ("before", baseline)):
             start = time.perf_counter()

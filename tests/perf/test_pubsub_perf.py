@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import cast
 
 import pytest
 import redis
@@ -83,7 +84,7 @@ class CliCounter:
     def _read(self) -> None:
         out = self.proc.stdout
         assert out is not None
-        while chunk := out.read1(1 << 16):
+        while chunk := out.read1(1 << 16):  # type: ignore[attr-defined]  # a pipe: a BufferedReader
             self.lines += chunk.count(b"\n")
 
     @property
@@ -210,7 +211,7 @@ async def test_keys_answer_while_20k_per_second_arrive(server_factory, tmp_path)
             await async_wait_until(lambda: app.monitor is not None
                                    and app.monitor.snapshot is not None)
             await pilot.press("7")
-            panel = app.panel("pubsub")
+            panel = cast(PubSubPanel, app.panel("pubsub"))
             await async_wait_until(lambda: panel.tail is not None
                                    and panel.tail.state.status == "live")
             await async_wait_until(lambda: cli.lines >= 3)  # redis-cli has subscribed

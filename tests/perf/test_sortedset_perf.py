@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -27,6 +28,8 @@ from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.priority import CHUNK_SIZE, PAGE_SIZE, PriorityQueue
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.priority import PriorityPanel
+from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from helpers import async_wait_until, longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
@@ -123,14 +126,14 @@ async def test_open_a_million_job_schedule_and_priority_queue(fresh_server, tmp_
         rt0 = app.monitor.client.round_trips.count
         t = time.perf_counter()
         await pilot.press("4")
-        panel = app.panel("scheduled")
+        panel = cast(ScheduledPanel, app.panel("scheduled"))
         await async_wait_until(lambda: panel.loads >= 1 and panel.jobs.row_count, timeout=60)
         open_ms = (time.perf_counter() - t) * 1000
         open_rt = app.monitor.client.round_trips.count - rt0
         rt0 = app.monitor.client.round_trips.count
         t = time.perf_counter()
         await pilot.press("3")
-        ppanel = app.panel("priority")
+        ppanel = cast(PriorityPanel, app.panel("priority"))
         await async_wait_until(lambda: ppanel.loads >= 1 and ppanel.jobs.row_count, timeout=60)
         popen_ms = (time.perf_counter() - t) * 1000
         popen_rt = app.monitor.client.round_trips.count - rt0
