@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import cast
 
 import handmade
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.evidence import judge_list, judge_zset, score_unit
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config
+from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 
 NOW_MS = 1_700_000_000_000
 
@@ -115,7 +117,7 @@ async def test_a_delayed_queue_found_by_its_scores_is_read_not_moved(redis_url, 
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
             q.ref.key == "retry:hooks" for q in app.monitor.snapshot.queues))
         await pilot.press("4")
-        panel = app.panel("scheduled")
+        panel = cast(ScheduledPanel, app.panel("scheduled"))
         await async_wait_until(lambda: panel.jobs_view is not None
                                and panel.jobs.row_count == 2)
         first = panel.jobs.row_keys[0]

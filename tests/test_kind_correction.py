@@ -4,6 +4,7 @@ user's config file (their other lines kept byte for byte) and discovery uses it 
 from __future__ import annotations
 
 import tomllib
+from typing import cast
 
 import pytest
 from textual.widgets import Input
@@ -12,6 +13,7 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config, ConfigError, load, save_queue
 from ferrite_tui.ui.app import FerriteApp
+from ferrite_tui.ui.panels.overview import OverviewPanel
 from helpers import async_wait_until, running
 
 USER_TEXT = """\
@@ -73,7 +75,7 @@ async def test_o_corrects_the_kind_and_discovery_follows(redis_url, sync, tmp_pa
         await async_wait_until(lambda: kind_of("jobs:later") is not None)
         ref = kind_of("jobs:later")
         assert ref.kind is QueueKind.PRIORITY and ref.evidence.startswith("priority: scores")
-        panel = app.panel("overview")
+        panel = cast(OverviewPanel, app.panel("overview"))
         panel.table.focus()
         panel.table.select_key(ref.ident)
         await pilot.pause()

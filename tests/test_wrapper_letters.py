@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from typing import cast
 
 import pytest
 
@@ -17,6 +18,8 @@ from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.requeue_plan import plan_items
+from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 from handmade import SHAPES, inner_job, wrapper
 
 NOW_S = 1_700_000_000
@@ -186,7 +189,7 @@ async def test_requeue_all_through_the_panel_one_confirmation_per_target_counts(
                                and any(q.ref.key == "work:x:failed"
                                        for q in app.monitor.snapshot.queues))
         await pilot.press("6")
-        panel = app.panel("dlq")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
         await async_wait_until(lambda: panel.items_table.page is not None
                                and panel.items_table.row_count == 6)
         # Reason, attempts and failure time read from the wrapper.
@@ -196,7 +199,7 @@ async def test_requeue_all_through_the_panel_one_confirmation_per_target_counts(
         await pilot.pause()
         await pilot.press("R")
         await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
-        body = str(app.screen.body)
+        body = str(cast(ConfirmScreen, app.screen).body)
         assert "3 to work:1" in body and "2 to work:2" in body
         assert "1 names work:gone, which does not exist" in body
         assert inner_job(0).decode() in body and "exactly as" in body
