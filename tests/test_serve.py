@@ -18,14 +18,8 @@ import aiohttp
 import pytest
 import redis
 
-from ferrite_tui.serve import (
-    MAX_COLUMNS,
-    MAX_ROWS,
-    clamp_size,
-    console_environ,
-    is_loopback,
-    url_without_password,
-)
+from ferrite_tui.servesetup import console_environ, is_loopback, url_without_password
+from ferrite_tui.webconsole import MAX_COLUMNS, MAX_ROWS, clamp_size
 from helpers import async_wait_until, running, wait_until
 from serving import (
     REPO_ROOT,
