@@ -38,7 +38,6 @@ import time
 from urllib.parse import urlencode, urlsplit
 
 from aiohttp import WSMsgType, web
-from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
 from ferrite_tui.backend.client import BackendError
@@ -58,7 +57,7 @@ from ferrite_tui.servesetup import (
 from ferrite_tui.webaccess import Guard, Links, digest
 from ferrite_tui.webconsole import ConsoleProcess, clamp_size, to_int
 from ferrite_tui.webpage import console_page, content_security_policy, message_page
-from ferrite_tui.websession import REMOTE_ENV, WRITES_ENV, BrowserSession
+from ferrite_tui.websession import NAVIGATE_META, REMOTE_ENV, WRITES_ENV, BrowserSession
 
 # The cookie holds the session secret a link was traded for, never the link's token.
 SESSION_COOKIE = "ferrite_tui_session"
@@ -357,8 +356,8 @@ class ConsoleServer(Server):
             self.log(f"session from {console.remote} ended "
                      f"({len(self.sessions)}/{self.max_sessions})")
 
-    async def _process_messages(self, websocket: web.WebSocketResponse,
-                                app_service: AppService) -> None:
+    async def _process_messages(self, websocket: web.WebSocketResponse,  # type: ignore[override]
+                                app_service: ConsoleProcess) -> None:
         """The page's messages, as textual-serve reads them, but a message that is not
         what the page sends is dropped (not a session-ending exception), and a resize is
         clamped like the first size."""
@@ -377,6 +376,8 @@ class ConsoleServer(Server):
             elif kind == "resize" and isinstance(data, dict):
                 await app_service.set_terminal_size(
                     *clamp_size(data.get("width"), data.get("height")))
+            elif kind == NAVIGATE_META and isinstance(data, str):
+                await app_service.navigate(data)
             elif kind == "ping" and isinstance(data, str):
                 await websocket.send_json(["pong", data[:32]])
             elif kind == "blur":

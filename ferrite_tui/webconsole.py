@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import shlex
@@ -17,6 +18,8 @@ import signal
 
 from aiohttp import web
 from textual_serve.app_service import AppService
+
+from ferrite_tui.websession import CONSOLE_DRIVER, LOCATION_META, MAX_FRAGMENT, NAVIGATE_META
 
 # The largest terminal a browser may ask for: a console's memory grows with its cells
 # (5000x5000 reached 2 GB).
@@ -54,6 +57,7 @@ class ConsoleProcess(AppService):
         self.exited = False  # the console process is gone
         self.detached_at: float | None = None
         self.grace_task: asyncio.Task[None] | None = None
+        self.location: str | None = None  # the console's last location (#/tab/key)
         self._drawn = asyncio.Event()  # set by output: the console drew something
         self._ended = False
 
@@ -70,6 +74,26 @@ class ConsoleProcess(AppService):
             await asyncio.wait_for(self._drawn.wait(), REDRAW_WAIT_S)
         await asyncio.sleep(RESIZE_SETTLE_S)
         await self.set_terminal_size(width, height)
+
+    async def on_meta(self, data: bytes) -> None:
+        """The console's location goes to the page (kept for a page that comes back);
+        anything else is textual-serve's."""
+        try:
+            meta = json.loads(data)
+        except ValueError:
+            return
+        if isinstance(meta, dict) and meta.get("type") == LOCATION_META:
+            fragment = meta.get("fragment")
+            if isinstance(fragment, str) and len(fragment) <= MAX_FRAGMENT:
+                self.location = fragment
+                await self._to_page_str(json.dumps([LOCATION_META, fragment]))
+            return
+        await super().on_meta(data)
+
+    async def navigate(self, fragment: str) -> None:
+        """The page asks the console to go to `fragment` (a link opened, Back, Forward)."""
+        if fragment.startswith("#/") and len(fragment) <= MAX_FRAGMENT:
+            await self.send_meta({"type": NAVIGATE_META, "fragment": fragment})
 
     async def _to_page_bytes(self, data: bytes) -> None:
         self._drawn.set()
@@ -95,6 +119,7 @@ class ConsoleProcess(AppService):
 
     def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
         environment = super()._build_environment(width=width, height=height)
+        environment["TEXTUAL_DRIVER"] = CONSOLE_DRIVER  # Textual's, plus navigation
         for name, value in self.environ_changes.items():
             if value is None:
                 environment.pop(name, None)

@@ -34,6 +34,7 @@ from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
+from ferrite_tui.ui.weblocation import WebLocationApp
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
@@ -48,7 +49,7 @@ MUTATING_KEYS = (
 )
 
 
-class FerriteApp(NoticesApp):
+class FerriteApp(NoticesApp, WebLocationApp):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
     COMMANDS = App.COMMANDS | {PanelCommands}
@@ -164,6 +165,7 @@ class FerriteApp(NoticesApp):
         self._status_line = self.query_one(StatusLine)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.call_after_refresh(self._focus_active_table)
+        self.follow_web_location()  # served in a browser: the page's address follows
         if not self.poll_enabled:
             return
         if self.settings is not None:

@@ -1,0 +1,157 @@
+"""Where a console served in a browser is, as a link the page keeps in its address.
+
+The location is `#/<tab>/<queue key>` (`#/dlq/queue%3Amain%3Adlq`), or `#/<tab>` on a
+panel without a queue list (Pub/Sub, Server) or with nothing selected. The console tells
+the page where it is as the operator moves (a panel switch, a queue selected), through the
+web driver's meta channel; `ferrite-tui serve` passes it on and the page makes each move
+an entry of the browser's history. The other way, a link opened or the browser's Back
+sends the page's fragment to the console, which goes there (`WebLocationApp`).
+
+Only under `ferrite-tui serve` (Textual's web driver): in a terminal none of this runs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote, unquote_to_bytes
+
+from textual.drivers.web_driver import WebDriver
+from textual.message import Message
+from textual.widgets import TabbedContent
+
+from ferrite_tui.escaping import printable
+from ferrite_tui.ui.messages import OpenQueue
+from ferrite_tui.ui.tabs import PANEL_OF_TAB, TAB_OF_KIND
+from ferrite_tui.websession import LOCATION_META, MAX_FRAGMENT, NAVIGATE_META
+
+if TYPE_CHECKING:
+    from ferrite_tui.ui.app import FerriteApp
+
+#: How often the console looks at where it is (a move shows in the address within this).
+REPORT_EVERY_S = 0.25
+#: How long a link waits for the first snapshot to find its queue in.
+NAVIGATE_WAIT_S = 60.0
+#: Tabs whose rows are queues (row key: the queue's ident, "kind:key").
+QUEUE_TABS = frozenset({"overview", *TAB_OF_KIND.values()})
+
+
+def fragment_of(tab: str, key: str | None) -> str:
+    if key is None or tab not in QUEUE_TABS:
+        return f"#/{tab}"
+    return f"#/{tab}/{quote(key.encode('utf-8', 'surrogateescape'), safe='')}"
+
+
+def parse_fragment(fragment: str) -> tuple[str, str | None] | None:
+    """(tab, queue key or None) of `#/tab[/key]`; None for anything else."""
+    if not fragment.startswith("#/") or len(fragment) > MAX_FRAGMENT:
+        return None
+    tab, _, key = fragment[2:].partition("/")
+    if tab not in PANEL_OF_TAB:
+        return None
+    if not key or tab not in QUEUE_TABS:
+        return tab, None
+    return tab, unquote_to_bytes(key).decode("utf-8", "surrogateescape")
+
+
+class WebNavigate(Message):
+    """The page asks the console to go to a fragment (a link opened, Back, Forward)."""
+
+    def __init__(self, fragment: str) -> None:
+        super().__init__()
+        self.fragment = fragment
+
+
+class LocatedWebDriver(WebDriver):
+    """Textual's web driver, which also takes the page's navigation (serve's meta packet)."""
+
+    def on_meta(self, packet_type: str, payload: dict[str, object]) -> None:
+        if packet_type == NAVIGATE_META:
+            fragment = payload.get("fragment")
+            if isinstance(fragment, str) and len(fragment) <= MAX_FRAGMENT:
+                self._app.post_message(WebNavigate(fragment))  # thread-safe: a queue put
+            return
+        super().on_meta(packet_type, payload)
+
+
+class WebLocationApp:
+    """The app's side: report where it is, follow where the page asks it to go. Mixed into
+    FerriteApp; `follow_web_location()` starts it (it does nothing outside a browser)."""
+
+    _web_reported: str | None = None
+    _web_pending: tuple[str, str, float] | None = None  # (tab, key, asked at) to find
+    _web_quiet_until = 0.0  # a queue a link named is being selected: no report before
+
+    def follow_web_location(self) -> None:
+        app = cast("FerriteApp", self)
+        if isinstance(app._driver, WebDriver):
+            app.set_interval(REPORT_EVERY_S, self._report_location)
+
+    def web_location(self) -> str:
+        """The fragment of where the console is now."""
+        app = cast("FerriteApp", self)
+        tab = app.query_one("#tabs", TabbedContent).active or "overview"
+        key = None
+        panel = app._panels.get(tab)
+        if tab in QUEUE_TABS and panel is not None and panel.is_mounted:
+            tables = panel.query("#table")
+            ident = getattr(tables.first(), "cursor_key", None) if tables else None
+            if isinstance(ident, str) and ":" in ident:
+                key = ident.split(":", 1)[1]
+        return fragment_of(tab, key)
+
+    def _report_location(self) -> None:
+        app = cast("FerriteApp", self)
+        if self._web_pending is not None:
+            self._find_pending()
+            return  # the page's own address stands until the console got there
+        if time.monotonic() < self._web_quiet_until:
+            return
+        if app.screen is not app.screen_stack[0]:
+            return  # a dialog: the place under it is the same
+        location = self.web_location()
+        if location != self._web_reported and isinstance(app._driver, WebDriver):
+            self._web_reported = location
+            app._driver.write_meta({"type": LOCATION_META, "fragment": location})
+
+    async def on_web_navigate(self, message: WebNavigate) -> None:
+        app = cast("FerriteApp", self)
+        place = parse_fragment(message.fragment)
+        if place is None:
+            return
+        tab, key = place
+        if message.fragment == self.web_location():
+            self._web_reported = message.fragment
+            return
+        self._web_pending = None
+        await app.action_show_panel(tab)
+        if key is not None:
+            self._web_pending = (tab, key, time.monotonic())
+            self._find_pending()
+        else:
+            self._web_reported = message.fragment
+
+    def _find_pending(self) -> None:
+        """Select the queue a link names, once a snapshot has it (a link opened at start
+        waits for the first one)."""
+        app = cast("FerriteApp", self)
+        assert self._web_pending is not None
+        tab, key, asked_at = self._web_pending
+        snapshot: Any = app._last_snapshot
+        if snapshot is None and time.monotonic() - asked_at < NAVIGATE_WAIT_S:
+            return
+        self._web_pending = None
+        self._web_quiet_until = time.monotonic() + 2 * REPORT_EVERY_S
+        ref = next((q.ref for q in (snapshot.queues if snapshot is not None else ())
+                    if q.ref.key == key and (tab == "overview"
+                                             or TAB_OF_KIND.get(q.ref.kind) == tab)), None)
+        if ref is None:
+            app.notify(f"the link names {printable(key, 80)}, not a queue of this panel",
+                       severity="warning", timeout=5)
+        elif tab == "overview":
+            panel = app._panels.get(tab)
+            focus = getattr(panel, "focus_ident", None)
+            if panel is not None and focus is not None:
+                panel.call_after_refresh(focus, ref.ident)
+        else:
+            app.post_message(OpenQueue(ref.ident))
