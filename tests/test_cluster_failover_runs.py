@@ -224,3 +224,95 @@ async def test_run_all_overdue_goes_on_after_the_scheduled_sets_primary_is_kille
     finally:
         await client.aclose()
         sync.close()
+
+
+ENTRIES = 3000
+
+
+async def stream_on_a_cluster(cluster_factory, monkeypatch, kill_at_chunk: int):
+    """A stream whose group's every entry is pending with worker-1, on a cluster with
+    replicas; its primary is SIGKILLed right after the run's `kill_at_chunk`-th chunk."""
+    from ferrite_tui.backend import streambulk
+
+    cluster = cluster_factory(primaries=3, replicas=1)
+    client = Client(ConnectionSettings(url=cluster.url, command_timeout=2.0))
+    await client.connect()
+    sync = redis.RedisCluster.from_url(cluster.url)
+    key, group = "events:main", "workers"
+    sync.xgroup_create(key, group, id="0", mkstream=True)
+    for start in range(0, ENTRIES, 500):
+        pipe = sync.pipeline(transaction=False)
+        for i in range(start, min(start + 500, ENTRIES)):
+            pipe.xadd(key, {"data": json.dumps({"id": f"e{i}"})})
+        pipe.execute()
+    sync.xreadgroup(group, "worker-1", {key: ">"}, count=ENTRIES)
+    for server in cluster.primaries:  # every replica holds the entries before the kill
+        r = redis.Redis.from_url(server.url)
+        try:
+            assert r.execute_command("WAIT", 1, 20_000) == 1
+        finally:
+            r.close()
+    victim = server_of(cluster, client, key)
+
+    def step(name: str, chunk: int) -> None:
+        if chunk == kill_at_chunk:
+            victim.kill()
+
+    monkeypatch.setattr(streambulk, "after_chunk", step)
+    return cluster, client, sync, key, group, victim
+
+
+async def test_stream_ack_goes_on_after_the_streams_primary_is_killed(cluster_factory,
+                                                                      monkeypatch):
+    """A on every pending entry: the stream's primary dies mid-run. The run waits for the
+    replica and acks the rest by itself: every entry acked once, the counts exact."""
+    from ferrite_tui.backend.streambulk import PendingRun
+    from ferrite_tui.backend.streams import Streams
+
+    cluster, client, sync, key, group, victim = await stream_on_a_cluster(
+        cluster_factory, monkeypatch, kill_at_chunk=2)
+    try:
+        ids = [e.id for e in (await Streams(client).pending_page(key, group,
+                                                                 count=ENTRIES)).entries]
+        assert len(ids) == ENTRIES
+        run = PendingRun(Streams(client), key, group)
+        report = await BulkRunner(ids, run.ack, chunk_size=500, client=client).run()
+        assert victim.pid is None  # it really was killed mid-run
+        line = report.summary("acked")
+        assert report.stopped is None, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (ENTRIES, 0, 0, 0), line
+        assert report.failovers == 1
+        assert sync.xpending(key, group)["pending"] == 0
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_stream_claim_idle_goes_on_after_the_streams_primary_is_killed(
+        cluster_factory, monkeypatch):
+    """C (claim every idle entry) to worker-2: the stream's primary dies mid-run. The run
+    goes on by itself: every entry held by worker-2 once, the counts exact."""
+    from ferrite_tui.backend.streambulk import IdlePages, PendingRun
+    from ferrite_tui.backend.streams import Streams
+
+    cluster, client, sync, key, group, victim = await stream_on_a_cluster(
+        cluster_factory, monkeypatch, kill_at_chunk=3)
+    try:
+        run = PendingRun(Streams(client), key, group)
+        plan = IdlePages(ENTRIES, size=500)
+        report = await BulkRunner(plan, lambda n: run.claim_idle(plan, "worker-2", 0, n),
+                                  client=client).run()
+        assert victim.pid is None
+        line = report.summary("claimed")
+        assert report.stopped is None, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (ENTRIES, 0, 0, 0), line
+        assert report.failovers == 1
+        summary = sync.xpending(key, group)
+        assert summary["pending"] == ENTRIES
+        assert [(c["name"], c["pending"]) for c in summary["consumers"]] == \
+            [(b"worker-2", ENTRIES)]
+    finally:
+        await client.aclose()
+        sync.close()

@@ -306,10 +306,11 @@ def test_a_reload_comes_back_to_the_same_console(browser, demo_data, tmp_path):
         again.wait_for("target queue")  # nothing pressed: the same panel
         assert again.screen.cursor.hidden  # no stray block cursor on the new page
         assert served.consoles() == {console}
-        # Back leaves the page, Forward comes back to the same console.
+        # Back and Forward move within the same console (the page stays).
         browser.back()
+        again.wait_for("alert — next step")  # the Overview
         browser.forward()
-        PageScreen(browser).wait_for("target queue")
+        again.wait_for("target queue")
         assert served.consoles() == {console}
         assert "reattached" in served.stderr()
 
