@@ -316,3 +316,39 @@ async def test_stream_claim_idle_goes_on_after_the_streams_primary_is_killed(
     finally:
         await client.aclose()
         sync.close()
+
+
+async def test_stream_dead_letter_run_goes_on_after_the_streams_primary_is_killed(
+        cluster_factory, monkeypatch):
+    """K (pending entries to a dead-letter list in another slot): the stream's primary
+    dies mid-run. The run goes on by itself: every entry acked and dead-lettered once."""
+    from ferrite_tui.backend.streambulk import PendingRun
+    from ferrite_tui.backend.streams import DLQ_CHUNK, Streams
+
+    cluster, client, sync, key, group, victim = await stream_on_a_cluster(
+        cluster_factory, monkeypatch, kill_at_chunk=5)
+    try:
+        router = client.cluster
+        dlq = next(f"dead{i}" for i in range(200)
+                   if router.node_of(f"dead{i}") != router.node_of(key))
+        streams = Streams(client)
+        entries = list((await streams.pending_page(key, group, count=ENTRIES)).entries)
+        run = PendingRun(streams, key, group)
+        report = await BulkRunner(entries, lambda part: run.dead_letter(dlq, NOW_MS, part),
+                                  chunk_size=DLQ_CHUNK, client=client).run()
+        assert victim.pid is None
+        line = report.summary("moved")
+        assert report.stopped is None, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (ENTRIES, 0, 0, 0), line
+        assert report.failovers == 1
+        assert sync.xpending(key, group)["pending"] == 0
+        # Each entry's dead letter once: job.id is the entry's id, the payload its data.
+        letters = [json.loads(v)["job"] for v in sync.lrange(dlq, 0, -1)]
+        assert sorted(j["id"] for j in letters) == sorted(e.id for e in entries)
+        assert sorted(j["payload"]["id"] for j in letters) == \
+            sorted(f"e{i}" for i in range(ENTRIES))
+        assert list(sync.scan_iter(match="ferrite-tui:*", target_nodes=sync.PRIMARIES)) == []
+    finally:
+        await client.aclose()
+        sync.close()

@@ -19,6 +19,7 @@ from ferrite_tui.backend.bulk import ChunkResult, note_client
 from ferrite_tui.backend.client import BackendError, Client, server_error_text
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.moves import exchange_replicated, pinned, replica_wait
+from ferrite_tui.backend.streams import NOT_PENDING
 
 
 def _no_step(name: str, chunk: int) -> None:
@@ -146,4 +147,26 @@ class PendingRun:
         plan.next_start = page.next_start
         self.chunks += 1
         after_chunk("claim", self.chunks)
+        return result
+
+    async def dead_letter(self, dlq_key: str, now_ms: int, entries: list[Any]) -> ChunkResult:
+        """Move these pending entries to `dlq_key` as dead letters and ack them
+        (streams.dead_letter: one transaction per chunk, across slots through staging)."""
+        note_client(self.client)
+        ids = {e.id for e in entries}
+        retried = self.lost & ids
+        self.lost.update(ids)
+        moved = await self.streams.dead_letter(self.key, self.group, entries, dlq_key,
+                                               now_ms=now_ms)
+        self.lost.difference_update(ids)
+        result = ChunkResult(done=len(moved.done))
+        for entry_id in moved.skipped:
+            if entry_id in retried and moved.reasons.get(entry_id) == NOT_PENDING:
+                result.done += 1  # moved and acked by the try whose answer was lost
+            else:
+                result.skipped += 1
+                if len(result.errors) < 1:
+                    result.errors.append(f"{entry_id}: {moved.reasons.get(entry_id, '?')}")
+        self.chunks += 1
+        after_chunk("dead-letter", self.chunks)
         return result

@@ -43,7 +43,13 @@ from ferrite_tui.backend.client import (
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
 from ferrite_tui.backend.lists import BIG_ITEM
-from ferrite_tui.backend.moves import MAX_ATTEMPTS, backoff, pinned
+from ferrite_tui.backend.moves import (
+    MAX_ATTEMPTS,
+    backoff,
+    exchange_replicated,
+    pinned,
+    replica_wait,
+)
 from ferrite_tui.backend.stream_ids import MAX_SEQ, id_ms, next_id, parse_id, prev_id
 
 POISON_DELIVERIES = 5
@@ -54,6 +60,7 @@ PAGE_SIZE = 100
 CLAIM_CHUNK = 500
 ACK_CHUNK = 500  # ids per ack call from the UI's bulk runner
 DLQ_CHUNK = 100
+NOT_PENDING = "no longer pending"  # acked since seen (or by a try whose answer was lost)
 DLQ_REASON = "max deliveries exceeded"
 # Without server-side IDLE filtering, how many XPENDING pages one page request may read.
 LOCAL_FILTER_PAGES = 10
@@ -832,7 +839,7 @@ class Streams:
             elif int(rep):
                 result.done.append(entry_id)
             else:
-                result.skip(entry_id, "no longer pending")
+                result.skip(entry_id, NOT_PENDING)
         if result.done:
             self.client.audit("stream ack", [key], len(result.done), result.done)
         return result
@@ -903,7 +910,7 @@ class Streams:
                     current = _pending_rows(pend, now)
                     found = _entries(body)
                     if not current:
-                        skips.append((e.id, "no longer pending"))
+                        skips.append((e.id, NOT_PENDING))
                     elif current[0].idle_ms < e.min_idle_now(now):
                         skips.append((e.id, "re-delivered since you looked"))
                     elif not found:
@@ -921,7 +928,9 @@ class Streams:
                     tx.append(("XADD", target, "*", "data", value) if kind == "stream"
                               else ("RPUSH", target, value))
                     tx.append(("XACK", key, group, e.id))
-                replies = await c.exchange([*tx, ("EXEC",)])
+                # Acknowledged by a replica where there is one (see moves.replica_wait).
+                replies = await exchange_replicated(c, [*tx, ("EXEC",)],
+                                                    await replica_wait(node))
                 for reply in replies[:-1]:
                     if isinstance(reply, Exception):  # refused when queued: EXEC aborted
                         raise _friendly(reply, dlq_key)

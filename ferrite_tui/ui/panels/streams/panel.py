@@ -297,11 +297,15 @@ class StreamsPanel(StreamDetail):
             submit_label=f"Move {n}", body=body)
         if not values:
             return None
-        dlq = values["dlq"]
-        result = await self.streams().dead_letter(stream, group, entries, dlq,
-                                                  now_ms=self.session.now_ms())
-        return Outcome(f"to {printable(dlq, 40)}: {result.summary('moved')}",
-                       "information" if result.done else "warning", 5)
+        dlq, now_ms = values["dlq"], self.session.now_ms()
+        run = PendingRun(self.streams(), stream, group)
+        runner = BulkRunner(list(entries), lambda part: run.dead_letter(dlq, now_ms, part),
+                            chunk_size=st.DLQ_CHUNK, client=self.client(),
+                            resume="K on this panel moves the rest (poison entries shown)")
+        report = await (self.run_bulk(f"Moving {n:,} to {printable(dlq, 40)}", runner)
+                        if n > 1 else runner.run())
+        return Outcome(f"to {printable(dlq, 40)}: {report.summary('moved')}",
+                       "information" if report.done else "warning", 5)
 
     # -- actions: publish --------------------------------------------------------------
 
