@@ -259,7 +259,7 @@ async def stream_on_a_cluster(cluster_factory, monkeypatch, kill_at_chunk: int):
             victim.kill()
 
     monkeypatch.setattr(streambulk, "after_chunk", step)
-    return cluster, client, sync, key, group, victim
+    return client, sync, key, group, victim
 
 
 async def test_stream_ack_goes_on_after_the_streams_primary_is_killed(cluster_factory,
@@ -269,7 +269,7 @@ async def test_stream_ack_goes_on_after_the_streams_primary_is_killed(cluster_fa
     from ferrite_tui.backend.streambulk import PendingRun
     from ferrite_tui.backend.streams import Streams
 
-    cluster, client, sync, key, group, victim = await stream_on_a_cluster(
+    client, sync, key, group, victim = await stream_on_a_cluster(
         cluster_factory, monkeypatch, kill_at_chunk=2)
     try:
         ids = [e.id for e in (await Streams(client).pending_page(key, group,
@@ -296,7 +296,7 @@ async def test_stream_claim_idle_goes_on_after_the_streams_primary_is_killed(
     from ferrite_tui.backend.streambulk import IdlePages, PendingRun
     from ferrite_tui.backend.streams import Streams
 
-    cluster, client, sync, key, group, victim = await stream_on_a_cluster(
+    client, sync, key, group, victim = await stream_on_a_cluster(
         cluster_factory, monkeypatch, kill_at_chunk=3)
     try:
         run = PendingRun(Streams(client), key, group)
@@ -325,7 +325,7 @@ async def test_stream_dead_letter_run_goes_on_after_the_streams_primary_is_kille
     from ferrite_tui.backend.streambulk import PendingRun
     from ferrite_tui.backend.streams import DLQ_CHUNK, Streams
 
-    cluster, client, sync, key, group, victim = await stream_on_a_cluster(
+    client, sync, key, group, victim = await stream_on_a_cluster(
         cluster_factory, monkeypatch, kill_at_chunk=5)
     try:
         router = client.cluster

@@ -376,10 +376,12 @@ class QueuesPanel(LibraryQueueActions):
                 self.load_items(table, None)
         super().after_action()
 
-    def _moves(self, items: list[Item], chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]]
-               ) -> BulkRunner[Item]:
-        """A chunked run over values of one list (positions shift as chunks remove items)."""
-        return BulkRunner(PositionalPlan(items, max_items=200), chunk)
+    def _moves(self, items: list[Item], chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
+               key: str, verb: str) -> BulkRunner[Item]:
+        """A chunked run over values of one list (positions shift as chunks remove items);
+        stopped by a failed node, the same key on the same items does the rest."""
+        return BulkRunner(PositionalPlan(items, max_items=200), chunk,
+                          resume=f"{key} on this panel {verb} the rest (those done are skipped)")
 
     def action_delete(self) -> None:
         self.act("delete", self._items, self._delete)
@@ -394,7 +396,8 @@ class QueuesPanel(LibraryQueueActions):
             return None
         lists = ListItems(self.client())
         report = await self.run_bulk(f"Deleting {n} from {printable(key)}",
-                                     self._moves(items, lambda c: lists.delete(key, c)))
+                                     self._moves(items, lambda c: lists.delete(key, c),
+                                                 "d", "deletes"))
         self.call_after_refresh(table.focus)
         return Outcome.of(report, "deleted")
 
@@ -429,7 +432,8 @@ class QueuesPanel(LibraryQueueActions):
         dst = values["target"]
         lists = ListItems(self.client())
         report = await self.run_bulk(f"Moving {len(items)} to {printable(dst)}",
-                                     self._moves(items, lambda c: lists.move(src, dst, c)))
+                                     self._moves(items, lambda c: lists.move(src, dst, c),
+                                                 "m", "moves"))
         self.call_after_refresh(table.focus)
         return Outcome.of(report, "moved")
 
@@ -453,7 +457,9 @@ class QueuesPanel(LibraryQueueActions):
         rq = ReliableQueue(self.client())
         fn = (lambda r, c: rq.nack(r, c, end=end)) if nack else rq.ack
         report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)",
-                                     self._moves(items, lambda c: fn(ref, c)))
+                                     self._moves(items, lambda c: fn(ref, c),
+                                                 "r" if nack else "a",
+                                                 "nacks" if nack else "acks"))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "nacked" if nack else "acked")
 
@@ -485,6 +491,7 @@ class QueuesPanel(LibraryQueueActions):
             return None
         report = await self.run_bulk(f"Recovering {len(scan.items):,} stale job(s)",
                                      self._moves(list(scan.items),
-                                                 lambda c: rq.recover(ref, c, end=end)))
+                                                 lambda c: rq.recover(ref, c, end=end),
+                                                 "R", "recovers"))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "recovered")
