@@ -98,6 +98,7 @@ class MoveResult:
     attempts: int = 0
     reached_stop: bool = False  # take_head: the stop_at value was among those moved
     src_gone: bool = False  # the source list no longer exists (deleted, renamed, flushed)
+    notes: list[str] = field(default_factory=list)  # how it was done, when not as usual
 
 
 def _kept_in_place(src: str, item: Item, why: KeepInPlace) -> str:
@@ -313,6 +314,8 @@ def _dense_window(items: Sequence[Item]) -> tuple[int, int] | None:
 #: Attempts a chunk of several items gets before it is split in two (under contention a
 #: smaller chunk holds its WATCH for less time, so it gets through).
 SPLIT_AFTER = 4
+#: Servers (by URL) found without LMOVE: a busy list's head is taken in smaller chunks.
+_no_lmove: dict[str, bool] = {}
 
 
 async def move_values(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
@@ -674,6 +677,18 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
         if settle:
             bulk.note_settled(len(result.moved))
         return result
+    if not client.capabilities.lua and not _no_lmove.get(client.settings.url):
+        # No Lua either: the head is taken by atomic pops through a staging list, which
+        # needs nothing to stand still (see headpop).
+        from ferrite_tui.backend.headpop import pop_head
+
+        try:
+            return await pop_head(client, src, dst, count, transform=transform,
+                                  push_left=push_left, stop_at=stop_at, settle=settle)
+        except BackendError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            _no_lmove[client.settings.url] = True  # a server without LMOVE: smaller chunks
     if count > 1:
         # Others keep touching src: a smaller chunk holds its WATCH for less time.
         return await take_head(client, src, dst, count // 2, transform=transform,
