@@ -57,7 +57,6 @@ class ConsoleProcess(AppService):
         self.exited = False  # the console process is gone
         self.detached_at: float | None = None
         self.grace_task: asyncio.Task[None] | None = None
-        self.location: str | None = None  # the console's last location (#/tab/key)
         self._drawn = asyncio.Event()  # set by output: the console drew something
         self._ended = False
 
@@ -76,8 +75,7 @@ class ConsoleProcess(AppService):
         await self.set_terminal_size(width, height)
 
     async def on_meta(self, data: bytes) -> None:
-        """The console's location goes to the page (kept for a page that comes back);
-        anything else is textual-serve's."""
+        """The console's location goes to the page; anything else is textual-serve's."""
         try:
             meta = json.loads(data)
         except ValueError:
@@ -85,7 +83,6 @@ class ConsoleProcess(AppService):
         if isinstance(meta, dict) and meta.get("type") == LOCATION_META:
             fragment = meta.get("fragment")
             if isinstance(fragment, str) and len(fragment) <= MAX_FRAGMENT:
-                self.location = fragment
                 await self._to_page_str(json.dumps([LOCATION_META, fragment]))
             return
         await super().on_meta(data)

@@ -352,3 +352,41 @@ async def test_stream_dead_letter_run_goes_on_after_the_streams_primary_is_kille
     finally:
         await client.aclose()
         sync.close()
+
+
+async def test_a_stream_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
+        cluster_factory, monkeypatch):
+    """No replica to take over: the ack run stops after its bound; its line counts what is
+    done and not tried, names the node that died and the key that resumes it."""
+    from ferrite_tui.backend import bulk, streambulk
+    from ferrite_tui.backend.streambulk import PendingRun
+    from ferrite_tui.backend.streams import Streams
+
+    cluster = cluster_factory(primaries=3)
+    client = Client(ConnectionSettings(url=cluster.url, command_timeout=1.0))
+    await client.connect()
+    sync = redis.RedisCluster.from_url(cluster.url)
+    try:
+        key, group = "events:main", "workers"
+        sync.xgroup_create(key, group, id="0", mkstream=True)
+        for i in range(1000):
+            sync.xadd(key, {"data": str(i)})
+        sync.xreadgroup(group, "worker-1", {key: ">"}, count=1000)
+        victim = server_of(cluster, client, key)
+        monkeypatch.setattr(streambulk, "after_chunk",
+                            lambda name, n: victim.kill() if n == 2 else None)
+        monkeypatch.setattr(bulk, "NODE_TIMEOUT_FACTOR", 1)
+        monkeypatch.setattr(bulk, "FAILURE_SLACK_S", 1.0)
+        streams = Streams(client)
+        ids = [e.id for e in (await streams.pending_page(key, group, count=1000)).entries]
+        report = await BulkRunner(ids, PendingRun(streams, key, group).ack, chunk_size=200,
+                                  client=client, resume="A on this panel acks the rest").run()
+        line = report.summary("acked")
+        assert report.stopped is not None, line
+        assert f"node 127.0.0.1:{victim.port} failed" in line, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (400, 0, 0, 600), line
+        assert "A on this panel acks the rest" in line
+    finally:
+        await client.aclose()
+        sync.close()
