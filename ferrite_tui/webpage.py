@@ -122,12 +122,21 @@ RESUMABLE_SOCKET = r"""
       window.addEventListener("popstate", () => this.navigate());
       this.connect(this.withResume(url));
     }
-    navigate() {
+    navigate(again = 0) {
       const hash = window.location.hash;
       if (!hash.startsWith("#/") || this.socket.readyState !== Native.OPEN) return;
-      this.expected = tabOf(hash);
-      this.expectedUntil = Date.now() + NAVIGATE_WAIT_MS;
+      if (!again) {
+        this.expected = tabOf(hash);
+        this.expectedUntil = Date.now() + NAVIGATE_WAIT_MS;
+      }
       this.socket.send(JSON.stringify(["ferrite_navigate", hash]));
+      // Asked again while the console has not said it is there (it may have been busy);
+      // going where it already is does nothing.
+      setTimeout(() => {
+        if (this.expected !== null && window.location.hash === hash && again < 3) {
+          this.navigate(again + 1);
+        }
+      }, 1500);
     }
     located(fragment) {
       if (typeof fragment !== "string" || !fragment.startsWith("#/")) return;
@@ -135,9 +144,14 @@ RESUMABLE_SOCKET = r"""
         if (tabOf(fragment) !== this.expected && Date.now() < this.expectedUntil) return;
         this.expected = null;
       }
-      if (fragment === window.location.hash) return;
-      if (window.location.hash) history.pushState(null, "", fragment);
-      else history.replaceState(null, "", fragment);
+      const current = window.location.hash;
+      if (fragment === current) return;
+      // The first address, or the same panel now with its queue: no entry of its own.
+      if (!current || fragment.startsWith(current + "/")) {
+        history.replaceState(null, "", fragment);
+      } else {
+        history.pushState(null, "", fragment);
+      }
     }
     withResume(url) {
       const id = sessionStorage.getItem(KEY);

@@ -392,6 +392,9 @@ def test_moves_update_the_address_and_back_moves_within_the_console(browser, dem
                    f"address (it is {address_fragment(browser)})")
         (console,) = served.consoles()
         browser.back()  # within the console: the Queues panel again, the same console
+        wait_until(lambda: address_fragment(browser) == fragment("queues", "queue:orders"),
+                   timeout=30, interval=0.2, message="Back did not go to the Queues entry "
+                   f"(the address is {address_fragment(browser)})")
         page.wait_for("queue:orders  items")
         assert address_fragment(browser) == fragment("queues", "queue:orders")
         browser.forward()

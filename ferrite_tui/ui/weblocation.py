@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, unquote_to_bytes
 
+from textual.css.query import NoMatches
 from textual.drivers.web_driver import WebDriver
 from textual.message import Message
 from textual.widgets import TabbedContent
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
 
 #: How often the console looks at where it is (a move shows in the address within this).
 REPORT_EVERY_S = 0.25
-#: How long a link waits for the first snapshot to find its queue in.
+#: How long a link waits for the first snapshot to find its queue in, then for the panel
+#: to show it selected.
 NAVIGATE_WAIT_S = 60.0
+SELECT_WAIT_S = 5.0
 #: Tabs whose rows are queues (row key: the queue's ident, "kind:key").
 QUEUE_TABS = frozenset({"overview", *TAB_OF_KIND.values()})
 
@@ -79,38 +82,50 @@ class WebLocationApp:
     FerriteApp; `follow_web_location()` starts it (it does nothing outside a browser)."""
 
     _web_reported: str | None = None
-    _web_pending: tuple[str, str, float] | None = None  # (tab, key, asked at) to find
-    _web_quiet_until = 0.0  # a queue a link named is being selected: no report before
+    # (tab, key, asked at, first tried at) of a queue a link names, until it is selected
+    _web_pending: tuple[str, str, float, float | None] | None = None
+    _web_deferred: str | None = None  # a navigation that waits for the main screen
 
     def follow_web_location(self) -> None:
         app = cast("FerriteApp", self)
         if isinstance(app._driver, WebDriver):
             app.set_interval(REPORT_EVERY_S, self._report_location)
 
-    def web_location(self) -> str:
-        """The fragment of where the console is now."""
+    def web_location(self) -> str | None:
+        """The fragment of where the console is now; None while its panel is still being
+        drawn (no queue selected yet in a list that has some)."""
         app = cast("FerriteApp", self)
         tab = app.query_one("#tabs", TabbedContent).active or "overview"
-        key = None
+        if tab not in QUEUE_TABS:
+            return fragment_of(tab, None)
         panel = app._panels.get(tab)
-        if tab in QUEUE_TABS and panel is not None and panel.is_mounted:
-            tables = panel.query("#table")
-            ident = getattr(tables.first(), "cursor_key", None) if tables else None
-            if isinstance(ident, str) and ":" in ident:
-                key = ident.split(":", 1)[1]
-        return fragment_of(tab, key)
+        tables = panel.query("#table") if panel is not None and panel.is_mounted else None
+        if not tables or app._last_snapshot is None:
+            return None
+        table = tables.first()
+        ident = getattr(table, "cursor_key", None)
+        if isinstance(ident, str) and ":" in ident:
+            return fragment_of(tab, ident.split(":", 1)[1])
+        return None if getattr(table, "row_count", 0) else fragment_of(tab, None)
 
     def _report_location(self) -> None:
         app = cast("FerriteApp", self)
+        if self._web_deferred is not None and len(app.screen_stack) == 1:
+            app.post_message(WebNavigate(self._web_deferred))
+            self._web_deferred = None
+            return
         if self._web_pending is not None:
             self._find_pending()
             return  # the page's own address stands until the console got there
-        if time.monotonic() < self._web_quiet_until:
-            return
-        if app.screen is not app.screen_stack[0]:
+        if len(app.screen_stack) != 1 or not app.is_running:
             return  # a dialog: the place under it is the same
-        location = self.web_location()
-        if location != self._web_reported and isinstance(app._driver, WebDriver):
+        try:
+            location = self.web_location()
+        except NoMatches:  # composing or shutting down
+            return
+        if location is None or location == self._web_reported:
+            return
+        if isinstance(app._driver, WebDriver):
             self._web_reported = location
             app._driver.write_meta({"type": LOCATION_META, "fragment": location})
 
@@ -120,32 +135,54 @@ class WebLocationApp:
         if place is None:
             return
         tab, key = place
-        if message.fragment == self.web_location():
-            self._web_reported = message.fragment
+        try:
+            here = self.web_location() if len(app.screen_stack) == 1 else None
+        except NoMatches:  # still composing
+            here = None
+        if here is None and len(app.screen_stack) == 1 and app._last_snapshot is not None:
+            here = ""  # a panel still drawing: go on
+        if here is None:
+            # A dialog (answered first), or not composed yet (a link opened at start):
+            # go there once the main screen is back.
+            self._web_deferred = message.fragment
+            return
+        self._web_deferred = None
+        self._web_reported = None  # the page hears where the console is after any navigation
+        if message.fragment == here:
             return
         self._web_pending = None
         await app.action_show_panel(tab)
         if key is not None:
-            self._web_pending = (tab, key, time.monotonic())
+            self._web_pending = (tab, key, time.monotonic(), None)
             self._find_pending()
-        else:
-            self._web_reported = message.fragment
 
     def _find_pending(self) -> None:
         """Select the queue a link names, once a snapshot has it (a link opened at start
-        waits for the first one)."""
+        waits for the first one), again at each report tick until the console is there
+        (a panel just built gets its rows a moment later) or SELECT_WAIT_S has passed."""
         app = cast("FerriteApp", self)
         assert self._web_pending is not None
-        tab, key, asked_at = self._web_pending
+        tab, key, asked_at, tried_at = self._web_pending
+        now = time.monotonic()
+        try:
+            arrived = self.web_location() == fragment_of(tab, key)
+        except NoMatches:
+            arrived = False
         snapshot: Any = app._last_snapshot
-        if snapshot is None and time.monotonic() - asked_at < NAVIGATE_WAIT_S:
+        if arrived or (tried_at is not None and now - tried_at > SELECT_WAIT_S):
+            self._web_pending = None
             return
-        self._web_pending = None
-        self._web_quiet_until = time.monotonic() + 2 * REPORT_EVERY_S
-        ref = next((q.ref for q in (snapshot.queues if snapshot is not None else ())
+        if snapshot is None:
+            if now - asked_at > NAVIGATE_WAIT_S:
+                self._web_pending = None
+            return
+        if tried_at is None:
+            self._web_pending = (tab, key, asked_at, now)
+        ref = next((q.ref for q in snapshot.queues
                     if q.ref.key == key and (tab == "overview"
                                              or TAB_OF_KIND.get(q.ref.kind) == tab)), None)
         if ref is None:
+            self._web_pending = None
             app.notify(f"the link names {printable(key, 80)}, not a queue of this panel",
                        severity="warning", timeout=5)
         elif tab == "overview":

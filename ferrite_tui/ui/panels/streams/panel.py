@@ -194,9 +194,10 @@ class StreamsPanel(StreamDetail):
         consumer, min_idle_ms = values["consumer"], int(float(values["idle"]) * 1000)
         if not await self._target_confirmed(consumer, holders):
             return None
-        total = g.pending if g else None
-        run = PendingRun(self.streams(), stream, group)
-        plan = IdlePages(total or 0, st.CLAIM_CHUNK)
+        streams = self.streams()
+        total = g.pending if g else (await streams.pending_summary(stream, group)).count
+        run = PendingRun(streams, stream, group)
+        plan = IdlePages(total, st.CLAIM_CHUNK)
         report = await self.run_bulk(
             f"Claiming entries idle ≥ {fmt.duration(min_idle_ms)}", BulkRunner(
                 plan, lambda n: run.claim_idle(plan, consumer, min_idle_ms, n),
