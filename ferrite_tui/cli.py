@@ -439,6 +439,8 @@ def library_json(q: QueueStats) -> dict:
     """A library queue's name and every state's count ("?" as null), key by key."""
     lib = q.ref.library
     assert lib is not None
+    # What each state's scores are times of (due, at, expires...): how to read its times.
+    means = {(s.key, s.name): s.means.value for s in lib.states if s.means is not None}
     return {
         "library": lib.library,
         "name": lib.name,
@@ -447,7 +449,8 @@ def library_json(q: QueueStats) -> dict:
         "states": [{"state": c.state.value, "label": c.label, "key": c.key, "count": c.size,
                     **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
                     **({"past": c.past} if c.past is not None else {}),
-                    **({"shared": True} if c.shared else {})}
+                    **({"shared": True} if c.shared else {}),
+                    **({"means": means[c.key, c.label]} if (c.key, c.label) in means else {})}
                    for c in q.states],
         "totals": {state.value: n for state, n in state_totals(q.states).items()},
     }

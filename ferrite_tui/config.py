@@ -12,6 +12,7 @@ import math
 import os
 import re
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,24 @@ class LibrariesConfig:
     """[libraries]: settings of the queue libraries' layouts."""
 
     celery_visibility_timeout: float = 3600.0  # seconds; kombu's default
+    # huey's `utc` option (its default, True): schedule times are naive UTC datetimes;
+    # False: naive local times. The keys do not say which.
+    huey_utc: bool = True
+    # The time zone huey's hosts run in (an IANA name such as "America/New_York"; "": the
+    # console's own): huey scores its schedule with time.mktime of a naive datetime.
+    huey_timezone: str = ""
     # Show pickled bodies (RQ, arq, huey) decoded by a restricted unpickler that builds
     # only builtin values and containers; anything else is summarised, never loaded.
     unpickle: bool = False
+    # Layout options the keys may not reveal (each is also detected where they do):
+    # RQ's RQ_KEY_PREFIX values (detected from a set P:queues naming P:queue:... keys),
+    rq_key_prefixes: tuple[str, ...] = ()
+    # arq's queue_name values other than arq:queue (detected from a sorted set whose next
+    # job has its arq:job:ID body),
+    arq_queue_names: tuple[str, ...] = ()
+    # BullMQ's prefix option values other than bull (detected from P:Q:meta hashes with
+    # BullMQ's fields; "{bull}" for clusters is detected too).
+    bullmq_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -315,7 +331,17 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
         elif key == "alerts":
             updates["alerts"] = _coerce(AlertConfig, value, "alerts", text, path)
         elif key == "libraries":
-            updates["libraries"] = _coerce(LibrariesConfig, value, "libraries", text, path)
+            libs = _coerce(LibrariesConfig, value, "libraries", text, path)
+            if libs.huey_timezone:
+                try:
+                    zoneinfo.ZoneInfo(libs.huey_timezone)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    line = _line_of(text, "huey_timezone")
+                    raise ConfigError(
+                        f"{path}{':' + str(line) if line else ''}: [libraries] huey_timezone "
+                        f"{libs.huey_timezone!r} is not a time zone name (e.g. "
+                        f"\"America/New_York\")") from None
+            updates["libraries"] = libs
         elif key == "queues":
             if not isinstance(value, list):
                 raise ConfigError(f"{path}: 'queues' must be an array of tables ([[queues]])")

@@ -115,9 +115,9 @@ async def test_error_toasts_stay_until_escape(redis_url, tmp_path):
         # the notify call, not from when the app handles it), short enough to wait out.
         app.notify("just news", timeout=4)
         await async_wait_until(lambda: any(n.message == "just news"
-                                           for n in app._notifications), timeout=4)
+                                           for n in app.notice_board.shown()), timeout=4)
         await async_wait_until(lambda: not any(n.message == "just news"
-                                               for n in app._notifications), timeout=30)
+                                               for n in app.notice_board.shown()), timeout=30)
         assert [n.message for n in app.pinned_errors()] == ["move failed: something to read"]
         await pilot.press("escape")
         await pilot.pause()

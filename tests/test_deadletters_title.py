@@ -21,7 +21,7 @@ async def test_title_follows_list_target_filter_marks_and_groups():
 
         await async_wait_until(lambda: "queue:main:dlq → queue:main" in shown(),
                                message="the highlighted list and its target")
-        panel.targets = {"queue:main:dlq": "queue:retry"}
+        panel.entries.targets = {"queue:main:dlq": "queue:retry"}
         await async_wait_until(lambda: "→ queue:retry" in shown(), message="a new target")
 
         panel.set_filter("/(/")
@@ -29,7 +29,7 @@ async def test_title_follows_list_target_filter_marks_and_groups():
         panel.set_filter("boom")
         await async_wait_until(lambda: "filter “boom”" in shown() and "bad" not in shown())
 
-        panel.marked = 3
+        panel.entries.marked = 3
         await async_wait_until(lambda: "3 marked" in shown())
         panel.action_groups()
         await pilot.pause()

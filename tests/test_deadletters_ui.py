@@ -82,9 +82,11 @@ async def test_filter_group_and_requeue_all_shown(redis_url, sync, tmp_path):
         await async_wait_until(lambda: panel.groups_table.row_count == 2)
         panel.groups_table.select_key("SMTP timeout after #ms")
         await pilot.press("enter")
-        await async_wait_until(lambda: panel.scan_state is not None and panel.scan_state.complete
-                               and panel.flt.group == "SMTP timeout after #ms")
-        assert len(panel.scan_state.matches) == 20
+        entries = panel.entries
+        await async_wait_until(lambda: entries.scan_state is not None
+                               and entries.scan_state.complete
+                               and entries.flt.group == "SMTP timeout after #ms")
+        assert len(panel.entries.scan_state.matches) == 20
         await pilot.press("R")
         await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen")
         assert "20" in str(app.screen.body)
@@ -93,12 +95,13 @@ async def test_filter_group_and_requeue_all_shown(redis_url, sync, tmp_path):
         assert sorted(ids(sync, TARGET)) == sorted(f"job-{i}" for i in range(1, 40, 2))
         # escape drops the group; `/` filters by substring over the rest
         await pilot.press("escape")
-        assert panel.flt.group is None
+        assert panel.entries.flt.group is None
         await pilot.press("slash")
         await pilot.press(*"card 1")
-        await async_wait_until(lambda: panel.scan_state is not None and panel.scan_state.complete
-                               and panel.flt.text == "card 1")
-        assert sorted(json.loads(i.raw)["job"]["id"] for i in panel.scan_state.matches) == \
+        await async_wait_until(lambda: entries.scan_state is not None
+                               and entries.scan_state.complete
+                               and entries.flt.text == "card 1")
+        assert sorted(json.loads(i.raw)["job"]["id"] for i in panel.entries.scan_state.matches) == \
             ["job-10", "job-12", "job-14", "job-16", "job-18"]
 
 
@@ -156,7 +159,7 @@ async def test_unknown_target_is_asked(redis_url, sync, tmp_path):
                      audit_path=tmp_path / "audit.log")
     async with running(app) as pilot:
         panel = await open_dlq(app, pilot)
-        assert panel.target_of(panel.current_ref) is None
+        assert panel.entries.target_of(panel.entries.current_ref) is None
         await pilot.press("r")
         await async_wait_until(lambda: app.screen.query("#field-target"))
         app.screen.query_one("#field-target", Input).value = "jobs"
@@ -181,7 +184,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
         panel = await open_dlq(app, pilot)
-        assert panel.interrupted and "2 of 8" in panel.interrupted[0].describe()
+        assert panel.entries.interrupted and "2 of 8" in panel.entries.interrupted[0].describe()
         assert "interrupted" in str(panel.query_one("#items-title").render())
         await pilot.press("F")
         await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen",
@@ -189,7 +192,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
         assert "6 entries" in str(app.screen.body)
         await pilot.press("y")
         await async_wait_until(lambda: sync.llen(TARGET) == 6)
-        await async_wait_until(lambda: not panel.interrupted)
+        await async_wait_until(lambda: not panel.entries.interrupted)
     assert not list((tmp_path / "bulk").glob("bulk-*.json"))
 
 
@@ -199,7 +202,7 @@ async def test_hostile_key_names_in_notifications_are_literal(redis_url, sync, t
     app = make_app(redis_url, tmp_path)
     async with running(app) as pilot:
         panel = await open_dlq(app, pilot)
-        assert panel.current_ref.key == key
+        assert panel.entries.current_ref.key == key
         await pilot.press("r")
         await async_wait_until(lambda: sync.llen("jobs[/x][b]") == 1)
         await async_wait_until(lambda: any("requeued" in str(n.message)
@@ -298,7 +301,7 @@ async def test_a_run_a_dead_server_stopped_is_resumed_by_f(server_factory, tmp_p
                 timeout=20)
             assert f"127.0.0.1:{server.port}" in line and "F on this panel resumes it" in line
             assert "1,200 not attempted" in line
-            assert panel.interrupted and panel.interrupted[-1].stopped
+            assert panel.entries.interrupted and panel.entries.interrupted[-1].stopped
             server.start()
             await async_wait_until(lambda: app.monitor is not None
                                    and app.monitor.snapshot is not None
@@ -308,7 +311,7 @@ async def test_a_run_a_dead_server_stopped_is_resumed_by_f(server_factory, tmp_p
                                    timeout=15)
             await pilot.press("y")
             await async_wait_until(lambda: sync.llen(TARGET) == 1200, timeout=20)
-            await async_wait_until(lambda: not panel.interrupted)
+            await async_wait_until(lambda: not panel.entries.interrupted)
         assert sync.llen(DLQ) == 0
         assert sorted(ids(sync, TARGET)) == sorted(f"job-{i}" for i in range(1200))
     finally:

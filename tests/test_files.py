@@ -52,8 +52,8 @@ async def test_dlq_export_defaults_to_the_data_dir_and_says_where(redis_url, dat
         assert str(folder) in labels
         await pilot.press("enter")
         await async_wait_until(lambda: any(n.message.startswith("Exported 3 entries to ")
-                                           for n in app._notifications))
-        (note,) = [n.message for n in app._notifications if n.message.startswith("Exported")]
+                                           for n in app.notice_board.shown()))
+        (note,) = [n.message for n in app.notice_board.shown() if n.message.startswith("Exported")]
         written = list(folder.glob("*.ndjson"))
         assert len(written) == 1 and str(written[0]) in note
         assert len(written[0].read_text().splitlines()) == 3
@@ -75,7 +75,7 @@ async def test_recording_defaults_to_the_data_dir(redis_url, data_home, tmp_path
         await async_wait_until(lambda: panel.tail.recorder is not None)
         target = files_dir(RECORDINGS) / "incident.ndjson"
         await async_wait_until(lambda: any(str(target) in n.message
-                                           for n in app._notifications))
+                                           for n in app.notice_board.shown()))
         r = redis.Redis.from_url(redis_url)
         r.publish("c", json.dumps({"n": 1}))
         r.close()

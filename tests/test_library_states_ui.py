@@ -75,12 +75,12 @@ def assert_due_in_an_hour(when: str, made_at: float, sync) -> None:
 
 async def show_state(panel: QueuesPanel, pilot, label: str, rows: int | None = None) -> None:
     """Press s until the state labelled `label` is shown (and has `rows` rows)."""
-    for _ in range(len(panel.library_states()) + 1):
-        state = panel.current_state()
+    for _ in range(len(panel.library.library_states()) + 1):
+        state = panel.library.current_state()
         if state is not None and state.name == label:
             break
         await pilot.press("s")
-    state = panel.current_state()
+    state = panel.library.current_state()
     assert state is not None and state.name == label
     table = panel.state_table
     await async_wait_until(lambda: table.page is not None and table.page.key == state.key
@@ -133,15 +133,15 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
         assert cells(panel, "task") == [queued.description]  # RQ's own: libjobs.ok(4)
         # S goes back (from the first state to the last), the palette goes forward.
         await pilot.press("S")
-        await async_wait_until(lambda: panel.current_state().name == "canceled")
+        await async_wait_until(lambda: panel.library.current_state().name == "canceled")
         await pilot.press("ctrl+p")
         await pilot.press(*"show its next state")
         await async_wait_until(lambda: app.screen.query("CommandList")
                                and app.screen.query_one("CommandList").option_count > 0)
         await pilot.press("enter")
-        await async_wait_until(lambda: panel.current_state().name == "queued"
+        await async_wait_until(lambda: panel.library.current_state().name == "queued"
                                and panel.state_table.row_count == 1)
-        assert [str(n) for n in [s.name for s in panel.library_states()]] == [
+        assert [str(n) for n in [s.name for s in panel.library.library_states()]] == [
             "queued", "wip", "scheduled", "deferred", "failed", "finished", "canceled"]
 
         # Scheduled: its score (unix seconds) read as a due time, about an hour ahead.
@@ -235,9 +235,9 @@ async def test_arq_in_progress_counted_and_deletes_with_the_job_body(redis_url, 
                 return {c.label: c.size for c in stats.states}, stats.depth, stats.processing
 
             await async_wait_until(lambda: figures() == (
-                {"due": 2, "deferred": 1, "in progress": 1}, 1, 1))
+                {"due": 2, "deferred": 1, "in progress": 1, "failed": 0}, 1, 1))
             await show_state(panel, pilot, "due", rows=2)
-            assert panel.current_state().name == "due"
+            assert panel.library.current_state().name == "due"
             # arq's pickle: the function's name read from its opcodes (nothing unpickled).
             assert cells(panel, "task") == ["slow", "slow"]
             ids = [panel.state_table.by_key[k].raw for k in panel.state_table.row_keys]
@@ -288,7 +288,7 @@ async def test_celery_requeue_one_unacked_message_past_the_configured_timeout(
     async with running(app) as pilot:
         panel = await open_library(app, pilot, "celery", "jobs")
         assert panel.current_ref.library.visibility_timeout_s == vt
-        await show_state(panel, pilot, "unacked (all queues)", rows=1)
+        await show_state(panel, pilot, "reserved", rows=1)
         (score,) = [s for _, s in sync.zrange("unacked_index", 0, -1, withscores=True)]
         await async_wait_until(lambda: time.time() - score > vt + 0.1)
         await pilot.press("r")

@@ -15,7 +15,7 @@ Q = "queue:orders"
 
 
 def error_toasts(app) -> list[str]:
-    return [n.message for n in app._notifications if n.severity == "error"]
+    return [n.message for n in app.notice_board.shown() if n.severity == "error"]
 
 
 async def test_repeated_error_on_one_key_is_one_updating_toast(redis_url, tmp_path):

@@ -189,7 +189,7 @@ async def dlq_filter(pilot) -> None:
     await pilot.press("slash", *"SMTP")
     panel = pilot.app.panel("dlq")
     await settle(pilot, lambda: pilot.app.query_one("#filter").value == "SMTP"
-                 and panel.scan_state is not None and panel.scan_state.complete
+                 and panel.entries.scan_state is not None and panel.entries.scan_state.complete
                  and panel.items_table.row_count, "the filter's scan never finished")
     await pilot.pause()
 

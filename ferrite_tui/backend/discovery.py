@@ -189,7 +189,7 @@ class Discovery:
                             name = key_text(key)
                             if not self._ignored(name):
                                 types[name] = kind
-                        elif kind in ("set", "hash"):
+                        elif kind in ("set", "hash", "string"):  # a library's signature
                             name = key_text(key)
                             if libraries.keeps(name, kind) and not self._ignored(name):
                                 types[name] = kind
@@ -199,6 +199,7 @@ class Discovery:
                     break
 
         decls, model_refs = self._declarations(types)
+        scanned_types = types  # with the signatures (job strings) recognisers read
         library_refs, types = await self._recognise(types, decls)
         if model_refs:
             model_keys = {k for ref in model_refs for k in ref.keys}
@@ -207,12 +208,23 @@ class Discovery:
         candidates = [k for k, t in types.items()
                       if t == "zset" and not k.endswith(cfg.scheduled_suffix)]
         priority: set[str] = set()
+        by_member: list[QueueRef] = []
         for start in range(0, len(candidates), cfg.scan_count):
             chunk = candidates[start:start + cfg.scan_count]
             tops = await self.client.raw_pipeline([("ZREVRANGE", key, 0, 0) for key in chunk])
             for key, top in zip(chunk, tops):
-                if isinstance(top, list) and top and is_job_envelope(top[0]):
+                if not isinstance(top, list) or not top:
+                    continue
+                # A library queue known by its member's body (arq's queue_name=...).
+                lib = libraries.by_top_member(key, key_text(top[0]), scanned_types)
+                if lib is not None:
+                    by_member.append(libraries.queue_ref(lib))
+                elif is_job_envelope(top[0]):
                     priority.add(key)
+        if by_member:
+            library_refs += by_member
+            types = {k: t for k, t in types.items()
+                     if k not in {ref.key for ref in by_member}}
 
         # A priority queue seen before keeps its kind while it is momentarily empty.
         for ref in self.refs:
@@ -263,10 +275,11 @@ class Discovery:
             replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
-        queues, claimed = libraries.recognise(types, members)
+        queues, claimed = libraries.recognise(types, members, self.config.libraries)
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]
+        queues = libraries.apply_settings(queues, self.config.libraries)
         keys = {d.key for d in decls}
         if keys:  # a declaration wins over a guess
             queues = [q for q in queues if keys.isdisjoint(q.keys)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount, add_to_totals
 from ferrite_tui.backend.servertime import Replication
 
 
@@ -253,9 +253,14 @@ class Snapshot:
                ) -> dict[str, int]:
         """Jobs by what they are, never mixed: one computation for the console and status."""
         out = dict.fromkeys(TOTALS, 0)
+        shared_seen: set[str] = set()
         for q in self.queues if queues is None else queues:
             kind = q.ref.kind
-            if kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.PRIORITY):
+            # A library's states by their role, not by the panel's kind (a stream keeps its
+            # acked entries: its pending entries are the stream's figure, as any stream's).
+            if q.ref.library is not None and kind is not QueueKind.STREAM:
+                add_to_totals(out, q.states, shared_seen)
+            elif kind in (QueueKind.WORK, QueueKind.RELIABLE, QueueKind.PRIORITY):
                 out["waiting"] += q.depth
             elif kind is QueueKind.DELAYED:
                 out["waiting"] += q.ready or 0

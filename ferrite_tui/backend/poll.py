@@ -515,9 +515,12 @@ class Poller:
             events = None
         if events is not None:
             commands.append(("CONFIG", "GET", "notify-keyspace-events"))
+        sent, where = library_poll.shared_reads(commands)
         sent_s = clock.local()
-        replies = await self.client.raw_pipeline(commands)
+        replies = await self.client.raw_pipeline(sent)
         received_s = clock.local()
+        if where is not None:
+            replies = [replies[i] for i in where]
         if events is not None:
             # Counts are taken at marks (see KeyEvents.mark): this poll asks for its own
             # and uses the last poll's, whose sizes it kept. One poll late, never lagging.

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widget import AwaitMount
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
@@ -30,8 +30,7 @@ from ferrite_tui.ui.commands import PanelCommands
 from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
-from ferrite_tui.ui.panels.base import Panel
-from ferrite_tui.ui.panels.server import ServerPanel
+from ferrite_tui.ui.protocols import PanelView
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
 from ferrite_tui.ui.weblocation import WebLocationApp
@@ -92,9 +91,10 @@ class FerriteApp(NoticesApp, WebLocationApp):
         # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
         # caller, with the session's offline history and capabilities.
         self.session = Session(config, settings, clock, self.audit_path)
-        self._panels: dict[str, Panel | ServerPanel] = {}  # by tab, as they are built
+        self._panels: dict[str, PanelView] = {}  # by tab, as they are built
         self._mounting: dict[str, AwaitMount] = {}
         self._last_snapshot: Snapshot | None = None
+        self._status_line: StatusLine | None = None  # once mounted
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
@@ -143,7 +143,8 @@ class FerriteApp(NoticesApp, WebLocationApp):
             for tab, key, cls in PANELS:
                 with TabPane(f"{key} {cls.TITLE}", id=tab):
                     if tab == "overview":
-                        yield self._panels.setdefault(tab, cls(id=f"panel-{tab}"))
+                        panel = self._panels.setdefault(tab, cls(id=f"panel-{tab}"))
+                        yield cast(Widget, panel)
         # Filter, notices and footer stack at the bottom (docked widgets would overlap).
         with Vertical(id="bottom"):
             yield Input(placeholder="filter (enter keeps it, escape clears)", id="filter")
@@ -237,11 +238,11 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     # -- data in ------------------------------------------------------------------------
 
-    def panels(self) -> list[Panel | ServerPanel]:
+    def panels(self) -> list[PanelView]:
         """The panels built so far (a panel is built when its tab is first shown)."""
         return list(self._panels.values())
 
-    def panel(self, tab: str) -> Panel | ServerPanel:
+    def panel(self, tab: str) -> PanelView:
         """The tab's panel, built and mounted on first use. It is in the DOM at once; its
         widgets are composed by its own message loop, and it gets the last snapshot then."""
         panel = self._panels.get(tab)
@@ -250,11 +251,12 @@ class FerriteApp(NoticesApp, WebLocationApp):
             # Hidden until composed: laid out before its widgets exist, they would miss
             # the resize that sizes their columns and pages. _catch_up shows it.
             panel.display = False
-            self._mounting[tab] = self.query_one(f"#{tab}", TabPane).mount(panel)
+            self._mounting[tab] = self.query_one(f"#{tab}", TabPane).mount(
+                cast(Widget, panel))  # every panel is a widget (PanelView types the rest)
             panel.call_after_refresh(self._catch_up, panel)
         return panel
 
-    async def _built(self, tab: str) -> Panel | ServerPanel:
+    async def _built(self, tab: str) -> PanelView:
         """The tab's panel, composed and caught up: a key waits for it, the tab shows it whole."""
         panel = self.panel(tab)
         mounting = self._mounting.pop(tab, None)
@@ -263,13 +265,12 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self._catch_up(panel)
         return panel
 
-    def _catch_up(self, panel: Panel | ServerPanel) -> None:
+    def _catch_up(self, panel: PanelView) -> None:
         """A panel just built: shown, and given what the others got before it existed."""
         if panel.display:
             return  # caught up already
         panel.display = True
-        if isinstance(panel, ServerPanel):
-            panel.set_capabilities(self.session.capabilities)
+        panel.set_capabilities(self.session.capabilities)
         if self._last_snapshot is not None:
             panel.update_snapshot(self._last_snapshot, self.session.history)
         if panel is self.active_panel():
@@ -278,9 +279,9 @@ class FerriteApp(NoticesApp, WebLocationApp):
     def _shutting_down(self) -> bool:
         """True while the app shuts down: widgets go away, so late poll messages are dropped."""
         # Attribute checks, not DOM queries: this runs on every poll message.
-        status = getattr(self, "_status_line", None)
+        status = self._status_line
         panels = self._panels.values()
-        return (not self._running or status is None or not status.is_attached
+        return (not self.is_running or status is None or not status.is_attached
                 or not all(p.is_attached for p in panels))
 
     @on(SnapshotReady)
@@ -292,9 +293,8 @@ class FerriteApp(NoticesApp, WebLocationApp):
         caps = self.session.capabilities
         self._last_snapshot = snap
         with self.batch_update():
-            server = self._panels.get("server")
-            if isinstance(server, ServerPanel):
-                server.set_capabilities(caps)
+            for panel in self.panels():
+                panel.set_capabilities(caps)
             self.query_one(StatusLine).set_data_time(snap, caps, self.refresh_s)
             for panel in self.panels():
                 if panel.is_mounted:  # one still composing gets it in _catch_up
@@ -318,7 +318,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         kind = QueueKind(message.ident.split(":", 1)[0])
         tab = TAB_OF_KIND[kind]
         await self.action_show_panel(tab)
-        panel = cast("Panel", self.panel(tab))  # a queue's tab is never the Server's
+        panel = self.panel(tab)
         group = message.group
 
         def focus() -> None:
@@ -337,9 +337,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     def _show_active(self) -> None:
         panel = self.active_panel()
-        show_latest = getattr(panel, "show_latest", None)
-        if show_latest is not None:
-            show_latest()
+        panel.show_latest()
         self.call_after_refresh(self._focus_active_table)
         filter_input = self.query_one("#filter", Input)
         if filter_input.display:
@@ -353,7 +351,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         if tables:
             tables.first().focus()
 
-    def active_panel(self) -> Panel | ServerPanel:
+    def active_panel(self) -> PanelView:
         return self.panel(self.query_one("#tabs", TabbedContent).active or "overview")
 
     # -- actions ------------------------------------------------------------------------
@@ -440,7 +438,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
                 await self.on_event(key)
             return
         # Keys typed in a burst wait for the dialog (or the work) they were aimed at.
-        if isinstance(event, events.Key) and self._screen_stack:  # (none: shutting down)
+        if isinstance(event, events.Key) and self.screen_stack:  # (none: shutting down)
             if not event.is_forwarded:
                 await self.key_hold.key_typed(event)
             else:

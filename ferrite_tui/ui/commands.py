@@ -6,16 +6,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ferrite_tui.ui.protocols import ConsoleApp
+
 if TYPE_CHECKING:
-    from ferrite_tui.ui.app import FerriteApp
     from ferrite_tui.ui.panels.base import Panel
 
 Command = tuple[str, Callable[[], object], str]
+
+
+class PaletteApp(ConsoleApp, Protocol):
+    """The app's actions the palette lists, besides what every part of the UI sees."""
+
+    async def action_show_panel(self, tab: str) -> None: ...
+
+    def action_rescan(self) -> None: ...
+
+    def action_filter(self) -> None: ...
+
+    def action_log_in(self) -> None: ...
+
+    def action_help(self) -> None: ...
+
+    def set_refresh(self, seconds: float) -> None: ...
+
+    def exit(self) -> None: ...
 
 
 def action_keys(panel: Panel) -> dict[str, str]:
@@ -48,7 +67,7 @@ class PanelCommands(Provider):
         from ferrite_tui.ui.panels.base import Panel
         from ferrite_tui.ui.tabs import PANELS
 
-        app = cast("FerriteApp", self.app)
+        app = cast(PaletteApp, self.app)
         for tab, key, cls in PANELS:
             yield (f"Show {cls.TITLE} ({key})", partial(app.action_show_panel, tab),
                    f"Switch to the {cls.TITLE} panel")

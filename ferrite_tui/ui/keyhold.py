@@ -27,6 +27,12 @@ from textual.screen import Screen
 from textual.widgets import Button, Input, TabbedContent, Tabs, TextArea
 from textual.worker import Worker, WorkerState
 
+from ferrite_tui.ui.textual_private import (
+    propagation_stopped,
+    queued_messages,
+    screen_callbacks_pending,
+)
+
 TEXT_ENTRY = (Input, TextArea)
 # Messages whose handlers decide where the next key goes.
 ROUTING = (Input.Submitted, Button.Pressed, events.Focus, events.Blur, events.DescendantFocus,
@@ -69,7 +75,7 @@ class KeyHold:
 
     async def key_bubbled(self, event: events.Key, handle: Callable[[], Awaitable[None]]) -> None:
         """A key back at the app after its widgets: its bindings run now (in `handle`)."""
-        if event is not self.in_flight or not self.app._screen_stack:
+        if event is not self.in_flight or not self.app.screen_stack:
             await handle()
             return
         await self._run_tracked(handle, self.app.screen)
@@ -80,7 +86,7 @@ class KeyHold:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _running(self) -> list[tuple[Worker, Screen]]:
+    def _still_running(self) -> list[tuple[Worker, Screen]]:
         self.watched = [(w, s) for w, s in self.watched
                         if w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
         return self.watched
@@ -102,7 +108,7 @@ class KeyHold:
             # A dialog about to focus its first input. (The main screen's focus after a
             # panel switch is a pending callback: `_settled` waits for that.)
             return MAX_FOCUS_WAIT_S
-        if any(s is screen for _, s in self._running()):
+        if any(s is screen for _, s in self._still_running()):
             return MAX_HOLD_S
         return 0.0
 
@@ -113,7 +119,7 @@ class KeyHold:
         the app (a focus() or a push), and no screen callback waits for the next refresh
         (the focus after a tab switch). Other traffic (a scan's progress, a live log)
         does not count: it can be as busy as it likes."""
-        if screen._callbacks:
+        if screen_callbacks_pending(screen):
             return False
         if screen.focused is None:
             # Between panels (a switch drops focus until the new panel's table takes it):
@@ -121,10 +127,10 @@ class KeyHold:
             nodes: list[DOMNode] = list(screen.walk_children(with_self=False))
         else:
             nodes = list(screen.focused.ancestors_with_self)
-        if any(isinstance(m, ROUTING) for node in nodes for m in _queued(node)):
+        if any(isinstance(m, ROUTING) for node in nodes for m in queued_messages(node)):
             return False
         return not any(isinstance(m, CALLBACKS) for pump in (screen, self.app)
-                       for m in _queued(pump))
+                       for m in queued_messages(pump))
 
     async def _run_tracked(self, handle: Callable[[], Awaitable[None]], screen: Screen) -> None:
         before = set(self.app.workers)
@@ -142,7 +148,7 @@ class KeyHold:
         self.since = None
 
     async def _pump(self) -> None:
-        if self._pumping or not self.app._screen_stack:  # no screen: the app is closing
+        if self._pumping or not self.app.screen_stack:  # no screen: the app is closing
             return
         self._pumping = True
         try:
@@ -190,7 +196,7 @@ class KeyHold:
         """Runs on `target`'s queue right after it handled the key in flight: stopped here
         means handled here (a later stop can only come from the hop to the app)."""
         event = self.in_flight
-        if event is not None and event._stop_propagation and target is not self.app.screen:
+        if event is not None and propagation_stopped(event) and target is not self.app.screen:
             self._done()
             self.app.call_later(self._pump)
         else:
@@ -198,7 +204,7 @@ class KeyHold:
 
     def _check(self) -> None:
         event = self.in_flight
-        if event is not None and event._stop_propagation:
+        if event is not None and propagation_stopped(event):
             # Stopped by a widget, or on its last hop to the app (Textual stops a message
             # that returns to its sender). The app's queue tells which: it runs this after
             # the key if the key is in it.
@@ -209,11 +215,6 @@ class KeyHold:
             self.app.call_later(self._pump)
         elif not self.held and self.in_flight is None:
             self._arm(False)  # nothing to wait for: no timer while idle
-
-
-def _queued(pump) -> tuple:
-    """The messages waiting in a widget's queue (Textual keeps them in `values`; read only)."""
-    return tuple(getattr(pump._message_queue, "values", ()))
 
 
 # Textual reads Escape then a digit, arriving together, as the macOS Option+digit character

@@ -9,9 +9,10 @@ from ferrite_tui.ui.panels.queues import QueuesPanel
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.panels.streams import StreamsPanel
+from ferrite_tui.ui.protocols import PanelClass
 
 # (tab id, number key, panel class); the order and keys are part of the user's muscle memory.
-PANELS = (
+PANELS: tuple[tuple[str, str, PanelClass], ...] = (
     ("overview", "1", OverviewPanel),
     ("queues", "2", QueuesPanel),
     ("priority", "3", PriorityPanel),

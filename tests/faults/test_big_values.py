@@ -77,8 +77,8 @@ async def test_big_dead_letter_is_not_read_again_each_poll(fresh_server, tmp_pat
         await async_wait_until(lambda: isinstance(app.screen, InspectorScreen), timeout=30)
         await pilot.press("c")
         await async_wait_until(lambda: any("Not copied" in str(n.message)
-                                           for n in app._notifications), timeout=30)
-        refused = next(str(n.message) for n in app._notifications
+                                           for n in app.notice_board.shown()), timeout=30)
+        refused = next(str(n.message) for n in app.notice_board.shown()
                        if "Not copied" in str(n.message))
         copied = app.clipboard
     r.close()

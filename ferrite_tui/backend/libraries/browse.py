@@ -24,6 +24,7 @@ from ferrite_tui.backend.libraries.items import (
     read_next_first,
 )
 from ferrite_tui.backend.libraries.model import (
+    SELECTORS,
     LibraryQueue,
     Means,
     StateKey,
@@ -80,6 +81,8 @@ def _bounds(state: StateKey, now_ms: int) -> tuple[Any, Any] | None:
         return None
     now = ms_score(now_ms, state.unit)
     after = ms_score(now_ms + 1, state.unit)  # inclusive bounds only (Ferrite: no '(')
+    if state.window == "overdue":  # due, but not taken (saq scores taken jobs 0)
+        return (1, now)
     return ("-inf", now) if state.window == "due" else (after, "+inf")
 
 
@@ -117,7 +120,11 @@ async def _zset_window(client: Client, state: StateKey, start: int, count: int,
 
 
 async def _scan_window(client: Client, state: StateKey, start: int, count: int,
-                       ) -> tuple[int, int, list[tuple[bytes, bytes | None]]]:
+                       queue: str = "") -> tuple[int, int, list[tuple[bytes, bytes | None]]]:
+    """A window of a hash or set in scan order; a selected state (`StateKey.select`) only
+    the values of its queue and state, counted among the first SCAN_LIMIT fields."""
+    if state.select:
+        return await _selected_window(client, state, start, count, queue)
     is_hash = state.type == "hash"
     (length,) = await client.raw_pipeline([("HLEN" if is_hash else "SCARD", state.key)])
     if isinstance(length, Exception):
@@ -141,8 +148,29 @@ async def _scan_window(client: Client, state: StateKey, start: int, count: int,
     return first, length, found[first:first + count]
 
 
+async def _selected_window(client: Client, state: StateKey, start: int, count: int,
+                           queue: str) -> tuple[int, int, list[tuple[bytes, bytes | None]]]:
+    match = SELECTORS[state.select].match
+    found: list[tuple[bytes, bytes | None]] = []
+    cursor: Any = b"0"
+    scanned = 0
+    while True:
+        (reply,) = await client.raw_pipeline([("HSCAN", state.key, cursor, "COUNT", 1000)])
+        if isinstance(reply, Exception):
+            raise reply
+        cursor, flat = reply
+        scanned += len(flat) // 2
+        found += [(f, v) for f, v in zip(flat[::2], flat[1::2])
+                  if isinstance(v, bytes) and match(v, queue) is not None]
+        if cursor in (b"0", 0) or scanned >= SCAN_LIMIT:
+            break
+    length = len(found)
+    first = max(length + start, 0) if start < 0 else min(start, max(length - count, 0))
+    return first, length, found[first:first + count]
+
+
 async def read_state(client: Client, state: StateKey, start: int, count: int,
-                     now_ms: int, unpickle: bool = False) -> Page:
+                     now_ms: int, unpickle: bool = False, queue: str = "") -> Page:
     """A window of `state`'s items from its next end (item 0 is the next job), with
     their library fields. A negative start counts from the far end."""
     count = max(1, min(count, MAX_WINDOW))
@@ -158,7 +186,7 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
         first, length, pairs = await _zset_window(client, state, start, count, now_ms)
         rows = [(m, first + i, length, s, None) for i, (m, s) in enumerate(pairs)]
     elif state.type in ("hash", "set"):
-        first, length, found = await _scan_window(client, state, start, count)
+        first, length, found = await _scan_window(client, state, start, count, queue)
         rows = [(m, first + i, length, None, v) for i, (m, v) in enumerate(found)]
     else:
         return Page(state.key, 0, 0, ())
@@ -194,6 +222,9 @@ def when_text(state: StateKey, item: StateItem, now_ms: int) -> str:
     body = state.body
     if body.time_field:
         t = time_ms(dict(item.fields).get(body.time_field), body.time_format)
+        if t is not None and state.means is Means.DUE:  # Celery's ETA
+            return f"in {fmt.duration(t - now_ms)}" if t > now_ms else \
+                f"due {fmt.duration(now_ms - t)}"
         if t is not None and 0 < t <= now_ms + 86_400_000:
             return f"{fmt.duration(max(now_ms - t, 0))} ago"
     return "-"
@@ -211,5 +242,6 @@ def unit_text(state: StateKey) -> str:
     what = whats[state.means] if state.means is not None else "scores"
     units = {Unit.MS: " (ms)", Unit.S: " (s)", Unit.BULLMQ: " (ms·4096)"}
     unit = units.get(state.unit, "") if state.unit is not None else ""
-    window = {"due": ", due now", "future": ", not yet due"}.get(state.window or "", "")
+    window = {"due": ", due now", "future": ", not yet due",
+              "overdue": ", due but not taken"}.get(state.window or "", "")
     return f"zset, {what}{unit}{window}"

@@ -63,7 +63,7 @@ async def act(client: Client, queue: LibraryQueue, state: StateKey, action: str,
     if why:
         raise ValueError(why)
     res = ActionResult()
-    q = Queue(queue.name, {"connection": _connection(client), "prefix": bullmq.PREFIX[:-1]})
+    q = Queue(queue.name, {"connection": _connection(client), "prefix": bullmq.prefix_of(queue)})
     try:
         for job_id in job_ids:
             job = await Job.fromId(q, job_id)

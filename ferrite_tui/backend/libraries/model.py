@@ -9,7 +9,10 @@ them; the inspector and the actions read bodies through `Body`.
 from __future__ import annotations
 
 import enum
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import NamedTuple
 
 
@@ -28,9 +31,30 @@ class Unit(enum.StrEnum):
     S = "s"  # unix seconds (maybe fractional)
     BULLMQ = "ms4096"  # BullMQ delayed: due_ms * 4096 + counter
     PRIORITY = "priority"  # not a time
+    # huey (utc=True, its default): time.mktime() of a naive UTC datetime, i.e. unix
+    # seconds shifted by the UTC offset of the producer's time zone (`NAIVE_ZONE`).
+    NAIVE_UTC_S = "s-naive-utc"
 
 
-_MS, _S, _BULLMQ = Unit.MS, Unit.S, Unit.BULLMQ  # constants: the poll converts thousands
+_MS, _S, _BULLMQ, _NAIVE = Unit.MS, Unit.S, Unit.BULLMQ, Unit.NAIVE_UTC_S
+
+#: The time zone huey's hosts run in ([libraries] huey_timezone); None: the console's own
+#: (time.mktime's). Set by discovery from the config.
+NAIVE_ZONE: tzinfo | None = None
+
+
+def _naive_utc_ms(score: float) -> int:
+    """huey's mktime(naive UTC) back to unix ms: the wall time it read, taken as UTC."""
+    local = datetime.fromtimestamp(score, NAIVE_ZONE) if NAIVE_ZONE is not None \
+        else datetime.fromtimestamp(score)
+    return int(local.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _naive_utc_score(ms: int) -> float:
+    wall = datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+    if NAIVE_ZONE is not None:
+        return wall.replace(tzinfo=NAIVE_ZONE).timestamp()
+    return time.mktime(wall.timetuple()) + wall.microsecond / 1e6
 
 
 def score_ms(score: float, unit: Unit) -> int | None:
@@ -41,6 +65,11 @@ def score_ms(score: float, unit: Unit) -> int | None:
         return int(score * 1000)
     if unit is _BULLMQ:
         return int(score) >> 12
+    if unit is _NAIVE:
+        try:
+            return _naive_utc_ms(score)
+        except (OverflowError, OSError, ValueError):  # a score no clock can read
+            return None
     return None
 
 
@@ -52,6 +81,8 @@ def ms_score(ms: int, unit: Unit) -> float | None:
         return ms / 1000
     if unit is _BULLMQ:
         return (ms << 12) + 4095
+    if unit is _NAIVE:
+        return _naive_utc_score(ms)
     return None
 
 
@@ -101,7 +132,8 @@ class StateKey(NamedTuple):
     state: State
     key: str
     # list / zset / hash / set / stream; "markers": `key` is a template of one key per due
-    # member ({id}) whose existence marks it in progress (arq)
+    # member ({id}) whose existence marks it in progress (arq); "strings": `key` names the
+    # queue's `string_keys` (a pattern), counted by what their values say (`body.encoding`)
     type: str
     label: str = ""  # the library's own word (wip, deferred, prioritized, ...)
     next_end: str = "head"  # list: head / tail; zset: low / high
@@ -112,10 +144,31 @@ class StateKey(NamedTuple):
     window: str | None = None
     body: Body = INLINE_JSON
     shared: bool = False  # one key for every queue of the library (Celery's unacked)
+    # A hash of bodies shared by several states or queues (Celery's `unacked`, huey's
+    # results): only the values the selector `SELECTORS[select]` matches belong here,
+    # counted from one bounded HSCAN.
+    select: str = ""
+    # A list whose items are all due at one time, unix ms (taskiq's per-minute lists).
+    at_ms: int | None = None
 
     @property
     def name(self) -> str:
         return self.label or self.state.value
+
+
+class Selector(NamedTuple):
+    """Which values of a shared hash belong to one state of one queue.
+
+    `match(value, queue_name)`: None when the value is not this state's, else the item's
+    due time in unix ms (None inside: no time), e.g. `(None,)`. `index_key`: a zset of the
+    hash's fields scored by delivery time (s), read for the visibility-timeout alert."""
+
+    match: Callable[[bytes, str], tuple[int | None] | None]
+    index_key: str = ""
+
+
+#: Selectors by name, registered by the library modules that declare them.
+SELECTORS: dict[str, Selector] = {}
 
 
 _new_tuple = tuple.__new__
@@ -123,11 +176,12 @@ _new_tuple = tuple.__new__
 
 def state_key(state: State, key: str, type_: str, label: str = "", next_end: str = "head",
               unit: Unit | None = None, means: Means | None = None, window: str | None = None,
-              body: Body = INLINE_JSON, shared: bool = False) -> StateKey:
+              body: Body = INLINE_JSON, shared: bool = False, select: str = "",
+              at_ms: int | None = None) -> StateKey:
     """A StateKey, built without the named tuple's keyword handling: recognisers make
     thousands per discovery."""
     return _new_tuple(StateKey, (state, key, type_, label, next_end, unit, means, window,
-                                 body, shared))
+                                 body, shared, select, at_ms))
 
 
 class Act(NamedTuple):
@@ -164,6 +218,9 @@ class LibraryQueue:
     # silent worker counts as dead: dramatiq requeues a dead worker's messages itself.
     heartbeats: str | None = None
     heartbeat_timeout_ms: int = 60_000
+    # (acks key, worker id) of the workers holding this queue's messages: only these can
+    # be its dead workers (a producer beats too, and holds nothing).
+    workers: tuple[tuple[str, str], ...] = ()
     # What the console may do, and why not for the rest (action -> reason naming the
     # library's own command); an action neither declared nor refused here is refused with
     # `own_command`.
@@ -173,12 +230,21 @@ class LibraryQueue:
     # A priority zset whose score is minus the priority (huey: ZADD -priority, ZPOPMIN):
     # shown, ordered and edited by the priority, stored negated.
     priority_sign: int = 1
+    # A "strings" state's keys (arq's results, saq's finished jobs: one string per job, no
+    # index of them), as the last scan found them; the poll reads them (bounded).
+    string_keys: tuple[str, ...] = ()
+    # (hash, field) set while the library's queue is paused (BullMQ's meta `paused`).
+    paused_flag: tuple[str, str] | None = None
+    # (list of active ids, lock key template with {id}): an active job whose lock is gone
+    # is stalled (BullMQ's stalled check moves it back, if a worker runs the check),
+    # counted in the poll's second round trip among the first 1,000.
+    stalled: tuple[str, str] | None = None
     # Every key of the layout, computed once (discovery and the poll ask for them often).
     keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", tuple(dict.fromkeys(
-            s.key for s in self.states if s.type != "markers")))
+            s.key for s in self.states if s.type not in ("markers", "strings"))))
 
     def of(self, state: State) -> tuple[StateKey, ...]:
         return tuple(s for s in self.states if s.state is state)
@@ -212,8 +278,11 @@ class LibraryQueue:
 
     @property
     def pending(self) -> StateKey:
-        return self.states[0] if self.states[0].state is State.PENDING \
-            else self.of(State.PENDING)[0]
+        """The first pending key (a layout with none, taskiq's schedule: its first key)."""
+        first = self.states[0]
+        if first.state is State.PENDING:
+            return first
+        return next((s for s in self.states if s.state is State.PENDING), first)
 
 
 class StateCount(NamedTuple):
@@ -245,3 +314,29 @@ def state_totals(counts: tuple[StateCount, ...] | list[StateCount]) -> dict[Stat
         prev = totals.get(c.state, 0)
         totals[c.state] = None if prev is None or c.size is None else prev + c.size
     return totals
+
+
+#: A library state's role in the headline totals (`Snapshot.totals`'s categories).
+TOTAL_OF_STATE = {State.PENDING: "waiting", State.ACTIVE: "in_progress",
+                  State.SCHEDULED: "scheduled", State.FAILED: "dead"}
+
+
+def add_to_totals(out: dict[str, int], counts: tuple[StateCount, ...],
+                  shared_seen: set[str]) -> None:
+    """Add a library queue's states to the headline totals by role: pending -> waiting,
+    in progress, scheduled (its items already due -> overdue), failed -> dead; done is not
+    a total. A key every queue shares (Celery's unacked) is counted once (`shared_seen`);
+    an unread count ("?") adds nothing."""
+    for c in counts:
+        total = TOTAL_OF_STATE.get(c.state)
+        if total is None or c.size is None:
+            continue
+        if c.shared:
+            if c.key in shared_seen:
+                continue
+            shared_seen.add(c.key)
+        if c.state is State.SCHEDULED and c.past:
+            out["overdue"] += min(c.past, c.size)
+            out[total] += max(c.size - c.past, 0)
+        else:
+            out[total] += c.size

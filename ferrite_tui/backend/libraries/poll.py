@@ -14,6 +14,7 @@ from typing import Any
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import key_text
 from ferrite_tui.backend.libraries.model import (
+    SELECTORS,
     Body,
     LibraryQueue,
     Means,
@@ -41,7 +42,46 @@ def _timed_list(s: StateKey) -> bool:
             and bool(s.body.time_field))
 
 
+#: A selected state (see `StateKey.select`) counts the values of at most this many fields.
+SELECT_CAP = 1000
+
+
+def shared_reads(commands: list[tuple]) -> tuple[list[tuple], list[int] | None]:
+    """The pipeline with each selected state's HSCAN of a shared hash sent once (every
+    Celery queue scans the same `unacked` twice), and where each command's reply is in it
+    (None: nothing shared, send as is)."""
+    first: dict[tuple, int] = {}
+    unique: list[tuple] = []
+    where: list[int] = []
+    shared = False
+    for command in commands:
+        if command[0] == "HSCAN":
+            at = first.get(command)
+            if at is not None:
+                where.append(at)
+                shared = True
+                continue
+            first[command] = len(unique)
+        where.append(len(unique))
+        unique.append(command)
+    return (unique, where) if shared else (commands, None)
+
+
+def _select_ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
+    """One HSCAN reads the shared hash whole (a bigger one is not counted); the index of
+    delivery times, when the state alerts on a visibility timeout."""
+    ops: list[tuple] = [("HSCAN", s.key, 0, "COUNT", SELECT_CAP)]
+    index = SELECTORS[s.select].index_key
+    if index and s.state is _ACTIVE and visibility_timeout_s is not None:
+        ops.append(("ZRANGEBYSCORE", index, "-inf",
+                    (now_ms - int(visibility_timeout_s * 1000)) / 1000,
+                    "LIMIT", 0, SELECT_CAP))
+    return ops
+
+
 def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[tuple]:
+    if s.select:
+        return _select_ops(s, now_ms, visibility_timeout_s)
     ops: list[tuple] = [(_COUNT[s.type], s.key)]
     if s.type != "zset" or s.unit is None:
         if _timed_list(s):
@@ -49,8 +89,10 @@ def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[t
         return ops
     means = s.means
     if means is _DUE:
-        ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
-        ops.append(("ZRANGEBYSCORE", s.key, "-inf", "+inf", "WITHSCORES", "LIMIT", 0, 1))
+        # "overdue" (saq): members scored 0 are taken already; the rest due by now are not.
+        low = 1 if s.window == "overdue" else "-inf"
+        ops.append(("ZCOUNT", s.key, low, ms_score(now_ms, s.unit)))
+        ops.append(("ZRANGEBYSCORE", s.key, low, "+inf", "WITHSCORES", "LIMIT", 0, 1))
     elif means is _DEADLINE:
         ops.append(("ZCOUNT", s.key, "-inf", ms_score(now_ms, s.unit)))
     elif means is _AT and visibility_timeout_s is not None and s.state is _ACTIVE:
@@ -61,6 +103,8 @@ def _ops(s: StateKey, now_ms: int, visibility_timeout_s: float | None) -> list[t
 
 def _op_count(s: StateKey, visibility_timeout_s: float | None) -> int:
     """How many commands `_ops` sends for `s` (without building them)."""
+    if s.select:
+        return len(_select_ops(s, 0, visibility_timeout_s))
     if s.type != "zset" or s.unit is None:
         return 2 if _timed_list(s) else 1
     means = s.means
@@ -81,6 +125,10 @@ def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
     """Every command for `q`, in the order `read` expects their replies."""
     out: list[tuple] = []
     for s in q.states:
+        if s.type == "strings":
+            if q.string_keys:
+                out.append(("MGET", *q.string_keys))
+            continue
         if s.type == "markers":  # the due members whose marker round trip 2 counts
             pending = q.pending
             out.append(("ZRANGEBYSCORE", pending.key, "-inf", ms_score(now_ms, pending.unit
@@ -88,8 +136,13 @@ def commands(q: LibraryQueue, now_ms: int) -> list[tuple]:
                         "LIMIT", 0, MARKER_CAP + 1))
             continue
         out += _ops(s, now_ms, q.visibility_timeout_s)
-    if q.heartbeats:
-        out.append(("ZCOUNT", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms))
+    if q.heartbeats:  # the processes silent for longer than the timeout
+        out.append(("ZRANGEBYSCORE", q.heartbeats, "-inf", now_ms - q.heartbeat_timeout_ms,
+                    "LIMIT", 0, MARKER_CAP))
+    if q.paused_flag:
+        out.append(("HEXISTS", *q.paused_flag))
+    if q.stalled:
+        out.append(("LRANGE", q.stalled[0], 0, MARKER_CAP - 1))
     return out
 
 
@@ -123,10 +176,29 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
     i = 0
     vt = q.visibility_timeout_s
     for s in q.states:
-        first = replies[i]
         means = s.means
         state = s.state
-        if s.type == "markers":
+        if s.type == "strings":
+            past = next_at = None
+            count, error = _count_strings(q, s, replies[i] if q.string_keys else [])
+            i += 1 if q.string_keys else 0
+            if error:
+                errors.append(error)
+            counts.append(StateCount(state, s.key, s.name, count, None, None, s.shared))
+            if count is not None and state is _FAILED:
+                failed = (failed or 0) + count
+            continue
+        first = replies[i]
+        if s.select:
+            n = _op_count(s, vt)
+            count, next_at, past, alert, error = _read_selected(
+                s, q.name, replies[i:i + n], now_ms, overdue_s, vt)
+            i += n
+            if alert:
+                alerts.append(alert)
+            if error:
+                errors.append(error)
+        elif s.type == "markers":
             i += 1
             count = past = next_at = None
             if isinstance(first, list) and len(first) <= MARKER_CAP:
@@ -144,6 +216,12 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
             count = past = next_at = None
             if first.__class__ is int:
                 count = first
+                if s.at_ms is not None and count:  # all due at one time (taskiq)
+                    next_at = s.at_ms
+                    if s.at_ms <= now_ms:
+                        past = count
+                        if now_ms - s.at_ms >= overdue_s * 1000:
+                            alerts.append(f"{count} overdue")
             elif isinstance(first, Exception):
                 errors.append(f"{s.key}: {str(first).splitlines()[0] if str(first) else 'error'}")
             if _timed_list(s):
@@ -164,17 +242,19 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
             if n > 2 and isinstance(got[2], list) and got[2]:
                 next_at = score_ms(float(got[2][1]), s.unit)
             window = s.window
-            if window == "due":
+            if window == "due" or window == "overdue":
                 count = past
             elif window == "future":
                 count = None if count is None or past is None else count - past
                 next_at = None  # the earliest member may be one of the due ones
+                past = None  # its members are all in the future
             if means is _DUE:
                 if next_at is not None and next_at <= now_ms:
                     if window == "due" or state is _PENDING:
                         oldest = max(oldest or 0, now_ms - next_at)
                     elif past and now_ms - next_at >= overdue_s * 1000:
-                        alerts.append(f"{past} overdue")
+                        alerts.append(f"{past} due but not taken — is a worker running?"
+                                      if window == "overdue" else f"{past} overdue")
             elif means is _DEADLINE:
                 if past:
                     alerts.append(f"{past} past deadline")
@@ -186,7 +266,8 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
         counts.append(StateCount(state, s.key, s.name, count, next_at, past, s.shared))
         if count is not None:
             if state is _PENDING:
-                pending = (pending or 0) + count
+                if not s.shared:  # a key other queues share (RQ's rate limits): the totals
+                    pending = (pending or 0) + count
             elif state is _ACTIVE:
                 if not s.shared:
                     active = (active or 0) + count
@@ -194,19 +275,96 @@ def read(q: LibraryQueue, replies: list[Any], now_ms: int, overdue_s: float,
                 failed = (failed or 0) + count
 
     if q.heartbeats:
-        dead = _int(replies[i]) if i < len(replies) else None
+        silent = replies[i] if i < len(replies) else None
+        i += 1
+        holding = {key_text(w) if isinstance(w, bytes) else w
+                   for w in silent} if isinstance(silent, list) else set()
+        sizes = {c.key: c.size for c in counts}
+        dead = len({worker for key, worker in q.workers
+                    if worker in holding and sizes.get(key)})
         if dead:
             alerts.append(f"{dead} dead worker{'s' if dead > 1 else ''}")
+    if q.paused_flag:
+        if i < len(replies) and replies[i] == 1:
+            alerts.append(f"paused ({q.library}'s Queue.pause: workers take nothing)")
+        i += 1
+    if q.stalled:
+        marked = replies[i] if i < len(replies) else None
+        i += 1
+        if isinstance(marked, list) and marked:  # their locks, in round trip 2
+            probes.append((("EXISTS", *(q.stalled[1].replace("{id}", key_text(m))
+                                        for m in marked)), Body("stalled", str(len(marked)))))
     if q.needs_lua and lua is False:
         alerts.append(f"{q.library} needs Lua; this server has none")
     return Figures(tuple(counts), pending or 0, active, failed, oldest, tuple(alerts),
                    tuple(errors), tuple(probes))
 
 
+def _count_strings(q: LibraryQueue, s: StateKey, reply: Any) -> tuple[int | None, str | None]:
+    """How many of `q.string_keys`' values (one MGET) are in state `s`, by the library's
+    own reading of them (`STRING_MATCHERS`); a key gone since the scan is not counted."""
+    if isinstance(reply, Exception):
+        return None, f"{s.name}: {str(reply).splitlines()[0] if str(reply) else 'error'}"
+    if not isinstance(reply, list):
+        return None, None
+    from ferrite_tui.backend.libraries import STRING_MATCHERS  # the library modules
+
+    matches = STRING_MATCHERS[s.body.encoding]
+    return sum(1 for v in reply if v.__class__ is bytes and matches(q, v)), None
+
+
+def _read_selected(s: StateKey, queue: str, got: list[Any], now_ms: int, overdue_s: float,
+                   vt: float | None) -> tuple[int | None, int | None, int | None,
+                                              str | None, str | None]:
+    """(count, next due, past due, alert, error) of a selected state from its HSCAN (and
+    the index of delivery times)."""
+    scan = got[0]
+    if isinstance(scan, Exception):
+        first_line = str(scan).splitlines()[0] if str(scan) else "error"
+        return None, None, None, None, f"{s.key}: {first_line}"
+    if not (isinstance(scan, list) and len(scan) == 2 and isinstance(scan[1], list)):
+        return None, None, None, None, f"{s.key}: unexpected reply"
+    cursor, flat = scan
+    if cursor not in (b"0", 0, "0"):
+        return (None, None, None, None,
+                f"{s.name}: more than {SELECT_CAP:,} entries in {s.key}, not counted")
+    match = SELECTORS[s.select].match
+    count = 0
+    due: list[int] = []
+    fields: set[bytes] = set()
+    for field_, value in zip(flat[::2], flat[1::2]):
+        found = match(value, queue) if isinstance(value, bytes) else None
+        if found is None:
+            continue
+        count += 1
+        fields.add(field_)
+        if found[0] is not None:
+            due.append(found[0])
+    next_at = min(due) if due else None
+    past = sum(1 for t in due if t <= now_ms) if s.means is _DUE else None
+    alert = None
+    if past and next_at is not None and now_ms - next_at >= overdue_s * 1000:
+        alert = f"{past} overdue"
+    if len(got) > 1 and isinstance(got[1], list):
+        stuck = len(fields.intersection(got[1]))
+        past = stuck
+        if stuck:
+            alert = f"{stuck} unacked > {vt:g}s"
+    return count, next_at, past, alert, None
+
+
 def probed(fig: Figures, body: Body, reply: Any, now_ms: int) -> tuple[Figures, int | None]:
     """A round-trip-2 reply for `fig`: the figures it completes, and an item's age (body
     time probes). A marker count (arq) becomes the in-progress count, and those jobs leave
     the pending depth (they are still members of the due set)."""
+    if body.where == "stalled":  # active without its worker's lock: stalled
+        if reply.__class__ is not int:
+            return fig, None
+        stalled = int(body.template) - reply
+        if stalled <= 0:
+            return fig, None
+        return replace(fig, alerts=(*fig.alerts, f"{stalled} stalled (active, no "
+                                    "worker's lock: is a worker running?)")), None
     if body is not MARKERS:
         return fig, probe_age(body, reply, now_ms)
     if reply.__class__ is not int:

@@ -1,6 +1,11 @@
 """RQ: `rq:queues` (set of queue keys) is the signature; each queue is a list of job ids
 (RPUSH, head next) plus one sorted set per registry; bodies are job hashes `rq:job:ID`.
-Every other `rq:` key (results streams, workers, locks) is claimed as noise."""
+RQ 3's rate limits hold jobs back in `rq:rl:KEY:rate_limited` (a zset per limit key, shared
+by every queue whose jobs use that key). Every other `rq:` key (results streams, workers,
+locks) is claimed as noise.
+
+`RQ_KEY_PREFIX` (RQ's environment setting) replaces `rq`: a set `P:queues` whose members
+are `P:queue:NAME` reveals prefix P; `[libraries] rq_key_prefixes` names more."""
 
 from __future__ import annotations
 
@@ -18,22 +23,29 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "rq"
 SIGNATURE = "rq:queues"
 JOB = Body("key", "rq:job:{id}", "hash", "rq", "enqueued_at", "iso")
-# registry -> (state, what its score is, in seconds)
+DEFAULT_PREFIX = "rq"
+# registry -> (state, what its score is, in seconds). RQ scores a deferred job (waiting for
+# the jobs it depends on) by when it was deferred, and a canceled one by when it was
+# canceled (`BaseRegistry.add` with ttl 0): times, not expiries.
 REGISTRIES = {
     "wip": (State.ACTIVE, Means.DEADLINE),
     "scheduled": (State.SCHEDULED, Means.DUE),
-    "deferred": (State.SCHEDULED, Means.EXPIRES),
+    "deferred": (State.SCHEDULED, Means.AT),
     "failed": (State.FAILED, Means.EXPIRES),
     "finished": (State.DONE, Means.EXPIRES),
-    "canceled": (State.DONE, Means.EXPIRES),
+    "canceled": (State.DONE, Means.AT),
 }
+RATE_LIMITED = "rate-limited"
 
-#: Names `keeps` may answer True for start with one of these (a fast pre-check).
+#: Names `keeps` may answer True for start (or end) with one of these (a fast pre-check).
 KEEP_PREFIXES: tuple[str, ...] = ("rq:queues",)
+KEEP_SUFFIXES: tuple[str, ...] = (":queues",)
 
 
 def keeps(name: str, type_: str) -> bool:
-    return name == SIGNATURE and type_ == "set"
+    """`rq:queues`, or `P:queues` for a custom RQ_KEY_PREFIX P (recognised only if its
+    members are `P:queue:NAME`)."""
+    return type_ == "set" and name.endswith(":queues")
 
 
 #: What the console does to RQ's jobs: RQ's own operations (libraries/actions.py).
@@ -54,27 +66,75 @@ REFUSALS = (("run_now", "run now applies to RQ's scheduled jobs (s: state)"),)
 OWN_COMMAND = "RQ's own API (Job.fetch(id).delete(), rq requeue)"
 
 
-def queue(name: str) -> LibraryQueue:
-    states = [state_key(State.PENDING, f"rq:queue:{name}", "list", "queued", "head", body=JOB)]
+def custom_prefix_read_only(prefix: str) -> str:
+    return (f"RQ with key prefix {prefix!r}: the console acts only on RQ's default prefix; "
+            "use RQ's own API (rq requeue, Job.delete) with RQ_KEY_PREFIX set")
+
+
+def queue(name: str, prefix: str = DEFAULT_PREFIX,
+          rate_limited: tuple[str, ...] = ()) -> LibraryQueue:
+    job = JOB if prefix == DEFAULT_PREFIX else JOB._replace(template=f"{prefix}:job:{{id}}")
+    states = [state_key(State.PENDING, f"{prefix}:queue:{name}", "list", "queued", "head",
+                        body=job)]
     for registry, (state, means) in REGISTRIES.items():
-        states.append(state_key(state, f"rq:{registry}:{name}", "zset", registry, "low",
-                               Unit.S, means, body=JOB))
+        states.append(state_key(state, f"{prefix}:{registry}:{name}", "zset", registry, "low",
+                               Unit.S, means, body=job))
+    # Jobs a rate limit holds back (status rate_limited): waiting for a free slot, in a set
+    # per limit key that every queue using the key shares (its jobs name their queue only
+    # in their hashes), so it is shown on each such queue and counted once.
+    states += [state_key(State.PENDING, key, "zset", RATE_LIMITED, "low", Unit.S, Means.AT,
+                         body=job, shared=True)
+               for key in rate_limited]
+    if prefix != DEFAULT_PREFIX:
+        return LibraryQueue(LIBRARY, name, tuple(states), read_only=custom_prefix_read_only(
+            prefix), own_command=OWN_COMMAND)
     return LibraryQueue(LIBRARY, name, tuple(states), actions=ACTIONS, refusals=REFUSALS,
                         own_command=OWN_COMMAND)
 
 
-def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
-    if types.get(SIGNATURE) != "set":
-        return Recognised()
-    names = {m[len("rq:queue:"):] for m in members.get(SIGNATURE, ())
-             if m.startswith("rq:queue:")}
+def prefixes(types: dict[str, str], members: dict[str, list[str]],
+             configured: tuple[str, ...] = ()) -> list[str]:
+    """RQ's key prefixes on this server: P for every set `P:queues` naming `P:queue:...`
+    members (RQ_KEY_PREFIX), and the configured ones."""
+    found = [DEFAULT_PREFIX] if types.get(SIGNATURE) == "set" else []
+    for key, names in members.items():
+        if key.endswith(":queues") and key != SIGNATURE and types.get(key) == "set":
+            prefix = key[:-len(":queues")]
+            if names and all(m.startswith(prefix + ":queue:") for m in names):
+                found.append(prefix)
+    return list(dict.fromkeys(found + list(configured)))
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]],
+              options: object = None) -> Recognised:
+    configured = tuple(getattr(options, "rq_key_prefixes", ()) or ())
+    queues: list[LibraryQueue] = []
+    claimed: set[str] = set()
+    for prefix in prefixes(types, members, configured):
+        found, mine = _recognise_prefix(types, members, prefix)
+        queues += found
+        claimed |= mine
+    return Recognised(tuple(queues), frozenset(claimed))
+
+
+def _recognise_prefix(types: dict[str, str], members: dict[str, list[str]],
+                      prefix: str) -> tuple[list[LibraryQueue], set[str]]:
+    head_of = prefix + ":"
+    queue_prefix = head_of + "queue:"
+    names = {m[len(queue_prefix):] for m in members.get(prefix + ":queues", ())
+             if m.startswith(queue_prefix)}
     claimed = set()
+    rate_limited = []
     for key, type_ in types.items():
-        if not key.startswith("rq:"):
+        if not key.startswith(head_of):
             continue
         claimed.add(key)
-        head, _, rest = key[3:].partition(":")
+        head, _, rest = key[len(head_of):].partition(":")
+        if head == "rl" and type_ == "zset" and rest.endswith(":rate_limited"):
+            rate_limited.append(key)
+            continue
         expected = "list" if head == "queue" else "zset" if head in REGISTRIES else None
         if rest and type_ == expected:
             names.add(rest)
-    return Recognised(tuple(queue(n) for n in sorted(names)), frozenset(claimed))
+    held = tuple(sorted(rate_limited))
+    return [queue(n, prefix, held) for n in sorted(names)], claimed

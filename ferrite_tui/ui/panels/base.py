@@ -32,16 +32,17 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
 from ferrite_tui.ui.session import Session
+from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
     from ferrite_tui.backend.libraries.model import LibraryQueue
-    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.protocols import ConsoleApp
     from ferrite_tui.ui.screens.dialogs import Field
 
 T = TypeVar("T")
@@ -105,10 +106,14 @@ class Panel(Vertical):
         self.history: History | None = None
         self.filter_text = ""
         self.read_notices = RepeatingNotices()
+        # Snapshots arrived while hidden: drawn when the tab is shown (show_latest).
+        self.stale = False
+        self.note_text: Text | None = None  # the note's words as drawn
 
     @property
-    def ferrite(self) -> FerriteApp:
-        return cast("FerriteApp", self.app)
+    def ferrite(self) -> ConsoleApp:
+        """The app, as panels see it (ui/protocols.py: never the app class itself)."""
+        return cast("ConsoleApp", self.app)
 
     @property
     def session(self) -> Session:
@@ -153,7 +158,7 @@ class Panel(Vertical):
 
     def show_latest(self) -> None:
         """The tab was just shown: catch up with the snapshots it skipped while hidden."""
-        if getattr(self, "stale", False) and self.snapshot is not None:
+        if self.stale and self.snapshot is not None:
             self.update_snapshot(self.snapshot, self.history)
 
     def redraw(self) -> None:
@@ -170,8 +175,8 @@ class Panel(Vertical):
         else:
             text = self.summary(items)
         # Static.update re-lays out the screen: only when the words change (idle cost).
-        if text != getattr(self, "_note_text", None):
-            self._note_text = text
+        if text != self.note_text:
+            self.note_text = text
             self.query_one("#note", Static).update(text)
 
     def summary(self, items: list[QueueStats]) -> Text:
@@ -212,6 +217,9 @@ class Panel(Vertical):
     def select_group(self, name: str) -> None:
         """Select this consumer group of the focused queue; only streams have groups."""
 
+    def set_capabilities(self, caps: Capabilities) -> None:
+        """What the server can do: queue panels read it from the session when they need it."""
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.open_row(str(event.row_key.value))
@@ -239,7 +247,7 @@ class Panel(Vertical):
         already answer for)."""
         if not self.session.read_only:
             return
-        for binding in self._bindings.key_to_bindings.get(event.key, ()):
+        for binding in bindings_for_key(self, event.key):
             # (a binding hidden here, check_action False, is another one's key)
             if binding.action in self.MUTATIONS and \
                     self.check_action(binding.action, ()) is not False:
@@ -288,7 +296,7 @@ class Panel(Vertical):
             self.notify(what, severity="error", timeout=8)
         elif what:
             # Reads run again on every poll: a lasting error is one toast that counts.
-            self.read_notices.show(self.app, worker.group, what, timeout=8)
+            self.read_notices.show(self.ferrite, worker.group, what, timeout=8)
         if action:
             self.after_action()
 

@@ -198,16 +198,14 @@ class OverviewPanel(Panel):
     def update_snapshot(self, snap: Snapshot, history) -> None:
         if snap.cluster is not None and not any(c.key == "node" for c in self.table.all_columns):
             # On a cluster, a column saying which primary holds each queue (after the key).
-            self.table.all_columns.insert(3, Column("node", "node", 15, priority=1))
-            self.table._layout_columns(self.table.size.width or 120)
+            self.table.insert_column(3, Column("node", "node", 15, priority=1))
         if not any(c.key == "states" for c in self.table.all_columns) and any(
                 q.ref.library is not None for q in snap.queues):
             # Library queues: scheduled, in progress and failed beside the depth.
-            self.table.all_columns.insert(next(i for i, c in enumerate(self.table.all_columns)
-                                               if c.key == "depth") + 1,
-                                          Column("states", "sch·run·fail", 12, priority=1,
-                                                 justify="right"))
-            self.table._layout_columns(self.table.size.width or 120)
+            self.table.insert_column(next(i for i, c in enumerate(self.table.all_columns)
+                                          if c.key == "depth") + 1,
+                                     Column("states", "sch·run·fail", 12, priority=1,
+                                            justify="right"))
         super().update_snapshot(snap, history)
 
     def _node(self, q: QueueStats) -> str:

@@ -22,7 +22,7 @@ from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, Replication, offset_
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
-    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.protocols import ConsoleApp
 
 
 def _t(value: object) -> Text:
@@ -71,6 +71,7 @@ class ServerPanel(Vertical):
         self.filter_text = ""
         self.inflight: InFlight | None = None  # once checked (clusters only)
         self._inflight_checked = False
+        self.stale = False  # snapshots arrived while hidden: drawn in show_latest
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="server-top"):
@@ -85,8 +86,9 @@ class ServerPanel(Vertical):
             yield PlotextPlot(id="mem-plot")
 
     @property
-    def ferrite(self) -> FerriteApp:
-        return cast("FerriteApp", self.app)
+    def ferrite(self) -> ConsoleApp:
+        """The app, as panels see it (ui/protocols.py)."""
+        return cast("ConsoleApp", self.app)
 
     def on_show(self) -> None:
         # No table here takes focus when the tab opens: focus the info pane, so the
@@ -103,13 +105,19 @@ class ServerPanel(Vertical):
         self.snapshot = snap
         self.history = history
         # Drawn while shown; a hidden panel catches up in show_latest (as Panel does).
-        self.stale = getattr(self.app, "active_panel", lambda: self)() is not self
+        self.stale = self.ferrite.active_panel() is not self
         if not self.stale:
             self.redraw()
 
     def show_latest(self) -> None:
-        if getattr(self, "stale", False):
+        if self.stale:
             self.redraw()
+
+    def focus_ident(self, ident: str) -> bool:
+        return False  # no queues here
+
+    def select_group(self, name: str) -> None:
+        """No groups here."""
 
     def redraw(self) -> None:
         snap = self.snapshot

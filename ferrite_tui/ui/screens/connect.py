@@ -19,7 +19,7 @@ from ferrite_tui.escaping import printable
 from ferrite_tui.ui.screens.dialogs import DialogBody, Field, FormScreen
 
 if TYPE_CHECKING:
-    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.protocols import ConsoleApp
 
 
 class ConnectScreen(Screen):
@@ -115,7 +115,7 @@ class ConnectScreen(Screen):
         if self._value("profile"):
             try:
                 self.config = save_profile(self.config, profile, make_default=True)
-                cast("FerriteApp", self.app).config = self.config
+                cast("ConsoleApp", self.app).config = self.config
             except (ConfigError, OSError) as exc:
                 self.app.notify(f"profile not saved: {printable(str(exc))}",
                                 severity="warning")

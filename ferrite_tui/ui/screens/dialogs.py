@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from ferrite_tui.escaping import matches_typed, printable
+from ferrite_tui.ui.textual_private import bind_key
 from ferrite_tui.ui.widgets.table import escaped_text
 
 DIALOG_CSS = """
@@ -89,8 +90,8 @@ class ChoiceScreen(ModalScreen[str | None]):
         self.choices = choices
         self.safe = safe
         for value, _label, key in choices:
-            self._bindings.bind(key, f"choose({value!r})", show=False)
-        self._bindings.bind("escape", f"choose({safe!r})", show=False)
+            bind_key(self, key, f"choose({value!r})")
+        bind_key(self, "escape", f"choose({safe!r})")
 
     def compose(self) -> ComposeResult:
         with Vertical():

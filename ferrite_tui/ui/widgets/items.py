@@ -25,7 +25,7 @@ from ferrite_tui.backend.moves import Item
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 if TYPE_CHECKING:
-    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.protocols import ConsoleApp
 
 T = TypeVar("T")
 
@@ -221,7 +221,7 @@ class ItemTable(PagedTable[Item]):
         except NoMatches:
             filter_input = None
         if filter_input is not None and filter_input.display:
-            cast("FerriteApp", self.app).action_step_back()
+            cast("ConsoleApp", self.app).action_step_back()
             self.focus()
             return
         if self.on_leave:

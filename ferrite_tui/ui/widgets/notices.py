@@ -2,17 +2,20 @@
 
 Floating toasts covered table rows (the selected one among them) and dialogs. Here the
 latest notices take one line each, docked under the data, which makes room for them: they
-never cover anything. Errors stay until escape dismisses them (see FerriteApp.notify).
+never cover anything. Errors stay until escape dismisses them (see NoticesApp.notify).
+What they show is the console's own `NoticeBoard`.
 """
 
 from __future__ import annotations
 
+import math
+
 from rich.text import Text
-from textual.notifications import Notification
 from textual.timer import Timer
 from textual.widget import Widget
 
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.ui.noticeboard import NoticeBoard, ShownNotice
 
 SHOWN = 2  # at most this many lines: the data keeps the rest of the screen
 STYLE = {"information": "green", "warning": "yellow", "error": "bold red"}
@@ -31,28 +34,29 @@ class NoticeLine(Widget):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.notes: list[Notification] = []
+        self.notes: list[ShownNotice] = []
+        self.more = 0  # notices shown beyond these lines
         self._timer: Timer | None = None
 
-    def show(self, notifications) -> None:
-        notes = list(notifications)
+    def show(self, board: NoticeBoard) -> None:
+        notes = board.shown()
         # Errors first (they wait to be read), then the newest.
         notes.sort(key=lambda n: (n.severity != "error", -n.raised_at))
         self.notes = notes[:SHOWN]
+        self.more = len(notes) - len(self.notes)
         self.display = bool(self.notes)
         self.refresh(layout=True)
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        if notes:
-            # Come back when the next one expires (reading the app's list reaps it).
-            soonest = min(n.time_left for n in notes)
-            self._timer = self.set_timer(max(soonest, 0.05) + 0.05,
-                                         lambda: self.show(self.app._notifications))
+        soonest = min((n.time_left for n in notes), default=math.inf)
+        if soonest != math.inf:
+            # Come back when the next one expires (reading the board reaps it).
+            self._timer = self.set_timer(max(soonest, 0.05) + 0.05, lambda: self.show(board))
 
     def render(self) -> Text:
         out = Text(no_wrap=True, overflow="ellipsis")
-        more = len(list(self.app._notifications)) - len(self.notes)
+        more = self.more
         for i, note in enumerate(self.notes):
             if i:
                 out.append("\n")

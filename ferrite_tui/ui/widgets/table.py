@@ -120,14 +120,22 @@ class KeyedTable(DataTable):
         self._order: list[str] = []
         self.hidden: frozenset[str] = frozenset()  # columns left out whatever the width
         self.labels: dict[str, str] = {}  # headers other than the columns' own
+        self._col_widths: dict[str, int] | None = None  # as laid out (None: lay out again)
+        self._fitted: tuple[int, ...] = ()  # what that layout fitted (names, text lengths)
+        self._values: dict[str, dict[str, object]] = {}  # each row's values, as last set
 
     def set_hidden(self, keys: Iterable[str], labels: dict[str, str] | None = None) -> None:
         """Leave these columns out (e.g. one that repeats another), with these headers."""
         hidden, labels = frozenset(keys), dict(labels or {})
         if hidden != self.hidden or labels != self.labels:
             self.hidden, self.labels = hidden, labels
-            self._col_widths: dict[str, int] = {}  # lay out again
+            self._col_widths = None  # lay out again
             self._layout_columns(self.size.width or 120)
+
+    def insert_column(self, index: int, column: Column) -> None:
+        """A column added at this place among `all_columns`; the columns laid out again."""
+        self.all_columns.insert(index, column)
+        self._layout_columns(self.size.width or 120)
 
     def on_mount(self) -> None:
         self._layout_columns(self.size.width or 120)
@@ -215,7 +223,7 @@ class KeyedTable(DataTable):
             widest = max(can, key=lambda c: (c.key not in NAME_KEYS, widths[c.key]))
             widths[widest.key] -= 1
             spare += 1
-        if chosen == self.shown and widths == getattr(self, "_col_widths", None):
+        if chosen == self.shown and widths == self._col_widths:
             return
         self.shown = chosen
         self._col_widths = widths
@@ -252,7 +260,7 @@ class KeyedTable(DataTable):
     def set_rows(self, rows: list[tuple[str, dict[str, object]]]) -> None:
         """Show exactly these rows, in this order."""
         cells: dict[str, dict[str, Text]] = {}
-        values_seen = getattr(self, "_values", {})
+        values_seen = self._values
         for key, values in rows:
             if values_seen.get(key) == values and key in self._rows:
                 cells[key] = self._rows[key]  # nothing changed: no new cells to build
@@ -262,7 +270,7 @@ class KeyedTable(DataTable):
             }
         self._values = {key: values for key, values in rows}
         self._apply(cells, [k for k, _ in rows], self.cursor_key)
-        if self.shown and self._fit_widths() != getattr(self, "_fitted", ()):
+        if self.shown and self._fit_widths() != self._fitted:
             self._layout_columns(self.size.width or 120)  # a name column's width changed
 
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],

@@ -1,14 +1,21 @@
-"""The Dead letters panel's lists and entries: the DLQ table, the highlighted list's
-entries (paged), the title line, and the filter / group-by-reason scan."""
+"""The Dead letters panel's entries: the highlighted list's entries (paged), the title
+line, the groups by reason, and the filter / group-by-reason scan.
+
+A widget inside DeadLettersPanel (which holds the list table, the keys and the actions):
+the panel tells it which list is highlighted (`select_dlq`) and reads what it shows
+(`current_ref`, `flt`, `scan_state`, the item table). It loads windows and runs its scan
+through the panel (`ItemPagerPanel`), so a failure is the panel's one line."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from rich.text import Text
-from textual import on, work
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
@@ -19,9 +26,8 @@ from ferrite_tui.backend.dlq import DeadLetters, Filter, ScanState, first_line
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import Page
-from ferrite_tui.backend.models import QueueRef, QueueStats
+from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.moves import Item
-from ferrite_tui.ui.panels.base import alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.deadletters.title import DeadLetterTitle, ScanFigures
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
@@ -30,8 +36,15 @@ from ferrite_tui.ui.widgets.table import Column, KeyedTable
 #: A last error that repeats the reason, in the last-error column.
 REPEATED = "= reason"
 
-class DeadLetterEntries(ItemPagerPanel):
-    """Layout, selection, filter and groups; DeadLettersPanel adds the keys and actions."""
+
+class DeadLetterEntries(Vertical):
+    """The entries of the list highlighted in the panel, their filter and their groups."""
+
+    DEFAULT_CSS = """
+    DeadLetterEntries { height: 1fr; }
+    DeadLetterEntries #items-title { height: 1; padding: 0 1; background: $boost; }
+    DeadLetterEntries #items, DeadLetterEntries #groups { height: 1fr; }
+    """
 
     # View state; the title line (DeadLetterTitle) is bound to it and redraws itself.
     current_ref: reactive[QueueRef | None] = reactive(None, init=False)
@@ -45,36 +58,15 @@ class DeadLetterEntries(ItemPagerPanel):
     interrupted: reactive[list[BulkRecord]] = reactive(list, init=False)  # runs that stopped
     filter_error: reactive[str | None] = reactive(None, init=False)
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, pager: ItemPagerPanel, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.pager = pager  # the panel: loads windows, runs workers, inspects values
         self.scan_state: ScanState | None = None
         self.scan_cancel: Cancel | None = None
         self.scan_ended = asyncio.Event()  # set when the filter scan finished or stopped
         self.scan_ended.set()
 
     # -- layout -------------------------------------------------------------------------
-
-    def columns(self) -> list[Column]:
-        return [
-            Column("key", "dead-letter list", 28),
-            Column("target", "target queue", 22, priority=1),
-            Column("depth", "dead", 8, justify="right"),
-            Column("net", "growth/s", 8, priority=1, justify="right"),
-            Column("trend", "trend", 12, priority=2),
-            Column("oldest", "oldest", 7, priority=2, justify="right"),
-            Column("alerts", "alerts", 18),
-        ]
-
-    def row(self, q: QueueStats) -> dict[str, object]:
-        target = self.target_of(q.ref)
-        return {
-            "key": key_cell(q),
-            "target": printable(target, 80) if target else Text("(unknown: t sets it)",
-                                                                 style="yellow"),
-            "depth": fmt.count(q.depth), "net": fmt.signed_rate(q.net_rate),
-            "trend": trend_cell(q, self.history), "oldest": fmt.duration(q.oldest_ms),
-            "alerts": alert_cell(q),
-        }
 
     def item_columns(self) -> list[Column]:
         return [
@@ -89,7 +81,6 @@ class DeadLetterEntries(ItemPagerPanel):
         ]
 
     def compose(self) -> ComposeResult:
-        yield from super().compose()
         yield DeadLetterTitle(id="items-title").data_bind(
             ref=DeadLetterEntries.current_ref, target=DeadLetterEntries.current_target,
             flt=DeadLetterEntries.flt, scan=DeadLetterEntries.scan_figures,
@@ -105,7 +96,7 @@ class DeadLetterEntries(ItemPagerPanel):
     def on_mount(self) -> None:
         items = self.items_table
         items.on_leave = self.leave_items
-        items.on_page = lambda where: self.page_to(items, where)
+        items.on_page = lambda where: self.pager.page_to(items, where)
         redraw_marks = items.on_marks
 
         def marks_changed() -> None:
@@ -132,10 +123,14 @@ class DeadLetterEntries(ItemPagerPanel):
         return self.query_one("#groups", KeyedTable)
 
     def now_ms(self) -> int:
-        return self.session.now_ms()
+        return self.pager.session.now_ms()
 
     def target_of(self, ref: QueueRef) -> str | None:
         return self.targets.get(ref.key) or ref.target_key
+
+    def set_target(self, dlq_key: str, target: str) -> None:
+        """The target queue given for this list (t, or asked on requeue)."""
+        self.targets = {**self.targets, dlq_key: target}
 
     def _item_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         now = self.now_ms()
@@ -155,10 +150,6 @@ class DeadLetterEntries(ItemPagerPanel):
 
     # -- selection ------------------------------------------------------------------------
 
-    @on(DataTable.RowHighlighted, "#table")
-    def _dlq_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.select_dlq(self.ref_of(str(event.row_key.value)))
-
     def select_dlq(self, ref: QueueRef | None) -> None:
         if ref == self.current_ref and ref is not None:
             return
@@ -173,47 +164,27 @@ class DeadLetterEntries(ItemPagerPanel):
             self.items_table.set_source(None)
             return
         self.items_table.set_source(Source(ref.key))
-        self.load_items(self.items_table, 0)
-        self.interrupted = self.session.journal().interrupted(ref.key)
+        self.pager.load_items(self.items_table, 0)
+        self.interrupted = self.pager.session.journal().interrupted(ref.key)
         if self.interrupted:
-            self.notify(self.interrupted[-1].describe() + ". F finishes it.",
+            self.pager.notify(self.interrupted[-1].describe() + ". F finishes it.",
                         severity="warning", timeout=10)
-
-    def redraw(self) -> None:
-        super().redraw()
-        if self.current_ref is None and self.table.cursor_key:
-            self.select_dlq(self.ref_of(self.table.cursor_key))
-
-    def update_snapshot(self, snap, history) -> None:
-        super().update_snapshot(snap, history)
-        table = self.items_table
-        if self.active() and table.source is not None and table.source.items is None:
-            self.load_items(table, None)
-
-    def open_row(self, ident: str) -> None:
-        self.select_dlq(self.ref_of(ident))
-        self.items_table.focus()
-
-    def focus_queues(self) -> None:
-        self.table.focus()
 
     def leave_items(self) -> None:
         """escape on the entries: first drop a chosen group, then go back to the lists."""
         if self.flt.group is not None:
             self.apply_filter(Filter(self.flt.text))
         else:
-            self.focus_queues()
+            self.pager.table.focus()  # back to the lists
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # (enter on the panel's list table does not pass here: the panel opens the list)
         event.stop()
-        event.prevent_default()  # Panel's handler (open_row for every table) must not run
         table = event.data_table
         if table.id == "groups":
             self._choose_group(str(event.row_key.value))
         elif isinstance(table, ItemTable):
             self._inspect(table, str(event.row_key.value))
-        else:
-            self.open_row(str(event.row_key.value))
 
     def _inspect(self, table: ItemTable, key: str) -> None:
         item = table.by_key.get(key)
@@ -232,7 +203,7 @@ class DeadLetterEntries(ItemPagerPanel):
                      ("first_attempt", f"{age_text(env, now, env.first_attempt)} ago")]
         target = self.target_of(self.current_ref)
         meta.append(("target", target or "(unknown)"))
-        self.inspect_value(f"{self.current_ref.key} #{item.pos}", item.raw, meta)
+        self.pager.inspect_value(f"{self.current_ref.key} #{item.pos}", item.raw, meta)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
         self.shown_page = page
@@ -255,9 +226,7 @@ class DeadLetterEntries(ItemPagerPanel):
     # -- filter and groups ------------------------------------------------------------------
 
     def set_filter(self, text: str) -> None:
-        if self.current_ref is None:
-            super().set_filter(text)
-            return
+        """The `/` filter on the entries of the list selected."""
         try:
             flt = Filter(text, self.flt.group)
         except BackendError as exc:
@@ -275,9 +244,9 @@ class DeadLetterEntries(ItemPagerPanel):
             self.set_scan(None)
             if self.current_ref is not None:
                 self.items_table.set_source(Source(self.current_ref.key))
-                self.load_items(self.items_table, 0)
+                self.pager.load_items(self.items_table, 0)
             return
-        self._start_scan()
+        self.start_scan()
 
     def _stop_scan(self) -> None:
         if self.scan_cancel is not None:
@@ -285,7 +254,7 @@ class DeadLetterEntries(ItemPagerPanel):
             self.scan_cancel = None
         self.scan_ended.set()
 
-    def _start_scan(self) -> None:
+    def start_scan(self) -> None:
         self._stop_scan()
         self.set_scan(None)
         if self.current_ref is None:
@@ -293,9 +262,12 @@ class DeadLetterEntries(ItemPagerPanel):
         cancel = Cancel()
         self.scan_cancel = cancel
         self.scan_ended = asyncio.Event()
-        self._scan_worker(self.current_ref, self.flt, cancel, self.scan_ended)
+        # On the panel: a failed scan is its one line (a worker's state goes to its node).
+        # A partial of the coroutine function, as @work passes (Textual runs it as async).
+        scan: Callable[[], Awaitable[None]] = partial(
+            self._scan_worker, self.current_ref, self.flt, cancel, self.scan_ended)
+        self.pager.run_worker(scan, name="scan", group="dlq-scan", exit_on_error=False)
 
-    @work(group="dlq-scan", name="scan", exit_on_error=False)
     async def _scan_worker(self, ref: QueueRef, flt: Filter, cancel: Cancel,
                            ended: asyncio.Event) -> None:
         try:
@@ -304,7 +276,7 @@ class DeadLetterEntries(ItemPagerPanel):
             ended.set()
 
     async def _scan(self, ref: QueueRef, flt: Filter, cancel: Cancel) -> None:
-        client = self.item_client()
+        client = self.pager.item_client()
         if client is None:
             return
         state = ScanState(ref.key)
@@ -332,7 +304,7 @@ class DeadLetterEntries(ItemPagerPanel):
             table = self.items_table
             start = table.start if table.page is not None and len(table.page.items) >= \
                 table.window else 0
-            self.load_items(table, start)
+            self.pager.load_items(table, start)
         if self.groups_shown:
             self._draw_groups(st)
         self.scan_figures = ScanFigures.of(st)
@@ -347,9 +319,10 @@ class DeadLetterEntries(ItemPagerPanel):
                                  "reason": Text(printable(g.key, 300))}))
         self.groups_table.set_rows(rows)
 
-    def action_groups(self) -> None:
+    def toggle_groups(self) -> None:
+        """g: the groups by reason (counted by a scan), or back to the entries."""
         if self.current_ref is None:
-            self.notify("Select a dead-letter list first", timeout=3)
+            self.pager.notify("Select a dead-letter list first", timeout=3)
             return
         self.groups_shown = not self.groups_shown
         if not self.groups_shown:
@@ -358,7 +331,7 @@ class DeadLetterEntries(ItemPagerPanel):
         self.groups_table.focus()
         st = self.scan_state
         if st is None or st.cancelled or (st.complete is False and self.scan_cancel is None):
-            self._start_scan()
+            self.start_scan()
         else:
             self._draw_groups(st)
 

@@ -19,24 +19,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.widgets import DataTable
 
+from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
 from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
 from ferrite_tui.backend.envelopes import decode, printable
+from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
-from ferrite_tui.backend.lists import ListItems
-from ferrite_tui.backend.models import QueueKind, QueueRef
+from ferrite_tui.backend.lists import ListItems, Page
+from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.moves import Item, PositionalPlan
 from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
 from ferrite_tui.files import EXPORTS, default_file, resolve
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
+from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
+from ferrite_tui.ui.widgets.items import ItemTable
+from ferrite_tui.ui.widgets.table import Column, KeyedTable
 from ferrite_tui.websession import refuse_file_writes
 
 HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
-
 
 
 def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
@@ -50,14 +57,12 @@ def unwrapped_note(plan: RequeuePlan, dest: str) -> Text:
     note.append(printable(plan.first_unchanged, 600), style="")
     return note
 
-class DeadLettersPanel(DeadLetterEntries):
+class DeadLettersPanel(ItemPagerPanel):
     TITLE = "Dead letters"
     KINDS = (QueueKind.DLQ,)
 
     DEFAULT_CSS = """
     DeadLettersPanel #table { height: auto; max-height: 7; }  /* a short list takes only its rows */
-    DeadLettersPanel #items-title { height: 1; padding: 0 1; background: $boost; }
-    DeadLettersPanel #items, DeadLettersPanel #groups { height: 1fr; }
     """
 
     BINDINGS = [
@@ -83,10 +88,81 @@ class DeadLettersPanel(DeadLetterEntries):
     COMMANDS = {"export": "export what is shown (NDJSON)", "groups": "group by reason",
                 "set_target": "set the target queue"}
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.entries = DeadLetterEntries(self, id="entries")
+
+    # -- the lists --------------------------------------------------------------------------
+
+    def columns(self) -> list[Column]:
+        return [
+            Column("key", "dead-letter list", 28),
+            Column("target", "target queue", 22, priority=1),
+            Column("depth", "dead", 8, justify="right"),
+            Column("net", "growth/s", 8, priority=1, justify="right"),
+            Column("trend", "trend", 12, priority=2),
+            Column("oldest", "oldest", 7, priority=2, justify="right"),
+            Column("alerts", "alerts", 18),
+        ]
+
+    def row(self, q: QueueStats) -> dict[str, object]:
+        target = self.entries.target_of(q.ref)
+        return {
+            "key": key_cell(q),
+            "target": printable(target, 80) if target else Text("(unknown: t sets it)",
+                                                                 style="yellow"),
+            "depth": fmt.count(q.depth), "net": fmt.signed_rate(q.net_rate),
+            "trend": trend_cell(q, self.history), "oldest": fmt.duration(q.oldest_ms),
+            "alerts": alert_cell(q),
+        }
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield self.entries
+
+    @property
+    def items_table(self) -> ItemTable:
+        return self.entries.items_table
+
+    @property
+    def groups_table(self) -> KeyedTable:
+        return self.entries.groups_table
+
+    @on(DataTable.RowHighlighted, "#table")
+    def _dlq_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.entries.select_dlq(self.ref_of(str(event.row_key.value)))
+
+    def redraw(self) -> None:
+        super().redraw()
+        if self.entries.current_ref is None and self.table.cursor_key:
+            self.entries.select_dlq(self.ref_of(self.table.cursor_key))
+
+    def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        super().update_snapshot(snap, history)
+        table = self.items_table
+        if self.active() and table.source is not None and table.source.items is None:
+            self.load_items(table, None)
+
+    def open_row(self, ident: str) -> None:
+        self.entries.select_dlq(self.ref_of(ident))
+        self.items_table.focus()
+
+    def set_filter(self, text: str) -> None:
+        if self.entries.current_ref is None:
+            super().set_filter(text)  # the lists, until one is selected
+        else:
+            self.entries.set_filter(text)
+
+    def items_loaded(self, table: ItemTable, page: Page) -> None:
+        self.entries.items_loaded(table, page)
+
+    def action_groups(self) -> None:
+        self.entries.toggle_groups()
+
     def _dlq(self) -> QueueRef:
-        if self.current_ref is None:
+        if self.entries.current_ref is None:
             raise NothingSelected("select a dead-letter list first")
-        return self.current_ref
+        return self.entries.current_ref
 
     def _selected(self) -> tuple[QueueRef, list[Item]]:
         ref = self._dlq()
@@ -101,15 +177,15 @@ class DeadLettersPanel(DeadLetterEntries):
     def _shown_now(self) -> tuple[QueueRef, list[Item] | None]:
         """The list, and the filtered matches (None when unfiltered)."""
         ref = self._dlq()
-        if not self.flt.active:
+        if not self.entries.flt.active:
             return ref, None
-        st = self.scan_state
+        st = self.entries.scan_state
         if st is None or not st.complete:
             raise NothingSelected("the filter scan is still running: wait for it to finish")
         return ref, list(st.matches)
 
     async def _target(self, ref: QueueRef) -> str | None:
-        target = self.target_of(ref)
+        target = self.entries.target_of(ref)
         if target:
             return target
         values = await self.ask(
@@ -119,7 +195,7 @@ class DeadLettersPanel(DeadLetterEntries):
             submit_label="Use it")
         if not values:
             return None
-        self.targets = {**self.targets, ref.key: values["target"]}
+        self.entries.set_target(ref.key, values["target"])
         self.redraw()
         return values["target"]
 
@@ -130,8 +206,8 @@ class DeadLettersPanel(DeadLetterEntries):
         self.items_table.marks.clear()
         if self.items_table.display:
             self.call_after_refresh(self.items_table.focus)
-        if self.flt.active:
-            self._start_scan()
+        if self.entries.flt.active:
+            self.entries.start_scan()
         else:
             self.load_items(self.items_table, None)
         super().after_action()
@@ -139,15 +215,15 @@ class DeadLettersPanel(DeadLetterEntries):
     def _outcome(self, report: BulkReport, verb: str) -> Outcome:
         if not report.cancelled and report.resume is None:
             self._dismiss_interrupted()
-        elif report.resume is not None and self.current_ref is not None:
+        elif report.resume is not None and (ref := self.entries.current_ref) is not None:
             # Stopped by a node that did not come back: its record stays, and F offers it.
-            self.interrupted = self.session.journal().interrupted(self.current_ref.key)
+            self.entries.interrupted = self.session.journal().interrupted(ref.key)
         return Outcome.of(report, verb, extra=self._unchanged_note(report))
 
     def _dismiss_interrupted(self) -> None:
-        if self.interrupted and self.current_ref is not None:
-            self.session.journal().dismiss(self.current_ref.key)  # a later run did the rest
-            self.interrupted = []
+        if self.entries.interrupted and (ref := self.entries.current_ref) is not None:
+            self.session.journal().dismiss(ref.key)  # a later run did the rest
+            self.entries.interrupted = []
 
     @staticmethod
     def _unchanged_note(report: BulkReport) -> str:
@@ -183,21 +259,23 @@ class DeadLettersPanel(DeadLetterEntries):
 
     def action_finish_interrupted(self) -> None:
         """Show what the interrupted run was working on again, then offer R on it."""
-        if not self.interrupted or self.current_ref is None:
+        if not self.entries.interrupted or self.entries.current_ref is None:
             self.notify("No interrupted run on this list", timeout=3)
             return
         if not self.ferrite.writable(self.MUTATIONS["finish_interrupted"]):
             return
-        rec = self.interrupted[-1]
-        if rec.target and not self.target_of(self.current_ref):
-            self.targets = {**self.targets, self.current_ref.key: rec.target}
-        self.apply_filter(Filter(rec.filter_text, rec.group))
+        rec = self.entries.interrupted[-1]
+        ref = self.entries.current_ref
+        if rec.target and not self.entries.target_of(ref):
+            self.entries.set_target(ref.key, rec.target)
+        self.entries.apply_filter(Filter(rec.filter_text, rec.group))
         self.items_table.focus()
         if rec.action.startswith("requeue"):
             self.act("requeue_all", self._dlq, self._requeue_all_after_scan)
 
     async def _requeue_all_after_scan(self, ref: QueueRef) -> Outcome | None:
-        if any(rec.stopped for rec in self.interrupted) and self.client().cluster is not None:
+        if any(rec.stopped for rec in self.entries.interrupted) and \
+                self.client().cluster is not None:
             # A run stopped by a failed node may have left a chunk staged between slots:
             # delivered first, so the rest of the run does not count it missing.
             from ferrite_tui.backend.crossslot import finish_inflight
@@ -206,8 +284,8 @@ class DeadLettersPanel(DeadLetterEntries):
             if finished.delivered or finished.errors:
                 self.notify(finished.summary(), timeout=6,
                             severity="warning" if finished.errors else "information")
-        if self.flt.active:
-            await self.scan_ended.wait()  # the matches the interrupted run worked on
+        if self.entries.flt.active:
+            await self.entries.scan_ended.wait()  # the matches the interrupted run worked on
         try:
             _, items = self._shown_now()
         except NothingSelected as why:
@@ -221,11 +299,11 @@ class DeadLettersPanel(DeadLetterEntries):
     async def _set_target(self, ref: QueueRef) -> Outcome | None:
         values = await self.ask(
             f"Target queue for {printable(ref.key)}",
-            [Field("target", "Requeue to", self.target_of(ref) or "",
+            [Field("target", "Requeue to", self.entries.target_of(ref) or "",
                    check=lambda v: None if v and v != ref.key else "give the queue's key")],
             submit_label="Use it")
         if values:
-            self.targets = {**self.targets, ref.key: values["target"]}
+            self.entries.set_target(ref.key, values["target"])
             self.redraw()
         return None
 
@@ -268,12 +346,13 @@ class DeadLettersPanel(DeadLetterEntries):
                 self.notify("Nothing shown to requeue", timeout=3)
                 return None
             plan = plan_items(matches)
-            body = Text(f"Requeue {len(matches):,} entries ({self.flt.describe()}) from "
+            flt = self.entries.flt
+            body = Text(f"Requeue {len(matches):,} entries ({flt.describe()}) from "
                         f"{printable(ref.key)} to {printable(dest)}: {plan.describe()}?")
             body.append(unwrapped_note(plan, dest))
             label = f"Requeue {len(matches):,}"
             record = BulkRecord("requeue dead letters", ref.key, dest, len(matches),
-                                self.flt.text, self.flt.group)
+                                flt.text, flt.group)
             counted: tuple[int, bytes | None] = (len(matches), None)
         else:
             counted = await ListItems(self.client()).count_and_tail(ref.key)
@@ -320,7 +399,8 @@ class DeadLettersPanel(DeadLetterEntries):
         ref, matches = target
         if matches is not None:
             title = "Delete all shown"
-            body = (f"Delete {len(matches):,} entries ({self.flt.describe()}) from "
+            body = (f"Delete {len(matches):,} entries ({self.entries.flt.describe()}) "
+                    f"from "
                     f"{printable(ref.key)}. This cannot be undone.")
             counted: tuple[int, bytes | None] = (len(matches), None)
         else:
@@ -371,8 +451,8 @@ class DeadLettersPanel(DeadLetterEntries):
 
     async def _export(self, target: tuple[QueueRef, list[Item] | None]) -> Outcome | None:
         ref, matches = target
-        what = f"{len(matches):,} entries ({self.flt.describe()})" if matches is not None \
-            else "every entry"
+        what = f"{len(matches):,} entries ({self.entries.flt.describe()})" \
+            if matches is not None else "every entry"
         default = default_file(EXPORTS, ref.key, ".ndjson")
         values = await self.ask(
             f"Export {what} as NDJSON",

@@ -14,7 +14,7 @@ from ferrite_tui.ui.panels.pubsub.channels import shard_owner
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
 
 if TYPE_CHECKING:
-    from ferrite_tui.ui.panels.pubsub.panel import PubSubPanel
+    from ferrite_tui.ui.panels.pubsub.view import PubSubView
 
 
 def _quote(pattern: str) -> str:
@@ -24,7 +24,7 @@ def _quote(pattern: str) -> str:
     return shlex.quote(pattern)
 
 
-async def ask_patterns(panel: PubSubPanel) -> Outcome | None:
+async def ask_patterns(panel: PubSubView) -> Outcome | None:
     current = " ".join(_quote(p) for p in (panel.tail.patterns if panel.tail else ("*",)))
 
     def check(value: str) -> str | None:
@@ -53,7 +53,7 @@ async def ask_patterns(panel: PubSubPanel) -> Outcome | None:
     return Outcome("Tailing " + printable(" ".join(patterns), 100), timeout=3)
 
 
-async def ask_sharded(panel: PubSubPanel) -> Outcome | None:
+async def ask_sharded(panel: PubSubView) -> Outcome | None:
     tail = panel.tail
     current = " ".join(_quote(c) for c in tail.shard_channels) \
         if isinstance(tail, ShardedTail) else ""
@@ -79,7 +79,7 @@ async def ask_sharded(panel: PubSubPanel) -> Outcome | None:
     return await set_sharded(panel, shlex.split(values["channels"]))
 
 
-async def set_sharded(panel: PubSubPanel, channels: list[str]) -> Outcome | None:
+async def set_sharded(panel: PubSubView, channels: list[str]) -> Outcome | None:
     if panel.tail is None:
         panel.start_tail()
     tail = panel.tail
@@ -95,7 +95,7 @@ async def set_sharded(panel: PubSubPanel, channels: list[str]) -> Outcome | None
                    + (" on " + ", ".join(where) if where else ""), timeout=4)
 
 
-async def ask_record(panel: PubSubPanel) -> Outcome | None:
+async def ask_record(panel: PubSubView) -> Outcome | None:
     from ferrite_tui.files import RECORDINGS, default_file, resolve
 
     default = default_file(RECORDINGS, "pubsub", ".ndjson")
@@ -122,7 +122,7 @@ async def ask_record(panel: PubSubPanel) -> Outcome | None:
     return Outcome(f"Recording to {path} (w stops)", timeout=4)
 
 
-async def ask_publish(panel: PubSubPanel, target: tuple[str, bool]) -> Outcome | None:
+async def ask_publish(panel: PubSubView, target: tuple[str, bool]) -> Outcome | None:
     client = panel.session.client
     if client is None:
         return Outcome("Not connected", "error")
@@ -156,7 +156,7 @@ async def ask_publish(panel: PubSubPanel, target: tuple[str, bool]) -> Outcome |
     return received_outcome(f"Published to {shown}", receivers, ours)
 
 
-async def spublish(panel: PubSubPanel, channel: str, message: str) -> Outcome:
+async def spublish(panel: PubSubView, channel: str, message: str) -> Outcome:
     client = panel.session.client
     assert client is not None
     receivers = await ShardedPubSub(client).publish(channel, message)

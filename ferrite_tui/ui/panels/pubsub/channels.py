@@ -14,19 +14,19 @@ from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.ui.panels.base import BEFORE_FIRST_POLL
 
 if TYPE_CHECKING:
-    from ferrite_tui.ui.panels.pubsub.panel import PubSubPanel
+    from ferrite_tui.ui.panels.pubsub.view import PubSubView
 
 MAX_CHANNEL_ROWS = 1000
 
 
-def channel_rows(panel: PubSubPanel) -> tuple[list[tuple[str, dict[str, object]]], int, int]:
+def channel_rows(panel: PubSubView) -> tuple[list[tuple[str, dict[str, object]]], int, int]:
     """The channel table's rows (plain and sharded channels apart), how many channels
     match and how many are shown."""
     snap = panel.snapshot
     subs: dict[str, int] = {c.name: c.subscribers for c in snap.channels} if snap else {}
     tail = panel.tail
     counts = {key_text(k): v for k, v in tail.by_channel.items()} if tail else {}
-    rates = {key_text(k): v for k, v in panel._rates[1].items()}
+    rates = {key_text(k): v for k, v in panel.rates[1].items()}
     tailing = tail is not None and tail.state.status == "live"
     # Sharded channels: listed by the cluster's primaries, or tailed here.
     view = snap.cluster if snap else None
@@ -83,7 +83,7 @@ def channel_rows(panel: PubSubPanel) -> tuple[list[tuple[str, dict[str, object]]
     return rows, len(names), len(shown)
 
 
-def shard_owner(panel: PubSubPanel, channel: str) -> str:
+def shard_owner(panel: PubSubView, channel: str) -> str:
     """The primary serving a sharded channel's slot (empty off a cluster)."""
     client = panel.session.client
     if client is None or client.cluster is None:
@@ -94,7 +94,7 @@ def shard_owner(panel: PubSubPanel, channel: str) -> str:
         return "?"
 
 
-def channel_note(panel: PubSubPanel, snap, total: int, shown: int) -> Text:
+def channel_note(panel: PubSubView, snap, total: int, shown: int) -> Text:
     """The lines above the table: channels, NUMPAT, sharded channels, the tail's state."""
     note = Text()
     if snap is None:  # nothing read yet: no figure of channels or patterns to give
@@ -139,7 +139,7 @@ def channel_note(panel: PubSubPanel, snap, total: int, shown: int) -> Text:
     if isinstance(tail, ShardedTail) and tail.shard_channels:
         note.append((" + " if tail.patterns else "") + "sharded "
                     + printable(" ".join(tail.shard_channels), 60))
-    total_rate = panel._rates[0]
+    total_rate = panel.rates[0]
     note.append(f" · {tail.received:,} received")
     if total_rate is not None and state.status == "live":
         note.append(f" · {fmt.rate(total_rate)} msg/s")

@@ -35,7 +35,7 @@ from ferrite_tui.ui.panels.pubsub.actions import (
 )
 from ferrite_tui.ui.panels.pubsub.channels import channel_note, channel_rows
 from ferrite_tui.ui.widgets.logview import FollowChanged, InspectEntry, LogView
-from ferrite_tui.ui.widgets.table import Column
+from ferrite_tui.ui.widgets.table import Column, KeyedTable
 from ferrite_tui.websession import refuse_file_writes
 
 PULL_S = 0.1  # the log takes new messages from the tail at most 10 times a second
@@ -82,15 +82,13 @@ class PubSubPanel(Panel):
         self.filter_sharded = False  # the channel filter names a sharded channel
         self._pulled_at = 0.0
         self._table_at = 0.0
-        self._rates: tuple[float | None, dict[bytes, float]] = (None, {})
+        self.rates: tuple[float | None, dict[bytes, float]] = (None, {})
         self._status_text = ""
         self._seen_state: tuple = ()
         self.last_key_at = 0.0  # perf_counter() of the last panel key handled (benchmarks)
 
     def compose(self) -> ComposeResult:
         yield Static(Text(BEFORE_FIRST_POLL), classes="panel-note", id="note")
-        from ferrite_tui.ui.widgets.table import KeyedTable
-
         yield KeyedTable(self.columns(), id="table")
         yield Static(Text(""), id="log-status")
         limit = self.buffer_size()
@@ -193,7 +191,7 @@ class PubSubPanel(Panel):
         self._seen_state = (tail.state, tail.gaps)
         if force or state_changed or now - self._table_at >= TABLE_S:
             self._table_at = now
-            self._rates = tail.rates()
+            self.rates = tail.rates()
             self.redraw_table()
         self.update_status()
 
@@ -217,14 +215,12 @@ class PubSubPanel(Panel):
     def _ensure_columns(self) -> None:
         """Where sharded Pub/Sub exists, a kind column (and on a cluster, the node)."""
         client = self.session.client
-        columns = self.table.all_columns
         if client is None or not client.capabilities.sharded_pubsub or any(
-                c.key == "kind" for c in columns):
+                c.key == "kind" for c in self.table.all_columns):
             return
-        columns.insert(1, Column("kind", "kind", 7))
+        self.table.insert_column(1, Column("kind", "kind", 7))
         if client.cluster is not None:
-            columns.insert(2, Column("node", "node", 21, priority=2))
-        self.table._layout_columns(self.table.size.width or 120)
+            self.table.insert_column(2, Column("node", "node", 21, priority=2))
 
     def redraw_table(self) -> None:
         self._ensure_columns()

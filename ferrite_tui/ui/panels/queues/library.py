@@ -1,13 +1,19 @@
-"""The Queues panel's part for queue libraries (RQ, Celery, dramatiq, ...): their items'
-own fields in the inspector, the guard that keeps the generic list moves off their keys,
-and their own actions (libraries/plans.py), each through the action pipeline."""
+"""The Queues panel's part for queue libraries (RQ, Celery, dramatiq, ...): their states
+(s / S), their items' own fields in the inspector, the guard that keeps the generic list
+moves off their keys, and their own actions (libraries/plans.py), each through the panel's
+action pipeline.
+
+`LibraryStates` is held by the panel (`panel.library`), which keeps the keys' entry points;
+it sees the panel through `QueuesView`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rich.text import Text
+from textual import events
 
 from ferrite_tui.backend.envelopes import Envelope, printable
 from ferrite_tui.backend.libraries import plans
@@ -25,9 +31,17 @@ from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.moves import Item
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
-from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
+    from ferrite_tui.backend.client import Client
+    from ferrite_tui.ui.session import Session
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,11 +51,12 @@ class StateSource(Source):
     state: StateKey | None = None
     now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
     unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
+    queue: str = ""  # the library queue's name (a state shared by its queues shows its own)
 
     async def load(self, client, start: int, count: int) -> Page:
         assert self.state is not None
         return await read_state(client, self.state, start, count, self.now_ms(),
-                                self.unpickle)
+                                self.unpickle, self.queue)
 
 
 def state_columns() -> list[Column]:
@@ -56,15 +71,63 @@ def state_columns() -> list[Column]:
     ]
 
 
-class LibraryQueueActions(ItemPagerPanel):
-    """What QueuesPanel adds for a library's queue; `current_ref` is the selected queue."""
+class QueuesView(Protocol):
+    """What the library part uses of the Queues panel."""
 
-    current_ref: QueueRef | None = None
+    current_ref: QueueRef | None  # the queue selected
+
+    @property
+    def session(self) -> Session: ...
+
+    @property
+    def state_table(self) -> ItemTable: ...
+
+    def client(self) -> Client: ...
+
+    def load_items(self, table: ItemTable, start: int | None,
+                   move_cursor: bool = False) -> None: ...
+
+    def act(self, action: str, select: Callable[[], T],
+            steps: Callable[[T], Awaitable[Outcome | None]]) -> None: ...
+
+    def action_label(self, action: str) -> str: ...
+
+    async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
+                      typed: str | None = None) -> bool: ...
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information",
+               timeout: float | None = None, markup: bool = False) -> None: ...
+
+    def inspect_value(self, title: str, value: bytes, meta: list[tuple[str, str]],
+                      fields: list[tuple[bytes, bytes]] | None = None) -> None: ...
+
+    def call_after_refresh(self, callback: Callable[..., Any], *args: Any,
+                           **kwargs: Any) -> bool: ...
+
+    def refresh_bindings(self) -> None: ...
+
+
+class LibraryStates:
+    """A library queue's states and actions, for the Queues panel."""
+
+    #: panel action -> the layout's action it runs
+    ITEM_ACTION_OF = {"lib_requeue": "requeue", "lib_run_now": "run_now",
+                      "lib_delete": "delete"}
+
+    def __init__(self, panel: QueuesView) -> None:
+        self.panel = panel
+        #: the state shown per library queue (its ident -> index in `browsable`)
+        self.state_index: dict[str, int] = {}
+
+    @property
+    def current_ref(self) -> QueueRef | None:
+        return self.panel.current_ref
+
+    @property
+    def session(self) -> Session:
+        return self.panel.session
 
     # -- browsing a library queue's states (s / S) -------------------------------------
-
-    #: the state shown per library queue (its ident -> index in `browsable`)
-    state_index: dict[str, int]
 
     def library_states(self) -> tuple[StateKey, ...]:
         ref = self.current_ref
@@ -78,11 +141,13 @@ class LibraryQueueActions(ItemPagerPanel):
 
     def state_source(self) -> StateSource | None:
         state = self.current_state()
+        lib = self.current_ref.library if self.current_ref is not None else None
         return None if state is None else StateSource(
             state.key, state=state, now_ms=self.session.now_ms,
-            unpickle=self.session.config.libraries.unpickle)
+            unpickle=self.session.config.libraries.unpickle,
+            queue=lib.name if lib is not None else "")
 
-    def _state_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
+    def state_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
         state = self.current_state()
         if not isinstance(item, StateItem) or state is None:
             return {"mark": mark_prefix(marked), "preview": env.preview(200)}
@@ -101,23 +166,17 @@ class LibraryQueueActions(ItemPagerPanel):
     def switch_state(self, step: int) -> None:
         ref, states = self.current_ref, self.library_states()
         if ref is None or not states:
-            self.notify("states: select a library's queue first", timeout=3)
+            self.panel.notify("states: select a library's queue first", timeout=3)
             return
         self.state_index[ref.ident] = (self.state_index.get(ref.ident, 0) + step) % len(states)
         self.show_library_state()
-        self.refresh_bindings()
+        self.panel.refresh_bindings()
 
     def show_library_state(self) -> None:
         """Point the state table at the current state and load its first window."""
-        table = self.state_table
+        table = self.panel.state_table
         table.set_source(self.state_source())
-        self.load_items(table, 0)
-
-    def action_next_state(self) -> None:
-        self.switch_state(1)
-
-    def action_prev_state(self) -> None:
-        self.switch_state(-1)
+        self.panel.load_items(table, 0)
 
     def state_title(self, page: Page | None) -> Text:
         ref, state, states = self.current_ref, self.current_state(), self.library_states()
@@ -131,8 +190,8 @@ class LibraryQueueActions(ItemPagerPanel):
         if page is not None:
             text.append(f"  {page.start:,}–{page.end - 1:,} of {page.length:,}" if page.items
                         else f"  empty ({page.length:,})")
-        if self.state_table.marks:
-            text.append(f"  · {len(self.state_table.marks)} marked", style="magenta")
+        if self.panel.state_table.marks:
+            text.append(f"  · {len(self.panel.state_table.marks)} marked", style="magenta")
         text.append("   s/S state · space mark · enter inspect", style="dim")
         return text
 
@@ -146,30 +205,27 @@ class LibraryQueueActions(ItemPagerPanel):
         if item.value is not None:
             meta.append(("field", printable(item.raw, 200)))
         meta += list(item.fields)
-        self.inspect_value(f"{state.key} {item.field(('id',)) or printable(item.raw, 60)}",
+        self.panel.inspect_value(f"{state.key} {item.field(('id',)) or printable(item.raw, 60)}",
                            item.value if item.value is not None else item.raw, meta)
 
     # -- single-item library actions (r / x / d on a state's items) -----------------------
 
-    #: panel action -> the layout's action it runs
-    ITEM_ACTION_OF = {"lib_requeue": "requeue", "lib_run_now": "run_now",
-                      "lib_delete": "delete"}
-
-    def on_key(self, event) -> None:
+    def refuse_key(self, node: DOMNode, event: events.Key) -> bool:
         """A library key its layout does not declare is off the footer; pressed anyway, it
-        says why and names the library's own command (nothing is sent)."""
+        says why and names the library's own command (nothing is sent). True: refused."""
         lib = self.current_ref.library if self.current_ref is not None else None
         if lib is not None and not self.session.read_only:
-            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+            for binding in bindings_for_key(node, event.key):
                 action = self.ITEM_ACTION_OF.get(binding.action)
                 if action is not None and not self.library_declares(binding.action):
                     event.stop()
                     event.prevent_default()
                     state = self.current_state()
                     why = lib.refusal(action, state.name if state else None)
-                    self.notify(f"'{self.action_label(binding.action)}': {why}", timeout=4)
-                    return
-        super().on_key(event)
+                    self.panel.notify(f"'{self.panel.action_label(binding.action)}': {why}",
+                                      timeout=4)
+                    return True
+        return False
 
     def library_declares(self, panel_action: str) -> bool:
         """Whether the selected library queue's layout declares this panel action (on any
@@ -184,25 +240,23 @@ class LibraryQueueActions(ItemPagerPanel):
         bulk = panel_action[len("lib_"):].replace("_", "-")
         return bulk in LIBRARY_ACTIONS and any(a == bulk for a, _ in plans.actions_for(lib))
 
-    @property
-    def state_table(self) -> ItemTable:
-        raise NotImplementedError
-
     def _state_items(self, action: str) -> tuple[LibraryQueue, StateKey, list[Item]]:
         ref, state = self.current_ref, self.current_state()
         if ref is None or ref.library is None or state is None:
             raise NothingSelected("select a library's queue first")
         why = (plans.item_refusal(ref.library, state, action)
-               or plans.runtime_refusal(self.client(), ref.library))
+               or plans.runtime_refusal(self.panel.client(), ref.library))
         if why:
             raise NothingSelected(why)
-        items = self.state_table.selected() if self.state_table.has_focus else []
+        table = self.panel.state_table
+        items = table.selected() if table.has_focus else []
         if not items:
             raise NothingSelected("select an item first (enter moves into the items)")
         return ref.library, state, items
 
-    def _item_action(self, action: str) -> None:
-        self.act(f"lib_{action}", lambda: self._state_items(action),
+    def item_action(self, action: str) -> None:
+        """r / x / d on a state's items: the layout's own requeue, run now, delete."""
+        self.panel.act(f"lib_{action}", lambda: self._state_items(action),
                  lambda target: self._run_item_action(action, *target))
 
     async def _run_item_action(self, action: str, queue: LibraryQueue, state: StateKey,
@@ -214,26 +268,17 @@ class LibraryQueueActions(ItemPagerPanel):
                 "delete": "deleted with their bodies; cannot be undone"}[action]
         declared = queue.declared(action, state.name)
         own = f" As {queue.library} does: {declared.equivalent}." if declared else ""
-        if not await self.confirm(
+        if not await self.panel.confirm(
                 f"{queue.library}: {verb}",
                 Text(f"{verb} {n} item{'s' if n != 1 else ''} of {queue.library} queue "
                      f"{printable(queue.name)} ({printable(state.name)}): {what}.{own} Any "
                      "that moved since they were shown are skipped."), verb):
             return None
-        res = await plans.run_items(self.client(), action, queue, state, items)
-        self.call_after_refresh(self.state_table.focus)
+        res = await plans.run_items(self.panel.client(), action, queue, state, items)
+        self.panel.call_after_refresh(self.panel.state_table.focus)
         return library_outcome(queue, verb, res)
 
-    def action_lib_requeue(self) -> None:
-        self._item_action("requeue")
-
-    def action_lib_run_now(self) -> None:
-        self._item_action("run_now")
-
-    def action_lib_delete(self) -> None:
-        self._item_action("delete")
-
-    def _not_library(self) -> None:
+    def refuse_list_moves(self) -> None:
         """A library's queue changes only with the library's own semantics (the library
         actions below), never with the generic list moves."""
         ref = self.current_ref
@@ -254,18 +299,21 @@ class LibraryQueueActions(ItemPagerPanel):
             raise NothingSelected(ref.library.refusal(action) or "not declared")
         return ref.library
 
-    def _library_action(self, action: str) -> None:
+    def library_action(self, action: str) -> None:
+        """One of the selected library queue's own bulk actions (libraries/plans.py)."""
         library = LIBRARY_ACTIONS[action][0]
-        self.act(f"lib_{action.replace('-', '_')}", lambda: self._library_queue(library, action),
-                 lambda queue: self._run_library(action, queue))
+        self.panel.act(f"lib_{action.replace('-', '_')}",
+                       lambda: self._library_queue(library, action),
+                       lambda queue: self._run_library(action, queue))
 
     async def _run_library(self, action: str, queue: LibraryQueue) -> Outcome | None:
-        client = self.client()
+        client = self.panel.client()
         plan = await plans.plan(client, action, queue)
         if plan.count == 0:
-            self.notify(f"{queue.library} {printable(queue.name)}: nothing to do", timeout=3)
+            self.panel.notify(f"{queue.library} {printable(queue.name)}: nothing to do",
+                              timeout=3)
             return None
-        if not await self.confirm(f"{queue.library}: {printable(queue.name)}",
+        if not await self.panel.confirm(f"{queue.library}: {printable(queue.name)}",
                                   Text(plan.question), "Go"):
             return None
         res = await plans.run(client, plan)
@@ -273,18 +321,3 @@ class LibraryQueueActions(ItemPagerPanel):
         return Outcome(f"{queue.library} {printable(queue.name)}: {done:,} done, "
                        f"{len(res.skipped):,} skipped (changed since seen)",
                        "information" if not res.skipped else "warning")
-
-    def action_lib_rq_requeue_failed(self) -> None:
-        self._library_action("rq-requeue-failed")
-
-    def action_lib_rq_run_scheduled(self) -> None:
-        self._library_action("rq-run-scheduled")
-
-    def action_lib_dramatiq_requeue_dead(self) -> None:
-        self._library_action("dramatiq-requeue-dead")
-
-    def action_lib_celery_purge(self) -> None:
-        self._library_action("celery-purge")
-
-    def action_lib_celery_requeue_unacked(self) -> None:
-        self._library_action("celery-requeue-unacked")

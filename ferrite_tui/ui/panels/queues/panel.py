@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -41,13 +41,15 @@ from ferrite_tui.ui.panels.base import (
     rate_cells,
     trend_cell,
 )
-from ferrite_tui.ui.panels.queues.library import LibraryQueueActions, state_columns
+from ferrite_tui.ui.panels.list_base import ItemPagerPanel
+from ferrite_tui.ui.panels.queues.columns import item_columns, proc_columns, queue_columns
+from ferrite_tui.ui.panels.queues.library import LibraryStates, state_columns
 from ferrite_tui.ui.screens.dialogs import Field
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix
 from ferrite_tui.ui.widgets.table import Column
 
 
-class QueuesPanel(LibraryQueueActions):
+class QueuesPanel(ItemPagerPanel):
     TITLE = "Queues"
     KINDS = (QueueKind.WORK, QueueKind.RELIABLE)
 
@@ -84,20 +86,10 @@ class QueuesPanel(LibraryQueueActions):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.current_ref: QueueRef | None = None
-        self.state_index = {}
+        self.library = LibraryStates(self)  # a library's queue: its states and actions
 
     def columns(self) -> list[Column]:
-        return [
-            Column("kind", "kind", 9, priority=2),
-            Column("key", "key", 30),
-            Column("depth", "depth", 8, justify="right"),
-            Column("processing", "processing", 10, priority=1, justify="right"),
-            Column("in", "in/s", 7, priority=1, justify="right"),
-            Column("out", "out/s", 7, priority=1, justify="right"),
-            Column("trend", "trend", 12, priority=3),
-            Column("oldest", "oldest", 7, priority=2, justify="right"),
-            Column("alerts", "alerts", 20),
-        ]
+        return queue_columns()
 
     def row(self, q: QueueStats) -> dict[str, object]:
         return {
@@ -107,33 +99,14 @@ class QueuesPanel(LibraryQueueActions):
             "oldest": fmt.duration(q.oldest_ms), "alerts": alert_cell(q),
         }
 
-    def item_columns(self) -> list[Column]:
-        return [
-            Column("mark", "", 1),
-            Column("pos", "#", 7, justify="right"),
-            Column("id", "id", 14, priority=1),
-            Column("age", "age", 7, justify="right"),
-            Column("preview", "payload", 30),
-        ]
-
-    def proc_columns(self) -> list[Column]:
-        return [
-            Column("mark", "", 1),
-            Column("pos", "#", 5, justify="right"),
-            Column("id", "id", 12, priority=1),
-            Column("age", "age", 7, justify="right"),
-            Column("stale", "", 5),
-            Column("preview", "payload", 20, priority=2),
-        ]
-
     def compose(self) -> ComposeResult:
         yield from super().compose()
         yield Static(Text("Highlight a queue to see its items; enter moves into them."),
                      id="items-title")
         with Horizontal(id="items-box"):
-            yield ItemTable(self.item_columns(), self._item_row, id="items")
-            yield ItemTable(self.proc_columns(), self._proc_row, id="proc")
-            yield ItemTable(state_columns(), self._state_row, id="lib")
+            yield ItemTable(item_columns(), self._item_row, id="items")
+            yield ItemTable(proc_columns(), self._proc_row, id="proc")
+            yield ItemTable(state_columns(), self.library.state_row, id="lib")
 
     def on_mount(self) -> None:
         for table in (self.items_table, self.proc_table, self.state_table):
@@ -153,9 +126,45 @@ class QueuesPanel(LibraryQueueActions):
         if (action in self.LIBRARY_ONLY and library is None) or (
                 action in self.LISTS_ONLY and library is not None):
             return False
-        if action.startswith("lib_") and not self.library_declares(action):
+        if action.startswith("lib_") and not self.library.library_declares(action):
             return False  # the layout offers no such action: off the footer and palette
         return super().check_action(action, parameters)
+
+    # -- a library's queue: Textual's entry points; the work is in library.py --------------
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.library.refuse_key(self, event):
+            super().on_key(event)
+
+    def action_next_state(self) -> None:
+        self.library.switch_state(1)
+
+    def action_prev_state(self) -> None:
+        self.library.switch_state(-1)
+
+    def action_lib_requeue(self) -> None:
+        self.library.item_action("requeue")
+
+    def action_lib_run_now(self) -> None:
+        self.library.item_action("run_now")
+
+    def action_lib_delete(self) -> None:
+        self.library.item_action("delete")
+
+    def action_lib_rq_requeue_failed(self) -> None:
+        self.library.library_action("rq-requeue-failed")
+
+    def action_lib_rq_run_scheduled(self) -> None:
+        self.library.library_action("rq-run-scheduled")
+
+    def action_lib_dramatiq_requeue_dead(self) -> None:
+        self.library.library_action("dramatiq-requeue-dead")
+
+    def action_lib_celery_purge(self) -> None:
+        self.library.library_action("celery-purge")
+
+    def action_lib_celery_requeue_unacked(self) -> None:
+        self.library.library_action("celery-requeue-unacked")
 
     @property
     def items_table(self) -> ItemTable:
@@ -216,7 +225,7 @@ class QueuesPanel(LibraryQueueActions):
             proc.set_source(None)
             proc.display = False
             if library:
-                self.show_library_state()
+                self.library.show_library_state()
             else:
                 states.set_source(None)
             return
@@ -255,7 +264,8 @@ class QueuesPanel(LibraryQueueActions):
         if ref is None:
             return
         if ref.library is not None:
-            self.query_one("#items-title", Static).update(self.state_title(self.state_table.page))
+            self.query_one("#items-title", Static).update(
+                self.library.state_title(self.state_table.page))
             return
         main = self.items_table.page
         text = Text()
@@ -285,7 +295,7 @@ class QueuesPanel(LibraryQueueActions):
         if item is None or table.source is None:
             return
         if isinstance(item, StateItem):
-            self.inspect_state_item(item)
+            self.library.inspect_state_item(item)
             return
 
         env = decode(item.raw)
@@ -336,14 +346,14 @@ class QueuesPanel(LibraryQueueActions):
 
     def _items(self) -> tuple[ItemTable, list[Item]]:
         """The marked items of the focused list, else the one under its cursor."""
-        self._not_library()
+        self.library.refuse_list_moves()
         table, items = self._focused_items()
         if table is None or table.source is None or not items:
             raise NothingSelected("select an item first (enter moves into the items)")
         return table, items
 
     def _proc_items(self) -> tuple[QueueRef, list[Item]]:
-        self._not_library()
+        self.library.refuse_list_moves()
         ref = self.current_ref
         if ref is None or not ref.processing_key:
             raise NothingSelected("only reliable queues have a processing list")
@@ -355,7 +365,7 @@ class QueuesPanel(LibraryQueueActions):
         return ref, items
 
     def _reliable(self) -> QueueRef:
-        self._not_library()
+        self.library.refuse_list_moves()
         ref = self.current_ref
         if ref is None or not ref.processing_key:
             raise NothingSelected("select a reliable queue first")
@@ -365,7 +375,7 @@ class QueuesPanel(LibraryQueueActions):
         """The focused list's key, else the selected queue's."""
         if self.current_ref is None:
             raise NothingSelected("select a queue first")
-        self._not_library()
+        self.library.refuse_list_moves()
         table, _ = self._focused_items()
         return table.source.key if table is not None and table.source else self.current_ref.key
 

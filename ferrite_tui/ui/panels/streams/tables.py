@@ -17,7 +17,6 @@ from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import stream_ids
-from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import GroupStats, QueueKind, QueueStats, Snapshot
@@ -195,11 +194,11 @@ class StreamTables(Panel):
 
     @property
     def poison_at(self) -> int:
-        return int(getattr(self.alerts_cfg, "stream_poison_deliveries", st.POISON_DELIVERIES))
+        return int(self.alerts_cfg.stream_poison_deliveries)
 
     @property
     def dead_ms(self) -> int:
-        return int(getattr(self.alerts_cfg, "stream_dead_consumer_seconds", 300) * 1000)
+        return int(self.alerts_cfg.stream_dead_consumer_seconds * 1000)
 
     def dlq_key(self) -> str:
         suffix = self.session.config.discovery.dlq_suffix or ":dlq"

@@ -1,0 +1,90 @@
+"""Every use of Textual's private names, in one place, each with why it is needed.
+
+Textual is pinned `>=8,<9`; a private name may still go in a minor release. Code elsewhere
+in the console calls the functions here (or, for a hook Textual calls, overrides the name
+listed in `HOOKS`), so a rename is one edit in this file. `tests/test_textual_private.py`
+checks that every name in `USED` still exists on the installed Textual classes, and names
+the one that went.
+
+Where Textual 8 has a public way, the console uses it instead: `App.screen_stack` (not
+`_screen_stack`), `App.is_running` (not `_running`), `App.panic` (not `_exit_renderables`
+and `_close_messages_no_wait`), and notices of the console's own (`ui/noticeboard.py`, not
+`_notifications`, `_unnotify` and `_refresh_notifications`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.message_pump import MessagePump
+from textual.screen import Screen
+
+# (class, private name, why the console needs it): the test checks each exists.
+USED: tuple[tuple[type, str, str], ...] = (
+    (App, "_disable_notifications",
+     "no toast rack on screens: notices have lines of their own (NoticeLine), never over "
+     "the data; only run_test(notifications=...) sets it publicly"),
+    (App, "_fatal_error",
+     "the hook Textual calls on an unhandled exception: one line out and the traceback "
+     "to a file, never on the screen"),
+    (Screen, "_callbacks",
+     "key bursts: a screen callback waiting for the next refresh (focus after a tab "
+     "switch) must run before the next held key"),
+    (Message, "_stop_propagation",
+     "key bursts: whether a widget stopped the key in flight (handled there)"),
+    (MessagePump, "_message_queue",
+     "key bursts: messages still waiting at a widget that may move focus (read only)"),
+    (DOMNode, "_bindings",
+     "a node's bindings for a key, after the keymap (a disabled key says why), and "
+     "bindings a dialog adds per instance (its choice keys)"),
+)
+
+# Textual-serve (the browser) is subclassed in ferrite_tui/serve.py: the names it overrides
+# or reads, checked by the same test.
+SERVE_USED: tuple[tuple[str, str, str], ...] = (
+    ("textual_serve.app_service:AppService", "_build_environment",
+     "the console's environment (the browser session's limits) for its process"),
+    ("textual_serve.app_service:AppService", "_open_app_process",
+     "start the console with the argv and environment of the session"),
+    ("textual_serve.server:Server", "_make_app", "the routes of `serve`"),
+    ("textual_serve.server:Server", "_process_messages",
+     "the page's messages, within the session's limits"),
+)
+
+# Hooks the console overrides by their private names (listed in USED too).
+HOOKS = ("_fatal_error",)
+
+
+def disable_toasts(app: App[Any]) -> None:
+    """Screens get no toast rack (set before the first screen is composed)."""
+    app._disable_notifications = True
+
+
+def screen_callbacks_pending(screen: Screen[Any]) -> bool:
+    """Whether a callback waits for the screen's next refresh (a focus() after a switch)."""
+    return bool(screen._callbacks)
+
+
+def propagation_stopped(message: Message) -> bool:
+    """Whether a handler stopped this message (a widget handled the key)."""
+    return message._stop_propagation
+
+
+def queued_messages(pump: MessagePump) -> tuple[Message, ...]:
+    """The messages waiting in a widget's queue (Textual keeps them in `values`; read only)."""
+    return tuple(getattr(pump._message_queue, "values", ()))
+
+
+def bindings_for_key(node: DOMNode, key: str) -> Iterable[Binding]:
+    """This node's bindings of a key, the keymap applied."""
+    return node._bindings.key_to_bindings.get(key, ())
+
+
+def bind_key(node: DOMNode, key: str, action: str) -> None:
+    """A binding added to one instance (hidden from the footer): a dialog's choice keys."""
+    node._bindings.bind(key, action, show=False)
