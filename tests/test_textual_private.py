@@ -10,6 +10,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.dom import DOMNode
+from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -36,6 +37,10 @@ def instance_of(cls: type) -> object:
         return Widget()
     if issubclass(cls, Message):
         return Message()
+    if issubclass(cls, Driver):
+        from textual.drivers.headless_driver import HeadlessDriver
+
+        return HeadlessDriver(App())
     return None
 
 

@@ -13,7 +13,7 @@ Only under `ferrite-tui serve` (Textual's web driver): in a terminal none of thi
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from textual.css.query import NoMatches
@@ -24,10 +24,8 @@ from textual.widgets import TabbedContent
 from ferrite_tui.escaping import printable
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, TAB_OF_KIND
+from ferrite_tui.ui.textual_private import app_driver, driven_app
 from ferrite_tui.websession import LOCATION_META, MAX_FRAGMENT, NAVIGATE_META
-
-if TYPE_CHECKING:
-    from ferrite_tui.ui.app import FerriteApp
 
 #: How often the console looks at where it is (a move shows in the address within this).
 REPORT_EVERY_S = 0.25
@@ -72,7 +70,7 @@ class LocatedWebDriver(WebDriver):
         if packet_type == NAVIGATE_META:
             fragment = payload.get("fragment")
             if isinstance(fragment, str) and len(fragment) <= MAX_FRAGMENT:
-                self._app.post_message(WebNavigate(fragment))  # thread-safe: a queue put
+                driven_app(self).post_message(WebNavigate(fragment))  # thread-safe
             return
         super().on_meta(packet_type, payload)
 
@@ -87,14 +85,14 @@ class WebLocationApp:
     _web_deferred: str | None = None  # a navigation that waits for the main screen
 
     def follow_web_location(self) -> None:
-        app = cast("FerriteApp", self)
-        if isinstance(app._driver, WebDriver):
+        app: Any = self  # FerriteApp (ui/app.py is imported by no UI module)
+        if isinstance(app_driver(app), WebDriver):
             app.set_interval(REPORT_EVERY_S, self._report_location)
 
     def web_location(self) -> str | None:
         """The fragment of where the console is now; None while its panel is still being
         drawn (no queue selected yet in a list that has some)."""
-        app = cast("FerriteApp", self)
+        app: Any = self  # FerriteApp (ui/app.py is imported by no UI module)
         tab = app.query_one("#tabs", TabbedContent).active or "overview"
         if tab not in QUEUE_TABS:
             return fragment_of(tab, None)
@@ -109,7 +107,7 @@ class WebLocationApp:
         return None if getattr(table, "row_count", 0) else fragment_of(tab, None)
 
     def _report_location(self) -> None:
-        app = cast("FerriteApp", self)
+        app: Any = self  # FerriteApp (ui/app.py is imported by no UI module)
         if self._web_deferred is not None and len(app.screen_stack) == 1:
             app.post_message(WebNavigate(self._web_deferred))
             self._web_deferred = None
@@ -125,12 +123,13 @@ class WebLocationApp:
             return
         if location is None or location == self._web_reported:
             return
-        if isinstance(app._driver, WebDriver):
+        driver = app_driver(app)
+        if isinstance(driver, WebDriver):
             self._web_reported = location
-            app._driver.write_meta({"type": LOCATION_META, "fragment": location})
+            driver.write_meta({"type": LOCATION_META, "fragment": location})
 
     async def on_web_navigate(self, message: WebNavigate) -> None:
-        app = cast("FerriteApp", self)
+        app: Any = self  # FerriteApp (ui/app.py is imported by no UI module)
         place = parse_fragment(message.fragment)
         if place is None:
             return
@@ -160,7 +159,7 @@ class WebLocationApp:
         """Select the queue a link names, once a snapshot has it (a link opened at start
         waits for the first one), again at each report tick until the console is there
         (a panel just built gets its rows a moment later) or SELECT_WAIT_S has passed."""
-        app = cast("FerriteApp", self)
+        app: Any = self  # FerriteApp (ui/app.py is imported by no UI module)
         assert self._web_pending is not None
         tab, key, asked_at, tried_at = self._web_pending
         now = time.monotonic()

@@ -386,12 +386,10 @@ class QueuesPanel(ItemPagerPanel):
                 self.load_items(table, None)
         super().after_action()
 
-    def _moves(self, items: list[Item], chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]],
-               key: str, verb: str) -> BulkRunner[Item]:
-        """A chunked run over values of one list (positions shift as chunks remove items);
-        stopped by a failed node, the same key on the same items does the rest."""
-        return BulkRunner(PositionalPlan(items, max_items=200), chunk,
-                          resume=f"{key} on this panel {verb} the rest (those done are skipped)")
+    def _moves(self, items: list[Item], chunk: Callable[[Sequence[Item]], Awaitable[ChunkResult]]
+               ) -> BulkRunner[Item]:
+        """A chunked run over values of one list (positions shift as chunks remove items)."""
+        return BulkRunner(PositionalPlan(items, max_items=200), chunk)
 
     def action_delete(self) -> None:
         self.act("delete", self._items, self._delete)
@@ -406,8 +404,7 @@ class QueuesPanel(ItemPagerPanel):
             return None
         lists = ListItems(self.client())
         report = await self.run_bulk(f"Deleting {n} from {printable(key)}",
-                                     self._moves(items, lambda c: lists.delete(key, c),
-                                                 "d", "deletes"))
+                                     self._moves(items, lambda c: lists.delete(key, c)))
         self.call_after_refresh(table.focus)
         return Outcome.of(report, "deleted")
 
@@ -442,8 +439,7 @@ class QueuesPanel(ItemPagerPanel):
         dst = values["target"]
         lists = ListItems(self.client())
         report = await self.run_bulk(f"Moving {len(items)} to {printable(dst)}",
-                                     self._moves(items, lambda c: lists.move(src, dst, c),
-                                                 "m", "moves"))
+                                     self._moves(items, lambda c: lists.move(src, dst, c)))
         self.call_after_refresh(table.focus)
         return Outcome.of(report, "moved")
 
@@ -467,9 +463,7 @@ class QueuesPanel(ItemPagerPanel):
         rq = ReliableQueue(self.client())
         fn = (lambda r, c: rq.nack(r, c, end=end)) if nack else rq.ack
         report = await self.run_bulk(("Nacking" if nack else "Acking") + f" {n} job(s)",
-                                     self._moves(items, lambda c: fn(ref, c),
-                                                 "r" if nack else "a",
-                                                 "nacks" if nack else "acks"))
+                                     self._moves(items, lambda c: fn(ref, c)))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "nacked" if nack else "acked")
 
@@ -501,7 +495,6 @@ class QueuesPanel(ItemPagerPanel):
             return None
         report = await self.run_bulk(f"Recovering {len(scan.items):,} stale job(s)",
                                      self._moves(list(scan.items),
-                                                 lambda c: rq.recover(ref, c, end=end),
-                                                 "R", "recovers"))
+                                                 lambda c: rq.recover(ref, c, end=end)))
         self.call_after_refresh(self.proc_table.focus)
         return Outcome.of(report, "recovered")
