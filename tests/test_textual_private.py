@@ -37,10 +37,15 @@ def instance_of(cls: type) -> object:
         return Widget()
     if issubclass(cls, Message):
         return Message()
-    if issubclass(cls, Driver):
+    if issubclass(cls, Driver):  # made inside an event loop, as Textual makes it
+        import asyncio
+
         from textual.drivers.headless_driver import HeadlessDriver
 
-        return HeadlessDriver(App())
+        async def make() -> Driver:
+            return HeadlessDriver(App())
+
+        return asyncio.run(make())
     return None
 
 
