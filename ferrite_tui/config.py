@@ -20,6 +20,8 @@ from typing import Any
 import platformdirs
 import tomli_w
 
+from ferrite_tui.urls import redact_url
+
 APP_NAME = "ferrite-tui"
 SAVED_NAME = "saved.toml"
 
@@ -157,6 +159,19 @@ class Config:
     libraries: LibrariesConfig = LibrariesConfig()
     queues: tuple[QueueDecl, ...] = ()
     keys: dict[str, str] = field(default_factory=dict)  # binding id -> key(s)
+    # Where each value came from, by setting ("refresh", "profiles.b.url"): "path:line" of
+    # the file that set it last, or what overrode it ("command line: --notifications").
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def origin(self, setting: str) -> str:
+        """Where `setting`'s value came from: a file and line, the command line, or the
+        default."""
+        return self.origins.get(setting, "default")
+
+    def overridden(self, origin: str, **values: Any) -> Config:
+        """The config with these top-level settings replaced, noting where they came from."""
+        return replace(self, **values,
+                       origins={**self.origins, **dict.fromkeys(values, origin)})
 
     @property
     def saved_path(self) -> Path | None:
@@ -219,12 +234,6 @@ def _table_of(where: str) -> str:
     return head.split("[", 1)[0]
 
 
-def _line_of(text: str, key: str) -> int | None:
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*=", re.MULTILINE)
-    match = pattern.search(text)
-    return text.count("\n", 0, match.start()) + 1 if match else None
-
-
 def _coerce(cls: type, table: Any, where: str, text: str, path: Path, **extra: Any) -> Any:
     """Build dataclass `cls` from a TOML table, checking every key and type."""
     if not isinstance(table, dict):
@@ -234,9 +243,8 @@ def _coerce(cls: type, table: Any, where: str, text: str, path: Path, **extra: A
     for key, value in table.items():
         spec = known.get(key)
         if spec is None or key in extra:
-            line = _line_of(text, key)
-            at = f":{line}" if line else ""
-            raise ConfigError(f"{path}{at}: unknown setting '{key}' in [{where}]")
+            raise ConfigError(f"{_at(path, text, f'{where}.{key}', key)}: unknown setting "
+                              f"'{key}' in [{where}]")
         values[key] = _check_type(value, spec.type, f"{where}.{key}", text, path, key)
     try:
         return cls(**values)
@@ -246,9 +254,8 @@ def _coerce(cls: type, table: Any, where: str, text: str, path: Path, **extra: A
 
 def _check_type(value, type_text, where, text, path, key):
     def fail(expected: str) -> None:
-        line = _line_of(text, key)
-        at = f":{line}" if line else ""
-        raise ConfigError(f"{path}{at}: '{where}' must be {expected}, not {value!r}")
+        raise ConfigError(f"{_at(path, text, where, key)}: '{where}' must be {expected}, "
+                          f"not {value!r}")
 
     type_text = str(type_text)
     if "tuple" in type_text:
@@ -278,9 +285,10 @@ def _check_type(value, type_text, where, text, path, key):
     return value
 
 
-def _line_in_table(text: str, where: str, key: str) -> int | None:
-    """The line of `key` inside its own table ("alerts.depth" under [alerts], the second
-    [[queues]] for "queues[2].key"); else its first line anywhere."""
+def _line_of(text: str, where: str, key: str) -> int | None:
+    """The line of `key` inside its own table: "profiles.b.read_only" under [profiles.b]
+    (not the same key of [profiles.a]), "queues[2].kind" in the second [[queues]], a
+    top-level key before any table; None where the file does not spell it plainly."""
     table = where.rsplit(".", 1)[0] if "." in where else ""
     key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
     current, arrays = "", dict[str, int]()
@@ -294,15 +302,19 @@ def _line_in_table(text: str, where: str, key: str) -> int | None:
             current = stripped[1:stripped.find("]")].strip().replace('"', "")
         elif current == table and key_re.match(line):
             return number
-    return _line_of(text, key)
+    return None
+
+
+def _at(path: Path, text: str, where: str, key: str) -> str:
+    """'path:line' of a setting (just the path where the line is not found)."""
+    line = _line_of(text, where, key)
+    return f"{path}:{line}" if line else str(path)
 
 
 def _check_range(value: float, where: str, text: str, path: Path, key: str) -> None:
     why = range_error(key, value, _table_of(where))
     if why is not None:
-        line = _line_in_table(text, where, key)
-        at = f":{line}" if line else ""
-        raise ConfigError(f"{path}{at}: '{where}' {why}")
+        raise ConfigError(f"{_at(path, text, where, key)}: '{where}' {why}")
 
 
 def _parse(text: str, path: Path, base: Config | None = None) -> Config:
@@ -336,9 +348,9 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                 try:
                     zoneinfo.ZoneInfo(libs.huey_timezone)
                 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                    line = _line_of(text, "huey_timezone")
                     raise ConfigError(
-                        f"{path}{':' + str(line) if line else ''}: [libraries] huey_timezone "
+                        f"{_at(path, text, 'libraries.huey_timezone', 'huey_timezone')}: "
+                        "[libraries] huey_timezone "
                         f"{libs.huey_timezone!r} is not a time zone name (e.g. "
                         f"\"America/New_York\")") from None
             updates["libraries"] = libs
@@ -350,24 +362,23 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                 if not isinstance(table, dict) or "key" not in table or "kind" not in table:
                     raise ConfigError(f"{path}: [[queues]] entry {i + 1} needs 'key' and 'kind'")
                 decl = _coerce(QueueDecl, table, f"queues[{i + 1}]", text, path)
+                entry = f"queues[{i + 1}]"
                 if decl.kind not in _KIND_NAMES:
-                    line = _line_of(text, "kind")
                     raise ConfigError(
-                        f"{path}{':' + str(line) if line else ''}: [[queues]] kind "
+                        f"{_at(path, text, f'{entry}.kind', 'kind')}: [[queues]] kind "
                         f"'{decl.kind}' is not one of {', '.join(sorted(_KIND_NAMES))}"
                     )
                 for name, allowed, value in (("order", _ORDERS, decl.order),
                                              ("score_unit", _UNITS, decl.score_unit),
                                              ("body_type", {"string", "hash"}, decl.body_type)):
                     if value is not None and value not in allowed:
-                        line = _line_of(text, name)
                         raise ConfigError(
-                            f"{path}{':' + str(line) if line else ''}: [[queues]] {name} "
+                            f"{_at(path, text, f'{entry}.{name}', name)}: [[queues]] {name} "
                             f"'{value}' is not one of {', '.join(sorted(allowed))}")
                 if decl.recover_to not in (None, "head", "tail"):
-                    line = _line_of(text, "recover_to")
                     raise ConfigError(
-                        f"{path}{':' + str(line) if line else ''}: [[queues]] recover_to "
+                        f"{_at(path, text, f'{entry}.recover_to', 'recover_to')}: [[queues]] "
+                        "recover_to "
                         f"'{decl.recover_to}' must be \"head\" or \"tail\"")
                 decls.append(decl)
             updates["queues"] = tuple(decls)
@@ -378,9 +389,28 @@ def _parse(text: str, path: Path, base: Config | None = None) -> Config:
                 raise ConfigError(f"{path}: [keys] maps binding ids to key names (strings)")
             updates["keys"] = {**cfg.keys, **value}
         else:
-            line = _line_of(text, key)
-            raise ConfigError(f"{path}{':' + str(line) if line else ''}: unknown setting '{key}'")
-    return replace(cfg, **updates)
+            raise ConfigError(f"{_at(path, text, key, key)}: unknown setting '{key}'")
+    return replace(cfg, **updates, origins={**cfg.origins, **_origins(data, text, path)})
+
+
+def _origins(data: dict[str, Any], text: str, path: Path) -> dict[str, str]:
+    """'path:line' of every value a file set, by setting ("refresh", "profiles.b.url",
+    "queues[2].kind")."""
+    out: dict[str, str] = {}
+
+    def walk(table: dict[str, Any], prefix: str) -> None:
+        for key, value in table.items():
+            where = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(value, where + ".")
+            elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+                for i, entry in enumerate(value):
+                    walk(entry, f"{where}[{i + 1}].")
+            else:
+                out[where] = _at(path, text, where, key)
+
+    walk(data, "")
+    return out
 
 
 def load(path: Path | str | None = None) -> Config:
@@ -428,8 +458,6 @@ _SECRET_FIELDS = {"password"}
 
 def save_profile(cfg: Config, profile: Profile, make_default: bool = False) -> Config:
     """Persist a profile made on the connect screen. The URL is stored without password."""
-    from ferrite_tui.backend.client import redact_url  # plain module, no UI
-
     data = _saved_data(cfg)
     table = {
         f.name: getattr(profile, f.name)

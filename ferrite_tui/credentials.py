@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from ferrite_tui.backend.client import redact_url
+from ferrite_tui.urls import redact_url
 
 WARNING = ("warning: a password on the command line may not be safe (other users can see it "
            "while the command starts); use --askpass, REDISCLI_AUTH or a profile's "

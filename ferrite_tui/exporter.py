@@ -24,7 +24,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ferrite_tui import __version__
-from ferrite_tui.backend.client import BackendError, ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.models import (
     AlertNote,
     Capabilities,
@@ -33,6 +34,13 @@ from ferrite_tui.backend.models import (
     Snapshot,
 )
 from ferrite_tui.backend.monitor import Listener, Monitor
+from ferrite_tui.commandline import (
+    _common,
+    _notifications_option,
+    _password_option,
+    _refresh,
+    resolve_settings,
+)
 from ferrite_tui.config import Config, ConfigError, load
 from ferrite_tui.escaping import printable
 from ferrite_tui.metrics import METRICS, alert_samples, label, queue_samples
@@ -301,7 +309,6 @@ class Exporter:
 
 def build_parser() -> argparse.ArgumentParser:
     # The console's own options, with their checks (--refresh in range, as the config's).
-    from ferrite_tui.cli import _common, _notifications_option, _password_option, _refresh
 
     p = argparse.ArgumentParser(
         prog="ferrite-tui exporter",
@@ -347,8 +354,6 @@ def fail(message: str) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.cli import resolve_settings
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="ferrite-tui exporter: %(message)s")
     try:

@@ -40,7 +40,8 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import WSMsgType, web
 from textual_serve.server import Server
 
-from ferrite_tui.backend.client import BackendError
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.commandline import resolve_settings
 from ferrite_tui.config import ConfigError, load
 from ferrite_tui.escaping import printable
 from ferrite_tui.servesetup import (
@@ -457,8 +458,6 @@ class ConsoleServer(Server):
 
 
 def main(argv: list[str]) -> int:
-    from ferrite_tui.cli import resolve_settings
-
     args = build_parser().parse_args(argv)
     if args.max_sessions < 1:
         return fail("--max-sessions must be at least 1")

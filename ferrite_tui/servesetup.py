@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-from ferrite_tui.backend.client import BackendError, ConnectionSettings, redact_url
+from ferrite_tui.backend.connection import ConnectionSettings, describe_error
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import ConfigError
+from ferrite_tui.urls import redact_url
 from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S
 
 TOKEN_ENV = "FERRITE_TUI_SERVE_TOKEN"
@@ -128,9 +131,6 @@ def console_environ(settings: ConnectionSettings) -> dict[str, str | None]:
 
 async def check_server(cfg, settings: ConnectionSettings) -> str | None:
     """One connection, as a console will make it: the reason it fails, or None."""
-    from ferrite_tui.backend.client import describe_error
-    from ferrite_tui.backend.monitor import Monitor
-
     monitor = Monitor(settings, cfg)
     try:
         await monitor.connect()

@@ -46,6 +46,7 @@ import redis
 
 import helpers
 import painting
+from ferrite_tui.backend import movebase
 from ferrite_tui.demo.server import (
     REDUCED_COMMANDS,
     RedisServer,
@@ -186,7 +187,8 @@ def fresh_server(server_factory: Callable[..., RedisServer]) -> RedisServer:
 async def client(redis_url: str, tmp_path):
     """A connected backend Client on the session server, auditing to a temp file."""
     from ferrite_tui.backend.audit import AuditLog
-    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.client import Client
+    from ferrite_tui.backend.connection import ConnectionSettings
 
     c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
     await c.connect()
@@ -282,10 +284,8 @@ def cluster_sync(cluster_url: str) -> Iterator[redis.RedisCluster]:
 def after_check(monkeypatch) -> Callable[[Callable[[], Any]], None]:
     """``after_check(action)``: run ``action()`` once, right after a move's first round trip
     (WATCH and its checks) and before its MULTI/EXEC, as another client acting in the gap."""
-    from ferrite_tui.backend import moves
-
     hooks: list[Callable[[], Any]] = []
-    original = moves._Conn.exchange
+    original = movebase._Conn.exchange
 
     async def exchange(self: Any, commands: list[tuple]) -> list[Any]:
         replies = await original(self, commands)
@@ -293,5 +293,5 @@ def after_check(monkeypatch) -> Callable[[Callable[[], Any]], None]:
             hooks.pop()()
         return replies
 
-    monkeypatch.setattr(moves._Conn, "exchange", exchange)
+    monkeypatch.setattr(movebase._Conn, "exchange", exchange)
     return hooks.append

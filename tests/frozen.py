@@ -2,7 +2,7 @@
 server I/O (poll=False), fed one fixed snapshot. Snapshot tests and the tests that only
 drive the UI (focus, tabs, layout) use it; tests of actions use a real server."""
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import (
     Capabilities,
     ChannelStats,

@@ -293,3 +293,51 @@ def dramatiq_worker_runs(broker: Any, message_id: str) -> None:
                    message="dramatiq's worker did not run the requeued message")
     finally:
         worker.stop()
+
+
+#: A server's answers that mean "no such command (or form)": renamed away, too old, or
+#: refused by the Ferrite stand-in.
+MISSING = ("unknown command", "unknown subcommand", "syntax error", "invalid stream id")
+
+#: The commands that prove a capability, sent as any client would (keys no test uses:
+#: a missing key's nil or NOGROUP proves the command parses).
+CAPABILITY_COMMANDS: dict[str, tuple] = {
+    "lua": ("EVAL", "return 1", 0),
+    "lpos": ("LPOS", "__capability_probe__", "x"),
+    "xautoclaim": ("XAUTOCLAIM", "__capability_probe__", "g", "c", 0, "0-0"),
+    "xpending_idle": ("XPENDING", "__capability_probe__", "g", "IDLE", 0, "-", "+", 1),
+}
+
+
+def skip_as_the_server_lacks(url: str, capability: str, reason: str) -> None:
+    """Skip a test for a capability the console's probe found missing, after proving the
+    server lacks it with the command itself on a plain client of its own: a probe that is
+    wrong fails the test instead of skipping it."""
+    import pytest
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.execute_command(*CAPABILITY_COMMANDS[capability])
+    except redis.ResponseError as exc:
+        if any(m in str(exc).lower() for m in MISSING):
+            pytest.skip(f"{reason} (the server answers: {exc})")
+        # NOGROUP, WRONGTYPE ...: the command exists
+    finally:
+        client.close()
+    pytest.fail(f"the console found {capability} missing, but the server runs "
+                f"{CAPABILITY_COMMANDS[capability][0]}: the probe is wrong")
+
+
+def skip_unless_redis_7(url: str, reason: str) -> None:
+    """Skip a Redis 7 feature, after reading the server's version itself (INFO server)."""
+    import pytest
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        version = str(client.info("server").get("redis_version", "0"))
+    finally:
+        client.close()
+    if int(version.split(".")[0]) < 7:
+        pytest.skip(f"{reason} (redis_version {version})")

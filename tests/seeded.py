@@ -20,11 +20,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import Snapshot
 from ferrite_tui.backend.streams import id_ms
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import (
+from ferrite_tui.demo.seeding import (
     SEED_DLQ,
     SEED_EMAILS,
     SEED_ORDERS,

@@ -9,13 +9,15 @@ import pytest
 import redis
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, describe_error
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.dlq import DeadLetters
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.priority import PriorityQueue
 from ferrite_tui.backend.pubsub import Tail
-from ferrite_tui.cli import status_json, status_table
+from ferrite_tui.cli.status import status_json, status_table
 from ferrite_tui.config import Config, QueueDecl
 from helpers import REDUCED, CommandRecorder, async_wait_until, mutating, wait_until
 

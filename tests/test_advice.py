@@ -6,7 +6,7 @@ import sys
 import time
 from datetime import datetime
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
 from test_backfill import MIN, dead_letter, job, write_dead_letters

@@ -5,10 +5,10 @@ import redis.asyncio as aioredis
 from rich.text import Text
 from textual.widgets import TabbedContent
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.widgets.status import StatusLine

@@ -5,8 +5,9 @@ import time
 
 import pytest
 
-from ferrite_tui.backend.backfill import Backfill, item_time
+from ferrite_tui.backend.backfill import Backfill
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends, minute_of
 from helpers import REDUCED
@@ -214,7 +215,7 @@ async def test_a_second_backfill_keeps_live_minutes(client, sync):
 
 async def test_monitor_rebuilds_then_the_poll_carries_on(redis_url, sync):
     """The monitor rebuilds the hour, then each poll records into the same minutes."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.monitor import Monitor
     from ferrite_tui.config import Config
 

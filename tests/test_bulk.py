@@ -141,7 +141,8 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
 
     import redis
 
-    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.client import Client
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.dlq import DeadLetters
     from helpers import FERRITE
 
@@ -198,7 +199,8 @@ async def test_a_run_past_the_bound_keeps_its_journal_record_for_f(server_factor
     import redis
 
     from ferrite_tui.backend import bulk
-    from ferrite_tui.backend.client import Client, ConnectionSettings
+    from ferrite_tui.backend.client import Client
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.dlq import DeadLetters
     from helpers import FERRITE
 

@@ -11,7 +11,8 @@ import json
 from textual.widgets import Input
 
 from ferrite_tui.backend import streams as st
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen

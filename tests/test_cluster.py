@@ -7,11 +7,12 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster
@@ -94,7 +95,7 @@ async def test_cluster_named_by_url_option_and_read_only(cluster_url):
         await client.connect()
         assert client.cluster is not None
         assert client.capabilities.server_kind == "redis"
-        from ferrite_tui.backend.client import ReadOnlyError
+        from ferrite_tui.backend.errors import ReadOnlyError
         with pytest.raises(ReadOnlyError):
             client.guard("requeue")
     finally:
@@ -203,7 +204,7 @@ async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
 async def test_node_failing_mid_scan_is_reported(cluster_factory):
     from dataclasses import replace
 
-    from ferrite_tui.backend.client import BackendError
+    from ferrite_tui.backend.errors import BackendError
 
     cluster = cluster_factory(primaries=3)
     rc = aioredis.RedisCluster.from_url(cluster.url)
@@ -289,7 +290,7 @@ async def test_acl_user_password_and_seed_nodes(cluster_factory):
     assert len(refs) >= 8 and not [q.error for q in snap.queues if q.error]
     assert len({snap.cluster.node_of(q.ref.key) for q in snap.queues}) == 3
 
-    from ferrite_tui.backend.client import BackendError
+    from ferrite_tui.backend.errors import BackendError
     bad = Client(ConnectionSettings(url=f"redis://ops:wrong@127.0.0.1:{port}/0"))
     with pytest.raises(BackendError, match="authentication failed"):
         await bad.connect()

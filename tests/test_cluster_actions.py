@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.priority import PriorityQueue

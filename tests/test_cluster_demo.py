@@ -9,11 +9,14 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.cli import build_parser, demo_cluster
+from ferrite_tui.cli.demo import demo_cluster
+from ferrite_tui.cli.main import build_parser
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import CLUSTER_NAMES, Workload, seed
+from ferrite_tui.demo.layout import CLUSTER_NAMES
+from ferrite_tui.demo.seeding import seed
+from ferrite_tui.demo.workload import Workload
 from helpers import async_wait_until
 
 pytestmark = pytest.mark.cluster

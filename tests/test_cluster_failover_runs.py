@@ -11,10 +11,11 @@ import redis
 
 from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.lists import read_page
-from ferrite_tui.backend.moves import PositionalPlan
+from ferrite_tui.backend.movebase import PositionalPlan
 from helpers import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -166,7 +167,7 @@ async def test_a_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
         assert "200 in flight" in line and "600 not attempted" in line
         assert "F on the Dead letters panel resumes it" in line
         # A read of a key on it (a panel's scan) names it too, not the seed.
-        from ferrite_tui.backend.client import describe_error
+        from ferrite_tui.backend.connection import describe_error
 
         with pytest.raises(redis.RedisError) as failure:
             await client.for_keys(target).redis.llen(target)

@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from helpers import async_wait_until, wait_until

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.pubsub import PubSub, Tail
 from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.config import Config
-from helpers import async_wait_until, running
+from helpers import async_wait_until, running, skip_unless_redis_7
 from test_pubsub_ui import fill_form, make_app, messages, notes, open_panel
 
 pytestmark = pytest.mark.cluster
@@ -69,7 +69,7 @@ async def test_sharded_channels_tailed_per_shard_and_listed(redis_cluster, clust
     await monitor.connect()
     try:
         if int(monitor.client.capabilities.version.split(".")[0]) < 7:
-            pytest.skip("sharded Pub/Sub needs Redis 7")
+            skip_unless_redis_7(cluster_url, "sharded Pub/Sub needs Redis 7")
         router = monitor.client.cluster
         channels = ["shard.a", "shard.b", "shard.c", "shard.d"]
         owners = {router.node_of(c) for c in channels}

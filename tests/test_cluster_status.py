@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from test_cli import run
 from test_cluster_ui import _leave_in_flight
 

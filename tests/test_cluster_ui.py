@@ -9,10 +9,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend import crossslot
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.server import cluster_tables
 from ferrite_tui.ui.widgets.table import KeyedTable

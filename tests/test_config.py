@@ -47,7 +47,7 @@ def test_example_config_documents_and_parses(tmp_path):
 
     top = [f for f in fields(TopLevel) if f.name not in ("path", "profiles", "discovery",
                                                           "alerts", "libraries", "queues",
-                                                          "keys")]
+                                                          "keys", "origins")]
     for f in top:
         assert f"\n{f.name} = " in text, f"{f.name} not documented"
     for cls in (DiscoveryConfig, AlertConfig, LibrariesConfig, Profile):
@@ -184,3 +184,54 @@ def test_every_number_in_the_config_has_a_range():
     missing = [f"{table}.{f.name}" for table, cls in tables.items() for f in fields(cls)
                if str(f.type).split(" ")[0] in ("int", "float") and (table, f.name) not in RANGES]
     assert missing == []
+
+
+TWO_PROFILES = """\
+refresh = 2.0
+
+[profiles.a]
+url = "redis://a:6379"
+read_only = true
+
+[profiles.b]
+url = "redis://b:6379"
+read_only = "yes"
+"""
+
+
+@pytest.mark.parametrize("body, line", [
+    # A bad value in the second profile is reported at its own line, not at the first
+    # profile's line of the same key.
+    (TWO_PROFILES, 9),
+    ('[profiles.a]\nurl = "redis://a"\n[profiles.b]\nurl = "redis://b"\nbogus = 1\n', 5),
+    ('[[queues]]\nkey = "a"\nkind = "work"\n[[queues]]\nkey = "b"\nkind = "nope"\n', 6),
+    ('[[queues]]\nkey = "a"\nkind = "work"\norder = "head"\n'
+     '[[queues]]\nkey = "b"\nkind = "work"\norder = "middle"\n', 8),
+])
+def test_a_bad_value_is_reported_at_its_own_line(tmp_path, body, line):
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as failure:
+        load(path)
+    assert str(failure.value).startswith(f"{path}:{line}: "), failure.value
+
+
+def test_every_value_knows_where_it_came_from(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(TWO_PROFILES.replace('"yes"', "false")
+                    + '\n[[queues]]\nkey = "a"\nkind = "work"\n')
+    cfg = load(path)
+    assert cfg.origin("refresh") == f"{path}:1"
+    assert cfg.origin("profiles.b.read_only") == f"{path}:9"
+    assert cfg.origin("profiles.a.read_only") == f"{path}:5"
+    assert cfg.origin("queues[1].kind") == f"{path}:13"
+    assert cfg.origin("theme") == "default"
+    # saved.toml (beside it) is read after, and wins: the origin says so.
+    cfg = save_setting(cfg, refresh=3.0)
+    again = load(path)
+    assert re.fullmatch(rf"{re.escape(str(tmp_path / 'saved.toml'))}:\d+",
+                        again.origin("refresh"))
+    # A command-line override names itself.
+    flagged = again.overridden("command line: --notifications", exact_from_notifications=True)
+    assert flagged.exact_from_notifications
+    assert flagged.origin("exact_from_notifications") == "command line: --notifications"

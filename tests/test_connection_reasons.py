@@ -1,6 +1,6 @@
 """An unreachable or refusing server: the header says why, and when the next try is."""
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.widgets.status import StatusLine

@@ -15,9 +15,10 @@ import redis
 from redis.crc import key_slot
 
 from ferrite_tui.backend import crossslot
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 
 pytestmark = pytest.mark.cluster
 
@@ -94,7 +95,7 @@ async def test_wrong_type_target_moves_nothing(cluster_client, cluster_sync):
     cluster_sync.rpush(dlq, *[_dead(i) for i in range(5)])
     cluster_sync.set(target, b"not a list")
     dead = DeadLetters(cluster_client)
-    from ferrite_tui.backend.client import BackendError
+    from ferrite_tui.backend.errors import BackendError
     with pytest.raises(BackendError, match="not a list"):
         await dead.requeue_head(dlq, target, 5)
     assert cluster_sync.llen(dlq) == 5 and _internal_keys(cluster_sync) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
@@ -172,7 +172,7 @@ async def test_interrupted_run_is_shown_and_finished(redis_url, sync, tmp_path):
     import subprocess
     import sys
 
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.journal import BulkRecord, Journal
 
     sync.rpush(DLQ, *[dead(i, "SMTP timeout after 5ms" if i < 6 else "other") for i in range(10)])

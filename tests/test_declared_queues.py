@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.libraries.items import describe
 from ferrite_tui.backend.models import QueueKind
@@ -88,7 +89,7 @@ async def test_the_seed_layouts_in_the_state_model(redis_url):
 
     from ferrite_tui.backend.libraries.model import State
     from ferrite_tui.backend.libraries.seed import model_of
-    from ferrite_tui.demo.workload import seed
+    from ferrite_tui.demo.seeding import seed
 
     client = aioredis.Redis.from_url(redis_url)
     await seed(client)

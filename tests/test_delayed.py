@@ -12,7 +12,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import (
     Cursor,
     DelayedQueue,
@@ -22,8 +23,9 @@ from ferrite_tui.backend.delayed import (
     parse_duration,
 )
 from ferrite_tui.backend.envelopes import dumps
+from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.priority import ZItem
-from helpers import REDUCED, async_wait_until
+from helpers import REDUCED, async_wait_until, skip_as_the_server_lacks
 
 KEY = "queue:reports:scheduled"
 READY = "queue:reports:ready"
@@ -239,7 +241,7 @@ async def test_a_running_promoter_racing_run_all_never_duplicates_or_drops(
     form), a producer keeps adding jobs (some already due), and X runs: afterwards every
     due job is in exactly one place, the ready list or still scheduled, and none twice."""
     if lua and (REDUCED or not client.capabilities.lua):
-        pytest.skip("Lua is not available on this server")
+        skip_as_the_server_lacks(client.settings.url, "lua", "Lua is not available")
     rng = random.Random(5)
     due = {job(i, NOW - rng.randint(0, 600_000)): 0 for i in range(2000)}
     due = {m: json.loads(m)["scheduled_at"] for m in due}

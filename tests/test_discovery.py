@@ -6,7 +6,8 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery, classify
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl

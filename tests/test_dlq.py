@@ -17,9 +17,11 @@ import redis
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import BulkRunner, Cancel
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, Filter, normalise_reason
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.movebase import Item
 from helpers import wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"

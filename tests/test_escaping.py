@@ -119,7 +119,7 @@ def test_a_cut_number_cell_ends_in_an_ellipsis():
 async def test_every_notification_is_escaped_line_by_line(tmp_path):
     """The last gate for a toast: whatever a caller passes, each line is escaped and the
     line breaks kept (a binary key name would otherwise end a browser session)."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.config import Config
     from ferrite_tui.ui.app import FerriteApp
     from helpers import running
@@ -133,7 +133,7 @@ async def test_every_notification_is_escaped_line_by_line(tmp_path):
 
 
 def test_a_recorded_message_keeps_its_value_and_writes_nothing_raw(tmp_path):
-    from ferrite_tui.backend.pubsub import Entry, ndjson_line, read_ndjson
+    from ferrite_tui.backend.recording import Entry, ndjson_line, read_ndjson
 
     body = "evil\u202e \u009b6n \x1b]0;t\x07".encode()
     line = ndjson_line(Entry(1, 0.0, "chan\u2066".encode(), None, body))

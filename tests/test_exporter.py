@@ -27,13 +27,13 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config, load
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.escaping import printable
 from ferrite_tui.exporter import Exporter
 from ferrite_tui.metrics import METRICS, alert_name
-from helpers import async_wait_until, wait_until
+from helpers import async_wait_until, skip_as_the_server_lacks, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO_ROOT / "examples"
@@ -332,7 +332,8 @@ async def test_rates_and_their_exactness_on_the_known_workload(redis_url):
         async with exporting(redis_url, config=Config(alerts=ALERTS), refresh=0.5) as exporter:
             await async_wait_until(lambda: exporter.state.snapshot is not None)
             if not exporter.monitor.capabilities.lpos:
-                pytest.skip("no LPOS on this server: list figures are marked unknown")
+                skip_as_the_server_lacks(redis_url, "lpos",
+                                         "no LPOS: list figures are marked unknown")
             latest: dict[str, Series] = {}
 
             def rate(series: Series, metric: str, key: str) -> tuple[float | None, str]:
@@ -501,7 +502,7 @@ async def test_unreachable_server_is_unhealthy_and_counted(server_factory):
 async def test_an_acl_user_who_may_only_read_gets_every_figure(fresh_server, tmp_path):
     """A user who may read everything and write nothing (as an exporter's user should be),
     named in the URL as the console takes it: every queue, no poll error."""
-    from ferrite_tui.cli import resolve_settings
+    from ferrite_tui.commandline import resolve_settings
     from test_acl import PASSWORD
 
     await seeded(fresh_server.url)
@@ -740,8 +741,8 @@ async def test_a_real_prometheus_scrapes_the_figures(redis_url, tmp_path):
 async def test_a_cluster_labels_every_queue_with_its_node(cluster_url, tmp_path):
     """On a Redis Cluster, as the console: every primary polled, each queue's series
     labelled with the primary holding its key, depths as `status --json` has them."""
-    from ferrite_tui.cli import resolve_settings
-    from ferrite_tui.demo.workload import CLUSTER_NAMES
+    from ferrite_tui.commandline import resolve_settings
+    from ferrite_tui.demo.layout import CLUSTER_NAMES
 
     client = aioredis.RedisCluster.from_url(cluster_url)
     try:

@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from ferrite_proxy import FerriteStandIn
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from helpers import SERVER_BINARY
 
 

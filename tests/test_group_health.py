@@ -7,10 +7,11 @@ import dataclasses
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import PENDING_SCAN
 from ferrite_tui.config import AlertConfig, Config
+from helpers import skip_as_the_server_lacks
 
 STREAM = "events:big"
 DEAD_HELD = 1200  # more than one pending page, all idle for ten minutes
@@ -56,10 +57,11 @@ async def group_after_polls(url: str, idle_form: bool | None):
     return q, group
 
 
-async def test_large_group_idle_count_and_dead_consumer_are_exact(big_group, redis_url):
+@pytest.mark.usefixtures("big_group")
+async def test_large_group_idle_count_and_dead_consumer_are_exact(redis_url):
     q, group = await group_after_polls(redis_url, None)
     if not group.scan_complete and f"{PENDING_SCAN:,}+ idle" in " ".join(group.alerts):
-        pytest.skip("this server has no XPENDING IDLE")
+        skip_as_the_server_lacks(redis_url, "xpending_idle", "this server has no XPENDING IDLE")
     idle = DEAD_HELD + LIVE_IDLE
     assert group.scan_complete, group
     assert group.idle_count == idle and q.idle_pending == idle
@@ -71,7 +73,8 @@ async def test_large_group_idle_count_and_dead_consumer_are_exact(big_group, red
     assert "1 dead consumer" in q.alerts
 
 
-async def test_without_idle_form_the_count_is_a_marked_lower_bound(big_group, redis_url):
+@pytest.mark.usefixtures("big_group")
+async def test_without_idle_form_the_count_is_a_marked_lower_bound(redis_url):
     _q, group = await group_after_polls(redis_url, False)
     assert not group.scan_complete
     assert group.idle_count == PENDING_SCAN  # the first page: the dead holder's entries

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.journal import BulkRecord, Journal
 
 

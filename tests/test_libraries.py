@@ -18,7 +18,8 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.libraries.actions import LibraryActions
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
@@ -182,7 +183,7 @@ async def test_rq_actions_respect_read_only(redis_url, tmp_path):
     client = Client(ConnectionSettings(url=redis_url, read_only=True))
     await client.connect()
     try:
-        from ferrite_tui.backend.client import ReadOnlyError
+        from ferrite_tui.backend.errors import ReadOnlyError
 
         with pytest.raises(ReadOnlyError):
             await LibraryActions(client).rq_run_now(ref.library, [job.id])
@@ -498,7 +499,7 @@ async def test_seed_keys_are_never_mistaken(redis_url, tmp_path):
     huey keys (whose names look like work lists)."""
     import redis.asyncio as aioredis
 
-    from ferrite_tui.demo.workload import seed
+    from ferrite_tui.demo.seeding import seed
 
     client = aioredis.Redis.from_url(redis_url)
     await seed(client)

@@ -198,7 +198,7 @@ async def test_saq_failed_and_overdue_jobs_count_as_saq_does(redis_url, tmp_path
     console's scheduled + overdue)."""
     from saq import Queue, Worker
 
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.monitor import Monitor
     from ferrite_tui.config import AlertConfig, Config
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 from textual.widgets import Input
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
@@ -429,7 +429,8 @@ def test_bullmq_without_its_package_is_refused_naming_the_extra(tmp_path):
     code = (
         "import sys; sys.modules['bullmq'] = None\n"
         "from dataclasses import replace\n"
-        "from ferrite_tui.backend.client import Client, ConnectionSettings\n"
+        "from ferrite_tui.backend.client import Client\n"
+        "from ferrite_tui.backend.connection import ConnectionSettings\n"
         "from ferrite_tui.backend.libraries import bullmq_api\n"
         "import ferrite_tui.ui.app\n"
         "c = Client(ConnectionSettings(url='redis://127.0.0.1:1/0'))\n"

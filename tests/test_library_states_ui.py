@@ -272,7 +272,7 @@ async def test_celery_requeue_one_unacked_message_past_the_configured_timeout(
     puts it back where kombu's own consumer gets it next."""
     from kombu import Connection
 
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.config import Config, LibrariesConfig
     from ferrite_tui.ui.app import FerriteApp
 

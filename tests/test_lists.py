@@ -8,12 +8,16 @@ import pytest
 import redis
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
+from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.lists import BIG_ITEM, ListItems, read_page
 from ferrite_tui.backend.models import QueueKind, QueueRef
-from ferrite_tui.backend.moves import Item, chunk_budget, move_values
+from ferrite_tui.backend.movebase import Item, chunk_budget
+from ferrite_tui.backend.moves import move_values
 from ferrite_tui.backend.reliable import ReliableQueue
+from helpers import skip_as_the_server_lacks
 
 
 def fill(sync, key, n, fmt="v{}"):
@@ -207,7 +211,8 @@ async def test_contention_splits_chunks_and_still_finishes(client, sync, redis_u
     failed and left where it was."""
     import asyncio
 
-    from ferrite_tui.backend.moves import PositionalPlan, take_head
+    from ferrite_tui.backend.movebase import PositionalPlan
+    from ferrite_tui.backend.moves import take_head
     from helpers import wait_until
 
     values = fill(sync, "src", 2000)
@@ -266,10 +271,11 @@ async def test_contention_splits_chunks_and_still_finishes(client, sync, redis_u
 
 
 async def test_lua_fast_path_moves_exactly_and_checks_the_target(client, sync):
-    from ferrite_tui.backend.moves import lua_move
+    from ferrite_tui.backend.slotmoves import lua_move
 
     if not client.capabilities.lua:
-        pytest.skip("no Lua on this server (the reduced set): the fast path is never used")
+        skip_as_the_server_lacks(client.settings.url, "lua",
+                                 "no Lua (the reduced set): the fast path is never used")
     values = fill(sync, "src", 3000)
     page = await read_page(client, "src", 2990, 10)
     head = await read_page(client, "src", 0, 3)

@@ -13,13 +13,9 @@ import redis
 
 import ferrite_tui.backend
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    ConnectionSettings,
-    ReadOnlyError,
-    mutation,
-)
+from ferrite_tui.backend.client import Client, mutation
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config
 from helpers import async_wait_until

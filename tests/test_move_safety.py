@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ferrite_tui.backend import moves
-from ferrite_tui.backend.client import BackendError
+from ferrite_tui.backend import slotmoves
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import read_page
-from ferrite_tui.backend.moves import Item, move_values, take_head
+from ferrite_tui.backend.movebase import Item
+from ferrite_tui.backend.moves import move_values, take_head
+from helpers import skip_as_the_server_lacks
 
 
 def fill(sync, key, n, fmt="v{}"):
@@ -62,7 +64,7 @@ async def test_really_gone_items_are_still_reported_missing(client, sync):
 async def test_beyond_the_search_budget_is_not_called_gone(client, sync, monkeypatch):
     """Pushed away from both ends past what the search may scan: reported as not found
     (failed, left in place), never as skipped."""
-    monkeypatch.setattr(moves, "SEARCH_BUDGET", 100)
+    monkeypatch.setattr(slotmoves, "SEARCH_BUDGET", 100)
     fill(sync, "dlq", 3000)
     page = await read_page(client, "dlq", 2990, 10)
     sync.lpush("dlq", *[f"head{i}".encode() for i in range(2000)])
@@ -181,7 +183,8 @@ async def test_requeue_all_of_a_list_pushed_to_all_the_time_finishes(client, syn
     from ferrite_tui.backend.lists import ListItems
 
     if not client.capabilities.lua:
-        pytest.skip("without Lua a list pushed to all the time starves the WATCH (known)")
+        skip_as_the_server_lacks(client.settings.url, "lua", "without Lua a list pushed to "
+                                 "all the time starves the WATCH (known)")
     letters = [json.dumps({"job": {"id": f"j{i}", "payload": i, "retry_count": 3,
                                    "last_error": "boom", "first_attempt": 1},
                            "dead_at": 1, "reason": "boom"}).encode() for i in range(3000)]
@@ -215,10 +218,11 @@ async def test_requeue_all_of_a_list_pushed_to_all_the_time_finishes(client, syn
 
 
 async def test_head_script_puts_refused_values_back_at_the_head_in_order(client, sync):
-    from ferrite_tui.backend.moves import KeepInPlace, _lua_take_head
+    from ferrite_tui.backend.movebase import KeepInPlace
+    from ferrite_tui.backend.slotmoves import _lua_take_head
 
     if not client.capabilities.lua:
-        pytest.skip("the script path needs Lua")
+        skip_as_the_server_lacks(client.settings.url, "lua", "the script path needs Lua")
     sync.rpush("src", b"a", b"keep1", b"b", b"keep2", b"c", b"z")
 
     def transform(item: Item) -> bytes:

@@ -17,7 +17,7 @@ import redis
 
 import truth
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.notifications import missing_classes
 from ferrite_tui.backend.poll import NOTE_EVENTS_MULTI, RATE_SPAN_S

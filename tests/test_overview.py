@@ -9,10 +9,11 @@ import redis.asyncio as aioredis
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.backfill import Backfill
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.messages import SnapshotReady
 from frozen import NOW, frozen_app, frozen_snapshot
@@ -213,8 +214,8 @@ def test_a_long_alert_keeps_its_key_and_next_step_where_the_row_is_narrow():
 def test_counts_in_words_agree_with_their_number():
     """'1 groups' and '1 were not dead-letter envelopes' read as mistakes: one is singular."""
     from ferrite_tui.backend.models import QueueKind
+    from ferrite_tui.presentation import secondary
     from ferrite_tui.ui.panels.deadletters.panel import DeadLettersPanel
-    from ferrite_tui.ui.panels.overview import secondary
 
     stream = next(q for q in frozen_snapshot().queues if q.ref.kind is QueueKind.STREAM)
     assert len(stream.groups) > 1

@@ -6,9 +6,10 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
+from helpers import skip_as_the_server_lacks
 
 
 def job(i, t=None):
@@ -131,7 +132,7 @@ async def test_list_in_and_out_rates_come_from_measured_moves(r, redis_url):
         await m.aclose()
     work = by_key(snap)["work"]
     if not m.capabilities.lpos:
-        pytest.skip("LPOS not available")
+        skip_as_the_server_lacks(m.settings.url, "lpos", "LPOS not available")
     assert work.in_rate > 0 and work.out_rate > 0
     # 30 in and 20 out over the same elapsed time.
     assert work.in_rate / work.out_rate == pytest.approx(1.5, rel=0.01)

@@ -7,8 +7,10 @@ import json
 import pytest
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import dumps
+from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.priority import (
     PriorityQueue,
     ZItem,

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from textual.widgets import Input
 from textual_plotext import PlotextPlot
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp

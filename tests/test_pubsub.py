@@ -9,17 +9,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReadOnlyError
-from ferrite_tui.backend.pubsub import (
-    Entry,
-    PubSub,
-    Tail,
-    glob_match,
-    is_pattern,
-    ndjson_line,
-    read_ndjson,
-    tail_matches,
-)
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.errors import ReadOnlyError
+from ferrite_tui.backend.pubsub import PubSub, Tail, glob_match, is_pattern, tail_matches
+from ferrite_tui.backend.recording import Entry, ndjson_line, read_ndjson
 from helpers import async_wait_until
 
 HOSTILE = [

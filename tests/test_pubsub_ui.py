@@ -7,8 +7,8 @@ import pytest
 import redis
 from textual.widgets import Input, TabbedContent
 
-from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.pubsub import Entry, read_ndjson
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.recording import Entry, read_ndjson
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.pubsub import PubSubPanel

@@ -8,7 +8,7 @@ import json
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from helpers import FERRITE, async_wait_until

@@ -10,7 +10,7 @@ import redis
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import BulkRunner
 from ferrite_tui.backend.models import QueueKind, QueueRef
-from ferrite_tui.backend.moves import chunk_budget
+from ferrite_tui.backend.movebase import chunk_budget
 from ferrite_tui.backend.reliable import ReliableQueue
 
 REF = QueueRef(QueueKind.RELIABLE, "queue:orders", processing_key="queue:orders:processing")

@@ -15,10 +15,12 @@ import redis
 from rich.console import Console
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client, ConnectionSettings, ReplicaError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.envelopes import dumps
+from ferrite_tui.backend.errors import ReplicaError
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp

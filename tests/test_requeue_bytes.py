@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
 from ferrite_tui.backend.dlq import DeadLetters, export_line
 from ferrite_tui.backend.lists import ListItems
-from ferrite_tui.backend.moves import PositionalPlan
+from ferrite_tui.backend.movebase import PositionalPlan
 from ferrite_tui.backend.rawjson import Unrewritable, payload_text, requeued
 from ferrite_tui.backend.requeue_plan import plan_head, plan_items
 

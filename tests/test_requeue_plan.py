@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.requeue_plan import plan_head, plan_items
 from helpers import async_wait_until, running
 from test_deadletters_ui import DLQ, TARGET, dead, make_app, open_dlq

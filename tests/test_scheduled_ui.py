@@ -8,7 +8,7 @@ import time
 import redis.asyncio as aioredis
 from textual.widgets import Input
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp

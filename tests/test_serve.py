@@ -477,7 +477,7 @@ def test_a_wrong_password_is_reported_at_start(server_factory, tmp_path):
     ("redis://h:6379/0", "redis://h:6379/0"),
 ])
 def test_consoles_get_the_url_without_its_password(url, expected):
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
 
     assert url_without_password(url) == expected
     password = None if url == expected else "pw"
@@ -539,7 +539,7 @@ def test_the_audit_log_records_the_remote_address_only_when_serving(tmp_path):
 
 @pytest.mark.parametrize("writes, label", [(False, "WEB READ-ONLY"), (True, "WEB WRITES ON")])
 async def test_the_header_names_the_session_mode_even_at_80_columns(tmp_path, writes, label):
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.models import ConnectionState
     from ferrite_tui.config import Config
     from ferrite_tui.ui.app import FerriteApp

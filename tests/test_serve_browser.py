@@ -171,7 +171,7 @@ def demo_data(redis_url: str) -> str:
 
     import redis.asyncio as aioredis
 
-    from ferrite_tui.demo.workload import seed
+    from ferrite_tui.demo.seeding import seed
 
     async def write() -> None:
         client = aioredis.Redis.from_url(redis_url)

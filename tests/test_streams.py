@@ -10,10 +10,12 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import Cancel
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, ReadOnlyError
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.streams import PendingEntry, Streams
-from helpers import REDUCED
+from helpers import REDUCED, skip_as_the_server_lacks
 
 S = "events:test"
 G = "workers"
@@ -223,7 +225,8 @@ def test_min_idle_now_bound():
 async def test_claim_all_idle(sync, backend, autoclaim):
     if autoclaim and not backend.client.capabilities.xautoclaim:
         assert REDUCED, "XAUTOCLAIM is missing on a full server"
-        pytest.skip("XAUTOCLAIM renamed away on this server (the fallback case covers it)")
+        skip_as_the_server_lacks(backend.client.settings.url, "xautoclaim",
+                                 "XAUTOCLAIM renamed away (the fallback case covers it)")
     if REDUCED:
         assert not backend.client.capabilities.xautoclaim
     from dataclasses import replace

@@ -6,7 +6,7 @@ import json
 
 from textual.widgets import Input, Static
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp

@@ -17,11 +17,11 @@ import pytest
 
 import truth
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import NOTE_DUE, RATE_SPAN_S
 from ferrite_tui.config import AlertConfig, Config
-from helpers import async_wait_until
+from helpers import async_wait_until, skip_as_the_server_lacks
 
 INTERVAL = 0.5
 ALERTS = AlertConfig(oldest_age_seconds=3, stream_dead_consumer_seconds=3,
@@ -110,7 +110,7 @@ async def oldest_age_ms(r, key: str) -> int:
 async def test_every_figure_matches_the_known_workload(running, redis_url, tmp_path):
     work, monitor, poller = running
     if not monitor.capabilities.lpos:
-        pytest.skip("no LPOS on this server: list figures are marked unknown")
+        skip_as_the_server_lacks(redis_url, "lpos", "no LPOS: list figures are marked unknown")
     started = time.monotonic()
     # Warm-up, then a full rate span: every figure within 15% (retried while the machine
     # catches up, with a generous deadline).

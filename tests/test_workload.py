@@ -17,14 +17,10 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from ferrite_tui.demo.layout import DEMO_CHANNELS, DEMO_KEYS, DEMO_PATTERNS
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.demo.server import reduced_args
-from ferrite_tui.demo.workload import (
-    DEMO_CHANNELS,
-    DEMO_KEYS,
-    DEMO_PATTERNS,
-    Workload,
-    seed,
-)
+from ferrite_tui.demo.workload import Workload
 from helpers import async_wait_until
 
 NOW = 1_760_000_000_000  # a fixed "now" (ms) for deterministic seeds

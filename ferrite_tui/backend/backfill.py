@@ -27,7 +27,8 @@ from typing import Any
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.envelopes import MAX_PARSE_BYTES, job_time, key_text
+from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.itemtimes import arrivals_by, item_time_or_raise
 from ferrite_tui.backend.libraries.model import (
     Body,
     LibraryQueue,
@@ -39,6 +40,7 @@ from ferrite_tui.backend.libraries.model import (
 from ferrite_tui.backend.libraries.poll import probe_age, time_probe
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.poll import FUTURE_SLACK_MS, LIST_KINDS, stream_id_ms
+from ferrite_tui.backend.replies import score_pairs
 from ferrite_tui.backend.trends import MINUTE_S, Trends, minute_of
 
 MAX_ITEMS = 10_000
@@ -338,7 +340,7 @@ class Backfill:
             for offset, raw in enumerate(reply):
                 acc.read += 1
                 try:
-                    t = _item_time(raw)
+                    t = item_time_or_raise(raw)
                 except boundedjson.TooDeep as exc:  # named once per key, then skipped
                     if not any(n.startswith(f"{ident}: item ") for n in report.notes):
                         report.notes.append(f"{ident}: item {start + offset} {exc.note}, "
@@ -384,10 +386,10 @@ class Backfill:
                 continue
             acc = out[owner]
             scored = sk.type == "zset"
-            members = [m for m, _ in _pairs(reply)] if scored else reply
+            members = [m for m, _ in score_pairs(reply)] if scored else reply
             acc.read += len(members)
             if owner[1] == "failed" and sk.means is Means.AT and sk.unit is not None:
-                for _member, score in _pairs(reply):
+                for _member, score in score_pairs(reply):
                     t = score_ms(float(score), sk.unit)
                     if t is None or t <= 0:
                         report.untimed += 1
@@ -486,7 +488,7 @@ class Backfill:
         ends = [min(m * MINUTE_MS + MINUTE_MS - 1, now_ms) for m in range(first_min - 1,
                                                                          last_min + 1)]
         if t.positions:
-            return [float(round(v)) for v in _interpolated(t.positions, t.size, ends)]
+            return [float(round(v)) for v in arrivals_by(t.positions, t.size, ends)]
         before, per_minute = self._bucket(t, first_min, now_ms)
         out = [before]
         for m in range(first_min, last_min + 1):
@@ -514,74 +516,6 @@ class Backfill:
         return series
 
 
-def item_time(raw: bytes) -> int | None:
-    """The time an item carries, as envelopes.decode reads it (dead_at for a dead letter,
-    else the job's own time), without building an Envelope: the backfill reads up to a
-    million items."""
-    try:
-        return _item_time(raw)
-    except boundedjson.TooDeep:
-        return None
-
-
-def _item_time(raw: bytes) -> int | None:
-    """item_time, but a value nested beyond the bound raises TooDeep (so it is named)."""
-    if len(raw) > MAX_PARSE_BYTES:
-        return None
-    try:
-        text = raw.decode("utf-8").strip()
-        data, end = boundedjson.raw_decode(text)
-    except boundedjson.TooDeep:
-        raise
-    except ValueError:  # not JSON, or not UTF-8
-        return None
-    if end != len(text):
-        return None  # JSON followed by something else: not an envelope
-    if not isinstance(data, dict):
-        return None
-    job = data.get("job")
-    if isinstance(job, dict) and "id" in job and "payload" in job and "reason" in data:
-        t = data.get("dead_at")
-    elif "id" in data and "payload" in data:
-        if "retry_count" in data or "first_attempt" in data:
-            t = data.get("first_attempt")
-        elif "scheduled_at" in data:
-            t = data.get("scheduled_at")
-        else:
-            return job_time(data)
-    else:
-        return job_time(data)  # a team's own job: created_at, timestamp, ts, ...
-    if type(t) is float and t.is_integer():
-        return int(t)
-    return t if type(t) is int else None
-
-
-def _interpolated(positions: list[tuple[int, int]], size: int, ends: list[int]) -> list[float]:
-    """How many items of a sampled list arrived by each time in `ends`.
-
-    A list keeps arrival order (pushed at the tail, or at the head), so an item's position
-    says how many arrived before it; between two items read, positions are interpolated
-    linearly in time. Pages at both ends of the list are always read.
-    """
-    pairs = sorted(positions)
-    if pairs[0][1] > pairs[-1][1]:  # pushed at the head: the newest first
-        pairs = [(t, size - 1 - pos) for t, pos in pairs]
-    out = []
-    j = 0
-    for end in ends:
-        while j < len(pairs) and pairs[j][0] <= end:
-            j += 1
-        if j == 0:
-            out.append(0.0)
-        elif j == len(pairs):
-            out.append(float(min(max(p for _, p in pairs) + 1, size)))
-        else:
-            (t0, p0), (t1, p1) = pairs[j - 1], pairs[j]
-            frac = (end - t0) / (t1 - t0) if t1 > t0 else 0.0
-            out.append(p0 + 1 + max(p1 - p0 - 1, 0) * frac)
-    return out
-
-
 def _memory(key: str) -> tuple:
     """The key's memory, from 5 sampled items (a short command, whatever the key's size)."""
     return ("MEMORY", "USAGE", key, "SAMPLES", 5)
@@ -594,13 +528,6 @@ def _reply_bytes(reply: Any, depth: int = 0) -> int:
     if isinstance(reply, list | tuple) and depth < 3:
         return sum(_reply_bytes(r, depth + 1) for r in reply)
     return 8
-
-
-def _pairs(reply: list) -> list[tuple[bytes, Any]]:
-    """(member, score) pairs of a ZRANGE WITHSCORES reply, flat (RESP2) or paired (RESP3)."""
-    if reply and isinstance(reply[0], (list, tuple)):
-        return [(m, sc) for m, sc in reply]
-    return list(zip(reply[::2], reply[1::2]))
 
 
 def _round(value: float, weight: float) -> float:

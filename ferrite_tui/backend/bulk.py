@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from ferrite_tui.backend.connection import describe_error, is_connection_failure
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.journal import BulkRecord, Journal
@@ -58,6 +61,9 @@ class RunState:
     # transaction's answer was lost, so it may or may not have run).
     staged: dict[str, int | None] = field(default_factory=dict)
     crossslot_run: Any = None  # crossslot.CrossSlotRun of this run (its own run id)
+    # Set by the module that staged (crossslot): delivers what `staged` names after a node
+    # failure, returning how many items those chunks held.
+    deliver_staged: Callable[[Any, RunState], Awaitable[int]] | None = None
 
 
 _RUN_STATE: contextvars.ContextVar[RunState | None] = contextvars.ContextVar(
@@ -86,8 +92,6 @@ def note_settled(n: int) -> None:
 def is_node_failure(exc: BaseException) -> bool:
     """A node that cannot be reached or cannot serve the slot now (failing over, loading,
     demoted), as opposed to a refusal that retrying will not change."""
-    from ferrite_tui.backend.client import is_connection_failure
-
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -269,8 +273,6 @@ def _size(batch: Any) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    from ferrite_tui.backend.client import describe_error
-
     return describe_error(exc)
 
 
@@ -303,7 +305,6 @@ async def failed_node(client: Any, exc: BaseException) -> str:
         down = [n for n in router.primaries() if n in router.unreachable]
         if down:
             return ", ".join(down)
-        import re
 
         current: BaseException | None = exc
         while current is not None:
@@ -314,34 +315,6 @@ async def failed_node(client: Any, exc: BaseException) -> str:
         return "a cluster node"
     settings = getattr(client, "settings", None)
     return settings.display_url if settings is not None else "the server"
-
-
-async def deliver_staged(client: Any, state: RunState) -> int:
-    """Deliver what this run left staged between slots (see crossslot); returns how many
-    items those chunks held (now in their target, whether pushed now or before the
-    failure). A chunk whose STAGE and marker are both absent was never staged, or its
-    staging was lost with a node's last unreplicated writes: its values are in the source,
-    and the retry moves them."""
-    if not state.staged:
-        return 0
-    from ferrite_tui.backend import crossslot
-
-    total = 0
-    for stage, known in list(state.staged.items()):
-        staged = crossslot.Staged.parse(stage)
-        if staged is None:
-            state.staged.pop(stage)
-            continue
-        (length,) = await client.for_keys(stage).raw_pipeline([("LLEN", stage)])
-        (marked,) = await client.for_keys(staged.mark).raw_pipeline([("EXISTS", staged.mark)])
-        for reply in (length, marked):
-            if isinstance(reply, Exception):
-                raise reply
-        if length or marked:
-            await crossslot.deliver(client, staged)
-            total += known if known is not None else int(length)
-        state.staged.pop(stage)
-    return total
 
 
 class BulkRunner(Generic[T]):
@@ -377,9 +350,7 @@ class BulkRunner(Generic[T]):
         return self.plan.total
 
     async def run(self) -> BulkReport:
-        from ferrite_tui.backend.crossslot import CrossSlotRun
-
-        state = RunState(client=self.client, crossslot_run=CrossSlotRun())
+        state = RunState(client=self.client)
         token = _RUN_STATE.set(state)
         try:
             return await self._run(state)
@@ -487,7 +458,8 @@ class BulkRunner(Generic[T]):
             try:
                 if client.cluster is not None:
                     await client.cluster.refresh()
-                recovered += await deliver_staged(client, state)
+                if state.staged and state.deliver_staged is not None:
+                    recovered += await state.deliver_staged(client, state)
                 if head and recovered:
                     # Head runs count by what they took: these are taken, the next chunk
                     # is the rest.

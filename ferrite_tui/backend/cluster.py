@@ -31,37 +31,38 @@ import contextlib
 import itertools
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
-from redis.asyncio.cluster import ClusterPipeline
-from redis.crc import key_slot
 
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
+from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.clusterwire import (
+    RedisCluster,
+    command_key,
+    command_name,
+    info_fields,
+    merge_info,
+    parse_nodes,
+    slot_changes,
+    slot_of,
+)
+from ferrite_tui.backend.connection import (
+    ConnectionSettings,
+    RoundTripCounter,
     describe_error,
     is_connection_failure,
-    strip_cluster_options,
 )
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.models import ClusterNodeStats, ClusterView, QueueRef, Snapshot
-from ferrite_tui.backend.poll import Poller
+from ferrite_tui.backend.epoch import int_or_none
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.models import Capabilities, ClusterNodeStats, ClusterView
+from ferrite_tui.backend.servertime import ServerClock
+from ferrite_tui.urls import strip_cluster_options
 
-#: Commands whose key is their third word (XINFO GROUPS key, OBJECT ENCODING key ...).
-_SUBCOMMAND_KEYED = {"XINFO", "OBJECT", "MEMORY"}
-#: Commands without a key: sent to every primary, replies merged.
-_KEYLESS = {"INFO", "PUBSUB", "CLUSTER", "PING", "ROLE", "DBSIZE", "TIME", "CONFIG",
-            "SLOWLOG", "LASTSAVE", "COMMAND", "ECHO"}
-#: INFO fields that add up over the primaries.
-_SUM_FIELDS = {"used_memory", "total_commands_processed", "instantaneous_ops_per_sec",
-               "connected_clients", "total_connections_received", "keyspace_hits",
-               "keyspace_misses", "expired_keys", "evicted_keys", "blocked_clients",
-               "pubsub_channels", "pubsub_patterns", "total_net_input_bytes",
-               "total_net_output_bytes"}
 EVENTS_KEPT = 20
 
 
@@ -73,101 +74,35 @@ class NodeUnreachable(rexc.ConnectionError):
     """The reply of a command whose node did not answer (one line for the screen)."""
 
 
-_KEY_INDEX: dict[Any, int] = {}  # command name (as given) -> index of its key (0: none)
+class NodeClient(Protocol):
+    """What the router needs of the console's client and of each node's (client.py's
+    `Client`; the router builds node clients through the factory it is given)."""
+
+    settings: ConnectionSettings
+    audit_log: AuditLog | None
+    round_trips: RoundTripCounter
+    server_clock: ServerClock
+    capabilities: Capabilities
+
+    def connection_kwargs(self) -> dict[str, Any]: ...
+
+    async def raw_pipeline(self, commands: list[tuple]) -> list[Any]: ...
+
+    async def aclose(self) -> None: ...
 
 
-def command_key(command: tuple) -> Any | None:
-    """The key a command acts on, or None for a keyless command."""
-    head = command[0]
-    index = _KEY_INDEX.get(head)
-    if index is None:
-        name = (head.decode() if isinstance(head, bytes) else head).upper()
-        index = 0 if name in _KEYLESS else 2 if name in _SUBCOMMAND_KEYED else 1
-        _KEY_INDEX[head] = index
-    return command[index] if index and len(command) > index else None
+C = TypeVar("C", bound=NodeClient)
 
 
-def slot_of(key: Any) -> int:
-    if isinstance(key, str):
-        key = key.encode("utf-8", "surrogateescape")
-    return key_slot(key)
+class ClusterRouter(Generic[C]):
+    """One connected cluster: redis-py's client for routing, one raw client per primary
+    (made by `node_client_factory` from that node's settings)."""
 
-
-class _BytesName(str):
-    """A command name the caller gave as bytes (it parses the raw reply itself). The cluster
-    client needs a str to route it, but must not apply the response callback of the str
-    name, which the plain client skips for bytes: so it equals no plain str in a lookup."""
-
-    __slots__ = ()
-
-    def __hash__(self) -> int:
-        return hash((_BytesName, str(self)))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _BytesName) and str.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-
-def _text_name(args: tuple) -> tuple:
-    if args and isinstance(args[0], bytes):
-        return (_BytesName(args[0].decode()), *args[1:])
-    return args
-
-
-class _ClusterPipeline(ClusterPipeline):
-    def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        return super().execute_command(*_text_name(args), **kwargs)
-
-
-class _RedisCluster(aioredis.RedisCluster):
-    """redis-py's cluster client, also taking command names as bytes (the console's modules
-    send b"XPENDING" and the like; the cluster client's command policies want str)."""
-
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        return await super().execute_command(*_text_name(args), **kwargs)
-
-    async def initialize(self, *args: Any, **kwargs: Any) -> _RedisCluster:
-        """As redis-py's, but the default node (it reads COMMAND from it) is a primary that
-        answers: redis-py takes the first one, which may be the one that is down."""
-        if not self._initialize:
-            return self
-        await self.nodes_manager.initialize()
-        first = self.get_default_node()
-        candidates = [first, *(n for n in self.get_primaries() if n is not first)]
-        last: BaseException | None = None
-        for node in candidates:
-            try:
-                await self.commands_parser.initialize(node)
-            except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
-                last = exc
-                continue
-            self.set_default_node(node)
-            self._initialize = False
-            return self
-        await self.nodes_manager.aclose()
-        await self.nodes_manager.aclose("startup_nodes")
-        raise last or rexc.ConnectionError("no cluster node answers")
-
-    def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> ClusterPipeline:
-        if shard_hint:
-            raise rexc.RedisClusterException("shard_hint is deprecated in cluster mode")
-        return _ClusterPipeline(self, transaction)  # type: ignore[abstract]
-
-
-def _name(command: tuple) -> str:
-    head = command[0]
-    return (head.decode() if isinstance(head, bytes) else head).upper()
-
-
-class ClusterRouter:
-    """One connected cluster: redis-py's client for routing, one raw Client per primary."""
-
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: C, node_client_factory: Callable[[ConnectionSettings], C]) -> None:
         self.client = client
+        self._new_node_client = node_client_factory
         self.redis = self._build()
-        self._nodes: dict[str, Client] = {}
+        self._nodes: dict[str, C] = {}
         self.events: deque[tuple[float, str]] = deque(maxlen=EVENTS_KEPT)
         self.node_info: dict[str, dict[str, str]] = {}
         self.cluster_info: dict[str, str] = {}
@@ -205,11 +140,11 @@ class ClusterRouter:
         # The console keeps working on the slots that are served while others fail over.
         kwargs["require_full_coverage"] = False
         try:
-            return _RedisCluster.from_url(url, **kwargs)
+            return RedisCluster.from_url(url, **kwargs)
         except TypeError:
             kwargs.pop("driver_info", None)
             kwargs["lib_name"] = None
-            return _RedisCluster.from_url(url, **kwargs)
+            return RedisCluster.from_url(url, **kwargs)
         except ValueError as exc:
             raise BackendError(f"bad cluster URL: {exc}") from None
 
@@ -236,7 +171,7 @@ class ClusterRouter:
         self.client.settings = replace(self.client.settings, url=url)
         return self._build()
 
-    def node_client(self, name: str) -> Client:
+    def node_client(self, name: str) -> C:
         """The raw-pipeline client of one node (created on first use, kept)."""
         nc = self._nodes.get(name)
         if nc is None:
@@ -245,8 +180,8 @@ class ClusterRouter:
             netloc = parts.netloc.rpartition("@")
             auth = netloc[0] + "@" if netloc[1] else ""
             url = urlunsplit(parts._replace(netloc=f"{auth}{host}:{port}"))
-            nc = Client(replace(self.client.settings, url=url, cluster=False, seeds=()),
-                        self.client.audit_log)
+            nc = self._new_node_client(
+                replace(self.client.settings, url=url, cluster=False, seeds=()))
             nc.round_trips = self.client.round_trips  # one count for the whole cluster
             nc.server_clock = self.client.server_clock  # one clock: the first node's TIME
             self._nodes[name] = nc
@@ -291,7 +226,7 @@ class ClusterRouter:
             raise rexc.SlotNotCoveredError(f'slot {slot} is not covered by the cluster')
         return owner
 
-    def client_for_keys(self, *keys: Any) -> Client:
+    def client_for_keys(self, *keys: Any) -> C:
         slots = {slot_of(k) for k in keys if k is not None}
         if len(slots) > 1:
             raise CrossSlotError(
@@ -318,7 +253,7 @@ class ClusterRouter:
             return
         self._stale = False
         after = self._slot_owners()
-        for lo, hi, old, new in _changes(before, after):
+        for lo, hi, old, new in slot_changes(before, after):
             why = " (failover)" if old in self.unreachable else ""
             self.note(f"slots {lo}-{hi}: {old} -> {new}{why}")
         for name in list(self._nodes):
@@ -328,7 +263,7 @@ class ClusterRouter:
     # -- the raw pipeline -------------------------------------------------------------
 
     async def raw_pipeline(self, commands: list[tuple]) -> list[Any]:
-        if len(commands) == 1 and _name(commands[0]) == "SCAN":
+        if len(commands) == 1 and command_name(commands[0]) == "SCAN":
             return [await self._scan(commands[0])]
         if self._stale:
             await self.refresh()
@@ -351,9 +286,9 @@ class ClusterRouter:
                 batch = per_node[name] = []
             batch.append((i, command))
         primaries = self.primaries()
-        wants_view = any(_name(commands[i]) == "INFO" for i in keyless)
+        wants_view = any(command_name(commands[i]) == "INFO" for i in keyless)
         if wants_view and any(len(commands[i]) == 1 for i in keyless
-                              if _name(commands[i]) == "INFO"):
+                              if command_name(commands[i]) == "INFO"):
             # Every other node the cluster lists and does not mark failed (replicas, a
             # demoted primary, a node back after a crash) answers INFO too, in a pipeline
             # of its own sent at the same time: its figures are always this poll's.
@@ -442,14 +377,14 @@ class ClusterRouter:
         ok = [(n, r) for n, r in by_node if not isinstance(r, Exception)]
         if not ok:
             return by_node[0][1] if by_node else rexc.ResponseError("no node answered")
-        name = _name(command)
-        sub = _name(command[1:]) if len(command) > 1 else ""
+        name = command_name(command)
+        sub = command_name(command[1:]) if len(command) > 1 else ""
         complete = len(ok) == primaries
         if name == "INFO":
             if len(command) == 1:  # the whole INFO (not a section such as commandstats)
                 for node, raw in ok:
                     self.record_info(node, raw)
-            return _merge_info([r for _, r in ok], complete)
+            return merge_info([r for _, r in ok], complete)
         if name == "PUBSUB" and sub in ("CHANNELS", "SHARDCHANNELS"):
             return list(dict.fromkeys(c for _, r in ok for c in r))
         if name == "PUBSUB" and sub == "NUMPAT":
@@ -474,11 +409,11 @@ class ClusterRouter:
         if not answered:
             return
         first = answered[min(answered)]
-        self.cluster_info = _fields(first["cluster-info"])
+        self.cluster_info = info_fields(first["cluster-info"])
         if isinstance(first.get("cluster-nodes"), bytes):
             self.cluster_nodes = first["cluster-nodes"].decode(errors="replace")
             seen = tuple((n["id"], n["address"], n["role"], n["flags"])
-                         for n in _parse_nodes(self.cluster_nodes))
+                         for n in parse_nodes(self.cluster_nodes))
             if self._nodes_seen and seen != self._nodes_seen:
                 self._stale = True  # roles or members changed: reload the slot map next
             self._nodes_seen = seen
@@ -503,7 +438,7 @@ class ClusterRouter:
         the cluster does not mark failed (a failed one is not asked: a dead host would hold
         every poll for its connect timeout)."""
         out = []
-        for n in _parse_nodes(self.cluster_nodes):
+        for n in parse_nodes(self.cluster_nodes):
             address = n["address"]
             flags = set(n["flags"])
             if address in primaries or not address or address.startswith(":"):
@@ -514,10 +449,10 @@ class ClusterRouter:
         return out
 
     def record_info(self, name: str, raw: bytes) -> None:
-        info = _fields(raw)
+        info = info_fields(raw)
         self.node_info[name] = info
         self._info_answered.add(name)
-        total = _int(info.get("total_commands_processed"))
+        total = int_or_none(info.get("total_commands_processed"))
         now = time.monotonic()
         if "instantaneous_ops_per_sec" in info:
             self._ops_rate[name] = float(info["instantaneous_ops_per_sec"])
@@ -529,12 +464,12 @@ class ClusterRouter:
 
     def view(self) -> ClusterView:
         """The cluster as the last poll saw it: nodes, roles, slots, state, events."""
-        nodes = _parse_nodes(self.cluster_nodes)
+        nodes = parse_nodes(self.cluster_nodes)
         offsets: dict[str, int] = {}
         current = {name: info for name, info in self.node_info.items()
                    if name in self._info_answered}
         for name, info in current.items():
-            offset = _int(info.get("master_repl_offset"))
+            offset = int_or_none(info.get("master_repl_offset"))
             if offset is not None:
                 offsets[name] = offset
             for field, value in info.items():
@@ -559,7 +494,7 @@ class ClusterRouter:
             stats.append(ClusterNodeStats(
                 node_id=n["id"], address=address, role=n["role"],
                 primary_id=n["primary_id"], slots=n["slots"], flags=n["flags"],
-                link=n["link"], used_memory=_int(info.get("used_memory")),
+                link=n["link"], used_memory=int_or_none(info.get("used_memory")),
                 ops_per_sec=self._ops_rate.get(address) if live else None,
                 repl_offset=offsets.get(address) if live or error is None else None,
                 error=error,
@@ -647,109 +582,3 @@ def _expand(result: Any, batch: list) -> list[Any]:
     if isinstance(result, Exception):
         return [result] * len(batch)
     return result
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _fields(raw: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in raw.decode(errors="replace").splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, _, v = line.partition(":")
-            out[k.strip()] = v.strip()
-    return out
-
-
-def _merge_info(raws: list[bytes], complete: bool) -> bytes:
-    """One INFO text for the cluster: additive counters summed over the primaries (left
-    out when a primary did not answer, so they show as unknown); any other field only when
-    every node reports the same value (version, mode), since one node's peak memory or
-    uptime would pass for the cluster's. Per-node figures are in the cluster table."""
-    sums: dict[str, int] = {}
-    dbs: dict[str, dict[str, int]] = {}
-    values: dict[str, set[str]] = {}
-    order: list[str] = []
-    for raw in raws:
-        for field, value in _fields(raw).items():
-            if field not in values:
-                values[field] = set()
-                order.append(field)
-            values[field].add(value)
-            if field in _SUM_FIELDS and _int(value) is not None:
-                sums[field] = sums.get(field, 0) + int(value)
-            elif field.startswith("db") and field[2:].isdigit():
-                db = dbs.setdefault(field, {})
-                for part in value.split(","):
-                    k, _, v = part.partition("=")
-                    if k in ("keys", "expires") and _int(v) is not None:
-                        db[k] = db.get(k, 0) + int(v)
-    lines = []
-    for field in order:
-        if field in _SUM_FIELDS:
-            if complete and field in sums:
-                lines.append(f"{field}:{sums[field]}")
-        elif field in dbs:
-            if complete:
-                db = dbs[field]
-                lines.append(f"{field}:keys={db.get('keys', 0)},expires={db.get('expires', 0)}")
-        elif len(values[field]) == 1:
-            lines.append(f"{field}:{next(iter(values[field]))}")
-    lines.append(f"cluster_primaries_answered:{len(raws)}")
-    return ("\r\n".join(lines) + "\r\n").encode()
-
-
-def _parse_nodes(text: str) -> list[dict[str, Any]]:
-    """CLUSTER NODES lines: id addr flags primary ping pong epoch link slots..."""
-    nodes = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 8:
-            continue
-        address = parts[1].split("@", 1)[0].split(",", 1)[0]
-        flags = tuple(f for f in parts[2].split(",") if f != "myself")
-        role = "primary" if "master" in flags else "replica" if "slave" in flags else "?"
-        nodes.append({
-            "id": parts[0], "address": address, "flags": flags, "role": role,
-            "primary_id": None if parts[3] == "-" else parts[3],
-            "link": parts[7], "slots": tuple(s for s in parts[8:] if not s.startswith("[")),
-        })
-    # Primaries first, each followed by its replicas, by address.
-    primaries = sorted((n for n in nodes if n["role"] != "replica"),
-                       key=lambda n: str(n["address"]))
-    ordered = []
-    for p in primaries:
-        ordered.append(p)
-        ordered += sorted((n for n in nodes if n["primary_id"] == p["id"]),
-                          key=lambda n: str(n["address"]))
-    ordered += [n for n in nodes if n not in ordered]
-    return ordered
-
-
-def _changes(before: dict[int, str], after: dict[int, str]) -> list[tuple[int, int, str, str]]:
-    """Contiguous slot ranges whose owner changed: (lo, hi, old, new)."""
-    out: list[tuple[int, int, str, str]] = []
-    for slot in sorted(set(before) | set(after)):
-        old, new = before.get(slot, "?"), after.get(slot, "?")
-        if old == new:
-            continue
-        if out and out[-1][1] == slot - 1 and out[-1][2:] == (old, new):
-            out[-1] = (out[-1][0], slot, old, new)
-        else:
-            out.append((slot, slot, old, new))
-    return out
-
-
-class ClusterPoller(Poller):
-    """The poll as on one server; on a cluster the snapshot carries the cluster table."""
-
-    async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
-        snap = await super().snapshot(refs)
-        router = self.client.cluster
-        if router is None:
-            return snap
-        return replace(snap, cluster=router.view())

@@ -56,10 +56,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ferrite_tui.backend import bulk
-from ferrite_tui.backend.client import BackendError, Client, describe_error
-from ferrite_tui.backend.cluster import CrossSlotError, slot_of
+from ferrite_tui.backend import bulk, slotmoves
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.cluster import CrossSlotError
+from ferrite_tui.backend.clusterwire import slot_of
+from ferrite_tui.backend.connection import describe_error
 from ferrite_tui.backend.discovery import INTERNAL_PREFIX
+from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.movebase import exchange_replicated, pinned, replica_wait
 
 STAGE_PREFIX = INTERNAL_PREFIX + "inflight:"
 MARK_PREFIX = INTERNAL_PREFIX + "delivered:"
@@ -173,13 +178,17 @@ def _current_run() -> CrossSlotRun:
     """The running bulk run's own run id (its staging is its own to deliver after a node
     failure), else the console's."""
     state = bulk.run_state()
-    run = state.crossslot_run if state is not None else None
-    return run if isinstance(run, CrossSlotRun) else _RUN
+    if state is None:
+        return _RUN
+    if not isinstance(state.crossslot_run, CrossSlotRun):
+        state.crossslot_run = CrossSlotRun()
+    return state.crossslot_run
 
 
 def _note_staged(stage: str, n: int | None) -> None:
     state = bulk.run_state()
     if state is not None:
+        state.deliver_staged = deliver_staged  # the run delivers it after a node failure
         if n == 0:
             state.staged.pop(stage, None)
         else:
@@ -196,31 +205,32 @@ async def _check_target(client: Client, dst: str) -> None:
 async def move_values(client: Client, src: str, dst: str, items: Sequence[Any], *,
                       transform: Callable[[Any], bytes], push_left: bool) -> Any:
     """`moves.move_values` between two slots: (a) stage, (b) deliver, (c) clean."""
-    from ferrite_tui.backend import moves
 
     bulk.note_client(client)
     await _check_target(client, dst)
     stage = _current_run().next_stage(src, dst, push_left)
     await _step("staging", stage)
     _note_staged(stage, None)  # from here on, a lost answer leaves the staging unknown
-    res = await moves.move_values(client.for_keys(src, stage), src, stage, items,
+    res = await slotmoves.move_values(client.for_keys(src, stage), src, stage, items,
                                   transform=transform, settle=False)
     return await _finish_chunk(client, stage, res)
 
 
 async def take_head(client: Client, src: str, dst: str, count: int, *,
                     transform: Callable[[Any], bytes], push_left: bool,
-                    stop_at: bytes | None) -> Any:
-    """`moves.take_head` between two slots: (a) stage, (b) deliver, (c) clean."""
-    from ferrite_tui.backend import moves
+                    stop_at: bytes | None,
+                    pop_head: Callable[..., Awaitable[Any]] | None = None) -> Any:
+    """`moves.take_head` between two slots: (a) stage, (b) deliver, (c) clean. `pop_head`:
+    as in `slotmoves.take_head`."""
 
     bulk.note_client(client)
     await _check_target(client, dst)
     stage = _current_run().next_stage(src, dst, push_left)
     await _step("staging", stage)
     _note_staged(stage, None)
-    res = await moves.take_head(client.for_keys(src, stage), src, stage, count,
-                                transform=transform, stop_at=stop_at, settle=False)
+    res = await slotmoves.take_head(client.for_keys(src, stage), src, stage, count,
+                                transform=transform, stop_at=stop_at, settle=False,
+                                pop_head=pop_head)
     return await _finish_chunk(client, stage, res)
 
 
@@ -251,8 +261,6 @@ async def _finish_chunk(client: Client, stage: str, res: Any) -> Any:
 async def deliver(client: Client, staged: Staged) -> int:
     """(b) then (c) for one staged chunk; returns the number of values pushed (0 when an
     earlier run had already delivered it)."""
-    from ferrite_tui.backend.moves import exchange_replicated, pinned, replica_wait
-
     dst_client = client.for_keys(staged.dst, staged.mark)
     src_client = client.for_keys(staged.stage)
     wait = await replica_wait(dst_client)  # the push is on a replica before STAGE goes
@@ -371,8 +379,6 @@ class FinishReport:
 
 
 async def _scan_keys(client: Client, pattern: str) -> list[str]:
-    from ferrite_tui.backend.envelopes import key_text
-
     found: list[str] = []
     cursor: Any = b"0"
     while True:
@@ -438,3 +444,27 @@ async def finish_inflight(client: Client) -> FinishReport:
         if age >= ORPHAN_MARK_AGE_MS:
             await client.for_keys(mark).redis.delete(mark)
     return report
+
+
+async def deliver_staged(client: Any, state: bulk.RunState) -> int:
+    """Deliver what this run left staged between slots (see crossslot); returns how many
+    items those chunks held (now in their target, whether pushed now or before the
+    failure). A chunk whose STAGE and marker are both absent was never staged, or its
+    staging was lost with a node's last unreplicated writes: its values are in the source,
+    and the retry moves them."""
+    total = 0
+    for stage, known in list(state.staged.items()):
+        staged = Staged.parse(stage)
+        if staged is None:
+            state.staged.pop(stage)
+            continue
+        (length,) = await client.for_keys(stage).raw_pipeline([("LLEN", stage)])
+        (marked,) = await client.for_keys(staged.mark).raw_pipeline([("EXISTS", staged.mark)])
+        for reply in (length, marked):
+            if isinstance(reply, Exception):
+                raise reply
+        if length or marked:
+            await deliver(client, staged)
+            total += known if known is not None else int(length)
+        state.staged.pop(stage)
+    return total

@@ -25,10 +25,11 @@ from typing import Any
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing, needs_staging
 from ferrite_tui.backend.envelopes import decode, dumps, printable
-from ferrite_tui.backend.moves import exchange_replicated, pinned, replica_wait
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.movebase import exchange_replicated, pinned, replica_wait
 from ferrite_tui.backend.priority import (
     CHUNK_SIZE,
     MAX_ATTEMPTS,
@@ -256,7 +257,7 @@ class DelayedQueue:
         WATCHes the set (their reads follow the WATCH, so a change after them aborts the
         EXEC and the move is tried again): MULTI; ZREM; RPUSH (in due order, as
         process_scheduled); EXEC, acknowledged by a replica where the node has one (WAIT in
-        the same write, see moves.replica_wait). On a cluster where the two keys live in
+        the same write, see movebase.replica_wait). On a cluster where the two keys live in
         different slots the members go to a staging list in the set's slot, which
         `crossslot` delivers (see its docstring for the guarantee)."""
         landing = Landing(self.client, self.key, self.ready_key)

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from ferrite_tui.backend import libraries
-from ferrite_tui.backend.client import Client, is_noperm
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
+from ferrite_tui.backend.errors import is_noperm
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
+from ferrite_tui.backend.probe import PROBE_KEY
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
 
-PROBE_KEY = "__ferrite_tui_probe__"
 #: The console's own keys (cross-slot staging, see crossslot): never shown as queues.
 INTERNAL_PREFIX = "ferrite-tui:"
 _QUEUE_TYPES = {"list", "zset", "stream"}
@@ -140,7 +141,6 @@ class Discovery:
         self.config = config
         self.match = match or config.discovery.match
         self.refs: list[QueueRef] = []
-        self.passes = 0
         self.scanned = 0
         self.left_out = 0
         # Keys SCAN returned that this ACL user may not read (outside its key patterns):
@@ -248,7 +248,6 @@ class Discovery:
         self.left_out = len(ranked) - len(kept)
         self._absent = absent & {ref.ident for ref in kept}
         self.refs = sorted(kept, key=lambda r: (r.kind.value, r.key))
-        self.passes += 1
         self.scanned = scanned
         self.unreadable = unreadable
         if progress:

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import Cancel, ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, requeued_job
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import (
     MAX_WINDOW,
     Page,
@@ -34,14 +35,8 @@ from ferrite_tui.backend.lists import (
     read_page,
     read_shown_page,
 )
-from ferrite_tui.backend.moves import (
-    Item,
-    KeepInPlace,
-    MoveResult,
-    move_values,
-    remove_values,
-    take_head,
-)
+from ferrite_tui.backend.movebase import Item, KeepInPlace, MoveResult
+from ferrite_tui.backend.moves import move_values, remove_values, take_head
 from ferrite_tui.backend.rawjson import Unrewritable, payload_text, requeued
 from ferrite_tui.escaping import json_safe
 
@@ -131,7 +126,6 @@ class Group:
     key: str
     count: int = 0
     newest_ms: int | None = None  # newest dead_at
-    example: str = ""
 
 
 @dataclass
@@ -229,7 +223,7 @@ class DeadLetters:
                         g = OTHER_GROUP
                         group = state.groups.setdefault(g, Group(g))
                     else:
-                        group = state.groups[g] = Group(g, example=reason_of(env))
+                        group = state.groups[g] = Group(g)
                 group.count += 1
                 if env.dead_at is not None and (group.newest_ms is None
                                                 or env.dead_at > group.newest_ms):

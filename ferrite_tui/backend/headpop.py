@@ -1,6 +1,6 @@
 """Taking the head of a list that producers keep pushing to, without Lua.
 
-`moves.take_head` reads the head under WATCH and cuts it in MULTI/EXEC; on a list pushed to
+`slotmoves.take_head` reads the head under WATCH and cuts it in MULTI/EXEC; on a list pushed to
 all the time the WATCH never holds. Where Lua runs, a script checks the head is still what
 was read (tail pushes do not change it). Without Lua, this takes the head by pops, which
 need nothing to stand still:
@@ -28,14 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ferrite_tui.backend import bulk, crossslot
-from ferrite_tui.backend.client import BackendError, Client
-from ferrite_tui.backend.moves import (
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.movebase import (
     Item,
     KeepInPlace,
     MoveResult,
-    _check_exec,
-    _kept_in_place,
+    check_exec,
     exchange_replicated,
+    kept_in_place,
     pinned,
     replica_wait,
 )
@@ -48,7 +49,7 @@ STRATEGY = ("producers kept pushing (no WATCH held, no Lua here): the head was t
 async def pop_head(client: Client, src: str, dst: str | None, count: int, *,
                    transform: Callable[[Item], bytes], push_left: bool,
                    stop_at: bytes | None, settle: bool = True) -> MoveResult:
-    """`moves.take_head` by pops (see the module's description); `client` holds SRC (and
+    """`slotmoves.take_head` by pops (see the module's description); `client` holds SRC (and
     DST, in SRC's slot)."""
     result = MoveResult(attempts=1)
     stage = crossslot._current_run().next_stage(src, src, push_left=True)
@@ -59,7 +60,7 @@ async def pop_head(client: Client, src: str, dst: str | None, count: int, *,
             c, [("MULTI",), *[("LMOVE", src, stage, "LEFT", "RIGHT")] * count, ("EXEC",)],
             wait)
         for reply in replies[:-1]:
-            _check_exec(reply, client)
+            check_exec(reply, client)
         popped = replies[-1]
         if not isinstance(popped, list):
             crossslot._note_staged(stage, 0)
@@ -85,7 +86,7 @@ async def pop_head(client: Client, src: str, dst: str | None, count: int, *,
                 pushed.append((item, transform(item)))
             except KeepInPlace as why:
                 result.kept.append(item)
-                result.errors.append(_kept_in_place(src, item, why))
+                result.errors.append(kept_in_place(src, item, why))
         back = [it.raw for it in result.kept] + back
         tx: list[tuple] = [("WATCH", stage), ("MULTI",), ("DEL", stage)]
         if back:
@@ -95,7 +96,7 @@ async def pop_head(client: Client, src: str, dst: str | None, count: int, *,
             tx += [("LMOVE", stage, dst, "LEFT", "LEFT" if push_left else "RIGHT")] * len(pushed)
         replies = await exchange_replicated(c, [*tx, ("EXEC",)], wait)
         for reply in replies[1:-1]:
-            _check_exec(reply, client)
+            check_exec(reply, client)
         done = replies[-1]
         if not isinstance(done, list):  # another console finished STAGE first (f)
             raise BackendError(f"{stage} was finished by another console meanwhile: its "

@@ -25,22 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ferrite_tui.backend.bulk import ChunkResult
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    mutation,
-    permission_error,
-    server_error_text,
-)
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
-from ferrite_tui.backend.moves import (
-    Item,
-    MoveResult,
-    backoff,
-    move_values,
-    pinned,
-    remove_values,
-)
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
+from ferrite_tui.backend.movebase import Item, MoveResult, backoff, pinned
+from ferrite_tui.backend.moves import move_values, remove_values
 
 #: The largest window one read asks for.
 MAX_WINDOW = 1000

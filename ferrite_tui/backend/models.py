@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from redis.crc import key_slot
+
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount, add_to_totals
 from ferrite_tui.backend.servertime import Replication
 
@@ -374,8 +376,6 @@ class ClusterView:
 
     def node_of(self, key: str | bytes) -> str | None:
         """The primary (host:port) holding `key`, from the slot map (None: not covered)."""
-        from redis.crc import key_slot
-
         raw = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
         slot = key_slot(raw)
         for lo, hi, node in self.slot_owners:

@@ -16,24 +16,35 @@ from dataclasses import dataclass, replace
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.backfill import Backfill, BackfillReport
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import (
     ConnectionSettings,
     describe_error,
     is_connection_failure,
 )
-from ferrite_tui.backend.cluster import ClusterPoller
 from ferrite_tui.backend.discovery import Discovery
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
 from ferrite_tui.backend.notifications import KeyEvents
+from ferrite_tui.backend.poll import Poller
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config
 
 log = logging.getLogger(__name__)
 
 BACKOFF_S = (1, 2, 4, 8, 10)
+
+
+class ClusterPoller(Poller):
+    """The poll as on one server; on a cluster the snapshot carries the cluster table."""
+
+    async def snapshot(self, refs: list[QueueRef]) -> Snapshot:
+        snap = await super().snapshot(refs)
+        router = self.client.cluster
+        if router is None:
+            return snap
+        return replace(snap, cluster=router.view())
 
 
 @dataclass

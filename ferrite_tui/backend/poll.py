@@ -52,9 +52,10 @@ from typing import Any, NamedTuple
 from redis._parsers.helpers import parse_info
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import Client, permission_error
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import decode, key_text, printable
 from ferrite_tui.backend.epoch import ServerEpoch
+from ferrite_tui.backend.errors import permission_error
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries import poll as library_poll
 from ferrite_tui.backend.libraries.model import Body, LibraryQueue

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import math
 import random
 import uuid
@@ -29,8 +30,9 @@ from redis.exceptions import WatchError
 
 from ferrite_tui.backend import shown_sets
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import Envelope, decode, dumps, printable
+from ferrite_tui.backend.errors import BackendError
 
 #: Scores between these (2000-01-01 .. 2100-01-01 in ms) are read as timestamps.
 PLAUSIBLE_MS = (946_684_800_000, 4_102_444_800_000)
@@ -74,8 +76,6 @@ def parse_score(text: str) -> float:
 
 def parse_payload(text: str) -> Any:
     """The payload field of a new job: JSON if it parses, else the text as a string."""
-    import json
-
     try:
         return json.loads(text)
     except ValueError:

@@ -29,9 +29,7 @@ Semantics:
 from __future__ import annotations
 
 import asyncio
-import base64
 import fnmatch
-import json
 import math
 import time
 from collections import deque
@@ -43,15 +41,11 @@ from redis import exceptions as rexc
 from redis.asyncio import Redis
 
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.client import (
-    Client,
-    describe_error,
-    is_connection_failure,
-    is_noperm,
-    mutation,
-)
+from ferrite_tui.backend.client import Client, mutation
+from ferrite_tui.backend.connection import describe_error, is_connection_failure
 from ferrite_tui.backend.envelopes import key_text, printable
-from ferrite_tui.escaping import json_safe
+from ferrite_tui.backend.errors import is_noperm
+from ferrite_tui.backend.recording import Entry, Recorder
 
 DEFAULT_BUFFER = 10_000
 DEFAULT_MAX_BYTES = 64 << 20  # message bodies kept in the buffer, all together
@@ -76,37 +70,6 @@ def glob_match(pattern: str, channel: str) -> bool:
     return fnmatch.fnmatchcase(channel, pattern) if is_pattern(pattern) else pattern == channel
 
 
-class Entry:
-    """One line of the tail: a message, or a marker (gap / note) the tail wrote itself."""
-
-    __slots__ = ("channel", "data", "kind", "pattern", "seq", "time")
-
-    MESSAGE = "message"
-    GAP = "gap"
-    NOTE = "note"
-    sharded = False  # a message of a sharded channel (SSUBSCRIBE: backend/shards.py)
-
-    def __init__(self, seq: int, t: float, channel: bytes, pattern: bytes | None,
-                 data: bytes, kind: str = "message") -> None:
-        self.seq = seq
-        self.time = t  # wall clock (time.time()) when it was read
-        self.channel = channel
-        self.pattern = pattern
-        self.data = data
-        self.kind = kind
-
-    @property
-    def is_message(self) -> bool:
-        return self.kind == Entry.MESSAGE
-
-    @property
-    def channel_text(self) -> str:
-        return key_text(self.channel)
-
-    def __repr__(self) -> str:
-        return f"Entry({self.seq}, {self.kind}, {self.channel!r}, {self.data[:40]!r})"
-
-
 class SilentConnection(rexc.TimeoutError):
     """The subscription connection did not answer a PING in time."""
 
@@ -116,75 +79,6 @@ class TailState:
     status: str  # stopped / connecting / live / reconnecting / refused
     error: str | None = None
     attempt: int = 0
-
-
-def _json_bytes_field(obj: dict, name: str, raw: bytes) -> None:
-    """UTF-8 as a string; anything else as base64 under name + '_base64' (binary safe)."""
-    try:
-        obj[name] = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        obj[name + "_base64"] = base64.b64encode(raw).decode("ascii")
-
-
-def ndjson_line(entry: Entry) -> bytes:
-    """One NDJSON line: {"time", "channel", "message"} (or a gap/note marker)."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(entry.time))
-    stamp += f".{int(entry.time * 1e6) % 1_000_000:06d}Z"
-    obj: dict = {"time": stamp}
-    if entry.is_message:
-        _json_bytes_field(obj, "channel", entry.channel)
-        if entry.sharded:
-            obj["sharded"] = True
-        if entry.pattern is not None:
-            _json_bytes_field(obj, "pattern", entry.pattern)
-        _json_bytes_field(obj, "message", entry.data)
-    else:
-        obj["event"] = entry.kind
-        obj["note"] = entry.data.decode("utf-8", "replace")
-    # C1 and bidi controls as \uXXXX (json.dumps escapes C0 only): the same values for a
-    # reader, nothing raw for whoever looks at the file in a terminal.
-    return json_safe(json.dumps(obj, ensure_ascii=False, separators=(",", ":"))).encode() + b"\n"
-
-
-def read_ndjson(path: Path | str) -> list[dict]:
-    """The records of a recording, with message/channel decoded back to bytes."""
-    out = []
-    with open(path, "rb") as fh:
-        for line in fh:
-            obj = json.loads(line)
-            for name in ("channel", "pattern", "message"):
-                if name + "_base64" in obj:
-                    obj[name] = base64.b64decode(obj.pop(name + "_base64"))
-                elif isinstance(obj.get(name), str):
-                    obj[name] = obj[name].encode("utf-8")
-            out.append(obj)
-    return out
-
-
-class Recorder:
-    """Writes entries to an NDJSON file, from the moment it opens."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # "x": never overwrite an earlier recording.
-        self._fh = open(self.path, "xb", buffering=1 << 16)
-        self.messages = 0
-        self.started = time.time()
-
-    def write(self, entry: Entry) -> None:
-        self._fh.write(ndjson_line(entry))
-        if entry.is_message:
-            self.messages += 1
-
-    def flush(self) -> None:
-        self._fh.flush()
-
-    def close(self) -> None:
-        try:
-            self._fh.flush()
-        finally:
-            self._fh.close()
 
 
 class Tail:
@@ -207,7 +101,6 @@ class Tail:
         self.notifications_skipped = 0  # keyspace notifications a broad pattern swept in
         self.dropped = 0  # messages that fell off the buffer
         self.by_channel: dict[bytes, int] = {}
-        self.other_channels = 0  # messages on channels beyond MAX_TRACKED_CHANNELS
         self.paused = False
         self._paused_at = 0
         self.state = TailState("stopped")
@@ -393,15 +286,14 @@ class Tail:
 
     def _count(self, counts: dict[bytes, int], channel: bytes) -> int:
         """Count one message of `channel` in `counts` (at most MAX_TRACKED_CHANNELS names;
-        the rest in `other_channels`); its sequence number."""
+        messages of further channels are counted in `received` only); its sequence
+        number."""
         self.received += 1
         n = counts.get(channel)
         if n is not None:
             counts[channel] = n + 1
         elif len(counts) < MAX_TRACKED_CHANNELS:
             counts[channel] = 1
-        else:
-            self.other_channels += 1
         self.seq += 1
         return self.seq
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ferrite_tui.backend.bulk import ChunkResult
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.lists import (
     MAX_WINDOW,
     Page,
@@ -26,7 +27,8 @@ from ferrite_tui.backend.lists import (
     read_shown_page,
 )
 from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.moves import Item, move_values, remove_values
+from ferrite_tui.backend.movebase import Item
+from ferrite_tui.backend.moves import move_values, remove_values
 
 DEFAULT_VISIBILITY_S = 300.0
 

@@ -15,7 +15,7 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.dlq import SCAN_WINDOW
 from ferrite_tui.backend.envelopes import decode, requeued_job
 from ferrite_tui.backend.lists import read_page
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.rawjson import Unrewritable
 
 # Reading more than this to plan one confirmation costs more than it tells: beyond it the

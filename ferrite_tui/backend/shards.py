@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.client import Client, mutation
-from ferrite_tui.backend.cluster import slot_of
+from ferrite_tui.backend.clusterwire import slot_of
 from ferrite_tui.backend.envelopes import key_text
-from ferrite_tui.backend.pubsub import Entry, Tail, TailState, is_pattern
+from ferrite_tui.backend.pubsub import Tail, TailState, is_pattern
+from ferrite_tui.backend.recording import Entry
 
 ONE_SERVER = "server"  # the feed's node name off a cluster
 

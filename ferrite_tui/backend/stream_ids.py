@@ -8,25 +8,19 @@ server.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from ferrite_tui.backend.client import BackendError
 from ferrite_tui.backend.envelopes import printable
+from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.replies import reply_text
 
 MAX_SEQ = 18446744073709551615  # the largest sequence number of one millisecond
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    return str(value)
 
 
 def parse_id(value: str | bytes | None) -> tuple[int, int] | None:
     """(ms, seq) of an entry id ("5" reads as 5-0); None when it is not one."""
     if value is None:
         return None
-    text = _text(value)
+    text = reply_text(value)
     ms, _, seq = text.partition("-")
     try:
         return int(ms), int(seq or 0)

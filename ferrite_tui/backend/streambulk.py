@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ferrite_tui.backend.bulk import ChunkResult, note_client
-from ferrite_tui.backend.client import BackendError, Client, server_error_text
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.moves import exchange_replicated, pinned, replica_wait
+from ferrite_tui.backend.errors import BackendError, server_error_text
+from ferrite_tui.backend.movebase import exchange_replicated, pinned, replica_wait
 from ferrite_tui.backend.streams import NOT_PENDING
 
 

@@ -33,17 +33,12 @@ from redis import exceptions as rexc
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.bulk import BulkReport, Cancel
-from ferrite_tui.backend.client import (
-    BackendError,
-    Client,
-    mutation,
-    permission_error,
-    server_error_text,
-)
+from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import decode, dumps, key_text, printable
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
 from ferrite_tui.backend.lists import BIG_ITEM
-from ferrite_tui.backend.moves import (
+from ferrite_tui.backend.movebase import (
     MAX_ATTEMPTS,
     backoff,
     exchange_replicated,
@@ -928,7 +923,7 @@ class Streams:
                     tx.append(("XADD", target, "*", "data", value) if kind == "stream"
                               else ("RPUSH", target, value))
                     tx.append(("XACK", key, group, e.id))
-                # Acknowledged by a replica where there is one (see moves.replica_wait).
+                # Acknowledged by a replica where there is one (see movebase.replica_wait).
                 replies = await exchange_replicated(c, [*tx, ("EXEC",)],
                                                     await replica_wait(node))
                 for reply in replies[:-1]:

@@ -15,16 +15,18 @@ the Overview after the trends were rebuilt and a few dozen polls went by, at 120
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.demo.server import RedisServer
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.traffic import DemoTraffic, demo_config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.tabs import PANELS
 
@@ -80,8 +82,6 @@ async def capture(url: str, out: Path, state: Path, size: tuple[int, int],
 
 async def publish_events(url: str) -> None:
     """A fixed burst of order events, as the demo's EventBus publishes them."""
-    import json
-
     client = aioredis.Redis.from_url(url)
     try:
         for i in range(24):
@@ -95,8 +95,6 @@ async def publish_events(url: str) -> None:
 
 async def capture_live(url: str, out: Path, state: Path) -> list[Path]:
     """The Overview of the live demo, once per size, from one run of the traffic."""
-    from ferrite_tui.cli import DemoTraffic, demo_config
-
     traffic = DemoTraffic(url, live=True)
     traffic.start()
     saved: list[Path] = []

@@ -13,6 +13,7 @@ then ``ferrite``, ``redis-server`` or ``valkey-server`` from PATH.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import os
 import re
@@ -188,8 +189,6 @@ def _pdeathsig_preexec() -> Callable[[], None] | None:
     if threading.current_thread() is not threading.main_thread():
         return None
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         prctl = libc.prctl
     except (OSError, AttributeError):

@@ -6,8 +6,9 @@ millisecond timestamps and push/pop sides. Where the seed uses Lua (the priority
 and ``process_scheduled``) this module does the same thing atomically with
 WATCH/MULTI/EXEC and retries on WatchError, because Ferrite has no Lua.
 
-- :func:`seed` writes deterministic initial data (screenshots, ``--no-workload``).
 - :class:`Workload` runs producers and consumers until an :class:`asyncio.Event` is set.
+- seeding.py writes the deterministic initial data (screenshots, ``--no-workload``),
+  layout.py names the keys, payloads.py makes the job bodies and envelopes.
 
 JSON is written compactly, as ``serde_json::to_string`` does.
 """
@@ -19,11 +20,9 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from redis.asyncio import Redis, RedisCluster
@@ -31,429 +30,38 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError, WatchError
 
-__all__ = [
-    "CLUSTER_NAMES",
-    "DEMO_CHANNELS",
-    "DEMO_KEYS",
-    "DEMO_PATTERNS",
-    "DemoNames",
-    "Workload",
-    "seed",
-]
+from ferrite_tui.demo.layout import (
+    _RETRY_FIELDS,
+    BACKLOG_CAP,
+    CLUSTER_NAMES,
+    DEFAULT_NAMES,
+    DEMO_CHANNELS,
+    DEMO_PATTERNS,
+    MAX_RETRIES,
+    PROCESSING_CAP,
+    SCHEDULE_CHUNK,
+    STREAM_MAXLEN,
+    SUBSCRIBED_CHANNELS,
+    WORKER_CONSUMERS,
+    WORKERS_GROUP,
+    DemoNames,
+)
+from ferrite_tui.demo.payloads import (
+    _dumps,
+    _email_job,
+    _event,
+    _failure_reason,
+    _job_wrapper,
+    _main_job,
+    _now_ms,
+    _order,
+    _report,
+    _retry_wrapper,
+    _task,
+    _uuid,
+)
 
 log = logging.getLogger(__name__)
-
-# -- keys -------------------------------------------------------------------------------
-
-EMAILS = "emails"
-ORDERS = "queue:orders"
-ORDERS_PROCESSING = "queue:orders:processing"
-EVENTS = "events:main"
-WORKERS_GROUP = "workers"
-WORKER_CONSUMERS = ("worker-1", "worker-2")
-ANALYTICS_GROUP = "analytics"
-ANALYTICS_CONSUMER = "analytics-dead"
-PRIORITY = "jobs:priority"
-REPORTS_SCHEDULED = "queue:reports:scheduled"
-REPORTS_READY = "queue:reports:ready"
-MAIN = "queue:main"
-MAIN_DLQ = "queue:main:dlq"
-
-#: Every key the demo uses: redis type, queue kind, seed pattern and element shape.
-DEMO_KEYS: dict[str, dict[str, Any]] = {
-    EMAILS: {
-        "type": "list", "kind": "work", "pattern": "1. Simple Work Queue",
-        "element": '{"to","subject","body"} (EmailJob)', "push": "RPUSH", "pop": "BLPOP",
-    },
-    ORDERS: {
-        "type": "list", "kind": "reliable", "pattern": "2. Reliable Queue",
-        "element": '{"id","payload","enqueued_at"} (JobWrapper)', "push": "RPUSH",
-        "pop": f"BRPOPLPUSH -> {ORDERS_PROCESSING}", "processing": ORDERS_PROCESSING,
-    },
-    ORDERS_PROCESSING: {
-        "type": "list", "kind": "processing", "pattern": "2. Reliable Queue",
-        "element": '{"id","payload","enqueued_at"} (JobWrapper)', "queue": ORDERS,
-        "ack": "LREM 1 <exact json>",
-    },
-    EVENTS: {
-        "type": "stream", "kind": "stream", "pattern": "3. Stream-Based Message Queue",
-        "element": 'field "data" = JSON',
-        "groups": {
-            WORKERS_GROUP: list(WORKER_CONSUMERS),
-            ANALYTICS_GROUP: [ANALYTICS_CONSUMER],  # dead: never reads again
-        },
-        "maxlen": 10_000,
-    },
-    PRIORITY: {
-        "type": "zset", "kind": "priority", "pattern": "4. Priority Queue",
-        "element": '{"id","payload":{"task_type","data"},"enqueued_at"}',
-        "score": "priority (higher first)",
-    },
-    REPORTS_SCHEDULED: {
-        "type": "zset", "kind": "delayed", "pattern": "5. Delayed/Scheduled Queue",
-        "element": '{"id","payload","scheduled_at"}', "score": "due time (ms)",
-        "ready": REPORTS_READY,
-    },
-    REPORTS_READY: {
-        "type": "list", "kind": "ready", "pattern": "5. Delayed/Scheduled Queue",
-        "element": '{"id","payload","scheduled_at"}', "push": "RPUSH", "pop": "BLPOP",
-        "scheduled": REPORTS_SCHEDULED,
-    },
-    MAIN: {
-        "type": "list", "kind": "main", "pattern": "6. Dead Letter Queue",
-        "element": '{"id","payload","retry_count","last_error","first_attempt"}',
-        "push": "RPUSH", "pop": "BLPOP", "dlq": MAIN_DLQ, "max_retries": 3,
-    },
-    MAIN_DLQ: {
-        "type": "list", "kind": "dlq", "pattern": "6. Dead Letter Queue",
-        "element": '{"job":{RetryWrapper},"dead_at","reason"}', "push": "RPUSH",
-        "main": MAIN,
-    },
-}
-
-@dataclass(frozen=True)
-class DemoNames:
-    """The demo's key names. On a cluster the keys a worker moves between atomically
-    (BRPOPLPUSH, the scheduler's MULTI) are hash-tagged into one slot; the others are not,
-    so the console meets both kinds (the DLQ and its main queue sit in two slots)."""
-
-    emails: str = EMAILS
-    orders: str = ORDERS
-    orders_processing: str = ORDERS_PROCESSING
-    events: str = EVENTS
-    priority: str = PRIORITY
-    reports_scheduled: str = REPORTS_SCHEDULED
-    reports_ready: str = REPORTS_READY
-    main: str = MAIN
-    main_dlq: str = MAIN_DLQ
-
-    def all(self) -> tuple[str, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
-
-
-DEFAULT_NAMES = DemoNames()
-CLUSTER_NAMES = DemoNames(
-    orders="queue:{orders}", orders_processing="queue:{orders}:processing",
-    reports_scheduled="queue:{reports}:scheduled", reports_ready="queue:{reports}:ready",
-)
-
-#: Pub/sub channels published to, and what the demo subscribers listen on.
-DEMO_CHANNELS: tuple[str, ...] = ("orders.created", "orders.paid", "orders.cancelled")
-SUBSCRIBED_CHANNELS: tuple[str, ...] = ("orders.created", "orders.paid")
-DEMO_PATTERNS: tuple[str, ...] = ("orders.*",)
-
-MAX_RETRIES = 3
-_RETRY_FIELDS = frozenset({"id", "payload", "retry_count", "last_error", "first_attempt"})
-STREAM_MAXLEN = 10_000
-#: Producers skip a tick while their queue holds this many items, so a demo left running
-#: for hours keeps the server small (the queues still visibly pile up first).
-BACKLOG_CAP = 10_000
-#: Dying order workers stop leaving jobs behind once processing holds this many.
-PROCESSING_CAP = 500
-#: Scheduled jobs moved per MULTI (bulk work in chunks).
-SCHEDULE_CHUNK = 200
-
-# -- helpers ----------------------------------------------------------------------------
-
-
-def _dumps(value: Any) -> bytes:
-    """Compact JSON, as serde_json::to_string writes it."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _uuid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-
-
-_FIRST_NAMES = ("ada", "grace", "linus", "margaret", "alan", "barbara", "ken", "radia",
-                "dennis", "frances", "edsger", "hedy")
-_EMAIL_SUBJECTS = (
-    ("Welcome!", "Thanks for signing up."),
-    ("Your receipt", "Thanks for your order. Your receipt is attached."),
-    ("Password reset", "Click the link below to reset your password."),
-    ("Your order has shipped", "Good news: your order is on its way."),
-    ("Weekly digest", "Here is what happened this week."),
-    ("Verify your email", "Please confirm your email address."),
-)
-_CURRENCIES = ("USD", "USD", "USD", "EUR", "GBP")
-_REPORTS = ("daily_sales", "weekly_revenue", "inventory", "churn", "payouts", "audit_log")
-_FORMATS = ("pdf", "csv", "xlsx")
-
-#: Priority task types (seed: critical_alert 100, send_email 50, cleanup 10) and weights.
-_TASK_TYPES: tuple[tuple[str, float, int], ...] = (
-    ("critical_alert", 100.0, 1),
-    ("charge_card", 75.0, 2),
-    ("send_email", 50.0, 5),
-    ("generate_thumbnail", 25.0, 3),
-    ("cleanup", 10.0, 3),
-    ("reindex_search", 5.0, 1),
-)
-
-
-def _email_job(rng: random.Random) -> dict[str, Any]:
-    subject, body = rng.choice(_EMAIL_SUBJECTS)
-    name = rng.choice(_FIRST_NAMES)
-    return {"to": f"{name}{rng.randint(1, 999)}@example.com", "subject": subject, "body": body}
-
-
-def _order(rng: random.Random) -> dict[str, Any]:
-    return {
-        "order_id": f"ORD-{rng.randint(10000, 99999)}",
-        "customer_id": f"cus_{rng.randint(1000, 9999)}",
-        "items": rng.randint(1, 6),
-        "total": round(rng.uniform(4.0, 400.0), 2),
-        "currency": rng.choice(_CURRENCIES),
-    }
-
-
-def _event(rng: random.Random, ts_ms: int) -> dict[str, Any]:
-    kind = rng.choices(("order.created", "order.paid", "order.shipped", "user.signup",
-                        "page.view"), weights=(3, 2, 1, 1, 4))[0]
-    event: dict[str, Any] = {"type": kind}
-    if kind.startswith("order."):
-        event["order_id"] = f"ORD-{rng.randint(10000, 99999)}"
-        event["user_id"] = f"user_{rng.randint(1, 500)}"
-        if kind != "order.shipped":
-            event["total"] = round(rng.uniform(4.0, 400.0), 2)
-    elif kind == "user.signup":
-        event["user_id"] = f"user_{rng.randint(500, 9999)}"
-    else:
-        event["path"] = rng.choice(("/", "/cart", "/checkout", "/products", "/account"))
-        event["user_id"] = f"user_{rng.randint(1, 500)}"
-    event["ts"] = ts_ms
-    return event
-
-
-def _task(rng: random.Random) -> tuple[dict[str, Any], float]:
-    names = [t[0] for t in _TASK_TYPES]
-    weights = [t[2] for t in _TASK_TYPES]
-    i = rng.choices(range(len(names)), weights=weights)[0]
-    task_type, priority, _ = _TASK_TYPES[i]
-    data: dict[str, Any]
-    if task_type == "critical_alert":
-        data = {"message": rng.choice(("Server down!", "Disk 95% full on db-2",
-                                       "Error rate above 5%", "Replica lag 30s"))}
-    elif task_type == "send_email":
-        data = {"to": f"{rng.choice(_FIRST_NAMES)}{rng.randint(1, 999)}@example.com"}
-    elif task_type == "charge_card":
-        data = {"order_id": f"ORD-{rng.randint(10000, 99999)}",
-                "amount_cents": rng.randint(199, 49999)}
-    elif task_type == "generate_thumbnail":
-        data = {"image": f"uploads/{rng.getrandbits(32):08x}.jpg",
-                "size": rng.choice((64, 128, 256))}
-    elif task_type == "reindex_search":
-        data = {"index": rng.choice(("products", "users", "orders"))}
-    else:
-        data = {}
-    return {"task_type": task_type, "data": data}, priority
-
-
-def _report(rng: random.Random) -> dict[str, Any]:
-    return {
-        "report": rng.choice(_REPORTS),
-        "account_id": f"acct_{rng.randint(100, 999)}",
-        "format": rng.choice(_FORMATS),
-    }
-
-
-# Main-queue job kinds and the failures each can have: (template, weight).
-_FAILURES: dict[str, tuple[tuple[Callable[[random.Random], str], int], ...]] = {
-    "send_email": (
-        (lambda r: f"SMTP timeout after {r.choice((5000, 15000, 30000, 30000, 60000))}ms", 6),
-        (lambda r: "validation failed: missing field "
-                   f"'{r.choice(('email', 'email', 'email', 'subject'))}'", 3),
-        (lambda r: f"rate limited by upstream, retry after {r.randint(1, 120)}s", 1),
-    ),
-    "charge": (
-        (lambda r: f"payment declined: card {r.choice(('4242', '0341', '1117', '9995', '5100'))}"
-                   " expired", 5),
-        (lambda r: f"HTTP {r.choice((502, 503, 503, 504))} from https://api.example.com/v1/charge",
-         4),
-        (lambda r: f"validation failed: missing field '{r.choice(('amount', 'currency'))}'", 1),
-    ),
-    "webhook": (
-        (lambda r: f"HTTP {r.choice((500, 502, 503, 504))} from "
-                   f"https://hooks.example.com/t/{r.randint(100, 999)}", 4),
-        (lambda r: f"connection refused: db-{r.randint(1, 4)}.internal:5432", 2),
-        (lambda r: f"order ORD-{r.randint(10000, 99999)} not found", 2),
-    ),
-}
-
-
-def _main_job(rng: random.Random) -> dict[str, Any]:
-    kind = rng.choices(("send_email", "charge", "webhook"), weights=(5, 3, 2))[0]
-    if kind == "send_email":
-        return {"type": kind, "to": f"{rng.choice(_FIRST_NAMES)}{rng.randint(1, 999)}@example.com",
-                "template": rng.choice(("welcome", "receipt", "reset"))}
-    if kind == "charge":
-        return {"type": kind, "order_id": f"ORD-{rng.randint(10000, 99999)}",
-                "amount_cents": rng.randint(199, 49999)}
-    return {"type": kind, "url": f"https://hooks.example.com/t/{rng.randint(100, 999)}",
-            "event": rng.choice(DEMO_CHANNELS)}
-
-
-def _failure_reason(rng: random.Random, payload: Any) -> str:
-    kind = payload.get("type") if isinstance(payload, dict) else None
-    options = _FAILURES.get(kind if isinstance(kind, str) else "", _FAILURES["webhook"])
-    template = rng.choices([o[0] for o in options], weights=[o[1] for o in options])[0]
-    return template(rng)
-
-
-def _job_wrapper(rng: random.Random, payload: Any, enqueued_at: int) -> dict[str, Any]:
-    """Reliable queue ``JobWrapper``."""
-    return {"id": _uuid(rng), "payload": payload, "enqueued_at": enqueued_at}
-
-
-def _retry_wrapper(job_id: str, payload: Any, retry_count: int, last_error: str | None,
-                   first_attempt: int) -> dict[str, Any]:
-    """DLQ pattern ``RetryWrapper``."""
-    return {"id": job_id, "payload": payload, "retry_count": retry_count,
-            "last_error": last_error, "first_attempt": first_attempt}
-
-
-# -- seed -------------------------------------------------------------------------------
-
-SEED_EMAILS = 40
-SEED_ORDERS = 60
-SEED_PROCESSING_FRESH = 5
-SEED_PROCESSING_STALE = 3
-SEED_STREAM = 300
-SEED_ANALYTICS_READ = 25
-SEED_PRIORITY = 50
-SEED_SCHEDULED = 80
-SEED_OVERDUE = 15
-SEED_READY = 4
-SEED_MAIN = 30
-SEED_DLQ = 120
-#: Non-envelope DLQ entries, inserted at these positions (JSON object, text line, binary).
-_DLQ_ODDITIES: tuple[tuple[int, bytes], ...] = (
-    (17, b'{"order_id":"ORD-20931","error":"legacy worker format","attempts":5}'),
-    (58, b"job 7f3a9c failed: worker killed by OOM (exit 137) - see logs"),
-    (101, b"\x80\x04\x95\x1f\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x02id\x94\xff\xfe\x00job"),
-)
-
-
-async def seed(client: Redis | RedisCluster, *, now_ms: int | None = None, rng_seed: int = 7,
-               names: DemoNames | None = None) -> None:
-    """Write the demo's initial data (deleting the demo keys first).
-
-    Deterministic: the same ``rng_seed`` and ``now_ms`` give byte-identical values,
-    stream ids and delivery counts (only pending idle times depend on the real clock).
-    """
-    names = names or DEFAULT_NAMES
-    now = _now_ms() if now_ms is None else int(now_ms)
-    rng = random.Random(rng_seed)
-    await client.delete(*names.all())
-
-    pipe = client.pipeline(transaction=False)
-
-    # 1. Work queue: RPUSH of plain EmailJob JSON.
-    for _ in range(SEED_EMAILS):
-        pipe.rpush(names.emails, _dumps(_email_job(rng)))
-
-    # 2. Reliable queue: RPUSH JobWrapper; processing list is fed by BRPOPLPUSH (LPUSH side).
-    start = now - 120_000
-    for i in range(SEED_ORDERS):
-        at = start + i * 2_000 + rng.randint(0, 1_999)
-        pipe.rpush(names.orders, _dumps(_job_wrapper(rng, _order(rng), at)))
-    held = [now - rng.randint(6 * 60_000, 45 * 60_000) for _ in range(SEED_PROCESSING_STALE)]
-    held += [now - rng.randint(200, 20_000) for _ in range(SEED_PROCESSING_FRESH)]
-    for at in sorted(held):  # oldest pushed first, so the newest sits at the head
-        pipe.lpush(names.orders_processing, _dumps(_job_wrapper(rng, _order(rng), at)))
-
-    # 4. Priority queue: ZADD score = priority.
-    for _ in range(SEED_PRIORITY):
-        task, priority = _task(rng)
-        at = now - rng.randint(0, 15 * 60_000)
-        pipe.zadd(names.priority, {_dumps({"id": _uuid(rng), "payload": task, "enqueued_at": at}):
-                             priority})
-
-    # 5. Delayed queue: ZADD score = due ms; a few overdue; a few already ready.
-    due_times = [now + rng.randint(10_000, 3_600_000) for _ in range(SEED_SCHEDULED)]
-    due_times += [now - rng.randint(60_000, 20 * 60_000) for _ in range(SEED_OVERDUE)]
-    for due in due_times:
-        member = {"id": _uuid(rng), "payload": _report(rng), "scheduled_at": due}
-        pipe.zadd(names.reports_scheduled, {_dumps(member): due})
-    for _ in range(SEED_READY):
-        due = now - rng.randint(1_000, 30_000)
-        pipe.rpush(names.reports_ready,
-                   _dumps({"id": _uuid(rng), "payload": _report(rng), "scheduled_at": due}))
-
-    # 6. Main queue with RetryWrapper jobs, and its DLQ of DeadLetters.
-    for _ in range(SEED_MAIN):
-        payload = _main_job(rng)
-        retries = rng.choices((0, 1, 2, 3), weights=(14, 3, 2, 1))[0]
-        last_error = _failure_reason(rng, payload) if retries else None
-        first = now - rng.randint(1_000, 5 * 60_000)
-        job = _retry_wrapper(_uuid(rng), payload, retries, last_error, first)
-        pipe.rpush(names.main, _dumps(job))
-    dead_times = sorted(now - rng.randint(60_000, 24 * 3_600_000) for _ in range(SEED_DLQ))
-    oddities = dict(_DLQ_ODDITIES)
-    for i, dead_at in enumerate(dead_times):
-        if i in oddities:
-            pipe.rpush(names.main_dlq, oddities[i])
-        payload = _main_job(rng)
-        job = _retry_wrapper(_uuid(rng), payload, MAX_RETRIES, _failure_reason(rng, payload),
-                             dead_at - rng.randint(5_000, 30 * 60_000))
-        pipe.rpush(names.main_dlq, _dumps({"job": job, "dead_at": dead_at,
-                                     "reason": _failure_reason(rng, payload)}))
-
-    # 3. Stream: explicit ids (deterministic), then the consumer groups read it.
-    stream_start = now - 600_000
-    entry_ms = [stream_start + i * 2_000 + rng.randint(0, 1_999) for i in range(SEED_STREAM)]
-    ids = [f"{ms}-0" for ms in entry_ms]
-    for ms, entry_id in zip(entry_ms, ids):
-        pipe.xadd(names.events, {"data": _dumps(_event(rng, ms))}, id=entry_id)
-    pipe.xgroup_create(names.events, WORKERS_GROUP, id="0")
-    pipe.xgroup_create(names.events, ANALYTICS_GROUP, id="0")
-    await pipe.execute()
-
-    # analytics-dead reads once, never acks, never reads again.
-    await client.xreadgroup(ANALYTICS_GROUP, ANALYTICS_CONSUMER, {names.events: ">"},
-                            count=SEED_ANALYTICS_READ)
-    dead_ids = ids[:SEED_ANALYTICS_READ]
-    # workers alternate reads of 10 and ack all but a few.
-    pipe = client.pipeline(transaction=False)
-    owned: dict[str, list[str]] = {c: [] for c in WORKER_CONSUMERS}
-    for chunk in range(0, SEED_STREAM, 10):
-        consumer = WORKER_CONSUMERS[(chunk // 10) % 2]
-        pipe.xreadgroup(WORKERS_GROUP, consumer, {names.events: ">"}, count=10)
-        owned[consumer].extend(ids[chunk:chunk + 10])
-    await pipe.execute()
-    pending_counts = {"worker-1": 3, "worker-2": 2}
-    worker_pending: dict[str, list[str]] = {}
-    pipe = client.pipeline(transaction=False)
-    for consumer, got in owned.items():
-        keep = sorted(rng.sample(got[-60:], pending_counts[consumer]))
-        worker_pending[consumer] = keep
-        pipe.xack(names.events, WORKERS_GROUP, *[i for i in got if i not in keep])
-    # Poison entries: claimed again and again (each XCLAIM bumps the delivery counter).
-    poison = [(ANALYTICS_GROUP, ANALYTICS_CONSUMER, i)
-              for i in sorted(rng.sample(dead_ids, 4))]
-    poison.append((WORKERS_GROUP, "worker-2", worker_pending["worker-2"][0]))
-    for group, consumer, entry_id in poison:
-        for _ in range(rng.randint(5, 11)):
-            pipe.xclaim(names.events, group, consumer, 0, [entry_id])
-    await pipe.execute()
-
-    # Cosmetic, best effort: pending entries look as idle as they are old (JUSTID: the
-    # delivery counters stay as they are). A server without XCLAIM IDLE just skips it.
-    pipe = client.pipeline(transaction=False)
-    age = dict(zip(ids, entry_ms))
-    for group, consumer, pending in (
-        [(ANALYTICS_GROUP, ANALYTICS_CONSUMER, dead_ids)]
-        + [(WORKERS_GROUP, c, p) for c, p in worker_pending.items()]
-    ):
-        for entry_id in pending:
-            pipe.xclaim(names.events, group, consumer, 0, [entry_id],
-                        idle=max(now - age[entry_id], 0), justid=True)
-    with suppress(ResponseError):
-        await pipe.execute(raise_on_error=False)
-
 
 # -- pacing -----------------------------------------------------------------------------
 

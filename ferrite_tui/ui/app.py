@@ -19,7 +19,7 @@ from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, TabbedContent, TabPane
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.monitor import Listener, Monitor
@@ -31,6 +31,9 @@ from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.protocols import PanelView
+from ferrite_tui.ui.screens.connect import ConnectScreen, log_in_form, logged_in
+from ferrite_tui.ui.screens.help import HelpScreen
+from ferrite_tui.ui.screens.main import MainScreen
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
 from ferrite_tui.ui.weblocation import WebLocationApp
@@ -129,8 +132,6 @@ class FerriteApp(NoticesApp, WebLocationApp):
     # -- layout -------------------------------------------------------------------------
 
     def get_default_screen(self) -> Screen[None]:
-        from ferrite_tui.ui.screens.main import MainScreen
-
         return MainScreen(id="_default")  # its footer lists the panel's actions first
 
     def compose(self) -> ComposeResult:
@@ -172,8 +173,6 @@ class FerriteApp(NoticesApp, WebLocationApp):
         if self.settings is not None:
             self.start_monitor(self.settings)
         else:
-            from ferrite_tui.ui.screens.connect import ConnectScreen
-
             self.push_screen(ConnectScreen(self.config), self._connected)
 
     def _connected(self, settings: ConnectionSettings | None) -> None:
@@ -189,8 +188,6 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     def action_log_in(self) -> None:
         """A user name and password typed here, then connect again with them."""
-        from ferrite_tui.ui.screens.connect import log_in_form, logged_in
-
         def log_in(values: dict[str, str] | None) -> None:
             if values is not None and self.settings is not None:
                 self.restart_monitor(logged_in(self.settings, values))
@@ -373,8 +370,6 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.query_one("#tabs", TabbedContent).active = tab
 
     def action_help(self) -> None:
-        from ferrite_tui.ui.screens.help import HelpScreen
-
         self.push_screen(HelpScreen(self))
 
     def action_rescan(self) -> None:

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.protocols import ConsoleApp
+from ferrite_tui.ui.tabs import PANELS
 
 if TYPE_CHECKING:
     from ferrite_tui.ui.panels.base import Panel
@@ -64,9 +66,6 @@ def panel_commands(panel: Panel) -> Iterator[Command]:
 
 class PanelCommands(Provider):
     def _commands(self) -> Iterator[Command]:
-        from ferrite_tui.ui.panels.base import Panel
-        from ferrite_tui.ui.tabs import PANELS
-
         app = cast(PaletteApp, self.app)
         for tab, key, cls in PANELS:
             yield (f"Show {cls.TITLE} ({key})", partial(app.action_show_panel, tab),

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferrite_tui.backend.client import Client, ConnectionSettings, describe_error
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import Journal

@@ -10,9 +10,9 @@ import redis.asyncio as aioredis
 from faultkit import figure
 from rich.console import Console
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from helpers import async_wait_until, running
 

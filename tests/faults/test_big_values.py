@@ -10,7 +10,7 @@ import pytest
 import redis
 from faultkit import dead, figure
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel

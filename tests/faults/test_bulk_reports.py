@@ -12,10 +12,11 @@ from faultkit import dead, figure
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, HeadPlan
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, Filter
 from ferrite_tui.backend.lists import ListItems
-from ferrite_tui.backend.moves import PositionalPlan
+from ferrite_tui.backend.movebase import PositionalPlan
 
 DLQ, MAIN, ELSEWHERE = "queue:main:dlq", "queue:main", "queue:moved:dlq"
 N = 2_000

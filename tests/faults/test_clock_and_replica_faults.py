@@ -43,7 +43,7 @@ def test_console_clock_an_hour_off(redis_url, skew):
 async def test_every_change_refused_on_a_replica(server_factory, tmp_path):
     """The console on a replica: every mutating key of the Dead letters panel, before any
     dialog, with nothing written (MONITOR)."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.envelopes import dumps
     from ferrite_tui.config import Config
     from ferrite_tui.ui.app import FerriteApp

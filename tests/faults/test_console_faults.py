@@ -11,9 +11,9 @@ import redis
 import redis.asyncio as aioredis
 from faultkit import dead, figure
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
-from ferrite_tui.demo.workload import seed
+from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
 from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
 
@@ -101,7 +101,8 @@ def no_write_user(fresh_server):
 async def test_acl_user_without_writes(fresh_server, no_write_user, tmp_path):
     """Not read-only, but the user may not write: every kind of action is refused by the
     server, worded as one line saying what to ask for, and nothing changes."""
-    from ferrite_tui.backend.client import Client, describe_error
+    from ferrite_tui.backend.client import Client
+    from ferrite_tui.backend.connection import describe_error
     from ferrite_tui.backend.dlq import DeadLetters
     from ferrite_tui.backend.lists import ListItems
     from ferrite_tui.backend.priority import PriorityQueue

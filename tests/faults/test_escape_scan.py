@@ -288,7 +288,7 @@ async def test_every_frame_of_every_panel_and_key_is_safe_to_write(redis_url, tm
     from textual._compositor import CompositorUpdate
     from textual.app import App
 
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.config import Config
     from ferrite_tui.escaping import UNSAFE
     from ferrite_tui.ui.app import FerriteApp

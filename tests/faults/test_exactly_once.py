@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 from faultkit import dead, figure, job_id
 
 from ferrite_tui.backend.bulk import BulkRunner
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from helpers import wait_until
 

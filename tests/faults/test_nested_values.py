@@ -13,10 +13,11 @@ import pytest
 from faultkit import dead, figure
 
 from ferrite_tui.backend import boundedjson
-from ferrite_tui.backend.backfill import Backfill, item_time
+from ferrite_tui.backend.backfill import Backfill
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.dlq import DeadLetters, Filter
 from ferrite_tui.backend.envelopes import decode
+from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.streams import json_payload
 from ferrite_tui.backend.trends import Trends
@@ -121,7 +122,7 @@ async def test_the_console_shows_and_requeues_a_list_holding_nested_values(redis
                                                                            tmp_path):
     """Through the app: discovery lists the queues, panel 6 shows every entry (the nested
     ones marked), and R requeues the whole list."""
-    from ferrite_tui.backend.client import ConnectionSettings
+    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.ui.app import FerriteApp
     from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
     from helpers import async_wait_until, running

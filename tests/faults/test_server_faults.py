@@ -11,7 +11,7 @@ import time
 import redis
 from faultkit import dead, figure
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config
 from helpers import async_wait_until

@@ -22,8 +22,10 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.backfill import KEY_BYTES, PAGE, PAGE_BYTES, Backfill, item_time
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.backfill import KEY_BYTES, PAGE, PAGE_BYTES, Backfill
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends
 from helpers import longest, slowlog_on, slowlog_read

@@ -22,7 +22,8 @@ import redis
 
 from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
 

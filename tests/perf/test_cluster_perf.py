@@ -22,7 +22,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config

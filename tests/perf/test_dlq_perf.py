@@ -23,9 +23,10 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, ScanState
-from ferrite_tui.backend.moves import PositionalPlan
+from ferrite_tui.backend.movebase import PositionalPlan
 from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
 from helpers import longest, slowlog_on, slowlog_read
 

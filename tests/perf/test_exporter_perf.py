@@ -26,7 +26,7 @@ import urllib.request
 import pytest
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.exporter import Exporter
 from helpers import figure, wait_until

@@ -26,7 +26,8 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.pubsub import Tail
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp

@@ -21,7 +21,8 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.priority import CHUNK_SIZE, PAGE_SIZE, PriorityQueue
 from ferrite_tui.config import Config

@@ -22,7 +22,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend import streams as st
-from ferrite_tui.backend.client import Client, ConnectionSettings
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.streams import Streams
 
 pytestmark = pytest.mark.perf

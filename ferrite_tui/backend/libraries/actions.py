@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ferrite_tui.backend import boundedjson
-from ferrite_tui.backend.client import BackendError, Client, mutation
+from ferrite_tui.backend.client import Client, mutation
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.libraries import arq, celery, dramatiq, rq, saq
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
-from ferrite_tui.backend.moves import Item, pinned, remove_values
+from ferrite_tui.backend.movebase import Item, pinned
+from ferrite_tui.backend.moves import remove_values
 
 MAX_ATTEMPTS = 5
 

@@ -34,7 +34,7 @@ from ferrite_tui.backend.libraries.model import (
 )
 from ferrite_tui.backend.libraries.poll import time_ms
 from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_shown_page
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 
 #: A hash or set state is scanned up to this many elements for one window.
 SCAN_LIMIT = 10_000

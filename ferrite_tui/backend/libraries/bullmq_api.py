@@ -12,9 +12,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client, strip_cluster_options
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.libraries import bullmq
+from ferrite_tui.backend.libraries.actions import ActionResult
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
+from ferrite_tui.urls import strip_cluster_options
 
 INSTALL = "pip install 'ferrite-tui[bullmq]'"
 
@@ -55,8 +57,6 @@ async def act(client: Client, queue: LibraryQueue, state: StateKey, action: str,
     left that state meanwhile (BullMQ's getState) is skipped; a job BullMQ refuses (locked
     by a worker) is reported with BullMQ's reason."""
     from bullmq import Job, Queue  # the optional extra: imported only when acting
-
-    from ferrite_tui.backend.libraries.actions import ActionResult
 
     client.guard(f"bullmq {OPERATIONS[action]}")  # read-only mode: nothing is sent
     why = refusal(client)

@@ -23,7 +23,7 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.lists import Page, read_shown_page
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 
 MAX_INFLATE = 1 << 20  # a compressed body is inflated up to this many bytes
 FIELD_LIMIT = 4000  # characters of one field shown (tracebacks are long)

@@ -25,7 +25,7 @@ from ferrite_tui.backend.libraries import (
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
 from ferrite_tui.backend.libraries.items import member_id
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 
 #: At most this many items per action (one confirmation); run it again for more.
 MAX_ITEMS = 1000

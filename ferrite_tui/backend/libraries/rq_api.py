@@ -10,8 +10,9 @@ import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
-from ferrite_tui.backend.client import Client, strip_cluster_options
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.libraries.model import StateKey
+from ferrite_tui.urls import strip_cluster_options
 
 INSTALL = "pip install 'ferrite-tui[rq]'"
 

@@ -27,7 +27,7 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import NoActiveWorker, Worker, WorkerState, get_current_worker
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner
@@ -36,6 +36,9 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen, TypedConfirmScreen
+from ferrite_tui.ui.screens.inspector import InspectorScreen
+from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
@@ -231,8 +234,6 @@ class Panel(Vertical):
     def inspect_value(self, title: str, value: bytes, meta: list[tuple[str, str]],
                       fields: list[tuple[bytes, bytes]] | None = None) -> None:
         """Open the inspector on one value (every panel's enter on an item)."""
-        from ferrite_tui.ui.screens.inspector import InspectorScreen
-
         self.app.push_screen(InspectorScreen(title, value, meta=meta, fields=fields))
 
     # -- the action pipeline -------------------------------------------------------------
@@ -309,8 +310,6 @@ class Panel(Vertical):
     async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
                       typed: str | None = None) -> bool:
         """The one confirmation: yes/no, or typing `typed` for irreversible bulk work."""
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen, TypedConfirmScreen
-
         screen: ModalScreen[bool] = TypedConfirmScreen(title, body, typed) \
             if typed is not None else ConfirmScreen(title, body, label)
         answer: bool | None = await self.app.push_screen_wait(screen)
@@ -319,15 +318,11 @@ class Panel(Vertical):
     async def ask(self, title: str, fields: list[Field], submit_label: str = "OK",
                   body: str | Text | None = None) -> dict[str, str] | None:
         """A form in the worker; None when the operator cancels."""
-        from ferrite_tui.ui.screens.dialogs import FormScreen
-
         return cast("dict[str, str] | None", await self.app.push_screen_wait(
             FormScreen(title, fields, submit_label, body=body)))
 
     async def run_bulk(self, title: str, runner: BulkRunner[Any]) -> BulkReport:
         """A bulk run with the progress dialog (cancel with escape or c)."""
-        from ferrite_tui.ui.screens.progress import with_progress
-
         def work(progress: Callable[[BulkReport], None], cancel: Any) -> Awaitable[BulkReport]:
             runner.progress, runner.cancel = progress, cancel
             return runner.run()
@@ -340,8 +335,6 @@ class Panel(Vertical):
     def resume_hint(self) -> str | None:
         """What resumes a bulk run a failed node stopped: the key of the action running it,
         again (runs act on what is still there, so what was done is skipped)."""
-        from textual.worker import NoActiveWorker, get_current_worker
-
         try:
             action = get_current_worker().group.removeprefix(ACTION_GROUP)
         except NoActiveWorker:

@@ -11,6 +11,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import State, state_totals
 from ferrite_tui.backend.models import TOTALS, AlertNote, QueueKind, QueueStats, Snapshot
+from ferrite_tui.presentation import secondary
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.panels.base import (
     Panel,
@@ -27,23 +28,6 @@ from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
 CHARTS_MIN_HEIGHT = 10
 CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
-
-
-def secondary(q: QueueStats) -> str:
-    """The one extra figure that matters for each kind."""
-    kind = q.ref.kind
-    if kind is QueueKind.RELIABLE:
-        stale = f", {q.stale}{'+' if q.stale_lower else ''} stale" if q.stale else ""
-        return f"{fmt.count(q.processing or 0)} processing{stale}"
-    if kind is QueueKind.DELAYED:
-        return f"{fmt.count(q.overdue or 0)} overdue, {fmt.count(q.ready or 0)} ready"
-    if kind is QueueKind.STREAM:
-        idle = f", {q.idle_pending} idle" if q.idle_pending else ""
-        groups = f"{len(q.groups)} group{'' if len(q.groups) == 1 else 's'}"
-        return f"{groups}, {fmt.count(q.pending or 0)} pending{idle}"
-    if kind is QueueKind.DLQ and q.ref.target_key:
-        return f"→ {printable(q.ref.target_key, 48)}"  # derived from the key's name: server text
-    return ""
 
 
 #: A library queue's states beside its pending depth (the column shows when any is found).

@@ -41,6 +41,7 @@ from ferrite_tui.ui.panels.sorted_base import (
     preview_cell,
 )
 from ferrite_tui.ui.screens.dialogs import Field
+from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.widgets.table import Column
 
 TIMELINE_BUCKETS = 30  # two minutes each over the coming hour
@@ -237,8 +238,6 @@ class ScheduledPanel(SortedSetPanel):
         self.act("run_overdue", self.queue, self._run_overdue)
 
     async def _run_overdue(self, ref: QueueRef) -> Outcome | None:
-        from ferrite_tui.ui.screens.progress import with_progress
-
         dq = self._dq(ref)
         cutoff = self.session.now_ms()
         count = await dq.overdue_count(cutoff)

@@ -15,10 +15,13 @@ from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend import crossslot
+from ferrite_tui.backend.connection import describe_error
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, ClusterView, Snapshot
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, Replication, offset_text
+from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.crossslot import InFlight
@@ -189,15 +192,12 @@ class ServerPanel(Vertical):
 
     @work(group="server-inflight", exit_on_error=False)
     async def check_inflight(self, announce: bool = True) -> None:
-        from ferrite_tui.backend import crossslot
-
         client = self.ferrite.session.client
         if client is None or client.cluster is None:
             return
         try:
             self.inflight = await crossslot.inflight(client)
         except Exception as exc:
-            from ferrite_tui.backend.client import describe_error
             self.notify(f"could not look for moves in flight: {describe_error(exc)}",
                         severity="warning")
             return
@@ -214,10 +214,6 @@ class ServerPanel(Vertical):
 
     @work(group="server-finish", exit_on_error=False)
     async def _finish_worker(self) -> None:
-        from ferrite_tui.backend import crossslot
-        from ferrite_tui.backend.client import describe_error
-        from ferrite_tui.ui.screens.dialogs import ConfirmScreen
-
         session = self.ferrite.session
         client = session.client
         if client is None or client.cluster is None:

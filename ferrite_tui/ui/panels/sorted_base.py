@@ -26,6 +26,7 @@ from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import CheckResult, ZItem, format_score, parse_score, plausible_ms
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel, library_outcome
+from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column
 
@@ -358,8 +359,6 @@ class SortedSetPanel(Panel):
                       single: Callable[[ZItem], Awaitable[CheckResult]],
                       many: Callable[..., Awaitable[BulkReport]], title: str) -> Outcome:
         """One job: the single form, reported in one line. Several: chunked with progress."""
-        from ferrite_tui.ui.screens.progress import with_progress
-
         if len(items) == 1:
             result = await single(items[0])
             for it in result.done + result.gone:

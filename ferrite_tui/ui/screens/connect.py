@@ -13,10 +13,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
-from ferrite_tui.backend.client import BackendError, Client, ConnectionSettings, redact_url
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.config import Config, ConfigError, Profile, save_profile
 from ferrite_tui.escaping import printable
 from ferrite_tui.ui.screens.dialogs import DialogBody, Field, FormScreen
+from ferrite_tui.urls import redact_url
 
 if TYPE_CHECKING:
     from ferrite_tui.ui.protocols import ConsoleApp

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -21,6 +22,7 @@ from textual.widgets import Button, Input, Label, Static
 from ferrite_tui.escaping import matches_typed, printable
 from ferrite_tui.ui.textual_private import bind_key
 from ferrite_tui.ui.widgets.table import escaped_text
+from ferrite_tui.websession import BrowserSession
 
 DIALOG_CSS = """
 {name} { align: center middle; }
@@ -169,10 +171,6 @@ class Field:
 
 def check_output_path(path: str) -> str | None:
     """A Field check for a file to write (save, export, record)."""
-    from pathlib import Path
-
-    from ferrite_tui.websession import BrowserSession
-
     browser = BrowserSession.from_environ()
     if browser is not None and not browser.writes:
         # The file would land on the serving host, written by a read-only visitor.

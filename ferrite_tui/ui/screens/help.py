@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.ui.widgets.table import KeyedTable
 
 GENERAL = [
@@ -33,8 +34,6 @@ GENERAL = [
 
 def figure_rows(snapshot) -> list[tuple[str | Text, str]]:
     """What in/out marks mean, and why each queue's figure is marked (from the poll)."""
-    from ferrite_tui.backend.envelopes import printable
-
     rows: list[tuple[str | Text, str]] = [
         ("", ""), (Text("in/s, out/s", style="bold"), ""),
         ("12", "exact: every move counted"),

@@ -35,6 +35,9 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.escaping import json_safe, printable, printable_lines
+from ferrite_tui.files import SAVED, default_file, resolve
+from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
+from ferrite_tui.websession import refuse_file_writes
 
 #: Values larger than this are shown truncated.
 SHOW_LIMIT = 1 << 20
@@ -293,10 +296,6 @@ class InspectorScreen(ModalScreen[None]):
         self.notify(f"Copied {len(text):,} characters (OSC 52)", timeout=2)
 
     def action_save(self) -> None:
-        from ferrite_tui.files import SAVED, default_file, resolve
-        from ferrite_tui.ui.screens.dialogs import Field, FormScreen, check_output_path
-        from ferrite_tui.websession import refuse_file_writes
-
         if refuse_file_writes(self.notify, "save"):
             return
 
@@ -311,8 +310,6 @@ class InspectorScreen(ModalScreen[None]):
         )
 
     def save_to(self, path: str) -> Path:
-        from ferrite_tui.files import SAVED, resolve
-
         target = resolve(path, SAVED)
         data = self.value
         if self.fields is not None and not self.value:

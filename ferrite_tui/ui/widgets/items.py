@@ -21,7 +21,7 @@ from textual.css.query import NoMatches
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.lists import ListItems, Page
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 if TYPE_CHECKING:

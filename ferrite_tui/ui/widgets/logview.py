@@ -18,7 +18,8 @@ from textual.strip import Strip
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import dumps, printable
-from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, DEFAULT_MAX_BYTES, Entry
+from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, DEFAULT_MAX_BYTES
+from ferrite_tui.backend.recording import Entry
 
 PREVIEW_JSON_BYTES = 64 << 10  # messages up to this size are shown as compact JSON
 CHANNEL_WIDTH = 22

@@ -21,13 +21,13 @@ from textual.widgets import DataTable
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import Cancel
-from ferrite_tui.backend.client import BackendError
 from ferrite_tui.backend.dlq import DeadLetters, Filter, ScanState, first_line
 from ferrite_tui.backend.envelopes import Envelope, decode, printable
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.panels.deadletters.title import DeadLetterTitle, ScanFigures
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
 from ferrite_tui.ui.widgets.items import ItemTable, Source, age_text, id_text, mark_prefix

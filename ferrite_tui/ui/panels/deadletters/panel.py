@@ -26,13 +26,14 @@ from textual.widgets import DataTable
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
+from ferrite_tui.backend.crossslot import finish_inflight
 from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
-from ferrite_tui.backend.moves import Item, PositionalPlan
+from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, alert_cell, key_cell, trend_cell
@@ -278,7 +279,6 @@ class DeadLettersPanel(ItemPagerPanel):
                 self.client().cluster is not None:
             # A run stopped by a failed node may have left a chunk staged between slots:
             # delivered first, so the rest of the run does not count it missing.
-            from ferrite_tui.backend.crossslot import finish_inflight
 
             finished = await finish_inflight(self.client())
             if finished.delivered or finished.errors:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.pubsub import PubSub, is_pattern, tail_matches
 from ferrite_tui.backend.shards import ShardedPubSub, ShardedTail
+from ferrite_tui.files import RECORDINGS, default_file, resolve
 from ferrite_tui.ui.panels.base import Outcome
 from ferrite_tui.ui.panels.pubsub.channels import shard_owner
 from ferrite_tui.ui.screens.dialogs import Field, check_output_path
@@ -96,8 +97,6 @@ async def set_sharded(panel: PubSubView, channels: list[str]) -> Outcome | None:
 
 
 async def ask_record(panel: PubSubView) -> Outcome | None:
-    from ferrite_tui.files import RECORDINGS, default_file, resolve
-
     default = default_file(RECORDINGS, "pubsub", ".ndjson")
     values = await panel.ask(
         "Record the tail",

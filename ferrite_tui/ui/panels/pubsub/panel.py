@@ -23,7 +23,8 @@ from textual.widgets import Static
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import key_text, printable
-from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, Entry, Tail
+from ferrite_tui.backend.pubsub import DEFAULT_BUFFER, Tail
+from ferrite_tui.backend.recording import Entry
 from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.ui.panels.base import BEFORE_FIRST_POLL, Panel
 from ferrite_tui.ui.panels.pubsub.actions import (

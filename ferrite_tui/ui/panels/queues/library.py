@@ -29,7 +29,7 @@ from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.moves import Item
+from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix

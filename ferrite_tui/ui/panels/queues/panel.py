@@ -31,7 +31,7 @@ from ferrite_tui.backend.libraries.browse import StateItem
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
-from ferrite_tui.backend.moves import Item, PositionalPlan
+from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.reliable import ReliableQueue, return_end
 from ferrite_tui.ui.panels.base import (
     NothingSelected,

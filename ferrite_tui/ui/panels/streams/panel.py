@@ -23,7 +23,8 @@ from ferrite_tui.backend.streambulk import IdlePages, PendingRun
 from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.streams.detail import StreamDetail
-from ferrite_tui.ui.screens.dialogs import Field
+from ferrite_tui.ui.screens.dialogs import ChoiceScreen, Field
+from ferrite_tui.ui.screens.publish import PublishScreen
 
 
 class StreamsPanel(StreamDetail):
@@ -211,8 +212,6 @@ class StreamsPanel(StreamDetail):
         """No consumer of the group read recently: claiming to a made-up name would hide
         the entries under it. The operator picks: name a consumer, leave them, or send them
         to the dead-letter list (no default but leaving them)."""
-        from ferrite_tui.ui.screens.dialogs import ChoiceScreen
-
         what = f"the {n} idle entr{'y' if n == 1 else 'ies'} shown" if shown else "this entry"
         body = Text(f"No consumer of group {printable(group, 40)} but the holder has read "
                     f"in the last {fmt.duration(self.dead_ms)}: nobody would process {what} "
@@ -314,8 +313,6 @@ class StreamsPanel(StreamDetail):
         self.act("publish", lambda: self.stream or "", self._publish)
 
     async def _publish(self, stream: str) -> Outcome | None:
-        from ferrite_tui.ui.screens.publish import PublishScreen
-
         result = await self.app.push_screen_wait(PublishScreen(stream))
         if not result:
             return None
