@@ -11,6 +11,7 @@ _._open_app_process  # textual-serve's AppService (webconsole.py)
 _._stdin  # textual-serve's AppService (webconsole.py)
 _.LocatedWebDriver  # ui/weblocation.py: Textual loads it by name (TEXTUAL_DRIVER, webconsole.py)
 _._invalidate  # Textual's Widget._invalidate (ui/widgets/logview.py)
+_._update_count  # DataTable's render cache key, bumped after a cell write (ui/textual_private.py)
 
 # A field of the parsed STAGE key name: the name's format, read by people and tests.
 _.src_slot  # backend/crossslot.py Staged

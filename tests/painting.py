@@ -22,22 +22,27 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 
 PAINT_EVERY_FRAME = os.environ.get("FERRITE_TUI_TEST_PAINT") == "1"
+REAL_PAINT = Screen._compositor_refresh  # for a test that needs the frames themselves
 
 
 def install() -> None:
     if PAINT_EVERY_FRAME:
         return
-    paint = Screen._compositor_refresh
+    paint = REAL_PAINT
 
     def refresh_without_paint(self: Screen[Any]) -> None:
         app = self.app
         if not app.is_headless or app.is_inline or self is not app.screen:
             paint(self)
             return
-        # What a paint does besides drawing: the dirty state is cleared, mouse-over updated.
+        # What a paint does besides drawing: the dirty state is cleared, mouse-over updated,
+        # the app told a whole frame was shown (keys wait for one).
+        whole = self._compositor.size.region in self._compositor._dirty_regions
         self._dirty_widgets.clear()
         self._compositor._dirty_regions.clear()
         app._update_mouse_over(self)
+        if whole and not app._batch_count and hasattr(app, "key_hold"):
+            app.key_hold.frame_shown(self, whole)
 
     run_test = App.run_test
 

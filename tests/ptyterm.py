@@ -26,6 +26,15 @@ KEYS = {"enter": "\r", "escape": "\x1b", "tab": "\t", "down": "\x1b[B", "up": "\
         "ctrl+u": "\x15", "ctrl+q": "\x11"}
 
 
+def console_env(tmp_path) -> dict[str, str]:
+    """This environment, with the console's state, config and data under `tmp_path`."""
+    env = {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
+    env.update({"XDG_STATE_HOME": str(tmp_path / "state"),
+                "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                "XDG_DATA_HOME": str(tmp_path / "data"), "LANG": "C.UTF-8"})
+    return env
+
+
 class PtyTerminal:
     def __init__(self, argv: list[str], env: dict[str, str] | None = None,
                  width: int = 160, height: int = 44, cwd: str | None = None) -> None:

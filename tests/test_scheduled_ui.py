@@ -278,3 +278,33 @@ async def test_a_run_a_dead_server_stopped_says_x_resumes_it(server_factory, tmp
             raise AssertionError([str(n.message) for n in app.notices]) from None
         assert f"127.0.0.1:{server.port}" in line, line
         assert "X on this panel runs the rest of the overdue jobs" in line, line
+
+
+async def test_end_shows_the_last_page_in_due_order_and_home_the_first(redis_url, tmp_path):
+    """End on the jobs went nowhere (a notice said to page from the head): it shows the
+    latest jobs, the last of them at the bottom, many sharing one due time included."""
+    from ferrite_tui.ui.panels.scheduled import PAGE_SIZE
+
+    now = time.time_ns() // 1_000_000
+    total = PAGE_SIZE * 2 + 7
+    # a run of equal due times across the last page's first row: the cursor skips by member
+    dues = {job(f"j{i:04d}", now + MIN + i * 1000): now + MIN + i * 1000 for i in range(total)}
+    same = now + MIN + (total - PAGE_SIZE - 2) * 1000
+    dues.update({job(f"s{i:04d}", same): same for i in range(5)})
+    r = aioredis.Redis.from_url(redis_url)
+    await r.zadd(KEY, {m: d for m, d in dues.items()})
+    expected = [json.loads(m)["id"] for m in await r.zrange(KEY, -PAGE_SIZE, -1)]
+    await r.aclose()
+    count = len(dues)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = await open_panel(app, pilot)
+        first_page = [i.env.id for i in panel.jobs_view.items]
+        await pilot.press("end")
+        await async_wait_until(lambda: [i.env.id for i in panel.jobs_view.items]
+                               == expected, timeout=10)
+        title = panel.title_text(panel.jobs_view).plain
+        assert f"{count - PAGE_SIZE + 1:,}–{count:,} of {count:,}" in title
+        await pilot.press("home")
+        await async_wait_until(lambda: [i.env.id for i in panel.jobs_view.items]
+                               == first_page, timeout=10)

@@ -35,6 +35,8 @@ def instance_of(cls: type) -> object:
         return Screen()
     if cls is DOMNode:
         return Widget()
+    if issubclass(cls, Widget):
+        return cls()
     if issubclass(cls, Message):
         return Message()
     if issubclass(cls, Driver):  # made inside an event loop, as Textual makes it

@@ -160,7 +160,10 @@ class Client:
             return []
         if self.cluster is not None:
             return await self.cluster.raw_pipeline(commands)
-        packed = b"".join(_pack(c) for c in commands)
+        try:
+            packed = b"".join(map(hiredis.pack_command, commands))
+        except UnicodeEncodeError:  # (see _pack: one command at a time, then)
+            packed = b"".join(_pack(c) for c in commands)
         redis = self.redis
         assert isinstance(redis, aioredis.Redis)  # a cluster's router returned above
         pool = redis.connection_pool

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import shown_sets
@@ -245,6 +245,20 @@ class DelayedQueue:
             card=card, overdue=overdue, earliest=earliest, ready=ready, timeline=timeline,
             now=now, round_trips=self.client.round_trips.count - before,
         )
+
+    async def last_page(self, limit: int = PAGE_SIZE) -> Cursor | None:
+        """Where the last page in due order starts (the latest jobs), for `view`; None when
+        they all fit in the first. Two reads of at most a page and a count."""
+        r = self.client.redis
+        reply = cast("list[tuple[bytes, float]]", await r.zrevrangebyscore(
+            self.key, "+inf", "-inf", start=0, num=limit, withscores=True))
+        last = [(m, float(at)) for m, at in reply]
+        if len(last) < limit or int(await r.zcard(self.key)) <= limit:
+            return None
+        score = last[-1][1]
+        on_page = sum(1 for _, at in last if at == score)
+        # Members at the page's first due time that come before it (ranks are by member).
+        return Cursor(score, int(await r.zcount(self.key, score, score)) - on_page)
 
     async def overdue_count(self, now: int | None = None) -> int:
         now = self.client.server_now_ms() if now is None else now

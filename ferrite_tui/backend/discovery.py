@@ -15,6 +15,8 @@ from ferrite_tui.backend import libraries
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import is_job_envelope, key_text
 from ferrite_tui.backend.errors import is_noperm
+from ferrite_tui.backend.kinds import REGISTRY
+from ferrite_tui.backend.kinds.base import Candidates
 from ferrite_tui.backend.libraries import declared
 from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
 from ferrite_tui.backend.probe import PROBE_KEY
@@ -25,104 +27,39 @@ INTERNAL_PREFIX = "ferrite-tui:"
 _QUEUE_TYPES = {"list", "zset", "stream"}
 
 
-def _strip(key: str, suffix: str) -> str | None:
-    if suffix and key.endswith(suffix) and len(key) > len(suffix):
-        return key[: -len(suffix)]
-    return None
-
-
 def classify(types: dict[str, str], priority_zsets: set[str], cfg: DiscoveryConfig,
              decls: Iterable[QueueDecl] = ()) -> list[QueueRef]:
     """Turn {key: type} into queues. Pure: the tests drive it directly too.
 
-    `priority_zsets` are the sorted sets whose top member is a job envelope; other sorted
-    sets are left out unless declared.
+    Declared queues first; then each kind of the registry, in its order, takes the keys of
+    its layout (see kinds/). `priority_zsets` are the sorted sets whose top member is a
+    job envelope; other sorted sets are left out unless declared.
     """
     decls = list(decls)
-    declared = {d.key for d in decls}
     claimed: set[str] = set()  # keys that belong to a declared queue
     refs: dict[str, QueueRef] = {}
-
     for d in decls:
         if d.kind == "ignore":
             claimed.add(d.key)
             continue
-        ref = _declared_ref(d, cfg)
+        ref = REGISTRY.layout(QueueKind(d.kind)).declare(d, cfg)
         refs[ref.ident] = ref
         claimed.update(ref.keys)
 
-    lists = {k for k, t in types.items() if t == "list" and k not in claimed}
-    zsets = {k for k, t in types.items() if t == "zset" and k not in claimed}
-    streams = {k for k, t in types.items() if t == "stream" and k not in claimed}
+    def of_type(type_: str) -> set[str]:
+        return {k for k, t in types.items() if t == type_ and k not in claimed}
 
-    for key in sorted(zsets):
-        base = _strip(key, cfg.scheduled_suffix)
-        if base is not None:
-            ready = base + cfg.ready_suffix
-            if types.get(ready, "list") == "list" and ready not in declared:
-                lists.discard(ready)
-                ref = QueueRef(QueueKind.DELAYED, key, ready_key=ready)
-                refs[ref.ident] = ref
-        elif key in priority_zsets:
-            ref = QueueRef(QueueKind.PRIORITY, key)
-            refs[ref.ident] = ref
-
-    # A ready list whose scheduled set is empty right now (so absent) is still delayed.
-    for key in sorted(lists):
-        base = _strip(key, cfg.ready_suffix)
-        if base is not None and base.startswith(cfg.reliable_prefix):
-            scheduled = base + cfg.scheduled_suffix
-            if scheduled not in types and scheduled not in claimed:
-                ref = QueueRef(QueueKind.DELAYED, scheduled, ready_key=key)
-                refs[ref.ident] = ref
-                lists.discard(key)
-
-    for key in sorted(lists):
-        base = _strip(key, cfg.processing_suffix)
-        if base is not None and base not in claimed:
-            ref = QueueRef(QueueKind.RELIABLE, base, processing_key=key)
-            refs[ref.ident] = ref
-    reliable_keys = {r.key for r in refs.values() if r.kind is QueueKind.RELIABLE}
-    reliable_keys |= {r.processing_key for r in refs.values() if r.processing_key}
-
-    for key in sorted(lists):
-        if key in reliable_keys:
-            continue
-        target = _strip(key, cfg.dlq_suffix)
-        if target is not None:
-            ref = QueueRef(QueueKind.DLQ, key, target_key=target)
-        else:
-            ref = QueueRef(QueueKind.WORK, key)
-        refs[ref.ident] = ref
-
-    for key in sorted(streams):
-        ref = QueueRef(QueueKind.STREAM, key)
-        refs[ref.ident] = ref
-
-    return sorted(refs.values(), key=lambda r: (r.kind.value, r.key))
-
-
-def _declared_ref(d: QueueDecl, cfg: DiscoveryConfig) -> QueueRef:
-    kind = QueueKind(d.kind)
-    if kind is QueueKind.RELIABLE:
-        return QueueRef(kind, d.key,
-                        processing_key=d.processing_key or d.key + cfg.processing_suffix,
-                        declared=True)
-    if kind is QueueKind.DELAYED:
-        base = _strip(d.key, cfg.scheduled_suffix) or d.key
-        return QueueRef(kind, d.key, ready_key=d.ready_key or base + cfg.ready_suffix,
-                        declared=True)
-    if kind is QueueKind.DLQ:
-        return QueueRef(kind, d.key, target_key=d.target_key or _strip(d.key, cfg.dlq_suffix),
-                        declared=True)
-    return QueueRef(kind, d.key, declared=True)
+    found = Candidates(types, priority_zsets, cfg, {d.key for d in decls}, claimed,
+                       of_type("list"), of_type("zset"), of_type("stream"), refs)
+    for layout in REGISTRY.kinds:
+        layout.recognise(found)
+    return sorted(found.refs.values(), key=lambda r: (r.kind.value, r.key))
 
 
 # Which queues are kept first when there are more than max_queues: layouts recognised by
 # their companion keys or envelopes, then plain lists, then streams (a busy job library
 # keeps thousands of result streams, which must not hide the work queues).
-_KIND_RANK = {QueueKind.RELIABLE: 0, QueueKind.DELAYED: 0, QueueKind.DLQ: 0,
-              QueueKind.PRIORITY: 0, QueueKind.WORK: 1, QueueKind.STREAM: 2}
+# (Each kind's `rank` in its layout.)
 
 
 class Discovery:
@@ -191,7 +128,7 @@ class Discovery:
                                 types[name] = kind
                         elif kind in ("set", "hash", "string"):  # a library's signature
                             name = key_text(key)
-                            if libraries.keeps(name, kind) and not self._ignored(name):
+                            if REGISTRY.keeps(name, kind) and not self._ignored(name):
                                 types[name] = kind
                 if progress:
                     progress(DiscoveryProgress(scanned=scanned, found=len(types), done=False))
@@ -243,7 +180,7 @@ class Discovery:
             absent.add(ref.ident)
         merged.update({ref.ident: ref for ref in found})
         ranked = sorted(merged.values(), key=lambda r: (
-            not r.declared, r.ident not in self.keep_first, _KIND_RANK[r.kind], r.key))
+            not r.declared, r.ident not in self.keep_first, REGISTRY.layout(r.kind).rank, r.key))
         kept = ranked[: cfg.max_queues]
         self.left_out = len(ranked) - len(kept)
         self._absent = absent & {ref.ident for ref in kept}
@@ -274,7 +211,8 @@ class Discovery:
             replies = await self.client.raw_pipeline([("SMEMBERS", k) for k in sets])
             members = {k: [key_text(m) for m in reply] for k, reply in zip(sets, replies)
                        if isinstance(reply, list)}
-        queues, claimed = libraries.recognise(types, members, self.config.libraries)
+        queues, claimed = REGISTRY.recognise_libraries(types, members,
+                                                       self.config.libraries)
         vt = self.config.libraries.celery_visibility_timeout  # only Celery's queues have one
         queues = [replace(q, visibility_timeout_s=vt) if q.visibility_timeout_s else q
                   for q in queues]

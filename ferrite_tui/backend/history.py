@@ -37,12 +37,18 @@ class Series:
         """Average change per second over about the last `span_s` seconds."""
         if len(self.samples) < 2:
             return None
-        newest_t, newest_v = newest = self.samples[-1]
-        oldest = newest
-        for oldest in reversed(self.samples):
-            if newest_t - oldest[0] >= span_s:
-                break
-        oldest_t, oldest_v = oldest
+        samples = self.samples
+        newest_t, newest_v = samples[-1]
+        # The newest sample at least span_s older than the newest (else the oldest): found
+        # by halving, as samples are in time order (a fast poll keeps hundreds in a span).
+        lo, hi = 0, len(samples) - 1
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if newest_t - samples[mid][0] >= span_s:
+                lo = mid
+            else:
+                hi = mid - 1
+        oldest_t, oldest_v = samples[lo]
         elapsed = newest_t - oldest_t
         if elapsed <= 0:
             return None

@@ -20,7 +20,7 @@ from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.errors import BackendError, server_error_text
 from ferrite_tui.backend.movebase import exchange_replicated, pinned, replica_wait
-from ferrite_tui.backend.streams import NOT_PENDING
+from ferrite_tui.backend.stream_model import NOT_PENDING
 
 
 def _no_step(name: str, chunk: int) -> None:

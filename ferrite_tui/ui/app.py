@@ -36,6 +36,7 @@ from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.screens.main import MainScreen
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
+from ferrite_tui.ui.textual_private import display_frame
 from ferrite_tui.ui.weblocation import WebLocationApp
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
@@ -166,6 +167,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.query_one("#filter", Input).display = False
         self._status_line = self.query_one(StatusLine)
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+        self.screen_change_signal.subscribe(self, self.key_hold.screen_changed)
         self.call_after_refresh(self._focus_active_table)
         self.follow_web_location()  # served in a browser: the page's address follows
         if not self.poll_enabled:
@@ -441,6 +443,12 @@ class FerriteApp(NoticesApp, WebLocationApp):
                                                 .on_event(event))
             return
         await super().on_event(event)
+
+    def _display(self, screen, renderable) -> None:  # Textual's hook (textual_private.HOOKS)
+        # The one place a frame goes to the terminal: keys wait for the screen on top.
+        whole = display_frame(self, screen, renderable)
+        if whole is not None:
+            self.key_hold.frame_shown(screen, whole)
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.

@@ -9,6 +9,8 @@ or half of it does.
 The rule here: keys are handed on one at a time, each once the one before has been handled
 (stopped by a widget, or bubbled to the app and its binding run), and not while
 - the screen on top has not finished mounting (its first input is not focused yet), or
+- the screen on top has not been drawn since it came on top (a dialog typed into blind:
+  on a loaded machine its frame came late, or was dropped, while the keys went to it), or
 - a worker started by an earlier key is still running and has not shown a screen of its
   own (it is about to, or it is doing the work the operator asked for).
 Held keys are handed on in the order typed as soon as nothing holds them. Keys that leave
@@ -48,6 +50,10 @@ NEVER_HELD = frozenset({"ctrl+c", "ctrl+q"})
 MAX_HOLD_S = 15.0
 MAX_FOCUS_WAIT_S = 1.0
 CHECK_EVERY_S = 0.02
+# A screen on top and not drawn this long is drawn again whole: a frame Textual computes
+# while an update batch is open is thrown away, and a dialog that changes nothing after it
+# would otherwise stay undrawn (the last frame on the terminal, the dialog taking keys).
+REPAINT_AFTER_S = 0.25
 
 
 class KeyHold:
@@ -62,6 +68,41 @@ class KeyHold:
         self._timer = None
         self._pumping = False
         self.unsettled = False
+        # The screen on top when a frame of it last reached the terminal, with the number of
+        # times it had come on top then (a screen shown again needs a frame of its own).
+        self._drawn: tuple[Screen | None, int] = (None, -1)
+        self._repaint_timer = None
+
+    # -- frames -----------------------------------------------------------------------------
+
+    def frame_shown(self, screen: Screen, whole: bool) -> None:
+        """The app wrote a frame of `screen` (or, headless, would have); `whole`: all of it,
+        not only the parts that changed (after a whole frame lost, those are not enough)."""
+        if not whole:
+            return
+        self._drawn = (screen, screen.stack_updates)
+        if self.held and screen is self.app.screen:
+            self.app.call_later(self._pump)
+
+    def drawn(self, screen: Screen) -> bool:
+        return self._drawn[0] is screen and self._drawn[1] == screen.stack_updates
+
+    def screen_changed(self, screen: Screen) -> None:
+        """A screen came on top: make sure it gets drawn."""
+        if self._repaint_timer is None:
+            self._repaint_timer = self.app.set_interval(REPAINT_AFTER_S, self._repaint)
+
+    def _repaint(self) -> None:
+        if not self.app.screen_stack:
+            return
+        screen = self.app.screen
+        if self.drawn(screen):
+            if self._repaint_timer is not None:
+                self._repaint_timer.stop()
+                self._repaint_timer = None
+            return
+        if screen.is_mounted:
+            screen.refresh()  # the whole screen: what a lost frame should have shown
 
     # -- the app calls these --------------------------------------------------------------
 
@@ -96,7 +137,7 @@ class KeyHold:
         if self.in_flight is not None:
             return MAX_HOLD_S
         screen = self.app.screen
-        if not screen.is_mounted:
+        if not screen.is_mounted or not self.drawn(screen):
             return MAX_HOLD_S
         if self.unsettled and not self._settled(screen):
             # The last key's consequences (a Submitted message, a focus change after the

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from textual._compositor import ChopsUpdate
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
@@ -24,6 +25,8 @@ from textual.driver import Driver
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.screen import Screen
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 # (class, private name, why the console needs it): the test checks each exists.
 USED: tuple[tuple[type, str, str], ...] = (
@@ -45,6 +48,14 @@ USED: tuple[tuple[type, str, str], ...] = (
      "key bursts: whether a widget stopped the key in flight (handled there)"),
     (MessagePump, "_message_queue",
      "key bursts: messages still waiting at a widget that may move focus (read only)"),
+    (App, "_display",
+     "the hook that writes a frame to the terminal: keys wait until the screen on top has "
+     "been drawn whole (ui/keyhold.py)"),
+    (App, "_batch_count",
+     "a frame computed while an update batch is open is thrown away by _display: not drawn"),
+    (DataTable, "_data",
+     "a changed cell repainted alone (update_cell repaints the whole table)"),
+    (DataTable, "_update_count", "the row caches are keyed on it: bumped with a cell"),
     (DOMNode, "_bindings",
      "a node's bindings for a key, after the keymap (a disabled key says why), and "
      "bindings a dialog adds per instance (its choice keys)"),
@@ -63,7 +74,7 @@ SERVE_USED: tuple[tuple[str, str, str], ...] = (
 )
 
 # Hooks the console overrides by their private names (listed in USED too).
-HOOKS = ("_fatal_error",)
+HOOKS = ("_fatal_error", "_display")
 
 
 def app_driver(app: App[Any]) -> Driver | None:
@@ -104,3 +115,22 @@ def bindings_for_key(node: DOMNode, key: str) -> Iterable[Binding]:
 def bind_key(node: DOMNode, key: str, action: str) -> None:
     """A binding added to one instance (hidden from the footer): a dialog's choice keys."""
     node._bindings.bind(key, action, show=False)
+
+
+def display_frame(app: App[Any], screen: Screen[Any], renderable: Any) -> bool | None:
+    """Textual's own `_display` (for the app's override of that hook); then None if nothing
+    reached the terminal (no frame, or an update batch open), else whether the frame was the
+    whole screen (not only the parts that changed)."""
+    App._display(app, screen, renderable)
+    if renderable is None or app._batch_count:
+        return None
+    return not isinstance(renderable, ChopsUpdate)
+
+
+def set_cell_repainting_it_alone(table: DataTable[Any], row: str, column: str,
+                                 value: object) -> None:
+    """update_cell without repainting the whole table: the cell's region only."""
+    row_key, column_key = RowKey(row), ColumnKey(column)
+    table._data[row_key][column_key] = value
+    table._update_count += 1
+    table.refresh_coordinate(table.get_cell_coordinate(row_key, column_key))

@@ -10,7 +10,6 @@ is scanned the same way.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from faultkit import figure
 
 from ferrite_tui.escaping import printable
 from helpers import wait_until
-from ptyterm import PtyTerminal
+from ptyterm import PtyTerminal, console_env
 
 #: One payload per attack, each ending in a marker that says which one it was.
 PAYLOADS: dict[str, bytes] = {
@@ -131,14 +130,6 @@ class Subscribers:
         self.thread.join(10)
         self.pubsub.close()
         self.client.close()
-
-
-def console_env(tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
-    env.update({"XDG_STATE_HOME": str(tmp_path / "state"),
-                "XDG_CONFIG_HOME": str(tmp_path / "config"),
-                "XDG_DATA_HOME": str(tmp_path / "data"), "LANG": "C.UTF-8"})
-    return env
 
 
 def shown(name: str, prefix: str, room: int = 14) -> str:

@@ -23,10 +23,11 @@ from ferrite_tui.ui.panels.base import (
     trend_cell,
 )
 from ferrite_tui.ui.widgets.table import FIGURE_CAP, Column, KeyedTable
-from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, strip_text
+from ferrite_tui.ui.widgets.trends import TrendCharts, chart_data, complete_minutes, strip_text
 
 ALERT_ROWS = 6  # alert lines shown before the list scrolls
 CHARTS_MIN_HEIGHT = 10
+ALERT_ROWS_HOLD_S = 60
 CHARTS_EVERY_S = 5  # below this the charts are not readable: the tables keep the space
 
 
@@ -106,6 +107,8 @@ class OverviewPanel(Panel):
         super().__init__(**kwargs)
         self.notes: dict[str, AlertNote] = {}
         self._charts_stamp: tuple | None = None
+        self._charts_shown: tuple | None = None
+        self._alert_rows, self._alert_rows_since = 0, 0.0  # the alert list's height, since
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
@@ -131,11 +134,17 @@ class OverviewPanel(Panel):
         legend = self.query_one("#legend", Static)
         room = self.size.height - 1  # under the summary line
         table_need = table.row_count + 1
-        alert_need = min(len(self.notes), ALERT_ROWS) + 1 if self.notes else 0
+        rows = min(len(self.notes), ALERT_ROWS)
+        now = self.snapshot.taken_at if self.snapshot is not None else 0.0
+        # Fewer alerts shrink the list only after ALERT_ROWS_HOLD_S: an alert that comes and
+        # goes moved the charts under it each time, and they were drawn again whole.
+        if rows >= self._alert_rows or now - self._alert_rows_since >= ALERT_ROWS_HOLD_S:
+            self._alert_rows, self._alert_rows_since = rows, now
+        alert_need = self._alert_rows + 1 if self._alert_rows else 0
         if table_need + alert_need > room and alert_need:
             # The queue table keeps priority; the alerts keep at least their worst line.
             alert_need = max(min(alert_need, 2), room - table_need)
-        alerts.display = bool(self.notes)
+        alerts.display = bool(alert_need)
         alerts.styles.height = alert_need
         table.styles.max_height = max(room - alert_need, 2)
         free = room - min(table_need, room - alert_need) - alert_need - 1  # - legend
@@ -243,20 +252,24 @@ class OverviewPanel(Panel):
         trends = self.session.trends
         strip = self.query_one("#strip", Static)
         if not self.active():  # charts cost time: only on the tab shown (redrawn on return)
-            self._charts_stamp = None
+            self._charts_stamp = self._charts_shown = None
             return
         if not (self.query_one("#charts").display or strip.display):
             return
-        # Summing every queue's minutes and plotting cost a few ms per hundred queues: at
-        # most every CHARTS_EVERY_S (the values are per minute), or when the alerts or the
-        # size change.
-        stamp = (int(snap.taken_at // CHARTS_EVERY_S), trends.rebuilt_at, trends.rebuilding,
-                 strip.display,
-                 tuple(self.notes), self.size)
-        if stamp == self._charts_stamp:
+        # Summing every queue's minutes costs a few ms per hundred queues: at most every
+        # CHARTS_EVERY_S, or when the size changes. They are drawn again only when what
+        # they show changed (the charts: complete minutes, so about once a minute).
+        stamp = (trends.rebuilt_at, trends.rebuilding, strip.display, self.size)
+        tick = (int(snap.taken_at // CHARTS_EVERY_S), stamp)
+        if tick == self._charts_stamp:
             return
-        self._charts_stamp = stamp
+        self._charts_stamp = tick
         data = chart_data(trends, snap)
+        if not strip.display:
+            data = complete_minutes(data)
+        if (stamp, data) == self._charts_shown:
+            return
+        self._charts_shown = (stamp, data)
         if strip.display:
             strip.update(strip_text(data, self.size.width - 2))
             return

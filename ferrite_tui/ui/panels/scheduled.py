@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
@@ -25,7 +26,9 @@ from ferrite_tui.backend.delayed import (
     parse_duration,
 )
 from ferrite_tui.backend.envelopes import decode, printable
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.history import History
+from ferrite_tui.backend.libraries.model import State
+from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import (
     PAGE_SIZE,
     ZItem,
@@ -33,6 +36,7 @@ from ferrite_tui.backend.priority import (
     parse_payload,
     plausible_ms,
 )
+from ferrite_tui.ui.library_states import LibraryStateRows
 from ferrite_tui.ui.panels.base import Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.sorted_base import (
     SortedSetPanel,
@@ -97,6 +101,18 @@ class ScheduledPanel(SortedSetPanel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.cursors: list[Cursor | None] = [None]
+        self.to_last = self.at_last = False  # End pressed; the last page shown
+        self.last_card = 0
+        # The libraries' scheduled states (RQ, BullMQ delayed, saq, ...) not listed above.
+        self.library_rows = LibraryStateRows(self, State.SCHEDULED, self.KINDS)
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        yield self.library_rows
+
+    def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        super().update_snapshot(snap, history)
+        self.library_rows.update_snapshot(snap)
 
     # -- queue table -----------------------------------------------------------------------
 
@@ -147,15 +163,24 @@ class ScheduledPanel(SortedSetPanel):
 
     def reset_paging(self) -> None:
         self.cursors = [None]
+        self.to_last = self.at_last = False
 
     def _dq(self, ref: QueueRef | None = None) -> DelayedQueue:
         ref = ref or self.queue()
         return DelayedQueue(self.client(), ref.key, ref.ready_key)
 
     async def fetch(self, ref: QueueRef) -> DelayedView:
+        ending = self.to_last
+        if ending:  # End: the cursor of the last page first
+            last = await self._dq(ref).last_page(PAGE_SIZE)
+            self.cursors = [None] if last is None else [None, last]
+            self.to_last, self.at_last = False, last is not None
         # The session's clock, as every other age on screen (one clock for the UI).
-        return await self._dq(ref).view(self.cursors[-1], PAGE_SIZE, now=self.session.now_ms(),
+        view = await self._dq(ref).view(self.cursors[-1], PAGE_SIZE, now=self.session.now_ms(),
                                         buckets=TIMELINE_BUCKETS, horizon_ms=HOUR_MS)
+        if ending:
+            self.last_card = view.card  # the page ends the set while it keeps this size
+        return view
 
     def view_items(self, view: DelayedView) -> Sequence[ZItem]:
         return view.items
@@ -163,6 +188,13 @@ class ScheduledPanel(SortedSetPanel):
     def title_text(self, view: DelayedView) -> Text:
         key = printable(self.selected.key if self.selected else "", 50)
         first = (len(self.cursors) - 1) * PAGE_SIZE + 1
+        if self.at_last and view.card == self.last_card:
+            first = max(view.card - len(view.items) + 1, 1)
+        elif self.at_last:  # jobs came or went since End: the ranks are not known
+            text = Text(f"{key}: {len(view.items)} jobs from the end as it was, of "
+                        f"{view.card:,} in due order (home, end, [ ] page)")
+            text.append(self.marks_text())
+            return text
         if not view.items:
             text = Text(f"{key}: no scheduled jobs" if len(self.cursors) == 1
                         else f"{key}: no more jobs")
@@ -198,7 +230,8 @@ class ScheduledPanel(SortedSetPanel):
         self.page_to(where)
 
     def page_to(self, where: str) -> None:
-        """Due-order pages follow a cursor (score, member): head and next/prev only."""
+        """Due-order pages follow a cursor (score, member): head, tail (the last page; `[`
+        from there goes back to the head) and next/prev."""
         if self.jobs_view is None:
             return
         if where == "head" and len(self.cursors) > 1:
@@ -207,12 +240,14 @@ class ScheduledPanel(SortedSetPanel):
             self.cursors.append(self.jobs_view.next_cursor)
         elif where == "prev" and len(self.cursors) > 1:
             self.cursors.pop()
-        elif where in ("tail", "jump"):
-            self.notify("Scheduled jobs page in due order from the head: home, ] and [",
-                        timeout=3)
+        elif where == "tail" and self.jobs_view.next_cursor is not None:
+            self.to_last = True
+        elif where == "jump":
+            self.notify("Scheduled jobs page in due order: home, end, ] and [", timeout=3)
             return
         else:
             return
+        self.at_last = False
         self.reload()
 
     # -- actions ------------------------------------------------------------------------------

@@ -57,16 +57,17 @@ class KeyFooter(Widget, can_focus=False):
         self._entries: tuple[FooterEntry, ...] = ()
         self._palette: FooterEntry | None = None
         self._hover: FooterEntry | None = None
-        self._pending = False
+        self._stale = True
 
     # -- what it shows ------------------------------------------------------------------
 
     def entries(self) -> tuple[FooterEntry, ...]:
         """Every key listed, left to right (the palette key is not one of them)."""
+        self._read_bindings()
         return self._entries
 
     def keys(self) -> list[str]:
-        return [entry.key for entry in self._entries]
+        return [entry.key for entry in self.entries()]
 
     def shown_keys(self) -> list[str]:
         """The keys drawn whole at the footer's width (those past the right edge are not)."""
@@ -75,6 +76,7 @@ class KeyFooter(Widget, can_focus=False):
 
     @property
     def palette(self) -> FooterEntry | None:
+        self._read_bindings()
         return self._palette
 
     def on_mount(self) -> None:
@@ -85,17 +87,20 @@ class KeyFooter(Widget, can_focus=False):
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         # Every focus change updates the bindings, and a panel switch focuses several
-        # widgets in turn: read them once, after the refresh.
+        # widgets in turn: they are read once, when the footer is next drawn. (Not in a
+        # call_after_refresh: Textual hands that to whichever screen is on top when it is
+        # processed, and a dialog closed before it was ever drawn dropped it, with the
+        # footer waiting for it for the rest of the session.)
         if not screen.app.app_focus:  # as Textual's footer: a blurred app keeps its keys
             return
-        if self.is_attached and screen is self.screen and not self._pending:
-            self._pending = True
-            self.call_after_refresh(self._read_bindings)
+        if screen is self.screen and not self._stale:
+            self._stale = True
+            self.refresh()
 
     def _read_bindings(self) -> None:
-        self._pending = False
-        if not self.is_attached:
+        if not self._stale or not self.is_attached:
             return
+        self._stale = False
         app = self.app
         entries: list[FooterEntry] = []
         actions: set[str] = set()
@@ -108,9 +113,7 @@ class KeyFooter(Widget, can_focus=False):
             elif binding.show and binding.action not in actions:
                 actions.add(binding.action)  # one key per action, as Textual's footer
                 entries.append(entry)
-        if (tuple(entries), palette) != (self._entries, self._palette):
-            self._entries, self._palette = tuple(entries), palette
-            self.refresh()
+        self._entries, self._palette = tuple(entries), palette
 
     # -- drawing ------------------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class KeyFooter(Widget, can_focus=False):
     def _layout(self) -> tuple[Text, list[tuple[int, int, FooterEntry]]]:
         """The line at the current width, and where each key drawn whole is on it. Keys are
         padded while they all fit, and packed (one space apart) when they do not."""
+        self._read_bindings()
         line, spans = self._layout_at(compact=False)
         if len(spans) < len(self._entries) + (self._palette is not None):
             line, spans = self._layout_at(compact=True)

@@ -18,6 +18,7 @@ from textual.events import Resize
 from textual.widgets import DataTable
 
 from ferrite_tui.escaping import is_safe, printable, printable_lines
+from ferrite_tui.ui.textual_private import set_cell_repainting_it_alone
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,11 @@ class KeyedTable(DataTable):
         if self.shown and self._fit_widths() != self._fitted:
             self._layout_columns(self.size.width or 120)  # a name column's width changed
 
+    def _set_cell(self, key: str, column: str, value: Text) -> None:
+        """One cell changed: the cell is drawn again, not the table (DataTable's
+        update_cell repaints every row: at 200x60 most of the bytes a poll wrote)."""
+        set_cell_repainting_it_alone(self, key, column, value)
+
     def _apply(self, cells: dict[str, dict[str, Text]], order: list[str],
                cursor: str | None) -> None:
         if not self.shown:
@@ -284,7 +290,7 @@ class KeyedTable(DataTable):
                 for col in self.shown:
                     new = cells[key][col.key]
                     if _signature(old.get(col.key)) != _signature(new):
-                        self.update_cell(key, col.key, new)
+                        self._set_cell(key, col.key, new)
         else:
             self.clear(columns=False)
             for key in order:

@@ -31,11 +31,13 @@ from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
+from ferrite_tui.backend.libraries.model import State
 from ferrite_tui.backend.lists import ListItems, Page
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head, plan_items
 from ferrite_tui.files import EXPORTS, default_file, resolve
+from ferrite_tui.ui.library_states import LibraryStateRows
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
 from ferrite_tui.ui.panels.list_base import ItemPagerPanel
@@ -92,6 +94,8 @@ class DeadLettersPanel(ItemPagerPanel):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.entries = DeadLetterEntries(self, id="entries")
+        # The libraries' failed jobs (RQ, dramatiq, BullMQ, ...): their own rows and actions.
+        self.library_rows = LibraryStateRows(self, State.FAILED, (QueueKind.DLQ,))
 
     # -- the lists --------------------------------------------------------------------------
 
@@ -119,6 +123,7 @@ class DeadLettersPanel(ItemPagerPanel):
 
     def compose(self) -> ComposeResult:
         yield from super().compose()
+        yield self.library_rows
         yield self.entries
 
     @property
@@ -140,6 +145,7 @@ class DeadLettersPanel(ItemPagerPanel):
 
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
         super().update_snapshot(snap, history)
+        self.library_rows.update_snapshot(snap)
         table = self.items_table
         if self.active() and table.source is not None and table.source.items is None:
             self.load_items(table, None)

@@ -9,7 +9,6 @@ it sees the panel through `QueuesView`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rich.text import Text
@@ -17,23 +16,25 @@ from textual import events
 
 from ferrite_tui.backend.envelopes import Envelope, printable
 from ferrite_tui.backend.libraries import plans
-from ferrite_tui.backend.libraries.browse import (
-    StateItem,
-    browsable,
-    read_state,
-    unit_text,
-    when_text,
-)
-from ferrite_tui.backend.libraries.items import next_index
+from ferrite_tui.backend.libraries.browse import StateItem, browsable, unit_text
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.movebase import Item
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
+from ferrite_tui.ui.library_states import (
+    StateSource,
+    inspect_args,
+    run_state_items,
+    state_row,
+    state_source,
+)
+from ferrite_tui.ui.library_states import (
+    state_columns as state_columns,  # the panel builds its table with it
+)
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.textual_private import bindings_for_key
-from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
-from ferrite_tui.ui.widgets.table import Column
+from ferrite_tui.ui.widgets.items import ItemTable
 
 if TYPE_CHECKING:
     from textual.dom import DOMNode
@@ -42,33 +43,6 @@ if TYPE_CHECKING:
     from ferrite_tui.ui.session import Session
 
 T = TypeVar("T")
-
-
-@dataclass
-class StateSource(Source):
-    """One state of a library queue as an item table's source (item 0 is the next job)."""
-
-    state: StateKey | None = None
-    now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
-    unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
-    queue: str = ""  # the library queue's name (a state shared by its queues shows its own)
-
-    async def load(self, client, start: int, count: int) -> Page:
-        assert self.state is not None
-        return await read_state(client, self.state, start, count, self.now_ms(),
-                                self.unpickle, self.queue)
-
-
-def state_columns() -> list[Column]:
-    return [
-        Column("mark", "", 1),
-        Column("pos", "#", 6, justify="right"),
-        Column("id", "id", 14, priority=2),
-        Column("when", "when", 11, justify="right"),
-        Column("task", "task", 18),
-        Column("attempts", "att", 3, priority=3, justify="right"),
-        Column("preview", "args / error", 30),
-    ]
 
 
 class QueuesView(Protocol):
@@ -142,26 +116,10 @@ class LibraryStates:
     def state_source(self) -> StateSource | None:
         state = self.current_state()
         lib = self.current_ref.library if self.current_ref is not None else None
-        return None if state is None else StateSource(
-            state.key, state=state, now_ms=self.session.now_ms,
-            unpickle=self.session.config.libraries.unpickle,
-            queue=lib.name if lib is not None else "")
+        return None if state is None or lib is None else state_source(self.session, lib, state)
 
     def state_row(self, item: Item, env: Envelope, marked: bool) -> dict[str, object]:
-        state = self.current_state()
-        if not isinstance(item, StateItem) or state is None:
-            return {"mark": mark_prefix(marked), "preview": env.preview(200)}
-        pos = next_index(item) if state.type == "list" and state.next_end == "tail" else item.pos
-        ident = item.field(("id", "message_id")) if state.body.where == "inline" else ""
-        ident = ident or (printable(item.raw, 80) if state.body.where != "inline"
-                          or state.type == "hash" else "")
-        error = item.error
-        return {"mark": mark_prefix(marked), "pos": "-" if pos is None else f"{pos:,}",
-                "id": Text(ident, no_wrap=True, overflow="ellipsis"),
-                "when": when_text(state, item, self.session.now_ms()),
-                "task": Text(item.task, no_wrap=True, overflow="ellipsis"),
-                "attempts": item.attempts,
-                "preview": Text(error, style="red") if error else Text(item.args or "")}
+        return state_row(self.current_state(), item, env, marked, self.session.now_ms())
 
     def switch_state(self, step: int) -> None:
         ref, states = self.current_ref, self.library_states()
@@ -199,14 +157,8 @@ class LibraryStates:
         ref, state = self.current_ref, self.current_state()
         if ref is None or ref.library is None or state is None:
             return
-        meta = [("library", ref.library.library), ("queue", ref.library.name),
-                ("state", f"{state.state.value} ({state.name})"), ("key", printable(state.key)),
-                ("when", when_text(state, item, self.session.now_ms()))]
-        if item.value is not None:
-            meta.append(("field", printable(item.raw, 200)))
-        meta += list(item.fields)
-        self.panel.inspect_value(f"{state.key} {item.field(('id',)) or printable(item.raw, 60)}",
-                           item.value if item.value is not None else item.raw, meta)
+        self.panel.inspect_value(*inspect_args(ref.library, state, item,
+                                               self.session.now_ms()))
 
     # -- single-item library actions (r / x / d on a state's items) -----------------------
 
@@ -261,22 +213,10 @@ class LibraryStates:
 
     async def _run_item_action(self, action: str, queue: LibraryQueue, state: StateKey,
                                items: list[Item]) -> Outcome | None:
-        n = len(items)
-        verb = plans.ITEM_ACTIONS[action]
-        what = {"requeue": "back to the end of the queue, as the library requeues",
-                "run_now": "to the end of the queue, to run now",
-                "delete": "deleted with their bodies; cannot be undone"}[action]
-        declared = queue.declared(action, state.name)
-        own = f" As {queue.library} does: {declared.equivalent}." if declared else ""
-        if not await self.panel.confirm(
-                f"{queue.library}: {verb}",
-                Text(f"{verb} {n} item{'s' if n != 1 else ''} of {queue.library} queue "
-                     f"{printable(queue.name)} ({printable(state.name)}): {what}.{own} Any "
-                     "that moved since they were shown are skipped."), verb):
-            return None
-        res = await plans.run_items(self.panel.client(), action, queue, state, items)
+        outcome = await run_state_items(self.panel, self.panel.client(), action, queue,
+                                        state, items)
         self.panel.call_after_refresh(self.panel.state_table.focus)
-        return library_outcome(queue, verb, res)
+        return outcome
 
     def refuse_list_moves(self) -> None:
         """A library's queue changes only with the library's own semantics (the library
