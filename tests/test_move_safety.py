@@ -276,6 +276,7 @@ async def test_without_lua_all_of_a_busy_list_finishes_by_pops(client, sync, red
     thread.start()
     try:
         dl = DeadLetters(client)
+        run: BulkRunner[int]
         if delete:
             run = BulkRunner(HeadPlan(count, 500),
                              lambda n: dl.delete_head("dlq", n, stop_at=tail))
