@@ -7,8 +7,9 @@ spell it; the comment says who reads it."""
 _.get_default_screen  # App.get_default_screen
 _._fatal_error  # App._fatal_error (ui/notices.py)
 _._disable_notifications  # App attribute read by Textual (ui/notices.py)
-_._open_app_process  # textual-serve's AppService (serve.py)
-_._stdin  # textual-serve's AppService (serve.py)
+_._open_app_process  # textual-serve's AppService (webconsole.py)
+_._stdin  # textual-serve's AppService (webconsole.py)
+_.LocatedWebDriver  # ui/weblocation.py: Textual loads it by name (TEXTUAL_DRIVER, webconsole.py)
 _._invalidate  # Textual's Widget._invalidate (ui/widgets/logview.py)
 _._update_count  # DataTable's render cache key, bumped after a cell write (ui/textual_private.py)
 

@@ -25,288 +25,50 @@ with Textual's web driver). The server around them adds what textual-serve leave
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import hmac
-import ipaddress
 import json
 import os
 import re
 import secrets
 import shlex
 import signal
-import stat
 import sys
 import time
-from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import WSMsgType, web
-from textual_serve.app_service import AppService
 from textual_serve.server import Server
 
-from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.errors import BackendError
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.commandline import resolve_settings
 from ferrite_tui.config import ConfigError, load
 from ferrite_tui.escaping import printable
-from ferrite_tui.urls import redact_url
-from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S, Guard, Links, digest
+from ferrite_tui.servesetup import (
+    DEFAULT_GRACE_S,
+    build_parser,
+    check_server,
+    console_command,
+    console_environ,
+    fail,
+    is_loopback,
+    read_token,
+    url_host,
+)
+from ferrite_tui.webaccess import Guard, Links, digest
+from ferrite_tui.webconsole import ConsoleProcess, clamp_size, to_int
 from ferrite_tui.webpage import console_page, content_security_policy, message_page
-from ferrite_tui.websession import REMOTE_ENV, WRITES_ENV, BrowserSession
+from ferrite_tui.websession import NAVIGATE_META, REMOTE_ENV, WRITES_ENV, BrowserSession
 
-TOKEN_ENV = "FERRITE_TUI_SERVE_TOKEN"
 # The cookie holds the session secret a link was traded for, never the link's token.
 SESSION_COOKIE = "ferrite_tui_session"
-PASSWORD_ENV = "REDISCLI_AUTH"
-MIN_TOKEN_LENGTH = 16
-DEFAULT_MAX_SESSIONS = 4
-# The largest terminal a browser may ask for: a console's memory grows with its cells
-# (5000x5000 reached 2 GB).
-MAX_COLUMNS = 500
-MAX_ROWS = 200
 # A websocket message from the page: keys typed or pasted, a resize, a ping.
 MAX_MESSAGE_BYTES = 1 << 20
-# How long a console whose page lost its connection waits for the page to come back.
-DEFAULT_GRACE_S = 600.0
 HEARTBEAT_S = 15.0
-# Redrawing a reattached page: how long to wait for the console's first drawing, then
-# how long Textual's resize merging lasts (1/120 s) with a margin.
-REDRAW_WAIT_S = 2.0
-RESIZE_SETTLE_S = 0.05
 TAKEN_OVER = 4001  # websocket close code: the same page reconnected on a new connection
-HIDE_CURSOR = b"\x1b[?25l"
 _ABSENT = object()
 # A Host header fit to be written into the page and its Content-Security-Policy.
 _HOST_CHARS = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
-# How long a console gets to quit on request before it is terminated, then killed.
-QUIT_GRACE_S = 5.0
-TERM_GRACE_S = 3.0
-
-EXIT_FAIL = 2
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="ferrite-tui serve",
-        description="Serve the console in a browser (one console process per session).",
-        epilog=f"The token comes from --token-file, else ${TOKEN_ENV}, else is generated "
-               "and printed in the URL to open.",
-    )
-    p.add_argument("url", nargs="?", help="redis://, rediss:// or unix:// URL")
-    p.add_argument("--config", metavar="PATH", help="config file (default: platform config dir)")
-    p.add_argument("--profile", metavar="NAME", help="profile from the config")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1; anything else is reachable "
-                        "by others)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
-    p.add_argument("--allow-writes", action="store_true",
-                   help="let browser sessions change data (default: read-only)")
-    p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, metavar="N",
-                   help=f"concurrent browser sessions (default {DEFAULT_MAX_SESSIONS})")
-    p.add_argument("--token-file", metavar="FILE",
-                   help="read a long-lived access token from FILE (valid until serve stops)")
-    p.add_argument("--link-minutes", type=float, default=DEFAULT_LINK_TTL_S / 60,
-                   metavar="M", help="a printed link expires after M minutes unused "
-                   f"(default {DEFAULT_LINK_TTL_S / 60:g}); each link opens once")
-    p.add_argument("--grace-minutes", type=float, default=DEFAULT_GRACE_S / 60, metavar="M",
-                   help="a console whose page lost its connection (a closed laptop, a "
-                   "reload) waits M minutes for it to come back (default "
-                   f"{DEFAULT_GRACE_S / 60:g}; 0 ends it at once)")
-    return p
-
-
-def fail(message: str) -> int:
-    print(f"ferrite-tui serve: {message}", file=sys.stderr)
-    return EXIT_FAIL
-
-
-def read_token(token_file: str | None, environ=os.environ) -> tuple[str | None, str]:
-    """(long-lived token, where it came from), or (None, "") when links are printed
-    instead. Raises ConfigError for an unusable file or value."""
-    if token_file:
-        path = Path(token_file).expanduser()
-        try:
-            token = path.read_text(encoding="utf-8").strip()
-            mode = path.stat().st_mode
-        except OSError as exc:
-            raise ConfigError(f"token file {path}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"token file {path}: not UTF-8 text") from None
-        source = f"the file {path}"
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            print(f"ferrite-tui serve: warning: {path} is readable by other users "
-                  f"(chmod 600 it)", file=sys.stderr)
-    elif environ.get(TOKEN_ENV):
-        token, source = environ[TOKEN_ENV].strip(), f"${TOKEN_ENV}"
-    else:
-        return None, ""
-    if len(token) < MIN_TOKEN_LENGTH or any(c.isspace() or not c.isprintable() for c in token):
-        raise ConfigError(f"the token from {source} must be at least {MIN_TOKEN_LENGTH} "
-                          "printable characters without spaces")
-    return token, source
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def url_without_password(url: str) -> str:
-    """The URL with no password, neither in its user part nor as a `password=` parameter."""
-    # Split by hand: urlunsplit would turn unix:///path into unix:/path.
-    base, _, query = redact_url(url, mask="").partition("?")
-    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-            if k.lower() != "password"]
-    return f"{base}?{urlencode(kept)}" if kept else base
-
-
-def console_command(settings: ConnectionSettings, args, allow_writes: bool) -> list[str]:
-    """The argv of one console process: the URL without its password, never a secret."""
-    argv = [sys.executable, "-m", "ferrite_tui", url_without_password(settings.url)]
-    if args.profile:
-        argv += ["--profile", args.profile]
-    if args.config:
-        argv += ["--config", str(Path(args.config).expanduser().resolve())]
-    if not allow_writes:
-        argv.append("--read-only")
-    return argv
-
-
-def console_environ(settings: ConnectionSettings) -> dict[str, str | None]:
-    """Changes to the serving process's environment for every console (None: remove)."""
-    in_query = [v for k, v in parse_qsl(settings.url.partition("?")[2]) if k.lower() == "password"]
-    return {
-        # The URL given to the console has no password: it comes from here.
-        PASSWORD_ENV: settings.password or (in_query[-1] if in_query else None),
-        TOKEN_ENV: None,  # consoles never need the access token
-    }
-
-
-class ConsoleProcess(AppService):
-    """One browser session's console: started without a shell, in a process group of its
-    own (so that terminating it reaches everything it started), with the session in its
-    environment.
-
-    It outlives its websocket: when the page's connection drops, the console runs on
-    detached (its output dropped) until the page comes back with the session's id, or the
-    grace period ends it."""
-
-    def __init__(self, argv: list[str], environ: dict[str, str | None], *, owner: bytes,
-                 remote: str, **kwargs) -> None:
-        super().__init__(shlex.join(argv), write_bytes=self._to_page_bytes,
-                         write_str=self._to_page_str, close=self._close_page, **kwargs)
-        self.argv = argv
-        self.environ_changes = environ
-        self.session_id = secrets.token_urlsafe(18)
-        self.owner = owner  # the digest of the session secret that may reattach
-        self.remote = remote
-        self.websocket: web.WebSocketResponse | None = None
-        self.exited = False  # the console process is gone
-        self.detached_at: float | None = None
-        self.grace_task: asyncio.Task[None] | None = None
-        self._drawn = asyncio.Event()  # set by output: the console drew something
-        self._ended = False
-
-    async def redraw(self, width: int, height: int) -> None:
-        """Make the console draw its whole screen again, for a page that came back blank
-        (reloaded) or showing what it drew before the drop. Only a change of size does
-        that; Textual merges resizes that come within a frame (the last one wins, and the
-        same size is no change), so the second waits for the first one's drawing."""
-        # A new page's terminal shows its cursor; the console hid it once, at its start.
-        await self._to_page_bytes(HIDE_CURSOR)
-        self._drawn.clear()
-        await self.set_terminal_size(width, height + 1 if height == 1 else height - 1)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drawn.wait(), REDRAW_WAIT_S)
-        await asyncio.sleep(RESIZE_SETTLE_S)
-        await self.set_terminal_size(width, height)
-
-    async def _to_page_bytes(self, data: bytes) -> None:
-        self._drawn.set()
-        websocket = self.websocket
-        if websocket is not None and not websocket.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await websocket.send_bytes(data)
-
-    async def _to_page_str(self, data: str) -> None:
-        websocket = self.websocket
-        if websocket is not None and not websocket.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await websocket.send_str(data)
-
-    async def _close_page(self) -> None:
-        websocket = self.websocket
-        if websocket is not None and not websocket.closed:
-            await websocket.close()
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
-        environment = super()._build_environment(width=width, height=height)
-        for name, value in self.environ_changes.items():
-            if value is None:
-                environment.pop(name, None)
-            else:
-                environment[name] = value
-        return environment
-
-    async def _open_app_process(self, width: int = 80, height: int = 24):
-        self._process = process = await asyncio.create_subprocess_exec(
-            *self.argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._build_environment(width=width, height=height),
-            start_new_session=True,
-        )
-        assert process.stdin is not None
-        self._stdin = process.stdin
-        return process
-
-    async def run(self) -> None:
-        try:
-            await super().run()
-        finally:
-            # The console is gone (quit, or failed to start): so is its browser session.
-            self.exited = True
-            try:
-                await self.remote_close()
-            except Exception:
-                pass
-
-    async def end(self) -> None:
-        """Ask the console to quit; terminate, then kill, what does not. Idempotent."""
-        if self._ended:
-            return
-        self._ended = True
-        process = self._process
-        if process is None:
-            return
-        try:
-            await asyncio.wait_for(self.stop(), QUIT_GRACE_S)
-        except (TimeoutError, ConnectionError, RuntimeError):
-            pass
-        for sig, grace in ((None, TERM_GRACE_S), (signal.SIGTERM, TERM_GRACE_S),
-                           (signal.SIGKILL, None)):
-            if sig is not None:
-                try:
-                    os.killpg(process.pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            try:
-                await asyncio.wait_for(process.wait(), grace)
-                break
-            except TimeoutError:
-                continue
 
 
 class ConsoleServer(Server):
@@ -464,7 +226,7 @@ class ConsoleServer(Server):
         nonce = secrets.token_urlsafe(16)
         page = console_page(
             title=printable(self.title, 200), websocket_url=websocket_url, nonce=nonce,
-            font_size=max(8, min(40, _to_int(request.query.get("fontsize"), 16))))
+            font_size=max(8, min(40, to_int(request.query.get("fontsize"), 16))))
         response = web.Response(text=page, content_type="text/html")
         response.headers["Content-Security-Policy"] = content_security_policy(
             websocket_url, nonce)
@@ -595,8 +357,8 @@ class ConsoleServer(Server):
             self.log(f"session from {console.remote} ended "
                      f"({len(self.sessions)}/{self.max_sessions})")
 
-    async def _process_messages(self, websocket: web.WebSocketResponse,
-                                app_service: AppService) -> None:
+    async def _process_messages(self, websocket: web.WebSocketResponse,  # type: ignore[override]
+                                app_service: ConsoleProcess) -> None:
         """The page's messages, as textual-serve reads them, but a message that is not
         what the page sends is dropped (not a session-ending exception), and a resize is
         clamped like the first size."""
@@ -615,6 +377,8 @@ class ConsoleServer(Server):
             elif kind == "resize" and isinstance(data, dict):
                 await app_service.set_terminal_size(
                     *clamp_size(data.get("width"), data.get("height")))
+            elif kind == NAVIGATE_META and isinstance(data, str):
+                await app_service.navigate(data)
             elif kind == "ping" and isinstance(data, str):
                 await websocket.send_json(["pong", data[:32]])
             elif kind == "blur":
@@ -691,39 +455,6 @@ class ConsoleServer(Server):
 
         loop.add_reader(fd, typed)
         return True
-
-
-async def check_server(cfg, settings: ConnectionSettings) -> str | None:
-    """One connection, as a console will make it: the reason it fails, or None."""
-    monitor = Monitor(settings, cfg)
-    try:
-        await monitor.connect()
-    except BackendError as exc:
-        return str(exc)
-    except Exception as exc:
-        return describe_error(exc, settings)
-    finally:
-        await monitor.aclose()
-    return None
-
-
-def _to_int(value: object, default: int) -> int:
-    if isinstance(value, bool):
-        return default
-    try:
-        return int(value) if isinstance(value, (int, str)) else default
-    except ValueError:
-        return default
-
-
-def clamp_size(width: object, height: object) -> tuple[int, int]:
-    """The terminal size a browser asked for, within 1..MAX_COLUMNS x 1..MAX_ROWS."""
-    return (max(1, min(MAX_COLUMNS, _to_int(width, 80))),
-            max(1, min(MAX_ROWS, _to_int(height, 24))))
-
-
-def url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def main(argv: list[str]) -> int:

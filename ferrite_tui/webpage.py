@@ -95,11 +95,19 @@ CONSOLE_PAGE = """<!DOCTYPE html>
 # it), and a reconnection asks for it with ?resume=ID. Closes that serve makes on purpose
 # (1000: the console quit or serve stops; 4001: the page came back on another connection)
 # end the session as before; any other close is retried until the grace period is over.
+#
+# It also keeps the page's address where the console is: serve passes the console's
+# location (["ferrite_location", "#/dlq/KEY"]) and each new one becomes a history entry;
+# a link opened with a fragment, and Back or Forward, send ["ferrite_navigate", hash] and
+# the console goes there. Reports of another panel are ignored for a while after asking
+# (the console may not have got there yet), so that Back does not push a new entry.
 RESUMABLE_SOCKET = r"""
 (() => {
   const Native = window.WebSocket;
   const KEY = "ferrite-tui-session";
   const FINAL = [1000, 4001];
+  const NAVIGATE_WAIT_MS = 5000;
+  const tabOf = (fragment) => fragment.split("/")[1];
   class ResumableSocket {
     constructor(url) {
       this.url = url;
@@ -109,7 +117,41 @@ RESUMABLE_SOCKET = r"""
       this.graceMs = 0;
       this.lostAt = null;
       this.attempt = 0;
+      this.expected = null;
+      this.expectedUntil = 0;
+      window.addEventListener("popstate", () => this.navigate());
       this.connect(this.withResume(url));
+    }
+    navigate(again = 0) {
+      const hash = window.location.hash;
+      if (!hash.startsWith("#/") || this.socket.readyState !== Native.OPEN) return;
+      if (!again) {
+        this.expected = tabOf(hash);
+        this.expectedUntil = Date.now() + NAVIGATE_WAIT_MS;
+      }
+      this.socket.send(JSON.stringify(["ferrite_navigate", hash]));
+      // Asked again while the console has not said it is there (it may have been busy);
+      // going where it already is does nothing.
+      setTimeout(() => {
+        if (this.expected !== null && window.location.hash === hash && again < 3) {
+          this.navigate(again + 1);
+        }
+      }, 1500);
+    }
+    located(fragment) {
+      if (typeof fragment !== "string" || !fragment.startsWith("#/")) return;
+      if (this.expected !== null) {
+        if (tabOf(fragment) !== this.expected && Date.now() < this.expectedUntil) return;
+        this.expected = null;
+      }
+      const current = window.location.hash;
+      if (fragment === current) return;
+      // The first address, or the same panel now with its queue: no entry of its own.
+      if (!current || fragment.startsWith(current + "/")) {
+        history.replaceState(null, "", fragment);
+      } else {
+        history.pushState(null, "", fragment);
+      }
     }
     withResume(url) {
       const id = sessionStorage.getItem(KEY);
@@ -151,6 +193,7 @@ RESUMABLE_SOCKET = r"""
         if (!this.opened) {
           this.opened = true;
           this.emit("open", event);
+          this.navigate();  // a link to a panel, or a reloaded page: go where it says
         } else if (this.lastResize) {
           socket.send(JSON.stringify(["resize", this.lastResize]));
         }
@@ -162,6 +205,10 @@ RESUMABLE_SOCKET = r"""
             if (message[0] === "ferrite_session") {
               sessionStorage.setItem(KEY, message[1].id);
               this.graceMs = message[1].grace_s * 1000;
+              return;
+            }
+            if (message[0] === "ferrite_location") {
+              this.located(message[1]);
               return;
             }
           } catch (error) { /* not ours */ }

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 
 REMOTE_ENV = "FERRITE_TUI_SERVE_REMOTE"
 WRITES_ENV = "FERRITE_TUI_SERVE_WRITES"
+# The console's location as a link (ui/weblocation.py): the meta packets that carry it
+# between the console and serve, their longest fragment, and the web driver that takes
+# the page's navigation.
+LOCATION_META = "ferrite_location"
+NAVIGATE_META = "ferrite_navigate"
+MAX_FRAGMENT = 4096
+CONSOLE_DRIVER = "ferrite_tui.ui.weblocation:LocatedWebDriver"
 
 
 @dataclass(frozen=True)

@@ -225,3 +225,169 @@ async def test_run_all_overdue_goes_on_after_the_scheduled_sets_primary_is_kille
     finally:
         await client.aclose()
         sync.close()
+
+
+ENTRIES = 3000
+
+
+async def stream_on_a_cluster(cluster_factory, monkeypatch, kill_at_chunk: int):
+    """A stream whose group's every entry is pending with worker-1, on a cluster with
+    replicas; its primary is SIGKILLed right after the run's `kill_at_chunk`-th chunk."""
+    from ferrite_tui.backend import streambulk
+
+    cluster = cluster_factory(primaries=3, replicas=1)
+    client = Client(ConnectionSettings(url=cluster.url, command_timeout=2.0))
+    await client.connect()
+    sync = redis.RedisCluster.from_url(cluster.url)
+    key, group = "events:main", "workers"
+    sync.xgroup_create(key, group, id="0", mkstream=True)
+    for start in range(0, ENTRIES, 500):
+        pipe = sync.pipeline(transaction=False)
+        for i in range(start, min(start + 500, ENTRIES)):
+            pipe.xadd(key, {"data": json.dumps({"id": f"e{i}"})})
+        pipe.execute()
+    sync.xreadgroup(group, "worker-1", {key: ">"}, count=ENTRIES)
+    for server in cluster.primaries:  # every replica holds the entries before the kill
+        r = redis.Redis.from_url(server.url)
+        try:
+            assert r.execute_command("WAIT", 1, 20_000) == 1
+        finally:
+            r.close()
+    victim = server_of(cluster, client, key)
+
+    def step(name: str, chunk: int) -> None:
+        if chunk == kill_at_chunk:
+            victim.kill()
+
+    monkeypatch.setattr(streambulk, "after_chunk", step)
+    return client, sync, key, group, victim
+
+
+async def test_stream_ack_goes_on_after_the_streams_primary_is_killed(cluster_factory,
+                                                                      monkeypatch):
+    """A on every pending entry: the stream's primary dies mid-run. The run waits for the
+    replica and acks the rest by itself: every entry acked once, the counts exact."""
+    from ferrite_tui.backend.streambulk import PendingRun
+    from ferrite_tui.backend.streams import Streams
+
+    client, sync, key, group, victim = await stream_on_a_cluster(
+        cluster_factory, monkeypatch, kill_at_chunk=2)
+    try:
+        ids = [e.id for e in (await Streams(client).pending_page(key, group,
+                                                                 count=ENTRIES)).entries]
+        assert len(ids) == ENTRIES
+        run = PendingRun(Streams(client), key, group)
+        report = await BulkRunner(ids, run.ack, chunk_size=500, client=client).run()
+        assert victim.pid is None  # it really was killed mid-run
+        line = report.summary("acked")
+        assert report.stopped is None, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (ENTRIES, 0, 0, 0), line
+        assert report.failovers == 1
+        assert sync.xpending(key, group)["pending"] == 0
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_stream_claim_idle_goes_on_after_the_streams_primary_is_killed(
+        cluster_factory, monkeypatch):
+    """C (claim every idle entry) to worker-2: the stream's primary dies mid-run. The run
+    goes on by itself: every entry held by worker-2 once, the counts exact."""
+    from ferrite_tui.backend.streambulk import IdlePages, PendingRun
+    from ferrite_tui.backend.streams import Streams
+
+    client, sync, key, group, victim = await stream_on_a_cluster(
+        cluster_factory, monkeypatch, kill_at_chunk=3)
+    try:
+        run = PendingRun(Streams(client), key, group)
+        plan = IdlePages(ENTRIES, size=500)
+        report = await BulkRunner(plan, lambda n: run.claim_idle(plan, "worker-2", 0, n),
+                                  client=client).run()
+        assert victim.pid is None
+        line = report.summary("claimed")
+        assert report.stopped is None, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (ENTRIES, 0, 0, 0), line
+        assert report.failovers == 1
+        summary = sync.xpending(key, group)
+        assert summary["pending"] == ENTRIES
+        assert [(c["name"], c["pending"]) for c in summary["consumers"]] == \
+            [(b"worker-2", ENTRIES)]
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_stream_dead_letter_run_goes_on_after_the_streams_primary_is_killed(
+        cluster_factory, monkeypatch):
+    """K (pending entries to a dead-letter list in another slot): the stream's primary
+    dies mid-run. The run goes on by itself: every entry acked and dead-lettered once."""
+    from ferrite_tui.backend.streambulk import PendingRun
+    from ferrite_tui.backend.streams import DLQ_CHUNK, Streams
+
+    client, sync, key, group, victim = await stream_on_a_cluster(
+        cluster_factory, monkeypatch, kill_at_chunk=5)
+    try:
+        router = client.cluster
+        dlq = next(f"dead{i}" for i in range(200)
+                   if router.node_of(f"dead{i}") != router.node_of(key))
+        streams = Streams(client)
+        entries = list((await streams.pending_page(key, group, count=ENTRIES)).entries)
+        run = PendingRun(streams, key, group)
+        report = await BulkRunner(entries, lambda part: run.dead_letter(dlq, NOW_MS, part),
+                                  chunk_size=DLQ_CHUNK, client=client).run()
+        assert victim.pid is None
+        line = report.summary("moved")
+        assert report.stopped is None, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (ENTRIES, 0, 0, 0), line
+        assert report.failovers == 1
+        assert sync.xpending(key, group)["pending"] == 0
+        # Each entry's dead letter once: job.id is the entry's id, the payload its data.
+        letters = [json.loads(v)["job"] for v in sync.lrange(dlq, 0, -1)]
+        assert sorted(j["id"] for j in letters) == sorted(e.id for e in entries)
+        assert sorted(j["payload"]["id"] for j in letters) == \
+            sorted(f"e{i}" for i in range(ENTRIES))
+        assert list(sync.scan_iter(match="ferrite-tui:*", target_nodes=sync.PRIMARIES)) == []
+    finally:
+        await client.aclose()
+        sync.close()
+
+
+async def test_a_stream_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
+        cluster_factory, monkeypatch):
+    """No replica to take over: the ack run stops after its bound; its line counts what is
+    done and not tried, names the node that died and the key that resumes it."""
+    from ferrite_tui.backend import bulk, streambulk
+    from ferrite_tui.backend.streambulk import PendingRun
+    from ferrite_tui.backend.streams import Streams
+
+    cluster = cluster_factory(primaries=3)
+    client = Client(ConnectionSettings(url=cluster.url, command_timeout=1.0))
+    await client.connect()
+    sync = redis.RedisCluster.from_url(cluster.url)
+    try:
+        key, group = "events:main", "workers"
+        sync.xgroup_create(key, group, id="0", mkstream=True)
+        for i in range(1000):
+            sync.xadd(key, {"data": str(i)})
+        sync.xreadgroup(group, "worker-1", {key: ">"}, count=1000)
+        victim = server_of(cluster, client, key)
+        monkeypatch.setattr(streambulk, "after_chunk",
+                            lambda name, n: victim.kill() if n == 2 else None)
+        monkeypatch.setattr(bulk, "NODE_TIMEOUT_FACTOR", 1)
+        monkeypatch.setattr(bulk, "FAILURE_SLACK_S", 1.0)
+        streams = Streams(client)
+        ids = [e.id for e in (await streams.pending_page(key, group, count=1000)).entries]
+        report = await BulkRunner(ids, PendingRun(streams, key, group).ack, chunk_size=200,
+                                  client=client, resume="A on this panel acks the rest").run()
+        line = report.summary("acked")
+        assert report.stopped is not None, line
+        assert f"node 127.0.0.1:{victim.port} failed" in line, line
+        assert (report.done, report.skipped, report.failed, report.not_attempted) == \
+            (400, 0, 0, 600), line
+        assert "A on this panel acks the rest" in line
+    finally:
+        await client.aclose()
+        sync.close()

@@ -31,7 +31,8 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config, load
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.escaping import printable
-from ferrite_tui.exporter import METRICS, Exporter, alert_name
+from ferrite_tui.exporter import Exporter
+from ferrite_tui.metrics import METRICS, alert_name
 from helpers import async_wait_until, skip_as_the_server_lacks, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -255,7 +256,7 @@ async def test_a_library_queue_has_its_states_next_due_and_alerts(redis_url, tmp
 async def test_consumers_per_group_are_bounded(redis_url):
     """Fifteen consumers hold entries of one group: the ten holding most have series of
     their own, the group's figures count all of them."""
-    from ferrite_tui.exporter import MAX_CONSUMERS
+    from ferrite_tui.metrics import MAX_CONSUMERS
 
     r = redis.Redis.from_url(redis_url)
     try:
@@ -634,7 +635,7 @@ def test_alert_rules_pass_promtool_and_name_console_keys(tmp_path):
     for rule in rules_found:
         assert re.search(r"console: \"ferrite-tui: press `[^`]+`", rule), rule
     # Every alert the console can raise has a rule (by its exported name).
-    from ferrite_tui.exporter import ALERT_NAMES
+    from ferrite_tui.metrics import ALERT_NAMES
 
     for name, _ in ALERT_NAMES:
         assert f'alert="{name}"' in text, name
@@ -646,7 +647,7 @@ def test_alert_rules_pass_promtool_and_name_console_keys(tmp_path):
 
 @pytest.mark.once  # no server involved
 def test_docs_list_every_metric_and_alert():
-    from ferrite_tui.exporter import ALERT_NAMES
+    from ferrite_tui.metrics import ALERT_NAMES
 
     text = (REPO_ROOT / "docs" / "exporter.md").read_text(encoding="utf-8")
     for name, (type_, _, _) in METRICS.items():

@@ -236,3 +236,63 @@ async def test_head_script_puts_refused_values_back_at_the_head_in_order(client,
     assert sync.lrange("dst", 0, -1) == [b"A", b"B", b"C"]
     assert sync.lrange("src", 0, -1) == [b"keep1", b"keep2", b"z"]
     assert [it.raw for it in res.kept] == [b"keep1", b"keep2"]
+
+
+@pytest.mark.parametrize("delete", [False, True])
+async def test_without_lua_all_of_a_busy_list_finishes_by_pops(client, sync, redis_url,
+                                                             after_check, delete):
+    """R / D-all (the whole list, from the head) where the server runs no Lua (as Ferrite's
+    default build), while producers push at the tail all the time: every optimistic try is
+    beaten, and the head is taken by atomic pops through a staging list. Exactly the letters
+    counted at confirmation move (in order), the later pushes stay, and the line says how."""
+    import dataclasses
+    import json
+    import threading
+
+    import redis as sync_redis
+
+    from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
+    from ferrite_tui.backend.dlq import DeadLetters
+    from ferrite_tui.backend.headpop import STRATEGY
+    from ferrite_tui.backend.lists import ListItems
+
+    client.capabilities = dataclasses.replace(client.capabilities, lua=False)
+    letters = [json.dumps({"job": {"id": f"j{i}", "payload": i, "retry_count": 3,
+                                   "last_error": "boom", "first_attempt": 1},
+                           "dead_at": 1, "reason": "boom"}).encode() for i in range(3000)]
+    sync.rpush("dlq", *letters)
+    for _ in range(400):
+        after_check(lambda: sync.rpush("dlq", b"gap"))
+    stop = threading.Event()
+
+    def producer():
+        r = sync_redis.Redis.from_url(redis_url)
+        while not stop.is_set():
+            r.rpush("dlq", b"late")
+        r.close()
+
+    count, tail = await ListItems(client).count_and_tail("dlq")
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    try:
+        dl = DeadLetters(client)
+        run: BulkRunner[int]
+        if delete:
+            run = BulkRunner(HeadPlan(count, 500),
+                             lambda n: dl.delete_head("dlq", n, stop_at=tail))
+        else:
+            run = BulkRunner(HeadPlan(count, 500),
+                             lambda n: dl.requeue_head("dlq", "out", n, stop_at=tail))
+        report = await run.run()
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    line = report.summary("done")
+    assert (report.done, report.failed, report.not_attempted) == (3000, 0, 0), line
+    assert STRATEGY in line
+    if not delete:
+        assert [json.loads(v)["id"] for v in sync.lrange("out", 0, -1)] == \
+            [f"j{i}" for i in range(3000)]
+    rest = sync.lrange("dlq", 0, -1)
+    assert rest and set(rest) <= {b"gap", b"late"}  # the later pushes, all still there
+    assert list(sync.scan_iter(match="ferrite-tui:*")) == []  # nothing left staged

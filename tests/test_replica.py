@@ -183,3 +183,31 @@ async def test_keys_on_a_replica_refuse_before_any_dialog(pair, tmp_path):
         await async_wait_until(lambda: f"replica of 127.0.0.1:{primary.port}" in drawn(),
                                timeout=10)
         assert "link up" in drawn()
+
+
+async def test_run_now_and_run_overdue_wait_for_the_replica(pair):
+    """Run now (delayed -> ready) on a primary with a replica: each chunk's transaction is
+    acknowledged by the replica (WAIT in the same write) before the run counts it, as the
+    other moves are; the replica holds the moved jobs when the run returns."""
+    from ferrite_tui.backend.delayed import DelayedQueue
+
+    primary, replica = pair
+    p = redis.Redis.from_url(primary.url)
+    r = redis.Redis.from_url(replica.url)
+    client = Client(ConnectionSettings(url=primary.url))
+    await client.connect()
+    try:
+        waits = int(p.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+        dq = DelayedQueue(client, SCHEDULED, READY)
+        view = await dq.view()
+        first = await dq.run_now(view.items[0])
+        assert len(first.done) == 1
+        report = await dq.run_overdue(client.server_now_ms(), 4, chunk_size=2)
+        assert report.done == 4
+        # One WAIT per transaction: the single run now and the two chunks.
+        assert int(p.info("commandstats")["cmdstat_wait"]["calls"]) - waits == 3
+        assert r.llen(READY) == 5 and r.zcard(SCHEDULED) == 0
+    finally:
+        await client.aclose()
+        p.close()
+        r.close()

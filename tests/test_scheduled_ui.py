@@ -249,6 +249,37 @@ def test_a_stopped_scheduler_shows_as_a_growing_overdue_count():
     assert not overdue_growing([1, 2, 3, 2, 4])  # it fell once: a scheduler is running
 
 
+async def test_a_run_a_dead_server_stopped_says_x_resumes_it(server_factory, tmp_path,
+                                                            after_check, monkeypatch):
+    """X, and the server dies under the first chunk and is not back within the bound: the
+    line names the server and the key that resumes the run on this panel."""
+    from ferrite_tui.backend import bulk
+    from helpers import FERRITE
+
+    if FERRITE:
+        import pytest
+
+        pytest.skip("the stand-in proxy does not restart its server")
+    monkeypatch.setattr(bulk, "DEFAULT_FAILURE_BOUND_S", 0.5, raising=False)
+    server = server_factory()
+    await seed(server.url)
+    app = make_app(server.url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_panel(app, pilot)
+        after_check(server.kill)  # between the first chunk's check and its EXEC
+        await pilot.press("X")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        try:
+            line = await async_wait_until(lambda: next(
+                (str(n.message) for n in app.notices if "stopped by" in str(n.message)), None),
+                timeout=20)
+        except AssertionError:
+            raise AssertionError([str(n.message) for n in app.notices]) from None
+        assert f"127.0.0.1:{server.port}" in line, line
+        assert "X on this panel runs the rest of the overdue jobs" in line, line
+
+
 async def test_end_shows_the_last_page_in_due_order_and_home_the_first(redis_url, tmp_path):
     """End on the jobs went nowhere (a notice said to page from the head): it shows the
     latest jobs, the last of them at the bottom, many sharing one due time included."""

@@ -18,14 +18,8 @@ import aiohttp
 import pytest
 import redis
 
-from ferrite_tui.serve import (
-    MAX_COLUMNS,
-    MAX_ROWS,
-    clamp_size,
-    console_environ,
-    is_loopback,
-    url_without_password,
-)
+from ferrite_tui.servesetup import console_environ, is_loopback, url_without_password
+from ferrite_tui.webconsole import MAX_COLUMNS, MAX_ROWS, clamp_size
 from helpers import async_wait_until, running, wait_until
 from serving import (
     REPO_ROOT,
@@ -608,3 +602,22 @@ async def test_a_key_name_that_is_not_utf8_leaves_the_browser_session_up(redis_u
             assert served.consoles(), "the console process ended"
     assert "UnicodeEncodeError" not in served.stderr()
     assert "Traceback" not in served.stderr()
+
+
+def test_a_location_fragment_carries_any_key_and_nothing_else():
+    """The address a console reports: any key name (hostile ones too) round-trips, the
+    fragment itself is plain ASCII (percent-encoded), and what is not a panel is refused."""
+    import re
+
+    from ferrite_tui.ui.weblocation import fragment_of, parse_fragment
+    from ferrite_tui.websession import MAX_FRAGMENT
+
+    for key in ("queue:main:dlq", "a b/c#d%e?f", "\x1b[2J\u202eevil", "ключ", "x\udcff"):
+        fragment = fragment_of("dlq", key)
+        assert re.fullmatch(r"#/dlq/[A-Za-z0-9_.~%-]+", fragment), fragment
+        assert parse_fragment(fragment) == ("dlq", key)
+    assert fragment_of("server", "queue:main") == "#/server"  # no queue list there
+    assert parse_fragment("#/server/anything") == ("server", None)
+    assert parse_fragment("#/queues") == ("queues", None)
+    for bad in ("", "#", "#/", "#/nope/x", "/dlq/x", "#/dlq/" + "a" * MAX_FRAGMENT):
+        assert parse_fragment(bad) is None, bad

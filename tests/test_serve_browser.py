@@ -306,10 +306,11 @@ def test_a_reload_comes_back_to_the_same_console(browser, demo_data, tmp_path):
         again.wait_for("target queue")  # nothing pressed: the same panel
         assert again.screen.cursor.hidden  # no stray block cursor on the new page
         assert served.consoles() == {console}
-        # Back leaves the page, Forward comes back to the same console.
+        # Back and Forward move within the same console (the page stays).
         browser.back()
+        again.wait_for("alert — next step")  # the Overview
         browser.forward()
-        PageScreen(browser).wait_for("target queue")
+        again.wait_for("target queue")
         assert served.consoles() == {console}
         assert "reattached" in served.stderr()
 
@@ -352,3 +353,51 @@ def descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+
+def fragment(tab: str, key: str | None = None) -> str:
+    from urllib.parse import quote
+
+    return f"#/{tab}" + (f"/{quote(key, safe='')}" if key is not None else "")
+
+
+def address_fragment(browser) -> str:
+    return "#" + urlsplit(browser.current_url).fragment
+
+
+def test_a_link_opens_its_panel_and_queue(browser, demo_data, tmp_path):
+    """A link to a queue of the Queues panel (not its first row) opens the panel with that
+    queue's items, through the one-time token's redirect."""
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url + fragment("queues", "queue:main"))
+        PageScreen(browser).wait_for("queue:main  items")
+        assert address_fragment(browser) == fragment("queues", "queue:main")
+
+
+def test_moves_update_the_address_and_back_moves_within_the_console(browser, demo_data,
+                                                                    tmp_path):
+    with serving([demo_data], tmp_path) as served:
+        browser.get(served.url)
+        page = PageScreen(browser)
+        page.wait_for("queue:orders")
+        page.press("2")
+        page.wait_for("queue:orders  items")
+        wait_until(lambda: address_fragment(browser) == fragment("queues", "queue:orders"),
+                   timeout=30, interval=0.2, message="the Queues panel never in the address")
+        page.press("6")  # another panel, another queue: a new history entry
+        page.wait_for("target queue")
+        wait_until(lambda: address_fragment(browser) == fragment("dlq", "queue:main:dlq"),
+                   timeout=30, interval=0.2, message="the Dead letters panel never in the "
+                   f"address (it is {address_fragment(browser)})")
+        (console,) = served.consoles()
+        browser.back()  # within the console: the Queues panel again, the same console
+        wait_until(lambda: address_fragment(browser) == fragment("queues", "queue:orders"),
+                   timeout=30, interval=0.2, message="Back did not go to the Queues entry "
+                   f"(the address is {address_fragment(browser)})")
+        page.wait_for("queue:orders  items")
+        assert address_fragment(browser) == fragment("queues", "queue:orders")
+        browser.forward()
+        page.wait_for("target queue")
+        assert served.consoles() == {console}
+        assert "reattached" not in served.stderr()  # the page never left

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.dom import DOMNode
+from textual.driver import Driver
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -38,6 +39,15 @@ def instance_of(cls: type) -> object:
         return cls()
     if issubclass(cls, Message):
         return Message()
+    if issubclass(cls, Driver):  # made inside an event loop, as Textual makes it
+        import asyncio
+
+        from textual.drivers.headless_driver import HeadlessDriver
+
+        async def make() -> Driver:
+            return HeadlessDriver(App())
+
+        return asyncio.run(make())
     return None
 
 

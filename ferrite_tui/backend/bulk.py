@@ -116,6 +116,7 @@ class ChunkResult:
     list_gone: bool = False  # the list no longer exists: emptied, renamed, deleted, flushed
     left_at_head: int = 0  # head runs: of `failed`, the values left in place at the head
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how it was done, when not as usual
 
 
 @dataclass
@@ -137,6 +138,7 @@ class BulkReport:
     failovers: int = 0  # node failures the run waited out and went on after
     waiting: str | None = None  # while it waits for a failed node: for which, how long
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how chunks were done, once each
 
     @property
     def processed(self) -> int:
@@ -161,6 +163,7 @@ class BulkReport:
         for error in result.errors:
             if len(self.errors) < MAX_ERRORS and error not in self.errors:
                 self.errors.append(error)
+        self.notes += [note for note in result.notes if note not in self.notes]
 
     def summary(self, verb: str = "done") -> str:
         """E.g. "33,000 requeued, 0 skipped, 0 failed, 67,000 gone, 0 not attempted (of
@@ -175,6 +178,8 @@ class BulkReport:
             text += "; in flight: staged between slots, not lost"
         if self.cancelled:
             text += "; cancelled"
+        for note in self.notes:
+            text += f"; {note}"
         if self.waiting:
             text += f"; {self.waiting}"
         if self.failovers and self.stopped is None:

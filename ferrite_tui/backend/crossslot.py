@@ -218,8 +218,10 @@ async def move_values(client: Client, src: str, dst: str, items: Sequence[Any], 
 
 async def take_head(client: Client, src: str, dst: str, count: int, *,
                     transform: Callable[[Any], bytes], push_left: bool,
-                    stop_at: bytes | None) -> Any:
-    """`moves.take_head` between two slots: (a) stage, (b) deliver, (c) clean."""
+                    stop_at: bytes | None,
+                    pop_head: Callable[..., Awaitable[Any]] | None = None) -> Any:
+    """`moves.take_head` between two slots: (a) stage, (b) deliver, (c) clean. `pop_head`:
+    as in `slotmoves.take_head`."""
 
     bulk.note_client(client)
     await _check_target(client, dst)
@@ -227,7 +229,8 @@ async def take_head(client: Client, src: str, dst: str, count: int, *,
     await _step("staging", stage)
     _note_staged(stage, None)
     res = await slotmoves.take_head(client.for_keys(src, stage), src, stage, count,
-                                transform=transform, stop_at=stop_at, settle=False)
+                                transform=transform, stop_at=stop_at, settle=False,
+                                pop_head=pop_head)
     return await _finish_chunk(client, stage, res)
 
 

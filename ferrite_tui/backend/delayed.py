@@ -3,8 +3,9 @@
 
 Run now moves the exact member to the ready list with its envelope unchanged, as the seed's
 process_scheduled does (ZREM + RPUSH), atomically and without Lua: WATCH the scheduled set,
-check the member still has the due time shown (ZSCORE), MULTI ZREM + RPUSH EXEC (see
-`checked_transaction` in backend/priority.py). Run all overdue does the same in chunks
+check the member still has the due time shown (ZSCORE), MULTI ZREM + RPUSH EXEC, and on a
+primary with replicas a WAIT in the same write (`_to_ready`), so a failover right after it
+loses nothing it counted. Run all overdue does the same in chunks
 (backend/bulk.py), so no single command or transaction runs long, and a promoter racing it
 (the application's process_scheduled) can never make a job move twice or vanish: whichever
 transaction commits first takes the job, the other one aborts on its WATCH and re-reads.
@@ -16,12 +17,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
-
-from redis.exceptions import WatchError
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import shown_sets
@@ -30,6 +29,7 @@ from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing, needs_staging
 from ferrite_tui.backend.envelopes import decode, dumps, printable
 from ferrite_tui.backend.errors import BackendError
+from ferrite_tui.backend.movebase import exchange_replicated, pinned, replica_wait
 from ferrite_tui.backend.priority import (
     CHUNK_SIZE,
     MAX_ATTEMPTS,
@@ -266,22 +266,64 @@ class DelayedQueue:
 
     # -- single jobs ---------------------------------------------------------------------
 
-    def _move(self, pipe: Any, ok: list[ZItem], ready: str | None = None) -> None:
-        ordered = sorted(ok, key=lambda it: it.score)  # due order, as process_scheduled
-        members = [it.member for it in ordered]
-        pipe.zrem(self.key, *members)
-        pipe.rpush(ready or self.ready_key, *members)
+    async def _to_ready(self, pick: Callable[[Any], Awaitable[list[ZItem]]]) -> list[ZItem]:
+        """One move to the ready list of the members `pick` chooses on a connection that
+        WATCHes the set (their reads follow the WATCH, so a change after them aborts the
+        EXEC and the move is tried again): MULTI; ZREM; RPUSH (in due order, as
+        process_scheduled); EXEC, acknowledged by a replica where the node has one (WAIT in
+        the same write, see movebase.replica_wait). On a cluster where the two keys live in
+        different slots the members go to a staging list in the set's slot, which
+        `crossslot` delivers (see its docstring for the guarantee)."""
+        landing = Landing(self.client, self.key, self.ready_key)
+        node = self.client.for_keys(self.key)
+        wait = await replica_wait(node)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            async with pinned(node) as c:
+                watched = (await c.exchange([("WATCH", self.key)]))[0]
+                if isinstance(watched, Exception):
+                    raise BackendError(f"{printable(self.key, 60)}: {watched}")
+                items = await pick(c)
+                if not items:
+                    await c.exchange([("UNWATCH",)])
+                    return []
+                members = [it.member for it in sorted(items, key=lambda it: it.score)]
+                replies = await exchange_replicated(c, [
+                    ("MULTI",), ("ZREM", self.key, *members),
+                    ("RPUSH", landing.key or self.ready_key, *members), ("EXEC",)], wait)
+                for reply in replies:
+                    if isinstance(reply, Exception):
+                        raise BackendError(f"run now on {printable(self.key, 60)} refused: "
+                                           f"{printable(str(reply), 160)}")
+            if replies[-1] is None:  # the set changed since WATCH
+                await backoff(attempt)
+                continue
+            await landing.land()
+            return items
+        raise BackendError(f"{printable(self.key, 60)} kept changing: gave up after "
+                           f"{MAX_ATTEMPTS} attempts (this chunk was not moved)")
 
     async def _run_now_chunk(self, items: Sequence[ZItem]) -> CheckResult:
-        """One checked move to the ready list. On a cluster where the two keys live in
-        different slots the transaction stages the members in the scheduled set's slot and
-        `crossslot` delivers them (see its docstring for the guarantee)."""
-        landing = Landing(self.client, self.key, self.ready_key)
-        result = await checked_transaction(
-            self.client, self.key, items,
-            lambda pipe, ok: self._move(pipe, ok, landing.key))
-        if result.done:
-            await landing.land()
+        """One checked move to the ready list: the members that still have the due time
+        the operator saw (ZSCORE each, under WATCH)."""
+        result = CheckResult(attempts=0)
+
+        async def still_due(c: Any) -> list[ZItem]:
+            nonlocal result
+            scores = await c.exchange([("ZSCORE", self.key, it.member) for it in items])
+            result = CheckResult(attempts=result.attempts + 1)
+            for it, score in zip(items, scores):
+                if isinstance(score, Exception):
+                    raise BackendError(f"{printable(self.key, 60)}: {score}")
+                if score is None:
+                    result.gone.append(it)
+                elif float(score) != it.score:
+                    result.rescored.append(it)
+                else:
+                    result.done.append(it)
+            return result.done
+
+        if items:
+            result.done = await self._to_ready(still_due)
         self._audit("run now", result, both=True)
         return result
 
@@ -343,13 +385,14 @@ class DelayedQueue:
     @mutation("run now (marked)")
     async def run_now_many(self, items: Sequence[ZItem], *, chunk_size: int = CHUNK_SIZE,
                            progress: Callable[[BulkReport], None] | None = None,
-                           cancel: Cancel | None = None) -> BulkReport:
+                           cancel: Cancel | None = None, resume: str | None = None
+                           ) -> BulkReport:
         async def chunk(part: Sequence[ZItem]) -> ChunkResult:
             return (await self._run_now_chunk(part)).as_chunk()
 
         return await BulkRunner(sorted(items, key=lambda it: it.score), chunk,
                                 chunk_size=chunk_size, progress=progress, cancel=cancel,
-                                client=self.client).run()
+                                client=self.client, resume=resume).run()
 
     @mutation("postpone (marked)")
     async def postpone_many(self, items: Sequence[ZItem], delta_ms: int, *,
@@ -381,7 +424,8 @@ class DelayedQueue:
     @mutation("run all overdue")
     async def run_overdue(self, cutoff: int, expected: int, *, chunk_size: int = CHUNK_SIZE,
                           progress: Callable[[BulkReport], None] | None = None,
-                          cancel: Cancel | None = None) -> BulkReport:
+                          cancel: Cancel | None = None, resume: str | None = None
+                          ) -> BulkReport:
         """Move every job due at or before `cutoff` (the time the operator confirmed) to the
         ready list in due order, `chunk_size` per transaction. `expected` (the count the
         operator confirmed) sizes the progress bar; jobs a promoter moved first count as
@@ -401,35 +445,21 @@ class DelayedQueue:
             return ChunkResult(done=len(moved), skipped=len(part) - len(moved))
 
         report = await BulkRunner(range(max(expected, 0)), chunk, chunk_size=chunk_size,
-                                  progress=progress, cancel=cancel, client=self.client).run()
+                                  progress=progress, cancel=cancel, client=self.client,
+                                  resume=resume).run()
         return report
 
     async def _move_due(self, cutoff: int, limit: int) -> list[ZItem]:
-        """One chunk: WATCH; ZRANGEBYSCORE -inf cutoff LIMIT 0 n; MULTI ZREM RPUSH EXEC
-        (RPUSH to a staging list, then delivered, when the ready list is in another slot)."""
-        r = self.client.redis
-        landing = Landing(self.client, self.key, self.ready_key)
-        async with r.pipeline(transaction=True) as pipe:
-            for attempt in range(1, MAX_ATTEMPTS + 1):
-                try:
-                    await pipe.watch(self.key)
-                    due = await pipe.zrangebyscore(self.key, "-inf", cutoff, start=0, num=limit,
-                                                   withscores=True)
-                    items = [ZItem.of(m, s) for m, s in cast("list[tuple[bytes, float]]", due)]
-                    if not items:
-                        await pipe.reset()
-                        return []
-                    pipe.multi()
-                    self._move(pipe, items, landing.key)
-                    await pipe.execute()
-                    break
-                except WatchError:
-                    await backoff(attempt)
-            else:
-                raise BackendError(f"{printable(self.key, 60)} kept changing: gave up after "
-                                   f"{MAX_ATTEMPTS} attempts (this chunk was not moved)")
-        await landing.land()
-        return items
+        """One chunk: the first `limit` members due by `cutoff` (ZRANGEBYSCORE under WATCH)
+        to the ready list (see _to_ready)."""
+        async def due(c: Any) -> list[ZItem]:
+            (reply,) = await c.exchange([("ZRANGEBYSCORE", self.key, "-inf", cutoff,
+                                          "WITHSCORES", "LIMIT", 0, limit)])
+            if isinstance(reply, Exception):
+                raise BackendError(f"{printable(self.key, 60)}: {reply}")
+            return [ZItem.of(m, float(s)) for m, s in zip(reply[::2], reply[1::2])]
+
+        return await self._to_ready(due)
 
     def _audit(self, action: str, result: CheckResult, detail: str = "",
                both: bool = False) -> None:

@@ -269,7 +269,7 @@ class DeadLetters:
         return RequeueChunk(done=base.done, skipped=base.skipped, failed=base.failed,
                             gone=base.gone, list_gone=base.list_gone,
                             left_at_head=base.left_at_head,
-                            errors=base.errors, unchanged=unchanged,
+                            errors=base.errors, notes=base.notes, unchanged=unchanged,
                             reached_stop=res.reached_stop)
 
     @mutation("requeue dead letters")

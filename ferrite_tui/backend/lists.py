@@ -79,9 +79,11 @@ def chunk_result(res: MoveResult) -> ChunkResult:
     failed = len(res.failed) + len(res.kept)  # values left in place are failed too
     if res.src_gone:  # not missing one by one: the list went away
         return ChunkResult(done=len(res.moved), gone=len(res.missing), failed=failed,
-                           list_gone=True, left_at_head=len(res.kept), errors=list(res.errors))
+                           list_gone=True, left_at_head=len(res.kept), errors=list(res.errors),
+                           notes=list(res.notes))
     return ChunkResult(done=len(res.moved), skipped=len(res.missing), failed=failed,
-                       left_at_head=len(res.kept), errors=list(res.errors))
+                       left_at_head=len(res.kept), errors=list(res.errors),
+                       notes=list(res.notes))
 
 
 async def read_page(client: Client, key: str, start: int, count: int) -> Page:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
+from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
+
 if TYPE_CHECKING:
     from ferrite_tui.backend.client import Client
 
@@ -71,6 +73,18 @@ class MoveResult:
     attempts: int = 0
     reached_stop: bool = False  # take_head: the stop_at value was among those moved
     src_gone: bool = False  # the source list no longer exists (deleted, renamed, flushed)
+    notes: list[str] = field(default_factory=list)  # how it was done, when not as usual
+
+
+def kept_in_place(src: str, item: Item, why: KeepInPlace) -> str:
+    where = f"entry {item.pos}" if item.pos is not None else "an entry"
+    return f"{where} of {src} cannot be rewritten ({why}): left in place"
+
+
+def check_exec(reply: Any, client: Client) -> None:
+    if isinstance(reply, Exception):
+        raise BackendError(permission_error(reply, client.settings.username)
+                           or f"transaction refused: {server_error_text(reply)}")
 
 
 def chunk_budget(items: Sequence[Item], max_items: int = 500,

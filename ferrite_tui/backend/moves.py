@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 from ferrite_tui.backend import bulk, crossslot, slotmoves
 from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.headpop import pop_head
 from ferrite_tui.backend.movebase import Item, MoveResult
 
 
@@ -36,10 +37,10 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
         if crossslot.needs_staging(client, src, dst):
             return await crossslot.take_head(client, src, dst, count,  # type: ignore[arg-type]
                                              transform=transform, push_left=push_left,
-                                             stop_at=stop_at)
+                                             stop_at=stop_at, pop_head=pop_head)
         client = client.for_keys(src, dst or src)
     return await slotmoves.take_head(client, src, dst, count, transform=transform,
-                                     push_left=push_left, stop_at=stop_at)
+                                     push_left=push_left, stop_at=stop_at, pop_head=pop_head)
 
 
 async def remove_values(client: Client, key: str, items: Sequence[Item]) -> MoveResult:

@@ -29,14 +29,14 @@ not change it), so "all of a busy list" still finishes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis import exceptions as rexc
 
 from ferrite_tui.backend import bulk
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
+from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.movebase import (
     MAX_ATTEMPTS,
     SCAN_BUDGET,
@@ -47,15 +47,12 @@ from ferrite_tui.backend.movebase import (
     KeepInPlace,
     MoveResult,
     backoff,
+    check_exec,
     exchange_replicated,
+    kept_in_place,
     pinned,
     replica_wait,
 )
-
-
-def _kept_in_place(src: str, item: Item, why: KeepInPlace) -> str:
-    where = f"entry {item.pos}" if item.pos is not None else "an entry"
-    return f"{where} of {src} cannot be rewritten ({why}): left in place"
 
 
 def _rewrite(src: str, pairs: Sequence[tuple[Item, Any]],
@@ -69,7 +66,7 @@ def _rewrite(src: str, pairs: Sequence[tuple[Item, Any]],
             out.append((item, extra, transform(item)))
         except KeepInPlace as why:
             result.kept.append(item)
-            result.errors.append(_kept_in_place(src, item, why))
+            result.errors.append(kept_in_place(src, item, why))
     return out
 
 
@@ -88,12 +85,6 @@ def _type_ok(reply: Any) -> bool:
         return True  # TYPE itself unsupported: the push will tell
     name = reply.decode() if isinstance(reply, bytes) else str(reply)
     return name in ("list", "none")
-
-
-def _check_exec(reply: Any, client: Client) -> None:
-    if isinstance(reply, Exception):
-        raise BackendError(permission_error(reply, client.settings.username)
-                           or f"transaction refused: {server_error_text(reply)}")
 
 
 def _head_bound(items: Sequence[Item]) -> int:
@@ -128,6 +119,8 @@ def _dense_window(items: Sequence[Item]) -> tuple[int, int] | None:
 #: Attempts a chunk of several items gets before it is split in two (under contention a
 #: smaller chunk holds its WATCH for less time, so it gets through).
 SPLIT_AFTER = 4
+#: Servers (by URL) found without LMOVE: a busy list's head is taken in smaller chunks.
+_no_lmove: dict[str, bool] = {}
 
 
 async def move_values(client: Client, src: str, dst: str | None, items: Sequence[Item], *,
@@ -284,7 +277,7 @@ async def _move_chunk(client: Client, src: str, dst: str | None, items: Sequence
             tx.append(("EXEC",))
             replies = await exchange_replicated(c, tx, wait)
             for reply in replies[:-1]:
-                _check_exec(reply, client)
+                check_exec(reply, client)
             exec_reply = replies[-1]
             if exec_reply is None:  # someone touched src: re-check and retry
                 await backoff(attempt)
@@ -402,10 +395,13 @@ def _found_counts(groups: list[tuple[bytes, list[Item]]], replies: list[Any],
 async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                     transform: Callable[[Item], bytes] = lambda it: it.raw,
                     push_left: bool = False, stop_at: bytes | None = None,
-                    settle: bool = True) -> MoveResult:
+                    settle: bool = True,
+                    pop_head: Callable[..., Awaitable[MoveResult]] | None = None) -> MoveResult:
     """Move (dst None: delete) up to `count` values from the head of src, atomically. With
     `stop_at`, stop after (and including) the first element equal to it. `settle`: as in
-    `move_values`."""
+    `move_values`. `pop_head` (headpop's, passed in by the entry point: it stages through
+    crossslot's bookkeeping, which sits above this module) takes a busy list's head where
+    neither WATCH nor Lua does."""
     bulk.note_client(client)
     result = MoveResult()
     if count <= 0:
@@ -451,7 +447,7 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
                 tx.append(("LPUSH" if push_left else "RPUSH", dst, *[n for _, n in moving]))
             replies = await exchange_replicated(c, [*tx, ("EXEC",)], wait)
             for reply in replies[:-1]:
-                _check_exec(reply, client)
+                check_exec(reply, client)
             exec_reply = replies[-1]
             if exec_reply is None:
                 result.reached_stop = False
@@ -474,10 +470,22 @@ async def take_head(client: Client, src: str, dst: str | None, count: int, *,
         if settle:
             bulk.note_settled(len(result.moved))
         return result
+    if (pop_head is not None and not client.capabilities.lua
+            and not _no_lmove.get(client.settings.url)):
+        # No Lua either: the head is taken by atomic pops through a staging list, which
+        # needs nothing to stand still (see headpop).
+        try:
+            return await pop_head(client, src, dst, count, transform=transform,
+                                  push_left=push_left, stop_at=stop_at, settle=settle)
+        except BackendError as exc:
+            if "unknown command" not in str(exc).lower():
+                raise
+            _no_lmove[client.settings.url] = True  # a server without LMOVE: smaller chunks
     if count > 1:
         # Others keep touching src: a smaller chunk holds its WATCH for less time.
         return await take_head(client, src, dst, count // 2, transform=transform,
-                               push_left=push_left, stop_at=stop_at, settle=settle)
+                               push_left=push_left, stop_at=stop_at, settle=settle,
+                               pop_head=pop_head)
     result.reached_stop = False
     result.errors.append(f"{src} kept changing: gave up after {MAX_ATTEMPTS} attempts")
     return result

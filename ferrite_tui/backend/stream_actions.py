@@ -14,8 +14,15 @@ from ferrite_tui.backend.client import Client, mutation
 from ferrite_tui.backend.crossslot import Landing
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.errors import BackendError
-from ferrite_tui.backend.movebase import MAX_ATTEMPTS, backoff, pinned
+from ferrite_tui.backend.movebase import (
+    MAX_ATTEMPTS,
+    backoff,
+    exchange_replicated,
+    pinned,
+    replica_wait,
+)
 from ferrite_tui.backend.stream_model import (
+    NOT_PENDING,
     ActionResult,
     ConsumerInfo,
     PendingEntry,
@@ -160,7 +167,7 @@ class StreamActions:
             elif int(rep):
                 result.done.append(entry_id)
             else:
-                result.skip(entry_id, "no longer pending")
+                result.skip(entry_id, NOT_PENDING)
         if result.done:
             self.client.audit("stream ack", [key], len(result.done), result.done)
         return result
@@ -231,7 +238,7 @@ class StreamActions:
                     current = pending_rows(pend, now)
                     found = entries_of(body)
                     if not current:
-                        skips.append((e.id, "no longer pending"))
+                        skips.append((e.id, NOT_PENDING))
                     elif current[0].idle_ms < e.min_idle_now(now):
                         skips.append((e.id, "re-delivered since you looked"))
                     elif not found:
@@ -249,7 +256,9 @@ class StreamActions:
                     tx.append(("XADD", target, "*", "data", value) if kind == "stream"
                               else ("RPUSH", target, value))
                     tx.append(("XACK", key, group, e.id))
-                replies = await c.exchange([*tx, ("EXEC",)])
+                # Acknowledged by a replica where there is one (see movebase.replica_wait).
+                replies = await exchange_replicated(c, [*tx, ("EXEC",)],
+                                                    await replica_wait(node))
                 for reply in replies[:-1]:
                     if isinstance(reply, Exception):  # refused when queued: EXEC aborted
                         raise friendly(reply, dlq_key)

@@ -18,6 +18,7 @@ from ferrite_tui.backend.stream_ids import id_ms
 POISON_DELIVERIES = 5
 DEAD_CONSUMER_IDLE_MS = 300_000
 DLQ_REASON = "max deliveries exceeded"
+NOT_PENDING = "no longer pending"  # acked since seen (or by a try whose answer was lost)
 
 
 # -- replies ---------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ferrite_tui.ui.screens.main import MainScreen
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
 from ferrite_tui.ui.textual_private import display_frame
+from ferrite_tui.ui.weblocation import WebLocationApp
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
@@ -51,7 +52,7 @@ MUTATING_KEYS = (
 )
 
 
-class FerriteApp(NoticesApp):
+class FerriteApp(NoticesApp, WebLocationApp):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
     COMMANDS = App.COMMANDS | {PanelCommands}
@@ -168,6 +169,7 @@ class FerriteApp(NoticesApp):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.screen_change_signal.subscribe(self, self.key_hold.screen_changed)
         self.call_after_refresh(self._focus_active_table)
+        self.follow_web_location()  # served in a browser: the page's address follows
         if not self.poll_enabled:
             return
         if self.settings is not None:

@@ -21,6 +21,7 @@ from textual._compositor import ChopsUpdate
 from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.driver import Driver
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.screen import Screen
@@ -29,6 +30,11 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 # (class, private name, why the console needs it): the test checks each exists.
 USED: tuple[tuple[type, str, str], ...] = (
+    (App, "_driver",
+     "served in a browser: the web driver's meta channel carries the console's location "
+     "to the page (ui/weblocation.py)"),
+    (Driver, "_app",
+     "the web driver's navigation from the page is posted to the app it drives"),
     (App, "_disable_notifications",
      "no toast rack on screens: notices have lines of their own (NoticeLine), never over "
      "the data; only run_test(notifications=...) sets it publicly"),
@@ -69,6 +75,16 @@ SERVE_USED: tuple[tuple[str, str, str], ...] = (
 
 # Hooks the console overrides by their private names (listed in USED too).
 HOOKS = ("_fatal_error", "_display")
+
+
+def app_driver(app: App[Any]) -> Driver | None:
+    """The driver the app runs on (None before it starts)."""
+    return app._driver
+
+
+def driven_app(driver: Driver) -> App[Any]:
+    """The app a driver drives."""
+    return driver._app
 
 
 def disable_toasts(app: App[Any]) -> None:

@@ -27,7 +27,7 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import NoActiveWorker, Worker, WorkerState, get_current_worker
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner
@@ -337,7 +337,21 @@ class Panel(Vertical):
             runner.progress, runner.cancel = progress, cancel
             return runner.run()
 
+        if runner.resume is None:
+            runner.resume = self.resume_hint()
+
         return await with_progress(self.app, title, runner.total, work)
+
+    def resume_hint(self) -> str | None:
+        """What resumes a bulk run a failed node stopped: the key of the action running it,
+        again (runs act on what is still there, so what was done is skipped)."""
+        try:
+            action = get_current_worker().group.removeprefix(ACTION_GROUP)
+        except NoActiveWorker:
+            return None
+        key = next((b.key for b in self.BINDINGS
+                    if isinstance(b, Binding) and b.action == action), None)
+        return f"{key} on this panel does the rest (what was done is skipped)" if key else None
 
     def after_action(self) -> None:
         """Refresh after an action: panels reload what they show; then poll now."""

@@ -68,6 +68,11 @@ def _check_due(text: str) -> str | None:
     return None
 
 
+# What resumes a run a failed node stopped (the runs act on what is still there).
+RESUME_RUN_NOW = "x on the marked jobs runs the rest (those moved already are skipped)"
+RESUME_OVERDUE = "X on this panel runs the rest of the overdue jobs"
+
+
 class ScheduledPanel(SortedSetPanel):
     TITLE = "Scheduled"
     KINDS = (QueueKind.DELAYED,)
@@ -283,7 +288,8 @@ class ScheduledPanel(SortedSetPanel):
                 f"{printable(dq.ready_key or '', 60)} now, unchanged?", "Run"):
             return None
         return await self.checked("moved to the ready list", items, dq.run_now,
-                                  lambda its, **kw: dq.run_now_many(its, **kw), "run now")
+                                  lambda its, **kw: dq.run_now_many(
+                                      its, resume=RESUME_RUN_NOW, **kw), "run now")
 
     def action_run_overdue(self) -> None:
         self.act("run_overdue", self.queue, self._run_overdue)
@@ -304,7 +310,7 @@ class ScheduledPanel(SortedSetPanel):
         report = await with_progress(
             self.app, f"Running {count:,} overdue jobs", count,
             lambda progress, cancel: dq.run_overdue(cutoff, count, progress=progress,
-                                                    cancel=cancel))
+                                                    cancel=cancel, resume=RESUME_OVERDUE))
         self.marks.clear()
         note = " (skipped: taken by the application's scheduler first)" if report.skipped else ""
         return Outcome(f"run all overdue: {report.summary('moved')}{note}")

@@ -15,15 +15,15 @@ from textual.binding import Binding
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
-from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
+from ferrite_tui.backend.bulk import BulkRunner
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import LibraryQueue
 from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.streambulk import IdlePages, PendingRun
 from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
 from ferrite_tui.ui.panels.streams.detail import StreamDetail
 from ferrite_tui.ui.screens.dialogs import ChoiceScreen, Field
-from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.screens.publish import PublishScreen
 
 
@@ -195,13 +195,16 @@ class StreamsPanel(StreamDetail):
         consumer, min_idle_ms = values["consumer"], int(float(values["idle"]) * 1000)
         if not await self._target_confirmed(consumer, holders):
             return None
-        total = g.pending if g else None
         streams = self.streams()
-        report = await with_progress(
-            self.app, f"Claiming entries idle ≥ {fmt.duration(min_idle_ms)}", total or 0,
-            lambda progress, cancel: streams.claim_idle(
-                stream, group, consumer, min_idle_ms, total=total, progress=progress,
-                cancel=cancel))
+        total = g.pending if g else (await streams.pending_summary(stream, group)).count
+        run = PendingRun(streams, stream, group)
+        plan = IdlePages(total, st.CLAIM_CHUNK)
+        report = await self.run_bulk(
+            f"Claiming entries idle ≥ {fmt.duration(min_idle_ms)}", BulkRunner(
+                plan, lambda n: run.claim_idle(plan, consumer, min_idle_ms, n),
+                client=self.client(), resume="C on this panel claims the rest"))
+        if plan.exhausted:  # entries not idle were never candidates
+            report.total = report.processed
         return Outcome(f"claim idle to {printable(consumer, 40)}: {report.summary('claimed')}",
                        timeout=5)
 
@@ -249,13 +252,13 @@ class StreamsPanel(StreamDetail):
             body.append(". They leave the pending list and are never redelivered.")
             if not await self.confirm(f"Ack {len(ids)} entries?", body, f"Ack {len(ids)}"):
                 return None
-        streams = self.streams()
-
-        async def chunk(part: list[str]) -> ChunkResult:
-            res = await streams.ack(stream, group, part)
-            return ChunkResult(done=len(res.done), skipped=len(res.skipped))
-
-        report = await BulkRunner(ids, chunk, chunk_size=st.ACK_CHUNK).run()
+        # A node failure is waited out (the run goes on); past the bound, A again acks
+        # what is still pending of them.
+        run = PendingRun(self.streams(), stream, group)
+        runner = BulkRunner(ids, run.ack, chunk_size=st.ACK_CHUNK, client=self.client(),
+                            resume="A on this panel acks the rest (what was acked is skipped)")
+        report = await (self.run_bulk(f"Acking {len(ids):,} entries", runner) if confirm
+                        else runner.run())
         return Outcome(f"ack: {report.summary('acked')}",
                        "information" if report.done else "warning", 5)
 
@@ -294,11 +297,15 @@ class StreamsPanel(StreamDetail):
             submit_label=f"Move {n}", body=body)
         if not values:
             return None
-        dlq = values["dlq"]
-        result = await self.streams().dead_letter(stream, group, entries, dlq,
-                                                  now_ms=self.session.now_ms())
-        return Outcome(f"to {printable(dlq, 40)}: {result.summary('moved')}",
-                       "information" if result.done else "warning", 5)
+        dlq, now_ms = values["dlq"], self.session.now_ms()
+        run = PendingRun(self.streams(), stream, group)
+        runner = BulkRunner(list(entries), lambda part: run.dead_letter(dlq, now_ms, part),
+                            chunk_size=st.DLQ_CHUNK, client=self.client(),
+                            resume="K on this panel moves the rest (poison entries shown)")
+        report = await (self.run_bulk(f"Moving {n:,} to {printable(dlq, 40)}", runner)
+                        if n > 1 else runner.run())
+        return Outcome(f"to {printable(dlq, 40)}: {report.summary('moved')}",
+                       "information" if report.done else "warning", 5)
 
     # -- actions: publish --------------------------------------------------------------
 
