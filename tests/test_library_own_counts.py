@@ -241,6 +241,7 @@ hold = app.task(name="jobs.hold")(libjobs.hold)
 """
 
 
+@needs_lua  # kombu's Redis transport restores unacked messages with a Lua script
 @pytest.mark.libraries
 def test_celery_published_priority_setup_eta_and_events(redis_url, tmp_path):
     """The published priority setup (sep ':'), a worker holding one task and three ETA
@@ -370,6 +371,7 @@ def test_dramatiq_namespace_from_its_messages_once_the_beats_are_gone(redis_url)
     broker.close()
 
 
+@needs_lua  # Celery's event Receiver binds its queue with EVALSHA
 def test_celery_event_receivers_queues_are_not_queues(redis_url):
     """A worker's gossip or a monitor (Celery's own event Receiver) binds a queue
     `celeryev.<uuid>` to the `celeryev` exchange, one per start (a killed worker's stays):
