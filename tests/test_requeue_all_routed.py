@@ -26,7 +26,7 @@ DLQ = "work:x:failed"
 #: queue that is missing or not a list (refused letters stay at the head, and every later
 #: removal walks past them: a list of mostly refused letters is slow to requeue).
 NAMES = ("work:1", "work:2", "work:3", None, "work:1")
-LETTERS = PLAN_LIMIT + 100_000
+LETTERS = PLAN_LIMIT + 100_000  # the scenario's; the default run's test lowers the bound
 
 
 def _name(i: int) -> str | None:
@@ -78,34 +78,34 @@ def page_reads(monkeypatch) -> list[int]:
     return sizes
 
 
-async def test_requeue_all_past_the_read_bound_routes_every_letter_once(client, sync,
-                                                                        page_reads):
-    fill(sync, LETTERS)
+async def requeue_all(client: Any, sync: Any, letters: int, limit: int,
+                      page_reads: list[int]) -> None:
+    """Fill, plan (past the bound `limit`: estimates), run, and check every job is in
+    exactly one place."""
+    fill(sync, letters)
     known = [QueueRef(QueueKind.WORK, "work:3")]  # known to the console, empty right now
     before = job_ids(sync, DLQ)
-    assert sum(before.values()) == LETTERS
+    assert sum(before.values()) == letters
 
-    head = await plan_head_routes(client, DLQ, LETTERS, known)
-    assert (head.read, head.total, head.complete) == (PLAN_LIMIT, LETTERS, False)
+    head = await plan_head_routes(client, DLQ, letters, known, limit=limit)
+    assert (head.read, head.total, head.complete) == (limit, letters, False)
     text = head.describe("work:default")
-    scale = LETTERS / PLAN_LIMIT
-    per_name = Counter(_name(i) for i in range(PLAN_LIMIT))
-    assert f"≈{round(per_name['work:1'] * scale):,} to work:1" in text
-    assert f"estimates from the first {PLAN_LIMIT:,} of {LETTERS:,} letters read" in text
+    per_name = Counter(_name(i) for i in range(limit))
+    assert f"≈{round(per_name['work:1'] * letters / limit):,} to work:1" in text
+    assert f"estimates from the first {limit:,} of {letters:,} letters read" in text
     assert "names work:gone, which does not exist" in text
     assert "names work:hash, a hash, not a list" in text
-    assert f"{LETTERS - PLAN_LIMIT:,} not read ahead" in head.plan.describe()
+    assert f"{letters - limit:,} not read ahead" in head.plan.describe()
 
-    run = RoutedHeadRun(DeadLetters(client), DLQ, LETTERS, "work:default", head.resolved,
+    run = RoutedHeadRun(DeadLetters(client), DLQ, letters, "work:default", head.resolved,
                         known)
     report = await BulkRunner(run, run.chunk).run()
     assert max(page_reads) <= SCAN_WINDOW
 
-    expected = Counter(_name(i) for i in range(LETTERS))
+    expected = Counter(_name(i) for i in range(letters))
     refused = expected["work:gone"] + expected["work:hash"]
-    moved = LETTERS - refused
     assert (report.done, report.failed, report.skipped, report.not_attempted) == \
-        (moved, refused, 0, 0)
+        (letters - refused, refused, 0, 0)
     assert run.targets == {"work:1": expected["work:1"], "work:2": expected["work:2"],
                            "work:3": expected["work:3"], "work:default": expected[None]}
     assert sum(run.refused.values()) == refused
@@ -120,3 +120,69 @@ async def test_requeue_all_past_the_read_bound_routes_every_letter_once(client, 
     left = {decode(v).origin for v in sync.lrange(DLQ, 0, 999)}
     assert left == {"work:gone", "work:hash"} and sync.llen(DLQ) == refused
     assert sync.type("work:hash") == b"hash" and not sync.exists("work:gone")
+
+
+async def test_requeue_all_past_the_read_bound_routes_every_letter_once(client, sync,
+                                                                        page_reads):
+    """The bound lowered to 1,000 letters (the same paths as past 200,000, quickly)."""
+    await requeue_all(client, sync, 3_500, 1_000, page_reads)
+
+
+@pytest.mark.scenario
+async def test_requeue_all_of_300k_letters_routes_every_letter_once(client, sync,
+                                                                   page_reads):
+    """300,000 letters, past the real bound (PLAN_LIMIT): minutes on a loaded machine."""
+    await requeue_all(client, sync, LETTERS, PLAN_LIMIT, page_reads)
+
+
+async def test_R_on_a_list_past_the_read_bound_confirms_estimates_and_routes_all(
+        redis_url, sync, tmp_path, monkeypatch):
+    """Through the panel: R on the whole list (no filter) past the bound (lowered to 1,000)
+    is not refused: one confirmation with the estimated count per target, marked; after
+    it, every job is in exactly one place and the refused letters are still there."""
+    from typing import cast
+
+    from ferrite_tui.backend.connection import ConnectionSettings
+    from ferrite_tui.config import Config
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
+    from ferrite_tui.ui.screens.dialogs import ConfirmScreen
+    from helpers import async_wait_until, running
+
+    monkeypatch.setattr(dlq_routes, "PLAN_LIMIT", 1_000)
+    letters = 3_000
+    sync.rpush("work:3", b"existing")
+    fill(sync, letters)
+    before = job_ids(sync, DLQ)
+    expected = Counter(_name(i) for i in range(letters))
+    refused = expected["work:gone"] + expected["work:hash"]
+    app = FerriteApp(Config(), ConnectionSettings(url=redis_url), refresh=0.5,
+                     audit_path=tmp_path / "audit.log")
+    async with running(app) as pilot:
+        await async_wait_until(lambda: app.monitor is not None
+                               and app.monitor.snapshot is not None
+                               and any(q.ref.key == DLQ for q in app.monitor.snapshot.queues))
+        await pilot.press("6")
+        panel = cast(DeadLettersPanel, app.panel("dlq"))
+        await async_wait_until(lambda: panel.items_table.page is not None
+                               and panel.items_table.row_count > 0)
+        panel.entries.set_target(DLQ, "work:default")
+        panel.items_table.focus()
+        await pilot.pause()
+        await pilot.press("R")
+        await async_wait_until(lambda: app.screen.__class__.__name__ == "ConfirmScreen",
+                               timeout=30)
+        body = str(cast(ConfirmScreen, app.screen).body)
+        assert "≈" in body and f"the first 1,000 of {letters:,} letters read" in body
+        assert "names work:gone, which does not exist" in body
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen(DLQ) == refused, timeout=120)
+        await async_wait_until(lambda: any("requeued" in n.message for n in app.notices))
+        done = next(n.message for n in app.notices if "requeued" in n.message)
+        assert f"{letters - refused:,} requeued" in done and "Refused and left in place" in done
+    after: Counter[str] = Counter()
+    for key in (DLQ, "work:1", "work:2", "work:3", "work:default"):
+        after += job_ids(sync, key)
+    del after["None"]
+    assert after == before
+    assert {decode(v).origin for v in sync.lrange(DLQ, 0, -1)} == {"work:gone", "work:hash"}

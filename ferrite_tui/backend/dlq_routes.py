@@ -238,13 +238,14 @@ class HeadRoutes:
 
 
 async def plan_head_routes(client: Client, key: str, count: int,
-                           known: Sequence[QueueRef] = (), limit: int = PLAN_LIMIT
+                           known: Sequence[QueueRef] = (), limit: int | None = None
                            ) -> HeadRoutes:
-    """Read the first `count` letters (at most `limit`) in pages from the head: per page,
-    their outcomes and the queues they name are counted and new names resolved."""
+    """Read the first `count` letters (at most `limit`, by default PLAN_LIMIT) in pages
+    from the head: per page, their outcomes and the queues they name are counted and new
+    names resolved."""
     out = HeadRoutes(count)
     counts = PlanCounts()
-    want = min(count, limit)
+    want = min(count, PLAN_LIMIT if limit is None else limit)
     while out.read < want:
         page = await read_page(client, key, out.read, min(SCAN_WINDOW, want - out.read))
         if page.start != out.read or not page.items:
