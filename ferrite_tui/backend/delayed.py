@@ -45,8 +45,9 @@ from ferrite_tui.backend.priority import (
 
 HOUR_MS = 3_600_000
 #: Why a delayed queue without a known ready list is read and never moved.
-NO_READY_LIST = ("no ready list is known for it (its own scheduler promotes its jobs); "
-                 "name one as ready_key in a [[queues]] entry to run jobs now")
+NO_READY_LIST = ("no ready list is known for it (its own scheduler promotes its jobs): the "
+                 "console reads them and moves none; a [[queues]] entry naming its ready_key "
+                 "lets it run jobs now")
 
 # -- parsing and wording of times ------------------------------------------------------------
 
