@@ -56,6 +56,7 @@ async def test_the_scheduled_panel_shows_the_ready_list_unknown_and_refuses_run_
                                is not None and any(q.ref.key == KEY
                                                    for q in app.monitor.snapshot.queues),
                                timeout=15)
+        assert app.monitor is not None and app.monitor.snapshot is not None
         ref = next(q.ref for q in app.monitor.snapshot.queues if q.ref.key == KEY)
         assert ref.ready_key is None  # found by its scores: no ready list is known
         await pilot.press("4")
