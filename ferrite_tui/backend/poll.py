@@ -328,8 +328,8 @@ class Poller:
         for t in unread:
             self._start_again(t.ref)  # what the failed read recorded is not a figure either
         server = self._server_stats(info, mono)
-        self.history.forget({t.ref.ident for t in tallies})
         if refs is not self._refs:  # discovery changed the list: drop what left it
+            self.history.forget({t.ref.ident for t in tallies})
             self._refs = refs
             self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
                                                           if t.ref.ready_key})
