@@ -49,7 +49,9 @@ class Series:
         # The newest sample at least span_s older than the newest (else the oldest).
         last = len(samples) - 1
         lo = self._rate_from
-        if 0 <= lo < last and newest_t - samples[lo][0] >= span_s:
+        if newest_t - samples[0][0] < span_s:  # none that old yet: from the oldest
+            lo = 0
+        elif 0 <= lo < last and newest_t - samples[lo][0] >= span_s:
             # From where the last rate started (samples only come later): a step or two.
             while lo < last and newest_t - samples[lo + 1][0] >= span_s:
                 lo += 1
