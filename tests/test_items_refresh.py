@@ -48,17 +48,20 @@ async def test_a_poll_during_the_first_read_does_not_read_the_page_again(
         await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot
                                is not None and len(app.monitor.snapshot.by_kind(
                                    *DeadLettersPanel.KINDS)) == 2)
+        monitor = app.monitor
+        assert monitor is not None and monitor.snapshot is not None
+        snap = monitor.snapshot
         await pilot.press("6")
         panel = app.panel("dlq")
         assert isinstance(panel, DeadLettersPanel)
         items = panel.items_table
         await async_wait_until(lambda: items.page is not None and items.page.key == SMALL)
-        big = next(q.ref for q in app.monitor.snapshot.queues if q.ref.key == BIG)
+        big = next(q.ref for q in snap.queues if q.ref.key == BIG)
         panel.entries.select_dlq(big)  # the first read of BIG starts
-        panel.update_snapshot(app.monitor.snapshot, app.monitor.history)  # a poll arrives
+        panel.update_snapshot(snap, monitor.history)  # a poll arrives
         await async_wait_until(lambda: items.page is not None and items.page.key == BIG
                                and items.row_count > 0)
         await pilot.pause()
         assert reads.count(BIG) == 1, f"the page of {BIG} was read {reads.count(BIG)} times"
-        panel.update_snapshot(app.monitor.snapshot, app.monitor.history)  # the next poll
+        panel.update_snapshot(snap, monitor.history)  # the next poll
         await async_wait_until(lambda: reads.count(BIG) == 2)  # reads the page shown again
