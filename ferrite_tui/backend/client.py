@@ -175,16 +175,18 @@ class Client:
                 reader = hiredis.Reader(replyError=rexc.ResponseError)
                 stream = conn._reader  # redis-py's asyncio StreamReader for this socket
                 replies: list[Any] = []
-                want = len(commands)
-                while len(replies) < want:
-                    reply = reader.gets()
+                gets, add = reader.gets, replies.append  # (thousands of replies a poll)
+                left = len(commands)
+                while left:
+                    reply = gets()
                     if reply is False:
-                        data = await stream.read(1 << 16)
+                        data = await stream.read(1 << 18)
                         if not data:
                             raise rexc.ConnectionError("server closed the connection")
                         reader.feed(data)
                     else:
-                        replies.append(reply)
+                        add(reply)
+                        left -= 1
             return replies
         except BaseException:
             # A half-read connection must never be reused.

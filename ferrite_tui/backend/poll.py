@@ -163,7 +163,7 @@ class Poller:
     def flow(self, ident: str, name: str, moved: int | None, exact: bool,
              mono: float) -> tuple[float | None, bool]:
         flow = self.history.flow(ident, name)
-        flow.add(mono, moved, exact, since=self.last_mono)
+        flow.add(mono, moved, exact, self.last_mono)
         return flow.rate()
 
     def depth_rate(self, t: Tally, mono: float) -> float | None:
