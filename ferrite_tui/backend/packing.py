@@ -47,9 +47,8 @@ class PackedCommands:
         except TypeError:  # some were not in the younger generation (None)
             pass
         old = self._old
-        for i, command in enumerate(commands):
-            if packed[i] is not None:
-                continue
+        for i in [i for i, one in enumerate(packed) if one is None]:
+            command = commands[i]
             one = old.get(command)
             if one is None:
                 one = pack(command)
