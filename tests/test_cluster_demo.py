@@ -9,15 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.cli.demo import demo_cluster
 from ferrite_tui.cli.main import build_parser
 from ferrite_tui.config import Config
 from ferrite_tui.demo.layout import CLUSTER_NAMES
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.demo.workload import Workload
-from helpers import async_wait_until
+from helpers import async_wait_until, monitor_at
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +42,7 @@ async def test_workload_moves_every_pattern_on_a_cluster(cluster_url):
         stop.set()
         await asyncio.wait_for(task, 30)
 
-        monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
+        monitor = monitor_at(cluster_url)
         try:
             await monitor.connect()
             refs = await monitor.discover()

@@ -27,13 +27,12 @@ from typing import cast
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.pubsub import Tail
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
-from helpers import async_wait_until, running
+from helpers import async_wait_until, client_at, running
 
 pytestmark = pytest.mark.perf
 
@@ -135,7 +134,7 @@ async def settle(get, target: int, quiet_s: float = 3.0) -> int:
 async def test_tail_absorbs_floods_with_exact_counts(server_factory):
     server = server_factory()
     sync = redis.Redis.from_url(server.url)
-    client = Client(ConnectionSettings(url=server.url))
+    client = client_at(server.url)
     tail = Tail(client, buffer=10_000)
     cli = CliCounter(server.port)
     rows = []
