@@ -52,6 +52,7 @@ async def test_workload_moves_every_pattern_on_a_cluster(cluster_url):
         assert {r.key for r in refs} >= {CLUSTER_NAMES.orders, CLUSTER_NAMES.main_dlq,
                                          CLUSTER_NAMES.reports_scheduled, "emails"}
         assert not [q.error for q in snap.queues if q.error]
+        assert snap.cluster is not None
         assert len({snap.cluster.node_of(r.key) for r in refs}) > 1
     finally:
         stop.set()
@@ -90,7 +91,7 @@ def test_cluster_nodes_take_consecutive_ports_from_a_base():
     cluster = LocalCluster(binary, primaries=3, port_base=base)
     try:
         cluster.start()
-        assert sorted(s.port for s in cluster.primaries) == [base, base + 1, base + 2]
+        assert sorted(s.port or 0 for s in cluster.primaries) == [base, base + 1, base + 2]
         assert build_parser("demo").parse_args(["--cluster", "--port-base", str(base)]) \
             .port_base == base
     finally:

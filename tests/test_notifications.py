@@ -134,7 +134,8 @@ async def test_a_server_without_the_setting_is_told_not_changed(redis_url):
         snap = await monitor.poll()
     finally:
         await monitor.aclose()
-    assert missing_classes(before)
+    assert before is not None and missing_classes(before)
+    assert snap.notifications is not None
     assert "notify-keyspace-events" in snap.notifications and "lacks" in snap.notifications
     assert r.config_get("notify-keyspace-events")["notify-keyspace-events"] == before
     r.close()

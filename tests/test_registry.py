@@ -62,5 +62,5 @@ def test_every_guide_kind_is_registered_once_with_its_reader_and_alerts():
     kinds = [layout.kind for layout in REGISTRY.kinds]
     assert sorted(kinds) == sorted(QueueKind)
     assert len(set(kinds)) == len(kinds)
-    assert all(layout.recognised_by and layout.reader and layout.alerts
+    assert all(layout.recognised_by and callable(layout.reader) and layout.alerts
                for layout in REGISTRY.kinds)

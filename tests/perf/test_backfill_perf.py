@@ -202,6 +202,7 @@ async def test_backfill_beside_a_full_read(redis_url):
         # The rebuilt series is right: every DLQ got ITEMS / 60 dead letters a minute.
         dlq = next(ref for ref in refs if ref.kind is QueueKind.DLQ)
         dead = trends.get(dlq.ident, "dead")
+        assert dead is not None
         full_minutes = sorted(dead.points)[1:-1]
         assert all(abs(dead.points[m] - ITEMS / 60) <= 2 for m in full_minutes)
     finally:
