@@ -92,7 +92,7 @@ class KeyspaceFeed:
                 raise
             except Exception as exc:  # refused, or the connection dropped: later again
                 log.debug("keyspace notifications: %s", exc)
-                self._tell_lost(f"({type(exc).__name__}); retrying")
+                self._tell_lost(f"lost ({type(exc).__name__}); retrying", after_close=True)
             if not self._changed.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(
@@ -165,8 +165,11 @@ class KeyspaceFeed:
             if new_keys is not None:
                 new_keys.created(key, event)
 
-    def _tell_lost(self, why: str) -> None:
+    def _tell_lost(self, why: str, after_close: bool = False) -> None:
+        """The readers hear that nothing comes now, and why (`after_close`: the closing
+        already stopped them; this says more)."""
+        text = f"notification connection {why}"
         if self.counting is not None:
-            self.counting.unsubscribed(f"notification connection {why}")
-        if self.new_keys is not None and self.new_keys.reason is None:
-            self.new_keys.reason = f"notification connection {why}"
+            self.counting.unsubscribed(text, after_close)
+        if self.new_keys is not None and (after_close or self.new_keys.reason is None):
+            self.new_keys.reason = text

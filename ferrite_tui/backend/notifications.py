@@ -135,10 +135,12 @@ class KeyEvents:
         self.marks.clear()
         self.live, self.reason = True, None
 
-    def unsubscribed(self, reason: str) -> None:
+    def unsubscribed(self, reason: str, after_close: bool = False) -> None:
         if self._subscribed:
             self._subscribed = False
             self._stop_counting(reason)
+        elif after_close and not self.live:
+            self.reason = reason
 
     def answered(self, token: str) -> None:
         """A mark's PING answered: every notification before it has been counted."""
