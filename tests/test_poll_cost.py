@@ -14,11 +14,9 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.history import Series
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.packing import PackedCommands, pack
-from ferrite_tui.config import Config
+from helpers import monitor_at
 
 
 def job(i: int) -> str:
@@ -43,7 +41,7 @@ async def test_the_second_poll_packs_only_the_commands_that_changed(
         return pack_command(command)
 
     monkeypatch.setattr(hiredis, "pack_command", counted)
-    m = Monitor(ConnectionSettings(url=redis_url), Config())
+    m = monitor_at(redis_url)
     await m.connect()
     try:
         await m.discover()
