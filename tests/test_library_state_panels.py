@@ -140,3 +140,129 @@ async def test_bullmq_delayed_and_saq_scheduled_jobs_in_scheduled(redis_url, syn
         assert all(table.cell_text(k, "when").startswith("in ") for k in table.row_keys)
         labels = [rows.states_table.cell_text(k, "state") for k in rows.states_table.row_keys]
         assert "saq scheduled · reports" in labels
+
+
+# -- arq's and saq's failed jobs: one string per job, listed from the strings ------------------
+
+@pytest.mark.libraries
+async def test_arq_failed_results_listed_with_error_and_time_and_refused_actions(
+        redis_url, sync, tmp_path):
+    """arq's failed results (one `arq:result:ID` string per job) are listed in panel 6 with
+    arq's error and the time of failure, as many as arq's own `all_job_results()` counts;
+    requeue and delete are refused with arq's reason and nothing is sent."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+    from arq.worker import Worker, func
+
+    async def ok_fn(ctx, x):
+        return x
+
+    async def boom_fn(ctx, x):
+        raise ValueError(f"boom {x}")
+
+    settings = RedisSettings.from_dsn(redis_url)
+    pool = await create_pool(settings)
+    for i in range(3):
+        await pool.enqueue_job("boom", i)
+    await pool.enqueue_job("ok", 9)
+    worker = Worker(functions=[func(ok_fn, name="ok"), func(boom_fn, name="boom")],
+                    redis_settings=settings, burst=True, max_tries=1, poll_delay=0.05,
+                    handle_signals=False)
+    await worker.main()
+    await worker.close()
+    results = await pool.all_job_results()
+    await pool.aclose()
+    own_failed = [r for r in results if not r.success]
+    assert len(own_failed) == 3 and len(results) == 4
+    before = sorted(sync.keys("arq:*"))
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        rows = await open_state(app, pilot, "6", "dlq", "arq failed · arq:queue",
+                                len(own_failed))
+        table = rows.items_table
+        assert sorted(table.cell_text(k, "preview") for k in table.row_keys) == \
+            [f"ValueError: boom {i}" for i in range(3)]
+        assert {table.cell_text(k, "task") for k in table.row_keys} == {"boom"}
+        assert all(table.cell_text(k, "when").endswith(" ago") for k in table.row_keys)
+        assert {table.by_key[k].raw.decode() for k in table.row_keys} == \
+            {f"arq:result:{r.job_id}" for r in own_failed}
+        for key, why in (("r", "no call that runs a finished job again"),
+                         ("d", "only when keep_result expires it")):
+            await pilot.press(key)
+            await async_wait_until(lambda why=why: any(why in n.message for n in app.notices),
+                                   message=why)
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert sorted(sync.keys("arq:*")) == before
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_saq_failed_jobs_listed_and_retried_with_saqs_own_retry(redis_url, sync,
+                                                                       tmp_path):
+    """saq's failed jobs (their job strings say failed) are listed in panel 6 with saq's
+    error, as many as saq's own jobs say; r retries one with saq's Job.retry, and saq's own
+    worker then runs it to complete; d is refused with saq's reason."""
+    import asyncio
+
+    from saq import Queue, Worker
+
+    flag = tmp_path / "fail"
+    flag.touch()
+
+    async def flaky(ctx, x=0):
+        if flag.exists():
+            raise ValueError(f"flaky {x}")
+        return x
+
+    queue = Queue.from_url(redis_url, name="mail")
+    await queue.connect()
+
+    async def work_until_idle() -> None:
+        worker = Worker(queue, functions=[("flaky", flaky)], concurrency=1,
+                        dequeue_timeout=0.05)
+        task = asyncio.create_task(worker.start())
+        try:
+            await async_wait_until(lambda: sync.llen("saq:mail:queued") == 0
+                                   and sync.llen("saq:mail:active") == 0
+                                   and sync.zcard("saq:mail:incomplete") == 0, timeout=60,
+                                   message="saq worker did not finish its jobs")
+        finally:
+            await worker.stop()
+            task.cancel()
+
+    jobs = [await queue.enqueue("flaky", x=i, retries=1) for i in range(3)]
+    await work_until_idle()
+
+    async def statuses() -> list[str]:
+        return [(await queue.job(j.key)).status.value for j in jobs]
+
+    # (saq's worker may end a job aborted rather than failed: its own status.)
+    seen = await statuses()
+    failed = [j for j, status in zip(jobs, seen, strict=True) if status == "failed"]
+    assert failed and all(s in ("failed", "aborted") for s in seen)
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        rows = await open_state(app, pilot, "6", "dlq", "saq failed · mail", len(failed))
+        table = rows.items_table
+        assert all(table.cell_text(k, "preview").startswith("ValueError: flaky")
+                   for k in table.row_keys)
+        assert all(table.cell_text(k, "when").endswith(" ago") for k in table.row_keys)
+        await pilot.press("d")
+        await async_wait_until(lambda: any("drops finished ones" in n.message
+                                           for n in app.notices))
+        row = next(k for k in table.row_keys if table.by_key[k].raw == failed[0].id.encode())
+        table.select_key(row)
+        await pilot.press("r")
+        await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Job.retry" in str(app.screen.body)
+        await pilot.press("y")
+        await async_wait_until(lambda: sync.llen("saq:mail:queued") == 1)
+    retried = jobs.index(failed[0])
+    after = await statuses()
+    assert after[retried] == "queued" and after[:retried] + after[retried + 1:] == \
+        seen[:retried] + seen[retried + 1:]
+    flag.unlink()
+    await work_until_idle()
+    assert (await statuses())[retried] == "complete"
+    await queue.disconnect()
+    assert "saq retry" in (tmp_path / "audit.log").read_text()

@@ -27,6 +27,7 @@ from ferrite_tui.backend.libraries.browse import StateItem, browsable, read_stat
 from ferrite_tui.backend.libraries.declared import LIBRARY as DECLARED
 from ferrite_tui.backend.libraries.items import next_index
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
+from ferrite_tui.backend.libraries.strings import capped_note
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.movebase import Item
@@ -51,16 +52,18 @@ class StateSource(Source):
     now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
     unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
     queue: str = ""  # the library queue's name (a state shared by its queues shows its own)
+    library: LibraryQueue | None = field(default=None, compare=False)
 
     async def load(self, client, start: int, count: int) -> Page:
         assert self.state is not None
         return await read_state(client, self.state, start, count, self.now_ms(),
-                                self.unpickle, self.queue)
+                                self.unpickle, self.queue, self.library)
 
 
 def state_source(session: Session, queue: LibraryQueue, state: StateKey) -> StateSource:
     return StateSource(state.key, state=state, now_ms=session.now_ms,
-                       unpickle=session.config.libraries.unpickle, queue=queue.name)
+                       unpickle=session.config.libraries.unpickle, queue=queue.name,
+                       library=queue)
 
 
 def state_columns() -> list[Column]:
@@ -100,7 +103,7 @@ def inspect_args(queue: LibraryQueue, state: StateKey, item: StateItem,
             ("state", f"{state.state.value} ({state.name})"), ("key", printable(state.key)),
             ("when", when_text(state, item, now_ms))]
     if item.value is not None:
-        meta.append(("field", printable(item.raw, 200)))
+        meta.append(("key" if state.type == "strings" else "field", printable(item.raw, 200)))
     meta += list(item.fields)
     return (f"{state.key} {item.field(('id',)) or printable(item.raw, 60)}",
             item.value if item.value is not None else item.raw, meta)
@@ -110,7 +113,7 @@ def item_refusal(client: Client, queue: LibraryQueue, state: StateKey,
                  action: str) -> str | None:
     """Why the library's `action` is not done on items of `state` (None: it is declared
     and implemented with the library's own operation)."""
-    why = plans.item_refusal(queue, state, action) or plans.runtime_refusal(client, queue)
+    why = plans.item_refusal(queue, state, action) or plans.runtime_refusal(client, queue, action)
     if why is None and (queue.library, action) not in plans.IMPLEMENTED:
         why = f"{queue.library}: {plans.ITEM_ACTIONS[action].lower()} is not implemented here"
     return why
@@ -182,6 +185,15 @@ class StateRow:
     @property
     def label(self) -> str:
         return f"{self.queue.library} {self.state.name} · {self.queue.name}"
+
+    @property
+    def count_text(self) -> str:
+        """The count; "≥" when it covers only the strings read (`capped_note`)."""
+        text = fmt.count(self.count)
+        if self.state.type == "strings" and self.count is not None \
+                and capped_note(self.queue):
+            return f"≥{text}"
+        return text
 
 
 def state_rows(snap: Snapshot, role: State, skip: tuple[QueueKind, ...] = ()
@@ -276,7 +288,7 @@ class LibraryStateRows(Vertical):
         self.rows = {self.row_key(r): r for r in rows}
         self.display = bool(rows)
         self.states_table.set_rows([
-            (k, {"state": printable(r.label, 120), "count": fmt.count(r.count)})
+            (k, {"state": printable(r.label, 120), "count": r.count_text})
             for k, r in self.rows.items()])
         key = self.states_table.cursor_key
         if key is not None and key in self.rows:
@@ -288,6 +300,9 @@ class LibraryStateRows(Vertical):
                 self.items_table.set_source(state_source(self.host.session,
                                                          self.current.queue,
                                                          self.current.state))
+            elif isinstance(self.items_table.source, StateSource):
+                # The latest scan's layout (a "strings" state's strings move with it).
+                self.items_table.source.library = self.current.queue
             if self.host.active():  # a hidden panel's items wait for it to be shown
                 self.load(0 if changed else None)
         self._title()
@@ -346,6 +361,8 @@ class LibraryStateRows(Vertical):
             if page is not None:
                 text.append(f"  {page.start:,}–{page.end - 1:,} of {page.length:,}"
                             if page.items else f"  empty ({page.length:,})")
+            if row.state.type == "strings" and capped_note(row.queue):
+                text.append(f" ({capped_note(row.queue)})", style="yellow")
         if error:
             text.append(f"  {error}", style="red")
         text.append("   enter items · r/x/d the library's own actions", style="dim")
