@@ -92,7 +92,7 @@ async def test_rq_failed_jobs_in_dead_letters_requeue_with_rqs_own_operation(
         assert failed.count == 2 and q.count == 0
         # The panel's own writing keys act on its lists, not on the library jobs in view:
         # refused while the focus is in the library rows, nothing sent.
-        await pilot.press("R", "D")
+        await pilot.press("e", "F")
         await async_wait_until(lambda: sum("acts on the panel's own queues" in n.message
                                            for n in app.notices) >= 1)
         assert not isinstance(app.screen, ConfirmScreen)
@@ -266,3 +266,47 @@ async def test_saq_failed_jobs_listed_and_retried_with_saqs_own_retry(redis_url,
     assert (await statuses())[retried] == "complete"
     await queue.disconnect()
     assert "saq retry" in (tmp_path / "audit.log").read_text()
+
+
+# -- bulk: the library's own operation on every job of a state, through the bulk runner ------
+
+async def confirm_bulk(app, pilot, *expected: str) -> None:
+    await async_wait_until(lambda: isinstance(app.screen, ConfirmScreen))
+    body = str(app.screen.body)
+    assert all(e in body for e in expected), body
+    await pilot.press("y")
+
+
+@pytest.mark.libraries
+async def test_rq_requeue_all_failed_with_rqs_own_requeue_then_rqs_worker_runs_them(
+        redis_url, sync, tmp_path):
+    """R on RQ's failed row requeues every failed job by RQ's own requeue, through the bulk
+    runner (one confirmation with the count); RQ's own worker then runs each of them."""
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    import libjobs
+    from rqworker import QuietWorker
+
+    flag = tmp_path / "fail"
+    flag.touch()
+    q = Queue("default", connection=sync)
+    jobs = [q.enqueue(libjobs.flaky, str(flag)) for _ in range(3)]
+    QuietWorker([q], connection=sync).work(burst=True)
+    failed = FailedJobRegistry(queue=q)
+    assert failed.count == 3 and q.count == 0
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        rows = await open_state(app, pilot, "6", "dlq", "rq failed · default", failed.count)
+        rows.states_table.focus()
+        await pilot.press("R")
+        await confirm_bulk(app, pilot, "Requeue all 3 items of rq queue default (failed)",
+                           "FailedJobRegistry.requeue")
+        await async_wait_until(lambda: failed.count == 0 and q.count == 3)
+        await async_wait_until(lambda: any("3 done, 0 skipped, 0 failed" in n.message
+                                           for n in app.notices))
+        assert sorted(q.job_ids) == sorted(j.id for j in jobs)
+    assert "rq requeue failed" in (tmp_path / "audit.log").read_text()
+    flag.unlink()
+    QuietWorker([q], connection=sync).work(burst=True)
+    assert [j.get_status(refresh=True) for j in jobs] == ["finished"] * 3

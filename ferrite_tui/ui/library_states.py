@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner
 from ferrite_tui.backend.envelopes import Envelope, printable
 from ferrite_tui.backend.libraries import plans
 from ferrite_tui.backend.libraries.browse import StateItem, browsable, read_state, when_text
@@ -31,6 +32,7 @@ from ferrite_tui.backend.libraries.strings import capped_note
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.movebase import Item
+from ferrite_tui.ui.library_bulk import run_state_bulk
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
@@ -169,6 +171,8 @@ class StatesHost(Protocol):
     async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
                       typed: str | None = None) -> bool: ...
 
+    async def run_bulk(self, title: str, runner: BulkRunner[Any]) -> BulkReport: ...
+
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
 
@@ -230,8 +234,13 @@ class LibraryStateRows(Vertical):
         Binding("r", "lib_item('requeue')", "Requeue (library)", id="libstates.requeue"),
         Binding("x", "lib_item('run_now')", "Run now (library)", id="libstates.run_now"),
         Binding("d", "lib_item('delete')", "Delete (library)", id="libstates.delete"),
+        Binding("R", "lib_all('requeue')", "Requeue all (library)",
+                id="libstates.requeue_all"),
+        Binding("X", "lib_all('run_now')", "Run all now (library)", id="libstates.run_all"),
+        Binding("D", "lib_all('delete')", "Delete all (library)", id="libstates.delete_all"),
     ]
-    ACTION_KEYS = {"r": "requeue", "x": "run_now", "d": "delete"}
+    ACTION_KEYS = {"r": "requeue", "x": "run_now", "d": "delete",
+                   "R": "requeue", "X": "run_now", "D": "delete"}
 
     def __init__(self, host: StatesHost, role: State, skip: tuple[QueueKind, ...] = (),
                  **kwargs: Any) -> None:
@@ -365,7 +374,8 @@ class LibraryStateRows(Vertical):
                 text.append(f" ({capped_note(row.queue)})", style="yellow")
         if error:
             text.append(f"  {error}", style="red")
-        text.append("   enter items · r/x/d the library's own actions", style="dim")
+        text.append("   enter items · r/x/d, R/X/D (all) the library's own actions",
+                    style="dim")
         self.query_one("#lib-states-title", Static).update(text)
 
     # -- the library's own actions ------------------------------------------------------
@@ -402,7 +412,7 @@ class LibraryStateRows(Vertical):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Shown dimmed where the selected state's library does not do it (pressed: why)."""
-        if action == "lib_item" and parameters:
+        if action in ("lib_item", "lib_all") and parameters:
             if self.refusal(str(parameters[0])):
                 return None
         return True
@@ -423,6 +433,30 @@ class LibraryStateRows(Vertical):
             return
         self.host.act(f"lib_{action}", lambda: self._selected(action),
                       lambda target: self._run(action, *target))
+
+    def action_lib_all(self, action: str) -> None:
+        label = f"{plans.ITEM_ACTIONS[action].lower()} all shown (library)"
+        if not self.host.ferrite.writable(label):
+            return
+        self.host.act(f"lib_all_{action}", lambda: self._state(action),
+                      lambda row: self._run_all(action, row))
+
+    def _state(self, action: str) -> StateRow:
+        row, why = self.current, self.refusal(action)
+        if row is None or why:
+            raise NothingSelected(why or "select a library state first")
+        return row
+
+    async def _run_all(self, action: str, row: StateRow) -> Outcome | None:
+        key = next(k for k, a in self.ACTION_KEYS.items() if a == action and k.isupper())
+        source = self.items_table.source or state_source(self.host.session, row.queue,
+                                                         row.state)
+        outcome = await run_state_bulk(
+            self.host, self.host.client(), action, row.queue, row.state, source,
+            f"{key} on these rows does the rest (what was done is skipped)")
+        self.items_table.marks.clear()
+        self.load(None)
+        return outcome
 
     def _selected(self, action: str) -> tuple[StateRow, list[Item]]:
         row, why = self.current, self.refusal(action)
