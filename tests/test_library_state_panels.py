@@ -310,3 +310,222 @@ async def test_rq_requeue_all_failed_with_rqs_own_requeue_then_rqs_worker_runs_t
     flag.unlink()
     QuietWorker([q], connection=sync).work(burst=True)
     assert [j.get_status(refresh=True) for j in jobs] == ["finished"] * 3
+
+
+# -- every library's failed and scheduled states in panels 6 and 4, as the library counts ----
+
+@pytest.mark.libraries
+async def test_dramatiq_dead_letters_in_panel_6_requeued_all_and_run_by_dramatiq(
+        redis_url, sync, tmp_path):
+    """dramatiq's dead letters show with the count of messages its worker dead-lettered
+    (its own after_nack); R requeues them all as dramatiq's enqueue does, and dramatiq's
+    own worker runs each."""
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+    from dramatiq.middleware import Middleware
+
+    import libjobs
+    from helpers import wait_until
+
+    flag = tmp_path / "fail"
+    flag.touch()
+    nacked: list[str] = []
+    ran: list[str] = []
+
+    class Seen(Middleware):
+        def after_nack(self, broker, message):
+            nacked.append(message.message_id)
+
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            if exception is None:
+                ran.append(message.message_id)
+
+    broker = RedisBroker(url=redis_url)
+    broker.add_middleware(Seen())
+    dramatiq.set_broker(broker)
+    flaky = dramatiq.actor(libjobs.flaky, max_retries=0, queue_name="default",
+                           broker=broker, actor_name="flaky")
+    sent = [flaky.send(str(flag)).message_id for _ in range(2)]
+
+    def run_until(done) -> None:
+        worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=1)
+        worker.start()
+        try:
+            wait_until(done, timeout=60, message="dramatiq's worker did not get there")
+        finally:
+            worker.stop()
+
+    run_until(lambda: sorted(nacked) == sorted(sent))
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        rows = await open_state(app, pilot, "6", "dlq", "dramatiq dead · default",
+                                len(nacked))
+        assert {rows.items_table.cell_text(k, "task")
+                for k in rows.items_table.row_keys} == {"flaky"}
+        rows.states_table.focus()
+        await pilot.press("R")
+        await confirm_bulk(app, pilot, "Requeue all 2 items of dramatiq queue default")
+        await async_wait_until(lambda: sync.zcard("dramatiq:default.XQ") == 0
+                               and sync.llen("dramatiq:default") == 2)
+    flag.unlink()
+    run_until(lambda: sorted(ran) == sorted(sent))
+
+
+def test_huey_errors_in_panel_6_as_huey_counts_them(redis_url, tmp_path):
+    """huey's stored Error results show in panel 6 ("errors"), as many as huey's own
+    results hold; its successful results are not among them."""
+    import asyncio
+
+    from huey import RedisHuey
+    from huey.utils import Error
+
+    import libjobs
+
+    huey = RedisHuey("jobs", url=redis_url)
+    ok = huey.task()(libjobs.ok)
+    boom = huey.task()(libjobs.boom)
+    ok(1)
+    boom(2)
+    boom(3)
+    for _ in range(3):  # the consumer's own steps
+        try:
+            huey.execute(huey.dequeue())
+        except Exception:
+            pass
+    results = [huey.serializer.deserialize(v) for v in huey.all_results().values()]
+    errors = sum(isinstance(r, Error) for r in results)
+    assert (errors, len(results)) == (2, 3)
+
+    async def check() -> None:
+        app = make_app(redis_url, tmp_path)
+        async with running(app) as pilot:
+            await open_state(app, pilot, "6", "dlq", "huey errors · jobs", errors)
+
+    asyncio.run(check())
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_failed_in_panel_6_retried_all_with_bullmqs_own_retry(
+        redis_url, sync, tmp_path):
+    """BullMQ's failed jobs show with `getFailedCount`; R retries them all through the
+    `bullmq` package (Job.retry), and BullMQ's own worker then completes them."""
+    from bullmq import Queue, Worker
+
+    fail = {"on": True}
+
+    async def process(job, token):
+        if fail["on"]:
+            raise ValueError("boom")
+        return "ok"
+
+    queue = Queue("mail", {"connection": redis_url})
+    for i in range(3):
+        await queue.add("send", {"x": i}, {"attempts": 1})
+    worker = Worker("mail", process, {"connection": redis_url})
+    try:
+        await async_wait_until(lambda: sync.zcard("bull:mail:failed") == 3, timeout=60,
+                               message="BullMQ worker did not fail its jobs")
+    finally:
+        await worker.close()
+    own_failed = await queue.getFailedCount()
+    assert own_failed == 3
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        rows = await open_state(app, pilot, "6", "dlq", "bullmq failed · mail", own_failed)
+        table = rows.items_table
+        assert all(table.cell_text(k, "preview") == "boom" for k in table.row_keys)
+        rows.states_table.focus()
+        await pilot.press("R")
+        await confirm_bulk(app, pilot, "Requeue all 3 items of bullmq queue mail (failed)")
+        await async_wait_until(lambda: sync.zcard("bull:mail:failed") == 0)
+    assert await queue.getFailedCount() == 0
+    fail["on"] = False
+    worker = Worker("mail", process, {"connection": redis_url})
+    try:
+        await async_wait_until(lambda: sync.zcard("bull:mail:completed") == 3, timeout=60,
+                               message="BullMQ worker did not complete the retried jobs")
+    finally:
+        await worker.close()
+    assert (await queue.getJobCounts("completed"))["completed"] == 3
+    await queue.close()
+
+
+@pytest.mark.libraries
+async def test_taskiq_schedules_in_panel_4(redis_url, tmp_path):
+    """taskiq's ListRedisScheduleSource schedules show in panel 4: its per-minute list with
+    the tasks added for that minute, its cron list with the cron schedule (what its own
+    get_schedules returns now)."""
+    import datetime
+
+    from taskiq import ScheduledTask
+    from taskiq_redis import ListRedisScheduleSource
+
+    source = ListRedisScheduleSource(redis_url)
+    await source.startup()
+    now = datetime.datetime.now(datetime.UTC)
+    at = (now + datetime.timedelta(minutes=30)).replace(second=0, microsecond=0)
+    for n in range(3):
+        await source.add_schedule(ScheduledTask(task_name="ok", labels={}, args=[n],
+                                                kwargs={}, schedule_id=f"t{n}", time=at))
+    await source.add_schedule(ScheduledTask(task_name="ok", labels={}, args=[], kwargs={},
+                                            schedule_id="c1", cron="*/5 * * * *"))
+    own_now = await source.get_schedules()
+    await source.shutdown()
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        await open_state(app, pilot, "4", "scheduled",
+                         f"taskiq at {at.strftime('%Y-%m-%dT%H:%M')} UTC · schedule", 3)
+        await open_state(app, pilot, "4", "scheduled", "taskiq cron · schedule",
+                         len(own_now))
+
+
+@needs_lua  # kombu's Redis transport restores unacked messages with a Lua script
+@pytest.mark.libraries
+async def test_celery_countdown_tasks_in_panel_4_as_celerys_inspect_counts_them(
+        redis_url, sync, tmp_path):
+    """Celery's countdown (ETA) tasks a worker holds show in panel 4 ("eta"), as many as
+    Celery's own `inspect().scheduled()` reports, each due in about an hour."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers import wait_until
+    from test_library_own_counts import CELERY_APP, TESTS
+
+    (tmp_path / "ownapp.py").write_text(CELERY_APP.format(url=redis_url))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(TESTS)])}
+    sys.path[:0] = [str(tmp_path)]
+    sys.modules.pop("ownapp", None)  # another test's app (another server) imported before
+    try:
+        import ownapp
+    finally:
+        sys.path.remove(str(tmp_path))
+    for n in range(2):
+        ownapp.add.apply_async((n, n), countdown=3600)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "ownapp", "worker", "-P", "threads", "-c", "1",
+         "--loglevel=WARNING", "-n", "panel4@%h"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: sync.hlen("unacked") == 2 and sync.llen("celery") == 0,
+                   timeout=90, message="the Celery worker did not take its ETA tasks")
+        scheduled = ownapp.app.control.inspect(timeout=5).scheduled() or {}
+        own = sum(len(v) for v in scheduled.values())
+        assert own == 2
+        app = make_app(redis_url, tmp_path)
+        async with running(app) as pilot:
+            rows = await open_state(app, pilot, "4", "scheduled", "celery eta · celery", own)
+            table = rows.items_table
+            assert all(table.cell_text(k, "when").startswith("in 5") or
+                       table.cell_text(k, "when").startswith("in 1h")
+                       for k in table.row_keys), [table.cell_text(k, "when")
+                                                  for k in table.row_keys]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        sys.modules.pop("ownapp", None)
