@@ -529,3 +529,53 @@ async def test_celery_countdown_tasks_in_panel_4_as_celerys_inspect_counts_them(
         except subprocess.TimeoutExpired:
             worker.kill()
         sys.modules.pop("ownapp", None)
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
+        redis_url, sync, tmp_path, monkeypatch):
+    """With more job strings than are read, the row's count is a lower bound ("≥") and the
+    title says how many of how many were read."""
+    import asyncio
+
+    from saq import Queue, Worker
+
+    from ferrite_tui.backend.libraries import saq as saq_layout
+
+    monkeypatch.setattr(saq_layout, "MAX_JOB_STRINGS", 2)
+
+    async def boom(ctx, x=0):
+        raise ValueError(f"boom {x}")
+
+    queue = Queue.from_url(redis_url, name="mail")
+    await queue.connect()
+    for i in range(3):
+        await queue.enqueue("boom", x=i)
+    worker = Worker(queue, functions=[("boom", boom)], concurrency=1, dequeue_timeout=0.05)
+    task = asyncio.create_task(worker.start())
+    try:
+        await async_wait_until(lambda: sync.llen("saq:mail:queued") == 0
+                               and sync.llen("saq:mail:active") == 0
+                               and sync.zcard("saq:mail:incomplete") == 0, timeout=60,
+                               message="saq worker did not finish its jobs")
+    finally:
+        await worker.stop()
+        task.cancel()
+    await queue.disconnect()
+    assert len(list(sync.scan_iter("saq:job:mail:*"))) == 3
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        await pilot.press("6")
+        rows = rows_of(app, "dlq")
+
+        def count() -> str | None:
+            key = next((k for k in rows.states_table.row_keys
+                        if rows.states_table.cell_text(k, "state") == "saq failed · mail"),
+                       None)
+            return None if key is None else rows.states_table.cell_text(key, "count")
+
+        await async_wait_until(lambda: (count() or "").startswith("≥"))
+        await async_wait_until(lambda: rows.loads > 0 and rows.current is not None)
+        title = str(rows.query_one("#lib-states-title").render())
+        assert "first 2 of 3 job strings read" in title
