@@ -81,8 +81,6 @@ def by_top_member(key: str, top: str, types: dict[str, str]) -> LibraryQueue | N
 
 #: A "strings" state's reading of one value (body encoding -> is it in the state?).
 STRING_MATCHERS = {"saq-job": saq.failed_job, "arq-result": arq.failed_result}
-#: ... and its fields for the panels (value, unpickle -> [(label, text)]).
-STRING_FIELDS = {"saq-job": saq.job_fields, "arq-result": arq.result_item_fields}
 
 def apply_settings(queues: list[LibraryQueue], settings: LibrariesConfig,
                    ) -> list[LibraryQueue]:

@@ -25,6 +25,7 @@ from ferrite_tui.backend.libraries.model import (
     Unit,
     state_key,
 )
+from ferrite_tui.escaping import printable
 
 LIBRARY = "arq"
 PREFIX = "arq:"
@@ -100,8 +101,6 @@ def error_text(result: object) -> str:
 def result_item_fields(raw: bytes, unpickle: bool = False) -> list[tuple[str, str]]:
     """The fields of one arq result for the panels: function, arguments, attempts, error
     and times (ms), from the result dict read with every class inert."""
-    from ferrite_tui.backend.envelopes import printable  # envelopes imports the registry
-
     fields = result_fields(raw)
     if fields is None:
         return [("body", f"not an arq result ({len(raw):,} bytes)")]

@@ -180,7 +180,11 @@ async def read_state(client: Client, state: StateKey, start: int, count: int,
     if state.type == "strings":
         if library is None:
             return Page(state.key, 0, 0, ())
-        return await read_strings(client, library, state, start, count, unpickle)
+        first, length, strings = await read_strings(client, library, state, start,
+                                                    count, unpickle)
+        return Page(state.key, first, length, tuple(
+            StateItem(key.encode("utf-8", "surrogateescape"), first + i, length, None, value,
+                      tuple(fields)) for i, (key, value, fields) in enumerate(strings)))
     rows: list[tuple[bytes, int | None, int | None, float | None, bytes | None]] = []
     if state.type == "list":
         if state.next_end == "tail":

@@ -49,26 +49,6 @@ def failed_job(queue: object, raw: bytes) -> bool:
     return isinstance(doc, dict) and doc.get("status") == "failed"
 
 
-def job_fields(raw: bytes, unpickle: bool = False) -> list[tuple[str, str]]:
-    """A saq job string's fields for the panels (function, kwargs, attempts, error, times)."""
-    from ferrite_tui.backend.envelopes import printable
-    from ferrite_tui.backend.libraries.items import FIELD_LIMIT, fields_of, last_line
-
-    fields = fields_of("json", raw)
-    try:
-        doc = boundedjson.loads(raw)
-    except ValueError:
-        return fields
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if not isinstance(error, str) or not error:
-        return fields
-    # saq keeps the whole traceback as `error`: its last line is the error, the rest shown
-    # in the inspector.
-    return [f for f in fields if f[0] != "error"] + [
-        ("error", printable(last_line(error), 300)),
-        ("traceback", printable(error[-FIELD_LIMIT:], FIELD_LIMIT))]
-
-
 SAQ_TAKEN = ("saq ends active jobs with its Lua scripts and drops finished ones (failed "
              "too) at their ttl; only queued and scheduled jobs can be deleted here")
 ACTIONS = (Act("delete", ("queued", "scheduled"), "what saq's Job abort leaves of a job not "
