@@ -575,7 +575,11 @@ async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
                        None)
             return None if key is None else rows.states_table.cell_text(key, "count")
 
-        await async_wait_until(lambda: (count() or "").startswith("≥"))
-        await async_wait_until(lambda: rows.loads > 0 and rows.current is not None)
+        await async_wait_until(lambda: (count() or "").startswith("≥"),
+                               message=f"count {count()!r}")
+        rows.states_table.focus()
+        rows.states_table.select_key(next(iter(rows.rows)))
+        await async_wait_until(lambda: rows.loads > 0 and rows.current is not None,
+                               message="the rows' items loaded")
         title = str(rows.query_one("#lib-states-title").render())
         assert "first 2 of 3 job strings read" in title
