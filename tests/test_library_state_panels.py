@@ -38,15 +38,17 @@ async def open_state(app, pilot, key: str, panel: str, label: str,
         return next((k for k in rows.states_table.row_keys
                      if rows.states_table.cell_text(k, "state") == label), None)
 
-    await async_wait_until(lambda: shown() is not None
-                           and rows.states_table.cell_text(shown(), "count") == f"{count:,}",
+    await async_wait_until(lambda: (row := shown()) is not None
+                           and rows.states_table.cell_text(row, "count") == f"{count:,}",
                            message=f"{label} with {count}")
     # The panel's key again: its own table focused (the switch's focus comes after a
     # refresh), so nothing takes the focus back from the rows.
     await pilot.press(key)
     await async_wait_until(lambda: app.focused is app.panel(panel).table)
     rows.states_table.focus()
-    rows.states_table.select_key(shown())
+    row = shown()
+    assert row is not None
+    rows.states_table.select_key(row)
     await pilot.press("enter")
     await async_wait_until(lambda: rows.items_table.has_focus and rows.current is not None
                            and rows.current.label == label
@@ -230,11 +232,14 @@ async def test_saq_failed_jobs_listed_and_retried_with_saqs_own_retry(redis_url,
             await worker.stop()
             task.cancel()
 
-    jobs = [await queue.enqueue("flaky", x=i, retries=1) for i in range(3)]
+    enqueued = [await queue.enqueue("flaky", x=i, retries=1) for i in range(3)]
+    jobs = [j for j in enqueued if j is not None]
+    assert len(jobs) == 3
     await work_until_idle()
 
     async def statuses() -> list[str]:
-        return [(await queue.job(j.key)).status.value for j in jobs]
+        found = [await queue.job(j.key) for j in jobs]
+        return [j.status.value if j is not None else "gone" for j in found]
 
     # (saq's worker may end a job aborted rather than failed: its own status.)
     seen = await statuses()

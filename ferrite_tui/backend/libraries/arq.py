@@ -25,6 +25,7 @@ from ferrite_tui.backend.libraries.model import (
     Unit,
     state_key,
 )
+from ferrite_tui.backend.libraries.unpickling import MAX_UNPICKLE, SAFE_CLASSES
 from ferrite_tui.escaping import printable
 
 LIBRARY = "arq"
@@ -67,8 +68,6 @@ class _Inert:
 
 class _ResultUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        from ferrite_tui.backend.libraries.items import SAFE_CLASSES  # items imports client
-
         if (module, name) in SAFE_CLASSES:
             return super().find_class(module, name)
         # A class of ours named after it (a name only: nothing is imported or run).
@@ -77,8 +76,6 @@ class _ResultUnpickler(pickle.Unpickler):
 
 def result_fields(raw: bytes) -> dict | None:
     """arq's result dict ({"s": success, "q": queue name, ...}), any class in it inert."""
-    from ferrite_tui.backend.libraries.items import MAX_UNPICKLE
-
     if len(raw) > MAX_UNPICKLE:
         return None
     try:

@@ -12,8 +12,7 @@ from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.libraries import STRING_MATCHERS, arq
 from ferrite_tui.backend.libraries.items import FIELD_LIMIT, fields_of, last_line
-from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
-from ferrite_tui.backend.libraries.poll import time_ms
+from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey, time_ms
 from ferrite_tui.escaping import printable
 
 MGET_CHUNK = 250
