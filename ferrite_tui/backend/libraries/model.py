@@ -233,6 +233,9 @@ class LibraryQueue:
     # A "strings" state's keys (arq's results, saq's finished jobs: one string per job, no
     # index of them), as the last scan found them; the poll reads them (bounded).
     string_keys: tuple[str, ...] = ()
+    # How many such strings the scan found: more than `string_keys` when capped, so the
+    # failed count and the list cover only the first `len(string_keys)`.
+    string_total: int = 0
     # (hash, field) set while the library's queue is paused (BullMQ's meta `paused`).
     paused_flag: tuple[str, str] | None = None
     # (list of active ids, lock key template with {id}): an active job whose lock is gone

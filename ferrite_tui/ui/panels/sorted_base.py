@@ -402,7 +402,7 @@ class SortedSetPanel(Panel):
         if declared is None:
             own = f"; use {lib.own_command}" if lib.own_command else ""
             return f"{lib.library} queue: not done here{own}"
-        return lib.refusal(declared, None) or plans.runtime_refusal(self.client(), lib)
+        return lib.refusal(declared, None) or plans.runtime_refusal(self.client(), lib, declared)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         lib = self.library()

@@ -197,7 +197,7 @@ class LibraryStates:
         if ref is None or ref.library is None or state is None:
             raise NothingSelected("select a library's queue first")
         why = (plans.item_refusal(ref.library, state, action)
-               or plans.runtime_refusal(self.panel.client(), ref.library))
+               or plans.runtime_refusal(self.panel.client(), ref.library, action))
         if why:
             raise NothingSelected(why)
         table = self.panel.state_table
