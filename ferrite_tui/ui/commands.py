@@ -52,9 +52,10 @@ def action_keys(panel: Panel) -> dict[str, str]:
 def panel_commands(panel: Panel) -> Iterator[Command]:
     read_only = panel.session.read_only
     keys = action_keys(panel)
-    for action, label in {**panel.MUTATIONS, **panel.COMMANDS}.items():
+    for action in {**panel.MUTATIONS, **panel.COMMANDS}:
         if panel.check_action(action, ()) is False:
-            continue  # not for what is selected (a library layout's undeclared action)
+            continue  # not for what is selected (its layout does not declare it)
+        label = panel.action_label(action)  # the selected queue's layout's words
         key = keys.get(action)
         name = f"{panel.TITLE}: {label}" + (f" ({key})" if key else "")
         if action in panel.MUTATIONS and read_only:

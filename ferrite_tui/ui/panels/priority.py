@@ -187,8 +187,7 @@ class PriorityPanel(SortedSetPanel):
 
     # -- actions -----------------------------------------------------------------------------
 
-    MUTATIONS = {"change_priority": "change the priority of the selected jobs",
-                 "remove": "remove the selected jobs", "new_job": "enqueue a new job"}
+    MUTATIONS = SortedSetPanel.layout_mutations(*KINDS)  # change_priority, remove, new_job
     COMMANDS = {"range_filter": "show only a priority range", "jump": "jump to a position"}
 
     def _pq(self, ref: QueueRef | None = None) -> PriorityQueue:

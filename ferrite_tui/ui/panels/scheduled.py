@@ -274,9 +274,8 @@ class ScheduledPanel(SortedSetPanel):
 
     # -- actions ------------------------------------------------------------------------------
 
-    MUTATIONS = {"run_now": "run the selected jobs now", "run_overdue": "run all overdue jobs",
-                 "postpone": "postpone the selected jobs", "set_due": "set the due time",
-                 "cancel_job": "cancel the selected jobs", "new_job": "schedule a new job"}
+    # run_now, run_overdue, postpone, set_due, cancel_job, new_job
+    MUTATIONS = SortedSetPanel.layout_mutations(*KINDS)
 
     def action_run_now(self) -> None:
         self.act("run_now", self.jobs_selected, self._run_now)

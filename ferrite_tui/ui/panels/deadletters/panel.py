@@ -8,10 +8,9 @@ reason, first line of last_error, retry_count, time since dead_at, first_attempt
 a background scan with progress); enter on a group filters the entries to it. `/` filters by
 substring, or /regex/, over reason, error and payload (a background scan as well).
 
-Keys: enter inspect, space mark, r requeue selected (the seed's retry_dead_letter), R requeue
-everything shown (confirmation with the exact count), d delete selected, D delete everything
-shown (typed confirmation), e edit the payload then requeue, x export what is shown (NDJSON),
-t set the target queue.
+Keys (the dead-letter layout's actions, kinds/deadletters.py): enter inspect, space mark, r
+requeue selected, R requeue everything shown (the exact count confirmed), d / D delete
+selected / everything shown (typed), e edit then requeue, x export (NDJSON), t target.
 """
 
 from __future__ import annotations
@@ -79,11 +78,10 @@ class DeadLettersPanel(ItemPagerPanel):
     # -- the items an action applies to ----------------------------------------------------
 
     MUTATIONS = {
-        "requeue": "requeue selected", "requeue_all": "requeue all shown",
-        "delete": "delete selected", "delete_all": "delete all shown",
-        "edit": "edit the payload, then requeue",
+        **ItemPagerPanel.layout_mutations(*KINDS),  # requeue(_all), delete(_all), edit
         "finish_interrupted": "finish the interrupted run",
     }
+    OWN_ACTIONS = frozenset({"finish_interrupted"})  # the journal's, whatever is selected
     COMMANDS = {"export": "export what is shown (NDJSON)", "groups": "group by reason",
                 "set_target": "set the target queue"}
 
@@ -121,6 +119,9 @@ class DeadLettersPanel(ItemPagerPanel):
         yield from super().compose()
         yield self.library_rows
         yield self.entries
+
+    def action_queue(self) -> QueueRef | None:
+        return self.entries.current_ref
 
     @property
     def items_table(self) -> ItemTable:

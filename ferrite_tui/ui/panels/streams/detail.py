@@ -15,7 +15,6 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import decode, printable
-from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.streams import (
     ConsumerInfo,
     GroupInfo,
@@ -136,12 +135,11 @@ class StreamDetail(StreamTables):
         history = self.history
         if history is None or self.snapshot is None:
             return
-        ident = next((q.ref.ident for q in self.snapshot.queues
-                      if q.ref.key == stream and q.ref.kind is QueueKind.STREAM), None)
-        if ident is None:
+        stats = self.polled_stream(stream)
+        if stats is None:
             return
-        polled = {g.name: g.lag for q in self.snapshot.queues if q.ref.ident == ident
-                  for g in q.groups}
+        ident = stats.ref.ident
+        polled = {g.name: g.lag for g in stats.groups}
         now = time.monotonic()
         for g in groups:
             if polled.get(g.name) is None and g.lag is not None:

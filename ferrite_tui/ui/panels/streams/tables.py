@@ -19,7 +19,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import GroupStats, QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.models import GroupStats, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.streams import (
     ConsumerInfo,
     GroupInfo,
@@ -306,8 +306,8 @@ class StreamTables(Panel):
         if key == self.stream:
             return
         self.stream = key
-        self.group = None
-        self.consumer = None
+        self.refresh_bindings()  # its layout's actions, in the footer
+        self.group = self.consumer = None
         self.group_rows, self.consumer_rows = [], []
         self.groups_table.set_rows([])
         self.consumers_table.set_rows([])
@@ -388,12 +388,22 @@ class StreamTables(Panel):
 
     # -- drawing -----------------------------------------------------------------------
 
+    def polled_stream(self, stream: str | None = None) -> QueueStats | None:
+        """The stream (by default the highlighted one) as the last poll saw it."""
+        key = stream or self.stream
+        if self.snapshot is None or key is None:
+            return None
+        return next((q for q in self.snapshot.queues
+                     if q.ref.key == key and q.ref.kind in self.KINDS), None)
+
+    def stream_ref(self) -> QueueRef | None:
+        polled = self.polled_stream()
+        return polled.ref if polled is not None else None
+
     def _polled_group(self, name: str | None) -> GroupStats | None:
         """This group as the last poll saw it: alerts, dead consumers, idle entries."""
-        for q in self.snapshot.queues if self.snapshot and self.stream else ():
-            if q.ref.key == self.stream and q.ref.kind is QueueKind.STREAM:
-                return next((g for g in q.groups if g.name == name), None)
-        return None
+        polled = self.polled_stream()
+        return next((g for g in polled.groups if g.name == name), None) if polled else None
 
     def _dead_consumers(self) -> set[str]:
         polled = self._polled_group(self.group)
@@ -464,8 +474,8 @@ class StreamTables(Panel):
         if not plot.display or plot.has_class("-narrow"):
             return
         # Plotting costs a few ms: only when what it shows changed, at most once a second.
-        ident = next((q.ref.ident for q in (self.snapshot.queues if self.snapshot else ())
-                      if q.ref.key == self.stream and q.ref.kind is QueueKind.STREAM), None)
+        polled = self.polled_stream()
+        ident = polled.ref.ident if polled is not None else None
         stamp = (ident, self.group)
         now = time.monotonic()
         if stamp == self._plot_stamp and now - self._plot_at < 1.0:
