@@ -354,7 +354,8 @@ class Panel(Vertical):
         """Correct the highlighted queue's kind (`o`, or the palette)."""
         if refuse_file_writes(self.notify, "correct a queue's kind"):
             return
-        self.act("correct_kind", lambda: highlighted(self), lambda ref: correct_kind(self, ref))
+        self.act("correct_kind", lambda: highlighted(self.ref_of(self.table.cursor_key)),
+                 lambda ref: correct_kind(self, ref))
 
     def action_label(self, action: str) -> str:
         """The palette's line for an action: the selected queue's layout's, else the

@@ -3,7 +3,7 @@ saved as a `[[queues]]` entry in their config file and used by a rescan at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rich.text import Text
 
@@ -14,14 +14,27 @@ from ferrite_tui.ui.panels.outcome import NothingSelected, Outcome
 from ferrite_tui.ui.screens.dialogs import Field
 
 if TYPE_CHECKING:
-    from ferrite_tui.ui.panels.base import Panel
+    from ferrite_tui.ui.protocols import ConsoleApp
+    from ferrite_tui.ui.session import Session
+
+
+class KindCorrector(Protocol):
+    """What the correction uses of the panel it runs on."""
+
+    @property
+    def ferrite(self) -> ConsoleApp: ...
+
+    @property
+    def session(self) -> Session: ...
+
+    async def ask(self, title: str, fields: list[Field], submit_label: str = "OK",
+                  body: str | Text | None = None) -> dict[str, str] | None: ...
 
 KINDS = (*(k.value for k in QueueKind), "ignore")
 
 
-def highlighted(panel: Panel) -> QueueRef:
-    """The queue under the cursor of the panel's queue table."""
-    ref = panel.ref_of(panel.table.cursor_key)
+def highlighted(ref: QueueRef | None) -> QueueRef:
+    """The queue under the cursor of the panel's queue table, if it may be corrected."""
     if ref is None:
         raise NothingSelected("highlight a queue first")
     if ref.library is not None:
@@ -41,7 +54,7 @@ def entry_of(ref: QueueRef, values: dict[str, str]) -> dict[str, str | None]:
             "target_key": target if kind == "dlq" else None}
 
 
-async def correct_kind(panel: Panel, ref: QueueRef) -> Outcome | None:
+async def correct_kind(panel: KindCorrector, ref: QueueRef) -> Outcome | None:
     """The highlighted queue's kind as the operator gives it, saved as a [[queues]] entry
     in their config file (see config.save_queue) and used by a rescan at once."""
     cfg = panel.ferrite.config

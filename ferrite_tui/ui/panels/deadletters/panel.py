@@ -1,8 +1,7 @@
 """Panel 6: dead-letter lists, their entries, and the incident workflow on them.
 
 On top every DLQ with its target queue, depth and growth. Below, the highlighted DLQ's
-entries, paged in windows of the visible height (home/end/pgup/pgdn/: as on panel 2): id,
-reason, first line of last_error, retry_count, time since dead_at, first_attempt.
+entries, paged as on panel 2: id, reason, last_error, retry_count, dead_at, first_attempt.
 
 `g` shows the group-by-reason view (reasons with numbers and ids normalised away, counted by
 a background scan with progress); enter on a group filters the entries to it. `/` filters by

@@ -5,9 +5,8 @@ visible height (home head, end tail, pagedown/] next, pageup/[ previous, : jump 
 position). A reliable queue shows its processing list beside the main list, with each job's
 age and a stale mark past the visibility timeout.
 
-Keys on items: enter inspect, space mark, d delete selected (confirm), D purge the queue
-(type its name), m move selected to another queue. On the processing list: a ack, r nack
-(back to the head of the queue), R recover stale (preview, then move back).
+Keys on items (the work / reliable layouts' actions): enter inspect, space mark, d delete,
+D purge (type its name), m move; on the processing list a ack, r nack, R recover stale.
 
 Actions name the exact values shown (see backend/moves.py); reads run in workers and only
 while this tab is shown; every server error becomes one line.
@@ -134,8 +133,7 @@ class QueuesPanel(ItemPagerPanel):
     def undeclared(self, action: str) -> str | None:
         """A library's queue-wide actions also wait for the queue to be writable."""
         lib = self.current_ref.library if self.current_ref is not None else None
-        if lib is not None and lib.read_only and \
-                self.LIBRARY_ACTION_OF.get(action) in LIBRARY_ACTIONS:
+        if lib and lib.read_only and self.LIBRARY_ACTION_OF.get(action) in LIBRARY_ACTIONS:
             return lib.read_only
         return super().undeclared(action)
 
