@@ -87,6 +87,12 @@ class StreamsPanel(StreamDetail):
     LIBRARY_ACTION_OF = {"claim": "claim", "claim_idle": "claim", "ack": "ack",
                          "ack_all": "ack"}
 
+    def action_next_page(self) -> None:
+        self.paging.next_page()
+
+    def action_prev_page(self) -> None:
+        self.paging.prev_page()
+
     def action_queue(self) -> QueueRef | None:
         """The stream highlighted (its library's layout, if a library's: taskiq)."""
         return self.stream_ref()

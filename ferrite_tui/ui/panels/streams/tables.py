@@ -5,7 +5,6 @@ the plot of the group's pending and lag history."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import cast
 
 from rich.text import Text
@@ -43,6 +42,7 @@ from ferrite_tui.ui.panels.streams.columns import (
     GROUP_COLUMNS,
     PENDING_COLUMNS,
 )
+from ferrite_tui.ui.panels.streams.paging import StreamPaging
 from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
@@ -52,30 +52,8 @@ except ImportError:  # pragma: no cover
     PlotextPlot = None  # type: ignore[assignment,misc]
 
 OVERVIEW_EVERY_S = 5.0
-BROWSE_PAGE = 50
 TAIL_KEEP = 500
 SORTS = ("id", "idle", "deliveries", "consumer")
-
-def parse_when(text: str, now_ms: int) -> str | None:
-    """An id, epoch ms, ISO time, or '-5m' / '-2h' / '-30s' as a browse end id."""
-    text = text.strip()
-    if not text:
-        return None
-    if stream_ids.check_id(text) is None and "-" in text:
-        return text
-    if text.isdigit():
-        return Streams.time_end(int(text))
-    if text.startswith("-") and text[-1:] in "smhd" and text[1:-1].isdigit():
-        mult = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[text[-1]]
-        return Streams.time_end(now_ms - int(text[1:-1]) * mult)
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.astimezone()
-    return Streams.time_end(int(when.timestamp() * 1000))
-
 
 
 class StreamTables(Panel):
@@ -111,6 +89,7 @@ class StreamTables(Panel):
         self._alerted: set[tuple[str, str, str]] = set()
         self._plot_stamp: tuple | None = None
         self._plot_at = 0.0
+        self.paging = StreamPaging(self)  # home, end, ] and [ on the lower lists
 
     # -- layout ------------------------------------------------------------------------
 
@@ -141,15 +120,11 @@ class StreamTables(Panel):
 
     def on_mount(self) -> None:
         self.browser_table.display = False
-        self.pending_table.on_page = self.page_to
-        self.browser_table.on_page = self.page_to
+        self.pending_table.on_page = self.paging.page_to
+        self.browser_table.on_page = self.paging.page_to
         self.share_top_width()
 
     # Implemented by StreamDetail (the lower half), called from the selection here.
-    def page_to(self, where: str) -> None:
-        """The paging keymap on pending entries and the browser."""
-        raise NotImplementedError
-
     def refresh_detail(self) -> None:
         raise NotImplementedError
 
@@ -157,6 +132,12 @@ class StreamTables(Panel):
         raise NotImplementedError
 
     def inspect(self, entry_id: str) -> None:
+        raise NotImplementedError
+
+    def draw_now(self) -> None:
+        raise NotImplementedError
+
+    def action_goto(self) -> None:
         raise NotImplementedError
 
     def on_show(self) -> None:
