@@ -298,3 +298,9 @@ class KindLayout:
     actions: tuple[Action, ...] = ()
     #: Kept first when there are more queues than max_queues (lower first).
     rank: int = 0
+    #: The console's tab that lists it (queues, priority, scheduled, streams, dlq).
+    panel: str = "queues"
+    #: Its line in the Overview's backlog chart (RGB).
+    color: tuple[int, int, int] = (200, 200, 200)
+    #: What comes in are deaths of other queues (charted as dead, not as arrivals).
+    arrivals_are_deaths: bool = False

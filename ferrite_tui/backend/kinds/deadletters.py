@@ -85,4 +85,7 @@ LAYOUT = KindLayout(
                "WATCH dlq; LRANGE; MULTI; LREM dlq 1 letter; RPUSH target the edited job; "
                "EXEC"),
     ),
+    panel="dlq",
+    color=(240, 70, 70),
+    arrivals_are_deaths=True,
 )

@@ -283,4 +283,6 @@ LAYOUT = KindLayout(
         Action("new_job", "New job", "schedule a new job",
                'ZADD set NX due {"id","payload","scheduled_at"}'),
     ),
+    panel="scheduled",
+    color=(240, 210, 60),
 )

@@ -107,4 +107,6 @@ LAYOUT = KindLayout(
         Action("new_job", "New job", "enqueue a new job",
                'ZADD set NX priority {"id","payload","enqueued_at"}'),
     ),
+    panel="priority",
+    color=(210, 110, 230),
 )

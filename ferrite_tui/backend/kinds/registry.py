@@ -57,6 +57,10 @@ class Registry:
     def layout(self, kind: QueueKind) -> KindLayout:
         return self._by_kind[kind]
 
+    def kinds_in(self, panel: str) -> tuple[QueueKind, ...]:
+        """The kinds a tab of the console lists (its panel's KINDS)."""
+        return tuple(layout.kind for layout in self.kinds if layout.panel == panel)
+
     def kind_actions(self, kind: QueueKind) -> dict[str, Action]:
         """The actions a guide kind's layout declares, by name."""
         return {a.name: a for a in self._by_kind[kind].actions}

@@ -242,4 +242,6 @@ LAYOUT = KindLayout(
                "timeout); then as nack: MULTI; LREM processing 1 value; LPUSH queue value; "
                "EXEC, in chunks"),
     ),
+    panel="queues",
+    color=(90, 140, 255),
 )

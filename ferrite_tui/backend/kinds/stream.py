@@ -491,4 +491,6 @@ LAYOUT = KindLayout(
                "XGROUP SETID stream group id"),
     ),
     rank=2,
+    panel="streams",
+    color=(110, 210, 90),
 )

@@ -102,4 +102,6 @@ LAYOUT = KindLayout(
     decode=decode,
     actions=(DELETE, MOVE, PURGE),
     rank=1,
+    panel="queues",
+    color=(0, 200, 220),
 )

@@ -244,6 +244,11 @@ class Panel(Vertical):
     # -- the actions the selected queue's layout declares ---------------------------------
 
     @staticmethod
+    def kinds_in(tab: str) -> tuple[QueueKind, ...]:
+        """The kinds whose layouts a tab lists (a panel's KINDS)."""
+        return REGISTRY.kinds_in(tab)
+
+    @staticmethod
     def layout_mutations(*kinds: QueueKind) -> dict[str, str]:
         """The actions the layouts of `kinds` declare: name -> the palette's line (the
         first kind's, where two name one action): a panel's MUTATIONS for its kinds."""

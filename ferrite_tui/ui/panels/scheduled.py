@@ -28,7 +28,7 @@ from ferrite_tui.backend.delayed import (
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries.model import State
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import (
     PAGE_SIZE,
     ZItem,
@@ -75,7 +75,7 @@ RESUME_OVERDUE = "X on this panel runs the rest of the overdue jobs"
 
 class ScheduledPanel(SortedSetPanel):
     TITLE = "Scheduled"
-    KINDS = (QueueKind.DELAYED,)
+    KINDS = SortedSetPanel.kinds_in("scheduled")
     JOB_NOUN = "job"
     QUEUE_NOUN = "delayed queue"
 

@@ -32,7 +32,7 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.libraries.model import State
 from ferrite_tui.backend.lists import ListItems, Page
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.requeue_plan import plan_head
 from ferrite_tui.files import EXPORTS, default_file, resolve
@@ -56,7 +56,7 @@ HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
 class DeadLettersPanel(ItemPagerPanel):
     TITLE = "Dead letters"
-    KINDS = (QueueKind.DLQ,)
+    KINDS = ItemPagerPanel.kinds_in("dlq")
 
     DEFAULT_CSS = """
     DeadLettersPanel #table { height: auto; max-height: 7; }  /* a short list takes only its rows */
@@ -88,7 +88,7 @@ class DeadLettersPanel(ItemPagerPanel):
         super().__init__(**kwargs)
         self.entries = DeadLetterEntries(self, id="entries")
         # The libraries' failed jobs (RQ, dramatiq, BullMQ, ...): their own rows and actions.
-        self.library_rows = LibraryStateRows(self, State.FAILED, (QueueKind.DLQ,))
+        self.library_rows = LibraryStateRows(self, State.FAILED, self.KINDS)
 
     # -- the lists --------------------------------------------------------------------------
 

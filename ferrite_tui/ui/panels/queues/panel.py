@@ -29,7 +29,7 @@ from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.libraries.browse import StateItem
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.models import QueueRef, QueueStats
 from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.reliable import ReliableQueue, return_end
 from ferrite_tui.ui.panels.base import (
@@ -50,7 +50,7 @@ from ferrite_tui.ui.widgets.table import Column
 
 class QueuesPanel(ItemPagerPanel):
     TITLE = "Queues"
-    KINDS = (QueueKind.WORK, QueueKind.RELIABLE)
+    KINDS = ItemPagerPanel.kinds_in("queues")  # work and reliable queues
 
     DEFAULT_CSS = """
     QueuesPanel #table { height: auto; max-height: 9; }  /* a short list takes only its rows */

@@ -17,7 +17,7 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.bulk import BulkRunner
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import QueueKind, QueueRef
+from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.streambulk import IdlePages, PendingRun
 from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
@@ -28,7 +28,7 @@ from ferrite_tui.ui.screens.publish import PublishScreen
 
 class StreamsPanel(StreamDetail):
     TITLE = "Streams"
-    KINDS = (QueueKind.STREAM,)
+    KINDS = StreamDetail.kinds_in("streams")
     EMPTY = "No streams found (yet). Discovery rescans every 30 s; ctrl+r now. n publishes."
 
     DEFAULT_CSS = """
