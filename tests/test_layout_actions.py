@@ -96,8 +96,10 @@ async def test_a_toy_layouts_declared_action_is_offered_with_its_words_and_nothi
         words = footer_words(app)
         assert "Drop" in words  # the layout's label, not the panel's "Delete"
         assert not words & (OTHERS | {"Delete"})
-        lines = [name for name, _, _ in panel_commands(panel)]
-        assert "Queues: Drop (d)" in lines
+        commands = {name: help_text for name, _, help_text in panel_commands(panel)}
+        # the palette names what it sends, as the layout declares it
+        assert commands["Queues: Drop (d)"] == "sends LREM / ZREM of the exact job"
+        lines = list(commands)
         assert not any(other.lower() in line.lower() for other in OTHERS for line in lines
                        if line.startswith("Queues: ") and "state" not in line)
 

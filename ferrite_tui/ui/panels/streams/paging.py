@@ -8,7 +8,6 @@ last row of the page once it is drawn (`place_cursor`)."""
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,8 +20,6 @@ from ferrite_tui.backend.streams import (
 )
 
 if TYPE_CHECKING:
-    from textual.worker import Worker
-
     from ferrite_tui.backend.streams import StreamEntry
     from ferrite_tui.ui.widgets.table import KeyedTable
 
@@ -75,10 +72,8 @@ class PagingView(Protocol):
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
 
-    def run_worker(self, work: Coroutine[Any, Any, None], name: str | None = "",
-                   group: str = "default", description: str = "",
-                   exit_on_error: bool = True, start: bool = True,
-                   exclusive: bool = False, thread: bool = False) -> Worker[None]: ...
+    def go_to_end(self) -> object:
+        """`to_end` in a worker of the panel's (its failure: one line)."""
 
 
 class StreamPaging:
@@ -110,15 +105,14 @@ class StreamPaging:
             if same:  # no page to read: the cursor goes up at once
                 p.draw_now()
         elif where == "tail":
-            p.run_worker(self._to_end(), name="end", group="streams-end", exclusive=True,
-                         exit_on_error=False)
+            p.go_to_end()
         elif where == "jump" and p.mode == "browser":
             p.action_goto()
         elif where == "jump":
             p.notify("Pending entries page by id: home, end, ] and [ (: goes to a time in "
                      "the browser, b)", timeout=3)
 
-    async def _to_end(self) -> None:
+    async def to_end(self) -> None:
         """End: the page holding the last entry (the oldest, in the browser), read first,
         then shown with the cursor on that entry."""
         p = self.panel

@@ -8,7 +8,7 @@ import time
 from typing import cast
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
@@ -136,6 +136,10 @@ class StreamTables(Panel):
 
     def draw_now(self) -> None:
         raise NotImplementedError
+
+    @work(group="streams-end", exclusive=True, exit_on_error=False)
+    async def go_to_end(self) -> None:
+        await self.paging.to_end()
 
     def action_goto(self) -> None:
         raise NotImplementedError
