@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from redis.crc import key_slot
 
-from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount, add_to_totals
+from ferrite_tui.backend.libraries.model import LibraryQueue, Means, StateCount, add_to_totals
 from ferrite_tui.backend.servertime import Replication
+from ferrite_tui.backend.slotinit import slot_init
 
 
 class QueueKind(enum.StrEnum):
@@ -85,6 +86,19 @@ class QueueRef:
         )
 
 
+def library_ref(queue: LibraryQueue) -> QueueRef:
+    """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
+    the existing panels list and page it; the poll counts every state."""
+    pending = queue.pending
+    if pending.type == "stream":
+        kind = QueueKind.STREAM
+    elif pending.type == "zset":
+        kind = QueueKind.DELAYED if pending.means is Means.DUE else QueueKind.PRIORITY
+    else:
+        kind = QueueKind.WORK
+    return QueueRef(kind, pending.key, library=queue)
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerHealth:
     """One consumer of a group, from every pending entry it holds (bounded scan)."""
@@ -96,6 +110,7 @@ class ConsumerHealth:
     dead: bool = False  # holds entries, none of which moved for the dead-consumer threshold
 
 
+@slot_init  # built for every queue at every poll
 @dataclass(frozen=True, slots=True)
 class GroupStats:
     name: str
@@ -118,6 +133,7 @@ class GroupStats:
         return tuple(c.name for c in self.holders if c.dead)
 
 
+@slot_init  # built for every queue at every poll
 @dataclass(frozen=True, slots=True)
 class QueueStats:
     """What one poll learned about one queue."""

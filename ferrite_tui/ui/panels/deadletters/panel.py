@@ -144,7 +144,7 @@ class DeadLettersPanel(ItemPagerPanel):
         self.library_rows.update_snapshot(snap)
         table = self.items_table
         if self.active() and table.source is not None and table.source.items is None:
-            self.load_items(table, None)
+            self.refresh_items(table)
 
     def open_row(self, ident: str) -> None:
         self.entries.select_dlq(self.ref_of(ident))
