@@ -190,13 +190,17 @@ class Act(NamedTuple):
     `action`: requeue / run_now / delete / set_priority, or a queue-wide
     action of `plans.ACTIONS` (rq-requeue-failed, ...). `states`: the state labels it
     applies to ("*": queue-wide). `equivalent`: the library's own operation it performs
-    (the docs table and the confirmation name it). `where`: those states in words, for the
-    refusal on another state."""
+    (the docs table and the confirmation name it): what it sends, in the library's words.
+    `where`: those states in words, for the refusal on another state. `label`: the key's
+    word in the footer and the palette's line (empty: the panel's own word for the action).
+    `needs_lua`: it runs the library's own Lua scripts (refused where the server has none)."""
 
     action: str
     states: tuple[str, ...]
     equivalent: str
     where: str = ""
+    label: str = ""
+    needs_lua: bool = False
 
 
 #: Console action -> the word a refusal uses for it.

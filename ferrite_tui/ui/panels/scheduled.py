@@ -29,7 +29,7 @@ from ferrite_tui.backend.delayed import (
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries.model import State
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import (
     PAGE_SIZE,
     ZItem,
@@ -76,7 +76,7 @@ RESUME_OVERDUE = "X on this panel runs the rest of the overdue jobs"
 
 class ScheduledPanel(SortedSetPanel):
     TITLE = "Scheduled"
-    KINDS = (QueueKind.DELAYED,)
+    KINDS = SortedSetPanel.kinds_in("scheduled")
     JOB_NOUN = "job"
     QUEUE_NOUN = "delayed queue"
 
@@ -278,9 +278,8 @@ class ScheduledPanel(SortedSetPanel):
 
     # -- actions ------------------------------------------------------------------------------
 
-    MUTATIONS = {"run_now": "run the selected jobs now", "run_overdue": "run all overdue jobs",
-                 "postpone": "postpone the selected jobs", "set_due": "set the due time",
-                 "cancel_job": "cancel the selected jobs", "new_job": "schedule a new job"}
+    # run_now, run_overdue, postpone, set_due, cancel_job, new_job
+    MUTATIONS = SortedSetPanel.layout_mutations(*KINDS)
 
     def action_run_now(self) -> None:
         self.act("run_now", self.jobs_selected, self._run_now)

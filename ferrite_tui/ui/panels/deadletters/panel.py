@@ -1,17 +1,15 @@
 """Panel 6: dead-letter lists, their entries, and the incident workflow on them.
 
 On top every DLQ with its target queue, depth and growth. Below, the highlighted DLQ's
-entries, paged in windows of the visible height (home/end/pgup/pgdn/: as on panel 2): id,
-reason, first line of last_error, retry_count, time since dead_at, first_attempt.
+entries, paged as on panel 2: id, reason, last_error, retry_count, dead_at, first_attempt.
 
 `g` shows the group-by-reason view (reasons with numbers and ids normalised away, counted by
 a background scan with progress); enter on a group filters the entries to it. `/` filters by
 substring, or /regex/, over reason, error and payload (a background scan as well).
 
-Keys: enter inspect, space mark, r requeue selected (the seed's retry_dead_letter), R requeue
-everything shown (confirmation with the exact count), d delete selected, D delete everything
-shown (typed confirmation), e edit the payload then requeue, x export what is shown (NDJSON),
-t set the target queue.
+Keys (the dead-letter layout's actions, kinds/deadletters.py): enter inspect, space mark, r
+requeue selected, R requeue everything shown (the exact count confirmed), d / D delete
+selected / everything shown (typed), e edit then requeue, x export (NDJSON), t target.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.libraries.model import State
 from ferrite_tui.backend.lists import ListItems, Page
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head
 from ferrite_tui.files import EXPORTS, default_file, resolve
@@ -58,7 +56,7 @@ HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
 class DeadLettersPanel(ItemPagerPanel):
     TITLE = "Dead letters"
-    KINDS = (QueueKind.DLQ,)
+    KINDS = ItemPagerPanel.kinds_in("dlq")
 
     DEFAULT_CSS = """
     DeadLettersPanel #table { height: auto; max-height: 7; }  /* a short list takes only its rows */
@@ -79,11 +77,10 @@ class DeadLettersPanel(ItemPagerPanel):
     # -- the items an action applies to ----------------------------------------------------
 
     MUTATIONS = {
-        "requeue": "requeue selected", "requeue_all": "requeue all shown",
-        "delete": "delete selected", "delete_all": "delete all shown",
-        "edit": "edit the payload, then requeue",
+        **ItemPagerPanel.layout_mutations(*KINDS),  # requeue(_all), delete(_all), edit
         "finish_interrupted": "finish the interrupted run",
     }
+    OWN_ACTIONS = frozenset({"finish_interrupted"})  # the journal's, whatever is selected
     COMMANDS = {"export": "export what is shown (NDJSON)", "groups": "group by reason",
                 "set_target": "set the target queue"}
 
@@ -91,7 +88,7 @@ class DeadLettersPanel(ItemPagerPanel):
         super().__init__(**kwargs)
         self.entries = DeadLetterEntries(self, id="entries")
         # The libraries' failed jobs (RQ, dramatiq, BullMQ, ...): their own rows and actions.
-        self.library_rows = LibraryStateRows(self, State.FAILED, (QueueKind.DLQ,))
+        self.library_rows = LibraryStateRows(self, State.FAILED, self.KINDS)
 
     # -- the lists --------------------------------------------------------------------------
 
@@ -121,6 +118,9 @@ class DeadLettersPanel(ItemPagerPanel):
         yield from super().compose()
         yield self.library_rows
         yield self.entries
+
+    def action_queue(self) -> QueueRef | None:
+        return self.entries.current_ref
 
     @property
     def items_table(self) -> ItemTable:
