@@ -29,8 +29,10 @@ CHECK_EVERY_S = 0.05
 # A key that keeps the poll waiting longer than this (a bulk action's worker, keys typed
 # without pause) lets it through: the data on screen is never older than this for a key.
 MAX_DEFER_S = 2.0
-# Full collections: this often when no key waits; at the latest after LATEST_S.
+# Full collections: this often when no key waits and none came for AFTER_KEY_S (keys come
+# in bursts: a panel's key, then its dialog's); at the latest after LATEST_S.
 FULL_EVERY_S = 5.0
+AFTER_KEY_S = 2.0
 LATEST_S = 15.0
 # Young generations stay automatic; the oldest is collected only by the timer.
 NO_AUTOMATIC_FULL = 1_000_000
@@ -65,8 +67,10 @@ class Collector:
         self._timer = self.app.set_interval(FULL_EVERY_S / 5, self._tick)
 
     def _tick(self) -> None:
-        since = time.monotonic() - self.last
-        if since >= LATEST_S or (since >= FULL_EVERY_S and not self.key_hold.waiting()):
+        now = time.monotonic()
+        since = now - self.last
+        quiet = now - self.key_hold.last_typed >= AFTER_KEY_S and not self.key_hold.waiting()
+        if since >= LATEST_S or (since >= FULL_EVERY_S and quiet):
             gc.collect()
             self.last = time.monotonic()
 
