@@ -455,7 +455,8 @@ class FerriteApp(NoticesApp, WebLocationApp):
         if whole is not None:
             self.key_hold.frame_shown(screen, whole)
 
-    def on_unmount(self) -> None:
+    @on(events.Unmount)
+    def _collector_back(self) -> None:  # (a name of its own: subclasses have on_unmount)
         self.collector.stop()
 
     def exit(self, *args, **kwargs) -> None:
