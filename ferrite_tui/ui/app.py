@@ -31,7 +31,7 @@ from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.protocols import PanelView
-from ferrite_tui.ui.quiet import Collector, SnapshotGate
+from ferrite_tui.ui.quiet import SnapshotGate
 from ferrite_tui.ui.screens.connect import ConnectScreen, log_in_form, logged_in
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.screens.main import MainScreen
@@ -101,8 +101,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self._last_snapshot: Snapshot | None = None
         self._status_line: StatusLine | None = None  # once mounted
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
-        self.collector = Collector(self, self.key_hold)
-        self.snapshot_gate = SnapshotGate(self, self.key_hold, self._apply_snapshot, self.collector)
+        self.snapshot_gate = SnapshotGate(self, self.key_hold, self._apply_snapshot)
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -454,10 +453,6 @@ class FerriteApp(NoticesApp, WebLocationApp):
         whole = display_frame(self, screen, renderable)
         if whole is not None:
             self.key_hold.frame_shown(screen, whole)
-
-    @on(events.Unmount)
-    def _collector_back(self) -> None:  # (a name of its own: subclasses have on_unmount)
-        self.collector.stop()
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.

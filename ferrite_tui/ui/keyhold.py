@@ -72,7 +72,6 @@ class KeyHold:
         # times it had come on top then (a screen shown again needs a frame of its own).
         self._drawn: tuple[Screen | None, int] = (None, -1)
         self._repaint_timer = None
-        self.last_typed = 0.0  # (monotonic) keys come in bursts: a panel, then its dialog
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -109,7 +108,6 @@ class KeyHold:
 
     async def key_typed(self, event: events.Key) -> None:
         """A key from the terminal."""
-        self.last_typed = time.monotonic()
         if event.key in NEVER_HELD:
             await self.forward(event)
             return
