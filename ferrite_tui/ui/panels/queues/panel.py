@@ -257,7 +257,7 @@ class QueuesPanel(ItemPagerPanel):
         if self.active() and self.current_ref is not None:
             for table in (self.items_table, self.proc_table, self.state_table):
                 if table.source is not None and table.display:
-                    self.load_items(table, None)
+                    self.refresh_items(table)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
         ref = self.current_ref
