@@ -1,10 +1,20 @@
-"""The demo's data and live traffic, in a thread of its own beside the console."""
+"""The demo's data and live traffic, in a process of its own beside the console.
+
+A process, not a thread: in the console's process the workload took a quarter of its CPU and
+shared its interpreter lock, so on a busy machine the console's event loop also waited for
+the producers (a dialog's key among what waited). Run as `python -m ferrite_tui.demo.traffic
+URL [--cluster] [--seed-only]`: it seeds, says `ready` on stdout, then runs the workload until
+SIGTERM (or its parent's death); a failure to seed is its one line instead."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
-import threading
+import selectors
+import signal
+import subprocess
+import sys
 from dataclasses import replace
 
 import redis.asyncio as aioredis
@@ -12,9 +22,13 @@ import redis.asyncio as aioredis
 from ferrite_tui.config import Config
 from ferrite_tui.demo.layout import CLUSTER_NAMES
 from ferrite_tui.demo.seeding import seed
+from ferrite_tui.demo.server import _pdeathsig_preexec
 from ferrite_tui.demo.workload import Workload
 
 DEMO_NOTIFY = "Elz"  # key-events of lists and sorted sets
+READY = "ready"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 5.0
 
 
 def demo_config(cfg: Config) -> Config:
@@ -25,60 +39,82 @@ def demo_config(cfg: Config) -> Config:
 
 
 class DemoTraffic:
-    """Seeds the demo data, then runs the live workload in a thread of its own, so the
+    """Seeds the demo data, then runs the live workload in a process of its own, so the
     console's event loop only ever sees the server as any client would."""
 
     def __init__(self, url: str, live: bool = True, cluster: bool = False) -> None:
         self.url = url
         self.live = live
         self.cluster = cluster
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name="demo-workload", daemon=True)
-        self._thread.start()
-        self._ready.wait(30)
-        if self._error is not None:
-            raise self._error
-
-    def _main(self) -> None:
-        asyncio.run(self._run())
-
-    async def _run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        try:
-            names = CLUSTER_NAMES if self.cluster else None
-            client = (aioredis.RedisCluster if self.cluster else aioredis.Redis).from_url(self.url)
-            try:
-                if not self.cluster:
-                    # The demo's own server publishes what exact in/out counts from (the
-                    # console itself never changes a server's configuration).
-                    with contextlib.suppress(Exception):
-                        await client.config_set("notify-keyspace-events", DEMO_NOTIFY)
-                await seed(client, names=names)
-            finally:
-                await client.aclose()
-        except BaseException as exc:  # reported by start() in the main thread
-            self._error = exc
-            self._ready.set()
+        """Returns once the data is seeded; raises RuntimeError with the reason if not."""
+        argv = [sys.executable, "-m", "ferrite_tui.demo.traffic", self.url]
+        argv += ["--cluster"] * self.cluster + ["--seed-only"] * (not self.live)
+        self._process = process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            preexec_fn=_pdeathsig_preexec())  # (main thread only: checked there)
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            said = selector.select(READY_TIMEOUT_S) and process.stdout.readline()
+        line = said.decode(errors="replace").strip() if said else ""
+        if line == READY:
             return
-        self._ready.set()
-        if self.live:
-            try:
-                await Workload(self.url, cluster=self.cluster).run(self._stop)
-            except Exception:
-                pass  # the server going away at exit is expected
+        self.stop()
+        raise RuntimeError(line or "the demo traffic did not start")
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
             try:
-                self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+                process.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def _run(url: str, cluster: bool, live: bool) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    names = CLUSTER_NAMES if cluster else None
+    client = (aioredis.RedisCluster if cluster else aioredis.Redis).from_url(url)
+    try:
+        if not cluster:
+            # The demo's own server publishes what exact in/out counts from (the console
+            # itself never changes a server's configuration).
+            with contextlib.suppress(Exception):
+                await client.config_set("notify-keyspace-events", DEMO_NOTIFY)
+        await seed(client, names=names)
+    finally:
+        await client.aclose()
+    print(READY, flush=True)
+    if live:
+        with contextlib.suppress(Exception):  # the server going away at exit is expected
+            await Workload(url, cluster=cluster).run(stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ferrite_tui.demo.traffic")
+    parser.add_argument("url")
+    parser.add_argument("--cluster", action="store_true")
+    parser.add_argument("--seed-only", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        asyncio.run(_run(args.url, args.cluster, not args.seed_only))
+    except Exception as exc:  # one line for the parent, which shows it
+        print(f"{type(exc).__name__}: {exc}".replace("\n", " "), flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

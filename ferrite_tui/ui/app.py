@@ -31,6 +31,7 @@ from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.protocols import PanelView
+from ferrite_tui.ui.quiet import SnapshotGate
 from ferrite_tui.ui.screens.connect import ConnectScreen, log_in_form, logged_in
 from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.screens.main import MainScreen
@@ -100,6 +101,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self._last_snapshot: Snapshot | None = None
         self._status_line: StatusLine | None = None  # once mounted
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
+        self.snapshot_gate = SnapshotGate(self, self.key_hold, self._apply_snapshot)
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -285,9 +287,11 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     @on(SnapshotReady)
     def _snapshot(self, message: SnapshotReady) -> None:
+        self.snapshot_gate.offer(message.snapshot)  # once no key waits for its dialog
+
+    def _apply_snapshot(self, snap: Snapshot) -> None:
         if self._shutting_down():
             return
-        snap = message.snapshot
         history = self.session.history
         caps = self.session.capabilities
         self._last_snapshot = snap

@@ -125,6 +125,27 @@ class KeyHold:
         # After what the binding scheduled (a focus() lands on the next turn of the loop).
         self.app.call_later(self._pump)
 
+    def key_pending(self) -> bool:
+        """Whether a typed key has not yet done what it asked for: not handed on, in
+        flight, still queued at the app, or a worker it started (about to show a dialog)
+        still running on the screen it was typed on."""
+        if self.held or self.in_flight is not None:
+            return True
+        if not self.app.screen_stack:
+            return False
+        if any(isinstance(m, events.Key) for m in queued_messages(self.app)):
+            return True
+        return any(s is self.app.screen for _, s in self._still_running())
+
+    def waiting(self) -> bool:
+        """A key pending, or a screen a key opened not drawn yet. Work that can wait
+        (applying a poll, a full garbage collection) waits for this: on a busy machine it
+        stood between a key and its dialog."""
+        if self.key_pending():
+            return True
+        stack = self.app.screen_stack
+        return bool(stack) and stack[-1] is not stack[0] and not self.drawn(stack[-1])
+
     # -- internals ------------------------------------------------------------------------
 
     def _still_running(self) -> list[tuple[Worker, Screen]]:

@@ -3,6 +3,11 @@
 All text passed in is shown literally (Text, never markup). Titles, labels and the values a
 form starts with may be server text (key, group, consumer and channel names): they are
 shown through `printable`, as everywhere else (a body is a Text its caller built so).
+
+A dialog's screen is opaque: over the panels dimmed (Textual's see-through modal), its first
+frame was the whole panel screen rendered again and tinted cell by cell, and so was every
+poll's change while it stayed open: 2-3 times the CPU of the dialog itself, on a machine
+where the console gets a third of a core. The dialog names what it acts on.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from ferrite_tui.ui.widgets.table import escaped_text
 from ferrite_tui.websession import BrowserSession
 
 DIALOG_CSS = """
-{name} { align: center middle; }
+{name} { align: center middle; background: $background; }
 {name} > Vertical {
     width: 76; max-width: 95%; height: auto; max-height: 100%;
     border: thick $warning 60%; background: $surface; padding: 0 1;
