@@ -134,6 +134,8 @@ class LibrariesConfig:
     # BullMQ's prefix option values other than bull (detected from P:Q:meta hashes with
     # BullMQ's fields; "{bull}" for clusters is detected too).
     bullmq_prefixes: tuple[str, ...] = ()
+    # kombu's global_keyprefix values for Celery (detected from P_kombu.binding.* sets).
+    celery_global_keyprefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

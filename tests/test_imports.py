@@ -64,6 +64,7 @@ LAZY_IMPORTS = {
     # Optional packages: the libraries' own APIs, the process title.
     ("ferrite_tui.backend.libraries.bullmq_api", "bullmq"): "optional dependency",
     ("ferrite_tui.backend.libraries.rq_api", "rq"): "optional dependency",
+    ("ferrite_tui.backend.libraries.saq_api", "saq"): "optional dependency",
     ("ferrite_tui.backend.libraries.rq_api", "redis"): "loaded with RQ only (its sync client)",
     ("ferrite_tui.credentials", "setproctitle"): "optional dependency",
 }

@@ -132,6 +132,48 @@ def test_rq_custom_key_prefix_is_detected_from_its_keys(redis_url, tmp_path):
     conn.close()
 
 
+@pytest.mark.libraries
+def test_rq_ready_registry_and_intermediate_list_count_as_rq_does(redis_url):
+    """RQ 3 keeps two more places the console did not read: the ReadyJobRegistry
+    (`rq:ready:Q`, dependents whose dependencies are met, waiting to be enqueued) and the
+    intermediate list (`rq:queue:Q:intermediate`, jobs a worker took and has not started).
+    Both are counted with RQ's own figures (its registry's count, IntermediateQueue's
+    job ids) and reach the totals; the intermediate list is no queue of its own."""
+    from rq import Queue
+    from rq.intermediate_queue import IntermediateQueue
+    from rq.registry import DeferredJobRegistry, ReadyJobRegistry
+
+    import libjobs
+
+    conn = redis.Redis.from_url(redis_url)
+    q = Queue("default", connection=conn)
+    parent = q.enqueue(libjobs.ok, 1)
+    dependents = [q.enqueue(libjobs.ok, i, depends_on=parent) for i in (2, 3)]
+    ready = ReadyJobRegistry(queue=q)
+    # RQ's own first step once the dependencies are met (the enqueue that follows it is
+    # what a process that died in between leaves undone).
+    with conn.pipeline() as pipe:
+        ready.register_jobs(dependents, pipeline=pipe)
+        pipe.execute()
+    taken = Queue.lmove(conn, q.key, None)  # a worker's dequeue, before it starts the job
+    assert taken is not None
+    intermediate = IntermediateQueue(q.key, conn).get_job_ids()
+    # (RQ's `count` runs its cleanup first, which would enqueue them: read without it.)
+    own_ready = ready.get_job_count(cleanup=False)
+    assert own_ready == 2 and DeferredJobRegistry(queue=q).get_job_count(cleanup=False) == 0
+    assert intermediate == [parent.id] and q.count == 0
+
+    data = status(redis_url)
+    queues = library_queues(data, "rq")
+    assert set(queues) == {"default"}
+    c = counts(queues["default"])
+    assert (c["ready"], c["intermediate"], c["deferred"], c["queued"]) == (
+        own_ready, len(intermediate), 0, q.count)
+    assert data["totals"]["waiting"] == 2 and data["totals"]["in_progress"] == 1
+    assert f"{q.key}:intermediate" not in generic_keys(data)
+    conn.close()
+
+
 # -- arq -------------------------------------------------------------------------------------
 
 @pytest.mark.libraries

@@ -392,3 +392,50 @@ def test_celery_event_receivers_queues_are_not_queues(redis_url):
     r.close()
     assert set(library_queues(data, "celery")) == {"celery"}
     assert not generic_keys(data), generic_keys(data)
+
+
+@pytest.mark.libraries
+def test_celery_global_keyprefix_recognised_from_its_keys_and_settable(redis_url, tmp_path):
+    """kombu's `global_keyprefix` transport option: Celery's own producer with it writes
+    every key under the prefix; the queues are recognised with no config (sublists, the
+    unacked hash a consumer holds one in), counted as kombu counts them, and read only;
+    `[libraries] celery_global_keyprefixes` is read from the config."""
+    from celery import Celery
+    from kombu import Connection, Exchange, Queue
+
+    import libjobs
+    from ferrite_tui.config import load
+
+    options = {"global_keyprefix": "myapp_", "priority_steps": list(range(10)),
+               "queue_order_strategy": "priority"}
+    app = Celery("prefixed", broker=redis_url)
+    app.conf.broker_transport_options = options
+    add = app.task(name="jobs.add")(libjobs.add)
+    for n in range(3):
+        add.delay(n, n)
+    add.apply_async((9, 9), priority=5)
+    add.apply_async((1, 1), queue="other")
+    add.apply_async((2, 2), queue="other")
+    conn = redis.Redis.from_url(redis_url)
+    assert conn.exists("myapp__kombu.binding.celery") and not conn.exists("celery")
+    # A consumer (kombu's own, as a worker's) holds one message of `other`: unacked.
+    with Connection(redis_url, transport_options=options) as kc:
+        held = kc.SimpleQueue(Queue("other", Exchange("other", type="direct"),
+                                    routing_key="other")).get(timeout=10)
+        with app.connection_for_write() as c:
+            own = {name: c.default_channel._size(name) for name in ("celery", "other")}
+        data = status(redis_url)
+        held.ack()
+    queues = library_queues(data, "celery")
+    assert set(queues) == {"celery", "other"}
+    assert {name: q["depth"] for name, q in queues.items()} == own == {"celery": 4, "other": 1}
+    assert queues["celery"]["key"] == "myapp_celery"
+    assert counts(queues["celery"])["priority 5"] == 1
+    assert counts(queues["other"])["reserved"] == 1
+    assert "global_keyprefix 'myapp_'" in (queues["celery"]["read_only"] or "")
+    assert not generic_keys(data), generic_keys(data)
+    conn.close()
+
+    path = tmp_path / "config.toml"
+    path.write_text('[libraries]\ncelery_global_keyprefixes = ["other_"]\n')
+    assert load(path).libraries.celery_global_keyprefixes == ("other_",)

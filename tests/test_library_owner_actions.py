@@ -463,7 +463,8 @@ async def test_taskiq_stream_offers_only_its_brokers_claim_and_ack(redis_url, sy
         await async_wait_until(lambda: app.monitor and app.monitor.snapshot and any(
             q.ref.key == "taskiq" for q in app.monitor.snapshot.queues), timeout=15)
         await pilot.press("5")
-        await async_wait_until(lambda: p.stream == "taskiq" and p.stream_library() is not None)
+        await async_wait_until(lambda: p.stream == "taskiq" and (ref := p.stream_ref()) is not None
+                               and ref.library is not None)
         keys = footer_actions(app)
         assert "dead_letter" not in keys.values() and "claim" in keys.values()
         p.action_dead_letter()

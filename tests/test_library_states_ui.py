@@ -135,7 +135,7 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
         assert cells(panel, "task") == [queued.description]  # RQ's own: libjobs.ok(4)
         # S goes back (from the first state to the last), the palette goes forward.
         await pilot.press("S")
-        await async_wait_until(lambda: panel.library.current_state().name == "canceled")
+        await async_wait_until(lambda: panel.library.current_state().name == "intermediate")
         await pilot.press("ctrl+p")
         await pilot.press(*"show its next state")
         await async_wait_until(lambda: app.screen.query("CommandList")
@@ -144,14 +144,15 @@ async def test_rq_states_are_browsable_and_its_items_act_with_rq_semantics(
         await async_wait_until(lambda: panel.library.current_state().name == "queued"
                                and panel.state_table.row_count == 1)
         assert [str(n) for n in [s.name for s in panel.library.library_states()]] == [
-            "queued", "wip", "scheduled", "deferred", "failed", "finished", "canceled"]
+            "queued", "wip", "scheduled", "deferred", "failed", "finished", "canceled",
+            "ready", "intermediate"]
 
         # Scheduled: its score (unix seconds) read as a due time, about an hour ahead.
         await show_state(panel, pilot, "scheduled", rows=1)
         (when,) = cells(panel, "when")
         assert_due_in_an_hour(when, made_at, sync)
         title = str(app.query_one("#items-title").render())
-        assert "scheduled: scheduled (3/7, zset, due times (s))" in title
+        assert "scheduled: scheduled (3/9, zset, due times (s))" in title
 
         # Failed: task, the traceback's last line; enter shows the whole traceback.
         await show_state(panel, pilot, "failed", rows=1)
@@ -374,7 +375,7 @@ async def test_saq_deletes_queued_and_scheduled_jobs_and_says_why_not_active(
         await async_wait_until(lambda: not sync.exists(later.id))
         await show_state(panel, pilot, "active", rows=0)
         await pilot.press("d")
-        await async_wait_until(lambda: any("saq's worker holds active jobs" in n.message
+        await async_wait_until(lambda: any("saq ends active jobs" in n.message
                                            for n in app.notices))
     assert sync.llen("saq:mail:queued") == 1 and sync.zcard("saq:mail:incomplete") == 1
 

@@ -46,7 +46,7 @@ async def test_a_priority_view_sends_its_big_member_only_when_the_set_changed(cl
 async def test_a_scheduled_view_sends_its_big_member_only_when_the_set_changed(client, sync):
     now = int(time.time() * 1000)
     sync.zadd("queue:r:scheduled", {BIG: now - 1000, small(1): now + 60_000})
-    dq = DelayedQueue(client, "queue:r:scheduled")
+    dq = DelayedQueue(client, "queue:r:scheduled", "queue:r:ready")
     first = await dq.view(now=now)
     assert [it.member for it in first.items] == [BIG, small(1)] and first.overdue == 1
     before = sent(sync)

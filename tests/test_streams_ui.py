@@ -304,3 +304,34 @@ async def test_a_dead_consumer_is_marked_in_its_name_at_80_columns(redis_url, sy
         assert "dead" not in {c.key for c in table.shown}  # no room for the column
         assert table.cell_text("dead-worker", "name").startswith("✗ ")
         assert not table.cell_text("live", "name").startswith("✗")
+
+
+async def test_end_and_home_go_to_the_last_and_first_entry(redis_url, sync, tmp_path):
+    """End on the pending entries: the page holding the last one, the cursor on it; in
+    the browser (newest first): the oldest entry. Home: back to the first."""
+    pipe = sync.pipeline(transaction=False)
+    for i in range(250):  # more than a page of pending entries, and of the browser
+        pipe.xadd(S, {"data": json.dumps({"n": i})})
+    ids = [i.decode() for i in pipe.execute()]
+    sync.xgroup_create(S, G, id="0")
+    sync.xreadgroup(G, "w", {S: ">"}, count=250)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        p = await open_streams(app, pilot, 100)
+        table = p.pending_table
+        table.focus()
+        await pilot.press("end")
+        await async_wait_until(lambda: table.cursor_key == ids[-1], timeout=10)
+        assert p.page is not None and p.page.entries[-1].id == ids[-1]
+        assert not any("pages go from the head" in n.message for n in app.notices)
+        await pilot.press("home")
+        await async_wait_until(lambda: table.cursor_key == ids[0], timeout=10)
+        await pilot.press("b")
+        browser = p.browser_table
+        await async_wait_until(lambda: p.browser_rows and p.browser_rows[0].id == ids[-1],
+                               timeout=10)
+        await pilot.press("end")
+        await async_wait_until(lambda: browser.cursor_key == ids[0], timeout=10)
+        assert p.browser_rows[-1].id == ids[0]
+        await pilot.press("home")
+        await async_wait_until(lambda: browser.cursor_key == ids[-1], timeout=10)

@@ -11,7 +11,8 @@ import ferrite_tui
 
 UI = Path(ferrite_tui.__file__).parent / "ui"
 PANELS = UI / "panels"
-SHARED = {"base", "list_base", "sorted_base"}  # bases every panel may build on
+SHARED = {"base", "list_base", "sorted_base", "outcome", "kind_correction"}  # bases every panel
+# may build on
 MAX_LINES = 500
 
 

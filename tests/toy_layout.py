@@ -3,11 +3,18 @@ is this one module plus one registry line (see docs/architecture.md's recipe).
 
 Its "API" (`enqueue`, `fail`) is how the toy library writes its keys: `toyq:NAME:waiting`
 (a list of JSON jobs, pushed at the tail, taken from the head) and `toyq:NAME:failed` (a
-sorted set of the failed jobs scored by when they failed, in ms).
+sorted set of the failed jobs scored by when they failed, in ms). It declares one action,
+"Drop" (panel 2's `d` on a library's items): the panels offer it and nothing else.
+
+`WORK_DELETE_ONLY` is a guide kind's layout narrowed the same way (a work list whose
+layout declares only its delete), registered again in place of the guide's.
 """
 
 import json
+from dataclasses import replace
 
+from ferrite_tui.backend.kinds import work
+from ferrite_tui.backend.kinds.listends import DELETE
 from ferrite_tui.backend.libraries.model import (
     Act,
     LibraryQueue,
@@ -21,7 +28,9 @@ from ferrite_tui.backend.libraries.model import (
 LIBRARY = "toyq"
 PREFIX = "toyq:"
 KEEP_PREFIXES: tuple[str, ...] = ()  # no signature sets or hashes to keep
-ACTIONS = (Act("delete", ("waiting", "failed"), "LREM / ZREM of the exact job"),)
+ACTIONS = (Act("delete", ("waiting", "failed"), "LREM / ZREM of the exact job",
+              label="Drop"),)
+WORK_DELETE_ONLY = replace(work.LAYOUT, actions=(DELETE,))
 
 
 def keeps(name: str, type_: str) -> bool:

@@ -40,6 +40,7 @@ from ferrite_tui.backend.errors import (
     server_error_text,
 )
 from ferrite_tui.backend.models import Capabilities
+from ferrite_tui.backend.packing import PackedCommands
 from ferrite_tui.backend.probe import probe
 from ferrite_tui.backend.servertime import Replication, ServerClock, replication_of
 from ferrite_tui.urls import cluster_url_option, redact_url, strip_cluster_options, url_problem
@@ -85,6 +86,7 @@ class Client:
         # The server's clock and role, read at connect and by every poll (servertime.py).
         self.server_clock = ServerClock()
         self.replication = Replication()
+        self._packed = PackedCommands()  # the poll's commands, packed once
 
     @property
     def read_only(self) -> bool:
@@ -160,10 +162,7 @@ class Client:
             return []
         if self.cluster is not None:
             return await self.cluster.raw_pipeline(commands)
-        try:
-            packed = b"".join(map(hiredis.pack_command, commands))
-        except UnicodeEncodeError:  # (see _pack: one command at a time, then)
-            packed = b"".join(_pack(c) for c in commands)
+        packed = self._packed.pack(commands)
         redis = self.redis
         assert isinstance(redis, aioredis.Redis)  # a cluster's router returned above
         pool = redis.connection_pool
@@ -176,16 +175,18 @@ class Client:
                 reader = hiredis.Reader(replyError=rexc.ResponseError)
                 stream = conn._reader  # redis-py's asyncio StreamReader for this socket
                 replies: list[Any] = []
-                want = len(commands)
-                while len(replies) < want:
-                    reply = reader.gets()
+                gets, add = reader.gets, replies.append  # (thousands of replies a poll)
+                left = len(commands)
+                while left:
+                    reply = gets()
                     if reply is False:
-                        data = await stream.read(1 << 16)
+                        data = await stream.read(1 << 18)
                         if not data:
                             raise rexc.ConnectionError("server closed the connection")
                         reader.feed(data)
                     else:
-                        replies.append(reply)
+                        add(reply)
+                        left -= 1
             return replies
         except BaseException:
             # A half-read connection must never be reused.
@@ -340,14 +341,3 @@ class Client:
             except Exception:
                 pass
             self._redis = None
-
-
-def _pack(command: tuple) -> bytes:
-    try:
-        return hiredis.pack_command(command)
-    except UnicodeEncodeError:
-        # str keys may carry surrogateescape bytes (key_text): send the original bytes.
-        # hiredis's stub declares a one-element tuple; any number of arguments is packed.
-        return hiredis.pack_command(tuple(  # type: ignore[arg-type]
-            a.encode("utf-8", "surrogateescape") if isinstance(a, str) else a
-            for a in command))

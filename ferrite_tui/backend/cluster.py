@@ -11,7 +11,9 @@ same slot map, one pipeline per primary, all primaries at once:
   with INFO the router also asks each node CLUSTER INFO and CLUSTER NODES in the same
   pipeline, which feeds the cluster table (`view()`) at no extra round trip;
 - ``SCAN`` alone in a call scans every primary at once under one composite cursor, so a
-  SCAN loop written for one server walks the whole cluster.
+  SCAN loop written for one server walks the whole cluster;
+- an MGET / EXISTS over keys of several slots (a library's job strings, locks) is sent as
+  one command per slot and its replies joined, so it is exact, not a CROSSSLOT error.
 
 Round trips per call = number of primaries (sent concurrently: wall time about one).
 
@@ -45,10 +47,12 @@ from ferrite_tui.backend.clusterwire import (
     command_key,
     command_name,
     info_fields,
+    join_multi_key,
     merge_info,
     parse_nodes,
     slot_changes,
     slot_of,
+    split_multi_key,
 )
 from ferrite_tui.backend.connection import (
     ConnectionSettings,
@@ -265,6 +269,13 @@ class ClusterRouter(Generic[C]):
     async def raw_pipeline(self, commands: list[tuple]) -> list[Any]:
         if len(commands) == 1 and command_name(commands[0]) == "SCAN":
             return [await self._scan(commands[0])]
+        split = split_multi_key(commands)  # a library's MGET of job strings, say
+        if split is None:
+            return await self._route(commands)
+        sent, joins = split
+        return join_multi_key(commands, await self._route(sent), joins)
+
+    async def _route(self, commands: list[tuple]) -> list[Any]:
         if self._stale:
             await self.refresh()
         replies: list[Any] = [None] * len(commands)

@@ -203,3 +203,61 @@ def slot_changes(before: dict[int, str], after: dict[int, str]) -> list[tuple[in
             out.append((slot, slot, old, new))
     return out
 
+
+
+#: Read-only commands over many keys that a cluster node takes only within one hash slot:
+#: split per slot by the router and joined back (MGET: values in order; EXISTS: the sum).
+MULTI_KEY_READS = {"MGET", "EXISTS"}
+
+
+def split_multi_key(commands: list[tuple]) -> tuple[list[tuple], list[tuple[int, list]]] | None:
+    """`commands` with each MGET / EXISTS over keys of several slots sent as one command per
+    slot, and for each such command (its index in `commands`, and per key the sub-command
+    at the index it is sent at); None when there is nothing to split (most polls)."""
+    sent: list[tuple] | None = None
+    joins: list[tuple[int, list]] = []
+    for i, command in enumerate(commands):
+        if len(command) < 3 or command_name(command) not in MULTI_KEY_READS:
+            continue
+        keys = command[1:]
+        slots = [slot_of(k) for k in keys]
+        if len(set(slots)) < 2:
+            continue
+        if sent is None:
+            sent = list(commands)
+        by_slot: dict[int, list] = {}
+        for key, slot in zip(keys, slots):
+            by_slot.setdefault(slot, []).append(key)
+        at: dict[int, int] = {}
+        # The first slot's command takes the original's place; the others go at the end.
+        for n, (slot, slot_keys) in enumerate(by_slot.items()):
+            part = (command[0], *slot_keys)
+            if n == 0:
+                sent[i] = part
+                at[slot] = i
+            else:
+                at[slot] = len(sent)
+                sent.append(part)
+        joins.append((i, [at[slot] for slot in slots]))
+    return None if sent is None else (sent, joins)
+
+
+def join_multi_key(commands: list[tuple], replies: list[Any],
+                   joins: list[tuple[int, list]]) -> list[Any]:
+    """The replies to `commands` from those to `split_multi_key`'s: a split command's reply
+    is the first error among its parts (so its figure is "?", never a partial count), else
+    MGET's values in key order or EXISTS' sum."""
+    out = replies[:len(commands)]
+    for i, parts in joins:
+        got = [replies[p] for p in dict.fromkeys(parts)]
+        error = next((r for r in got if isinstance(r, Exception)), None)
+        if error is not None:
+            out[i] = error
+        elif command_name(commands[i]) == "EXISTS":
+            out[i] = sum(r for r in got if isinstance(r, int))
+        elif not all(isinstance(r, list) for r in got):
+            out[i] = rexc.ResponseError("unexpected reply to MGET")
+        else:  # MGET: each key's value, taken from its slot's reply in turn
+            taken = {p: iter(replies[p]) for p in dict.fromkeys(parts)}
+            out[i] = [next(taken[p], None) for p in parts]
+    return out

@@ -44,6 +44,10 @@ from ferrite_tui.backend.priority import (
 )
 
 HOUR_MS = 3_600_000
+#: Why a delayed queue without a known ready list is read and never moved.
+NO_READY_LIST = ("no ready list is known for it (its own scheduler promotes its jobs): the "
+                 "console reads them and moves none; a [[queues]] entry naming its ready_key "
+                 "lets it run jobs now")
 
 # -- parsing and wording of times ------------------------------------------------------------
 
@@ -183,10 +187,15 @@ class DelayedQueue:
     def __init__(self, client: Client, key: str, ready_key: str | None = None) -> None:
         self.client = client
         self.key = key
-        if ready_key is None:
-            base = key[: -len(":scheduled")] if key.endswith(":scheduled") else key
-            ready_key = base + ":ready"
+        # None: no ready list is known (a set found by its scores, promoted by its own
+        # scheduler): its size is unknown and no job is moved, never to a guessed list.
         self.ready_key = ready_key
+
+    def _known_ready(self) -> str:
+        """The ready list, or the refusal, before anything is sent."""
+        if self.ready_key is None:
+            raise BackendError(f"{printable(self.key, 60)}: {NO_READY_LIST}")
+        return self.ready_key
 
     async def view(self, cursor: Cursor | None = None, limit: int = PAGE_SIZE, *,
                    now: int | None = None, buckets: int = 60,
@@ -205,7 +214,8 @@ class DelayedQueue:
         first = shown_sets.Window(("ZRANGE", self.key, 0, 0), 0, False)
         page = shown_sets.Window(("ZRANGE", self.key, 0, limit - 1), 0, False) \
             if cursor is None else None
-        pipe = r.pipeline(transaction=not needs_staging(self.client, self.key, self.ready_key))
+        pipe = r.pipeline(transaction=not needs_staging(self.client, self.key,
+                                                         self.ready_key or self.key))
         pipe.zcard(self.key)
         pipe.zcount(self.key, "-inf", now)
         if first.command not in kept:
@@ -214,7 +224,8 @@ class DelayedQueue:
         skip = 0 if cursor is None else cursor.skip
         if page is None or page.command not in kept:
             pipe.zrangebyscore(self.key, start, "+inf", start=skip, num=limit, withscores=True)
-        pipe.llen(self.ready_key)
+        if self.ready_key is not None:
+            pipe.llen(self.ready_key)
         width = max(horizon_ms // max(buckets, 1), 1)
         for i in range(1, buckets + 1):
             pipe.zcount(self.key, "-inf", now + i * width)
@@ -234,10 +245,13 @@ class DelayedQueue:
             windows.append(members)
         earliest = windows[0][0][1] if windows[0] else None
         items = tuple(ZItem.of(m, s) for m, s in windows[1])
-        ready = None if isinstance(replies[0], Exception) else int(replies[0])
+        ready = None
+        if self.ready_key is not None:
+            reply = replies.pop(0)
+            ready = None if isinstance(reply, Exception) else int(reply)
         timeline = None
         if buckets:
-            cumulative = [overdue] + [int(v) for v in replies[1:]]
+            cumulative = [overdue] + [int(v) for v in replies]
             counts = tuple(max(cumulative[i + 1] - cumulative[i], 0) for i in range(buckets))
             timeline = Timeline(now, width, counts, overdue, max(card - cumulative[-1], 0))
         return DelayedView(
@@ -274,7 +288,8 @@ class DelayedQueue:
         the same write, see movebase.replica_wait). On a cluster where the two keys live in
         different slots the members go to a staging list in the set's slot, which
         `crossslot` delivers (see its docstring for the guarantee)."""
-        landing = Landing(self.client, self.key, self.ready_key)
+        ready_key = self._known_ready()
+        landing = Landing(self.client, self.key, ready_key)
         node = self.client.for_keys(self.key)
         wait = await replica_wait(node)
         for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -289,7 +304,7 @@ class DelayedQueue:
                 members = [it.member for it in sorted(items, key=lambda it: it.score)]
                 replies = await exchange_replicated(c, [
                     ("MULTI",), ("ZREM", self.key, *members),
-                    ("RPUSH", landing.key or self.ready_key, *members), ("EXEC",)], wait)
+                    ("RPUSH", landing.key or ready_key, *members), ("EXEC",)], wait)
                 for reply in replies:
                     if isinstance(reply, Exception):
                         raise BackendError(f"run now on {printable(self.key, 60)} refused: "
@@ -431,6 +446,7 @@ class DelayedQueue:
         operator confirmed) sizes the progress bar; jobs a promoter moved first count as
         skipped, and the run stops when none due by `cutoff` remain. The cutoff is a time
         on the server's clock (Client.server_now_ms), never the console's."""
+        self._known_ready()
         state = {"empty": False}
 
         async def chunk(part: Sequence[int]) -> ChunkResult:
@@ -440,7 +456,7 @@ class DelayedQueue:
             if len(moved) < len(part):
                 state["empty"] = True
             if moved:
-                self.client.audit("run all overdue", [self.key, self.ready_key], len(moved),
+                self.client.audit("run all overdue", [self.key, self._known_ready()], len(moved),
                                   [it.label for it in moved])
             return ChunkResult(done=len(moved), skipped=len(part) - len(moved))
 
@@ -464,6 +480,6 @@ class DelayedQueue:
     def _audit(self, action: str, result: CheckResult, detail: str = "",
                both: bool = False) -> None:
         if result.done:
-            keys = [self.key, self.ready_key] if both else [self.key]
+            keys = [self.key, self._known_ready()] if both else [self.key]
             name = f"{action} ({detail})" if detail else action
             self.client.audit(name, keys, len(result.done), [it.label for it in result.done])

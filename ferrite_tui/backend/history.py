@@ -16,11 +16,18 @@ class Series:
     def __init__(self, window_s: float, max_points: int = 2000) -> None:
         self.window_s = window_s
         self.samples: deque[Sample] = deque(maxlen=max_points)
+        # Where the last rate started (an index into samples): the next rate starts
+        # there or later, so a poll of thousands of series does not search each again.
+        self._rate_from = 0
 
     def add(self, t: float, value: float) -> None:
-        self.samples.append((t, value))
-        while self.samples and t - self.samples[0][0] > self.window_s:
-            self.samples.popleft()
+        samples = self.samples
+        if len(samples) == samples.maxlen:
+            self._rate_from -= 1  # the oldest is dropped by the append
+        samples.append((t, value))
+        while t - samples[0][0] > self.window_s:
+            samples.popleft()
+            self._rate_from -= 1
 
     def values(self, last: int | None = None) -> list[float]:
         """Every value, oldest first, or only the `last` few (without copying the rest)."""
@@ -39,15 +46,24 @@ class Series:
             return None
         samples = self.samples
         newest_t, newest_v = samples[-1]
-        # The newest sample at least span_s older than the newest (else the oldest): found
-        # by halving, as samples are in time order (a fast poll keeps hundreds in a span).
-        lo, hi = 0, len(samples) - 1
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if newest_t - samples[mid][0] >= span_s:
-                lo = mid
-            else:
-                hi = mid - 1
+        # The newest sample at least span_s older than the newest (else the oldest).
+        last = len(samples) - 1
+        lo = self._rate_from
+        if newest_t - samples[0][0] < span_s:  # none that old yet: from the oldest
+            lo = 0
+        elif 0 <= lo < last and newest_t - samples[lo][0] >= span_s:
+            # From where the last rate started (samples only come later): a step or two.
+            while lo < last and newest_t - samples[lo + 1][0] >= span_s:
+                lo += 1
+        else:  # by halving, as samples are in time order (hundreds may be in a span)
+            lo, hi = 0, last
+            while lo < hi:
+                mid = (lo + hi + 1) // 2
+                if newest_t - samples[mid][0] >= span_s:
+                    lo = mid
+                else:
+                    hi = mid - 1
+        self._rate_from = lo
         oldest_t, oldest_v = samples[lo]
         elapsed = newest_t - oldest_t
         if elapsed <= 0:

@@ -9,6 +9,7 @@ from redis.crc import key_slot
 
 from ferrite_tui.backend.libraries.model import LibraryQueue, Means, StateCount, add_to_totals
 from ferrite_tui.backend.servertime import Replication
+from ferrite_tui.backend.slotinit import slot_init
 
 
 class QueueKind(enum.StrEnum):
@@ -109,6 +110,7 @@ class ConsumerHealth:
     dead: bool = False  # holds entries, none of which moved for the dead-consumer threshold
 
 
+@slot_init  # built for every queue at every poll
 @dataclass(frozen=True, slots=True)
 class GroupStats:
     name: str
@@ -131,6 +133,7 @@ class GroupStats:
         return tuple(c.name for c in self.holders if c.dead)
 
 
+@slot_init  # built for every queue at every poll
 @dataclass(frozen=True, slots=True)
 class QueueStats:
     """What one poll learned about one queue."""

@@ -33,8 +33,9 @@ length and the runs of small items. The number of round trips does not change.
 from __future__ import annotations
 
 import gc
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from redis._parsers.helpers import parse_info
@@ -162,7 +163,7 @@ class Poller:
     def flow(self, ident: str, name: str, moved: int | None, exact: bool,
              mono: float) -> tuple[float | None, bool]:
         flow = self.history.flow(ident, name)
-        flow.add(mono, moved, exact, since=self.last_mono)
+        flow.add(mono, moved, exact, self.last_mono)
         return flow.rate()
 
     def depth_rate(self, t: Tally, mono: float) -> float | None:
@@ -241,7 +242,11 @@ class Poller:
         # by the server's clients, and the console's clock may be off by hours.
         clock = self.client.server_clock
         now_ms = clock.now_ms()
-        commands: list[tuple] = []
+        # INFO goes first where the flushes are counted from INFO commandstats (at the
+        # end, so a flush during the reads is seen by this poll): Redis takes about 1 ms
+        # more for INFO's cpu section behind thousands of replies than in front of them.
+        info_first = self._epoch.flushes is not None
+        commands: list[tuple] = [("INFO",)] if info_first else []
         # Pairs (target, applier), flat: a tuple per command holding a tally is kept alive
         # for the whole poll, and thousands of those make the garbage collector run more.
         appliers: list[Any] = []
@@ -251,7 +256,9 @@ class Poller:
         self.library_reader.asked = False
         for t in tallies:
             t.reader.commands(t, commands, appliers, now_ms)
-        commands += [("INFO",), ("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
+        if not info_first:
+            commands.append(("INFO",))
+        commands += [("PUBSUB", "CHANNELS"), ("PUBSUB", "NUMPAT"),
                      ("INFO", "commandstats"), ("TIME",)]
         events = self.events
         if events is not None and self.client.cluster is not None:
@@ -272,8 +279,13 @@ class Poller:
                 k for t in tallies if t.reader.counts_events
                 for k in (t.ref.key, t.ref.processing_key) if k})
 
-        self._apply(appliers, replies, now_ms)
-        info_raw, channels, numpat, cmdstats_raw, time_raw = replies[-5:]
+        if info_first:
+            info_raw = replies[0]
+            self._apply(appliers, itertools.islice(replies, 1, None), now_ms)
+            channels, numpat, cmdstats_raw, time_raw = replies[-4:]
+        else:
+            self._apply(appliers, replies, now_ms)
+            info_raw, channels, numpat, cmdstats_raw, time_raw = replies[-5:]
         # For the next poll and every action until then (this poll keeps the now it asked
         # with, so its counts and ages agree).
         server_time_ms = clock.observe(time_raw, sent_s, received_s)
@@ -316,8 +328,8 @@ class Poller:
         for t in unread:
             self._start_again(t.ref)  # what the failed read recorded is not a figure either
         server = self._server_stats(info, mono)
-        self.history.forget({t.ref.ident for t in tallies})
         if refs is not self._refs:  # discovery changed the list: drop what left it
+            self.history.forget({t.ref.ident for t in tallies})
             self._refs = refs
             self._forget({t.ref.key for t in tallies} | {t.ref.ready_key for t in tallies
                                                           if t.ref.ready_key})
@@ -341,7 +353,7 @@ class Poller:
         )
 
 
-    def _apply(self, appliers: list, replies: list, now_ms: int) -> None:
+    def _apply(self, appliers: list, replies: Iterable, now_ms: int) -> None:
         """Each reply to its applier (an error reply: its queue's error line, unless the
         applier reads errors itself)."""
         user = self.client.username

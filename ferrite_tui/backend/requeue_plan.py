@@ -80,7 +80,9 @@ def _outcome(raw: bytes) -> tuple[str, bytes | None, str | None]:
     return RESET, None, None
 
 
-class _Counts:
+class PlanCounts:
+    """The outcomes of values read one by one (a plan built while paging a list)."""
+
     def __init__(self) -> None:
         self.counts = {RESET: 0, UNCHANGED: 0, KEPT: 0, UNWRAPPED: 0}
         self.first: bytes | None = None
@@ -108,7 +110,7 @@ class _Counts:
 
 def plan_items(items: Iterable[Item]) -> RequeuePlan:
     """The plan for exactly these values (marked or filtered entries, already read)."""
-    counts = _Counts()
+    counts = PlanCounts()
     for item in items:
         counts.add(item.raw)
     return counts.plan()
@@ -118,7 +120,7 @@ async def plan_head(client: Client, key: str, count: int,
                     limit: int = PLAN_LIMIT) -> RequeuePlan:
     """The plan for the first `count` entries of `key` (the unfiltered "requeue all"),
     read in windows from the head: one round trip per window, never the whole list."""
-    counts = _Counts()
+    counts = PlanCounts()
     start = 0
     want = min(count, limit)
     while start < want:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,6 +76,9 @@ LAG_COUNT_CAP = 1000
 PAGE_SIZE = 100
 # Without server-side IDLE filtering, how many XPENDING pages one page request may read.
 LOCAL_FILTER_PAGES = 10
+# End on pending entries reads them forward in pages this long, at most this many pages.
+LAST_PAGE_CHUNK = 1_000
+LAST_PAGE_READS = 100
 
 
 #: Per client, stream -> its ends where one is big (see the module docstring).
@@ -364,6 +368,36 @@ class Streams(StreamActions):
                     if len(rows) == count:
                         cursor = next_id(row.id)
         return PendingPage(tuple(rows), cursor, min_idle_ms <= 0, trips)
+
+    async def last_page_start(self, key: str, group: str, *, count: int = PAGE_SIZE,
+                              min_idle_ms: int = 0, consumer: str | None = None,
+                              max_reads: int = LAST_PAGE_READS,
+                              ) -> tuple[str, str | None, bool]:
+        """Where the last page of `count` pending entries starts (End), the same filters
+        applied: read forward in pages of LAST_PAGE_CHUNK, at most `max_reads` of them.
+        (start, last id, True): that page's start and its last entry; (..., False): more
+        pending than that, the last page read."""
+        start = "-"
+        window: deque[str] = deque(maxlen=count)
+        for _ in range(max_reads):
+            page = await self.pending_page(key, group, start=start, count=LAST_PAGE_CHUNK,
+                                           min_idle_ms=min_idle_ms, consumer=consumer)
+            window.extend(e.id for e in page.entries)
+            if page.next_start is None:
+                return (window[0] if window else "-"), (window[-1] if window else None), True
+            start = page.next_start
+        return (window[0] if window else start), (window[-1] if window else None), False
+
+    async def first_page_end(self, key: str, count: int = 50) -> tuple[str, str] | None:
+        """The ids that end and start the page of the stream's `count` oldest entries (the
+        browser's End: from the first back to the second, the first entry); None: the
+        stream is empty."""
+        try:
+            reply = await self.r.execute_command(b"XRANGE", key, "-", "+", "COUNT", count)
+        except rexc.ResponseError as exc:
+            raise friendly(exc, key) from None
+        rows = entries_of(reply)
+        return (rows[-1].id, rows[0].id) if rows else None
 
     async def entries(self, key: str, ids: Sequence[str]) -> dict[str, StreamEntry | None]:
         """The entries with these ids (None for ids no longer in the stream): one round trip."""

@@ -52,16 +52,20 @@ def action_keys(panel: Panel) -> dict[str, str]:
 def panel_commands(panel: Panel) -> Iterator[Command]:
     read_only = panel.session.read_only
     keys = action_keys(panel)
-    for action, label in {**panel.MUTATIONS, **panel.COMMANDS}.items():
+    for action in {**panel.MUTATIONS, **panel.COMMANDS}:
         if panel.check_action(action, ()) is False:
-            continue  # not for what is selected (a library layout's undeclared action)
+            continue  # not for what is selected (its layout does not declare it)
+        label = panel.action_label(action)  # the selected queue's layout's words
         key = keys.get(action)
         name = f"{panel.TITLE}: {label}" + (f" ({key})" if key else "")
+        decl = panel.declaration(action)
+        sends = f"sends {decl.sends}" + (" (the library's Lua)" if decl.needs_lua else "") \
+            if decl is not None and decl.sends else f"on the {panel.TITLE} panel"
         if action in panel.MUTATIONS and read_only:
             yield (name, partial(panel.ferrite.say_read_only, label),
                    "disabled: read-only mode")
         else:
-            yield (name, partial(panel.run_command, action), f"on the {panel.TITLE} panel")
+            yield (name, partial(panel.run_command, action), sends)
 
 
 class PanelCommands(Provider):

@@ -21,15 +21,18 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.bulk import BulkReport, BulkRunner
 from ferrite_tui.backend.envelopes import Envelope, printable
 from ferrite_tui.backend.libraries import plans
 from ferrite_tui.backend.libraries.browse import StateItem, browsable, read_state, when_text
 from ferrite_tui.backend.libraries.declared import LIBRARY as DECLARED
 from ferrite_tui.backend.libraries.items import next_index
 from ferrite_tui.backend.libraries.model import LibraryQueue, State, StateKey
+from ferrite_tui.backend.libraries.strings import capped_note
 from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.movebase import Item
+from ferrite_tui.ui.library_bulk import run_state_bulk
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
@@ -51,16 +54,18 @@ class StateSource(Source):
     now_ms: Callable[[], int] = field(default=lambda: 0, compare=False)
     unpickle: bool = False  # [libraries] unpickle: the restricted decoder, opted in
     queue: str = ""  # the library queue's name (a state shared by its queues shows its own)
+    library: LibraryQueue | None = field(default=None, compare=False)
 
     async def load(self, client, start: int, count: int) -> Page:
         assert self.state is not None
         return await read_state(client, self.state, start, count, self.now_ms(),
-                                self.unpickle, self.queue)
+                                self.unpickle, self.queue, self.library)
 
 
 def state_source(session: Session, queue: LibraryQueue, state: StateKey) -> StateSource:
     return StateSource(state.key, state=state, now_ms=session.now_ms,
-                       unpickle=session.config.libraries.unpickle, queue=queue.name)
+                       unpickle=session.config.libraries.unpickle, queue=queue.name,
+                       library=queue)
 
 
 def state_columns() -> list[Column]:
@@ -100,7 +105,7 @@ def inspect_args(queue: LibraryQueue, state: StateKey, item: StateItem,
             ("state", f"{state.state.value} ({state.name})"), ("key", printable(state.key)),
             ("when", when_text(state, item, now_ms))]
     if item.value is not None:
-        meta.append(("field", printable(item.raw, 200)))
+        meta.append(("key" if state.type == "strings" else "field", printable(item.raw, 200)))
     meta += list(item.fields)
     return (f"{state.key} {item.field(('id',)) or printable(item.raw, 60)}",
             item.value if item.value is not None else item.raw, meta)
@@ -110,7 +115,7 @@ def item_refusal(client: Client, queue: LibraryQueue, state: StateKey,
                  action: str) -> str | None:
     """Why the library's `action` is not done on items of `state` (None: it is declared
     and implemented with the library's own operation)."""
-    why = plans.item_refusal(queue, state, action) or plans.runtime_refusal(client, queue)
+    why = plans.item_refusal(queue, state, action) or plans.runtime_refusal(client, queue, action)
     if why is None and (queue.library, action) not in plans.IMPLEMENTED:
         why = f"{queue.library}: {plans.ITEM_ACTIONS[action].lower()} is not implemented here"
     return why
@@ -166,6 +171,8 @@ class StatesHost(Protocol):
     async def confirm(self, title: str, body: str | Text, label: str = "Yes", *,
                       typed: str | None = None) -> bool: ...
 
+    async def run_bulk(self, title: str, runner: BulkRunner[Any]) -> BulkReport: ...
+
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
 
@@ -182,6 +189,15 @@ class StateRow:
     @property
     def label(self) -> str:
         return f"{self.queue.library} {self.state.name} · {self.queue.name}"
+
+    @property
+    def count_text(self) -> str:
+        """The count; "≥" when it covers only the strings read (`capped_note`)."""
+        text = fmt.count(self.count)
+        if self.state.type == "strings" and self.count is not None \
+                and capped_note(self.queue):
+            return f"≥{text}"
+        return text
 
 
 def state_rows(snap: Snapshot, role: State, skip: tuple[QueueKind, ...] = ()
@@ -218,8 +234,13 @@ class LibraryStateRows(Vertical):
         Binding("r", "lib_item('requeue')", "Requeue (library)", id="libstates.requeue"),
         Binding("x", "lib_item('run_now')", "Run now (library)", id="libstates.run_now"),
         Binding("d", "lib_item('delete')", "Delete (library)", id="libstates.delete"),
+        Binding("R", "lib_all('requeue')", "Requeue all (library)",
+                id="libstates.requeue_all"),
+        Binding("X", "lib_all('run_now')", "Run all now (library)", id="libstates.run_all"),
+        Binding("D", "lib_all('delete')", "Delete all (library)", id="libstates.delete_all"),
     ]
-    ACTION_KEYS = {"r": "requeue", "x": "run_now", "d": "delete"}
+    ACTION_KEYS = {"r": "requeue", "x": "run_now", "d": "delete",
+                   "R": "requeue", "X": "run_now", "D": "delete"}
 
     def __init__(self, host: StatesHost, role: State, skip: tuple[QueueKind, ...] = (),
                  **kwargs: Any) -> None:
@@ -276,7 +297,7 @@ class LibraryStateRows(Vertical):
         self.rows = {self.row_key(r): r for r in rows}
         self.display = bool(rows)
         self.states_table.set_rows([
-            (k, {"state": printable(r.label, 120), "count": fmt.count(r.count)})
+            (k, {"state": printable(r.label, 120), "count": r.count_text})
             for k, r in self.rows.items()])
         key = self.states_table.cursor_key
         if key is not None and key in self.rows:
@@ -288,6 +309,9 @@ class LibraryStateRows(Vertical):
                 self.items_table.set_source(state_source(self.host.session,
                                                          self.current.queue,
                                                          self.current.state))
+            elif isinstance(self.items_table.source, StateSource):
+                # The latest scan's layout (a "strings" state's strings move with it).
+                self.items_table.source.library = self.current.queue
             if self.host.active():  # a hidden panel's items wait for it to be shown
                 self.load(0 if changed else None)
         self._title()
@@ -346,9 +370,12 @@ class LibraryStateRows(Vertical):
             if page is not None:
                 text.append(f"  {page.start:,}–{page.end - 1:,} of {page.length:,}"
                             if page.items else f"  empty ({page.length:,})")
+            if row.state.type == "strings" and capped_note(row.queue):
+                text.append(f" ({capped_note(row.queue)})", style="yellow")
         if error:
             text.append(f"  {error}", style="red")
-        text.append("   enter items · r/x/d the library's own actions", style="dim")
+        text.append("   enter items · r/x/d, R/X/D (all) the library's own actions",
+                    style="dim")
         self.query_one("#lib-states-title", Static).update(text)
 
     # -- the library's own actions ------------------------------------------------------
@@ -385,7 +412,7 @@ class LibraryStateRows(Vertical):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Shown dimmed where the selected state's library does not do it (pressed: why)."""
-        if action == "lib_item" and parameters:
+        if action in ("lib_item", "lib_all") and parameters:
             if self.refusal(str(parameters[0])):
                 return None
         return True
@@ -406,6 +433,30 @@ class LibraryStateRows(Vertical):
             return
         self.host.act(f"lib_{action}", lambda: self._selected(action),
                       lambda target: self._run(action, *target))
+
+    def action_lib_all(self, action: str) -> None:
+        label = f"{plans.ITEM_ACTIONS[action].lower()} all shown (library)"
+        if not self.host.ferrite.writable(label):
+            return
+        self.host.act(f"lib_all_{action}", lambda: self._state(action),
+                      lambda row: self._run_all(action, row))
+
+    def _state(self, action: str) -> StateRow:
+        row, why = self.current, self.refusal(action)
+        if row is None or why:
+            raise NothingSelected(why or "select a library state first")
+        return row
+
+    async def _run_all(self, action: str, row: StateRow) -> Outcome | None:
+        key = next(k for k, a in self.ACTION_KEYS.items() if a == action and k.isupper())
+        source = self.items_table.source or state_source(self.host.session, row.queue,
+                                                         row.state)
+        outcome = await run_state_bulk(
+            self.host, self.host.client(), action, row.queue, row.state, source,
+            f"{key} on these rows does the rest (what was done is skipped)")
+        self.items_table.marks.clear()
+        self.load(None)
+        return outcome
 
     def _selected(self, action: str) -> tuple[StateRow, list[Item]]:
         row, why = self.current, self.refusal(action)

@@ -13,9 +13,10 @@ Typing only: nothing here imports Textual's app or any panel.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from textual.binding import Binding
     from textual.css.query import DOMQuery
     from textual.widget import Widget
 
@@ -63,6 +64,14 @@ class PanelView(Protocol):
 
     def select_group(self, name: str) -> None:
         """Select this consumer group of the selected queue (streams only)."""
+
+
+@runtime_checkable
+class LabelsKeys(Protocol):
+    """A node whose keys' words depend on what is selected (a panel: the selected queue's
+    layout's label for each action); the footer asks it."""
+
+    def key_label(self, binding: Binding) -> str: ...
 
 
 class PanelClass(Protocol):

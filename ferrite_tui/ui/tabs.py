@@ -1,6 +1,6 @@
 """The console's tabs: which panel each number key shows, and which tab shows a queue kind."""
 
-from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.ui.panels.deadletters import DeadLettersPanel
 from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.priority import PriorityPanel
@@ -23,13 +23,7 @@ PANELS: tuple[tuple[str, str, PanelClass], ...] = (
     ("server", "8", ServerPanel),
 )
 
-TAB_OF_KIND = {
-    QueueKind.WORK: "queues",
-    QueueKind.RELIABLE: "queues",
-    QueueKind.PRIORITY: "priority",
-    QueueKind.DELAYED: "scheduled",
-    QueueKind.STREAM: "streams",
-    QueueKind.DLQ: "dlq",
-}
+# Which tab lists each kind: its layout says (KindLayout.panel).
+TAB_OF_KIND = {layout.kind: layout.panel for layout in REGISTRY.kinds}
 
 PANEL_OF_TAB = {tab: cls for tab, _, cls in PANELS}

@@ -225,6 +225,23 @@ class AlertFigures(NamedTuple):
     flows: Flows
 
 
+class Action(NamedTuple):
+    """One action a layout offers, declared with the layout: a panel offers, for a queue,
+    exactly the actions its layout declares (its keys, footer and command palette), and a
+    key for any other is refused before anything is sent.
+
+    `name`: the panel action it enables (the `action_NAME` of the panel showing the kind);
+    `label`: the key's word in the footer; `does`: the command palette's line; `sends`: the
+    exact commands it sends, in words; `needs_lua`: whether it needs server-side Lua (the
+    guide's kinds never do: Ferrite's default build has none)."""
+
+    name: str
+    label: str
+    does: str
+    sends: str
+    needs_lua: bool = False
+
+
 Alerts = Callable[[AlertFigures, "AlertConfig"], list[str]]
 Decoder = Callable[[bytes], Any]
 
@@ -277,7 +294,13 @@ class KindLayout:
     alerts: Alerts
     #: How one item decodes (an envelope: job fields and times).
     decode: Decoder
-    #: The actions it offers (the names the panels' MUTATIONS use).
-    actions: tuple[str, ...] = ()
+    #: The actions it offers: the only ones a panel runs on a queue of this kind.
+    actions: tuple[Action, ...] = ()
     #: Kept first when there are more queues than max_queues (lower first).
     rank: int = 0
+    #: The console's tab that lists it (queues, priority, scheduled, streams, dlq).
+    panel: str = "queues"
+    #: Its line in the Overview's backlog chart (RGB).
+    color: tuple[int, int, int] = (200, 200, 200)
+    #: What comes in are deaths of other queues (charted as dead, not as arrivals).
+    arrivals_are_deaths: bool = False

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import stale_processing
-from ferrite_tui.backend.kinds.base import AlertFigures, Candidates, KindLayout, strip
+from ferrite_tui.backend.kinds.base import (
+    Action,
+    AlertFigures,
+    Candidates,
+    KindLayout,
+    strip,
+)
 from ferrite_tui.backend.kinds.work import ListReader
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.config import AlertConfig, DiscoveryConfig, QueueDecl
@@ -64,5 +70,22 @@ LAYOUT = KindLayout(
     reader=ListReader,
     alerts=alerts,
     decode=decode,
-    actions=("requeue", "requeue_all", "delete", "delete_all", "edit"),
+    actions=(
+        Action("requeue", "Requeue", "requeue selected",
+               "WATCH dlq; LRANGE; MULTI; LREM dlq 1 letter; RPUSH target job (the letter's "
+               "job, retry_count 0, last_error null, first_attempt now), per letter; EXEC"),
+        Action("requeue_all", "Requeue shown", "requeue all shown",
+               "as requeue, over every letter shown, in chunks (each letter to the queue it "
+               "names where letters name their own)"),
+        Action("delete", "Delete", "delete selected",
+               "WATCH dlq; LRANGE; MULTI; LREM dlq 1 letter per letter; EXEC"),
+        Action("delete_all", "Delete shown", "delete all shown",
+               "as delete, over every letter shown, in chunks"),
+        Action("edit", "Edit+requeue", "edit the payload, then requeue",
+               "WATCH dlq; LRANGE; MULTI; LREM dlq 1 letter; RPUSH target the edited job; "
+               "EXEC"),
+    ),
+    panel="dlq",
+    color=(240, 70, 70),
+    arrivals_are_deaths=True,
 )

@@ -21,6 +21,7 @@ from ferrite_tui.backend.kinds.alerts import depth_alert, stale_processing
 from ferrite_tui.backend.kinds.base import (
     BIG_END,
     NOTE_WARMUP,
+    Action,
     AlertFigures,
     Candidates,
     Flows,
@@ -266,5 +267,22 @@ LAYOUT = KindLayout(
     reader=DelayedReader,
     alerts=alerts,
     decode=decode,
-    actions=("run_now", "run_overdue", "postpone", "set_due", "cancel_job", "new_job"),
+    actions=(
+        Action("run_now", "Run now", "run the selected jobs now",
+               "WATCH set; ZSCORE member (still the due time shown); MULTI; ZREM set member; "
+               "RPUSH ready member; EXEC"),
+        Action("run_overdue", "Run overdue", "run all overdue jobs",
+               "WATCH set; ZRANGEBYSCORE set -inf cutoff LIMIT 0 n; MULTI; ZREM; RPUSH ready "
+               "(in due order); EXEC, in chunks"),
+        Action("postpone", "Postpone", "postpone the selected jobs",
+               "WATCH set; ZSCORE member; MULTI; ZADD set XX due member; EXEC"),
+        Action("set_due", "Due time", "set the due time",
+               "WATCH set; ZSCORE member; MULTI; ZADD set XX due member; EXEC"),
+        Action("cancel_job", "Cancel job", "cancel the selected jobs",
+               "WATCH set; ZSCORE member; MULTI; ZREM set member; EXEC"),
+        Action("new_job", "New job", "schedule a new job",
+               'ZADD set NX due {"id","payload","scheduled_at"}'),
+    ),
+    panel="scheduled",
+    color=(240, 210, 60),
 )

@@ -14,7 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from ferrite_tui.backend.kinds.base import BIG_END, PollContext, largest, takes_errors
+from ferrite_tui.backend.kinds.base import (
+    BIG_END,
+    Action,
+    PollContext,
+    largest,
+    takes_errors,
+)
 
 # How far LPOS looks from each end for the last poll's end elements. Bounds the cost of the
 # in/out measurement on a list that grew by more than this in one tick.
@@ -352,3 +358,18 @@ class ListFollower:
     def ends(self, key: str) -> tuple[str | None, str | None]:
         memory = self.memory.get(key)
         return (memory.producer_end, memory.consumer_end) if memory else (None, None)
+
+
+# -- the actions every list-shaped queue of the guide offers (panel 2) ----------------------
+
+#: The exact values shown, each checked and removed in one transaction (slotmoves.py;
+#: between two slots of a cluster through a staging list, crossslot.py).
+DELETE = Action("delete", "Delete", "delete selected items",
+                "WATCH list; LRANGE (the values are still there); MULTI; LREM list 1 value "
+                "per item; EXEC")
+MOVE = Action("move", "Move", "move selected items to another queue",
+              "WATCH src; LRANGE; MULTI; LREM src 1 value; RPUSH dst value, per item; EXEC "
+              "(between slots: through a staging list)")
+PURGE = Action("purge", "Purge", "purge the queue",
+               "WATCH list; TYPE list; MULTI; LLEN list; UNLINK list; EXEC (a list that keeps "
+               "changing: MULTI; LLEN; LTRIM list n -1; EXEC, repeated)")

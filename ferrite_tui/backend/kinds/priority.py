@@ -15,6 +15,7 @@ from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import waiting_jobs
 from ferrite_tui.backend.kinds.base import (
     BIG_END,
+    Action,
     Candidates,
     Flows,
     KindLayout,
@@ -97,5 +98,15 @@ LAYOUT = KindLayout(
     reader=PriorityReader,
     alerts=waiting_jobs,
     decode=decode,
-    actions=("change_priority", "remove", "new_job"),
+    actions=(
+        Action("change_priority", "Priority", "change the priority of the selected jobs",
+               "WATCH set; ZSCORE member (still the priority shown); MULTI; ZADD set XX "
+               "score member; EXEC"),
+        Action("remove", "Remove", "remove the selected jobs",
+               "WATCH set; ZSCORE member; MULTI; ZREM set member; EXEC"),
+        Action("new_job", "New job", "enqueue a new job",
+               'ZADD set NX priority {"id","payload","enqueued_at"}'),
+    ),
+    panel="priority",
+    color=(210, 110, 230),
 )

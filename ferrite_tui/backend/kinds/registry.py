@@ -6,11 +6,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from ferrite_tui.backend import libraries
-from ferrite_tui.backend.kinds.base import KindLayout
-from ferrite_tui.backend.libraries.model import LibraryQueue
+from ferrite_tui.backend.kinds.base import Action, KindLayout
+from ferrite_tui.backend.libraries.model import Act, LibraryQueue
 
 if TYPE_CHECKING:
     from ferrite_tui.backend.models import QueueKind
+
+
+def library_action(act: Act) -> Action:
+    """A library layout's declaration as an action (its label may be empty: the panel's
+    word for it)."""
+    return Action(act.action, act.label, act.label, act.equivalent, act.needs_lua)
 
 
 class Registry:
@@ -27,7 +33,13 @@ class Registry:
         self._apart: list[ModuleType] = []  # registered, not in libraries.RECOGNISERS
 
     def add_kind(self, layout: KindLayout) -> None:
-        self.kinds.append(layout)
+        """A kind's layout; one registered again replaces it, keeping its place in the
+        order (a deployment's own layout of a guide kind, a test's)."""
+        old = self._by_kind.get(layout.kind)
+        if old is None:
+            self.kinds.append(layout)
+        else:
+            self.kinds[self.kinds.index(old)] = layout
         self._by_kind[layout.kind] = layout
 
     def add_library(self, module: ModuleType) -> None:
@@ -44,6 +56,19 @@ class Registry:
 
     def layout(self, kind: QueueKind) -> KindLayout:
         return self._by_kind[kind]
+
+    def kinds_in(self, panel: str) -> tuple[QueueKind, ...]:
+        """The kinds a tab of the console lists (its panel's KINDS)."""
+        return tuple(layout.kind for layout in self.kinds if layout.panel == panel)
+
+    def kind_actions(self, kind: QueueKind) -> dict[str, Action]:
+        """The actions a guide kind's layout declares, by name."""
+        return {a.name: a for a in self._by_kind[kind].actions}
+
+    @staticmethod
+    def library_actions(lib: LibraryQueue) -> dict[str, Action]:
+        """The actions a library queue's layout declares, by name."""
+        return {a.action: library_action(a) for a in lib.actions}
 
     def keeps(self, name: str, type_: str) -> bool:
         """Whether discovery keeps a key that is not itself a queue (a set or hash

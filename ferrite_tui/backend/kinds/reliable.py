@@ -18,6 +18,7 @@ from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.kinds.alerts import waiting_jobs
 from ferrite_tui.backend.kinds.base import (
     BIG_END,
+    Action,
     Candidates,
     Flows,
     KindLayout,
@@ -26,7 +27,7 @@ from ferrite_tui.backend.kinds.base import (
     Tally,
     strip,
 )
-from ferrite_tui.backend.kinds.listends import ListMoves, ListRead
+from ferrite_tui.backend.kinds.listends import DELETE, MOVE, PURGE, ListMoves, ListRead
 from ferrite_tui.backend.kinds.work import ListReader, ListTally
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.config import DiscoveryConfig, QueueDecl
@@ -229,5 +230,18 @@ LAYOUT = KindLayout(
     reader=ReliableReader,
     alerts=waiting_jobs,
     decode=decode,
-    actions=("delete", "move", "purge", "ack", "nack", "recover"),
+    actions=(
+        DELETE, MOVE, PURGE,
+        Action("ack", "Ack", "ack selected jobs",
+               "WATCH processing; LRANGE; MULTI; LREM processing 1 value per job; EXEC"),
+        Action("nack", "Nack", "nack selected jobs (back to the queue)",
+               "WATCH processing; LRANGE; MULTI; LREM processing 1 value; LPUSH queue value "
+               "(RPUSH where recover_to is the tail), per job; EXEC"),
+        Action("recover", "Recover stale", "recover stale jobs",
+               "LRANGE processing from the tail, in windows (the jobs past the visibility "
+               "timeout); then as nack: MULTI; LREM processing 1 value; LPUSH queue value; "
+               "EXEC, in chunks"),
+    ),
+    panel="queues",
+    color=(90, 140, 255),
 )

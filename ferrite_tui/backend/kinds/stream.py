@@ -25,6 +25,7 @@ from ferrite_tui.backend.kinds.alerts import depth_alert, stale_processing
 from ferrite_tui.backend.kinds.base import (
     BIG_END,
     NOTE_WARMUP,
+    Action,
     AlertFigures,
     Candidates,
     Flows,
@@ -464,6 +465,32 @@ LAYOUT = KindLayout(
     reader=StreamReader,
     alerts=alerts,
     decode=decode,
-    actions=("ack", "claim", "delete", "trim", "publish"),
+    actions=(
+        Action("claim", "Claim", "claim the selected pending entry",
+               "XCLAIM stream group consumer min-idle id JUSTID (min-idle: the idle it had "
+               "when shown)"),
+        Action("claim_idle", "Claim idle", "claim all idle entries",
+               "XAUTOCLAIM stream group consumer min-idle cursor JUSTID, looped (without "
+               "XAUTOCLAIM: XPENDING IDLE, then XCLAIM JUSTID), in chunks"),
+        Action("ack", "Ack", "ack the selected pending entry", "XACK stream group id"),
+        Action("ack_all", "Ack shown", "ack all pending entries shown",
+               "XACK stream group id..., in chunks"),
+        Action("dead_letter", "To DLQ",
+               "move the selected poison entry to a dead-letter list",
+               "WATCH dlq; TYPE dlq; XRANGE + XPENDING the entry; MULTI; RPUSH dlq letter "
+               "(XADD dlq * data letter for a stream); XACK stream group id; EXEC"),
+        Action("dead_letter_all", "Poison to DLQ",
+               "move every poison entry shown to a dead-letter list",
+               "as dead_letter, over every poison entry shown, in chunks"),
+        Action("delete_consumer", "Del consumer", "delete the selected consumer",
+               "XINFO CONSUMERS (its pending count, still what was agreed); XGROUP "
+               "DELCONSUMER stream group consumer"),
+        Action("create_group", "New group", "create a consumer group",
+               "XGROUP CREATE stream group id [MKSTREAM]"),
+        Action("set_group_id", "Set group id", "set the group's last id",
+               "XGROUP SETID stream group id"),
+    ),
     rank=2,
+    panel="streams",
+    color=(110, 210, 90),
 )

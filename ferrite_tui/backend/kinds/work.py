@@ -21,7 +21,7 @@ from ferrite_tui.backend.kinds.base import (
     Tally,
     declared_ref,
 )
-from ferrite_tui.backend.kinds.listends import ListMoves, ListRead
+from ferrite_tui.backend.kinds.listends import DELETE, MOVE, PURGE, ListMoves, ListRead
 from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
 
 
@@ -100,6 +100,8 @@ LAYOUT = KindLayout(
     reader=ListReader,
     alerts=waiting_jobs,
     decode=decode,
-    actions=("delete", "move", "requeue", "purge"),
+    actions=(DELETE, MOVE, PURGE),
     rank=1,
+    panel="queues",
+    color=(0, 200, 220),
 )

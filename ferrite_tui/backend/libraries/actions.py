@@ -362,7 +362,8 @@ class LibraryActions:
 #: RQ's job status -> the registry Job.delete removes it from (rq/job.py
 #: _remove_from_registries); "queued" is in the queue list only.
 RQ_STATUS_REGISTRY = {"finished": "finished", "deferred": "deferred", "scheduled": "scheduled",
-                      "failed": "failed", "stopped": "failed", "canceled": "canceled"}
+                      "failed": "failed", "stopped": "failed", "canceled": "canceled",
+                      "ready_to_enqueue": "ready"}
 RQ_STOP = ("a worker runs it: stop it with RQ's own command (rq.command.send_stop_job_command"
            "(connection, id)), then delete it")
 

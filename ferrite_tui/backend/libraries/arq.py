@@ -6,7 +6,8 @@ due job a worker runs keeps its member and has a marker (counted as in progress)
 A queue named otherwise (`queue_name=`) is any sorted set whose next job has its
 `arq:job:ID` body (discovery reads each unclaimed sorted set's top member anyway), or one
 named in `[libraries] arq_queue_names`. A result whose success flag is false is a failed
-job of the queue it names (`q`)."""
+job of the queue it names (`q`); while results exist, `arq:queue` and the named queues are
+shown even when arq has deleted their empty sorted set."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ferrite_tui.backend.libraries.model import (
     state_key,
 )
 from ferrite_tui.backend.libraries.unpickling import MAX_UNPICKLE, SAFE_CLASSES
+from ferrite_tui.escaping import printable
 
 LIBRARY = "arq"
 PREFIX = "arq:"
@@ -36,6 +38,8 @@ ABORT = "arq:abort"  # ids Job.abort asked to cancel (a zset; the worker removes
 JOB = Body("key", JOB_PREFIX + "{id}", "string", "pickle")
 
 RESULT_PREFIX = "arq:result:"
+#: A result string, listed with its time of failure (`ft`, ms).
+RESULT = Body("key", RESULT_PREFIX + "{id}", "string", "arq-result", "finished", "ms")
 #: At most this many result strings are read per poll for their success flag.
 MAX_RESULTS = 1000
 
@@ -50,10 +54,13 @@ def keeps(name: str, type_: str) -> bool:
 
 class _Inert:
     """What any class a result pickle names becomes (the exception of a failed job): an
-    object of ours that ignores its arguments, so nothing of the pickle's choosing runs."""
+    object of ours that keeps the plain arguments it is given and its class's name, so
+    nothing of the pickle's choosing runs and the error can still be shown."""
+
+    inert_name = "?"
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        pass
+        self.args = args
 
     def __setstate__(self, state: object) -> None:
         pass
@@ -63,7 +70,8 @@ class _ResultUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in SAFE_CLASSES:
             return super().find_class(module, name)
-        return _Inert
+        # A class of ours named after it (a name only: nothing is imported or run).
+        return type("Inert", (_Inert,), {"inert_name": f"{module}.{name}"})
 
 
 def result_fields(raw: bytes) -> dict | None:
@@ -75,6 +83,37 @@ def result_fields(raw: bytes) -> dict | None:
     except Exception:  # corrupt or not a pickle: not counted
         return None
     return value if isinstance(value, dict) else None
+
+
+def error_text(result: object) -> str:
+    """A failed job's result as one line: the exception's class and first argument
+    ("builtins.ValueError: boom"), or the text arq stored in its place."""
+    if isinstance(result, _Inert):
+        name = result.inert_name.removeprefix("builtins.")
+        first = result.args[0] if result.args else ""
+        return f"{name}: {first}" if first != "" else name
+    return str(result)
+
+
+def result_item_fields(raw: bytes, unpickle: bool = False) -> list[tuple[str, str]]:
+    """The fields of one arq result for the panels: function, arguments, attempts, error
+    and times (ms), from the result dict read with every class inert."""
+    fields = result_fields(raw)
+    if fields is None:
+        return [("body", f"not an arq result ({len(raw):,} bytes)")]
+
+    def text(v: object, limit: int = 300) -> str:
+        return printable(v if isinstance(v, str) else repr(v), limit)
+
+    out = [("function", text(fields.get("f"))), ("args", text(fields.get("a"))),
+           ("kwargs", text(fields.get("k"))), ("attempts", text(fields.get("t"))),
+           ("queue", text(fields.get("q")))]
+    if fields.get("s") is False:
+        out.append(("error", printable(error_text(fields.get("r")), 1000)))
+    for label, name in (("enqueued", "et"), ("started", "st"), ("finished", "ft")):
+        if isinstance(fields.get(name), int):
+            out.append((label, str(fields[name])))
+    return out
 
 
 def failed_result(queue: LibraryQueue, raw: bytes) -> bool:
@@ -93,7 +132,10 @@ ACTIONS = (
     Act("delete", ("due", "deferred"), "what arq's worker does to an aborted job: ZREM the "
         "queue and arq:abort, DEL arq:job:ID and arq:retry:ID", "jobs not started"),
 )
-REFUSALS = (("requeue", "arq retries jobs itself (Retry / max_tries); nothing to requeue"),)
+REFUSALS = (("requeue", "arq retries jobs itself (Retry / max_tries) and has no call that runs a "
+             "finished job again; enqueue it anew with ArqRedis.enqueue_job"),
+            ("delete", "arq deletes a result only when keep_result expires it (1 h by default); "
+             "only jobs not started are deleted here, as arq's abort leaves them"))
 OWN_COMMAND = "arq's own API (ArqRedis.enqueue_job, Job.abort)"
 
 
@@ -106,9 +148,9 @@ def queue(key: str, results: tuple[str, ...] = ()) -> LibraryQueue:
         state_key(State.ACTIVE, IN_PROGRESS + "{id}", "markers", "in progress", body=JOB),
         # Results kept (keep_result, 1 h by default) whose success flag is false.
         state_key(State.FAILED, RESULT_PREFIX + "*", "strings", "failed",
-                  body=Body("key", RESULT_PREFIX + "{id}", "string", "arq-result")),
-    ), string_keys=results[:MAX_RESULTS], actions=ACTIONS, refusals=REFUSALS,
-        own_command=OWN_COMMAND)
+                  body=RESULT),
+    ), string_keys=results[:MAX_RESULTS], string_total=len(results), actions=ACTIONS,
+        refusals=REFUSALS, own_command=OWN_COMMAND)
 
 
 def recognise(types: dict[str, str], members: dict[str, list[str]],
@@ -117,9 +159,13 @@ def recognise(types: dict[str, str], members: dict[str, list[str]],
     keys = [k for k, t in types.items() if t == "zset" and (
         k.startswith(QUEUE_PREFIX) or k in named)]
     claimed = frozenset(k for k in types if k.startswith(PREFIX) or k in keys)
+    results = tuple(sorted(k for k in claimed if k.startswith(RESULT_PREFIX)))
+    if results:
+        # arq deletes a queue's sorted set once it is empty: its failures stay only in the
+        # results, so the default and the configured queues are kept while results exist.
+        keys = sorted({*keys, QUEUE_PREFIX, *named})
     if not keys:  # queues named otherwise may still be found by their jobs (by_top_member)
         return Recognised((), claimed)
-    results = tuple(sorted(k for k in claimed if k.startswith(RESULT_PREFIX)))
     return Recognised(tuple(queue(k, results) for k in sorted(keys)), claimed)
 
 

@@ -33,12 +33,13 @@ from ferrite_tui.backend.libraries.model import (
     score_ms,
     time_ms,
 )
+from ferrite_tui.backend.libraries.strings import read_strings
 from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_shown_page
 from ferrite_tui.backend.movebase import Item
 
 #: A hash or set state is scanned up to this many elements for one window.
 SCAN_LIMIT = 10_000
-BROWSABLE = ("list", "zset", "hash", "set")
+BROWSABLE = ("list", "zset", "hash", "set", "strings")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +171,20 @@ async def _selected_window(client: Client, state: StateKey, start: int, count: i
 
 
 async def read_state(client: Client, state: StateKey, start: int, count: int,
-                     now_ms: int, unpickle: bool = False, queue: str = "") -> Page:
+                     now_ms: int, unpickle: bool = False, queue: str = "",
+                     library: LibraryQueue | None = None) -> Page:
     """A window of `state`'s items from its next end (item 0 is the next job), with
-    their library fields. A negative start counts from the far end."""
+    their library fields. A negative start counts from the far end. A "strings" state
+    (one string per job) is read from `library`'s strings, newest first."""
     count = max(1, min(count, MAX_WINDOW))
+    if state.type == "strings":
+        if library is None:
+            return Page(state.key, 0, 0, ())
+        first, length, strings = await read_strings(client, library, state, start,
+                                                    count, unpickle)
+        return Page(state.key, first, length, tuple(
+            StateItem(key.encode("utf-8", "surrogateescape"), first + i, length, None, value,
+                      tuple(fields)) for i, (key, value, fields) in enumerate(strings)))
     rows: list[tuple[bytes, int | None, int | None, float | None, bytes | None]] = []
     if state.type == "list":
         if state.next_end == "tail":
@@ -236,6 +247,8 @@ def unit_text(state: StateKey) -> str:
         order = {"head": "head next", "tail": "tail next"}.get(state.next_end, "")
         if state.type in ("hash", "set"):
             order = "scan order"
+        if state.type == "strings":
+            return "one string per job, newest first"
         return f"{state.type}, {order}" if order else state.type
     whats = {Means.DUE: "due times", Means.DEADLINE: "deadlines", Means.EXPIRES: "expiry times",
              Means.AT: "times", Means.PRIORITY: "priorities"}

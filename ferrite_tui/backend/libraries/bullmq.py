@@ -32,12 +32,12 @@ READ_ONLY = "BullMQ keeps its state consistent with its own Lua scripts; use its
 #: bullmq_api.py); each needs the server's Lua and the optional extra.
 ACTIONS = (
     Act("requeue", ("failed",), "Job.retry('failed') (its reprocessJob script)",
-        "failed jobs (retry)"),
+        "failed jobs (retry)", needs_lua=True),
     Act("run_now", ("delayed",), "Job.promote() (its promote script)",
-        "delayed jobs (promote)"),
+        "delayed jobs (promote)", needs_lua=True),
     Act("delete", ("wait", "prioritized", "paused", "delayed", "failed", "completed"),
         "Job.remove() (the removeJob script: job hash, logs, dependencies)",
-        "jobs no worker holds (an active one: its worker's own end)"),
+        "jobs no worker holds (an active one: its worker's own end)", needs_lua=True),
 )
 
 DEFAULT_PREFIX = "bull"

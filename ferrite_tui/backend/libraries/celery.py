@@ -8,7 +8,13 @@ the hash `unacked` (value `[envelope, exchange, routing_key]`) indexed by the zs
 an `eta` (countdown / ETA tasks, held until due) are scheduled, the others reserved (in
 progress). `celeryev.<uuid>` queues (bound to the `celeryev` exchange) are the event
 receivers' (one per worker start, for gossip and monitors): fanout, never work.
-Celery keeps no dead letters."""
+Celery keeps no dead letters.
+
+kombu's `global_keyprefix` transport option puts a prefix P before every key (the
+bindings `P_kombu.binding.X`, the lists `P` + queue, `Punacked`, ...) but not inside them
+(binding members and unacked entries name the queue without it): a binding set with
+anything before `_kombu.binding.` reveals P; `[libraries] celery_global_keyprefixes`
+names more. The console only reads a prefixed layout."""
 
 from __future__ import annotations
 
@@ -80,6 +86,24 @@ def keeps(name: str, type_: str) -> bool:
     return type_ == "set" and name.startswith(BINDING)
 
 
+def keeps_anywhere(name: str, type_: str) -> bool:
+    """Binding sets under a global_keyprefix (`P_kombu.binding.X`)."""
+    return type_ == "set" and BINDING in name
+
+
+def prefix_read_only(prefix: str) -> str:
+    return (f"Celery with global_keyprefix {prefix!r}: the console only reads it; use "
+            "celery's own commands (celery purge, a worker's restore) with that option set")
+
+
+def reserved_selector(prefix: str) -> str:
+    """The selector of a prefixed layout's reserved messages (its own `unacked_index`)."""
+    name = f"celery-reserved:{prefix}"
+    if name not in SELECTORS:
+        SELECTORS[name] = Selector(_reserved, prefix + UNACKED_INDEX)
+    return name
+
+
 ACTIONS = (
     Act("requeue", ("reserved",), "kombu's restore of unacked messages (the "
         "worker's restore_visible)", "messages unacked past the visibility timeout"),
@@ -89,15 +113,21 @@ ACTIONS = (
 REFUSALS = (("delete", "Celery messages are not deleted one by one; purge is in ctrl+p"),)
 
 
-def queue(name: str, sublists: list[str], sep: str = SEP) -> LibraryQueue:
-    states = [state_key(State.PENDING, name, "list", "queued", "tail", body=KOMBU)]
+def queue(name: str, sublists: list[str], sep: str = SEP, prefix: str = "") -> LibraryQueue:
+    """Queue `name` (as kombu names it), its keys under `prefix` (global_keyprefix)."""
+    states = [state_key(State.PENDING, prefix + name, "list", "queued", "tail", body=KOMBU)]
     states += [state_key(State.PENDING, sub, "list", f"priority {sub.rsplit(sep, 1)[1]}",
                         "tail", body=KOMBU) for sub in sublists]
     # Held by a worker: running or prefetched (reserved), or waiting for its ETA.
-    states.append(state_key(State.ACTIVE, UNACKED, "hash", "reserved", body=UNACKED_BODY,
-                            select="celery-reserved"))
-    states.append(state_key(State.SCHEDULED, UNACKED, "hash", "eta", "low", means=Means.DUE,
-                            body=UNACKED_BODY, select="celery-eta"))
+    reserved = reserved_selector(prefix) if prefix else "celery-reserved"
+    states.append(state_key(State.ACTIVE, prefix + UNACKED, "hash", "reserved",
+                            body=UNACKED_BODY, select=reserved))
+    states.append(state_key(State.SCHEDULED, prefix + UNACKED, "hash", "eta", "low",
+                            means=Means.DUE, body=UNACKED_BODY, select="celery-eta"))
+    if prefix:
+        return LibraryQueue(LIBRARY, name, tuple(states),
+                            visibility_timeout_s=VISIBILITY_TIMEOUT_S,
+                            read_only=prefix_read_only(prefix), own_command="celery's CLI")
     return LibraryQueue(LIBRARY, name, tuple(states), visibility_timeout_s=VISIBILITY_TIMEOUT_S,
                         actions=ACTIONS, refusals=REFUSALS, own_command="celery's CLI")
 
@@ -125,12 +155,33 @@ def bound_queue(member: str, seps: tuple[str, ...] = SEPS) -> tuple[str, str] | 
     return None
 
 
-def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognised:
+def prefixes(types: dict[str, str], configured: tuple[str, ...] = ()) -> list[str]:
+    """The global_keyprefix values of this server's Celery layouts ("" for none): what
+    comes before `_kombu.binding.` in binding sets, and the configured ones."""
+    found = {k[:k.index(BINDING)] for k, t in types.items() if t == "set" and BINDING in k}
+    return sorted(found | set(configured))
+
+
+def recognise(types: dict[str, str], members: dict[str, list[str]],
+              options: object = None) -> Recognised:
+    configured = tuple(getattr(options, "celery_global_keyprefixes", ()) or ())
+    queues: list[LibraryQueue] = []
+    claimed: set[str] = set()
+    for prefix in prefixes(types, configured):
+        found, mine = _recognise_prefix(types, members, prefix)
+        queues += found
+        claimed |= mine
+    return Recognised(tuple(queues), frozenset(claimed))
+
+
+def _recognise_prefix(types: dict[str, str], members: dict[str, list[str]],
+                      prefix: str) -> tuple[list[LibraryQueue], set[str]]:
     names: dict[str, str] = {}  # queue name -> the separator of its priority sublists
     claimed: set[str] = set()
     events: set[str] = set()
+    binding = prefix + BINDING
     for key, type_ in types.items():
-        if type_ == "set" and key.startswith(BINDING):
+        if type_ == "set" and key.startswith(binding):
             claimed.add(key)
             if key.endswith(".pidbox"):
                 continue
@@ -138,34 +189,36 @@ def recognise(types: dict[str, str], members: dict[str, list[str]]) -> Recognise
                 found = bound_queue(member)
                 if found is None:
                     continue
-                if key == BINDING + EVENTS:
+                if key == binding + EVENTS:
                     events.add(found[0])  # an event receiver's queue, not work
                 else:
                     names.setdefault(*found)
     # Event receivers' queues: one per worker start (gossip, monitors), hidden.
-    claimed.update(events)
-    claimed.update(k for k, t in types.items() if t == "list" and _EVENT_QUEUE.fullmatch(k))
+    claimed.update(prefix + e for e in events)
+    claimed.update(k for k, t in types.items() if t == "list" and k.startswith(prefix)
+                   and _EVENT_QUEUE.fullmatch(k[len(prefix):]))
     for name in events:
         names.pop(name, None)
     if not names:
-        return Recognised((), frozenset(claimed))
+        return [], claimed
     sublists: dict[str, list[str]] = {}  # queue name -> its priority sublists
     seps = set(names.values())
     for key, type_ in types.items():
-        if type_ != "list" or key in names:
+        if type_ != "list" or not key.startswith(prefix) or key[len(prefix):] in names:
             continue
         for sep in seps:
-            base, split, step = key.rpartition(sep)
+            base, split, step = key[len(prefix):].rpartition(sep)
             if split and step.isdigit() and names.get(base) == sep:
                 sublists.setdefault(base, []).append(key)
                 break
     queues = []
     for name, sep in sorted(names.items()):
         subs = sorted(sublists.get(name, []), key=lambda k: int(k.rsplit(sep, 1)[1]))
-        claimed.add(name)
+        claimed.add(prefix + name)
         claimed.update(subs)
-        queues.append(queue(name, subs, sep))
-    claimed.add(UNACKED_INDEX)
+        queues.append(queue(name, subs, sep, prefix))
+    claimed.add(prefix + UNACKED_INDEX)
     # Remote-control reply queues: fanout noise, never work.
-    claimed.update(k for k in types if k.endswith(".reply.celery.pidbox"))
-    return Recognised(tuple(queues), frozenset(claimed))
+    claimed.update(k for k in types if k.startswith(prefix)
+                   and k.endswith(".reply.celery.pidbox"))
+    return queues, claimed

@@ -190,13 +190,17 @@ class Act(NamedTuple):
     `action`: requeue / run_now / delete / set_priority, or a queue-wide
     action of `plans.ACTIONS` (rq-requeue-failed, ...). `states`: the state labels it
     applies to ("*": queue-wide). `equivalent`: the library's own operation it performs
-    (the docs table and the confirmation name it). `where`: those states in words, for the
-    refusal on another state."""
+    (the docs table and the confirmation name it): what it sends, in the library's words.
+    `where`: those states in words, for the refusal on another state. `label`: the key's
+    word in the footer and the palette's line (empty: the panel's own word for the action).
+    `needs_lua`: it runs the library's own Lua scripts (refused where the server has none)."""
 
     action: str
     states: tuple[str, ...]
     equivalent: str
     where: str = ""
+    label: str = ""
+    needs_lua: bool = False
 
 
 #: Console action -> the word a refusal uses for it.
@@ -233,6 +237,9 @@ class LibraryQueue:
     # A "strings" state's keys (arq's results, saq's finished jobs: one string per job, no
     # index of them), as the last scan found them; the poll reads them (bounded).
     string_keys: tuple[str, ...] = ()
+    # How many such strings the scan found: more than `string_keys` when capped, so the
+    # failed count and the list cover only the first `len(string_keys)`.
+    string_total: int = 0
     # (hash, field) set while the library's queue is paused (BullMQ's meta `paused`).
     paused_flag: tuple[str, str] | None = None
     # (list of active ids, lock key template with {id}): an active job whose lock is gone

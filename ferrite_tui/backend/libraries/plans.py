@@ -20,6 +20,7 @@ from ferrite_tui.backend.libraries import (
     rq,
     rq_api,
     saq,
+    saq_api,
     taskiq,
 )
 from ferrite_tui.backend.libraries.actions import ActionResult, LibraryActions
@@ -122,11 +123,14 @@ def item_refusal(queue: LibraryQueue, state: StateKey, action: str) -> str | Non
     return queue.refusal(action, state.name)
 
 
-def runtime_refusal(client: Client, queue: LibraryQueue) -> str | None:
+def runtime_refusal(client: Client, queue: LibraryQueue, action: str = "") -> str | None:
     """Why a declared action cannot run on this server or install (checked before anything
-    is sent): BullMQ acts only through its own package and its Lua scripts."""
+    is sent): BullMQ acts only through its own package and its Lua scripts; saq retries
+    a failed job only through its own package."""
     if queue.library == bullmq.LIBRARY:
         return bullmq_api.refusal(client)
+    if queue.library == saq.LIBRARY and action == "requeue":
+        return saq_api.refusal(client)
     return None
 
 
@@ -169,6 +173,7 @@ IMPLEMENTED: dict[tuple[str, str], _ItemRun] = {
     (arq.LIBRARY, "delete"): lambda c, a, q, s, i: a.arq_delete(q, _ids(s, i)),
     (huey.LIBRARY, "delete"): lambda c, a, q, s, i: a.huey_delete(q, s, i),
     (saq.LIBRARY, "delete"): lambda c, a, q, s, i: a.saq_delete(q, s, _ids(s, i)),
+    (saq.LIBRARY, "requeue"): lambda c, a, q, s, i: saq_api.retry(c, q, s, _ids(s, i)),
 }
 for _act in ("requeue", "run_now", "delete"):
     IMPLEMENTED[(bullmq.LIBRARY, _act)] = partial(
@@ -183,7 +188,7 @@ BY_PANEL = {(huey.LIBRARY, "set_priority"), (taskiq.LIBRARY, "claim"),
 async def run_items(client: Client, action: str, queue: LibraryQueue, state: StateKey,
                     items: Sequence[Item]) -> ActionResult:
     """`action` on exactly these items of `state`, with the library's semantics."""
-    why = item_refusal(queue, state, action) or runtime_refusal(client, queue)
+    why = item_refusal(queue, state, action) or runtime_refusal(client, queue, action)
     if why:  # an undeclared action is never sent, whoever asks
         raise ValueError(why)
     runner = IMPLEMENTED.get((queue.library, action))

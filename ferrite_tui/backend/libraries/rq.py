@@ -34,7 +34,14 @@ REGISTRIES = {
     "failed": (State.FAILED, Means.EXPIRES),
     "finished": (State.DONE, Means.EXPIRES),
     "canceled": (State.DONE, Means.AT),
+    # RQ 3's ReadyJobRegistry: dependents whose dependencies are met, scored by when
+    # (current_timestamp), waiting for the enqueue that follows at once (or, if that
+    # process died, for RQ's maintenance to recover them).
+    "ready": (State.PENDING, Means.AT),
 }
+#: RQ 3's intermediate list `rq:queue:NAME:intermediate`: jobs a worker has taken
+#: (LMOVE) and not yet started; RQ's maintenance requeues those left behind.
+INTERMEDIATE = ":intermediate"
 RATE_LIMITED = "rate-limited"
 
 #: Names `keeps` may answer True for start (or end) with one of these (a fast pre-check).
@@ -79,6 +86,8 @@ def queue(name: str, prefix: str = DEFAULT_PREFIX,
     for registry, (state, means) in REGISTRIES.items():
         states.append(state_key(state, f"{prefix}:{registry}:{name}", "zset", registry, "low",
                                Unit.S, means, body=job))
+    states.append(state_key(State.ACTIVE, f"{prefix}:queue:{name}{INTERMEDIATE}", "list",
+                            "intermediate", "head", body=job))
     # Jobs a rate limit holds back (status rate_limited): waiting for a free slot, in a set
     # per limit key that every queue using the key shares (its jobs name their queue only
     # in their hashes), so it is shown on each such queue and counted once.
@@ -134,6 +143,8 @@ def _recognise_prefix(types: dict[str, str], members: dict[str, list[str]],
             rate_limited.append(key)
             continue
         expected = "list" if head == "queue" else "zset" if head in REGISTRIES else None
+        if head == "queue" and rest.endswith(INTERMEDIATE):
+            continue  # a queue's intermediate list, one of its states
         if rest and type_ == expected:
             names.add(rest)
     held = tuple(sorted(rate_limited))

@@ -25,6 +25,8 @@ READ_ONLY = ("saq moves jobs with its own Lua scripts; the console only deletes 
 _SIGNATURE_SUFFIXES = (":incomplete", ":stats", ":queued", ":active")
 
 JOB_PREFIX = PREFIX + "job:"
+#: A job string, listed with its time of completion (`completed`, ms: saq's `now()`).
+JOB_STRING = Body("key", "{id}", "string", "saq-job", "completed", "ms")
 #: At most this many of a queue's job strings are read per poll for their status.
 MAX_JOB_STRINGS = 1000
 
@@ -47,11 +49,13 @@ def failed_job(queue: object, raw: bytes) -> bool:
     return isinstance(doc, dict) and doc.get("status") == "failed"
 
 
-SAQ_TAKEN = ("saq's worker holds active jobs and ends them with its Lua scripts; "
-             "only queued and scheduled jobs can be deleted here")
+SAQ_TAKEN = ("saq ends active jobs with its Lua scripts and drops finished ones (failed "
+             "too) at their ttl; only queued and scheduled jobs can be deleted here")
 ACTIONS = (Act("delete", ("queued", "scheduled"), "what saq's Job abort leaves of a job not "
                "yet taken: LREM queued, ZREM incomplete, DEL the job key",
-               "queued and scheduled jobs"),)
+               "queued and scheduled jobs"),
+           Act("requeue", ("failed",), "saq's own Job.retry (its web UI's retry): status "
+               "queued, back to the end of `queued`", "failed jobs"))
 REFUSALS = (("delete", SAQ_TAKEN),)
 
 
@@ -69,8 +73,9 @@ def queue(name: str, job_strings: tuple[str, ...] = ()) -> LibraryQueue:
         # Failed jobs are in no list or set: only their job strings say so (as of the last
         # scan; each poll reads them again).
         state_key(State.FAILED, f"{JOB_PREFIX}{name}:*", "strings", "failed",
-                  body=Body("key", "{id}", "string", "saq-job")),
-    ), string_keys=job_strings[:MAX_JOB_STRINGS], needs_lua=True, read_only=READ_ONLY,
+                  body=JOB_STRING),
+    ), string_keys=job_strings[:MAX_JOB_STRINGS], string_total=len(job_strings),
+        needs_lua=True, read_only=READ_ONLY,
         actions=ACTIONS, refusals=REFUSALS, own_command="saq's own API (Queue.abort)")
 
 

@@ -2,6 +2,12 @@
 one way an action runs.
 
 The action pipeline (every key that changes data goes through it):
+0. the layout: a panel offers, for the selected queue (`action_queue`), exactly the actions
+   its layout declares (`REGISTRY.actions`: a guide kind's `KindLayout.actions`, a
+   library layout's `ACTIONS`, through `LIBRARY_ACTION_OF`); `check_action` hides the
+   others from the footer and the palette, and their key is refused with one line before
+   anything is sent (`on_key`). Labels come from the declarations (`action_label`,
+   `key_label`);
 1. selection: `act(action, select, steps)` calls `select()` at once, on the key press, so
    the action applies to what the operator saw; it raises `NothingSelected` with a hint;
 2. read-only: `check_action` disables every action named in `MUTATIONS`, so the footer and
@@ -16,7 +22,6 @@ A worker that fails is turned into one line in one place, `on_worker_state_chang
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from rich.text import Text
@@ -33,10 +38,14 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
+from ferrite_tui.backend.kinds import REGISTRY
+from ferrite_tui.backend.kinds.base import Action
 from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueStats, Snapshot
-from ferrite_tui.config import ConfigError, default_config_path, save_queue
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
+from ferrite_tui.ui.panels.kind_correction import correct_kind, highlighted
+from ferrite_tui.ui.panels.outcome import NothingSelected as NothingSelected
+from ferrite_tui.ui.panels.outcome import Outcome as Outcome
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, Field, FormScreen, TypedConfirmScreen
 from ferrite_tui.ui.screens.inspector import InspectorScreen
 from ferrite_tui.ui.screens.progress import with_progress
@@ -46,6 +55,8 @@ from ferrite_tui.ui.widgets.table import Column, KeyedTable
 from ferrite_tui.websession import refuse_file_writes
 
 if TYPE_CHECKING:
+    from textual.dom import DOMNode
+
     from ferrite_tui.backend.client import Client
     from ferrite_tui.backend.libraries.model import LibraryQueue
     from ferrite_tui.ui.protocols import ConsoleApp
@@ -53,24 +64,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 ACTION_GROUP = "action."  # worker group prefix of the action pipeline
-
-
-class NothingSelected(Exception):
-    """An action's selection is empty; the message says what to select first."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The one line an action ends with."""
-
-    line: str
-    severity: str = "information"
-    timeout: float = 6
-
-    @classmethod
-    def of(cls, report: BulkReport, verb: str, title: str = "", extra: str = "") -> Outcome:
-        line = (f"{title}: " if title else "") + report.summary(verb) + extra
-        return cls(line, "information" if report.clean else "warning", 8)
 
 
 def library_outcome(queue: LibraryQueue, verb: str, res) -> Outcome:
@@ -100,8 +93,16 @@ class Panel(Vertical):
     """
 
     #: The actions that change data: action name -> what it does, as the command palette
-    #: lists it ("requeue all shown"). Disabled in read-only mode.
+    #: lists it ("requeue all shown"). Disabled in read-only mode. Those of a guide kind
+    #: come from its layout (`layout_mutations`); every one not in `OWN_ACTIONS` is offered
+    #: only on a queue whose layout declares it.
     MUTATIONS: ClassVar[dict[str, str]] = {}
+    #: Mutations of the panel's own, not of the selected queue's layout (a publish that
+    #: names its target in its dialog, a journal's interrupted run).
+    OWN_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    #: panel action -> the action of a library layout it runs on a library's queue (a guide
+    #: kind's layout names the panel's actions themselves).
+    LIBRARY_ACTION_OF: ClassVar[dict[str, str]] = {}
     #: Other actions the command palette lists for this panel: action name -> label.
     COMMANDS: ClassVar[dict[str, str]] = {}
     # Every panel's queue table: correct the highlighted queue's kind (see correct_kind).
@@ -240,17 +241,83 @@ class Panel(Vertical):
         """Open the inspector on one value (every panel's enter on an item)."""
         self.app.push_screen(InspectorScreen(title, value, meta=meta, fields=fields))
 
+    # -- the actions the selected queue's layout declares ---------------------------------
+
+    @staticmethod
+    def kinds_in(tab: str) -> tuple[QueueKind, ...]:
+        """The kinds whose layouts a tab lists (a panel's KINDS)."""
+        return REGISTRY.kinds_in(tab)
+
+    @staticmethod
+    def layout_mutations(*kinds: QueueKind) -> dict[str, str]:
+        """The actions the layouts of `kinds` declare: name -> the palette's line (the
+        first kind's, where two name one action): a panel's MUTATIONS for its kinds."""
+        found: dict[str, str] = {}
+        for kind in kinds:
+            for a in REGISTRY.layout(kind).actions:
+                found.setdefault(a.name, a.does)
+        return found
+
+    def action_queue(self) -> QueueRef | None:
+        """The queue the panel's actions apply to now (None: none selected)."""
+        return None
+
+    def layout_library(self, ref: QueueRef) -> LibraryQueue | None:
+        """The library layout whose actions a queue offers here (None: its kind's)."""
+        return ref.library
+
+    def declaration(self, action: str, ref: QueueRef | None = None) -> Action | None:
+        """The selected (or `ref`'s) layout's declaration of a panel action, if it has one."""
+        ref = ref or self.action_queue()
+        if ref is None:
+            return None
+        lib = self.layout_library(ref)
+        if lib is None:
+            return REGISTRY.kind_actions(ref.kind).get(action)
+        name = self.LIBRARY_ACTION_OF.get(action)
+        return REGISTRY.library_actions(lib).get(name) if name is not None else None
+
+    def undeclared(self, action: str) -> str | None:
+        """Why the selected queue's layout does not offer `action` (None: it does, the
+        action is not a layout's, or no queue is selected)."""
+        if action not in self.MUTATIONS or action in self.OWN_ACTIONS:
+            return None
+        ref = self.action_queue()
+        if ref is None or self.declaration(action, ref) is not None:
+            return None
+        lib = self.layout_library(ref)
+        if lib is not None:
+            name = self.LIBRARY_ACTION_OF.get(action)
+            own = f"; use {lib.own_command}" if lib.own_command else ""
+            return (lib.refusal(name, None) if name is not None else None) or \
+                f"{lib.library} {'stream' if lib.pending.type == 'stream' else 'queue'}: " \
+                f"not done here{own}"
+        offered = ", ".join(a.label for a in REGISTRY.layout(ref.kind).actions)
+        return (f"{ref.kind.label} {printable(ref.key, 60)}: its layout does not offer it "
+                f"(it offers: {offered or 'nothing'})")
+
+    def key_label(self, binding: Binding) -> str:
+        """A key's word in the footer: the selected queue's layout's label for its action."""
+        decl = self.declaration(binding.action)
+        return decl.label if decl is not None and decl.label else binding.description
+
     # -- the action pipeline -------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Read-only mode disables every mutation (None: shown dimmed, not hidden)."""
+        """An action the selected queue's layout does not declare is off the footer and the
+        palette (its key says why); read-only mode disables every mutation (None: shown
+        dimmed, not hidden)."""
+        if self.undeclared(action):
+            return False
         if action in self.MUTATIONS and self.session.read_only:
             return None
         return True
 
     def on_key(self, event: events.Key) -> None:
-        """A disabled mutation's key says why nothing happens (keys the app does not
-        already answer for)."""
+        """A key of an action the selected queue's layout does not declare, or a disabled
+        mutation's, says why nothing happens (keys the app does not already answer for)."""
+        if self.refuse_undeclared(self, event):
+            return
         if not self.session.read_only:
             return
         for binding in bindings_for_key(self, event.key):
@@ -262,6 +329,28 @@ class Panel(Vertical):
                 self.ferrite.say_read_only(self.MUTATIONS[binding.action])
                 return
 
+    def refuse_undeclared(self, node: DOMNode, event: events.Key) -> bool:
+        """A key whose every binding on `node` is an action the selected queue's layout
+        does not declare: one line saying why, and nothing sent. True: refused."""
+        refused: list[tuple[str, str]] = []
+        for binding in bindings_for_key(node, event.key):
+            if node.check_action(binding.action, ()) is not False:
+                return False  # another binding of the key is offered: it runs
+            why = self.undeclared(binding.action)
+            if why:
+                refused.append((binding.action, why))
+        if not refused:
+            return False
+        # A key bound for both (d: a list's delete, a library's delete): the reason of
+        # the binding meant for this queue's layout (a library's, or a guide kind's).
+        ref = self.action_queue()
+        library = ref is not None and self.layout_library(ref) is not None
+        action, why = min(refused, key=lambda r: (r[0] in self.LIBRARY_ACTION_OF) != library)
+        event.stop()
+        event.prevent_default()
+        self.notify(f"'{self.action_label(action)}': {why}", timeout=4)
+        return True
+
     def run_command(self, action: str) -> None:
         """Run one of this panel's actions by name (the command palette)."""
         self.call_later(self.app.run_action, action, self)
@@ -270,16 +359,25 @@ class Panel(Vertical):
         """Correct the highlighted queue's kind (`o`, or the palette)."""
         if refuse_file_writes(self.notify, "correct a queue's kind"):
             return
-        self.act("correct_kind", lambda: highlighted(self), lambda ref: correct_kind(self, ref))
+        self.act("correct_kind", lambda: highlighted(self.ref_of(self.table.cursor_key)),
+                 lambda ref: correct_kind(self, ref))
 
     def action_label(self, action: str) -> str:
-        return self.MUTATIONS.get(action) or self.COMMANDS.get(action) or action.replace("_", " ")
+        """The palette's line for an action: the selected queue's layout's, else the
+        panel's."""
+        decl = self.declaration(action)
+        return (decl.does if decl is not None and decl.does else None) or \
+            self.MUTATIONS.get(action) or self.COMMANDS.get(action) or action.replace("_", " ")
 
     def act(self, action: str, select: Callable[[], T],
             steps: Callable[[T], Awaitable[Outcome | None]]) -> None:
         """Run one action: `select()` now (raises NothingSelected with a hint), then the
         steps in a worker; their Outcome is the one result line, then `after_action`."""
         label = self.action_label(action)
+        why = self.undeclared(action)  # called directly (the palette, a test): refused too
+        if why:
+            self.notify(f"'{label}': {why}", timeout=5)
+            return
         if action in self.MUTATIONS and not self.ferrite.writable(label):
             return  # called directly (not through a binding, which check_action covers)
         try:
@@ -392,62 +490,3 @@ def rate_cells(q: QueueStats) -> dict[str, object]:
 
 def open_queue(panel: Panel, ident: str) -> None:
     panel.post_message(OpenQueue(ident))
-
-
-# -- correcting a queue's kind (`o`) ---------------------------------------------------
-
-KINDS = (*(k.value for k in QueueKind), "ignore")
-
-
-def highlighted(panel: Panel) -> QueueRef:
-    """The queue under the cursor of the panel's queue table."""
-    ref = panel.ref_of(panel.table.cursor_key)
-    if ref is None:
-        raise NothingSelected("highlight a queue first")
-    if ref.library is not None:
-        raise NothingSelected(f"{ref.library.library}'s layout is read from the library's "
-                              "keys: set its options in [libraries] instead")
-    return ref
-
-
-def entry_of(ref: QueueRef, values: dict[str, str]) -> dict[str, str | None]:
-    """The [[queues]] entry for the answers: the unit only for delayed queues, the target
-    only for dead letters."""
-    kind = values["kind"].strip()
-    unit = values.get("unit", "").strip() or None
-    target = values.get("target", "").strip() or None
-    return {"key": ref.key, "kind": kind,
-            "score_unit": unit if kind == "delayed" and unit == "s" else None,
-            "target_key": target if kind == "dlq" else None}
-
-
-async def correct_kind(panel: Panel, ref: QueueRef) -> Outcome | None:
-    """The highlighted queue's kind as the operator gives it, saved as a [[queues]] entry
-    in their config file (see config.save_queue) and used by a rescan at once."""
-    cfg = panel.ferrite.config
-    path = cfg.path or default_config_path()
-    why = ref.evidence or ("declared in your config" if ref.declared else "by its name")
-    values = await panel.ask(
-        f"Kind of {printable(ref.key, 60)}",
-        [Field("kind", f"kind ({', '.join(KINDS)})", ref.kind.value,
-               check=lambda v: None if v.strip() in KINDS else f"one of {', '.join(KINDS)}"),
-         Field("unit", "delayed: due times in (ms or s)", ref.score_unit or "ms",
-               check=lambda v: None if v.strip() in ("ms", "s", "") else "ms or s"),
-         Field("target", "dead letters: requeue to (a list; empty: none)",
-               ref.target_key or "")],
-        submit_label="Save",
-        body=Text(f"Found as {ref.kind.label} ({printable(why, 120)}). Saved as a "
-                  f"[[queues]] entry at the end of {printable(str(path), 120)}; the rest of "
-                  "that file is kept as it is."))
-    if values is None:
-        return None
-    entry = entry_of(ref, values)
-    try:
-        new = save_queue(cfg, entry)
-    except (ConfigError, OSError) as exc:
-        return Outcome(f"Not saved: {printable(str(exc), 200)}", severity="error")
-    panel.ferrite.config = new
-    if panel.session.monitor is not None:
-        panel.session.monitor.use_config(new)
-    return Outcome(f"{printable(ref.key, 60)} is now {entry['kind']}: saved to "
-                   f"{printable(str(new.path), 120)}", timeout=6)

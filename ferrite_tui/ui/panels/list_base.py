@@ -59,18 +59,29 @@ class ItemPagerPanel(Panel):
             start = table.want_start
         else:
             table.want_start = start
+        table.loads_in_flight += 1  # until its worker has read (see refresh_items)
         self._load_worker(table, start, move_cursor)
+
+    def refresh_items(self, table: ItemTable) -> None:
+        """The poll's reload of the window shown, unless a load is in flight: its page is
+        as new (and the next poll reads it again), while a newer load throws the older one's
+        page away (a list opened just before a poll showed its page only after a 2nd read)."""
+        if not table.loads_in_flight:
+            self.load_items(table, None)
 
     @work(group="items-load", name="load items", exit_on_error=False)
     async def _load_worker(self, table: ItemTable, start: int, move_cursor: bool) -> None:
-        client = self.item_client()
-        source = table.source
-        if client is None or source is None:
-            return
-        table.load_seq += 1
-        seq = table.load_seq
-        window = table.window
-        page = await source.load(client, start, window)  # a failure: one line (Panel)
+        try:
+            client = self.item_client()
+            source = table.source
+            if client is None or source is None:
+                return
+            table.load_seq += 1
+            seq = table.load_seq
+            window = table.window
+            page = await source.load(client, start, window)  # a failure: one line (Panel)
+        finally:
+            table.loads_in_flight -= 1
         if table.source is not source or table.load_seq != seq:
             return  # a newer load (or another list) replaced this one
         table.show_page(page)

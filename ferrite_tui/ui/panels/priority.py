@@ -14,7 +14,7 @@ from textual.binding import Binding
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.envelopes import decode, printable
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.models import QueueRef, QueueStats
 from ferrite_tui.backend.priority import (
     PAGE_SIZE,
     PriorityQueue,
@@ -40,7 +40,7 @@ from ferrite_tui.ui.widgets.table import Column
 
 class PriorityPanel(SortedSetPanel):
     TITLE = "Priority"
-    KINDS = (QueueKind.PRIORITY,)
+    KINDS = SortedSetPanel.kinds_in("priority")
     JOB_NOUN = "job"
     QUEUE_NOUN = "priority queue"
 
@@ -187,8 +187,7 @@ class PriorityPanel(SortedSetPanel):
 
     # -- actions -----------------------------------------------------------------------------
 
-    MUTATIONS = {"change_priority": "change the priority of the selected jobs",
-                 "remove": "remove the selected jobs", "new_job": "enqueue a new job"}
+    MUTATIONS = SortedSetPanel.layout_mutations(*KINDS)  # change_priority, remove, new_job
     COMMANDS = {"range_filter": "show only a priority range", "jump": "jump to a position"}
 
     def _pq(self, ref: QueueRef | None = None) -> PriorityQueue:

@@ -17,6 +17,7 @@ from textual.binding import Binding
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.delayed import (
     HOUR_MS,
+    NO_READY_LIST,
     Cursor,
     DelayedQueue,
     DelayedView,
@@ -28,7 +29,7 @@ from ferrite_tui.backend.delayed import (
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.libraries.model import State
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import (
     PAGE_SIZE,
     ZItem,
@@ -75,7 +76,7 @@ RESUME_OVERDUE = "X on this panel runs the rest of the overdue jobs"
 
 class ScheduledPanel(SortedSetPanel):
     TITLE = "Scheduled"
-    KINDS = (QueueKind.DELAYED,)
+    KINDS = SortedSetPanel.kinds_in("scheduled")
     JOB_NOUN = "job"
     QUEUE_NOUN = "delayed queue"
 
@@ -131,7 +132,9 @@ class ScheduledPanel(SortedSetPanel):
         alerts = alert_cell(q)  # "overdue growing" is one of the poll's alerts
         return {
             "key": key_cell(q), "depth": fmt.count(q.depth), "overdue": fmt.count(q.overdue),
-            "oldest": fmt.duration(q.oldest_ms), "ready": fmt.count(q.ready),
+            "oldest": fmt.duration(q.oldest_ms),
+            # No ready list known (found by its scores): its size is unknown, not 0.
+            "ready": fmt.count(q.ready) if q.ref.ready_key or q.ref.library else "?",
             "trend": trend_cell(q, self.history, "overdue"), "alerts": alerts,
         }
 
@@ -195,11 +198,10 @@ class ScheduledPanel(SortedSetPanel):
         ref = self.selected
         if action in self.MUTATIONS and ref is not None and ref.library is None \
                 and (ref.ready_key is None or ref.score_unit == "s"):
-            why = "its due times are epoch seconds" if ref.score_unit == "s" \
-                else "no ready list is known for it"
-            self.notify(f"{printable(ref.key, 60)}: {why}, and its own scheduler moves its "
-                        "jobs: the console reads them and moves none", severity="warning",
-                        timeout=8)
+            why = NO_READY_LIST if ref.ready_key is None else (
+                "its due times are epoch seconds, and its own scheduler moves its jobs: "
+                "the console reads them and moves none")
+            self.notify(f"{printable(ref.key, 60)}: {why}", severity="warning", timeout=8)
             return
         super().act(action, select, steps)
 
@@ -222,8 +224,10 @@ class ScheduledPanel(SortedSetPanel):
         else:
             last = first + len(view.items) - 1
             text = Text(f"{key}: {first:,}–{last:,} of {view.card:,} in due order ([ ] page)")
-        ready = "n/a" if view.ready is None else f"{view.ready:,}"
-        text.append(f" · ready {ready}")
+        if self.selected is not None and self.selected.ready_key is None:
+            text.append(" · ready list unknown")
+        else:
+            text.append(f" · ready {'n/a' if view.ready is None else f'{view.ready:,}'}")
         if view.overdue:
             oldest = view.oldest_overdue_ms
             limit = self.session.config.alerts.overdue_seconds * 1000
@@ -274,9 +278,8 @@ class ScheduledPanel(SortedSetPanel):
 
     # -- actions ------------------------------------------------------------------------------
 
-    MUTATIONS = {"run_now": "run the selected jobs now", "run_overdue": "run all overdue jobs",
-                 "postpone": "postpone the selected jobs", "set_due": "set the due time",
-                 "cancel_job": "cancel the selected jobs", "new_job": "schedule a new job"}
+    # run_now, run_overdue, postpone, set_due, cancel_job, new_job
+    MUTATIONS = SortedSetPanel.layout_mutations(*KINDS)
 
     def action_run_now(self) -> None:
         self.act("run_now", self.jobs_selected, self._run_now)

@@ -176,6 +176,7 @@ class SortedSetPanel(Panel):
 
     def _select(self, ref: QueueRef) -> None:
         self.selected = ref
+        self.refresh_bindings()  # its layout's actions, in the footer
         self.marks.clear()
         self.reset_paging()
         self.jobs_view = None
@@ -379,42 +380,30 @@ class SortedSetPanel(Panel):
 
     # -- a library's key shown here: only the actions its layout declares ------------------
 
-    #: panel action -> the layout action it is on a library's key; every other mutation is
-    #: not offered there (hidden from the footer and palette, refused if reached)
-    LIBRARY_ACTION_OF: ClassVar[dict[str, str]] = {}
+    # (LIBRARY_ACTION_OF, in each panel: panel action -> the layout action it is on a
+    # library's key; every other mutation is not offered there)
     #: panel actions that run the library's own operation (libraries/plans.py) rather than
     #: this panel's generic one
     LIBRARY_RUNS: ClassVar[frozenset[str]] = frozenset()
 
-    def library(self) -> LibraryQueue | None:
-        """The selected key's library layout; a `[[queues]]` declaration is the user's own
-        queue, moved as the seed's."""
-        lib = self.selected.library if self.selected is not None else None
+    def action_queue(self) -> QueueRef | None:
+        return self.selected
+
+    def layout_library(self, ref: QueueRef) -> LibraryQueue | None:
+        """A `[[queues]]` declaration is the user's own queue, moved as the guide's kind."""
+        lib = ref.library
         return None if lib is None or lib.library == DECLARED else lib
 
-    def library_refusal(self, action: str) -> str | None:
-        """Why `action` is not done on the selected library key (None: it is declared, or
-        the key is not a library's)."""
-        lib = self.library()
-        if lib is None or action not in self.MUTATIONS:
-            return None
-        declared = self.LIBRARY_ACTION_OF.get(action)
-        if declared is None:
-            own = f"; use {lib.own_command}" if lib.own_command else ""
-            return f"{lib.library} queue: not done here{own}"
-        return lib.refusal(declared, None) or plans.runtime_refusal(self.client(), lib)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        lib = self.library()
-        if lib is not None and action in self.MUTATIONS:
-            declared = self.LIBRARY_ACTION_OF.get(action)
-            if declared is None or lib.declared(declared, None) is None:
-                return False
-        return super().check_action(action, parameters)
+    def library(self) -> LibraryQueue | None:
+        """The selected key's library layout (None: the guide's kind's)."""
+        return self.layout_library(self.selected) if self.selected is not None else None
 
     def act(self, action: str, select: Callable[[], Any],
             steps: Callable[[Any], Awaitable[Outcome | None]]) -> None:
-        why = self.library_refusal(action)
+        lib = self.library()  # (an action its layout does not declare: refused by act)
+        why = plans.runtime_refusal(self.client(), lib, self.LIBRARY_ACTION_OF.get(action, "")) \
+            if lib is not None and action in self.MUTATIONS and not self.undeclared(action) \
+            else None
         if why:
             self.notify(f"'{self.action_label(action)}': {why}", timeout=5)
             return

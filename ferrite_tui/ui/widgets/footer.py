@@ -16,6 +16,8 @@ from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
+from ferrite_tui.ui.protocols import LabelsKeys
+
 if TYPE_CHECKING:
     from textual.screen import Screen
 
@@ -105,9 +107,11 @@ class KeyFooter(Widget, can_focus=False):
         entries: list[FooterEntry] = []
         actions: set[str] = set()
         palette = None
-        for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items():
-            entry = FooterEntry(binding.key, app.get_key_display(binding),
-                                binding.description, enabled, tooltip)
+        for key, (node, binding, enabled, tooltip) in self.screen.active_bindings.items():
+            label = node.key_label(binding) if isinstance(node, LabelsKeys) \
+                else binding.description
+            entry = FooterEntry(binding.key, app.get_key_display(binding), label, enabled,
+                                tooltip)
             if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
                 palette = entry._replace(tooltip=binding.tooltip or binding.description)
             elif binding.show and binding.action not in actions:

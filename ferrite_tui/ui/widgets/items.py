@@ -179,6 +179,7 @@ class ItemTable(PagedTable[Item]):
         self.on_leave: Callable[[], None] | None = None
         self.on_marks = self._redraw_marks
         self.load_seq = 0
+        self.loads_in_flight = 0  # window reads started and not answered yet
         self.want_start = 0
 
     def _redraw_marks(self) -> None:

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 
 from ferrite_tui import formatting as fmt
+from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.trends import Trends, minute_of
 
@@ -18,11 +19,7 @@ except ImportError:  # pragma: no cover
     PlotextPlot = None  # type: ignore[assignment,misc]
 
 # RGB: plotext's named colors follow the terminal theme and several come out alike.
-KIND_COLORS = {
-    QueueKind.WORK: (0, 200, 220), QueueKind.RELIABLE: (90, 140, 255),
-    QueueKind.PRIORITY: (210, 110, 230), QueueKind.DELAYED: (240, 210, 60),
-    QueueKind.STREAM: (110, 210, 90), QueueKind.DLQ: (240, 70, 70),
-}
+# (each kind's backlog line: its layout's color, KindLayout.color)
 IN_COLOR, OUT_COLOR, DEAD_COLOR = (110, 210, 90), (90, 140, 255), (240, 70, 70)
 ALERT_COLOR = (255, 150, 40)
 
@@ -57,6 +54,7 @@ def chart_data(trends: Trends, snap: Snapshot) -> ChartData:
     data.rebuilt = [False] * n
     for q in snap.queues:
         ident = q.ref.ident
+        deaths = REGISTRY.layout(q.ref.kind).arrivals_are_deaths  # charted as dead
         for each in trends.metrics(ident).values():
             data.sampled = data.sampled or each.sampled
             for m in each.rebuilt:
@@ -69,7 +67,7 @@ def chart_data(trends: Trends, snap: Snapshot) -> ChartData:
         for metric, total in (("arrivals", data.arrivals), ("out", data.out),
                               ("dead", data.dead)):
             series = trends.get(ident, metric)
-            if series is not None and not (metric == "arrivals" and q.ref.kind is QueueKind.DLQ):
+            if series is not None and not (metric == "arrivals" and deaths):
                 _add(total, series.window(first, now_min))
     if trends.live_since is not None and any(data.rebuilt):
         x = minute_of(trends.live_since) - now_min
@@ -140,7 +138,7 @@ class TrendCharts(Horizontal):
         backlog = self.query_one("#chart-backlog", PlotextPlot)
         self._start(backlog, f"backlog by kind{est}{marker}", data)
         for kind, values in data.backlog.items():
-            self._line(backlog, data.xs, values, kind.label, KIND_COLORS[kind])
+            self._line(backlog, data.xs, values, kind.label, REGISTRY.layout(kind).color)
         self._finish(backlog, data)
 
         flow = self.query_one("#chart-flow", PlotextPlot)

@@ -1,17 +1,15 @@
 """Panel 6: dead-letter lists, their entries, and the incident workflow on them.
 
 On top every DLQ with its target queue, depth and growth. Below, the highlighted DLQ's
-entries, paged in windows of the visible height (home/end/pgup/pgdn/: as on panel 2): id,
-reason, first line of last_error, retry_count, time since dead_at, first_attempt.
+entries, paged as on panel 2: id, reason, last_error, retry_count, dead_at, first_attempt.
 
 `g` shows the group-by-reason view (reasons with numbers and ids normalised away, counted by
 a background scan with progress); enter on a group filters the entries to it. `/` filters by
 substring, or /regex/, over reason, error and payload (a background scan as well).
 
-Keys: enter inspect, space mark, r requeue selected (the seed's retry_dead_letter), R requeue
-everything shown (confirmation with the exact count), d delete selected, D delete everything
-shown (typed confirmation), e edit the payload then requeue, x export what is shown (NDJSON),
-t set the target queue.
+Keys (the dead-letter layout's actions, kinds/deadletters.py): enter inspect, space mark, r
+requeue selected, R requeue everything shown (the exact count confirmed), d / D delete
+selected / everything shown (typed), e edit then requeue, x export (NDJSON), t target.
 """
 
 from __future__ import annotations
@@ -28,20 +26,20 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, ChunkResult, HeadPlan
 from ferrite_tui.backend.crossslot import finish_inflight
 from ferrite_tui.backend.dlq import DeadLetters, Filter, edit_text
-from ferrite_tui.backend.dlq_routes import named_queue, read_head
 from ferrite_tui.backend.envelopes import decode, printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.libraries.model import State
 from ferrite_tui.backend.lists import ListItems, Page
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.movebase import Item, PositionalPlan
-from ferrite_tui.backend.requeue_plan import plan_head
+from ferrite_tui.backend.requeue_plan import RequeuePlan, plan_head
 from ferrite_tui.files import EXPORTS, default_file, resolve
 from ferrite_tui.ui.library_states import LibraryStateRows
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome, alert_cell, key_cell, trend_cell
 from ferrite_tui.ui.panels.deadletters.entries import DeadLetterEntries
 from ferrite_tui.ui.panels.deadletters.routing import (
+    requeue_whole_list,
     route_body,
     routes_for,
     run_routed,
@@ -58,7 +56,7 @@ HEAD_CHUNK = 500  # entries per chunk when working "the first N" from the head
 
 class DeadLettersPanel(ItemPagerPanel):
     TITLE = "Dead letters"
-    KINDS = (QueueKind.DLQ,)
+    KINDS = ItemPagerPanel.kinds_in("dlq")
 
     DEFAULT_CSS = """
     DeadLettersPanel #table { height: auto; max-height: 7; }  /* a short list takes only its rows */
@@ -79,11 +77,10 @@ class DeadLettersPanel(ItemPagerPanel):
     # -- the items an action applies to ----------------------------------------------------
 
     MUTATIONS = {
-        "requeue": "requeue selected", "requeue_all": "requeue all shown",
-        "delete": "delete selected", "delete_all": "delete all shown",
-        "edit": "edit the payload, then requeue",
+        **ItemPagerPanel.layout_mutations(*KINDS),  # requeue(_all), delete(_all), edit
         "finish_interrupted": "finish the interrupted run",
     }
+    OWN_ACTIONS = frozenset({"finish_interrupted"})  # the journal's, whatever is selected
     COMMANDS = {"export": "export what is shown (NDJSON)", "groups": "group by reason",
                 "set_target": "set the target queue"}
 
@@ -91,7 +88,7 @@ class DeadLettersPanel(ItemPagerPanel):
         super().__init__(**kwargs)
         self.entries = DeadLetterEntries(self, id="entries")
         # The libraries' failed jobs (RQ, dramatiq, BullMQ, ...): their own rows and actions.
-        self.library_rows = LibraryStateRows(self, State.FAILED, (QueueKind.DLQ,))
+        self.library_rows = LibraryStateRows(self, State.FAILED, self.KINDS)
 
     # -- the lists --------------------------------------------------------------------------
 
@@ -122,6 +119,9 @@ class DeadLettersPanel(ItemPagerPanel):
         yield self.library_rows
         yield self.entries
 
+    def action_queue(self) -> QueueRef | None:
+        return self.entries.current_ref
+
     @property
     def items_table(self) -> ItemTable:
         return self.entries.items_table
@@ -144,7 +144,7 @@ class DeadLettersPanel(ItemPagerPanel):
         self.library_rows.update_snapshot(snap)
         table = self.items_table
         if self.active() and table.source is not None and table.source.items is None:
-            self.load_items(table, None)
+            self.refresh_items(table)
 
     def open_row(self, ident: str) -> None:
         self.entries.select_dlq(self.ref_of(ident))
@@ -343,20 +343,8 @@ class DeadLettersPanel(ItemPagerPanel):
             if not counted[0]:
                 self.notify("The dead-letter list is empty", timeout=3)
                 return None
-            head = await read_head(self.client(), ref.key, counted[0])
-            if head is None:
-                first = await read_head(self.client(), ref.key, min(counted[0], 1000))
-                if first is None or any(named_queue(it.raw) for it in first):
-                    # Letters that name their queue are routed from what was read: beyond
-                    # the read bound, never sent to the list's target by default.
-                    return Outcome(f"{counted[0]:,} entries, some naming their own queue: "
-                                   "too many to route in one run; filter (/) to requeue "
-                                   "them in parts", severity="warning", timeout=10)
-                return await self._requeue_head(ref, counted)
-            if any(named_queue(it.raw) for it in head):
-                matches = head  # letters that name their queue: each goes back to it
-            else:
-                return await self._requeue_head(ref, counted)
+            # Each letter to the queue it names, else the list's target: read in pages.
+            return await requeue_whole_list(self, ref, counted)
         if not matches:
             self.notify("Nothing shown to requeue", timeout=3)
             return None
@@ -376,14 +364,14 @@ class DeadLettersPanel(ItemPagerPanel):
                             self.entries.flt.text, self.entries.flt.group)
         return await run_routed(self, ref, routes, record)
 
-    async def _requeue_head(self, ref: QueueRef,
-                            counted: tuple[int, bytes | None]) -> Outcome | None:
+    async def _requeue_head(self, ref: QueueRef, counted: tuple[int, bytes | None],
+                            plan: RequeuePlan | None = None) -> Outcome | None:
         """The whole list to its target, from the head (no letter names a queue)."""
         dest = await self._target(ref)
         if not dest:
             return None
         count = counted[0]
-        plan = await plan_head(self.client(), ref.key, count)
+        plan = plan or await plan_head(self.client(), ref.key, count)
         body = Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the tail "
                     f"of {printable(dest)}: {plan.describe()}? Entries that arrive after "
                     "this count are left.")

@@ -7,8 +7,14 @@ from typing import Any
 
 from rich.text import Text
 
-from ferrite_tui.backend.bulk import ChunkResult
-from ferrite_tui.backend.dlq_routes import RoutePlan, named_queue, plan_routes
+from ferrite_tui.backend.bulk import BulkRunner, ChunkResult
+from ferrite_tui.backend.dlq_routes import (
+    RoutedHeadRun,
+    RoutePlan,
+    named_queue,
+    plan_head_routes,
+    plan_routes,
+)
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.journal import BulkRecord
 from ferrite_tui.backend.models import QueueRef
@@ -82,3 +88,41 @@ async def run_routed(panel: DeadLettersPanel, ref: QueueRef, routes: RoutePlan,
                           severity="warning", timeout=10)
     return outcome
 
+
+
+async def requeue_whole_list(panel: DeadLettersPanel, ref: QueueRef,
+                             counted: tuple[int, bytes | None]) -> Outcome | None:
+    """The unfiltered "requeue all", at any length: the letters are read in pages for the
+    confirmation (counts per target, estimates past the plan's read bound) and again by the
+    run, each page's letters to the queues they name, the refused left in place. A list
+    whose letters (all read) name no queue goes to its target from the head."""
+    count = counted[0]
+    known = [q.ref for q in panel.snapshot.queues] if panel.snapshot is not None else []
+    head = await plan_head_routes(panel.client(), ref.key, count, known)
+    if not head.named and head.complete:
+        return await panel._requeue_head(ref, counted, head.plan)
+    dest = panel.entries.target_of(ref)
+    if dest is None and head.unnamed:
+        dest = await panel._target(ref)
+        if not dest:
+            return None
+    if head.complete and not head.moving(dest):
+        return Outcome(f"Nothing requeued: {head.describe(dest)}", severity="warning",
+                       timeout=8)
+    targets = head.counts(dest)[0]
+    body = Text(f"Requeue all {count:,} entries of {printable(ref.key)} to the tail of their "
+                f"queues: {head.describe(dest)}. {head.plan.describe()}? Entries that arrive "
+                "after this count are left.")
+    body.append(unwrapped_note(head.plan, ", ".join(targets) or "(none)"))
+    label = f"Requeue {head.moving(dest):,}" if head.complete else "Requeue all"
+    if not await panel.confirm("Requeue all", body, label):
+        return None
+    run = RoutedHeadRun(panel._letters(), ref.key, count, dest, head.resolved, known)
+    record = BulkRecord("requeue dead letters", ref.key, ", ".join(targets), count)
+    runner: BulkRunner[Item] = BulkRunner(
+        run, run.chunk, journal=panel.session.journal(), record=record,
+        resume="F on this panel resumes it (what is in flight first, then the rest)")
+    report = await panel.run_bulk(f"Requeueing {count:,} to their queues", runner)
+    outcome = panel._outcome(report, "requeued")
+    return Outcome(f"{outcome.line}; {run.describe()}",
+                   severity="warning" if run.refused else outcome.severity, timeout=10)

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from rich.text import Text
-from textual import events
 
 from ferrite_tui.backend.envelopes import Envelope, printable
 from ferrite_tui.backend.libraries import plans
@@ -33,11 +32,9 @@ from ferrite_tui.ui.library_states import (
     state_columns as state_columns,  # the panel builds its table with it
 )
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
-from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable
 
 if TYPE_CHECKING:
-    from textual.dom import DOMNode
 
     from ferrite_tui.backend.client import Client
     from ferrite_tui.ui.session import Session
@@ -83,10 +80,6 @@ class QueuesView(Protocol):
 
 class LibraryStates:
     """A library queue's states and actions, for the Queues panel."""
-
-    #: panel action -> the layout's action it runs
-    ITEM_ACTION_OF = {"lib_requeue": "requeue", "lib_run_now": "run_now",
-                      "lib_delete": "delete"}
 
     def __init__(self, panel: QueuesView) -> None:
         self.panel = panel
@@ -162,42 +155,12 @@ class LibraryStates:
 
     # -- single-item library actions (r / x / d on a state's items) -----------------------
 
-    def refuse_key(self, node: DOMNode, event: events.Key) -> bool:
-        """A library key its layout does not declare is off the footer; pressed anyway, it
-        says why and names the library's own command (nothing is sent). True: refused."""
-        lib = self.current_ref.library if self.current_ref is not None else None
-        if lib is not None and not self.session.read_only:
-            for binding in bindings_for_key(node, event.key):
-                action = self.ITEM_ACTION_OF.get(binding.action)
-                if action is not None and not self.library_declares(binding.action):
-                    event.stop()
-                    event.prevent_default()
-                    state = self.current_state()
-                    why = lib.refusal(action, state.name if state else None)
-                    self.panel.notify(f"'{self.panel.action_label(binding.action)}': {why}",
-                                      timeout=4)
-                    return True
-        return False
-
-    def library_declares(self, panel_action: str) -> bool:
-        """Whether the selected library queue's layout declares this panel action (on any
-        of its states: on another state the key says where it applies)."""
-        ref = self.current_ref
-        if ref is None or ref.library is None:
-            return False
-        lib = ref.library
-        item = self.ITEM_ACTION_OF.get(panel_action)
-        if item is not None:
-            return any(a.action == item for a in lib.actions)
-        bulk = panel_action[len("lib_"):].replace("_", "-")
-        return bulk in LIBRARY_ACTIONS and any(a == bulk for a, _ in plans.actions_for(lib))
-
     def _state_items(self, action: str) -> tuple[LibraryQueue, StateKey, list[Item]]:
         ref, state = self.current_ref, self.current_state()
         if ref is None or ref.library is None or state is None:
             raise NothingSelected("select a library's queue first")
         why = (plans.item_refusal(ref.library, state, action)
-               or plans.runtime_refusal(self.panel.client(), ref.library))
+               or plans.runtime_refusal(self.panel.client(), ref.library, action))
         if why:
             raise NothingSelected(why)
         table = self.panel.state_table

@@ -5,9 +5,8 @@ visible height (home head, end tail, pagedown/] next, pageup/[ previous, : jump 
 position). A reliable queue shows its processing list beside the main list, with each job's
 age and a stale mark past the visibility timeout.
 
-Keys on items: enter inspect, space mark, d delete selected (confirm), D purge the queue
-(type its name), m move selected to another queue. On the processing list: a ack, r nack
-(back to the head of the queue), R recover stale (preview, then move back).
+Keys on items (the work / reliable layouts' actions): enter inspect, space mark, d delete,
+D purge (type its name), m move; on the processing list a ack, r nack, R recover stale.
 
 Actions name the exact values shown (see backend/moves.py); reads run in workers and only
 while this tab is shown; every server error becomes one line.
@@ -18,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from rich.text import Text
-from textual import events, on
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -30,7 +29,7 @@ from ferrite_tui.backend.envelopes import Envelope, decode, printable
 from ferrite_tui.backend.libraries.browse import StateItem
 from ferrite_tui.backend.libraries.plans import ACTIONS as LIBRARY_ACTIONS
 from ferrite_tui.backend.lists import ListItems, Page
-from ferrite_tui.backend.models import QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.models import QueueRef, QueueStats
 from ferrite_tui.backend.movebase import Item, PositionalPlan
 from ferrite_tui.backend.reliable import ReliableQueue, return_end
 from ferrite_tui.ui.panels.base import (
@@ -51,7 +50,7 @@ from ferrite_tui.ui.widgets.table import Column
 
 class QueuesPanel(ItemPagerPanel):
     TITLE = "Queues"
-    KINDS = (QueueKind.WORK, QueueKind.RELIABLE)
+    KINDS = ItemPagerPanel.kinds_in("queues")  # work and reliable queues
 
     DEFAULT_CSS = """
     QueuesPanel #table { height: auto; max-height: 9; }  /* a short list takes only its rows */
@@ -76,12 +75,13 @@ class QueuesPanel(ItemPagerPanel):
         Binding("s", "next_state", "State", id="queues.next_state"),
         Binding("S", "prev_state", "Prev state", id="queues.prev_state", show=False),
     ]
-    #: keys whose action depends on whether the selected queue is a library's
-    LIBRARY_ONLY = frozenset({"lib_requeue", "lib_run_now", "lib_delete", "next_state",
-                              "prev_state"})
-    # (hidden on a library's queue, so the footer shows its own keys; its bulk actions are
-    # in the command palette)
-    LISTS_ONLY = frozenset({"delete", "nack", "purge", "move", "ack", "recover"})
+    #: keys shown only on a library's queue (its states)
+    LIBRARY_ONLY = frozenset({"next_state", "prev_state"})
+    #: panel action -> its library layout's action (r / x / d on a state's items, and the
+    #: queue-wide actions in the command palette: libraries/plans.py)
+    LIBRARY_ACTION_OF = {"lib_requeue": "requeue", "lib_run_now": "run_now",
+                         "lib_delete": "delete",
+                         **{f"lib_{a.replace('-', '_')}": a for a in LIBRARY_ACTIONS}}
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -121,20 +121,23 @@ class QueuesPanel(ItemPagerPanel):
         return [q for q in snap.queues if q.ref.kind in self.KINDS or (
             q.ref.library is not None and q.ref.library.pending.type != "stream")]
 
+    def action_queue(self) -> QueueRef | None:
+        return self.current_ref
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        library = self.current_ref.library if self.current_ref is not None else None
-        if (action in self.LIBRARY_ONLY and library is None) or (
-                action in self.LISTS_ONLY and library is not None):
+        if action in self.LIBRARY_ONLY and (self.current_ref is None
+                                            or self.current_ref.library is None):
             return False
-        if action.startswith("lib_") and not self.library.library_declares(action):
-            return False  # the layout offers no such action: off the footer and palette
         return super().check_action(action, parameters)
 
-    # -- a library's queue: Textual's entry points; the work is in library.py --------------
+    def undeclared(self, action: str) -> str | None:
+        """A library's queue-wide actions also wait for the queue to be writable."""
+        lib = self.current_ref.library if self.current_ref is not None else None
+        if lib and lib.read_only and self.LIBRARY_ACTION_OF.get(action) in LIBRARY_ACTIONS:
+            return lib.read_only
+        return super().undeclared(action)
 
-    def on_key(self, event: events.Key) -> None:
-        if not self.library.refuse_key(self, event):
-            super().on_key(event)
+    # -- a library's queue: Textual's entry points; the work is in library.py --------------
 
     def action_next_state(self) -> None:
         self.library.switch_state(1)
@@ -257,7 +260,7 @@ class QueuesPanel(ItemPagerPanel):
         if self.active() and self.current_ref is not None:
             for table in (self.items_table, self.proc_table, self.state_table):
                 if table.source is not None and table.display:
-                    self.load_items(table, None)
+                    self.refresh_items(table)
 
     def items_loaded(self, table: ItemTable, page: Page) -> None:
         ref = self.current_ref
@@ -323,10 +326,7 @@ class QueuesPanel(ItemPagerPanel):
     # -- actions ----------------------------------------------------------------------
 
     MUTATIONS = {
-        "delete": "delete selected items", "purge": "purge the queue",
-        "move": "move selected items to another queue", "ack": "ack selected jobs",
-        "nack": "nack selected jobs (back to the queue)",
-        "recover": "recover stale jobs",
+        **ItemPagerPanel.layout_mutations(*KINDS),  # delete, purge, move, ack, nack, recover
         # A library queue's items, with the library's semantics (r / x / d).
         "lib_requeue": "requeue selected (library)", "lib_run_now": "run selected now (library)",
         "lib_delete": "delete selected with their bodies (library)",

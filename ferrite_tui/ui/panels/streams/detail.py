@@ -15,7 +15,6 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.envelopes import decode, printable
-from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.backend.streams import (
     ConsumerInfo,
     GroupInfo,
@@ -24,13 +23,12 @@ from ferrite_tui.backend.streams import (
     Streams,
 )
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.streams.paging import BROWSE_PAGE, parse_when
 from ferrite_tui.ui.panels.streams.tables import (
-    BROWSE_PAGE,
     OVERVIEW_EVERY_S,
     SORTS,
     TAIL_KEEP,
     StreamTables,
-    parse_when,
 )
 from ferrite_tui.ui.screens.dialogs import Field
 
@@ -136,12 +134,11 @@ class StreamDetail(StreamTables):
         history = self.history
         if history is None or self.snapshot is None:
             return
-        ident = next((q.ref.ident for q in self.snapshot.queues
-                      if q.ref.key == stream and q.ref.kind is QueueKind.STREAM), None)
-        if ident is None:
+        stats = self.polled_stream(stream)
+        if stats is None:
             return
-        polled = {g.name: g.lag for q in self.snapshot.queues if q.ref.ident == ident
-                  for g in q.groups}
+        ident = stats.ref.ident
+        polled = {g.name: g.lag for g in stats.groups}
         now = time.monotonic()
         for g in groups:
             if polled.get(g.name) is None and g.lag is not None:
@@ -194,6 +191,7 @@ class StreamDetail(StreamTables):
                 "preview": preview,
             }))
         self.pending_table.show(rows)
+        self.paging.place_cursor(self.pending_table)
 
     def _draw_browser(self) -> None:
         now_ms = self.session.now_ms()
@@ -207,6 +205,14 @@ class StreamDetail(StreamTables):
                 "preview": Text(e.preview(160), no_wrap=True, overflow="ellipsis"),
             }))
         self.browser_table.show(rows)
+        self.paging.place_cursor(self.browser_table)
+
+    def draw_now(self) -> None:
+        """The list shown drawn again as it is (after home or end on the same page)."""
+        if self.mode == "browser":
+            self._draw_browser()
+        else:
+            self._draw_pending()
 
     def draw_detail(self) -> None:
         head = Text()
@@ -454,46 +460,3 @@ class StreamDetail(StreamTables):
             self.browser_end = parse_when(values["when"], self.session.now_ms()) or "+"
             self.browser_table.focus()
         return None
-
-    def page_to(self, where: str) -> None:
-        """Pending pages follow XPENDING's start id, the browser an end id (newest first):
-        head, next and prev for both; : goes to an id or a time in the browser."""
-        if where == "next":
-            self.action_next_page()
-        elif where == "prev":
-            self.action_prev_page()
-        elif where == "head":
-            if self.mode == "browser":
-                self.browser_stack = []
-                self.browser_end = "+"
-            else:
-                self.page_stack = []
-                self.page_start = "-"
-        elif where == "jump" and self.mode == "browser":
-            self.action_goto()
-        elif where in ("tail", "jump"):
-            self.notify("Here pages go from the head: home, ] and [ (: goes to a time in the "
-                        "browser, b)", timeout=3)
-
-    def action_next_page(self) -> None:
-        if self.mode == "browser":
-            if not self.browser_rows:
-                return
-            before = stream_ids.prev_id(self.browser_rows[-1].id)
-            if before is None:
-                return
-            self.tail = False
-            self.browser_stack.append(self.browser_end)
-            self.browser_end = before
-        else:
-            if self.page is None or not self.page.next_start:
-                self.notify("this is the last page", timeout=2)
-                return
-            self.page_stack.append(self.page_start)
-            self.page_start = self.page.next_start
-
-    def action_prev_page(self) -> None:
-        if self.mode == "browser":
-            self.browser_end = self.browser_stack.pop() if self.browser_stack else "+"
-        else:
-            self.page_start = self.page_stack.pop() if self.page_stack else "-"

@@ -17,8 +17,7 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.bulk import BulkRunner
 from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.libraries.model import LibraryQueue
-from ferrite_tui.backend.models import QueueKind
+from ferrite_tui.backend.models import QueueRef
 from ferrite_tui.backend.streambulk import IdlePages, PendingRun
 from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
 from ferrite_tui.ui.panels.base import NothingSelected, Outcome
@@ -29,7 +28,7 @@ from ferrite_tui.ui.screens.publish import PublishScreen
 
 class StreamsPanel(StreamDetail):
     TITLE = "Streams"
-    KINDS = (QueueKind.STREAM,)
+    KINDS = StreamDetail.kinds_in("streams")
     EMPTY = "No streams found (yet). Discovery rescans every 30 s; ctrl+r now. n publishes."
 
     DEFAULT_CSS = """
@@ -69,13 +68,13 @@ class StreamsPanel(StreamDetail):
     ]
 
     MUTATIONS = {
-        "claim": "claim the selected pending entry", "claim_idle": "claim all idle entries",
-        "ack": "ack the selected pending entry", "ack_all": "ack all pending entries shown",
-        "dead_letter": "move the selected poison entry to a dead-letter list",
-        "dead_letter_all": "move every poison entry shown to a dead-letter list",
-        "publish": "publish to a stream", "delete_consumer": "delete the selected consumer",
-        "create_group": "create a consumer group", "set_group_id": "set the group's last id",
+        # claim, claim_idle, ack, ack_all, dead_letter(_all), delete_consumer, create_group,
+        # set_group_id: the stream layout's (backend/kinds/stream.py)
+        **StreamDetail.layout_mutations(*KINDS),
+        "publish": "publish to a stream",
     }
+    # publish names its stream in its own dialog (checked there)
+    OWN_ACTIONS = frozenset({"publish"})
     COMMANDS = {
         "min_idle": "show pending entries idle at least…", "sort": "sort pending entries",
         "show_pending": "show pending entries", "show_browser": "browse the stream",
@@ -88,33 +87,15 @@ class StreamsPanel(StreamDetail):
     LIBRARY_ACTION_OF = {"claim": "claim", "claim_idle": "claim", "ack": "ack",
                          "ack_all": "ack"}
 
-    def stream_library(self) -> LibraryQueue | None:
-        if self.snapshot is None or self.stream is None:
-            return None
-        return next((q.ref.library for q in self.snapshot.queues
-                     if q.ref.key == self.stream and q.ref.library is not None), None)
+    def action_next_page(self) -> None:
+        self.paging.next_page()
 
-    def library_refusal(self, action: str) -> str | None:
-        lib = self.stream_library()
-        if lib is None or action not in self.MUTATIONS or action == "publish":
-            return None  # publish names its stream in its own dialog (checked there)
-        declared = self.LIBRARY_ACTION_OF.get(action)
-        if declared is None or lib.declared(declared, None) is None:
-            own = f"; use {lib.own_command}" if lib.own_command else ""
-            return f"{lib.library} stream: not done here{own}"
-        return None
+    def action_prev_page(self) -> None:
+        self.paging.prev_page()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.library_refusal(action):
-            return False
-        return super().check_action(action, parameters)
-
-    def act(self, action: str, select, steps) -> None:
-        why = self.library_refusal(action)
-        if why:
-            self.notify(f"'{self.action_label(action)}': {why}", timeout=5)
-            return
-        super().act(action, select, steps)
+    def action_queue(self) -> QueueRef | None:
+        """The stream highlighted (its library's layout, if a library's: taskiq)."""
+        return self.stream_ref()
 
     # -- actions: claim ----------------------------------------------------------------
 

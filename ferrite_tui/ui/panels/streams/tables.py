@@ -5,11 +5,10 @@ the plot of the group's pending and lag history."""
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import cast
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
@@ -19,7 +18,7 @@ from ferrite_tui import formatting as fmt
 from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.models import GroupStats, QueueKind, QueueStats, Snapshot
+from ferrite_tui.backend.models import GroupStats, QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.streams import (
     ConsumerInfo,
     GroupInfo,
@@ -43,6 +42,7 @@ from ferrite_tui.ui.panels.streams.columns import (
     GROUP_COLUMNS,
     PENDING_COLUMNS,
 )
+from ferrite_tui.ui.panels.streams.paging import StreamPaging
 from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
@@ -52,30 +52,8 @@ except ImportError:  # pragma: no cover
     PlotextPlot = None  # type: ignore[assignment,misc]
 
 OVERVIEW_EVERY_S = 5.0
-BROWSE_PAGE = 50
 TAIL_KEEP = 500
 SORTS = ("id", "idle", "deliveries", "consumer")
-
-def parse_when(text: str, now_ms: int) -> str | None:
-    """An id, epoch ms, ISO time, or '-5m' / '-2h' / '-30s' as a browse end id."""
-    text = text.strip()
-    if not text:
-        return None
-    if stream_ids.check_id(text) is None and "-" in text:
-        return text
-    if text.isdigit():
-        return Streams.time_end(int(text))
-    if text.startswith("-") and text[-1:] in "smhd" and text[1:-1].isdigit():
-        mult = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[text[-1]]
-        return Streams.time_end(now_ms - int(text[1:-1]) * mult)
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.astimezone()
-    return Streams.time_end(int(when.timestamp() * 1000))
-
 
 
 class StreamTables(Panel):
@@ -111,6 +89,7 @@ class StreamTables(Panel):
         self._alerted: set[tuple[str, str, str]] = set()
         self._plot_stamp: tuple | None = None
         self._plot_at = 0.0
+        self.paging = StreamPaging(self)  # home, end, ] and [ on the lower lists
 
     # -- layout ------------------------------------------------------------------------
 
@@ -141,15 +120,11 @@ class StreamTables(Panel):
 
     def on_mount(self) -> None:
         self.browser_table.display = False
-        self.pending_table.on_page = self.page_to
-        self.browser_table.on_page = self.page_to
+        self.pending_table.on_page = self.paging.page_to
+        self.browser_table.on_page = self.paging.page_to
         self.share_top_width()
 
     # Implemented by StreamDetail (the lower half), called from the selection here.
-    def page_to(self, where: str) -> None:
-        """The paging keymap on pending entries and the browser."""
-        raise NotImplementedError
-
     def refresh_detail(self) -> None:
         raise NotImplementedError
 
@@ -157,6 +132,16 @@ class StreamTables(Panel):
         raise NotImplementedError
 
     def inspect(self, entry_id: str) -> None:
+        raise NotImplementedError
+
+    def draw_now(self) -> None:
+        raise NotImplementedError
+
+    @work(group="streams-end", exclusive=True, exit_on_error=False)
+    async def go_to_end(self) -> None:
+        await self.paging.to_end()
+
+    def action_goto(self) -> None:
         raise NotImplementedError
 
     def on_show(self) -> None:
@@ -306,8 +291,8 @@ class StreamTables(Panel):
         if key == self.stream:
             return
         self.stream = key
-        self.group = None
-        self.consumer = None
+        self.refresh_bindings()  # its layout's actions, in the footer
+        self.group = self.consumer = None
         self.group_rows, self.consumer_rows = [], []
         self.groups_table.set_rows([])
         self.consumers_table.set_rows([])
@@ -388,12 +373,22 @@ class StreamTables(Panel):
 
     # -- drawing -----------------------------------------------------------------------
 
+    def polled_stream(self, stream: str | None = None) -> QueueStats | None:
+        """The stream (by default the highlighted one) as the last poll saw it."""
+        key = stream or self.stream
+        if self.snapshot is None or key is None:
+            return None
+        return next((q for q in self.snapshot.queues
+                     if q.ref.key == key and q.ref.kind in self.KINDS), None)
+
+    def stream_ref(self) -> QueueRef | None:
+        polled = self.polled_stream()
+        return polled.ref if polled is not None else None
+
     def _polled_group(self, name: str | None) -> GroupStats | None:
         """This group as the last poll saw it: alerts, dead consumers, idle entries."""
-        for q in self.snapshot.queues if self.snapshot and self.stream else ():
-            if q.ref.key == self.stream and q.ref.kind is QueueKind.STREAM:
-                return next((g for g in q.groups if g.name == name), None)
-        return None
+        polled = self.polled_stream()
+        return next((g for g in polled.groups if g.name == name), None) if polled else None
 
     def _dead_consumers(self) -> set[str]:
         polled = self._polled_group(self.group)
@@ -464,8 +459,8 @@ class StreamTables(Panel):
         if not plot.display or plot.has_class("-narrow"):
             return
         # Plotting costs a few ms: only when what it shows changed, at most once a second.
-        ident = next((q.ref.ident for q in (self.snapshot.queues if self.snapshot else ())
-                      if q.ref.key == self.stream and q.ref.kind is QueueKind.STREAM), None)
+        polled = self.polled_stream()
+        ident = polled.ref.ident if polled is not None else None
         stamp = (ident, self.group)
         now = time.monotonic()
         if stamp == self._plot_stamp and now - self._plot_at < 1.0:

@@ -1,0 +1,116 @@
+"""The poll's own costs (issue 23: the poll at least 8x the naive loop): commands sent tick
+after tick are packed once, and a rate starting where the last one did is the rate a
+search from the start finds."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import hiredis
+import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ferrite_tui.backend.history import Series
+from ferrite_tui.backend.packing import PackedCommands, pack
+from helpers import monitor_at
+
+
+def job(i: int) -> str:
+    return json.dumps({"id": f"j{i}", "payload": i, "enqueued_at": int(time.time() * 1000)})
+
+
+async def test_the_second_poll_packs_only_the_commands_that_changed(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    r = redis.Redis.from_url(redis_url)
+    for i in range(20):
+        r.rpush(f"work{i}", job(i), job(i + 1))
+        r.rpush(f"queue:r{i}", job(i))
+        r.rpush(f"queue:r{i}:processing", job(i))  # with queue:r{i}: one reliable queue
+        r.zadd(f"queue:d{i}:scheduled", {job(i): int(time.time() * 1000) + 60_000})
+        r.xadd(f"stream{i}", {"data": job(i)})
+    r.close()
+    packed: list[tuple] = []
+    pack_command = hiredis.pack_command
+
+    def counted(command: Any) -> bytes:
+        packed.append(command)
+        return pack_command(command)
+
+    monkeypatch.setattr(hiredis, "pack_command", counted)
+    m = monitor_at(redis_url)
+    await m.connect()
+    try:
+        await m.discover()
+        refs = m.discovery.refs
+        assert len(refs) == 80
+        await m.poller.snapshot(refs)
+        await m.poller.snapshot(refs)  # the second follows the first's ends: read as usual
+        sent: list[int] = []
+        pipeline = m.client.raw_pipeline
+
+        async def counting(commands: list[tuple]) -> list[Any]:
+            sent.append(len(commands))
+            return await pipeline(commands)
+
+        m.client.raw_pipeline = counting  # type: ignore[method-assign]
+        packed.clear()
+        await m.poller.snapshot(refs)
+    finally:
+        await m.aclose()
+    # What still changes from tick to tick (due times up to now, the TIME and INFO
+    # around them) is packed again; the per-queue reads, most of the poll, are not.
+    assert sum(sent) > 300
+    assert len(packed) <= sum(sent) // 5, (
+        f"{len(packed)} of {sum(sent)} commands packed again: "
+        f"{sorted({c[0] for c in packed})}")
+
+
+def test_packed_commands_are_the_bytes_hiredis_packs() -> None:
+    packer = PackedCommands()
+    commands: list[tuple] = [("LLEN", "a"), ("LINDEX", "a", -1), ("GET", "k\udcff"),
+                             ("LPOS", "l", b"x" * 5000), ("ZCOUNT", "z", "-inf", 2.5),
+                             ("ZCOUNT", "z", "-inf", 5), ("HGET", "h", b"\x00\xff")]
+    want = b"".join(pack(c) for c in commands)
+    for _ in range(3):  # first packed, then from the kept bytes
+        assert packer.pack(commands) == want
+    many = [("LLEN", f"k{i}") for i in range(20_000)]  # past a generation: kept ones rotate
+    for _ in range(3):
+        assert packer.pack(many) == b"".join(map(pack, many))
+        assert packer.pack(commands) == want
+
+
+def rate_searched(samples: list[tuple[float, float]], span_s: float) -> float | None:
+    """The rate as a search from the oldest sample finds it."""
+    if len(samples) < 2:
+        return None
+    newest_t, newest_v = samples[-1]
+    start = 0
+    for i, (t, _v) in enumerate(samples):
+        if newest_t - t >= span_s:
+            start = i
+    oldest_t, oldest_v = samples[start]
+    return None if newest_t <= oldest_t else (newest_v - oldest_v) / (newest_t - oldest_t)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.floats(0.01, 4.0), st.integers(-50, 50)),
+                          st.just("clear"), st.sampled_from([2.0, 10.0, 30.0])),
+                max_size=120))
+def test_a_rate_from_where_the_last_one_started_is_the_searched_rate(steps: list) -> None:
+    series = Series(window_s=60.0, max_points=40)
+    t = 0.0
+    span = 10.0
+    for step in steps:
+        if step == "clear":
+            series.samples.clear()  # as the poll does after a restart
+        elif isinstance(step, float):
+            span = step  # another span asked of the same series
+        else:
+            gap, value = step
+            t += gap
+            series.add(t, float(value))
+        assert series.rate(span) == rate_searched(list(series.samples), span)
