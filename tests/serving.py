@@ -12,6 +12,7 @@ processes found in /proc, and a terminal client that reads what a session draws.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -160,7 +161,13 @@ def serving(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
 
         url = wait_until(printed_url, timeout=timeout, message="serve never printed its URL")
         served = Served(process, url, stderr_path, lines)
-        yield served
+        try:
+            yield served
+        except BaseException:
+            # serve's own account of the sessions (a connection it closed, and why) goes
+            # with the failure: the test's directory is gone by the time anyone looks.
+            print(f"--- serve's log:\n{stderr_path.read_text(errors='replace')}")
+            raise
     finally:
         leftovers = (served.consoles() | served.seen_children) if served else set()
         if process.poll() is None:
@@ -221,6 +228,12 @@ class Terminal:
         self.stream = pyte.ByteStream(self.screen)
         self.session: aiohttp.ClientSession | None = None
         self.ws: aiohttp.ClientWebSocketResponse | None = None
+        # Every message as it arrives, read by a task of its own: the page's PONG to serve's
+        # heartbeat PING goes out as a browser's does, at once, however long the test takes
+        # over the output before it (feeding a 500x200 redraw to pyte on a busy machine took
+        # longer than serve's 7.5 s wait for a PONG, and serve dropped the connection).
+        self.inbox: asyncio.Queue[aiohttp.WSMessage] = asyncio.Queue()
+        self.reader: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Self:
         import aiohttp
@@ -231,7 +244,21 @@ class Terminal:
         resume = f"&resume={self.resume}" if self.resume else ""
         self.ws = await self.session.ws_connect(
             f"{self.served.ws_url}?width={self.ask[0]}&height={self.ask[1]}{resume}")
+        self.reader = asyncio.create_task(self._read())
         return self
+
+    async def _read(self) -> None:
+        """Receive (answering PINGs) until the connection ends; the last message put is
+        the one that says how it ended."""
+        import aiohttp
+
+        assert self.ws is not None
+        while True:
+            message = await self.ws.receive()
+            self.inbox.put_nowait(message)
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+                return
 
     async def drop(self) -> None:
         """Lose the connection as a sleeping laptop does: no close frame, no goodbye."""
@@ -240,7 +267,10 @@ class Terminal:
 
     async def __aexit__(self, *exc) -> None:
         if self.ws is not None and not self.session.closed:
-            await self.ws.close()
+            await self.ws.close()  # (ends the reader's receive too)
+        if self.reader is not None:
+            self.reader.cancel()
+            await asyncio.gather(self.reader, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
 
@@ -282,7 +312,7 @@ class Terminal:
         if left <= 0:
             raise AssertionError(f"{waiting_for} never came; screen:\n{self.text()}")
         try:
-            message = await self.ws.receive(timeout=left)
+            message = await asyncio.wait_for(self.inbox.get(), timeout=left)
         except TimeoutError:
             return None
         if message.type == aiohttp.WSMsgType.BINARY:
@@ -294,6 +324,7 @@ class Terminal:
             return message.data
         elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
                               aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.ERROR):
+            self.inbox.put_nowait(message)  # still closed for the next read
             raise AssertionError(f"session closed before {waiting_for}; "
                                  f"screen:\n{self.text()}")
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 
 import pytest
@@ -63,6 +64,50 @@ async def test_a_shown_page_with_a_big_item_is_read_whole_only_when_it_changed(c
     sync.rpush("q", b"e")
     grown = await items.page("q", 0, 10)
     assert grown.length == 4 and grown.items[-1].raw == b"e"
+
+
+async def test_a_shown_page_asked_twice_at_once_reads_its_big_item_once(client, sync):
+    """Under load a poll's page reload starts while the last one is still reading: the two
+    reads of one shown page take turns, so the second finds the page remembered."""
+    big = b"B" * (64 * BIG_ITEM)
+    sync.rpush("q", big, b"b", b"c")
+    items = ListItems(client)
+    sent = lambda: int(sync.info("stats")["total_net_output_bytes"])  # noqa: E731
+    before = sent()
+    first, second = await asyncio.gather(items.page("q", 0, 10), items.page("q", 0, 10))
+    assert [i.raw for i in second.items] == [i.raw for i in first.items] == [big, b"b", b"c"]
+    assert len(big) < sent() - before < 2 * len(big)
+
+
+@pytest.mark.parametrize("start", [0, -7])
+async def test_a_shown_page_whose_window_changes_size_keeps_its_big_item(client, sync, start):
+    """The table's height changes by a line (a notice or a stale-data line comes and goes):
+    the items already shown are not read again, only the rows the new window adds."""
+    big = b"B" * (64 * BIG_ITEM)
+    values = [b"v%d" % i for i in range(12)]
+    values[3], values[6] = big, big + b"2"  # one inside every window asked for
+    sync.rpush("q", *values)
+    items = ListItems(client)
+    sent = lambda: int(sync.info("stats")["total_net_output_bytes"])  # noqa: E731
+    await items.page("q", start, 7)
+    for count in (6, 7, 5, 8, 7):
+        before = sent()
+        page = await items.page("q", start, count)
+        assert sent() - before < BIG_ITEM, count
+        expected = read_page_sync(sync, "q", start, count)
+        assert [(i.pos, i.raw) for i in page.items] == expected, count
+        assert page.length == 12 and page.start == expected[0][0]
+    sync.lset("q", 5, b"changed")  # a shown small item changed: read whole again
+    page = await items.page("q", start, 7)
+    assert b"changed" in [i.raw for i in page.items]
+
+
+def read_page_sync(sync, key: str, start: int, count: int) -> list[tuple[int, bytes]]:
+    """(index, value) of a window as LRANGE gives it, for comparison."""
+    length = sync.llen(key)
+    first = max(length + start, 0) if start < 0 else start
+    stop = min(start + count - 1, -1) if start < 0 else start + count - 1
+    return list(enumerate(sync.lrange(key, start, stop), first))
 
 
 async def test_pages_never_read_more_than_the_window(client, sync):

@@ -180,8 +180,17 @@ def opens_dialog(open_view, *keys: str):
 
 
 async def pubsub_panel(pilot) -> None:
+    """The panel once its tail is live and its rate measured, as drawn: the picture no longer
+    depends on how long the machine took to subscribe (a pause was enough only when idle;
+    on a busy machine the rate, measured from two samples 0.25 s apart, was there or not)."""
+    panel = pilot.app.panel("pubsub")
     await pilot.press("7")
-    await pilot.pause()
+
+    def settled() -> bool:
+        tail = panel.tail
+        return tail is not None and tail.state.status == "live" \
+            and panel._seen_state == (tail.state, tail.gaps) and panel.rates[0] is not None
+    await settle(pilot, settled, "the Pub/Sub tail never went live with a rate")
 
 
 async def dlq_filter(pilot) -> None:

@@ -19,6 +19,7 @@ names the bytes shown, so it finds the item gone and touches nothing.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import weakref
 from collections.abc import Sequence
@@ -112,13 +113,15 @@ async def read_page(client: Client, key: str, start: int, count: int) -> Page:
 
 @dataclass(frozen=True)
 class _ShownPage:
-    asked: tuple[int, int]  # (start, count) as asked: the window a reload asks for again
     page: Page
     small_runs: tuple[tuple[int, int], ...]  # (first, last) indexes of runs of small items
 
 
 #: Per client, the pages shown that hold big items (their key -> the page).
 _shown_pages: weakref.WeakKeyDictionary[Client, dict[str, _ShownPage]] = \
+    weakref.WeakKeyDictionary()
+#: Per client and key, the turn a shown page's reader waits for (see `read_shown_page`).
+_shown_turns: weakref.WeakKeyDictionary[Client, dict[str, asyncio.Lock]] = \
     weakref.WeakKeyDictionary()
 
 
@@ -135,31 +138,89 @@ def _small_runs(page: Page) -> tuple[tuple[int, int], ...]:
     return tuple(runs)
 
 
+def _window(start: int, count: int, length: int) -> tuple[int, int]:
+    """The (first, last) indexes `read_page` shows for `start`/`count` in a list this long
+    (last < first: none)."""
+    if start < 0:
+        return max(length + start, 0), min(length + start + count, length) - 1
+    if start >= length:
+        return max(length - count, 0), length - 1
+    return start, min(start + count, length) - 1
+
+
 async def read_shown_page(client: Client, key: str, start: int, count: int) -> Page:
     """The window `read_page` reads, for a page on screen read again at every poll: a
     window holding big items is not fetched whole again while it is unchanged (see the
-    module docstring)."""
+    module docstring), nor when the window grows or shrinks (the table's height changed):
+    the remembered items are kept and only the new rows read. Reads of one page take
+    turns: on a slow machine the next poll's reload starts before the last one ended, and
+    without its turn it would not find the page remembered and read the big items again."""
+    count = max(1, min(count, MAX_WINDOW))
+    turns = _shown_turns.setdefault(client, {})
+    turn = turns.setdefault(key, asyncio.Lock())
+    async with turn:
+        return await _read_shown_page(client, key, start, count)
+
+
+async def _read_shown_page(client: Client, key: str, start: int, count: int) -> Page:
     shown = _shown_pages.setdefault(client, {})
     seen = shown.get(key)
-    if seen is not None and seen.asked == (start, count):
-        old = seen.page
-        async with client.redis.pipeline(transaction=True) as pipe:
-            pipe.llen(key)
-            for first, last in seen.small_runs:
-                pipe.lrange(key, first, last)
-            length, *runs = await pipe.execute()
-        by_index = {old.start + i: item.raw for i, item in enumerate(old.items)}
-        if int(length) == old.length and all(
-                list(values) == [by_index[i] for i in range(first, last + 1)]
-                for (first, last), values in zip(seen.small_runs, runs, strict=True)):
-            return old
+    if seen is not None:
+        pages = await _reread_shown(client, key, start, count, seen)
+        if pages is not None:
+            page, remembered = pages
+            if remembered is not seen.page:
+                shown[key] = _ShownPage(remembered, _small_runs(remembered))
+            return page
     page = await read_page(client, key, start, count)
     shown.pop(key, None)
     if any(len(item.raw) > BIG_ITEM for item in page.items):
         while len(shown) >= REMEMBERED_PAGES:
             del shown[next(iter(shown))]
-        shown[key] = _ShownPage((start, count), page, _small_runs(page))
+        shown[key] = _ShownPage(page, _small_runs(page))
     return page
+
+
+async def _reread_shown(client: Client, key: str, start: int, count: int,
+                        seen: _ShownPage) -> tuple[Page, Page] | None:
+    """The window from a remembered page: LLEN, its small items inside the window and the
+    window's rows it does not hold, in one MULTI. Returns the window and the page to
+    remember: both, so a window that shrinks by a line and grows back does not read a
+    big item again. None: the list changed (read it whole)."""
+    old = seen.page
+    first, last = _window(start, count, old.length)
+    kept = (max(first, old.start), min(last, old.end - 1))  # rows the old page holds
+    if kept[0] > kept[1]:
+        return None  # another part of the list: nothing to keep
+    runs = [(max(a, kept[0]), min(b, kept[1])) for a, b in seen.small_runs
+            if a <= kept[1] and b >= kept[0]]
+    new_rows = [(a, b) for a, b in ((first, kept[0] - 1), (kept[1] + 1, last)) if a <= b]
+    async with client.redis.pipeline(transaction=True) as pipe:
+        pipe.llen(key)
+        for a, b in runs + new_rows:
+            pipe.lrange(key, a, b)
+        length, *replies = await pipe.execute()
+    by_index = {item.pos: item.raw for item in old.items}
+    if int(length) != old.length or not all(
+            list(values) == [by_index[i] for i in range(a, b + 1)]
+            for (a, b), values in zip(runs, replies, strict=False)):
+        return None
+    if (first, last) == (old.start, old.end - 1):
+        return old, old
+    for (a, _), values in zip(new_rows, replies[len(runs):], strict=True):
+        by_index.update(enumerate(values, a))
+    if any(i not in by_index for i in range(first, last + 1)):
+        return None  # a row read came back short: the list changed after all
+
+    def rows(a: int, b: int) -> Page:
+        return Page(key, a, old.length, tuple(Item(by_index[i], i, old.length)
+                                              for i in range(a, b + 1)))
+
+    page = rows(first, last)
+    if not new_rows:
+        return page, old  # inside the remembered page
+    both = (min(first, old.start), max(last, old.end - 1))
+    return page, rows(*both) if both[1] - both[0] < MAX_WINDOW else page
 
 
 class ListItems:
