@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from rich.console import Console
+from rich.control import Control
 from textual._compositor import ChopsUpdate
 from textual.app import App
 from textual.binding import Binding
@@ -53,6 +55,9 @@ USED: tuple[tuple[type, str, str], ...] = (
      "been drawn whole (ui/keyhold.py)"),
     (App, "_batch_count",
      "a frame computed while an update batch is open is thrown away by _display: not drawn"),
+    (ChopsUpdate, "render_segments",
+     "a partial frame written from where each line changed, not from the widget's left "
+     "edge (ChangedSpansUpdate): the bytes an age ticking in a table row costs"),
     (DataTable, "_data",
      "a changed cell repainted alone (update_cell repaints the whole table)"),
     (DataTable, "_update_count", "the row caches are keyed on it: bumped with a cell"),
@@ -117,10 +122,44 @@ def bind_key(node: DOMNode, key: str, action: str) -> None:
     node._bindings.bind(key, action, show=False)
 
 
+class ChangedSpansUpdate(ChopsUpdate):
+    """A partial frame that writes each changed span from the first segment it touches.
+
+    Textual's `render_segments` writes a changed span from the start of the widget's line
+    (`strip.crop(0, ...)`): one cell of a table at column 115 rewrote the whole row up to
+    it, and an age ticking in every row of the Overview was ~22 KB/s at 200x60. Whole
+    segments are skipped (a table cell is one segment, and no wide character is cut)."""
+
+    def __init__(self, update: ChopsUpdate) -> None:
+        super().__init__(update.chops, update.spans, update.chop_ends)
+
+    def render_segments(self, console: Console) -> str:
+        out: list[str] = []
+        last_y = self.spans[-1][0]
+        for y, x1, x2 in self.spans:
+            for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items()):
+                if strip is None or x > x2 or end <= x1:
+                    continue
+                skip = 0
+                for segment in strip:  # the segments wholly before the change
+                    width = segment.cell_length
+                    if x + skip + width > x1:
+                        break
+                    skip += width
+                out.append(Control.move_to(x + skip, y).segment.text)
+                out.append(strip.crop(skip, min(end, x2) - x).render(console))
+            if y != last_y:
+                out.append("\n")
+        return "".join(out)
+
+
 def display_frame(app: App[Any], screen: Screen[Any], renderable: Any) -> bool | None:
     """Textual's own `_display` (for the app's override of that hook); then None if nothing
     reached the terminal (no frame, or an update batch open), else whether the frame was the
-    whole screen (not only the parts that changed)."""
+    whole screen (not only the parts that changed). A partial frame is written from where
+    each line changed (`ChangedSpansUpdate`)."""
+    if type(renderable) is ChopsUpdate:
+        renderable = ChangedSpansUpdate(renderable)
     App._display(app, screen, renderable)
     if renderable is None or app._batch_count:
         return None
