@@ -9,8 +9,6 @@ from pathlib import Path
 from ferrite_tui import __version__
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.cli.console import run_console
-from ferrite_tui.cli.demo import demo_command
-from ferrite_tui.cli.status import status_command
 from ferrite_tui.commandline import (
     _common,
     _console_options,
@@ -124,9 +122,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load(args.config)
         if getattr(args, "notifications", False):
             cfg = cfg.overridden("command line: --notifications", exact_from_notifications=True)
+        # Each command's module when it runs: the console starts without status's or the
+        # demo's (start to first data is a budget, issue 25).
         if command == "status":
+            from ferrite_tui.cli.status import status_command
+
             return status_command(cfg, args)
         if command == "demo":
+            from ferrite_tui.cli.demo import demo_command
+
             return demo_command(cfg, args)
         settings = resolve_settings(cfg, args.url, args.profile, args.read_only,
                                     askpass=args.askpass)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -26,7 +26,6 @@ from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
-from ferrite_tui.ui.commands import PanelCommands
 from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
@@ -43,6 +42,9 @@ from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.websession import BrowserSession
 
+if TYPE_CHECKING:
+    from textual.command import Provider
+
 # Keys that change data. Panels that implement them bind them themselves; these app-level
 # fallbacks say why nothing happens (read-only, or nothing selected to act on).
 MUTATING_KEYS = (
@@ -52,10 +54,17 @@ MUTATING_KEYS = (
 )
 
 
+def panel_commands() -> type[Provider]:
+    """The palette's commands, loaded when the palette opens (not at start)."""
+    from ferrite_tui.ui.commands import PanelCommands
+
+    return PanelCommands
+
+
 class FerriteApp(NoticesApp, WebLocationApp):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
-    COMMANDS = App.COMMANDS | {PanelCommands}
+    COMMANDS = App.COMMANDS | {panel_commands}
 
     BINDINGS = [
         *(Binding(key, f"show_panel('{tab}')", cls.TITLE, id=f"panel.{tab}", show=False)
