@@ -35,7 +35,7 @@ from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.screens.main import MainScreen
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
-from ferrite_tui.ui.textual_private import display_frame
+from ferrite_tui.ui.textual_private import TerminalShadow, display_frame
 from ferrite_tui.ui.weblocation import WebLocationApp
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
@@ -109,6 +109,9 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self._last_snapshot: Snapshot | None = None
         self._status_line: StatusLine | None = None  # once mounted
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
+        # What the terminal shows: a partial frame writes only the cells that changed (over
+        # SSH every byte is on the wire; issue 25's budgets).
+        self.terminal_shadow = TerminalShadow()
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -455,7 +458,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     def _display(self, screen, renderable) -> None:  # Textual's hook (textual_private.HOOKS)
         # The one place a frame goes to the terminal: keys wait for the screen on top.
-        whole = display_frame(self, screen, renderable)
+        whole = display_frame(self, screen, renderable, self.terminal_shadow)
         if whole is not None:
             self.key_hold.frame_shown(screen, whole)
 
