@@ -205,6 +205,8 @@ class ChangedCellsUpdate(ChopsUpdate):
         never cutting a wide character."""
         if shown is None or len(shown) < start + len(cells):
             return [(start, start + len(cells))] if cells else []
+        if shown[start:start + len(cells)] == cells:  # the common case, compared in C
+            return []
         runs: list[list[int]] = []
         for i, cell in enumerate(cells):
             if cell != shown[start + i]:
