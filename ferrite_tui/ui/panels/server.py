@@ -172,7 +172,7 @@ class ServerPanel(Vertical):
             rows.append((_t(db), _t(", ".join(f"{k}={v}" for k, v in ks.items()))))
         if not s.keyspace:
             rows.append(("keyspace", unread or "empty or not reported"))
-        shown = [(str(label), str(value)) for label, value in rows]
+        shown = [(str(name), str(text)) for name, text in rows]
         if shown != self._info_shown:  # an unchanged table is not drawn again
             # Laid out again only when a row's length changed (its height may have).
             layout = self._info_shown is None or [(k, len(v)) for k, v in shown] != [
@@ -181,8 +181,8 @@ class ServerPanel(Vertical):
             table = Table.grid(padding=(0, 2))
             table.add_column(style="bold")
             table.add_column()
-            for label, value in rows:
-                table.add_row(label, value)
+            for row in rows:
+                table.add_row(*row)
             self.query_one("#info", Static).update(table, layout=layout)
         if snap.cluster is not None:
             self.query_one("#cluster").display = True
