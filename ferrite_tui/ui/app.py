@@ -55,9 +55,7 @@ MUTATING_KEYS = (
 
 
 def panel_commands() -> type[Provider]:
-    """The palette's commands, loaded when the palette opens (not at start)."""
-    from ferrite_tui.ui.commands import PanelCommands
-
+    from ferrite_tui.ui.commands import PanelCommands  # when the palette opens, not at start
     return PanelCommands
 
 
@@ -109,8 +107,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self._last_snapshot: Snapshot | None = None
         self._status_line: StatusLine | None = None  # once mounted
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
-        # What the terminal shows: a partial frame writes only the cells that changed (over
-        # SSH every byte is on the wire; issue 25's budgets).
+        # What the terminal shows: a partial frame writes only the cells that changed.
         self.terminal_shadow = TerminalShadow()
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
