@@ -13,6 +13,12 @@ _.LocatedWebDriver  # ui/weblocation.py: Textual loads it by name (TEXTUAL_DRIVE
 _._invalidate  # Textual's Widget._invalidate (ui/widgets/logview.py)
 _._update_count  # DataTable's render cache key, bumped after a cell write (ui/textual_private.py)
 
+# import-linter loads our contract type by name (pyproject.toml's contract_types), reads its
+# type_name and calls check(graph, verbose).
+_.AcyclicModulesContract  # tests/import_contracts.py
+_.type_name  # tests/import_contracts.py
+_.verbose  # tests/import_contracts.py
+
 # A field of the parsed STAGE key name: the name's format, read by people and tests.
 _.src_slot  # backend/crossslot.py Staged
 

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.errors import BackendError
-from ferrite_tui.config import Config, ConfigError, Profile, range_error
+from ferrite_tui.config import (
+    Config,
+    ConfigError,
+    Profile,
+    ServerConnection,
+    range_error,
+)
 from ferrite_tui.credentials import ask_password
 from ferrite_tui.escaping import printable
 from ferrite_tui.urls import url_problem
@@ -137,5 +144,69 @@ def resolve_settings(cfg: Config, url: str | None, profile_name: str | None,
         wait.done()
     if askpass:
         settings = replace(settings, password=ask_password(
-            f"Password for {settings.display_url}: "))
+            f"Password for {settings.display_url}: "), password_from="asked (--askpass)")
     return settings
+
+
+#: The command line's settings: (setting, its flag, the argparse attribute).
+FLAGS = (("exact_from_notifications", "--notifications", "notifications"),
+         ("refresh", "--refresh", "refresh"))
+#: What the command line chooses that is not a setting of the config itself.
+CHOICES = (("config_file", "--config", "config"), ("profile", "--profile", "profile"),
+           ("url", "the URL argument", "url"), ("read_only", "--read-only", "read_only"),
+           ("match", "--match", "match"))
+
+
+def with_command_line(cfg: Config, args: argparse.Namespace) -> Config:
+    """The config with the command line's settings in effect, each noted as from its
+    flag, so `Config.origin` answers for them as for the file's."""
+    for setting, flag, attribute in FLAGS:
+        value = getattr(args, attribute, None)
+        if value not in (None, False):
+            cfg = cfg.overridden(f"command line: {flag}", **{setting: value})
+    for setting, flag, attribute in CHOICES:
+        if getattr(args, attribute, None) not in (None, False, []):
+            cfg = cfg.noted(f"command line: {flag}", setting)
+    return cfg
+
+
+def where_from(cfg: Config, settings: ConnectionSettings,
+               match: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Every setting this connection runs with, its value and where it came from: a file
+    and line, a flag, an environment variable, or the default (for `status --json`)."""
+    profile = cfg.profile(settings.profile)
+
+    def origin(name: str, table: str | None = None) -> str:
+        # The command line's first, then the table's own key ("profiles.x.url").
+        for setting in (name, *([f"{table}.{name}"] if table else ())):
+            if (found := cfg.origin(setting)) != "default":
+                return found
+        return "default"
+
+    named = f"profiles.{settings.profile}" if profile is not None else None
+    out: dict[str, Any] = {
+        "config_file": {"value": str(cfg.path) if cfg.path else None,
+                        "from": origin("config_file").replace("default",
+                                                              "the platform's config dir")},
+        # --profile, else the file's default_profile (none: the URL alone).
+        "profile": {"value": settings.profile if profile is not None else None,
+                    "from": "none (the URL alone)" if profile is None
+                    else cfg.origin("profile") if cfg.origin("profile") != "default"
+                    else cfg.origin("default_profile")},
+    }
+    for f in fields(ServerConnection):
+        value = getattr(settings, f.name)
+        out[f.name] = {"value": settings.display_url if f.name == "url" else
+                       list(value) if isinstance(value, tuple) else value,
+                       "from": origin(f.name, named)}
+    out["password"] = {"value": "set" if settings.password else None,
+                       "from": settings.password_from or "none given"}
+    patterns = match or (profile.match if profile is not None else None) \
+        or cfg.discovery.match
+    out["match"] = {"value": list(patterns),
+                    "from": origin("match", named if profile is not None and profile.match
+                                   else "discovery")}
+    for setting in ("refresh", "exact_from_notifications", "history_minutes",
+                    "trend_minutes"):
+        out[setting] = {"value": getattr(cfg, setting), "from": cfg.origin(setting)}
+    return out

@@ -44,13 +44,16 @@ def default_config_path() -> Path:
     return config_dir() / "config.toml"
 
 
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+
+
 @dataclass(frozen=True)
-class Profile:
-    name: str = "default"
-    url: str = "redis://127.0.0.1:6379/0"
+class ServerConnection:
+    """How to reach one server and how to talk to it: the part of a profile the backend
+    connects with (its ConnectionSettings is this and the password found for it)."""
+
+    url: str = DEFAULT_URL
     username: str | None = None
-    password_env: str | None = None
-    password_command: str | None = None
     read_only: bool = False
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
@@ -58,10 +61,24 @@ class Profile:
     tls_verify: bool = True
     connect_timeout: float = 5.0
     command_timeout: float = 5.0
-    match: tuple[str, ...] | None = None  # overrides [discovery].match for this profile
     # Redis Cluster / Ferrite cluster mode: None detects it on connect (cluster_enabled:1).
     cluster: bool | None = None
     seeds: tuple[str, ...] = ()  # more cluster nodes to start from, as host:port
+
+    def connection(self) -> dict[str, Any]:
+        """This connection's own fields, by name (whatever class carries them)."""
+        return {f.name: getattr(self, f.name) for f in fields(ServerConnection)}
+
+
+@dataclass(frozen=True)
+class Profile(ServerConnection):
+    """A named [profiles.NAME] table: the connection, where its password comes from (never
+    the password itself) and its own discovery patterns."""
+
+    name: str = "default"
+    password_env: str | None = None
+    password_command: str | None = None
+    match: tuple[str, ...] | None = None  # overrides [discovery].match for this profile
 
 
 @dataclass(frozen=True)
@@ -174,8 +191,12 @@ class Config:
 
     def overridden(self, origin: str, **values: Any) -> Config:
         """The config with these top-level settings replaced, noting where they came from."""
-        return replace(self, **values,
-                       origins={**self.origins, **dict.fromkeys(values, origin)})
+        return replace(self.noted(origin, *values), **values)
+
+    def noted(self, origin: str, *settings: str) -> Config:
+        """The config noting where settings it does not hold came from (the command
+        line's URL, --profile, --read-only, --match: "url", "profile", ...)."""
+        return replace(self, origins={**self.origins, **dict.fromkeys(settings, origin)})
 
     @property
     def saved_path(self) -> Path | None:

@@ -55,7 +55,7 @@ from ferrite_tui.demo.server import (
     binary_version,
     reduced_args,
 )
-from helpers import FERRITE, REDUCED, SERVER_BINARY, SERVER_ENV
+from helpers import FERRITE, REDUCED, SERVER_BINARY, SERVER_ENV, client_at
 
 painting.install()
 
@@ -196,10 +196,8 @@ def fresh_server(server_factory: Callable[..., RedisServer]) -> RedisServer:
 async def client(redis_url: str, tmp_path):
     """A connected backend Client on the session server, auditing to a temp file."""
     from ferrite_tui.backend.audit import AuditLog
-    from ferrite_tui.backend.client import Client
-    from ferrite_tui.backend.connection import ConnectionSettings
 
-    c = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
+    c = client_at(redis_url, AuditLog(tmp_path / "audit.log"))
     await c.connect()
     try:
         yield c

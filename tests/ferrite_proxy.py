@@ -456,6 +456,7 @@ class FerriteStandIn(RedisServer):
     def start(self, timeout: float = 10.0) -> FerriteStandIn:
         super().start(timeout=timeout)
         if not self.proxy.running:
+            assert self._port is not None  # set by the server's start
             self.proxy.start(("127.0.0.1", self._port), port=self._proxy_port)
             self._proxy_port = self.proxy.port
         return self

@@ -23,8 +23,14 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
+from ferrite_tui.backend.audit import AuditLog
+from ferrite_tui.backend.client import Client
+from ferrite_tui.backend.connection import ConnectionSettings
+from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.config import Config
 from ferrite_tui.demo.server import find_server_binary
 
 T = TypeVar("T")
@@ -37,14 +43,31 @@ __all__ = [
     "SERVER_ENV",
     "CommandRecorder",
     "async_wait_until",
+    "client_at",
     "figure",
     "longest",
+    "monitor_at",
     "mutating",
     "running",
     "slowlog_on",
     "slowlog_read",
     "wait_until",
 ]
+
+def client_at(url: str, audit: AuditLog | None = None, **settings: Any) -> Client:
+    """The backend's client of a test server; `settings`: any other field of
+    ConnectionSettings (read_only, command_timeout, username...)."""
+    return Client(ConnectionSettings(url=url, **settings), audit)
+
+
+def monitor_at(url: str, config: Config | None = None, *, audit: AuditLog | None = None,
+               match: tuple[str, ...] | None = None, refresh: float | None = None,
+               remember_in: Path | None = None, **settings: Any) -> Monitor:
+    """A Monitor of a test server (the default config unless given); `settings`: any
+    other field of ConnectionSettings."""
+    return Monitor(ConnectionSettings(url=url, **settings), config or Config(), audit=audit,
+                   match=match, refresh=refresh, remember_in=remember_in)
+
 
 SERVER_ENV = "FERRITE_TUI_TEST_SERVER"
 REDUCED_ENV = "FERRITE_TUI_TEST_REDUCED"

@@ -20,7 +20,6 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import Snapshot
 from ferrite_tui.backend.streams import id_ms
@@ -41,7 +40,7 @@ from ferrite_tui.demo.seeding import (
 from ferrite_tui.ui import app as app_module
 from ferrite_tui.ui.app import FerriteApp
 from frozen import NOW, feed, frozen_snapshot
-from helpers import FERRITE, REDUCED, SERVER_ENV, async_wait_until
+from helpers import FERRITE, REDUCED, SERVER_ENV, async_wait_until, client_at
 
 NOW_MS = int(NOW * 1000)
 #: Compare pictures only where they were made: the default server, full command set.
@@ -84,7 +83,7 @@ def seeded_app(url: str, tmp_path: Path) -> SeededApp:
 async def connect(pilot) -> None:
     """Give the offline app its item client (on the app's own loop), then the snapshot."""
     app = pilot.app
-    client = Client(ConnectionSettings(url=app.seeded_url))
+    client = client_at(app.seeded_url)
     await client.connect()
     app.session.offline_client = client
     await feed(pilot, seeded_snapshot())

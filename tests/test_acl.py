@@ -19,7 +19,7 @@ from ferrite_tui.backend.priority import PriorityQueue
 from ferrite_tui.backend.pubsub import Tail
 from ferrite_tui.cli.status import status_json, status_table
 from ferrite_tui.config import Config, QueueDecl
-from helpers import REDUCED, CommandRecorder, async_wait_until, mutating, wait_until
+from helpers import REDUCED, CommandRecorder, async_wait_until, client_at, mutating, wait_until
 
 PASSWORD = "ops-pw"
 
@@ -40,9 +40,8 @@ def ops_url(server) -> str:
 
 
 async def connect(url: str, tmp_path, read_only: bool = False) -> Client:
-    client = Client(ConnectionSettings(url=url, username="ops" if "ops:" in url else None,
-                                       read_only=read_only),
-                    AuditLog(tmp_path / "audit.log"))
+    client = client_at(url, AuditLog(tmp_path / "audit.log"),
+                       username="ops" if "ops:" in url else None, read_only=read_only)
     await client.connect()
     return client
 

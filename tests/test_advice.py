@@ -6,9 +6,8 @@ import sys
 import time
 from datetime import datetime
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
+from helpers import monitor_at
 from test_backfill import MIN, dead_letter, job, write_dead_letters
 
 ALERTS = AlertConfig(depth=10, oldest_age_seconds=300, overdue_seconds=60, stream_pending=3)
@@ -45,7 +44,7 @@ EXPECTED = {  # (queue, alert) -> (minutes ago it started, source, panel key, wo
 async def test_each_alert_says_since_when_and_what_next(redis_url, sync):
     now = int(time.time() * 1000)
     arrange(sync, now)
-    m = Monitor(ConnectionSettings(url=redis_url), Config(alerts=ALERTS))
+    m = monitor_at(redis_url, Config(alerts=ALERTS))
     try:
         await m.connect()
         await m.discover()
@@ -75,7 +74,7 @@ async def test_an_alert_without_data_dates_from_when_it_was_first_seen(redis_url
     """Plain values carry no time: the depth alert dates from the poll that first saw it,
     and keeps that date while it holds."""
     sync.rpush("plain", *[f"v{i}" for i in range(12)])
-    m = Monitor(ConnectionSettings(url=redis_url), Config(alerts=ALERTS))
+    m = monitor_at(redis_url, Config(alerts=ALERTS))
     try:
         await m.connect()
         await m.discover()

@@ -200,8 +200,9 @@ async def test_connect_screen_when_no_url(redis_url, tmp_path):
         await pilot.press("enter")  # enter in any field connects, as a keyboard user would
         await async_wait_until(lambda: not isinstance(app.screen, ConnectScreen), timeout=10,
                                message=repr(error.content))
-        assert app.settings.url == redis_url
-        await async_wait_until(lambda: app.monitor.snapshot is not None, timeout=10)
+        assert app.settings is not None and app.settings.url == redis_url
+        await async_wait_until(lambda: app.monitor is not None
+                               and app.monitor.snapshot is not None, timeout=10)
 
 
 async def test_theme_and_refresh_choices_persist_beside_the_config(redis_url, tmp_path):

@@ -10,7 +10,7 @@ from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends, minute_of
-from helpers import REDUCED
+from helpers import REDUCED, monitor_at
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
@@ -215,13 +215,10 @@ async def test_a_second_backfill_keeps_live_minutes(client, sync):
 
 async def test_monitor_rebuilds_then_the_poll_carries_on(redis_url, sync):
     """The monitor rebuilds the hour, then each poll records into the same minutes."""
-    from ferrite_tui.backend.connection import ConnectionSettings
-    from ferrite_tui.backend.monitor import Monitor
-    from ferrite_tui.config import Config
 
     now = int(time.time() * 1000)
     write_dead_letters(sync, "queue:main:dlq", now)
-    m = Monitor(ConnectionSettings(url=redis_url), Config())
+    m = monitor_at(redis_url)
     try:
         await m.connect()
         await m.discover()

@@ -10,6 +10,7 @@ import pytest
 
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, Cancel, ChunkResult, HeadPlan
 from ferrite_tui.backend.journal import BulkRecord, Journal
+from helpers import client_at
 
 
 async def test_items_in_chunks_with_progress_and_the_unchanged_count():
@@ -141,8 +142,6 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
 
     import redis
 
-    from ferrite_tui.backend.client import Client
-    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.dlq import DeadLetters
     from helpers import FERRITE
 
@@ -154,7 +153,7 @@ async def test_a_run_waits_out_a_server_restart_and_goes_on(server_factory):
                                    "last_error": "boom", "first_attempt": 1},
                            "dead_at": 1, "reason": "boom"}).encode() for i in range(2000)]
     sync.rpush("jobs:dlq", *letters)
-    client = Client(ConnectionSettings(url=server.url, command_timeout=2.0))
+    client = client_at(server.url, command_timeout=2.0)
     await client.connect()
     restarted = threading.Event()
     chunks = 0
@@ -199,8 +198,6 @@ async def test_a_run_past_the_bound_keeps_its_journal_record_for_f(server_factor
     import redis
 
     from ferrite_tui.backend import bulk
-    from ferrite_tui.backend.client import Client
-    from ferrite_tui.backend.connection import ConnectionSettings
     from ferrite_tui.backend.dlq import DeadLetters
     from helpers import FERRITE
 
@@ -212,7 +209,7 @@ async def test_a_run_past_the_bound_keeps_its_journal_record_for_f(server_factor
     sync.rpush("jobs:dlq", *[json.dumps({"job": {"id": f"j{i}", "payload": i}}).encode()
                              for i in range(1000)])
     sync.close()
-    client = Client(ConnectionSettings(url=server.url, command_timeout=1.0))
+    client = client_at(server.url, command_timeout=1.0)
     await client.connect()
     journal = Journal(tmp_path, "here")
     record = BulkRecord("requeue dead letters", "jobs:dlq", "jobs", 1000)

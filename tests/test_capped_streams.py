@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ferrite_tui.backend.capped import CappedStreams
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
+from helpers import monitor_at
 
 
 def test_judgement():
@@ -25,7 +24,7 @@ async def test_a_capped_stream_alerts_on_lag_not_depth(redis_url, sync):
         sync.xadd("events:capped", {"data": str(i)}, maxlen=10, approximate=False)
         sync.xadd("events:growing", {"data": str(i)})
     config = replace(Config(), alerts=AlertConfig(depth=10, stream_lag=5))
-    m = Monitor(ConnectionSettings(url=redis_url), config)
+    m = monitor_at(redis_url, config)
     await m.connect()
     await m.discover()
     try:

@@ -12,13 +12,12 @@ from typing import cast
 from textual.widgets import Input
 
 from ferrite_tui.backend import streams as st
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.streams.panel import StreamsPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
-from helpers import async_wait_until, wait_until
+from helpers import async_wait_until, client_at, wait_until
 
 S = "orders:events"
 G = "workers"
@@ -50,7 +49,7 @@ def owners(sync) -> dict[str, str]:
 
 async def test_claim_target_is_never_the_holder_nor_dead(redis_url, sync):
     seed(sync)
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         consumers = await st.Streams(client).consumers(S, G)

@@ -36,6 +36,7 @@ def test_password_in_the_url_is_hidden_from_the_process_arguments():
     url = f"redis://ops:{SECRET}@127.0.0.1:{port}/0"
     proc = subprocess.Popen([sys.executable, "-m", "ferrite_tui", "status", url],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
     try:
         warning = proc.stderr.readline()
         assert "password" in warning and "--askpass" in warning, warning

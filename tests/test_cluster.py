@@ -7,13 +7,10 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.shards import ShardedTail
 from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
-from helpers import async_wait_until
+from helpers import async_wait_until, client_at, monitor_at
 
 pytestmark = pytest.mark.cluster
 
@@ -45,7 +42,7 @@ def _figures(snapshot):
 
 
 async def _observe(url: str):
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     try:
         await monitor.connect()
         refs = await monitor.discover()
@@ -90,7 +87,7 @@ async def test_cluster_detected_and_figures_equal_one_server(cluster_url, redis_
 
 
 async def test_cluster_named_by_url_option_and_read_only(cluster_url):
-    client = Client(ConnectionSettings(url=cluster_url + "?cluster=yes", read_only=True))
+    client = client_at(cluster_url + "?cluster=yes", read_only=True)
     try:
         await client.connect()
         assert client.cluster is not None
@@ -103,7 +100,7 @@ async def test_cluster_named_by_url_option_and_read_only(cluster_url):
 
 
 async def test_cluster_off_by_url_option_stays_on_one_node(cluster_url):
-    client = Client(ConnectionSettings(url=cluster_url + "?cluster=no"))
+    client = client_at(cluster_url + "?cluster=no")
     try:
         await client.connect()
         assert client.cluster is None
@@ -138,7 +135,7 @@ async def test_poll_survives_failover_and_says_what_happened(cluster_factory):
     import time
 
     cluster = await _arranged_with_replicas(cluster_factory)
-    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
+    monitor = monitor_at(cluster.url, command_timeout=2.0)
     try:
         await monitor.connect()
         await monitor.discover()
@@ -217,7 +214,7 @@ async def test_node_failing_mid_scan_is_reported(cluster_factory):
         await rc.aclose()
     config = Config()
     config = replace(config, discovery=replace(config.discovery, scan_count=50))
-    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), config)
+    monitor = monitor_at(cluster.url, config, command_timeout=2.0)
     victim = cluster.primaries[2]
     steps = []
 
@@ -243,7 +240,7 @@ async def test_manual_failover_answers_moved_and_the_poll_follows(cluster_factor
     import redis
 
     cluster = await _arranged_with_replicas(cluster_factory)
-    monitor = Monitor(ConnectionSettings(url=cluster.url), Config())
+    monitor = monitor_at(cluster.url)
     try:
         await monitor.connect()
         await monitor.discover()
@@ -291,7 +288,7 @@ async def test_acl_user_password_and_seed_nodes(cluster_factory):
     assert len({snap.cluster.node_of(q.ref.key) for q in snap.queues}) == 3
 
     from ferrite_tui.backend.errors import BackendError
-    bad = Client(ConnectionSettings(url=f"redis://ops:wrong@127.0.0.1:{port}/0"))
+    bad = client_at(f"redis://ops:wrong@127.0.0.1:{port}/0")
     with pytest.raises(BackendError, match="authentication failed"):
         await bad.connect()
     await bad.aclose()
@@ -300,8 +297,7 @@ async def test_acl_user_password_and_seed_nodes(cluster_factory):
     dead = cluster.primaries[0]
     dead.kill()
     seeds = tuple(f"127.0.0.1:{s.port}" for s in cluster.primaries[1:])
-    client = Client(ConnectionSettings(url=f"redis://ops:s3cret@127.0.0.1:{dead.port}/0",
-                                       cluster=True, seeds=seeds))
+    client = client_at(f"redis://ops:s3cret@127.0.0.1:{dead.port}/0", cluster=True, seeds=seeds)
     try:
         await client.connect()
         assert client.cluster is not None

@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.priority import PriorityQueue
 from ferrite_tui.backend.reliable import ReliableQueue
 from ferrite_tui.backend.streams import Streams
+from helpers import client_at
 
 pytestmark = pytest.mark.cluster
 
@@ -21,7 +20,7 @@ LAYOUTS = {"cross-slot": "queue:jobs", "same-slot": "queue:{jobs}"}
 
 @pytest.fixture
 async def cluster_client(cluster_url):
-    c = Client(ConnectionSettings(url=cluster_url))
+    c = client_at(cluster_url)
     await c.connect()
     try:
         yield c

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.priority import ZItem
+from helpers import client_at
 
 pytestmark = pytest.mark.cluster
 
@@ -20,7 +19,7 @@ PAIRS = {
 
 @pytest.fixture
 async def cluster_client(cluster_url):
-    c = Client(ConnectionSettings(url=cluster_url))
+    c = client_at(cluster_url)
     await c.connect()
     try:
         yield c

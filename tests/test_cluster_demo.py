@@ -9,15 +9,13 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.cli.demo import demo_cluster
 from ferrite_tui.cli.main import build_parser
 from ferrite_tui.config import Config
 from ferrite_tui.demo.layout import CLUSTER_NAMES
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.demo.workload import Workload
-from helpers import async_wait_until
+from helpers import async_wait_until, monitor_at
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +42,7 @@ async def test_workload_moves_every_pattern_on_a_cluster(cluster_url):
         stop.set()
         await asyncio.wait_for(task, 30)
 
-        monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
+        monitor = monitor_at(cluster_url)
         try:
             await monitor.connect()
             refs = await monitor.discover()
@@ -54,6 +52,7 @@ async def test_workload_moves_every_pattern_on_a_cluster(cluster_url):
         assert {r.key for r in refs} >= {CLUSTER_NAMES.orders, CLUSTER_NAMES.main_dlq,
                                          CLUSTER_NAMES.reports_scheduled, "emails"}
         assert not [q.error for q in snap.queues if q.error]
+        assert snap.cluster is not None
         assert len({snap.cluster.node_of(r.key) for r in refs}) > 1
     finally:
         stop.set()
@@ -92,7 +91,7 @@ def test_cluster_nodes_take_consecutive_ports_from_a_base():
     cluster = LocalCluster(binary, primaries=3, port_base=base)
     try:
         cluster.start()
-        assert sorted(s.port for s in cluster.primaries) == [base, base + 1, base + 2]
+        assert sorted(s.port or 0 for s in cluster.primaries) == [base, base + 1, base + 2]
         assert build_parser("demo").parse_args(["--cluster", "--port-base", str(base)]) \
             .port_base == base
     finally:

@@ -12,11 +12,10 @@ import redis
 from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.bulk import BulkRunner, HeadPlan
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.lists import read_page
 from ferrite_tui.backend.movebase import PositionalPlan
-from helpers import wait_until
+from helpers import client_at, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +43,7 @@ def pair_on_two_nodes(client: Client, target_not_on: str = "") -> tuple[str, str
 
 async def arranged(cluster_factory):
     cluster = cluster_factory(primaries=3, replicas=1)
-    client = Client(ConnectionSettings(url=cluster.url, command_timeout=2.0))
+    client = client_at(cluster.url, command_timeout=2.0)
     await client.connect()
     dlq, target = pair_on_two_nodes(client)
     sync = redis.RedisCluster.from_url(cluster.url)
@@ -144,7 +143,7 @@ async def test_a_run_past_the_bound_names_the_node_and_the_key_that_resumes_it(
     from ferrite_tui.backend import bulk
 
     cluster = cluster_factory(primaries=3)
-    client = Client(ConnectionSettings(url=cluster.url, command_timeout=1.0))
+    client = client_at(cluster.url, command_timeout=1.0)
     await client.connect()
     sync = redis.RedisCluster.from_url(cluster.url)
     try:
@@ -193,7 +192,7 @@ async def test_run_all_overdue_goes_on_after_the_scheduled_sets_primary_is_kille
     from ferrite_tui.backend.delayed import DelayedQueue
 
     cluster = cluster_factory(primaries=3, replicas=1)
-    client = Client(ConnectionSettings(url=cluster.url, command_timeout=2.0))
+    client = client_at(cluster.url, command_timeout=2.0)
     await client.connect()
     sync = redis.RedisCluster.from_url(cluster.url)
     try:
@@ -236,7 +235,7 @@ async def stream_on_a_cluster(cluster_factory, monkeypatch, kill_at_chunk: int):
     from ferrite_tui.backend import streambulk
 
     cluster = cluster_factory(primaries=3, replicas=1)
-    client = Client(ConnectionSettings(url=cluster.url, command_timeout=2.0))
+    client = client_at(cluster.url, command_timeout=2.0)
     await client.connect()
     sync = redis.RedisCluster.from_url(cluster.url)
     key, group = "events:main", "workers"
@@ -364,7 +363,7 @@ async def test_a_stream_run_past_the_bound_names_the_node_and_the_key_that_resum
     from ferrite_tui.backend.streams import Streams
 
     cluster = cluster_factory(primaries=3)
-    client = Client(ConnectionSettings(url=cluster.url, command_timeout=1.0))
+    client = client_at(cluster.url, command_timeout=1.0)
     await client.connect()
     sync = redis.RedisCluster.from_url(cluster.url)
     try:

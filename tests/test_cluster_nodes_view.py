@@ -10,10 +10,8 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
-from helpers import async_wait_until, wait_until
+from helpers import async_wait_until, monitor_at, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -55,7 +53,7 @@ async def test_a_killed_node_back_as_a_replica_is_shown_live_within_two_polls(
     cluster = cluster_factory(primaries=3, replicas=1)
     sync = redis.RedisCluster.from_url(cluster.url)
     sync.rpush("work", b"x")
-    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
+    monitor = monitor_at(cluster.url, command_timeout=2.0)
     try:
         await monitor.connect()
         await monitor.discover()
@@ -104,7 +102,7 @@ async def test_a_demoted_primary_shows_its_figures_as_a_replica(cluster_factory)
     for i in range(30):  # queues on every node: the poll meets MOVED and reloads the map
         sync.rpush(f"work{i}", b"x")
     sync.close()
-    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
+    monitor = monitor_at(cluster.url, command_timeout=2.0)
     try:
         await monitor.connect()
         await monitor.discover()
@@ -168,7 +166,7 @@ async def test_a_failover_raises_no_growth_alert(cluster_factory, monkeypatch):
         sync.rpush(dlq, *letters[start:start + 500])
     sync.rpush("queue:app", b'{"id":"w","payload":0}')
     replicated(cluster)
-    monitor = Monitor(ConnectionSettings(url=cluster.url, command_timeout=2.0), Config())
+    monitor = monitor_at(cluster.url, command_timeout=2.0)
     rows: list[tuple[int | None, float | None, tuple[str, ...], str | None]] = []
 
     def record(snap) -> None:

@@ -6,12 +6,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.pubsub import PubSub, Tail
 from ferrite_tui.backend.shards import ShardedTail
-from ferrite_tui.config import Config
-from helpers import async_wait_until, running, skip_unless_redis_7
+from helpers import async_wait_until, monitor_at, running, skip_unless_redis_7
 from test_pubsub_ui import fill_form, make_app, messages, notes, open_panel
 
 pytestmark = pytest.mark.cluster
@@ -20,7 +17,7 @@ pytestmark = pytest.mark.cluster
 async def test_tail_and_channel_table_span_the_nodes(redis_cluster, cluster_url):
     nodes = [redis.Redis.from_url(s.url) for s in redis_cluster.primaries]
     subs = []
-    monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
+    monitor = monitor_at(cluster_url)
     try:
         # One subscriber of "news" on each of two nodes, a pattern subscriber on the third.
         for r, how in zip(nodes, ("news", "news", "n*")):
@@ -65,7 +62,7 @@ async def test_tail_and_channel_table_span_the_nodes(redis_cluster, cluster_url)
 async def test_sharded_channels_tailed_per_shard_and_listed(redis_cluster, cluster_url):
     from ferrite_tui.backend.shards import ShardedPubSub
 
-    monitor = Monitor(ConnectionSettings(url=cluster_url), Config())
+    monitor = monitor_at(cluster_url)
     await monitor.connect()
     try:
         if int(monitor.client.capabilities.version.split(".")[0]) < 7:

@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import QueueKind
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
+from helpers import monitor_at
 from test_cli import run
 from tlsfiles import make_tls_files
 
@@ -54,7 +52,7 @@ async def test_discovery_poll_and_status_over_tls(cluster_factory, tls_files, tm
     cluster = _start_tls_cluster(cluster_factory, files)
     url = cluster.tls_url
     sync = aioredis.RedisCluster.from_url(url, ssl_ca_certs=files.ca_file)
-    monitor = Monitor(ConnectionSettings(url=url, tls_ca_file=files.ca_file), Config())
+    monitor = monitor_at(url, tls_ca_file=files.ca_file)
     try:
         await sync.flushall()
         await seed(sync)

@@ -10,7 +10,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend import crossslot
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.config import Config
@@ -19,7 +18,7 @@ from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.server import cluster_tables
 from ferrite_tui.ui.widgets.table import KeyedTable
-from helpers import async_wait_until, running
+from helpers import async_wait_until, client_at, running
 
 pytestmark = pytest.mark.cluster
 
@@ -47,7 +46,7 @@ def _static_text(app, selector: str) -> str:
 
 async def _leave_in_flight(url: str, sync) -> None:
     """A cross-slot requeue whose delivery fails: its chunk stays staged (in flight)."""
-    client = Client(ConnectionSettings(url=url))
+    client = client_at(url)
     await client.connect()
 
     async def block_target(step, stage):

@@ -138,7 +138,8 @@ def test_saved_profile_holds_no_secret(tmp_path, monkeypatch):
     assert data["profiles"]["staging"]["url"] == "redis://ops@db:6379/1"
     assert data["default_profile"] == "staging"
     loaded = load(path)
-    assert loaded.profile(None).password_env == "PW"
+    saved = loaded.profile(None)
+    assert saved is not None and saved.password_env == "PW"
 
 
 def test_init_writes_a_starter_and_never_overwrites(tmp_path):

@@ -15,10 +15,9 @@ import redis
 from redis.crc import key_slot
 
 from ferrite_tui.backend import crossslot
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.movebase import Item
+from helpers import client_at
 
 pytestmark = pytest.mark.cluster
 
@@ -59,7 +58,7 @@ def test_pairs_and_our_key_names_land_in_the_right_slots():
 async def cluster_client(cluster_url, tmp_path):
     from ferrite_tui.backend.audit import AuditLog
 
-    c = Client(ConnectionSettings(url=cluster_url), AuditLog(tmp_path / "audit.log"))
+    c = client_at(cluster_url, AuditLog(tmp_path / "audit.log"))
     await c.connect()
     assert c.cluster is not None
     try:
@@ -203,7 +202,7 @@ async def test_sigkill_at_every_step_loses_and_doubles_nothing(cluster_url, clus
     assert in_flight == (10 if step == "staged" else 0)
 
     # Reopen: finish what is in flight, then run the requeue again to the end.
-    client = Client(ConnectionSettings(url=cluster_url))
+    client = client_at(cluster_url)
     await client.connect()
     try:
         found = await crossslot.inflight(client)

@@ -8,17 +8,15 @@ import time
 
 import pytest
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.libraries.items import describe
 from ferrite_tui.backend.models import QueueKind
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config, ConfigError, QueueDecl, _parse
+from helpers import client_at, monitor_at
 
 
 async def discover(url: str, decls, profile: str = "default"):
-    client = Client(ConnectionSettings(url=url, profile=profile))
+    client = client_at(url, profile=profile)
     await client.connect()
     try:
         return await Discovery(client, Config(queues=tuple(decls))).run()
@@ -43,7 +41,7 @@ async def test_template_declares_one_model_queue_per_name(redis_url, sync):
     # The scheduled and failed keys belong to their queue, not to generic rows.
     assert {(r.kind, r.key) for r in refs if r.library is None} == {(QueueKind.WORK,
                                                                      "unrelated")}
-    m = Monitor(ConnectionSettings(url=redis_url), Config(queues=(decl,)))
+    m = monitor_at(redis_url, Config(queues=(decl,)))
     await m.connect()
     try:
         await m.discover()

@@ -12,8 +12,6 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import (
     Cursor,
     DelayedQueue,
@@ -25,7 +23,7 @@ from ferrite_tui.backend.delayed import (
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.priority import ZItem
-from helpers import REDUCED, async_wait_until, skip_as_the_server_lacks
+from helpers import REDUCED, async_wait_until, client_at, skip_as_the_server_lacks
 
 KEY = "queue:reports:scheduled"
 READY = "queue:reports:ready"
@@ -293,7 +291,7 @@ async def test_a_running_promoter_racing_run_all_never_duplicates_or_drops(
 
 
 async def test_every_mutation_is_refused_in_read_only_mode(redis_url):
-    c = Client(ConnectionSettings(url=redis_url, read_only=True))
+    c = client_at(redis_url, read_only=True)
     await c.connect()
     try:
         await c.redis.zadd(KEY, {job(1, NOW): NOW})

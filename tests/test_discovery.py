@@ -6,11 +6,10 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery, classify
 from ferrite_tui.backend.models import QueueKind
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
+from helpers import client_at
 
 NOW = int(time.time() * 1000)
 
@@ -27,7 +26,7 @@ def r(redis_url):
 
 
 async def discover(url, config=None, match=None):
-    client = Client(ConnectionSettings(url=url))
+    client = client_at(url)
     try:
         await client.connect()
         return await Discovery(client, config or Config(), match).run()
@@ -117,7 +116,7 @@ async def test_hostile_and_binary_names_survive(r, redis_url):
     refs = await discover(redis_url)
     assert len(refs) == len(names)
     # The str key encodes back to the exact bytes, so the poll reads the same key.
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     try:
         for ref in refs:
             assert await client.redis.llen(ref.key) == 1
@@ -127,7 +126,7 @@ async def test_hostile_and_binary_names_survive(r, redis_url):
 
 async def test_queues_stay_known_when_drained(r, redis_url):
     r.rpush("emails", "x")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     try:
         await client.connect()
         disc = Discovery(client, Config())
@@ -146,7 +145,7 @@ async def test_large_keyspace_reports_progress_in_batches(r, redis_url):
         pipe.set(f"cache:{i}", "v")
     pipe.rpush("queue:the-one", "x")
     pipe.execute()
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     reports: list = []
     try:
         await client.connect()
@@ -171,7 +170,7 @@ def test_classify_is_pure_and_prefers_layouts():
 
 async def test_a_drained_queue_stays_listed_until_gone_for_a_full_rescan(r, redis_url):
     r.rpush("emails", "x")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     try:
         await client.connect()
         disc = Discovery(client, Config())
@@ -196,7 +195,7 @@ async def test_past_max_queues_known_layouts_and_alerting_queues_are_kept_first(
     pipe.rpush("queue:main:dlq", "x")
     pipe.execute()
     cfg = Config(discovery=DiscoveryConfig(max_queues=10))
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     try:
         await client.connect()
         disc = Discovery(client, cfg)
@@ -230,7 +229,7 @@ def test_status_says_how_many_queues_were_left_out(r, redis_url, tmp_path, capsy
 async def test_a_list_drained_as_fast_as_it_fills_stays_listed_while_it_moves(r, redis_url):
     """Mostly absent (each job is taken as soon as it lands), but the poll saw it move."""
     r.rpush("emails", "x")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     try:
         await client.connect()
         disc = Discovery(client, Config())

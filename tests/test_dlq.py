@@ -17,12 +17,10 @@ import redis
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import BulkRunner, Cancel
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, Filter, normalise_reason
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.movebase import Item
-from helpers import wait_until
+from helpers import client_at, wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
 REASONS = ["timeout after {n}s calling 10.0.0.{m}:443", "payment {uuid} declined (code {n})",
@@ -199,8 +197,8 @@ async def test_concurrent_requeue_consumers_and_second_console(redis_url, sync, 
     requeues and deletes from the same DLQ: every job id is accounted for exactly once."""
     n = 5000
     fill(sync, n)
-    a = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "a.log"))
-    b = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "b.log"))
+    a = client_at(redis_url, AuditLog(tmp_path / "a.log"))
+    b = client_at(redis_url, AuditLog(tmp_path / "b.log"))
     await a.connect()
     await b.connect()
     consumed: list[str] = []

@@ -40,7 +40,9 @@ def test_requeued_job_follows_the_seed():
     dead = decode(dumps({"job": {"id": "d", "payload": {"k": "v"}, "retry_count": 3,
                                  "last_error": "boom", "first_attempt": 9},
                          "dead_at": 11, "reason": "boom"}))
-    new = json.loads(requeued_job(dead, 12345))
+    raw = requeued_job(dead, 12345)
+    assert raw is not None
+    new = json.loads(raw)
     assert new == {"id": "d", "payload": {"k": "v"}, "retry_count": 0, "last_error": None,
                    "first_attempt": 12345}
     assert requeued_job(decode(b"text"), 1) is None

@@ -7,9 +7,7 @@ import pytest
 import redis
 
 from ferrite_proxy import FerriteStandIn
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
-from helpers import SERVER_BINARY
+from helpers import SERVER_BINARY, client_at
 
 
 @pytest.fixture(params=[False, True], ids=["subscribe-works", "subscribe-refused"])
@@ -84,7 +82,7 @@ def test_info_has_four_sections_without_clients_or_ops(r):
 
 
 async def test_the_console_probe_sees_ferrite(stand_in):
-    client = Client(ConnectionSettings(url=stand_in.url))
+    client = client_at(stand_in.url)
     await client.connect()
     try:
         caps = client.capabilities

@@ -72,7 +72,7 @@ async def test_recording_defaults_to_the_data_dir(redis_url, data_home, tmp_path
         field = app.screen.query_one("#field-path", Input)
         field.value = "incident.ndjson"  # a bare name
         await pilot.press("enter")
-        await async_wait_until(lambda: panel.tail.recorder is not None)
+        await async_wait_until(lambda: panel.tail is not None and panel.tail.recorder is not None)
         target = files_dir(RECORDINGS) / "incident.ndjson"
         await async_wait_until(lambda: any(str(target) in n.message
                                            for n in app.notice_board.shown()))
@@ -80,7 +80,7 @@ async def test_recording_defaults_to_the_data_dir(redis_url, data_home, tmp_path
         r.publish("c", json.dumps({"n": 1}))
         r.close()
         await pilot.press("w")
-        await async_wait_until(lambda: panel.tail.recorder is None)
+        await async_wait_until(lambda: panel.tail is not None and panel.tail.recorder is None)
     assert target.exists()
 
 

@@ -44,6 +44,7 @@ async def test_footer_keys_click_dim_when_disabled_and_never_cut_a_key():
     from frozen import feed, frozen_app
 
     app = frozen_app()
+    assert app.settings is not None
     app.settings = replace(app.settings, read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         app.app_focus = True

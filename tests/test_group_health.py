@@ -7,11 +7,9 @@ import dataclasses
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import PENDING_SCAN
 from ferrite_tui.config import AlertConfig, Config
-from helpers import skip_as_the_server_lacks
+from helpers import monitor_at, skip_as_the_server_lacks
 
 STREAM = "events:big"
 DEAD_HELD = 1200  # more than one pending page, all idle for ten minutes
@@ -41,7 +39,7 @@ def big_group(redis_url):
 
 async def group_after_polls(url: str, idle_form: bool | None):
     alerts = AlertConfig(oldest_age_seconds=60, stream_dead_consumer_seconds=120)
-    m = Monitor(ConnectionSettings(url=url), Config(alerts=alerts))
+    m = monitor_at(url, Config(alerts=alerts))
     await m.connect()
     try:
         if idle_form is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ferrite_tui
 import ferrite_tui.backend
+from import_contracts import find_cycles
 
 
 def backend_modules() -> list[str]:
@@ -71,14 +72,6 @@ LAZY_IMPORTS = {
     ("ferrite_tui.backend.libraries.rq_api", "rq"): "optional dependency",
     ("ferrite_tui.backend.libraries.rq_api", "redis"): "loaded with RQ only (its sync client)",
     ("ferrite_tui.credentials", "setproctitle"): "optional dependency",
-    # Cycles still hidden inside the libraries' modules (they go with the per-kind layout
-    # registry); the cycle test leaves out exactly these edges, and no other.
-    ("ferrite_tui.backend.libraries", "ferrite_tui.backend.models"): "cycle, to remove",
-    ("ferrite_tui.backend.libraries", "ferrite_tui.backend.libraries"): "cycle, to remove",
-    ("ferrite_tui.backend.libraries.arq", "ferrite_tui.backend.libraries.items"):
-        "cycle, to remove",
-    ("ferrite_tui.backend.libraries.poll", "ferrite_tui.backend.libraries"): "cycle, to remove",
-    ("ferrite_tui.backend.libraries", "dataclasses"): "to remove (stdlib, no reason)",
 }
 
 
@@ -156,55 +149,9 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components of more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    counter = 0
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, edges = work[-1]
-            for nxt in edges:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = counter
-                    counter += 1
-                    stack.append(nxt)
-                    on_stack.add(nxt)
-                    work.append((nxt, iter(sorted(graph.get(nxt, ())))))
-                    break
-                if nxt in on_stack:
-                    low[node] = min(low[node], index[nxt])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.append(member)
-                        if member == node:
-                            break
-                    if len(component) > 1:
-                        found.append(sorted(component))
-    return found
-
-
 def test_the_cycle_finder_finds_a_cycle():
-    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
-    assert _cycles({"a": {"b"}, "b": set()}) == []
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_no_import_cycle_among_the_package_modules():
@@ -213,7 +160,7 @@ def test_no_import_cycle_among_the_package_modules():
     graph = _graph()
     assert "ferrite_tui.backend.client" in graph
     assert "ferrite_tui.backend.libraries.rq" in graph
-    assert _cycles(graph) == []
+    assert find_cycles(graph) == []
 
 
 def test_no_import_inside_a_function_but_the_listed_ones():

@@ -84,7 +84,7 @@ async def test_hostile_values_render_literally():
             await async_wait_until(lambda mode=mode: screen.rendered == mode)
             text = body(screen)
             assert "\x1b" not in text and "\x9b" not in text and "\u202e" not in text
-        assert "[bold]x[/bold]" in pretty_json(hostile)
+        assert "[bold]x[/bold]" in (pretty_json(hostile) or "")
         meta = static_text(screen, "#insp-meta")
         assert "\x1b" not in meta and "[b]" in meta
         assert "\x1b" not in static_text(screen, ".insp-title")

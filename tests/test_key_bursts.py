@@ -131,7 +131,7 @@ async def test_connect_burst_types_the_url(redis_url, tmp_path):
         # Typed as the program starts: the screen is not even there yet.
         burst(app, "ctrl+u", *typed(redis_url), "enter")
         await async_wait_until(lambda: app.settings is not None, timeout=20)
-        assert app.settings.url == redis_url
+        assert app.settings is not None and app.settings.url == redis_url
         assert not isinstance(app.screen, ConnectScreen)
 
 

@@ -19,13 +19,17 @@ from typing import cast
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.libraries.actions import LibraryActions
 from ferrite_tui.backend.libraries.browse import StateItem
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
-from helpers import REDUCED, async_wait_until, dramatiq_worker_runs, wait_until
+from helpers import (
+    REDUCED,
+    async_wait_until,
+    client_at,
+    dramatiq_worker_runs,
+    monitor_at,
+    wait_until,
+)
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
 
@@ -51,7 +55,7 @@ def generic_keys(data: dict) -> set[str]:
 
 
 async def monitor_snapshot(url: str):
-    m = Monitor(ConnectionSettings(url=url), Config())
+    m = monitor_at(url)
     await m.connect()
     try:
         await m.discover()
@@ -67,7 +71,7 @@ async def describe(url: str, library: str, label: str, member: bytes) -> dict[st
     snap, _ = await monitor_snapshot(url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == library)
     state = next(s for s in ref.library.states if s.name == label)
-    client = Client(ConnectionSettings(url=url))
+    client = client_at(url)
     await client.connect()
     try:
         return dict(await describe_member(client, ref.library, state, member))
@@ -123,7 +127,7 @@ async def test_rq_states_and_requeue_from_failed(redis_url, tmp_path):
     # Requeue from failed with the console, then RQ's own worker runs it successfully.
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "rq")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         res = await LibraryActions(client).rq_requeue_failed(ref.library, [failed_id])
@@ -151,7 +155,7 @@ async def test_rq_run_scheduled_now_and_delete(redis_url, tmp_path):
     conn, q, _failed_id, scheduled_id, queued_id = rq_layout(redis_url, tmp_path / "no-flag")
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "rq")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         actions = LibraryActions(client)
@@ -182,7 +186,7 @@ async def test_rq_actions_respect_read_only(redis_url, tmp_path):
                                                         libjobs.ok, 1)
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library)
-    client = Client(ConnectionSettings(url=redis_url, read_only=True))
+    client = client_at(redis_url, read_only=True)
     await client.connect()
     try:
         from ferrite_tui.backend.errors import ReadOnlyError
@@ -228,7 +232,7 @@ async def test_celery_priority_sublists_are_one_queue_and_purge(redis_url):
     from ferrite_tui.backend.libraries.items import next_index, read_next_first
 
     add.apply_async((9, 9))
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         page = await read_next_first(client, "celery", 0, 10)
@@ -244,7 +248,7 @@ async def test_celery_priority_sublists_are_one_queue_and_purge(redis_url):
                    for k in generic_keys(data))
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.name == "celery")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         stale = await LibraryActions(client).celery_purge(ref.library, seen=2)
@@ -301,7 +305,7 @@ async def test_dramatiq_states_and_requeue_dead(redis_url, tmp_path):
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library)
     redis_id = conn.zrange("dramatiq:default.XQ", 0, 0)[0].decode()
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         res = await LibraryActions(client).dramatiq_requeue_dead(ref.library, [redis_id])
@@ -587,7 +591,7 @@ async def test_celery_requeue_unacked_past_visibility_timeout(redis_url):
     assert counts(q)["reserved"] == 1 and counts(q)["eta"] == 0 and q["depth"] == 1
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.name == "jobs")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         actions = LibraryActions(client)
@@ -649,8 +653,7 @@ async def test_pending_age_from_the_library_body_time(redis_url):
     # RQ's own field, aged as if the job had waited ten minutes.
     old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
     conn.hset(f"rq:job:{first.id}", "enqueued_at", old.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    m = Monitor(ConnectionSettings(url=redis_url),
-                Config(alerts=AlertConfig(oldest_age_seconds=300)))
+    m = monitor_at(redis_url, Config(alerts=AlertConfig(oldest_age_seconds=300)))
     await m.connect()
     try:
         await m.discover()
@@ -683,7 +686,7 @@ async def test_a_page_of_library_jobs_reads_a_big_body_only_in_the_inspector(red
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "arq")
     state = next(s for s in ref.library.states if s.name == "due")
     conn = redis.Redis.from_url(redis_url)
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         before = int(conn.info("stats")["total_net_output_bytes"])
@@ -719,7 +722,7 @@ async def test_a_page_of_rq_jobs_reads_a_big_job_hash_only_in_the_inspector(redi
     snap, _ = await monitor_snapshot(redis_url)
     ref = next(s.ref for s in snap.queues if s.ref.library and s.ref.library.library == "rq")
     state = next(s for s in ref.library.states if s.name == "queued")
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         before = int(conn.info("stats")["total_net_output_bytes"])

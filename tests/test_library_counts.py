@@ -16,7 +16,7 @@ import sys
 import pytest
 import redis
 
-from helpers import REDUCED, async_wait_until
+from helpers import REDUCED, async_wait_until, monitor_at
 from test_libraries import counts, generic_keys, library_queues, status
 
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
@@ -198,8 +198,6 @@ async def test_saq_failed_and_overdue_jobs_count_as_saq_does(redis_url, tmp_path
     console's scheduled + overdue)."""
     from saq import Queue, Worker
 
-    from ferrite_tui.backend.connection import ConnectionSettings
-    from ferrite_tui.backend.monitor import Monitor
     from ferrite_tui.config import AlertConfig, Config
 
     async def ok(ctx, x=0):
@@ -250,7 +248,7 @@ async def test_saq_failed_and_overdue_jobs_count_as_saq_does(redis_url, tmp_path
         (own_failed, 1, 1, 1)
     # The alert, once the job has been due past the threshold.
     config = Config(alerts=AlertConfig(overdue_seconds=1.0))
-    m = Monitor(ConnectionSettings(url=redis_url), config)
+    m = monitor_at(redis_url, config)
     await m.connect()
     try:
         await m.discover()

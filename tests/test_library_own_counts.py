@@ -297,7 +297,7 @@ def test_celery_published_priority_setup_eta_and_events(redis_url, tmp_path):
     etas = sum(len(v) for v in scheduled.values())
     assert sum(len(v) for v in active.values()) == 1  # acked when it started: not unacked
     assert (q["depth"], c["reserved"], c["eta"]) == (own_size, held, etas) == (4, 1, 3)
-    assert sum(n for label, n in c.items() if label.startswith(("queued", "priority"))) == 4
+    assert sum(n or 0 for label, n in c.items() if label.startswith(("queued", "priority"))) == 4
     assert {"priority 3", "priority 9"} <= set(c)
     assert q["totals"]["in_progress"] == 1 and q["totals"]["scheduled"] == 3
     eta = next(s for s in q["states"] if s["label"] == "eta")

@@ -38,15 +38,17 @@ async def open_state(app, pilot, key: str, panel: str, label: str,
         return next((k for k in rows.states_table.row_keys
                      if rows.states_table.cell_text(k, "state") == label), None)
 
-    await async_wait_until(lambda: shown() is not None
-                           and rows.states_table.cell_text(shown(), "count") == f"{count:,}",
+    await async_wait_until(lambda: (row := shown()) is not None
+                           and rows.states_table.cell_text(row, "count") == f"{count:,}",
                            message=f"{label} with {count}")
     # The panel's key again: its own table focused (the switch's focus comes after a
     # refresh), so nothing takes the focus back from the rows.
     await pilot.press(key)
     await async_wait_until(lambda: app.focused is app.panel(panel).table)
     rows.states_table.focus()
-    rows.states_table.select_key(shown())
+    row = shown()
+    assert row is not None
+    rows.states_table.select_key(row)
     await pilot.press("enter")
     await async_wait_until(lambda: rows.items_table.has_focus and rows.current is not None
                            and rows.current.label == label

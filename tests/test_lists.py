@@ -8,8 +8,6 @@ import pytest
 import redis
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.lists import BIG_ITEM, ListItems, read_page
@@ -17,7 +15,7 @@ from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.movebase import Item, chunk_budget
 from ferrite_tui.backend.moves import move_values
 from ferrite_tui.backend.reliable import ReliableQueue
-from helpers import skip_as_the_server_lacks
+from helpers import client_at, skip_as_the_server_lacks
 
 
 def fill(sync, key, n, fmt="v{}"):
@@ -157,7 +155,7 @@ def mutations():
 
 async def test_read_only_refuses_every_mutation(redis_url, sync):
     fill(sync, "q", 5)
-    c = Client(ConnectionSettings(url=redis_url, read_only=True))
+    c = client_at(redis_url, read_only=True)
     await c.connect()
     ref = QueueRef(QueueKind.RELIABLE, "q", processing_key="p")
     args = {

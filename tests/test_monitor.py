@@ -18,7 +18,7 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.config import Config
-from helpers import async_wait_until
+from helpers import async_wait_until, client_at, monitor_at
 
 
 class Recorder:
@@ -91,7 +91,7 @@ async def test_unreachable_server_is_one_line(server_factory):
     server = server_factory()
     url = server.url
     server.stop()
-    client = Client(ConnectionSettings(url=url, connect_timeout=1))
+    client = client_at(url, connect_timeout=1)
     with pytest.raises(BackendError) as info:
         await client.connect()
     await client.aclose()
@@ -101,11 +101,11 @@ async def test_unreachable_server_is_one_line(server_factory):
 async def test_wrong_password_fails_without_retrying(server_factory):
     server = server_factory(password="right")
     bad = server.url.replace("right", "wrong")
-    client = Client(ConnectionSettings(url=bad))
+    client = client_at(bad)
     with pytest.raises(BackendError, match="authentication failed"):
         await client.connect()
     await client.aclose()
-    monitor = Monitor(ConnectionSettings(url=bad), Config(), refresh=0.1)
+    monitor = monitor_at(bad, refresh=0.1)
     rec = Recorder()
     task = await run_monitor(monitor, rec)
     try:
@@ -146,7 +146,7 @@ def all_mutations():
 
 async def test_read_only_guard_refuses_before_sending(redis_url, tmp_path):
     audit = AuditLog(tmp_path / "audit.log")
-    client = Client(ConnectionSettings(url=redis_url, read_only=True), audit)
+    client = client_at(redis_url, audit, read_only=True)
     await client.connect()
 
     class Probe:

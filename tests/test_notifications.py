@@ -18,11 +18,10 @@ import redis
 import truth
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.notifications import missing_classes
 from ferrite_tui.backend.poll import NOTE_EVENTS_MULTI, RATE_SPAN_S
 from ferrite_tui.config import Config
-from helpers import async_wait_until
+from helpers import async_wait_until, monitor_at
 from test_truth import Poller, by_key, close
 
 EXACT = Config(exact_from_notifications=True)
@@ -44,7 +43,7 @@ async def notified(server_factory):
     server = server_factory(extra_args=["notify-keyspace-events Elz"])
     work = truth.NotifiedWorkload(server.url)
     await work.seed()
-    monitor = Monitor(ConnectionSettings(url=server.url), EXACT)
+    monitor = monitor_at(server.url, EXACT)
     await monitor.connect()
     await monitor.discover()
     work.start()
@@ -128,14 +127,15 @@ async def test_a_server_without_the_setting_is_told_not_changed(redis_url):
     r = redis.Redis.from_url(redis_url)
     before = r.config_get("notify-keyspace-events")["notify-keyspace-events"]
     r.rpush("truth:drained", "x")
-    monitor = Monitor(ConnectionSettings(url=redis_url), EXACT)
+    monitor = monitor_at(redis_url, EXACT)
     await monitor.connect()
     try:
         await monitor.discover()
         snap = await monitor.poll()
     finally:
         await monitor.aclose()
-    assert missing_classes(before)
+    assert before is not None and missing_classes(before)
+    assert snap.notifications is not None
     assert "notify-keyspace-events" in snap.notifications and "lacks" in snap.notifications
     assert r.config_get("notify-keyspace-events")["notify-keyspace-events"] == before
     r.close()
@@ -189,7 +189,7 @@ async def test_a_reader_that_falls_behind_says_so_and_counts_nothing(server_fact
     server = server_factory(extra_args=["notify-keyspace-events Elz"])
     r = redis.Redis.from_url(server.url)
     r.rpush(truth.DRAINED, "x")
-    monitor = Monitor(ConnectionSettings(url=server.url), EXACT)
+    monitor = monitor_at(server.url, EXACT)
     await monitor.connect()
     try:
         await monitor.discover()
@@ -217,3 +217,33 @@ async def test_a_reader_that_falls_behind_says_so_and_counts_nothing(server_fact
 
 async def _starts(state, prefix: str) -> bool:
     return (await state).startswith(prefix)
+
+
+async def test_moves_and_new_keys_share_one_subscription(server_factory, tmp_path):
+    """Exact moves and new keys at once, both on: one pub/sub connection of the console
+    feeds both, and each still gets what it reads."""
+    server = server_factory(extra_args=["notify-keyspace-events Elz"])
+    r = redis.Redis.from_url(server.url)
+    r.rpush(truth.DRAINED, "x")
+    monitor = monitor_at(server.url, EXACT, remember_in=tmp_path)
+    await monitor.connect()
+    try:
+        await monitor.discover()
+        new_keys, events = monitor.new_keys, monitor.poller.events
+        assert new_keys is not None and events is not None
+        new_keys.start()
+
+        async def counting() -> bool:
+            return (await monitor.poll()).notifications == "on" and new_keys.reason is None
+
+        await async_wait_until(counting, timeout=30, interval=0.2)
+        r.rpush("orders:new", b"job")
+        r.rpush(truth.DRAINED, "y")
+        await async_wait_until(lambda: "orders:new" in new_keys.pending, timeout=15)
+        await async_wait_until(lambda: events.counts.get(truth.DRAINED, [0, 0])[0] >= 1,
+                               timeout=15)
+        subscribers = r.client_list(_type="pubsub")
+        assert len(subscribers) == 1, subscribers
+    finally:
+        await monitor.aclose()
+        r.close()

@@ -10,7 +10,6 @@ import redis.asyncio as aioredis
 
 from ferrite_tui.backend.advice import Advisor
 from ferrite_tui.backend.backfill import Backfill
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.config import Config
@@ -22,7 +21,7 @@ from ferrite_tui.ui.panels.overview import OverviewPanel
 from ferrite_tui.ui.panels.streams.panel import StreamsPanel
 from frozen import NOW, frozen_app, frozen_snapshot
 from frozen import feed as feed_table
-from helpers import async_wait_until, running
+from helpers import async_wait_until, client_at, running
 from test_advice import ALERTS, arrange
 
 
@@ -138,7 +137,7 @@ async def seeded_trends(url: str, app: FerriteApp) -> None:
     raw = aioredis.Redis.from_url(url)
     await seed(raw, now_ms=SEEDED_AT)
     await raw.aclose()
-    client = Client(ConnectionSettings(url=url))
+    client = client_at(url)
     await client.connect()
     try:
         discovery = Discovery(client, Config())

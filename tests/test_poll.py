@@ -6,10 +6,8 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import AlertConfig, Config
-from helpers import skip_as_the_server_lacks
+from helpers import monitor_at, skip_as_the_server_lacks
 
 
 def job(i, t=None):
@@ -25,7 +23,7 @@ def r(redis_url):
 
 
 async def monitor_for(url, config=None):
-    m = Monitor(ConnectionSettings(url=url), config or Config())
+    m = monitor_at(url, config or Config())
     await m.connect()
     await m.discover()
     return m

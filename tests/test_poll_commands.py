@@ -6,9 +6,7 @@ import time
 
 import redis
 
-from ferrite_tui.backend.client import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
+from helpers import monitor_at
 
 
 def job(i):
@@ -34,7 +32,7 @@ async def test_standing_queues_are_not_asked_what_is_known(redis_url):
     r.rpush("queue:orders:processing", job(3))
     r.xadd("events", {"n": "1"})
     r.xgroup_create("events", "idle", "$")
-    m = Monitor(ConnectionSettings(url=redis_url), Config())
+    m = monitor_at(redis_url)
     await m.connect()
     try:
         await m.discover()

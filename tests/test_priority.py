@@ -8,7 +8,6 @@ import pytest
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.priority import (
@@ -20,6 +19,7 @@ from ferrite_tui.backend.priority import (
     parse_score,
     plausible_ms,
 )
+from helpers import client_at
 
 KEY = "jobs:priority"
 NOW = 1_800_000_000_000
@@ -200,7 +200,7 @@ async def test_checked_transaction_retries_when_the_key_changes(client):
 
 
 async def test_every_mutation_is_refused_in_read_only_mode(redis_url):
-    c = Client(ConnectionSettings(url=redis_url, read_only=True))
+    c = client_at(redis_url, read_only=True)
     await c.connect()
     try:
         await c.redis.zadd(KEY, {job(1): 5})

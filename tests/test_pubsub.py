@@ -10,11 +10,10 @@ import redis.asyncio as aioredis
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.errors import ReadOnlyError
 from ferrite_tui.backend.pubsub import PubSub, Tail, glob_match, is_pattern, tail_matches
 from ferrite_tui.backend.recording import Entry, ndjson_line, read_ndjson
-from helpers import async_wait_until
+from helpers import async_wait_until, client_at
 
 HOSTILE = [
     b"\x1b[31mred\x1b[0m \x1b]0;title\x07",  # ANSI + OSC
@@ -28,7 +27,7 @@ REFUSED = ['rename-command SUBSCRIBE ""', 'rename-command PSUBSCRIBE ""']
 
 def make_client(url, tmp_path=None, read_only=False) -> Client:
     audit = AuditLog(tmp_path / "audit.log") if tmp_path is not None else None
-    return Client(ConnectionSettings(url=url, read_only=read_only), audit)
+    return client_at(url, audit, read_only=read_only)
 
 
 @pytest.fixture

@@ -81,6 +81,7 @@ async def test_paging_windows_of_the_visible_height(redis_url, sync, tmp_path):
         app.screen.query_one("#field-pos", Input).value = "250"
         await pilot.press("enter")
         await async_wait_until(lambda: positions(items)[0] == 250)
+        assert items.page is not None
         assert all(len(items.page.items) <= window for _ in [0])  # windows, never the list
         await pilot.press("enter")
         await async_wait_until(lambda: isinstance(app.screen, InspectorScreen))
@@ -102,7 +103,8 @@ async def test_delete_move_and_purge(redis_url, sync, tmp_path):
         await pilot.press("y")
         await async_wait_until(lambda: sync.llen("emails") == 29)
         assert b"mail 1" not in sync.lrange("emails", 0, -1)
-        await async_wait_until(lambda: items.page.length == 29 and items.has_focus)
+        await async_wait_until(lambda: items.page is not None and items.page.length == 29
+                               and items.has_focus)
         items.move_cursor(row=0)
         await pilot.press("space", "space", "m")
         await async_wait_until(lambda: app.screen.query("#field-target"))

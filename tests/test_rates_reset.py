@@ -8,10 +8,8 @@ import json
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
-from helpers import FERRITE, async_wait_until
+from helpers import FERRITE, async_wait_until, monitor_at
 
 DLQ = "queue:main:dlq"
 
@@ -37,7 +35,7 @@ def dlq(snap):
 
 async def check_reset(server, upset, poll_between: bool = False) -> None:
     r = redis.Redis.from_url(server.url)
-    m = Monitor(ConnectionSettings(url=server.url), Config())
+    m = monitor_at(server.url)
     try:
         r.rpush(DLQ, *[dead(i) for i in range(40)])
         await m.connect()

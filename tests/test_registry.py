@@ -8,12 +8,10 @@ import pytest
 import redis
 
 import toy_layout
-from ferrite_tui.backend.client import ConnectionSettings
 from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.libraries.browse import StateItem, browsable, read_state
 from ferrite_tui.backend.models import QueueKind
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
+from helpers import monitor_at
 
 
 @pytest.fixture
@@ -33,7 +31,7 @@ async def test_a_toy_library_layout_is_discovered_polled_and_browsable(redis_url
     r.rpush("plain:list", "x")  # the guide's kinds still take what the toy does not
     r.close()
 
-    m = Monitor(ConnectionSettings(url=redis_url), Config())
+    m = monitor_at(redis_url)
     await m.connect()
     try:
         refs = await m.discover()
@@ -64,5 +62,5 @@ def test_every_guide_kind_is_registered_once_with_its_reader_and_alerts():
     kinds = [layout.kind for layout in REGISTRY.kinds]
     assert sorted(kinds) == sorted(QueueKind)
     assert len(set(kinds)) == len(kinds)
-    assert all(layout.recognised_by and layout.reader and layout.alerts
+    assert all(layout.recognised_by and callable(layout.reader) and layout.alerts
                for layout in REGISTRY.kinds)

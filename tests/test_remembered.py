@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.remembered import FILE_NAME, Remembered
 from ferrite_tui.config import Config, DiscoveryConfig
+from helpers import monitor_at
 
 
 async def console(url: str, state, config: Config | None = None) -> Monitor:
-    m = Monitor(ConnectionSettings(url=url), config or Config(), remember_in=state)
+    m = monitor_at(url, config or Config(), remember_in=state)
     await m.connect()
     await m.discover()
     return m

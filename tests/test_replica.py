@@ -17,20 +17,26 @@ from rich.console import Console
 from textual.widgets import Static
 
 from ferrite_tui.backend.audit import AuditLog
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.backend.envelopes import dumps
 from ferrite_tui.backend.errors import ReplicaError
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
 from ferrite_tui.ui.panels.server import ServerPanel
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen, FormScreen
 from ferrite_tui.ui.widgets.status import StatusLine
-from helpers import FERRITE, CommandRecorder, async_wait_until, mutating, wait_until
+from helpers import (
+    FERRITE,
+    CommandRecorder,
+    async_wait_until,
+    client_at,
+    monitor_at,
+    mutating,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(
     FERRITE, reason="the Ferrite stand-in's INFO has no replication section (role unknown: "
@@ -76,7 +82,7 @@ def written(recorder: CommandRecorder, url: str) -> list[str]:
 
 async def test_role_lag_and_refusal_before_anything_is_sent(pair, tmp_path):
     primary, replica = pair
-    client = Client(ConnectionSettings(url=replica.url), AuditLog(tmp_path / "audit.log"))
+    client = client_at(replica.url, AuditLog(tmp_path / "audit.log"))
     await client.connect()
     try:
         rep = client.replication
@@ -103,7 +109,7 @@ async def test_role_lag_and_refusal_before_anything_is_sent(pair, tmp_path):
         await client.aclose()
 
     # The primary lists its replica and how far behind it is.
-    monitor = Monitor(ConnectionSettings(url=primary.url), Config())
+    monitor = monitor_at(primary.url)
     await monitor.connect()
     try:
         await monitor.discover()
@@ -115,7 +121,7 @@ async def test_role_lag_and_refusal_before_anything_is_sent(pair, tmp_path):
     finally:
         await monitor.aclose()
 
-    monitor = Monitor(ConnectionSettings(url=replica.url), Config())
+    monitor = monitor_at(replica.url)
     await monitor.connect()
     try:
         await monitor.discover()
@@ -194,7 +200,7 @@ async def test_run_now_and_run_overdue_wait_for_the_replica(pair):
     primary, replica = pair
     p = redis.Redis.from_url(primary.url)
     r = redis.Redis.from_url(replica.url)
-    client = Client(ConnectionSettings(url=primary.url))
+    client = client_at(primary.url)
     await client.connect()
     try:
         waits = int(p.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))

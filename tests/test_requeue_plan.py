@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.movebase import Item
 from ferrite_tui.backend.requeue_plan import plan_head, plan_items
-from helpers import async_wait_until, running
+from helpers import async_wait_until, client_at, running
 from test_deadletters_ui import DLQ, TARGET, dead, make_app, open_dlq
 
 
@@ -25,7 +23,7 @@ OTHERS = [b"plain text", b"\xff\xfe", b'{"id":"not-dead","payload":1}']
 
 async def test_plan_head_reads_in_windows_and_counts_each_outcome(redis_url, sync):
     sync.rpush(DLQ, *[dead(i, "boom") for i in range(2500)], *OTHERS)
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     try:
         before = client.round_trips.count
         plan = await plan_head(client, DLQ, 2503)

@@ -10,12 +10,10 @@ from ferrite_tui.backend import stream_ids
 from ferrite_tui.backend import streams as st
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import Cancel
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.envelopes import decode
 from ferrite_tui.backend.errors import BackendError, ReadOnlyError
 from ferrite_tui.backend.streams import PendingEntry, Streams
-from helpers import REDUCED, skip_as_the_server_lacks
+from helpers import REDUCED, client_at, skip_as_the_server_lacks
 
 S = "events:test"
 G = "workers"
@@ -23,7 +21,7 @@ G = "workers"
 
 @pytest.fixture
 async def backend(redis_url, tmp_path):
-    client = Client(ConnectionSettings(url=redis_url), AuditLog(tmp_path / "audit.log"))
+    client = client_at(redis_url, AuditLog(tmp_path / "audit.log"))
     await client.connect()
     yield Streams(client)
     await client.aclose()
@@ -366,7 +364,7 @@ async def test_publish_with_maxlen(sync, backend):
 async def test_every_mutation_refused_read_only(redis_url, sync):
     fill(sync, 2)
     sync.xgroup_create(S, G, id="0")
-    client = Client(ConnectionSettings(url=redis_url, read_only=True))
+    client = client_at(redis_url, read_only=True)
     await client.connect()
     backend = Streams(client)
     names = [n for n in dir(Streams) if getattr(getattr(Streams, n), "mutation", None)]

@@ -28,7 +28,7 @@ async def shown_cells(app, size):
         cols = [c.key for c in table.shown]
         rows = [{k: table.get_row_at(r)[i].plain for i, k in enumerate(cols)}
                 for r in range(2)]
-        return cols, rows, dict(table._col_widths)
+        return cols, rows, dict(table._col_widths or {})
 
 
 async def test_wide_terminal_shows_long_reasons_whole(redis_url, tmp_path):

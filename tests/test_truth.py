@@ -17,12 +17,11 @@ import pytest
 
 import truth
 from ferrite_tui import formatting as fmt
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.models import Snapshot
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.poll import NOTE_DUE, RATE_SPAN_S
 from ferrite_tui.config import AlertConfig, Config
-from helpers import async_wait_until, skip_as_the_server_lacks
+from helpers import async_wait_until, monitor_at, skip_as_the_server_lacks
 
 INTERVAL = 0.5
 ALERTS = AlertConfig(oldest_age_seconds=3, stream_dead_consumer_seconds=3,
@@ -88,7 +87,7 @@ class Poller:
 async def running(redis_url):
     work = truth.TruthWorkload(redis_url)
     await work.seed()
-    monitor = Monitor(ConnectionSettings(url=redis_url), Config(alerts=ALERTS))
+    monitor = monitor_at(redis_url, Config(alerts=ALERTS))
     await monitor.connect()
     await monitor.discover()
     work.start()
@@ -206,7 +205,7 @@ async def test_without_lpos_fifo_lists_are_counted_from_item_times(redis_url):
 
     work = truth.TruthWorkload(redis_url)
     await work.seed()
-    monitor = Monitor(ConnectionSettings(url=redis_url), Config(alerts=ALERTS))
+    monitor = monitor_at(redis_url, Config(alerts=ALERTS))
     await monitor.connect()
     monitor.client.capabilities = dataclasses.replace(monitor.client.capabilities, lpos=False)
     await monitor.discover()

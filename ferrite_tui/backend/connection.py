@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from redis import exceptions as rexc
 
 from ferrite_tui.backend.errors import BackendError, permission_error, server_error_text
-from ferrite_tui.config import Profile
+from ferrite_tui.config import Profile, ServerConnection
 from ferrite_tui.urls import redact_url
 
 if TYPE_CHECKING:
@@ -28,22 +28,15 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class ConnectionSettings:
-    url: str
-    username: str | None = None
+class ConnectionSettings(ServerConnection):
+    """A profile's connection (config.ServerConnection: URL, user, TLS, timeouts, read-only,
+    cluster) with the password found for it and the profile's name."""
+
     password: str | None = None
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    tls_verify: bool = True
-    connect_timeout: float = 5.0
-    command_timeout: float = 5.0
-    read_only: bool = False
     profile: str = "default"
-    # Redis Cluster: None detects it on connect; True/False as named by profile or URL
-    # (`?cluster=yes`). Seeds are more nodes (host:port) to learn the topology from.
-    cluster: bool | None = None
-    seeds: tuple[str, ...] = ()
+    # Where the password came from, never the password: "the URL", "environment:
+    # REDISCLI_AUTH", "password_command of profile x", ... (None: no password).
+    password_from: str | None = None
 
     @property
     def display_url(self) -> str:
@@ -70,21 +63,10 @@ class ConnectionSettings:
                      waiting: Callable[[float], None] | None = None) -> ConnectionSettings:
         """`waiting(seconds)` is called while a password_command runs (to show the wait)."""
         url = url or profile.url
-        return cls(
-            url=url,
-            username=profile.username,
-            password=resolve_password(profile, url, waiting),
-            tls_ca_file=profile.tls_ca_file,
-            tls_cert_file=profile.tls_cert_file,
-            tls_key_file=profile.tls_key_file,
-            tls_verify=profile.tls_verify,
-            connect_timeout=profile.connect_timeout,
-            command_timeout=profile.command_timeout,
-            read_only=profile.read_only if read_only is None else (read_only or profile.read_only),
-            profile=profile.name,
-            cluster=profile.cluster,
-            seeds=profile.seeds,
-        )
+        password, password_from = resolve_password(profile, url, waiting)
+        return cls(**{**profile.connection(), "url": url,
+                      "read_only": profile.read_only or bool(read_only)},
+                   password=password, password_from=password_from, profile=profile.name)
 
 
 #: A password is one line: past this much output the command is stopped (`yes` reached
@@ -153,23 +135,27 @@ def run_password_command(command: str, profile: str, *,
 
 
 def resolve_password(profile: Profile, url: str,
-                     waiting: Callable[[float], None] | None = None) -> str | None:
-    """URL password, else REDISCLI_AUTH, else the profile's password_env, else its command."""
+                     waiting: Callable[[float], None] | None = None
+                     ) -> tuple[str | None, str | None]:
+    """(password, where it came from): the URL's, else REDISCLI_AUTH, else the profile's
+    password_env, else its password_command; (None, None) without one."""
     parts = urlsplit(url)
     if parts.password:
-        return unquote(parts.password)
+        return unquote(parts.password), "the URL"
     if os.environ.get("REDISCLI_AUTH"):
-        return os.environ["REDISCLI_AUTH"]
+        return os.environ["REDISCLI_AUTH"], "environment: REDISCLI_AUTH"
     if profile.password_env:
         value = os.environ.get(profile.password_env)
         if value is None:
             raise BackendError(
                 f"profile {profile.name}: environment variable {profile.password_env} is not set"
             )
-        return value
+        return value, f"environment: {profile.password_env} (password_env of profile " \
+                      f"{profile.name})"
     if profile.password_command:
-        return run_password_command(profile.password_command, profile.name, waiting=waiting)
-    return None
+        return (run_password_command(profile.password_command, profile.name, waiting=waiting),
+                f"password_command of profile {profile.name}")
+    return None, None
 
 
 def describe_error(exc: BaseException, settings: ConnectionSettings | None = None) -> str:
@@ -188,7 +174,9 @@ def describe_error(exc: BaseException, settings: ConnectionSettings | None = Non
                 "give a password (URL, REDISCLI_AUTH or profile)")
     if (isinstance(exc, rexc.AuthenticationError)
             or "WRONGPASS" in text or "invalid password" in text):
-        return f"authentication failed at {where}: wrong user name or password"
+        source = f" (the password from {settings.password_from})" \
+            if settings is not None and settings.password_from else ""
+        return f"authentication failed at {where}: wrong user name or password{source}"
     if isinstance(exc, rexc.AuthenticationWrongNumberOfArgsError):
         return f"authentication failed at {where}: the server takes no user name"
     if isinstance(exc, ssl.SSLError) or "SSL" in text or "CERTIFICATE" in text.upper():

@@ -21,7 +21,7 @@ from ferrite_tui.backend.evidence import Evidence
 from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.kinds.base import Candidates
 from ferrite_tui.backend.libraries import declared
-from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef
+from ferrite_tui.backend.models import DiscoveryProgress, QueueKind, QueueRef, library_ref
 from ferrite_tui.backend.probe import PROBE_KEY
 from ferrite_tui.backend.remembered import Remembered
 from ferrite_tui.config import Config, DiscoveryConfig, QueueDecl
@@ -208,7 +208,7 @@ class Discovery:
                 # A library queue known by its member's body (arq's queue_name=...).
                 lib = libraries.by_top_member(key, key_text(top[0]), scanned_types)
                 if lib is not None:
-                    by_member.append(libraries.queue_ref(lib))
+                    by_member.append(library_ref(lib))
                 elif is_job_envelope(top[0]):
                     enveloped.add(key)
         if by_member:
@@ -291,7 +291,7 @@ class Discovery:
         scoped = declared.in_scope(self.config.queues, self.client.settings.profile)
         decls = declared.expand(scoped, types)
         model = [d for d in decls if d.kind != "ignore" and declared.uses_model(d)]
-        refs = [libraries.queue_ref(declared.queue(d, types)) for d in model]
+        refs = [library_ref(declared.queue(d, types)) for d in model]
         return [d for d in decls if d not in model], refs
 
     async def _recognise(self, types: dict[str, str], decls: list[QueueDecl],
@@ -313,7 +313,7 @@ class Discovery:
         keys = {d.key for d in decls}
         if keys:  # a declaration wins over a guess
             queues = [q for q in queues if keys.isdisjoint(q.keys)]
-        refs = libraries.queue_refs(queues)
+        refs = [library_ref(q) for q in queues]
         rest = {k: t for k, t in types.items() if t in _QUEUE_TYPES and k not in claimed}
         return refs, rest
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from redis.crc import key_slot
 
-from ferrite_tui.backend.libraries.model import LibraryQueue, StateCount, add_to_totals
+from ferrite_tui.backend.libraries.model import LibraryQueue, Means, StateCount, add_to_totals
 from ferrite_tui.backend.servertime import Replication
 
 
@@ -83,6 +83,19 @@ class QueueRef:
         return tuple(
             k for k in (self.key, self.processing_key, self.ready_key) if k is not None
         )
+
+
+def library_ref(queue: LibraryQueue) -> QueueRef:
+    """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
+    the existing panels list and page it; the poll counts every state."""
+    pending = queue.pending
+    if pending.type == "stream":
+        kind = QueueKind.STREAM
+    elif pending.type == "zset":
+        kind = QueueKind.DELAYED if pending.means is Means.DUE else QueueKind.PRIORITY
+    else:
+        kind = QueueKind.WORK
+    return QueueRef(kind, pending.key, library=queue)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from ferrite_tui.backend.connection import (
 from ferrite_tui.backend.discovery import Discovery
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.history import History
+from ferrite_tui.backend.keyspace import KeyspaceFeed
 from ferrite_tui.backend.models import ConnectionState, DiscoveryProgress, QueueRef, Snapshot
 from ferrite_tui.backend.newkeys import NewKeys
 from ferrite_tui.backend.notifications import KeyEvents
@@ -74,8 +75,11 @@ class Monitor:
         # The console (which keeps state): queues seen before, and new keys at once where
         # the server publishes key events.
         self.new_keys: NewKeys | None = None
+        # One subscription to keyspace notifications feeds both the new keys and, opted
+        # in, the exact moves (the poll's).
+        self.keyspace = KeyspaceFeed(self.client)
         if remember_in is not None:
-            self.new_keys = NewKeys(self.client)
+            self.new_keys = NewKeys(self.keyspace)
             if config.discovery.remember_days > 0:
                 self.discovery.remembered = Remembered(
                     remember_in, settings.server_identity,
@@ -86,7 +90,7 @@ class Monitor:
             {q.key: q.visibility_timeout for q in config.queues if q.visibility_timeout},
         )
         if config.exact_from_notifications:
-            self.poller.events = KeyEvents(self.client)
+            self.poller.events = KeyEvents(self.keyspace)
         # Per-minute trends: rebuilt from the data after the first discovery and on ctrl+r,
         # then fed by every poll.
         self.trends = Trends(config.trend_minutes or 60)
@@ -157,10 +161,7 @@ class Monitor:
             self._discovery_task.cancel()
             # The task's own CancelledError comes back as a result; ours still propagates.
             await asyncio.gather(self._discovery_task, return_exceptions=True)
-        if self.poller.events is not None:
-            await self.poller.events.aclose()
-        if self.new_keys is not None:
-            await self.new_keys.aclose()
+        await self.keyspace.aclose()
         await self.client.aclose()
 
     # -- the loop ---------------------------------------------------------------------

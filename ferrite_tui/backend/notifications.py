@@ -1,6 +1,7 @@
 """Exact list and sorted-set moves from keyspace notifications (opt-in).
 
-A connection of its own subscribes to the server's key-event (or keyspace) notifications and
+The one subscription to the server's key-event (or keyspace) notifications
+(keyspace.KeyspaceFeed, shared with the new-key reader) hands over every key's events; this
 counts, for every polled key, the commands that added to it and those that took from it, so
 lists drained between polls, stacks and priority sets get their in/out too. The server must
 already publish them: `notify-keyspace-events` with E or K, and l (lists) and z (sorted
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ferrite_tui.backend.envelopes import key_text
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ferrite_tui.backend.keyspace import KeyspaceFeed
 
 #: Events that add elements, and those that take them (key-event names, as published).
 ADDS = frozenset({"lpush", "rpush", "linsert", "zadd"})
@@ -32,7 +33,6 @@ TAKES = frozenset({"lpop", "rpop", "lrem", "ltrim", "zrem", "zrembyscore", "zrem
 # over it) shows as a size change the counts do not explain: the poll marks that interval.
 # (A list emptied by a pop also notifies "del", so DEL cannot restart the counts.)
 NEEDED = "notify-keyspace-events with E (or K) and l, z (e.g. 'Elz')"
-RETRY_S = 5.0
 
 
 def missing_classes(flags: str) -> str | None:
@@ -47,13 +47,15 @@ def missing_classes(flags: str) -> str | None:
 
 
 class KeyEvents:
-    """Counts adds and takes per watched key from the server's notifications.
+    """Counts adds and takes per watched key from the server's notifications, as the one
+    subscription (keyspace.KeyspaceFeed) hands them over.
 
     `counts[key]` is [adds, takes]; `generation` grows whenever counting (re)started, so
     the poller never takes a difference across a gap."""
 
-    def __init__(self, client: Any) -> None:
-        self.client = client  # backend.client.Client
+    def __init__(self, feed: KeyspaceFeed) -> None:
+        self.feed = feed
+        feed.counting = self
         self.counts: dict[str, list[int]] = {}
         self.watched: set[str] = set()
         self.generation = 0
@@ -63,22 +65,11 @@ class KeyEvents:
         # Counts as of each poll: (generation, counts) by the poll's number (see mark).
         self.marks: dict[int, tuple[int, dict[str, tuple[int, int]]]] = {}
         self.behind = False  # marks asked two polls ago and more are still unanswered
-        self._pubsub: Any = None
         self._pings: set[asyncio.Task] = set()
-        self._task: asyncio.Task | None = None
-        self._channel: str | None = None  # "keyevent" / "keyspace" while subscribed
-
-    # -- lifecycle ----------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
+        self._subscribed = False  # the feed's pattern is subscribed
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await self.feed.aclose()
         self.live = False
 
     def observe_setting(self, reply: Any) -> None:
@@ -88,6 +79,7 @@ class KeyEvents:
             self.flags = None
             self._stop_counting("CONFIG GET notify-keyspace-events is refused: cannot tell "
                                 f"whether the server publishes what is counted ({NEEDED})")
+            self.feed.observe(None)
             return
         flags = key_text(reply[1])
         self.flags = flags
@@ -96,28 +88,21 @@ class KeyEvents:
             self._stop_counting(f"the server's notify-keyspace-events is '{flags}' (lacks "
                                 f"{lacking}): exact in/out needs {NEEDED}; the console never "
                                 "changes server configuration")
-        elif self._channel is not None and self._channel != _channel_for(flags):
-            # Now published on the other channel kind: subscribe again.
-            self._stop_counting("subscribing to keyspace notifications")
-            if self._task is not None:
-                self._task.cancel()
-                self._task = None
-            self._channel = None
-            self.start()
-        elif self._task is None:
+        elif not self._subscribed:
             self.reason = "subscribing to keyspace notifications"
-            self.start()
-        elif not self.live and self._channel is not None:
+        elif not self.live:
             # Published again after a gap: count anew (no difference spans the gap).
             self.generation += 1
             self.marks.clear()
             self.live, self.reason = True, None
+        # Now published on the other channel kind, or no longer: the feed subscribes anew.
+        self.feed.observe(flags)
 
     def mark(self, seq: int) -> bool:
         """Ask for the counts as they are once every notification of the commands the
         server ran so far has been read: a PING on the subscriber's connection is answered
         after them. Returns whether it was asked."""
-        pubsub = self._pubsub
+        pubsub = self.feed.pubsub
         if pubsub is None or not self.live:
             return False
         for old in [s for s in self.marks if s < seq - 4]:
@@ -141,73 +126,31 @@ class KeyEvents:
         self.live = False
         self.reason = reason
 
-    # -- the subscriber -----------------------------------------------------------------
+    # -- from the feed ------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self._subscribe_and_count()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the connection dropped: say so, try again later
-                log.debug("keyspace notifications: %s", exc)
-                self._stop_counting(f"notification connection lost ({type(exc).__name__}); "
-                                    "retrying")
-            await asyncio.sleep(RETRY_S)
+    def subscribed(self) -> None:
+        """The feed's pattern is subscribed: counting starts anew."""
+        self._subscribed = True
+        self.generation += 1
+        self.marks.clear()
+        self.live, self.reason = True, None
 
-    async def _subscribe_and_count(self) -> None:
-        client = self.client
-        flags = self.flags
-        if flags is None or missing_classes(flags):
-            return  # not published (the poll says why): look again later
-        db = client.redis.connection_pool.connection_kwargs.get("db", 0)
-        channel = _channel_for(flags)
-        pattern = f"__{channel}@{db}__:*"
-        redis = client.pubsub_connection()
-        pubsub = redis.pubsub()
-        try:
-            await pubsub.psubscribe(pattern)
-            async with asyncio.timeout(5):
-                while True:
-                    msg = await pubsub.get_message(ignore_subscribe_messages=False,
-                                                   timeout=1)
-                    if msg and msg.get("type") == "psubscribe":
-                        break
-            self._channel = channel
-            self.generation += 1
-            self.marks.clear()
-            self._pubsub = pubsub
-            self.live = True
-            self.reason = None
-            by_event = channel == "keyevent"
-            cut = len(pattern) - 1
-            while True:
-                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
-                if msg is None:
-                    continue
-                kind = msg.get("type")
-                if kind == "pong":
-                    token = key_text(msg["data"] or b"")
-                    if token.startswith("mark:"):
-                        self.marks[int(token[5:])] = (self.generation, {
-                            k: (v[0], v[1]) for k, v in self.counts.items()})
-                    continue
-                if kind != "pmessage":
-                    continue
-                tail = key_text(msg["channel"][cut:])
-                data = key_text(msg["data"])
-                key, event = (data, tail) if by_event else (tail, data)
-                if key in self.watched:
-                    self._count(key, event)
-        finally:
-            self._channel = None
-            self._pubsub = None
-            self._stop_counting("notification connection closed")
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()
-                await redis.aclose()
+    def unsubscribed(self, reason: str, after_close: bool = False) -> None:
+        if self._subscribed:
+            self._subscribed = False
+            self._stop_counting(reason)
+        elif after_close and not self.live:
+            self.reason = reason
 
-    def _count(self, key: str, event: str) -> None:
+    def answered(self, token: str) -> None:
+        """A mark's PING answered: every notification before it has been counted."""
+        if token.startswith("mark:"):
+            self.marks[int(token[5:])] = (self.generation, {
+                k: (v[0], v[1]) for k, v in self.counts.items()})
+
+    def count(self, key: str, event: str) -> None:
+        if key not in self.watched:
+            return
         counts = self.counts.get(key)
         if counts is None:
             counts = self.counts[key] = [0, 0]
@@ -221,14 +164,9 @@ class KeyEvents:
         for key in [k for k in self.counts if k not in keys]:
             del self.counts[key]
 
-
     def status(self) -> str:
         """"on" while counting, else why not (for status, help and the Server panel)."""
         if self.live and self.behind:
             return ("behind: notifications come faster than this console reads them; "
                     "figures from the lists themselves until it catches up")
         return "on" if self.live else (self.reason or "off")
-
-
-def _channel_for(flags: str) -> str:
-    return "keyevent" if "E" in flags else "keyspace"

@@ -18,6 +18,7 @@ from ferrite_tui.commandline import (
     _seconds,
     fail,
     resolve_settings,
+    with_command_line,
 )
 from ferrite_tui.config import ConfigError, default_config_path, init_config, load
 from ferrite_tui.credentials import WARNING, hide_passwords
@@ -119,9 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "config":
             return config_command(args)
-        cfg = load(args.config)
-        if getattr(args, "notifications", False):
-            cfg = cfg.overridden("command line: --notifications", exact_from_notifications=True)
+        cfg = with_command_line(load(args.config), args)
         # Each command's module when it runs: the console starts without status's or the
         # demo's (start to first data is a budget, issue 25).
         if command == "status":

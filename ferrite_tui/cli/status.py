@@ -17,18 +17,19 @@ from ferrite_tui.backend.libraries.model import state_totals
 from ferrite_tui.backend.models import TOTALS, AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
-from ferrite_tui.commandline import fail, resolve_settings
-from ferrite_tui.config import Config, Profile
+from ferrite_tui.commandline import fail, resolve_settings, where_from
+from ferrite_tui.config import DEFAULT_URL, Config
 from ferrite_tui.escaping import json_safe, printable
 from ferrite_tui.presentation import left_out_text, notifications_text, secondary, states_text
 
 
 def status_command(cfg: Config, args) -> int:
     # status only reads: its probe sends read commands only, whatever --read-only says.
+    cfg = cfg.noted("status (it never changes anything)", "read_only")
     settings = resolve_settings(cfg, args.url, args.profile, read_only=True,
                                 askpass=args.askpass)
     if settings is None:
-        settings = resolve_settings(cfg, Profile().url, None, read_only=True,
+        settings = resolve_settings(cfg, DEFAULT_URL, None, read_only=True,
                                     askpass=args.askpass)
     if settings is None:
         return fail("no server to connect to: give a URL or --profile")
@@ -41,8 +42,9 @@ def status_command(cfg: Config, args) -> int:
         # Control characters, bidi overrides and binary key names (str with
         # surrogateescape) as \uXXXX escapes: nothing raw on a terminal, valid UTF-8, and
         # json.loads gives the same str back.
-        print(json_safe(json.dumps(status_json(snap, caps, settings, inflight), indent=2,
-                                   ensure_ascii=False)))
+        report = status_json(snap, caps, settings, inflight)
+        report["config"] = where_from(cfg, settings, tuple(args.match or ()) or None)
+        print(json_safe(json.dumps(report, indent=2, ensure_ascii=False)))
     else:
         print(status_table(snap, caps, settings, inflight))
     return 0

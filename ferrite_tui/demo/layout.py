@@ -106,7 +106,7 @@ SUBSCRIBED_CHANNELS: tuple[str, ...] = ("orders.created", "orders.paid")
 DEMO_PATTERNS: tuple[str, ...] = ("orders.*",)
 
 MAX_RETRIES = 3
-_RETRY_FIELDS = frozenset({"id", "payload", "retry_count", "last_error", "first_attempt"})
+RETRY_FIELDS = frozenset({"id", "payload", "retry_count", "last_error", "first_attempt"})
 STREAM_MAXLEN = 10_000
 #: Producers skip a tick while their queue holds this many items, so a demo left running
 #: for hours keeps the server small (the queues still visibly pile up first).

@@ -15,16 +15,16 @@ from ferrite_tui.demo.layout import (
 )
 
 
-def _dumps(value: Any) -> bytes:
+def dumps(value: Any) -> bytes:
     """Compact JSON, as serde_json::to_string writes it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _now_ms() -> int:
+def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _uuid(rng: random.Random) -> str:
+def random_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
@@ -53,13 +53,13 @@ _TASK_TYPES: tuple[tuple[str, float, int], ...] = (
 )
 
 
-def _email_job(rng: random.Random) -> dict[str, Any]:
+def email_job(rng: random.Random) -> dict[str, Any]:
     subject, body = rng.choice(_EMAIL_SUBJECTS)
     name = rng.choice(_FIRST_NAMES)
     return {"to": f"{name}{rng.randint(1, 999)}@example.com", "subject": subject, "body": body}
 
 
-def _order(rng: random.Random) -> dict[str, Any]:
+def random_order(rng: random.Random) -> dict[str, Any]:
     return {
         "order_id": f"ORD-{rng.randint(10000, 99999)}",
         "customer_id": f"cus_{rng.randint(1000, 9999)}",
@@ -69,7 +69,7 @@ def _order(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def _event(rng: random.Random, ts_ms: int) -> dict[str, Any]:
+def random_event(rng: random.Random, ts_ms: int) -> dict[str, Any]:
     kind = rng.choices(("order.created", "order.paid", "order.shipped", "user.signup",
                         "page.view"), weights=(3, 2, 1, 1, 4))[0]
     event: dict[str, Any] = {"type": kind}
@@ -87,7 +87,7 @@ def _event(rng: random.Random, ts_ms: int) -> dict[str, Any]:
     return event
 
 
-def _task(rng: random.Random) -> tuple[dict[str, Any], float]:
+def random_task(rng: random.Random) -> tuple[dict[str, Any], float]:
     names = [t[0] for t in _TASK_TYPES]
     weights = [t[2] for t in _TASK_TYPES]
     i = rng.choices(range(len(names)), weights=weights)[0]
@@ -111,7 +111,7 @@ def _task(rng: random.Random) -> tuple[dict[str, Any], float]:
     return {"task_type": task_type, "data": data}, priority
 
 
-def _report(rng: random.Random) -> dict[str, Any]:
+def random_report(rng: random.Random) -> dict[str, Any]:
     return {
         "report": rng.choice(_REPORTS),
         "account_id": f"acct_{rng.randint(100, 999)}",
@@ -143,7 +143,7 @@ _FAILURES: dict[str, tuple[tuple[Callable[[random.Random], str], int], ...]] = {
 }
 
 
-def _main_job(rng: random.Random) -> dict[str, Any]:
+def main_job(rng: random.Random) -> dict[str, Any]:
     kind = rng.choices(("send_email", "charge", "webhook"), weights=(5, 3, 2))[0]
     if kind == "send_email":
         return {"type": kind, "to": f"{rng.choice(_FIRST_NAMES)}{rng.randint(1, 999)}@example.com",
@@ -155,19 +155,19 @@ def _main_job(rng: random.Random) -> dict[str, Any]:
             "event": rng.choice(DEMO_CHANNELS)}
 
 
-def _failure_reason(rng: random.Random, payload: Any) -> str:
+def failure_reason(rng: random.Random, payload: Any) -> str:
     kind = payload.get("type") if isinstance(payload, dict) else None
     options = _FAILURES.get(kind if isinstance(kind, str) else "", _FAILURES["webhook"])
     template = rng.choices([o[0] for o in options], weights=[o[1] for o in options])[0]
     return template(rng)
 
 
-def _job_wrapper(rng: random.Random, payload: Any, enqueued_at: int) -> dict[str, Any]:
+def job_wrapper(rng: random.Random, payload: Any, enqueued_at: int) -> dict[str, Any]:
     """Reliable queue ``JobWrapper``."""
-    return {"id": _uuid(rng), "payload": payload, "enqueued_at": enqueued_at}
+    return {"id": random_id(rng), "payload": payload, "enqueued_at": enqueued_at}
 
 
-def _retry_wrapper(job_id: str, payload: Any, retry_count: int, last_error: str | None,
+def retry_wrapper(job_id: str, payload: Any, retry_count: int, last_error: str | None,
                    first_attempt: int) -> dict[str, Any]:
     """DLQ pattern ``RetryWrapper``."""
     return {"id": job_id, "payload": payload, "retry_count": retry_count,

@@ -19,18 +19,18 @@ from ferrite_tui.demo.layout import (
     DemoNames,
 )
 from ferrite_tui.demo.payloads import (
-    _dumps,
-    _email_job,
-    _event,
-    _failure_reason,
-    _job_wrapper,
-    _main_job,
-    _now_ms,
-    _order,
-    _report,
-    _retry_wrapper,
-    _task,
-    _uuid,
+    dumps,
+    email_job,
+    failure_reason,
+    job_wrapper,
+    main_job,
+    random_event,
+    random_id,
+    random_order,
+    random_report,
+    random_task,
+    retry_wrapper,
+    wall_clock_ms,
 )
 
 SEED_EMAILS = 40
@@ -61,7 +61,7 @@ async def seed(client: Redis | RedisCluster, *, now_ms: int | None = None, rng_s
     stream ids and delivery counts (only pending idle times depend on the real clock).
     """
     names = names or DEFAULT_NAMES
-    now = _now_ms() if now_ms is None else int(now_ms)
+    now = wall_clock_ms() if now_ms is None else int(now_ms)
     rng = random.Random(rng_seed)
     await client.delete(*names.all())
 
@@ -69,61 +69,61 @@ async def seed(client: Redis | RedisCluster, *, now_ms: int | None = None, rng_s
 
     # 1. Work queue: RPUSH of plain EmailJob JSON.
     for _ in range(SEED_EMAILS):
-        pipe.rpush(names.emails, _dumps(_email_job(rng)))
+        pipe.rpush(names.emails, dumps(email_job(rng)))
 
     # 2. Reliable queue: RPUSH JobWrapper; processing list is fed by BRPOPLPUSH (LPUSH side).
     start = now - 120_000
     for i in range(SEED_ORDERS):
         at = start + i * 2_000 + rng.randint(0, 1_999)
-        pipe.rpush(names.orders, _dumps(_job_wrapper(rng, _order(rng), at)))
+        pipe.rpush(names.orders, dumps(job_wrapper(rng, random_order(rng), at)))
     held = [now - rng.randint(6 * 60_000, 45 * 60_000) for _ in range(SEED_PROCESSING_STALE)]
     held += [now - rng.randint(200, 20_000) for _ in range(SEED_PROCESSING_FRESH)]
     for at in sorted(held):  # oldest pushed first, so the newest sits at the head
-        pipe.lpush(names.orders_processing, _dumps(_job_wrapper(rng, _order(rng), at)))
+        pipe.lpush(names.orders_processing, dumps(job_wrapper(rng, random_order(rng), at)))
 
     # 4. Priority queue: ZADD score = priority.
     for _ in range(SEED_PRIORITY):
-        task, priority = _task(rng)
+        task, priority = random_task(rng)
         at = now - rng.randint(0, 15 * 60_000)
-        pipe.zadd(names.priority, {_dumps({"id": _uuid(rng), "payload": task, "enqueued_at": at}):
-                             priority})
+        member = {"id": random_id(rng), "payload": task, "enqueued_at": at}
+        pipe.zadd(names.priority, {dumps(member): priority})
 
     # 5. Delayed queue: ZADD score = due ms; a few overdue; a few already ready.
     due_times = [now + rng.randint(10_000, 3_600_000) for _ in range(SEED_SCHEDULED)]
     due_times += [now - rng.randint(60_000, 20 * 60_000) for _ in range(SEED_OVERDUE)]
     for due in due_times:
-        member = {"id": _uuid(rng), "payload": _report(rng), "scheduled_at": due}
-        pipe.zadd(names.reports_scheduled, {_dumps(member): due})
+        member = {"id": random_id(rng), "payload": random_report(rng), "scheduled_at": due}
+        pipe.zadd(names.reports_scheduled, {dumps(member): due})
     for _ in range(SEED_READY):
         due = now - rng.randint(1_000, 30_000)
-        pipe.rpush(names.reports_ready,
-                   _dumps({"id": _uuid(rng), "payload": _report(rng), "scheduled_at": due}))
+        ready = {"id": random_id(rng), "payload": random_report(rng), "scheduled_at": due}
+        pipe.rpush(names.reports_ready, dumps(ready))
 
     # 6. Main queue with RetryWrapper jobs, and its DLQ of DeadLetters.
     for _ in range(SEED_MAIN):
-        payload = _main_job(rng)
+        payload = main_job(rng)
         retries = rng.choices((0, 1, 2, 3), weights=(14, 3, 2, 1))[0]
-        last_error = _failure_reason(rng, payload) if retries else None
+        last_error = failure_reason(rng, payload) if retries else None
         first = now - rng.randint(1_000, 5 * 60_000)
-        job = _retry_wrapper(_uuid(rng), payload, retries, last_error, first)
-        pipe.rpush(names.main, _dumps(job))
+        job = retry_wrapper(random_id(rng), payload, retries, last_error, first)
+        pipe.rpush(names.main, dumps(job))
     dead_times = sorted(now - rng.randint(60_000, 24 * 3_600_000) for _ in range(SEED_DLQ))
     oddities = dict(_DLQ_ODDITIES)
     for i, dead_at in enumerate(dead_times):
         if i in oddities:
             pipe.rpush(names.main_dlq, oddities[i])
-        payload = _main_job(rng)
-        job = _retry_wrapper(_uuid(rng), payload, MAX_RETRIES, _failure_reason(rng, payload),
+        payload = main_job(rng)
+        job = retry_wrapper(random_id(rng), payload, MAX_RETRIES, failure_reason(rng, payload),
                              dead_at - rng.randint(5_000, 30 * 60_000))
-        pipe.rpush(names.main_dlq, _dumps({"job": job, "dead_at": dead_at,
-                                     "reason": _failure_reason(rng, payload)}))
+        pipe.rpush(names.main_dlq, dumps({"job": job, "dead_at": dead_at,
+                                     "reason": failure_reason(rng, payload)}))
 
     # 3. Stream: explicit ids (deterministic), then the consumer groups read it.
     stream_start = now - 600_000
     entry_ms = [stream_start + i * 2_000 + rng.randint(0, 1_999) for i in range(SEED_STREAM)]
     ids = [f"{ms}-0" for ms in entry_ms]
     for ms, entry_id in zip(entry_ms, ids):
-        pipe.xadd(names.events, {"data": _dumps(_event(rng, ms))}, id=entry_id)
+        pipe.xadd(names.events, {"data": dumps(random_event(rng, ms))}, id=entry_id)
     pipe.xgroup_create(names.events, WORKERS_GROUP, id="0")
     pipe.xgroup_create(names.events, ANALYTICS_GROUP, id="0")
     await pipe.execute()

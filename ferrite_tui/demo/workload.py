@@ -31,7 +31,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ResponseError, WatchError
 
 from ferrite_tui.demo.layout import (
-    _RETRY_FIELDS,
     BACKLOG_CAP,
     CLUSTER_NAMES,
     DEFAULT_NAMES,
@@ -39,6 +38,7 @@ from ferrite_tui.demo.layout import (
     DEMO_PATTERNS,
     MAX_RETRIES,
     PROCESSING_CAP,
+    RETRY_FIELDS,
     SCHEDULE_CHUNK,
     STREAM_MAXLEN,
     SUBSCRIBED_CHANNELS,
@@ -47,18 +47,18 @@ from ferrite_tui.demo.layout import (
     DemoNames,
 )
 from ferrite_tui.demo.payloads import (
-    _dumps,
-    _email_job,
-    _event,
-    _failure_reason,
-    _job_wrapper,
-    _main_job,
-    _now_ms,
-    _order,
-    _report,
-    _retry_wrapper,
-    _task,
-    _uuid,
+    dumps,
+    email_job,
+    failure_reason,
+    job_wrapper,
+    main_job,
+    random_event,
+    random_id,
+    random_order,
+    random_report,
+    random_task,
+    retry_wrapper,
+    wall_clock_ms,
 )
 
 log = logging.getLogger(__name__)
@@ -255,7 +255,7 @@ class Workload:
         while True:
             n = await pacer.batch()
             if n:
-                jobs = [_dumps(_email_job(self._rng)) for _ in range(n)]
+                jobs = [dumps(email_job(self._rng)) for _ in range(n)]
                 await self._push_batch(self.names.emails, jobs, "emails.pushed")
 
     async def _emails_consumer(self) -> None:
@@ -272,8 +272,8 @@ class Workload:
         while True:
             n = await pacer.batch()
             if n:
-                now = _now_ms()
-                values = [_dumps(_job_wrapper(self._rng, _order(self._rng), now))
+                now = wall_clock_ms()
+                values = [dumps(job_wrapper(self._rng, random_order(self._rng), now))
                           for _ in range(n)]
                 await self._push_batch(self.names.orders, values, "orders.pushed")
 
@@ -310,9 +310,9 @@ class Workload:
             if not n:
                 continue
             pipe = self._r.pipeline(transaction=False)
-            now = _now_ms()
+            now = wall_clock_ms()
             for _ in range(n):
-                pipe.xadd(self.names.events, {"data": _dumps(_event(self._rng, now))},
+                pipe.xadd(self.names.events, {"data": dumps(random_event(self._rng, now))},
                           maxlen=STREAM_MAXLEN, approximate=True)
             await pipe.execute()
             self.counts["events.added"] += n
@@ -347,11 +347,11 @@ class Workload:
             if await self._r.zcard(self.names.priority) >= BACKLOG_CAP:
                 continue
             pipe = self._r.pipeline(transaction=False)
-            now = _now_ms()
+            now = wall_clock_ms()
             for _ in range(n):
-                task, priority = _task(self._rng)
-                member = {"id": _uuid(self._rng), "payload": task, "enqueued_at": now}
-                pipe.zadd(self.names.priority, {_dumps(member): priority})
+                task, priority = random_task(self._rng)
+                member = {"id": random_id(self._rng), "payload": task, "enqueued_at": now}
+                pipe.zadd(self.names.priority, {dumps(member): priority})
             await pipe.execute()
             self.counts["priority.added"] += n
 
@@ -394,7 +394,7 @@ class Workload:
             if await self._r.zcard(self.names.reports_scheduled) >= BACKLOG_CAP:
                 continue
             pipe = self._r.pipeline(transaction=False)
-            now = _now_ms()
+            now = wall_clock_ms()
             for _ in range(n):
                 # Delays of 0-30 min, a fifth of them within the next 30 s.
                 if self._rng.random() < 0.2:
@@ -402,9 +402,9 @@ class Workload:
                 else:
                     delay = self._rng.randint(30_000, 30 * 60_000)
                 due = now + delay
-                member = {"id": _uuid(self._rng), "payload": _report(self._rng),
+                member = {"id": random_id(self._rng), "payload": random_report(self._rng),
                           "scheduled_at": due}
-                pipe.zadd(self.names.reports_scheduled, {_dumps(member): due})
+                pipe.zadd(self.names.reports_scheduled, {dumps(member): due})
             await pipe.execute()
             self.counts["reports.scheduled"] += n
 
@@ -412,7 +412,7 @@ class Workload:
         """The seed's Lua ``process_scheduled`` (due jobs: ZREM + RPUSH ready), with
         WATCH/MULTI/EXEC, in chunks of SCHEDULE_CHUNK."""
         moved = 0
-        now = _now_ms()
+        now = wall_clock_ms()
         async with self._r.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -462,8 +462,8 @@ class Workload:
         while True:
             n = await pacer.batch()
             if n:
-                now = _now_ms()
-                values = [_dumps(_retry_wrapper(_uuid(self._rng), _main_job(self._rng), 0, None,
+                now = wall_clock_ms()
+                values = [dumps(retry_wrapper(random_id(self._rng), main_job(self._rng), 0, None,
                                                 now)) for _ in range(n)]
                 await self._push_batch(self.names.main, values, "main.pushed")
 
@@ -475,7 +475,7 @@ class Workload:
             raw = item[1]
             try:
                 wrapper = json.loads(raw)
-                if not isinstance(wrapper, dict) or not _RETRY_FIELDS <= wrapper.keys():
+                if not isinstance(wrapper, dict) or not RETRY_FIELDS <= wrapper.keys():
                     raise ValueError("not a RetryWrapper")
                 retry_count = int(wrapper["retry_count"])
             except (ValueError, TypeError):
@@ -487,15 +487,15 @@ class Workload:
             if self._rng.random() >= 0.30:
                 self.counts["main.done"] += 1
                 continue
-            error = _failure_reason(self._rng, wrapper["payload"])
+            error = failure_reason(self._rng, wrapper["payload"])
             if retry_count < MAX_RETRIES:
-                retry = _retry_wrapper(wrapper["id"], wrapper["payload"], retry_count + 1, error,
+                retry = retry_wrapper(wrapper["id"], wrapper["payload"], retry_count + 1, error,
                                        wrapper["first_attempt"])
-                await self._r.rpush(self.names.main, _dumps(retry))
+                await self._r.rpush(self.names.main, dumps(retry))
                 self.counts["main.retried"] += 1
             else:
-                dead = {"job": wrapper, "dead_at": _now_ms(), "reason": error}
-                await self._r.rpush(self.names.main_dlq, _dumps(dead))
+                dead = {"job": wrapper, "dead_at": wall_clock_ms(), "reason": error}
+                await self._r.rpush(self.names.main_dlq, dumps(dead))
                 self.counts["main.dead"] += 1
 
     # -- pub/sub ------------------------------------------------------------------------
@@ -512,8 +512,8 @@ class Workload:
                 event = {"order_id": f"ORD-{self._rng.randint(10000, 99999)}",
                          "user_id": f"user_{self._rng.randint(1, 500)}",
                          "total": round(self._rng.uniform(4.0, 400.0), 2),
-                         "ts": _now_ms()}
-                pipe.publish(channel, _dumps(event))
+                         "ts": wall_clock_ms()}
+                pipe.publish(channel, dumps(event))
             await pipe.execute()
             self.counts["pubsub.published"] += n
 

@@ -12,11 +12,10 @@ from faultkit import dead, figure
 
 from ferrite_tui.backend.audit import AuditLog
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, HeadPlan
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, Filter
 from ferrite_tui.backend.lists import ListItems
 from ferrite_tui.backend.movebase import PositionalPlan
+from helpers import client_at
 
 DLQ, MAIN, ELSEWHERE = "queue:main:dlq", "queue:main", "queue:moved:dlq"
 N = 2_000
@@ -86,7 +85,7 @@ async def test_out_of_memory_mid_run_fails_one_chunk_and_leaves_the_rest(fresh_s
     """maxmemory lowered between chunks: the next push is refused (OOM), its whole
     transaction with it. That chunk is failed; the ones after it were never attempted."""
     sync = redis.Redis.from_url(fresh_server.url)
-    client = Client(ConnectionSettings(url=fresh_server.url), AuditLog(tmp_path / "a.log"))
+    client = client_at(fresh_server.url, AuditLog(tmp_path / "a.log"))
     await client.connect()
     try:
         values = fill(sync)
@@ -127,8 +126,8 @@ async def test_a_lost_server_mid_run_leaves_the_rest_not_attempted(fresh_server,
 
     monkeypatch.setattr(bulk, "DEFAULT_FAILURE_BOUND_S", 0.5)
     sync = redis.Redis.from_url(fresh_server.url)
-    client = Client(ConnectionSettings(url=fresh_server.url, connect_timeout=1.0,
-                                       command_timeout=1.0), AuditLog(tmp_path / "a.log"))
+    client = client_at(fresh_server.url, AuditLog(tmp_path / "a.log"), connect_timeout=1.0,
+                       command_timeout=1.0)
     await client.connect()
     try:
         fill(sync)

@@ -15,7 +15,7 @@ from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.demo.seeding import seed
 from ferrite_tui.ui.app import FerriteApp
-from helpers import CommandRecorder, async_wait_until, mutating, running, wait_until
+from helpers import CommandRecorder, async_wait_until, client_at, mutating, running, wait_until
 
 #: Per panel (work queues, streams, dead letters, scheduled, priority), the mutating keys
 #: pressed on its first item; each is followed by "y" (a confirmation, if one opened) and
@@ -101,7 +101,6 @@ def no_write_user(fresh_server):
 async def test_acl_user_without_writes(fresh_server, no_write_user, tmp_path):
     """Not read-only, but the user may not write: every kind of action is refused by the
     server, worded as one line saying what to ask for, and nothing changes."""
-    from ferrite_tui.backend.client import Client
     from ferrite_tui.backend.connection import describe_error
     from ferrite_tui.backend.dlq import DeadLetters
     from ferrite_tui.backend.lists import ListItems
@@ -111,7 +110,7 @@ async def test_acl_user_without_writes(fresh_server, no_write_user, tmp_path):
     url, r = no_write_user
     await seeded(fresh_server.url)
     before = state_of(r)
-    client = Client(ConnectionSettings(url=url, username="ops"))
+    client = client_at(url, username="ops")
     await client.connect()
     dl, items, streams = DeadLetters(client), ListItems(client), Streams(client)
     dlq_page = await dl.page("queue:main:dlq", 0, 5)

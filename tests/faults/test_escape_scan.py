@@ -174,7 +174,9 @@ def walk(term: PtyTerminal, r: redis.Redis, channels: list[bytes],
                 continue
             # The inspector or a dialog: read it, close it, wait until it is gone.
             try:
-                screens.append(wait_until(lambda: open_modal(term), timeout=15))
+                modal = wait_until(lambda: open_modal(term), timeout=15)
+                assert modal is not None
+                screens.append(modal)
                 if action == "inspect":  # every view: raw, hex, then pretty again
                     term.press("w", "h")
                     screens.append(term.wait_for("00000000  ", timeout=15))

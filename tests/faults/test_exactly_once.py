@@ -17,10 +17,8 @@ import redis.asyncio as aioredis
 from faultkit import dead, figure, job_id
 
 from ferrite_tui.backend.bulk import BulkRunner
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
-from helpers import wait_until
+from helpers import client_at, wait_until
 
 DLQ, TARGET = "queue:main:dlq", "queue:main"
 
@@ -51,7 +49,7 @@ async def test_two_requeuers_and_consumers_exactly_once(redis_url):
     both_saw_all = asyncio.Barrier(2)
 
     async def console() -> tuple[int, int, int, list[str], int]:
-        client = Client(ConnectionSettings(url=redis_url))
+        client = client_at(redis_url)
         await client.connect()
         try:
             dl = DeadLetters(client)

@@ -135,6 +135,7 @@ async def test_the_console_shows_and_requeues_a_list_holding_nested_values(redis
         await async_wait_until(lambda: app.monitor is not None
                                and app.monitor.snapshot is not None
                                and app.monitor.snapshot.by_kind(*DeadLettersPanel.KINDS))
+        assert app.monitor is not None and app.monitor.snapshot is not None
         assert {"jobs:priority", "events:main"} <= {
             q.ref.key for q in app.monitor.snapshot.queues}
         await pilot.press("6")

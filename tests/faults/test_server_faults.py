@@ -11,10 +11,8 @@ import time
 import redis
 from faultkit import dead, figure
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.monitor import Listener, Monitor
-from ferrite_tui.config import Config
-from helpers import async_wait_until
+from helpers import async_wait_until, monitor_at
 
 
 class Watch:
@@ -35,8 +33,7 @@ class Watch:
 
 
 async def run_monitor(url: str, watch: Watch) -> tuple[Monitor, asyncio.Task]:
-    monitor = Monitor(ConnectionSettings(url=url, command_timeout=1.0, connect_timeout=1.0),
-                      Config(), refresh=0.1)
+    monitor = monitor_at(url, refresh=0.1, command_timeout=1.0, connect_timeout=1.0)
     task = asyncio.create_task(monitor.run(watch.listener))
     await async_wait_until(lambda: watch.snapshots, timeout=30)
     return monitor, task

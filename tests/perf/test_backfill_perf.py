@@ -23,12 +23,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend.backfill import KEY_BYTES, PAGE, PAGE_BYTES, Backfill
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.itemtimes import item_time
 from ferrite_tui.backend.models import QueueKind, QueueRef
 from ferrite_tui.backend.trends import Trends
-from helpers import longest, slowlog_on, slowlog_read
+from helpers import client_at, longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
 
@@ -133,7 +131,7 @@ def asked(r_entries: list[dict]) -> list[tuple[str, str, int]]:
 
 async def test_backfill_beside_a_full_read(redis_url):
     r = aioredis.Redis.from_url(redis_url)
-    client = Client(ConnectionSettings(url=redis_url))
+    client = client_at(redis_url)
     await client.connect()
     try:
         now = int(time.time() * 1000)
@@ -204,6 +202,7 @@ async def test_backfill_beside_a_full_read(redis_url):
         # The rebuilt series is right: every DLQ got ITEMS / 60 dead letters a minute.
         dlq = next(ref for ref in refs if ref.kind is QueueKind.DLQ)
         dead = trends.get(dlq.ident, "dead")
+        assert dead is not None
         full_minutes = sorted(dead.points)[1:-1]
         assert all(abs(dead.points[m] - ITEMS / 60) <= 2 for m in full_minutes)
     finally:

@@ -22,10 +22,9 @@ import redis
 
 from ferrite_tui.backend import crossslot
 from ferrite_tui.backend.bulk import BulkReport, BulkRunner, HeadPlan
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
 from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
+from helpers import client_at
 
 pytestmark = [pytest.mark.perf, pytest.mark.cluster]
 
@@ -60,7 +59,7 @@ def check(sync: redis.RedisCluster, dlq: str, target: str) -> None:
 
 
 async def requeue_all(url: str, dlq: str, target: str) -> tuple[float, BulkReport]:
-    client = Client(ConnectionSettings(url=url, command_timeout=2.0))
+    client = client_at(url, command_timeout=2.0)
     await client.connect()
     try:
         letters = DeadLetters(client)

@@ -23,12 +23,9 @@ import redis
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
 from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
-from helpers import longest, slowlog_on, slowlog_read
+from helpers import client_at, longest, monitor_at, slowlog_on, slowlog_read
 from test_poll_perf import naive_poll, populate  # same data and naive loop as one server
 
 pytestmark = [pytest.mark.perf, pytest.mark.cluster]
@@ -48,7 +45,7 @@ MAX_COMMAND_US = 10_000
 
 async def poll_figures(url: str, n: int) -> tuple[float, int, int]:
     """Median poll seconds, round trips per poll, primaries (1 on one server)."""
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     try:
         await monitor.connect()
         await monitor.discover()
@@ -71,7 +68,7 @@ async def poll_figures(url: str, n: int) -> tuple[float, int, int]:
 
 async def naive_cluster(url: str, n: int) -> tuple[float, int]:
     """Median seconds of the naive loop, and its number of commands (one round trip each)."""
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     await monitor.connect()
     refs = await monitor.discover()
     await monitor.aclose()
@@ -127,7 +124,7 @@ async def _requeue_all(client: Client, dlq: str, target: str) -> int:
 async def _run_requeue(url: str, nodes: list[str], dlq: str, target: str):
     rc = aioredis.RedisCluster.from_url(url)
     plain = [aioredis.Redis.from_url(u) for u in nodes]
-    client = Client(ConnectionSettings(url=url))
+    client = client_at(url)
     try:
         for start in range(0, N, 10_000):
             await rc.rpush(dlq, *[dead(i) for i in range(start, min(N, start + 10_000))])

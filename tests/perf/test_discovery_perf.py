@@ -10,9 +10,7 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
+from helpers import monitor_at
 
 pytestmark = pytest.mark.perf
 
@@ -28,7 +26,7 @@ async def loop_lag_probe(stop: asyncio.Event, lags: list[float]) -> None:
 
 
 async def run(url: str):
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     await monitor.connect()
     lags: list[float] = []
     stop = asyncio.Event()

@@ -23,12 +23,10 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.dlq import DeadLetters, ScanState
 from ferrite_tui.backend.movebase import PositionalPlan
 from ferrite_tui.ui.panels.deadletters.panel import HEAD_CHUNK
-from helpers import longest, slowlog_on, slowlog_read
+from helpers import client_at, longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
 
@@ -92,7 +90,7 @@ async def seed_retry_loop(r, n: int) -> int:
 
 async def test_requeue_all_dead_letters(fresh_server):
     r = aioredis.Redis.from_url(fresh_server.url)
-    client = Client(ConnectionSettings(url=fresh_server.url))
+    client = client_at(fresh_server.url)
     await client.connect()
     dl = DeadLetters(client)
     results = {}

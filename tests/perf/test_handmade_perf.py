@@ -15,9 +15,7 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
+from helpers import monitor_at
 
 pytestmark = pytest.mark.perf
 
@@ -56,7 +54,7 @@ def fill_plain(r: redis.Redis) -> None:
 
 
 async def discover_and_poll(url: str) -> tuple[float, int, int]:
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     await monitor.connect()
     before = monitor.client.round_trips.count
     start = time.perf_counter()

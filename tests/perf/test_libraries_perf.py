@@ -13,10 +13,7 @@ import time
 import pytest
 import redis
 
-from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.backend.monitor import Monitor
-from ferrite_tui.config import Config
-from helpers import REDUCED
+from helpers import REDUCED, monitor_at
 
 pytestmark = [pytest.mark.perf,
               pytest.mark.skipif(REDUCED, reason="dramatiq and BullMQ need Lua")]
@@ -33,7 +30,7 @@ async def measure(url: str) -> tuple[int, float, int, int, int, float]:
     """(queues, discovery + first poll s, round trips, server usec, keys, first poll s)"""
     r = redis.Redis.from_url(url)
     usec_before = server_usec(r)
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     await monitor.connect()
     start = time.perf_counter()
     before = monitor.client.round_trips.count

@@ -21,10 +21,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.history import History
-from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.config import Config, DiscoveryConfig
+from helpers import monitor_at
 from poll_before_registry import Poller as PollerBefore
 
 pytestmark = pytest.mark.perf
@@ -79,7 +78,7 @@ async def measure(url, n):
     """Medians of today's poll, the poll before the registry and the naive loop, taken in
     turn at each repeat (so a busy machine slows all three alike); today's round trips and
     commands per poll."""
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     await monitor.connect()
     await monitor.discover()
     refs = monitor.discovery.refs
@@ -177,7 +176,7 @@ async def measure_ten_thousand(url):
     """The poll of 1,000 queues (every tenth) and of all 10,000, today's and before the
     registry, taken in turn at each repeat: medians, round trips and commands."""
     config = Config(discovery=DiscoveryConfig(max_queues=20_000))
-    monitor = Monitor(ConnectionSettings(url=url), config)
+    monitor = monitor_at(url, config)
     await monitor.connect()
     started = time.perf_counter()
     await monitor.discover()
@@ -269,7 +268,7 @@ async def measure_side_by_side(url, n):
     from baseline_poll import Poller as BaselinePoller
     from ferrite_tui.backend.history import History
 
-    monitor = Monitor(ConnectionSettings(url=url), Config())
+    monitor = monitor_at(url)
     await monitor.connect()
     await monitor.discover()
     refs = monitor.discovery.refs

@@ -27,13 +27,12 @@ from typing import cast
 import pytest
 import redis
 
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.pubsub import Tail
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.pubsub import PubSubPanel
-from helpers import async_wait_until, running
+from helpers import async_wait_until, client_at, running
 
 pytestmark = pytest.mark.perf
 
@@ -135,7 +134,7 @@ async def settle(get, target: int, quiet_s: float = 3.0) -> int:
 async def test_tail_absorbs_floods_with_exact_counts(server_factory):
     server = server_factory()
     sync = redis.Redis.from_url(server.url)
-    client = Client(ConnectionSettings(url=server.url))
+    client = client_at(server.url)
     tail = Tail(client, buffer=10_000)
     cli = CliCounter(server.port)
     rows = []
@@ -222,10 +221,11 @@ async def test_keys_answer_while_20k_per_second_arrive(server_factory, tmp_path)
             total = int(KEY_RATE * max(SECONDS * 2, 6))
             t_start = time.perf_counter()
             pub = start_publisher(server.url, KEY_RATE, total)
-            await async_wait_until(lambda: panel.tail.received > 2000, timeout=30)
+            await async_wait_until(lambda: panel.tail is not None and panel.tail.received > 2000,
+                                   timeout=30)
             loaded = await press_and_time(pilot, panel, "f", presses)
             result = await finish_publisher(pub)
-            got = await settle(lambda: panel.tail.received, total)
+            got = await settle(lambda: panel.tail.received if panel.tail else 0, total)
             cli_got = await settle(lambda: cli.messages, total)
             flood_s = time.perf_counter() - t_start
             await pilot.pause()

@@ -22,7 +22,6 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.delayed import DelayedQueue
 from ferrite_tui.backend.priority import CHUNK_SIZE, PAGE_SIZE, PriorityQueue
@@ -30,7 +29,7 @@ from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
 from ferrite_tui.ui.panels.priority import PriorityPanel
 from ferrite_tui.ui.panels.scheduled import ScheduledPanel
-from helpers import async_wait_until, longest, slowlog_on, slowlog_read
+from helpers import async_wait_until, client_at, longest, slowlog_on, slowlog_read
 
 pytestmark = pytest.mark.perf
 
@@ -89,7 +88,7 @@ async def test_open_a_million_job_schedule_and_priority_queue(fresh_server, tmp_
     await fill(r, PKEY, SCHEDULE, lambda i: (i * 7919) % 100)
     print(f"\n  loaded 2 x {SCHEDULE:,} jobs in {time.perf_counter() - t:.1f} s")
 
-    client = Client(ConnectionSettings(url=fresh_server.url))
+    client = client_at(fresh_server.url)
     await client.connect()
     try:
         dq = DelayedQueue(client, KEY, READY)
@@ -164,7 +163,7 @@ async def test_open_a_million_job_schedule_and_priority_queue(fresh_server, tmp_
 
 async def test_run_all_of_50k_overdue_jobs_against_the_seed_script(fresh_server):
     r = aioredis.Redis.from_url(fresh_server.url)
-    client = Client(ConnectionSettings(url=fresh_server.url))
+    client = client_at(fresh_server.url)
     await client.connect()
     now = int(time.time() * 1000)
     due = lambda i: now - 3_600_000 + i  # noqa: E731  (all overdue, distinct, in order)

@@ -22,9 +22,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from ferrite_tui.backend import streams as st
-from ferrite_tui.backend.client import Client
-from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.streams import Streams
+from helpers import client_at
 
 pytestmark = pytest.mark.perf
 
@@ -79,7 +78,7 @@ async def longest(r) -> tuple[int, str, int]:
 async def test_first_page_and_claim_all_vs_naive(fresh_server):
     url = fresh_server.url
     r = aioredis.Redis.from_url(url)
-    client = Client(ConnectionSettings(url=url, command_timeout=60))
+    client = client_at(url, command_timeout=60)
     await client.connect()
     backend = Streams(client)
     try:

@@ -10,6 +10,7 @@ show as queues; keys no recogniser claims are classified as the seed's patterns.
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 from zoneinfo import ZoneInfo
 
 from ferrite_tui.backend.libraries import (
@@ -18,11 +19,12 @@ from ferrite_tui.backend.libraries import (
     celery,
     dramatiq,
     huey,
+    model,
     rq,
     saq,
     taskiq,
 )
-from ferrite_tui.backend.libraries.model import LibraryQueue, Means, Recognised
+from ferrite_tui.backend.libraries.model import LibraryQueue, Recognised
 from ferrite_tui.config import LibrariesConfig
 
 RECOGNISERS = (rq, celery, dramatiq, bullmq, arq, huey, saq, taskiq)
@@ -86,10 +88,6 @@ def apply_settings(queues: list[LibraryQueue], settings: LibrariesConfig,
                    ) -> list[LibraryQueue]:
     """The queues as the config's [libraries] settings read them (options the keys do not
     reveal): huey's utc option and time zone."""
-    from dataclasses import replace
-
-    from ferrite_tui.backend.libraries import model
-
     model.NAIVE_ZONE = ZoneInfo(settings.huey_timezone) if settings.huey_timezone else None
     if settings.huey_utc:
         return queues
@@ -99,23 +97,3 @@ def apply_settings(queues: list[LibraryQueue], settings: LibrariesConfig,
 
 __all__ = ["LIBRARIES", "LibraryQueue", "Recognised", "apply_settings", "keeps",
            "recognise"]
-
-
-def queue_ref(queue: LibraryQueue):
-    """A library queue as a QueueRef whose kind is its first pending key's panel kind, so
-    the existing panels list and page it; the poll counts every state."""
-    from ferrite_tui.backend.models import QueueKind, QueueRef  # models imports this package
-
-    pending = queue.pending
-    if pending.type == "stream":
-        kind = QueueKind.STREAM
-    elif pending.type == "zset":
-        kind = QueueKind.DELAYED if pending.means is Means.DUE else QueueKind.PRIORITY
-    else:
-        kind = QueueKind.WORK
-    return QueueRef(kind, pending.key, library=queue)
-
-
-def queue_refs(queues: list[LibraryQueue]) -> list:
-    """`queue_ref` of each (discovery makes thousands: the import is paid once)."""
-    return [queue_ref(q) for q in queues]

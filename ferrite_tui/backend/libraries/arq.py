@@ -24,6 +24,7 @@ from ferrite_tui.backend.libraries.model import (
     Unit,
     state_key,
 )
+from ferrite_tui.backend.libraries.unpickling import MAX_UNPICKLE, SAFE_CLASSES
 
 LIBRARY = "arq"
 PREFIX = "arq:"
@@ -60,8 +61,6 @@ class _Inert:
 
 class _ResultUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        from ferrite_tui.backend.libraries.items import SAFE_CLASSES  # items imports client
-
         if (module, name) in SAFE_CLASSES:
             return super().find_class(module, name)
         return _Inert
@@ -69,8 +68,6 @@ class _ResultUnpickler(pickle.Unpickler):
 
 def result_fields(raw: bytes) -> dict | None:
     """arq's result dict ({"s": success, "q": queue name, ...}), any class in it inert."""
-    from ferrite_tui.backend.libraries.items import MAX_UNPICKLE
-
     if len(raw) > MAX_UNPICKLE:
         return None
     try:

@@ -31,8 +31,8 @@ from ferrite_tui.backend.libraries.model import (
     Unit,
     ms_score,
     score_ms,
+    time_ms,
 )
-from ferrite_tui.backend.libraries.poll import time_ms
 from ferrite_tui.backend.lists import BIG_ITEM, MAX_WINDOW, Page, read_shown_page
 from ferrite_tui.backend.movebase import Item
 

@@ -25,8 +25,8 @@ from ferrite_tui.backend.libraries.model import (
     Selector,
     State,
     state_key,
+    time_ms,
 )
-from ferrite_tui.backend.libraries.poll import time_ms
 
 LIBRARY = "celery"
 BINDING = "_kombu.binding."

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
-import pickle
 import pickletools
 import zlib
 from typing import Any
@@ -22,6 +20,7 @@ from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
+from ferrite_tui.backend.libraries.unpickling import restricted_loads
 from ferrite_tui.backend.lists import Page, read_shown_page
 from ferrite_tui.backend.movebase import Item
 
@@ -75,33 +74,6 @@ def arq_function(raw: bytes) -> str | None:
     if len(strings) >= 3 and strings[:2] == ["t", "f"]:
         return strings[2]
     return None
-
-
-#: The only classes the opt-in decoder builds: values and containers, no behaviour.
-SAFE_CLASSES = {
-    ("builtins", name) for name in ("dict", "list", "tuple", "set", "frozenset", "str",
-                                    "bytes", "bytearray", "int", "float", "complex", "bool",
-                                    "NoneType", "slice", "range")
-} | {("collections", "OrderedDict"), ("collections", "deque"),
-     ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
-     ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal")}
-MAX_UNPICKLE = 1 << 20  # larger pickles are only summarised
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Builds builtin values and containers only: `find_class` refuses everything else,
-    so no constructor, reducer or import of the pickle's choosing ever runs."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in SAFE_CLASSES:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not a plain value")
-
-
-def restricted_loads(raw: bytes) -> Any:
-    if len(raw) > MAX_UNPICKLE:
-        raise pickle.UnpicklingError(f"larger than {MAX_UNPICKLE:,} bytes")
-    return RestrictedUnpickler(io.BytesIO(raw)).load()
 
 
 def pickle_fields(raw: bytes, unpickle: bool, label: str = "body") -> list[tuple[str, str]]:

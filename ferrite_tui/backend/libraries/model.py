@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class State(enum.StrEnum):
@@ -340,3 +340,19 @@ def add_to_totals(out: dict[str, int], counts: tuple[StateCount, ...],
             out[total] += max(c.size - c.past, 0)
         else:
             out[total] += c.size
+
+
+def time_ms(value: Any, fmt: str) -> int | None:
+    """A library's time field in ms: an ISO-8601 text (naive: UTC) or a number."""
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    try:
+        if fmt == "iso":
+            text = str(value).replace("Z", "+00:00")
+            stamp = datetime.fromisoformat(text)
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=UTC)
+            return int(stamp.timestamp() * 1000)
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

@@ -8,11 +8,11 @@ round trips stay fixed. Score bounds are inclusive (Ferrite rejects '(').
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from ferrite_tui.backend import boundedjson
 from ferrite_tui.backend.envelopes import key_text
+from ferrite_tui.backend.libraries import STRING_MATCHERS
 from ferrite_tui.backend.libraries.model import (
     SELECTORS,
     Body,
@@ -24,6 +24,7 @@ from ferrite_tui.backend.libraries.model import (
     Unit,
     ms_score,
     score_ms,
+    time_ms,
 )
 
 _COUNT = {"list": "LLEN", "set": "SCARD", "hash": "HLEN", "stream": "XLEN", "zset": "ZCARD"}
@@ -307,8 +308,6 @@ def _count_strings(q: LibraryQueue, s: StateKey, reply: Any) -> tuple[int | None
         return None, f"{s.name}: {str(reply).splitlines()[0] if str(reply) else 'error'}"
     if not isinstance(reply, list):
         return None, None
-    from ferrite_tui.backend.libraries import STRING_MATCHERS  # the library modules
-
     matches = STRING_MATCHERS[s.body.encoding]
     return sum(1 for v in reply if v.__class__ is bytes and matches(q, v)), None
 
@@ -400,21 +399,6 @@ def probe_age(body: Body, reply: Any, now_ms: int) -> int | None:
     if t is None or t <= 0 or t > now_ms + 86_400_000:
         return None
     return max(now_ms - t, 0)
-
-
-def time_ms(value: Any, fmt: str) -> int | None:
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    try:
-        if fmt == "iso":
-            text = str(value).replace("Z", "+00:00")
-            stamp = datetime.fromisoformat(text)
-            if stamp.tzinfo is None:
-                stamp = stamp.replace(tzinfo=UTC)
-            return int(stamp.timestamp() * 1000)
-        return int(float(value))
-    except (TypeError, ValueError):
-        return None
 
 
 def time_probe(body: Body, member: bytes) -> tuple:

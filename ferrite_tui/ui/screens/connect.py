@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.errors import BackendError
-from ferrite_tui.config import Config, ConfigError, Profile, save_profile
+from ferrite_tui.config import DEFAULT_URL, Config, ConfigError, Profile, save_profile
 from ferrite_tui.escaping import printable
 from ferrite_tui.ui.screens.dialogs import DialogBody, Field, FormScreen
 from ferrite_tui.urls import redact_url
@@ -53,7 +53,7 @@ class ConnectScreen(Screen):
                 yield Static(Text(f"Saved profiles: {profiles} (start with --profile NAME)",
                                   style="dim"))
                 yield Label("URL (redis://, rediss:// or unix://)")
-                yield Input("redis://127.0.0.1:6379/0", id="url")
+                yield Input(DEFAULT_URL, id="url")
                 yield Label("User name (optional)")
                 yield Input(id="username")
                 yield Label("Password (used now, never saved)")
@@ -82,7 +82,7 @@ class ConnectScreen(Screen):
     def profile(self) -> Profile:
         return Profile(
             name=self._value("profile") or "default",
-            url=self._value("url") or "redis://127.0.0.1:6379/0",
+            url=self._value("url") or DEFAULT_URL,
             username=self._value("username"),
             password_env=self._value("password_env"),
             tls_ca_file=self._value("tls_ca_file"),
@@ -106,7 +106,8 @@ class ConnectScreen(Screen):
         try:
             settings = ConnectionSettings.from_profile(profile)
             if password:
-                settings = replace(settings, password=password)
+                settings = replace(settings, password=password,
+                                   password_from="typed on the connect screen")
             client = Client(settings)
             try:
                 await client.connect()
