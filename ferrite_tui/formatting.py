@@ -22,6 +22,17 @@ def duration(ms: float | None) -> str:
     return f"{d}d{h:02d}h"
 
 
+def age(ms: float | None) -> str:
+    """An age on a screen that redraws every poll: '42s' under a minute, then whole minutes
+    ('4m', not '4m10s'), '2h03m', '3d04h'. Past the first minute the text changes once a
+    minute, not every second (each change is bytes on an SSH link); a floor, like every
+    unit it shows. Inspectors and dialogs keep `duration`'s seconds."""
+    if ms is None or ms < 60_000:
+        return duration(ms)
+    m = int(ms // 60_000)
+    return f"{m}m" if m < 60 else duration(ms)
+
+
 def count(n: int | None) -> str:
     if n is None:
         return "-"

@@ -61,6 +61,12 @@ LAZY_IMPORTS = {
     # `serve` and `exporter` bring aiohttp, textual-serve and prometheus_client.
     ("ferrite_tui.cli.main", "ferrite_tui.serve"): "start-up time",
     ("ferrite_tui.cli.main", "ferrite_tui.exporter"): "start-up time",
+    # The console starts without the other commands' modules, the palette's commands and
+    # the charts' plotting library (start to first data is a budget, issue 25).
+    ("ferrite_tui.cli.main", "ferrite_tui.cli.status"): "start-up time",
+    ("ferrite_tui.cli.main", "ferrite_tui.cli.demo"): "start-up time",
+    ("ferrite_tui.ui.app", "ferrite_tui.ui.commands"): "start-up time",
+    ("ferrite_tui.ui.widgets.trends", "textual_plotext"): "start-up time",
     # Optional packages: the libraries' own APIs, the process title.
     ("ferrite_tui.backend.libraries.bullmq_api", "bullmq"): "optional dependency",
     ("ferrite_tui.backend.libraries.rq_api", "rq"): "optional dependency",

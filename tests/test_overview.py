@@ -230,3 +230,21 @@ def test_counts_in_words_agree_with_their_number():
 
     assert DeadLettersPanel._unchanged_note(Report()) == (  # type: ignore[arg-type]
         "; 1 was not a dead-letter envelope and moved unchanged")
+
+
+def test_ages_on_the_overview_change_once_a_minute_past_the_first():
+    """Issue 25: an age ticking every second in every row (and in each alert's 'for') was
+    most of the bytes written at 80x24. Under a minute it counts seconds; past it, whole
+    minutes (a floor, as '2h03m' always was); inspectors keep the seconds."""
+    from ferrite_tui import formatting as fmt
+    from ferrite_tui.backend.models import AlertNote
+    from ferrite_tui.ui.panels.overview import since_cell
+
+    assert [fmt.age(ms) for ms in (None, 900, 42_000, 60_000, 250_000, 3_599_000,
+                                   7_380_000)] == ["-", "900ms", "42s", "1m", "4m", "59m",
+                                                   "2h03m"]
+    assert len({fmt.age(ms) for ms in range(240_000, 300_000, 1000)}) == 1
+    assert fmt.duration(250_000) == "4m10s"
+    note = AlertNote(ident="q", key="q", alert="stuck", since=1000.0, since_from="data",
+                     before_window=False, action="", panel_key="2")
+    assert since_cell(note, 1000.0 + 250).plain == "4m"

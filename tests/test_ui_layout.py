@@ -82,16 +82,37 @@ def test_no_ui_module_imports_the_app():
 def test_every_panel_meets_the_panel_protocol():
     """The app drives every tab's panel, the Server's too, through `PanelView` alone."""
     from ferrite_tui.ui.protocols import PanelView
-    from ferrite_tui.ui.tabs import PANELS
+    from ferrite_tui.ui.tabs import PANELS, LazyPanel
 
     wanted = [name for name in dir(PanelView) if not name.startswith("_")]
     assert {"update_snapshot", "show_latest", "set_filter", "set_capabilities",
             "focus_ident", "select_group", "TITLE"} <= set(wanted) | set(
         PanelView.__annotations__)
-    missing = [f"{cls.__name__}.{name}" for _, _, cls in PANELS  # type: ignore[attr-defined]
+    classes = [entry.load() for _, _, entry in PANELS if isinstance(entry, LazyPanel)]
+    assert len(classes) == len(PANELS)
+    missing = [f"{cls.__name__}.{name}" for cls in classes
                for name in [*wanted, *PanelView.__annotations__] if not hasattr(cls, name)
                and name not in ("display",)]
     assert not missing, missing
+    # A tab's title is its panel's, known before the panel's module is loaded.
+    assert [entry.TITLE for _, _, entry in PANELS] == [cls.TITLE for cls in classes]
+
+
+def test_the_first_screen_loads_no_other_panel():
+    """Start-up (issue 25): the console's modules, as they load before its first screen,
+    bring no panel but the Overview, no palette commands and no charting library."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ferrite_tui.cli.main, ferrite_tui.ui.app\n"
+            "print('\\n'.join(sorted(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    panels = {m for m in loaded if m.startswith("ferrite_tui.ui.panels.")}
+    assert panels <= {"ferrite_tui.ui.panels.base", "ferrite_tui.ui.panels.overview"}, panels
+    for late in ("ferrite_tui.ui.commands", "ferrite_tui.cli.status", "ferrite_tui.cli.demo",
+                 "plotext", "textual_plotext"):
+        assert late not in loaded, late
 
 
 def module_name(path: Path) -> str:

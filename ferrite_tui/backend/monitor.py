@@ -38,6 +38,9 @@ from ferrite_tui.config import Config
 log = logging.getLogger(__name__)
 
 BACKOFF_S = (1, 2, 4, 8, 10)
+#: How long the first poll waits for the first discovery pass (a big keyspace's takes
+#: longer: the server's figures and the "scanning" line come first then).
+FIRST_DISCOVERY_WAIT_S = 1.0
 
 
 class ClusterPoller(Poller):
@@ -209,6 +212,10 @@ class Monitor:
                     connected = True
                     attempt = 0
                     self._start_discovery(listener)
+                    if self.snapshot is None:
+                        # The first poll waits a little for discovery's first pass: an
+                        # empty first table, drawn and then replaced, was start-up time.
+                        await self._wait(FIRST_DISCOVERY_WAIT_S)
                 try:
                     async with asyncio.timeout(self.settings.command_timeout + 2):
                         snap = await self._snapshot()

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -26,7 +26,6 @@ from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
-from ferrite_tui.ui.commands import PanelCommands
 from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
@@ -37,26 +36,32 @@ from ferrite_tui.ui.screens.help import HelpScreen
 from ferrite_tui.ui.screens.main import MainScreen
 from ferrite_tui.ui.session import Session
 from ferrite_tui.ui.tabs import PANEL_OF_TAB, PANELS, TAB_OF_KIND
-from ferrite_tui.ui.textual_private import display_frame
+from ferrite_tui.ui.textual_private import TerminalShadow, display_frame
 from ferrite_tui.ui.weblocation import WebLocationApp
 from ferrite_tui.ui.widgets.footer import KeyFooter
 from ferrite_tui.ui.widgets.notices import NoticeLine
 from ferrite_tui.ui.widgets.status import StatusLine
 from ferrite_tui.websession import BrowserSession
 
+if TYPE_CHECKING:
+    from textual.command import Provider
+
 # Keys that change data. Panels that implement them bind them themselves; these app-level
 # fallbacks say why nothing happens (read-only, or nothing selected to act on).
-MUTATING_KEYS = (
-    ("r", "requeue / retry"), ("R", "requeue all shown"), ("d", "delete"),
-    ("D", "delete all shown"), ("c", "claim"), ("a", "ack"), ("x", "run now"),
-    ("n", "new message"), ("e", "edit"),
-)
+MUTATING_KEYS = (("r", "requeue / retry"), ("R", "requeue all shown"), ("d", "delete"),
+                 ("D", "delete all shown"), ("c", "claim"), ("a", "ack"), ("x", "run now"),
+                 ("n", "new message"), ("e", "edit"))
+
+
+def panel_commands() -> type[Provider]:
+    from ferrite_tui.ui.commands import PanelCommands  # when the palette opens, not at start
+    return PanelCommands
 
 
 class FerriteApp(NoticesApp, WebLocationApp):
     CSS_PATH = "app.tcss"
     TITLE = "ferrite-tui"
-    COMMANDS = App.COMMANDS | {PanelCommands}
+    COMMANDS = App.COMMANDS | {panel_commands}
 
     BINDINGS = [
         *(Binding(key, f"show_panel('{tab}')", cls.TITLE, id=f"panel.{tab}", show=False)
@@ -92,9 +97,8 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.match = match
         self.poll_enabled = poll
         self.audit_path = audit_path or state_dir() / "audit.log"
-        # What panels may use of the connection. With poll=False (snapshot tests,
-        # screenshots) there is no Monitor and no server I/O: snapshots are posted by the
-        # caller, with the session's offline history and capabilities.
+        # What panels may use of the connection. poll=False (snapshot tests, screenshots):
+        # no Monitor, no server I/O; the caller posts snapshots.
         self.session = Session(config, settings, clock, self.audit_path)
         self._panels: dict[str, PanelView] = {}  # by tab, as they are built
         self._mounting: dict[str, AwaitMount] = {}
@@ -102,6 +106,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self._status_line: StatusLine | None = None  # once mounted
         self.key_hold = KeyHold(self, lambda event: super(FerriteApp, self).on_event(event))
         self.snapshot_gate = SnapshotGate(self, self.key_hold, self._apply_snapshot)
+        self.terminal_shadow = TerminalShadow()  # a partial frame writes only changed cells
         # No animations unless asked for (TEXTUAL_ANIMATIONS): over SSH every animated frame
         # is bytes on the wire, and the tab underline's slide drew ~18 frames per switch.
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -450,7 +455,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     def _display(self, screen, renderable) -> None:  # Textual's hook (textual_private.HOOKS)
         # The one place a frame goes to the terminal: keys wait for the screen on top.
-        whole = display_frame(self, screen, renderable)
+        whole = display_frame(self, screen, renderable, self.terminal_shadow)
         if whole is not None:
             self.key_hold.frame_shown(screen, whole)
 
@@ -463,8 +468,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
     def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
                            time_format: str | None = None) -> str | None:
         """Screenshots go to the console's own folder, made when missing (Textual's default,
-        ~/Downloads, is often absent on a server, and then it said only "Failed to save
-        screenshot"); the message names the file or the reason."""
+        ~/Downloads, is often absent on a server); the message names the file or why not."""
         if self.is_web:  # the browser downloads it
             return super().deliver_screenshot(filename, path, time_format)
         folder = Path(path) if path else files_dir(SCREENSHOTS)

@@ -54,7 +54,7 @@ def since_cell(note: AlertNote, now: float) -> Text:
     held = max(now - note.since, 0)
     if bound and held < 1:  # just noticed: "≥0ms" would read as a figure
         return Text("new", style="dim")
-    text = ("≥" if bound else "") + fmt.duration(held * 1000)
+    text = ("≥" if bound else "") + fmt.age(held * 1000)
     return Text(text, style="dim" if note.since_from == "seen" else "")
 
 
@@ -181,7 +181,7 @@ class OverviewPanel(Panel):
             "depth": fmt.count(q.depth),
             **rate_cells(q),
             "trend": trend_cell(q, self.history),
-            "oldest": fmt.duration(q.oldest_ms),
+            "oldest": fmt.age(q.oldest_ms),
             "detail": secondary(q, self.session.now_ms() / 1000),
             "node": self._node(q),
             "states": library_states_cell(q),

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from ferrite_tui.ui.protocols import ConsoleApp
 
 
+#: The ops/s and memory plots are drawn again at most this often.
+PLOTS_EVERY_S = 5
+
+
 def _t(value: object) -> Text:
     return Text(printable(str(value), 120))
 
@@ -75,6 +79,10 @@ class ServerPanel(Vertical):
         self.inflight: InFlight | None = None  # once checked (clusters only)
         self._inflight_checked = False
         self.stale = False  # snapshots arrived while hidden: drawn in show_latest
+        # What is on screen, so an unchanged part is not drawn again.
+        self._info_shown: list[tuple[str, str]] | None = None
+        self._caps_shown: tuple | None = None
+        self._plots_tick: int | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="server-top"):
@@ -128,12 +136,10 @@ class ServerPanel(Vertical):
             return
         s = snap.server
         info = s.info
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
+        rows: list[tuple[str | Text, str | Text]] = []
         caps = self.capabilities
         if caps is not None:
-            table.add_row("server", _t(f"{caps.server_kind} {caps.version}".strip()))
+            rows.append(("server", _t(f"{caps.server_kind} {caps.version}".strip())))
         # Without INFO the figures exist but cannot be read: "?" and why, never 0 or n/a.
         client = self.ferrite.session.client
         user = client.username if client is not None else "default"
@@ -159,14 +165,25 @@ class ServerPanel(Vertical):
         ):
             if unread is not None and label in ("uptime", "memory", "clients", "ops/s",
                                                 "commands"):
-                table.add_row(label, _t(unread))
+                rows.append((label, _t(unread)))
             elif value is not None and not (unread is not None and value == "n/a"):
-                table.add_row(label, _t(value))
+                rows.append((label, _t(value)))
         for db, ks in sorted(s.keyspace.items()):
-            table.add_row(_t(db), _t(", ".join(f"{k}={v}" for k, v in ks.items())))
+            rows.append((_t(db), _t(", ".join(f"{k}={v}" for k, v in ks.items()))))
         if not s.keyspace:
-            table.add_row("keyspace", unread or "empty or not reported")
-        self.query_one("#info", Static).update(table)
+            rows.append(("keyspace", unread or "empty or not reported"))
+        shown = [(str(name), str(text)) for name, text in rows]
+        if shown != self._info_shown:  # an unchanged table is not drawn again
+            # Laid out again only when a row's length changed (its height may have).
+            layout = self._info_shown is None or [(k, len(v)) for k, v in shown] != [
+                (k, len(v)) for k, v in self._info_shown]
+            self._info_shown = shown
+            table = Table.grid(padding=(0, 2))
+            table.add_column(style="bold")
+            table.add_column()
+            for row in rows:
+                table.add_row(*row)
+            self.query_one("#info", Static).update(table, layout=layout)
         if snap.cluster is not None:
             self.query_one("#cluster").display = True
             self.query_one("#cluster-table", Static).update(
@@ -176,7 +193,8 @@ class ServerPanel(Vertical):
                 self._inflight_checked = True
                 self.check_inflight()
 
-        if caps is not None:
+        if caps is not None and (caps.as_rows(), caps.notes) != self._caps_shown:
+            self._caps_shown = (caps.as_rows(), caps.notes)
             ct = Table.grid(padding=(0, 2))
             ct.add_column()
             ct.add_column()
@@ -185,8 +203,13 @@ class ServerPanel(Vertical):
             for note in caps.notes:
                 ct.add_row("", Text(note, style="dim"))
             self.query_one("#caps", Static).update(ct)
-        self._plot("#ops-plot", "ops", "ops/s", 1.0)
-        self._plot("#mem-plot", "memory", "memory (MiB)", 1 / (1024 * 1024))
+        # The plots: every PLOTS_EVERY_S, not every poll (plotting both was most of the
+        # panel's CPU, idle at 200x60).
+        tick = int(snap.taken_at // PLOTS_EVERY_S)
+        if tick != self._plots_tick:
+            self._plots_tick = tick
+            self._plot("#ops-plot", "ops", "ops/s", 1.0)
+            self._plot("#mem-plot", "memory", "memory (MiB)", 1 / (1024 * 1024))
 
     # -- moves between hash slots left in flight by a console that died ----------------------
 

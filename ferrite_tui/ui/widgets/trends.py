@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.containers import Horizontal
 
 from ferrite_tui import formatting as fmt
@@ -13,10 +13,18 @@ from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.trends import Trends, minute_of
 
-try:  # the charts are a nicety: the Overview works without them
-    from textual_plotext import PlotextPlot
-except ImportError:  # pragma: no cover
-    PlotextPlot = None  # type: ignore[assignment,misc]
+CHART_IDS = ("chart-backlog", "chart-flow", "chart-dead")
+
+
+def plot_class() -> Any:
+    """textual-plotext's PlotextPlot, imported when the first chart is drawn (after the first
+    data is on screen: the plotting library is a good part of the start-up); None without it
+    (the charts are a nicety: the Overview works without them)."""
+    try:
+        from textual_plotext import PlotextPlot
+    except ImportError:  # pragma: no cover
+        return None
+    return PlotextPlot
 
 # RGB: plotext's named colors follow the terminal theme and several come out alike.
 # (each kind's backlog line: its layout's color, KindLayout.color)
@@ -116,22 +124,38 @@ def strip_text(data: ChartData, width: int) -> Text:
 
 
 class TrendCharts(Horizontal):
-    """Backlog by kind, total in/out, and dead-letter arrivals, side by side."""
+    """Backlog by kind, total in/out, and dead-letter arrivals, side by side. The charts are
+    made when first drawn, after a frame (the first data goes to the screen before them)."""
 
     DEFAULT_CSS = """
     TrendCharts { height: 1fr; }
     TrendCharts > PlotextPlot { width: 1fr; height: 100%; }
     """
 
-    def compose(self) -> ComposeResult:
-        if PlotextPlot is not None:
-            yield PlotextPlot(id="chart-backlog")
-            yield PlotextPlot(id="chart-flow")
-            yield PlotextPlot(id="chart-dead")
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._waiting: ChartData | None = None  # drawn once the charts are made
 
     def draw(self, data: ChartData) -> None:
-        if PlotextPlot is None or not self.is_mounted:
+        if not self.is_mounted:
             return
+        if not self.children:
+            if self._waiting is None:
+                self.call_after_refresh(self._make_charts)
+            self._waiting = data
+            return
+        self._draw(data)
+
+    def _make_charts(self) -> None:
+        data, self._waiting = self._waiting, None
+        plot = plot_class()
+        if plot is None or data is None or self.children or not self.is_mounted:
+            return
+        self.mount(*(plot(id=chart) for chart in CHART_IDS))
+        self._draw(data)
+
+    def _draw(self, data: ChartData) -> None:
+        PlotextPlot = plot_class()
         marker = " (rebuilt┆live)" if data.live_from is not None else (
             " (rebuilt)" if any(data.rebuilt) else "")
         est = " ≈" if data.sampled else ""
