@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ferrite_tui import formatting as fmt
 from ferrite_tui.backend.libraries.model import State, state_totals
+from ferrite_tui.backend.libraries.strings import capped_states
 from ferrite_tui.backend.models import QueueKind, QueueStats, Snapshot
 from ferrite_tui.escaping import printable
 
@@ -43,8 +44,12 @@ def _figure(q: QueueStats) -> str:
 
 
 def states_text(q: QueueStats) -> str:
-    """A library queue's states other than pending, with their totals ("?" if unread)."""
-    return " · ".join(f"{state.value.replace('_', ' ')} {'?' if n is None else fmt.count(n)}"
+    """A library queue's states other than pending, with their totals ("?" if unread, "≥"
+    where a count covers only the job strings read)."""
+    capped = capped_states(q.ref.library) if q.ref.library is not None else set()
+    lower = {c.state for c in q.states if (c.key, c.label) in capped}
+    return " · ".join(f"{state.value.replace('_', ' ')} "
+                      f"{'?' if n is None else ('≥' if state in lower else '') + fmt.count(n)}"
                       for state, n in state_totals(q.states).items()
                       if n != 0 and state is not State.PENDING)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 import redis
 
+from ferrite_tui.cli.status import library_json
+from ferrite_tui.presentation import states_text
 from ferrite_tui.ui.library_states import LibraryStateRows
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 from helpers import REDUCED, async_wait_until, running
@@ -588,3 +590,14 @@ async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
                                message="the rows' items loaded")
         title = str(rows.query_one("#lib-states-title").render())
         assert "first 2 of 3 job strings read" in title
+        # `status` says the same: a lower bound, never an exact-looking figure.
+        snap = app.monitor.snapshot if app.monitor is not None else None
+        assert snap is not None
+        q = next(q for q in snap.queues
+                 if q.ref.library is not None and q.ref.library.library == "saq")
+        out = library_json(q)
+        failed = [c for c in out["states"] if c["state"] == "failed"]
+        assert failed and all(c.get("at_least") for c in failed), out["states"]
+        assert "first 2 of 3" in failed[0]["note"]
+        assert out["totals_at_least"] == ["failed"]
+        assert f"failed ≥{failed[0]['count']}" in states_text(q), (states_text(q), out, count())

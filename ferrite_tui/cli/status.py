@@ -14,6 +14,7 @@ from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.crossslot import InFlight
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.libraries.model import state_totals
+from ferrite_tui.backend.libraries.strings import capped_note, capped_states
 from ferrite_tui.backend.models import TOTALS, AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
@@ -169,6 +170,9 @@ def library_json(q: QueueStats) -> dict:
     assert lib is not None
     # What each state's scores are times of (due, at, expires...): how to read its times.
     means = {(s.key, s.name): s.means.value for s in lib.states if s.means is not None}
+    # A count over only the strings read is a lower bound, and says so.
+    capped = capped_states(lib)
+    at_least = {"at_least": True, "note": capped_note(lib)}
     return {
         "library": lib.library,
         "name": lib.name,
@@ -178,9 +182,12 @@ def library_json(q: QueueStats) -> dict:
                     **({"next_at_ms": c.next_at_ms} if c.next_at_ms is not None else {}),
                     **({"past": c.past} if c.past is not None else {}),
                     **({"shared": True} if c.shared else {}),
-                    **({"means": means[c.key, c.label]} if (c.key, c.label) in means else {})}
+                    **({"means": means[c.key, c.label]} if (c.key, c.label) in means else {}),
+                    **(at_least if (c.key, c.label) in capped else {})}
                    for c in q.states],
         "totals": {state.value: n for state, n in state_totals(q.states).items()},
+        "totals_at_least": sorted({c.state.value for c in q.states
+                                   if (c.key, c.label) in capped}),
     }
 
 

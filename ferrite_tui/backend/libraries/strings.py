@@ -81,3 +81,11 @@ def capped_note(queue: LibraryQueue) -> str:
     if queue.string_total <= read:
         return ""
     return f"first {read:,} of {queue.string_total:,} job strings read"
+
+
+def capped_states(queue: LibraryQueue) -> set[tuple[str, str]]:
+    """(key, state name) of the states whose count covers only the strings read: their
+    figures are lower bounds ("≥"), never shown as exact."""
+    if not capped_note(queue):
+        return set()
+    return {(s.key, s.name) for s in queue.states if s.type == "strings"}
