@@ -321,6 +321,7 @@ async def test_rq_requeue_all_failed_with_rqs_own_requeue_then_rqs_worker_runs_t
 
 # -- every library's failed and scheduled states in panels 6 and 4, as the library counts ----
 
+@needs_lua  # dramatiq's broker acks and nacks with EVALSHA
 @pytest.mark.libraries
 async def test_dramatiq_dead_letters_in_panel_6_requeued_all_and_run_by_dramatiq(
         redis_url, sync, tmp_path):

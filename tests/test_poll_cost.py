@@ -63,7 +63,7 @@ async def test_the_second_poll_packs_only_the_commands_that_changed(
         await m.aclose()
     # What still changes from tick to tick (due times up to now, the TIME and INFO
     # around them) is packed again; the per-queue reads, most of the poll, are not.
-    assert sum(sent) > 300
+    assert sum(sent) >= 3 * len(refs)  # (Redis 7.0 sends fewer than 6.2: 285 against 305)
     assert len(packed) <= sum(sent) // 5, (
         f"{len(packed)} of {sum(sent)} commands packed again: "
         f"{sorted({c[0] for c in packed})}")
