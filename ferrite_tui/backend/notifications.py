@@ -136,6 +136,11 @@ class KeyEvents:
         self.live, self.reason = True, None
 
     def unsubscribed(self, reason: str, after_close: bool = False) -> None:
+        if self.flags is not None and missing_classes(self.flags):
+            # Closed because the server's setting lacks what is counted: that stays the
+            # reason (the close came after the poll that read the setting, or raced it).
+            self._subscribed = False
+            return
         if self._subscribed:
             self._subscribed = False
             self._stop_counting(reason)
