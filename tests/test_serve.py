@@ -388,13 +388,16 @@ async def test_sessions_are_capped(queues, tmp_path):
             # The browser whose console it is gets its page (a reload comes back to it).
             assert (await http_get(served.base, cookies))[0] == 200
             assert len(served.consoles()) == 1
-        # The closed session frees its place and its process.
-        await async_wait_until(lambda: not served.consoles(), timeout=60,
+        # The closed session frees its place and its process (the place once serve has
+        # seen the process end: its log says so).
+        await async_wait_until(lambda: not served.consoles()
+                               and served.stderr().count("ended (0/1)") >= 1, timeout=60,
                                message="the closed session's console is still running")
         async with Terminal(served) as second:
             await second.wait_for("queue:orders")
             await second.press("q")  # quitting the console ends the session too
-            await async_wait_until(lambda: not served.consoles(), timeout=60,
+            await async_wait_until(lambda: not served.consoles()
+                                   and served.stderr().count("ended (0/1)") >= 2, timeout=60,
                                    message="the console that quit is still running")
         async with Terminal(served) as third:
             await third.wait_for("queue:orders")
