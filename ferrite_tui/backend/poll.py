@@ -300,7 +300,7 @@ class Poller:
         server_time_ms = clock.observe(time_raw, sent_s, received_s)
         info = parse_info(text(info_raw)) if isinstance(info_raw, bytes) else {}
         self.client.note_info(info)
-        cmdstats = parse_info(text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
+        cmdstats = text(cmdstats_raw) if isinstance(cmdstats_raw, bytes) else ""
         if self._epoch.changed(info, cmdstats):
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
             # Forget every last-poll memory the rates compare with; this poll counts as
