@@ -448,7 +448,8 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
     # A stream read by groups keeps its history, and a capped one (trimmed by MAXLEN as
     # it is written) stays at its cap: its length is no backlog, lag and pending are.
     out = [] if groups or a.flows.capped else depth_alert(a, cfg)
-    out += stale_processing(a, cfg)
+    if a.flows.stale:
+        out += stale_processing(a, cfg)
     pending = a.flows.pending
     if (pending or 0) >= cfg.stream_pending > 0:
         out.append(f"{pending} pending")
