@@ -45,7 +45,6 @@ from ferrite_tui.backend.probe import probe
 from ferrite_tui.backend.servertime import Replication, ServerClock, replication_of
 from ferrite_tui.urls import cluster_url_option, redact_url, strip_cluster_options, url_problem
 
-
 #: Bytes handed to the reply parser at a time (see Client.raw_pipeline).
 FEED_BYTES = 4096
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 # (monotonic seconds, value). A plain tuple of floats, not a class: the garbage collector
@@ -31,11 +30,11 @@ class Series:
 
     def values(self, last: int | None = None) -> list[float]:
         """Every value, oldest first, or only the `last` few (without copying the rest)."""
+        samples = self.samples
         if last is None:
-            return [v for _, v in self.samples]
-        recent = [v for _, v in itertools.islice(reversed(self.samples), last)]
-        recent.reverse()
-        return recent
+            return [v for _, v in samples]
+        # By index from the end: a deque reaches its last few items directly.
+        return [samples[i][1] for i in range(-min(last, len(samples)), 0)]
 
     def last(self) -> Sample | None:
         return self.samples[-1] if self.samples else None
