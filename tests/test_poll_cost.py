@@ -173,3 +173,30 @@ def test_positional_builders_check_the_field_order() -> None:
     check_order(Figures, ("depth", "oldest_ms"))
     with pytest.raises(ImportError, match="Figures's fields changed"):
         check_order(Figures, ("oldest_ms", "depth"))
+
+
+def test_a_queues_series_fetched_once_are_the_ones_history_holds() -> None:
+    """The depth series and in/out flows the poll keeps per queue are the very objects
+    History holds, also after a queue is forgotten (rescan), started again (failover) or
+    every series is (restart)."""
+    from ferrite_tui.backend.history import History
+
+    history = History()
+
+    def same(name: str) -> bool:
+        q = history.queue(name)
+        return (q.depth is history.series(name, "depth") and q.flow_in is history.flow(
+            name, "in") and q.flow_out is history.flow(name, "out"))
+
+    history.queue("work:a").depth.add(1.0, 5)
+    history.queue("work:b").depth.add(1.0, 7)
+    assert same("work:a") and same("work:b")
+    history.forget({"work:b"})
+    assert history.get("work:a", "depth") is None and same("work:a")
+    assert not history.queue("work:a").depth.samples  # a new series, not the old one
+    assert history.queue("work:b").depth.samples
+    history.forget_name("work:b")
+    assert same("work:b") and not history.queue("work:b").depth.samples
+    history.queue("work:b").depth.add(2.0, 1)
+    history.reset()
+    assert same("work:b") and not history.queue("work:b").depth.samples

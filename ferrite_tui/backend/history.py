@@ -118,6 +118,16 @@ class Flow:
         return (newest_v - oldest_v) / elapsed, not self._lower
 
 
+class QueueSeries:
+    """The depth series and in/out flows every queue has, fetched once: the poll records
+    them for every queue at every poll (three lookups by (ident, metric) each time)."""
+
+    __slots__ = ("depth", "flow_in", "flow_out")
+
+    def __init__(self, depth: Series, flow_in: Flow, flow_out: Flow) -> None:
+        self.depth, self.flow_in, self.flow_out = depth, flow_in, flow_out
+
+
 class History:
     """Named series, created on first use. Keys are (queue ident, metric)."""
 
@@ -126,6 +136,9 @@ class History:
         self.flow_span_s = flow_span_s
         self._series: dict[tuple[str, str], Series] = {}
         self._flows: dict[tuple[str, str], Flow] = {}
+        # The same objects as series(name, "depth"), flow(name, "in"), flow(name, "out"),
+        # by name: dropped whenever those are.
+        self._queues: dict[str, QueueSeries] = {}
 
     def series(self, name: str, metric: str) -> Series:
         key = (name, metric)
@@ -133,6 +146,14 @@ class History:
         if series is None:
             series = self._series[key] = Series(self.window_s)
         return series
+
+    def queue(self, name: str) -> QueueSeries:
+        """A queue's depth series and in/out flows (created on first use)."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = QueueSeries(
+                self.series(name, "depth"), self.flow(name, "in"), self.flow(name, "out"))
+        return queue
 
     def get(self, name: str, metric: str) -> Series | None:
         return self._series.get((name, metric))
@@ -149,14 +170,18 @@ class History:
         for store in (self._series, self._flows):
             for key in [k for k in store if k[0] not in keep and not k[0].startswith("@")]:
                 del store[key]
+        for name in [n for n in self._queues if n not in keep and not n.startswith("@")]:
+            del self._queues[name]
 
     def forget_name(self, name: str) -> None:
         """Start one name's series again (its queue moved to another node, or was not read)."""
         for store in (self._series, self._flows):
             for key in [k for k in store if k[0] == name]:
                 del store[key]
+        self._queues.pop(name, None)
 
     def reset(self) -> None:
         """Start every series again (the server restarted or was flushed)."""
         self._series.clear()
         self._flows.clear()
+        self._queues.clear()

@@ -172,13 +172,19 @@ class Poller:
 
     def flow(self, ident: str, name: str, moved: int | None, exact: bool,
              mono: float) -> tuple[float | None, bool]:
-        flow = self.history.flow(ident, name)
+        # (Every queue's "in" and "out" are fetched with its depth series, once.)
+        if name == "in":
+            flow = self.history.queue(ident).flow_in
+        elif name == "out":
+            flow = self.history.queue(ident).flow_out
+        else:
+            flow = self.history.flow(ident, name)
         flow.add(mono, moved, exact, self.last_mono)
         return flow.rate()
 
     def depth_rate(self, t: Tally, mono: float) -> float | None:
         """The depth recorded; its net change per second over the rate span."""
-        series = self.history.series(t.ref.ident, "depth")
+        series = self.history.queue(t.ref.ident).depth
         series.add(mono, t.depth)
         return series.rate(RATE_SPAN_S)
 
