@@ -41,6 +41,7 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.kinds.base import Action
 from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.ui.bindings_read import once_per_read
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
 from ferrite_tui.ui.panels.kind_correction import correct_kind, highlighted
@@ -262,13 +263,19 @@ class Panel(Vertical):
         """The queue the panel's actions apply to now (None: none selected)."""
         return None
 
+    def selected_queue(self) -> QueueRef | None:
+        """`action_queue()`, found once per read of the bindings (the footer asks every
+        binding's check_action and key_label in one go; on Streams each finding scans the
+        snapshot), afresh outside one (ui/bindings_read.py)."""
+        return once_per_read(self, "action_queue", self.action_queue)
+
     def layout_library(self, ref: QueueRef) -> LibraryQueue | None:
         """The library layout whose actions a queue offers here (None: its kind's)."""
         return ref.library
 
     def declaration(self, action: str, ref: QueueRef | None = None) -> Action | None:
         """The selected (or `ref`'s) layout's declaration of a panel action, if it has one."""
-        ref = ref or self.action_queue()
+        ref = ref or self.selected_queue()
         if ref is None:
             return None
         lib = self.layout_library(ref)
@@ -282,7 +289,7 @@ class Panel(Vertical):
         action is not a layout's, or no queue is selected)."""
         if action not in self.MUTATIONS or action in self.OWN_ACTIONS:
             return None
-        ref = self.action_queue()
+        ref = self.selected_queue()
         if ref is None or self.declaration(action, ref) is not None:
             return None
         lib = self.layout_library(ref)
@@ -343,7 +350,7 @@ class Panel(Vertical):
             return False
         # A key bound for both (d: a list's delete, a library's delete): the reason of
         # the binding meant for this queue's layout (a library's, or a guide kind's).
-        ref = self.action_queue()
+        ref = self.selected_queue()
         library = ref is not None and self.layout_library(ref) is not None
         action, why = min(refused, key=lambda r: (r[0] in self.LIBRARY_ACTION_OF) != library)
         event.stop()
