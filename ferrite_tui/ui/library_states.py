@@ -292,6 +292,15 @@ class LibraryStateRows(Vertical):
         return f"{row.queue.library}\x1f{row.queue.name}\x1f{row.state.key}\x1f" \
                f"{row.state.name}\x1f{row.state.window or ''}"
 
+    def note_when_alone(self, panel_lists: str) -> Text | None:
+        """The panel's note when these rows are all it has (None: there are none): not
+        "nothing found" above rows that were found."""
+        if not self.rows:
+            return None
+        n = len(self.rows)
+        return Text(f"No {panel_lists} of the guide's layouts (yet); below, {n} "
+                    f"{self.role.value} state{'s' if n != 1 else ''} of queue libraries.")
+
     def update_snapshot(self, snap: Snapshot) -> None:
         rows = state_rows(snap, self.role, self.skip)
         self.rows = {self.row_key(r): r for r in rows}

@@ -178,7 +178,7 @@ class Panel(Vertical):
         shown = [q for q in items if self.matches(q)]
         self.table.set_rows([(q.ref.ident, self.row(q)) for q in shown])
         if not items:
-            text = Text(self.EMPTY)
+            text = self.empty_note()
         elif self.filter_text:
             text = Text(f"filter “{printable(self.filter_text, 40)}”: {len(shown)} of "
                         f"{len(items)}")
@@ -191,6 +191,11 @@ class Panel(Vertical):
 
     def summary(self, items: list[QueueStats]) -> Text:
         return Text(f"{len(items)} queue{'s' if len(items) != 1 else ''}")
+
+    def empty_note(self) -> Text:
+        """The note when no queue of the panel's kinds exists (a panel showing other rows
+        says what they are instead)."""
+        return Text(self.EMPTY)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
