@@ -82,10 +82,8 @@ class StreamsView(Protocol):
     def set_group(self, name: str | None) -> None:
         """Select this group of the selected stream (its consumers and pages reset)."""
 
-    def run_worker(self, work: Coroutine[Any, Any, Any], name: str | None = "",
-                   group: str = "default", description: str = "",
-                   exit_on_error: bool = True, start: bool = True,
-                   exclusive: bool = False, thread: bool = False) -> Worker[Any]: ...
+    def run_worker(self, work: Coroutine[Any, Any, Any], *args: Any,
+                   **kwargs: Any) -> Worker[Any]: ...  # DOMNode.run_worker
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
