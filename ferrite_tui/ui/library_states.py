@@ -33,7 +33,8 @@ from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.library_bulk import run_state_bulk
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.outcome import library_outcome
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
 from ferrite_tui.ui.widgets.table import Column, KeyedTable

@@ -67,17 +67,6 @@ T = TypeVar("T")
 ACTION_GROUP = "action."  # worker group prefix of the action pipeline
 
 
-def library_outcome(queue: LibraryQueue, verb: str, res) -> Outcome:
-    """One result line: done, skipped (moved since seen) and refused with the library's own
-    reason (the first one named)."""
-    line = (f"{queue.library} {printable(queue.name)}: {verb.lower()} {len(res.done):,} done, "
-            f"{len(res.skipped):,} skipped (changed since seen)")
-    if res.errors:
-        line += f", {len(res.errors):,} refused: {printable(res.errors[0], 300)}"
-    return Outcome(line, "information" if not (res.skipped or res.errors) else "warning",
-                   timeout=8 if res.errors else 5)
-
-
 BEFORE_FIRST_POLL = "Waiting for the server's first answer (the header shows the connection)."
 
 
@@ -270,8 +259,7 @@ class Panel(Vertical):
 
     def selected_queue(self) -> QueueRef | None:
         """`action_queue()`, found once per read of the bindings (the footer asks every
-        binding's check_action and key_label in one go; on Streams each finding scans the
-        snapshot), afresh outside one (ui/bindings_read.py)."""
+        binding at once), afresh outside one (ui/bindings_read.py)."""
         return once_per_read(self, "action_queue", self.action_queue)
 
     def layout_library(self, ref: QueueRef) -> LibraryQueue | None:
