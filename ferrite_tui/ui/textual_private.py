@@ -14,7 +14,7 @@ and `_close_messages_no_wait`), and notices of the console's own (`ui/noticeboar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.cells import get_character_cell_size
@@ -71,6 +71,13 @@ USED: tuple[tuple[type, str, str], ...] = (
      "bindings a dialog adds per instance (its choice keys)"),
 )
 
+# Public methods of Textual's replaced in the process, with why (checked by the same test).
+REPLACED: tuple[tuple[type, str, str], ...] = (
+    (Strip, "divide",
+     "a strip divided at its own length cached [itself] in its own cache: a reference cycle "
+     "per line drawn, freed only by the garbage collector (a third of its garbage)"),
+)
+
 # Textual-serve (the browser) is subclassed in ferrite_tui/serve.py: the names it overrides
 # or reads, checked by the same test.
 SERVE_USED: tuple[tuple[str, str, str], ...] = (
@@ -85,6 +92,24 @@ SERVE_USED: tuple[tuple[str, str, str], ...] = (
 
 # Hooks the console overrides by their private names (listed in USED too).
 HOOKS = ("_fatal_error", "_display")
+
+
+_textual_divide = Strip.divide
+
+
+def _divide_without_cycle(strip: Strip, cuts: Iterable[int]) -> Sequence[Strip]:
+    """`Strip.divide`, but a strip cut only at its own end is returned as it is, not cached
+    in itself: freed when the frame is, not left to the garbage collector."""
+    length = strip.cell_length
+    kept = [cut for cut in cuts if cut <= length]
+    if kept == [length]:
+        return [strip]
+    return _textual_divide(strip, kept)
+
+
+def free_strips_without_collector() -> None:
+    """Strips (a frame's lines) freed by reference counting (see REPLACED)."""
+    Strip.divide = _divide_without_cycle  # type: ignore[method-assign,assignment]
 
 
 def app_driver(app: App[Any]) -> Driver | None:
