@@ -35,8 +35,12 @@ MAX_DEFER_S = 2.0
 _FROZEN_BY: list[object] = []
 _PAUSED_BY: list[object] = []
 _YOUNG_THRESHOLD: list[int] = []
-# A key holds collections back at most this long (the garbage of a longer wait is bounded).
-MAX_PAUSE_S = 2.0
+# Keys come in bursts (a panel's key, then its dialog's): collections stay held back until
+# none came for AFTER_KEY_S, or for LONGEST_S at most while no key waits; past MAX_PAUSE_S
+# they run whatever waits (the garbage of a longer pause is bounded).
+AFTER_KEY_S = 1.0
+LONGEST_S = 5.0
+MAX_PAUSE_S = 10.0
 
 
 class Collector:
@@ -45,8 +49,8 @@ class Collector:
     and its dialog. So
     - the heap loaded at start (modules, classes, styles, the first screen's widgets) is
       frozen once the first data is on screen: full passes no longer walk it;
-    - while a key waits for what it asked for (its dialog drawn), no collection starts:
-      the garbage made meanwhile is collected right after.
+    - while a key waits for what it asked for (its dialog drawn), and for a second after
+      the last key, no collection starts: the garbage made meanwhile is collected after.
     Automatic collection otherwise stays as Python has it: holding full passes back for
     longer let cyclic garbage pile up (the big-value fault test ran 1.5-2x as long)."""
 
@@ -55,6 +59,7 @@ class Collector:
         self.key_hold = key_hold
         self.frozen = False
         self.paused_at: float | None = None
+        self.last_key = 0.0
         self._timer: Any = None
         free_strips_without_collector()  # a frame's lines, freed by reference counting
         key_hold.key_listeners.append(self.key_typed)
@@ -76,8 +81,9 @@ class Collector:
 
     def key_typed(self) -> None:
         """A key came: no collection until it has done what it asked for."""
+        self.last_key = time.monotonic()
         if self.paused_at is None:
-            self.paused_at = time.monotonic()
+            self.paused_at = self.last_key
             if not _PAUSED_BY:
                 _YOUNG_THRESHOLD.append(gc.get_threshold()[0])
                 gc.set_threshold(0)  # (0: no automatic collection; gc.disable is the poll's)
@@ -90,7 +96,9 @@ class Collector:
         paused_at = self.paused_at
         if paused_at is None:
             return
-        if self.key_hold.waiting() and time.monotonic() - paused_at < MAX_PAUSE_S:
+        now = time.monotonic()
+        if now - paused_at < MAX_PAUSE_S and (self.key_hold.waiting() or (
+                now - self.last_key < AFTER_KEY_S and now - paused_at < LONGEST_S)):
             return
         self._resume()
 

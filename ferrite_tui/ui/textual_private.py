@@ -164,6 +164,9 @@ def strip_cells(strip: Strip) -> list[Cell]:
     for text, style, control in strip:
         if control:
             continue
+        if text.isascii() and text.isprintable():  # one cell each: most of a frame's text
+            cells += [(char, style, 0) for char in text]
+            continue
         for char in text:
             width = get_character_cell_size(char)
             if width == 2:
@@ -186,13 +189,26 @@ class TerminalShadow:
 
     def __init__(self) -> None:
         self.lines: dict[int, list[Cell]] = {}
+        # Lines of the last whole frame not yet read as cells: made into cells when a
+        # partial frame first touches them, not before the whole frame is written (a
+        # dialog's first frame waited ~50 ms of CPU for its 60 lines at 200 columns).
+        self.unread: dict[int, list[Strip]] = {}
 
     def whole_frame(self, update: LayoutUpdate) -> None:
-        self.lines.clear()
+        self.clear()
         if update.region.x:
             return  # not the whole width: nothing known
-        for y, line in enumerate(update.strips, update.region.y):
-            self.lines[y] = [cell for strip in line for cell in strip_cells(strip)]
+        self.unread = dict(enumerate(update.strips, update.region.y))
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.unread = {}
+
+    def line(self, y: int) -> list[Cell] | None:
+        strips = self.unread.pop(y, None)
+        if strips is not None:
+            self.lines[y] = [cell for strip in strips for cell in strip_cells(strip)]
+        return self.lines.get(y)
 
 
 class ChangedCellsUpdate(ChopsUpdate):
@@ -210,7 +226,7 @@ class ChangedCellsUpdate(ChopsUpdate):
     def render_segments(self, console: Console) -> str:
         out: list[str] = []
         for y, x1, x2 in self.spans:
-            shown = self.shadow.lines.get(y)
+            shown = self.shadow.line(y)
             for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items()):
                 if strip is None or x > x2 or end <= x1:
                     continue
@@ -261,7 +277,7 @@ def display_frame(app: App[Any], screen: Screen[Any], renderable: Any,
         elif isinstance(renderable, LayoutUpdate):
             shadow.whole_frame(renderable)
         else:
-            shadow.lines.clear()
+            shadow.clear()
     App._display(app, screen, renderable)
     if renderable is None or app._batch_count:
         return None
