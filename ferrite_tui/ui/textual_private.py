@@ -192,7 +192,7 @@ class TerminalShadow:
         # Lines of the last whole frame not yet read as cells: made into cells when a
         # partial frame first touches them, not before the whole frame is written (a
         # dialog's first frame waited ~50 ms of CPU for its 60 lines at 200 columns).
-        self.unread: dict[int, list[Strip]] = {}
+        self.unread: dict[int, Iterable[Strip]] = {}
 
     def whole_frame(self, update: LayoutUpdate) -> None:
         self.clear()

@@ -72,6 +72,7 @@ def test_every_dialog_is_drawn_within_a_second_under_load(tmp_path):
             needle = title.encode()
             arrived = wait_until(lambda needle=needle, before=before: term.arrived(needle, before),
                                  timeout=30, message=f"{panel} {key}: {title!r} never drawn")
+            assert arrived is not None
             seen = arrived - sent
             seen_s.append(f"{panel}{key} {seen:.2f}")
             term.wait_for(title, timeout=30)
