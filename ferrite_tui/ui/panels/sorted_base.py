@@ -291,7 +291,7 @@ class SortedSetPanel(Panel):
     def _set_title(self, title: Text) -> None:
         if title != self._shown_title:
             self._shown_title = title
-            self.query_one("#jobs-title", Static).update(title)
+            self.query_one("#jobs-title", Static).update(title, layout=False)  # one line high
 
     def view_items(self, view: Any) -> Sequence[ZItem]:
         raise NotImplementedError
