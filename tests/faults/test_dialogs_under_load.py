@@ -27,7 +27,8 @@ from faultkit import figure
 from helpers import wait_until
 from ptyterm import PtyTerminal, console_env
 
-pytestmark = [pytest.mark.scenario, pytest.mark.once]
+# Run alone (`-m stress`, its own CI step): the load is the burners below, not other tests.
+pytestmark = [pytest.mark.stress, pytest.mark.once]
 
 DRAWN_WITHIN_S = 1.0
 #: Panel keys and a text on screen once the panel shows its data.
