@@ -112,8 +112,11 @@ class ScheduledPanel(SortedSetPanel):
         yield self.library_rows
 
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        self.library_rows.update_snapshot(snap)  # first: the note says whether it has rows
         super().update_snapshot(snap, history)
-        self.library_rows.update_snapshot(snap)
+
+    def empty_note(self) -> Text:
+        return self.library_rows.note_when_alone("delayed queues") or super().empty_note()
 
     # -- queue table -----------------------------------------------------------------------
 

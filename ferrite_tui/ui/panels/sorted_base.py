@@ -25,7 +25,8 @@ from ferrite_tui.backend.libraries.declared import LIBRARY as DECLARED
 from ferrite_tui.backend.libraries.model import LibraryQueue, StateKey
 from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
 from ferrite_tui.backend.priority import CheckResult, ZItem, format_score, parse_score, plausible_ms
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel, library_outcome
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome, Panel
+from ferrite_tui.ui.panels.outcome import library_outcome
 from ferrite_tui.ui.screens.progress import with_progress
 from ferrite_tui.ui.widgets.items import PagedTable
 from ferrite_tui.ui.widgets.table import Column
