@@ -36,3 +36,24 @@ async def test_first_visits_under_load_show_what_textual_drew(demo_url, tmp_path
         failures += watch.failures()
     assert frames > 20 * CONSOLES
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "once in about six runs beside other tests: with the palette open the terminal's lines "
+    "3-21 stayed blank where Textual drew the palette's list, and both terminals showed "
+    "list lines at the top (0-2) as if scrolled; cause not found"))
+@pytest.mark.usefixtures("cpu_burners")
+async def test_the_command_palette_shows_what_textual_drew(demo_url, tmp_path):  # noqa: F811
+    failures: list[str] = []
+    async with on_terminal(demo_url, tmp_path) as watch:
+        watch.keys("4")
+        await watch.until("in due order")
+        for _ in range(6):
+            watch.keys("ctrl+p")
+            await watch.until("Search for commands")
+            await watch.watch(0.3)
+            watch.keys("escape")
+            await watch.until("in due order")
+            await watch.watch(0.3)
+        failures += watch.failures()
+    assert not failures, "\n\n".join(failures)
