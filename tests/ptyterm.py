@@ -46,6 +46,13 @@ class PtyTerminal:
         self.stream = pyte.ByteStream(self.screen)
         self._raw = bytearray()
         self._lock = threading.Lock()
+        # The emulator is fed when the screen is read, and its text made again only when
+        # bytes came since: tests poll it, and at 200x60 the polling and the feeding took as
+        # much CPU as the program they waited for (the program's share on a loaded machine).
+        self._fed = 0
+        self._text = ""
+        # (monotonic time, bytes received by then) for every read: when a text arrived.
+        self._arrivals: list[tuple[float, int]] = []
         self._master = -1
         self._reader: threading.Thread | None = None
         self.process: subprocess.Popen | None = None
@@ -81,7 +88,7 @@ class PtyTerminal:
                 return
             with self._lock:
                 self._raw += data
-                self.stream.feed(data)
+                self._arrivals.append((time.monotonic(), len(self._raw)))
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -114,7 +121,23 @@ class PtyTerminal:
 
     def text(self) -> str:
         with self._lock:
-            return "\n".join(self.screen.display)
+            if self._fed < len(self._raw):
+                self.stream.feed(bytes(self._raw[self._fed:]))
+                self._fed = len(self._raw)
+                self._text = "\n".join(self.screen.display)
+            return self._text
+
+    def arrived(self, needle: bytes, start: int = 0) -> float | None:
+        """When (monotonic) the read that completed `needle`'s first occurrence after byte
+        `start` of the output came; None while it has not. The time the program's bytes
+        reached the terminal, apart from the emulator's own work on them (pyte, in Python,
+        took a few hundred ms for a whole frame on a loaded machine)."""
+        with self._lock:
+            at = self._raw.find(needle, start)
+            if at < 0:
+                return None
+            end = at + len(needle)
+            return next(when for when, size in self._arrivals if size >= end)
 
     def type(self, text: str) -> None:
         os.write(self._master, text.encode())
