@@ -12,6 +12,7 @@ _._stdin  # textual-serve's AppService (webconsole.py)
 _.LocatedWebDriver  # ui/weblocation.py: Textual loads it by name (TEXTUAL_DRIVER, webconsole.py)
 _._invalidate  # Textual's Widget._invalidate (ui/widgets/logview.py)
 _._update_count  # DataTable's render cache key, bumped after a cell write (ui/textual_private.py)
+_.driver_class  # App attribute: the driver run_test starts (tests/test_terminal_frames.py)
 
 # import-linter loads our contract type by name (pyproject.toml's contract_types), reads its
 # type_name and calls check(graph, verbose).

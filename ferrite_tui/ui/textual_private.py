@@ -26,6 +26,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.driver import Driver
+from textual.geometry import Size
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.screen import Screen
@@ -185,7 +186,7 @@ def strip_cells(strip: Strip) -> list[Cell]:
 class TerminalShadow:
     """What the terminal shows, line by line, as the frames written left it: a partial frame
     is written only where it differs (`ChangedCellsUpdate`). A whole frame (a resize, a
-    screen switch) is written whole and taken as the new picture."""
+    screen switch) is written whole and taken as the new picture, at its size."""
 
     def __init__(self) -> None:
         self.lines: dict[int, list[Cell]] = {}
@@ -193,9 +194,11 @@ class TerminalShadow:
         # partial frame first touches them, not before the whole frame is written (a
         # dialog's first frame waited ~50 ms of CPU for its 60 lines at 200 columns).
         self.unread: dict[int, Iterable[Strip]] = {}
+        self.size: Size | None = None  # of the last whole frame
 
     def whole_frame(self, update: LayoutUpdate) -> None:
         self.clear()
+        self.size = update.region.size
         if update.region.x:
             return  # not the whole width: nothing known
         self.unread = dict(enumerate(update.strips, update.region.y))
@@ -209,6 +212,11 @@ class TerminalShadow:
         if strips is not None:
             self.lines[y] = [cell for strip in strips for cell in strip_cells(strip)]
         return self.lines.get(y)
+
+    def forget(self) -> None:
+        """Nothing known of the terminal (until the next whole frame)."""
+        self.clear()
+        self.size = None
 
 
 class ChangedCellsUpdate(ChopsUpdate):
@@ -272,12 +280,20 @@ def display_frame(app: App[Any], screen: Screen[Any], renderable: Any,
     written = (renderable is not None and not app._batch_count and app.is_running
                and not app.is_headless and not app.is_inline)
     if shadow is not None and written:
-        if type(renderable) is ChopsUpdate:
-            renderable = ChangedCellsUpdate(renderable, shadow)
-        elif isinstance(renderable, LayoutUpdate):
+        if isinstance(renderable, LayoutUpdate):
             shadow.whole_frame(renderable)
+        elif shadow.size != app.size:
+            # The terminal was resized since the last whole frame: it cut or moved what it
+            # showed (xterm and tmux drop lines from the top when the cursor is at the
+            # bottom), so the shadow is no guide. This frame is written as Textual writes
+            # it, and a whole one asked for once the screen is laid out at the new size.
+            shadow.forget()
+            if screen.outer_size == app.size:
+                screen.refresh()
+        elif type(renderable) is ChopsUpdate:
+            renderable = ChangedCellsUpdate(renderable, shadow)
         else:
-            shadow.clear()
+            shadow.forget()
     App._display(app, screen, renderable)
     if renderable is None or app._batch_count:
         return None
