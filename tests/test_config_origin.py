@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.cli.main import build_parser
+from ferrite_tui.cli.command import build_parser
 from ferrite_tui.commandline import resolve_settings, where_from, with_command_line
 from ferrite_tui.config import Profile, ServerConnection, load
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -26,6 +27,7 @@ from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
+from ferrite_tui.startup import resume_collector
 from ferrite_tui.ui.keyhold import KeyHold, split_escape
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
@@ -97,8 +99,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.match = match
         self.poll_enabled = poll
         self.audit_path = audit_path or state_dir() / "audit.log"
-        # What panels may use of the connection. poll=False (snapshot tests, screenshots):
-        # no Monitor, no server I/O; the caller posts snapshots.
+        # What panels may use of the connection; poll=False: no Monitor, no server I/O.
         self.session = Session(config, settings, clock, self.audit_path)
         self._panels: dict[str, PanelView] = {}  # by tab, as they are built
         self._mounting: dict[str, AwaitMount] = {}
@@ -299,6 +300,8 @@ class FerriteApp(NoticesApp, WebLocationApp):
             return
         history = self.session.history
         caps = self.session.capabilities
+        if self._last_snapshot is None:
+            self.call_after_refresh(resume_collector)  # the first data drawn (startup.py)
         self._last_snapshot = snap
         with self.batch_update():
             for panel in self.panels():
@@ -493,7 +496,5 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     def _remember_theme(self, theme) -> None:
         if self.config.path is not None and theme.name != self.config.theme:
-            try:
+            with suppress(OSError):
                 self.config = save_setting(self.config, theme=theme.name)
-            except OSError:
-                pass
