@@ -165,8 +165,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
     SHORT_TITLES = {"scheduled": "Sched", "dlq": "DLQ"}
 
     def on_resize(self, event) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
-        narrow = event.size.width < 100
+        tabs, narrow = self.query_one("#tabs", TabbedContent), event.size.width < 100
         for tab, key, cls in PANELS:
             title = self.SHORT_TITLES.get(tab, cls.TITLE) if narrow else cls.TITLE
             tabs.get_tab(tab).label = f"{key} {title}"
@@ -178,12 +177,13 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.screen_change_signal.subscribe(self, self.key_hold.screen_changed)
         self.call_after_refresh(self._focus_active_table)
         self.follow_web_location()  # served in a browser: the page's address follows
-        if not self.poll_enabled:
-            return
-        if self.settings is not None:
-            self.start_monitor(self.settings)
-        else:
+        if self.poll_enabled and self.settings is None:
             self.push_screen(ConnectScreen(self.config), self._connected)
+
+    def on_load(self) -> None:
+        # Before compose: the connection, discovery and first poll overlap it (start-up).
+        if self.poll_enabled and self.settings is not None:
+            self.start_monitor(self.settings)
 
     def _connected(self, settings: ConnectionSettings | None) -> None:
         if settings is None:
