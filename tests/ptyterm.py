@@ -46,6 +46,9 @@ class PtyTerminal:
         self.stream = pyte.ByteStream(self.screen)
         self._raw = bytearray()
         self._lock = threading.Lock()
+        # Notified at every write fed to the screen: a wait sees it at once, without the
+        # 50 ms of a polling interval (start-up is timed with it).
+        self._fed = threading.Condition(self._lock)
         self._master = -1
         self._reader: threading.Thread | None = None
         self.process: subprocess.Popen | None = None
@@ -79,9 +82,10 @@ class PtyTerminal:
                 return
             if not data:
                 return
-            with self._lock:
+            with self._fed:
                 self._raw += data
                 self.stream.feed(data)
+                self._fed.notify_all()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -127,7 +131,12 @@ class PtyTerminal:
         """Wait until `needle` is on screen; the screen's text."""
         deadline = time.monotonic() + timeout
         while True:
-            screen = self.text()
+            with self._fed:
+                screen = "\n".join(self.screen.display)
+                if needle not in screen:
+                    # Until the next write (or a while: the program may have exited).
+                    self._fed.wait(0.05)
+                    screen = "\n".join(self.screen.display)
             if needle in screen:
                 return screen
             if self.process is not None and self.process.poll() is not None:
@@ -136,4 +145,3 @@ class PtyTerminal:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} never appeared within {timeout:g}s; "
                                      f"screen:\n{screen}")
-            time.sleep(0.05)

@@ -86,3 +86,19 @@ async def test_the_console_resumes_the_collector_once_its_first_data_is_drawn(
                                and app.monitor.snapshot is not None, timeout=15)
         await async_wait_until(gc.isenabled, timeout=2)
         await pilot.pause()
+
+
+def test_modules_the_start_does_not_use_load_when_first_used() -> None:
+    """redis-py imports importlib.metadata (with email, zipfile) for a version string the
+    console never sends: it runs at its first use, and works then."""
+    code = ("import sys, ferrite_tui.cli as cli\n"
+            "try:\n"
+            "    cli.main(['--version'])\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print('redis' in sys.modules, 'email' in sys.modules)\n"
+            "from importlib.metadata import version\n"
+            "print(version('redis') and 'email' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[-3:] == ["True", "False", "True"], out

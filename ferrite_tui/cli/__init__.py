@@ -10,7 +10,7 @@ never a traceback.
 
 from __future__ import annotations
 
-from ferrite_tui.startup import pause_collector, resume_collector
+from ferrite_tui.startup import defer_unused_modules, pause_collector, resume_collector
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     # Before the command's modules load (startup.py): the console resumes the collector
     # once its first data is drawn, the other commands as they start.
     pause_collector()
+    defer_unused_modules()
     try:
         from ferrite_tui.cli.command import main as run
 
