@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ferrite_tui import startup
+from ferrite_tui.backend.client import Client
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.config import Config
 from ferrite_tui.ui.app import FerriteApp
@@ -102,3 +103,15 @@ def test_modules_the_start_does_not_use_load_when_first_used() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[-3:] == ["True", "False", "True"], out
+
+
+async def test_connecting_probes_the_server_in_few_round_trips(redis_url: str) -> None:
+    """The first data waits for the connection's probe: the commands it tries go in one
+    pipeline (13 round trips to connect before, each one a turn of a busy event loop)."""
+    client = Client(ConnectionSettings(url=redis_url))
+    try:
+        capabilities = await client.connect()
+        assert client.round_trips.count <= 8, client.round_trips.count
+        assert capabilities.scan_type and capabilities.xpending_idle  # Redis 6.2+
+    finally:
+        await client.aclose()
