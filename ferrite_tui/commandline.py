@@ -5,9 +5,10 @@ before anything connects), and the one-line failure."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from dataclasses import fields, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import replace
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.backend.errors import BackendError
@@ -15,7 +16,6 @@ from ferrite_tui.config import (
     Config,
     ConfigError,
     Profile,
-    ServerConnection,
     range_error,
 )
 from ferrite_tui.credentials import ask_password
@@ -157,56 +157,51 @@ CHOICES = (("config_file", "--config", "config"), ("profile", "--profile", "prof
            ("match", "--match", "match"))
 
 
-def with_command_line(cfg: Config, args: argparse.Namespace) -> Config:
+def with_command_line(cfg: Config, args: argparse.Namespace, command: str = "") -> Config:
     """The config with the command line's settings in effect, each noted as from its
-    flag, so `Config.origin` answers for them as for the file's."""
+    flag ("command line: serve --profile" for a `command`'s), so `Config.origin` answers
+    for them as for the file's."""
+    said = f"command line: {command} " if command else "command line: "
     for setting, flag, attribute in FLAGS:
         value = getattr(args, attribute, None)
         if value not in (None, False):
-            cfg = cfg.overridden(f"command line: {flag}", **{setting: value})
+            cfg = cfg.overridden(said + flag, **{setting: value})
     for setting, flag, attribute in CHOICES:
         if getattr(args, attribute, None) not in (None, False, []):
-            cfg = cfg.noted(f"command line: {flag}", setting)
+            cfg = cfg.noted(said + flag, setting)
     return cfg
 
 
-def where_from(cfg: Config, settings: ConnectionSettings,
-               match: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Every setting this connection runs with, its value and where it came from: a file
-    and line, a flag, an environment variable, or the default (for `status --json`)."""
-    profile = cfg.profile(settings.profile)
+#: serve writes each console's command line: it tells the console where those settings
+#: came from (JSON: setting -> origin), so the console does not name its own flags.
+ORIGINS_ENV = "FERRITE_TUI_ORIGINS"
 
-    def origin(name: str, table: str | None = None) -> str:
-        # The command line's first, then the table's own key ("profiles.x.url").
-        for setting in (name, *([f"{table}.{name}"] if table else ())):
-            if (found := cfg.origin(setting)) != "default":
-                return found
-        return "default"
 
-    named = f"profiles.{settings.profile}" if profile is not None else None
-    out: dict[str, Any] = {
-        "config_file": {"value": str(cfg.path) if cfg.path else None,
-                        "from": origin("config_file").replace("default",
-                                                              "the platform's config dir")},
-        # --profile, else the file's default_profile (none: the URL alone).
-        "profile": {"value": settings.profile if profile is not None else None,
-                    "from": "none (the URL alone)" if profile is None
-                    else cfg.origin("profile") if cfg.origin("profile") != "default"
-                    else cfg.origin("default_profile")},
-    }
-    for f in fields(ServerConnection):
-        value = getattr(settings, f.name)
-        out[f.name] = {"value": settings.display_url if f.name == "url" else
-                       list(value) if isinstance(value, tuple) else value,
-                       "from": origin(f.name, named)}
-    out["password"] = {"value": "set" if settings.password else None,
-                       "from": settings.password_from or "none given"}
-    patterns = match or (profile.match if profile is not None else None) \
-        or cfg.discovery.match
-    out["match"] = {"value": list(patterns),
-                    "from": origin("match", named if profile is not None and profile.match
-                                   else "discovery")}
-    for setting in ("refresh", "exact_from_notifications", "history_minutes",
-                    "trend_minutes"):
-        out[setting] = {"value": getattr(cfg, setting), "from": cfg.origin(setting)}
-    return out
+def serve_origins(cfg: Config, settings: ConnectionSettings, allow_writes: bool) -> str:
+    """Where the settings of serve's consoles came from, for ORIGINS_ENV: serve's own
+    flags, or the profile's lines (never a value, so never a credential)."""
+    table = f"profiles.{settings.profile}." if settings.profile else ""
+    found: dict[str, str] = {}
+    for setting in ("config_file", "profile", "url", "read_only"):
+        origin = cfg.origin(setting)
+        if origin == "default" and table:
+            origin = cfg.origin(table + setting)
+        if origin != "default":
+            found[setting] = origin
+    if not settings.read_only:  # else the profile's line says why
+        found["read_only"] = "command line: serve " + (
+            "--allow-writes" if allow_writes else "(read-only without --allow-writes)")
+    return json.dumps(found)
+
+
+def with_serve_origins(cfg: Config, environ: Mapping[str, str]) -> Config:
+    """The config noting the origins serve passed (ORIGINS_ENV), if it started us."""
+    try:
+        found = json.loads(environ.get(ORIGINS_ENV) or "{}")
+    except ValueError:
+        return cfg  # not serve's: ignored, the console's own flags stand
+    if isinstance(found, dict):
+        for setting, origin in found.items():
+            if isinstance(setting, str) and isinstance(origin, str):
+                cfg = cfg.noted(origin, setting)
+    return cfg

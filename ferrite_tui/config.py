@@ -15,6 +15,7 @@ import os
 import re
 import tomllib
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -511,8 +512,7 @@ def save_setting(cfg: Config, **values: Any) -> Config:
     """Persist top-level settings (theme, refresh) to saved.toml; returns the new config."""
     data = _saved_data(cfg)
     data.update(values)
-    _write_saved(cfg, data)
-    return replace(cfg, **values)
+    return replace(cfg, **values, origins=_write_saved(cfg, data, cfg.origins, values))
 
 
 _SECRET_FIELDS = {"password"}
@@ -535,28 +535,35 @@ def save_profile(cfg: Config, profile: Profile, make_default: bool = False) -> C
     data.setdefault("profiles", {})[profile.name] = table
     if make_default:
         data["default_profile"] = profile.name
-    _write_saved(cfg, data)
-    profiles = dict(cfg.profiles)
-    profiles[profile.name] = replace(profile, url=table["url"])
-    return replace(
-        cfg,
-        profiles=profiles,
-        default_profile=profile.name if make_default else cfg.default_profile,
-    )
+    prefix = f"profiles.{profile.name}."  # its settings now: an older one's lines go
+    noted = _write_saved(cfg, data, {k: v for k, v in cfg.origins.items()
+                                     if not k.startswith(prefix)},
+                         [f"{prefix}{k}" for k in table]
+                         + (["default_profile"] if make_default else []))
+    profiles = {**cfg.profiles, profile.name: replace(profile, url=table["url"])}
+    return replace(cfg, profiles=profiles, origins=noted,
+                   default_profile=profile.name if make_default else cfg.default_profile)
 
 
-def _write_saved(cfg: Config, data: dict[str, Any]) -> None:
+NOT_SAVED = "the console (not saved: no config file)"  # an unsaved setting's origin
+SAVED_HEADER = "# Written by ferrite-tui; your own settings belong in config.toml."
+
+
+def _write_saved(cfg: Config, data: dict[str, Any], origins: dict[str, str],
+                 now: Iterable[str]) -> dict[str, str]:
+    """Write saved.toml; returns `origins` with the settings saved `now` and those read
+    from it before at their lines in it (as a load notes them)."""
     saved = cfg.saved_path
     if saved is None:
-        return
+        return {**origins, **dict.fromkeys(now, NOT_SAVED)}
     saved.parent.mkdir(parents=True, exist_ok=True)
     tmp = saved.with_suffix(".tmp")
-    tmp.write_text(
-        "# Written by ferrite-tui; your own settings belong in config.toml.\n"
-        + tomli_w.dumps(data),
-        encoding="utf-8",
-    )
+    text = f"{SAVED_HEADER}\n{tomli_w.dumps(data)}"
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, saved)
+    lines = _origins(data, text, saved)
+    moved = {k for k, v in origins.items() if v.startswith(f"{saved}:")}
+    return {**origins, **{k: lines.get(k, NOT_SAVED) for k in {*now, *moved}}}
 
 
 STARTER = """\

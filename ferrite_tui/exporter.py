@@ -40,10 +40,12 @@ from ferrite_tui.commandline import (
     _password_option,
     _refresh,
     resolve_settings,
+    with_command_line,
 )
 from ferrite_tui.config import Config, ConfigError, load
 from ferrite_tui.escaping import printable
 from ferrite_tui.metrics import METRICS, alert_samples, label, queue_samples
+from ferrite_tui.presentation import origin_lines
 
 log = logging.getLogger("ferrite_tui.exporter")
 
@@ -118,6 +120,7 @@ class Exporter:
         # Read-only whatever the profile says: the exporter only ever reads.
         self.settings = replace(settings, read_only=True)
         self.config = config
+        self.match = match  # the command line's --match (None: the config's)
         self.max_series = max_series
         self.state = PollState()
         self.monitor = CountingMonitor(self.settings, config, match=match, refresh=refresh,
@@ -357,9 +360,8 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="ferrite-tui exporter: %(message)s")
     try:
-        cfg = load(args.config)
-        if args.notifications:
-            cfg = replace(cfg, exact_from_notifications=True)
+        cfg = with_command_line(load(args.config), args, "exporter").noted(
+            "exporter (it only reads)", "read_only")
         settings = resolve_settings(cfg, args.url, args.profile, read_only=True,
                                     askpass=args.askpass)
     except (ConfigError, BackendError) as exc:
@@ -386,6 +388,9 @@ async def _serve(exporter: Exporter, host: str, port: int) -> int:
         where = f"[{bound_host}]" if ":" in bound_host else bound_host
         print(f"ferrite-tui exporter: polling {exporter.settings.display_url}, serving "
               f"http://{where}:{bound_port}/metrics", flush=True)
+        # Which server and profile, and why (as the console's Server panel says it).
+        for name, line in origin_lines(exporter.config, exporter.settings, exporter.match):
+            print(f"  {name}: {printable(line, 200)}", flush=True)
         await stop.wait()
     finally:
         await exporter.aclose()

@@ -41,7 +41,7 @@ from aiohttp import WSMsgType, web
 from textual_serve.server import Server
 
 from ferrite_tui.backend.errors import BackendError
-from ferrite_tui.commandline import resolve_settings
+from ferrite_tui.commandline import resolve_settings, serve_origins, with_command_line
 from ferrite_tui.config import ConfigError, load
 from ferrite_tui.escaping import printable
 from ferrite_tui.servesetup import (
@@ -466,7 +466,7 @@ def main(argv: list[str]) -> int:
     if not args.grace_minutes >= 0:
         return fail("--grace-minutes must be 0 or more")
     try:
-        cfg = load(args.config)
+        cfg = with_command_line(load(args.config), args, "serve")
         settings = resolve_settings(cfg, args.url, args.profile)
         token, token_source = read_token(args.token_file)
     except (ConfigError, BackendError) as exc:
@@ -484,7 +484,8 @@ def main(argv: list[str]) -> int:
               "HTTP, so put TLS in front of it", file=sys.stderr)
     allow_writes = args.allow_writes and not settings.read_only
     server = ConsoleServer(
-        console_command(settings, args, allow_writes), console_environ(settings),
+        console_command(settings, args, allow_writes),
+        console_environ(settings, serve_origins(cfg, settings, allow_writes)),
         links=Links(long_lived=token, ttl_s=args.link_minutes * 60), host=args.host,
         port=args.port, max_sessions=args.max_sessions,
         allow_writes=allow_writes, title=f"ferrite-tui · {settings.display_url}",

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlencode
 from ferrite_tui.backend.connection import ConnectionSettings, describe_error
 from ferrite_tui.backend.errors import BackendError
 from ferrite_tui.backend.monitor import Monitor
+from ferrite_tui.commandline import ORIGINS_ENV
 from ferrite_tui.config import ConfigError
 from ferrite_tui.urls import redact_url
 from ferrite_tui.webaccess import DEFAULT_LINK_TTL_S
@@ -119,13 +120,16 @@ def console_command(settings: ConnectionSettings, args, allow_writes: bool) -> l
     return argv
 
 
-def console_environ(settings: ConnectionSettings) -> dict[str, str | None]:
-    """Changes to the serving process's environment for every console (None: remove)."""
+def console_environ(settings: ConnectionSettings,
+                    origins: str | None = None) -> dict[str, str | None]:
+    """Changes to the serving process's environment for every console (None: remove);
+    `origins`: where the console's settings came from (commandline.serve_origins)."""
     in_query = [v for k, v in parse_qsl(settings.url.partition("?")[2]) if k.lower() == "password"]
     return {
         # The URL given to the console has no password: it comes from here.
         PASSWORD_ENV: settings.password or (in_query[-1] if in_query else None),
         TOKEN_ENV: None,  # consoles never need the access token
+        ORIGINS_ENV: origins,
     }
 
 

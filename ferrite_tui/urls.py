@@ -28,7 +28,14 @@ def url_problem(url: str) -> str | None:
 
 
 def redact_url(url: str, keep_user: bool = True, mask: str = "***") -> str:
-    """The URL with its password replaced (or removed when mask is empty)."""
+    """The URL with its password replaced (or removed when mask is empty), in its user
+    part and as a `password=` parameter (redis-py takes both)."""
+    base, sep, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True) if sep else []
+    if any(k.lower() == "password" for k, _ in pairs):
+        kept = [(k, mask if k.lower() == "password" else v) for k, v in pairs
+                if mask or k.lower() != "password"]
+        url = f"{base}?{urlencode(kept, safe='*')}" if kept else base
     parts = urlsplit(url)
     if parts.password is None and not (parts.username and not keep_user):
         return url

@@ -46,9 +46,13 @@ class PtyTerminal:
         self.stream = pyte.ByteStream(self.screen)
         self._raw = bytearray()
         self._lock = threading.Lock()
-        # Notified at every write fed to the screen: a wait sees it at once, without the
-        # 50 ms of a polling interval (start-up is timed with it).
-        self._fed = threading.Condition(self._lock)
+        # The emulator is fed when the screen is read, and its text made again only when
+        # bytes came since: tests poll it, and at 200x60 the polling and the feeding took as
+        # much CPU as the program they waited for (the program's share on a loaded machine).
+        self._fed = 0
+        self._text = ""
+        # (monotonic time, bytes received by then) for every read: when a text arrived.
+        self._arrivals: list[tuple[float, int]] = []
         self._master = -1
         self._reader: threading.Thread | None = None
         self.process: subprocess.Popen | None = None
@@ -82,10 +86,9 @@ class PtyTerminal:
                 return
             if not data:
                 return
-            with self._fed:
+            with self._lock:
                 self._raw += data
-                self.stream.feed(data)
-                self._fed.notify_all()
+                self._arrivals.append((time.monotonic(), len(self._raw)))
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -118,7 +121,23 @@ class PtyTerminal:
 
     def text(self) -> str:
         with self._lock:
-            return "\n".join(self.screen.display)
+            if self._fed < len(self._raw):
+                self.stream.feed(bytes(self._raw[self._fed:]))
+                self._fed = len(self._raw)
+                self._text = "\n".join(self.screen.display)
+            return self._text
+
+    def arrived(self, needle: bytes, start: int = 0) -> float | None:
+        """When (monotonic) the read that completed `needle`'s first occurrence after byte
+        `start` of the output came; None while it has not. The time the program's bytes
+        reached the terminal, apart from the emulator's own work on them (pyte, in Python,
+        took a few hundred ms for a whole frame on a loaded machine)."""
+        with self._lock:
+            at = self._raw.find(needle, start)
+            if at < 0:
+                return None
+            end = at + len(needle)
+            return next(when for when, size in self._arrivals if size >= end)
 
     def type(self, text: str) -> None:
         os.write(self._master, text.encode())
@@ -131,12 +150,7 @@ class PtyTerminal:
         """Wait until `needle` is on screen; the screen's text."""
         deadline = time.monotonic() + timeout
         while True:
-            with self._fed:
-                screen = "\n".join(self.screen.display)
-                if needle not in screen:
-                    # Until the next write (or a while: the program may have exited).
-                    self._fed.wait(0.05)
-                    screen = "\n".join(self.screen.display)
+            screen = self.text()
             if needle in screen:
                 return screen
             if self.process is not None and self.process.poll() is not None:
@@ -145,3 +159,4 @@ class PtyTerminal:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{needle!r} never appeared within {timeout:g}s; "
                                      f"screen:\n{screen}")
+            time.sleep(0.05)

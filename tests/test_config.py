@@ -236,3 +236,27 @@ def test_every_value_knows_where_it_came_from(tmp_path):
     flagged = again.overridden("command line: --notifications", exact_from_notifications=True)
     assert flagged.exact_from_notifications
     assert flagged.origin("exact_from_notifications") == "command line: --notifications"
+
+
+def test_a_saved_setting_is_noted_at_its_line_in_the_config_returned(tmp_path):
+    """save_setting / save_profile return the config in effect: its origins say where
+    each value now comes from (saved.toml's line, as the next load would say), and the
+    values saved before keep theirs when the file is rewritten."""
+    from ferrite_tui.config import Config, Profile, save_profile
+
+    path = tmp_path / "config.toml"
+    path.write_text('refresh = 2.0\ntheme = "nord"\n')
+    cfg = load(path)
+    assert cfg.origin("theme") == f"{path}:2"
+    cfg = save_setting(cfg, theme="gruvbox")
+    cfg = save_setting(cfg, refresh=3.0)
+    cfg = save_profile(cfg, Profile(name="lab", url="redis://:pw@127.0.0.1:6390/0",
+                                    read_only=True), make_default=True)
+    again = load(path)
+    for setting in ("theme", "refresh", "default_profile", "profiles.lab.url",
+                    "profiles.lab.read_only"):
+        assert cfg.origin(setting).startswith(f"{tmp_path / 'saved.toml'}:"), setting
+        assert cfg.origin(setting) == again.origin(setting), setting
+    # With no file to save to, the value is in effect and says it was not saved.
+    unsaved = save_setting(Config(), refresh=4.0)
+    assert unsaved.refresh == 4.0 and unsaved.origin("refresh").startswith("the console")

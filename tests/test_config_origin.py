@@ -8,14 +8,15 @@ import subprocess
 import sys
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from ferrite_tui.backend.connection import ConnectionSettings
 from ferrite_tui.cli.command import build_parser
-from ferrite_tui.commandline import resolve_settings, where_from, with_command_line
+from ferrite_tui.commandline import resolve_settings, with_command_line
 from ferrite_tui.config import Profile, ServerConnection, load
+from ferrite_tui.presentation import where_from
 
 CONFIG = """\
 default_profile = "local"
@@ -133,3 +134,120 @@ def test_status_json_reports_origins_and_a_refused_password_names_its_source(
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
+
+
+def test_origin_lines_name_each_chosen_setting_once_and_never_a_credential(config_file,
+                                                                           monkeypatch):
+    """The console's form of the origins: a line per setting something chose (the
+    defaults left out), with the URL's password masked in both its forms."""
+    from ferrite_tui.presentation import origin_lines
+
+    monkeypatch.setenv("FTUI_TEST_PW", "s3cret")
+    args = build_parser(None).parse_args(
+        ["--config", str(config_file), "--refresh", "0.5",
+         "redis://u:inline@127.0.0.1:7000/1?password=query&db=1"])
+    cfg = with_command_line(load(config_file), args)
+    settings = resolve_settings(cfg, args.url, args.profile, args.read_only)
+    assert settings is not None
+    lines = dict(origin_lines(cfg, settings))
+    assert lines["url"] == ("redis://u:***@127.0.0.1:7000/1?password=***&db=1 "
+                            "← command line: the URL argument")
+    assert lines["refresh"] == "0.5 ← command line: --refresh"
+    assert lines["profile"] == f"local ← {config_file}:1"
+    assert lines["password"] == "set ← the URL"
+    assert "connect_timeout" not in lines and "match" not in lines  # defaults: no line
+    assert "inline" not in str(lines) and "query" not in str(lines)
+
+
+async def test_the_server_panel_says_which_server_and_profile_and_why(server_factory,
+                                                                      tmp_path):
+    """Panel 8 lists, one line each, the settings something chose and where: the file's
+    line, the flag; the password never."""
+    from textual.widgets import Static
+
+    from ferrite_tui.ui.app import FerriteApp
+    from ferrite_tui.ui.panels.server import ServerPanel
+    from helpers import async_wait_until, running
+
+    server = server_factory(password="right")
+    path = tmp_path / "config.toml"
+    path.write_text(f'default_profile = "here"\n\n[profiles.here]\n'
+                    f'url = "redis://:right@127.0.0.1:{server.port}/0"\nread_only = true\n')
+    args = build_parser(None).parse_args(["--config", str(path), "--refresh", "0.5"])
+    cfg = with_command_line(load(path), args)
+    settings = resolve_settings(cfg, args.url, args.profile, args.read_only)
+    app = FerriteApp(cfg, settings, refresh=args.refresh, audit_path=tmp_path / "audit.log")
+    async with running(app, size=(140, 40)) as pilot:
+        await async_wait_until(lambda: app.monitor is not None and app.monitor.snapshot)
+        await pilot.press("8")
+        panel = cast(ServerPanel, app.panel("server"))
+        await async_wait_until(lambda: panel._info_shown and any(
+            name == "refresh" for name, _ in panel._info_shown), message="no origins shown")
+        shown = dict(panel._info_shown or ())
+        assert shown["profile"] == f"here ← {path}:1"
+        assert shown["url"] == f"redis://:***@127.0.0.1:{server.port}/0 ← {path}:4"
+        assert shown["read_only"] == f"True ← {path}:5"
+        assert shown["refresh"] == "0.5 ← command line: --refresh"
+        assert shown["password"] == "set ← the URL"
+        assert "command_timeout" not in shown
+        drawn = str(panel.query_one("#info", Static).render())
+        assert "right@" not in drawn and "right" not in str(panel._info_shown)
+
+
+def test_serves_consoles_name_serves_flags_not_the_command_line_serve_wrote(
+        config_file, monkeypatch):
+    """A console started by serve gets a command line serve wrote (URL, --profile,
+    --read-only): its origins are serve's flags and the profile's lines, passed to it."""
+    from ferrite_tui.commandline import serve_origins, with_serve_origins
+    from ferrite_tui.servesetup import build_parser as serve_parser
+    from ferrite_tui.servesetup import console_command, console_environ
+
+    monkeypatch.setenv("FTUI_TEST_PW", "s3cret")
+    served = serve_parser().parse_args(["--config", str(config_file), "--profile", "b"])
+    serve_cfg = with_command_line(load(config_file), served, "serve")
+    serve_settings = resolve_settings(serve_cfg, served.url, served.profile)
+    assert serve_settings is not None
+    environ = console_environ(serve_settings,
+                              serve_origins(serve_cfg, serve_settings, allow_writes=False))
+    argv = console_command(serve_settings, served, allow_writes=False)
+    args = build_parser(None).parse_args(argv[3:])  # after python -m ferrite_tui
+    cfg = with_serve_origins(with_command_line(load(config_file), args),
+                             {k: v for k, v in environ.items() if v is not None})
+    settings = resolve_settings(cfg, args.url, args.profile, args.read_only)
+    assert settings is not None
+    found = where_from(cfg, settings)
+    assert found["profile"]["from"] == "command line: serve --profile"
+    assert found["config_file"]["from"] == "command line: serve --config"
+    assert found["url"]["from"] == f"{config_file}:9"  # profile b's line, not serve's argv
+    assert found["read_only"] == {"value": True, "from": f"{config_file}:10"}
+    assert "s3cret" not in str(environ.get("FERRITE_TUI_ORIGINS"))
+    # A console of serve --allow-writes on a writable profile names that flag.
+    local = resolve_settings(serve_cfg, None, "local")
+    assert local is not None
+    cfg = with_serve_origins(cfg, {"FERRITE_TUI_ORIGINS": serve_origins(serve_cfg, local, True)})
+    assert cfg.origin("read_only") == "command line: serve --allow-writes"
+    # Not serve's (unreadable): the console's own flags stand.
+    assert with_serve_origins(cfg, {"FERRITE_TUI_ORIGINS": "{"}) is cfg
+
+
+def test_the_exporter_notes_its_flags_and_prints_where_its_settings_came_from(
+        redis_url, tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text(f'[profiles.here]\nurl = "{redis_url}"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferrite_tui", "exporter", "--profile", "here", "--config",
+         str(path), "--listen", "127.0.0.1:0", "--refresh", "0.3", "--notifications"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(7)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = "".join(lines)
+    assert "serving http://127.0.0.1:" in lines[0], text
+    assert "  refresh: 0.3 ← command line: exporter --refresh\n" in lines, text
+    assert "  exact_from_notifications: True ← command line: exporter --notifications\n" \
+        in lines, text
+    assert "  read_only: True ← exporter (it only reads)\n" in lines, text
+    assert f"  url: {redis_url} ← {path}:2\n" in lines, text

@@ -76,3 +76,38 @@ async def test_footer_keys_click_dim_when_disabled_and_never_cut_a_key():
         await pilot.hover(KeyFooter, offset=(line.index("palette"), 0))
         await async_wait_until(lambda: footer.palette is not None
                                and footer.tooltip == footer.palette.tooltip != "")
+
+
+async def test_one_read_of_the_keys_finds_the_selected_queue_once(redis_url, sync, tmp_path):
+    """The footer asks every binding of the Streams panel whether it is offered and with
+    which word, and the palette lists every action: each answer depends on the stream
+    selected, found by scanning the snapshot. One read finds it once, not once per key."""
+    from ferrite_tui.ui.commands import panel_commands
+    from test_streams_ui import make_app as streams_app
+    from test_streams_ui import open_streams, seed
+
+    seed(sync)
+    app = streams_app(redis_url, tmp_path)
+    async with running(app, size=(120, 36)) as pilot:
+        app.app_focus = True
+        panel = await open_streams(app, pilot, pending=10)
+        found = panel.action_queue
+        calls: list[object] = []
+
+        def counted():
+            calls.append(None)
+            return found()
+
+        panel.action_queue = counted
+        footer = app.query_one(KeyFooter)
+        footer._stale = True
+        entries = footer.entries()
+        assert "Claim" in [e.description for e in entries]  # the layout's words
+        assert len(calls) == 1, f"{len(calls)} scans for {len(entries)} keys"
+        calls.clear()
+        commands = list(panel_commands(panel))
+        assert len(commands) > 10
+        assert len(calls) == 1, f"{len(calls)} scans for {len(commands)} commands"
+        # Outside a read (a key, an action) the queue is found afresh, never kept.
+        assert panel.check_action("claim", ()) and panel.check_action("ack", ())
+        assert len(calls) == 3

@@ -602,3 +602,57 @@ async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
         assert "first 2 of 3" in failed[0]["note"]
         assert out["totals_at_least"] == ["failed"]
         assert f"failed ≥{failed[0]['count']}" in states_text(q), (states_text(q), out, count())
+
+
+def test_panel_6_with_only_library_failures_does_not_say_none_were_found(redis_url, tmp_path):
+    """No dead-letter list of the guide's layout, only huey's errors: the note above their
+    rows says what is below, not "No queues of this kind found"."""
+    import asyncio
+
+    from huey import RedisHuey
+
+    import libjobs
+
+    huey = RedisHuey("jobs", url=redis_url)
+    boom = huey.task()(libjobs.boom)
+    boom(1)
+    try:
+        huey.execute(huey.dequeue())  # the consumer's own step
+    except Exception:
+        pass
+
+    async def check() -> None:
+        app = make_app(redis_url, tmp_path)
+        async with running(app) as pilot:
+            await open_state(app, pilot, "6", "dlq", "huey errors · jobs", 1)
+            panel = app.panel("dlq")
+            assert panel.note_text is not None
+            note = panel.note_text.plain
+            assert "not found" not in note and "No queues of this kind" not in note, note
+            assert note.startswith("No dead-letter lists of the guide's layouts (yet); "
+                                   "below, 1 failed state of queue libraries."), note
+
+    asyncio.run(check())
+
+
+@pytest.mark.libraries
+async def test_panel_4_with_only_library_schedules_says_they_are_below(redis_url, tmp_path):
+    import datetime
+
+    from taskiq import ScheduledTask
+    from taskiq_redis import ListRedisScheduleSource
+
+    source = ListRedisScheduleSource(redis_url)
+    await source.startup()
+    at = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=30)).replace(
+        second=0, microsecond=0)
+    await source.add_schedule(ScheduledTask(task_name="ok", labels={}, args=[], kwargs={},
+                                            schedule_id="t1", time=at))
+    await source.shutdown()
+    app = make_app(redis_url, tmp_path)
+    async with running(app) as pilot:
+        await open_state(app, pilot, "4", "scheduled",
+                         f"taskiq at {at.strftime('%Y-%m-%dT%H:%M')} UTC · schedule", 1)
+        note = app.panel("scheduled").note_text
+        assert note is not None and note.plain.startswith(
+            "No delayed queues of the guide's layouts (yet); below, 1 scheduled state"), note

@@ -114,3 +114,89 @@ def test_a_rate_from_where_the_last_one_started_is_the_searched_rate(steps: list
             t += gap
             series.add(t, float(value))
         assert series.rate(span) == rate_searched(list(series.samples), span)
+
+
+async def test_replies_reach_the_parser_in_small_slices_and_whole(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hiredis moves the rest of its buffer to the front each time it has read 1 KB of it:
+    a 256 KB read handed over whole was copied over and over (a tenth of a poll's
+    instructions at 1,000 queues). Replies are fed FEED_BYTES at a time, and still arrive
+    whole and in order: small ones, a value far larger than a slice, error replies."""
+    from ferrite_tui.backend import client as client_module
+
+    big = b"x" * 300_000
+    r = redis.Redis.from_url(redis_url)
+    r.set("big", big)
+    r.rpush("list", *[job(i) for i in range(50)])
+    r.set("text", "not a list")
+    r.close()
+    fed: list[int] = []
+
+    class CountingReader(hiredis.Reader):
+        def feed(self, data: Any, offset: int = 0, length: int = -1) -> None:
+            fed.append(len(data) - offset if length == -1 else length)
+            super().feed(data, offset, length)
+
+    monkeypatch.setattr(client_module.hiredis, "Reader", CountingReader)
+    m = monitor_at(redis_url)
+    await m.connect()
+    try:
+        commands: list[tuple] = []
+        for i in range(3000):
+            commands += [("LINDEX", "list", i % 50), ("LLEN", "text")]
+        commands.insert(1234, ("GET", "big"))
+        replies = await m.client.raw_pipeline(commands)
+    finally:
+        await m.aclose()
+    assert len(replies) == len(commands)
+    assert replies[1234] == big
+    rest = replies[:1234] + replies[1235:]
+    assert [json.loads(v)["id"] for v in rest[0::2]] == [f"j{i % 50}" for i in range(3000)]
+    assert all(isinstance(e, redis.ResponseError) and "WRONGTYPE" in str(e)
+               for e in rest[1::2])
+    assert sum(fed) >= len(big)
+    assert max(fed) <= client_module.FEED_BYTES, f"fed {max(fed):,} bytes at once"
+
+
+def test_positional_builders_check_the_field_order() -> None:
+    """QueueStats and GroupStats are built positionally in the poll (keywords cost twice
+    the time for two dozen fields): a field added or moved stops the import, loudly."""
+    from dataclasses import dataclass
+
+    from ferrite_tui.backend.slotinit import check_order
+
+    @dataclass
+    class Figures:
+        depth: int
+        oldest_ms: int
+
+    check_order(Figures, ("depth", "oldest_ms"))
+    with pytest.raises(ImportError, match="Figures's fields changed"):
+        check_order(Figures, ("oldest_ms", "depth"))
+
+
+def test_a_queues_series_fetched_once_are_the_ones_history_holds() -> None:
+    """The depth series and in/out flows the poll keeps per queue are the very objects
+    History holds, also after a queue is forgotten (rescan), started again (failover) or
+    every series is (restart)."""
+    from ferrite_tui.backend.history import History
+
+    history = History()
+
+    def same(name: str) -> bool:
+        q = history.queue(name)
+        return (q.depth is history.series(name, "depth") and q.flow_in is history.flow(
+            name, "in") and q.flow_out is history.flow(name, "out"))
+
+    history.queue("work:a").depth.add(1.0, 5)
+    history.queue("work:b").depth.add(1.0, 7)
+    assert same("work:a") and same("work:b")
+    history.forget({"work:b"})
+    assert history.get("work:a", "depth") is None and same("work:a")
+    assert not history.queue("work:a").depth.samples  # a new series, not the old one
+    assert history.queue("work:b").depth.samples
+    history.forget_name("work:b")
+    assert same("work:b") and not history.queue("work:b").depth.samples
+    history.queue("work:b").depth.add(2.0, 1)
+    history.reset()
+    assert same("work:b") and not history.queue("work:b").depth.samples

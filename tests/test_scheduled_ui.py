@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import redis.asyncio as aioredis
 from textual.widgets import Input
@@ -308,3 +309,25 @@ async def test_end_shows_the_last_page_in_due_order_and_home_the_first(redis_url
         await pilot.press("home")
         await async_wait_until(lambda: [i.env.id for i in panel.jobs_view.items]
                                == first_page, timeout=10)
+
+
+async def test_a_load_that_changes_nothing_draws_neither_title_nor_plot(redis_url, tmp_path):
+    """Every load (each poll, and the panel's key) set the title again, which lays out the
+    whole screen, and built the plot again: 60-170 ms of CPU at 200x60 on a busy machine,
+    between a panel's key and the dialog typed next. Only what changed is drawn."""
+    await seed(redis_url)
+    app = make_app(redis_url, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        panel = await open_panel(app, pilot)
+        title, plot = panel.query_one("#jobs-title"), panel.query_one("#plot")
+        drawn: list[str] = []
+        title.update = lambda *args, **kwargs: drawn.append("title")
+        plot.refresh = lambda *args, **kwargs: drawn.append("plot")
+        view = panel.jobs_view
+        panel.show(replace(view))  # a load that read the same (a new view, equal)
+        assert drawn == []
+        timeline = replace(view.timeline, overdue=view.timeline.overdue + 1)
+        panel.show(replace(view, timeline=timeline))  # one more overdue: the plot's title
+        assert drawn == ["plot"]
+        panel.show(replace(view, timeline=timeline, card=view.card + 1))  # one more job
+        assert drawn == ["plot", "title"]

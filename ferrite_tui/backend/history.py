@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 
 # (monotonic seconds, value). A plain tuple of floats, not a class: the garbage collector
@@ -31,11 +30,11 @@ class Series:
 
     def values(self, last: int | None = None) -> list[float]:
         """Every value, oldest first, or only the `last` few (without copying the rest)."""
+        samples = self.samples
         if last is None:
-            return [v for _, v in self.samples]
-        recent = [v for _, v in itertools.islice(reversed(self.samples), last)]
-        recent.reverse()
-        return recent
+            return [v for _, v in samples]
+        # By index from the end: a deque reaches its last few items directly.
+        return [samples[i][1] for i in range(-min(last, len(samples)), 0)]
 
     def last(self) -> Sample | None:
         return self.samples[-1] if self.samples else None
@@ -119,6 +118,16 @@ class Flow:
         return (newest_v - oldest_v) / elapsed, not self._lower
 
 
+class QueueSeries:
+    """The depth series and in/out flows every queue has, fetched once: the poll records
+    them for every queue at every poll (three lookups by (ident, metric) each time)."""
+
+    __slots__ = ("depth", "flow_in", "flow_out")
+
+    def __init__(self, depth: Series, flow_in: Flow, flow_out: Flow) -> None:
+        self.depth, self.flow_in, self.flow_out = depth, flow_in, flow_out
+
+
 class History:
     """Named series, created on first use. Keys are (queue ident, metric)."""
 
@@ -127,6 +136,9 @@ class History:
         self.flow_span_s = flow_span_s
         self._series: dict[tuple[str, str], Series] = {}
         self._flows: dict[tuple[str, str], Flow] = {}
+        # The same objects as series(name, "depth"), flow(name, "in"), flow(name, "out"),
+        # by name: dropped whenever those are.
+        self._queues: dict[str, QueueSeries] = {}
 
     def series(self, name: str, metric: str) -> Series:
         key = (name, metric)
@@ -134,6 +146,14 @@ class History:
         if series is None:
             series = self._series[key] = Series(self.window_s)
         return series
+
+    def queue(self, name: str) -> QueueSeries:
+        """A queue's depth series and in/out flows (created on first use)."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = QueueSeries(
+                self.series(name, "depth"), self.flow(name, "in"), self.flow(name, "out"))
+        return queue
 
     def get(self, name: str, metric: str) -> Series | None:
         return self._series.get((name, metric))
@@ -150,14 +170,18 @@ class History:
         for store in (self._series, self._flows):
             for key in [k for k in store if k[0] not in keep and not k[0].startswith("@")]:
                 del store[key]
+        for name in [n for n in self._queues if n not in keep and not n.startswith("@")]:
+            del self._queues[name]
 
     def forget_name(self, name: str) -> None:
         """Start one name's series again (its queue moved to another node, or was not read)."""
         for store in (self._series, self._flows):
             for key in [k for k in store if k[0] == name]:
                 del store[key]
+        self._queues.pop(name, None)
 
     def reset(self) -> None:
         """Start every series again (the server restarted or was flushed)."""
         self._series.clear()
         self._flows.clear()
+        self._queues.clear()

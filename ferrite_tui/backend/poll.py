@@ -73,6 +73,7 @@ from ferrite_tui.backend.models import (
 )
 from ferrite_tui.backend.notifications import KeyEvents
 from ferrite_tui.backend.poll_events import NO_NEWS, NOTE_EVENTS_MULTI, EventCounts
+from ferrite_tui.backend.slotinit import check_order
 from ferrite_tui.config import AlertConfig
 
 # Read here at each poll (a test shortens it).
@@ -94,6 +95,15 @@ def stream_id_ms(stream_id: str | bytes | None) -> int | None:
     except ValueError:
         return None
 
+
+
+# The fields of QueueStats in the order `Poller.stats` passes them.
+_STATS_FIELDS = (
+    "ref", "depth", "processing", "ready", "overdue", "oldest_ms", "groups", "pending",
+    "last_id", "in_rate", "out_rate", "net_rate", "error", "alerts", "states", "in_lower",
+    "out_lower", "rate_note", "producer_end", "consumer_end", "oldest_sampled", "stale",
+    "stale_lower", "idle_pending", "capped")
+check_order(QueueStats, _STATS_FIELDS)
 
 
 class Poller:
@@ -162,13 +172,19 @@ class Poller:
 
     def flow(self, ident: str, name: str, moved: int | None, exact: bool,
              mono: float) -> tuple[float | None, bool]:
-        flow = self.history.flow(ident, name)
+        # (Every queue's "in" and "out" are fetched with its depth series, once.)
+        if name == "in":
+            flow = self.history.queue(ident).flow_in
+        elif name == "out":
+            flow = self.history.queue(ident).flow_out
+        else:
+            flow = self.history.flow(ident, name)
         flow.add(mono, moved, exact, self.last_mono)
         return flow.rate()
 
     def depth_rate(self, t: Tally, mono: float) -> float | None:
         """The depth recorded; its net change per second over the rate span."""
-        series = self.history.series(t.ref.ident, "depth")
+        series = self.history.queue(t.ref.ident).depth
         series.add(mono, t.depth)
         return series.rate(RATE_SPAN_S)
 
@@ -204,20 +220,19 @@ class Poller:
         error = ("; ".join(dict.fromkeys(t.errors)) or None) if t.errors else None
         if error and counts_events:  # (a stream's rates come from its counters)
             in_rate = out_rate = None
+        depth, oldest_ms = t.depth, t.oldest_ms
         layout = t.reader.layout
         assert layout is not None
-        alerts = tuple(layout.alerts(AlertFigures(t.depth, t.oldest_ms, net, f), self.alerts))
-        if in_rate is not None and out_rate is not None:
-            note = note if not (in_exact and out_exact) else None
+        alerts = layout.alerts(AlertFigures(depth, oldest_ms, net, f), self.alerts)
+        if in_rate is not None and out_rate is not None and in_exact and out_exact:
+            note = None
+        # Positional, in QueueStats's field order (checked when this module loads):
+        # keywords cost twice the time for its 25 fields, once per queue per poll.
         return QueueStats(
-            ref=ref, depth=t.depth, processing=f.processing, ready=f.ready,
-            overdue=f.overdue, oldest_ms=t.oldest_ms, groups=f.groups, pending=f.pending,
-            last_id=f.last_id, in_rate=in_rate, out_rate=out_rate, net_rate=net,
-            error=error, alerts=alerts, in_lower=not in_exact, out_lower=not out_exact,
-            rate_note=note, producer_end=f.producer_end, consumer_end=f.consumer_end,
-            oldest_sampled=f.oldest_sampled, stale=f.stale, stale_lower=f.stale_lower,
-            idle_pending=f.idle_pending, capped=f.capped,
-        )
+            ref, depth, f.processing, f.ready, f.overdue, oldest_ms, f.groups, f.pending,
+            f.last_id, in_rate, out_rate, net, error, tuple(alerts) if alerts else (), (),
+            not in_exact, not out_exact, note, f.producer_end, f.consumer_end,
+            f.oldest_sampled, f.stale, f.stale_lower, f.idle_pending, f.capped)
 
     # -- one poll ----------------------------------------------------------------------------
 
@@ -291,7 +306,7 @@ class Poller:
         server_time_ms = clock.observe(time_raw, sent_s, received_s)
         info = parse_info(text(info_raw)) if isinstance(info_raw, bytes) else {}
         self.client.note_info(info)
-        cmdstats = parse_info(text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
+        cmdstats = text(cmdstats_raw) if isinstance(cmdstats_raw, bytes) else ""
         if self._epoch.changed(info, cmdstats):
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
             # Forget every last-poll memory the rates compare with; this poll counts as

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ferrite_tui.commandline import (
     fail,
     resolve_settings,
     with_command_line,
+    with_serve_origins,
 )
 from ferrite_tui.config import ConfigError, default_config_path, init_config, load
 from ferrite_tui.credentials import WARNING, hide_passwords
@@ -123,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "config":
             return config_command(args)
-        cfg = with_command_line(load(args.config), args)
+        # Started by serve: its flags, not this command line it wrote, chose the settings.
+        cfg = with_serve_origins(with_command_line(load(args.config), args), os.environ)
         # Each command's module when it runs: the console starts without status's or the
         # demo's (start to first data is a budget, issue 25).
         if command == "status":

@@ -18,10 +18,16 @@ from ferrite_tui.backend.libraries.strings import capped_note, capped_states
 from ferrite_tui.backend.models import TOTALS, AlertNote, ClusterView, QueueStats, Snapshot
 from ferrite_tui.backend.monitor import Monitor
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, offset_text
-from ferrite_tui.commandline import fail, resolve_settings, where_from
+from ferrite_tui.commandline import fail, resolve_settings
 from ferrite_tui.config import DEFAULT_URL, Config
 from ferrite_tui.escaping import json_safe, printable
-from ferrite_tui.presentation import left_out_text, notifications_text, secondary, states_text
+from ferrite_tui.presentation import (
+    left_out_text,
+    notifications_text,
+    secondary,
+    states_text,
+    where_from,
+)
 
 
 def status_command(cfg: Config, args) -> int:

@@ -28,7 +28,7 @@ from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
 from ferrite_tui.startup import resume_collector
-from ferrite_tui.ui.keyhold import KeyHold, split_escape
+from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
 from ferrite_tui.ui.protocols import PanelView
@@ -440,12 +440,6 @@ class FerriteApp(NoticesApp, WebLocationApp):
                         timeout=3)
 
     async def on_event(self, event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded \
-                and (keys := split_escape(event)) is not None:
-            # `escape 1` typed quickly put "¡" in the filter and left the panel as it was.
-            for key in keys:
-                await self.on_event(key)
-            return
         # Keys typed in a burst wait for the dialog (or the work) they were aimed at.
         if isinstance(event, events.Key) and self.screen_stack:  # (none: shutting down)
             if not event.is_forwarded:
@@ -461,6 +455,10 @@ class FerriteApp(NoticesApp, WebLocationApp):
         whole = display_frame(self, screen, renderable, self.terminal_shadow)
         if whole is not None:
             self.key_hold.frame_shown(screen, whole)
+
+    @on(events.Unmount)
+    def _collector_back(self) -> None:  # (a name of its own: subclasses have on_unmount)
+        self.snapshot_gate.collector.stop()
 
     def exit(self, *args, **kwargs) -> None:
         # Every way out (q, ctrl+c, SIGTERM, a crash) stops the poll loop by flag first.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol, cast
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ferrite_tui.ui.bindings_read import reading_bindings
 from ferrite_tui.ui.panels.base import Panel
 from ferrite_tui.ui.protocols import ConsoleApp
 from ferrite_tui.ui.tabs import PANELS
@@ -50,6 +51,12 @@ def action_keys(panel: Panel) -> dict[str, str]:
 
 
 def panel_commands(panel: Panel) -> Iterator[Command]:
+    with reading_bindings():  # the panel finds its selected queue once for them all
+        commands = list(_panel_commands(panel))
+    yield from commands
+
+
+def _panel_commands(panel: Panel) -> Iterator[Command]:
     read_only = panel.session.read_only
     keys = action_keys(panel)
     for action in {**panel.MUTATIONS, **panel.COMMANDS}:

@@ -72,6 +72,8 @@ class KeyHold:
         # times it had come on top then (a screen shown again needs a frame of its own).
         self._drawn: tuple[Screen | None, int] = (None, -1)
         self._repaint_timer = None
+        # Told of every key typed (the garbage collector waits for it: ui/quiet.py).
+        self.key_listeners: list[Callable[[], None]] = []
 
     # -- frames -----------------------------------------------------------------------------
 
@@ -108,6 +110,13 @@ class KeyHold:
 
     async def key_typed(self, event: events.Key) -> None:
         """A key from the terminal."""
+        if (keys := split_escape(event)) is not None:
+            # `escape 1` typed quickly put "¡" in the filter and left the panel as it was.
+            for key in keys:
+                await self.key_typed(key)
+            return
+        for listener in self.key_listeners:
+            listener()
         if event.key in NEVER_HELD:
             await self.forward(event)
             return

@@ -33,7 +33,8 @@ from ferrite_tui.backend.lists import Page
 from ferrite_tui.backend.models import QueueKind, Snapshot
 from ferrite_tui.backend.movebase import Item
 from ferrite_tui.ui.library_bulk import run_state_bulk
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome, library_outcome
+from ferrite_tui.ui.panels.base import NothingSelected, Outcome
+from ferrite_tui.ui.panels.outcome import library_outcome
 from ferrite_tui.ui.textual_private import bindings_for_key
 from ferrite_tui.ui.widgets.items import ItemTable, Source, mark_prefix
 from ferrite_tui.ui.widgets.table import Column, KeyedTable
@@ -291,6 +292,15 @@ class LibraryStateRows(Vertical):
     def row_key(row: StateRow) -> str:
         return f"{row.queue.library}\x1f{row.queue.name}\x1f{row.state.key}\x1f" \
                f"{row.state.name}\x1f{row.state.window or ''}"
+
+    def note_when_alone(self, panel_lists: str) -> Text | None:
+        """The panel's note when these rows are all it has (None: there are none): not
+        "nothing found" above rows that were found."""
+        if not self.rows:
+            return None
+        n = len(self.rows)
+        return Text(f"No {panel_lists} of the guide's layouts (yet); below, {n} "
+                    f"{self.role.value} state{'s' if n != 1 else ''} of queue libraries.")
 
     def update_snapshot(self, snap: Snapshot) -> None:
         rows = state_rows(snap, self.role, self.skip)

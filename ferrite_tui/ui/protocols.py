@@ -86,6 +86,7 @@ class ConsoleApp(Protocol):
     """The app, as the UI's parts use it."""
 
     config: Config
+    match: tuple[str, ...] | None  # the command line's --match (None: the config's)
 
     @property
     def session(self) -> Session: ...

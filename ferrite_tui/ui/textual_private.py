@@ -14,7 +14,7 @@ and `_close_messages_no_wait`), and notices of the console's own (`ui/noticeboar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.cells import get_character_cell_size
@@ -71,6 +71,13 @@ USED: tuple[tuple[type, str, str], ...] = (
      "bindings a dialog adds per instance (its choice keys)"),
 )
 
+# Public methods of Textual's replaced in the process, with why (checked by the same test).
+REPLACED: tuple[tuple[type, str, str], ...] = (
+    (Strip, "divide",
+     "a strip divided at its own length cached [itself] in its own cache: a reference cycle "
+     "per line drawn, freed only by the garbage collector (a third of its garbage)"),
+)
+
 # Textual-serve (the browser) is subclassed in ferrite_tui/serve.py: the names it overrides
 # or reads, checked by the same test.
 SERVE_USED: tuple[tuple[str, str, str], ...] = (
@@ -85,6 +92,24 @@ SERVE_USED: tuple[tuple[str, str, str], ...] = (
 
 # Hooks the console overrides by their private names (listed in USED too).
 HOOKS = ("_fatal_error", "_display")
+
+
+_textual_divide = Strip.divide
+
+
+def _divide_without_cycle(strip: Strip, cuts: Iterable[int]) -> Sequence[Strip]:
+    """`Strip.divide`, but a strip cut only at its own end is returned as it is, not cached
+    in itself: freed when the frame is, not left to the garbage collector."""
+    length = strip.cell_length
+    kept = [cut for cut in cuts if cut <= length]
+    if kept == [length]:
+        return [strip]
+    return _textual_divide(strip, kept)
+
+
+def free_strips_without_collector() -> None:
+    """Strips (a frame's lines) freed by reference counting (see REPLACED)."""
+    Strip.divide = _divide_without_cycle  # type: ignore[method-assign,assignment]
 
 
 def app_driver(app: App[Any]) -> Driver | None:
@@ -139,6 +164,9 @@ def strip_cells(strip: Strip) -> list[Cell]:
     for text, style, control in strip:
         if control:
             continue
+        if text.isascii() and text.isprintable():  # one cell each: most of a frame's text
+            cells += [(char, style, 0) for char in text]
+            continue
         for char in text:
             width = get_character_cell_size(char)
             if width == 2:
@@ -161,13 +189,26 @@ class TerminalShadow:
 
     def __init__(self) -> None:
         self.lines: dict[int, list[Cell]] = {}
+        # Lines of the last whole frame not yet read as cells: made into cells when a
+        # partial frame first touches them, not before the whole frame is written (a
+        # dialog's first frame waited ~50 ms of CPU for its 60 lines at 200 columns).
+        self.unread: dict[int, Iterable[Strip]] = {}
 
     def whole_frame(self, update: LayoutUpdate) -> None:
-        self.lines.clear()
+        self.clear()
         if update.region.x:
             return  # not the whole width: nothing known
-        for y, line in enumerate(update.strips, update.region.y):
-            self.lines[y] = [cell for strip in line for cell in strip_cells(strip)]
+        self.unread = dict(enumerate(update.strips, update.region.y))
+
+    def clear(self) -> None:
+        self.lines.clear()
+        self.unread = {}
+
+    def line(self, y: int) -> list[Cell] | None:
+        strips = self.unread.pop(y, None)
+        if strips is not None:
+            self.lines[y] = [cell for strip in strips for cell in strip_cells(strip)]
+        return self.lines.get(y)
 
 
 class ChangedCellsUpdate(ChopsUpdate):
@@ -185,7 +226,7 @@ class ChangedCellsUpdate(ChopsUpdate):
     def render_segments(self, console: Console) -> str:
         out: list[str] = []
         for y, x1, x2 in self.spans:
-            shown = self.shadow.lines.get(y)
+            shown = self.shadow.line(y)
             for end, (x, strip) in zip(self.chop_ends[y], self.chops[y].items()):
                 if strip is None or x > x2 or end <= x1:
                     continue
@@ -236,7 +277,7 @@ def display_frame(app: App[Any], screen: Screen[Any], renderable: Any,
         elif isinstance(renderable, LayoutUpdate):
             shadow.whole_frame(renderable)
         else:
-            shadow.lines.clear()
+            shadow.clear()
     App._display(app, screen, renderable)
     if renderable is None or app._batch_count:
         return None

@@ -569,8 +569,9 @@ class Poller:
         server_time_ms = clock.observe(time_raw, sent_s, received_s)
         info = parse_info(_text(info_raw)) if isinstance(info_raw, bytes) else {}
         self.client.note_info(info)
-        cmdstats = parse_info(_text(cmdstats_raw)) if isinstance(cmdstats_raw, bytes) else {}
-        if self._epoch.changed(info, cmdstats):
+        cmdstats_text = _text(cmdstats_raw) if isinstance(cmdstats_raw, bytes) else ""
+        parse_info(cmdstats_text)  # (parsed whole then, as this baseline's cost)
+        if self._epoch.changed(info, cmdstats_text):
             # Restarted or flushed: this poll's contents are unrelated to the last one's.
             # Forget every last-poll memory the rates compare with; this poll counts as
             # the first (its replies are already read, so nothing it asked is lost).

@@ -1,4 +1,9 @@
-"""The alert wordings kinds share; each kind's module composes its own from these."""
+"""The alert wordings kinds share; each kind's module composes its own from these.
+
+Alerts are computed for every queue at every poll and are usually none: each helper
+returns a new list (callers append to it), and the common no-alert case makes no
+intermediate lists.
+"""
 
 from __future__ import annotations
 
@@ -21,5 +26,12 @@ def stale_processing(a: AlertFigures, cfg: AlertConfig) -> list[str]:
 
 
 def waiting_jobs(a: AlertFigures, cfg: AlertConfig) -> list[str]:
-    """A queue of jobs waiting to be taken (work, reliable, priority)."""
-    return depth_alert(a, cfg) + old_jobs(a, cfg) + stale_processing(a, cfg)
+    """A queue of jobs waiting to be taken (work, reliable, priority): depth, old jobs,
+    stale processing, in that order."""
+    out = depth_alert(a, cfg)
+    oldest_ms = a.oldest_ms
+    if oldest_ms is not None and oldest_ms >= cfg.oldest_age_seconds * 1000:
+        out.append("old jobs")
+    if a.flows.stale:
+        out += stale_processing(a, cfg)
+    return out

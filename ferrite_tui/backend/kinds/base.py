@@ -82,6 +82,8 @@ def pairs(flat: list) -> dict[str, Any]:
 
 
 def int_or_none(value: Any) -> int | None:
+    if value is None:  # (a nil field, such as a group's entries-read: no exception raised)
+        return None
     try:
         return int(value)
     except (TypeError, ValueError):

@@ -29,7 +29,9 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
         out.append(f"{a.depth} dead")
     if cfg.dlq_growing and (a.net_rate or 0) >= 0.05:
         out.append("growing")
-    return out + stale_processing(a, cfg)
+    if a.flows.stale:
+        out += stale_processing(a, cfg)
+    return out
 
 
 def recognise(c: Candidates) -> None:

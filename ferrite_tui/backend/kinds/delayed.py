@@ -222,7 +222,9 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
         out.append(f"{a.flows.overdue} overdue")
     if a.flows.overdue_growing:
         out.append("overdue growing: scheduler stopped?")
-    return out + stale_processing(a, cfg)
+    if a.flows.stale:
+        out += stale_processing(a, cfg)
+    return out
 
 
 def recognise(c: Candidates) -> None:

@@ -51,8 +51,14 @@ from ferrite_tui.backend.kinds.stream_groups import (
     pending_scan,
 )
 from ferrite_tui.backend.models import GroupStats, QueueKind, QueueRef, QueueStats
+from ferrite_tui.backend.slotinit import check_order
 from ferrite_tui.backend.stream_ids import after_id, parse_id
 from ferrite_tui.config import AlertConfig
+
+check_order(GroupStats, (
+    "name", "consumers", "pending", "last_delivered_id", "lag", "entries_read",
+    "oldest_pending_id", "idle_count", "oldest_idle_ms", "holders", "scan_complete",
+    "read_rate", "alerts"))
 
 # New stream entries counted per poll where the server has no entries-added counter.
 XRANGE_COUNT = 1000
@@ -322,6 +328,7 @@ class StreamReader(Reader):
         oldest = None
         out_rates: list[tuple[float | None, bool]] = []
         idle_ms, dead_ms = self._idle_ms, self._dead_ms
+        cfg = self.poll.alerts
         large = []
         ldids = {}
         reads = t.group_reads
@@ -345,8 +352,12 @@ class StreamReader(Reader):
             fields.update(group_health(fields["pending"], rows, idle_ms, dead_ms,
                                        reads.idle_rows.get(name),
                                        reads.holder_counts.get(name)))
-            fields["alerts"] = group_alerts(fields, self.poll.alerts)
-            g = GroupStats(read_rate=rate, **fields)
+            get = fields.get
+            g = GroupStats(  # positional, in field order (checked at import)
+                name, fields["consumers"], fields["pending"], fields["last_delivered_id"],
+                fields["lag"], fields["entries_read"], get("oldest_pending_id"),
+                get("idle_count"), get("oldest_idle_ms"), get("holders", ()),
+                get("scan_complete", True), rate, group_alerts(fields, cfg))
             if g.idle_count is not None:
                 idle_known = True
                 idle_total += g.idle_count
@@ -437,7 +448,8 @@ def alerts(a: AlertFigures, cfg: AlertConfig) -> list[str]:
     # A stream read by groups keeps its history, and a capped one (trimmed by MAXLEN as
     # it is written) stays at its cap: its length is no backlog, lag and pending are.
     out = [] if groups or a.flows.capped else depth_alert(a, cfg)
-    out += stale_processing(a, cfg)
+    if a.flows.stale:
+        out += stale_processing(a, cfg)
     pending = a.flows.pending
     if (pending or 0) >= cfg.stream_pending > 0:
         out.append(f"{pending} pending")

@@ -41,6 +41,7 @@ from ferrite_tui.backend.history import History
 from ferrite_tui.backend.kinds import REGISTRY
 from ferrite_tui.backend.kinds.base import Action
 from ferrite_tui.backend.models import Capabilities, QueueKind, QueueRef, QueueStats, Snapshot
+from ferrite_tui.ui.bindings_read import once_per_read
 from ferrite_tui.ui.messages import OpenQueue
 from ferrite_tui.ui.notices import RepeatingNotices
 from ferrite_tui.ui.panels.kind_correction import correct_kind, highlighted
@@ -64,17 +65,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 ACTION_GROUP = "action."  # worker group prefix of the action pipeline
-
-
-def library_outcome(queue: LibraryQueue, verb: str, res) -> Outcome:
-    """One result line: done, skipped (moved since seen) and refused with the library's own
-    reason (the first one named)."""
-    line = (f"{queue.library} {printable(queue.name)}: {verb.lower()} {len(res.done):,} done, "
-            f"{len(res.skipped):,} skipped (changed since seen)")
-    if res.errors:
-        line += f", {len(res.errors):,} refused: {printable(res.errors[0], 300)}"
-    return Outcome(line, "information" if not (res.skipped or res.errors) else "warning",
-                   timeout=8 if res.errors else 5)
 
 
 BEFORE_FIRST_POLL = "Waiting for the server's first answer (the header shows the connection)."
@@ -177,7 +167,7 @@ class Panel(Vertical):
         shown = [q for q in items if self.matches(q)]
         self.table.set_rows([(q.ref.ident, self.row(q)) for q in shown])
         if not items:
-            text = Text(self.EMPTY)
+            text = self.empty_note()
         elif self.filter_text:
             text = Text(f"filter “{printable(self.filter_text, 40)}”: {len(shown)} of "
                         f"{len(items)}")
@@ -190,6 +180,11 @@ class Panel(Vertical):
 
     def summary(self, items: list[QueueStats]) -> Text:
         return Text(f"{len(items)} queue{'s' if len(items) != 1 else ''}")
+
+    def empty_note(self) -> Text:
+        """The note when no queue of the panel's kinds exists (a panel showing other rows
+        says what they are instead)."""
+        return Text(self.EMPTY)
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text
@@ -262,13 +257,18 @@ class Panel(Vertical):
         """The queue the panel's actions apply to now (None: none selected)."""
         return None
 
+    def selected_queue(self) -> QueueRef | None:
+        """`action_queue()`, found once per read of the bindings (the footer asks every
+        binding at once), afresh outside one (ui/bindings_read.py)."""
+        return once_per_read(self, "action_queue", self.action_queue)
+
     def layout_library(self, ref: QueueRef) -> LibraryQueue | None:
         """The library layout whose actions a queue offers here (None: its kind's)."""
         return ref.library
 
     def declaration(self, action: str, ref: QueueRef | None = None) -> Action | None:
         """The selected (or `ref`'s) layout's declaration of a panel action, if it has one."""
-        ref = ref or self.action_queue()
+        ref = ref or self.selected_queue()
         if ref is None:
             return None
         lib = self.layout_library(ref)
@@ -282,7 +282,7 @@ class Panel(Vertical):
         action is not a layout's, or no queue is selected)."""
         if action not in self.MUTATIONS or action in self.OWN_ACTIONS:
             return None
-        ref = self.action_queue()
+        ref = self.selected_queue()
         if ref is None or self.declaration(action, ref) is not None:
             return None
         lib = self.layout_library(ref)
@@ -343,7 +343,7 @@ class Panel(Vertical):
             return False
         # A key bound for both (d: a list's delete, a library's delete): the reason of
         # the binding meant for this queue's layout (a library's, or a guide kind's).
-        ref = self.action_queue()
+        ref = self.selected_queue()
         library = ref is not None and self.layout_library(ref) is not None
         action, why = min(refused, key=lambda r: (r[0] in self.LIBRARY_ACTION_OF) != library)
         event.stop()

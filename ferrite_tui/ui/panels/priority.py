@@ -7,7 +7,7 @@ in ui/panels/sorted_base.py.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from rich.text import Text
 from textual.binding import Binding
@@ -144,6 +144,9 @@ class PriorityPanel(SortedSetPanel):
         lo = "-inf" if self.lo is None else format_score(self.lo)
         hi = "+inf" if self.hi is None else format_score(self.hi)
         return f"{lo}..{hi}"
+
+    def plot_key(self, view) -> Hashable:
+        return tuple(view.histogram.labels), tuple(view.histogram.counts)
 
     def draw_plot(self, plt, view) -> None:
         hist = view.histogram

@@ -8,7 +8,7 @@ with an alert.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -112,8 +112,11 @@ class ScheduledPanel(SortedSetPanel):
         yield self.library_rows
 
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        self.library_rows.update_snapshot(snap)  # first: the note says whether it has rows
         super().update_snapshot(snap, history)
-        self.library_rows.update_snapshot(snap)
+
+    def empty_note(self) -> Text:
+        return self.library_rows.note_when_alone("delayed queues") or super().empty_note()
 
     # -- queue table -----------------------------------------------------------------------
 
@@ -238,11 +241,20 @@ class ScheduledPanel(SortedSetPanel):
         text.append(self.marks_text())
         return text
 
+    def plot_key(self, view: DelayedView) -> Hashable:
+        tl = view.timeline
+        if tl is None:
+            return ()
+        return tl.overdue, tuple(tl.counts), tl.width_ms, self._per_s()
+
+    def _per_s(self) -> int:
+        return 1000 if self.selected is not None and self.selected.score_unit == "s" else 1
+
     def draw_plot(self, plt, view: DelayedView) -> None:
         tl = view.timeline
         if tl is None:
             return
-        per_s = 1000 if self.selected is not None and self.selected.score_unit == "s" else 1
+        per_s = self._per_s()
         minutes = tl.width_ms * per_s / 60_000
         plt.title(f"next hour · {tl.overdue:,} overdue")
         span = round(len(tl.counts) * minutes)

@@ -21,6 +21,7 @@ from ferrite_tui.backend.envelopes import printable
 from ferrite_tui.backend.history import History
 from ferrite_tui.backend.models import Capabilities, ClusterView, Snapshot
 from ferrite_tui.backend.servertime import SHOWN_OFFSET_MS, Replication, offset_text
+from ferrite_tui.presentation import origin_lines
 from ferrite_tui.ui.screens.dialogs import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -140,6 +141,12 @@ class ServerPanel(Vertical):
         caps = self.capabilities
         if caps is not None:
             rows.append(("server", _t(f"{caps.server_kind} {caps.version}".strip())))
+        # Which server and profile, and why: each setting something chose, and where.
+        settings = self.ferrite.session.settings
+        if settings is not None:
+            rows += [(name, Text(printable(line, 160), style="dim"))
+                     for name, line in origin_lines(self.ferrite.config, settings,
+                                                    self.ferrite.match)]
         # Without INFO the figures exist but cannot be read: "?" and why, never 0 or n/a.
         client = self.ferrite.session.client
         user = client.username if client is not None else "default"

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
+from ferrite_tui.ui.bindings_read import reading_bindings
 from ferrite_tui.ui.protocols import LabelsKeys
 
 if TYPE_CHECKING:
@@ -107,16 +108,17 @@ class KeyFooter(Widget, can_focus=False):
         entries: list[FooterEntry] = []
         actions: set[str] = set()
         palette = None
-        for key, (node, binding, enabled, tooltip) in self.screen.active_bindings.items():
-            label = node.key_label(binding) if isinstance(node, LabelsKeys) \
-                else binding.description
-            entry = FooterEntry(binding.key, app.get_key_display(binding), label, enabled,
-                                tooltip)
-            if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
-                palette = entry._replace(tooltip=binding.tooltip or binding.description)
-            elif binding.show and binding.action not in actions:
-                actions.add(binding.action)  # one key per action, as Textual's footer
-                entries.append(entry)
+        with reading_bindings():  # each panel finds its selected queue once
+            for key, (node, binding, enabled, tooltip) in self.screen.active_bindings.items():
+                label = node.key_label(binding) if isinstance(node, LabelsKeys) \
+                    else binding.description
+                entry = FooterEntry(binding.key, app.get_key_display(binding), label,
+                                    enabled, tooltip)
+                if app.ENABLE_COMMAND_PALETTE and key == app.COMMAND_PALETTE_BINDING:
+                    palette = entry._replace(tooltip=binding.tooltip or binding.description)
+                elif binding.show and binding.action not in actions:
+                    actions.add(binding.action)  # one key per action, as Textual's footer
+                    entries.append(entry)
         self._entries, self._palette = tuple(entries), palette
 
     # -- drawing ------------------------------------------------------------------------

@@ -140,11 +140,14 @@ class DeadLettersPanel(ItemPagerPanel):
             self.entries.select_dlq(self.ref_of(self.table.cursor_key))
 
     def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        self.library_rows.update_snapshot(snap)  # first: the note says whether it has rows
         super().update_snapshot(snap, history)
-        self.library_rows.update_snapshot(snap)
         table = self.items_table
         if self.active() and table.source is not None and table.source.items is None:
             self.refresh_items(table)
+
+    def empty_note(self) -> Text:
+        return self.library_rows.note_when_alone("dead-letter lists") or super().empty_note()
 
     def open_row(self, ident: str) -> None:
         self.entries.select_dlq(self.ref_of(ident))

@@ -1,6 +1,7 @@
-"""Panel 5, Streams: tables.py (the linked tables on top), detail.py (pending entries and
-the browser below), paging.py (home, end, ] and [ on those; the panel holds it),
-panel.py (keys and actions)."""
+"""Panel 5, Streams: panel.py (the panel: keys, events, view state) holds its parts, each a
+plain class seeing it through view.py's protocol: tables.py (the linked tables on top and
+the selection), detail.py (pending entries and the browser below), paging.py (home, end,
+] and [ on those), plot.py (pending and lag history), actions.py (selections and steps)."""
 
 from ferrite_tui.ui.panels.streams.paging import parse_when
 from ferrite_tui.ui.panels.streams.panel import StreamsPanel

@@ -3,8 +3,9 @@ id, oldest first) and the stream browser (from an end id, newest first). Home go
 first entry, End to the last, ] and [ page, : goes to an id or a time (the browser).
 
 `StreamPaging` is held by the panel (`panel.paging`), which keeps the keys' entry points;
-it sees the panel through `PagingView`. After Home or End the cursor goes to the first or
-last row of the page once it is drawn (`place_cursor`)."""
+it sees the panel through `PagingView`, and keeps the pages before the one shown. After
+Home or End the cursor goes to the first or last row of the page once it is drawn
+(`place_cursor`)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ from ferrite_tui.backend.streams import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from textual.worker import Worker
+
     from ferrite_tui.backend.streams import StreamEntry
     from ferrite_tui.ui.widgets.table import KeyedTable
 
-BROWSE_PAGE = 50  # the browser's page (tables.py reads it from here)
+BROWSE_PAGE = 50  # the browser's page
 
 
 def parse_when(text: str, now_ms: int) -> str | None:
@@ -52,16 +57,22 @@ class PagingView(Protocol):
 
     mode: str
     tail: bool
-    stream: str | None
-    group: str | None
     consumer: str | None
     min_idle_ms: int
-    page: PendingPage | None
     page_start: str
-    page_stack: list[str]
     browser_end: str
-    browser_stack: list[str]
-    browser_rows: list[StreamEntry]
+
+    @property
+    def stream(self) -> str | None: ...
+
+    @property
+    def group(self) -> str | None: ...
+
+    @property
+    def page(self) -> PendingPage | None: ...
+
+    @property
+    def browser_rows(self) -> list[StreamEntry]: ...
 
     def backend(self) -> Streams | None: ...
 
@@ -72,8 +83,8 @@ class PagingView(Protocol):
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None: ...
 
-    def go_to_end(self) -> object:
-        """`to_end` in a worker of the panel's (its failure: one line)."""
+    def run_worker(self, work: Coroutine[Any, Any, Any], *args: Any,
+                   **kwargs: Any) -> Worker[Any]: ...  # DOMNode.run_worker
 
 
 class StreamPaging:
@@ -84,6 +95,8 @@ class StreamPaging:
         #: where the cursor goes once the page is drawn: "first" (row 0), an entry's id
         #: (End: kept until the page holding it is drawn), or None
         self.cursor_at: str | None = None
+        self.page_stack: list[str] = []  # starts of the pending pages before this one
+        self.browser_stack: list[str] = []  # ends of the newer browser pages
 
     def page_to(self, where: str) -> None:
         """The paging keymap (head, tail, next, prev, jump) of both lists."""
@@ -96,16 +109,18 @@ class StreamPaging:
             self.cursor_at = "first"
             if p.mode == "browser":
                 same = p.browser_end == "+"
-                p.browser_stack = []
+                self.browser_stack = []
                 p.browser_end = "+"
             else:
                 same = p.page_start == "-"
-                p.page_stack = []
+                self.page_stack = []
                 p.page_start = "-"
             if same:  # no page to read: the cursor goes up at once
                 p.draw_now()
         elif where == "tail":
-            p.go_to_end()
+            # in a worker of the panel's (its failure: one line); a new End replaces it
+            p.run_worker(self.to_end(), name="go_to_end", group="streams-end",
+                         exclusive=True, exit_on_error=False)
         elif where == "jump" and p.mode == "browser":
             p.action_goto()
         elif where == "jump":
@@ -127,7 +142,7 @@ class StreamPaging:
             p.tail = False
             same = end == p.browser_end
             if not same:
-                p.browser_stack.append(p.browser_end)
+                self.browser_stack.append(p.browser_end)
             p.browser_end = end
         elif group is not None:
             start, last, whole = await backend.last_page_start(
@@ -140,7 +155,7 @@ class StreamPaging:
                          "went that far; ] goes on", timeout=5)
             same = start == p.page_start
             if not same:
-                p.page_stack.append(p.page_start)
+                self.page_stack.append(p.page_start)
             p.page_start = start
         else:
             return
@@ -167,18 +182,18 @@ class StreamPaging:
             if before is None:
                 return
             p.tail = False
-            p.browser_stack.append(p.browser_end)
+            self.browser_stack.append(p.browser_end)
             p.browser_end = before
         else:
             if p.page is None or not p.page.next_start:
                 p.notify("this is the last page", timeout=2)
                 return
-            p.page_stack.append(p.page_start)
+            self.page_stack.append(p.page_start)
             p.page_start = p.page.next_start
 
     def prev_page(self) -> None:
         p = self.panel
         if p.mode == "browser":
-            p.browser_end = p.browser_stack.pop() if p.browser_stack else "+"
+            p.browser_end = self.browser_stack.pop() if self.browser_stack else "+"
         else:
-            p.page_start = p.page_stack.pop() if p.page_stack else "-"
+            p.page_start = self.page_stack.pop() if self.page_stack else "-"

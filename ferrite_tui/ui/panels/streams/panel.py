@@ -3,32 +3,54 @@
 Three linked tables on top (streams -> groups of the highlighted stream -> consumers of the
 highlighted group); below, the pending entries of the group (or of one consumer: enter on
 it) or the stream browser (`b`), beside a plot of the group's pending and lag history.
-The tables are in tables.py, the lower half in detail.py; this module holds the keys and
-the actions (each through the panel base's action pipeline).
+
+The panel holds its parts (`tables`, `detail`, `paging`, `plot`, `actions`: see
+__init__.py), each with its own state, seeing the panel through `StreamsView`. The panel
+keeps what Textual needs on a widget (the view state as reactives whose watchers redraw
+and re-read, the keys, the events) and changes the selection (`set_stream`, `set_group`).
 """
 
 from __future__ import annotations
 
+from typing import cast
+
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
 
-from ferrite_tui import formatting as fmt
-from ferrite_tui.backend import stream_ids
-from ferrite_tui.backend import streams as st
-from ferrite_tui.backend.bulk import BulkRunner
-from ferrite_tui.backend.envelopes import printable
-from ferrite_tui.backend.models import QueueRef
-from ferrite_tui.backend.streambulk import IdlePages, PendingRun
-from ferrite_tui.backend.streams import ConsumerInfo, PendingEntry
-from ferrite_tui.ui.panels.base import NothingSelected, Outcome
-from ferrite_tui.ui.panels.streams.detail import StreamDetail
-from ferrite_tui.ui.screens.dialogs import ChoiceScreen, Field
-from ferrite_tui.ui.screens.publish import PublishScreen
+from ferrite_tui.backend.history import History
+from ferrite_tui.backend.models import QueueRef, QueueStats, Snapshot
+from ferrite_tui.backend.streams import (
+    ConsumerInfo,
+    GroupInfo,
+    PendingEntry,
+    PendingPage,
+    StreamEntry,
+    Streams,
+)
+from ferrite_tui.ui.panels.base import BEFORE_FIRST_POLL, NothingSelected, Panel
+from ferrite_tui.ui.panels.streams.actions import StreamActions
+from ferrite_tui.ui.panels.streams.columns import (
+    BROWSER_COLUMNS,
+    CONSUMER_COLUMNS,
+    GROUP_COLUMNS,
+    PENDING_COLUMNS,
+)
+from ferrite_tui.ui.panels.streams.detail import SORTS, StreamDetail
+from ferrite_tui.ui.panels.streams.paging import StreamPaging
+from ferrite_tui.ui.panels.streams.plot import StreamPlot
+from ferrite_tui.ui.panels.streams.tables import STREAM_COLUMNS, StreamTables
+from ferrite_tui.ui.widgets.items import PagedTable
+from ferrite_tui.ui.widgets.table import Column, KeyedTable
 
 
-class StreamsPanel(StreamDetail):
+class StreamsPanel(Panel):
     TITLE = "Streams"
-    KINDS = StreamDetail.kinds_in("streams")
+    KINDS = Panel.kinds_in("streams")
     EMPTY = "No streams found (yet). Discovery rescans every 30 s; ctrl+r now. n publishes."
 
     DEFAULT_CSS = """
@@ -70,7 +92,7 @@ class StreamsPanel(StreamDetail):
     MUTATIONS = {
         # claim, claim_idle, ack, ack_all, dead_letter(_all), delete_consumer, create_group,
         # set_group_id: the stream layout's (backend/kinds/stream.py)
-        **StreamDetail.layout_mutations(*KINDS),
+        **Panel.layout_mutations(*KINDS),
         "publish": "publish to a stream",
     }
     # publish names its stream in its own dialog (checked there)
@@ -80,12 +102,279 @@ class StreamsPanel(StreamDetail):
         "show_pending": "show pending entries", "show_browser": "browse the stream",
         "tail": "live tail on/off", "goto": "go to an id or a time",
     }
-
-    # -- a library's stream (taskiq): only what its layout declares ------------------------
-
-    #: panel action -> the layout action it is on a library's stream
+    #: panel action -> the layout action it is on a library's stream (taskiq's)
     LIBRARY_ACTION_OF = {"claim": "claim", "claim_idle": "claim", "ack": "ack",
                          "ack_all": "ack"}
+
+    #: View state; its watchers redraw and re-read what depends on it.
+    mode: reactive[str] = reactive("pending", init=False)  # pending entries, or browser
+    sort: reactive[str] = reactive("id", init=False)  # order of the pending entries shown
+    min_idle_ms: reactive[int] = reactive(0, init=False)  # pending filter
+    tail: reactive[bool] = reactive(False, init=False)  # browser follows the newest
+    consumer: reactive[str | None] = reactive(None, init=False)  # pending of one consumer
+    page_start: reactive[str] = reactive("-", init=False)  # pending page: XPENDING start id
+    browser_end: reactive[str] = reactive("+", init=False)  # browser page: newest id shown
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._backend: Streams | None = None  # the stream reads of the current client
+        self.tables = StreamTables(self)
+        self.paging = StreamPaging(self)
+        self.detail = StreamDetail(self, self.tables, self.paging)
+        self.plot = StreamPlot(self, self.tables)
+        self.actions = StreamActions(self, self.tables, self.detail)
+
+    # -- layout ------------------------------------------------------------------------
+
+    def columns(self) -> list[Column]:
+        return STREAM_COLUMNS
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(BEFORE_FIRST_POLL), classes="panel-note", id="note")
+        with Horizontal(id="streams-top"):
+            yield KeyedTable(self.columns(), id="table")
+            yield KeyedTable(GROUP_COLUMNS, id="groups")
+            yield KeyedTable(CONSUMER_COLUMNS, id="consumers")
+        yield Static(Text(""), id="detail-head")
+        with Horizontal(id="streams-bottom"):
+            yield PagedTable[PendingEntry](PENDING_COLUMNS, markable=False, id="pending")
+            yield PagedTable[StreamEntry](BROWSER_COLUMNS, markable=False, id="browser")
+            if self.plot.widget is not None:
+                yield self.plot.widget
+
+    def on_mount(self) -> None:
+        self.browser_table.display = False
+        self.pending_table.on_page = self.paging.page_to
+        self.browser_table.on_page = self.paging.page_to
+        self.tables.share_top_width()
+
+    def on_show(self) -> None:
+        self.tables.share_top_width()
+        if self.snapshot is not None:
+            self.plot.draw()
+            self.detail.refresh()
+
+    def on_resize(self, event) -> None:
+        self.plot.fit(event.size.width)
+        self.set_class(event.size.width < 100, "-narrow")
+
+    @property
+    def groups_table(self) -> KeyedTable:
+        return self.query_one("#groups", KeyedTable)
+
+    @property
+    def consumers_table(self) -> KeyedTable:
+        return self.query_one("#consumers", KeyedTable)
+
+    @property
+    def pending_table(self) -> PagedTable[PendingEntry]:
+        return cast("PagedTable[PendingEntry]", self.query_one("#pending", PagedTable))
+
+    @property
+    def browser_table(self) -> PagedTable[StreamEntry]:
+        return cast("PagedTable[StreamEntry]", self.query_one("#browser", PagedTable))
+
+    @property
+    def detail_head(self) -> Static:
+        return self.query_one("#detail-head", Static)
+
+    # -- the connection --------------------------------------------------------------------
+
+    def backend(self) -> Streams | None:
+        """The stream reads and moves on this connection (None before connecting)."""
+        client = self.session.client
+        if client is None:
+            return None
+        if self._backend is None or self._backend.client is not client:
+            self._backend = Streams(client)
+        return self._backend
+
+    def streams(self) -> Streams:
+        """As `backend`, for actions: says so when there is no connection yet."""
+        backend = self.backend()
+        if backend is None:
+            raise NothingSelected("not connected yet")
+        return backend
+
+    # -- the stream table (from the poll) ----------------------------------------------
+
+    def row(self, q: QueueStats) -> dict[str, object]:
+        return self.tables.row(q)
+
+    def summary(self, items: list[QueueStats]) -> Text:
+        return self.tables.summary(items)
+
+    def update_snapshot(self, snap: Snapshot, history: History | None) -> None:
+        super().update_snapshot(snap, history)
+        tables = self.tables
+        tables.share_top_width()
+        keys = [q.ref.key for q in self.items(snap)]
+        if tables.stream is None or tables.stream not in keys:
+            if tables.stream is not None and tables.stream not in keys:
+                self.set_stream(None)
+            current = tables.stream_of(self.table.cursor_key)
+            if current is not None:
+                self.set_stream(current)
+        if self.active():
+            self.plot.draw()
+            self.detail.refresh()
+
+    def focus_ident(self, ident: str) -> bool:
+        found = super().focus_ident(ident)
+        key = self.tables.stream_of(ident)
+        if key is not None:
+            self.set_stream(key)
+            self.detail.refresh()
+        return found
+
+    def select_group(self, name: str) -> None:
+        """Select this group of the selected stream (e.g. from an alert on the Overview);
+        the detail refresh keeps it if the stream has it. The groups table's cursor moves
+        to it too: a RowHighlighted still queued for the row it was on (the refresh's
+        redraw) is then stale and cannot take the selection back."""
+        if self.tables.stream is None:
+            return
+        self.groups_table.select_key(name)
+        if name != self.tables.group:
+            self.set_group(name)
+            self.detail.refresh()
+
+    # -- selection: what hangs off it is reset ----------------------------------------
+
+    def set_stream(self, key: str | None) -> None:
+        tables, detail = self.tables, self.detail
+        if key == tables.stream:
+            return
+        tables.stream = key
+        self.refresh_bindings()  # its layout's actions, in the footer
+        tables.group = None
+        self.consumer = None
+        tables.clear_groups()
+        detail.reset_pages()
+        detail.browser_rows, self.paging.browser_stack = [], []
+        self.browser_end = "+"
+        detail.error = None
+        detail.draw_head()
+        self.plot.draw()
+
+    def set_group(self, name: str | None) -> None:
+        if name == self.tables.group:
+            return
+        self.tables.group = name
+        self.consumer = None
+        self.tables.clear_consumers()
+        self.detail.reset_pages()
+        self.detail.draw_head()
+        self.plot.draw()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = str(event.row_key.value) if event.row_key is not None else None
+        table = event.data_table
+        if isinstance(table, KeyedTable) and key != table.cursor_key:
+            return  # a stale event: the cursor moved on (set_rows, then select_key)
+        table_id = table.id
+        if table_id == "table":
+            stream = self.tables.stream_of(key)
+            if stream is not None and stream != self.tables.stream:
+                self.set_stream(stream)
+                self.detail.refresh()
+        elif table_id == "groups" and key is not None and key != self.tables.group:
+            self.set_group(key)
+            self.detail.refresh()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = str(event.row_key.value)
+        table_id = event.data_table.id
+        if table_id == "table":
+            self.set_stream(self.tables.stream_of(key))
+            self.groups_table.focus()
+            self.detail.refresh()
+        elif table_id == "groups":
+            self.set_group(key)
+            self.mode = "pending"
+            self.pending_table.focus()
+            self.detail.refresh()
+        elif table_id == "consumers":
+            self.consumer = None if self.consumer == key else key
+            self.mode = "pending"
+            self.pending_table.focus()
+        elif table_id in ("pending", "browser"):
+            self.detail.inspect(key)
+
+    def action_back(self) -> None:
+        focused = self.app.focused
+        fid = focused.id if focused is not None else None
+        if fid in ("pending", "browser"):
+            self.consumer = None
+            (self.consumers_table if self.tables.consumer_rows else self.groups_table).focus()
+        elif fid == "consumers":
+            self.groups_table.focus()
+        elif fid == "groups":
+            self.table.focus()
+        else:
+            self.ferrite.action_step_back()
+
+    # -- view state: each change redraws what shows it ---------------------------------
+
+    def watch_mode(self, mode: str) -> None:
+        self.pending_table.display = mode == "pending"
+        self.browser_table.display = mode == "browser"
+        self.detail.draw_head()
+
+    def watch_min_idle_ms(self) -> None:
+        self.detail.reset_pages()
+        self.detail.draw_head()
+        self.detail.refresh()
+
+    def watch_tail(self, tail: bool) -> None:
+        if tail:
+            self.paging.browser_stack = []
+            self.browser_end = "+"
+        self.detail.draw_head()
+        self.detail.refresh()
+
+    def watch_consumer(self) -> None:
+        self.detail.reset_pages()
+        self.tables.draw_consumers()
+        self.detail.draw_head()
+        self.detail.refresh()
+
+    def watch_page_start(self) -> None:
+        self.detail.draw_head()
+        self.detail.refresh()
+
+    watch_browser_end = watch_page_start  # either page moved: its head, then its read
+
+    def watch_sort(self) -> None:
+        self.detail.draw_pending()
+        self.detail.draw_head()
+
+    # -- keys: view ----------------------------------------------------------------------
+
+    def action_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+
+    def action_show_pending(self) -> None:
+        self.detail.show("pending")
+
+    def action_show_browser(self) -> None:
+        if self.tables.stream is None:
+            self.notify("select a stream first", timeout=3)
+            return
+        self.detail.show("browser")
+
+    def action_tail(self) -> None:
+        if self.mode != "browser":
+            self.action_show_browser()
+        self.tail = not self.tail
+
+    def action_min_idle(self) -> None:
+        self.act("min_idle", lambda: None, self.actions.min_idle)
+
+    def action_goto(self) -> None:
+        self.act("goto", self.actions.stream_selected, self.actions.goto)
 
     def action_next_page(self) -> None:
         self.paging.next_page()
@@ -93,283 +382,116 @@ class StreamsPanel(StreamDetail):
     def action_prev_page(self) -> None:
         self.paging.prev_page()
 
+    # -- keys: actions (each through the base's action pipeline) -----------------------
+
     def action_queue(self) -> QueueRef | None:
         """The stream highlighted (its library's layout, if a library's: taskiq)."""
-        return self.stream_ref()
-
-    # -- actions: claim ----------------------------------------------------------------
+        return self.tables.stream_ref()
 
     def action_claim(self) -> None:
-        self.act("claim", self.entry_selected, self._claim)
-
-    async def _claim(self, target: tuple[str, str, PendingEntry]) -> Outcome | None:
-        stream, group, entry = target
-        body = Text()
-        body.append(f"Entry {entry.id}, held by ")
-        body.append(printable(entry.consumer, 60), style="bold")
-        body.append(f", idle {fmt.duration(entry.idle_ms)}, {entry.deliveries} deliveries.\n")
-        body.append("It is claimed only if nobody took it since you saw it (min-idle).\n",
-                    style="dim")
-        body.append_text(self._consumer_list())
-        default = self._default_consumer((entry.consumer,))
-        if default is None:
-            choice = await self._without_reader(group, 1)
-            if choice == "dlq":
-                return await self._dead_letter((stream, group, [entry]))
-            if choice != "name":
-                return Outcome(f"entry {entry.id} left with {printable(entry.consumer, 40)}")
-        values = await self.ask(
-            "Claim pending entry", [Field("consumer", "to consumer (pick one or a new name)",
-                                          default or "",
-                                          check=lambda v: None if v else "give a name")],
-            submit_label="Claim", body=body)
-        if not values:
-            return None
-        consumer = values["consumer"]
-        if not await self._target_confirmed(consumer, (entry.consumer,)):
-            return None
-        result = await self.streams().claim(stream, group, consumer, [entry])
-        return Outcome(f"claim to {printable(consumer, 40)}: {result.summary('claimed')}",
-                       "information" if result.done else "warning", 5)
+        self.act("claim", self.actions.entry_selected, self.actions.claim)
 
     def action_claim_idle(self) -> None:
-        self.act("claim_idle", self.group_selected, self._claim_idle)
-
-    async def _claim_idle(self, target: tuple[str, str]) -> Outcome | None:
-        stream, group = target
-        g = self.selected_group()
-        default_s = max(self.min_idle_ms, self.dead_ms) // 1000
-        holders = self._idle_holders(default_s * 1000)
-        body = Text(f"Claims every pending entry of this group idle at least T seconds "
-                    f"({g.pending if g else '?'} pending now), in chunks, with progress.\n")
-        body.append("Idle entries held by: ")
-        body.append(", ".join(printable(h, 30) for h in holders) or "none seen by the poll",
-                    style="bold")
-        body.append("\n")
-        body.append_text(self._consumer_list())
-
-        def check_s(v: str) -> str | None:
-            try:
-                return None if float(v) >= 0 else "must be ≥ 0"
-            except ValueError:
-                return "a number of seconds"
-
-        default = self._default_consumer(holders)
-        if default is None:
-            idle = [e for e in self.shown_entries() if (e.idle_ms or 0) >= default_s * 1000] \
-                if self.mode == "pending" else []
-            choice = await self._without_reader(group, len(idle), shown=True)
-            if choice == "dlq":
-                if not idle:
-                    return Outcome("no idle pending entries shown to move", "warning")
-                return await self._dead_letter((stream, group, idle))
-            if choice != "name":
-                return Outcome(f"idle entries of {printable(group, 40)} left where they are")
-        values = await self.ask(
-            "Claim all idle entries", [
-                Field("consumer", "to consumer", default or "",
-                      check=lambda v: None if v else "give a name"),
-                Field("idle", "idle at least (seconds)", str(default_s), check=check_s),
-            ], submit_label="Claim", body=body)
-        if not values:
-            return None
-        consumer, min_idle_ms = values["consumer"], int(float(values["idle"]) * 1000)
-        if not await self._target_confirmed(consumer, holders):
-            return None
-        streams = self.streams()
-        total = g.pending if g else (await streams.pending_summary(stream, group)).count
-        run = PendingRun(streams, stream, group)
-        plan = IdlePages(total, st.CLAIM_CHUNK)
-        report = await self.run_bulk(
-            f"Claiming entries idle ≥ {fmt.duration(min_idle_ms)}", BulkRunner(
-                plan, lambda n: run.claim_idle(plan, consumer, min_idle_ms, n),
-                client=self.client(), resume="C on this panel claims the rest"))
-        if plan.exhausted:  # entries not idle were never candidates
-            report.total = report.processed
-        return Outcome(f"claim idle to {printable(consumer, 40)}: {report.summary('claimed')}",
-                       timeout=5)
-
-    async def _without_reader(self, group: str, n: int, shown: bool = False) -> str | None:
-        """No consumer of the group read recently: claiming to a made-up name would hide
-        the entries under it. The operator picks: name a consumer, leave them, or send them
-        to the dead-letter list (no default but leaving them)."""
-        what = f"the {n} idle entr{'y' if n == 1 else 'ies'} shown" if shown else "this entry"
-        body = Text(f"No consumer of group {printable(group, 40)} but the holder has read "
-                    f"in the last {fmt.duration(self.dead_ms)}: nobody would process {what} "
-                    "if claimed.\n", style="bold")
-        body.append_text(self._consumer_list())
-        body.append("\n\nName a consumer a process runs, leave the entries where they are "
-                    "(the alert stays until a live consumer acks them), or send them to the "
-                    f"dead-letter list {printable(self.dlq_key(), 60)}.")
-        choice: str | None = await self.app.push_screen_wait(ChoiceScreen(
-            "No consumer is reading", body,
-            [("name", "Name a consumer", "c"), ("leave", "Leave them", "l"),
-             ("dlq", "To dead letters", "k")], safe="leave"))
-        return choice
-
-    # -- actions: ack ------------------------------------------------------------------
+        self.act("claim_idle", self.actions.group_selected, self.actions.claim_idle)
 
     def action_ack(self) -> None:
-        self.act("ack", self.entry_selected,
-                 lambda t: self._ack(t[0], t[1], [t[2].id], confirm=False))
+        self.act("ack", self.actions.entry_selected,
+                 lambda t: self.actions.ack(t[0], t[1], [t[2].id], confirm=False))
 
     def action_ack_all(self) -> None:
-        def shown() -> tuple[str, str, list[PendingEntry]]:
-            stream, group = self.group_selected()
-            entries = self.shown_entries() if self.mode == "pending" else []
-            if not entries:
-                raise NothingSelected("no pending entries shown")
-            return stream, group, entries
-
-        self.act("ack_all", shown, lambda t: self._ack(t[0], t[1], [e.id for e in t[2]]))
-
-    async def _ack(self, stream: str, group: str, ids: list[str],
-                   confirm: bool = True) -> Outcome | None:
-        if confirm:
-            body = Text(f"Acknowledge the {len(ids)} pending entries shown (this page"
-                        f"{', one consumer' if self.consumer else ''}"
-                        f"{', idle filter' if self.min_idle_ms else ''}) in group ")
-            body.append(printable(group, 40), style="bold")
-            body.append(". They leave the pending list and are never redelivered.")
-            if not await self.confirm(f"Ack {len(ids)} entries?", body, f"Ack {len(ids)}"):
-                return None
-        # A node failure is waited out (the run goes on); past the bound, A again acks
-        # what is still pending of them.
-        run = PendingRun(self.streams(), stream, group)
-        runner = BulkRunner(ids, run.ack, chunk_size=st.ACK_CHUNK, client=self.client(),
-                            resume="A on this panel acks the rest (what was acked is skipped)")
-        report = await (self.run_bulk(f"Acking {len(ids):,} entries", runner) if confirm
-                        else runner.run())
-        return Outcome(f"ack: {report.summary('acked')}",
-                       "information" if report.done else "warning", 5)
-
-    # -- actions: dead letters ---------------------------------------------------------
+        self.act("ack_all", self.actions.shown_selected,
+                 lambda t: self.actions.ack(t[0], t[1], [e.id for e in t[2]]))
 
     def action_dead_letter(self) -> None:
-        def poison() -> tuple[str, str, list[PendingEntry]]:
-            stream, group, entry = self.entry_selected()
-            if not entry.is_poison(self.poison_at):
-                raise NothingSelected(
-                    f"entry {entry.id} has {entry.deliveries} deliveries, under the poison "
-                    f"threshold {self.poison_at}: not moved")
-            return stream, group, [entry]
-
-        self.act("dead_letter", poison, self._dead_letter)
+        self.act("dead_letter", self.actions.poison_selected, self.actions.dead_letter)
 
     def action_dead_letter_all(self) -> None:
-        def poison() -> tuple[str, str, list[PendingEntry]]:
-            stream, group = self.group_selected()
-            entries = [e for e in self.shown_entries() if e.is_poison(self.poison_at)]
-            if not entries:
-                raise NothingSelected(f"no poison entries shown (≥{self.poison_at} deliveries)")
-            return stream, group, entries
-
-        self.act("dead_letter_all", poison, self._dead_letter)
-
-    async def _dead_letter(self, target: tuple[str, str, list[PendingEntry]]) -> Outcome | None:
-        stream, group, entries = target
-        n = len(entries)
-        body = Text(f"Move {n} poison entr{'y' if n == 1 else 'ies'} to a dead-letter list "
-                    "(the seed's DeadLetter envelope, reason \"max deliveries exceeded\") and "
-                    "ack each in the same MULTI/EXEC.")
-        values = await self.ask(
-            f"Move {n} to DLQ", [Field("dlq", "dead-letter list key", self.dlq_key(),
-                                       check=lambda v: None if v else "required")],
-            submit_label=f"Move {n}", body=body)
-        if not values:
-            return None
-        dlq, now_ms = values["dlq"], self.session.now_ms()
-        run = PendingRun(self.streams(), stream, group)
-        runner = BulkRunner(list(entries), lambda part: run.dead_letter(dlq, now_ms, part),
-                            chunk_size=st.DLQ_CHUNK, client=self.client(),
-                            resume="K on this panel moves the rest (poison entries shown)")
-        report = await (self.run_bulk(f"Moving {n:,} to {printable(dlq, 40)}", runner)
-                        if n > 1 else runner.run())
-        return Outcome(f"to {printable(dlq, 40)}: {report.summary('moved')}",
-                       "information" if report.done else "warning", 5)
-
-    # -- actions: publish --------------------------------------------------------------
+        self.act("dead_letter_all", self.actions.poison_shown, self.actions.dead_letter)
 
     def action_publish(self) -> None:
-        self.act("publish", lambda: self.stream or "", self._publish)
-
-    async def _publish(self, stream: str) -> Outcome | None:
-        result = await self.app.push_screen_wait(PublishScreen(stream))
-        if not result:
-            return None
-        stream, fields, maxlen = result
-        owner = next((q.ref.library for q in (self.snapshot.queues if self.snapshot else ())
-                      if q.ref.key == stream and q.ref.library is not None), None)
-        if owner is not None:  # a message the library did not make is not one of its jobs
-            return Outcome(f"{owner.library} stream {printable(stream, 40)}: not published "
-                           f"here; use {owner.own_command or 'the library'}", "warning")
-        new_id = await self.streams().publish(stream, fields, maxlen=maxlen)
-        return Outcome(f"published {new_id} to {printable(stream, 60)}", timeout=5)
-
-    # -- actions: groups and consumers -------------------------------------------------
+        self.act("publish", self.actions.publish_target, self.actions.publish)
 
     def action_delete_consumer(self) -> None:
-        def consumer() -> tuple[str, str, ConsumerInfo]:
-            stream, group = self.group_selected()
-            selected = self.selected_consumer()
-            if selected is None or self.app.focused is not self.consumers_table:
-                raise NothingSelected("select a consumer in the consumers table (tab to it), "
-                                      "then d")
-            return stream, group, selected
-
-        self.act("delete_consumer", consumer, self._delete_consumer)
-
-    async def _delete_consumer(self, target: tuple[str, str, ConsumerInfo]) -> Outcome | None:
-        stream, group, consumer = target
-        body = Text("Delete consumer ")
-        body.append(printable(consumer.name, 60), style="bold")
-        body.append(" from group ")
-        body.append(printable(group, 40), style="bold")
-        if consumer.pending:
-            body.append(f".\nIt holds {consumer.pending} pending entries: deleting drops them "
-                        "from the group's pending list; they will not be redelivered. Claim "
-                        "them first (C) to keep them.", style="bold red")
-        else:
-            body.append(". It holds no pending entries.")
-        if not await self.confirm(
-                "Delete consumer?", body,
-                f"Delete, dropping {consumer.pending}" if consumer.pending else "Delete"):
-            return None
-        dropped = await self.streams().delete_consumer(stream, group, consumer.name,
-                                                       allow_pending=consumer.pending)
-        return Outcome(f"consumer {printable(consumer.name, 40)} deleted "
-                       f"({dropped} pending dropped)", timeout=5)
+        self.act("delete_consumer", self.actions.consumer_selected,
+                 self.actions.delete_consumer)
 
     def action_create_group(self) -> None:
-        self.act("create_group", self.stream_selected, self._create_group)
-
-    async def _create_group(self, stream: str) -> Outcome | None:
-        values = await self.ask("Create consumer group", [
-            Field("name", "group name", "", check=lambda v: None if v else "required"),
-            Field("start", "start at: $ (new entries only), 0 (everything) or an id", "$",
-                  check=lambda v: stream_ids.check_id(v, allow=("$", "0"))),
-        ], submit_label="Create")
-        if not values:
-            return None
-        group, start = values["name"], values["start"].strip()
-        await self.streams().create_group(stream, group, start)
-        return Outcome(f"group {printable(group, 40)} created at {start}", timeout=5)
+        self.act("create_group", self.actions.stream_selected, self.actions.create_group)
 
     def action_set_group_id(self) -> None:
-        self.act("set_group_id", self.group_selected, self._set_group_id)
+        self.act("set_group_id", self.actions.group_selected, self.actions.set_group_id)
 
-    async def _set_group_id(self, target: tuple[str, str]) -> Outcome | None:
-        stream, group = target
-        g = self.selected_group()
-        body = Text("Entries after this id are delivered next (XGROUP SETID). Pending "
-                    "entries are unchanged.")
-        values = await self.ask(f"Set last id of {printable(group, 40)}", [
-            Field("id", "last delivered id: $, 0 or an id",
-                  g.last_delivered_id if g else "$",
-                  check=lambda v: stream_ids.check_id(v, allow=("$", "0"))),
-        ], submit_label="Set", body=body)
-        if not values:
-            return None
-        start = values["id"].strip()
-        await self.streams().set_group_id(stream, group, start)
-        return Outcome(f"group {printable(group, 40)} now at {start}", timeout=5)
+    def after_action(self) -> None:
+        self.detail.bodies.clear()
+        self.detail.refresh()
+        super().after_action()
+
+    # -- what the parts hold, read as the panel's (paging, the tests) ------------------
+
+    @property
+    def stream(self) -> str | None:
+        return self.tables.stream
+
+    @property
+    def group(self) -> str | None:
+        return self.tables.group
+
+    @property
+    def group_rows(self) -> list[GroupInfo]:
+        return self.tables.group_rows
+
+    @group_rows.setter
+    def group_rows(self, rows: list[GroupInfo]) -> None:
+        self.tables.group_rows = rows
+
+    @property
+    def consumer_rows(self) -> list[ConsumerInfo]:
+        return self.tables.consumer_rows
+
+    @consumer_rows.setter
+    def consumer_rows(self, rows: list[ConsumerInfo]) -> None:
+        self.tables.consumer_rows = rows
+
+    @property
+    def page(self) -> PendingPage | None:
+        return self.detail.page
+
+    @page.setter
+    def page(self, page: PendingPage | None) -> None:
+        self.detail.page = page
+
+    @property
+    def browser_rows(self) -> list[StreamEntry]:
+        return self.detail.browser_rows
+
+    @property
+    def detail_error(self) -> str | None:
+        return self.detail.error
+
+    @property
+    def _refreshing(self) -> bool:
+        return self.detail.refreshing
+
+    def stream_ref(self) -> QueueRef | None:
+        return self.tables.stream_ref()
+
+    def selected_entry(self) -> PendingEntry | None:
+        return self.detail.selected_entry()
+
+    def _dead_consumers(self) -> set[str]:
+        return self.tables.dead_consumers()
+
+    def _draw_groups(self) -> None:
+        self.tables.draw_groups()
+
+    def _draw_consumers(self) -> None:
+        self.tables.draw_consumers()
+
+    def _draw_pending(self) -> None:
+        self.detail.draw_pending()
+
+    def draw_detail(self) -> None:
+        self.detail.draw_head()
+
+    def draw_now(self) -> None:
+        self.detail.draw_now()
