@@ -172,7 +172,7 @@ def test_options_before_or_after_the_command(redis_url, tmp_path):
 
 
 def test_split_command_skips_option_values():
-    from ferrite_tui.cli.main import split_command
+    from ferrite_tui.cli.command import split_command
 
     # A value that happens to be a command name stays the option's value.
     assert split_command(["--profile", "status", "redis://h"]) == (

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 from redis.crc import key_slot
 
+from ferrite_tui.cli.command import build_parser
 from ferrite_tui.cli.demo import demo_cluster
-from ferrite_tui.cli.main import build_parser
 from ferrite_tui.config import Config
 from ferrite_tui.demo.layout import CLUSTER_NAMES
 from ferrite_tui.demo.seeding import seed

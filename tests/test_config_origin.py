@@ -13,7 +13,7 @@ from typing import Any, cast
 import pytest
 
 from ferrite_tui.backend.connection import ConnectionSettings
-from ferrite_tui.cli.main import build_parser
+from ferrite_tui.cli.command import build_parser
 from ferrite_tui.commandline import resolve_settings, with_command_line
 from ferrite_tui.config import Profile, ServerConnection, load
 from ferrite_tui.presentation import where_from

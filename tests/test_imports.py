@@ -58,13 +58,15 @@ LAZY_IMPORTS = {
     # Textual is loaded only to run the console: `status`, `config` and `--help` start
     # without it.
     ("ferrite_tui.cli.console", "ferrite_tui.ui.app"): "start-up time",
+    # The command's modules load once the collector is paused (startup.py).
+    ("ferrite_tui.cli", "ferrite_tui.cli.command"): "start-up time",
     # `serve` and `exporter` bring aiohttp, textual-serve and prometheus_client.
-    ("ferrite_tui.cli.main", "ferrite_tui.serve"): "start-up time",
-    ("ferrite_tui.cli.main", "ferrite_tui.exporter"): "start-up time",
+    ("ferrite_tui.cli.command", "ferrite_tui.serve"): "start-up time",
+    ("ferrite_tui.cli.command", "ferrite_tui.exporter"): "start-up time",
     # The console starts without the other commands' modules, the palette's commands and
     # the charts' plotting library (start to first data is a budget, issue 25).
-    ("ferrite_tui.cli.main", "ferrite_tui.cli.status"): "start-up time",
-    ("ferrite_tui.cli.main", "ferrite_tui.cli.demo"): "start-up time",
+    ("ferrite_tui.cli.command", "ferrite_tui.cli.status"): "start-up time",
+    ("ferrite_tui.cli.command", "ferrite_tui.cli.demo"): "start-up time",
     ("ferrite_tui.ui.app", "ferrite_tui.ui.commands"): "start-up time",
     ("ferrite_tui.ui.widgets.trends", "textual_plotext"): "start-up time",
     # Optional packages: the libraries' own APIs, the process title.

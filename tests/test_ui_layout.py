@@ -104,7 +104,7 @@ def test_the_first_screen_loads_no_other_panel():
     import subprocess
     import sys
 
-    code = ("import sys, ferrite_tui.cli.main, ferrite_tui.ui.app\n"
+    code = ("import sys, ferrite_tui.cli.command, ferrite_tui.ui.app\n"
             "print('\\n'.join(sorted(sys.modules)))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.split()

@@ -100,6 +100,7 @@ class Monitor:
         self.state = ConnectionState("connecting")
         self.snapshot: Snapshot | None = None
         self._wake = asyncio.Event()
+        self._first_data = asyncio.Event()  # the loop's first snapshot is out
         self._rescan = asyncio.Event()
         self._discovery_task: asyncio.Task | None = None
         self._stopped = False
@@ -235,6 +236,7 @@ class Monitor:
                 self.snapshot = snap = self._recorded(snap)
                 self._set_state(listener, ConnectionState("live", last_ok=snap.taken_at))
                 listener.on_snapshot(snap)
+                self._first_data.set()
                 await self._wait(self.refresh)
         finally:
             if self._discovery_task is not None:
@@ -280,6 +282,8 @@ class Monitor:
                     self.new_keys.start()
                 self._wake.set()  # poll the new queues right away
                 if self._backfill_wanted:
+                    # After the first data: its reads and CPU delayed the first screen.
+                    await self._first_data.wait()
                     try:
                         await self.backfill()
                     except Exception as exc:  # a note on screen, never a crash

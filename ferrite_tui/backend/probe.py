@@ -65,23 +65,37 @@ async def probe(client: ProbeTarget, node: ProbeTarget) -> Capabilities:
         notes.append(f"no key user {client.username} may read was found to probe with: "
                      "LPOS and XAUTOCLAIM are unknown and not used")
 
-    async def works(name: str, *args: Any,
-                    missing: tuple[str, ...] = ("unknown command",)) -> bool:
-        try:
-            await r.execute_command(*args)
-            return True
-        except rexc.ResponseError as exc:
-            text = str(exc).lower()
-            if is_key_refusal(exc):
-                unknown.append(name)  # the key, not the command, was refused
-                return False
-            if "noperm" in text or "no permissions" in text:
-                denied.append(name)
-                return False
-            return not any(m in text for m in missing) and "unknown subcommand" not in text
+    # Each command below is tried once, all in one pipeline (one round trip, not seven:
+    # start-up waits for them). An error reply says whether the command exists.
+    group = "__ferrite_tui_probe__"  # no application's: NOGROUP proves the command exists
+    tried: dict[str, tuple[Any, ...]] = {}
+    if not client.read_only:
+        tried["EVAL"] = ("EVAL", "return 1", 0)
+        if probe_key is not None:
+            tried["XAUTOCLAIM"] = ("XAUTOCLAIM", probe_key, group, "c", 0, "0-0", "COUNT", 1)
+    tried["SCAN"] = ("SCAN", 0, "COUNT", 1, "TYPE", "list")
+    if probe_key is not None:
+        tried["LPOS"] = ("LPOS", probe_key, "x")
+    # Sharded Pub/Sub (Redis 7): before it, PUBSUB answers "unknown subcommand".
+    tried["SSUBSCRIBE"] = ("PUBSUB", "SHARDCHANNELS")
+    # A missing key answers NOGROUP, which proves the form parses; before 6.2 "IDLE" is
+    # read as a stream id.
+    tried["XPENDING IDLE"] = ("XPENDING", probe_key or "", "g", "IDLE", 0, "-", "+", 1)
+    replies = dict(zip(tried, await node.raw_pipeline(list(tried.values())), strict=True))
 
-    # A group no application uses: NOGROUP proves the command exists, and claims nothing.
-    group = "__ferrite_tui_probe__"
+    def works(name: str, missing: tuple[str, ...] = ("unknown command",)) -> bool:
+        reply = replies[name]
+        if not isinstance(reply, Exception):
+            return True
+        text = str(reply).lower()
+        if is_key_refusal(reply):
+            unknown.append(name)  # the key, not the command, was refused
+            return False
+        if "noperm" in text or "no permissions" in text:
+            denied.append(name)
+            return False
+        return not any(m in text for m in missing) and "unknown subcommand" not in text
+
     if client.read_only:
         lua = await _exists_and_permitted(client, "EVAL", ["EVAL", "return 1", "0"], denied,
                                                unknown)
@@ -89,9 +103,8 @@ async def probe(client: ProbeTarget, node: ProbeTarget) -> Capabilities:
             "XAUTOCLAIM", ["XAUTOCLAIM", probe_key, group, "c", "0", "0-0"], denied,
             unknown)
     else:
-        lua = await works("EVAL", "EVAL", "return 1", 0)
-        xautoclaim = probe_key is not None and await works(
-            "XAUTOCLAIM", "XAUTOCLAIM", probe_key, group, "c", 0, "0-0", "COUNT", 1)
+        lua = works("EVAL")
+        xautoclaim = probe_key is not None and works("XAUTOCLAIM")
     publish = await _publish_permitted(client)
     if not lua:
         notes.append("Lua is not permitted for this user: moves use MULTI/EXEC"
@@ -105,17 +118,12 @@ async def probe(client: ProbeTarget, node: ProbeTarget) -> Capabilities:
                       if "XAUTOCLAIM" in unknown or probe_key is None
                       else "XAUTOCLAIM is unavailable")
                      + ": claims use XPENDING + XCLAIM")
-    scan_type = await works("SCAN", "SCAN", 0, "COUNT", 1, "TYPE", "list",
-                            missing=("unknown command", "syntax", "argument"))
-    lpos = probe_key is not None and await works("LPOS", "LPOS", probe_key, "x")
+    scan_type = works("SCAN", missing=("unknown command", "syntax", "argument"))
+    lpos = probe_key is not None and works("LPOS")
     probe_key = probe_key or ""
-    # Sharded Pub/Sub (Redis 7): before it, PUBSUB answers "unknown subcommand".
-    sharded_pubsub = await works("SSUBSCRIBE", "PUBSUB", "SHARDCHANNELS")
-    # A missing key answers NOGROUP, which proves the form parses; before 6.2 "IDLE"
-    # is read as a stream id.
-    xpending_idle = await works("XPENDING IDLE", "XPENDING", probe_key, "g", "IDLE", 0,
-                                "-", "+", 1,
-                                missing=("unknown command", "syntax", "invalid stream id"))
+    sharded_pubsub = works("SSUBSCRIBE")
+    xpending_idle = works("XPENDING IDLE",
+                          missing=("unknown command", "syntax", "invalid stream id"))
     subscribe = await _probe_subscribe(client)
     if not subscribe:
         notes.append("SUBSCRIBE is refused: the Pub/Sub tail is unavailable")

@@ -36,6 +36,7 @@ from ferrite_tui.demo.layout import (
     DEFAULT_NAMES,
     DEMO_CHANNELS,
     DEMO_PATTERNS,
+    MAIN_BACKLOG_CAP,
     MAX_RETRIES,
     PROCESSING_CAP,
     RETRY_FIELDS,
@@ -238,11 +239,12 @@ class Workload:
 
     # -- 1. work queue ------------------------------------------------------------------
 
-    async def _push_batch(self, key: str, values: Sequence[bytes], counter: str) -> None:
+    async def _push_batch(self, key: str, values: Sequence[bytes], counter: str,
+                          cap: int = BACKLOG_CAP) -> None:
         """RPUSH each value (one RPUSH per job, as the seed's enqueue), pipelined.
 
-        Skipped while the list holds BACKLOG_CAP items (checked with LLEN)."""
-        if await self._r.llen(key) >= BACKLOG_CAP:
+        Skipped while the list holds `cap` items (checked with LLEN)."""
+        if await self._r.llen(key) >= cap:
             return
         pipe = self._r.pipeline(transaction=False)
         for value in values:
@@ -465,7 +467,8 @@ class Workload:
                 now = wall_clock_ms()
                 values = [dumps(retry_wrapper(random_id(self._rng), main_job(self._rng), 0, None,
                                                 now)) for _ in range(n)]
-                await self._push_batch(self.names.main, values, "main.pushed")
+                await self._push_batch(self.names.main, values, "main.pushed",
+                                       cap=MAIN_BACKLOG_CAP)
 
     async def _main_worker(self) -> None:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -26,6 +27,7 @@ from ferrite_tui.backend.monitor import Listener, Monitor
 from ferrite_tui.backend.trends import Trends
 from ferrite_tui.config import Config, save_setting, state_dir
 from ferrite_tui.files import SCREENSHOTS, files_dir
+from ferrite_tui.startup import resume_collector
 from ferrite_tui.ui.keyhold import KeyHold
 from ferrite_tui.ui.messages import ConnectionChanged, DiscoveryProgressed, OpenQueue, SnapshotReady
 from ferrite_tui.ui.notices import NoticesApp
@@ -97,8 +99,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.match = match
         self.poll_enabled = poll
         self.audit_path = audit_path or state_dir() / "audit.log"
-        # What panels may use of the connection. poll=False (snapshot tests, screenshots):
-        # no Monitor, no server I/O; the caller posts snapshots.
+        # What panels may use of the connection; poll=False: no Monitor, no server I/O.
         self.session = Session(config, settings, clock, self.audit_path)
         self._panels: dict[str, PanelView] = {}  # by tab, as they are built
         self._mounting: dict[str, AwaitMount] = {}
@@ -164,8 +165,7 @@ class FerriteApp(NoticesApp, WebLocationApp):
     SHORT_TITLES = {"scheduled": "Sched", "dlq": "DLQ"}
 
     def on_resize(self, event) -> None:
-        tabs = self.query_one("#tabs", TabbedContent)
-        narrow = event.size.width < 100
+        tabs, narrow = self.query_one("#tabs", TabbedContent), event.size.width < 100
         for tab, key, cls in PANELS:
             title = self.SHORT_TITLES.get(tab, cls.TITLE) if narrow else cls.TITLE
             tabs.get_tab(tab).label = f"{key} {title}"
@@ -177,12 +177,13 @@ class FerriteApp(NoticesApp, WebLocationApp):
         self.screen_change_signal.subscribe(self, self.key_hold.screen_changed)
         self.call_after_refresh(self._focus_active_table)
         self.follow_web_location()  # served in a browser: the page's address follows
-        if not self.poll_enabled:
-            return
-        if self.settings is not None:
-            self.start_monitor(self.settings)
-        else:
+        if self.poll_enabled and self.settings is None:
             self.push_screen(ConnectScreen(self.config), self._connected)
+
+    def on_load(self) -> None:
+        # Before compose: the connection, discovery and first poll overlap it (start-up).
+        if self.poll_enabled and self.settings is not None:
+            self.start_monitor(self.settings)
 
     def _connected(self, settings: ConnectionSettings | None) -> None:
         if settings is None:
@@ -299,6 +300,8 @@ class FerriteApp(NoticesApp, WebLocationApp):
             return
         history = self.session.history
         caps = self.session.capabilities
+        if self._last_snapshot is None:
+            self.call_after_refresh(resume_collector)  # the first data drawn (startup.py)
         self._last_snapshot = snap
         with self.batch_update():
             for panel in self.panels():
@@ -491,7 +494,5 @@ class FerriteApp(NoticesApp, WebLocationApp):
 
     def _remember_theme(self, theme) -> None:
         if self.config.path is not None and theme.name != self.config.theme:
-            try:
+            with suppress(OSError):
                 self.config = save_setting(self.config, theme=theme.name)
-            except OSError:
-                pass

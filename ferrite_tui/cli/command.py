@@ -24,6 +24,7 @@ from ferrite_tui.commandline import (
 )
 from ferrite_tui.config import ConfigError, default_config_path, init_config, load
 from ferrite_tui.credentials import WARNING, hide_passwords
+from ferrite_tui.startup import resume_collector
 
 COMMANDS = ("demo", "status", "config", "exporter")
 
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ferrite-tui: {WARNING}", file=sys.stderr, flush=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = split_command(argv)
+    if command not in (None, "demo"):  # only a console's start waits for its first data
+        resume_collector()
     if command == "serve":  # its own parser and module (aiohttp, textual-serve)
         from ferrite_tui.serve import main as serve_main
 
