@@ -195,10 +195,12 @@ class TerminalShadow:
         # dialog's first frame waited ~50 ms of CPU for its 60 lines at 200 columns).
         self.unread: dict[int, Iterable[Strip]] = {}
         self.size: Size | None = None  # of the last whole frame
+        self.screen: object | None = None  # whose whole frame it was
 
-    def whole_frame(self, update: LayoutUpdate) -> None:
+    def whole_frame(self, update: LayoutUpdate, screen: object = None) -> None:
         self.clear()
         self.size = update.region.size
+        self.screen = screen
         if update.region.x:
             return  # not the whole width: nothing known
         self.unread = dict(enumerate(update.strips, update.region.y))
@@ -216,7 +218,7 @@ class TerminalShadow:
     def forget(self) -> None:
         """Nothing known of the terminal (until the next whole frame)."""
         self.clear()
-        self.size = None
+        self.size = self.screen = None
 
 
 class ChangedCellsUpdate(ChopsUpdate):
@@ -281,7 +283,13 @@ def display_frame(app: App[Any], screen: Screen[Any], renderable: Any,
                and not app.is_headless and not app.is_inline)
     if shadow is not None and written:
         if isinstance(renderable, LayoutUpdate):
-            shadow.whole_frame(renderable)
+            shadow.whole_frame(renderable, screen)
+        elif shadow.screen is not screen:
+            # Another screen than the last whole frame's (a dialog closed): until its own
+            # whole frame, its partial frames are written as Textual writes them. The
+            # full-run frame check once found cells of a closed help screen left on the
+            # terminal by a partial frame diffed across that switch.
+            shadow.forget()
         elif shadow.size != app.size:
             # The terminal was resized since the last whole frame: it cut or moved what it
             # showed (xterm and tmux drop lines from the top when the cursor is at the
