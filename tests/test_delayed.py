@@ -204,12 +204,16 @@ return count
 
 
 async def _promoter(url: str, stop: asyncio.Event, use_lua: bool, moved: Counter,
-                    start: asyncio.Event) -> None:
-    """The application's process_scheduled: Lua where available, else WATCH/MULTI in 50s."""
+                    start: asyncio.Event, after_first: asyncio.Event | None = None) -> None:
+    """The application's process_scheduled: Lua where available, else WATCH/MULTI in 50s.
+    With `after_first`, it waits for that event once it has moved its first jobs."""
     r = aioredis.Redis.from_url(url)
     await start.wait()
     try:
         while not stop.is_set():
+            if after_first is not None and moved["n"]:
+                await after_first.wait()
+                after_first = None
             if use_lua:
                 moved["n"] += int(await r.eval(LUA_PROCESS_SCHEDULED, 2, KEY, READY, NOW))
             else:
@@ -262,20 +266,29 @@ async def test_a_running_promoter_racing_run_all_never_duplicates_or_drops(
     # Both must really run at once. The Lua promoter moves everything due in one call, so
     # it starts once X has moved its first chunk; the WATCH promoter loses every race
     # against X's chunks, so X starts once it has moved its first batch.
-    started = asyncio.Event()
+    # Under load the WATCH promoter could also move every job before X's first chunk (X
+    # then skipped all 2,000): it waits, after its first batch, until X has moved jobs too.
+    started, x_moved = asyncio.Event(), asyncio.Event()
     if not lua:
         started.set()
-    tasks = [asyncio.create_task(_promoter(redis_url, stop, lua, moved, started)),
+
+    def progress(report) -> None:
+        started.set()
+        if report.done:
+            x_moved.set()
+
+    tasks = [asyncio.create_task(_promoter(redis_url, stop, lua, moved, started,
+                                           None if lua else x_moved)),
              asyncio.create_task(producer())]
     try:
         if not lua:
             await async_wait_until(lambda: moved["n"] > 0, timeout=10,
                                    message="the promoter never moved a job")
-        report = await dq.run_overdue(NOW, len(due), chunk_size=40,
-                                      progress=lambda r: started.set())
+        report = await dq.run_overdue(NOW, len(due), chunk_size=40, progress=progress)
     finally:
         stop.set()
         started.set()
+        x_moved.set()
         await asyncio.gather(*tasks)
     everything_due = set(due) | {m for m, when in added.items() if when <= NOW}
     ready = await client.redis.lrange(READY, 0, -1)
