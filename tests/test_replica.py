@@ -64,11 +64,20 @@ def pair(server_factory):
                message="replica link never came up")
     wait_until(lambda: r.zcard(SCHEDULED) == 5 and r.llen(DLQ) == 3, timeout=20,
                message="data never replicated")
+    wait_until(lambda: replica_online(p), timeout=20,
+               message="the primary never put its replica online")
     try:
         yield primary, replica
     finally:
         p.close()
         r.close()
+
+
+def replica_online(primary: redis.Redis) -> bool:
+    """Whether the primary counts its replica (ROLE lists it): Redis 7.0 puts a replica
+    online at its first ACK after the sync, a moment after the replica says its link is up."""
+    slave = primary.info("replication").get("slave0")
+    return isinstance(slave, dict) and slave.get("state") == "online"
 
 
 def written(recorder: CommandRecorder, url: str) -> list[str]:
@@ -217,3 +226,35 @@ async def test_run_now_and_run_overdue_wait_for_the_replica(pair):
         await client.aclose()
         p.close()
         r.close()
+
+
+async def test_a_new_client_asks_afresh_whether_its_server_has_a_replica(server_factory,
+                                                                        monkeypatch):
+    """The replica count behind WAIT is remembered per client, not per URL: a client made
+    after a replica was attached (as a test's next server on a reused port, or a restart)
+    sends WAIT at once, where a count remembered for the URL a moment ago said none."""
+    from ferrite_tui.backend import movebase
+    from ferrite_tui.backend.movebase import replica_wait
+
+    # What is remembered does not lapse while the replica is attached.
+    monkeypatch.setattr(movebase, "REPLICAS_TTL_S", 3600.0)
+    primary, replica = server_factory(), server_factory()
+    first = client_at(primary.url)
+    await first.connect()
+    try:
+        assert await replica_wait(first) is None  # no replica yet
+        r = redis.Redis.from_url(replica.url)
+        r.execute_command("REPLICAOF", "127.0.0.1", primary.port)
+        p = redis.Redis.from_url(primary.url)
+        wait_until(lambda: replica_online(p), timeout=20,
+                   message="the primary never put its replica online")
+        p.close()
+        r.close()
+        second = client_at(primary.url)
+        await second.connect()
+        try:
+            assert await replica_wait(second) is not None
+        finally:
+            await second.aclose()
+    finally:
+        await first.aclose()

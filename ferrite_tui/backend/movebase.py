@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -189,7 +190,9 @@ async def pinned(client: Client) -> AsyncIterator[_Conn]:
 REPLICA_WAIT_MS = 1000
 #: How long a node's replica count (ROLE) is trusted before it is read again.
 REPLICAS_TTL_S = 5.0
-_REPLICAS: dict[str, tuple[float, int]] = {}
+# Per client, not per URL: another server at a URL seen a moment ago (a restart, a test's
+# next server on a reused port) is asked afresh.
+_REPLICAS: weakref.WeakKeyDictionary[Client, tuple[float, int]] = weakref.WeakKeyDictionary()
 
 
 async def replica_wait(client: Client) -> tuple | None:
@@ -198,8 +201,7 @@ async def replica_wait(client: Client) -> tuple | None:
     if client.cluster is not None:
         return None
     now = time.monotonic()
-    url = client.settings.url
-    cached = _REPLICAS.get(url)
+    cached = _REPLICAS.get(client)
     if cached is None or now - cached[0] > REPLICAS_TTL_S:
         replicas = 0
         try:
@@ -208,7 +210,7 @@ async def replica_wait(client: Client) -> tuple | None:
                 replicas = len(role[2]) if len(role) > 2 and isinstance(role[2], list) else 0
         except Exception:  # a move never fails over this check; the move itself will tell
             replicas = 0
-        cached = _REPLICAS[url] = (now, replicas)
+        cached = _REPLICAS[client] = (now, replicas)
     return ("WAIT", 1, REPLICA_WAIT_MS) if cached[1] else None
 
 
