@@ -12,9 +12,6 @@ library's own count on the same data.
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 
 import pytest
 import redis
@@ -24,6 +21,7 @@ from ferrite_tui.backend.clusterwire import slot_of
 from ferrite_tui.backend.connection import ConnectionSettings
 from helpers import REDUCED, async_wait_until
 from test_libraries import counts, library_queues, status
+from test_library_counts import kill_bullmq_worker_once_it_holds
 
 pytestmark = pytest.mark.cluster
 needs_lua = pytest.mark.skipif(REDUCED, reason="the library needs Lua (reduced server)")
@@ -171,31 +169,12 @@ async def test_bullmq_stalled_jobs_flagged_on_a_cluster(redis_url, cluster_url, 
     locks' keys (`bull:mail:ID:lock`) are in different slots, and both are flagged."""
     from bullmq import Queue
 
-    script = tmp_path / "worker.py"
-    script.write_text(
-        "import asyncio, sys\n"
-        "from bullmq import Worker\n"
-        "async def process(job, token):\n"
-        "    print('taken', flush=True)\n"
-        "    await asyncio.sleep(3600)\n"
-        "async def main():\n"
-        "    Worker('mail', process, {'connection': sys.argv[1], 'lockDuration': 1000,\n"
-        "                             'stalledInterval': 3_600_000, 'concurrency': 2})\n"
-        "    await asyncio.sleep(3600)\n"
-        "asyncio.run(main())\n")
     source = redis.Redis.from_url(redis_url)
     queue = Queue("mail", {"connection": redis_url})
     ids = [str((await queue.add("send", {"x": i})).id) for i in range(2)]
     locks = [f"bull:mail:{i}:lock" for i in ids]
     assert slot_of(locks[0]) != slot_of(locks[1])
-    proc = subprocess.Popen([sys.executable, str(script), redis_url], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        assert [proc.stdout.readline().strip() for _ in ids] == ["taken", "taken"]
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    kill_bullmq_worker_once_it_holds(redis_url, tmp_path, len(ids))
     await async_wait_until(lambda: not source.exists(*locks), timeout=30,
                            message="the dead worker's locks did not expire")
     own = await queue.getJobCounts("active")

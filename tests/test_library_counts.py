@@ -355,15 +355,11 @@ async def test_bullmq_cluster_prefix_paused_and_job_schedulers_as_bullmq_counts_
     conn.close()
 
 
-@needs_lua
-@pytest.mark.libraries
-async def test_bullmq_active_job_whose_worker_died_is_flagged_stalled(redis_url, tmp_path):
-    """BullMQ's worker (a process of its own) takes a job and is killed: its lock expires,
-    the job stays active with no one to move it (no worker runs the stalled check); the
-    console flags it stalled, as BullMQ's check would find it (active, lock gone)."""
+def kill_bullmq_worker_once_it_holds(url: str, tmp_path, jobs: int) -> None:
+    """BullMQ's own worker, a process of its own on queue `mail`, takes `jobs` jobs (each
+    held in its processor: the job's body never ends) and is then killed, its locks left to
+    expire (1 s; no stalled check runs)."""
     import signal
-
-    from bullmq import Queue
 
     script = tmp_path / "worker.py"
     script.write_text(
@@ -371,22 +367,36 @@ async def test_bullmq_active_job_whose_worker_died_is_flagged_stalled(redis_url,
         "from bullmq import Worker\n"
         "async def process(job, token):\n"
         "    print('taken', flush=True)\n"
-        "    await asyncio.sleep(3600)\n"
+        "    await asyncio.sleep(3600)  # the job runs until the worker is killed\n"
         "async def main():\n"
         "    Worker('mail', process, {'connection': sys.argv[1], 'lockDuration': 1000,\n"
-        "                             'stalledInterval': 3_600_000})\n"
-        "    await asyncio.sleep(3600)\n"
+        "                             'stalledInterval': 3_600_000,\n"
+        f"                             'concurrency': {jobs}}})\n"
+        "    await asyncio.Event().wait()\n"
         "asyncio.run(main())\n")
-    conn = redis.Redis.from_url(redis_url)
-    queue = Queue("mail", {"connection": redis_url})
-    job = await queue.add("send", {"x": 1})
-    proc = subprocess.Popen([sys.executable, str(script), redis_url], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(script), url], stdout=subprocess.PIPE,
                             text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "taken"
+        assert proc.stdout is not None
+        assert [proc.stdout.readline().strip() for _ in range(jobs)] == ["taken"] * jobs
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+@needs_lua
+@pytest.mark.libraries
+async def test_bullmq_active_job_whose_worker_died_is_flagged_stalled(redis_url, tmp_path):
+    """BullMQ's worker (a process of its own) takes a job and is killed: its lock expires,
+    the job stays active with no one to move it (no worker runs the stalled check); the
+    console flags it stalled, as BullMQ's check would find it (active, lock gone)."""
+
+    from bullmq import Queue
+
+    conn = redis.Redis.from_url(redis_url)
+    queue = Queue("mail", {"connection": redis_url})
+    job = await queue.add("send", {"x": 1})
+    kill_bullmq_worker_once_it_holds(redis_url, tmp_path, 1)
     await async_wait_until(lambda: not conn.exists(f"bull:mail:{job.id}:lock"), timeout=30,
                            message="the dead worker's lock did not expire")
     own = await queue.getJobCounts("active")
