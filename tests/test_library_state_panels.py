@@ -199,6 +199,24 @@ async def test_arq_failed_results_listed_with_error_and_time_and_refused_actions
     assert sorted(sync.keys("arq:*")) == before
 
 
+async def saq_worker_until_idle(queue, sync, functions) -> None:
+    """saq's own worker runs queue `mail` until nothing is queued, active or incomplete."""
+    import asyncio
+
+    from saq import Worker
+
+    worker = Worker(queue, functions=functions, concurrency=1, dequeue_timeout=0.05)
+    task = asyncio.create_task(worker.start())
+    try:
+        await async_wait_until(lambda: sync.llen("saq:mail:queued") == 0
+                               and sync.llen("saq:mail:active") == 0
+                               and sync.zcard("saq:mail:incomplete") == 0, timeout=60,
+                               message="saq worker did not finish its jobs")
+    finally:
+        await worker.stop()
+        task.cancel()
+
+
 @needs_lua
 @pytest.mark.libraries
 async def test_saq_failed_jobs_listed_and_retried_with_saqs_own_retry(redis_url, sync,
@@ -206,9 +224,7 @@ async def test_saq_failed_jobs_listed_and_retried_with_saqs_own_retry(redis_url,
     """saq's failed jobs (their job strings say failed) are listed in panel 6 with saq's
     error, as many as saq's own jobs say; r retries one with saq's Job.retry, and saq's own
     worker then runs it to complete; d is refused with saq's reason."""
-    import asyncio
-
-    from saq import Queue, Worker
+    from saq import Queue
 
     flag = tmp_path / "fail"
     flag.touch()
@@ -222,17 +238,7 @@ async def test_saq_failed_jobs_listed_and_retried_with_saqs_own_retry(redis_url,
     await queue.connect()
 
     async def work_until_idle() -> None:
-        worker = Worker(queue, functions=[("flaky", flaky)], concurrency=1,
-                        dequeue_timeout=0.05)
-        task = asyncio.create_task(worker.start())
-        try:
-            await async_wait_until(lambda: sync.llen("saq:mail:queued") == 0
-                                   and sync.llen("saq:mail:active") == 0
-                                   and sync.zcard("saq:mail:incomplete") == 0, timeout=60,
-                                   message="saq worker did not finish its jobs")
-        finally:
-            await worker.stop()
-            task.cancel()
+        await saq_worker_until_idle(queue, sync, [("flaky", flaky)])
 
     enqueued = [await queue.enqueue("flaky", x=i, retries=1) for i in range(3)]
     jobs = [j for j in enqueued if j is not None]
@@ -545,9 +551,8 @@ async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
         redis_url, sync, tmp_path, monkeypatch):
     """With more job strings than are read, the row's count is a lower bound ("≥") and the
     title says how many of how many were read."""
-    import asyncio
 
-    from saq import Queue, Worker
+    from saq import Queue
 
     from ferrite_tui.backend.libraries import saq as saq_layout
 
@@ -560,16 +565,7 @@ async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
     await queue.connect()
     for i in range(3):
         await queue.enqueue("boom", x=i)
-    worker = Worker(queue, functions=[("boom", boom)], concurrency=1, dequeue_timeout=0.05)
-    task = asyncio.create_task(worker.start())
-    try:
-        await async_wait_until(lambda: sync.llen("saq:mail:queued") == 0
-                               and sync.llen("saq:mail:active") == 0
-                               and sync.zcard("saq:mail:incomplete") == 0, timeout=60,
-                               message="saq worker did not finish its jobs")
-    finally:
-        await worker.stop()
-        task.cancel()
+    await saq_worker_until_idle(queue, sync, [("boom", boom)])
     await queue.disconnect()
     assert len(list(sync.scan_iter("saq:job:mail:*"))) == 3
     app = make_app(redis_url, tmp_path)
