@@ -551,7 +551,6 @@ async def test_saq_failed_list_says_first_n_of_m_when_the_strings_are_capped(
         redis_url, sync, tmp_path, monkeypatch):
     """With more job strings than are read, the row's count is a lower bound ("≥") and the
     title says how many of how many were read."""
-
     from saq import Queue
 
     from ferrite_tui.backend.libraries import saq as saq_layout
